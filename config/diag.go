@@ -1,0 +1,125 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pos is a place in a configuration file. Line and Col are 1-based; Col is 0
+// when the column is not known. The zero Pos means "no place".
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "" && p.Line == 0:
+		return "-"
+	case p.Col > 0:
+		return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+	default:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+}
+
+// Severity orders diagnostics. keepalived -t fails (exit 4, 5 or 6) exactly
+// when it reports something of severity Error or worse.
+type Severity int
+
+const (
+	// Info is a remark (a default applied, a keyword vigil ignores harmlessly).
+	Info Severity = iota
+	// Warning is a problem keepalived tolerates: the config still loads.
+	Warning
+	// Error makes `vigil check` (and `keepalived -t`) fail; the offending
+	// item is dropped but the rest of the file is still checked.
+	Error
+	// Fatal stops processing (for example an unreadable main file).
+	Fatal
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Error:
+		return "error"
+	case Fatal:
+		return "fatal"
+	}
+	return fmt.Sprintf("severity(%d)", int(s))
+}
+
+// Diagnostic is one finding about a configuration, tied to its place.
+// Msg says what is wrong and what was expected, e.g.
+// `virtual_router_id "51;" is not a number: expected an integer 1..255`.
+type Diagnostic struct {
+	Pos      Pos
+	Severity Severity
+	Msg      string
+}
+
+func (d Diagnostic) String() string {
+	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Msg)
+}
+
+// Diagnostics is every finding of one load, in file order.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an Error or Fatal.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity >= Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns how many diagnostics have exactly severity s.
+func (ds Diagnostics) Count(s Severity) int {
+	n := 0
+	for _, d := range ds {
+		if d.Severity == s {
+			n++
+		}
+	}
+	return n
+}
+
+func (ds Diagnostics) String() string {
+	var b strings.Builder
+	for _, d := range ds {
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Env is everything the config package needs from the host. The package
+// itself never touches the file system, the network or the clock (so that it
+// stays pure and testable); internal/hostenv supplies the real Env and tests
+// supply maps.
+type Env struct {
+	// ReadFile returns the contents of a file by absolute or relative path.
+	ReadFile func(name string) ([]byte, error)
+	// Glob expands a shell glob (no brace expansion: the preprocessor does
+	// that) and returns matches sorted.
+	Glob func(pattern string) ([]string, error)
+	// Hostname is the short host name, the default config id for @ID lines.
+	Hostname string
+	// ID is the config id given with -i; empty means Hostname.
+	ID string
+	// InterfaceExists reports whether a network interface exists on this
+	// host. Nil skips the check (as when checking a config for another host).
+	InterfaceExists func(name string) bool
+	// CheckScript validates a script path for execution: it must exist and
+	// be executable, and with enable_script_security neither it nor any
+	// directory above it may be writable by a non-root user. It returns a
+	// plain-words error. Nil skips the check.
+	CheckScript func(path string, security bool) error
+}
