@@ -1,0 +1,58 @@
+# vigil: the two entry points are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/vigil
+
+# Debian packages the tests need: the real keepalived for interoperability and
+# differential tests, nftables for the data plane, iproute2 for namespace
+# labs, tcpdump/tshark to decode what vigil sends, nginx and wrk as real
+# servers and clients.
+TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates
+DEMO_PKGS := iproute2 iputils-ping procps nftables
+
+.PHONY: all build demo test test-short deps demo-deps bench fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vigil
+
+# Installs only what is missing, so a machine that has everything does not
+# need the network.
+define install_missing
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run as root to install them)"; exit 1; fi; \
+		echo "installing:$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	pgrep -x keepalived >/dev/null && systemctl stop keepalived 2>/dev/null; true
+endef
+
+deps:
+	$(call install_missing,$(TEST_PKGS))
+
+demo-deps:
+	$(call install_missing,$(DEMO_PKGS))
+
+demo: demo-deps build
+	./$(BIN) demo
+
+vet:
+	$(GO) vet ./...
+
+# The full test suite. Run as root: privileged tests (namespaces, raw
+# sockets, nftables, the keepalived interop tests) skip without root, and
+# fail under CI=true rather than skip.
+test: deps vet
+	$(GO) test -count=1 -timeout 25m ./...
+
+test-short:
+	$(GO) test -short ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./config/
+
+clean:
+	rm -rf bin
