@@ -1,0 +1,232 @@
+// Package control is vigil's local management interface: a JSON request and
+// a JSON reply per connection over a unix socket (default
+// /run/vigil/vigil.sock), in the spirit of keepalived's USR1/USR2 data and
+// stats dumps but queryable at any time and machine-readable.
+//
+// The daemon serves it; `vigil status`, `vigil conns` and `vigil doctor` are
+// clients. The documents are plain data so that other tools can read them
+// with `socat - UNIX-CONNECT:/run/vigil/vigil.sock <<< '{"cmd":"status"}'`.
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// DefaultPath is where the daemon listens unless told otherwise.
+const DefaultPath = "/run/vigil/vigil.sock"
+
+// Request is one command to the daemon.
+type Request struct {
+	Cmd string `json:"cmd"` // "status", "conns", "reload"
+}
+
+// Response is the daemon's answer. Exactly one of the payload fields is set
+// for a successful command; Error is set otherwise.
+type Response struct {
+	Error  string        `json:"error,omitempty"`
+	Status *Status       `json:"status,omitempty"`
+	Conns  []Conn        `json:"conns,omitempty"`
+	Reload *ReloadResult `json:"reload,omitempty"`
+}
+
+// Status is a snapshot of a running daemon.
+type Status struct {
+	Version    string           `json:"version"`
+	PID        int              `json:"pid"`
+	Started    time.Time        `json:"started"`
+	ConfigFile string           `json:"config_file"`
+	LastReload *ReloadResult    `json:"last_reload,omitempty"`
+	Instances  []InstanceStatus `json:"instances"`
+	Groups     []GroupStatus    `json:"sync_groups,omitempty"`
+	Services   []ServiceStatus  `json:"virtual_servers,omitempty"`
+}
+
+// InstanceStatus is one vrrp_instance.
+type InstanceStatus struct {
+	Name           string            `json:"name"`
+	Interface      string            `json:"interface"`
+	VRID           int               `json:"vrid"`
+	Version        int               `json:"version"`
+	Family         string            `json:"family"` // "ipv4" or "ipv6"
+	State          string            `json:"state"`
+	Priority       int               `json:"priority"` // effective
+	BasePriority   int               `json:"base_priority"`
+	AdvertInterval Duration          `json:"advert_interval"`
+	MasterAddr     string            `json:"master_addr,omitempty"`
+	MasterPriority int               `json:"master_priority,omitempty"`
+	VIPs           []string          `json:"vips"`
+	Since          time.Time         `json:"since"`
+	Reason         string            `json:"reason,omitempty"` // why it entered State
+	Counters       map[string]uint64 `json:"counters,omitempty"`
+}
+
+// GroupStatus is one vrrp_sync_group.
+type GroupStatus struct {
+	Name    string   `json:"name"`
+	State   string   `json:"state"`
+	Members []string `json:"members"`
+}
+
+// ServiceStatus is one virtual_server.
+type ServiceStatus struct {
+	Name        string       `json:"name"` // "192.0.2.100:80/tcp", "fwmark 1", "group web"
+	Scheduler   string       `json:"scheduler"`
+	Kind        string       `json:"kind"` // NAT, DR, FNAT
+	Active      bool         `json:"active"`
+	Quorum      bool         `json:"quorum"`
+	RealServers []RealStatus `json:"real_servers"`
+}
+
+// RealStatus is one real_server of a virtual server.
+type RealStatus struct {
+	Addr   string `json:"addr"`
+	Weight int    `json:"weight"`
+	Up     bool   `json:"up"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Conn is one load-balanced connection, like a line of `ipvsadm -lnc`.
+type Conn struct {
+	Proto   string   `json:"proto"`
+	State   string   `json:"state"`
+	Expires Duration `json:"expires"`
+	Client  string   `json:"client"`
+	Virtual string   `json:"virtual"`
+	Local   string   `json:"local,omitempty"` // FNAT local address
+	Real    string   `json:"real"`
+}
+
+// ReloadResult says what a reload did, or why it kept the running config.
+type ReloadResult struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Errors  []string  `json:"errors,omitempty"`
+	Changes []string  `json:"changes,omitempty"`
+}
+
+// Duration marshals as a Go duration string ("1s", "100ms").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Handler answers one request. It runs on the connection's goroutine, so it
+// must be safe for concurrent use.
+type Handler func(ctx context.Context, req Request) Response
+
+// Server serves a Handler on a unix socket.
+type Server struct {
+	Path    string
+	Handler Handler
+	Log     *slog.Logger
+}
+
+// maxRequest bounds what a client may send, so a stray writer cannot make
+// the daemon buffer without limit.
+const maxRequest = 64 << 10
+
+// Run listens and serves until ctx ends, then removes the socket.
+func (s *Server) Run(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	// A socket file left by a killed daemon would make Listen fail; one that
+	// still answers belongs to a live daemon and must not be stolen.
+	if c, err := net.DialTimeout("unix", s.Path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return fmt.Errorf("control socket %s: another vigil is listening there", s.Path)
+	}
+	_ = os.Remove(s.Path)
+	ln, err := net.Listen("unix", s.Path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(s.Path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	var wg sync.WaitGroup
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			wg.Wait()
+			_ = os.Remove(s.Path)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("control socket: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(ctx, c)
+		}()
+	}
+}
+
+func (s *Server) serve(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var req Request
+	var resp Response
+	if err := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req); err != nil {
+		resp.Error = fmt.Sprintf("bad request: %v (expected one JSON object like {\"cmd\":\"status\"})", err)
+	} else {
+		resp = s.Handler(ctx, req)
+	}
+	if err := json.NewEncoder(c).Encode(resp); err != nil && s.Log != nil {
+		s.Log.Debug("control reply not delivered", "err", err)
+	}
+}
+
+// Call sends one request to the daemon at path and returns its response.
+func Call(ctx context.Context, path string, req Request) (Response, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Response{}, fmt.Errorf("no vigil is running with control socket %s (start `vigil run`, or pass --control)", path)
+		}
+		return Response{}, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return Response{}, fmt.Errorf("control socket %s: send: %w", path, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&resp); err != nil {
+		return Response{}, fmt.Errorf("control socket %s: reply: %w", path, err)
+	}
+	if resp.Error != "" {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
