@@ -1,0 +1,204 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"vigil/vrrp/wire"
+)
+
+// Config is one vrrp_instance. The zero value of each field is keepalived's
+// default where keepalived has one; New reports what it cannot accept.
+type Config struct {
+	Name string // the instance name, for transitions and notify scripts
+	VRID uint8  // 1..255
+	// Version is 2 or 3; 0 means 2 over IPv4 and 3 over IPv6, keepalived's
+	// default.
+	Version int
+	// Family is wire.IPv4 or wire.IPv6; 0 means the family of SrcAddr.
+	Family wire.Family
+	// Priority is the base priority, 1..255; 0 means 100. 255 is the
+	// address owner, which tracking never changes.
+	Priority uint8
+	// AdvertInterval is advert_int; 0 means 1s. Version 2 carries whole
+	// seconds (1s..255s), version 3 whole centiseconds (10ms..40.95s).
+	AdvertInterval time.Duration
+	// NoPreempt is keepalived's nopreempt: a backup with a higher priority
+	// does not take over from a working master (RFC 5798's Preempt_Mode
+	// False). The zero value preempts, as keepalived and the RFC default.
+	NoPreempt bool
+	// PreemptDelay is preempt_delay; see the package documentation.
+	PreemptDelay time.Duration
+	// Accept is RFC 5798's Accept_Mode. The engine does not route traffic;
+	// it reports the mode in Status for the data plane.
+	Accept bool
+	// VIPs are virtual_ipaddress: owned when MASTER, and advertised.
+	VIPs []netip.Prefix
+	// ExcludedVIPs are virtual_ipaddress_excluded: owned when MASTER and
+	// announced, but not advertised.
+	ExcludedVIPs []netip.Prefix
+	// AuthType is wire.AuthNone or wire.AuthPass (version 2 only);
+	// AuthPass is the password, of which the first 8 bytes count.
+	AuthType uint8
+	AuthPass string
+	// SrcAddr is our primary address on the interface (or mcast_src_ip /
+	// unicast_src_ip): the source of our adverts, what the equal-priority
+	// tie-break compares, and how our own looped-back adverts are
+	// recognised. For IPv6 it is the link-local address. Required.
+	SrcAddr netip.Addr
+	// Peers are unicast_peer; empty means multicast to wire.GroupV4 or
+	// wire.GroupV6.
+	Peers []netip.Addr
+	// CheckUnicastSrc drops unicast adverts from addresses not in Peers.
+	CheckUnicastSrc bool
+	// CheckUnicastTTL applies the TTL 255 check to unicast adverts too; it
+	// always applies to multicast ones.
+	CheckUnicastTTL bool
+	// StrictVIPs drops adverts whose address list differs from VIPs
+	// (vrrp_strict); otherwise the mismatch is only counted and noted.
+	StrictVIPs bool
+	// InitialState is `state MASTER|BACKUP`; see the package documentation.
+	InitialState State
+	// ChecksumMode is how version 3 IPv4 checksums are computed and
+	// checked (v3_checksum_as_v2 is wire.ChecksumNoPseudoHeader).
+	ChecksumMode wire.ChecksumMode
+	// GARP is the schedule of gratuitous ARPs and unsolicited NAs; the zero
+	// value means DefaultGARP().
+	GARP GARP
+	// LowerPrioNoAdvert: a master that receives a lower priority advert
+	// does not answer with an advert of its own (lower_prio_no_advert).
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert: a master that receives a higher priority advert
+	// sends one more advert of its own before it becomes backup
+	// (higher_prio_send_advert).
+	HigherPrioSendAdvert bool
+}
+
+// GARP is the announcement schedule: gratuitous ARPs for IPv4 VIPs and
+// unsolicited neighbour advertisements for IPv6 ones. Each burst announces
+// every VIP Repeat times (Announcement.Repeat).
+type GARP struct {
+	// MasterRepeat announcements on becoming master
+	// (vrrp_garp_master_repeat), and again after MasterDelay
+	// (vrrp_garp_master_delay) if it is positive.
+	MasterDelay  time.Duration
+	MasterRepeat int
+	// Every MasterRefresh while master, if positive, MasterRefreshRepeat
+	// more (vrrp_garp_master_refresh, vrrp_garp_master_refresh_repeat).
+	MasterRefresh       time.Duration
+	MasterRefreshRepeat int
+	// LowerPrioRepeat on receiving a lower priority advert as master, and
+	// again after LowerPrioDelay if it is positive
+	// (vrrp_garp_lower_prio_repeat, vrrp_garp_lower_prio_delay).
+	LowerPrioDelay  time.Duration
+	LowerPrioRepeat int
+}
+
+// DefaultGARP is keepalived's schedule: 5 announcements on becoming master
+// and 5 more 5 seconds later, no refresh, and the same on a lower priority
+// advert.
+func DefaultGARP() GARP {
+	return GARP{
+		MasterDelay:         5 * time.Second,
+		MasterRepeat:        5,
+		MasterRefreshRepeat: 1,
+		LowerPrioDelay:      5 * time.Second,
+		LowerPrioRepeat:     5,
+	}
+}
+
+// ErrConfig is wrapped by every error New returns for a bad Config.
+var ErrConfig = errors.New("invalid vrrp instance")
+
+// normalize fills in defaults and checks c.
+func (c Config) normalize() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return c, fmt.Errorf("%w %q: %s", ErrConfig, c.Name, fmt.Sprintf(format, args...))
+	}
+	if c.VRID == 0 {
+		return bad("virtual_router_id 0, want 1..255")
+	}
+	if !c.SrcAddr.IsValid() {
+		return bad("no source address")
+	}
+	c.SrcAddr = c.SrcAddr.Unmap().WithZone("")
+	fam := wire.FamilyOf(c.SrcAddr)
+	if c.Family == 0 {
+		c.Family = fam
+	}
+	if c.Family != fam {
+		return bad("source address %v is not %v", c.SrcAddr, c.Family)
+	}
+	if c.Version == 0 {
+		c.Version = 2
+		if c.Family == wire.IPv6 {
+			c.Version = 3
+		}
+	}
+	switch {
+	case c.Version != 2 && c.Version != 3:
+		return bad("version %d, want 2 or 3", c.Version)
+	case c.Version == 2 && c.Family == wire.IPv6:
+		return bad("version 2 over IPv6, want version 3")
+	}
+	if c.Priority == 0 {
+		c.Priority = 100
+	}
+	if c.AdvertInterval == 0 {
+		c.AdvertInterval = time.Second
+	}
+	unit, max := time.Second, 255*time.Second
+	if c.Version == 3 {
+		unit, max = 10*time.Millisecond, 4095*10*time.Millisecond
+	}
+	if c.AdvertInterval < unit || c.AdvertInterval > max || c.AdvertInterval%unit != 0 {
+		return bad("version %d advert interval %v, want a multiple of %v from %v to %v", c.Version, c.AdvertInterval, unit, unit, max)
+	}
+	if c.PreemptDelay < 0 {
+		return bad("negative preempt delay %v", c.PreemptDelay)
+	}
+	switch c.AuthType {
+	case wire.AuthNone:
+	case wire.AuthPass:
+		if c.Version != 2 {
+			return bad("auth_type PASS needs version 2")
+		}
+	default:
+		return bad("auth type %d not supported, want none or PASS", c.AuthType)
+	}
+	for _, list := range [][]netip.Prefix{c.VIPs, c.ExcludedVIPs} {
+		for _, p := range list {
+			if !p.IsValid() {
+				return bad("invalid virtual address %v", p)
+			}
+		}
+	}
+	if len(c.VIPs) > 255 {
+		return bad("%d virtual addresses, an advert carries at most 255", len(c.VIPs))
+	}
+	for _, p := range c.VIPs {
+		if wire.FamilyOf(p.Addr()) != c.Family {
+			return bad("virtual address %v is not %v", p, c.Family)
+		}
+	}
+	c.VIPs, c.ExcludedVIPs, c.Peers = slices.Clone(c.VIPs), slices.Clone(c.ExcludedVIPs), slices.Clone(c.Peers)
+	for i, p := range c.Peers {
+		if !p.IsValid() || wire.FamilyOf(p) != c.Family {
+			return bad("unicast peer %v is not %v", p, c.Family)
+		}
+		c.Peers[i] = p.Unmap().WithZone("")
+	}
+	if c.InitialState != StateInit && c.InitialState != StateBackup && c.InitialState != StateMaster {
+		return bad("initial state %v, want MASTER or BACKUP", c.InitialState)
+	}
+	if c.GARP == (GARP{}) {
+		c.GARP = DefaultGARP()
+	}
+	if c.GARP.MasterRepeat < 0 || c.GARP.MasterRefreshRepeat < 0 || c.GARP.LowerPrioRepeat < 0 {
+		return bad("negative gratuitous ARP repeat count")
+	}
+	return c, nil
+}

@@ -1,0 +1,442 @@
+package vrrp
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"vigil/vrrp/wire"
+)
+
+// Instance is one virtual router. It is not safe for concurrent use: the
+// daemon's event loop owns it.
+type Instance struct {
+	cfg   Config
+	state State
+	now   time.Time
+
+	delta int   // tracking weights
+	prio  uint8 // effective priority
+
+	// Causes of FAULT; the instance is in FAULT while any holds.
+	ifDown     bool
+	trackFault bool
+	trackWhy   string
+	groupFault bool
+
+	masterAdverInt time.Duration // what the down timer uses
+	masterAddr     netip.Addr
+	masterPrio     uint8
+
+	// Timers; a zero time is a timer that does not run.
+	downAt    time.Time // BACKUP: Master_Down_Timer
+	advertAt  time.Time // MASTER: Adver_Timer
+	refreshAt time.Time // MASTER: periodic GARP refresh
+	bursts    []burst   // MASTER: delayed GARP bursts
+	preemptAt time.Time // BACKUP: end of a pending preempt delay
+
+	// wantMaster: the down timer expired but a sync group holds us back.
+	wantMaster bool
+	// vipMismatch: the last advert listed other addresses than ours; notes
+	// are made only when this changes.
+	vipMismatch bool
+
+	since  time.Time
+	reason string
+
+	counters Counters
+	group    *Group
+
+	// Output pending for Ready. VIPs are declarative: want is what the
+	// state calls for, have what the caller was last told.
+	out               Ready
+	wantVIPs, haveVIP bool
+
+	advertDsts []netip.Addr
+	authData   [8]byte
+	vipAddrs   []netip.Addr // advertised
+	allAddrs   []netip.Addr // announced: VIPs and excluded VIPs
+}
+
+type burst struct {
+	at        time.Time
+	repeat    int
+	reason    string
+	lowerPrio bool
+}
+
+// New checks cfg and starts the instance at now (RFC 5798 section 6.4.1):
+// priority 255 becomes MASTER at once, any other BACKUP with the
+// Master_Down_Timer set.
+func New(cfg Config, now time.Time) (*Instance, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	i := &Instance{cfg: cfg, now: now, since: now, prio: cfg.Priority}
+	i.advertDsts = cfg.Peers
+	if len(i.advertDsts) == 0 {
+		i.advertDsts = []netip.Addr{wire.GroupV4}
+		if cfg.Family == wire.IPv6 {
+			i.advertDsts = []netip.Addr{wire.GroupV6}
+		}
+	}
+	if cfg.AuthType == wire.AuthPass {
+		i.authData = wire.Password(cfg.AuthPass)
+	}
+	for _, p := range cfg.VIPs {
+		i.vipAddrs = append(i.vipAddrs, p.Addr())
+	}
+	i.allAddrs = append([]netip.Addr(nil), i.vipAddrs...)
+	for _, p := range cfg.ExcludedVIPs {
+		i.allAddrs = append(i.allAddrs, p.Addr())
+	}
+	// An advert that cannot be marshalled would be a silent master; find
+	// out now rather than at the first transition.
+	if _, err := i.marshal(i.prio, i.advertDsts[0]); err != nil {
+		return nil, fmt.Errorf("%w %q: %w", ErrConfig, cfg.Name, err)
+	}
+	i.startup("startup")
+	return i, nil
+}
+
+// Config returns the instance's configuration with defaults filled in.
+func (i *Instance) Config() Config { return i.cfg }
+
+// State returns the current state.
+func (i *Instance) State() State { return i.state }
+
+// Priority returns the effective priority.
+func (i *Instance) Priority() uint8 { return i.prio }
+
+// Step applies ev at now, after running the timers due by now. It returns a
+// *DropError for a packet that failed a receive check, and an error for an
+// event it does not know.
+func (i *Instance) Step(now time.Time, ev Event) error {
+	i.advance(now)
+	var err error
+	switch ev := ev.(type) {
+	case Packet:
+		err = i.receive(ev)
+	case *Packet:
+		err = i.receive(*ev)
+	case InterfaceDown:
+		i.ifDown = true
+		i.checkFault("interface down")
+	case InterfaceUp:
+		i.ifDown = false
+		i.checkFault("interface up")
+	case Tracking:
+		i.track(ev)
+	case Shutdown:
+		i.shutdown()
+	case Startup:
+		if i.state == StateInit {
+			i.startup("startup")
+		}
+	default:
+		return fmt.Errorf("vrrp %s: unknown event %T", i.cfg.Name, ev)
+	}
+	return err
+}
+
+// Advance runs the timers due by now.
+func (i *Instance) Advance(now time.Time) {
+	i.advance(now)
+}
+
+// Ready returns what to do and forgets it.
+func (i *Instance) Ready() Ready {
+	rd := i.out
+	i.out = Ready{}
+	if i.wantVIPs != i.haveVIP {
+		all := append(append([]netip.Prefix(nil), i.cfg.VIPs...), i.cfg.ExcludedVIPs...)
+		if i.wantVIPs {
+			rd.AddAddrs = all
+		} else {
+			rd.DelAddrs = all
+		}
+		i.haveVIP = i.wantVIPs
+	}
+	rd.Next = i.next()
+	return rd
+}
+
+// HasReady reports whether Ready has anything to do.
+func (i *Instance) HasReady() bool {
+	return !i.out.Empty() || i.wantVIPs != i.haveVIP
+}
+
+// Next is when Advance must next be called, as Ready.Next.
+func (i *Instance) Next() time.Time { return i.next() }
+
+// Status returns a snapshot.
+func (i *Instance) Status() Status {
+	s := Status{
+		Name:                i.cfg.Name,
+		VRID:                i.cfg.VRID,
+		Version:             i.cfg.Version,
+		State:               i.state,
+		Since:               i.since,
+		Reason:              i.reason,
+		Priority:            i.prio,
+		BasePriority:        i.cfg.Priority,
+		OwnsVIPs:            i.wantVIPs,
+		Accept:              i.cfg.Accept,
+		MasterAddr:          i.masterAddr,
+		MasterPriority:      i.masterPrio,
+		AdvertInterval:      i.cfg.AdvertInterval,
+		MasterAdverInterval: i.masterAdverInt,
+		MasterDownInterval:  i.downInterval(),
+		MasterDownAt:        i.downAt,
+		NextAdvertAt:        i.advertAt,
+		PreemptAt:           i.preemptAt,
+		Counters:            i.counters,
+	}
+	if i.ifDown {
+		s.Faults = append(s.Faults, "interface down")
+	}
+	if i.trackFault {
+		s.Faults = append(s.Faults, i.trackWhy)
+	}
+	if i.groupFault {
+		s.Faults = append(s.Faults, "sync group "+i.group.name)
+	}
+	return s
+}
+
+func (i *Instance) downInterval() time.Duration {
+	return MasterDownInterval(i.cfg.Version, i.prio, i.masterAdverInt)
+}
+
+func (i *Instance) skew() time.Duration {
+	return SkewTime(i.cfg.Version, i.prio, i.masterAdverInt)
+}
+
+func (i *Instance) next() time.Time {
+	var n time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (n.IsZero() || t.Before(n)) {
+			n = t
+		}
+	}
+	earlier(i.downAt)
+	earlier(i.advertAt)
+	earlier(i.refreshAt)
+	for _, b := range i.bursts {
+		earlier(b.at)
+	}
+	return n
+}
+
+func due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
+
+// advance runs the timers due by now. Time never goes backwards for the
+// engine: an earlier now is taken as the last one seen.
+func (i *Instance) advance(now time.Time) {
+	if now.After(i.now) {
+		i.now = now
+	}
+	now = i.now
+	switch i.state {
+	case StateBackup:
+		if due(i.downAt, now) {
+			i.downExpired()
+		}
+	case StateMaster:
+		// One advert however late we are: a stalled master catching up
+		// must not burst (RFC 5798 section 6.4.3 restarts the timer).
+		if due(i.advertAt, now) {
+			i.sendAdvert(i.prio)
+			i.advertAt = now.Add(i.cfg.AdvertInterval)
+		}
+		kept := i.bursts[:0]
+		for _, b := range i.bursts {
+			if due(b.at, now) {
+				i.announce(b.repeat, b.reason)
+			} else {
+				kept = append(kept, b)
+			}
+		}
+		i.bursts = kept
+		if due(i.refreshAt, now) {
+			i.announce(i.cfg.GARP.MasterRefreshRepeat, "refresh")
+			i.refreshAt = now.Add(i.cfg.GARP.MasterRefresh)
+		}
+	}
+}
+
+// downExpired is RFC 5798 section 6.4.2's Master_Down_Timer firing.
+func (i *Instance) downExpired() {
+	i.wantMaster = true
+	if i.group != nil && !i.group.allWantMaster(i) {
+		// keepalived prefers BACKUP to thrashing: wait for the others,
+		// checking again a Master_Down_Interval later.
+		i.downAt = i.now.Add(i.downInterval())
+		return
+	}
+	i.becomeMaster("master down timer expired")
+	if i.group != nil {
+		i.group.follow(i, StateMaster)
+	}
+}
+
+func (i *Instance) startup(reason string) {
+	i.masterAdverInt = i.cfg.AdvertInterval
+	i.preemptAt = time.Time{}
+	i.masterAddr, i.masterPrio = netip.Addr{}, 0
+	if i.faulty() {
+		i.transition(StateFault, reason)
+		return
+	}
+	if i.prio == 255 {
+		i.becomeMaster("priority 255, address owner")
+		return
+	}
+	i.becomeBackup(reason)
+}
+
+func (i *Instance) faulty() bool { return i.ownFault() || i.groupFault }
+
+// ownFault: a cause of FAULT of the instance's own, not its sync group's.
+func (i *Instance) ownFault() bool { return i.ifDown || i.trackFault }
+
+// checkFault enters or leaves FAULT as the causes say.
+func (i *Instance) checkFault(reason string) {
+	if i.group != nil {
+		i.group.refresh(reason)
+		return
+	}
+	switch {
+	case i.state == StateInit:
+	case i.faulty() && i.state != StateFault:
+		i.becomeFault(reason)
+	case !i.faulty() && i.state == StateFault:
+		i.startup(reason)
+	}
+}
+
+func (i *Instance) track(ev Tracking) {
+	reason := ev.Reason
+	if reason == "" {
+		reason = "tracking"
+	}
+	i.trackFault = ev.Fault
+	i.trackWhy = reason
+	i.delta = ev.Delta
+	old := i.prio
+	i.prio = EffectivePriority(i.cfg.Priority, ev.Delta)
+	if old != i.prio && i.state == StateBackup && i.wantMaster {
+		i.wantMaster = false
+	}
+	i.checkFault(reason)
+}
+
+func (i *Instance) shutdown() {
+	if i.state == StateInit {
+		return
+	}
+	if i.state == StateMaster {
+		i.sendAdvert(0)
+	}
+	i.stopTimers()
+	i.wantVIPs = false
+	i.transition(StateInit, "shutdown")
+}
+
+func (i *Instance) stopTimers() {
+	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	i.bursts = nil
+	i.wantMaster = false
+}
+
+func (i *Instance) becomeMaster(reason string) {
+	i.stopTimers()
+	i.transition(StateMaster, reason)
+	i.counters.BecameMaster++
+	i.wantVIPs = true
+	i.masterAddr, i.masterPrio = i.cfg.SrcAddr, i.prio
+	// RFC 5798 section 6.4.2: send an ADVERTISEMENT, announce, start the
+	// Adver_Timer.
+	i.announce(i.cfg.GARP.MasterRepeat, "became master")
+	i.sendAdvert(i.prio)
+	i.advertAt = i.now.Add(i.cfg.AdvertInterval)
+	if i.cfg.GARP.MasterDelay > 0 {
+		i.bursts = append(i.bursts, burst{at: i.now.Add(i.cfg.GARP.MasterDelay), repeat: i.cfg.GARP.MasterRepeat, reason: "became master, delayed"})
+	}
+	if i.cfg.GARP.MasterRefresh > 0 {
+		i.refreshAt = i.now.Add(i.cfg.GARP.MasterRefresh)
+	}
+}
+
+func (i *Instance) becomeBackup(reason string) {
+	if i.state == StateMaster {
+		i.counters.ReleasedMaster++
+	}
+	i.stopTimers()
+	i.wantVIPs = false
+	i.transition(StateBackup, reason)
+	i.downAt = i.now.Add(i.downInterval())
+}
+
+func (i *Instance) becomeFault(reason string) {
+	if i.state == StateMaster {
+		i.counters.ReleasedMaster++
+		if !i.ifDown {
+			i.sendAdvert(0)
+		}
+	}
+	i.stopTimers()
+	i.wantVIPs = false
+	i.transition(StateFault, reason)
+}
+
+func (i *Instance) transition(to State, reason string) {
+	if to == i.state {
+		return
+	}
+	i.out.Transitions = append(i.out.Transitions, Transition{At: i.now, From: i.state, To: to, Reason: reason, Priority: i.prio})
+	i.state, i.since, i.reason = to, i.now, reason
+}
+
+func (i *Instance) announce(repeat int, reason string) {
+	if repeat <= 0 || len(i.allAddrs) == 0 {
+		return
+	}
+	i.out.Announce = append(i.out.Announce, Announcement{Addrs: i.allAddrs, Repeat: repeat, Reason: reason})
+}
+
+func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
+	ival, err := wire.EncodeInterval(uint8(i.cfg.Version), i.cfg.AdvertInterval)
+	if err != nil {
+		return nil, err
+	}
+	a := wire.Advert{
+		Version:  uint8(i.cfg.Version),
+		Type:     wire.TypeAdvertisement,
+		VRID:     i.cfg.VRID,
+		Priority: prio,
+		Interval: ival,
+		Addrs:    i.vipAddrs,
+	}
+	if i.cfg.Version == 2 {
+		a.AuthType = i.cfg.AuthType
+		a.AuthData = i.authData
+	}
+	return a.Marshal(i.cfg.SrcAddr, dst, i.cfg.ChecksumMode)
+}
+
+func (i *Instance) sendAdvert(prio uint8) {
+	for _, dst := range i.advertDsts {
+		b, err := i.marshal(prio, dst)
+		if err != nil {
+			// New marshalled the same fields successfully.
+			panic(fmt.Sprintf("vrrp %s: marshal advert: %v", i.cfg.Name, err))
+		}
+		i.out.Adverts = append(i.out.Adverts, Outbound{Dst: dst, Data: b, Priority: prio})
+		i.counters.Sent++
+		if prio == 0 {
+			i.counters.PriorityZeroSent++
+		}
+	}
+}
