@@ -1,0 +1,194 @@
+package netio
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"vigil/vrrp/wire"
+)
+
+// TestConnMulticastAndUnicast: two hosts on one segment; adverts sent by
+// one Conn arrive at the other unchanged, with TTL 255 and the source and
+// destination they were sent with, over every family and version.
+func TestConnMulticastAndUnicast(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "niocm")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "192.0.2.11/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	_, llA := ifaceIn(t, a, "eth0")
+	ifB, llB := ifaceIn(t, b, "eth0")
+
+	for _, tc := range []struct {
+		name     string
+		fam      Family
+		version  uint8
+		src, dst netip.Addr
+		vip      netip.Addr
+	}{
+		{"v2 IPv4 multicast", IPv4, 2, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 multicast", IPv4, 3, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 multicast from secondary", IPv4, 3, netip.MustParseAddr("192.0.2.11"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv6 multicast", IPv6, 3, llA, wire.GroupV6, netip.MustParseAddr("2001:db8::100")},
+		{"v2 IPv4 unicast", IPv4, 2, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 unicast", IPv4, 3, netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv6 unicast link-local", IPv6, 3, llA, llB, netip.MustParseAddr("2001:db8::100")},
+		{"v3 IPv6 unicast global", IPv6, 3, netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::100")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			multicast := tc.dst.IsMulticast()
+			ca := listenIn(t, a, "eth0", tc.fam, Options{Multicast: multicast})
+			cb := listenIn(t, b, "eth0", tc.fam, Options{Multicast: multicast})
+			msg := advert(t, tc.version, 51, 150, tc.vip, tc.src, tc.dst)
+			check(t, ca.Send(msg, tc.src, tc.dst))
+
+			got := drain(t, cb, 1)
+			if len(got) != 1 {
+				t.Fatalf("received %d packets, want 1: %v", len(got), vrids(got))
+			}
+			p := got[0]
+			if !bytes.Equal(p.Data, msg) {
+				t.Errorf("received % x\n     sent % x", p.Data, msg)
+			}
+			if p.TTL != 255 || p.Src != tc.src || p.Dst != tc.dst || p.IfIndex != ifB.Index {
+				t.Errorf("received from %v to %v TTL %d on ifindex %d, want from %v to %v TTL 255 on %d",
+					p.Src, p.Dst, p.TTL, p.IfIndex, tc.src, tc.dst, ifB.Index)
+			}
+			// Multicast loop is off: the sender does not hear itself.
+			if own := drain(t, ca, 0); len(own) != 0 {
+				t.Errorf("sender received its own packets: %v", vrids(own))
+			}
+			if s := ca.Stats(); s != (Stats{Sent: 1}) {
+				t.Errorf("sender stats %+v", s)
+			}
+			if s := cb.Stats(); s != (Stats{Received: 1}) {
+				t.Errorf("receiver stats %+v", s)
+			}
+		})
+	}
+
+	t.Run("send errors", func(t *testing.T) {
+		ca := listenIn(t, a, "eth0", IPv4, Options{})
+		msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
+		if err := ca.Send(msg, netip.MustParseAddr("203.0.113.9"), wire.GroupV4); err == nil {
+			t.Error("Send from an address the host does not have succeeded")
+		}
+		if err := ca.Send(msg, netip.MustParseAddr("192.0.2.1"), wire.GroupV6); err == nil {
+			t.Error("Send to an IPv6 group on an IPv4 socket succeeded")
+		}
+		if s := ca.Stats(); s != (Stats{SendErrors: 2}) {
+			t.Errorf("stats %+v, want 2 send errors", s)
+		}
+	})
+}
+
+// TestConnIsolation: a Conn hears only its own interface, and a Conn that
+// did not join the group hears only unicast, even when another socket on
+// the same interface joined it.
+func TestConnIsolation(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "nioci")
+	check(t, l.AddSegment("lan"))
+	check(t, l.AddSegment("lan2"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	c := must[*netlabHost](t)(l.AddHost("c"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	must[string](t)(l.Connect(b, "eth1", "lan2", "198.51.100.2/24", "2001:db8:1::2/64"))
+	must[string](t)(l.Connect(c, "eth0", "lan2", "198.51.100.3/24", "2001:db8:1::3/64"))
+	_, llA := ifaceIn(t, a, "eth0")
+	_, llC := ifaceIn(t, c, "eth0")
+	ifB0, _ := ifaceIn(t, b, "eth0")
+	ifB1, _ := ifaceIn(t, b, "eth1")
+
+	for _, fam := range []Family{IPv4, IPv6} {
+		t.Run(fam.String(), func(t *testing.T) {
+			srcA, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.3")
+			group, peerB, vip := wire.GroupV4, netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")
+			if fam == IPv6 {
+				srcA, srcC = llA, llC
+				group, peerB, vip = wire.GroupV6, netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::100")
+			}
+			sa := listenIn(t, a, "eth0", fam, Options{})
+			sc := listenIn(t, c, "eth0", fam, Options{})
+			b0 := listenIn(t, b, "eth0", fam, Options{Multicast: true})
+			b1 := listenIn(t, b, "eth1", fam, Options{Multicast: true})
+			bu := listenIn(t, b, "eth0", fam, Options{}) // unicast only
+
+			// VRID 1: a to the group on lan; VRID 2: c to the group on
+			// lan2; VRID 3: a to b's address on lan.
+			check(t, sa.Send(advert(t, 3, 1, 100, vip, srcA, group), srcA, group))
+			check(t, sc.Send(advert(t, 3, 2, 100, vip, srcC, group), srcC, group))
+			check(t, sa.Send(advert(t, 3, 3, 100, vip, srcA, peerB), srcA, peerB))
+
+			for _, r := range []struct {
+				name  string
+				c     *Conn
+				ifi   int
+				vrids []uint8
+			}{
+				{"b eth0 joined", b0, ifB0.Index, []uint8{1, 3}},
+				{"b eth1 joined", b1, ifB1.Index, []uint8{2}},
+				{"b eth0 unicast only", bu, ifB0.Index, []uint8{3}},
+			} {
+				got := drain(t, r.c, len(r.vrids))
+				if !slices.Equal(vrids(got), r.vrids) {
+					t.Errorf("%s received VRIDs %v, want %v", r.name, vrids(got), r.vrids)
+				}
+				for _, p := range got {
+					if p.IfIndex != r.ifi {
+						t.Errorf("%s received VRID %d on ifindex %d, want %d", r.name, p.Advert.VRID, p.IfIndex, r.ifi)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConnCloseAndDeadline: Close unblocks a blocked ReadPacket, and an
+// expired deadline is reported as such without counting as an error.
+func TestConnCloseAndDeadline(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "niocc")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24"))
+	for _, fam := range []Family{IPv4, IPv6} {
+		c := listenIn(t, a, "eth0", fam, Options{Multicast: true})
+		check(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
+		if _, err := c.ReadPacket(make([]byte, 1500)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%v: read past deadline: %v", fam, err)
+		}
+		check(t, c.SetReadDeadline(time.Time{}))
+		done := make(chan error, 1)
+		go func() { // owned here: it ends when Close unblocks it
+			_, err := c.ReadPacket(make([]byte, 1500))
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		check(t, c.Close())
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("%v: ReadPacket after Close: %v, want net.ErrClosed", fam, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%v: Close did not unblock ReadPacket", fam)
+		}
+		if s := c.Stats(); s != (Stats{}) {
+			t.Errorf("%v: stats %+v, want none", fam, s)
+		}
+	}
+	if _, err := Listen("nosuch0", IPv4, Options{}); err == nil {
+		t.Error("Listen on a missing interface succeeded")
+	}
+}

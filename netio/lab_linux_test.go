@@ -1,0 +1,164 @@
+package netio
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+	"vigil/vrrp/wire"
+)
+
+type netlabHost = netlab.Host
+
+// newLab returns a lab with prefix whose namespaces are removed when t
+// ends, after the sockets the test opened (cleanups run last-in first-out).
+func newLab(t *testing.T, prefix string) *netlab.Lab {
+	t.Helper()
+	testenv.RequireRoot(t)
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("close lab: %v", err)
+		}
+	})
+	return l
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func check(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ifaceIn returns interface ifname of h, and its first link-local address,
+// waiting for the kernel to assign one.
+func ifaceIn(t *testing.T, h *netlab.Host, ifname string) (net.Interface, netip.Addr) {
+	t.Helper()
+	var ifi net.Interface
+	var ll netip.Addr
+	check(t, h.Do(func() error {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			i, err := net.InterfaceByName(ifname)
+			if err != nil {
+				return err
+			}
+			ifi = *i
+			addrs, err := i.Addrs()
+			if err != nil {
+				return err
+			}
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok {
+					if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+						ll = ip
+						return nil
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				return errors.New("no link-local address on " + ifname)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}))
+	return ifi, ll
+}
+
+// listenIn opens a Conn in h's namespace, closed when t ends.
+func listenIn(t *testing.T, h *netlab.Host, ifname string, fam Family, opts Options) *Conn {
+	t.Helper()
+	var c *Conn
+	check(t, h.Do(func() (err error) {
+		c, err = Listen(ifname, fam, opts)
+		return err
+	}))
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// advert marshals a VRRP advert with one address from src to dst.
+func advert(t *testing.T, version, vrid, prio uint8, vip, src, dst netip.Addr) []byte {
+	t.Helper()
+	a := wire.Advert{Version: version, Type: wire.TypeAdvertisement, VRID: vrid, Priority: prio, Interval: 100, Addrs: []netip.Addr{vip}}
+	if version == 2 {
+		a.Interval, a.AuthType, a.AuthData = 1, wire.AuthPass, wire.Password("vigil")
+	}
+	b, err := a.Marshal(src, dst, wire.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// received is what a test keeps of a packet.
+type received struct {
+	Packet
+	Advert wire.Advert
+}
+
+// drain reads from c: up to want packets, waiting at most 3 s for them,
+// then any more until nothing arrives for a short quiet time. It returns
+// what it read, each packet checked to be a well-formed VRRP message with a
+// good checksum.
+func drain(t *testing.T, c *Conn, want int) []received {
+	t.Helper()
+	var out []received
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		buf := make([]byte, 65536)
+		if len(out) >= want {
+			deadline = time.Now().Add(200 * time.Millisecond)
+		}
+		check(t, c.SetReadDeadline(deadline))
+		p, err := c.ReadPacket(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("ReadPacket: %v", err)
+		}
+		fam := wire.IPv4
+		if c.Family() == IPv6 {
+			fam = wire.IPv6
+		}
+		a, err := wire.Parse(p.Data, fam)
+		if err != nil {
+			t.Fatalf("received % x: %v", p.Data, err)
+		}
+		if !wire.VerifyChecksum(p.Data, p.Src, p.Dst, wire.ChecksumPseudoHeader) {
+			t.Errorf("received %v from %v to %v with a bad checksum", a, p.Src, p.Dst)
+		}
+		p.Data = slices.Clone(p.Data)
+		out = append(out, received{p, a})
+	}
+}
+
+// vrids lists the VRIDs of packets, in order.
+func vrids(rs []received) []uint8 {
+	var v []uint8
+	for _, r := range rs {
+		v = append(v, r.Advert.VRID)
+	}
+	return v
+}
