@@ -297,6 +297,17 @@ func TestVerifyChecksumRejects(t *testing.T) {
 			t.Errorf("VerifyChecksum(%d zero bytes) = true", n)
 		}
 	}
+	// Other versions have no checksum rule: a message whose sum over itself
+	// is correct is still refused when its version nibble says 4.
+	v4 := []byte{0x41, 0x01, 0x64, 0x00, 0x00, 0x64, 0, 0}
+	s := ^fold(sum16(0, v4))
+	v4[6], v4[7] = byte(s>>8), byte(s)
+	if fold(sum16(0, v4)) != 0xffff {
+		t.Fatalf("test bug: %x does not sum to 0xffff", v4)
+	}
+	if VerifyChecksum(v4, mustAddr("192.0.2.1"), GroupV4, ChecksumNoPseudoHeader) {
+		t.Errorf("VerifyChecksum(version 4) = true, want false")
+	}
 	// Version 2 ignores the endpoints.
 	b := unhex(t, handGolden[0].hex)
 	if !VerifyChecksum(b, netip.Addr{}, netip.Addr{}, ChecksumMode(42)) {

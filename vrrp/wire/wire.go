@@ -45,8 +45,16 @@
 //   - version 3 over IPv4: the IPv4 pseudo-header and the VRRP message
 //     (ChecksumPseudoHeader: RFC 5798 and RFC 9568, and what keepalived
 //     2.2.7 sends by default), or the VRRP message only
-//     (ChecksumNoPseudoHeader: keepalived's v3_checksum_as_v2, for peers
-//     that implemented the original erratum).
+//     (ChecksumNoPseudoHeader: the v3_checksum_as_v2 of later keepalived
+//     releases, and some other vendors).
+//
+// Adverts captured from keepalived 2.2.7 (testdata/keepalived-2.2.7.txt)
+// confirm these rules, and show two more details: version 2 always carries
+// the 8 bytes of authentication data, zeros when there is no
+// authentication; and a version 3 IPv4 unicast advert uses the unicast
+// destination in its pseudo-header, except with keepalived's
+// old_unicast_checksum, which uses 224.0.0.18 there (see VerifyChecksum).
+// keepalived 2.2.7 itself has no v3_checksum_as_v2 keyword.
 package wire
 
 import (
@@ -356,20 +364,28 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 // src to dst, carries a correct checksum. The version is taken from b: for
 // version 2 src, dst and mode are not used; for version 3 the family of src
 // and dst selects the IPv4 (with mode) or IPv6 pseudo-header. It reports
-// false for a message shorter than the header, and for a version 3 message
-// with src and dst invalid or of different families.
+// false for a message shorter than the header, of a version other than 2 or
+// 3, or of version 3 with src and dst invalid or of different families.
+//
+// To accept a version 3 unicast advert from a keepalived peer configured with
+// old_unicast_checksum, which puts 224.0.0.18 instead of the unicast
+// destination in the pseudo-header, verify it again with dst = GroupV4.
 func VerifyChecksum(b []byte, src, dst netip.Addr, mode ChecksumMode) bool {
 	if len(b) < HeaderLen {
 		return false
 	}
 	src, dst = src.Unmap(), dst.Unmap()
-	if b[0]>>4 != 2 {
+	switch b[0] >> 4 {
+	case 2:
+	case 3:
 		if fam := FamilyOf(dst); fam == 0 || FamilyOf(src) != fam {
 			return false
 		}
 		if (dst.Is4() && len(b) > 0xffff) || uint64(len(b)) > 0xffffffff {
 			return false // no pseudo-header can carry that length
 		}
+	default:
+		return false
 	}
 	return fold(checksumSum(b, src, dst, mode)) == 0xffff
 }
