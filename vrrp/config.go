@@ -32,9 +32,12 @@ type Config struct {
 	NoPreempt bool
 	// PreemptDelay is preempt_delay; see the package documentation.
 	PreemptDelay time.Duration
-	// Accept is RFC 5798's Accept_Mode. The engine does not route traffic;
-	// it reports the mode in Status for the data plane.
-	Accept bool
+	// NoAccept is keepalived's no_accept: RFC 5798's Accept_Mode False, so
+	// a master that is not the address owner must not accept packets
+	// addressed to the VIPs (section 6.4.3). keepalived accepts by default
+	// (outside vrrp_strict), hence the negative name. The engine does not
+	// route traffic; Status.AcceptTraffic tells the data plane.
+	NoAccept bool
 	// VIPs are virtual_ipaddress: owned when MASTER, and advertised.
 	VIPs []netip.Prefix
 	// ExcludedVIPs are virtual_ipaddress_excluded: owned when MASTER and

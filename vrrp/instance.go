@@ -182,7 +182,7 @@ func (i *Instance) Status() Status {
 		Priority:            i.prio,
 		BasePriority:        i.cfg.Priority,
 		OwnsVIPs:            i.wantVIPs,
-		Accept:              i.cfg.Accept,
+		AcceptTraffic:       i.state == StateMaster && (i.prio == 255 || !i.cfg.NoAccept),
 		MasterAddr:          i.masterAddr,
 		MasterPriority:      i.masterPrio,
 		AdvertInterval:      i.cfg.AdvertInterval,

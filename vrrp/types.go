@@ -248,7 +248,10 @@ type Status struct {
 	Faults []string
 	// OwnsVIPs: the VIPs are (to be) installed, i.e. the instance is MASTER.
 	OwnsVIPs bool
-	Accept   bool
+	// AcceptTraffic: packets addressed to the VIPs are to be accepted:
+	// MASTER and either the address owner or not NoAccept (RFC 5798
+	// section 6.4.3).
+	AcceptTraffic bool
 	// The master as last seen: our own address when we are master.
 	MasterAddr     netip.Addr
 	MasterPriority uint8
