@@ -26,27 +26,27 @@ func TestParseErrors(t *testing.T) {
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 7 bytes, the header needs 8",
 	}, {
 		name: "v3 IPv4 count 2 with one address", hex: "31016402 00640000 c0000201", fam: IPv4, want: ErrTruncated,
-		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with 2 IPv4 addresses needs 16",
+		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with address count 2 (IPv4) needs 16",
 	}, {
 		name: "v3 IPv4 count 1 with two addresses", hex: "31016401 00640000 c0000201 c0000202", fam: IPv4, want: ErrAddrCount,
-		wantMsg: "parse VRRP: VRRP address count does not match length: 16 bytes, but version 3 with 1 IPv4 addresses is 12 bytes",
+		wantMsg: "parse VRRP: VRRP address count does not match length: 16 bytes, but version 3 with address count 1 (IPv4) is 12 bytes",
 	}, {
 		name: "v3 IPv4 count 0 with one address", hex: "31016400 00640000 c0000201", fam: IPv4, want: ErrAddrCount,
 	}, {
 		name: "v3 IPv4 one stray byte", hex: "31016401 00640000 c0000201 00", fam: IPv4, want: ErrAddrCount,
 	}, {
 		name: "v2 without auth data", hex: "21016401 01010000 c0000201", fam: IPv4, want: ErrTruncated,
-		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 2 with 1 IPv4 addresses needs 20",
+		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 2 with address count 1 (IPv4) needs 20",
 	}, {
 		name: "v2 auth data short by one", hex: "21016401 01010000 c0000201 00000000 000000", fam: IPv4, want: ErrTruncated,
 	}, {
 		name: "v2 one byte after auth data", hex: "21016401 01010000 c0000201 00000000 00000000 00", fam: IPv4, want: ErrAddrCount,
 	}, {
 		name: "v2 count 255 header only", hex: "210164ff 01010000", fam: IPv4, want: ErrTruncated,
-		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 8 bytes, version 2 with 255 IPv4 addresses needs 1036",
+		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 8 bytes, version 2 with address count 255 (IPv4) needs 1036",
 	}, {
 		name: "v3 IPv6 count 1 with an IPv4-sized address", hex: "31016401 00640000 c0000201", fam: IPv6, want: ErrTruncated,
-		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with 1 IPv6 addresses needs 24",
+		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with address count 1 (IPv6) needs 24",
 	}, {
 		name: "v3 IPv6 message parsed as IPv4", hex: "31016401 0fff0000 20010db8 00000000 00000000 00000001", fam: IPv4, want: ErrAddrCount,
 	}, {

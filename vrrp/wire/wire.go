@@ -244,11 +244,11 @@ func Parse(b []byte, fam Family) (Advert, error) {
 	}
 	want := HeaderLen + n*alen + trailer
 	if len(b) < want {
-		return Advert{}, fmt.Errorf("parse VRRP: %w: %d bytes, version %d with %d %v addresses needs %d",
+		return Advert{}, fmt.Errorf("parse VRRP: %w: %d bytes, version %d with address count %d (%v) needs %d",
 			ErrTruncated, len(b), a.Version, n, fam, want)
 	}
 	if len(b) > want {
-		return Advert{}, fmt.Errorf("parse VRRP: %w: %d bytes, but version %d with %d %v addresses is %d bytes",
+		return Advert{}, fmt.Errorf("parse VRRP: %w: %d bytes, but version %d with address count %d (%v) is %d bytes",
 			ErrAddrCount, len(b), a.Version, n, fam, want)
 	}
 	if n > 0 {
@@ -272,7 +272,7 @@ func Parse(b []byte, fam Family) (Advert, error) {
 // Len returns the size of a's message on the wire over family fam, or 0 if
 // a's version is not 2 or 3 or fam is not IPv4 or IPv6. It does no other
 // validation.
-func (a *Advert) Len(fam Family) int {
+func (a Advert) Len(fam Family) int {
 	alen := fam.AddrLen()
 	switch {
 	case alen == 0:
@@ -450,7 +450,7 @@ func Password(s string) [8]byte {
 
 // AdverInterval returns a's interval as a duration: Interval seconds for
 // version 2, Interval centiseconds for version 3, and 0 for other versions.
-func (a *Advert) AdverInterval() time.Duration {
+func (a Advert) AdverInterval() time.Duration {
 	switch a.Version {
 	case 2:
 		return time.Duration(a.Interval) * time.Second
