@@ -1,0 +1,504 @@
+package config
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+)
+
+// ppLimits bounds the work of one ParseTree call, so that no input (a
+// recursive parameter, a huge ~SEQ, an include bomb) can hang it or make it
+// allocate without bound. Exceeding a limit is a diagnostic, never a panic.
+type ppLimits struct {
+	includeDepth  int // files open at once, the main file included
+	includeFiles  int // files read in one parse
+	braceAlts     int // alternatives of one include brace expansion
+	lineLen       int // bytes of one physical line
+	expandLen     int // bytes of one line after parameter substitution
+	substitutions int // parameter replacements in one line
+	nesting       int // re-processing depth (substitution and generators)
+	genLines      int // lines one ~SEQ/~LST line may produce
+	blockDepth    int // nested open blocks
+	pieces        int // lines, braces and generated lines processed in one parse
+	bytes         int // bytes processed in one parse, expansion included
+}
+
+var defaultLimits = ppLimits{
+	includeDepth:  32,
+	includeFiles:  4096,
+	braceAlts:     1024,
+	lineLen:       64 << 10,
+	expandLen:     1 << 20,
+	substitutions: 10000,
+	nesting:       64,
+	genLines:      1 << 17, // the man page's 8×32×254 example fits
+	blockDepth:    256,
+	pieces:        4 << 20,
+	bytes:         256 << 20,
+}
+
+// includeCheck is keepalived's include_check level: which include problems
+// are errors rather than remarks.
+type includeCheck uint8
+
+const (
+	checkReadable      includeCheck = 1 << iota // a match that cannot be read
+	checkMatch                                  // a plain (wildcard-free) name that does not exist
+	checkWildcardMatch                          // any pattern that matches nothing
+	checkBraceMatch                             // a brace alternative that matches nothing
+	checkAll           = checkReadable | checkMatch | checkWildcardMatch | checkBraceMatch
+)
+
+// includeVariants maps the include keywords to the checks they add to the
+// current include_check level (keepalived.conf(5), "include").
+var includeVariants = map[string]includeCheck{
+	"include":  0,
+	"includer": checkReadable,
+	"includem": checkReadable | checkMatch,
+	"includew": checkReadable | checkWildcardMatch,
+	"includeb": checkReadable | checkBraceMatch,
+	"includea": checkAll,
+}
+
+var includeCheckNames = map[string]includeCheck{
+	"readable":       checkReadable,
+	"match":          checkReadable | checkMatch,
+	"wildcard_match": checkReadable | checkWildcardMatch,
+	"brace_match":    checkReadable | checkBraceMatch,
+}
+
+// srcFile is one file on the include stack.
+type srcFile struct {
+	name  string
+	check includeCheck // saved when an include opens a file, restored when it closes
+}
+
+// openBlock is a '{' waiting for its '}'. node is nil for a brace that had
+// no keyword before it: its lines go to the enclosing block so that they are
+// still checked, and its '}' still pairs with it.
+type openBlock struct {
+	node *Node
+	dst  *[]*Node
+	pos  Pos
+}
+
+type preprocessor struct {
+	env    Env
+	lim    ppLimits
+	id     string
+	diags  Diagnostics
+	params map[string]string
+	rng    *rand.Rand
+
+	files   []*srcFile
+	nFiles  int
+	pieces  int
+	bytes   int
+	stopped bool
+
+	root []*Node
+	open []openBlock
+	last *Node // the last keyword line, which a following '{' opens
+}
+
+// ParseTree reads the file `path` through env (env.ReadFile, env.Glob), runs the
+// whole keepalived preprocessor and returns the top-level nodes of the block tree.
+// It never panics and never hangs on any input; every problem becomes a Diagnostic
+// with file:line(:col), severity and what was expected; all problems in all files
+// are reported, not only the first.
+func ParseTree(path string, env Env) ([]*Node, Diagnostics) {
+	if env.ReadFile == nil {
+		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal, Msg: "cannot read configuration: no file reader"}}
+	}
+	data, err := env.ReadFile(path)
+	if err != nil {
+		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal,
+			Msg: fmt.Sprintf("cannot read configuration file: %v", err)}}
+	}
+	return parseTree(path, data, env, defaultLimits)
+}
+
+// ParseTreeBytes is the same for in-memory text named `name` (includes still go through env).
+func ParseTreeBytes(name string, data []byte, env Env) ([]*Node, Diagnostics) {
+	return parseTree(name, data, env, defaultLimits)
+}
+
+func parseTree(name string, data []byte, env Env, lim ppLimits) ([]*Node, Diagnostics) {
+	p := &preprocessor{
+		env:    env,
+		lim:    lim,
+		id:     env.ID,
+		params: map[string]string{},
+		rng:    rand.New(rand.NewPCG(0, 0)),
+	}
+	if p.id == "" {
+		p.id = env.Hostname
+	}
+	p.nFiles = 1
+	p.file(name, data, 0)
+	for _, b := range p.open {
+		what := "a '{' with no keyword"
+		if b.node != nil {
+			what = fmt.Sprintf("the block of %q", b.node.Key.Text)
+		}
+		p.report(b.pos, Error, "%s opened here is not closed: expected '}' before the end of the configuration", what)
+	}
+	return p.root, p.diags
+}
+
+func (p *preprocessor) report(pos Pos, sev Severity, format string, args ...any) {
+	p.diags = append(p.diags, Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+}
+
+// charge counts work against the per-parse budget and stops the parse, once,
+// when it runs out.
+func (p *preprocessor) charge(pos Pos, n int) bool {
+	if p.stopped {
+		return false
+	}
+	p.pieces++
+	p.bytes += n
+	if p.pieces > p.lim.pieces || p.bytes > p.lim.bytes {
+		p.stopped = true
+		p.report(pos, Fatal, "configuration expands to more than %d lines or %d MiB: giving up (check ~SEQ, ~LST and parameters)",
+			p.lim.pieces, p.lim.bytes>>20)
+		return false
+	}
+	return true
+}
+
+func (p *preprocessor) cur() *srcFile { return p.files[len(p.files)-1] }
+
+// file preprocesses the text of one file in place, as keepalived does for
+// the main file and for every include.
+func (p *preprocessor) file(name string, data []byte, check includeCheck) {
+	p.files = append(p.files, &srcFile{name: name, check: check})
+	defer func() { p.files = p.files[:len(p.files)-1] }()
+
+	text := string(data)
+	lineNo := 0
+	next := func() (string, bool) {
+		if text == "" {
+			return "", false
+		}
+		var l string
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, text = text[:i], text[i+1:]
+		} else {
+			l, text = text, ""
+		}
+		lineNo++
+		return l, true
+	}
+	for !p.stopped {
+		l, ok := next()
+		if !ok {
+			return
+		}
+		pos := Pos{File: name, Line: lineNo, Col: 1}
+		if len(l) > p.lim.lineLen {
+			p.report(pos, Error, "line is %d bytes long: expected at most %d; line skipped", len(l), p.lim.lineLen)
+			continue
+		}
+		sp := stripComment(newSpan(l, 1))
+		if isDefinition(sp.s) && endsWithBackslash(l) {
+			// A multi-line parameter: every line but the last ends with
+			// '\'. Whole-line comments inside it are skipped; a blank
+			// line ends it.
+			var b strings.Builder
+			b.WriteString(dropBackslash(sp.s))
+			for {
+				c, ok := next()
+				if !ok {
+					break
+				}
+				if len(c) > p.lim.lineLen {
+					p.report(Pos{File: name, Line: lineNo, Col: 1}, Error,
+						"line is %d bytes long: expected at most %d; line skipped", len(c), p.lim.lineLen)
+					continue
+				}
+				if t := strings.TrimLeft(c, " \t\v\f\r"); t != "" && (t[0] == '#' || t[0] == '!') {
+					continue
+				}
+				b.WriteByte('\n')
+				b.WriteString(dropBackslash(stripComment(newSpan(c, 1)).s))
+				if !endsWithBackslash(c) {
+					break
+				}
+				if b.Len() > p.lim.expandLen {
+					p.report(pos, Error, "multi-line parameter is longer than %d bytes", p.lim.expandLen)
+					break
+				}
+			}
+			sp = newSpan(b.String(), 1)
+		}
+		p.line(sp, pos, 0)
+	}
+}
+
+func endsWithBackslash(l string) bool {
+	l = strings.TrimRight(l, " \t\v\f\r")
+	return strings.HasSuffix(l, `\`)
+}
+
+func dropBackslash(l string) string {
+	l = strings.TrimRight(l, " \t\v\f\r")
+	return strings.TrimSuffix(l, `\`)
+}
+
+func isNameStart(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func isNameByte(c byte) bool { return isNameStart(c) || '0' <= c && c <= '9' }
+
+// nameLen returns the length of the parameter name at the start of s.
+func nameLen(s string) int {
+	if s == "" || !isNameStart(s[0]) {
+		return 0
+	}
+	n := 1
+	for n < len(s) && isNameByte(s[n]) {
+		n++
+	}
+	return n
+}
+
+// isDefinition reports whether a (comment-stripped) line defines a
+// parameter, possibly behind an @ID condition: [@ID] $NAME=...
+func isDefinition(s string) bool {
+	s = strings.TrimLeft(s, " \t\v\f\r")
+	if strings.HasPrefix(s, "@") {
+		i := strings.IndexAny(s, " \t\v\f\r")
+		if i < 0 {
+			return false
+		}
+		s = strings.TrimLeft(s[i:], " \t\v\f\r")
+	}
+	if !strings.HasPrefix(s, "$") {
+		return false
+	}
+	n := nameLen(s[1:])
+	return n > 0 && len(s) > 1+n && s[1+n] == '='
+}
+
+// line runs the preprocessor over one logical line: comment, @ID condition,
+// $NAME=value definition, ~SEQ/~LST generators, parameter substitution,
+// include, and finally splitting at braces into keyword lines. The text
+// after a brace goes round again, as keepalived reads it as a new line.
+func (p *preprocessor) line(sp span, pos Pos, depth int) {
+	if depth > p.lim.nesting {
+		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
+		return
+	}
+	for !p.stopped {
+		sp = stripComment(sp).trim()
+		if sp.s == "" {
+			return
+		}
+		if !p.charge(pos, len(sp.s)) {
+			return
+		}
+		at := func(i int) Pos { return Pos{File: pos.File, Line: pos.Line, Col: sp.col(i)} }
+
+		if sp.s[0] == '@' {
+			keep, rest := p.condition(sp)
+			if !keep {
+				return
+			}
+			sp = rest
+			continue
+		}
+		if sp.s[0] == '$' {
+			if n := nameLen(sp.s[1:]); n > 0 && len(sp.s) > 1+n && sp.s[1+n] == '=' {
+				p.params[sp.s[1:1+n]] = strings.TrimFunc(sp.s[2+n:], func(r rune) bool { return r < 0x80 && isBlank(byte(r)) })
+				return
+			}
+		}
+		if strings.HasPrefix(sp.s, "~SEQ") || strings.HasPrefix(sp.s, "~LST") {
+			if gens, rest, ok := p.generators(sp, pos); ok {
+				p.expand(gens, rest, pos, depth)
+				return
+			}
+			if strings.HasPrefix(sp.s, "~SEQ(") || strings.HasPrefix(sp.s, "~SEQx(") || strings.HasPrefix(sp.s, "~LST(") {
+				return // reported by generators
+			}
+		}
+		if strings.IndexByte(sp.s, '$') >= 0 {
+			out, changed, ok := p.substitute(sp, pos)
+			if !ok {
+				return
+			}
+			if changed {
+				p.lines(out, pos, depth+1)
+				return
+			}
+		}
+		if kw, rest, ok := includeLine(sp); ok {
+			p.include(kw, rest, at(0), depth)
+			return
+		}
+		b := findBrace(sp.s)
+		if b < 0 {
+			p.words(sp, pos)
+			return
+		}
+		if b > 0 {
+			p.words(sp.slice(0, b), pos)
+		}
+		if sp.s[b] == '{' {
+			p.openBrace(at(b))
+		} else {
+			p.closeBrace(at(b))
+		}
+		sp = sp.slice(b+1, len(sp.s))
+	}
+}
+
+// lines processes substituted text, which may hold several lines when a
+// multi-line parameter was used.
+func (p *preprocessor) lines(sp span, pos Pos, depth int) {
+	for !p.stopped {
+		i := strings.IndexByte(sp.s, '\n')
+		if i < 0 {
+			p.line(sp, pos, depth)
+			return
+		}
+		p.line(sp.slice(0, i), pos, depth)
+		sp = sp.slice(i+1, len(sp.s))
+	}
+}
+
+// condition handles "@ID rest" (kept when the config id is ID) and
+// "@^ID rest" (kept when it is not). The id runs to the first blank.
+func (p *preprocessor) condition(sp span) (bool, span) {
+	s := sp.s[1:]
+	neg := strings.HasPrefix(s, "^")
+	if neg {
+		s = s[1:]
+	}
+	n := 0
+	for n < len(s) && !isBlank(s[n]) {
+		n++
+	}
+	match := s[:n] == p.id
+	if match == neg {
+		return false, span{}
+	}
+	return true, sp.slice(len(sp.s)-len(s)+n, len(sp.s))
+}
+
+// includeLine recognises an include keyword at the start of a line. The
+// pattern is the rest of the line as it is, blanks, quotes and braces
+// included, exactly as keepalived takes it.
+func includeLine(sp span) (kw string, rest span, ok bool) {
+	s := sp.s
+	if !strings.HasPrefix(s, "include") {
+		return "", span{}, false
+	}
+	n := 0
+	for n < len(s) && !isBlank(s[n]) {
+		n++
+	}
+	if _, known := includeVariants[s[:n]]; !known {
+		return "", span{}, false
+	}
+	return s[:n], sp.slice(n, len(s)).trim(), true
+}
+
+// words turns a brace-free piece into a keyword line of the tree.
+func (p *preprocessor) words(sp span, pos Pos) {
+	ws, raw, probs := splitWords(sp, pos.File, pos.Line)
+	for _, pr := range probs {
+		p.report(Pos{File: pos.File, Line: pos.Line, Col: pr.col}, Error, "%s", pr.msg)
+	}
+	if len(ws) == 0 {
+		return
+	}
+	n := &Node{Key: ws[0], Raw: raw}
+	if len(ws) > 1 {
+		n.Args = ws[1:]
+	}
+	dst := &p.root
+	if len(p.open) > 0 {
+		dst = p.open[len(p.open)-1].dst
+	}
+	*dst = append(*dst, n)
+	p.last = n
+	p.globalHook(n)
+}
+
+// globalHook applies the two global_defs keywords that change how the rest
+// of the configuration is read while it is being read: include_check and
+// random_seed (for ${_RANDOM}).
+func (p *preprocessor) globalHook(n *Node) {
+	if len(p.open) != 1 || p.open[0].node == nil || p.open[0].node.Key.Text != "global_defs" {
+		return
+	}
+	switch n.Key.Text {
+	case "include_check":
+		f := p.cur()
+		if len(n.Args) == 0 {
+			f.check = checkAll
+			return
+		}
+		for _, a := range n.Args {
+			name, op := a.Text, byte(0)
+			if name != "" && (name[0] == '+' || name[0] == '-') {
+				op, name = name[0], name[1:]
+			}
+			c, ok := includeCheckNames[name]
+			if !ok {
+				p.report(a.Pos, Error, "unknown include_check %q: expected readable, match, wildcard_match or brace_match, optionally with + or -", a.Text)
+				continue
+			}
+			if op == '-' {
+				f.check &^= c &^ checkReadable
+				if name == "readable" {
+					f.check &^= checkReadable
+				}
+			} else {
+				f.check |= c
+			}
+		}
+	case "random_seed":
+		if len(n.Args) > 0 {
+			if v, err := strconv.ParseUint(n.Args[0].Text, 10, 64); err == nil {
+				p.rng = rand.New(rand.NewPCG(v, 0))
+			}
+		}
+	}
+}
+
+func (p *preprocessor) openBrace(pos Pos) {
+	parent := &p.root
+	if len(p.open) > 0 {
+		parent = p.open[len(p.open)-1].dst
+	}
+	b := openBlock{dst: parent, pos: pos}
+	switch {
+	case len(p.open) >= p.lim.blockDepth:
+		p.report(pos, Error, "blocks nest deeper than %d levels", p.lim.blockDepth)
+	case p.last != nil && !p.last.HasBlock:
+		p.last.HasBlock = true
+		b.node, b.dst = p.last, &p.last.Block
+	default:
+		p.report(pos, Error, "unexpected '{': expected a keyword before it")
+	}
+	p.open = append(p.open, b)
+	p.last = nil
+}
+
+func (p *preprocessor) closeBrace(pos Pos) {
+	p.last = nil
+	if len(p.open) == 0 {
+		p.report(pos, Error, "unexpected '}': no block is open")
+		return
+	}
+	b := p.open[len(p.open)-1]
+	p.open = p.open[:len(p.open)-1]
+	if b.node != nil {
+		b.node.End = pos
+	}
+}

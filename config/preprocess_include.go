@@ -1,0 +1,223 @@
+package config
+
+import (
+	"path"
+	"strings"
+)
+
+// maxPatternLen is PATH_MAX: longer include patterns cannot name a file,
+// and capping them keeps brace expansion cheap.
+const maxPatternLen = 4096
+
+// include handles "include PATTERN" and its stricter variants
+// (keepalived.conf(5), "include" and include_check). The pattern is
+// brace-expanded, each alternative is globbed relative to the directory of
+// the including file, and every match is read in place, textually: its lines
+// join the current block with their own file:line positions.
+func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
+	if pattern.s == "" {
+		p.report(pos, Error, "%s needs a file name or glob pattern", kw)
+		return
+	}
+	pos.Col = pattern.col(0)
+	if len(pattern.s) > maxPatternLen {
+		p.report(pos, Error, "%s pattern is %d bytes long: expected at most %d", kw, len(pattern.s), maxPatternLen)
+		return
+	}
+	cur := p.cur()
+	check := cur.check | includeVariants[kw]
+	alts, ok := braceExpand(pattern.s, p.lim.braceAlts)
+	if !ok {
+		p.report(pos, Error, "%s %q: brace expansion gives more than %d names", kw, pattern.s, p.lim.braceAlts)
+		return
+	}
+	dir := path.Dir(cur.name)
+	var matches []string
+	missing, wild := 0, false
+	for _, a := range alts {
+		full := a
+		if !path.IsAbs(a) {
+			full = path.Join(dir, a)
+		}
+		meta := hasGlobMeta(a)
+		wild = wild || meta
+		var m []string
+		switch {
+		case p.env.Glob != nil:
+			var err error
+			m, err = p.env.Glob(full)
+			if err != nil {
+				p.report(pos, Error, "%s %q: bad pattern %q: %v", kw, pattern.s, full, err)
+				continue
+			}
+		case !meta:
+			m = []string{full} // without Glob, a plain name is tried as is
+		}
+		if len(m) == 0 {
+			missing++
+		}
+		matches = append(matches, m...)
+	}
+	switch {
+	case len(matches) == 0 && wild:
+		if check&checkWildcardMatch != 0 {
+			p.report(pos, Error, "no file matches %q: expected at least one (include_check wildcard_match)", pattern.s)
+		}
+		return
+	case len(matches) == 0:
+		if check&(checkMatch|checkWildcardMatch|checkBraceMatch) != 0 {
+			p.report(pos, Error, "included file %q does not exist", pattern.s)
+		} else {
+			p.report(pos, Warning, "included file %q does not exist: skipped (includem makes this an error)", pattern.s)
+		}
+		return
+	case missing > 0:
+		if check&checkBraceMatch != 0 {
+			p.report(pos, Error, "some files of %q do not exist: expected every brace alternative to match (include_check brace_match); include skipped", pattern.s)
+			return
+		}
+		p.report(pos, Warning, "some files of %q do not exist", pattern.s)
+	}
+	for _, m := range matches {
+		if p.stopped {
+			return
+		}
+		if chain := p.cycle(m); chain != "" {
+			p.report(pos, Error, "include cycle: %s", chain)
+			continue
+		}
+		if len(p.files) >= p.lim.includeDepth {
+			p.report(pos, Error, "includes nest deeper than %d files: %q skipped", p.lim.includeDepth, m)
+			continue
+		}
+		if p.nFiles >= p.lim.includeFiles {
+			p.report(pos, Error, "more than %d files included: %q skipped", p.lim.includeFiles, m)
+			return
+		}
+		p.nFiles++
+		if p.env.ReadFile == nil {
+			p.report(pos, Error, "cannot read included file %q: no file reader", m)
+			continue
+		}
+		data, err := p.env.ReadFile(m)
+		if err != nil {
+			if check&checkReadable != 0 {
+				p.report(pos, Error, "cannot read included file %q: %v", m, err)
+			} else {
+				p.report(pos, Warning, "cannot read included file %q: %v; skipped", m, err)
+			}
+			continue
+		}
+		// The included file starts with the includer's include_check level
+		// and cannot change the includer's (keepalived.conf(5)).
+		p.file(m, data, cur.check)
+	}
+}
+
+// cycle returns the include chain if name is already being read.
+func (p *preprocessor) cycle(name string) string {
+	clean := path.Clean(name)
+	for i, f := range p.files {
+		if path.Clean(f.name) == clean {
+			var chain []string
+			for _, g := range p.files[i:] {
+				chain = append(chain, g.name)
+			}
+			return strings.Join(append(chain, name), " -> ")
+		}
+	}
+	return ""
+}
+
+// hasGlobMeta reports whether a name has glob wildcards, which decides
+// between a "no match" and a "missing file".
+func hasGlobMeta(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '*', '?', '[':
+			return true
+		}
+	}
+	return false
+}
+
+// braceExpand expands csh-style braces as glob(3) with GLOB_BRACE does:
+// "{a,b}c" gives "ac" and "bc", braces nest, "{}" and an unmatched brace stay
+// as they are, and a backslash quotes the next character. The result keeps
+// the alternatives' order. ok is false when it would exceed limit names.
+func braceExpand(s string, limit int) ([]string, bool) {
+	out := []string{""}
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			out = appendAll(out, s[i:i+2])
+			i += 2
+			continue
+		case c == '{' && !strings.HasPrefix(s[i:], "{}"):
+			close, commas := matchBrace(s, i)
+			if close < 0 {
+				break
+			}
+			var alts []string
+			prev := i + 1
+			for _, c := range append(commas, close) {
+				sub, ok := braceExpand(s[prev:c], limit)
+				if !ok {
+					return nil, false
+				}
+				alts = append(alts, sub...)
+				prev = c + 1
+			}
+			if len(out)*len(alts) > limit {
+				return nil, false
+			}
+			next := make([]string, 0, len(out)*len(alts))
+			for _, o := range out {
+				for _, a := range alts {
+					next = append(next, o+a)
+				}
+			}
+			out = next
+			i = close + 1
+			continue
+		}
+		out = appendAll(out, s[i:i+1])
+		i++
+	}
+	return out, true
+}
+
+func appendAll(out []string, s string) []string {
+	for i := range out {
+		out[i] += s
+	}
+	return out
+}
+
+// matchBrace finds the '}' matching the '{' at s[open] and the top-level
+// commas between them; close is -1 when there is none.
+func matchBrace(s string, open int) (close int, commas []int) {
+	depth := 0
+	for i := open; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return i, commas
+			}
+		case ',':
+			if depth == 1 {
+				commas = append(commas, i)
+			}
+		}
+	}
+	return -1, nil
+}

@@ -1,0 +1,439 @@
+package config
+
+import (
+	"path"
+	"strconv"
+	"strings"
+)
+
+// substitute replaces parameters in a line: $NAME when followed by a blank
+// or the end of the text, and ${NAME} anywhere. Undefined parameters stay as
+// they are (keepalived.conf(5): existing '$' in scripts keep working).
+// Replacement is recursive: scanning resumes at the start of the inserted
+// value, and the value is spliced into the line before it is scanned, so
+// with A=x and F=$A, "${F}_g" becomes "$A_g" (the name A_g, undefined), as in
+// keepalived. ok is false when the line was dropped for a reported problem.
+func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool) {
+	buf := []byte(sp.s)
+	cols := append([]int32(nil), sp.cols...)
+	count := 0
+	for i := 0; i < len(buf); i++ {
+		if buf[i] != '$' {
+			continue
+		}
+		name, end, args, braced := paramAt(buf, i)
+		if name == "" {
+			continue
+		}
+		val, defined := p.param(name, args, braced)
+		if !defined {
+			continue
+		}
+		count++
+		if count > p.lim.substitutions {
+			p.report(Pos{File: pos.File, Line: pos.Line, Col: int(cols[i])}, Error,
+				"parameter substitution does not end after %d replacements (is $%s defined in terms of itself?): line skipped", p.lim.substitutions, name)
+			return span{}, false, false
+		}
+		if len(buf)-(end-i)+len(val) > p.lim.expandLen {
+			p.report(Pos{File: pos.File, Line: pos.Line, Col: int(cols[i])}, Error,
+				"substituting $%s makes the line longer than %d bytes: line skipped", name, p.lim.expandLen)
+			return span{}, false, false
+		}
+		if !p.charge(pos, len(buf)) {
+			return span{}, false, false
+		}
+		c := cols[i]
+		nb := make([]byte, 0, len(buf)-(end-i)+len(val))
+		nb = append(append(append(nb, buf[:i]...), val...), buf[end:]...)
+		nc := make([]int32, 0, len(nb))
+		nc = append(nc, cols[:i]...)
+		for range len(val) {
+			nc = append(nc, c)
+		}
+		nc = append(nc, cols[end:]...)
+		buf, cols = nb, nc
+		changed = true
+		i-- // rescan from the start of the value
+	}
+	return span{s: string(buf), cols: cols}, changed, true
+}
+
+// paramAt parses a parameter reference at buf[i] == '$'. It returns the
+// name (empty if there is no reference here), the end of the reference, and
+// for ${NAME ARGS} the arguments (only ${_RANDOM MIN MAX} takes any).
+func paramAt(buf []byte, i int) (name string, end int, args string, braced bool) {
+	if i+1 < len(buf) && buf[i+1] == '{' {
+		j := i + 2
+		for j < len(buf) && buf[j] != '}' && buf[j] != '\n' {
+			j++
+		}
+		if j >= len(buf) || buf[j] != '}' {
+			return "", 0, "", false
+		}
+		inner := string(buf[i+2 : j])
+		n := nameLen(inner)
+		switch {
+		case n == 0:
+			return "", 0, "", false
+		case n == len(inner):
+			return inner, j + 1, "", true
+		case inner[:n] == "_RANDOM" && isBlank(inner[n]):
+			return inner[:n], j + 1, inner[n:], true
+		}
+		return "", 0, "", false
+	}
+	n := nameLen(string(buf[i+1 : min(len(buf), i+1+256)]))
+	if n == 0 {
+		return "", 0, "", false
+	}
+	// Names are longer than 256 bytes only in hostile input: measure fully.
+	for i+1+n < len(buf) && isNameByte(buf[i+1+n]) {
+		n++
+	}
+	end = i + 1 + n
+	if end < len(buf) && !isBlank(buf[end]) {
+		return "", 0, "", false
+	}
+	return string(buf[i+1 : end]), end, "", false
+}
+
+// param returns the value of a parameter: a predefined one (keepalived.conf(5),
+// "Pre-defined definitions") or one defined with $NAME=value.
+func (p *preprocessor) param(name, args string, braced bool) (string, bool) {
+	switch name {
+	case "_PWD":
+		return path.Dir(p.cur().name), true
+	case "_INSTANCE":
+		return p.id, true
+	case "_HASH":
+		return "#", true
+	case "_BANG":
+		return "!", true
+	case "_RANDOM":
+		lo, hi := uint64(0), uint64(32767)
+		f := strings.Fields(args)
+		if len(f) > 2 {
+			return "", false
+		}
+		if len(f) > 0 {
+			v, err := strconv.ParseUint(f[0], 10, 32)
+			if err != nil {
+				return "", false
+			}
+			lo = v
+		}
+		if len(f) > 1 {
+			v, err := strconv.ParseUint(f[1], 10, 32)
+			if err != nil {
+				return "", false
+			}
+			hi = v
+		}
+		if hi < lo {
+			hi = lo
+		}
+		return strconv.FormatUint(lo+p.rng.Uint64N(hi-lo+1), 10), true
+	}
+	if args != "" {
+		return "", false
+	}
+	v, ok := p.params[name]
+	return v, ok
+}
+
+// generator is one ~SEQ, ~SEQx or ~LST prefix: the variables it sets and the
+// value tuples it sets them to, in order.
+type generator struct {
+	vars   []string
+	values [][]string // nil for a ~SEQ, whose values are computed
+	seq    struct {
+		start, step int64
+		count       uint64
+		hex         bool
+	}
+}
+
+func (g *generator) size() uint64 {
+	if g.values != nil {
+		return uint64(len(g.values))
+	}
+	return g.seq.count
+}
+
+// tuple returns the values of iteration k.
+func (g *generator) tuple(k uint64) []string {
+	if g.values != nil {
+		return g.values[k]
+	}
+	v := g.seq.start + int64(k)*g.seq.step
+	if g.seq.hex {
+		if v < 0 {
+			return []string{"-" + strconv.FormatUint(uint64(-v), 16)}
+		}
+		return []string{strconv.FormatInt(v, 16)}
+	}
+	return []string{strconv.FormatInt(v, 10)}
+}
+
+// generators parses the ~SEQ/~SEQx/~LST prefixes of a line. ok is false for
+// a line that only looks like one (e.g. "~SEQUENCE", left to the keyword
+// parser) and for a malformed one, which is reported and dropped.
+func (p *preprocessor) generators(sp span, pos Pos) (gens []*generator, rest span, ok bool) {
+	total := uint64(1)
+	for {
+		var kind string
+		switch {
+		case strings.HasPrefix(sp.s, "~SEQx("):
+			kind = "~SEQx"
+		case strings.HasPrefix(sp.s, "~SEQ("):
+			kind = "~SEQ"
+		case strings.HasPrefix(sp.s, "~LST("):
+			kind = "~LST"
+		default:
+			return gens, sp, len(gens) > 0
+		}
+		at := Pos{File: pos.File, Line: pos.Line, Col: sp.col(0)}
+		body := sp.s[len(kind)+1:]
+		var g *generator
+		var n int
+		var err string
+		if kind == "~LST" {
+			g, n, err = parseLST(body)
+		} else {
+			g, n, err = parseSEQ(body, kind == "~SEQx")
+		}
+		if err != "" {
+			p.report(at, Error, "invalid %s: %s; line skipped", kind, err)
+			return nil, span{}, false
+		}
+		total *= max(g.size(), 1)
+		if g.size() > uint64(p.lim.genLines) || total > uint64(p.lim.genLines) {
+			p.report(at, Error, "~SEQ/~LST line expands to more than %d lines: line skipped", p.lim.genLines)
+			return nil, span{}, false
+		}
+		gens = append(gens, g)
+		sp = sp.slice(len(kind)+1+n, len(sp.s)).trim()
+	}
+}
+
+// expand runs the rest of a generator line once per combination of values,
+// the first generator outermost. The generator variables are parameters
+// while it runs and are restored afterwards.
+func (p *preprocessor) expand(gens []*generator, rest span, pos Pos, depth int) {
+	if rest.s == "" {
+		return
+	}
+	type saved struct {
+		v  string
+		ok bool
+	}
+	old := map[string]saved{}
+	for _, g := range gens {
+		for _, v := range g.vars {
+			if _, seen := old[v]; !seen {
+				val, ok := p.params[v]
+				old[v] = saved{val, ok}
+			}
+		}
+	}
+	defer func() {
+		for k, s := range old {
+			if s.ok {
+				p.params[k] = s.v
+			} else {
+				delete(p.params, k)
+			}
+		}
+	}()
+	var run func(int)
+	run = func(level int) {
+		if level == len(gens) {
+			p.line(rest, pos, depth+1)
+			return
+		}
+		g := gens[level]
+		for k := uint64(0); k < g.size() && !p.stopped; k++ {
+			t := g.tuple(k)
+			for i, v := range g.vars {
+				if i < len(t) {
+					p.params[v] = t[i]
+				} else {
+					p.params[v] = ""
+				}
+			}
+			run(level + 1)
+		}
+	}
+	run(0)
+}
+
+// parenBody returns the text up to the ')' closing a generator, and how many
+// bytes it used including the ')'.
+func parenBody(s string) (string, int, string) {
+	i := strings.IndexByte(s, ')')
+	if i < 0 {
+		return "", 0, "missing ')'"
+	}
+	return s[:i], i + 1, ""
+}
+
+// genNumber parses a ~SEQ bound like strtol with base 0: decimal, 0x hex or
+// 0 octal, with an optional sign.
+func genNumber(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	base := 10
+	switch {
+	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
+		base, s = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base, s = 8, s[1:]
+	}
+	if s == "" || s[0] == '+' || s[0] == '-' || strings.IndexByte(s, '_') >= 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, base, 64)
+	if err != nil || v > 1<<53 {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// parseSEQ parses "var, [start,] [step,] end)" (keepalived.conf(5),
+// "Sequence blocks"): start defaults to 1 (-1 when end is negative) and step
+// to 1 or -1 towards end; a step of 0 or one pointing away from end is an error.
+func parseSEQ(s string, hex bool) (*generator, int, string) {
+	body, n, err := parenBody(s)
+	if err != "" {
+		return nil, 0, err + ": expected ~SEQ(var, [start,] [step,] end)"
+	}
+	f := strings.Split(body, ",")
+	name := strings.TrimSpace(f[0])
+	if nameLen(name) != len(name) || name == "" {
+		return nil, 0, "the variable must be a name (letters, digits and '_', not starting with a digit)"
+	}
+	if len(f) < 2 || len(f) > 4 {
+		return nil, 0, "expected ~SEQ(var, [start,] [step,] end)"
+	}
+	nums := make([]int64, 0, 3)
+	for _, x := range f[1:] {
+		v, ok := genNumber(x)
+		if !ok {
+			return nil, 0, "\"" + strings.TrimSpace(x) + "\" is not an integer"
+		}
+		nums = append(nums, v)
+	}
+	var start, step, end int64
+	switch len(nums) {
+	case 1:
+		end, start = nums[0], 1
+		if end < 0 {
+			start = -1
+		}
+	case 2:
+		start, end = nums[0], nums[1]
+	case 3:
+		start, step, end = nums[0], nums[1], nums[2]
+	}
+	if len(nums) < 3 {
+		step = 1
+		if end < start {
+			step = -1
+		}
+	}
+	if step == 0 || step > 0 && end < start || step < 0 && end > start {
+		return nil, 0, "the step must be non-zero and go from start towards end"
+	}
+	dist, st := uint64(end-start), uint64(step)
+	if step < 0 {
+		dist, st = uint64(start-end), uint64(-step)
+	}
+	g := &generator{vars: []string{name}}
+	g.seq.start, g.seq.step, g.seq.count, g.seq.hex = start, step, dist/st+1, hex
+	return g, n, ""
+}
+
+// parseLST parses "var, v1, v2, ...)" or "{var1, var2}, {v1, v2}, ...)"
+// (keepalived.conf(5), "List blocks"). A tuple with fewer values than
+// variables leaves the others empty, as keepalived does.
+func parseLST(s string) (*generator, int, string) {
+	const want = "expected ~LST(var, value, ...) or ~LST({var, ...}, {value, ...}, ...)"
+	// Split the top-level comma list, keeping {...} groups together.
+	var items []string
+	depth, startI := 0, 0
+	end := -1
+scan:
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '{':
+			depth++
+			if depth > 1 {
+				return nil, 0, "nested '{' in a list: " + want
+			}
+		case '}':
+			depth--
+			if depth < 0 {
+				return nil, 0, "unbalanced '}': " + want
+			}
+		case ',':
+			if depth == 0 {
+				items = append(items, s[startI:i])
+				startI = i + 1
+			}
+		case ')':
+			if depth == 0 {
+				items = append(items, s[startI:i])
+				end = i + 1
+				break scan
+			}
+		}
+	}
+	if end < 0 {
+		return nil, 0, "missing ')': " + want
+	}
+	if len(items) < 2 {
+		return nil, 0, "no values: " + want
+	}
+	group := func(x string) ([]string, bool) {
+		x = strings.TrimSpace(x)
+		if strings.HasPrefix(x, "{") {
+			if !strings.HasSuffix(x, "}") {
+				return nil, false
+			}
+			x = x[1 : len(x)-1]
+		}
+		f := strings.Split(x, ",")
+		for i := range f {
+			f[i] = strings.TrimSpace(f[i])
+			if strings.IndexFunc(f[i], func(r rune) bool { return r < 0x80 && isBlank(byte(r)) }) >= 0 {
+				return nil, false
+			}
+		}
+		return f, true
+	}
+	vars, ok := group(items[0])
+	if !ok {
+		return nil, 0, "bad variable list: " + want
+	}
+	for _, v := range vars {
+		if v == "" || nameLen(v) != len(v) {
+			return nil, 0, "the variable \"" + v + "\" must be a name (letters, digits and '_', not starting with a digit)"
+		}
+	}
+	g := &generator{vars: vars}
+	for _, it := range items[1:] {
+		t, ok := group(it)
+		if !ok {
+			return nil, 0, "value \"" + strings.TrimSpace(it) + "\" contains blanks: " + want
+		}
+		g.values = append(g.values, t)
+	}
+	return g, end, ""
+}
