@@ -200,7 +200,7 @@ func TestParseTreeWords(t *testing.T) {
 		{name: "backslash is ordinary", files: map[string]string{"main": "a\\\nb\nc \\\"d\n"},
 			tree: "a\\\nb\nc \\\n", diags: ppK + "3:4 error\n", msgs: []string{"unterminated double quote"}},
 		{name: "unterminated quote drops the word", files: map[string]string{"main": "global_defs {\n router_id \"abc def\n notification_email_from x \"y z\n}\n"},
-			tree: "global_defs {\n  router_id\n  notification_email_from x\n}\n",
+			tree:  "global_defs {\n  router_id\n  notification_email_from x\n}\n",
 			diags: ppK + "2:12 error\n" + ppK + "3:28 error\n"},
 		{name: "tabs and CRLF", files: map[string]string{"main": "global_defs {\r\n\trouter_id\tcrlf\r\n}\r\nkw a\r\n"},
 			tree: "global_defs {\n  router_id crlf\n}\nkw a\n"},
