@@ -156,11 +156,12 @@ func ParseARP(b []byte) (ARP, error) {
 // ip, sender hardware address mac, target hardware address zero. It is the
 // form every host accepts, because a request is processed by all of them.
 //
-// The reply form (reply true) is an ARP reply with the same addresses, for
-// peers that only update their caches from replies. Its target hardware
-// address is the broadcast address, since it answers no one in particular;
-// that is also how Linux tells a gratuitous reply from an ordinary one
-// (net.ipv4.conf.*.arp_accept).
+// The reply form (reply true) is an ARP reply with the same protocol
+// addresses, for peers that only update their caches from replies. Its
+// target hardware address is mac too, so that the packet says the same
+// thing from whichever field a receiver reads (RFC 2002 section 4.6); Linux
+// treats a reply as gratuitous, and so overrides a recently updated entry,
+// only in that form.
 func GratuitousARP(mac net.HardwareAddr, ip netip.Addr, reply bool) ([]byte, error) {
 	a := ARP{
 		EthDst:    broadcastMAC(),
@@ -173,7 +174,7 @@ func GratuitousARP(mac net.HardwareAddr, ip netip.Addr, reply bool) ([]byte, err
 	}
 	if reply {
 		a.Op = ARPReply
-		a.TargetMAC = broadcastMAC()
+		a.TargetMAC = mac
 	}
 	b, err := a.MarshalBinary()
 	if err != nil {

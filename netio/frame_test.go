@@ -43,11 +43,11 @@ const (
 		00005e000133 | c0000264
 		000000000000 | c0000264
 		000000000000000000000000000000000000`
-	// Reply form: opcode 2, THA broadcast.
+	// Reply form: opcode 2, THA = SHA (RFC 2002 section 4.6).
 	goldenGARPReply = `ffffffffffff | 00005e000133 | 0806
 		0001 | 0800 | 06 | 04 | 0002
 		00005e000133 | c0000264
-		ffffffffffff | c0000264
+		00005e000133 | c0000264
 		000000000000000000000000000000000000`
 	// RFC 4861 section 4.4 with a Target Link-Layer Address option
 	// (section 4.6.1), from fe80::200:5eff:fe00:233 to ff02::1, hop limit
@@ -98,7 +98,7 @@ func TestGratuitousARPGolden(t *testing.T) {
 			op := uint16(layers.ARPRequest)
 			tha := []byte{0, 0, 0, 0, 0, 0}
 			if tc.reply {
-				op, tha = layers.ARPReply, broadcastMAC()
+				op, tha = layers.ARPReply, vmac4
 			}
 			wantARP := layers.ARP{
 				AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,

@@ -1,0 +1,114 @@
+package netio
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openAnnouncerIn opens an Announcer in h's namespace, closed when t ends.
+func openAnnouncerIn(t *testing.T, h *netlabHost, ifname string, cfg AnnouncerConfig) *Announcer {
+	t.Helper()
+	var a *Announcer
+	check(t, h.Do(func() (err error) {
+		a, err = OpenAnnouncer(ifname, cfg)
+		return err
+	}))
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+// neighMAC returns the link-layer address h's neighbour table holds for ip
+// on eth0, or "".
+func neighMAC(t *testing.T, h *netlabHost, ip netip.Addr) string {
+	t.Helper()
+	out, err := h.Run("ip", "neigh", "show", ip.String(), "dev", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(out)
+	for i := range f {
+		if f[i] == "lladdr" && i+1 < len(f) {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// TestAnnouncerUpdatesNeighbours: after a gratuitous ARP (both forms) or an
+// unsolicited NA, a peer that cached another MAC for the address maps it to
+// the announcer's. For NA this also proves the kernel accepted the frame:
+// it drops a Neighbor Advertisement with a bad checksum, a hop limit other
+// than 255 or a Solicited flag to a multicast destination (RFC 4861
+// section 7.1.2), and keeps the old address without the Override flag.
+func TestAnnouncerUpdatesNeighbours(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "nioan")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	ifA, _ := ifaceIn(t, a, "eth0")
+	ifaceIn(t, b, "eth0")
+	// Linux creates entries from gratuitous ARP only with arp_accept; the
+	// test primes the entries anyway, so this only rules out the other
+	// reason for an update not to happen.
+	must[string](t)(b.Run("sysctl", "-qw", "net.ipv4.conf.all.arp_accept=1"))
+
+	const stale = "02:00:00:00:00:99"
+	vmac := net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x33}
+	for _, tc := range []struct {
+		name string
+		cfg  AnnouncerConfig
+		ip   netip.Addr
+		want string
+	}{
+		{"GARP request", AnnouncerConfig{}, netip.MustParseAddr("192.0.2.100"), ifA.HardwareAddr.String()},
+		{"GARP reply", AnnouncerConfig{ARPReply: true}, netip.MustParseAddr("192.0.2.101"), ifA.HardwareAddr.String()},
+		{"GARP VMAC", AnnouncerConfig{MAC: vmac}, netip.MustParseAddr("192.0.2.102"), vmac.String()},
+		{"NA", AnnouncerConfig{}, netip.MustParseAddr("2001:db8::100"), ifA.HardwareAddr.String()},
+		{"NA router", AnnouncerConfig{Router: true}, netip.MustParseAddr("2001:db8::101"), ifA.HardwareAddr.String()},
+		{"NA VMAC", AnnouncerConfig{MAC: vmac}, netip.MustParseAddr("2001:db8::102"), vmac.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			must[string](t)(b.Run("ip", "neigh", "replace", tc.ip.String(), "lladdr", stale, "dev", "eth0", "nud", "stale"))
+			if got := neighMAC(t, b, tc.ip); got != stale {
+				t.Fatalf("primed entry for %v is %q, want %s", tc.ip, got, stale)
+			}
+			an := openAnnouncerIn(t, a, "eth0", tc.cfg)
+			check(t, an.Announce(tc.ip))
+			var got string
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if got = neighMAC(t, b, tc.ip); got == tc.want {
+					break
+				}
+			}
+			if got != tc.want {
+				t.Errorf("after announcing %v, the peer maps it to %q, want %s", tc.ip, got, tc.want)
+			}
+			s := an.Stats()
+			if tc.ip.Is4() && s != (AnnouncerStats{ARPs: 1}) || tc.ip.Is6() && s != (AnnouncerStats{NAs: 1}) {
+				t.Errorf("stats %+v", s)
+			}
+		})
+	}
+
+	t.Run("errors", func(t *testing.T) {
+		an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
+		if err := an.Announce(netip.Addr{}); err == nil {
+			t.Error("announcing the zero Addr succeeded")
+		}
+		if err := an.Announce(netip.MustParseAddr("ff02::1")); err == nil {
+			t.Error("announcing a multicast address succeeded")
+		}
+		if s := an.Stats(); s != (AnnouncerStats{Errors: 2}) {
+			t.Errorf("stats %+v", s)
+		}
+		if _, err := OpenAnnouncer("eth0", AnnouncerConfig{MAC: net.HardwareAddr{1, 2, 3}}); err == nil {
+			t.Error("OpenAnnouncer with a 3-byte MAC succeeded")
+		}
+	})
+}
