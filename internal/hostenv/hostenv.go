@@ -1,0 +1,201 @@
+// Package hostenv is the real host behind config.Env: files, globs, the host
+// name and interfaces of this machine, and keepalived's checks of the
+// scripts a configuration runs (vrrp_script, notify*, MISC_CHECK), including
+// what enable_script_security demands of them (keepalived.conf(5), global
+// definitions).
+package hostenv
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"vigil/config"
+)
+
+// New returns the Env of this host. id is the config id given with -i (empty:
+// the short host name applies).
+func New(id string) config.Env {
+	return config.Env{
+		ReadFile:        os.ReadFile,
+		Glob:            Glob,
+		Hostname:        ShortHostname(),
+		ID:              id,
+		InterfaceExists: InterfaceExists,
+		CheckScript:     CheckScript,
+	}
+}
+
+// Glob expands a shell glob and returns the matches sorted.
+func Glob(pattern string) ([]string, error) {
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("glob %q: %w", pattern, err)
+	}
+	sort.Strings(m)
+	return m, nil
+}
+
+// ShortHostname returns the host name up to its first dot, keepalived's
+// default config id for @ID lines; empty if it cannot be read.
+func ShortHostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	short, _, _ := strings.Cut(h, ".")
+	return short
+}
+
+// InterfaceExists reports whether this host (its network namespace) has an
+// interface called name.
+func InterfaceExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
+// CheckScript checks the program a script runs, as keepalived 2.2.7 does when
+// it loads a configuration. path is the program (the first word of the
+// script line): a name without a slash is looked up in PATH, anything else
+// is taken relative to the working directory; symbolic links are resolved
+// and the real file is checked. It must exist and be a regular file with an
+// execute bit.
+//
+// With security (enable_script_security) the script is run as root, so
+// nobody else may be able to change it: the file and every directory above
+// it must be owned by root, not writable by others, and writable by their
+// group only when that group is root. A directory with the sticky bit (like
+// /tmp) is exempt from the write-bit rules, because there only its owner
+// (root) can rename or delete what root owns in it. This is the rule
+// keepalived applies, found by running `keepalived -t` on scripts with each
+// of these modes and owners.
+//
+// Where vigil is stricter: keepalived accepts a file without any execute bit
+// at load time (and the script then fails every time it runs); vigil
+// reports it.
+func CheckScript(path string, security bool) error {
+	if path == "" {
+		return errors.New("script: empty path")
+	}
+	resolved := path
+	if !strings.Contains(path, "/") {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return fmt.Errorf("script %s is not an executable file in PATH (%s); name it with its full path", path, os.Getenv("PATH"))
+		}
+		resolved = p
+	}
+	real, err := filepath.EvalSymlinks(resolved)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("script %s does not exist", path)
+	}
+	if err != nil {
+		return fmt.Errorf("script %s: %w", path, err)
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return fmt.Errorf("script %s: %w", path, err)
+	}
+	name := path
+	if real != path {
+		name = fmt.Sprintf("%s (resolves to %s)", path, real)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("script %s: %w", name, err)
+	}
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("script %s is a directory, not a program", name)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("script %s is not a regular file (%s)", name, fi.Mode().Type())
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("script %s is not executable (mode %s): chmod +x %s", name, modeString(fi), real)
+	}
+	if !security {
+		return nil
+	}
+	if err := secure(real, fi, true); err != nil {
+		return fmt.Errorf("script %s %w", name, err)
+	}
+	for dir := filepath.Dir(real); ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("script %s: %w", name, err)
+		}
+		if err := secure(dir, di, false); err != nil {
+			return fmt.Errorf("script %s: directory %s %w", name, dir, err)
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+	}
+}
+
+const refuses = "with enable_script_security keepalived refuses it"
+
+// secure reports, as the end of a sentence whose subject is p, what makes p
+// changeable by someone other than root.
+func secure(p string, fi fs.FileInfo, isFile bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("cannot be checked (no owner information); %s", refuses)
+	}
+	if st.Uid != 0 {
+		return fmt.Errorf("is owned by %s not root; %s: chown root %s", userName(st.Uid), refuses, p)
+	}
+	if !isFile && fi.Mode()&fs.ModeSticky != 0 {
+		// Only root can replace or rename root's entries in it.
+		return nil
+	}
+	hint := ""
+	if !isFile {
+		hint = fmt.Sprintf(" (or chmod +t %s)", p)
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("is writable by others (mode %s); %s: chmod o-w %s%s", modeString(fi), refuses, p, hint)
+	}
+	if fi.Mode().Perm()&0o020 != 0 && st.Gid != 0 {
+		return fmt.Errorf("is writable by group %s (mode %s); %s: chmod g-w %s%s", groupName(st.Gid), modeString(fi), refuses, p, hint)
+	}
+	return nil
+}
+
+// modeString is the octal mode as chmod takes it, e.g. 0755 or 1777.
+func modeString(fi fs.FileInfo) string {
+	m := uint32(fi.Mode().Perm())
+	if fi.Mode()&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if fi.Mode()&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if fi.Mode()&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return fmt.Sprintf("%04o", m)
+}
+
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return fmt.Sprintf("user %s, uid %s,", u.Username, id)
+	}
+	return "uid " + id + ","
+}
+
+func groupName(gid uint32) string {
+	id := strconv.FormatUint(uint64(gid), 10)
+	if g, err := user.LookupGroupId(id); err == nil {
+		return fmt.Sprintf("%s, gid %s", g.Name, id)
+	}
+	return "gid " + id
+}
