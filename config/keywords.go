@@ -1,0 +1,179 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Status is what vigil does with a keepalived keyword.
+type Status int
+
+const (
+	// Supported keywords are parsed into the model and acted on.
+	Supported Status = iota
+	// Ignored keywords are parsed (so the file stays valid) and warned
+	// about: the feature is not implemented and leaving it out is safe.
+	Ignored
+	// Rejected keywords are errors: running without the feature would
+	// silently change behaviour in a dangerous way.
+	Rejected
+)
+
+func (s Status) String() string {
+	switch s {
+	case Supported:
+		return "supported"
+	case Ignored:
+		return "warned and ignored"
+	case Rejected:
+		return "rejected"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// keyword is one row of a block's keyword table.
+type keyword[T any] struct {
+	Name   string
+	Status Status
+	// Doc says what the keyword does, in a line, for docs/configuration.md.
+	Doc string
+	// Parse reads the node into the block's value; nil for keywords that
+	// are only warned about or rejected.
+	Parse func(b *builder, n *Node, v *T)
+}
+
+// table is the keyword table of one kind of block.
+type table[T any] struct {
+	block string // how the block is written, for docs
+	intro string
+	rows  []keyword[T]
+	index map[string]int
+}
+
+// docEntry is a keyword as the documentation lists it.
+type docEntry struct {
+	Name   string
+	Status Status
+	Doc    string
+}
+
+// docTable is the type-independent view of a table, for the generator.
+type docTable interface {
+	Block() string
+	Intro() string
+	Entries() []docEntry
+}
+
+// docTables lists every table in documentation order; tables register
+// themselves with newTable.
+var docTables []docTable
+
+func newTable[T any](block, intro string, rows []keyword[T]) *table[T] {
+	t := &table[T]{block: block, intro: intro, rows: rows, index: make(map[string]int, len(rows))}
+	for i, r := range rows {
+		if _, dup := t.index[r.Name]; dup {
+			panic("config: duplicate keyword " + r.Name + " in " + block)
+		}
+		t.index[r.Name] = i
+	}
+	docTables = append(docTables, t)
+	return t
+}
+
+func (t *table[T]) Block() string { return t.block }
+func (t *table[T]) Intro() string { return t.intro }
+
+func (t *table[T]) Entries() []docEntry {
+	out := make([]docEntry, len(t.rows))
+	for i, r := range t.rows {
+		out[i] = docEntry{Name: r.Name, Status: r.Status, Doc: r.Doc}
+	}
+	return out
+}
+
+// lookup returns the row for a keyword.
+func (t *table[T]) lookup(name string) (*keyword[T], bool) {
+	i, ok := t.index[name]
+	if !ok {
+		return nil, false
+	}
+	return &t.rows[i], true
+}
+
+// run dispatches every node of a block through the table.
+func (t *table[T]) run(b *builder, nodes []*Node, v *T) {
+	for _, n := range nodes {
+		t.one(b, n, v)
+	}
+}
+
+func (t *table[T]) one(b *builder, n *Node, v *T) {
+	kw, ok := t.lookup(n.Key.Text)
+	if !ok {
+		b.errorf(n.Key.Pos, "unknown keyword %q in %s", n.Key.Text, t.where())
+		return
+	}
+	switch {
+	case kw.Status == Rejected && kw.Parse == nil:
+		b.errorf(n.Key.Pos, "%s is not supported by vigil: %s", n.Key.Text, kw.Doc)
+	case kw.Status == Ignored && kw.Parse == nil:
+		b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
+	default:
+		if kw.Status == Ignored {
+			b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
+		}
+		kw.Parse(b, n, v)
+	}
+}
+
+func (t *table[T]) where() string {
+	name, _, _ := strings.Cut(t.block, " ")
+	if name == "" {
+		return "the top level"
+	}
+	return name
+}
+
+// ignored is a row for a keyword vigil parses and ignores with a warning.
+func ignored[T any](name, doc string) keyword[T] {
+	return keyword[T]{Name: name, Status: Ignored, Doc: doc}
+}
+
+// rejected is a row for a keyword that makes the config invalid for vigil.
+func rejected[T any](name, doc string) keyword[T] {
+	return keyword[T]{Name: name, Status: Rejected, Doc: doc}
+}
+
+// GenerateDocs renders docs/configuration.md from the keyword tables.
+func GenerateDocs() string {
+	var s strings.Builder
+	s.WriteString("<!-- Generated from config/keywords*.go by `go test ./config -run TestDocs -update`. Do not edit. -->\n\n")
+	s.WriteString("# keepalived.conf keywords in vigil\n\n")
+	s.WriteString("vigil reads keepalived.conf as it is. Every keyword documented by keepalived.conf(5) (2.2.7) is\n")
+	s.WriteString("listed here with what vigil does with it:\n\n")
+	s.WriteString("- **supported**: parsed into the typed model and acted on;\n")
+	s.WriteString("- **warned and ignored**: accepted so the file stays valid, with a warning that the feature is not implemented;\n")
+	s.WriteString("- **rejected**: an error, because running without the feature would silently change behaviour.\n\n")
+	s.WriteString("Unknown keywords are errors, as in keepalived. `vigil check` fails exactly when `keepalived -t` does,\n")
+	s.WriteString("except for the rejected keywords and values (AH authentication, `lb_kind TUN`), which keepalived accepts.\n\n")
+	total := map[Status]int{}
+	for _, t := range docTables {
+		fmt.Fprintf(&s, "## `%s`\n\n", t.Block())
+		if t.Intro() != "" {
+			s.WriteString(t.Intro())
+			s.WriteString("\n\n")
+		}
+		s.WriteString("| keyword | status | meaning |\n|---|---|---|\n")
+		es := t.Entries()
+		sort.SliceStable(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+		for _, e := range es {
+			total[e.Status]++
+			fmt.Fprintf(&s, "| `%s` | %s | %s |\n", e.Name, e.Status, strings.ReplaceAll(e.Doc, "|", "\\|"))
+		}
+		s.WriteString("\n")
+	}
+	fmt.Fprintf(&s, "In all: %d supported, %d warned and ignored, %d rejected.\n",
+		total[Supported], total[Ignored], total[Rejected])
+	return s.String()
+}

@@ -1,0 +1,289 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+var globalTable *table[Global]
+
+func fifoKW(name, doc string, field func(*Global) **Fifo) keyword[Global] {
+	return keyword[Global]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, g *Global) {
+		b.noBlock(n)
+		w, ok := b.arg(n, "a FIFO path")
+		if !ok {
+			return
+		}
+		f := *field(g)
+		if f == nil {
+			f = &Fifo{}
+			*field(g) = f
+		}
+		f.Pos, f.Path = n.Key.Pos, w.Text
+		if len(n.Args) > 1 {
+			f.User = n.Args[1].Text
+		}
+		if len(n.Args) > 2 {
+			f.Group = n.Args[2].Text
+		}
+	}}
+}
+
+func fifoScriptKW(name, doc string, field func(*Global) **Fifo) keyword[Global] {
+	return keyword[Global]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, g *Global) {
+		b.noBlock(n)
+		c := b.commandArg(n)
+		if c == nil {
+			return
+		}
+		f := *field(g)
+		if f == nil {
+			f = &Fifo{Pos: n.Key.Pos}
+			*field(g) = f
+		}
+		f.Script = c
+	}}
+}
+
+func garpDurKW(name, doc string, field func(*Garp) *time.Duration, max time.Duration) keyword[Global] {
+	return durKW(name, doc, 0, max, func(g *Global) *time.Duration { return field(&g.Garp) }, 0)
+}
+
+func garpIntKW(name, doc string, field func(*Garp) *int, min int64) keyword[Global] {
+	return intKW(name, doc, min, 1<<31-1, func(g *Global) *int { return field(&g.Garp) }, 0)
+}
+
+func mcastGroupKW(name, doc string, v6 bool, field func(*Global) *netip.Addr) keyword[Global] {
+	return keyword[Global]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, g *Global) {
+		b.noBlock(n)
+		a, ok := b.addrArg(n)
+		if !ok {
+			return
+		}
+		if !a.IsMulticast() || a.Is6() != v6 {
+			fam := "IPv4"
+			if v6 {
+				fam = "IPv6"
+			}
+			b.errorf(n.Args[0].Pos, "%s %q: expected an %s multicast address", n.Key.Text, n.Args[0].Text, fam)
+			return
+		}
+		*field(g) = a
+	}}
+}
+
+func init() {
+	globalTable = newTable("global_defs { }", "Settings for the whole daemon.", []keyword[Global]{
+		// identity and notification
+		strKW("router_id", "Name of this host in notifications (default: the host name).", "a name", func(g *Global) *string { return &g.RouterID }, 0),
+		{Name: "notification_email", Status: Supported, Doc: "Block of addresses that receive e-mail alerts.", Parse: func(b *builder, n *Node, g *Global) {
+			g.NotificationEmail, _ = b.stringList(n)
+		}},
+		strKW("notification_email_from", "Sender address of e-mail alerts.", "an e-mail address", func(g *Global) *string { return &g.NotificationEmailFrom }, 0),
+		{Name: "smtp_server", Status: Supported, Doc: "SMTP relay (address or name) and optional port (default 25).", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			w, ok := b.arg(n, "an address or host name")
+			if !ok {
+				return
+			}
+			g.SMTPServer, g.SMTPPort = w.Text, 25
+			if len(n.Args) > 1 {
+				if p, ok := b.portWord("smtp_server port", n.Args[1]); ok {
+					g.SMTPPort = p
+				}
+			}
+		}},
+		strKW("smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", "a name", func(g *Global) *string { return &g.SMTPHeloName }, 0),
+		durKW("smtp_connect_timeout", "Timeout connecting to the SMTP server (default 30 s).", time.Second, 3600*time.Second, func(g *Global) *time.Duration { return &g.SMTPConnectTimeout }, 0),
+		optBoolKW("smtp_alert", "Default for sending e-mail alerts everywhere.", func(g *Global) *OptBool { return &g.SMTPAlert }),
+		optBoolKW("smtp_alert_vrrp", "Default for e-mail alerts of VRRP instances and groups.", func(g *Global) *OptBool { return &g.SMTPAlertVRRP }),
+		optBoolKW("smtp_alert_checker", "Default for e-mail alerts of health checkers.", func(g *Global) *OptBool { return &g.SMTPAlertChecker }),
+		boolKW("checker_log_all_failures", "Log every failed check, not only state changes.", func(g *Global) *bool { return &g.CheckerLogAllFails }, 0),
+		flagKW("no_email_faults", "Do not send e-mail for FAULT transitions.", func(g *Global) *bool { return &g.NoEmailFaults }, 0),
+		flagKW("no_checker_emails", "Only e-mail when a real server is added or removed.", func(g *Global) *bool { return &g.NoCheckerEmail }, 0),
+		flagKW("rs_init_notifies", "Run real server notifies for the initial state at startup.", func(g *Global) *bool { return &g.RSInitNotifies }, 0),
+
+		// scripts
+		{Name: "script_user", Status: Supported, Doc: "User (and group) that scripts run as by default.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if s, ok := b.strArg(n, "a user name"); ok {
+				g.ScriptUser = s
+				if len(n.Args) > 1 {
+					g.ScriptGroup = n.Args[1].Text
+				}
+			}
+		}},
+		flagKW("enable_script_security", "Refuse to run scripts as root when a non-root user could change them.", func(g *Global) *bool { return &g.EnableScriptSecurity }, 0),
+		cmdKW("startup_script", "Script run once before the daemon starts its work.", func(g *Global) **Command { return &g.StartupScript }),
+		durKW("startup_script_timeout", "Time allowed for startup_script (default 10 s).", time.Second, 1000*time.Second, func(g *Global) *time.Duration { return &g.StartupTimeout }, 0),
+		cmdKW("shutdown_script", "Script run once when the daemon has stopped.", func(g *Global) **Command { return &g.ShutdownScript }),
+		durKW("shutdown_script_timeout", "Time allowed for shutdown_script (default 10 s).", time.Second, 1000*time.Second, func(g *Global) *time.Duration { return &g.ShutdownTimeout }, 0),
+		fifoKW("notify_fifo", "FIFO that receives every notify event, in order.", func(g *Global) **Fifo { return &g.NotifyFifo }),
+		fifoScriptKW("notify_fifo_script", "Script that reads notify_fifo.", func(g *Global) **Fifo { return &g.NotifyFifo }),
+		fifoKW("vrrp_notify_fifo", "FIFO that receives VRRP notify events.", func(g *Global) **Fifo { return &g.VRRPNotifyFifo }),
+		fifoScriptKW("vrrp_notify_fifo_script", "Script that reads vrrp_notify_fifo.", func(g *Global) **Fifo { return &g.VRRPNotifyFifo }),
+		fifoKW("lvs_notify_fifo", "FIFO that receives health checker events.", func(g *Global) **Fifo { return &g.LVSNotifyFifo }),
+		fifoScriptKW("lvs_notify_fifo_script", "Script that reads lvs_notify_fifo.", func(g *Global) **Fifo { return &g.LVSNotifyFifo }),
+		ignored[Global]("fifo_write_vrrp_states_on_reload", "Write current states to the FIFOs on reload."),
+
+		// VRRP defaults
+		intKW("vrrp_version", "Default VRRP version, 2 or 3 (IPv6 always uses 3).", 2, 3, func(g *Global) *int { return &g.VRRPVersion }, 0),
+		flagKW("vrrp_strict", "Enforce RFC behaviour: no auth, no unicast, accept mode off, state MASTER only for priority 255.", func(g *Global) *bool { return &g.VRRPStrict }, 0),
+		flagKW("vrrp_check_unicast_src", "Accept unicast adverts only from configured peers.", func(g *Global) *bool { return &g.VRRPCheckUnicastSrc }, 0),
+		flagKW("vrrp_skip_check_adv_addr", "Skip checking the address list of adverts from the current master.", func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }, 0),
+		mcastGroupKW("vrrp_mcast_group4", "IPv4 multicast group for adverts (default 224.0.0.18).", false, func(g *Global) *netip.Addr { return &g.VRRPMcastGroup4 }),
+		mcastGroupKW("vrrp_mcast_group6", "IPv6 multicast group for adverts (default ff02::12).", true, func(g *Global) *netip.Addr { return &g.VRRPMcastGroup6 }),
+		garpDurKW("vrrp_garp_master_delay", "Delay of the second GARP burst after becoming master (default 5 s, 0 none).", func(g *Garp) *time.Duration { return &g.MasterDelay }, 255*time.Second),
+		garpIntKW("vrrp_garp_master_repeat", "GARPs per burst on becoming master (default 5).", func(g *Garp) *int { return &g.MasterRepeat }, 1),
+		garpDurKW("vrrp_garp_lower_prio_delay", "Delay of the second burst after a lower priority advert (default vrrp_garp_master_delay).", func(g *Garp) *time.Duration { return &g.LowerPrioDelay }, 255*time.Second),
+		garpIntKW("vrrp_garp_lower_prio_repeat", "GARPs per burst after a lower priority advert (default vrrp_garp_master_repeat).", func(g *Garp) *int { return &g.LowerPrioRepeat }, 1),
+		garpDurKW("vrrp_garp_master_refresh", "Period of GARP refreshes while master (default 0, none).", func(g *Garp) *time.Duration { return &g.MasterRefresh }, 1<<31*time.Second/1000),
+		garpIntKW("vrrp_garp_master_refresh_repeat", "GARPs per refresh (default 1).", func(g *Garp) *int { return &g.MasterRefreshRepeat }, 1),
+		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.Interval }, time.Second),
+		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.NAInterval }, time.Second),
+		boolKW("vrrp_min_garp", "Send one GARP/NA on becoming master and no second burst.", func(g *Global) *bool { return &g.VRRPMinGarp }, 0),
+		{Name: "vrrp_garp_extra_if", Status: Supported, Doc: "Period of GARPs on VIP interfaces other than the instance's (`all` for every interface).", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			args := n.Args
+			if len(args) > 0 && args[0].Text == "all" {
+				g.VRRPGarpExtraIfAll = true
+				args = args[1:]
+			}
+			if len(args) == 0 {
+				b.errorf(n.Key.Pos, "%s: missing value: expected seconds 0..86400", n.Key.Text)
+				return
+			}
+			if d, ok := b.durWord(n.Key.Text, args[0], 0, 86400*time.Second); ok {
+				g.VRRPGarpExtraIf = d
+			}
+		}},
+		intKW("vrrp_down_timer_adverts", "Default number of advert intervals in the master down timer (1..100, default 3).", 1, 100, func(g *Global) *int { return &g.VRRPDownTimerAdverts }, 0),
+		optBoolKW("vrrp_lower_prio_no_advert", "As master, do not answer a lower priority advert with an advert.", func(g *Global) *OptBool { return &g.VRRPLowerPrioNoAdvert }),
+		optBoolKW("vrrp_higher_prio_send_advert", "As master, send an advert before yielding to a higher priority.", func(g *Global) *OptBool { return &g.VRRPHigherPrioSendAdv }),
+		boolKW("vrrp_notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *Global) *bool { return &g.VRRPNotifyPriority }, 0),
+		durKW("vrrp_startup_delay", "Delay before instances start, for slow links at boot.", 0, 3600*time.Second, func(g *Global) *time.Duration { return &g.VRRPStartupDelay }, 0),
+		{Name: "max_auto_priority", Status: Ignored, Doc: "Raise scheduling priority when late; vigil's event loop does not need it.", Parse: func(b *builder, n *Node, g *Global) {
+			if len(n.Args) == 0 {
+				g.MaxAutoPriority = 99
+				return
+			}
+			if v, ok := b.intArg(n, -1, 99); ok {
+				g.MaxAutoPriority = v
+			}
+		}},
+		strKW("default_interface", "Interface for static addresses without dev (default eth0).", "an interface name", func(g *Global) *string { return &g.DefaultInterface }, 0),
+		{Name: "dynamic_interfaces", Status: Supported, Doc: "Allow interfaces that do not exist yet.", Parse: func(b *builder, n *Node, g *Global) {
+			g.DynamicInterfaces = true
+		}},
+		strKW("vmac_prefix", "Prefix of generated VMAC interface names (default vrrp).", "a name", func(g *Global) *string { return &g.VmacPrefix }, 0),
+		strKW("vmac_addr_prefix", "Prefix of VMAC names for VIPs on other interfaces.", "a name", func(g *Global) *string { return &g.VmacAddrPrefix }, 0),
+
+		// firewall
+		{Name: "nftables", Status: Ignored, Doc: "Table keepalived would create for no_accept; vigil manages its own `vigil` tables.", Parse: func(b *builder, n *Node, g *Global) {
+			g.Nftables = "keepalived"
+			if len(n.Args) > 0 {
+				g.Nftables = n.Args[0].Text
+			}
+		}},
+		ignored[Global]("nftables_priority", "Priority of keepalived's nftables chains."),
+		ignored[Global]("nftables_counters", "Counters in keepalived's nftables rules."),
+		ignored[Global]("nftables_ifindex", "Interface indexes in keepalived's nftables sets."),
+		ignored[Global]("nftables_ipvs", "nftables table for virtual server group fwmarks."),
+		ignored[Global]("nftables_ipvs_priority", "Priority of that table's chains."),
+		ignored[Global]("nftables_ipvs_start_fwmark", "First fwmark used for virtual server groups."),
+		rejected[Global]("vrrp_iptables", "iptables is not available (keepalived 2.2.7 reports the same error): use nftables."),
+		rejected[Global]("vrrp_ipsets", "ipsets are not available (keepalived 2.2.7 reports the same error): use nftables."),
+		ignored[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups."),
+
+		// LVS globals
+		ignored[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here."),
+		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection tracking timeouts: tcp SECS, tcpfin SECS, udp SECS.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if len(n.Args) == 0 {
+				b.errorf(n.Key.Pos, "lvs_timeouts: expected tcp|tcpfin|udp SECONDS")
+			}
+			for i := 0; i < len(n.Args); i++ {
+				w := n.Args[i]
+				var dst *time.Duration
+				switch w.Text {
+				case "tcp":
+					dst = &g.LVSTimeouts.TCP
+				case "tcpfin":
+					dst = &g.LVSTimeouts.TCPFin
+				case "udp":
+					dst = &g.LVSTimeouts.UDP
+				default:
+					b.errorf(w.Pos, "lvs_timeouts %q: expected tcp|tcpfin|udp SECONDS", w.Text)
+					continue
+				}
+				if i+1 >= len(n.Args) {
+					b.errorf(w.Pos, "lvs_timeouts %s: missing seconds", w.Text)
+					break
+				}
+				i++
+				if d, ok := b.durWord("lvs_timeouts "+w.Text, n.Args[i], time.Second, 86400*31*time.Second); ok {
+					*dst = d
+				}
+			}
+		}},
+		flagKW("lvs_flush", "Remove existing services at startup.", func(g *Global) *bool { return &g.LVSFlush }, 0),
+		flagKW("lvs_flush_on_stop", "Remove all services at shutdown.", func(g *Global) *bool { return &g.LVSFlushOnStop }, 0),
+		ignored[Global]("lvs_netlink_cmd_rcv_bufs", "Netlink buffer size of the checker."),
+		ignored[Global]("lvs_netlink_cmd_rcv_bufs_force", "Force that buffer size."),
+		ignored[Global]("lvs_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the checker."),
+		ignored[Global]("lvs_netlink_monitor_rcv_bufs_force", "Force that buffer size."),
+
+		// process and host tuning keepalived needs and vigil does not
+		ignored[Global]("tmp_config_directory", "Where the config copy of child processes is kept."),
+		ignored[Global]("config_save_dir", "Save configurations around reloads, for debugging."),
+		ignored[Global]("process_names", "Set default process names."),
+		ignored[Global]("process_name", "Name of the parent process."),
+		ignored[Global]("vrrp_process_name", "Name of the VRRP child process."),
+		ignored[Global]("checker_process_name", "Name of the checker child process."),
+		ignored[Global]("bfd_process_name", "Name of the BFD child process."),
+		ignored[Global]("min_auto_priority_delay", "Lateness that triggers max_auto_priority."),
+		ignored[Global]("vrrp_priority", "Nice value of the VRRP process."),
+		ignored[Global]("checker_priority", "Nice value of the checker process."),
+		ignored[Global]("bfd_priority", "Nice value of the BFD process."),
+		ignored[Global]("vrrp_no_swap", "Lock the VRRP process in memory."),
+		ignored[Global]("checker_no_swap", "Lock the checker process in memory."),
+		ignored[Global]("bfd_no_swap", "Lock the BFD process in memory."),
+		ignored[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process."),
+		ignored[Global]("checker_cpu_affinity", "CPUs of the checker process."),
+		ignored[Global]("bfd_cpu_affinity", "CPUs of the BFD process."),
+		ignored[Global]("vrrp_rt_priority", "Real-time priority of the VRRP process."),
+		ignored[Global]("checker_rt_priority", "Real-time priority of the checker process."),
+		ignored[Global]("bfd_rt_priority", "Real-time priority of the BFD process."),
+		ignored[Global]("vrrp_rlimit_rttime", "CPU time limit under real-time scheduling (VRRP)."),
+		ignored[Global]("checker_rlimit_rttime", "CPU time limit under real-time scheduling (checker)."),
+		ignored[Global]("bfd_rlimit_rttime", "CPU time limit under real-time scheduling (BFD)."),
+		ignored[Global]("vrrp_netlink_cmd_rcv_bufs", "Netlink buffer size of the VRRP process."),
+		ignored[Global]("vrrp_netlink_cmd_rcv_bufs_force", "Force that buffer size."),
+		ignored[Global]("vrrp_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the VRRP process."),
+		ignored[Global]("vrrp_netlink_monitor_rcv_bufs_force", "Force that buffer size."),
+		ignored[Global]("process_monitor_rcv_bufs", "Buffer size of the process monitor."),
+		ignored[Global]("process_monitor_rcv_bufs_force", "Force that buffer size."),
+		ignored[Global]("vrrp_rx_bufs_policy", "Receive buffer sizing of VRRP sockets."),
+		ignored[Global]("vrrp_rx_bufs_multiplier", "Multiplier for vrrp_rx_bufs_policy."),
+		ignored[Global]("umask", "umask for files keepalived creates."),
+		ignored[Global]("log_unknown_vrids", "Log adverts for VRIDs not configured (vigil counts them in metrics)."),
+		ignored[Global]("random_seed", "Seed of ${_RANDOM}."),
+		ignored[Global]("reload_check_config", "Check the config before reloading; vigil always does and keeps the running config."),
+		ignored[Global]("include_check", "Strictness of include; handled by the preprocessor."),
+		ignored[Global]("reload_time_file", "Schedule a reload from a file."),
+		ignored[Global]("reload_repeat", "Keep the reload_time_file."),
+		ignored[Global]("reload_file", "File that signals a reload in progress."),
+		ignored[Global]("data_use_instance", "Instance name in USR1 dump file names."),
+
+		// SNMP and DBus
+		ignored[Global]("snmp_socket", "Socket of the SNMP master agent; vigil exports Prometheus metrics instead."),
+		ignored[Global]("enable_snmp_vrrp", "SNMP VRRP MIB."),
+		ignored[Global]("enable_snmp_checker", "SNMP checker MIB."),
+		ignored[Global]("enable_snmp_rfc", "SNMP RFC VRRP MIBs."),
+		ignored[Global]("enable_snmp_rfcv2", "SNMP RFC2787 MIB."),
+		ignored[Global]("enable_snmp_rfcv3", "SNMP RFC6527 MIB."),
+		ignored[Global]("enable_traps", "SNMP traps."),
+		ignored[Global]("enable_dbus", "DBus interface; vigil has its control socket instead."),
+		ignored[Global]("dbus_service_name", "DBus service name."),
+	})
+}

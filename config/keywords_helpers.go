@@ -1,0 +1,108 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// The row makers below keep the tables declarative: a keyword, its
+// status, a line of doc, and where the value goes. A value is stored, and
+// its fieldSet bit set, only when it parsed.
+
+type hasFields interface{ fields() *fieldSet }
+
+func (i *Instance) fields() *fieldSet      { return &i.has }
+func (v *VirtualServer) fields() *fieldSet { return &v.has }
+func (r *RealServer) fields() *fieldSet    { return &r.has }
+func (c *Checker) fields() *fieldSet       { return &c.has }
+
+func markSet(v any, bit fieldSet) {
+	if bit == 0 {
+		return
+	}
+	if h, ok := v.(hasFields); ok {
+		*h.fields() |= bit
+	}
+}
+
+func durKW[T any](name, doc string, min, max time.Duration, field func(*T) *time.Duration, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if d, ok := b.durArg(n, min, max); ok {
+			*field(v) = d
+			markSet(v, bit)
+		}
+	}}
+}
+
+func intKW[T any](name, doc string, min, max int64, field func(*T) *int, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if i, ok := b.intArg(n, min, max); ok {
+			*field(v) = i
+			markSet(v, bit)
+		}
+	}}
+}
+
+func strKW[T any](name, doc, what string, field func(*T) *string, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if s, ok := b.strArg(n, what); ok {
+			*field(v) = s
+			markSet(v, bit)
+		}
+	}}
+}
+
+// flagKW is a keyword without a value.
+func flagKW[T any](name, doc string, field func(*T) *bool, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		*field(v) = b.flag(n)
+		markSet(v, bit)
+	}}
+}
+
+// boolKW is a keyword with an optional <BOOL> (bare means on).
+func boolKW[T any](name, doc string, field func(*T) *bool, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if x, ok := b.boolArg(n); ok {
+			*field(v) = x
+			markSet(v, bit)
+		}
+	}}
+}
+
+func optBoolKW[T any](name, doc string, field func(*T) *OptBool) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if x, ok := b.boolArg(n); ok {
+			*field(v) = OptBool{Set: true, Value: x}
+		}
+	}}
+}
+
+func addrKW[T any](name, doc string, field func(*T) *netip.Addr, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if a, ok := b.addrArg(n); ok {
+			*field(v) = a
+			markSet(v, bit)
+		}
+	}}
+}
+
+// cmdKW is a `SCRIPT [username [groupname]]` keyword.
+func cmdKW[T any](name, doc string, field func(*T) **Command) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if c := b.commandArg(n); c != nil {
+			*field(v) = c
+		}
+	}}
+}
+
+// ignoredBlockOK is an ignored keyword that may carry a block (the block
+// is skipped with the keyword).
+func ignoredKW[T any](name, doc string) keyword[T] { return ignored[T](name, doc) }

@@ -1,0 +1,379 @@
+package config
+
+import "time"
+
+var topTable *table[Config]
+
+// named reads the NAME of `keyword NAME {`.
+func (b *builder) named(n *Node) (string, bool) {
+	if len(n.Args) == 0 {
+		b.errorf(n.Key.Pos, "%s: missing name: expected %s NAME {", n.Key.Text, n.Key.Text)
+		return "", false
+	}
+	b.extra(n, 1)
+	return n.Args[0].Text, b.needBlock(n)
+}
+
+func init() {
+	topTable = newTable("top level", "Blocks of a keepalived.conf. `include` and the `@id`, `$NAME=` and `~SEQ` forms are handled by the preprocessor before these.", []keyword[Config]{
+		{Name: "global_defs", Status: Supported, Doc: "Daemon-wide settings.", Parse: func(b *builder, n *Node, c *Config) {
+			if !b.needBlock(n) {
+				return
+			}
+			if !posValid(c.Global.Pos) {
+				c.Global.Pos = n.Key.Pos
+			}
+			globalTable.run(b, n.Block, &c.Global)
+		}},
+		{Name: "vrrp_script", Status: Supported, Doc: "A tracking script.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			s := &VRRPScript{Pos: n.Key.Pos, Name: name, Interval: time.Second, Rise: 1, Fall: 1}
+			scriptTable.run(b, n.Block, s)
+			if s.Script == nil {
+				b.errorf(n.Key.Pos, "vrrp_script %s: no script: expected script PATH", name)
+				return
+			}
+			if old := c.Script(name); old != nil {
+				// keepalived accepts this silently; the first one is used.
+				b.warnf(n.Key.Pos, "vrrp_script %s is already defined at %s: this one is ignored", name, old.Pos)
+				return
+			}
+			c.Scripts = append(c.Scripts, s)
+		}},
+		{Name: "track_file", Status: Supported, Doc: "A tracked file.", Parse: trackFileBlock},
+		{Name: "vrrp_track_file", Status: Supported, Doc: "Old name of track_file.", Parse: trackFileBlock},
+		{Name: "vrrp_track_process", Status: Supported, Doc: "A tracked process.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			t := &TrackProcess{Pos: n.Key.Pos, Name: name, Weight: 1, Quorum: 1, QuorumMax: -1}
+			trackProcessTable.run(b, n.Block, t)
+			if len(t.Process) == 0 {
+				b.errorf(n.Key.Pos, "vrrp_track_process %s: no process: expected process NAME", name)
+				return
+			}
+			if t.QuorumMax >= 0 && t.QuorumMax < t.Quorum {
+				b.errorf(n.Key.Pos, "vrrp_track_process %s: quorum_max %d is below quorum %d", name, t.QuorumMax, t.Quorum)
+			}
+			if old := c.TrackProcess(name); old != nil {
+				b.errorf(n.Key.Pos, "vrrp_track_process %s is already defined at %s", name, old.Pos)
+				return
+			}
+			c.TrackProcesses = append(c.TrackProcesses, t)
+		}},
+		{Name: "vrrp_sync_group", Status: Supported, Doc: "Instances that change state together.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			g := &SyncGroup{Pos: n.Key.Pos, Name: name}
+			syncGroupTable.run(b, n.Block, g)
+			for _, old := range c.SyncGroups {
+				if old.Name == name {
+					b.errorf(n.Key.Pos, "vrrp_sync_group %s is already defined at %s", name, old.Pos)
+					return
+				}
+			}
+			c.SyncGroups = append(c.SyncGroups, g)
+		}},
+		{Name: "vrrp_instance", Status: Supported, Doc: "A virtual router.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			i := &Instance{Pos: n.Key.Pos, Name: name, Priority: 100, AdvertInt: time.Second, UnicastTTL: -1, DownTimerAdverts: 3}
+			instanceTable.run(b, n.Block, i)
+			if b.instanceNames == nil {
+				b.instanceNames = map[string]*Instance{}
+			}
+			if old := b.instanceNames[name]; old != nil {
+				b.errorf(n.Key.Pos, "vrrp_instance %s is already defined at %s", name, old.Pos)
+				return
+			}
+			b.instanceNames[name] = i
+			c.Instances = append(c.Instances, i)
+		}},
+		ignored[Config]("net_namespace", "Run in a network namespace; run vigil under `ip netns exec` instead."),
+		ignored[Config]("net_namespace_ipvs", "Namespace for IPVS configuration."),
+		ignored[Config]("namespace_with_ipsets", "Allow ipsets in a namespace on old kernels."),
+		ignored[Config]("instance", "Name used for pid files of several daemons in one namespace."),
+		ignored[Config]("use_pid_dir", "Put pid files in /run/keepalived."),
+		ignored[Config]("linkbeat_use_polling", "Poll link state with MII/ethtool instead of netlink."),
+		ignored[Config]("child_wait_time", "Time to wait for child processes at shutdown."),
+		ignored[Config]("garp_group", "Per-interface GARP/NA pacing; the global vrrp_garp_interval / vrrp_gna_interval apply."),
+		ignored[Config]("linkbeat_interfaces", "Interfaces to poll with MII/ethtool; vigil uses netlink link state."),
+		ignored[Config]("track_group", "Instances following static addresses/routes/rules."),
+		ignored[Config]("interface_up_down_delays", "Debounce of interface state changes."),
+		ignored[Config]("bfd_instance", "A BFD session (RFC 5880); vigil has no BFD."),
+		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
+			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)
+		}},
+		{Name: "static_routes", Status: Supported, Doc: "Routes set at startup (ip route syntax).", Parse: func(b *builder, n *Node, c *Config) {
+			c.StaticRoutes = append(c.StaticRoutes, b.routeList(n)...)
+		}},
+		{Name: "static_rules", Status: Supported, Doc: "Policy rules set at startup (ip rule syntax).", Parse: func(b *builder, n *Node, c *Config) {
+			c.StaticRules = append(c.StaticRules, b.ruleList(n)...)
+		}},
+		{Name: "virtual_server_group", Status: Supported, Doc: "Named set of addresses, ranges (A-B, A/len) with ports, and fwmarks.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			g := &VirtualServerGroup{Pos: n.Key.Pos, Name: name}
+			for _, it := range n.Block {
+				if e := b.vsgEntry(it); e != nil {
+					g.Entries = append(g.Entries, e)
+				}
+			}
+			if c.VirtualServerGroup(name) != nil {
+				b.errorf(n.Key.Pos, "virtual_server_group %s is already defined", name)
+				return
+			}
+			c.VirtualServerGroups = append(c.VirtualServerGroups, g)
+		}},
+		{Name: "virtual_server", Status: Supported, Doc: "A load-balanced service.", Parse: func(b *builder, n *Node, c *Config) {
+			if vs := b.virtualServer(n); vs != nil {
+				c.VirtualServers = append(c.VirtualServers, vs)
+			}
+		}},
+		{Name: "local_address_group", Status: Supported, Doc: "DPVS extension: source addresses of FNAT services, `IP|IP-RANGE [IFNAME]` per line.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			g := &LocalAddressGroup{Pos: n.Key.Pos, Name: name}
+			for _, it := range n.Block {
+				first, last, ok := parseRange(it.Key.Text)
+				if !ok {
+					b.errorf(it.Key.Pos, "local_address_group %s: invalid address %q: expected IP, IP-LAST or IP/LEN", name, it.Key.Text)
+					continue
+				}
+				e := &LocalAddress{Pos: it.Key.Pos, First: first, Last: last}
+				if len(it.Args) > 0 {
+					e.Dev = it.Args[0].Text
+				}
+				if len(it.Args) > 1 {
+					b.warnf(it.Args[1].Pos, "local_address_group %s: unexpected %q: ignored", name, it.Args[1].Text)
+				}
+				g.Entries = append(g.Entries, e)
+			}
+			if c.LocalAddressGroup(name) != nil {
+				b.errorf(n.Key.Pos, "local_address_group %s is already defined", name)
+				return
+			}
+			c.LocalAddressGroups = append(c.LocalAddressGroups, g)
+		}},
+		{Name: "SSL", Status: Supported, Doc: "TLS client settings of SSL_GET.", Parse: func(b *builder, n *Node, c *Config) {
+			if !b.needBlock(n) {
+				return
+			}
+			s := &SSLConfig{Pos: n.Key.Pos}
+			sslTable.run(b, n.Block, s)
+			c.SSL = s
+		}},
+	})
+}
+
+func trackFileBlock(b *builder, n *Node, c *Config) {
+	name, ok := b.named(n)
+	if !ok {
+		return
+	}
+	t := &TrackFile{Pos: n.Key.Pos, Name: name, Weight: 1}
+	trackFileTable.run(b, n.Block, t)
+	if t.File == "" {
+		b.errorf(n.Key.Pos, "%s %s: no file: expected file PATH", n.Key.Text, name)
+		return
+	}
+	if old := c.TrackFile(name); old != nil {
+		b.errorf(n.Key.Pos, "%s %s is already defined at %s", n.Key.Text, name, old.Pos)
+		return
+	}
+	c.TrackFiles = append(c.TrackFiles, t)
+}
+
+// vsgEntry parses one virtual_server_group line.
+func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
+	e := &VSGroupEntry{Pos: it.Key.Pos}
+	if it.HasBlock {
+		b.errorf(it.Key.Pos, "virtual_server_group: unexpected block after %s", it.Key.Text)
+	}
+	if it.Key.Text == "fwmark" {
+		if len(it.Args) == 0 {
+			b.errorf(it.Key.Pos, "virtual_server_group fwmark: missing value: expected an integer 1..4294967295")
+			return nil
+		}
+		v, ok := b.intWord("virtual_server_group fwmark", it.Args[0], 1, 1<<32-1)
+		if !ok {
+			return nil
+		}
+		e.IsFwmark, e.Fwmark = true, uint32(v)
+		if len(it.Args) > 1 {
+			switch it.Args[1].Text {
+			case "inet":
+			case "inet6":
+				e.Family = IPv6
+			default:
+				b.errorf(it.Args[1].Pos, "virtual_server_group fwmark %d: unexpected %q: expected inet or inet6", v, it.Args[1].Text)
+			}
+		}
+		return e
+	}
+	first, last, ok := parseRange(it.Key.Text)
+	if !ok {
+		b.errorf(it.Key.Pos, "virtual_server_group: invalid address %q: expected IP, IP-LAST or IP/LEN", it.Key.Text)
+		return nil
+	}
+	e.First, e.Last, e.Family = first, last, familyOf(first)
+	if len(it.Args) > 0 {
+		p, ok := b.portWord("virtual_server_group port", it.Args[0])
+		if !ok {
+			return nil
+		}
+		e.Port = p
+	}
+	return e
+}
+
+// virtualServer parses `virtual_server IP [PORT] | fwmark N | group NAME {`.
+func (b *builder) virtualServer(n *Node) *VirtualServer {
+	vs := &VirtualServer{Pos: n.Key.Pos}
+	if len(n.Args) == 0 {
+		b.errorf(n.Key.Pos, "virtual_server: missing address: expected IP [PORT], fwmark N or group NAME")
+		return nil
+	}
+	if !b.needBlock(n) {
+		return nil
+	}
+	ok := true
+	switch first := n.Args[0]; first.Text {
+	case "fwmark":
+		vs.Kind = VSFwmark
+		if len(n.Args) < 2 {
+			b.errorf(first.Pos, "virtual_server fwmark: missing value: expected an integer 1..4294967295")
+			ok = false
+			break
+		}
+		v, good := b.intWord("virtual_server fwmark", n.Args[1], 1, 1<<32-1)
+		vs.Fwmark, ok = uint32(v), good
+	case "group":
+		vs.Kind = VSGroup
+		if len(n.Args) < 2 {
+			b.errorf(first.Pos, "virtual_server group: missing name")
+			ok = false
+			break
+		}
+		vs.Group = n.Args[1].Text
+	default:
+		a, good := parseAddr(first.Text)
+		if !good {
+			b.errorf(first.Pos, "virtual_server %q: expected an IP address, fwmark N or group NAME", first.Text)
+			ok = false
+			break
+		}
+		vs.Addr, vs.Family = a, familyOf(a)
+		if len(n.Args) > 1 {
+			p, good := b.portWord("virtual_server port", n.Args[1])
+			if !good {
+				ok = false
+				break
+			}
+			vs.Port = p
+			vs.has |= fPort
+		}
+	}
+	vsTable.run(b, n.Block, vs)
+	if !ok {
+		return nil
+	}
+	return vs
+}
+
+// realServer parses `real_server IP [PORT] {`.
+func (b *builder) realServer(n *Node, vs *VirtualServer) *RealServer {
+	rs := &RealServer{Pos: n.Key.Pos, Weight: 1}
+	if len(n.Args) == 0 {
+		b.errorf(n.Key.Pos, "real_server: missing address: expected IP [PORT]")
+		return nil
+	}
+	a, ok := parseAddr(n.Args[0].Text)
+	if !ok {
+		b.errorf(n.Args[0].Pos, "real_server %q: expected an IPv4 or IPv6 address", n.Args[0].Text)
+	}
+	rs.Addr = a
+	if len(n.Args) > 1 {
+		p, good := b.portWord("real_server port", n.Args[1])
+		if good {
+			rs.Port = p
+			rs.has |= fPort
+		}
+		ok = ok && good
+	}
+	if n.HasBlock {
+		rsTable.run(b, n.Block, rs)
+	}
+	if !ok {
+		return nil
+	}
+	return rs
+}
+
+// checker parses a checker block with its type-specific table first and
+// the common options second.
+func (b *builder) checker(n *Node, t CheckerType) *Checker {
+	c := &Checker{Pos: n.Key.Pos, Type: t}
+	switch t {
+	case CheckHTTP, CheckSSL:
+		c.HTTP = &HTTPCheck{Protocol: "1.0"}
+	case CheckMisc:
+		c.Misc = &MiscCheck{}
+	case CheckDNS:
+		c.DNS = &DNSCheck{Type: "SOA", Name: "."}
+	case CheckUDP:
+		c.UDP = &UDPCheck{MaxReplyLength: 255}
+	case CheckSMTP:
+		c.SMTP = &SMTPCheck{}
+	case CheckFile:
+		c.File = &FileCheck{}
+	}
+	if !n.HasBlock {
+		// keepalived accepts `TCP_CHECK` without braces for defaults.
+		return c
+	}
+	specific := checkerTables[t.String()]
+	for _, it := range n.Block {
+		if specific != nil {
+			if _, ok := specific.lookup(it.Key.Text); ok {
+				specific.one(b, it, c)
+				continue
+			}
+		}
+		if t == CheckFile {
+			b.errorf(it.Key.Pos, "unknown keyword %q in FILE_CHECK", it.Key.Text)
+			continue
+		}
+		if _, ok := checkerTable.lookup(it.Key.Text); !ok {
+			b.errorf(it.Key.Pos, "unknown keyword %q in %s", it.Key.Text, t)
+			continue
+		}
+		checkerTable.one(b, it, c)
+	}
+	switch {
+	case c.HTTP != nil && len(c.HTTP.URLs) == 0:
+		b.errorf(n.Key.Pos, "%s has no url: expected url { path ... }", t)
+		return nil
+	case c.Misc != nil && (c.Misc.Path == nil || len(c.Misc.Path.Args) == 0):
+		b.errorf(n.Key.Pos, "MISC_CHECK has no misc_path: expected misc_path COMMAND")
+		return nil
+	case c.File != nil && c.File.TrackFile == "":
+		b.errorf(n.Key.Pos, "FILE_CHECK has no track_file: expected track_file NAME")
+		return nil
+	}
+	return c
+}
+
+func posValid(p Pos) bool { return p.File != "" || p.Line > 0 }

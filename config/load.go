@@ -1,0 +1,37 @@
+package config
+
+// Load reads, parses and validates the configuration file at path. The
+// Config is usable (bad items dropped) even when the Diagnostics have
+// errors, so that a caller can report everything in one run; it is nil
+// only when the file could not be read at all.
+func Load(path string, env Env) (*Config, Diagnostics) {
+	nodes, diags := ParseTree(path, env)
+	return finish(nodes, diags, env)
+}
+
+// LoadBytes is Load for an in-memory configuration called name (includes
+// still go through env).
+func LoadBytes(name string, data []byte, env Env) (*Config, Diagnostics) {
+	nodes, diags := ParseTreeBytes(name, data, env)
+	return finish(nodes, diags, env)
+}
+
+func finish(nodes []*Node, diags Diagnostics, env Env) (*Config, Diagnostics) {
+	for _, d := range diags {
+		if d.Severity == Fatal && len(nodes) == 0 {
+			return nil, diags
+		}
+	}
+	cfg, more := Build(nodes, env)
+	return cfg, append(diags, more...)
+}
+
+// Build turns a parsed tree into a Config and validates it. The Config is
+// usable even when the diagnostics have errors: bad items are dropped, so
+// a caller can report everything in one run.
+func Build(nodes []*Node, env Env) (*Config, Diagnostics) {
+	b := &builder{env: env, cfg: newConfig()}
+	topTable.run(b, nodes, b.cfg)
+	b.validate()
+	return b.cfg, b.diags
+}

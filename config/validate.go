@@ -1,0 +1,501 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Validation mirrors keepalived 2.2.7's verdicts: what `keepalived -t`
+// reports as a configuration error is an Error here (even where keepalived
+// then carries on with a default), what it accepts stays accepted, and
+// where it silently accepts something dangerous vigil adds a Warning.
+
+func newConfig() *Config {
+	g := DefaultGarp
+	// -1 marks "not configured": these default to the master values.
+	g.LowerPrioDelay, g.LowerPrioRepeat = -1, -1
+	return &Config{Global: Global{
+		VRRPVersion:          2,
+		VRRPMcastGroup4:      netip.MustParseAddr("224.0.0.18"),
+		VRRPMcastGroup6:      netip.MustParseAddr("ff02::12"),
+		Garp:                 g,
+		SMTPConnectTimeout:   30 * time.Second,
+		StartupTimeout:       10 * time.Second,
+		ShutdownTimeout:      10 * time.Second,
+		VRRPDownTimerAdverts: 3,
+		DefaultInterface:     "eth0",
+		VmacPrefix:           "vrrp",
+	}}
+}
+
+func (b *builder) validate() {
+	b.validateGlobal()
+	b.validateScripts()
+	for _, i := range b.cfg.Instances {
+		b.validateInstance(i)
+	}
+	b.validateVRIDs()
+	b.validateSyncGroups()
+	b.validateVirtualServers()
+	b.validateStatic()
+	b.validateScriptSecurity()
+}
+
+func (b *builder) validateGlobal() {
+	g := &b.cfg.Global
+	if g.VRRPMinGarp {
+		g.Garp.MasterRepeat, g.Garp.MasterDelay = 1, 0
+	}
+	if g.Garp.LowerPrioDelay < 0 {
+		g.Garp.LowerPrioDelay = g.Garp.MasterDelay
+	}
+	if g.Garp.LowerPrioRepeat < 0 {
+		g.Garp.LowerPrioRepeat = g.Garp.MasterRepeat
+	}
+}
+
+func (b *builder) validateScripts() {
+	for _, s := range b.cfg.Scripts {
+		if s.Timeout == 0 {
+			s.Timeout = s.Interval
+		}
+		if s.User != "" && s.Script != nil && s.Script.User == "" {
+			s.Script.User, s.Script.Group = s.User, s.Group
+		}
+	}
+}
+
+// resolveGarp fills the instance's announcement timing from the global
+// defaults for every setting it did not write itself.
+func (b *builder) resolveGarp(i *Instance) {
+	g, own := b.cfg.Global.Garp, i.Garp
+	i.Garp = g
+	if i.has&fGarpMasterDelay != 0 {
+		i.Garp.MasterDelay = own.MasterDelay
+		if i.has&fGarpLowerPrioDelay == 0 {
+			i.Garp.LowerPrioDelay = own.MasterDelay
+		}
+	}
+	if i.has&fGarpMasterRepeat != 0 {
+		i.Garp.MasterRepeat = own.MasterRepeat
+		if i.has&fGarpLowerPrioRepeat == 0 {
+			i.Garp.LowerPrioRepeat = own.MasterRepeat
+		}
+	}
+	if i.has&fGarpLowerPrioDelay != 0 {
+		i.Garp.LowerPrioDelay = own.LowerPrioDelay
+	}
+	if i.has&fGarpLowerPrioRepeat != 0 {
+		i.Garp.LowerPrioRepeat = own.LowerPrioRepeat
+	}
+	if i.has&fGarpRefresh != 0 {
+		i.Garp.MasterRefresh = own.MasterRefresh
+	}
+	if i.has&fGarpRefreshRepeat != 0 {
+		i.Garp.MasterRefreshRepeat = own.MasterRefreshRepeat
+	}
+}
+
+func (b *builder) ifExists(name string) bool {
+	return b.env.InterfaceExists == nil || b.env.InterfaceExists(name)
+}
+
+func (b *builder) validateInstance(i *Instance) {
+	g := &b.cfg.Global
+	b.resolveGarp(i)
+	if i.has&fStrict == 0 {
+		i.StrictMode = g.VRRPStrict
+	}
+	if i.has&fCheckUnicastSrc == 0 {
+		i.CheckUnicastSrc = g.VRRPCheckUnicastSrc
+	}
+	if i.has&fSkipCheckAdv == 0 {
+		i.SkipCheckAdvAddr = g.VRRPSkipCheckAdvAddr
+	}
+	if i.has&fDownTimerAdverts == 0 {
+		i.DownTimerAdverts = g.VRRPDownTimerAdverts
+	}
+	if i.has&fLowerPrioNoAdvert == 0 {
+		i.LowerPrioNoAdvert = g.VRRPLowerPrioNoAdvert.Or(i.StrictMode)
+	}
+	if i.has&fHigherPrioSendAdvert == 0 {
+		i.HigherPrioSendAdvert = g.VRRPHigherPrioSendAdv.Or(false)
+	}
+
+	if i.VRID == 0 {
+		b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
+	}
+	switch {
+	case i.Interface == "" && len(i.UnicastPeers) == 0:
+		b.errorf(i.Pos, "vrrp_instance %s: interface is missing (only unicast instances may omit it)", i.Name)
+	case i.Interface != "" && !b.ifExists(i.Interface):
+		b.errorf(i.Pos, "vrrp_instance %s: interface %s does not exist", i.Name, i.Interface)
+	}
+
+	// The first VIP decides the family; keepalived drops VIPs of the other
+	// family with an error (they belong in virtual_ipaddress_excluded).
+	if len(i.VIPs) > 0 {
+		i.Family = familyOf(i.VIPs[0].Addr())
+	} else if i.UnicastSrcIP.IsValid() {
+		i.Family = familyOf(i.UnicastSrcIP)
+	} else if i.McastSrcIP.IsValid() {
+		i.Family = familyOf(i.McastSrcIP)
+	}
+	kept := i.VIPs[:0]
+	for _, v := range i.VIPs {
+		if familyOf(v.Addr()) != i.Family {
+			b.errorf(v.Pos, "vrrp_instance %s: VIP %s is %s but the instance is %s: move it to virtual_ipaddress_excluded", i.Name, v.Prefix, familyOf(v.Addr()), i.Family)
+			continue
+		}
+		kept = append(kept, v)
+	}
+	i.VIPs = kept
+	if len(i.VIPs) == 0 {
+		b.errorf(i.Pos, "vrrp_instance %s: no virtual_ipaddress: at least one VIP is needed", i.Name)
+	}
+	for _, list := range [][]*VIP{i.VIPs, i.ExcludedVIPs} {
+		for _, v := range list {
+			if v.Dev != "" && !b.ifExists(v.Dev) {
+				b.errorf(v.Pos, "vrrp_instance %s: interface %s of address %s does not exist", i.Name, v.Dev, v.Prefix)
+			}
+		}
+	}
+	for _, r := range i.Routes {
+		switch {
+		case r.Dev != "" && !b.ifExists(r.Dev):
+			b.errorf(r.Pos, "vrrp_instance %s: interface %s of route %s does not exist", i.Name, r.Dev, r.Dest)
+		case r.Dev == "" && !r.NoTrack && r.Type == "":
+			b.errorf(r.Pos, "vrrp_instance %s: route %s has no dev so it cannot be tracked: add dev IFNAME or no_track", i.Name, r.Dest)
+		}
+	}
+	for _, r := range i.Rules {
+		b.checkRulePref(r)
+	}
+
+	// Version and advert interval.
+	if i.has&fVersion == 0 {
+		i.Version = g.VRRPVersion
+	}
+	if i.Family == IPv6 {
+		i.Version = 3
+	}
+	switch i.Version {
+	case 2:
+		if i.AdvertInt%time.Second != 0 {
+			r := (i.AdvertInt + time.Second/2) / time.Second * time.Second
+			if r == 0 {
+				r = time.Second
+			}
+			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s must be whole seconds with VRRPv2: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
+			i.AdvertInt = r
+		}
+	case 3:
+		if i.AdvertInt > 4095*10*time.Millisecond {
+			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s is above the VRRPv3 maximum 40.95: using 40.95", i.Name, fmtSeconds(i.AdvertInt))
+			i.AdvertInt = 4095 * 10 * time.Millisecond
+		}
+		if i.AdvertInt%(10*time.Millisecond) != 0 {
+			r := (i.AdvertInt + 5*time.Millisecond) / (10 * time.Millisecond) * (10 * time.Millisecond)
+			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s is not a multiple of 0.01 s: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
+			i.AdvertInt = r
+		}
+	}
+
+	if i.Auth != nil {
+		switch {
+		case i.Version == 3:
+			b.errorf(i.Auth.Pos, "vrrp_instance %s: VRRPv3 has no authentication: ignored", i.Name)
+			i.Auth = nil
+		case i.StrictMode:
+			b.errorf(i.Auth.Pos, "vrrp_instance %s: strict mode does not allow authentication: ignored", i.Name)
+			i.Auth = nil
+		}
+	}
+
+	// Preemption.
+	if i.Nopreempt && i.State == StateMaster {
+		b.errorf(i.Pos, "vrrp_instance %s: nopreempt needs state BACKUP: nopreempt cleared", i.Name)
+		i.Nopreempt = false
+	}
+	if i.Nopreempt && i.PreemptDelay > 0 {
+		b.errorf(i.Pos, "vrrp_instance %s: preempt_delay is incompatible with nopreempt: delay cleared", i.Name)
+		i.PreemptDelay = 0
+	}
+	if i.StrictMode {
+		if i.PreemptDelay > 0 {
+			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow preempt_delay: delay cleared", i.Name)
+			i.PreemptDelay = 0
+		}
+		if i.State == StateMaster && i.Priority != 255 {
+			b.errorf(i.Pos, "vrrp_instance %s: strict mode allows state MASTER only with priority 255: using BACKUP", i.Name)
+			i.State = StateBackup
+		}
+		if i.Accept.Set && i.Accept.Value && i.Version == 2 {
+			b.errorf(i.Pos, "vrrp_instance %s: accept mode with VRRPv2 breaks RFC 3768 in strict mode: accept cleared", i.Name)
+			i.Accept = OptBool{Set: true}
+		}
+		if !i.Accept.Set {
+			i.Accept = OptBool{Value: i.Priority == 255}
+		}
+	} else if !i.Accept.Set {
+		i.Accept.Value = true
+	}
+	if i.State == StateMaster && i.Priority != 255 {
+		b.infof(i.Pos, "vrrp_instance %s: state MASTER with priority %d still starts as BACKUP and waits for the election", i.Name, i.Priority)
+	}
+
+	// Source addresses and unicast.
+	if i.UnicastSrcIP.IsValid() && familyOf(i.UnicastSrcIP) != i.Family {
+		b.errorf(i.Pos, "vrrp_instance %s: unicast_src_ip %s is not %s like the instance: ignored", i.Name, i.UnicastSrcIP, i.Family)
+		i.UnicastSrcIP = netip.Addr{}
+	}
+	if i.McastSrcIP.IsValid() && familyOf(i.McastSrcIP) != i.Family {
+		b.errorf(i.Pos, "vrrp_instance %s: mcast_src_ip %s is not %s like the instance: ignored", i.Name, i.McastSrcIP, i.Family)
+		i.McastSrcIP = netip.Addr{}
+	}
+	if i.McastDstIP.IsValid() && familyOf(i.McastDstIP) != i.Family {
+		b.errorf(i.Pos, "vrrp_instance %s: mcast_dst_ip %s is not %s like the instance: ignored", i.Name, i.McastDstIP, i.Family)
+		i.McastDstIP = netip.Addr{}
+	}
+	peers := i.UnicastPeers[:0]
+	seen := map[netip.Addr]bool{}
+	for _, p := range i.UnicastPeers {
+		if familyOf(p.Addr) != i.Family {
+			b.errorf(p.Pos, "vrrp_instance %s: unicast peer %s is not %s like the instance: ignored", i.Name, p.Addr, i.Family)
+			continue
+		}
+		if seen[p.Addr] {
+			b.warnf(p.Pos, "vrrp_instance %s: unicast peer %s is listed twice", i.Name, p.Addr)
+			continue
+		}
+		seen[p.Addr] = true
+		if p.MinTTL >= 0 || p.MaxTTL >= 0 {
+			i.CheckUnicastSrc = true
+		}
+		peers = append(peers, p)
+	}
+	i.UnicastPeers = peers
+	if i.has&fUnicastKeyword != 0 && len(i.UnicastPeers) == 0 && !i.UnicastFaultNoPeer {
+		b.errorf(i.Pos, "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
+	}
+	if i.UseVMAC && i.Unicast() && !i.VMACXmitBase {
+		b.errorf(i.Pos, "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base: set", i.Name)
+		i.VMACXmitBase = true
+	}
+	if i.StrictMode && i.Unicast() {
+		b.warnf(i.Pos, "vrrp_instance %s: strict mode with unicast peers is not RFC compliant", i.Name)
+	}
+
+	// Tracking.
+	owner := i.Priority == 255
+	tifs := i.TrackInterfaces[:0]
+	for _, t := range i.TrackInterfaces {
+		switch {
+		case t.Name == i.Interface:
+			b.errorf(t.Pos, "vrrp_instance %s: track_interface %s is the instance's own interface, which is always tracked: ignored", i.Name, t.Name)
+			continue
+		case !b.ifExists(t.Name):
+			b.errorf(t.Pos, "vrrp_instance %s: tracked interface %s does not exist", i.Name, t.Name)
+		}
+		tifs = append(tifs, t)
+	}
+	i.TrackInterfaces = tifs
+	i.TrackScripts = b.resolveRefs(i.Name, "track script", i.TrackScripts, func(name string) (int, bool) {
+		s := b.cfg.Script(name)
+		if s == nil {
+			return 0, false
+		}
+		return s.Weight, true
+	})
+	i.TrackFiles = b.resolveRefs(i.Name, "track file", i.TrackFiles, func(name string) (int, bool) {
+		f := b.cfg.TrackFile(name)
+		if f == nil {
+			return 0, false
+		}
+		return f.Weight, true
+	})
+	i.TrackProcesses = b.resolveRefs(i.Name, "track process", i.TrackProcesses, func(name string) (int, bool) {
+		p := b.cfg.TrackProcess(name)
+		if p == nil {
+			return 0, false
+		}
+		return p.Weight, true
+	})
+	if owner {
+		// The address owner's priority never moves: weighted tracking is
+		// refused (unweighted tracking still means FAULT).
+		for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses} {
+			kept := (*list)[:0]
+			for _, t := range *list {
+				if t.Weight != 0 {
+					b.errorf(t.Pos, "vrrp_instance %s: weighted tracking of %s is not allowed with priority 255 (address owner): ignored", i.Name, t.Name)
+					continue
+				}
+				kept = append(kept, t)
+			}
+			*list = kept
+		}
+	}
+}
+
+// resolveRefs checks that tracked names exist and fills unset weights from
+// the tracked object.
+func (b *builder) resolveRefs(inst, what string, refs []*TrackRef, find func(string) (int, bool)) []*TrackRef {
+	kept := refs[:0]
+	for _, t := range refs {
+		w, ok := find(t.Name)
+		if !ok {
+			b.errorf(t.Pos, "%s: %s %s is not defined", inst, what, t.Name)
+			continue
+		}
+		if !t.WeightSet {
+			t.Weight = w
+		}
+		kept = append(kept, t)
+	}
+	return kept
+}
+
+// validateVRIDs reports two instances with the same VRID on one
+// interface and family; unicast instances whose peers do not overlap, and
+// different multicast groups, may share a VRID.
+func (b *builder) validateVRIDs() {
+	type key struct {
+		ifname string
+		fam    Family
+		vrid   int
+	}
+	seen := make(map[key][]*Instance, len(b.cfg.Instances))
+	for _, i := range b.cfg.Instances {
+		if i.VRID == 0 {
+			continue
+		}
+		k := key{i.Interface, i.Family, i.VRID}
+		for _, o := range seen[k] {
+			if conflicts(i, o) {
+				b.errorf(i.Pos, "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
+				break
+			}
+		}
+		seen[k] = append(seen[k], i)
+	}
+}
+
+func conflicts(a, b *Instance) bool {
+	if a.Unicast() != b.Unicast() {
+		return false
+	}
+	if a.Unicast() {
+		for _, p := range a.UnicastPeers {
+			for _, q := range b.UnicastPeers {
+				if p.Addr == q.Addr {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return a.McastDstIP == b.McastDstIP
+}
+
+func (b *builder) validateSyncGroups() {
+	member := map[string]*SyncGroup{}
+	kept := b.cfg.SyncGroups[:0]
+	for _, g := range b.cfg.SyncGroups {
+		var names []string
+		var pos []Pos
+		for k, name := range g.Members {
+			i := b.cfg.Instance(name)
+			switch {
+			case i == nil:
+				b.errorf(g.MemberPos[k], "vrrp_sync_group %s: vrrp_instance %s does not exist", g.Name, name)
+				continue
+			case member[name] != nil:
+				b.errorf(g.MemberPos[k], "vrrp_sync_group %s: vrrp_instance %s is already in sync group %s", g.Name, name, member[name].Name)
+				continue
+			}
+			member[name] = g
+			names, pos = append(names, name), append(pos, g.MemberPos[k])
+		}
+		g.Members, g.MemberPos = names, pos
+		switch len(g.Members) {
+		case 0:
+			b.errorf(g.Pos, "vrrp_sync_group %s has no existing member: removed", g.Name)
+			continue
+		case 1:
+			b.errorf(g.Pos, "vrrp_sync_group %s has only one member: a sync group needs two or more", g.Name)
+		}
+		for _, t := range g.TrackInterfaces {
+			if !b.ifExists(t.Name) {
+				b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s does not exist", g.Name, t.Name)
+			}
+		}
+		lookup := func(what string, find func(string) (int, bool)) func([]*TrackRef) []*TrackRef {
+			return func(r []*TrackRef) []*TrackRef { return b.resolveRefs("vrrp_sync_group "+g.Name, what, r, find) }
+		}
+		g.TrackScripts = lookup("track script", func(n string) (int, bool) {
+			if s := b.cfg.Script(n); s != nil {
+				return s.Weight, true
+			}
+			return 0, false
+		})(g.TrackScripts)
+		g.TrackFiles = lookup("track file", func(n string) (int, bool) {
+			if s := b.cfg.TrackFile(n); s != nil {
+				return s.Weight, true
+			}
+			return 0, false
+		})(g.TrackFiles)
+		g.TrackProcesses = lookup("track process", func(n string) (int, bool) {
+			if s := b.cfg.TrackProcess(n); s != nil {
+				return s.Weight, true
+			}
+			return 0, false
+		})(g.TrackProcesses)
+		for _, name := range g.Members {
+			i := b.cfg.Instance(name)
+			i.SyncGroup = g.Name
+			if g.TrackingWeight {
+				continue
+			}
+			// Members' priorities must move together: keepalived refuses
+			// weighted tracking on members.
+			for _, list := range []*[]*TrackRef{&i.TrackScripts, &i.TrackFiles, &i.TrackProcesses, &i.TrackInterfaces} {
+				for _, t := range *list {
+					if t.Weight != 0 {
+						b.errorf(t.Pos, "vrrp_instance %s: weighted tracking of %s in sync group %s: weight set to 0 (use sync_group_tracking_weight to allow it)", i.Name, t.Name, g.Name)
+						t.Weight = 0
+					}
+				}
+			}
+		}
+		kept = append(kept, g)
+	}
+	b.cfg.SyncGroups = kept
+}
+
+// checkRulePref reports a rule without preference: the order of rules
+// added and removed at transitions would be arbitrary.
+func (b *builder) checkRulePref(r *Rule) {
+	for _, w := range r.Words {
+		if w == "preference" || w == "priority" || w == "pref" {
+			return
+		}
+	}
+	b.errorf(r.Pos, "rule %s has no preference: keepalived assigns 16384, which is probably not what you want", strings.Join(r.Words, " "))
+}
+
+func (b *builder) validateStatic() {
+	for _, r := range b.cfg.StaticRules {
+		b.checkRulePref(r)
+	}
+	for _, v := range b.cfg.StaticAddresses {
+		dev := v.Dev
+		if dev == "" {
+			dev = b.cfg.Global.DefaultInterface
+		}
+		if !b.ifExists(dev) {
+			b.errorf(v.Pos, "static_ipaddress %s: interface %s does not exist", v.Prefix, dev)
+		}
+	}
+}
