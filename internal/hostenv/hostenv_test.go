@@ -37,19 +37,18 @@ func layout(t *testing.T, base, dir string, dmode os.FileMode, duid, dgid int, f
 	return p
 }
 
-// TestScriptSecurity mirrors the verdicts of keepalived 2.2.7 (`keepalived
-// -t` with enable_script_security and script_user root, run on the same
-// layouts): want "" means keepalived accepts the script, anything else is a
-// part of vigil's error for a script keepalived disables as insecure.
-func TestScriptSecurity(t *testing.T) {
-	testenv.RequireRoot(t)
-	base := t.TempDir() // under /tmp: root-owned and sticky, which is fine
+type scriptCase struct {
+	name string
+	path string
+	want string // "" when keepalived accepts the script; else part of vigil's error
+}
+
+// securityCases lays out scripts under base with the modes and owners that
+// decide keepalived's verdict with enable_script_security and script_user
+// root, each with that verdict (observed with keepalived 2.2.7 -t).
+func securityCases(t *testing.T, base string) []scriptCase {
 	sticky := os.ModeSticky
-	cases := []struct {
-		name string
-		path string
-		want string
-	}{
+	cases := []scriptCase{
 		{"safe", layout(t, base, "ok", 0o755, 0, 0, 0o755, 0, 0), ""},
 		{"script o+w", layout(t, base, "sow", 0o755, 0, 0, 0o757, 0, 0), "is writable by others (mode 0757); with enable_script_security keepalived refuses it: chmod o-w"},
 		{"script g+w, group root", layout(t, base, "sgw", 0o755, 0, 0, 0o775, 0, 0), ""},
@@ -78,12 +77,19 @@ func TestScriptSecurity(t *testing.T) {
 	if err := os.Symlink(filepath.Join(base, "sow", "check.sh"), link); err != nil {
 		t.Fatal(err)
 	}
-	cases = append(cases, struct{ name, path, want string }{"link to unsafe script", link, "(resolves to " + filepath.Join(base, "sow", "check.sh") + ") is writable by others"})
+	cases = append(cases, scriptCase{"link to unsafe script", link, "(resolves to " + filepath.Join(base, "sow", "check.sh") + ") is writable by others"})
 	if err := os.Symlink(filepath.Join(base, "ok"), filepath.Join(base, "dow", "okl")); err != nil {
 		t.Fatal(err)
 	}
-	cases = append(cases, struct{ name, path, want string }{"safe script via a link in an unsafe dir", filepath.Join(base, "dow", "okl", "check.sh"), ""})
+	cases = append(cases, scriptCase{"safe script via a link in an unsafe dir", filepath.Join(base, "dow", "okl", "check.sh"), ""})
+	return cases
+}
 
+// TestScriptSecurity checks CheckScript against keepalived's verdicts.
+func TestScriptSecurity(t *testing.T) {
+	testenv.RequireRoot(t)
+	base := t.TempDir() // under /tmp: root-owned and sticky, which is fine
+	cases := securityCases(t, base)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckScript(tc.path, true)
