@@ -439,3 +439,19 @@ func TestFamilyAndMode(t *testing.T) {
 		t.Errorf("Len of an invalid family or version is not 0")
 	}
 }
+
+func TestMarshalIgnoresZones(t *testing.T) {
+	g := handGolden[4] // v3 IPv6
+	a := g.advert
+	a.Addrs = []netip.Addr{a.Addrs[0].WithZone("eth0")}
+	got, err := a.Marshal(g.src.WithZone("eth0"), g.dst.WithZone("eth0"), g.mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(unhex(t, g.hex), got); diff != "" {
+		t.Errorf("Marshal with zones (-want +got):\n%s", diff)
+	}
+	if !VerifyChecksum(got, g.src.WithZone("eth1"), g.dst, g.mode) {
+		t.Errorf("VerifyChecksum with a zoned source = false, want true")
+	}
+}
