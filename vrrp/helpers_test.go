@@ -31,6 +31,13 @@ func v2(prio uint8) vrrp.Config {
 	return c
 }
 
+// tb is what testing.TB and *rapid.T share.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 func start(t *testing.T, c vrrp.Config, now time.Time) *vrrp.Instance {
 	t.Helper()
 	in, err := vrrp.New(c, now)
@@ -43,7 +50,7 @@ func start(t *testing.T, c vrrp.Config, now time.Time) *vrrp.Instance {
 // packet is an advert from src for c's virtual router, as a peer would
 // send it, with priority prio and interval field ival (seconds for v2,
 // centiseconds for v3).
-func packet(t testing.TB, c vrrp.Config, src string, prio uint8, ival uint16) vrrp.Packet {
+func packet(t tb, c vrrp.Config, src string, prio uint8, ival uint16) vrrp.Packet {
 	t.Helper()
 	a := wire.Advert{Version: uint8(c.Version), Type: wire.TypeAdvertisement, VRID: c.VRID, Priority: prio, Interval: ival}
 	for _, p := range c.VIPs {
