@@ -145,6 +145,7 @@ func FamilyOf(addr netip.Addr) Family {
 // ChecksumMode selects how the checksum of a version 3 advert over IPv4 is
 // computed. It has no effect on version 2 (always over the VRRP message
 // only) or on version 3 over IPv6 (always with the IPv6 pseudo-header).
+// Any value other than ChecksumNoPseudoHeader means ChecksumPseudoHeader.
 type ChecksumMode int
 
 const (
