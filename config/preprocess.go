@@ -17,6 +17,7 @@ type ppLimits struct {
 	lineLen       int // bytes of one physical line
 	expandLen     int // bytes of one line after parameter substitution
 	substitutions int // parameter replacements in one line
+	substCost     int // bytes copied by the replacements in one line
 	nesting       int // re-processing depth (substitution and generators)
 	genLines      int // lines one ~SEQ/~LST line may produce
 	blockDepth    int // nested open blocks
@@ -31,6 +32,7 @@ var defaultLimits = ppLimits{
 	lineLen:       64 << 10,
 	expandLen:     1 << 20,
 	substitutions: 10000,
+	substCost:     16 << 20,
 	nesting:       64,
 	genLines:      1 << 17, // the man page's 8×32×254 example fits
 	blockDepth:    256,
@@ -92,6 +94,7 @@ type preprocessor struct {
 	rng    *rand.Rand
 
 	files   []*srcFile
+	cycles  map[string]bool // include cycles reported, by include line and file
 	nFiles  int
 	pieces  int
 	bytes   int
@@ -130,6 +133,7 @@ func parseTree(name string, data []byte, env Env, lim ppLimits) ([]*Node, Diagno
 		lim:    lim,
 		id:     env.ID,
 		params: map[string]string{},
+		cycles: map[string]bool{},
 		rng:    rand.New(rand.NewPCG(0, 0)),
 	}
 	if p.id == "" {

@@ -83,7 +83,13 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 			return
 		}
 		if chain := p.cycle(m); chain != "" {
-			p.report(pos, Error, "include cycle: %s", chain)
+			// One report per include line and file, however often the
+			// line is reached.
+			key := pos.String() + "\x00" + m
+			if !p.cycles[key] {
+				p.cycles[key] = true
+				p.report(pos, Error, "include cycle: %s", chain)
+			}
 			continue
 		}
 		if len(p.files) >= p.lim.includeDepth {
@@ -91,7 +97,8 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 			continue
 		}
 		if p.nFiles >= p.lim.includeFiles {
-			p.report(pos, Error, "more than %d files included: %q skipped", p.lim.includeFiles, m)
+			p.report(pos, Fatal, "more than %d files included: giving up (is a file including itself through a glob?)", p.lim.includeFiles)
+			p.stopped = true
 			return
 		}
 		p.nFiles++

@@ -14,55 +14,59 @@ import (
 // with A=x and F=$A, "${F}_g" becomes "$A_g" (the name A_g, undefined), as in
 // keepalived. ok is false when the line was dropped for a reported problem.
 func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool) {
-	buf := []byte(sp.s)
-	cols := append([]int32(nil), sp.cols...)
-	count := 0
-	for i := 0; i < len(buf); i++ {
-		if buf[i] != '$' {
-			continue
+	// done is final: scanning never goes back. rem is what is left to scan;
+	// a replacement puts the value in front of it.
+	var done []byte
+	var doneCols []int32
+	rem, remCols := sp.s, sp.cols
+	count, cost := 0, 0
+	for {
+		j := strings.IndexByte(rem, '$')
+		if j < 0 {
+			break
 		}
-		name, end, args, braced := paramAt(buf, i)
-		if name == "" {
-			continue
+		name, end, args, braced := paramAt(rem, j)
+		val, defined := "", false
+		if name != "" {
+			val, defined = p.param(name, args, braced)
 		}
-		val, defined := p.param(name, args, braced)
 		if !defined {
+			done, doneCols = append(done, rem[:j+1]...), append(doneCols, remCols[:j+1]...)
+			rem, remCols = rem[j+1:], remCols[j+1:]
 			continue
 		}
+		at := Pos{File: pos.File, Line: pos.Line, Col: int(remCols[j])}
 		count++
-		if count > p.lim.substitutions {
-			p.report(Pos{File: pos.File, Line: pos.Line, Col: int(cols[i])}, Error,
-				"parameter substitution does not end after %d replacements (is $%s defined in terms of itself?): line skipped", p.lim.substitutions, name)
+		cost += len(val) + len(rem) - end
+		switch {
+		case count > p.lim.substitutions || cost > p.lim.substCost:
+			p.report(at, Error, "parameter substitution does not end after %d replacements (is $%s defined in terms of itself?): line skipped", count-1, name)
+			return span{}, false, false
+		case len(done)+j+len(val)+len(rem)-end > p.lim.expandLen:
+			p.report(at, Error, "substituting $%s makes the line longer than %d bytes: line skipped", name, p.lim.expandLen)
+			return span{}, false, false
+		case !p.charge(pos, len(val)):
 			return span{}, false, false
 		}
-		if len(buf)-(end-i)+len(val) > p.lim.expandLen {
-			p.report(Pos{File: pos.File, Line: pos.Line, Col: int(cols[i])}, Error,
-				"substituting $%s makes the line longer than %d bytes: line skipped", name, p.lim.expandLen)
-			return span{}, false, false
-		}
-		if !p.charge(pos, len(buf)) {
-			return span{}, false, false
-		}
-		c := cols[i]
-		nb := make([]byte, 0, len(buf)-(end-i)+len(val))
-		nb = append(append(append(nb, buf[:i]...), val...), buf[end:]...)
-		nc := make([]int32, 0, len(nb))
-		nc = append(nc, cols[:i]...)
+		done, doneCols = append(done, rem[:j]...), append(doneCols, remCols[:j]...)
+		c := remCols[j]
+		nc := make([]int32, 0, len(val)+len(rem)-end)
 		for range len(val) {
 			nc = append(nc, c)
 		}
-		nc = append(nc, cols[end:]...)
-		buf, cols = nb, nc
+		rem, remCols = val+rem[end:], append(nc, remCols[end:]...)
 		changed = true
-		i-- // rescan from the start of the value
 	}
-	return span{s: string(buf), cols: cols}, changed, true
+	if !changed {
+		return sp, false, true
+	}
+	return span{s: string(done) + rem, cols: append(doneCols, remCols...)}, true, true
 }
 
 // paramAt parses a parameter reference at buf[i] == '$'. It returns the
 // name (empty if there is no reference here), the end of the reference, and
 // for ${NAME ARGS} the arguments (only ${_RANDOM MIN MAX} takes any).
-func paramAt(buf []byte, i int) (name string, end int, args string, braced bool) {
+func paramAt(buf string, i int) (name string, end int, args string, braced bool) {
 	if i+1 < len(buf) && buf[i+1] == '{' {
 		j := i + 2
 		for j < len(buf) && buf[j] != '}' && buf[j] != '\n' {
@@ -71,7 +75,7 @@ func paramAt(buf []byte, i int) (name string, end int, args string, braced bool)
 		if j >= len(buf) || buf[j] != '}' {
 			return "", 0, "", false
 		}
-		inner := string(buf[i+2 : j])
+		inner := buf[i+2 : j]
 		n := nameLen(inner)
 		switch {
 		case n == 0:
@@ -83,19 +87,15 @@ func paramAt(buf []byte, i int) (name string, end int, args string, braced bool)
 		}
 		return "", 0, "", false
 	}
-	n := nameLen(string(buf[i+1 : min(len(buf), i+1+256)]))
+	n := nameLen(buf[i+1:])
 	if n == 0 {
 		return "", 0, "", false
-	}
-	// Names are longer than 256 bytes only in hostile input: measure fully.
-	for i+1+n < len(buf) && isNameByte(buf[i+1+n]) {
-		n++
 	}
 	end = i + 1 + n
 	if end < len(buf) && !isBlank(buf[end]) {
 		return "", 0, "", false
 	}
-	return string(buf[i+1 : end]), end, "", false
+	return buf[i+1 : end], end, "", false
 }
 
 // param returns the value of a parameter: a predefined one (keepalived.conf(5),
@@ -326,7 +326,7 @@ func parseSEQ(s string, hex bool) (*generator, int, string) {
 	for _, x := range f[1:] {
 		v, ok := genNumber(x)
 		if !ok {
-			return nil, 0, "\"" + strings.TrimSpace(x) + "\" is not an integer"
+			return nil, 0, strconv.Quote(strings.TrimSpace(x)) + " is not an integer"
 		}
 		nums = append(nums, v)
 	}
@@ -424,14 +424,14 @@ scan:
 	}
 	for _, v := range vars {
 		if v == "" || nameLen(v) != len(v) {
-			return nil, 0, "the variable \"" + v + "\" must be a name (letters, digits and '_', not starting with a digit)"
+			return nil, 0, "the variable " + strconv.Quote(v) + " must be a name (letters, digits and '_', not starting with a digit)"
 		}
 	}
 	g := &generator{vars: vars}
 	for _, it := range items[1:] {
 		t, ok := group(it)
 		if !ok {
-			return nil, 0, "value \"" + strings.TrimSpace(it) + "\" contains blanks: " + want
+			return nil, 0, "value " + strconv.Quote(strings.TrimSpace(it)) + " contains blanks: " + want
 		}
 		g.values = append(g.values, t)
 	}

@@ -241,3 +241,311 @@ func TestParseTreePositionsAndRaw(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTreeConditions(t *testing.T) {
+	src := "@vm kw_at_vm\n@vm\n@foo kw_at_foo\n@^foo kw_not_foo\n@^vm kw_not_vm\n@ vm kw_space\n@VM kw_caps\n" +
+		"$IF=@vm\n$IF kw_via_param\n@vm$Z=zz\n$Z\n@vm{\nkw_x\n}\n@vm $P=from_vm\n@foo $P=from_foo\n$P\n"
+	ppTable(t, []ppCase{
+		{name: "hostname is the default id", files: map[string]string{"main": src},
+			tree: "kw_at_vm\nkw_not_foo\nkw_via_param\n$Z\nkw_x\nfrom_vm\n", diags: ppK + "14:1 error\n"},
+		{name: "ID overrides the hostname", id: "foo", files: map[string]string{"main": src},
+			tree: "kw_at_foo\nkw_not_vm\n$Z\nkw_x\nfrom_foo\n", diags: ppK + "14:1 error\n"},
+		{name: "the text after a brace is a new line", files: map[string]string{"main": "global_defs { @foo foo_unknown }\nbar\n"},
+			tree: "global_defs {\n  bar\n}\n", diags: ppK + "1:13 error\n"},
+		{name: "kept after a brace", files: map[string]string{"main": "global_defs { @^foo router_id x }\n"},
+			tree: "global_defs {\n  router_id x\n}\n"},
+		{name: "conditional block", files: map[string]string{"main": "@vm a {\n@vm b\n@foo c\n}\n"},
+			tree: "a {\n  b\n}\n"},
+	})
+}
+
+func TestParseTreeParameters(t *testing.T) {
+	ppTable(t, []ppCase{
+		{name: "uses", files: map[string]string{"main": "$A=kw_a\n$A\n$A.x\n${A}.y\nk1 $A\n$Ax\n$ A\nk2 ${A}${A}$A\n"},
+			tree: "kw_a\n$A.x\nkw_a.y\nk1 kw_a\n$Ax\n$ A\nk2 kw_akw_akw_a\n"},
+		{name: "a use must end at a blank", files: map[string]string{"main": "$A=v\nk $A}\n"},
+			tree: "k $A\n", diags: ppK + "2:5 error\n"},
+		{name: "undefined stays", files: map[string]string{"main": "notify \"/bin/n $1 ${2}\"\n$UNDEF\n${UNDEF}x\n"},
+			tree: "notify \"/bin/n $1 ${2}\"\n$UNDEF\n$ {\n  UNDEF\n}\nx\n"},
+		{name: "not definitions", files: map[string]string{"main": "$B = v\n$B\n$1X=q\n$1X\n"},
+			tree: "$B = v\n$B\n$1X=q\n$1X\n"},
+		{name: "values", files: map[string]string{"main": "$C= spaced  value  \nk $C\n$D=\n$D k_d\n  $E=e_val # comment\n$E\n$H=\"q u\"\n$H\n"},
+			tree: "k spaced value\nk_d\ne_val\n\"q u\"\n"},
+		{name: "substituted at use, recursively", files: map[string]string{"main": "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n$ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n"},
+			tree: "10.2.0.100/32\n10.2.10.100/32\n"},
+		{name: "a value is spliced before it is scanned", files: map[string]string{"main": "$A=kw_a\n$F=$A\n$G=${F}_g\n$G\n$F\n"},
+			tree: "$A_g\nkw_a\n"},
+		{name: "definitions inside blocks", files: map[string]string{"main": "a {\n $P=1\n p $P\n}\nq $P\n"},
+			tree: "a {\n  p 1\n}\nq 1\n"},
+		{name: "include through a parameter", files: map[string]string{"main": "$X=sub/c.conf\ninclude $X\n$I=include sub/c.conf\n$I\n", "sub/c.conf": "kw_c\n"},
+			tree: "kw_c\nkw_c\n"},
+		{name: "a parameter that refers to itself", files: map[string]string{"main": "$R=$R\nk_before\n$R\nk_after\n"},
+			tree: "k_before\nk_after\n", diags: ppK + "3:1 error\n", msgs: []string{"does not end"}},
+		{name: "a parameter that grows", files: map[string]string{"main": "$S=x $S\n$S\nk_after\n"},
+			tree: "k_after\n", diags: ppK + "2:1 error\n"},
+		{name: "mutual recursion", files: map[string]string{"main": "$A=${B}\n$B=${A}\nk ${A}\n"},
+			tree: "", diags: ppK + "3:3 error\n"},
+		{name: "predefined", files: map[string]string{"main": "$_PWD\nk ${_PWD} ${_INSTANCE}\n${_HASH}hash\nx${_HASH}y\n\"${_HASH}\" \"${_BANG}\"\n${_BANG}bang\ninclude sub/p.conf\n", "sub/p.conf": "${_PWD}\n"},
+			tree: "/etc/keepalived\nk /etc/keepalived vm\nx\n\"#\" \"!\"\n/etc/keepalived/sub\n"},
+		{name: "random", files: map[string]string{"main": "global_defs {\n random_seed 7\n}\nr ${_RANDOM 5 5} ${_RANDOM 3 2}\n"},
+			tree: "global_defs {\n  random_seed 7\n}\nr 5 3\n"},
+		{name: "brace forms that are not references", files: map[string]string{"main": "$A=v\n${ A }\n${A\n"},
+			tree: "$ {\n  A\n}\n$ {\n  A\n}\n", diags: ppK + "3:2 error\n"},
+	})
+}
+
+func TestParseTreeRandomIsDeterministic(t *testing.T) {
+	env := ppEnv(map[string]string{ppMain: "r ${_RANDOM} $_RANDOM ${_RANDOM 10 20}\n"}, "vm")
+	a, _ := ParseTree(ppMain, env)
+	b, _ := ParseTree(ppMain, env)
+	if ppFormat(a) != ppFormat(b) {
+		t.Errorf("two parses differ:\n%s%s", ppFormat(a), ppFormat(b))
+	}
+	for _, w := range a[0].Args {
+		n, err := strconv.Atoi(w.Text)
+		if err != nil || n < 0 || n > 32767 {
+			t.Errorf("_RANDOM gave %q", w.Text)
+		}
+	}
+	if n, _ := strconv.Atoi(a[0].Args[2].Text); n < 10 || n > 20 {
+		t.Errorf("_RANDOM 10 20 gave %d", n)
+	}
+}
+
+func TestParseTreeMultiLineParameters(t *testing.T) {
+	ppTable(t, []ppCase{
+		{name: "man page instance", files: map[string]string{"main": `$INSTANCE= \
+vrrp_instance VI_${NUM} { \
+    interface eth0.${NUM} \
+    @vm priority 130 \
+    @low priority 120 \
+    virtual_ipaddress { \
+        10.0.${NUM}.254/24 \
+    } \
+}
+
+$NUM=0
+$INSTANCE
+
+$NUM=1
+$INSTANCE
+`},
+			tree: "vrrp_instance VI_0 {\n  interface eth0.0\n  priority 130\n  virtual_ipaddress {\n    10.0.0.254/24\n  }\n}\n" +
+				"vrrp_instance VI_1 {\n  interface eth0.1\n  priority 130\n  virtual_ipaddress {\n    10.0.1.254/24\n  }\n}\n"},
+		{name: "nested definitions", files: map[string]string{"main": `$RS= \
+real_server 192.168.${VS_NUM}.${RS_NUM} 80 { \
+    weight 1 \
+}
+$VS= \
+virtual_server 10.0.${VS_NUM}.4 80 { \
+    $RS_NUM=1 \
+    $RS \
+    $RS_NUM=2 \
+    $RS \
+}
+$VS_NUM=0
+$VS
+`},
+			tree: "virtual_server 10.0.0.4 80 {\n  real_server 192.168.0.1 80 {\n    weight 1\n  }\n  real_server 192.168.0.2 80 {\n    weight 1\n  }\n}\n"},
+		{name: "comment lines are skipped, a blank line ends", files: map[string]string{"main": "$E= \\\n e1 \\\n# comment\n e2\n$E\n$F= \\\n f1 # c \\\n f2\n$F\n$G= \\\n g1 \\\n\n g2\n$G\n$H=h1\\\n h2\n$H\n"},
+			tree: "e1\ne2\nf1\nf2\ng2\ng1\nh1\nh2\n"},
+		{name: "used in the middle of a line", files: map[string]string{"main": "$M= \\\n m1 a \\\n m2\nkw_pre $M kw_post\n"},
+			tree: "kw_pre m1 a\nm2 kw_post\n"},
+		{name: "conditional definition", files: map[string]string{"main": "@foo $M= \\\n m1 \\\n m2\nafter\n$M\n"},
+			tree: "after\n$M\n"},
+	})
+	nodes, _ := ParseTree(ppMain, ppEnv(map[string]string{ppMain: "$M= \\\n a \\\n b\n\n  $M\n"}, "vm"))
+	for _, n := range nodes {
+		if n.Key.Pos != (Pos{ppMain, 5, 3}) {
+			t.Errorf("%s at %v, want the place of the use", n.Key.Text, n.Key.Pos)
+		}
+	}
+}
+
+func TestParseTreeGenerators(t *testing.T) {
+	ppTable(t, []ppCase{
+		{name: "sequences", files: map[string]string{"main": "~SEQ(a,1,3) s1_$a\n~SEQ(b,3) s2_${b}\n~SEQ(c,-2) s3_${c}\n~SEQ(d,5,2) s4_${d}\n" +
+			"~SEQx(e,10,3,12) s5_${e}\n~SEQ( f , 1 , 2 , 3 ) s6_${f}\n~SEQ(g,3,-1,1) s7_${g}\n~SEQ(h,0) s8_${h}\n  ~SEQ(i,1,1) s9_${i}\n" +
+			"~SEQ(j,1,1)s10_${j}\n~SEQ(k,1,2,1) s11_${k}\n~SEQ(m,0x10,0x11) s13_${m}\n~SEQ(o,010,011) s_oct_${o}\n"},
+			tree: "s1_1\ns1_2\ns1_3\ns2_1\ns2_2\ns2_3\ns3_-1\ns3_-2\ns4_5\ns4_4\ns4_3\ns4_2\ns5_a\ns6_1\ns6_3\ns7_3\ns7_2\ns7_1\ns8_1\ns8_0\ns9_1\n" +
+				"s10_1\ns11_1\ns13_16\ns13_17\ns_oct_8\ns_oct_9\n"},
+		{name: "man page hex", files: map[string]string{"main": "~SEQx(SUBNET, 0x90, 0x10, 0xc0) ip_address fe80::20:${SUBNET}:1\n"},
+			tree: "ip_address fe80::20:90:1\nip_address fe80::20:a0:1\nip_address fe80::20:b0:1\nip_address fe80::20:c0:1\n"},
+		{name: "lists", files: map[string]string{"main": "~LST(r,u,v) s16_${r}\n~LST({s,t},{1,2},{3,4}) s17_${s}_${t}\n~LST( u , w1 , w2 ) s18_${u}x\n" +
+			"~LST({a1,a2},{1},{2,3}) s23_${a1}_${a2}\n~LST(m,,) kwlst_${m}_\n"},
+			tree: "s16_u\ns16_v\ns17_1_2\ns17_3_4\ns18_w1x\ns18_w2x\ns23_1_\ns23_2_3\nkwlst__\nkwlst__\n"},
+		{name: "nested and combined", files: map[string]string{"main": "~SEQ(n,1,1,2) ~SEQ(o,1,1,2) s14_${n}_${o}\n~LST({IP, IP1}, {10,1},{20,4}) ~SEQ(IP2,168,2,170) 192.${IP2}.${IP}.${IP1}\n"},
+			tree: "s14_1_1\ns14_1_2\ns14_2_1\ns14_2_2\n192.168.10.1\n192.170.10.1\n192.168.20.4\n192.170.20.4\n"},
+		{name: "inside a block, with a multi-line parameter", files: map[string]string{"main": "$B= \\\nb_$i { \\\n x \\\n}\nvirtual_ipaddress {\n  ~SEQ(i,1,2) 10.0.0.$i\n}\n~SEQ(i,1,2) $B\n"},
+			tree: "virtual_ipaddress {\n  10.0.0.1\n  10.0.0.2\n}\nb_1 {\n  x\n}\nb_2 {\n  x\n}\n"},
+		{name: "the variable is restored afterwards", files: map[string]string{"main": "$i=before\n~SEQ(i,1,2) k $i\nafter $i\n~SEQ(z,1,1) k $z\nafter $z\n"},
+			tree: "k 1\nk 2\nafter before\nk 1\nafter $z\n"},
+		{name: "nothing to repeat", files: map[string]string{"main": "~SEQ(j,1,2) ~SEQ(k,1,2)\n~SEQ(j,1,2)\n"}},
+		{name: "not generators", files: map[string]string{"main": "~FOO(a,1) s25\n~SEQUENCE x\n"},
+			tree: "~FOO(a,1) s25\n~SEQUENCE x\n"},
+		{name: "invalid", files: map[string]string{"main": "~SEQ(l,1,-1,3) s12\n~SEQ(a5,1,0,3) s27\n~SEQ(y,1.5,2) s20\n~SEQ(z) s21\n~LST(z2) s22\n" +
+			"~SEQ(a3,a,b) s24\n~SEQ(a4,1,3\ns26\n~LST(v,\"a b\",c) s19\n~SEQ(1a,1) s28\n  ~SEQ(ok,1,1) ~LST(q) s29\n"},
+			tree: "s26\n",
+			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n" + ppK + "3:1 error\n" + ppK + "4:1 error\n" + ppK + "5:1 error\n" +
+				ppK + "6:1 error\n" + ppK + "7:1 error\n" + ppK + "9:1 error\n" + ppK + "10:1 error\n" + ppK + "11:16 error\n",
+			msgs: []string{"step must be non-zero", "step must be non-zero", `"1.5" is not an integer`, "expected ~SEQ(var", "no values", `"a" is not an integer`, "missing ')'", "contains blanks", "must be a name"}},
+		{name: "too many lines", files: map[string]string{"main": "~SEQ(a,1,1000000000) x\n~SEQ(a,1,1000) ~SEQ(b,1,1000) x\n~SEQ(a,-9007199254740992,9007199254740992) x\n~SEQ(a,1,99999999999999999999) x\nok\n"},
+			tree: "ok\n", diags: ppK + "1:1 error\n" + ppK + "2:16 error\n" + ppK + "3:1 error\n" + ppK + "4:1 error\n",
+			msgs: []string{"more than 131072 lines", "more than 131072 lines", "more than", "not an integer"}},
+	})
+}
+
+func TestParseTreeInclude(t *testing.T) {
+	sub := map[string]string{
+		"sub/a.conf":  "router_id fromA\ninclude b.conf\n",
+		"sub/b.conf":  "kw_b x\n",
+		"sub/c.conf":  "kw_c\n",
+		"sub/ok.conf": "# nothing\n",
+		"open.conf":   "global_defs {\n foo_open\n",
+	}
+	with := func(main string) map[string]string {
+		m := map[string]string{"main": main}
+		for k, v := range sub {
+			m[k] = v
+		}
+		return m
+	}
+	const oc = "/etc/keepalived/open.conf:"
+	ppTable(t, []ppCase{
+		{name: "textual inside a block, relative to the including file", files: with("global_defs {\n include sub/a.conf\n}\n"),
+			tree: "global_defs {\n  router_id fromA\n  kw_b x\n}\n"},
+		{name: "a block opened in an included file", files: with("include open.conf\n}\nafter\n"),
+			tree: "global_defs {\n  foo_open\n}\nafter\n"},
+		{name: "a block left open by an included file", files: with("include open.conf\n"),
+			tree: "global_defs {\n  foo_open\n}\n", diags: oc + "1:13 error\n"},
+		{name: "brace expansion keeps the order", files: with("include sub/{c,a}.conf\ninclude sub/{x/{,y},c}.conf\n"),
+			tree: "kw_c\nrouter_id fromA\nkw_b x\nkw_c\n", diags: ppK + "2:9 warning\n", msgs: []string{"some files"}},
+		{name: "globs are sorted", files: with("include sub/*.conf\n"),
+			tree: "router_id fromA\nkw_b x\nkw_b x\nkw_c\n"},
+		{name: "a missing file is a warning", files: with("include missing.conf\nk\n"),
+			tree: "k\n", diags: ppK + "1:9 warning\n", msgs: []string{`included file "missing.conf" does not exist`}},
+		{name: "a glob matching nothing is silent", files: with("include sub/*.nomatch\n")},
+		{name: "the pattern is the rest of the line", files: with("include sub/c.conf sub/c.conf\ninclude \"sub/c.conf\"\ninclude sub/c.conf}\ninclude sub/c.conf # comment\n"),
+			tree: "kw_c\n", diags: ppK + "1:9 warning\n" + ppK + "2:9 warning\n" + ppK + "3:9 warning\n"},
+		{name: "include after a brace takes the closing brace too", files: with("global_defs { include sub/b.conf }\n"),
+			tree: "global_defs {\n}\n", diags: ppK + "1:23 warning\n" + ppK + "1:13 error\n"},
+		{name: "conditional include", files: with("@foo include sub/b.conf\n@^foo include sub/c.conf\n"),
+			tree: "kw_c\n"},
+		{name: "a directory", files: with("include sub\nincluder sub\n"),
+			diags: ppK + "1:9 warning\n" + ppK + "2:10 error\n", msgs: []string{"is a directory", "is a directory"}},
+		{name: "includer", files: with("includer missing.conf\n"), diags: ppK + "1:10 warning\n"},
+		{name: "includem", files: with("includem missing.conf\nincludem sub/*.nomatch\nincludem {x,sub/ok}.conf\n"),
+			diags: ppK + "1:10 error\n" + ppK + "3:10 warning\n"},
+		{name: "includew", files: with("includew sub/*.nomatch\nincludew missing.conf\n"),
+			diags: ppK + "1:10 error\n" + ppK + "2:10 error\n", msgs: []string{"no file matches"}},
+		{name: "includeb skips the whole include", files: with("includeb {x,sub/c}.conf\nincludeb {x,y}.conf\n"),
+			diags: ppK + "1:10 error\n" + ppK + "2:10 error\n", msgs: []string{"brace_match"}},
+		{name: "includea", files: with("includea sub/c.conf\nincludea missing.conf\n"),
+			tree: "kw_c\n", diags: ppK + "2:10 error\n"},
+		{name: "include_check in global_defs", files: with("global_defs {\ninclude_check match\n}\ninclude missing.conf\ninclude {x,sub/ok}.conf\n"),
+			tree: "global_defs {\n  include_check match\n}\n", diags: ppK + "4:9 error\n" + ppK + "5:9 warning\n"},
+		{name: "include_check with no option is all", files: with("global_defs {\ninclude_check\n}\ninclude {x,sub/ok}.conf\n"),
+			tree: "global_defs {\n  include_check\n}\n", diags: ppK + "4:9 error\n"},
+		{name: "include_check adds and removes", files: with("global_defs {\ninclude_check -match +wildcard_match\n}\ninclude missing.conf\ninclude sub/*.nomatch\n"),
+			tree: "global_defs {\n  include_check -match +wildcard_match\n}\n", diags: ppK + "4:9 error\n" + ppK + "5:9 error\n"},
+		{name: "include_check unknown option", files: with("global_defs {\ninclude_check bogus\n}\n"),
+			tree: "global_defs {\n  include_check bogus\n}\n", diags: ppK + "2:15 error\n", msgs: []string{`unknown include_check "bogus"`}},
+		{name: "include_check only counts in global_defs", files: with("include_check\ninclude missing.conf\n"),
+			tree: "include_check\n", diags: ppK + "2:9 warning\n"},
+		{name: "include_check does not leak out of an included file", files: func() map[string]string {
+			m := with("include inc.conf\ninclude missing.conf\n")
+			m["inc.conf"] = "global_defs {\ninclude_check\n}\ninclude missing.conf\n"
+			return m
+		}(), tree: "global_defs {\n  include_check\n}\n", diags: "/etc/keepalived/inc.conf:4:9 error\n" + ppK + "2:9 warning\n"},
+		{name: "include with no pattern", files: with("include\nincludea   \n"),
+			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n"},
+		{name: "unknown variant is a keyword", files: with("includet missing.conf\n"),
+			tree: "includet missing.conf\n"},
+	})
+}
+
+func TestParseTreeIncludeCyclesAndDepth(t *testing.T) {
+	ppTable(t, []ppCase{
+		{name: "self", files: map[string]string{"main": "a\ninclude keepalived.conf\nb\n"},
+			tree: "a\nb\n", diags: ppK + "2:9 error\n",
+			msgs: []string{"include cycle: /etc/keepalived/keepalived.conf -> /etc/keepalived/keepalived.conf"}},
+		{name: "through two files", files: map[string]string{"main": "include x.conf\n", "x.conf": "x\ninclude sub/../y.conf\n", "y.conf": "y\ninclude x.conf\n"},
+			tree: "x\ny\n", diags: "/etc/keepalived/y.conf:2:9 error\n",
+			msgs: []string{"include cycle: /etc/keepalived/x.conf -> /etc/keepalived/y.conf -> /etc/keepalived/x.conf"}},
+		{name: "a file included twice is no cycle", files: map[string]string{"main": "include x.conf\ninclude x.conf\n", "x.conf": "x\n"},
+			tree: "x\nx\n"},
+	})
+	// A chain of 40 files: the 32nd level is refused.
+	files := map[string]string{"main": "include f1.conf\n"}
+	for i := 1; i <= 40; i++ {
+		files[fmt.Sprintf("f%d.conf", i)] = fmt.Sprintf("k%d\ninclude f%d.conf\n", i, i+1)
+	}
+	files["f41.conf"] = "k41\n"
+	_, diags := ppRun(t, ppCase{files: files,
+		tree: func() string {
+			var b strings.Builder
+			for i := 1; i <= 31; i++ {
+				fmt.Fprintf(&b, "k%d\n", i)
+			}
+			return b.String()
+		}(),
+		diags: "/etc/keepalived/f31.conf:2:9 error\n"})
+	if len(diags) == 1 && !strings.Contains(diags[0].Msg, "deeper than 32") {
+		t.Errorf("depth message: %s", diags[0].Msg)
+	}
+}
+
+func TestParseTreeIncludeBomb(t *testing.T) {
+	// Every file includes all ten files twice: without a bound on files read
+	// this would never end.
+	files := map[string]string{}
+	for i := 0; i < 10; i++ {
+		files[fmt.Sprintf("/b/f%d.conf", i)] = "k\ninclude f*.conf\ninclude f*.conf\n"
+	}
+	_, diags := ParseTree("/b/f0.conf", ppEnv(files, "vm"))
+	if !strings.Contains(diags.String(), "more than 4096 files included: giving up") {
+		t.Errorf("no file bound reported:\n%.2000s", diags)
+	}
+	if len(diags) > 200 {
+		t.Errorf("%d diagnostics: each cycle should be reported once per include line and file", len(diags))
+	}
+}
+
+func TestParseTreeEntryPoints(t *testing.T) {
+	env := ppEnv(map[string]string{"/etc/k/inc.conf": "inc\n"}, "vm")
+	nodes, diags := ParseTreeBytes("/etc/k/mem.conf", []byte("include inc.conf\nmem\n"), env)
+	if got := ppFormat(nodes); got != "inc\nmem\n" || len(diags) != 0 {
+		t.Errorf("ParseTreeBytes: %q %s", got, diags)
+	}
+	if nodes[0].Key.Pos != (Pos{"/etc/k/inc.conf", 1, 1}) || nodes[1].Key.Pos != (Pos{"/etc/k/mem.conf", 2, 1}) {
+		t.Errorf("positions: %v %v", nodes[0].Key.Pos, nodes[1].Key.Pos)
+	}
+
+	nodes, diags = ParseTree("/etc/k/missing.conf", env)
+	if nodes != nil || ppDiags(diags) != "/etc/k/missing.conf:0 fatal\n" || !diags.HasErrors() {
+		t.Errorf("missing main file: %v %s", nodes, diags)
+	}
+	if !strings.Contains(diags[0].Msg, "file does not exist") {
+		t.Errorf("message should carry the cause: %s", diags[0].Msg)
+	}
+
+	// An Env without Glob still includes plain names.
+	bare := Env{ReadFile: env.ReadFile}
+	nodes, diags = ParseTreeBytes("/etc/k/mem.conf", []byte("include inc.conf\ninclude *.conf\n"), bare)
+	if got := ppFormat(nodes); got != "inc\n" || len(diags) != 0 {
+		t.Errorf("without Glob: %q %s", got, diags)
+	}
+	// An empty Env is not a panic.
+	if _, diags := ParseTree("x", Env{}); ppDiags(diags) != "x:0 fatal\n" {
+		t.Errorf("empty Env: %s", diags)
+	}
+	if _, diags := ParseTreeBytes("x", []byte("include y\n"), Env{}); ppDiags(diags) != "x:1:9 error\n" {
+		t.Errorf("empty Env include: %s", diags)
+	}
+	// Relative main file: includes are relative to its directory.
+	rel := ppEnv(map[string]string{"conf/main.conf": "include inc.conf\n", "conf/inc.conf": "k ${_PWD}\n"}, "vm")
+	nodes, _ = ParseTree("conf/main.conf", rel)
+	if got := ppFormat(nodes); got != "k conf\n" {
+		t.Errorf("relative: %q", got)
+	}
+}
