@@ -116,7 +116,7 @@ func (t *table[T]) one(b *builder, n *Node, v *T) {
 	}
 	switch {
 	case kw.Status == Rejected && kw.Parse == nil:
-		b.errorf(n.Key.Pos, "%s is not supported by vigil: %s", n.Key.Text, kw.Doc)
+		b.errorf(n.Key.Pos, "%s is rejected: %s", n.Key.Text, kw.Doc)
 	case kw.Status == Ignored && kw.Parse == nil:
 		b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
 	default:
@@ -145,6 +145,32 @@ func rejected[T any](name, doc string) keyword[T] {
 	return keyword[T]{Name: name, Status: Rejected, Doc: doc}
 }
 
+// docOrder is the order of the sections of the generated documentation,
+// by the first word of each table's block.
+var docOrder = []string{"top", "global_defs", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group",
+	"vrrp_instance", "authentication", "virtual_server", "real_server", "CHECKER", "HTTP_GET", "url",
+	"MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "SMTP_CHECK", "FILE_CHECK", "SSL"}
+
+func orderedTables() []docTable {
+	rank := map[string]int{}
+	for i, n := range docOrder {
+		rank[n] = i + 1
+	}
+	key := func(t docTable) int {
+		first, _, _ := strings.Cut(t.Block(), " ")
+		if t.Block() == "top level" {
+			first = "top"
+		}
+		if r, ok := rank[first]; ok {
+			return r
+		}
+		return len(docOrder) + 1
+	}
+	out := append([]docTable(nil), docTables...)
+	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
+
 // GenerateDocs renders docs/configuration.md from the keyword tables.
 func GenerateDocs() string {
 	var s strings.Builder
@@ -156,9 +182,11 @@ func GenerateDocs() string {
 	s.WriteString("- **warned and ignored**: accepted so the file stays valid, with a warning that the feature is not implemented;\n")
 	s.WriteString("- **rejected**: an error, because running without the feature would silently change behaviour.\n\n")
 	s.WriteString("Unknown keywords are errors, as in keepalived. `vigil check` fails exactly when `keepalived -t` does,\n")
-	s.WriteString("except for the rejected keywords and values (AH authentication, `lb_kind TUN`), which keepalived accepts.\n\n")
+	s.WriteString("except for the rejected values (`auth_type AH`, `lb_kind TUN`), which keepalived accepts, and the DPVS\n")
+	s.WriteString("extensions (`lb_kind FNAT`, `laddr_group_name`, `local_address_group`), which keepalived does not know.\n")
+	s.WriteString("Diagnostics about AH and TUN are marked so that callers can tell them apart (`config.IsUnsupported`).\n\n")
 	total := map[Status]int{}
-	for _, t := range docTables {
+	for _, t := range orderedTables() {
 		fmt.Fprintf(&s, "## `%s`\n\n", t.Block())
 		if t.Intro() != "" {
 			s.WriteString(t.Intro())

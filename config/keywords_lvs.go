@@ -42,7 +42,7 @@ func (b *builder) methodArg(n *Node) (Method, bool) {
 	case "FNAT":
 		return FNAT, true
 	case "TUN":
-		b.errorf(w.Pos, "%s TUN is not supported by vigil (keepalived accepts it): tunnelling is not built yet; use NAT, DR or FNAT", n.Key.Text)
+		b.errorf(w.Pos, unsupportedMark+"%s TUN (keepalived accepts it): tunnelling is not built yet; use NAT, DR or FNAT", n.Key.Text)
 		return TUN, true
 	}
 	b.errorf(w.Pos, "%s %q: expected NAT, DR, TUN or FNAT", n.Key.Text, w.Text)
@@ -291,7 +291,7 @@ func init() {
 			}
 		}})
 	}
-	rsRows = append(rsRows, ignored[RealServer]("BFD_CHECK", "BFD health checker; vigil has no BFD."))
+	rsRows = append(rsRows, ignored[RealServer]("BFD_CHECK", "BFD health checker (name NAME); vigil has no BFD."))
 	rsTable = newTable("real_server IP [PORT] { } (in virtual_server)", "A backend of a virtual server.", rsRows)
 
 	common := []keyword[Checker]{

@@ -104,11 +104,11 @@ func init() {
 		ignored[Config]("use_pid_dir", "Put pid files in /run/keepalived."),
 		ignored[Config]("linkbeat_use_polling", "Poll link state with MII/ethtool instead of netlink."),
 		ignored[Config]("child_wait_time", "Time to wait for child processes at shutdown."),
-		ignored[Config]("garp_group", "Per-interface GARP/NA pacing; the global vrrp_garp_interval / vrrp_gna_interval apply."),
-		ignored[Config]("linkbeat_interfaces", "Interfaces to poll with MII/ethtool; vigil uses netlink link state."),
-		ignored[Config]("track_group", "Instances following static addresses/routes/rules."),
-		ignored[Config]("interface_up_down_delays", "Debounce of interface state changes."),
-		ignored[Config]("bfd_instance", "A BFD session (RFC 5880); vigil has no BFD."),
+		ignored[Config]("garp_group", "Per-interface GARP/NA pacing (garp_interval, gna_interval, interface, interfaces); the global vrrp_garp_interval / vrrp_gna_interval apply."),
+		ignored[Config]("linkbeat_interfaces", "Interfaces to poll with MII, ETHTOOL or IOCTL; vigil uses netlink link state."),
+		ignored[Config]("track_group", "Instances (group { }) that go to FAULT when a static address, route or rule of the group disappears."),
+		ignored[Config]("interface_up_down_delays", "Debounce of interface state changes: IFNAME DOWN_DELAY [UP_DELAY] per line."),
+		ignored[Config]("bfd_instance", "A BFD session (RFC 5880) with neighbor_ip/neighbour_ip, source_ip, min_rx, min_tx, idle_tx, multiplier, passive, ttl, hoplimit, max_hops, weight, vrrp, checker; vigil has no BFD."),
 		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
 			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)
 		}},

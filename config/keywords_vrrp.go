@@ -178,7 +178,7 @@ func init() {
 				a.Type = AuthPass
 			case "AH":
 				a.Type = AuthAH
-				b.errorf(w.Pos, "auth_type AH is not supported by vigil (keepalived accepts it): use PASS or no authentication")
+				b.errorf(w.Pos, unsupportedMark+"auth_type AH (keepalived accepts it): IPsec AH is not implemented; use PASS or no authentication")
 			default:
 				b.errorf(w.Pos, "auth_type %q: expected PASS or AH", w.Text)
 			}
