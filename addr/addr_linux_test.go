@@ -116,6 +116,8 @@ func addrsOf(t *testing.T, h *netlab.Host, dev string) map[string]ipAddr {
 	return m
 }
 
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
 func vip(s, dev string) addr.VIP {
 	return addr.VIP{Prefix: netip.MustParsePrefix(s), Dev: dev}
 }
