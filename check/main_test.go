@@ -1,0 +1,50 @@
+package check
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every test must leave no goroutine behind: the Runner, the checkers and
+// the in-test servers all stop when their owner says so.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// closedPort returns a loopback address where nothing listens: a port the
+// kernel just handed out and that was released again.
+func closedPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort(l.Addr().String())
+	l.Close()
+	return ap
+}
+
+// tcpServer listens on 127.0.0.1, accepts and closes every connection.
+func tcpServer(t *testing.T) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return netip.MustParseAddrPort(l.Addr().String())
+}
