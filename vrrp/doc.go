@@ -87,9 +87,10 @@
 //     up) sends a priority 0 advert first, as keepalived does, so that a
 //     backup takes over after Skew_Time instead of Master_Down_Interval.
 //   - preempt_delay: a preempting backup that sees a lower priority master
-//     first keeps accepting its adverts for PreemptDelay, counted from the
-//     first such advert after startup or after it last saw a master at
-//     least as good; then it lets the Master_Down_Timer expire.
+//     keeps accepting its adverts for PreemptDelay, counted from the first
+//     such advert after startup or after it last saw a master at least as
+//     good, and then takes over at once (keepalived: "seconds after startup
+//     or seeing a lower priority master until preemption").
 //
 // # Tracking and faults
 //

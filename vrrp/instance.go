@@ -221,6 +221,9 @@ func (i *Instance) next() time.Time {
 		}
 	}
 	earlier(i.downAt)
+	if i.state == StateBackup {
+		earlier(i.preemptAt)
+	}
 	earlier(i.advertAt)
 	earlier(i.refreshAt)
 	for _, b := range i.bursts {
@@ -241,7 +244,12 @@ func (i *Instance) advance(now time.Time) {
 	switch i.state {
 	case StateBackup:
 		if due(i.downAt, now) {
-			i.downExpired()
+			i.tryMaster("master down timer expired")
+		} else if due(i.preemptAt, now) {
+			i.preemptAt = time.Time{}
+			if !i.cfg.NoPreempt && i.masterPrio > 0 && i.masterPrio < i.prio {
+				i.tryMaster(fmt.Sprintf("preempt delay expired, master %v has lower priority %d", i.masterAddr, i.masterPrio))
+			}
 		}
 	case StateMaster:
 		// One advert however late we are: a stalled master catching up
@@ -266,8 +274,9 @@ func (i *Instance) advance(now time.Time) {
 	}
 }
 
-// downExpired is RFC 5798 section 6.4.2's Master_Down_Timer firing.
-func (i *Instance) downExpired() {
+// tryMaster is RFC 5798 section 6.4.2's Master_Down_Timer firing (or a
+// preempt delay running out).
+func (i *Instance) tryMaster(reason string) {
 	i.wantMaster = true
 	if i.group != nil && !i.group.allWantMaster(i) {
 		// keepalived prefers BACKUP to thrashing: wait for the others,
@@ -275,7 +284,7 @@ func (i *Instance) downExpired() {
 		i.downAt = i.now.Add(i.downInterval())
 		return
 	}
-	i.becomeMaster("master down timer expired")
+	i.becomeMaster(reason)
 	if i.group != nil {
 		i.group.follow(i, StateMaster)
 	}

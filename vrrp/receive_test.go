@@ -54,7 +54,7 @@ func mutations() []mutation {
 		{"wrong type", vrrp.DropType, func(c vrrp.Config, p *vrrp.Packet) { p.Data[0] = p.Data[0]&0xf0 | 2; resum(c, p) }},
 		{"trailing byte", vrrp.DropAddrCount, func(c vrrp.Config, p *vrrp.Packet) { p.Data = append(p.Data, 0) }},
 		{"bad checksum", vrrp.DropChecksum, func(c vrrp.Config, p *vrrp.Packet) { p.Data[6] ^= 0x40 }},
-		{"changed priority", vrrp.DropChecksum, func(c vrrp.Config, p *vrrp.Packet) { p.Data[2] = 254 }},
+		{"changed priority", vrrp.DropChecksum, func(c vrrp.Config, p *vrrp.Packet) { p.Data[2] ^= 1 }},
 		{"unicast", vrrp.DropCast, func(c vrrp.Config, p *vrrp.Packet) { p.Dst = c.SrcAddr; resum(c, p) }},
 		{"own", vrrp.DropOwn, func(c vrrp.Config, p *vrrp.Packet) { p.Src = c.SrcAddr; resum(c, p) }},
 	}

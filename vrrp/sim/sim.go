@@ -426,6 +426,9 @@ func (n *Network) deliver(d delivery) {
 
 func (n *Network) process(d delivery) {
 	in := d.to.demux(d.pkt.Data)
+	if len(d.pkt.Data) > 1 && in.Config().VRID != d.pkt.Data[1] {
+		return // another virtual router's: the daemon's demux drops it silently
+	}
 	if err := in.Step(n.now, d.pkt); err != nil {
 		n.logf("%s drop from %v: %v", d.to.label(in), d.pkt.Src, dropText(err))
 	}
@@ -433,6 +436,10 @@ func (n *Network) process(d delivery) {
 
 func dropText(err error) string {
 	if de, ok := err.(*vrrp.DropError); ok {
+		if de.Reason == vrrp.DropLength {
+			// The codec's wording is not ours to pin in golden traces.
+			return de.Reason.String()
+		}
 		return de.Reason.String() + ": " + de.Detail
 	}
 	return err.Error()
@@ -508,7 +515,7 @@ func (n *Network) apply(r *Router, in *vrrp.Instance, rd vrrp.Ready) {
 	}
 	if !n.Quiet {
 		for _, a := range rd.Announce {
-			n.logf("%s garp x%d %s (%s)", l, a.Repeat, addrs(a.Addrs), a.Reason)
+			n.logf("%s announce x%d %s (%s)", l, a.Repeat, addrs(a.Addrs), a.Reason)
 		}
 	}
 	for _, o := range rd.Adverts {
