@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"vigil/config"
+	"vigil/internal/hostenv"
+)
+
+// Exit codes of `vigil check`, matching keepalived -t where they overlap.
+const (
+	exitConfigFatal = 4 // the file could not be read at all
+	exitConfigError = 5 // errors were found
+)
+
+func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file`")
+	id := fs.String("i", "", "config `id` for @ID lines (default: short hostname)")
+	quiet := fs.Bool("q", false, "print errors only")
+	noHost := fs.Bool("no-host-checks", false, "do not check interfaces and scripts against this host (checking a config for another node)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vigil check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	env := hostenv.New(*id)
+	if *noHost {
+		env.InterfaceExists = nil
+		env.CheckScript = nil
+	}
+	cfg, diags := config.Load(*file, env)
+	for _, d := range diags {
+		if *quiet && d.Severity < config.Error {
+			continue
+		}
+		fmt.Fprintln(stderr, d.String())
+	}
+	errs, warns := diags.Count(config.Error)+diags.Count(config.Fatal), diags.Count(config.Warning)
+	switch {
+	case diags.Count(config.Fatal) > 0:
+		fmt.Fprintf(stderr, "%s: cannot be used: %d errors, %d warnings\n", *file, errs, warns)
+		return exitConfigFatal
+	case errs > 0:
+		fmt.Fprintf(stderr, "%s: %d errors, %d warnings\n", *file, errs, warns)
+		return exitConfigError
+	}
+	if !*quiet {
+		fmt.Fprintf(stdout, "%s: OK (%d warnings): %s\n", *file, warns, cfg.Summary())
+	}
+	return 0
+}
