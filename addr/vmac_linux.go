@@ -102,7 +102,7 @@ func (m *Manager) EnsureVMAC(parent string, vrid uint8, fam Family, name string)
 		return fail("look up", err)
 	default:
 		if err := isOurVMAC(l, pl, mac); err != nil {
-			return fail("refusing to reuse an existing interface", err)
+			return fail("refusing to reuse an existing interface", fmt.Errorf("%w; give this instance's VMAC another name (use_vmac NAME)", err))
 		}
 	}
 	// Before the link comes up, or the kernel generates the shared
