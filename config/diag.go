@@ -122,4 +122,9 @@ type Env struct {
 	// directory above it may be writable by a non-root user. It returns a
 	// plain-words error. Nil skips the check.
 	CheckScript func(path string, security bool) error
+	// UserExists reports whether a user name (or numeric uid) exists on
+	// this host, for script users and keepalived's default script user
+	// keepalived_script. Nil skips the check and assumes keepalived_script
+	// does not exist (scripts then default to root, as on most hosts).
+	UserExists func(name string) bool
 }

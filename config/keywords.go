@@ -128,10 +128,10 @@ func (t *table[T]) one(b *builder, n *Node, v *T) {
 }
 
 func (t *table[T]) where() string {
-	name, _, _ := strings.Cut(t.block, " ")
-	if name == "" {
+	if t.block == "top level" {
 		return "the top level"
 	}
+	name, _, _ := strings.Cut(t.block, " ")
 	return name
 }
 

@@ -108,7 +108,14 @@ func init() {
 		ignored[Config]("linkbeat_interfaces", "Interfaces to poll with MII, ETHTOOL or IOCTL; vigil uses netlink link state."),
 		ignored[Config]("track_group", "Instances (group { }) that go to FAULT when a static address, route or rule of the group disappears."),
 		ignored[Config]("interface_up_down_delays", "Debounce of interface state changes: IFNAME DOWN_DELAY [UP_DELAY] per line."),
-		ignored[Config]("bfd_instance", "A BFD session (RFC 5880) with neighbor_ip/neighbour_ip, source_ip, min_rx, min_tx, idle_tx, multiplier, passive, ttl, hoplimit, max_hops, weight, vrrp, checker; vigil has no BFD."),
+		{Name: "bfd_instance", Status: Ignored, Doc: "A BFD session (RFC 5880) with neighbor_ip/neighbour_ip, source_ip, min_rx, min_tx, idle_tx, multiplier, passive, ttl, hoplimit, max_hops, weight, vrrp, checker; vigil has no BFD.", Parse: func(b *builder, n *Node, c *Config) {
+			if name, ok := b.named(n); ok {
+				if b.bfdNames == nil {
+					b.bfdNames = map[string]bool{}
+				}
+				b.bfdNames[name] = true
+			}
+		}},
 		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
 			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)
 		}},

@@ -42,7 +42,30 @@ func weightKW[T any](name, doc string, min, max int64, weight func(*T) *int, rev
 
 func trackKW[T any](name, doc string, min, max int64, field func(*T) *[]*TrackRef) keyword[T] {
 	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
-		*field(v) = append(*field(v), b.trackList(n, min, max)...)
+		refs := b.trackList(n, min, max)
+		for _, r := range refs {
+			switch name {
+			case "track_script":
+				r.late = b.cfg.Script(r.Name) == nil
+			case "track_file":
+				r.late = b.cfg.TrackFile(r.Name) == nil
+			case "track_process":
+				r.late = b.cfg.TrackProcess(r.Name) == nil
+			}
+		}
+		*field(v) = append(*field(v), refs...)
+	}}
+}
+
+// trackBFD checks track_bfd names against the bfd_instance blocks read so
+// far; the sessions themselves are ignored.
+func trackBFD[T any]() keyword[T] {
+	return keyword[T]{Name: "track_bfd", Status: Ignored, Doc: "BFD sessions to follow; vigil has no BFD (the names must still exist).", Parse: func(b *builder, n *Node, v *T) {
+		for _, r := range b.trackList(n, -253, 253) {
+			if !b.bfdNames[r.Name] {
+				b.errorf(r.Pos, "track_bfd %s: bfd_instance %s is not defined", r.Name, r.Name)
+			}
+		}
 	}}
 }
 
@@ -157,7 +180,7 @@ func init() {
 		trackKW("track_script", "vrrp_script names every member follows: NAME [weight -253..253] [reverse].", -253, 253, func(g *SyncGroup) *[]*TrackRef { return &g.TrackScripts }),
 		trackKW("track_file", "track_file names every member follows: NAME [weight -254..254] [reverse].", -254, 254, func(g *SyncGroup) *[]*TrackRef { return &g.TrackFiles }),
 		trackKW("track_process", "vrrp_track_process names every member follows: NAME [weight -254..254] [reverse].", -254, 254, func(g *SyncGroup) *[]*TrackRef { return &g.TrackProcesses }),
-		ignored[SyncGroup]("track_bfd", "BFD sessions to follow; vigil has no BFD."),
+		trackBFD[SyncGroup](),
 		optBoolKW("notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *SyncGroup) *OptBool { return &g.NotifyPriority }),
 		optBoolKW("smtp_alert", "E-mail on transitions.", func(g *SyncGroup) *OptBool { return &g.SMTPAlert }),
 		flagKW("global_tracking", "Deprecated: members keep their own tracking weights.", func(g *SyncGroup) *bool { return &g.GlobalTracking }, 0),
@@ -241,7 +264,7 @@ func init() {
 			}
 			a := &Auth{Pos: n.Key.Pos}
 			authTable.run(b, n.Block, a)
-			if a.Type == AuthNone && a.Pass != "" {
+			if a.Type == AuthNone && a.Pass != "" && !hasKey(n.Block, "auth_type") {
 				b.errorf(n.Key.Pos, "authentication: auth_pass without auth_type: ignored")
 			}
 			if a.Type == AuthPass && a.Pass == "" {
@@ -317,7 +340,7 @@ func init() {
 		trackKW("track_script", "vrrp_script names: NAME [weight -253..253] [reverse] (default: the script's weight).", -253, 253, func(i *Instance) *[]*TrackRef { return &i.TrackScripts }),
 		trackKW("track_file", "track_file names: NAME [weight -254..254] [reverse].", -254, 254, func(i *Instance) *[]*TrackRef { return &i.TrackFiles }),
 		trackKW("track_process", "vrrp_track_process names: NAME [weight -254..254] [reverse].", -254, 254, func(i *Instance) *[]*TrackRef { return &i.TrackProcesses }),
-		ignored[Instance]("track_bfd", "BFD sessions to follow; vigil has no BFD."),
+		trackBFD[Instance](),
 		cmdKW("notify_master_rx_lower_pri", "Script run when the master hears a lower priority advert.", func(i *Instance) **Command { return &i.Notify.MasterRxLowerPri }),
 		optBoolKW("notify_priority_changes", "Send priority changes to the notify FIFOs.", func(i *Instance) *OptBool { return &i.NotifyPriorityChanges }),
 		optBoolKW("smtp_alert", "E-mail on transitions.", func(i *Instance) *OptBool { return &i.SMTPAlert }),
@@ -408,4 +431,13 @@ func (b *builder) peerList(n *Node) []*UnicastPeer {
 		out = append(out, p)
 	}
 	return out
+}
+
+func hasKey(nodes []*Node, key string) bool {
+	for _, n := range nodes {
+		if n.Key.Text == key {
+			return true
+		}
+	}
+	return false
 }

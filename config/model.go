@@ -418,6 +418,10 @@ type TrackRef struct {
 	Weight    int
 	WeightSet bool
 	Reverse   bool
+
+	// late is set when the tracked object was not yet defined where the
+	// reference was read: keepalived resolves references while reading.
+	late bool
 }
 
 // Notify holds an instance's or sync group's notify scripts.

@@ -18,6 +18,9 @@ type builder struct {
 	diags Diagnostics
 
 	instanceNames map[string]*Instance
+	// bfdNames are the bfd_instance blocks seen so far: vigil ignores
+	// them but BFD_CHECK and track_bfd must still name one.
+	bfdNames map[string]bool
 }
 
 func (b *builder) report(pos Pos, sev Severity, format string, args ...any) {

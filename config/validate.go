@@ -127,6 +127,8 @@ func (b *builder) validateInstance(i *Instance) {
 		b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
 	}
 	switch {
+	case i.Interface == "lo":
+		b.errorf(i.Pos, "vrrp_instance %s: VRRP cannot run on the loopback interface lo", i.Name)
 	case i.Interface == "" && len(i.UnicastPeers) == 0:
 		b.errorf(i.Pos, "vrrp_instance %s: interface is missing (only unicast instances may omit it)", i.Name)
 	case i.Interface != "" && !b.ifExists(i.Interface):
@@ -347,6 +349,10 @@ func (b *builder) resolveRefs(inst, what string, refs []*TrackRef, find func(str
 		w, ok := find(t.Name)
 		if !ok {
 			b.errorf(t.Pos, "%s: %s %s is not defined", inst, what, t.Name)
+			continue
+		}
+		if t.late {
+			b.errorf(t.Pos, "%s: %s %s is defined after this use: keepalived resolves it while reading and does not find it; move the definition up", inst, what, t.Name)
 			continue
 		}
 		if !t.WeightSet {

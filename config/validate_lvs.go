@@ -121,6 +121,10 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		if rs.has&fPort == 0 && vs.Kind == VSAddr {
 			rs.Port = vs.Port
 		}
+		if vs.Kind == VSAddr && (rs.Method == DR || rs.Method == TUN || rs.has&fMethod == 0 && (vs.Method == DR || vs.Method == TUN)) && rs.Port != vs.Port && vs.Port != 0 {
+			b.errorf(rs.Pos, "virtual_server %s: real server %s port %d differs from the service port but %s cannot change ports: using %d", vs.Key(), rs.Addr, rs.Port, vs.Method, vs.Port)
+			rs.Port = vs.Port
+		}
 		k := rsKey{rs.Addr, rs.Port}
 		if seen[k] {
 			b.errorf(rs.Pos, "virtual_server %s: real server %s port %d is duplicated: second one removed", vs.Key(), rs.Addr, rs.Port)
@@ -348,22 +352,39 @@ func (b *builder) validateScriptSecurity() {
 	if len(uses) == 0 {
 		return
 	}
+	// Without script_user keepalived runs scripts as keepalived_script
+	// when that user exists, else as root.
+	defaultUser := ""
+	if b.env.UserExists != nil && b.env.UserExists("keepalived_script") {
+		defaultUser = "keepalived_script"
+	}
+	if b.env.UserExists != nil {
+		bad := map[string]bool{}
+		for _, u := range uses {
+			for _, name := range []string{u.c.User, g.ScriptUser} {
+				if name != "" && !bad[name] && !b.env.UserExists(name) {
+					bad[name] = true
+					b.errorf(u.c.Pos, "script %q: user %s does not exist", u.c.Path(), name)
+				}
+			}
+		}
+	}
 	if !g.EnableScriptSecurity {
 		for _, u := range uses {
 			user := u.c.User
 			if user == "" {
 				user = g.ScriptUser
 			}
-			// Without script_user keepalived runs scripts as
-			// keepalived_script when that user exists, else as root;
-			// vigil assumes root, the common case.
+			if user == "" {
+				user = defaultUser
+			}
 			if user == "" || user == "root" || user == "0" {
 				b.errorf(u.c.Pos, "script %q would run as root but enable_script_security is not set (keepalived -t exits 6): set enable_script_security or script_user", u.c.Path())
 				break
 			}
 		}
 	}
-	if g.EnableScriptSecurity && g.ScriptUser == "" {
+	if g.EnableScriptSecurity && g.ScriptUser == "" && defaultUser == "" {
 		// The default user is keepalived_script; vigil assumes it does not
 		// exist (keepalived then refuses the scripts), as on most hosts.
 		for _, u := range uses {

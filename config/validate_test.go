@@ -1,0 +1,286 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// testEnv knows eth0 and eth1; scripts under /ok/ are fine, /insecure/
+// ones are writable by others.
+func testEnv() Env {
+	return Env{
+		ReadFile:        func(string) ([]byte, error) { return nil, errors.New("no files in unit tests") },
+		Glob:            func(string) ([]string, error) { return nil, nil },
+		Hostname:        "node1",
+		InterfaceExists: func(n string) bool { return n == "eth0" || n == "eth1" || n == "lo" },
+		UserExists:      func(n string) bool { return n == "root" || n == "nobody" },
+		CheckScript: func(path string, security bool) error {
+			switch {
+			case strings.HasPrefix(path, "/ok/"):
+				return nil
+			case strings.HasPrefix(path, "/insecure/"):
+				if security {
+					return errors.New("writable by a non-root user")
+				}
+				return nil
+			}
+			return errors.New("no such file")
+		},
+	}
+}
+
+type wantDiag struct {
+	line int
+	sev  Severity
+	sub  string
+}
+
+func (w wantDiag) String() string { return fmt.Sprintf("line %d %s %q", w.line, w.sev, w.sub) }
+
+// vi wraps instance settings in a valid vrrp_instance on line 1; its
+// settings start on line 3.
+func vi(body string) string {
+	return "vrrp_instance VI_1 {\n interface eth0\n" + body + "\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.100/24\n }\n}\n"
+}
+
+// vs wraps virtual server settings; they start on line 2.
+func vs(body string) string {
+	return "virtual_server 192.0.2.10 80 {\n" + body + "\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 192.0.2.20 80 {\n  TCP_CHECK {\n  }\n }\n}\n"
+}
+
+const secure = "global_defs {\n enable_script_security\n script_user root\n}\n"
+
+// Each case records keepalived 2.2.7's `keepalived -t` exit code (run in a
+// namespace with eth0 and eth1) in its name: ok = 0, fail = 5 or 6. The
+// Errors must be exactly the listed ones; listed warnings must be present.
+var snippetCases = []struct {
+	name string
+	conf string
+	want []wantDiag
+}{
+	{"ok/minimal", vi(""), nil},
+	{"fail/vrid-semicolon", vi(" virtual_router_id 51;"), []wantDiag{
+		{3, Error, `virtual_router_id "51;": expected an integer 1..255`},
+	}},
+	{"fail/vrid-0", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 0\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
+		{3, Error, `virtual_router_id "0": expected an integer 1..255`},
+		{1, Error, "virtual_router_id is missing"},
+	}},
+	{"fail/vrid-missing", "vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
+		{1, Error, "virtual_router_id is missing"},
+	}},
+	{"fail/interface-missing", "vrrp_instance VI_1 {\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
+		{1, Error, "interface is missing"},
+	}},
+	{"fail/interface-does-not-exist", "vrrp_instance VI_1 {\n interface eth9\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
+		{1, Error, "interface eth9 does not exist"},
+	}},
+	{"ok/unicast-without-interface", "vrrp_instance VI_1 {\n virtual_router_id 5\n unicast_peer {\n  192.0.2.2\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", nil},
+	{"fail/priority-0", vi(" priority 0"), []wantDiag{{3, Error, `priority "0": expected an integer 1..255`}}},
+	{"fail/priority-256", vi(" priority 256"), []wantDiag{{3, Error, `priority "256": expected an integer 1..255`}}},
+	{"ok/priority-255", vi(" priority 255\n state MASTER"), nil},
+	{"fail/state-lower-case", vi(" state master"), []wantDiag{{3, Error, `state "master": expected MASTER or BACKUP`}}},
+	{"fail/unknown-keyword", vi(" priorty 100"), []wantDiag{{3, Error, `unknown keyword "priorty" in vrrp_instance`}}},
+	{"fail/unknown-top-level", "vrrp_instanse X {\n}\n", []wantDiag{{1, Error, `unknown keyword "vrrp_instanse" in the top level`}}},
+	{"fail/keyword-in-wrong-block", "global_defs {\n net_namespace foo\n}\n", []wantDiag{{2, Error, `unknown keyword "net_namespace" in global_defs`}}},
+	{"ok/top-level-process-keywords", "use_pid_dir\nchild_wait_time 4\n" + vi(""), []wantDiag{{1, Warning, "use_pid_dir is not implemented"}}},
+	{"fail/advert-int-zero", vi(" advert_int 0"), []wantDiag{{3, Error, `advert_int "0": expected seconds 0.01..255`}}},
+	{"fail/advert-int-v2-fraction", vi(" advert_int 0.5"), []wantDiag{{1, Error, "advert_int 0.5 must be whole seconds with VRRPv2: rounded to 1"}}},
+	{"ok/advert-int-v3-fraction", vi(" version 3\n advert_int 0.5"), nil},
+	{"fail/advert-int-v3-centiseconds", vi(" version 3\n advert_int 0.123"), []wantDiag{{1, Error, "not a multiple of 0.01 s: rounded to 0.12"}}},
+	{"fail/advert-int-v3-too-long", vi(" version 3\n advert_int 41"), []wantDiag{{1, Error, "above the VRRPv3 maximum 40.95"}}},
+	{"ok/global-version-3-fraction", "global_defs {\n vrrp_version 3\n}\n" + vi(" advert_int 0.5"), nil},
+	{"fail/global-version-4", "global_defs {\n vrrp_version 4\n}\n", []wantDiag{{2, Error, `vrrp_version "4": expected an integer 2..3`}}},
+	{"fail/bad-vip", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.300/24\n }\n}\n", []wantDiag{
+		{5, Error, `virtual_ipaddress: invalid address "192.0.2.300/24"`},
+		{1, Error, "no virtual_ipaddress"},
+	}},
+	{"fail/no-vip", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress_excluded {\n  192.0.2.1\n }\n}\n", []wantDiag{
+		{1, Error, "no virtual_ipaddress"},
+	}},
+	{"fail/mixed-family-vips", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1/24\n  2001:db8::1/64\n }\n}\n", []wantDiag{
+		{6, Error, "VIP 2001:db8::1/64 is IPv6 but the instance is IPv4"},
+	}},
+	{"ok/ipv6-with-version-2-first", "vrrp_instance VI_1 {\n interface eth0\n version 2\n virtual_router_id 5\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n", nil},
+	{"fail/ipv6-then-version-2", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  2001:db8::1/64\n }\n version 2\n}\n", []wantDiag{
+		{7, Error, "version 2 conflicts with the IPv6 VIPs"},
+	}},
+	{"ok/excluded-other-family", vi(" virtual_ipaddress_excluded {\n  2001:db8::5/64\n }"), nil},
+	{"fail/vip-unknown-option", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 frob\n }"), []wantDiag{{4, Error, `unknown option "frob"`}}},
+	{"fail/vip-brd-and-peer", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 brd + peer 192.0.2.6\n }"), []wantDiag{{4, Error, "both broadcast and peer"}}},
+	{"fail/vip-dev-missing", vi(" virtual_ipaddress_excluded {\n  192.0.2.5/32 dev eth7\n }"), []wantDiag{{4, Error, "interface eth7 of address 192.0.2.5/32 does not exist"}}},
+	{"ok/vip-options", vi(" virtual_ipaddress_excluded {\n  192.0.2.5/24 dev eth1 scope link label eth1:1 brd 192.0.2.255 no_track\n  192.0.2.6 home -nodad noprefixroute preferred_lft forever\n }"), nil},
+	{"fail/duplicate-vrid", vi("") + strings.Replace(vi(""), "VI_1", "VI_2", 1), []wantDiag{{9, Error, "VRID 51 is already used by VI_1"}}},
+	{"ok/same-vrid-other-interface", vi("") + strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "eth0", "eth1", 1), nil},
+	{"ok/same-vrid-other-family", vi("") + "vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", nil},
+	{"ok/same-vrid-disjoint-unicast", vi(" unicast_peer {\n  192.0.2.2\n }") + strings.Replace(vi(" unicast_peer {\n  192.0.2.3\n }"), "VI_1", "VI_2", 1), nil},
+	{"fail/duplicate-instance-name", vi("") + strings.Replace(vi(""), "51", "52", 1), []wantDiag{{9, Error, "vrrp_instance VI_1 is already defined at -:1"}}},
+	{"fail/auth-pass-too-long", vi(" authentication {\n  auth_type PASS\n  auth_pass secret123456\n }"), []wantDiag{{5, Error, `truncated to "secret12"`}}},
+	{"fail/auth-type-unknown", vi(" authentication {\n  auth_type MD5\n  auth_pass x\n }"), []wantDiag{{4, Error, `auth_type "MD5": expected PASS or AH`}}},
+	{"fail/auth-no-pass", vi(" authentication {\n  auth_type PASS\n }"), []wantDiag{{3, Error, "auth_type PASS without auth_pass"}}},
+	// keepalived accepts AH (exit 0); vigil rejects it on purpose.
+	{"ok-but-rejected/auth-ah", vi(" authentication {\n  auth_type AH\n  auth_pass x\n }"), []wantDiag{{4, Error, "vigil does not support auth_type AH"}}},
+	{"fail/auth-with-v3", vi(" version 3\n authentication {\n  auth_type PASS\n  auth_pass x\n }"), []wantDiag{{4, Error, "VRRPv3 has no authentication"}}},
+	{"ok/auth-pass", vi(" authentication {\n  auth_type PASS\n  auth_pass 12345678\n }"), nil},
+	{"fail/unicast-peer-family", vi(" unicast_src_ip 192.0.2.1\n unicast_peer {\n  2001:db8::2\n }"), []wantDiag{
+		{5, Error, "unicast peer 2001:db8::2 is not IPv4"},
+		{1, Error, "no unicast peers"},
+	}},
+	{"fail/unicast-src-family", vi(" unicast_src_ip 2001:db8::1\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{1, Error, "unicast_src_ip 2001:db8::1 is not IPv4"}}},
+	{"fail/mcast-src-family", vi(" mcast_src_ip 2001:db8::1"), []wantDiag{{1, Error, "mcast_src_ip 2001:db8::1 is not IPv4"}}},
+	{"fail/unicast-src-without-peers", vi(" unicast_src_ip 192.0.2.1"), []wantDiag{{1, Error, "no unicast peers"}}},
+	{"fail/bad-unicast-peer", vi(" unicast_peer {\n  192.0.2.999\n }"), []wantDiag{
+		{4, Error, `unicast_peer "192.0.2.999": expected an IPv4 or IPv6 address`},
+		{1, Error, "no unicast peers"},
+	}},
+	{"ok/unicast-peer-ttl", vi(" unicast_src_ip 192.0.2.1\n unicast_peer {\n  192.0.2.2 min_ttl 10 max_ttl 200\n }"), nil},
+	{"fail/vmac-unicast-no-xmit-base", vi(" use_vmac\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{1, Error, "needs vmac_xmit_base"}}},
+	{"ok/vmac", vi(" use_vmac vrrp.51\n vmac_xmit_base"), nil},
+	{"fail/nopreempt-with-delay", vi(" nopreempt\n preempt_delay 10"), []wantDiag{{1, Error, "preempt_delay is incompatible with nopreempt"}}},
+	{"fail/nopreempt-with-master", vi(" nopreempt\n state MASTER"), []wantDiag{{1, Error, "nopreempt needs state BACKUP"}}},
+	{"fail/preempt-delay-range", vi(" preempt_delay 2000"), []wantDiag{{3, Error, `preempt_delay "2000": expected seconds 0..1000`}}},
+	{"fail/garp-negative", vi(" garp_master_delay -1"), []wantDiag{{3, Error, `garp_master_delay "-1"`}}},
+	{"fail/strict-master", "global_defs {\n vrrp_strict\n}\n" + vi(" state MASTER\n priority 200"), []wantDiag{{4, Error, "strict mode allows state MASTER only with priority 255"}}},
+	{"fail/strict-auth", "global_defs {\n vrrp_strict\n}\n" + vi(" authentication {\n  auth_type PASS\n  auth_pass x\n }"), []wantDiag{{6, Error, "strict mode does not allow authentication"}}},
+	{"fail/strict-preempt-delay", "global_defs {\n vrrp_strict\n}\n" + vi(" preempt_delay 5"), []wantDiag{{4, Error, "strict mode does not allow preempt_delay"}}},
+	{"fail/strict-accept-v2", "global_defs {\n vrrp_strict\n}\n" + vi(" accept"), []wantDiag{{4, Error, "accept mode with VRRPv2"}}},
+	{"ok/strict-unicast", "global_defs {\n vrrp_strict\n}\n" + vi(" unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{4, Warning, "strict mode with unicast"}}},
+	{"fail/track-script-unknown", vi(" track_script {\n  chk_foo\n }"), []wantDiag{{4, Error, "track script chk_foo is not defined"}}},
+	{"fail/track-file-unknown", vi(" track_file {\n  tf\n }"), []wantDiag{{4, Error, "track file tf is not defined"}}},
+	{"fail/track-process-unknown", vi(" track_process {\n  tp\n }"), []wantDiag{{4, Error, "track process tp is not defined"}}},
+	{"fail/track-interface-missing", vi(" track_interface {\n  eth7\n }"), []wantDiag{{4, Error, "tracked interface eth7 does not exist"}}},
+	{"fail/track-own-interface", vi(" track_interface {\n  eth0\n }"), []wantDiag{{4, Error, "instance's own interface"}}},
+	{"fail/track-interface-weight-range", vi(" track_interface {\n  eth1 weight 300\n }"), []wantDiag{{4, Error, `weight "300": expected an integer -253..253`}}},
+	{"ok/track-all", "track_file tf {\n file /run/tf\n weight -10\n}\nvrrp_track_process tp {\n process haproxy\n weight 10\n}\n" +
+		vi(" track_file {\n  tf weight 5\n }\n track_process {\n  tp\n }\n track_interface {\n  eth1 weight -20 reverse\n }"), nil},
+	{"fail/owner-weighted-tracking", vi(" priority 255\n track_interface {\n  eth1 weight 10\n }"), []wantDiag{{5, Error, "weighted tracking of eth1 is not allowed with priority 255"}}},
+	{"fail/script-weight-range", secure + "vrrp_script chk {\n script /ok/x\n weight 300\n}\n", []wantDiag{{7, Error, `weight "300": expected an integer -253..253`}}},
+	{"fail/script-missing-script", secure + "vrrp_script chk {\n interval 2\n}\n", []wantDiag{{5, Error, "vrrp_script chk: no script"}}},
+	{"ok/script-duplicate", secure + "vrrp_script chk {\n script /ok/x\n}\nvrrp_script chk {\n script /ok/y\n}\n", []wantDiag{{8, Warning, "vrrp_script chk is already defined"}}},
+	{"fail/script-security-not-enabled", "vrrp_script chk {\n script /ok/x\n}\n", []wantDiag{{2, Error, "enable_script_security is not set"}}},
+	{"fail/notify-security-not-enabled", vi(" notify_master /ok/x"), []wantDiag{{3, Error, "enable_script_security is not set"}}},
+	{"ok/script-user-not-root", "global_defs {\n script_user nobody\n}\nvrrp_script chk {\n script /ok/x\n}\n", nil},
+	{"fail/script-default-user-missing", "global_defs {\n enable_script_security\n}\nvrrp_script chk {\n script /ok/x\n}\n", []wantDiag{{5, Error, "keepalived_script is assumed missing"}}},
+	{"fail/script-insecure", secure + "vrrp_script chk {\n script /insecure/x\n}\n", []wantDiag{{6, Error, "writable by a non-root user: the tracking script is disabled"}}},
+	{"fail/script-not-found", secure + "vrrp_script chk {\n script \"/nowhere/x arg\"\n}\n", []wantDiag{{6, Error, "no such file"}}},
+	{"ok/notify-not-found", secure + vi(" notify_master /nowhere/x"), []wantDiag{{7, Warning, `script "/nowhere/x" cannot be used: no such file`}}},
+	{"ok/script-quoted-args-and-user", secure + vi(" notify \"/ok/n.sh 'two words'\" nobody nogroup"), nil},
+	{"fail/script-user-unknown", secure + "vrrp_script chk {\n script /ok/x\n user nosuchuser\n}\n", []wantDiag{{6, Error, "user nosuchuser does not exist"}}},
+	{"fail/sync-group-unknown-member", "vrrp_sync_group G {\n group {\n  VI_1\n  VI_9\n }\n}\n" + vi(""), []wantDiag{
+		{4, Error, "vrrp_instance VI_9 does not exist"},
+		{1, Error, "has only one member"},
+	}},
+	{"fail/sync-group-weighted-member", secure + "vrrp_script chk {\n script /ok/x\n weight 10\n}\nvrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n}\n" +
+		vi(" track_script {\n  chk\n }") + strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "51", "52", 1),
+		[]wantDiag{{18, Error, "weighted tracking of chk in sync group G"}}},
+	{"fail/sync-group-member-twice", "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n}\nvrrp_sync_group H {\n group {\n  VI_1\n  VI_2\n }\n}\n" +
+		vi("") + strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "51", "52", 1), []wantDiag{
+		{9, Error, "VI_1 is already in sync group G"},
+		{10, Error, "VI_2 is already in sync group G"},
+		{7, Error, "has no existing member"},
+	}},
+	{"fail/route-without-dev", vi(" virtual_routes {\n  203.0.113.0/24 via 192.0.2.254\n }"), []wantDiag{{4, Error, "has no dev so it cannot be tracked"}}},
+	{"ok/routes", vi(" virtual_routes {\n  src 192.0.2.1 to 203.0.113.0/24 via 192.0.2.254 dev eth0\n  blackhole 198.51.100.0/24\n  10.0.0.0/8 via 192.0.2.254 no_track\n }"), nil},
+	{"fail/static-rule-no-preference", "static_rules {\n from 203.0.113.0/24 table 100\n}\n", []wantDiag{{2, Error, "has no preference"}}},
+	{"ok/static", "static_ipaddress {\n 192.0.2.9/24 dev eth1\n}\nstatic_rules {\n from 203.0.113.0/24 table 100 preference 100\n}\nstatic_routes {\n 203.0.113.0/24 via 192.0.2.254 dev eth0\n}\n", nil},
+	{"fail/vrrp-iptables", "global_defs {\n vrrp_iptables KA_IN KA_OUT\n}\n", []wantDiag{{2, Error, "vrrp_iptables is rejected"}}},
+	{"ok/ignored-globals", "global_defs {\n enable_snmp_vrrp\n enable_dbus\n lvs_sync_daemon eth0 VI_1\n}\n", []wantDiag{
+		{2, Warning, "enable_snmp_vrrp is not implemented by vigil: ignored"},
+		{4, Warning, "lvs_sync_daemon is not implemented"},
+	}},
+	{"fail/smtp-alert-not-bool", vi(" smtp_alert maybe"), []wantDiag{{3, Error, `smtp_alert "maybe": expected on|off|true|false|yes|no`}}},
+	{"fail/mcast-group-not-multicast", "global_defs {\n vrrp_mcast_group4 192.0.2.1\n}\n", []wantDiag{{2, Error, "expected an IPv4 multicast address"}}},
+
+	// Virtual servers.
+	{"ok/vs", vs(""), nil},
+	{"fail/vs-defaults", "virtual_server 192.0.2.10 80 {\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{
+		{1, Error, "protocol is missing"},
+		{1, Error, "lb_algo is missing: using wlc"},
+		{1, Error, "lb_kind is missing: using NAT"},
+	}},
+	{"fail/vs-bad-ip", "virtual_server 192.0.2.300 80 {\n}\n", []wantDiag{{1, Error, `virtual_server "192.0.2.300": expected an IP address`}}},
+	{"fail/vs-bad-port", "virtual_server 192.0.2.1 99999 {\n}\n", []wantDiag{{1, Error, `virtual_server port "99999": expected an integer 1..65535`}}},
+	{"fail/vs-unknown-scheduler", vs(" lb_algo fastest"), []wantDiag{{2, Error, `lb_algo "fastest": expected one of rr wrr`}}},
+	{"fail/vs-unknown-kind", vs(" lb_kind BRIDGE"), []wantDiag{{2, Error, `lb_kind "BRIDGE": expected NAT, DR, TUN or FNAT`}}},
+	{"ok-but-rejected/vs-tun", strings.Replace(vs(""), "lb_kind NAT", "lb_kind TUN", 1), []wantDiag{{4, Error, "vigil does not support lb_kind TUN"}}},
+	{"fail/vs-protocol", vs(" protocol ICMP"), []wantDiag{{2, Error, `protocol "ICMP": expected TCP, UDP or SCTP`}}},
+	{"fail/vs-no-real-server", "virtual_server 192.0.2.10 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n sorry_server 192.0.2.30 80\n}\n", []wantDiag{{1, Error, "has no real servers"}}},
+	{"fail/vs-rs-family", vs(" real_server 2001:db8::1 80 {\n }"), []wantDiag{{2, Error, "real server 2001:db8::1 is IPv6 but the service is IPv4"}}},
+	{"fail/vs-rs-bad-ip", vs(" real_server 192.0.2.999 80 {\n }"), []wantDiag{{2, Error, `real_server "192.0.2.999": expected an IPv4 or IPv6 address`}}},
+	{"fail/vs-rs-duplicate", vs(" real_server 192.0.2.20 80 {\n }"), []wantDiag{{7, Error, "real server 192.0.2.20 port 80 is duplicated"}}},
+	{"fail/vs-rs-weight", vs(" real_server 192.0.2.21 80 {\n  weight -1\n }"), []wantDiag{{3, Error, `weight "-1": expected an integer 0..2147483647`}}},
+	{"ok/vs-rs-no-port", vs(" real_server 192.0.2.21 {\n }"), nil},
+	{"fail/vs-quorum", vs(" quorum 5"), []wantDiag{{1, Error, "quorum 5 exceeds the total weight 1"}}},
+	{"fail/vs-hysteresis", vs(" hysteresis 1"), []wantDiag{{1, Error, "hysteresis 1 must be below quorum 1"}}},
+	{"ok/vs-duplicate", vs("") + vs(""), []wantDiag{{11, Warning, "virtual_server [192.0.2.10]:tcp:80 is already defined"}}},
+	{"fail/vs-port-0", "virtual_server 192.0.2.10 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{1, Error, "port 0 is only valid for persistent services"}}},
+	{"ok/vs-port-0-persistent", "virtual_server 192.0.2.10 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n persistence_timeout 30\n real_server 192.0.2.20 80 {\n }\n}\n", nil},
+	{"ok/vs-fwmark", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 {\n }\n}\n", nil},
+	{"fail/vs-fwmark-protocol", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{1, Error, "protocol is meaningless for a fwmark service"}}},
+	{"fail/vs-fwmark-rs-port", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{4, Error, "has a port but fwmark services"}}},
+	{"ok/vs-group", "virtual_server_group G {\n 192.0.2.100 80\n 192.0.2.110-120 80\n 10.0.0.0/29 80\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", nil},
+	{"ok/vs-group-missing", "virtual_server group G {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{1, Warning, "virtual_server_group G is not defined"}}},
+	{"fail/vs-group-fwmark-protocol", "virtual_server_group G {\n fwmark 7\n}\nvirtual_server group G {\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{4, Error, "protocol is meaningless"}}},
+	{"fail/vs-nb-get-retry", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   nb_get_retry 3\n  }\n }"), []wantDiag{{7, Error, "nb_get_retry is deprecated: use retry"}}},
+	{"fail/http-no-url", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n  }\n }"), []wantDiag{{3, Error, "HTTP_GET has no url"}}},
+	{"fail/http-bad-status", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    status_code 999\n   }\n  }\n }"), []wantDiag{{6, Error, `status_code "999"`}}},
+	{"fail/http-bad-digest", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest abc123\n   }\n  }\n }"), []wantDiag{{6, Error, `digest "abc123": expected 32 hexadecimal digits`}}},
+	{"fail/misc-no-path", vs(" real_server 192.0.2.21 80 {\n  MISC_CHECK {\n   misc_timeout 5\n  }\n }"), []wantDiag{{3, Error, "MISC_CHECK has no misc_path"}}},
+	{"fail/misc-no-security", vs(" real_server 192.0.2.21 80 {\n  MISC_CHECK {\n   misc_path \"/ok/c arg\"\n  }\n }"), []wantDiag{{4, Error, "enable_script_security is not set"}}},
+	{"ok/misc-insecure-warns", secure + vs(" real_server 192.0.2.21 80 {\n  MISC_CHECK {\n   misc_path /insecure/c\n  }\n }"), []wantDiag{{8, Warning, "writable by a non-root user"}}},
+	{"fail/dns-type", vs(" real_server 192.0.2.21 80 {\n  DNS_CHECK {\n   type BOGUS\n  }\n }"), []wantDiag{{4, Error, `DNS_CHECK type "BOGUS"`}}},
+	{"fail/connect-timeout-0", vs(" real_server 192.0.2.21 80 {\n  TCP_CHECK {\n   connect_timeout 0\n   connect_port 70000\n  }\n }"), []wantDiag{
+		{4, Error, `connect_timeout "0"`},
+		{5, Error, `connect_port "70000": expected an integer 1..65535`},
+	}},
+	{"fail/checker-unknown-keyword", vs(" real_server 192.0.2.21 80 {\n  TCP_CHECK {\n   path /\n  }\n }"), []wantDiag{{4, Error, `unknown keyword "path" in TCP_CHECK`}}},
+	{"fail/file-check-unknown-track-file", vs(" real_server 192.0.2.21 80 {\n  FILE_CHECK {\n   track_file nope\n  }\n }"), []wantDiag{{3, Error, "track_file nope is not defined"}}},
+	{"ok/all-checkers", secure + "track_file tf {\n file /run/tf\n}\n" + vs(" real_server 192.0.2.21 80 {\n"+
+		"  UDP_CHECK {\n   payload 0a0b\n   require_reply 0a XX\n  }\n  PING_CHECK {\n  }\n"+
+		"  SMTP_CHECK {\n   helo_name foo\n   host {\n    connect_ip 192.0.2.22\n   }\n  }\n"+
+		"  DNS_CHECK {\n   type AAAA\n   name example.com\n  }\n  FILE_CHECK {\n   track_file tf\n   weight 2\n  }\n"+
+		"  SSL_GET {\n   url {\n    path /health\n    status_code 200-299 404\n   }\n   enable_sni\n  }\n }"), nil},
+	{"fail/fnat-without-group", strings.Replace(vs(""), "lb_kind NAT", "lb_kind FNAT", 1), []wantDiag{{1, Error, "lb_kind FNAT needs laddr_group_name"}}},
+	{"ok/fnat", "local_address_group LG {\n 198.51.100.10-20 eth1\n 198.51.100.30\n}\n" + strings.Replace(vs(" laddr_group_name LG"), "lb_kind NAT", "lb_kind FNAT", 1), nil},
+	{"fail/fnat-bad-range", "local_address_group LG {\n 198.51.100.20-10\n}\n", []wantDiag{{2, Error, `invalid address "198.51.100.20-10"`}}},
+}
+
+func TestSnippets(t *testing.T) {
+	for _, tc := range snippetCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, diags := LoadBytes("-", []byte(tc.conf), testEnv())
+			if cfg == nil {
+				t.Fatalf("no config:\n%s", diags)
+			}
+			used := make([]bool, len(diags))
+			for _, w := range tc.want {
+				found := false
+				for k, d := range diags {
+					if !used[k] && d.Pos.Line == w.line && d.Severity == w.sev && strings.Contains(d.Msg, w.sub) {
+						used[k], found = true, true
+						break
+					}
+				}
+				if !found {
+					t.Errorf("missing %s in:\n%s", w, diags)
+				}
+			}
+			for k, d := range diags {
+				if !used[k] && d.Severity >= Error {
+					t.Errorf("unexpected %s", d)
+				}
+			}
+			wantFail := !strings.HasPrefix(tc.name, "ok/")
+			if diags.HasErrors() != wantFail {
+				t.Errorf("HasErrors = %v, keepalived verdict says %v", diags.HasErrors(), wantFail)
+			}
+			for _, d := range diags {
+				if d.Pos.Line == 0 {
+					t.Errorf("diagnostic without a line: %s", d)
+				}
+			}
+		})
+	}
+}
