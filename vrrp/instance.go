@@ -40,6 +40,8 @@ type Instance struct {
 	// vipMismatch: the last advert listed other addresses than ours; notes
 	// are made only when this changes.
 	vipMismatch bool
+	// ivalMismatch: the same for a version 3 interval other than ours.
+	ivalMismatch bool
 
 	since  time.Time
 	reason string
@@ -118,8 +120,6 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 	switch ev := ev.(type) {
 	case Packet:
 		err = i.receive(ev)
-	case *Packet:
-		err = i.receive(*ev)
 	case InterfaceDown:
 		i.ifDown = true
 		i.checkFault("interface down")
@@ -130,9 +130,18 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 		i.track(ev)
 	case Shutdown:
 		i.shutdown()
+		if i.group != nil {
+			i.group.refresh("shutdown")
+		}
 	case Startup:
 		if i.state == StateInit {
+			if i.group != nil {
+				i.group.refresh("startup") // a member may be in FAULT
+			}
 			i.startup("startup")
+			if i.group != nil && i.state == StateMaster {
+				i.group.follow(i, StateMaster)
+			}
 		}
 	default:
 		return fmt.Errorf("vrrp %s: unknown event %T", i.cfg.Name, ev)
@@ -333,11 +342,7 @@ func (i *Instance) track(ev Tracking) {
 	i.trackFault = ev.Fault
 	i.trackWhy = reason
 	i.delta = ev.Delta
-	old := i.prio
 	i.prio = EffectivePriority(i.cfg.Priority, ev.Delta)
-	if old != i.prio && i.state == StateBackup && i.wantMaster {
-		i.wantMaster = false
-	}
 	i.checkFault(reason)
 }
 

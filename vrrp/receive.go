@@ -101,6 +101,13 @@ func (i *Instance) receive(p Packet) error {
 		return drop(DropInactive, "instance is %v", i.state)
 	}
 
+	if a.Version == 3 {
+		differs := a.AdverInterval() != i.cfg.AdvertInterval
+		if differs && !i.ivalMismatch {
+			i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v has interval %v, ours is %v", src, a.AdverInterval(), i.cfg.AdvertInterval))
+		}
+		i.ivalMismatch = differs
+	}
 	i.counters.Received++
 	if a.Priority == 0 {
 		i.counters.PriorityZeroRcvd++
