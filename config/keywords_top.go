@@ -42,6 +42,7 @@ func init() {
 				return
 			}
 			c.Scripts = append(c.Scripts, s)
+			c.idx.scripts[name] = s
 		}},
 		{Name: "track_file", Status: Supported, Doc: "A tracked file.", Parse: trackFileBlock},
 		{Name: "vrrp_track_file", Status: Supported, Doc: "Old name of track_file.", Parse: trackFileBlock},
@@ -64,6 +65,7 @@ func init() {
 				return
 			}
 			c.TrackProcesses = append(c.TrackProcesses, t)
+			c.idx.trackProcs[name] = t
 		}},
 		{Name: "vrrp_sync_group", Status: Supported, Doc: "Instances that change state together.", Parse: func(b *builder, n *Node, c *Config) {
 			name, ok := b.named(n)
@@ -87,14 +89,11 @@ func init() {
 			}
 			i := &Instance{Pos: n.Key.Pos, Name: name, Priority: 100, AdvertInt: time.Second, UnicastTTL: -1, DownTimerAdverts: 3}
 			instanceTable.run(b, n.Block, i)
-			if b.instanceNames == nil {
-				b.instanceNames = map[string]*Instance{}
-			}
-			if old := b.instanceNames[name]; old != nil {
+			if old := c.Instance(name); old != nil {
 				b.errorf(n.Key.Pos, "vrrp_instance %s is already defined at %s", name, old.Pos)
 				return
 			}
-			b.instanceNames[name] = i
+			c.idx.instances[name] = i
 			c.Instances = append(c.Instances, i)
 		}},
 		ignored[Config]("net_namespace", "Run in a network namespace; run vigil under `ip netns exec` instead."),
@@ -201,6 +200,7 @@ func trackFileBlock(b *builder, n *Node, c *Config) {
 		return
 	}
 	c.TrackFiles = append(c.TrackFiles, t)
+	c.idx.trackFiles[name] = t
 }
 
 // vsgEntry parses one virtual_server_group line.

@@ -33,5 +33,6 @@ func Build(nodes []*Node, env Env) (*Config, Diagnostics) {
 	b := &builder{env: env, cfg: newConfig()}
 	topTable.run(b, nodes, b.cfg)
 	b.validate()
+	b.cfg.reindex()
 	return b.cfg, b.diags
 }

@@ -31,10 +31,50 @@ type Config struct {
 
 	// SSL is the top-level SSL block for SSL_GET checkers, or nil.
 	SSL *SSLConfig
+
+	// idx maps names to items; Build fills it, so lookups on a loaded
+	// Config are O(1) and a Config built by hand still works (linearly).
+	idx *index
+}
+
+type index struct {
+	scripts    map[string]*VRRPScript
+	trackFiles map[string]*TrackFile
+	trackProcs map[string]*TrackProcess
+	instances  map[string]*Instance
+}
+
+func newIndex() *index {
+	return &index{
+		scripts:    map[string]*VRRPScript{},
+		trackFiles: map[string]*TrackFile{},
+		trackProcs: map[string]*TrackProcess{},
+		instances:  map[string]*Instance{},
+	}
+}
+
+// reindex rebuilds the index after items were dropped by validation.
+func (c *Config) reindex() {
+	c.idx = newIndex()
+	for _, s := range c.Scripts {
+		c.idx.scripts[s.Name] = s
+	}
+	for _, s := range c.TrackFiles {
+		c.idx.trackFiles[s.Name] = s
+	}
+	for _, s := range c.TrackProcesses {
+		c.idx.trackProcs[s.Name] = s
+	}
+	for _, s := range c.Instances {
+		c.idx.instances[s.Name] = s
+	}
 }
 
 // Script returns the vrrp_script called name, or nil.
 func (c *Config) Script(name string) *VRRPScript {
+	if c.idx != nil {
+		return c.idx.scripts[name]
+	}
 	for _, s := range c.Scripts {
 		if s.Name == name {
 			return s
@@ -45,6 +85,9 @@ func (c *Config) Script(name string) *VRRPScript {
 
 // TrackFile returns the track_file called name, or nil.
 func (c *Config) TrackFile(name string) *TrackFile {
+	if c.idx != nil {
+		return c.idx.trackFiles[name]
+	}
 	for _, s := range c.TrackFiles {
 		if s.Name == name {
 			return s
@@ -55,6 +98,9 @@ func (c *Config) TrackFile(name string) *TrackFile {
 
 // TrackProcess returns the vrrp_track_process called name, or nil.
 func (c *Config) TrackProcess(name string) *TrackProcess {
+	if c.idx != nil {
+		return c.idx.trackProcs[name]
+	}
 	for _, s := range c.TrackProcesses {
 		if s.Name == name {
 			return s
@@ -65,6 +111,9 @@ func (c *Config) TrackProcess(name string) *TrackProcess {
 
 // Instance returns the vrrp_instance called name, or nil.
 func (c *Config) Instance(name string) *Instance {
+	if c.idx != nil {
+		return c.idx.instances[name]
+	}
 	for _, s := range c.Instances {
 		if s.Name == name {
 			return s

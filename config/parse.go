@@ -17,7 +17,6 @@ type builder struct {
 	cfg   *Config
 	diags Diagnostics
 
-	instanceNames map[string]*Instance
 	// bfdNames are the bfd_instance blocks seen so far: vigil ignores
 	// them but BFD_CHECK and track_bfd must still name one.
 	bfdNames map[string]bool

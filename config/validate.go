@@ -15,7 +15,7 @@ func newConfig() *Config {
 	g := DefaultGarp
 	// -1 marks "not configured": these default to the master values.
 	g.LowerPrioDelay, g.LowerPrioRepeat = -1, -1
-	return &Config{Global: Global{
+	return &Config{idx: newIndex(), Global: Global{
 		VRRPVersion:          2,
 		VRRPMcastGroup4:      netip.MustParseAddr("224.0.0.18"),
 		VRRPMcastGroup6:      netip.MustParseAddr("ff02::12"),

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// bigConfig is a keepalived.conf with n vrrp_instances spread over
+// interfaces (250 VRIDs each), every one with two VIPs, a track script,
+// a tracked interface, a unicast source and two unicast peers.
+func bigConfig(n int) []byte {
+	var s strings.Builder
+	s.WriteString("global_defs {\n router_id bench\n enable_script_security\n script_user root\n vrrp_garp_master_delay 2\n}\n")
+	for k := 0; k < 8; k++ {
+		fmt.Fprintf(&s, "vrrp_script chk_%d {\n script \"/ok/check.sh %d\"\n interval 2\n weight -10\n fall 2\n rise 2\n}\n", k, k)
+	}
+	for i := 0; i < n; i++ {
+		ifn, vrid := i/250, i%250+1
+		a, b := byte(i>>8), byte(i)
+		fmt.Fprintf(&s, `vrrp_instance VI_%d {
+    state BACKUP
+    interface eth%d
+    virtual_router_id %d
+    priority %d
+    advert_int 1
+    unicast_src_ip 10.%d.%d.1
+    unicast_peer {
+        10.%d.%d.2
+        10.%d.%d.3
+    }
+    track_interface {
+        bond%d weight -20
+    }
+    track_script {
+        chk_%d
+    }
+    virtual_ipaddress {
+        172.16.%d.%d/32 dev eth%d
+        172.17.%d.%d/32
+    }
+}
+`, i, ifn, vrid, 100+i%100, a, b, a, b, a, b, ifn, i%8, a, b, ifn, a, b)
+	}
+	return []byte(s.String())
+}
+
+func benchEnv() Env {
+	env := testEnv()
+	env.InterfaceExists = func(string) bool { return true }
+	return env
+}
+
+func TestBigConfigLoads(t *testing.T) {
+	cfg, diags := LoadBytes("big.conf", bigConfig(1000), benchEnv())
+	if diags.HasErrors() {
+		t.Fatalf("%s", diags)
+	}
+	if len(cfg.Instances) != 1000 || len(cfg.Instances[999].UnicastPeers) != 2 || cfg.Instances[999].TrackScripts[0].Weight != -10 {
+		t.Fatalf("unexpected model: %s", cfg.Summary())
+	}
+}
+
+func BenchmarkLoad10000Instances(b *testing.B) {
+	data := bigConfig(10000)
+	env := benchEnv()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		cfg, diags := LoadBytes("big.conf", data, env)
+		if diags.HasErrors() || len(cfg.Instances) != 10000 {
+			b.Fatalf("%d instances\n%s", len(cfg.Instances), diags[:min(len(diags), 5)])
+		}
+	}
+}
