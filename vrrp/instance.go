@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"vigil/vrrp/wire"
@@ -49,10 +50,12 @@ type Instance struct {
 	counters Counters
 	group    *Group
 
-	// Output pending for Ready. VIPs are declarative: want is what the
-	// state calls for, have what the caller was last told.
-	out               Ready
-	wantVIPs, haveVIP bool
+	// Output pending for Ready. Addresses are declarative: wantVIPs is
+	// what the state calls for, installed what the caller was last told
+	// to have, and Ready hands over the difference.
+	out       Ready
+	wantVIPs  bool
+	installed []netip.Prefix
 
 	advertDsts []netip.Addr
 	authData   [8]byte
@@ -75,31 +78,91 @@ func New(cfg Config, now time.Time) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := &Instance{cfg: cfg, now: now, since: now, prio: cfg.Priority}
-	i.advertDsts = cfg.Peers
-	if len(i.advertDsts) == 0 {
-		i.advertDsts = []netip.Addr{wire.GroupV4}
-		if cfg.Family == wire.IPv6 {
-			i.advertDsts = []netip.Addr{wire.GroupV6}
-		}
-	}
-	if cfg.AuthType == wire.AuthPass {
-		i.authData = wire.Password(cfg.AuthPass)
-	}
-	for _, p := range cfg.VIPs {
-		i.vipAddrs = append(i.vipAddrs, p.Addr())
-	}
-	i.allAddrs = append([]netip.Addr(nil), i.vipAddrs...)
-	for _, p := range cfg.ExcludedVIPs {
-		i.allAddrs = append(i.allAddrs, p.Addr())
-	}
-	// An advert that cannot be marshalled would be a silent master; find
-	// out now rather than at the first transition.
-	if _, err := i.marshal(i.prio, i.advertDsts[0]); err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrConfig, cfg.Name, err)
+	i := &Instance{now: now, since: now, prio: cfg.Priority}
+	if err := i.setConfig(cfg); err != nil {
+		return nil, err
 	}
 	i.startup("startup")
 	return i, nil
+}
+
+// setConfig installs a normalized cfg and what derives from it.
+func (i *Instance) setConfig(cfg Config) error {
+	n := &Instance{cfg: cfg}
+	n.advertDsts = cfg.Peers
+	if len(n.advertDsts) == 0 {
+		n.advertDsts = []netip.Addr{wire.GroupV4}
+		if cfg.Family == wire.IPv6 {
+			n.advertDsts = []netip.Addr{wire.GroupV6}
+		}
+	}
+	if cfg.AuthType == wire.AuthPass {
+		n.authData = wire.Password(cfg.AuthPass)
+	}
+	for _, p := range cfg.VIPs {
+		n.vipAddrs = append(n.vipAddrs, p.Addr())
+	}
+	n.allAddrs = slices.Clone(n.vipAddrs)
+	for _, p := range cfg.ExcludedVIPs {
+		n.allAddrs = append(n.allAddrs, p.Addr())
+	}
+	// An advert that cannot be marshalled would make a silent master;
+	// find out now rather than at the first transition.
+	if _, err := n.marshal(255, n.advertDsts[0]); err != nil {
+		return fmt.Errorf("%w %q: %w", ErrConfig, cfg.Name, err)
+	}
+	i.cfg, i.advertDsts, i.authData, i.vipAddrs, i.allAddrs = n.cfg, n.advertDsts, n.authData, n.vipAddrs, n.allAddrs
+	return nil
+}
+
+// Reload applies a new configuration to the running instance at now,
+// keeping its state and timers, as keepalived does on SIGHUP. The VRID,
+// family and version cannot change (an error wrapping ErrConfig: replace
+// the instance instead). A master's addresses are diffed: Ready adds and
+// announces the new ones, deletes the old ones, and an advert with the
+// new priority and list goes out at once. Other settings (preemption,
+// authentication, peers, the GARP schedule) apply from the next event.
+func (i *Instance) Reload(cfg Config, now time.Time) error {
+	i.advance(now)
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return err
+	}
+	if cfg.VRID != i.cfg.VRID || cfg.Family != i.cfg.Family || cfg.Version != i.cfg.Version {
+		return fmt.Errorf("%w %q: a reload cannot change the vrid, family or version (%d %v v%d to %d %v v%d); replace the instance",
+			ErrConfig, cfg.Name, i.cfg.VRID, i.cfg.Family, i.cfg.Version, cfg.VRID, cfg.Family, cfg.Version)
+	}
+	oldAddrs := i.allAddrs
+	if err := i.setConfig(cfg); err != nil {
+		return err
+	}
+	i.prio = EffectivePriority(cfg.Priority, i.delta)
+	switch i.state {
+	case StateBackup:
+		if cfg.Version == 2 {
+			i.masterAdverInt = cfg.AdvertInterval
+		}
+	case StateMaster:
+		i.masterPrio = i.prio
+		var fresh []netip.Addr
+		for _, a := range i.allAddrs {
+			if !slices.Contains(oldAddrs, a) {
+				fresh = append(fresh, a)
+			}
+		}
+		if len(fresh) > 0 && cfg.GARP.MasterRepeat > 0 {
+			i.out.Announce = append(i.out.Announce, Announcement{Addrs: fresh, Repeat: cfg.GARP.MasterRepeat, Reason: "reload"})
+		}
+		i.sendAdvert(i.prio)
+		i.advertAt = i.now.Add(cfg.AdvertInterval)
+		switch {
+		case cfg.GARP.MasterRefresh <= 0:
+			i.refreshAt = time.Time{}
+		case i.refreshAt.IsZero():
+			i.refreshAt = i.now.Add(cfg.GARP.MasterRefresh)
+		}
+	}
+	return nil
 }
 
 // Config returns the instance's configuration with defaults filled in.
@@ -158,14 +221,11 @@ func (i *Instance) Advance(now time.Time) {
 func (i *Instance) Ready() Ready {
 	rd := i.out
 	i.out = Ready{}
-	if i.wantVIPs != i.haveVIP {
-		all := append(append([]netip.Prefix(nil), i.cfg.VIPs...), i.cfg.ExcludedVIPs...)
-		if i.wantVIPs {
-			rd.AddAddrs = all
-		} else {
-			rd.DelAddrs = all
-		}
-		i.haveVIP = i.wantVIPs
+	rd.AddAddrs, rd.DelAddrs = i.addrDiff()
+	if i.wantVIPs {
+		i.installed = i.ownAddrs()
+	} else {
+		i.installed = nil
 	}
 	rd.Next = i.next()
 	return rd
@@ -173,7 +233,33 @@ func (i *Instance) Ready() Ready {
 
 // HasReady reports whether Ready has anything to do.
 func (i *Instance) HasReady() bool {
-	return !i.out.Empty() || i.wantVIPs != i.haveVIP
+	add, del := i.addrDiff()
+	return !i.out.Empty() || len(add) > 0 || len(del) > 0
+}
+
+// ownAddrs are the addresses a master holds: VIPs and excluded VIPs.
+func (i *Instance) ownAddrs() []netip.Prefix {
+	return append(slices.Clone(i.cfg.VIPs), i.cfg.ExcludedVIPs...)
+}
+
+// addrDiff is what the caller must add and delete to go from installed to
+// what the state calls for.
+func (i *Instance) addrDiff() (add, del []netip.Prefix) {
+	var want []netip.Prefix
+	if i.wantVIPs {
+		want = i.ownAddrs()
+	}
+	for _, p := range want {
+		if !slices.Contains(i.installed, p) {
+			add = append(add, p)
+		}
+	}
+	for _, p := range i.installed {
+		if !slices.Contains(want, p) {
+			del = append(del, p)
+		}
+	}
+	return add, del
 }
 
 // Next is when Advance must next be called, as Ready.Next.
