@@ -141,12 +141,20 @@ func parseTree(name string, data []byte, env Env, lim ppLimits) ([]*Node, Diagno
 	}
 	p.nFiles = 1
 	p.file(name, data, 0)
+	// Braces without a keyword were reported where they opened: one
+	// summary for those, one diagnostic for each keyword's block.
+	anon, anonPos := 0, Pos{}
 	for _, b := range p.open {
-		what := "a '{' with no keyword"
-		if b.node != nil {
-			what = fmt.Sprintf("the block of %q", b.node.Key.Text)
+		if b.node == nil {
+			if anon++; anon == 1 {
+				anonPos = b.pos
+			}
+			continue
 		}
-		p.report(b.pos, Error, "%s opened here is not closed: expected '}' before the end of the configuration", what)
+		p.report(b.pos, Error, "the block of %q opened here is not closed: expected '}' before the end of the configuration", b.node.Key.Text)
+	}
+	if anon > 0 {
+		p.report(anonPos, Error, "%d '{' without a keyword (the first here) not closed: expected '}' before the end of the configuration", anon)
 	}
 	return p.root, p.diags
 }
@@ -483,7 +491,9 @@ func (p *preprocessor) openBrace(pos Pos) {
 	b := openBlock{dst: parent, pos: pos}
 	switch {
 	case len(p.open) >= p.lim.blockDepth:
-		p.report(pos, Error, "blocks nest deeper than %d levels", p.lim.blockDepth)
+		if len(p.open) == p.lim.blockDepth {
+			p.report(pos, Error, "blocks nest deeper than %d levels: the deeper braces are ignored", p.lim.blockDepth)
+		}
 	case p.last != nil && !p.last.HasBlock:
 		p.last.HasBlock = true
 		b.node, b.dst = p.last, &p.last.Block

@@ -549,3 +549,59 @@ func TestParseTreeEntryPoints(t *testing.T) {
 		t.Errorf("relative: %q", got)
 	}
 }
+
+func TestParseTreeLimits(t *testing.T) {
+	long := strings.Repeat("x", 70<<10)
+	deep := "a " + strings.Repeat("b {", 300) + strings.Repeat("}", 300) + "\nafter\n"
+	ppTable(t, []ppCase{
+		{name: "a line too long is skipped", files: map[string]string{"main": "a\n" + long + "\nb\n"},
+			tree: "a\nb\n", diags: ppK + "2:1 error\n", msgs: []string{"bytes long"}},
+		{name: "a long multi-line parameter line", files: map[string]string{"main": "$M= \\\n" + long + " \\\nm\n$M\nb\n"},
+			tree: "m\nb\n", diags: ppK + "2:1 error\n"},
+		{name: "an expansion too long", files: map[string]string{"main": "$A=" + strings.Repeat("y", 60<<10) + "\nk $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A\nb\n"},
+			tree: "b\n", diags: ppK + "2:54 error\n", msgs: []string{"longer than 1048576 bytes"}},
+		{name: "unclosed braces without keywords are summed up", files: map[string]string{"main": "{\n{\n{\n"},
+			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n" + ppK + "3:1 error\n" + ppK + "1:1 error\n",
+			msgs:  []string{"unexpected '{'", "unexpected '{'", "unexpected '{'", "3 '{' without a keyword"}},
+		{name: "long include pattern", files: map[string]string{"main": "include " + strings.Repeat("{a,", 2000) + "\n"},
+			diags: ppK + "1:9 error\n", msgs: []string{"at most 4096"}},
+		{name: "brace expansion bound", files: map[string]string{"main": "include " + strings.Repeat("{a,b}", 11) + "\n"},
+			diags: ppK + "1:9 error\n", msgs: []string{"more than 1024 names"}},
+	})
+	nodes, diags := ParseTreeBytes("d.conf", []byte(deep), Env{})
+	if ppDiags(diags) != "d.conf:1:773 error\n" || !strings.Contains(diags[0].Msg, "deeper than 256") {
+		t.Errorf("deep nesting: %s", diags)
+	}
+	depth := 0
+	for n := nodes[0]; len(n.Block) > 0; n = n.Block[0] {
+		depth++
+	}
+	if depth != 256 || ppFormat(nodes[1:]) != "after\n" {
+		t.Errorf("deep nesting: depth %d, then %q", depth, ppFormat(nodes[1:]))
+	}
+
+	// The whole-parse budget stops a parse that expands without end, with
+	// one fatal diagnostic; small limits keep the test fast.
+	lim := defaultLimits
+	lim.pieces = 10000
+	src := "$M= \\\n a \\\n b \\\n c\n~SEQ(i,1,100000) $M\n~SEQ(i,1,100000) $M\n"
+	nodes, diags = parseTree("m.conf", []byte(src), Env{}, lim)
+	if ppDiags(diags) != "m.conf:5:1 fatal\n" || len(nodes) > 10000 {
+		t.Errorf("budget: %d nodes, %s", len(nodes), diags)
+	}
+	lim = defaultLimits
+	lim.bytes = 1 << 20
+	nodes, diags = parseTree("m.conf", []byte(src), Env{}, lim)
+	if ppDiags(diags) != "m.conf:5:1 fatal\n" || !strings.Contains(diags[0].Msg, "giving up") {
+		t.Errorf("byte budget: %d nodes, %s", len(nodes), diags)
+	}
+	// Generators nested through parameters multiply: the nesting bound and
+	// the budget both hold.
+	src = "$A=~SEQ(a,1,50) $B\n$B=~SEQ(b,1,50) $C\n$C=~SEQ(c,1,50) $D\n$D=~SEQ(d,1,50) x\n$A\n"
+	lim = defaultLimits
+	lim.pieces = 100000
+	nodes, diags = parseTree("g.conf", []byte(src), Env{}, lim)
+	if !diags.HasErrors() || len(nodes) > 100000 {
+		t.Errorf("nested generators: %d nodes, %s", len(nodes), diags)
+	}
+}

@@ -72,22 +72,24 @@ func shellFields(s string) ([]string, error) {
 		case c == '\'' || c == '"':
 			inArg = true
 			j := i + 1
-			escaped := false
+			lastEscape := false
 			for j < len(s) && s[j] != c {
 				if s[j] == '\\' {
-					escaped = true
 					b, n := unescape(s[j+1:])
 					cur.WriteString(b)
 					j += 1 + n
+					lastEscape = true
 					continue
 				}
 				cur.WriteByte(s[j])
 				j++
+				lastEscape = false
 			}
 			if j >= len(s) {
-				// keepalived 2.2.7 lets a quote run to the end of the text
-				// if there was an escape inside it; without one it is an error.
-				if !escaped {
+				// keepalived 2.2.7 accepts a quote left open when the text
+				// ends right after the quote or right after an escape
+				// (`a"` and `a"b\c`), and refuses it otherwise (`a"bc`).
+				if j > i+1 && !lastEscape {
 					return nil, fmt.Errorf("%w: missing closing %c in %q", ErrUnterminatedQuote, c, s)
 				}
 				i = j

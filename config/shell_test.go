@@ -45,9 +45,14 @@ func TestSplitCommand(t *testing.T) {
 		{`"/bin/echo \x4g"`, []string{"/bin/echo", "\x04g"}},
 		{`"/bin/echo \40a"`, []string{"/bin/echo", "a"}},
 		{`"/bin/echo \\x41"`, []string{"/bin/echo", "A"}},
-		// A quote left open is accepted when it holds an escape.
+		// A quote left open is accepted when the text ends right after
+		// it or right after an escape.
 		{`"/bin/echo d\"e f\\g"`, []string{"/bin/echo", "de fg"}},
 		{`'/bin/echo d"e f\\g'`, []string{"/bin/echo", "de fg"}},
+		{`"/bin/echo a\"`, []string{"/bin/echo", "a"}},
+		{`'/bin/echo x "'`, []string{"/bin/echo", "x", ""}},
+		{`'/bin/echo x \\"'`, []string{"/bin/echo", "x", `"`}},
+		{`"/bin/echo \xg"`, []string{"/bin/echo", "xg"}},
 		{"\"/usr/local/bin/notify.sh\" root root", []string{"/usr/local/bin/notify.sh"}},
 		{`"/bin/sh -c 'exit 0'"`, []string{"/bin/sh", "-c", "exit 0"}},
 		{`/bin/x\`, []string{`/bin/x\`}},
@@ -72,6 +77,10 @@ func TestSplitCommandErrors(t *testing.T) {
 		{`"/bin/echo d\"e fg"`, ErrUnterminatedQuote},
 		{`"/bin/echo a 'b c' d'e fg"`, ErrUnterminatedQuote},
 		{`"/bin/echo b 'd"`, ErrUnterminatedQuote},
+		{`"/bin/echo a\"b"`, ErrUnterminatedQuote},
+		{`'/bin/echo a" '`, ErrUnterminatedQuote},
+		{`'/bin/echo x a"\\b c'`, ErrUnterminatedQuote},
+		{`'/bin/echo x a"b\\ c'`, ErrUnterminatedQuote},
 		{`"/bin/x`, ErrUnterminatedQuote},
 		{``, ErrEmptyCommand},
 		{`   `, ErrEmptyCommand},
