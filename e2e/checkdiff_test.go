@@ -314,11 +314,11 @@ func copyCorpus(t *testing.T) string {
 	return dst
 }
 
-// checkLab builds the namespace the checks run in: one host with eth0 and
-// eth1 on two segments, documentation addresses only.
+// checkLab builds the namespace the checks run in: one host ("node") with
+// eth0 and eth1 on two segments, documentation addresses only.
 func checkLab(t *testing.T) *netlab.Host {
 	t.Helper()
-	lab, err := netlab.New("ckd")
+	lab, err := netlab.New(labPrefix())
 	if err != nil {
 		t.Fatalf("netlab: %v", err)
 	}
@@ -343,6 +343,34 @@ func checkLab(t *testing.T) *netlab.Host {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// labPrefix returns this process's lab prefix: "ckd" and the pid in base 36,
+// so that two runs at once (developers sharing a machine) do not delete each
+// other's namespaces. Labs left by runs whose process is gone are removed.
+func labPrefix() string {
+	const base = "ckd"
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			prefix, _, ok := strings.Cut(f[0], "-")
+			if !ok || !strings.HasPrefix(prefix, base) || len(prefix) == len(base) {
+				continue
+			}
+			pid, err := strconv.ParseInt(prefix[len(base):], 36, 32)
+			if err != nil || pid <= 0 {
+				continue
+			}
+			if err := syscall.Kill(int(pid), 0); err == nil || errors.Is(err, syscall.EPERM) {
+				continue // that run is still going (or the pid was reused)
+			}
+			_ = netlab.Cleanup(prefix)
+		}
+	}
+	return base + strconv.FormatInt(int64(os.Getpid()), 36)
 }
 
 // runIn runs name in h's namespace, from dir, and returns its verdict. An
