@@ -585,6 +585,27 @@ func TestVMAC(t *testing.T) {
 	if err := r.m.RemoveVMAC("eth0"); err == nil {
 		t.Error("RemoveVMAC(eth0) succeeded on a real interface")
 	}
+	if _, err := r.a.Run("ip", "link", "add", "mv0", "link", "eth0", "type", "macvlan", "mode", "bridge"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.RemoveVMAC("mv0"); err == nil {
+		t.Error("RemoveVMAC(mv0) removed a macvlan that is not a VMAC")
+	}
+
+	// use_vmac NAME MAC, with five octets completed by the VRID.
+	mac, err := addr.ParseVMACAddr("02:00:5e:10:20", 54)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.m.EnsureVMACWithMAC("eth0", 54, addr.IPv4, "vip54", mac); err != nil {
+		t.Fatal(err)
+	}
+	if l := linkOf(t, r.a, "vip54"); l.Address != "02:00:5e:10:20:36" || l.LinkInfo.InfoData.Mode != "private" {
+		t.Errorf("vip54: %+v; want MAC 02:00:5e:10:20:36, private", l)
+	}
+	if err := r.m.RemoveVMAC("vip54"); err != nil {
+		t.Error(err)
+	}
 
 	for _, n := range []string{"vrrp.51", name6} {
 		for range 2 {

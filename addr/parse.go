@@ -2,6 +2,7 @@ package addr
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -251,4 +252,21 @@ func ParseRule(ws []string) (Rule, error) {
 	}
 	r.Family = r.family() // one spelling per rule, so that equal rules compare equal
 	return r, nil
+}
+
+// ParseVMACAddr reads the MAC address of `use_vmac [NAME] MAC`. As
+// keepalived.conf(5) allows, five octets are completed with the VRID as the
+// last one.
+func ParseVMACAddr(s string, vrid uint8) (net.HardwareAddr, error) {
+	if strings.Count(s, ":") == 4 {
+		s += fmt.Sprintf(":%02x", vrid)
+	}
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 {
+		return nil, fmt.Errorf("vmac address %q: expected six (or five) colon-separated hex octets", s)
+	}
+	if mac[0]&1 != 0 {
+		return nil, fmt.Errorf("vmac address %q is a multicast address", s)
+	}
+	return mac, nil
 }

@@ -24,12 +24,6 @@ func VMACAddr(vrid uint8, fam Family) net.HardwareAddr {
 	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, kind, vrid}
 }
 
-// isVRRPMAC reports whether mac is a VRRP virtual router MAC, i.e. whether an
-// interface carrying it can only have been made for use_vmac.
-func isVRRPMAC(mac net.HardwareAddr) bool {
-	return len(mac) == 6 && bytes.Equal(mac[:4], []byte{0, 0, 0x5e, 0}) && (mac[4] == 1 || mac[4] == 2)
-}
-
 // EnsureVMAC makes sure the VMAC interface of VRID vrid exists on parent,
 // configured and up, as keepalived's use_vmac does, and returns its name:
 // name, or "vrrp.<VRID>" when name is empty. It is a macvlan in private mode
@@ -65,6 +59,12 @@ func isVRRPMAC(mac net.HardwareAddr) bool {
 // link-local address(es), without DAD and deprecated, so that adverts can
 // be sent from the VMAC with the router's real link-local source.
 func (m *Manager) EnsureVMAC(parent string, vrid uint8, fam Family, name string) (ifname string, err error) {
+	return m.EnsureVMACWithMAC(parent, vrid, fam, name, nil)
+}
+
+// EnsureVMACWithMAC is EnsureVMAC with the MAC address of `use_vmac NAME MAC`
+// (see ParseVMACAddr); a nil mac means VMACAddr(vrid, fam).
+func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam Family, name string, mac net.HardwareAddr) (ifname string, err error) {
 	if vrid == 0 {
 		return "", fmt.Errorf("addr: vmac on %s: VRID 0 is invalid: expected 1..255", parent)
 	}
@@ -77,7 +77,12 @@ func (m *Manager) EnsureVMAC(parent string, vrid uint8, fam Family, name string)
 	if len(name) > 15 {
 		return "", fmt.Errorf("addr: vmac %s on %s: interface names are at most 15 characters", name, parent)
 	}
-	mac := VMACAddr(vrid, fam)
+	if mac == nil {
+		mac = VMACAddr(vrid, fam)
+	}
+	if len(mac) != 6 || mac[0]&1 != 0 {
+		return "", fmt.Errorf("addr: vmac %s on %s: MAC %s is not a unicast Ethernet address", name, parent, mac)
+	}
 	fail := func(what string, err error) (string, error) {
 		return "", fmt.Errorf("addr: vmac %s (%s) on %s: %s: %w", name, mac, parent, what, err)
 	}
@@ -173,8 +178,9 @@ func (m *Manager) copyLinkLocal(parent, vmac netlink.Link) error {
 }
 
 // RemoveVMAC deletes the VMAC interface name. An interface already gone is
-// success; an interface that is not a macvlan with a VRRP MAC is left alone
-// and reported, so that a typo can never delete a real interface.
+// success; an interface that is not a private-mode macvlan (as EnsureVMAC
+// makes them) is left alone and reported, so that a typo can never delete a
+// real interface.
 func (m *Manager) RemoveVMAC(name string) error {
 	l, err := m.link(name)
 	if errors.Is(err, ErrNoInterface) {
@@ -183,8 +189,8 @@ func (m *Manager) RemoveVMAC(name string) error {
 	if err != nil {
 		return fmt.Errorf("addr: remove vmac %s: %w", name, err)
 	}
-	if _, ok := l.(*netlink.Macvlan); !ok || !isVRRPMAC(l.Attrs().HardwareAddr) {
-		return fmt.Errorf("addr: remove vmac %s: refusing: it is a %s with MAC %s, not a VRRP VMAC", name, l.Type(), l.Attrs().HardwareAddr)
+	if mv, ok := l.(*netlink.Macvlan); !ok || mv.Mode != netlink.MACVLAN_MODE_PRIVATE {
+		return fmt.Errorf("addr: remove vmac %s: refusing: it is a %s with MAC %s, not a VMAC (a private-mode macvlan)", name, l.Type(), l.Attrs().HardwareAddr)
 	}
 	if err := m.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("addr: remove vmac %s: %w", name, err)
