@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // AnnouncerConfig tunes OpenAnnouncer. The zero value announces the
@@ -26,7 +28,9 @@ type AnnouncerConfig struct {
 	// section 4.4), for a virtual router that routes.
 	Router bool
 	// LinkLocal is the IPv6 source of Neighbor Advertisements; the zero
-	// Addr means the interface's first link-local address at open time.
+	// Addr means the interface's first link-local address, as found at
+	// open time or, on an interface that had none yet, at the first
+	// Announce of an IPv6 address that finds one.
 	LinkLocal netip.Addr
 }
 
@@ -41,6 +45,7 @@ type AnnouncerStats struct {
 // one interface through AF_PACKET sockets. It is safe for concurrent use.
 type Announcer struct {
 	ifi       net.Interface
+	mu        sync.Mutex // guards cfg.LinkLocal, found late on a link that was down
 	cfg       AnnouncerConfig
 	arp, nd   *packet.Conn // send-only: their filter drops everything inbound
 	arps, nas atomic.Uint64
@@ -70,18 +75,8 @@ func OpenAnnouncer(ifname string, cfg AnnouncerConfig) (*Announcer, error) {
 	}
 	cfg.MAC = cloneMAC(cfg.MAC)
 	if !cfg.LinkLocal.IsValid() {
-		addrs, err := ifi.Addrs()
-		if err != nil {
-			return nil, fmt.Errorf("netio: announcer on %s: addresses: %w", ifname, err)
-		}
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
-					cfg.LinkLocal = ip
-					break
-				}
-			}
-		}
+		// Not there yet on an interface that is down: Announce looks again.
+		cfg.LinkLocal, _ = linkLocal(ifi)
 	}
 	filter, err := dropAll()
 	if err != nil {
@@ -119,19 +114,20 @@ func (a *Announcer) announce(ip netip.Addr) error {
 		if err != nil {
 			return err
 		}
-		if _, err := a.arp.WriteTo(f, &packet.Addr{HardwareAddr: broadcastMAC()}); err != nil {
+		if err := write(a.arp, f, broadcastMAC()); err != nil {
 			return err
 		}
 		a.arps.Add(1)
 	case ip.Is6():
-		if !a.cfg.LinkLocal.IsValid() {
-			return errors.New("no IPv6 link-local source address on the interface")
-		}
-		f, err := UnsolicitedNA(a.cfg.MAC, ip.WithZone(""), a.cfg.LinkLocal.WithZone(""), a.cfg.Router)
+		src, err := a.source()
 		if err != nil {
 			return err
 		}
-		if _, err := a.nd.WriteTo(f, &packet.Addr{HardwareAddr: allNodesMAC()}); err != nil {
+		f, err := UnsolicitedNA(a.cfg.MAC, ip.WithZone(""), src, a.cfg.Router)
+		if err != nil {
+			return err
+		}
+		if err := write(a.nd, f, allNodesMAC()); err != nil {
 			return err
 		}
 		a.nas.Add(1)
@@ -139,6 +135,52 @@ func (a *Announcer) announce(ip netip.Addr) error {
 		return errors.New("not an IP address")
 	}
 	return nil
+}
+
+// write sends frame f to dst on c. An AF_PACKET socket keeps a pending
+// ENETDOWN from the last time its interface was down (or from being opened
+// while it was), and returns it, once, from the next send, which it drops;
+// so ENETDOWN is retried once, and only a second one means the interface
+// is down now. Without this the first gratuitous ARP after a link flap,
+// the one that matters most, would be lost.
+func write(c *packet.Conn, f []byte, dst net.HardwareAddr) error {
+	_, err := c.WriteTo(f, &packet.Addr{HardwareAddr: dst})
+	if errors.Is(err, unix.ENETDOWN) {
+		_, err = c.WriteTo(f, &packet.Addr{HardwareAddr: dst})
+	}
+	return err
+}
+
+// source returns the IPv6 source of Neighbor Advertisements: the
+// configured one, or the interface's link-local address, looked up again
+// (in the network namespace of the calling thread) while there is none.
+func (a *Announcer) source() (netip.Addr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.cfg.LinkLocal.IsValid() {
+		ll, err := linkLocal(&a.ifi)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		a.cfg.LinkLocal = ll
+	}
+	return a.cfg.LinkLocal.WithZone(""), nil
+}
+
+// linkLocal returns the first IPv6 link-local address of ifi.
+func linkLocal(ifi *net.Interface) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+				return ip, nil
+			}
+		}
+	}
+	return netip.Addr{}, errors.New("no IPv6 link-local address to send Neighbor Advertisements from")
 }
 
 // MAC returns the link-layer address the Announcer announces.

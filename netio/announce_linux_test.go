@@ -96,6 +96,25 @@ func TestAnnouncerUpdatesNeighbours(t *testing.T) {
 		})
 	}
 
+	t.Run("link-local found late", func(t *testing.T) {
+		must[string](t)(a.Run("ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"))
+		an := openAnnouncerIn(t, a, "dum0", AnnouncerConfig{})
+		vip := netip.MustParseAddr("2001:db8::100")
+		// Announce looks the address up in the calling thread's namespace.
+		// The first send after the link comes up must not be lost to the
+		// ENETDOWN the socket kept from being opened on a down link.
+		if err := a.Do(func() error { return an.Announce(vip) }); err == nil {
+			t.Error("NA from a down interface without a link-local address succeeded")
+		}
+		must[string](t)(a.Run("ip", "link", "set", "dum1", "up"))
+		must[string](t)(a.Run("ip", "link", "set", "dum0", "up"))
+		ifaceIn(t, a, "dum0")
+		check(t, a.Do(func() error { return an.Announce(vip) }))
+		if s := an.Stats(); s != (AnnouncerStats{NAs: 1, Errors: 1}) {
+			t.Errorf("stats %+v", s)
+		}
+	})
+
 	t.Run("errors", func(t *testing.T) {
 		an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
 		if err := an.Announce(netip.Addr{}); err == nil {

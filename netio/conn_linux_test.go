@@ -192,3 +192,49 @@ func TestConnCloseAndDeadline(t *testing.T) {
 		t.Error("Listen on a missing interface succeeded")
 	}
 }
+
+// TestFamilyMatchesWire: the daemon converts between the two Family types.
+func TestFamilyMatchesWire(t *testing.T) {
+	if IPv4 != Family(wire.IPv4) || IPv6 != Family(wire.IPv6) {
+		t.Errorf("netio families %d, %d; wire families %d, %d", IPv4, IPv6, wire.IPv4, wire.IPv6)
+	}
+}
+
+// TestConnSurvivesLinkFlap: a Conn and an Announcer opened before their
+// interface goes down and up again keep working without being reopened:
+// the group membership comes back with the link, and the first send
+// after it is not lost.
+func TestConnSurvivesLinkFlap(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "niocf")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	_, llA := ifaceIn(t, a, "eth0")
+	ifaceIn(t, b, "eth0")
+	src4 := netip.MustParseAddr("192.0.2.1")
+	a4, a6 := listenIn(t, a, "eth0", IPv4, Options{}), listenIn(t, a, "eth0", IPv6, Options{})
+	b4, b6 := listenIn(t, b, "eth0", IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", IPv6, Options{Multicast: true})
+	an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
+
+	must[string](t)(a.Run("ip", "link", "set", "eth0", "down"))
+	must[string](t)(b.Run("ip", "link", "set", "eth0", "down"))
+	must[string](t)(b.Run("ip", "link", "set", "eth0", "up"))
+	must[string](t)(a.Run("ip", "link", "set", "eth0", "up"))
+	_, llA2 := ifaceIn(t, a, "eth0")
+	if llA2 != llA {
+		t.Fatalf("link-local changed across the flap: %v, then %v", llA, llA2)
+	}
+
+	check(t, an.Announce(netip.MustParseAddr("192.0.2.100")))
+	check(t, a4.Send(advert(t, 3, 51, 100, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4), src4, wire.GroupV4))
+	check(t, a6.Send(advert(t, 3, 52, 100, netip.MustParseAddr("2001:db8::100"), llA, wire.GroupV6), llA, wire.GroupV6))
+	if got := drain(t, b4, 1); !slices.Equal(vrids(got), []uint8{51}) {
+		t.Errorf("IPv4 after the flap: received VRIDs %v, want [51]", vrids(got))
+	}
+	if got := drain(t, b6, 1); !slices.Equal(vrids(got), []uint8{52}) {
+		t.Errorf("IPv6 after the flap: received VRIDs %v, want [52]", vrids(got))
+	}
+}
