@@ -198,10 +198,11 @@ func (p *preprocessor) generators(sp span, pos Pos) (gens []*generator, rest spa
 		var g *generator
 		var n int
 		var err string
+		resolve := func(f string) (string, bool) { return p.genValue(f, pos) }
 		if kind == "~LST" {
-			g, n, err = parseLST(body)
+			g, n, err = parseLST(body, resolve)
 		} else {
-			g, n, err = parseSEQ(body, kind == "~SEQx")
+			g, n, err = parseSEQ(body, kind == "~SEQx", resolve)
 		}
 		if err != "" {
 			p.report(at, Error, "invalid %s: %s; line skipped", kind, err)
@@ -215,6 +216,25 @@ func (p *preprocessor) generators(sp span, pos Pos) (gens []*generator, rest spa
 		gens = append(gens, g)
 		sp = sp.slice(len(kind)+1+n, len(sp.s)).trim()
 	}
+}
+
+// genValue resolves a parameter used as a whole ~SEQ/~LST value
+// (keepalived accepts "~SEQ(i, 1, $N)" although "$N)" is not followed by a
+// blank); a '$' anywhere else in a value makes it invalid, as in keepalived.
+func (p *preprocessor) genValue(f string, pos Pos) (string, bool) {
+	if !strings.Contains(f, "$") {
+		return f, true
+	}
+	name, end, args, braced := paramAt(f, 0)
+	if name == "" || end != len(f) {
+		return "", false
+	}
+	v, ok := p.param(name, args, braced)
+	if !ok {
+		return f, true
+	}
+	out, _, ok := p.substitute(flatSpan(v, int32(pos.Col)), pos)
+	return strings.TrimSpace(out.s), ok
 }
 
 // expand runs the rest of a generator line once per combination of values,
@@ -309,7 +329,7 @@ func genNumber(s string) (int64, bool) {
 // parseSEQ parses "var, [start,] [step,] end)" (keepalived.conf(5),
 // "Sequence blocks"): start defaults to 1 (-1 when end is negative) and step
 // to 1 or -1 towards end; a step of 0 or one pointing away from end is an error.
-func parseSEQ(s string, hex bool) (*generator, int, string) {
+func parseSEQ(s string, hex bool, resolve func(string) (string, bool)) (*generator, int, string) {
 	body, n, err := parenBody(s)
 	if err != "" {
 		return nil, 0, err + ": expected ~SEQ(var, [start,] [step,] end)"
@@ -324,6 +344,10 @@ func parseSEQ(s string, hex bool) (*generator, int, string) {
 	}
 	nums := make([]int64, 0, 3)
 	for _, x := range f[1:] {
+		x, ok := resolve(strings.TrimSpace(x))
+		if !ok {
+			return nil, 0, "a parameter must be a whole value"
+		}
 		v, ok := genNumber(x)
 		if !ok {
 			return nil, 0, strconv.Quote(strings.TrimSpace(x)) + " is not an integer"
@@ -363,7 +387,7 @@ func parseSEQ(s string, hex bool) (*generator, int, string) {
 // parseLST parses "var, v1, v2, ...)" or "{var1, var2}, {v1, v2}, ...)"
 // (keepalived.conf(5), "List blocks"). A tuple with fewer values than
 // variables leaves the others empty, as keepalived does.
-func parseLST(s string) (*generator, int, string) {
+func parseLST(s string, resolve func(string) (string, bool)) (*generator, int, string) {
 	const want = "expected ~LST(var, value, ...) or ~LST({var, ...}, {value, ...}, ...)"
 	// Split the top-level comma list, keeping {...} groups together.
 	var items []string
@@ -432,6 +456,11 @@ scan:
 		t, ok := group(it)
 		if !ok {
 			return nil, 0, "value " + strconv.Quote(strings.TrimSpace(it)) + " contains blanks: " + want
+		}
+		for i := range t {
+			if t[i], ok = resolve(t[i]); !ok {
+				return nil, 0, "value " + strconv.Quote(strings.TrimSpace(it)) + ": a parameter must be a whole value"
+			}
 		}
 		g.values = append(g.values, t)
 	}

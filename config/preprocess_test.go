@@ -381,6 +381,10 @@ func TestParseTreeGenerators(t *testing.T) {
 		{name: "the variable is restored afterwards", files: map[string]string{"main": "$i=before\n~SEQ(i,1,2) k $i\nafter $i\n~SEQ(z,1,1) k $z\nafter $z\n"},
 			tree: "k 1\nk 2\nafter before\nk 1\nafter $z\n"},
 		{name: "nothing to repeat", files: map[string]string{"main": "~SEQ(j,1,2) ~SEQ(k,1,2)\n~SEQ(j,1,2)\n"}},
+		{name: "parameters as whole values", files: map[string]string{"main": "$N=2\n$M=$N\n~LST(v,$N,b) kw_lst_$v\n~SEQ(q,1,$M) kw_seqm_$q\n~SEQ(r,1,${N}) kw_seqb_$r\n" +
+			"~SEQ(s,1,x$N) bad\n~LST(w,${N}x,$N.y) bad\nk_end\n"},
+			tree:  "kw_lst_2\nkw_lst_b\nkw_seqm_1\nkw_seqm_2\nkw_seqb_1\nkw_seqb_2\nk_end\n",
+			diags: ppK + "6:1 error\n" + ppK + "7:1 error\n", msgs: []string{"whole value", "whole value"}},
 		{name: "not generators", files: map[string]string{"main": "~FOO(a,1) s25\n~SEQUENCE x\n"},
 			tree: "~FOO(a,1) s25\n~SEQUENCE x\n"},
 		{name: "invalid", files: map[string]string{"main": "~SEQ(l,1,-1,3) s12\n~SEQ(a5,1,0,3) s27\n~SEQ(y,1.5,2) s20\n~SEQ(z) s21\n~LST(z2) s22\n" +
