@@ -312,6 +312,39 @@ func TestVIPReachable(t *testing.T) {
 	}
 }
 
+// TestPromoteSecondaries shows the kernel behaviour the option exists for:
+// removing the primary address of a subnet takes its secondaries with it,
+// unless promote_secondaries is set.
+func TestPromoteSecondaries(t *testing.T) {
+	r := newRig(t, "adrps", []string{"198.51.100.1/24"}, []string{"198.51.100.2/24"})
+	first, second := vip("192.0.2.100/24", "eth0"), vip("192.0.2.101/24", "eth0")
+	for _, promote := range []bool{false, true} {
+		if promote {
+			if err := r.m.PromoteSecondaries("eth0"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, v := range []addr.VIP{first, second} {
+			if err := r.m.Add(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.m.Remove(first); err != nil {
+			t.Fatal(err)
+		}
+		has, err := r.m.Has(second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has != promote {
+			t.Errorf("promote_secondaries %v: %s survives removing %s: %v, want %v", promote, second, first, has, promote)
+		}
+		if err := r.m.Remove(second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	r := newRig(t, "adrerr", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
 	v := vip("192.0.2.100/24", "nosuchif")

@@ -305,3 +305,17 @@ func (m *Manager) RestoreSysctls() error {
 		return errors.Join(errs...)
 	})
 }
+
+// PromoteSecondaries sets promote_secondaries on dev (the instance option of
+// that name): without it, removing the first (primary) address of a subnet
+// from an interface makes the kernel remove every other address of that
+// subnet with it, so dropping one VIP on a reload would silently drop its
+// neighbours too.
+func (m *Manager) PromoteSecondaries(dev string) error {
+	return m.inNS(func() error {
+		if err := writeSysctl(filepath.Join(ipv4Conf, dev, "promote_secondaries"), "1"); err != nil {
+			return fmt.Errorf("addr: promote_secondaries on %s: %w", dev, err)
+		}
+		return nil
+	})
+}
