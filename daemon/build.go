@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"vigil/addr"
+	"vigil/config"
+	"vigil/vrrp"
+	"vigil/vrrp/wire"
+)
+
+// instanceSpec is everything the daemon derives from one vrrp_instance
+// block: the engine's configuration and what the I/O edges need.
+type instanceSpec struct {
+	cfg     *config.Instance
+	engine  vrrp.Config
+	ifname  string // where adverts are sent and received
+	fam     wire.Family
+	vips    map[netip.Prefix]addr.VIP // every VIP and excluded VIP, with its options
+	garpGap config.Garp
+}
+
+func wireFamily(f config.Family) wire.Family {
+	if f == config.IPv6 {
+		return wire.IPv6
+	}
+	return wire.IPv4
+}
+
+// sourceAddr picks the address adverts are sent from, as keepalived does:
+// unicast_src_ip or mcast_src_ip when set, else the interface's primary
+// IPv4 address, or its IPv6 link-local address.
+type addrLookup func(ifname string) ([]netip.Prefix, error)
+
+func hostAddrs(ifname string) ([]netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, err
+	}
+	as, err := ifi.Addrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range as {
+		if ipn, ok := a.(*net.IPNet); ok {
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := ipn.Mask.Size()
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
+		}
+	}
+	return out, nil
+}
+
+func sourceAddr(in *config.Instance, fam wire.Family, lookup addrLookup, vips map[netip.Prefix]addr.VIP) (netip.Addr, error) {
+	if in.Unicast() && in.UnicastSrcIP.IsValid() {
+		return in.UnicastSrcIP, nil
+	}
+	if !in.Unicast() && in.McastSrcIP.IsValid() {
+		return in.McastSrcIP, nil
+	}
+	as, err := lookup(in.Interface)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %s: %w", in.Interface, err)
+	}
+	isVIP := func(a netip.Addr) bool {
+		for p := range vips {
+			if p.Addr() == a {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range as {
+		a := p.Addr()
+		if isVIP(a) {
+			continue
+		}
+		if fam == wire.IPv4 && a.Is4() {
+			return a, nil
+		}
+		if fam == wire.IPv6 && a.Is6() && a.IsLinkLocalUnicast() {
+			return a, nil
+		}
+	}
+	what := "IPv4 address"
+	if fam == wire.IPv6 {
+		what = "IPv6 link-local address"
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no %s to send adverts from (set unicast_src_ip or mcast_src_ip)", in.Interface, what)
+}
+
+func toVIP(v *config.VIP, defDev string) (addr.VIP, error) {
+	out := addr.VIP{
+		Prefix:        v.Prefix,
+		Dev:           v.Dev,
+		Label:         v.Label,
+		Peer:          v.Peer,
+		Home:          v.Home,
+		MngTmpAddr:    v.MngTmpAddr,
+		NoPrefixRoute: v.NoPrefixRt,
+		AutoJoin:      v.AutoJoin,
+	}
+	if out.Dev == "" {
+		out.Dev = defDev
+	}
+	if v.Brd.IsValid() {
+		out.Brd = v.Brd
+	}
+	if v.Scope != "" {
+		s, err := addr.ParseScope(v.Scope)
+		if err != nil {
+			return out, err
+		}
+		out.Scope = s
+	}
+	switch v.PreferredLft {
+	case "":
+	case "forever":
+		out.PreferredLft, out.PreferredLftSet = addr.Forever, true
+	default:
+		var n uint32
+		if _, err := fmt.Sscan(v.PreferredLft, &n); err != nil {
+			return out, fmt.Errorf("preferred_lft %q: expected seconds or forever", v.PreferredLft)
+		}
+		out.PreferredLft, out.PreferredLftSet = n, true
+	}
+	return out, out.Validate()
+}
+
+// buildSpec maps one vrrp_instance onto the engine's configuration.
+func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*instanceSpec, error) {
+	fam := wireFamily(in.Family)
+	s := &instanceSpec{cfg: in, ifname: in.Interface, fam: fam, vips: map[netip.Prefix]addr.VIP{}}
+	var vips, excluded []netip.Prefix
+	for _, list := range []struct {
+		in  []*config.VIP
+		out *[]netip.Prefix
+	}{{in.VIPs, &vips}, {in.ExcludedVIPs, &excluded}} {
+		for _, v := range list.in {
+			av, err := toVIP(v, in.Interface)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", v.Pos, err)
+			}
+			s.vips[v.Prefix] = av
+			if wireFamily(familyOfAddr(v.Prefix.Addr())) == fam {
+				*list.out = append(*list.out, v.Prefix)
+			} else {
+				// keepalived advertises only addresses of the instance's
+				// family; others are owned like excluded ones.
+				excluded = append(excluded, v.Prefix)
+			}
+		}
+	}
+	src, err := sourceAddr(in, fam, lookup, s.vips)
+	if err != nil {
+		return nil, err
+	}
+	var peers []netip.Addr
+	for _, p := range in.UnicastPeers {
+		peers = append(peers, p.Addr)
+	}
+	g := in.Garp
+	e := vrrp.Config{
+		Name:            in.Name,
+		VRID:            uint8(in.VRID),
+		Version:         in.Version,
+		Family:          fam,
+		Priority:        uint8(in.Priority),
+		AdvertInterval:  in.AdvertInt,
+		NoPreempt:       in.Nopreempt,
+		PreemptDelay:    in.PreemptDelay,
+		NoAccept:        in.Accept.Set && !in.Accept.Value,
+		VIPs:            vips,
+		ExcludedVIPs:    excluded,
+		SrcAddr:         src,
+		Peers:           peers,
+		CheckUnicastSrc: in.CheckUnicastSrc || c.Global.VRRPCheckUnicastSrc,
+		StrictVIPs:      in.StrictMode || c.Global.VRRPStrict,
+		ChecksumMode:    wire.ChecksumPseudoHeader,
+		GARP: vrrp.GARP{
+			MasterDelay:         g.MasterDelay,
+			MasterRepeat:        g.MasterRepeat,
+			MasterRefresh:       g.MasterRefresh,
+			MasterRefreshRepeat: g.MasterRefreshRepeat,
+			LowerPrioDelay:      g.LowerPrioDelay,
+			LowerPrioRepeat:     g.LowerPrioRepeat,
+		},
+		LowerPrioNoAdvert:    in.LowerPrioNoAdvert,
+		HigherPrioSendAdvert: in.HigherPrioSendAdvert,
+	}
+	if in.State == config.StateMaster {
+		e.InitialState = vrrp.StateMaster
+	} else {
+		e.InitialState = vrrp.StateBackup
+	}
+	if in.Auth != nil && in.Auth.Type == config.AuthPass {
+		e.AuthType, e.AuthPass = wire.AuthPass, in.Auth.Pass
+	}
+	s.engine = e
+	s.garpGap = g
+	return s, nil
+}
+
+func familyOfAddr(a netip.Addr) config.Family {
+	if a.Is4() || a.Is4In6() {
+		return config.IPv4
+	}
+	return config.IPv6
+}

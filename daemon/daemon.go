@@ -1,0 +1,587 @@
+// Package daemon is vigil's event loop: the one place that owns time,
+// goroutines and sockets. It loads keepalived.conf, steps one pure
+// vrrp.Instance per vrrp_instance with received adverts, link changes and
+// the clock, and carries out what the engines ask for through the I/O
+// edges: adverts (netio.Conn), gratuitous ARP / unsolicited NA
+// (netio.Announcer) and virtual addresses (addr.Manager).
+//
+// It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
+// removed at startup, SIGHUP reloads (a config with errors is rejected and
+// the running one kept, which keepalived only does with
+// reload_check_config), and shutdown sends priority 0 adverts before the
+// VIPs are released, so a backup takes over within Skew_Time.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"vigil/addr"
+	"vigil/config"
+	"vigil/control"
+	"vigil/netio"
+	"vigil/vrrp"
+	"vigil/vrrp/wire"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	ConfigFile string
+	// Env returns the host environment for each (re)load of the config.
+	Env func() config.Env
+	Log *slog.Logger
+	// ControlPath is the control socket; empty means none.
+	ControlPath string
+	Version     string
+	// OnReady, if set, is called once the instances run (sd_notify READY).
+	OnReady func()
+}
+
+// Daemon runs the VRRP instances of one keepalived.conf.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	calls   chan func(now time.Time)
+	started time.Time
+
+	// Everything below is owned by the loop goroutine.
+	cfg        *config.Config
+	insts      []*instance
+	groups     []*vrrp.Group
+	socks      map[sockKey]*sock
+	announcers map[string]*netio.Announcer
+	addrs      *addr.Manager
+	lastReload *control.ReloadResult
+	rx         chan received
+	readers    sync.WaitGroup
+	linkUp     map[string]bool
+}
+
+type instance struct {
+	spec   *instanceSpec
+	e      *vrrp.Instance
+	sock   *sock
+	group  *vrrp.Group
+	since  time.Time
+	reason string
+}
+
+type sockKey struct {
+	ifname string
+	fam    wire.Family
+}
+
+type sock struct {
+	key    sockKey
+	conn   *netio.Conn
+	byVRID map[uint8]*instance
+	// foreign counts adverts for VRIDs we do not run on this link: another
+	// router sharing the segment, which doctor reports.
+	foreign map[uint8]uint64
+}
+
+type received struct {
+	sock *sock
+	pkt  netio.Packet
+}
+
+// New checks opts and returns a Daemon; it starts nothing.
+func New(opts Options) (*Daemon, error) {
+	if opts.ConfigFile == "" || opts.Env == nil {
+		return nil, errors.New("daemon: config file and environment are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return &Daemon{
+		opts:       opts,
+		log:        opts.Log,
+		calls:      make(chan func(time.Time)),
+		socks:      map[sockKey]*sock{},
+		announcers: map[string]*netio.Announcer{},
+		rx:         make(chan received, 256),
+		linkUp:     map[string]bool{},
+	}, nil
+}
+
+// ConfigError is returned by Run when the configuration cannot be used; it
+// carries every diagnostic.
+type ConfigError struct {
+	File  string
+	Diags config.Diagnostics
+}
+
+func (e *ConfigError) Error() string {
+	n := e.Diags.Count(config.Error) + e.Diags.Count(config.Fatal)
+	return fmt.Sprintf("%s: %d errors: not starting (run `vigil check -f %s` for details)", e.File, n, e.File)
+}
+
+// Run loads the configuration, starts every instance and serves until ctx
+// ends; then it shuts the instances down (priority 0 adverts, VIPs
+// released) and returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = time.Now()
+	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
+	for _, dg := range diags {
+		if dg.Severity >= config.Warning {
+			d.log.Warn("config", "diagnostic", dg.String())
+		}
+	}
+	if diags.HasErrors() {
+		return &ConfigError{File: d.opts.ConfigFile, Diags: diags}
+	}
+	d.addrs = addr.New(nil)
+	specs, err := d.buildSpecs(cfg)
+	if err != nil {
+		return err
+	}
+	d.cfg = cfg
+	d.removeStale(specs)
+
+	loopCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	links := make(chan netlink.LinkUpdate, 64)
+	if err := netlink.LinkSubscribeWithOptions(links, loopCtx.Done(), netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			if loopCtx.Err() == nil {
+				d.log.Error("link monitor", "err", err)
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("daemon: watch interfaces: %w", err)
+	}
+	now := time.Now()
+	if err := d.start(now, specs); err != nil {
+		d.stopAll(time.Now())
+		return err
+	}
+
+	var bg sync.WaitGroup
+	if d.opts.ControlPath != "" {
+		srv := &control.Server{Path: d.opts.ControlPath, Handler: d.handle, Log: d.log}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := srv.Run(loopCtx); err != nil {
+				d.log.Error("control socket", "err", err)
+			}
+		}()
+	}
+	if d.opts.OnReady != nil {
+		d.opts.OnReady()
+	}
+	d.log.Info("vigil running", "config", d.opts.ConfigFile, "instances", len(d.insts))
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.flush()
+		wait := time.Hour
+		if next := d.next(); !next.IsZero() {
+			wait = time.Until(next)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			d.stopAll(time.Now())
+			cancel()
+			bg.Wait()
+			d.readers.Wait()
+			d.log.Info("vigil stopped")
+			return nil
+		case r := <-d.rx:
+			d.receive(time.Now(), r)
+		case <-timer.C:
+			now := time.Now()
+			for _, in := range d.insts {
+				in.e.Advance(now)
+			}
+		case u := <-links:
+			d.linkChanged(time.Now(), u)
+		case f := <-d.calls:
+			f(time.Now())
+		}
+	}
+}
+
+// call runs f on the loop goroutine and waits for it.
+func (d *Daemon) call(ctx context.Context, f func(now time.Time)) error {
+	done := make(chan struct{})
+	select {
+	case d.calls <- func(now time.Time) { f(now); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Reload re-reads the configuration on the loop goroutine. A configuration
+// with errors is rejected and the running one kept.
+func (d *Daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
+	var res control.ReloadResult
+	err := d.call(ctx, func(now time.Time) { res = d.reload(now) })
+	return res, err
+}
+
+// Status returns a snapshot, taken on the loop goroutine.
+func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
+	var s control.Status
+	err := d.call(ctx, func(now time.Time) { s = d.snapshot() })
+	return s, err
+}
+
+func (d *Daemon) handle(ctx context.Context, req control.Request) control.Response {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	switch req.Cmd {
+	case "status":
+		s, err := d.Status(ctx)
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		return control.Response{Status: &s}
+	case "reload":
+		r, err := d.Reload(ctx)
+		if err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		return control.Response{Reload: &r}
+	}
+	return control.Response{Error: fmt.Sprintf("unknown command %q (expected status or reload)", req.Cmd)}
+}
+
+func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
+	var specs []*instanceSpec
+	var errs []error
+	for _, in := range cfg.Instances {
+		s, err := buildSpec(cfg, in, hostAddrs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: vrrp_instance %s: %w", in.Pos, in.Name, err))
+			continue
+		}
+		specs = append(specs, s)
+	}
+	return specs, errors.Join(errs...)
+}
+
+// removeStale removes VIPs a previous run left behind (a crash, kill -9),
+// so that this node does not answer for them while it is a backup. Only
+// addresses the configuration names are touched.
+func (d *Daemon) removeStale(specs []*instanceSpec) {
+	var all []addr.VIP
+	for _, s := range specs {
+		for _, v := range s.vips {
+			all = append(all, v)
+		}
+	}
+	removed, err := d.addrs.RemoveStale(all)
+	for _, v := range removed {
+		d.log.Warn("removed stale virtual address left by an earlier run", "vip", v.String())
+	}
+	if err != nil {
+		d.log.Error("remove stale virtual addresses", "err", err)
+	}
+}
+
+// start creates engines for specs and the sockets they need.
+func (d *Daemon) start(now time.Time, specs []*instanceSpec) error {
+	byName := map[string]*instance{}
+	for _, s := range specs {
+		in, err := d.startInstance(now, s)
+		if err != nil {
+			return err
+		}
+		byName[s.cfg.Name] = in
+	}
+	return d.buildGroups(byName)
+}
+
+func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error) {
+	e, err := vrrp.New(s.engine, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.cfg.Pos, err)
+	}
+	in := &instance{spec: s, e: e, since: now, reason: "startup"}
+	if err := d.attach(in); err != nil {
+		return nil, err
+	}
+	d.insts = append(d.insts, in)
+	if up, err := linkIsUp(s.ifname); err != nil || !up {
+		d.linkUp[s.ifname] = false
+		_ = e.Step(now, vrrp.InterfaceDown{})
+	} else {
+		d.linkUp[s.ifname] = true
+	}
+	d.log.Info("instance started", "instance", s.cfg.Name, "interface", s.ifname, "vrid", s.engine.VRID,
+		"version", e.Config().Version, "priority", s.engine.Priority, "src", s.engine.SrcAddr.String(),
+		"unicast", len(s.engine.Peers) > 0)
+	return in, nil
+}
+
+func (d *Daemon) buildGroups(byName map[string]*instance) error {
+	d.groups = nil
+	for _, g := range d.cfg.SyncGroups {
+		var members []*vrrp.Instance
+		var ins []*instance
+		for _, m := range g.Members {
+			if in := byName[m]; in != nil {
+				members = append(members, in.e)
+				ins = append(ins, in)
+			}
+		}
+		if len(members) == 0 {
+			continue
+		}
+		grp, err := vrrp.NewGroup(g.Name, members...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", g.Pos, err)
+		}
+		for _, in := range ins {
+			in.group = grp
+		}
+		d.groups = append(d.groups, grp)
+	}
+	return nil
+}
+
+// attach gives in a socket on its interface and family, opening one if
+// needed; adverts are demultiplexed by VRID.
+func (d *Daemon) attach(in *instance) error {
+	key := sockKey{in.spec.ifname, in.spec.fam}
+	multicast := len(in.spec.engine.Peers) == 0
+	s := d.socks[key]
+	if s == nil {
+		conn, err := netio.Listen(key.ifname, netio.Family(key.fam), netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
+		if err != nil {
+			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
+		}
+		s = &sock{key: key, conn: conn, byVRID: map[uint8]*instance{}, foreign: map[uint8]uint64{}}
+		d.socks[key] = s
+		d.readers.Add(1)
+		go d.read(s)
+	} else if multicast {
+		if err := s.conn.JoinGroup(); err != nil {
+			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
+		}
+	}
+	if other := s.byVRID[in.spec.engine.VRID]; other != nil {
+		return fmt.Errorf("vrrp_instance %s: VRID %d is already used by %s on %s", in.spec.cfg.Name, in.spec.engine.VRID, other.spec.cfg.Name, key.ifname)
+	}
+	s.byVRID[in.spec.engine.VRID] = in
+	in.sock = s
+	return nil
+}
+
+// detach releases in's socket, closing it when no instance uses it.
+func (d *Daemon) detach(in *instance) {
+	s := in.sock
+	if s == nil {
+		return
+	}
+	delete(s.byVRID, in.spec.engine.VRID)
+	in.sock = nil
+	if len(s.byVRID) == 0 {
+		_ = s.conn.Close()
+		delete(d.socks, s.key)
+	}
+}
+
+// read is the one goroutine per socket: it hands packets to the loop and
+// ends when the socket is closed.
+func (d *Daemon) read(s *sock) {
+	defer d.readers.Done()
+	buf := make([]byte, 65536)
+	for {
+		p, err := s.conn.ReadPacket(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Debug("read advert", "interface", s.key.ifname, "err", err)
+			continue
+		}
+		p.Data = slices.Clone(p.Data)
+		d.rx <- received{sock: s, pkt: p}
+	}
+}
+
+func (d *Daemon) receive(now time.Time, r received) {
+	if d.socks[r.sock.key] != r.sock || len(r.pkt.Data) < 2 {
+		return
+	}
+	vrid := r.pkt.Data[1]
+	in := r.sock.byVRID[vrid]
+	if in == nil {
+		r.sock.foreign[vrid]++
+		if r.sock.foreign[vrid] == 1 {
+			d.log.Warn("VRRP adverts for a VRID this node does not run: another router shares the segment",
+				"interface", r.sock.key.ifname, "vrid", vrid, "from", r.pkt.Src.String())
+		}
+		return
+	}
+	err := in.e.Step(now, vrrp.Packet{Data: r.pkt.Data, Src: r.pkt.Src, Dst: r.pkt.Dst, TTL: r.pkt.TTL})
+	if err != nil {
+		d.log.Debug("advert dropped", "instance", in.spec.cfg.Name, "err", err)
+	}
+}
+
+func linkIsUp(ifname string) (bool, error) {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return false, err
+	}
+	return linkAttrsUp(l.Attrs()), nil
+}
+
+func linkAttrsUp(a *netlink.LinkAttrs) bool {
+	return a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_RUNNING != 0
+}
+
+func (d *Daemon) linkChanged(now time.Time, u netlink.LinkUpdate) {
+	name := u.Attrs().Name
+	up := linkAttrsUp(u.Attrs()) && u.Header.Type != unix.RTM_DELLINK
+	was, known := d.linkUp[name]
+	if !known || was == up {
+		return
+	}
+	d.linkUp[name] = up
+	d.log.Info("interface changed", "interface", name, "up", up)
+	for _, in := range d.insts {
+		if in.spec.ifname != name {
+			continue
+		}
+		if up {
+			_ = in.e.Step(now, vrrp.InterfaceUp{})
+		} else {
+			_ = in.e.Step(now, vrrp.InterfaceDown{})
+		}
+	}
+}
+
+// next is the earliest deadline of any engine.
+func (d *Daemon) next() time.Time {
+	var t time.Time
+	for _, in := range d.insts {
+		if n := in.e.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
+			t = n
+		}
+	}
+	return t
+}
+
+// flush carries out what the engines ask for. A step on one member of a
+// sync group may change the others, so every engine is asked every time.
+func (d *Daemon) flush() {
+	for _, in := range d.insts {
+		if in.e.HasReady() {
+			d.apply(in, in.e.Ready())
+		}
+	}
+	for _, g := range d.groups {
+		for _, t := range g.Ready() {
+			d.log.Info("sync group transition", "group", g.Name(), "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+		}
+	}
+}
+
+// apply carries out one Ready in the engine's order: own the VIPs before
+// claiming them, and send the priority 0 advert before releasing them.
+func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
+	name := in.spec.cfg.Name
+	for _, p := range rd.AddAddrs {
+		v := in.spec.vips[p]
+		if err := d.addrs.Add(v); err != nil {
+			d.log.Error("add virtual address", "instance", name, "vip", v.String(), "err", err)
+		}
+	}
+	for _, a := range rd.Announce {
+		for r := 0; r < a.Repeat; r++ {
+			for _, ip := range a.Addrs {
+				d.announce(in, ip)
+			}
+		}
+	}
+	for _, o := range rd.Adverts {
+		if in.sock == nil {
+			break
+		}
+		if err := in.sock.conn.Send(o.Data, in.spec.engine.SrcAddr, o.Dst); err != nil {
+			d.log.Warn("send advert", "instance", name, "err", err)
+		}
+	}
+	for _, p := range rd.DelAddrs {
+		v := in.spec.vips[p]
+		if err := d.addrs.Remove(v); err != nil {
+			d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
+		}
+	}
+	for _, t := range rd.Transitions {
+		in.since, in.reason = t.At, t.Reason
+		d.log.Info("transition", "instance", name, "from", t.From.String(), "to", t.To.String(),
+			"reason", t.Reason, "priority", t.Priority)
+	}
+	for _, n := range rd.Notes {
+		d.log.Warn("vrrp", "instance", name, "note", n)
+	}
+}
+
+func (d *Daemon) announce(in *instance, ip netip.Addr) {
+	dev := in.spec.ifname
+	for p, v := range in.spec.vips {
+		if p.Addr() == ip {
+			dev = v.Dev
+			break
+		}
+	}
+	a := d.announcers[dev]
+	if a == nil {
+		var err error
+		a, err = netio.OpenAnnouncer(dev, netio.AnnouncerConfig{})
+		if err != nil {
+			d.log.Error("gratuitous ARP / NA", "interface", dev, "err", err)
+			return
+		}
+		d.announcers[dev] = a
+	}
+	if err := a.Announce(ip); err != nil {
+		d.log.Warn("announce", "vip", ip.String(), "err", err)
+	}
+}
+
+// stopAll shuts every instance down: priority 0 adverts, VIPs released.
+func (d *Daemon) stopAll(now time.Time) {
+	for _, in := range d.insts {
+		_ = in.e.Step(now, vrrp.Shutdown{})
+	}
+	d.flush()
+	for _, in := range d.insts {
+		d.detach(in)
+	}
+	d.insts = nil
+	for name, a := range d.announcers {
+		_ = a.Close()
+		delete(d.announcers, name)
+	}
+}

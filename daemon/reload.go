@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"vigil/config"
+	"vigil/control"
+	"vigil/vrrp"
+)
+
+// reload applies a new configuration. Instances whose configuration did
+// not change keep running untouched (state, timers, VIPs); removed ones are
+// shut down; added ones start. A changed instance is restarted: vigil does
+// not yet carry an engine's state across a change of its parameters.
+func (d *Daemon) reload(now time.Time) control.ReloadResult {
+	res := control.ReloadResult{At: now}
+	defer func() { d.lastReload = &res }()
+	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
+	if diags.HasErrors() {
+		for _, dg := range diags {
+			if dg.Severity >= config.Error {
+				res.Errors = append(res.Errors, dg.String())
+			}
+		}
+		d.log.Error("reload rejected: the configuration has errors; the running configuration is kept",
+			"config", d.opts.ConfigFile, "errors", len(res.Errors), "first", res.Errors[0])
+		return res
+	}
+	specs, err := d.buildSpecs(cfg)
+	if err != nil {
+		res.Errors = []string{err.Error()}
+		d.log.Error("reload rejected; the running configuration is kept", "err", err)
+		return res
+	}
+	groupsChanged := !reflect.DeepEqual(groupShape(d.cfg), groupShape(cfg))
+	old := map[string]*instance{}
+	for _, in := range d.insts {
+		old[in.spec.cfg.Name] = in
+	}
+	var kept []*instance
+	var toStart []*instanceSpec
+	for _, s := range specs {
+		o := old[s.cfg.Name]
+		switch {
+		case o == nil:
+			res.Changes = append(res.Changes, "added "+s.cfg.Name)
+			toStart = append(toStart, s)
+			continue
+		case sameSpec(o.spec, s) && !(groupsChanged && (o.group != nil || s.cfg.SyncGroup != "")):
+			// Keep the engine; the new block may differ in positions or in
+			// things the engine does not see (notify scripts).
+			o.spec.cfg = s.cfg
+			kept = append(kept, o)
+		default:
+			res.Changes = append(res.Changes, "restarted "+s.cfg.Name+": its configuration changed")
+			d.shutdown(now, o)
+			toStart = append(toStart, s)
+		}
+		delete(old, s.cfg.Name)
+	}
+	for name, o := range old {
+		res.Changes = append(res.Changes, "removed "+name)
+		d.shutdown(now, o)
+	}
+	d.insts = kept
+	d.cfg = cfg
+	byName := map[string]*instance{}
+	for _, in := range kept {
+		byName[in.spec.cfg.Name] = in
+	}
+	var errs []string
+	for _, s := range toStart {
+		in, err := d.startInstance(now, s)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		byName[s.cfg.Name] = in
+	}
+	if groupsChanged {
+		if err := d.buildGroups(byName); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	res.OK = len(errs) == 0
+	res.Errors = errs
+	slices.Sort(res.Changes)
+	d.log.Info("reloaded", "config", d.opts.ConfigFile, "changes", fmt.Sprint(res.Changes), "errors", len(errs))
+	return res
+}
+
+// shutdown stops one instance as on exit: priority 0 advert, VIPs released.
+func (d *Daemon) shutdown(now time.Time, in *instance) {
+	_ = in.e.Step(now, vrrp.Shutdown{})
+	d.apply(in, in.e.Ready())
+	d.detach(in)
+}
+
+func sameSpec(a, b *instanceSpec) bool {
+	return a.ifname == b.ifname && a.fam == b.fam &&
+		reflect.DeepEqual(a.engine, b.engine) && reflect.DeepEqual(a.vips, b.vips)
+}
+
+func groupShape(c *config.Config) map[string][]string {
+	m := map[string][]string{}
+	if c == nil {
+		return m
+	}
+	for _, g := range c.SyncGroups {
+		m[g.Name] = g.Members
+	}
+	return m
+}

@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"vigil/control"
+	"vigil/vrrp"
+	"vigil/vrrp/wire"
+)
+
+func (d *Daemon) snapshot() control.Status {
+	s := control.Status{
+		Version:    d.opts.Version,
+		PID:        os.Getpid(),
+		Started:    d.started,
+		ConfigFile: d.opts.ConfigFile,
+		LastReload: d.lastReload,
+	}
+	for _, in := range d.insts {
+		st := in.e.Status()
+		is := control.InstanceStatus{
+			Name:           st.Name,
+			Interface:      in.spec.ifname,
+			VRID:           int(st.VRID),
+			Version:        st.Version,
+			Family:         "ipv4",
+			State:          st.State.String(),
+			Priority:       int(st.Priority),
+			BasePriority:   int(st.BasePriority),
+			AdvertInterval: control.Duration(st.AdvertInterval),
+			MasterPriority: int(st.MasterPriority),
+			Since:          in.since,
+			Reason:         in.reason,
+			Counters:       counters(st.Counters),
+		}
+		if in.spec.fam == wire.IPv6 {
+			is.Family = "ipv6"
+		}
+		if st.MasterAddr.IsValid() {
+			is.MasterAddr = st.MasterAddr.String()
+		}
+		for p := range in.spec.vips {
+			is.VIPs = append(is.VIPs, p.String())
+		}
+		slices.Sort(is.VIPs)
+		if in.sock != nil {
+			for vrid, n := range in.sock.foreign {
+				is.Counters[fmt.Sprintf("foreign_vrid_%d", vrid)] = n
+			}
+		}
+		s.Instances = append(s.Instances, is)
+	}
+	for _, g := range d.groups {
+		gs := control.GroupStatus{Name: g.Name(), State: g.State().String()}
+		for _, m := range g.Members() {
+			gs.Members = append(gs.Members, m.Config().Name)
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	return s
+}
+
+func counters(c vrrp.Counters) map[string]uint64 {
+	m := map[string]uint64{
+		"adverts_received":    c.Received,
+		"adverts_sent":        c.Sent,
+		"priority0_received":  c.PriorityZeroRcvd,
+		"priority0_sent":      c.PriorityZeroSent,
+		"became_master":       c.BecameMaster,
+		"released_master":     c.ReleasedMaster,
+		"address_list_errors": c.AddrListErr,
+	}
+	for _, r := range vrrp.DropReasons() {
+		m["dropped_"+strings.ReplaceAll(r.String(), "-", "_")] = c.Drops(r)
+	}
+	return m
+}
