@@ -68,6 +68,13 @@ type Config struct {
 	// ChecksumMode is how version 3 IPv4 checksums are computed and
 	// checked (v3_checksum_as_v2 is wire.ChecksumNoPseudoHeader).
 	ChecksumMode wire.ChecksumMode
+	// OldUnicastChecksum is keepalived's old_unicast_checksum: version 3
+	// IPv4 unicast adverts are checksummed with 224.0.0.18 instead of the
+	// peer's address in the pseudo-header, as before keepalived 1.3.6.
+	// Received adverts are accepted either way, and an instance that
+	// receives an old-style one starts sending old-style ones too, as
+	// keepalived "will attempt to detect" it.
+	OldUnicastChecksum bool
 	// GARP is the schedule of gratuitous ARPs and unsolicited NAs; the zero
 	// value means DefaultGARP().
 	GARP GARP

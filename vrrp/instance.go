@@ -43,6 +43,9 @@ type Instance struct {
 	vipMismatch bool
 	// ivalMismatch: the same for a version 3 interval other than ours.
 	ivalMismatch bool
+	// oldUnicastSum: send pre-1.3.6 keepalived unicast checksums
+	// (configured, or detected in a peer's advert).
+	oldUnicastSum bool
 
 	since  time.Time
 	reason string
@@ -112,6 +115,7 @@ func (i *Instance) setConfig(cfg Config) error {
 		return fmt.Errorf("%w %q: %w", ErrConfig, cfg.Name, err)
 	}
 	i.cfg, i.advertDsts, i.authData, i.vipAddrs, i.allAddrs = n.cfg, n.advertDsts, n.authData, n.vipAddrs, n.allAddrs
+	i.oldUnicastSum = i.oldUnicastSum || cfg.OldUnicastChecksum
 	return nil
 }
 
@@ -523,7 +527,11 @@ func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
 		a.AuthType = i.cfg.AuthType
 		a.AuthData = i.authData
 	}
-	return a.Marshal(i.cfg.SrcAddr, dst, i.cfg.ChecksumMode)
+	sumDst := dst
+	if i.oldUnicastSum && a.Version == 3 && dst.Is4() && !dst.IsMulticast() {
+		sumDst = wire.GroupV4
+	}
+	return a.Marshal(i.cfg.SrcAddr, sumDst, i.cfg.ChecksumMode)
 }
 
 func (i *Instance) sendAdvert(prio uint8) {

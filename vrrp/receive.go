@@ -69,8 +69,14 @@ func (i *Instance) receive(p Packet) error {
 	if badCount {
 		return drop(DropAddrCount, "%v", perr)
 	}
+	oldSum := false
 	if !wire.VerifyChecksum(b, src, dst, i.cfg.ChecksumMode) {
-		return drop(DropChecksum, "checksum 0x%04x does not verify (%v)", a.Checksum, i.cfg.ChecksumMode)
+		// A keepalived before 1.3.6 (or with old_unicast_checksum) puts
+		// the multicast group in a unicast advert's pseudo-header.
+		oldSum = version == 3 && dst.Is4() && !multicast && wire.VerifyChecksum(b, src, wire.GroupV4, i.cfg.ChecksumMode)
+		if !oldSum {
+			return drop(DropChecksum, "checksum 0x%04x does not verify (%v)", a.Checksum, i.cfg.ChecksumMode)
+		}
 	}
 	if unicast := len(i.cfg.Peers) > 0; multicast == unicast {
 		if unicast {
@@ -101,6 +107,10 @@ func (i *Instance) receive(p Packet) error {
 		return drop(DropInactive, "instance is %v", i.state)
 	}
 
+	if oldSum && !i.oldUnicastSum {
+		i.oldUnicastSum = true
+		i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v uses the old unicast checksum; sending it too", src))
+	}
 	if a.Version == 3 {
 		differs := a.AdverInterval() != i.cfg.AdvertInterval
 		if differs && !i.ivalMismatch {
