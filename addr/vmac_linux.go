@@ -290,6 +290,8 @@ func (m *Manager) lowerAllRPFilter() error {
 // RestoreSysctls puts back the rp_filter values EnsureVMAC changed in other
 // interfaces than the VMAC (see EnsureVMAC), in reverse order, as keepalived
 // does on termination. Values of interfaces that no longer exist are skipped.
+// Like keepalived, it leaves the parent's arp_ignore and arp_filter set: they
+// are harmless without a VMAC and another instance may still rely on them.
 func (m *Manager) RestoreSysctls() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
