@@ -1,0 +1,214 @@
+package track
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Kind is the kind of a tracker.
+type Kind int
+
+// The kinds of tracker.
+const (
+	KindScript    Kind = iota + 1 // vrrp_script, followed with track_script
+	KindInterface                 // track_interface
+	KindFile                      // track_file (vrrp_track_file)
+	KindProcess                   // vrrp_track_process, followed with track_process
+)
+
+// String returns the word used in reasons and logs.
+func (k Kind) String() string {
+	switch k {
+	case KindScript:
+		return "script"
+	case KindInterface:
+		return "interface"
+	case KindFile:
+		return "file"
+	case KindProcess:
+		return "process"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Key names one tracker.
+type Key struct {
+	Kind Kind
+	Name string
+}
+
+func (k Key) String() string { return k.Kind.String() + " " + k.Name }
+
+// Event is a change in a tracker's result, as the watchers report it.
+type Event struct {
+	Kind Kind
+	Name string
+	// OK: script succeeded (after rise/fall), interface up, process quorum
+	// met. For a file it is true when the file was read (a missing file is
+	// OK with Value 0, as in keepalived).
+	OK bool
+	// Value: a file's number; a process's count of matching processes; a
+	// script's last exit code (-1 when it was killed or could not start).
+	Value int
+	// Detail says what happened in plain words, for logs.
+	Detail string
+}
+
+// Key returns the key of the tracker the event is about.
+func (e Event) Key() Key { return Key{e.Kind, e.Name} }
+
+// Result is a tracker's current result.
+type Result struct {
+	OK    bool
+	Value int
+}
+
+// Results holds the current result of every tracker that has one. A
+// tracker without an entry has no result yet (a vrrp_script that has not
+// completed its first run and has no init_fail): it neither changes the
+// priority nor causes a fault, as in keepalived.
+type Results map[Key]Result
+
+// Apply records an event's result.
+func (r Results) Apply(e Event) { r[e.Key()] = Result{OK: e.OK, Value: e.Value} }
+
+// Ref is one tracker an instance (or sync group) follows, with the weight
+// that applies to that instance: the track_* line's weight if it has one,
+// else the tracker's own. The daemon has already zeroed weights that
+// keepalived ignores (members of a sync group without
+// sync_group_tracking_weight, address owners).
+type Ref struct {
+	Kind    Kind
+	Name    string
+	Weight  int
+	Reverse bool
+}
+
+// MaxFileDelta bounds a track_file's contribution: keepalived 2.2.7 adds
+// at most 253 for one file (a file reading 100 with weight 3 adds 253),
+// and puts the instance in FAULT when the product is below −253.
+const MaxFileDelta = 253
+
+// Aggregate computes the tracking result of one instance from the trackers
+// it follows and their current results. The rules, keepalived 2.2.7's (each
+// checked against it in a namespace):
+//
+//   - script, interface, process: a positive weight is added while the
+//     tracker is OK (script succeeded, interface up, quorum met), a negative
+//     weight while it has failed; reverse negates what is added without
+//     changing when (weight 10 reverse subtracts 10 while OK; weight −10
+//     reverse adds 10 while failed). Weight 0 means FAULT while failed, or,
+//     with reverse, while OK.
+//   - file: weight 0 means FAULT while the value is non-zero, or, with
+//     reverse, while it is zero. Otherwise value × weight, negated with
+//     reverse, is added, capped at +253; below −253 it means FAULT instead.
+//
+// A tracker with no result yet is skipped. The engine adds delta to the
+// base priority, clamps to 1..254 and leaves priority 255 alone. reason
+// lists the faults when there are any, else the trackers that move the
+// priority, in refs order; it is "" when nothing applies.
+func Aggregate(refs []Ref, results Results) (delta int, fault bool, reason string) {
+	var faults, moves []string
+	for _, ref := range refs {
+		res, ok := results[Key{ref.Kind, ref.Name}]
+		if !ok {
+			continue
+		}
+		d, f, why := contribution(ref, res)
+		switch {
+		case f:
+			faults = append(faults, why)
+		case d != 0:
+			delta += d
+			moves = append(moves, why)
+		}
+	}
+	if len(faults) > 0 {
+		return delta, true, strings.Join(faults, "; ")
+	}
+	return delta, false, strings.Join(moves, "; ")
+}
+
+// contribution applies the rules of Aggregate to one tracker.
+func contribution(ref Ref, res Result) (delta int, fault bool, why string) {
+	name := ref.Kind.String() + " " + ref.Name
+	if ref.Kind == KindFile {
+		return fileContribution(ref, res, name)
+	}
+	state := failedWord(ref.Kind)
+	if res.OK {
+		state = okWord(ref.Kind)
+	}
+	if ref.Weight == 0 {
+		// Weight 0 is a hard dependency: failed (OK with reverse) is FAULT.
+		if res.OK == ref.Reverse {
+			if ref.Reverse {
+				return 0, true, fmt.Sprintf("%s %s (weight 0 reverse)", name, state)
+			}
+			return 0, true, name + " " + state
+		}
+		return 0, false, ""
+	}
+	// The sign of the configured weight says when it applies; reverse only
+	// flips what is added.
+	applies := (ref.Weight > 0) == res.OK
+	if !applies {
+		return 0, false, ""
+	}
+	if ref.Reverse {
+		return -ref.Weight, false, fmt.Sprintf("%s %s (weight %d reverse: %+d)", name, state, ref.Weight, -ref.Weight)
+	}
+	return ref.Weight, false, fmt.Sprintf("%s %s (weight %+d)", name, state, ref.Weight)
+}
+
+func fileContribution(ref Ref, res Result, name string) (int, bool, string) {
+	if ref.Weight == 0 {
+		if (res.Value != 0) != ref.Reverse {
+			if ref.Reverse {
+				return 0, true, fmt.Sprintf("%s is 0 (weight 0 reverse)", name)
+			}
+			return 0, true, fmt.Sprintf("%s is %d, not 0", name, res.Value)
+		}
+		return 0, false, ""
+	}
+	// int64: a file may hold any int and weights reach ±254.
+	p := int64(res.Value) * int64(ref.Weight)
+	rev := ""
+	if ref.Reverse {
+		p = -p
+		rev = " reverse"
+	}
+	if p < -MaxFileDelta {
+		return 0, true, fmt.Sprintf("%s is %d (weight %d%s: %d, below -%d)", name, res.Value, ref.Weight, rev, p, MaxFileDelta)
+	}
+	if p == 0 {
+		return 0, false, ""
+	}
+	capped := ""
+	if p > MaxFileDelta {
+		p = MaxFileDelta
+		capped = ", capped"
+	}
+	return int(p), false, fmt.Sprintf("%s is %d (weight %d%s: %+d%s)", name, res.Value, ref.Weight, rev, p, capped)
+}
+
+func okWord(k Kind) string {
+	switch k {
+	case KindInterface:
+		return "is up"
+	case KindProcess:
+		return "has its quorum"
+	}
+	return "succeeded"
+}
+
+func failedWord(k Kind) string {
+	switch k {
+	case KindInterface:
+		return "is down"
+	case KindProcess:
+		return "lost its quorum"
+	}
+	return "failed"
+}
