@@ -47,6 +47,7 @@ var corpusScripts = []struct {
 	{"scripts/world-writable.sh", 0o777},      // insecure under enable_script_security
 	{"scripts/group-root-writable.sh", 0o775}, // group root: still secure
 	{"scripts/open-dir/ok.sh", 0o755},         // secure file in an insecure directory
+	{"scripts/not-executable.sh", 0o644},
 }
 
 // corpusDirModes are directory modes set after the scripts are written.
