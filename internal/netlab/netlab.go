@@ -331,3 +331,6 @@ func (l *Lab) Close() error {
 	}
 	return Cleanup(l.prefix)
 }
+
+// Lab returns the lab h belongs to.
+func (h *Host) Lab() *Lab { return h.lab }

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"vigil/control"
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+// node is one VRRP router process in a lab host: vigil or the real
+// keepalived, run on a keepalived.conf written for it.
+type node struct {
+	t    *testing.T
+	kind string // "vigil" or "keepalived"
+	host *netlab.Host
+	dir  string
+	conf string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	nl   *netlink.Handle
+	ctl  string // vigil's control socket
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// requireVRRPLab skips or, under CI, fails unless the lab can run.
+func requireVRRPLab(t *testing.T, tools ...string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, append([]string{"ip"}, tools...)...)
+}
+
+// newLab builds a lab with one segment "lan" and the named hosts, each
+// with eth0 addressed from addrs[name]; it is removed when the test ends.
+func newLab(t *testing.T, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
+	t.Helper()
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	hosts, ports := map[string]*netlab.Host{}, map[string]string{}
+	for _, n := range names {
+		h, err := l.AddHost(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := l.Connect(h, "eth0", "lan", addrs[n]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[n], ports[n] = h, port
+	}
+	return l, hosts, ports
+}
+
+// startNode writes conf into a temporary directory and starts kind on it in
+// host h. The process is stopped (SIGTERM, then SIGKILL) when the test ends.
+func startNode(t *testing.T, kind string, h *netlab.Host, conf string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &syncBuffer{}, done: make(chan struct{})}
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.GetFromName(h.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.nl, err = netlink.NewHandleAt(ns)
+	ns.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var argv []string
+	switch kind {
+	case "vigil":
+		bin, err := vigilBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.ctl = filepath.Join(dir, "vigil.sock")
+		argv = []string{bin, "run", "-f", n.conf, "-control", n.ctl, "-log-level", "debug"}
+	case "keepalived":
+		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", n.conf,
+			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}
+	default:
+		t.Fatalf("unknown node kind %q", kind)
+	}
+	n.cmd = h.Command(context.Background(), argv[0], argv[1:]...)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	if err := h.Start(n.cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.cmd.Wait(); close(n.done) }()
+	t.Cleanup(func() {
+		n.stop(syscall.SIGTERM)
+		n.nl.Close()
+		if t.Failed() {
+			t.Logf("--- %s in %s ---\n%s", kind, h.Name, n.out.String())
+		}
+	})
+	return n
+}
+
+// stop signals the process and waits up to 5 s for it to exit.
+func (n *node) stop(sig syscall.Signal) {
+	select {
+	case <-n.done:
+		return
+	default:
+	}
+	// `ip netns exec` replaces itself with the program, so the pid is the
+	// router's own.
+	_ = n.cmd.Process.Signal(sig)
+	select {
+	case <-n.done:
+	case <-time.After(5 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+}
+
+// hasAddr reports whether the node's host has address a on any interface.
+func (n *node) hasAddr(a netip.Addr) bool {
+	addrs, err := n.nl.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
+// status asks a vigil node for its status.
+func (n *node) status() (control.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := control.Call(ctx, n.ctl, control.Request{Cmd: "status"})
+	if err != nil {
+		return control.Status{}, err
+	}
+	return *r.Status, nil
+}
+
+// waitFor polls cond every 5 ms until it holds or timeout passes, and
+// returns how long it took.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		if cond() {
+			return time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// soleOwner waits until exactly want holds vip among nodes, and checks that
+// it stays that way for hold (no split brain, no flapping).
+func soleOwner(t *testing.T, vip netip.Addr, want *node, hold, timeout time.Duration, nodes ...*node) {
+	t.Helper()
+	owners := func() []string {
+		var o []string
+		for _, n := range nodes {
+			if n.hasAddr(vip) {
+				o = append(o, n.kind+"@"+n.host.Name)
+			}
+		}
+		return o
+	}
+	waitFor(t, timeout, fmt.Sprintf("%s@%s to be the only holder of %v", want.kind, want.host.Name, vip), func() bool {
+		o := owners()
+		return len(o) == 1 && o[0] == want.kind+"@"+want.host.Name
+	})
+	deadline := time.Now().Add(hold)
+	for time.Now().Before(deadline) {
+		if o := owners(); len(o) != 1 || o[0] != want.kind+"@"+want.host.Name {
+			t.Fatalf("%v: holders became %v while %s@%s should hold it alone", vip, o, want.kind, want.host.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// confFor fills a keepalived.conf template: @PRIO@, @SRC@, @PEER@.
+func confFor(tmpl string, prio int, src, peer string) string {
+	r := strings.NewReplacer("@PRIO@", fmt.Sprint(prio), "@SRC@", src, "@PEER@", peer)
+	return r.Replace(tmpl)
+}
