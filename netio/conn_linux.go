@@ -79,7 +79,7 @@ type Stats struct {
 	Sent          uint64 // packets handed to the kernel
 	Received      uint64 // packets returned by ReadPacket
 	SendErrors    uint64 // Send calls that failed
-	ReceiveErrors uint64 // reads that failed, or returned a truncated or malformed packet
+	ReceiveErrors uint64 // reads that failed, and packets skipped as too large for the buffer or malformed
 	Ignored       uint64 // multicast packets dropped because the Conn did not join the group
 }
 
@@ -261,13 +261,21 @@ func (c *Conn) Interface() net.Interface { return *c.ifi }
 
 // ReadPacket blocks until a VRRP packet arrives, the read deadline passes
 // (an error satisfying os.ErrDeadlineExceeded) or the Conn is closed
-// (net.ErrClosed). buf must hold the whole IP packet for IPv4 (header
-// included) or the VRRP message for IPv6; a larger packet is an error, not
-// a silent truncation. 64 KiB is always enough; the link MTU is in
-// practice. Packet.Data is a slice of buf.
+// (net.ErrClosed); any other error is the socket's. buf must hold the whole
+// IP packet for IPv4 (header included) or the VRRP message for IPv6: a
+// larger packet is skipped and counted in ReceiveErrors, not truncated.
+// 64 KiB is always enough; the link MTU is in practice. Packet.Data is a
+// slice of buf. ReadPacket checks nothing of the VRRP message itself (see
+// wire.Parse and the receive checks of RFC 5798 section 7.1).
 func (c *Conn) ReadPacket(buf []byte) (Packet, error) {
 	for {
 		p, err := c.read(buf)
+		if errors.Is(err, errBadPacket) {
+			// A packet, not the socket, is at fault: count it and go on,
+			// so that no sender can stop the reader.
+			c.recvErrs.Add(1)
+			continue
+		}
 		if err != nil {
 			var ne net.Error
 			if !errors.Is(err, net.ErrClosed) && !(errors.As(err, &ne) && ne.Timeout()) {
@@ -287,13 +295,16 @@ func (c *Conn) ReadPacket(buf []byte) (Packet, error) {
 	}
 }
 
+// errBadPacket marks the errors of read that concern one packet.
+var errBadPacket = errors.New("bad packet")
+
 func (c *Conn) read(buf []byte) (Packet, error) {
 	n, oobn, flags, from, err := c.ipc.ReadMsgIP(buf, c.oob)
 	if err != nil {
 		return Packet{}, err
 	}
 	if flags&unix.MSG_TRUNC != 0 {
-		return Packet{}, fmt.Errorf("netio: read on %s: packet from %v larger than the %d-byte buffer", c.ifi.Name, from, len(buf))
+		return Packet{}, fmt.Errorf("%w: read on %s: packet from %v larger than the %d-byte buffer", errBadPacket, c.ifi.Name, from, len(buf))
 	}
 	var p Packet
 	if src, ok := netip.AddrFromSlice(from.IP); ok {
@@ -302,19 +313,19 @@ func (c *Conn) read(buf []byte) (Packet, error) {
 	if c.fam == IPv4 {
 		var cm ipv4.ControlMessage
 		if err := cm.Parse(c.oob[:oobn]); err != nil {
-			return Packet{}, fmt.Errorf("netio: read on %s: control message: %w", c.ifi.Name, err)
+			return Packet{}, fmt.Errorf("%w: read on %s: control message: %w", errBadPacket, c.ifi.Name, err)
 		}
 		p.IfIndex = cm.IfIndex
 		// A raw IPv4 socket returns the IP header: take the TTL and the
 		// destination from it (RFC 791), and the payload after it.
 		b := buf[:n]
 		if n < ipv4.HeaderLen || b[0]>>4 != 4 {
-			return Packet{}, fmt.Errorf("netio: read on %s: %d bytes from %v are not an IPv4 packet", c.ifi.Name, n, from)
+			return Packet{}, fmt.Errorf("%w: read on %s: %d bytes from %v are not an IPv4 packet", errBadPacket, c.ifi.Name, n, from)
 		}
 		ihl := int(b[0]&0x0f) * 4
 		tot := int(binary.BigEndian.Uint16(b[2:4]))
 		if ihl < ipv4.HeaderLen || ihl > n {
-			return Packet{}, fmt.Errorf("netio: read on %s: IPv4 header length %d in %d bytes from %v", c.ifi.Name, ihl, n, from)
+			return Packet{}, fmt.Errorf("%w: read on %s: IPv4 header length %d in %d bytes from %v", errBadPacket, c.ifi.Name, ihl, n, from)
 		}
 		if tot >= ihl && tot < n {
 			b = b[:tot] // the kernel trims link padding, but be sure
@@ -325,7 +336,7 @@ func (c *Conn) read(buf []byte) (Packet, error) {
 	} else {
 		var cm ipv6.ControlMessage
 		if err := cm.Parse(c.oob[:oobn]); err != nil {
-			return Packet{}, fmt.Errorf("netio: read on %s: control message: %w", c.ifi.Name, err)
+			return Packet{}, fmt.Errorf("%w: read on %s: control message: %w", errBadPacket, c.ifi.Name, err)
 		}
 		p.IfIndex = cm.IfIndex
 		p.TTL = cm.HopLimit

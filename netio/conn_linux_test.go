@@ -75,6 +75,30 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 		})
 	}
 
+	t.Run("oversized packet skipped", func(t *testing.T) {
+		ca := listenIn(t, a, "eth0", IPv4, Options{})
+		cb := listenIn(t, b, "eth0", IPv4, Options{Multicast: true})
+		src := netip.MustParseAddr("192.0.2.1")
+		big := wire.Advert{Version: 3, Type: wire.TypeAdvertisement, VRID: 1, Priority: 100, Interval: 100}
+		for i := range 10 {
+			big.Addrs = append(big.Addrs, netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)}))
+		}
+		check(t, ca.Send(must[[]byte](t)(big.Marshal(src, wire.GroupV4, wire.ChecksumPseudoHeader)), src, wire.GroupV4))
+		check(t, ca.Send(advert(t, 3, 2, 100, netip.MustParseAddr("192.0.2.100"), src, wire.GroupV4), src, wire.GroupV4))
+		// 40 bytes hold the IPv4 header and a one-address advert, not ten.
+		check(t, cb.SetReadDeadline(time.Now().Add(3*time.Second)))
+		p, err := cb.ReadPacket(make([]byte, 40))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Data) != 12 || p.Data[1] != 2 {
+			t.Errorf("read % x, want the VRID 2 advert", p.Data)
+		}
+		if s := cb.Stats(); s != (Stats{Received: 1, ReceiveErrors: 1}) {
+			t.Errorf("stats %+v, want 1 received and 1 error", s)
+		}
+	})
+
 	t.Run("send errors", func(t *testing.T) {
 		ca := listenIn(t, a, "eth0", IPv4, Options{})
 		msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
