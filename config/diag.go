@@ -127,4 +127,7 @@ type Env struct {
 	// keepalived_script. Nil skips the check and assumes keepalived_script
 	// does not exist (scripts then default to root, as on most hosts).
 	UserExists func(name string) bool
+	// GroupExists reports whether a group name (or numeric gid) exists.
+	// Nil skips the check.
+	GroupExists func(name string) bool
 }

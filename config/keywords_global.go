@@ -2,10 +2,27 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
 var globalTable *table[Global]
+
+// maxGarp bounds GARP timers: keepalived takes any unsigned number of
+// seconds there.
+const maxGarp = 4294967295 * time.Second
+
+// looksNumeric reports whether s is made of digits and dots only, so that
+// it cannot be a host name.
+func looksNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 func fifoKW(name, doc string, field func(*Global) **Fifo) keyword[Global] {
 	return keyword[Global]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, g *Global) {
@@ -77,7 +94,11 @@ func init() {
 		// identity and notification
 		strKW("router_id", "Name of this host in notifications (default: the host name).", "a name", func(g *Global) *string { return &g.RouterID }, 0),
 		{Name: "notification_email", Status: Supported, Doc: "Block of addresses that receive e-mail alerts.", Parse: func(b *builder, n *Node, g *Global) {
-			g.NotificationEmail, _ = b.stringList(n)
+			emails, _ := b.stringList(n)
+			if n.HasBlock && len(emails) == 0 {
+				b.errorf(n.Key.Pos, "notification_email: empty block: expected e-mail addresses")
+			}
+			g.NotificationEmail = append(g.NotificationEmail, emails...)
 		}},
 		strKW("notification_email_from", "Sender address of e-mail alerts.", "an e-mail address", func(g *Global) *string { return &g.NotificationEmailFrom }, 0),
 		{Name: "smtp_server", Status: Supported, Doc: "SMTP relay (address or name) and optional port (default 25).", Parse: func(b *builder, n *Node, g *Global) {
@@ -85,6 +106,15 @@ func init() {
 			w, ok := b.arg(n, "an address or host name")
 			if !ok {
 				return
+			}
+			if _, ok := parseAddr(w.Text); !ok {
+				if looksNumeric(w.Text) {
+					b.errorf(w.Pos, "smtp_server %q: expected an IP address or a host name", w.Text)
+					return
+				}
+				// keepalived resolves the name while reading the config:
+				// without working DNS `keepalived -t` fails.
+				b.warnf(w.Pos, "smtp_server %q is a name: it must resolve when the daemon starts", w.Text)
 			}
 			g.SMTPServer, g.SMTPPort = w.Text, 25
 			if len(n.Args) > 1 {
@@ -107,9 +137,15 @@ func init() {
 		{Name: "script_user", Status: Supported, Doc: "User (and group) that scripts run as by default.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if s, ok := b.strArg(n, "a user name"); ok {
+				if b.env.UserExists != nil && !b.env.UserExists(s) {
+					b.errorf(n.Args[0].Pos, "script_user %s does not exist", s)
+				}
 				g.ScriptUser = s
 				if len(n.Args) > 1 {
 					g.ScriptGroup = n.Args[1].Text
+					if b.env.GroupExists != nil && !b.env.GroupExists(g.ScriptGroup) {
+						b.errorf(n.Args[1].Pos, "script_user group %s does not exist", g.ScriptGroup)
+					}
 				}
 			}
 		}},
@@ -124,7 +160,7 @@ func init() {
 		fifoScriptKW("vrrp_notify_fifo_script", "Script that reads vrrp_notify_fifo.", func(g *Global) **Fifo { return &g.VRRPNotifyFifo }),
 		fifoKW("lvs_notify_fifo", "FIFO that receives health checker events.", func(g *Global) **Fifo { return &g.LVSNotifyFifo }),
 		fifoScriptKW("lvs_notify_fifo_script", "Script that reads lvs_notify_fifo.", func(g *Global) **Fifo { return &g.LVSNotifyFifo }),
-		ignored[Global]("fifo_write_vrrp_states_on_reload", "Write current states to the FIFOs on reload."),
+		ignoredWith[Global]("fifo_write_vrrp_states_on_reload", "Write current states to the FIFOs on reload.", checkFlag),
 
 		// VRRP defaults
 		intKW("vrrp_version", "Default VRRP version, 2 or 3 (IPv6 always uses 3).", 2, 3, func(g *Global) *int { return &g.VRRPVersion }, 0),
@@ -133,14 +169,14 @@ func init() {
 		flagKW("vrrp_skip_check_adv_addr", "Skip checking the address list of adverts from the current master.", func(g *Global) *bool { return &g.VRRPSkipCheckAdvAddr }, 0),
 		mcastGroupKW("vrrp_mcast_group4", "IPv4 multicast group for adverts (default 224.0.0.18).", false, func(g *Global) *netip.Addr { return &g.VRRPMcastGroup4 }),
 		mcastGroupKW("vrrp_mcast_group6", "IPv6 multicast group for adverts (default ff02::12).", true, func(g *Global) *netip.Addr { return &g.VRRPMcastGroup6 }),
-		garpDurKW("vrrp_garp_master_delay", "Delay of the second GARP burst after becoming master (default 5 s, 0 none).", func(g *Garp) *time.Duration { return &g.MasterDelay }, 255*time.Second),
+		garpDurKW("vrrp_garp_master_delay", "Delay of the second GARP burst after becoming master (default 5 s, 0 none).", func(g *Garp) *time.Duration { return &g.MasterDelay }, maxGarp),
 		garpIntKW("vrrp_garp_master_repeat", "GARPs per burst on becoming master (default 5).", func(g *Garp) *int { return &g.MasterRepeat }, 1),
-		garpDurKW("vrrp_garp_lower_prio_delay", "Delay of the second burst after a lower priority advert (default vrrp_garp_master_delay).", func(g *Garp) *time.Duration { return &g.LowerPrioDelay }, 255*time.Second),
+		garpDurKW("vrrp_garp_lower_prio_delay", "Delay of the second burst after a lower priority advert (default vrrp_garp_master_delay).", func(g *Garp) *time.Duration { return &g.LowerPrioDelay }, maxGarp),
 		garpIntKW("vrrp_garp_lower_prio_repeat", "GARPs per burst after a lower priority advert (default vrrp_garp_master_repeat).", func(g *Garp) *int { return &g.LowerPrioRepeat }, 1),
 		garpDurKW("vrrp_garp_master_refresh", "Period of GARP refreshes while master (default 0, none).", func(g *Garp) *time.Duration { return &g.MasterRefresh }, 1<<31*time.Second/1000),
 		garpIntKW("vrrp_garp_master_refresh_repeat", "GARPs per refresh (default 1).", func(g *Garp) *int { return &g.MasterRefreshRepeat }, 1),
-		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.Interval }, time.Second),
-		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.NAInterval }, time.Second),
+		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.Interval }, maxGarp),
+		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.NAInterval }, maxGarp),
 		boolKW("vrrp_min_garp", "Send one GARP/NA on becoming master and no second burst.", func(g *Global) *bool { return &g.VRRPMinGarp }, 0),
 		{Name: "vrrp_garp_extra_if", Status: Supported, Doc: "Period of GARPs on VIP interfaces other than the instance's (`all` for every interface).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
@@ -185,18 +221,18 @@ func init() {
 				g.Nftables = n.Args[0].Text
 			}
 		}},
-		ignored[Global]("nftables_priority", "Priority of keepalived's nftables chains."),
-		ignored[Global]("nftables_counters", "Counters in keepalived's nftables rules."),
-		ignored[Global]("nftables_ifindex", "Interface indexes in keepalived's nftables sets."),
-		ignored[Global]("nftables_ipvs", "nftables table for virtual server group fwmarks."),
-		ignored[Global]("nftables_ipvs_priority", "Priority of that table's chains."),
-		ignored[Global]("nftables_ipvs_start_fwmark", "First fwmark used for virtual server groups."),
+		ignoredWith[Global]("nftables_priority", "Priority of keepalived's nftables chains.", checkInt(-2147483648, 2147483647)),
+		ignoredWith[Global]("nftables_counters", "Counters in keepalived's nftables rules.", checkFlag),
+		ignoredWith[Global]("nftables_ifindex", "Interface indexes in keepalived's nftables sets.", checkFlag),
+		ignoredWith[Global]("nftables_ipvs", "nftables table for virtual server group fwmarks.", checkAny),
+		ignoredWith[Global]("nftables_ipvs_priority", "Priority of that table's chains.", checkInt(-2147483648, 2147483647)),
+		ignoredWith[Global]("nftables_ipvs_start_fwmark", "First fwmark used for virtual server groups.", checkInt(1, 4294967295)),
 		rejected[Global]("vrrp_iptables", "iptables is not available (keepalived 2.2.7 reports the same error): use nftables."),
 		rejected[Global]("vrrp_ipsets", "ipsets are not available (keepalived 2.2.7 reports the same error): use nftables."),
-		ignored[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups."),
+		ignoredWith[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups.", checkFlag),
 
 		// LVS globals
-		ignored[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here."),
+		ignoredWith[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here.", checkArg("an interface name")),
 		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection tracking timeouts: tcp SECS, tcpfin SECS, udp SECS.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if len(n.Args) == 0 {
@@ -221,69 +257,125 @@ func init() {
 					break
 				}
 				i++
-				if d, ok := b.durWord("lvs_timeouts "+w.Text, n.Args[i], time.Second, 86400*31*time.Second); ok {
+				if d, ok := b.durWord("lvs_timeouts "+w.Text, n.Args[i], 0, 86400*31*time.Second); ok {
 					*dst = d
 				}
 			}
 		}},
 		flagKW("lvs_flush", "Remove existing services at startup.", func(g *Global) *bool { return &g.LVSFlush }, 0),
 		flagKW("lvs_flush_on_stop", "Remove all services at shutdown.", func(g *Global) *bool { return &g.LVSFlushOnStop }, 0),
-		ignored[Global]("lvs_netlink_cmd_rcv_bufs", "Netlink buffer size of the checker."),
-		ignored[Global]("lvs_netlink_cmd_rcv_bufs_force", "Force that buffer size."),
-		ignored[Global]("lvs_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the checker."),
-		ignored[Global]("lvs_netlink_monitor_rcv_bufs_force", "Force that buffer size."),
+		ignoredWith[Global]("lvs_netlink_cmd_rcv_bufs", "Netlink buffer size of the checker.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("lvs_netlink_cmd_rcv_bufs_force", "Force that buffer size.", checkBool),
+		ignoredWith[Global]("lvs_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the checker.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("lvs_netlink_monitor_rcv_bufs_force", "Force that buffer size.", checkBool),
 
 		// process and host tuning keepalived needs and vigil does not
-		ignored[Global]("tmp_config_directory", "Where the config copy of child processes is kept."),
-		ignored[Global]("config_save_dir", "Save configurations around reloads, for debugging."),
-		ignored[Global]("process_names", "Set default process names."),
-		ignored[Global]("process_name", "Name of the parent process."),
-		ignored[Global]("vrrp_process_name", "Name of the VRRP child process."),
-		ignored[Global]("checker_process_name", "Name of the checker child process."),
-		ignored[Global]("bfd_process_name", "Name of the BFD child process."),
-		ignored[Global]("min_auto_priority_delay", "Lateness that triggers max_auto_priority."),
-		ignored[Global]("vrrp_priority", "Nice value of the VRRP process."),
-		ignored[Global]("checker_priority", "Nice value of the checker process."),
-		ignored[Global]("bfd_priority", "Nice value of the BFD process."),
-		ignored[Global]("vrrp_no_swap", "Lock the VRRP process in memory."),
-		ignored[Global]("checker_no_swap", "Lock the checker process in memory."),
-		ignored[Global]("bfd_no_swap", "Lock the BFD process in memory."),
-		ignored[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process."),
-		ignored[Global]("checker_cpu_affinity", "CPUs of the checker process."),
-		ignored[Global]("bfd_cpu_affinity", "CPUs of the BFD process."),
-		ignored[Global]("vrrp_rt_priority", "Real-time priority of the VRRP process."),
-		ignored[Global]("checker_rt_priority", "Real-time priority of the checker process."),
-		ignored[Global]("bfd_rt_priority", "Real-time priority of the BFD process."),
-		ignored[Global]("vrrp_rlimit_rttime", "CPU time limit under real-time scheduling (VRRP)."),
-		ignored[Global]("checker_rlimit_rttime", "CPU time limit under real-time scheduling (checker)."),
-		ignored[Global]("bfd_rlimit_rttime", "CPU time limit under real-time scheduling (BFD)."),
-		ignored[Global]("vrrp_netlink_cmd_rcv_bufs", "Netlink buffer size of the VRRP process."),
-		ignored[Global]("vrrp_netlink_cmd_rcv_bufs_force", "Force that buffer size."),
-		ignored[Global]("vrrp_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the VRRP process."),
-		ignored[Global]("vrrp_netlink_monitor_rcv_bufs_force", "Force that buffer size."),
-		ignored[Global]("process_monitor_rcv_bufs", "Buffer size of the process monitor."),
-		ignored[Global]("process_monitor_rcv_bufs_force", "Force that buffer size."),
-		ignored[Global]("vrrp_rx_bufs_policy", "Receive buffer sizing of VRRP sockets."),
-		ignored[Global]("vrrp_rx_bufs_multiplier", "Multiplier for vrrp_rx_bufs_policy."),
-		ignored[Global]("umask", "umask for files keepalived creates."),
-		ignored[Global]("log_unknown_vrids", "Log adverts for VRIDs not configured (vigil counts them in metrics)."),
-		ignored[Global]("random_seed", "Seed of ${_RANDOM}."),
-		ignored[Global]("reload_check_config", "Check the config before reloading; vigil always does and keeps the running config."),
-		ignored[Global]("include_check", "Strictness of include; handled by the preprocessor."),
-		ignored[Global]("reload_time_file", "Schedule a reload from a file."),
-		ignored[Global]("reload_repeat", "Keep the reload_time_file."),
-		ignored[Global]("reload_file", "File that signals a reload in progress."),
-		ignored[Global]("data_use_instance", "Instance name in USR1 dump file names."),
+		ignoredWith[Global]("tmp_config_directory", "Where the config copy of child processes is kept.", checkArg("a directory")),
+		ignoredWith[Global]("config_save_dir", "Save configurations around reloads, for debugging.", checkSaveDir),
+		ignoredWith[Global]("process_names", "Set default process names.", checkFlag),
+		ignoredWith[Global]("process_name", "Name of the parent process.", checkArg("a name")),
+		ignoredWith[Global]("vrrp_process_name", "Name of the VRRP child process.", checkArg("a name")),
+		ignoredWith[Global]("checker_process_name", "Name of the checker child process.", checkArg("a name")),
+		ignoredWith[Global]("bfd_process_name", "Name of the BFD child process.", checkArg("a name")),
+		ignoredWith[Global]("min_auto_priority_delay", "Lateness that triggers max_auto_priority.", checkInt(1, 10000000)),
+		ignoredWith[Global]("vrrp_priority", "Nice value of the VRRP process.", checkInt(-20, 19)),
+		ignoredWith[Global]("checker_priority", "Nice value of the checker process.", checkInt(-20, 19)),
+		ignoredWith[Global]("bfd_priority", "Nice value of the BFD process.", checkInt(-20, 19)),
+		ignoredWith[Global]("vrrp_no_swap", "Lock the VRRP process in memory.", checkFlag),
+		ignoredWith[Global]("checker_no_swap", "Lock the checker process in memory.", checkFlag),
+		ignoredWith[Global]("bfd_no_swap", "Lock the BFD process in memory.", checkFlag),
+		ignoredWith[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process.", checkInts(0, 4095)),
+		ignoredWith[Global]("checker_cpu_affinity", "CPUs of the checker process.", checkInts(0, 4095)),
+		ignoredWith[Global]("bfd_cpu_affinity", "CPUs of the BFD process.", checkInts(0, 4095)),
+		ignoredWith[Global]("vrrp_rt_priority", "Real-time priority of the VRRP process.", checkInt(1, 99)),
+		ignoredWith[Global]("checker_rt_priority", "Real-time priority of the checker process.", checkInt(1, 99)),
+		ignoredWith[Global]("bfd_rt_priority", "Real-time priority of the BFD process.", checkInt(1, 99)),
+		ignoredWith[Global]("vrrp_rlimit_rttime", "CPU time limit under real-time scheduling (VRRP).", checkInt(1, 4294967295)),
+		ignoredWith[Global]("checker_rlimit_rttime", "CPU time limit under real-time scheduling (checker).", checkInt(1, 4294967295)),
+		ignoredWith[Global]("bfd_rlimit_rttime", "CPU time limit under real-time scheduling (BFD).", checkInt(1, 4294967295)),
+		ignoredWith[Global]("vrrp_netlink_cmd_rcv_bufs", "Netlink buffer size of the VRRP process.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("vrrp_netlink_cmd_rcv_bufs_force", "Force that buffer size.", checkBool),
+		ignoredWith[Global]("vrrp_netlink_monitor_rcv_bufs", "Netlink monitor buffer size of the VRRP process.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("vrrp_netlink_monitor_rcv_bufs_force", "Force that buffer size.", checkBool),
+		ignoredWith[Global]("process_monitor_rcv_bufs", "Buffer size of the process monitor.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("process_monitor_rcv_bufs_force", "Force that buffer size.", checkBool),
+		ignoredWith[Global]("vrrp_rx_bufs_policy", "Receive buffer sizing of VRRP sockets.", checkRxBufsPolicy),
+		ignoredWith[Global]("vrrp_rx_bufs_multiplier", "Multiplier for vrrp_rx_bufs_policy.", checkInt(1, 4294967295)),
+		ignoredWith[Global]("umask", "umask for files keepalived creates.", checkUmask),
+		ignoredWith[Global]("log_unknown_vrids", "Log adverts for VRIDs not configured (vigil counts them in metrics).", checkFlag),
+		ignoredWith[Global]("random_seed", "Seed of ${_RANDOM}.", checkInt(0, 4294967295)),
+		ignoredWith[Global]("reload_check_config", "Check the config before reloading; vigil always does and keeps the running config.", checkAny),
+		ignoredWith[Global]("include_check", "Strictness of include; handled by the preprocessor.", checkAny),
+		ignoredWith[Global]("reload_time_file", "Schedule a reload from a file.", checkArg("a file path")),
+		ignoredWith[Global]("reload_repeat", "Keep the reload_time_file.", checkFlag),
+		ignoredWith[Global]("reload_file", "File that signals a reload in progress.", checkAny),
+		ignoredWith[Global]("data_use_instance", "Instance name in USR1 dump file names.", checkBool),
 
 		// SNMP and DBus
-		ignored[Global]("snmp_socket", "Socket of the SNMP master agent; vigil exports Prometheus metrics instead."),
-		ignored[Global]("enable_snmp_vrrp", "SNMP VRRP MIB."),
-		ignored[Global]("enable_snmp_checker", "SNMP checker MIB."),
-		ignored[Global]("enable_snmp_rfc", "SNMP RFC VRRP MIBs."),
-		ignored[Global]("enable_snmp_rfcv2", "SNMP RFC2787 MIB."),
-		ignored[Global]("enable_snmp_rfcv3", "SNMP RFC6527 MIB."),
-		ignored[Global]("enable_traps", "SNMP traps."),
-		ignored[Global]("enable_dbus", "DBus interface; vigil has its control socket instead."),
-		ignored[Global]("dbus_service_name", "DBus service name."),
+		ignoredWith[Global]("snmp_socket", "Socket of the SNMP master agent; vigil exports Prometheus metrics instead.", checkArg("a socket address")),
+		ignoredWith[Global]("enable_snmp_vrrp", "SNMP VRRP MIB.", checkFlag),
+		ignoredWith[Global]("enable_snmp_checker", "SNMP checker MIB.", checkFlag),
+		ignoredWith[Global]("enable_snmp_rfc", "SNMP RFC VRRP MIBs.", checkFlag),
+		ignoredWith[Global]("enable_snmp_rfcv2", "SNMP RFC2787 MIB.", checkFlag),
+		ignoredWith[Global]("enable_snmp_rfcv3", "SNMP RFC6527 MIB.", checkFlag),
+		ignoredWith[Global]("enable_traps", "SNMP traps.", checkFlag),
+		ignoredWith[Global]("enable_dbus", "DBus interface; vigil has its control socket instead.", checkFlag),
+		ignoredWith[Global]("dbus_service_name", "DBus service name.", checkArg("a service name")),
 	})
+}
+
+// checkSaveDir mirrors keepalived creating config_save_dir: its parent
+// must exist (checked through Env.Glob when available).
+func checkSaveDir(b *builder, n *Node) {
+	b.noBlock(n)
+	w, ok := b.arg(n, "a directory")
+	if !ok || b.env.Glob == nil {
+		return
+	}
+	parent := w.Text
+	if i := strings.LastIndexByte(strings.TrimRight(parent, "/"), '/'); i > 0 {
+		parent = parent[:i]
+	} else {
+		return
+	}
+	if m, err := b.env.Glob(parent); err != nil || len(m) == 0 {
+		b.errorf(w.Pos, "config_save_dir %s cannot be created: %s does not exist", w.Text, parent)
+	}
+}
+
+func checkRxBufsPolicy(b *builder, n *Node) {
+	b.noBlock(n)
+	w, ok := b.arg(n, "MTU, ADVERT or a size")
+	if !ok {
+		return
+	}
+	if w.Text == "MTU" || w.Text == "ADVERT" {
+		return
+	}
+	b.intWord(n.Key.Text, w, 1, 4294967295)
+}
+
+var umaskBits = map[string]int64{"IRUSR": 0o400, "IWUSR": 0o200, "IXUSR": 0o100, "IRGRP": 0o40, "IWGRP": 0o20, "IXGRP": 0o10, "IROTH": 0o4, "IWOTH": 0o2, "IXOTH": 0o1}
+
+// checkUmask accepts a number (decimal, 0octal or 0xhex) up to 0777 or
+// permission names joined with '|'.
+func checkUmask(b *builder, n *Node) {
+	b.noBlock(n)
+	w, ok := b.arg(n, "a number or IRUSR|IWGRP|...")
+	if !ok {
+		return
+	}
+	text := strings.Join(strings.Fields(joinWords(n.Args)), "")
+	if v, err := strconv.ParseInt(text, 0, 32); err == nil {
+		if v < 0 || v > 0o777 {
+			b.errorf(w.Pos, "umask %q: expected a mask 0..0777", text)
+		}
+		return
+	}
+	for _, part := range strings.Split(text, "|") {
+		if _, ok := umaskBits[part]; !ok {
+			b.errorf(w.Pos, "umask %q: expected a number or names like IWGRP|IWOTH", text)
+			return
+		}
+	}
 }

@@ -106,3 +106,53 @@ func cmdKW[T any](name, doc string, field func(*T) **Command) keyword[T] {
 // ignoredBlockOK is an ignored keyword that may carry a block (the block
 // is skipped with the keyword).
 func ignoredKW[T any](name, doc string) keyword[T] { return ignored[T](name, doc) }
+
+// ignoredWith is an ignored keyword whose value is still checked:
+// keepalived rejects bad values even for features vigil leaves out, and
+// the verdicts must agree.
+func ignoredWith[T any](name, doc string, check func(b *builder, n *Node)) keyword[T] {
+	return keyword[T]{Name: name, Status: Ignored, Doc: doc, Parse: func(b *builder, n *Node, _ *T) { check(b, n) }}
+}
+
+func checkInt(min, max int64) func(*builder, *Node) {
+	return func(b *builder, n *Node) {
+		b.noBlock(n)
+		b.intArg(n, min, max)
+	}
+}
+
+// checkInts checks a list of integers (CPU numbers).
+func checkInts(min, max int64) func(*builder, *Node) {
+	return func(b *builder, n *Node) {
+		b.noBlock(n)
+		if len(n.Args) == 0 {
+			b.errorf(n.Key.Pos, "%s: missing value: expected integers %d..%d", n.Key.Text, min, max)
+		}
+		for _, w := range n.Args {
+			b.intWord(n.Key.Text, w, min, max)
+		}
+	}
+}
+
+func checkBool(b *builder, n *Node) {
+	b.noBlock(n)
+	b.boolArg(n)
+}
+
+func checkFlag(b *builder, n *Node) { b.noBlock(n) }
+
+func checkAny(b *builder, n *Node) {}
+
+func checkArg(what string) func(*builder, *Node) {
+	return func(b *builder, n *Node) {
+		b.noBlock(n)
+		b.arg(n, what)
+	}
+}
+
+func checkDur(min, max time.Duration) func(*builder, *Node) {
+	return func(b *builder, n *Node) {
+		b.noBlock(n)
+		b.durArg(n, min, max)
+	}
+}

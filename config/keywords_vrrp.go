@@ -91,10 +91,14 @@ func init() {
 	scriptTable = newTable("vrrp_script NAME { }", "A periodic check whose result changes the priority of the instances that track it, or puts them in FAULT.", []keyword[VRRPScript]{
 		{Name: "script", Status: Supported, Doc: "Command to run (quoted to include arguments).", Parse: func(b *builder, n *Node, s *VRRPScript) {
 			b.noBlock(n)
+			if len(n.Args) == 0 {
+				// keepalived skips an empty script line silently.
+				return
+			}
 			s.Script = b.wholeCommand(n)
 		}},
-		durKW("interval", "Seconds between runs (default 1).", 10*time.Millisecond, 1<<31*time.Second/1000, func(s *VRRPScript) *time.Duration { return &s.Interval }, 0),
-		durKW("timeout", "Seconds after which a run counts as failed (default: interval).", 10*time.Millisecond, 1<<31*time.Second/1000, func(s *VRRPScript) *time.Duration { return &s.Timeout }, 0),
+		secondsKW("interval", "Whole seconds between runs, 1..4294 (default 1).", 1, 4294, func(s *VRRPScript) *time.Duration { return &s.Interval }),
+		secondsKW("timeout", "Whole seconds after which a run counts as failed, 1..4294 (default: interval).", 1, 4294, func(s *VRRPScript) *time.Duration { return &s.Timeout }),
 		weightKW("weight", "Priority change, -253..253 [reverse]; 0 (default) means failure puts the instance in FAULT.", -253, 253,
 			func(s *VRRPScript) *int { return &s.Weight }, func(s *VRRPScript) *bool { return &s.Reverse }),
 		intKW("rise", "Successes needed to count as up (default 1).", 1, 1<<31-1, func(s *VRRPScript) *int { return &s.Rise }, 0),
@@ -183,7 +187,10 @@ func init() {
 		trackBFD[SyncGroup](),
 		optBoolKW("notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *SyncGroup) *OptBool { return &g.NotifyPriority }),
 		optBoolKW("smtp_alert", "E-mail on transitions.", func(g *SyncGroup) *OptBool { return &g.SMTPAlert }),
-		flagKW("global_tracking", "Deprecated: members keep their own tracking weights.", func(g *SyncGroup) *bool { return &g.GlobalTracking }, 0),
+		{Name: "global_tracking", Status: Rejected, Doc: "deprecated (keepalived reports an error): track on the sync group instead.", Parse: func(b *builder, n *Node, g *SyncGroup) {
+			b.errorf(n.Key.Pos, "global_tracking is rejected: deprecated (keepalived reports an error): use track_interface/track_script/track_file on the sync group")
+			g.GlobalTracking = true
+		}},
 		flagKW("sync_group_tracking_weight", "Allow tracking weights on members (they are otherwise forced to 0).", func(g *SyncGroup) *bool { return &g.TrackingWeight }, 0),
 	}
 	syncRows = append(syncRows, notifyRows(func(g *SyncGroup) *Notify { return &g.Notify }, "group")...)
@@ -253,6 +260,10 @@ func init() {
 			// VIP is an error, before one it is silently upgraded.
 			if v == 2 && len(i.VIPs) > 0 && i.VIPs[0].Addr().Is6() {
 				b.errorf(n.Args[0].Pos, "version 2 conflicts with the IPv6 VIPs above (IPv6 needs version 3): ignored")
+				return
+			}
+			if i.has&fVersion != 0 && i.Version != v {
+				b.errorf(n.Args[0].Pos, "version %d conflicts with version %d set above: ignored", v, i.Version)
 				return
 			}
 			i.Version = v
@@ -326,9 +337,9 @@ func init() {
 			b.noBlock(n)
 			i.Accept = OptBool{Set: true, Value: false}
 		}},
-		durKW("garp_master_delay", "Per-instance vrrp_garp_master_delay.", 0, 255*time.Second, func(i *Instance) *time.Duration { return &garp(i).MasterDelay }, fGarpMasterDelay),
+		durKW("garp_master_delay", "Per-instance vrrp_garp_master_delay.", 0, maxGarp, func(i *Instance) *time.Duration { return &garp(i).MasterDelay }, fGarpMasterDelay),
 		intKW("garp_master_repeat", "Per-instance vrrp_garp_master_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRepeat }, fGarpMasterRepeat),
-		durKW("garp_lower_prio_delay", "Per-instance vrrp_garp_lower_prio_delay.", 0, 255*time.Second, func(i *Instance) *time.Duration { return &garp(i).LowerPrioDelay }, fGarpLowerPrioDelay),
+		durKW("garp_lower_prio_delay", "Per-instance vrrp_garp_lower_prio_delay.", 0, maxGarp, func(i *Instance) *time.Duration { return &garp(i).LowerPrioDelay }, fGarpLowerPrioDelay),
 		intKW("garp_lower_prio_repeat", "Per-instance vrrp_garp_lower_prio_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).LowerPrioRepeat }, fGarpLowerPrioRepeat),
 		durKW("garp_master_refresh", "Per-instance vrrp_garp_master_refresh.", 0, 1<<31*time.Second/1000, func(i *Instance) *time.Duration { return &garp(i).MasterRefresh }, fGarpRefresh),
 		intKW("garp_master_refresh_repeat", "Per-instance vrrp_garp_master_refresh_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRefreshRepeat }, fGarpRefreshRepeat),
@@ -351,6 +362,10 @@ func init() {
 				if isMAC(w.Text) {
 					i.VMACAddr = w.Text
 				} else if i.VMACName == "" {
+					if !validIfName(w.Text) {
+						b.errorf(w.Pos, "use_vmac %q: interface names have 1..15 characters without '/', ':' or blanks", w.Text)
+						continue
+					}
 					i.VMACName = w.Text
 				} else {
 					b.errorf(w.Pos, "use_vmac: unexpected %q: expected [NAME] [MAC]", w.Text)
@@ -358,8 +373,16 @@ func init() {
 			}
 		}},
 		flagKW("vmac_xmit_base", "Send and receive adverts on the base interface rather than the VMAC.", func(i *Instance) *bool { return &i.VMACXmitBase }, 0),
-		ignored[Instance]("use_vmac_addr", "VMACs for VIPs on other interfaces."),
-		ignored[Instance]("use_ipvlan", "Put the VIPs on an ipvlan interface; vigil uses the interface itself."),
+		ignoredWith[Instance]("use_vmac_addr", "VMACs for VIPs on other interfaces.", checkFlag),
+		{Name: "use_ipvlan", Status: Ignored, Doc: "Put the VIPs on an ipvlan interface: [NAME] [IP[/LEN]] [bridge|private|vepa]; vigil uses the interface itself.", Parse: func(b *builder, n *Node, i *Instance) {
+			b.noBlock(n)
+			i.ipvlan, i.ipvlanAddr = true, false
+			for _, w := range n.Args {
+				if _, ok := parsePrefix(w.Text); ok {
+					i.ipvlanAddr = true
+				}
+			}
+		}},
 		{Name: "native_ipv6", Status: Supported, Doc: "Deprecated: force IPv6 (the VIPs decide the family).", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
 			i.Family = IPv6
@@ -370,10 +393,10 @@ func init() {
 		boolKW("skip_check_adv_addr", "Per-instance vrrp_skip_check_adv_addr.", func(i *Instance) *bool { return &i.SkipCheckAdvAddr }, fSkipCheckAdv),
 		flagKW("promote_secondaries", "Set promote_secondaries on the interface so removing a VIP keeps the others.", func(i *Instance) *bool { return &i.PromoteSecondaries }, 0),
 		ignored[Instance]("old_unicast_checksum", "Old VRRPv3 unicast checksum compatibility."),
-		ignored[Instance]("vrf", "VRF for unicast instances without interface."),
-		ignored[Instance]("debug", "Debug level (not implemented in keepalived either)."),
-		ignored[Instance]("kernel_rx_buf_size", "Socket receive buffer size."),
-		ignored[Instance]("linkbeat_use_polling", "Deprecated link polling."),
+		ignoredWith[Instance]("vrf", "VRF for unicast instances without interface.", checkArg("a VRF interface")),
+		ignoredWith[Instance]("debug", "Debug level (not implemented in keepalived either).", checkInt(0, 4)),
+		ignoredWith[Instance]("kernel_rx_buf_size", "Socket receive buffer size.", checkInt(0, 4294967295)),
+		rejected[Instance]("linkbeat_use_polling", "deprecated inside vrrp_instance (keepalived reports it as an error): use the top-level linkbeat_interfaces block."),
 	}
 	instRows = append(instRows, notifyRows(func(i *Instance) *Notify { return &i.Notify }, "instance")...)
 	instanceTable = newTable("vrrp_instance NAME { }", "One virtual router: its VIPs, election settings and tracking.", instRows)
@@ -440,4 +463,27 @@ func hasKey(nodes []*Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// secondsKW is a duration written as whole seconds.
+func secondsKW[T any](name, doc string, min, max int64, field func(*T) *time.Duration) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if x, ok := b.intArg(n, min, max); ok {
+			*field(v) = time.Duration(x) * time.Second
+		}
+	}}
+}
+
+// validIfName reports whether s can be a Linux interface name.
+func validIfName(s string) bool {
+	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '/' || c == ':' || c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

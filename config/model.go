@@ -553,6 +553,8 @@ type Instance struct {
 	// SyncGroup is the name of the sync group this instance belongs to.
 	SyncGroup string
 
+	ipvlan, ipvlanAddr bool
+
 	has fieldSet
 }
 

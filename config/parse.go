@@ -20,6 +20,8 @@ type builder struct {
 	// bfdNames are the bfd_instance blocks seen so far: vigil ignores
 	// them but BFD_CHECK and track_bfd must still name one.
 	bfdNames map[string]bool
+	// dynMissing are interfaces reported missing under dynamic_interfaces.
+	dynMissing map[string]bool
 }
 
 func (b *builder) report(pos Pos, sev Severity, format string, args ...any) {

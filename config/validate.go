@@ -97,8 +97,23 @@ func (b *builder) resolveGarp(i *Instance) {
 	}
 }
 
+// ifExists reports whether an interface exists; with dynamic_interfaces a
+// missing one is only remembered for a warning, as keepalived accepts it.
 func (b *builder) ifExists(name string) bool {
-	return b.env.InterfaceExists == nil || b.env.InterfaceExists(name)
+	if b.env.InterfaceExists == nil || b.env.InterfaceExists(name) {
+		return true
+	}
+	if b.cfg.Global.DynamicInterfaces {
+		if b.dynMissing == nil {
+			b.dynMissing = map[string]bool{}
+		}
+		if !b.dynMissing[name] {
+			b.dynMissing[name] = true
+			b.warnf(b.cfg.Global.Pos, "interface %s does not exist yet (allowed by dynamic_interfaces)", name)
+		}
+		return true
+	}
+	return false
 }
 
 func (b *builder) validateInstance(i *Instance) {
@@ -167,7 +182,9 @@ func (b *builder) validateInstance(i *Instance) {
 		switch {
 		case r.Dev != "" && !b.ifExists(r.Dev):
 			b.errorf(r.Pos, "vrrp_instance %s: interface %s of route %s does not exist", i.Name, r.Dev, r.Dest)
-		case r.Dev == "" && !r.NoTrack && r.Type == "":
+		case r.Via.IsValid() && r.Via.Is4() != r.Dest.Addr().Is4(), r.Src.IsValid() && r.Src.Is4() != r.Dest.Addr().Is4():
+			b.errorf(r.Pos, "vrrp_instance %s: route %s mixes IPv4 and IPv6 addresses", i.Name, r.Dest)
+		case r.Dev == "" && !r.NoTrack:
 			b.errorf(r.Pos, "vrrp_instance %s: route %s has no dev so it cannot be tracked: add dev IFNAME or no_track", i.Name, r.Dest)
 		}
 	}
@@ -280,6 +297,13 @@ func (b *builder) validateInstance(i *Instance) {
 	i.UnicastPeers = peers
 	if i.has&fUnicastKeyword != 0 && len(i.UnicastPeers) == 0 && !i.UnicastFaultNoPeer {
 		b.errorf(i.Pos, "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
+	}
+	if i.ipvlan && !i.ipvlanAddr && i.Family == IPv4 {
+		b.errorf(i.Pos, "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
+	}
+		if i.VMACXmitBase && !i.UseVMAC {
+		b.errorf(i.Pos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac", i.Name)
+		i.VMACXmitBase = false
 	}
 	if i.UseVMAC && i.Unicast() && !i.VMACXmitBase {
 		b.errorf(i.Pos, "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base: set", i.Name)
@@ -435,6 +459,11 @@ func (b *builder) validateSyncGroups() {
 		for _, t := range g.TrackInterfaces {
 			if !b.ifExists(t.Name) {
 				b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s does not exist", g.Name, t.Name)
+			}
+			for _, name := range g.Members {
+				if b.cfg.Instance(name).Interface == t.Name {
+					b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s is the own interface of member %s: remove one of them", g.Name, t.Name, name)
+				}
 			}
 		}
 		lookup := func(what string, find func(string) (int, bool)) func([]*TrackRef) []*TrackRef {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -73,6 +74,19 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	if vs.has&fMethod == 0 {
 		b.errorf(vs.Pos, "virtual_server %s: lb_kind is missing: using NAT (keepalived reports this as an error too)", vs.Key())
 		vs.Method = NAT
+	}
+	flags := vs.SchedFlags[:0]
+	for _, f := range vs.SchedFlags {
+		if want := strings.TrimSuffix(strings.TrimSuffix(f, "-port"), "-fallback"); want != f && want != vs.Scheduler {
+			b.errorf(vs.Pos, "virtual_server %s: %s only applies to the %s scheduler: ignored", vs.Key(), f, want)
+			continue
+		}
+		flags = append(flags, f)
+	}
+	vs.SchedFlags = flags
+	if vs.OPS && vs.Protocol != UDP {
+		b.errorf(vs.Pos, "virtual_server %s: ops (one-packet scheduling) needs protocol UDP: cleared", vs.Key())
+		vs.OPS = false
 	}
 	if vs.Kind == VSAddr && vs.Port == 0 && vs.PersistenceTimeout == 0 {
 		b.errorf(vs.Pos, "virtual_server %s: port 0 is only valid for persistent services: expected IP PORT or persistence_timeout", vs.Key())
@@ -364,16 +378,27 @@ func (b *builder) validateScriptSecurity() {
 	if b.env.UserExists != nil {
 		bad := map[string]bool{}
 		for _, u := range uses {
-			for _, name := range []string{u.c.User, g.ScriptUser} {
-				if name != "" && !bad[name] && !b.env.UserExists(name) {
-					bad[name] = true
-					b.errorf(u.c.Pos, "script %q: user %s does not exist", u.c.Path(), name)
-				}
+			if name := u.c.User; name != "" && !bad[name] && !b.env.UserExists(name) {
+				bad[name] = true
+				b.errorf(u.c.Pos, "script %q: user %s does not exist", u.c.Path(), name)
+			}
+		}
+	}
+	if b.env.GroupExists != nil {
+		bad := map[string]bool{}
+		for _, u := range uses {
+			if name := u.c.Group; name != "" && !bad[name] && !b.env.GroupExists(name) {
+				bad[name] = true
+				b.errorf(u.c.Pos, "script %q: group %s does not exist", u.c.Path(), name)
 			}
 		}
 	}
 	if !g.EnableScriptSecurity {
 		for _, u := range uses {
+			if b.env.CheckScript != nil && b.env.CheckScript(u.c.Path(), false) != nil {
+				// A script that cannot run is no security risk.
+				continue
+			}
 			user := u.c.User
 			if user == "" {
 				user = g.ScriptUser
