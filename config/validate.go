@@ -301,7 +301,7 @@ func (b *builder) validateInstance(i *Instance) {
 	if i.ipvlan && !i.ipvlanAddr && i.Family == IPv4 {
 		b.errorf(i.Pos, "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
 	}
-		if i.VMACXmitBase && !i.UseVMAC {
+	if i.VMACXmitBase && !i.UseVMAC {
 		b.errorf(i.Pos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac", i.Name)
 		i.VMACXmitBase = false
 	}
