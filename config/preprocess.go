@@ -244,6 +244,13 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				}
 			}
 			sp = newSpan(b.String(), 1)
+		} else if endsWithBackslash(l) {
+			// keepalived takes a final '\' off before it strips the
+			// comment and the blanks, and puts it back after: "kw \" is
+			// the keyword `kw\`, and "# note \" is the keyword `\`.
+			k := len(strings.TrimRight(l, " \t\v\f\r")) - 1
+			body := stripComment(newSpan(l[:k], 1)).trim()
+			sp = span{s: body.s + `\`, cols: append(body.cols[:len(body.s):len(body.s)], int32(k+1))}
 		}
 		p.line(sp, pos, 0)
 	}
@@ -304,6 +311,7 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
 		return
 	}
+	condDone := false
 	for !p.stopped {
 		sp = stripComment(sp).trim()
 		if sp.s == "" {
@@ -314,12 +322,13 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		}
 		at := func(i int) Pos { return Pos{File: pos.File, Line: pos.Line, Col: sp.col(i)} }
 
-		if sp.s[0] == '@' {
+		if sp.s[0] == '@' && !condDone {
 			keep, rest := p.condition(sp)
 			if !keep {
 				return
 			}
-			sp = rest
+			// One condition per line: "@a @b x" keeps the keyword "@b".
+			sp, condDone = rest, true
 			continue
 		}
 		if sp.s[0] == '$' {
@@ -364,7 +373,7 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		} else {
 			p.closeBrace(at(b))
 		}
-		sp = sp.slice(b+1, len(sp.s))
+		sp, condDone = sp.slice(b+1, len(sp.s)), false
 	}
 }
 
@@ -426,6 +435,20 @@ func (p *preprocessor) words(sp span, pos Pos) {
 		p.report(Pos{File: pos.File, Line: pos.Line, Col: pr.col}, Error, "%s", pr.msg)
 	}
 	if len(ws) == 0 {
+		return
+	}
+	if k := ws[0]; k.Quoted && (k.Text == "{" || k.Text == "}") {
+		// keepalived tells braces by the word, so a quoted brace that
+		// starts a line still opens or closes a block; the rest of the
+		// line is ignored.
+		if len(ws) > 1 {
+			p.report(ws[1].Pos, Warning, "text after a quoted %q is ignored", k.Text)
+		}
+		if k.Text == "{" {
+			p.openBrace(k.Pos)
+		} else {
+			p.closeBrace(k.Pos)
+		}
 		return
 	}
 	n := &Node{Key: ws[0], Raw: raw}

@@ -30,6 +30,12 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 		if name != "" {
 			val, defined = p.param(name, args, braced)
 		}
+		multi := defined && strings.IndexByte(val, '\n') >= 0
+		if multi && strings.TrimLeft(rem[end:], " \t\v\f\r") != "" {
+			// keepalived replaces a multi-line parameter only at the end
+			// of a line: "$M x" keeps "$M".
+			defined = false
+		}
 		if !defined {
 			done, doneCols = append(done, rem[:j+1]...), append(doneCols, remCols[:j+1]...)
 			rem, remCols = rem[j+1:], remCols[j+1:]
@@ -50,6 +56,15 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 		}
 		done, doneCols = append(done, rem[:j]...), append(doneCols, remCols[:j]...)
 		c := remCols[j]
+		if multi {
+			// Each line of the value is read as a line of its own, in
+			// order, so definitions in it apply to the lines after them:
+			// stop here and let the caller split.
+			for range len(val) {
+				doneCols = append(doneCols, c)
+			}
+			return span{s: string(done) + val, cols: doneCols}, true, true
+		}
 		nc := make([]int32, 0, len(val)+len(rem)-end)
 		for range len(val) {
 			nc = append(nc, c)
@@ -238,34 +253,10 @@ func (p *preprocessor) genValue(f string, pos Pos) (string, bool) {
 }
 
 // expand runs the rest of a generator line once per combination of values,
-// the first generator outermost. The generator variables are parameters
-// while it runs and are restored afterwards.
+// the first generator outermost. The generator variables are ordinary
+// parameters: afterwards they keep their last values, as in keepalived
+// (whose manual says not to rely on it).
 func (p *preprocessor) expand(gens []*generator, rest span, pos Pos, depth int) {
-	if rest.s == "" {
-		return
-	}
-	type saved struct {
-		v  string
-		ok bool
-	}
-	old := map[string]saved{}
-	for _, g := range gens {
-		for _, v := range g.vars {
-			if _, seen := old[v]; !seen {
-				val, ok := p.params[v]
-				old[v] = saved{val, ok}
-			}
-		}
-	}
-	defer func() {
-		for k, s := range old {
-			if s.ok {
-				p.params[k] = s.v
-			} else {
-				delete(p.params, k)
-			}
-		}
-	}()
 	var run func(int)
 	run = func(level int) {
 		if level == len(gens) {

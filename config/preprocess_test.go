@@ -204,8 +204,10 @@ func TestParseTreeWords(t *testing.T) {
 			diags: ppK + "2:12 error\n" + ppK + "3:28 error\n"},
 		{name: "tabs and CRLF", files: map[string]string{"main": "global_defs {\r\n\trouter_id\tcrlf\r\n}\r\nkw a\r\n"},
 			tree: "global_defs {\n  router_id crlf\n}\nkw a\n"},
-		{name: "no line continuation outside definitions", files: map[string]string{"main": "a \\\nb\n"},
-			tree: "a \\\nb\n"},
+		{name: "no line continuation outside definitions", files: map[string]string{"main": "a \\\nb\nkw3\\\nkw4 x \\ \n!cw4!c$B\\\nkw5 # c \\\n"},
+			tree: "a\\\nb\nkw3\\\nkw4 x\\\n\\\nkw5\\\n"},
+		{name: "a quoted brace starting a line is a brace", files: map[string]string{"main": "a\n\"{\" w4 w5\nb\n\"}\"\nkw8 \"{\"\nkw10 \"}\"\n"},
+			tree: "a {\n  b\n}\nkw8 \"{\"\nkw10 \"}\"\n", diags: ppK + "2:5 warning\n"},
 		{name: "blank lines only", files: map[string]string{"main": "\n \n\t\n"}},
 		{name: "empty file", files: map[string]string{"main": ""}},
 		{name: "no final newline", files: map[string]string{"main": "a {\n b\n}"},
@@ -254,6 +256,8 @@ func TestParseTreeConditions(t *testing.T) {
 			tree: "global_defs {\n  bar\n}\n", diags: ppK + "1:13 error\n"},
 		{name: "kept after a brace", files: map[string]string{"main": "global_defs { @^foo router_id x }\n"},
 			tree: "global_defs {\n  router_id x\n}\n"},
+		{name: "one condition per line", files: map[string]string{"main": "@vm @^vm kw5\n@vm @foo kw6\n"},
+			tree: "@^vm kw5\n@foo kw6\n"},
 		{name: "conditional block", files: map[string]string{"main": "@vm a {\n@vm b\n@foo c\n}\n"},
 			tree: "a {\n  b\n}\n"},
 	})
@@ -345,12 +349,17 @@ virtual_server 10.0.${VS_NUM}.4 80 { \
 }
 $VS_NUM=0
 $VS
+$VS_NUM=1
+$VS
 `},
-			tree: "virtual_server 10.0.0.4 80 {\n  real_server 192.168.0.1 80 {\n    weight 1\n  }\n  real_server 192.168.0.2 80 {\n    weight 1\n  }\n}\n"},
+			tree: "virtual_server 10.0.0.4 80 {\n  real_server 192.168.0.1 80 {\n    weight 1\n  }\n  real_server 192.168.0.2 80 {\n    weight 1\n  }\n}\n" +
+				"virtual_server 10.0.1.4 80 {\n  real_server 192.168.1.1 80 {\n    weight 1\n  }\n  real_server 192.168.1.2 80 {\n    weight 1\n  }\n}\n"},
 		{name: "comment lines are skipped, a blank line ends", files: map[string]string{"main": "$E= \\\n e1 \\\n# comment\n e2\n$E\n$F= \\\n f1 # c \\\n f2\n$F\n$G= \\\n g1 \\\n\n g2\n$G\n$H=h1\\\n h2\n$H\n"},
 			tree: "e1\ne2\nf1\nf2\ng2\ng1\nh1\nh2\n"},
-		{name: "used in the middle of a line", files: map[string]string{"main": "$M= \\\n m1 a \\\n m2\nkw_pre $M kw_post\n"},
-			tree: "kw_pre m1 a\nm2 kw_post\n"},
+		{name: "replaced only at the end of a line", files: map[string]string{"main": "$M=m1 \\\nm2\n$S=s1\nx5 $M $S\n$M $S\n${M}x6\nx7${M}\nx8 ${M}  \nx9 $M # comment\n$M2=$M\n$M2 x10\nx11 $M2\n"},
+			tree: "x5 $M s1\n$M s1\n$ {\n  M\n}\nx6\nx7m1\nm2\nx8 m1\nm2\nx9 m1\nm2\n$M x10\nx11 m1\nm2\n"},
+		{name: "each line of the value is read in turn", files: map[string]string{"main": "$RS= \\\nrs ${N} \\\n$N=2 \\\nrs ${N}\n$N=1\n$RS\n$RS\n"},
+			tree: "rs 1\nrs 2\nrs 2\nrs 2\n"},
 		{name: "conditional definition", files: map[string]string{"main": "@foo $M= \\\n m1 \\\n m2\nafter\n$M\n"},
 			tree: "after\n$M\n"},
 	})
@@ -378,8 +387,8 @@ func TestParseTreeGenerators(t *testing.T) {
 			tree: "s14_1_1\ns14_1_2\ns14_2_1\ns14_2_2\n192.168.10.1\n192.170.10.1\n192.168.20.4\n192.170.20.4\n"},
 		{name: "inside a block, with a multi-line parameter", files: map[string]string{"main": "$B= \\\nb_$i { \\\n x \\\n}\nvirtual_ipaddress {\n  ~SEQ(i,1,2) 10.0.0.$i\n}\n~SEQ(i,1,2) $B\n"},
 			tree: "virtual_ipaddress {\n  10.0.0.1\n  10.0.0.2\n}\nb_1 {\n  x\n}\nb_2 {\n  x\n}\n"},
-		{name: "the variable is restored afterwards", files: map[string]string{"main": "$i=before\n~SEQ(i,1,2) k $i\nafter $i\n~SEQ(z,1,1) k $z\nafter $z\n"},
-			tree: "k 1\nk 2\nafter before\nk 1\nafter $z\n"},
+		{name: "the variable keeps its last value", files: map[string]string{"main": "$i=before\n~SEQ(i,1,2) k $i\nafter $i\n~SEQ(z,1,1) k $z\nafter $z\n~SEQ(y,1,2)\nempty $y\n"},
+			tree: "k 1\nk 2\nafter 2\nk 1\nafter 1\nempty 2\n"},
 		{name: "nothing to repeat", files: map[string]string{"main": "~SEQ(j,1,2) ~SEQ(k,1,2)\n~SEQ(j,1,2)\n"}},
 		{name: "parameters as whole values", files: map[string]string{"main": "$N=2\n$M=$N\n~LST(v,$N,b) kw_lst_$v\n~SEQ(q,1,$M) kw_seqm_$q\n~SEQ(r,1,${N}) kw_seqb_$r\n" +
 			"~SEQ(s,1,x$N) bad\n~LST(w,${N}x,$N.y) bad\nk_end\n"},
