@@ -60,9 +60,6 @@ type Config struct {
 	// CheckUnicastTTL applies the TTL 255 check to unicast adverts too; it
 	// always applies to multicast ones.
 	CheckUnicastTTL bool
-	// StrictVIPs drops adverts whose address list differs from VIPs
-	// (vrrp_strict); otherwise the mismatch is only counted and noted.
-	StrictVIPs bool
 	// InitialState is `state MASTER|BACKUP`; see the package documentation.
 	InitialState State
 	// ChecksumMode is how version 3 IPv4 checksums are computed and

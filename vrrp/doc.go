@@ -44,16 +44,21 @@
 // family; VRID; TTL or hop limit 255 (RFC 5798 section 7.1; for unicast
 // only with Config.CheckUnicastTTL); version; version 2 auth type and
 // password (constant-time); version 2 interval (RFC 3768 section 7.1: a
-// different Adver Int is an error); type; address count; checksum;
-// unicast/multicast fits the instance; source is a known unicast peer
+// different Adver Int is an error); type; address count (the length's,
+// and ours); checksum; unicast/multicast fits the instance; every VIP of
+// ours is in the advert; source is a known unicast peer
 // (Config.CheckUnicastSrc); our own advert.
 //
-// RFC 5798 section 7.1 says a receiver MAY verify that the advertised
-// addresses match its own and then SHOULD log a mismatch. keepalived 2.2.7
-// logs and counts it and processes the advert anyway unless vrrp_strict is
-// set; vigil does the same: the mismatch is counted (Counters.AddrListErr),
-// noted once in Ready.Notes until the list matches again, and the packet is
-// dropped only with Config.StrictVIPs.
+// RFC 5798 section 7.1 only says a receiver MAY verify the address list
+// and SHOULD log a mismatch. keepalived 2.2.7 drops such adverts, vrrp_strict
+// or not (observed: "received an unexpected ip number count 2, expected 1!"
+// and "ip address associated with VRID 51 not present in MASTER advert",
+// after which the backup takes over), so routers whose VIP lists differ
+// both become master. vigil does the same and counts DropAddrCount and
+// DropVIPs, so that the daemon can log and the doctor can report the
+// misconfiguration. A version 3 interval other than ours is accepted
+// (and adopted by a backup) and noted once in Ready.Notes, as keepalived
+// logs "advertisement interval updated".
 //
 // Then, per RFC 5798 sections 6.4.2 and 6.4.3 with keepalived's additions:
 //
@@ -89,8 +94,11 @@
 //   - preempt_delay: a preempting backup that sees a lower priority master
 //     keeps accepting its adverts for PreemptDelay, counted from the first
 //     such advert after startup or after it last saw a master at least as
-//     good, and then takes over at once (keepalived: "seconds after startup
-//     or seeing a lower priority master until preemption").
+//     good; after that it discards them and takes over when the
+//     Master_Down_Timer runs out. This is what keepalived 2.2.7 was
+//     observed doing ("start preempt delay", then "received lower priority
+//     (100) advert ... discarding" and a takeover one Master_Down_Interval
+//     after the last advert accepted).
 //
 // # Tracking and faults
 //

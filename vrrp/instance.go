@@ -38,10 +38,8 @@ type Instance struct {
 
 	// wantMaster: the down timer expired but a sync group holds us back.
 	wantMaster bool
-	// vipMismatch: the last advert listed other addresses than ours; notes
-	// are made only when this changes.
-	vipMismatch bool
-	// ivalMismatch: the same for a version 3 interval other than ours.
+	// ivalMismatch: the last advert had a version 3 interval other than
+	// ours; it is noted only when this changes.
 	ivalMismatch bool
 	// oldUnicastSum: send pre-1.3.6 keepalived unicast checksums
 	// (configured, or detected in a peer's advert).
@@ -320,9 +318,6 @@ func (i *Instance) next() time.Time {
 		}
 	}
 	earlier(i.downAt)
-	if i.state == StateBackup {
-		earlier(i.preemptAt)
-	}
 	earlier(i.advertAt)
 	earlier(i.refreshAt)
 	for _, b := range i.bursts {
@@ -344,11 +339,6 @@ func (i *Instance) advance(now time.Time) {
 	case StateBackup:
 		if due(i.downAt, now) {
 			i.tryMaster("master down timer expired")
-		} else if due(i.preemptAt, now) {
-			i.preemptAt = time.Time{}
-			if !i.cfg.NoPreempt && i.masterPrio > 0 && i.masterPrio < i.prio {
-				i.tryMaster(fmt.Sprintf("preempt delay expired, master %v has lower priority %d", i.masterAddr, i.masterPrio))
-			}
 		}
 	case StateMaster:
 		// One advert however late we are: a stalled master catching up
@@ -373,8 +363,7 @@ func (i *Instance) advance(now time.Time) {
 	}
 }
 
-// tryMaster is RFC 5798 section 6.4.2's Master_Down_Timer firing (or a
-// preempt delay running out).
+// tryMaster is RFC 5798 section 6.4.2's Master_Down_Timer firing.
 func (i *Instance) tryMaster(reason string) {
 	i.wantMaster = true
 	if i.group != nil && !i.group.allWantMaster(i) {

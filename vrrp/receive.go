@@ -69,6 +69,9 @@ func (i *Instance) receive(p Packet) error {
 	if badCount {
 		return drop(DropAddrCount, "%v", perr)
 	}
+	if count != len(i.vipAddrs) {
+		return drop(DropAddrCount, "%d addresses, want %d", count, len(i.vipAddrs))
+	}
 	oldSum := false
 	if !wire.VerifyChecksum(b, src, dst, i.cfg.ChecksumMode) {
 		// A keepalived before 1.3.6 (or with old_unicast_checksum) puts
@@ -84,18 +87,10 @@ func (i *Instance) receive(p Packet) error {
 		}
 		return drop(DropCast, "unicast to %v, but the instance is multicast", dst)
 	}
-	mismatch := !slices.Equal(a.Addrs, i.vipAddrs) && !sameSet(a.Addrs, i.vipAddrs)
-	if mismatch {
-		i.counters.AddrListErr++
-		if !i.vipMismatch {
-			i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v lists addresses %v, ours are %v", src, a.Addrs, i.vipAddrs))
+	for _, v := range i.vipAddrs {
+		if !slices.Contains(a.Addrs, v) {
+			return drop(DropVIPs, "our address %v is not in the advert's %v", v, a.Addrs)
 		}
-	} else if i.vipMismatch {
-		i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v lists our addresses again", src))
-	}
-	i.vipMismatch = mismatch
-	if mismatch && i.cfg.StrictVIPs {
-		return drop(DropVIPs, "address list %v, want %v", a.Addrs, i.vipAddrs)
 	}
 	if !multicast && i.cfg.CheckUnicastSrc && !slices.Contains(i.cfg.Peers, src) {
 		return drop(DropUnknownPeer, "not a unicast peer")
@@ -128,16 +123,6 @@ func (i *Instance) receive(p Packet) error {
 		i.onMaster(a, src)
 	}
 	return nil
-}
-
-func sameSet(x, y []netip.Addr) bool {
-	if len(x) != len(y) {
-		return false
-	}
-	x, y = slices.Clone(x), slices.Clone(y)
-	slices.SortFunc(x, netip.Addr.Compare)
-	slices.SortFunc(y, netip.Addr.Compare)
-	return slices.Equal(x, y)
 }
 
 // adopt is RFC 5798 section 6.4.2's "set Master_Adver_Interval to Adver

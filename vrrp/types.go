@@ -154,10 +154,10 @@ const (
 	DropAuth                          // version 2 password differs from ours
 	DropInterval                      // version 2 advert interval differs from ours
 	DropType                          // not an ADVERTISEMENT
-	DropAddrCount                     // longer than its address count says
+	DropAddrCount                     // address count differs from ours, or from the length
 	DropChecksum                      // bad checksum
 	DropCast                          // unicast to a multicast instance or the reverse
-	DropVIPs                          // address list differs (only with Config.StrictVIPs)
+	DropVIPs                          // one of our VIPs is missing from the advert
 	DropUnknownPeer                   // unicast from an address not in Config.Peers
 	DropOwn                           // our own advert, looped back
 	DropInactive                      // valid, but the instance is in INIT or FAULT
@@ -209,7 +209,6 @@ type Counters struct {
 	Received         uint64 // adverts that passed every check
 	Sent             uint64 // adverts sent, priority 0 included
 	Dropped          [numDropReasons]uint64
-	AddrListErr      uint64 // adverts whose address list differs from ours
 	PriorityZeroRcvd uint64
 	PriorityZeroSent uint64
 	BecameMaster     uint64

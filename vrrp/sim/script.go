@@ -43,7 +43,7 @@ import (
 // the K-th router, fe80::K with family=6), family=4|6, vrid=N (51),
 // prio=N, version=2|3, int=DURATION, vips=P,P (default 198.51.100.VRID/32
 // or 2001:db8::VRID/128), excluded=P,P, nopreempt, preempt-delay=D,
-// auth=PASS, unicast=IP,IP, check-unicast-src, strict, state=MASTER|BACKUP,
+// auth=PASS, unicast=IP,IP, check-unicast-src, state=MASTER|BACKUP,
 // checksum=nopseudo, lower-prio-no-advert, higher-prio-send-advert,
 // garp-delay=D, garp-repeat=N, garp-refresh=D, garp-refresh-repeat=N,
 // garp-lower-delay=D, garp-lower-repeat=N.
@@ -548,8 +548,6 @@ func (s *Script) config(name string, k int, r *Router, args []string) (vrrp.Conf
 			c.NoPreempt = true
 		case "check-unicast-src":
 			c.CheckUnicastSrc = true
-		case "strict":
-			c.StrictVIPs = true
 		case "lower-prio-no-advert":
 			c.LowerPrioNoAdvert = true
 		case "higher-prio-send-advert":
