@@ -14,11 +14,14 @@ import (
 // instanceSpec is everything the daemon derives from one vrrp_instance
 // block: the engine's configuration and what the I/O edges need.
 type instanceSpec struct {
-	cfg     *config.Instance
-	engine  vrrp.Config
-	ifname  string // where adverts are sent and received
-	fam     wire.Family
-	vips    map[netip.Prefix]addr.VIP // every VIP and excluded VIP, with its options
+	cfg    *config.Instance
+	engine vrrp.Config
+	ifname string // where adverts are sent and received
+	fam    wire.Family
+	vips   map[netip.Prefix]addr.VIP // every VIP and excluded VIP, with its options
+	// retired are VIPs a reload removed from the config, kept so that
+	// their removal from the interface finds their options.
+	retired map[netip.Prefix]addr.VIP
 	garpGap config.Garp
 }
 
@@ -181,7 +184,6 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 		SrcAddr:         src,
 		Peers:           peers,
 		CheckUnicastSrc: in.CheckUnicastSrc || c.Global.VRRPCheckUnicastSrc,
-		StrictVIPs:      in.StrictMode || c.Global.VRRPStrict,
 		ChecksumMode:    wire.ChecksumPseudoHeader,
 		GARP: vrrp.GARP{
 			MasterDelay:         g.MasterDelay,

@@ -532,7 +532,10 @@ func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 		}
 	}
 	for _, p := range rd.DelAddrs {
-		v := in.spec.vips[p]
+		v, ok := in.spec.vips[p]
+		if !ok {
+			v = in.spec.retired[p]
+		}
 		if err := d.addrs.Remove(v); err != nil {
 			d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
 		}

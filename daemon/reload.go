@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"time"
 
+	"vigil/addr"
 	"vigil/config"
 	"vigil/control"
 	"vigil/vrrp"
@@ -13,8 +15,11 @@ import (
 
 // reload applies a new configuration. Instances whose configuration did
 // not change keep running untouched (state, timers, VIPs); removed ones are
-// shut down; added ones start. A changed instance is restarted: vigil does
-// not yet carry an engine's state across a change of its parameters.
+// shut down; added ones start. A changed instance keeps its state: the
+// engine applies the new parameters in place (vrrp.Instance.Reload) and a
+// master adds and removes only the VIPs that changed. Only a change of
+// interface, family, VRID or version restarts an instance, as keepalived
+// does.
 func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	res := control.ReloadResult{At: now}
 	defer func() { d.lastReload = &res }()
@@ -54,8 +59,21 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// things the engine does not see (notify scripts).
 			o.spec.cfg = s.cfg
 			kept = append(kept, o)
+		case o.spec.ifname == s.ifname && o.spec.fam == s.fam && o.e.Reload(s.engine, now) == nil:
+			// The engine keeps its state and timers and diffs a master's
+			// VIPs; addresses that left the config are still looked up
+			// for their removal.
+			res.Changes = append(res.Changes, "updated "+s.cfg.Name)
+			s.retired = map[netip.Prefix]addr.VIP{}
+			for p, v := range o.spec.vips {
+				if _, still := s.vips[p]; !still {
+					s.retired[p] = v
+				}
+			}
+			o.spec = s
+			kept = append(kept, o)
 		default:
-			res.Changes = append(res.Changes, "restarted "+s.cfg.Name+": its configuration changed")
+			res.Changes = append(res.Changes, "restarted "+s.cfg.Name+": its interface, family, VRID or version changed")
 			d.shutdown(now, o)
 			toStart = append(toStart, s)
 		}

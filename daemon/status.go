@@ -65,13 +65,12 @@ func (d *Daemon) snapshot() control.Status {
 
 func counters(c vrrp.Counters) map[string]uint64 {
 	m := map[string]uint64{
-		"adverts_received":    c.Received,
-		"adverts_sent":        c.Sent,
-		"priority0_received":  c.PriorityZeroRcvd,
-		"priority0_sent":      c.PriorityZeroSent,
-		"became_master":       c.BecameMaster,
-		"released_master":     c.ReleasedMaster,
-		"address_list_errors": c.AddrListErr,
+		"adverts_received":   c.Received,
+		"adverts_sent":       c.Sent,
+		"priority0_received": c.PriorityZeroRcvd,
+		"priority0_sent":     c.PriorityZeroSent,
+		"became_master":      c.BecameMaster,
+		"released_master":    c.ReleasedMaster,
 	}
 	for _, r := range vrrp.DropReasons() {
 		m["dropped_"+strings.ReplaceAll(r.String(), "-", "_")] = c.Drops(r)

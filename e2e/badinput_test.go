@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"vigil/control"
+	"vigil/vrrp/wire"
+)
+
+// A hostile or broken neighbour sends thousands of malformed VRRP packets
+// at a live vigil master and a live vigil backup. None may change state,
+// none may crash the daemon, and each must be counted under its reason.
+// The packets are built so that, were they accepted, they would matter: a
+// priority 254 advert would make the master back off, a priority 0 advert
+// would make the backup take over at once.
+func TestBadPacketsNeverChangeState(t *testing.T) {
+	requireVRRPLab(t)
+	t.Parallel()
+	_, hosts, _ := newLab(t, "bad", map[string][]string{
+		"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}, "x": {"192.0.2.66/24"},
+	}, "m", "b", "x")
+	m := startNode(t, "vigil", hosts["m"], confFor(confV2MulticastPass, 150, "192.0.2.1", ""))
+	b := startNode(t, "vigil", hosts["b"], confFor(confV2MulticastPass, 100, "192.0.2.2", ""))
+	vip := netip.MustParseAddr("192.0.2.100")
+	soleOwner(t, vip, m, 2*time.Second, 15*time.Second, m, b)
+	before := map[*node]control.InstanceStatus{m: instStatus(t, m), b: instStatus(t, b)}
+
+	src, group := netip.MustParseAddr("192.0.2.66"), wire.GroupV4
+	valid := func(prio uint8, vrid uint8, pass string, interval uint16) []byte {
+		a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: vrid, Priority: prio, AuthType: wire.AuthPass,
+			Interval: interval, Addrs: []netip.Addr{vip}, AuthData: wire.Password(pass)}
+		p, err := a.Marshal(src, group, wire.ChecksumPseudoHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fixSum := func(p []byte) []byte { // recompute the v2 checksum after a change
+		binary.BigEndian.PutUint16(p[6:], 0)
+		var s uint32
+		for i := 0; i+1 < len(p); i += 2 {
+			s += uint32(binary.BigEndian.Uint16(p[i:]))
+		}
+		for s > 0xffff {
+			s = s>>16 + s&0xffff
+		}
+		binary.BigEndian.PutUint16(p[6:], ^uint16(s))
+		return p
+	}
+	type bad struct {
+		name   string
+		ttl    int
+		pkt    func(prio uint8) []byte
+		reason string // counter that must grow; "" for foreign VRID
+	}
+	kinds := []bad{
+		{"truncated", 255, func(p uint8) []byte { return valid(p, 51, "s3cr3t", 1)[:11] }, "dropped_length"},
+		{"ttl 64", 64, func(p uint8) []byte { return valid(p, 51, "s3cr3t", 1) }, "dropped_ttl"},
+		{"version 4", 255, func(p uint8) []byte { q := valid(p, 51, "s3cr3t", 1); q[0] = 0x41; return fixSum(q) }, "dropped_version"},
+		{"wrong password", 255, func(p uint8) []byte { return valid(p, 51, "guessed", 1) }, "dropped_auth"},
+		{"no auth", 255, func(p uint8) []byte { q := valid(p, 51, "s3cr3t", 1); q[4] = wire.AuthNone; return fixSum(q) }, "dropped_auth_type"},
+		{"interval 2s", 255, func(p uint8) []byte { return valid(p, 51, "s3cr3t", 2) }, "dropped_interval"},
+		{"type 2", 255, func(p uint8) []byte { q := valid(p, 51, "s3cr3t", 1); q[0] = 0x22; return fixSum(q) }, "dropped_type"},
+		{"bad checksum", 255, func(p uint8) []byte { q := valid(p, 51, "s3cr3t", 1); q[6] ^= 0x5a; return q }, "dropped_checksum"},
+		{"count 3", 255, func(p uint8) []byte { q := valid(p, 51, "s3cr3t", 1); q[3] = 3; return fixSum(q) }, "dropped_length"},
+		{"foreign vrid", 255, func(p uint8) []byte { return valid(p, 99, "s3cr3t", 1) }, ""},
+	}
+	const rounds = 300 // × 10 kinds × 2 priorities = 6,000 packets
+	err := hosts["x"].Do(func() error {
+		c, err := net.ListenPacket("ip4:112", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		pc := ipv4.NewPacketConn(c)
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := pc.SetMulticastInterface(ifi); err != nil {
+			return err
+		}
+		dst := &net.IPAddr{IP: group.AsSlice()}
+		for r := 0; r < rounds; r++ {
+			for _, k := range kinds {
+				if err := pc.SetMulticastTTL(k.ttl); err != nil {
+					return err
+				}
+				for _, prio := range []uint8{254, 0} {
+					if _, err := pc.WriteTo(k.pkt(prio), nil, dst); err != nil {
+						return fmt.Errorf("%s: %w", k.name, err)
+					}
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	soleOwner(t, vip, m, time.Second, time.Second, m, b)
+	for _, n := range []*node{m, b} {
+		now := instStatus(t, n)
+		was := before[n]
+		if now.State != was.State || !now.Since.Equal(was.Since) {
+			t.Errorf("%s: state %s since %v became %s since %v (%s)", n.host.Name, was.State, was.Since, now.State, now.Since, now.Reason)
+		}
+		for _, k := range kinds {
+			if k.reason == "" {
+				continue
+			}
+			if got := now.Counters[k.reason] - was.Counters[k.reason]; got < 2*rounds {
+				t.Errorf("%s: %s: counter %s grew by %d, want at least %d", n.host.Name, k.name, k.reason, got, 2*rounds)
+			}
+		}
+		if got := now.Counters["foreign_vrid_99"]; got < 2*rounds {
+			t.Errorf("%s: foreign VRID adverts counted %d, want at least %d", n.host.Name, got, 2*rounds)
+		}
+		t.Logf("%s (%s): counters after the flood: %v", n.host.Name, now.State, now.Counters)
+	}
+}
+
+func instStatus(t *testing.T, n *node) control.InstanceStatus {
+	t.Helper()
+	s, err := n.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Instances) != 1 {
+		t.Fatalf("%s: %d instances, want 1", n.host.Name, len(s.Instances))
+	}
+	return s.Instances[0]
+}
