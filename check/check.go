@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Checker is one health check of one real server. Check must honour ctx
@@ -118,6 +120,35 @@ func (t *Target) dialAddr() string {
 		a = a.WithZone(t.BindIf)
 	}
 	return net.JoinHostPort(a.String(), strconv.Itoa(int(t.Addr.Port())))
+}
+
+// sockaddr converts an address for the socket calls, with the zone of
+// bind_if for a link-local IPv6 address.
+func sockaddr(a netip.Addr, port uint16, bindIf string) (family int, sa unix.Sockaddr, err error) {
+	a = a.Unmap()
+	if a.Is4() {
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(port), Addr: a.As4()}, nil
+	}
+	sa6 := &unix.SockaddrInet6{Port: int(port), Addr: a.As16()}
+	zone := a.Zone()
+	if zone == "" && a.IsLinkLocalUnicast() {
+		zone = bindIf
+	}
+	if zone != "" {
+		ifi, err := net.InterfaceByName(zone)
+		if err != nil {
+			return 0, nil, fmt.Errorf("zone of %s: %w", a, err)
+		}
+		sa6.ZoneId = uint32(ifi.Index)
+	}
+	return unix.AF_INET6, sa6, nil
+}
+
+func unspecified(family int) netip.Addr {
+	if family == unix.AF_INET {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
 }
 
 // describe trims Go's error chains to the words an operator needs:

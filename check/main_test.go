@@ -3,6 +3,7 @@ package check
 import (
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,6 +12,9 @@ import (
 // Every test must leave no goroutine behind: the Runner, the checkers and
 // the in-test servers all stop when their owner says so.
 func TestMain(m *testing.M) {
+	if os.Getenv(listenerEnv) != "" {
+		serveListeners() // the scale benchmark's child process
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -116,23 +115,52 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 	return r, nil
 }
 
-// job names checker i of server s.
+// job names checker i of server s and when it is due, in nanoseconds on
+// the Runner's monotonic clock (an int64 compares faster than a time.Time).
 type job struct {
-	due  time.Time
+	due  int64
 	s, i int32
 }
 
+// jobHeap is a min-heap of jobs by due time, typed rather than through
+// container/heap, whose interface boxes every push into an allocation.
 type jobHeap []job
 
-func (h jobHeap) Len() int           { return len(h) }
-func (h jobHeap) Less(a, b int) bool { return h[a].due.Before(h[b].due) }
-func (h jobHeap) Swap(a, b int)      { h[a], h[b] = h[b], h[a] }
-func (h *jobHeap) Push(x any)        { *h = append(*h, x.(job)) }
-func (h *jobHeap) Pop() any {
-	old := *h
-	j := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return j
+func (h *jobHeap) push(j job) {
+	*h = append(*h, j)
+	q := *h
+	for c := len(q) - 1; c > 0; {
+		p := (c - 1) / 2
+		if q[p].due <= q[c].due {
+			break
+		}
+		q[p], q[c] = q[c], q[p]
+		c = p
+	}
+}
+
+func (h *jobHeap) pop() job {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for p := 0; ; {
+		c := 2*p + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && q[c+1].due < q[c].due {
+			c++
+		}
+		if q[p].due <= q[c].due {
+			break
+		}
+		q[p], q[c] = q[c], q[p]
+		p = c
+	}
+	*h = q
+	return top
 }
 
 type done struct {
@@ -156,44 +184,66 @@ func (r *Runner) Run(ctx context.Context) error {
 	checkCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan done, r.opt.MaxInFlight)
+	// Workers outlive a check: a goroutine started per check would grow
+	// its stack from scratch every time, which at 10,000 checks a second
+	// costs more than the scheduling itself. The pool grows to the peak
+	// concurrency (at most MaxInFlight) and ends with Run.
+	work := make(chan job)
 	var wg sync.WaitGroup
+	workers := 0
+	worker := func(j job) {
+		defer wg.Done()
+		for {
+			res := r.servers[j.s].Checks[j.i].Checker.Check(checkCtx)
+			at := time.Now()
+			// Never blocks: the buffer holds MaxInFlight results.
+			results <- done{j.s, j.i, res, at}
+			select {
+			case j = <-work:
+			case <-checkCtx.Done():
+				return
+			}
+		}
+	}
 	inFlight := 0
 	var waiting []job // due, but over MaxInFlight
 	launch := func(j job) {
 		inFlight++
-		wg.Add(1)
-		c := r.servers[j.s].Checks[j.i].Checker
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			res := c.Check(checkCtx)
-			at := time.Now()
-			if res.Latency == 0 {
-				res.Latency = at.Sub(start)
-			}
-			// Never blocks: the buffer holds MaxInFlight results.
-			results <- done{j.s, j.i, res, at}
-		}()
+		select {
+		case work <- j: // an idle worker takes it
+			return
+		default:
+		}
+		if workers < r.opt.MaxInFlight {
+			workers++
+			wg.Add(1)
+			go worker(j)
+			return
+		}
+		// Every worker exists and inFlight < MaxInFlight: one of them is
+		// between its result and its next job, and takes this one soon.
+		work <- j
 	}
 
+	// Due times are nanoseconds since base on the monotonic clock.
+	base := time.Now()
+	at := func(t time.Time) int64 { return int64(t.Sub(base)) }
 	var h jobHeap
-	now := time.Now()
 	for si, st := range r.states {
-		due, ev := st.Start(now, r.opt.Rand)
+		due, ev := st.Start(base, r.opt.Rand)
 		r.emit(ev)
 		for i, d := range due {
-			h = append(h, job{d, int32(si), int32(i)})
+			h.push(job{at(d), int32(si), int32(i)})
 		}
 	}
-	heap.Init(&h)
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var armed time.Time // when the timer fires; zero when idle
+	armed := int64(-1) // when the timer fires; -1 when idle
 	for {
-		now = time.Now()
-		for len(h) > 0 && !h[0].due.After(now.Add(coalesce)) {
-			j := heap.Pop(&h).(job)
+		now := at(time.Now())
+		for len(h) > 0 && h[0].due <= now+int64(coalesce) {
+			j := h.pop()
 			if inFlight < r.opt.MaxInFlight {
 				launch(j)
 			} else {
@@ -203,9 +253,9 @@ func (r *Runner) Run(ctx context.Context) error {
 				waiting = append(waiting, j)
 			}
 		}
-		if len(h) > 0 && (armed.IsZero() || h[0].due.Before(armed)) {
+		if len(h) > 0 && (armed < 0 || h[0].due < armed) {
 			armed = h[0].due
-			timer.Reset(armed.Sub(now))
+			timer.Reset(time.Duration(armed - now))
 		}
 		select {
 		case <-ctx.Done():
@@ -214,22 +264,22 @@ func (r *Runner) Run(ctx context.Context) error {
 				<-results
 			}
 			wg.Wait()
-			now = time.Now()
+			end := time.Now()
 			for _, st := range r.states {
-				for _, ev := range st.Shutdown(now) {
+				for _, ev := range st.Shutdown(end) {
 					r.emit(ev)
 				}
 			}
 			return nil
 		case d := <-results:
 			inFlight--
-			h.pushNext(r.observe(d))
+			h.push(r.observe(d, at))
 			// Take whatever else has finished before looking at the clock.
 			for more := true; more; {
 				select {
 				case d := <-results:
 					inFlight--
-					h.pushNext(r.observe(d))
+					h.push(r.observe(d, at))
 				default:
 					more = false
 				}
@@ -239,20 +289,17 @@ func (r *Runner) Run(ctx context.Context) error {
 				waiting = waiting[1:]
 			}
 		case <-timer.C:
-			armed = time.Time{}
+			armed = -1
 		}
 	}
 }
 
-func (h *jobHeap) pushNext(j job) { heap.Push(h, j) }
-
 // observe steps the server's state with a result and returns the
 // checker's next run.
-func (r *Runner) observe(d done) job {
+func (r *Runner) observe(d done, at func(time.Time) int64) job {
 	st := r.states[d.s]
-	w := r.servers[d.s].Checks[d.i]
 	if r.opt.OnResult != nil {
-		r.opt.OnResult(Report{Server: st.id, Checker: w.Checker.String(), Result: d.res, At: d.at})
+		r.opt.OnResult(Report{Server: st.id, Checker: st.probes[d.i].name, Result: d.res, At: d.at})
 	}
 	wasUp := st.probes[d.i].up
 	next, events := st.Observe(d.at, int(d.i), d.res)
@@ -273,7 +320,7 @@ func (r *Runner) observe(d done) job {
 	for _, ev := range events {
 		r.emit(ev)
 	}
-	return job{next, d.s, d.i}
+	return job{at(next), d.s, d.i}
 }
 
 func (r *Runner) emit(ev Event) {
