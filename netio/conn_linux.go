@@ -24,6 +24,12 @@ const Protocol = 112
 // RFC 5798 section 7.1 requires of every multicast packet received.
 const hopLimit = 255
 
+// tosNetworkControl is the IPv4 TOS / IPv6 traffic class of adverts:
+// precedence 6, "internetwork control" (RFC 791), DSCP CS6 (RFC 4594
+// section 3.2), as keepalived sends them, so that switches that queue by
+// DSCP favour adverts over the traffic they protect.
+const tosNetworkControl = 0xc0
+
 // Family is the address family of a Conn. Its values equal those of
 // wire.Family, so either converts to the other.
 type Family int
@@ -171,6 +177,7 @@ func (c *Conn) setup(opts Options) error {
 			what string
 			err  error
 		}{
+			{"TOS", p.SetTOS(tosNetworkControl)},
 			{"TTL", p.SetTTL(hopLimit)},
 			{"multicast TTL", p.SetMulticastTTL(hopLimit)},
 			{"multicast loop", p.SetMulticastLoopback(false)},
@@ -193,6 +200,7 @@ func (c *Conn) setup(opts Options) error {
 			what string
 			err  error
 		}{
+			{"traffic class", p.SetTrafficClass(tosNetworkControl)},
 			{"hop limit", p.SetHopLimit(hopLimit)},
 			{"multicast hop limit", p.SetMulticastHopLimit(hopLimit)},
 			{"multicast loop", p.SetMulticastLoopback(false)},

@@ -19,7 +19,8 @@ import (
 // and IPv6, both forms of gratuitous ARP, an unsolicited NA) is captured on
 // the peer and decoded by Wireshark's dissectors, an implementation
 // independent of ours, as valid: the right version, VRID, priority,
-// addresses and TTL, and good VRRP and ICMPv6 checksums.
+// addresses, TTL and DSCP (CS6, as keepalived), and good VRRP and ICMPv6
+// checksums.
 func TestTsharkDecodes(t *testing.T) {
 	t.Parallel()
 	testenv.RequireRoot(t)
@@ -100,7 +101,7 @@ func TestTsharkDecodes(t *testing.T) {
 	}
 
 	fields := []string{
-		"eth.src", "ip.ttl", "ipv6.hlim",
+		"eth.src", "ip.ttl", "ip.dsfield.dscp", "ipv6.hlim", "ipv6.tclass.dscp",
 		"vrrp.version", "vrrp.virt_rtr_id", "vrrp.prio", "vrrp.checksum.status", "vrrp.ip_addr", "vrrp.ipv6_addr",
 		"arp.opcode", "arp.src.proto_ipv4", "arp.dst.proto_ipv4", "arp.src.hw_mac", "arp.isgratuitous",
 		"icmpv6.type", "icmpv6.checksum.status", "icmpv6.nd.na.flag.r", "icmpv6.nd.na.flag.s", "icmpv6.nd.na.flag.o",
@@ -141,13 +142,13 @@ func TestTsharkDecodes(t *testing.T) {
 	}
 	// Checksum status 1 is "Good".
 	want := []map[string]string{
-		{"eth.src": macA, "ip.ttl": "255", "vrrp.version": "2", "vrrp.virt_rtr_id": "51", "vrrp.prio": "150", "vrrp.checksum.status": "1", "vrrp.ip_addr": "192.0.2.100"},
-		{"eth.src": macA, "ip.ttl": "255", "vrrp.version": "3", "vrrp.virt_rtr_id": "52", "vrrp.prio": "200", "vrrp.checksum.status": "1", "vrrp.ip_addr": "192.0.2.101"},
-		{"eth.src": macA, "ipv6.hlim": "255", "vrrp.version": "3", "vrrp.virt_rtr_id": "53", "vrrp.prio": "100", "vrrp.checksum.status": "1", "vrrp.ipv6_addr": "2001:db8::100"},
+		{"eth.src": macA, "ip.ttl": "255", "ip.dsfield.dscp": "48", "vrrp.version": "2", "vrrp.virt_rtr_id": "51", "vrrp.prio": "150", "vrrp.checksum.status": "1", "vrrp.ip_addr": "192.0.2.100"},
+		{"eth.src": macA, "ip.ttl": "255", "ip.dsfield.dscp": "48", "vrrp.version": "3", "vrrp.virt_rtr_id": "52", "vrrp.prio": "200", "vrrp.checksum.status": "1", "vrrp.ip_addr": "192.0.2.101"},
+		{"eth.src": macA, "ipv6.hlim": "255", "ipv6.tclass.dscp": "48", "vrrp.version": "3", "vrrp.virt_rtr_id": "53", "vrrp.prio": "100", "vrrp.checksum.status": "1", "vrrp.ipv6_addr": "2001:db8::100"},
 		{"eth.src": macA, "arp.opcode": "1", "arp.src.proto_ipv4": "192.0.2.100", "arp.dst.proto_ipv4": "192.0.2.100", "arp.src.hw_mac": macA, "arp.isgratuitous": "1"},
 		{"eth.src": macA, "arp.opcode": "2", "arp.src.proto_ipv4": "192.0.2.101", "arp.dst.proto_ipv4": "192.0.2.101", "arp.src.hw_mac": macA, "arp.isgratuitous": "1"},
-		{"eth.src": macA, "ipv6.hlim": "255", "icmpv6.type": "136", "icmpv6.checksum.status": "1", "icmpv6.nd.na.flag.r": "0", "icmpv6.nd.na.flag.s": "0", "icmpv6.nd.na.flag.o": "1", "icmpv6.nd.na.target_address": "2001:db8::100", "icmpv6.opt.linkaddr": macA},
-		{"eth.src": macA, "ipv6.hlim": "255", "icmpv6.type": "136", "icmpv6.checksum.status": "1", "icmpv6.nd.na.flag.r": "1", "icmpv6.nd.na.flag.s": "0", "icmpv6.nd.na.flag.o": "1", "icmpv6.nd.na.target_address": "2001:db8::101", "icmpv6.opt.linkaddr": macA},
+		{"eth.src": macA, "ipv6.hlim": "255", "ipv6.tclass.dscp": "0", "icmpv6.type": "136", "icmpv6.checksum.status": "1", "icmpv6.nd.na.flag.r": "0", "icmpv6.nd.na.flag.s": "0", "icmpv6.nd.na.flag.o": "1", "icmpv6.nd.na.target_address": "2001:db8::100", "icmpv6.opt.linkaddr": macA},
+		{"eth.src": macA, "ipv6.hlim": "255", "ipv6.tclass.dscp": "0", "icmpv6.type": "136", "icmpv6.checksum.status": "1", "icmpv6.nd.na.flag.r": "1", "icmpv6.nd.na.flag.s": "0", "icmpv6.nd.na.flag.o": "1", "icmpv6.nd.na.target_address": "2001:db8::101", "icmpv6.opt.linkaddr": macA},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tshark decodes (-want +got):\n%s\nraw:\n%s", diff, out)
