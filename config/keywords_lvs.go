@@ -147,7 +147,7 @@ func init() {
 				vs.PersistenceTimeout = 360 * time.Second
 				return
 			}
-			if v, ok := b.intArg(n, 1, 1<<31-1); ok {
+			if v, ok := b.intArg(n, 1, 2678400); ok {
 				vs.PersistenceTimeout = time.Duration(v) * time.Second
 			}
 		}},
@@ -160,8 +160,9 @@ func init() {
 			if a, ok := parseAddr(w.Text); ok && a.Is4() {
 				bits := maskBits(a)
 				if bits < 0 {
-					b.errorf(w.Pos, "persistence_granularity %q: expected a contiguous netmask", w.Text)
-					return
+					// keepalived passes any mask to the kernel.
+					bits = leadingOnes(a)
+					b.warnf(w.Pos, "persistence_granularity %q is not a contiguous netmask: vigil uses /%d", w.Text, bits)
 				}
 				vs.PersistenceGranularity = netip.PrefixFrom(netip.IPv4Unspecified(), bits)
 				return
@@ -389,6 +390,10 @@ func init() {
 			}
 			u := &URLCheck{Pos: n.Key.Pos}
 			urlTable.run(b, n.Block, u)
+			if u.Path == "" {
+				b.errorf(n.Key.Pos, "url has no path: ignored")
+				return
+			}
 			if len(u.StatusCodes) == 0 {
 				u.StatusCodes = []StatusRange{{200, 299}}
 			}
@@ -515,6 +520,19 @@ func init() {
 func vsTimers(v *VirtualServer) *checkTimers { return &v.timers }
 func rsTimers(r *RealServer) *checkTimers    { return &r.timers }
 func checkerTimers(c *Checker) *checkTimers  { return &c.timers }
+
+func leadingOnes(a netip.Addr) int {
+	n := 0
+	for _, by := range a.As4() {
+		for m := byte(0x80); m != 0 && by&m != 0; m >>= 1 {
+			n++
+		}
+		if by != 0xff {
+			break
+		}
+	}
+	return n
+}
 
 func maskBits(a netip.Addr) int {
 	b := a.As4()

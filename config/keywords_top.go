@@ -135,8 +135,9 @@ func init() {
 					g.Entries = append(g.Entries, e)
 				}
 			}
-			if c.VirtualServerGroup(name) != nil {
-				b.errorf(n.Key.Pos, "virtual_server_group %s is already defined", name)
+			if old := c.VirtualServerGroup(name); old != nil {
+				// keepalived accepts this silently; the first one is used.
+				b.warnf(n.Key.Pos, "virtual_server_group %s is already defined at %s: this one is ignored", name, old.Pos)
 				return
 			}
 			c.VirtualServerGroups = append(c.VirtualServerGroups, g)
@@ -347,9 +348,8 @@ func (b *builder) checker(n *Node, t CheckerType) *Checker {
 	case CheckFile:
 		c.File = &FileCheck{}
 	}
-	if !n.HasBlock {
-		// keepalived accepts `TCP_CHECK` without braces for defaults.
-		return c
+	if !b.needBlock(n) {
+		return nil
 	}
 	specific := checkerTables[t.String()]
 	for _, it := range n.Block {

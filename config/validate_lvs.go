@@ -59,7 +59,24 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 			}
 		}
 	}
-	if vs.has&fProtocol != 0 && fwmarkOnly {
+	if grp != nil && len(grp.Entries) == 0 {
+		b.errorf(grp.Pos, "virtual_server_group %s has no entries", grp.Name)
+	}
+	if grp != nil && vs.PersistenceTimeout == 0 {
+		for _, e := range grp.Entries {
+			if !e.IsFwmark && e.Port == 0 {
+				b.errorf(e.Pos, "virtual_server_group %s: %s without a port is only valid for persistent services", grp.Name, e.First)
+				break
+			}
+		}
+	}
+	// A fwmark service has the family of ip_family, else of its first
+	// real server.
+	famKnown := vs.Kind == VSAddr || grp != nil && !fwmarkOnly || vs.has&fIPFamily != 0
+	if !famKnown && len(vs.RealServers) > 0 {
+		vs.Family, famKnown = familyOf(vs.RealServers[0].Addr), true
+	}
+		if vs.has&fProtocol != 0 && fwmarkOnly {
 		b.errorf(vs.Pos, "virtual_server %s: protocol is meaningless for a fwmark service: ignored", vs.Key())
 		vs.Protocol = ProtoNone
 	}
@@ -121,7 +138,10 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	rss := vs.RealServers[:0]
 	total := 0
 	for _, rs := range vs.RealServers {
-		if vs.Kind == VSAddr && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
+		if vs.Kind == VSGroup && grp != nil && !fwmarkOnly && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
+			// keepalived -t accepts this; the kernel would refuse it.
+			b.warnf(rs.Pos, "virtual_server %s: real server %s is %s but the group's addresses are %s", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
+		} else 		if famKnown && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
 			b.errorf(rs.Pos, "virtual_server %s: real server %s is %s but the service is %s: skipped", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
 			continue
 		}
