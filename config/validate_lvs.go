@@ -76,7 +76,7 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	if !famKnown && len(vs.RealServers) > 0 {
 		vs.Family, famKnown = familyOf(vs.RealServers[0].Addr), true
 	}
-		if vs.has&fProtocol != 0 && fwmarkOnly {
+	if vs.has&fProtocol != 0 && fwmarkOnly {
 		b.errorf(vs.Pos, "virtual_server %s: protocol is meaningless for a fwmark service: ignored", vs.Key())
 		vs.Protocol = ProtoNone
 	}
@@ -141,7 +141,7 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		if vs.Kind == VSGroup && grp != nil && !fwmarkOnly && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
 			// keepalived -t accepts this; the kernel would refuse it.
 			b.warnf(rs.Pos, "virtual_server %s: real server %s is %s but the group's addresses are %s", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
-		} else 		if famKnown && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
+		} else if famKnown && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
 			b.errorf(rs.Pos, "virtual_server %s: real server %s is %s but the service is %s: skipped", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
 			continue
 		}
