@@ -40,7 +40,8 @@ func (s State) String() string {
 // Tracking, Shutdown or Startup.
 type Event interface{ event() }
 
-// Packet is a VRRP advert received on the instance's interface.
+// Packet is a VRRP advert received on the instance's interface. Whether it
+// came by unicast or multicast is read from Dst.
 type Packet struct {
 	Data []byte     // the VRRP message: the IP payload, exactly
 	Src  netip.Addr // IP source
@@ -116,8 +117,10 @@ type Outbound struct {
 }
 
 // Announcement asks for Repeat gratuitous ARPs ("who-has A tell A",
-// broadcast) for each IPv4 address in Addrs and Repeat unsolicited neighbour
-// advertisements (to ff02::1, override flag set) for each IPv6 one.
+// broadcast, as keepalived sends them) for each IPv4 address in Addrs and
+// Repeat unsolicited neighbour advertisements (to ff02::1, Override flag
+// set; RFC 5798 section 6.4.1 also asks for the Router flag) for each IPv6
+// one. The caller may space them out (vrrp_garp_interval).
 type Announcement struct {
 	Addrs  []netip.Addr
 	Repeat int
