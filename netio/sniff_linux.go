@@ -185,7 +185,7 @@ func (s *Sniffer) Malformed() uint64 {
 
 // Clash is one VRID advertised by more than one source.
 type Clash struct {
-	Family        Family // VRIDs of IPv4 and IPv6 are separate spaces (RFC 5798 section 5.2.3)
+	Family        Family // IPv4 and IPv6 routers may share a VRID: their virtual MACs differ (RFC 5798 section 7.3)
 	Version, VRID uint8
 	Sources       []netip.Addr // sorted
 }
