@@ -1,0 +1,285 @@
+package lb
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Desired is the whole data plane vigil wants at one moment: what
+// dataplane/nft.Apply renders as one atomic nft transaction. It is a pure
+// value: the same model state always yields a deep-equal Desired (services,
+// backends and Maglev tables in the same order), so applying it twice
+// changes nothing.
+//
+// Slices inside a Desired (Backends, Draining, Maglev, LocalAddrs) may be
+// shared with the Model and with earlier Desired values: treat them as
+// read-only.
+type Desired struct {
+	// Services are sorted by Name.
+	Services []Service
+}
+
+// Method is how packets reach a real server (keepalived lb_kind / lvs_method).
+type Method int
+
+const (
+	// NAT rewrites the destination (DNAT in prerouting); real servers
+	// must route their replies back through the director.
+	NAT Method = iota
+	// FNAT (DPVS "full NAT") rewrites the destination and the source, the
+	// source taken from Service.LocalAddrs, so real servers can sit anywhere.
+	FNAT
+	// DR (direct routing) rewrites only the Ethernet addresses and forwards
+	// the frame to the real server on the same link; replies go straight to
+	// the client. Stateless: the backend is chosen from Service.Maglev.
+	DR
+)
+
+func (m Method) String() string {
+	switch m {
+	case NAT:
+		return "NAT"
+	case FNAT:
+		return "FNAT"
+	case DR:
+		return "DR"
+	}
+	return "Method(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Proto is the L4 protocol of a service.
+type Proto int
+
+const (
+	TCP Proto = iota
+	UDP
+	SCTP
+)
+
+func (p Proto) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case SCTP:
+		return "sctp"
+	}
+	return "Proto(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Family is the address family of a service.
+type Family int
+
+const (
+	IPv4 Family = iota
+	IPv6
+)
+
+func (f Family) String() string {
+	if f == IPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
+
+// Selection is how the data plane picks the backend of a NEW flow: the
+// scheduler turned into something nftables can do without counting
+// connections.
+type Selection int
+
+const (
+	// SelectNumgen: "numgen inc mod TotalWeight()" mapped through weighted
+	// ranges: Backends[i] owns [sum of weights before i, that + weight).
+	// Used by rr (every weight 1), wrr, and the connection-count
+	// approximations of lc/wlc/sed/nq (weights re-derived by the model).
+	SelectNumgen Selection = iota
+	// SelectHash: "jhash <Hash> mod TotalWeight()" through the same
+	// weighted ranges (sh, dh).
+	SelectHash
+	// SelectMaglev: "jhash <Hash> mod len(Maglev)" gives i, and the backend
+	// is Backends[Maglev[i]] (mh, and every DR service, because DR keeps no
+	// state so each packet of a flow must pick the same backend).
+	SelectMaglev
+)
+
+func (s Selection) String() string {
+	switch s {
+	case SelectNumgen:
+		return "numgen"
+	case SelectHash:
+		return "hash"
+	case SelectMaglev:
+		return "maglev"
+	}
+	return "Selection(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Hash is what SelectHash and SelectMaglev hash.
+type Hash int
+
+const (
+	// HashNone: no hash (SelectNumgen).
+	HashNone Hash = iota
+	// HashSourceAddr: the client address (sh, mh; DR with persistence),
+	// masked to Service.PersistenceMask bits when that is below full length.
+	HashSourceAddr
+	// HashSourceAddrPort: client address and port (sh-port, mh-port).
+	HashSourceAddrPort
+	// HashDestAddr: the destination address (dh; lblc/lblcr mapped to dh).
+	HashDestAddr
+	// HashFlow: source and destination address and port and protocol; DR
+	// services with a scheduler that has no hash of its own (rr, wrr, lc...).
+	HashFlow
+)
+
+func (h Hash) String() string {
+	switch h {
+	case HashNone:
+		return "none"
+	case HashSourceAddr:
+		return "saddr"
+	case HashSourceAddrPort:
+		return "saddr.sport"
+	case HashDestAddr:
+		return "daddr"
+	case HashFlow:
+		return "flow"
+	}
+	return "Hash(" + strconv.Itoa(int(h)) + ")"
+}
+
+// Service is one virtual service as the data plane must serve it.
+type Service struct {
+	// Name is stable and unique, keepalived-like: "192.0.2.100:80/tcp",
+	// "[2001:db8::1]:443/tcp", "fwmark 1/tcp", "fwmark 1/tcp ip6". It is
+	// what the daemon uses to address the service in the Model.
+	Name string
+	// ID is Name made safe as an nft set/chain/map name (letters, digits,
+	// '_' only, starts with a letter, unique per Name): "vs_192_0_2_100_80_tcp",
+	// "vs_20010db8000000000000000000000001_443_tcp", "fwm_1_tcp", "fwm6_1_tcp".
+	ID string
+	// Proto is the L4 protocol matched.
+	Proto Proto
+	// Family is the address family (of VIP, or of the real servers for a
+	// fwmark service).
+	Family Family
+	// VIP is the virtual address; invalid (zero) for fwmark services.
+	VIP netip.Addr
+	// Port is the virtual port; 0 means every port of VIP (keepalived allows
+	// omitting the port only for persistent services): match the address
+	// and protocol only, and keep the client's destination port when
+	// forwarding (backend Port is then 0 as well).
+	Port uint16
+	// FwMark is non-zero for "virtual_server fwmark N": match packets whose
+	// meta mark is N (set by the operator's own rules), with VIP invalid.
+	FwMark uint32
+	// Method is the forwarding method.
+	Method Method
+	// Scheduler is the configured lvs_sched, for display and metrics; the
+	// data plane follows Selection and Hash, not this string.
+	Scheduler string
+	// Selection and Hash say how a NEW flow picks a backend (see Selection).
+	Selection Selection
+	Hash      Hash
+	// Backends are eligible for NEW flows, all with Weight > 0, sorted by
+	// (Addr, Port). Empty means no new flow can be served: the data plane
+	// must reject (NAT/FNAT) or drop (DR) them, not pass them through.
+	Backends []Backend
+	// Draining are real servers kept at weight 0 (inhibit_on_failure,
+	// sorry_server_inhibit, a configured or dynamic weight of 0): flows
+	// already established to them keep going (do not flush their conntrack
+	// entries; keep their DNAT/SNAT mappings), no new flow goes to them.
+	// Sorted by (Addr, Port). Backends removed outright appear in neither
+	// list: the data plane may flush their connections.
+	Draining []Backend
+	// Maglev is the lookup table when Selection is SelectMaglev: len is a
+	// prime, each entry an index into Backends; nil otherwise, and nil when
+	// Backends is empty.
+	Maglev []int
+	// Persistence is persistence_timeout: a client (address masked to
+	// PersistenceMask bits) sticks to its backend for this long after its
+	// last packet (nft dynamic set with timeout, updated per packet). 0 = none.
+	Persistence time.Duration
+	// PersistenceMask is persistence_granularity as prefix bits: 32 (IPv4)
+	// or 128 (IPv6) for per-address; always set to the family's full length
+	// when not configured.
+	PersistenceMask int
+	// LocalAddrs is the FNAT source address pool (laddr_group_name ->
+	// local_address_group), sorted; nil for NAT and DR. Capacity is
+	// len(LocalAddrs) × source ports per backend; see FNATCapacity.
+	LocalAddrs []netip.Addr
+	// Interface is, for DR, the device the VIP arrives on (netdev ingress
+	// hook) and from which frames are forwarded; "" for NAT and FNAT.
+	Interface string
+	// Active is false when the VRRP instance owning VIP is not MASTER: no
+	// rule may answer for this service (keep the tables, skip the
+	// dispatch), so that a backup director never steals flows.
+	Active bool
+	// Sorry is true when the quorum is lost and Backends is the sorry
+	// server only (for status; Backend.Sorry marks the entry too).
+	Sorry bool
+}
+
+// TotalWeight is the sum of Backends' weights: the modulus of SelectNumgen
+// and SelectHash.
+func (s *Service) TotalWeight() int {
+	t := 0
+	for _, b := range s.Backends {
+		t += b.Weight
+	}
+	return t
+}
+
+// Backend is one real server (or the sorry server) of a Service.
+type Backend struct {
+	// Addr and Port are where flows go. Port 0 (fwmark or all-ports
+	// services) keeps the client's destination port.
+	Addr netip.Addr
+	Port uint16
+	// Weight is the effective weight for new flows: the configured
+	// weight, a MISC_CHECK dynamic weight, 1 for rr, or the value
+	// re-derived from connection counts for lc/wlc/sed/nq. > 0 in
+	// Backends, 0 in Draining.
+	Weight int
+	// MAC is, for DR, the real server's link-layer address, filled by the
+	// daemon from the neighbour table (Model.SetMAC); zero when unknown (the
+	// data plane cannot forward to it yet) or not DR.
+	MAC MAC
+	// Sorry marks the sorry server.
+	Sorry bool
+}
+
+// AddrPort is the backend's address and port.
+func (b Backend) AddrPort() netip.AddrPort { return netip.AddrPortFrom(b.Addr, b.Port) }
+
+// MAC is an Ethernet address. lb may not import package net (it must stay
+// pure), so this is a comparable value; net.HardwareAddr(m[:]) converts.
+type MAC [6]byte
+
+// IsZero reports whether m is unset.
+func (m MAC) IsZero() bool { return m == MAC{} }
+
+// String formats m as 00:11:22:33:44:55, or "" when zero.
+func (m MAC) String() string {
+	if m.IsZero() {
+		return ""
+	}
+	b := make([]byte, 0, 17)
+	for i, x := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = hex.AppendEncode(b, []byte{x})
+	}
+	return string(b)
+}
+
+// FNATCapacity is how many concurrent flows an FNAT service can hold to
+// one backend: each local address offers ports source ports (typically the
+// size of net.ipv4.ip_local_port_range, passed in by the caller).
+func (s *Service) FNATCapacity(ports int) int {
+	return len(s.LocalAddrs) * ports
+}
