@@ -2,6 +2,7 @@ package netio
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -260,5 +261,89 @@ func TestConnSurvivesLinkFlap(t *testing.T) {
 	}
 	if got := drain(t, b6, 1); !slices.Equal(vrids(got), []uint8{52}) {
 		t.Errorf("IPv6 after the flap: received VRIDs %v, want [52]", vrids(got))
+	}
+}
+
+// TestConnOnVMAC: with use_vmac, keepalived's layout, a Conn on a macvlan
+// carrying the virtual MAC 00:00:5e:00:01:VRID (RFC 5798 section 7.3)
+// sends adverts whose Ethernet source is the VMAC, receives the group from
+// the link, and an Announcer on it announces the VMAC.
+func TestConnOnVMAC(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, "niocv")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	const vmac = "00:00:5e:00:01:33"
+	must[string](t)(a.Run("ip", "link", "add", "link", "eth0", "name", "vrrp.51", "address", vmac, "type", "macvlan", "mode", "private"))
+	must[string](t)(a.Run("ip", "link", "set", "vrrp.51", "up"))
+	must[string](t)(a.Run("ip", "addr", "add", "192.0.2.100/32", "dev", "vrrp.51"))
+	ifV, llV := ifaceIn(t, a, "vrrp.51")
+	_, llB := ifaceIn(t, b, "eth0")
+	if ifV.HardwareAddr.String() != vmac {
+		t.Fatalf("macvlan MAC %v", ifV.HardwareAddr)
+	}
+
+	var s *Sniffer
+	check(t, b.Do(func() (err error) {
+		s, err = OpenSniffer("eth0")
+		return err
+	}))
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }() // owned here: ends with cancel
+	defer func() { cancel(); <-done }()
+
+	src4 := netip.MustParseAddr("192.0.2.1")
+	va4, va6 := listenIn(t, a, "vrrp.51", IPv4, Options{Multicast: true}), listenIn(t, a, "vrrp.51", IPv6, Options{Multicast: true})
+	b4, b6 := listenIn(t, b, "eth0", IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", IPv6, Options{Multicast: true})
+	check(t, va4.Send(advert(t, 3, 51, 200, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4), src4, wire.GroupV4))
+	check(t, va6.Send(advert(t, 3, 51, 200, netip.MustParseAddr("2001:db8::100"), llV, wire.GroupV6), llV, wire.GroupV6))
+	if got := drain(t, b4, 1); len(got) != 1 || got[0].Src != src4 {
+		t.Errorf("b received over IPv4 %v, want one advert from %v", got, src4)
+	}
+	if got := drain(t, b6, 1); len(got) != 1 || got[0].Src != llV {
+		t.Errorf("b received over IPv6 %v, want one advert from %v", got, llV)
+	}
+	for end := time.Now().Add(3 * time.Second); len(s.Seen()) < 2 && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	}
+	seen := s.Seen()
+	if len(seen) != 2 {
+		t.Errorf("sniffer on the peer saw %v, want the two adverts", seen)
+	}
+	for k, sig := range seen {
+		if sig.MAC != vmac {
+			t.Errorf("advert %+v left with Ethernet source %s, want the VMAC %s", k, sig.MAC, vmac)
+		}
+	}
+
+	// The other direction: the group reaches the macvlan.
+	src4b := netip.MustParseAddr("192.0.2.2")
+	check(t, b4.Send(advert(t, 3, 52, 100, netip.MustParseAddr("192.0.2.100"), src4b, wire.GroupV4), src4b, wire.GroupV4))
+	check(t, b6.Send(advert(t, 3, 52, 100, netip.MustParseAddr("2001:db8::100"), llB, wire.GroupV6), llB, wire.GroupV6))
+	if got := drain(t, va4, 1); !slices.Equal(vrids(got), []uint8{52}) {
+		t.Errorf("VMAC Conn received over IPv4 VRIDs %v, want [52]", vrids(got))
+	}
+	if got := drain(t, va6, 1); !slices.Equal(vrids(got), []uint8{52}) {
+		t.Errorf("VMAC Conn received over IPv6 VRIDs %v, want [52]", vrids(got))
+	}
+
+	an := openAnnouncerIn(t, a, "vrrp.51", AnnouncerConfig{})
+	if an.MAC().String() != vmac {
+		t.Errorf("Announcer on the macvlan announces %v, want the VMAC", an.MAC())
+	}
+	must[string](t)(b.Run("ip", "neigh", "replace", "192.0.2.100", "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale"))
+	check(t, an.Announce(netip.MustParseAddr("192.0.2.100")))
+	var got string
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if got = neighMAC(t, b, netip.MustParseAddr("192.0.2.100")); got == vmac {
+			break
+		}
+	}
+	if got != vmac {
+		t.Errorf("peer maps the VIP to %q, want the VMAC", got)
 	}
 }
