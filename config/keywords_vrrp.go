@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -276,7 +277,8 @@ func init() {
 			a := &Auth{Pos: n.Key.Pos}
 			authTable.run(b, n.Block, a)
 			if a.Type == AuthNone && a.Pass != "" && !hasKey(n.Block, "auth_type") {
-				b.errorf(n.Key.Pos, "authentication: auth_pass without auth_type: ignored")
+				// keepalived accepts this and authenticates nothing.
+				b.warnf(n.Key.Pos, "authentication: auth_pass without auth_type: no authentication is used")
 			}
 			if a.Type == AuthPass && a.Pass == "" {
 				b.errorf(n.Key.Pos, "authentication: auth_type PASS without auth_pass: ignored")
@@ -360,6 +362,10 @@ func init() {
 			i.UseVMAC = true
 			for _, w := range n.Args {
 				if isMAC(w.Text) {
+					if len(w.Text) == 17 && strings.HasPrefix(strings.ToLower(w.Text), "00:00:5e:00:01:") {
+						b.errorf(w.Pos, "use_vmac %s: the VRRP MAC 00:00:5e:00:01:XX is chosen automatically and may not be configured", w.Text)
+						continue
+					}
 					i.VMACAddr = w.Text
 				} else if i.VMACName == "" {
 					if !validIfName(w.Text) {

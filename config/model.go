@@ -493,7 +493,9 @@ type Instance struct {
 	Interface string
 	// VRID is 1..255; 0 means it was missing or invalid (an error).
 	VRID     int
-	Priority int // 1..255, default 100; 255 is the address owner
+	// Priority is 1..255, default 100; 255 is the address owner. As in
+	// keepalived, `state MASTER` without a priority means 255.
+	Priority int
 	// AdvertInt is the advert interval: whole seconds for v2,
 	// centiseconds for v3.
 	AdvertInt time.Duration

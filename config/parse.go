@@ -458,6 +458,10 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 				return v
 			}
 			i++
+			if len(x.Text) > 15 {
+				b.errorf(x.Pos, "%s %s: label %q is longer than 15 characters: address dropped", block, it.Key.Text, x.Text)
+				return nil
+			}
 			v.Label = x.Text
 		case "peer":
 			x, ok := val(i)
@@ -465,12 +469,12 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 				return v
 			}
 			i++
-			pp, ok := parsePrefix(x.Text)
-			if !ok || pp.Addr().Is4() != p.Addr().Is4() {
-				b.errorf(x.Pos, "%s %s: invalid peer address %q", block, it.Key.Text, x.Text)
-				continue
+			pa, ok := parseAddr(x.Text)
+			if !ok || pa.Is4() != p.Addr().Is4() {
+				b.errorf(x.Pos, "%s %s: invalid peer address %q: expected an address of the same family (no prefix length)", block, it.Key.Text, x.Text)
+				return nil
 			}
-			v.Peer = pp
+			v.Peer = netip.PrefixFrom(pa, pa.BitLen())
 		case "preferred_lft":
 			x, ok := val(i)
 			if !ok {

@@ -138,6 +138,11 @@ func (b *builder) validateInstance(i *Instance) {
 		i.HigherPrioSendAdvert = g.VRRPHigherPrioSendAdv.Or(false)
 	}
 
+	if i.State == StateMaster && i.has&fPriority == 0 {
+		// keepalived makes an instance configured MASTER without a
+		// priority the address owner.
+		i.Priority = 255
+	}
 	if i.VRID == 0 {
 		b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
 	}
@@ -197,7 +202,13 @@ func (b *builder) validateInstance(i *Instance) {
 		i.Version = g.VRRPVersion
 	}
 	if i.Family == IPv6 {
+		if i.StrictMode && i.has&fVersion != 0 && i.Version == 2 {
+			b.errorf(i.Pos, "vrrp_instance %s: strict mode: IPv6 cannot use VRRP version 2: using version 3", i.Name)
+		}
 		i.Version = 3
+		if i.StrictMode && len(i.VIPs) > 0 && !i.VIPs[0].Addr().IsLinkLocalUnicast() {
+			b.errorf(i.VIPs[0].Pos, "vrrp_instance %s: strict mode: the first IPv6 VIP must be link-local", i.Name)
+		}
 	}
 	switch i.Version {
 	case 2:
@@ -233,8 +244,8 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 
 	// Preemption.
-	if i.Nopreempt && i.State == StateMaster {
-		b.errorf(i.Pos, "vrrp_instance %s: nopreempt needs state BACKUP: nopreempt cleared", i.Name)
+	if i.Nopreempt && (i.State == StateMaster || i.Priority == 255) {
+		b.errorf(i.Pos, "vrrp_instance %s: nopreempt is meaningless for the address owner (priority 255, or state MASTER without priority) and needs state BACKUP: nopreempt cleared", i.Name)
 		i.Nopreempt = false
 	}
 	if i.Nopreempt && i.PreemptDelay > 0 {
@@ -257,11 +268,15 @@ func (b *builder) validateInstance(i *Instance) {
 		if !i.Accept.Set {
 			i.Accept = OptBool{Value: i.Priority == 255}
 		}
+		if i.VMACXmitBase {
+			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow vmac_xmit_base: cleared", i.Name)
+			i.VMACXmitBase = false
+		}
 	} else if !i.Accept.Set {
 		i.Accept.Value = true
 	}
 	if i.State == StateMaster && i.Priority != 255 {
-		b.infof(i.Pos, "vrrp_instance %s: state MASTER with priority %d still starts as BACKUP and waits for the election", i.Name, i.Priority)
+		b.infof(i.Pos, "vrrp_instance %s: state MASTER with priority %d only matters with priority 255: it starts as BACKUP and waits for the election", i.Name, i.Priority)
 	}
 
 	// Source addresses and unicast.
