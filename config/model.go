@@ -492,7 +492,7 @@ type Instance struct {
 	State     State
 	Interface string
 	// VRID is 1..255; 0 means it was missing or invalid (an error).
-	VRID     int
+	VRID int
 	// Priority is 1..255, default 100; 255 is the address owner. As in
 	// keepalived, `state MASTER` without a priority means 255.
 	Priority int
