@@ -16,6 +16,7 @@ var (
 	sslTable          *table[SSLConfig]
 	schedulerSet      = map[string]bool{}
 	maxTimer          = 4294967295 * time.Microsecond
+	maxLongTimer      = 4294967295 * time.Second
 	minConnectTimeout = time.Microsecond
 )
 
@@ -96,9 +97,9 @@ func timerRows[T any](get func(*T) *checkTimers) []keyword[T] {
 				markSet(v, fRetry)
 			}
 		}},
-		durKW("delay_before_retry", "Wait before a retry (default 1 s; HTTP/SSL 3 s; DNS delay_loop).", 0, maxTimer, func(v *T) *time.Duration { return &get(v).DelayBeforeRetry }, fDelayBeforeRetry),
-		durKW("warmup", "Maximum random delay of the first check (default delay_loop; 0 off).", 0, maxTimer, func(v *T) *time.Duration { return &get(v).Warmup }, fWarmup),
-		durKW("delay_loop", "Interval between checks (default 60 s).", time.Microsecond, maxTimer, func(v *T) *time.Duration { return &get(v).DelayLoop }, fDelayLoop),
+		durKW("delay_before_retry", "Wait before a retry (default 1 s; HTTP/SSL 3 s; DNS delay_loop).", 0, maxLongTimer, func(v *T) *time.Duration { return &get(v).DelayBeforeRetry }, fDelayBeforeRetry),
+		durKW("warmup", "Maximum random delay of the first check (default delay_loop; 0 off).", 0, maxLongTimer, func(v *T) *time.Duration { return &get(v).Warmup }, fWarmup),
+		durKW("delay_loop", "Interval between checks (default 60 s).", time.Microsecond, maxLongTimer, func(v *T) *time.Duration { return &get(v).DelayLoop }, fDelayLoop),
 	}
 }
 

@@ -321,9 +321,10 @@ func (b *builder) realServer(n *Node, vs *VirtualServer) *RealServer {
 		}
 		ok = ok && good
 	}
-	if n.HasBlock {
-		rsTable.run(b, n.Block, rs)
+	if !b.needBlock(n) {
+		return nil
 	}
+	rsTable.run(b, n.Block, rs)
 	if !ok {
 		return nil
 	}

@@ -1,5 +1,10 @@
 package config
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Load reads, parses and validates the configuration file at path. The
 // Config is usable (bad items dropped) even when the Diagnostics have
 // errors, so that a caller can report everything in one run; it is nil
@@ -23,7 +28,29 @@ func finish(nodes []*Node, diags Diagnostics, env Env) (*Config, Diagnostics) {
 		}
 	}
 	cfg, more := Build(nodes, env)
-	return cfg, append(diags, more...)
+	return cfg, sortDiags(append(diags, more...))
+}
+
+// sortDiags puts diagnostics in file order: files in the order they were
+// first mentioned, then by line and column. Validation findings about a
+// block thus appear next to the parse findings of the same lines.
+func sortDiags(ds Diagnostics) Diagnostics {
+	rank := map[string]int{}
+	for _, d := range ds {
+		if _, ok := rank[d.Pos.File]; !ok {
+			rank[d.Pos.File] = len(rank)
+		}
+	}
+	slices.SortStableFunc(ds, func(a, b Diagnostic) int {
+		if c := cmp.Compare(rank[a.Pos.File], rank[b.Pos.File]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Pos.Line, b.Pos.Line); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Pos.Col, b.Pos.Col)
+	})
+	return ds
 }
 
 // Build turns a parsed tree into a Config and validates it. The Config is
@@ -34,5 +61,5 @@ func Build(nodes []*Node, env Env) (*Config, Diagnostics) {
 	topTable.run(b, nodes, b.cfg)
 	b.validate()
 	b.cfg.reindex()
-	return b.cfg, b.diags
+	return b.cfg, sortDiags(b.diags)
 }
