@@ -1,0 +1,122 @@
+package track
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+func TestInterfaceWatcherInLab(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	lab, err := netlab.New("trkif")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	if err := lab.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := lab.AddHost("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := lab.Connect(h, "eth1", "lan", "192.0.2.1/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := netns.GetFromName(h.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+
+	c := newCollector()
+	w, err := NewInterfaceWatcher([]string{"eth1", "dum0", "ghost"}, &ns, c.report, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, w.Run)
+
+	first := map[string]Event{}
+	for range 3 {
+		e := c.next(t, 5*time.Second)
+		first[e.Name] = e
+	}
+	// The veth's peer is up in the switch, so eth1 has carrier.
+	if e := first["eth1"]; e.Kind != KindInterface || !e.OK {
+		t.Errorf("eth1 first: %+v", e)
+	}
+	for _, n := range []string{"dum0", "ghost"} {
+		if e := first[n]; e.OK || !strings.Contains(e.Detail, "does not exist") {
+			t.Errorf("%s first: %+v", n, e)
+		}
+	}
+
+	expect := func(what, name string, ok bool, detail string) {
+		t.Helper()
+		e := c.next(t, 5*time.Second)
+		if e.Name != name || e.OK != ok || !strings.Contains(e.Detail, detail) {
+			t.Fatalf("after %s: %+v, want %s ok=%v detail containing %q", what, e, name, ok, detail)
+		}
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if _, err := h.Run("ip", args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lab.Cut(port); err != nil {
+		t.Fatal(err)
+	}
+	expect("cut", "eth1", false, "no carrier")
+	if err := lab.Heal(port); err != nil {
+		t.Fatal(err)
+	}
+	expect("heal", "eth1", true, "is up")
+	run("link", "set", "eth1", "down")
+	expect("admin down", "eth1", false, "administratively down")
+	run("link", "set", "eth1", "up")
+	expect("admin up", "eth1", true, "is up")
+
+	// A veth pair inside the host (the kernel here has no dummy driver):
+	// both ends up gives carrier.
+	run("link", "add", "dum0", "type", "veth", "peer", "name", "peer0")
+	run("link", "set", "peer0", "up")
+	run("link", "set", "dum0", "up")
+	expect("dum0 created and up", "dum0", true, "is up")
+	run("link", "del", "dum0")
+	// The kernel takes a link down before it deletes it, so the down
+	// message arrives first.
+	expect("dum0 deleted", "dum0", false, "")
+
+	// Renaming an interface away from a tracked name takes the name down.
+	run("link", "add", "dum1", "type", "veth", "peer", "name", "peer1")
+	run("link", "set", "peer1", "up")
+	run("link", "set", "dum1", "name", "dum0")
+	run("link", "set", "dum0", "up")
+	expect("dum1 renamed dum0 and up", "dum0", true, "is up")
+	run("link", "set", "dum0", "down")
+	expect("dum0 down", "dum0", false, "administratively down")
+	c.none(t, 300*time.Millisecond)
+}
+
+func TestNewInterfaceWatcherRejects(t *testing.T) {
+	for _, n := range []string{"", "a-name-longer-than-15"} {
+		if _, err := NewInterfaceWatcher([]string{n}, nil, func(Event) {}, nil); err == nil {
+			t.Errorf("%q: no error", n)
+		}
+	}
+	if _, err := NewInterfaceWatcher(nil, nil, nil, nil); err == nil {
+		t.Error("nil report: no error")
+	}
+}
