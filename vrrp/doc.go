@@ -11,7 +11,7 @@
 // source of randomness. Its caller, the daemon's event loop (or the
 // simulated LAN of package vrrp/sim), drives it:
 //
-//	inst, err := vrrp.New(cfg, now)       // startup: BACKUP, or MASTER at once for priority 255
+//	inst, err := vrrp.New(cfg, now)       // startup: BACKUP (MASTER for an owner with state MASTER)
 //	for {
 //		rd := inst.Ready()               // what to do now; clears it
 //		// 1. add rd.AddAddrs (VIPs), 2. announce rd.Announce (GARP/NA),
@@ -84,10 +84,13 @@
 //     is what keepalived does (it counts in microseconds) and it keeps
 //     adjacent priorities (100 and 101) apart, where centisecond truncation
 //     would give them the same Master_Down_Interval.
-//   - Priority 255 (the address owner) goes MASTER at startup whatever
-//     Config.InitialState says (RFC 5798 section 6.4.1); InitialState MASTER
-//     has no other effect, as in keepalived 2.2.7, which starts every other
-//     instance in BACKUP.
+//   - RFC 5798 section 6.4.1 sends priority 255 (the address owner)
+//     straight to MASTER on Startup. keepalived 2.2.7 does so only when the
+//     instance is also configured `state MASTER`, and only when the process
+//     starts: with `state BACKUP`, or leaving FAULT, an owner waits for its
+//     Master_Down_Timer like any backup (observed). vigil follows
+//     keepalived, so the same keepalived.conf behaves the same; `state
+//     MASTER` has no other effect (a non-owner starts in BACKUP).
 //   - Leaving MASTER for FAULT because of tracking (the interface is still
 //     up) sends a priority 0 advert first, as keepalived does, so that a
 //     backup takes over after Skew_Time instead of Master_Down_Interval.
@@ -107,8 +110,7 @@
 // is the base priority plus that delta, clamped to 1..254
 // (EffectivePriority); priority 255 never changes. A fault, an interface
 // down or a sync group member in fault puts the instance in FAULT, which
-// releases the VIPs; when every cause has cleared it returns to BACKUP (or
-// MASTER at once for priority 255).
+// releases the VIPs; when every cause has cleared it returns to BACKUP.
 //
 // # Sync groups
 //

@@ -151,7 +151,7 @@ func (g *Group) refresh(reason string) {
 		case m.faulty() && m.state != StateFault:
 			m.becomeFault(why)
 		case !m.faulty() && m.state == StateFault:
-			m.startup(why)
+			m.startup(why, false)
 			if m.state == StateMaster && master == nil {
 				master = m
 			}

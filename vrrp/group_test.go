@@ -112,7 +112,9 @@ func TestGroupBackupIsShared(t *testing.T) {
 
 // An address owner in a group takes the others to MASTER at once.
 func TestGroupFollowsOwner(t *testing.T) {
-	a, b := member(t, 1, 255), member(t, 2, 100)
+	c := owner()
+	c.VRID, c.Name = 1, "VI_1"
+	a, b := start(t, c, t0), member(t, 2, 100)
 	if _, err := vrrp.NewGroup("G", a, b); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,14 @@ func v3(prio uint8) vrrp.Config {
 		SrcAddr: me, VIPs: []netip.Prefix{vip}}
 }
 
+// owner is an address owner configured as keepalived needs it to take
+// over at startup: priority 255 and state MASTER.
+func owner() vrrp.Config {
+	c := v3(255)
+	c.InitialState = vrrp.StateMaster
+	return c
+}
+
 // v2 is the same with version 2 and a password.
 func v2(prio uint8) vrrp.Config {
 	c := v3(prio)

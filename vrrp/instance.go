@@ -83,7 +83,7 @@ func New(cfg Config, now time.Time) (*Instance, error) {
 	if err := i.setConfig(cfg); err != nil {
 		return nil, err
 	}
-	i.startup("startup")
+	i.startup("startup", true)
 	return i, nil
 }
 
@@ -203,7 +203,7 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 			if i.group != nil {
 				i.group.refresh("startup") // a member may be in FAULT
 			}
-			i.startup("startup")
+			i.startup("startup", true)
 			if i.group != nil && i.state == StateMaster {
 				i.group.follow(i, StateMaster)
 			}
@@ -378,7 +378,12 @@ func (i *Instance) tryMaster(reason string) {
 	}
 }
 
-func (i *Instance) startup(reason string) {
+// startup enters BACKUP, or FAULT. Only at process start (initial), an
+// address owner configured `state MASTER` goes MASTER at once; this is
+// keepalived 2.2.7's reading of RFC 5798 section 6.4.1 (observed: priority
+// 255 with state BACKUP, and any owner leaving FAULT, wait for the
+// Master_Down_Timer like everyone else).
+func (i *Instance) startup(reason string, initial bool) {
 	i.masterAdverInt = i.cfg.AdvertInterval
 	i.preemptAt = time.Time{}
 	i.masterAddr, i.masterPrio = netip.Addr{}, 0
@@ -386,8 +391,8 @@ func (i *Instance) startup(reason string) {
 		i.transition(StateFault, reason)
 		return
 	}
-	if i.prio == 255 {
-		i.becomeMaster("priority 255, address owner")
+	if initial && i.prio == 255 && i.cfg.InitialState == StateMaster {
+		i.becomeMaster("priority 255 and state MASTER: address owner")
 		return
 	}
 	i.becomeBackup(reason)
@@ -409,7 +414,7 @@ func (i *Instance) checkFault(reason string) {
 	case i.faulty() && i.state != StateFault:
 		i.becomeFault(reason)
 	case !i.faulty() && i.state == StateFault:
-		i.startup(reason)
+		i.startup(reason, false)
 	}
 }
 

@@ -86,11 +86,13 @@ func TestRFC5798_6_1_MasterDownInterval(t *testing.T) {
 
 // 6.4.1: with priority 255, on Startup: send an ADVERTISEMENT, announce
 // each address (gratuitous ARP / unsolicited NA), set the Adver_Timer to
-// Advertisement_Interval and transition to Master.
+// Advertisement_Interval and transition to Master. (keepalived, and so
+// vigil, does this only for an owner configured `state MASTER`; see
+// TestKeepalivedOwnerWithoutStateMasterWaits.)
 func TestRFC5798_6_4_1_StartupOwnerBecomesMaster(t *testing.T) {
 	for _, fam := range []wire.Family{wire.IPv4, wire.IPv6} {
 		t.Run(fam.String(), func(t *testing.T) {
-			c := v3(255)
+			c := owner()
 			if fam == wire.IPv6 {
 				c.SrcAddr, c.VIPs = netip.MustParseAddr("fe80::10"), []netip.Prefix{vip6}
 			}
@@ -273,7 +275,7 @@ func TestRFC5798_6_4_3_MasterOwnsAddresses(t *testing.T) {
 // 6.4.3: Shutdown in Master: cancel the Adver_Timer, send an ADVERTISEMENT
 // with priority 0, transition to Initialize; the VIPs go after the advert.
 func TestRFC5798_6_4_3_MasterShutdownSendsPriorityZero(t *testing.T) {
-	in := start(t, v3(255), t0)
+	in := start(t, owner(), t0)
 	in.Ready()
 	mustStep(t, in, at(500*time.Millisecond), vrrp.Shutdown{})
 	rd := in.Ready()
@@ -289,7 +291,7 @@ func TestRFC5798_6_4_3_MasterShutdownSendsPriorityZero(t *testing.T) {
 // 6.4.3: when the Adver_Timer fires: send an ADVERTISEMENT and reset the
 // timer to Advertisement_Interval.
 func TestRFC5798_6_4_3_AdverTimerSendsAdvert(t *testing.T) {
-	c := v3(255)
+	c := owner()
 	c.AdvertInterval = 300 * time.Millisecond
 	in := start(t, c, t0)
 	in.Ready()
@@ -313,7 +315,7 @@ func TestRFC5798_6_4_3_AdverTimerSendsAdvert(t *testing.T) {
 // 6.4.3: an ADVERTISEMENT with priority 0 received as Master: send an
 // ADVERTISEMENT and reset the Adver_Timer.
 func TestRFC5798_6_4_3_MasterAnswersPriorityZero(t *testing.T) {
-	in := start(t, v3(255), t0)
+	in := start(t, owner(), t0)
 	in.Ready()
 	mustStep(t, in, at(400*time.Millisecond), packet(t, v3(0), "192.0.2.20", 0, 100))
 	rd := in.Ready()
@@ -397,4 +399,20 @@ func TestRFC5798_6_4_3_MasterKeepsLowerPriority(t *testing.T) {
 	if len(rd.Announce) != 1 || len(rd.DelAddrs) != 0 {
 		t.Errorf("announced %v, deleted %v; want one burst, nothing deleted", rd.Announce, rd.DelAddrs)
 	}
+}
+
+// keepalived 2.2.7 departs from section 6.4.1 (observed): an owner
+// configured `state BACKUP`, or one leaving FAULT, starts as a backup and
+// takes over when its Master_Down_Timer fires.
+func TestKeepalivedOwnerWithoutStateMasterWaits(t *testing.T) {
+	in := start(t, v3(255), t0)
+	wantState(t, in, vrrp.StateBackup)
+	in.Advance(t0.Add(vrrp.MasterDownInterval(3, 255, time.Second)))
+	wantState(t, in, vrrp.StateMaster)
+
+	o := start(t, owner(), t0)
+	wantState(t, o, vrrp.StateMaster)
+	mustStep(t, o, at(time.Second), vrrp.Tracking{Fault: true})
+	mustStep(t, o, at(2*time.Second), vrrp.Tracking{})
+	wantState(t, o, vrrp.StateBackup)
 }
