@@ -439,6 +439,10 @@ func (b *builder) peerList(n *Node) []*UnicastPeer {
 			b.errorf(it.Key.Pos, "unicast_peer %q: expected an IPv4 or IPv6 address", it.Key.Text)
 			continue
 		}
+		if it.HasBlock {
+			b.errorf(it.Key.Pos, "unicast_peer %s: unexpected block", it.Key.Text)
+			continue
+		}
 		p := &UnicastPeer{Pos: it.Key.Pos, Addr: a, MinTTL: -1, MaxTTL: -1}
 		for j := 0; j < len(it.Args); j++ {
 			w := it.Args[j]

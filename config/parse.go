@@ -711,6 +711,12 @@ func (b *builder) trackList(n *Node, min, max int64) []*TrackRef {
 			case "reverse":
 				r.Reverse = true
 			case "noreverse", "no_reverse":
+				if n.Key.Text == "track_interface" {
+					// keepalived knows only `reverse` for interfaces.
+					b.errorf(w.Pos, "%s %s: unknown weight option %q: expected reverse", n.Key.Text, r.Name, w.Text)
+					ok = false
+					continue
+				}
 				r.Reverse = false
 			default:
 				b.errorf(w.Pos, "%s %s: unexpected %q: expected weight N [reverse]", n.Key.Text, r.Name, w.Text)
