@@ -511,11 +511,14 @@ type Instance struct {
 	Routes       []*Route
 	Rules        []*Rule
 
+	// McastSrcIP is the multicast source (unset: the interface's primary
+	// address); McastDstIP the group, resolved to the global
+	// vrrp_mcast_group4/6 when not configured.
 	McastSrcIP   netip.Addr
 	McastDstIP   netip.Addr
 	UnicastSrcIP netip.Addr
 	UnicastPeers []*UnicastPeer
-	UnicastTTL   int // -1 when unset
+	UnicastTTL   int // default 255
 	// UnicastFaultNoPeer: without peers go to FAULT instead of multicast.
 	UnicastFaultNoPeer bool
 

@@ -320,6 +320,15 @@ func (b *builder) validateInstance(i *Instance) {
 		b.errorf(i.Pos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac", i.Name)
 		i.VMACXmitBase = false
 	}
+	if !i.McastDstIP.IsValid() {
+		i.McastDstIP = g.VRRPMcastGroup4
+		if i.Family == IPv6 {
+			i.McastDstIP = g.VRRPMcastGroup6
+		}
+	}
+	if i.UnicastTTL < 0 {
+		i.UnicastTTL = 255
+	}
 	if i.UseVMAC && i.Unicast() && !i.VMACXmitBase {
 		b.errorf(i.Pos, "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base: set", i.Name)
 		i.VMACXmitBase = true
