@@ -78,6 +78,11 @@
 //
 // # Choices between the RFC and keepalived
 //
+// Where the RFC leaves a choice or keepalived departs from it, vigil does
+// what keepalived 2.2.7 was seen doing on the wire and in its log; the
+// experiments are in testdata/keepalived-2.2.7-observed.md. Besides the
+// receive checks and the lower priority answer above:
+//
 //   - Skew_Time is computed exactly, (256−Priority)/256 of a second for
 //     version 2 and (256−Priority)×Master_Adver_Interval/256 for version
 //     3, in nanoseconds, rather than truncated to whole centiseconds. This

@@ -97,7 +97,8 @@ type Ready struct {
 	// advert whose address list differs from ours.
 	Notes []string
 	// Next is when Advance must next be called; zero when no timer runs
-	// (INIT, FAULT).
+	// (INIT, FAULT). It may already have passed (a sync group peer moved
+	// the instance along): then Advance at once.
 	Next time.Time
 }
 
