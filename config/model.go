@@ -524,8 +524,9 @@ type Instance struct {
 
 	Nopreempt    bool
 	PreemptDelay time.Duration
-	// Accept is accept mode; unset means on, except in strict mode where it
-	// follows being the address owner.
+	// Accept is accept mode, resolved by validation (Set is then always
+	// true): on unless no_accept, except in strict mode where it follows
+	// being the address owner.
 	Accept OptBool
 	Garp   Garp
 	// DownTimerAdverts is the number of advert intervals in the master down

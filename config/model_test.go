@@ -60,7 +60,7 @@ func TestFullConfigDefaults(t *testing.T) {
 	if pub.SyncGroup != "FRONT" || pub.Notify.Any.User != "nobody" || pub.Notify.Any.Args[1] != "instance" {
 		t.Errorf("sync/notify: %q %+v", pub.SyncGroup, pub.Notify.Any)
 	}
-	if pub.Accept.Set || !pub.Accept.Value || pub.DownTimerAdverts != 3 {
+	if !pub.Accept.Set || !pub.Accept.Value || pub.DownTimerAdverts != 3 {
 		t.Errorf("accept/down timer: %+v %d", pub.Accept, pub.DownTimerAdverts)
 	}
 	if len(pub.Routes) != 1 || pub.Routes[0].Via != netip.MustParseAddr("192.0.2.1") || pub.Routes[0].Dev != "eth0" {

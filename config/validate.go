@@ -266,14 +266,14 @@ func (b *builder) validateInstance(i *Instance) {
 			i.Accept = OptBool{Set: true}
 		}
 		if !i.Accept.Set {
-			i.Accept = OptBool{Value: i.Priority == 255}
+			i.Accept = OptBool{Set: true, Value: i.Priority == 255}
 		}
 		if i.VMACXmitBase {
 			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow vmac_xmit_base: cleared", i.Name)
 			i.VMACXmitBase = false
 		}
 	} else if !i.Accept.Set {
-		i.Accept.Value = true
+		i.Accept = OptBool{Set: true, Value: true}
 	}
 	if i.State == StateMaster && i.Priority != 255 {
 		b.infof(i.Pos, "vrrp_instance %s: state MASTER with priority %d only matters with priority 255: it starts as BACKUP and waits for the election", i.Name, i.Priority)
