@@ -254,34 +254,36 @@ func (s *Script) exec(cmd string, args []string) error {
 		return s.Net.Step(r, vrid, vrrp.InterfaceDown{})
 	case "iface-up":
 		return s.Net.Step(r, vrid, vrrp.InterfaceUp{})
-	case "fault":
-		if len(rest) < 1 || (rest[0] != "on" && rest[0] != "off") {
-			return fmt.Errorf("%w: fault NAME on|off", errUsage)
-		}
-		t := s.track[r.Name]
-		t.Fault = rest[0] == "on"
-		t.Reason = "tracker failed"
-		if !t.Fault {
-			t.Reason = "tracker recovered"
-		}
-		s.track[r.Name] = t
-		return s.Net.Step(r, vrid, t)
-	case "set-priority":
+	case "fault", "set-priority":
 		if len(rest) < 1 {
-			return fmt.Errorf("%w: set-priority NAME PRIO", errUsage)
+			return fmt.Errorf("%w: %s NAME on|off|PRIO", errUsage, cmd)
 		}
-		p, err := strconv.Atoi(rest[0])
-		if err != nil {
-			return err
-		}
+		// Each instance keeps its own tracking state, which the next
+		// command changes in one field.
 		for _, in := range r.insts {
 			if vrid != 0 && in.Config().VRID != vrid {
 				continue
 			}
-			t := s.track[r.Name]
-			t.Delta = p - int(in.Config().Priority)
-			t.Reason = fmt.Sprintf("tracking set priority %d", p)
-			s.track[r.Name] = t
+			key := r.label(in)
+			t := s.track[key]
+			if cmd == "fault" {
+				if rest[0] != "on" && rest[0] != "off" {
+					return fmt.Errorf("%w: fault NAME on|off", errUsage)
+				}
+				t.Fault = rest[0] == "on"
+				t.Reason = "tracker failed"
+				if !t.Fault {
+					t.Reason = "tracker recovered"
+				}
+			} else {
+				p, err := strconv.Atoi(rest[0])
+				if err != nil {
+					return err
+				}
+				t.Delta = p - int(in.Config().Priority)
+				t.Reason = fmt.Sprintf("tracking set priority %d", p)
+			}
+			s.track[key] = t
 			if err := in.Step(s.Net.now, t); err != nil {
 				return err
 			}

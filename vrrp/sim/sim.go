@@ -315,6 +315,9 @@ func (n *Network) Step(r *Router, vrid uint8, ev vrrp.Event) error {
 // Inject hands a packet to r now, as if it had just arrived, and returns
 // what the instance said (nil or a *vrrp.DropError).
 func (n *Network) Inject(r *Router, p vrrp.Packet) error {
+	if r.dead {
+		return fmt.Errorf("router %s is dead", r.Name)
+	}
 	in := r.demux(p.Data)
 	err := in.Step(n.now, p)
 	n.flush()
