@@ -203,5 +203,11 @@ func GenerateDocs() string {
 	}
 	fmt.Fprintf(&s, "In all: %d supported, %d warned and ignored, %d rejected.\n",
 		total[Supported], total[Ignored], total[Rejected])
+	s.WriteString("\n## Semantic checks\n\n")
+	s.WriteString("After parsing, the whole configuration is checked as keepalived 2.2.7 checks it; all findings are reported\n")
+	s.WriteString("in one run, each with file:line:column.\n\n")
+	for _, r := range Rules {
+		fmt.Fprintf(&s, "- **%s**: %s\n", r.Severity, r.Rule)
+	}
 	return s.String()
 }
