@@ -305,7 +305,14 @@ func init() {
 		ignoredWith[Global]("log_unknown_vrids", "Log adverts for VRIDs not configured (vigil counts them in metrics).", checkFlag),
 		ignoredWith[Global]("random_seed", "Seed of ${_RANDOM}.", checkInt(0, 4294967295)),
 		ignoredWith[Global]("reload_check_config", "Check the config before reloading; vigil always does and keeps the running config.", checkAny),
-		ignoredWith[Global]("include_check", "Strictness of include; handled by the preprocessor.", checkAny),
+		{Name: "include_check", Status: Supported, Doc: "Strictness of include: match, wildcard_match, brace_match with +/-; applied by the preprocessor.", Parse: func(b *builder, n *Node, g *Global) {
+			for _, w := range n.Args {
+				if strings.TrimLeft(w.Text, "+-") == "readable" {
+					// Documented, but keepalived 2.2.7 does not know it.
+					b.errorf(w.Pos, "include_check %q: keepalived 2.2.7 does not accept readable (despite its man page): use match", w.Text)
+				}
+			}
+		}},
 		ignoredWith[Global]("reload_time_file", "Schedule a reload from a file.", checkArg("a file path")),
 		ignoredWith[Global]("reload_repeat", "Keep the reload_time_file.", checkFlag),
 		ignoredWith[Global]("reload_file", "File that signals a reload in progress.", checkAny),
