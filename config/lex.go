@@ -61,9 +61,10 @@ func (sp span) trim() span {
 	return sp.slice(i, j)
 }
 
-// stripComment cuts the text at the first '#' or '!' outside double quotes.
-// A newline resets the quote state because multi-line parameter values are
-// stripped line by line.
+// stripComment cuts the text at the first '#' or '!' outside double quotes
+// and not escaped with a backslash ("\#" is a '#' in a word; "\\#" is two
+// backslashes and a comment, as in keepalived). A newline resets the quote
+// state because multi-line parameter values are stripped line by line.
 func stripComment(sp span) span {
 	inQuote := false
 	for i := 0; i < len(sp.s); i++ {
@@ -72,6 +73,10 @@ func stripComment(sp span) span {
 			inQuote = !inQuote
 		case '\n':
 			inQuote = false
+		case '\\':
+			if !inQuote && i+1 < len(sp.s) && strings.IndexByte("\\#!", sp.s[i+1]) >= 0 {
+				i++
+			}
 		case '#', '!':
 			if !inQuote {
 				return sp.slice(0, i)
@@ -79,6 +84,28 @@ func stripComment(sp span) span {
 		}
 	}
 	return sp
+}
+
+// unescapeWord removes the backslash of "\#" and "\!" in an unquoted word;
+// "\\" stays as it is.
+func unescapeWord(w string) string {
+	if !strings.Contains(w, `\`) {
+		return w
+	}
+	var b strings.Builder
+	for i := 0; i < len(w); i++ {
+		if w[i] == '\\' && i+1 < len(w) {
+			switch w[i+1] {
+			case '#', '!':
+				i++
+			case '\\':
+				b.WriteByte('\\')
+				i++
+			}
+		}
+		b.WriteByte(w[i])
+	}
+	return b.String()
 }
 
 // findBrace returns the index of the first '{' or '}' outside double quotes,
@@ -135,7 +162,7 @@ func splitWords(sp span, file string, line int) (words []Word, raw string, probs
 			for j < len(s) && !isBlank(s[j]) && s[j] != '"' {
 				j++
 			}
-			words = append(words, Word{Text: s[i:j], Pos: Pos{File: file, Line: line, Col: sp.col(i)}})
+			words = append(words, Word{Text: unescapeWord(s[i:j]), Pos: Pos{File: file, Line: line, Col: sp.col(i)}})
 			i = j
 		}
 		if firstEnd < 0 && len(words) == 1 {

@@ -213,14 +213,14 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 			p.report(pos, Error, "line is %d bytes long: expected at most %d; line skipped", len(l), p.lim.lineLen)
 			continue
 		}
-		sp := stripComment(newSpan(l, 1))
-		if isDefinition(sp.s) && endsWithBackslash(l) {
+		sp, cont, marked := readLine(l)
+		if cont && isDefinition(sp.s) && p.holds(sp.s) {
 			// A multi-line parameter: every line but the last ends with
 			// '\'. Whole-line comments inside it are skipped; a blank
 			// line ends it.
 			var b strings.Builder
-			b.WriteString(dropBackslash(sp.s))
-			for {
+			b.WriteString(defText(sp, cont, marked))
+			for cont {
 				c, ok := next()
 				if !ok {
 					break
@@ -233,37 +233,51 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				if t := strings.TrimLeft(c, " \t\v\f\r"); t != "" && (t[0] == '#' || t[0] == '!') {
 					continue
 				}
+				more, c2, m2 := readLine(c)
+				cont = c2
 				b.WriteByte('\n')
-				b.WriteString(dropBackslash(stripComment(newSpan(c, 1)).s))
-				if !endsWithBackslash(c) {
-					break
-				}
+				b.WriteString(defText(more, c2, m2))
 				if b.Len() > p.lim.expandLen {
 					p.report(pos, Error, "multi-line parameter is longer than %d bytes", p.lim.expandLen)
 					break
 				}
 			}
 			sp = newSpan(b.String(), 1)
-		} else if endsWithBackslash(l) {
-			// keepalived takes a final '\' off before it strips the
-			// comment and the blanks, and puts it back after: "kw \" is
-			// the keyword `kw\`, and "# note \" is the keyword `\`.
-			k := len(strings.TrimRight(l, " \t\v\f\r")) - 1
-			body := stripComment(newSpan(l[:k], 1)).trim()
-			sp = span{s: body.s + `\`, cols: append(body.cols[:len(body.s):len(body.s)], int32(k+1))}
+		} else if marked {
+			// Not a definition: the '\' taken off by readLine is text.
+			sp = span{s: sp.s + `\`, cols: append(sp.cols[:len(sp.s):len(sp.s)], int32(len(strings.TrimRight(l, " \t\v\f\r"))))}
 		}
 		p.line(sp, pos, 0)
 	}
 }
 
-func endsWithBackslash(l string) bool {
-	l = strings.TrimRight(l, " \t\v\f\r")
-	return strings.HasSuffix(l, `\`)
+// readLine reads a physical line as keepalived does before anything else:
+// a final unescaped '\' (an odd number of them) is taken off first and the
+// blanks before it with it, then the comment is stripped. cont says the line
+// asks for a continuation: it had that '\', or it ends with '\' once the
+// comment is gone (so "$A=x\\#c" continues). marked says a '\' was taken
+// off, which an ordinary line gets back as text: "kw \" is the word `kw\`.
+func readLine(l string) (sp span, cont, marked bool) {
+	t := strings.TrimRight(l, " \t\v\f\r")
+	n := len(t) - len(strings.TrimRight(t, `\`))
+	if n%2 == 1 {
+		sp = stripComment(newSpan(t[:len(t)-1], 1))
+		sp.s = strings.TrimRight(sp.s, " \t\v\f\r")
+		sp.cols = sp.cols[:len(sp.s)]
+		return sp, true, true
+	}
+	sp = stripComment(newSpan(t, 1))
+	return sp, strings.HasSuffix(strings.TrimRight(sp.s, " \t\v\f\r"), `\`), false
 }
 
-func dropBackslash(l string) string {
-	l = strings.TrimRight(l, " \t\v\f\r")
-	return strings.TrimSuffix(l, `\`)
+// defText is the part of a definition line that goes into the value: the
+// line without the '\' that continues it.
+func defText(sp span, cont, marked bool) string {
+	if cont && !marked {
+		r := strings.TrimRight(sp.s, " \t\v\f\r")
+		return r[:len(r)-1]
+	}
+	return sp.s
 }
 
 func isNameStart(c byte) bool {
@@ -306,12 +320,14 @@ func isDefinition(s string) bool {
 // $NAME=value definition, ~SEQ/~LST generators, parameter substitution,
 // include, and finally splitting at braces into keyword lines. The text
 // after a brace goes round again, as keepalived reads it as a new line.
-func (p *preprocessor) line(sp span, pos Pos, depth int) {
+func (p *preprocessor) line(sp span, pos Pos, depth int) { p.lineFrom(sp, pos, depth, false) }
+
+// lineFrom is line, told whether the @ID condition was already dealt with.
+func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
 	if depth > p.lim.nesting {
 		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
 		return
 	}
-	condDone := false
 	for !p.stopped {
 		sp = stripComment(sp).trim()
 		if sp.s == "" {
@@ -408,6 +424,17 @@ func (p *preprocessor) condition(sp span) (bool, span) {
 		return false, span{}
 	}
 	return true, sp.slice(len(sp.s)-len(s)+n, len(sp.s))
+}
+
+// holds reports whether the @ID condition of a line, if any, keeps it: a
+// multi-line definition whose condition fails takes no continuation lines.
+func (p *preprocessor) holds(s string) bool {
+	s = strings.TrimLeft(s, " \t\v\f\r")
+	if !strings.HasPrefix(s, "@") {
+		return true
+	}
+	keep, _ := p.condition(newSpan(s, 1))
+	return keep
 }
 
 // includeLine recognises an include keyword at the start of a line. The

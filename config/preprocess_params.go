@@ -107,7 +107,9 @@ func paramAt(buf string, i int) (name string, end int, args string, braced bool)
 		return "", 0, "", false
 	}
 	end = i + 1 + n
-	if end < len(buf) && !isBlank(buf[end]) {
+	if end < len(buf) && !isBlank(buf[end]) && buf[end] != ')' && buf[end] != ',' {
+		// keepalived also ends a name at ')' and ',' (for ~SEQ(i, 1, $N)),
+		// but not at other punctuation: "$N.x" and "$N}" stay as they are.
 		return "", 0, "", false
 	}
 	return buf[i+1 : end], end, "", false

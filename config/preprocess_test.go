@@ -187,6 +187,8 @@ func TestParseTreeWords(t *testing.T) {
 			tree: "virtual_router_id 51;\npriority 100;150\n"},
 		{name: "comments anywhere outside quotes", files: map[string]string{"main": "a b # c\nd ! e\nf#g h\ni!j\n# whole\n! whole\n  # indented\n"},
 			tree: "a b\nd\nf\ni\n"},
+		{name: "escaped comment characters", files: map[string]string{"main": "kw1\\#x\nkw2\\!x y\\#z\nkw3\\\\#x\n\\# kw4\n\"kw6\\#x\"\nkw9\\#x\\#y\nkw10\\q\n"},
+			tree: "kw1#x\nkw2!x y#z\nkw3\\\\\n# kw4\n\"kw6\\\\#x\"\nkw9#x#y\nkw10\\q\n"},
 		{name: "comment characters inside quotes", files: map[string]string{"main": "a \"b # c\" \"d!e\"\n"},
 			tree: "a \"b # c\" \"d!e\"\n"},
 		{name: "a quote always starts a new word", files: map[string]string{"main": "\"a\"b\"c d\" e\nx\"y z\"w q\n\"p q\"r\n"},
@@ -267,8 +269,8 @@ func TestParseTreeParameters(t *testing.T) {
 	ppTable(t, []ppCase{
 		{name: "uses", files: map[string]string{"main": "$A=kw_a\n$A\n$A.x\n${A}.y\nk1 $A\n$Ax\n$ A\nk2 ${A}${A}$A\n"},
 			tree: "kw_a\n$A.x\nkw_a.y\nk1 kw_a\n$Ax\n$ A\nk2 kw_akw_akw_a\n"},
-		{name: "a use must end at a blank", files: map[string]string{"main": "$A=v\nk $A}\n"},
-			tree: "k $A\n", diags: ppK + "2:5 error\n"},
+		{name: "a use must end at a blank, ')' or ','", files: map[string]string{"main": "$A=v\nk $A}\n$N=7\n$N)\n$N,\n$N(\n$N\"x\"\n$N'\n$N:\n$N/\n$N-\n$N;\n$N]\n"},
+			tree: "k $A\n7)\n7,\n$N(\n$N \"x\"\n$N'\n$N:\n$N/\n$N-\n$N;\n$N]\n", diags: ppK + "2:5 error\n"},
 		{name: "undefined stays", files: map[string]string{"main": "notify \"/bin/n $1 ${2}\"\n$UNDEF\n${UNDEF}x\n"},
 			tree: "notify \"/bin/n $1 ${2}\"\n$UNDEF\n$ {\n  UNDEF\n}\nx\n"},
 		{name: "not definitions", files: map[string]string{"main": "$B = v\n$B\n$1X=q\n$1X\n"},
@@ -360,8 +362,8 @@ $VS
 			tree: "x5 $M s1\n$M s1\n$ {\n  M\n}\nx6\nx7m1\nm2\nx8 m1\nm2\nx9 m1\nm2\n$M x10\nx11 m1\nm2\n"},
 		{name: "each line of the value is read in turn", files: map[string]string{"main": "$RS= \\\nrs ${N} \\\n$N=2 \\\nrs ${N}\n$N=1\n$RS\n$RS\n"},
 			tree: "rs 1\nrs 2\nrs 2\nrs 2\n"},
-		{name: "conditional definition", files: map[string]string{"main": "@foo $M= \\\n m1 \\\n m2\nafter\n$M\n"},
-			tree: "after\n$M\n"},
+		{name: "conditional definition", files: map[string]string{"main": "@foo $M= \\\n m1 \\\n m2\nafter\n$M\n@vm $V= \\\n v1\n$V\n"},
+			tree: "m1\\\nm2\nafter\n$M\nv1\n"},
 	})
 	nodes, _ := ParseTree(ppMain, ppEnv(map[string]string{ppMain: "$M= \\\n a \\\n b\n\n  $M\n"}, "vm"))
 	for _, n := range nodes {
@@ -394,6 +396,8 @@ func TestParseTreeGenerators(t *testing.T) {
 			"~SEQ(s,1,x$N) bad\n~LST(w,${N}x,$N.y) bad\nk_end\n"},
 			tree:  "kw_lst_2\nkw_lst_b\nkw_seqm_1\nkw_seqm_2\nkw_seqb_1\nkw_seqb_2\nk_end\n",
 			diags: ppK + "6:1 error\n" + ppK + "7:1 error\n", msgs: []string{"whole value", "whole value"}},
+		{name: "conditions after a generator", files: map[string]string{"main": "@vm ~SEQ(i,1) k$i\n@foo ~SEQ(i,1) no$i\n~SEQ(i,2) @foo no\n~SEQ(i,1) @vm k\n~SEQ(i,1) @^foo @foo w1\n"},
+			tree: "k1\nk\n@foo w1\n"},
 		{name: "not generators", files: map[string]string{"main": "~FOO(a,1) s25\n~SEQUENCE x\n"},
 			tree: "~FOO(a,1) s25\n~SEQUENCE x\n"},
 		{name: "invalid", files: map[string]string{"main": "~SEQ(l,1,-1,3) s12\n~SEQ(a5,1,0,3) s27\n~SEQ(y,1.5,2) s20\n~SEQ(z) s21\n~LST(z2) s22\n" +
