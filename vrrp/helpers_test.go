@@ -80,7 +80,7 @@ func packet(t tb, c vrrp.Config, src string, prio uint8, ival uint16) vrrp.Packe
 }
 
 // adverts decodes what rd asks to send.
-func adverts(t *testing.T, rd vrrp.Ready, fam wire.Family) []wire.Advert {
+func adverts(t tb, rd vrrp.Ready, fam wire.Family) []wire.Advert {
 	t.Helper()
 	var as []wire.Advert
 	for _, o := range rd.Adverts {
