@@ -272,6 +272,11 @@ func (b *builder) validateInstance(i *Instance) {
 			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow vmac_xmit_base: cleared", i.Name)
 			i.VMACXmitBase = false
 		}
+		if !i.Accept.Value {
+			// A classic surprise: keepalived accepts this silently and the
+			// VIPs then drop everything addressed to them.
+			b.warnf(i.Pos, "vrrp_instance %s: strict mode implies no_accept: packets to the VIPs are dropped unless this is the address owner (priority 255); add accept (VRRPv3) if services listen on the VIPs", i.Name)
+		}
 	} else if !i.Accept.Set {
 		i.Accept = OptBool{Set: true, Value: true}
 	}

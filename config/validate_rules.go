@@ -32,5 +32,5 @@ var Rules = []struct {
 	{Error, "ops needs UDP; sh-port/sh-fallback need the sh scheduler, mh-port/mh-fallback the mh scheduler."},
 	{Error, "HTTP_GET/SSL_GET need a url with a path; status codes are 100..599 or ranges; digests are 32 hex digits; MISC_CHECK needs misc_path; FILE_CHECK needs a defined track_file."},
 	{Error, "vigil-only: lb_kind TUN and auth_type AH are rejected (keepalived accepts them; config.IsUnsupported marks these); lb_kind FNAT needs laddr_group_name naming a local_address_group."},
-	{Warning, "Things keepalived accepts silently but that are probably wrong: a duplicate virtual_server, vrrp_script or virtual_server_group, a virtual_server group that does not exist, real servers of another family than their group, unicast with strict mode, a duplicate unicast peer."},
+	{Warning, "Things keepalived accepts silently but that are probably wrong: a duplicate virtual_server, vrrp_script or virtual_server_group, a virtual_server group that does not exist, real servers of another family than their group, unicast with strict mode, a duplicate unicast peer, strict mode's implied no_accept (the VIPs drop traffic unless priority 255)."},
 }

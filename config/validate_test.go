@@ -147,7 +147,7 @@ var snippetCases = []struct {
 	{"fail/strict-auth", "global_defs {\n vrrp_strict\n}\n" + vi(" authentication {\n  auth_type PASS\n  auth_pass x\n }"), []wantDiag{{6, Error, "strict mode does not allow authentication"}}},
 	{"fail/strict-preempt-delay", "global_defs {\n vrrp_strict\n}\n" + vi(" preempt_delay 5"), []wantDiag{{4, Error, "strict mode does not allow preempt_delay"}}},
 	{"fail/strict-accept-v2", "global_defs {\n vrrp_strict\n}\n" + vi(" accept"), []wantDiag{{4, Error, "accept mode with VRRPv2"}}},
-	{"ok/strict-unicast", "global_defs {\n vrrp_strict\n}\n" + vi(" unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{4, Warning, "strict mode with unicast"}}},
+	{"ok/strict-unicast", "global_defs {\n vrrp_strict\n}\n" + vi(" unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{4, Warning, "strict mode with unicast"}, {4, Warning, "strict mode implies no_accept"}}},
 	{"fail/track-script-unknown", vi(" track_script {\n  chk_foo\n }"), []wantDiag{{4, Error, "track script chk_foo is not defined"}}},
 	{"fail/track-file-unknown", vi(" track_file {\n  tf\n }"), []wantDiag{{4, Error, "track file tf is not defined"}}},
 	{"fail/track-process-unknown", vi(" track_process {\n  tp\n }"), []wantDiag{{4, Error, "track process tp is not defined"}}},
