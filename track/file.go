@@ -95,8 +95,14 @@ type fileState struct {
 }
 
 // Run initialises the files (init_file), reports their values, and follows
-// them until ctx ends. It returns an error only if inotify is unusable.
+// them until ctx ends. Without inotify (the per-user instance limit
+// reached) it polls every second instead. It returns an error only if
+// reading inotify fails.
 func (w *FileWatcher) Run(ctx context.Context) error {
+	if len(w.files) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	resync := w.Resync
 	if resync <= 0 {
 		resync = DefaultResync
@@ -104,9 +110,18 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 	for _, f := range w.files {
 		w.initFile(f)
 	}
+	states := make([]fileState, len(w.files))
+	readAll := func() {
+		for i := range w.files {
+			w.read(i, &states[i])
+		}
+	}
 	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("track: inotify: %w", err)
+		// Out of inotify instances (fs.inotify.max_user_instances): poll.
+		poll := min(resync, time.Second)
+		w.log.Warn("track_file: inotify unavailable, polling", "err", err, "every", poll)
+		return w.poll(ctx, poll, readAll)
 	}
 	// A non-blocking descriptor wrapped in os.File uses the runtime's poller,
 	// so a read deadline can wake the loop and Close can interrupt it.
@@ -131,7 +146,6 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 		}
 	}
 
-	states := make([]fileState, len(w.files))
 	byDir := map[string][]int{} // directory → indices of files in it
 	for i, f := range w.files {
 		d := filepath.Dir(filepath.Clean(f.Path))
@@ -157,11 +171,6 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 			wds[int32(wd)] = d
 			watched[d] = true
 			delete(warned, d)
-		}
-	}
-	readAll := func() {
-		for i := range w.files {
-			w.read(i, &states[i])
 		}
 	}
 	addWatches()
@@ -219,6 +228,20 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 			if dirty[i] {
 				w.read(i, &states[i])
 			}
+		}
+	}
+}
+
+// poll reads every file every period until ctx ends.
+func (w *FileWatcher) poll(ctx context.Context, period time.Duration, readAll func()) error {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		readAll()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
 		}
 	}
 }

@@ -1,0 +1,93 @@
+package track
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/vishvananda/netns"
+)
+
+// Config is every tracker of a configuration, mapped from keepalived.conf
+// by the daemon.
+type Config struct {
+	Scripts    []Script
+	Files      []File
+	Processes  []Process
+	Interfaces []string // names of tracked interfaces
+	// Namespace is where interfaces are watched; nil is vigil's own.
+	Namespace *netns.NsHandle
+	Logger    *slog.Logger
+}
+
+// Tracker runs the watchers of a Config together.
+type Tracker struct {
+	scripts *ScriptRunner
+	files   *FileWatcher
+	procs   *ProcessWatcher
+	ifaces  *InterfaceWatcher
+	log     *slog.Logger
+}
+
+// New validates cfg and builds the watchers; it starts nothing. report
+// receives every Event, from the watchers' goroutines, possibly
+// concurrently: it must be safe for that and must not block for long
+// (hand the event to the daemon's loop, which keeps Results).
+func New(cfg Config, report func(Event)) (*Tracker, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracker{log: log}
+	var errs []error
+	var err error
+	if t.scripts, err = NewScriptRunner(cfg.Scripts, report, log); err != nil {
+		errs = append(errs, err)
+	}
+	if t.files, err = NewFileWatcher(cfg.Files, report, log); err != nil {
+		errs = append(errs, err)
+	}
+	if t.procs, err = NewProcessWatcher(cfg.Processes, report, log); err != nil {
+		errs = append(errs, err)
+	}
+	if t.ifaces, err = NewInterfaceWatcher(cfg.Interfaces, cfg.Namespace, report, log); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+// Run runs every watcher until ctx ends and returns when all have stopped.
+// A watcher that fails is logged and the others go on; Run returns the
+// failures joined.
+func (t *Tracker) Run(ctx context.Context) error {
+	runs := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"vrrp_script", t.scripts.Run},
+		{"track_file", t.files.Run},
+		{"track_process", t.procs.Run},
+		{"track_interface", t.ifaces.Run},
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, r := range runs {
+		wg.Go(func() {
+			if err := r.run(ctx); err != nil {
+				t.log.Error("tracker stopped", "tracker", r.name, "err", err)
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
