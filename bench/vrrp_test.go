@@ -1,0 +1,386 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"vigil/internal/netlab"
+	"vigil/internal/probe"
+	"vigil/internal/testenv"
+)
+
+func requireBench(t *testing.T) {
+	if os.Getenv("VIGIL_BENCH") != "1" {
+		t.Skip("comparison benchmark: run with VIGIL_BENCH=1 (see bench/vrrp.sh)")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "keepalived")
+}
+
+var vigilBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if vigilBin.path != "" {
+		os.RemoveAll(filepath.Dir(vigilBin.path))
+	}
+	os.Exit(code)
+}
+
+// buildVigil builds vigil once per run, into a directory TestMain removes
+// (not a test's TempDir, which would vanish before the next test).
+func buildVigil(t *testing.T) string {
+	t.Helper()
+	vigilBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-bench-")
+		if err != nil {
+			vigilBin.err = err
+			return
+		}
+		bin := filepath.Join(dir, "vigil")
+		if out, err := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput(); err != nil {
+			vigilBin.err = fmt.Errorf("build vigil: %v\n%s", err, out)
+			return
+		}
+		vigilBin.path = bin
+	})
+	if vigilBin.err != nil {
+		t.Fatal(vigilBin.err)
+	}
+	return vigilBin.path
+}
+
+// start runs impl ("vigil" or "keepalived") on conf in h and returns the
+// pids whose resources count (keepalived forks a VRRP child).
+func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cmd *exec.Cmd
+	if impl == "vigil" {
+		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "warn")
+	} else {
+		cmd = h.Command(context.Background(), "keepalived", "-n", "-P", "-f", f, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	}
+	if err := h.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	return cmd
+}
+
+// procTree returns pid and its descendants.
+func procTree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", out[i], out[i]))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func rssKiB(pids []int) int {
+	total := 0
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				n, _ := strconv.Atoi(strings.Fields(l)[1])
+				total += n
+			}
+		}
+	}
+	return total
+}
+
+// cpuTicks is utime+stime of pids, in clock ticks (1/100 s).
+func cpuTicks(pids []int) int {
+	total := 0
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		u, _ := strconv.Atoi(f[11])
+		st, _ := strconv.Atoi(f[12])
+		total += u + st
+	}
+	return total
+}
+
+const pairConf = `vrrp_instance VI_B {
+  interface eth0
+  state BACKUP
+  virtual_router_id 77
+  version 3
+  priority %d
+  advert_int %s
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+
+type pairLab struct {
+	lab    *netlab.Lab
+	nodes  [2]*netlab.Host
+	ports  [2]string
+	client *netlab.Host
+}
+
+func newPairLab(t *testing.T, prefix string) *pairLab {
+	t.Helper()
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	p := &pairLab{lab: l}
+	for i, name := range []string{"n1", "n2"} {
+		h, err := l.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ports[i], err = l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", i+1)); err != nil {
+			t.Fatal(err)
+		}
+		p.nodes[i] = h
+	}
+	if p.client, err = l.AddHost("client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Connect(p.client, "eth0", "lan", "192.0.2.10/24"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestFailoverOutage measures the client-visible outage when the master's
+// link is cut, VRRPv3 at 100 ms adverts, a client dialling the VIP every
+// 5 ms: a vigil pair and a keepalived pair run side by side on the same
+// segment (different VRIDs and VIPs), and each trial cuts both masters at
+// the same instant, so both see the same machine load. It prints the
+// medians side by side.
+func TestFailoverOutage(t *testing.T) {
+	requireBench(t)
+	trials := 7
+	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	l, err := netlab.New("bfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	client, err := l.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Connect(client, "eth0", "lan", "192.0.2.10/24"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type pair struct {
+		impl   string
+		vip    string
+		ports  [2]string
+		prober *probe.Prober
+	}
+	pairs := []*pair{{impl: "vigil", vip: "192.0.2.100"}, {impl: "keepalived", vip: "192.0.2.101"}}
+	for pi, p := range pairs {
+		for i := 0; i < 2; i++ {
+			name := fmt.Sprintf("%s%d", p.impl[:1], i+1)
+			h, err := l.AddHost(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ports[i], err = l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", 1+2*pi+i)); err != nil {
+				t.Fatal(err)
+			}
+			var ln net.Listener
+			if err := h.Do(func() error {
+				var e error
+				ln, e = net.Listen("tcp", ":8080")
+				return e
+			}); err != nil {
+				t.Fatal(err)
+			}
+			go probe.Serve(ctx, ln, fmt.Sprintf("n%d", i+1))
+			conf := fmt.Sprintf(pairConf, 150-50*i, "0.1")
+			conf = strings.NewReplacer("192.0.2.100", p.vip, "virtual_router_id 77", fmt.Sprintf("virtual_router_id %d", 77+pi)).Replace(conf)
+			start(t, p.impl, h, conf)
+		}
+		p.prober = &probe.Prober{Addr: p.vip + ":8080", Period: 5 * time.Millisecond, Timeout: 20 * time.Millisecond}
+		go func() { _ = client.Do(func() error { p.prober.Run(ctx); return nil }) }()
+	}
+	results := map[string][]time.Duration{}
+	for trial := 0; trial < trials; trial++ {
+		for _, p := range pairs {
+			waitAnswer(t, p.prober, "n1", 15*time.Second)
+		}
+		time.Sleep(500 * time.Millisecond)
+		cut := time.Now()
+		for _, p := range pairs {
+			if err := l.Cut(p.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range pairs {
+			waitAnswer(t, p.prober, "n2", 10*time.Second)
+			o, err := probe.OutageAfter(p.prober.Samples(), cut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results[p.impl] = append(results[p.impl], o.SinceEvent)
+		}
+		for _, p := range pairs {
+			if err := l.Heal(p.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, advert_int 0.1 s, dial every 5 ms, %d trials, both pairs cut at once)\n", trials)
+	fmt.Fprintln(tw, "impl\tmedian\tmin\tmax\tall")
+	for _, impl := range []string{"vigil", "keepalived"} {
+		d := results[impl]
+		sorted := append([]time.Duration(nil), d...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		var all []string
+		for _, x := range d {
+			all = append(all, x.Round(time.Millisecond).String())
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%s\n", impl, sorted[len(sorted)/2].Round(time.Millisecond),
+			sorted[0].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), strings.Join(all, " "))
+	}
+	fmt.Fprintf(tw, "protocol floor (Master_Down_Interval, priority 100)\t%v\n", 300*time.Millisecond+156*100*time.Millisecond/256)
+	tw.Flush()
+	vm, km := median(results["vigil"]), median(results["keepalived"])
+	if vm > km+25*time.Millisecond {
+		t.Errorf("vigil's median outage %v is slower than keepalived's %v", vm, km)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func waitAnswer(t *testing.T, p *probe.Prober, from string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if s, ok := p.Last(); ok && s.By == from {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no answer from %s within %v", from, timeout)
+}
+
+// TestResources measures, side by side, the memory of a node running 100
+// VRRP instances and the CPU of a master advertising every 10 ms.
+func TestResources(t *testing.T) {
+	requireBench(t)
+	var many strings.Builder
+	for i := 1; i <= 100; i++ {
+		fmt.Fprintf(&many, `vrrp_instance VI_%d {
+  interface eth0
+  state BACKUP
+  virtual_router_id %d
+  version 3
+  priority 150
+  advert_int 1
+  virtual_ipaddress {
+    203.0.113.%d/24
+  }
+}
+`, i, i, i)
+	}
+	type row struct {
+		impl           string
+		rss100         int
+		cpuMaster10ms  float64
+		cpuBackup10ms  float64
+		cpu100Instance float64
+	}
+	var rows []row
+	const window = 10 * time.Second
+	for _, impl := range []string{"vigil", "keepalived"} {
+		r := row{impl: impl}
+		p := newPairLab(t, "brs"+impl[:1])
+		c := start(t, impl, p.nodes[0], many.String())
+		time.Sleep(5 * time.Second) // every instance has become master and settled
+		pids := procTree(c.Process.Pid)
+		r.rss100 = rssKiB(pids)
+		t0 := cpuTicks(pids)
+		time.Sleep(window)
+		r.cpu100Instance = float64(cpuTicks(pids)-t0) / window.Seconds()
+		_ = c.Process.Signal(os.Interrupt)
+		_ = c.Wait()
+
+		m := start(t, impl, p.nodes[0], fmt.Sprintf(pairConf, 150, "0.01"))
+		b := start(t, impl, p.nodes[1], fmt.Sprintf(pairConf, 100, "0.01"))
+		time.Sleep(2 * time.Second)
+		mp, bp := procTree(m.Process.Pid), procTree(b.Process.Pid)
+		m0, b0 := cpuTicks(mp), cpuTicks(bp)
+		time.Sleep(window)
+		r.cpuMaster10ms = float64(cpuTicks(mp)-m0) / window.Seconds()
+		r.cpuBackup10ms = float64(cpuTicks(bp)-b0) / window.Seconds()
+		rows = append(rows, r)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nresources (CPU in % of one core over 10 s; RSS summed over the process tree)")
+	fmt.Fprintln(tw, "impl\tRSS, 100 instances\tCPU, 100 instances at 1 s\tCPU master at 10 ms\tCPU backup at 10 ms")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d KiB\t%.1f%%\t%.1f%%\t%.1f%%\n", r.impl, r.rss100, r.cpu100Instance, r.cpuMaster10ms, r.cpuBackup10ms)
+	}
+	tw.Flush()
+}
