@@ -349,6 +349,7 @@ func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
 		}
 		if sp.s[0] == '$' {
 			if n := nameLen(sp.s[1:]); n > 0 && len(sp.s) > 1+n && sp.s[1+n] == '=' {
+				p.quotesClosed(sp, pos)
 				p.params[sp.s[1:1+n]] = strings.TrimFunc(sp.s[2+n:], func(r rune) bool { return r < 0x80 && isBlank(byte(r)) })
 				return
 			}
@@ -368,6 +369,9 @@ func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
 				return
 			}
 			if changed {
+				// keepalived checks the quotes of the line as written as
+				// well as of the result.
+				p.quotesClosed(sp, pos)
 				p.lines(out, pos, depth+1)
 				return
 			}
@@ -424,6 +428,30 @@ func (p *preprocessor) condition(sp span) (bool, span) {
 		return false, span{}
 	}
 	return true, sp.slice(len(sp.s)-len(s)+n, len(sp.s))
+}
+
+// quotesClosed reports a double quote left open on a line of text that is
+// not split into words itself (a definition, or a line before substitution).
+func (p *preprocessor) quotesClosed(sp span, pos Pos) {
+	open := -1
+	for i := 0; i < len(sp.s); i++ {
+		switch sp.s[i] {
+		case '"':
+			if open < 0 {
+				open = i
+			} else {
+				open = -1
+			}
+		case '\n':
+			if open >= 0 {
+				p.report(Pos{File: pos.File, Line: pos.Line, Col: sp.col(open)}, Error, "unterminated double quote: expected a closing '\"' before the end of the line")
+			}
+			open = -1
+		}
+	}
+	if open >= 0 {
+		p.report(Pos{File: pos.File, Line: pos.Line, Col: sp.col(open)}, Error, "unterminated double quote: expected a closing '\"' before the end of the line")
+	}
 }
 
 // holds reports whether the @ID condition of a line, if any, keeps it: a
