@@ -75,6 +75,9 @@ type Config struct {
 	// GARP is the schedule of gratuitous ARPs and unsolicited NAs; the zero
 	// value means DefaultGARP().
 	GARP GARP
+	// SkipCheckAdvAddr is vrrp_skip_check_adv_addr: adverts from the
+	// master we already follow skip the address count and list checks.
+	SkipCheckAdvAddr bool
 	// LowerPrioNoAdvert: a master that receives a lower priority advert
 	// does not answer with an advert of its own (lower_prio_no_advert).
 	LowerPrioNoAdvert bool

@@ -69,7 +69,8 @@ func (i *Instance) receive(p Packet) error {
 	if badCount {
 		return drop(DropAddrCount, "%v", perr)
 	}
-	if count != len(i.vipAddrs) {
+	skipAddrs := i.cfg.SkipCheckAdvAddr && src == i.masterAddr && src != i.cfg.SrcAddr
+	if count != len(i.vipAddrs) && !skipAddrs {
 		return drop(DropAddrCount, "%d addresses, want %d", count, len(i.vipAddrs))
 	}
 	oldSum := false
@@ -88,7 +89,7 @@ func (i *Instance) receive(p Packet) error {
 		return drop(DropCast, "unicast to %v, but the instance is multicast", dst)
 	}
 	for _, v := range i.vipAddrs {
-		if !slices.Contains(a.Addrs, v) {
+		if !slices.Contains(a.Addrs, v) && !skipAddrs {
 			return drop(DropVIPs, "our address %v is not in the advert's %v", v, a.Addrs)
 		}
 	}

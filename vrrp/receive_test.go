@@ -306,3 +306,17 @@ func FuzzStep(f *testing.F) {
 		}
 	})
 }
+
+// vrrp_skip_check_adv_addr: the master we follow is not checked again; a
+// new one is.
+func TestSkipCheckAdvAddr(t *testing.T) {
+	c := v3(100)
+	c.SkipCheckAdvAddr = true
+	in := start(t, c, t0)
+	in.Ready()
+	mustStep(t, in, at(time.Second), packet(t, c, peer, 200, 100))
+	other := v3(0)
+	other.VIPs = []netip.Prefix{netip.MustParsePrefix("198.51.100.99/32")}
+	mustStep(t, in, at(2*time.Second), packet(t, other, peer, 200, 100))
+	stepBad(t, in, at(2*time.Second), packet(t, other, "192.0.2.21", 200, 100), vrrp.DropVIPs, "a new master")
+}
