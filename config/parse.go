@@ -228,10 +228,10 @@ func (b *builder) strArg(n *Node, what string) (string, bool) {
 
 func parseAddr(s string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" && !a.Is6() {
+	if err != nil || a.Zone() != "" {
 		return netip.Addr{}, false
 	}
-	return a.Unmap(), true
+	return a, true
 }
 
 // addrWord parses w as an IPv4 or IPv6 address.
