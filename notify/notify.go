@@ -191,10 +191,19 @@ type Options struct {
 	// Fifos receive every event's FifoLine (notify_fifo, vrrp_notify_fifo);
 	// the caller opens and runs them.
 	Fifos []*Fifo
-	// OnResult, if set, receives every script's result, from the goroutine
-	// that ran it: it must not block for long.
+	// OnResult, if set, receives every script's result (and every script
+	// dropped), from the notifier's worker goroutines, never from Notify's
+	// caller: it must not block for long.
 	OnResult func(Result)
+	// MaxQueue bounds the scripts waiting per instance; when a flapping
+	// instance outruns a slow script, the oldest waiting ones are dropped
+	// (and reported), so the latest transitions still run. Zero means
+	// DefaultMaxQueue.
+	MaxQueue int
 }
+
+// DefaultMaxQueue is the default Options.MaxQueue.
+const DefaultMaxQueue = 64
 
 type key struct {
 	scope Scope
@@ -216,7 +225,8 @@ type Notifier struct {
 
 	mu      sync.Mutex
 	queues  map[key][]job
-	active  map[key]bool // a worker drains this key's queue
+	dropped map[key][]job // pushed out of a full queue, to report
+	active  map[key]bool  // a worker drains this key's queue
 	wake    chan struct{}
 	stopped bool
 }
@@ -229,16 +239,20 @@ func New(opt Options) *Notifier {
 	if opt.StopGrace <= 0 {
 		opt.StopGrace = DefaultStopGrace
 	}
+	if opt.MaxQueue <= 0 {
+		opt.MaxQueue = DefaultMaxQueue
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Notifier{
-		opt:    opt,
-		log:    log,
-		queues: map[key][]job{},
-		active: map[key]bool{},
-		wake:   make(chan struct{}, 1),
+		opt:     opt,
+		log:     log,
+		queues:  map[key][]job{},
+		dropped: map[key][]job{},
+		active:  map[key]bool{},
+		wake:    make(chan struct{}, 1),
 	}
 }
 
@@ -267,7 +281,16 @@ func (n *Notifier) Notify(ev Event, s Scripts) {
 		n.log.Warn("notify scripts dropped: the notifier has stopped", "event", ev.FifoLine())
 		return
 	}
-	n.queues[k] = append(n.queues[k], jobs...)
+	q := append(n.queues[k], jobs...)
+	var dropped []job
+	if over := len(q) - n.opt.MaxQueue; over > 0 {
+		dropped = append(dropped, q[:over]...)
+		q = q[over:]
+	}
+	n.queues[k] = q
+	// Reported by the worker, never from here: OnResult may feed the very
+	// loop that calls Notify.
+	n.dropped[k] = append(n.dropped[k], dropped...)
 	n.mu.Unlock()
 	select {
 	case n.wake <- struct{}{}:
@@ -325,6 +348,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 func (n *Notifier) drain(ctx context.Context, k key) {
 	for {
 		n.mu.Lock()
+		dropped := n.dropped[k]
+		delete(n.dropped, k)
 		q := n.queues[k]
 		if len(q) == 0 {
 			delete(n.queues, k)
@@ -335,6 +360,10 @@ func (n *Notifier) drain(ctx context.Context, k key) {
 		j := q[0]
 		n.queues[k] = q[1:]
 		n.mu.Unlock()
+		for _, d := range dropped {
+			n.log.Warn("notify script dropped: too many waiting for this instance", "script", d.keyword, "event", d.ev.FifoLine(), "max", n.opt.MaxQueue)
+			n.report(Result{Event: d.ev, Keyword: d.keyword, Argv: d.argv(), Code: -1, Detail: "dropped: too many scripts waiting"})
+		}
 		if ctx.Err() != nil {
 			n.log.Warn("notify script dropped at shutdown", "script", j.keyword, "event", j.ev.FifoLine())
 			n.report(Result{Event: j.ev, Keyword: j.keyword, Argv: j.argv(), Code: -1, Detail: "dropped at shutdown"})

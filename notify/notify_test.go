@@ -318,3 +318,41 @@ func TestRunsAsUser(t *testing.T) {
 		t.Errorf("as uid 65534: %+v", r)
 	}
 }
+
+func TestQueueBoundDropsOldest(t *testing.T) {
+	l := newLab(t)
+	slow := l.script("slow.sh", "sleep 0.3")
+	rs := newResults()
+	n := New(Options{OnResult: rs.add, MaxQueue: 2})
+	// Before Run, so all five queue up: the first three are dropped.
+	for i := range 5 {
+		n.Notify(Event{Instance, "VI_1", StateMaster, 100 + i}, Scripts{Master: cmd(slow, "m")})
+	}
+	start(t, n.Run)
+	for i := range 3 {
+		if r := rs.next(t); r.Event.Priority != 100+i || !strings.Contains(r.Detail, "dropped") {
+			t.Errorf("result %d: %+v, want priority %d dropped", i, r, 100+i)
+		}
+	}
+	for i := 3; i < 5; i++ {
+		if r := rs.next(t); r.Event.Priority != 100+i || !r.OK() {
+			t.Errorf("result %d: %+v, want priority %d run", i, r, 100+i)
+		}
+	}
+}
+
+func TestLookupCredential(t *testing.T) {
+	c, err := LookupCredential("root", "")
+	if err != nil || c != (Credential{0, 0}) {
+		t.Errorf("root: %+v %v", c, err)
+	}
+	if c, err := LookupCredential("0", "0"); err != nil || c != (Credential{0, 0}) {
+		t.Errorf("0 0: %+v %v", c, err)
+	}
+	if _, err := LookupCredential("no-such-user-vigil", ""); err == nil {
+		t.Error("unknown user: no error")
+	}
+	if _, err := LookupCredential("root", "no-such-group-vigil"); err == nil {
+		t.Error("unknown group: no error")
+	}
+}
