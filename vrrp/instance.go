@@ -501,7 +501,7 @@ func (i *Instance) announce(repeat int, reason string) {
 	if repeat <= 0 || len(i.allAddrs) == 0 {
 		return
 	}
-	i.out.Announce = append(i.out.Announce, Announcement{Addrs: i.allAddrs, Repeat: repeat, Reason: reason})
+	i.out.Announce = append(i.out.Announce, Announcement{Addrs: slices.Clone(i.allAddrs), Repeat: repeat, Reason: reason})
 }
 
 func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
