@@ -34,7 +34,7 @@ type Instance struct {
 	advertAt  time.Time // MASTER: Adver_Timer
 	refreshAt time.Time // MASTER: periodic GARP refresh
 	bursts    []burst   // MASTER: delayed GARP bursts
-	preemptAt time.Time // BACKUP: end of a pending preempt delay
+	preemptAt time.Time // BACKUP: when a pending preempt delay ends (not a timer)
 
 	// wantMaster: the down timer expired but a sync group holds us back.
 	wantMaster bool
@@ -72,8 +72,9 @@ type burst struct {
 }
 
 // New checks cfg and starts the instance at now (RFC 5798 section 6.4.1):
-// priority 255 becomes MASTER at once, any other BACKUP with the
-// Master_Down_Timer set.
+// an address owner (priority 255) configured `state MASTER` becomes MASTER
+// at once, any other instance BACKUP with the Master_Down_Timer set (FAULT
+// comes later, with InterfaceDown or Tracking).
 func New(cfg Config, now time.Time) (*Instance, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
