@@ -22,6 +22,7 @@ type ppLimits struct {
 	genLines      int // lines one ~SEQ/~LST line may produce
 	blockDepth    int // nested open blocks
 	pieces        int // lines, braces and generated lines processed in one parse
+	nodes         int // keyword lines in the tree
 	bytes         int // bytes processed in one parse, expansion included
 }
 
@@ -36,7 +37,8 @@ var defaultLimits = ppLimits{
 	nesting:       64,
 	genLines:      1 << 17, // the man page's 8×32×254 example fits
 	blockDepth:    256,
-	pieces:        4 << 20,
+	pieces:        4 << 20, // the man page's 65024-instance example needs 3.5M
+	nodes:         2 << 20, // and 1.1M keyword lines
 	bytes:         256 << 20,
 }
 
@@ -97,6 +99,7 @@ type preprocessor struct {
 	cycles  map[string]bool // include cycles reported, by include line and file
 	nFiles  int
 	pieces  int
+	nodes   int
 	bytes   int
 	stopped bool
 
@@ -504,6 +507,11 @@ func (p *preprocessor) words(sp span, pos Pos) {
 		} else {
 			p.closeBrace(k.Pos)
 		}
+		return
+	}
+	if p.nodes++; p.nodes > p.lim.nodes {
+		p.stopped = true
+		p.report(pos, Fatal, "configuration has more than %d keyword lines: giving up (check ~SEQ, ~LST and parameters)", p.lim.nodes)
 		return
 	}
 	n := &Node{Key: ws[0], Raw: raw}

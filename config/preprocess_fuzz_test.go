@@ -10,6 +10,7 @@ import (
 var fuzzLimits = func() ppLimits {
 	l := defaultLimits
 	l.pieces = 200_000
+	l.nodes = 100_000
 	l.bytes = 16 << 20
 	l.genLines = 4096
 	l.substCost = 1 << 20

@@ -609,6 +609,12 @@ func TestParseTreeLimits(t *testing.T) {
 		t.Errorf("budget: %d nodes, %s", len(nodes), diags)
 	}
 	lim = defaultLimits
+	lim.nodes = 5000
+	nodes, diags = parseTree("m.conf", []byte(src), Env{}, lim)
+	if ppDiags(diags) != "m.conf:5:1 fatal\n" || len(nodes) != 5000 {
+		t.Errorf("node budget: %d nodes, %s", len(nodes), diags)
+	}
+	lim = defaultLimits
 	lim.bytes = 1 << 20
 	nodes, diags = parseTree("m.conf", []byte(src), Env{}, lim)
 	if ppDiags(diags) != "m.conf:5:1 fatal\n" || !strings.Contains(diags[0].Msg, "giving up") {
