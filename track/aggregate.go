@@ -77,7 +77,10 @@ func (r Results) Apply(e Event) { r[e.Key()] = Result{OK: e.OK, Value: e.Value} 
 // that applies to that instance: the track_* line's weight if it has one,
 // else the tracker's own. The daemon has already zeroed weights that
 // keepalived ignores (members of a sync group without
-// sync_group_tracking_weight, address owners).
+// sync_group_tracking_weight, address owners), and left out a
+// track_interface naming the instance's own interface, which keepalived
+// ignores ("Ignoring track_interface eth0 since own interface"): that one
+// is followed through vrrp.InterfaceDown/InterfaceUp.
 type Ref struct {
 	Kind    Kind
 	Name    string

@@ -1,0 +1,228 @@
+package track
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+// kaCase is one vrrp_instance following one tracker, in keepalived and in
+// Aggregate.
+type kaCase struct {
+	ref     Ref
+	result  Result
+	block   string // the tracker's definition, for keepalived.conf
+	content string // file content, for files
+}
+
+// TestAggregateMatchesKeepalived runs keepalived 2.2.7 in a lab namespace
+// with one instance per case (base priority 100), each following one
+// script, file or interface, reads the priorities and FAULTs it reports on
+// its notify FIFO, and checks that Aggregate, given the result vigil's
+// watchers would report, says the same.
+func TestAggregateMatchesKeepalived(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "keepalived")
+	lab, err := netlab.New("trkka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	if err := lab.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := lab.AddHost("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
+		t.Fatal(err)
+	}
+	// nocar is up without carrier: its peer stays down.
+	if _, err := h.Run("ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp"); err != nil {
+		t.Fatal(err)
+	}
+	// up0 is up with carrier (both ends up). Not eth0: keepalived ignores
+	// a track_interface naming the instance's own interface.
+	if _, err := h.Run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ifname := range []string{"nocar", "up0", "up0p"} {
+		if _, err := h.Run("ip", "link", "set", ifname, "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	dir := t.TempDir()
+	ok := writeScript(t, dir, "ok.sh", "exit 0")
+	bad := writeScript(t, dir, "bad.sh", "exit 1")
+	var cases []kaCase
+	script := func(pass bool, weight int, rev bool) {
+		path, name := bad, "bad"
+		if pass {
+			path, name = ok, "ok"
+		}
+		n := fmt.Sprintf("s%d_%s", len(cases), name)
+		cases = append(cases, kaCase{
+			ref:    Ref{Kind: KindScript, Name: n, Weight: weight, Reverse: rev},
+			result: Result{OK: pass},
+			block:  fmt.Sprintf("vrrp_script %s {\n  script %s\n  interval 1\n}\n", n, path),
+		})
+	}
+	for _, pass := range []bool{true, false} {
+		for _, w := range []int{0, 10, -10} {
+			for _, rev := range []bool{false, true} {
+				script(pass, w, rev)
+			}
+		}
+	}
+	file := func(content string, weight int, rev bool) {
+		n := fmt.Sprintf("f%d", len(cases))
+		v, inRange := ParseValue([]byte(content))
+		if !inRange {
+			v = 0 // ignored: the value stays at its initial 0
+		}
+		cases = append(cases, kaCase{
+			ref:     Ref{Kind: KindFile, Name: n, Weight: weight, Reverse: rev},
+			result:  Result{OK: true, Value: v},
+			block:   fmt.Sprintf("track_file %s {\n  file %s\n  weight %d\n}\n", n, filepath.Join(dir, n), weight),
+			content: content,
+		})
+	}
+	for _, c := range []string{"0\n", "3\n", "-4\n", "  7 junk\n", "2.9", "0x10", "010", "+6", "abc", "", "99999999999", "100", "-90", "-84"} {
+		file(c, 3, false)
+	}
+	for _, c := range []string{"0", "1", "-2", "abc"} {
+		file(c, 0, false)
+		file(c, 0, true)
+	}
+	file("2", 5, true)
+	file("-60", 5, true)
+	file("1", -254, false)
+	for _, w := range []int{0, 7, -7} {
+		for _, rev := range []bool{false, true} {
+			for _, ifname := range []string{"up0", "nocar"} {
+				cases = append(cases, kaCase{
+					ref:    Ref{Kind: KindInterface, Name: ifname, Weight: w, Reverse: rev},
+					result: Result{OK: ifname == "up0"},
+				})
+			}
+		}
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "global_defs {\n  script_user root\n  notify_fifo %s\n  vrrp_notify_priority_changes true\n}\n", fifo)
+	for i, c := range cases {
+		conf.WriteString(c.block)
+		if c.ref.Kind == KindFile {
+			if err := os.WriteFile(filepath.Join(dir, c.ref.Name), []byte(c.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kw := map[Kind]string{KindScript: "track_script", KindFile: "track_file", KindInterface: "track_interface"}[c.ref.Kind]
+		rev := ""
+		if c.ref.Reverse {
+			rev = " reverse"
+		}
+		fmt.Fprintf(&conf, "vrrp_instance C%d {\n  interface eth0\n  virtual_router_id %d\n  priority 100\n  virtual_ipaddress {\n    192.0.2.%d/24\n  }\n  %s {\n    %s weight %d%s\n  }\n}\n",
+			i, i+1, i+10, kw, c.ref.Name, c.ref.Weight, rev)
+	}
+	confPath := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := h.Command(t.Context(), "keepalived", "-P", "-n", "-l", "-D", "-f", confPath,
+		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := h.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	// Every script has run once by then, and priorities have settled.
+	type state struct {
+		fault bool
+		prio  int
+	}
+	got := map[int]state{}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	deadline := time.After(3 * time.Second)
+read:
+	for {
+		select {
+		case l := <-lines:
+			// INSTANCE "C12" BACKUP_PRIORITY 103
+			f := strings.Fields(l)
+			if len(f) != 4 || f[0] != "INSTANCE" {
+				continue
+			}
+			i, err1 := strconv.Atoi(strings.Trim(f[1], `"C`))
+			p, err2 := strconv.Atoi(f[3])
+			if err1 != nil || err2 != nil {
+				t.Fatalf("bad FIFO line %q", l)
+			}
+			got[i] = state{fault: f[2] == "FAULT", prio: p}
+		case <-deadline:
+			break read
+		}
+	}
+	cmd.Process.Signal(unix.SIGTERM)
+	r.SetReadDeadline(time.Now()) // unblock the reader
+	waitExit(cmd)
+	for range lines {
+	}
+	if len(got) == 0 {
+		t.Fatalf("keepalived reported nothing:\n%s", out.String())
+	}
+	for i, c := range cases {
+		delta, fault, reason := Aggregate([]Ref{c.ref}, Results{{c.ref.Kind, c.ref.Name}: c.result})
+		want := state{fault: fault, prio: min(max(100+delta, 1), 254)}
+		g, seen := got[i]
+		if !seen {
+			t.Errorf("C%d %+v: keepalived reported nothing", i, c.ref)
+			continue
+		}
+		if g.fault != want.fault || (!g.fault && g.prio != want.prio) {
+			t.Errorf("C%d %+v %+v (file %q): keepalived fault=%v priority %d; Aggregate fault=%v priority %d (%s)",
+				i, c.ref, c.result, c.content, g.fault, g.prio, want.fault, want.prio, reason)
+		}
+	}
+}
+
+func waitExit(cmd *exec.Cmd) {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
