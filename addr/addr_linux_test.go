@@ -556,6 +556,7 @@ func TestVMAC(t *testing.T) {
 		"net/ipv4/conf/vrrp.51/rp_filter":    "0",
 		"net/ipv4/conf/eth0/arp_ignore":      "1",
 		"net/ipv4/conf/eth0/arp_filter":      "1",
+		"net/ipv4/conf/eth0/arp_announce":    "2",
 		"net/ipv4/conf/all/rp_filter":        "0",
 		"net/ipv4/conf/eth0/rp_filter":       "1", // keeps its effective value
 		"net/ipv4/conf/default/rp_filter":    "1",

@@ -41,6 +41,13 @@ func VMACAddr(vrid uint8, fam Family) net.HardwareAddr {
 //     broadcast ARP requests; without these it would answer for the VIPs (on
 //     the VMAC) with its own MAC, and hosts would bypass the virtual MAC,
 //     breaking the point of use_vmac after a failover.
+//   - parent arp_announce=2 (vigil's addition; keepalived 2.2.7 leaves it
+//     alone): when the master answers a neighbour from a VIP, the reply may
+//     leave through the parent, and an ARP request it sends from there
+//     would by default name the VIP as sender with the parent's MAC. Every
+//     neighbour that hears it caches VIP → parent MAC, and the next failover
+//     breaks them, which is what use_vmac exists to prevent. With 2 the
+//     parent names its own address instead.
 //   - VMAC accept_local=1: frames the parent sends reach the VMAC too, with
 //     a source address that is local to this host; accept them rather than
 //     drop them as martians.
@@ -231,6 +238,7 @@ func (m *Manager) vmacSysctls(vmac, parent string) error {
 			{filepath.Join(ipv4Conf, vmac, "rp_filter"), "0"},
 			{filepath.Join(ipv4Conf, parent, "arp_ignore"), "1"},
 			{filepath.Join(ipv4Conf, parent, "arp_filter"), "1"},
+			{filepath.Join(ipv4Conf, parent, "arp_announce"), "2"},
 		}
 		if err := m.lowerAllRPFilter(); err != nil {
 			return err

@@ -22,7 +22,14 @@ type instanceSpec struct {
 	// retired are VIPs a reload removed from the config, kept so that
 	// their removal from the interface finds their options.
 	retired map[netip.Prefix]addr.VIP
-	garpGap config.Garp
+	// routes and rules are virtual_routes and virtual_rules: installed
+	// while MASTER, like the VIPs.
+	routes []addr.Route
+	rules  []addr.Rule
+	// vmac is the use_vmac interface to create on parent; empty without
+	// use_vmac.
+	vmac, parent string
+	garpGap      config.Garp
 }
 
 func wireFamily(f config.Family) wire.Family {
@@ -140,13 +147,41 @@ func toVIP(v *config.VIP, defDev string) (addr.VIP, error) {
 func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*instanceSpec, error) {
 	fam := wireFamily(in.Family)
 	s := &instanceSpec{cfg: in, ifname: in.Interface, fam: fam, vips: map[netip.Prefix]addr.VIP{}}
+	vipDev := in.Interface
+	if in.UseVMAC {
+		// keepalived's use_vmac: the VIPs live on a macvlan with the
+		// virtual MAC 00:00:5e:00:01:VRID, and adverts leave through it
+		// (so their source MAC is the virtual one) unless vmac_xmit_base.
+		s.parent, s.vmac = in.Interface, in.VMACName
+		if s.vmac == "" {
+			s.vmac = fmt.Sprintf("vrrp.%d", in.VRID)
+		}
+		vipDev = s.vmac
+		if !in.VMACXmitBase {
+			s.ifname = s.vmac
+		}
+	}
+	for _, r := range in.Routes {
+		rt, err := addr.ParseRoute(r.Words)
+		if err != nil {
+			return nil, fmt.Errorf("%s: virtual_routes: %w", r.Pos, err)
+		}
+		s.routes = append(s.routes, rt)
+	}
+	for _, r := range in.Rules {
+		ru, err := addr.ParseRule(r.Words)
+		if err != nil {
+			return nil, fmt.Errorf("%s: virtual_rules: %w", r.Pos, err)
+		}
+		s.rules = append(s.rules, ru)
+	}
 	var vips, excluded []netip.Prefix
 	for _, list := range []struct {
 		in  []*config.VIP
 		out *[]netip.Prefix
 	}{{in.VIPs, &vips}, {in.ExcludedVIPs, &excluded}} {
 		for _, v := range list.in {
-			av, err := toVIP(v, in.Interface)
+			av, err := toVIP(v, vipDev)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", v.Pos, err)
 			}

@@ -323,6 +323,15 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.cfg.Pos, err)
 	}
+	if s.vmac != "" {
+		fam := addr.IPv4
+		if s.fam == wire.IPv6 {
+			fam = addr.IPv6
+		}
+		if _, err := d.addrs.EnsureVMAC(s.parent, s.engine.VRID, fam, s.vmac); err != nil {
+			return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac: %w", s.cfg.Pos, s.cfg.Name, err)
+		}
+	}
 	in := &instance{spec: s, e: e, since: now, reason: "startup"}
 	if err := d.attach(in); err != nil {
 		return nil, err
@@ -392,6 +401,17 @@ func (d *Daemon) attach(in *instance) error {
 	s.byVRID[in.spec.engine.VRID] = in
 	in.sock = s
 	return nil
+}
+
+// removeVMAC deletes the instance's use_vmac interface, as keepalived does
+// when an instance stops.
+func (d *Daemon) removeVMAC(in *instance) {
+	if in.spec.vmac == "" {
+		return
+	}
+	if err := d.addrs.RemoveVMAC(in.spec.vmac); err != nil {
+		d.log.Warn("remove VMAC", "instance", in.spec.cfg.Name, "interface", in.spec.vmac, "err", err)
+	}
 }
 
 // detach releases in's socket, closing it when no instance uses it.
@@ -542,11 +562,45 @@ func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 	}
 	for _, t := range rd.Transitions {
 		in.since, in.reason = t.At, t.Reason
+		switch {
+		case t.To == vrrp.StateMaster:
+			d.setRoutes(in, true)
+		case t.From == vrrp.StateMaster:
+			d.setRoutes(in, false)
+		}
 		d.log.Info("transition", "instance", name, "from", t.From.String(), "to", t.To.String(),
 			"reason", t.Reason, "priority", t.Priority)
 	}
 	for _, n := range rd.Notes {
 		d.log.Warn("vrrp", "instance", name, "note", n)
+	}
+}
+
+// setRoutes installs or removes the instance's virtual_routes and
+// virtual_rules, which follow the VIPs: present only on the master.
+func (d *Daemon) setRoutes(in *instance, on bool) {
+	name := in.spec.cfg.Name
+	for _, r := range in.spec.routes {
+		var err error
+		if on {
+			err = d.addrs.AddRoute(r)
+		} else {
+			err = d.addrs.RemoveRoute(r)
+		}
+		if err != nil {
+			d.log.Error("virtual route", "instance", name, "add", on, "err", err)
+		}
+	}
+	for _, r := range in.spec.rules {
+		var err error
+		if on {
+			err = d.addrs.AddRule(r)
+		} else {
+			err = d.addrs.RemoveRule(r)
+		}
+		if err != nil {
+			d.log.Error("virtual rule", "instance", name, "add", on, "err", err)
+		}
 	}
 }
 
@@ -581,8 +635,12 @@ func (d *Daemon) stopAll(now time.Time) {
 	d.flush()
 	for _, in := range d.insts {
 		d.detach(in)
+		d.removeVMAC(in)
 	}
 	d.insts = nil
+	if err := d.addrs.RestoreSysctls(); err != nil {
+		d.log.Warn("restore sysctls changed for VMACs", "err", err)
+	}
 	for name, a := range d.announcers {
 		_ = a.Close()
 		delete(d.announcers, name)

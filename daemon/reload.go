@@ -59,7 +59,12 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// things the engine does not see (notify scripts).
 			o.spec.cfg = s.cfg
 			kept = append(kept, o)
-		case o.spec.ifname == s.ifname && o.spec.fam == s.fam && o.e.Reload(s.engine, now) == nil:
+		case o.spec.ifname == s.ifname && o.spec.fam == s.fam && o.spec.vmac == s.vmac && o.e.Reload(s.engine, now) == nil:
+			if o.e.State() == vrrp.StateMaster {
+				// Swap the routes and rules the master holds.
+				d.setRoutes(o, false)
+				defer d.setRoutes(o, true)
+			}
 			// The engine keeps its state and timers and diffs a master's
 			// VIPs; addresses that left the config are still looked up
 			// for their removal.
@@ -115,10 +120,12 @@ func (d *Daemon) shutdown(now time.Time, in *instance) {
 	_ = in.e.Step(now, vrrp.Shutdown{})
 	d.apply(in, in.e.Ready())
 	d.detach(in)
+	d.removeVMAC(in)
 }
 
 func sameSpec(a, b *instanceSpec) bool {
-	return a.ifname == b.ifname && a.fam == b.fam &&
+	return a.ifname == b.ifname && a.fam == b.fam && a.vmac == b.vmac &&
+		reflect.DeepEqual(a.routes, b.routes) && reflect.DeepEqual(a.rules, b.rules) &&
 		reflect.DeepEqual(a.engine, b.engine) && reflect.DeepEqual(a.vips, b.vips)
 }
 
