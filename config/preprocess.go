@@ -78,6 +78,13 @@ type srcFile struct {
 	check includeCheck // saved when an include opens a file, restored when it closes
 }
 
+// deferredInclude is an include line made by a parameter or a generator.
+type deferredInclude struct {
+	kw      string
+	pattern span
+	pos     Pos
+}
+
 // openBlock is a '{' waiting for its '}'. node is nil for a brace that had
 // no keyword before it: its lines go to the enclosing block so that they are
 // still checked, and its '}' still pairs with it.
@@ -95,13 +102,14 @@ type preprocessor struct {
 	params map[string]string
 	rng    *rand.Rand
 
-	files   []*srcFile
-	cycles  map[string]bool // include cycles reported, by include line and file
-	nFiles  int
-	pieces  int
-	nodes   int
-	bytes   int
-	stopped bool
+	files    []*srcFile
+	deferred []deferredInclude // includes made by the current line, run after it
+	cycles   map[string]bool   // include cycles reported, by include line and file
+	nFiles   int
+	pieces   int
+	nodes    int
+	bytes    int
+	stopped  bool
 
 	root []*Node
 	open []openBlock
@@ -189,7 +197,9 @@ func (p *preprocessor) cur() *srcFile { return p.files[len(p.files)-1] }
 // the main file and for every include.
 func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 	p.files = append(p.files, &srcFile{name: name, check: check})
-	defer func() { p.files = p.files[:len(p.files)-1] }()
+	saved := p.deferred
+	p.deferred = nil
+	defer func() { p.files, p.deferred = p.files[:len(p.files)-1], saved }()
 
 	text := string(data)
 	lineNo := 0
@@ -251,6 +261,11 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 			sp = span{s: sp.s + `\`, cols: append(sp.cols[:len(sp.s):len(sp.s)], int32(len(strings.TrimRight(l, " \t\v\f\r"))))}
 		}
 		p.line(sp, pos, 0)
+		for len(p.deferred) > 0 && !p.stopped {
+			d := p.deferred[len(p.deferred)-1]
+			p.deferred = p.deferred[:len(p.deferred)-1]
+			p.include(d.kw, d.pattern, d.pos, 0)
+		}
 	}
 }
 
@@ -380,6 +395,13 @@ func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
 			}
 		}
 		if kw, rest, ok := includeLine(sp); ok {
+			if depth > 0 {
+				// keepalived reads an include made by a parameter or a
+				// generator only after the rest of what they made, and
+				// several of them last first.
+				p.deferred = append(p.deferred, deferredInclude{kw, rest, at(0)})
+				return
+			}
 			p.include(kw, rest, at(0), depth)
 			return
 		}

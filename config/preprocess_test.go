@@ -478,6 +478,11 @@ func TestParseTreeInclude(t *testing.T) {
 		}(), tree: "global_defs {\n  include_check\n}\n", diags: "/etc/keepalived/inc.conf:4:9 error\n" + ppK + "2:9 warning\n"},
 		{name: "include with no pattern", files: with("include\nincludea   \n"),
 			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n"},
+		{name: "includes made by a generator or a parameter come after the rest, last first", files: func() map[string]string {
+			m := with("~LST(j,1,2,3) include s${j}.conf\nafter\n$M= \\\ninclude s1.conf \\\nkw_mid \\\ninclude s2.conf \\\nkw_end\n$M\n~SEQ(i,1,2) include s$i.conf\n")
+			m["s1.conf"], m["s2.conf"], m["s3.conf"], m["s$i.conf"] = "kw_s1\n", "kw_s2\n", "kw_s3\n", "kw_si\n"
+			return m
+		}(), tree: "kw_s3\nkw_s2\nkw_s1\nafter\nkw_mid\nkw_end\nkw_s2\nkw_s1\nkw_si\nkw_si\n"},
 		{name: "unknown variant is a keyword", files: with("includet missing.conf\n"),
 			tree: "includet missing.conf\n"},
 	})
