@@ -118,9 +118,11 @@ func (t *table[T]) one(b *builder, n *Node, v *T) {
 	case kw.Status == Rejected && kw.Parse == nil:
 		b.errorf(n.Key.Pos, "%s is rejected: %s", n.Key.Text, kw.Doc)
 	case kw.Status == Ignored && kw.Parse == nil:
-		b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
+		if !b.quiet {
+			b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
+		}
 	default:
-		if kw.Status == Ignored {
+		if kw.Status == Ignored && !b.quiet {
 			b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
 		}
 		kw.Parse(b, n, v)
@@ -149,7 +151,7 @@ func rejected[T any](name, doc string) keyword[T] {
 // by the first word of each table's block.
 var docOrder = []string{"top", "global_defs", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group",
 	"vrrp_instance", "authentication", "virtual_server", "real_server", "CHECKER", "HTTP_GET", "url",
-	"MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "SMTP_CHECK", "FILE_CHECK", "SSL"}
+	"MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "SMTP_CHECK", "FILE_CHECK", "SSL", "bfd_instance", "garp_group"}
 
 func orderedTables() []docTable {
 	rank := map[string]int{}

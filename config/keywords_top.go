@@ -103,17 +103,78 @@ func init() {
 		ignoredWith[Config]("use_pid_dir", "Put pid files in /run/keepalived.", checkFlag),
 		ignoredWith[Config]("linkbeat_use_polling", "Poll link state with MII/ethtool instead of netlink.", checkFlag),
 		ignoredWith[Config]("child_wait_time", "Time to wait for child processes at shutdown.", checkInt(0, 4294967295)),
-		ignored[Config]("garp_group", "Per-interface GARP/NA pacing (garp_interval, gna_interval, interface, interfaces); the global vrrp_garp_interval / vrrp_gna_interval apply."),
-		ignored[Config]("linkbeat_interfaces", "Interfaces to poll with MII, ETHTOOL or IOCTL; vigil uses netlink link state."),
-		ignored[Config]("track_group", "Instances (group { }) that go to FAULT when a static address, route or rule of the group disappears."),
-		ignored[Config]("interface_up_down_delays", "Debounce of interface state changes: IFNAME DOWN_DELAY [UP_DELAY] per line."),
-		{Name: "bfd_instance", Status: Ignored, Doc: "A BFD session (RFC 5880) with neighbor_ip/neighbour_ip, source_ip, min_rx, min_tx, idle_tx, multiplier, passive, ttl, hoplimit, max_hops, weight, vrrp, checker; vigil has no BFD.", Parse: func(b *builder, n *Node, c *Config) {
-			if name, ok := b.named(n); ok {
-				if b.bfdNames == nil {
-					b.bfdNames = map[string]bool{}
-				}
-				b.bfdNames[name] = true
+		{Name: "garp_group", Status: Ignored, Doc: "Per-interface GARP/NA pacing; the global vrrp_garp_interval / vrrp_gna_interval apply.", Parse: ignoredBlock(garpGroupTable, func(b *builder, n *Node, g *ignoredGarpGroup) {
+			if g.delays == 0 {
+				b.errorf(n.Key.Pos, "garp_group: no garp_interval or gna_interval: the group does nothing")
 			}
+		})},
+		{Name: "linkbeat_interfaces", Status: Ignored, Doc: "Interfaces to poll for link state: IFNAME [MII|ETHTOOL|IOCTL] per line; vigil uses netlink link state.", Parse: func(b *builder, n *Node, c *Config) {
+			if !b.needBlock(n) {
+				return
+			}
+			for _, it := range n.Block {
+				if !b.ifExists(it.Key.Text) {
+					b.errorf(it.Key.Pos, "linkbeat_interfaces: interface %s does not exist", it.Key.Text)
+				}
+				if len(it.Args) > 0 {
+					switch it.Args[0].Text {
+					case "MII", "ETHTOOL", "IOCTL":
+					default:
+						b.errorf(it.Args[0].Pos, "linkbeat_interfaces %s: unexpected %q: expected MII, ETHTOOL or IOCTL", it.Key.Text, it.Args[0].Text)
+					}
+				}
+			}
+		}},
+		{Name: "track_group", Status: Ignored, Doc: "NAME { group { INSTANCE... } }: instances that go to FAULT when a static address, route or rule naming the group disappears.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			if b.trackGroups == nil {
+				b.trackGroups = map[string]bool{}
+			}
+			b.trackGroups[name] = true
+			for _, it := range n.Block {
+				if it.Key.Text != "group" {
+					b.errorf(it.Key.Pos, "unknown keyword %q in track_group", it.Key.Text)
+					continue
+				}
+				b.stringList(it)
+			}
+		}},
+		{Name: "interface_up_down_delays", Status: Ignored, Doc: "Debounce of interface state changes: IFNAME DOWN_DELAY [UP_DELAY] per line, seconds 0..255.", Parse: func(b *builder, n *Node, c *Config) {
+			if !b.needBlock(n) {
+				return
+			}
+			for _, it := range n.Block {
+				if !b.ifExists(it.Key.Text) {
+					b.errorf(it.Key.Pos, "interface_up_down_delays: interface %s does not exist", it.Key.Text)
+				}
+				for _, w := range it.Args {
+					b.durWord("interface_up_down_delays "+it.Key.Text, w, 0, 255*time.Second)
+				}
+			}
+		}},
+		{Name: "bfd_instance", Status: Ignored, Doc: "A BFD session (RFC 5880); vigil has no BFD. Its contents are still checked.", Parse: func(b *builder, n *Node, c *Config) {
+			name, ok := b.named(n)
+			if !ok {
+				return
+			}
+			bi := &ignoredBFD{}
+			b.quiet = true
+			bfdTable.run(b, n.Block, bi)
+			b.quiet = false
+			switch {
+			case bi.bad:
+				return
+			case !bi.neighbor.IsValid():
+				b.errorf(n.Key.Pos, "bfd_instance %s: neighbor_ip is missing", name)
+				return
+			}
+			if b.bfdNames == nil {
+				b.bfdNames = map[string]bool{}
+			}
+			b.bfdNames[name] = true
 		}},
 		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
 			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)

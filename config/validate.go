@@ -550,6 +550,16 @@ func (b *builder) checkRulePref(r *Rule) {
 }
 
 func (b *builder) validateStatic() {
+	for _, v := range b.cfg.StaticAddresses {
+		if v.TrackGroup != "" && !b.trackGroups[v.TrackGroup] {
+			b.errorf(v.Pos, "static_ipaddress %s: track_group %s is not defined", v.Prefix, v.TrackGroup)
+		}
+	}
+	for _, r := range b.cfg.StaticRoutes {
+		if r.Dev == "" {
+			b.errorf(r.Pos, "static route %s has no dev so it cannot be tracked: add dev IFNAME", r.Dest)
+		}
+	}
 	for _, r := range b.cfg.StaticRules {
 		b.checkRulePref(r)
 	}

@@ -215,6 +215,18 @@ var snippetCases = []struct {
 	{"fail/strict-ipv6-not-link-local", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n", []wantDiag{{8, Error, "first IPv6 VIP must be link-local"}}},
 	{"fail/strict-v2-ipv6", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n version 2\n virtual_router_id 5\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", []wantDiag{{4, Error, "IPv6 cannot use VRRP version 2"}}},
 	{"fail/strict-vmac-xmit-base", vi(" strict_mode\n use_vmac\n vmac_xmit_base"), []wantDiag{{1, Error, "strict mode does not allow vmac_xmit_base"}}},
+	{"ok/ignored-blocks", "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n}\ngarp_group {\n garp_interval 0.01\n interface eth0\n}\ninterface_up_down_delays {\n eth0 2 3\n}\nbfd_instance B {\n neighbor_ip 192.0.2.5\n min_rx 10\n}\n", []wantDiag{
+		{1, Warning, "linkbeat_interfaces is not implemented"}, {5, Warning, "garp_group is not implemented"}, {9, Warning, "interface_up_down_delays is not implemented"}, {12, Warning, "bfd_instance is not implemented"},
+	}},
+	{"fail/linkbeat-missing-interface", "linkbeat_interfaces {\n eth9\n eth0 FOO\n}\n", []wantDiag{{2, Error, "interface eth9 does not exist"}, {3, Error, `unexpected "FOO"`}}},
+	{"fail/garp-group", "garp_group {\n foo 1\n interface eth9\n}\n", []wantDiag{{2, Error, `unknown keyword "foo" in garp_group`}, {3, Error, "interface eth9 does not exist"}, {1, Error, "no garp_interval or gna_interval"}}},
+	{"fail/up-down-delays", "interface_up_down_delays {\n eth9 2\n eth0 300\n}\n", []wantDiag{{2, Error, "interface eth9 does not exist"}, {3, Error, `"300": expected seconds 0..255`}}},
+	{"fail/bfd-instance", "bfd_instance A {\n min_rx 10\n}\nbfd_instance B {\n neighbor_ip 192.0.2.500\n}\nbfd_instance C {\n neighbor_ip 192.0.2.5\n foo 3\n}\n", []wantDiag{
+		{1, Error, "bfd_instance A: neighbor_ip is missing"}, {5, Error, "malformed neighbor address"}, {9, Error, `unknown keyword "foo" in bfd_instance`},
+	}},
+	{"fail/track-group-undefined", "static_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n}\n", []wantDiag{{2, Error, "track_group TG is not defined"}}},
+	{"ok/track-group", "track_group TG {\n group {\n  VI_9\n }\n}\nstatic_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n}\n", []wantDiag{{1, Warning, "track_group is not implemented"}}},
+	{"fail/static-route-without-dev", "static_routes {\n 203.0.113.0/24 via 192.0.2.254\n}\n", []wantDiag{{2, Error, "has no dev"}}},
 	{"fail/blackhole-without-dev", vi(" virtual_routes {\n  blackhole 203.0.113.0/24\n }"), []wantDiag{{4, Error, "has no dev"}}},
 	{"ok/dynamic-interfaces", "global_defs {\n dynamic_interfaces\n}\n" + strings.Replace(vi(""), "eth0", "eth9", 1), []wantDiag{{1, Warning, "interface eth9 does not exist yet"}}},
 	{"fail/empty-notification-email", "global_defs {\n notification_email {\n }\n}\n", []wantDiag{{2, Error, "empty block"}}},
