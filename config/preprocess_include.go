@@ -50,6 +50,7 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 				p.report(pos, Error, "%s %q: bad pattern %q: %v", kw, pattern.s, full, err)
 				continue
 			}
+			m = dropHidden(full, m)
 		case !meta:
 			m = []string{full} // without Glob, a plain name is tried as is
 		}
@@ -134,6 +135,27 @@ func (p *preprocessor) cycle(name string) string {
 		}
 	}
 	return ""
+}
+
+// dropHidden removes the matches that glob(3) would not give: a wildcard
+// does not match a leading '.' of a name (so "conf.d/*.conf" skips an
+// editor's ".#vip.conf"), while Go's path.Match, which an Env may use, does.
+func dropHidden(pattern string, matches []string) []string {
+	pc := strings.Split(pattern, "/")
+	out := matches[:0:0]
+next:
+	for _, m := range matches {
+		mc := strings.Split(m, "/")
+		if len(mc) == len(pc) {
+			for i := range pc {
+				if hasGlobMeta(pc[i]) && !strings.HasPrefix(pc[i], ".") && strings.HasPrefix(mc[i], ".") {
+					continue next
+				}
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // hasGlobMeta reports whether a name has glob wildcards, which decides

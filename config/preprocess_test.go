@@ -441,6 +441,11 @@ func TestParseTreeInclude(t *testing.T) {
 			tree: "kw_c\nrouter_id fromA\nkw_b x\nkw_c\n", diags: ppK + "2:9 warning\n", msgs: []string{"some files"}},
 		{name: "globs are sorted", files: with("include sub/*.conf\n"),
 			tree: "router_id fromA\nkw_b x\nkw_b x\nkw_c\n"},
+		{name: "wildcards do not match hidden files", files: func() map[string]string {
+			m := with("include sub/*.conf\ninclude sub/.*.conf\ninclude */ok.conf\n")
+			m["sub/.#a.conf"], m[".git/ok.conf"] = "hidden\n", "hidden_dir\n"
+			return m
+		}(), tree: "router_id fromA\nkw_b x\nkw_b x\nkw_c\nhidden\n"},
 		{name: "a missing file is a warning", files: with("include missing.conf\nk\n"),
 			tree: "k\n", diags: ppK + "1:9 warning\n", msgs: []string{`included file "missing.conf" does not exist`}},
 		{name: "a glob matching nothing is silent", files: with("include sub/*.nomatch\n")},
