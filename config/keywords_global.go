@@ -232,7 +232,7 @@ func init() {
 		ignoredWith[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups.", checkFlag),
 
 		// LVS globals
-		ignoredWith[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here.", checkArg("an interface name")),
+		ignoredWith[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here.", checkSyncDaemon),
 		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection tracking timeouts: tcp SECS, tcpfin SECS, udp SECS.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if len(n.Args) == 0 {
@@ -383,6 +383,49 @@ func checkUmask(b *builder, n *Node) {
 		if _, ok := umaskBits[part]; !ok {
 			b.errorf(w.Pos, "umask %q: expected a number or names like IWGRP|IWOTH", text)
 			return
+		}
+	}
+}
+
+// checkSyncDaemon reads `IF [[inst] NAME] [SYNCID] [id N] [maxlen N]
+// [port N] [ttl N] [group IP]` as keepalived does.
+func checkSyncDaemon(b *builder, n *Node) {
+	b.noBlock(n)
+	if _, ok := b.arg(n, "an interface name"); !ok {
+		return
+	}
+	inst, id := false, false
+	args := n.Args[1:]
+	for k := 0; k < len(args); k++ {
+		w := args[k]
+		limits := map[string][2]int64{"id": {0, 255}, "maxlen": {1, 65507}, "port": {1, 65535}, "ttl": {1, 255}}
+		switch w.Text {
+		case "inst", "id", "maxlen", "port", "ttl", "group":
+			if k+1 >= len(args) {
+				b.errorf(w.Pos, "lvs_sync_daemon %s: missing value", w.Text)
+				return
+			}
+			k++
+			switch w.Text {
+			case "inst":
+				inst = true
+			case "group":
+				b.addrWord("lvs_sync_daemon group", args[k])
+			default:
+				l := limits[w.Text]
+				b.intWord("lvs_sync_daemon "+w.Text, args[k], l[0], l[1])
+				id = id || w.Text == "id"
+			}
+		default:
+			switch {
+			case !inst:
+				inst = true
+			case !id:
+				id = true
+				b.intWord("lvs_sync_daemon syncid", w, 0, 255)
+			default:
+				b.errorf(w.Pos, "lvs_sync_daemon: unexpected %q", w.Text)
+			}
 		}
 	}
 }
