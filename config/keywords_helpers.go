@@ -103,10 +103,6 @@ func cmdKW[T any](name, doc string, field func(*T) **Command) keyword[T] {
 	}}
 }
 
-// ignoredBlockOK is an ignored keyword that may carry a block (the block
-// is skipped with the keyword).
-func ignoredKW[T any](name, doc string) keyword[T] { return ignored[T](name, doc) }
-
 // ignoredWith is an ignored keyword whose value is still checked:
 // keepalived rejects bad values even for features vigil leaves out, and
 // the verdicts must agree.
