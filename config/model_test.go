@@ -118,3 +118,38 @@ func TestFullConfigDefaults(t *testing.T) {
 		t.Errorf("Summary() = %q, want %q", got, want)
 	}
 }
+
+func TestParseRange(t *testing.T) {
+	for _, tc := range []struct {
+		in          string
+		first, last string
+		count       int
+		ok          bool
+	}{
+		{"198.51.100.10-20", "198.51.100.10", "198.51.100.20", 11, true},
+		{"198.51.100.250-198.51.101.10", "198.51.100.250", "198.51.101.10", 17, true},
+		{"198.51.100.8/29", "198.51.100.8", "198.51.100.15", 8, true},
+		{"198.51.100.9/29", "198.51.100.8", "198.51.100.15", 8, true},
+		{"198.51.100.7", "198.51.100.7", "198.51.100.7", 1, true},
+		{"2001:db8::1-ff", "2001:db8::1", "2001:db8::ff", 255, true},
+		{"198.51.100.20-10", "", "", 0, false},
+		{"198.51.100.10-300", "", "", 0, false},
+		{"198.51.100.10-2001:db8::1", "", "", 0, false},
+		{"nonsense", "", "", 0, false},
+	} {
+		first, last, ok := parseRange(tc.in)
+		if ok != tc.ok {
+			t.Errorf("parseRange(%q) ok = %v", tc.in, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if first.String() != tc.first || last.String() != tc.last {
+			t.Errorf("parseRange(%q) = %s-%s, want %s-%s", tc.in, first, last, tc.first, tc.last)
+		}
+		if n := (&LocalAddress{First: first, Last: last}).Count(); n != tc.count {
+			t.Errorf("count of %q = %d, want %d", tc.in, n, tc.count)
+		}
+	}
+}
