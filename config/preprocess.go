@@ -37,7 +37,7 @@ var defaultLimits = ppLimits{
 	nesting:       64,
 	genLines:      1 << 17, // the man page's 8×32×254 example fits
 	blockDepth:    256,
-	pieces:        4 << 20, // the man page's 65024-instance example needs 3.5M
+	pieces:        4 << 20, // the man page's 65024-instance example needs over 3M
 	nodes:         2 << 20, // and 1.1M keyword lines
 	bytes:         256 << 20,
 }
@@ -248,6 +248,7 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				}
 				more, c2, m2 := readLine(c)
 				cont = c2
+				p.quotesClosed(more, Pos{File: name, Line: lineNo})
 				b.WriteByte('\n')
 				b.WriteString(defText(more, c2, m2))
 				if b.Len() > p.lim.expandLen {
@@ -338,14 +339,12 @@ func isDefinition(s string) bool {
 // $NAME=value definition, ~SEQ/~LST generators, parameter substitution,
 // include, and finally splitting at braces into keyword lines. The text
 // after a brace goes round again, as keepalived reads it as a new line.
-func (p *preprocessor) line(sp span, pos Pos, depth int) { p.lineFrom(sp, pos, depth, false) }
-
-// lineFrom is line, told whether the @ID condition was already dealt with.
-func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
+func (p *preprocessor) line(sp span, pos Pos, depth int) {
 	if depth > p.lim.nesting {
 		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
 		return
 	}
+	condDone := false
 	for !p.stopped {
 		sp = stripComment(sp).trim()
 		if sp.s == "" {
@@ -367,7 +366,11 @@ func (p *preprocessor) lineFrom(sp span, pos Pos, depth int, condDone bool) {
 		}
 		if sp.s[0] == '$' {
 			if n := nameLen(sp.s[1:]); n > 0 && len(sp.s) > 1+n && sp.s[1+n] == '=' {
-				p.quotesClosed(sp, pos)
+				first := sp
+				if i := strings.IndexByte(sp.s, '\n'); i >= 0 {
+					first = sp.slice(0, i) // file checked the other lines where they are
+				}
+				p.quotesClosed(first, pos)
 				p.params[sp.s[1:1+n]] = strings.TrimFunc(sp.s[2+n:], func(r rune) bool { return r < 0x80 && isBlank(byte(r)) })
 				return
 			}

@@ -279,6 +279,8 @@ func TestParseTreeParameters(t *testing.T) {
 			tree: "k spaced value\nk_d\ne_val\n\"q u\"\n"},
 		{name: "quotes are checked before and after substitution", files: map[string]string{"main": "$Q=\"q\n$Q r\nk2\n$P=\"q r\n$P s\"\n"},
 			tree: "k2\n\"q r s\"\n", diags: ppK + "1:4 error\n" + ppK + "2:1 error\n" + ppK + "4:4 error\n" + ppK + "5:5 error\n"},
+		{name: "quotes of a multi-line definition are checked where they are", files: map[string]string{"main": "$M= \\\n  a \\\n  \"b \\\n  c\n"},
+			diags: ppK + "3:3 error\n"},
 		{name: "substituted at use, recursively", files: map[string]string{"main": "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n$ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n"},
 			tree: "10.2.0.100/32\n10.2.10.100/32\n"},
 		{name: "a value is spliced before it is scanned", files: map[string]string{"main": "$A=kw_a\n$F=$A\n$G=${F}_g\n$G\n$F\n"},
