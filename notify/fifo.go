@@ -52,8 +52,9 @@ type Fifo struct {
 	dropped uint64
 }
 
-// OpenFifo creates the FIFO if it is missing (mode 0600, as keepalived
-// does) and opens it. It fails if Path exists and is not a FIFO. It starts
+// OpenFifo creates the FIFO if it is missing (mode 0600, owned by
+// cfg.Owner if set, as keepalived does with `notify_fifo PATH user group`)
+// and opens it. It fails if Path exists and is not a FIFO. It starts
 // nothing: Run starts the script.
 func OpenFifo(cfg FifoConfig, log *slog.Logger) (*Fifo, error) {
 	if cfg.Path == "" {
@@ -129,8 +130,9 @@ func (f *Fifo) Dropped() uint64 {
 // Run starts the FIFO script, if any, and waits for ctx to end. Then it
 // sends the script SIGTERM (keepalived does the same, and its sample
 // script reads the last lines before exiting), kills its process group if
-// it has not exited within ScriptStopGrace, closes the FIFO and removes it
-// if OpenFifo created it. A script that fails to start or exits early is
+// it has not exited within ScriptStopGrace and closes the FIFO. The FIFO
+// stays, as keepalived leaves it, so a reader may outlive a restart. A
+// script that fails to start or exits early is
 // logged, not fatal: the FIFO still works for other readers.
 func (f *Fifo) Run(ctx context.Context) error {
 	defer f.close()
@@ -180,12 +182,8 @@ func (f *Fifo) close() {
 		_ = unix.Close(f.fd)
 		f.fd = -1
 	}
-	if f.created {
-		_ = os.Remove(f.cfg.Path)
-		f.created = false
-	}
 }
 
-// Close closes and removes the FIFO without running it, for a caller that
-// opened it and then gave up before Run. It is safe after Run.
+// Close closes the FIFO without running it, for a caller that opened it
+// and then gave up before Run. It is safe after Run.
 func (f *Fifo) Close() { f.close() }

@@ -20,8 +20,10 @@
 //   - FIFO lines are `INSTANCE "VI_1" MASTER 100` / `GROUP "G1" BACKUP 0`,
 //     one per event, in order; priority changes (notify_priority_changes)
 //     add `INSTANCE "VI_1" BACKUP_PRIORITY 121`. keepalived creates a
-//     missing FIFO with mode 0600 and starts notify_fifo_script with the
-//     FIFO's path appended as the last argument.
+//     missing FIFO with mode 0600, owned by the user and group named after
+//     its path, leaves it in place when it exits, and starts
+//     notify_fifo_script with the FIFO's path appended as the last
+//     argument.
 //
 // Where vigil differs on purpose: scripts for one instance (or group) run
 // one at a time, in the order of the transitions, the specific script
