@@ -560,6 +560,7 @@ type Instance struct {
 	SyncGroup string
 
 	ipvlan, ipvlanAddr bool
+	dropped            bool // unusable: removed at the end of validation
 
 	has fieldSet
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,5 +152,24 @@ func TestParseRange(t *testing.T) {
 		if n := (&LocalAddress{First: first, Last: last}).Count(); n != tc.count {
 			t.Errorf("count of %q = %d, want %d", tc.in, n, tc.count)
 		}
+	}
+}
+
+// TestUnusableItemsDropped checks that the Config stays usable: items the
+// daemon could not run are reported and left out, the rest kept.
+func TestUnusableItemsDropped(t *testing.T) {
+	conf := vi("") + strings.Replace(vi(""), "VI_1", "VI_2", 1) + // VRID clash: VI_2 dropped
+		"vrrp_instance VI_3 {\n interface eth0\n virtual_ipaddress {\n  192.0.2.3\n }\n}\n" + // no VRID
+		vs(" real_server 2001:db8::1 80 {\n }") + // second real server dropped
+		"virtual_server 192.0.2.11 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n}\n" // no real servers
+	cfg, diags := LoadBytes("-", []byte(conf), testEnv())
+	if !diags.HasErrors() {
+		t.Fatal("expected errors")
+	}
+	if len(cfg.Instances) != 1 || cfg.Instances[0].Name != "VI_1" || cfg.Instance("VI_2") != nil {
+		t.Errorf("instances: %s", cfg.Summary())
+	}
+	if len(cfg.VirtualServers) != 1 || len(cfg.VirtualServers[0].RealServers) != 1 {
+		t.Errorf("virtual servers: %s", cfg.Summary())
 	}
 }

@@ -40,6 +40,36 @@ func (b *builder) validate() {
 	b.validateVirtualServers()
 	b.validateStatic()
 	b.validateScriptSecurity()
+	b.dropUnusable()
+}
+
+// dropUnusable removes instances the daemon could not run (no VRID, no
+// interface, a VRID clash, no VIP), after every check has been reported,
+// so that the rest of the Config can still be used.
+func (b *builder) dropUnusable() {
+	kept := b.cfg.Instances[:0]
+	gone := map[string]bool{}
+	for _, i := range b.cfg.Instances {
+		if i.dropped {
+			gone[i.Name] = true
+			continue
+		}
+		kept = append(kept, i)
+	}
+	b.cfg.Instances = kept
+	if len(gone) == 0 {
+		return
+	}
+	for _, g := range b.cfg.SyncGroups {
+		var names []string
+		var pos []Pos
+		for k, m := range g.Members {
+			if !gone[m] {
+				names, pos = append(names, m), append(pos, g.MemberPos[k])
+			}
+		}
+		g.Members, g.MemberPos = names, pos
+	}
 }
 
 func (b *builder) validateGlobal() {
@@ -145,12 +175,15 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	if i.VRID == 0 {
 		b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
+		i.dropped = true
 	}
 	switch {
 	case i.Interface == "lo":
 		b.errorf(i.Pos, "vrrp_instance %s: VRRP cannot run on the loopback interface lo", i.Name)
+		i.dropped = true
 	case i.Interface == "" && len(i.UnicastPeers) == 0:
 		b.errorf(i.Pos, "vrrp_instance %s: interface is missing (only unicast instances may omit it)", i.Name)
+		i.dropped = true
 	case i.Interface != "" && !b.ifExists(i.Interface):
 		b.errorf(i.Pos, "vrrp_instance %s: interface %s does not exist", i.Name, i.Interface)
 	}
@@ -175,6 +208,7 @@ func (b *builder) validateInstance(i *Instance) {
 	i.VIPs = kept
 	if len(i.VIPs) == 0 {
 		b.errorf(i.Pos, "vrrp_instance %s: no virtual_ipaddress: at least one VIP is needed", i.Name)
+		i.dropped = true
 	}
 	for _, list := range [][]*VIP{i.VIPs, i.ExcludedVIPs} {
 		for _, v := range list {
@@ -434,6 +468,7 @@ func (b *builder) validateVRIDs() {
 		for _, o := range seen[k] {
 			if conflicts(i, o) {
 				b.errorf(i.Pos, "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
+				i.dropped = true
 				break
 			}
 		}
