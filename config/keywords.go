@@ -199,7 +199,11 @@ func GenerateDocs() string {
 		sort.SliceStable(es, func(i, j int) bool { return es[i].Name < es[j].Name })
 		for _, e := range es {
 			total[e.Status]++
-			fmt.Fprintf(&s, "| `%s` | %s | %s |\n", e.Name, e.Status, strings.ReplaceAll(e.Doc, "|", "\\|"))
+			doc := strings.ReplaceAll(e.Doc, "|", "\\|")
+			if doc != "" {
+				doc = strings.ToUpper(doc[:1]) + doc[1:]
+			}
+			fmt.Fprintf(&s, "| `%s` | %s | %s |\n", e.Name, e.Status, doc)
 		}
 		s.WriteString("\n")
 	}

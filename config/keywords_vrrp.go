@@ -230,7 +230,7 @@ func init() {
 
 	garp := func(i *Instance) *Garp { return &i.Garp }
 	instRows := []keyword[Instance]{
-		{Name: "state", Status: Supported, Doc: "Initial state, MASTER or BACKUP (default BACKUP); MASTER only takes over at once with priority 255.", Parse: func(b *builder, n *Node, i *Instance) {
+		{Name: "state", Status: Supported, Doc: "Initial state, MASTER or BACKUP (default BACKUP); MASTER without a priority makes the instance the address owner (priority 255), which takes over at once.", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
 			w, ok := b.arg(n, "MASTER or BACKUP")
 			if !ok {
