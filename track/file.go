@@ -207,9 +207,13 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 			if !ok {
 				continue
 			}
-			if ev.Mask&unix.IN_IGNORED != 0 {
-				// The directory went away: files in it read as missing
-				// now, and the watch is retried at the next resync.
+			if ev.Mask&(unix.IN_IGNORED|unix.IN_MOVE_SELF) != 0 {
+				// The directory went away or moved (its watch would follow
+				// it elsewhere): files read as missing now, and the path
+				// is watched again at the next resync.
+				if ev.Mask&unix.IN_MOVE_SELF != 0 {
+					_, _ = unix.InotifyRmWatch(fd, uint32(ev.Wd))
+				}
 				delete(wds, ev.Wd)
 				delete(watched, d)
 				for _, i := range byDir[d] {

@@ -207,3 +207,36 @@ func TestNewFileWatcherRejects(t *testing.T) {
 		}
 	}
 }
+
+// A directory moved away and another put in its place: the file under the
+// configured path is followed, not the one that moved.
+func TestFileWatcherDirectoryReplaced(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "d")
+	os.Mkdir(dir, 0o755)
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("1"), 0o644)
+	c := startFileWatcher(t, 200*time.Millisecond, []File{{Name: "f", Path: p}})
+	if e := c.next(t, 5*time.Second); e.Value != 1 {
+		t.Fatalf("first: %+v", e)
+	}
+	if err := os.Rename(dir, filepath.Join(base, "old")); err != nil {
+		t.Fatal(err)
+	}
+	if e := c.next(t, 5*time.Second); e.OK || e.Value != 0 {
+		t.Fatalf("after moving the directory away: %+v", e)
+	}
+	// Writes to the moved directory are not the tracked file.
+	os.WriteFile(filepath.Join(base, "old", "f"), []byte("9"), 0o644)
+	c.none(t, 500*time.Millisecond)
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(p, []byte("3"), 0o644)
+	if e := c.next(t, 5*time.Second); !e.OK || e.Value != 3 {
+		t.Fatalf("after a new directory and file: %+v", e)
+	}
+	time.Sleep(300 * time.Millisecond) // watched again by now
+	os.WriteFile(p, []byte("4"), 0o644)
+	if e := c.next(t, 5*time.Second); e.Value != 4 {
+		t.Fatalf("after a rewrite: %+v", e)
+	}
+}

@@ -143,6 +143,10 @@ func NewScriptRunner(scripts []Script, report func(Event), log *slog.Logger) (*S
 // Run runs every script until ctx ends, then kills the runs in progress,
 // waits for all of them and returns nil.
 func (r *ScriptRunner) Run(ctx context.Context) error {
+	if len(r.scripts) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	var wg sync.WaitGroup
 	for i := range r.scripts {
 		s := &r.scripts[i]
