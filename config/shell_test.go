@@ -116,3 +116,18 @@ func TestSplitCommandFromTree(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }
+
+func FuzzSplitCommand(f *testing.F) {
+	for _, s := range []string{`"/bin/echo 'a b' c\"d\""`, `/bin/x\`, `"\x4142 \1234 \c"`, `'a"\`, `""`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		argv, err := SplitCommand(raw)
+		if err == nil && len(argv) == 0 {
+			t.Fatalf("SplitCommand(%q): no program and no error", raw)
+		}
+		if err != nil && !errors.Is(err, ErrUnterminatedQuote) && !errors.Is(err, ErrEmptyCommand) {
+			t.Fatalf("SplitCommand(%q): unexpected error %v", raw, err)
+		}
+	})
+}
