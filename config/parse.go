@@ -141,10 +141,11 @@ func (b *builder) intWord(key string, w Word, min, max int64) (int64, bool) {
 
 // intArg parses the single argument of n as an integer in [min, max].
 func (b *builder) intArg(n *Node, min, max int64) (int, bool) {
-	w, ok := b.arg(n, fmt.Sprintf("an integer %d..%d", min, max))
-	if !ok {
+	if len(n.Args) == 0 {
+		b.arg(n, fmt.Sprintf("an integer %d..%d", min, max))
 		return 0, false
 	}
+	w := n.Args[0]
 	v, ok := b.intWord(n.Key.Text, w, min, max)
 	if ok {
 		b.extra(n, 1)
@@ -181,10 +182,11 @@ func (b *builder) durWord(key string, w Word, min, max time.Duration) (time.Dura
 
 // durArg parses the single argument of n as seconds in [min, max].
 func (b *builder) durArg(n *Node, min, max time.Duration) (time.Duration, bool) {
-	w, ok := b.arg(n, fmt.Sprintf("seconds %s..%s", fmtSeconds(min), fmtSeconds(max)))
-	if !ok {
+	if len(n.Args) == 0 {
+		b.arg(n, fmt.Sprintf("seconds %s..%s", fmtSeconds(min), fmtSeconds(max)))
 		return 0, false
 	}
+	w := n.Args[0]
 	d, ok := b.durWord(n.Key.Text, w, min, max)
 	if ok {
 		b.extra(n, 1)
