@@ -42,11 +42,12 @@ const maxFileRead = 4096
 //
 // It watches each file's directory with inotify rather than the file, so
 // that a file created after start, replaced by rename (how editors and
-// atomic writers update files) or deleted is seen at once; it reads a file
-// when a write to it is closed, when it is moved into or out of place, and
-// when it is deleted (a missing file counts as 0, as in keepalived). It
-// ignores writes still in progress, so a writer truncating then writing
-// does not flash a 0. Every Resync it also re-reads every file and retries
+// atomic writers update files) or deleted is seen at once. A file is read
+// once it has been quiet for 20 ms after it was written, moved into or out
+// of place, or deleted (a missing file counts as 0, as in keepalived):
+// reading at once could catch a writer between truncating the file and
+// writing the number, and flash a 0 that puts a weight-0 tracker's
+// instances in FAULT. Every Resync it also re-reads every file and retries
 // watching directories that did not exist, which covers what inotify
 // cannot see (a directory created later, a symbolic link's target changing,
 // network file systems).
@@ -154,7 +155,7 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 	wds := map[int32]string{}    // watch descriptor → directory
 	watched := map[string]bool{} // directories with a watch
 	warned := map[string]bool{}  // directories we failed to watch, logged once
-	const mask = unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
+	const mask = unix.IN_MODIFY | unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
 	addWatches := func() {
 		for d := range byDir {
 			if watched[d] {
@@ -177,22 +178,39 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 	readAll()
 	next := time.Now().Add(resync)
 	buf := make([]byte, 64*1024)
+	dirty := map[int]bool{} // files to read once writes have settled
+	var settleAt time.Time
 	for {
-		setDeadline(next)
+		deadline := next
+		if len(dirty) > 0 && settleAt.Before(deadline) {
+			deadline = settleAt
+		}
+		setDeadline(deadline)
 		n, err := in.Read(buf)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(next) {
+		now := time.Now()
+		if !now.Before(next) {
 			addWatches()
 			readAll()
-			next = time.Now().Add(resync)
+			clear(dirty)
+			next = now.Add(resync)
+		}
+		if len(dirty) > 0 && !now.Before(settleAt) {
+			for i := range w.files {
+				if dirty[i] {
+					w.read(i, &states[i])
+				}
+			}
+			clear(dirty)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("track: read inotify: %w", err)
 		}
-		dirty := map[int]bool{}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
 			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
@@ -228,13 +246,16 @@ func (w *FileWatcher) Run(ctx context.Context) error {
 				}
 			}
 		}
-		for i := range w.files {
-			if dirty[i] {
-				w.read(i, &states[i])
-			}
+		if len(dirty) > 0 && n > 0 {
+			// Every event about a file postpones its read: a writer that
+			// truncates and rewrites is read once it has finished.
+			settleAt = now.Add(fileSettle)
 		}
 	}
 }
+
+// fileSettle is how long a file must be quiet before it is read.
+const fileSettle = 20 * time.Millisecond
 
 // poll reads every file every period until ctx ends.
 func (w *FileWatcher) poll(ctx context.Context, period time.Duration, readAll func()) error {
