@@ -14,7 +14,7 @@ type ppLimits struct {
 	includeDepth  int // files open at once, the main file included
 	includeFiles  int // files read in one parse
 	braceAlts     int // alternatives of one include brace expansion
-	lineLen       int // bytes of one physical line
+	lineLen       int // bytes keepalived reads as one line
 	expandLen     int // bytes of one line after parameter substitution
 	substitutions int // parameter replacements in one line
 	substCost     int // bytes copied by the replacements in one line
@@ -30,7 +30,7 @@ var defaultLimits = ppLimits{
 	includeDepth:  32,
 	includeFiles:  4096,
 	braceAlts:     1024,
-	lineLen:       64 << 10,
+	lineLen:       1023,
 	expandLen:     1 << 20,
 	substitutions: 10000,
 	substCost:     16 << 20,
@@ -203,17 +203,32 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 
 	text := string(data)
 	lineNo := 0
+	inLong := false // text continues a physical line longer than lineLen
 	next := func() (string, bool) {
 		if text == "" {
 			return "", false
 		}
-		var l string
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, text = text[:i], text[i+1:]
-		} else {
-			l, text = text, ""
+		i := strings.IndexByte(text, '\n')
+		if i < 0 {
+			i = len(text)
 		}
-		lineNo++
+		if !inLong {
+			lineNo++
+		}
+		if i > p.lim.lineLen {
+			// keepalived reads lines into a 1024-byte buffer: a longer
+			// line is read as several lines of 1023 bytes.
+			if !inLong {
+				p.report(Pos{File: name, Line: lineNo, Col: p.lim.lineLen + 1}, Warning,
+					"line is %d bytes long: keepalived reads it as %d lines of at most %d bytes, and so does vigil",
+					i, (i+p.lim.lineLen-1)/p.lim.lineLen, p.lim.lineLen)
+			}
+			l := text[:p.lim.lineLen]
+			text, inLong = text[p.lim.lineLen:], true
+			return l, true
+		}
+		l := text[:i]
+		text, inLong = text[min(i+1, len(text)):], false
 		return l, true
 	}
 	for !p.stopped {
@@ -222,10 +237,6 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 			return
 		}
 		pos := Pos{File: name, Line: lineNo, Col: 1}
-		if len(l) > p.lim.lineLen {
-			p.report(pos, Error, "line is %d bytes long: expected at most %d; line skipped", len(l), p.lim.lineLen)
-			continue
-		}
 		sp, cont, marked := readLine(l)
 		if cont && isDefinition(sp.s) && p.holds(sp.s) {
 			// A multi-line parameter: every line but the last ends with
@@ -237,11 +248,6 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				c, ok := next()
 				if !ok {
 					break
-				}
-				if len(c) > p.lim.lineLen {
-					p.report(Pos{File: name, Line: lineNo, Col: 1}, Error,
-						"line is %d bytes long: expected at most %d; line skipped", len(c), p.lim.lineLen)
-					continue
 				}
 				if t := strings.TrimLeft(c, " \t\v\f\r"); t != "" && (t[0] == '#' || t[0] == '!') {
 					continue

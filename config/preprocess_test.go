@@ -582,25 +582,27 @@ func TestParseTreeEntryPoints(t *testing.T) {
 }
 
 func TestParseTreeLimits(t *testing.T) {
-	long := strings.Repeat("x", 70<<10)
-	deep := "a " + strings.Repeat("b {", 300) + strings.Repeat("}", 300) + "\nafter\n"
+	deep := strings.Repeat("b {\n", 300) + strings.Repeat("}\n", 300) + "after\n"
+	big := "$A=" + strings.Repeat("y", 1000) + "\n$B=" + strings.Repeat("${A}", 16) + "\n$C=" + strings.Repeat("${B}", 16) + "\n"
 	ppTable(t, []ppCase{
-		{name: "a line too long is skipped", files: map[string]string{"main": "a\n" + long + "\nb\n"},
-			tree: "a\nb\n", diags: ppK + "2:1 error\n", msgs: []string{"bytes long"}},
-		{name: "a long multi-line parameter line", files: map[string]string{"main": "$M= \\\n" + long + " \\\nm\n$M\nb\n"},
-			tree: "m\nb\n", diags: ppK + "2:1 error\n"},
-		{name: "an expansion too long", files: map[string]string{"main": "$A=" + strings.Repeat("y", 60<<10) + "\nk $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A $A\nb\n"},
-			tree: "b\n", diags: ppK + "2:54 error\n", msgs: []string{"longer than 1048576 bytes"}},
+		{name: "a long line is read as lines of 1023 bytes", files: map[string]string{"main": "a\n" + strings.Repeat("x", 3000) + "\n" + strings.Repeat("c", 1023) + "\n" +
+			strings.Repeat("e", 1000) + " \"" + strings.Repeat("f", 100) + "\"\nb\n"},
+			tree: "a\n" + strings.Repeat("x", 1023) + "\n" + strings.Repeat("x", 1023) + "\n" + strings.Repeat("x", 954) + "\n" + strings.Repeat("c", 1023) + "\n" +
+				strings.Repeat("e", 1000) + "\n" + strings.Repeat("f", 79) + "\nb\n",
+			diags: ppK + "2:1024 warning\n" + ppK + "4:1024 warning\n" + ppK + "4:1002 error\n" + ppK + "4:80 error\n",
+			msgs:  []string{"3 lines of at most 1023 bytes", "2 lines", "unterminated", "unterminated"}},
+		{name: "an expansion too long", files: map[string]string{"main": big + "k ${C} ${C} ${C} ${C} ${C}\nb\n"},
+			tree: "b\n", diags: ppK + "4:23 error\n", msgs: []string{"longer than 1048576 bytes"}},
 		{name: "unclosed braces without keywords are summed up", files: map[string]string{"main": "{\n{\n{\n"},
 			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n" + ppK + "3:1 error\n" + ppK + "1:1 error\n",
 			msgs:  []string{"unexpected '{'", "unexpected '{'", "unexpected '{'", "3 '{' without a keyword"}},
-		{name: "long include pattern", files: map[string]string{"main": "include " + strings.Repeat("{a,", 2000) + "\n"},
-			diags: ppK + "1:9 error\n", msgs: []string{"at most 4096"}},
+		{name: "long include pattern", files: map[string]string{"main": "$P=" + strings.Repeat("{a,", 300) + "\ninclude " + strings.Repeat("${P}", 5) + "\n"},
+			diags: ppK + "2:9 error\n", msgs: []string{"at most 4096"}},
 		{name: "brace expansion bound", files: map[string]string{"main": "include " + strings.Repeat("{a,b}", 11) + "\n"},
 			diags: ppK + "1:9 error\n", msgs: []string{"more than 1024 names"}},
 	})
 	nodes, diags := ParseTreeBytes("d.conf", []byte(deep), Env{})
-	if ppDiags(diags) != "d.conf:1:773 error\n" || !strings.Contains(diags[0].Msg, "deeper than 256") {
+	if ppDiags(diags) != "d.conf:257:3 error\n" || !strings.Contains(diags[0].Msg, "deeper than 256") {
 		t.Errorf("deep nesting: %s", diags)
 	}
 	depth := 0
