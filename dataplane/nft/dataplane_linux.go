@@ -1,0 +1,202 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"sigs.k8s.io/knftables"
+
+	"vigil/lb"
+)
+
+// Config says where a Dataplane works.
+type Config struct {
+	// NetNS is the name of a network namespace (as in /run/netns, `ip
+	// netns`) to program; "" is the caller's own.
+	NetNS string
+	// Logger receives one line per transaction; nil discards.
+	Logger *slog.Logger
+}
+
+// Dataplane owns vigil's nftables tables in one network namespace. Its
+// methods are safe for concurrent use; they serialise.
+type Dataplane struct {
+	cfg Config
+	log *slog.Logger
+	ns  netns.NsHandle // valid when cfg.NetNS != ""
+	nl  *netlink.Handle
+	nft knftables.Interface
+
+	mu sync.Mutex
+	// cur is what the kernel holds, as last applied; nil when unknown
+	// (before the first Apply, after a failed one), and the next Apply
+	// then replaces the tables whole.
+	cur      *ruleset
+	drOwners map[string][]netip.AddrPort
+	services []lb.Service
+	// txs counts transactions sent, for tests of idempotence.
+	txs int
+	// lastTx is the text of the last transaction sent.
+	lastTx string
+}
+
+// New binds a Dataplane to cfg.NetNS. It checks that nft works there but
+// changes nothing.
+func New(cfg Config) (*Dataplane, error) {
+	d := &Dataplane{cfg: cfg, log: cfg.Logger, ns: -1}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if cfg.NetNS != "" {
+		if d.ns, err = netns.GetFromName(cfg.NetNS); err != nil {
+			return nil, fmt.Errorf("nft: namespace %s: %w", cfg.NetNS, err)
+		}
+		d.nl, err = netlink.NewHandleAt(d.ns)
+	} else {
+		d.nl, err = netlink.NewHandle()
+	}
+	if err != nil {
+		d.closeNS()
+		return nil, fmt.Errorf("nft: netlink: %w", err)
+	}
+	err = d.inNS(func() error {
+		// No default family or table: one Interface, and so one
+		// transaction, spans table inet vigil and table netdev vigil.
+		var err error
+		d.nft, err = knftables.New("", "")
+		return err
+	})
+	if err != nil {
+		d.closeNS()
+		return nil, fmt.Errorf("nft: %w", err)
+	}
+	return d, nil
+}
+
+func (d *Dataplane) closeNS() {
+	if d.nl != nil {
+		d.nl.Close()
+	}
+	if d.ns >= 0 {
+		d.ns.Close()
+		d.ns = -1
+	}
+}
+
+// inNS runs fn on an OS thread inside the Dataplane's namespace, so that
+// the nft processes knftables starts there are born in it.
+func (d *Dataplane) inNS(fn func() error) error {
+	if d.cfg.NetNS == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Unlocked only after a successful switch back: otherwise the
+		// thread dies with the goroutine instead of serving others in
+		// the wrong namespace.
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(d.ns); err != nil {
+			errc <- fmt.Errorf("enter namespace %s: %w", d.cfg.NetNS, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leave namespace %s: %w", d.cfg.NetNS, err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// Apply makes vigil's tables implement desired, in one atomic nft
+// transaction, or sends nothing when they already do. A service that cannot
+// be rendered (its DR device is missing) is reported in the error while
+// the others are applied.
+func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := env{devMAC: map[string]lb.MAC{}, drOwners: d.drOwners}
+	for _, s := range desired.Services {
+		if s.Method != lb.DR || s.Interface == "" {
+			continue
+		}
+		if _, ok := e.devMAC[s.Interface]; ok {
+			continue
+		}
+		l, err := d.nl.LinkByName(s.Interface)
+		if err != nil {
+			continue // render reports the missing device
+		}
+		var m lb.MAC
+		copy(m[:], l.Attrs().HardwareAddr)
+		e.devMAC[s.Interface] = m
+	}
+	r, rerr := render(desired, e)
+	tx := d.nft.NewTransaction()
+	if d.cur == nil {
+		full(tx, r.rs, []knftables.Family{knftables.InetFamily, knftables.NetDevFamily})
+	} else {
+		diff(tx, d.cur, r.rs)
+	}
+	if tx.NumOperations() > 0 {
+		text := tx.String()
+		err := d.inNS(func() error { return d.nft.Run(ctx, tx) })
+		d.txs++
+		d.lastTx = text
+		if err != nil {
+			d.cur = nil
+			d.log.Error("nft transaction failed", "ops", tx.NumOperations(), "err", err)
+			return errors.Join(rerr, fmt.Errorf("nft: apply: %w", err))
+		}
+		d.log.Debug("nft transaction applied", "ops", tx.NumOperations())
+	}
+	d.cur = r.rs
+	d.drOwners = r.drOwners
+	d.services = desired.Services
+	return rerr
+}
+
+// Flush removes vigil's tables (every family it uses) and leaves the rest
+// of the ruleset alone. Established NAT flows keep their conntrack
+// bindings.
+func (d *Dataplane) Flush(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tx := d.nft.NewTransaction()
+	full(tx, newRuleset(), []knftables.Family{knftables.InetFamily, knftables.NetDevFamily})
+	err := d.inNS(func() error { return d.nft.Run(ctx, tx) })
+	d.txs++
+	d.lastTx = tx.String()
+	d.cur = nil
+	d.drOwners = nil
+	d.services = nil
+	if err != nil {
+		return fmt.Errorf("nft: flush: %w", err)
+	}
+	return nil
+}
+
+// Close removes vigil's tables and releases the namespace.
+func (d *Dataplane) Close() error {
+	err := d.Flush(context.Background())
+	d.mu.Lock()
+	d.closeNS()
+	d.mu.Unlock()
+	return err
+}

@@ -1,0 +1,254 @@
+package nft
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+	"vigil/lb"
+)
+
+// TestHelperServer is not a test: the lab re-executes the test binary
+// with it as a real server inside a namespace. It answers every HTTP
+// request with its name (body and X-Server header), keep-alive included.
+func TestHelperServer(t *testing.T) {
+	name := os.Getenv("VIGIL_NFT_HELPER")
+	if name == "" {
+		t.Skip("helper process for the lab tests")
+	}
+	ln, err := net.Listen("tcp", os.Getenv("VIGIL_NFT_LISTEN"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Server", name)
+		io.WriteString(w, name)
+	})
+	_ = http.Serve(ln, h)
+	os.Exit(0)
+}
+
+// lab is a client, a director and three real servers.
+type lab struct {
+	l        *netlab.Lab
+	client   *netlab.Host
+	director *netlab.Host
+	rs       []*netlab.Host
+	dp       *Dataplane
+}
+
+func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
+	t.Helper()
+	out, err := h.Run(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func newLab(t *testing.T, prefix string) *lab {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft")
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	x := &lab{l: l}
+	if x.client, err = l.AddHost("client"); err != nil {
+		t.Fatal(err)
+	}
+	if x.director, err = l.AddHost("dir"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		h, err := l.AddHost(fmt.Sprintf("rs%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x.rs = append(x.rs, h)
+	}
+	return x
+}
+
+// serve starts the HTTP real servers, each named after its host, and waits
+// until they listen.
+func (x *lab) serve(t *testing.T) {
+	t.Helper()
+	for _, h := range x.rs {
+		cmd := h.Command(context.Background(), os.Args[0], "-test.run=^TestHelperServer$")
+		cmd.Env = append(os.Environ(), "VIGIL_NFT_HELPER="+h.Name, "VIGIL_NFT_LISTEN=:80")
+		cmd.Stderr = os.Stderr
+		if err := h.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range x.rs {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := h.Do(func() error {
+				c, err := net.DialTimeout("tcp", "127.0.0.1:80", time.Second)
+				if err == nil {
+					c.Close()
+				}
+				return err
+			})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: server not listening: %v", h.Name, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (x *lab) dataplane(t *testing.T) *Dataplane {
+	t.Helper()
+	dp, err := New(Config{NetNS: x.director.NS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.dp = dp
+	t.Cleanup(func() { dp.Close() })
+	return dp
+}
+
+// conn is a client's HTTP/1.1 keep-alive connection, made inside the
+// client's namespace.
+type conn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (x *lab) dial(vip string) (*conn, error) {
+	var c net.Conn
+	err := x.client.Do(func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", vip, 2*time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &conn{c: c, r: bufio.NewReader(c)}, nil
+}
+
+func (c *conn) get() (string, error) {
+	c.c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c.c, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("X-Server"), nil
+}
+
+func (c *conn) Close() { c.c.Close() }
+
+// once makes one request on a new connection.
+func (x *lab) once(vip string) (string, error) {
+	c, err := x.dial(vip)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.get()
+}
+
+// spread makes n requests on new connections and counts the servers.
+func (x *lab) spread(t *testing.T, vip string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		s, err := x.once(vip)
+		if err != nil {
+			t.Fatalf("request %d to %s: %v", i, vip, err)
+		}
+		got[s]++
+	}
+	return got
+}
+
+func backend(ap string, w int) lb.Backend {
+	a := netip.MustParseAddrPort(ap)
+	return lb.Backend{Addr: a.Addr(), Port: a.Port(), Weight: w}
+}
+
+// expiry is the countdown nft prints for dynamic set elements (persistence,
+// DR pins): it changes between two listings without any change of state.
+var expiry = regexp.MustCompile(` expires [0-9hms]+`)
+
+func listRuleset(t *testing.T, h *netlab.Host) string {
+	t.Helper()
+	return expiry.ReplaceAllString(mustRun(t, h, "nft", "list", "ruleset"), "")
+}
+
+// checkIdempotent applies d again and requires that nothing is sent and
+// that the kernel's ruleset stays the same.
+func checkIdempotent(t *testing.T, x *lab, d lb.Desired) {
+	t.Helper()
+	before := listRuleset(t, x.director)
+	n := x.dp.txs
+	if err := x.dp.Apply(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if x.dp.txs != n {
+		t.Errorf("second Apply of the same state sent a transaction:\n%s", x.dp.lastTx)
+	}
+	if after := listRuleset(t, x.director); after != before {
+		t.Errorf("ruleset changed by a repeated Apply:\n%s\n---\n%s", before, after)
+	}
+}
+
+// checkClosed closes the data plane and requires that vigil's tables are
+// gone and the operator's own table is untouched.
+func checkClosed(t *testing.T, x *lab) {
+	t.Helper()
+	if err := x.dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, x.director, "nft", "list", "tables")
+	if strings.Contains(out, TableName) {
+		t.Errorf("tables left after Close:\n%s", out)
+	}
+	if !strings.Contains(out, "table inet operator") {
+		t.Errorf("Close removed a table vigil does not own:\n%s", out)
+	}
+}
+
+// operatorTable adds a table of the operator's own, which vigil must never
+// touch.
+func operatorTable(t *testing.T, h *netlab.Host) {
+	t.Helper()
+	mustRun(t, h, "nft", "add table inet operator; add chain inet operator c { type filter hook forward priority 0 ; }; add rule inet operator c counter")
+}
+
+func sysctl(t *testing.T, h *netlab.Host, kv ...string) {
+	t.Helper()
+	for _, x := range kv {
+		mustRun(t, h, "sysctl", "-qw", x)
+	}
+}

@@ -1,0 +1,477 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/knftables"
+
+	"vigil/lb"
+)
+
+// hashSeed is the jhash seed of every hashing rule. It must be fixed: nft
+// gives a rule without "seed" a random one, and then two directors (or one
+// director before and after a restart) would send a flow to different real
+// servers, breaking every DR connection on failover.
+const hashSeed = "0x76696769" // "vigi"
+
+// FNATPorts is the number of source ports vigil gives each FNAT local
+// address towards one real server: the unprivileged range 1024-65535 it
+// passes to "snat to".
+const FNATPorts = 65535 - 1024 + 1
+
+// FNATCapacity is how many concurrent flows an FNAT service can keep open
+// to one real server before its local address pool runs out of ports: the
+// daemon compares it with Conns to warn in time.
+func FNATCapacity(s *lb.Service) int { return s.FNATCapacity(FNATPorts) }
+
+// pinTimeout bounds how long a DR flow that started while a real server was
+// draining stays pinned to the new Maglev table after its last packet.
+const pinTimeout = 15 * time.Minute
+
+// dynSetSize is the capacity of the sets the packet path fills
+// (persistence, DR pins): nft's default, stated so that it is visible.
+const dynSetSize = 65535
+
+// env is what rendering needs besides the desired state: facts about the
+// host, and what the previous Apply left in the kernel.
+type env struct {
+	// devMAC is the MAC address of each DR ingress device that exists.
+	devMAC map[string]lb.MAC
+	// drOwners is, per DR service ID, the real server each Maglev slot
+	// sent established flows to after the previous Apply.
+	drOwners map[string][]netip.AddrPort
+}
+
+// rendered is the result of render: the ruleset, and the DR slot owners to
+// remember once it is applied.
+type rendered struct {
+	rs       *ruleset
+	drOwners map[string][]netip.AddrPort
+}
+
+// render turns desired into vigil's tables. A service that cannot be
+// rendered (a DR device that does not exist, say) is left out and
+// reported, so that one bad service does not hold the others back.
+func render(desired lb.Desired, e env) (rendered, error) {
+	out := rendered{rs: newRuleset(), drOwners: map[string][]netip.AddrPort{}}
+	var errs []error
+	for i := range desired.Services {
+		s := &desired.Services[i]
+		var err error
+		switch s.Method {
+		case lb.NAT, lb.FNAT:
+			err = renderNAT(out.rs, s)
+		case lb.DR:
+			err = renderDR(out, s, e)
+		default:
+			err = fmt.Errorf("method %v is not supported", s.Method)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// fam is the nft keyword of the service's family: "ip" or "ip6".
+func fam(s *lb.Service) string { return s.Family.String() }
+
+func nfproto(s *lb.Service) string {
+	if s.Family == lb.IPv6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+// match is the part of a rule that selects the service's packets.
+func match(s *lb.Service) string {
+	var b []string
+	if s.FwMark != 0 {
+		b = append(b, fmt.Sprintf("meta mark 0x%08x meta nfproto %s", s.FwMark, nfproto(s)))
+	} else {
+		b = append(b, fam(s)+" daddr "+s.VIP.String())
+	}
+	b = append(b, "meta l4proto "+s.Proto.String())
+	if s.FwMark == 0 && s.Port != 0 {
+		b = append(b, "th dport "+strconv.Itoa(int(s.Port)))
+	}
+	return strings.Join(b, " ")
+}
+
+// withPort reports whether the service forwards to real server ports, as
+// opposed to keeping the client's destination port (all-ports and fwmark
+// services whose real servers have no port).
+func withPort(s *lb.Service) bool {
+	for _, b := range s.Backends {
+		if b.Port != 0 {
+			return true
+		}
+	}
+	for _, b := range s.Draining {
+		if b.Port != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func fullBits(s *lb.Service) int {
+	if s.Family == lb.IPv6 {
+		return 128
+	}
+	return 32
+}
+
+// mask is " & MASK" for a persistence granularity below the full length.
+func mask(s *lb.Service) string {
+	bits := s.PersistenceMask
+	if bits <= 0 || bits >= fullBits(s) {
+		return ""
+	}
+	m := make([]byte, fullBits(s)/8)
+	for i := 0; i < bits; i++ {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(m)
+	return " & " + a.String()
+}
+
+// hashInput is what jhash hashes for the service's lb.Hash.
+func hashInput(s *lb.Service) string {
+	f := fam(s)
+	switch s.Hash {
+	case lb.HashSourceAddrPort:
+		return f + " saddr . th sport"
+	case lb.HashDestAddr:
+		return f + " daddr"
+	case lb.HashFlow:
+		return f + " saddr . th sport . " + f + " daddr . th dport"
+	default: // HashSourceAddr
+		return f + " saddr" + mask(s)
+	}
+}
+
+// selector is the expression whose value picks a slot, and the number of
+// slots.
+func selector(s *lb.Service) (string, int) {
+	switch s.Selection {
+	case lb.SelectHash:
+		w := s.TotalWeight()
+		return fmt.Sprintf("jhash %s mod %d seed %s", hashInput(s), w, hashSeed), w
+	case lb.SelectMaglev:
+		m := len(s.Maglev)
+		return fmt.Sprintf("jhash %s mod %d seed %s", hashInput(s), m, hashSeed), m
+	default:
+		w := s.TotalWeight()
+		return fmt.Sprintf("numgen inc mod %d", w), w
+	}
+}
+
+// slots lists, for each backend index, the element keys it owns: weighted
+// ranges, or its Maglev slots.
+func slots(s *lb.Service) [][]string {
+	out := make([][]string, len(s.Backends))
+	if s.Selection == lb.SelectMaglev {
+		for i, b := range s.Maglev {
+			out[b] = append(out[b], strconv.Itoa(i))
+		}
+		return out
+	}
+	start := 0
+	for i, b := range s.Backends {
+		if expanded(s) {
+			for k := start; k < start+b.Weight; k++ {
+				out[i] = append(out[i], strconv.Itoa(k))
+			}
+		} else if b.Weight == 1 {
+			out[i] = []string{strconv.Itoa(start)}
+		} else {
+			out[i] = []string{fmt.Sprintf("%d-%d", start, start+b.Weight-1)}
+		}
+		start += b.Weight
+	}
+	return out
+}
+
+// expanded reports whether weighted ranges must be spelled out slot by
+// slot: nft 1.0.6 rejects a masked address inside jhash when the map has
+// the interval flag ("Value 4294967040 exceeds valid range 0-0").
+func expanded(s *lb.Service) bool {
+	return s.Selection == lb.SelectHash && s.Hash == lb.HashSourceAddr && mask(s) != ""
+}
+
+// slotFlags: weighted ranges need an interval map, Maglev slots do not.
+func slotFlags(s *lb.Service) []knftables.SetFlag {
+	if s.Selection == lb.SelectMaglev || expanded(s) {
+		return nil
+	}
+	return []knftables.SetFlag{knftables.IntervalFlag}
+}
+
+// keyName makes a real server address:port safe inside an nft name.
+func keyName(ap netip.AddrPort) string {
+	a := ap.Addr()
+	var h string
+	if a.Is4() {
+		h = strings.ReplaceAll(a.String(), ".", "_")
+	} else {
+		b := a.As16()
+		h = fmt.Sprintf("%x", b[:])
+	}
+	return h + "_" + strconv.Itoa(int(ap.Port()))
+}
+
+// natChains are the base chains of table inet vigil: new flows to a VIP
+// arrive at prerouting (through the director) or output (from it), and
+// both go to dispatch; FNAT's source rewrite is at postrouting.
+func natChains(t *table) {
+	if t.chains["prerouting"] != nil {
+		return
+	}
+	t.chain("prerouting").base = &baseChain{typ: knftables.NATType, hook: knftables.PreroutingHook, priority: knftables.DNATPriority}
+	t.chain("prerouting").add("jump dispatch")
+	t.chain("output").base = &baseChain{typ: knftables.NATType, hook: knftables.OutputHook, priority: knftables.DNATPriority}
+	t.chain("output").add("jump dispatch")
+	t.chain("postrouting").base = &baseChain{typ: knftables.NATType, hook: knftables.PostroutingHook, priority: knftables.SNATPriority}
+	t.chain("dispatch")
+}
+
+func renderNAT(rs *ruleset, s *lb.Service) error {
+	if s.Method == lb.FNAT && len(s.LocalAddrs) == 0 {
+		return errors.New("FNAT without local addresses (laddr_group_name)")
+	}
+	if !s.VIP.IsValid() && s.FwMark == 0 {
+		return errors.New("neither a virtual address nor a fwmark")
+	}
+	t := rs.table(knftables.InetFamily)
+	natChains(t)
+	c := t.chain(s.ID)
+	port := withPort(s)
+	target := func(b lb.Backend) string {
+		if !port {
+			return b.Addr.String()
+		}
+		p := b.Port
+		if p == 0 {
+			p = s.Port
+		}
+		if s.Family == lb.IPv6 {
+			return fmt.Sprintf("[%s]:%d", b.Addr, p)
+		}
+		return fmt.Sprintf("%s:%d", b.Addr, p)
+	}
+	value := func(b lb.Backend) string {
+		if !port {
+			return b.Addr.String()
+		}
+		p := b.Port
+		if p == 0 {
+			p = s.Port
+		}
+		return fmt.Sprintf("%s . %d", b.Addr, p)
+	}
+	f := fam(s)
+	// nft needs the protocol in the rule that rewrites a port.
+	l4 := "meta l4proto " + s.Proto.String()
+	switch {
+	case len(s.Backends) == 0:
+		// No real server may take a new flow: refuse it here rather
+		// than let it reach a socket of the director's own.
+		if s.Proto == lb.TCP {
+			c.add("meta l4proto tcp reject with tcp reset")
+		} else {
+			c.add("reject")
+		}
+	case s.Persistence > 0:
+		// Known clients first: one set and one rule per real server, so
+		// a real server that leaves takes its clients' affinity along.
+		sel, _ := selector(s)
+		vm := t.addSet(&set{name: s.ID + "_rs", isMap: true, typeOf: "numgen inc mod 1 : verdict", flags: slotFlags(s)})
+		owned := slots(s)
+		for i, b := range s.Backends {
+			k := keyName(b.AddrPort())
+			aff, rc := s.ID+"_aff_"+k, s.ID+"_rs_"+k
+			t.addSet(&set{name: aff, typeOf: f + " saddr", flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: s.Persistence, size: dynSetSize})
+			c.add(f+" saddr"+mask(s), "@"+aff, "goto", rc)
+			t.chain(rc).add("update @"+aff+" { "+f+" saddr"+mask(s)+" }", l4, "dnat", f, "to", target(b))
+			for _, key := range owned[i] {
+				vm.elems[key] = "goto " + rc
+			}
+		}
+		c.add(sel, "vmap @"+vm.name)
+	default:
+		sel, _ := selector(s)
+		typeOf := "numgen inc mod 1 : " + f + " daddr"
+		if port {
+			// The protocol's own dport, not th: nft checks a map's
+			// typeof against the rule's protocol when the rule is
+			// added to an existing map, and "th" conflicts with "tcp".
+			typeOf += " . " + s.Proto.String() + " dport"
+		}
+		m := t.addSet(&set{name: s.ID + "_rs", isMap: true, typeOf: typeOf, flags: slotFlags(s)})
+		owned := slots(s)
+		for i, b := range s.Backends {
+			for _, key := range owned[i] {
+				m.elems[key] = value(b)
+			}
+		}
+		c.add(l4, "dnat", f, "to", sel, "map @"+m.name)
+	}
+	if !s.Active {
+		return nil
+	}
+	t.chain("dispatch").add(match(s), "goto", s.ID)
+	if s.Method == lb.FNAT {
+		var orig string
+		if s.FwMark != 0 {
+			orig = fmt.Sprintf("meta mark 0x%08x meta nfproto %s meta l4proto %s ct status dnat", s.FwMark, nfproto(s), s.Proto)
+		} else {
+			orig = fmt.Sprintf("meta nfproto %s meta l4proto %s ct original %s daddr %s", nfproto(s), s.Proto, f, s.VIP)
+			if s.Port != 0 {
+				orig += fmt.Sprintf(" ct original proto-dst %d", s.Port)
+			}
+		}
+		t.chain("postrouting").add(orig, "snat", f, "to", pool(t, s))
+	}
+	return nil
+}
+
+// pool is the "snat to" argument of an FNAT service: an address range
+// with an explicit port range when the pool is contiguous, which lets the
+// kernel search every address for a free port; otherwise a numgen map
+// over the addresses (the kernel then keeps its default 1024-65535).
+func pool(t *table, s *lb.Service) string {
+	la := s.LocalAddrs
+	contiguous := true
+	for i := 1; i < len(la); i++ {
+		if la[i-1].Next() != la[i] {
+			contiguous = false
+		}
+	}
+	ports := ":1024-65535"
+	br := func(a netip.Addr) string {
+		if a.Is6() {
+			return "[" + a.String() + "]"
+		}
+		return a.String()
+	}
+	switch {
+	case len(la) == 1:
+		return br(la[0]) + ports
+	case contiguous:
+		if s.Family == lb.IPv6 {
+			return "[" + la[0].String() + "]-[" + la[len(la)-1].String() + "]" + ports
+		}
+		return la[0].String() + "-" + la[len(la)-1].String() + ports
+	}
+	m := t.addSet(&set{name: s.ID + "_laddr", isMap: true, typeOf: "numgen inc mod 1 : " + fam(s) + " saddr"})
+	for i, a := range la {
+		m.elems[strconv.Itoa(i)] = a.String()
+	}
+	return fmt.Sprintf("numgen inc mod %d map @%s", len(la), m.name)
+}
+
+// devChain names the netdev ingress chain of device dev.
+func devChain(dev string) string {
+	var b strings.Builder
+	b.WriteString("in_")
+	for _, r := range dev {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "_%02x", r)
+		}
+	}
+	return b.String()
+}
+
+func renderDR(out rendered, s *lb.Service, e env) error {
+	if s.FwMark != 0 || !s.VIP.IsValid() {
+		return errors.New("DR needs a virtual address (fwmark is set after ingress, where DR runs)")
+	}
+	if s.Interface == "" {
+		return errors.New("DR needs the interface the virtual address arrives on")
+	}
+	dmac, ok := e.devMAC[s.Interface]
+	if !ok {
+		return fmt.Errorf("DR interface %q does not exist", s.Interface)
+	}
+	if dmac.IsZero() {
+		return fmt.Errorf("DR interface %q has no MAC address", s.Interface)
+	}
+	if s.Selection != lb.SelectMaglev {
+		return fmt.Errorf("DR needs a Maglev table, got selection %v", s.Selection)
+	}
+	t := out.rs.table(knftables.NetDevFamily)
+	dc := t.chain(devChain(s.Interface))
+	dc.base = &baseChain{typ: knftables.FilterType, hook: knftables.IngressHook, priority: knftables.FilterPriority, device: s.Interface}
+	c := t.chain(s.ID)
+	f := fam(s)
+	fwd := fmt.Sprintf("ether saddr set %s fwd to %q", dmac, s.Interface)
+	if len(s.Backends) == 0 || len(s.Maglev) == 0 {
+		c.add("drop")
+	} else {
+		sel, n := selector(s)
+		mh := t.addSet(&set{name: s.ID + "_mh", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
+		owners := make([]netip.AddrPort, n)
+		for i, b := range s.Maglev {
+			owners[i] = s.Backends[b].AddrPort()
+			if m := s.Backends[b].MAC; !m.IsZero() {
+				mh.elems[strconv.Itoa(i)] = m.String()
+			}
+		}
+		// Slots a draining real server owned in the kernel until now
+		// keep sending it the packets of flows it already serves.
+		draining := map[netip.AddrPort]lb.MAC{}
+		for _, b := range s.Draining {
+			if !b.MAC.IsZero() {
+				draining[b.AddrPort()] = b.MAC
+			}
+		}
+		drain := map[string]string{}
+		if prev := e.drOwners[s.ID]; len(prev) == n && s.Proto == lb.TCP {
+			for i, p := range prev {
+				if m, ok := draining[p]; ok && p != owners[i] {
+					drain[strconv.Itoa(i)] = m.String()
+					owners[i] = p
+				}
+			}
+		}
+		out.drOwners[s.ID] = owners
+		if len(drain) > 0 {
+			ds := t.addSet(&set{name: s.ID + "_dslot", typeOf: "numgen inc mod 1"})
+			dm := t.addSet(&set{name: s.ID + "_drain", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
+			for k, m := range drain {
+				ds.elems[k] = ""
+				dm.elems[k] = m
+			}
+			pin := s.ID + "_pin"
+			flow := f + " saddr . th sport"
+			t.addSet(&set{name: pin, typeOf: flow, flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: pinTimeout, size: dynSetSize})
+			// A new flow on a draining slot belongs to the new table:
+			// pin it, and keep the pin fresh while the flow lasts.
+			c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "update @"+pin, "{ "+flow+" }")
+			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, fwd)
+			// Any other packet on a draining slot belongs to a flow the
+			// draining real server already serves.
+			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, fwd)
+		}
+		c.add("ether daddr set", sel, "map @"+mh.name, fwd)
+		// Slots of a real server whose MAC is not known yet: drop, the
+		// client retransmits once the daemon has it.
+		c.add("drop")
+	}
+	if s.Active {
+		rule := f + " daddr " + s.VIP.String() + " meta l4proto " + s.Proto.String()
+		if s.Port != 0 {
+			rule += " th dport " + strconv.Itoa(int(s.Port))
+		}
+		dc.add(rule, "goto", s.ID)
+	}
+	return nil
+}
