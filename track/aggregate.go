@@ -45,8 +45,8 @@ type Event struct {
 	Kind Kind
 	Name string
 	// OK: script succeeded (after rise/fall), interface up, process quorum
-	// met. For a file it is true when the file was read (a missing file is
-	// OK with Value 0, as in keepalived).
+	// met. For a file, whether it could be read: Aggregate uses only Value,
+	// and a missing or unreadable file has Value 0, as in keepalived.
 	OK bool
 	// Value: a file's number; a process's count of matching processes; a
 	// script's last exit code (-1 when it was killed or could not start).
