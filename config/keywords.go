@@ -114,6 +114,9 @@ func (t *table[T]) one(b *builder, n *Node, v *T) {
 		b.errorf(n.Key.Pos, "unknown keyword %q in %s", n.Key.Text, t.where())
 		return
 	}
+	if r, ok := any(v).(posRecorder); ok {
+		r.record(n.Key.Text, n.Key.Pos)
+	}
 	switch {
 	case kw.Status == Rejected && kw.Parse == nil:
 		b.errorf(n.Key.Pos, "%s is rejected: %s", n.Key.Text, kw.Doc)

@@ -152,3 +152,47 @@ func checkDur(min, max time.Duration) func(*builder, *Node) {
 		b.durArg(n, min, max)
 	}
 }
+
+// posRecorder remembers where some keywords were written, so that
+// findings of validation point at the line that caused them rather than
+// at the block.
+type posRecorder interface{ record(name string, pos Pos) }
+
+type keyPos struct {
+	name string
+	pos  Pos
+}
+
+// keyPositions is a short list (a handful of entries per block).
+type keyPositions []keyPos
+
+func (k *keyPositions) add(name string, pos Pos) { *k = append(*k, keyPos{name, pos}) }
+
+// at returns where the last of names was written, or def.
+func (k keyPositions) at(def Pos, names ...string) Pos {
+	for j := len(k) - 1; j >= 0; j-- {
+		for _, n := range names {
+			if k[j].name == n {
+				return k[j].pos
+			}
+		}
+	}
+	return def
+}
+
+func (i *Instance) record(name string, pos Pos) {
+	switch name {
+	case "advert_int", "version", "state", "priority", "nopreempt", "preempt_delay", "accept", "no_accept",
+		"unicast_src_ip", "mcast_src_ip", "mcast_dst_ip", "unicast_peer", "unicast_ttl", "use_vmac", "vmac_xmit_base",
+		"use_ipvlan", "interface", "virtual_router_id", "virtual_ipaddress":
+		i.kw.add(name, pos)
+	}
+}
+
+func (vs *VirtualServer) record(name string, pos Pos) {
+	switch name {
+	case "protocol", "ops", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "quorum", "hysteresis",
+		"persistence_granularity", "laddr_group_name", "lb_kind", "lvs_method":
+		vs.kw.add(name, pos)
+	}
+}

@@ -561,6 +561,7 @@ type Instance struct {
 
 	ipvlan, ipvlanAddr bool
 	dropped            bool // unusable: removed at the end of validation
+	kw                 keyPositions
 
 	has fieldSet
 }
@@ -701,6 +702,7 @@ type VirtualServer struct {
 
 	has    fieldSet
 	timers checkTimers
+	kw     keyPositions
 }
 
 // Key is a short human name, keepalived style: [IP]:proto:port, FWM n,

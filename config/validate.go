@@ -179,13 +179,13 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	switch {
 	case i.Interface == "lo":
-		b.errorf(i.Pos, "vrrp_instance %s: VRRP cannot run on the loopback interface lo", i.Name)
+		b.errorf(i.kw.at(i.Pos, "interface"), "vrrp_instance %s: VRRP cannot run on the loopback interface lo", i.Name)
 		i.dropped = true
 	case i.Interface == "" && len(i.UnicastPeers) == 0:
 		b.errorf(i.Pos, "vrrp_instance %s: interface is missing (only unicast instances may omit it)", i.Name)
 		i.dropped = true
 	case i.Interface != "" && !b.ifExists(i.Interface):
-		b.errorf(i.Pos, "vrrp_instance %s: interface %s does not exist", i.Name, i.Interface)
+		b.errorf(i.kw.at(i.Pos, "interface"), "vrrp_instance %s: interface %s does not exist", i.Name, i.Interface)
 	}
 
 	// The first VIP decides the family; keepalived drops VIPs of the other
@@ -207,7 +207,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	i.VIPs = kept
 	if len(i.VIPs) == 0 {
-		b.errorf(i.Pos, "vrrp_instance %s: no virtual_ipaddress: at least one VIP is needed", i.Name)
+		b.errorf(i.kw.at(i.Pos, "virtual_ipaddress"), "vrrp_instance %s: no virtual_ipaddress: at least one VIP is needed", i.Name)
 		i.dropped = true
 	}
 	for _, list := range [][]*VIP{i.VIPs, i.ExcludedVIPs} {
@@ -237,7 +237,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	if i.Family == IPv6 {
 		if i.StrictMode && i.has&fVersion != 0 && i.Version == 2 {
-			b.errorf(i.Pos, "vrrp_instance %s: strict mode: IPv6 cannot use VRRP version 2: using version 3", i.Name)
+			b.errorf(i.kw.at(i.Pos, "version"), "vrrp_instance %s: strict mode: IPv6 cannot use VRRP version 2: using version 3", i.Name)
 		}
 		i.Version = 3
 		if i.StrictMode && len(i.VIPs) > 0 && !i.VIPs[0].Addr().IsLinkLocalUnicast() {
@@ -251,17 +251,17 @@ func (b *builder) validateInstance(i *Instance) {
 			if r == 0 {
 				r = time.Second
 			}
-			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s must be whole seconds with VRRPv2: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
+			b.errorf(i.kw.at(i.Pos, "advert_int"), "vrrp_instance %s: advert_int %s must be whole seconds with VRRPv2: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
 			i.AdvertInt = r
 		}
 	case 3:
 		if i.AdvertInt > 4095*10*time.Millisecond {
-			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s is above the VRRPv3 maximum 40.95: using 40.95", i.Name, fmtSeconds(i.AdvertInt))
+			b.errorf(i.kw.at(i.Pos, "advert_int"), "vrrp_instance %s: advert_int %s is above the VRRPv3 maximum 40.95: using 40.95", i.Name, fmtSeconds(i.AdvertInt))
 			i.AdvertInt = 4095 * 10 * time.Millisecond
 		}
 		if i.AdvertInt%(10*time.Millisecond) != 0 {
 			r := (i.AdvertInt + 5*time.Millisecond) / (10 * time.Millisecond) * (10 * time.Millisecond)
-			b.errorf(i.Pos, "vrrp_instance %s: advert_int %s is not a multiple of 0.01 s: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
+			b.errorf(i.kw.at(i.Pos, "advert_int"), "vrrp_instance %s: advert_int %s is not a multiple of 0.01 s: rounded to %s", i.Name, fmtSeconds(i.AdvertInt), fmtSeconds(r))
 			i.AdvertInt = r
 		}
 	}
@@ -279,31 +279,31 @@ func (b *builder) validateInstance(i *Instance) {
 
 	// Preemption.
 	if i.Nopreempt && (i.State == StateMaster || i.Priority == 255) {
-		b.errorf(i.Pos, "vrrp_instance %s: nopreempt is meaningless for the address owner (priority 255, or state MASTER without priority) and needs state BACKUP: nopreempt cleared", i.Name)
+		b.errorf(i.kw.at(i.Pos, "nopreempt"), "vrrp_instance %s: nopreempt is meaningless for the address owner (priority 255, or state MASTER without priority) and needs state BACKUP: nopreempt cleared", i.Name)
 		i.Nopreempt = false
 	}
 	if i.Nopreempt && i.PreemptDelay > 0 {
-		b.errorf(i.Pos, "vrrp_instance %s: preempt_delay is incompatible with nopreempt: delay cleared", i.Name)
+		b.errorf(i.kw.at(i.Pos, "preempt_delay"), "vrrp_instance %s: preempt_delay is incompatible with nopreempt: delay cleared", i.Name)
 		i.PreemptDelay = 0
 	}
 	if i.StrictMode {
 		if i.PreemptDelay > 0 {
-			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow preempt_delay: delay cleared", i.Name)
+			b.errorf(i.kw.at(i.Pos, "preempt_delay"), "vrrp_instance %s: strict mode does not allow preempt_delay: delay cleared", i.Name)
 			i.PreemptDelay = 0
 		}
 		if i.State == StateMaster && i.Priority != 255 {
-			b.errorf(i.Pos, "vrrp_instance %s: strict mode allows state MASTER only with priority 255: using BACKUP", i.Name)
+			b.errorf(i.kw.at(i.Pos, "state"), "vrrp_instance %s: strict mode allows state MASTER only with priority 255: using BACKUP", i.Name)
 			i.State = StateBackup
 		}
 		if i.Accept.Set && i.Accept.Value && i.Version == 2 {
-			b.errorf(i.Pos, "vrrp_instance %s: accept mode with VRRPv2 breaks RFC 3768 in strict mode: accept cleared", i.Name)
+			b.errorf(i.kw.at(i.Pos, "accept"), "vrrp_instance %s: accept mode with VRRPv2 breaks RFC 3768 in strict mode: accept cleared", i.Name)
 			i.Accept = OptBool{Set: true}
 		}
 		if !i.Accept.Set {
 			i.Accept = OptBool{Set: true, Value: i.Priority == 255}
 		}
 		if i.VMACXmitBase {
-			b.errorf(i.Pos, "vrrp_instance %s: strict mode does not allow vmac_xmit_base: cleared", i.Name)
+			b.errorf(i.kw.at(i.Pos, "vmac_xmit_base"), "vrrp_instance %s: strict mode does not allow vmac_xmit_base: cleared", i.Name)
 			i.VMACXmitBase = false
 		}
 		if !i.Accept.Value {
@@ -315,20 +315,20 @@ func (b *builder) validateInstance(i *Instance) {
 		i.Accept = OptBool{Set: true, Value: true}
 	}
 	if i.State == StateMaster && i.Priority != 255 {
-		b.infof(i.Pos, "vrrp_instance %s: state MASTER with priority %d only matters with priority 255: it starts as BACKUP and waits for the election", i.Name, i.Priority)
+		b.infof(i.kw.at(i.Pos, "state"), "vrrp_instance %s: state MASTER with priority %d only matters with priority 255: it starts as BACKUP and waits for the election", i.Name, i.Priority)
 	}
 
 	// Source addresses and unicast.
 	if i.UnicastSrcIP.IsValid() && familyOf(i.UnicastSrcIP) != i.Family {
-		b.errorf(i.Pos, "vrrp_instance %s: unicast_src_ip %s is not %s like the instance: ignored", i.Name, i.UnicastSrcIP, i.Family)
+		b.errorf(i.kw.at(i.Pos, "unicast_src_ip"), "vrrp_instance %s: unicast_src_ip %s is not %s like the instance: ignored", i.Name, i.UnicastSrcIP, i.Family)
 		i.UnicastSrcIP = netip.Addr{}
 	}
 	if i.McastSrcIP.IsValid() && familyOf(i.McastSrcIP) != i.Family {
-		b.errorf(i.Pos, "vrrp_instance %s: mcast_src_ip %s is not %s like the instance: ignored", i.Name, i.McastSrcIP, i.Family)
+		b.errorf(i.kw.at(i.Pos, "mcast_src_ip"), "vrrp_instance %s: mcast_src_ip %s is not %s like the instance: ignored", i.Name, i.McastSrcIP, i.Family)
 		i.McastSrcIP = netip.Addr{}
 	}
 	if i.McastDstIP.IsValid() && familyOf(i.McastDstIP) != i.Family {
-		b.errorf(i.Pos, "vrrp_instance %s: mcast_dst_ip %s is not %s like the instance: ignored", i.Name, i.McastDstIP, i.Family)
+		b.errorf(i.kw.at(i.Pos, "mcast_dst_ip"), "vrrp_instance %s: mcast_dst_ip %s is not %s like the instance: ignored", i.Name, i.McastDstIP, i.Family)
 		i.McastDstIP = netip.Addr{}
 	}
 	peers := i.UnicastPeers[:0]
@@ -350,13 +350,13 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	i.UnicastPeers = peers
 	if i.has&fUnicastKeyword != 0 && len(i.UnicastPeers) == 0 && !i.UnicastFaultNoPeer {
-		b.errorf(i.Pos, "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
+		b.errorf(i.kw.at(i.Pos, "unicast_src_ip", "unicast_peer", "unicast_ttl"), "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
 	}
 	if i.ipvlan && !i.ipvlanAddr && i.Family == IPv4 {
-		b.errorf(i.Pos, "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
+		b.errorf(i.kw.at(i.Pos, "use_ipvlan"), "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
 	}
 	if i.VMACXmitBase && !i.UseVMAC {
-		b.errorf(i.Pos, "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac", i.Name)
+		b.errorf(i.kw.at(i.Pos, "vmac_xmit_base"), "vrrp_instance %s: vmac_xmit_base is only valid with use_vmac", i.Name)
 		i.VMACXmitBase = false
 	}
 	if !i.McastDstIP.IsValid() {
@@ -369,11 +369,11 @@ func (b *builder) validateInstance(i *Instance) {
 		i.UnicastTTL = 255
 	}
 	if i.UseVMAC && i.Unicast() && !i.VMACXmitBase {
-		b.errorf(i.Pos, "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base: set", i.Name)
+		b.errorf(i.kw.at(i.Pos, "use_vmac"), "vrrp_instance %s: use_vmac with unicast peers needs vmac_xmit_base: set", i.Name)
 		i.VMACXmitBase = true
 	}
 	if i.StrictMode && i.Unicast() {
-		b.warnf(i.Pos, "vrrp_instance %s: strict mode with unicast peers is not RFC compliant", i.Name)
+		b.warnf(i.kw.at(i.Pos, "unicast_peer"), "vrrp_instance %s: strict mode with unicast peers is not RFC compliant", i.Name)
 	}
 
 	// Tracking.
@@ -467,7 +467,7 @@ func (b *builder) validateVRIDs() {
 		k := key{i.Interface, i.Family, i.VRID}
 		for _, o := range seen[k] {
 			if conflicts(i, o) {
-				b.errorf(i.Pos, "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
+				b.errorf(i.kw.at(i.Pos, "virtual_router_id"), "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
 				i.dropped = true
 				break
 			}

@@ -77,7 +77,7 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		vs.Family, famKnown = familyOf(vs.RealServers[0].Addr), true
 	}
 	if vs.has&fProtocol != 0 && fwmarkOnly {
-		b.errorf(vs.Pos, "virtual_server %s: protocol is meaningless for a fwmark service: ignored", vs.Key())
+		b.errorf(vs.kw.at(vs.Pos, "protocol"), "virtual_server %s: protocol is meaningless for a fwmark service: ignored", vs.Key())
 		vs.Protocol = ProtoNone
 	}
 	if vs.has&fProtocol == 0 && !fwmarkOnly && (vs.Kind != VSGroup || grp != nil) {
@@ -95,14 +95,14 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	flags := vs.SchedFlags[:0]
 	for _, f := range vs.SchedFlags {
 		if want := strings.TrimSuffix(strings.TrimSuffix(f, "-port"), "-fallback"); want != f && want != vs.Scheduler {
-			b.errorf(vs.Pos, "virtual_server %s: %s only applies to the %s scheduler: ignored", vs.Key(), f, want)
+			b.errorf(vs.kw.at(vs.Pos, f), "virtual_server %s: %s only applies to the %s scheduler: ignored", vs.Key(), f, want)
 			continue
 		}
 		flags = append(flags, f)
 	}
 	vs.SchedFlags = flags
 	if vs.OPS && vs.Protocol != UDP {
-		b.errorf(vs.Pos, "virtual_server %s: ops (one-packet scheduling) needs protocol UDP: cleared", vs.Key())
+		b.errorf(vs.kw.at(vs.Pos, "ops"), "virtual_server %s: ops (one-packet scheduling) needs protocol UDP: cleared", vs.Key())
 		vs.OPS = false
 	}
 	if vs.Kind == VSAddr && vs.Port == 0 && vs.PersistenceTimeout == 0 {
@@ -111,12 +111,12 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	if vs.Method == FNAT {
 		switch {
 		case vs.LaddrGroupName == "":
-			b.errorf(vs.Pos, "virtual_server %s: lb_kind FNAT needs laddr_group_name NAME", vs.Key())
+			b.errorf(vs.kw.at(vs.Pos, "lb_kind", "lvs_method"), "virtual_server %s: lb_kind FNAT needs laddr_group_name NAME", vs.Key())
 		case b.cfg.LocalAddressGroup(vs.LaddrGroupName) == nil:
-			b.errorf(vs.Pos, "virtual_server %s: local_address_group %s is not defined", vs.Key(), vs.LaddrGroupName)
+			b.errorf(vs.kw.at(vs.Pos, "laddr_group_name"), "virtual_server %s: local_address_group %s is not defined", vs.Key(), vs.LaddrGroupName)
 		}
 	} else if vs.LaddrGroupName != "" {
-		b.warnf(vs.Pos, "virtual_server %s: laddr_group_name only applies to lb_kind FNAT: ignored", vs.Key())
+		b.warnf(vs.kw.at(vs.Pos, "laddr_group_name"), "virtual_server %s: laddr_group_name only applies to lb_kind FNAT: ignored", vs.Key())
 	}
 
 	// Inherited checker settings: virtual server → real server → checker.
@@ -217,15 +217,15 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		}
 	}
 	if vs.Quorum > total {
-		b.errorf(vs.Pos, "virtual_server %s: quorum %d exceeds the total weight %d of the real servers: reduced to %d", vs.Key(), vs.Quorum, total, total)
+		b.errorf(vs.kw.at(vs.Pos, "quorum"), "virtual_server %s: quorum %d exceeds the total weight %d of the real servers: reduced to %d", vs.Key(), vs.Quorum, total, total)
 		vs.Quorum = total
 	}
 	if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
-		b.errorf(vs.Pos, "virtual_server %s: hysteresis %d must be below quorum %d: set to 0", vs.Key(), vs.Hysteresis, vs.Quorum)
+		b.errorf(vs.kw.at(vs.Pos, "hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d: set to 0", vs.Key(), vs.Hysteresis, vs.Quorum)
 		vs.Hysteresis = 0
 	}
 	if vs.Family == IPv6 && vs.PersistenceGranularity.IsValid() && vs.PersistenceGranularity.Addr().Is4() && vs.Kind == VSAddr {
-		b.errorf(vs.Pos, "virtual_server %s: persistence_granularity must be a prefix length for IPv6", vs.Key())
+		b.errorf(vs.kw.at(vs.Pos, "persistence_granularity"), "virtual_server %s: persistence_granularity must be a prefix length for IPv6", vs.Key())
 		vs.PersistenceGranularity = netip.Prefix{}
 	}
 	return true

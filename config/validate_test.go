@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -76,7 +77,7 @@ var snippetCases = []struct {
 		{1, Error, "interface is missing"},
 	}},
 	{"fail/interface-does-not-exist", "vrrp_instance VI_1 {\n interface eth9\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
-		{1, Error, "interface eth9 does not exist"},
+		{2, Error, "interface eth9 does not exist"},
 	}},
 	{"ok/unicast-without-interface", "vrrp_instance VI_1 {\n virtual_router_id 5\n unicast_peer {\n  192.0.2.2\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", nil},
 	{"fail/priority-0", vi(" priority 0"), []wantDiag{{3, Error, `priority "0": expected an integer 1..255`}}},
@@ -88,15 +89,15 @@ var snippetCases = []struct {
 	{"fail/keyword-in-wrong-block", "global_defs {\n net_namespace foo\n}\n", []wantDiag{{2, Error, `unknown keyword "net_namespace" in global_defs`}}},
 	{"ok/top-level-process-keywords", "use_pid_dir\nchild_wait_time 4\n" + vi(""), []wantDiag{{1, Warning, "use_pid_dir is not implemented"}}},
 	{"fail/advert-int-zero", vi(" advert_int 0"), []wantDiag{{3, Error, `advert_int "0": expected seconds 0.01..255`}}},
-	{"fail/advert-int-v2-fraction", vi(" advert_int 0.5"), []wantDiag{{1, Error, "advert_int 0.5 must be whole seconds with VRRPv2: rounded to 1"}}},
+	{"fail/advert-int-v2-fraction", vi(" advert_int 0.5"), []wantDiag{{3, Error, "advert_int 0.5 must be whole seconds with VRRPv2: rounded to 1"}}},
 	{"ok/advert-int-v3-fraction", vi(" version 3\n advert_int 0.5"), nil},
-	{"fail/advert-int-v3-centiseconds", vi(" version 3\n advert_int 0.123"), []wantDiag{{1, Error, "not a multiple of 0.01 s: rounded to 0.12"}}},
-	{"fail/advert-int-v3-too-long", vi(" version 3\n advert_int 41"), []wantDiag{{1, Error, "above the VRRPv3 maximum 40.95"}}},
+	{"fail/advert-int-v3-centiseconds", vi(" version 3\n advert_int 0.123"), []wantDiag{{4, Error, "not a multiple of 0.01 s: rounded to 0.12"}}},
+	{"fail/advert-int-v3-too-long", vi(" version 3\n advert_int 41"), []wantDiag{{4, Error, "above the VRRPv3 maximum 40.95"}}},
 	{"ok/global-version-3-fraction", "global_defs {\n vrrp_version 3\n}\n" + vi(" advert_int 0.5"), nil},
 	{"fail/global-version-4", "global_defs {\n vrrp_version 4\n}\n", []wantDiag{{2, Error, `vrrp_version "4": expected an integer 2..3`}}},
 	{"fail/bad-vip", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.300/24\n }\n}\n", []wantDiag{
 		{5, Error, `virtual_ipaddress: invalid address "192.0.2.300/24"`},
-		{1, Error, "no virtual_ipaddress"},
+		{4, Error, "no virtual_ipaddress"},
 	}},
 	{"fail/no-vip", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress_excluded {\n  192.0.2.1\n }\n}\n", []wantDiag{
 		{1, Error, "no virtual_ipaddress"},
@@ -113,7 +114,7 @@ var snippetCases = []struct {
 	{"fail/vip-brd-and-peer", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 brd + peer 192.0.2.6\n }"), []wantDiag{{4, Error, "both broadcast and peer"}}},
 	{"fail/vip-dev-missing", vi(" virtual_ipaddress_excluded {\n  192.0.2.5/32 dev eth7\n }"), []wantDiag{{4, Error, "interface eth7 of address 192.0.2.5/32 does not exist"}}},
 	{"ok/vip-options", vi(" virtual_ipaddress_excluded {\n  192.0.2.5/24 dev eth1 scope link label eth1:1 brd 192.0.2.255 no_track\n  192.0.2.6 home -nodad noprefixroute preferred_lft forever\n }"), nil},
-	{"fail/duplicate-vrid", vi("") + strings.Replace(vi(""), "VI_1", "VI_2", 1), []wantDiag{{9, Error, "VRID 51 is already used by VI_1"}}},
+	{"fail/duplicate-vrid", vi("") + strings.Replace(vi(""), "VI_1", "VI_2", 1), []wantDiag{{12, Error, "VRID 51 is already used by VI_1"}}},
 	{"ok/same-vrid-other-interface", vi("") + strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "eth0", "eth1", 1), nil},
 	{"ok/same-vrid-other-family", vi("") + "vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", nil},
 	{"ok/same-vrid-disjoint-unicast", vi(" unicast_peer {\n  192.0.2.2\n }") + strings.Replace(vi(" unicast_peer {\n  192.0.2.3\n }"), "VI_1", "VI_2", 1), nil},
@@ -127,27 +128,27 @@ var snippetCases = []struct {
 	{"ok/auth-pass", vi(" authentication {\n  auth_type PASS\n  auth_pass 12345678\n }"), nil},
 	{"fail/unicast-peer-family", vi(" unicast_src_ip 192.0.2.1\n unicast_peer {\n  2001:db8::2\n }"), []wantDiag{
 		{5, Error, "unicast peer 2001:db8::2 is not IPv4"},
-		{1, Error, "no unicast peers"},
+		{4, Error, "no unicast peers"},
 	}},
-	{"fail/unicast-src-family", vi(" unicast_src_ip 2001:db8::1\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{1, Error, "unicast_src_ip 2001:db8::1 is not IPv4"}}},
-	{"fail/mcast-src-family", vi(" mcast_src_ip 2001:db8::1"), []wantDiag{{1, Error, "mcast_src_ip 2001:db8::1 is not IPv4"}}},
-	{"fail/unicast-src-without-peers", vi(" unicast_src_ip 192.0.2.1"), []wantDiag{{1, Error, "no unicast peers"}}},
+	{"fail/unicast-src-family", vi(" unicast_src_ip 2001:db8::1\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{3, Error, "unicast_src_ip 2001:db8::1 is not IPv4"}}},
+	{"fail/mcast-src-family", vi(" mcast_src_ip 2001:db8::1"), []wantDiag{{3, Error, "mcast_src_ip 2001:db8::1 is not IPv4"}}},
+	{"fail/unicast-src-without-peers", vi(" unicast_src_ip 192.0.2.1"), []wantDiag{{3, Error, "no unicast peers"}}},
 	{"fail/bad-unicast-peer", vi(" unicast_peer {\n  192.0.2.999\n }"), []wantDiag{
 		{4, Error, `unicast_peer "192.0.2.999": expected an IPv4 or IPv6 address`},
-		{1, Error, "no unicast peers"},
+		{3, Error, "no unicast peers"},
 	}},
 	{"ok/unicast-peer-ttl", vi(" unicast_src_ip 192.0.2.1\n unicast_peer {\n  192.0.2.2 min_ttl 10 max_ttl 200\n }"), nil},
-	{"fail/vmac-unicast-no-xmit-base", vi(" use_vmac\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{1, Error, "needs vmac_xmit_base"}}},
+	{"fail/vmac-unicast-no-xmit-base", vi(" use_vmac\n unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{3, Error, "needs vmac_xmit_base"}}},
 	{"ok/vmac", vi(" use_vmac vrrp.51\n vmac_xmit_base"), nil},
-	{"fail/nopreempt-with-delay", vi(" nopreempt\n preempt_delay 10"), []wantDiag{{1, Error, "preempt_delay is incompatible with nopreempt"}}},
-	{"fail/nopreempt-with-master", vi(" nopreempt\n state MASTER"), []wantDiag{{1, Error, "needs state BACKUP"}}},
+	{"fail/nopreempt-with-delay", vi(" nopreempt\n preempt_delay 10"), []wantDiag{{4, Error, "preempt_delay is incompatible with nopreempt"}}},
+	{"fail/nopreempt-with-master", vi(" nopreempt\n state MASTER"), []wantDiag{{3, Error, "needs state BACKUP"}}},
 	{"fail/preempt-delay-range", vi(" preempt_delay 2000"), []wantDiag{{3, Error, `preempt_delay "2000": expected seconds 0..1000`}}},
 	{"fail/garp-negative", vi(" garp_master_delay -1"), []wantDiag{{3, Error, `garp_master_delay "-1"`}}},
-	{"fail/strict-master", "global_defs {\n vrrp_strict\n}\n" + vi(" state MASTER\n priority 200"), []wantDiag{{4, Error, "strict mode allows state MASTER only with priority 255"}}},
+	{"fail/strict-master", "global_defs {\n vrrp_strict\n}\n" + vi(" state MASTER\n priority 200"), []wantDiag{{6, Error, "strict mode allows state MASTER only with priority 255"}}},
 	{"fail/strict-auth", "global_defs {\n vrrp_strict\n}\n" + vi(" authentication {\n  auth_type PASS\n  auth_pass x\n }"), []wantDiag{{6, Error, "strict mode does not allow authentication"}}},
-	{"fail/strict-preempt-delay", "global_defs {\n vrrp_strict\n}\n" + vi(" preempt_delay 5"), []wantDiag{{4, Error, "strict mode does not allow preempt_delay"}}},
-	{"fail/strict-accept-v2", "global_defs {\n vrrp_strict\n}\n" + vi(" accept"), []wantDiag{{4, Error, "accept mode with VRRPv2"}}},
-	{"ok/strict-unicast", "global_defs {\n vrrp_strict\n}\n" + vi(" unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{4, Warning, "strict mode with unicast"}, {4, Warning, "strict mode implies no_accept"}}},
+	{"fail/strict-preempt-delay", "global_defs {\n vrrp_strict\n}\n" + vi(" preempt_delay 5"), []wantDiag{{6, Error, "strict mode does not allow preempt_delay"}}},
+	{"fail/strict-accept-v2", "global_defs {\n vrrp_strict\n}\n" + vi(" accept"), []wantDiag{{6, Error, "accept mode with VRRPv2"}}},
+	{"ok/strict-unicast", "global_defs {\n vrrp_strict\n}\n" + vi(" unicast_peer {\n  192.0.2.2\n }"), []wantDiag{{6, Warning, "strict mode with unicast"}, {4, Warning, "strict mode implies no_accept"}}},
 	{"fail/track-script-unknown", vi(" track_script {\n  chk_foo\n }"), []wantDiag{{4, Error, "track script chk_foo is not defined"}}},
 	{"fail/track-file-unknown", vi(" track_file {\n  tf\n }"), []wantDiag{{4, Error, "track file tf is not defined"}}},
 	{"fail/track-process-unknown", vi(" track_process {\n  tp\n }"), []wantDiag{{4, Error, "track process tp is not defined"}}},
@@ -186,10 +187,10 @@ var snippetCases = []struct {
 	{"ok/script-empty-script-line", secure + "vrrp_script chk {\n script /ok/x\n script\n}\n", nil},
 	{"fail/sync-group-global-tracking", "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n global_tracking\n}\n" + vi("") + strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "51", "52", 1), []wantDiag{{6, Error, "global_tracking is rejected"}}},
 	{"fail/sync-group-tracks-member-interface", "vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_interface {\n  eth1\n }\n}\n" + vi("") + strings.Replace(strings.Replace(strings.Replace(vi(""), "VI_1", "VI_2", 1), "51", "52", 1), "eth0", "eth1", 1), []wantDiag{{7, Error, "eth1 is the own interface of member VI_2"}}},
-	{"fail/ops-with-tcp", vs(" ops"), []wantDiag{{1, Error, "ops (one-packet scheduling) needs protocol UDP"}}},
-	{"fail/sh-port-with-rr", vs(" sh-port"), []wantDiag{{1, Error, "sh-port only applies to the sh scheduler"}}},
+	{"fail/ops-with-tcp", vs(" ops"), []wantDiag{{2, Error, "ops (one-packet scheduling) needs protocol UDP"}}},
+	{"fail/sh-port-with-rr", vs(" sh-port"), []wantDiag{{2, Error, "sh-port only applies to the sh scheduler"}}},
 	{"fail/version-conflict", vi(" version 3\n version 2"), []wantDiag{{4, Error, "version 2 conflicts with version 3"}}},
-	{"fail/ipvlan-without-address", vi(" use_ipvlan"), []wantDiag{{1, Error, "use_ipvlan with IPv4 needs an address"}, {3, Warning, "use_ipvlan is not implemented"}}},
+	{"fail/ipvlan-without-address", vi(" use_ipvlan"), []wantDiag{{3, Error, "use_ipvlan with IPv4 needs an address"}, {3, Warning, "use_ipvlan is not implemented"}}},
 	{"fail/linkbeat-in-instance", vi(" linkbeat_use_polling"), []wantDiag{{3, Error, "linkbeat_use_polling is rejected"}}},
 	{"fail/route-mixed-family", vi(" virtual_routes {\n  203.0.113.0/24 via 2001:db8::fe dev eth0\n }"), []wantDiag{{4, Error, "mixes IPv4 and IPv6"}}},
 	{"fail/vrrp-priority-range", "global_defs {\n vrrp_priority -21\n}\n", []wantDiag{{2, Error, `vrrp_priority "-21": expected an integer -20..19`}, {2, Warning, "not implemented"}}},
@@ -207,14 +208,14 @@ var snippetCases = []struct {
 	{"fail/vs-group-no-port", "virtual_server_group G {\n 192.0.2.1\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{2, Error, "without a port is only valid for persistent services"}}},
 	{"fail/master-without-priority-is-owner", secure + "vrrp_script chk {\n script /ok/x\n weight 10\n}\n" + vi(" state MASTER\n track_script {\n  chk\n }"), []wantDiag{{13, Error, "not allowed with priority 255"}}},
 	{"ok/strict-master-without-priority", "global_defs {\n vrrp_strict\n}\n" + vi(" state MASTER"), nil},
-	{"fail/nopreempt-owner", vi(" priority 255\n nopreempt"), []wantDiag{{1, Error, "nopreempt is meaningless for the address owner"}}},
+	{"fail/nopreempt-owner", vi(" priority 255\n nopreempt"), []wantDiag{{4, Error, "nopreempt is meaningless for the address owner"}}},
 	{"ok/auth-pass-only", vi(" authentication {\n  auth_pass abc\n }"), []wantDiag{{3, Warning, "no authentication is used"}}},
 	{"fail/vip-label-too-long", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 label eth0:averyverylonglabel\n }"), []wantDiag{{4, Error, "longer than 15 characters"}}},
 	{"fail/vip-peer-prefix", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 peer 192.0.2.6/32\n }"), []wantDiag{{4, Error, "invalid peer address"}}},
 	{"fail/vmac-rfc-mac", vi(" use_vmac vrrp51 00:00:5e:00:01:33"), []wantDiag{{3, Error, "VRRP MAC"}}},
 	{"fail/strict-ipv6-not-link-local", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n", []wantDiag{{8, Error, "first IPv6 VIP must be link-local"}}},
-	{"fail/strict-v2-ipv6", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n version 2\n virtual_router_id 5\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", []wantDiag{{4, Error, "IPv6 cannot use VRRP version 2"}}},
-	{"fail/strict-vmac-xmit-base", vi(" strict_mode\n use_vmac\n vmac_xmit_base"), []wantDiag{{1, Error, "strict mode does not allow vmac_xmit_base"}}},
+	{"fail/strict-v2-ipv6", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n version 2\n virtual_router_id 5\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", []wantDiag{{6, Error, "IPv6 cannot use VRRP version 2"}}},
+	{"fail/strict-vmac-xmit-base", vi(" strict_mode\n use_vmac\n vmac_xmit_base"), []wantDiag{{5, Error, "strict mode does not allow vmac_xmit_base"}}},
 	{"ok/ignored-blocks", "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n}\ngarp_group {\n garp_interval 0.01\n interface eth0\n}\ninterface_up_down_delays {\n eth0 2 3\n}\nbfd_instance B {\n neighbor_ip 192.0.2.5\n min_rx 10\n}\n", []wantDiag{
 		{1, Warning, "linkbeat_interfaces is not implemented"}, {5, Warning, "garp_group is not implemented"}, {9, Warning, "interface_up_down_delays is not implemented"}, {12, Warning, "bfd_instance is not implemented"},
 	}},
@@ -231,7 +232,7 @@ var snippetCases = []struct {
 	{"ok/dynamic-interfaces", "global_defs {\n dynamic_interfaces\n}\n" + strings.Replace(vi(""), "eth0", "eth9", 1), []wantDiag{{1, Warning, "interface eth9 does not exist yet"}}},
 	{"fail/empty-notification-email", "global_defs {\n notification_email {\n }\n}\n", []wantDiag{{2, Error, "empty block"}}},
 	{"fail/vmac-name-too-long", vi(" use_vmac averyveryverylongname"), []wantDiag{{3, Error, "interface names have 1..15 characters"}}},
-	{"fail/vmac-xmit-base-alone", vi(" vmac_xmit_base"), []wantDiag{{1, Error, "vmac_xmit_base is only valid with use_vmac"}}},
+	{"fail/vmac-xmit-base-alone", vi(" vmac_xmit_base"), []wantDiag{{3, Error, "vmac_xmit_base is only valid with use_vmac"}}},
 	{"fail/script-interval-fraction", secure + "vrrp_script chk {\n script /ok/x\n interval 1.5\n}\n", []wantDiag{{7, Error, `interval "1.5": expected an integer 1..4294`}}},
 	{"fail/script-user-global-unknown", "global_defs {\n script_user nosuchuser\n}\n", []wantDiag{{2, Error, "script_user nosuchuser does not exist"}}},
 	{"ok/garp-big", "global_defs {\n vrrp_garp_master_delay 300\n vrrp_garp_interval 2\n lvs_timeouts tcp 0\n}\n", nil},
@@ -266,17 +267,17 @@ var snippetCases = []struct {
 	{"fail/vs-rs-duplicate", vs(" real_server 192.0.2.20 80 {\n }"), []wantDiag{{7, Error, "real server 192.0.2.20 port 80 is duplicated"}}},
 	{"fail/vs-rs-weight", vs(" real_server 192.0.2.21 80 {\n  weight -1\n }"), []wantDiag{{3, Error, `weight "-1": expected an integer 0..2147483647`}}},
 	{"ok/vs-rs-no-port", vs(" real_server 192.0.2.21 {\n }"), nil},
-	{"fail/vs-quorum", vs(" quorum 5"), []wantDiag{{1, Error, "quorum 5 exceeds the total weight 1"}}},
-	{"fail/vs-hysteresis", vs(" hysteresis 1"), []wantDiag{{1, Error, "hysteresis 1 must be below quorum 1"}}},
+	{"fail/vs-quorum", vs(" quorum 5"), []wantDiag{{2, Error, "quorum 5 exceeds the total weight 1"}}},
+	{"fail/vs-hysteresis", vs(" hysteresis 1"), []wantDiag{{2, Error, "hysteresis 1 must be below quorum 1"}}},
 	{"ok/vs-duplicate", vs("") + vs(""), []wantDiag{{11, Warning, "virtual_server [192.0.2.10]:tcp:80 is already defined"}}},
 	{"fail/vs-port-0", "virtual_server 192.0.2.10 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{1, Error, "port 0 is only valid for persistent services"}}},
 	{"ok/vs-port-0-persistent", "virtual_server 192.0.2.10 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n persistence_timeout 30\n real_server 192.0.2.20 80 {\n }\n}\n", nil},
 	{"ok/vs-fwmark", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 {\n }\n}\n", nil},
-	{"fail/vs-fwmark-protocol", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{1, Error, "protocol is meaningless for a fwmark service"}}},
+	{"fail/vs-fwmark-protocol", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{4, Error, "protocol is meaningless for a fwmark service"}}},
 	{"fail/vs-fwmark-rs-port", "virtual_server fwmark 5 {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{4, Error, "has a port but fwmark services"}}},
 	{"ok/vs-group", "virtual_server_group G {\n 192.0.2.100 80\n 192.0.2.110-120 80\n 10.0.0.0/29 80\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", nil},
 	{"ok/vs-group-missing", "virtual_server group G {\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{1, Warning, "virtual_server_group G is not defined"}}},
-	{"fail/vs-group-fwmark-protocol", "virtual_server_group G {\n fwmark 7\n}\nvirtual_server group G {\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{4, Error, "protocol is meaningless"}}},
+	{"fail/vs-group-fwmark-protocol", "virtual_server_group G {\n fwmark 7\n}\nvirtual_server group G {\n protocol TCP\n lb_algo rr\n lb_kind DR\n real_server 192.0.2.20 {\n }\n}\n", []wantDiag{{5, Error, "protocol is meaningless"}}},
 	{"fail/vs-nb-get-retry", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   nb_get_retry 3\n  }\n }"), []wantDiag{{7, Error, "nb_get_retry is deprecated: use retry"}}},
 	{"fail/http-no-url", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n  }\n }"), []wantDiag{{3, Error, "HTTP_GET has no url"}}},
 	{"fail/http-bad-status", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    status_code 999\n   }\n  }\n }"), []wantDiag{{6, Error, `status_code "999"`}}},
@@ -296,7 +297,7 @@ var snippetCases = []struct {
 		"  SMTP_CHECK {\n   helo_name foo\n   host {\n    connect_ip 192.0.2.22\n   }\n  }\n"+
 		"  DNS_CHECK {\n   type AAAA\n   name example.com\n  }\n  FILE_CHECK {\n   track_file tf\n   weight 2\n  }\n"+
 		"  SSL_GET {\n   url {\n    path /health\n    status_code 200-299 404\n   }\n   enable_sni\n  }\n }"), nil},
-	{"fail/fnat-without-group", strings.Replace(vs(""), "lb_kind NAT", "lb_kind FNAT", 1), []wantDiag{{1, Error, "lb_kind FNAT needs laddr_group_name"}}},
+	{"fail/fnat-without-group", strings.Replace(vs(""), "lb_kind NAT", "lb_kind FNAT", 1), []wantDiag{{4, Error, "lb_kind FNAT needs laddr_group_name"}}},
 	{"ok/fnat", "local_address_group LG {\n 198.51.100.10-20 eth1\n 198.51.100.30\n}\n" + strings.Replace(vs(" laddr_group_name LG"), "lb_kind NAT", "lb_kind FNAT", 1), nil},
 	{"fail/fnat-bad-range", "local_address_group LG {\n 198.51.100.20-10\n}\n", []wantDiag{{2, Error, `invalid address "198.51.100.20-10"`}}},
 }
@@ -319,6 +320,11 @@ func TestSnippets(t *testing.T) {
 				}
 				if !found {
 					t.Errorf("missing %s in:\n%s", w, diags)
+					for _, d := range diags {
+						if d.Severity == w.sev && strings.Contains(d.Msg, w.sub) && os.Getenv("SNIPPET_FIX") != "" {
+							fmt.Printf("FIX\t%s\t%d\t%s\t%d\n", tc.name, w.line, w.sub, d.Pos.Line)
+						}
+					}
 				}
 			}
 			for k, d := range diags {
