@@ -435,12 +435,19 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 // multi-line parameter was used.
 func (p *preprocessor) lines(sp span, pos Pos, depth int) {
 	for !p.stopped {
+		l := sp
 		i := strings.IndexByte(sp.s, '\n')
+		if i >= 0 {
+			l = sp.slice(0, i)
+		}
+		if len(l.s) > p.lim.lineLen {
+			p.report(pos, Warning, "after substitution the line is %d bytes long: keepalived 2.2.7 substitutes only within %d bytes, so it reads this line differently",
+				len(l.s), p.lim.lineLen)
+		}
+		p.line(l, pos, depth)
 		if i < 0 {
-			p.line(sp, pos, depth)
 			return
 		}
-		p.line(sp.slice(0, i), pos, depth)
 		sp = sp.slice(i+1, len(sp.s))
 	}
 }
