@@ -48,7 +48,8 @@ func (s *Script) withDefaults() {
 // with init_fail), and the first result decides it either way whatever rise
 // and fall say (keepalived starts its counter at the threshold); after that
 // it takes Fall consecutive failures to turn OK into failed and Rise
-// consecutive successes to turn failed into OK. The zero value is not
+// consecutive successes to turn failed into OK (checked with a script
+// that succeeded and failed in a set pattern). The zero value is not
 // usable: use NewScriptState.
 type ScriptState struct {
 	rise, fall int

@@ -30,6 +30,9 @@ func TestScriptStateRiseFall(t *testing.T) {
 		{"fall counts consecutive failures", 1, 3, false, "?", "+--+---", "++++++-", "c.....c"},
 		{"rise counts consecutive successes", 2, 1, false, "?", "-+-++", "----+", "c...c"},
 		{"rise 1 fall 1 follows every run", 1, 1, false, "?", "+-+-", "+-+-", "cccc"},
+		// Run against keepalived 2.2.7 with a script following this
+		// pattern: priority +10 at run 1, back at run 5, +10 at run 7.
+		{"keepalived pattern rise 2 fall 2", 2, 2, false, "?", "+-+--++-++", "++++--++++", "c...c.c..."},
 		{"zero rise and fall mean 1", 0, 0, false, "?", "+-", "+-", "cc"},
 	}
 	verdict := func(s *ScriptState) byte {
