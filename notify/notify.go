@@ -16,7 +16,9 @@
 //   - Each script is forked and not waited for: notify_backup and notify
 //     for one transition run at the same time, and a slow script from one
 //     transition may still run when the next transition's scripts start.
-//     That is why users see scripts act in the wrong order.
+//     That is why users see scripts act in the wrong order: in
+//     TestMatchesKeepalived's log the generic notify of a transition often
+//     runs before its notify_master.
 //   - FIFO lines are `INSTANCE "VI_1" MASTER 100` / `GROUP "G1" BACKUP 0`,
 //     one per event, in order; priority changes (notify_priority_changes)
 //     add `INSTANCE "VI_1" BACKUP_PRIORITY 121`. keepalived creates a
@@ -32,7 +34,12 @@
 // concurrently. Every script has a timeout (Options.Timeout), after which
 // its whole process group is killed, so a hung script delays that
 // instance's later scripts by at most the timeout and never blocks the
-// caller: Notify only queues.
+// caller: Notify only queues. A sync group's scripts are ordered among
+// themselves, not with its members' scripts.
+//
+// Scripts run as the Command's user (script_user or the script's own);
+// enable_script_security is checked when the configuration is loaded
+// (internal/hostenv), not here.
 package notify
 
 import (
@@ -304,7 +311,7 @@ func (n *Notifier) Notify(ev Event, s Scripts) {
 // ends. Then it stops accepting events, lets the queued scripts run for up
 // to StopGrace (so notify_stop scripts queued at shutdown run), kills what
 // still runs, reports what was dropped, and returns nil once every script
-// has been reaped.
+// has been reaped. A Notifier runs once.
 func (n *Notifier) Run(ctx context.Context) error {
 	runCtx, cancelRuns := context.WithCancel(context.Background())
 	defer cancelRuns()
