@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/addr"
+	"vigil/config"
+	"vigil/vrrp"
+	"vigil/vrrp/wire"
+)
+
+func loadOne(t *testing.T, text string) (*config.Config, *config.Instance) {
+	t.Helper()
+	cfg, diags := config.LoadBytes("t.conf", []byte(text), config.Env{})
+	if diags.HasErrors() {
+		t.Fatalf("config: %s", diags)
+	}
+	if len(cfg.Instances) != 1 {
+		t.Fatalf("%d instances", len(cfg.Instances))
+	}
+	return cfg, cfg.Instances[0]
+}
+
+func lookupFrom(addrs ...string) addrLookup {
+	return func(string) ([]netip.Prefix, error) {
+		var out []netip.Prefix
+		for _, a := range addrs {
+			out = append(out, netip.MustParsePrefix(a))
+		}
+		return out, nil
+	}
+}
+
+func TestBuildSpecMapsKeepalivedSemantics(t *testing.T) {
+	cfg, in := loadOne(t, `
+vrrp_instance VI_1 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 51
+  priority 150
+  advert_int 2
+  preempt_delay 10
+  authentication {
+    auth_type PASS
+    auth_pass secret8c
+  }
+  virtual_ipaddress {
+    192.0.2.100/24 dev eth1 label eth1:vip
+    192.0.2.101
+  }
+  virtual_ipaddress_excluded {
+    2001:db8::100/64
+  }
+  virtual_routes {
+    203.0.113.0/24 via 192.0.2.254 dev eth0
+  }
+}
+`)
+	// The interface's own addresses: a leftover VIP must never be chosen as
+	// the advert source.
+	s, err := buildSpec(cfg, in, lookupFrom("192.0.2.100/24", "192.0.2.1/24", "fe80::1/64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.engine
+	if e.SrcAddr != netip.MustParseAddr("192.0.2.1") {
+		t.Errorf("source %v, want the primary address 192.0.2.1, not the VIP", e.SrcAddr)
+	}
+	if e.VRID != 51 || e.Priority != 150 || e.Version != 2 || e.AdvertInterval != 2*time.Second || e.NoPreempt || e.PreemptDelay != 10*time.Second {
+		t.Errorf("engine config %+v", e)
+	}
+	if e.InitialState != vrrp.StateBackup || e.AuthType != wire.AuthPass {
+		t.Errorf("state %v auth %v", e.InitialState, e.AuthType)
+	}
+	if len(e.VIPs) != 2 || len(e.ExcludedVIPs) != 1 {
+		t.Errorf("VIPs %v excluded %v", e.VIPs, e.ExcludedVIPs)
+	}
+	v := s.vips[netip.MustParsePrefix("192.0.2.100/24")]
+	if v.Dev != "eth1" || v.Label != "eth1:vip" {
+		t.Errorf("VIP options lost: %+v", v)
+	}
+	if d := s.vips[netip.MustParsePrefix("192.0.2.101/32")].Dev; d != "eth0" {
+		t.Errorf("VIP without dev is on %q, want the instance interface", d)
+	}
+	if len(s.routes) != 1 || s.routes[0].Via != netip.MustParseAddr("192.0.2.254") {
+		t.Errorf("routes %+v", s.routes)
+	}
+	if _, err := vrrp.New(e, time.Unix(0, 0)); err != nil {
+		t.Errorf("the engine refuses the mapped config: %v", err)
+	}
+}
+
+func TestBuildSpecSourceAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		host       []string
+		want, err  string
+	}{
+		{"unicast_src_ip wins", `unicast_src_ip 192.0.2.7
+  unicast_peer {
+    192.0.2.8
+  }`, []string{"192.0.2.1/24"}, "192.0.2.7", ""},
+		{"mcast_src_ip", `mcast_src_ip 192.0.2.9`, []string{"192.0.2.1/24"}, "192.0.2.9", ""},
+		{"no IPv4 address", ``, []string{"fe80::1/64"}, "", "has no IPv4 address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, in := loadOne(t, "vrrp_instance V {\n  interface eth0\n  virtual_router_id 9\n  "+tc.conf+"\n  virtual_ipaddress {\n    192.0.2.100\n  }\n}\n")
+			s, err := buildSpec(cfg, in, lookupFrom(tc.host...))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.engine.SrcAddr.String(); got != tc.want {
+				t.Errorf("source %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
+	cfg, in := loadOne(t, "vrrp_instance V6 {\n  interface eth0\n  virtual_router_id 6\n  virtual_ipaddress {\n    2001:db8::100/64\n  }\n}\n")
+	s, err := buildSpec(cfg, in, lookupFrom("2001:db8::1/64", "fe80::abcd/64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.fam != wire.IPv6 || s.engine.Version != 3 {
+		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.fam, s.engine.Version)
+	}
+	if v := s.vips[netip.MustParsePrefix("2001:db8::100/64")]; v.Family() != addr.IPv6 {
+		t.Errorf("vip %+v", v)
+	}
+}
