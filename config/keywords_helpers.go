@@ -163,17 +163,36 @@ type keyPos struct {
 	pos  Pos
 }
 
-// keyPositions is a short list (a handful of entries per block).
-type keyPositions []keyPos
+// keyPositions is a short list (a handful of entries per block), kept
+// inline so that recording costs no allocation in the common case.
+type keyPositions struct {
+	n     int
+	fixed [6]keyPos
+	more  []keyPos
+}
 
-func (k *keyPositions) add(name string, pos Pos) { *k = append(*k, keyPos{name, pos}) }
+func (k *keyPositions) add(name string, pos Pos) {
+	if k.n < len(k.fixed) {
+		k.fixed[k.n] = keyPos{name, pos}
+		k.n++
+		return
+	}
+	k.more = append(k.more, keyPos{name, pos})
+}
 
 // at returns where the last of names was written, or def.
-func (k keyPositions) at(def Pos, names ...string) Pos {
-	for j := len(k) - 1; j >= 0; j-- {
+func (k *keyPositions) at(def Pos, names ...string) Pos {
+	for j := len(k.more) - 1; j >= 0; j-- {
 		for _, n := range names {
-			if k[j].name == n {
-				return k[j].pos
+			if k.more[j].name == n {
+				return k.more[j].pos
+			}
+		}
+	}
+	for j := k.n - 1; j >= 0; j-- {
+		for _, n := range names {
+			if k.fixed[j].name == n {
+				return k.fixed[j].pos
 			}
 		}
 	}
