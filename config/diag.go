@@ -130,4 +130,8 @@ type Env struct {
 	// GroupExists reports whether a group name (or numeric gid) exists.
 	// Nil skips the check.
 	GroupExists func(name string) bool
+	// HostResolves reports whether a host name resolves to an address
+	// (keepalived resolves smtp_server while reading the configuration).
+	// Nil skips the check.
+	HostResolves func(name string) bool
 }

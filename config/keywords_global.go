@@ -114,7 +114,10 @@ func init() {
 				}
 				// keepalived resolves the name while reading the config:
 				// without working DNS `keepalived -t` fails.
-				b.warnf(w.Pos, "smtp_server %q is a name: it must resolve when the daemon starts", w.Text)
+				if b.env.HostResolves != nil && !b.env.HostResolves(w.Text) {
+					b.errorf(w.Pos, "smtp_server %q does not resolve to an address", w.Text)
+					return
+				}
 			}
 			g.SMTPServer, g.SMTPPort = w.Text, 25
 			if len(n.Args) > 1 {

@@ -18,6 +18,7 @@ func testEnv() Env {
 		InterfaceExists: func(n string) bool { return n == "eth0" || n == "eth1" || n == "lo" },
 		UserExists:      func(n string) bool { return n == "root" || n == "nobody" },
 		GroupExists:     func(n string) bool { return n == "root" || n == "nogroup" },
+		HostResolves:    func(n string) bool { return n == "localhost" },
 		CheckScript: func(path string, security bool) error {
 			switch {
 			case strings.HasPrefix(path, "/ok/"):
@@ -228,6 +229,9 @@ var snippetCases = []struct {
 	{"fail/track-group-undefined", "static_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n}\n", []wantDiag{{2, Error, "track_group TG is not defined"}}},
 	{"ok/track-group", "track_group TG {\n group {\n  VI_9\n }\n}\nstatic_ipaddress {\n 192.0.2.50/24 dev eth0 track_group TG\n}\n", []wantDiag{{1, Warning, "track_group is not implemented"}}},
 	{"fail/static-route-without-dev", "static_routes {\n 203.0.113.0/24 via 192.0.2.254\n}\n", []wantDiag{{2, Error, "has no dev"}}},
+	{"fail/smtp-server-unresolved", "global_defs {\n smtp_server mail.example.org 25\n}\n", []wantDiag{{2, Error, "does not resolve"}}},
+	{"ok/smtp-server-name", "global_defs {\n smtp_server localhost 25\n}\n", nil},
+	{"fail/smtp-server-bad", "global_defs {\n smtp_server 999.1.1.1\n}\n", []wantDiag{{2, Error, "expected an IP address or a host name"}}},
 	{"fail/blackhole-without-dev", vi(" virtual_routes {\n  blackhole 203.0.113.0/24\n }"), []wantDiag{{4, Error, "has no dev"}}},
 	{"ok/dynamic-interfaces", "global_defs {\n dynamic_interfaces\n}\n" + strings.Replace(vi(""), "eth0", "eth9", 1), []wantDiag{{1, Warning, "interface eth9 does not exist yet"}}},
 	{"fail/empty-notification-email", "global_defs {\n notification_email {\n }\n}\n", []wantDiag{{2, Error, "empty block"}}},
