@@ -75,12 +75,11 @@ func (r Results) Apply(e Event) { r[e.Key()] = Result{OK: e.OK, Value: e.Value} 
 
 // Ref is one tracker an instance (or sync group) follows, with the weight
 // that applies to that instance: the track_* line's weight if it has one,
-// else the tracker's own. The daemon has already zeroed weights that
-// keepalived ignores (members of a sync group without
-// sync_group_tracking_weight, address owners), and left out a
-// track_interface naming the instance's own interface, which keepalived
-// ignores ("Ignoring track_interface eth0 since own interface"): that one
-// is followed through vrrp.InterfaceDown/InterfaceUp.
+// else the tracker's own. Effective drops the ones keepalived ignores.
+// The daemon also leaves out a track_interface naming the instance's own
+// interface, which keepalived ignores ("Ignoring track_interface eth0
+// since own interface"): that one is followed through
+// vrrp.InterfaceDown/InterfaceUp.
 type Ref struct {
 	Kind    Kind
 	Name    string
@@ -214,4 +213,41 @@ func failedWord(k Kind) string {
 		return "lost its quorum"
 	}
 	return "failed"
+}
+
+// Effective returns the trackers keepalived 2.2.7 applies to an instance:
+// its own (instance) followed by those of its sync group (group), minus the
+// ones it ignores, and a log line for each of those. Observed by running
+// keepalived (the man page says such weights are "set to zero"; they are
+// in fact dropped, so a failing one neither moves the priority nor causes
+// FAULT):
+//
+//   - an address owner (priority 255) ignores every tracker with a
+//     non-zero weight, its own and its group's;
+//   - a sync group member ignores its own scripts, files and processes with
+//     a non-zero weight, unless the group has sync_group_tracking_weight
+//     (trackingWeight). Its own weighted interfaces still apply (keepalived
+//     logs that it ignores their weight, then applies it), and so do the
+//     group's trackers, weighted or not.
+//
+// Trackers with weight 0 always apply.
+func Effective(instance, group []Ref, inSyncGroup, trackingWeight, addressOwner bool, name string) (refs []Ref, ignored []string) {
+	for _, r := range instance {
+		switch {
+		case r.Weight != 0 && addressOwner:
+			ignored = append(ignored, fmt.Sprintf("(%s) ignoring tracked %s %s with weight %d: address owner", name, r.Kind, r.Name, r.Weight))
+		case r.Weight != 0 && inSyncGroup && !trackingWeight && r.Kind != KindInterface:
+			ignored = append(ignored, fmt.Sprintf("(%s) ignoring tracked %s %s with weight %d: member of a sync group without sync_group_tracking_weight", name, r.Kind, r.Name, r.Weight))
+		default:
+			refs = append(refs, r)
+		}
+	}
+	for _, r := range group {
+		if r.Weight != 0 && addressOwner {
+			ignored = append(ignored, fmt.Sprintf("(%s) ignoring sync group's tracked %s %s with weight %d: address owner", name, r.Kind, r.Name, r.Weight))
+			continue
+		}
+		refs = append(refs, r)
+	}
+	return refs, ignored
 }

@@ -1,6 +1,9 @@
 package track
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestAggregate(t *testing.T) {
 	ok := func(k Kind, n string) Results { return Results{{k, n}: {OK: true}} }
@@ -113,5 +116,49 @@ func TestResultsApply(t *testing.T) {
 	}
 	if got := Kind(9).String(); got != "Kind(9)" {
 		t.Errorf("Kind(9).String = %q", got)
+	}
+}
+
+func TestEffective(t *testing.T) {
+	script := Ref{Kind: KindScript, Name: "s", Weight: 10}
+	script0 := Ref{Kind: KindScript, Name: "s0"}
+	file := Ref{Kind: KindFile, Name: "f", Weight: 5}
+	proc := Ref{Kind: KindProcess, Name: "p", Weight: -2}
+	iface := Ref{Kind: KindInterface, Name: "nocar", Weight: -7}
+	gscript := Ref{Kind: KindScript, Name: "g", Weight: -10}
+	own := []Ref{script, script0, file, proc, iface}
+	names := func(rs []Ref) string {
+		var s []string
+		for _, r := range rs {
+			s = append(s, r.Name)
+		}
+		return strings.Join(s, " ")
+	}
+	tests := []struct {
+		name                        string
+		inGroup, trackWeight, owner bool
+		want                        string
+		ignored                     int
+	}{
+		{"plain instance keeps all", false, false, false, "s s0 f p nocar g", 0},
+		// Seen: "(S1) ignoring tracked script bad with weights due to SYNC
+		// group", file likewise; the interface's -7 and the group's
+		// script -10 still applied.
+		{"sync group member", true, false, false, "s0 nocar g", 3},
+		{"sync_group_tracking_weight", true, true, false, "s s0 f p nocar g", 0},
+		// Seen: "(O1) ignoring tracked script badneg with weights due to
+		// address_owner", file and interface likewise.
+		{"address owner", false, false, true, "s0", 5},
+		{"owner in a sync group", true, false, true, "s0", 5},
+	}
+	for _, tt := range tests {
+		refs, ignored := Effective(own, []Ref{gscript}, tt.inGroup, tt.trackWeight, tt.owner, "VI_1")
+		if got := names(refs); got != tt.want || len(ignored) != tt.ignored {
+			t.Errorf("%s: kept %q, %d ignored %q; want %q, %d", tt.name, got, len(ignored), ignored, tt.want, tt.ignored)
+		}
+	}
+	_, ignored := Effective([]Ref{script}, nil, true, false, false, "S1")
+	if want := "(S1) ignoring tracked script s with weight 10: member of a sync group without sync_group_tracking_weight"; len(ignored) != 1 || ignored[0] != want {
+		t.Errorf("log line %q, want %q", ignored, want)
 	}
 }
