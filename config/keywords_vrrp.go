@@ -339,11 +339,11 @@ func init() {
 			b.noBlock(n)
 			i.Accept = OptBool{Set: true, Value: false}
 		}},
-		durKW("garp_master_delay", "Per-instance vrrp_garp_master_delay.", 0, maxGarp, func(i *Instance) *time.Duration { return &garp(i).MasterDelay }, fGarpMasterDelay),
+		wholeSecondsKW("garp_master_delay", "Per-instance vrrp_garp_master_delay (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).MasterDelay }, fGarpMasterDelay),
 		intKW("garp_master_repeat", "Per-instance vrrp_garp_master_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRepeat }, fGarpMasterRepeat),
-		durKW("garp_lower_prio_delay", "Per-instance vrrp_garp_lower_prio_delay.", 0, maxGarp, func(i *Instance) *time.Duration { return &garp(i).LowerPrioDelay }, fGarpLowerPrioDelay),
+		wholeSecondsKW("garp_lower_prio_delay", "Per-instance vrrp_garp_lower_prio_delay (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).LowerPrioDelay }, fGarpLowerPrioDelay),
 		intKW("garp_lower_prio_repeat", "Per-instance vrrp_garp_lower_prio_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).LowerPrioRepeat }, fGarpLowerPrioRepeat),
-		durKW("garp_master_refresh", "Per-instance vrrp_garp_master_refresh.", 0, 1<<31*time.Second/1000, func(i *Instance) *time.Duration { return &garp(i).MasterRefresh }, fGarpRefresh),
+		wholeSecondsKW("garp_master_refresh", "Per-instance vrrp_garp_master_refresh (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).MasterRefresh }, fGarpRefresh),
 		intKW("garp_master_refresh_repeat", "Per-instance vrrp_garp_master_refresh_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRefreshRepeat }, fGarpRefreshRepeat),
 		ignored[Instance]("garp_extra_if", "Per-instance vrrp_garp_extra_if (the global setting applies)."),
 		intKW("down_timer_adverts", "Advert intervals in the master down timer, 1..100 (default 3; other values break the RFC).", 1, 100, func(i *Instance) *int { return &i.DownTimerAdverts }, fDownTimerAdverts),
@@ -496,4 +496,16 @@ func validIfName(s string) bool {
 		}
 	}
 	return true
+}
+
+// wholeSecondsKW is a timer keepalived reads as an unsigned integer
+// number of seconds.
+func wholeSecondsKW[T any](name, doc string, field func(*T) *time.Duration, bit fieldSet) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		b.noBlock(n)
+		if x, ok := b.intArg(n, 0, 4294967295); ok {
+			*field(v) = time.Duration(x) * time.Second
+			markSet(v, bit)
+		}
+	}}
 }

@@ -132,6 +132,9 @@ func parseInt(s string) (int64, bool) {
 // intWord parses w as an integer in [min, max].
 func (b *builder) intWord(key string, w Word, min, max int64) (int64, bool) {
 	v, ok := parseInt(w.Text)
+	if min >= 0 && strings.HasPrefix(w.Text, "-") {
+		ok = false // keepalived reads these unsigned: even -0 is refused
+	}
 	if !ok || v < min || v > max {
 		b.errorf(w.Pos, "%s %q: expected an integer %d..%d", key, w.Text, min, max)
 		return 0, false
@@ -173,6 +176,9 @@ func fmtSeconds(d time.Duration) string {
 // durWord parses w as seconds in [min, max].
 func (b *builder) durWord(key string, w Word, min, max time.Duration) (time.Duration, bool) {
 	d, ok := parseSeconds(w.Text)
+	if min >= 0 && strings.HasPrefix(w.Text, "-") {
+		ok = false
+	}
 	if !ok || d < min || d > max {
 		b.errorf(w.Pos, "%s %q: expected seconds %s..%s", key, w.Text, fmtSeconds(min), fmtSeconds(max))
 		return 0, false
