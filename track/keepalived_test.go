@@ -32,38 +32,7 @@ type kaCase struct {
 // its notify FIFO, and checks that Aggregate, given the result vigil's
 // watchers would report, says the same.
 func TestAggregateMatchesKeepalived(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "keepalived")
-	lab, err := netlab.New("trkka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	if err := lab.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
-		t.Fatal(err)
-	}
-	// nocar is up without carrier: its peer stays down.
-	if _, err := h.Run("ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp"); err != nil {
-		t.Fatal(err)
-	}
-	// up0 is up with carrier (both ends up). Not eth0: keepalived ignores
-	// a track_interface naming the instance's own interface.
-	if _, err := h.Run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p"); err != nil {
-		t.Fatal(err)
-	}
-	for _, ifname := range []string{"nocar", "up0", "up0p"} {
-		if _, err := h.Run("ip", "link", "set", ifname, "up"); err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	h := kaLab(t, "trkka")
 	dir := t.TempDir()
 	ok := writeScript(t, dir, "ok.sh", "exit 0")
 	bad := writeScript(t, dir, "bad.sh", "exit 1")
@@ -147,6 +116,72 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	got := runKeepalived(t, h, dir, fifo, confPath)
+	for i, c := range cases {
+		delta, fault, reason := Aggregate([]Ref{c.ref}, Results{{c.ref.Kind, c.ref.Name}: c.result})
+		want := kaState{fault: fault, prio: min(max(100+delta, 1), 254)}
+		g, seen := got[fmt.Sprintf("C%d", i)]
+		if !seen {
+			t.Errorf("C%d %+v: keepalived reported nothing", i, c.ref)
+			continue
+		}
+		if g.fault != want.fault || (!g.fault && g.prio != want.prio) {
+			t.Errorf("C%d %+v %+v (file %q): keepalived fault=%v priority %d; Aggregate fault=%v priority %d (%s)",
+				i, c.ref, c.result, c.content, g.fault, g.prio, want.fault, want.prio, reason)
+		}
+	}
+}
+
+// kaLab is a lab host for keepalived with eth0 on a LAN, up0 (up with
+// carrier) and nocar (up, no carrier).
+func kaLab(t *testing.T, prefix string) *netlab.Host {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "keepalived")
+	lab, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	if err := lab.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := lab.AddHost("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
+		t.Fatal(err)
+	}
+	// nocar is up without carrier: its peer stays down.
+	if _, err := h.Run("ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp"); err != nil {
+		t.Fatal(err)
+	}
+	// up0 is up with carrier (both ends up). Not eth0: keepalived ignores
+	// a track_interface naming the instance's own interface.
+	if _, err := h.Run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ifname := range []string{"nocar", "up0", "up0p"} {
+		if _, err := h.Run("ip", "link", "set", ifname, "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	return h
+}
+
+// kaState is what keepalived reported last for an instance.
+type kaState struct {
+	fault bool
+	prio  int
+}
+
+// runKeepalived runs keepalived with conf in h for 3 seconds (every script
+// has run once by then and priorities have settled) and returns the last
+// state its notify FIFO reported for each instance.
+func runKeepalived(t *testing.T, h *netlab.Host, dir, fifo, confPath string) map[string]kaState {
+	t.Helper()
 	r, err := os.OpenFile(fifo, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -159,12 +194,7 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	// Every script has run once by then, and priorities have settled.
-	type state struct {
-		fault bool
-		prio  int
-	}
-	got := map[int]state{}
+	got := map[string]kaState{}
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -183,12 +213,11 @@ read:
 			if len(f) != 4 || f[0] != "INSTANCE" {
 				continue
 			}
-			i, err1 := strconv.Atoi(strings.Trim(f[1], `"C`))
-			p, err2 := strconv.Atoi(f[3])
-			if err1 != nil || err2 != nil {
+			p, err := strconv.Atoi(f[3])
+			if err != nil {
 				t.Fatalf("bad FIFO line %q", l)
 			}
-			got[i] = state{fault: f[2] == "FAULT", prio: p}
+			got[strings.Trim(f[1], `"`)] = kaState{fault: f[2] == "FAULT", prio: p}
 		case <-deadline:
 			break read
 		}
@@ -201,19 +230,7 @@ read:
 	if len(got) == 0 {
 		t.Fatalf("keepalived reported nothing:\n%s", out.String())
 	}
-	for i, c := range cases {
-		delta, fault, reason := Aggregate([]Ref{c.ref}, Results{{c.ref.Kind, c.ref.Name}: c.result})
-		want := state{fault: fault, prio: min(max(100+delta, 1), 254)}
-		g, seen := got[i]
-		if !seen {
-			t.Errorf("C%d %+v: keepalived reported nothing", i, c.ref)
-			continue
-		}
-		if g.fault != want.fault || (!g.fault && g.prio != want.prio) {
-			t.Errorf("C%d %+v %+v (file %q): keepalived fault=%v priority %d; Aggregate fault=%v priority %d (%s)",
-				i, c.ref, c.result, c.content, g.fault, g.prio, want.fault, want.prio, reason)
-		}
-	}
+	return got
 }
 
 func waitExit(cmd *exec.Cmd) {
@@ -224,5 +241,107 @@ func waitExit(cmd *exec.Cmd) {
 	case <-time.After(5 * time.Second):
 		cmd.Process.Kill()
 		<-done
+	}
+}
+
+// TestEffectiveMatchesKeepalived checks Effective + Aggregate against
+// keepalived for sync group members (with and without
+// sync_group_tracking_weight), group-level trackers and an address owner,
+// with failing weighted scripts, a weighted file and an interface without
+// carrier.
+func TestEffectiveMatchesKeepalived(t *testing.T) {
+	h := kaLab(t, "trkkb")
+	dir := t.TempDir()
+	bad := writeScript(t, dir, "bad.sh", "exit 1")
+	file := filepath.Join(dir, "fone")
+	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type inst struct {
+		name                         string
+		prio                         int
+		group                        string // sync group, "" for none
+		own                          []Ref
+		groupRefs                    []Ref
+		inGroup, trackWeight, own255 bool
+	}
+	badP := Ref{Kind: KindScript, Name: "bad", Weight: 10}
+	badN := Ref{Kind: KindScript, Name: "badneg", Weight: -10}
+	bad0 := Ref{Kind: KindScript, Name: "bad0"}
+	fone := Ref{Kind: KindFile, Name: "fone", Weight: 5}
+	nocar := Ref{Kind: KindInterface, Name: "nocar", Weight: -7}
+	insts := []inst{
+		{name: "S1", prio: 100, group: "G1", own: []Ref{badP}, inGroup: true},
+		{name: "S2", prio: 100, group: "G1", own: []Ref{badN, fone}, inGroup: true},
+		{name: "S3", prio: 100, group: "G2", own: []Ref{badN, fone}, inGroup: true, trackWeight: true},
+		{name: "S4", prio: 100, group: "G3", own: []Ref{nocar}, groupRefs: []Ref{badN}, inGroup: true},
+		{name: "S5", prio: 100, group: "G4", own: []Ref{bad0}, inGroup: true},
+		{name: "O1", prio: 255, own: []Ref{badN, fone, nocar}, own255: true},
+		{name: "O2", prio: 255, own: []Ref{bad0}, own255: true},
+	}
+	results := Results{
+		{KindScript, "bad"}: {OK: false}, {KindScript, "badneg"}: {OK: false}, {KindScript, "bad0"}: {OK: false},
+		{KindFile, "fone"}: {OK: true, Value: 1}, {KindInterface, "nocar"}: {OK: false},
+	}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "global_defs {\n  script_user root\n  notify_fifo %s\n  vrrp_notify_priority_changes true\n}\n", fifo)
+	for _, s := range []string{"bad", "badneg", "bad0"} {
+		fmt.Fprintf(&conf, "vrrp_script %s {\n  script %s\n  interval 1\n}\n", s, bad)
+	}
+	fmt.Fprintf(&conf, "track_file fone {\n  file %s\n}\n", file)
+	trackBlock := func(refs []Ref) string {
+		var b strings.Builder
+		kw := map[Kind]string{KindScript: "track_script", KindFile: "track_file", KindInterface: "track_interface"}
+		for _, r := range refs {
+			fmt.Fprintf(&b, "  %s {\n    %s weight %d\n  }\n", kw[r.Kind], r.Name, r.Weight)
+		}
+		return b.String()
+	}
+	groups := map[string][]inst{}
+	for _, in := range insts {
+		if in.group != "" {
+			groups[in.group] = append(groups[in.group], in)
+		}
+	}
+	for g, members := range groups {
+		fmt.Fprintf(&conf, "vrrp_sync_group %s {\n  group {\n", g)
+		for _, m := range members {
+			fmt.Fprintf(&conf, "    %s\n", m.name)
+		}
+		conf.WriteString("  }\n")
+		if members[0].trackWeight {
+			conf.WriteString("  sync_group_tracking_weight\n")
+		}
+		conf.WriteString(trackBlock(members[0].groupRefs))
+		conf.WriteString("}\n")
+	}
+	for i, in := range insts {
+		fmt.Fprintf(&conf, "vrrp_instance %s {\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  virtual_ipaddress {\n    192.0.2.%d/24\n  }\n%s}\n",
+			in.name, i+1, in.prio, i+10, trackBlock(in.own))
+	}
+	confPath := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runKeepalived(t, h, dir, fifo, confPath)
+	for _, in := range insts {
+		refs, ignored := Effective(in.own, in.groupRefs, in.inGroup, in.trackWeight, in.own255, in.name)
+		delta, fault, reason := Aggregate(refs, results)
+		prio := in.prio
+		if prio != 255 {
+			prio = min(max(prio+delta, 1), 254)
+		}
+		g, seen := got[in.name]
+		if !seen {
+			t.Errorf("%s: keepalived reported nothing", in.name)
+			continue
+		}
+		if g.fault != fault || (!fault && g.prio != prio) {
+			t.Errorf("%s: keepalived fault=%v priority %d; vigil fault=%v priority %d (%s; ignored %q)", in.name, g.fault, g.prio, fault, prio, reason, ignored)
+		}
 	}
 }
