@@ -17,7 +17,8 @@ import (
 // shared with the Model and with earlier Desired values: treat them as
 // read-only.
 type Desired struct {
-	// Services are sorted by Name.
+	// Services are sorted: address services by (VIP, Port, Proto), then
+	// fwmark services by (Family, FwMark, Proto). Names are unique.
 	Services []Service
 }
 

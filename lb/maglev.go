@@ -1,0 +1,219 @@
+package lb
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"hash/crc64"
+	"hash/fnv"
+	"slices"
+)
+
+// This file implements the lookup table of Maglev (Eisenbud et al., "Maglev:
+// A Fast and Reliable Software Network Load Balancer", NSDI 2016, section
+// 3.4), from the paper's description:
+//
+//   - each backend has a preference list, a permutation of the table's M
+//     slots (M prime): offset = h1(key) mod M, skip = h2(key) mod (M−1) + 1,
+//     and its j-th preference is (offset + j·skip) mod M;
+//   - backends take turns; on its turn a backend claims its most preferred
+//     slot still empty; this goes on until the table is full.
+//
+// Every slot is owned by exactly one backend, each backend owns about M/N
+// slots, and when a backend leaves, the others mostly keep their slots
+// because their preference lists do not change: only the departed
+// backend's slots, and few others, move. Two directors with the same
+// backends build the same table, so a failover between them keeps flows on
+// their backends.
+//
+// Weights: the paper notes that weights can be had by changing how often
+// each backend takes a turn. Here turns follow weighted fair queueing: a
+// backend's k-th turn is due at virtual time k/weight, and the earliest due
+// goes first (ties to the lower index). After T turns every backend has had
+// within one turn of T·w/W, so its share of the table is proportional to
+// its weight; with equal weights this is the paper's plain round robin.
+
+// MaxMaglevSize bounds a configured table size.
+const MaxMaglevSize = 1 << 20
+
+// maglevLadder are the sizes MaglevSizeFor picks from: primes near powers
+// of two, so that the size changes (and the table reshuffles) only when the
+// number of configured servers crosses one of a few thresholds.
+var maglevLadder = []int{16381, 32749, 65521}
+
+// MaglevSizeFor is the default table size for n configured servers: the
+// smallest ladder prime of at least 100·n (the paper keeps M > 100·N so
+// that shares differ by at most about 1%), at least 16381 (with smaller
+// tables a removal can move 5-15% of the other backends' entries when there
+// are only a handful of backends; from 16381 it stays under 10%, 0.9% on
+// average), at most 65521. It depends on the configuration only, never on
+// health.
+func MaglevSizeFor(n int) int {
+	for _, p := range maglevLadder {
+		if p >= 100*n {
+			return p
+		}
+	}
+	return maglevLadder[len(maglevLadder)-1]
+}
+
+// MaglevTable builds the lookup table of size m (a prime) for backends with
+// positive weights: entry i is the index in backends of the backend that
+// owns slot i. A backend's place in the table depends only on its
+// address:port, its weight and the others', never on history.
+func MaglevTable(backends []Backend, m int) ([]int, error) {
+	switch {
+	case m < 1 || m > MaxMaglevSize || !isPrime(m):
+		return nil, fmt.Errorf("maglev: table size %d is not a prime up to %d", m, MaxMaglevSize)
+	case len(backends) == 0:
+		return nil, nil
+	}
+	for _, b := range backends {
+		if b.Weight <= 0 {
+			return nil, fmt.Errorf("maglev: backend %v has weight %d", b.AddrPort(), b.Weight)
+		}
+	}
+	return maglevFill(backends, m), nil
+}
+
+// turn is one backend's place in the turn order: its next turn is due at
+// (done+1)/weight, and next is the position in its preference list.
+type turn struct {
+	idx          int
+	weight, done uint64
+	offset, skip uint64
+	next         uint64
+}
+
+type turns []*turn
+
+func (t turns) Len() int { return len(t) }
+func (t turns) Less(i, j int) bool {
+	// (a.done+1)/a.weight < (b.done+1)/b.weight, in integers: both sides
+	// stay below 2^52 (done < 2^20, weight < 2^31).
+	a, b := t[i], t[j]
+	l, r := (a.done+1)*b.weight, (b.done+1)*a.weight
+	if l != r {
+		return l < r
+	}
+	return a.idx < b.idx
+}
+func (t turns) Swap(i, j int) { t[i], t[j] = t[j], t[i] }
+func (t *turns) Push(x any)   { *t = append(*t, x.(*turn)) }
+func (t *turns) Pop() any {
+	old := *t
+	x := old[len(old)-1]
+	*t = old[:len(old)-1]
+	return x
+}
+
+func maglevFill(backends []Backend, m int) []int {
+	mm := uint64(m)
+	ts := make(turns, len(backends))
+	all := make([]turn, len(backends))
+	var key [18]byte
+	skips := make(map[uint64]bool, len(backends))
+	for i, b := range backends {
+		k := backendKey(&key, b)
+		h1, h2 := maglevHashes(k)
+		all[i] = turn{idx: i, weight: uint64(b.Weight), offset: h1 % mm}
+		if mm > 1 {
+			// Two backends with the same skip walk the same cycle of slots
+			// and keep colliding: with such a pair, removing any third
+			// backend was seen to move 24% of the others' entries. The
+			// later one (in Backends order) rehashes until its skip is its
+			// own; that makes its permutation depend on the other's
+			// presence, a rarer and smaller cost.
+			skip := h2%(mm-1) + 1
+			for try := uint64(1); skips[skip] && try <= 64; try++ {
+				skip = mix64(h2+try*0x9e3779b97f4a7c15)%(mm-1) + 1
+			}
+			skips[skip] = true
+			all[i].skip = skip
+		}
+		ts[i] = &all[i]
+	}
+	heap.Init(&ts)
+	table := make([]int, m)
+	for i := range table {
+		table[i] = -1
+	}
+	for filled := 0; filled < m; filled++ {
+		t := ts[0]
+		for {
+			// j-th preference: (offset + j·skip) mod M, stepped.
+			slot := (t.offset + t.next*t.skip) % mm
+			t.next++
+			if table[slot] < 0 {
+				table[slot] = t.idx
+				break
+			}
+		}
+		t.done++
+		heap.Fix(&ts, 0)
+	}
+	return table
+}
+
+// backendKey is the stable identity a backend's permutation derives from:
+// its address (4 or 16 bytes) and port, big-endian.
+func backendKey(buf *[18]byte, b Backend) []byte {
+	k := b.Addr.AsSlice()
+	n := copy(buf[:], k)
+	binary.BigEndian.PutUint16(buf[n:], b.Port)
+	return buf[:n+2]
+}
+
+var crcTable = crc64.MakeTable(crc64.ECMA)
+
+// maglevHashes are two independent hashes of a backend key: FNV-1a and
+// CRC-64, different algorithms (and both fixed, unlike hash/maphash, so
+// that every director and every Go version agree), each finished with a
+// 64-bit avalanche so that neighbouring addresses land far apart.
+func maglevHashes(k []byte) (uint64, uint64) {
+	f := fnv.New64a()
+	f.Write(k)
+	return mix64(f.Sum64()), mix64(crc64.Checksum(k, crcTable))
+}
+
+// mix64 is the splitmix64 finaliser.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+func isPrime(n int) bool {
+	if n < 2 {
+		return false
+	}
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// maglevCache keeps the last table of a service: Desired runs after every
+// change, and most changes (another service's health, VRRP state) leave a
+// service's backends as they were.
+type maglevCache struct {
+	size     int
+	backends []Backend // only Addr, Port and Weight matter
+	table    []int
+}
+
+func (c *maglevCache) get(bs []Backend, m int) []int {
+	if c.table != nil && c.size == m && slices.EqualFunc(c.backends, bs, func(a, b Backend) bool {
+		return a.Addr == b.Addr && a.Port == b.Port && a.Weight == b.Weight
+	}) {
+		return c.table
+	}
+	t := maglevFill(bs, m)
+	c.size, c.backends, c.table = m, slices.Clone(bs), t
+	return t
+}

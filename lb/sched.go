@@ -1,0 +1,192 @@
+package lb
+
+import (
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"slices"
+)
+
+// schedKind is how a scheduler's weights are derived.
+type schedKind int
+
+const (
+	kindRR       schedKind = iota // every live backend weight 1
+	kindWeighted                  // configured weights (wrr, sh, dh, mh)
+	kindLC                        // 1/(conns+1), weights ignored (lc)
+	kindWLC                       // weight/(conns+1) (wlc, sed, twos)
+	kindNQ                        // idle servers first, then as wlc (nq)
+	kindFO                        // highest weight only (fo)
+	kindOVF                       // highest weight until its conns reach its weight (ovf)
+)
+
+// sched is a scheduler as data for the data plane.
+type sched struct {
+	kind schedKind
+	sel  Selection
+	hash Hash
+}
+
+// schedFor maps an IPVS scheduler name to what nftables can do.
+func schedFor(name string, flags []string) (sched, error) {
+	port := slices.Contains(flags, "sh-port") || slices.Contains(flags, "mh-port") || slices.Contains(flags, "flag-2")
+	src := HashSourceAddr
+	if port {
+		src = HashSourceAddrPort
+	}
+	switch name {
+	case "rr":
+		return sched{kind: kindRR}, nil
+	case "wrr":
+		return sched{kind: kindWeighted}, nil
+	case "lc":
+		return sched{kind: kindLC}, nil
+	case "wlc", "sed", "twos":
+		// With connection counts refreshed only now and then, the
+		// differences between these (sed's +1, twos' random pair) are
+		// below the approximation's resolution.
+		return sched{kind: kindWLC}, nil
+	case "nq":
+		return sched{kind: kindNQ}, nil
+	case "fo":
+		return sched{kind: kindFO}, nil
+	case "ovf":
+		return sched{kind: kindOVF}, nil
+	case "sh":
+		return sched{kind: kindWeighted, sel: SelectHash, hash: src}, nil
+	case "dh", "lblc", "lblcr":
+		// lblc/lblcr send a destination to the same server until it is
+		// overloaded: the destination hash without the overload escape.
+		return sched{kind: kindWeighted, sel: SelectHash, hash: HashDestAddr}, nil
+	case "mh":
+		return sched{kind: kindWeighted, sel: SelectMaglev, hash: src}, nil
+	}
+	return sched{}, fmt.Errorf("unknown scheduler %q", name)
+}
+
+// connScale is the largest weight the connection-count approximations
+// produce: enough resolution to steer traffic, small enough that the
+// numgen ranges stay short.
+const connScale = 256
+
+// weigh turns the live backends (configured or dynamic weights, all > 0)
+// into the Backends the data plane sees, moving those a scheduler never
+// picks for new flows to draining. Both results are sorted.
+func (sc sched) weigh(live, draining []Backend, counts map[netip.AddrPort]int) ([]Backend, []Backend) {
+	conns := func(b Backend) uint64 { return uint64(counts[b.AddrPort()]) }
+	switch sc.kind {
+	case kindRR:
+		for i := range live {
+			live[i].Weight = 1
+		}
+	case kindLC, kindWLC, kindNQ:
+		if counts == nil {
+			// Nothing reported yet: lc has no weights, the others use
+			// the configured ones.
+			if sc.kind == kindLC {
+				for i := range live {
+					live[i].Weight = 1
+				}
+			}
+			break
+		}
+		w := func(b Backend) uint64 {
+			if sc.kind == kindLC {
+				return 1
+			}
+			return uint64(b.Weight)
+		}
+		idle := false
+		if sc.kind == kindNQ {
+			for _, b := range live {
+				idle = idle || conns(b) == 0
+			}
+		}
+		// The best score weight/(conns+1) gets connScale, the others in
+		// proportion, at least 1 so that every live server keeps a trickle
+		// of new flows (and its count stays meaningful).
+		best := -1
+		for i, b := range live {
+			if best < 0 || w(b)*(conns(live[best])+1) > w(live[best])*(conns(b)+1) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		bw, bc := w(live[best]), conns(live[best])+1
+		eff := make([]int, len(live))
+		for i, b := range live {
+			if idle && conns(b) > 0 {
+				eff[i] = 1 // nq: never queue behind a busy server while one idles
+				continue
+			}
+			// round(connScale · w/(c+1) ÷ (bw/bc)) in 128 bits: the
+			// numerator can exceed 64.
+			hi, lo := bits.Mul64(connScale*w(b), bc)
+			den := bw * (conns(b) + 1)
+			lo, carry := bits.Add64(lo, den/2, 0)
+			q, _ := bits.Div64(hi+carry, lo, den)
+			eff[i] = max(1, int(q))
+		}
+		for i := range live {
+			live[i].Weight = eff[i]
+		}
+	case kindFO, kindOVF:
+		pick := -1
+		for i, b := range live {
+			if pick < 0 || b.Weight > live[pick].Weight {
+				pick = i
+			}
+		}
+		if sc.kind == kindOVF && counts != nil {
+			// The highest weight first, then the next, each until its
+			// connections reach its weight; all full: the highest.
+			order := make([]int, len(live))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortStableFunc(order, func(a, b int) int { return live[b].Weight - live[a].Weight })
+			for _, i := range order {
+				if conns(live[i]) < uint64(live[i].Weight) {
+					pick = i
+					break
+				}
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		for i, b := range live {
+			if i != pick {
+				b.Weight = 0
+				draining = append(draining, b)
+			}
+		}
+		live = []Backend{live[pick]}
+		sortBackends(draining)
+	}
+	return live, draining
+}
+
+// MaxTotalWeight bounds Service.TotalWeight, the numgen/jhash modulus,
+// well inside the 32 bits nftables computes with.
+const MaxTotalWeight = 1 << 30
+
+// fitTotal scales weights down in proportion (each stays at least 1) when
+// their sum would exceed MaxTotalWeight; configured weights go up to 2^31−1
+// each, as in keepalived.
+func fitTotal(bs []Backend) {
+	var sum uint64
+	for _, b := range bs {
+		sum += uint64(b.Weight)
+	}
+	if sum <= MaxTotalWeight {
+		return
+	}
+	for i := range bs {
+		hi, lo := bits.Mul64(uint64(bs[i].Weight), MaxTotalWeight-uint64(len(bs)))
+		q, _ := bits.Div64(hi, lo, sum)
+		bs[i].Weight = max(1, int(q))
+	}
+}
