@@ -56,17 +56,21 @@ const (
 
 // includeVariants maps the include keywords to the checks they add to the
 // current include_check level (keepalived.conf(5), "include").
+// includew also refuses a plain name that does not exist, unlike
+// "include_check wildcard_match" (observed on keepalived 2.2.7).
 var includeVariants = map[string]includeCheck{
 	"include":  0,
 	"includer": checkReadable,
 	"includem": checkReadable | checkMatch,
-	"includew": checkReadable | checkWildcardMatch,
+	"includew": checkReadable | checkMatch | checkWildcardMatch,
 	"includeb": checkReadable | checkBraceMatch,
 	"includea": checkAll,
 }
 
+// includeCheckNames are the options of include_check. keepalived 2.2.7
+// refuses "readable" although its manual lists it; each of these implies
+// the readable check.
 var includeCheckNames = map[string]includeCheck{
-	"readable":       checkReadable,
 	"match":          checkReadable | checkMatch,
 	"wildcard_match": checkReadable | checkWildcardMatch,
 	"brace_match":    checkReadable | checkBraceMatch,
@@ -579,22 +583,23 @@ func (p *preprocessor) globalHook(n *Node) {
 			f.check = checkAll
 			return
 		}
-		for _, a := range n.Args {
+		for i, a := range n.Args {
 			name, op := a.Text, byte(0)
 			if name != "" && (name[0] == '+' || name[0] == '-') {
 				op, name = name[0], name[1:]
 			}
 			c, ok := includeCheckNames[name]
-			if !ok {
-				p.report(a.Pos, Error, "unknown include_check %q: expected readable, match, wildcard_match or brace_match, optionally with + or -", a.Text)
-				continue
-			}
-			if op == '-' {
+			switch {
+			case !ok:
+				p.report(a.Pos, Error, "unknown include_check %q: expected match, wildcard_match or brace_match, optionally with + or -", a.Text)
+			case op == 0 && i > 0:
+				// keepalived 2.2.7 takes a bare option only first.
+				p.report(a.Pos, Error, "include_check %q after another option: expected +%s or -%s; ignored", a.Text, name, name)
+			case op == 0:
+				f.check = c
+			case op == '-':
 				f.check &^= c &^ checkReadable
-				if name == "readable" {
-					f.check &^= checkReadable
-				}
-			} else {
+			default:
 				f.check |= c
 			}
 		}

@@ -33,7 +33,7 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 	}
 	dir := path.Dir(cur.name)
 	var matches []string
-	missing, wild := 0, false
+	missing, wild := 0, false // plain brace alternatives with no file; any wildcard
 	for _, a := range alts {
 		full := a
 		if !path.IsAbs(a) {
@@ -54,27 +54,37 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 		case !meta:
 			m = []string{full} // without Glob, a plain name is tried as is
 		}
-		if len(m) == 0 {
+		if len(m) == 0 && !meta {
 			missing++
 		}
 		matches = append(matches, m...)
 	}
+	// What each check refuses, as keepalived 2.2.7 does it (which is not
+	// quite what its manual says): match, a plain name (no wildcard, no
+	// braces) that does not exist; wildcard_match, a pattern with a
+	// wildcard that matches nothing; brace_match, a brace alternative
+	// without wildcard that does not exist (and then nothing is included).
+	braces := len(alts) > 1
 	switch {
 	case len(matches) == 0 && wild:
 		if check&checkWildcardMatch != 0 {
-			p.report(pos, Error, "no file matches %q: expected at least one (include_check wildcard_match)", pattern.s)
+			p.report(pos, Error, "no file matches %q: expected at least one (%s)", pattern.s, checkName(kw, "wildcard_match"))
 		}
 		return
-	case len(matches) == 0:
-		if check&(checkMatch|checkWildcardMatch|checkBraceMatch) != 0 {
-			p.report(pos, Error, "included file %q does not exist", pattern.s)
+	case len(matches) == 0 && !braces:
+		if check&checkMatch != 0 {
+			p.report(pos, Error, "included file %q does not exist (%s)", pattern.s, checkName(kw, "match"))
 		} else {
 			p.report(pos, Warning, "included file %q does not exist: skipped (includem makes this an error)", pattern.s)
 		}
 		return
 	case missing > 0:
 		if check&checkBraceMatch != 0 {
-			p.report(pos, Error, "some files of %q do not exist: expected every brace alternative to match (include_check brace_match); include skipped", pattern.s)
+			p.report(pos, Error, "files of %q do not exist: expected every brace alternative to name a file (%s); include skipped", pattern.s, checkName(kw, "brace_match"))
+			return
+		}
+		if len(matches) == 0 {
+			p.report(pos, Warning, "no file of %q exists: skipped (includeb makes this an error)", pattern.s)
 			return
 		}
 		p.report(pos, Warning, "some files of %q do not exist", pattern.s)
@@ -120,6 +130,14 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 		// and cannot change the includer's (keepalived.conf(5)).
 		p.file(m, data, cur.check)
 	}
+}
+
+// checkName names what made a check apply, for messages.
+func checkName(kw, check string) string {
+	if kw != "include" && includeVariants[kw]&includeCheckNames[check] != 0 {
+		return kw
+	}
+	return "include_check " + check
 }
 
 // cycle returns the include chain if name is already being read.

@@ -465,7 +465,7 @@ func TestParseTreeInclude(t *testing.T) {
 		{name: "includew", files: with("includew sub/*.nomatch\nincludew missing.conf\n"),
 			diags: ppK + "1:10 error\n" + ppK + "2:10 error\n", msgs: []string{"no file matches"}},
 		{name: "includeb skips the whole include", files: with("includeb {x,sub/c}.conf\nincludeb {x,y}.conf\n"),
-			diags: ppK + "1:10 error\n" + ppK + "2:10 error\n", msgs: []string{"brace_match"}},
+			diags: ppK + "1:10 error\n" + ppK + "2:10 error\n", msgs: []string{"(includeb); include skipped"}},
 		{name: "includea", files: with("includea sub/c.conf\nincludea missing.conf\n"),
 			tree: "kw_c\n", diags: ppK + "2:10 error\n"},
 		{name: "include_check in global_defs", files: with("global_defs {\ninclude_check match\n}\ninclude missing.conf\ninclude {x,sub/ok}.conf\n"),
@@ -473,9 +473,10 @@ func TestParseTreeInclude(t *testing.T) {
 		{name: "include_check with no option is all", files: with("global_defs {\ninclude_check\n}\ninclude {x,sub/ok}.conf\n"),
 			tree: "global_defs {\n  include_check\n}\n", diags: ppK + "4:9 error\n"},
 		{name: "include_check adds and removes", files: with("global_defs {\ninclude_check -match +wildcard_match\n}\ninclude missing.conf\ninclude sub/*.nomatch\n"),
-			tree: "global_defs {\n  include_check -match +wildcard_match\n}\n", diags: ppK + "4:9 error\n" + ppK + "5:9 error\n"},
-		{name: "include_check unknown option", files: with("global_defs {\ninclude_check bogus\n}\n"),
-			tree: "global_defs {\n  include_check bogus\n}\n", diags: ppK + "2:15 error\n", msgs: []string{`unknown include_check "bogus"`}},
+			tree: "global_defs {\n  include_check -match +wildcard_match\n}\n", diags: ppK + "4:9 warning\n" + ppK + "5:9 error\n"},
+		{name: "include_check unknown option", files: with("global_defs {\ninclude_check bogus readable\n}\n"),
+			tree: "global_defs {\n  include_check bogus readable\n}\n", diags: ppK + "2:15 error\n" + ppK + "2:21 error\n",
+			msgs: []string{`unknown include_check "bogus"`, `unknown include_check "readable"`}},
 		{name: "include_check only counts in global_defs", files: with("include_check\ninclude missing.conf\n"),
 			tree: "include_check\n", diags: ppK + "2:9 warning\n"},
 		{name: "include_check does not leak out of an included file", files: func() map[string]string {
@@ -644,5 +645,45 @@ func TestParseTreeLimits(t *testing.T) {
 	nodes, diags = parseTree("g.conf", []byte(src), Env{}, lim)
 	if !diags.HasErrors() || len(nodes) > 100000 {
 		t.Errorf("nested generators: %d nodes, %s", len(nodes), diags)
+	}
+}
+
+// TestIncludeChecks is the verdict of `keepalived -t` (2.2.7) for each include
+// variant and include_check level against each kind of pattern: true where
+// it fails the configuration.
+func TestIncludeChecks(t *testing.T) {
+	pats := []string{"inc/missing.conf", "inc/*.none", "inc/{a,zz}.conf", "inc/{y,zz}.conf", "inc/{x*,a}.conf", "inc", "inc/{x*,y*}.conf"}
+	want := []struct {
+		how  string
+		fail string // one letter per pattern: x fails, . passes
+	}{
+		{"include", "......."},
+		{"includer", ".....x."},
+		{"includem", "x....x."},
+		{"includew", "xx...xx"},
+		{"includeb", "..xx.x."},
+		{"includea", "xxxx.xx"},
+		{"ic:match", "x....x."},
+		{"ic:wildcard_match", ".x...xx"},
+		{"ic:brace_match", "..xx.x."},
+		{"ic:", "xxxx.xx"},
+		{"ic:wildcard_match -match", ".x...xx"},
+		{"ic:brace_match -match", "..xx.x."},
+		{"ic:match +brace_match", "x.xx.x."},
+		{"ic:match wildcard_match", "xxxxxxx"}, // a bare second option is an error
+		{"ic:-match match", "xxxxxxx"},
+	}
+	files := map[string]string{"/k/inc/a.conf": "# a\n", "/k/inc/b.conf": "# b\n", "/k/inc/sub/c.conf": "# c\n"}
+	for _, w := range want {
+		for i, pat := range pats {
+			src := w.how + " " + pat + "\n"
+			if opts, ok := strings.CutPrefix(w.how, "ic:"); ok {
+				src = "global_defs {\ninclude_check " + opts + "\n}\ninclude " + pat + "\n"
+			}
+			_, diags := ParseTreeBytes("/k/main.conf", []byte(src), ppEnv(files, "vm"))
+			if got, want := diags.HasErrors(), w.fail[i] == 'x'; got != want {
+				t.Errorf("%s %s: fails %v, keepalived fails %v:\n%s", w.how, pat, got, want, diags)
+			}
+		}
 	}
 }
