@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -43,3 +44,19 @@ const unsupportedMark = "vigil does not support "
 // IsUnsupported reports whether d is an error only because vigil refuses
 // a keepalived feature (keepalived itself would accept the config).
 func IsUnsupported(d Diagnostic) bool { return strings.HasPrefix(d.Msg, unsupportedMark) }
+
+// AddrPort is the service's address and port (invalid for fwmark and
+// group services).
+func (vs *VirtualServer) AddrPort() netip.AddrPort {
+	if vs.Kind != VSAddr {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(vs.Addr, vs.Port)
+}
+
+// AddrPort is the real server's address and port (port 0 for fwmark
+// services: the packet's own port is kept).
+func (rs *RealServer) AddrPort() netip.AddrPort { return netip.AddrPortFrom(rs.Addr, rs.Port) }
+
+// Target is where the checker connects.
+func (c *Checker) Target() netip.AddrPort { return netip.AddrPortFrom(c.ConnectIP, c.ConnectPort) }
