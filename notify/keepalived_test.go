@@ -23,6 +23,7 @@ import (
 // the same text; replaying those events through a Notifier with the same
 // scripts must give the same argv lines.
 func TestMatchesKeepalived(t *testing.T) {
+	testenv.Short(t)
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
 	lab, err := netlab.New("ntfka")

@@ -32,6 +32,8 @@ type kaCase struct {
 // its notify FIFO, and checks that Aggregate, given the result vigil's
 // watchers would report, says the same.
 func TestAggregateMatchesKeepalived(t *testing.T) {
+	testenv.Short(t)
+	t.Parallel()
 	h := kaLab(t, "trkka")
 	dir := t.TempDir()
 	ok := writeScript(t, dir, "ok.sh", "exit 0")
@@ -250,6 +252,8 @@ func waitExit(cmd *exec.Cmd) {
 // with failing weighted scripts, a weighted file and an interface without
 // carrier.
 func TestEffectiveMatchesKeepalived(t *testing.T) {
+	testenv.Short(t)
+	t.Parallel()
 	h := kaLab(t, "trkkb")
 	dir := t.TempDir()
 	bad := writeScript(t, dir, "bad.sh", "exit 1")
