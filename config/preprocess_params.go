@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// substitute replaces parameters in a line: $NAME when followed by a blank
-// or the end of the text, and ${NAME} anywhere. Undefined parameters stay as
+// substitute replaces parameters in a line: $NAME when followed by a blank,
+// ')', ',' or the end of the text, and ${NAME} anywhere; a multi-line value
+// only at the end of the line. Undefined parameters stay as
 // they are (keepalived.conf(5): existing '$' in scripts keep working).
 // Replacement is recursive: scanning resumes at the start of the inserted
 // value, and the value is spliced into the line before it is scanned, so
@@ -25,10 +26,10 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 		if j < 0 {
 			break
 		}
-		name, end, args, braced := paramAt(rem, j)
+		name, end, args := paramAt(rem, j)
 		val, defined := "", false
 		if name != "" {
-			val, defined = p.param(name, args, braced)
+			val, defined = p.param(name, args)
 		}
 		multi := defined && strings.IndexByte(val, '\n') >= 0
 		if multi && strings.TrimLeft(rem[end:], " \t\v\f\r") != "" {
@@ -81,43 +82,43 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 // paramAt parses a parameter reference at buf[i] == '$'. It returns the
 // name (empty if there is no reference here), the end of the reference, and
 // for ${NAME ARGS} the arguments (only ${_RANDOM MIN MAX} takes any).
-func paramAt(buf string, i int) (name string, end int, args string, braced bool) {
+func paramAt(buf string, i int) (name string, end int, args string) {
 	if i+1 < len(buf) && buf[i+1] == '{' {
 		j := i + 2
 		for j < len(buf) && buf[j] != '}' && buf[j] != '\n' {
 			j++
 		}
 		if j >= len(buf) || buf[j] != '}' {
-			return "", 0, "", false
+			return "", 0, ""
 		}
 		inner := buf[i+2 : j]
 		n := nameLen(inner)
 		switch {
 		case n == 0:
-			return "", 0, "", false
+			return "", 0, ""
 		case n == len(inner):
-			return inner, j + 1, "", true
+			return inner, j + 1, ""
 		case inner[:n] == "_RANDOM" && isBlank(inner[n]):
-			return inner[:n], j + 1, inner[n:], true
+			return inner[:n], j + 1, inner[n:]
 		}
-		return "", 0, "", false
+		return "", 0, ""
 	}
 	n := nameLen(buf[i+1:])
 	if n == 0 {
-		return "", 0, "", false
+		return "", 0, ""
 	}
 	end = i + 1 + n
 	if end < len(buf) && !isBlank(buf[end]) && buf[end] != ')' && buf[end] != ',' {
 		// keepalived also ends a name at ')' and ',' (for ~SEQ(i, 1, $N)),
 		// but not at other punctuation: "$N.x" and "$N}" stay as they are.
-		return "", 0, "", false
+		return "", 0, ""
 	}
-	return buf[i+1 : end], end, "", false
+	return buf[i+1 : end], end, ""
 }
 
 // param returns the value of a parameter: a predefined one (keepalived.conf(5),
 // "Pre-defined definitions") or one defined with $NAME=value.
-func (p *preprocessor) param(name, args string, braced bool) (string, bool) {
+func (p *preprocessor) param(name, args string) (string, bool) {
 	switch name {
 	case "_PWD":
 		return path.Dir(p.cur().name), true
@@ -185,9 +186,6 @@ func (g *generator) tuple(k uint64) []string {
 	}
 	v := g.seq.start + int64(k)*g.seq.step
 	if g.seq.hex {
-		if v < 0 {
-			return []string{"-" + strconv.FormatUint(uint64(-v), 16)}
-		}
 		return []string{strconv.FormatInt(v, 16)}
 	}
 	return []string{strconv.FormatInt(v, 10)}
@@ -225,28 +223,28 @@ func (p *preprocessor) generators(sp span, pos Pos) (gens []*generator, rest spa
 			p.report(at, Error, "invalid %s: %s; line skipped", kind, err)
 			return nil, span{}, false
 		}
-		total *= max(g.size(), 1)
-		if g.size() > uint64(p.lim.genLines) || total > uint64(p.lim.genLines) {
+		if g.size() > uint64(p.lim.genLines) || total*max(g.size(), 1) > uint64(p.lim.genLines) {
 			p.report(at, Error, "~SEQ/~LST line expands to more than %d lines: line skipped", p.lim.genLines)
 			return nil, span{}, false
 		}
+		total *= max(g.size(), 1)
 		gens = append(gens, g)
 		sp = sp.slice(len(kind)+1+n, len(sp.s)).trim()
 	}
 }
 
-// genValue resolves a parameter used as a whole ~SEQ/~LST value
-// (keepalived accepts "~SEQ(i, 1, $N)" although "$N)" is not followed by a
-// blank); a '$' anywhere else in a value makes it invalid, as in keepalived.
+// genValue resolves a parameter used as a whole ~SEQ/~LST value, as in
+// "~SEQ(i, 1, $N)"; a '$' anywhere else in a value makes it invalid, as in
+// keepalived.
 func (p *preprocessor) genValue(f string, pos Pos) (string, bool) {
 	if !strings.Contains(f, "$") {
 		return f, true
 	}
-	name, end, args, braced := paramAt(f, 0)
+	name, end, args := paramAt(f, 0)
 	if name == "" || end != len(f) {
 		return "", false
 	}
-	v, ok := p.param(name, args, braced)
+	v, ok := p.param(name, args)
 	if !ok {
 		return f, true
 	}
