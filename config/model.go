@@ -33,7 +33,8 @@ type Config struct {
 	SSL *SSLConfig
 
 	// idx maps names to items; Build fills it, so lookups on a loaded
-	// Config are O(1) and a Config built by hand still works (linearly).
+	// Config are O(1); a miss falls back to a scan, so items appended
+	// later (or a Config built by hand) are still found.
 	idx *index
 }
 
@@ -73,7 +74,9 @@ func (c *Config) reindex() {
 // Script returns the vrrp_script called name, or nil.
 func (c *Config) Script(name string) *VRRPScript {
 	if c.idx != nil {
-		return c.idx.scripts[name]
+		if x := c.idx.scripts[name]; x != nil {
+			return x
+		}
 	}
 	for _, s := range c.Scripts {
 		if s.Name == name {
@@ -86,7 +89,9 @@ func (c *Config) Script(name string) *VRRPScript {
 // TrackFile returns the track_file called name, or nil.
 func (c *Config) TrackFile(name string) *TrackFile {
 	if c.idx != nil {
-		return c.idx.trackFiles[name]
+		if x := c.idx.trackFiles[name]; x != nil {
+			return x
+		}
 	}
 	for _, s := range c.TrackFiles {
 		if s.Name == name {
@@ -99,7 +104,9 @@ func (c *Config) TrackFile(name string) *TrackFile {
 // TrackProcess returns the vrrp_track_process called name, or nil.
 func (c *Config) TrackProcess(name string) *TrackProcess {
 	if c.idx != nil {
-		return c.idx.trackProcs[name]
+		if x := c.idx.trackProcs[name]; x != nil {
+			return x
+		}
 	}
 	for _, s := range c.TrackProcesses {
 		if s.Name == name {
@@ -112,7 +119,9 @@ func (c *Config) TrackProcess(name string) *TrackProcess {
 // Instance returns the vrrp_instance called name, or nil.
 func (c *Config) Instance(name string) *Instance {
 	if c.idx != nil {
-		return c.idx.instances[name]
+		if x := c.idx.instances[name]; x != nil {
+			return x
+		}
 	}
 	for _, s := range c.Instances {
 		if s.Name == name {
