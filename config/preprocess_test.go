@@ -410,9 +410,10 @@ func TestParseTreeGenerators(t *testing.T) {
 			diags: ppK + "1:1 error\n" + ppK + "2:1 error\n" + ppK + "3:1 error\n" + ppK + "4:1 error\n" + ppK + "5:1 error\n" +
 				ppK + "6:1 error\n" + ppK + "7:1 error\n" + ppK + "9:1 error\n" + ppK + "10:1 error\n" + ppK + "11:16 error\n",
 			msgs: []string{"step must be non-zero", "step must be non-zero", `"1.5" is not an integer`, "expected ~SEQ(var", "no values", `"a" is not an integer`, "missing ')'", "contains blanks", "must be a name"}},
-		{name: "too many lines", files: map[string]string{"main": "~SEQ(a,1,1000000000) x\n~SEQ(a,1,1000) ~SEQ(b,1,1000) x\n~SEQ(a,-9007199254740992,9007199254740992) x\n~SEQ(a,1,99999999999999999999) x\nok\n"},
-			tree: "ok\n", diags: ppK + "1:1 error\n" + ppK + "2:16 error\n" + ppK + "3:1 error\n" + ppK + "4:1 error\n",
-			msgs: []string{"more than 131072 lines", "more than 131072 lines", "more than", "not an integer"}},
+		{name: "too many lines", files: map[string]string{"main": "~SEQ(a,1,1000000000) x\n~SEQ(a,1,1000) ~SEQ(b,1,1000) x\n~SEQ(a,-9007199254740992,9007199254740992) x\n~SEQ(a,1,99999999999999999999) x\n" +
+			"~SEQ(a,1,100000) ~SEQ(b,1,9007199254740992) x\n~SEQ(a,1,131072) ~SEQ(b,1,2) x\nok\n"},
+			tree: "ok\n", diags: ppK + "1:1 error\n" + ppK + "2:16 error\n" + ppK + "3:1 error\n" + ppK + "4:1 error\n" + ppK + "5:18 error\n" + ppK + "6:18 error\n",
+			msgs: []string{"more than 131072 lines", "more than 131072 lines", "more than", "not an integer", "more than", "more than"}},
 	})
 }
 
