@@ -36,7 +36,7 @@ func init() {
 				b.errorf(n.Key.Pos, "vrrp_script %s: no script: expected script PATH", name)
 				return
 			}
-			if old := c.Script(name); old != nil {
+			if old := c.idx.scripts[name]; old != nil {
 				// keepalived accepts this silently; the first one is used.
 				b.warnf(n.Key.Pos, "vrrp_script %s is already defined at %s: this one is ignored", name, old.Pos)
 				return
@@ -60,7 +60,7 @@ func init() {
 			if t.QuorumMax >= 0 && t.QuorumMax < t.Quorum {
 				b.errorf(n.Key.Pos, "vrrp_track_process %s: quorum_max %d is below quorum %d", name, t.QuorumMax, t.Quorum)
 			}
-			if old := c.TrackProcess(name); old != nil {
+			if old := c.idx.trackProcs[name]; old != nil {
 				b.errorf(n.Key.Pos, "vrrp_track_process %s is already defined at %s", name, old.Pos)
 				return
 			}
@@ -89,7 +89,7 @@ func init() {
 			}
 			i := &Instance{Pos: n.Key.Pos, Name: name, Priority: 100, AdvertInt: time.Second, UnicastTTL: -1, DownTimerAdverts: 3}
 			instanceTable.run(b, n.Block, i)
-			if old := c.Instance(name); old != nil {
+			if old := c.idx.instances[name]; old != nil {
 				b.errorf(n.Key.Pos, "vrrp_instance %s is already defined at %s", name, old.Pos)
 				return
 			}
@@ -257,7 +257,7 @@ func trackFileBlock(b *builder, n *Node, c *Config) {
 		b.errorf(n.Key.Pos, "%s %s: no file: expected file PATH", n.Key.Text, name)
 		return
 	}
-	if old := c.TrackFile(name); old != nil {
+	if old := c.idx.trackFiles[name]; old != nil {
 		b.errorf(n.Key.Pos, "%s %s is already defined at %s", n.Key.Text, name, old.Pos)
 		return
 	}

@@ -47,11 +47,11 @@ func trackKW[T any](name, doc string, min, max int64, field func(*T) *[]*TrackRe
 		for _, r := range refs {
 			switch name {
 			case "track_script":
-				r.late = b.cfg.Script(r.Name) == nil
+				r.late = b.cfg.idx.scripts[r.Name] == nil
 			case "track_file":
-				r.late = b.cfg.TrackFile(r.Name) == nil
+				r.late = b.cfg.idx.trackFiles[r.Name] == nil
 			case "track_process":
-				r.late = b.cfg.TrackProcess(r.Name) == nil
+				r.late = b.cfg.idx.trackProcs[r.Name] == nil
 			}
 		}
 		*field(v) = append(*field(v), refs...)

@@ -391,21 +391,21 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	i.TrackInterfaces = tifs
 	i.TrackScripts = b.resolveRefs(i.Name, "track script", i.TrackScripts, func(name string) (int, bool) {
-		s := b.cfg.Script(name)
+		s := b.cfg.idx.scripts[name]
 		if s == nil {
 			return 0, false
 		}
 		return s.Weight, true
 	})
 	i.TrackFiles = b.resolveRefs(i.Name, "track file", i.TrackFiles, func(name string) (int, bool) {
-		f := b.cfg.TrackFile(name)
+		f := b.cfg.idx.trackFiles[name]
 		if f == nil {
 			return 0, false
 		}
 		return f.Weight, true
 	})
 	i.TrackProcesses = b.resolveRefs(i.Name, "track process", i.TrackProcesses, func(name string) (int, bool) {
-		p := b.cfg.TrackProcess(name)
+		p := b.cfg.idx.trackProcs[name]
 		if p == nil {
 			return 0, false
 		}
@@ -500,7 +500,7 @@ func (b *builder) validateSyncGroups() {
 		var names []string
 		var pos []Pos
 		for k, name := range g.Members {
-			i := b.cfg.Instance(name)
+			i := b.cfg.idx.instances[name]
 			switch {
 			case i == nil:
 				b.errorf(g.MemberPos[k], "vrrp_sync_group %s: vrrp_instance %s does not exist", g.Name, name)
@@ -525,7 +525,7 @@ func (b *builder) validateSyncGroups() {
 				b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s does not exist", g.Name, t.Name)
 			}
 			for _, name := range g.Members {
-				if b.cfg.Instance(name).Interface == t.Name {
+				if b.cfg.idx.instances[name].Interface == t.Name {
 					b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s is the own interface of member %s: remove one of them", g.Name, t.Name, name)
 				}
 			}
@@ -534,25 +534,25 @@ func (b *builder) validateSyncGroups() {
 			return func(r []*TrackRef) []*TrackRef { return b.resolveRefs("vrrp_sync_group "+g.Name, what, r, find) }
 		}
 		g.TrackScripts = lookup("track script", func(n string) (int, bool) {
-			if s := b.cfg.Script(n); s != nil {
+			if s := b.cfg.idx.scripts[n]; s != nil {
 				return s.Weight, true
 			}
 			return 0, false
 		})(g.TrackScripts)
 		g.TrackFiles = lookup("track file", func(n string) (int, bool) {
-			if s := b.cfg.TrackFile(n); s != nil {
+			if s := b.cfg.idx.trackFiles[n]; s != nil {
 				return s.Weight, true
 			}
 			return 0, false
 		})(g.TrackFiles)
 		g.TrackProcesses = lookup("track process", func(n string) (int, bool) {
-			if s := b.cfg.TrackProcess(n); s != nil {
+			if s := b.cfg.idx.trackProcs[n]; s != nil {
 				return s.Weight, true
 			}
 			return 0, false
 		})(g.TrackProcesses)
 		for _, name := range g.Members {
-			i := b.cfg.Instance(name)
+			i := b.cfg.idx.instances[name]
 			i.SyncGroup = g.Name
 			if g.TrackingWeight {
 				continue

@@ -309,12 +309,12 @@ func (b *builder) resolveChecker(vs *VirtualServer, rs *RealServer, c *Checker) 
 			c.HTTP.Virtualhost = rs.Virtualhost
 		}
 	case CheckFile:
-		if b.cfg.TrackFile(c.File.TrackFile) == nil {
+		if b.cfg.idx.trackFiles[c.File.TrackFile] == nil {
 			b.errorf(c.Pos, "FILE_CHECK of real server %s: track_file %s is not defined", rs.Addr, c.File.TrackFile)
 			return false
 		}
 		if !c.File.WeightSet {
-			c.File.Weight = b.cfg.TrackFile(c.File.TrackFile).Weight
+			c.File.Weight = b.cfg.idx.trackFiles[c.File.TrackFile].Weight
 		}
 	case CheckUDP:
 		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
