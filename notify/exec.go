@@ -97,3 +97,16 @@ func (t *headBuffer) excerpt() string {
 	}
 	return s
 }
+
+// RunScript runs c once and waits for it, with the rules of notify scripts
+// (own process group, killed with its group after timeout or when ctx ends,
+// always reaped): for startup_script and shutdown_script. A zero timeout
+// means DefaultTimeout.
+func RunScript(ctx context.Context, c Command, timeout time.Duration, env []string) Result {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	start := time.Now()
+	code, timedOut, detail := runProgram(ctx, c.Argv, timeout, c.User, env)
+	return Result{Argv: append([]string(nil), c.Argv...), Code: code, TimedOut: timedOut, Detail: detail, Duration: time.Since(start)}
+}

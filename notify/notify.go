@@ -161,7 +161,10 @@ func takesGeneric(state string) bool {
 
 // Result is the outcome of one script run, for Options.OnResult.
 type Result struct {
+	// Event is what the script was run for; zero for Exec.
 	Event Event
+	// Key is Exec's ordering key; empty for Notify.
+	Key string
 	// Keyword is the script's keyword: notify_master, ..., notify.
 	Keyword string
 	Argv    []string
@@ -214,13 +217,17 @@ type Options struct {
 // DefaultMaxQueue is the default Options.MaxQueue.
 const DefaultMaxQueue = 64
 
+// key orders scripts: one queue per instance, per group, and per Exec
+// key (other).
 type key struct {
+	other bool
 	scope Scope
 	name  string
 }
 
 type job struct {
 	ev      Event
+	key     string // Exec's ordering key
 	keyword string
 	cmd     *Command
 	args    []string // appended to cmd.Argv
@@ -283,11 +290,26 @@ func (n *Notifier) Notify(ev Event, s Scripts) {
 	if len(jobs) == 0 {
 		return
 	}
-	k := key{ev.Scope, ev.Name}
+	n.enqueue(key{scope: ev.Scope, name: ev.Name}, jobs)
+}
+
+// Exec queues one script that is not a VRRP notify script: notify_up and
+// notify_down of a real server, quorum_up and quorum_down of a virtual
+// server, ... Scripts with the same orderKey (say, the real server) run
+// one at a time in order, with the same timeout, reporting and shutdown
+// rules as Notify's. keyword names the script in Results and logs.
+func (n *Notifier) Exec(orderKey, keyword string, c Command) {
+	if len(c.Argv) == 0 {
+		return
+	}
+	n.enqueue(key{other: true, name: orderKey}, []job{{key: orderKey, keyword: keyword, cmd: &c}})
+}
+
+func (n *Notifier) enqueue(k key, jobs []job) {
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
-		n.log.Warn("notify scripts dropped: the notifier has stopped", "event", ev.FifoLine())
+		n.log.Warn("notify scripts dropped: the notifier has stopped", "script", jobs[0].keyword, "event", jobs[0].what())
 		return
 	}
 	q := append(n.queues[k], jobs...)
@@ -370,16 +392,24 @@ func (n *Notifier) drain(ctx context.Context, k key) {
 		n.queues[k] = q[1:]
 		n.mu.Unlock()
 		for _, d := range dropped {
-			n.log.Warn("notify script dropped: too many waiting for this instance", "script", d.keyword, "event", d.ev.FifoLine(), "max", n.opt.MaxQueue)
-			n.report(Result{Event: d.ev, Keyword: d.keyword, Argv: d.argv(), Code: -1, Detail: "dropped: too many scripts waiting"})
+			n.log.Warn("notify script dropped: too many waiting for this instance", "script", d.keyword, "event", d.what(), "max", n.opt.MaxQueue)
+			n.report(Result{Event: d.ev, Key: d.key, Keyword: d.keyword, Argv: d.argv(), Code: -1, Detail: "dropped: too many scripts waiting"})
 		}
 		if ctx.Err() != nil {
-			n.log.Warn("notify script dropped at shutdown", "script", j.keyword, "event", j.ev.FifoLine())
-			n.report(Result{Event: j.ev, Keyword: j.keyword, Argv: j.argv(), Code: -1, Detail: "dropped at shutdown"})
+			n.log.Warn("notify script dropped at shutdown", "script", j.keyword, "event", j.what())
+			n.report(Result{Event: j.ev, Key: j.key, Keyword: j.keyword, Argv: j.argv(), Code: -1, Detail: "dropped at shutdown"})
 			continue
 		}
 		n.run(ctx, j)
 	}
+}
+
+// what names the job's cause in logs.
+func (j job) what() string {
+	if j.key != "" {
+		return j.key
+	}
+	return j.ev.FifoLine()
 }
 
 func (j job) argv() []string {
@@ -390,11 +420,11 @@ func (n *Notifier) run(ctx context.Context, j job) {
 	argv := j.argv()
 	start := time.Now()
 	code, timedOut, detail := runProgram(ctx, argv, n.opt.Timeout, j.cmd.User, n.opt.Env)
-	r := Result{Event: j.ev, Keyword: j.keyword, Argv: argv, Code: code, TimedOut: timedOut, Detail: detail, Duration: time.Since(start)}
+	r := Result{Event: j.ev, Key: j.key, Keyword: j.keyword, Argv: argv, Code: code, TimedOut: timedOut, Detail: detail, Duration: time.Since(start)}
 	if r.OK() {
-		n.log.Debug("notify script ran", "script", j.keyword, "event", j.ev.FifoLine(), "command", strings.Join(argv, " "), "took", r.Duration)
+		n.log.Debug("notify script ran", "script", j.keyword, "event", j.what(), "command", strings.Join(argv, " "), "took", r.Duration)
 	} else {
-		n.log.Warn("notify script failed", "script", j.keyword, "event", j.ev.FifoLine(), "command", strings.Join(argv, " "), "detail", detail)
+		n.log.Warn("notify script failed", "script", j.keyword, "event", j.what(), "command", strings.Join(argv, " "), "detail", detail)
 	}
 	n.report(r)
 }

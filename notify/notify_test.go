@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,48 @@ func TestLookupCredential(t *testing.T) {
 	}
 	if _, err := LookupCredential("root", "no-such-group-vigil"); err == nil {
 		t.Error("unknown group: no error")
+	}
+}
+
+func TestExecOrdersByKey(t *testing.T) {
+	l := newLab(t)
+	slow := l.script("slow.sh", "sleep 0.2")
+	fast := l.script("fast.sh", "")
+	rs := newResults()
+	n := New(Options{OnResult: rs.add})
+	start(t, n.Run)
+	n.Exec("RS 192.0.2.10:80", "notify_down", Command{Argv: []string{slow, "down"}})
+	n.Exec("RS 192.0.2.10:80", "notify_up", Command{Argv: []string{fast, "up"}})
+	n.Exec("RS 192.0.2.11:80", "notify_up", Command{Argv: []string{fast, "other"}})
+	n.Exec("RS 192.0.2.10:80", "notify_up", Command{}) // empty: ignored
+	got := map[string][]string{}
+	for range 3 {
+		r := rs.next(t)
+		if !r.OK() || r.Event != (Event{}) {
+			t.Errorf("result %+v", r)
+		}
+		got[r.Key] = append(got[r.Key], r.Keyword)
+	}
+	if k := strings.Join(got["RS 192.0.2.10:80"], " "); k != "notify_down notify_up" {
+		t.Errorf("RS 192.0.2.10:80 ran %q, want notify_down then notify_up", k)
+	}
+	lines := l.waitLines(6)
+	if i, j := slices.Index(lines, "end down"), slices.Index(lines, "start up"); i < 0 || j < i {
+		t.Errorf("notify_up started before notify_down ended: %q", lines)
+	}
+}
+
+func TestRunScript(t *testing.T) {
+	l := newLab(t)
+	fail := l.script("fail.sh", "echo no >&2; exit 2")
+	hang := l.script("hang.sh", "sleep 30")
+	if r := RunScript(context.Background(), Command{Argv: []string{fail, "x"}}, time.Second, nil); r.Code != 2 || r.Detail != fail+" exited 2: no" {
+		t.Errorf("failing: %+v", r)
+	}
+	if r := RunScript(context.Background(), Command{Argv: []string{hang}}, 100*time.Millisecond, nil); !r.TimedOut {
+		t.Errorf("hanging: %+v", r)
+	}
+	if r := RunScript(context.Background(), Command{}, 0, nil); r.Code != -1 || r.Detail != "empty command" {
+		t.Errorf("empty: %+v", r)
 	}
 }
