@@ -47,8 +47,12 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 			var err error
 			m, err = p.env.Glob(full)
 			if err != nil {
-				p.report(pos, Error, "%s %q: bad pattern %q: %v", kw, pattern.s, full, err)
-				continue
+				// glob(3) takes a '[' that is never closed as itself;
+				// Go's matcher calls the pattern bad.
+				if m, err = p.env.Glob(quoteOpenBrackets(full)); err != nil {
+					p.report(pos, Error, "%s %q: bad pattern %q: %v", kw, pattern.s, full, err)
+					continue
+				}
 			}
 			m = dropHidden(full, m)
 		case !meta:
@@ -174,6 +178,32 @@ next:
 		out = append(out, m)
 	}
 	return out
+}
+
+// quoteOpenBrackets escapes each '[' that no ']' closes in its path
+// component, and a final lone backslash.
+func quoteOpenBrackets(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			b.WriteString(s[i : i+2])
+			i++
+			continue
+		case c == '\\':
+			b.WriteString(`\\`)
+			continue
+		case c == '[':
+			end := strings.IndexAny(s[i+1:], "]/")
+			if end < 0 || s[i+1+end] == '/' {
+				b.WriteString(`\[`)
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // hasGlobMeta reports whether a name has glob wildcards, which decides

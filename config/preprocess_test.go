@@ -492,6 +492,11 @@ func TestParseTreeInclude(t *testing.T) {
 			m["s1.conf"], m["s2.conf"], m["s3.conf"], m["s$i.conf"] = "kw_s1\n", "kw_s2\n", "kw_s3\n", "kw_si\n"
 			return m
 		}(), tree: "kw_s3\nkw_s2\nkw_s1\nafter\nkw_mid\nkw_end\nkw_s2\nkw_s1\nkw_si\nkw_si\n"},
+		{name: "an open bracket is itself", files: func() map[string]string {
+			m := with("include inc/[.conf\nincludew inc/[x*.conf\n")
+			m["inc/[.conf"] = "bracket\n"
+			return m
+		}(), tree: "bracket\n", diags: ppK + "2:10 error\n", msgs: []string{"no file matches"}},
 		{name: "unknown variant is a keyword", files: with("includet missing.conf\n"),
 			tree: "includet missing.conf\n"},
 	})
