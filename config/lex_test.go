@@ -74,7 +74,7 @@ func TestBraceExpand(t *testing.T) {
 		{"a", []string{"a"}},
 		{"{a,b}c", []string{"ac", "bc"}},
 		{"{foo/{,cat,dog},bar}", []string{"foo/", "foo/cat", "foo/dog", "bar"}},
-		{"x{}y", []string{"x{}y"}},
+		{"x{}y", []string{"xy"}},
 		{"x{a}y", []string{"xay"}},
 		{"x{a,b", []string{"x{a,b"}},
 		{`x\{a,b}`, []string{`x\{a,b}`}},

@@ -221,8 +221,9 @@ func hasGlobMeta(s string) bool {
 }
 
 // braceExpand expands csh-style braces as glob(3) with GLOB_BRACE does:
-// "{a,b}c" gives "ac" and "bc", braces nest, "{}" and an unmatched brace stay
-// as they are, and a backslash quotes the next character. The result keeps
+// "{a,b}c" gives "ac" and "bc", braces nest, "{}" is one empty alternative,
+// an unmatched brace stays as it is, and a backslash quotes the next
+// character. The result keeps
 // the alternatives' order. ok is false when it would exceed limit names.
 func braceExpand(s string, limit int) ([]string, bool) {
 	out := []string{""}
@@ -234,7 +235,7 @@ func braceExpand(s string, limit int) ([]string, bool) {
 			out = appendAll(out, s[i:i+2])
 			i += 2
 			continue
-		case c == '{' && !strings.HasPrefix(s[i:], "{}"):
+		case c == '{':
 			close, commas := matchBrace(s, i)
 			if close < 0 {
 				break

@@ -492,6 +492,11 @@ func TestParseTreeInclude(t *testing.T) {
 			m["s1.conf"], m["s2.conf"], m["s3.conf"], m["s$i.conf"] = "kw_s1\n", "kw_s2\n", "kw_s3\n", "kw_si\n"
 			return m
 		}(), tree: "kw_s3\nkw_s2\nkw_s1\nafter\nkw_mid\nkw_end\nkw_s2\nkw_s1\nkw_si\nkw_si\n"},
+		{name: "brace forms", files: func() map[string]string {
+			m := with("include inc/{s}.conf\ninclude inc/{}.conf\ninclude inc/{s,b.conf\n")
+			m["inc/s.conf"], m["inc/.conf"], m["inc/{}.conf"], m["inc/{s,b.conf"] = "kw_single\n", "kw_dot\n", "kw_braces\n", "kw_unmatched\n"
+			return m
+		}(), tree: "kw_single\nkw_dot\nkw_unmatched\n"},
 		{name: "an open bracket is itself", files: func() map[string]string {
 			m := with("include inc/[.conf\nincludew inc/[x*.conf\n")
 			m["inc/[.conf"] = "bracket\n"
