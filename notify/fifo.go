@@ -145,7 +145,7 @@ func (f *Fifo) Run(ctx context.Context) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = f.cfg.Env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if u := s.User; u != nil {
+	if u := s.User; u != nil && (int(u.UID) != os.Geteuid() || int(u.GID) != os.Getegid()) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: []uint32{u.GID}}
 	}
 	if err := cmd.Start(); err != nil {
