@@ -29,7 +29,9 @@ type InterfaceWatcher struct {
 }
 
 // NewInterfaceWatcher returns a watcher of the named interfaces in network
-// namespace ns (nil: the namespace vigil runs in); it starts nothing.
+// namespace ns (nil: the namespace vigil runs in; the caller keeps ns open
+// while Run runs, since a failed subscription is re-made in it); it starts
+// nothing.
 // report receives the first state of every interface and every change,
 // from the watcher's goroutine; it must not block for long.
 func NewInterfaceWatcher(names []string, ns *netns.NsHandle, report func(Event), log *slog.Logger) (*InterfaceWatcher, error) {
