@@ -247,7 +247,7 @@ func init() {
 			}
 			i.has |= fState
 		}},
-		strKW("interface", "Interface the instance runs on (required unless unicast).", "an interface name", func(i *Instance) *string { return &i.Interface }, 0),
+		strKW("interface", "Interface the instance runs on (required, also for unicast).", "an interface name", func(i *Instance) *string { return &i.Interface }, 0),
 		intKW("virtual_router_id", "VRID, 1..255, unique per interface and address family (required).", 1, 255, func(i *Instance) *int { return &i.VRID }, 0),
 		intKW("priority", "Election priority 1..255 (default 100); 255 is the address owner.", 1, 255, func(i *Instance) *int { return &i.Priority }, fPriority),
 		durKW("advert_int", "Advert interval in seconds (default 1): whole seconds for v2, up to 40.95 for v3.", 10*time.Millisecond, 255*time.Second, func(i *Instance) *time.Duration { return &i.AdvertInt }, fAdvertInt),

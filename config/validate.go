@@ -181,8 +181,10 @@ func (b *builder) validateInstance(i *Instance) {
 	case i.Interface == "lo":
 		b.errorf(i.kw.at(i.Pos, "interface"), "vrrp_instance %s: VRRP cannot run on the loopback interface lo", i.Name)
 		i.dropped = true
-	case i.Interface == "" && len(i.UnicastPeers) == 0:
-		b.errorf(i.Pos, "vrrp_instance %s: interface is missing (only unicast instances may omit it)", i.Name)
+	case i.Interface == "":
+		// The man page allows unicast instances without interface, but
+		// keepalived 2.2.7 -t refuses them ("Unknown interface!").
+		b.errorf(i.Pos, "vrrp_instance %s: interface is missing", i.Name)
 		i.dropped = true
 	case i.Interface != "" && !b.ifExists(i.Interface):
 		b.errorf(i.kw.at(i.Pos, "interface"), "vrrp_instance %s: interface %s does not exist", i.Name, i.Interface)
@@ -377,6 +379,9 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 
 	// Tracking.
+	for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses} {
+		*list = b.dedupRefs(i.Name, *list)
+	}
 	owner := i.Priority == 255
 	tifs := i.TrackInterfaces[:0]
 	for _, t := range i.TrackInterfaces {
@@ -426,6 +431,24 @@ func (b *builder) validateInstance(i *Instance) {
 			*list = kept
 		}
 	}
+}
+
+// dedupRefs reports and drops a name tracked twice in one list.
+func (b *builder) dedupRefs(inst string, refs []*TrackRef) []*TrackRef {
+	if len(refs) < 2 {
+		return refs
+	}
+	seen := make(map[string]bool, len(refs))
+	kept := refs[:0]
+	for _, t := range refs {
+		if seen[t.Name] {
+			b.errorf(t.Pos, "vrrp_instance %s: %s is tracked twice: the second one is ignored", inst, t.Name)
+			continue
+		}
+		seen[t.Name] = true
+		kept = append(kept, t)
+	}
+	return kept
 }
 
 // resolveRefs checks that tracked names exist and fills unset weights from

@@ -9,7 +9,7 @@ var Rules = []struct {
 }{
 	{Error, "A value outside its range or of the wrong form (`virtual_router_id \"51;\"`, `priority 0`, `advert_int 0`) is reported and the default kept."},
 	{Error, "Unknown keywords, and keywords in the wrong block, are errors (keepalived's `Unknown keyword`)."},
-	{Error, "vrrp_instance: virtual_router_id and interface (unless unicast) are required; the interface must exist (Env.InterfaceExists) and not be `lo`."},
+	{Error, "vrrp_instance: virtual_router_id and interface are required (keepalived 2.2.7 -t wants an interface even for unicast, despite its man page); the interface must exist (Env.InterfaceExists) and not be `lo`."},
 	{Warning, "With `dynamic_interfaces`, a missing interface is only a warning."},
 	{Error, "Two instances may not share a VRID on one interface and address family, unless both are unicast with disjoint peers or use different multicast groups."},
 	{Error, "Instance names must be unique; sync group members must exist and belong to one group only; a sync group needs two members."},
@@ -21,7 +21,7 @@ var Rules = []struct {
 	{Error, "Strict mode: no authentication, no preempt_delay, no accept with VRRPv2, state MASTER only as address owner, the first IPv6 VIP link-local, no vmac_xmit_base."},
 	{Error, "unicast_src_ip, mcast_src_ip, mcast_dst_ip and unicast peers must be of the instance's family; a unicast keyword without peers is an error."},
 	{Error, "use_vmac with unicast peers needs vmac_xmit_base; vmac_xmit_base needs use_vmac; VMAC names have at most 15 characters."},
-	{Error, "track_script/track_file/track_process must name a block defined earlier in the file; track_interface must exist and not be the instance's own interface; track_bfd and BFD_CHECK must name a bfd_instance."},
+	{Error, "track_script/track_file/track_process must name a block defined earlier in the file; track_interface must exist and not be the instance's own interface; nothing may be tracked twice; track_bfd and BFD_CHECK must name a bfd_instance."},
 	{Error, "The address owner (priority 255) and sync group members (without sync_group_tracking_weight) may not have weighted tracking."},
 	{Error, "virtual_routes need `dev` unless `no_track`, and may not mix families; rules need a preference."},
 	{Error, "Scripts: with scripts configured to run as root, enable_script_security is required (keepalived exits 6); with it and no script_user, keepalived_script must exist; script users and groups must exist (Env.UserExists, Env.GroupExists); a vrrp_script the host refuses (Env.CheckScript) is an error."},

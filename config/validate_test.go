@@ -80,7 +80,9 @@ var snippetCases = []struct {
 	{"fail/interface-does-not-exist", "vrrp_instance VI_1 {\n interface eth9\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
 		{2, Error, "interface eth9 does not exist"},
 	}},
-	{"ok/unicast-without-interface", "vrrp_instance VI_1 {\n virtual_router_id 5\n unicast_peer {\n  192.0.2.2\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", nil},
+	// keepalived.conf(5) allows this; keepalived 2.2.7 -t does not.
+	{"fail/unicast-without-interface", "vrrp_instance VI_1 {\n virtual_router_id 5\n unicast_peer {\n  192.0.2.2\n }\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{{1, Error, "interface is missing"}}},
+	{"fail/track-interface-twice", vi(" track_interface {\n  eth1\n  eth1\n }"), []wantDiag{{5, Error, "eth1 is tracked twice"}}},
 	{"fail/priority-0", vi(" priority 0"), []wantDiag{{3, Error, `priority "0": expected an integer 1..255`}}},
 	{"fail/priority-256", vi(" priority 256"), []wantDiag{{3, Error, `priority "256": expected an integer 1..255`}}},
 	{"ok/priority-255", vi(" priority 255\n state MASTER"), nil},
