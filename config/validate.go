@@ -380,7 +380,7 @@ func (b *builder) validateInstance(i *Instance) {
 
 	// Tracking.
 	for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses} {
-		*list = b.dedupRefs(i.Name, *list)
+		*list = b.dedupRefs("vrrp_instance "+i.Name, *list)
 	}
 	owner := i.Priority == 255
 	tifs := i.TrackInterfaces[:0]
@@ -442,7 +442,7 @@ func (b *builder) dedupRefs(inst string, refs []*TrackRef) []*TrackRef {
 	kept := refs[:0]
 	for _, t := range refs {
 		if seen[t.Name] {
-			b.errorf(t.Pos, "vrrp_instance %s: %s is tracked twice: the second one is ignored", inst, t.Name)
+			b.errorf(t.Pos, "%s: %s is tracked twice: the second one is ignored", inst, t.Name)
 			continue
 		}
 		seen[t.Name] = true
@@ -542,6 +542,9 @@ func (b *builder) validateSyncGroups() {
 			continue
 		case 1:
 			b.errorf(g.Pos, "vrrp_sync_group %s has only one member: a sync group needs two or more", g.Name)
+		}
+		for _, list := range []*[]*TrackRef{&g.TrackInterfaces, &g.TrackScripts, &g.TrackFiles, &g.TrackProcesses} {
+			*list = b.dedupRefs("vrrp_sync_group "+g.Name, *list)
 		}
 		for _, t := range g.TrackInterfaces {
 			if !b.ifExists(t.Name) {
