@@ -116,7 +116,11 @@ func (f *Fifo) Send(line string) {
 	}
 	if err != nil {
 		f.dropped++
-		f.log.Warn("notify fifo line dropped", "line", line, "err", err, "dropped", f.dropped)
+		// A reader that is gone stays gone for a while: log the first drop
+		// and then every hundredth, not every line.
+		if f.dropped%100 == 1 {
+			f.log.Warn("notify fifo line dropped: no reader is emptying the FIFO", "line", line, "err", err, "dropped", f.dropped)
+		}
 	}
 }
 
