@@ -55,14 +55,17 @@
 //   - lc, wlc, sed, nq, twos: the data plane cannot count connections per
 //     packet, so the model approximates. The daemon reads conntrack every
 //     few seconds and passes the count per backend (Model.SetConnCounts);
-//     each backend then gets the weight connScale·s/s_max, at least 1,
-//     where s = weight/(connections+1) (lc: weight taken as 1) and s_max
-//     the best score. New flows are spread in proportion to how much room
-//     each server has, so a new or idle server soaks up traffic and a
-//     loaded one still gets a trickle, converging as the next counts
-//     arrive; IPVS's strict "pick the minimum" would, between two
-//     refreshes, send every flow to one server. nq gives busy servers
-//     weight 1 while any server is idle. sed and twos are treated as wlc.
+//     each backend then gets a share of new flows proportional to
+//     w²/(c+w), that is its weight times 1/(load+1) with load = c/w (lc:
+//     w = 1), scaled so the largest is 256, at least 1. At equal loads
+//     that is plain wrr; a new or idle server soaks up traffic while a
+//     loaded one still gets a trickle; and in steady state the loads
+//     settle proportional to the weights, which is what wlc aims at
+//     (tested by simulation). IPVS's strict "pick the minimum" cannot be
+//     copied: between two refreshes it would send every new flow to one
+//     server. nq gives busy servers weight 1 while any server is idle;
+//     sed and twos are treated as wlc. The arithmetic is exact integers
+//     so that two directors derive the same weights.
 //     Until counts arrive the configured weights are used (lc: equal).
 //
 // DR keeps no per-flow state in the kernel (netdev ingress, fwd), so every

@@ -240,6 +240,27 @@ func TestMaglevTableIsPinned(t *testing.T) {
 	}
 }
 
+// Equal weights take a round-robin shortcut; it must build the table the
+// weighted turns would.
+func TestMaglevEqualWeightsShortcut(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 30).Draw(t, "n")
+		bs := genBackends(t, n, 1)
+		w := rapid.IntRange(1, 1000).Draw(t, "w")
+		for i := range bs {
+			bs[i].Weight = w
+		}
+		m := rapid.SampledFrom([]int{251, 4093}).Draw(t, "m")
+		fast := maglevFill(bs, m)
+		forceHeap = true
+		slow := maglevFill(bs, m)
+		forceHeap = false
+		if !slices.Equal(fast, slow) {
+			t.Fatal("the shortcut built another table")
+		}
+	})
+}
+
 func TestMaglevTableErrors(t *testing.T) {
 	b := []Backend{{Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, Weight: 1}}
 	for _, m := range []int{0, 1, 4, 65536, MaxMaglevSize + 1} {
@@ -275,14 +296,21 @@ func benchBackends(n int) []Backend {
 }
 
 func BenchmarkMaglevTable1000(b *testing.B) {
-	bs := benchBackends(1000)
-	for _, m := range []int{MaglevSizeFor(1000), 65537} {
-		b.Run(fmt.Sprint("M=", m), func(b *testing.B) {
-			for b.Loop() {
-				if _, err := MaglevTable(bs, m); err != nil {
-					b.Fatal(err)
-				}
+	for _, weighted := range []bool{false, true} {
+		bs := benchBackends(1000)
+		if !weighted {
+			for i := range bs {
+				bs[i].Weight = 1
 			}
-		})
+		}
+		for _, m := range []int{MaglevSizeFor(1000), 65537} {
+			b.Run(fmt.Sprintf("weighted=%v/M=%d", weighted, m), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := MaglevTable(bs, m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -510,9 +510,7 @@ func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 			return fmt.Errorf("service %q: backend %v: negative connection count %d", svc, k, v)
 		}
 		if v > 0 {
-			// Beyond 2^31 the approximation's arithmetic would overflow,
-			// and no real server holds that many flows.
-			v = min(v, 1<<31-1)
+			v = min(v, maxConns)
 			c[netip.AddrPortFrom(k.Addr().Unmap(), k.Port())] = v
 		}
 	}

@@ -64,6 +64,72 @@ func schedFor(name string, flags []string) (sched, error) {
 	return sched{}, fmt.Errorf("unknown scheduler %q", name)
 }
 
+// connWeights re-derives the weights of live backends from their
+// connection counts c and weights w (lc: w = 1). Least-connection schedulers
+// send each new flow to the lowest load x = c/w; with counts refreshed only
+// every few seconds, doing that literally would send every flow in between
+// to one server. Instead each backend gets a share of new flows
+// proportional to
+//
+//	w·1/(x+1) = w²/(c+w)
+//
+// scaled so the largest is connScale, and at least 1: at equal loads that
+// is the configured weights (wrr), an idle server gets far more than a busy
+// one, and in steady state (flows ending at a constant rate) the load
+// settles where c is proportional to w, which is what wlc aims at. (A share
+// proportional to w/(c+1) instead would settle at c proportional to √w.)
+// nq additionally gives busy servers the minimum while any server is idle.
+//
+// The arithmetic is exact integers, so that every director derives the same
+// weights (floating point may fuse operations differently per
+// architecture): weights are scaled down to 16 bits and counts capped at
+// maxConns, and the products kept in 128 bits.
+func connWeights(live []Backend, counts map[netip.AddrPort]int, kind schedKind) {
+	maxW := 1
+	for _, b := range live {
+		maxW = max(maxW, b.Weight)
+	}
+	shift := max(0, bits.Len(uint(maxW))-16)
+	w := make([]uint64, len(live))
+	c := make([]uint64, len(live))
+	idle := false
+	for i, b := range live {
+		w[i] = 1
+		if kind != kindLC {
+			w[i] = max(1, uint64(b.Weight)>>shift)
+		}
+		c[i] = uint64(min(counts[b.AddrPort()], maxConns))
+		idle = idle || c[i] == 0
+	}
+	// score i is w[i]²/(c[i]+w[i]); a > b compares cross products.
+	best := 0
+	for i := range live {
+		ahi, alo := bits.Mul64(w[i]*w[i], c[best]+w[best])
+		bhi, blo := bits.Mul64(w[best]*w[best], c[i]+w[i])
+		if ahi > bhi || ahi == bhi && alo > blo {
+			best = i
+		}
+	}
+	for i := range live {
+		if kind == kindNQ && idle && c[i] > 0 {
+			// nq: never queue behind a busy server while one idles.
+			live[i].Weight = 1
+			continue
+		}
+		// round(connScale · score_i / score_best); the quotient is at
+		// most connScale, so Div64 cannot overflow.
+		hi, lo := bits.Mul64(connScale*w[i]*w[i], c[best]+w[best])
+		den := w[best] * w[best] * (c[i] + w[i])
+		lo, carry := bits.Add64(lo, den/2, 0)
+		q, _ := bits.Div64(hi+carry, lo, den)
+		live[i].Weight = max(1, int(q))
+	}
+}
+
+// maxConns caps connection counts for connWeights' arithmetic; no real
+// server holds that many flows.
+const maxConns = 1 << 24
+
 // connScale is the largest weight the connection-count approximations
 // produce: enough resolution to steer traffic, small enough that the
 // numgen ranges stay short.
@@ -82,7 +148,7 @@ func (sc sched) weigh(live, draining []Backend, counts map[netip.AddrPort]int) (
 	case kindLC, kindWLC, kindNQ:
 		if counts == nil {
 			// Nothing reported yet: lc has no weights, the others use
-			// the configured ones.
+			// the configured ones (what the formula gives at no load).
 			if sc.kind == kindLC {
 				for i := range live {
 					live[i].Weight = 1
@@ -90,48 +156,7 @@ func (sc sched) weigh(live, draining []Backend, counts map[netip.AddrPort]int) (
 			}
 			break
 		}
-		w := func(b Backend) uint64 {
-			if sc.kind == kindLC {
-				return 1
-			}
-			return uint64(b.Weight)
-		}
-		idle := false
-		if sc.kind == kindNQ {
-			for _, b := range live {
-				idle = idle || conns(b) == 0
-			}
-		}
-		// The best score weight/(conns+1) gets connScale, the others in
-		// proportion, at least 1 so that every live server keeps a trickle
-		// of new flows (and its count stays meaningful).
-		best := -1
-		for i, b := range live {
-			if best < 0 || w(b)*(conns(live[best])+1) > w(live[best])*(conns(b)+1) {
-				best = i
-			}
-		}
-		if best < 0 {
-			break
-		}
-		bw, bc := w(live[best]), conns(live[best])+1
-		eff := make([]int, len(live))
-		for i, b := range live {
-			if idle && conns(b) > 0 {
-				eff[i] = 1 // nq: never queue behind a busy server while one idles
-				continue
-			}
-			// round(connScale · w/(c+1) ÷ (bw/bc)) in 128 bits: the
-			// numerator can exceed 64.
-			hi, lo := bits.Mul64(connScale*w(b), bc)
-			den := bw * (conns(b) + 1)
-			lo, carry := bits.Add64(lo, den/2, 0)
-			q, _ := bits.Div64(hi+carry, lo, den)
-			eff[i] = max(1, int(q))
-		}
-		for i := range live {
-			live[i].Weight = eff[i]
-		}
+		connWeights(live, counts, sc.kind)
 	case kindFO, kindOVF:
 		pick := -1
 		for i, b := range live {
