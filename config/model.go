@@ -457,6 +457,8 @@ type Rule struct {
 	From    netip.Prefix
 	To      netip.Prefix
 	Table   string
+	IIf     string
+	OIf     string
 	NoTrack bool
 }
 

@@ -681,7 +681,11 @@ func (b *builder) ruleList(n *Node) []*Rule {
 				}
 			case "table", "lookup":
 				r.Table = x.Text
-			case "preference", "priority", "pref", "fwmark", "iif", "oif", "tos", "dsfield", "realms", "goto",
+			case "iif":
+				r.IIf = x.Text
+			case "oif":
+				r.OIf = x.Text
+			case "preference", "priority", "pref", "fwmark", "tos", "dsfield", "realms", "goto",
 				"suppress_prefixlength", "suppress_ifgroup", "uidrange", "protocol", "ip_proto", "sport", "dport", "track_group":
 			default:
 				b.errorf(w.Pos, "%s: unknown rule option %q", n.Key.Text, w.Text)

@@ -220,17 +220,10 @@ func (b *builder) validateInstance(i *Instance) {
 		}
 	}
 	for _, r := range i.Routes {
-		switch {
-		case r.Dev != "" && !b.ifExists(r.Dev):
-			b.errorf(r.Pos, "vrrp_instance %s: interface %s of route %s does not exist", i.Name, r.Dev, r.Dest)
-		case r.Via.IsValid() && r.Via.Is4() != r.Dest.Addr().Is4(), r.Src.IsValid() && r.Src.Is4() != r.Dest.Addr().Is4():
-			b.errorf(r.Pos, "vrrp_instance %s: route %s mixes IPv4 and IPv6 addresses", i.Name, r.Dest)
-		case r.Dev == "" && !r.NoTrack:
-			b.errorf(r.Pos, "vrrp_instance %s: route %s has no dev so it cannot be tracked: add dev IFNAME or no_track", i.Name, r.Dest)
-		}
+		b.checkRoute("vrrp_instance "+i.Name, r)
 	}
 	for _, r := range i.Rules {
-		b.checkRulePref(r)
+		b.checkRule(r)
 	}
 
 	// Version and advert interval.
@@ -599,9 +592,30 @@ func (b *builder) validateSyncGroups() {
 	b.cfg.SyncGroups = kept
 }
 
-// checkRulePref reports a rule without preference: the order of rules
-// added and removed at transitions would be arbitrary.
-func (b *builder) checkRulePref(r *Rule) {
+// checkRoute applies keepalived's checks of a virtual or static route.
+func (b *builder) checkRoute(where string, r *Route) {
+	switch {
+	case r.Dev != "" && !b.ifExists(r.Dev):
+		b.errorf(r.Pos, "%s: interface %s of route %s does not exist", where, r.Dev, r.Dest)
+	case r.Via.IsValid() && r.Via.Is4() != r.Dest.Addr().Is4(), r.Src.IsValid() && r.Src.Is4() != r.Dest.Addr().Is4():
+		b.errorf(r.Pos, "%s: route %s mixes IPv4 and IPv6 addresses", where, r.Dest)
+	case r.Dev == "" && !r.NoTrack:
+		b.errorf(r.Pos, "%s: route %s has no dev so it cannot be tracked: add dev IFNAME or no_track", where, r.Dest)
+	}
+}
+
+// checkRule applies keepalived's checks of a virtual or static rule. A
+// rule needs a preference: otherwise the order of rules added and removed
+// at transitions would be arbitrary.
+func (b *builder) checkRule(r *Rule) {
+	if r.From.IsValid() && r.To.IsValid() && r.From.Addr().Is4() != r.To.Addr().Is4() {
+		b.errorf(r.Pos, "rule %s mixes IPv4 and IPv6", strings.Join(r.Words, " "))
+	}
+	for _, ifn := range []string{r.IIf, r.OIf} {
+		if ifn != "" && !b.ifExists(ifn) {
+			b.errorf(r.Pos, "rule %s: interface %s does not exist", strings.Join(r.Words, " "), ifn)
+		}
+	}
 	for _, w := range r.Words {
 		if w == "preference" || w == "priority" || w == "pref" {
 			return
@@ -617,12 +631,10 @@ func (b *builder) validateStatic() {
 		}
 	}
 	for _, r := range b.cfg.StaticRoutes {
-		if r.Dev == "" {
-			b.errorf(r.Pos, "static route %s has no dev so it cannot be tracked: add dev IFNAME", r.Dest)
-		}
+		b.checkRoute("static_routes", r)
 	}
 	for _, r := range b.cfg.StaticRules {
-		b.checkRulePref(r)
+		b.checkRule(r)
 	}
 	for _, v := range b.cfg.StaticAddresses {
 		dev := v.Dev
