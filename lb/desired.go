@@ -190,11 +190,14 @@ type Service struct {
 	// must reject (NAT/FNAT) or drop (DR) them, not pass them through.
 	Backends []Backend
 	// Draining are real servers kept at weight 0 (inhibit_on_failure,
-	// sorry_server_inhibit, a configured or dynamic weight of 0): flows
-	// already established to them keep going (do not flush their conntrack
-	// entries; keep their DNAT/SNAT mappings), no new flow goes to them.
-	// Sorted by (Addr, Port). Backends removed outright appear in neither
-	// list: the data plane may flush their connections.
+	// sorry_server_inhibit, a configured or dynamic weight of 0, over
+	// uthreshold, not chosen by fo/ovf): flows already established to them
+	// keep going (do not flush their conntrack entries; keep their
+	// DNAT/SNAT mappings), no new flow goes to them. Sorted by (Addr,
+	// Port). Backends removed outright appear in neither list: the data
+	// plane may flush their connections. DR keeps no flow state, so for DR
+	// draining can only mean "out of the Maglev table": packets of its
+	// flows then follow the table to another backend.
 	Draining []Backend
 	// Maglev is the lookup table when Selection is SelectMaglev: len is a
 	// prime, each entry an index into Backends; nil otherwise, and nil when

@@ -16,6 +16,10 @@
 //   - A failed real server leaves the pool; with inhibit_on_failure it
 //     stays with weight 0 (Service.Draining): established flows finish,
 //     no new ones arrive. A live server with weight 0 drains the same way.
+//   - uthreshold/lthreshold: a server over its upper connection threshold
+//     (from the conntrack counts the daemon passes) drains until it falls
+//     below the lower one, 3/4 of the upper when unset, as ipvsadm
+//     documents. Overload does not touch the quorum.
 //   - quorum and hysteresis: the quorum is lost when the total weight of
 //     live real servers falls below quorum − hysteresis (or to 0), and
 //     regained when it reaches quorum + hysteresis. Each transition is an

@@ -82,6 +82,11 @@ type RealServerConfig struct {
 	// InhibitOnFailure keeps a failed server at weight 0 (draining)
 	// instead of removing it.
 	InhibitOnFailure bool
+	// UThreshold and LThreshold are uthreshold/lthreshold: once the
+	// server holds more than UThreshold connections (as SetConnCounts
+	// reports) it takes no new flows until it holds fewer than LThreshold,
+	// or 3/4 of UThreshold when LThreshold is 0 (ipvsadm's rule). 0: none.
+	UThreshold, LThreshold int
 	// Alpha starts the server down. The checker owns alpha: it starts
 	// failed and reports the first success through SetHealth; this field
 	// only makes the model's starting state agree with it, so that the
@@ -189,9 +194,26 @@ type service struct {
 }
 
 type realServer struct {
-	cfg RealServerConfig
-	up  bool
-	dyn int // dynamic weight, -1: use cfg.Weight
+	cfg        RealServerConfig
+	up         bool
+	dyn        int  // dynamic weight, -1: use cfg.Weight
+	overloaded bool // above UThreshold, not yet below the lower threshold
+}
+
+// updateOverload applies the connection thresholds to a new count c.
+func (r *realServer) updateOverload(c int) {
+	u, l := r.cfg.UThreshold, r.cfg.LThreshold
+	if l == 0 {
+		l = u * 3 / 4
+	}
+	switch {
+	case u == 0:
+		r.overloaded = false
+	case c > u:
+		r.overloaded = true
+	case c < l:
+		r.overloaded = false
+	}
 }
 
 func (r *realServer) key() netip.AddrPort { return netip.AddrPortFrom(r.cfg.Addr, r.cfg.Port) }
@@ -242,7 +264,12 @@ func (m *Model) Configure(cfgs []ServiceConfig) ([]Event, error) {
 		}
 		for _, r := range s.rs {
 			if o := old.byAddr[r.key()]; o != nil {
-				r.up, r.dyn = o.up, o.dyn
+				r.up, r.dyn, r.overloaded = o.up, o.dyn, o.overloaded
+				if old.counts != nil {
+					r.updateOverload(old.counts[r.key()])
+				} else {
+					r.overloaded = false
+				}
 			}
 		}
 		s.active, s.counts, s.quorumUp = old.active, old.counts, old.quorumUp
@@ -363,6 +390,8 @@ func newService(c ServiceConfig) (*service, error) {
 			return nil, bad("real server with no address")
 		case !isFam(rc.Addr):
 			return nil, bad("real server %v is not %s", k, fam)
+		case rc.UThreshold < 0 || rc.LThreshold < 0:
+			return nil, bad("real server %v: negative connection threshold", k)
 		case rc.Weight < 0 || rc.Weight > MaxWeight:
 			return nil, bad("real server %v: weight %d not in 0..%d", k, rc.Weight, MaxWeight)
 		case s.byAddr[k] != nil:
@@ -490,8 +519,10 @@ func (m *Model) SetServiceActive(svc string, active bool) error {
 
 // SetConnCounts gives the number of conntrack entries per backend of a
 // service, for the lc/wlc/sed/nq/twos/ovf approximations (see the package
-// documentation). Backends missing from counts have none; nil forgets the
-// counts. Other schedulers ignore them.
+// documentation) and the uthreshold/lthreshold limits. Backends missing
+// from counts have none; nil forgets the counts. The keys are the real
+// servers' configured address and port (port 0 for fwmark and all-ports
+// services whose real servers have none).
 func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 	s, err := m.service(svc)
 	if err != nil {
@@ -500,6 +531,9 @@ func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 	if counts == nil {
 		if s.counts != nil {
 			s.counts = nil
+			for _, r := range s.rs {
+				r.overloaded = false
+			}
 			m.gen++
 		}
 		return nil
@@ -516,6 +550,9 @@ func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 	}
 	if !mapsEqual(s.counts, c) || s.counts == nil {
 		s.counts = c
+		for _, r := range s.rs {
+			r.updateOverload(c[r.key()])
+		}
 		m.gen++
 	}
 	return nil
@@ -638,7 +675,7 @@ func (s *service) desired(macs map[netip.Addr]MAC) Service {
 		for _, r := range s.rs {
 			b := mac(Backend{Addr: r.cfg.Addr, Port: r.cfg.Port})
 			switch {
-			case r.up && r.weight() > 0:
+			case r.up && r.weight() > 0 && !r.overloaded:
 				b.Weight = r.weight()
 				live = append(live, b)
 			case r.up || r.cfg.InhibitOnFailure:

@@ -451,3 +451,36 @@ func TestDesiredIsDeterministic(t *testing.T) {
 		t.Error("Desired differs between two identical runs")
 	}
 }
+
+// uthreshold/lthreshold: above the upper threshold a server drains; it
+// takes new flows again below the lower one (3/4 of the upper when unset).
+func TestConnectionThresholds(t *testing.T) {
+	c := svc(2, func(c *ServiceConfig) {
+		c.RealServers[0].UThreshold = 100
+		c.RealServers[1].UThreshold, c.RealServers[1].LThreshold = 10, 2
+	})
+	m := mustNew(t, c)
+	for i, tt := range []struct {
+		c1, c2 int
+		pool   string
+	}{
+		{100, 10, "10.0.0.1:80=1 10.0.0.2:80=1"},
+		{101, 11, " | drain 10.0.0.1:80 10.0.0.2:80"},
+		{75, 2, " | drain 10.0.0.1:80 10.0.0.2:80"},
+		{74, 1, "10.0.0.1:80=1 10.0.0.2:80=1"},
+		{90, 9, "10.0.0.1:80=1 10.0.0.2:80=1"},
+	} {
+		m.SetConnCounts(c.Name(), map[netip.AddrPort]int{rs(1): tt.c1, rs(2): tt.c2})
+		if got := pool(m.Desired().Services[0]); got != tt.pool {
+			t.Errorf("step %d (%d, %d conns): pool %q, want %q", i, tt.c1, tt.c2, got, tt.pool)
+		}
+	}
+	m.SetConnCounts(c.Name(), map[netip.AddrPort]int{rs(1): 500})
+	m.SetConnCounts(c.Name(), nil)
+	if got := pool(m.Desired().Services[0]); got != "10.0.0.1:80=1 10.0.0.2:80=1" {
+		t.Errorf("forgotten counts: pool %q", got)
+	}
+	if up, _ := m.QuorumUp(c.Name()); !up {
+		t.Error("overload touched the quorum")
+	}
+}
