@@ -189,7 +189,9 @@ func GenerateDocs() string {
 	s.WriteString("Unknown keywords are errors, as in keepalived. `vigil check` fails exactly when `keepalived -t` does,\n")
 	s.WriteString("except for the rejected values (`auth_type AH`, `lb_kind TUN`), which keepalived accepts, and the DPVS\n")
 	s.WriteString("extensions (`lb_kind FNAT`, `laddr_group_name`, `local_address_group`), which keepalived does not know.\n")
-	s.WriteString("Diagnostics about AH and TUN are marked so that callers can tell them apart (`config.IsUnsupported`).\n\n")
+	s.WriteString("Diagnostics about AH and TUN are marked so that callers can tell them apart (`config.IsUnsupported`).\n")
+	s.WriteString("Checks that depend on the host (interfaces, scripts, users and groups, host names) go through `config.Env`;\n")
+	s.WriteString("with a nil function the check is skipped, as for `vigil check -no-host-checks`.\n\n")
 	total := map[Status]int{}
 	for _, t := range orderedTables() {
 		fmt.Fprintf(&s, "## `%s`\n\n", t.Block())
