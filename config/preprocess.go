@@ -600,7 +600,8 @@ func (p *preprocessor) globalHook(n *Node) {
 			case op == '-':
 				f.check &^= c &^ checkReadable
 			default:
-				f.check |= c
+				// Only the bare form brings the readable check along.
+				f.check |= c &^ checkReadable
 			}
 		}
 	case "random_seed":

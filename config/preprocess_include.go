@@ -39,11 +39,17 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 		if !path.IsAbs(a) {
 			full = path.Join(dir, a)
 		}
+		slash := strings.HasSuffix(a, "/") && full != "/"
 		meta := hasGlobMeta(a)
 		wild = wild || meta
 		var m []string
 		switch {
+		case slash && meta && p.env.Glob != nil:
+			m = p.globDirs(full)
 		case p.env.Glob != nil:
+			if slash {
+				full += "/"
+			}
 			var err error
 			m, err = p.env.Glob(full)
 			if err != nil {
@@ -68,7 +74,7 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 	// braces) that does not exist; wildcard_match, a pattern with a
 	// wildcard that matches nothing; brace_match, a brace alternative
 	// without wildcard that does not exist (and then nothing is included).
-	braces := len(alts) > 1
+	braces := hasBraceGroup(pattern.s)
 	switch {
 	case len(matches) == 0 && wild:
 		if check&checkWildcardMatch != 0 {
@@ -178,6 +184,39 @@ next:
 		out = append(out, m)
 	}
 	return out
+}
+
+// globDirs is glob(3) for a wildcard pattern ending in '/', which matches
+// directories only (to be skipped as such); Go's Glob matches nothing.
+func (p *preprocessor) globDirs(full string) []string {
+	m, err := p.env.Glob(full)
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, d := range m {
+		if is, _ := p.env.Glob(d + "/"); len(is) > 0 {
+			dirs = append(dirs, d+"/")
+		}
+	}
+	return dirs
+}
+
+// hasBraceGroup reports whether a pattern has a brace group to expand,
+// which exempts it from the match check (keepalived 2.2.7 applies that
+// check to plain names only).
+func hasBraceGroup(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '{':
+			if end, _ := matchBrace(s, i); end >= 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // quoteOpenBrackets escapes each '[' that no ']' closes in its path

@@ -37,17 +37,23 @@ func ppEnv(files map[string]string, host string) Env {
 			if _, err := path.Match(pattern, ""); err != nil {
 				return nil, err
 			}
+			// Like filepath.Glob: "d/" names a directory d.
+			dirOnly := strings.HasSuffix(pattern, "/")
+			pattern = strings.TrimSuffix(pattern, "/")
 			seen := map[string]bool{}
 			for f := range files {
 				// every file and every directory above it is a candidate
 				for c := f; c != "." && c != "/"; c = path.Dir(c) {
-					if ok, _ := path.Match(pattern, c); ok {
+					if ok, _ := path.Match(pattern, c); ok && (!dirOnly || c != f) {
 						seen[c] = true
 					}
 				}
 			}
 			var out []string
 			for m := range seen {
+				if dirOnly {
+					m += "/"
+				}
 				out = append(out, m)
 			}
 			sort.Strings(out)
@@ -497,6 +503,12 @@ func TestParseTreeInclude(t *testing.T) {
 			m["inc/s.conf"], m["inc/.conf"], m["inc/{}.conf"], m["inc/{s,b.conf"] = "kw_single\n", "kw_dot\n", "kw_braces\n", "kw_unmatched\n"
 			return m
 		}(), tree: "kw_single\nkw_dot\nkw_unmatched\n"},
+		{name: "a wildcard ending in a slash matches directories", files: func() map[string]string {
+			m := with("include sub/*/\nincluder */\ninclude sub/a.conf/\n")
+			m["sub/deep/x.conf"] = "x\n"
+			return m
+		}(), diags: ppK + "1:9 warning\n" + ppK + "2:10 error\n" + ppK + "3:9 warning\n",
+			msgs: []string{`"/etc/keepalived/sub/deep/": read /etc/keepalived/sub/deep/: is a directory`, `"/etc/keepalived/sub/"`, "does not exist"}},
 		{name: "an open bracket is itself", files: func() map[string]string {
 			m := with("include inc/[.conf\nincludew inc/[x*.conf\n")
 			m["inc/[.conf"] = "bracket\n"
@@ -681,6 +693,9 @@ func TestIncludeChecks(t *testing.T) {
 		{"ic:wildcard_match -match", ".x...xx"},
 		{"ic:brace_match -match", "..xx.x."},
 		{"ic:match +brace_match", "x.xx.x."},
+		{"ic:+match", "x......"}, // a + option does not bring readable along
+		{"ic:+brace_match", "..xx..."},
+		{"ic:+wildcard_match -match", ".x....x"},
 		{"ic:match wildcard_match", "xxxxxxx"}, // a bare second option is an error
 		{"ic:-match match", "xxxxxxx"},
 	}
