@@ -223,3 +223,5 @@ func TestFitTotal(t *testing.T) {
 		t.Errorf("weights %s", weights(s))
 	}
 }
+
+func fmtDesired(d Desired) string { return fmt.Sprintf("%#v", d) }
