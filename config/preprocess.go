@@ -206,6 +206,12 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 	defer func() { p.files, p.deferred = p.files[:len(p.files)-1], saved }()
 
 	text := string(data)
+	if strings.HasPrefix(text, "\xef\xbb\xbf") {
+		// Kept, as keepalived keeps it, but said: the error that follows
+		// (an unknown keyword) is puzzling otherwise.
+		p.report(Pos{File: name, Line: 1, Col: 1}, Warning,
+			"file starts with a UTF-8 byte order mark, which keepalived reads as part of the first word: save the file without it")
+	}
 	lineNo := 0
 	inLong := false // text continues a physical line longer than lineLen
 	next := func() (string, bool) {

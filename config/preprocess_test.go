@@ -216,6 +216,8 @@ func TestParseTreeWords(t *testing.T) {
 			tree: "a\\\nb\nkw3\\\nkw4 x\\\n\\\nkw5\\\n"},
 		{name: "a quoted brace starting a line is a brace", files: map[string]string{"main": "a\n\"{\" w4 w5\nb\n\"}\"\nkw8 \"{\"\nkw10 \"}\"\n"},
 			tree: "a {\n  b\n}\nkw8 \"{\"\nkw10 \"}\"\n", diags: ppK + "2:5 warning\n"},
+		{name: "byte order mark", files: map[string]string{"main": "\xef\xbb\xbfglobal_defs {\n}\n"},
+			tree: "\xef\xbb\xbfglobal_defs {\n}\n", diags: ppK + "1:1 warning\n", msgs: []string{"byte order mark"}},
 		{name: "blank lines only", files: map[string]string{"main": "\n \n\t\n"}},
 		{name: "empty file", files: map[string]string{"main": ""}},
 		{name: "no final newline", files: map[string]string{"main": "a {\n b\n}"},
