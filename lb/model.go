@@ -172,7 +172,7 @@ var ErrUnknown = errors.New("unknown")
 // Model is the load-balancing state: configuration plus what health
 // checks, VRRP and conntrack have reported. It is a plain value stepped by
 // the daemon's loop (not safe for concurrent use); Desired derives the data
-// plane from it.
+// plane from it. Build one with New.
 type Model struct {
 	services map[string]*service
 	names    []string // in Desired's order
@@ -307,6 +307,7 @@ func sortEvents(evs []Event) {
 }
 
 func newService(c ServiceConfig) (*service, error) {
+	c.VIP = c.VIP.Unmap()
 	name := c.Name()
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("service %q: "+format, append([]any{name}, a...)...)
@@ -318,6 +319,8 @@ func newService(c ServiceConfig) (*service, error) {
 		return nil, bad("neither a VIP nor a fwmark")
 	case c.Proto < TCP || c.Proto > SCTP:
 		return nil, bad("unknown protocol %d", int(c.Proto))
+	case c.Family != IPv4 && c.Family != IPv6:
+		return nil, bad("unknown family %d", int(c.Family))
 	case c.Method < NAT || c.Method > DR:
 		return nil, bad("unknown method %d", int(c.Method))
 	case c.VIP.IsValid() && c.Port == 0 && c.Persistence <= 0:
@@ -329,7 +332,6 @@ func newService(c ServiceConfig) (*service, error) {
 	case c.Method == FNAT && len(c.LocalAddrs) == 0:
 		return nil, bad("FNAT needs local addresses (laddr_group_name)")
 	}
-	c.VIP = c.VIP.Unmap()
 	fam := c.Family
 	if c.VIP.IsValid() {
 		fam = IPv4
@@ -412,6 +414,8 @@ func newService(c ServiceConfig) (*service, error) {
 		c.MaglevSize = MaglevSizeFor(n)
 	} else if c.MaglevSize > MaxMaglevSize || !isPrime(c.MaglevSize) {
 		return nil, bad("Maglev table size %d is not a prime up to %d", c.MaglevSize, MaxMaglevSize)
+	} else if c.MaglevSize < n {
+		return nil, bad("Maglev table size %d is smaller than its %d servers", c.MaglevSize, n)
 	}
 	s.cfg = c
 	return s, nil

@@ -235,6 +235,10 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *ServiceConfig) { c.Quorum = -1 }, "negative quorum"},
 		{func(c *ServiceConfig) { c.PersistenceMask = 33 }, "/33 out of range"},
 		{func(c *ServiceConfig) { c.MaglevSize = 65536 }, "not a prime"},
+		{func(c *ServiceConfig) { c.MaglevSize = 1 }, "not a prime"},
+		{func(c *ServiceConfig) { c.MaglevSize = 2; c.Sorry = rs(9) }, "smaller than its 3 servers"},
+		{func(c *ServiceConfig) { c.VIP, c.FwMark, c.Family = netip.Addr{}, 1, 2 }, "unknown family 2"},
+		{func(c *ServiceConfig) { c.RealServers[0].UThreshold = -1 }, "negative connection threshold"},
 		{func(c *ServiceConfig) { c.RealServers[1].Weight = -1 }, "10.0.0.2:80: weight -1"},
 		{func(c *ServiceConfig) { c.RealServers[1] = c.RealServers[0] }, "10.0.0.1:80 configured twice"},
 		{func(c *ServiceConfig) { c.RealServers[0].Addr = netip.MustParseAddr("2001:db8::1") }, "[2001:db8::1]:80 is not ip"},
@@ -278,6 +282,11 @@ func TestNamesAndIDs(t *testing.T) {
 		if n, id := tt.cfg.Name(), tt.cfg.id(); n != tt.name || id != tt.id {
 			t.Errorf("got %q %q, want %q %q", n, id, tt.name, tt.id)
 		}
+	}
+	// An IPv4-mapped VIP is the IPv4 service.
+	m := mustNew(t, svc(1, func(c *ServiceConfig) { c.VIP = netip.MustParseAddr("::ffff:192.0.2.100") }))
+	if s := m.Desired().Services[0]; s.Name != "192.0.2.100:80/tcp" || s.Family != IPv4 {
+		t.Errorf("mapped VIP: %s %v", s.Name, s.Family)
 	}
 }
 
