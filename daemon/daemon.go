@@ -31,6 +31,8 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/netio"
+	"vigil/notify"
+	"vigil/track"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -66,6 +68,9 @@ type Daemon struct {
 	rx         chan received
 	readers    sync.WaitGroup
 	linkUp     map[string]bool
+	tracking   tracking
+	notifier   *notify.Notifier
+	runCtx     context.Context // ends when Run stops; parents the trackers
 }
 
 type instance struct {
@@ -75,6 +80,10 @@ type instance struct {
 	group  *vrrp.Group
 	since  time.Time
 	reason string
+	// refs are the trackers the instance follows; lastTracking is what
+	// the engine was last told about them.
+	refs         []track.Ref
+	lastTracking vrrp.Tracking
 }
 
 type sockKey struct {
@@ -151,6 +160,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.runCtx = loopCtx
 	links := make(chan netlink.LinkUpdate, 64)
 	if err := netlink.LinkSubscribeWithOptions(links, loopCtx.Done(), netlink.LinkSubscribeOptions{
 		ErrorCallback: func(err error) {
@@ -161,13 +171,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("daemon: watch interfaces: %w", err)
 	}
+	var bg sync.WaitGroup
+	// Notify scripts outlive the loop: the STOP notifications of the
+	// shutdown still run (for a bounded grace) after it ends.
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	defer func() {
+		stopNotify()
+		bg.Wait()
+	}()
+	d.startNotifier(notifyCtx, &bg)
+	d.startTracking(loopCtx, cfg)
+	defer d.stopTracking()
+
 	now := time.Now()
 	if err := d.start(now, specs); err != nil {
 		d.stopAll(time.Now())
 		return err
 	}
 
-	var bg sync.WaitGroup
 	if d.opts.ControlPath != "" {
 		srv := &control.Server{Path: d.opts.ControlPath, Handler: d.handle, Log: d.log}
 		bg.Add(1)
@@ -202,7 +223,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			d.stopAll(time.Now())
 			cancel()
-			bg.Wait()
+			d.stopTracking()
 			d.readers.Wait()
 			d.log.Info("vigil stopped")
 			return nil
@@ -215,6 +236,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		case u := <-links:
 			d.linkChanged(time.Now(), u)
+		case e := <-d.tracking.events:
+			d.tracked(time.Now(), e)
 		case f := <-d.calls:
 			f(time.Now())
 		}
@@ -333,6 +356,11 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 		}
 	}
 	in := &instance{spec: s, e: e, since: now, reason: "startup"}
+	var ignored []string
+	in.refs, ignored = refsFor(d.cfg, s.cfg)
+	for _, msg := range ignored {
+		d.log.Info("tracking", "ignored", msg)
+	}
 	if err := d.attach(in); err != nil {
 		return nil, err
 	}
@@ -343,6 +371,7 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 	} else {
 		d.linkUp[s.ifname] = true
 	}
+	d.retrack(now, in)
 	d.log.Info("instance started", "instance", s.cfg.Name, "interface", s.ifname, "vrid", s.engine.VRID,
 		"version", e.Config().Version, "priority", s.engine.Priority, "src", s.engine.SrcAddr.String(),
 		"unicast", len(s.engine.Peers) > 0)
@@ -522,6 +551,14 @@ func (d *Daemon) flush() {
 	for _, g := range d.groups {
 		for _, t := range g.Ready() {
 			d.log.Info("sync group transition", "group", g.Name(), "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+			if d.notifier == nil {
+				continue
+			}
+			for _, gc := range d.cfg.SyncGroups {
+				if gc.Name == g.Name() {
+					d.notifier.Notify(notify.Event{Scope: notify.Group, Name: g.Name(), State: notifyState(t.To)}, d.notifyScripts(gc.Notify))
+				}
+			}
 		}
 	}
 }
@@ -570,6 +607,10 @@ func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 		}
 		d.log.Info("transition", "instance", name, "from", t.From.String(), "to", t.To.String(),
 			"reason", t.Reason, "priority", t.Priority)
+		if d.notifier != nil {
+			d.notifier.Notify(notify.Event{Scope: notify.Instance, Name: name, State: notifyState(t.To), Priority: int(t.Priority)},
+				d.notifyScripts(in.spec.cfg.Notify))
+		}
 	}
 	for _, n := range rd.Notes {
 		d.log.Warn("vrrp", "instance", name, "note", n)

@@ -108,6 +108,14 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			errs = append(errs, err.Error())
 		}
 	}
+	// Trackers may have changed: restart the watchers (their results are
+	// kept, so priorities do not flap) and re-evaluate every instance.
+	d.stopTracking()
+	d.startTracking(d.runCtx, cfg)
+	for _, in := range d.insts {
+		in.refs, _ = refsFor(cfg, in.spec.cfg)
+		d.retrack(now, in)
+	}
 	res.OK = len(errs) == 0
 	res.Errors = errs
 	slices.Sort(res.Changes)
