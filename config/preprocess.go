@@ -7,6 +7,29 @@ import (
 	"strings"
 )
 
+// The preprocessor follows keepalived 2.2.7 as observed with `keepalived -t`
+// and its -d dump, where that differs from keepalived.conf(5) or is not in
+// it (each point has a table test):
+//   - a quoted word starting a line that is "{" or "}" still opens or closes
+//     a block; "\#" and "\!" outside quotes are '#' and '!' in a word;
+//   - a line is read in 1023-byte pieces; a final unescaped '\' is taken off
+//     before the comment and put back after ("kw \" is the word `kw\`);
+//   - only one @ID condition per line ("@a @b x" keeps the keyword "@b");
+//   - $NAME ends at a blank, ')' or ','; a multi-line parameter is replaced
+//     only at the end of a line and its lines are read one by one;
+//   - ~SEQ variables keep their last value; a parameter may be a whole
+//     ~SEQ/~LST value; includes made by parameters or generators are read
+//     after the rest of what made them, last first;
+//   - include checks: "readable" is not an include_check option, includew
+//     also refuses a missing plain name, match ignores brace patterns, a bare
+//     option may only come first, and only bare options imply readable;
+//     "{}" is an empty alternative, an unclosed '[' is literal, a wildcard
+//     does not match a leading '.', and "dir/*/" matches directories.
+//
+// It differs on purpose where keepalived hangs, crashes or silently
+// truncates: include cycles, self-referring parameters and expansions past
+// keepalived's 1 KiB line buffer are diagnostics.
+
 // ppLimits bounds the work of one ParseTree call, so that no input (a
 // recursive parameter, a huge ~SEQ, an include bomb) can hang it or make it
 // allocate without bound. Exceeding a limit is a diagnostic, never a panic.
