@@ -211,7 +211,7 @@ func (i *Instance) record(name string, pos Pos) {
 func (vs *VirtualServer) record(name string, pos Pos) {
 	switch name {
 	case "protocol", "ops", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "quorum", "hysteresis",
-		"persistence_granularity", "laddr_group_name", "lb_kind", "lvs_method":
+		"persistence_granularity", "laddr_group_name", "lb_kind", "lvs_method", "lb_algo", "lvs_sched":
 		vs.kw.add(name, pos)
 	}
 }

@@ -174,7 +174,12 @@ func (b *builder) validateInstance(i *Instance) {
 		i.Priority = 255
 	}
 	if i.VRID == 0 {
-		b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
+		if p := i.kw.at(Pos{}, "virtual_router_id"); posValid(p) {
+			// The bad value was reported where it was written.
+			b.infof(p, "vrrp_instance %s: no valid virtual_router_id: the instance cannot run", i.Name)
+		} else {
+			b.errorf(i.Pos, "vrrp_instance %s: virtual_router_id is missing: expected an integer 1..255", i.Name)
+		}
 		i.dropped = true
 	}
 	switch {
@@ -388,21 +393,21 @@ func (b *builder) validateInstance(i *Instance) {
 		tifs = append(tifs, t)
 	}
 	i.TrackInterfaces = tifs
-	i.TrackScripts = b.resolveRefs(i.Name, "track script", i.TrackScripts, func(name string) (int, bool) {
+	i.TrackScripts = b.resolveRefs("vrrp_instance "+i.Name, "track script", i.TrackScripts, func(name string) (int, bool) {
 		s := b.cfg.idx.scripts[name]
 		if s == nil {
 			return 0, false
 		}
 		return s.Weight, true
 	})
-	i.TrackFiles = b.resolveRefs(i.Name, "track file", i.TrackFiles, func(name string) (int, bool) {
+	i.TrackFiles = b.resolveRefs("vrrp_instance "+i.Name, "track file", i.TrackFiles, func(name string) (int, bool) {
 		f := b.cfg.idx.trackFiles[name]
 		if f == nil {
 			return 0, false
 		}
 		return f.Weight, true
 	})
-	i.TrackProcesses = b.resolveRefs(i.Name, "track process", i.TrackProcesses, func(name string) (int, bool) {
+	i.TrackProcesses = b.resolveRefs("vrrp_instance "+i.Name, "track process", i.TrackProcesses, func(name string) (int, bool) {
 		p := b.cfg.idx.trackProcs[name]
 		if p == nil {
 			return 0, false

@@ -85,12 +85,24 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		vs.Protocol = UDP
 	}
 	if vs.has&fScheduler == 0 {
-		b.errorf(vs.Pos, "virtual_server %s: lb_algo is missing: using wlc (keepalived reports this as an error too)", vs.Key())
+		if p := vs.kw.at(Pos{}, "lb_algo", "lvs_sched"); posValid(p) {
+			b.infof(p, "virtual_server %s: no valid scheduler: using wlc", vs.Key())
+		} else {
+			b.errorf(vs.Pos, "virtual_server %s: lb_algo is missing: using wlc (keepalived reports this as an error too)", vs.Key())
+		}
 		vs.Scheduler = "wlc"
 	}
 	if vs.has&fMethod == 0 {
-		b.errorf(vs.Pos, "virtual_server %s: lb_kind is missing: using NAT (keepalived reports this as an error too)", vs.Key())
+		if p := vs.kw.at(Pos{}, "lb_kind", "lvs_method"); posValid(p) {
+			b.infof(p, "virtual_server %s: no valid forwarding method: using NAT", vs.Key())
+		} else {
+			b.errorf(vs.Pos, "virtual_server %s: lb_kind is missing: using NAT (keepalived reports this as an error too)", vs.Key())
+		}
 		vs.Method = NAT
+	}
+	if vs.has&fProtocol == 0 && posValid(vs.kw.at(Pos{}, "protocol")) && !fwmarkOnly {
+		vs.has |= fProtocol // the bad value was reported where it was written
+		vs.Protocol = UDP
 	}
 	flags := vs.SchedFlags[:0]
 	for _, f := range vs.SchedFlags {

@@ -69,7 +69,7 @@ var snippetCases = []struct {
 	}},
 	{"fail/vrid-0", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 0\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
 		{3, Error, `virtual_router_id "0": expected an integer 1..255`},
-		{1, Error, "virtual_router_id is missing"},
+		{3, Info, "no valid virtual_router_id"},
 	}},
 	{"fail/vrid-missing", "vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n", []wantDiag{
 		{1, Error, "virtual_router_id is missing"},
