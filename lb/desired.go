@@ -200,8 +200,11 @@ type Service struct {
 	// flows then follow the table to another backend.
 	Draining []Backend
 	// Maglev is the lookup table when Selection is SelectMaglev: len is a
-	// prime, each entry an index into Backends; nil otherwise, and nil when
-	// Backends is empty.
+	// prime (ServiceConfig.MaglevSize, by default MaglevSizeFor the number
+	// of configured servers: 16381 up to 163 servers, at most 65521), each
+	// entry an index into Backends; nil otherwise, and nil when Backends is
+	// empty. The size depends on the configuration only, so health changes
+	// rewrite entries but never resize the table.
 	Maglev []int
 	// Persistence is persistence_timeout: a client (address masked to
 	// PersistenceMask bits) sticks to its backend for this long after its
