@@ -68,3 +68,31 @@ func BenchmarkReconfigure1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDesired100x10 is 100 mh services of 10 real servers each, one
+// server flapping: the other 99 tables come from the cache.
+func BenchmarkDesired100x10(b *testing.B) {
+	var cfgs []ServiceConfig
+	for s := range 100 {
+		c := ServiceConfig{Proto: TCP, VIP: netip.AddrFrom4([4]byte{192, 0, 2, byte(s)}), Port: 80, Scheduler: "mh"}
+		for i := range 10 {
+			c.RealServers = append(c.RealServers, RealServerConfig{Addr: netip.AddrFrom4([4]byte{10, 3, byte(s), byte(i)}), Port: 80, Weight: 1})
+		}
+		cfgs = append(cfgs, c)
+	}
+	m, err := New(cfgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Desired() // fill the caches
+	name := cfgs[0].Name()
+	target := netip.AddrPortFrom(cfgs[0].RealServers[3].Addr, 80)
+	up := false
+	for b.Loop() {
+		m.SetHealth(name, target, up, -1)
+		up = !up
+		if d := m.Desired(); len(d.Services) != 100 {
+			b.Fatal("lost services")
+		}
+	}
+}
