@@ -36,6 +36,7 @@ import (
 type ppLimits struct {
 	includeDepth  int // files open at once, the main file included
 	includeFiles  int // files read in one parse
+	globs         int // glob calls in one parse
 	braceAlts     int // alternatives of one include brace expansion
 	lineLen       int // bytes keepalived reads as one line
 	expandLen     int // bytes of one line after parameter substitution
@@ -52,6 +53,7 @@ type ppLimits struct {
 var defaultLimits = ppLimits{
 	includeDepth:  32,
 	includeFiles:  4096,
+	globs:         16384,
 	braceAlts:     1024,
 	lineLen:       1023,
 	expandLen:     1 << 20,
@@ -133,6 +135,7 @@ type preprocessor struct {
 	deferred []deferredInclude // includes made by the current line, run after it
 	cycles   map[string]bool   // include cycles reported, by include line and file
 	nFiles   int
+	nGlobs   int
 	pieces   int
 	nodes    int
 	bytes    int
@@ -383,13 +386,25 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
 		return
 	}
-	condDone := false
+	// The text after a brace has no comment left and was substituted with
+	// the rest of the line: only fresh text is stripped and substituted,
+	// which keeps a line with many braces linear.
+	condDone, fresh := false, true
 	for !p.stopped {
-		sp = stripComment(sp).trim()
+		if fresh {
+			sp = stripComment(sp)
+		}
+		sp = sp.trim()
 		if sp.s == "" {
 			return
 		}
-		if !p.charge(pos, len(sp.s)) {
+		// Every piece counts, fresh text by its bytes too (a remainder's
+		// bytes were counted with its line).
+		n := 0
+		if fresh {
+			n = len(sp.s)
+		}
+		if !p.charge(pos, n) {
 			return
 		}
 		at := func(i int) Pos { return Pos{File: pos.File, Line: pos.Line, Col: sp.col(i)} }
@@ -423,7 +438,7 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 				return // reported by generators
 			}
 		}
-		if strings.IndexByte(sp.s, '$') >= 0 {
+		if fresh && strings.IndexByte(sp.s, '$') >= 0 {
 			out, changed, ok := p.substitute(sp, pos)
 			if !ok {
 				return
@@ -460,7 +475,7 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		} else {
 			p.closeBrace(at(b))
 		}
-		sp, condDone = sp.slice(b+1, len(sp.s)), false
+		sp, condDone, fresh = sp.slice(b+1, len(sp.s)), false, false
 	}
 }
 

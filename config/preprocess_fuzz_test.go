@@ -16,6 +16,7 @@ var fuzzLimits = func() ppLimits {
 	l.substCost = 1 << 20
 	l.expandLen = 64 << 10
 	l.includeFiles = 64
+	l.globs = 512
 	return l
 }()
 

@@ -35,6 +35,11 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
 	var matches []string
 	missing, wild := 0, false // plain brace alternatives with no file; any wildcard
 	for _, a := range alts {
+		if p.nGlobs++; p.nGlobs > p.lim.globs {
+			p.report(pos, Fatal, "more than %d include patterns to expand: giving up (check ~SEQ, ~LST and brace expansions in include)", p.lim.globs)
+			p.stopped = true
+			return
+		}
 		full := a
 		if !path.IsAbs(a) {
 			full = path.Join(dir, a)

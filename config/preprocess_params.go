@@ -52,7 +52,7 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 		case len(done)+j+len(val)+len(rem)-end > p.lim.expandLen:
 			p.report(at, Error, "substituting $%s makes the line longer than %d bytes: line skipped", name, p.lim.expandLen)
 			return span{}, false, false
-		case !p.charge(pos, len(val)):
+		case !p.charge(pos, len(val)+len(rem)-end):
 			return span{}, false, false
 		}
 		done, doneCols = append(done, rem[:j]...), append(doneCols, remCols[:j]...)

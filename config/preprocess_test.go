@@ -662,6 +662,17 @@ func TestParseTreeLimits(t *testing.T) {
 	if ppDiags(diags) != "m.conf:5:1 fatal\n" || !strings.Contains(diags[0].Msg, "giving up") {
 		t.Errorf("byte budget: %d nodes, %s", len(nodes), diags)
 	}
+	// Include patterns to expand are bounded too.
+	nodes, diags = parseTree("i.conf", []byte("~SEQ(i,1,20000) include x$i\n"), ppEnv(nil, "vm"), defaultLimits)
+	if got := ppDiags(diags); !strings.HasSuffix(got, "i.conf:1:25 fatal\n") || strings.Count(got, "\n") != 16385 {
+		t.Errorf("glob budget: %d diagnostics, last %s", len(diags), diags[len(diags)-1])
+	}
+	// A long substituted line with many braces is read in linear time.
+	src = "$B=" + strings.Repeat("a{}", 300) + "\n$C=" + strings.Repeat("${B}", 250) + "\n$C\n"
+	nodes, diags = ParseTreeBytes("b.conf", []byte(src), Env{})
+	if len(nodes) != 75000 || len(diags) != 1 {
+		t.Errorf("many braces: %d nodes, %d diagnostics", len(nodes), len(diags))
+	}
 	// Generators nested through parameters multiply: the nesting bound and
 	// the budget both hold.
 	src = "$A=~SEQ(a,1,50) $B\n$B=~SEQ(b,1,50) $C\n$C=~SEQ(c,1,50) $D\n$D=~SEQ(d,1,50) x\n$A\n"
