@@ -28,8 +28,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/addr"
+	"vigil/check"
 	"vigil/config"
 	"vigil/control"
+	"vigil/dataplane/nft"
 	"vigil/netio"
 	"vigil/notify"
 	"vigil/track"
@@ -71,6 +73,7 @@ type Daemon struct {
 	tracking   tracking
 	notifier   *notify.Notifier
 	runCtx     context.Context // ends when Run stops; parents the trackers
+	bal        *balancer       // nil without virtual servers
 }
 
 type instance struct {
@@ -188,6 +191,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll(time.Now())
 		return err
 	}
+	bal, err := buildBalancer(cfg)
+	if err == nil {
+		err = d.startBalancer(loopCtx, bal)
+	}
+	if err != nil {
+		d.stopAll(time.Now())
+		return fmt.Errorf("virtual servers: %w", err)
+	}
+	macs := time.NewTicker(2 * time.Second)
+	defer macs.Stop()
 
 	if d.opts.ControlPath != "" {
 		srv := &control.Server{Path: d.opts.ControlPath, Handler: d.handle, Log: d.log}
@@ -208,6 +221,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		d.flush()
+		d.pushDesired()
+		var checks <-chan check.Event
+		if d.bal != nil {
+			checks = d.bal.events
+		}
 		wait := time.Hour
 		if next := d.next(); !next.IsZero() {
 			wait = time.Until(next)
@@ -238,6 +256,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.linkChanged(time.Now(), u)
 		case e := <-d.tracking.events:
 			d.tracked(time.Now(), e)
+		case e := <-checks:
+			d.checked(e)
+		case <-macs.C:
+			d.refreshMACs()
 		case f := <-d.calls:
 			f(time.Now())
 		}
@@ -285,6 +307,25 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 			return control.Response{Error: err.Error()}
 		}
 		return control.Response{Status: &s}
+	case "conns":
+		// Listing conntrack can take a while: only the data plane handle is
+		// fetched on the loop (it is safe for concurrent use).
+		var dp *nft.Dataplane
+		if err := d.call(ctx, func(time.Time) {
+			if d.bal != nil {
+				dp = d.bal.dp
+			}
+		}); err != nil {
+			return control.Response{Error: err.Error()}
+		}
+		conns := []control.Conn{}
+		if dp != nil {
+			var err error
+			if conns, err = d.connsFrom(ctx, dp); err != nil {
+				return control.Response{Error: err.Error()}
+			}
+		}
+		return control.Response{Conns: conns}
 	case "reload":
 		r, err := d.Reload(ctx)
 		if err != nil {
@@ -602,8 +643,10 @@ func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 		switch {
 		case t.To == vrrp.StateMaster:
 			d.setRoutes(in, true)
+			d.vrrpChanged(in, true)
 		case t.From == vrrp.StateMaster:
 			d.setRoutes(in, false)
+			d.vrrpChanged(in, false)
 		}
 		d.log.Info("transition", "instance", name, "from", t.From.String(), "to", t.To.String(),
 			"reason", t.Reason, "priority", t.Priority)
@@ -679,6 +722,7 @@ func (d *Daemon) stopAll(now time.Time) {
 		d.removeVMAC(in)
 	}
 	d.insts = nil
+	d.stopBalancer(true)
 	if err := d.addrs.RestoreSysctls(); err != nil {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)
 	}

@@ -108,6 +108,19 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			errs = append(errs, err.Error())
 		}
 	}
+	if nb, err := buildBalancer(cfg); err != nil {
+		errs = append(errs, err.Error())
+	} else if !sameBalancer(d.bal, nb) {
+		res.Changes = append(res.Changes, "virtual servers reconfigured")
+		if nb == nil {
+			d.stopBalancer(true)
+		} else {
+			d.stopBalancer(false)
+			if err := d.startBalancer(d.runCtx, nb); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
 	// Trackers may have changed: restart the watchers (their results are
 	// kept, so priorities do not flap) and re-evaluate every instance.
 	d.stopTracking()

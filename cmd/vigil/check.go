@@ -34,6 +34,9 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if *noHost {
 		env.InterfaceExists = nil
 		env.CheckScript = nil
+		env.UserExists = nil
+		env.GroupExists = nil
+		env.HostResolves = nil
 	}
 	cfg, diags := config.Load(*file, env)
 	for _, d := range diags {

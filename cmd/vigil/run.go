@@ -135,3 +135,31 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	return 0
 }
+
+func cmdConns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("conns", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ctl := fs.String("control", control.DefaultPath, "control socket `path`")
+	asJSON := fs.Bool("json", false, "print the connections as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := control.Call(cctx, *ctl, control.Request{Cmd: "conns"})
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil conns:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(resp.Conns)
+		return 0
+	}
+	if err := control.WriteConns(stdout, resp.Conns); err != nil {
+		fmt.Fprintln(stderr, "vigil conns:", err)
+		return 1
+	}
+	return 0
+}

@@ -32,7 +32,35 @@ func New(id string) config.Env {
 		ID:              id,
 		InterfaceExists: InterfaceExists,
 		CheckScript:     CheckScript,
+		UserExists:      UserExists,
+		GroupExists:     GroupExists,
+		HostResolves:    HostResolves,
 	}
+}
+
+// UserExists reports whether a user name or numeric uid exists here, as
+// keepalived needs for script_user and a script's user.
+func UserExists(name string) bool {
+	if _, err := user.Lookup(name); err == nil {
+		return true
+	}
+	_, err := user.LookupId(name)
+	return err == nil
+}
+
+// GroupExists reports whether a group name or numeric gid exists here.
+func GroupExists(name string) bool {
+	if _, err := user.LookupGroup(name); err == nil {
+		return true
+	}
+	_, err := user.LookupGroupId(name)
+	return err == nil
+}
+
+// HostResolves reports whether a host name (smtp_server) resolves.
+func HostResolves(name string) bool {
+	addrs, err := net.LookupHost(name)
+	return err == nil && len(addrs) > 0
 }
 
 // Glob expands a shell glob and returns the matches sorted.

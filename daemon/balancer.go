@@ -1,0 +1,649 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"vigil/check"
+	"vigil/config"
+	"vigil/control"
+	"vigil/dataplane/nft"
+	"vigil/lb"
+	"vigil/notify"
+	"vigil/vrrp"
+)
+
+// balancer is the virtual_server half of keepalived.conf: health checkers
+// (package check) report to the loop, which steps the pure model (package
+// lb) and hands its desired state to the nftables data plane. The model
+// also follows VRRP: a service whose VIP belongs to an instance answers
+// only while that instance is MASTER.
+type balancer struct {
+	model   *lb.Model
+	dp      *nft.Dataplane
+	specs   []lb.ServiceConfig
+	servers []check.Server
+	// targets maps a checked real server (check.Server.ID) to every
+	// service it serves: a virtual_server_group expands into one service
+	// per address, all sharing the real servers' health.
+	targets map[string][]rsTarget
+	rs      map[string]*rsInfo
+	quorum  map[string]*config.VirtualServer // service name -> its block
+	// owned maps a VIP to the instance that owns it.
+	owned map[netip.Addr]string
+
+	events  chan check.Event
+	cancel  context.CancelFunc
+	done    chan struct{}
+	applyCh chan lb.Desired
+	applied chan struct{}
+	dirty   bool
+	lastGen uint64
+}
+
+type rsTarget struct {
+	svc string
+	rs  netip.AddrPort
+}
+
+type rsInfo struct {
+	cfg    *config.RealServer
+	up     bool
+	weight int
+	detail string
+}
+
+// buildBalancer maps the virtual servers of cfg. It returns nil when there
+// are none.
+func buildBalancer(cfg *config.Config) (*balancer, error) {
+	if len(cfg.VirtualServers) == 0 {
+		return nil, nil
+	}
+	b := &balancer{targets: map[string][]rsTarget{}, rs: map[string]*rsInfo{}, quorum: map[string]*config.VirtualServer{}, owned: map[netip.Addr]string{}}
+	for _, in := range cfg.Instances {
+		for _, v := range in.VIPs {
+			b.owned[v.Prefix.Addr()] = in.Name
+		}
+		for _, v := range in.ExcludedVIPs {
+			b.owned[v.Prefix.Addr()] = in.Name
+		}
+	}
+	var errs []error
+	for _, vs := range cfg.VirtualServers {
+		if err := b.addVirtualServer(cfg, vs); err != nil {
+			errs = append(errs, fmt.Errorf("%s: virtual_server %s: %w", vs.Pos, vs.Key(), err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return b, nil
+}
+
+type vsAddr struct {
+	vip    netip.Addr
+	port   uint16
+	fwmark uint32
+	fam    lb.Family
+}
+
+// expand lists the addresses (or fwmarks) a virtual_server stands for.
+func expand(cfg *config.Config, vs *config.VirtualServer) ([]vsAddr, error) {
+	fam := lb.IPv4
+	if vs.Family == config.IPv6 {
+		fam = lb.IPv6
+	}
+	switch vs.Kind {
+	case config.VSAddr:
+		return []vsAddr{{vip: vs.Addr, port: vs.Port}}, nil
+	case config.VSFwmark:
+		return []vsAddr{{fwmark: vs.Fwmark, fam: fam}}, nil
+	}
+	for _, g := range cfg.VirtualServerGroups {
+		if g.Name != vs.Group {
+			continue
+		}
+		var out []vsAddr
+		for _, e := range g.Entries {
+			if e.IsFwmark {
+				f := lb.IPv4
+				if e.Family == config.IPv6 {
+					f = lb.IPv6
+				}
+				out = append(out, vsAddr{fwmark: e.Fwmark, fam: f})
+				continue
+			}
+			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+				out = append(out, vsAddr{vip: a, port: e.Port})
+				if len(out) > 65536 {
+					return nil, fmt.Errorf("virtual_server_group %s expands to more than 65536 addresses", g.Name)
+				}
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("virtual_server_group %q is not defined", vs.Group)
+}
+
+func lbMethod(m config.Method) (lb.Method, error) {
+	switch m {
+	case config.NAT, config.MethodUnset:
+		return lb.NAT, nil
+	case config.DR:
+		return lb.DR, nil
+	case config.FNAT:
+		return lb.FNAT, nil
+	}
+	return 0, fmt.Errorf("lb_kind %s is not supported by vigil (NAT, DR and FNAT are)", m)
+}
+
+func lbProto(p config.Protocol) lb.Proto {
+	switch p {
+	case config.UDP:
+		return lb.UDP
+	case config.SCTP:
+		return lb.SCTP
+	}
+	return lb.TCP
+}
+
+func localAddrs(cfg *config.Config, name string) ([]netip.Addr, error) {
+	for _, g := range cfg.LocalAddressGroups {
+		if g.Name != name {
+			continue
+		}
+		var out []netip.Addr
+		for _, e := range g.Entries {
+			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+				out = append(out, a)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("local_address_group %q is not defined", name)
+}
+
+func (b *balancer) addVirtualServer(cfg *config.Config, vs *config.VirtualServer) error {
+	method, err := lbMethod(vs.Method)
+	if err != nil {
+		return err
+	}
+	addrs, err := expand(cfg, vs)
+	if err != nil {
+		return err
+	}
+	var laddrs []netip.Addr
+	if method == lb.FNAT {
+		if laddrs, err = localAddrs(cfg, vs.LaddrGroupName); err != nil {
+			return err
+		}
+	}
+	var rscs []lb.RealServerConfig
+	for _, r := range vs.RealServers {
+		rscs = append(rscs, lb.RealServerConfig{Addr: r.Addr, Port: r.Port, Weight: r.Weight, InhibitOnFailure: r.InhibitOnFailure,
+			UThreshold: int(r.UThreshold), LThreshold: int(r.LThreshold), Alpha: r.Alpha || vs.Alpha})
+	}
+	for _, a := range addrs {
+		sc := lb.ServiceConfig{Proto: lbProto(vs.Protocol), VIP: a.vip, Port: a.port, FwMark: a.fwmark, Family: a.fam,
+			Method: method, Scheduler: vs.Scheduler, SchedFlags: vs.SchedFlags, Persistence: vs.PersistenceTimeout,
+			Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, Omega: vs.Omega, SorryInhibit: vs.SorryServerInhibit,
+			LocalAddrs: laddrs, RealServers: rscs}
+		if vs.PersistenceGranularity.IsValid() {
+			sc.PersistenceMask = vs.PersistenceGranularity.Bits()
+		}
+		if vs.SorryServer != nil {
+			sc.Sorry = netip.AddrPortFrom(vs.SorryServer.Addr, vs.SorryServer.Port)
+		}
+		if owner, ok := b.owned[a.vip]; ok {
+			sc.Inactive = true
+			if method == lb.DR {
+				sc.Interface = instanceIface(cfg, owner)
+			}
+		}
+		if method == lb.DR && sc.Interface == "" {
+			return fmt.Errorf("lb_kind DR needs the interface the VIP %v arrives on: put the VIP in a vrrp_instance's virtual_ipaddress", a.vip)
+		}
+		b.specs = append(b.specs, sc)
+		b.quorum[sc.Name()] = vs
+		for _, r := range vs.RealServers {
+			id := vs.Key() + " " + netip.AddrPortFrom(r.Addr, r.Port).String()
+			b.targets[id] = append(b.targets[id], rsTarget{svc: sc.Name(), rs: netip.AddrPortFrom(r.Addr, r.Port)})
+		}
+	}
+	for _, r := range vs.RealServers {
+		id := vs.Key() + " " + netip.AddrPortFrom(r.Addr, r.Port).String()
+		srv := check.Server{ID: id, Weight: r.Weight, Omega: vs.Omega}
+		for _, c := range r.Checkers {
+			w, err := watch(cfg, c)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", c.Pos, c.Type, err)
+			}
+			if w != nil {
+				srv.Checks = append(srv.Checks, *w)
+			}
+		}
+		b.servers = append(b.servers, srv)
+		b.rs[id] = &rsInfo{cfg: r, up: !(r.Alpha || vs.Alpha), weight: r.Weight}
+	}
+	return nil
+}
+
+func instanceIface(cfg *config.Config, name string) string {
+	for _, in := range cfg.Instances {
+		if in.Name == name {
+			if in.UseVMAC {
+				if in.VMACName != "" {
+					return in.VMACName
+				}
+				return "vrrp." + strconv.Itoa(in.VRID)
+			}
+			return in.Interface
+		}
+	}
+	return ""
+}
+
+// watch maps one checker block onto package check. FILE_CHECK, SMTP_CHECK
+// and BFD_CHECK have no checker yet: config reports them.
+func watch(cfg *config.Config, c *config.Checker) (*check.Watch, error) {
+	t := check.Target{Addr: netip.AddrPortFrom(c.ConnectIP, c.ConnectPort), BindAddr: c.BindTo, BindPort: c.BindPort,
+		BindIf: c.BindIf, Fwmark: c.Fwmark, Timeout: c.ConnectTimeout}
+	var ck check.Checker
+	var err error
+	var kind check.Kind
+	rise := 1
+	switch c.Type {
+	case config.CheckTCP:
+		kind = check.KindTCP
+		ck, err = check.NewTCP(check.TCPConfig{Target: t})
+	case config.CheckHTTP, config.CheckSSL:
+		kind = check.KindHTTP
+		hc := check.HTTPConfig{Target: t, TLS: c.Type == config.CheckSSL}
+		if h := c.HTTP; h != nil {
+			hc.SNI, hc.Protocol, hc.VirtualHost = h.EnableSNI, h.Protocol, h.Virtualhost
+			for _, u := range h.URLs {
+				cu := check.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.Virtualhost}
+				for _, r := range u.StatusCodes {
+					cu.StatusCodes = append(cu.StatusCodes, check.CodeRange{Lo: r.Min, Hi: r.Max})
+				}
+				hc.URLs = append(hc.URLs, cu)
+			}
+			if !h.FastRecovery && len(h.URLs) > 1 {
+				rise = len(h.URLs)
+			}
+		}
+		ck, err = check.NewHTTP(hc)
+	case config.CheckMisc:
+		kind = check.KindMisc
+		m := c.Misc
+		if m == nil || m.Path == nil {
+			return nil, errors.New("misc_path is missing")
+		}
+		mc := check.MiscConfig{Argv: m.Path.Args, Timeout: m.Timeout, Dynamic: m.Dynamic}
+		user, group := m.Path.User, m.Path.Group
+		if user == "" {
+			user, group = cfg.Global.ScriptUser, cfg.Global.ScriptGroup
+		}
+		if user != "" {
+			cred, err := notify.LookupCredential(user, group)
+			if err != nil {
+				return nil, err
+			}
+			mc.User = &check.Credential{UID: cred.UID, GID: cred.GID}
+		}
+		ck, err = check.NewMisc(mc)
+	case config.CheckDNS:
+		kind = check.KindDNS
+		dc := check.DNSConfig{Target: t}
+		if c.DNS != nil {
+			dc.Type, dc.Name = c.DNS.Type, c.DNS.Name
+		}
+		ck, err = check.NewDNS(dc)
+	case config.CheckUDP:
+		kind = check.KindUDP
+		uc := check.UDPConfig{Target: t}
+		if u := c.UDP; u != nil {
+			uc.Payload, uc.RequireReply, uc.ReplyPattern, uc.ReplyMask = u.Payload, u.RequireReply, u.ReplyPattern, u.ReplyMask
+			uc.MinReplyLength, uc.MaxReplyLength = u.MinReplyLength, u.MaxReplyLength
+		}
+		ck, err = check.NewUDP(uc)
+	case config.CheckPing:
+		kind = check.KindPing
+		ck, err = check.NewPing(check.PingConfig{Target: t})
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sched := check.DefaultSchedule(kind)
+	sched.DelayLoop, sched.Retry, sched.DelayBeforeRetry, sched.Warmup, sched.Alpha = c.DelayLoop, c.Retry, c.DelayBeforeRetry, c.Warmup, c.Alpha
+	sched.Rise = rise
+	sched.LogAllFailures = c.LogAllFailures.Value || cfg.Global.CheckerLogAllFails
+	return &check.Watch{Checker: ck, Schedule: sched}, nil
+}
+
+// startBalancer programs the data plane and starts the health checks.
+func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
+	if b == nil {
+		return nil
+	}
+	var err error
+	if d.bal != nil && d.bal.model != nil {
+		b.model, b.dp = d.bal.model, d.bal.dp
+		evs, cerr := b.model.Configure(b.specs)
+		if cerr != nil {
+			return cerr
+		}
+		d.quorumEvents(evs)
+	} else {
+		if b.model, err = lb.New(b.specs); err != nil {
+			return err
+		}
+		if b.dp, err = nft.New(nft.Config{Logger: d.log}); err != nil {
+			return fmt.Errorf("nftables data plane: %w (is the nftables package installed?)", err)
+		}
+	}
+	for vip, owner := range b.owned {
+		for _, in := range d.insts {
+			if in.spec.cfg.Name == owner {
+				b.model.SetActive(vip, in.e.State() == vrrp.StateMaster)
+			}
+		}
+	}
+	b.events = make(chan check.Event, 1024)
+	runner, err := check.NewRunner(b.servers, check.RunnerOptions{Logger: d.log, OnEvent: func(e check.Event) {
+		select {
+		case b.events <- e:
+		case <-ctx.Done():
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	b.cancel, b.done = cancel, make(chan struct{})
+	go func() {
+		defer close(b.done)
+		_ = runner.Run(rctx)
+	}()
+	if d.bal == nil || d.bal.applyCh == nil {
+		b.applyCh, b.applied = make(chan lb.Desired, 1), make(chan struct{})
+		go d.applier(b.dp, b.applyCh, b.applied)
+	} else {
+		b.applyCh, b.applied = d.bal.applyCh, d.bal.applied
+	}
+	b.dirty = true
+	d.bal = b
+	return nil
+}
+
+// applier applies the latest desired state: a burst of health changes
+// costs one nft transaction, and the VRRP loop never waits for nft.
+func (d *Daemon) applier(dp *nft.Dataplane, ch <-chan lb.Desired, done chan<- struct{}) {
+	defer close(done)
+	for des := range ch {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := dp.Apply(ctx, des)
+		cancel()
+		if err != nil {
+			d.log.Error("nftables apply failed; the previous rules stay", "err", err)
+			continue
+		}
+		d.log.Debug("nftables applied", "services", len(des.Services), "took", time.Since(start))
+	}
+}
+
+// push hands the model's desired state to the applier, replacing any
+// state not yet applied.
+func (d *Daemon) pushDesired() {
+	b := d.bal
+	if b == nil || !b.dirty {
+		return
+	}
+	b.dirty = false
+	if g := b.model.Generation(); g == b.lastGen && b.lastGen != 0 {
+		return
+	} else {
+		b.lastGen = g
+	}
+	des := b.model.Desired()
+	select {
+	case <-b.applyCh: // drop the stale one
+	default:
+	}
+	b.applyCh <- des
+}
+
+// checked steps the model with a health event.
+func (d *Daemon) checked(e check.Event) {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	info := b.rs[e.Server]
+	if info == nil {
+		return
+	}
+	up := e.Kind == check.ServerUp || e.Kind == check.ServerWeight
+	info.up, info.weight, info.detail = up, e.Weight, e.Detail
+	if !e.Initial {
+		d.log.Info("real server health changed", "event", e.Kind.String(), "server", e.Server, "weight", e.Weight, "checker", e.Checker, "detail", e.Detail)
+		var cmd *config.Command
+		if e.Kind == check.ServerUp {
+			cmd = info.cfg.NotifyUp
+		} else if e.Kind == check.ServerDown {
+			cmd = info.cfg.NotifyDown
+		}
+		if cmd != nil && len(cmd.Args) > 0 && d.notifier != nil {
+			d.notifier.Exec(e.Server, e.Kind.String(), notify.Command{Argv: cmd.Args})
+		}
+	}
+	for _, t := range b.targets[e.Server] {
+		evs, err := b.model.SetHealth(t.svc, t.rs, up, e.Weight)
+		if err != nil {
+			d.log.Error("load balancer model", "err", err)
+			continue
+		}
+		d.quorumEvents(evs)
+	}
+	b.dirty = true
+}
+
+func (d *Daemon) quorumEvents(evs []lb.Event) {
+	for _, ev := range evs {
+		d.log.Warn("virtual server "+ev.Kind.String(), "service", ev.Service, "weight", ev.Weight, "quorum", ev.Quorum)
+		vs := d.bal.quorum[ev.Service]
+		if vs == nil || d.notifier == nil {
+			continue
+		}
+		cmd := vs.QuorumUp
+		if ev.Kind == lb.QuorumDown {
+			cmd = vs.QuorumDown
+		}
+		if cmd != nil && len(cmd.Args) > 0 {
+			d.notifier.Exec(ev.Service, ev.Kind.String(), notify.Command{Argv: cmd.Args})
+		}
+	}
+}
+
+// vrrpChanged makes the services of an instance's VIPs follow its state.
+func (d *Daemon) vrrpChanged(in *instance, master bool) {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	for p := range in.spec.vips {
+		if b.model.SetActive(p.Addr(), master) > 0 {
+			b.dirty = true
+		}
+	}
+	d.pushDesired()
+}
+
+// refreshMACs reads the neighbour table for the real servers of DR
+// services, which the data plane needs to rewrite frames to them, and
+// prods the kernel to resolve the ones it does not know yet.
+func (d *Daemon) refreshMACs() {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	want := map[netip.Addr]bool{}
+	for _, s := range b.specs {
+		if s.Method != lb.DR {
+			continue
+		}
+		for _, r := range s.RealServers {
+			want[r.Addr] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	neighs, err := netlink.NeighList(0, netlink.FAMILY_ALL)
+	if err != nil {
+		d.log.Warn("neighbour table", "err", err)
+		return
+	}
+	known := map[netip.Addr]bool{}
+	for _, n := range neighs {
+		a, ok := netip.AddrFromSlice(n.IP)
+		if !ok || !want[a.Unmap()] || len(n.HardwareAddr) != 6 || n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) == 0 {
+			continue
+		}
+		var mac lb.MAC
+		copy(mac[:], n.HardwareAddr)
+		known[a.Unmap()] = true
+		if b.model.SetMAC(a.Unmap(), mac) {
+			b.dirty = true
+		}
+	}
+	for a := range want {
+		if !known[a] {
+			// A datagram to the discard port makes the kernel resolve the
+			// address; the reply, if any, does not matter.
+			if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9))); err == nil {
+				_, _ = c.Write([]byte{0})
+				c.Close()
+			}
+		}
+	}
+}
+
+// stopBalancer stops the checks and removes vigil's tables.
+func (d *Daemon) stopBalancer(final bool) {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+		b.cancel = nil
+	drain:
+		for {
+			select {
+			case e := <-b.events:
+				d.checked(e)
+			default:
+				break drain
+			}
+		}
+	}
+	if !final {
+		return
+	}
+	d.quorumEvents(b.model.Shutdown())
+	close(b.applyCh)
+	<-b.applied
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.dp.Flush(ctx); err != nil {
+		d.log.Error("remove nftables tables", "err", err)
+	}
+	_ = b.dp.Close()
+	d.bal = nil
+}
+
+// serviceStatus reports the virtual servers for `vigil status`.
+func (d *Daemon) serviceStatus() []control.ServiceStatus {
+	b := d.bal
+	if b == nil {
+		return nil
+	}
+	des := b.model.Desired()
+	var out []control.ServiceStatus
+	for _, s := range des.Services {
+		ss := control.ServiceStatus{Name: s.Name, Scheduler: s.Scheduler, Kind: s.Method.String(), Active: s.Active, Quorum: !s.Sorry}
+		weights := map[netip.AddrPort]int{}
+		for _, be := range s.Backends {
+			weights[netip.AddrPortFrom(be.Addr, be.Port)] = be.Weight
+		}
+		vs := b.quorum[s.Name]
+		for _, r := range vs.RealServers {
+			ap := netip.AddrPortFrom(r.Addr, r.Port)
+			info := b.rs[vs.Key()+" "+ap.String()]
+			rs := control.RealStatus{Addr: ap.String(), Weight: weights[ap], Up: info != nil && info.up}
+			if info != nil && !info.up {
+				rs.Detail = info.detail
+			}
+			ss.RealServers = append(ss.RealServers, rs)
+		}
+		out = append(out, ss)
+	}
+	return out
+}
+
+// connsFrom lists the load-balanced connections, like `ipvsadm -lnc`.
+func (d *Daemon) connsFrom(ctx context.Context, dp *nft.Dataplane) ([]control.Conn, error) {
+	cs, err := dp.Conns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]control.Conn, 0, len(cs))
+	for _, c := range cs {
+		cc := control.Conn{Proto: c.Proto, State: c.State, Expires: control.Duration(c.Expires), Client: c.Client.String(),
+			Virtual: c.VIP.String(), Real: c.Real.String()}
+		if c.Local.IsValid() {
+			cc.Local = c.Local.String()
+		}
+		out = append(out, cc)
+	}
+	slices.SortFunc(out, func(a, b control.Conn) int {
+		if a.Virtual != b.Virtual {
+			return compareStr(a.Virtual, b.Virtual)
+		}
+		return compareStr(a.Client, b.Client)
+	})
+	return out, nil
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// sameBalancer reports whether a reload leaves the virtual servers as
+// they are, so their checks and health can keep running.
+func sameBalancer(a, b *balancer) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.DeepEqual(a.specs, b.specs) && reflect.DeepEqual(a.targets, b.targets) && len(a.servers) == len(b.servers)
+}
