@@ -84,24 +84,27 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 // for ${NAME ARGS} the arguments (only ${_RANDOM MIN MAX} takes any).
 func paramAt(buf string, i int) (name string, end int, args string) {
 	if i+1 < len(buf) && buf[i+1] == '{' {
-		j := i + 2
-		for j < len(buf) && buf[j] != '}' && buf[j] != '\n' {
-			j++
-		}
-		if j >= len(buf) || buf[j] != '}' {
+		// Only as far as a name (and the numbers of ${_RANDOM MIN MAX})
+		// can go, so that a line full of "${" is still read in linear time.
+		n := nameLen(buf[i+2:])
+		j := i + 2 + n
+		if n == 0 || j >= len(buf) {
 			return "", 0, ""
 		}
-		inner := buf[i+2 : j]
-		n := nameLen(inner)
-		switch {
-		case n == 0:
-			return "", 0, ""
-		case n == len(inner):
-			return inner, j + 1, ""
-		case inner[:n] == "_RANDOM" && isBlank(inner[n]):
-			return inner[:n], j + 1, inner[n:]
+		if buf[j] == '}' {
+			return buf[i+2 : j], j + 1, ""
 		}
-		return "", 0, ""
+		if buf[i+2:j] != "_RANDOM" || !isBlank(buf[j]) {
+			return "", 0, ""
+		}
+		k := j
+		for k < len(buf) && k-j < 64 && (buf[k] == ' ' || buf[k] == '\t' || '0' <= buf[k] && buf[k] <= '9') {
+			k++
+		}
+		if k >= len(buf) || buf[k] != '}' {
+			return "", 0, ""
+		}
+		return buf[i+2 : j], k + 1, buf[j:k]
 	}
 	n := nameLen(buf[i+1:])
 	if n == 0 {

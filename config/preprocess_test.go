@@ -673,6 +673,12 @@ func TestParseTreeLimits(t *testing.T) {
 	if len(nodes) != 75000 || len(diags) != 1 {
 		t.Errorf("many braces: %d nodes, %d diagnostics", len(nodes), len(diags))
 	}
+	// So is a long substituted line full of "${" that are not references.
+	src = "$A=" + strings.Repeat("${", 500) + "\n$B=" + strings.Repeat("${A}", 250) + "\nk $B\n"
+	nodes, diags = ParseTreeBytes("d.conf", []byte(src), Env{})
+	if len(nodes) != 1 || diags.Count(Fatal) != 0 || !strings.Contains(diags.String(), "250002 bytes long") {
+		t.Errorf("many ${: %d nodes, %.500s", len(nodes), diags)
+	}
 	// Generators nested through parameters multiply: the nesting bound and
 	// the budget both hold.
 	src = "$A=~SEQ(a,1,50) $B\n$B=~SEQ(b,1,50) $C\n$C=~SEQ(c,1,50) $D\n$D=~SEQ(d,1,50) x\n$A\n"
