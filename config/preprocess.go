@@ -307,7 +307,7 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 		for len(p.deferred) > 0 && !p.stopped {
 			d := p.deferred[len(p.deferred)-1]
 			p.deferred = p.deferred[:len(p.deferred)-1]
-			p.include(d.kw, d.pattern, d.pos, 0)
+			p.include(d.kw, d.pattern, d.pos)
 		}
 	}
 }
@@ -459,7 +459,7 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 				p.deferred = append(p.deferred, deferredInclude{kw, rest, at(0)})
 				return
 			}
-			p.include(kw, rest, at(0), depth)
+			p.include(kw, rest, at(0))
 			return
 		}
 		b := findBrace(sp.s)

@@ -14,7 +14,7 @@ const maxPatternLen = 4096
 // brace-expanded, each alternative is globbed relative to the directory of
 // the including file, and every match is read in place, textually: its lines
 // join the current block with their own file:line positions.
-func (p *preprocessor) include(kw string, pattern span, pos Pos, depth int) {
+func (p *preprocessor) include(kw string, pattern span, pos Pos) {
 	if pattern.s == "" {
 		p.report(pos, Error, "%s needs a file name or glob pattern", kw)
 		return
