@@ -151,6 +151,9 @@ type preprocessor struct {
 // It never panics and never hangs on any input; every problem becomes a Diagnostic
 // with file:line(:col), severity and what was expected; all problems in all files
 // are reported, not only the first.
+//
+// Give an absolute path: ${_PWD} is the directory of the file being read as
+// given, and keepalived's is always absolute.
 func ParseTree(path string, env Env) ([]*Node, Diagnostics) {
 	if env.ReadFile == nil {
 		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal, Msg: "cannot read configuration: no file reader"}}
