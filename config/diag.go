@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -135,3 +136,9 @@ type Env struct {
 	// Nil skips the check.
 	HostResolves func(name string) bool
 }
+
+// ErrScriptTolerated is wrapped by an Env.CheckScript error that keepalived
+// does not reject at load time, such as a script without an execute bit
+// (it then fails at every run): vigil reports it as a warning, so that
+// `vigil check` still fails exactly when `keepalived -t` does.
+var ErrScriptTolerated = errors.New("keepalived accepts this at load time")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -462,7 +463,7 @@ func (b *builder) validateScriptSecurity() {
 		if err == nil {
 			continue
 		}
-		if u.track {
+		if u.track && !errors.Is(err, ErrScriptTolerated) {
 			b.errorf(u.c.Pos, "script %q cannot be used: %v: the tracking script is disabled", u.c.Path(), err)
 		} else {
 			b.warnf(u.c.Pos, "script %q cannot be used: %v", u.c.Path(), err)

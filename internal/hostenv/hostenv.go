@@ -146,7 +146,7 @@ func CheckScript(path string, security bool) error {
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("script %s is not a regular file (%s)", name, fi.Mode().Type())
 	case fi.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("script %s is not executable (mode %s): chmod +x %s", name, modeString(fi), real)
+		return fmt.Errorf("script %s is not executable (mode %s): chmod +x %s; it would fail at every run (%w)", name, modeString(fi), real, config.ErrScriptTolerated)
 	}
 	if !security {
 		return nil
