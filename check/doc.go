@@ -16,5 +16,8 @@
 // model and lets each checker be tested against real sockets on loopback.
 //
 // Time and randomness are arguments of the state machine (State); only the
-// Runner reads the clock, and it owns every goroutine it starts.
+// Runner reads the clock, and it owns every goroutine it starts. The
+// checkers use Linux socket options (SO_MARK, SO_BINDTODEVICE, ICMP
+// sockets), so the package is Linux-only, like vigil. README.md maps every
+// keepalived keyword to a field.
 package check

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Watch is one checker of a real server with its timing.
@@ -64,14 +66,25 @@ const DefaultMaxInFlight = 4096
 const coalesce = time.Millisecond
 
 // Runner schedules the checkers of many real servers from one goroutine: a
-// min-heap of due times and one timer, a goroutine per running check (at
-// most MaxInFlight), results stepped through each server's State in
-// arrival order. A Runner runs once.
+// min-heap of due times and one timer, results stepped through each
+// server's State in arrival order, events handed to OnEvent. Checks run
+// off that goroutine:
+//   - TCP_CHECKs (the common case, and the one that must scale) are started
+//     in batches by a few workers, since a non-blocking connect never
+//     blocks; connects still under way wait on one epoll instance
+//     (connwatch.go), and the Runner finishes them or times them out. A TCP
+//     check costs no goroutine of its own and no per-check hand-off.
+//   - Every other checker runs on a pool of worker goroutines that grows to
+//     the peak concurrency, at most MaxInFlight, and lives as long as Run.
+//
+// A Runner runs once; a reload builds a new one.
 type Runner struct {
 	servers []Server
 	states  []*State
 	opt     RunnerOptions
 	log     *slog.Logger
+	tcp     [][]*TCP // the TCP_CHECKs, which the Runner drives itself
+	hasTCP  bool
 	started bool
 	mu      sync.Mutex
 }
@@ -106,6 +119,12 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 			}
 			names[i], scheds[i] = w.Checker.String(), w.Schedule
 		}
+		tcp := make([]*TCP, len(s.Checks))
+		for i, w := range s.Checks {
+			tcp[i], _ = w.Checker.(*TCP)
+			r.hasTCP = r.hasTCP || tcp[i] != nil
+		}
+		r.tcp = append(r.tcp, tcp)
 		st, err := NewState(s.ID, s.Weight, s.Omega, names, scheds)
 		if err != nil {
 			return nil, err
@@ -120,6 +139,9 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 type job struct {
 	due  int64
 	s, i int32
+	// token, when not zero, makes this the connect_timeout of the pending
+	// TCP connect with that token rather than a check to run.
+	token uint64
 }
 
 // jobHeap is a min-heap of jobs by due time, typed rather than through
@@ -221,8 +243,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			return
 		}
 		// Every worker exists and inFlight < MaxInFlight: one of them is
-		// between its result and its next job, and takes this one soon.
-		work <- j
+		// between its result and its next job, and takes this one soon,
+		// unless the workers are leaving because Run is stopping.
+		select {
+		case work <- j:
+		case <-checkCtx.Done():
+			inFlight--
+		}
 	}
 
 	// Due times are nanoseconds since base on the monotonic clock.
@@ -233,8 +260,130 @@ func (r *Runner) Run(ctx context.Context) error {
 		due, ev := st.Start(base, r.opt.Rand)
 		r.emit(ev)
 		for i, d := range due {
-			h.push(job{at(d), int32(si), int32(i)})
+			h.push(job{due: at(d), s: int32(si), i: int32(i)})
 		}
+	}
+
+	// The Runner drives TCP_CHECKs itself: workers start them in batches,
+	// watch reports the connects still under way (see connwatch.go), and
+	// this goroutine finishes them or times them out.
+	var watch *connWatch
+	var watchReady <-chan []uint64
+	if r.hasTCP {
+		var err error
+		if watch, err = newConnWatch(); err != nil {
+			return err
+		}
+		go watch.run()
+		defer watch.stop()
+		watchReady = watch.ready
+	}
+	type pendingConn struct {
+		fd    int
+		s, i  int32
+		start time.Time
+	}
+	pending := make(map[uint64]pendingConn)
+	var lastToken uint64
+	// Starting a TCP check never blocks (a non-blocking connect), so due
+	// TCP checks go to a few workers in batches: one hand-off per batch
+	// rather than per check, and the syscalls still spread over the CPUs.
+	tcpWork := make(chan []job, tcpQueue)
+	tcpDone := make(chan []tcpOutcome, tcpQueue+maxTCPWorkers) // sends never block
+	tcpWorkers := 0
+	tcpWorker := func() {
+		defer wg.Done()
+		for {
+			var batch []job
+			select {
+			case batch = <-tcpWork:
+			case <-checkCtx.Done():
+				return
+			}
+			out := make([]tcpOutcome, len(batch))
+			for k, j := range batch {
+				c := r.tcp[j.s][j.i]
+				start := time.Now()
+				fd, over, err := c.start()
+				out[k] = tcpOutcome{j: j, fd: fd, start: start}
+				if over {
+					out[k].fd = -1
+					out[k].res = c.result(err, start)
+					out[k].at = time.Now()
+				}
+			}
+			tcpDone <- out
+		}
+	}
+	var tcpBatch []job // due TCP checks not yet handed out, counted in inFlight
+	// flushTCP queues tcpBatch for the workers, never blocking, and starts
+	// another worker while batches wait. What does not fit the queue waits
+	// for the next turn of the loop, when a batch has come back.
+	flushTCP := func() {
+		for len(tcpBatch) > 0 {
+			n := min(len(tcpBatch), maxTCPBatch)
+			select {
+			case tcpWork <- tcpBatch[:n:n]:
+				tcpBatch = tcpBatch[n:]
+			default:
+				return
+			}
+			if len(tcpWork) > 0 && tcpWorkers < maxTCPWorkers {
+				tcpWorkers++
+				wg.Add(1)
+				go tcpWorker()
+			}
+		}
+		tcpBatch = nil
+	}
+	// startedTCP takes a batch back: results, and connects to watch.
+	startedTCP := func(out []tcpOutcome) {
+		for _, o := range out {
+			if o.fd < 0 {
+				inFlight--
+				h.push(r.observe(done{o.j.s, o.j.i, o.res, o.at}, at))
+				continue
+			}
+			lastToken++
+			if err := watch.watch(o.fd, lastToken); err != nil {
+				unix.Close(o.fd)
+				inFlight--
+				h.push(r.observe(done{o.j.s, o.j.i, r.tcp[o.j.s][o.j.i].result(err, o.start), time.Now()}, at))
+				continue
+			}
+			pending[lastToken] = pendingConn{o.fd, o.j.s, o.j.i, o.start}
+			// Plus coalesce: the loop starts jobs up to that much early, and a
+			// connect must get all of connect_timeout.
+			timeout := r.tcp[o.j.s][o.j.i].cfg.Timeout + coalesce
+			h.push(job{due: at(o.start) + int64(timeout), s: o.j.s, i: o.j.i, token: lastToken})
+		}
+	}
+	finishTCP := func(token uint64, timedOut bool) {
+		p, ok := pending[token]
+		if !ok {
+			return // finished before its timeout, or a stale readiness
+		}
+		var err error
+		if timedOut {
+			err = errTimeout
+			unix.Close(p.fd)
+		} else {
+			var still bool
+			if still, err = finish(p.fd); still {
+				if err = watch.rearm(p.fd, token); err == nil {
+					return // a spurious wake-up: keep waiting
+				}
+			}
+			if err == nil {
+				resetClose(p.fd)
+			} else {
+				unix.Close(p.fd)
+			}
+		}
+		delete(pending, token)
+		inFlight--
+		c := r.tcp[p.s][p.i]
+		h.push(r.observe(done{p.s, p.i, c.result(err, p.start), time.Now()}, at))
 	}
 
 	timer := time.NewTimer(time.Hour)
@@ -244,15 +393,22 @@ func (r *Runner) Run(ctx context.Context) error {
 		now := at(time.Now())
 		for len(h) > 0 && h[0].due <= now+int64(coalesce) {
 			j := h.pop()
-			if inFlight < r.opt.MaxInFlight {
-				launch(j)
-			} else {
+			switch {
+			case j.token != 0:
+				finishTCP(j.token, true)
+			case inFlight >= r.opt.MaxInFlight:
 				if len(waiting) == 0 {
 					r.log.Warn("health checks queue behind the in-flight limit", "limit", r.opt.MaxInFlight)
 				}
 				waiting = append(waiting, j)
+			case r.tcp[j.s][j.i] != nil:
+				inFlight++
+				tcpBatch = append(tcpBatch, j)
+			default:
+				launch(j)
 			}
 		}
+		flushTCP()
 		if len(h) > 0 && (armed < 0 || h[0].due < armed) {
 			armed = h[0].due
 			timer.Reset(time.Duration(armed - now))
@@ -260,8 +416,30 @@ func (r *Runner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cancel()
-			for ; inFlight > 0; inFlight-- {
-				<-results
+			for _, p := range pending {
+				unix.Close(p.fd)
+			}
+			inFlight -= len(pending) + len(tcpBatch)
+			for queued := true; queued; {
+				select {
+				case b := <-tcpWork: // not started, and no worker will now
+					inFlight -= len(b)
+				default:
+					queued = false
+				}
+			}
+			for inFlight > 0 {
+				select {
+				case <-results:
+					inFlight--
+				case out := <-tcpDone:
+					for _, o := range out {
+						if o.fd >= 0 {
+							unix.Close(o.fd)
+						}
+					}
+					inFlight -= len(out)
+				}
 			}
 			wg.Wait()
 			end := time.Now()
@@ -271,6 +449,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				}
 			}
 			return nil
+		case out := <-tcpDone:
+			startedTCP(out)
+		case batch := <-watchReady:
+			for _, t := range batch {
+				finishTCP(t, false)
+			}
 		case d := <-results:
 			inFlight--
 			h.push(r.observe(d, at))
@@ -284,15 +468,38 @@ func (r *Runner) Run(ctx context.Context) error {
 					more = false
 				}
 			}
-			for len(waiting) > 0 && inFlight < r.opt.MaxInFlight {
-				launch(waiting[0])
-				waiting = waiting[1:]
-			}
 		case <-timer.C:
 			armed = -1
 		}
+		for len(waiting) > 0 && inFlight < r.opt.MaxInFlight {
+			j := waiting[0]
+			waiting = waiting[1:]
+			if r.tcp[j.s][j.i] != nil {
+				inFlight++
+				tcpBatch = append(tcpBatch, j)
+			} else {
+				launch(j)
+			}
+		}
+		flushTCP()
 	}
 }
+
+// tcpOutcome is a started TCP check: over (fd < 0, with its result) or
+// connecting on fd.
+type tcpOutcome struct {
+	j     job
+	fd    int
+	start time.Time
+	res   Result
+	at    time.Time
+}
+
+const (
+	maxTCPWorkers = 4   // enough to use every CPU of a small director
+	maxTCPBatch   = 128 // bounds how long a check waits behind its batch
+	tcpQueue      = 64  // batches queued for the workers
+)
 
 // observe steps the server's state with a result and returns the
 // checker's next run.
@@ -320,7 +527,7 @@ func (r *Runner) observe(d done, at func(time.Time) int64) job {
 	for _, ev := range events {
 		r.emit(ev)
 	}
-	return job{at(next), d.s, d.i}
+	return job{due: at(next), s: d.s, i: d.i}
 }
 
 func (r *Runner) emit(ev Event) {

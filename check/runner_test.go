@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,6 +294,71 @@ func TestNewRunnerErrors(t *testing.T) {
 	for _, tt := range tests {
 		if _, err := NewRunner(tt.servers, tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewRunner() error = %v, want %q", err, tt.want)
+		}
+	}
+}
+
+// The Runner drives TCP_CHECKs from its own loop: a connect that completes
+// at once, one refused, and one left hanging until connect_timeout, with
+// the same words as TCP.Check.
+func TestRunnerTCP(t *testing.T) {
+	open, closed, hang := tcpServer(t), closedPort(t), fullBacklog(t)
+	mk := func(ap netip.AddrPort) *TCP {
+		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 200 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	log := newEventLog()
+	var mu sync.Mutex
+	results := map[string][]Result{}
+	r, err := NewRunner([]Server{
+		{ID: "open", Checks: []Watch{{mk(open), fast(0)}}},
+		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
+		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
+	}, RunnerOptions{OnEvent: log.add, OnResult: func(rep Report) {
+		mu.Lock()
+		results[rep.Server] = append(results[rep.Server], rep.Result)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- r.Run(ctx) }()
+	log.waitFor(t, 5)
+	time.Sleep(50 * time.Millisecond) // let the open server collect a few checks
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(log.strings(), "\n")
+	for _, want := range []string{
+		"closed server down: TCP_CHECK " + closed.String() + ": connect " + closed.String() + ": connection refused",
+		"hang server down: TCP_CHECK " + hang.String() + ": connect " + hang.String() + ": timed out",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("events lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "open server down") {
+		t.Errorf("the open server went down:\n%s", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(results["open"]) < 3 {
+		t.Errorf("open server checked %d times, want several", len(results["open"]))
+	}
+	for _, res := range results["open"] {
+		if !res.Up || res.Latency <= 0 {
+			t.Errorf("open server result %+v", res)
+		}
+	}
+	for _, res := range results["hang"] {
+		if res.Latency < 200*time.Millisecond {
+			t.Errorf("hanging connect gave up after %v, before connect_timeout", res.Latency)
 		}
 	}
 }

@@ -62,57 +62,92 @@ func (c *TCP) String() string { return c.name }
 // Check connects and resets at once: a completed three-way handshake is the
 // whole test. It drives connect(2) itself through the runtime's poller
 // rather than net.Dialer, which spends as much again on address parsing,
-// getsockname/getpeername and allocations, all of it per check.
+// getsockname/getpeername and allocations, all of it per check. (The
+// Runner does not call Check at all: it runs start and finish from its own
+// loop, see connwatch.go.)
 func (c *TCP) Check(ctx context.Context) Result {
 	start := time.Now()
-	if err := c.connect(ctx, start); err != nil {
+	return c.result(c.connect(ctx, start), start)
+}
+
+func (c *TCP) result(err error, start time.Time) Result {
+	if err != nil {
 		return down(c.failPrefix+describe(err), start)
 	}
 	return up(c.okDetail, start)
 }
 
-func (c *TCP) connect(ctx context.Context, start time.Time) error {
-	deadline := start.Add(c.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	fd, err := unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+// start opens a non-blocking socket and begins to connect. done reports
+// that the attempt is over already, with err saying how; the socket is
+// then closed. Otherwise fd is connecting, for finish.
+func (c *TCP) start() (fd int, done bool, err error) {
+	fd, err = unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return os.NewSyscallError("socket", err)
+		return -1, true, os.NewSyscallError("socket", err)
 	}
 	if err := setsockopts(fd, c.cfg.Fwmark, c.cfg.BindIf, c.cfg.BindPort != 0); err != nil {
 		unix.Close(fd)
-		return err
+		return -1, true, err
 	}
 	if c.bind != nil {
 		if err := unix.Bind(fd, c.bind); err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("bind: %w", err)
+			return -1, true, fmt.Errorf("bind: %w", err)
 		}
 	}
 	err = unix.Connect(fd, c.sa)
 	if err == unix.EINPROGRESS {
 		// A server on this host completes the handshake inside connect(2)
-		// and still gets EINPROGRESS: one getpeername spares it the
-		// poller's two epoll_ctl calls; a remote one pays a failed call.
-		if _, perr := unix.Getpeername(fd); perr == nil {
-			err = nil
+		// and still gets EINPROGRESS: one getpeername spares the wait and
+		// its epoll calls; a remote server costs one failed call.
+		if _, perr := unix.Getpeername(fd); perr != nil {
+			return fd, false, nil
 		}
+		err = nil
 	}
-	if err != nil && err != unix.EINPROGRESS {
+	if err != nil {
 		unix.Close(fd)
+		return -1, true, err
+	}
+	resetClose(fd)
+	return -1, true, nil
+}
+
+// finish asks a connecting socket how it went, once it is writable (or on
+// any wake-up): pending while the handshake is still under way. It does
+// not close the socket.
+func finish(fd int) (pending bool, err error) {
+	if _, err := unix.Getpeername(fd); err == nil {
+		return false, nil
+	}
+	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	switch {
+	case err != nil:
+		return false, err
+	case soerr != 0:
+		return false, unix.Errno(soerr)
+	}
+	return true, nil
+}
+
+// connect is the blocking form for Check: it waits on the runtime's poller.
+func (c *TCP) connect(ctx context.Context, start time.Time) error {
+	deadline := start.Add(c.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fd, done, err := c.start()
+	if done {
 		return err
 	}
-	if err == nil {
-		resetClose(fd)
-		return nil
-	}
-	// The file registers the non-blocking socket with the runtime's poller,
-	// so that waiting costs no thread.
+	// The file registers the socket with the runtime's poller, so that
+	// waiting costs no thread, and owns the descriptor from here on.
 	f := os.NewFile(uintptr(fd), "tcp-check")
+	connected := false
 	defer func() {
-		// Reset, not FIN: see the type's comment.
-		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		if connected {
+			unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		}
 		f.Close()
 	}()
 	f.SetWriteDeadline(deadline)
@@ -123,22 +158,14 @@ func (c *TCP) connect(ctx context.Context, start time.Time) error {
 		return err
 	}
 	var connErr error
-	// RawConn.Write forgets a readiness that arrived before it was called
-	// (the handshake may complete inside connect(2) on a fast path), so
-	// each call asks the socket rather than trusting the wake-up.
+	// RawConn.Write forgets a readiness that arrived before it was called,
+	// so each call asks the socket rather than trusting the wake-up.
 	werr := rc.Write(func(fd uintptr) bool {
-		if _, err := unix.Getpeername(int(fd)); err == nil {
-			return true // connected
+		pending, err := finish(int(fd))
+		if pending {
+			return false
 		}
-		soerr, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		switch {
-		case err != nil:
-			connErr = err
-		case soerr != 0:
-			connErr = unix.Errno(soerr)
-		default:
-			return false // still connecting: wait for writability
-		}
+		connErr, connected = err, err == nil
 		return true
 	})
 	if werr != nil {
@@ -153,7 +180,7 @@ func (c *TCP) connect(ctx context.Context, start time.Time) error {
 	return connErr
 }
 
-// resetClose closes a socket the poller never saw, with a reset.
+// resetClose closes a connected socket with a reset (see TCP).
 func resetClose(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	unix.Close(fd)
