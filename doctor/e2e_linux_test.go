@@ -1,0 +1,369 @@
+package doctor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/control"
+	"vigil/doctor"
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if vigilBin.dir != "" {
+		_ = os.RemoveAll(vigilBin.dir)
+	}
+	os.Exit(code)
+}
+
+// vigilBin is the vigil binary, built once per test binary, only by the
+// tests that passed their skip checks.
+var vigilBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func vigilBinary(t *testing.T) string {
+	t.Helper()
+	vigilBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-doctor-bin-")
+		if err != nil {
+			vigilBin.err = err
+			return
+		}
+		vigilBin.dir = dir
+		bin := filepath.Join(dir, "vigil")
+		if out, err := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput(); err != nil {
+			vigilBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		vigilBin.path = bin
+	})
+	if vigilBin.err != nil {
+		t.Fatal(vigilBin.err)
+	}
+	return vigilBin.path
+}
+
+// router is one VRRP process (vigil or keepalived) in a lab host.
+type router struct {
+	host *netlab.Host
+	conf string
+	ctl  string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// newLab builds a lab with one segment and hosts on it, addressed as given
+// (host -> CIDR on eth0); it is deleted when the test ends.
+func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*netlab.Host {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft")
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*netlab.Host{}
+	for name, addr := range hosts {
+		h, err := l.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Connect(h, "eth0", "lan", addr); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = h
+	}
+	return out
+}
+
+// start runs kind ("vigil" or "keepalived") on conf in h until the test
+// ends.
+func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
+	t.Helper()
+	dir := t.TempDir()
+	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &lockedBuffer{}, done: make(chan struct{})}
+	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var argv []string
+	if kind == "vigil" {
+		argv = []string{vigilBinary(t), "run", "-f", r.conf, "-control", r.ctl}
+	} else {
+		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", r.conf,
+			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}
+	}
+	r.cmd = h.Command(context.Background(), argv[0], argv[1:]...)
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := h.Start(r.cmd); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-r.done:
+		case <-time.After(5 * time.Second):
+			_ = r.cmd.Process.Kill()
+			<-r.done
+		}
+		if t.Failed() {
+			t.Logf("--- %s in %s ---\n%s", kind, h.Name, r.out.String())
+		}
+	})
+	return r
+}
+
+func (r *router) state(name string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := control.Call(ctx, r.ctl, control.Request{Cmd: "status"})
+	if err != nil || resp.Status == nil {
+		return ""
+	}
+	for _, in := range resp.Status.Instances {
+		if in.Name == name {
+			return in.State
+		}
+	}
+	return ""
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// runDoctor runs `vigil doctor -json` next to r and returns its report and
+// exit code.
+func runDoctor(t *testing.T, r *router, sniff string) (doctor.Report, int) {
+	t.Helper()
+	cmd := r.host.Command(context.Background(), vigilBinary(t), "doctor", "-f", r.conf, "-control", r.ctl, "-sniff", sniff, "-json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("vigil doctor: %v\n%s", err, stderr.String())
+	}
+	var rep doctor.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("vigil doctor -json: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var text bytes.Buffer
+	_ = doctor.WriteText(&text, rep)
+	t.Logf("vigil doctor in %s (exit %d):\n%s", r.host.Name, code, text.String())
+	return rep, code
+}
+
+// find returns the findings with code and severity.
+func find(rep doctor.Report, code string, sev doctor.Severity) []doctor.Finding {
+	var out []doctor.Finding
+	for _, f := range rep.Findings {
+		if f.Code == code && f.Severity == sev {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func mentions(fs []doctor.Finding, s string) bool {
+	for _, f := range fs {
+		if strings.Contains(f.Summary+"\n"+strings.Join(f.Evidence, "\n"), s) {
+			return true
+		}
+	}
+	return false
+}
+
+const confV3 = `
+global_defs {
+  vrrp_version 3
+}
+vrrp_instance VI_1 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 51
+  priority %d
+  advert_int 0.2
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+
+// pair starts two vigil nodes, a (priority 150) and b (100), and waits for
+// a to be master and b backup.
+func pair(t *testing.T, prefix string, conf string) (a, b *router, hosts map[string]*netlab.Host) {
+	hosts = newLab(t, prefix, map[string]string{"a": "192.0.2.1/24", "b": "192.0.2.2/24"})
+	a = start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
+	b = start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
+	waitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
+		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
+	})
+	return a, b, hosts
+}
+
+// TestFirewallSplitBrain: a rule dropping protocol 112 on the backup's
+// input makes both nodes master; doctor on the backup quotes the rule and
+// reports the split brain, doctor on the master reports the split brain
+// and that the other node does not hear it.
+func TestFirewallSplitBrain(t *testing.T) {
+	t.Parallel()
+	a, b, hosts := pair(t, "dra", confV3)
+	if _, err := hosts["b"].Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input ip protocol vrrp drop"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "b MASTER too", func() bool { return b.state("VI_1") == "MASTER" && a.state("VI_1") == "MASTER" })
+
+	rep, code := runDoctor(t, b, "1500ms")
+	if code != 1 {
+		t.Errorf("doctor on b exited %d, want 1", code)
+	}
+	if fw := find(rep, "VD101", doctor.Crit); !mentions(fw, "ip protocol vrrp drop") {
+		t.Errorf("doctor on b does not quote the firewall rule: %+v", fw)
+	}
+	if sb := find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.1") {
+		t.Errorf("doctor on b does not report the split brain with 192.0.2.1: %+v", sb)
+	}
+	if d := find(rep, "VD102", doctor.Crit); !mentions(d, "192.0.2.1") {
+		t.Errorf("doctor on b does not say the host drops 192.0.2.1's adverts: %+v", d)
+	}
+
+	rep, code = runDoctor(t, a, "1500ms")
+	if code != 1 {
+		t.Errorf("doctor on a exited %d, want 1", code)
+	}
+	if sb := find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.2") || !mentions(sb, "does not hear this node") {
+		t.Errorf("doctor on a does not report the split brain with 192.0.2.2, deaf to a: %+v", sb)
+	}
+}
+
+const confV2Pass = `
+vrrp_instance VI_1 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 51
+  priority %d
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass %s
+  }
+  virtual_ipaddress {
+    %s
+  }
+}
+`
+
+// TestVRIDClash: a third router (vigil, or keepalived when kind says so)
+// with the same VRID but another password and VIP joins the segment; doctor
+// on both nodes of the pair reports the clash, naming its address.
+func TestVRIDClash(t *testing.T) {
+	t.Parallel()
+	testVRIDClash(t, "drb", "vigil")
+}
+
+func testVRIDClash(t *testing.T, prefix, kind string) {
+	if kind == "keepalived" {
+		testenv.RequireTool(t, "keepalived")
+	}
+	conf := strings.Replace(strings.Replace(confV2Pass, "auth_pass %s", "auth_pass s3cr3t", 1), "    %s\n", "    192.0.2.100/24\n", 1)
+	hosts := newLab(t, prefix, map[string]string{"a": "192.0.2.1/24", "b": "192.0.2.2/24", "k": "192.0.2.9/24"})
+	a := start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
+	b := start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
+	waitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
+		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
+	})
+	start(t, kind, hosts["k"], fmt.Sprintf(confV2Pass, 50, "intruder", "192.0.2.200/24"))
+	// The intruder drops the pair's adverts (wrong password) and becomes
+	// master after its Master_Down_Interval, about 4 s.
+	time.Sleep(5 * time.Second)
+
+	for _, r := range []*router{b, a} {
+		rep, code := runDoctor(t, r, "2500ms")
+		if code != 1 {
+			t.Errorf("doctor on %s exited %d, want 1", r.host.Name, code)
+		}
+		cl := find(rep, "VD201", doctor.Crit)
+		if !mentions(cl, "192.0.2.9") || !mentions(cl, "VRID clash") {
+			t.Errorf("doctor on %s does not report the VRID clash with 192.0.2.9: %+v", r.host.Name, cl)
+		}
+		if !mentions(cl, "auth_pass") || !mentions(cl, "192.0.2.200") {
+			t.Errorf("doctor on %s does not say what differs (password, VIPs): %+v", r.host.Name, cl)
+		}
+		if len(find(rep, "VD301", doctor.Crit)) > 0 {
+			t.Errorf("doctor on %s calls the foreign router a split brain", r.host.Name)
+		}
+	}
+}
+
+// TestHealthyPair: a healthy pair gets a clean bill of health on both
+// nodes: exit 0, nothing at warn or crit.
+func TestHealthyPair(t *testing.T) {
+	t.Parallel()
+	a, b, _ := pair(t, "drc", confV3)
+	for _, r := range []*router{a, b} {
+		rep, code := runDoctor(t, r, "1500ms")
+		if code != 0 {
+			t.Errorf("doctor on %s exited %d, want 0", r.host.Name, code)
+		}
+		for _, f := range rep.Findings {
+			if f.Problem() {
+				t.Errorf("doctor on %s cries wolf: %s %s: %s %v", r.host.Name, f.Code, f.Severity, f.Summary, f.Evidence)
+			}
+		}
+		if len(find(rep, "VD101", doctor.Ok)) == 0 || len(find(rep, "VD201", doctor.Ok)) == 0 {
+			t.Errorf("doctor on %s did not run the firewall and clash checks", r.host.Name)
+		}
+	}
+}
