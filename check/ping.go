@@ -94,7 +94,7 @@ func (c *Ping) Check(ctx context.Context) Result {
 	for {
 		n, from, err := conn.ReadFrom(buf)
 		if err != nil {
-			if isTimeout(err) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if isTimeout(err) && !errors.Is(ctx.Err(), context.Canceled) {
 				return down(fmt.Sprintf("%s: no echo reply within %v", what, c.cfg.Timeout), start)
 			}
 			return down(what+": "+describe(err), start)
@@ -111,7 +111,11 @@ func (c *Ping) Check(ctx context.Context) Result {
 		if !ok || echo.Seq != seq || !bytes.Equal(echo.Data, token) || (raw && echo.ID != id) {
 			continue
 		}
-		return up(fmt.Sprintf("%s: echo reply in %v", what, time.Since(start).Round(time.Microsecond)), start)
+		kind := "ICMP socket"
+		if raw {
+			kind = "raw socket"
+		}
+		return up(fmt.Sprintf("%s: echo reply in %v (%s)", what, time.Since(start).Round(time.Microsecond), kind), start)
 	}
 }
 

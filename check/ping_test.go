@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
 
@@ -47,5 +48,54 @@ func TestNewPingErrors(t *testing.T) {
 	c, err := NewPing(PingConfig{Target{Addr: netip.MustParseAddrPort("127.0.0.1:80")}})
 	if err != nil || c.String() != "PING_CHECK 127.0.0.1" {
 		t.Errorf("NewPing: %v, %v", c, err)
+	}
+}
+
+// Both kinds of socket: in a fresh network namespace (the sysctl is per
+// namespace, the host's is left alone), a net.ipv4.ping_group_range that
+// admits group 0 gives an unprivileged ICMP socket, and one that admits no
+// group makes root fall back to a raw socket.
+func TestPingSocketKinds(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "sysctl")
+	lab, err := netlab.New("vchkping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	h, err := lab.AddHost("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := h.Run("ip", "link", "set", "lo", "up"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, tt := range []struct{ groups, kind string }{{"0 0", "(ICMP socket)"}, {"1 0", "(raw socket)"}} {
+		if out, err := h.Run("sysctl", "-qw", "net.ipv4.ping_group_range="+tt.groups); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		for _, a := range []string{"127.0.0.1", "::1"} {
+			c, err := NewPing(PingConfig{Target{Addr: netip.AddrPortFrom(netip.MustParseAddr(a), 0), Timeout: 2 * time.Second}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r Result
+			if err := h.Do(func() error { r = c.Check(context.Background()); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if !r.Up || !strings.HasSuffix(r.Detail, tt.kind) {
+				t.Errorf("ping_group_range %q, %s: Check() = up %v %q, want an echo reply over a %s", tt.groups, a, r.Up, r.Detail, tt.kind)
+			}
+		}
+	}
+	// With lo down nothing answers: down, with the reason.
+	if out, err := h.Run("ip", "link", "set", "lo", "down"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	c, _ := NewPing(PingConfig{Target{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 300 * time.Millisecond}})
+	var r Result
+	h.Do(func() error { r = c.Check(context.Background()); return nil })
+	if r.Up || r.Detail != "ping 127.0.0.1: no echo reply within 300ms" {
+		t.Errorf("with lo down: Check() = up %v %q, want down, no echo reply", r.Up, r.Detail)
 	}
 }
