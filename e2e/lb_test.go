@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLBSpread sends 300 requests, each on a new connection, through one
+// director to three nginx real servers and checks the spread the
+// scheduler promises.
+//
+// NAT and FNAT rr/wrr use "numgen inc" over weighted slots: a counter that
+// every new flow through the VIP advances by one, and nothing else goes
+// through the VIP during the count (health checks go to the real servers'
+// own addresses). So the spread is exact: 100/100/100 for rr, 50/100/150
+// for wrr 1:2:3, no tolerance needed.
+//
+// DR keeps no per-flow state: every packet of a flow must find the same
+// real server from its headers, so rr becomes a Maglev table keyed by the
+// flow's jhash. With ephemeral source ports the count of each real server
+// is then binomial, n=300 p=1/3 (Maglev shares are equal to well under 1%
+// at this table size): σ = √(300·⅓·⅔) ≈ 8.2, and the test accepts 100 ±
+// 33 (4σ; a correct data plane fails it with probability ≈ 2·10⁻⁴).
+func TestLBSpread(t *testing.T) {
+	requireLBLab(t)
+	cases := []struct {
+		name, prefix, kind, algo string
+		weights                  []int
+		tables                   []string
+	}{
+		{name: "fnat-rr", prefix: "lbsfr", kind: "FNAT", algo: "rr", tables: []string{"table inet vigil"}},
+		{name: "fnat-wrr-1:2:3", prefix: "lbsfw", kind: "FNAT", algo: "wrr", weights: []int{1, 2, 3}, tables: []string{"table inet vigil"}},
+		{name: "nat-rr", prefix: "lbsnr", kind: "NAT", algo: "rr", tables: []string{"table inet vigil"}},
+		{name: "dr-rr", prefix: "lbsdr", kind: "DR", algo: "rr", tables: []string{"table netdev vigil"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			d := x.director(0, x.conf(tc.algo, 150, tc.weights))
+			c := newLBClient(x.client, 2*time.Second)
+			x.waitServing(d, c)
+
+			const n = 300
+			got := c.spread(t, x.url(), n)
+			t.Logf("%s: %d requests through the VIP, one connection each: %v", tc.name, n, got)
+			total := 0
+			for _, w := range tc.weights {
+				total += w
+			}
+			for i, r := range x.rs {
+				want, tol := n/len(x.rs), 0
+				if tc.weights != nil {
+					want = n * tc.weights[i] / total
+				}
+				if tc.kind == "DR" {
+					tol = 33
+				}
+				if g := got[r.name]; g < want-tol || g > want+tol {
+					t.Errorf("%s answered %d of %d requests, want %d ± %d (spread %v)", r.name, g, n, want, tol, got)
+				}
+			}
+			if len(got) != len(x.rs) {
+				t.Errorf("answers from %v, want only the three real servers", got)
+			}
+			if tc.kind == "FNAT" && tc.weights == nil {
+				wrkSpread(t, x)
+			}
+			stopAndCheckTables(t, d, tc.tables...)
+		})
+	}
+}
+
+// wrkSpread runs wrk for 2 s with "Connection: close" (a new connection
+// per request) and counts the requests each nginx logged: rr hands out
+// consecutive flows in turn, so the counts differ at most by the flows wrk
+// abandoned when it stopped (one per connection).
+func wrkSpread(t *testing.T, x *lbLab) {
+	t.Helper()
+	before := make([]int, len(x.rs))
+	for i, r := range x.rs {
+		before[i] = r.accessLines()
+	}
+	const conns = 4
+	out := mustRun(t, x.client, "wrk", "-t", "1", "-c", strconv.Itoa(conns), "-d", "2s", "-H", "Connection: close", x.url())
+	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("wrk output without a request count:\n%s", out)
+	}
+	if strings.Contains(out, "Socket errors") || strings.Contains(out, "Non-2xx") {
+		t.Errorf("wrk saw errors through the VIP:\n%s", out)
+	}
+	time.Sleep(100 * time.Millisecond) // nginx writes its log after the response
+	counts := make([]int, len(x.rs))
+	lo, hi, sum := 1<<30, 0, 0
+	for i, r := range x.rs {
+		counts[i] = r.accessLines() - before[i]
+		lo, hi, sum = min(lo, counts[i]), max(hi, counts[i]), sum+counts[i]
+	}
+	t.Logf("wrk -c %d -d 2s, Connection: close: %s requests; nginx logged %v", conns, m[1], counts)
+	if hi-lo > conns {
+		t.Errorf("rr spread of wrk's %d requests: %v, want counts within %d of each other", sum, counts, conns)
+	}
+	if sum < 300 {
+		t.Errorf("wrk made only %d requests in 2 s through the VIP", sum)
+	}
+}

@@ -1,0 +1,599 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/control"
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+// The load-balancing labs. Documentation addresses only:
+//
+// FNAT and NAT: the client and the directors' eth0 share segment "front"
+// (192.0.2.0/24, VIP 192.0.2.100); the directors' eth1 and the real servers
+// share segment "back" (198.51.100.0/24). The instance also floats
+// 198.51.100.254 on eth1: the FNAT local address (laddr_group) and the NAT
+// real servers' gateway, so both move with mastership. FNAT real servers
+// have no route off their subnet at all: they can only answer the local
+// address.
+//
+// DR: the client (192.0.2.10, segment "front") reaches the service through
+// a router (192.0.2.254 / 198.51.100.254). The directors, the router and
+// the real servers share segment "back"; the VIP 198.51.100.100 floats on
+// the directors' only interface (the side client traffic arrives on) and
+// sits on every real server's lo with arp_ignore=1/arp_announce=2. The
+// real servers' default route is the router, so their replies go straight
+// back to the client without crossing a director.
+const (
+	lbClientAddr = "192.0.2.10"
+	lbLocalAddr  = "198.51.100.254" // FNAT local address, NAT gateway
+	lbVIPFront   = "192.0.2.100"    // FNAT and NAT
+	lbVIPDR      = "198.51.100.100" // DR
+	lbVRID       = 60
+	lbAdvert     = 100 * time.Millisecond
+	// lbClientAliases are extra client addresses (192.0.2.11-18) that give
+	// source-hashing schedulers (mh) more than one client to spread.
+	lbClientAliases = 8
+)
+
+// Health checking of every lab: delay_loop 1, connect_timeout 1, retry 1,
+// so a dead real server is out within delay_loop + connect_timeout ×
+// (retry+1) = 3 s.
+const (
+	lbDelayLoop      = time.Second
+	lbConnectTimeout = time.Second
+	lbRetry          = 1
+	lbRemovalBound   = lbDelayLoop + lbConnectTimeout*(lbRetry+1)
+)
+
+// requireLBLab skips or, under CI, fails unless the LB labs can run.
+func requireLBLab(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft", "sysctl", "nginx", "wrk")
+}
+
+// lbLab is a client, one or two directors and three nginx real servers.
+type lbLab struct {
+	t      *testing.T
+	lab    *netlab.Lab
+	kind   string // FNAT, NAT or DR
+	vip    netip.Addr
+	client *netlab.Host
+	router *netlab.Host // DR only
+	dirs   []*netlab.Host
+	ports  []string // switch-side port of each director's VIP link, for Cut
+	rs     []*realServer
+}
+
+func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
+	t.Helper()
+	out, err := h.Run(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func lbConnect(t *testing.T, l *netlab.Lab, h *netlab.Host, ifname, seg string, addrs ...string) string {
+	t.Helper()
+	port, err := l.Connect(h, ifname, seg, addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// newLBLab builds the lab for kind with ndirs directors and starts the
+// three real servers.
+func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
+	t.Helper()
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	x := &lbLab{t: t, lab: l, kind: kind}
+	for _, s := range []string{"front", "back"} {
+		if err := l.AddSegment(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(name string) *netlab.Host {
+		h, err := l.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	x.client = add("client")
+	caddrs := []string{lbClientAddr + "/24"}
+	for i := 1; i <= lbClientAliases; i++ {
+		caddrs = append(caddrs, fmt.Sprintf("192.0.2.%d/24", 10+i))
+	}
+	lbConnect(t, l, x.client, "eth0", "front", caddrs...)
+	for i := 1; i <= ndirs; i++ {
+		x.dirs = append(x.dirs, add(fmt.Sprintf("dir%d", i)))
+	}
+	switch kind {
+	case "FNAT", "NAT":
+		x.vip = netip.MustParseAddr(lbVIPFront)
+		for i, d := range x.dirs {
+			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "front", fmt.Sprintf("192.0.2.%d/24", i+1)))
+			lbConnect(t, l, d, "eth1", "back", fmt.Sprintf("198.51.100.%d/24", i+1))
+			mustRun(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		}
+	case "DR":
+		x.vip = netip.MustParseAddr(lbVIPDR)
+		x.router = add("router")
+		lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
+		lbConnect(t, l, x.router, "eth1", "back", "198.51.100.254/24")
+		mustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
+		for i, d := range x.dirs {
+			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i+1)))
+		}
+	default:
+		t.Fatalf("unknown lb kind %q", kind)
+	}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("r%d", i)
+		h := add(name)
+		addr := fmt.Sprintf("198.51.100.%d", 10+i)
+		lbConnect(t, l, h, "eth0", "back", addr+"/24")
+		switch kind {
+		case "NAT":
+			mustRun(t, h, "ip", "route", "add", "default", "via", lbLocalAddr)
+		case "DR":
+			mustRun(t, h, "ip", "addr", "add", lbVIPDR+"/32", "dev", "lo")
+			mustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+			mustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.254")
+		}
+		x.rs = append(x.rs, newRealServer(t, h, name, netip.MustParseAddr(addr)))
+	}
+	for _, r := range x.rs {
+		r.start(t)
+	}
+	return x
+}
+
+// lbConf is the keepalived.conf of every director of the lab: only the
+// priority differs between two directors. weights gives the real servers'
+// weights (nil: 1 each).
+func (x *lbLab) conf(algo string, prio int, weights []int) string {
+	var b strings.Builder
+	if x.kind == "FNAT" {
+		fmt.Fprintf(&b, "local_address_group laddr {\n  %s\n}\n", lbLocalAddr)
+	}
+	iface := "eth0"
+	fmt.Fprintf(&b, `vrrp_instance VI_LB {
+  interface %s
+  state BACKUP
+  virtual_router_id %d
+  version 3
+  priority %d
+  advert_int %v
+  virtual_ipaddress {
+    %s/24 dev %s
+`, iface, lbVRID, prio, lbAdvert.Seconds(), x.vip, iface)
+	if x.kind != "DR" {
+		fmt.Fprintf(&b, "    %s/24 dev eth1\n", lbLocalAddr)
+	}
+	fmt.Fprintf(&b, `  }
+}
+virtual_server %s 80 {
+  delay_loop %d
+  lb_algo %s
+  lb_kind %s
+  protocol TCP
+`, x.vip, int(lbDelayLoop/time.Second), algo, x.kind)
+	if x.kind == "FNAT" {
+		b.WriteString("  laddr_group_name laddr\n")
+	}
+	for i, r := range x.rs {
+		w := 1
+		if weights != nil {
+			w = weights[i]
+		}
+		fmt.Fprintf(&b, `  real_server %s 80 {
+    weight %d
+    TCP_CHECK {
+      connect_timeout %d
+      retry %d
+    }
+  }
+`, r.addr, w, int(lbConnectTimeout/time.Second), lbRetry)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// director starts vigil on director i with conf and waits until it runs.
+func (x *lbLab) director(i int, conf string) *node {
+	x.t.Helper()
+	return startNode(x.t, "vigil", x.dirs[i], conf)
+}
+
+// waitServing waits until n is MASTER with its virtual server active and
+// every real server up, and then until a request through the VIP reaches
+// each real server (DR needs the real servers' MACs, which the daemon
+// reads from the neighbour table every 2 s).
+func (x *lbLab) waitServing(n *node, c *lbClient) {
+	x.t.Helper()
+	waitFor(x.t, 15*time.Second, n.host.Name+" to be MASTER with all real servers up", func() bool {
+		s, err := n.status()
+		if err != nil || len(s.Instances) != 1 || s.Instances[0].State != "MASTER" || len(s.Services) != 1 || !s.Services[0].Active {
+			return false
+		}
+		for _, r := range s.Services[0].RealServers {
+			if !r.Up {
+				return false
+			}
+		}
+		return true
+	})
+	x.waitAllAnswer(c, 15*time.Second)
+}
+
+// waitAllAnswer sends requests until every real server has answered one
+// (from varying client addresses, so source hashing spreads too).
+func (x *lbLab) waitAllAnswer(c *lbClient, timeout time.Duration) {
+	x.t.Helper()
+	seen := map[string]bool{}
+	i := 0
+	waitFor(x.t, timeout, "every real server to answer through the VIP", func() bool {
+		i++
+		if srv, err := c.getFrom(i%(lbClientAliases+1), x.url()); err == nil {
+			seen[srv] = true
+		}
+		return len(seen) == len(x.rs)
+	})
+}
+
+func (x *lbLab) url() string { return "http://" + x.vip.String() + "/" }
+
+// tables lists the nft tables in host h.
+func tables(t *testing.T, h *netlab.Host) string {
+	t.Helper()
+	return mustRun(t, h, "nft", "list", "tables")
+}
+
+// stopAndCheckTables requires vigil's tables (want, e.g. "table inet
+// vigil") while the director runs, stops it, and requires that no vigil
+// table is left.
+func stopAndCheckTables(t *testing.T, n *node, want ...string) {
+	t.Helper()
+	before := tables(t, n.host)
+	for _, w := range want {
+		if !strings.Contains(before, w) {
+			t.Errorf("%s while vigil runs: nft list tables lacks %q:\n%s", n.host.Name, w, before)
+		}
+	}
+	n.stop(syscall.SIGTERM)
+	if after := tables(t, n.host); strings.Contains(after, " vigil") {
+		t.Errorf("%s: vigil's tables left after it stopped:\n%s", n.host.Name, after)
+	}
+}
+
+// realServer is one nginx real server in its own namespace, answering
+// every request with its name (body and X-Server) and, in X-Peer, the
+// address it saw the connection come from.
+type realServer struct {
+	name string
+	host *netlab.Host
+	addr netip.Addr
+	dir  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *syncBuffer
+}
+
+// nginxConf runs nginx as one process (master_process off), so that
+// killing it really takes the listener away, with every path in dir.
+const nginxConf = `# a real server of a vigil e2e test
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events {
+  worker_connections 4096;
+}
+http {
+  access_log %[1]s/access.log;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  default_type text/plain;
+  keepalive_timeout 120s;
+  keepalive_requests 1000000;
+  server {
+    listen 80 backlog=4096;
+    location / {
+      add_header X-Server %[2]s always;
+      add_header X-Peer $remote_addr:$remote_port always;
+      return 200 "%[2]s\n";
+    }
+  }
+}
+`
+
+func newRealServer(t *testing.T, h *netlab.Host, name string, addr netip.Addr) *realServer {
+	t.Helper()
+	r := &realServer{name: name, host: h, addr: addr, dir: t.TempDir(), out: &syncBuffer{}}
+	if err := os.WriteFile(filepath.Join(r.dir, "nginx.conf"), []byte(fmt.Sprintf(nginxConf, r.dir, name)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			t.Logf("--- nginx %s ---\n%s", name, r.out.String())
+		}
+	})
+	return r
+}
+
+// start runs nginx and waits until it accepts connections.
+func (r *realServer) start(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	conf := filepath.Join(r.dir, "nginx.conf")
+	cmd := r.host.Command(context.Background(), "nginx", "-c", conf, "-p", r.dir, "-e", "stderr", "-g", "daemon off;")
+	cmd.Stdout, cmd.Stderr = r.out, r.out
+	if err := cmd.Start(); err != nil {
+		r.mu.Unlock()
+		t.Fatalf("start nginx %s: %v", r.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	r.cmd, r.done = cmd, done
+	r.mu.Unlock()
+	waitFor(t, 10*time.Second, "nginx "+r.name+" to listen", func() bool {
+		select {
+		case <-done:
+			t.Fatalf("nginx %s exited:\n%s", r.name, r.out.String())
+		default:
+		}
+		return r.host.Do(func() error {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(r.addr, 80).String(), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}) == nil
+	})
+}
+
+// kill kills nginx (SIGKILL: its listener goes at once) and waits for it.
+func (r *realServer) kill() {
+	r.mu.Lock()
+	cmd, done := r.cmd, r.done
+	r.cmd = nil
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// accessLines counts the requests nginx logged.
+func (r *realServer) accessLines() int {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "access.log"))
+	return strings.Count(string(b), "\n")
+}
+
+// lbClient makes HTTP requests from the client's namespace: every dial
+// enters it, so the rest of the client runs on ordinary goroutines.
+type lbClient struct {
+	h       *netlab.Host
+	timeout time.Duration
+	clients []*http.Client // one per client address: [0] is lbClientAddr
+}
+
+func newLBClient(h *netlab.Host, timeout time.Duration) *lbClient {
+	c := &lbClient{h: h, timeout: timeout}
+	for i := 0; i <= lbClientAliases; i++ {
+		src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), 0)
+		tr := &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return c.dial(ctx, src, addr)
+			},
+		}
+		c.clients = append(c.clients, &http.Client{Transport: tr, Timeout: timeout})
+	}
+	return c
+}
+
+// dial opens a TCP connection from src inside the client's namespace.
+func (c *lbClient) dial(ctx context.Context, src netip.AddrPort, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := c.h.Do(func() error {
+		d := net.Dialer{Timeout: c.timeout, LocalAddr: net.TCPAddrFromAddrPort(src)}
+		var err error
+		conn, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return conn, err
+}
+
+// get makes one request on a new connection from lbClientAddr and returns
+// the real server that answered.
+func (c *lbClient) get(url string) (string, error) { return c.getFrom(0, url) }
+
+// getFrom is get from client address i (0: 192.0.2.10, i: 192.0.2.10+i).
+func (c *lbClient) getFrom(i int, url string) (string, error) {
+	resp, err := c.clients[i].Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	return strings.TrimSpace(string(body)), nil
+}
+
+// spread makes n requests, each on a new connection, and counts them per
+// real server.
+func (c *lbClient) spread(t *testing.T, url string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		srv, err := c.get(url)
+		if err != nil {
+			t.Fatalf("request %d of %d: %v", i+1, n, err)
+		}
+		got[srv]++
+	}
+	return got
+}
+
+// result is one request of a stream.
+type result struct {
+	start, end time.Time
+	server     string
+	err        error
+}
+
+// stream sends requests one after another (a new connection each, the
+// next one period after the previous started) until stopped.
+type stream struct {
+	mu     sync.Mutex
+	res    []result
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startStream(c *lbClient, url string, period time.Duration) *stream {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stream{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			r := result{start: time.Now()}
+			r.server, r.err = c.get(url)
+			r.end = time.Now()
+			s.mu.Lock()
+			s.res = append(s.res, r)
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends the stream and returns every result.
+func (s *stream) stop() []result {
+	s.cancel()
+	<-s.done
+	return s.results()
+}
+
+func (s *stream) results() []result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.res)
+}
+
+// summary of the requests that started in [from, to).
+type summary struct {
+	total, failed int
+	byServer      map[string]int
+	firstFail     time.Time // start of the first failed request
+	lastFail      time.Time // end of the last failed request
+	lastErr       error
+}
+
+func summarize(res []result, from, to time.Time) summary {
+	s := summary{byServer: map[string]int{}}
+	for _, r := range res {
+		if r.start.Before(from) || !r.start.Before(to) {
+			continue
+		}
+		s.total++
+		if r.err != nil {
+			s.failed++
+			if s.firstFail.IsZero() {
+				s.firstFail = r.start
+			}
+			s.lastFail, s.lastErr = r.end, r.err
+			continue
+		}
+		s.byServer[r.server]++
+	}
+	return s
+}
+
+// conns runs `vigil conns -json` against n.
+func conns(t *testing.T, n *node, asJSON bool) (string, []control.Conn) {
+	t.Helper()
+	bin, err := vigilBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"conns", "-control", n.ctl}
+	if asJSON {
+		args = append(args, "-json")
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var cs []control.Conn
+	if asJSON {
+		if err := json.Unmarshal(out, &cs); err != nil {
+			t.Fatalf("vigil conns -json: %v\n%s", err, out)
+		}
+	}
+	return string(out), cs
+}
+
+// realStatus returns the status of real server addr in n's only virtual
+// server.
+func realStatus(n *node, addr netip.Addr) (control.RealStatus, bool) {
+	s, err := n.status()
+	if err != nil || len(s.Services) != 1 {
+		return control.RealStatus{}, false
+	}
+	for _, r := range s.Services[0].RealServers {
+		if ap, err := netip.ParseAddrPort(r.Addr); err == nil && ap.Addr() == addr {
+			return r, true
+		}
+	}
+	return control.RealStatus{}, false
+}
