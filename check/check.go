@@ -14,9 +14,9 @@ import (
 )
 
 // Checker is one health check of one real server. Check must honour ctx
-// (the Runner cancels it on shutdown) and must not keep state that makes two
-// concurrent calls unsafe unless the checker documents otherwise; the Runner
-// never runs the same checker twice at once.
+// (the Runner cancels it on shutdown), fill in every field of the Result,
+// Latency included, and be safe to call again once it has returned; the
+// Runner never runs the same checker twice at once.
 type Checker interface {
 	Check(ctx context.Context) Result
 	String() string

@@ -104,7 +104,8 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{servers: servers, opt: opt, log: log}
+	// The caller keeps its slice; the Runner reads its own copy.
+	r := &Runner{servers: append([]Server(nil), servers...), opt: opt, log: log}
 	seen := make(map[string]bool, len(servers))
 	for _, s := range servers {
 		if seen[s.ID] {
@@ -252,18 +253,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 
-	// Due times are nanoseconds since base on the monotonic clock.
-	base := time.Now()
-	at := func(t time.Time) int64 { return int64(t.Sub(base)) }
-	var h jobHeap
-	for si, st := range r.states {
-		due, ev := st.Start(base, r.opt.Rand)
-		r.emit(ev)
-		for i, d := range due {
-			h.push(job{due: at(d), s: int32(si), i: int32(i)})
-		}
-	}
-
 	// The Runner drives TCP_CHECKs itself: workers start them in batches,
 	// watch reports the connects still under way (see connwatch.go), and
 	// this goroutine finishes them or times them out.
@@ -278,6 +267,18 @@ func (r *Runner) Run(ctx context.Context) error {
 		defer watch.stop()
 		watchReady = watch.ready
 	}
+	// Due times are nanoseconds since base on the monotonic clock.
+	base := time.Now()
+	at := func(t time.Time) int64 { return int64(t.Sub(base)) }
+	var h jobHeap
+	for si, st := range r.states {
+		due, ev := st.Start(base, r.opt.Rand)
+		r.emit(ev)
+		for i, d := range due {
+			h.push(job{due: at(d), s: int32(si), i: int32(i)})
+		}
+	}
+
 	type pendingConn struct {
 		fd    int
 		s, i  int32
