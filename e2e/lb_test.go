@@ -108,3 +108,95 @@ func wrkSpread(t *testing.T, x *lbLab) {
 		t.Errorf("wrk made only %d requests in 2 s through the VIP", sum)
 	}
 }
+
+// TestLBKilledRealServer kills one real server's nginx under a stream of
+// requests (a new connection every 10 ms) and checks that it is out of the
+// pool, in vigil's status and in the data plane, within delay_loop +
+// connect_timeout × (retry+1) = 3 s, that no request fails after that, and
+// that the real server is back in the pool once nginx runs again.
+func TestLBKilledRealServer(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbkf", "FNAT"},
+		{"dr", "lbkd", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			d := x.director(0, x.conf("rr", 150, nil))
+			c := newLBClient(x.client, 500*time.Millisecond)
+			x.waitServing(d, c)
+
+			s := startStream(c, x.url(), 10*time.Millisecond)
+			defer s.stop()
+			time.Sleep(500 * time.Millisecond)
+			victim := x.rs[1]
+			kill := time.Now()
+			victim.kill()
+			down := waitFor(t, 3*lbRemovalBound, victim.name+" to be down in vigil status", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && !r.Up && r.Weight == 0
+			})
+			bound := kill.Add(lbRemovalBound)
+			time.Sleep(time.Until(bound.Add(2 * time.Second)))
+			res := s.results()
+			pre := summarize(res, time.Time{}, kill)
+			during := summarize(res, kill, bound)
+			post := summarize(res, bound, time.Now())
+			var outFor time.Duration
+			if !during.lastFail.IsZero() {
+				outFor = during.lastFail.Sub(kill)
+			}
+			t.Logf("%s: %s killed; down in status after %v, last failed request ended %v after the kill (bound %v); "+
+				"requests before/during/after the bound: %d/%d/%d, failed %d/%d/%d (%v)",
+				tc.name, victim.name, down.Round(time.Millisecond), outFor.Round(time.Millisecond), lbRemovalBound,
+				pre.total, during.total, post.total, pre.failed, during.failed, post.failed, post.byServer)
+			if pre.failed > 0 {
+				t.Errorf("%d requests failed before the kill: %v", pre.failed, pre.lastErr)
+			}
+			if down > lbRemovalBound {
+				t.Errorf("%s was marked down %v after the kill, more than delay_loop + connect_timeout × (retry+1) = %v", victim.name, down, lbRemovalBound)
+			}
+			if post.failed > 0 {
+				t.Errorf("%d of %d requests failed more than %v after the kill (last: %v)", post.failed, post.total, lbRemovalBound, post.lastErr)
+			}
+			if post.byServer[victim.name] > 0 {
+				t.Errorf("%s answered %d requests after it was killed", victim.name, post.byServer[victim.name])
+			}
+			if post.total < 100 {
+				t.Errorf("only %d requests in the 2 s after the bound", post.total)
+			}
+			if during.failed == 0 {
+				t.Errorf("no request failed between the kill and the bound: was %s in the pool at all?", victim.name)
+			}
+
+			victim.start(t)
+			restart := time.Now()
+			up := waitFor(t, 10*time.Second, victim.name+" to be up again in vigil status", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && r.Up && r.Weight == 1
+			})
+			waitFor(t, 10*time.Second, victim.name+" to answer through the VIP again", func() bool {
+				return summarize(s.results(), restart, time.Now()).byServer[victim.name] > 0
+			})
+			var serving time.Duration
+			for _, r := range s.results() {
+				if r.err == nil && r.server == victim.name && r.start.After(restart) {
+					serving = r.end.Sub(restart)
+					break
+				}
+			}
+			time.Sleep(time.Second)
+			res = s.stop()
+			back := summarize(res, bound, time.Now())
+			t.Logf("%s: restarted; up in status %v and answering through the VIP %v after nginx listened; %d requests since the bound, %d failed (%v)",
+				tc.name, up.Round(time.Millisecond), serving.Round(time.Millisecond), back.total, back.failed, summarize(res, restart, time.Now()).byServer)
+			if back.failed > 0 {
+				t.Errorf("%d requests failed after the bound, across the restart (last: %v)", back.failed, back.lastErr)
+			}
+			if up > lbDelayLoop+lbConnectTimeout {
+				t.Errorf("%s came back %v after nginx listened again, want within delay_loop + connect_timeout = %v", victim.name, up, lbDelayLoop+lbConnectTimeout)
+			}
+		})
+	}
+}
