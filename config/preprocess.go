@@ -515,7 +515,7 @@ func (p *preprocessor) condition(sp span) (bool, span) {
 	for n < len(s) && !isBlank(s[n]) {
 		n++
 	}
-	match := s[:n] == p.id
+	match := p.id != "" && s[:n] == p.id // an empty id names no host
 	if match == neg {
 		return false, span{}
 	}

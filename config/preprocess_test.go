@@ -268,6 +268,8 @@ func TestParseTreeConditions(t *testing.T) {
 			tree: "global_defs {\n  router_id x\n}\n"},
 		{name: "one condition per line", files: map[string]string{"main": "@vm @^vm kw5\n@vm @foo kw6\n"},
 			tree: "@^vm kw5\n@foo kw6\n"},
+		{name: "an empty config id matches nothing", files: map[string]string{"main": "@ kw1\n@^ kw2\n"},
+			tree: "kw2\n"},
 		{name: "conditional block", files: map[string]string{"main": "@vm a {\n@vm b\n@foo c\n}\n"},
 			tree: "a {\n  b\n}\n"},
 	})
@@ -598,6 +600,11 @@ func TestParseTreeEntryPoints(t *testing.T) {
 	}
 	if _, diags := ParseTreeBytes("x", []byte("include y\n"), Env{}); ppDiags(diags) != "x:1:9 error\n" {
 		t.Errorf("empty Env include: %s", diags)
+	}
+	// No config id at all: "@ x" is not kept for it.
+	nodes, _ = ParseTreeBytes("x", []byte("@ kw1\n@^ kw2\n@x kw3\n"), Env{})
+	if got := ppFormat(nodes); got != "kw2\n" {
+		t.Errorf("empty config id: %q", got)
 	}
 	// Relative main file: includes are relative to its directory.
 	rel := ppEnv(map[string]string{"conf/main.conf": "include inc.conf\n", "conf/inc.conf": "k ${_PWD}\n"}, "vm")
