@@ -739,3 +739,38 @@ func TestIncludeChecks(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParseTree(b *testing.B) {
+	const manExample = `$VI4= \
+track_file offset_instance_4.${IF}.${NUM}.${ID} { \
+    file "${_PWD}/679/track_files/4.${IF}.${NUM}.${ID}" \
+    weight -100 \
+} \
+vrrp_instance vrrp4.${IF}.${NUM}.${ID} { \
+    interface bond${IF}.${NUM} \
+    use_vmac vrrp4.${IF}.${NUM}.${ID} \
+    virtual_router_id ${ID} \
+    priority 130 \
+    virtual_ipaddress { \
+        10.${IF}.${NUM}.${ID}/24 \
+    } \
+    track_file { \
+        offset_instance_4.${IF}.${NUM}.${ID} \
+    } \
+}
+~SEQ(IF,0,1) ~SEQ(NUM,0,3) ~SEQ(ID,1,254) $VI4
+`
+	for _, c := range []struct{ name, src string }{
+		{"typical", fuzzSeeds[0] + fuzzSeeds[1]},
+		{"generated-2032-instances", manExample},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.src)))
+			for b.Loop() {
+				if _, diags := ParseTreeBytes("/etc/keepalived/keepalived.conf", []byte(c.src), Env{}); diags.HasErrors() {
+					b.Fatal(diags)
+				}
+			}
+		})
+	}
+}
