@@ -200,3 +200,83 @@ func TestLBKilledRealServer(t *testing.T) {
 		})
 	}
 }
+
+// instanceState waits until n's only instance is in state and its virtual
+// server is active exactly when it is MASTER, with every real server up.
+func waitDirector(t *testing.T, n *node, state string, timeout time.Duration) time.Duration {
+	t.Helper()
+	return waitFor(t, timeout, n.host.Name+" to be "+state+" with every real server up", func() bool {
+		s, err := n.status()
+		if err != nil || len(s.Instances) != 1 || s.Instances[0].State != state || len(s.Services) != 1 ||
+			s.Services[0].Active != (state == "MASTER") {
+			return false
+		}
+		for _, r := range s.Services[0].RealServers {
+			if !r.Up {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestLBDirectorFailover runs two directors on the same keepalived.conf
+// (priorities 150 and 100) under a stream of requests (a new connection
+// every 10 ms, 300 ms timeout) and cuts the master's link: requests fail
+// only in a short window after the cut, and all succeed after it, spread
+// over the three real servers by the new master.
+//
+// The window is bounded by what a client can see at worst: the backup's
+// Master_Down_Interval (3 × 0.1 s + skew 0.061 s) plus one advert
+// interval, the time to install the VIP, announce it and apply the nft
+// rules (0.3 s allowed, ~0.1 s measured), and a request that started just
+// before the new master answered and times out (0.3 s).
+func TestLBDirectorFailover(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbff", "FNAT"},
+		{"dr", "lbfd", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 2)
+			d1 := x.director(0, x.conf("rr", 150, nil))
+			d2 := x.director(1, x.conf("rr", 100, nil))
+			const timeout = 300 * time.Millisecond
+			c := newLBClient(x.client, timeout)
+			x.waitServing(d1, c)
+			waitDirector(t, d2, "BACKUP", 10*time.Second)
+
+			s := startStream(c, x.url(), 10*time.Millisecond)
+			defer s.stop()
+			time.Sleep(time.Second)
+			cut := time.Now()
+			if err := x.lab.Cut(x.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+			time.Sleep(3 * time.Second)
+			res := s.stop()
+			pre := summarize(res, time.Time{}, cut)
+			post := summarize(res, cut, time.Now())
+			var window time.Duration
+			if post.failed > 0 {
+				window = post.lastFail.Sub(cut)
+			}
+			after := summarize(res, cut.Add(window), time.Now())
+			bound := masterDown(3, 100, lbAdvert) + lbAdvert + 300*time.Millisecond + timeout
+			t.Logf("%s: master's link cut; dir2 MASTER and serving after %v; requests before the cut %d (failed %d), after it %d, failed %d in a window of %v (bound %v); "+
+				"after the window %d requests, none failed: %v",
+				tc.name, takeover.Round(time.Millisecond), pre.total, pre.failed, post.total, post.failed, window.Round(time.Millisecond), bound, after.total, after.byServer)
+			if pre.failed > 0 {
+				t.Errorf("%d requests failed before the cut (last: %v)", pre.failed, pre.lastErr)
+			}
+			if window > bound {
+				t.Errorf("requests failed until %v after the cut, more than %v (last: %v)", window, bound, post.lastErr)
+			}
+			if after.total < 150 || len(after.byServer) != len(x.rs) {
+				t.Errorf("after the failover window: %d requests answered by %v, want ≥ 150 spread over all three real servers", after.total, after.byServer)
+			}
+		})
+	}
+}
