@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -278,5 +282,111 @@ func TestLBDirectorFailover(t *testing.T) {
 				t.Errorf("after the failover window: %d requests answered by %v, want ≥ 150 spread over all three real servers", after.total, after.byServer)
 			}
 		})
+	}
+}
+
+// TestLBDRMaglevKeepsConnections opens keep-alive HTTP/1.1 connections
+// through a DR mh virtual server, one from each of nine client addresses
+// (mh hashes the client address), keeps a request going on each every
+// 50 ms, and cuts the master director's link. DR keeps no state on the
+// director and both directors build the same Maglev table with the same
+// jhash seed, so every packet of every connection reaches the same real
+// server through the new master: no request fails, and each connection
+// keeps being answered by the same real server, which keeps seeing the
+// same client address and port (the same TCP connection, never re-opened).
+func TestLBDRMaglevKeepsConnections(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbmh", "DR", 2)
+	d1 := x.director(0, x.conf("mh", 150, nil))
+	d2 := x.director(1, x.conf("mh", 100, nil))
+	c := newLBClient(x.client, time.Second)
+	x.waitServing(d1, c)
+	waitDirector(t, d2, "BACKUP", 10*time.Second)
+
+	type answer struct {
+		at           time.Time
+		took         time.Duration
+		server, peer string
+		err          error
+	}
+	n := lbClientAliases + 1
+	answers := make([][]answer, n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		k, err := c.dialKeepAlive(i, netip.AddrPortFrom(x.vip, 80).String())
+		if err != nil {
+			t.Fatalf("keep-alive connection %d: %v", i, err)
+		}
+		defer k.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				a := answer{at: time.Now()}
+				// A packet lost in the cut is retransmitted by TCP: the
+				// request is late, not failed.
+				a.server, a.peer, a.err = k.get(10 * time.Second)
+				a.took = time.Since(a.at)
+				answers[i] = append(answers[i], a)
+				if a.err != nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	cut := time.Now()
+	if err := x.lab.Cut(x.ports[0]); err != nil {
+		t.Fatal(err)
+	}
+	takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+
+	servers := map[string]int{}
+	var worst time.Duration
+	for i, as := range answers {
+		if len(as) == 0 {
+			t.Errorf("connection %d: no answer at all", i)
+			continue
+		}
+		first := as[0]
+		var afterCut int
+		for _, a := range as {
+			if a.err != nil {
+				t.Errorf("connection %d from 192.0.2.%d: request at %v after the cut failed: %v", i, 10+i, a.at.Sub(cut).Round(time.Millisecond), a.err)
+				continue
+			}
+			if a.server != first.server || a.peer != first.peer {
+				t.Errorf("connection %d: answered by %s seeing %s, then by %s seeing %s", i, first.server, first.peer, a.server, a.peer)
+			}
+			if a.at.After(cut.Add(takeover)) {
+				afterCut++
+			}
+			if !a.at.Before(cut.Add(-time.Second)) {
+				worst = max(worst, a.took)
+			}
+		}
+		if !strings.HasPrefix(first.peer, fmt.Sprintf("192.0.2.%d:", 10+i)) {
+			t.Errorf("connection %d: the real server saw %s, want the client's own address (DR does not rewrite it)", i, first.peer)
+		}
+		if afterCut < 10 {
+			t.Errorf("connection %d: only %d answers after dir2 took over", i, afterCut)
+		}
+		servers[first.server]++
+	}
+	t.Logf("mh over DR: %d keep-alive connections by real server %v; master's link cut, dir2 MASTER after %v; "+
+		"every connection kept its real server and TCP connection, no request failed; slowest request around the cut %v",
+		n, servers, takeover.Round(time.Millisecond), worst.Round(time.Millisecond))
+	if len(servers) < 2 {
+		t.Errorf("all connections hashed to one real server %v: the test shows nothing about spreading", servers)
 	}
 }

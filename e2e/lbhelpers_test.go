@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -597,3 +598,44 @@ func realStatus(n *node, addr netip.Addr) (control.RealStatus, bool) {
 	}
 	return control.RealStatus{}, false
 }
+
+// kaConn is an HTTP/1.1 keep-alive connection from the client's
+// namespace: every request goes over the same TCP connection.
+type kaConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// dialKeepAlive opens a connection from client address i to addr.
+func (c *lbClient) dialKeepAlive(i int, addr string) (*kaConn, error) {
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), 0)
+	conn, err := c.dial(context.Background(), src, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &kaConn{c: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// get makes one request on the connection and returns who answered and
+// the peer address the real server saw.
+func (k *kaConn) get(timeout time.Duration) (server, peer string, err error) {
+	_ = k.c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: vigil-e2e\r\n\r\n"); err != nil {
+		return "", "", err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", "", err
+	}
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		return "", "", fmt.Errorf("status %s, close %v", resp.Status, resp.Close)
+	}
+	return strings.TrimSpace(string(body)), resp.Header.Get("X-Peer"), nil
+}
+
+func (k *kaConn) Close() error { return k.c.Close() }
