@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vigil/control"
 )
 
 // TestLBSpread sends 300 requests, each on a new connection, through one
@@ -388,5 +392,80 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 		n, servers, takeover.Round(time.Millisecond), worst.Round(time.Millisecond))
 	if len(servers) < 2 {
 		t.Errorf("all connections hashed to one real server %v: the test shows nothing about spreading", servers)
+	}
+}
+
+// TestLBFNATConns holds a request in flight through an FNAT virtual server
+// (the client sends its request line and headers but not the blank line
+// that ends them, so nginx waits) and checks that `vigil conns` lists the
+// connection like `ipvsadm -lnc`: the client's address and port, the VIP,
+// the local address the real server sees and the real server. Once the
+// request completes, the real server's own view (X-Server, X-Peer) must be
+// exactly that real server and that local address and port.
+func TestLBFNATConns(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbconn", "FNAT", 1)
+	d := x.director(0, x.conf("rr", 150, nil))
+	c := newLBClient(x.client, 2*time.Second)
+	x.waitServing(d, c)
+
+	k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: vigil-e2e\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	client := k.c.LocalAddr().String()
+	var conn control.Conn
+	waitFor(t, 5*time.Second, "vigil conns to list "+client, func() bool {
+		_, cs := conns(t, d, true)
+		for _, cn := range cs {
+			if cn.Client == client {
+				conn = cn
+				return true
+			}
+		}
+		return false
+	})
+	text, _ := conns(t, d, false)
+	t.Logf("vigil conns while the request is in flight:\n%s", text)
+	if conn.Proto != "tcp" || conn.State != "ESTABLISHED" || conn.Virtual != netip.AddrPortFrom(x.vip, 80).String() {
+		t.Errorf("conns entry %+v: want tcp ESTABLISHED to %v:80", conn, x.vip)
+	}
+	local, err := netip.ParseAddrPort(conn.Local)
+	if err != nil || local.Addr() != netip.MustParseAddr(lbLocalAddr) {
+		t.Errorf("conns entry %+v: local address %q, want %s:port from the laddr group", conn, conn.Local, lbLocalAddr)
+	}
+	var line string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, client) {
+			line = l
+		}
+	}
+	if f := strings.Fields(line); len(f) != 7 || f[0] != "TCP" || f[2] != "ESTABLISHED" || f[3] != client || f[5] != conn.Local || f[6] != conn.Real {
+		t.Errorf("vigil conns line for %s: %q, want TCP EXPIRE ESTABLISHED %s VIP %s %s", client, line, client, conn.Local, conn.Real)
+	}
+
+	if _, err := io.WriteString(k.c, "\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = k.c.SetDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	srv, peer := resp.Header.Get("X-Server"), resp.Header.Get("X-Peer")
+	var want string
+	for _, r := range x.rs {
+		if r.name == srv {
+			want = netip.AddrPortFrom(r.addr, 80).String()
+		}
+	}
+	if want != conn.Real || peer != conn.Local {
+		t.Errorf("the request was answered by %s (%s) seeing the client as %s; vigil conns said real %s, local %s", srv, want, peer, conn.Real, conn.Local)
 	}
 }
