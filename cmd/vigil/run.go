@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -92,6 +93,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
+	}
+	if path := os.Getenv("VIGIL_CPUPROFILE"); path != "" {
+		// For developers measuring the daemon in a lab: a CPU profile of
+		// the whole run, written at exit.
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
 	}
 	if err := d.Run(runCtx); err != nil {
 		var ce *daemon.ConfigError
