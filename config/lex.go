@@ -9,6 +9,11 @@ import "strings"
 type span struct {
 	s    string
 	cols []int32 // len(cols) == len(s); 1-based columns
+	// mark is a '\' that ended the physical line: keepalived takes it off
+	// before anything else and puts it back after the comment and the
+	// substitutions, so it belongs to the end of the text whatever happens
+	// to the text before it.
+	mark bool
 }
 
 // newSpan makes a span of s whose first byte is at column col.
@@ -29,7 +34,16 @@ func flatSpan(s string, col int32) span {
 	return span{s: s, cols: cols}
 }
 
-func (sp span) slice(i, j int) span { return span{s: sp.s[i:j], cols: sp.cols[i:j]} }
+func (sp span) slice(i, j int) span {
+	return span{s: sp.s[i:j], cols: sp.cols[i:j], mark: sp.mark && j == len(sp.s)}
+}
+
+// cut is slice(0, j) keeping the end mark, for text removed from the end.
+func (sp span) cut(j int) span {
+	r := sp.slice(0, j)
+	r.mark = sp.mark
+	return r
+}
 
 // col returns the column of byte i; past the end it is one more than the
 // last byte's column, which is where "expected ..." diagnostics point.
@@ -50,15 +64,18 @@ func isBlank(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
+// trim drops blanks at the end, and spaces and tabs at the start: keepalived
+// looks for @, $, ~ and include after those only, so "\r@id x" keeps the
+// keyword "@id" (the word splitter skips the '\r' as any blank).
 func (sp span) trim() span {
 	i, j := 0, len(sp.s)
-	for i < j && isBlank(sp.s[i]) {
+	for i < j && (sp.s[i] == ' ' || sp.s[i] == '\t') {
 		i++
 	}
 	for j > i && isBlank(sp.s[j-1]) {
 		j--
 	}
-	return sp.slice(i, j)
+	return sp.slice(i, len(sp.s)).cut(j - i)
 }
 
 // stripComment cuts the text at the first '#' or '!' outside double quotes
@@ -79,7 +96,7 @@ func stripComment(sp span) span {
 			}
 		case '#', '!':
 			if !inQuote {
-				return sp.slice(0, i)
+				return sp.cut(i)
 			}
 		}
 	}

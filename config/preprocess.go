@@ -302,9 +302,6 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				}
 			}
 			sp = newSpan(b.String(), 1)
-		} else if marked {
-			// Not a definition: the '\' taken off by readLine is text.
-			sp = span{s: sp.s + `\`, cols: append(sp.cols[:len(sp.s):len(sp.s)], int32(len(strings.TrimRight(l, " \t\v\f\r"))))}
 		}
 		p.line(sp, pos, 0)
 		for len(p.deferred) > 0 && !p.stopped {
@@ -322,15 +319,13 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 // comment is gone (so "$A=x\\#c" continues). marked says a '\' was taken
 // off, which an ordinary line gets back as text: "kw \" is the word `kw\`.
 func readLine(l string) (sp span, cont, marked bool) {
-	t := strings.TrimRight(l, " \t\v\f\r")
-	n := len(t) - len(strings.TrimRight(t, `\`))
-	if n%2 == 1 {
-		sp = stripComment(newSpan(t[:len(t)-1], 1))
-		sp.s = strings.TrimRight(sp.s, " \t\v\f\r")
-		sp.cols = sp.cols[:len(sp.s)]
+	t := strings.TrimSuffix(l, "\r") // a blank after the '\' makes it text
+	if n := len(t) - len(strings.TrimRight(t, `\`)); n%2 == 1 {
+		sp = stripComment(newSpan(t[:len(t)-1], 1)).trim()
+		sp.mark = true
 		return sp, true, true
 	}
-	sp = stripComment(newSpan(t, 1))
+	sp = stripComment(newSpan(l, 1))
 	return sp, strings.HasSuffix(strings.TrimRight(sp.s, " \t\v\f\r"), `\`), false
 }
 
@@ -365,7 +360,7 @@ func nameLen(s string) int {
 // isDefinition reports whether a (comment-stripped) line defines a
 // parameter, possibly behind an @ID condition: [@ID] $NAME=...
 func isDefinition(s string) bool {
-	s = strings.TrimLeft(s, " \t\v\f\r")
+	s = strings.TrimLeft(s, " \t")
 	if strings.HasPrefix(s, "@") {
 		i := strings.IndexAny(s, " \t\v\f\r")
 		if i < 0 {
@@ -399,6 +394,9 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 		}
 		sp = sp.trim()
 		if sp.s == "" {
+			if sp.mark {
+				p.words(sp, pos) // the line was only a comment and a '\'
+			}
 			return
 		}
 		// Every piece counts, fresh text by its bytes too (a remainder's
@@ -414,8 +412,8 @@ func (p *preprocessor) line(sp span, pos Pos, depth int) {
 
 		if sp.s[0] == '@' && !condDone {
 			keep, rest := p.condition(sp)
-			if !keep {
-				return
+			if !keep || strings.TrimLeft(rest.s, " \t") == "" {
+				return // a kept condition with nothing after it drops a final '\' too
 			}
 			// One condition per line: "@a @b x" keeps the keyword "@b".
 			sp, condDone = rest, true
@@ -491,6 +489,12 @@ func (p *preprocessor) lines(sp span, pos Pos, depth int) {
 		if i >= 0 {
 			l = sp.slice(0, i)
 		}
+		if t := strings.TrimSuffix(l.s, "\r"); (len(t)-len(strings.TrimRight(t, `\`)))%2 == 1 {
+			// Each line of a substitution is read as a line: a final '\'
+			// is a mark again.
+			l = l.cut(len(t) - 1)
+			l.mark = true
+		}
 		if len(l.s) > p.lim.lineLen {
 			p.report(pos, Warning, "after substitution the line is %d bytes long: keepalived 2.2.7 substitutes only within %d bytes, so it reads this line differently",
 				len(l.s), p.lim.lineLen)
@@ -549,7 +553,7 @@ func (p *preprocessor) quotesClosed(sp span, pos Pos) {
 // holds reports whether the @ID condition of a line, if any, keeps it: a
 // multi-line definition whose condition fails takes no continuation lines.
 func (p *preprocessor) holds(s string) bool {
-	s = strings.TrimLeft(s, " \t\v\f\r")
+	s = strings.TrimLeft(s, " \t")
 	if !strings.HasPrefix(s, "@") {
 		return true
 	}
@@ -577,6 +581,13 @@ func includeLine(sp span) (kw string, rest span, ok bool) {
 
 // words turns a brace-free piece into a keyword line of the tree.
 func (p *preprocessor) words(sp span, pos Pos) {
+	if sp.mark {
+		c := int32(sp.col(len(sp.s)))
+		if c == 0 {
+			c = 1
+		}
+		sp = span{s: sp.s + `\`, cols: append(sp.cols[:len(sp.s):len(sp.s)], c)}
+	}
 	ws, raw, probs := splitWords(sp, pos.File, pos.Line)
 	for _, pr := range probs {
 		p.report(Pos{File: pos.File, Line: pos.Line, Col: pr.col}, Error, "%s", pr.msg)

@@ -64,7 +64,7 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 			for range len(val) {
 				doneCols = append(doneCols, c)
 			}
-			return span{s: string(done) + val, cols: doneCols}, true, true
+			return span{s: string(done) + val, cols: doneCols, mark: sp.mark}, true, true
 		}
 		nc := make([]int32, 0, len(val)+len(rem)-end)
 		for range len(val) {
@@ -76,7 +76,7 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 	if !changed {
 		return sp, false, true
 	}
-	return span{s: string(done) + rem, cols: append(doneCols, remCols...)}, true, true
+	return span{s: string(done) + rem, cols: append(doneCols, remCols...), mark: sp.mark}, true, true
 }
 
 // paramAt parses a parameter reference at buf[i] == '$'. It returns the
