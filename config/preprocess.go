@@ -12,8 +12,10 @@ import (
 // it (each point has a table test):
 //   - a quoted word starting a line that is "{" or "}" still opens or closes
 //     a block; "\#" and "\!" outside quotes are '#' and '!' in a word;
-//   - a line is read in 1023-byte pieces; a final unescaped '\' is taken off
-//     before the comment and put back after ("kw \" is the word `kw\`);
+//   - a line is read in 1023-byte pieces; a final unescaped '\' with no
+//     blank after it is taken off first and put back after the comment and
+//     the substitutions ("kw \" is the word `kw\`);
+//   - only spaces and tabs may come before @, $NAME=, ~SEQ and include;
 //   - only one @ID condition per line ("@a @b x" keeps the keyword "@b");
 //   - $NAME ends at a blank, ')' or ','; a multi-line parameter is replaced
 //     only at the end of a line and its lines are read one by one;
