@@ -184,7 +184,12 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // exit code.
 func runDoctor(t *testing.T, r *router, sniff string) (doctor.Report, int) {
 	t.Helper()
-	cmd := r.host.Command(context.Background(), vigilBinary(t), "doctor", "-f", r.conf, "-control", r.ctl, "-sniff", sniff, "-json")
+	return runDoctorArgs(t, r, "-f", r.conf, "-control", r.ctl, "-sniff", sniff)
+}
+
+func runDoctorArgs(t *testing.T, r *router, args ...string) (doctor.Report, int) {
+	t.Helper()
+	cmd := r.host.Command(context.Background(), vigilBinary(t), append(append([]string{"doctor"}, args...), "-json")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -375,7 +380,21 @@ func TestHealthyPair(t *testing.T) {
 			t.Errorf("doctor on %s did not run the firewall and clash checks", r.host.Name)
 		}
 	}
+	// Without the daemon's word (another socket), from the configuration,
+	// the host and the capture alone: still healthy, and it says so.
+	for _, r := range []*router{a, b} {
+		rep, code := runDoctorArgs(t, r, "-f", r.conf, "-control", r.ctl+".none", "-sniff", "1s")
+		if code != 0 || Problems(rep) > 0 {
+			t.Errorf("doctor without daemon on %s exited %d with %d problem(s)", r.host.Name, code, Problems(rep))
+		}
+		if len(find(rep, "VD001", doctor.Info)) == 0 {
+			t.Errorf("doctor without daemon on %s does not say it ran without one", r.host.Name)
+		}
+	}
 }
+
+// Problems counts the warn and crit findings of rep.
+func Problems(rep doctor.Report) int { return doctor.Problems(rep.Findings) }
 
 // TestVRIDClashKeepalived is TestVRIDClash with the real keepalived 2.2.7
 // as the intruder.

@@ -108,6 +108,9 @@ func parseNft(js, text []byte, rs *ruleset) error {
 			} else if json.Unmarshal(c.Dev, &many) == nil {
 				ch.devs = many
 			}
+			if len(ch.devs) == 0 {
+				ch.devs = strings.Fields(texts[c.Family+" "+c.Table+" "+c.Name])
+			}
 			byKey[chainKey{c.Family, c.Table, c.Name}] = ch
 			rs.add(ch)
 		}
@@ -139,7 +142,8 @@ func parseNft(js, text []byte, rs *ruleset) error {
 }
 
 // nftRuleTexts maps "family table chain handle" to the rule's line in `nft
-// -a list ruleset`, without its handle comment.
+// -a list ruleset`, without its handle comment, and "family table chain" to
+// the device(s) of a netdev chain, which nft -j does not show.
 func nftRuleTexts(text []byte) map[string]string {
 	out := map[string]string{}
 	var table, chain string
@@ -165,6 +169,15 @@ func nftRuleTexts(text []byte) map[string]string {
 		if body == "}" {
 			if len(stack) > 0 {
 				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		if len(stack) == 2 && stack[0] == "table" && stack[1] == "chain" && strings.HasPrefix(body, "type ") {
+			if _, dev, ok := strings.Cut(body, " device "); ok {
+				out[table+" "+chain] = strings.Trim(strings.Fields(dev)[0], `"`)
+			} else if _, devs, ok := strings.Cut(body, " devices = { "); ok {
+				devs, _, _ = strings.Cut(devs, "}")
+				out[table+" "+chain] = strings.Join(strings.Fields(strings.ReplaceAll(strings.ReplaceAll(devs, ",", " "), `"`, "")), " ")
 			}
 			continue
 		}
@@ -684,12 +697,10 @@ func (rs *ruleset) hooks(p vrrpPacket) []*fwChain {
 				continue
 			}
 			switch {
-			case h == "ingress" && c.family == "netdev":
-				if !slices.ContainsFunc(c.devs, func(d string) bool { return ifaceMatch(d, p.iface) }) {
-					continue
-				}
-			case h == "ingress" && c.family == "inet":
-				if !slices.ContainsFunc(c.devs, func(d string) bool { return ifaceMatch(d, p.iface) }) {
+			case h == "ingress" && (c.family == "netdev" || c.family == "inet"):
+				// Without the text dump the device is unknown: the chain
+				// is walked, its verdicts unsure.
+				if len(c.devs) > 0 && !slices.ContainsFunc(c.devs, func(d string) bool { return ifaceMatch(d, p.iface) }) {
 					continue
 				}
 			case !slices.Contains(fams, c.family):
@@ -708,7 +719,7 @@ func (rs *ruleset) hooks(p vrrpPacket) []*fwChain {
 func (rs *ruleset) blocks(p vrrpPacket) []block {
 	var out []block
 	for _, c := range rs.hooks(p) {
-		res, _ := rs.walk(c, p, 0, true)
+		res, _ := rs.walk(c, p, 0, c.hook != "ingress" || len(c.devs) > 0)
 		out = append(out, res...)
 	}
 	return out

@@ -24,6 +24,24 @@ const nftInputDropText = `table inet filter { # handle 1
 // nftMixed is a ruleset of several shapes, printed by nft 1.0.6.
 const nftMixed = `{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "filter", "handle": 1}}, {"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"chain": {"family": "inet", "table": "filter", "name": "foo", "handle": 2}}, {"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": "224.0.0.18"}}, {"counter": {"packets": 0, "bytes": 0}}, {"reject": {"type": "icmp", "expr": "port-unreachable"}}]}}, {"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "vrrp"}}, {"match": {"op": "==", "left": {"ct": {"key": "state"}}, "right": {"set": ["established", "related"]}}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 7, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "ff02::12"}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "filter", "chain": "input", "handle": 10, "expr": [{"match": {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": "lo"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": {"prefix": {"addr": "198.51.100.0", "len": 24}}}}, {"jump": {"target": "foo"}}]}}, {"rule": {"family": "inet", "table": "filter", "chain": "foo", "handle": 11, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "pkttype"}}, "right": "multicast"}}, {"drop": null}]}}, {"table": {"family": "ip", "name": "raw", "handle": 2}}, {"chain": {"family": "ip", "table": "raw", "name": "pre", "handle": 1, "type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"}}, {"rule": {"family": "ip", "table": "raw", "chain": "pre", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}}, "right": "vrrp"}}, {"notrack": null}]}}]}`
 
+// nftEdge is a netdev ingress chain (nft -j does not name its device) and
+// an ip6 output rule on conntrack state.
+const nftEdge = `{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "netdev", "name": "edge", "handle": 1}}, {"chain": {"family": "netdev", "table": "edge", "name": "ingress", "handle": 1, "type": "filter", "hook": "ingress", "prio": 0, "policy": "accept"}}, {"rule": {"family": "netdev", "table": "edge", "chain": "ingress", "handle": 2, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}}, "right": "vrrp"}}, {"drop": null}]}}, {"table": {"family": "ip6", "name": "f6", "handle": 2}}, {"chain": {"family": "ip6", "table": "f6", "name": "out", "handle": 1, "type": "filter", "hook": "output", "prio": 0, "policy": "accept"}}, {"rule": {"family": "ip6", "table": "f6", "chain": "out", "handle": 2, "expr": [{"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "eth0"}}, {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "vrrp"}}, {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "new"}}, {"drop": null}]}}]}`
+
+const nftEdgeText = `table netdev edge { # handle 1
+	chain ingress { # handle 1
+		type filter hook ingress device "eth0" priority filter; policy accept;
+		ip protocol vrrp drop # handle 2
+	}
+}
+table ip6 f6 { # handle 2
+	chain out { # handle 1
+		type filter hook output priority filter; policy accept;
+		oifname "eth0" meta l4proto vrrp ct state new drop # handle 2
+	}
+}
+`
+
 const nftMixedText = `table inet filter { # handle 1
 	chain input { # handle 1
 		type filter hook input priority filter; policy accept;
@@ -73,6 +91,11 @@ func TestFirewallBlocks(t *testing.T) {
 			from(in4, "198.51.100.7"), "meta pkttype multicast drop"},
 		{"nft jump needs an unknown source", Firewall{NftJSON: []byte(strings.Replace(nftMixed, "224.0.0.18", "224.0.0.99", 1)), NftText: []byte(nftMixedText)},
 			in4, ""},
+		{"nft netdev ingress on eth0", Firewall{NftJSON: []byte(nftEdge), NftText: []byte(nftEdgeText)}, in4, "nft: table netdev edge chain ingress: ip protocol vrrp drop"},
+		{"nft netdev ingress on another device", Firewall{NftJSON: []byte(nftEdge), NftText: []byte(strings.Replace(nftEdgeText, `device "eth0"`, `device "eth9"`, 1))}, in4, ""},
+		{"nft netdev ingress, device unknown", Firewall{NftJSON: []byte(nftEdge)}, in4, "?"},
+		{"nft ip6 output, multicast is new", Firewall{NftJSON: []byte(nftEdge), NftText: []byte(nftEdgeText)},
+			vrrpPacket{fam: 6, out: true, iface: "eth0", dst: group6, multicast: true}, "oifname \"eth0\" meta l4proto vrrp ct state new drop"},
 		{"iptables protocol drop", Firewall{IptablesSave: []byte("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i eth0 -p vrrp -j DROP\nCOMMIT\n")}, in4,
 			"iptables: iptables table filter chain INPUT: -A INPUT -i eth0 -p vrrp -j DROP"},
 		{"iptables wildcard interface, number", Firewall{IptablesSave: []byte("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -i eth+ -p 112 -j REJECT\nCOMMIT\n")}, in4, "-p 112 -j REJECT"},

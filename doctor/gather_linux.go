@@ -26,10 +26,14 @@ import (
 
 // Options say where Gather looks.
 type Options struct {
-	ConfigFile  string // "" skips the configuration
-	ConfigID    string // -i, for @ID lines
-	ControlPath string // "" skips the daemon
-	Sniff       time.Duration
+	// ConfigFile is the configuration to read. When empty, Gather reads
+	// the file the running daemon says it loaded, else DefaultConfig if it
+	// exists.
+	ConfigFile    string
+	DefaultConfig string
+	ConfigID      string // -i, for @ID lines
+	ControlPath   string // "" skips the daemon
+	Sniff         time.Duration
 	// Interfaces to capture on besides those of the instances.
 	Interfaces []string
 }
@@ -39,16 +43,27 @@ type Options struct {
 // live host facts. It never fails: what cannot be had is recorded and the
 // checks do without.
 func Gather(ctx context.Context, o Options) *Input {
-	in := &Input{ConfigFile: o.ConfigFile, Captures: map[string]*Capture{}, Facts: NewHostFacts()}
-	if o.ConfigFile != "" {
-		if _, err := os.Stat(o.ConfigFile); err != nil {
-			in.Diags = config.Diagnostics{{Severity: config.Fatal, Msg: err.Error()}}
-		} else {
-			in.Config, in.Diags = config.Load(o.ConfigFile, hostenv.New(o.ConfigID))
-		}
-	}
+	in := &Input{Captures: map[string]*Capture{}, Facts: NewHostFacts()}
 	if o.ControlPath != "" {
 		in.Before, in.StatusErr, in.StatusTimeout = askStatus(ctx, o.ControlPath)
+	}
+	file, optional := o.ConfigFile, false
+	if file == "" && in.Before != nil {
+		file = in.Before.ConfigFile
+	}
+	if file == "" {
+		file, optional = o.DefaultConfig, true
+	}
+	if file != "" {
+		if _, err := os.Stat(file); err != nil {
+			if !optional {
+				in.ConfigFile = file
+				in.Diags = config.Diagnostics{{Severity: config.Fatal, Msg: err.Error()}}
+			}
+		} else {
+			in.ConfigFile = file
+			in.Config, in.Diags = config.Load(file, hostenv.New(o.ConfigID))
+		}
 	}
 	// Capture on every interface an instance uses, for the families used.
 	fams := map[string][]netio.Family{}

@@ -21,7 +21,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ctl := fs.String("control", control.DefaultPath, "control socket `path` of the running vigil (empty: do not ask)")
-	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file` (empty: none)")
+	file := fs.String("f", "", "configuration `file` (default: the one the running daemon loaded, else /etc/keepalived/keepalived.conf)")
 	id := fs.String("i", "", "config `id` for @ID lines (default: short hostname)")
 	sniff := fs.Duration("sniff", 3*time.Second, "how long to listen to the VRRP traffic on each interface")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
@@ -42,7 +42,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !*asJSON {
 		fmt.Fprintf(stderr, "vigil doctor: listening to VRRP traffic for %v...\n", *sniff)
 	}
-	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, ConfigID: *id, ControlPath: *ctl, Sniff: *sniff})
+	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, DefaultConfig: "/etc/keepalived/keepalived.conf", ConfigID: *id, ControlPath: *ctl, Sniff: *sniff})
 	rep := doctor.Report{Findings: doctor.Diagnose(in)}
 	switch {
 	case in.Status != nil:
@@ -53,7 +53,9 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		rep.Notes = append(rep.Notes, "daemon: none running; diagnosis from the configuration, the host and the capture only")
 	}
 	if in.Config != nil {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("config: %s, %d vrrp_instance(s)", *file, len(in.Config.Instances)))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("config: %s, %d vrrp_instance(s)", in.ConfigFile, len(in.Config.Instances)))
+	} else if in.ConfigFile == "" {
+		rep.Notes = append(rep.Notes, "config: none found (pass -f); configuration checks skipped")
 	}
 	ifaces := slices.Sorted(maps.Keys(in.Captures))
 	for _, iface := range ifaces {
