@@ -79,6 +79,20 @@ func checkDaemon(in *Input) []Finding {
 	return nil
 }
 
+// steady is how many adverts from one source make it a router that keeps
+// advertising rather than one caught in a single failover moment: two,
+// unless the capture was too short to hold two of its intervals.
+func steady(c *Capture, h Heard) uint64 {
+	iv := time.Duration(h.Interval) * time.Second
+	if h.Version == 3 {
+		iv = time.Duration(h.Interval) * 10 * time.Millisecond
+	}
+	if c != nil && iv > 0 && c.Duration < 2*iv {
+		return 1
+	}
+	return 2
+}
+
 // ---- VD101: a firewall rule drops VRRP ----
 
 func checkFirewall(in *Input) []Finding {
@@ -195,7 +209,7 @@ func checkDelivery(in *Input) []Finding {
 				if !t.multicast() && !slices.Contains(t.peers, h.Src) {
 					continue // unicast between other hosts, flooded by the switch
 				}
-				if h.Adverts < 2 {
+				if h.Adverts < steady(c, h) {
 					continue
 				}
 				got := uint64(0)
@@ -419,7 +433,7 @@ func checkSplitBrain(in *Input) []Finding {
 		isClash := func(a netip.Addr) bool { return slices.ContainsFunc(clash, func(h Heard) bool { return h.Src == a }) }
 		var masters []Heard
 		for _, h := range wireH {
-			if h.Priority > 0 && h.Adverts >= 2 && !isClash(h.Src) {
+			if h.Priority > 0 && h.Adverts >= steady(c, h) && !isClash(h.Src) {
 				masters = append(masters, h)
 			}
 		}
@@ -486,6 +500,12 @@ func checkSplitBrain(in *Input) []Finding {
 			continue
 		}
 		ev = []string{fmt.Sprintf("ARP for %s is answered by %s as well as by this node", t.vips[0], strings.Join(holders, ", "))}
+		for _, p := range t.peers {
+			// The peer is up: its adverts are lost, not missing.
+			if macs, err := in.Facts.Holders(t.iface, p); err == nil && len(macs) > 0 {
+				ev = append(ev, fmt.Sprintf("unicast peer %s is alive (answers ARP from %s)", p, strings.Join(macs, ", ")))
+			}
+		}
 		if len(wireH) == 0 {
 			ev = append(ev, fmt.Sprintf("no advert for VRID %d from any other router reached %s during the capture", t.vrid, t.iface))
 		}

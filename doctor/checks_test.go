@@ -209,6 +209,17 @@ func TestChecks(t *testing.T) {
 			f.holders = map[string][]string{"eth0 192.0.2.100": {"02:00:00:00:00:09"}}
 			return &Input{Config: cfg, Facts: f, Status: status(inst("MASTER", nil)), Captures: capt(nil, nil)}
 		}, []string{"VD302/crit"}, "02:00:00:00:00:09"},
+		{"split brain/unicast peer alive", checkSplitBrain, func() *Input {
+			c, _ := loadConf(t, strings.Replace(confPair, "advert_int 1", "advert_int 1\n  unicast_src_ip 192.0.2.1\n  unicast_peer {\n    192.0.2.2\n  }", 1))
+			f := hostFacts()
+			f.holders = map[string][]string{"eth0 192.0.2.100": {"02:00:00:00:00:02"}, "eth0 192.0.2.2": {"02:00:00:00:00:02"}}
+			return &Input{Config: c, Facts: f, Status: status(inst("MASTER", nil)), Captures: capt(nil, nil)}
+		}, []string{"VD302/crit"}, "unicast peer 192.0.2.2 is alive"},
+		{"split brain/short capture, slow adverts", checkSplitBrain, func() *Input {
+			c := capt([]Heard{heard(peer, 51, 100, 1)}, nil)
+			c["eth0"].Duration = time.Second
+			return &Input{Config: cfg, Facts: hostFacts(), Status: status(inst("MASTER", nil)), Captures: c}
+		}, []string{"VD301/crit"}, "192.0.2.2"},
 		{"split brain/healthy master", checkSplitBrain, func() *Input {
 			return &Input{Config: cfg, Facts: hostFacts(), Status: status(inst("MASTER", nil)), Captures: capt(nil, nil)}
 		}, []string{"VD302/ok"}, ""},

@@ -402,3 +402,32 @@ func TestVRIDClashKeepalived(t *testing.T) {
 	t.Parallel()
 	testVRIDClash(t, "drk", "keepalived")
 }
+
+// TestStalledMaster: the master is stopped for 3 s (SIGSTOP), the backup
+// takes over and hands back when the master resumes. doctor on the backup
+// explains it (VD602, for information: nothing is broken now) and still
+// exits 0.
+func TestStalledMaster(t *testing.T) {
+	t.Parallel()
+	a, b, _ := pair(t, "drs", confV3)
+	// Past the first seconds, where a handover is the ordinary election
+	// of nodes started together.
+	time.Sleep(6 * time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "b MASTER while a is stopped", func() bool { return b.state("VI_1") == "MASTER" })
+	time.Sleep(2 * time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "b BACKUP again", func() bool { return b.state("VI_1") == "BACKUP" && a.state("VI_1") == "MASTER" })
+
+	rep, code := runDoctor(t, b, "1s")
+	if code != 0 {
+		t.Errorf("doctor on b exited %d, want 0 (the pair is healthy again)", code)
+	}
+	if f := find(rep, "VD602", doctor.Info); !mentions(f, "handed back") || !mentions(f, "192.0.2.1") {
+		t.Errorf("doctor on b does not explain the takeover and handback: %+v", f)
+	}
+}
