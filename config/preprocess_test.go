@@ -304,6 +304,8 @@ func TestParseTreeParameters(t *testing.T) {
 			tree: "$A_g\nkw_a\n"},
 		{name: "definitions inside blocks", files: map[string]string{"main": "a {\n $P=1\n p $P\n}\nq $P\n"},
 			tree: "a {\n  p 1\n}\nq 1\n"},
+		{name: "a definition after a brace takes the rest of the line", files: map[string]string{"main": "a { $X=1 }\n$X\n"},
+			tree: "a {\n  1\n}\n"},
 		{name: "include through a parameter", files: map[string]string{"main": "$X=sub/c.conf\ninclude $X\n$I=include sub/c.conf\n$I\n", "sub/c.conf": "kw_c\n"},
 			tree: "kw_c\nkw_c\n"},
 		{name: "a parameter that refers to itself", files: map[string]string{"main": "$R=$R\nk_before\n$R\nk_after\n"},
