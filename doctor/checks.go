@@ -862,7 +862,7 @@ func checkConfig(in *Input) []Finding {
 	if in.Config == nil {
 		if in.ConfigFile != "" {
 			return []Finding{{Code: "VD805", Severity: Warn, Summary: fmt.Sprintf("The configuration %s could not be read, so the configuration checks did not run.", in.ConfigFile),
-				Evidence: diagLines(in.Diags, config.Warning), Fix: fmt.Sprintf("Run `vigil check -f %s`.", in.ConfigFile)}}
+				Evidence: diagMsgs(in.Diags, config.Warning), Fix: fmt.Sprintf("Run `vigil check -f %s`.", in.ConfigFile)}}
 		}
 		return nil
 	}
@@ -949,10 +949,16 @@ func cmpAddr(a, def netip.Addr) netip.Addr {
 	return def
 }
 
-func diagLines(ds config.Diagnostics, min config.Severity) []string {
+// diagMsgs returns the diagnostics of at least severity min, with their
+// position when they have one.
+func diagMsgs(ds config.Diagnostics, min config.Severity) []string {
 	var out []string
 	for _, d := range ds {
-		if d.Severity >= min {
+		switch {
+		case d.Severity < min:
+		case d.Pos == (config.Pos{}):
+			out = append(out, d.Msg)
+		default:
 			out = append(out, d.String())
 		}
 	}
