@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"vigil/config"
 	"vigil/internal/hostenv"
@@ -29,6 +30,11 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "vigil check: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	// keepalived's ${_PWD} and relative includes are resolved from the
+	// absolute path of the file.
+	if abs, err := filepath.Abs(*file); err == nil {
+		*file = abs
 	}
 	env := hostenv.New(*id)
 	if *noHost {

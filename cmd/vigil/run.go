@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -44,6 +45,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	if abs, err := filepath.Abs(*file); err == nil {
+		*file = abs
+	}
 	d, err := daemon.New(daemon.Options{
 		ConfigFile:  *file,
 		Env:         func() config.Env { return hostenv.New(*id) },
