@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -467,5 +469,86 @@ func TestLBFNATConns(t *testing.T) {
 	}
 	if want != conn.Real || peer != conn.Local {
 		t.Errorf("the request was answered by %s (%s) seeing the client as %s; vigil conns said real %s, local %s", srv, want, peer, conn.Real, conn.Local)
+	}
+}
+
+// TestLBFailoverNoReset dials the VIP every 2 ms (50 ms timeout, so many
+// dials are in flight) while the master director's link is cut. A client
+// may lose a SYN while the VIP moves (it times out, and TCP would
+// retransmit it), but it must never get a reset: the new master must
+// forward the service from the moment it owns the VIP, as a keepalived
+// backup does with its IPVS services in place before it takes the VIP.
+func TestLBFailoverNoReset(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbrf", "FNAT"},
+		{"dr", "lbrd", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 2)
+			d1 := x.director(0, x.conf("rr", 150, nil))
+			d2 := x.director(1, x.conf("rr", 100, nil))
+			c := newLBClient(x.client, 50*time.Millisecond)
+			x.waitServing(d1, c)
+			waitDirector(t, d2, "BACKUP", 10*time.Second)
+
+			var mu sync.Mutex
+			var refused []time.Time
+			var answered, lost int
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			src := netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), 0)
+			vip := netip.AddrPortFrom(x.vip, 80).String()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(2 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick.C:
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						at := time.Now()
+						conn, err := c.dial(context.Background(), src, vip)
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case err == nil:
+							answered++
+							conn.Close()
+						case errors.Is(err, syscall.ECONNREFUSED):
+							refused = append(refused, at)
+						default:
+							lost++
+						}
+					}()
+				}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			cut := time.Now()
+			if err := x.lab.Cut(x.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+			time.Sleep(time.Second)
+			cancel()
+			wg.Wait()
+			var at []string
+			for _, r := range refused {
+				at = append(at, r.Sub(cut).Round(time.Millisecond).String())
+			}
+			t.Logf("%s: dials every 2 ms across the cut: %d answered, %d lost (timed out), %d reset; dir2 MASTER %v after the cut; resets at %v after it",
+				tc.name, answered, lost, len(refused), takeover.Round(time.Millisecond), at)
+			if len(refused) > 0 {
+				t.Errorf("%d dials to the VIP were reset (connection refused) during the failover, at %v after the cut: the new master answered for the VIP before forwarding its port",
+					len(refused), at)
+			}
+		})
 	}
 }

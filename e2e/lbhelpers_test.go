@@ -153,6 +153,9 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 		mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 		for i, d := range x.dirs {
 			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i+1)))
+			// A director is a host like any other: it reaches the world
+			// through the router (and so could answer a client itself).
+			mustRun(t, d, "ip", "route", "add", "default", "via", "198.51.100.254")
 		}
 	default:
 		t.Fatalf("unknown lb kind %q", kind)
