@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"vigil/internal/proc"
 
 	"vigil/internal/testenv"
 )
@@ -43,7 +44,7 @@ func TestMisc(t *testing.T) {
 		{"exit 12 dynamic is weight 10", "exit 12", true, true, 10, "exited 12: weight 10"},
 		{"exit 255 dynamic is weight 253", "exit 255", true, true, 253, "weight 253"},
 		{"stderr excerpt", "echo 'backend says: db unreachable' >&2; exit 1", false, false, -1, "exited 1: backend says: db unreachable"},
-		{"long stderr cut", "head -c 5000 /dev/zero | tr '\\0' e >&2; exit 1", false, false, -1, strings.Repeat("e", stderrExcerpt) + "…"},
+		{"long stderr cut", "head -c 5000 /dev/zero | tr '\\0' e >&2; exit 1", false, false, -1, strings.Repeat("e", proc.StderrExcerpt) + "..."},
 		{"killed by a signal", "kill -TERM $$", false, false, -1, "killed by SIGTERM"},
 	}
 	for i, tt := range tests {

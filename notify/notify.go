@@ -49,6 +49,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"vigil/internal/proc"
 )
 
 // Scope says whether an event is about a vrrp_instance or a
@@ -107,9 +108,7 @@ func (e Event) Args() []string {
 func (e Event) String() string { return e.FifoLine() }
 
 // Credential is a resolved user and group to run a script as.
-type Credential struct {
-	UID, GID uint32
-}
+type Credential = proc.Credential
 
 // Command is a script to run: the configured line split into words, and
 // the user to run it as (its own `username [groupname]`, else script_user;

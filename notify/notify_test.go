@@ -344,10 +344,10 @@ func TestQueueBoundDropsOldest(t *testing.T) {
 
 func TestLookupCredential(t *testing.T) {
 	c, err := LookupCredential("root", "")
-	if err != nil || c != (Credential{0, 0}) {
+	if err != nil || c != (Credential{UID: 0, GID: 0}) {
 		t.Errorf("root: %+v %v", c, err)
 	}
-	if c, err := LookupCredential("0", "0"); err != nil || c != (Credential{0, 0}) {
+	if c, err := LookupCredential("0", "0"); err != nil || c != (Credential{UID: 0, GID: 0}) {
 		t.Errorf("0 0: %+v %v", c, err)
 	}
 	if _, err := LookupCredential("no-such-user-vigil", ""); err == nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"vigil/internal/proc"
 )
 
 // Script is a vrrp_script. Weights belong to the instances that follow it
@@ -172,7 +173,7 @@ func (r *ScriptRunner) loop(ctx context.Context, s *Script) {
 		case <-timer.C:
 		}
 		start := time.Now()
-		res := runProgram(ctx, s.Argv, s.Timeout, s.User, s.Env)
+		res := proc.Run(ctx, s.Argv, s.Timeout, s.User, s.Env)
 		if ctx.Err() != nil {
 			// A run cut short by shutdown says nothing about the service.
 			return
