@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -44,8 +45,10 @@ type balancer struct {
 	events  chan check.Event
 	cancel  context.CancelFunc
 	done    chan struct{}
-	applyCh chan lb.Desired
+	applyCh chan applyReq
 	applied chan struct{}
+	// state is the applier's record, shared with synchronous applies.
+	state   *applyState
 	dirty   bool
 	lastGen uint64
 }
@@ -377,52 +380,109 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 		_ = runner.Run(rctx)
 	}()
 	if d.bal == nil || d.bal.applyCh == nil {
-		b.applyCh, b.applied = make(chan lb.Desired, 1), make(chan struct{})
-		go d.applier(b.dp, b.applyCh, b.applied)
+		b.applyCh, b.applied, b.state = make(chan applyReq, 1), make(chan struct{}), &applyState{}
+		go d.applier(b.dp, b.state, b.applyCh, b.applied)
 	} else {
-		b.applyCh, b.applied = d.bal.applyCh, d.bal.applied
+		b.applyCh, b.applied, b.state = d.bal.applyCh, d.bal.applied, d.bal.state
 	}
 	b.dirty = true
 	d.bal = b
 	return nil
 }
 
+// applyReq is one desired state and the model generation it came from.
+type applyReq struct {
+	gen uint64
+	des lb.Desired
+}
+
+// applyState records the newest generation in the kernel, so that a state
+// applied synchronously is never overwritten by an older one the applier
+// was still holding.
+type applyState struct {
+	mu  sync.Mutex
+	gen uint64
+}
+
+// applyNow applies req unless something newer is already in place.
+func (d *Daemon) applyNow(dp *nft.Dataplane, st *applyState, req applyReq) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gen != 0 && req.gen <= st.gen {
+		return nil
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := dp.Apply(ctx, req.des); err != nil {
+		return err
+	}
+	st.gen = req.gen
+	d.log.Debug("nftables applied", "services", len(req.des.Services), "generation", req.gen, "took", time.Since(start))
+	return nil
+}
+
 // applier applies the latest desired state: a burst of health changes
 // costs one nft transaction, and the VRRP loop never waits for nft.
-func (d *Daemon) applier(dp *nft.Dataplane, ch <-chan lb.Desired, done chan<- struct{}) {
+func (d *Daemon) applier(dp *nft.Dataplane, st *applyState, ch <-chan applyReq, done chan<- struct{}) {
 	defer close(done)
-	for des := range ch {
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := dp.Apply(ctx, des)
-		cancel()
-		if err != nil {
+	for req := range ch {
+		if err := d.applyNow(dp, st, req); err != nil {
 			d.log.Error("nftables apply failed; the previous rules stay", "err", err)
-			continue
 		}
-		d.log.Debug("nftables applied", "services", len(des.Services), "took", time.Since(start))
 	}
 }
 
-// push hands the model's desired state to the applier, replacing any
-// state not yet applied.
+// pushDesired hands the model's desired state to the applier, replacing
+// any state not yet applied.
 func (d *Daemon) pushDesired() {
 	b := d.bal
 	if b == nil || !b.dirty {
 		return
 	}
 	b.dirty = false
-	if g := b.model.Generation(); g == b.lastGen && b.lastGen != 0 {
+	g := b.model.Generation()
+	if g == b.lastGen && b.lastGen != 0 {
 		return
-	} else {
-		b.lastGen = g
 	}
-	des := b.model.Desired()
+	b.lastGen = g
+	req := applyReq{gen: g, des: b.model.Desired()}
 	select {
 	case <-b.applyCh: // drop the stale one
 	default:
 	}
-	b.applyCh <- des
+	b.applyCh <- req
+}
+
+// claimVIPs runs before a new master adds its VIPs: the services behind
+// them become active and the rules are applied at once, waiting for nft,
+// so that no client's first packet to a freshly claimed VIP meets the
+// host's own TCP stack (a reset) instead of the dispatch rule.
+func (d *Daemon) claimVIPs(in *instance) {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	serves := false
+	for p := range in.spec.vips {
+		if b.model.SetActive(p.Addr(), true) > 0 {
+			serves = true
+		}
+		if _, ok := b.owned[p.Addr()]; ok {
+			serves = true
+		}
+	}
+	if !serves {
+		return
+	}
+	// Even when the model already had the services active (an address
+	// owner at startup), the applier may not have put them in the kernel
+	// yet: applyNow skips the work if it has.
+	g := b.model.Generation()
+	b.lastGen, b.dirty = g, false
+	if err := d.applyNow(b.dp, b.state, applyReq{gen: g, des: b.model.Desired()}); err != nil {
+		d.log.Error("nftables apply before claiming the VIPs failed; claiming them anyway", "instance", in.spec.cfg.Name, "err", err)
+	}
 }
 
 // checked steps the model with a health event.

@@ -608,6 +608,11 @@ func (d *Daemon) flush() {
 // claiming them, and send the priority 0 advert before releasing them.
 func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 	name := in.spec.cfg.Name
+	for _, t := range rd.Transitions {
+		if t.To == vrrp.StateMaster {
+			d.claimVIPs(in)
+		}
+	}
 	for _, p := range rd.AddAddrs {
 		v := in.spec.vips[p]
 		if err := d.addrs.Add(v); err != nil {
