@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -30,10 +31,12 @@ import (
 //
 // DR keeps no per-flow state: every packet of a flow must find the same
 // real server from its headers, so rr becomes a Maglev table keyed by the
-// flow's jhash. With ephemeral source ports the count of each real server
-// is then binomial, n=300 p=1/3 (Maglev shares are equal to well under 1%
-// at this table size): σ = √(300·⅓·⅔) ≈ 8.2, and the test accepts 100 ±
-// 33 (4σ; a correct data plane fails it with probability ≈ 2·10⁻⁴).
+// flow's jhash, in which each real server owns a share of the slots in
+// proportion to its weight (to well under 1% at this table size). With
+// ephemeral source ports the count of each real server is then binomial,
+// n=300 and p its share: for rr σ = √(300·⅓·⅔) ≈ 8.2, and the test
+// accepts 100 ± 33 (4σ, rounded up; a correct data plane fails it with
+// probability ≈ 2·10⁻⁴); for wrr 1:2:3, 50 ± 26, 100 ± 33, 150 ± 35.
 func TestLBSpread(t *testing.T) {
 	requireLBLab(t)
 	cases := []struct {
@@ -45,6 +48,7 @@ func TestLBSpread(t *testing.T) {
 		{name: "fnat-wrr-1:2:3", prefix: "lbsfw", kind: "FNAT", algo: "wrr", weights: []int{1, 2, 3}, tables: []string{"table inet vigil"}},
 		{name: "nat-rr", prefix: "lbsnr", kind: "NAT", algo: "rr", tables: []string{"table inet vigil"}},
 		{name: "dr-rr", prefix: "lbsdr", kind: "DR", algo: "rr", tables: []string{"table netdev vigil"}},
+		{name: "dr-wrr-1:2:3", prefix: "lbsdw", kind: "DR", algo: "wrr", weights: []int{1, 2, 3}, tables: []string{"table netdev vigil"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +71,8 @@ func TestLBSpread(t *testing.T) {
 					want = n * tc.weights[i] / total
 				}
 				if tc.kind == "DR" {
-					tol = 33
+					p := float64(want) / n
+					tol = int(math.Ceil(4 * math.Sqrt(n*p*(1-p))))
 				}
 				if g := got[r.name]; g < want-tol || g > want+tol {
 					t.Errorf("%s answered %d of %d requests, want %d ± %d (spread %v)", r.name, g, n, want, tol, got)
