@@ -74,6 +74,7 @@ type Daemon struct {
 	notifier   *notify.Notifier
 	runCtx     context.Context // ends when Run stops; parents the trackers
 	bal        *balancer       // nil without virtual servers
+	loopLagMax time.Duration   // the latest the loop has woken for a deadline
 }
 
 type instance struct {
@@ -249,6 +250,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.receive(time.Now(), r)
 		case <-timer.C:
 			now := time.Now()
+			// How late the loop woke for its earliest deadline: a host that
+			// stalls (CPU starvation, a VM pause) shows here before the
+			// peers notice, and vigil doctor reads it.
+			if due := d.next(); !due.IsZero() {
+				if lag := now.Sub(due); lag > d.loopLagMax {
+					d.loopLagMax = lag
+				}
+			}
 			for _, in := range d.insts {
 				in.e.Advance(now)
 			}

@@ -39,6 +39,7 @@ func (d *Daemon) snapshot() control.Status {
 		if in.spec.fam == wire.IPv6 {
 			is.Family = "ipv6"
 		}
+		is.Counters["loop_lag_max_ms"] = uint64(d.loopLagMax.Milliseconds())
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}

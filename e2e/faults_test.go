@@ -60,6 +60,10 @@ func TestFaultsKillAndStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	soleOwner(t, vip, a, time.Second, 5*time.Second, a, b)
+	// The frozen node knows it was frozen: its loop woke about 3 s late.
+	if lag := instStatus(t, a).Counters["loop_lag_max_ms"]; lag < 2500 {
+		t.Errorf("loop_lag_max_ms after a 3 s stall = %d, want at least 2500", lag)
+	}
 	st := instStatus(t, b)
 	if st.State != "BACKUP" {
 		t.Errorf("b after the stall healed: %s, want BACKUP", st.State)
