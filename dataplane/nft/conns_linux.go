@@ -43,9 +43,10 @@ var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO
 // Conns lists the connections of the NAT and FNAT services last applied,
 // sorted by service, client.
 func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
+	// The lock also serialises use of the netlink handle with Apply.
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	services := d.services
-	d.mu.Unlock()
 	var out []Conn
 	for _, f := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {

@@ -148,28 +148,46 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 		e.devMAC[s.Interface] = m
 	}
 	r, rerr := render(desired, e)
-	tx := d.nft.NewTransaction()
-	if d.cur == nil {
-		full(tx, r.rs, []knftables.Family{knftables.InetFamily, knftables.NetDevFamily})
-	} else {
-		diff(tx, d.cur, r.rs)
+	incremental := d.cur != nil
+	err := d.send(ctx, r.rs)
+	if err != nil && incremental && ctx.Err() == nil {
+		// The kernel is not what we last wrote (someone flushed or
+		// edited vigil's tables): rebuild them whole, still in one
+		// transaction.
+		d.log.Warn("nft: incremental update failed; rewriting vigil's tables", "err", err)
+		err = d.send(ctx, r.rs)
 	}
-	if tx.NumOperations() > 0 {
-		text := tx.String()
-		err := d.inNS(func() error { return d.nft.Run(ctx, tx) })
-		d.txs++
-		d.lastTx = text
-		if err != nil {
-			d.cur = nil
-			d.log.Error("nft transaction failed", "ops", tx.NumOperations(), "err", err)
-			return errors.Join(rerr, fmt.Errorf("nft: apply: %w", err))
-		}
-		d.log.Debug("nft transaction applied", "ops", tx.NumOperations())
+	if err != nil {
+		return errors.Join(rerr, fmt.Errorf("nft: apply: %w", err))
 	}
-	d.cur = r.rs
 	d.drOwners = r.drOwners
 	d.services = desired.Services
 	return rerr
+}
+
+// send moves the kernel from d.cur to rs in one transaction (rewriting
+// vigil's tables whole when d.cur is unknown) and records the outcome.
+func (d *Dataplane) send(ctx context.Context, rs *ruleset) error {
+	tx := d.nft.NewTransaction()
+	if d.cur == nil {
+		full(tx, rs, []knftables.Family{knftables.InetFamily, knftables.NetDevFamily})
+	} else {
+		diff(tx, d.cur, rs)
+	}
+	if tx.NumOperations() == 0 {
+		return nil
+	}
+	text := tx.String()
+	err := d.inNS(func() error { return d.nft.Run(ctx, tx) })
+	d.txs++
+	d.lastTx = text
+	if err != nil {
+		d.cur = nil
+		return err
+	}
+	d.log.Debug("nft transaction applied", "ops", tx.NumOperations())
+	d.cur = rs
+	return nil
 }
 
 // Flush removes vigil's tables (every family it uses) and leaves the rest

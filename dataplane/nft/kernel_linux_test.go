@@ -405,3 +405,35 @@ func TestScale1000(t *testing.T) {
 		t.Errorf("map after the change does not hold the new real servers:\n%.500s", out)
 	}
 }
+
+// TestResync: when someone removes or edits vigil's tables behind its
+// back, the next Apply still converges (the incremental transaction fails
+// and Apply rewrites the tables whole), and a hand-made table survives.
+func TestResync(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft")
+	l, err := netlab.New("nftresync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	h, err := l.AddHost("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	operatorTable(t, h)
+	dp, err := New(Config{NetNS: h.NS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	a := natService(lb.NAT, "203.0.113.10", backend("198.51.100.11:80", 1))
+	b := natService(lb.NAT, "203.0.113.10", backend("198.51.100.12:80", 1))
+	apply(t, dp, a)
+	mustRun(t, h, "nft", "delete", "table", "inet", "vigil")
+	apply(t, dp, b)
+	out := mustRun(t, h, "nft", "list", "ruleset")
+	if !strings.Contains(out, "198.51.100.12 . 80") || !strings.Contains(out, "table inet operator") {
+		t.Errorf("after an external delete, Apply did not converge:\n%s", out)
+	}
+}
