@@ -14,28 +14,6 @@ import (
 	"vigil/lb"
 )
 
-// Conn is one connection through a NAT or FNAT service, as `ipvsadm -lnc`
-// shows it, read from conntrack. DR keeps no state on the director and has
-// no entries.
-type Conn struct {
-	// Service is lb.Service.Name.
-	Service string
-	// Proto is "tcp", "udp" or "sctp".
-	Proto string
-	// State is the conntrack TCP state in IPVS's words (ESTABLISHED,
-	// SYN_RECV, TIME_WAIT...), or "" for protocols without one.
-	State string
-	// Expires is how long the entry lives without traffic.
-	Expires time.Duration
-	// Client and VIP are the flow as the client sent it.
-	Client netip.AddrPort
-	VIP    netip.AddrPort
-	// Local is the FNAT local address the real server sees; invalid for NAT.
-	Local netip.AddrPort
-	// Real is the real server.
-	Real netip.AddrPort
-}
-
 var tcpStates = [...]string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
 
 var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO_UDP, lb.SCTP: unix.IPPROTO_SCTP}

@@ -176,6 +176,26 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 	if len(got) != 1 {
 		t.Errorf("persistent service spread one client over %v", got)
 	}
+	// The client's real server leaves: it is rescheduled, and sticks to
+	// its new one.
+	var rest []lb.Backend
+	for i, b := range []lb.Backend{b1, b2, b3} {
+		if got[fmt.Sprintf("rs%d", i+1)] == 0 {
+			rest = append(rest, b)
+		}
+	}
+	s = natService(method, "203.0.113.10", rest...)
+	s.Persistence = time.Minute
+	apply(t, dp, s)
+	again := x.spread(t, vip, 9)
+	if len(again) != 1 {
+		t.Errorf("persistent client after its real server left: %v, want one server", again)
+	}
+	for k := range got {
+		if again[k] != 0 {
+			t.Errorf("persistent client still sent to removed %s: %v", k, again)
+		}
+	}
 
 	// Inactive: nothing answers for the VIP (the director's own stack
 	// refuses it: no listener there).

@@ -111,6 +111,26 @@ var golden = []struct {
 			return s
 		}(),
 	}}},
+	{"nat_sh_port", lb.Desired{Services: []lb.Service{func() lb.Service {
+		s := natSvc("192.0.2.10", 80, lb.SelectHash, be("198.51.100.11:80", 2), be("198.51.100.12:80", 1))
+		s.Hash = lb.HashSourceAddrPort
+		return s
+	}()}}},
+	{"dr_v6_persistent_allports", lb.Desired{Services: []lb.Service{
+		func() lb.Service {
+			s := natSvc("2001:db8::100", 0, lb.SelectMaglev, beMAC("[2001:db8::11]:0", 1, 0x11), beMAC("[2001:db8::12]:0", 1, 0x12))
+			s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashSourceAddr, []int{0, 1, 1, 0, 1}
+			s.Persistence, s.PersistenceMask = time.Minute, 64
+			return s
+		}(),
+		func() lb.Service {
+			s := natSvc("192.0.2.100", 53, lb.SelectMaglev, beMAC("192.0.2.11:53", 1, 0x11))
+			s.Proto, s.ID = lb.UDP, "vs_192_0_2_100_53_udp"
+			s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashSourceAddr, []int{0, 0, 0}
+			s.Persistence, s.PersistenceMask = time.Minute, 24
+			return s
+		}(),
+	}}},
 	{"dr", lb.Desired{Services: []lb.Service{func() lb.Service {
 		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, beMAC("192.0.2.11:80", 1, 0x11), beMAC("192.0.2.12:80", 1, 0x12), be("192.0.2.13:80", 1))
 		s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashFlow, []int{0, 1, 2, 0, 1, 2, 2}

@@ -1,0 +1,48 @@
+package nft
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Conn is one connection through a NAT or FNAT service, as `ipvsadm -lnc`
+// shows it, read from conntrack. DR keeps no state on the director and has
+// no entries.
+type Conn struct {
+	// Service is lb.Service.Name.
+	Service string
+	// Proto is "tcp", "udp" or "sctp".
+	Proto string
+	// State is the conntrack TCP state in IPVS's words (ESTABLISHED,
+	// SYN_RECV, TIME_WAIT...), or "" for protocols without one.
+	State string
+	// Expires is how long the entry lives without traffic.
+	Expires time.Duration
+	// Client and VIP are the flow as the client sent it.
+	Client netip.AddrPort
+	VIP    netip.AddrPort
+	// Local is the FNAT local address the real server sees; invalid for NAT.
+	Local netip.AddrPort
+	// Real is the real server.
+	Real netip.AddrPort
+}
+
+// ConnCounts counts, per service name and real server, the connections
+// that are active in IPVS's sense (TCP ESTABLISHED; any UDP or SCTP
+// entry): the input lb.Model.SetConnCounts takes to re-derive lc, wlc,
+// sed and nq weights, and the number to hold against FNATCapacity.
+func ConnCounts(conns []Conn) map[string]map[netip.AddrPort]int {
+	out := map[string]map[netip.AddrPort]int{}
+	for _, c := range conns {
+		if c.Proto == "tcp" && c.State != "ESTABLISHED" {
+			continue
+		}
+		m := out[c.Service]
+		if m == nil {
+			m = map[netip.AddrPort]int{}
+			out[c.Service] = m
+		}
+		m[c.Real]++
+	}
+	return out
+}

@@ -1,0 +1,71 @@
+package nft
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netlink"
+
+	"vigil/lb"
+)
+
+func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *netlink.ConntrackFlow {
+	tuple := func(a, b string) netlink.IPTuple {
+		x, y := netip.MustParseAddrPort(a), netip.MustParseAddrPort(b)
+		return netlink.IPTuple{Protocol: proto, SrcIP: net.IP(x.Addr().AsSlice()), SrcPort: x.Port(),
+			DstIP: net.IP(y.Addr().AsSlice()), DstPort: y.Port()}
+	}
+	f := &netlink.ConntrackFlow{Forward: tuple(src, dst), Reverse: tuple(rsrc, rdst), TimeOut: 300}
+	if proto == 6 {
+		f.ProtoInfo = &netlink.ProtoInfoTCP{State: state}
+	}
+	return f
+}
+
+// TestConnOf: conntrack entries map to the service they went through, with
+// the FNAT local address, and the rest (not DNATed, other VIPs, DR) are
+// left out; ConnCounts counts the active ones per real server.
+func TestConnOf(t *testing.T) {
+	nat := natSvc("192.0.2.10", 80, lb.SelectNumgen, be("198.51.100.11:80", 1))
+	nat.Name = "192.0.2.10:80/tcp"
+	fnat := natSvc("192.0.2.20", 80, lb.SelectNumgen, be("198.51.100.12:80", 1))
+	fnat.Name, fnat.Method = "192.0.2.20:80/tcp", lb.FNAT
+	fwm := lb.Service{Name: "fwmark 7/udp", Proto: lb.UDP, FwMark: 7, Method: lb.NAT, Backends: []lb.Backend{be("198.51.100.13:0", 1)}}
+	services := []lb.Service{nat, fnat, fwm}
+	flows := []*netlink.ConntrackFlow{
+		flow(6, "203.0.113.2:4000", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4000", 3),
+		flow(6, "203.0.113.2:4001", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4001", 7),
+		flow(6, "203.0.113.2:4002", "192.0.2.20:80", "198.51.100.12:80", "198.51.100.200:4002", 3),
+		flow(17, "203.0.113.2:5000", "192.0.2.99:53", "198.51.100.13:53", "203.0.113.2:5000", 0),
+		flow(6, "203.0.113.2:4003", "192.0.2.10:80", "192.0.2.10:80", "203.0.113.2:4003", 3),    // not DNATed
+		flow(6, "203.0.113.2:4004", "192.0.2.30:80", "198.51.100.11:80", "203.0.113.2:4004", 3), // other VIP
+	}
+	var got []Conn
+	for _, f := range flows {
+		if c, ok := connOf(services, f); ok {
+			got = append(got, c)
+		}
+	}
+	ap := netip.MustParseAddrPort
+	want := []Conn{
+		{Service: nat.Name, Proto: "tcp", State: "ESTABLISHED", Expires: 5 * time.Minute, Client: ap("203.0.113.2:4000"), VIP: ap("192.0.2.10:80"), Real: ap("198.51.100.11:80")},
+		{Service: nat.Name, Proto: "tcp", State: "TIME_WAIT", Expires: 5 * time.Minute, Client: ap("203.0.113.2:4001"), VIP: ap("192.0.2.10:80"), Real: ap("198.51.100.11:80")},
+		{Service: fnat.Name, Proto: "tcp", State: "ESTABLISHED", Expires: 5 * time.Minute, Client: ap("203.0.113.2:4002"), VIP: ap("192.0.2.20:80"), Local: ap("198.51.100.200:4002"), Real: ap("198.51.100.12:80")},
+		{Service: fwm.Name, Proto: "udp", Expires: 5 * time.Minute, Client: ap("203.0.113.2:5000"), VIP: ap("192.0.2.99:53"), Real: ap("198.51.100.13:53")},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+		t.Errorf("connOf (-want +got):\n%s", d)
+	}
+	counts := ConnCounts(got)
+	wantCounts := map[string]map[netip.AddrPort]int{
+		nat.Name:  {ap("198.51.100.11:80"): 1},
+		fnat.Name: {ap("198.51.100.12:80"): 1},
+		fwm.Name:  {ap("198.51.100.13:53"): 1},
+	}
+	if d := cmp.Diff(wantCounts, counts, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
+		t.Errorf("ConnCounts (-want +got):\n%s", d)
+	}
+}
