@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -71,5 +72,18 @@ func BenchmarkLoad10000Instances(b *testing.B) {
 		if diags.HasErrors() || len(cfg.Instances) != 10000 {
 			b.Fatalf("%d instances\n%s", len(cfg.Instances), diags[:min(len(diags), 5)])
 		}
+	}
+}
+
+// TestWriteBigConfig writes the benchmark's 10,000-instance config to
+// $VIGIL_WRITE_BIG_CONFIG, for bench/config.sh to time `vigil check` and
+// `keepalived -t` on the same file.
+func TestWriteBigConfig(t *testing.T) {
+	path := os.Getenv("VIGIL_WRITE_BIG_CONFIG")
+	if path == "" {
+		t.Skip("set VIGIL_WRITE_BIG_CONFIG=FILE to write the benchmark config (bench/config.sh does)")
+	}
+	if err := os.WriteFile(path, bigConfig(10000), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

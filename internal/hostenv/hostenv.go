@@ -17,50 +17,83 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"vigil/config"
 )
 
 // New returns the Env of this host. id is the config id given with -i (empty:
-// the short host name applies).
+// the short host name applies). The answers about interfaces, scripts,
+// users and groups are remembered for the life of the Env: a config with
+// 10,000 instances asks about the same few interfaces and scripts 20,000
+// times, and each uncached interface lookup is a netlink dump.
 func New(id string) config.Env {
+	var (
+		mu      sync.Mutex
+		ifaces  map[string]bool
+		scripts = map[scriptKey]error{}
+		users   = map[string]bool{}
+		groups  = map[string]bool{}
+	)
 	return config.Env{
-		ReadFile:        os.ReadFile,
-		Glob:            Glob,
-		Hostname:        ShortHostname(),
-		ID:              id,
-		InterfaceExists: InterfaceExists,
-		CheckScript:     CheckScript,
-		UserExists:      UserExists,
-		GroupExists:     GroupExists,
-		HostResolves:    HostResolves,
+		ReadFile: os.ReadFile,
+		Glob:     Glob,
+		Hostname: ShortHostname(),
+		ID:       id,
+		InterfaceExists: func(name string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if ifaces == nil {
+				ifaces = map[string]bool{}
+				if all, err := net.Interfaces(); err == nil {
+					for _, i := range all {
+						ifaces[i.Name] = true
+					}
+				}
+			}
+			if ifaces[name] {
+				return true
+			}
+			// Not in the snapshot: ask once more by name (an interface
+			// created since, or an altname) and remember the answer.
+			ok := InterfaceExists(name)
+			ifaces[name] = ok
+			return ok
+		},
+		CheckScript: func(path string, security bool) error {
+			mu.Lock()
+			defer mu.Unlock()
+			k := scriptKey{path, security}
+			if err, ok := scripts[k]; ok {
+				return err
+			}
+			err := CheckScript(path, security)
+			scripts[k] = err
+			return err
+		},
+		UserExists:   memo(&mu, users, UserExists),
+		GroupExists:  memo(&mu, groups, GroupExists),
+		HostResolves: HostResolves,
 	}
 }
 
-// UserExists reports whether a user name or numeric uid exists here, as
-// keepalived needs for script_user and a script's user.
-func UserExists(name string) bool {
-	if _, err := user.Lookup(name); err == nil {
-		return true
-	}
-	_, err := user.LookupId(name)
-	return err == nil
+type scriptKey struct {
+	path     string
+	security bool
 }
 
-// GroupExists reports whether a group name or numeric gid exists here.
-func GroupExists(name string) bool {
-	if _, err := user.LookupGroup(name); err == nil {
-		return true
+func memo(mu *sync.Mutex, m map[string]bool, f func(string) bool) func(string) bool {
+	return func(name string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if v, ok := m[name]; ok {
+			return v
+		}
+		v := f(name)
+		m[name] = v
+		return v
 	}
-	_, err := user.LookupGroupId(name)
-	return err == nil
-}
-
-// HostResolves reports whether a host name (smtp_server) resolves.
-func HostResolves(name string) bool {
-	addrs, err := net.LookupHost(name)
-	return err == nil && len(addrs) > 0
 }
 
 // Glob expands a shell glob and returns the matches sorted.
@@ -226,4 +259,29 @@ func groupName(gid uint32) string {
 		return fmt.Sprintf("%s, gid %s", g.Name, id)
 	}
 	return "gid " + id
+}
+
+// UserExists reports whether a user name or numeric uid exists here, as
+// keepalived needs for script_user and a script's user.
+func UserExists(name string) bool {
+	if _, err := user.Lookup(name); err == nil {
+		return true
+	}
+	_, err := user.LookupId(name)
+	return err == nil
+}
+
+// GroupExists reports whether a group name or numeric gid exists here.
+func GroupExists(name string) bool {
+	if _, err := user.LookupGroup(name); err == nil {
+		return true
+	}
+	_, err := user.LookupGroupId(name)
+	return err == nil
+}
+
+// HostResolves reports whether a host name (smtp_server) resolves.
+func HostResolves(name string) bool {
+	addrs, err := net.LookupHost(name)
+	return err == nil && len(addrs) > 0
 }
