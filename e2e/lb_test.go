@@ -478,8 +478,9 @@ func TestLBFNATConns(t *testing.T) {
 }
 
 // TestLBFailoverNoReset dials the VIP every 2 ms (50 ms timeout, so many
-// dials are in flight) while the master director's link is cut. A client
-// may lose a SYN while the VIP moves (it times out, and TCP would
+// dials are in flight) while the master director's link is cut, and while
+// it preempts back once the link heals. A client may lose a SYN while the
+// VIP moves (it times out, and TCP would
 // retransmit it), but it must never get a reset: the new master must
 // forward the service from the moment it owns the VIP, as a keepalived
 // backup does with its IPVS services in place before it takes the VIP.
@@ -542,16 +543,30 @@ func TestLBFailoverNoReset(t *testing.T) {
 			}
 			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
 			time.Sleep(time.Second)
+			// And back: dir1 (priority 150) preempts once its link heals,
+			// and dir2 hands over.
+			heal := time.Now()
+			if err := x.lab.Heal(x.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+			preempt := waitDirector(t, d1, "MASTER", 10*time.Second)
+			time.Sleep(time.Second)
 			cancel()
 			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
 			var at []string
 			for _, r := range refused {
-				at = append(at, r.Sub(cut).Round(time.Millisecond).String())
+				if r.Before(heal) {
+					at = append(at, "cut+"+r.Sub(cut).Round(time.Millisecond).String())
+				} else {
+					at = append(at, "heal+"+r.Sub(heal).Round(time.Millisecond).String())
+				}
 			}
-			t.Logf("%s: dials every 2 ms across the cut: %d answered, %d lost (timed out), %d reset; dir2 MASTER %v after the cut; resets at %v after it",
-				tc.name, answered, lost, len(refused), takeover.Round(time.Millisecond), at)
+			t.Logf("%s: dials every 2 ms across the cut and the heal: %d answered, %d lost (timed out), %d reset; dir2 MASTER %v after the cut, dir1 MASTER again %v after the heal; resets at %v",
+				tc.name, answered, lost, len(refused), takeover.Round(time.Millisecond), preempt.Round(time.Millisecond), at)
 			if len(refused) > 0 {
-				t.Errorf("%d dials to the VIP were reset (connection refused) during the failover, at %v after the cut: the new master answered for the VIP before forwarding its port",
+				t.Errorf("%d dials to the VIP were reset (connection refused) while the VIP moved, at %v: a director answered for the VIP without forwarding its port",
 					len(refused), at)
 			}
 		})

@@ -315,8 +315,7 @@ func demoBalance(ctx context.Context, out io.Writer, step func(int, string), lab
 	defer stopLB()
 	p := &probe.Prober{Addr: fmt.Sprintf("%s:%d", demoVIP, demoLBPort), Period: 10 * time.Millisecond, Timeout: 300 * time.Millisecond}
 	go func() { _ = client.Do(func() error { p.Run(lbCtx); return nil }) }()
-	// The count starts with the first answer: the new master's rules may
-	// land a few milliseconds after the preemption of step 5.
+	// The count starts with the first answer through the VIP.
 	for {
 		if s, ok := p.Last(); ok && s.By != "" {
 			break
