@@ -124,16 +124,27 @@ func wrkSpread(t *testing.T, x *lbLab) {
 	}
 }
 
-// TestLBKilledRealServer kills one real server's nginx under a stream of
+// TestLBKilledRealServer takes one real server away under a stream of
 // requests (a new connection every 10 ms) and checks that it is out of the
-// pool, in vigil's status and in the data plane, within delay_loop +
-// connect_timeout × (retry+1) = 3 s, that no request fails after that, and
-// that the real server is back in the pool once nginx runs again.
+// pool, in vigil's status and in the data plane, within the bound of its
+// health check, that no request fails after that, and that the real server
+// is back in the pool once it is healthy again.
+//
+// "kill": nginx is killed, so the check's connect is refused at once and
+// the bound is delay_loop + connect_timeout × (retry+1) = 3 s. "unplug":
+// the real server's link is cut, so every check attempt times out and
+// waits delay_before_retry (1 s, keepalived's default) before its retry:
+// delay_loop + connect_timeout × (retry+1) + delay_before_retry × retry
+// = 4 s, which is also the worst case, so 150 ms are allowed for timers
+// firing late on a loaded machine. Coming back takes at most one check that was already under way
+// and failed plus the next one: delay_loop + connect_timeout (+ 250 ms for
+// polling the status and scheduling on a loaded machine).
 func TestLBKilledRealServer(t *testing.T) {
 	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbkf", "FNAT"},
-		{"dr", "lbkd", "DR"},
+	for _, tc := range []struct{ name, prefix, kind, fault string }{
+		{"fnat-kill", "lbkf", "FNAT", "kill"},
+		{"dr-kill", "lbkd", "DR", "kill"},
+		{"fnat-unplug", "lbku", "FNAT", "unplug"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -141,18 +152,36 @@ func TestLBKilledRealServer(t *testing.T) {
 			d := x.director(0, x.conf("rr", 150, nil))
 			c := newLBClient(x.client, 500*time.Millisecond)
 			x.waitServing(d, c)
+			victim := x.rs[1]
+			removal := lbRemovalBound
+			fail, recover := victim.kill, func() { victim.start(t) }
+			if tc.fault == "unplug" {
+				// The worst case is the bound itself (the link goes just
+				// after a check passed): allow the timers to fire late and
+				// the nft rules to follow, by 150 ms.
+				removal += lbDelayBeforeRetry*lbRetry + 150*time.Millisecond
+				fail = func() {
+					if err := x.lab.Cut(victim.port); err != nil {
+						t.Fatal(err)
+					}
+				}
+				recover = func() {
+					if err := x.lab.Heal(victim.port); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 
 			s := startStream(c, x.url(), 10*time.Millisecond)
 			defer s.stop()
 			time.Sleep(500 * time.Millisecond)
-			victim := x.rs[1]
 			kill := time.Now()
-			victim.kill()
-			down := waitFor(t, 3*lbRemovalBound, victim.name+" to be down in vigil status", func() bool {
+			fail()
+			down := waitFor(t, 3*removal, victim.name+" to be down in vigil status", func() bool {
 				r, ok := realStatus(d, victim.addr)
 				return ok && !r.Up && r.Weight == 0
 			})
-			bound := kill.Add(lbRemovalBound)
+			bound := kill.Add(removal)
 			time.Sleep(time.Until(bound.Add(2 * time.Second)))
 			res := s.results()
 			pre := summarize(res, time.Time{}, kill)
@@ -162,30 +191,30 @@ func TestLBKilledRealServer(t *testing.T) {
 			if !during.lastFail.IsZero() {
 				outFor = during.lastFail.Sub(kill)
 			}
-			t.Logf("%s: %s killed; down in status after %v, last failed request ended %v after the kill (bound %v); "+
+			t.Logf("%s: %s %s; down in status after %v, last failed request ended %v after it (bound %v); "+
 				"requests before/during/after the bound: %d/%d/%d, failed %d/%d/%d (%v)",
-				tc.name, victim.name, down.Round(time.Millisecond), outFor.Round(time.Millisecond), lbRemovalBound,
+				tc.name, victim.name, map[string]string{"kill": "killed", "unplug": "unplugged"}[tc.fault], down.Round(time.Millisecond), outFor.Round(time.Millisecond), removal,
 				pre.total, during.total, post.total, pre.failed, during.failed, post.failed, post.byServer)
 			if pre.failed > 0 {
-				t.Errorf("%d requests failed before the kill: %v", pre.failed, pre.lastErr)
+				t.Errorf("%d requests failed before the %s: %v", pre.failed, tc.fault, pre.lastErr)
 			}
-			if down > lbRemovalBound {
-				t.Errorf("%s was marked down %v after the kill, more than delay_loop + connect_timeout × (retry+1) = %v", victim.name, down, lbRemovalBound)
+			if down > removal {
+				t.Errorf("%s was marked down %v after the %s, more than the bound %v", victim.name, down, tc.fault, removal)
 			}
 			if post.failed > 0 {
-				t.Errorf("%d of %d requests failed more than %v after the kill (last: %v)", post.failed, post.total, lbRemovalBound, post.lastErr)
+				t.Errorf("%d of %d requests failed more than %v after the %s (last: %v)", post.failed, post.total, removal, tc.fault, post.lastErr)
 			}
 			if post.byServer[victim.name] > 0 {
-				t.Errorf("%s answered %d requests after it was killed", victim.name, post.byServer[victim.name])
+				t.Errorf("%s answered %d requests after the %s", victim.name, post.byServer[victim.name], tc.fault)
 			}
 			if post.total < 100 {
 				t.Errorf("only %d requests in the 2 s after the bound", post.total)
 			}
 			if during.failed == 0 {
-				t.Errorf("no request failed between the kill and the bound: was %s in the pool at all?", victim.name)
+				t.Errorf("no request failed between the %s and the bound: was %s in the pool at all?", tc.fault, victim.name)
 			}
 
-			victim.start(t)
+			recover()
 			restart := time.Now()
 			up := waitFor(t, 10*time.Second, victim.name+" to be up again in vigil status", func() bool {
 				r, ok := realStatus(d, victim.addr)
@@ -204,13 +233,13 @@ func TestLBKilledRealServer(t *testing.T) {
 			time.Sleep(time.Second)
 			res = s.stop()
 			back := summarize(res, bound, time.Now())
-			t.Logf("%s: restarted; up in status %v and answering through the VIP %v after nginx listened; %d requests since the bound, %d failed (%v)",
+			t.Logf("%s: healthy again; up in status %v and answering through the VIP %v after it; %d requests since the bound, %d failed (%v)",
 				tc.name, up.Round(time.Millisecond), serving.Round(time.Millisecond), back.total, back.failed, summarize(res, restart, time.Now()).byServer)
 			if back.failed > 0 {
-				t.Errorf("%d requests failed after the bound, across the restart (last: %v)", back.failed, back.lastErr)
+				t.Errorf("%d requests failed after the bound, across the recovery (last: %v)", back.failed, back.lastErr)
 			}
-			if up > lbDelayLoop+lbConnectTimeout {
-				t.Errorf("%s came back %v after nginx listened again, want within delay_loop + connect_timeout = %v", victim.name, up, lbDelayLoop+lbConnectTimeout)
+			if comeback := lbDelayLoop + lbConnectTimeout + 250*time.Millisecond; up > comeback {
+				t.Errorf("%s came back %v after it was healthy again, want within delay_loop + connect_timeout (+ slack) = %v", victim.name, up, comeback)
 			}
 		})
 	}

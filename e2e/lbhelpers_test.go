@@ -61,6 +61,10 @@ const (
 	lbConnectTimeout = time.Second
 	lbRetry          = 1
 	lbRemovalBound   = lbDelayLoop + lbConnectTimeout*(lbRetry+1)
+	// lbDelayBeforeRetry is keepalived's default for TCP_CHECK: a real
+	// server that does not answer at all (its host gone) costs it once
+	// per retry on top of the timeouts.
+	lbDelayBeforeRetry = time.Second
 )
 
 // requireLBLab skips or, under CI, fails unless the LB labs can run.
@@ -164,7 +168,7 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 		name := fmt.Sprintf("r%d", i)
 		h := add(name)
 		addr := fmt.Sprintf("198.51.100.%d", 10+i)
-		lbConnect(t, l, h, "eth0", "back", addr+"/24")
+		port := lbConnect(t, l, h, "eth0", "back", addr+"/24")
 		switch kind {
 		case "NAT":
 			mustRun(t, h, "ip", "route", "add", "default", "via", lbLocalAddr)
@@ -173,7 +177,9 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 			mustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
 			mustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.254")
 		}
-		x.rs = append(x.rs, newRealServer(t, h, name, netip.MustParseAddr(addr)))
+		r := newRealServer(t, h, name, netip.MustParseAddr(addr))
+		r.port = port
+		x.rs = append(x.rs, r)
 	}
 	for _, r := range x.rs {
 		r.start(t)
@@ -307,6 +313,7 @@ type realServer struct {
 	host *netlab.Host
 	addr netip.Addr
 	dir  string
+	port string // switch-side port of its link, for Cut
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
