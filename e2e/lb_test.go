@@ -330,7 +330,8 @@ func TestLBDirectorFailover(t *testing.T) {
 // (mh hashes the client address), keeps a request going on each every
 // 50 ms, and cuts the master director's link. DR keeps no state on the
 // director and both directors build the same Maglev table with the same
-// jhash seed, so every packet of every connection reaches the same real
+// jhash seed (the test compares the two nft maps slot by slot), so every
+// packet of every connection reaches the same real
 // server through the new master: no request fails, and each connection
 // keeps being answered by the same real server, which keeps seeing the
 // same client address and port (the same TCP connection, never re-opened).
@@ -343,6 +344,20 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 	c := newLBClient(x.client, time.Second)
 	x.waitServing(d1, c)
 	waitDirector(t, d2, "BACKUP", 10*time.Second)
+	// The backup has programmed the same table as the master, slot for
+	// slot, with the same hash and seed (it reads the real servers' MACs
+	// from its own neighbour table, every 2 s).
+	var table, sel string
+	waitFor(t, 10*time.Second, "both directors to hold the same Maglev table", func() bool {
+		e1, s1 := maglevTable(t, x.dirs[0])
+		e2, s2 := maglevTable(t, x.dirs[1])
+		table, sel = e1, s1
+		// Every slot has a MAC: "slot : aa:bb:cc:dd:ee:ff" holds 6 colons.
+		var m int
+		_, err := fmt.Sscanf(sel[strings.Index(sel, " mod ")+1:], "mod %d", &m)
+		return err == nil && e1 != "" && e1 == e2 && s1 == s2 && strings.Count(e1, ":") == 6*m
+	})
+	t.Logf("both directors: %q through the same %d-slot map", sel, strings.Count(table, ",")+1)
 
 	type answer struct {
 		at           time.Time

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -649,3 +650,23 @@ func (k *kaConn) get(timeout time.Duration) (server, peer string, err error) {
 }
 
 func (k *kaConn) Close() error { return k.c.Close() }
+
+var (
+	maglevElems    = regexp.MustCompile(`(?s)map \S+_mh \{.*?elements = \{(.*?)\}`)
+	maglevSelector = regexp.MustCompile(`ether daddr set (jhash .*? seed \S+) map`)
+)
+
+// maglevTable returns the DR Maglev table in h's netdev vigil table (slot
+// : real server MAC, whitespace normalized) and the rule's selector
+// (jhash expression, table size and seed).
+func maglevTable(t *testing.T, h *netlab.Host) (elems, selector string) {
+	t.Helper()
+	out := mustRun(t, h, "nft", "list", "table", "netdev", "vigil")
+	if m := maglevElems.FindStringSubmatch(out); m != nil {
+		elems = strings.Join(strings.Fields(m[1]), " ")
+	}
+	if m := maglevSelector.FindStringSubmatch(out); m != nil {
+		selector = m[1]
+	}
+	return elems, selector
+}
