@@ -616,3 +616,96 @@ func TestLBFailoverNoReset(t *testing.T) {
 		})
 	}
 }
+
+// confFNAT6 is an IPv6 FNAT virtual server behind its own VRRPv3
+// instance; the IPv6 lab addresses are added to the FNAT lab's links.
+const confFNAT6 = `local_address_group laddr6 {
+  2001:db8:b::fe
+}
+vrrp_instance VI_LB6 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 61
+  version 3
+  priority 150
+  advert_int 0.1
+  virtual_ipaddress {
+    2001:db8:f::100/64 dev eth0
+    2001:db8:b::fe/64 dev eth1
+  }
+}
+virtual_server 2001:db8:f::100 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind FNAT
+  laddr_group_name laddr6
+  protocol TCP
+  real_server 2001:db8:b::11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::13 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+}
+`
+
+// TestLBFNATIPv6 is the rr spread over IPv6: 300 requests to
+// [2001:db8:f::100]:80, each on a new connection, exactly 100 per real
+// server (numgen, as over IPv4), each real server seeing the IPv6 local
+// address, and `vigil conns` listing them.
+func TestLBFNATIPv6(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbsf6", "FNAT", 1)
+	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
+	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:f::1/64", "dev", "eth0", "nodad")
+	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth1", "nodad")
+	mustRun(t, x.dirs[0], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	for i, r := range x.rs {
+		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
+	}
+	d := x.director(0, confFNAT6)
+	c := newLBClient6(x.client, 2*time.Second)
+	waitDirector(t, d, "MASTER", 15*time.Second)
+	const url = "http://[2001:db8:f::100]/"
+	seen := map[string]bool{}
+	waitFor(t, 15*time.Second, "every real server to answer through the IPv6 VIP", func() bool {
+		if srv, err := c.get(url); err == nil {
+			seen[srv] = true
+		}
+		return len(seen) == len(x.rs)
+	})
+
+	const n = 300
+	got := c.spread(t, url, n)
+	t.Logf("IPv6 FNAT rr: %d requests through the VIP, one connection each: %v", n, got)
+	for _, r := range x.rs {
+		if got[r.name] != n/len(x.rs) {
+			t.Errorf("%s answered %d of %d requests, want exactly %d (spread %v)", r.name, got[r.name], n, n/len(x.rs), got)
+		}
+	}
+	_, cs := conns(t, d, true)
+	var local int
+	for _, cn := range cs {
+		if ap, err := netip.ParseAddrPort(cn.Local); err == nil && ap.Addr() == netip.MustParseAddr("2001:db8:b::fe") &&
+			cn.Virtual == "[2001:db8:f::100]:80" && strings.HasPrefix(cn.Client, "[2001:db8:f::10]:") {
+			local++
+		}
+	}
+	if local < n {
+		t.Errorf("vigil conns lists %d IPv6 FNAT connections through local address 2001:db8:b::fe, want the %d just made (%d entries)", local, n, len(cs))
+	}
+	stopAndCheckTables(t, d, "table inet vigil")
+}

@@ -344,6 +344,7 @@ http {
   keepalive_requests 1000000;
   server {
     listen 80 backlog=4096;
+    listen [::]:80 backlog=4096;
     location / {
       add_header X-Server %[2]s always;
       add_header X-Peer $remote_addr:$remote_port always;
@@ -441,11 +442,29 @@ func newLBClient(h *netlab.Host, timeout time.Duration) *lbClient {
 	return c
 }
 
-// dial opens a TCP connection from src inside the client's namespace.
+// newLBClient6 is a client of IPv6 VIPs: it lets the kernel choose the
+// source address.
+func newLBClient6(h *netlab.Host, timeout time.Duration) *lbClient {
+	c := &lbClient{h: h, timeout: timeout}
+	tr := &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return c.dial(ctx, netip.AddrPort{}, addr)
+		},
+	}
+	c.clients = append(c.clients, &http.Client{Transport: tr, Timeout: timeout})
+	return c
+}
+
+// dial opens a TCP connection from src (any, when invalid) inside the
+// client's namespace.
 func (c *lbClient) dial(ctx context.Context, src netip.AddrPort, addr string) (net.Conn, error) {
 	var conn net.Conn
 	err := c.h.Do(func() error {
-		d := net.Dialer{Timeout: c.timeout, LocalAddr: net.TCPAddrFromAddrPort(src)}
+		d := net.Dialer{Timeout: c.timeout}
+		if src.IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(src)
+		}
 		var err error
 		conn, err = d.DialContext(ctx, "tcp", addr)
 		return err
