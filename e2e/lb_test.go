@@ -8,6 +8,8 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -708,4 +710,99 @@ func TestLBFNATIPv6(t *testing.T) {
 		t.Errorf("vigil conns lists %d IPv6 FNAT connections through local address 2001:db8:b::fe, want the %d just made (%d entries)", local, n, len(cs))
 	}
 	stopAndCheckTables(t, d, "table inet vigil")
+}
+
+// TestLBInhibitOnFailure fails a real server's health check (a MISC_CHECK
+// on a file) while nginx on it keeps running: with inhibit_on_failure it
+// stays configured with weight 0, so the keep-alive connections it already
+// serves go on being answered by it while no new connection reaches it;
+// once its check passes again it takes new connections. For FNAT conntrack
+// keeps the old flows' NAT bindings; for DR, which has no flow state, the
+// data plane keeps sending the draining real server's old Maglev slots to
+// it for packets that are not a new connection.
+func TestLBInhibitOnFailure(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbif", "FNAT"},
+		{"dr", "lbid", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			flags := t.TempDir()
+			d := x.director(0, x.confInhibit("rr", 150, flags))
+			c := newLBClient(x.client, time.Second)
+			x.waitServing(d, c)
+
+			// Keep-alive connections from every client address until
+			// each real server holds at least two of them.
+			type kept struct {
+				k            *kaConn
+				server, peer string
+			}
+			var ka []kept
+			held := map[string]int{}
+			for i := 0; len(ka) < 60 && (held["r1"] < 2 || held["r2"] < 2 || held["r3"] < 2); i++ {
+				k, err := c.dialKeepAlive(i%(lbClientAliases+1), netip.AddrPortFrom(x.vip, 80).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer k.Close()
+				srv, peer, err := k.get(2 * time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ka = append(ka, kept{k, srv, peer})
+				held[srv]++
+			}
+			t.Logf("%d keep-alive connections, by real server: %v", len(ka), held)
+
+			victim := x.rs[1]
+			if err := os.WriteFile(filepath.Join(flags, victim.name+".down"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			took := waitFor(t, 5*time.Second, victim.name+" to be down with weight 0", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && !r.Up && r.Weight == 0
+			})
+			lag := x.waitScheduled(t, d, victim, false)
+			newConns := c.spread(t, x.url(), 150)
+			var moved []string
+			for round := 0; round < 3; round++ {
+				for i, kc := range ka {
+					srv, peer, err := kc.k.get(2 * time.Second)
+					switch {
+					case err != nil && kc.server == victim.name:
+						t.Errorf("keep-alive connection %d to the draining %s failed: %v", i, victim.name, err)
+					case err != nil:
+						moved = append(moved, fmt.Sprintf("%d (%s): %v", i, kc.server, err))
+					case srv != kc.server || peer != kc.peer:
+						t.Errorf("keep-alive connection %d: answered by %s seeing %s, first by %s seeing %s", i, srv, peer, kc.server, kc.peer)
+					}
+				}
+			}
+			t.Logf("%s: %s down (weight 0) in status %v after its check failed, seen gone from the nft scheduling map %v later (polling included); 150 new connections went to %v; its %d keep-alive connections still answered by it",
+				tc.name, victim.name, took.Round(time.Millisecond), lag.Round(time.Millisecond), newConns, held[victim.name])
+			if newConns[victim.name] > 0 {
+				t.Errorf("%d new connections reached %s while its weight was 0", newConns[victim.name], victim.name)
+			}
+			if len(moved) > 0 {
+				t.Errorf("keep-alive connections to the real servers that stayed up broke when %s drained: %v", victim.name, moved)
+			}
+
+			if err := os.Remove(filepath.Join(flags, victim.name+".down")); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, victim.name+" to be up again", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && r.Up && r.Weight == 1
+			})
+			x.waitScheduled(t, d, victim, true)
+			again := c.spread(t, x.url(), 150)
+			t.Logf("%s: %s up again; 150 new connections went to %v", tc.name, victim.name, again)
+			if again[victim.name] == 0 {
+				t.Errorf("no new connection reached %s after it was up again: %v", victim.name, again)
+			}
+		})
+	}
 }

@@ -670,22 +670,69 @@ func (k *kaConn) get(timeout time.Duration) (server, peer string, err error) {
 
 func (k *kaConn) Close() error { return k.c.Close() }
 
-var (
-	maglevElems    = regexp.MustCompile(`(?s)map \S+_mh \{.*?elements = \{(.*?)\}`)
-	maglevSelector = regexp.MustCompile(`ether daddr set (jhash .*? seed \S+) map`)
-)
+var maglevSelector = regexp.MustCompile(`ether daddr set (jhash .*? seed \S+) map`)
+
+// mapElems returns the elements of the map of vigil's table in family fam
+// whose name ends in suffix ("_mh": DR's Maglev slots, "_rs": the NAT and
+// FNAT scheduling slots), whitespace normalized.
+func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) string {
+	t.Helper()
+	out := mustRun(t, h, "nft", "list", "table", fam, "vigil")
+	m := regexp.MustCompile(`map \S+` + suffix + ` \{[^}]*?elements = \{([^}]*)\}`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(m[1]), " ")
+}
 
 // maglevTable returns the DR Maglev table in h's netdev vigil table (slot
-// : real server MAC, whitespace normalized) and the rule's selector
-// (jhash expression, table size and seed).
+// : real server MAC) and the rule's selector (jhash expression, table size
+// and seed).
 func maglevTable(t *testing.T, h *netlab.Host) (elems, selector string) {
 	t.Helper()
+	elems = mapElems(t, h, "netdev", "_mh")
 	out := mustRun(t, h, "nft", "list", "table", "netdev", "vigil")
-	if m := maglevElems.FindStringSubmatch(out); m != nil {
-		elems = strings.Join(strings.Fields(m[1]), " ")
-	}
 	if m := maglevSelector.FindStringSubmatch(out); m != nil {
 		selector = m[1]
 	}
 	return elems, selector
+}
+
+// slotKey is how real server r appears in the director's scheduling map:
+// its MAC for DR, "address . port" for NAT and FNAT.
+func (x *lbLab) slotKey(t *testing.T, r *realServer) (fam, suffix, key string) {
+	t.Helper()
+	if x.kind == "DR" {
+		return "netdev", "_mh", strings.TrimSpace(mustRun(t, r.host, "cat", "/sys/class/net/eth0/address"))
+	}
+	return "inet", "_rs", r.addr.String() + " . 80"
+}
+
+// waitScheduled waits until the data plane of director n schedules new
+// connections to r (in) or no longer does (!in), and returns how long it
+// took: the rules follow the model off the daemon's loop.
+func (x *lbLab) waitScheduled(t *testing.T, n *node, r *realServer, in bool) time.Duration {
+	t.Helper()
+	fam, suffix, key := x.slotKey(t, r)
+	what := fmt.Sprintf("the nft rules of %s to schedule %s (%s)", n.host.Name, r.name, key)
+	if !in {
+		what = fmt.Sprintf("the nft rules of %s to stop scheduling %s (%s)", n.host.Name, r.name, key)
+	}
+	return waitFor(t, 10*time.Second, what, func() bool {
+		return strings.Contains(mapElems(t, n.host, fam, suffix), key) == in
+	})
+}
+
+// confInhibit is conf with inhibit_on_failure and a MISC_CHECK per real
+// server that fails while the file <dir>/<name>.down exists: a real server
+// the test can fail while nginx keeps serving its established connections.
+func (x *lbLab) confInhibit(algo string, prio int, dir string) string {
+	tcp := fmt.Sprintf("    TCP_CHECK {\n      connect_timeout %d\n      retry %d\n    }\n", int(lbConnectTimeout/time.Second), lbRetry)
+	conf := "global_defs {\n  enable_script_security\n  script_user root\n}\n" + x.conf(algo, prio, nil)
+	for _, r := range x.rs {
+		misc := fmt.Sprintf("    inhibit_on_failure\n    MISC_CHECK {\n      misc_path \"/usr/bin/test ! -e %s\"\n      misc_timeout 1\n    }\n",
+			filepath.Join(dir, r.name+".down"))
+		conf = strings.Replace(conf, tcp, misc, 1)
+	}
+	return conf
 }
