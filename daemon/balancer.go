@@ -51,6 +51,10 @@ type balancer struct {
 	state   *applyState
 	dirty   bool
 	lastGen uint64
+	// counting is set while a conntrack count for the lc/wlc/sed/nq
+	// approximations is under way off the loop.
+	counting bool
+	counts   chan map[string]map[netip.AddrPort]int
 }
 
 type rsTarget struct {
@@ -364,6 +368,7 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 		}
 	}
 	b.events = make(chan check.Event, 1024)
+	b.counts = make(chan map[string]map[netip.AddrPort]int, 1)
 	runner, err := check.NewRunner(b.servers, check.RunnerOptions{Logger: d.log, OnEvent: func(e check.Event) {
 		select {
 		case b.events <- e:
@@ -549,6 +554,94 @@ func (d *Daemon) vrrpChanged(in *instance, master bool) {
 		}
 	}
 	d.pushDesired()
+}
+
+// countedSchedulers are the schedulers nftables cannot run by itself: the
+// model re-derives their weights from conntrack counts.
+var countedSchedulers = map[string]bool{"lc": true, "wlc": true, "sed": true, "nq": true, "twos": true, "ovf": true}
+
+// needsCounts lists the services whose weights or thresholds follow
+// connection counts.
+func (b *balancer) needsCounts() []lb.ServiceConfig {
+	var out []lb.ServiceConfig
+	for _, s := range b.specs {
+		need := countedSchedulers[s.Scheduler] || s.Scheduler == ""
+		for _, r := range s.RealServers {
+			need = need || r.UThreshold > 0
+		}
+		if need && s.Method != lb.DR {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// countConns starts a conntrack count off the loop (listing conntrack can
+// take a while on a busy director); the loop receives it on b.counts.
+func (d *Daemon) countConns(ctx context.Context) {
+	b := d.bal
+	if b == nil || b.counting || len(b.needsCounts()) == 0 {
+		return
+	}
+	b.counting = true
+	dp, ch := b.dp, b.counts
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conns, err := dp.Conns(cctx)
+		if err != nil {
+			d.log.Debug("conntrack count", "err", err)
+			conns = nil
+		}
+		counts := map[string]map[netip.AddrPort]int{}
+		for _, c := range conns {
+			if c.State == "TIME_WAIT" || c.State == "CLOSE" {
+				continue
+			}
+			m := counts[c.Service]
+			if m == nil {
+				m = map[netip.AddrPort]int{}
+				counts[c.Service] = m
+			}
+			m[c.Real]++
+		}
+		select {
+		case ch <- counts:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// counted gives the model the connection counts.
+func (d *Daemon) counted(counts map[string]map[netip.AddrPort]int) {
+	b := d.bal
+	if b == nil {
+		return
+	}
+	b.counting = false
+	for _, s := range b.needsCounts() {
+		m := counts[s.Name()]
+		if m == nil {
+			m = map[netip.AddrPort]int{}
+		}
+		// Real servers of fwmark and all-ports services have port 0 in
+		// the model, whatever port each connection used.
+		fixed := m
+		for _, r := range s.RealServers {
+			if r.Port == 0 {
+				fixed = map[netip.AddrPort]int{}
+				for ap, n := range m {
+					fixed[netip.AddrPortFrom(ap.Addr(), 0)] += n
+				}
+				break
+			}
+		}
+		if err := b.model.SetConnCounts(s.Name(), fixed); err != nil {
+			d.log.Debug("connection counts", "service", s.Name(), "err", err)
+			continue
+		}
+		b.dirty = true
+	}
 }
 
 // refreshMACs reads the neighbour table for the real servers of DR

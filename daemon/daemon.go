@@ -224,8 +224,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.flush()
 		d.pushDesired()
 		var checks <-chan check.Event
+		var counts <-chan map[string]map[netip.AddrPort]int
 		if d.bal != nil {
-			checks = d.bal.events
+			checks, counts = d.bal.events, d.bal.counts
 		}
 		wait := time.Hour
 		if next := d.next(); !next.IsZero() {
@@ -269,6 +270,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.checked(e)
 		case <-macs.C:
 			d.refreshMACs()
+			d.countConns(loopCtx)
+		case c := <-counts:
+			d.counted(c)
 		case f := <-d.calls:
 			f(time.Now())
 		}
