@@ -83,6 +83,21 @@ func TestLBSpread(t *testing.T) {
 			if len(got) != len(x.rs) {
 				t.Errorf("answers from %v, want only the three real servers", got)
 			}
+			// Who the real server sees: the FNAT local address, or, for NAT
+			// and DR, the client itself.
+			k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, peer, err := k.get(2 * time.Second)
+			k.Close()
+			wantPeer := lbClientAddr + ":"
+			if tc.kind == "FNAT" {
+				wantPeer = lbLocalAddr + ":"
+			}
+			if err != nil || !strings.HasPrefix(peer, wantPeer) {
+				t.Errorf("the real server saw the connection from %q (%v), want %sport", peer, err, wantPeer)
+			}
 			if tc.kind == "FNAT" && tc.weights == nil {
 				wrkSpread(t, x)
 			}
