@@ -152,7 +152,7 @@ func wrkSpread(t *testing.T, x *lbLab) {
 // the real server's link is cut, so every check attempt times out and
 // waits delay_before_retry (1 s, keepalived's default) before its retry:
 // delay_loop + connect_timeout × (retry+1) + delay_before_retry × retry
-// = 4 s, which is also the worst case, so 150 ms are allowed for timers
+// = 4 s, which is also the worst case, so 250 ms are allowed for timers
 // firing late on a loaded machine. Coming back takes at most one check that was already under way
 // and failed plus the next one: delay_loop + connect_timeout (+ 250 ms for
 // polling the status and scheduling on a loaded machine).
@@ -175,8 +175,8 @@ func TestLBKilledRealServer(t *testing.T) {
 			if tc.fault == "unplug" {
 				// The worst case is the bound itself (the link goes just
 				// after a check passed): allow the timers to fire late and
-				// the nft rules to follow, by 150 ms.
-				removal += lbDelayBeforeRetry*lbRetry + 150*time.Millisecond
+				// the nft rules to follow, by 250 ms.
+				removal += lbDelayBeforeRetry*lbRetry + 250*time.Millisecond
 				fail = func() {
 					if err := x.lab.Cut(victim.port); err != nil {
 						t.Fatal(err)
