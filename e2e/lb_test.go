@@ -824,3 +824,89 @@ func TestLBInhibitOnFailure(t *testing.T) {
 		})
 	}
 }
+
+// TestLBReload changes the virtual server under traffic (SIGHUP: rr to
+// wrr 1:2:3) while one real server is down, and checks that the reload
+// costs nothing: no request fails, the established keep-alive connection
+// goes on, the dead real server stays out of the pool (its health is
+// known, the reload must not forget it), and new connections follow the
+// new weights at once: 1:3 between the two live real servers, exactly
+// (numgen). Once the dead one runs again it takes its weight of 2.
+func TestLBReload(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbrld", "FNAT", 1)
+	d := x.director(0, x.conf("rr", 150, nil))
+	c := newLBClient(x.client, 500*time.Millisecond)
+	x.waitServing(d, c)
+	victim := x.rs[1]
+	victim.kill()
+	waitFor(t, 2*lbRemovalBound, victim.name+" to be down", func() bool {
+		r, ok := realStatus(d, victim.addr)
+		return ok && !r.Up
+	})
+	x.waitScheduled(t, d, victim, false)
+	k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	first, _, err := k.get(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := startStream(c, x.url(), 10*time.Millisecond)
+	defer s.stop()
+	time.Sleep(500 * time.Millisecond)
+	if err := os.WriteFile(d.conf, []byte(x.conf("wrr", 150, []int{1, 2, 3})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var st control.Status
+	waitFor(t, 5*time.Second, "the reload to be reported", func() bool {
+		var err error
+		st, err = d.status()
+		return err == nil && st.LastReload != nil && st.LastReload.At.After(hup.Add(-time.Second))
+	})
+	if !st.LastReload.OK {
+		t.Fatalf("reload rejected: %v", st.LastReload.Errors)
+	}
+	if len(st.Services) != 1 || st.Services[0].Scheduler != "wrr" {
+		t.Fatalf("after the reload: %+v, want the wrr virtual server", st.Services)
+	}
+	if r, _ := realStatus(d, victim.addr); r.Up {
+		t.Errorf("%s is up right after the reload although nginx on it is dead: the reload forgot its health", victim.name)
+	}
+	time.Sleep(3 * time.Second)
+	res := s.stop()
+	all := summarize(res, time.Time{}, time.Now())
+	t.Logf("reload (changes %v) under a stream: %d requests, %d failed, by server %v", st.LastReload.Changes, all.total, all.failed, all.byServer)
+	if all.failed > 0 {
+		after := summarize(res, hup, time.Now())
+		t.Errorf("%d requests failed, %d of them after the SIGHUP (first %v after it, last: %v)", all.failed, after.failed, after.firstFail.Sub(hup).Round(time.Millisecond), all.lastErr)
+	}
+	if srv, _, err := k.get(2 * time.Second); err != nil || srv != first {
+		t.Errorf("keep-alive connection across the reload: answered by %q (%v), first by %s", srv, err, first)
+	}
+	got := c.spread(t, x.url(), 200)
+	t.Logf("after the reload, 200 new connections: %v", got)
+	if got["r1"] != 50 || got["r3"] != 150 || got[victim.name] != 0 {
+		t.Errorf("after the reload to wrr 1:2:3 with %s down: %v, want r1 50, r3 150 exactly", victim.name, got)
+	}
+
+	victim.start(t)
+	waitFor(t, 5*time.Second, victim.name+" to be up with weight 2", func() bool {
+		r, ok := realStatus(d, victim.addr)
+		return ok && r.Up && r.Weight == 2
+	})
+	x.waitScheduled(t, d, victim, true)
+	got = c.spread(t, x.url(), 300)
+	t.Logf("%s back: 300 new connections: %v", victim.name, got)
+	if got["r1"] != 50 || got["r2"] != 100 || got["r3"] != 150 {
+		t.Errorf("wrr 1:2:3 with every real server up: %v, want 50/100/150", got)
+	}
+}
