@@ -14,8 +14,9 @@
 # Usage: sudo bench/dataplane.sh            (from anywhere in the repository)
 #        DURATION=2 ROUNDS=5 CONNS=32 bench/dataplane.sh
 # Runs are bounded: DURATION seconds each, 14 per round (about two and a
-# half minutes with the defaults). Every namespace is removed on exit, failure or
-# interrupt. Addresses are documentation ones.
+# half minutes with the defaults). Every namespace and the scratch directory
+# are removed on exit, failure or interrupt. Addresses are documentation
+# ones.
 set -euo pipefail
 
 DURATION=${DURATION:-2}
@@ -34,7 +35,7 @@ cleanup() {
 		[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
-	[ -n "$WORK" ] && rm -rf "$WORK"
+	[ -n "$WORK" ] && [ -d "$WORK" ] && rm -rf "$WORK"
 	return 0
 }
 trap cleanup EXIT INT TERM
@@ -50,8 +51,8 @@ cd "$(dirname "$0")/.."
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-cleanup
-trap cleanup EXIT INT TERM
+cleanup # leftovers of an earlier run that was killed
+WORK=$(mktemp -d /tmp/vbench.XXXXXX)
 echo "building dataplane/nft test binary..." >&2
 go test -c -o "$WORK/nft.test" ./dataplane/nft
 
@@ -147,16 +148,19 @@ vigil_apply() { # method real-server
 }
 clear_rules() { nsx $DIR nft flush ruleset; }
 
-# compare method real-server: ROUNDS rounds of hand then vigil.
+# compare method real-server: ROUNDS rounds of hand and vigil.
 compare() {
 	local r
 	for r in $(seq "$ROUNDS"); do
-		clear_rules
-		hand_$1
-		run $1-hand "http://$VIP/"
-		clear_rules
-		vigil_apply $1 $2
-		run $1-vigil "http://$VIP/"
+		# Odd rounds hand first, even rounds vigil first: whatever a
+		# run leaves behind weighs on both alike.
+		if [ $((r % 2)) = 1 ]; then
+			clear_rules; hand_$1; run $1-hand "http://$VIP/"
+			clear_rules; vigil_apply $1 $2; run $1-vigil "http://$VIP/"
+		else
+			clear_rules; vigil_apply $1 $2; run $1-vigil "http://$VIP/"
+			clear_rules; hand_$1; run $1-hand "http://$VIP/"
+		fi
 		echo "$1 round $r: hand ${RUNS[$1-hand,keepalive]##* }/${RUNS[$1-hand,new]##* }, vigil ${RUNS[$1-vigil,keepalive]##* }/${RUNS[$1-vigil,new]##* } req/s (keep-alive/new)" >&2
 	done
 	clear_rules
