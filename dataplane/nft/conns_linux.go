@@ -24,6 +24,9 @@ func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
 	// The lock also serialises use of the netlink handle with Apply.
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errClosed
+	}
 	services := d.services
 	var out []Conn
 	for _, f := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {

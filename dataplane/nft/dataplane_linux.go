@@ -16,12 +16,15 @@ import (
 	"vigil/lb"
 )
 
+var errClosed = errors.New("nft: data plane is closed")
+
 // Config says where a Dataplane works.
 type Config struct {
 	// NetNS is the name of a network namespace (as in /run/netns, `ip
 	// netns`) to program; "" is the caller's own.
 	NetNS string
-	// Logger receives one line per transaction; nil discards.
+	// Logger receives a debug line per transaction and a warning when
+	// Apply has to rewrite the tables; nil discards.
 	Logger *slog.Logger
 }
 
@@ -45,6 +48,7 @@ type Dataplane struct {
 	txs int
 	// lastTx is the text of the last transaction sent.
 	lastTx string
+	closed bool
 }
 
 // New binds a Dataplane to cfg.NetNS. It checks that nft works there but
@@ -125,12 +129,18 @@ func (d *Dataplane) inNS(fn func() error) error {
 }
 
 // Apply makes vigil's tables implement desired, in one atomic nft
-// transaction, or sends nothing when they already do. A service that cannot
+// transaction, or sends nothing when they already do. If the kernel no
+// longer holds what vigil last wrote (someone deleted or edited its
+// tables), that transaction fails and Apply rewrites the tables whole in a
+// second one, atomic too. A service that cannot
 // be rendered (its DR device is missing) is reported in the error while
 // the others are applied.
 func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed
+	}
 	e := env{devMAC: map[string]lb.MAC{}, drOwners: d.drOwners}
 	for _, s := range desired.Services {
 		if s.Method != lb.DR || s.Interface == "" {
@@ -196,6 +206,9 @@ func (d *Dataplane) send(ctx context.Context, rs *ruleset) error {
 func (d *Dataplane) Flush(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.ns < 0 && d.cfg.NetNS != "" {
+		return errClosed
+	}
 	tx := d.nft.NewTransaction()
 	full(tx, newRuleset(), []knftables.Family{knftables.InetFamily, knftables.NetDevFamily})
 	err := d.inNS(func() error { return d.nft.Run(ctx, tx) })
@@ -210,8 +223,16 @@ func (d *Dataplane) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close removes vigil's tables and releases the namespace.
+// Close removes vigil's tables and releases the namespace. Calls after
+// the first do nothing.
 func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	closed := d.closed
+	d.closed = true
+	d.mu.Unlock()
+	if closed {
+		return nil
+	}
 	err := d.Flush(context.Background())
 	d.mu.Lock()
 	d.closeNS()

@@ -230,6 +230,12 @@ func checkClosed(t *testing.T, x *lab) {
 	if err := x.dp.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := x.dp.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := x.dp.Apply(context.Background(), lb.Desired{}); err == nil {
+		t.Error("Apply after Close: no error")
+	}
 	out := mustRun(t, x.director, "nft", "list", "tables")
 	if strings.Contains(out, TableName) {
 		t.Errorf("tables left after Close:\n%s", out)
