@@ -38,11 +38,14 @@
 //   - TUN is rejected by lb before it reaches here.
 //
 // lb_algo (lvs_sched), as lb turns it into lb.Selection:
-//   - rr, wrr, lc, wlc, sed, nq: "numgen inc mod W" through an interval map
-//     in which real server i owns weight(i) consecutive slots. rr has every
-//     weight 1; lc/wlc/sed/nq are approximations: lb re-derives the weights
-//     from conntrack counts and vigil renders them, so flows are spread in
-//     proportion rather than by an exact least-connection choice per flow.
+//   - rr, wrr: "numgen inc mod W" through an interval map in which real
+//     server i owns weight(i) consecutive slots; rr has every weight 1.
+//   - lc, wlc, sed, nq: the same map with "numgen random": lb re-derives the
+//     weights from conntrack counts (ConnCounts) and vigil renders them, so
+//     flows are spread in proportion rather than by an exact
+//     least-connection choice per flow; random rather than inc because
+//     such weights run into the hundreds, and inc would hand that many
+//     consecutive new flows to one real server.
 //   - sh, dh (and sh-port): "jhash ip saddr|ip daddr mod W" through the
 //     same weighted map.
 //   - mh (and every DR service): "jhash <flow> mod M" through a map of the

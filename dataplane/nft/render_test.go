@@ -56,6 +56,11 @@ var golden = []struct {
 		s.Draining = []lb.Backend{be("198.51.100.13:80", 0)}
 		return s
 	}()}}},
+	{"nat_wlc", lb.Desired{Services: []lb.Service{func() lb.Service {
+		s := natSvc("192.0.2.10", 80, lb.SelectNumgen, be("198.51.100.11:80", 200), be("198.51.100.12:80", 56))
+		s.Scheduler = "wlc"
+		return s
+	}()}}},
 	{"nat_sh_mask", lb.Desired{Services: []lb.Service{func() lb.Service {
 		s := natSvc("192.0.2.10", 80, lb.SelectHash, be("198.51.100.11:80", 1), be("198.51.100.12:80", 2))
 		s.Hash, s.PersistenceMask = lb.HashSourceAddr, 24
