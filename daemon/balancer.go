@@ -593,18 +593,7 @@ func (d *Daemon) countConns(ctx context.Context) {
 			d.log.Debug("conntrack count", "err", err)
 			conns = nil
 		}
-		counts := map[string]map[netip.AddrPort]int{}
-		for _, c := range conns {
-			if c.State == "TIME_WAIT" || c.State == "CLOSE" {
-				continue
-			}
-			m := counts[c.Service]
-			if m == nil {
-				m = map[netip.AddrPort]int{}
-				counts[c.Service] = m
-			}
-			m[c.Real]++
-		}
+		counts := nft.ConnCounts(conns)
 		select {
 		case ch <- counts:
 		case <-ctx.Done():
