@@ -201,7 +201,7 @@ func TestLBKilledRealServer(t *testing.T) {
 			bound := kill.Add(removal)
 			time.Sleep(time.Until(bound.Add(2 * time.Second)))
 			res := s.results()
-			pre := summarize(res, time.Time{}, kill)
+			pre := endedBefore(res, kill)
 			during := summarize(res, kill, bound)
 			post := summarize(res, bound, time.Now())
 			var outFor time.Duration
@@ -318,7 +318,7 @@ func TestLBDirectorFailover(t *testing.T) {
 			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
 			time.Sleep(3 * time.Second)
 			res := s.stop()
-			pre := summarize(res, time.Time{}, cut)
+			pre := endedBefore(res, cut)
 			post := summarize(res, cut, time.Now())
 			var window time.Duration
 			if post.failed > 0 {

@@ -570,6 +570,19 @@ type summary struct {
 	lastErr       error
 }
 
+// endedBefore is the summary of the requests that were over by t: those
+// an event at t could not touch (one that started before t but was still
+// in flight may fail because of it).
+func endedBefore(res []result, t time.Time) summary {
+	var done []result
+	for _, r := range res {
+		if r.end.Before(t) {
+			done = append(done, r)
+		}
+	}
+	return summarize(done, time.Time{}, t)
+}
+
 func summarize(res []result, from, to time.Time) summary {
 	s := summary{byServer: map[string]int{}}
 	for _, r := range res {
