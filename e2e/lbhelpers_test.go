@@ -88,6 +88,7 @@ type lbLab struct {
 	rs     []*realServer
 }
 
+// mustRun runs a command in h and fails the test if it fails.
 func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
 	t.Helper()
 	out, err := h.Run(name, args...)
@@ -97,6 +98,7 @@ func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
 	return out
 }
 
+// lbConnect is netlab's Connect that fails the test on error.
 func lbConnect(t *testing.T, l *netlab.Lab, h *netlab.Host, ifname, seg string, addrs ...string) string {
 	t.Helper()
 	port, err := l.Connect(h, ifname, seg, addrs...)
@@ -239,7 +241,8 @@ virtual_server %s 80 {
 	return b.String()
 }
 
-// director starts vigil on director i with conf and waits until it runs.
+// director starts vigil on director i with conf (waitServing and
+// waitDirector wait for it).
 func (x *lbLab) director(i int, conf string) *node {
 	x.t.Helper()
 	return startNode(x.t, "vigil", x.dirs[i], conf)
@@ -603,7 +606,7 @@ func summarize(res []result, from, to time.Time) summary {
 	return s
 }
 
-// conns runs `vigil conns -json` against n.
+// conns runs `vigil conns` (with -json when asJSON, parsed) against n.
 func conns(t *testing.T, n *node, asJSON bool) (string, []control.Conn) {
 	t.Helper()
 	bin, err := vigilBinary()
