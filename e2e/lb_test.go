@@ -910,3 +910,93 @@ func TestLBReload(t *testing.T) {
 		t.Errorf("wrr 1:2:3 with every real server up: %v, want 50/100/150", got)
 	}
 }
+
+// TestLBPersistence: with persistence_timeout every client address keeps
+// its real server across new connections; the clients themselves are
+// spread (rr hands the first connections of 9 clients out in turn: 3 per
+// real server for FNAT; DR hashes the client address into the Maglev
+// table). When a client's real server dies, the client moves, once, to
+// another one and sticks to it.
+func TestLBPersistence(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbpf", "FNAT"},
+		{"dr", "lbpd", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			conf := strings.Replace(x.conf("rr", 150, nil), "  protocol TCP\n", "  protocol TCP\n  persistence_timeout 30\n", 1)
+			d := x.director(0, conf)
+			c := newLBClient(x.client, time.Second)
+			x.waitServing(d, c)
+
+			// Each client address makes 10 connections, round after
+			// round, so that the first connections of the 9 clients come
+			// one after the other.
+			owner := func() (map[int]string, map[string]int) {
+				t.Helper()
+				seen := map[int]map[string]int{}
+				for round := 0; round < 10; round++ {
+					for i := 0; i <= lbClientAliases; i++ {
+						srv, err := c.getFrom(i, x.url())
+						if err != nil {
+							t.Fatalf("client 192.0.2.%d: %v", 10+i, err)
+						}
+						if seen[i] == nil {
+							seen[i] = map[string]int{}
+						}
+						seen[i][srv]++
+					}
+				}
+				own, per := map[int]string{}, map[string]int{}
+				for i, m := range seen {
+					if len(m) != 1 {
+						t.Errorf("client 192.0.2.%d was not kept on one real server: %v", 10+i, m)
+					}
+					for srv := range m {
+						own[i] = srv
+						per[srv]++
+					}
+				}
+				return own, per
+			}
+			// The warm-up pinned a few clients already, in turn too: the
+			// numgen counter only moves for clients not pinned yet.
+			own, per := owner()
+			t.Logf("%s: 9 clients × 10 connections, clients per real server: %v", tc.name, per)
+			if tc.kind == "FNAT" {
+				for _, r := range x.rs {
+					if per[r.name] != 3 {
+						t.Errorf("clients per real server %v: rr should give each 3 of the 9", per)
+					}
+				}
+			} else if len(per) < 2 {
+				t.Errorf("all 9 clients hashed to one real server: %v", per)
+			}
+
+			victim := x.rs[0]
+			for _, r := range x.rs {
+				if r.name == own[0] {
+					victim = r
+				}
+			}
+			victim.kill()
+			waitFor(t, 2*lbRemovalBound, victim.name+" to be down", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && !r.Up
+			})
+			x.waitScheduled(t, d, victim, false)
+			own2, per2 := owner()
+			t.Logf("%s: %s (client 192.0.2.10's) killed; clients per real server now: %v", tc.name, victim.name, per2)
+			for i, srv := range own {
+				switch {
+				case own2[i] == victim.name:
+					t.Errorf("client 192.0.2.%d still sent to the dead %s", 10+i, victim.name)
+				case srv != victim.name && own2[i] != srv:
+					t.Errorf("client 192.0.2.%d moved from %s to %s though its real server is alive", 10+i, srv, own2[i])
+				}
+			}
+		})
+	}
+}
