@@ -1000,3 +1000,72 @@ func TestLBPersistence(t *testing.T) {
 		})
 	}
 }
+
+// TestLBSorryServer: r3 is the sorry_server of a virtual server whose real
+// servers are r1 and r2. While either lives, r3 gets nothing; once both
+// are dead (quorum 1 lost) every new connection goes to r3 and none fails
+// after the removal bound; when r1 comes back, it takes the traffic again.
+func TestLBSorryServer(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbsorry", "FNAT", 1)
+	r3 := fmt.Sprintf("  real_server %s 80 {\n    weight 1\n    TCP_CHECK {\n      connect_timeout %d\n      retry %d\n    }\n  }\n",
+		x.rs[2].addr, int(lbConnectTimeout/time.Second), lbRetry)
+	conf := x.conf("rr", 150, nil)
+	if !strings.Contains(conf, r3) {
+		t.Fatalf("conf lacks %q", r3)
+	}
+	conf = strings.Replace(conf, r3, fmt.Sprintf("  sorry_server %s 80\n", x.rs[2].addr), 1)
+	d := x.director(0, conf)
+	c := newLBClient(x.client, 500*time.Millisecond)
+	waitDirector(t, d, "MASTER", 15*time.Second)
+	waitFor(t, 10*time.Second, "r1 and r2 to answer", func() bool {
+		got := map[string]bool{}
+		for i := 0; i < 4; i++ {
+			if srv, err := c.get(x.url()); err == nil {
+				got[srv] = true
+			}
+		}
+		return got["r1"] && got["r2"]
+	})
+	if got := c.spread(t, x.url(), 60); got["r1"] != 30 || got["r2"] != 30 {
+		t.Errorf("with r1 and r2 up: %v, want 30/30 and nothing for the sorry server", got)
+	}
+
+	s := startStream(c, x.url(), 10*time.Millisecond)
+	defer s.stop()
+	kill := time.Now()
+	x.rs[0].kill()
+	x.rs[1].kill()
+	waitFor(t, 2*lbRemovalBound, "quorum to be lost", func() bool {
+		st, err := d.status()
+		return err == nil && len(st.Services) == 1 && !st.Services[0].Quorum
+	})
+	lost := time.Since(kill)
+	bound := kill.Add(lbRemovalBound)
+	time.Sleep(time.Until(bound.Add(time.Second)))
+	post := summarize(s.results(), bound, time.Now())
+	t.Logf("r1 and r2 killed: quorum lost after %v; after the bound %d requests, %d failed, by server %v", lost.Round(time.Millisecond), post.total, post.failed, post.byServer)
+	if post.failed > 0 || post.byServer["r3"] != post.total || post.total < 50 {
+		t.Errorf("after r1 and r2 died: %d of %d requests failed, %v answered; want every one answered by the sorry server r3 (last error: %v)", post.failed, post.total, post.byServer, post.lastErr)
+	}
+
+	x.rs[0].start(t)
+	back := time.Now()
+	waitFor(t, 5*time.Second, "quorum to be back", func() bool {
+		st, err := d.status()
+		return err == nil && len(st.Services) == 1 && st.Services[0].Quorum
+	})
+	x.waitScheduled(t, d, x.rs[0], true)
+	settled := time.Now()
+	time.Sleep(time.Second)
+	res := s.stop()
+	after := summarize(res, settled, time.Now())
+	t.Logf("r1 back: quorum up again after %v; then %d requests by %v, %d failed", time.Since(back).Round(time.Millisecond), after.total, after.byServer, after.failed)
+	if after.failed > 0 || after.byServer["r1"] != after.total || after.total < 50 {
+		t.Errorf("with r1 back: %d of %d requests failed, %v answered; want all by r1", after.failed, after.total, after.byServer)
+	}
+	if all := summarize(res, bound, time.Now()); all.failed > 0 {
+		t.Errorf("%d requests failed after the bound, across r1's return (last: %v)", all.failed, all.lastErr)
+	}
+}
