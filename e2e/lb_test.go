@@ -1069,3 +1069,75 @@ func TestLBSorryServer(t *testing.T) {
 		t.Errorf("%d requests failed after the bound, across r1's return (last: %v)", all.failed, all.lastErr)
 	}
 }
+
+// TestLBUDP balances a UDP service (port 53; the real servers are Go
+// responders, their health a TCP_CHECK of nginx on port 80): 300 queries,
+// each from a new socket and so a new flow, exactly 100 per real server
+// for FNAT (numgen over conntrack's new flows, listed by `vigil conns` with
+// the local address) and within 4σ for DR (flow hash, as for TCP).
+func TestLBUDP(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbuf", "FNAT"},
+		{"dr", "lbud", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			for _, r := range x.rs {
+				bind := ":53"
+				if tc.kind == "DR" {
+					bind = lbVIPDR + ":53"
+				}
+				serveUDP(t, r, bind)
+			}
+			conf := x.conf("rr", 150, nil)
+			conf = strings.Replace(conf, fmt.Sprintf("virtual_server %s 80 {", x.vip), fmt.Sprintf("virtual_server %s 53 {", x.vip), 1)
+			conf = strings.Replace(conf, "  protocol TCP\n", "  protocol UDP\n", 1)
+			conf = strings.ReplaceAll(conf, " 80 {\n    weight", " 53 {\n    weight")
+			conf = strings.ReplaceAll(conf, "    TCP_CHECK {\n", "    TCP_CHECK {\n      connect_port 80\n")
+			d := x.director(0, conf)
+			c := newLBClient(x.client, 300*time.Millisecond)
+			waitDirector(t, d, "MASTER", 15*time.Second)
+			vip := netip.AddrPortFrom(x.vip, 53).String()
+			seen := map[string]bool{}
+			waitFor(t, 15*time.Second, "every real server to answer through the VIP", func() bool {
+				if ans, err := c.query(vip); err == nil {
+					seen[ans] = true
+				}
+				return len(seen) == len(x.rs)
+			})
+			const n = 300
+			got := map[string]int{}
+			for i := 0; i < n; i++ {
+				ans, err := c.query(vip)
+				if err != nil {
+					t.Fatalf("query %d: %v", i+1, err)
+				}
+				got[ans]++
+			}
+			t.Logf("%s UDP: %d queries, one flow each: %v", tc.name, n, got)
+			tol := 0
+			if tc.kind == "DR" {
+				tol = 33 // 4σ of binomial(300, ⅓), as in TestLBSpread
+			}
+			for _, r := range x.rs {
+				if g := got[r.name]; g < n/3-tol || g > n/3+tol {
+					t.Errorf("%s answered %d of %d queries, want %d ± %d (%v)", r.name, g, n, n/3, tol, got)
+				}
+			}
+			if tc.kind == "FNAT" {
+				_, cs := conns(t, d, true)
+				var udp int
+				for _, cn := range cs {
+					if cn.Proto == "udp" && cn.Virtual == vip && strings.HasPrefix(cn.Local, lbLocalAddr+":") {
+						udp++
+					}
+				}
+				if udp < n {
+					t.Errorf("vigil conns lists %d UDP flows through the local address, want the %d just made", udp, n)
+				}
+			}
+		})
+	}
+}

@@ -752,3 +752,52 @@ func (x *lbLab) confInhibit(algo string, prio int, dir string) string {
 	}
 	return conf
 }
+
+// serveUDP answers every datagram to addr in r's namespace with r's name
+// until the test ends. (nginx-light has no UDP.) For DR addr must be the
+// VIP: a socket bound to the wildcard would answer from the real server's
+// own address, which the client does not accept.
+func serveUDP(t *testing.T, r *realServer, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	if err := r.host.Do(func() error {
+		var err error
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo([]byte(r.name), from)
+		}
+	}()
+}
+
+// query sends one datagram to addr from a new socket in the client's
+// namespace (a new flow) and returns the answer.
+func (c *lbClient) query(addr string) (string, error) {
+	var ans string
+	err := c.h.Do(func() error {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(c.timeout))
+		if _, err := conn.Write([]byte("who")); err != nil {
+			return err
+		}
+		b := make([]byte, 64)
+		n, err := conn.Read(b)
+		ans = string(b[:n])
+		return err
+	})
+	return ans, err
+}
