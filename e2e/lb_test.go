@@ -1141,3 +1141,93 @@ func TestLBUDP(t *testing.T) {
 		})
 	}
 }
+
+// confDR6 is an IPv6 DR virtual server behind its own VRRPv3 instance.
+const confDR6 = `vrrp_instance VI_LB6 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 62
+  version 3
+  priority 150
+  advert_int 0.1
+  virtual_ipaddress {
+    2001:db8:b::100/64 dev eth0
+  }
+}
+virtual_server 2001:db8:b::100 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 2001:db8:b::11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::13 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+}
+`
+
+// TestLBDRIPv6 is DR over IPv6: the DR lab gets IPv6 addresses (client
+// 2001:db8:c::10 behind the router, the rest on 2001:db8:b::/64, the VIP
+// 2001:db8:b::100 on the real servers' lo, where they do not answer
+// neighbour solicitations for it), the director learns the real servers'
+// MACs from its IPv6 neighbour table, and 300 new connections spread
+// within 4σ, each real server seeing the client's own address.
+func TestLBDRIPv6(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "lbsd6", "DR", 1)
+	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:c::10/64", "dev", "eth0", "nodad")
+	mustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:c::fe")
+	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:c::fe/64", "dev", "eth0", "nodad")
+	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:b::fe/64", "dev", "eth1", "nodad")
+	mustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth0", "nodad")
+	for i, r := range x.rs {
+		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
+		mustRun(t, r.host, "ip", "-6", "addr", "add", "2001:db8:b::100/128", "dev", "lo", "nodad")
+		mustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::fe")
+	}
+	d := x.director(0, confDR6)
+	c := newLBClient6(x.client, 2*time.Second)
+	waitDirector(t, d, "MASTER", 15*time.Second)
+	const url = "http://[2001:db8:b::100]/"
+	seen := map[string]bool{}
+	waitFor(t, 15*time.Second, "every real server to answer through the IPv6 VIP", func() bool {
+		if srv, err := c.get(url); err == nil {
+			seen[srv] = true
+		}
+		return len(seen) == len(x.rs)
+	})
+	const n = 300
+	got := c.spread(t, url, n)
+	t.Logf("IPv6 DR rr: %d requests through the VIP, one connection each: %v", n, got)
+	for _, r := range x.rs {
+		if g := got[r.name]; g < n/3-33 || g > n/3+33 {
+			t.Errorf("%s answered %d of %d requests, want 100 ± 33 (4σ, as in TestLBSpread; %v)", r.name, g, n, got)
+		}
+	}
+	var peer string
+	k, err := c.dialKeepAlive6("[2001:db8:b::100]:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if _, peer, err = k.get(2 * time.Second); err != nil || !strings.HasPrefix(peer, "2001:db8:c::10:") {
+		t.Errorf("the real server saw the connection from %q (%v), want the client 2001:db8:c::10", peer, err)
+	}
+	stopAndCheckTables(t, d, "table netdev vigil")
+}

@@ -801,3 +801,13 @@ func (c *lbClient) query(addr string) (string, error) {
 	})
 	return ans, err
 }
+
+// dialKeepAlive6 opens a keep-alive connection to an IPv6 addr, the kernel
+// choosing the source.
+func (c *lbClient) dialKeepAlive6(addr string) (*kaConn, error) {
+	conn, err := c.dial(context.Background(), netip.AddrPort{}, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &kaConn{c: conn, r: bufio.NewReader(conn)}, nil
+}
