@@ -346,6 +346,20 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 	}
 	var err error
 	if d.bal != nil && d.bal.model != nil {
+		// A reload must not forget health: a real server that was down
+		// stays down (its checks start failed, as with alpha, and one
+		// success brings it back), and the model keeps its state.
+		for i := range b.servers {
+			srv := &b.servers[i]
+			old := d.bal.rs[srv.ID]
+			if old == nil || old.up {
+				continue
+			}
+			for j := range srv.Checks {
+				srv.Checks[j].Schedule.Alpha = true
+			}
+			b.rs[srv.ID].up, b.rs[srv.ID].detail = false, old.detail
+		}
 		b.model, b.dp = d.bal.model, d.bal.dp
 		evs, cerr := b.model.Configure(b.specs)
 		if cerr != nil {
