@@ -1231,3 +1231,70 @@ func TestLBDRIPv6(t *testing.T) {
 	}
 	stopAndCheckTables(t, d, "table netdev vigil")
 }
+
+// TestLBNoStaleFlowToDeadServer unplugs a real server and dials the VIP
+// from 30 fixed client ports while it is still in the pool: the SYNs the
+// director sends to it go unanswered. Once it is out of the pool, a new
+// connection from one of those same ports must reach a live real server.
+// (A client reuses a port as soon as its failed connect is closed, and one
+// retrying from a fixed port, or many clients behind a NAT, do so all the
+// time.) With FNAT/NAT the director's conntrack still holds the unreplied
+// entry, which keeps its NAT binding to the dead real server for as long
+// as SYNs keep coming (nf_conntrack_tcp_timeout_syn_sent, 120 s, renewed
+// by each retry): the data plane must forget the flows of a real server
+// that left the pool, as IPVS does (expire_nodest_conn). DR keeps no
+// state and is the control case.
+func TestLBNoStaleFlowToDeadServer(t *testing.T) {
+	requireLBLab(t)
+	for _, tc := range []struct{ name, prefix, kind string }{
+		{"fnat", "lbstf", "FNAT"},
+		{"dr", "lbstd", "DR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			d := x.director(0, x.conf("rr", 150, nil))
+			c := newLBClient(x.client, 300*time.Millisecond)
+			x.waitServing(d, c)
+			victim := x.rs[1]
+			if err := x.lab.Cut(victim.port); err != nil {
+				t.Fatal(err)
+			}
+			vip := netip.AddrPortFrom(x.vip, 80).String()
+			from := func(port uint16) netip.AddrPort {
+				return netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), port)
+			}
+			var lost []uint16
+			for p := uint16(40000); p < 40030; p++ {
+				conn, err := c.dial(context.Background(), from(p), vip)
+				if err != nil {
+					lost = append(lost, p)
+					continue
+				}
+				conn.Close()
+			}
+			if len(lost) == 0 {
+				t.Fatalf("no connection went to the unplugged %s", victim.name)
+			}
+			waitFor(t, 3*lbRemovalBound, victim.name+" to be down", func() bool {
+				r, ok := realStatus(d, victim.addr)
+				return ok && !r.Up
+			})
+			x.waitScheduled(t, d, victim, false)
+			var stuck []uint16
+			for _, p := range lost {
+				conn, err := c.dial(context.Background(), from(p), vip)
+				if err != nil {
+					stuck = append(stuck, p)
+					continue
+				}
+				conn.Close()
+			}
+			t.Logf("%s: %d of 30 fixed client ports lost their connection to the unplugged %s; after its removal, %d of them still fail: %v",
+				tc.name, len(lost), victim.name, len(stuck), stuck)
+			if len(stuck) > 0 {
+				t.Errorf("%d of %d client ports still cannot connect after %s left the pool: their new SYNs follow the stale flow to it", len(stuck), len(lost), victim.name)
+			}
+		})
+	}
+}
