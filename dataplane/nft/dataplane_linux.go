@@ -158,6 +158,11 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 		e.devMAC[s.Interface] = m
 	}
 	r, rerr := render(desired, e)
+	// Unanswered flows to real servers that leave are deleted before the
+	// new rules go in, so that anyone who sees the new rules also sees
+	// them gone, and again after, for a SYN that slipped in between.
+	gone := removedBackends(d.services, desired.Services)
+	d.flushGone(gone)
 	incremental := d.cur != nil
 	err := d.send(ctx, r.rs)
 	if err != nil && incremental && ctx.Err() == nil {
@@ -172,6 +177,7 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	}
 	d.drOwners = r.drOwners
 	d.services = desired.Services
+	d.flushGone(gone)
 	return rerr
 }
 
