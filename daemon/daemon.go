@@ -220,7 +220,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var due time.Time // the deadline the loop last waited for
 	for {
+		// How late the loop woke for that deadline, whatever woke it: a
+		// host that stalls (CPU starvation, a VM pause, SIGSTOP) shows here
+		// before the peers notice, and vigil doctor reads it.
+		if !due.IsZero() {
+			if lag := time.Since(due); lag > d.loopLagMax {
+				d.loopLagMax = lag
+			}
+		}
 		d.flush()
 		d.pushDesired()
 		var checks <-chan check.Event
@@ -239,6 +248,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		timer.Reset(max(wait, 0))
+		due = d.next()
 		select {
 		case <-ctx.Done():
 			d.stopAll(time.Now())
@@ -251,14 +261,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.receive(time.Now(), r)
 		case <-timer.C:
 			now := time.Now()
-			// How late the loop woke for its earliest deadline: a host that
-			// stalls (CPU starvation, a VM pause) shows here before the
-			// peers notice, and vigil doctor reads it.
-			if due := d.next(); !due.IsZero() {
-				if lag := now.Sub(due); lag > d.loopLagMax {
-					d.loopLagMax = lag
-				}
-			}
 			for _, in := range d.insts {
 				in.e.Advance(now)
 			}
