@@ -1110,7 +1110,7 @@ func TestLBUDP(t *testing.T) {
 			const n = 300
 			got := map[string]int{}
 			for i := 0; i < n; i++ {
-				ans, err := c.query(vip)
+				ans, err := c.queryFrom(vip, 20000+i)
 				if err != nil {
 					t.Fatalf("query %d: %v", i+1, err)
 				}
@@ -1281,6 +1281,9 @@ func TestLBNoStaleFlowToDeadServer(t *testing.T) {
 				return ok && !r.Up
 			})
 			x.waitScheduled(t, d, victim, false)
+			// The data plane deletes the stale flows right after it swaps
+			// the rules, in the same Apply: give it that moment.
+			time.Sleep(200 * time.Millisecond)
 			var stuck []uint16
 			for _, p := range lost {
 				conn, err := c.dial(context.Background(), from(p), vip)

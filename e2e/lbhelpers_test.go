@@ -782,10 +782,20 @@ func serveUDP(t *testing.T, r *realServer, addr string) {
 
 // query sends one datagram to addr from a new socket in the client's
 // namespace (a new flow) and returns the answer.
-func (c *lbClient) query(addr string) (string, error) {
+func (c *lbClient) query(addr string) (string, error) { return c.queryFrom(addr, 0) }
+
+// queryFrom is query from a fixed local port (0: the kernel picks one).
+// A fixed port below the ephemeral range makes each query a flow of its
+// own: a kernel-picked port may repeat within conntrack's UDP timeout, and
+// the repeat then follows the earlier flow instead of the scheduler.
+func (c *lbClient) queryFrom(addr string, port int) (string, error) {
 	var ans string
 	err := c.h.Do(func() error {
-		conn, err := net.Dial("udp", addr)
+		d := net.Dialer{}
+		if port != 0 {
+			d.LocalAddr = &net.UDPAddr{Port: port}
+		}
+		conn, err := d.Dial("udp", addr)
 		if err != nil {
 			return err
 		}

@@ -158,11 +158,10 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 		e.devMAC[s.Interface] = m
 	}
 	r, rerr := render(desired, e)
-	// Unanswered flows to real servers that leave are deleted before the
-	// new rules go in, so that anyone who sees the new rules also sees
-	// them gone, and again after, for a SYN that slipped in between.
+	// Unanswered flows to real servers that leave are deleted once the new
+	// rules are in (deleting them before would let a retry in between be
+	// scheduled under the old rules and pinned by persistence).
 	gone := removedBackends(d.services, desired.Services)
-	d.flushGone(gone)
 	incremental := d.cur != nil
 	err := d.send(ctx, r.rs)
 	if err != nil && incremental && ctx.Err() == nil {
