@@ -2,13 +2,13 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -38,7 +38,10 @@ type balancer struct {
 	// per address, all sharing the real servers' health.
 	targets map[string][]rsTarget
 	rs      map[string]*rsInfo
-	quorum  map[string]*config.VirtualServer // service name -> its block
+	// checks is the checker configuration, for telling whether a reload
+	// changed it.
+	checks string
+	quorum map[string]*config.VirtualServer // service name -> its block
 	// owned maps a VIP to the instance that owns it.
 	owned map[netip.Addr]string
 
@@ -239,6 +242,11 @@ func (b *balancer) addVirtualServer(cfg *config.Config, vs *config.VirtualServer
 			}
 		}
 		b.servers = append(b.servers, srv)
+		// The checkers themselves hold no comparable config, so a reload
+		// compares the blocks they were built from (positions included: a
+		// moved block restarts its checks, which keeps the servers' health).
+		sig, _ := json.Marshal(r.Checkers)
+		b.checks += id + "=" + string(sig) + "\n"
 		b.rs[id] = &rsInfo{cfg: r, up: !(r.Alpha || vs.Alpha), weight: r.Weight}
 	}
 	return nil
@@ -248,10 +256,7 @@ func instanceIface(cfg *config.Config, name string) string {
 	for _, in := range cfg.Instances {
 		if in.Name == name {
 			if in.UseVMAC {
-				if in.VMACName != "" {
-					return in.VMACName
-				}
-				return "vrrp." + strconv.Itoa(in.VRID)
+				return vmacName(in)
 			}
 			return in.Interface
 		}
@@ -564,10 +569,9 @@ func (d *Daemon) vrrpChanged(in *instance, master bool) {
 	}
 	for p := range in.spec.vips {
 		if b.model.SetActive(p.Addr(), master) > 0 {
-			b.dirty = true
+			b.dirty = true // the loop pushes it after this step
 		}
 	}
-	d.pushDesired()
 }
 
 // countedSchedulers are the schedulers nftables cannot run by itself: the
@@ -801,5 +805,5 @@ func sameBalancer(a, b *balancer) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return reflect.DeepEqual(a.specs, b.specs) && reflect.DeepEqual(a.targets, b.targets) && len(a.servers) == len(b.servers)
+	return reflect.DeepEqual(a.specs, b.specs) && reflect.DeepEqual(a.targets, b.targets) && a.checks == b.checks
 }

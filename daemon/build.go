@@ -152,10 +152,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 		// keepalived's use_vmac: the VIPs live on a macvlan with the
 		// virtual MAC 00:00:5e:00:01:VRID, and adverts leave through it
 		// (so their source MAC is the virtual one) unless vmac_xmit_base.
-		s.parent, s.vmac = in.Interface, in.VMACName
-		if s.vmac == "" {
-			s.vmac = fmt.Sprintf("vrrp.%d", in.VRID)
-		}
+		s.parent, s.vmac = in.Interface, vmacName(in)
 		vipDev = s.vmac
 		if !in.VMACXmitBase {
 			s.ifname = s.vmac
@@ -249,4 +246,13 @@ func familyOfAddr(a netip.Addr) config.Family {
 		return config.IPv4
 	}
 	return config.IPv6
+}
+
+// vmacName is the use_vmac interface of an instance: its own name, else
+// keepalived's vrrp.<VRID>.
+func vmacName(in *config.Instance) string {
+	if in.VMACName != "" {
+		return in.VMACName
+	}
+	return fmt.Sprintf("vrrp.%d", in.VRID)
 }

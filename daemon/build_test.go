@@ -138,3 +138,40 @@ func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 		t.Errorf("vip %+v", v)
 	}
 }
+
+func TestSameBalancerSeesCheckerChanges(t *testing.T) {
+	conf := func(timeout string) *balancer {
+		t.Helper()
+		cfg, diags := config.LoadBytes("t.conf", []byte(`
+virtual_server 192.0.2.100 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 198.51.100.11 80 {
+    weight 1
+    HTTP_GET {
+      url {
+        path /health
+      }
+      connect_timeout `+timeout+`
+    }
+  }
+}
+`), config.Env{})
+		if diags.HasErrors() {
+			t.Fatalf("config: %s", diags)
+		}
+		b, err := buildBalancer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !sameBalancer(conf("2"), conf("2")) {
+		t.Error("the same virtual servers compare different: every reload would restart the checks")
+	}
+	if sameBalancer(conf("2"), conf("3")) {
+		t.Error("a changed connect_timeout compares the same: a reload would keep the old checker")
+	}
+}

@@ -106,27 +106,19 @@ func (d *Daemon) credential(cfg *config.Config, names ...string) (*notify.Creden
 // refsFor lists the trackers instance in follows, with keepalived's rules
 // for sync groups and address owners applied (track.Effective).
 func refsFor(cfg *config.Config, in *config.Instance) ([]track.Ref, []string) {
-	weights := map[track.Key]struct {
+	type weight struct {
 		w   int
 		rev bool
-	}{}
+	}
+	weights := map[track.Key]weight{}
 	for _, s := range cfg.Scripts {
-		weights[track.Key{Kind: track.KindScript, Name: s.Name}] = struct {
-			w   int
-			rev bool
-		}{s.Weight, s.Reverse}
+		weights[track.Key{Kind: track.KindScript, Name: s.Name}] = weight{s.Weight, s.Reverse}
 	}
 	for _, f := range cfg.TrackFiles {
-		weights[track.Key{Kind: track.KindFile, Name: f.Name}] = struct {
-			w   int
-			rev bool
-		}{f.Weight, f.Reverse}
+		weights[track.Key{Kind: track.KindFile, Name: f.Name}] = weight{f.Weight, f.Reverse}
 	}
 	for _, p := range cfg.TrackProcesses {
-		weights[track.Key{Kind: track.KindProcess, Name: p.Name}] = struct {
-			w   int
-			rev bool
-		}{p.Weight, p.Reverse}
+		weights[track.Key{Kind: track.KindProcess, Name: p.Name}] = weight{p.Weight, p.Reverse}
 	}
 	conv := func(kind track.Kind, refs []*config.TrackRef, skip string) []track.Ref {
 		var out []track.Ref
