@@ -634,6 +634,28 @@ func TestLBFailoverNoReset(t *testing.T) {
 	}
 }
 
+// realServers6 are the three IPv6 real servers of the IPv6 labs, each with
+// a TCP_CHECK.
+const realServers6 = `  real_server 2001:db8:b::11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::13 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+`
+
 // confFNAT6 is an IPv6 FNAT virtual server behind its own VRRPv3
 // instance; the IPv6 lab addresses are added to the FNAT lab's links.
 const confFNAT6 = `local_address_group laddr6 {
@@ -657,25 +679,7 @@ virtual_server 2001:db8:f::100 80 {
   lb_kind FNAT
   laddr_group_name laddr6
   protocol TCP
-  real_server 2001:db8:b::11 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::12 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::13 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-}
+` + realServers6 + `}
 `
 
 // TestLBFNATIPv6 is the rr spread over IPv6: 300 requests to
@@ -1159,25 +1163,7 @@ virtual_server 2001:db8:b::100 80 {
   lb_algo rr
   lb_kind DR
   protocol TCP
-  real_server 2001:db8:b::11 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::12 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::13 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-}
+` + realServers6 + `}
 `
 
 // TestLBDRIPv6 is DR over IPv6: the DR lab gets IPv6 addresses (client
