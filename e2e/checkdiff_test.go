@@ -78,6 +78,19 @@ func (v verdict) firstLine() string {
 	return ""
 }
 
+// sameFirstLine compares two recorded first lines. An include cycle makes
+// keepalived recurse until open(2) fails with EMFILE, and which of the two
+// files in the cycle hits the limit depends on how many descriptors the
+// process inherited (the CI runner and a shell differ by one), so for that
+// message only the kind of failure is compared, not the file names.
+func sameFirstLine(a, b string) bool {
+	const emfile = "open problem (Too many open files)"
+	if strings.Contains(a, emfile) && strings.Contains(b, emfile) {
+		return true
+	}
+	return a == b
+}
+
 func (v verdict) String() string {
 	out := strings.TrimRight(v.out, "\n")
 	if out == "" {
@@ -166,7 +179,7 @@ func TestCheckMatchesKeepalived(t *testing.T) {
 				}
 				if rv, found := recorded[c.name]; recorded != nil && !found {
 					t.Errorf("%s has no line in %s: run with -update", c.name, verdictsFile)
-				} else if found && (rv.code != kv.code || rv.firstLine() != kv.firstLine()) {
+				} else if found && (rv.code != kv.code || !sameFirstLine(rv.firstLine(), kv.firstLine())) {
 					t.Errorf("keepalived's verdict changed from %s (environment change?)\nrecorded: exit %d: %s\nnow:      exit %d: %s",
 						verdictsFile, rv.code, rv.firstLine(), kv.code, kv.firstLine())
 				}
@@ -501,4 +514,17 @@ func writeVerdicts(path string, configs []corpusConfig, results map[string]verdi
 		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", c.name, v.code, line)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// The include-cycle verdicts flip between the two files of the cycle with
+// the number of inherited descriptors (seen in CI); the comparison must not.
+func TestSameFirstLine(t *testing.T) {
+	a := "(../../c.conf: Line 3) Configuration file 'inc/b.conf' open problem (Too many open files) - skipping"
+	b := "(inc/b.conf: Line 2) Configuration file '../../c.conf' open problem (Too many open files) - skipping"
+	if !sameFirstLine(a, b) {
+		t.Errorf("EMFILE lines naming the other file of the cycle must compare equal")
+	}
+	if sameFirstLine("(x.conf: Line 1) unknown keyword 'foo'", "(x.conf: Line 2) unknown keyword 'foo'") {
+		t.Errorf("other lines must compare exactly")
+	}
 }
