@@ -284,6 +284,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		s, i  int32
 		start time.Time
 	}
+	// Sockets go back to the pool after a check that connected (see
+	// sockpool.go); the pool closes what it holds when Run ends, after the
+	// workers have stopped using it.
+	pool := newSockPool()
+	defer pool.close()
 	pending := make(map[uint64]pendingConn)
 	var lastToken uint64
 	// Starting a TCP check never blocks (a non-blocking connect), so due
@@ -305,8 +310,17 @@ func (r *Runner) Run(ctx context.Context) error {
 			for k, j := range batch {
 				c := r.tcp[j.s][j.i]
 				start := time.Now()
-				fd, over, err := c.start()
-				out[k] = tcpOutcome{j: j, fd: fd, start: start}
+				var (
+					fd            int
+					watched, over bool
+					err           error
+				)
+				if c.pooled {
+					fd, watched, over, err = c.startPooled(pool)
+				} else {
+					fd, over, err = c.start()
+				}
+				out[k] = tcpOutcome{j: j, fd: fd, watched: watched, start: start}
 				if over {
 					out[k].fd = -1
 					out[k].res = c.result(err, start)
@@ -346,7 +360,11 @@ func (r *Runner) Run(ctx context.Context) error {
 				continue
 			}
 			lastToken++
-			if err := watch.watch(o.fd, lastToken); err != nil {
+			arm := watch.watch
+			if o.watched {
+				arm = watch.rearm
+			}
+			if err := arm(o.fd, lastToken); err != nil {
 				unix.Close(o.fd)
 				inFlight--
 				h.push(r.observe(done{o.j.s, o.j.i, r.tcp[o.j.s][o.j.i].result(err, o.start), time.Now()}, at))
@@ -367,7 +385,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		var err error
 		if timedOut {
 			err = errTimeout
-			unix.Close(p.fd)
+			resetClose(p.fd) // it may have connected just now: no FIN
 		} else {
 			var still bool
 			if still, err = finish(p.fd); still {
@@ -375,10 +393,13 @@ func (r *Runner) Run(ctx context.Context) error {
 					return // a spurious wake-up: keep waiting
 				}
 			}
-			if err == nil {
-				resetClose(p.fd)
-			} else {
+			switch c := r.tcp[p.s][p.i]; {
+			case err != nil:
 				unix.Close(p.fd)
+			case c.pooled:
+				pool.release(c.key, pooledSock{p.fd, true})
+			default:
+				resetClose(p.fd)
 			}
 		}
 		delete(pending, token)
@@ -418,7 +439,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			cancel()
 			for _, p := range pending {
-				unix.Close(p.fd)
+				resetClose(p.fd)
 			}
 			inFlight -= len(pending) + len(tcpBatch)
 			for queued := true; queued; {
@@ -436,7 +457,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				case out := <-tcpDone:
 					for _, o := range out {
 						if o.fd >= 0 {
-							unix.Close(o.fd)
+							resetClose(o.fd)
 						}
 					}
 					inFlight -= len(out)
@@ -489,11 +510,12 @@ func (r *Runner) Run(ctx context.Context) error {
 // tcpOutcome is a started TCP check: over (fd < 0, with its result) or
 // connecting on fd.
 type tcpOutcome struct {
-	j     job
-	fd    int
-	start time.Time
-	res   Result
-	at    time.Time
+	j       job
+	fd      int
+	watched bool // fd is a pooled socket registered with the connWatch
+	start   time.Time
+	res     Result
+	at      time.Time
 }
 
 const (

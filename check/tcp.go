@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,13 @@ type TCP struct {
 	// The words of every Result, made once: at 10,000 checks a second
 	// building them per check is a measurable share of the cost.
 	name, okDetail, failPrefix string
+	// pooled: the Runner may reuse sockets for this checker (no bindto);
+	// key says which ones.
+	pooled bool
+	key    poolKey
+	// syncDone: the last connect completed inside connect(2) (a server on
+	// this host), so the next one is worth a getpeername before waiting.
+	syncDone atomic.Bool
 }
 
 // NewTCP validates cfg and returns the checker; it opens nothing.
@@ -54,6 +62,9 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 			return nil, fmt.Errorf("TCP_CHECK: bindto: %w", err)
 		}
 	}
+	c.pooled = c.bind == nil
+	c.key = poolKey{fam: c.fam, mark: c.cfg.Fwmark, dev: c.cfg.BindIf}
+	c.syncDone.Store(true) // until a connect says otherwise
 	return c, nil
 }
 
@@ -111,6 +122,42 @@ func (c *TCP) start() (fd int, done bool, err error) {
 	}
 	resetClose(fd)
 	return -1, true, nil
+}
+
+// startPooled is start for the Runner, with a socket from p when there is
+// one; watched says the socket is registered with the Runner's connWatch
+// already. Returns as start; a connection completed at once goes back to p.
+func (c *TCP) startPooled(p *sockPool) (fd int, watched, done bool, err error) {
+	s, ok := p.get(c.key)
+	if !ok {
+		if s.fd, err = unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+			return -1, false, true, os.NewSyscallError("socket", err)
+		}
+		if err := setsockopts(s.fd, c.cfg.Fwmark, c.cfg.BindIf, false); err != nil {
+			unix.Close(s.fd)
+			return -1, false, true, err
+		}
+	}
+	err = unix.Connect(s.fd, c.sa)
+	if err == unix.EINPROGRESS {
+		// See start; for a remote server the call only fails, so it is
+		// made only while connects to this server complete synchronously.
+		if !c.syncDone.Load() {
+			return s.fd, s.watched, false, nil
+		}
+		if _, perr := unix.Getpeername(s.fd); perr != nil {
+			c.syncDone.Store(false)
+			return s.fd, s.watched, false, nil
+		}
+		err = nil
+	}
+	if err != nil {
+		unix.Close(s.fd)
+		return -1, false, true, err
+	}
+	c.syncDone.Store(true)
+	p.release(c.key, s)
+	return -1, false, true, nil
 }
 
 // finish asks a connecting socket how it went, once it is writable (or on

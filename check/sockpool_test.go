@@ -1,0 +1,231 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// resetCounter listens on loopback and reads every accepted connection to
+// its end, counting how it ended: a reset (what a check must send) or a
+// FIN.
+type resetCounter struct {
+	ap           netip.AddrPort
+	resets, fins atomic.Int64
+}
+
+func newResetCounter(t *testing.T) *resetCounter {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &resetCounter{ap: netip.MustParseAddrPort(l.Addr().String())}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, err := io.Copy(io.Discard, c)
+				switch {
+				case errors.Is(err, syscall.ECONNRESET):
+					rc.resets.Add(1)
+				case err == nil:
+					rc.fins.Add(1)
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	return rc
+}
+
+func (rc *resetCounter) waitResets(t *testing.T, n int64) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); rc.resets.Load() < n && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := rc.resets.Load(); got < n || rc.fins.Load() != 0 {
+		t.Errorf("server saw %d resets and %d FINs, want %d resets and no FIN", got, rc.fins.Load(), n)
+	}
+}
+
+// A connect that completes at once hands its socket back to the pool,
+// reset; the next check connects the same socket again.
+func TestSockPoolReuseSync(t *testing.T) {
+	srv := newResetCounter(t)
+	c, err := NewTCP(TCPConfig{Target{Addr: srv.ap, Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newSockPool()
+	defer p.close()
+	var first int
+	for i := range 5 {
+		fd, _, done, err := c.startPooled(p)
+		if !done || err != nil || fd != -1 {
+			t.Fatalf("check %d against a loopback listener: fd %d done %v err %v, want done at once", i, fd, done, err)
+		}
+		if p.n != 1 {
+			t.Fatalf("check %d: pool holds %d sockets, want 1", i, p.n)
+		}
+		s := p.free[c.key][0]
+		if i == 0 {
+			first = s.fd
+		} else if s.fd != first {
+			t.Fatalf("check %d used socket %d, not the pooled %d", i, s.fd, first)
+		}
+	}
+	srv.waitResets(t, 5)
+}
+
+// A connect still under way is waited for on the Runner's epoll; when it
+// completes, the socket goes back watched, and its next wait is a rearm.
+func TestSockPoolReuseWatched(t *testing.T) {
+	srv := newResetCounter(t)
+	c, err := NewTCP(TCPConfig{Target{Addr: srv.ap, Timeout: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.syncDone.Store(false) // as for a remote server: no getpeername shortcut
+	w, err := newConnWatch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go w.run()
+	defer w.stop()
+	p := newSockPool()
+	defer p.close()
+	for i := range 4 {
+		fd, watched, done, err := c.startPooled(p)
+		if done || err != nil {
+			t.Fatalf("check %d: done %v err %v, want a connect to wait for", i, done, err)
+		}
+		if watched != (i > 0) {
+			t.Fatalf("check %d: watched %v, want %v", i, watched, i > 0)
+		}
+		arm := w.watch
+		if watched {
+			arm = w.rearm
+		}
+		if err := arm(fd, uint64(i+1)); err != nil {
+			t.Fatalf("check %d: arming the watch: %v", i, err)
+		}
+		select {
+		case b := <-w.ready:
+			if len(b) != 1 || b[0] != uint64(i+1) {
+				t.Fatalf("check %d: ready %v", i, b)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("check %d: the connect was never reported", i)
+		}
+		if pending, err := finish(fd); pending || err != nil {
+			t.Fatalf("check %d: pending %v err %v", i, pending, err)
+		}
+		p.release(c.key, pooledSock{fd, true})
+		if p.n != 1 {
+			t.Fatalf("check %d: pool holds %d", i, p.n)
+		}
+	}
+	srv.waitResets(t, 4)
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// Under the Runner, with every connect waited for on epoll, many checks
+// reuse a handful of sockets, every connection ends with a reset, and no
+// descriptor outlives Run. Refused checks run among them and must not
+// disturb the good ones.
+func TestRunnerReusesSockets(t *testing.T) {
+	srv := newResetCounter(t)
+	closed := closedPort(t)
+	before := openFDs(t)
+	var servers []Server
+	var checkers []*TCP
+	for i := range 25 {
+		ap := srv.ap
+		if i%5 == 4 {
+			ap = closed
+		}
+		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.syncDone.Store(false)
+		checkers = append(checkers, c)
+		servers = append(servers, Server{ID: fmt.Sprintf("rs%d", i), Checks: []Watch{{c, fast(0)}}})
+	}
+	var ups, downs, refused atomic.Int64
+	var maxFDs atomic.Int64
+	r, err := NewRunner(servers, RunnerOptions{OnResult: func(rep Report) {
+		switch {
+		case rep.Result.Up:
+			ups.Add(1)
+		case strings.Contains(rep.Checker, closed.String()):
+			refused.Add(1)
+		default:
+			downs.Add(1)
+			t.Errorf("%s: %s", rep.Server, rep.Result.Detail)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() { errc <- r.Run(ctx) }()
+	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if n := int64(openFDs(t)); n > maxFDs.Load() {
+			maxFDs.Store(n)
+		}
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checkers {
+		if c.syncDone.Load() {
+			t.Fatalf("a checker took the synchronous path; the test means the epoll one")
+		}
+	}
+	if downs.Load() != 0 || ups.Load() < 200 || refused.Load() < 20 {
+		t.Fatalf("%d up, %d refused and %d down results, want hundreds up, dozens refused, none down",
+			ups.Load(), refused.Load(), downs.Load())
+	}
+	srv.waitResets(t, ups.Load())
+	// The server's own accepted connections come and go too; the checks'
+	// sockets must not grow with the number of checks.
+	if extra := maxFDs.Load() - int64(before); extra > 100 {
+		t.Errorf("up to %d more descriptors open during %d checks", extra, ups.Load())
+	}
+	time.Sleep(50 * time.Millisecond)
+	if after := openFDs(t); after > before {
+		t.Errorf("%d descriptors open after Run, %d before", after, before)
+	}
+}
