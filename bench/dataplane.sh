@@ -11,8 +11,20 @@
 #            service (dataplane/nft, through its test binary: TestBenchApply)
 # and prints one table. The target is vigil within 5% of hand.
 #
+# Request rates on a shared two-core machine move by tens of percent from
+# run to run, far more than the rules' own cost, so the script also
+# measures that cost directly ("rule cost"): a raw-socket sender in the
+# client (dataplane/nft TestBenchBlast) pushes small UDP packets, each a new
+# flow, through the director under hand and under vigil rules for a UDP
+# service, alternating, and reads the whole machine's CPU time per packet.
+# The difference per packet (DR) or per new flow (NAT, FNAT), times the
+# packets or connections per request, over the CPU time a request costs
+# (measured during the wrk runs), bounds what vigil's rules take off the
+# request rate.
+#
 # Usage: sudo bench/dataplane.sh            (from anywhere in the repository)
-#        DURATION=2 ROUNDS=5 CONNS=32 bench/dataplane.sh
+#        DURATION=2 ROUNDS=5 CONNS=32 BLAST_N=50000 BLAST_SEGMENTS=160 bench/dataplane.sh
+#        PIN_CL="taskset -c 0" PIN_RS="taskset -c 1" ... pins wrk and nginx
 # Runs are bounded: DURATION seconds each, 14 per round (about two and a
 # half minutes with the defaults). Every namespace and the scratch directory
 # are removed on exit, failure or interrupt. Addresses are documentation
@@ -22,6 +34,10 @@ set -euo pipefail
 DURATION=${DURATION:-2}
 ROUNDS=${ROUNDS:-5}
 CONNS=${CONNS:-32}
+BLAST_N=${BLAST_N:-50000}
+BLAST_SEGMENTS=${BLAST_SEGMENTS:-160}
+WRK=${WRK:-1} # WRK=0: the rule cost only
+PROTO=tcp
 P=vbench # namespace prefix
 SW=$P-sw CL=$P-client DIR=$P-dir RS=$P-rs
 VIP=192.0.2.100 CLIENT=192.0.2.2 DIRIP=192.0.2.1 RSDIRECT=192.0.2.11
@@ -82,6 +98,15 @@ nsx $DIR sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 net.netfi
 	{ nsx $DIR nft -f - <<<'table ip ctload { chain c { type nat hook prerouting priority 0; } }'
 	  nsx $DIR sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 net.netfilter.nf_conntrack_max=1048576
 	  nsx $DIR nft delete table ip ctload; }
+# The rule-cost sender makes a new UDP flow per packet: let them expire
+# within a second, as the TCP ones above.
+nsx $DIR sysctl -qw net.netfilter.nf_conntrack_udp_timeout=1
+# ... and the real server drops them on arrival, the same way for both.
+nsx $RS nft -f - <<EOF
+table netdev rsdrop {
+	chain in { type filter hook ingress device "eth0" priority 0; meta l4proto udp udp dport 80 drop; }
+}
+EOF
 DIRMAC=$(nsx $DIR cat /sys/class/net/eth0/address)
 RSMAC=$(nsx $RS cat /sys/class/net/eth0/address)
 
@@ -101,21 +126,31 @@ EOF
 # still holds and stall on a challenge ACK, 1 s per hit. Not keeping
 # TIME_WAIT makes runs independent of their order.
 nsx $RS sysctl -qw net.ipv4.tcp_max_tw_buckets=0
-nsx $RS nginx -c "$WORK/nginx.conf"
+nsx $RS ${PIN_RS:-} nginx -c "$WORK/nginx.conf"
 for _ in $(seq 50); do nsx $CL bash -c "exec 3<>/dev/tcp/$RSDIRECT/80" 2>/dev/null && break; sleep 0.1; done
 
 # --- measurement ------------------------------------------------------------
 # rate URL keepalive|new: requests/s from wrk.
+# busy: the whole machine's busy CPU time so far, in ns (/proc/stat).
+busy() { awk 'NR==1 {printf "%.0f\n", ($2+$3+$4+$7+$8+$9)*10000000; exit}' /proc/stat; }
+dirrx() { nsx $DIR cat /sys/class/net/eth0/statistics/rx_packets; }
+# rate URL keepalive|new: requests/s from wrk; also records, in
+# $WORK/cost, the machine's busy CPU ns per request and the director's
+# received packets per request during the run.
 rate() {
 	local hdr=()
 	[ "$2" = new ] && hdr=(-H "Connection: close")
-	local out
+	local out b0 b1 p0 p1 reqs
 	sleep 1.5 # let the previous run's TIME_WAIT entries go
-	out=$(nsx $CL wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "$1" 2>&1)
+	b0=$(busy) p0=$(dirrx)
+	out=$(nsx $CL ${PIN_CL:-} wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "$1" 2>&1)
+	b1=$(busy) p1=$(dirrx)
 	if ! grep -q '^Requests/sec' <<<"$out" || grep -q 'Non-2xx\|Socket errors: connect [1-9]' <<<"$out"; then
 		echo "wrk $1 ($2) failed or saw errors:" >&2
 		echo "$out" >&2
 	fi
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	awk -v b="$((b1 - b0))" -v p="$((p1 - p0))" -v r="${reqs:-0}" 'BEGIN { if (r > 0) printf "%.0f:%.2f", b / r, p / r }' >"$WORK/cost"
 	awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out"
 }
 
@@ -123,9 +158,12 @@ rate() {
 # that both see the same background load, and the table reports the
 # median of ROUNDS runs of each.
 declare -A RUNS
+declare -A COST # name,mode: "cpu-ns-per-request:director-packets-per-request" per run
 run() { # name url
 	RUNS[$1,keepalive]+=" $(rate "$2" keepalive)"
+	COST[$1,keepalive]+=" $(cat "$WORK/cost")"
 	RUNS[$1,new]+=" $(rate "$2" new)"
+	COST[$1,new]+=" $(cat "$WORK/cost")"
 }
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : 0)}'; }
 # pairratio "a1 a2 ..." "b1 b2 ...": the ratios a_i/b_i, each pair from
@@ -141,7 +179,7 @@ pairratio() {
 spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
 
 vigil_apply() { # method real-server
-	VIGIL_BENCH_NS=$DIR VIGIL_BENCH_METHOD=$1 VIGIL_BENCH_VIP=$VIP VIGIL_BENCH_RS=$2 \
+	VIGIL_BENCH_NS=$DIR VIGIL_BENCH_METHOD=$1 VIGIL_BENCH_VIP=$VIP VIGIL_BENCH_RS=$2 VIGIL_BENCH_PROTO=$PROTO \
 		VIGIL_BENCH_LADDR=$LADDR VIGIL_BENCH_DEV=eth0 VIGIL_BENCH_RSMAC=$RSMAC \
 		"$WORK/nft.test" -test.run '^TestBenchApply$' >"$WORK/apply.log" 2>&1 ||
 		{ cat "$WORK/apply.log" >&2; exit 1; }
@@ -151,6 +189,7 @@ clear_rules() { nsx $DIR nft flush ruleset; }
 # compare method real-server: ROUNDS rounds of hand and vigil.
 compare() {
 	local r
+	[ "$WRK" = 1 ] || return 0
 	for r in $(seq "$ROUNDS"); do
 		# Odd rounds hand first, even rounds vigil first: whatever a
 		# run leaves behind weighs on both alike.
@@ -166,8 +205,31 @@ compare() {
 	clear_rules
 }
 
-for r in $(seq "$ROUNDS"); do run direct "http://$RSDIRECT/"; done
-echo "direct:${RUNS[direct,keepalive]} /${RUNS[direct,new]} req/s (keep-alive/new)" >&2
+# blastcmp method real-server: the rule cost of hand and vigil rules for a
+# UDP service, loaded in turns within one run of the sender (see
+# TestBenchBlast). Both rulesets go through the same `nft list ruleset`
+# and `nft -f` round trip, so only the rules differ.
+declare -A BLAST
+blastcmp() {
+	local m=$1 f
+	PROTO=udp
+	clear_rules; hand_$m
+	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-hand.nft"
+	clear_rules; vigil_apply $m $2
+	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-vigil.nft"
+	sleep 1.2 # the wrk runs' flows expire
+	BLAST[$m]=$(nsx $CL ${PIN_CL:-taskset -c 0} env GOMAXPROCS=1 VIGIL_BLAST_DST=$VIP VIGIL_BLAST_SRCNET=192.0.2.0/24 \
+		VIGIL_BLAST_N=$BLAST_N VIGIL_BLAST_SEGMENTS=$BLAST_SEGMENTS \
+		VIGIL_BLAST_A="ip netns exec $DIR nft -f $WORK/$m-hand.nft" VIGIL_BLAST_B="ip netns exec $DIR nft -f $WORK/$m-vigil.nft" \
+		"$WORK/nft.test" -test.run '^TestBenchBlast$' -test.v 2>&1 | tee "$WORK/blast.out" | awk '$1 == "blast" {$1 = ""; print}')
+	[ -n "${BLAST[$m]}" ] || { echo "rule cost run for $m failed:" >&2; cat "$WORK/blast.out" >&2; exit 1; }
+	echo "$m rule cost: packets, wall ns/packet hand and vigil, busy ns/packet hand and vigil, vigil-hand median and its 95% interval:${BLAST[$m]}" >&2
+	clear_rules
+	PROTO=tcp
+}
+
+[ "$WRK" = 1 ] && for r in $(seq "$ROUNDS"); do run direct "http://$RSDIRECT/"; done
+[ "$WRK" = 1 ] && echo "direct:${RUNS[direct,keepalive]} /${RUNS[direct,new]} req/s (keep-alive/new)" >&2
 
 # DR: real server on the client's link, VIP on lo, answering the client
 # directly.
@@ -176,7 +238,7 @@ hand_dr() {
 table netdev handdr {
 	chain in_eth0 {
 		type filter hook ingress device "eth0" priority 0;
-		ip daddr $VIP tcp dport 80 ether saddr set $DIRMAC ether daddr set $RSMAC fwd to "eth0"
+		ip daddr $VIP $PROTO dport 80 ether saddr set $DIRMAC ether daddr set $RSMAC fwd to "eth0"
 	}
 }
 EOF
@@ -184,6 +246,7 @@ EOF
 nsx $RS ip addr add $VIP/32 dev lo
 nsx $RS sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 compare dr $RSDIRECT
+blastcmp dr $RSDIRECT
 nsx $RS ip addr del $VIP/32 dev lo
 
 # NAT: the real server moves to its own subnet behind the director and
@@ -193,7 +256,7 @@ hand_nat() {
 table ip handnat {
 	chain prerouting {
 		type nat hook prerouting priority dstnat;
-		ip daddr $VIP tcp dport 80 dnat to $RSBACK:80
+		ip daddr $VIP $PROTO dport 80 dnat to $RSBACK:80
 	}
 }
 EOF
@@ -203,6 +266,7 @@ nsx $RS ip addr add $RSBACK/24 dev eth0
 nsx $DIR ip addr add $DIRBACK/24 dev eth0
 nsx $RS ip route add default via $DIRBACK
 compare nat $RSBACK
+blastcmp nat $RSBACK
 
 # FNAT: no route back; the real server answers the director's local address.
 hand_fnat() {
@@ -210,11 +274,11 @@ hand_fnat() {
 table ip handfnat {
 	chain prerouting {
 		type nat hook prerouting priority dstnat;
-		ip daddr $VIP tcp dport 80 dnat to $RSBACK:80
+		ip daddr $VIP $PROTO dport 80 dnat to $RSBACK:80
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat;
-		meta l4proto tcp ct original ip daddr $VIP ct original proto-dst 80 snat to $LADDR:1024-65535
+		meta l4proto $PROTO ct original ip daddr $VIP ct original proto-dst 80 snat to $LADDR:1024-65535
 	}
 }
 EOF
@@ -222,19 +286,50 @@ EOF
 nsx $RS ip route del default
 nsx $DIR ip addr add $LADDR/32 dev eth0
 compare fnat $RSBACK
+blastcmp fnat $RSBACK
 
 # --- table ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+if [ "$WRK" = 1 ]; then
+	echo
+	echo "wrk -t1 -c$CONNS -d${DURATION}s, one nginx real server; req/s, medians of $ROUNDS alternating rounds;"
+	echo "vigil/hand is the median of the ratios within each round (their range after it)"
+	echo "load average while running: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+	printf "%-6s %-10s %10s %10s %10s %8s %9s %10s %12s\n" method mode direct hand vigil hand/dir vigil/dir vigil/hand "(rounds)"
+	for m in nat fnat dr; do
+		for mode in keepalive new; do
+			d=$(median "${RUNS[direct,$mode]}") h=$(median "${RUNS[$m-hand,$mode]}") v=$(median "${RUNS[$m-vigil,$mode]}")
+			pr=$(pairratio "${RUNS[$m-vigil,$mode]}" "${RUNS[$m-hand,$mode]}")
+			printf "%-6s %-10s %10s %10s %10s %8s %9s %10s %12s\n" "$m" "$mode" "$d" "$h" "$v" \
+				"$(ratio "$h" "$d")" "$(ratio "$v" "$d")" "$(printf %.2f "$(median "$pr")")" "$(spread "$pr")"
+		done
+	done
+fi
+
+# --- rule cost ----------------------------------------------------------------
+field() { tr ' ' '\n' <<<"$1" | grep . | cut -d: -f"$2" | tr '\n' ' '; }
 echo
-echo "wrk -t1 -c$CONNS -d${DURATION}s, one nginx real server; req/s, medians of $ROUNDS alternating rounds;"
-echo "vigil/hand is the median of the ratios within each round (their range after it)"
-echo "load average while running: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf "%-6s %-10s %10s %10s %10s %8s %9s %10s %12s\n" method mode direct hand vigil hand/dir vigil/dir vigil/hand "(rounds)"
-for m in nat fnat dr; do
+echo "rule cost: $BLAST_SEGMENTS segments of $BLAST_N new UDP flows from a raw socket through the director, hand"
+echo "and vigil rules loaded in turns (A B B A ...); wall ns per packet of the pinned sender (medians of the"
+echo "segments; the kernel forwards inline on its CPU), the machine's busy ns per packet (totals), and vigil"
+echo "minus hand within each pair of segments (median, and its 95% confidence interval). Per request: that"
+echo "difference times the packets (DR: every packet the director receives) or new connections (NAT, FNAT)"
+echo "per request, over the machine's busy ns per request in the wrk runs through vigil above: vigil's"
+echo "share of a request's cost by the median, and at most by the interval's upper end."
+printf "%-6s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" method hand vigil busy-h busy-v vigil-hand "(95% CI)" mode "per req" "CPU/req" share "at most"
+for m in dr nat fnat; do
+	read -r _ wh wv bh bv d dlo dhi <<<"${BLAST[$m]:-0 0 0 0 0 0 0 0}"
 	for mode in keepalive new; do
-		d=$(median "${RUNS[direct,$mode]}") h=$(median "${RUNS[$m-hand,$mode]}") v=$(median "${RUNS[$m-vigil,$mode]}")
-		pr=$(pairratio "${RUNS[$m-vigil,$mode]}" "${RUNS[$m-hand,$mode]}")
-		printf "%-6s %-10s %10s %10s %10s %8s %9s %10s %12s\n" "$m" "$mode" "$d" "$h" "$v" \
-			"$(ratio "$h" "$d")" "$(ratio "$v" "$d")" "$(printf %.2f "$(median "$pr")")" "$(spread "$pr")"
+		cpu=$(median "$(field "${COST[$m-vigil,$mode]:-}" 1)")
+		if [ "$m" = dr ]; then
+			per=$(median "$(field "${COST[$m-vigil,$mode]:-}" 2)") # packets through the ingress rule
+		elif [ "$mode" = new ]; then
+			per=1 # one new connection, one walk of the nat chains
+		else
+			per=$(awk -v c="$CONNS" -v r="$(median "${RUNS[$m-vigil,keepalive]:-}")" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.5f", c / (r * t); else print 0 }')
+		fi
+		share=$(awk -v d="$d" -v p="$per" -v c="$cpu" 'BEGIN { if (c > 0) printf "%+.2f%%", 100 * d * p / c; else print "-" }')
+		most=$(awk -v d="$dhi" -v p="$per" -v c="$cpu" 'BEGIN { if (c > 0) printf "%+.2f%%", 100 * d * p / c; else print "-" }')
+		printf "%-6s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" "$m" "$wh" "$wv" "$bh" "$bv" "$d" "$dlo..$dhi" "$mode" "$per" "$cpu" "$share" "$most"
 	done
 done

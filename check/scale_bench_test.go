@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/cpustat"
 )
 
 // The scale target: 10,000 real servers with a TCP_CHECK at delay_loop 1 s
@@ -83,27 +85,6 @@ func listenAddrs() []string {
 		as = append(as, fmt.Sprintf("127.0.0.%d", a))
 	}
 	return as
-}
-
-// machineBusy is the time all CPUs together spent not idle, from the first
-// line of /proc/stat (user, nice, system, irq, softirq, steal).
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var ticks int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 || i >= 8 { // idle, iowait, guest, guest_nice
-			continue
-		}
-		var n int64
-		fmt.Sscan(v, &n)
-		ticks += n
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100
 }
 
 func cpuTime() (user, sys time.Duration) {
@@ -193,11 +174,11 @@ func TestScale(t *testing.T) {
 	time.Sleep(3 * time.Second) // past warmup: every checker is on its loop
 	measuring.Store(true)
 	u0, s0 := cpuTime()
-	m0 := machineBusy()
+	m0 := cpustat.Busy()
 	w0 := time.Now()
 	time.Sleep(measure)
 	u1, s1 := cpuTime()
-	m1 := machineBusy()
+	m1 := cpustat.Busy()
 	wall := time.Since(w0)
 	measuring.Store(false)
 	goroutines := runtime.NumGoroutine()
@@ -227,9 +208,9 @@ func TestScale(t *testing.T) {
 	// (sockpool.go), so it can cost less than this. On loopback the kernel
 	// runs both ends of every handshake on the connecting process's
 	// account, so there this is mostly the listeners' kernel work.
-	fm0 := machineBusy()
+	fm0 := cpustat.Busy()
 	fu, fs, fwall, fn := connectFloor(t, addrs, measure/2, len(servers))
-	fm1 := machineBusy()
+	fm1 := cpustat.Busy()
 	fcpu := float64(fu+fs) / float64(fwall) * 100
 
 	var b strings.Builder

@@ -19,13 +19,18 @@ import (
 //	VIGIL_BENCH_RS      real server address (port 80)
 //	VIGIL_BENCH_LADDR   FNAT local address
 //	VIGIL_BENCH_DEV     DR device; VIGIL_BENCH_RSMAC the real server's MAC
+//	VIGIL_BENCH_PROTO   tcp (default) or udp
 func TestBenchApply(t *testing.T) {
 	ns := os.Getenv("VIGIL_BENCH_NS")
 	if ns == "" {
 		t.Skip("helper for bench/dataplane.sh")
 	}
 	rs := lb.Backend{Addr: netip.MustParseAddr(os.Getenv("VIGIL_BENCH_RS")), Port: 80, Weight: 1}
-	s := lb.Service{Name: "bench", ID: "vs_bench", Proto: lb.TCP, Family: lb.IPv4,
+	proto := lb.TCP
+	if os.Getenv("VIGIL_BENCH_PROTO") == "udp" {
+		proto = lb.UDP
+	}
+	s := lb.Service{Name: "bench", ID: "vs_bench", Proto: proto, Family: lb.IPv4,
 		VIP: netip.MustParseAddr(os.Getenv("VIGIL_BENCH_VIP")), Port: 80, Scheduler: "rr",
 		Selection: lb.SelectNumgen, Backends: []lb.Backend{rs}, Active: true, PersistenceMask: 32}
 	switch os.Getenv("VIGIL_BENCH_METHOD") {
