@@ -24,11 +24,13 @@ type resetCounter struct {
 	resets, fins atomic.Int64
 }
 
-func newResetCounter(t *testing.T) *resetCounter {
+func newResetCounter(t *testing.T) *resetCounter { return newResetCounterOn(t, "127.0.0.1:0") }
+
+func newResetCounterOn(t *testing.T, addr string) *resetCounter {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
 	rc := &resetCounter{ap: netip.MustParseAddrPort(l.Addr().String())}
 	var wg sync.WaitGroup
@@ -70,9 +72,14 @@ func (rc *resetCounter) waitResets(t *testing.T, n int64) {
 }
 
 // A connect that completes at once hands its socket back to the pool,
-// reset; the next check connects the same socket again.
+// reset; the next check connects the same socket again. IPv4 and IPv6.
 func TestSockPoolReuseSync(t *testing.T) {
-	srv := newResetCounter(t)
+	t.Run("ipv4", func(t *testing.T) { testSockPoolReuseSync(t, "127.0.0.1:0") })
+	t.Run("ipv6", func(t *testing.T) { testSockPoolReuseSync(t, "[::1]:0") })
+}
+
+func testSockPoolReuseSync(t *testing.T, addr string) {
+	srv := newResetCounterOn(t, addr)
 	c, err := NewTCP(TCPConfig{Target{Addr: srv.ap, Timeout: time.Second}})
 	if err != nil {
 		t.Fatal(err)
