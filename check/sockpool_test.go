@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/testenv"
 )
 
 // resetCounter listens on loopback and reads every accepted connection to
@@ -30,7 +32,7 @@ func newResetCounterOn(t *testing.T, addr string) *resetCounter {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		testenv.Unavailable(t, fmt.Sprintf("cannot listen on %s: %v", addr, err))
 	}
 	rc := &resetCounter{ap: netip.MustParseAddrPort(l.Addr().String())}
 	var wg sync.WaitGroup
@@ -160,7 +162,7 @@ func openFDs(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skip("no /proc/self/fd")
+		testenv.Unavailable(t, "no /proc/self/fd to count descriptors")
 	}
 	return len(ents)
 }
