@@ -335,7 +335,7 @@ func init() {
 			b.noBlock(n)
 			i.Accept = OptBool{Set: true, Value: true}
 		}},
-		{Name: "no_accept", Status: Supported, Doc: "Drop packets to the VIPs when not address owner.", Parse: func(b *builder, n *Node, i *Instance) {
+		{Name: "no_accept", Status: Supported, Doc: "While master and not the address owner, drop packets addressed to the VIPs (nft table `inet vigil_noaccept`); ARP and neighbour discovery for them still work.", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
 			i.Accept = OptBool{Set: true, Value: false}
 		}},

@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"vigil/acceptmode"
 	"vigil/addr"
 	"vigil/check"
 	"vigil/config"
@@ -66,6 +67,7 @@ type Daemon struct {
 	socks      map[sockKey]*sock
 	announcers map[string]*netio.Announcer
 	addrs      *addr.Manager
+	noAccept   *acceptmode.Filter // nil without nft
 	lastReload *control.ReloadResult
 	rx         chan received
 	readers    sync.WaitGroup
@@ -161,6 +163,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.cfg = cfg
 	d.removeStale(specs)
+	d.startNoAccept(specs)
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -623,6 +626,9 @@ func (d *Daemon) flush() {
 // claiming them, and send the priority 0 advert before releasing them.
 func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
 	name := in.spec.cfg.Name
+	if len(rd.Transitions) > 0 {
+		d.syncNoAccept() // before a new master's VIPs go in
+	}
 	for _, t := range rd.Transitions {
 		if t.To == vrrp.StateMaster {
 			d.claimVIPs(in)
@@ -742,6 +748,7 @@ func (d *Daemon) stopAll(now time.Time) {
 		d.removeVMAC(in)
 	}
 	d.insts = nil
+	d.stopNoAccept()
 	d.stopBalancer(true)
 	if err := d.addrs.RestoreSysctls(); err != nil {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)

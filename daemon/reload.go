@@ -129,6 +129,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 		in.refs, _ = refsFor(cfg, in.spec.cfg)
 		d.retrack(now, in)
 	}
+	d.syncNoAccept() // accept or no_accept may have changed
 	res.OK = len(errs) == 0
 	res.Errors = errs
 	slices.Sort(res.Changes)

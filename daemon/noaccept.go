@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"vigil/acceptmode"
+)
+
+// Accept mode (RFC 5798 6.4.3, keepalived's no_accept and vrrp_strict): a
+// master that is not the address owner and runs with accept mode off drops
+// packets addressed to its VIPs. The engine says which instances are in
+// that state (Status.AcceptTraffic); acceptmode keeps the kernel's drop
+// list equal to their VIPs.
+
+// startNoAccept removes a drop list left by an earlier run (killed before
+// it could) and keeps the filter for later. Without nft the filter is
+// missing: reported only if an instance needs it.
+func (d *Daemon) startNoAccept(specs []*instanceSpec) {
+	f, err := acceptmode.New()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = f.Clear(ctx)
+		cancel()
+	}
+	if err != nil {
+		for _, s := range specs {
+			if s.engine.NoAccept {
+				d.log.Error("no_accept cannot be enforced: packets to the VIPs will be accepted", "instance", s.cfg.Name, "err", err)
+				break
+			}
+		}
+		d.log.Debug("accept-mode filter unavailable", "err", err)
+		if f == nil {
+			return
+		}
+	}
+	d.noAccept = f
+}
+
+// syncNoAccept sets the drop list to the VIPs of every master that must
+// not accept traffic. The daemon calls it before a new master adds its
+// VIPs, so no packet to them is accepted in between.
+func (d *Daemon) syncNoAccept() {
+	if d.noAccept == nil {
+		return
+	}
+	var drop []netip.Addr
+	for _, in := range d.insts {
+		if st := in.e.Status(); st.OwnsVIPs && !st.AcceptTraffic {
+			for p := range in.spec.vips {
+				drop = append(drop, p.Addr())
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.noAccept.Set(ctx, drop); err != nil {
+		d.log.Error("no_accept filter", "vips", len(drop), "err", err)
+		return
+	}
+}
+
+// stopNoAccept removes the drop list on exit.
+func (d *Daemon) stopNoAccept() {
+	if d.noAccept == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.noAccept.Clear(ctx); err != nil {
+		d.log.Warn("remove the no_accept filter", "err", err)
+	}
+}
