@@ -56,9 +56,13 @@ func (d *Daemon) syncNoAccept() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	before := d.noAccept.String()
 	if err := d.noAccept.Set(ctx, drop); err != nil {
 		d.log.Error("no_accept filter", "vips", len(drop), "err", err)
 		return
+	}
+	if now := d.noAccept.String(); now != before {
+		d.log.Info("no_accept: packets to these VIPs are dropped", "vips", now)
 	}
 }
 
