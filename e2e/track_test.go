@@ -57,6 +57,11 @@ func TestTrackScriptAndNotify(t *testing.T) {
 	}
 	conf := strings.ReplaceAll(confTracked, "@DIR@", dir)
 	v := startNode(t, "vigil", hosts["v"], confFor(conf, 150, "", ""))
+	vip := netip.MustParseAddr("192.0.2.100")
+	// keepalived starts once vigil is master: started together, either may
+	// reach its down timer first, and keepalived's notify log would then
+	// begin with a MASTER/BACKUP flap that has nothing to do with tracking.
+	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return v.hasAddr(vip) })
 	// keepalived's notify script writes its own log: the same arguments
 	// from both implementations are compared below.
 	klog := filepath.Join(dir, "notify-k.log")
@@ -65,7 +70,6 @@ func TestTrackScriptAndNotify(t *testing.T) {
 	}
 	kconf := strings.ReplaceAll(strings.ReplaceAll(conf, "chk_down_file\n", "\n"), "notify.sh", "notify-k.sh")
 	k := startNode(t, "keepalived", hosts["k"], confFor(kconf, 100, "", ""))
-	vip := netip.MustParseAddr("192.0.2.100")
 	soleOwner(t, vip, v, time.Second, 15*time.Second, v, k)
 
 	if err := os.WriteFile(filepath.Join(dir, "down"), nil, 0o644); err != nil {
