@@ -92,33 +92,15 @@ func (c *TCP) result(err error, start time.Time) Result {
 // that the attempt is over already, with err saying how; the socket is
 // then closed. Otherwise fd is connecting, for finish.
 func (c *TCP) start() (fd int, done bool, err error) {
-	fd, err = unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, true, os.NewSyscallError("socket", err)
-	}
-	if err := setsockopts(fd, c.cfg.Fwmark, c.cfg.BindIf, c.cfg.BindPort != 0); err != nil {
-		unix.Close(fd)
+	if fd, err = c.socket(); err != nil {
 		return -1, true, err
 	}
-	if c.bind != nil {
-		if err := unix.Bind(fd, c.bind); err != nil {
+	if pending, err := c.dial(fd); pending || err != nil {
+		if err != nil {
 			unix.Close(fd)
-			return -1, true, fmt.Errorf("bind: %w", err)
+			return -1, true, err
 		}
-	}
-	err = unix.Connect(fd, c.sa)
-	if err == unix.EINPROGRESS {
-		// A server on this host completes the handshake inside connect(2)
-		// and still gets EINPROGRESS: one getpeername spares the wait and
-		// its epoll calls; a remote server costs one failed call.
-		if _, perr := unix.Getpeername(fd); perr != nil {
-			return fd, false, nil
-		}
-		err = nil
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, true, err
+		return fd, false, nil
 	}
 	resetClose(fd)
 	return -1, true, nil
@@ -130,34 +112,63 @@ func (c *TCP) start() (fd int, done bool, err error) {
 func (c *TCP) startPooled(p *sockPool) (fd int, watched, done bool, err error) {
 	s, ok := p.get(c.key)
 	if !ok {
-		if s.fd, err = unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
-			return -1, false, true, os.NewSyscallError("socket", err)
-		}
-		if err := setsockopts(s.fd, c.cfg.Fwmark, c.cfg.BindIf, false); err != nil {
-			unix.Close(s.fd)
+		if s.fd, err = c.socket(); err != nil {
 			return -1, false, true, err
 		}
 	}
-	err = unix.Connect(s.fd, c.sa)
-	if err == unix.EINPROGRESS {
-		// See start; for a remote server the call only fails, so it is
-		// made only while connects to this server complete synchronously.
-		if !c.syncDone.Load() {
-			return s.fd, s.watched, false, nil
+	if pending, err := c.dial(s.fd); pending || err != nil {
+		if err != nil {
+			unix.Close(s.fd)
+			return -1, false, true, err
 		}
-		if _, perr := unix.Getpeername(s.fd); perr != nil {
+		return s.fd, s.watched, false, nil
+	}
+	p.release(c.key, s)
+	return -1, false, true, nil
+}
+
+// socket opens a non-blocking socket with the checker's options (fwmark,
+// bind_if, bindto).
+func (c *TCP) socket() (int, error) {
+	fd, err := unix.Socket(c.fam, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := setsockopts(fd, c.cfg.Fwmark, c.cfg.BindIf, c.cfg.BindPort != 0); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if c.bind != nil {
+		if err := unix.Bind(fd, c.bind); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("bind: %w", err)
+		}
+	}
+	return fd, nil
+}
+
+// dial begins connecting fd: pending while the handshake is under way,
+// neither pending nor err when it completed inside connect(2). A server on
+// this host completes the handshake there and still answers EINPROGRESS:
+// one getpeername spares the wait and its epoll calls. For a remote server
+// that call only fails, so it is made only while this checker's connects
+// complete synchronously.
+func (c *TCP) dial(fd int) (pending bool, err error) {
+	err = unix.Connect(fd, c.sa)
+	if err == unix.EINPROGRESS {
+		if !c.syncDone.Load() {
+			return true, nil
+		}
+		if _, perr := unix.Getpeername(fd); perr != nil {
 			c.syncDone.Store(false)
-			return s.fd, s.watched, false, nil
+			return true, nil
 		}
 		err = nil
 	}
-	if err != nil {
-		unix.Close(s.fd)
-		return -1, false, true, err
+	if err == nil {
+		c.syncDone.Store(true)
 	}
-	c.syncDone.Store(true)
-	p.release(c.key, s)
-	return -1, false, true, nil
+	return false, err
 }
 
 // finish asks a connecting socket how it went, once it is writable (or on
