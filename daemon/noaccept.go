@@ -25,18 +25,15 @@ func (d *Daemon) startNoAccept(specs []*instanceSpec) {
 		cancel()
 	}
 	if err != nil {
+		d.log.Debug("accept-mode filter unavailable", "err", err)
 		for _, s := range specs {
 			if s.engine.NoAccept {
 				d.log.Error("no_accept cannot be enforced: packets to the VIPs will be accepted", "instance", s.cfg.Name, "err", err)
 				break
 			}
 		}
-		d.log.Debug("accept-mode filter unavailable", "err", err)
-		if f == nil {
-			return
-		}
 	}
-	d.noAccept = f
+	d.noAccept = f // nil without nft; kept after a failed Clear, to retry on the next change
 }
 
 // syncNoAccept sets the drop list to the VIPs of every master that must
@@ -59,9 +56,7 @@ func (d *Daemon) syncNoAccept() {
 	before := d.noAccept.String()
 	if err := d.noAccept.Set(ctx, drop); err != nil {
 		d.log.Error("no_accept filter", "vips", len(drop), "err", err)
-		return
-	}
-	if now := d.noAccept.String(); now != before {
+	} else if now := d.noAccept.String(); now != before {
 		d.log.Info("no_accept: packets to these VIPs are dropped", "vips", now)
 	}
 }

@@ -85,7 +85,6 @@ func TestNoAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vips {
-		v := v
 		waitFor(t, 5*time.Second, v+" to answer after the reload to accept", func() bool { return pings(v) })
 	}
 	if strings.Contains(table(), acceptmode.Table) {
