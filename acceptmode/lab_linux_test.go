@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"vigil/internal/netlab"
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -17,32 +17,11 @@ import (
 func TestFilterDropsVIPTraffic(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "ping", "nft")
-	l, err := netlab.New("accmode")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("close lab: %v", err)
-		}
-	})
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	a, err := l.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := l.AddHost("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8:9::1/64", "192.0.2.100/32", "2001:db8:9::100/128"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8:9::2/64"); err != nil {
-		t.Fatal(err)
-	}
+	_, hosts, _ := labtest.LAN(t, "accmode", map[string][]string{
+		"a": {"192.0.2.1/24", "2001:db8:9::1/64", "192.0.2.100/32", "2001:db8:9::100/128"},
+		"b": {"192.0.2.2/24", "2001:db8:9::2/64"},
+	}, "a", "b")
+	a, b := hosts["a"], hosts["b"]
 	ping := func(dst string) bool {
 		for range 3 { // a loaded machine may miss one
 			if _, err := b.Run("ping", "-c", "1", "-W", "1", dst); err == nil {

@@ -17,6 +17,7 @@ import (
 
 	"vigil/control"
 	"vigil/doctor"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -66,57 +67,23 @@ type router struct {
 	conf string
 	ctl  string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *labtest.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // newLab builds a lab with one segment and hosts on it, addressed as given
 // (host -> CIDR on eth0); it is deleted when the test ends.
 func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*netlab.Host {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*netlab.Host{}
+	testenv.RequireTool(t, "nft")
+	addrs := map[string][]string{}
+	var names []string
 	for name, addr := range hosts {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Connect(h, "eth0", "lan", addr); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = h
+		addrs[name] = []string{addr}
+		names = append(names, name)
 	}
-	return out
+	_, hs, _ := labtest.LAN(t, prefix, addrs, names...)
+	return hs
 }
 
 // start runs kind ("vigil" or "keepalived") on conf in h until the test
@@ -124,7 +91,7 @@ func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*ne
 func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
 	t.Helper()
 	dir := t.TempDir()
-	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &lockedBuffer{}, done: make(chan struct{})}
+	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &labtest.Buffer{}, done: make(chan struct{})}
 	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 	"vigil/vrrp/wire"
 )
 
@@ -23,7 +24,7 @@ import (
 func TestBadPacketsNeverChangeState(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
-	_, hosts, _ := newLab(t, "bad", map[string][]string{
+	_, hosts, _ := labtest.LAN(t, "bad", map[string][]string{
 		"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}, "x": {"192.0.2.66/24"},
 	}, "m", "b", "x")
 	m := startNode(t, "vigil", hosts["m"], confFor(confV2MulticastPass, 150, "192.0.2.1", ""))

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 const confFaults = `
@@ -30,7 +32,7 @@ vrrp_instance VI_F {
 func TestFaultsKillAndStall(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
-	_, hosts, _ := newLab(t, "flt", map[string][]string{"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "a", "b")
+	_, hosts, _ := labtest.LAN(t, "flt", map[string][]string{"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "a", "b")
 	vip := netip.MustParseAddr("192.0.2.100")
 	a := startNode(t, "vigil", hosts["a"], confFor(confFaults, 150, "", ""))
 	b := startNode(t, "vigil", hosts["b"], confFor(confFaults, 100, "", ""))

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // An interop case is one keepalived.conf used, as it is, by a vigil node
@@ -115,7 +117,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 	for _, tc := range interopCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, hosts, ports := newLab(t, tc.prefix, tc.addrs, "v", "k")
+			_, hosts, ports := labtest.LAN(t, tc.prefix, tc.addrs, "v", "k")
 			for _, vigilHigh := range []bool{true, false} {
 				name := "vigil-master"
 				if !vigilHigh {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -322,7 +323,7 @@ type realServer struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *syncBuffer
+	out  *labtest.Buffer
 }
 
 // nginxConf runs nginx as one process (master_process off), so that
@@ -359,7 +360,7 @@ http {
 
 func newRealServer(t *testing.T, h *netlab.Host, name string, addr netip.Addr) *realServer {
 	t.Helper()
-	r := &realServer{name: name, host: h, addr: addr, dir: t.TempDir(), out: &syncBuffer{}}
+	r := &realServer{name: name, host: h, addr: addr, dir: t.TempDir(), out: &labtest.Buffer{}}
 	if err := os.WriteFile(filepath.Join(r.dir, "nginx.conf"), []byte(fmt.Sprintf(nginxConf, r.dir, name)), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/acceptmode"
+	"vigil/internal/labtest"
 )
 
 const confNoAccept = `
@@ -39,7 +40,7 @@ vrrp_instance VI_NA {
 func TestNoAccept(t *testing.T) {
 	requireVRRPLab(t, "ping", "nft")
 	t.Parallel()
-	_, hosts, _ := newLab(t, "nacc", map[string][]string{
+	_, hosts, _ := labtest.LAN(t, "nacc", map[string][]string{
 		"a": {"192.0.2.1/24", "2001:db8:57::1/64"},
 		"c": {"192.0.2.9/24", "2001:db8:57::9/64"},
 	}, "a", "c")

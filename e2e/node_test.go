@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -31,27 +30,10 @@ type node struct {
 	dir  string
 	conf string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *labtest.Buffer
 	nl   *netlink.Handle
 	ctl  string // vigil's control socket
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // requireVRRPLab skips or, under CI, fails unless the lab can run.
@@ -61,43 +43,12 @@ func requireVRRPLab(t *testing.T, tools ...string) {
 	testenv.RequireTool(t, append([]string{"ip"}, tools...)...)
 }
 
-// newLab builds a lab with one segment "lan" and the named hosts, each
-// with eth0 addressed from addrs[name]; it is removed when the test ends.
-func newLab(t *testing.T, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
-	t.Helper()
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	hosts, ports := map[string]*netlab.Host{}, map[string]string{}
-	for _, n := range names {
-		h, err := l.AddHost(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port, err := l.Connect(h, "eth0", "lan", addrs[n]...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts[n], ports[n] = h, port
-	}
-	return l, hosts, ports
-}
-
 // startNode writes conf into a temporary directory and starts kind on it in
 // host h. The process is stopped (SIGTERM, then SIGKILL) when the test ends.
 func startNode(t *testing.T, kind string, h *netlab.Host, conf string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &syncBuffer{}, done: make(chan struct{})}
+	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &labtest.Buffer{}, done: make(chan struct{})}
 	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // TestReload: SIGHUP with a broken file keeps the running configuration and
@@ -16,7 +18,7 @@ import (
 func TestReload(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
-	_, hosts, _ := newLab(t, "rld", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	_, hosts, _ := labtest.LAN(t, "rld", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
 	conf := confFor(confV2MulticastPass, 150, "192.0.2.1", "")
 	a := startNode(t, "vigil", hosts["a"], conf)
 	vip, extra := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 const confTracked = `
@@ -46,7 +48,7 @@ vrrp_instance VI_T {
 func TestTrackScriptAndNotify(t *testing.T) {
 	requireVRRPLab(t, "keepalived")
 	t.Parallel()
-	_, hosts, _ := newLab(t, "trk", map[string][]string{"v": {"192.0.2.1/24"}, "k": {"192.0.2.2/24"}}, "v", "k")
+	_, hosts, _ := labtest.LAN(t, "trk", map[string][]string{"v": {"192.0.2.1/24"}, "k": {"192.0.2.2/24"}}, "v", "k")
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 const confVMACRoutes = `
@@ -32,7 +34,7 @@ vrrp_instance VI_M {
 func TestVMACAndVirtualRoutes(t *testing.T) {
 	requireVRRPLab(t, "ping")
 	t.Parallel()
-	lab, hosts, ports := newLab(t, "vmc", map[string][]string{
+	lab, hosts, ports := labtest.LAN(t, "vmc", map[string][]string{
 		"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}, "c": {"192.0.2.10/24"},
 	}, "a", "b", "c")
 	a := startNode(t, "vigil", hosts["a"], confFor(confVMACRoutes, 150, "", ""))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
 )
@@ -248,7 +248,7 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
 	check(t, os.WriteFile(conf, []byte(strings.ReplaceAll(keepalivedConf, "  priority ", "  state BACKUP\n  priority 100 # ")), 0o644))
-	logs := &syncBuffer{}
+	logs := &labtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := b.Command(ctx, "keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", conf,
@@ -281,23 +281,4 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 	if t.Failed() {
 		t.Logf("keepalived:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer the process's output copiers and the test
-// can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

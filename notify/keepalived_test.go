@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vigil/internal/netlab"
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -26,21 +26,8 @@ func TestMatchesKeepalived(t *testing.T) {
 	testenv.Short(t)
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	lab, err := netlab.New("ntfka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	if err := lab.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
-		t.Fatal(err)
-	}
+	_, hosts, _ := labtest.LAN(t, "ntfka", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := hosts["a"]
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "argv.log")
 	sh := filepath.Join(dir, "log.sh")

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -140,21 +141,8 @@ func kaLab(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	lab, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	if err := lab.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
-		t.Fatal(err)
-	}
+	_, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := hosts["a"]
 	// nocar is up without carrier: its peer stays down.
 	if _, err := h.Run("ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp"); err != nil {
 		t.Fatal(err)

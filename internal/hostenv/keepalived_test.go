@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"vigil/internal/netlab"
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -18,21 +18,8 @@ import (
 func TestScriptSecurityMatchesKeepalived(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	l, err := netlab.New("hostenvka")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := l.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(h, "eth0", "lan", "192.0.2.1/24"); err != nil {
-		t.Fatal(err)
-	}
+	_, hosts, _ := labtest.LAN(t, "hostenvka", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := hosts["a"]
 	base := t.TempDir()
 	for _, tc := range securityCases(t, base) {
 		conf := filepath.Join(base, "keepalived.conf")

@@ -1,0 +1,67 @@
+// Package labtest is what the namespace-lab tests of several packages share:
+// a one-segment lab built and removed around a test, and a buffer that
+// collects a child process's output while the test reads it.
+package labtest
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+// LAN builds the lab prefix with one segment "lan" and the named hosts, in
+// order, each with eth0 on the segment addressed from addrs[name]. It
+// returns the lab, the hosts and their switch-side ports (for Cut and
+// Isolate), and deletes everything when the test ends. It needs root and
+// ip (skipping for users, failing under CI=true without them).
+func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	hosts, ports := map[string]*netlab.Host{}, map[string]string{}
+	for _, n := range names {
+		h, err := l.AddHost(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := l.Connect(h, "eth0", "lan", addrs[n]...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts[n], ports[n] = h, port
+	}
+	return l, hosts, ports
+}
+
+// Buffer is a bytes.Buffer safe for a process writing while a test reads.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
