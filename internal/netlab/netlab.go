@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -31,6 +32,26 @@ import (
 )
 
 var validName = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
+
+// TagEnv names the environment variable whose value (1-4 lowercase letters
+// or digits) is put in front of every lab prefix, so that several developers
+// or agents running the namespace tests on one machine at once never delete
+// each other's namespaces. Unset, prefixes are used as given.
+const TagEnv = "VIGIL_LAB_TAG"
+
+var validTag = regexp.MustCompile(`^[a-z0-9]{1,4}$`)
+
+// tagged returns prefix with the VIGIL_LAB_TAG in front, when one is set.
+func tagged(prefix string) (string, error) {
+	tag := os.Getenv(TagEnv)
+	if tag == "" {
+		return prefix, nil
+	}
+	if !validTag.MatchString(tag) {
+		return "", fmt.Errorf("netlab: %s=%q: expected 1-4 lowercase letters or digits", TagEnv, tag)
+	}
+	return tag + prefix, nil
+}
 
 // Lab is one topology. It is safe for concurrent use.
 type Lab struct {
@@ -61,6 +82,10 @@ type Host struct {
 func New(prefix string) (*Lab, error) {
 	if !validName.MatchString(prefix) {
 		return nil, fmt.Errorf("netlab: prefix %q: expected 1-10 lowercase letters or digits, starting with a letter", prefix)
+	}
+	prefix, err := tagged(prefix)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, fmt.Errorf("netlab: iproute2 is not installed: %w", err)
