@@ -16,10 +16,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"vigil/internal/version"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 type command struct {
 	name    string
@@ -122,7 +120,7 @@ func keepalivedCompat(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "vigil %s\n", version)
+	fmt.Fprintf(stdout, "vigil %s\n", version.Version)
 	return 0
 }
 

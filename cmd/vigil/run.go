@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+	"vigil/internal/version"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,7 +54,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Env:         func() config.Env { return hostenv.New(*id) },
 		Log:         log,
 		ControlPath: *ctl,
-		Version:     version,
+		Version:     version.Version,
 		OnReady:     func() { _, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady) },
 	})
 	if err != nil {
