@@ -3,6 +3,14 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/vigil
 
+# The version comes from the nearest v* tag (`git describe`), so a build of
+# tag v1.2.0 says 1.2.0 and a build three commits later 1.2.0-3-gabc1234.
+# Before the first tag, or outside a git checkout, it is 0.0.0~ plus the
+# commit, which Debian orders before any release.
+VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${v\#v}" || \
+	echo "0.0.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo .dirty)")
+LDFLAGS := -X vigil/internal/version.Version=$(VERSION)
+
 # Debian packages the tests need: the real keepalived for interoperability and
 # differential tests, nftables for the data plane, iproute2 for namespace
 # labs, tcpdump/tshark to decode what vigil sends, nginx and wrk as real
@@ -10,15 +18,21 @@ BIN := bin/vigil
 TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates
 DEMO_PKGS := iproute2 iputils-ping procps nftables
 
-.PHONY: all build demo test test-short deps demo-deps bench fuzz vet clean
+.PHONY: all build version demo test test-short deps demo-deps bench fuzz vet clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/vigil
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vigil
+
+version:
+	@echo $(VERSION)
 
 # Installs only what is missing, so a machine that has everything does not
-# need the network.
+# need the network. It installs packages and nothing else: no service on the
+# host is stopped, started or reconfigured (the tests run keepalived in their
+# own namespaces with their own pid files, beside any keepalived the host
+# runs).
 define install_missing
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -26,8 +40,7 @@ define install_missing
 		echo "installing:$$missing"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi; \
-	pgrep -x keepalived >/dev/null && systemctl stop keepalived 2>/dev/null; true
+	fi
 endef
 
 deps:
