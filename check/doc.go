@@ -1,7 +1,9 @@
 // Package check implements the health checkers keepalived runs for the real
 // servers of a virtual_server (keepalived.conf(5), "Virtual server(s)"):
-// TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, DNS_CHECK, UDP_CHECK and
-// PING_CHECK, the per-server state machine keepalived applies around them
+// TCP_CHECK, HTTP_GET, SSL_GET (with regex, regex_no_match and the regex
+// offsets), MISC_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, SMTP_CHECK
+// (RFC 5321 greeting and HELO) and FILE_CHECK (a track_file's value), the
+// per-server state machine keepalived applies around them
 // (retry, delay_before_retry, warmup, delay_loop, alpha, omega, and the
 // URL-by-URL recovery of HTTP_GET without fast_recovery), and a Runner that
 // schedules thousands of checkers from one goroutine.

@@ -81,6 +81,16 @@ type URL struct {
 	// syntax, which covers the usual patterns). RegexNoMatch inverts it.
 	Regex        *regexp.Regexp
 	RegexNoMatch bool
+	// RegexMinOffset is regex_min_offset: matching starts this many bytes
+	// into the body. RegexMaxOffset is regex_max_offset: a match must start
+	// at or before this offset; 0 means anywhere. Go's RE2 has no start
+	// offset, so "^" matches at RegexMinOffset where PCRE2 would not.
+	RegexMinOffset int
+	RegexMaxOffset int
+	// BadRegex, when set, is why the configured regex could not be
+	// compiled (keepalived's PCRE2 syntax beyond RE2): every check of this
+	// URL fails saying so, rather than the whole configuration.
+	BadRegex string
 }
 
 // HTTP is an HTTP_GET or SSL_GET checker.
@@ -138,6 +148,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		if len(u.StatusCodes) == 0 {
 			u.StatusCodes = DefaultStatusCodes
 		}
+		if u.RegexMinOffset < 0 || u.RegexMaxOffset < 0 {
+			return fail(fmt.Errorf("url %s: regex offsets must not be negative", u.Path))
+		}
 		urls[i] = u
 	}
 	cfg.URLs = urls
@@ -175,11 +188,14 @@ func (c *HTTP) judge(u URL, r *Response) string {
 	if r.Truncated && (u.Digest != "" || u.Regex != nil) {
 		return fmt.Sprintf("body larger than %d bytes", c.cfg.MaxBody)
 	}
+	if u.BadRegex != "" {
+		return "regex cannot be used: " + u.BadRegex
+	}
 	if u.Digest != "" && r.Digest != u.Digest {
 		return fmt.Sprintf("digest %s, want %s", r.Digest, u.Digest)
 	}
 	if u.Regex != nil {
-		m := u.Regex.Match(r.Body)
+		m := regexMatch(u, r.Body)
 		switch {
 		case !m && !u.RegexNoMatch:
 			return fmt.Sprintf("body does not match %q", u.Regex)
@@ -188,6 +204,20 @@ func (c *HTTP) judge(u URL, r *Response) string {
 		}
 	}
 	return ""
+}
+
+// regexMatch applies u's regex to body within regex_min_offset and
+// regex_max_offset. The leftmost match is the one with the smallest start,
+// so if it starts past the maximum no match can start within it.
+func regexMatch(u URL, body []byte) bool {
+	if u.RegexMinOffset > len(body) {
+		return false
+	}
+	loc := u.Regex.FindIndex(body[u.RegexMinOffset:])
+	if loc == nil {
+		return false
+	}
+	return u.RegexMaxOffset == 0 || u.RegexMinOffset+loc[0] <= u.RegexMaxOffset
 }
 
 func (c *HTTP) host(u URL) string {

@@ -21,6 +21,8 @@ const (
 	KindDNS  Kind = "DNS_CHECK"
 	KindUDP  Kind = "UDP_CHECK"
 	KindPing Kind = "PING_CHECK"
+	KindSMTP Kind = "SMTP_CHECK"
+	KindFile Kind = "FILE_CHECK"
 )
 
 // FollowDelayLoop, as Schedule.Warmup or Schedule.DelayBeforeRetry, takes

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/hex"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -380,8 +381,8 @@ func init() {
 		flagKW("regex_no_match", "The check fails when the regex matches.", func(u *URLCheck) *bool { return &u.RegexNoMatch }, 0),
 		ignored[URLCheck]("regex_options", "PCRE2 options of regex."),
 		ignored[URLCheck]("regex_stack", "PCRE2 JIT stack sizes."),
-		ignored[URLCheck]("regex_min_offset", "Offset where regex matching starts."),
-		ignored[URLCheck]("regex_max_offset", "Offset where regex matching ends."),
+		intKW("regex_min_offset", "Offset into the body where regex matching starts.", 0, 1<<31-1, func(u *URLCheck) *int { return &u.RegexMinOffset }, 0),
+		intKW("regex_max_offset", "Largest offset into the body where a regex match may start (0: anywhere).", 0, 1<<31-1, func(u *URLCheck) *int { return &u.RegexMaxOffset }, 0),
 	})
 
 	httpRows := []keyword[Checker]{
@@ -397,6 +398,21 @@ func init() {
 			}
 			if len(u.StatusCodes) == 0 {
 				u.StatusCodes = []StatusRange{{200, 299}}
+			}
+			if u.Regex != "" {
+				// keepalived compiles with PCRE2; vigil runs Go's RE2, so a
+				// pattern RE2 cannot run (look-around, back-references) is
+				// refused here rather than failing every check.
+				// keepalived -t accepts any pattern (PCRE2 compiles it at
+				// run time), so this is a warning and the check fails.
+				if _, err := regexp.Compile(u.Regex); err != nil {
+					b.warnf(u.Pos, "url %s: regex %q: %v: vigil uses Go's RE2 syntax (no look-around or back-references), so this URL's check always fails", u.Path, u.Regex, err)
+				}
+			} else if u.RegexNoMatch || u.RegexMinOffset != 0 || u.RegexMaxOffset != 0 {
+				b.warnf(u.Pos, "url %s: regex_no_match and regex offsets have no effect without regex", u.Path)
+			}
+			if u.RegexMaxOffset != 0 && u.RegexMaxOffset < u.RegexMinOffset {
+				b.warnf(u.Pos, "url %s: regex_max_offset %d is below regex_min_offset %d: the regex can never match", u.Path, u.RegexMaxOffset, u.RegexMinOffset)
 			}
 			c.HTTP.URLs = append(c.HTTP.URLs, u)
 		}},

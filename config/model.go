@@ -847,6 +847,10 @@ type URLCheck struct {
 	Virtualhost  string
 	Regex        string
 	RegexNoMatch bool
+	// RegexMinOffset and RegexMaxOffset are regex_min_offset and
+	// regex_max_offset (0: no limit).
+	RegexMinOffset int
+	RegexMaxOffset int
 }
 
 // MatchStatus reports whether an HTTP status code is accepted.

@@ -345,6 +345,9 @@ func (b *builder) resolveChecker(vs *VirtualServer, rs *RealServer, c *Checker) 
 	if c.ConnectPort == 0 && c.Type == CheckDNS {
 		c.ConnectPort = 53
 	}
+	if c.ConnectPort == 0 && c.Type == CheckSMTP {
+		c.ConnectPort = 25
+	}
 	if c.ConnectPort == 0 && c.Type != CheckPing && c.Type != CheckMisc && c.Type != CheckFile {
 		b.warnf(c.Pos, "%s of real server %s has no port to connect to: expected connect_port", c.Type, rs.Addr)
 	}

@@ -307,6 +307,12 @@ var snippetCases = []struct {
 		"  SMTP_CHECK {\n   helo_name foo\n   host {\n    connect_ip 192.0.2.22\n   }\n  }\n"+
 		"  DNS_CHECK {\n   type AAAA\n   name example.com\n  }\n  FILE_CHECK {\n   track_file tf\n   weight 2\n  }\n"+
 		"  SSL_GET {\n   url {\n    path /health\n    status_code 200-299 404\n   }\n   enable_sni\n  }\n }"), nil},
+	// keepalived -t accepts any regex (PCRE2 compiles it at run time) and
+	// offsets in any order; vigil warns where it cannot do what is asked.
+	{"ok/regex-offsets", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    regex \"^ok\"\n    regex_no_match\n    regex_min_offset 2\n    regex_max_offset 10\n   }\n  }\n }"), nil},
+	{"ok/regex-not-re2", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    regex \"a(?=b)\"\n   }\n  }\n }"), []wantDiag{{4, Warning, "vigil uses Go's RE2 syntax"}}},
+	{"ok/regex-max-below-min", vs(" real_server 192.0.2.21 80 {\n  HTTP_GET {\n   url {\n    path /\n    regex x\n    regex_min_offset 5\n    regex_max_offset 4\n   }\n  }\n }"), []wantDiag{{4, Warning, "regex_max_offset 4 is below regex_min_offset 5"}}},
+	{"ok/smtp-default-port", "virtual_server fwmark 7 {\n lb_algo rr\n lb_kind NAT\n real_server 192.0.2.20 {\n  SMTP_CHECK {\n  }\n }\n}\n", nil},
 	{"fail/fnat-without-group", strings.Replace(vs(""), "lb_kind NAT", "lb_kind FNAT", 1), []wantDiag{{4, Error, "lb_kind FNAT needs laddr_group_name"}}},
 	{"ok/fnat", "local_address_group LG {\n 198.51.100.10-20 eth1\n 198.51.100.30\n}\n" + strings.Replace(vs(" laddr_group_name LG"), "lb_kind NAT", "lb_kind FNAT", 1), nil},
 	{"fail/fnat-bad-range", "local_address_group LG {\n 198.51.100.20-10\n}\n", []wantDiag{{2, Error, `invalid address "198.51.100.20-10"`}}},
@@ -352,5 +358,28 @@ func TestSnippets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SMTP_CHECK without connect_port on a port-less real server connects to
+// 25; the regex keywords reach the model.
+func TestSMTPPortAndRegexModel(t *testing.T) {
+	conf := "virtual_server fwmark 7 {\n lb_algo rr\n lb_kind NAT\n real_server 192.0.2.20 {\n  SMTP_CHECK {\n   helo_name me.example.test\n  }\n  HTTP_GET {\n   connect_port 80\n   url {\n    path /\n    regex ok\n    regex_no_match\n    regex_min_offset 2\n    regex_max_offset 9\n   }\n  }\n }\n}\n"
+	cfg, diags := LoadBytes("-", []byte(conf), testEnv())
+	if cfg == nil || diags.HasErrors() {
+		t.Fatalf("load: %s", diags)
+	}
+	for _, d := range diags {
+		if strings.Contains(d.Msg, "no port") {
+			t.Errorf("unexpected %s", d)
+		}
+	}
+	cs := cfg.VirtualServers[0].RealServers[0].Checkers
+	if cs[0].Type != CheckSMTP || cs[0].ConnectPort != 25 || cs[0].SMTP.HeloName != "me.example.test" {
+		t.Errorf("SMTP_CHECK = port %d helo %q, want 25 me.example.test", cs[0].ConnectPort, cs[0].SMTP.HeloName)
+	}
+	u := cs[1].HTTP.URLs[0]
+	if u.Regex != "ok" || !u.RegexNoMatch || u.RegexMinOffset != 2 || u.RegexMaxOffset != 9 {
+		t.Errorf("url = %+v", u)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -233,12 +234,24 @@ func (b *balancer) addVirtualServer(cfg *config.Config, vs *config.VirtualServer
 		id := vs.Key() + " " + netip.AddrPortFrom(r.Addr, r.Port).String()
 		srv := check.Server{ID: id, Weight: r.Weight, Omega: vs.Omega}
 		for _, c := range r.Checkers {
-			w, err := watch(cfg, c)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %w", c.Pos, c.Type, err)
+			// An SMTP_CHECK's deprecated host blocks are checkers of their
+			// own, each with its target; all must pass.
+			all := []*config.Checker{c}
+			if c.SMTP != nil {
+				for _, h := range c.SMTP.Hosts {
+					hc := *h
+					hc.SMTP = &config.SMTPCheck{HeloName: c.SMTP.HeloName}
+					all = append(all, &hc)
+				}
 			}
-			if w != nil {
-				srv.Checks = append(srv.Checks, *w)
+			for _, c := range all {
+				w, err := watch(cfg, c, r.Weight)
+				if err != nil {
+					return fmt.Errorf("%s: %s: %w", c.Pos, c.Type, err)
+				}
+				if w != nil {
+					srv.Checks = append(srv.Checks, *w)
+				}
 			}
 		}
 		b.servers = append(b.servers, srv)
@@ -264,9 +277,10 @@ func instanceIface(cfg *config.Config, name string) string {
 	return ""
 }
 
-// watch maps one checker block onto package check. FILE_CHECK, SMTP_CHECK
-// and BFD_CHECK have no checker yet: config reports them.
-func watch(cfg *config.Config, c *config.Checker) (*check.Watch, error) {
+// watch maps one checker block onto package check; rsWeight is the real
+// server's configured weight (FILE_CHECK's base). BFD_CHECK has no checker:
+// config reports it.
+func watch(cfg *config.Config, c *config.Checker, rsWeight int) (*check.Watch, error) {
 	t := check.Target{Addr: netip.AddrPortFrom(c.ConnectIP, c.ConnectPort), BindAddr: c.BindTo, BindPort: c.BindPort,
 		BindIf: c.BindIf, Fwmark: c.Fwmark, Timeout: c.ConnectTimeout}
 	var ck check.Checker
@@ -283,7 +297,17 @@ func watch(cfg *config.Config, c *config.Checker) (*check.Watch, error) {
 		if h := c.HTTP; h != nil {
 			hc.SNI, hc.Protocol, hc.VirtualHost = h.EnableSNI, h.Protocol, h.Virtualhost
 			for _, u := range h.URLs {
-				cu := check.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.Virtualhost}
+				cu := check.URL{Path: u.Path, Digest: u.Digest, VirtualHost: u.Virtualhost,
+					RegexNoMatch: u.RegexNoMatch, RegexMinOffset: u.RegexMinOffset, RegexMaxOffset: u.RegexMaxOffset}
+				if u.Regex != "" {
+					// config warned about a pattern RE2 cannot compile:
+					// that URL fails its checks, the rest of the config runs.
+					re, err := regexp.Compile(u.Regex)
+					if err != nil {
+						cu.BadRegex = fmt.Sprintf("%q: %v", u.Regex, err)
+					}
+					cu.Regex = re
+				}
 				for _, r := range u.StatusCodes {
 					cu.StatusCodes = append(cu.StatusCodes, check.CodeRange{Lo: r.Min, Hi: r.Max})
 				}
@@ -331,6 +355,25 @@ func watch(cfg *config.Config, c *config.Checker) (*check.Watch, error) {
 	case config.CheckPing:
 		kind = check.KindPing
 		ck, err = check.NewPing(check.PingConfig{Target: t})
+	case config.CheckSMTP:
+		kind = check.KindSMTP
+		sc := check.SMTPConfig{Target: t}
+		if c.SMTP != nil {
+			sc.HeloName = c.SMTP.HeloName
+		}
+		ck, err = check.NewSMTP(sc)
+	case config.CheckFile:
+		kind = check.KindFile
+		f := c.File
+		tf := cfg.TrackFile(f.TrackFile)
+		if tf == nil {
+			return nil, fmt.Errorf("track_file %s is not defined", f.TrackFile)
+		}
+		fc := check.FileConfig{Name: tf.Name, Path: tf.File, Weight: f.Weight, Reverse: f.Reverse, Dynamic: f.Dynamic, BaseWeight: rsWeight}
+		if !f.WeightSet {
+			fc.Reverse = tf.Reverse
+		}
+		ck, err = check.NewFile(fc)
 	default:
 		return nil, nil
 	}
@@ -341,6 +384,11 @@ func watch(cfg *config.Config, c *config.Checker) (*check.Watch, error) {
 	sched.DelayLoop, sched.Retry, sched.DelayBeforeRetry, sched.Warmup, sched.Alpha = c.DelayLoop, c.Retry, c.DelayBeforeRetry, c.Warmup, c.Alpha
 	sched.Rise = rise
 	sched.LogAllFailures = c.LogAllFailures.Value || cfg.Global.CheckerLogAllFails
+	if kind == check.KindFile {
+		// FILE_CHECK takes none of the timing options: the file is read
+		// every FilePollInterval from the start, and a change counts at once.
+		sched = check.Schedule{DelayLoop: check.FilePollInterval, Alpha: c.Alpha, Rise: 1, LogAllFailures: sched.LogAllFailures}
+	}
 	return &check.Watch{Checker: ck, Schedule: sched}, nil
 }
 
