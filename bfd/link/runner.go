@@ -1,0 +1,423 @@
+// Package link runs vigil's BFD sessions on the host: the UDP sockets of
+// RFC 5881 (receive on port 3784 with the TTL / hop limit of each packet,
+// send from a port in 49152-65535 with TTL 255) and the one goroutine that
+// steps the pure engine (package bfd) with them and with its own timer.
+//
+// It is deliberately not the daemon's loop: BFD transmits every few
+// milliseconds, and a transmit that waits behind an nftables apply, a
+// reload or a burst of health-check results is a false Down at the peer.
+// The Runner measures how late each transmit went out (Lateness).
+//
+// Other parts follow sessions by name through Subscribe (track_bfd,
+// BFD_CHECK and bfd_takeover in the daemon, BGP neighbours later); none of
+// them sees the protocol.
+package link
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"vigil/bfd"
+	"vigil/bfd/wire"
+)
+
+// Session is one session to run: the engine's configuration and the TTL
+// (IPv4) or hop limit (IPv6) to send with.
+type Session struct {
+	bfd.Config
+	TTL int // 0 means 255
+}
+
+// Event is a session's change of state, delivered to subscribers.
+type Event struct {
+	Session string
+	Up      bool
+	bfd.Transition
+}
+
+// Lateness is how late the Runner's transmits went out, against the
+// deadline the engine set.
+type Lateness struct {
+	Max   time.Duration
+	Sends uint64
+	// Over counts transmits later than the session's transmit interval:
+	// the peer may have missed one.
+	Over uint64
+	// RxOverflow counts packets dropped because the Runner was a thousand
+	// packets behind.
+	RxOverflow uint64
+}
+
+// Runner drives a bfd.Set over real sockets. Its methods are safe for
+// concurrent use; Run is its one goroutine.
+type Runner struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	set     *bfd.Set
+	rnd     *mrand.Rand
+	cfgs    map[string]Session
+	senders map[string]*sender
+	lis     [2]*listener // IPv4, IPv6
+	subs    map[string]map[int]func(Event)
+	nextSub int
+	late    Lateness
+	sendErr map[string]string
+	wake    chan struct{}
+	rx      chan received
+	readers sync.WaitGroup
+	closed  bool
+	// pending are state changes made under Configure, delivered by Run.
+	pending []Event
+}
+
+// New returns a Runner with no sessions; it starts nothing.
+func New(log *slog.Logger) *Runner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var seed [16]byte
+	_, _ = rand.Read(seed[:])
+	rnd := mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	return &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
+		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, wake: make(chan struct{}, 1), rx: make(chan received, 1024)}
+}
+
+// Configure makes the running sessions those of list: new ones start
+// Down, removed ones stop (after an AdminDown packet), changed ones
+// restart, unchanged ones carry on undisturbed (a reload does not flap
+// them). Errors name the sessions that could not start; the others run.
+func (r *Runner) Configure(list []Session) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	want := map[string]Session{}
+	for _, s := range list {
+		if s.TTL == 0 {
+			s.TTL = 255
+		}
+		want[s.Name] = s
+	}
+	for name, old := range r.cfgs {
+		if nw, ok := want[name]; !ok || nw != old {
+			r.stopLocked(now, name)
+		}
+	}
+	var errs []error
+	for _, s := range list {
+		if s.TTL == 0 {
+			s.TTL = 255
+		}
+		if _, ok := r.cfgs[s.Name]; ok {
+			continue
+		}
+		if err := r.startLocked(now, s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.closeIdleListenersLocked()
+	r.kick()
+	return errors.Join(errs...)
+}
+
+func (r *Runner) startLocked(now time.Time, s Session) error {
+	fam := 0
+	if s.Peer.Is6() {
+		fam = 1
+	}
+	if r.lis[fam] == nil {
+		l, err := listen(fam == 1)
+		if err != nil {
+			return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
+		}
+		r.lis[fam] = l
+		r.readers.Add(1)
+		go r.read(l)
+	}
+	snd, err := openSender(s.Local, s.Peer, s.TTL, r.rnd)
+	if err != nil {
+		return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
+	}
+	if _, err := r.set.Add(now, s.Config); err != nil {
+		snd.Close()
+		return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
+	}
+	r.cfgs[s.Name] = s
+	r.senders[s.Name] = snd
+	r.log.Info("bfd session started", "session", s.Name, "neighbor", s.Peer.String(), "source", s.Local.String(), "port", snd.port)
+	return nil
+}
+
+// stopLocked tells the peer (AdminDown) and removes the session.
+func (r *Runner) stopLocked(now time.Time, name string) {
+	r.set.AdminDown(now, name, true)
+	r.set.Advance(now)
+	r.pending = append(r.pending, r.flushLocked(now)...)
+	r.set.Remove(name)
+	if s := r.senders[name]; s != nil {
+		s.Close()
+	}
+	delete(r.senders, name)
+	delete(r.cfgs, name)
+	delete(r.sendErr, name)
+}
+
+func (r *Runner) closeIdleListenersLocked() {
+	for fam, l := range r.lis {
+		if l == nil {
+			continue
+		}
+		used := false
+		for _, s := range r.cfgs {
+			if s.Peer.Is6() == (fam == 1) {
+				used = true
+			}
+		}
+		if !used {
+			l.Close()
+			r.lis[fam] = nil
+		}
+	}
+}
+
+func (r *Runner) kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe calls fn with every change of the named session's state (every
+// session's when name is ""), on the Runner's goroutine: fn must not block
+// (it may call the Runner's other methods).
+// The returned function ends the subscription.
+func (r *Runner) Subscribe(name string, fn func(Event)) (cancel func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.subs[name] == nil {
+		r.subs[name] = map[int]func(Event){}
+	}
+	id := r.nextSub
+	r.nextSub++
+	r.subs[name][id] = fn
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.subs[name], id)
+	}
+}
+
+// Up reports whether the named session is Up, and whether it exists.
+func (r *Runner) Up(name string) (up, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.set.Session(name)
+	if s == nil {
+		return false, false
+	}
+	return s.Up(), true
+}
+
+// Status returns a snapshot of every session, the drop counts by reason
+// and the transmit lateness.
+func (r *Runner) Status() ([]bfd.Status, map[string]uint64, Lateness) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []bfd.Status
+	for _, s := range r.set.Sessions() {
+		out = append(out, s.Status())
+	}
+	return out, r.set.Drops(), r.late
+}
+
+// SendErrors returns the latest send error of each session that has one.
+func (r *Runner) SendErrors() map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range r.sendErr {
+		out[k] = v
+	}
+	return out
+}
+
+// Run steps the sessions until ctx ends; then it sends AdminDown to every
+// peer, closes the sockets and returns.
+func (r *Runner) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		next := r.set.Next()
+		r.mu.Unlock()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			return nil
+		case p := <-r.rx:
+			now := time.Now()
+			r.mu.Lock()
+			if err := r.set.Receive(now, bfd.Packet{Data: p.data, Src: p.src, Dst: p.dst, TTL: p.ttl}); err != nil {
+				r.log.Debug("bfd packet dropped", "from", p.src.String(), "err", err)
+			}
+			// Answer a Poll at once, and send on a state change.
+			r.set.Advance(now)
+			evs := r.flushLocked(now)
+			r.mu.Unlock()
+			r.deliver(evs)
+		case <-timer.C:
+			now := time.Now()
+			r.mu.Lock()
+			if !next.IsZero() {
+				r.measureLocked(now, next)
+			}
+			r.set.Advance(now)
+			evs := r.flushLocked(now)
+			r.mu.Unlock()
+			r.deliver(evs)
+		case <-r.wake:
+			now := time.Now()
+			r.mu.Lock()
+			r.set.Advance(now)
+			evs := append(r.pending, r.flushLocked(now)...)
+			r.pending = nil
+			r.mu.Unlock()
+			r.deliver(evs)
+		}
+		timer.Stop()
+	}
+}
+
+// measureLocked records how late the timer fired for a transmit deadline.
+func (r *Runner) measureLocked(now, due time.Time) {
+	late := now.Sub(due)
+	r.late.Sends++
+	if late > r.late.Max {
+		r.late.Max = late
+	}
+	for _, s := range r.set.Sessions() {
+		if st := s.Status(); st.TxInterval > 0 && late > st.TxInterval && s.Up() {
+			r.late.Over++
+			break
+		}
+	}
+}
+
+// deliver calls the subscribers of each event, without the lock (a
+// subscriber may ask the Runner for status).
+func (r *Runner) deliver(evs []Event) {
+	for _, ev := range evs {
+		r.mu.Lock()
+		var fns []func(Event)
+		for _, key := range []string{ev.Session, ""} {
+			ids := make([]int, 0, len(r.subs[key]))
+			for id := range r.subs[key] {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			for _, id := range ids {
+				fns = append(fns, r.subs[key][id])
+			}
+		}
+		r.mu.Unlock()
+		for _, fn := range fns {
+			fn(ev)
+		}
+	}
+}
+
+// flushLocked sends what the engine asks for and returns the state changes.
+func (r *Runner) flushLocked(now time.Time) []Event {
+	var evs []Event
+	out, trs := r.set.Ready()
+	buf := make([]byte, 0, wire.HeaderLen)
+	for _, o := range out {
+		snd := r.senders[o.Session]
+		if snd == nil {
+			continue
+		}
+		buf = buf[:o.Packet.Len()]
+		if err := o.Packet.MarshalTo(buf); err != nil {
+			continue
+		}
+		if err := snd.send(buf); err != nil {
+			if r.sendErr[o.Session] != err.Error() {
+				r.log.Warn("bfd send", "session", o.Session, "err", err)
+			}
+			r.sendErr[o.Session] = err.Error()
+		} else {
+			delete(r.sendErr, o.Session)
+		}
+	}
+	for _, tr := range trs {
+		r.log.Info("bfd session changed", "session", tr.Session, "from", tr.From.String(), "to", tr.To.String(),
+			"diag", tr.Diag.String(), "reason", tr.Reason)
+		evs = append(evs, Event{Session: tr.Session, Up: tr.To == wire.Up, Transition: tr})
+	}
+	return evs
+}
+
+func (r *Runner) shutdown() {
+	r.mu.Lock()
+	now := time.Now()
+	for name := range r.cfgs {
+		r.stopLocked(now, name)
+	}
+	for i, l := range r.lis {
+		if l != nil {
+			l.Close()
+			r.lis[i] = nil
+		}
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.readers.Wait()
+}
+
+func (r *Runner) read(l *listener) {
+	defer r.readers.Done()
+	buf := make([]byte, 512)
+	for {
+		p, err := l.read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		p.data = slices.Clone(p.data)
+		select {
+		case r.rx <- p:
+		default:
+			// The Runner is behind by a thousand packets: dropping is
+			// better than blocking the socket.
+			r.mu.Lock()
+			r.late.RxOverflow++
+			r.mu.Unlock()
+		}
+	}
+}
+
+// Port is the local port the named session sends from.
+func (r *Runner) Port(name string) (uint16, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.senders[name]; s != nil {
+		return s.port, true
+	}
+	return 0, false
+}
