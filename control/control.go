@@ -42,14 +42,45 @@ type Response struct {
 
 // Status is a snapshot of a running daemon.
 type Status struct {
-	Version    string           `json:"version"`
-	PID        int              `json:"pid"`
-	Started    time.Time        `json:"started"`
-	ConfigFile string           `json:"config_file"`
-	LastReload *ReloadResult    `json:"last_reload,omitempty"`
-	Instances  []InstanceStatus `json:"instances"`
-	Groups     []GroupStatus    `json:"sync_groups,omitempty"`
-	Services   []ServiceStatus  `json:"virtual_servers,omitempty"`
+	Version    string        `json:"version"`
+	PID        int           `json:"pid"`
+	Started    time.Time     `json:"started"`
+	ConfigFile string        `json:"config_file"`
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
+	// ConfigLoaded is when the running configuration was loaded: at start,
+	// or by the last reload that succeeded.
+	ConfigLoaded time.Time        `json:"config_loaded"`
+	LoopLag      LoopLag          `json:"loop_lag"`
+	Instances    []InstanceStatus `json:"instances"`
+	Groups       []GroupStatus    `json:"sync_groups,omitempty"`
+	Services     []ServiceStatus  `json:"virtual_servers,omitempty"`
+	Trackers     []TrackerStatus  `json:"trackers,omitempty"`
+}
+
+// LoopLag is how late the daemon's event loop woke for its deadlines: a
+// host that stalls (CPU starvation, a VM pause) shows here before the VRRP
+// peers notice.
+type LoopLag struct {
+	// Recent is the largest lag of the last minute or so (LoopLagWindow).
+	Recent Duration `json:"recent"`
+	// Max is the largest lag since the daemon started.
+	Max Duration `json:"max"`
+}
+
+// LoopLagWindow is the span LoopLag.Recent covers, at least.
+const LoopLagWindow = time.Minute
+
+// TrackerStatus is one tracked object (vrrp_script, track_interface,
+// vrrp_track_file, vrrp_track_process) and its current result.
+type TrackerStatus struct {
+	Kind string `json:"kind"` // script, interface, file, process
+	Name string `json:"name"`
+	// Known is false until the tracker has a result (a vrrp_script that
+	// has not run yet).
+	Known bool `json:"known"`
+	OK    bool `json:"ok"`
+	// Value is a track_file's number (0 for the other kinds).
+	Value int `json:"value,omitempty"`
 }
 
 // InstanceStatus is one vrrp_instance.
@@ -69,6 +100,12 @@ type InstanceStatus struct {
 	Since          time.Time         `json:"since"`
 	Reason         string            `json:"reason,omitempty"` // why it entered State
 	Counters       map[string]uint64 `json:"counters,omitempty"`
+	// GARPSent and NASent count the gratuitous ARP and unsolicited
+	// Neighbor Advertisement frames sent for the instance's VIPs;
+	// AnnounceErrors the announcements that could not be sent.
+	GARPSent       uint64 `json:"garp_sent"`
+	NASent         uint64 `json:"na_sent"`
+	AnnounceErrors uint64 `json:"announce_errors,omitempty"`
 }
 
 // GroupStatus is one vrrp_sync_group.

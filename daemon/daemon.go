@@ -76,7 +76,10 @@ type Daemon struct {
 	notifier   *notify.Notifier
 	runCtx     context.Context // ends when Run stops; parents the trackers
 	bal        *balancer       // nil without virtual servers
-	loopLagMax time.Duration   // the latest the loop has woken for a deadline
+	loopLag    lagWindow       // how late the loop has woken for its deadlines
+	// configLoaded is when the running configuration was loaded (start,
+	// or the last reload that succeeded).
+	configLoaded time.Time
 }
 
 type instance struct {
@@ -90,6 +93,8 @@ type instance struct {
 	// the engine was last told about them.
 	refs         []track.Ref
 	lastTracking vrrp.Tracking
+	// garps, nas and announceErrs count the announcements of the VIPs.
+	garps, nas, announceErrs uint64
 }
 
 type sockKey struct {
@@ -147,6 +152,7 @@ func (e *ConfigError) Error() string {
 // released) and returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
+	d.configLoaded = d.started
 	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
 	for _, dg := range diags {
 		if dg.Severity >= config.Warning {
@@ -229,9 +235,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// host that stalls (CPU starvation, a VM pause, SIGSTOP) shows here
 		// before the peers notice, and vigil doctor reads it.
 		if !due.IsZero() {
-			if lag := time.Since(due); lag > d.loopLagMax {
-				d.loopLagMax = lag
-			}
+			now := time.Now()
+			d.loopLag.add(now, max(now.Sub(due), 0))
 		}
 		d.flush()
 		d.pushDesired()
@@ -727,13 +732,21 @@ func (d *Daemon) announce(in *instance, ip netip.Addr) {
 		var err error
 		a, err = netio.OpenAnnouncer(dev, netio.AnnouncerConfig{})
 		if err != nil {
+			in.announceErrs++
 			d.log.Error("gratuitous ARP / NA", "interface", dev, "err", err)
 			return
 		}
 		d.announcers[dev] = a
 	}
 	if err := a.Announce(ip); err != nil {
+		in.announceErrs++
 		d.log.Warn("announce", "vip", ip.String(), "err", err)
+		return
+	}
+	if ip.Is4() {
+		in.garps++
+	} else {
+		in.nas++
 	}
 }
 

@@ -131,6 +131,9 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	}
 	d.syncNoAccept() // accept or no_accept may have changed
 	res.OK = len(errs) == 0
+	if res.OK {
+		d.configLoaded = now
+	}
 	res.Errors = errs
 	slices.Sort(res.Changes)
 	d.log.Info("reloaded", "config", d.opts.ConfigFile, "changes", fmt.Sprint(res.Changes), "errors", len(errs))

@@ -5,19 +5,23 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"vigil/control"
+	"vigil/track"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
 
 func (d *Daemon) snapshot() control.Status {
 	s := control.Status{
-		Version:    d.opts.Version,
-		PID:        os.Getpid(),
-		Started:    d.started,
-		ConfigFile: d.opts.ConfigFile,
-		LastReload: d.lastReload,
+		Version:      d.opts.Version,
+		PID:          os.Getpid(),
+		Started:      d.started,
+		ConfigFile:   d.opts.ConfigFile,
+		LastReload:   d.lastReload,
+		ConfigLoaded: d.configLoaded,
+		LoopLag:      d.loopLag.status(time.Now()),
 	}
 	for _, in := range d.insts {
 		st := in.e.Status()
@@ -39,7 +43,8 @@ func (d *Daemon) snapshot() control.Status {
 		if in.spec.fam == wire.IPv6 {
 			is.Family = "ipv6"
 		}
-		is.Counters["loop_lag_max_ms"] = uint64(d.loopLagMax.Milliseconds())
+		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
+		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps, in.nas, in.announceErrs
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}
@@ -62,7 +67,52 @@ func (d *Daemon) snapshot() control.Status {
 		}
 		s.Groups = append(s.Groups, gs)
 	}
+	s.Trackers = d.trackerStatus()
 	return s
+}
+
+// trackerStatus lists every tracker of the running configuration with its
+// current result.
+func (d *Daemon) trackerStatus() []control.TrackerStatus {
+	if d.cfg == nil {
+		return nil
+	}
+	var keys []track.Key
+	seen := map[track.Key]bool{}
+	add := func(k track.Key) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, sc := range d.cfg.Scripts {
+		add(track.Key{Kind: track.KindScript, Name: sc.Name})
+	}
+	for _, f := range d.cfg.TrackFiles {
+		add(track.Key{Kind: track.KindFile, Name: f.Name})
+	}
+	for _, p := range d.cfg.TrackProcesses {
+		add(track.Key{Kind: track.KindProcess, Name: p.Name})
+	}
+	for _, in := range d.cfg.Instances {
+		for _, r := range in.TrackInterfaces {
+			add(track.Key{Kind: track.KindInterface, Name: r.Name})
+		}
+	}
+	for _, g := range d.cfg.SyncGroups {
+		for _, r := range g.TrackInterfaces {
+			add(track.Key{Kind: track.KindInterface, Name: r.Name})
+		}
+	}
+	out := make([]control.TrackerStatus, 0, len(keys))
+	for _, k := range keys {
+		ts := control.TrackerStatus{Kind: k.Kind.String(), Name: k.Name}
+		if r, ok := d.tracking.results[k]; ok {
+			ts.Known, ts.OK, ts.Value = true, r.OK, r.Value
+		}
+		out = append(out, ts)
+	}
+	return out
 }
 
 func counters(c vrrp.Counters) map[string]uint64 {

@@ -44,8 +44,9 @@ func requireVRRPLab(t *testing.T, tools ...string) {
 }
 
 // startNode writes conf into a temporary directory and starts kind on it in
-// host h. The process is stopped (SIGTERM, then SIGKILL) when the test ends.
-func startNode(t *testing.T, kind string, h *netlab.Host, conf string) *node {
+// host h, vigil with the extra arguments given. The process is stopped
+// (SIGTERM, then SIGKILL) when the test ends.
+func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &labtest.Buffer{}, done: make(chan struct{})}
@@ -69,7 +70,7 @@ func startNode(t *testing.T, kind string, h *netlab.Host, conf string) *node {
 			t.Fatal(err)
 		}
 		n.ctl = filepath.Join(dir, "vigil.sock")
-		argv = []string{bin, "run", "-f", n.conf, "-control", n.ctl, "-log-level", "debug"}
+		argv = append([]string{bin, "run", "-f", n.conf, "-control", n.ctl, "-log-level", "debug"}, extra...)
 	case "keepalived":
 		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", n.conf,
 			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}

@@ -2,82 +2,218 @@
 // over daemon snapshots (the same control.Status document `vigil status`
 // prints), so a scrape reads one consistent picture and the daemon keeps no
 // second set of counters. The registry is passed in; nothing is global.
+//
+// The names follow Prometheus' conventions: a vigil_ prefix, _total for
+// counters, base units (_seconds, _bytes), and no label called instance or
+// job (Prometheus attaches those to every scraped series, so a metric's own
+// would be renamed to exported_instance). VRRP instances are labelled
+// iname, intf and vrid, as keepalived-exporter labels them, so dashboards
+// and alerts written for keepalived-exporter translate label for label.
+//
+// Every metric vigil exports is listed in Defs; docs/operations.md
+// documents each one, and a test holds the two together.
 package metrics
 
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/control"
 )
 
+// Kind is a metric's Prometheus type.
+type Kind string
+
+const (
+	Gauge   Kind = "gauge"
+	Counter Kind = "counter"
+)
+
+// Def describes one metric family.
+type Def struct {
+	Name   string
+	Kind   Kind
+	Labels []string
+	Help   string
+}
+
+// Label sets shared by many metrics.
+var (
+	instLabels = []string{"iname", "intf", "vrid"}
+	vsLabels   = []string{"virtual_server"}
+	rsLabels   = []string{"virtual_server", "real_server"}
+)
+
+// The metrics, in the order Defs lists them.
+var (
+	mInfo             = def("vigil_info", Gauge, "Always 1; the labels say which vigil runs and on which configuration file.", "version", "config_file")
+	mReloadOK         = def("vigil_config_last_reload_successful", Gauge, "1 if the last configuration load (at start or by reload) succeeded, 0 if the last reload was rejected or applied with errors.")
+	mReloadTime       = def("vigil_config_last_reload_success_timestamp_seconds", Gauge, "Unix time the running configuration was loaded: at start, or by the last reload that succeeded.")
+	mLoopLag          = def("vigil_loop_lag_seconds", Gauge, "Largest delay, over the last one to two minutes, between a deadline of the event loop (advert timers) and the loop waking for it.")
+	mLoopLagMax       = def("vigil_loop_lag_max_seconds", Gauge, "Largest event loop delay since vigil started.")
+	mState            = def("vigil_vrrp_state", Gauge, "1 for the state the VRRP instance is in, 0 for the others.", append(instLabels, "state")...)
+	mPrio             = def("vigil_vrrp_priority", Gauge, "Effective VRRP priority after tracking.", instLabels...)
+	mBasePrio         = def("vigil_vrrp_base_priority", Gauge, "Configured VRRP priority.", instLabels...)
+	mMasterPrio       = def("vigil_vrrp_master_priority", Gauge, "Priority of the master last heard (0 if none).", instLabels...)
+	mVIPs             = def("vigil_vrrp_virtual_addresses", Gauge, "Number of virtual addresses configured on the instance.", instLabels...)
+	mAdvSent          = def("vigil_vrrp_adverts_sent_total", Counter, "VRRP advertisements sent.", instLabels...)
+	mAdvRcvd          = def("vigil_vrrp_adverts_received_total", Counter, "VRRP advertisements received and accepted for the instance.", instLabels...)
+	mPrio0Sent        = def("vigil_vrrp_priority_zero_sent_total", Counter, "Priority 0 advertisements sent (the master resigning).", instLabels...)
+	mPrio0Rcvd        = def("vigil_vrrp_priority_zero_received_total", Counter, "Priority 0 advertisements received.", instLabels...)
+	mBecameMaster     = def("vigil_vrrp_became_master_total", Counter, "Transitions into MASTER.", instLabels...)
+	mReleasedMaster   = def("vigil_vrrp_released_master_total", Counter, "Transitions out of MASTER.", instLabels...)
+	mDropped          = def("vigil_vrrp_adverts_dropped_total", Counter, "Advertisements dropped, by reason (ttl, checksum, auth, vrid list mismatch and so on).", append(instLabels, "reason")...)
+	mForeign          = def("vigil_vrrp_foreign_adverts_total", Counter, "Advertisements received on an interface for a VRID no local instance runs there (another router sharing the segment).", "intf", "family", "vrid")
+	mGARP             = def("vigil_vrrp_garp_sent_total", Counter, "Gratuitous ARP frames sent for the instance's IPv4 virtual addresses.", instLabels...)
+	mNA               = def("vigil_vrrp_na_sent_total", Counter, "Unsolicited Neighbor Advertisements sent for the instance's IPv6 virtual addresses.", instLabels...)
+	mAnnounceErr      = def("vigil_vrrp_announce_errors_total", Counter, "Gratuitous ARP or Neighbor Advertisements that could not be sent.", instLabels...)
+	mGroupState       = def("vigil_vrrp_sync_group_state", Gauge, "1 for the state the sync group is in, 0 for the others.", "group", "state")
+	mTrackerUp        = def("vigil_tracker_up", Gauge, "1 while the tracker passes (vrrp_script succeeding, interface up, process quorum met, file readable), 0 while it fails; absent until it has a result.", "kind", "name")
+	mTrackerValue     = def("vigil_tracker_file_value", Gauge, "The number a vrrp_track_file currently holds.", "name")
+	mVSActive         = def("vigil_virtual_server_active", Gauge, "1 when this director serves the virtual server (its VRRP instance is MASTER).", vsLabels...)
+	mVSQuorum         = def("vigil_virtual_server_quorum", Gauge, "1 when the virtual server has its quorum of healthy real servers.", vsLabels...)
+	mRSUp             = def("vigil_real_server_up", Gauge, "1 when the real server passes its health checks.", rsLabels...)
+	mRSWeight         = def("vigil_real_server_weight", Gauge, "Weight the scheduler gives the real server.", rsLabels...)
+	instanceCounters  = map[string]*metric{"adverts_sent": mAdvSent, "adverts_received": mAdvRcvd, "priority0_sent": mPrio0Sent, "priority0_received": mPrio0Rcvd, "became_master": mBecameMaster, "released_master": mReleasedMaster}
+	dropPrefix        = "dropped_"
+	foreignPrefix     = "foreign_vrid_"
+	ignoredCounterKey = map[string]bool{"loop_lag_max_ms": true} // exported as vigil_loop_lag_max_seconds
+)
+
+type metric struct {
+	Def
+	desc *prometheus.Desc
+}
+
+var all []*metric
+
+func def(name string, k Kind, help string, labels ...string) *metric {
+	m := &metric{Def: Def{Name: name, Kind: k, Labels: labels, Help: help}}
+	m.desc = prometheus.NewDesc(name, help, labels, nil)
+	all = append(all, m)
+	return m
+}
+
+// Defs lists every metric family the collector exports (besides the Go
+// runtime's go_* and the process' process_* families).
+func Defs() []Def {
+	out := make([]Def, len(all))
+	for i, m := range all {
+		out[i] = m.Def
+	}
+	return out
+}
+
+// CounterKnown reports whether the collector exports the instance counter
+// named key (a key of control.InstanceStatus.Counters), so that a counter
+// the daemon adds cannot go unexported unnoticed.
+func CounterKnown(key string) bool {
+	return instanceCounters[key] != nil || ignoredCounterKey[key] ||
+		strings.HasPrefix(key, dropPrefix) || strings.HasPrefix(key, foreignPrefix)
+}
+
 // Collector turns snapshots into metrics.
 type Collector struct {
-	snapshot func() control.Status
-
-	state, prio, basePrio, masterPrio, vips, counters *prometheus.Desc
-	rsUp, rsWeight, vsActive, vsQuorum, info          *prometheus.Desc
+	snapshot func() (control.Status, bool)
 }
 
 // States are the VRRP states exported as one-hot vigil_vrrp_state series, so
 // alerts can say `vigil_vrrp_state{state="MASTER"} == 1` on two nodes.
 var States = []string{"INIT", "BACKUP", "MASTER", "FAULT"}
 
-// New returns a collector that calls snapshot on every scrape.
-func New(snapshot func() control.Status) *Collector {
-	inst := []string{"instance", "interface", "vrid"}
-	rs := []string{"virtual_server", "real_server"}
-	return &Collector{
-		snapshot:   snapshot,
-		info:       prometheus.NewDesc("vigil_info", "vigil build and configuration.", []string{"version", "config_file"}, nil),
-		state:      prometheus.NewDesc("vigil_vrrp_state", "1 for the state the VRRP instance is in, 0 for the others.", append(inst, "state"), nil),
-		prio:       prometheus.NewDesc("vigil_vrrp_priority", "Effective VRRP priority after tracking.", inst, nil),
-		basePrio:   prometheus.NewDesc("vigil_vrrp_base_priority", "Configured VRRP priority.", inst, nil),
-		masterPrio: prometheus.NewDesc("vigil_vrrp_master_priority", "Priority of the master last heard (0 if none).", inst, nil),
-		vips:       prometheus.NewDesc("vigil_vrrp_virtual_addresses", "Number of virtual addresses configured on the instance.", inst, nil),
-		counters:   prometheus.NewDesc("vigil_vrrp_events_total", "VRRP events by kind: adverts sent and received, packets dropped by reason, transitions.", append(inst, "event"), nil),
-		vsActive:   prometheus.NewDesc("vigil_virtual_server_active", "1 when this director serves the virtual server (its VRRP instance is MASTER).", []string{"virtual_server"}, nil),
-		vsQuorum:   prometheus.NewDesc("vigil_virtual_server_quorum", "1 when the virtual server has its quorum of healthy real servers.", []string{"virtual_server"}, nil),
-		rsUp:       prometheus.NewDesc("vigil_real_server_up", "1 when the real server passes its health checks.", rs, nil),
-		rsWeight:   prometheus.NewDesc("vigil_real_server_weight", "Weight the scheduler gives the real server.", rs, nil),
-	}
+// New returns a collector that calls snapshot on every scrape. snapshot
+// reports false when the daemon did not answer; the scrape then carries
+// only the Go and process metrics (and the scrape's own up).
+func New(snapshot func() (control.Status, bool)) *Collector {
+	return &Collector{snapshot: snapshot}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.info, c.state, c.prio, c.basePrio, c.masterPrio, c.vips, c.counters, c.vsActive, c.vsQuorum, c.rsUp, c.rsWeight} {
-		ch <- d
+	for _, m := range all {
+		ch <- m.desc
 	}
+}
+
+func emit(ch chan<- prometheus.Metric, m *metric, v float64, labels ...string) {
+	t := prometheus.GaugeValue
+	if m.Kind == Counter {
+		t = prometheus.CounterValue
+	}
+	ch <- prometheus.MustNewConstMetric(m.desc, t, v, labels...)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.snapshot()
-	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, s.Version, s.ConfigFile)
+	s, ok := c.snapshot()
+	if !ok {
+		return
+	}
+	emit(ch, mInfo, 1, s.Version, s.ConfigFile)
+	reloadOK := s.LastReload == nil || s.LastReload.OK
+	emit(ch, mReloadOK, b2f(reloadOK))
+	if !s.ConfigLoaded.IsZero() {
+		emit(ch, mReloadTime, unixSeconds(s.ConfigLoaded))
+	}
+	emit(ch, mLoopLag, time.Duration(s.LoopLag.Recent).Seconds())
+	emit(ch, mLoopLagMax, time.Duration(s.LoopLag.Max).Seconds())
+	type sockKey struct{ intf, fam, vrid string }
+	foreign := map[sockKey]uint64{}
 	for _, in := range s.Instances {
 		labels := []string{in.Name, in.Interface, itoa(in.VRID)}
 		for _, st := range States {
-			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, b2f(strings.EqualFold(in.State, st)), append(labels, st)...)
+			emit(ch, mState, b2f(strings.EqualFold(in.State, st)), append(labels, st)...)
 		}
-		ch <- prometheus.MustNewConstMetric(c.prio, prometheus.GaugeValue, float64(in.Priority), labels...)
-		ch <- prometheus.MustNewConstMetric(c.basePrio, prometheus.GaugeValue, float64(in.BasePriority), labels...)
-		ch <- prometheus.MustNewConstMetric(c.masterPrio, prometheus.GaugeValue, float64(in.MasterPriority), labels...)
-		ch <- prometheus.MustNewConstMetric(c.vips, prometheus.GaugeValue, float64(len(in.VIPs)), labels...)
-		for name, v := range in.Counters {
-			ch <- prometheus.MustNewConstMetric(c.counters, prometheus.CounterValue, float64(v), append(labels, name)...)
+		emit(ch, mPrio, float64(in.Priority), labels...)
+		emit(ch, mBasePrio, float64(in.BasePriority), labels...)
+		emit(ch, mMasterPrio, float64(in.MasterPriority), labels...)
+		emit(ch, mVIPs, float64(len(in.VIPs)), labels...)
+		emit(ch, mGARP, float64(in.GARPSent), labels...)
+		emit(ch, mNA, float64(in.NASent), labels...)
+		emit(ch, mAnnounceErr, float64(in.AnnounceErrors), labels...)
+		for key, v := range in.Counters {
+			if m := instanceCounters[key]; m != nil {
+				emit(ch, m, float64(v), labels...)
+			} else if r, ok := strings.CutPrefix(key, dropPrefix); ok {
+				emit(ch, mDropped, float64(v), append(labels, r)...)
+			} else if vrid, ok := strings.CutPrefix(key, foreignPrefix); ok {
+				// The count belongs to the interface's socket, which every
+				// instance on it reports: export it once.
+				foreign[sockKey{in.Interface, in.Family, vrid}] = v
+			}
+		}
+	}
+	for k, v := range foreign {
+		emit(ch, mForeign, float64(v), k.intf, k.fam, k.vrid)
+	}
+	for _, g := range s.Groups {
+		for _, st := range States {
+			emit(ch, mGroupState, b2f(strings.EqualFold(g.State, st)), g.Name, st)
+		}
+	}
+	for _, t := range s.Trackers {
+		if !t.Known {
+			continue
+		}
+		emit(ch, mTrackerUp, b2f(t.OK), t.Kind, t.Name)
+		if t.Kind == "file" {
+			emit(ch, mTrackerValue, float64(t.Value), t.Name)
 		}
 	}
 	for _, vs := range s.Services {
-		ch <- prometheus.MustNewConstMetric(c.vsActive, prometheus.GaugeValue, b2f(vs.Active), vs.Name)
-		ch <- prometheus.MustNewConstMetric(c.vsQuorum, prometheus.GaugeValue, b2f(vs.Quorum), vs.Name)
+		emit(ch, mVSActive, b2f(vs.Active), vs.Name)
+		emit(ch, mVSQuorum, b2f(vs.Quorum), vs.Name)
 		for _, r := range vs.RealServers {
-			ch <- prometheus.MustNewConstMetric(c.rsUp, prometheus.GaugeValue, b2f(r.Up), vs.Name, r.Addr)
-			ch <- prometheus.MustNewConstMetric(c.rsWeight, prometheus.GaugeValue, float64(r.Weight), vs.Name, r.Addr)
+			emit(ch, mRSUp, b2f(r.Up), vs.Name, r.Addr)
+			emit(ch, mRSWeight, float64(r.Weight), vs.Name, r.Addr)
 		}
 	}
 }
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func b2f(b bool) float64 {
 	if b {

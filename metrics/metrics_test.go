@@ -1,38 +1,210 @@
 package metrics
 
 import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"vigil/control"
+	"vigil/internal/testenv"
 )
 
-func TestCollectorExportsSnapshot(t *testing.T) {
-	snap := control.Status{Version: "t", ConfigFile: "/k.conf", Instances: []control.InstanceStatus{{
-		Name: "VI_1", Interface: "eth0", VRID: 51, State: "MASTER", Priority: 90, BasePriority: 100,
-		VIPs: []string{"192.0.2.100/32"}, Counters: map[string]uint64{"drop_bad_ttl": 3},
-	}}, Services: []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Active: true, Quorum: true,
-		RealServers: []control.RealStatus{{Addr: "198.51.100.1:80", Weight: 2, Up: true}}}}}
+// fullStatus has something for every metric family.
+func fullStatus() control.Status {
+	return control.Status{
+		Version: "1.2.3", ConfigFile: "/k.conf",
+		ConfigLoaded: time.Unix(1700000000, 500000000),
+		LastReload:   &control.ReloadResult{At: time.Unix(1700000100, 0), OK: false, Errors: []string{"x"}},
+		LoopLag:      control.LoopLag{Recent: control.Duration(250 * time.Millisecond), Max: control.Duration(2 * time.Second)},
+		Instances: []control.InstanceStatus{{
+			Name: "VI_1", Interface: "eth0", VRID: 51, Family: "ipv4", State: "MASTER", Priority: 90, BasePriority: 100,
+			VIPs: []string{"192.0.2.100/32"}, GARPSent: 10, NASent: 2, AnnounceErrors: 1,
+			Counters: map[string]uint64{"dropped_ttl": 3, "adverts_sent": 7, "adverts_received": 1, "priority0_sent": 1,
+				"priority0_received": 2, "became_master": 1, "released_master": 0, "foreign_vrid_7": 12, "loop_lag_max_ms": 2000},
+		}, {
+			Name: "VI_2", Interface: "eth0", VRID: 52, Family: "ipv4", State: "BACKUP",
+			Counters: map[string]uint64{"foreign_vrid_7": 12},
+		}},
+		Groups: []control.GroupStatus{{Name: "G1", State: "MASTER", Members: []string{"VI_1"}}},
+		Trackers: []control.TrackerStatus{
+			{Kind: "script", Name: "chk_web", Known: true, OK: false},
+			{Kind: "file", Name: "tf", Known: true, OK: true, Value: -20},
+			{Kind: "process", Name: "nginx"}, // no result yet
+		},
+		Services: []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Active: true, Quorum: true,
+			RealServers: []control.RealStatus{{Addr: "198.51.100.1:80", Weight: 2, Up: true}}}},
+	}
+}
+
+func registry(s control.Status) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(func() control.Status { return snap }))
+	reg.MustRegister(New(func() (control.Status, bool) { return s, true }))
+	return reg
+}
+
+func TestCollectorExportsSnapshot(t *testing.T) {
 	want := `
 # HELP vigil_vrrp_state 1 for the state the VRRP instance is in, 0 for the others.
 # TYPE vigil_vrrp_state gauge
-vigil_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
-vigil_vrrp_state{instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
-vigil_vrrp_state{instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
-vigil_vrrp_state{instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 1
-# HELP vigil_vrrp_events_total VRRP events by kind: adverts sent and received, packets dropped by reason, transitions.
-# TYPE vigil_vrrp_events_total counter
-vigil_vrrp_events_total{event="drop_bad_ttl",instance="VI_1",interface="eth0",vrid="51"} 3
+vigil_vrrp_state{iname="VI_1",intf="eth0",state="BACKUP",vrid="51"} 0
+vigil_vrrp_state{iname="VI_1",intf="eth0",state="FAULT",vrid="51"} 0
+vigil_vrrp_state{iname="VI_1",intf="eth0",state="INIT",vrid="51"} 0
+vigil_vrrp_state{iname="VI_1",intf="eth0",state="MASTER",vrid="51"} 1
+vigil_vrrp_state{iname="VI_2",intf="eth0",state="BACKUP",vrid="52"} 1
+vigil_vrrp_state{iname="VI_2",intf="eth0",state="FAULT",vrid="52"} 0
+vigil_vrrp_state{iname="VI_2",intf="eth0",state="INIT",vrid="52"} 0
+vigil_vrrp_state{iname="VI_2",intf="eth0",state="MASTER",vrid="52"} 0
+# HELP vigil_vrrp_adverts_dropped_total Advertisements dropped, by reason (ttl, checksum, auth, vrid list mismatch and so on).
+# TYPE vigil_vrrp_adverts_dropped_total counter
+vigil_vrrp_adverts_dropped_total{iname="VI_1",intf="eth0",reason="ttl",vrid="51"} 3
+# HELP vigil_vrrp_foreign_adverts_total Advertisements received on an interface for a VRID no local instance runs there (another router sharing the segment).
+# TYPE vigil_vrrp_foreign_adverts_total counter
+vigil_vrrp_foreign_adverts_total{family="ipv4",intf="eth0",vrid="7"} 12
+# HELP vigil_vrrp_garp_sent_total Gratuitous ARP frames sent for the instance's IPv4 virtual addresses.
+# TYPE vigil_vrrp_garp_sent_total counter
+vigil_vrrp_garp_sent_total{iname="VI_1",intf="eth0",vrid="51"} 10
+vigil_vrrp_garp_sent_total{iname="VI_2",intf="eth0",vrid="52"} 0
+# HELP vigil_config_last_reload_successful 1 if the last configuration load (at start or by reload) succeeded, 0 if the last reload was rejected or applied with errors.
+# TYPE vigil_config_last_reload_successful gauge
+vigil_config_last_reload_successful 0
+# HELP vigil_config_last_reload_success_timestamp_seconds Unix time the running configuration was loaded: at start, or by the last reload that succeeded.
+# TYPE vigil_config_last_reload_success_timestamp_seconds gauge
+vigil_config_last_reload_success_timestamp_seconds 1.7000000005e+09
+# HELP vigil_loop_lag_seconds Largest delay, over the last one to two minutes, between a deadline of the event loop (advert timers) and the loop waking for it.
+# TYPE vigil_loop_lag_seconds gauge
+vigil_loop_lag_seconds 0.25
+# HELP vigil_tracker_up 1 while the tracker passes (vrrp_script succeeding, interface up, process quorum met, file readable), 0 while it fails; absent until it has a result.
+# TYPE vigil_tracker_up gauge
+vigil_tracker_up{kind="file",name="tf"} 1
+vigil_tracker_up{kind="script",name="chk_web"} 0
+# HELP vigil_tracker_file_value The number a vrrp_track_file currently holds.
+# TYPE vigil_tracker_file_value gauge
+vigil_tracker_file_value{name="tf"} -20
+# HELP vigil_info Always 1; the labels say which vigil runs and on which configuration file.
+# TYPE vigil_info gauge
+vigil_info{config_file="/k.conf",version="1.2.3"} 1
 # HELP vigil_real_server_weight Weight the scheduler gives the real server.
 # TYPE vigil_real_server_weight gauge
 vigil_real_server_weight{real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 2
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "vigil_vrrp_state", "vigil_vrrp_events_total", "vigil_real_server_weight"); err != nil {
+	names := []string{"vigil_vrrp_state", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
+		"vigil_config_last_reload_successful", "vigil_config_last_reload_success_timestamp_seconds", "vigil_loop_lag_seconds",
+		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight"}
+	if err := testutil.GatherAndCompare(registry(fullStatus()), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveryDefExported: a metric listed (and so documented) but never
+// exported is as wrong as one exported and not listed.
+func TestEveryDefExported(t *testing.T) {
+	mfs, err := registry(fullStatus()).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+		if !slices.ContainsFunc(Defs(), func(d Def) bool { return d.Name == mf.GetName() }) {
+			t.Errorf("%s is exported but not in Defs", mf.GetName())
+		}
+	}
+	for _, d := range Defs() {
+		if !got[d.Name] {
+			t.Errorf("%s is in Defs but the full snapshot does not export it", d.Name)
+		}
+		for _, l := range d.Labels {
+			if l == "instance" || l == "job" {
+				t.Errorf("%s has label %q, which Prometheus reserves for the target", d.Name, l)
+			}
+		}
+		if (d.Kind == Counter) != strings.HasSuffix(d.Name, "_total") {
+			t.Errorf("%s: a %s; counters and only counters end in _total", d.Name, d.Kind)
+		}
+	}
+}
+
+func TestLint(t *testing.T) {
+	problems, err := testutil.GatherAndLint(registry(fullStatus()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestReloadMetricsAtStart(t *testing.T) {
+	s := fullStatus()
+	s.LastReload = nil // no reload yet: the load at start counts
+	want := `
+# HELP vigil_config_last_reload_successful 1 if the last configuration load (at start or by reload) succeeded, 0 if the last reload was rejected or applied with errors.
+# TYPE vigil_config_last_reload_successful gauge
+vigil_config_last_reload_successful 1
+`
+	if err := testutil.GatherAndCompare(registry(s), strings.NewReader(want), "vigil_config_last_reload_successful"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestHandlerPaths(t *testing.T) {
+	up := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil })
+	if code, body := get(t, up, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	code, body := get(t, up, "/metrics")
+	for _, want := range []string{"vigil_info{", "go_goroutines ", "process_start_time_seconds "} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics: %d, no %q in\n%s", code, want, body)
+		}
+	}
+	if code, _ := get(t, up, "/"); code != 404 {
+		t.Errorf("/: %d, want 404: metrics are served on /metrics only", code)
+	}
+	down := Handler(func(context.Context) (control.Status, error) { return control.Status{}, errors.New("stuck") })
+	if code, body := get(t, down, "/healthz"); code != 503 || !strings.Contains(body, "stuck") {
+		t.Errorf("/healthz of a stuck daemon: %d %q", code, body)
+	}
+	if code, body := get(t, down, "/metrics"); code != 200 || strings.Contains(body, "vigil_") || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics of a stuck daemon: %d\n%s", code, body)
+	}
+}
+
+// PromtoolCheck runs `promtool check metrics` over a scrape and fails the
+// test on any problem it reports. The e2e test uses it on a real daemon.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	testenv.RequireTool(t, "promtool")
+	h := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil })
+	_, body := get(t, h, "/metrics")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }

@@ -19,8 +19,6 @@ import (
 	"vigil/internal/version"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"vigil/config"
 	"vigil/control"
@@ -83,19 +81,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	if *metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics.New(func() control.Status {
-			sctx, scancel := context.WithTimeout(runCtx, 2*time.Second)
-			defer scancel()
-			s, _ := d.Status(sctx)
-			return s
-		}))
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
 			fmt.Fprintf(stderr, "vigil run: -metrics %s: %v\n", *metricsAddr, err)
 			return 2
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: metrics.Handler(d.Status), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}

@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"maps"
+	"testing"
+	"time"
+
+	"vigil/control"
+	"vigil/metrics"
+	"vigil/vrrp"
+)
+
+func TestLagWindowForgetsOldStalls(t *testing.T) {
+	var w lagWindow
+	t0 := time.Unix(1000, 0)
+	w.add(t0, 3*time.Millisecond)
+	w.add(t0.Add(10*time.Second), 800*time.Millisecond)
+	w.add(t0.Add(20*time.Second), 5*time.Millisecond)
+	if got := w.status(t0.Add(30 * time.Second)); got.Recent != control.Duration(800*time.Millisecond) || got.Max != got.Recent {
+		t.Fatalf("right after the stall: %+v", got)
+	}
+	// One window later the stall is in the previous bucket: still shown.
+	w.add(t0.Add(control.LoopLagWindow+time.Second), 2*time.Millisecond)
+	if got := w.status(t0.Add(control.LoopLagWindow + 2*time.Second)); got.Recent != control.Duration(800*time.Millisecond) {
+		t.Fatalf("one window later: %+v", got)
+	}
+	// Two windows later it is gone from Recent but kept in Max.
+	w.add(t0.Add(2*control.LoopLagWindow+2*time.Second), 4*time.Millisecond)
+	got := w.status(t0.Add(2*control.LoopLagWindow + 3*time.Second))
+	if got.Recent != control.Duration(4*time.Millisecond) || got.Max != control.Duration(800*time.Millisecond) {
+		t.Fatalf("two windows later: %+v", got)
+	}
+	// A long quiet spell (no wake-ups) forgets everything recent.
+	if got := w.status(t0.Add(10 * control.LoopLagWindow)); got.Recent != 0 || got.Max != control.Duration(800*time.Millisecond) {
+		t.Fatalf("after a quiet spell: %+v", got)
+	}
+}
+
+// TestEveryCounterExported: a counter the daemon adds to the status must
+// have a metric (metrics.CounterKnown), or it would silently go unexported.
+func TestEveryCounterExported(t *testing.T) {
+	keys := maps.Keys(counters(vrrp.Counters{}))
+	for k := range keys {
+		if !metrics.CounterKnown(k) {
+			t.Errorf("status counter %q has no metric in package metrics", k)
+		}
+	}
+	for _, k := range []string{"loop_lag_max_ms", "foreign_vrid_7"} {
+		if !metrics.CounterKnown(k) {
+			t.Errorf("status counter %q has no metric in package metrics", k)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/internal/labtest"
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+const confMetrics = `
+global_defs {
+  enable_script_security
+  script_user root
+}
+vrrp_script chk_ok {
+  script "/bin/true"
+  interval 1
+}
+vrrp_script chk_fail {
+  script "/bin/false"
+  interval 1
+  weight -10
+}
+vrrp_instance VI_M {
+  interface eth0
+  state BACKUP
+  virtual_router_id 71
+  version 3
+  priority 150
+  advert_int 0.1
+  track_script {
+    chk_ok
+    chk_fail
+  }
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+
+// metricsAddr is where the lab's vigil serves metrics, inside its host.
+const metricsAddr = "127.0.0.1:9650"
+
+// scrape fetches path from a vigil's metrics listener inside host h.
+func scrape(t *testing.T, h *netlab.Host, path string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+			err = h.Do(func() error {
+				var d net.Dialer
+				conn, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return conn, err
+		},
+	}}
+	resp, err := c.Get("http://" + metricsAddr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// promtoolCheck fails the test unless `promtool check metrics` accepts a
+// scrape.
+func promtoolCheck(t *testing.T, body string) {
+	t.Helper()
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics on vigil's /metrics: %v\n%s", err, out)
+	}
+}
+
+// hasSeries reports whether a scrape has the exposition line want (a
+// series with its labels as Prometheus prints them, then its value).
+func hasSeries(body, want string) bool {
+	for _, l := range strings.Split(body, "\n") {
+		if l == want {
+			return true
+		}
+	}
+	return false
+}
+
+// TestMetrics: a real vigil serving --metrics passes `promtool check
+// metrics`, reports its VRRP state, tracker results, announcements and
+// reload outcome, answers /healthz, and serves nothing else.
+func TestMetrics(t *testing.T) {
+	requireVRRPLab(t)
+	testenv.RequireTool(t, "promtool")
+	t.Parallel()
+	_, hosts, _ := labtest.LAN(t, "met", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	a := startNode(t, "vigil", hosts["a"], confMetrics, "-metrics", metricsAddr)
+	vip := netip.MustParseAddr("192.0.2.100")
+	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return a.hasAddr(vip) })
+
+	var body string
+	inst := `iname="VI_M",intf="eth0",vrid="71"`
+	want := []string{
+		`vigil_vrrp_state{iname="VI_M",intf="eth0",state="MASTER",vrid="71"} 1`,
+		`vigil_vrrp_priority{` + inst + `} 140`,
+		`vigil_tracker_up{kind="script",name="chk_ok"} 1`,
+		`vigil_tracker_up{kind="script",name="chk_fail"} 0`,
+		`vigil_config_last_reload_successful 1`,
+		`vigil_vrrp_became_master_total{` + inst + `} 1`,
+	}
+	var missing string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var code int
+		code, body = scrape(t, hosts["a"], "/metrics")
+		missing = ""
+		for _, w := range want {
+			if code != 200 || !hasSeries(body, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no %s after 10 s:\n%s", missing, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	promtoolCheck(t, body)
+	for _, w := range []string{`vigil_vrrp_garp_sent_total{` + inst + `} `, `vigil_info{`, `vigil_loop_lag_seconds `,
+		`vigil_config_last_reload_success_timestamp_seconds `, `process_resident_memory_bytes `, `go_goroutines `} {
+		if !strings.Contains(body, w) {
+			t.Errorf("/metrics has no %q", w)
+		}
+	}
+	if strings.Contains(body, `vigil_vrrp_garp_sent_total{`+inst+`} 0`) {
+		t.Errorf("a master that claimed an IPv4 VIP sent no gratuitous ARP, says /metrics")
+	}
+	if code, b := scrape(t, hosts["a"], "/healthz"); code != 200 || b != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, b)
+	}
+	if code, _ := scrape(t, hosts["a"], "/"); code != 404 {
+		t.Errorf("/: %d, want 404", code)
+	}
+
+	// A rejected reload shows in vigil_config_last_reload_successful; the
+	// success timestamp stays the start's.
+	if err := os.WriteFile(a.conf, []byte(strings.Replace(confMetrics, "priority 150", "priority 150;", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the rejected reload in /metrics", func() bool {
+		_, b := scrape(t, hosts["a"], "/metrics")
+		return hasSeries(b, "vigil_config_last_reload_successful 0")
+	})
+	_, after := scrape(t, hosts["a"], "/metrics")
+	if ts := seriesValue(body, "vigil_config_last_reload_success_timestamp_seconds"); ts == "" || ts != seriesValue(after, "vigil_config_last_reload_success_timestamp_seconds") {
+		t.Errorf("the success timestamp moved on a rejected reload: %q then %q", ts, seriesValue(after, "vigil_config_last_reload_success_timestamp_seconds"))
+	}
+	promtoolCheck(t, after)
+}
+
+// seriesValue returns the value of the unlabelled series name in a scrape.
+func seriesValue(body, name string) string {
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}

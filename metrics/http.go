@@ -1,0 +1,52 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vigil/control"
+)
+
+// StatusFunc asks the daemon for a snapshot.
+type StatusFunc func(ctx context.Context) (control.Status, error)
+
+// snapshotTimeout bounds how long a scrape or a health probe waits for
+// the daemon's loop: a loop that does not answer in that time is stuck.
+const snapshotTimeout = 2 * time.Second
+
+// Handler serves /metrics (vigil's metrics with the Go runtime and process
+// collectors) and /healthz (200 while the daemon's event loop answers, 503
+// otherwise, for systemd watchdogs, load balancer probes and the like).
+// Every other path is 404, so metrics are scraped from one address only.
+func Handler(status StatusFunc) http.Handler {
+	snap := func() (control.Status, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
+		defer cancel()
+		s, err := status(ctx)
+		return s, err == nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		New(snap),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
+		defer cancel()
+		if _, err := status(ctx); err != nil {
+			http.Error(w, "vigil's event loop does not answer: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
