@@ -74,7 +74,7 @@ func TestAlertsDocumentedAndTested(t *testing.T) {
 		if !strings.Contains(string(docs), "| `"+n+"` |") {
 			t.Errorf("alert %s is not in docs/operations.md's alerts table", n)
 		}
-		if !regexp.MustCompile(`alertname: `+n+`\s+exp_alerts:\s+- exp_labels`).Match(tests) {
+		if !regexp.MustCompile(`alertname: ` + n + `\s+exp_alerts:\s+- exp_labels`).Match(tests) {
 			t.Errorf("alert %s has no firing case in %s", n, alertTests)
 		}
 	}
