@@ -527,13 +527,14 @@ func (d *Daemon) pushDesired() {
 }
 
 // claimVIPs runs before a new master adds its VIPs: the services behind
-// them become active and the rules are applied at once, waiting for nft,
-// so that no client's first packet to a freshly claimed VIP meets the
-// host's own TCP stack (a reset) instead of the dispatch rule.
-func (d *Daemon) claimVIPs(in *instance) {
+// them become active, and it returns the apply to run (on d.work, before
+// the VIPs go in, waiting for nft) so that no client's first packet to a
+// freshly claimed VIP meets the host's own TCP stack (a reset) instead of
+// the dispatch rule. Nil when the VIPs carry no service.
+func (d *Daemon) claimVIPs(in *instance) func() {
 	b := d.bal
 	if b == nil {
-		return
+		return nil
 	}
 	serves := false
 	for p := range in.spec.vips {
@@ -545,15 +546,18 @@ func (d *Daemon) claimVIPs(in *instance) {
 		}
 	}
 	if !serves {
-		return
+		return nil
 	}
 	// Even when the model already had the services active (an address
 	// owner at startup), the applier may not have put them in the kernel
 	// yet: applyNow skips the work if it has.
 	g := b.model.Generation()
 	b.lastGen, b.dirty = g, false
-	if err := d.applyNow(b.dp, b.state, applyReq{gen: g, des: b.model.Desired()}); err != nil {
-		d.log.Error("nftables apply before claiming the VIPs failed; claiming them anyway", "instance", in.spec.cfg.Name, "err", err)
+	dp, st, req, name := b.dp, b.state, applyReq{gen: g, des: b.model.Desired()}, in.spec.cfg.Name
+	return func() {
+		if err := d.applyNow(dp, st, req); err != nil {
+			d.log.Error("nftables apply before claiming the VIPs failed; claiming them anyway", "instance", name, "err", err)
+		}
 	}
 }
 

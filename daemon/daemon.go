@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -80,6 +81,8 @@ type Daemon struct {
 	// configLoaded is when the running configuration was loaded (start,
 	// or the last reload that succeeded).
 	configLoaded time.Time
+	pending    []pendingReady  // flush's scratch, reused
+	work       *slowWork       // the slow part of Readies, off the loop
 }
 
 type instance struct {
@@ -93,8 +96,15 @@ type instance struct {
 	// the engine was last told about them.
 	refs         []track.Ref
 	lastTracking vrrp.Tracking
-	// garps, nas and announceErrs count the announcements of the VIPs.
-	garps, nas, announceErrs uint64
+	// garps, nas and announceErrs count the announcements of the VIPs;
+	// d.work counts them, the loop reads them.
+	garps, nas, announceErrs atomic.Uint64
+	// firstAdvert and claimed are, for the latest transition to MASTER,
+	// how long after it the first advert went to the kernel and the VIPs
+	// were in (status counters first_advert_us and vips_claimed_us).
+	// claimed is written by d.work.
+	firstAdvert time.Duration
+	claimed     atomic.Int64
 }
 
 type sockKey struct {
@@ -170,6 +180,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.cfg = cfg
 	d.removeStale(specs)
 	d.startNoAccept(specs)
+	d.work = newSlowWork()
+	defer d.work.close()
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -606,12 +618,28 @@ func (d *Daemon) next() time.Time {
 
 // flush carries out what the engines ask for. A step on one member of a
 // sync group may change the others, so every engine is asked every time.
+//
+// It runs in two passes. First every engine's adverts go out, before
+// anything slow: RFC 5798 section 6.4.1/6.4.2 has a new master send its
+// ADVERTISEMENT first, and a backup whose Master_Down_Timer is about to
+// fire must hear it now, not after this node's nft transaction (tens of
+// milliseconds, which let `vigil demo` end up with two masters at
+// election), its address changes or its GARP bursts. The second pass
+// does the rest of each Ready in the engine's order.
 func (d *Daemon) flush() {
+	pend := d.pending[:0]
 	for _, in := range d.insts {
 		if in.e.HasReady() {
-			d.apply(in, in.e.Ready())
+			rd := in.e.Ready()
+			d.sendAdverts(in, &rd)
+			pend = append(pend, pendingReady{in: in, rd: rd})
 		}
 	}
+	for k := range pend {
+		d.apply(pend[k].in, &pend[k].rd)
+		pend[k] = pendingReady{} // drop the references
+	}
+	d.pending = pend[:0]
 	for _, g := range d.groups {
 		for _, t := range g.Ready() {
 			d.log.Info("sync group transition", "group", g.Name(), "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
@@ -627,75 +655,133 @@ func (d *Daemon) flush() {
 	}
 }
 
-// apply carries out one Ready in the engine's order: own the VIPs before
-// claiming them, and send the priority 0 advert before releasing them.
-func (d *Daemon) apply(in *instance, rd vrrp.Ready) {
-	name := in.spec.cfg.Name
-	if len(rd.Transitions) > 0 {
-		d.syncNoAccept() // before a new master's VIPs go in
-	}
-	for _, t := range rd.Transitions {
-		if t.To == vrrp.StateMaster {
-			d.claimVIPs(in)
-		}
-	}
-	for _, p := range rd.AddAddrs {
-		v := in.spec.vips[p]
-		if err := d.addrs.Add(v); err != nil {
-			d.log.Error("add virtual address", "instance", name, "vip", v.String(), "err", err)
-		}
-	}
-	for _, a := range rd.Announce {
-		for r := 0; r < a.Repeat; r++ {
-			for _, ip := range a.Addrs {
-				d.announce(in, ip)
-			}
-		}
-	}
+// pendingReady is a Ready whose adverts are sent and whose slow part is
+// still to do.
+type pendingReady struct {
+	in *instance
+	rd vrrp.Ready
+}
+
+// sendAdverts sends rd's adverts. For a transition to MASTER it records
+// how long after the transition the first advert was handed to the kernel
+// (status counter first_advert_us, and the transition's log line).
+func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 	for _, o := range rd.Adverts {
 		if in.sock == nil {
 			break
 		}
 		if err := in.sock.conn.Send(o.Data, in.spec.engine.SrcAddr, o.Dst); err != nil {
-			d.log.Warn("send advert", "instance", name, "err", err)
+			d.log.Warn("send advert", "instance", in.spec.cfg.Name, "err", err)
 		}
 	}
-	for _, p := range rd.DelAddrs {
-		v, ok := in.spec.vips[p]
-		if !ok {
-			v = in.spec.retired[p]
-		}
-		if err := d.addrs.Remove(v); err != nil {
-			d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
+	if len(rd.Adverts) == 0 {
+		return
+	}
+	for _, t := range rd.Transitions {
+		if t.To == vrrp.StateMaster {
+			in.firstAdvert = time.Since(t.At)
 		}
 	}
+}
+
+// apply carries out the rest of one Ready (its adverts are sent) in the
+// engine's order: own the VIPs before announcing them, and release them
+// after the priority 0 advert went out. What the loop owns (the engines,
+// the LB model) is read here; the I/O runs on d.work, in order, so the
+// loop goes on sending adverts while nft and netlink take their time.
+func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
+	name := in.spec.cfg.Name
+	spec := in.spec
+	var noAccept func()
+	if len(rd.Transitions) > 0 {
+		noAccept = d.prepareNoAccept() // before a new master's VIPs go in
+	}
+	var claims []func()
+	for _, t := range rd.Transitions {
+		if t.To == vrrp.StateMaster {
+			if c := d.claimVIPs(in); c != nil {
+				claims = append(claims, c)
+			}
+		}
+	}
+	type noted struct {
+		t       vrrp.Transition
+		scripts notify.Scripts
+	}
+	var trans []noted
 	for _, t := range rd.Transitions {
 		in.since, in.reason = t.At, t.Reason
 		switch {
 		case t.To == vrrp.StateMaster:
-			d.setRoutes(in, true)
 			d.vrrpChanged(in, true)
 		case t.From == vrrp.StateMaster:
-			d.setRoutes(in, false)
 			d.vrrpChanged(in, false)
 		}
-		d.log.Info("transition", "instance", name, "from", t.From.String(), "to", t.To.String(),
-			"reason", t.Reason, "priority", t.Priority)
+		n := noted{t: t}
 		if d.notifier != nil {
-			d.notifier.Notify(notify.Event{Scope: notify.Instance, Name: name, State: notifyState(t.To), Priority: int(t.Priority)},
-				d.notifyScripts(in.spec.cfg.Notify))
+			n.scripts = d.notifyScripts(spec.cfg.Notify)
 		}
+		trans = append(trans, n)
 	}
-	for _, n := range rd.Notes {
-		d.log.Warn("vrrp", "instance", name, "note", n)
-	}
+	firstAdvert := in.firstAdvert
+	add, del, announce, notes := rd.AddAddrs, rd.DelAddrs, rd.Announce, rd.Notes
+	d.work.do(func() {
+		if noAccept != nil {
+			noAccept()
+		}
+		for _, c := range claims {
+			c()
+		}
+		for _, p := range add {
+			v := spec.vips[p]
+			if err := d.addrs.Add(v); err != nil {
+				d.log.Error("add virtual address", "instance", name, "vip", v.String(), "err", err)
+			}
+		}
+		for _, a := range announce {
+			for r := 0; r < a.Repeat; r++ {
+				for _, ip := range a.Addrs {
+					d.announce(in, spec, ip)
+				}
+			}
+		}
+		for _, p := range del {
+			v, ok := spec.vips[p]
+			if !ok {
+				v = spec.retired[p]
+			}
+			if err := d.addrs.Remove(v); err != nil {
+				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
+			}
+		}
+		for _, n := range trans {
+			t := n.t
+			attrs := []any{"instance", name, "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "priority", t.Priority}
+			switch {
+			case t.To == vrrp.StateMaster:
+				claimed := time.Since(t.At)
+				in.claimed.Store(int64(claimed))
+				d.setRoutes(spec, true)
+				attrs = append(attrs, "first_advert_after", firstAdvert.String(), "vips_claimed_after", claimed.String())
+			case t.From == vrrp.StateMaster:
+				d.setRoutes(spec, false)
+			}
+			d.log.Info("transition", attrs...)
+			if d.notifier != nil {
+				d.notifier.Notify(notify.Event{Scope: notify.Instance, Name: name, State: notifyState(t.To), Priority: int(t.Priority)}, n.scripts)
+			}
+		}
+		for _, n := range notes {
+			d.log.Warn("vrrp", "instance", name, "note", n)
+		}
+	})
 }
 
 // setRoutes installs or removes the instance's virtual_routes and
 // virtual_rules, which follow the VIPs: present only on the master.
-func (d *Daemon) setRoutes(in *instance, on bool) {
-	name := in.spec.cfg.Name
-	for _, r := range in.spec.routes {
+func (d *Daemon) setRoutes(spec *instanceSpec, on bool) {
+	name := spec.cfg.Name
+	for _, r := range spec.routes {
 		var err error
 		if on {
 			err = d.addrs.AddRoute(r)
@@ -706,7 +792,7 @@ func (d *Daemon) setRoutes(in *instance, on bool) {
 			d.log.Error("virtual route", "instance", name, "add", on, "err", err)
 		}
 	}
-	for _, r := range in.spec.rules {
+	for _, r := range spec.rules {
 		var err error
 		if on {
 			err = d.addrs.AddRule(r)
@@ -719,9 +805,9 @@ func (d *Daemon) setRoutes(in *instance, on bool) {
 	}
 }
 
-func (d *Daemon) announce(in *instance, ip netip.Addr) {
-	dev := in.spec.ifname
-	for p, v := range in.spec.vips {
+func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
+	dev := spec.ifname
+	for p, v := range spec.vips {
 		if p.Addr() == ip {
 			dev = v.Dev
 			break
@@ -732,26 +818,27 @@ func (d *Daemon) announce(in *instance, ip netip.Addr) {
 		var err error
 		a, err = netio.OpenAnnouncer(dev, netio.AnnouncerConfig{})
 		if err != nil {
-			in.announceErrs++
+			in.announceErrs.Add(1)
 			d.log.Error("gratuitous ARP / NA", "interface", dev, "err", err)
 			return
 		}
 		d.announcers[dev] = a
 	}
 	if err := a.Announce(ip); err != nil {
-		in.announceErrs++
+		in.announceErrs.Add(1)
 		d.log.Warn("announce", "vip", ip.String(), "err", err)
 		return
 	}
 	if ip.Is4() {
-		in.garps++
+		in.garps.Add(1)
 	} else {
-		in.nas++
+		in.nas.Add(1)
 	}
 }
 
 // stopAll shuts every instance down: priority 0 adverts, VIPs released.
 func (d *Daemon) stopAll(now time.Time) {
+	d.work.setInline(true)
 	for _, in := range d.insts {
 		_ = in.e.Step(now, vrrp.Shutdown{})
 	}

@@ -40,8 +40,16 @@ func (d *Daemon) startNoAccept(specs []*instanceSpec) {
 // not accept traffic. The daemon calls it before a new master adds its
 // VIPs, so no packet to them is accepted in between.
 func (d *Daemon) syncNoAccept() {
+	if f := d.prepareNoAccept(); f != nil {
+		f()
+	}
+}
+
+// prepareNoAccept reads the drop list on the loop and returns the nft
+// change to run (on d.work or at once); nil without the filter.
+func (d *Daemon) prepareNoAccept() func() {
 	if d.noAccept == nil {
-		return
+		return nil
 	}
 	var drop []netip.Addr
 	for _, in := range d.insts {
@@ -51,13 +59,16 @@ func (d *Daemon) syncNoAccept() {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	before := d.noAccept.String()
-	if err := d.noAccept.Set(ctx, drop); err != nil {
-		d.log.Error("no_accept filter", "vips", len(drop), "err", err)
-	} else if now := d.noAccept.String(); now != before {
-		d.log.Info("no_accept: packets to these VIPs are dropped", "vips", now)
+	f := d.noAccept
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		before := f.String()
+		if err := f.Set(ctx, drop); err != nil {
+			d.log.Error("no_accept filter", "vips", len(drop), "err", err)
+		} else if now := f.String(); now != before {
+			d.log.Info("no_accept: packets to these VIPs are dropped", "vips", now)
+		}
 	}
 }
 

@@ -23,6 +23,10 @@ import (
 func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	res := control.ReloadResult{At: now}
 	defer func() { d.lastReload = &res }()
+	// A reload touches what queued work reads (specs, the data plane):
+	// finish that work and do this reload's own at once.
+	d.work.setInline(true)
+	defer d.work.setInline(false)
 	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
 	if diags.HasErrors() {
 		for _, dg := range diags {
@@ -62,8 +66,8 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 		case o.spec.ifname == s.ifname && o.spec.fam == s.fam && o.spec.vmac == s.vmac && o.e.Reload(s.engine, now) == nil:
 			if o.e.State() == vrrp.StateMaster {
 				// Swap the routes and rules the master holds.
-				d.setRoutes(o, false)
-				defer d.setRoutes(o, true)
+				d.setRoutes(o.spec, false)
+				defer d.setRoutes(o.spec, true)
 			}
 			// The engine keeps its state and timers and diffs a master's
 			// VIPs; addresses that left the config are still looked up
@@ -143,7 +147,9 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 // shutdown stops one instance as on exit: priority 0 advert, VIPs released.
 func (d *Daemon) shutdown(now time.Time, in *instance) {
 	_ = in.e.Step(now, vrrp.Shutdown{})
-	d.apply(in, in.e.Ready())
+	rd := in.e.Ready()
+	d.sendAdverts(in, &rd)
+	d.apply(in, &rd)
 	d.detach(in)
 	d.removeVMAC(in)
 }

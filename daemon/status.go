@@ -44,7 +44,10 @@ func (d *Daemon) snapshot() control.Status {
 			is.Family = "ipv6"
 		}
 		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
-		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps, in.nas, in.announceErrs
+		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps.Load(), in.nas.Load(), in.announceErrs.Load()
+		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
+		is.Counters["first_advert_us"] = uint64(in.firstAdvert.Microseconds())
+		is.Counters["vips_claimed_us"] = uint64(time.Duration(in.claimed.Load()).Microseconds())
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}

@@ -22,7 +22,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vigil demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"became MASTER", "outage seen by the client", "preempts back", "removed every namespace",
+	for _, want := range []string{"became MASTER", "n2 never became MASTER during the election", "outage seen by the client", "preempts back", "removed every namespace",
 		"DOWN connect 198.51.100.12:80", "removed from the pool", "failed requests during the director failover"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)

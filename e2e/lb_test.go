@@ -316,6 +316,18 @@ func TestLBDirectorFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+			// RFC 5798 section 6.4.2: the new master's first advert goes
+			// out before the slow work of the takeover (the nft apply
+			// before the VIPs). The daemon measures both from the
+			// transition; the order holds however loaded the host is.
+			for _, n := range []*node{d1, d2} {
+				waitFor(t, 5*time.Second, n.host.Name+"'s VIPs claimed", func() bool { return instStatus(t, n).Counters["vips_claimed_us"] > 0 })
+				c := instStatus(t, n).Counters
+				t.Logf("%s: first advert %dus after becoming MASTER, VIPs in after %dus", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
+				if c["first_advert_us"] > c["vips_claimed_us"] {
+					t.Errorf("%s: first advert %dus after the transition, VIPs claimed after %dus: want the advert first", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
+				}
+			}
 			time.Sleep(3 * time.Second)
 			res := s.stop()
 			pre := endedBefore(res, cut)

@@ -83,10 +83,12 @@ func (Shutdown) event()      {}
 func (Startup) event()       {}
 
 // Ready is what the caller must do, collected since the last call to
-// Instance.Ready. It is meant to be carried out in this order: add AddAddrs,
-// send Announce, send Adverts, delete DelAddrs; so that a new master owns
-// its VIPs before it claims them and a leaving master's priority 0 advert
-// goes out before its VIPs disappear.
+// Instance.Ready. It is meant to be carried out in this order: send
+// Adverts, add AddAddrs, send Announce, delete DelAddrs; so that a new
+// master's first advert goes out before any slow work, as RFC 5798 section
+// 6.4.1 orders it (a backup waiting on its Master_Down_Timer hears it in
+// time), it owns its VIPs before it announces them, and a leaving master's
+// priority 0 advert goes out before its VIPs disappear.
 type Ready struct {
 	Adverts     []Outbound     // adverts to send, in order
 	AddAddrs    []netip.Prefix // VIPs and excluded VIPs to add

@@ -231,6 +231,15 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 		if err := n.host.Start(cmd); err != nil {
 			return err
 		}
+		if n == nodes[0] {
+			// n2 starts once n1 runs, as an operator brings up a backup
+			// beside a running master: otherwise whichever process happens
+			// to start first on a loaded host is alone on the segment for a
+			// moment and rightly becomes MASTER.
+			if err := demoWaitUp(ctx, n, 10*time.Second); err != nil {
+				return err
+			}
+		}
 	}
 
 	step(2, "election")
@@ -240,6 +249,25 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 		return err
 	}
 	say("   %s became MASTER after %v; the tables `vigil status` prints:", master.name, time.Since(start).Round(time.Millisecond))
+	// The other node must never have been MASTER: the winner's first advert
+	// goes out before its nft rules and VIPs, within the skew between the
+	// two Master_Down_Intervals. Look again once that window is well past.
+	time.Sleep(3 * demoMasterDown(100))
+	for _, n := range nodes {
+		s, err := demoCall(ctx, n)
+		if err != nil || len(s.Instances) != 1 {
+			continue
+		}
+		c := s.Instances[0].Counters
+		switch {
+		case n == master:
+			say("   %s sent its first advert %dus after becoming MASTER, and had its VIPs in after %dus", n.name, c["first_advert_us"], c["vips_claimed_us"])
+		case c["became_master"] == 0:
+			say("   %s never became MASTER during the election", n.name)
+		default:
+			say("   %s was MASTER too during the election (%d times)", n.name, c["became_master"])
+		}
+	}
 	for _, n := range nodes {
 		demoStatus(out, n)
 	}
@@ -462,6 +490,19 @@ func demoServices(out io.Writer, n *demoNode) {
 
 func demoMasterDown(prio int) time.Duration {
 	return 3*demoInterval + time.Duration(256-prio)*demoInterval/256
+}
+
+func demoWaitUp(ctx context.Context, n *demoNode, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := demoCall(ctx, n); err == nil {
+			return nil
+		}
+		if err := demoSleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%s did not answer on its control socket within %v", n.name, timeout)
 }
 
 func demoWaitMaster(ctx context.Context, nodes []*demoNode, timeout time.Duration) (*demoNode, error) {
