@@ -81,8 +81,8 @@ type Daemon struct {
 	// configLoaded is when the running configuration was loaded (start,
 	// or the last reload that succeeded).
 	configLoaded time.Time
-	pending    []pendingReady  // flush's scratch, reused
-	work       *slowWork       // the slow part of Readies, off the loop
+	pending      []pendingReady // flush's scratch, reused
+	work         *slowWork      // the slow part of Readies, off the loop
 }
 
 type instance struct {
