@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vigil/addr"
+	"vigil/internal/inet"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -538,7 +539,7 @@ func TestVMAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // the second call finds and reuses it
-		name, err := r.m.EnsureVMAC("eth0", 51, addr.IPv4, "")
+		name, err := r.m.EnsureVMAC("eth0", 51, inet.IPv4, "vrrp.51")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -594,7 +595,7 @@ func TestVMAC(t *testing.T) {
 	}
 
 	// IPv6: its own MAC, the parent's link-local, no generated one.
-	name6, err := r.m.EnsureVMAC("eth0", 52, addr.IPv6, "vr6.52")
+	name6, err := r.m.EnsureVMAC("eth0", 52, inet.IPv6, "vr6.52")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -613,7 +614,7 @@ func TestVMAC(t *testing.T) {
 	}
 
 	// A name taken by something else is never reused or removed.
-	if _, err := r.m.EnsureVMAC("eth0", 53, addr.IPv4, "vrrp.51"); err == nil || !strings.Contains(err.Error(), "refusing") {
+	if _, err := r.m.EnsureVMAC("eth0", 53, inet.IPv4, "vrrp.51"); err == nil || !strings.Contains(err.Error(), "refusing") {
 		t.Errorf("EnsureVMAC over a VMAC with another MAC: %v, want a refusal", err)
 	}
 	if err := r.m.RemoveVMAC("eth0"); err == nil {
@@ -631,7 +632,7 @@ func TestVMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.m.EnsureVMACWithMAC("eth0", 54, addr.IPv4, "vip54", mac); err != nil {
+	if _, err := r.m.EnsureVMACWithMAC("eth0", 54, inet.IPv4, "vip54", mac); err != nil {
 		t.Fatal(err)
 	}
 	if l := linkOf(t, r.a, "vip54"); l.Address != "02:00:5e:10:20:36" || l.LinkInfo.InfoData.Mode != "private" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"vigil/addr"
+	"vigil/internal/inet"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -176,10 +178,10 @@ vrrp_instance vmac6 {
 	}
 	for _, x := range []struct {
 		vrid uint8
-		fam  addr.Family
+		fam  inet.Family
 		vip  string
-	}{{62, addr.IPv4, "192.0.2.110/32"}, {63, addr.IPv6, "2001:db8:c::300/128"}} {
-		name, err := r.m.EnsureVMAC("eth0", x.vrid, x.fam, "")
+	}{{62, inet.IPv4, "192.0.2.110/32"}, {63, inet.IPv6, "2001:db8:c::300/128"}} {
+		name, err := r.m.EnsureVMAC("eth0", x.vrid, x.fam, "vrrp."+strconv.Itoa(int(x.vrid)))
 		if err != nil {
 			t.Fatal(err)
 		}

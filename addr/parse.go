@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"vigil/internal/inet"
 )
 
 // Broadcast returns the IPv4 broadcast address of p (all host bits set), as
@@ -189,10 +190,10 @@ func ParseRule(ws []string) (Rule, error) {
 		key := w.next()
 		switch key {
 		case "inet":
-			r.Family = IPv4
+			r.Family = inet.IPv4
 			continue
 		case "inet6":
-			r.Family = IPv6
+			r.Family = inet.IPv6
 			continue
 		case "no_track":
 			continue

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -69,12 +70,12 @@ func TestParseRule(t *testing.T) {
 		want Rule
 		err  string
 	}{
-		{line: "from 192.168.2.0/24 table 1", want: Rule{Family: IPv4, From: p("192.168.2.0/24"), Table: 1}},
-		{line: "to 192.168.2.0/24 table 1 no_track", want: Rule{Family: IPv4, To: p("192.168.2.0/24"), Table: 1}},
+		{line: "from 192.168.2.0/24 table 1", want: Rule{Family: inet.IPv4, From: p("192.168.2.0/24"), Table: 1}},
+		{line: "to 192.168.2.0/24 table 1 no_track", want: Rule{Family: inet.IPv4, To: p("192.168.2.0/24"), Table: 1}},
 		{line: "from 198.51.100.0/24 to 203.0.113.0/26 table 100 iif eth1 oif eth2 fwmark 24/12 preference 39",
-			want: Rule{Family: IPv4, From: p("198.51.100.0/24"), To: p("203.0.113.0/26"), Table: 100, IIF: "eth1", OIF: "eth2", FwMark: 24, FwMask: 12, Priority: 39}},
-		{line: "inet6 from all lookup 7", want: Rule{Family: IPv6, Table: 7}},
-		{line: "from 2001:db8::1 table main", want: Rule{Family: IPv6, From: p("2001:db8::1/128"), Table: 254}},
+			want: Rule{Family: inet.IPv4, From: p("198.51.100.0/24"), To: p("203.0.113.0/26"), Table: 100, IIF: "eth1", OIF: "eth2", FwMark: 24, FwMask: 12, Priority: 39}},
+		{line: "inet6 from all lookup 7", want: Rule{Family: inet.IPv6, Table: 7}},
+		{line: "from 2001:db8::1 table main", want: Rule{Family: inet.IPv6, From: p("2001:db8::1/128"), Table: 254}},
 		{line: "from 192.0.2.0/24 table 1 goto 40", err: `"goto" is not supported`},
 		{line: "inet6 from 192.0.2.0/24 table 1", err: "does not match"},
 		{line: "from 192.0.2.0/24", err: "no table"},

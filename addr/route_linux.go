@@ -3,13 +3,14 @@ package addr
 import (
 	"errors"
 	"fmt"
+	"vigil/internal/inet"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-func nlFamily(f Family) int {
-	if f == IPv6 {
+func nlFamily(f inet.Family) int {
+	if f == inet.IPv6 {
 		return netlink.FAMILY_V6
 	}
 	return netlink.FAMILY_V4
@@ -122,7 +123,7 @@ func (m *Manager) HasRoute(r Route) (bool, error) {
 		return false, fmt.Errorf("addr: list routes to %s in table %d: %w", r.Dst, r.table(), err)
 	}
 	metric := want.Priority
-	if metric == 0 && r.Family() == IPv6 {
+	if metric == 0 && r.Family() == inet.IPv6 {
 		metric = 1024 // the kernel's default for IPv6 routes
 	}
 	for _, got := range rs {

@@ -6,34 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"vigil/internal/inet"
 )
-
-// Family is an address family.
-type Family uint8
-
-const (
-	// IPv4 is AF_INET.
-	IPv4 Family = 4
-	// IPv6 is AF_INET6.
-	IPv6 Family = 6
-)
-
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "inet"
-	case IPv6:
-		return "inet6"
-	}
-	return fmt.Sprintf("family(%d)", uint8(f))
-}
-
-func familyOf(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
 
 // Scope is a route or address scope (RT_SCOPE_*), as in `ip addr add ...
 // scope SCOPE`. The zero value is global.
@@ -116,7 +90,7 @@ type VIP struct {
 func (v VIP) Addr() netip.Addr { return v.Prefix.Addr() }
 
 // Family returns the VIP's address family.
-func (v VIP) Family() Family { return familyOf(v.Prefix.Addr()) }
+func (v VIP) Family() inet.Family { return inet.Of(v.Prefix.Addr()) }
 
 // preferredLft is the preferred lifetime the VIP is added with.
 func (v VIP) preferredLft() uint32 {
@@ -243,7 +217,7 @@ type Route struct {
 }
 
 // Family returns the route's address family.
-func (r Route) Family() Family { return familyOf(r.Dst.Addr()) }
+func (r Route) Family() inet.Family { return inet.Of(r.Dst.Addr()) }
 
 func (r Route) table() int {
 	if r.Table == 0 {
@@ -315,7 +289,7 @@ func (r Route) String() string {
 type Rule struct {
 	// Family is needed only when neither From nor To is set (keepalived's
 	// "inet6" keyword); otherwise it is taken from them. Zero means IPv4.
-	Family Family
+	Family inet.Family
 	// From and To are the source and destination selectors; invalid means
 	// "all".
 	From, To netip.Prefix
@@ -332,16 +306,16 @@ type Rule struct {
 	FwMark, FwMask uint32
 }
 
-func (r Rule) family() Family {
+func (r Rule) family() inet.Family {
 	switch {
 	case r.From.IsValid():
-		return familyOf(r.From.Addr())
+		return inet.Of(r.From.Addr())
 	case r.To.IsValid():
-		return familyOf(r.To.Addr())
-	case r.Family == IPv6:
-		return IPv6
+		return inet.Of(r.To.Addr())
+	case r.Family == inet.IPv6:
+		return inet.IPv6
 	}
-	return IPv4
+	return inet.IPv4
 }
 
 // Validate reports what is wrong with r, quoting it.
@@ -362,7 +336,7 @@ func (r Rule) Validate() error {
 // String formats r in `ip rule add` words.
 func (r Rule) String() string {
 	var b strings.Builder
-	if r.family() == IPv6 && !r.From.IsValid() && !r.To.IsValid() {
+	if r.family() == inet.IPv6 && !r.From.IsValid() && !r.To.IsValid() {
 		b.WriteString("inet6 ")
 	}
 	if r.Priority != 0 {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"vigil/internal/inet"
 )
 
 func TestParseScope(t *testing.T) {
@@ -70,7 +71,7 @@ func TestValidate(t *testing.T) {
 		{"blackhole ok", Route{Dst: netip.MustParsePrefix("198.51.100.0/24"), Type: Blackhole}.Validate(), ""},
 		{"rule ok", Rule{From: netip.MustParsePrefix("198.51.100.0/24"), Table: 100}.Validate(), ""},
 		{"rule no table", Rule{From: netip.MustParsePrefix("198.51.100.0/24")}.Validate(), "no table"},
-		{"rule family", Rule{Family: IPv6, From: netip.MustParsePrefix("198.51.100.0/24"), Table: 1}.Validate(), "does not match"},
+		{"rule family", Rule{Family: inet.IPv6, From: netip.MustParsePrefix("198.51.100.0/24"), Table: 1}.Validate(), "does not match"},
 	} {
 		switch {
 		case tc.want == "" && tc.err != nil:
@@ -86,7 +87,7 @@ func TestRuleString(t *testing.T) {
 	if got, want := r.String(), "priority 50 from 198.51.100.0/24 fwmark 0x10/0xff table 100"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
-	if got, want := (Rule{Family: IPv6, Table: 7}).String(), "inet6 from all table 7"; got != want {
+	if got, want := (Rule{Family: inet.IPv6, Table: 7}).String(), "inet6 from all table 7"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"vigil/internal/inet"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,17 +17,17 @@ import (
 
 // VMACAddr returns the VRRP virtual router MAC address of RFC 5798 section
 // 7.3: 00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6.
-func VMACAddr(vrid uint8, fam Family) net.HardwareAddr {
+func VMACAddr(vrid uint8, fam inet.Family) net.HardwareAddr {
 	kind := byte(1)
-	if fam == IPv6 {
+	if fam == inet.IPv6 {
 		kind = 2
 	}
 	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, kind, vrid}
 }
 
 // EnsureVMAC makes sure the VMAC interface of VRID vrid exists on parent,
-// configured and up, as keepalived's use_vmac does, and returns its name:
-// name, or "vrrp.<VRID>" when name is empty. It is a macvlan in private mode
+// configured and up, as keepalived's use_vmac does, and returns its name
+// (config.Instance.VMACIfname gives keepalived's default). It is a macvlan in private mode
 // (frames between sibling macvlans are not delivered, so two VMACs on one
 // parent never answer for each other) with the MAC VMACAddr(vrid, fam).
 // An interface of that name which is already such a VMAC is reused (after a
@@ -65,21 +66,21 @@ func VMACAddr(vrid uint8, fam Family) net.HardwareAddr {
 // same on every router of the VRID. An IPv6 VMAC instead gets the parent's
 // link-local address(es), without DAD and deprecated, so that adverts can
 // be sent from the VMAC with the router's real link-local source.
-func (m *Manager) EnsureVMAC(parent string, vrid uint8, fam Family, name string) (ifname string, err error) {
+func (m *Manager) EnsureVMAC(parent string, vrid uint8, fam inet.Family, name string) (ifname string, err error) {
 	return m.EnsureVMACWithMAC(parent, vrid, fam, name, nil)
 }
 
 // EnsureVMACWithMAC is EnsureVMAC with the MAC address of `use_vmac NAME MAC`
 // (see ParseVMACAddr); a nil mac means VMACAddr(vrid, fam).
-func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam Family, name string, mac net.HardwareAddr) (ifname string, err error) {
+func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam inet.Family, name string, mac net.HardwareAddr) (ifname string, err error) {
 	if vrid == 0 {
 		return "", fmt.Errorf("addr: vmac on %s: VRID 0 is invalid: expected 1..255", parent)
 	}
-	if fam != IPv4 && fam != IPv6 {
+	if fam != inet.IPv4 && fam != inet.IPv6 {
 		return "", fmt.Errorf("addr: vmac on %s for VRID %d: unknown family %s", parent, vrid, fam)
 	}
 	if name == "" {
-		name = "vrrp." + strconv.Itoa(int(vrid))
+		return "", fmt.Errorf("addr: vmac on %s for VRID %d: no interface name", parent, vrid)
 	}
 	if len(name) > 15 {
 		return "", fmt.Errorf("addr: vmac %s on %s: interface names are at most 15 characters", name, parent)
@@ -120,10 +121,10 @@ func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam Family, name 
 	// Before the link comes up, or the kernel generates the shared
 	// link-local address at once. An IPv4 VMAC on a host without IPv6
 	// cannot set it and does not need to.
-	if err := m.h.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil && fam == IPv6 {
+	if err := m.h.LinkSetIP6AddrGenMode(l, 1 /* IN6_ADDR_GEN_MODE_NONE */); err != nil && fam == inet.IPv6 {
 		return fail("disable IPv6 address generation", err)
 	}
-	if fam == IPv4 {
+	if fam == inet.IPv4 {
 		if err := m.vmacSysctls(name, parent); err != nil {
 			return fail("sysctl", err)
 		}
@@ -131,7 +132,7 @@ func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam Family, name 
 	if err := m.h.LinkSetUp(l); err != nil {
 		return fail("set up", err)
 	}
-	if fam == IPv6 {
+	if fam == inet.IPv6 {
 		if err := m.copyLinkLocal(pl, l); err != nil {
 			return fail("link-local address", err)
 		}

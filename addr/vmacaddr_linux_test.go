@@ -1,12 +1,15 @@
 package addr
 
-import "testing"
+import (
+	"testing"
+	"vigil/internal/inet"
+)
 
 func TestVMACAddr(t *testing.T) {
-	if got, want := VMACAddr(51, IPv4).String(), "00:00:5e:00:01:33"; got != want {
+	if got, want := VMACAddr(51, inet.IPv4).String(), "00:00:5e:00:01:33"; got != want {
 		t.Errorf("VMACAddr(51, IPv4) = %s, want %s", got, want)
 	}
-	if got, want := VMACAddr(255, IPv6).String(), "00:00:5e:00:02:ff"; got != want {
+	if got, want := VMACAddr(255, inet.IPv6).String(), "00:00:5e:00:02:ff"; got != want {
 		t.Errorf("VMACAddr(255, IPv6) = %s, want %s", got, want)
 	}
 	for _, tc := range []struct{ in, want string }{

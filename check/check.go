@@ -112,6 +112,20 @@ func (t *Target) dialer(network string) *net.Dialer {
 	return d
 }
 
+// dialUDP connects a UDP socket to the target (bound and marked as
+// configured) whose reads and writes fail once ctx is done. The returned
+// release ends that and closes the socket.
+func (t *Target) dialUDP(ctx context.Context) (conn net.Conn, release func(), err error) {
+	conn, err = t.dialer("udp").DialContext(ctx, "udp", t.dialAddr())
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	return conn, func() { stop(); conn.Close() }, nil
+}
+
 // dialAddr is the address string for net.Dial, with the zone of bind_if
 // for a link-local target.
 func (t *Target) dialAddr() string {

@@ -137,15 +137,11 @@ func (c *DNS) Check(ctx context.Context) Result {
 	what := "query " + c.cfg.Type + " " + c.cfg.Name + " at " + c.cfg.Addr.String()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	conn, err := c.cfg.dialer("udp").DialContext(ctx, "udp", c.cfg.dialAddr())
+	conn, release, err := c.cfg.dialUDP(ctx)
 	if err != nil {
 		return down(what+": "+describe(err), start)
 	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer release()
 	q := c.query(uint16(rand.Uint32()))
 	if _, err := conn.Write(q); err != nil {
 		return down(what+": send: "+describe(err), start)

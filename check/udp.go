@@ -72,15 +72,11 @@ func (c *UDP) Check(ctx context.Context) Result {
 	what := "udp " + c.cfg.Addr.String()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	conn, err := c.cfg.dialer("udp").DialContext(ctx, "udp", c.cfg.dialAddr())
+	conn, release, err := c.cfg.dialUDP(ctx)
 	if err != nil {
 		return down(what+": "+describe(err), start)
 	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer release()
 	payload := c.cfg.Payload
 	if payload == nil {
 		payload = make([]byte, 8)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 var (
@@ -234,9 +235,9 @@ func init() {
 			}
 			switch w.Text {
 			case "inet":
-				vs.Family = IPv4
+				vs.Family = inet.IPv4
 			case "inet6":
-				vs.Family = IPv6
+				vs.Family = inet.IPv6
 			default:
 				b.errorf(w.Pos, "ip_family %q: expected inet or inet6", w.Text)
 				return

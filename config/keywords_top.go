@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"time"
+	"vigil/internal/inet"
+)
 
 var topTable *table[Config]
 
@@ -87,7 +90,7 @@ func init() {
 			if !ok {
 				return
 			}
-			i := &Instance{Pos: n.Key.Pos, Name: name, Priority: 100, AdvertInt: time.Second, UnicastTTL: -1, DownTimerAdverts: 3}
+			i := &Instance{Pos: n.Key.Pos, Name: name, Family: inet.IPv4, Priority: 100, AdvertInt: time.Second, UnicastTTL: -1, DownTimerAdverts: 3}
 			instanceTable.run(b, n.Block, i)
 			if old := c.idx.instances[name]; old != nil {
 				b.errorf(n.Key.Pos, "vrrp_instance %s is already defined at %s", name, old.Pos)
@@ -267,7 +270,7 @@ func trackFileBlock(b *builder, n *Node, c *Config) {
 
 // vsgEntry parses one virtual_server_group line.
 func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
-	e := &VSGroupEntry{Pos: it.Key.Pos}
+	e := &VSGroupEntry{Pos: it.Key.Pos, Family: inet.IPv4}
 	if it.HasBlock {
 		b.errorf(it.Key.Pos, "virtual_server_group: unexpected block after %s", it.Key.Text)
 	}
@@ -285,7 +288,7 @@ func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
 			switch it.Args[1].Text {
 			case "inet":
 			case "inet6":
-				e.Family = IPv6
+				e.Family = inet.IPv6
 			default:
 				b.errorf(it.Args[1].Pos, "virtual_server_group fwmark %d: unexpected %q: expected inet or inet6", v, it.Args[1].Text)
 			}
@@ -297,7 +300,7 @@ func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
 		b.errorf(it.Key.Pos, "virtual_server_group: invalid address %q: expected IP, IP-LAST or IP/LEN", it.Key.Text)
 		return nil
 	}
-	e.First, e.Last, e.Family = first, last, familyOf(first)
+	e.First, e.Last, e.Family = first, last, inet.Of(first)
 	if len(it.Args) > 0 {
 		p, ok := b.portWord("virtual_server_group port", it.Args[0])
 		if !ok {
@@ -310,7 +313,7 @@ func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
 
 // virtualServer parses `virtual_server IP [PORT] | fwmark N | group NAME {`.
 func (b *builder) virtualServer(n *Node) *VirtualServer {
-	vs := &VirtualServer{Pos: n.Key.Pos}
+	vs := &VirtualServer{Pos: n.Key.Pos, Family: inet.IPv4}
 	if len(n.Args) == 0 {
 		b.errorf(n.Key.Pos, "virtual_server: missing address: expected IP [PORT], fwmark N or group NAME")
 		return nil
@@ -344,7 +347,7 @@ func (b *builder) virtualServer(n *Node) *VirtualServer {
 			ok = false
 			break
 		}
-		vs.Addr, vs.Family = a, familyOf(a)
+		vs.Addr, vs.Family = a, inet.Of(a)
 		if len(n.Args) > 1 {
 			p, good := b.portWord("virtual_server port", n.Args[1])
 			if !good {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 var (
@@ -391,7 +392,7 @@ func init() {
 		}},
 		{Name: "native_ipv6", Status: Supported, Doc: "Deprecated: force IPv6 (the VIPs decide the family).", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
-			i.Family = IPv6
+			i.Family = inet.IPv6
 		}},
 		flagKW("dont_track_primary", "Ignore faults of the instance's own interface.", func(i *Instance) *bool { return &i.DontTrackPrimary }, 0),
 		flagKW("track_src_ip", "FAULT when the configured source address disappears.", func(i *Instance) *bool { return &i.TrackSrcIP }, 0),

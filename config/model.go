@@ -2,7 +2,9 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
+	"vigil/internal/inet"
 )
 
 // Config is a whole keepalived.conf as typed values. Slices keep file order
@@ -357,28 +359,6 @@ func (s State) String() string {
 	return "BACKUP"
 }
 
-// Family is an address family.
-type Family int
-
-const (
-	IPv4 Family = iota
-	IPv6
-)
-
-func (f Family) String() string {
-	if f == IPv6 {
-		return "IPv6"
-	}
-	return "IPv4"
-}
-
-func familyOf(a netip.Addr) Family {
-	if a.Is4() {
-		return IPv4
-	}
-	return IPv6
-}
-
 // AuthType is the VRRPv2 authentication type.
 type AuthType int
 
@@ -514,7 +494,7 @@ type Instance struct {
 	// `version`, else the global vrrp_version, and always 3 for IPv6.
 	Version int
 	// Family is the family of the VIPs (the first VIP decides).
-	Family Family
+	Family inet.Family
 	Auth   *Auth
 
 	VIPs         []*VIP
@@ -579,6 +559,15 @@ type Instance struct {
 
 // Unicast reports whether the instance sends adverts to unicast peers.
 func (i *Instance) Unicast() bool { return len(i.UnicastPeers) > 0 }
+
+// VMACIfname is the name of the use_vmac interface: use_vmac's argument,
+// else keepalived's vrrp.<VRID>.
+func (i *Instance) VMACIfname() string {
+	if i.VMACName != "" {
+		return i.VMACName
+	}
+	return "vrrp." + strconv.Itoa(int(i.VRID))
+}
 
 // AddressOwner reports whether the instance has priority 255.
 func (i *Instance) AddressOwner() bool { return i.Priority == 255 }
@@ -671,7 +660,7 @@ type VirtualServer struct {
 	Group  string     // VSGroup
 	// Family is the address family of the service (fwmark: from the real
 	// servers or ip_family).
-	Family Family
+	Family inet.Family
 
 	Protocol  Protocol
 	Scheduler string // default "wlc"
@@ -921,7 +910,7 @@ type VSGroupEntry struct {
 	Port        uint16
 	Fwmark      uint32
 	IsFwmark    bool
-	Family      Family // for fwmark entries: inet (default) or inet6
+	Family      inet.Family // inet.IPv4 (the default of fwmark entries) or inet.IPv6
 }
 
 // LocalAddressGroup is a DPVS local_address_group: source addresses for

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -40,7 +41,7 @@ func TestFullConfigDefaults(t *testing.T) {
 	}
 
 	pub := cfg.Instance("VI_PUBLIC")
-	if pub.State != StateMaster || pub.Priority != 150 || pub.VRID != 51 || pub.Version != 2 || pub.Family != IPv4 || pub.AdvertInt != time.Second {
+	if pub.State != StateMaster || pub.Priority != 150 || pub.VRID != 51 || pub.Version != 2 || pub.Family != inet.IPv4 || pub.AdvertInt != time.Second {
 		t.Errorf("VI_PUBLIC: %+v", pub)
 	}
 	if pub.Auth == nil || pub.Auth.Type != AuthPass || pub.Auth.Pass != "s3cret" {
@@ -70,7 +71,7 @@ func TestFullConfigDefaults(t *testing.T) {
 	if priv := cfg.Instance("VI_PRIVATE"); !priv.Nopreempt || priv.State != StateBackup || priv.Priority != 150 {
 		t.Errorf("VI_PRIVATE: %+v", priv)
 	}
-	if v6 := cfg.Instance("VI_V6"); v6.Version != 3 || v6.Family != IPv6 || v6.AdvertInt != 500*time.Millisecond || v6.PreemptDelay != 30*time.Second || v6.Priority != 100 {
+	if v6 := cfg.Instance("VI_V6"); v6.Version != 3 || v6.Family != inet.IPv6 || v6.AdvertInt != 500*time.Millisecond || v6.PreemptDelay != 30*time.Second || v6.Priority != 100 {
 		t.Errorf("VI_V6: %+v", v6)
 	}
 

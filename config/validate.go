@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 // Validation mirrors keepalived 2.2.7's verdicts: what `keepalived -t`
@@ -198,16 +199,16 @@ func (b *builder) validateInstance(i *Instance) {
 	// The first VIP decides the family; keepalived drops VIPs of the other
 	// family with an error (they belong in virtual_ipaddress_excluded).
 	if len(i.VIPs) > 0 {
-		i.Family = familyOf(i.VIPs[0].Addr())
+		i.Family = inet.Of(i.VIPs[0].Addr())
 	} else if i.UnicastSrcIP.IsValid() {
-		i.Family = familyOf(i.UnicastSrcIP)
+		i.Family = inet.Of(i.UnicastSrcIP)
 	} else if i.McastSrcIP.IsValid() {
-		i.Family = familyOf(i.McastSrcIP)
+		i.Family = inet.Of(i.McastSrcIP)
 	}
 	kept := i.VIPs[:0]
 	for _, v := range i.VIPs {
-		if familyOf(v.Addr()) != i.Family {
-			b.errorf(v.Pos, "vrrp_instance %s: VIP %s is %s but the instance is %s: move it to virtual_ipaddress_excluded", i.Name, v.Prefix, familyOf(v.Addr()), i.Family)
+		if inet.Of(v.Addr()) != i.Family {
+			b.errorf(v.Pos, "vrrp_instance %s: VIP %s is %s but the instance is %s: move it to virtual_ipaddress_excluded", i.Name, v.Prefix, inet.Of(v.Addr()), i.Family)
 			continue
 		}
 		kept = append(kept, v)
@@ -235,7 +236,7 @@ func (b *builder) validateInstance(i *Instance) {
 	if i.has&fVersion == 0 {
 		i.Version = g.VRRPVersion
 	}
-	if i.Family == IPv6 {
+	if i.Family == inet.IPv6 {
 		if i.StrictMode && i.has&fVersion != 0 && i.Version == 2 {
 			b.errorf(i.kw.at(i.Pos, "version"), "vrrp_instance %s: strict mode: IPv6 cannot use VRRP version 2: using version 3", i.Name)
 		}
@@ -319,22 +320,22 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 
 	// Source addresses and unicast.
-	if i.UnicastSrcIP.IsValid() && familyOf(i.UnicastSrcIP) != i.Family {
+	if i.UnicastSrcIP.IsValid() && inet.Of(i.UnicastSrcIP) != i.Family {
 		b.errorf(i.kw.at(i.Pos, "unicast_src_ip"), "vrrp_instance %s: unicast_src_ip %s is not %s like the instance: ignored", i.Name, i.UnicastSrcIP, i.Family)
 		i.UnicastSrcIP = netip.Addr{}
 	}
-	if i.McastSrcIP.IsValid() && familyOf(i.McastSrcIP) != i.Family {
+	if i.McastSrcIP.IsValid() && inet.Of(i.McastSrcIP) != i.Family {
 		b.errorf(i.kw.at(i.Pos, "mcast_src_ip"), "vrrp_instance %s: mcast_src_ip %s is not %s like the instance: ignored", i.Name, i.McastSrcIP, i.Family)
 		i.McastSrcIP = netip.Addr{}
 	}
-	if i.McastDstIP.IsValid() && familyOf(i.McastDstIP) != i.Family {
+	if i.McastDstIP.IsValid() && inet.Of(i.McastDstIP) != i.Family {
 		b.errorf(i.kw.at(i.Pos, "mcast_dst_ip"), "vrrp_instance %s: mcast_dst_ip %s is not %s like the instance: ignored", i.Name, i.McastDstIP, i.Family)
 		i.McastDstIP = netip.Addr{}
 	}
 	peers := i.UnicastPeers[:0]
 	seen := map[netip.Addr]bool{}
 	for _, p := range i.UnicastPeers {
-		if familyOf(p.Addr) != i.Family {
+		if inet.Of(p.Addr) != i.Family {
 			b.errorf(p.Pos, "vrrp_instance %s: unicast peer %s is not %s like the instance: ignored", i.Name, p.Addr, i.Family)
 			continue
 		}
@@ -352,7 +353,7 @@ func (b *builder) validateInstance(i *Instance) {
 	if i.has&fUnicastKeyword != 0 && len(i.UnicastPeers) == 0 && !i.UnicastFaultNoPeer {
 		b.errorf(i.kw.at(i.Pos, "unicast_src_ip", "unicast_peer", "unicast_ttl"), "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
 	}
-	if i.ipvlan && !i.ipvlanAddr && i.Family == IPv4 {
+	if i.ipvlan && !i.ipvlanAddr && i.Family == inet.IPv4 {
 		b.errorf(i.kw.at(i.Pos, "use_ipvlan"), "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
 	}
 	if i.VMACXmitBase && !i.UseVMAC {
@@ -361,7 +362,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	if !i.McastDstIP.IsValid() {
 		i.McastDstIP = g.VRRPMcastGroup4
-		if i.Family == IPv6 {
+		if i.Family == inet.IPv6 {
 			i.McastDstIP = g.VRRPMcastGroup6
 		}
 	}
@@ -477,7 +478,7 @@ func (b *builder) resolveRefs(inst, what string, refs []*TrackRef, find func(str
 func (b *builder) validateVRIDs() {
 	type key struct {
 		ifname string
-		fam    Family
+		fam    inet.Family
 		vrid   int
 	}
 	seen := make(map[key][]*Instance, len(b.cfg.Instances))

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 const (
@@ -75,7 +76,7 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	// real server.
 	famKnown := vs.Kind == VSAddr || grp != nil && !fwmarkOnly || vs.has&fIPFamily != 0
 	if !famKnown && len(vs.RealServers) > 0 {
-		vs.Family, famKnown = familyOf(vs.RealServers[0].Addr), true
+		vs.Family, famKnown = inet.Of(vs.RealServers[0].Addr), true
 	}
 	if vs.has&fProtocol != 0 && fwmarkOnly {
 		b.errorf(vs.kw.at(vs.Pos, "protocol"), "virtual_server %s: protocol is meaningless for a fwmark service: ignored", vs.Key())
@@ -151,11 +152,11 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 	rss := vs.RealServers[:0]
 	total := 0
 	for _, rs := range vs.RealServers {
-		if vs.Kind == VSGroup && grp != nil && !fwmarkOnly && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
+		if vs.Kind == VSGroup && grp != nil && !fwmarkOnly && inet.Of(rs.Addr) != vs.Family && rs.Method != TUN {
 			// keepalived -t accepts this; the kernel would refuse it.
-			b.warnf(rs.Pos, "virtual_server %s: real server %s is %s but the group's addresses are %s", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
-		} else if famKnown && familyOf(rs.Addr) != vs.Family && rs.Method != TUN {
-			b.errorf(rs.Pos, "virtual_server %s: real server %s is %s but the service is %s: skipped", vs.Key(), rs.Addr, familyOf(rs.Addr), vs.Family)
+			b.warnf(rs.Pos, "virtual_server %s: real server %s is %s but the group's addresses are %s", vs.Key(), rs.Addr, inet.Of(rs.Addr), vs.Family)
+		} else if famKnown && inet.Of(rs.Addr) != vs.Family && rs.Method != TUN {
+			b.errorf(rs.Pos, "virtual_server %s: real server %s is %s but the service is %s: skipped", vs.Key(), rs.Addr, inet.Of(rs.Addr), vs.Family)
 			continue
 		}
 		if vs.Kind == VSFwmark && rs.has&fPort != 0 {
@@ -217,8 +218,8 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		case !s.Addr.IsValid():
 			b.errorf(s.Pos, "virtual_server %s: sorry_server_lvs_method without sorry_server", vs.Key())
 			vs.SorryServer = nil
-		case vs.Kind == VSAddr && familyOf(s.Addr) != vs.Family && s.Method != TUN:
-			b.errorf(s.Pos, "virtual_server %s: sorry server %s is %s but the service is %s: ignored", vs.Key(), s.Addr, familyOf(s.Addr), vs.Family)
+		case vs.Kind == VSAddr && inet.Of(s.Addr) != vs.Family && s.Method != TUN:
+			b.errorf(s.Pos, "virtual_server %s: sorry server %s is %s but the service is %s: ignored", vs.Key(), s.Addr, inet.Of(s.Addr), vs.Family)
 			vs.SorryServer = nil
 		default:
 			if s.Method == MethodUnset {
@@ -237,7 +238,7 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 		b.errorf(vs.kw.at(vs.Pos, "hysteresis"), "virtual_server %s: hysteresis %d must be below quorum %d: set to 0", vs.Key(), vs.Hysteresis, vs.Quorum)
 		vs.Hysteresis = 0
 	}
-	if vs.Family == IPv6 && vs.PersistenceGranularity.IsValid() && vs.PersistenceGranularity.Addr().Is4() && vs.Kind == VSAddr {
+	if vs.Family == inet.IPv6 && vs.PersistenceGranularity.IsValid() && vs.PersistenceGranularity.Addr().Is4() && vs.Kind == VSAddr {
 		b.errorf(vs.kw.at(vs.Pos, "persistence_granularity"), "virtual_server %s: persistence_granularity must be a prefix length for IPv6", vs.Key())
 		vs.PersistenceGranularity = netip.Prefix{}
 	}

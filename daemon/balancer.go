@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/dataplane/nft"
+	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/notify"
 	"vigil/vrrp"
@@ -104,20 +106,16 @@ type vsAddr struct {
 	vip    netip.Addr
 	port   uint16
 	fwmark uint32
-	fam    lb.Family
+	fam    inet.Family
 }
 
 // expand lists the addresses (or fwmarks) a virtual_server stands for.
 func expand(cfg *config.Config, vs *config.VirtualServer) ([]vsAddr, error) {
-	fam := lb.IPv4
-	if vs.Family == config.IPv6 {
-		fam = lb.IPv6
-	}
 	switch vs.Kind {
 	case config.VSAddr:
 		return []vsAddr{{vip: vs.Addr, port: vs.Port}}, nil
 	case config.VSFwmark:
-		return []vsAddr{{fwmark: vs.Fwmark, fam: fam}}, nil
+		return []vsAddr{{fwmark: vs.Fwmark, fam: vs.Family}}, nil
 	}
 	for _, g := range cfg.VirtualServerGroups {
 		if g.Name != vs.Group {
@@ -126,11 +124,7 @@ func expand(cfg *config.Config, vs *config.VirtualServer) ([]vsAddr, error) {
 		var out []vsAddr
 		for _, e := range g.Entries {
 			if e.IsFwmark {
-				f := lb.IPv4
-				if e.Family == config.IPv6 {
-					f = lb.IPv6
-				}
-				out = append(out, vsAddr{fwmark: e.Fwmark, fam: f})
+				out = append(out, vsAddr{fwmark: e.Fwmark, fam: e.Family})
 				continue
 			}
 			for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
@@ -269,7 +263,7 @@ func instanceIface(cfg *config.Config, name string) string {
 	for _, in := range cfg.Instances {
 		if in.Name == name {
 			if in.UseVMAC {
-				return vmacName(in)
+				return in.VMACIfname()
 			}
 			return in.Interface
 		}
@@ -834,21 +828,11 @@ func (d *Daemon) connsFrom(ctx context.Context, dp *nft.Dataplane) ([]control.Co
 	}
 	slices.SortFunc(out, func(a, b control.Conn) int {
 		if a.Virtual != b.Virtual {
-			return compareStr(a.Virtual, b.Virtual)
+			return strings.Compare(a.Virtual, b.Virtual)
 		}
-		return compareStr(a.Client, b.Client)
+		return strings.Compare(a.Client, b.Client)
 	})
 	return out, nil
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // sameBalancer reports whether a reload leaves the virtual servers as

@@ -7,6 +7,7 @@ import (
 
 	"vigil/addr"
 	"vigil/config"
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -17,7 +18,7 @@ type instanceSpec struct {
 	cfg    *config.Instance
 	engine vrrp.Config
 	ifname string // where adverts are sent and received
-	fam    wire.Family
+	fam    inet.Family
 	vips   map[netip.Prefix]addr.VIP // every VIP and excluded VIP, with its options
 	// retired are VIPs a reload removed from the config, kept so that
 	// their removal from the interface finds their options.
@@ -30,13 +31,6 @@ type instanceSpec struct {
 	// use_vmac.
 	vmac, parent string
 	garpGap      config.Garp
-}
-
-func wireFamily(f config.Family) wire.Family {
-	if f == config.IPv6 {
-		return wire.IPv6
-	}
-	return wire.IPv4
 }
 
 // sourceAddr picks the address adverts are sent from, as keepalived does:
@@ -67,7 +61,7 @@ func hostAddrs(ifname string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func sourceAddr(in *config.Instance, fam wire.Family, lookup addrLookup, vips map[netip.Prefix]addr.VIP) (netip.Addr, error) {
+func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup, vips map[netip.Prefix]addr.VIP) (netip.Addr, error) {
 	if in.Unicast() && in.UnicastSrcIP.IsValid() {
 		return in.UnicastSrcIP, nil
 	}
@@ -91,15 +85,15 @@ func sourceAddr(in *config.Instance, fam wire.Family, lookup addrLookup, vips ma
 		if isVIP(a) {
 			continue
 		}
-		if fam == wire.IPv4 && a.Is4() {
+		if fam == inet.IPv4 && a.Is4() {
 			return a, nil
 		}
-		if fam == wire.IPv6 && a.Is6() && a.IsLinkLocalUnicast() {
+		if fam == inet.IPv6 && a.Is6() && a.IsLinkLocalUnicast() {
 			return a, nil
 		}
 	}
 	what := "IPv4 address"
-	if fam == wire.IPv6 {
+	if fam == inet.IPv6 {
 		what = "IPv6 link-local address"
 	}
 	return netip.Addr{}, fmt.Errorf("interface %s has no %s to send adverts from (set unicast_src_ip or mcast_src_ip)", in.Interface, what)
@@ -145,14 +139,14 @@ func toVIP(v *config.VIP, defDev string) (addr.VIP, error) {
 
 // buildSpec maps one vrrp_instance onto the engine's configuration.
 func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*instanceSpec, error) {
-	fam := wireFamily(in.Family)
+	fam := in.Family
 	s := &instanceSpec{cfg: in, ifname: in.Interface, fam: fam, vips: map[netip.Prefix]addr.VIP{}}
 	vipDev := in.Interface
 	if in.UseVMAC {
 		// keepalived's use_vmac: the VIPs live on a macvlan with the
 		// virtual MAC 00:00:5e:00:01:VRID, and adverts leave through it
 		// (so their source MAC is the virtual one) unless vmac_xmit_base.
-		s.parent, s.vmac = in.Interface, vmacName(in)
+		s.parent, s.vmac = in.Interface, in.VMACIfname()
 		vipDev = s.vmac
 		if !in.VMACXmitBase {
 			s.ifname = s.vmac
@@ -183,7 +177,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 				return nil, fmt.Errorf("%s: %w", v.Pos, err)
 			}
 			s.vips[v.Prefix] = av
-			if wireFamily(familyOfAddr(v.Prefix.Addr())) == fam {
+			if inet.Of(v.Prefix.Addr()) == fam {
 				*list.out = append(*list.out, v.Prefix)
 			} else {
 				// keepalived advertises only addresses of the instance's
@@ -239,20 +233,4 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 	s.engine = e
 	s.garpGap = g
 	return s, nil
-}
-
-func familyOfAddr(a netip.Addr) config.Family {
-	if a.Is4() || a.Is4In6() {
-		return config.IPv4
-	}
-	return config.IPv6
-}
-
-// vmacName is the use_vmac interface of an instance: its own name, else
-// keepalived's vrrp.<VRID>.
-func vmacName(in *config.Instance) string {
-	if in.VMACName != "" {
-		return in.VMACName
-	}
-	return fmt.Sprintf("vrrp.%d", in.VRID)
 }

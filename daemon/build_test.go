@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"vigil/addr"
 	"vigil/config"
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -131,10 +131,10 @@ func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.fam != wire.IPv6 || s.engine.Version != 3 {
+	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.fam != inet.IPv6 || s.engine.Version != 3 {
 		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.fam, s.engine.Version)
 	}
-	if v := s.vips[netip.MustParsePrefix("2001:db8::100/64")]; v.Family() != addr.IPv6 {
+	if v := s.vips[netip.MustParsePrefix("2001:db8::100/64")]; v.Family() != inet.IPv6 {
 		t.Errorf("vip %+v", v)
 	}
 }

@@ -34,11 +34,11 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/dataplane/nft"
+	"vigil/internal/inet"
 	"vigil/netio"
 	"vigil/notify"
 	"vigil/track"
 	"vigil/vrrp"
-	"vigil/vrrp/wire"
 )
 
 // Options configure a Daemon.
@@ -109,7 +109,7 @@ type instance struct {
 
 type sockKey struct {
 	ifname string
-	fam    wire.Family
+	fam    inet.Family
 }
 
 type sock struct {
@@ -423,9 +423,9 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 		return nil, fmt.Errorf("%s: %w", s.cfg.Pos, err)
 	}
 	if s.vmac != "" {
-		fam := addr.IPv4
-		if s.fam == wire.IPv6 {
-			fam = addr.IPv6
+		fam := inet.IPv4
+		if s.fam == inet.IPv6 {
+			fam = inet.IPv6
 		}
 		if _, err := d.addrs.EnsureVMAC(s.parent, s.engine.VRID, fam, s.vmac); err != nil {
 			return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac: %w", s.cfg.Pos, s.cfg.Name, err)
@@ -487,7 +487,7 @@ func (d *Daemon) attach(in *instance) error {
 	multicast := len(in.spec.engine.Peers) == 0
 	s := d.socks[key]
 	if s == nil {
-		conn, err := netio.Listen(key.ifname, netio.Family(key.fam), netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
+		conn, err := netio.Listen(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
 		}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/inet"
 	"vigil/track"
 	"vigil/vrrp"
-	"vigil/vrrp/wire"
 )
 
 func (d *Daemon) snapshot() control.Status {
@@ -40,7 +40,7 @@ func (d *Daemon) snapshot() control.Status {
 			Reason:         in.reason,
 			Counters:       counters(st.Counters),
 		}
-		if in.spec.fam == wire.IPv6 {
+		if in.spec.fam == inet.IPv6 {
 			is.Family = "ipv6"
 		}
 		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())

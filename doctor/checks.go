@@ -755,10 +755,7 @@ func checkSysctl(in *Input) []Finding {
 		if t.cfg == nil || !t.cfg.UseVMAC || t.fam != 4 {
 			continue
 		}
-		vmac := t.cfg.VMACName
-		if vmac == "" {
-			vmac = fmt.Sprintf("vrrp.%d", t.vrid)
-		}
+		vmac := t.cfg.VMACIfname()
 		if rp, ev, ok := effective(in, vmac, "rp_filter"); ok && rp != 0 {
 			out = append(out, Finding{Code: "VD701", Severity: Warn, Instance: t.name, Interface: vmac,
 				Summary:  fmt.Sprintf("Reverse path filtering is on for the VMAC interface %s: the route back to every sender goes through the parent %s, so the kernel drops what arrives on the VMAC as spoofed.", vmac, t.cfg.Interface),

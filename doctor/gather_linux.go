@@ -20,6 +20,7 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/internal/hostenv"
+	"vigil/internal/inet"
 	"vigil/netio"
 	"vigil/vrrp/wire"
 )
@@ -66,22 +67,22 @@ func Gather(ctx context.Context, o Options) *Input {
 		}
 	}
 	// Capture on every interface an instance uses, for the families used.
-	fams := map[string][]netio.Family{}
-	add := func(iface string, f netio.Family) {
+	fams := map[string][]inet.Family{}
+	add := func(iface string, f inet.Family) {
 		if iface != "" && !slices.Contains(fams[iface], f) {
 			fams[iface] = append(fams[iface], f)
 		}
 	}
 	probe := &Input{Config: in.Config, Status: in.Before}
 	for _, t := range probe.targets() {
-		f := netio.IPv4
+		f := inet.IPv4
 		if t.fam == 6 {
-			f = netio.IPv6
+			f = inet.IPv6
 		}
 		add(t.iface, f)
 	}
 	for _, i := range o.Interfaces {
-		add(i, netio.IPv4)
+		add(i, inet.IPv4)
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -128,7 +129,7 @@ func askStatus(ctx context.Context, path string) (*control.Status, string, bool)
 
 // capture runs a wire sniffer and a VRRP socket listener side by side on
 // iface for d.
-func capture(ctx context.Context, iface string, fams []netio.Family, d time.Duration) *Capture {
+func capture(ctx context.Context, iface string, fams []inet.Family, d time.Duration) *Capture {
 	c := &Capture{Interface: iface, Duration: d}
 	sn, err := netio.OpenSniffer(iface)
 	if err != nil {
@@ -164,7 +165,7 @@ func capture(ctx context.Context, iface string, fams []netio.Family, d time.Dura
 				if len(p.Data) >= 8 {
 					h.Version, h.VRID, h.Priority, h.NAddrs = p.Data[0]>>4, p.Data[1], p.Data[2], int(p.Data[3])
 				}
-				if a, err := wire.Parse(p.Data, wire.Family(conn.Family())); err == nil {
+				if a, err := wire.Parse(p.Data, conn.Family()); err == nil {
 					h.Addrs, h.AuthType, h.AuthData, h.Interval, h.Decoded = a.Addrs, a.AuthType, a.AuthData, a.Interval, true
 				}
 				k := advertKey{h.Version, h.VRID, h.Src}

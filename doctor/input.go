@@ -8,6 +8,7 @@ import (
 
 	"vigil/config"
 	"vigil/control"
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -154,7 +155,7 @@ func (in *Input) targets() []*target {
 	if in.Config != nil {
 		for _, c := range in.Config.Instances {
 			t := &target{name: c.Name, iface: c.Interface, vrid: c.VRID, version: c.Version, fam: 4, cfg: c}
-			if c.Family == config.IPv6 {
+			if c.Family == inet.IPv6 {
 				t.fam = 6
 			}
 			for _, v := range c.VIPs {

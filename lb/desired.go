@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"vigil/internal/inet"
 )
 
 // Desired is the whole data plane vigil wants at one moment: what
@@ -69,21 +70,6 @@ func (p Proto) String() string {
 		return "sctp"
 	}
 	return "Proto(" + strconv.Itoa(int(p)) + ")"
-}
-
-// Family is the address family of a service.
-type Family int
-
-const (
-	IPv4 Family = iota
-	IPv6
-)
-
-func (f Family) String() string {
-	if f == IPv6 {
-		return "ip6"
-	}
-	return "ip"
 }
 
 // Selection is how the data plane picks the backend of a NEW flow: the
@@ -166,7 +152,7 @@ type Service struct {
 	Proto Proto
 	// Family is the address family (of VIP, or of the real servers for a
 	// fwmark service).
-	Family Family
+	Family inet.Family
 	// VIP is the virtual address; invalid (zero) for fwmark services.
 	VIP netip.Addr
 	// Port is the virtual port; 0 means every port of VIP (keepalived allows

@@ -2,13 +2,16 @@ package lb
 
 import (
 	"cmp"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 // ServiceConfig is one virtual_server as the model needs it. The daemon
@@ -25,7 +28,7 @@ type ServiceConfig struct {
 	FwMark uint32
 	// Family of a fwmark service (ip_family; default IPv4). Ignored when
 	// VIP is set: the VIP's family wins.
-	Family Family
+	Family inet.Family
 
 	Method Method
 	// Scheduler is lvs_sched/lb_algo; "" means wlc, keepalived's default.
@@ -99,7 +102,7 @@ type RealServerConfig struct {
 func (c *ServiceConfig) Name() string {
 	if c.FwMark != 0 {
 		n := "fwmark " + strconv.FormatUint(uint64(c.FwMark), 10) + "/" + c.Proto.String()
-		if c.Family == IPv6 {
+		if c.Family == inet.IPv6 {
 			n += " ip6"
 		}
 		return n
@@ -111,19 +114,23 @@ func (c *ServiceConfig) Name() string {
 func (c *ServiceConfig) id() string {
 	if c.FwMark != 0 {
 		p := "fwm_"
-		if c.Family == IPv6 {
+		if c.Family == inet.IPv6 {
 			p = "fwm6_"
 		}
 		return p + strconv.FormatUint(uint64(c.FwMark), 10) + "_" + c.Proto.String()
 	}
-	var a string
-	if c.VIP.Is4() {
-		a = strings.ReplaceAll(c.VIP.String(), ".", "_")
-	} else {
-		b := c.VIP.As16()
-		a = fmt.Sprintf("%x", b[:])
+	return "vs_" + NameOf(c.VIP) + "_" + strconv.Itoa(int(c.Port)) + "_" + c.Proto.String()
+}
+
+// NameOf spells a in the characters nft allows in a name: an IPv4
+// address with underscores for dots, an IPv6 one as 32 hex digits. Service
+// IDs and the data plane's per-real-server names use it.
+func NameOf(a netip.Addr) string {
+	if a.Is4() {
+		return strings.ReplaceAll(a.String(), ".", "_")
 	}
-	return "vs_" + a + "_" + strconv.Itoa(int(c.Port)) + "_" + c.Proto.String()
+	b := a.As16()
+	return hex.EncodeToString(b[:])
 }
 
 // EventKind names a quorum transition.
@@ -183,7 +190,7 @@ type Model struct {
 type service struct {
 	cfg      ServiceConfig // normalised copy
 	name, id string
-	family   Family
+	family   inet.Family
 	sched    sched
 	rs       []*realServer // sorted by (Addr, Port)
 	byAddr   map[netip.AddrPort]*realServer
@@ -319,7 +326,7 @@ func newService(c ServiceConfig) (*service, error) {
 		return nil, bad("neither a VIP nor a fwmark")
 	case c.Proto < TCP || c.Proto > SCTP:
 		return nil, bad("unknown protocol %d", int(c.Proto))
-	case c.Family != IPv4 && c.Family != IPv6:
+	case c.Family != 0 && !c.Family.Valid():
 		return nil, bad("unknown family %d", int(c.Family))
 	case c.Method < NAT || c.Method > DR:
 		return nil, bad("unknown method %d", int(c.Method))
@@ -332,15 +339,15 @@ func newService(c ServiceConfig) (*service, error) {
 	case c.Method == FNAT && len(c.LocalAddrs) == 0:
 		return nil, bad("FNAT needs local addresses (laddr_group_name)")
 	}
-	fam := c.Family
+	fam := cmp.Or(c.Family, inet.IPv4)
 	if c.VIP.IsValid() {
-		fam = IPv4
+		fam = inet.IPv4
 		if c.VIP.Is6() {
-			fam = IPv6
+			fam = inet.IPv6
 		}
 	}
 	bits := 32
-	if fam == IPv6 {
+	if fam == inet.IPv6 {
 		bits = 128
 	}
 	if c.PersistenceMask == 0 {
@@ -359,7 +366,7 @@ func newService(c ServiceConfig) (*service, error) {
 	if err != nil {
 		return nil, bad("%w", err)
 	}
-	isFam := func(a netip.Addr) bool { return a.Is4() == (fam == IPv4) }
+	isFam := func(a netip.Addr) bool { return a.Is4() == (fam == inet.IPv4) }
 	c.LocalAddrs = slices.Clone(c.LocalAddrs)
 	for i, a := range c.LocalAddrs {
 		c.LocalAddrs[i] = a.Unmap()
@@ -552,7 +559,7 @@ func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 			c[netip.AddrPortFrom(k.Addr().Unmap(), k.Port())] = v
 		}
 	}
-	if !mapsEqual(s.counts, c) || s.counts == nil {
+	if !maps.Equal(s.counts, c) || s.counts == nil {
 		s.counts = c
 		for _, r := range s.rs {
 			r.updateOverload(c[r.key()])
@@ -560,18 +567,6 @@ func (m *Model) SetConnCounts(svc string, counts map[netip.AddrPort]int) error {
 		m.gen++
 	}
 	return nil
-}
-
-func mapsEqual(a, b map[netip.AddrPort]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // SetMAC records the link-layer address of a real server's IP address

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -241,9 +242,9 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *ServiceConfig) { c.RealServers[0].UThreshold = -1 }, "negative connection threshold"},
 		{func(c *ServiceConfig) { c.RealServers[1].Weight = -1 }, "10.0.0.2:80: weight -1"},
 		{func(c *ServiceConfig) { c.RealServers[1] = c.RealServers[0] }, "10.0.0.1:80 configured twice"},
-		{func(c *ServiceConfig) { c.RealServers[0].Addr = netip.MustParseAddr("2001:db8::1") }, "[2001:db8::1]:80 is not ip"},
+		{func(c *ServiceConfig) { c.RealServers[0].Addr = netip.MustParseAddr("2001:db8::1") }, "[2001:db8::1]:80 is not IPv4"},
 		{func(c *ServiceConfig) { c.Sorry = rs(2) }, "also the sorry server"},
-		{func(c *ServiceConfig) { c.Sorry = netip.MustParseAddrPort("[::1]:80") }, "sorry server [::1]:80 is not ip"},
+		{func(c *ServiceConfig) { c.Sorry = netip.MustParseAddrPort("[::1]:80") }, "sorry server [::1]:80 is not IPv4"},
 	}
 	for _, tt := range tests {
 		c := svc(2)
@@ -276,7 +277,7 @@ func TestNamesAndIDs(t *testing.T) {
 		{ServiceConfig{VIP: vip, Port: 80}, "192.0.2.100:80/tcp", "vs_192_0_2_100_80_tcp"},
 		{ServiceConfig{VIP: netip.MustParseAddr("2001:db8::1"), Port: 443, Proto: UDP}, "[2001:db8::1]:443/udp", "vs_20010db8000000000000000000000001_443_udp"},
 		{ServiceConfig{FwMark: 7}, "fwmark 7/tcp", "fwm_7_tcp"},
-		{ServiceConfig{FwMark: 7, Family: IPv6, Proto: SCTP}, "fwmark 7/sctp ip6", "fwm6_7_sctp"},
+		{ServiceConfig{FwMark: 7, Family: inet.IPv6, Proto: SCTP}, "fwmark 7/sctp ip6", "fwm6_7_sctp"},
 	}
 	for _, tt := range tests {
 		if n, id := tt.cfg.Name(), tt.cfg.id(); n != tt.name || id != tt.id {
@@ -285,7 +286,7 @@ func TestNamesAndIDs(t *testing.T) {
 	}
 	// An IPv4-mapped VIP is the IPv4 service.
 	m := mustNew(t, svc(1, func(c *ServiceConfig) { c.VIP = netip.MustParseAddr("::ffff:192.0.2.100") }))
-	if s := m.Desired().Services[0]; s.Name != "192.0.2.100:80/tcp" || s.Family != IPv4 {
+	if s := m.Desired().Services[0]; s.Name != "192.0.2.100:80/tcp" || s.Family != inet.IPv4 {
 		t.Errorf("mapped VIP: %s %v", s.Name, s.Family)
 	}
 }

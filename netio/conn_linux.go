@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"vigil/internal/inet"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -30,31 +31,10 @@ const hopLimit = 255
 // DSCP favour adverts over the traffic they protect.
 const tosNetworkControl = 0xc0
 
-// Family is the address family of a Conn. Its values equal those of
-// wire.Family, so either converts to the other.
-type Family int
-
-// The families.
-const (
-	IPv4 Family = 4
-	IPv6 Family = 6
-)
-
-// String returns "IPv4", "IPv6" or "Family(n)".
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return "Family(" + strconv.Itoa(int(f)) + ")"
-}
-
 // group returns the VRRP multicast group of f (RFC 5798 sections 5.1.1.2
 // and 5.1.2.2).
-func (f Family) group() netip.Addr {
-	if f == IPv6 {
+func group(f inet.Family) netip.Addr {
+	if f == inet.IPv6 {
 		return netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x12})
 	}
 	return netip.AddrFrom4([4]byte{224, 0, 0, 18})
@@ -93,7 +73,7 @@ type Stats struct {
 // and ReadPacket may be called concurrently with each other and with Close;
 // ReadPacket from one goroutine at a time.
 type Conn struct {
-	fam    Family
+	fam    inet.Family
 	ifi    *net.Interface
 	ipc    *net.IPConn
 	p4     *ipv4.PacketConn // set for IPv4
@@ -112,8 +92,8 @@ type Conn struct {
 // limit 255 and multicast on ifname, does not loop its own multicast back,
 // and asks the kernel for the TTL / hop limit, destination and interface of
 // every packet. With opts.Multicast it joins the group on ifname.
-func Listen(ifname string, fam Family, opts Options) (*Conn, error) {
-	if fam != IPv4 && fam != IPv6 {
+func Listen(ifname string, fam inet.Family, opts Options) (*Conn, error) {
+	if fam != inet.IPv4 && fam != inet.IPv6 {
 		return nil, fmt.Errorf("netio: listen on %s: %v, want IPv4 or IPv6", ifname, fam)
 	}
 	ifi, err := net.InterfaceByName(ifname)
@@ -121,7 +101,7 @@ func Listen(ifname string, fam Family, opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("netio: listen on %s: %w", ifname, err)
 	}
 	network, laddr := "ip4:"+strconv.Itoa(Protocol), "0.0.0.0"
-	if fam == IPv6 {
+	if fam == inet.IPv6 {
 		network, laddr = "ip6:"+strconv.Itoa(Protocol), "::"
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -140,7 +120,7 @@ func Listen(ifname string, fam Family, opts Options) (*Conn, error) {
 }
 
 // sockopts sets, before bind, the options x/net does not cover.
-func sockopts(rc syscall.RawConn, ifname string, fam Family, opts Options) error {
+func sockopts(rc syscall.RawConn, ifname string, fam inet.Family, opts Options) error {
 	var serr error
 	err := rc.Control(func(fd uintptr) {
 		s := int(fd)
@@ -151,7 +131,7 @@ func sockopts(rc syscall.RawConn, ifname string, fam Family, opts Options) error
 		// Without this, Linux delivers to the socket the multicast of every
 		// group any socket of the host joined, so a unicast-only socket
 		// would still hear the group.
-		if fam == IPv4 {
+		if fam == inet.IPv4 {
 			serr = unix.SetsockoptInt(s, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
 		} else {
 			serr = unix.SetsockoptInt(s, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
@@ -170,7 +150,7 @@ func sockopts(rc syscall.RawConn, ifname string, fam Family, opts Options) error
 }
 
 func (c *Conn) setup(opts Options) error {
-	if c.fam == IPv4 {
+	if c.fam == inet.IPv4 {
 		p := ipv4.NewPacketConn(c.ipc)
 		c.p4 = p
 		steps := []struct {
@@ -227,7 +207,7 @@ func (c *Conn) JoinGroup() error {
 	if c.joined.Load() {
 		return nil
 	}
-	g := &net.IPAddr{IP: c.fam.group().AsSlice()}
+	g := &net.IPAddr{IP: group(c.fam).AsSlice()}
 	var err error
 	if c.p4 != nil {
 		err = c.p4.JoinGroup(c.ifi, g)
@@ -247,7 +227,7 @@ func (c *Conn) LeaveGroup() error {
 	if !c.joined.Load() {
 		return nil
 	}
-	g := &net.IPAddr{IP: c.fam.group().AsSlice()}
+	g := &net.IPAddr{IP: group(c.fam).AsSlice()}
 	var err error
 	if c.p4 != nil {
 		err = c.p4.LeaveGroup(c.ifi, g)
@@ -262,7 +242,7 @@ func (c *Conn) LeaveGroup() error {
 }
 
 // Family returns the Conn's address family.
-func (c *Conn) Family() Family { return c.fam }
+func (c *Conn) Family() inet.Family { return c.fam }
 
 // Interface returns the interface the Conn is bound to, as it was at Listen.
 func (c *Conn) Interface() net.Interface { return *c.ifi }
@@ -318,7 +298,7 @@ func (c *Conn) read(buf []byte) (Packet, error) {
 	if src, ok := netip.AddrFromSlice(from.IP); ok {
 		p.Src = src.Unmap().WithZone("")
 	}
-	if c.fam == IPv4 {
+	if c.fam == inet.IPv4 {
 		var cm ipv4.ControlMessage
 		if err := cm.Parse(c.oob[:oobn]); err != nil {
 			return Packet{}, fmt.Errorf("%w: read on %s: control message: %w", errBadPacket, c.ifi.Name, err)
@@ -373,7 +353,7 @@ func (c *Conn) Send(payload []byte, src, dst netip.Addr) error {
 
 func (c *Conn) send(payload []byte, src, dst netip.Addr) error {
 	src, dst = src.Unmap(), dst.Unmap()
-	if (c.fam == IPv4) != dst.Is4() || (src.IsValid() && src.Is4() != dst.Is4()) {
+	if (c.fam == inet.IPv4) != dst.Is4() || (src.IsValid() && src.Is4() != dst.Is4()) {
 		return fmt.Errorf("addresses do not match the %v socket", c.fam)
 	}
 	to := &net.IPAddr{IP: dst.AsSlice()}

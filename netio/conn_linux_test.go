@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -30,19 +31,19 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 
 	for _, tc := range []struct {
 		name     string
-		fam      Family
+		fam      inet.Family
 		version  uint8
 		src, dst netip.Addr
 		vip      netip.Addr
 	}{
-		{"v2 IPv4 multicast", IPv4, 2, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
-		{"v3 IPv4 multicast", IPv4, 3, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
-		{"v3 IPv4 multicast from secondary", IPv4, 3, netip.MustParseAddr("192.0.2.11"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
-		{"v3 IPv6 multicast", IPv6, 3, llA, wire.GroupV6, netip.MustParseAddr("2001:db8::100")},
-		{"v2 IPv4 unicast", IPv4, 2, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
-		{"v3 IPv4 unicast", IPv4, 3, netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
-		{"v3 IPv6 unicast link-local", IPv6, 3, llA, llB, netip.MustParseAddr("2001:db8::100")},
-		{"v3 IPv6 unicast global", IPv6, 3, netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::100")},
+		{"v2 IPv4 multicast", inet.IPv4, 2, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 multicast", inet.IPv4, 3, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 multicast from secondary", inet.IPv4, 3, netip.MustParseAddr("192.0.2.11"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv6 multicast", inet.IPv6, 3, llA, wire.GroupV6, netip.MustParseAddr("2001:db8::100")},
+		{"v2 IPv4 unicast", inet.IPv4, 2, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv4 unicast", inet.IPv4, 3, netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")},
+		{"v3 IPv6 unicast link-local", inet.IPv6, 3, llA, llB, netip.MustParseAddr("2001:db8::100")},
+		{"v3 IPv6 unicast global", inet.IPv6, 3, netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::100")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			multicast := tc.dst.IsMulticast()
@@ -77,8 +78,8 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 	}
 
 	t.Run("oversized packet skipped", func(t *testing.T) {
-		ca := listenIn(t, a, "eth0", IPv4, Options{})
-		cb := listenIn(t, b, "eth0", IPv4, Options{Multicast: true})
+		ca := listenIn(t, a, "eth0", inet.IPv4, Options{})
+		cb := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true})
 		src := netip.MustParseAddr("192.0.2.1")
 		big := wire.Advert{Version: 3, Type: wire.TypeAdvertisement, VRID: 1, Priority: 100, Interval: 100}
 		for i := range 10 {
@@ -101,7 +102,7 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 	})
 
 	t.Run("send errors", func(t *testing.T) {
-		ca := listenIn(t, a, "eth0", IPv4, Options{})
+		ca := listenIn(t, a, "eth0", inet.IPv4, Options{})
 		msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
 		if err := ca.Send(msg, netip.MustParseAddr("203.0.113.9"), wire.GroupV4); err == nil {
 			t.Error("Send from an address the host does not have succeeded")
@@ -135,11 +136,11 @@ func TestConnIsolation(t *testing.T) {
 	ifB0, _ := ifaceIn(t, b, "eth0")
 	ifB1, _ := ifaceIn(t, b, "eth1")
 
-	for _, fam := range []Family{IPv4, IPv6} {
+	for _, fam := range []inet.Family{inet.IPv4, inet.IPv6} {
 		t.Run(fam.String(), func(t *testing.T) {
 			srcA, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("198.51.100.3")
 			group, peerB, vip := wire.GroupV4, netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.100")
-			if fam == IPv6 {
+			if fam == inet.IPv6 {
 				srcA, srcC = llA, llC
 				group, peerB, vip = wire.GroupV6, netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("2001:db8::100")
 			}
@@ -187,7 +188,7 @@ func TestConnCloseAndDeadline(t *testing.T) {
 	check(t, l.AddSegment("lan"))
 	a := must[*netlabHost](t)(l.AddHost("a"))
 	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24"))
-	for _, fam := range []Family{IPv4, IPv6} {
+	for _, fam := range []inet.Family{inet.IPv4, inet.IPv6} {
 		c := listenIn(t, a, "eth0", fam, Options{Multicast: true})
 		check(t, c.SetReadDeadline(time.Now().Add(-time.Second)))
 		if _, err := c.ReadPacket(make([]byte, 1500)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -213,15 +214,8 @@ func TestConnCloseAndDeadline(t *testing.T) {
 			t.Errorf("%v: stats %+v, want none", fam, s)
 		}
 	}
-	if _, err := Listen("nosuch0", IPv4, Options{}); err == nil {
+	if _, err := Listen("nosuch0", inet.IPv4, Options{}); err == nil {
 		t.Error("Listen on a missing interface succeeded")
-	}
-}
-
-// TestFamilyMatchesWire: the daemon converts between the two Family types.
-func TestFamilyMatchesWire(t *testing.T) {
-	if IPv4 != Family(wire.IPv4) || IPv6 != Family(wire.IPv6) {
-		t.Errorf("netio families %d, %d; wire families %d, %d", IPv4, IPv6, wire.IPv4, wire.IPv6)
 	}
 }
 
@@ -240,8 +234,8 @@ func TestConnSurvivesLinkFlap(t *testing.T) {
 	_, llA := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
 	src4 := netip.MustParseAddr("192.0.2.1")
-	a4, a6 := listenIn(t, a, "eth0", IPv4, Options{}), listenIn(t, a, "eth0", IPv6, Options{})
-	b4, b6 := listenIn(t, b, "eth0", IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", IPv6, Options{Multicast: true})
+	a4, a6 := listenIn(t, a, "eth0", inet.IPv4, Options{}), listenIn(t, a, "eth0", inet.IPv6, Options{})
+	b4, b6 := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
 	an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
 
 	must[string](t)(a.Run("ip", "link", "set", "eth0", "down"))
@@ -298,8 +292,8 @@ func TestConnOnVMAC(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	src4 := netip.MustParseAddr("192.0.2.1")
-	va4, va6 := listenIn(t, a, "vrrp.51", IPv4, Options{Multicast: true}), listenIn(t, a, "vrrp.51", IPv6, Options{Multicast: true})
-	b4, b6 := listenIn(t, b, "eth0", IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", IPv6, Options{Multicast: true})
+	va4, va6 := listenIn(t, a, "vrrp.51", inet.IPv4, Options{Multicast: true}), listenIn(t, a, "vrrp.51", inet.IPv6, Options{Multicast: true})
+	b4, b6 := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
 	check(t, va4.Send(advert(t, 3, 51, 200, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4), src4, wire.GroupV4))
 	check(t, va6.Send(advert(t, 3, 51, 200, netip.MustParseAddr("2001:db8::100"), llV, wire.GroupV6), llV, wire.GroupV6))
 	if got := drain(t, b4, 1); len(got) != 1 || got[0].Src != src4 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"vigil/internal/inet"
 )
 
 // EtherTypes of the frames this package builds and reads (IEEE 802.3 / IANA).
@@ -258,7 +259,7 @@ func (n *NA) MarshalBinary() ([]byte, error) {
 		m[24], m[25] = optTargetLL, 1
 		copy(m[26:32], n.TargetLL)
 	}
-	n.Checksum = ^fold(icmpv6Sum(s16, d16, m))
+	n.Checksum = ^inet.Fold(inet.Sum(inet.PseudoHeaderSum(0, n.Src, n.Dst, icmpv6Proto, len(m)), m))
 	binary.BigEndian.PutUint16(m[2:4], n.Checksum)
 	return b, nil
 }
@@ -335,7 +336,7 @@ func ParseNA(b []byte) (NA, error) {
 		}
 		opts = opts[olen:]
 	}
-	if fold(icmpv6Sum(s16, d16, m)) != 0xffff {
+	if inet.Fold(inet.Sum(inet.PseudoHeaderSum(0, n.Src, n.Dst, icmpv6Proto, len(m)), m)) != 0xffff {
 		return NA{}, fmt.Errorf("parse NA: %w: %#04x from %v to %v", ErrChecksum, n.Checksum, n.Src, n.Dst)
 	}
 	return n, nil
@@ -369,38 +370,6 @@ func UnsolicitedNA(mac net.HardwareAddr, target, src netip.Addr, router bool) ([
 		return nil, fmt.Errorf("unsolicited NA for %v at %v: %w", target, mac, err)
 	}
 	return b, nil
-}
-
-// icmpv6Sum returns the unfolded one's complement sum (RFC 1071) of the
-// IPv6 pseudo-header for an ICMPv6 message m from src to dst, and of m.
-func icmpv6Sum(src, dst [16]byte, m []byte) uint64 {
-	s := sum16(0, src[:])
-	s = sum16(s, dst[:])
-	s += uint64(len(m)) >> 16
-	s += uint64(len(m)) & 0xffff
-	s += icmpv6Proto
-	return sum16(s, m)
-}
-
-// sum16 adds b, as big-endian 16-bit words (an odd last byte padded with
-// zero), to s.
-func sum16(s uint64, b []byte) uint64 {
-	for len(b) >= 2 {
-		s += uint64(b[0])<<8 | uint64(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	return s
-}
-
-// fold folds the carries of s back into 16 bits.
-func fold(s uint64) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
 }
 
 func cloneMAC(b []byte) net.HardwareAddr { return append(net.HardwareAddr(nil), b...) }

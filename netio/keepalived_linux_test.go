@@ -15,6 +15,7 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
+	"vigil/internal/inet"
 	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
@@ -84,8 +85,8 @@ func TestKeepalivedInterop(t *testing.T) {
 	ifB, _ := ifaceIn(t, b, "eth0")
 
 	// Listen before keepalived starts, so that nothing is missed.
-	b4 := listenIn(t, b, "eth0", IPv4, Options{Multicast: true})
-	b6 := listenIn(t, b, "eth0", IPv6, Options{Multicast: true})
+	b4 := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true})
+	b6 := listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
 	var frames *packet.Conn
 	check(t, b.Do(func() (err error) {
 		frames, err = packet.Listen(&ifB, packet.Raw, unix.ETH_P_ALL, nil)
@@ -125,9 +126,9 @@ func TestKeepalivedInterop(t *testing.T) {
 			return
 		}
 		check(t, err)
-		fam := wire.IPv4
-		if c.Family() == IPv6 {
-			fam = wire.IPv6
+		fam := inet.IPv4
+		if c.Family() == inet.IPv6 {
+			fam = inet.IPv6
 		}
 		adv, err := wire.Parse(p.Data, fam)
 		if err != nil {
@@ -223,7 +224,7 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
 	_, llA := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
-	a4, a6 := listenIn(t, a, "eth0", IPv4, Options{}), listenIn(t, a, "eth0", IPv6, Options{})
+	a4, a6 := listenIn(t, a, "eth0", inet.IPv4, Options{}), listenIn(t, a, "eth0", inet.IPv6, Options{})
 
 	src4 := netip.MustParseAddr("192.0.2.1")
 	marshal := func(adv wire.Advert, src, dst netip.Addr) []byte {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
@@ -86,7 +87,7 @@ func ifaceIn(t *testing.T, h *netlab.Host, ifname string) (net.Interface, netip.
 }
 
 // listenIn opens a Conn in h's namespace, closed when t ends.
-func listenIn(t *testing.T, h *netlab.Host, ifname string, fam Family, opts Options) *Conn {
+func listenIn(t *testing.T, h *netlab.Host, ifname string, fam inet.Family, opts Options) *Conn {
 	t.Helper()
 	var c *Conn
 	check(t, h.Do(func() (err error) {
@@ -138,9 +139,9 @@ func drain(t *testing.T, c *Conn, want int) []received {
 		if err != nil {
 			t.Fatalf("ReadPacket: %v", err)
 		}
-		fam := wire.IPv4
-		if c.Family() == IPv6 {
-			fam = wire.IPv6
+		fam := inet.IPv4
+		if c.Family() == inet.IPv6 {
+			fam = inet.IPv6
 		}
 		a, err := wire.Parse(p.Data, fam)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"vigil/internal/inet"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -185,7 +186,7 @@ func (s *Sniffer) Malformed() uint64 {
 
 // Clash is one VRID advertised by more than one source.
 type Clash struct {
-	Family        Family // IPv4 and IPv6 routers may share a VRID: their virtual MACs differ (RFC 5798 section 7.3)
+	Family        inet.Family // IPv4 and IPv6 routers may share a VRID: their virtual MACs differ (RFC 5798 section 7.3)
 	Version, VRID uint8
 	Sources       []netip.Addr // sorted
 }
@@ -199,14 +200,14 @@ func (s *Sniffer) Clashes() []Clash {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type id struct {
-		fam           Family
+		fam           inet.Family
 		version, vrid uint8
 	}
 	by := map[id][]netip.Addr{}
 	for k := range s.seen {
-		i := id{IPv6, k.Version, k.VRID}
+		i := id{inet.IPv6, k.Version, k.VRID}
 		if k.Src.Is4() {
-			i.fam = IPv4
+			i.fam = inet.IPv4
 		}
 		by[i] = append(by[i], k.Src)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -41,8 +42,8 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }() // owned here: ends with cancel
 
-	a4, b4, c4 := listenIn(t, a, "eth0", IPv4, Options{}), listenIn(t, b, "eth0", IPv4, Options{}), listenIn(t, c, "eth0", IPv4, Options{})
-	a6 := listenIn(t, a, "eth0", IPv6, Options{})
+	a4, b4, c4 := listenIn(t, a, "eth0", inet.IPv4, Options{}), listenIn(t, b, "eth0", inet.IPv4, Options{}), listenIn(t, c, "eth0", inet.IPv4, Options{})
+	a6 := listenIn(t, a, "eth0", inet.IPv6, Options{})
 	srcA, srcB, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
 	vip, vip6 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")
 	for range 3 {
@@ -78,7 +79,7 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	if m := s.Malformed(); m != 0 {
 		t.Errorf("Malformed = %d", m)
 	}
-	wantClash := []Clash{{Family: IPv4, Version: 3, VRID: 51, Sources: []netip.Addr{srcA, srcB}}}
+	wantClash := []Clash{{Family: inet.IPv4, Version: 3, VRID: 51, Sources: []netip.Addr{srcA, srcB}}}
 	if diff := cmp.Diff(wantClash, s.Clashes(), cmpAddr); diff != "" {
 		t.Errorf("Clashes (-want +got):\n%s", diff)
 	}

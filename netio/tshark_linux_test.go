@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"vigil/internal/inet"
 	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
 )
@@ -35,8 +36,8 @@ func TestTsharkDecodes(t *testing.T) {
 	ifaceIn(t, b, "eth0")
 	macA := ifA.HardwareAddr.String()
 
-	c4 := listenIn(t, a, "eth0", IPv4, Options{})
-	c6 := listenIn(t, a, "eth0", IPv6, Options{})
+	c4 := listenIn(t, a, "eth0", inet.IPv4, Options{})
+	c6 := listenIn(t, a, "eth0", inet.IPv6, Options{})
 	an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
 	anReply := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{ARPReply: true, Router: true})
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -18,8 +19,8 @@ type Config struct {
 	// Version is 2 or 3; 0 means 2 over IPv4 and 3 over IPv6, keepalived's
 	// default.
 	Version int
-	// Family is wire.IPv4 or wire.IPv6; 0 means the family of SrcAddr.
-	Family wire.Family
+	// Family is inet.IPv4 or inet.IPv6; 0 means the family of SrcAddr.
+	Family inet.Family
 	// Priority is the base priority, 1..255; 0 means 100. 255 is the
 	// address owner, which tracking never changes.
 	Priority uint8
@@ -135,7 +136,7 @@ func (c Config) normalize() (Config, error) {
 		return bad("no source address")
 	}
 	c.SrcAddr = c.SrcAddr.Unmap().WithZone("")
-	fam := wire.FamilyOf(c.SrcAddr)
+	fam := inet.Of(c.SrcAddr)
 	if c.Family == 0 {
 		c.Family = fam
 	}
@@ -144,14 +145,14 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Version == 0 {
 		c.Version = 2
-		if c.Family == wire.IPv6 {
+		if c.Family == inet.IPv6 {
 			c.Version = 3
 		}
 	}
 	switch {
 	case c.Version != 2 && c.Version != 3:
 		return bad("version %d, want 2 or 3", c.Version)
-	case c.Version == 2 && c.Family == wire.IPv6:
+	case c.Version == 2 && c.Family == inet.IPv6:
 		return bad("version 2 over IPv6, want version 3")
 	}
 	if c.Priority == 0 {
@@ -190,13 +191,13 @@ func (c Config) normalize() (Config, error) {
 		return bad("%d virtual addresses, an advert carries at most 255", len(c.VIPs))
 	}
 	for _, p := range c.VIPs {
-		if wire.FamilyOf(p.Addr()) != c.Family {
+		if inet.Of(p.Addr()) != c.Family {
 			return bad("virtual address %v is not %v", p, c.Family)
 		}
 	}
 	c.VIPs, c.ExcludedVIPs, c.Peers = slices.Clone(c.VIPs), slices.Clone(c.ExcludedVIPs), slices.Clone(c.Peers)
 	for i, p := range c.Peers {
-		if !p.IsValid() || wire.FamilyOf(p) != c.Family {
+		if !p.IsValid() || inet.Of(p) != c.Family {
 			return bad("unicast peer %v is not %v", p, c.Family)
 		}
 		c.Peers[i] = p.Unmap().WithZone("")

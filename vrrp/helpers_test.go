@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -80,7 +81,7 @@ func packet(t tb, c vrrp.Config, src string, prio uint8, ival uint16) vrrp.Packe
 }
 
 // adverts decodes what rd asks to send.
-func adverts(t tb, rd vrrp.Ready, fam wire.Family) []wire.Advert {
+func adverts(t tb, rd vrrp.Ready, fam inet.Family) []wire.Advert {
 	t.Helper()
 	var as []wire.Advert
 	for _, o := range rd.Adverts {
@@ -88,7 +89,7 @@ func adverts(t tb, rd vrrp.Ready, fam wire.Family) []wire.Advert {
 		if err != nil {
 			t.Fatalf("engine sent an unparsable advert: %v", err)
 		}
-		if !wire.VerifyChecksum(o.Data, me, o.Dst, wire.ChecksumPseudoHeader) && fam == wire.IPv4 {
+		if !wire.VerifyChecksum(o.Data, me, o.Dst, wire.ChecksumPseudoHeader) && fam == inet.IPv4 {
 			t.Fatalf("engine sent a bad checksum: % x", o.Data)
 		}
 		as = append(as, a)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -94,7 +95,7 @@ func (i *Instance) setConfig(cfg Config) error {
 	n.advertDsts = cfg.Peers
 	if len(n.advertDsts) == 0 {
 		n.advertDsts = []netip.Addr{wire.GroupV4}
-		if cfg.Family == wire.IPv6 {
+		if cfg.Family == inet.IPv6 {
 			n.advertDsts = []netip.Addr{wire.GroupV6}
 		}
 	}

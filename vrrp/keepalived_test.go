@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -108,7 +109,7 @@ func TestKeepalivedAdvertsAccepted(t *testing.T) {
 	for name, c := range keepalivedConfigs() {
 		t.Run(name, func(t *testing.T) {
 			me := netip.MustParseAddr("192.0.2.2")
-			if c.Family == wire.IPv6 || c.SrcAddr.Is6() {
+			if c.Family == inet.IPv6 || c.SrcAddr.Is6() {
 				me = netip.MustParseAddr("fe80::2")
 			}
 			kaddr := c.SrcAddr

@@ -9,8 +9,8 @@ import (
 
 	"pgregory.net/rapid"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
-	"vigil/vrrp/wire"
 )
 
 // 6.3: the state diagram (plus keepalived's FAULT). Random events stepped
@@ -154,7 +154,7 @@ func TestExcludedVIPsNotAdvertised(t *testing.T) {
 	c.ExcludedVIPs = []netip.Prefix{excl}
 	in := start(t, c, t0)
 	rd := in.Ready()
-	as := adverts(t, rd, wire.IPv4)
+	as := adverts(t, rd, inet.IPv4)
 	if len(as) != 1 || !slices.Equal(as[0].Addrs, []netip.Addr{vip.Addr()}) {
 		t.Errorf("advertised %v, want only %v", as, vip)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -21,7 +22,7 @@ func (i *Instance) receive(p Packet) error {
 		return &DropError{Reason: r, Src: src, Detail: fmt.Sprintf(format, args...)}
 	}
 
-	if wire.FamilyOf(src) != i.cfg.Family || wire.FamilyOf(dst) != i.cfg.Family {
+	if inet.Of(src) != i.cfg.Family || inet.Of(dst) != i.cfg.Family {
 		return drop(DropLength, "from %v to %v, want %v", src, dst, i.cfg.Family)
 	}
 	a, perr := wire.Parse(b, i.cfg.Family)

@@ -8,6 +8,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -25,7 +26,7 @@ type mutation struct {
 func resum(c vrrp.Config, p *vrrp.Packet) {
 	// Recompute the checksum after a change, so that only the intended
 	// check fails.
-	a, err := wire.Parse(p.Data, wire.IPv4)
+	a, err := wire.Parse(p.Data, inet.IPv4)
 	if err != nil {
 		panic(err)
 	}

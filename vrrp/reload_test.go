@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
-	"vigil/vrrp/wire"
 )
 
 // A reload keeps the state; a master's addresses are diffed, not torn down.
@@ -38,7 +38,7 @@ func TestReloadDiffsAddresses(t *testing.T) {
 	if len(rd.Announce) != 1 || !slices.Equal(rd.Announce[0].Addrs, []netip.Addr{other.Addr()}) {
 		t.Errorf("announced %v, want only the new address", rd.Announce)
 	}
-	as := adverts(t, rd, wire.IPv4)
+	as := adverts(t, rd, inet.IPv4)
 	if len(as) != 1 || as[0].Priority != 170 || len(as[0].Addrs) != 2 {
 		t.Errorf("adverts %v, want one with priority 150+20 and both VIPs", as)
 	}

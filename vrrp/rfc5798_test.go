@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/sim"
-	"vigil/vrrp/wire"
 )
 
 // 6.1: "The value of 255 (decimal) is reserved for the router that owns the
@@ -44,13 +44,13 @@ func TestRFC5798_6_1_PriorityZeroOnlyWhenReleasing(t *testing.T) {
 	}
 	in.Advance(at(10 * time.Second))
 	wantState(t, in, vrrp.StateMaster)
-	for _, a := range adverts(t, in.Ready(), wire.IPv4) {
+	for _, a := range adverts(t, in.Ready(), inet.IPv4) {
 		if a.Priority != 1 {
 			t.Errorf("master advertised priority %d, want 1", a.Priority)
 		}
 	}
 	mustStep(t, in, at(10*time.Second), vrrp.Shutdown{})
-	as := adverts(t, in.Ready(), wire.IPv4)
+	as := adverts(t, in.Ready(), inet.IPv4)
 	if len(as) != 1 || as[0].Priority != 0 {
 		t.Errorf("shutdown adverts %v, want one with priority 0", as)
 	}
@@ -90,10 +90,10 @@ func TestRFC5798_6_1_MasterDownInterval(t *testing.T) {
 // vigil, does this only for an owner configured `state MASTER`; see
 // TestKeepalivedOwnerWithoutStateMasterWaits.)
 func TestRFC5798_6_4_1_StartupOwnerBecomesMaster(t *testing.T) {
-	for _, fam := range []wire.Family{wire.IPv4, wire.IPv6} {
+	for _, fam := range []inet.Family{inet.IPv4, inet.IPv6} {
 		t.Run(fam.String(), func(t *testing.T) {
 			c := owner()
-			if fam == wire.IPv6 {
+			if fam == inet.IPv6 {
 				c.SrcAddr, c.VIPs = netip.MustParseAddr("fe80::10"), []netip.Prefix{vip6}
 			}
 			in := start(t, c, t0)
@@ -175,7 +175,7 @@ func TestRFC5798_6_4_2_MasterDownTimerFires(t *testing.T) {
 	in.Advance(t0.Add(down))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, wire.IPv4); len(as) != 1 || as[0].Priority != 100 {
+	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 100 {
 		t.Errorf("adverts %v, want one with priority 100", as)
 	}
 	if len(rd.Announce) == 0 || len(rd.AddAddrs) != 1 {
@@ -280,7 +280,7 @@ func TestRFC5798_6_4_3_MasterShutdownSendsPriorityZero(t *testing.T) {
 	mustStep(t, in, at(500*time.Millisecond), vrrp.Shutdown{})
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateInit)
-	if as := adverts(t, rd, wire.IPv4); len(as) != 1 || as[0].Priority != 0 {
+	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 0 {
 		t.Errorf("adverts %v, want one with priority 0", as)
 	}
 	if !slices.Equal(rd.DelAddrs, []netip.Prefix{vip}) || !rd.Next.IsZero() {
@@ -303,7 +303,7 @@ func TestRFC5798_6_4_3_AdverTimerSendsAdvert(t *testing.T) {
 		}
 		in.Advance(now)
 		rd := in.Ready()
-		if as := adverts(t, rd, wire.IPv4); len(as) != 1 || as[0].Interval != 30 {
+		if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Interval != 30 {
 			t.Fatalf("at %v: adverts %v, want one with interval 30cs", now.Sub(t0), as)
 		}
 		if !rd.Next.Equal(now.Add(300 * time.Millisecond)) {
@@ -320,7 +320,7 @@ func TestRFC5798_6_4_3_MasterAnswersPriorityZero(t *testing.T) {
 	mustStep(t, in, at(400*time.Millisecond), packet(t, v3(0), "192.0.2.20", 0, 100))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, wire.IPv4); len(as) != 1 || as[0].Priority != 255 {
+	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 255 {
 		t.Errorf("adverts %v, want one with priority 255", as)
 	}
 	if !rd.Next.Equal(at(1400 * time.Millisecond)) {
@@ -393,7 +393,7 @@ func TestRFC5798_6_4_3_MasterKeepsLowerPriority(t *testing.T) {
 	mustStep(t, in, at(5500*time.Millisecond), packet(t, v3(0), "192.0.2.99", 100, 100))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, wire.IPv4); len(as) != 1 || as[0].Priority != 200 {
+	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 200 {
 		t.Errorf("adverts %v, want one answer with priority 200", as)
 	}
 	if len(rd.Announce) != 1 || len(rd.DelAddrs) != 0 {

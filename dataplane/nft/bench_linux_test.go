@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"vigil/internal/inet"
 	"vigil/lb"
 )
 
@@ -30,7 +31,7 @@ func TestBenchApply(t *testing.T) {
 	if os.Getenv("VIGIL_BENCH_PROTO") == "udp" {
 		proto = lb.UDP
 	}
-	s := lb.Service{Name: "bench", ID: "vs_bench", Proto: proto, Family: lb.IPv4,
+	s := lb.Service{Name: "bench", ID: "vs_bench", Proto: proto, Family: inet.IPv4,
 		VIP: netip.MustParseAddr(os.Getenv("VIGIL_BENCH_VIP")), Port: 80, Scheduler: "rr",
 		Selection: lb.SelectNumgen, Backends: []lb.Backend{rs}, Active: true, PersistenceMask: 32}
 	switch os.Getenv("VIGIL_BENCH_METHOD") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 	"vigil/lb"
@@ -65,10 +66,10 @@ func natLab(t *testing.T, prefix string, gateway bool) *lab {
 func natService(method lb.Method, vip string, bs ...lb.Backend) lb.Service {
 	v := netip.MustParseAddr(vip)
 	s := lb.Service{Name: vip + ":80/tcp", ID: "vs_" + strings.NewReplacer(".", "_", ":", "_").Replace(vip) + "_80_tcp",
-		Proto: lb.TCP, Family: lb.IPv4, VIP: v, Port: 80, Method: method, Scheduler: "rr",
+		Proto: lb.TCP, Family: inet.IPv4, VIP: v, Port: 80, Method: method, Scheduler: "rr",
 		Selection: lb.SelectNumgen, Backends: bs, Active: true, PersistenceMask: 32}
 	if v.Is6() {
-		s.Family, s.PersistenceMask = lb.IPv6, 128
+		s.Family, s.PersistenceMask = inet.IPv6, 128
 	}
 	if method == lb.FNAT {
 		s.LocalAddrs = []netip.Addr{netip.MustParseAddr("198.51.100.200"), netip.MustParseAddr("198.51.100.201")}

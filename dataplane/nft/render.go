@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/inet"
 	"vigil/lb"
 )
 
@@ -79,10 +80,16 @@ func render(desired lb.Desired, e env) (rendered, error) {
 }
 
 // fam is the nft keyword of the service's family: "ip" or "ip6".
-func fam(s *lb.Service) string { return s.Family.String() }
+// fam is the nft payload family of s's addresses: "ip" or "ip6".
+func fam(s *lb.Service) string {
+	if s.Family == inet.IPv6 {
+		return "ip6"
+	}
+	return "ip"
+}
 
 func nfproto(s *lb.Service) string {
-	if s.Family == lb.IPv6 {
+	if s.Family == inet.IPv6 {
 		return "ipv6"
 	}
 	return "ipv4"
@@ -121,7 +128,7 @@ func withPort(s *lb.Service) bool {
 }
 
 func fullBits(s *lb.Service) int {
-	if s.Family == lb.IPv6 {
+	if s.Family == inet.IPv6 {
 		return 128
 	}
 	return 32
@@ -227,15 +234,7 @@ func slotFlags(s *lb.Service) []knftables.SetFlag {
 
 // keyName makes a real server address:port safe inside an nft name.
 func keyName(ap netip.AddrPort) string {
-	a := ap.Addr()
-	var h string
-	if a.Is4() {
-		h = strings.ReplaceAll(a.String(), ".", "_")
-	} else {
-		b := a.As16()
-		h = fmt.Sprintf("%x", b[:])
-	}
-	return h + "_" + strconv.Itoa(int(ap.Port()))
+	return lb.NameOf(ap.Addr()) + "_" + strconv.Itoa(int(ap.Port()))
 }
 
 // natChains are the base chains of table inet vigil: new flows to a VIP
@@ -272,7 +271,7 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 		if p == 0 {
 			p = s.Port
 		}
-		if s.Family == lb.IPv6 {
+		if s.Family == inet.IPv6 {
 			return fmt.Sprintf("[%s]:%d", b.Addr, p)
 		}
 		return fmt.Sprintf("%s:%d", b.Addr, p)
@@ -376,7 +375,7 @@ func pool(t *table, s *lb.Service) string {
 	case len(la) == 1:
 		return br(la[0]) + ports
 	case contiguous:
-		if s.Family == lb.IPv6 {
+		if s.Family == inet.IPv6 {
 			return "[" + la[0].String() + "]-[" + la[len(la)-1].String() + "]" + ports
 		}
 		return la[0].String() + "-" + la[len(la)-1].String() + ports

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/inet"
 	"vigil/lb"
 )
 
@@ -30,14 +31,14 @@ func beMAC(ap string, w int, mac byte) lb.Backend {
 
 func natSvc(vip string, port uint16, sel lb.Selection, bs ...lb.Backend) lb.Service {
 	v := netip.MustParseAddr(vip)
-	f := lb.IPv4
+	f := inet.IPv4
 	if v.Is6() {
-		f = lb.IPv6
+		f = inet.IPv6
 	}
 	s := lb.Service{Name: vip + "/tcp", ID: "vs_" + strings.NewReplacer(".", "_", ":", "_").Replace(vip) + "_tcp",
 		Proto: lb.TCP, Family: f, VIP: v, Port: port, Method: lb.NAT, Selection: sel, Backends: bs, Active: true,
 		PersistenceMask: 32}
-	if f == lb.IPv6 {
+	if f == inet.IPv6 {
 		s.PersistenceMask = 128
 	}
 	return s
@@ -88,7 +89,7 @@ var golden = []struct {
 	}()}}},
 	{"nat_allports_fwmark_udp", lb.Desired{Services: []lb.Service{
 		natSvc("192.0.2.10", 0, lb.SelectNumgen, be("198.51.100.11:0", 1), be("198.51.100.12:0", 1)),
-		{Name: "fwmark 7/udp", ID: "fwm_7_udp", Proto: lb.UDP, Family: lb.IPv4, FwMark: 7, Method: lb.NAT,
+		{Name: "fwmark 7/udp", ID: "fwm_7_udp", Proto: lb.UDP, Family: inet.IPv4, FwMark: 7, Method: lb.NAT,
 			Selection: lb.SelectNumgen, Backends: []lb.Backend{be("198.51.100.11:53", 1)}, Active: true, PersistenceMask: 32},
 	}}},
 	{"nat_empty_inactive", lb.Desired{Services: []lb.Service{

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -321,7 +322,7 @@ func options(args []string) (map[string]string, []string) {
 func (s *Script) packet(r *Router, cmd string, kv map[string]string, rest []string) (vrrp.Packet, error) {
 	c := r.insts[0].Config()
 	p := vrrp.Packet{TTL: 255, Dst: wire.GroupV4, Src: netip.MustParseAddr("192.0.2.250")}
-	if c.Family == wire.IPv6 {
+	if c.Family == inet.IPv6 {
 		p.Dst, p.Src = wire.GroupV6, netip.MustParseAddr("fe80::250")
 	}
 	var err error
@@ -450,14 +451,14 @@ func (s *Script) status(r *Router) {
 func (s *Script) config(name string, k int, r *Router, args []string) (vrrp.Config, error) {
 	kv, flags := options(args)
 	c := vrrp.Config{VRID: 51}
-	fam := wire.IPv4
+	fam := inet.IPv4
 	if v := kv["family"]; v == "6" {
-		fam = wire.IPv6
+		fam = inet.IPv6
 	}
 	if r != nil {
 		c.SrcAddr = r.Addr
-		fam = wire.FamilyOf(r.Addr)
-	} else if fam == wire.IPv6 {
+		fam = inet.Of(r.Addr)
+	} else if fam == inet.IPv6 {
 		c.SrcAddr = netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: byte(k)})
 	} else {
 		c.SrcAddr = netip.AddrFrom4([4]byte{192, 0, 2, byte(k)})
@@ -559,7 +560,7 @@ func (s *Script) config(name string, k int, r *Router, args []string) (vrrp.Conf
 		}
 	}
 	if _, ok := kv["vips"]; !ok {
-		if wire.FamilyOf(c.SrcAddr) == wire.IPv6 {
+		if inet.Of(c.SrcAddr) == inet.IPv6 {
 			c.VIPs = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: c.VRID}), 128)}
 		} else {
 			c.VIPs = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, c.VRID}), 32)}

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"vigil/internal/inet"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
@@ -533,7 +534,7 @@ func (n *Network) apply(r *Router, in *vrrp.Instance, rd vrrp.Ready) {
 	}
 }
 
-func describe(o vrrp.Outbound, fam wire.Family) string {
+func describe(o vrrp.Outbound, fam inet.Family) string {
 	a, err := wire.Parse(o.Data, fam)
 	if err != nil {
 		return fmt.Sprintf("unparsable (%v) -> %v", err, o.Dst)

@@ -1,11 +1,14 @@
 package wire
 
-import "testing"
+import (
+	"testing"
+	"vigil/internal/inet"
+)
 
 func BenchmarkParse(b *testing.B) {
 	for _, g := range handGolden {
 		msg := unhex(b, g.hex)
-		fam := FamilyOf(g.dst)
+		fam := inet.Of(g.dst)
 		b.Run(g.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

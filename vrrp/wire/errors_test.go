@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -15,61 +16,61 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		hex     string
-		fam     Family
+		fam     inet.Family
 		want    error  // a sentinel for errors.Is
 		wantMsg string // the whole message
 	}{{
-		name: "empty", hex: "", fam: IPv4, want: ErrTruncated,
+		name: "empty", hex: "", fam: inet.IPv4, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 0 bytes, the header needs 8",
 	}, {
-		name: "header short by one", hex: "31016401 000000", fam: IPv4, want: ErrTruncated,
+		name: "header short by one", hex: "31016401 000000", fam: inet.IPv4, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 7 bytes, the header needs 8",
 	}, {
-		name: "v3 IPv4 count 2 with one address", hex: "31016402 00640000 c0000201", fam: IPv4, want: ErrTruncated,
+		name: "v3 IPv4 count 2 with one address", hex: "31016402 00640000 c0000201", fam: inet.IPv4, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with address count 2 (IPv4) needs 16",
 	}, {
-		name: "v3 IPv4 count 1 with two addresses", hex: "31016401 00640000 c0000201 c0000202", fam: IPv4, want: ErrAddrCount,
+		name: "v3 IPv4 count 1 with two addresses", hex: "31016401 00640000 c0000201 c0000202", fam: inet.IPv4, want: ErrAddrCount,
 		wantMsg: "parse VRRP: VRRP address count does not match length: 16 bytes, but version 3 with address count 1 (IPv4) is 12 bytes",
 	}, {
-		name: "v3 IPv4 count 0 with one address", hex: "31016400 00640000 c0000201", fam: IPv4, want: ErrAddrCount,
+		name: "v3 IPv4 count 0 with one address", hex: "31016400 00640000 c0000201", fam: inet.IPv4, want: ErrAddrCount,
 	}, {
-		name: "v3 IPv4 one stray byte", hex: "31016401 00640000 c0000201 00", fam: IPv4, want: ErrAddrCount,
+		name: "v3 IPv4 one stray byte", hex: "31016401 00640000 c0000201 00", fam: inet.IPv4, want: ErrAddrCount,
 	}, {
-		name: "v2 without auth data", hex: "21016401 01010000 c0000201", fam: IPv4, want: ErrTruncated,
+		name: "v2 without auth data", hex: "21016401 01010000 c0000201", fam: inet.IPv4, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 2 with address count 1 (IPv4) needs 20",
 	}, {
-		name: "v2 auth data short by one", hex: "21016401 01010000 c0000201 00000000 000000", fam: IPv4, want: ErrTruncated,
+		name: "v2 auth data short by one", hex: "21016401 01010000 c0000201 00000000 000000", fam: inet.IPv4, want: ErrTruncated,
 	}, {
-		name: "v2 one byte after auth data", hex: "21016401 01010000 c0000201 00000000 00000000 00", fam: IPv4, want: ErrAddrCount,
+		name: "v2 one byte after auth data", hex: "21016401 01010000 c0000201 00000000 00000000 00", fam: inet.IPv4, want: ErrAddrCount,
 	}, {
-		name: "v2 count 255 header only", hex: "210164ff 01010000", fam: IPv4, want: ErrTruncated,
+		name: "v2 count 255 header only", hex: "210164ff 01010000", fam: inet.IPv4, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 8 bytes, version 2 with address count 255 (IPv4) needs 1036",
 	}, {
-		name: "v3 IPv6 count 1 with an IPv4-sized address", hex: "31016401 00640000 c0000201", fam: IPv6, want: ErrTruncated,
+		name: "v3 IPv6 count 1 with an IPv4-sized address", hex: "31016401 00640000 c0000201", fam: inet.IPv6, want: ErrTruncated,
 		wantMsg: "parse VRRP: truncated VRRP message: unexpected EOF: 12 bytes, version 3 with address count 1 (IPv6) needs 24",
 	}, {
-		name: "v3 IPv6 message parsed as IPv4", hex: "31016401 0fff0000 20010db8 00000000 00000000 00000001", fam: IPv4, want: ErrAddrCount,
+		name: "v3 IPv6 message parsed as IPv4", hex: "31016401 0fff0000 20010db8 00000000 00000000 00000001", fam: inet.IPv4, want: ErrAddrCount,
 	}, {
-		name: "version 0", hex: "01016401 00640000 c0000201", fam: IPv4, want: ErrVersion,
+		name: "version 0", hex: "01016401 00640000 c0000201", fam: inet.IPv4, want: ErrVersion,
 		wantMsg: "parse VRRP: unsupported VRRP version: version 0, want 2 or 3",
 	}, {
-		name: "version 1", hex: "11016401 00640000 c0000201", fam: IPv4, want: ErrVersion,
+		name: "version 1", hex: "11016401 00640000 c0000201", fam: inet.IPv4, want: ErrVersion,
 	}, {
-		name: "version 4", hex: "41016401 00640000 c0000201", fam: IPv4, want: ErrVersion,
+		name: "version 4", hex: "41016401 00640000 c0000201", fam: inet.IPv4, want: ErrVersion,
 	}, {
-		name: "version 15 over IPv6", hex: "f1016401 00640000", fam: IPv6, want: ErrVersion,
+		name: "version 15 over IPv6", hex: "f1016401 00640000", fam: inet.IPv6, want: ErrVersion,
 	}, {
-		name: "version 2 over IPv6", hex: "21016401 01010000 20010db8 00000000 00000000 00000001 00000000 00000000", fam: IPv6, want: ErrVersion,
+		name: "version 2 over IPv6", hex: "21016401 01010000 20010db8 00000000 00000000 00000001 00000000 00000000", fam: inet.IPv6, want: ErrVersion,
 		wantMsg: "parse VRRP: unsupported VRRP version: version 2 over IPv6, want version 3 (version 2 is IPv4 only)",
 	}, {
-		name: "version checked before length", hex: "51016405 00640000", fam: IPv4, want: ErrVersion,
+		name: "version checked before length", hex: "51016405 00640000", fam: inet.IPv4, want: ErrVersion,
 	}, {
 		name: "family 0", hex: "31016401 00640000 c0000201", fam: 0, want: ErrFamily,
 		wantMsg: "parse VRRP: wrong address family: Family(0), want IPv4 or IPv6",
 	}, {
 		name: "family 5", hex: "31016401 00640000 c0000201", fam: 5, want: ErrFamily,
 	}, {
-		name: "family checked before length", hex: "", fam: -1, want: ErrFamily,
+		name: "family checked before length", hex: "", fam: 255, want: ErrFamily,
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +97,7 @@ func TestParseErrors(t *testing.T) {
 func TestParseTruncatedEverywhere(t *testing.T) {
 	for _, g := range append(handGolden, keepalivedGolden(t)...) {
 		b := unhex(t, g.hex)
-		fam := FamilyOf(g.dst)
+		fam := inet.Of(g.dst)
 		for n := range len(b) {
 			_, err := Parse(b[:n], fam)
 			if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -116,24 +117,24 @@ func TestParseIgnores(t *testing.T) {
 	tests := []struct {
 		name string
 		hex  string
-		fam  Family
+		fam  inet.Family
 		want Advert
 	}{{
 		name: "v3 reserved bits",
-		hex:  "31016401 f0640000 c0000201", fam: IPv4,
+		hex:  "31016401 f0640000 c0000201", fam: inet.IPv4,
 		want: Advert{Version: 3, Type: 1, VRID: 1, Priority: 100, Interval: 100, Addrs: addrs("192.0.2.1")},
 	}, {
 		name: "unknown type, bad checksum, unknown auth type",
-		hex:  "2f016401 07ff1234 c0000201 ffffffff ffffffff", fam: IPv4,
+		hex:  "2f016401 07ff1234 c0000201 ffffffff ffffffff", fam: inet.IPv4,
 		want: Advert{Version: 2, Type: 15, VRID: 1, Priority: 100, AuthType: 7, Interval: 255,
 			Addrs: addrs("192.0.2.1"), AuthData: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Checksum: 0x1234},
 	}, {
 		name: "v3 IPv6 no addresses type 0 priority 0",
-		hex:  "30010000 00000000", fam: IPv6,
+		hex:  "30010000 00000000", fam: inet.IPv6,
 		want: Advert{Version: 3, Type: 0, VRID: 1},
 	}, {
 		name: "v3 IPv6 IPv4-mapped address kept as is",
-		hex:  "31016401 00640000 00000000 00000000 0000ffff c0000201", fam: IPv6,
+		hex:  "31016401 00640000 00000000 00000000 0000ffff c0000201", fam: inet.IPv6,
 		want: Advert{Version: 3, Type: 1, VRID: 1, Priority: 100, Interval: 100, Addrs: addrs("::ffff:192.0.2.1")},
 	}}
 	for _, tt := range tests {
@@ -151,7 +152,7 @@ func TestParseIgnores(t *testing.T) {
 
 func TestParseDoesNotAlias(t *testing.T) {
 	b := unhex(t, handGolden[0].hex)
-	a, err := Parse(b, IPv4)
+	a, err := Parse(b, inet.IPv4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,9 +301,9 @@ func TestVerifyChecksumRejects(t *testing.T) {
 	// Other versions have no checksum rule: a message whose sum over itself
 	// is correct is still refused when its version nibble says 4.
 	v4 := []byte{0x41, 0x01, 0x64, 0x00, 0x00, 0x64, 0, 0}
-	s := ^fold(sum16(0, v4))
+	s := ^inet.Fold(inet.Sum(0, v4))
 	v4[6], v4[7] = byte(s>>8), byte(s)
-	if fold(sum16(0, v4)) != 0xffff {
+	if inet.Fold(inet.Sum(0, v4)) != 0xffff {
 		t.Fatalf("test bug: %x does not sum to 0xffff", v4)
 	}
 	if VerifyChecksum(v4, mustAddr("192.0.2.1"), GroupV4, ChecksumNoPseudoHeader) {
@@ -414,28 +415,12 @@ func TestString(t *testing.T) {
 }
 
 func TestFamilyAndMode(t *testing.T) {
-	for _, tt := range []struct {
-		f    Family
-		s    string
-		alen int
-	}{{IPv4, "IPv4", 4}, {IPv6, "IPv6", 16}, {0, "Family(0)", 0}, {5, "Family(5)", 0}} {
-		if tt.f.String() != tt.s || tt.f.AddrLen() != tt.alen {
-			t.Errorf("Family %d: String %q AddrLen %d, want %q %d", int(tt.f), tt.f, tt.f.AddrLen(), tt.s, tt.alen)
-		}
-	}
-	for addr, want := range map[netip.Addr]Family{
-		{}: 0, GroupV4: IPv4, GroupV6: IPv6, mustAddr("::ffff:192.0.2.1"): IPv4, mustAddr("fe80::1%eth0"): IPv6,
-	} {
-		if got := FamilyOf(addr); got != want {
-			t.Errorf("FamilyOf(%v) = %v, want %v", addr, got, want)
-		}
-	}
 	for m, want := range map[ChecksumMode]string{ChecksumPseudoHeader: "pseudo-header", ChecksumNoPseudoHeader: "no-pseudo-header", 7: "ChecksumMode(7)"} {
 		if m.String() != want {
 			t.Errorf("ChecksumMode(%d).String() = %q, want %q", int(m), m, want)
 		}
 	}
-	if (&Advert{Version: 3}).Len(0) != 0 || (&Advert{Version: 1}).Len(IPv4) != 0 {
+	if (&Advert{Version: 3}).Len(0) != 0 || (&Advert{Version: 1}).Len(inet.IPv4) != 0 {
 		t.Errorf("Len of an invalid family or version is not 0")
 	}
 }

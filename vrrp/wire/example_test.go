@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -23,7 +24,7 @@ func ExampleAdvert_Marshal() {
 		return
 	}
 	fmt.Printf("% x\n", b)
-	got, err := wire.Parse(b, wire.IPv4)
+	got, err := wire.Parse(b, inet.IPv4)
 	fmt.Println(got, err)
 	fmt.Println(wire.VerifyChecksum(b, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, wire.ChecksumPseudoHeader))
 	// Output:
@@ -39,7 +40,7 @@ func ExampleParse() {
 	b, _ := hex.DecodeString("21339602010186b2c0000264c00002657365637265740000")
 	src := netip.MustParseAddr("192.0.2.1")
 
-	a, err := wire.Parse(b, wire.IPv4)
+	a, err := wire.Parse(b, inet.IPv4)
 	if err != nil {
 		fmt.Println("drop:", err)
 		return

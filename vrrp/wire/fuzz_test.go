@@ -6,17 +6,18 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 )
 
 // fuzzEndpoints are the source and destination a fuzzed message is taken to
 // travel between.
-func fuzzEndpoints(v6 bool) (Family, netip.Addr, netip.Addr) {
+func fuzzEndpoints(v6 bool) (inet.Family, netip.Addr, netip.Addr) {
 	if v6 {
-		return IPv6, mustAddr("fe80::1"), GroupV6
+		return inet.IPv6, mustAddr("fe80::1"), GroupV6
 	}
-	return IPv4, mustAddr("192.0.2.1"), GroupV4
+	return inet.IPv4, mustAddr("192.0.2.1"), GroupV4
 }
 
 func fuzzSeeds(f *testing.F, add func(b []byte, v6 bool)) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"vigil/internal/inet"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -151,7 +152,7 @@ func TestGoldenHand(t *testing.T) {
 	for _, g := range handGolden {
 		t.Run(g.name, func(t *testing.T) {
 			want := unhex(t, g.hex)
-			fam := FamilyOf(g.dst)
+			fam := inet.Of(g.dst)
 
 			a := g.advert
 			a.Checksum = 0
@@ -215,7 +216,7 @@ func TestGoldenKeepalived(t *testing.T) {
 			continue
 		}
 		b := unhex(t, g.hex)
-		fam := FamilyOf(g.dst)
+		fam := inet.Of(g.dst)
 		a, err := Parse(b, fam)
 		if err != nil {
 			t.Errorf("%s: Parse: %v", g.name, err)
@@ -236,7 +237,7 @@ func TestGoldenKeepalived(t *testing.T) {
 			if !VerifyChecksum(b, g.src, csDst, w.mode) {
 				t.Errorf("VerifyChecksum(%v -> %v, %v) = false, want true", g.src, csDst, w.mode)
 			}
-			if a.Version == 3 && fam == IPv4 {
+			if a.Version == 3 && fam == inet.IPv4 {
 				other := ChecksumNoPseudoHeader
 				if w.mode == other {
 					other = ChecksumPseudoHeader

@@ -66,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vigil/internal/inet"
 )
 
 // Protocol is the IP protocol number of VRRP (RFC 5798 section 5.1.1.4).
@@ -95,52 +96,6 @@ const (
 	HeaderLen   = 8 // the fixed header, both versions
 	AuthDataLen = 8 // the version 2 trailer
 )
-
-// Family is the IP version an advertisement travels over; it fixes the size
-// of the addresses in it.
-type Family int
-
-// The families.
-const (
-	IPv4 Family = 4
-	IPv6 Family = 6
-)
-
-// String returns "IPv4", "IPv6", or "Family(n)" for anything else.
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return "Family(" + strconv.Itoa(int(f)) + ")"
-}
-
-// AddrLen returns the size of an address of family f on the wire: 4, 16, or
-// 0 when f is neither IPv4 nor IPv6.
-func (f Family) AddrLen() int {
-	switch f {
-	case IPv4:
-		return 4
-	case IPv6:
-		return 16
-	}
-	return 0
-}
-
-// FamilyOf returns the family of addr: IPv4 for an IPv4 address (including an
-// IPv4-mapped IPv6 one), IPv6 for another IPv6 address, and 0 when addr is
-// the zero Addr.
-func FamilyOf(addr netip.Addr) Family {
-	switch {
-	case addr.Unmap().Is4():
-		return IPv4
-	case addr.Is6():
-		return IPv6
-	}
-	return 0
-}
 
 // ChecksumMode selects how the checksum of a version 3 advert over IPv4 is
 // computed. It has no effect on version 2 (always over the VRRP message
@@ -213,7 +168,7 @@ type Advert struct {
 // ErrVersion, ErrAddrCount or ErrFamily.
 //
 // The Advert returned shares no memory with b.
-func Parse(b []byte, fam Family) (Advert, error) {
+func Parse(b []byte, fam inet.Family) (Advert, error) {
 	alen := fam.AddrLen()
 	if alen == 0 {
 		return Advert{}, fmt.Errorf("parse VRRP: %w: %v, want IPv4 or IPv6", ErrFamily, fam)
@@ -232,7 +187,7 @@ func Parse(b []byte, fam Family) (Advert, error) {
 	trailer := 0
 	switch a.Version {
 	case 2:
-		if fam != IPv4 {
+		if fam != inet.IPv4 {
 			return Advert{}, fmt.Errorf("parse VRRP: %w: version 2 over %v, want version 3 (version 2 is IPv4 only)", ErrVersion, fam)
 		}
 		a.AuthType = b[4]
@@ -256,7 +211,7 @@ func Parse(b []byte, fam Family) (Advert, error) {
 		a.Addrs = make([]netip.Addr, n)
 		p := b[HeaderLen:]
 		for i := range a.Addrs {
-			if fam == IPv4 {
+			if fam == inet.IPv4 {
 				a.Addrs[i] = netip.AddrFrom4([4]byte(p[:4]))
 			} else {
 				a.Addrs[i] = netip.AddrFrom16([16]byte(p[:16]))
@@ -273,7 +228,7 @@ func Parse(b []byte, fam Family) (Advert, error) {
 // Len returns the size of a's message on the wire over family fam, or 0 if
 // a's version is not 2 or 3 or fam is not IPv4 or IPv6. It does no other
 // validation.
-func (a Advert) Len(fam Family) int {
+func (a Advert) Len(fam inet.Family) int {
 	alen := fam.AddrLen()
 	switch {
 	case alen == 0:
@@ -298,13 +253,13 @@ func (a Advert) Len(fam Family) int {
 // ErrVersion, ErrFamily or ErrRange.
 func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
 	src, dst = src.Unmap(), dst.Unmap()
-	fam := FamilyOf(dst)
-	if fam == 0 || FamilyOf(src) != fam {
+	fam := inet.Of(dst)
+	if fam == 0 || inet.Of(src) != fam {
 		return nil, fmt.Errorf("marshal VRRP: %w: source %v and destination %v, want two IPv4 or two IPv6 addresses", ErrFamily, src, dst)
 	}
 	switch a.Version {
 	case 2:
-		if fam != IPv4 {
+		if fam != inet.IPv4 {
 			return nil, fmt.Errorf("marshal VRRP: %w: version 2 to %v, want version 3 (version 2 is IPv4 only)", ErrVersion, dst)
 		}
 		if a.Interval > 0xff {
@@ -327,7 +282,7 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 		return nil, fmt.Errorf("marshal VRRP: %w: %d addresses, want at most 255", ErrRange, len(a.Addrs))
 	}
 	for i, addr := range a.Addrs {
-		if !addr.IsValid() || (fam == IPv4) != addr.Is4() {
+		if !addr.IsValid() || (fam == inet.IPv4) != addr.Is4() {
 			return nil, fmt.Errorf("marshal VRRP: %w: address %d is %q, want an %v address like the destination %v", ErrFamily, i, addr, fam, dst)
 		}
 	}
@@ -345,7 +300,7 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	}
 	p := b[HeaderLen:]
 	for _, addr := range a.Addrs {
-		if fam == IPv4 {
+		if fam == inet.IPv4 {
 			a4 := addr.As4()
 			p = p[copy(p, a4[:]):]
 		} else {
@@ -356,7 +311,7 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	if a.Version == 2 {
 		copy(p, a.AuthData[:])
 	}
-	a.Checksum = ^fold(checksumSum(b, src, dst, mode))
+	a.Checksum = ^inet.Fold(checksumSum(b, src, dst, mode))
 	binary.BigEndian.PutUint16(b[6:8], a.Checksum)
 	return b, nil
 }
@@ -379,7 +334,7 @@ func VerifyChecksum(b []byte, src, dst netip.Addr, mode ChecksumMode) bool {
 	switch b[0] >> 4 {
 	case 2:
 	case 3:
-		if fam := FamilyOf(dst); fam == 0 || FamilyOf(src) != fam {
+		if fam := inet.Of(dst); fam == 0 || inet.Of(src) != fam {
 			return false
 		}
 		if (dst.Is4() && len(b) > 0xffff) || uint64(len(b)) > 0xffffffff {
@@ -388,57 +343,18 @@ func VerifyChecksum(b []byte, src, dst netip.Addr, mode ChecksumMode) bool {
 	default:
 		return false
 	}
-	return fold(checksumSum(b, src, dst, mode)) == 0xffff
+	return inet.Fold(checksumSum(b, src, dst, mode)) == 0xffff
 }
 
 // checksumSum returns the unfolded one's complement sum of b (with
 // whatever b holds in its checksum field) and of the pseudo-header that b's
 // version, the family of src and dst, and mode call for.
 func checksumSum(b []byte, src, dst netip.Addr, mode ChecksumMode) uint64 {
-	s := sum16(0, b)
-	if b[0]>>4 == 2 {
+	s := inet.Sum(0, b)
+	if b[0]>>4 == 2 || (src.Is4() && dst.Is4() && mode == ChecksumNoPseudoHeader) {
 		return s
 	}
-	switch {
-	case src.Is4() && dst.Is4():
-		if mode == ChecksumNoPseudoHeader {
-			return s
-		}
-		s4, d4 := src.As4(), dst.As4()
-		s = sum16(s, s4[:])
-		s = sum16(s, d4[:])
-		s += Protocol
-		s += uint64(len(b))
-	default:
-		s16, d16 := src.As16(), dst.As16()
-		s = sum16(s, s16[:])
-		s = sum16(s, d16[:])
-		s += uint64(len(b)) >> 16
-		s += uint64(len(b)) & 0xffff
-		s += Protocol
-	}
-	return s
-}
-
-// sum16 adds b, as big-endian 16-bit words (the last one padded with a
-// zero byte), to s.
-func sum16(s uint64, b []byte) uint64 {
-	for len(b) >= 2 {
-		s += uint64(b[0])<<8 | uint64(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	return s
-}
-
-// fold folds the carries of s back into 16 bits (end-around carry).
-func fold(s uint64) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return uint16(s)
+	return inet.PseudoHeaderSum(s, src, dst, Protocol, len(b))
 }
 
 // Password returns the version 2 authentication data for the password s, as
