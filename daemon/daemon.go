@@ -83,6 +83,7 @@ type Daemon struct {
 	configLoaded time.Time
 	pending      []pendingReady // flush's scratch, reused
 	work         *slowWork      // the slow part of Readies, off the loop
+	drops        dropLog        // log lines for dropped adverts
 }
 
 type instance struct {
@@ -135,6 +136,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return &Daemon{
+		drops:      dropLog{log: opts.Log},
 		opts:       opts,
 		log:        opts.Log,
 		calls:      make(chan func(time.Time)),
@@ -284,6 +286,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			for _, in := range d.insts {
 				in.e.Advance(now)
 			}
+			d.drops.flush(now)
 		case u := <-links:
 			d.linkChanged(time.Now(), u)
 		case e := <-d.tracking.events:
@@ -568,7 +571,7 @@ func (d *Daemon) receive(now time.Time, r received) {
 	}
 	err := in.e.Step(now, vrrp.Packet{Data: r.pkt.Data, Src: r.pkt.Src, Dst: r.pkt.Dst, TTL: r.pkt.TTL})
 	if err != nil {
-		d.log.Debug("advert dropped", "instance", in.spec.cfg.Name, "err", err)
+		d.drops.note(now, in.spec.cfg.Name, err)
 	}
 }
 
@@ -607,7 +610,7 @@ func (d *Daemon) linkChanged(now time.Time, u netlink.LinkUpdate) {
 
 // next is the earliest deadline of any engine.
 func (d *Daemon) next() time.Time {
-	var t time.Time
+	t := d.drops.next()
 	for _, in := range d.insts {
 		if n := in.e.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
 			t = n

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,22 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 			t.Errorf("%s: foreign VRID adverts counted %d, want at least %d", n.host.Name, got, 2*rounds)
 		}
 		t.Logf("%s (%s): counters after the flood: %v", n.host.Name, now.State, now.Counters)
+		// The operator hears of it: one line per reason at once, the rest
+		// counted into one line per reason per 10 s (the flood is shorter),
+		// not a line per packet.
+		logged := map[string]int{}
+		for _, l := range strings.Split(n.out.String(), "\n") {
+			if strings.Contains(l, `msg="VRRP advert`) {
+				if i := strings.Index(l, " reason="); i >= 0 {
+					logged[strings.Fields(l[i+len(" reason="):])[0]]++
+				}
+			}
+		}
+		for _, r := range []string{"length", "ttl", "version", "auth", "auth-type", "interval", "type", "checksum"} {
+			if logged[r] < 1 || logged[r] > 2 {
+				t.Errorf("%s: %d log lines for dropped adverts with reason %s, want 1 (or 2 across a 10 s boundary): %v", n.host.Name, logged[r], r, logged)
+			}
+		}
 	}
 }
 
