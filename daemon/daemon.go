@@ -52,6 +52,13 @@ type Options struct {
 	Version     string
 	// OnReady, if set, is called once the instances run (sd_notify READY).
 	OnReady func()
+	// NoVRRP runs the virtual servers and health checks only (keepalived
+	// -C): no VRRP instance starts, and every virtual server is active, as
+	// keepalived's checker process sets up IPVS whatever VRRP does.
+	NoVRRP bool
+	// NoCheckers runs VRRP only (keepalived -P): no virtual server, no
+	// health check.
+	NoCheckers bool
 }
 
 // Daemon runs the VRRP instances of one keepalived.conf.
@@ -167,7 +174,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.configLoaded = d.started
 	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
 	for _, dg := range diags {
-		if dg.Severity >= config.Warning {
+		switch {
+		case dg.Severity >= config.Error:
+			d.log.Error("config", "diagnostic", dg.String())
+		case dg.Severity == config.Warning:
 			d.log.Warn("config", "diagnostic", dg.String())
 		}
 	}
@@ -215,7 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll(time.Now())
 		return err
 	}
-	bal, err := buildBalancer(cfg)
+	bal, err := d.balancerFor(cfg)
 	if err == nil {
 		err = d.startBalancer(loopCtx, bal)
 	}
@@ -375,6 +385,9 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 }
 
 func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
+	if d.opts.NoVRRP {
+		return nil, nil
+	}
 	var specs []*instanceSpec
 	var errs []error
 	for _, in := range cfg.Instances {
@@ -386,6 +399,21 @@ func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
 		specs = append(specs, s)
 	}
 	return specs, errors.Join(errs...)
+}
+
+// balancerFor maps the virtual servers of cfg, unless the daemon runs VRRP
+// only.
+func (d *Daemon) balancerFor(cfg *config.Config) (*balancer, error) {
+	if d.opts.NoCheckers {
+		return nil, nil
+	}
+	b, err := buildBalancer(cfg)
+	if b != nil && d.opts.NoVRRP {
+		for i := range b.specs {
+			b.specs[i].Inactive = false
+		}
+	}
+	return b, err
 }
 
 // removeStale removes VIPs a previous run left behind (a crash, kill -9),
@@ -645,7 +673,7 @@ func (d *Daemon) flush() {
 	d.pending = pend[:0]
 	for _, g := range d.groups {
 		for _, t := range g.Ready() {
-			d.log.Info("sync group transition", "group", g.Name(), "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
+			d.log.Info(groupTransitionLine(g.Name(), t.To), "group", g.Name(), "from", t.From.String(), "to", t.To.String(), "reason", t.Reason)
 			if d.notifier == nil {
 				continue
 			}
@@ -769,7 +797,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			case t.From == vrrp.StateMaster:
 				d.setRoutes(spec, false)
 			}
-			d.log.Info("transition", attrs...)
+			d.log.Info(transitionLine(name, t.From, t.To), attrs...)
 			if d.notifier != nil {
 				d.notifier.Notify(notify.Event{Scope: notify.Instance, Name: name, State: notifyState(t.To), Priority: int(t.Priority)}, n.scripts)
 			}
@@ -778,6 +806,22 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			d.log.Warn("vrrp", "instance", name, "note", n)
 		}
 	})
+}
+
+// transitionLine is the message of a transition, in keepalived's words
+// ("(VI_1) Entering MASTER STATE"), so that log greps, alerts and log
+// exporters written for keepalived keep matching.
+func transitionLine(name string, from, to vrrp.State) string {
+	line := fmt.Sprintf("(%s) Entering %s STATE", name, to)
+	if from == vrrp.StateInit && to == vrrp.StateBackup {
+		line += " (init)" // keepalived's startup line
+	}
+	return line
+}
+
+// groupTransitionLine is keepalived's line for a sync group's transition.
+func groupTransitionLine(name string, to vrrp.State) string {
+	return fmt.Sprintf("VRRP_Group(%s) Syncing instances to %s state", name, to)
 }
 
 // setRoutes installs or removes the instance's virtual_routes and

@@ -112,7 +112,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			errs = append(errs, err.Error())
 		}
 	}
-	if nb, err := buildBalancer(cfg); err != nil {
+	if nb, err := d.balancerFor(cfg); err != nil {
 		errs = append(errs, err.Error())
 	} else if !sameBalancer(d.bal, nb) {
 		res.Changes = append(res.Changes, "virtual servers reconfigured")

@@ -164,6 +164,9 @@ func (d *Daemon) startTracking(ctx context.Context, cfg *config.Config) {
 		d.tracking.results = track.Results{}
 		d.tracking.events = make(chan track.Event, 256)
 	}
+	if d.opts.NoVRRP {
+		return // trackers only move VRRP priorities
+	}
 	tc, problems := d.trackerConfig(cfg)
 	for _, p := range problems {
 		d.log.Warn("tracking", "problem", p)

@@ -1,10 +1,12 @@
 // Command vigil keeps virtual IPs alive with VRRP and balances L4 traffic
 // with nftables, reading keepalived.conf as it is.
 //
-// Subcommands: run, check, status, conns, doctor, demo, genhash, version.
-// Invoked with keepalived-style flags and no subcommand (as an existing
-// systemd unit or script would call keepalived), vigil maps them: -t/
-// --config-test is `check`, anything else is `run`.
+// Subcommands: run, check, reload, status, conns, doctor, demo, genhash,
+// version. Invoked with keepalived-style flags and no subcommand (as an
+// existing systemd unit or script calls keepalived), vigil takes every
+// option of keepalived 2.2.7 (flags.go): -t/--config-test is `check`,
+// anything else is `run`, and an option vigil cannot honour exits with the
+// reason instead of being ignored.
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
 	"vigil/internal/version"
 )
 
@@ -29,6 +32,7 @@ func commands() []command {
 	return []command{
 		{"run", "run VRRP instances and virtual servers from a keepalived.conf (foreground)", cmdRun},
 		{"check", "check a keepalived.conf like `keepalived -t`; exit non-zero on errors", cmdCheck},
+		{"reload", "make the running vigil reload its configuration; exit non-zero if it was rejected", cmdReload},
 		{"status", "show instances and services of a running vigil", cmdStatus},
 		{"conns", "list load-balanced connections like `ipvsadm -lnc`", cmdConns},
 		{"doctor", "diagnose split brain and data-plane problems in plain words", cmdDoctor},
@@ -51,11 +55,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		usage(stdout)
-		return 0
-	case "-v", "--version":
-		return cmdVersion(ctx, nil, stdout, stderr)
+	case "-help", "help":
+		args = []string{"--help"}
 	}
 	if strings.HasPrefix(args[0], "-") {
 		return keepalivedCompat(ctx, args, stdout, stderr)
@@ -77,46 +78,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "keepalived-style invocation is accepted too: vigil -t -f FILE, vigil -n -l -D -f FILE")
-}
-
-// keepalivedCompat maps keepalived's command line onto vigil's commands so
-// that vigil can replace the binary under an unchanged unit file.
-func keepalivedCompat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var out []string
-	test := false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch name {
-		case "-t", "--config-test":
-			test = true
-		case "-f", "--use-file", "-i", "--config-id", "-p", "--pid", "--vrrp_pid", "-r", "--checkers_pid", "-c":
-			flag := map[string]string{"-f": "-f", "--use-file": "-f", "-i": "-i", "--config-id": "-i"}[name]
-			if !hasVal {
-				if i+1 >= len(args) {
-					fmt.Fprintf(stderr, "vigil: %s needs a value\n", name)
-					return 2
-				}
-				i++
-				val = args[i]
-			}
-			if flag != "" {
-				out = append(out, flag, val)
-			}
-		case "-n", "--dont-fork", "-l", "--log-console", "-D", "--log-detail", "-P", "--vrrp", "-C", "--check",
-			"-S", "--log-facility", "-G", "--no-syslog", "-d", "--dump-conf", "-x", "--snmp", "-m", "--core-dump":
-			// vigil always runs in the foreground and logs to stderr (journald
-			// under systemd); the other switches do not change behaviour here.
-		default:
-			fmt.Fprintf(stderr, "vigil: keepalived option %s is not supported\n", a)
-			return 2
-		}
-	}
-	if test {
-		return cmdCheck(ctx, out, stdout, stderr)
-	}
-	return cmdRun(ctx, out, stdout, stderr)
+	fmt.Fprintln(w, "keepalived's command line works too: vigil -t -f FILE, vigil -nlD -S 6 -f FILE (vigil --help lists the options)")
 }
 
 func cmdVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {

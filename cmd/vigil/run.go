@@ -11,9 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 	"vigil/internal/version"
@@ -24,41 +28,190 @@ import (
 	"vigil/control"
 	"vigil/daemon"
 	"vigil/internal/hostenv"
+	"vigil/internal/logging"
 	"vigil/metrics"
 )
 
+// defaultConfig is keepalived's default configuration file.
+const defaultConfig = "/etc/keepalived/keepalived.conf"
+
+// defaultPidFile is the pid file of the keepalived-style invocation, as
+// /run/keepalived.pid is keepalived's. `vigil run` writes one only with -p:
+// its control socket already keeps a second daemon out.
+const defaultPidFile = "/run/vigil.pid"
+
+// detachedEnv marks the background child of a keepalived-style start
+// without -n.
+const detachedEnv = "VIGIL_DETACHED"
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file`")
-	id := fs.String("i", "", "config `id` for @ID lines (default: short hostname)")
-	ctl := fs.String("control", control.DefaultPath, "control socket `path` (empty: none)")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9650)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		fmt.Fprintf(stderr, "vigil run: -log-level %q: expected debug, info, warn or error\n", *level)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	if abs, err := filepath.Abs(*file); err == nil {
-		*file = abs
-	}
-	d, err := daemon.New(daemon.Options{
-		ConfigFile:  *file,
-		Env:         func() config.Env { return hostenv.New(*id) },
-		Log:         log,
-		ControlPath: *ctl,
-		Version:     version.Version,
-		OnReady:     func() { _, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady) },
-	})
+	o, err := parseRunArgs(args)
 	if err != nil {
 		fmt.Fprintln(stderr, "vigil run:", err)
 		return 2
 	}
+	return runMain(ctx, o, false, args, stdout, stderr)
+}
+
+// keepalivedCompat runs keepalived's command line (no subcommand), so that
+// vigil can replace the binary under an unchanged unit file or init
+// script.
+func keepalivedCompat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseRunArgs(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil:", err)
+		return 2
+	}
+	return runMain(ctx, o, true, args, stdout, stderr)
+}
+
+// runMain is `vigil run` (kstyle false) and the keepalived-style
+// invocation (kstyle true). They differ only in defaults that keepalived
+// users rely on: keepalived style logs to syslog unless -l, writes
+// /run/vigil.pid and goes to the background unless -n; `vigil run` stays
+// in the foreground and logs to stderr (the journal under systemd).
+func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout, stderr io.Writer) int {
+	name := "vigil run"
+	if kstyle {
+		name = "vigil"
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
+		return code
+	}
+	switch {
+	case o.help:
+		usage(stdout)
+		fmt.Fprint(stdout, "\n"+optionsHelp)
+		return 0
+	case o.version:
+		return cmdVersion(ctx, nil, stdout, stderr)
+	case o.signum != "":
+		if strings.EqualFold(o.signum, "STATS_CLEAR") {
+			return fail(1, "--signum=STATS_CLEAR is not supported by vigil: its counters are never cleared (rates come from differences, as Prometheus takes them)")
+		}
+		n, ok := signums[strings.ToUpper(o.signum)]
+		if !ok {
+			return fail(1, "unknown signal function %q (expected STOP, RELOAD, DATA, STATS or JSON)", o.signum)
+		}
+		fmt.Fprintln(stdout, n)
+		return 0
+	case o.genhash:
+		return cmdGenhash(ctx, o.rest, stdout, stderr)
+	}
+	file := o.file
+	switch {
+	case len(o.args) > 1:
+		return fail(2, "unexpected arguments %q: give one configuration file", o.args)
+	case len(o.args) == 1 && file != "" && file != o.args[0]:
+		return fail(2, "two configuration files given, -f %s and %s: give one", file, o.args[0])
+	case len(o.args) == 1:
+		file = o.args[0]
+	case file == "":
+		file = defaultConfig
+	}
+	if o.test {
+		return configTest(ctx, o, file, stdout, stderr)
+	}
+	level := slog.LevelInfo
+	if o.detail {
+		level = slog.LevelDebug
+	}
+	if o.level != "" {
+		if err := level.UnmarshalText([]byte(o.level)); err != nil {
+			return fail(2, "--log-level %q: expected debug, info, warn or error", o.level)
+		}
+	}
+	lopts := logging.Options{Level: level, Ident: "vigil"}
+	switch {
+	case o.console:
+		lopts.Dest = logging.Console
+	case kstyle && o.noSyslog:
+		lopts.Dest = logging.None
+	case kstyle || (o.facility != "" && !o.noSyslog):
+		lopts.Dest = logging.Syslog
+	}
+	if o.facility != "" {
+		fac, err := logging.ParseFacility(o.facility)
+		if err != nil {
+			return fail(2, "-S: %v", err)
+		}
+		lopts.Facility = fac
+	}
+	umask := -1
+	if o.umask != "" {
+		m, err := parseUmask(o.umask)
+		if err != nil {
+			return fail(2, "-u: %v", err)
+		}
+		umask = m
+	}
+	if kstyle && !o.dontFork && os.Getenv(detachedEnv) == "" {
+		return detach(args, stderr)
+	}
+	errFile, _ := stderr.(*os.File)
+	lopts.Journal = lopts.Dest == logging.Console && logging.UnderJournal(errFile)
+	log, closeLog, err := logging.New(lopts, stderr)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	defer closeLog()
+	// A fatal error is logged once at error level; when the log does not go
+	// to this stderr (syslog, or nothing), it is printed there too so the
+	// person who started vigil sees it.
+	toStderr := lopts.Dest != logging.Console && !logging.UnderJournal(errFile)
+	fatal := func(code int, msg string, attrs ...any) int {
+		log.Error(msg, attrs...)
+		if toStderr {
+			fmt.Fprintln(stderr, append([]any{name + ": " + msg}, attrs...)...)
+		}
+		return code
+	}
+	if umask >= 0 {
+		syscall.Umask(umask)
+	}
+	if o.coreDump {
+		enableCoreDumps(log)
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	ctl := control.DefaultPath
+	if o.ctlSet {
+		ctl = o.control
+	}
+	pid := o.pidFile
+	if pid == "" && kstyle {
+		pid = defaultPidFile
+	}
+	var pids []string
+	for _, p := range []struct {
+		path string
+		runs bool
+	}{{pid, true}, {o.vrrpPid, !o.checkOnly || o.vrrpOnly}, {o.checkPid, !o.vrrpOnly || o.checkOnly}} {
+		if p.path != "" && p.runs && !slices.Contains(pids, p.path) {
+			pids = append(pids, p.path)
+		}
+	}
+	release, err := claimDaemon(ctl, pids)
+	if err != nil {
+		return fatal(1, "not starting: "+err.Error())
+	}
+	defer release()
+	d, err := daemon.New(daemon.Options{
+		ConfigFile:  file,
+		Env:         func() config.Env { return hostenv.New(o.id) },
+		Log:         log,
+		ControlPath: ctl,
+		Version:     version.Version,
+		NoVRRP:      o.checkOnly && !o.vrrpOnly,
+		NoCheckers:  o.vrrpOnly && !o.checkOnly,
+		OnReady:     func() { _, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady) },
+	})
+	if err != nil {
+		return fatal(2, err.Error())
+	}
+	log.Info("starting vigil", "version", version.Version, "config", file, "command_line", strings.Join(os.Args, " "))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -80,11 +233,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
+	if o.metrics != "" {
+		ln, err := net.Listen("tcp", o.metrics)
 		if err != nil {
-			fmt.Fprintf(stderr, "vigil run: -metrics %s: %v\n", *metricsAddr, err)
-			return 2
+			return fatal(2, "--metrics "+o.metrics+": "+err.Error())
 		}
 		srv := &http.Server{Handler: metrics.Handler(d.Status), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
@@ -103,15 +255,72 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var ce *daemon.ConfigError
 		if errors.As(err, &ce) {
 			for _, dg := range ce.Diags {
-				if dg.Severity >= config.Error {
+				// The daemon logged each one; the person at the terminal
+				// sees them here when the log goes elsewhere.
+				if dg.Severity >= config.Error && toStderr {
 					fmt.Fprintln(stderr, dg.String())
 				}
 			}
 		}
-		fmt.Fprintln(stderr, "vigil run:", err)
-		return 1
+		return fatal(1, err.Error())
 	}
 	return 0
+}
+
+// configTest is -t/--config-test[=FILE]: `vigil check`, with its output in
+// FILE when one is given (keepalived writes its report there).
+func configTest(ctx context.Context, o *runOpts, file string, stdout, stderr io.Writer) int {
+	args := []string{"-f", file}
+	if o.id != "" {
+		args = append(args, "-i", o.id)
+	}
+	if o.testLog != "" {
+		f, err := os.OpenFile(o.testLog, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			fmt.Fprintln(stderr, "vigil: --config-test:", err)
+			return exitConfigFatal
+		}
+		defer f.Close()
+		stdout, stderr = f, f
+	}
+	return cmdCheck(ctx, args, stdout, stderr)
+}
+
+// detach starts this command line again in the background, in its own
+// session with no terminal, as keepalived does without -n, and returns at
+// once. The child's logs go to syslog (or wherever -l/-G say).
+func detach(args []string, stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil: cannot go to the background:", err)
+		return 1
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(stderr, "vigil: cannot go to the background:", err)
+		return 1
+	}
+	defer null.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), detachedEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(stderr, "vigil: cannot go to the background:", err)
+		return 1
+	}
+	_ = cmd.Process.Release()
+	return 0
+}
+
+// enableCoreDumps is -m: no limit on core files, and a crash dumps core
+// instead of only printing the goroutines.
+func enableCoreDumps(log *slog.Logger) {
+	lim := syscall.Rlimit{Cur: ^uint64(0), Max: ^uint64(0)}
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &lim); err != nil {
+		log.Warn("core dumps: cannot lift the core size limit", "err", err)
+	}
+	debug.SetTraceback("crash")
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
