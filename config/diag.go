@@ -135,6 +135,11 @@ type Env struct {
 	// (keepalived resolves smtp_server while reading the configuration).
 	// Nil skips the check.
 	HostResolves func(name string) bool
+	// Forwarding reports whether this host forwards packets of a family
+	// (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding); known false
+	// means it could not tell. A NAT or FNAT virtual server needs it. Nil
+	// skips the check (as when checking a config for another host).
+	Forwarding func(f Family) (on, known bool)
 }
 
 // ErrScriptTolerated is wrapped by an Env.CheckScript error that keepalived

@@ -717,6 +717,26 @@ func (vs *VirtualServer) Key() string {
 	return "[" + vs.Addr.String() + "]:" + lower(vs.Protocol.String()) + ":" + itoa(int(vs.Port))
 }
 
+// NeedsForwarding reports whether the service relies on the kernel routing
+// translated packets to its real servers (lb_kind NAT or FNAT, for the
+// service or any of its real servers); DR frames are sent out by the data
+// plane itself.
+func (vs *VirtualServer) NeedsForwarding() bool {
+	return vs.forwardingMethod() != MethodUnset
+}
+
+func (vs *VirtualServer) forwardingMethod() Method {
+	if vs.Method == NAT || vs.Method == FNAT {
+		return vs.Method
+	}
+	for _, rs := range vs.RealServers {
+		if rs.Method == NAT || rs.Method == FNAT {
+			return rs.Method
+		}
+	}
+	return MethodUnset
+}
+
 // SorryServer is the server used when the quorum is lost.
 type SorryServer struct {
 	Pos    Pos

@@ -36,8 +36,28 @@ func (b *builder) validateVirtualServers() {
 		}
 		seen[k] = vs
 		kept = append(kept, vs)
+		b.checkForwarding(vs)
 	}
 	b.cfg.VirtualServers = kept
+}
+
+// checkForwarding warns about a NAT or FNAT service on a host that does not
+// forward its family: the kernel translates the destination and then drops
+// the packet instead of routing it to the real server, so every connection
+// times out while the health checks (sent by the director itself) pass.
+func (b *builder) checkForwarding(vs *VirtualServer) {
+	if b.env.Forwarding == nil || !vs.NeedsForwarding() {
+		return
+	}
+	on, known := b.env.Forwarding(vs.Family)
+	if !known || on {
+		return
+	}
+	key := "net.ipv4.ip_forward"
+	if vs.Family == IPv6 {
+		key = "net.ipv6.conf.all.forwarding"
+	}
+	b.warnf(vs.Pos, "virtual_server %s uses lb_kind %s but %s is 0 on this host: the director will drop every connection it translates (set %s=1)", vs.Key(), vs.forwardingMethod(), key, key)
 }
 
 // validateVS applies defaults and inheritance; false drops the service.

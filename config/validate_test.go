@@ -383,3 +383,56 @@ func TestSMTPPortAndRegexModel(t *testing.T) {
 		t.Errorf("url = %+v", u)
 	}
 }
+
+// A NAT or FNAT service on a host that does not forward its family gets a
+// warning (the Env says what the host does); DR does not need forwarding.
+func TestForwardingWarning(t *testing.T) {
+	fnat := "local_address_group LG {\n 198.51.100.10\n}\n" + strings.Replace(vs(" laddr_group_name LG"), "lb_kind NAT", "lb_kind FNAT", 1)
+	v6 := "virtual_server 2001:db8::10 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 2001:db8::20 80 {\n  TCP_CHECK {\n  }\n }\n}\n"
+	dr := strings.Replace(vs(""), "lb_kind NAT", "lb_kind DR", 1)
+	rsNAT := strings.Replace(strings.Replace(vs(""), "lb_kind NAT", "lb_kind DR", 1), "real_server 192.0.2.20 80 {", "real_server 192.0.2.20 80 {\n  lvs_method NAT", 1)
+	tests := []struct {
+		name    string
+		conf    string
+		v4, v6  bool
+		unknown bool
+		want    string
+	}{
+		{"NAT, forwarding off", vs(""), false, true, false, "virtual_server [192.0.2.10]:tcp:80 uses lb_kind NAT but net.ipv4.ip_forward is 0"},
+		{"FNAT, forwarding off", fnat, false, true, false, "uses lb_kind FNAT but net.ipv4.ip_forward is 0"},
+		{"NAT, forwarding on", vs(""), true, true, false, ""},
+		{"IPv6 NAT, v6 forwarding off", v6, true, false, false, "net.ipv6.conf.all.forwarding is 0"},
+		{"IPv6 NAT, only v4 off", v6, false, true, false, ""},
+		{"DR needs none", dr, false, false, false, ""},
+		{"NAT real server of a DR service", rsNAT, false, true, false, "uses lb_kind NAT"},
+		{"unknown", vs(""), false, false, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testEnv()
+			env.Forwarding = func(f Family) (bool, bool) {
+				if f == IPv6 {
+					return tt.v6, !tt.unknown
+				}
+				return tt.v4, !tt.unknown
+			}
+			_, diags := LoadBytes("-", []byte(tt.conf), env)
+			var got []string
+			for _, d := range diags {
+				if strings.Contains(d.Msg, "forward") {
+					got = append(got, d.String())
+					line := strings.Count(tt.conf[:strings.Index(tt.conf, "virtual_server")], "\n") + 1
+					if d.Severity != Warning || d.Pos.Line != line {
+						t.Errorf("%s: want a warning on line %d", d, line)
+					}
+				}
+			}
+			switch {
+			case tt.want == "" && len(got) > 0:
+				t.Errorf("unexpected %v", got)
+			case tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)):
+				t.Errorf("got %v, want one containing %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -38,6 +38,14 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			"config", d.opts.ConfigFile, "errors", len(res.Errors), "first", res.Errors[0])
 		return res
 	}
+	// As at start: warnings name what will not work as written (a NAT
+	// service on a host that does not forward, say), so a reload says them
+	// again rather than only `vigil check`.
+	for _, dg := range diags {
+		if dg.Severity == config.Warning {
+			d.log.Warn("config", "diagnostic", dg.String())
+		}
+	}
 	specs, err := d.buildSpecs(cfg)
 	if err != nil {
 		res.Errors = []string{err.Error()}

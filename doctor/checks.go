@@ -33,7 +33,8 @@ func Checks() []Check {
 		{"multicast", []string{"VD401"}, checkMulticast},
 		{"drops", dropCodes(), checkDrops},
 		{"stall", []string{"VD601", "VD602", "VD603", "VD604"}, checkStall},
-		{"sysctl", []string{"VD701", "VD702"}, checkSysctl},
+		{"sysctl", []string{"VD701", "VD702", "VD704"}, checkSysctl},
+		{"forwarding", []string{"VD703"}, checkForwarding},
 		{"config", []string{"VD801", "VD802", "VD803", "VD804", "VD805"}, checkConfig},
 	}
 }
@@ -779,8 +780,10 @@ func checkSysctl(in *Input) []Finding {
 	if err != nil {
 		return out
 	}
+	// Every interface of the host, not only the VRRP ones: a DR real
+	// server usually runs no vrrp_instance at all.
 	ifaceOf := map[netip.Addr]string{}
-	for _, name := range interfacesOf(in) {
+	for _, name := range allInterfaces(in) {
 		if ps, err := in.Facts.Addrs(name); err == nil {
 			for _, p := range ps {
 				ifaceOf[p.Addr()] = name
@@ -790,8 +793,14 @@ func checkSysctl(in *Input) []Finding {
 	isLocal := func(a netip.Addr) bool {
 		return slices.ContainsFunc(local, func(p netip.Prefix) bool { return p.Addr() == a })
 	}
+	directed := map[netip.Addr]bool{} // VIPs of this host's own vrrp_instances
+	for _, t := range in.targets() {
+		for _, v := range t.vips {
+			directed[v] = true
+		}
+	}
 	for _, vs := range in.Config.VirtualServers {
-		if !vs.Addr.Is4() {
+		if vs.Kind != config.VSAddr {
 			continue
 		}
 		for _, rs := range vs.RealServers {
@@ -803,10 +812,18 @@ func checkSysctl(in *Input) []Finding {
 				continue
 			}
 			iface := ifaceOf[rs.Addr]
-			if iface == "" {
+			name := netip.AddrPortFrom(vs.Addr, vs.Port).String()
+			if !isLocal(vs.Addr) && !directed[vs.Addr] {
+				out = append(out, Finding{Code: "VD704", Severity: Warn, Interface: iface,
+					Summary: fmt.Sprintf("This host is a DR real server of %s (as %s) but does not have the VIP %s on any interface: the director forwards frames addressed to the VIP unchanged, and this host drops them, so every connection scheduled here times out while its health checks (to %s itself) pass.", name, rs.Addr, vs.Addr, rs.Addr),
+					Evidence: []string{fmt.Sprintf("real_server %s of virtual_server %s, lb_kind DR (%s)", rs.Addr, name, rs.Pos),
+						fmt.Sprintf("%s is a local address; %s is not", rs.Addr, vs.Addr)},
+					Fix: fmt.Sprintf("ip addr add %s dev lo (with arp_ignore=1 and arp_announce=2 so that this host does not answer ARP for it), and make it permanent.", netip.PrefixFrom(vs.Addr, vs.Addr.BitLen())),
+				})
+			}
+			if iface == "" || !vs.Addr.Is4() {
 				continue
 			}
-			name := fmt.Sprintf("%s:%d", vs.Addr, vs.Port)
 			ai, ev1, ok1 := effective(in, iface, "arp_ignore")
 			aa, ev2, ok2 := effective(in, iface, "arp_announce")
 			if ok1 && ok2 && (ai < 1 || aa < 2) && !in.holdsOn(vs.Addr, iface) {
@@ -832,6 +849,107 @@ func checkSysctl(in *Input) []Finding {
 func (in *Input) holdsOn(a netip.Addr, iface string) bool {
 	ps, err := in.Facts.Addrs(iface)
 	return err == nil && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
+}
+
+// allInterfaces lists every interface of the host (from /proc/net/dev),
+// and the VRRP ones when that cannot be read.
+func allInterfaces(in *Input) []string {
+	names := interfacesOf(in)
+	dev, err := in.Facts.Proc("net/dev")
+	if err != nil {
+		return names
+	}
+	for _, line := range strings.Split(dev, "\n") {
+		name, _, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if ok && name != "" && !strings.Contains(name, "|") && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ---- VD703: forwarding off under a NAT or FNAT service ----
+
+func checkForwarding(in *Input) []Finding {
+	if in.Facts == nil {
+		return nil
+	}
+	type svc struct {
+		name, method, where string
+		active              bool
+	}
+	byFam := map[int][]svc{}
+	if in.Config != nil {
+		for _, vs := range in.Config.VirtualServers {
+			if !vs.NeedsForwarding() {
+				continue
+			}
+			fam := 4
+			if vs.Family == config.IPv6 {
+				fam = 6
+			}
+			m := vs.Method.String()
+			if !(vs.Method == config.NAT || vs.Method == config.FNAT) {
+				m = "NAT"
+			}
+			byFam[fam] = append(byFam[fam], svc{name: vs.Key(), method: m, where: vs.Pos.String()})
+		}
+	}
+	// The daemon says which services it runs and whether they are active
+	// (this node is master): then the outage is now.
+	active := map[int]bool{}
+	if in.Status != nil {
+		for _, s := range in.Status.Services {
+			if (s.Kind == "NAT" || s.Kind == "FNAT") && s.Active {
+				fam := 4
+				if strings.HasPrefix(s.Name, "[") || strings.HasSuffix(s.Name, " ip6") {
+					fam = 6
+				}
+				active[fam] = true
+				if in.Config == nil {
+					byFam[fam] = append(byFam[fam], svc{name: s.Name, method: s.Kind, active: true})
+				}
+			}
+		}
+	}
+	var out []Finding
+	for _, fam := range []int{4, 6} {
+		svcs := byFam[fam]
+		if len(svcs) == 0 {
+			continue
+		}
+		key, path := "net.ipv4.ip_forward", "sys/net/ipv4/ip_forward"
+		if fam == 6 {
+			key, path = "net.ipv6.conf.all.forwarding", "sys/net/ipv6/conf/all/forwarding"
+		}
+		v, err := in.Facts.Proc(path)
+		if err != nil || strings.TrimSpace(v) != "0" {
+			continue
+		}
+		f := Finding{Code: "VD703", Severity: Warn,
+			Summary:  fmt.Sprintf("This host does not forward IPv%d (%s = 0), but %d NAT/FNAT virtual server(s) need it: the director translates each connection's first packet and then drops it instead of routing it to the real server, so every connection times out while the health checks (sent by the director itself) pass.", fam, key, len(svcs)),
+			Evidence: []string{fmt.Sprintf("%s = 0", key)},
+			Fix:      fmt.Sprintf("sysctl -w %s=1, and make it permanent in /etc/sysctl.d/ (a file there that sets it to 0, or a firewall package, may have reset it).", key),
+		}
+		if active[fam] {
+			f.Severity = Crit
+		}
+		for i, s := range svcs {
+			if i == 5 {
+				f.Evidence = append(f.Evidence, fmt.Sprintf("and %d more", len(svcs)-5))
+				break
+			}
+			e := fmt.Sprintf("virtual_server %s, lb_kind %s", s.name, s.method)
+			if s.where != "" {
+				e += " (" + s.where + ")"
+			}
+			f.Evidence = append(f.Evidence, e)
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func interfacesOf(in *Input) []string {

@@ -83,6 +83,39 @@ var (
 	vip   = netip.MustParseAddr("192.0.2.100")
 )
 
+// drOnly is a director's DR service as its real servers see it: no
+// vrrp_instance.
+const drOnly = `virtual_server 198.51.100.100 80 {
+  lb_algo rr
+  lb_kind DR
+  protocol TCP
+  real_server 198.51.100.11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`
+
+var natOnly = strings.Replace(strings.Replace(drOnly, "lb_kind DR", "lb_kind NAT", 1), "198.51.100.100", "192.0.2.100", 1)
+
+// realServerFacts is DR real server 198.51.100.11 on eth1 (not a VRRP
+// interface), with arp_ignore/arp_announce all set to arp, and the VIP on
+// lo or not.
+func realServerFacts(arp string, vip bool) *fakeFacts {
+	f := &fakeFacts{addrs: map[string][]string{"eth1": {"198.51.100.11/24"}, "lo": {"127.0.0.1/8"}}}
+	if vip {
+		f.addrs["lo"] = append(f.addrs["lo"], "198.51.100.100/32")
+	}
+	announce := map[string]string{"0": "0", "1": "2"}[arp]
+	f.proc = map[string]string{
+		"net/dev":                          "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes\n    lo: 0 0 0 0 0 0 0 0 0\n  eth1: 0 0 0 0 0 0 0 0 0",
+		"sys/net/ipv4/conf/all/arp_ignore": arp, "sys/net/ipv4/conf/eth1/arp_ignore": arp,
+		"sys/net/ipv4/conf/all/arp_announce": announce, "sys/net/ipv4/conf/eth1/arp_announce": announce,
+	}
+	return f
+}
+
 func hostFacts() *fakeFacts {
 	return &fakeFacts{addrs: map[string][]string{"eth0": {"192.0.2.1/24"}, "lo": {"127.0.0.1/8"}}}
 }
@@ -306,6 +339,52 @@ virtual_server 192.0.2.100 80 {
 			return &Input{Config: c, Facts: f}
 		}, []string{"VD702/warn"}, "bypassing the director"},
 
+		// A DR real server runs no vrrp_instance: the director's config is
+		// all it has, and every interface must be looked at.
+		{"sysctl/dr real server without vrrp answers ARP", checkSysctl, func() *Input {
+			c, _ := loadConf(t, drOnly)
+			return &Input{Config: c, Facts: realServerFacts("0", true)}
+		}, []string{"VD702/warn"}, "as 198.51.100.11) but answers ARP"},
+		{"sysctl/dr real server without vrrp, well set up", checkSysctl, func() *Input {
+			c, _ := loadConf(t, drOnly)
+			return &Input{Config: c, Facts: realServerFacts("1", true)}
+		}, nil, ""},
+		{"sysctl/dr real server without the VIP", checkSysctl, func() *Input {
+			c, _ := loadConf(t, drOnly)
+			return &Input{Config: c, Facts: realServerFacts("1", false)}
+		}, []string{"VD704/warn"}, "does not have the VIP 198.51.100.100 on any interface"},
+		{"forwarding/NAT with ip_forward 0", checkForwarding, func() *Input {
+			c, _ := loadConf(t, natOnly)
+			f := hostFacts()
+			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"}
+			return &Input{Config: c, Facts: f}
+		}, []string{"VD703/warn"}, "net.ipv4.ip_forward = 0"},
+		{"forwarding/NAT active with ip_forward 0", checkForwarding, func() *Input {
+			c, _ := loadConf(t, natOnly)
+			f := hostFacts()
+			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0"}
+			st := status()
+			st.Services = []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Kind: "NAT", Active: true}}
+			return &Input{Config: c, Facts: f, Status: st}
+		}, []string{"VD703/crit"}, "every connection times out"},
+		{"forwarding/NAT with ip_forward 1", checkForwarding, func() *Input {
+			c, _ := loadConf(t, natOnly)
+			f := hostFacts()
+			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "1"}
+			return &Input{Config: c, Facts: f}
+		}, nil, ""},
+		{"forwarding/IPv6 NAT with v6 forwarding 0", checkForwarding, func() *Input {
+			c, _ := loadConf(t, strings.NewReplacer("192.0.2.100", "2001:db8::100", "198.51.100.11", "2001:db8::11").Replace(natOnly))
+			f := hostFacts()
+			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"}
+			return &Input{Config: c, Facts: f}
+		}, []string{"VD703/warn"}, "net.ipv6.conf.all.forwarding = 0"},
+		{"forwarding/DR needs none", checkForwarding, func() *Input {
+			c, _ := loadConf(t, drOnly)
+			f := hostFacts()
+			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0"}
+			return &Input{Config: c, Facts: f}
+		}, nil, ""},
 		{"config/unicast_src_ip without peers", checkConfig, func() *Input {
 			c, d := loadConf(t, strings.Replace(confPair, "advert_int 1", "advert_int 1\n  unicast_src_ip 192.0.2.1", 1))
 			return &Input{Config: c, Diags: d}

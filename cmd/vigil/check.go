@@ -43,6 +43,7 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		env.UserExists = nil
 		env.GroupExists = nil
 		env.HostResolves = nil
+		env.Forwarding = nil
 	}
 	cfg, diags := config.Load(*file, env)
 	for _, d := range diags {

@@ -75,7 +75,23 @@ func New(id string) config.Env {
 		UserExists:   memo(&mu, users, UserExists),
 		GroupExists:  memo(&mu, groups, GroupExists),
 		HostResolves: HostResolves,
+		Forwarding:   Forwarding,
 	}
+}
+
+// Forwarding reads whether this host (this network namespace) forwards
+// packets of family f: net.ipv4.ip_forward, or net.ipv6.conf.all.forwarding.
+func Forwarding(f config.Family) (on, known bool) {
+	path := "/proc/sys/net/ipv4/ip_forward"
+	if f == config.IPv6 {
+		path = "/proc/sys/net/ipv6/conf/all/forwarding"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false, false
+	}
+	v := strings.TrimSpace(string(b))
+	return v != "0", v != ""
 }
 
 type scriptKey struct {
