@@ -125,7 +125,7 @@ virtual_server 198.51.100.100 80 {
 func TestDRRealServerWithoutVRRP(t *testing.T) {
 	t.Parallel()
 	testenv.RequireRoot(t)
-	hosts := newLab(t, "drs", map[string]string{"rs": "198.51.100.11/24"})
+	hosts := newLab(t, "dvr", map[string]string{"rs": "198.51.100.11/24"})
 	rs := hosts["rs"]
 	tmp := t.TempDir()
 	r := &router{host: rs, conf: tmp + "/director.conf"}
