@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"vigil/internal/inet"
 )
 
 // Pos is a place in a configuration file. Line and Col are 1-based; Col is 0
@@ -139,7 +141,7 @@ type Env struct {
 	// (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding); known false
 	// means it could not tell. A NAT or FNAT virtual server needs it. Nil
 	// skips the check (as when checking a config for another host).
-	Forwarding func(f Family) (on, known bool)
+	Forwarding func(f inet.Family) (on, known bool)
 }
 
 // ErrScriptTolerated is wrapped by an Env.CheckScript error that keepalived

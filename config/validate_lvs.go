@@ -54,7 +54,7 @@ func (b *builder) checkForwarding(vs *VirtualServer) {
 		return
 	}
 	key := "net.ipv4.ip_forward"
-	if vs.Family == IPv6 {
+	if vs.Family == inet.IPv6 {
 		key = "net.ipv6.conf.all.forwarding"
 	}
 	b.warnf(vs.Pos, "virtual_server %s uses lb_kind %s but %s is 0 on this host: the director will drop every connection it translates (set %s=1)", vs.Key(), vs.forwardingMethod(), key, key)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"vigil/internal/inet"
 )
 
 // testEnv knows eth0 and eth1; scripts under /ok/ are fine, /insecure/
@@ -410,8 +411,8 @@ func TestForwardingWarning(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := testEnv()
-			env.Forwarding = func(f Family) (bool, bool) {
-				if f == IPv6 {
+			env.Forwarding = func(f inet.Family) (bool, bool) {
+				if f == inet.IPv6 {
 					return tt.v6, !tt.unknown
 				}
 				return tt.v4, !tt.unknown

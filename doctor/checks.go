@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/config"
+	"vigil/internal/inet"
 	"vigil/vrrp/wire"
 )
 
@@ -887,7 +888,7 @@ func checkForwarding(in *Input) []Finding {
 				continue
 			}
 			fam := 4
-			if vs.Family == config.IPv6 {
+			if vs.Family == inet.IPv6 {
 				fam = 6
 			}
 			m := vs.Method.String()

@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"vigil/config"
+	"vigil/internal/inet"
 )
 
 // New returns the Env of this host. id is the config id given with -i (empty:
@@ -81,9 +82,9 @@ func New(id string) config.Env {
 
 // Forwarding reads whether this host (this network namespace) forwards
 // packets of family f: net.ipv4.ip_forward, or net.ipv6.conf.all.forwarding.
-func Forwarding(f config.Family) (on, known bool) {
+func Forwarding(f inet.Family) (on, known bool) {
 	path := "/proc/sys/net/ipv4/ip_forward"
-	if f == config.IPv6 {
+	if f == inet.IPv6 {
 		path = "/proc/sys/net/ipv6/conf/all/forwarding"
 	}
 	b, err := os.ReadFile(path)
