@@ -138,11 +138,12 @@ func TestKeepalivedCommandLines(t *testing.T) {
 		args []string
 		vrrp bool     // VRRP runs: the VIP is taken
 		pids []string // pid files written while it runs
+		log  string   // a line the log has, when set
 	}{
-		{"short clustered", []string{"-nlGD", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-r", "@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}},
-		{"long", []string{"--dont-fork", "--log-console", "--no-syslog", "--log-detail", "--vrrp", "--use-file=@CONF@", "--pid=@DIR@/k.pid", "--vrrp_pid=@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}},
-		{"facility and config id", []string{"-n", "-l", "-G", "-S", "6", "-P", "-i", "a", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-r", "@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}},
-		{"checkers only", []string{"-nlG", "-C", "-f", "@CONF@", "-p", "@DIR@/k.pid"}, false, []string{"k.pid"}},
+		{"short clustered", []string{"-nlGD", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-r", "@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}, ""},
+		{"long", []string{"--dont-fork", "--log-console", "--no-syslog", "--log-detail", "--vrrp", "--use-file=@CONF@", "--pid=@DIR@/k.pid", "--vrrp_pid=@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}, ""},
+		{"facility, config id, dump", []string{"-n", "-l", "-G", "-S", "6", "-P", "-i", "a", "-d", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-r", "@DIR@/v.pid"}, true, []string{"k.pid", "v.pid"}, "VRRP Instance = VI_1"},
+		{"checkers only", []string{"-nlG", "-C", "-f", "@CONF@", "-p", "@DIR@/k.pid"}, false, []string{"k.pid"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, b := range bins {
@@ -164,6 +165,9 @@ func TestKeepalivedCommandLines(t *testing.T) {
 					if hostHas(h, flagsVIP) || strings.Contains(p.out.String(), "Entering MASTER STATE") {
 						t.Errorf("%s %s: VRRP ran although only the checkers should\n%s", b.kind, tc.name, p.out.String())
 					}
+				}
+				if tc.log != "" {
+					waitFor(t, 5*time.Second, b.kind+"'s log line "+tc.log, func() bool { return strings.Contains(p.out.String(), tc.log) })
 				}
 				for _, f := range tc.pids {
 					waitFor(t, 5*time.Second, b.kind+" to write "+f, func() bool {

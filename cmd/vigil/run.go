@@ -198,7 +198,28 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		return fatal(1, "not starting: "+err.Error())
 	}
 	defer release()
-	d, err := daemon.New(daemon.Options{
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var d *daemon.Daemon
+	ready := func() {
+		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+		if o.dumpConf {
+			// -d: the configuration as running, in the log (keepalived
+			// logs its data dump at startup). OnReady runs on the loop,
+			// which the dump needs: take it from another goroutine.
+			go func() {
+				var b strings.Builder
+				if err := d.WriteDump(runCtx, daemon.DumpData, &b); err != nil {
+					log.Warn("dump configuration", "err", err)
+					return
+				}
+				for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
+					log.Info(line)
+				}
+			}()
+		}
+	}
+	d, err = daemon.New(daemon.Options{
 		ConfigFile:  file,
 		Env:         func() config.Env { return hostenv.New(o.id) },
 		Log:         log,
@@ -206,7 +227,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		Version:     version.Version,
 		NoVRRP:      o.checkOnly && !o.vrrpOnly,
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
-		OnReady:     func() { _, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady) },
+		OnReady:     ready,
 	})
 	if err != nil {
 		return fatal(2, err.Error())
@@ -215,8 +236,29 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// keepalived's dump signals: USR1 data, USR2 stats, its JSON signal the
+	// JSON, each written where keepalived writes it.
+	dumps := make(chan os.Signal, 4)
+	signal.Notify(dumps, syscall.SIGUSR1, syscall.SIGUSR2, syscall.Signal(sigJSON))
+	defer signal.Stop(dumps)
+	go func() {
+		kinds := map[os.Signal]daemon.DumpKind{syscall.SIGUSR1: daemon.DumpData, syscall.SIGUSR2: daemon.DumpStats, syscall.Signal(sigJSON): daemon.DumpJSON}
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case sig := <-dumps:
+				dctx, dcancel := context.WithTimeout(runCtx, 10*time.Second)
+				path, err := d.Dump(dctx, kinds[sig], daemon.DefaultDumpDir)
+				dcancel()
+				if err != nil {
+					log.Error("dump", "signal", sig.String(), "err", err)
+				} else {
+					log.Info("dump written", "signal", sig.String(), "file", path)
+				}
+			}
+		}
+	}()
 	go func() {
 		for {
 			select {
