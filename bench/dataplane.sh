@@ -25,6 +25,10 @@
 # Usage: sudo bench/dataplane.sh            (from anywhere in the repository)
 #        DURATION=2 ROUNDS=5 CONNS=32 BLAST_N=50000 BLAST_SEGMENTS=160 bench/dataplane.sh
 #        PIN_CL="taskset -c 0" PIN_RS="taskset -c 1" ... pins wrk and nginx
+#        WRK=0 BASE=nocount bench/dataplane.sh   the rule cost of vigil's traffic
+#            counters (dataplane/nft/stats.go): "hand" is then vigil's own rules
+#            with the counting taken out (the jumps to the statistics chains,
+#            and DR's counter statements), so the difference is the counting
 # Runs are bounded: DURATION seconds each, 14 per round (about two and a
 # half minutes with the defaults). Every namespace and the scratch directory
 # are removed on exit, failure or interrupt. Addresses are documentation
@@ -37,8 +41,9 @@ CONNS=${CONNS:-32}
 BLAST_N=${BLAST_N:-50000}
 BLAST_SEGMENTS=${BLAST_SEGMENTS:-160}
 WRK=${WRK:-1} # WRK=0: the rule cost only
+BASE=${BASE:-hand} # nocount: compare vigil with vigil without its counters
 PROTO=tcp
-P=vbench # namespace prefix
+P=${VIGIL_LAB_TAG:-}vbench # namespace prefix (VIGIL_LAB_TAG keeps concurrent runs apart)
 SW=$P-sw CL=$P-client DIR=$P-dir RS=$P-rs
 VIP=192.0.2.100 CLIENT=192.0.2.2 DIRIP=192.0.2.1 RSDIRECT=192.0.2.11
 RSBACK=198.51.100.11 DIRBACK=198.51.100.1 LADDR=198.51.100.200
@@ -217,6 +222,10 @@ blastcmp() {
 	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-hand.nft"
 	clear_rules; vigil_apply $m $2
 	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-vigil.nft"
+	if [ "$BASE" = nocount ]; then
+		sed -e '/jump stats/d' -e 's/ counter name ether daddr map @[a-z0-9_]*//g' "$WORK/$m-vigil.nft" >"$WORK/$m-hand.nft"
+		! grep -q 'jump stats\|counter name ether' "$WORK/$m-hand.nft" || { echo "nocount: counting left in $m" >&2; exit 1; }
+	fi
 	sleep 1.2 # the wrk runs' flows expire
 	BLAST[$m]=$(nsx $CL ${PIN_CL:-taskset -c 0} env GOMAXPROCS=1 VIGIL_BLAST_DST=$VIP VIGIL_BLAST_SRCNET=192.0.2.0/24 \
 		VIGIL_BLAST_N=$BLAST_N VIGIL_BLAST_SEGMENTS=$BLAST_SEGMENTS \

@@ -123,6 +123,20 @@ type ServiceStatus struct {
 	Active      bool         `json:"active"`
 	Quorum      bool         `json:"quorum"`
 	RealServers []RealStatus `json:"real_servers"`
+	// Stats sums the traffic of every real server (and sorry server);
+	// nil when the data plane does not count the service (fwmark).
+	Stats *Traffic `json:"stats,omitempty"`
+}
+
+// Traffic is what `ipvsadm --stats` shows for a virtual or real server:
+// connections, and packets and bytes from clients (in) and to them (out),
+// counted since the real server was added (or vigil started).
+type Traffic struct {
+	Conns      uint64 `json:"conns"`
+	InPackets  uint64 `json:"in_packets"`
+	InBytes    uint64 `json:"in_bytes"`
+	OutPackets uint64 `json:"out_packets"`
+	OutBytes   uint64 `json:"out_bytes"`
 }
 
 // RealStatus is one real_server of a virtual server.
@@ -131,6 +145,8 @@ type RealStatus struct {
 	Weight int    `json:"weight"`
 	Up     bool   `json:"up"`
 	Detail string `json:"detail,omitempty"`
+	// Stats is nil when the data plane does not count the service.
+	Stats *Traffic `json:"stats,omitempty"`
 }
 
 // Conn is one load-balanced connection, like a line of `ipvsadm -lnc`.

@@ -338,11 +338,31 @@ func (d *Daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
 	return res, err
 }
 
-// Status returns a snapshot, taken on the loop goroutine.
+// Status returns a snapshot, taken on the loop goroutine, with the load
+// balancer's traffic counters, read afterwards off the loop (an nft call
+// must not hold up adverts).
 func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 	var s control.Status
-	err := d.call(ctx, func(now time.Time) { s = d.snapshot() })
+	var dp *nft.Dataplane
+	err := d.call(ctx, func(now time.Time) {
+		s = d.snapshot()
+		if d.bal != nil {
+			dp = d.bal.dp
+		}
+	})
+	if err == nil && dp != nil && len(s.Services) > 0 {
+		if st, serr := dp.Stats(ctx); serr != nil {
+			d.log.Debug("traffic counters not read", "err", serr)
+		} else {
+			addTraffic(s.Services, st)
+		}
+	}
 	return s, err
+}
+
+// Alive reports whether the loop answers: nil once it has run a call.
+func (d *Daemon) Alive(ctx context.Context) error {
+	return d.call(ctx, func(time.Time) {})
 }
 
 func (d *Daemon) handle(ctx context.Context, req control.Request) control.Response {

@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"vigil/control"
+	"vigil/dataplane/nft"
 	"vigil/internal/inet"
 	"vigil/track"
 	"vigil/vrrp"
@@ -131,4 +133,33 @@ func counters(c vrrp.Counters) map[string]uint64 {
 		m["dropped_"+strings.ReplaceAll(r.String(), "-", "_")] = c.Drops(r)
 	}
 	return m
+}
+
+// addTraffic fills the services' traffic counts from the data plane's
+// counters (per service name, per real server address).
+func addTraffic(services []control.ServiceStatus, st map[string]map[netip.AddrPort]nft.Stats) {
+	conv := func(s nft.Stats) *control.Traffic {
+		return &control.Traffic{Conns: s.Conns, InPackets: s.InPackets, InBytes: s.InBytes, OutPackets: s.OutPackets, OutBytes: s.OutBytes}
+	}
+	for i := range services {
+		vs := &services[i]
+		counts, ok := st[vs.Name]
+		if !ok {
+			continue
+		}
+		var sum nft.Stats
+		for _, c := range counts {
+			sum.Add(c)
+		}
+		vs.Stats = conv(sum)
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			ap, err := netip.ParseAddrPort(rs.Addr)
+			if err != nil {
+				continue
+			}
+			// A real server out of the pool has no counters: zero.
+			rs.Stats = conv(counts[ap])
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -182,4 +183,85 @@ func seriesValue(body, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestMetricsLB: through a real vigil director, the per real server
+// connection counters in /metrics grow by exactly the connections each
+// real server answered, bytes flow both ways for FNAT (in only for DR,
+// whose replies bypass the director), and the scrape passes promtool.
+func TestMetricsLB(t *testing.T) {
+	requireLBLab(t)
+	testenv.RequireTool(t, "promtool")
+	for _, tc := range []struct{ prefix, kind string }{{"mlbf", "FNAT"}, {"mlbd", "DR"}} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			x := newLBLab(t, tc.prefix, tc.kind, 1)
+			d := startNode(t, "vigil", x.dirs[0], x.conf("rr", 150, nil), "-metrics", metricsAddr)
+			c := newLBClient(x.client, 2*time.Second)
+			x.waitServing(d, c)
+			vs := x.vip.String() + ":80/tcp"
+			value := func(body, name, labels string) float64 {
+				t.Helper()
+				prefix := name + "{" + labels + "} "
+				for _, l := range strings.Split(body, "\n") {
+					if v, ok := strings.CutPrefix(l, prefix); ok {
+						f, err := strconv.ParseFloat(v, 64)
+						if err != nil {
+							t.Fatalf("%s%s: %v", prefix, v, err)
+						}
+						return f
+					}
+				}
+				t.Fatalf("/metrics has no %s\n%s", prefix, body)
+				return 0
+			}
+			rsLabels := func(r *realServer) string {
+				return `real_server="` + r.addr.String() + `:80",virtual_server="` + vs + `"`
+			}
+			_, before := scrape(t, x.dirs[0], "/metrics")
+			const n = 60
+			got := c.spread(t, x.url(), n)
+			code, after := scrape(t, x.dirs[0], "/metrics")
+			if code != 200 {
+				t.Fatalf("/metrics: %d", code)
+			}
+			promtoolCheck(t, after)
+			for _, r := range x.rs {
+				l := rsLabels(r)
+				if d := value(after, "vigil_real_server_connections_total", l) - value(before, "vigil_real_server_connections_total", l); int(d) != got[r.name] {
+					t.Errorf("%s answered %d connections; vigil_real_server_connections_total grew by %v", r.name, got[r.name], d)
+				}
+				in := value(after, "vigil_real_server_bytes_total", `direction="in",`+l) - value(before, "vigil_real_server_bytes_total", `direction="in",`+l)
+				out := value(after, "vigil_real_server_bytes_total", `direction="out",`+l) - value(before, "vigil_real_server_bytes_total", `direction="out",`+l)
+				if in < float64(100*got[r.name]) {
+					t.Errorf("%s: %d connections, %v bytes in", r.name, got[r.name], in)
+				}
+				if tc.kind == "FNAT" && out <= in {
+					t.Errorf("%s: %v bytes out for %v in: each nginx answer is larger than its request", r.name, out, in)
+				}
+				if tc.kind == "DR" && out != 0 {
+					t.Errorf("%s: DR counted %v reply bytes, but replies bypass the director", r.name, out)
+				}
+			}
+			vl := `virtual_server="` + vs + `"`
+			if d := value(after, "vigil_virtual_server_connections_total", vl) - value(before, "vigil_virtual_server_connections_total", vl); d != n {
+				t.Errorf("vigil_virtual_server_connections_total grew by %v for %d connections", d, n)
+			}
+			t.Logf("%s: %v; director's counters:\n%s", tc.kind, got, grepLines(after, "vigil_real_server_", "_total"))
+		})
+	}
+}
+
+func grepLines(body string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		ok := !strings.HasPrefix(l, "#")
+		for _, s := range subs {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -19,11 +19,12 @@ type StatusFunc func(ctx context.Context) (control.Status, error)
 // the daemon's loop: a loop that does not answer in that time is stuck.
 const snapshotTimeout = 2 * time.Second
 
-// Handler serves /metrics (vigil's metrics with the Go runtime and process
-// collectors) and /healthz (200 while the daemon's event loop answers, 503
-// otherwise, for systemd watchdogs, load balancer probes and the like).
+// Handler serves /metrics (vigil's metrics from status, with the Go
+// runtime and process collectors) and /healthz (200 while alive says the
+// daemon's event loop answers, 503 otherwise, for watchdogs and load
+// balancer probes; it reads no counters).
 // Every other path is 404, so metrics are scraped from one address only.
-func Handler(status StatusFunc) http.Handler {
+func Handler(status StatusFunc, alive func(ctx context.Context) error) http.Handler {
 	snap := func() (control.Status, bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
 		defer cancel()
@@ -41,7 +42,7 @@ func Handler(status StatusFunc) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), snapshotTimeout)
 		defer cancel()
-		if _, err := status(ctx); err != nil {
+		if err := alive(ctx); err != nil {
 			http.Error(w, "vigil's event loop does not answer: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -77,6 +77,12 @@ var (
 	mVSQuorum         = def("vigil_virtual_server_quorum", Gauge, "1 when the virtual server has its quorum of healthy real servers.", vsLabels...)
 	mRSUp             = def("vigil_real_server_up", Gauge, "1 when the real server passes its health checks.", rsLabels...)
 	mRSWeight         = def("vigil_real_server_weight", Gauge, "Weight the scheduler gives the real server.", rsLabels...)
+	mVSConns          = def("vigil_virtual_server_connections_total", Counter, "Connections the virtual server has scheduled (DR: TCP SYNs forwarded), from nft counters.", vsLabels...)
+	mVSPackets        = def("vigil_virtual_server_packets_total", Counter, "Packets of the virtual server's connections, by direction: in (client to real server) and out (replies; NAT and FNAT only, DR replies bypass the director).", append(vsLabels, "direction")...)
+	mVSBytes          = def("vigil_virtual_server_bytes_total", Counter, "Bytes of the virtual server's connections, by direction, as vigil_virtual_server_packets_total.", append(vsLabels, "direction")...)
+	mRSConns          = def("vigil_real_server_connections_total", Counter, "Connections scheduled to the real server, counted since it last joined the pool.", rsLabels...)
+	mRSPackets        = def("vigil_real_server_packets_total", Counter, "Packets of the real server's connections, by direction (in, out).", append(rsLabels, "direction")...)
+	mRSBytes          = def("vigil_real_server_bytes_total", Counter, "Bytes of the real server's connections, by direction (in, out).", append(rsLabels, "direction")...)
 	instanceCounters  = map[string]*metric{"adverts_sent": mAdvSent, "adverts_received": mAdvRcvd, "priority0_sent": mPrio0Sent, "priority0_received": mPrio0Rcvd, "became_master": mBecameMaster, "released_master": mReleasedMaster}
 	dropPrefix        = "dropped_"
 	foreignPrefix     = "foreign_vrid_"
@@ -206,11 +212,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, vs := range s.Services {
 		emit(ch, mVSActive, b2f(vs.Active), vs.Name)
 		emit(ch, mVSQuorum, b2f(vs.Quorum), vs.Name)
+		traffic(ch, vs.Stats, mVSConns, mVSPackets, mVSBytes, vs.Name)
 		for _, r := range vs.RealServers {
 			emit(ch, mRSUp, b2f(r.Up), vs.Name, r.Addr)
 			emit(ch, mRSWeight, float64(r.Weight), vs.Name, r.Addr)
+			traffic(ch, r.Stats, mRSConns, mRSPackets, mRSBytes, vs.Name, r.Addr)
 		}
 	}
+}
+
+// traffic exports one virtual or real server's counts, if it has any.
+func traffic(ch chan<- prometheus.Metric, t *control.Traffic, conns, packets, bytes *metric, labels ...string) {
+	if t == nil {
+		return
+	}
+	emit(ch, conns, float64(t.Conns), labels...)
+	emit(ch, packets, float64(t.InPackets), append(labels, "in")...)
+	emit(ch, packets, float64(t.OutPackets), append(labels, "out")...)
+	emit(ch, bytes, float64(t.InBytes), append(labels, "in")...)
+	emit(ch, bytes, float64(t.OutBytes), append(labels, "out")...)
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -42,7 +42,10 @@ func fullStatus() control.Status {
 			{Kind: "process", Name: "nginx"}, // no result yet
 		},
 		Services: []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Active: true, Quorum: true,
-			RealServers: []control.RealStatus{{Addr: "198.51.100.1:80", Weight: 2, Up: true}}}},
+			Stats: &control.Traffic{Conns: 5, InPackets: 30, InBytes: 1700, OutPackets: 20, OutBytes: 9000},
+			RealServers: []control.RealStatus{{Addr: "198.51.100.1:80", Weight: 2, Up: true,
+				Stats: &control.Traffic{Conns: 5, InPackets: 30, InBytes: 1700, OutPackets: 20, OutBytes: 9000}}}},
+			{Name: "fwmark 1/tcp", RealServers: []control.RealStatus{{Addr: "198.51.100.2:0"}}}}, // not counted
 	}
 }
 
@@ -93,13 +96,22 @@ vigil_tracker_file_value{name="tf"} -20
 # HELP vigil_info Always 1; the labels say which vigil runs and on which configuration file.
 # TYPE vigil_info gauge
 vigil_info{config_file="/k.conf",version="1.2.3"} 1
+# HELP vigil_real_server_bytes_total Bytes of the real server's connections, by direction (in, out).
+# TYPE vigil_real_server_bytes_total counter
+vigil_real_server_bytes_total{direction="in",real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 1700
+vigil_real_server_bytes_total{direction="out",real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 9000
+# HELP vigil_virtual_server_connections_total Connections the virtual server has scheduled (DR: TCP SYNs forwarded), from nft counters.
+# TYPE vigil_virtual_server_connections_total counter
+vigil_virtual_server_connections_total{virtual_server="192.0.2.100:80/tcp"} 5
 # HELP vigil_real_server_weight Weight the scheduler gives the real server.
 # TYPE vigil_real_server_weight gauge
 vigil_real_server_weight{real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 2
+vigil_real_server_weight{real_server="198.51.100.2:0",virtual_server="fwmark 1/tcp"} 0
 `
 	names := []string{"vigil_vrrp_state", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
 		"vigil_config_last_reload_successful", "vigil_config_last_reload_success_timestamp_seconds", "vigil_loop_lag_seconds",
-		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight"}
+		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight",
+		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total"}
 	if err := testutil.GatherAndCompare(registry(fullStatus()), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +186,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestHandlerPaths(t *testing.T) {
-	up := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil })
+	up := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
 	if code, body := get(t, up, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
@@ -187,7 +199,8 @@ func TestHandlerPaths(t *testing.T) {
 	if code, _ := get(t, up, "/"); code != 404 {
 		t.Errorf("/: %d, want 404: metrics are served on /metrics only", code)
 	}
-	down := Handler(func(context.Context) (control.Status, error) { return control.Status{}, errors.New("stuck") })
+	down := Handler(func(context.Context) (control.Status, error) { return control.Status{}, errors.New("stuck") },
+		func(context.Context) error { return errors.New("stuck") })
 	if code, body := get(t, down, "/healthz"); code != 503 || !strings.Contains(body, "stuck") {
 		t.Errorf("/healthz of a stuck daemon: %d %q", code, body)
 	}
@@ -200,7 +213,7 @@ func TestHandlerPaths(t *testing.T) {
 // test on any problem it reports. The e2e test uses it on a real daemon.
 func TestPromtoolCheckMetrics(t *testing.T) {
 	testenv.RequireTool(t, "promtool")
-	h := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil })
+	h := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
 	_, body := get(t, h, "/metrics")
 	cmd := exec.Command("promtool", "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)

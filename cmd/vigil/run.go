@@ -280,7 +280,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		if err != nil {
 			return fatal(2, "--metrics "+o.metrics+": "+err.Error())
 		}
-		srv := &http.Server{Handler: metrics.Handler(d.Status), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: metrics.Handler(d.Status, d.Alive), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}

@@ -44,6 +44,8 @@ type Dataplane struct {
 	cur      *ruleset
 	drOwners map[string][]netip.AddrPort
 	services []lb.Service
+	// counters says what each named counter of the applied rules counts.
+	counters map[string]counterRef
 	// txs counts transactions sent, for tests of idempotence.
 	txs int
 	// lastTx is the text of the last transaction sent.
@@ -176,6 +178,7 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	}
 	d.drOwners = r.drOwners
 	d.services = desired.Services
+	d.counters = r.counters
 	d.flushGone(gone)
 	return rerr
 }
@@ -222,6 +225,7 @@ func (d *Dataplane) Flush(ctx context.Context) error {
 	d.cur = nil
 	d.drOwners = nil
 	d.services = nil
+	d.counters = nil
 	if err != nil {
 		return fmt.Errorf("nft: flush: %w", err)
 	}

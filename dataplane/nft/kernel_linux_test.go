@@ -99,6 +99,10 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 	if got["rs1"] != 10 || got["rs2"] != 10 || got["rs3"] != 10 {
 		t.Errorf("rr over 3: %v, want 10 each", got)
 	}
+	// Each real server took 10 connections, and the counters say so, with
+	// packets and bytes both ways (a request in, a bigger response out).
+	name := d.Services[0].Name
+	checkStats(t, dp, name, map[netip.AddrPort]uint64{b1.AddrPort(): 10, b2.AddrPort(): 10, b3.AddrPort(): 10}, true)
 	checkIdempotent(t, x, d)
 
 	// wrr 3:1:0 (rs3 removed outright).
@@ -109,6 +113,9 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 	if got["rs1"] != 15 || got["rs2"] != 5 || got["rs3"] != 0 {
 		t.Errorf("wrr 3:1 with rs3 removed: %v, want rs1 15 rs2 5", got)
 	}
+	// The counts of the real servers that stayed go on from where they
+	// were; the removed one's counters are gone.
+	checkStats(t, dp, name, map[netip.AddrPort]uint64{b1.AddrPort(): 25, b2.AddrPort(): 15}, true)
 
 	// Draining: an established keep-alive connection stays, no new flow.
 	apply(t, dp, natService(method, "203.0.113.10", b1, b2, b3))
@@ -280,6 +287,13 @@ func TestDR(t *testing.T) {
 		t.Errorf("DR spread over 3: %v", got)
 	}
 	t.Logf("DR spread of 60 new connections: %v", got)
+	// DR counts SYNs as connections and the packets it forwards (replies
+	// bypass the director: no "out").
+	want := map[netip.AddrPort]uint64{}
+	for i, b := range bs {
+		want[b.AddrPort()] = uint64(got[fmt.Sprintf("rs%d", i+1)])
+	}
+	checkStats(t, dp, d.Services[0].Name, want, false)
 	checkIdempotent(t, x, d)
 
 	// Draining: the established connection stays on its real server.
@@ -456,5 +470,36 @@ func TestResync(t *testing.T) {
 	out := mustRun(t, h, "nft", "list", "ruleset")
 	if !strings.Contains(out, "198.51.100.12 . 80") || !strings.Contains(out, "table inet operator") {
 		t.Errorf("after an external delete, Apply did not converge:\n%s", out)
+	}
+}
+
+// checkStats compares the data plane's counters of service name with the
+// connections each real server is known to have taken; out says whether
+// replies cross the director (NAT, FNAT) and must be counted too.
+func checkStats(t *testing.T, dp *Dataplane, name string, conns map[netip.AddrPort]uint64, out bool) {
+	t.Helper()
+	all, err := dp.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := all[name]
+	t.Logf("Stats of %s: %+v", name, st)
+	if len(st) != len(conns) {
+		t.Errorf("Stats of %s: %d real servers counted, want %d: %+v", name, len(st), len(conns), st)
+	}
+	for ap, n := range conns {
+		s, ok := st[ap]
+		switch {
+		case !ok:
+			t.Errorf("Stats of %s: no counts for %v", name, ap)
+		case s.Conns != n:
+			t.Errorf("Stats of %s: %v counted %d connections, took %d (%+v)", name, ap, s.Conns, n, s)
+		case n > 0 && (s.InPackets < 3*n || s.InBytes < 100*n):
+			t.Errorf("Stats of %s: %v: %d connections but %d packets, %d bytes in", name, ap, n, s.InPackets, s.InBytes)
+		case out && n > 0 && (s.OutPackets < 3*n || s.OutBytes <= s.InBytes):
+			t.Errorf("Stats of %s: %v: %d packets, %d bytes out for %d bytes in; a response is larger than its request", name, ap, s.OutPackets, s.OutBytes, s.InBytes)
+		case !out && (s.OutPackets != 0 || s.OutBytes != 0):
+			t.Errorf("Stats of %s: %v: DR counted replies: %+v", name, ap, s)
+		}
 	}
 }

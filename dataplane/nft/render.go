@@ -53,20 +53,24 @@ type env struct {
 type rendered struct {
 	rs       *ruleset
 	drOwners map[string][]netip.AddrPort
+	// counters says what each named counter counts (stats.go).
+	counters map[string]counterRef
 }
 
 // render turns desired into vigil's tables. A service that cannot be
 // rendered (a DR device that does not exist, say) is left out and
 // reported, so that one bad service does not hold the others back.
 func render(desired lb.Desired, e env) (rendered, error) {
-	out := rendered{rs: newRuleset(), drOwners: map[string][]netip.AddrPort{}}
+	out := rendered{rs: newRuleset(), drOwners: map[string][]netip.AddrPort{}, counters: map[string]counterRef{}}
 	var errs []error
 	for i := range desired.Services {
 		s := &desired.Services[i]
 		var err error
 		switch s.Method {
 		case lb.NAT, lb.FNAT:
-			err = renderNAT(out.rs, s)
+			if err = renderNAT(out.rs, s); err == nil {
+				statsNAT(out.rs.table(knftables.InetFamily), s, out.counters)
+			}
 		case lb.DR:
 			err = renderDR(out, s, e)
 		default:
@@ -75,6 +79,9 @@ func render(desired lb.Desired, e env) (rendered, error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("service %s: %w", s.Name, err))
 		}
+	}
+	if t := out.rs.tables[knftables.InetFamily]; t != nil {
+		sortStats(t)
 	}
 	return out, errors.Join(errs...)
 }
@@ -454,6 +461,7 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 			}
 		}
 		out.drOwners[s.ID] = owners
+		in, syn := drCounters(t, s, out.counters)
 		if len(drain) > 0 {
 			ds := t.addSet(&set{name: s.ID + "_dslot", typeOf: "numgen inc mod 1"})
 			dm := t.addSet(&set{name: s.ID + "_drain", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
@@ -467,12 +475,16 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 			// A new flow on a draining slot belongs to the new table:
 			// pin it, and keep the pin fresh while the flow lasts.
 			c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "update @"+pin, "{ "+flow+" }")
-			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, fwd)
+			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, in, fwd)
 			// Any other packet on a draining slot belongs to a flow the
 			// draining real server already serves.
-			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, fwd)
+			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, in, fwd)
 		}
-		c.add("ether daddr set", sel, "map @"+mh.name, fwd)
+		if syn != "" {
+			// A new connection: counted as one, then forwarded as below.
+			c.add("tcp flags & (syn | ack) == syn ether daddr set", sel, "map @"+mh.name, syn, in, fwd)
+		}
+		c.add("ether daddr set", sel, "map @"+mh.name, in, fwd)
 		// Slots of a real server whose MAC is not known yet: drop, the
 		// client retransmits once the daemon has it.
 		c.add("drop")

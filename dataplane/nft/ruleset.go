@@ -24,6 +24,9 @@ type table struct {
 	family knftables.Family
 	chains map[string]*chain
 	sets   map[string]*set
+	// counters are the named counters (nft counter objects) the traffic
+	// statistics rules count into; see stats.go.
+	counters map[string]bool
 }
 
 type chain struct {
@@ -43,9 +46,12 @@ type baseChain struct {
 // set is an nft set or map. Dynamic sets (filled from the packet path) have
 // no static elements and are never diffed element by element.
 type set struct {
-	name    string
-	isMap   bool
+	name  string
+	isMap bool
+	// typeOf is the nft "typeof" of the set; typ, when set, its "type"
+	// instead (nft 1.0.6 has no typeof for counter maps).
 	typeOf  string
+	typ     string
 	flags   []knftables.SetFlag
 	timeout time.Duration
 	size    uint64
@@ -58,7 +64,7 @@ func newRuleset() *ruleset { return &ruleset{tables: map[knftables.Family]*table
 func (r *ruleset) table(f knftables.Family) *table {
 	t := r.tables[f]
 	if t == nil {
-		t = &table{family: f, chains: map[string]*chain{}, sets: map[string]*set{}}
+		t = &table{family: f, chains: map[string]*chain{}, sets: map[string]*set{}, counters: map[string]bool{}}
 		r.tables[f] = t
 	}
 	return t
@@ -84,7 +90,7 @@ func (t *table) addSet(s *set) *set {
 }
 
 func (s *set) sameDef(o *set) bool {
-	return s.isMap == o.isMap && s.typeOf == o.typeOf && slices.Equal(s.flags, o.flags) &&
+	return s.isMap == o.isMap && s.typeOf == o.typeOf && s.typ == o.typ && slices.Equal(s.flags, o.flags) &&
 		s.timeout == o.timeout && s.size == o.size
 }
 
@@ -145,9 +151,13 @@ func (t *table) setObj(s *set) knftables.Object {
 		size = knftables.PtrTo(s.size)
 	}
 	if s.isMap {
-		return &knftables.Map{Family: t.family, Table: TableName, Name: s.name, TypeOf: s.typeOf, Flags: s.flags, Timeout: timeout, Size: size}
+		return &knftables.Map{Family: t.family, Table: TableName, Name: s.name, TypeOf: s.typeOf, Type: s.typ, Flags: s.flags, Timeout: timeout, Size: size}
 	}
-	return &knftables.Set{Family: t.family, Table: TableName, Name: s.name, TypeOf: s.typeOf, Flags: s.flags, Timeout: timeout, Size: size}
+	return &knftables.Set{Family: t.family, Table: TableName, Name: s.name, TypeOf: s.typeOf, Type: s.typ, Flags: s.flags, Timeout: timeout, Size: size}
+}
+
+func (t *table) counterObj(name string) *knftables.Counter {
+	return &knftables.Counter{Family: t.family, Table: TableName, Name: name}
 }
 
 func (t *table) elemObj(s *set, key, value string) *knftables.Element {
@@ -172,6 +182,10 @@ func addTable(tx *knftables.Transaction, t *table) {
 	// verdict map that was created before the chain it names.
 	for _, c := range t.sortedChains() {
 		tx.Add(t.chainObj(c))
+	}
+	// Counters before the maps whose elements name them.
+	for _, c := range slices.Sorted(maps.Keys(t.counters)) {
+		tx.Add(t.counterObj(c))
 	}
 	for _, s := range t.sortedSets() {
 		tx.Add(t.setObj(s))
@@ -263,6 +277,12 @@ func diffTable(tx *knftables.Transaction, ot, nt *table) {
 			tx.Add(nt.chainObj(c))
 		}
 	}
+	// New counters only: a counter that stays keeps its count.
+	for _, c := range slices.Sorted(maps.Keys(nt.counters)) {
+		if !ot.counters[c] {
+			tx.Add(nt.counterObj(c))
+		}
+	}
 	for _, s := range nt.sortedSets() {
 		if ot.sets[s.name] == nil {
 			tx.Add(nt.setObj(s))
@@ -336,6 +356,12 @@ func diffTable(tx *knftables.Transaction, ot, nt *table) {
 			}
 		}
 	}
+	// Counters once no map element names them any more.
+	for _, c := range slices.Sorted(maps.Keys(ot.counters)) {
+		if !nt.counters[c] {
+			tx.Delete(ot.counterObj(c))
+		}
+	}
 	// Chains last: a deleted verdict map lets go of them only once it is
 	// gone.
 	for _, c := range gone {
@@ -376,12 +402,19 @@ func (r *ruleset) String() string {
 	for _, f := range familyOrder(r) {
 		t := r.tables[f]
 		fmt.Fprintf(&b, "table %s %s\n", f, TableName)
+		for _, c := range slices.Sorted(maps.Keys(t.counters)) {
+			fmt.Fprintf(&b, "  counter %s\n", c)
+		}
 		for _, s := range t.sortedSets() {
 			kind := "set"
 			if s.isMap {
 				kind = "map"
 			}
-			fmt.Fprintf(&b, "  %s %s { typeof %s", kind, s.name, s.typeOf)
+			if s.typ != "" {
+				fmt.Fprintf(&b, "  %s %s { type %s", kind, s.name, s.typ)
+			} else {
+				fmt.Fprintf(&b, "  %s %s { typeof %s", kind, s.name, s.typeOf)
+			}
 			if len(s.flags) > 0 {
 				fl := make([]string, len(s.flags))
 				for i, x := range s.flags {
