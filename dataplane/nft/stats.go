@@ -9,6 +9,7 @@ import (
 
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/inet"
 	"vigil/lb"
 )
 
@@ -106,7 +107,7 @@ func statsNAT(t *table, s *lb.Service, refs map[string]counterRef) {
 	}
 	f := fam(s)
 	addrType, vipMap := "ipv4_addr", "stats_vip4"
-	if s.Family == lb.IPv6 {
+	if s.Family == inet.IPv6 {
 		addrType, vipMap = "ipv6_addr", "stats_vip6"
 	}
 	if t.chains["stats"] == nil {
@@ -122,7 +123,7 @@ func statsNAT(t *table, s *lb.Service, refs map[string]counterRef) {
 		// Keep the two families' rules in a fixed order.
 		slices.Sort(t.chain("stats").rules)
 	}
-	vc := "stats_" + strings.TrimSuffix(keyName(netip.AddrPortFrom(s.VIP, 0)), "_0")
+	vc := "stats_" + lb.NameOf(s.VIP)
 	t.sets[vipMap].elems[s.VIP.String()] = "goto " + vc
 	sc := s.ID + "_st"
 	match := "meta l4proto " + s.Proto.String()
