@@ -36,6 +36,7 @@ func Checks() []Check {
 		{"stall", []string{"VD601", "VD602", "VD603", "VD604"}, checkStall},
 		{"sysctl", []string{"VD701", "VD702", "VD704"}, checkSysctl},
 		{"forwarding", []string{"VD703"}, checkForwarding},
+		{"dr path", []string{"VD705", "VD706"}, checkDRPath},
 		{"config", []string{"VD801", "VD802", "VD803", "VD804", "VD805"}, checkConfig},
 	}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	Sniff         time.Duration
 	// Interfaces to capture on besides those of the instances.
 	Interfaces []string
+	// DRProbe sends probes through the DR path to every real server of
+	// the DR services whose VIP this host holds (VD705, VD706).
+	DRProbe bool
 }
 
 // Gather collects the Input on this host: the configuration, the daemon's
@@ -86,6 +89,16 @@ func Gather(ctx context.Context, o Options) *Input {
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	if o.DRProbe && in.Config != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ps := probeDR(ctx, in.Config, in.Facts)
+			mu.Lock()
+			in.DRProbes = ps
+			mu.Unlock()
+		}()
+	}
 	for iface, fs := range fams {
 		wg.Add(1)
 		go func() {

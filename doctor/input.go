@@ -35,6 +35,10 @@ type Input struct {
 
 	// Facts answers questions about the host; nil means none can be asked.
 	Facts Facts
+
+	// DRProbes are the probes of the DR path to each real server of the
+	// DR services this host directs (drprobe.go).
+	DRProbes []DRProbe
 }
 
 // Facts are the host facts a check may ask for. Gather implements them on

@@ -25,6 +25,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	id := fs.String("i", "", "config `id` for @ID lines (default: short hostname)")
 	sniff := fs.Duration("sniff", 3*time.Second, "how long to listen to the VRRP traffic on each interface")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
+	drProbe := fs.Bool("dr-probe", true, "probe the DR path to each real server of the DR services this host directs, with a TCP SYN from its own address and one from an unused address of the subnet (VD705)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,7 +43,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !*asJSON {
 		fmt.Fprintf(stderr, "vigil doctor: listening to VRRP traffic for %v...\n", *sniff)
 	}
-	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, DefaultConfig: "/etc/keepalived/keepalived.conf", ConfigID: *id, ControlPath: *ctl, Sniff: *sniff})
+	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, DefaultConfig: "/etc/keepalived/keepalived.conf", ConfigID: *id, ControlPath: *ctl, Sniff: *sniff, DRProbe: *drProbe})
 	rep := doctor.Report{Findings: doctor.Diagnose(in)}
 	switch {
 	case in.Status != nil:

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/doctor"
+)
+
+// runDoctorOn runs `vigil doctor -json` next to vigil node n and returns
+// the report and the exit status.
+func runDoctorOn(t *testing.T, n *node) (doctor.Report, int) {
+	t.Helper()
+	bin, err := vigilBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := n.host.Command(context.Background(), bin, "doctor", "-f", n.conf, "-control", n.ctl, "-sniff", "300ms", "-json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("vigil doctor: %v\n%s", err, stderr.String())
+	}
+	var rep doctor.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("vigil doctor -json: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	var text bytes.Buffer
+	_ = doctor.WriteText(&text, rep)
+	t.Logf("vigil doctor on %s (exit %d):\n%s", n.host.Name, code, text.String())
+	return rep, code
+}
+
+func findings(rep doctor.Report, code string, sev doctor.Severity) []doctor.Finding {
+	var out []doctor.Finding
+	for _, f := range rep.Findings {
+		if f.Code == code && f.Severity == sev {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestDRAntiSpoofing is the seed scenario of a DR director in a VM behind
+// the hypervisor's anti-spoofing filter: nft on the lab's bridge drops
+// every frame from the director's port whose IP source is not the
+// director's address, as libvirt's clean-traffic or a cloud's
+// source/destination check does. The director's health checks (from its
+// own address) keep passing while every client connection times out; vigil
+// doctor on the director probes the DR path with a foreign source address
+// and reports, for each real server, that forwarded frames do not reach
+// it (VD705 crit). Without the filter the same probe finds the path clear.
+func TestDRAntiSpoofing(t *testing.T) {
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, "dsp", "DR", 1)
+	d := x.director(0, x.conf("rr", 150, nil))
+	c := newLBClient(x.client, time.Second)
+	x.waitServing(d, c)
+
+	rep, code := runDoctorOn(t, d)
+	if ok := findings(rep, "VD705", doctor.Ok); len(ok) != len(x.rs) {
+		t.Errorf("without the filter: %d VD705 ok findings, want one per real server (%d): %+v", len(ok), len(x.rs), rep.Findings)
+	}
+	for _, f := range rep.Findings {
+		if (f.Code == "VD705" || f.Code == "VD706") && f.Severity != doctor.Ok {
+			t.Errorf("without the filter: %s %s: %s", f.Code, f.Severity, f.Summary)
+		}
+	}
+	if code != 0 {
+		t.Errorf("doctor exited %d without the filter", code)
+	}
+
+	// The hypervisor's filter, on the switch: frames from the director's
+	// port must carry the director's address.
+	sw := x.lab.Prefix() + "-sw"
+	filter := `table bridge antispoof {
+  chain forward_check {
+    type filter hook forward priority 0; policy accept;
+    iifname "` + x.ports[0] + `" ether type ip ip saddr != 198.51.100.1 counter drop
+  }
+}`
+	cmd := exec.Command("ip", "netns", "exec", sw, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(filter)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft in %s: %v\n%s", sw, err, out)
+	}
+
+	// What the operator sees: clients time out, health checks pass.
+	fails := 0
+	for i := 0; i < 3; i++ {
+		if _, err := c.getFrom(i, x.url()); err != nil {
+			fails++
+		}
+	}
+	if fails != 3 {
+		t.Errorf("with the filter %d of 3 requests failed, want all (the lab does not reproduce the scenario)", fails)
+	}
+	for _, r := range x.rs {
+		if st, ok := realStatus(d, r.addr); !ok || !st.Up {
+			t.Errorf("real server %s is not up with the filter (%+v): the health checks should still pass", r.addr, st)
+		}
+	}
+
+	rep, code = runDoctorOn(t, d)
+	crit := findings(rep, "VD705", doctor.Crit)
+	if len(crit) != len(x.rs) {
+		t.Errorf("with the filter: %d VD705 crit findings, want one per real server (%d): %+v", len(crit), len(x.rs), rep.Findings)
+	}
+	for _, r := range x.rs {
+		found := false
+		for _, f := range crit {
+			if strings.Contains(f.Summary, "do not reach "+r.addr.String()) && strings.Contains(f.Summary, "anti-spoofing") &&
+				strings.Contains(strings.Join(f.Evidence, "\n"), "no ARP request") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no VD705 crit with evidence for real server %s", r.addr)
+		}
+	}
+	if code != 1 {
+		t.Errorf("doctor exited %d with the filter, want 1", code)
+	}
+	out, _ := exec.Command("ip", "netns", "exec", sw, "nft", "list", "table", "bridge", "antispoof").CombinedOutput()
+	if !strings.Contains(string(out), "counter packets") || strings.Contains(string(out), "counter packets 0 ") {
+		t.Errorf("the filter dropped nothing:\n%s", out)
+	}
+}
