@@ -55,6 +55,40 @@ type Status struct {
 	Groups       []GroupStatus    `json:"sync_groups,omitempty"`
 	Services     []ServiceStatus  `json:"virtual_servers,omitempty"`
 	Trackers     []TrackerStatus  `json:"trackers,omitempty"`
+	// BFD and BGP are the sessions of the BFD and BGP speakers, empty until
+	// the daemon runs them: package metrics already exports whatever the
+	// daemon puts here (vigil_bfd_*, vigil_bgp_*).
+	BFD []BFDSessionStatus `json:"bfd,omitempty"`
+	BGP []BGPPeerStatus    `json:"bgp,omitempty"`
+}
+
+// BFDSessionStatus is one BFD session (RFC 5880; keepalived's
+// bfd_instance).
+type BFDSessionStatus struct {
+	Name  string `json:"name"`
+	Peer  string `json:"peer"`
+	Local string `json:"local,omitempty"`
+	// State is RFC 5880's: AdminDown, Down, Init or Up.
+	State    string            `json:"state"`
+	Since    time.Time         `json:"since"`
+	Sent     uint64            `json:"sent"`
+	Received uint64            `json:"received"`
+	Flaps    uint64            `json:"flaps"` // transitions from Up to Down
+	Drops    map[string]uint64 `json:"drops,omitempty"`
+}
+
+// BGPPeerStatus is one BGP session (RFC 4271).
+type BGPPeerStatus struct {
+	Peer     string `json:"peer"`
+	RemoteAS uint32 `json:"remote_as"`
+	// State is RFC 4271's: Idle, Connect, Active, OpenSent, OpenConfirm or
+	// Established.
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
+	// Advertised is the number of prefixes (the VIPs of master instances)
+	// announced to the peer now.
+	Advertised int    `json:"advertised"`
+	Flaps      uint64 `json:"flaps"` // transitions out of Established
 }
 
 // LoopLag is how late the daemon's event loop woke for its deadlines: a

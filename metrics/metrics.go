@@ -83,6 +83,15 @@ var (
 	mRSConns          = def("vigil_real_server_connections_total", Counter, "Connections scheduled to the real server, counted since it last joined the pool.", rsLabels...)
 	mRSPackets        = def("vigil_real_server_packets_total", Counter, "Packets of the real server's connections, by direction (in, out).", append(rsLabels, "direction")...)
 	mRSBytes          = def("vigil_real_server_bytes_total", Counter, "Bytes of the real server's connections, by direction (in, out).", append(rsLabels, "direction")...)
+	mBFDUp            = def("vigil_bfd_session_up", Gauge, "1 while the BFD session is Up, 0 otherwise (AdminDown, Down, Init).", "session", "peer")
+	mBFDState         = def("vigil_bfd_session_state", Gauge, "1 for the RFC 5880 state the BFD session is in, 0 for the others.", "session", "peer", "state")
+	mBFDFlaps         = def("vigil_bfd_session_flaps_total", Counter, "Transitions of the BFD session from Up to Down.", "session", "peer")
+	mBFDSent          = def("vigil_bfd_packets_sent_total", Counter, "BFD Control packets sent.", "session", "peer")
+	mBFDRcvd          = def("vigil_bfd_packets_received_total", Counter, "BFD Control packets received for the session.", "session", "peer")
+	mBFDDropped       = def("vigil_bfd_packets_dropped_total", Counter, "BFD Control packets dropped, by reason.", "session", "peer", "reason")
+	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
+	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
+	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
 	instanceCounters  = map[string]*metric{"adverts_sent": mAdvSent, "adverts_received": mAdvRcvd, "priority0_sent": mPrio0Sent, "priority0_received": mPrio0Rcvd, "became_master": mBecameMaster, "released_master": mReleasedMaster}
 	dropPrefix        = "dropped_"
 	foreignPrefix     = "foreign_vrid_"
@@ -125,6 +134,9 @@ func CounterKnown(key string) bool {
 type Collector struct {
 	snapshot func() (control.Status, bool)
 }
+
+// BFDStates are RFC 5880's session states, exported one-hot.
+var BFDStates = []string{"AdminDown", "Down", "Init", "Up"}
 
 // States are the VRRP states exported as one-hot vigil_vrrp_state series, so
 // alerts can say `vigil_vrrp_state{state="MASTER"} == 1` on two nodes.
@@ -208,6 +220,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if t.Kind == "file" {
 			emit(ch, mTrackerValue, float64(t.Value), t.Name)
 		}
+	}
+	for _, b := range s.BFD {
+		emit(ch, mBFDUp, b2f(b.State == "Up"), b.Name, b.Peer)
+		for _, st := range BFDStates {
+			emit(ch, mBFDState, b2f(strings.EqualFold(b.State, st)), b.Name, b.Peer, st)
+		}
+		emit(ch, mBFDFlaps, float64(b.Flaps), b.Name, b.Peer)
+		emit(ch, mBFDSent, float64(b.Sent), b.Name, b.Peer)
+		emit(ch, mBFDRcvd, float64(b.Received), b.Name, b.Peer)
+		for r, n := range b.Drops {
+			emit(ch, mBFDDropped, float64(n), b.Name, b.Peer, r)
+		}
+	}
+	for _, p := range s.BGP {
+		as := strconv.FormatUint(uint64(p.RemoteAS), 10)
+		emit(ch, mBGPUp, b2f(p.State == "Established"), p.Peer, as)
+		emit(ch, mBGPAdvertised, float64(p.Advertised), p.Peer, as)
+		emit(ch, mBGPFlaps, float64(p.Flaps), p.Peer, as)
 	}
 	for _, vs := range s.Services {
 		emit(ch, mVSActive, b2f(vs.Active), vs.Name)

@@ -36,6 +36,9 @@ func fullStatus() control.Status {
 			Counters: map[string]uint64{"foreign_vrid_7": 12},
 		}},
 		Groups: []control.GroupStatus{{Name: "G1", State: "MASTER", Members: []string{"VI_1"}}},
+		BFD: []control.BFDSessionStatus{{Name: "bfd_gw", Peer: "192.0.2.254", State: "Up", Sent: 100, Received: 99, Flaps: 1,
+			Drops: map[string]uint64{"ttl": 2}}},
+		BGP: []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2}},
 		Trackers: []control.TrackerStatus{
 			{Kind: "script", Name: "chk_web", Known: true, OK: false},
 			{Kind: "file", Name: "tf", Known: true, OK: true, Value: -20},
@@ -103,6 +106,15 @@ vigil_real_server_bytes_total{direction="out",real_server="198.51.100.1:80",virt
 # HELP vigil_virtual_server_connections_total Connections the virtual server has scheduled (DR: TCP SYNs forwarded), from nft counters.
 # TYPE vigil_virtual_server_connections_total counter
 vigil_virtual_server_connections_total{virtual_server="192.0.2.100:80/tcp"} 5
+# HELP vigil_bfd_session_state 1 for the RFC 5880 state the BFD session is in, 0 for the others.
+# TYPE vigil_bfd_session_state gauge
+vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="AdminDown"} 0
+vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="Down"} 0
+vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="Init"} 0
+vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="Up"} 1
+# HELP vigil_bgp_session_up 1 while the BGP session is Established, 0 otherwise.
+# TYPE vigil_bgp_session_up gauge
+vigil_bgp_session_up{peer="192.0.2.254",remote_as="64512"} 1
 # HELP vigil_real_server_weight Weight the scheduler gives the real server.
 # TYPE vigil_real_server_weight gauge
 vigil_real_server_weight{real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 2
@@ -111,7 +123,7 @@ vigil_real_server_weight{real_server="198.51.100.2:0",virtual_server="fwmark 1/t
 	names := []string{"vigil_vrrp_state", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
 		"vigil_config_last_reload_successful", "vigil_config_last_reload_success_timestamp_seconds", "vigil_loop_lag_seconds",
 		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight",
-		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total"}
+		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total", "vigil_bfd_session_state", "vigil_bgp_session_up"}
 	if err := testutil.GatherAndCompare(registry(fullStatus()), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
