@@ -500,8 +500,8 @@ func init() {
 		intKW("min_reply_length", "Shortest acceptable reply (default 0).", 0, 65535, func(c *Checker) *int { return &c.UDP.MinReplyLength }, 0),
 		intKW("max_reply_length", "Longest acceptable reply (default 255).", 0, 65535, func(c *Checker) *int { return &c.UDP.MaxReplyLength }, 0),
 	})
-	checkerTables["SMTP_CHECK"] = newTable("SMTP_CHECK { }", "Talks SMTP up to HELO.", []keyword[Checker]{
-		strKW("helo_name", "Name sent in HELO.", "a name", func(c *Checker) *string { return &c.SMTP.HeloName }, 0),
+	checkerTables["SMTP_CHECK"] = newTable("SMTP_CHECK { }", "Up when the server greets with 220 and answers HELO with 250 (RFC 5321), within connect_timeout; then QUIT. The port defaults to the real server's, else 25.", []keyword[Checker]{
+		strKW("helo_name", "Name sent in HELO (default: this host's name).", "a name", func(c *Checker) *string { return &c.SMTP.HeloName }, 0),
 		{Name: "host", Status: Supported, Doc: "Deprecated: a block with connect options for another target.", Parse: func(b *builder, n *Node, c *Checker) {
 			if !b.needBlock(n) {
 				return
@@ -511,7 +511,7 @@ func init() {
 			c.SMTP.Hosts = append(c.SMTP.Hosts, h)
 		}},
 	})
-	checkerTables["FILE_CHECK"] = newTable("FILE_CHECK { }", "Follows a track_file.", []keyword[Checker]{
+	checkerTables["FILE_CHECK"] = newTable("FILE_CHECK { }", "Follows a track_file's number, read every second (keepalived uses inotify). Weight 0: non-zero is down; otherwise value × weight (negated by reverse) added to the real server's weight: below 0 is down.", []keyword[Checker]{
 		strKW("track_file", "Name of the track_file block.", "a track_file name", func(c *Checker) *string { return &c.File.TrackFile }, 0),
 		flagKW("dynamic", "Add the weighted value to the real server's weight.", func(c *Checker) *bool { return &c.File.Dynamic }, 0),
 		{Name: "weight", Status: Supported, Doc: "Multiplier of the value read [reverse].", Parse: func(b *builder, n *Node, c *Checker) {

@@ -883,9 +883,18 @@ func checkForwarding(in *Input) []Finding {
 		active              bool
 	}
 	byFam := map[int][]svc{}
+	local := func(a netip.Addr) bool {
+		ps, err := in.Facts.Addrs("")
+		return err == nil && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
+	}
 	if in.Config != nil {
 		for _, vs := range in.Config.VirtualServers {
 			if !vs.NeedsForwarding() {
+				continue
+			}
+			// doctor run on one of the service's real servers, with the
+			// director's configuration: that host forwards nothing.
+			if slices.ContainsFunc(vs.RealServers, func(rs *config.RealServer) bool { return local(rs.Addr) }) && !(vs.Kind == config.VSAddr && local(vs.Addr)) {
 				continue
 			}
 			fam := 4

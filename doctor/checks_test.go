@@ -379,6 +379,12 @@ virtual_server 192.0.2.100 80 {
 			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"}
 			return &Input{Config: c, Facts: f}
 		}, []string{"VD703/warn"}, "net.ipv6.conf.all.forwarding = 0"},
+		{"forwarding/not on a NAT real server", checkForwarding, func() *Input {
+			c, _ := loadConf(t, natOnly)
+			f := realServerFacts("1", false)
+			f.proc["sys/net/ipv4/ip_forward"] = "0"
+			return &Input{Config: c, Facts: f}
+		}, nil, ""},
 		{"forwarding/DR needs none", checkForwarding, func() *Input {
 			c, _ := loadConf(t, drOnly)
 			f := hostFacts()
