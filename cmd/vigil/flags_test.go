@@ -218,3 +218,25 @@ func TestClaimDaemon(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// vigil(8) documents every option of the table.
+func TestManPageListsEveryOption(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/vigil.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := strings.ReplaceAll(string(b), `\-`, "-")
+	for _, o := range options {
+		if o.long != "" && !strings.Contains(page, "--"+o.long) {
+			t.Errorf("packaging/vigil.8 does not mention --%s", o.long)
+		}
+		if o.short != 0 && !strings.Contains(page, "-"+string(o.short)) {
+			t.Errorf("packaging/vigil.8 does not mention -%c", o.short)
+		}
+	}
+	for _, c := range commands() {
+		if !strings.Contains(page, ".B "+c.name) && !strings.Contains(page, "vigil "+c.name) {
+			t.Errorf("packaging/vigil.8 does not describe the command %s", c.name)
+		}
+	}
+}
