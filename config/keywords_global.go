@@ -201,7 +201,7 @@ func init() {
 		optBoolKW("vrrp_higher_prio_send_advert", "As master, send an advert before yielding to a higher priority.", func(g *Global) *OptBool { return &g.VRRPHigherPrioSendAdv }),
 		boolKW("vrrp_notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *Global) *bool { return &g.VRRPNotifyPriority }, 0),
 		durKW("vrrp_startup_delay", "Delay before instances start, for slow links at boot.", 0, 3600*time.Second, func(g *Global) *time.Duration { return &g.VRRPStartupDelay }, 0),
-		{Name: "max_auto_priority", Status: Ignored, Doc: "Raise scheduling priority when late; vigil's event loop does not need it.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "max_auto_priority", Status: Supported, Doc: "Highest SCHED_RR priority (1..99; no value: 99; 0 or -1: off) the thread that sends and receives adverts raises itself to, one step at a time, each time it wakes min_auto_priority_delay late.", Parse: func(b *builder, n *Node, g *Global) {
 			if len(n.Args) == 0 {
 				g.MaxAutoPriority = 99
 				return
@@ -280,17 +280,35 @@ func init() {
 		ignoredWith[Global]("vrrp_process_name", "Name of the VRRP child process.", checkArg("a name")),
 		ignoredWith[Global]("checker_process_name", "Name of the checker child process.", checkArg("a name")),
 		ignoredWith[Global]("bfd_process_name", "Name of the BFD child process.", checkArg("a name")),
-		ignoredWith[Global]("min_auto_priority_delay", "Lateness that triggers max_auto_priority.", checkInt(1, 10000000)),
-		ignoredWith[Global]("vrrp_priority", "Nice value of the VRRP process.", checkInt(-20, 19)),
+		{Name: "min_auto_priority_delay", Status: Supported, Doc: "Lateness in microseconds (default 1000000) that makes max_auto_priority raise the advert thread's priority.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if v, ok := b.intArg(n, 1, 10000000); ok {
+				g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
+			}
+		}},
+		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of the thread that sends and receives adverts (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if v, ok := b.intArg(n, -20, 19); ok {
+				g.VRRPPriority, g.VRRPPrioritySet = v, true
+			}
+		}},
 		ignoredWith[Global]("checker_priority", "Nice value of the checker process.", checkInt(-20, 19)),
 		ignoredWith[Global]("bfd_priority", "Nice value of the BFD process.", checkInt(-20, 19)),
-		ignoredWith[Global]("vrrp_no_swap", "Lock the VRRP process in memory.", checkFlag),
+		{Name: "vrrp_no_swap", Status: Supported, Doc: "Lock vigil's memory (mlockall, pages as they are touched) so the advert path never waits for swap.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			g.VRRPNoSwap = true
+		}},
 		ignoredWith[Global]("checker_no_swap", "Lock the checker process in memory.", checkFlag),
 		ignoredWith[Global]("bfd_no_swap", "Lock the BFD process in memory.", checkFlag),
 		ignoredWith[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process.", checkInts(0, 4095)),
 		ignoredWith[Global]("checker_cpu_affinity", "CPUs of the checker process.", checkInts(0, 4095)),
 		ignoredWith[Global]("bfd_cpu_affinity", "CPUs of the BFD process.", checkInts(0, 4095)),
-		ignoredWith[Global]("vrrp_rt_priority", "Real-time priority of the VRRP process.", checkInt(1, 99)),
+		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of the thread that sends and receives adverts (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if v, ok := b.intArg(n, 1, 99); ok {
+				g.VRRPRTPriority = v
+			}
+		}},
 		ignoredWith[Global]("checker_rt_priority", "Real-time priority of the checker process.", checkInt(1, 99)),
 		ignoredWith[Global]("bfd_rt_priority", "Real-time priority of the BFD process.", checkInt(1, 99)),
 		ignoredWith[Global]("vrrp_rlimit_rttime", "CPU time limit under real-time scheduling (VRRP).", checkInt(1, 4294967295)),

@@ -277,9 +277,19 @@ type Global struct {
 	VRRPDownTimerAdverts  int
 	VRRPStartupDelay      time.Duration
 	VRRPNotifyPriority    bool
-	// MaxAutoPriority is parsed for compatibility; vigil does not change
-	// its scheduling priority.
-	MaxAutoPriority int
+	// Scheduling of the thread that sends and receives adverts (vigil's
+	// event loop), as keepalived applies them to its VRRP process.
+	// MaxAutoPriority: 0 off, -1 off without the warning, 1..99 the
+	// highest SCHED_RR priority the loop raises itself to when it wakes
+	// MinAutoPriorityDelay (default 1 s) late. VRRPRTPriority: SCHED_RR
+	// priority 1..99, 0 none. VRRPPriority: nice value when VRRPPrioritySet.
+	// VRRPNoSwap: lock the process's memory.
+	MaxAutoPriority      int
+	MinAutoPriorityDelay time.Duration
+	VRRPRTPriority       int
+	VRRPPriority         int
+	VRRPPrioritySet      bool
+	VRRPNoSwap           bool
 
 	// Nftables is the table name keepalived would use; vigil owns its own
 	// tables and keeps this only to report it.

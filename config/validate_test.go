@@ -197,7 +197,7 @@ var snippetCases = []struct {
 	{"fail/ipvlan-without-address", vi(" use_ipvlan"), []wantDiag{{3, Error, "use_ipvlan with IPv4 needs an address"}, {3, Warning, "use_ipvlan is not implemented"}}},
 	{"fail/linkbeat-in-instance", vi(" linkbeat_use_polling"), []wantDiag{{3, Error, "linkbeat_use_polling is rejected"}}},
 	{"fail/route-mixed-family", vi(" virtual_routes {\n  203.0.113.0/24 via 2001:db8::fe dev eth0\n }"), []wantDiag{{4, Error, "mixes IPv4 and IPv6"}}},
-	{"fail/vrrp-priority-range", "global_defs {\n vrrp_priority -21\n}\n", []wantDiag{{2, Error, `vrrp_priority "-21": expected an integer -20..19`}, {2, Warning, "not implemented"}}},
+	{"fail/vrrp-priority-range", "global_defs {\n vrrp_priority -21\n}\n", []wantDiag{{2, Error, `vrrp_priority "-21": expected an integer -20..19`}}},
 	{"fail/umask", "global_defs {\n umask 999\n}\n", []wantDiag{{2, Error, `umask "999"`}, {2, Warning, "not implemented"}}},
 	{"ok/umask-bits", "global_defs {\n umask IWGRP|IWOTH\n}\n", []wantDiag{{2, Warning, "not implemented"}}},
 	{"ok/notify-missing-no-security", vi(" notify_master /nowhere/x"), []wantDiag{{3, Warning, "no such file"}}},

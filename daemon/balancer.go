@@ -453,6 +453,7 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 	}
 	b.dirty = true
 	d.bal = b
+	d.rebindBridge()
 	return nil
 }
 
@@ -780,6 +781,7 @@ func (d *Daemon) stopBalancer(final bool) {
 	}
 	_ = b.dp.Close()
 	d.bal = nil
+	d.rebindBridge()
 }
 
 // serviceStatus reports the virtual servers for `vigil status`.

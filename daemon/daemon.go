@@ -17,10 +17,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
-	"slices"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,8 +76,6 @@ type Daemon struct {
 	addrs      *addr.Manager
 	noAccept   *acceptmode.Filter // nil without nft
 	lastReload *control.ReloadResult
-	rx         chan received
-	readers    sync.WaitGroup
 	linkUp     map[string]bool
 	tracking   tracking
 	notifier   *notify.Notifier
@@ -91,6 +88,14 @@ type Daemon struct {
 	pending      []pendingReady // flush's scratch, reused
 	work         *slowWork      // the slow part of Readies, off the loop
 	drops        dropLog        // log lines for dropped adverts
+	poll         *poller        // what the loop waits on
+	byFd         map[int]*sock  // the sockets by descriptor, for poll's events
+	stopping     bool           // ctx ended: shut down after this turn
+	// balChans and rebind tell the bridge which health-check channels to
+	// read (a reload replaces the balancer).
+	balChans atomic.Pointer[balChans]
+	rebind   chan struct{}
+	sched    schedState // the loop thread's scheduling (sched.go)
 }
 
 type instance struct {
@@ -122,16 +127,11 @@ type sockKey struct {
 
 type sock struct {
 	key    sockKey
-	conn   *netio.Conn
+	conn   *netio.Socket
 	byVRID map[uint8]*instance
 	// foreign counts adverts for VRIDs we do not run on this link: another
 	// router sharing the segment, which doctor reports.
 	foreign map[uint8]uint64
-}
-
-type received struct {
-	sock *sock
-	pkt  netio.Packet
 }
 
 // New checks opts and returns a Daemon; it starts nothing.
@@ -149,7 +149,8 @@ func New(opts Options) (*Daemon, error) {
 		calls:      make(chan func(time.Time)),
 		socks:      map[sockKey]*sock{},
 		announcers: map[string]*netio.Announcer{},
-		rx:         make(chan received, 256),
+		byFd:       map[int]*sock{},
+		rebind:     make(chan struct{}, 1),
 		linkUp:     map[string]bool{},
 	}, nil
 }
@@ -194,6 +195,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startNoAccept(specs)
 	d.work = newSlowWork()
 	defer d.work.close()
+	if d.poll, err = newPoller(); err != nil {
+		return fmt.Errorf("daemon: event loop: %w", err)
+	}
+	defer d.poll.close()
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -251,67 +256,155 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("vigil running", "config", d.opts.ConfigFile, "instances", len(d.insts))
 
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var due time.Time // the deadline the loop last waited for
+	// The loop owns its OS thread: that thread is the one that waits for
+	// adverts and deadlines, the one the kernel wakes, and the one the
+	// scheduling settings (vrrp_rt_priority, vrrp_priority) apply to.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	d.applySched()
+	defer d.resetSched()
+	trackEvents := d.tracking.events
+	go d.bridge(loopCtx, links, macs.C, trackEvents)
+
+	var buf [65536]byte // every advert is read into it and stepped in place
+	var due time.Time   // the deadline the loop last waited for
 	for {
+		d.flush()
+		d.pushDesired()
+		due = d.next()
+		d.poll.arm(due)
+		evs, err := d.poll.wait()
+		if err != nil {
+			d.log.Error("event loop: epoll_wait", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
 		// How late the loop woke for that deadline, whatever woke it: a
 		// host that stalls (CPU starvation, a VM pause, SIGSTOP) shows here
 		// before the peers notice, and vigil doctor reads it.
-		if !due.IsZero() {
-			now := time.Now()
-			d.loopLag.add(now, max(now.Sub(due), 0))
+		if !due.IsZero() && !now.Before(due) {
+			lag := now.Sub(due)
+			d.loopLag.add(now, lag)
+			d.autoPriority(lag)
 		}
-		d.flush()
-		d.pushDesired()
-		var checks <-chan check.Event
-		var counts <-chan map[string]map[netip.AddrPort]int
-		if d.bal != nil {
-			checks, counts = d.bal.events, d.bal.counts
-		}
-		wait := time.Hour
-		if next := d.next(); !next.IsZero() {
-			wait = time.Until(next)
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
+		for _, ev := range evs {
+			switch ev.Fd {
+			case tagTimer:
+				d.poll.timerFired()
+			case tagWake:
+				for {
+					fs := d.poll.take()
+					if len(fs) == 0 {
+						d.poll.recycle(fs)
+						break
+					}
+					for _, f := range fs {
+						f(time.Now())
+					}
+					d.poll.recycle(fs)
+				}
 			default:
+				if s := d.byFd[int(ev.Fd)]; s != nil {
+					d.readAll(now, s, buf[:])
+				}
 			}
 		}
-		timer.Reset(max(wait, 0))
-		due = d.next()
-		select {
-		case <-ctx.Done():
+		if d.stopping {
 			d.stopAll(time.Now())
 			cancel()
 			d.stopTracking()
-			d.readers.Wait()
 			d.log.Info("vigil stopped")
 			return nil
-		case r := <-d.rx:
-			d.receive(time.Now(), r)
-		case <-timer.C:
-			now := time.Now()
+		}
+		// Timers are run after every wake-up, not only the timerfd's: a
+		// deadline that passed while adverts were being read is not left
+		// waiting for another turn.
+		if next := d.next(); !next.IsZero() && !now.Before(next) {
 			for _, in := range d.insts {
 				in.e.Advance(now)
 			}
 			d.drops.flush(now)
-		case u := <-links:
-			d.linkChanged(time.Now(), u)
-		case e := <-d.tracking.events:
-			d.tracked(time.Now(), e)
-		case e := <-checks:
-			d.checked(e)
-		case <-macs.C:
-			d.refreshMACs()
-			d.countConns(loopCtx)
-		case c := <-counts:
-			d.counted(c)
-		case f := <-d.calls:
-			f(time.Now())
 		}
 	}
+}
+
+// readAll steps the engines with every advert queued on s.
+func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) {
+	for range 1024 { // bounded: a flood on one link does not starve the rest
+		p, err := s.conn.Recv(buf)
+		if err == netio.ErrWouldBlock {
+			return
+		}
+		if err != nil {
+			d.log.Debug("read advert", "interface", s.key.ifname, "err", err)
+			return
+		}
+		d.receive(now, s, p)
+	}
+}
+
+// bridge hands the loop, through its eventfd, everything that is not an
+// advert or a deadline: link changes, tracker and health-check results,
+// the 2 s MAC refresh, control calls, and the end of ctx. These are rare
+// next to adverts; one goroutine hop for them keeps the loop's own wait a
+// single epoll_wait.
+func (d *Daemon) bridge(ctx context.Context, links <-chan netlink.LinkUpdate, macs <-chan time.Time, tracked <-chan track.Event) {
+	for {
+		var checks <-chan check.Event
+		var counts <-chan map[string]map[netip.AddrPort]int
+		if bc := d.balChans.Load(); bc != nil {
+			checks, counts = bc.events, bc.counts
+		}
+		select {
+		case <-ctx.Done():
+			d.poll.post(func(time.Time) { d.stopping = true })
+			return
+		case <-d.rebind:
+		case u := <-links:
+			d.poll.post(func(now time.Time) { d.linkChanged(now, u) })
+		case e := <-tracked:
+			d.poll.post(func(now time.Time) { d.tracked(now, e) })
+		case e := <-checks:
+			d.poll.post(func(time.Time) {
+				if d.bal != nil && d.bal.events == checks { // not a balancer a reload replaced
+					d.checked(e)
+				}
+			})
+		case <-macs:
+			d.poll.post(func(time.Time) {
+				d.refreshMACs()
+				d.countConns(ctx)
+			})
+		case c := <-counts:
+			d.poll.post(func(time.Time) {
+				if d.bal != nil && d.bal.counts == counts {
+					d.counted(c)
+				}
+			})
+		case f := <-d.calls:
+			d.poll.post(f)
+		}
+	}
+}
+
+// rebindBridge tells the bridge the balancer's channels changed.
+func (d *Daemon) rebindBridge() {
+	if d.bal == nil {
+		d.balChans.Store(nil)
+	} else {
+		d.balChans.Store(&balChans{events: d.bal.events, counts: d.bal.counts})
+	}
+	select {
+	case d.rebind <- struct{}{}:
+	default:
+	}
+}
+
+// balChans are the balancer's channels the bridge reads.
+type balChans struct {
+	events <-chan check.Event
+	counts <-chan map[string]map[netip.AddrPort]int
 }
 
 // call runs f on the loop goroutine and waits for it.
@@ -538,14 +631,17 @@ func (d *Daemon) attach(in *instance) error {
 	multicast := len(in.spec.engine.Peers) == 0
 	s := d.socks[key]
 	if s == nil {
-		conn, err := netio.Listen(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
+		conn, err := netio.OpenSocket(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
 		}
+		if err := d.poll.add(conn.Fd(), conn.Fd()); err != nil {
+			_ = conn.Close()
+			return fmt.Errorf("vrrp_instance %s: watch the socket: %w", in.spec.cfg.Name, err)
+		}
 		s = &sock{key: key, conn: conn, byVRID: map[uint8]*instance{}, foreign: map[uint8]uint64{}}
 		d.socks[key] = s
-		d.readers.Add(1)
-		go d.read(s)
+		d.byFd[conn.Fd()] = s
 	} else if multicast {
 		if err := s.conn.JoinGroup(); err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
@@ -579,45 +675,28 @@ func (d *Daemon) detach(in *instance) {
 	delete(s.byVRID, in.spec.engine.VRID)
 	in.sock = nil
 	if len(s.byVRID) == 0 {
+		d.poll.del(s.conn.Fd())
+		delete(d.byFd, s.conn.Fd())
 		_ = s.conn.Close()
 		delete(d.socks, s.key)
 	}
 }
 
-// read is the one goroutine per socket: it hands packets to the loop and
-// ends when the socket is closed.
-func (d *Daemon) read(s *sock) {
-	defer d.readers.Done()
-	buf := make([]byte, 65536)
-	for {
-		p, err := s.conn.ReadPacket(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			d.log.Debug("read advert", "interface", s.key.ifname, "err", err)
-			continue
-		}
-		p.Data = slices.Clone(p.Data)
-		d.rx <- received{sock: s, pkt: p}
-	}
-}
-
-func (d *Daemon) receive(now time.Time, r received) {
-	if d.socks[r.sock.key] != r.sock || len(r.pkt.Data) < 2 {
+func (d *Daemon) receive(now time.Time, s *sock, p netio.Packet) {
+	if d.socks[s.key] != s || len(p.Data) < 2 {
 		return
 	}
-	vrid := r.pkt.Data[1]
-	in := r.sock.byVRID[vrid]
+	vrid := p.Data[1]
+	in := s.byVRID[vrid]
 	if in == nil {
-		r.sock.foreign[vrid]++
-		if r.sock.foreign[vrid] == 1 {
+		s.foreign[vrid]++
+		if s.foreign[vrid] == 1 {
 			d.log.Warn("VRRP adverts for a VRID this node does not run: another router shares the segment",
-				"interface", r.sock.key.ifname, "vrid", vrid, "from", r.pkt.Src.String())
+				"interface", s.key.ifname, "vrid", vrid, "from", p.Src.String())
 		}
 		return
 	}
-	err := in.e.Step(now, vrrp.Packet{Data: r.pkt.Data, Src: r.pkt.Src, Dst: r.pkt.Dst, TTL: r.pkt.TTL})
+	err := in.e.Step(now, vrrp.Packet{Data: p.Data, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
 	if err != nil {
 		d.drops.note(now, in.spec.cfg.Name, err)
 	}
@@ -688,7 +767,8 @@ func (d *Daemon) flush() {
 	}
 	for k := range pend {
 		d.apply(pend[k].in, &pend[k].rd)
-		pend[k] = pendingReady{} // drop the references
+		pend[k].in.e.Recycle(pend[k].rd) // the advert buffers serve the next adverts
+		pend[k] = pendingReady{}         // drop the references
 	}
 	d.pending = pend[:0]
 	for _, g := range d.groups {
@@ -741,6 +821,9 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 // the LB model) is read here; the I/O runs on d.work, in order, so the
 // loop goes on sending adverts while nft and netlink take their time.
 func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
+	if len(rd.Transitions) == 0 && len(rd.AddAddrs) == 0 && len(rd.DelAddrs) == 0 && len(rd.Announce) == 0 && len(rd.Notes) == 0 {
+		return // a steady-state advert: nothing for the worker (and no closure to allocate)
+	}
 	name := in.spec.cfg.Name
 	spec := in.spec
 	var noAccept func()

@@ -60,9 +60,15 @@ type Instance struct {
 	installed []netip.Prefix
 
 	advertDsts []netip.Addr
-	authData   [8]byte
-	vipAddrs   []netip.Addr // advertised
-	allAddrs   []netip.Addr // announced: VIPs and excluded VIPs
+	// spare are advert buffers handed back by Recycle, reused by
+	// sendAdvert; rx is the receive path's scratch advert. With them a
+	// steady-state advert sent or received allocates nothing (issue #7;
+	// 6 allocations per advert sent and 2 per advert received before).
+	spare    [][]byte
+	rx       wire.Advert
+	authData [8]byte
+	vipAddrs []netip.Addr // advertised
+	allAddrs []netip.Addr // announced: VIPs and excluded VIPs
 }
 
 type burst struct {
@@ -211,7 +217,10 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 			}
 		}
 	default:
-		return fmt.Errorf("vrrp %s: unknown event %T", i.cfg.Name, ev)
+		// The event's type is not in the message: handing ev to fmt
+		// would move every event, each received advert included, to
+		// the heap (one allocation per advert).
+		return fmt.Errorf("vrrp %s: unknown event", i.cfg.Name)
 	}
 	return err
 }
@@ -225,20 +234,55 @@ func (i *Instance) Advance(now time.Time) {
 func (i *Instance) Ready() Ready {
 	rd := i.out
 	i.out = Ready{}
-	rd.AddAddrs, rd.DelAddrs = i.addrDiff()
-	if i.wantVIPs {
-		i.installed = i.ownAddrs()
-	} else {
-		i.installed = nil
+	if !i.addrsSettled() {
+		rd.AddAddrs, rd.DelAddrs = i.addrDiff()
+		if i.wantVIPs {
+			i.installed = i.ownAddrs()
+		} else {
+			i.installed = nil
+		}
 	}
 	rd.Next = i.next()
 	return rd
 }
 
+// Recycle hands back a Ready the caller has carried out, so that its
+// advert buffers serve the next adverts instead of new ones. Optional:
+// without it every advert is a new allocation, and a caller that keeps
+// Outbound.Data (a simulator delivering it later) must not recycle.
+func (i *Instance) Recycle(rd Ready) {
+	for k := range rd.Adverts {
+		if len(i.spare) < 16 {
+			i.spare = append(i.spare, rd.Adverts[k].Data[:0])
+		}
+		rd.Adverts[k] = Outbound{}
+	}
+	if i.out.Adverts == nil && cap(rd.Adverts) > 0 {
+		i.out.Adverts = rd.Adverts[:0]
+	}
+}
+
 // HasReady reports whether Ready has anything to do.
 func (i *Instance) HasReady() bool {
-	add, del := i.addrDiff()
-	return !i.out.Empty() || len(add) > 0 || len(del) > 0
+	return !i.out.Empty() || !i.addrsSettled()
+}
+
+// addrsSettled reports, without allocating, whether the installed
+// addresses are what the state calls for (addrDiff would be empty).
+func (i *Instance) addrsSettled() bool {
+	if !i.wantVIPs {
+		return len(i.installed) == 0
+	}
+	nv := len(i.cfg.VIPs)
+	if len(i.installed) != nv+len(i.cfg.ExcludedVIPs) {
+		return false
+	}
+	for k, p := range i.installed {
+		if k < nv && p != i.cfg.VIPs[k] || k >= nv && p != i.cfg.ExcludedVIPs[k-nv] {
+			return false
+		}
+	}
+	return true
 }
 
 // ownAddrs are the addresses a master holds: VIPs and excluded VIPs.
@@ -507,6 +551,10 @@ func (i *Instance) announce(repeat int, reason string) {
 }
 
 func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
+	return i.marshalAppend(nil, prio, dst)
+}
+
+func (i *Instance) marshalAppend(buf []byte, prio uint8, dst netip.Addr) ([]byte, error) {
 	ival, err := wire.EncodeInterval(uint8(i.cfg.Version), i.cfg.AdvertInterval)
 	if err != nil {
 		return nil, err
@@ -527,12 +575,16 @@ func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
 	if i.oldUnicastSum && a.Version == 3 && dst.Is4() && !dst.IsMulticast() {
 		sumDst = wire.GroupV4
 	}
-	return a.Marshal(i.cfg.SrcAddr, sumDst, i.cfg.ChecksumMode)
+	return a.MarshalAppend(buf, i.cfg.SrcAddr, sumDst, i.cfg.ChecksumMode)
 }
 
 func (i *Instance) sendAdvert(prio uint8) {
 	for _, dst := range i.advertDsts {
-		b, err := i.marshal(prio, dst)
+		var buf []byte
+		if n := len(i.spare); n > 0 {
+			buf, i.spare = i.spare[n-1], i.spare[:n-1]
+		}
+		b, err := i.marshalAppend(buf, prio, dst)
 		if err != nil {
 			// New marshalled the same fields successfully.
 			panic(fmt.Sprintf("vrrp %s: marshal advert: %v", i.cfg.Name, err))

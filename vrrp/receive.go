@@ -25,7 +25,8 @@ func (i *Instance) receive(p Packet) error {
 	if inet.Of(src) != i.cfg.Family || inet.Of(dst) != i.cfg.Family {
 		return drop(DropLength, "from %v to %v, want %v", src, dst, i.cfg.Family)
 	}
-	a, perr := wire.Parse(b, i.cfg.Family)
+	perr := wire.ParseInto(&i.rx, b, i.cfg.Family)
+	a := i.rx
 	badVersion := errors.Is(perr, wire.ErrVersion)
 	badCount := errors.Is(perr, wire.ErrAddrCount)
 	if perr != nil && !badVersion && !badCount {

@@ -169,6 +169,24 @@ type Advert struct {
 //
 // The Advert returned shares no memory with b.
 func Parse(b []byte, fam inet.Family) (Advert, error) {
+	var a Advert
+	if err := ParseInto(&a, b, fam); err != nil {
+		return Advert{}, err
+	}
+	return a, nil
+}
+
+// ParseInto is Parse into *dst, reusing the capacity of dst.Addrs: a
+// receive loop that keeps one Advert allocates nothing per message (the
+// daemon's steady state, issue #7). On error *dst is unspecified.
+func ParseInto(dst *Advert, b []byte, fam inet.Family) error {
+	addrs := dst.Addrs[:0]
+	a, err := parseInto(addrs, b, fam)
+	*dst = a
+	return err
+}
+
+func parseInto(addrs []netip.Addr, b []byte, fam inet.Family) (Advert, error) {
 	alen := fam.AddrLen()
 	if alen == 0 {
 		return Advert{}, fmt.Errorf("parse VRRP: %w: %v, want IPv4 or IPv6", ErrFamily, fam)
@@ -208,7 +226,11 @@ func Parse(b []byte, fam inet.Family) (Advert, error) {
 			ErrAddrCount, len(b), a.Version, n, fam, want)
 	}
 	if n > 0 {
-		a.Addrs = make([]netip.Addr, n)
+		if cap(addrs) >= n {
+			a.Addrs = addrs[:n]
+		} else {
+			a.Addrs = make([]netip.Addr, n)
+		}
 		p := b[HeaderLen:]
 		for i := range a.Addrs {
 			if fam == inet.IPv4 {
@@ -252,6 +274,13 @@ func (a Advert) Len(fam inet.Family) int {
 // within 12 bits, and no authentication in version 3. The errors wrap
 // ErrVersion, ErrFamily or ErrRange.
 func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
+	return a.MarshalAppend(nil, src, dst, mode)
+}
+
+// MarshalAppend is Marshal appending the message to buf: a sender that
+// reuses its buffer allocates nothing per advert (the daemon's steady
+// state, issue #7).
+func (a *Advert) MarshalAppend(buf []byte, src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
 	src, dst = src.Unmap(), dst.Unmap()
 	fam := inet.Of(dst)
 	if fam == 0 || inet.Of(src) != fam {
@@ -270,7 +299,8 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 			return nil, fmt.Errorf("marshal VRRP: %w: version 3 interval %d cs, want at most 4095", ErrRange, a.Interval)
 		}
 		if a.AuthType != 0 || a.AuthData != [8]byte{} {
-			return nil, fmt.Errorf("marshal VRRP: %w: version 3 with auth type %d and auth data %q, want none", ErrRange, a.AuthType, a.AuthData[:])
+			ad := a.AuthData // a copy: slicing a's own would move every Advert to the heap
+			return nil, fmt.Errorf("marshal VRRP: %w: version 3 with auth type %d and auth data %q, want none", ErrRange, a.AuthType, ad[:])
 		}
 	default:
 		return nil, fmt.Errorf("marshal VRRP: %w: version %d, want 2 or 3", ErrVersion, a.Version)
@@ -287,7 +317,16 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 		}
 	}
 
-	b := make([]byte, a.Len(fam))
+	n := a.Len(fam)
+	start := len(buf)
+	if cap(buf)-start < n {
+		nb := make([]byte, start, start+n)
+		copy(nb, buf)
+		buf = nb
+	}
+	buf = buf[:start+n]
+	b := buf[start:]
+	clear(b)
 	b[0] = a.Version<<4 | a.Type
 	b[1] = a.VRID
 	b[2] = a.Priority
@@ -313,7 +352,7 @@ func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error)
 	}
 	a.Checksum = ^inet.Fold(checksumSum(b, src, dst, mode))
 	binary.BigEndian.PutUint16(b[6:8], a.Checksum)
-	return b, nil
+	return buf, nil
 }
 
 // VerifyChecksum reports whether b, a whole VRRP message as received from

@@ -1,0 +1,161 @@
+package netio
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vigil/internal/inet"
+	"vigil/vrrp/wire"
+)
+
+// openIn opens a Socket in h's namespace, closed when t ends.
+func openIn(t *testing.T, h *netlabHost, ifname string, fam inet.Family, opts Options) *Socket {
+	t.Helper()
+	var s *Socket
+	check(t, h.Do(func() (err error) {
+		s, err = OpenSocket(ifname, fam, opts)
+		return err
+	}))
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// recvWait polls s until a packet arrives or 3 s pass.
+func recvWait(t *testing.T, s *Socket, buf []byte) (Packet, bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		fds := []unix.PollFd{{Fd: int32(s.Fd()), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, 100); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		p, err := s.Recv(buf)
+		if err == ErrWouldBlock {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, true
+	}
+	return Packet{}, false
+}
+
+// TestSocketAgainstConn: a Socket and a Conn see the same packets with the
+// same receive information, both ways, for each family and cast; and the
+// Socket's steady-state Send and Recv allocate nothing.
+func TestSocketAgainstConn(t *testing.T) { // not parallel: AllocsPerRun
+	l := newLab(t, "niosk")
+	check(t, l.AddSegment("lan"))
+	a := must[*netlabHost](t)(l.AddHost("a"))
+	b := must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	ifA, llA := ifaceIn(t, a, "eth0")
+	ifB, llB := ifaceIn(t, b, "eth0")
+	v4a, v4b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+
+	for _, tc := range []struct {
+		name             string
+		fam              inet.Family
+		srcA, srcB, dstA netip.Addr // dstA: where b sends to reach a (and a to reach b, mirrored)
+		dstB             netip.Addr
+		vip              netip.Addr
+	}{
+		{"IPv4 multicast", inet.IPv4, v4a, v4b, wire.GroupV4, wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{"IPv4 unicast", inet.IPv4, v4a, v4b, v4a, v4b, netip.MustParseAddr("192.0.2.100")},
+		{"IPv6 multicast", inet.IPv6, llA, llB, wire.GroupV6, wire.GroupV6, netip.MustParseAddr("2001:db8::100")},
+		{"IPv6 unicast link-local", inet.IPv6, llA, llB, llA, llB, netip.MustParseAddr("2001:db8::100")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			multicast := tc.dstA.IsMulticast()
+			s := openIn(t, a, "eth0", tc.fam, Options{Multicast: multicast, ReadBuffer: 1 << 20})
+			c := listenIn(t, b, "eth0", tc.fam, Options{Multicast: multicast})
+
+			// Socket → Conn.
+			msg := advert(t, 3, 51, 150, tc.vip, tc.srcA, tc.dstB)
+			check(t, s.Send(msg, tc.srcA, tc.dstB))
+			got := drain(t, c, 1)
+			if len(got) != 1 || !bytes.Equal(got[0].Data, msg) || got[0].TTL != 255 || got[0].Src != tc.srcA || got[0].Dst != tc.dstB || got[0].IfIndex != ifB.Index {
+				t.Fatalf("Conn received %+v, want % x from %v to %v TTL 255 on %d", got, msg, tc.srcA, tc.dstB, ifB.Index)
+			}
+			// Conn → Socket.
+			msg = advert(t, 3, 52, 100, tc.vip, tc.srcB, tc.dstA)
+			check(t, c.Send(msg, tc.srcB, tc.dstA))
+			buf := make([]byte, 65536)
+			p, ok := recvWait(t, s, buf)
+			if !ok {
+				t.Fatal("Socket received nothing")
+			}
+			if !bytes.Equal(p.Data, msg) || p.TTL != 255 || p.Src != tc.srcB || p.Dst != tc.dstA || p.IfIndex != ifA.Index {
+				t.Errorf("Socket received % x from %v to %v TTL %d on %d, want % x from %v to %v TTL 255 on %d",
+					p.Data, p.Src, p.Dst, p.TTL, p.IfIndex, msg, tc.srcB, tc.dstA, ifA.Index)
+			}
+			if _, err := s.Recv(buf); err != ErrWouldBlock {
+				t.Errorf("Recv on an empty queue: %v, want ErrWouldBlock", err)
+			}
+
+			// Zero allocations: the steady-state advert path of the daemon.
+			out := advert(t, 3, 51, 150, tc.vip, tc.srcA, tc.dstB)
+			if n := testing.AllocsPerRun(100, func() {
+				if err := s.Send(out, tc.srcA, tc.dstB); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("Socket.Send: %v allocations per advert, want 0", n)
+			}
+			drain(t, c, 101)
+			for range 101 {
+				check(t, c.Send(msg, tc.srcB, tc.dstA))
+			}
+			time.Sleep(100 * time.Millisecond)
+			if n := testing.AllocsPerRun(100, func() {
+				if _, err := s.Recv(buf); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("Socket.Recv: %v allocations per advert, want 0", n)
+			}
+			// For the record (docs/benchmarks.md): what Conn costs.
+			connSend := testing.AllocsPerRun(100, func() { check(t, c.Send(msg, tc.srcB, tc.dstA)) })
+			for range 101 {
+				check(t, s.Send(out, tc.srcA, tc.dstB))
+			}
+			time.Sleep(100 * time.Millisecond)
+			check(t, c.SetReadDeadline(time.Now().Add(3*time.Second)))
+			connRecv := testing.AllocsPerRun(100, func() {
+				if _, err := c.ReadPacket(buf); err != nil {
+					t.Fatal(err)
+				}
+			})
+			t.Logf("%s: Conn allocates %v per advert sent, %v per advert received", tc.name, connSend, connRecv)
+			drain(t, c, 0)
+			for {
+				if _, err := s.Recv(buf); err != nil {
+					break
+				}
+			}
+			if st := s.Stats(); st.Sent != 203 || st.Received < 102 || st.SendErrors != 0 || st.ReceiveErrors != 0 {
+				t.Errorf("stats %+v, want 203 sent and at least 102 received", st)
+			}
+		})
+	}
+
+	t.Run("send errors", func(t *testing.T) {
+		s := openIn(t, a, "eth0", inet.IPv4, Options{})
+		msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
+		if err := s.Send(msg, netip.MustParseAddr("203.0.113.9"), wire.GroupV4); err == nil {
+			t.Error("Send from an address the host does not have succeeded")
+		}
+		if err := s.Send(msg, v4a, wire.GroupV6); err == nil {
+			t.Error("Send to an IPv6 group on an IPv4 socket succeeded")
+		}
+		if st := s.Stats(); st != (Stats{SendErrors: 2}) {
+			t.Errorf("stats %+v, want 2 send errors", st)
+		}
+	})
+}
