@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"vigil/internal/inet"
@@ -109,7 +110,17 @@ func (ds Diagnostics) String() string {
 // supply maps.
 type Env struct {
 	// ReadFile returns the contents of a file by absolute or relative path.
+	// It must not block on a FIFO or a device and should refuse to read
+	// more than MaxFileSize bytes (internal/hostenv's does both); the
+	// preprocessor also refuses a longer result.
 	ReadFile func(name string) ([]byte, error)
+	// Stat describes a file, following symbolic links, without opening
+	// it. The preprocessor asks before it reads an include, so that a
+	// FIFO, a device, a directory or an executable file is skipped as
+	// keepalived skips it, without ever opening it, and a file larger
+	// than MaxFileSize is refused before it is read. Nil takes every
+	// name for a regular file.
+	Stat func(name string) (fs.FileInfo, error)
 	// Glob expands a shell glob (no brace expansion: the preprocessor does
 	// that) and returns matches sorted.
 	Glob func(pattern string) ([]string, error)
@@ -143,6 +154,13 @@ type Env struct {
 	// skips the check (as when checking a config for another host).
 	Forwarding func(f inet.Family) (on, known bool)
 }
+
+// MaxFileSize is the most vigil reads of one configuration file (the main
+// file or an include): 16 MiB, far more than any hand-written or generated
+// keepalived.conf (the man page's 65,024-instance ~SEQ example is under
+// 1 KiB of text), and small enough that a file that keeps growing (a log
+// included by mistake) cannot exhaust memory.
+const MaxFileSize = 16 << 20
 
 // ErrScriptTolerated is wrapped by an Env.CheckScript error that keepalived
 // does not reject at load time, such as a script without an execute bit

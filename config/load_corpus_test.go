@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,23 @@ func corpusEnv(dir, id string) Env {
 			data, err := os.ReadFile(name)
 			return bytes.ReplaceAll(data, []byte("@DIR@"), []byte(dir)), err
 		},
-		Glob: func(p string) ([]string, error) { return filepath.Glob(p) },
-		ID:   id, Hostname: "corpus",
+		Glob: func(p string) ([]string, error) {
+			if strings.Contains(p, "/inc/special/") {
+				return []string{p}, nil
+			}
+			return filepath.Glob(p)
+		},
+		// The e2e harness creates inc/special/ (corpusSpecial there).
+		Stat: func(name string) (fs.FileInfo, error) {
+			switch {
+			case strings.HasSuffix(name, "/inc/special/executable.conf"):
+				return fakeInfo{name: "executable.conf", mode: 0o755}, nil
+			case strings.HasSuffix(name, "/inc/special/fifo.conf"):
+				return fakeInfo{name: "fifo.conf", mode: fs.ModeNamedPipe | 0o644}, nil
+			}
+			return os.Stat(name)
+		},
+		ID: id, Hostname: "corpus",
 		InterfaceExists: func(n string) bool { return n == "eth0" || n == "eth1" || n == "lo" },
 		UserExists:      func(n string) bool { return n == "root" || n == "nobody" },
 		GroupExists:     func(n string) bool { return n == "root" || n == "nogroup" },

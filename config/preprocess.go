@@ -157,15 +157,39 @@ type preprocessor struct {
 // Give an absolute path: ${_PWD} is the directory of the file being read as
 // given, and keepalived's is always absolute.
 func ParseTree(path string, env Env) ([]*Node, Diagnostics) {
+	fatal := func(format string, args ...any) ([]*Node, Diagnostics) {
+		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal, Msg: fmt.Sprintf(format, args...)}}
+	}
 	if env.ReadFile == nil {
-		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal, Msg: "cannot read configuration: no file reader"}}
+		return fatal("cannot read configuration: no file reader")
+	}
+	var pre Diagnostics
+	if env.Stat != nil {
+		fi, err := env.Stat(path)
+		if err != nil {
+			return fatal("cannot read configuration file: %v", err)
+		}
+		switch what := notConfigFile(fi); {
+		case what != "" && fi.Mode().IsRegular():
+			// keepalived 2.2.7 skips it and runs with nothing configured:
+			// vigil reads it, but says so.
+			pre = append(pre, Diagnostic{Pos: Pos{File: path}, Severity: Warning,
+				Msg: fmt.Sprintf("the configuration file is %s: keepalived 2.2.7 skips such a file and runs with an empty configuration; remove the execute bits", what)})
+		case what != "":
+			return fatal("cannot read configuration file: it is %s, not a regular file", what)
+		case fi.Size() > MaxFileSize:
+			return fatal("cannot read configuration file: it is %d bytes, and vigil reads at most %d (MaxFileSize)", fi.Size(), MaxFileSize)
+		}
 	}
 	data, err := env.ReadFile(path)
 	if err != nil {
-		return nil, Diagnostics{{Pos: Pos{File: path}, Severity: Fatal,
-			Msg: fmt.Sprintf("cannot read configuration file: %v", err)}}
+		return fatal("cannot read configuration file: %v", err)
 	}
-	return parseTree(path, data, env, defaultLimits)
+	if len(data) > MaxFileSize {
+		return fatal("cannot read configuration file: it is over %d bytes, and vigil reads at most %d (MaxFileSize)", MaxFileSize, MaxFileSize)
+	}
+	nodes, diags := parseTree(path, data, env, defaultLimits)
+	return nodes, append(pre, diags...)
 }
 
 // ParseTreeBytes is the same for in-memory text named `name` (includes still go through env).

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 )
@@ -128,23 +130,82 @@ func (p *preprocessor) include(kw string, pattern span, pos Pos) {
 			return
 		}
 		p.nFiles++
-		if p.env.ReadFile == nil {
-			p.report(pos, Error, "cannot read included file %q: no file reader", m)
-			continue
-		}
-		data, err := p.env.ReadFile(m)
-		if err != nil {
-			if check&checkReadable != 0 {
-				p.report(pos, Error, "cannot read included file %q: %v", m, err)
-			} else {
-				p.report(pos, Warning, "cannot read included file %q: %v; skipped", m, err)
-			}
+		data, ok := p.readInclude(m, pos, check)
+		if !ok {
 			continue
 		}
 		// The included file starts with the includer's include_check level
 		// and cannot change the includer's (keepalived.conf(5)).
 		p.file(m, data, cur.check)
 	}
+}
+
+// readInclude reads one matched include file. keepalived 2.2.7 skips a
+// match that is not a regular, non-executable file (a directory, a FIFO,
+// /dev/null or any device, a socket, a file with an execute bit): a remark
+// for include, an error for includer and the stricter variants. vigil asks
+// Env.Stat first, so such a file is never opened (opening a FIFO blocks
+// until a writer comes), and refuses a file larger than MaxFileSize before
+// reading it.
+func (p *preprocessor) readInclude(m string, pos Pos, check includeCheck) ([]byte, bool) {
+	fail := func(format string, args ...any) ([]byte, bool) {
+		msg := fmt.Sprintf(format, args...)
+		if check&checkReadable != 0 {
+			p.report(pos, Error, "%s (the readable check of includer, includem, includew, includeb, includea and include_check refuses it)", msg)
+		} else {
+			p.report(pos, Warning, "%s; skipped, as keepalived skips it", msg)
+		}
+		return nil, false
+	}
+	if p.env.ReadFile == nil {
+		p.report(pos, Error, "cannot read included file %q: no file reader", m)
+		return nil, false
+	}
+	if p.env.Stat != nil {
+		fi, err := p.env.Stat(m)
+		if err != nil {
+			return fail("cannot read included file %q: %v", m, err)
+		}
+		if what := notConfigFile(fi); what != "" {
+			return fail("included file %q is %s, not a regular non-executable file", m, what)
+		}
+		if fi.Size() > MaxFileSize {
+			p.report(pos, Error, "included file %q is %d bytes: vigil reads at most %d (MaxFileSize); skipped", m, fi.Size(), MaxFileSize)
+			return nil, false
+		}
+	}
+	data, err := p.env.ReadFile(m)
+	if err != nil {
+		return fail("cannot read included file %q: %v", m, err)
+	}
+	if len(data) > MaxFileSize {
+		p.report(pos, Error, "included file %q is over %d bytes: vigil reads at most %d (MaxFileSize); skipped", m, MaxFileSize, MaxFileSize)
+		return nil, false
+	}
+	return data, true
+}
+
+// notConfigFile says what a file is when keepalived would not read it as a
+// configuration file, and is empty for a regular file without execute bits.
+func notConfigFile(fi fs.FileInfo) string {
+	m := fi.Mode()
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case !m.IsRegular():
+		return "not a regular file"
+	case m.Perm()&0o111 != 0:
+		return fmt.Sprintf("executable (mode %04o)", m.Perm())
+	}
+	return ""
 }
 
 // checkName names what made a check apply, for messages.

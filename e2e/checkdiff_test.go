@@ -58,6 +58,21 @@ var corpusDirModes = []struct {
 	{"scripts/open-dir", 0o777}, // world-writable, no sticky bit
 }
 
+// corpusSpecial are include targets git cannot keep as they are (an execute
+// bit on a fragment would be lost by copyCorpus, a FIFO cannot be
+// committed): the harness creates them. keepalived skips both without
+// reading them, so their text is an unknown keyword that would fail the
+// config if either program read it.
+var corpusSpecial = []struct {
+	path string
+	mode fs.FileMode // fs.ModeNamedPipe: a FIFO
+}{
+	{"inc/special/executable.conf", 0o755},
+	{"inc/special/fifo.conf", fs.ModeNamedPipe | 0o644},
+}
+
+const specialBody = "# created by e2e/checkdiff_test.go: never read\nnot_a_keyword_if_read\n"
+
 const scriptBody = "#!/bin/sh\n# created by e2e/checkdiff_test.go\nexit 0\n"
 
 // verdict is what one program said about one config.
@@ -322,6 +337,22 @@ func copyCorpus(t *testing.T) string {
 			t.Fatal(err)
 		}
 		if err := os.Chmod(p, s.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range corpusSpecial {
+		p := filepath.Join(dst, s.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if s.mode&fs.ModeNamedPipe != 0 {
+			if err := syscall.Mkfifo(p, uint32(s.mode.Perm())); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte(specialBody), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, s.mode.Perm()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,9 +15,13 @@ import (
 const (
 	exitConfigFatal = 4 // the file could not be read at all
 	exitConfigError = 5 // errors were found
+	exitInterrupted = 130
 )
 
-func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
+// loadConfig is config.Load; a test replaces it with a slow one.
+var loadConfig = config.Load
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file`")
@@ -45,7 +49,26 @@ func cmdCheck(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		env.HostResolves = nil
 		env.Forwarding = nil
 	}
-	cfg, diags := config.Load(*file, env)
+	// Loading is bounded (config's limits), but a slow file system or a
+	// huge generated configuration can still take a while: SIGINT and
+	// SIGTERM (which cancel ctx) stop the check at once.
+	type loaded struct {
+		cfg   *config.Config
+		diags config.Diagnostics
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		cfg, diags := loadConfig(*file, env)
+		done <- loaded{cfg, diags}
+	}()
+	var res loaded
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		fmt.Fprintf(stderr, "%s: check interrupted\n", *file)
+		return exitInterrupted
+	}
+	cfg, diags := res.cfg, res.diags
 	for _, d := range diags {
 		if *quiet && d.Severity < config.Error {
 			continue

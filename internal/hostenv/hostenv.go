@@ -8,6 +8,7 @@ package hostenv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -38,7 +39,8 @@ func New(id string) config.Env {
 		groups  = map[string]bool{}
 	)
 	return config.Env{
-		ReadFile: os.ReadFile,
+		ReadFile: ReadConfigFile,
+		Stat:     os.Stat,
 		Glob:     Glob,
 		Hostname: ShortHostname(),
 		ID:       id,
@@ -111,6 +113,37 @@ func memo(mu *sync.Mutex, m map[string]bool, f func(string) bool) func(string) b
 		m[name] = v
 		return v
 	}
+}
+
+// ReadConfigFile reads a configuration file without ever blocking and
+// without reading more than config.MaxFileSize bytes. It opens with
+// O_NONBLOCK, so that a FIFO put in place of a checked file (or one that
+// config's Stat check did not see) returns at once instead of waiting for
+// a writer, and refuses anything but a regular file.
+func ReadConfigFile(name string) ([]byte, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v)", name, fi.Mode().Type())
+	}
+	if fi.Size() > config.MaxFileSize {
+		return nil, fmt.Errorf("%s is %d bytes: more than the %d bytes vigil reads of a configuration file", name, fi.Size(), config.MaxFileSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > config.MaxFileSize {
+		return nil, fmt.Errorf("%s grew past the %d bytes vigil reads of a configuration file", name, config.MaxFileSize)
+	}
+	return data, nil
 }
 
 // Glob expands a shell glob and returns the matches sorted.

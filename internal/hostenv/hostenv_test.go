@@ -1,10 +1,15 @@
 package hostenv
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"vigil/config"
 
 	"vigil/internal/testenv"
 )
@@ -180,5 +185,66 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := env.Glob("[unclosed"); err == nil {
 		t.Error("Glob accepted a malformed pattern")
+	}
+}
+
+// ReadConfigFile never blocks (a FIFO with no writer returns at once),
+// reads only regular files, and stops at config.MaxFileSize.
+func TestReadConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadConfigFile(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a FIFO was read as a configuration file")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadConfigFile blocked on a FIFO")
+	}
+	if _, err := ReadConfigFile("/dev/null"); err == nil {
+		t.Error("/dev/null was read as a configuration file")
+	}
+	if _, err := ReadConfigFile(dir); err == nil {
+		t.Error("a directory was read as a configuration file")
+	}
+	big := filepath.Join(dir, "big.conf")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, config.MaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadConfigFile(big); err == nil || !strings.Contains(err.Error(), "bytes") {
+		t.Errorf("a file over MaxFileSize: %v", err)
+	}
+	ok := filepath.Join(dir, "ok.conf")
+	if err := os.WriteFile(ok, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadConfigFile(ok); err != nil || string(b) != "x\n" {
+		t.Errorf("regular file: %q %v", b, err)
+	}
+	// vigil run and reloads load through New's Env: the same checks apply.
+	env := New("")
+	if env.Stat == nil {
+		t.Error("New gives no Stat: includes would be opened unchecked")
+	}
+	main := filepath.Join(dir, "main.conf")
+	if err := os.WriteFile(main, []byte("include fifo\ninclude /dev/null\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, d := config.Load(main, env); done <- errors.New(d.String()) }()
+	select {
+	case err := <-done:
+		if !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), "character device") {
+			t.Errorf("Load with New's Env: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("config.Load with New's Env blocked on an included FIFO")
 	}
 }
