@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -111,5 +112,36 @@ func TestUnreachableSyslogFallsBack(t *testing.T) {
 	log.Info("hello")
 	if !strings.Contains(b.String(), "syslog unreachable") || !strings.Contains(b.String(), "hello") {
 		t.Errorf("got %q", b.String())
+	}
+}
+
+// JOURNAL_STREAM names the stream systemd connected; only that stream gets
+// the prefixes (a child whose stderr was redirected does not).
+func TestUnderJournal(t *testing.T) {
+	dir := t.TempDir()
+	a, err := os.Create(filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := os.Create(filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(a.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(st.Dev, 10)+":"+strconv.FormatUint(st.Ino, 10))
+	if !UnderJournal(a) {
+		t.Error("the stream JOURNAL_STREAM names is not seen as the journal")
+	}
+	if UnderJournal(b) {
+		t.Error("another file is seen as the journal")
+	}
+	t.Setenv("JOURNAL_STREAM", "")
+	if UnderJournal(a) {
+		t.Error("without JOURNAL_STREAM the file is seen as the journal")
 	}
 }
