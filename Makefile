@@ -15,8 +15,9 @@ LDFLAGS := -X vigil/internal/version.Version=$(VERSION)
 # differential tests, nftables for the data plane, iproute2 for namespace
 # labs, tcpdump/tshark to decode what vigil sends, nginx and wrk as real
 # servers and clients; prometheus for promtool, which checks the metrics and
-# the alert rules in contrib/.
-TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus
+# the alert rules in contrib/; systemd for systemd-analyze, which verifies
+# the packaged unit.
+TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus systemd
 DEMO_PKGS := iproute2 iputils-ping procps nftables
 
 .PHONY: all build version deb demo test test-short deps demo-deps bench fuzz vet clean

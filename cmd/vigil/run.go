@@ -124,6 +124,8 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	}
 	lopts := logging.Options{Level: level, Ident: "vigil"}
 	switch {
+	case o.console && kstyle && !o.noSyslog:
+		lopts.Dest = logging.Both // keepalived: -l adds the console to syslog
 	case o.console:
 		lopts.Dest = logging.Console
 	case kstyle && o.noSyslog:
@@ -150,7 +152,8 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		return detach(args, stderr)
 	}
 	errFile, _ := stderr.(*os.File)
-	lopts.Journal = lopts.Dest == logging.Console && logging.UnderJournal(errFile)
+	toConsole := lopts.Dest == logging.Console || lopts.Dest == logging.Both
+	lopts.Journal = toConsole && logging.UnderJournal(errFile)
 	log, closeLog, err := logging.New(lopts, stderr)
 	if err != nil {
 		return fail(2, "%v", err)
@@ -159,7 +162,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	// A fatal error is logged once at error level; when the log does not go
 	// to this stderr (syslog, or nothing), it is printed there too so the
 	// person who started vigil sees it.
-	toStderr := lopts.Dest != logging.Console && !logging.UnderJournal(errFile)
+	toStderr := !toConsole && !logging.UnderJournal(errFile)
 	fatal := func(code int, msg string, attrs ...any) int {
 		log.Error(msg, attrs...)
 		if toStderr {

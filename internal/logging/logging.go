@@ -31,6 +31,7 @@ const (
 	Console Dest = iota // stderr, slog text format
 	Syslog              // the local syslog socket (/dev/log)
 	None                // nowhere (keepalived -G without -l)
+	Both                // console and syslog (keepalived -l without -G)
 )
 
 // Options say how to log.
@@ -82,27 +83,36 @@ func UnderJournal(stderr *os.File) bool {
 // cannot be reached falls back to the console with a warning, so a daemon
 // never runs blind.
 func New(o Options, stderr io.Writer) (*slog.Logger, func() error, error) {
+	noClose := func() error { return nil }
 	switch o.Dest {
 	case None:
-		return slog.New(discard{}), func() error { return nil }, nil
-	case Syslog:
-		fac := o.Facility
-		if fac == 0 {
-			fac = syslog.LOG_DAEMON
-		}
-		ident := o.Ident
-		if ident == "" {
-			ident = "vigil"
-		}
-		w, err := syslog.Dial(o.Network, o.Addr, fac|syslog.LOG_INFO, ident)
+		return slog.New(discard{}), noClose, nil
+	case Syslog, Both:
+		w, err := dialSyslog(o)
 		if err != nil {
 			log := slog.New(consoleHandler(stderr, o))
 			log.Warn("syslog unreachable; logging to the console instead", "err", err)
-			return log, func() error { return nil }, nil
+			return log, noClose, nil
 		}
-		return slog.New(newSyslogHandler(w, o.Level)), w.Close, nil
+		h := newSyslogHandler(w, o.Level)
+		if o.Dest == Both {
+			h = tee{consoleHandler(stderr, o), h}
+		}
+		return slog.New(h), w.Close, nil
 	}
-	return slog.New(consoleHandler(stderr, o)), func() error { return nil }, nil
+	return slog.New(consoleHandler(stderr, o)), noClose, nil
+}
+
+func dialSyslog(o Options) (*syslog.Writer, error) {
+	fac := o.Facility
+	if fac == 0 {
+		fac = syslog.LOG_DAEMON
+	}
+	ident := o.Ident
+	if ident == "" {
+		ident = "vigil"
+	}
+	return syslog.Dial(o.Network, o.Addr, fac|syslog.LOG_INFO, ident)
 }
 
 func consoleHandler(w io.Writer, o Options) slog.Handler {
@@ -233,6 +243,34 @@ func bareLine(s string) string {
 		return rest
 	}
 	return rest
+}
+
+// tee sends each record to both handlers.
+type tee [2]slog.Handler
+
+func (t tee) Enabled(ctx context.Context, l slog.Level) bool {
+	return t[0].Enabled(ctx, l) || t[1].Enabled(ctx, l)
+}
+
+func (t tee) Handle(ctx context.Context, r slog.Record) error {
+	var errs [2]error
+	for i, h := range t {
+		if h.Enabled(ctx, r.Level) {
+			errs[i] = h.Handle(ctx, r.Clone())
+		}
+	}
+	if errs[0] != nil {
+		return errs[0]
+	}
+	return errs[1]
+}
+
+func (t tee) WithAttrs(as []slog.Attr) slog.Handler {
+	return tee{t[0].WithAttrs(as), t[1].WithAttrs(as)}
+}
+
+func (t tee) WithGroup(name string) slog.Handler {
+	return tee{t[0].WithGroup(name), t[1].WithGroup(name)}
 }
 
 type discard struct{}

@@ -145,3 +145,29 @@ func TestUnderJournal(t *testing.T) {
 		t.Error("without JOURNAL_STREAM the file is seen as the journal")
 	}
 }
+
+// keepalived -l without -G logs to the console and to syslog.
+func TestBothDestinations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var b bytes.Buffer
+	log, closeLog, err := New(Options{Dest: Both, Network: "unixgram", Addr: path}, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeLog()
+	log.Info("(VI_1) Entering MASTER STATE")
+	_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := ln.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "(VI_1) Entering MASTER STATE") {
+		t.Errorf("syslog got %q, %v", buf[:n], err)
+	}
+	if !strings.Contains(b.String(), `msg="(VI_1) Entering MASTER STATE"`) {
+		t.Errorf("console got %q", b.String())
+	}
+}
