@@ -64,7 +64,36 @@ func (s Severity) String() string {
 type Diagnostic struct {
 	Pos      Pos
 	Severity Severity
-	Msg      string
+	// Code is set on the diagnostics that programs (vigil doctor) must
+	// tell apart; the rest have none and are read by people.
+	Code Code
+	Msg  string
+}
+
+// Code names a kind of Diagnostic, stably, for programs. Adding one means
+// listing it in Codes; doctor's tests then fail until doctor and
+// docs/doctor.md know it.
+type Code string
+
+// The codes.
+const (
+	// CodeNopreemptIgnored: nopreempt on an address owner or state MASTER
+	// is cleared.
+	CodeNopreemptIgnored Code = "nopreempt-ignored"
+	// CodePreemptDelayIgnored: preempt_delay together with nopreempt is
+	// cleared.
+	CodePreemptDelayIgnored Code = "preempt-delay-ignored"
+	// CodeUnicastNoPeers: a unicast keyword without unicast peers; the
+	// instance falls back to multicast.
+	CodeUnicastNoPeers Code = "unicast-no-peers"
+	// CodeDuplicateVRID: two instances share a VRID on one interface and
+	// family; the second is dropped.
+	CodeDuplicateVRID Code = "duplicate-vrid"
+)
+
+// Codes lists every Code.
+func Codes() []Code {
+	return []Code{CodeNopreemptIgnored, CodePreemptDelayIgnored, CodeUnicastNoPeers, CodeDuplicateVRID}
 }
 
 func (d Diagnostic) String() string {

@@ -33,6 +33,11 @@ func (b *builder) report(pos Pos, sev Severity, format string, args ...any) {
 	b.diags = append(b.diags, Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)})
 }
 
+// coded reports a diagnostic that programs tell apart by its code.
+func (b *builder) coded(code Code, pos Pos, sev Severity, format string, args ...any) {
+	b.diags = append(b.diags, Diagnostic{Pos: pos, Severity: sev, Code: code, Msg: fmt.Sprintf(format, args...)})
+}
+
 func (b *builder) errorf(pos Pos, format string, args ...any) {
 	b.report(pos, Error, format, args...)
 }

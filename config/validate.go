@@ -280,11 +280,11 @@ func (b *builder) validateInstance(i *Instance) {
 
 	// Preemption.
 	if i.Nopreempt && (i.State == StateMaster || i.Priority == 255) {
-		b.errorf(i.kw.at(i.Pos, "nopreempt"), "vrrp_instance %s: nopreempt is meaningless for the address owner (priority 255, or state MASTER without priority) and needs state BACKUP: nopreempt cleared", i.Name)
+		b.coded(CodeNopreemptIgnored, i.kw.at(i.Pos, "nopreempt"), Error, "vrrp_instance %s: nopreempt is meaningless for the address owner (priority 255, or state MASTER without priority) and needs state BACKUP: nopreempt cleared", i.Name)
 		i.Nopreempt = false
 	}
 	if i.Nopreempt && i.PreemptDelay > 0 {
-		b.errorf(i.kw.at(i.Pos, "preempt_delay"), "vrrp_instance %s: preempt_delay is incompatible with nopreempt: delay cleared", i.Name)
+		b.coded(CodePreemptDelayIgnored, i.kw.at(i.Pos, "preempt_delay"), Error, "vrrp_instance %s: preempt_delay is incompatible with nopreempt: delay cleared", i.Name)
 		i.PreemptDelay = 0
 	}
 	if i.StrictMode {
@@ -351,7 +351,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 	i.UnicastPeers = peers
 	if i.has&fUnicastKeyword != 0 && len(i.UnicastPeers) == 0 && !i.UnicastFaultNoPeer {
-		b.errorf(i.kw.at(i.Pos, "unicast_src_ip", "unicast_peer", "unicast_ttl"), "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
+		b.coded(CodeUnicastNoPeers, i.kw.at(i.Pos, "unicast_src_ip", "unicast_peer", "unicast_ttl"), Error, "vrrp_instance %s: a unicast keyword is set but there are no unicast peers: keepalived falls back to multicast", i.Name)
 	}
 	if i.ipvlan && !i.ipvlanAddr && i.Family == inet.IPv4 {
 		b.errorf(i.kw.at(i.Pos, "use_ipvlan"), "vrrp_instance %s: use_ipvlan with IPv4 needs an address for the ipvlan interface", i.Name)
@@ -489,7 +489,7 @@ func (b *builder) validateVRIDs() {
 		k := key{i.Interface, i.Family, i.VRID}
 		for _, o := range seen[k] {
 			if conflicts(i, o) {
-				b.errorf(i.kw.at(i.Pos, "virtual_router_id"), "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
+				b.coded(CodeDuplicateVRID, i.kw.at(i.Pos, "virtual_router_id"), Error, "vrrp_instance %s: VRID %d is already used by %s (%s) on interface %s for %s", i.Name, i.VRID, o.Name, o.Pos, i.Interface, i.Family)
 				i.dropped = true
 				break
 			}

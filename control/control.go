@@ -119,21 +119,29 @@ type TrackerStatus struct {
 
 // InstanceStatus is one vrrp_instance.
 type InstanceStatus struct {
-	Name           string            `json:"name"`
-	Interface      string            `json:"interface"`
-	VRID           int               `json:"vrid"`
-	Version        int               `json:"version"`
-	Family         string            `json:"family"` // "ipv4" or "ipv6"
-	State          string            `json:"state"`
-	Priority       int               `json:"priority"` // effective
-	BasePriority   int               `json:"base_priority"`
-	AdvertInterval Duration          `json:"advert_interval"`
-	MasterAddr     string            `json:"master_addr,omitempty"`
-	MasterPriority int               `json:"master_priority,omitempty"`
-	VIPs           []string          `json:"vips"`
-	Since          time.Time         `json:"since"`
-	Reason         string            `json:"reason,omitempty"` // why it entered State
-	Counters       map[string]uint64 `json:"counters,omitempty"`
+	Name           string    `json:"name"`
+	Interface      string    `json:"interface"`
+	VRID           int       `json:"vrid"`
+	Version        int       `json:"version"`
+	Family         string    `json:"family"` // "ipv4" or "ipv6"
+	State          string    `json:"state"`
+	Priority       int       `json:"priority"` // effective
+	BasePriority   int       `json:"base_priority"`
+	AdvertInterval Duration  `json:"advert_interval"`
+	MasterAddr     string    `json:"master_addr,omitempty"`
+	MasterPriority int       `json:"master_priority,omitempty"`
+	VIPs           []string  `json:"vips"`
+	Since          time.Time `json:"since"`
+	Reason         string    `json:"reason,omitempty"` // why it entered State, in words
+	// Cause is why it entered State as a stable name (vrrp.Cause's
+	// String: "master_down", "higher_priority", ...), for programs.
+	Cause string `json:"cause,omitempty"`
+	// Counters are keyed by the Counter* constants and DropCounter.
+	Counters map[string]uint64 `json:"counters,omitempty"`
+	// ForeignVRIDs counts, by VRID, the adverts received on the
+	// instance's socket (interface and family) for VRIDs no local instance
+	// runs there: another virtual router shares the segment.
+	ForeignVRIDs map[int]uint64 `json:"foreign_vrids,omitempty"`
 	// GARPSent and NASent count the gratuitous ARP and unsolicited
 	// Neighbor Advertisement frames sent for the instance's VIPs;
 	// AnnounceErrors the announcements that could not be sent.

@@ -105,6 +105,7 @@ type instance struct {
 	group  *vrrp.Group
 	since  time.Time
 	reason string
+	cause  vrrp.Cause
 	// refs are the trackers the instance follows; lastTracking is what
 	// the engine was last told about them.
 	refs         []track.Ref
@@ -844,7 +845,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	}
 	var trans []noted
 	for _, t := range rd.Transitions {
-		in.since, in.reason = t.At, t.Reason
+		in.since, in.reason, in.cause = t.At, t.Reason, t.Cause
 		switch {
 		case t.To == vrrp.StateMaster:
 			d.vrrpChanged(in, true)

@@ -1,11 +1,9 @@
 package daemon
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"vigil/control"
@@ -40,16 +38,16 @@ func (d *Daemon) snapshot() control.Status {
 			MasterPriority: int(st.MasterPriority),
 			Since:          in.since,
 			Reason:         in.reason,
+			Cause:          causeName(in.cause),
 			Counters:       counters(st.Counters),
 		}
 		if in.spec.fam == inet.IPv6 {
 			is.Family = "ipv6"
 		}
-		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
 		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps.Load(), in.nas.Load(), in.announceErrs.Load()
-		is.Counters["loop_lag_max_ms"] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
-		is.Counters["first_advert_us"] = uint64(in.firstAdvert.Microseconds())
-		is.Counters["vips_claimed_us"] = uint64(time.Duration(in.claimed.Load()).Microseconds())
+		is.Counters[control.CounterLoopLagMaxMs] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
+		is.Counters[control.CounterFirstAdvertUs] = uint64(in.firstAdvert.Microseconds())
+		is.Counters[control.CounterVIPsClaimedUs] = uint64(time.Duration(in.claimed.Load()).Microseconds())
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}
@@ -57,9 +55,10 @@ func (d *Daemon) snapshot() control.Status {
 			is.VIPs = append(is.VIPs, p.String())
 		}
 		slices.Sort(is.VIPs)
-		if in.sock != nil {
+		if in.sock != nil && len(in.sock.foreign) > 0 {
+			is.ForeignVRIDs = map[int]uint64{}
 			for vrid, n := range in.sock.foreign {
-				is.Counters[fmt.Sprintf("foreign_vrid_%d", vrid)] = n
+				is.ForeignVRIDs[int(vrid)] = n
 			}
 		}
 		s.Instances = append(s.Instances, is)
@@ -122,15 +121,15 @@ func (d *Daemon) trackerStatus() []control.TrackerStatus {
 
 func counters(c vrrp.Counters) map[string]uint64 {
 	m := map[string]uint64{
-		"adverts_received":   c.Received,
-		"adverts_sent":       c.Sent,
-		"priority0_received": c.PriorityZeroRcvd,
-		"priority0_sent":     c.PriorityZeroSent,
-		"became_master":      c.BecameMaster,
-		"released_master":    c.ReleasedMaster,
+		control.CounterAdvertsReceived:   c.Received,
+		control.CounterAdvertsSent:       c.Sent,
+		control.CounterPriority0Received: c.PriorityZeroRcvd,
+		control.CounterPriority0Sent:     c.PriorityZeroSent,
+		control.CounterBecameMaster:      c.BecameMaster,
+		control.CounterReleasedMaster:    c.ReleasedMaster,
 	}
 	for _, r := range vrrp.DropReasons() {
-		m["dropped_"+strings.ReplaceAll(r.String(), "-", "_")] = c.Drops(r)
+		m[control.DropCounter(r)] = c.Drops(r)
 	}
 	return m
 }
@@ -162,4 +161,13 @@ func addTraffic(services []control.ServiceStatus, st map[string]map[netip.AddrPo
 			rs.Stats = conv(counts[ap])
 		}
 	}
+}
+
+// causeName is the status spelling of a transition's cause: empty before
+// the first transition.
+func causeName(c vrrp.Cause) string {
+	if c == 0 {
+		return ""
+	}
+	return c.String()
 }

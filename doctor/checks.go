@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"vigil/config"
+	"vigil/control"
 	"vigil/internal/inet"
+	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
 
@@ -238,7 +240,7 @@ func checkDelivery(in *Input) []Finding {
 		if t.st == nil || t.st.State != "MASTER" {
 			continue
 		}
-		_, sent := t.counter("adverts_sent")
+		_, sent := t.counter(control.CounterAdvertsSent)
 		if sent < 2 {
 			continue
 		}
@@ -356,7 +358,8 @@ func checkClash(in *Input) []Finding {
 			for _, d := range diffs[i] {
 				ev = append(ev, "it advertises "+d)
 			}
-			for _, k := range []string{"dropped_auth", "dropped_auth_type", "dropped_vips", "dropped_addr_count", "dropped_version", "dropped_interval"} {
+			for _, r := range []vrrp.DropReason{vrrp.DropAuth, vrrp.DropAuthType, vrrp.DropVIPs, vrrp.DropAddrCount, vrrp.DropVersion, vrrp.DropInterval} {
+				k := control.DropCounter(r)
 				if n, _ := t.counter(k); n > 0 {
 					ev = append(ev, fmt.Sprintf("vigil counter %s = %d", k, n))
 				}
@@ -401,13 +404,8 @@ func checkClash(in *Input) []Finding {
 	}
 	if in.Status != nil {
 		for _, st := range in.Status.Instances {
-			for k, n := range st.Counters {
-				v, ok := strings.CutPrefix(k, "foreign_vrid_")
-				if !ok || n == 0 {
-					continue
-				}
-				vrid, err := strconv.Atoi(v)
-				if err == nil && !ours[st.Interface][vrid] {
+			for vrid, n := range st.ForeignVRIDs {
+				if n > 0 && !ours[st.Interface][vrid] {
 					note(st.Interface, vrid, fmt.Sprintf("vigil counted %d adverts since it started", n))
 				}
 			}
@@ -535,8 +533,8 @@ func checkMulticast(in *Input) []Finding {
 			continue
 		}
 		ev := []string{fmt.Sprintf("another host (%s) holds %s, yet no advert for VRID %d from another router reached %s in %v", strings.Join(holders, ", "), t.vips[0], t.vrid, t.iface, c.Duration)}
-		if n, _ := t.counter("adverts_received"); t.st != nil {
-			ev = append(ev, fmt.Sprintf("adverts_received = %d since vigil started", n))
+		if n, _ := t.counter(control.CounterAdvertsReceived); t.st != nil {
+			ev = append(ev, fmt.Sprintf(control.CounterAdvertsReceived+" = %d since vigil started", n))
 		}
 		f := Finding{Code: "VD401", Severity: Crit, Instance: t.name, Interface: t.iface, Evidence: ev}
 		if t.multicast() {
@@ -554,33 +552,41 @@ func checkMulticast(in *Input) []Finding {
 // ---- VD5xx: adverts the daemon dropped, by reason ----
 
 type dropInfo struct {
-	counter, code, summary, fix string
+	reason             vrrp.DropReason
+	code, summary, fix string
 }
+
+// dropsWithoutFinding are the drop reasons that are no mismatch of this
+// node's configuration: another virtual router's adverts (VD202 reports
+// them from ForeignVRIDs and the capture), our own looped back, and adverts
+// while INIT or FAULT. TestEveryDropReasonIsKnown holds these and
+// dropTable to vrrp's list.
+var dropsWithoutFinding = []vrrp.DropReason{vrrp.DropVRID, vrrp.DropOwn, vrrp.DropInactive}
 
 func dropTable() []dropInfo {
 	return []dropInfo{
-		{"dropped_auth", "VD501", "Adverts are dropped because their auth_pass differs from this node's: a peer has another password (or it is another virtual router on the same VRID).",
+		{vrrp.DropAuth, "VD501", "Adverts are dropped because their auth_pass differs from this node's: a peer has another password (or it is another virtual router on the same VRID).",
 			"Use the same authentication { auth_type PASS; auth_pass ... } on every node of the virtual router (only the first 8 characters count)."},
-		{"dropped_auth_type", "VD502", "Adverts are dropped because their authentication type differs: one node uses auth_type PASS and another none (or AH).",
+		{vrrp.DropAuthType, "VD502", "Adverts are dropped because their authentication type differs: one node uses auth_type PASS and another none (or AH).",
 			"Use the same authentication block on every node, or none on all."},
-		{"dropped_ttl", "VD503", "Adverts arrive with a TTL below 255: they crossed a router, or a device on the path decrements TTL, and VRRP must stay on one link.",
+		{vrrp.DropTTL, "VD503", "Adverts arrive with a TTL below 255: they crossed a router, or a device on the path decrements TTL, and VRRP must stay on one link.",
 			"Put the peers on one layer-2 segment; for unicast peers that are deliberately routed, relax the check (unicast_peer { ADDR min_ttl N max_ttl 255 })."},
-		{"dropped_checksum", "VD504", "Adverts fail the checksum: typically a VRRPv3 peer computing the IPv4 checksum without the pseudo-header (Cisco, Juniper, RFC 9568) or keepalived with v3_checksum_as_v2, or the reverse.",
+		{vrrp.DropChecksum, "VD504", "Adverts fail the checksum: typically a VRRPv3 peer computing the IPv4 checksum without the pseudo-header (Cisco, Juniper, RFC 9568) or keepalived with v3_checksum_as_v2, or the reverse.",
 			"Make every node compute it the same way: set or clear v3_checksum_as_v2 in global_defs to match the vendor router."},
-		{"dropped_interval", "VD505", "VRRPv2 adverts are dropped because their advert_int differs from this node's: version 2 requires the same interval on every node.",
+		{vrrp.DropInterval, "VD505", "VRRPv2 adverts are dropped because their advert_int differs from this node's: version 2 requires the same interval on every node.",
 			"Set the same advert_int on every node of the virtual router."},
-		{"dropped_version", "VD506", "Adverts of another VRRP version are dropped: one node speaks VRRPv2 and another VRRPv3 on this VRID.",
+		{vrrp.DropVersion, "VD506", "Adverts of another VRRP version are dropped: one node speaks VRRPv2 and another VRRPv3 on this VRID.",
 			"Set the same vrrp_version (global_defs) or version (vrrp_instance) on every node."},
-		{"dropped_vips", "VD507", "Adverts are dropped because they do not list this node's virtual addresses: the nodes' virtual_ipaddress blocks differ (or it is another virtual router on the VRID).",
+		{vrrp.DropVIPs, "VD507", "Adverts are dropped because they do not list this node's virtual addresses: the nodes' virtual_ipaddress blocks differ (or it is another virtual router on the VRID).",
 			"Give every node the same virtual_ipaddress list, or skip_check_adv_addr if the difference is intended."},
-		{"dropped_addr_count", "VD507", "Adverts are dropped because they carry a different number of virtual addresses: the nodes' virtual_ipaddress blocks differ.",
+		{vrrp.DropAddrCount, "VD507", "Adverts are dropped because they carry a different number of virtual addresses: the nodes' virtual_ipaddress blocks differ.",
 			"Give every node the same virtual_ipaddress list."},
-		{"dropped_unknown_peer", "VD508", "Unicast adverts from an address not listed in unicast_peer are dropped (check_unicast_src): a peer sends from another address than the one configured.",
+		{vrrp.DropUnknownPeer, "VD508", "Unicast adverts from an address not listed in unicast_peer are dropped (check_unicast_src): a peer sends from another address than the one configured.",
 			"List the address the peer really sends from (its unicast_src_ip) in unicast_peer, or set unicast_src_ip on the peer."},
-		{"dropped_cast", "VD509", "Adverts are dropped because one node sends multicast and this one expects unicast, or the reverse: the nodes disagree on unicast_peer.",
+		{vrrp.DropCast, "VD509", "Adverts are dropped because one node sends multicast and this one expects unicast, or the reverse: the nodes disagree on unicast_peer.",
 			"Configure unicast_peer on all nodes of the virtual router, or on none."},
-		{"dropped_type", "VD510", "Malformed VRRP packets (unknown type) arrive and are dropped.", "Find the sender with tcpdump -ni IFACE ip proto 112."},
-		{"dropped_length", "VD510", "Malformed or truncated VRRP packets arrive and are dropped.", "Find the sender with tcpdump -ni IFACE ip proto 112."},
+		{vrrp.DropType, "VD510", "Malformed VRRP packets (unknown type) arrive and are dropped.", "Find the sender with tcpdump -ni IFACE ip proto 112."},
+		{vrrp.DropLength, "VD510", "Malformed or truncated VRRP packets arrive and are dropped.", "Find the sender with tcpdump -ni IFACE ip proto 112."},
 	}
 }
 
@@ -602,7 +608,8 @@ func checkDrops(in *Input) []Finding {
 		}
 		dropped := false
 		for _, d := range dropTable() {
-			n, delta := t.counter(d.counter)
+			counter := control.DropCounter(d.reason)
+			n, delta := t.counter(counter)
 			if n == 0 {
 				continue
 			}
@@ -610,12 +617,12 @@ func checkDrops(in *Input) []Finding {
 			f := Finding{Code: d.code, Severity: Warn, Instance: t.name, Interface: t.iface, Summary: d.summary, Fix: d.fix}
 			switch {
 			case delta > 0:
-				f.Evidence = []string{fmt.Sprintf("%s = %d, %d of them during the capture: it is still happening", d.counter, n, delta)}
+				f.Evidence = []string{fmt.Sprintf("%s = %d, %d of them during the capture: it is still happening", counter, n, delta)}
 			case delta == 0:
 				f.Severity = Info
-				f.Evidence = []string{fmt.Sprintf("%s = %d since vigil started, none during the capture: it happened earlier", d.counter, n)}
+				f.Evidence = []string{fmt.Sprintf("%s = %d since vigil started, none during the capture: it happened earlier", counter, n)}
 			default:
-				f.Evidence = []string{fmt.Sprintf("%s = %d since vigil started", d.counter, n)}
+				f.Evidence = []string{fmt.Sprintf("%s = %d since vigil started", counter, n)}
 			}
 			out = append(out, f)
 		}
@@ -664,7 +671,27 @@ func startupRace(in *Input, t *target) bool {
 
 // LoopLagCounter is the status counter doctor reads, when the daemon
 // exposes it, for the worst lateness of its event loop in milliseconds.
-const LoopLagCounter = "loop_lag_max_ms"
+const LoopLagCounter = control.CounterLoopLagMaxMs
+
+// causeKinds says what each transition cause means to checkStall (VD602):
+// the node lost MASTER to a peer that came back (preempted), it took over
+// from a master that fell silent, or neither. TestEveryCauseIsKnown fails
+// for a vrrp.Cause missing here.
+var causeKinds = map[vrrp.Cause]causeKind{
+	vrrp.CauseHigherPriority: preempted, vrrp.CauseHigherAddress: preempted,
+	vrrp.CauseMasterDown: silentMaster,
+	vrrp.CauseStartup:    otherCause, vrrp.CauseAddressOwner: otherCause,
+	vrrp.CauseInterfaceDown: otherCause, vrrp.CauseInterfaceUp: otherCause,
+	vrrp.CauseTracking: otherCause, vrrp.CauseShutdown: otherCause, vrrp.CauseSyncGroup: otherCause,
+}
+
+type causeKind int
+
+const (
+	otherCause causeKind = iota
+	preempted
+	silentMaster
+)
 
 func checkStall(in *Input) []Finding {
 	var out []Finding
@@ -684,18 +711,18 @@ func checkStall(in *Input) []Finding {
 				})
 			}
 		}
-		became, _ := t.counter("became_master")
-		released, _ := t.counter("released_master")
-		reason := t.st.Reason
+		became, _ := t.counter(control.CounterBecameMaster)
+		released, _ := t.counter(control.CounterReleasedMaster)
+		reason, kind := t.st.Reason, causeKinds[vrrp.ParseCause(t.st.Cause)]
 		switch {
 		case t.st.State == "BACKUP" && became > 0 && released > 0 && !startupRace(in, t) &&
-			(strings.HasPrefix(reason, "higher priority") || strings.HasPrefix(reason, "equal priority")):
+			kind == preempted:
 			out = append(out, Finding{Code: "VD602", Severity: Info, Instance: t.name, Interface: t.iface,
 				Summary:  fmt.Sprintf("This node took over as master and later handed back (%s): the master was silent for longer than the master down interval and then came back, which is what a stalled master (SIGSTOP, VM pause, CPU starvation) or a burst of lost adverts looks like.", reason),
 				Evidence: []string{fmt.Sprintf("became_master = %d, released_master = %d, back to BACKUP %s ago", became, released, ago(in.Now, t.st.Since))},
 				Fix:      "If the master did not restart on purpose, look at its logs and load around that time (journalctl -u vigil, /proc/pressure/cpu); run `vigil doctor` there.",
 			})
-		case t.st.State == "MASTER" && reason == "master down timer expired" && t.st.MasterAddr != "" &&
+		case t.st.State == "MASTER" && kind == silentMaster && t.st.MasterAddr != "" &&
 			!in.local(t, parseAddr(t.st.MasterAddr)):
 			// At startup no master was known; here one was, and it fell
 			// silent.
@@ -984,6 +1011,17 @@ func interfacesOf(in *Input) []string {
 
 // ---- VD8xx: configuration traps ----
 
+// configCodes is the finding each coded configuration diagnostic becomes;
+// a diagnostic without a code (or mapped to VD805) is VD805, "the
+// configuration has an error". TestEveryConfigCodeIsKnown fails for a
+// config.Code missing here.
+var configCodes = map[config.Code]string{
+	config.CodeNopreemptIgnored:    "VD801",
+	config.CodePreemptDelayIgnored: "VD805",
+	config.CodeUnicastNoPeers:      "VD802",
+	config.CodeDuplicateVRID:       "VD804",
+}
+
 func checkConfig(in *Input) []Finding {
 	if in.Config == nil {
 		if in.ConfigFile != "" {
@@ -998,16 +1036,16 @@ func checkConfig(in *Input) []Finding {
 			continue
 		}
 		msg := d.String()
-		switch {
-		case strings.Contains(msg, "no unicast peers"):
+		switch configCodes[d.Code] {
+		case "VD802":
 			// VD802 below says it with the consequence.
-		case strings.Contains(msg, "is already used by"):
+		case "VD804":
 			out = append(out, Finding{Code: "VD804", Severity: Crit,
 				Summary:  "Two vrrp_instances use the same VRID on one interface and family: they are the same virtual router on the wire, and vigil runs only the first.",
 				Evidence: []string{msg},
 				Fix:      "Give each vrrp_instance on an interface its own virtual_router_id.",
 			})
-		case strings.Contains(msg, "nopreempt"):
+		case "VD801":
 			out = append(out, Finding{Code: "VD801", Severity: Warn,
 				Summary:  "nopreempt is ignored on this instance: it only works with state BACKUP and a priority below 255.",
 				Evidence: []string{msg},

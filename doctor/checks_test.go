@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"vigil/config"
 	"vigil/control"
+	"vigil/vrrp"
 	"vigil/vrrp/wire"
 )
 
@@ -124,7 +126,7 @@ func hostFacts() *fakeFacts {
 func inst(state string, counters map[string]uint64) control.InstanceStatus {
 	return control.InstanceStatus{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, Family: "ipv4", State: state,
 		Priority: 150, BasePriority: 150, AdvertInterval: control.Duration(time.Second), VIPs: []string{"192.0.2.100/24"},
-		Since: now.Add(-time.Minute), Reason: "master down timer expired", Counters: counters}
+		Since: now.Add(-time.Minute), Reason: "master down timer expired", Cause: vrrp.CauseMasterDown.String(), Counters: counters}
 }
 
 func status(is ...control.InstanceStatus) *control.Status {
@@ -219,7 +221,8 @@ func TestChecks(t *testing.T) {
 			return &Input{Config: cfg, Facts: hostFacts(), Captures: capt([]Heard{h}, []Heard{decoded(h, "s3cr3t", vip)})}
 		}, []string{"VD201/ok"}, ""},
 		{"clash/foreign VRID", checkClash, func() *Input {
-			st := status(inst("BACKUP", map[string]uint64{"foreign_vrid_7": 12}))
+			st := status(inst("BACKUP", nil))
+			st.Instances[0].ForeignVRIDs = map[int]uint64{7: 12}
 			return &Input{Config: cfg, Facts: hostFacts(), Status: st, Captures: capt([]Heard{heard(alien, 7, 100, 3)}, nil)}
 		}, []string{"VD201/ok", "VD202/info"}, "VRID 7"},
 
@@ -282,12 +285,12 @@ func TestChecks(t *testing.T) {
 
 		{"stall/handed back", checkStall, func() *Input {
 			is := inst("BACKUP", map[string]uint64{"became_master": 1, "released_master": 1})
-			is.Reason = "higher priority 200 from 192.0.2.2"
+			is.Reason, is.Cause = "higher priority 200 from 192.0.2.2", vrrp.CauseHigherPriority.String()
 			return &Input{Now: now, Config: cfg, Status: status(is)}
 		}, []string{"VD602/info"}, "handed back"},
 		{"stall/startup election is not a stall", checkStall, func() *Input {
 			is := inst("BACKUP", map[string]uint64{"became_master": 1, "released_master": 1})
-			is.Reason = "higher priority 200 from 192.0.2.2"
+			is.Reason, is.Cause = "higher priority 200 from 192.0.2.2", vrrp.CauseHigherPriority.String()
 			st := status(is)
 			st.Started = is.Since.Add(-2 * time.Second)
 			return &Input{Now: now, Config: cfg, Status: st}
@@ -455,5 +458,80 @@ func TestEveryCodeIsDocumented(t *testing.T) {
 				t.Errorf("docs/doctor.md has no section \"## %s\" (check %s)", code, c.Name)
 			}
 		}
+	}
+}
+
+// TestEveryDropReasonIsKnown: each reason the engine drops an advert for is
+// either a finding of checkDrops or deliberately none.
+func TestEveryDropReasonIsKnown(t *testing.T) {
+	for _, r := range vrrp.DropReasons() {
+		inTable := slices.ContainsFunc(dropTable(), func(d dropInfo) bool { return d.reason == r })
+		if inTable == slices.Contains(dropsWithoutFinding, r) {
+			t.Errorf("drop reason %v: in dropTable %v, in dropsWithoutFinding %v; want exactly one", r, inTable, !inTable)
+		}
+	}
+}
+
+// TestEveryCauseIsKnown: doctor says what every transition cause means, and
+// docs/operations.md lists each by the name the status carries.
+func TestEveryCauseIsKnown(t *testing.T) {
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range vrrp.Causes() {
+		if _, ok := causeKinds[c]; !ok {
+			t.Errorf("cause %v is missing from doctor's causeKinds", c)
+		}
+		if !strings.Contains(string(doc), "| `"+c.String()+"` |") {
+			t.Errorf("docs/operations.md has no row for the transition cause %q", c)
+		}
+	}
+}
+
+// TestEveryConfigCodeIsKnown: doctor maps every config diagnostic code to a
+// finding, and docs/doctor.md names the code under that finding.
+func TestEveryConfigCodeIsKnown(t *testing.T) {
+	b, err := os.ReadFile("../docs/doctor.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, c := range config.Codes() {
+		vd, ok := configCodes[c]
+		if !ok {
+			t.Errorf("config code %q is missing from doctor's configCodes", c)
+			continue
+		}
+		_, sec, _ := strings.Cut(doc, "\n## "+vd+"\n")
+		sec, _, _ = strings.Cut(sec, "\n## ")
+		if !strings.Contains(sec, "`"+string(c)+"`") {
+			t.Errorf("docs/doctor.md: section %s does not name the config code %q", vd, c)
+		}
+	}
+}
+
+// TestPreemptDelayIsNotNopreempt: "preempt_delay is incompatible with
+// nopreempt" mentions nopreempt but is not the nopreempt finding (VD801);
+// matching the text called it that.
+func TestPreemptDelayIsNotNopreempt(t *testing.T) {
+	cfg, diags := config.LoadBytes("k.conf", []byte(`vrrp_instance VI_1 {
+	interface eth0
+	state BACKUP
+	virtual_router_id 51
+	priority 100
+	nopreempt
+	preempt_delay 5
+	virtual_ipaddress { 192.0.2.100/24 }
+}
+`), config.Env{})
+	var got []string
+	for _, f := range checkConfig(&Input{Config: cfg, Diags: diags}) {
+		if f.Severity >= Warn {
+			got = append(got, f.Code)
+		}
+	}
+	if !slices.Equal(got, []string{"VD805"}) {
+		t.Errorf("findings %v for preempt_delay with nopreempt, want [VD805]", got)
 	}
 }

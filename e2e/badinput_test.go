@@ -124,7 +124,7 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 				t.Errorf("%s: %s: counter %s grew by %d, want at least %d", n.host.Name, k.name, k.reason, got, 2*rounds)
 			}
 		}
-		if got := now.Counters["foreign_vrid_99"]; got < 2*rounds {
+		if got := now.ForeignVRIDs[99]; got < 2*rounds {
 			t.Errorf("%s: foreign VRID adverts counted %d, want at least %d", n.host.Name, got, 2*rounds)
 		}
 		t.Logf("%s (%s): counters after the flood: %v", n.host.Name, now.State, now.Counters)

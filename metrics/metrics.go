@@ -15,6 +15,7 @@
 package metrics
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/control"
+	"vigil/vrrp"
 )
 
 // Kind is a metric's Prometheus type.
@@ -92,10 +94,13 @@ var (
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
-	instanceCounters  = map[string]*metric{"adverts_sent": mAdvSent, "adverts_received": mAdvRcvd, "priority0_sent": mPrio0Sent, "priority0_received": mPrio0Rcvd, "became_master": mBecameMaster, "released_master": mReleasedMaster}
-	dropPrefix        = "dropped_"
-	foreignPrefix     = "foreign_vrid_"
-	ignoredCounterKey = map[string]bool{"loop_lag_max_ms": true} // exported as vigil_loop_lag_max_seconds
+	instanceCounters  = map[string]*metric{control.CounterAdvertsSent: mAdvSent, control.CounterAdvertsReceived: mAdvRcvd, control.CounterPriority0Sent: mPrio0Sent, control.CounterPriority0Received: mPrio0Rcvd, control.CounterBecameMaster: mBecameMaster, control.CounterReleasedMaster: mReleasedMaster}
+	ignoredCounterKey = map[string]bool{
+		control.CounterLoopLagMaxMs: true, // exported as vigil_loop_lag_max_seconds
+		// The timing of the last takeover, for `vigil status` and the demo;
+		// not exported (yet).
+		control.CounterFirstAdvertUs: true, control.CounterVIPsClaimedUs: true,
+	}
 )
 
 type metric struct {
@@ -127,7 +132,7 @@ func Defs() []Def {
 // the daemon adds cannot go unexported unnoticed.
 func CounterKnown(key string) bool {
 	return instanceCounters[key] != nil || ignoredCounterKey[key] ||
-		strings.HasPrefix(key, dropPrefix) || strings.HasPrefix(key, foreignPrefix)
+		slices.ContainsFunc(vrrp.DropReasons(), func(r vrrp.DropReason) bool { return control.DropCounter(r) == key })
 }
 
 // Collector turns snapshots into metrics.
@@ -195,13 +200,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for key, v := range in.Counters {
 			if m := instanceCounters[key]; m != nil {
 				emit(ch, m, float64(v), labels...)
-			} else if r, ok := strings.CutPrefix(key, dropPrefix); ok {
-				emit(ch, mDropped, float64(v), append(labels, r)...)
-			} else if vrid, ok := strings.CutPrefix(key, foreignPrefix); ok {
-				// The count belongs to the interface's socket, which every
-				// instance on it reports: export it once.
-				foreign[sockKey{in.Interface, in.Family, vrid}] = v
 			}
+		}
+		for _, r := range vrrp.DropReasons() {
+			if v, ok := in.Counters[control.DropCounter(r)]; ok {
+				emit(ch, mDropped, float64(v), append(labels, control.DropLabel(r))...)
+			}
+		}
+		for vrid, v := range in.ForeignVRIDs {
+			// The count belongs to the interface's socket, which every
+			// instance on it reports: export it once.
+			foreign[sockKey{in.Interface, in.Family, itoa(vrid)}] = v
 		}
 	}
 	for k, v := range foreign {

@@ -30,10 +30,11 @@ func fullStatus() control.Status {
 			Name: "VI_1", Interface: "eth0", VRID: 51, Family: "ipv4", State: "MASTER", Priority: 90, BasePriority: 100,
 			VIPs: []string{"192.0.2.100/32"}, GARPSent: 10, NASent: 2, AnnounceErrors: 1,
 			Counters: map[string]uint64{"dropped_ttl": 3, "adverts_sent": 7, "adverts_received": 1, "priority0_sent": 1,
-				"priority0_received": 2, "became_master": 1, "released_master": 0, "foreign_vrid_7": 12, "loop_lag_max_ms": 2000},
+				"priority0_received": 2, "became_master": 1, "released_master": 0, "loop_lag_max_ms": 2000},
+			ForeignVRIDs: map[int]uint64{7: 12},
 		}, {
 			Name: "VI_2", Interface: "eth0", VRID: 52, Family: "ipv4", State: "BACKUP",
-			Counters: map[string]uint64{"foreign_vrid_7": 12},
+			ForeignVRIDs: map[int]uint64{7: 12},
 		}},
 		Groups: []control.GroupStatus{{Name: "G1", State: "MASTER", Members: []string{"VI_1"}}},
 		BFD: []control.BFDSessionStatus{{Name: "bfd_gw", Peer: "192.0.2.254", State: "Up", Sent: 100, Received: 99, Flaps: 1,

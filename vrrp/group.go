@@ -45,7 +45,7 @@ func NewGroup(name string, members ...*Instance) (*Group, error) {
 	for _, m := range members {
 		m.group = g
 	}
-	g.refresh("joined sync group " + name)
+	g.refresh(because{CauseSyncGroup, "joined sync group " + name})
 	for _, m := range members {
 		if m.state == StateMaster {
 			g.follow(m, StateMaster)
@@ -107,7 +107,7 @@ func (g *Group) check() {
 			at = m.now
 		}
 	}
-	g.pending = append(g.pending, Transition{At: at, From: g.reported, To: s, Reason: "members " + g.describe()})
+	g.pending = append(g.pending, Transition{At: at, From: g.reported, To: s, Cause: CauseSyncGroup, Reason: "members " + g.describe()})
 	g.reported = s
 }
 
@@ -124,7 +124,7 @@ func (g *Group) describe() string {
 
 // refresh recomputes every member's group fault (another member has a
 // fault of its own) and moves members into or out of FAULT.
-func (g *Group) refresh(reason string) {
+func (g *Group) refresh(reason because) {
 	var faulty *Instance
 	for _, m := range g.members {
 		if m.ownFault() && m.state != StateInit {
@@ -144,7 +144,7 @@ func (g *Group) refresh(reason string) {
 	for _, m := range g.members {
 		why := reason
 		if !m.ownFault() && faulty != nil {
-			why = fmt.Sprintf("sync group %s: %s in FAULT", g.name, faulty.cfg.Name)
+			why = because{CauseSyncGroup, fmt.Sprintf("sync group %s: %s in FAULT", g.name, faulty.cfg.Name)}
 		}
 		switch {
 		case m.state == StateInit:
@@ -180,7 +180,7 @@ func (g *Group) allWantMaster(m *Instance) bool {
 // follow makes the other members join m, which has just become MASTER or
 // left MASTER for BACKUP.
 func (g *Group) follow(m *Instance, to State) {
-	why := fmt.Sprintf("sync group %s: %s became %v", g.name, m.cfg.Name, to)
+	why := because{CauseSyncGroup, fmt.Sprintf("sync group %s: %s became %v", g.name, m.cfg.Name, to)}
 	for _, o := range g.members {
 		if o == m {
 			continue

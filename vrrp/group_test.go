@@ -105,8 +105,8 @@ func TestGroupBackupIsShared(t *testing.T) {
 	}
 	rd := b.Ready()
 	last := rd.Transitions[len(rd.Transitions)-1]
-	if last.Reason != "sync group G: VI_1 became BACKUP" {
-		t.Errorf("b's reason %q", last.Reason)
+	if last.Reason != "sync group G: VI_1 became BACKUP" || last.Cause != vrrp.CauseSyncGroup {
+		t.Errorf("b's reason %q, cause %v", last.Reason, last.Cause)
 	}
 }
 

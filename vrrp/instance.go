@@ -46,8 +46,8 @@ type Instance struct {
 	// (configured, or detected in a peer's advert).
 	oldUnicastSum bool
 
-	since  time.Time
-	reason string
+	since time.Time
+	why   because
 
 	counters Counters
 	group    *Group
@@ -91,7 +91,7 @@ func New(cfg Config, now time.Time) (*Instance, error) {
 	if err := i.setConfig(cfg); err != nil {
 		return nil, err
 	}
-	i.startup("startup", true)
+	i.startup(fixed(CauseStartup), true)
 	return i, nil
 }
 
@@ -195,23 +195,23 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 		err = i.receive(ev)
 	case InterfaceDown:
 		i.ifDown = true
-		i.checkFault("interface down")
+		i.checkFault(fixed(CauseInterfaceDown))
 	case InterfaceUp:
 		i.ifDown = false
-		i.checkFault("interface up")
+		i.checkFault(fixed(CauseInterfaceUp))
 	case Tracking:
 		i.track(ev)
 	case Shutdown:
 		i.shutdown()
 		if i.group != nil {
-			i.group.refresh("shutdown")
+			i.group.refresh(fixed(CauseShutdown))
 		}
 	case Startup:
 		if i.state == StateInit {
 			if i.group != nil {
-				i.group.refresh("startup") // a member may be in FAULT
+				i.group.refresh(fixed(CauseStartup)) // a member may be in FAULT
 			}
-			i.startup("startup", true)
+			i.startup(fixed(CauseStartup), true)
 			if i.group != nil && i.state == StateMaster {
 				i.group.follow(i, StateMaster)
 			}
@@ -321,7 +321,8 @@ func (i *Instance) Status() Status {
 		Version:             i.cfg.Version,
 		State:               i.state,
 		Since:               i.since,
-		Reason:              i.reason,
+		Reason:              i.why.text,
+		Cause:               i.why.cause,
 		Priority:            i.prio,
 		BasePriority:        i.cfg.Priority,
 		OwnsVIPs:            i.wantVIPs,
@@ -384,7 +385,7 @@ func (i *Instance) advance(now time.Time) {
 	switch i.state {
 	case StateBackup:
 		if due(i.downAt, now) {
-			i.tryMaster("master down timer expired")
+			i.tryMaster(fixed(CauseMasterDown))
 		}
 	case StateMaster:
 		// One advert however late we are: a stalled master catching up
@@ -410,7 +411,7 @@ func (i *Instance) advance(now time.Time) {
 }
 
 // tryMaster is RFC 5798 section 6.4.2's Master_Down_Timer firing.
-func (i *Instance) tryMaster(reason string) {
+func (i *Instance) tryMaster(reason because) {
 	i.wantMaster = true
 	if i.group != nil && !i.group.allWantMaster(i) {
 		// keepalived prefers BACKUP to thrashing: wait for the others,
@@ -429,7 +430,7 @@ func (i *Instance) tryMaster(reason string) {
 // keepalived 2.2.7's reading of RFC 5798 section 6.4.1 (observed: priority
 // 255 with state BACKUP, and any owner leaving FAULT, wait for the
 // Master_Down_Timer like everyone else).
-func (i *Instance) startup(reason string, initial bool) {
+func (i *Instance) startup(reason because, initial bool) {
 	i.masterAdverInt = i.cfg.AdvertInterval
 	i.preemptAt = time.Time{}
 	i.masterAddr, i.masterPrio = netip.Addr{}, 0
@@ -438,7 +439,7 @@ func (i *Instance) startup(reason string, initial bool) {
 		return
 	}
 	if initial && i.prio == 255 && i.cfg.InitialState == StateMaster {
-		i.becomeMaster("priority 255 and state MASTER: address owner")
+		i.becomeMaster(fixed(CauseAddressOwner))
 		return
 	}
 	i.becomeBackup(reason)
@@ -450,7 +451,7 @@ func (i *Instance) faulty() bool { return i.ownFault() || i.groupFault }
 func (i *Instance) ownFault() bool { return i.ifDown || i.trackFault }
 
 // checkFault enters or leaves FAULT as the causes say.
-func (i *Instance) checkFault(reason string) {
+func (i *Instance) checkFault(reason because) {
 	if i.group != nil {
 		i.group.refresh(reason)
 		return
@@ -465,12 +466,12 @@ func (i *Instance) checkFault(reason string) {
 }
 
 func (i *Instance) track(ev Tracking) {
-	reason := ev.Reason
-	if reason == "" {
-		reason = "tracking"
+	reason := because{CauseTracking, ev.Reason}
+	if reason.text == "" {
+		reason.text = "tracking"
 	}
 	i.trackFault = ev.Fault
-	i.trackWhy = reason
+	i.trackWhy = reason.text
 	i.delta = ev.Delta
 	i.prio = EffectivePriority(i.cfg.Priority, ev.Delta)
 	i.checkFault(reason)
@@ -485,7 +486,7 @@ func (i *Instance) shutdown() {
 	}
 	i.stopTimers()
 	i.wantVIPs = false
-	i.transition(StateInit, "shutdown")
+	i.transition(StateInit, fixed(CauseShutdown))
 }
 
 func (i *Instance) stopTimers() {
@@ -494,7 +495,7 @@ func (i *Instance) stopTimers() {
 	i.wantMaster = false
 }
 
-func (i *Instance) becomeMaster(reason string) {
+func (i *Instance) becomeMaster(reason because) {
 	i.stopTimers()
 	i.transition(StateMaster, reason)
 	i.counters.BecameMaster++
@@ -513,7 +514,7 @@ func (i *Instance) becomeMaster(reason string) {
 	}
 }
 
-func (i *Instance) becomeBackup(reason string) {
+func (i *Instance) becomeBackup(reason because) {
 	if i.state == StateMaster {
 		i.counters.ReleasedMaster++
 	}
@@ -523,7 +524,7 @@ func (i *Instance) becomeBackup(reason string) {
 	i.downAt = i.now.Add(i.downInterval())
 }
 
-func (i *Instance) becomeFault(reason string) {
+func (i *Instance) becomeFault(reason because) {
 	if i.state == StateMaster {
 		i.counters.ReleasedMaster++
 		if !i.ifDown {
@@ -535,12 +536,12 @@ func (i *Instance) becomeFault(reason string) {
 	i.transition(StateFault, reason)
 }
 
-func (i *Instance) transition(to State, reason string) {
+func (i *Instance) transition(to State, reason because) {
 	if to == i.state {
 		return
 	}
-	i.out.Transitions = append(i.out.Transitions, Transition{At: i.now, From: i.state, To: to, Reason: reason, Priority: i.prio})
-	i.state, i.since, i.reason = to, i.now, reason
+	i.out.Transitions = append(i.out.Transitions, Transition{At: i.now, From: i.state, To: to, Cause: reason.cause, Reason: reason.text, Priority: i.prio})
+	i.state, i.since, i.why = to, i.now, reason
 }
 
 func (i *Instance) announce(repeat int, reason string) {

@@ -178,14 +178,14 @@ func (i *Instance) onMaster(a wire.Advert, src netip.Addr) {
 		i.advertAt = i.now.Add(i.cfg.AdvertInterval)
 		return
 	}
-	var reason string
+	var reason because
 	switch {
 	case a.Priority > i.prio:
-		reason = fmt.Sprintf("higher priority %d from %v", a.Priority, src)
+		reason = because{CauseHigherPriority, fmt.Sprintf("higher priority %d from %v", a.Priority, src)}
 	case a.Priority == i.prio && src.Compare(i.cfg.SrcAddr) > 0:
-		reason = fmt.Sprintf("equal priority %d from higher address %v", a.Priority, src)
+		reason = because{CauseHigherAddress, fmt.Sprintf("equal priority %d from higher address %v", a.Priority, src)}
 	}
-	if reason != "" {
+	if reason.cause != 0 {
 		if i.cfg.HigherPrioSendAdvert {
 			i.sendAdvert(i.prio)
 		}

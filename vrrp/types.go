@@ -134,8 +134,11 @@ type Announcement struct {
 type Transition struct {
 	At       time.Time
 	From, To State
-	// Reason in plain words: "master down timer expired", "higher priority
-	// 150 from 192.0.2.2", "shutdown", ...
+	// Cause is why, for programs to switch on.
+	Cause Cause
+	// Reason is why in plain words, with the details, for logs and
+	// notify: "master down timer expired", "higher priority 150 from
+	// 192.0.2.2", "shutdown", ...
 	Reason string
 	// Priority is the effective priority after the change, which notify
 	// scripts receive.
@@ -246,6 +249,7 @@ type Status struct {
 	State   State
 	Since   time.Time // of the last transition
 	Reason  string    // of the last transition
+	Cause   Cause     // of the last transition
 	// Priority is the effective priority; BasePriority the configured one.
 	Priority     uint8
 	BasePriority uint8

@@ -261,11 +261,11 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 		c := s.Instances[0].Counters
 		switch {
 		case n == master:
-			say("   %s sent its first advert %dus after becoming MASTER, and had its VIPs in after %dus", n.name, c["first_advert_us"], c["vips_claimed_us"])
-		case c["became_master"] == 0:
+			say("   %s sent its first advert %dus after becoming MASTER, and had its VIPs in after %dus", n.name, c[control.CounterFirstAdvertUs], c[control.CounterVIPsClaimedUs])
+		case c[control.CounterBecameMaster] == 0:
 			say("   %s never became MASTER during the election", n.name)
 		default:
-			say("   %s was MASTER too during the election (%d times)", n.name, c["became_master"])
+			say("   %s was MASTER too during the election (%d times)", n.name, c[control.CounterBecameMaster])
 		}
 	}
 	for _, n := range nodes {
