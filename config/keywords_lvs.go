@@ -295,19 +295,7 @@ func init() {
 			}
 		}})
 	}
-	rsRows = append(rsRows, keyword[RealServer]{Name: "BFD_CHECK", Status: Ignored, Doc: "BFD health checker (name NAME); vigil has no BFD (the name must still exist).", Parse: func(b *builder, n *Node, r *RealServer) {
-		for _, it := range n.Block {
-			if it.Key.Text != "name" {
-				b.errorf(it.Key.Pos, "unknown keyword %q in BFD_CHECK", it.Key.Text)
-				continue
-			}
-			if len(it.Args) == 0 {
-				b.errorf(it.Key.Pos, "BFD_CHECK name: missing value: expected a bfd_instance name")
-			} else if !b.bfdNames[it.Args[0].Text] {
-				b.errorf(it.Args[0].Pos, "BFD_CHECK: bfd_instance %s is not defined", it.Args[0].Text)
-			}
-		}
-	}})
+	rsRows = append(rsRows, keyword[RealServer]{Name: "BFD_CHECK", Status: Supported, Doc: "BFD checker: name NAME (a bfd_instance); the server is down while that session is not Up.", Parse: bfdCheck})
 	rsTable = newTable("real_server IP [PORT] { } (in virtual_server)", "A backend of a virtual server.", rsRows)
 
 	common := []keyword[Checker]{

@@ -158,27 +158,7 @@ func init() {
 				}
 			}
 		}},
-		{Name: "bfd_instance", Status: Ignored, Doc: "A BFD session (RFC 5880); vigil has no BFD. Its contents are still checked.", Parse: func(b *builder, n *Node, c *Config) {
-			name, ok := b.named(n)
-			if !ok {
-				return
-			}
-			bi := &ignoredBFD{}
-			b.quiet = true
-			bfdTable.run(b, n.Block, bi)
-			b.quiet = false
-			switch {
-			case bi.bad:
-				return
-			case !bi.neighbor.IsValid():
-				b.errorf(n.Key.Pos, "bfd_instance %s: neighbor_ip is missing", name)
-				return
-			}
-			if b.bfdNames == nil {
-				b.bfdNames = map[string]bool{}
-			}
-			b.bfdNames[name] = true
-		}},
+		{Name: "bfd_instance", Status: Supported, Doc: "A BFD session (RFC 5880, 5881): see its block.", Parse: parseBFDInstance},
 		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
 			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)
 		}},

@@ -59,18 +59,6 @@ func trackKW[T any](name, doc string, min, max int64, field func(*T) *[]*TrackRe
 	}}
 }
 
-// trackBFD checks track_bfd names against the bfd_instance blocks read so
-// far; the sessions themselves are ignored.
-func trackBFD[T any]() keyword[T] {
-	return keyword[T]{Name: "track_bfd", Status: Ignored, Doc: "BFD sessions to follow; vigil has no BFD (the names must still exist).", Parse: func(b *builder, n *Node, v *T) {
-		for _, r := range b.trackList(n, -253, 253) {
-			if !b.bfdNames[r.Name] {
-				b.errorf(r.Pos, "track_bfd %s: bfd_instance %s is not defined", r.Name, r.Name)
-			}
-		}
-	}}
-}
-
 func notifyRows[T any](field func(*T) *Notify, who string) []keyword[T] {
 	return []keyword[T]{
 		cmdKW("notify_master", "Script run when the "+who+" becomes MASTER.", func(v *T) **Command { return &field(v).Master }),
@@ -186,7 +174,7 @@ func init() {
 		trackKW("track_script", "vrrp_script names every member follows: NAME [weight -253..253] [reverse].", -253, 253, func(g *SyncGroup) *[]*TrackRef { return &g.TrackScripts }),
 		trackKW("track_file", "track_file names every member follows: NAME [weight -254..254] [reverse].", -254, 254, func(g *SyncGroup) *[]*TrackRef { return &g.TrackFiles }),
 		trackKW("track_process", "vrrp_track_process names every member follows: NAME [weight -254..254] [reverse].", -254, 254, func(g *SyncGroup) *[]*TrackRef { return &g.TrackProcesses }),
-		trackBFD[SyncGroup](),
+		trackBFD(func(g *SyncGroup) *[]*TrackRef { return &g.TrackBFD }),
 		optBoolKW("notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *SyncGroup) *OptBool { return &g.NotifyPriority }),
 		optBoolKW("smtp_alert", "E-mail on transitions.", func(g *SyncGroup) *OptBool { return &g.SMTPAlert }),
 		{Name: "global_tracking", Status: Rejected, Doc: "deprecated (keepalived reports an error): track on the sync group instead.", Parse: func(b *builder, n *Node, g *SyncGroup) {
@@ -354,7 +342,8 @@ func init() {
 		trackKW("track_script", "vrrp_script names: NAME [weight -253..253] [reverse] (default: the script's weight).", -253, 253, func(i *Instance) *[]*TrackRef { return &i.TrackScripts }),
 		trackKW("track_file", "track_file names: NAME [weight -254..254] [reverse].", -254, 254, func(i *Instance) *[]*TrackRef { return &i.TrackFiles }),
 		trackKW("track_process", "vrrp_track_process names: NAME [weight -254..254] [reverse].", -254, 254, func(i *Instance) *[]*TrackRef { return &i.TrackProcesses }),
-		trackBFD[Instance](),
+		trackBFD(func(i *Instance) *[]*TrackRef { return &i.TrackBFD }),
+		bfdTakeoverKW(),
 		cmdKW("notify_master_rx_lower_pri", "Script run when the master hears a lower priority advert.", func(i *Instance) **Command { return &i.Notify.MasterRxLowerPri }),
 		optBoolKW("notify_priority_changes", "Send priority changes to the notify FIFOs.", func(i *Instance) *OptBool { return &i.NotifyPriorityChanges }),
 		optBoolKW("smtp_alert", "E-mail on transitions.", func(i *Instance) *OptBool { return &i.SMTPAlert }),

@@ -16,8 +16,10 @@ type Config struct {
 	Scripts        []*VRRPScript
 	TrackFiles     []*TrackFile
 	TrackProcesses []*TrackProcess
-	Instances      []*Instance
-	SyncGroups     []*SyncGroup
+	// BFDInstances are the bfd_instance blocks, in file order.
+	BFDInstances []*BFDInstance
+	Instances    []*Instance
+	SyncGroups   []*SyncGroup
 
 	VirtualServerGroups []*VirtualServerGroup
 	VirtualServers      []*VirtualServer
@@ -460,6 +462,51 @@ type UnicastPeer struct {
 	MaxTTL int // -1 when unset
 }
 
+// BFDInstance is a bfd_instance block: one BFD session (RFC 5880, 5881)
+// with keepalived's defaults applied.
+type BFDInstance struct {
+	Pos      Pos
+	Name     string
+	Neighbor netip.Addr // neighbor_ip
+	Source   netip.Addr // source_ip; invalid: the kernel's choice
+	// MinRx, MinTx and IdleTx are min_rx, min_tx and idle_tx (written in
+	// milliseconds with microsecond resolution): defaults 10 ms, 10 ms, 1 s.
+	MinRx, MinTx, IdleTx time.Duration
+	Multiplier           int  // default 5
+	Passive              bool // passive
+	// TTL is the IPv4 TTL, HopLimit the IPv6 hop limit sent (255 unless
+	// set: RFC 5881 section 5 requires 255 for single hop).
+	TTL, HopLimit int
+	// MaxHops is the largest TTL reduction accepted (default 0: 255
+	// required; 255 turns the check off).
+	MaxHops int
+	// Weight and Reverse are the default tracking weight of track_bfd
+	// lines that give none.
+	Weight  int
+	Reverse bool
+	// VRRP and Checker restrict the session's events to VRRP tracking or
+	// to BFD_CHECK; neither set means both.
+	VRRP, Checker bool
+
+	bad bool // a malformed neighbor: the block is dropped
+}
+
+// ToVRRP reports whether track_bfd and bfd_takeover follow the session.
+func (b *BFDInstance) ToVRRP() bool { return b.VRRP || !b.Checker }
+
+// ToChecker reports whether BFD_CHECK follows the session.
+func (b *BFDInstance) ToChecker() bool { return b.Checker || !b.VRRP }
+
+// BFDInstance returns the named bfd_instance, or nil.
+func (c *Config) BFDInstance(name string) *BFDInstance {
+	for _, b := range c.BFDInstances {
+		if b.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
 // TrackRef is one line of a track_interface/track_script/track_file/
 // track_process/track_bfd block: a name and an optional weight.
 type TrackRef struct {
@@ -540,6 +587,12 @@ type Instance struct {
 	TrackScripts    []*TrackRef
 	TrackFiles      []*TrackRef
 	TrackProcesses  []*TrackRef
+	TrackBFD        []*TrackRef
+	// BFDTakeover (vigil extension bfd_takeover) names bfd_instances whose
+	// going Down makes a backup take over at once when their neighbor is
+	// the current master.
+	BFDTakeover    []string
+	BFDTakeoverPos []Pos
 
 	Notify                Notify
 	NotifyPriorityChanges OptBool
@@ -592,6 +645,7 @@ type SyncGroup struct {
 	TrackScripts    []*TrackRef
 	TrackFiles      []*TrackRef
 	TrackProcesses  []*TrackRef
+	TrackBFD        []*TrackRef
 	Notify          Notify
 	NotifyPriority  OptBool
 	SMTPAlert       OptBool
@@ -781,6 +835,9 @@ type RealServer struct {
 	DelayLoop        time.Duration
 
 	Checkers []*Checker
+	// BFDChecks are the bfd_instance names of BFD_CHECK blocks: the server
+	// is down while any of those sessions is not Up.
+	BFDChecks []string
 
 	has    fieldSet
 	timers checkTimers
@@ -799,7 +856,7 @@ const (
 	CheckPing
 	CheckSMTP
 	CheckFile
-	CheckBFD // ignored: vigil has no BFD
+	CheckBFD // read into RealServer.BFDChecks
 )
 
 var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK"}

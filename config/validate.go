@@ -378,7 +378,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 
 	// Tracking.
-	for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses} {
+	for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses, &i.TrackBFD} {
 		*list = b.dedupRefs("vrrp_instance "+i.Name, *list)
 	}
 	owner := i.Priority == 255
@@ -415,10 +415,11 @@ func (b *builder) validateInstance(i *Instance) {
 		}
 		return p.Weight, true
 	})
+	b.resolveBFD(i.TrackBFD)
 	if owner {
 		// The address owner's priority never moves: weighted tracking is
 		// refused (unweighted tracking still means FAULT).
-		for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses} {
+		for _, list := range []*[]*TrackRef{&i.TrackInterfaces, &i.TrackScripts, &i.TrackFiles, &i.TrackProcesses, &i.TrackBFD} {
 			kept := (*list)[:0]
 			for _, t := range *list {
 				if t.Weight != 0 {
@@ -542,9 +543,10 @@ func (b *builder) validateSyncGroups() {
 		case 1:
 			b.errorf(g.Pos, "vrrp_sync_group %s has only one member: a sync group needs two or more", g.Name)
 		}
-		for _, list := range []*[]*TrackRef{&g.TrackInterfaces, &g.TrackScripts, &g.TrackFiles, &g.TrackProcesses} {
+		for _, list := range []*[]*TrackRef{&g.TrackInterfaces, &g.TrackScripts, &g.TrackFiles, &g.TrackProcesses, &g.TrackBFD} {
 			*list = b.dedupRefs("vrrp_sync_group "+g.Name, *list)
 		}
+		b.resolveBFD(g.TrackBFD)
 		for _, t := range g.TrackInterfaces {
 			if !b.ifExists(t.Name) {
 				b.errorf(t.Pos, "vrrp_sync_group %s: tracked interface %s does not exist", g.Name, t.Name)
@@ -649,6 +651,16 @@ func (b *builder) validateStatic() {
 		}
 		if !b.ifExists(dev) {
 			b.errorf(v.Pos, "static_ipaddress %s: interface %s does not exist", v.Prefix, dev)
+		}
+	}
+}
+
+// resolveBFD gives track_bfd lines without a weight their bfd_instance's
+// weight and reverse, as keepalived does.
+func (b *builder) resolveBFD(refs []*TrackRef) {
+	for _, r := range refs {
+		if bi := b.cfg.BFDInstance(r.Name); bi != nil && !r.WeightSet {
+			r.Weight, r.Reverse = bi.Weight, bi.Reverse
 		}
 	}
 }

@@ -27,7 +27,7 @@ var Rules = []struct {
 	{Error, "Scripts: with scripts configured to run as root, enable_script_security is required (keepalived exits 6); with it and no script_user, keepalived_script must exist; script users and groups must exist (Env.UserExists, Env.GroupExists); a vrrp_script the host refuses (Env.CheckScript) is an error."},
 	{Warning, "A notify, MISC_CHECK or quorum script the host refuses is only a warning (keepalived fails at run time)."},
 	{Error, "global_defs: smtp_server must be an address or a name that resolves (Env.HostResolves); notification_email may not be empty; script_user must exist; values of ignored keywords are still range-checked (vrrp_priority -20..19, *_rt_priority 1..99, umask ≤ 0777, ...)."},
-	{Error, "The contents of ignored blocks are checked too: bfd_instance needs a valid neighbor_ip, garp_group a delay and existing interfaces, linkbeat_interfaces and interface_up_down_delays existing interfaces, static track_group references a defined track_group."},
+	{Error, "The contents of ignored blocks are checked too: garp_group a delay and existing interfaces, linkbeat_interfaces and interface_up_down_delays existing interfaces, static track_group references a defined track_group."},
 	{Error, "virtual_server: protocol, lb_algo and lb_kind are required (keepalived reports the defaults UDP, wlc, NAT as errors); a fwmark service takes no protocol."},
 	{Error, "Real servers must be of the service's family and unique; DR/TUN real servers cannot change the port; fwmark services' real servers take no port; port 0 needs persistence."},
 	{Error, "quorum may not exceed the sum of the real servers' weights; hysteresis must be below the quorum; a service needs real servers."},

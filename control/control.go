@@ -60,6 +60,8 @@ type Status struct {
 	// daemon puts here (vigil_bfd_*, vigil_bgp_*).
 	BFD []BFDSessionStatus `json:"bfd,omitempty"`
 	BGP []BGPPeerStatus    `json:"bgp,omitempty"`
+	// BFDRunner is the BFD goroutine's own health; nil without sessions.
+	BFDRunner *BFDRunnerStatus `json:"bfd_runner,omitempty"`
 }
 
 // BFDSessionStatus is one BFD session (RFC 5880; keepalived's
@@ -75,6 +77,29 @@ type BFDSessionStatus struct {
 	Received uint64            `json:"received"`
 	Flaps    uint64            `json:"flaps"` // transitions from Up to Down
 	Drops    map[string]uint64 `json:"drops,omitempty"`
+
+	Port        int    `json:"source_port,omitempty"`
+	RemoteState string `json:"remote_state"`
+	LocalDisc   uint32 `json:"local_discriminator"`
+	RemoteDisc  uint32 `json:"remote_discriminator"`
+	// TxInterval is the negotiated transmit interval, RxInterval the one
+	// the peer sends at; DetectTime is the peer's multiplier times it.
+	TxInterval Duration `json:"tx_interval"`
+	RxInterval Duration `json:"rx_interval"`
+	DetectTime Duration `json:"detect_time"`
+	// What we ask for (min_rx, min_tx, multiplier) and what the peer asks.
+	MinRx            Duration  `json:"min_rx"`
+	MinTx            Duration  `json:"min_tx"`
+	Multiplier       int       `json:"multiplier"`
+	RemoteMinRx      Duration  `json:"remote_min_rx"`
+	RemoteMinTx      Duration  `json:"remote_min_tx"`
+	RemoteMultiplier int       `json:"remote_multiplier"`
+	LastRx           time.Time `json:"last_rx,omitzero"`
+	// LastDown is the latest change to Down: the diagnostic and the reason.
+	LastDown     string    `json:"last_down,omitempty"`
+	LastDownDiag int       `json:"last_down_diag,omitempty"`
+	LastDownAt   time.Time `json:"last_down_at,omitzero"`
+	SendError    string    `json:"send_error,omitempty"`
 }
 
 // BGPPeerStatus is one BGP session (RFC 4271).
@@ -115,6 +140,17 @@ type TrackerStatus struct {
 	OK    bool `json:"ok"`
 	// Value is a track_file's number (0 for the other kinds).
 	Value int `json:"value,omitempty"`
+}
+
+// BFDRunnerStatus is the BFD goroutine's record: packets dropped by reason
+// (all sessions, and those that matched none), and how late its timer
+// fired.
+type BFDRunnerStatus struct {
+	Drops            map[string]uint64 `json:"drops,omitempty"`
+	WakeLateMax      Duration          `json:"wake_late_max"`
+	Wakes            uint64            `json:"wakes"`
+	LateOverInterval uint64            `json:"late_over_interval"`
+	RxOverflow       uint64            `json:"rx_overflow"`
 }
 
 // InstanceStatus is one vrrp_instance.

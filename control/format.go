@@ -71,6 +71,21 @@ func WriteStatus(w io.Writer, s Status, now time.Time) error {
 			}
 		}
 	}
+	if len(s.BFD) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "BFD SESSION\tNEIGHBOR\tSTATE\tREMOTE\tDISCR (LOCAL/REMOTE)\tTX\tRX\tDETECT\tFLAPS\tSINCE\tLAST DOWN")
+		for _, b := range s.BFD {
+			last := b.LastDown
+			if last == "" {
+				last = "-"
+			} else {
+				last = fmt.Sprintf("%s ago: %s", since(now, b.LastDownAt), last)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%d\t%s\t%s\n", b.Name, b.Peer, b.State, b.RemoteState,
+				b.LocalDisc, b.RemoteDisc, time.Duration(b.TxInterval), time.Duration(b.RxInterval), time.Duration(b.DetectTime),
+				b.Flaps, since(now, b.Since), last)
+		}
+	}
 	return tw.Flush()
 }
 

@@ -566,7 +566,7 @@ func (d *Daemon) checked(e check.Event) {
 	if info == nil {
 		return
 	}
-	up := e.Kind == check.ServerUp || e.Kind == check.ServerWeight
+	up := d.bfdGate(e, info.cfg, e.Kind == check.ServerUp || e.Kind == check.ServerWeight)
 	info.up, info.weight, info.detail = up, e.Weight, e.Detail
 	if !e.Initial {
 		d.log.Info("real server health changed", "event", e.Kind.String(), "server", e.Server, "weight", e.Weight, "checker", e.Checker, "detail", e.Detail)

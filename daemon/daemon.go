@@ -96,6 +96,7 @@ type Daemon struct {
 	balChans atomic.Pointer[balChans]
 	rebind   chan struct{}
 	sched    schedState // the loop thread's scheduling (sched.go)
+	bfd      bfdState   // BFD sessions (daemon/bfd.go)
 }
 
 type instance struct {
@@ -225,6 +226,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startNotifier(notifyCtx, &bg)
 	d.startTracking(loopCtx, cfg)
 	defer d.stopTracking()
+	d.startBFD(loopCtx, cfg)
+	defer d.stopBFD()
 
 	now := time.Now()
 	if err := d.start(now, specs); err != nil {

@@ -137,6 +137,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	// kept, so priorities do not flap) and re-evaluate every instance.
 	d.stopTracking()
 	d.startTracking(d.runCtx, cfg)
+	d.startBFD(d.runCtx, cfg)
 	for _, in := range d.insts {
 		in.refs, _ = refsFor(cfg, in.spec.cfg)
 		d.retrack(now, in)

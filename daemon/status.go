@@ -64,6 +64,7 @@ func (d *Daemon) snapshot() control.Status {
 		s.Instances = append(s.Instances, is)
 	}
 	s.Services = d.serviceStatus()
+	d.bfdSnapshot(&s)
 	for _, g := range d.groups {
 		gs := control.GroupStatus{Name: g.Name(), State: g.State().String()}
 		for _, m := range g.Members() {

@@ -120,6 +120,9 @@ func refsFor(cfg *config.Config, in *config.Instance) ([]track.Ref, []string) {
 	for _, p := range cfg.TrackProcesses {
 		weights[track.Key{Kind: track.KindProcess, Name: p.Name}] = weight{p.Weight, p.Reverse}
 	}
+	for _, b := range cfg.BFDInstances {
+		weights[track.Key{Kind: track.KindBFD, Name: b.Name}] = weight{b.Weight, b.Reverse}
+	}
 	conv := func(kind track.Kind, refs []*config.TrackRef, skip string) []track.Ref {
 		var out []track.Ref
 		for _, r := range refs {
@@ -137,21 +140,22 @@ func refsFor(cfg *config.Config, in *config.Instance) ([]track.Ref, []string) {
 		}
 		return out
 	}
-	all := func(ifs, scripts, files, procs []*config.TrackRef, own string) []track.Ref {
+	all := func(ifs, scripts, files, procs, bfds []*config.TrackRef, own string) []track.Ref {
 		var out []track.Ref
 		out = append(out, conv(track.KindInterface, ifs, own)...)
 		out = append(out, conv(track.KindScript, scripts, "")...)
 		out = append(out, conv(track.KindFile, files, "")...)
 		out = append(out, conv(track.KindProcess, procs, "")...)
+		out = append(out, conv(track.KindBFD, bfdRefs(cfg, bfds), "")...)
 		return out
 	}
-	own := all(in.TrackInterfaces, in.TrackScripts, in.TrackFiles, in.TrackProcesses, in.Interface)
+	own := all(in.TrackInterfaces, in.TrackScripts, in.TrackFiles, in.TrackProcesses, in.TrackBFD, in.Interface)
 	var group []track.Ref
 	inGroup, trackingWeight := false, false
 	for _, g := range cfg.SyncGroups {
 		if g.Name == in.SyncGroup {
 			inGroup, trackingWeight = true, g.TrackingWeight
-			group = all(g.TrackInterfaces, g.TrackScripts, g.TrackFiles, g.TrackProcesses, "")
+			group = all(g.TrackInterfaces, g.TrackScripts, g.TrackFiles, g.TrackProcesses, g.TrackBFD, "")
 		}
 	}
 	return track.Effective(own, group, inGroup, trackingWeight, in.Priority == 255, in.Name)

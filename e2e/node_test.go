@@ -74,6 +74,10 @@ func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...
 	case "keepalived":
 		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", n.conf,
 			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}
+	case "keepalived-bfd":
+		// VRRP and BFD children (bfd_instance needs the BFD process).
+		argv = []string{"keepalived", "-n", "-l", "-D", "-f", n.conf, "-p", filepath.Join(dir, "keepalived.pid"),
+			"-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"), "-b", filepath.Join(dir, "bfd.pid")}
 	default:
 		t.Fatalf("unknown node kind %q", kind)
 	}

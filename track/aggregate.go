@@ -15,6 +15,7 @@ const (
 	KindInterface                 // track_interface
 	KindFile                      // track_file (vrrp_track_file)
 	KindProcess                   // vrrp_track_process, followed with track_process
+	KindBFD                       // bfd_instance, followed with track_bfd (OK: the session is Up)
 )
 
 // String returns the word used in reasons and logs.
@@ -28,6 +29,8 @@ func (k Kind) String() string {
 		return "file"
 	case KindProcess:
 		return "process"
+	case KindBFD:
+		return "bfd"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -197,7 +200,7 @@ func fileContribution(ref Ref, res Result, name string) (int, bool, string) {
 
 func okWord(k Kind) string {
 	switch k {
-	case KindInterface:
+	case KindInterface, KindBFD:
 		return "is up"
 	case KindProcess:
 		return "has its quorum"
@@ -207,7 +210,7 @@ func okWord(k Kind) string {
 
 func failedWord(k Kind) string {
 	switch k {
-	case KindInterface:
+	case KindInterface, KindBFD:
 		return "is down"
 	case KindProcess:
 		return "lost its quorum"

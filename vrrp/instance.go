@@ -37,6 +37,9 @@ type Instance struct {
 	bursts    []burst   // MASTER: delayed GARP bursts
 	preemptAt time.Time // BACKUP: when a pending preempt delay ends (not a timer)
 
+	// takeover is why the down timer was brought forward by PeerDown;
+	// empty when it runs its ordinary course.
+	takeover string
 	// wantMaster: the down timer expired but a sync group holds us back.
 	wantMaster bool
 	// ivalMismatch: the last advert had a version 3 interval other than
@@ -206,6 +209,8 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 		if i.group != nil {
 			i.group.refresh(fixed(CauseShutdown))
 		}
+	case PeerDown:
+		i.peerDown(ev)
 	case Startup:
 		if i.state == StateInit {
 			if i.group != nil {
@@ -385,7 +390,12 @@ func (i *Instance) advance(now time.Time) {
 	switch i.state {
 	case StateBackup:
 		if due(i.downAt, now) {
-			i.tryMaster(fixed(CauseMasterDown))
+			why := fixed(CauseMasterDown)
+			if i.takeover != "" {
+				// bfd_takeover: the timer was brought forward (PeerDown).
+				why = because{CauseMasterDown, i.takeover}
+			}
+			i.tryMaster(why)
 		}
 	case StateMaster:
 		// One advert however late we are: a stalled master catching up
@@ -406,6 +416,23 @@ func (i *Instance) advance(now time.Time) {
 		if due(i.refreshAt, now) {
 			i.announce(i.cfg.GARP.MasterRefreshRepeat, "refresh")
 			i.refreshAt = now.Add(i.cfg.GARP.MasterRefresh)
+		}
+	}
+}
+
+// peerDown brings the Master_Down_Timer forward to Skew_Time from now when
+// the router found unreachable is our master (see PeerDown).
+func (i *Instance) peerDown(ev PeerDown) {
+	a := ev.Addr.Unmap().WithZone("")
+	if i.state != StateBackup || !a.IsValid() || a != i.masterAddr || i.masterPrio == 0 {
+		return
+	}
+	at := i.now.Add(i.skew())
+	if i.downAt.IsZero() || at.Before(i.downAt) {
+		i.downAt = at
+		i.takeover = "takeover: " + ev.Reason
+		if ev.Reason == "" {
+			i.takeover = fmt.Sprintf("takeover: master %v unreachable", a)
 		}
 	}
 }
@@ -490,6 +517,7 @@ func (i *Instance) shutdown() {
 }
 
 func (i *Instance) stopTimers() {
+	i.takeover = ""
 	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	i.bursts = nil
 	i.wantMaster = false

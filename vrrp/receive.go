@@ -141,6 +141,9 @@ func (i *Instance) adopt(a wire.Advert) {
 // onBackup is RFC 5798 section 6.4.2, receiving an ADVERTISEMENT.
 func (i *Instance) onBackup(a wire.Advert, src netip.Addr) {
 	i.adopt(a)
+	// Whatever this advert does to the down timer, a takeover brought
+	// forward by PeerDown no longer stands: the master is heard.
+	i.takeover = ""
 	if a.Priority == 0 {
 		// The master is leaving: take over after Skew_Time, so that the
 		// highest priority backup answers first.

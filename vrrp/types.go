@@ -75,12 +75,26 @@ type Shutdown struct{}
 // 6.4.1); New already starts it.
 type Startup struct{}
 
+// PeerDown says that a failure detector faster than VRRP's own (a BFD
+// session, vigil's bfd_takeover extension) found the router at Addr
+// unreachable. A BACKUP whose current master is Addr acts as if its
+// Master_Down_Timer fired, after Skew_Time so that the best backup still
+// goes first; any other instance ignores it. It causes no FAULT, and an
+// advert from that master before the takeover cancels it (the master is
+// alive on the LAN), as does one after it (ordinary preemption), so a
+// failure seen only by the detector never leaves two masters.
+type PeerDown struct {
+	Addr   netip.Addr
+	Reason string // e.g. "BFD session A to 192.0.2.1 went down"
+}
+
 func (Packet) event()        {}
 func (InterfaceDown) event() {}
 func (InterfaceUp) event()   {}
 func (Tracking) event()      {}
 func (Shutdown) event()      {}
 func (Startup) event()       {}
+func (PeerDown) event()      {}
 
 // Ready is what the caller must do, collected since the last call to
 // Instance.Ready. It is meant to be carried out in this order: send

@@ -1,0 +1,240 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"vigil/bfd"
+	"vigil/bfd/link"
+	"vigil/bfd/wire"
+	"vigil/check"
+	"vigil/config"
+	"vigil/control"
+	"vigil/track"
+	"vigil/vrrp"
+)
+
+// bfdState is the daemon's side of keepalived's bfd_instance: the sessions
+// run in a link.Runner on its own goroutine and timer (never behind the
+// loop's nft applies or reloads); their changes are posted to the loop
+// (never waiting for it) and become track_bfd results, BFD_CHECK verdicts and bfd_takeover
+// events (vrrp.PeerDown).
+type bfdState struct {
+	runner *link.Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// Owned by the loop.
+	up map[string]bool // session name -> Up
+	// checkerUp is what a real server's other checkers last said (id ->
+	// up); BFD_CHECK is ANDed with it.
+	checkerUp map[string]bool
+}
+
+// bfdSessions maps the bfd_instance blocks onto the Runner's sessions.
+func bfdSessions(cfg *config.Config) []link.Session {
+	var out []link.Session
+	for _, b := range cfg.BFDInstances {
+		s := link.Session{Config: bfd.Config{Name: b.Name, Peer: b.Neighbor, Local: b.Source, MinRx: b.MinRx, MinTx: b.MinTx,
+			IdleTx: b.IdleTx, Multiplier: uint8(b.Multiplier), Passive: b.Passive, MaxHops: uint8(b.MaxHops)}, TTL: b.TTL}
+		if b.Neighbor.Is6() {
+			s.TTL = b.HopLimit
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// startBFD starts (or reconfigures) the sessions of cfg. Sessions start
+// Down: unweighted track_bfd holds an instance in FAULT and BFD_CHECK a
+// real server down until the peer answers, as in keepalived.
+func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
+	b := &d.bfd
+	if b.up == nil {
+		b.up, b.checkerUp = map[string]bool{}, map[string]bool{}
+	}
+	sessions := bfdSessions(cfg)
+	if b.runner == nil {
+		if len(sessions) == 0 {
+			return
+		}
+		b.runner = link.New(d.log)
+		// The Runner's goroutine only posts: the loop may be busy, BFD
+		// must not wait for it.
+		b.runner.Subscribe("", func(ev link.Event) {
+			d.poll.post(func(now time.Time) { d.bfdChanged(now, ev) })
+		})
+		rctx, cancel := context.WithCancel(ctx)
+		b.cancel, b.done = cancel, make(chan struct{})
+		go func() {
+			defer close(b.done)
+			if err := b.runner.Run(rctx); err != nil {
+				d.log.Error("bfd", "err", err)
+			}
+		}()
+	}
+	if err := b.runner.Configure(sessions); err != nil {
+		d.log.Error("bfd sessions not started", "err", err)
+	}
+	names := map[string]bool{}
+	for _, s := range sessions {
+		names[s.Name] = true
+		up, _ := b.runner.Up(s.Name)
+		b.up[s.Name] = up
+		if d.tracking.results == nil {
+			d.tracking.results = track.Results{}
+		}
+		d.tracking.results.Apply(track.Event{Kind: track.KindBFD, Name: s.Name, OK: up})
+	}
+	for name := range b.up {
+		if !names[name] {
+			delete(b.up, name)
+			delete(d.tracking.results, track.Key{Kind: track.KindBFD, Name: name})
+		}
+	}
+}
+
+// stopBFD stops the sessions (their peers get AdminDown).
+func (d *Daemon) stopBFD() {
+	if d.bfd.cancel != nil {
+		d.bfd.cancel()
+		<-d.bfd.done
+		d.bfd.cancel, d.bfd.runner = nil, nil
+	}
+}
+
+// bfdChanged applies one session change on the loop.
+func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
+	bi := d.cfg.BFDInstance(ev.Session)
+	if bi == nil {
+		return
+	}
+	was := d.bfd.up[ev.Session]
+	d.bfd.up[ev.Session] = ev.Up
+	if bi.ToVRRP() {
+		if was != ev.Up {
+			d.tracked(now, track.Event{Kind: track.KindBFD, Name: ev.Session, OK: ev.Up, Detail: ev.Reason})
+		}
+		if ev.From == wire.Up && !ev.Up {
+			for _, in := range d.insts {
+				if slices.Contains(in.spec.cfg.BFDTakeover, ev.Session) {
+					_ = in.e.Step(now, vrrp.PeerDown{Addr: bi.Neighbor,
+						Reason: fmt.Sprintf("BFD session %s to %v went down (%s)", ev.Session, bi.Neighbor, ev.Diag)})
+				}
+			}
+		}
+	}
+	if bi.ToChecker() && was != ev.Up {
+		d.bfdCheck(ev.Session, ev.Reason)
+	}
+}
+
+// bfdGate is BFD_CHECK's part of a real server's health: the checkers'
+// verdict up, ANDed with every session its BFD_CHECKs name being Up.
+func (d *Daemon) bfdGate(e check.Event, rs *config.RealServer, up bool) bool {
+	if len(rs.BFDChecks) == 0 {
+		return up
+	}
+	if !strings.HasPrefix(e.Checker, "BFD_CHECK ") {
+		if d.bfd.checkerUp == nil {
+			d.bfd.checkerUp = map[string]bool{}
+		}
+		d.bfd.checkerUp[e.Server] = up
+	}
+	for _, name := range rs.BFDChecks {
+		if bi := d.cfg.BFDInstance(name); bi != nil && bi.ToChecker() && !d.bfd.up[name] {
+			return false
+		}
+	}
+	return up
+}
+
+// bfdCheck re-evaluates the real servers with a BFD_CHECK on session name.
+func (d *Daemon) bfdCheck(name, reason string) {
+	if d.bal == nil {
+		return
+	}
+	ids := make([]string, 0, len(d.bal.rs))
+	for id := range d.bal.rs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		info := d.bal.rs[id]
+		if !slices.Contains(info.cfg.BFDChecks, name) {
+			continue
+		}
+		base, ok := d.bfd.checkerUp[id]
+		if !ok {
+			base = true
+		}
+		kind := check.ServerDown
+		if base && d.bfd.up[name] {
+			kind = check.ServerUp
+		}
+		d.checked(check.Event{Server: id, Kind: kind, Weight: info.weight, Checker: "BFD_CHECK " + name, Detail: reason})
+	}
+}
+
+// bfdStatus returns the sessions for status, metrics and doctor.
+func (d *Daemon) bfdStatus() ([]bfd.Status, map[string]uint64, link.Lateness) {
+	if d.bfd.runner == nil {
+		return nil, nil, link.Lateness{}
+	}
+	return d.bfd.runner.Status()
+}
+
+// BFD returns the Runner of the BFD sessions (nil without bfd_instance), for
+// parts that follow a session by name (BGP neighbours): Subscribe and Up
+// are safe from any goroutine.
+func (d *Daemon) BFD() *link.Runner { return d.bfd.runner }
+
+// bfdRefs drops track_bfd lines of sessions whose events go to checkers
+// only (bfd_instance's `checker`).
+func bfdRefs(cfg *config.Config, refs []*config.TrackRef) []*config.TrackRef {
+	var out []*config.TrackRef
+	for _, r := range refs {
+		if bi := cfg.BFDInstance(r.Name); bi != nil && bi.ToVRRP() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// bfdSnapshot fills the BFD part of a status document.
+func (d *Daemon) bfdSnapshot(s *control.Status) {
+	if d.bfd.runner == nil {
+		return
+	}
+	sts, drops, late := d.bfd.runner.Status()
+	errs := d.bfd.runner.SendErrors()
+	for _, st := range sts {
+		bs := control.BFDSessionStatus{Name: st.Name, Peer: st.Peer.String(), State: st.State.String(), RemoteState: st.RemoteState.String(),
+			LocalDisc: st.LocalDisc, RemoteDisc: st.RemoteDisc, TxInterval: control.Duration(st.TxInterval),
+			RxInterval: control.Duration(st.RxInterval), DetectTime: control.Duration(st.DetectTime),
+			MinRx: control.Duration(st.Cfg.MinRx), MinTx: control.Duration(st.Cfg.MinTx), Multiplier: int(st.Cfg.Multiplier),
+			RemoteMinRx: control.Duration(st.RemoteMinRx), RemoteMinTx: control.Duration(st.RemoteMinTx),
+			RemoteMultiplier: int(st.RemoteMultiplier), Since: st.Since, LastRx: st.LastRx, Sent: st.Sent, Received: st.Received,
+			Flaps: st.Flaps, Drops: st.Drops, SendError: errs[st.Name]}
+		if st.Local.IsValid() {
+			bs.Local = st.Local.String()
+		}
+		if p, ok := d.bfd.runner.Port(st.Name); ok {
+			bs.Port = int(p)
+		}
+		if !st.LastDown.At.IsZero() {
+			bs.LastDown = st.LastDown.Diag.String() + ": " + st.LastDown.Reason
+			bs.LastDownDiag = int(st.LastDown.Diag)
+			bs.LastDownAt = st.LastDown.At
+		}
+		if len(bs.Drops) == 0 {
+			bs.Drops = nil
+		}
+		s.BFD = append(s.BFD, bs)
+	}
+	s.BFDRunner = &control.BFDRunnerStatus{Drops: drops, WakeLateMax: control.Duration(late.Max), Wakes: late.Sends,
+		LateOverInterval: late.Over, RxOverflow: late.RxOverflow}
+}
