@@ -17,7 +17,7 @@ LDFLAGS := -X vigil/internal/version.Version=$(VERSION)
 # servers and clients; prometheus for promtool, which checks the metrics and
 # the alert rules in contrib/; systemd for systemd-analyze, which verifies
 # the packaged unit.
-TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus systemd
+TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus systemd frr
 DEMO_PKGS := iproute2 iputils-ping procps nftables
 
 .PHONY: all build version deb demo test test-short deps demo-deps bench fuzz vet clean

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 
 	"vigil/control"
 	"vigil/internal/labtest"
+	"vigil/internal/netlab"
 )
 
 // bfdOf returns the named BFD session of a vigil node's status.
@@ -158,4 +161,246 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 	if !strings.Contains(k.out.String(), "FAULT") {
 		t.Errorf("keepalived did not log FAULT:\n%s", k.out.String())
 	}
+}
+
+// frr is FRR's zebra and bfdd run in a lab host with their own files.
+type frr struct {
+	t    *testing.T
+	host *netlab.Host
+	dir  string
+}
+
+func startFRR(t *testing.T, h *netlab.Host, bfdConf string) *frr {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vigil-frr-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The daemons drop to user frr: it must reach the directory.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	f := &frr{t: t, host: h, dir: dir}
+	log := filepath.Join(dir, "bfdd.log")
+	conf := "debug bfd peer\n" + bfdConf
+	for name, c := range map[string]string{"zebra.conf": "", "bfdd.conf": conf} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(log, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"zebra", "bfdd"} {
+		out, err := h.Run("/usr/lib/frr/"+d, "-d", "-i", filepath.Join(dir, d+".pid"), "-z", filepath.Join(dir, "zserv.api"),
+			"--vty_socket", dir, "-f", filepath.Join(dir, d+".conf"), "--log", "file:"+filepath.Join(dir, d+".log"), "--log-level", "debug")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", d, err, out)
+		}
+		if d == "zebra" {
+			waitFor(t, 5*time.Second, "zebra's socket", func() bool {
+				_, err := os.Stat(filepath.Join(dir, "zserv.api"))
+				return err == nil
+			})
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{"bfdd", "zebra"} {
+			if b, err := os.ReadFile(filepath.Join(dir, d+".pid")); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "bfdd.log"))
+			t.Logf("--- bfdd log ---\n%s", b)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return f
+}
+
+// frrPeer is the part of `show bfd peers json` the tests read.
+type frrPeer struct {
+	Peer             string `json:"peer"`
+	Status           string `json:"status"`
+	RemoteID         uint32 `json:"remote-id"`
+	ID               uint32 `json:"id"`
+	ReceiveInterval  int    `json:"receive-interval"`
+	TransmitInterval int    `json:"transmit-interval"`
+	DetectMultiplier int    `json:"detect-multiplier"`
+	RemoteReceive    int    `json:"remote-receive-interval"`
+	RemoteTransmit   int    `json:"remote-transmit-interval"`
+	RemoteMultiplier int    `json:"remote-detect-multiplier"`
+	Diagnostic       string `json:"diagnostic"`
+}
+
+func (f *frr) peers() ([]frrPeer, error) {
+	out, err := f.host.Run("vtysh", "--vty_socket", f.dir, "-c", "show bfd peers json")
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	var ps []frrPeer
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	return ps, nil
+}
+
+func (f *frr) peer(addr string) (frrPeer, bool) {
+	ps, err := f.peers()
+	if err != nil {
+		return frrPeer{}, false
+	}
+	for _, p := range ps {
+		if p.Peer == addr {
+			return p, true
+		}
+	}
+	return frrPeer{}, false
+}
+
+const frrVigilConf = `
+bfd_instance frr4 {
+  neighbor_ip 192.0.2.2
+  source_ip 192.0.2.1
+  min_rx 50
+  min_tx 50
+  multiplier 3
+}
+bfd_instance frr6 {
+  neighbor_ip 2001:db8::2
+  source_ip 2001:db8::1
+  min_rx 50
+  min_tx 50
+  multiplier 3
+}
+`
+
+const frrBFDConf = `bfd
+ peer 192.0.2.1 local-address 192.0.2.2
+  receive-interval 50
+  transmit-interval 50
+  detect-multiplier 3
+ !
+ peer 2001:db8::1 local-address 2001:db8::2
+  receive-interval 50
+  transmit-interval 50
+  detect-multiplier 3
+ !
+!
+`
+
+// TestBFDFRRInterop: vigil and FRR 8.4's bfdd, IPv4 and IPv6: Up within
+// 2 s, FRR reports the session up with the negotiated intervals, and a cut
+// link is detected by both within the detection time + 20 ms. 50 ms x 3:
+// the machine that runs CI is shared, and the point here is agreement.
+func TestBFDFRRInterop(t *testing.T) {
+	requireVRRPLab(t, "vtysh", "/usr/lib/frr/bfdd", "/usr/lib/frr/zebra")
+	l, hosts, ports := labtest.LAN(t, "bfdf", map[string][]string{
+		"v": {"192.0.2.1/24", "2001:db8::1/64"}, "f": {"192.0.2.2/24", "2001:db8::2/64"}}, "v", "f")
+	// IPv6 addresses must have left tentative before anyone binds them.
+	for _, h := range []*netlab.Host{hosts["v"], hosts["f"]} {
+		waitFor(t, 5*time.Second, "IPv6 DAD on "+h.Name, func() bool {
+			out, _ := h.Run("ip", "-6", "addr", "show", "tentative")
+			return !strings.Contains(out, "2001:db8")
+		})
+	}
+	f := startFRR(t, hosts["f"], frrBFDConf)
+	// bfdd is ready once it lists its peers (and has its zebra session).
+	waitFor(t, 5*time.Second, "bfdd to list its peers", func() bool {
+		ps, err := f.peers()
+		return err == nil && len(ps) == 2
+	})
+	time.Sleep(500 * time.Millisecond)
+	vStart := time.Now()
+	v := startNode(t, "vigil", hosts["v"], frrVigilConf)
+	peers := []struct{ name, frrPeer string }{{"frr4", "192.0.2.1"}, {"frr6", "2001:db8::1"}}
+	for _, s := range peers {
+		took := waitFor(t, 5*time.Second, s.name+" Up in vigil", func() bool {
+			b, _, ok := bfdOf(v, s.name)
+			return ok && b.State == "Up"
+		})
+		t.Logf("%s Up %v after vigil started (%v after the binary was built and started)", s.name, time.Since(vStart), took)
+		if took > 2*time.Second {
+			t.Errorf("%s Up only %v after vigil started, want within 2 s", s.name, took)
+		}
+	}
+	// Let the Poll Sequences finish, then compare both sides' views.
+	time.Sleep(300 * time.Millisecond)
+	for _, s := range peers {
+		var p frrPeer
+		waitFor(t, 3*time.Second, s.name+" up in FRR with 50 ms timers", func() bool {
+			var ok bool
+			p, ok = f.peer(s.frrPeer)
+			return ok && p.Status == "up" && p.RemoteReceive == 50 && p.RemoteTransmit == 50
+		})
+		b, _, _ := bfdOf(v, s.name)
+		t.Logf("FRR %s: %+v", s.frrPeer, p)
+		if p.RemoteID != b.LocalDisc || p.ID != b.RemoteDisc || p.RemoteMultiplier != 3 {
+			t.Errorf("FRR %+v against vigil %+v", p, b)
+		}
+		if time.Duration(b.TxInterval) != 50*time.Millisecond || time.Duration(b.DetectTime) != 150*time.Millisecond {
+			t.Errorf("vigil negotiated tx %v detect %v, want 50ms 150ms", b.TxInterval, b.DetectTime)
+		}
+	}
+	b4, _, _ := bfdOf(v, "frr4")
+	detect := time.Duration(b4.DetectTime)
+	cut := time.Now()
+	if err := l.Cut(ports["v"]); err != nil {
+		t.Fatal(err)
+	}
+	limit := detect + 20*time.Millisecond
+	// bfdd logs with 1 s resolution: poll it instead. Every query that
+	// started later than the limit must see the session down; the first
+	// one that did brackets when bfdd detected the cut.
+	for _, s := range peers {
+		var lastUp, firstDown time.Time
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			start := time.Now()
+			p, ok := f.peer(s.frrPeer)
+			if ok && p.Status == "up" {
+				lastUp = start
+				if start.Sub(cut) > limit {
+					t.Errorf("FRR still had %s up %v after the cut, want down within %v", s.frrPeer, start.Sub(cut), limit)
+					break
+				}
+				continue
+			}
+			if ok {
+				firstDown = time.Now()
+				break
+			}
+		}
+		if firstDown.IsZero() {
+			t.Errorf("FRR never saw %s down", s.frrPeer)
+		} else {
+			lo := time.Duration(0)
+			if !lastUp.IsZero() {
+				lo = lastUp.Sub(cut)
+			}
+			t.Logf("FRR: %s down between %v and %v after the cut (detection time %v)", s.frrPeer, lo, firstDown.Sub(cut), detect)
+		}
+	}
+	for _, s := range peers {
+		waitFor(t, 2*time.Second, s.name+" Down in vigil", func() bool {
+			b, _, ok := bfdOf(v, s.name)
+			return ok && b.State == "Down"
+		})
+		b, _, _ := bfdOf(v, s.name)
+		took := b.LastDownAt.Sub(cut)
+		t.Logf("vigil: %s down %v after the cut: %s", s.name, took, b.LastDown)
+		if took > limit {
+			t.Errorf("vigil saw %s go down %v after the cut, want within %v", s.name, took, limit)
+		}
+	}
+	if err := l.Heal(ports["v"]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "frr4 Up again", func() bool {
+		b, _, ok := bfdOf(v, "frr4")
+		return ok && b.State == "Up"
+	})
 }
