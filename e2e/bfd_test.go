@@ -404,3 +404,123 @@ func TestBFDFRRInterop(t *testing.T) {
 		return ok && b.State == "Up"
 	})
 }
+
+const takeoverConf = `
+global_defs { vrrp_version 3 }
+bfd_instance peer {
+  neighbor_ip @PEER@
+  source_ip @SRC@
+  min_rx 20
+  min_tx 20
+  multiplier 3
+}
+vrrp_instance VI_T {
+  interface eth0
+  state BACKUP
+  virtual_router_id 63
+  priority @PRIO@
+  advert_int 1
+  unicast_src_ip @SRC@
+  unicast_peer { @PEER@ }
+  virtual_ipaddress { 192.0.2.163/24 }
+  bfd_takeover peer
+}
+`
+
+func instState(n *node) (control.InstanceStatus, bool) {
+	st, err := n.status()
+	if err != nil || len(st.Instances) == 0 {
+		return control.InstanceStatus{}, false
+	}
+	return st.Instances[0], true
+}
+
+// TestBFDTakeover: with adverts at 1 s and bfd_takeover on a 20 ms x 3
+// session, a backup takes over a cut master within the detection time
+// plus Skew_Time instead of Master_Down_Interval (about 3 s); the master
+// returns by ordinary preemption; and a failure of BFD alone (its packets
+// dropped while adverts flow) leaves no split brain: the master, still
+// advertising, wins back at once and keeps the VIP.
+func TestBFDTakeover(t *testing.T) {
+	requireVRRPLab(t, "nft")
+	l, hosts, ports := labtest.LAN(t, "bfdt", map[string][]string{"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "m", "b")
+	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf, 254, "192.0.2.1", "192.0.2.2"))
+	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf, 250, "192.0.2.2", "192.0.2.1"))
+	vip := netip.MustParseAddr("192.0.2.163")
+	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	waitFor(t, 5*time.Second, "the session Up on the backup", func() bool {
+		s, _, ok := bfdOf(b, "peer")
+		return ok && s.State == "Up"
+	})
+	time.Sleep(300 * time.Millisecond)
+	s, _, _ := bfdOf(b, "peer")
+	detect := time.Duration(s.DetectTime)
+	skew := time.Duration(float64(time.Second) * float64(256-250) / 256)
+
+	// 1. The master's link is cut.
+	cut := time.Now()
+	if err := l.Cut(ports["m"]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the backup MASTER", func() bool {
+		in, _ := instState(b)
+		return in.State == "MASTER"
+	})
+	in, _ := instState(b)
+	took := in.Since.Sub(cut)
+	t.Logf("backup MASTER %v after the cut (detection %v + Skew_Time %v): %s", took, detect, skew, in.Reason)
+	if limit := detect + skew + 100*time.Millisecond; took > limit {
+		t.Errorf("takeover %v after the cut, want within %v (Master_Down_Interval would be about 3 s)", took, limit)
+	}
+	if !strings.Contains(in.Reason, "BFD session peer") {
+		t.Errorf("reason %q does not name the BFD session", in.Reason)
+	}
+	// 2. The master returns and preempts (priority 254 > 250).
+	if err := l.Heal(ports["m"]); err != nil {
+		t.Fatal(err)
+	}
+	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	waitFor(t, 5*time.Second, "the session Up again", func() bool {
+		s, _, ok := bfdOf(b, "peer")
+		return ok && s.State == "Up"
+	})
+	before, _ := instState(m)
+
+	// 3. BFD alone fails: the backup drops BFD packets, adverts still flow.
+	if out, err := hosts["b"].Run("nft", "add table inet bfdblock; add chain inet bfdblock in { type filter hook input priority 0; }; add rule inet bfdblock in udp dport 3784 drop"); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	blocked := time.Now()
+	waitFor(t, 2*time.Second, "the backup's session Down", func() bool {
+		s, _, ok := bfdOf(b, "peer")
+		return ok && s.State == "Down"
+	})
+	// The backup takes over after Skew_Time, then hears the master.
+	var sawMaster bool
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		in, _ := instState(b)
+		if in.State == "MASTER" {
+			sawMaster = true
+		}
+		if sawMaster && in.State == "BACKUP" {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	in, _ = instState(b)
+	mm, _ := instState(m)
+	t.Logf("BFD blocked: backup %s since %v after the block (%s); master %s since %v", in.State, in.Since.Sub(blocked), in.Reason, mm.State, mm.Since.Sub(blocked))
+	if in.State != "BACKUP" {
+		t.Fatalf("the backup is %s after BFD alone failed, want BACKUP again", in.State)
+	}
+	if mm.State != "MASTER" || !mm.Since.Equal(before.Since) {
+		t.Errorf("the master left MASTER (now %s since %v): a BFD-only failure must not move it", mm.State, mm.Since)
+	}
+	if sawMaster {
+		// Both were MASTER until the master's next advert, sent at once
+		// when it heard the backup's lower-priority one.
+		t.Logf("backup was MASTER briefly and yielded at %v", in.Since.Sub(blocked))
+	}
+	soleOwner(t, vip, m, time.Second, 3*time.Second, m, b)
+}
