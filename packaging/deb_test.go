@@ -104,6 +104,16 @@ func TestDebianPackage(t *testing.T) {
 		t.Error("/etc/default/vigil is not a conffile: an upgrade would overwrite the operator's DAEMON_ARGS")
 	}
 
+	// The completion script is valid bash and completes the commands
+	// (bash-completion's _init_completion stubbed: it fills these in).
+	if _, err := exec.LookPath("bash"); err == nil {
+		script := filepath.Join(root, "usr/share/bash-completion/completions/vigil")
+		b, err := exec.Command("bash", "-c", `_init_completion() { words=(vigil re); cword=1; cur=re; prev=vigil; }; source "$1" && _vigil && echo "${COMPREPLY[*]}"`, "bash", script).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(b)) != "reload" {
+			t.Errorf("bash completion of \"vigil re\": %v %q, want reload", err, b)
+		}
+	}
+
 	// The static binary runs from inside the root.
 	b, err := exec.Command("chroot", root, "/usr/sbin/vigil", "--version").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(b)) != "vigil "+version {
