@@ -125,6 +125,57 @@ func unescapeWord(w string) string {
 	return b.String()
 }
 
+// unescapeQuoted reads "\#" and "\!" in a quoted word as '#' and '!', as
+// keepalived does (auth_pass "ab\#cd" is the password ab#cd).
+func unescapeQuoted(w string) string {
+	if !strings.Contains(w, `\#`) && !strings.Contains(w, `\!`) {
+		return w
+	}
+	return strings.NewReplacer(`\\`, `\\`, `\#`, "#", `\!`, "!").Replace(w)
+}
+
+// escapedComment returns the index of the first "\#" or "\!" outside double
+// quotes ("\\" is a backslash, so "\\#" was already a comment), or -1.
+func escapedComment(s string) int {
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			inQuote = !inQuote
+		case '\\':
+			switch {
+			case inQuote || i+1 == len(s):
+			case s[i+1] == '#' || s[i+1] == '!':
+				return i
+			case s[i+1] == '\\':
+				i++
+			}
+		}
+	}
+	return -1
+}
+
+// escapedQuoteOpen checks quotes the way keepalived does besides splitting
+// words: there a backslash escapes the next character, so "\"" neither
+// opens nor closes a quoted string ("x\" y" is open, though its words are
+// `x\` and `y`). It returns where a quote is left open, or -1.
+func escapedQuoteOpen(s string) int {
+	open := -1
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			if open < 0 {
+				open = i
+			} else {
+				open = -1
+			}
+		}
+	}
+	return open
+}
+
 // findBrace returns the index of the first '{' or '}' outside double quotes,
 // or -1.
 func findBrace(s string) int {
@@ -172,7 +223,7 @@ func splitWords(sp span, file string, line int) (words []Word, raw string, probs
 				i = len(s)
 				break
 			}
-			words = append(words, Word{Text: s[i+1 : i+1+j], Pos: Pos{File: file, Line: line, Col: sp.col(i)}, Quoted: true})
+			words = append(words, Word{Text: unescapeQuoted(s[i+1 : i+1+j]), Pos: Pos{File: file, Line: line, Col: sp.col(i)}, Quoted: true})
 			i += j + 2
 		default:
 			j := i

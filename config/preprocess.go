@@ -305,8 +305,8 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 		sp, cont, marked := readLine(l)
 		if cont && isDefinition(sp.s) && p.holds(sp.s) {
 			// A multi-line parameter: every line but the last ends with
-			// '\'. Whole-line comments inside it are skipped; a blank
-			// line ends it.
+			// '\'. A whole-line comment ends it, as in keepalived (the
+			// lines after it are ordinary lines), and so does a blank line.
 			var b strings.Builder
 			b.WriteString(defText(sp, cont, marked))
 			for cont {
@@ -314,8 +314,33 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 				if !ok {
 					break
 				}
-				if t := strings.TrimLeft(c, " \t\v\f\r"); t != "" && (t[0] == '#' || t[0] == '!') {
-					continue
+				if isCommentLine(c) {
+					// keepalived's parent process skips the comment and
+					// goes on with the definition; its VRRP and checker
+					// processes, which read a copy without the comment,
+					// end it here. vigil reads it as the latter (they run
+					// the configuration) and, unless the two agree because
+					// a blank line or the end of the file follows, calls
+					// it the error the parent then finds.
+					at := Pos{File: name, Line: lineNo, Col: 1}
+					for {
+						nl := strings.IndexByte(text, '\n')
+						if nl < 0 {
+							nl = len(text)
+						}
+						if !isCommentLine(text[:nl]) {
+							break
+						}
+						next()
+					}
+					following := text
+					if nl := strings.IndexByte(following, '\n'); nl >= 0 {
+						following = following[:nl]
+					}
+					if strings.TrimSpace(following) != "" {
+						p.report(at, Error, "a comment line inside a multi-line parameter definition: keepalived's VRRP and checker processes end the definition here, its main process skips the comment and reads the next line into the definition; end the definition before the comment, or move the comment")
+					}
+					break
 				}
 				more, c2, m2 := readLine(c)
 				cont = c2
@@ -336,6 +361,12 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 			p.include(d.kw, d.pattern, d.pos)
 		}
 	}
+}
+
+// isCommentLine reports whether a physical line is only a comment.
+func isCommentLine(l string) bool {
+	t := strings.TrimLeft(l, " \t\v\f\r")
+	return t != "" && (t[0] == '#' || t[0] == '!')
 }
 
 // readLine reads a physical line as keepalived does before anything else:
@@ -614,9 +645,27 @@ func (p *preprocessor) words(sp span, pos Pos) {
 		}
 		sp = span{s: sp.s + `\`, cols: append(sp.cols[:len(sp.s):len(sp.s)], c)}
 	}
+	if !p.inGlobalDefs() {
+		if i := escapedComment(sp.s); i >= 0 {
+			// keepalived's parent process turns "\#" into '#' and its VRRP
+			// and checker processes read that text again, where an
+			// unquoted '#' starts a comment: outside global_defs (read by
+			// the parent) the rest of the line is a comment.
+			p.report(Pos{File: pos.File, Line: pos.Line, Col: sp.col(i)}, Warning,
+				"%q outside double quotes starts a comment here, as keepalived reads it outside global_defs: the text from it on is ignored; quote the word to keep the %q",
+				sp.s[i:i+2], sp.s[i+1:i+2])
+			sp = sp.cut(i)
+		}
+	}
 	ws, raw, probs := splitWords(sp, pos.File, pos.Line)
 	for _, pr := range probs {
 		p.report(Pos{File: pos.File, Line: pos.Line, Col: pr.col}, Error, "%s", pr.msg)
+	}
+	if len(probs) == 0 {
+		if i := escapedQuoteOpen(sp.s); i >= 0 {
+			p.report(Pos{File: pos.File, Line: pos.Line, Col: sp.col(i)}, Error,
+				"unterminated double quote: keepalived reads \\\" as an escaped quote when it checks quotes, so the quote opened here is not closed: expected a closing '\"'")
+		}
 	}
 	if len(ws) == 0 {
 		return
@@ -651,6 +700,11 @@ func (p *preprocessor) words(sp span, pos Pos) {
 	*dst = append(*dst, n)
 	p.last = n
 	p.globalHook(n)
+}
+
+// inGlobalDefs reports whether the lines being read are inside global_defs.
+func (p *preprocessor) inGlobalDefs() bool {
+	return len(p.open) > 0 && p.open[0].node != nil && p.open[0].node.Key.Text == "global_defs"
 }
 
 // globalHook applies the two global_defs keywords that change how the rest

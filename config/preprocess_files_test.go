@@ -120,3 +120,30 @@ func TestMainFileKinds(t *testing.T) {
 		t.Errorf("oversized include from a lax ReadFile: %s", d)
 	}
 }
+
+// keepalived checks quotes with '\' escaping the next character, though
+// its words do not: `"x\" y` is two words (x\ and y) with a quote left
+// open, an error; `\"w x\"` is balanced. Observed with keepalived -t 2.2.7.
+func TestEscapedQuotes(t *testing.T) {
+	for _, c := range []struct {
+		line  string
+		fails bool
+	}{
+		{`kw "x\" y`, true},
+		{`kw "x\"y" "`, true},
+		{`kw "a\"b\"c"`, false},
+		{`kw \"w x\" y`, false},
+		{`kw "q\\"`, false},
+		{`kw "ke\\"y" rest`, true},
+		{`kw "plain" word`, false},
+		{`kw "x\" y {`, true},
+	} {
+		_, diags := ParseTreeBytes("/k/main.conf", []byte(c.line+"\n"), Env{})
+		if diags.HasErrors() != c.fails {
+			t.Errorf("%s: fails=%v, keepalived fails=%v\n%s", c.line, diags.HasErrors(), c.fails, diags)
+		}
+		if n := strings.Count(diags.String(), "unterminated"); c.fails && n != 1 {
+			t.Errorf("%s: want one report of the open quote:\n%s", c.line, diags)
+		}
+	}
+}

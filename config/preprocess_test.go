@@ -193,8 +193,13 @@ func TestParseTreeWords(t *testing.T) {
 			tree: "virtual_router_id 51;\npriority 100;150\n"},
 		{name: "comments anywhere outside quotes", files: map[string]string{"main": "a b # c\nd ! e\nf#g h\ni!j\n# whole\n! whole\n  # indented\n"},
 			tree: "a b\nd\nf\ni\n"},
-		{name: "escaped comment characters", files: map[string]string{"main": "kw1\\#x\nkw2\\!x y\\#z\nkw3\\\\#x\n\\# kw4\n\"kw6\\#x\"\nkw9\\#x\\#y\nkw10\\q\n"},
-			tree: "kw1#x\nkw2!x y#z\nkw3\\\\\n# kw4\n\"kw6\\\\#x\"\nkw9#x#y\nkw10\\q\n"},
+		// global_defs is read by keepalived's parent, where "\#" is '#'.
+		{name: "escaped comment characters in global_defs", files: map[string]string{"main": "global_defs {\nkw1\\#x\nkw2\\!x y\\#z\nkw3\\\\#x\n\\# kw4\n\"kw6\\#x\"\nkw9\\#x\\#y\nkw10\\q\n}\n"},
+			tree: "global_defs {\n  kw1#x\n  kw2!x y#z\n  kw3\\\\\n  # kw4\n  \"kw6#x\"\n  kw9#x#y\n  kw10\\q\n}\n"},
+		// Elsewhere keepalived's VRRP and checker processes read a copy
+		// where it has become '#': a comment outside quotes.
+		{name: "escaped comment characters elsewhere", files: map[string]string{"main": "kw1\\#x\nkw2 a\\!x y\\#z\nkw3\\\\#x\n\"kw6\\#x\" \"\\!\"\nkw10\\q\n"},
+			tree: "kw1\nkw2 a\nkw3\\\\\n\"kw6#x\" \"!\"\nkw10\\q\n", diags: ppK + "1:4 warning\n" + ppK + "2:6 warning\n", msgs: []string{"starts a comment"}},
 		{name: "comment characters inside quotes", files: map[string]string{"main": "a \"b # c\" \"d!e\"\n"},
 			tree: "a \"b # c\" \"d!e\"\n"},
 		{name: "a quote always starts a new word", files: map[string]string{"main": "\"a\"b\"c d\" e\nx\"y z\"w q\n\"p q\"r\n"},
@@ -379,8 +384,11 @@ $VS
 `},
 			tree: "virtual_server 10.0.0.4 80 {\n  real_server 192.168.0.1 80 {\n    weight 1\n  }\n  real_server 192.168.0.2 80 {\n    weight 1\n  }\n}\n" +
 				"virtual_server 10.0.1.4 80 {\n  real_server 192.168.1.1 80 {\n    weight 1\n  }\n  real_server 192.168.1.2 80 {\n    weight 1\n  }\n}\n"},
-		{name: "comment lines are skipped, a blank line ends", files: map[string]string{"main": "$E= \\\n e1 \\\n# comment\n e2\n$E\n$F= \\\n f1 # c \\\n f2\n$F\n$G= \\\n g1 \\\n\n g2\n$G\n$H=h1\\\n h2\n$H\n"},
-			tree: "e1\ne2\nf1\nf2\ng2\ng1\nh1\nh2\n"},
+		{name: "a comment line ends it, as a blank line does", files: map[string]string{"main": "$E= \\\n e1 \\\n# comment\n e2\n$E\n$F= \\\n f1 # c \\\n f2\n$F\n$G= \\\n g1 \\\n\n g2\n$G\n$H=h1\\\n h2\n$H\n$I=i1 \\\n  ! comment \\\ni2\n$I\n"},
+			tree: "e2\ne1\nf1\nf2\ng2\ng1\nh1\nh2\ni2\ni1\n", diags: ppK + "3:1 error\n" + ppK + "19:1 error\n", msgs: []string{"main process skips the comment"}},
+		// keepalived's processes agree when a blank line follows the comment.
+		{name: "a comment line before a blank line", files: map[string]string{"main": "$J=j1 \\\n# c\n ! c2\n\n$J\n$K=k1 \\\n# c\n"},
+			tree: "j1\n"},
 		{name: "replaced only at the end of a line", files: map[string]string{"main": "$M=m1 \\\nm2\n$S=s1\nx5 $M $S\n$M $S\n${M}x6\nx7${M}\nx8 ${M}  \nx9 $M # comment\n$M2=$M\n$M2 x10\nx11 $M2\n"},
 			tree: "x5 $M s1\n$M s1\n$ {\n  M\n}\nx6\nx7m1\nm2\nx8 m1\nm2\nx9 m1\nm2\n$M x10\nx11 m1\nm2\n"},
 		{name: "each line of the value is read in turn", files: map[string]string{"main": "$RS= \\\nrs ${N} \\\n$N=2 \\\nrs ${N}\n$N=1\n$RS\n$RS\n"},
