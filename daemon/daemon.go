@@ -58,6 +58,11 @@ type Options struct {
 	// NoCheckers runs VRRP only (keepalived -P): no virtual server, no
 	// health check.
 	NoCheckers bool
+	// NoBFD is keepalived -B. vigil runs BFD only for bfd_instance blocks,
+	// and does not run a configuration that has them without them (its
+	// track_bfd and BFD_CHECK would follow sessions that never come up):
+	// such a configuration is refused, at start and at reload.
+	NoBFD bool
 }
 
 // Daemon runs the VRRP instances of one keepalived.conf.
@@ -502,6 +507,10 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 }
 
 func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
+	if d.opts.NoBFD && len(cfg.BFDInstances) > 0 {
+		return nil, fmt.Errorf("-B/--no_bfd, but the configuration has %d bfd_instance blocks (%s at %s), which track_bfd and BFD_CHECK follow: remove them, or run without -B",
+			len(cfg.BFDInstances), cfg.BFDInstances[0].Name, cfg.BFDInstances[0].Pos)
+	}
 	if d.opts.NoVRRP {
 		return nil, nil
 	}

@@ -394,3 +394,42 @@ func TestVigilHalves(t *testing.T) {
 		}
 	}
 }
+
+// -b is written once BFD runs (a bfd_instance is configured); -B refuses a
+// configuration that has one rather than run its tracking half blind.
+func TestBFDFlags(t *testing.T) {
+	requireVRRPLab(t)
+	bin, err := vigilBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hosts, _ := labtest.LAN(t, "kbf", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := hosts["a"]
+	dir := t.TempDir()
+	conf := flagsConf + "bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vb := kbin{"vigil", bin}
+	p := startFlagged(t, h, vb.argv(dir, "-nlG", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-b", "@DIR@/b.pid"))
+	waitFor(t, 10*time.Second, "the BFD pid file", func() bool {
+		pid, err := readPidFile(filepath.Join(dir, "b.pid"))
+		return err == nil && pid == p.cmd.Process.Pid
+	})
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.pid")); !os.IsNotExist(err) {
+		t.Errorf("b.pid left after exit: %v", err)
+	}
+	argv := vb.argv(dir, "-nlG", "-B", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := h.Command(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-B/--no_bfd, but the configuration has 1 bfd_instance blocks (peer at") {
+		t.Fatalf("-B with a bfd_instance: err %v\n%s", err, out)
+	}
+	if hostHas(h, flagsVIP) {
+		t.Fatal("-B with a bfd_instance took the VIP")
+	}
+}

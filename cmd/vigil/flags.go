@@ -27,6 +27,8 @@ type runOpts struct {
 	checkOnly bool // -C
 
 	pidFile, vrrpPid, checkPid string // -p, -r, -c
+	bfdPid                     string // -b
+	noBFD                      bool   // -B
 
 	dumpConf bool   // -d
 	umask    string // -u
@@ -73,8 +75,7 @@ func flagString(p func(o *runOpts) *string) func(*runOpts, string) error {
 }
 
 // noop is for options whose effect vigil has by construction: it never
-// forks children (so none are respawned, and all of them run), and runs no
-// BFD.
+// forks children, so none are respawned and all of them run.
 func noop(*runOpts, string) error { return nil }
 
 // options is keepalived 2.2.7's `keepalived --help`, every line, plus
@@ -83,7 +84,7 @@ var options = []optSpec{
 	{short: 'f', long: "use-file", kind: reqArg, set: flagString(func(o *runOpts) *string { return &o.file })},
 	{short: 'P', long: "vrrp", set: flagTrue(func(o *runOpts) *bool { return &o.vrrpOnly })},
 	{short: 'C', long: "check", set: flagTrue(func(o *runOpts) *bool { return &o.checkOnly })},
-	{short: 'B', long: "no_bfd", set: noop},
+	{short: 'B', long: "no_bfd", set: flagTrue(func(o *runOpts) *bool { return &o.noBFD })},
 	{long: "all", set: noop},
 	{short: 'l', long: "log-console", set: flagTrue(func(o *runOpts) *bool { return &o.console })},
 	{short: 'D', long: "log-detail", set: flagTrue(func(o *runOpts) *bool { return &o.detail })},
@@ -101,9 +102,9 @@ var options = []optSpec{
 	{short: 'T', long: "genhash", set: flagTrue(func(o *runOpts) *bool { return &o.genhash })},
 	{short: 'c', long: "checkers_pid", kind: reqArg, set: flagString(func(o *runOpts) *string { return &o.checkPid })},
 	{short: 'a', long: "address-monitoring", unsupported: "address monitoring is not logged; `ip monitor address` shows the same"},
-	// vigil runs no BFD child, so its pid file is never written (keepalived
-	// does not write it either without BFD in the configuration).
-	{short: 'b', long: "bfd_pid", kind: reqArg, set: noop},
+	// Written once BFD runs, which it does only for bfd_instance blocks
+	// (keepalived starts its BFD child only for them too).
+	{short: 'b', long: "bfd_pid", kind: reqArg, set: flagString(func(o *runOpts) *string { return &o.bfdPid })},
 	{short: 'x', long: "snmp", unsupported: "SNMP; use --metrics ADDR for Prometheus metrics, or `vigil status --json`"},
 	{short: 'A', long: "snmp-agent-socket", kind: reqArg, unsupported: "SNMP; use --metrics ADDR for Prometheus metrics"},
 	{short: 's', long: "namespace", kind: reqArg, unsupported: "network namespaces; run it as `ip netns exec NAME vigil ...`"},
@@ -283,7 +284,7 @@ const optionsHelp = `keepalived's options (keepalived 2.2.7 --help), as vigil ta
   -f, --use-file=FILE          configuration file (default /etc/keepalived/keepalived.conf)
   -P, --vrrp                   run VRRP only (no virtual servers or health checks)
   -C, --check                  run virtual servers and health checks only (no VRRP)
-  -B, --no_bfd                 accepted (vigil runs no BFD)
+  -B, --no_bfd                 do not run BFD (a configuration with bfd_instance blocks is refused)
       --all                    accepted (vigil is one process)
   -l, --log-console            log to the console (stderr)
   -D, --log-detail             detailed log messages (log level debug)
@@ -296,7 +297,7 @@ const optionsHelp = `keepalived's options (keepalived 2.2.7 --help), as vigil ta
   -p, --pid=FILE               pid file (keepalived style default /run/vigil.pid)
   -r, --vrrp_pid=FILE          pid file written while VRRP runs
   -c, --checkers_pid=FILE      pid file written while health checks run
-  -b, --bfd_pid=FILE           accepted (no BFD, so never written)
+  -b, --bfd_pid=FILE           pid file written while BFD runs (only with bfd_instance blocks)
   -T, --genhash                the rest of the line is for genhash (vigil genhash)
   -m, --core-dump              dump core on a crash
   -i, --config-id=ID           config id for @ID lines (default: the short host name)

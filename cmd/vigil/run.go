@@ -204,8 +204,24 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var d *daemon.Daemon
+	var releaseBFD func()
+	defer func() {
+		if releaseBFD != nil {
+			releaseBFD()
+		}
+	}()
 	ready := func() {
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+		if o.bfdPid != "" && d.BFD() != nil {
+			// -b: written once BFD runs, as keepalived's BFD child writes
+			// it. OnReady runs on the loop, which owns the BFD runner.
+			rel, err := claimDaemon("", []string{o.bfdPid})
+			if err != nil {
+				log.Error("bfd pid file", "err", err)
+			} else {
+				releaseBFD = rel
+			}
+		}
 		if o.dumpConf {
 			// -d: the configuration as running, in the log (keepalived
 			// logs its data dump at startup). OnReady runs on the loop,
@@ -230,6 +246,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		Version:     version.Version,
 		NoVRRP:      o.checkOnly && !o.vrrpOnly,
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
+		NoBFD:       o.noBFD,
 		OnReady:     ready,
 	})
 	if err != nil {
