@@ -2,7 +2,8 @@
 // servers of a virtual_server (keepalived.conf(5), "Virtual server(s)"):
 // TCP_CHECK, HTTP_GET, SSL_GET (with regex, regex_no_match and the regex
 // offsets), MISC_CHECK, DNS_CHECK, UDP_CHECK, PING_CHECK, SMTP_CHECK
-// (RFC 5321 greeting and HELO) and FILE_CHECK (a track_file's value), the
+// (RFC 5321 greeting and HELO), FILE_CHECK (a track_file's value) and the
+// vigil extension DR_PATH_CHECK (forwarded frames reach a DR real server), the
 // per-server state machine keepalived applies around them
 // (retry, delay_before_retry, warmup, delay_loop, alpha, omega, and the
 // URL-by-URL recovery of HTTP_GET without fast_recovery), and a Runner that

@@ -23,6 +23,8 @@ const (
 	KindPing Kind = "PING_CHECK"
 	KindSMTP Kind = "SMTP_CHECK"
 	KindFile Kind = "FILE_CHECK"
+	// KindDRPath is DR_PATH_CHECK, a vigil extension (drpath.go).
+	KindDRPath Kind = "DR_PATH_CHECK"
 )
 
 // FollowDelayLoop, as Schedule.Warmup or Schedule.DelayBeforeRetry, takes

@@ -188,7 +188,7 @@ func GenerateDocs() string {
 	s.WriteString("- **rejected**: an error, because running without the feature would silently change behaviour.\n\n")
 	s.WriteString("Unknown keywords are errors, as in keepalived. `vigil check` fails exactly when `keepalived -t` does,\n")
 	s.WriteString("except for the rejected values (`auth_type AH`, `lb_kind TUN`), which keepalived accepts, and the DPVS\n")
-	s.WriteString("extensions (`lb_kind FNAT`, `laddr_group_name`, `local_address_group`), which keepalived does not know,\n")
+	s.WriteString("extensions (`lb_kind FNAT`, `laddr_group_name`, `local_address_group`) and vigil's own `DR_PATH_CHECK`, which keepalived does not know,\n")
 	s.WriteString("and a cycle of plain `include`s, which keepalived follows until it runs out of file descriptors and then\n")
 	s.WriteString("accepts, while vigil reports the cycle as an error naming the chain. The e2e differential test runs a corpus\n")
 	s.WriteString("of 200+ configs through both programs and holds both the agreement and these four differences\n")

@@ -295,6 +295,11 @@ func init() {
 			}
 		}})
 	}
+	rsRows = append(rsRows, keyword[RealServer]{Name: "DR_PATH_CHECK", Status: Supported, Doc: "vigil extension, lb_kind DR (IPv4) only: up while a TCP SYN for VIP:port sent to the real server's MAC from an unused address of the subnet (as a forwarded client frame, whose source is not the director's) reaches it, seen as the real server's ARP request for that address. Catches anti-spoofing filters (libvirt clean-traffic, cloud source/destination checks) that drop forwarded frames while other checks pass. Takes the common options; connect_timeout bounds the wait for the answer. Needs root. keepalived does not know it.", Parse: func(b *builder, n *Node, r *RealServer) {
+		if c := b.checker(n, CheckDRPath); c != nil {
+			r.Checkers = append(r.Checkers, c)
+		}
+	}})
 	rsRows = append(rsRows, keyword[RealServer]{Name: "BFD_CHECK", Status: Supported, Doc: "BFD checker: name NAME (a bfd_instance); the server is down while that session is not Up.", Parse: bfdCheck})
 	rsTable = newTable("real_server IP [PORT] { } (in virtual_server)", "A backend of a virtual server.", rsRows)
 

@@ -392,6 +392,8 @@ func (b *builder) checker(n *Node, t CheckerType) *Checker {
 		c.SMTP = &SMTPCheck{}
 	case CheckFile:
 		c.File = &FileCheck{}
+	case CheckDRPath:
+		c.DRPath = &DRPathCheck{}
 	}
 	if !b.needBlock(n) {
 		return nil

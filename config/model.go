@@ -857,9 +857,13 @@ const (
 	CheckSMTP
 	CheckFile
 	CheckBFD // read into RealServer.BFDChecks
+	// CheckDRPath is DR_PATH_CHECK, a vigil extension: frames with a
+	// foreign IP source, as the director forwards them, reach the real
+	// server (package internal/drpath).
+	CheckDRPath
 )
 
-var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK"}
+var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "DR_PATH_CHECK"}
 
 func (t CheckerType) String() string {
 	if int(t) < len(checkerNames) {
@@ -897,6 +901,8 @@ type Checker struct {
 	UDP  *UDPCheck
 	SMTP *SMTPCheck
 	File *FileCheck
+	// DRPath is set for DR_PATH_CHECK: the service's VIP.
+	DRPath *DRPathCheck
 
 	has    fieldSet
 	timers checkTimers
@@ -969,6 +975,13 @@ type SMTPCheck struct {
 	HeloName string
 	// Hosts are extra host {} blocks, each a checker of its own target.
 	Hosts []*Checker
+}
+
+// DRPathCheck is the DR_PATH_CHECK specific part, filled in from the
+// virtual server: the SYNs go to VIP:ConnectPort through the real
+// server's MAC.
+type DRPathCheck struct {
+	VIP netip.Addr
 }
 
 // FileCheck is the FILE_CHECK specific part.

@@ -354,6 +354,16 @@ func (b *builder) resolveChecker(vs *VirtualServer, rs *RealServer, c *Checker) 
 		if c.UDP.MinReplyLength > c.UDP.MaxReplyLength {
 			b.errorf(c.Pos, "UDP_CHECK of real server %s: min_reply_length %d is above max_reply_length %d", rs.Addr, c.UDP.MinReplyLength, c.UDP.MaxReplyLength)
 		}
+	case CheckDRPath:
+		m := rs.Method
+		if m == MethodUnset {
+			m = vs.Method
+		}
+		if m != DR || vs.Kind != VSAddr || !vs.Addr.Is4() {
+			b.errorf(c.Pos, "DR_PATH_CHECK of real server %s: only for lb_kind DR virtual servers with an IPv4 address (a vigil extension)", rs.Addr)
+			return false
+		}
+		c.DRPath.VIP = vs.Addr
 	case CheckTCP, CheckPing, CheckSMTP, CheckDNS:
 	}
 	if c.SMTP != nil {

@@ -3,9 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
 	"vigil/internal/inet"
 )
 
@@ -435,5 +438,27 @@ func TestForwardingWarning(t *testing.T) {
 				t.Errorf("got %v, want one containing %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// DR_PATH_CHECK (a vigil extension) is accepted in an IPv4 DR virtual
+// server, where it learns the VIP, and refused elsewhere.
+func TestDRPathCheckConfig(t *testing.T) {
+	dr := func(vip, kind, rs string) string {
+		return "virtual_server " + vip + " 80 {\n lb_algo rr\n lb_kind " + kind + "\n protocol TCP\n real_server " + rs + " 80 {\n  DR_PATH_CHECK {\n   connect_timeout 2\n  }\n }\n}\n"
+	}
+	cfg, diags := LoadBytes("-", []byte(dr("198.51.100.100", "DR", "198.51.100.11")), testEnv())
+	if diags.HasErrors() {
+		t.Fatalf("DR: %s", diags)
+	}
+	c := cfg.VirtualServers[0].RealServers[0].Checkers[0]
+	if c.Type != CheckDRPath || c.DRPath == nil || c.DRPath.VIP != netip.MustParseAddr("198.51.100.100") || c.ConnectPort != 80 || c.ConnectTimeout != 2*time.Second || c.Type.String() != "DR_PATH_CHECK" {
+		t.Errorf("DR_PATH_CHECK = %+v", c)
+	}
+	for _, bad := range []string{dr("192.0.2.100", "NAT", "192.0.2.11"), dr("2001:db8::100", "DR", "2001:db8::11")} {
+		_, diags := LoadBytes("-", []byte(bad), testEnv())
+		if !diags.HasErrors() || !strings.Contains(diags.String(), "DR_PATH_CHECK of real server") {
+			t.Errorf("accepted:\n%s\n%s", bad, diags)
+		}
 	}
 }

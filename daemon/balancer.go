@@ -356,6 +356,9 @@ func watch(cfg *config.Config, c *config.Checker, rsWeight int) (*check.Watch, e
 			sc.HeloName = c.SMTP.HeloName
 		}
 		ck, err = check.NewSMTP(sc)
+	case config.CheckDRPath:
+		kind = check.KindDRPath
+		ck, err = check.NewDRPath(check.DRPathConfig{Real: c.ConnectIP, VIP: c.DRPath.VIP, Port: c.ConnectPort, Timeout: c.ConnectTimeout})
 	case config.CheckFile:
 		kind = check.KindFile
 		f := c.File

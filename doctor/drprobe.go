@@ -1,13 +1,8 @@
 package doctor
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-
-	"vigil/internal/inet"
 )
 
 // ---- VD705/VD706: the DR path from this director to each real server ----
@@ -20,13 +15,14 @@ import (
 // of them, while the health checks, sent from the director's own address,
 // pass. Nothing in the director's state shows it.
 //
-// The probe (drprobe_linux.go) sends each real server, to its MAC, a TCP
-// SYN for VIP:port twice: once from this host's own address (the control:
-// the real server answers it straight back, SYN-ACK or RST) and once from
-// an unused address of the same subnet, as a forwarded client frame would
-// come. The real server answers that one too, and to send its answer it
-// must first ask by ARP broadcast who has the unused address: that request
-// is what the director captures as proof that the spoofed frame arrived.
+// The probe (drprobe_linux.go, with package internal/drpath) sends each
+// real server, to its MAC, a TCP SYN for VIP:port twice: once from this
+// host's own address (the control: the real server answers it straight
+// back, SYN-ACK or RST) and once from an unused address of the same
+// subnet, as a forwarded client frame would come. The real server answers
+// that one too, and to send its answer it must first ask by ARP broadcast
+// who has the unused address: that request is what the director captures
+// as proof that the spoofed frame arrived.
 
 // DRProbe is what probing one real server of a DR service found.
 type DRProbe struct {
@@ -89,99 +85,4 @@ func vipOf(service string) string {
 		return ap.Addr().String()
 	}
 	return service
-}
-
-// synFrame builds an Ethernet frame carrying a TCP SYN from src:sport to
-// dst:dport (IPv4), with valid IP and TCP checksums.
-func synFrame(ethDst, ethSrc net.HardwareAddr, src, dst netip.Addr, sport, dport uint16, seq uint32) ([]byte, error) {
-	if !src.Is4() || !dst.Is4() || len(ethDst) != 6 || len(ethSrc) != 6 {
-		return nil, errors.New("synFrame: IPv4 addresses and Ethernet MACs only")
-	}
-	const ipLen, tcpLen = 20, 20
-	b := make([]byte, 14+ipLen+tcpLen)
-	copy(b[0:6], ethDst)
-	copy(b[6:12], ethSrc)
-	binary.BigEndian.PutUint16(b[12:14], 0x0800)
-	ip := b[14 : 14+ipLen]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:4], ipLen+tcpLen)
-	binary.BigEndian.PutUint16(ip[4:6], uint16(seq))
-	ip[6] = 0x40 // don't fragment
-	ip[8] = 64
-	ip[9] = 6
-	s4, d4 := src.As4(), dst.As4()
-	copy(ip[12:16], s4[:])
-	copy(ip[16:20], d4[:])
-	binary.BigEndian.PutUint16(ip[10:12], ^inet.Fold(inet.Sum(0, ip)))
-	tcp := b[14+ipLen:]
-	binary.BigEndian.PutUint16(tcp[0:2], sport)
-	binary.BigEndian.PutUint16(tcp[2:4], dport)
-	binary.BigEndian.PutUint32(tcp[4:8], seq)
-	tcp[12] = 5 << 4
-	tcp[13] = 0x02 // SYN
-	binary.BigEndian.PutUint16(tcp[14:16], 64240)
-	binary.BigEndian.PutUint16(tcp[16:18], ^inet.Fold(inet.Sum(inet.PseudoHeaderSum(0, src, dst, 6, tcpLen), tcp)))
-	return b, nil
-}
-
-// tcpReply is a TCP segment seen in a captured frame.
-type tcpReply struct {
-	ethSrc        net.HardwareAddr
-	src, dst      netip.AddrPort
-	syn, ack, rst bool
-}
-
-// parseTCP reads an Ethernet/IPv4/TCP frame (no VLAN tag); ok is false for
-// anything else.
-func parseTCP(b []byte) (r tcpReply, ok bool) {
-	if len(b) < 14+20+20 || binary.BigEndian.Uint16(b[12:14]) != 0x0800 {
-		return r, false
-	}
-	ip := b[14:]
-	ihl := int(ip[0]&0x0f) * 4
-	if ip[0]>>4 != 4 || ihl < 20 || ip[9] != 6 || len(ip) < ihl+20 {
-		return r, false
-	}
-	src := netip.AddrFrom4([4]byte(ip[12:16]))
-	dst := netip.AddrFrom4([4]byte(ip[16:20]))
-	tcp := ip[ihl:]
-	flags := tcp[13]
-	return tcpReply{
-		ethSrc: net.HardwareAddr(append([]byte(nil), b[6:12]...)),
-		src:    netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:2])),
-		dst:    netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:4])),
-		syn:    flags&0x02 != 0, ack: flags&0x10 != 0, rst: flags&0x04 != 0,
-	}, true
-}
-
-func (r tcpReply) String() string {
-	kind := "TCP"
-	switch {
-	case r.syn && r.ack:
-		kind = "SYN-ACK"
-	case r.rst:
-		kind = "RST"
-	}
-	return fmt.Sprintf("%s %s -> %s from %s", kind, r.src, r.dst, r.ethSrc)
-}
-
-// freeCandidates lists addresses of p's subnet to try as the spoofed
-// source, from the top down (the last hosts of a subnet are the ones least
-// often assigned), skipping taken ones; at most n.
-func freeCandidates(p netip.Prefix, taken func(netip.Addr) bool, n int) []netip.Addr {
-	p = p.Masked()
-	if !p.Addr().Is4() || p.Bits() > 30 {
-		return nil
-	}
-	base := binary.BigEndian.Uint32(p.Addr().AsSlice())
-	size := uint32(1) << (32 - p.Bits())
-	var out []netip.Addr
-	for off := size - 2; off >= 1 && len(out) < n; off-- {
-		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], base+off)
-		if addr := netip.AddrFrom4(a); !taken(addr) {
-			out = append(out, addr)
-		}
-	}
-	return out
 }

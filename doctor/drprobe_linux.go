@@ -1,21 +1,19 @@
 package doctor
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
 	"vigil/config"
+	"vigil/internal/drpath"
 	"vigil/netio"
 )
 
@@ -70,7 +68,7 @@ func probeDR(ctx context.Context, cfg *config.Config, facts Facts) []DRProbe {
 			}
 		}
 	}
-	arp := neighbours()
+	arp := drpath.Neighbours()
 	var targets []*drTarget
 	var out []*DRProbe
 	for _, vs := range cfg.VirtualServers {
@@ -146,28 +144,6 @@ func locals2set[T any](ls []T, addr func(T) netip.Addr) map[netip.Addr]bool {
 	return m
 }
 
-// neighbours reads the IPv4 neighbour table (/proc/net/arp): address and
-// interface to MAC, complete entries only.
-func neighbours() map[string]net.HardwareAddr {
-	m := map[string]net.HardwareAddr{}
-	f, err := os.Open("/proc/net/arp")
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 || fs[2] == "0x0" {
-			continue
-		}
-		if mac, err := net.ParseMAC(fs[3]); err == nil && len(mac) == 6 {
-			m[fs[0]+" "+fs[5]] = mac
-		}
-	}
-	return m
-}
-
 // probeLink probes the real servers ts, all reached through one interface.
 func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, arp map[string]net.HardwareAddr, facts Facts) {
 	ifi := ts[0].ifi
@@ -228,7 +204,7 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 		return slices.ContainsFunc(ts, func(t *drTarget) bool { return t.real == a || t.vip == a })
 	}
 	var spoofed netip.Addr
-	for _, c := range freeCandidates(ts[0].own, taken, 4) {
+	for _, c := range drpath.FreeCandidates(ts[0].own, taken, 4) {
 		if holders, err := facts.Holders(ifi.Name, c); err == nil && len(holders) == 0 {
 			spoofed = c
 			break
@@ -254,7 +230,7 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 	for try := 0; try < DRProbeTries; try++ {
 		for _, t := range live {
 			for k, src := range []netip.Addr{t.own.Addr(), t.spoofed} {
-				b, err := synFrame(t.mac, ifi.HardwareAddr, src, t.vip, t.sport[k], t.port, rand.Uint32())
+				b, err := drpath.SYN(t.mac, ifi.HardwareAddr, src, t.vip, t.sport[k], t.port, rand.Uint32())
 				if err == nil {
 					_, err = conn.WriteTo(b, &packet.Addr{HardwareAddr: t.mac})
 				}
@@ -279,12 +255,12 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 					t.p.SpoofSeen = fmt.Sprintf("%s asked by ARP who has %s, to answer it", a.SenderIP, t.spoofed)
 				}
 			}
-		} else if r, ok := parseTCP(b); ok {
+		} else if r, ok := drpath.ParseTCP(b); ok {
 			for _, t := range live {
-				if !slices.Equal(r.ethSrc, t.mac) || r.src != netip.AddrPortFrom(t.vip, t.port) {
+				if !slices.Equal(r.EthSrc, t.mac) || r.Src != netip.AddrPortFrom(t.vip, t.port) {
 					continue
 				}
-				switch r.dst {
+				switch r.Dst {
 				case netip.AddrPortFrom(t.own.Addr(), t.sport[0]):
 					if !t.p.ControlAnswered {
 						t.p.ControlAnswered, t.p.ControlSeen = true, r.String()

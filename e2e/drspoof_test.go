@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/control"
 	"vigil/doctor"
 )
 
@@ -61,6 +63,9 @@ func findings(rep doctor.Report, code string, sev doctor.Severity) []doctor.Find
 // doctor on the director probes the DR path with a foreign source address
 // and reports, for each real server, that forwarded frames do not reach
 // it (VD705 crit). Without the filter the same probe finds the path clear.
+// Then the director is reloaded with DR_PATH_CHECK (a vigil extension) on
+// every real server: they go down while the filter is there, and come back
+// when it goes.
 func TestDRAntiSpoofing(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
@@ -137,4 +142,33 @@ func TestDRAntiSpoofing(t *testing.T) {
 	if !strings.Contains(string(out), "counter packets") || strings.Contains(string(out), "counter packets 0 ") {
 		t.Errorf("the filter dropped nothing:\n%s", out)
 	}
+
+	// The vigil extension DR_PATH_CHECK makes the health checks see it:
+	// each real server goes down, saying why, while its TCP_CHECK passes.
+	conf := strings.ReplaceAll(x.conf("rr", 150, nil), "    TCP_CHECK {", "    DR_PATH_CHECK {\n      connect_timeout 1\n      retry 0\n    }\n    TCP_CHECK {")
+	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := control.Call(ctx, d.ctl, control.Request{Cmd: "reload"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range x.rs {
+		waitFor(t, 15*time.Second, "DR_PATH_CHECK to take "+r.addr.String()+" down", func() bool {
+			st, ok := realStatus(d, r.addr)
+			return ok && !st.Up && strings.Contains(st.Detail, "forwarded frames do not reach "+r.addr.String())
+		})
+	}
+	// Without the filter they come back, and clients are served again.
+	if out, err := exec.Command("ip", "netns", "exec", sw, "nft", "delete", "table", "bridge", "antispoof").CombinedOutput(); err != nil {
+		t.Fatalf("nft delete: %v\n%s", err, out)
+	}
+	for _, r := range x.rs {
+		waitFor(t, 15*time.Second, "DR_PATH_CHECK to bring "+r.addr.String()+" back", func() bool {
+			st, ok := realStatus(d, r.addr)
+			return ok && st.Up
+		})
+	}
+	x.waitAllAnswer(c, 15*time.Second)
 }
