@@ -90,6 +90,11 @@ func (d *Daemon) dumpSnapshot(ctx context.Context) (dumpSnapshot, error) {
 	return s, err
 }
 
+// Checking reports whether virtual servers and their health checks run
+// (keepalived starts its checker child only for them). Call it on the
+// loop, from Options.OnReady.
+func (d *Daemon) Checking() bool { return d.bal != nil }
+
 // WriteDump writes a dump of kind to w.
 func (d *Daemon) WriteDump(ctx context.Context, kind DumpKind, w io.Writer) error {
 	s, err := d.dumpSnapshot(ctx)

@@ -371,7 +371,7 @@ func TestVigilHalves(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p := startFlagged(t, h, kbin{"vigil", bin}.argv(dir, "-nlG", tc.flag, "-f", "@CONF@", "-p", "@DIR@/k.pid"))
+		p := startFlagged(t, h, kbin{"vigil", bin}.argv(dir, "-nlG", tc.flag, "-f", "@CONF@", "-p", "@DIR@/k.pid", "-r", "@DIR@/r.pid", "-c", "@DIR@/c.pid"))
 		if tc.lvs {
 			waitFor(t, 10*time.Second, "the virtual server's table", func() bool { return strings.Contains(tables(), "table inet vigil\n") })
 			if s := tables(); !strings.Contains(s, "table inet vigil") {
@@ -384,6 +384,14 @@ func TestVigilHalves(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			if hostHas(h, flagsVIP) {
 				t.Errorf("%s: VRRP took the VIP", tc.flag)
+			}
+		}
+		// The VRRP and checker pid files exist for the half that runs.
+		for f, want := range map[string]bool{"r.pid": tc.vrrp, "c.pid": tc.lvs} {
+			if want {
+				waitFor(t, 5*time.Second, f, func() bool { _, err := readPidFile(filepath.Join(dir, f)); return err == nil })
+			} else if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+				t.Errorf("%s: %s written though that half does not run (%v)", tc.flag, f, err)
 			}
 		}
 		if !tc.lvs && strings.Contains(tables(), "table inet vigil\n") {

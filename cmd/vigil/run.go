@@ -191,7 +191,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	for _, p := range []struct {
 		path string
 		runs bool
-	}{{pid, true}, {o.vrrpPid, !o.checkOnly || o.vrrpOnly}, {o.checkPid, !o.vrrpOnly || o.checkOnly}} {
+	}{{pid, true}, {o.vrrpPid, !o.checkOnly || o.vrrpOnly}} {
 		if p.path != "" && p.runs && !slices.Contains(pids, p.path) {
 			pids = append(pids, p.path)
 		}
@@ -204,22 +204,31 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var d *daemon.Daemon
-	var releaseBFD func()
+	var releaseLate func()
 	defer func() {
-		if releaseBFD != nil {
-			releaseBFD()
+		if releaseLate != nil {
+			releaseLate()
 		}
 	}()
 	ready := func() {
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
-		if o.bfdPid != "" && d.BFD() != nil {
-			// -b: written once BFD runs, as keepalived's BFD child writes
-			// it. OnReady runs on the loop, which owns the BFD runner.
-			rel, err := claimDaemon("", []string{o.bfdPid})
+		// -c and -b are written once the health checks and BFD run, as
+		// keepalived's checker and BFD children write theirs: only when
+		// the configuration has virtual servers or bfd_instance blocks.
+		// OnReady runs on the loop, which owns both.
+		var late []string
+		if o.checkPid != "" && d.Checking() && !slices.Contains(pids, o.checkPid) {
+			late = append(late, o.checkPid)
+		}
+		if o.bfdPid != "" && d.BFD() != nil && !slices.Contains(pids, o.bfdPid) {
+			late = append(late, o.bfdPid)
+		}
+		if len(late) > 0 {
+			rel, err := claimDaemon("", late)
 			if err != nil {
-				log.Error("bfd pid file", "err", err)
+				log.Error("pid file", "err", err)
 			} else {
-				releaseBFD = rel
+				releaseLate = rel
 			}
 		}
 		if o.dumpConf {
