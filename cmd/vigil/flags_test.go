@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -238,5 +241,50 @@ func TestManPageListsEveryOption(t *testing.T) {
 		if !strings.Contains(page, ".B "+c.name) && !strings.Contains(page, "vigil "+c.name) {
 			t.Errorf("packaging/vigil.8 does not describe the command %s", c.name)
 		}
+	}
+}
+
+// Under systemd (stderr is the stream JOURNAL_STREAM names) every line
+// carries its priority, and a fatal error is logged once, at error level.
+func TestRunLogsForTheJournal(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n  virtual_router_id 51;\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(st.Dev, 10)+":"+strconv.FormatUint(st.Ino, 10))
+	var out bytes.Buffer
+	code := dispatch(context.Background(), []string{"run", "--control", "", conf}, &out, f)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	b, _ := os.ReadFile(f.Name())
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	fatal := 0
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "<") {
+			t.Errorf("line without a priority: %q", l)
+		}
+		if strings.Contains(l, "not starting") {
+			fatal++
+			if !strings.HasPrefix(l, "<3>") {
+				t.Errorf("fatal line not at error priority: %q", l)
+			}
+		}
+	}
+	if fatal != 1 {
+		t.Errorf("the fatal error appears %d times, want once:\n%s", fatal, b)
+	}
+	if !strings.Contains(string(b), "<3>") || !strings.Contains(string(b), `expected an integer`) {
+		t.Errorf("no error-priority diagnostic:\n%s", b)
 	}
 }
