@@ -244,7 +244,8 @@ bfd_instance peer {
 		t.Fatal(err)
 	}
 	out := &labtest.Buffer{}
-	cmd := hosts["b"].Command(context.Background(), "keepalived", "-n", "-l", "-D", "-f", conf, "-p", filepath.Join(dir, "k.pid"), "-b", filepath.Join(dir, "bfd.pid"))
+	cmd := hosts["b"].Command(context.Background(), "keepalived", "-n", "-l", "-D", "-f", conf, "-p", filepath.Join(dir, "k.pid"), "-b", filepath.Join(dir, "bfd.pid"),
+		"-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"))
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := hosts["b"].Start(cmd); err != nil {
 		t.Fatal(err)

@@ -44,7 +44,10 @@ vrrp_instance VI_1 {
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, _ := h.Command(t.Context(), "keepalived", "-t", "-l", "-f", conf).CombinedOutput()
+		// Pid files of its own, so a keepalived the host runs is never
+		// looked at or touched.
+		out, _ := h.Command(t.Context(), "keepalived", "-t", "-l", "-f", conf, "-p", conf+".pid", "-r", conf+".vrrp.pid",
+			"-c", conf+".checkers.pid", "-b", conf+".bfd.pid").CombinedOutput()
 		refused := strings.Contains(string(out), "Disabling track script chk")
 		err := CheckScript(tc.path, true)
 		if refused != (err != nil) {
