@@ -40,6 +40,7 @@ func Checks() []Check {
 		{"forwarding", []string{"VD703"}, checkForwarding},
 		{"dr path", []string{"VD705", "VD706"}, checkDRPath},
 		{"config", []string{"VD801", "VD802", "VD803", "VD804", "VD805"}, checkConfig},
+		{"bfd", []string{"VD901", "VD902", "VD903", "VD904", "VD905"}, checkBFD},
 	}
 }
 

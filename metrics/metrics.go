@@ -91,6 +91,11 @@ var (
 	mBFDSent          = def("vigil_bfd_packets_sent_total", Counter, "BFD Control packets sent.", "session", "peer")
 	mBFDRcvd          = def("vigil_bfd_packets_received_total", Counter, "BFD Control packets received for the session.", "session", "peer")
 	mBFDDropped       = def("vigil_bfd_packets_dropped_total", Counter, "BFD Control packets dropped, by reason.", "session", "peer", "reason")
+	mBFDDetect        = def("vigil_bfd_detect_time_seconds", Gauge, "The session's detection time: the peer's multiplier times the interval it sends at (0 until the peer is heard).", "session", "peer")
+	mBFDTx            = def("vigil_bfd_tx_interval_seconds", Gauge, "The negotiated interval between the packets vigil sends (before jitter).", "session", "peer")
+	mBFDRx            = def("vigil_bfd_rx_interval_seconds", Gauge, "The negotiated interval between the packets the peer sends.", "session", "peer")
+	mBFDUnmatched     = def("vigil_bfd_unmatched_packets_dropped_total", Counter, "BFD Control packets dropped before a session could be named (malformed, unknown discriminator), by reason.", "reason")
+	mBFDLateMax       = def("vigil_bfd_timer_late_max_seconds", Gauge, "The latest the BFD goroutine's timer has fired for a deadline (transmit or detection) since the daemon started.")
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
@@ -241,6 +246,23 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for r, n := range b.Drops {
 			emit(ch, mBFDDropped, float64(n), b.Name, b.Peer, r)
 		}
+		emit(ch, mBFDDetect, time.Duration(b.DetectTime).Seconds(), b.Name, b.Peer)
+		emit(ch, mBFDTx, time.Duration(b.TxInterval).Seconds(), b.Name, b.Peer)
+		emit(ch, mBFDRx, time.Duration(b.RxInterval).Seconds(), b.Name, b.Peer)
+	}
+	if r := s.BFDRunner; r != nil {
+		perSession := map[string]uint64{}
+		for _, b := range s.BFD {
+			for k, n := range b.Drops {
+				perSession[k] += n
+			}
+		}
+		for k, n := range r.Drops {
+			if n > perSession[k] {
+				emit(ch, mBFDUnmatched, float64(n-perSession[k]), k)
+			}
+		}
+		emit(ch, mBFDLateMax, time.Duration(r.WakeLateMax).Seconds())
 	}
 	for _, p := range s.BGP {
 		as := strconv.FormatUint(uint64(p.RemoteAS), 10)

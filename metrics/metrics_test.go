@@ -38,8 +38,10 @@ func fullStatus() control.Status {
 		}},
 		Groups: []control.GroupStatus{{Name: "G1", State: "MASTER", Members: []string{"VI_1"}}},
 		BFD: []control.BFDSessionStatus{{Name: "bfd_gw", Peer: "192.0.2.254", State: "Up", Sent: 100, Received: 99, Flaps: 1,
-			Drops: map[string]uint64{"ttl": 2}}},
-		BGP: []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2}},
+			Drops: map[string]uint64{"ttl": 2}, DetectTime: control.Duration(30 * time.Millisecond),
+			TxInterval: control.Duration(10 * time.Millisecond), RxInterval: control.Duration(10 * time.Millisecond)}},
+		BFDRunner: &control.BFDRunnerStatus{Drops: map[string]uint64{"ttl": 2, "version": 3}, WakeLateMax: control.Duration(2 * time.Millisecond)},
+		BGP:       []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2}},
 		Trackers: []control.TrackerStatus{
 			{Kind: "script", Name: "chk_web", Known: true, OK: false},
 			{Kind: "file", Name: "tf", Known: true, OK: true, Value: -20},
