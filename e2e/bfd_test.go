@@ -524,3 +524,68 @@ func TestBFDTakeover(t *testing.T) {
 	}
 	soleOwner(t, vip, m, time.Second, 3*time.Second, m, b)
 }
+
+const bfdCheckDirector = `
+bfd_instance rs1 {
+  neighbor_ip 192.0.2.2
+  source_ip 192.0.2.1
+  min_rx 50
+  min_tx 50
+  multiplier 3
+}
+virtual_server 192.0.2.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  real_server 192.0.2.2 80 {
+    BFD_CHECK { name rs1 }
+  }
+}
+`
+
+const bfdCheckPeer = `
+bfd_instance director {
+  neighbor_ip 192.0.2.1
+  source_ip 192.0.2.2
+  min_rx 50
+  min_tx 50
+  multiplier 3
+}
+`
+
+// TestBFDCheck: a real server with BFD_CHECK is down while the session to
+// it is not Up: down at start, up once its BFD peer runs, down again
+// within the detection time after the peer is killed.
+func TestBFDCheck(t *testing.T) {
+	requireVRRPLab(t, "nft")
+	_, hosts, _ := labtest.LAN(t, "bfdc", map[string][]string{"d": {"192.0.2.1/24"}, "r": {"192.0.2.2/24"}}, "d", "r")
+	d := startNode(t, "vigil", hosts["d"], bfdCheckDirector)
+	rsUp := func() (bool, bool) {
+		st, err := d.status()
+		if err != nil || len(st.Services) == 0 || len(st.Services[0].RealServers) == 0 {
+			return false, false
+		}
+		return st.Services[0].RealServers[0].Up, true
+	}
+	waitFor(t, 5*time.Second, "the real server known and down (no BFD peer yet)", func() bool {
+		up, ok := rsUp()
+		return ok && !up
+	})
+	r := startNode(t, "vigil", hosts["r"], bfdCheckPeer)
+	took := waitFor(t, 5*time.Second, "the real server up with its BFD session", func() bool {
+		up, _ := rsUp()
+		return up
+	})
+	t.Logf("real server up %v after its BFD peer started", took)
+	time.Sleep(300 * time.Millisecond)
+	killed := time.Now()
+	r.stop(syscall.SIGKILL)
+	waitFor(t, 2*time.Second, "the real server down again", func() bool {
+		up, _ := rsUp()
+		return !up
+	})
+	t.Logf("real server down %v after its BFD peer was killed (detection time 150 ms)", time.Since(killed))
+	if out := d.out.String(); !strings.Contains(out, "BFD_CHECK rs1") {
+		t.Errorf("the director does not log BFD_CHECK as the cause:\n%s", out)
+	}
+}
