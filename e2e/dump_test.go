@@ -50,6 +50,7 @@ type dumps struct {
 // dumps (keepalived-exporter) read vigil's. Each daemon runs alone in its
 // own lab with a private /tmp.
 func TestDumpsMatchKeepalived(t *testing.T) {
+	t.Parallel()
 	bins := flagBinaries(t)
 	testenvTool(t, "unshare")
 	got := map[string]dumps{}

@@ -74,6 +74,7 @@ func (b kbin) argv(dir string, args ...string) []string {
 // and for daemon runs the same subsystems running, the same pid files
 // written and removed, and keepalived's transition lines in the log.
 func TestKeepalivedCommandLines(t *testing.T) {
+	t.Parallel()
 	bins := flagBinaries(t)
 	_, hosts, _ := labtest.LAN(t, "kfl", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
 	h := hosts["a"]
@@ -299,6 +300,7 @@ func hostHas(h *netlab.Host, a netip.Addr) bool {
 // the changes for a good configuration, non-zero with the diagnostics when
 // the daemon rejected the new one and kept running the old.
 func TestReloadCommand(t *testing.T) {
+	t.Parallel()
 	requireVRRPLab(t)
 	bin, err := vigilBinary()
 	if err != nil {
@@ -346,6 +348,7 @@ func TestReloadCommand(t *testing.T) {
 // -P runs VRRP without the virtual servers; -C the virtual servers (their
 // nftables table, active whatever VRRP does) without VRRP.
 func TestVigilHalves(t *testing.T) {
+	t.Parallel()
 	requireVRRPLab(t, "nft")
 	bin, err := vigilBinary()
 	if err != nil {
@@ -406,6 +409,7 @@ func TestVigilHalves(t *testing.T) {
 // -b is written once BFD runs (a bfd_instance is configured); -B refuses a
 // configuration that has one rather than run its tracking half blind.
 func TestBFDFlags(t *testing.T) {
+	t.Parallel()
 	requireVRRPLab(t)
 	bin, err := vigilBinary()
 	if err != nil {
