@@ -31,9 +31,16 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "vigil check: unexpected argument %q\n", fs.Arg(0))
+	// `vigil check FILE` checks FILE, as `vigil run FILE` runs it; never
+	// the default file in its place.
+	fSet := false
+	fs.Visit(func(f *flag.Flag) { fSet = fSet || f.Name == "f" })
+	switch {
+	case fs.NArg() > 1 || (fs.NArg() == 1 && fSet && fs.Arg(0) != *file):
+		fmt.Fprintf(stderr, "vigil check: unexpected argument %q (give one configuration file)\n", fs.Arg(fs.NArg()-1))
 		return 2
+	case fs.NArg() == 1:
+		*file = fs.Arg(0)
 	}
 	// keepalived's ${_PWD} and relative includes are resolved from the
 	// absolute path of the file.

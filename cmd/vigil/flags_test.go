@@ -158,6 +158,12 @@ func TestRunPositionalConfig(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "missing.conf") {
 		t.Fatalf("vigil run -t FILE: exit %d\n%s", code, errs)
 	}
+	if code, _, errs := run(t, "check", missing); code != exitConfigFatal || !strings.Contains(errs, "missing.conf") {
+		t.Fatalf("vigil check FILE: exit %d\n%s", code, errs)
+	}
+	if code, _, errs := run(t, "check", "-f", "/etc/a.conf", missing); code != 2 || !strings.Contains(errs, "unexpected argument") {
+		t.Fatalf("vigil check -f A B: exit %d\n%s", code, errs)
+	}
 	code, _, errs = run(t, "run", "-f", "/etc/a.conf", missing)
 	if code != 2 || !strings.Contains(errs, "two configuration files given") {
 		t.Fatalf("-f and a positional: exit %d\n%s", code, errs)
