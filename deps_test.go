@@ -1,6 +1,7 @@
 package vigil_test
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"vigil/lb"
 )
 
 // The protocol engine, its codec, the config front end and the LB model are
@@ -55,4 +57,63 @@ func TestPurePackagesDoNotTouchTheHost(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("no source files found in the pure packages: run from the module root")
 	}
+}
+
+// TestNoSchedulerNamesOutsideLB: scheduler semantics live in lb alone. The
+// daemon and the data plane follow lb's Selection, Hash and
+// NeedsConnCounts; they may pass a scheduler name through (config → lb →
+// status, the value of a "Scheduler:" field) but never test it or spell
+// one, so that a new scheduler touches lb and config's keyword only.
+func TestNoSchedulerNamesOutsideLB(t *testing.T) {
+	names := map[string]bool{}
+	for _, n := range lb.Schedulers() {
+		names[strconv.Quote(n)] = true
+	}
+	checked := 0
+	for _, dir := range []string{"daemon", "dataplane/nft"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			checked++
+			fset := token.NewFileSet()
+			af, err := parser.ParseFile(fset, f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			passed := map[ast.Expr]bool{}
+			ast.Inspect(af, func(n ast.Node) bool {
+				if kv, ok := n.(*ast.KeyValueExpr); ok {
+					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Scheduler" {
+						passed[kv.Value] = true
+					}
+				}
+				return true
+			})
+			ast.Inspect(af, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "Scheduler" && !passed[n] {
+						t.Errorf("%s: reads a scheduler name (%s.Scheduler): ask lb (Selection, Hash, NeedsConnCounts) instead", fset.Position(n.Pos()), types(n.X))
+					}
+				case *ast.BasicLit:
+					if n.Kind == token.STRING && names[n.Value] {
+						t.Errorf("%s: spells the scheduler %s: scheduler semantics belong to lb", fset.Position(n.Pos()), n.Value)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no source files found: run from the module root")
+	}
+}
+
+func types(e ast.Expr) string {
+	if id, ok := e.(*ast.Ident); ok {
+		return id.Name
+	}
+	return "…"
 }

@@ -624,20 +624,12 @@ func (d *Daemon) vrrpChanged(in *instance, master bool) {
 	}
 }
 
-// countedSchedulers are the schedulers nftables cannot run by itself: the
-// model re-derives their weights from conntrack counts.
-var countedSchedulers = map[string]bool{"lc": true, "wlc": true, "sed": true, "nq": true, "twos": true, "ovf": true}
-
 // needsCounts lists the services whose weights or thresholds follow
 // connection counts.
 func (b *balancer) needsCounts() []lb.ServiceConfig {
 	var out []lb.ServiceConfig
 	for _, s := range b.specs {
-		need := countedSchedulers[s.Scheduler] || s.Scheduler == ""
-		for _, r := range s.RealServers {
-			need = need || r.UThreshold > 0
-		}
-		if need && s.Method != lb.DR {
+		if s.NeedsConnCounts() {
 			out = append(out, s)
 		}
 	}

@@ -80,8 +80,7 @@ type Selection int
 const (
 	// SelectNumgen: "numgen inc mod TotalWeight()" mapped through weighted
 	// ranges: Backends[i] owns [sum of weights before i, that + weight).
-	// Used by rr (every weight 1), wrr, and the connection-count
-	// approximations of lc/wlc/sed/nq (weights re-derived by the model).
+	// Used by rr (every weight 1), wrr and fo.
 	SelectNumgen Selection = iota
 	// SelectHash: "jhash <Hash> mod TotalWeight()" through the same
 	// weighted ranges (sh, dh).
@@ -90,6 +89,13 @@ const (
 	// is Backends[Maglev[i]] (mh, and every DR service, because DR keeps no
 	// state so each packet of a flow must pick the same backend).
 	SelectMaglev
+	// SelectRandom: "numgen random mod TotalWeight()" through the weighted
+	// ranges, for the connection-count approximations (lc, wlc, sed, nq,
+	// twos, ovf), whose weights the model re-derives from counts (up to
+	// 256 per backend): with "inc" the ranges would hand hundreds of
+	// consecutive new flows to one backend, the opposite of least
+	// connection; "random" spreads them in proportion at every scale.
+	SelectRandom
 )
 
 func (s Selection) String() string {
@@ -100,6 +106,8 @@ func (s Selection) String() string {
 		return "hash"
 	case SelectMaglev:
 		return "maglev"
+	case SelectRandom:
+		return "random"
 	}
 	return "Selection(" + strconv.Itoa(int(s)) + ")"
 }
@@ -165,8 +173,8 @@ type Service struct {
 	FwMark uint32
 	// Method is the forwarding method.
 	Method Method
-	// Scheduler is the configured lvs_sched, for display and metrics; the
-	// data plane follows Selection and Hash, not this string.
+	// Scheduler is the configured lvs_sched, for display and metrics only:
+	// the data plane follows Selection and Hash, never this string.
 	Scheduler string
 	// Selection and Hash say how a NEW flow picks a backend (see Selection).
 	Selection Selection

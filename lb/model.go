@@ -360,7 +360,7 @@ func newService(c ServiceConfig) (*service, error) {
 		c.Quorum = 1
 	}
 	if c.Scheduler == "" {
-		c.Scheduler = "wlc"
+		c.Scheduler = DefaultScheduler
 	}
 	sc, err := schedFor(c.Scheduler, c.SchedFlags)
 	if err != nil {

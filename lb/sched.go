@@ -1,7 +1,9 @@
 package lb
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -27,41 +29,77 @@ type sched struct {
 	hash Hash
 }
 
-// schedFor maps an IPVS scheduler name to what nftables can do.
+// counted reports whether the scheduler's weights follow connection counts
+// (lc, wlc, sed, nq, twos, ovf): the model needs SetConnCounts, and the
+// data plane picks at random in proportion to the weights.
+func (sc sched) counted() bool {
+	switch sc.kind {
+	case kindLC, kindWLC, kindNQ, kindOVF:
+		return true
+	}
+	return false
+}
+
+// schedulers are the IPVS schedulers (lb_algo / lvs_sched) and what
+// nftables can do for each. This table is the one place a scheduler is
+// defined: the daemon and the data plane follow the Service's Selection,
+// Hash and NeedsConnCounts, never the name. (config lists the names it
+// accepts in config.Schedulers; a test holds the two lists together.)
+var schedulers = map[string]sched{
+	"rr":  {kind: kindRR},
+	"wrr": {kind: kindWeighted},
+	"lc":  {kind: kindLC, sel: SelectRandom},
+	// With connection counts refreshed only now and then, the differences
+	// between wlc, sed (+1) and twos (a random pair) are below the
+	// approximation's resolution.
+	"wlc":  {kind: kindWLC, sel: SelectRandom},
+	"sed":  {kind: kindWLC, sel: SelectRandom},
+	"twos": {kind: kindWLC, sel: SelectRandom},
+	"nq":   {kind: kindNQ, sel: SelectRandom},
+	"fo":   {kind: kindFO},
+	"ovf":  {kind: kindOVF, sel: SelectRandom},
+	"sh":   {kind: kindWeighted, sel: SelectHash, hash: HashSourceAddr},
+	"dh":   {kind: kindWeighted, sel: SelectHash, hash: HashDestAddr},
+	// lblc/lblcr send a destination to the same server until it is
+	// overloaded: the destination hash without the overload escape.
+	"lblc":  {kind: kindWeighted, sel: SelectHash, hash: HashDestAddr},
+	"lblcr": {kind: kindWeighted, sel: SelectHash, hash: HashDestAddr},
+	"mh":    {kind: kindWeighted, sel: SelectMaglev, hash: HashSourceAddr},
+}
+
+// DefaultScheduler is keepalived's lvs_sched when none is given.
+const DefaultScheduler = "wlc"
+
+// Schedulers lists the scheduler names the model knows, sorted.
+func Schedulers() []string { return slices.Sorted(maps.Keys(schedulers)) }
+
+// schedFor maps an IPVS scheduler name and its flags to what nftables can
+// do.
 func schedFor(name string, flags []string) (sched, error) {
+	sc, ok := schedulers[name]
+	if !ok {
+		return sched{}, fmt.Errorf("unknown scheduler %q", name)
+	}
 	port := slices.Contains(flags, "sh-port") || slices.Contains(flags, "mh-port") || slices.Contains(flags, "flag-2")
-	src := HashSourceAddr
-	if port {
-		src = HashSourceAddrPort
+	if port && sc.hash == HashSourceAddr {
+		sc.hash = HashSourceAddrPort
 	}
-	switch name {
-	case "rr":
-		return sched{kind: kindRR}, nil
-	case "wrr":
-		return sched{kind: kindWeighted}, nil
-	case "lc":
-		return sched{kind: kindLC}, nil
-	case "wlc", "sed", "twos":
-		// With connection counts refreshed only now and then, the
-		// differences between these (sed's +1, twos' random pair) are
-		// below the approximation's resolution.
-		return sched{kind: kindWLC}, nil
-	case "nq":
-		return sched{kind: kindNQ}, nil
-	case "fo":
-		return sched{kind: kindFO}, nil
-	case "ovf":
-		return sched{kind: kindOVF}, nil
-	case "sh":
-		return sched{kind: kindWeighted, sel: SelectHash, hash: src}, nil
-	case "dh", "lblc", "lblcr":
-		// lblc/lblcr send a destination to the same server until it is
-		// overloaded: the destination hash without the overload escape.
-		return sched{kind: kindWeighted, sel: SelectHash, hash: HashDestAddr}, nil
-	case "mh":
-		return sched{kind: kindWeighted, sel: SelectMaglev, hash: src}, nil
+	return sc, nil
+}
+
+// NeedsConnCounts reports whether the service's weights or thresholds
+// follow connection counts (a counted scheduler, or a real server with
+// uthreshold), so that its caller must feed SetConnCounts. Never for DR,
+// which keeps no flow state to count; an unknown scheduler needs none
+// (New rejects it).
+func (c *ServiceConfig) NeedsConnCounts() bool {
+	if c.Method == DR {
+		return false
 	}
-	return sched{}, fmt.Errorf("unknown scheduler %q", name)
+	if sc, err := schedFor(cmp.Or(c.Scheduler, DefaultScheduler), c.SchedFlags); err == nil && sc.counted() {
+		return true
+	}
+	return slices.ContainsFunc(c.RealServers, func(r RealServerConfig) bool { return r.UThreshold > 0 })
 }
 
 // connWeights re-derives the weights of live backends from their

@@ -180,23 +180,14 @@ func selector(s *lb.Service) (string, int) {
 	case lb.SelectMaglev:
 		m := len(s.Maglev)
 		return fmt.Sprintf("jhash %s mod %d seed %s", hashInput(s), m, hashSeed), m
+	case lb.SelectRandom:
+		w := s.TotalWeight()
+		return fmt.Sprintf("numgen random mod %d", w), w
 	default:
 		w := s.TotalWeight()
-		if countedScheduler[s.Scheduler] {
-			// The weights of the connection-count schedulers are re-derived
-			// from conntrack (up to 256 per backend): with "inc" the ranges
-			// would hand out hundreds of consecutive new flows to one backend,
-			// the opposite of least-connection; "random" spreads them in
-			// proportion at every scale.
-			return fmt.Sprintf("numgen random mod %d", w), w
-		}
 		return fmt.Sprintf("numgen inc mod %d", w), w
 	}
 }
-
-// countedScheduler lists the schedulers whose weights follow connection
-// counts (lb's approximation of lc, wlc, sed, nq, twos, ovf).
-var countedScheduler = map[string]bool{"lc": true, "wlc": true, "sed": true, "nq": true, "twos": true, "ovf": true}
 
 // slots lists, for each backend index, the element keys it owns: weighted
 // ranges, or its Maglev slots.
