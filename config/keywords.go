@@ -154,7 +154,7 @@ func rejected[T any](name, doc string) keyword[T] {
 // by the first word of each table's block.
 var docOrder = []string{"top", "global_defs", "vrrp_script", "track_file", "vrrp_track_process", "vrrp_sync_group",
 	"vrrp_instance", "authentication", "virtual_server", "real_server", "CHECKER", "HTTP_GET", "url",
-	"MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "SMTP_CHECK", "FILE_CHECK", "SSL", "bfd_instance", "garp_group"}
+	"MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "SMTP_CHECK", "FILE_CHECK", "SSL", "bfd_instance", "bgp_instance", "neighbor", "garp_group"}
 
 func orderedTables() []docTable {
 	rank := map[string]int{}
@@ -193,6 +193,8 @@ func GenerateDocs() string {
 	s.WriteString("accepts, while vigil reports the cycle as an error naming the chain. The e2e differential test runs a corpus\n")
 	s.WriteString("of 200+ configs through both programs and holds both the agreement and these four differences\n")
 	s.WriteString("(`e2e/testdata/checkdiff`, files marked `# vigil-differs:`).\n")
+	s.WriteString("`bgp_instance` (with its `neighbor` blocks) and `bgp_announce` are vigil extensions for active-active\n")
+	s.WriteString("directors behind a router's ECMP: keepalived has no BGP and rejects them.\n")
 	s.WriteString("Diagnostics about AH and TUN are marked so that callers can tell them apart (`config.IsUnsupported`).\n")
 	s.WriteString("Checks that depend on the host (interfaces, scripts, users and groups, host names) go through `config.Env`;\n")
 	s.WriteString("with a nil function the check is skipped, as for `vigil check -no-host-checks`.\n\n")

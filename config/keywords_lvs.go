@@ -254,6 +254,7 @@ func init() {
 			}
 		}},
 	}
+	vsRows = append(vsRows, bgpAnnounceKW("vigil extension: NAME [community A:B]... [med N]: announce the service's address (/32 or /128) through bgp_instance NAME while the service has its quorum.", true, func(v *VirtualServer) *[]*BGPAnnounce { return &v.BGPAnnounce }))
 	vsRows = append(vsRows, timerRows(func(v *VirtualServer) *checkTimers { return vsTimers(v) })...)
 	vsTable = newTable("virtual_server IP [PORT] | fwmark N | group NAME { }", "A load-balanced service and its real servers.", vsRows)
 

@@ -218,6 +218,7 @@ func init() {
 			}
 			c.LocalAddressGroups = append(c.LocalAddressGroups, g)
 		}},
+		{Name: "bgp_instance", Status: Supported, Doc: "vigil extension: a BGP speaker announcing virtual servers to routers (active-active directors behind ECMP).", Parse: bgpInstanceBlock},
 		{Name: "SSL", Status: Supported, Doc: "TLS client settings of SSL_GET.", Parse: func(b *builder, n *Node, c *Config) {
 			if !b.needBlock(n) {
 				return

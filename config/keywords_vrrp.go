@@ -395,6 +395,7 @@ func init() {
 		rejected[Instance]("linkbeat_use_polling", "deprecated inside vrrp_instance (keepalived reports it as an error): use the top-level linkbeat_interfaces block."),
 	}
 	instRows = append(instRows, notifyRows(func(i *Instance) *Notify { return &i.Notify }, "instance")...)
+	instRows = append(instRows, bgpAnnounceKW("vigil extension: NAME: announce the instance's VIPs (/32 or /128) through bgp_instance NAME while the instance is MASTER.", false, func(i *Instance) *[]*BGPAnnounce { return &i.BGPAnnounce }))
 	instanceTable = newTable("vrrp_instance NAME { }", "One virtual router: its VIPs, election settings and tracking.", instRows)
 }
 

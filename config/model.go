@@ -26,6 +26,8 @@ type Config struct {
 	// LocalAddressGroups are DPVS local_address_group blocks: the source
 	// addresses FNAT services translate to.
 	LocalAddressGroups []*LocalAddressGroup
+	// BGPInstances are vigil's bgp_instance blocks (keywords_bgp.go).
+	BGPInstances []*BGPInstance
 
 	// Static addresses, routes and rules stay on the host whatever the
 	// VRRP state.
@@ -613,6 +615,10 @@ type Instance struct {
 	// SyncGroup is the name of the sync group this instance belongs to.
 	SyncGroup string
 
+	// BGPAnnounce lists the bgp_instances that announce the VIPs while
+	// the instance is MASTER (vigil extension).
+	BGPAnnounce []*BGPAnnounce
+
 	ipvlan, ipvlanAddr bool
 	dropped            bool // unusable: removed at the end of validation
 	kw                 keyPositions
@@ -763,6 +769,10 @@ type VirtualServer struct {
 	Warmup           time.Duration
 
 	RealServers []*RealServer
+
+	// BGPAnnounce lists the bgp_instances that announce the service's
+	// address (vigil extension).
+	BGPAnnounce []*BGPAnnounce
 
 	has    fieldSet
 	timers checkTimers

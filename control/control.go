@@ -62,6 +62,9 @@ type Status struct {
 	BGP []BGPPeerStatus    `json:"bgp,omitempty"`
 	// BFDRunner is the BFD goroutine's own health; nil without sessions.
 	BFDRunner *BFDRunnerStatus `json:"bfd_runner,omitempty"`
+	// BGPInstances are the bgp_instances (a vigil extension) with what
+	// each announces and why; BGP above lists their sessions flat.
+	BGPInstances []BGPStatus `json:"bgp_instances,omitempty"`
 }
 
 // BFDSessionStatus is one BFD session (RFC 5880; keepalived's
@@ -114,6 +117,12 @@ type BGPPeerStatus struct {
 	// announced to the peer now.
 	Advertised int    `json:"advertised"`
 	Flaps      uint64 `json:"flaps"` // transitions out of Established
+	// Instance is the bgp_instance the session belongs to.
+	Instance string `json:"instance,omitempty"`
+	// LastError is the last reason the session failed or could not be
+	// opened (a NOTIFICATION sent or received, a connection error).
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // LoopLag is how late the daemon's event loop woke for its deadlines: a
@@ -151,6 +160,25 @@ type BFDRunnerStatus struct {
 	Wakes            uint64            `json:"wakes"`
 	LateOverInterval uint64            `json:"late_over_interval"`
 	RxOverflow       uint64            `json:"rx_overflow"`
+}
+
+// BGPStatus is one bgp_instance (a vigil extension): its sessions and
+// every prefix some block asks it to announce, with why it is or is not.
+type BGPStatus struct {
+	Name     string          `json:"name"`
+	LocalAS  uint32          `json:"local_as"`
+	RouterID string          `json:"router_id"`
+	Sessions []BGPPeerStatus `json:"sessions"`
+	Routes   []BGPRoute      `json:"routes"`
+}
+
+// BGPRoute is one prefix and the decision about it.
+type BGPRoute struct {
+	Prefix      string   `json:"prefix"`
+	Announced   bool     `json:"announced"`
+	Communities []string `json:"communities,omitempty"`
+	MED         *uint32  `json:"med,omitempty"`
+	Reasons     []string `json:"reasons"`
 }
 
 // InstanceStatus is one vrrp_instance.

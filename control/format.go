@@ -86,7 +86,54 @@ func WriteStatus(w io.Writer, s Status, now time.Time) error {
 				b.Flaps, since(now, b.Since), last)
 		}
 	}
+	writeBGP(tw, s.BGPInstances, now)
 	return tw.Flush()
+}
+
+func writeBGP(tw io.Writer, bs []BGPStatus, now time.Time) {
+	if len(bs) == 0 {
+		return
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "BGP INSTANCE\tNEIGHBOR\tAS\tSTATE\tSINCE\tFLAPS\tSENT\tLAST ERROR")
+	for _, b := range bs {
+		name := fmt.Sprintf("%s (AS %d, id %s)", b.Name, b.LocalAS, b.RouterID)
+		if len(b.Sessions) == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\n", name)
+		}
+		for i, n := range b.Sessions {
+			if i > 0 {
+				name = ""
+			}
+			last := "-"
+			if n.LastError != "" {
+				last = n.LastError + " (" + since(now, n.LastErrorAt) + " ago)"
+			}
+			sinceText := "-"
+			if !n.Since.IsZero() {
+				sinceText = since(now, n.Since)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", name, n.Peer, n.RemoteAS, n.State, sinceText, n.Flaps, n.Advertised, last)
+		}
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "BGP INSTANCE\tPREFIX\tANNOUNCED\tATTRIBUTES\tWHY")
+	for _, b := range bs {
+		for _, r := range b.Routes {
+			ann := "no"
+			if r.Announced {
+				ann = "yes"
+			}
+			attrs := strings.Join(r.Communities, " ")
+			if r.MED != nil {
+				attrs = strings.TrimSpace(attrs + fmt.Sprintf(" med %d", *r.MED))
+			}
+			if attrs == "" {
+				attrs = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Name, r.Prefix, ann, attrs, strings.Join(r.Reasons, "; "))
+		}
+	}
 }
 
 // WriteConns prints connections like `ipvsadm -lnc`.

@@ -214,6 +214,9 @@ func (b *balancer) addVirtualServer(cfg *config.Config, vs *config.VirtualServer
 				sc.Interface = instanceIface(cfg, owner)
 			}
 		}
+		if method == lb.DR && sc.Interface == "" && len(vs.BGPAnnounce) > 0 {
+			sc.Interface = bgpInterface(vs) // active-active: no VRRP instance owns the VIP
+		}
 		if method == lb.DR && sc.Interface == "" {
 			return fmt.Errorf("lb_kind DR needs the interface the VIP %v arrives on: put the VIP in a vrrp_instance's virtual_ipaddress", a.vip)
 		}
@@ -449,7 +452,7 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 		_ = runner.Run(rctx)
 	}()
 	if d.bal == nil || d.bal.applyCh == nil {
-		b.applyCh, b.applied, b.state = make(chan applyReq, 1), make(chan struct{}), &applyState{}
+		b.applyCh, b.applied, b.state = make(chan applyReq, 1), make(chan struct{}), &applyState{wake: d.wakeLoop}
 		go d.applier(b.dp, b.state, b.applyCh, b.applied)
 	} else {
 		b.applyCh, b.applied, b.state = d.bal.applyCh, d.bal.applied, d.bal.state
@@ -472,6 +475,11 @@ type applyReq struct {
 type applyState struct {
 	mu  sync.Mutex
 	gen uint64
+	// served lists the services the applied rules serve (for BGP, which
+	// announces an address only once its rules are in); wake wakes the
+	// loop after each apply.
+	served map[string]bool
+	wake   func()
 }
 
 // applyNow applies req unless something newer is already in place.
@@ -488,6 +496,10 @@ func (d *Daemon) applyNow(dp *nft.Dataplane, st *applyState, req applyReq) error
 		return err
 	}
 	st.gen = req.gen
+	st.served = servedServices(req.des)
+	if st.wake != nil {
+		st.wake()
+	}
 	d.log.Debug("nftables applied", "services", len(req.des.Services), "generation", req.gen, "took", time.Since(start))
 	return nil
 }

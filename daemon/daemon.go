@@ -102,6 +102,7 @@ type Daemon struct {
 	rebind   chan struct{}
 	sched    schedState // the loop thread's scheduling (sched.go)
 	bfd      bfdState   // BFD sessions (daemon/bfd.go)
+	bgp      *bgpState  // nil without a bgp_instance
 }
 
 type instance struct {
@@ -247,6 +248,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll(time.Now())
 		return fmt.Errorf("virtual servers: %w", err)
 	}
+	if err := d.startBGP(cfg); err != nil {
+		d.stopAll(time.Now())
+		return fmt.Errorf("bgp: %w", err)
+	}
 	macs := time.NewTicker(2 * time.Second)
 	defer macs.Stop()
 
@@ -280,6 +285,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for {
 		d.flush()
 		d.pushDesired()
+		d.pushBGP()
 		due = d.next()
 		d.poll.arm(due)
 		evs, err := d.poll.wait()
@@ -320,6 +326,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		if d.stopping {
+			d.drainBGP() // withdraw and drain while the rules still forward
 			d.stopAll(time.Now())
 			cancel()
 			d.stopTracking()
@@ -1012,6 +1019,7 @@ func (d *Daemon) stopAll(now time.Time) {
 	}
 	d.insts = nil
 	d.stopNoAccept()
+	d.stopBGP()
 	d.stopBalancer(true)
 	if err := d.addrs.RestoreSysctls(); err != nil {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)

@@ -65,6 +65,10 @@ func (d *Daemon) snapshot() control.Status {
 	}
 	s.Services = d.serviceStatus()
 	d.bfdSnapshot(&s)
+	s.BGPInstances = d.bgpStatus()
+	for _, b := range s.BGPInstances {
+		s.BGP = append(s.BGP, b.Sessions...)
+	}
 	for _, g := range d.groups {
 		gs := control.GroupStatus{Name: g.Name(), State: g.State().String()}
 		for _, m := range g.Members() {

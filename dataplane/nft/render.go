@@ -481,7 +481,12 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 		c.add("drop")
 	}
 	if s.Active {
-		rule := f + " daddr " + s.VIP.String() + " meta l4proto " + s.Proto.String()
+		// Only frames addressed to this host: a switch floods unknown
+		// unicast (a dead director's MAC, a real server's MAC it has not
+		// learnt) to every port, and with several active directors each
+		// would forward its copy, duplicating the packet, or bounce
+		// another director's forwarded frame to the real server again.
+		rule := "meta pkttype host " + f + " daddr " + s.VIP.String() + " meta l4proto " + s.Proto.String()
 		if s.Port != 0 {
 			rule += " th dport " + strconv.Itoa(int(s.Port))
 		}

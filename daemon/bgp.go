@@ -1,0 +1,365 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"vigil/bgp"
+	"vigil/bgp/speaker"
+	"vigil/config"
+	"vigil/control"
+	"vigil/lb"
+	"vigil/vrrp"
+)
+
+// BGP (a vigil extension): each bgp_instance is a speaker that announces
+// the addresses of the virtual servers this director can serve (quorum,
+// and their rules in the kernel) and the VIPs of the VRRP instances it is
+// master of. What to announce is decided purely (package bgp) after every
+// loop step that could change it; the speakers send the difference off
+// the loop. Nothing here exists without a bgp_instance block.
+
+type bgpState struct {
+	runs map[string]*bgpRun
+	// last is what the decision was computed from, to skip recomputing
+	// when nothing it reads changed.
+	last      bgpKey
+	decisions []bgp.Decision
+	stopping  bool
+	cfgGen    uint64
+}
+
+type bgpKey struct {
+	modelGen, appliedGen, cfgGen uint64
+	masters                      string
+	stopping                     bool
+}
+
+type bgpRun struct {
+	cfg    *config.BGPInstance
+	sp     *speaker.Speaker
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startBGP starts a speaker per bgp_instance; none without one.
+func (d *Daemon) startBGP(cfg *config.Config) error {
+	if len(cfg.BGPInstances) == 0 {
+		return nil
+	}
+	d.bgp = &bgpState{runs: map[string]*bgpRun{}}
+	for _, bi := range cfg.BGPInstances {
+		if err := d.startSpeaker(bi); err != nil {
+			d.stopBGP()
+			return err
+		}
+	}
+	return nil
+}
+
+func speakerConfig(bi *config.BGPInstance) speaker.Config {
+	sc := speaker.Config{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: bi.RouterID}
+	for _, n := range bi.Neighbors {
+		sc.Neighbors = append(sc.Neighbors, speaker.Neighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, HoldTime: n.HoldTime, Password: n.Password, Port: n.Port})
+	}
+	if !sc.RouterID.IsValid() {
+		sc.RouterID = defaultRouterID(sc.Neighbors)
+	}
+	return sc
+}
+
+// defaultRouterID is the IPv4 source address towards the first IPv4
+// neighbor, else the first global IPv4 address of the host.
+func defaultRouterID(ns []speaker.Neighbor) netip.Addr {
+	for _, n := range ns {
+		if !n.Addr.Is4() {
+			continue
+		}
+		if rs, err := netlink.RouteGet(n.Addr.AsSlice()); err == nil && len(rs) > 0 {
+			if a, ok := netip.AddrFromSlice(rs[0].Src); ok && a.Unmap().Is4() {
+				return a.Unmap()
+			}
+		}
+	}
+	as, _ := net.InterfaceAddrs()
+	for _, a := range as {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() && !ip.IsLoopback() {
+				return ip.Unmap()
+			}
+		}
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
+func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
+	sp := speaker.New(speakerConfig(bi), d.log)
+	// The speakers outlive the loop's context: at shutdown they withdraw
+	// first and stop last (drainBGP).
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := sp.Start(ctx); err != nil {
+		cancel()
+		return fmt.Errorf("%s: %w", bi.Pos, err)
+	}
+	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		sp.Run(ctx)
+	}()
+	d.bgp.runs[bi.Name] = r
+	d.bgp.last = bgpKey{} // recompute
+	d.bgp.cfgGen++
+	d.log.Info("bgp instance started", "bgp_instance", bi.Name, "local_as", bi.LocalAS, "router_id", sp.Config().RouterID.String(), "neighbors", len(bi.Neighbors))
+	return nil
+}
+
+func (r *bgpRun) stop() {
+	r.sp.Stop()
+	r.cancel()
+	<-r.done
+}
+
+// stopBGP stops every speaker at once (a NOTIFICATION Cease to each
+// neighbor, which withdraws our routes at the routers).
+func (d *Daemon) stopBGP() {
+	if d.bgp == nil {
+		return
+	}
+	for name, r := range d.bgp.runs {
+		r.stop()
+		delete(d.bgp.runs, name)
+	}
+	d.bgp = nil
+}
+
+// drainBGP runs first at shutdown: withdraw every route, keep forwarding
+// for the longest drain_time so that packets the routers already sent,
+// and flows they move to the other directors, still find this director's
+// rules; then close the sessions. The data plane goes after this.
+func (d *Daemon) drainBGP() {
+	if d.bgp == nil {
+		return
+	}
+	d.bgp.stopping = true
+	d.pushBGP()
+	var drain time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	for _, r := range d.bgp.runs {
+		if err := r.sp.Sync(ctx); err != nil {
+			d.log.Warn("bgp withdraw at shutdown did not finish", "bgp_instance", r.cfg.Name, "err", err)
+		}
+		drain = max(drain, r.cfg.DrainTime)
+	}
+	cancel()
+	if drain > 0 {
+		d.log.Info("bgp routes withdrawn; draining before the rules go", "drain_time", drain)
+		time.Sleep(drain)
+	}
+	d.stopBGP()
+}
+
+// reloadBGP makes the speakers follow a new configuration: removed blocks
+// stop (their routes withdrawn), new ones start, a changed AS or router
+// ID restarts the speaker, changed neighbors are replaced.
+func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
+	if len(cfg.BGPInstances) == 0 {
+		if d.bgp != nil {
+			changes = append(changes, "bgp stopped")
+			d.stopBGP()
+		}
+		return changes, nil
+	}
+	if d.bgp == nil {
+		if err := d.startBGP(cfg); err != nil {
+			return nil, []string{err.Error()}
+		}
+		return []string{"bgp started"}, nil
+	}
+	want := map[string]*config.BGPInstance{}
+	for _, bi := range cfg.BGPInstances {
+		want[bi.Name] = bi
+	}
+	for name, r := range d.bgp.runs {
+		if want[name] == nil {
+			changes = append(changes, "bgp_instance "+name+" removed")
+			r.stop()
+			delete(d.bgp.runs, name)
+		}
+	}
+	for _, bi := range cfg.BGPInstances {
+		r := d.bgp.runs[bi.Name]
+		nc := speakerConfig(bi)
+		switch {
+		case r == nil:
+			changes = append(changes, "bgp_instance "+bi.Name+" added")
+		case r.sp.Config().LocalAS != nc.LocalAS || r.sp.Config().RouterID != nc.RouterID:
+			changes = append(changes, "bgp_instance "+bi.Name+" restarted: its AS or router ID changed")
+			r.stop()
+			delete(d.bgp.runs, bi.Name)
+		default:
+			if !slices.Equal(r.sp.Config().Neighbors, nc.Neighbors) {
+				changes = append(changes, "bgp_instance "+bi.Name+" neighbors changed")
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := r.sp.SetNeighbors(ctx, nc.Neighbors); err != nil {
+					errs = append(errs, err.Error())
+				}
+				cancel()
+			}
+			r.cfg = bi
+			continue
+		}
+		if err := d.startSpeaker(bi); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	d.bgp.cfgGen++
+	return changes, errs
+}
+
+// pushBGP decides what to announce and hands each speaker its routes.
+func (d *Daemon) pushBGP() {
+	st := d.bgp
+	if st == nil {
+		return
+	}
+	k := bgpKey{cfgGen: st.cfgGen, stopping: st.stopping}
+	var served map[string]bool
+	if b := d.bal; b != nil {
+		k.modelGen = b.model.Generation()
+		b.state.mu.Lock()
+		k.appliedGen, served = b.state.gen, b.state.served
+		b.state.mu.Unlock()
+	}
+	var masters strings.Builder
+	for _, in := range d.insts {
+		if len(in.spec.cfg.BGPAnnounce) > 0 && in.e.State() == vrrp.StateMaster {
+			masters.WriteString(in.spec.cfg.Name + "\n")
+		}
+	}
+	k.masters = masters.String()
+	if k == st.last {
+		return
+	}
+	st.last = k
+	in := bgp.Input{Stopping: st.stopping}
+	if b := d.bal; b != nil {
+		// The announce lines come from the running configuration: a
+		// reload that changes only them keeps the balancer as it is.
+		byKey := map[string]*config.VirtualServer{}
+		for _, vs := range d.cfg.VirtualServers {
+			byKey[vs.Key()] = vs
+		}
+		for _, s := range b.specs {
+			vs := b.quorum[s.Name()]
+			if vs != nil {
+				vs = byKey[vs.Key()]
+			}
+			if vs == nil || len(vs.BGPAnnounce) == 0 {
+				continue
+			}
+			q, _ := b.model.QuorumUp(s.Name())
+			in.Services = append(in.Services, bgp.Service{Source: vs.Key(), VIP: s.VIP, Quorum: q, Ready: served[s.Name()], Announce: vs.BGPAnnounce})
+		}
+	}
+	for _, i := range d.insts {
+		if len(i.spec.cfg.BGPAnnounce) == 0 {
+			continue
+		}
+		bi := bgp.Instance{Name: i.spec.cfg.Name, Master: i.e.State() == vrrp.StateMaster, Announce: i.spec.cfg.BGPAnnounce}
+		for p := range i.spec.vips {
+			bi.VIPs = append(bi.VIPs, p.Addr())
+		}
+		slices.SortFunc(bi.VIPs, netip.Addr.Compare)
+		in.Instances = append(in.Instances, bi)
+	}
+	st.decisions = bgp.Decide(in)
+	routes := bgp.Routes(st.decisions)
+	for name, r := range st.runs {
+		r.sp.Set(routes[name])
+	}
+}
+
+// servedServices lists the services the rules of des serve: active, with
+// quorum and a real server, and for DR one whose MAC is known.
+func servedServices(des lb.Desired) map[string]bool {
+	out := make(map[string]bool, len(des.Services))
+	for _, s := range des.Services {
+		if !s.Active || s.Sorry || len(s.Backends) == 0 {
+			continue
+		}
+		ok := s.Method != lb.DR
+		for _, be := range s.Backends {
+			ok = ok || !be.MAC.IsZero()
+		}
+		out[s.Name] = ok
+	}
+	return out
+}
+
+// wakeLoop makes the loop run a turn (its flush and pushes) from another
+// goroutine: after an apply, which may make a virtual server ready to
+// announce.
+func (d *Daemon) wakeLoop() {
+	if d.poll != nil {
+		d.poll.post(func(time.Time) {})
+	}
+}
+
+// bgpInterface is, for a DR virtual server announced over BGP and owned
+// by no VRRP instance, the interface its traffic arrives on: the one its
+// real servers are reached through (DR forwards on the same link).
+func bgpInterface(vs *config.VirtualServer) string {
+	for _, r := range vs.RealServers {
+		rs, err := netlink.RouteGet(r.Addr.AsSlice())
+		if err != nil || len(rs) == 0 {
+			continue
+		}
+		if l, err := netlink.LinkByIndex(rs[0].LinkIndex); err == nil {
+			return l.Attrs().Name
+		}
+	}
+	return ""
+}
+
+// bgpStatus reports the speakers for `vigil status`.
+func (d *Daemon) bgpStatus() []control.BGPStatus {
+	if d.bgp == nil {
+		return nil
+	}
+	byInst := map[string][]bgp.Decision{}
+	for _, dc := range d.bgp.decisions {
+		byInst[dc.Instance] = append(byInst[dc.Instance], dc)
+	}
+	var out []control.BGPStatus
+	for _, bi := range d.cfg.BGPInstances {
+		r := d.bgp.runs[bi.Name]
+		if r == nil {
+			continue
+		}
+		bs := control.BGPStatus{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: r.sp.Config().RouterID.String(), Sessions: []control.BGPPeerStatus{}, Routes: []control.BGPRoute{}}
+		for _, s := range r.sp.Sessions() {
+			bs.Sessions = append(bs.Sessions, control.BGPPeerStatus{Peer: s.Neighbor, Instance: bi.Name, RemoteAS: s.RemoteAS, State: s.State, Since: s.Since,
+				Flaps: s.Flaps, LastError: s.LastError, LastErrorAt: s.LastErrorAt, Advertised: s.Announced})
+		}
+		for _, dc := range byInst[bi.Name] {
+			cr := control.BGPRoute{Prefix: dc.Prefix.String(), Announced: dc.Announced, Reasons: dc.Reasons}
+			for _, c := range dc.Communities {
+				cr.Communities = append(cr.Communities, fmt.Sprintf("%d:%d", c>>16, c&0xffff))
+			}
+			if dc.HasMED {
+				m := dc.MED
+				cr.MED = &m
+			}
+			bs.Routes = append(bs.Routes, cr)
+		}
+		out = append(out, bs)
+	}
+	return out
+}

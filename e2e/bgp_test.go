@@ -1,0 +1,623 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/control"
+	"vigil/internal/labtest"
+	"vigil/internal/netlab"
+	"vigil/internal/testenv"
+)
+
+// The active-active lab (issue #13): three vigil directors announce the
+// service address over BGP to a real router (FRR or BIRD), which spreads
+// the client's flows over them with ECMP; each director forwards with DR
+// to the same three nginx real servers.
+//
+//	client 192.0.2.10(+aliases) ── front ── router 192.0.2.254
+//	                                        router 198.51.100.254 ── back ── dir1..3 198.51.100.1-3
+//	                                                                     └── r1..3 198.51.100.11-13 (VIP on lo)
+//
+// The VIP 203.0.113.100 is on no segment: the router reaches it only
+// through the directors' BGP routes. The router hashes on the L4 ports
+// (fib_multipath_hash_policy=1, set in its namespace only).
+const (
+	bgpVIP      = "203.0.113.100"
+	bgpRouterAS = 65000
+	bgpDirAS    = 65001
+	bgpRouterIP = "198.51.100.254"
+)
+
+type bgpLab struct {
+	t      *testing.T
+	lab    *netlab.Lab
+	router *netlab.Host
+	client *netlab.Host
+	dirs   []*netlab.Host
+	rs     []*realServer
+	kind   string // frr or bird
+	rdir   string // the router's files
+	nodes  []*node
+}
+
+func requireBGPLab(t *testing.T, kind string) {
+	t.Helper()
+	requireLBLab(t)
+	switch kind {
+	case "frr":
+		testenv.RequireTool(t, "vtysh")
+		for _, f := range []string{"/usr/lib/frr/zebra", "/usr/lib/frr/bgpd"} {
+			if _, err := os.Stat(f); err != nil {
+				testenv.Unavailable(t, "needs FRR ("+f+"; make deps installs it)")
+			}
+		}
+	case "bird":
+		testenv.RequireTool(t, "bird", "birdc")
+	}
+}
+
+func newBGPLab(t *testing.T, prefix, kind string, ndirs int) *bgpLab {
+	t.Helper()
+	l, err := netlab.New(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &bgpLab{t: t, lab: l, kind: kind}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+		if x.rdir != "" {
+			_ = os.RemoveAll(x.rdir)
+		}
+	})
+	for _, s := range []string{"front", "back"} {
+		if err := l.AddSegment(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add := func(name string) *netlab.Host {
+		h, err := l.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	x.client = add("client")
+	caddrs := []string{lbClientAddr + "/24"}
+	for i := 1; i <= lbClientAliases; i++ {
+		caddrs = append(caddrs, fmt.Sprintf("192.0.2.%d/24", 10+i))
+	}
+	lbConnect(t, l, x.client, "eth0", "front", caddrs...)
+	mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
+	x.router = add("router")
+	lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
+	lbConnect(t, l, x.router, "eth1", "back", bgpRouterIP+"/24")
+	mustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
+	for i := 1; i <= ndirs; i++ {
+		d := add(fmt.Sprintf("dir%d", i))
+		lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i))
+		mustRun(t, d, "ip", "route", "add", "default", "via", bgpRouterIP)
+		// Counts the new flows the router sends this director (the SYNs
+		// addressed to it), before vigil's own ingress chain.
+		mustNft(t, d, fmt.Sprintf(`table netdev bgpcount {
+  chain c {
+    type filter hook ingress device "eth0" priority -500;
+    meta pkttype host ip daddr %s tcp flags & (syn | ack) == syn counter
+  }
+}`, bgpVIP))
+		x.dirs = append(x.dirs, d)
+	}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("r%d", i)
+		h := add(name)
+		addr := fmt.Sprintf("198.51.100.%d", 10+i)
+		lbConnect(t, l, h, "eth0", "back", addr+"/24")
+		mustRun(t, h, "ip", "addr", "add", bgpVIP+"/32", "dev", "lo")
+		mustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+		mustRun(t, h, "ip", "route", "add", "default", "via", bgpRouterIP)
+		// Counts every SYN reaching the real server, duplicates included.
+		mustNft(t, h, fmt.Sprintf(`table inet bgpcount {
+  chain c {
+    type filter hook prerouting priority -500;
+    ip daddr %s tcp dport 80 tcp flags & (syn | ack) == syn counter
+  }
+}`, bgpVIP))
+		r := newRealServer(t, h, name, netip.MustParseAddr(addr))
+		x.rs = append(x.rs, r)
+	}
+	for _, r := range x.rs {
+		r.start(t)
+	}
+	x.nodes = make([]*node, ndirs)
+	switch kind {
+	case "frr":
+		x.startFRR(ndirs)
+	case "bird":
+		x.startBIRD(ndirs)
+	}
+	return x
+}
+
+func mustNft(t *testing.T, h *netlab.Host, ruleset string) {
+	t.Helper()
+	cmd := h.Command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("[%s] nft: %v\n%s", h.Name, err, out)
+	}
+}
+
+var nftPackets = regexp.MustCompile(`counter packets (\d+)`)
+
+// counter reads the bgpcount counter of h.
+func counter(t *testing.T, h *netlab.Host, fam string) int {
+	t.Helper()
+	out := mustRun(t, h, "nft", "list", "chain", fam, "bgpcount", "c")
+	m := nftPackets.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("[%s] no counter in:\n%s", h.Name, out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// routerDir is a directory the router daemons (FRR runs as user frr) can
+// write to.
+func (x *bgpLab) routerDir() string {
+	dir, err := os.MkdirTemp("", "vigil-bgp-router-")
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		x.t.Fatal(err)
+	}
+	x.rdir = dir
+	return dir
+}
+
+func (x *bgpLab) startProc(name string, argv ...string) {
+	x.t.Helper()
+	out := &labtest.Buffer{}
+	cmd := x.router.Command(context.Background(), argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := x.router.Start(cmd); err != nil {
+		x.t.Fatal(err)
+	}
+	x.t.Cleanup(func() {
+		if x.t.Failed() {
+			x.t.Logf("--- %s ---\n%s", name, out.String())
+		}
+	})
+}
+
+// startFRR runs zebra and bgpd in the router's namespace, with their own
+// files, peering with every director (AS 65001) and installing up to 8
+// equal paths.
+func (x *bgpLab) startFRR(ndirs int) {
+	dir := x.routerDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n", bgpRouterAS, bgpRouterIP)
+	for i := 1; i <= ndirs; i++ {
+		fmt.Fprintf(&b, " neighbor 198.51.100.%d remote-as %d\n neighbor 198.51.100.%d timers connect 1\n", i, bgpDirAS, i)
+	}
+	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 8\n")
+	for i := 1; i <= ndirs; i++ {
+		fmt.Fprintf(&b, "  neighbor 198.51.100.%d activate\n", i)
+	}
+	b.WriteString(" exit-address-family\n")
+	for name, conf := range map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": b.String()} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(conf), 0o644); err != nil {
+			x.t.Fatal(err)
+		}
+	}
+	zserv := filepath.Join(dir, "zserv.api")
+	x.startProc("zebra", "/usr/lib/frr/zebra", "-i", filepath.Join(dir, "zebra.pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, "zebra.conf"))
+	waitFor(x.t, 10*time.Second, "zebra's socket", func() bool { _, err := os.Stat(zserv); return err == nil })
+	x.startProc("bgpd", "/usr/lib/frr/bgpd", "-i", filepath.Join(dir, "bgpd.pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, "bgpd.conf"))
+	waitFor(x.t, 10*time.Second, "bgpd's vty", func() bool { _, err := os.Stat(filepath.Join(dir, "bgpd.vty")); return err == nil })
+}
+
+// startBIRD runs BIRD 2 in the router's namespace; the kernel protocol
+// merges equal BGP paths into one multipath route.
+func (x *bgpLab) startBIRD(ndirs int) {
+	dir := x.routerDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "router id %s;\nprotocol device {}\nprotocol kernel {\n  ipv4 { export all; };\n  merge paths on;\n}\n", bgpRouterIP)
+	for i := 1; i <= ndirs; i++ {
+		fmt.Fprintf(&b, "protocol bgp dir%d {\n  local %s as %d;\n  neighbor 198.51.100.%d as %d;\n  connect retry time 1;\n  ipv4 { import all; export none; };\n}\n", i, bgpRouterIP, bgpRouterAS, i, bgpDirAS)
+	}
+	conf := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+	x.startProc("bird", "bird", "-f", "-c", conf, "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
+	waitFor(x.t, 10*time.Second, "bird's socket", func() bool { _, err := os.Stat(filepath.Join(dir, "bird.ctl")); return err == nil })
+}
+
+// conf is director i's keepalived.conf: the service announced through
+// EDGE, DR with algo, the real servers' weights.
+func (x *bgpLab) conf(algo string, weights []int, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `bgp_instance EDGE {
+  local_as %d
+  drain_time 1
+  neighbor %s {
+    remote_as %d
+    hold_time 3
+  }
+}
+virtual_server %s 80 {
+  delay_loop %d
+  lb_algo %s
+  lb_kind DR
+  protocol TCP
+  bgp_announce EDGE community 65000:100
+%s`, bgpDirAS, bgpRouterIP, bgpRouterAS, bgpVIP, int(lbDelayLoop/time.Second), algo, extra)
+	for i, r := range x.rs {
+		fmt.Fprintf(&b, `  real_server %s 80 {
+    weight %d
+    TCP_CHECK {
+      connect_timeout %d
+      retry %d
+    }
+  }
+`, r.addr, weights[i], int(lbConnectTimeout/time.Second), lbRetry)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// start starts vigil on director i.
+func (x *bgpLab) start(i int, conf string) *node {
+	x.t.Helper()
+	n := startNode(x.t, "vigil", x.dirs[i], conf)
+	x.nodes[i] = n
+	return n
+}
+
+var nexthopRE = regexp.MustCompile(`via (198\.51\.100\.\d+)`)
+
+// nexthops lists the next hops of the VIP's route in the router's FIB.
+func (x *bgpLab) nexthops() []string {
+	out, err := x.router.Run("ip", "route", "show", bgpVIP+"/32")
+	if err != nil {
+		return nil
+	}
+	var hs []string
+	for _, m := range nexthopRE.FindAllStringSubmatch(out, -1) {
+		hs = append(hs, m[1])
+	}
+	sort.Strings(hs)
+	return hs
+}
+
+// waitNexthops waits until the router's FIB sends the VIP to exactly the
+// directors want (1-based) and returns how long it took.
+func (x *bgpLab) waitNexthops(timeout time.Duration, want ...int) time.Duration {
+	x.t.Helper()
+	var ws []string
+	for _, i := range want {
+		ws = append(ws, fmt.Sprintf("198.51.100.%d", i))
+	}
+	sort.Strings(ws)
+	defer func() {
+		if x.t.Failed() {
+			out, _ := x.router.Run("ip", "route", "show")
+			x.t.Logf("router routes:\n%s", out)
+			if x.kind == "frr" {
+				out, _ = x.router.Run("vtysh", "--vty_socket", x.rdir, "-c", "show ip bgp", "-c", "show bgp summary")
+			} else {
+				out, _ = x.router.Run("birdc", "-s", filepath.Join(x.rdir, "bird.ctl"), "show", "route", "all")
+			}
+			x.t.Logf("router:\n%s", out)
+		}
+	}()
+	return waitFor(x.t, timeout, fmt.Sprintf("the router's FIB to send %s to %v", bgpVIP, ws), func() bool {
+		return strings.Join(x.nexthops(), ",") == strings.Join(ws, ",")
+	})
+}
+
+func (x *bgpLab) url() string { return "http://" + bgpVIP + "/" }
+
+// bgpOf returns n's only bgp_instance status.
+func bgpOf(t *testing.T, n *node) control.BGPStatus {
+	t.Helper()
+	s, err := n.status()
+	if err != nil || len(s.BGPInstances) != 1 {
+		t.Fatalf("%s: status: %v, bgp %v", n.host.Name, err, s.BGPInstances)
+	}
+	return s.BGPInstances[0]
+}
+
+// spreadNew opens n new connections (a request each) from the client's
+// addresses and counts them per real server.
+func (x *bgpLab) spreadNew(c *lbClient, n int) map[string]int {
+	x.t.Helper()
+	got := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := 0
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 4 {
+				srv, err := c.getFrom(i%(lbClientAliases+1), x.url())
+				mu.Lock()
+				if err != nil {
+					errs++
+				} else {
+					got[srv]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if errs > 0 {
+		x.t.Errorf("%d of %d new connections failed", errs, n)
+	}
+	return got
+}
+
+// kaRun is a set of keep-alive connections, each sending a request every
+// period until stopped; a connection that sees one error counts as broken.
+type kaRun struct {
+	stopc  chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	broken map[int]string
+	opened int
+	reqs   int
+}
+
+func startKeepAlive(t *testing.T, c *lbClient, n int, period time.Duration) *kaRun {
+	t.Helper()
+	k := &kaRun{stopc: make(chan struct{}), broken: map[int]string{}}
+	addr := netip.AddrPortFrom(netip.MustParseAddr(bgpVIP), 80).String()
+	for i := 0; i < n; i++ {
+		conn, err := c.dialKeepAlive(i%(lbClientAliases+1), addr)
+		if err != nil {
+			t.Fatalf("keep-alive connection %d: %v", i, err)
+		}
+		k.opened++
+		k.wg.Add(1)
+		go func(i int, conn *kaConn) {
+			defer k.wg.Done()
+			defer conn.Close()
+			// Spread the requests over the period.
+			time.Sleep(time.Duration(i) * period / time.Duration(n))
+			tick := time.NewTicker(period)
+			defer tick.Stop()
+			for {
+				select {
+				case <-k.stopc:
+					return
+				case <-tick.C:
+				}
+				_, _, err := conn.get(2 * time.Second)
+				k.mu.Lock()
+				k.reqs++
+				if err != nil {
+					k.broken[i] = err.Error()
+				}
+				k.mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}(i, conn)
+	}
+	return k
+}
+
+func (k *kaRun) stop() (ok, total, reqs int, sample string) {
+	close(k.stopc)
+	k.wg.Wait()
+	for _, e := range k.broken {
+		sample = e
+		break
+	}
+	return k.opened - len(k.broken), k.opened, k.reqs, sample
+}
+
+// TestBGPActiveActiveFRR is issue #13's proof with FRR as the router:
+// three directors announce the VIP only once their rules are in; the
+// router installs three ECMP next hops; new flows spread over all three
+// and the real servers' shares follow the weights; flooded frames are
+// forwarded once, not by every director; established connections survive
+// a director's kill -9 and restart (Maglev, the same table everywhere); a
+// director whose real servers all fail withdraws; SIGTERM drains with no
+// failed request.
+func TestBGPActiveActiveFRR(t *testing.T) {
+	requireBGPLab(t, "frr")
+	testenv.Short(t)
+	x := newBGPLab(t, "bgpfrr", "frr", 3)
+	weights := []int{1, 2, 3}
+	conf := x.conf("mh", weights, "  mh-port\n")
+	for i := range x.dirs {
+		x.start(i, conf)
+	}
+	took := x.waitNexthops(30*time.Second, 1, 2, 3)
+	t.Logf("router FIB has three next hops %v after the directors started", took.Round(time.Millisecond))
+	b := bgpOf(t, x.nodes[0])
+	if len(b.Sessions) != 1 || b.Sessions[0].State != "Established" || len(b.Routes) != 1 || !b.Routes[0].Announced ||
+		!strings.Contains(strings.Join(b.Routes[0].Reasons, ";"), "quorum, rules in place") || b.Routes[0].Communities[0] != "65000:100" {
+		t.Errorf("dir1 bgp status: %+v", b)
+	}
+	c := newLBClient(x.client, 2*time.Second)
+
+	t.Run("spread", func(t *testing.T) {
+		var before []int
+		for _, d := range x.dirs {
+			before = append(before, counter(t, d, "netdev"))
+		}
+		const n = 600
+		got := x.spreadNew(c, n)
+		var per []int
+		for i, d := range x.dirs {
+			per = append(per, counter(t, d, "netdev")-before[i])
+		}
+		t.Logf("new connections per director: %v; per real server (weights %v): %v", per, weights, got)
+		for i, p := range per {
+			if p < n/10 {
+				t.Errorf("director %d got %d of %d new connections: ECMP does not spread", i+1, p, n)
+			}
+		}
+		for i, r := range x.rs {
+			want := float64(n) * float64(weights[i]) / 6
+			if g := float64(got[r.name]); g < want*0.6 || g > want*1.4 {
+				t.Errorf("%s (weight %d) served %v of %d, want about %.0f", r.name, weights[i], g, n, want)
+			}
+		}
+	})
+
+	t.Run("flooding", func(t *testing.T) {
+		// A hub: the back segment's bridge forgets every MAC at once, so
+		// each frame the router sends to one director reaches all three.
+		sw := x.lab.Prefix() + "-sw"
+		if out, err := exec.Command("ip", "-n", sw, "link", "set", "back", "type", "bridge", "ageing_time", "0").CombinedOutput(); err != nil {
+			t.Fatalf("bridge ageing: %v %s", err, out)
+		}
+		defer exec.Command("ip", "-n", sw, "link", "set", "back", "type", "bridge", "ageing_time", "30000").Run()
+		time.Sleep(100 * time.Millisecond)
+		syns := 0
+		for _, r := range x.rs {
+			syns -= counter(t, r.host, "inet")
+		}
+		const n = 90
+		x.spreadNew(c, n)
+		for _, r := range x.rs {
+			syns += counter(t, r.host, "inet")
+		}
+		t.Logf("with every frame flooded, %d new connections brought %d SYNs to the real servers", n, syns)
+		if syns < n || syns > n+n/20 {
+			t.Errorf("%d SYNs reached the real servers for %d connections: directors forward frames not addressed to them", syns, n)
+		}
+	})
+
+	t.Run("kill", func(t *testing.T) {
+		for _, algo := range []string{"mh", "rr"} {
+			if algo == "rr" {
+				for i := range x.dirs {
+					x.nodes[i].stop(syscall.SIGTERM)
+				}
+				c2 := x.conf("rr", weights, "")
+				for i := range x.dirs {
+					x.start(i, c2)
+				}
+				x.waitNexthops(30*time.Second, 1, 2, 3)
+			}
+			k := startKeepAlive(t, c, 300, 50*time.Millisecond)
+			time.Sleep(time.Second)
+			x.nodes[0].stop(syscall.SIGKILL)
+			down := x.waitNexthops(15*time.Second, 2, 3)
+			time.Sleep(time.Second)
+			x.start(0, x.nodes[1].confText())
+			up := x.waitNexthops(30*time.Second, 1, 2, 3)
+			time.Sleep(time.Second)
+			ok, total, reqs, sample := k.stop()
+			t.Logf("%s: kill -9 of dir1 (route gone after %v), restart (back after %v): %d of %d keep-alive connections saw no error (%.1f%%), %d requests; an error: %s",
+				algo, down.Round(time.Millisecond), up.Round(time.Millisecond), ok, total, 100*float64(ok)/float64(total), reqs, sample)
+			if algo == "mh" && ok*100 < total*99 {
+				t.Errorf("mh: only %d of %d connections survived the director change, want at least 99%%", ok, total)
+			}
+		}
+	})
+
+	t.Run("withdraw", func(t *testing.T) {
+		// dir3's health checks fail (its own probes are dropped), so for
+		// dir3 every real server is down: it withdraws, the others stay.
+		mustNft(t, x.dirs[2], "table inet bgpblock {\n chain o {\n  type filter hook output priority 0;\n  ip daddr 198.51.100.0/24 tcp dport 80 drop\n }\n}")
+		took := x.waitNexthops(20*time.Second, 1, 2)
+		t.Logf("dir3 lost its quorum: route withdrawn within %v", took.Round(time.Millisecond))
+		b := bgpOf(t, x.nodes[2])
+		if len(b.Routes) != 1 || b.Routes[0].Announced || !strings.Contains(strings.Join(b.Routes[0].Reasons, ";"), "quorum lost") {
+			t.Errorf("dir3 bgp status after losing quorum: %+v", b.Routes)
+		}
+		got := x.spreadNew(c, 60)
+		t.Logf("while dir3 is withdrawn: %v", got)
+		mustRun(t, x.dirs[2], "nft", "delete", "table", "inet", "bgpblock")
+		x.waitNexthops(20*time.Second, 1, 2, 3)
+		// dir3 announces again with its quorum (one real server); until it
+		// sees every real server up its Maglev table differs from the
+		// others', and a flow moved to it would reach another server.
+		x.waitAllUp(x.nodes[2])
+		x.sameTables()
+	})
+
+	t.Run("sigterm drains", func(t *testing.T) {
+		k := startKeepAlive(t, c, 60, 50*time.Millisecond)
+		s := startStream(c, x.url(), 10*time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
+		x.nodes[1].stop(syscall.SIGTERM)
+		x.waitNexthops(5*time.Second, 1, 3)
+		time.Sleep(500 * time.Millisecond)
+		res := s.stop()
+		ok, total, _, sample := k.stop()
+		sum := summarize(res, time.Time{}, time.Now())
+		t.Logf("SIGTERM of dir2: %d new-connection requests, %d failed; %d of %d keep-alive connections unbroken", sum.total, sum.failed, ok, total)
+		if sum.failed > 0 || ok != total {
+			t.Errorf("SIGTERM drain: %d failed requests (%v), %d broken keep-alive connections (%s)", sum.failed, sum.lastErr, total-ok, sample)
+		}
+	})
+}
+
+// sameTables requires every running director's Maglev table to be the
+// same (the property that lets the router move flows between them).
+func (x *bgpLab) sameTables() {
+	x.t.Helper()
+	var first string
+	waitFor(x.t, 10*time.Second, "every director's Maglev table to be the same", func() bool {
+		first = ""
+		for _, d := range x.dirs {
+			elems, sel := maglevTable(x.t, d)
+			if first == "" {
+				first = sel + elems
+			} else if sel+elems != first {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitAllUp waits until n sees every real server up.
+func (x *bgpLab) waitAllUp(n *node) {
+	x.t.Helper()
+	waitFor(x.t, 20*time.Second, n.host.Name+" to see every real server up", func() bool {
+		s, err := n.status()
+		if err != nil || len(s.Services) != 1 {
+			return false
+		}
+		for _, r := range s.Services[0].RealServers {
+			if !r.Up {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// confText is the configuration n was started with.
+func (n *node) confText() string {
+	b, err := os.ReadFile(n.conf)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return string(b)
+}
