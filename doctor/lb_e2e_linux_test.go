@@ -39,6 +39,17 @@ virtual_server 192.0.2.100 80 {
     }
   }
 }
+virtual_server 2001:db8::100 80 {
+  delay_loop 1
+  lb_algo rr
+  lb_kind NAT
+  protocol TCP
+  real_server 2001:db8::11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
 `
 
 // vigilCheck runs `vigil check -f conf` in h and returns its output.
@@ -60,21 +71,30 @@ func TestForwardingOffNAT(t *testing.T) {
 	testenv.RequireRoot(t)
 	hosts := newLab(t, "dfw", map[string]string{"dir": "192.0.2.1/24", "r1": "192.0.2.11/24"})
 	dir := hosts["dir"]
-	if _, err := dir.Run("sysctl", "-qw", "net.ipv4.ip_forward=0"); err != nil {
+	if _, err := dir.Run("sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"); err != nil {
 		t.Fatal(err)
 	}
 	const warning = "uses lb_kind NAT but net.ipv4.ip_forward is 0 on this host"
+	const warning6 = "virtual_server [2001:db8::100]:tcp:80 uses lb_kind NAT but net.ipv6.conf.all.forwarding is 0"
 	r := start(t, "vigil", dir, confNAT)
-	if out := vigilCheck(t, dir, r.conf); !strings.Contains(out, warning) {
-		t.Errorf("vigil check does not warn about forwarding:\n%s", out)
+	if out := vigilCheck(t, dir, r.conf); !strings.Contains(out, warning) || !strings.Contains(out, warning6) {
+		t.Errorf("vigil check does not warn about IPv4 and IPv6 forwarding:\n%s", out)
 	}
 	waitFor(t, 10*time.Second, "the director MASTER", func() bool { return r.state("VI_1") == "MASTER" })
 	if n := strings.Count(r.out.String(), warning); n != 1 {
 		t.Errorf("the daemon's start log has the forwarding warning %d times, want 1", n)
 	}
+	if !strings.Contains(r.out.String(), warning6) {
+		t.Errorf("the daemon's start log does not warn about IPv6 forwarding")
+	}
 	rep, code := runDoctor(t, r, "300ms")
-	if fs := find(rep, "VD703", doctor.Crit); len(fs) != 1 || !mentions(fs, "net.ipv4.ip_forward = 0") || !mentions(fs, "[192.0.2.100]:tcp:80") {
-		t.Errorf("doctor: VD703 crit naming the service and the sysctl expected, got %+v", rep.Findings)
+	// One finding per family; both services are active (the IPv4 one as
+	// its instance is master, the IPv6 one because no vrrp_instance holds
+	// its VIP), so both are crit.
+	fs := find(rep, "VD703", doctor.Crit)
+	if len(fs) != 2 || !mentions(fs, "net.ipv4.ip_forward = 0") || !mentions(fs, "[192.0.2.100]:tcp:80") ||
+		!mentions(fs, "net.ipv6.conf.all.forwarding = 0") || !mentions(fs, "[2001:db8::100]:tcp:80") {
+		t.Errorf("doctor: two VD703 crit naming the services and the sysctls expected, got %+v", rep.Findings)
 	}
 	if code != 1 {
 		t.Errorf("doctor exited %d, want 1", code)
@@ -90,10 +110,10 @@ func TestForwardingOffNAT(t *testing.T) {
 	})
 
 	// Forwarding on: nothing to say.
-	if _, err := dir.Run("sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+	if _, err := dir.Run("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 		t.Fatal(err)
 	}
-	if out := vigilCheck(t, dir, r.conf); strings.Contains(out, "ip_forward") {
+	if out := vigilCheck(t, dir, r.conf); strings.Contains(out, "forward") {
 		t.Errorf("vigil check warns with forwarding on:\n%s", out)
 	}
 	rep, _ = runDoctor(t, r, "300ms")
