@@ -621,3 +621,56 @@ func (n *node) confText() string {
 	}
 	return string(b)
 }
+
+// TestBGPActiveActiveBIRD repeats the core cases with BIRD 2 as the
+// router: three ECMP next hops, new flows over every director, a killed
+// director's route gone, SIGTERM draining without a failed request.
+func TestBGPActiveActiveBIRD(t *testing.T) {
+	requireBGPLab(t, "bird")
+	testenv.Short(t)
+	x := newBGPLab(t, "bgpbird", "bird", 3)
+	weights := []int{1, 1, 1}
+	conf := x.conf("mh", weights, "  mh-port\n")
+	for i := range x.dirs {
+		x.start(i, conf)
+	}
+	took := x.waitNexthops(30*time.Second, 1, 2, 3)
+	t.Logf("BIRD's kernel route has three next hops %v after the directors started", took.Round(time.Millisecond))
+	c := newLBClient(x.client, 2*time.Second)
+	var before []int
+	for _, d := range x.dirs {
+		before = append(before, counter(t, d, "netdev"))
+	}
+	const n = 300
+	got := x.spreadNew(c, n)
+	var per []int
+	for i, d := range x.dirs {
+		per = append(per, counter(t, d, "netdev")-before[i])
+		if per[i] < n/10 {
+			t.Errorf("director %d got %d of %d new connections", i+1, per[i], n)
+		}
+	}
+	t.Logf("new connections per director: %v; per real server: %v", per, got)
+
+	k := startKeepAlive(t, c, 100, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	x.nodes[0].stop(syscall.SIGKILL)
+	down := x.waitNexthops(15*time.Second, 2, 3)
+	time.Sleep(500 * time.Millisecond)
+	ok, total, _, sample := k.stop()
+	t.Logf("kill -9 of dir1: route gone after %v; %d of %d keep-alive connections saw no error", down.Round(time.Millisecond), ok, total)
+	if ok*100 < total*99 {
+		t.Errorf("only %d of %d connections survived (%s)", ok, total, sample)
+	}
+
+	s := startStream(c, x.url(), 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	x.nodes[1].stop(syscall.SIGTERM)
+	x.waitNexthops(5*time.Second, 3)
+	time.Sleep(300 * time.Millisecond)
+	sum := summarize(s.stop(), time.Time{}, time.Now())
+	t.Logf("SIGTERM of dir2: %d requests, %d failed", sum.total, sum.failed)
+	if sum.failed > 0 {
+		t.Errorf("SIGTERM drain: %d of %d requests failed (%v)", sum.failed, sum.total, sum.lastErr)
+	}
+}
