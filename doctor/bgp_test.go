@@ -15,7 +15,9 @@ func TestCheckBGP(t *testing.T) {
 	up := control.BGPPeerStatus{Peer: "192.0.2.1", Instance: "EDGE", RemoteAS: 65000, State: "Established", Since: now.Add(-time.Hour)}
 	with := func(f func(*control.BGPPeerStatus)) control.BGPPeerStatus { s := up; f(&s); return s }
 	down := func(e string) control.BGPPeerStatus {
-		return with(func(s *control.BGPPeerStatus) { s.State, s.LastError, s.LastErrorAt, s.Since = "Active", e, now, now.Add(-time.Minute) })
+		return with(func(s *control.BGPPeerStatus) {
+			s.State, s.LastError, s.LastErrorAt, s.Since = "Active", e, now, now.Add(-time.Minute)
+		})
 	}
 	nftDrop := Firewall{NftText: []byte("table inet f {\n chain in {\n  tcp dport 179 drop # handle 7\n }\n}\n")}
 	withPassword := &config.Config{BGPInstances: []*config.BGPInstance{{Name: "EDGE", Neighbors: []*config.BGPNeighbor{{Addr: netip.MustParseAddr("192.0.2.1"), Password: "x"}}}}}
