@@ -62,8 +62,10 @@ func fifoScriptKW(name, doc string, field func(*Global) **Fifo) keyword[Global] 
 	}}
 }
 
+// garpDurKW is a GARP/NA pacing interval: keepalived 2.2.7 refuses 0 (its
+// range starts at 1 µs; leaving the keyword out is how to ask for no gap).
 func garpDurKW(name, doc string, field func(*Garp) *time.Duration, max time.Duration) keyword[Global] {
-	return durKW(name, doc, 0, max, func(g *Global) *time.Duration { return field(&g.Garp) }, 0)
+	return durKW(name, doc, time.Microsecond, max, func(g *Global) *time.Duration { return field(&g.Garp) }, 0)
 }
 
 func garpIntKW(name, doc string, field func(*Garp) *int, min int64) keyword[Global] {
@@ -175,11 +177,11 @@ func init() {
 		wholeSecondsKW("vrrp_garp_master_delay", "Delay of the second GARP burst after becoming master, whole seconds (default 5, 0 none).", func(g *Global) *time.Duration { return &g.Garp.MasterDelay }, 0),
 		garpIntKW("vrrp_garp_master_repeat", "GARPs per burst on becoming master (default 5).", func(g *Garp) *int { return &g.MasterRepeat }, 1),
 		wholeSecondsKW("vrrp_garp_lower_prio_delay", "Delay of the second burst after a lower priority advert, whole seconds (default vrrp_garp_master_delay).", func(g *Global) *time.Duration { return &g.Garp.LowerPrioDelay }, 0),
-		garpIntKW("vrrp_garp_lower_prio_repeat", "GARPs per burst after a lower priority advert (default vrrp_garp_master_repeat).", func(g *Garp) *int { return &g.LowerPrioRepeat }, 1),
+		garpIntKW("vrrp_garp_lower_prio_repeat", "GARPs per burst after a lower priority advert (default vrrp_garp_master_repeat; 0 sends none).", func(g *Garp) *int { return &g.LowerPrioRepeat }, 0),
 		wholeSecondsKW("vrrp_garp_master_refresh", "Period of GARP refreshes while master, whole seconds (default 0, none).", func(g *Global) *time.Duration { return &g.Garp.MasterRefresh }, 0),
 		garpIntKW("vrrp_garp_master_refresh_repeat", "GARPs per refresh (default 1).", func(g *Garp) *int { return &g.MasterRefreshRepeat }, 1),
-		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.Interval }, maxGarp),
-		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface (default 0).", func(g *Garp) *time.Duration { return &g.NAInterval }, maxGarp),
+		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface, 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived).", func(g *Garp) *time.Duration { return &g.Interval }, maxGarp),
+		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface, 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived).", func(g *Garp) *time.Duration { return &g.NAInterval }, maxGarp),
 		boolKW("vrrp_min_garp", "Send one GARP/NA on becoming master and no second burst.", func(g *Global) *bool { return &g.VRRPMinGarp }, 0),
 		{Name: "vrrp_garp_extra_if", Status: Supported, Doc: "Period of GARPs on VIP interfaces other than the instance's (`all` for every interface).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)

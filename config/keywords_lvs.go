@@ -37,6 +37,11 @@ func (b *builder) methodArg(n *Node) (Method, bool) {
 	if !ok {
 		return MethodUnset, false
 	}
+	if len(n.Args) > 1 && w.Text != "TUN" {
+		// keepalived reads words after the method as tunnel options,
+		// which only TUN has, and refuses them otherwise.
+		b.errorf(n.Args[1].Pos, "%s %s: unexpected %q: only TUN takes options after the method (keepalived refuses this too)", n.Key.Text, w.Text, n.Args[1].Text)
+	}
 	switch w.Text {
 	case "NAT":
 		return NAT, true
@@ -520,11 +525,26 @@ func init() {
 	})
 
 	sslTable = newTable("SSL { }", "TLS client settings of SSL_GET checkers.", []keyword[SSLConfig]{
-		strKW("password", "Password of the key.", "a password", func(s *SSLConfig) *string { return &s.Password }, 0),
-		strKW("ca", "CA file.", "a file path", func(s *SSLConfig) *string { return &s.CA }, 0),
-		strKW("certificate", "Client certificate file.", "a file path", func(s *SSLConfig) *string { return &s.Certificate }, 0),
-		strKW("key", "Client key file.", "a file path", func(s *SSLConfig) *string { return &s.Key }, 0),
+		sslKW("password", "Password of the key; once.", "a password", func(s *SSLConfig) *string { return &s.Password }),
+		sslKW("ca", "CA file; once.", "a file path", func(s *SSLConfig) *string { return &s.CA }),
+		sslKW("certificate", "Client certificate file; once.", "a file path", func(s *SSLConfig) *string { return &s.Certificate }),
+		sslKW("key", "Client key file; once.", "a file path", func(s *SSLConfig) *string { return &s.Key }),
 	})
+}
+
+// sslKW is a keyword of the SSL block. keepalived 2.2.7 reports a second
+// password, ca, certificate or key as an error (and uses the later one):
+// two key files in one block are a mistake, not a choice.
+func sslKW(name, doc, what string, field func(*SSLConfig) *string) keyword[SSLConfig] {
+	kw := strKW(name, doc, what, field, 0)
+	parse := kw.Parse
+	kw.Parse = func(b *builder, n *Node, s *SSLConfig) {
+		if *field(s) != "" {
+			b.errorf(n.Key.Pos, "SSL: a second %s (the first was %q): keepalived refuses to repeat it; keep one", name, *field(s))
+		}
+		parse(b, n, s)
+	}
+	return kw
 }
 
 // vsTimers and friends give the tables a common view of the inherited

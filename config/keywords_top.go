@@ -17,6 +17,20 @@ func (b *builder) named(n *Node) (string, bool) {
 	return n.Args[0].Text, b.needBlock(n)
 }
 
+// namedOnly is named for the blocks whose name keepalived 2.2.7 refuses to
+// see followed by other words (vrrp_instance VI_1 primary {,
+// vrrp_sync_group and virtual_server_group likewise): an error, though
+// the block is still read so that its contents are checked too.
+func (b *builder) namedOnly(n *Node) (string, bool) {
+	if len(n.Args) > 1 {
+		b.errorf(n.Args[1].Pos, "%s %s: unexpected %q after the name: expected %s NAME { (keepalived refuses this block)", n.Key.Text, n.Args[0].Text, n.Args[1].Text, n.Key.Text)
+		one := *n
+		one.Args = n.Args[:1]
+		n = &one
+	}
+	return b.named(n)
+}
+
 func init() {
 	topTable = newTable("top level", "Blocks of a keepalived.conf. `include` and the `@id`, `$NAME=` and `~SEQ` forms are handled by the preprocessor before these.", []keyword[Config]{
 		{Name: "global_defs", Status: Supported, Doc: "Daemon-wide settings.", Parse: func(b *builder, n *Node, c *Config) {
@@ -71,7 +85,7 @@ func init() {
 			c.idx.trackProcs[name] = t
 		}},
 		{Name: "vrrp_sync_group", Status: Supported, Doc: "Instances that change state together.", Parse: func(b *builder, n *Node, c *Config) {
-			name, ok := b.named(n)
+			name, ok := b.namedOnly(n)
 			if !ok {
 				return
 			}
@@ -86,7 +100,7 @@ func init() {
 			c.SyncGroups = append(c.SyncGroups, g)
 		}},
 		{Name: "vrrp_instance", Status: Supported, Doc: "A virtual router.", Parse: func(b *builder, n *Node, c *Config) {
-			name, ok := b.named(n)
+			name, ok := b.namedOnly(n)
 			if !ok {
 				return
 			}
@@ -169,7 +183,7 @@ func init() {
 			c.StaticRules = append(c.StaticRules, b.ruleList(n)...)
 		}},
 		{Name: "virtual_server_group", Status: Supported, Doc: "Named set of addresses, ranges (A-B, A/len) with ports, and fwmarks.", Parse: func(b *builder, n *Node, c *Config) {
-			name, ok := b.named(n)
+			name, ok := b.namedOnly(n)
 			if !ok {
 				return
 			}

@@ -331,7 +331,7 @@ func init() {
 		wholeSecondsKW("garp_master_delay", "Per-instance vrrp_garp_master_delay (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).MasterDelay }, fGarpMasterDelay),
 		intKW("garp_master_repeat", "Per-instance vrrp_garp_master_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRepeat }, fGarpMasterRepeat),
 		wholeSecondsKW("garp_lower_prio_delay", "Per-instance vrrp_garp_lower_prio_delay (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).LowerPrioDelay }, fGarpLowerPrioDelay),
-		intKW("garp_lower_prio_repeat", "Per-instance vrrp_garp_lower_prio_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).LowerPrioRepeat }, fGarpLowerPrioRepeat),
+		intKW("garp_lower_prio_repeat", "Per-instance vrrp_garp_lower_prio_repeat (0 sends none).", 0, 1<<31-1, func(i *Instance) *int { return &garp(i).LowerPrioRepeat }, fGarpLowerPrioRepeat),
 		wholeSecondsKW("garp_master_refresh", "Per-instance vrrp_garp_master_refresh (whole seconds).", func(i *Instance) *time.Duration { return &garp(i).MasterRefresh }, fGarpRefresh),
 		intKW("garp_master_refresh_repeat", "Per-instance vrrp_garp_master_refresh_repeat.", 1, 1<<31-1, func(i *Instance) *int { return &garp(i).MasterRefreshRepeat }, fGarpRefreshRepeat),
 		ignored[Instance]("garp_extra_if", "Per-instance vrrp_garp_extra_if (the global setting applies)."),
@@ -420,7 +420,7 @@ func isMAC(s string) bool {
 
 // peerList parses unicast_peer items: IP [min_ttl N] [max_ttl N].
 func (b *builder) peerList(n *Node) []*UnicastPeer {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil
 	}
 	out := make([]*UnicastPeer, 0, len(n.Block))

@@ -111,6 +111,17 @@ func (b *builder) needBlock(n *Node) bool {
 	return true
 }
 
+// needListBlock is needBlock for a block of list items (virtual_ipaddress,
+// unicast_peer, track_script, ...): keepalived 2.2.7 refuses words between
+// such a keyword and its '{' ("virtual_ipaddress primary {"); the items are
+// still read, so that they are checked too.
+func (b *builder) needListBlock(n *Node) bool {
+	if n.HasBlock && len(n.Args) > 0 {
+		b.errorf(n.Args[0].Pos, "%s: unexpected %q before '{': this block takes no name or options (keepalived refuses them too)", n.Key.Text, n.Args[0].Text)
+	}
+	return b.needBlock(n)
+}
+
 // arg returns the first argument or reports that one was expected.
 func (b *builder) arg(n *Node, what string) (Word, bool) {
 	if len(n.Args) == 0 {
@@ -382,7 +393,7 @@ func itemWords(n *Node) []Word {
 
 // stringList reads a block of one-word items (notification_email, group).
 func (b *builder) stringList(n *Node) ([]string, []Pos) {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil, nil
 	}
 	var out []string
@@ -403,7 +414,7 @@ var scopes = map[string]bool{"site": true, "link": true, "host": true, "nowhere"
 
 // vipList parses a virtual_ipaddress-like block.
 func (b *builder) vipList(n *Node, static bool) []*VIP {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil
 	}
 	out := make([]*VIP, 0, len(n.Block))
@@ -547,7 +558,7 @@ var routeTypes = map[string]bool{"blackhole": true, "unreachable": true, "prohib
 // routeList parses virtual_routes / static_routes. Options keepalived
 // passes to netlink are kept as words; the common ones are typed.
 func (b *builder) routeList(n *Node) []*Route {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil
 	}
 	var out []*Route
@@ -644,7 +655,7 @@ func (b *builder) routeList(n *Node) []*Route {
 
 // ruleList parses virtual_rules / static_rules.
 func (b *builder) ruleList(n *Node) []*Rule {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil
 	}
 	var out []*Rule
@@ -707,7 +718,7 @@ func (b *builder) ruleList(n *Node) []*Rule {
 
 // trackList parses a track_* block: NAME [weight N] [reverse|noreverse].
 func (b *builder) trackList(n *Node, min, max int64) []*TrackRef {
-	if !b.needBlock(n) {
+	if !b.needListBlock(n) {
 		return nil
 	}
 	out := make([]*TrackRef, 0, len(n.Block))

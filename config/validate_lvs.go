@@ -81,6 +81,26 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 			}
 		}
 	}
+	if grp != nil {
+		// keepalived 2.2.7 removes a service whose group mixes all three
+		// kinds of entry, whatever its ip_family (observed with inet and
+		// inet6 alike).
+		var v4, v6, fw bool
+		for _, e := range grp.Entries {
+			switch {
+			case e.IsFwmark:
+				fw = true
+			case e.Family == inet.IPv6:
+				v6 = true
+			default:
+				v4 = true
+			}
+		}
+		if v4 && v6 && fw {
+			b.errorf(vs.Pos, "virtual_server group %s: the group mixes IPv4, IPv6 and fwmark entries, which keepalived refuses: split the group", grp.Name)
+			return false
+		}
+	}
 	if grp != nil && len(grp.Entries) == 0 {
 		b.errorf(grp.Pos, "virtual_server_group %s has no entries", grp.Name)
 	}

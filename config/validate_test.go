@@ -320,6 +320,19 @@ var snippetCases = []struct {
 	{"fail/fnat-without-group", strings.Replace(vs(""), "lb_kind NAT", "lb_kind FNAT", 1), []wantDiag{{4, Error, "lb_kind FNAT needs laddr_group_name"}}},
 	{"ok/fnat", "local_address_group LG {\n 198.51.100.10-20 eth1\n 198.51.100.30\n}\n" + strings.Replace(vs(" laddr_group_name LG"), "lb_kind NAT", "lb_kind FNAT", 1), nil},
 	{"fail/fnat-bad-range", "local_address_group LG {\n 198.51.100.20-10\n}\n", []wantDiag{{2, Error, `invalid address "198.51.100.20-10"`}}},
+	// Words keepalived refuses after a block's name or a one-value keyword.
+	{"fail/vip-block-extra-word", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress primary {\n  192.0.2.100/24\n }\n}\n", []wantDiag{{4, Error, `virtual_ipaddress: unexpected "primary" before '{'`}}},
+	{"fail/list-blocks-extra-word", vi(" unicast_peer x {\n  192.0.2.2\n }\n track_script y {\n }\n virtual_routes z {\n }") + "static_ipaddress s {\n 192.0.2.50/24 dev eth0\n}\n", []wantDiag{
+		{3, Error, `unicast_peer: unexpected "x"`}, {6, Error, `track_script: unexpected "y"`}, {8, Error, `virtual_routes: unexpected "z"`}, {15, Error, `static_ipaddress: unexpected "s"`}}},
+	{"fail/instance-extra-word", strings.Replace(vi(""), "VI_1 {", "VI_1 primary {", 1), []wantDiag{{1, Error, `vrrp_instance VI_1: unexpected "primary" after the name`}}},
+	{"ok/script-extra-word", "vrrp_script chk x {\n script /ok/chk\n}\n" + secure, []wantDiag{{1, Warning, `unexpected "x"`}}},
+	{"fail/lb-kind-extra-word", strings.Replace(vs(""), "lb_kind NAT", "lb_kind NAT fast", 1), []wantDiag{{4, Error, `lb_kind NAT: unexpected "fast"`}}},
+	{"fail/ssl-repeated", "SSL {\n key /a.key\n key /b.key\n password x\n ca /a\n certificate /c\n certificate /d\n}\n", []wantDiag{{3, Error, "a second key"}, {7, Error, "a second certificate"}}},
+	{"ok/garp-lower-prio-repeat-0", "global_defs {\n vrrp_garp_lower_prio_repeat 0\n}\n" + vi(" garp_lower_prio_repeat 0"), nil},
+	{"fail/garp-interval-0", "global_defs {\n vrrp_garp_interval 0\n vrrp_gna_interval 0\n}\n", []wantDiag{{2, Error, `vrrp_garp_interval "0"`}, {3, Error, `vrrp_gna_interval "0"`}}},
+	{"fail/vsg-mixed-families", "virtual_server_group G {\n 192.0.2.100 80\n 2001:db8::100 80\n fwmark 5\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{6, Error, "mixes IPv4, IPv6 and fwmark"}}},
+	{"fail/vsg-mixed-families-inet6", "virtual_server_group G {\n 192.0.2.100 80\n 2001:db8::100 80\n fwmark 5\n}\nvirtual_server group G {\n ip_family inet6\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 2001:db8::20 80 {\n }\n}\n", []wantDiag{{6, Error, "mixes IPv4, IPv6 and fwmark"}}},
+	{"fail/vsg-extra-word", "virtual_server_group G x {\n 192.0.2.100 80\n}\n", []wantDiag{{1, Error, `unexpected "x" after the name`}}},
 }
 
 func TestSnippets(t *testing.T) {
