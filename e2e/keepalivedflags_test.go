@@ -406,7 +406,8 @@ func TestVigilHalves(t *testing.T) {
 	}
 }
 
-// -b is written once BFD runs (a bfd_instance is configured); -B refuses a
+// -b is written once BFD runs (a bfd_instance is configured), --metrics
+// serves from the keepalived-style command line; -B refuses a
 // configuration that has one rather than run its tracking half blind.
 func TestBFDFlags(t *testing.T) {
 	t.Parallel()
@@ -423,10 +424,16 @@ func TestBFDFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	vb := kbin{"vigil", bin}
-	p := startFlagged(t, h, vb.argv(dir, "-nlG", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-b", "@DIR@/b.pid"))
+	p := startFlagged(t, h, vb.argv(dir, "-nlG", "-P", "-f", "@CONF@", "-p", "@DIR@/k.pid", "-b", "@DIR@/b.pid", "--metrics", metricsAddr, "-log-level=warn"))
 	waitFor(t, 10*time.Second, "the BFD pid file", func() bool {
 		pid, err := readPidFile(filepath.Join(dir, "b.pid"))
 		return err == nil && pid == p.cmd.Process.Pid
+	})
+	// vigil's own --metrics and --log-level work in keepalived's command
+	// line too (here with -b and -P), so DAEMON_ARGS can turn metrics on.
+	waitFor(t, 10*time.Second, "metrics from the keepalived-style invocation", func() bool {
+		code, body := scrape(t, h, "/metrics")
+		return code == 200 && strings.Contains(body, `vigil_vrrp_state{iname="VI_1"`)
 	})
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, p.out.String())
