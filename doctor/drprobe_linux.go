@@ -126,22 +126,18 @@ func probeDR(ctx context.Context, cfg *config.Config, facts Facts) []DRProbe {
 	for _, t := range targets {
 		byIf[t.ifi.Index] = append(byIf[t.ifi.Index], t)
 	}
+	own := map[netip.Addr]bool{}
+	for _, l := range locals {
+		own[l.p.Addr()] = true
+	}
 	for _, ts := range byIf {
-		probeLink(ctx, ts, locals2set(locals, func(l local) netip.Addr { return l.p.Addr() }), arp, facts)
+		probeLink(ctx, ts, own, arp, facts)
 	}
 	res := make([]DRProbe, len(out))
 	for i, p := range out {
 		res[i] = *p
 	}
 	return res
-}
-
-func locals2set[T any](ls []T, addr func(T) netip.Addr) map[netip.Addr]bool {
-	m := map[netip.Addr]bool{}
-	for _, l := range ls {
-		m[addr(l)] = true
-	}
-	return m
 }
 
 // probeLink probes the real servers ts, all reached through one interface.
