@@ -65,6 +65,9 @@ func buildVigil(t *testing.T) string {
 	return vigilBin.path
 }
 
+// controls maps a vigil started by start to its control socket.
+var controls sync.Map
+
 // start runs impl ("vigil" or "keepalived") on conf in h and returns the
 // pids whose resources count (keepalived forks a VRRP child).
 func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
@@ -77,6 +80,7 @@ func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if impl == "vigil" {
 		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "warn")
+		controls.Store(cmd, filepath.Join(dir, "s"))
 	} else {
 		cmd = h.Command(context.Background(), "keepalived", "-n", "-P", "-f", f, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
 	}

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +50,9 @@ type Options struct {
 	Version     string
 	// OnReady, if set, is called once the instances run (sd_notify READY).
 	OnReady func()
+	// NoRealtime keeps the advert thread in normal scheduling when
+	// vrrp_rt_priority is not configured (see daemon/sched.go).
+	NoRealtime bool
 	// NoVRRP runs the virtual servers and health checks only (keepalived
 	// -C): no VRRP instance starts, and every virtual server is active, as
 	// keepalived's checker process sets up IPVS whatever VRRP does.
@@ -270,13 +272,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("vigil running", "config", d.opts.ConfigFile, "instances", len(d.insts))
 
-	// The loop owns its OS thread: that thread is the one that waits for
-	// adverts and deadlines, the one the kernel wakes, and the one the
-	// scheduling settings (vrrp_rt_priority, vrrp_priority) apply to.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Not locked to a thread: whichever runtime thread the poller wakes
+	// runs the loop at once (a locked thread would be a second wake-up).
+	// The scheduling settings apply to every thread (daemon/sched.go).
 	d.applySched()
-	defer d.resetSched()
 	trackEvents := d.tracking.events
 	go d.bridge(loopCtx, links, macs.C, trackEvents)
 
@@ -302,6 +301,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			lag := now.Sub(due)
 			d.loopLag.add(now, lag)
 			d.autoPriority(lag)
+			if lag > 2*time.Millisecond {
+				// Late: a thread the runtime started since the last pass
+				// may lack the scheduling setting (reapplySched).
+				d.reapplySched()
+			}
 		}
 		for _, ev := range evs {
 			switch ev.Fd {
@@ -391,6 +395,7 @@ func (d *Daemon) bridge(ctx context.Context, links <-chan netlink.LinkUpdate, ma
 			d.poll.post(func(time.Time) {
 				d.refreshMACs()
 				d.countConns(ctx)
+				d.reapplySched() // threads the runtime started since
 			})
 		case c := <-counts:
 			d.poll.post(func(time.Time) {

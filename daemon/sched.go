@@ -1,25 +1,41 @@
 package daemon
 
 import (
+	"os"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// schedState is the scheduling of the loop's thread: the thread that sends
-// and receives every advert (see poller). keepalived applies the same
-// global_defs keywords to its VRRP process; vigil applies them to that
-// thread, which is the part of the process whose lateness makes a backup
-// declare a live master dead.
+// schedState is the scheduling vigil gives the threads that carry adverts.
+// keepalived applies the same global_defs keywords to its VRRP process;
+// vigil applies them to every thread of its Go runtime. The loop's own
+// thread sends and receives every advert (see poller), but it cannot run
+// without the runtime's other threads: returning from epoll_wait it may
+// need a P that another thread holds, or a runtime lock another thread
+// took, and if that thread is a normal one starved by busy processes the
+// loop waits as long as it does. Measured (bench/stall.sh): with only the
+// loop thread in SCHED_RR, 6 busy loops on 2 CPUs still made the loop wake
+// up to 190 ms late and the backup take over 6 to 16 times in 30 s; with
+// every runtime thread in SCHED_RR, none.
+//
+// SCHED_RESET_ON_FORK keeps the programs vigil runs (nft, notify and
+// tracking scripts, MISC_CHECK) out of it; it also leaves threads the
+// runtime creates later in normal scheduling, so the setting is applied
+// again to new threads every 2 s (reapplySched).
 type schedState struct {
-	rt       int           // current SCHED_RR priority; 0: SCHED_OTHER
+	rt       int // SCHED_RR priority of vigil's threads; 0: SCHED_OTHER
+	nice     int
+	niceSet  bool
 	maxAuto  int           // max_auto_priority; <= 0: off
 	minDelay time.Duration // min_auto_priority_delay
-	changed  bool          // the thread's scheduling was changed
+	applied  map[int]int   // thread id → the rt priority it was given
+	warned   bool
 }
 
-// applySched sets the loop thread's scheduling from global_defs. The loop
-// goroutine is locked to its thread when this runs.
+// applySched sets the scheduling from global_defs; the loop goroutine is
+// locked to its thread when this runs.
 func (d *Daemon) applySched() {
 	g := d.cfg.Global
 	st := &d.sched
@@ -38,30 +54,74 @@ func (d *Daemon) applySched() {
 			d.log.Info("vrrp_no_swap: memory locked")
 		}
 	}
-	if g.VRRPPrioritySet {
-		// PRIO_PROCESS with a thread id sets that thread's nice value.
-		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), g.VRRPPriority); err != nil {
-			d.log.Warn("vrrp_priority: set the advert thread's nice value", "nice", g.VRRPPriority, "err", err)
-		} else {
-			st.changed = true
-			d.log.Info("vrrp_priority: advert thread's nice value set", "nice", g.VRRPPriority)
-		}
+	switch {
+	case g.VRRPRTPriority > 0:
+		st.rt = g.VRRPRTPriority
+		d.log.Info("vrrp_rt_priority: vigil's threads run SCHED_RR", "priority", st.rt)
+	case g.VRRPPrioritySet:
+		st.nice, st.niceSet = g.VRRPPriority, true
+		d.log.Info("vrrp_priority: vigil's threads run at this nice value", "nice", st.nice)
+	case !d.opts.NoRealtime:
+		// vigil's default, where keepalived's is none: SCHED_RR at the
+		// lowest real-time priority, so no normal process (a busy loop, a
+		// build) delays an advert into a false failover. Measured
+		// (bench/stall.sh, docs/benchmarks.md): 6 busy loops on 2 CPUs,
+		// 10 ms adverts, 30 s: nice 0 gave 35 false failovers (keepalived
+		// 46 beside it), SCHED_RR 1 none. vigil's steady state is well
+		// under 1% of a core; the slow work (nft, netlink) runs in child
+		// processes or short system calls. run --no-realtime, or
+		// vrrp_priority, turns it off.
+		st.rt = 1
+		d.log.Info("vigil's threads run SCHED_RR priority 1 (default; --no-realtime to turn off)")
 	}
-	if g.VRRPRTPriority > 0 {
-		d.setRT(g.VRRPRTPriority, "vrrp_rt_priority")
-	}
+	d.reapplySched()
 }
 
-// setRT puts the loop thread in SCHED_RR at prio.
-func (d *Daemon) setRT(prio int, why string) bool {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_RR, Priority: uint32(prio)}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		d.log.Warn(why+": set real-time scheduling of the advert thread", "priority", prio, "err", err)
-		return false
+// reapplySched gives every thread of the process without it the current
+// setting.
+func (d *Daemon) reapplySched() {
+	st := &d.sched
+	if st.rt == 0 && !st.niceSet {
+		return
 	}
-	d.sched.rt, d.sched.changed = prio, true
-	d.log.Info(why+": advert thread runs SCHED_RR", "priority", prio)
-	return true
+	if st.applied == nil {
+		st.applied = map[int]int{}
+	}
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	seen := map[int]bool{}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		seen[tid] = true
+		if p, ok := st.applied[tid]; ok && p == st.rt {
+			continue
+		}
+		var serr error
+		if st.rt > 0 {
+			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_RR, Priority: uint32(st.rt), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+			serr = unix.SchedSetAttr(tid, &attr, 0)
+		} else {
+			serr = unix.Setpriority(unix.PRIO_PROCESS, tid, st.nice)
+		}
+		if serr != nil {
+			if !st.warned {
+				d.log.Warn("set the scheduling of vigil's threads (needs CAP_SYS_NICE)", "rt_priority", st.rt, "nice", st.nice, "err", serr)
+				st.warned = true
+			}
+			continue
+		}
+		st.applied[tid] = st.rt
+	}
+	for tid := range st.applied {
+		if !seen[tid] {
+			delete(st.applied, tid)
+		}
+	}
 }
 
 // autoPriority is max_auto_priority: a loop that woke lag late for its
@@ -72,16 +132,8 @@ func (d *Daemon) autoPriority(lag time.Duration) {
 	if st.maxAuto <= 0 || lag < st.minDelay || st.rt >= st.maxAuto {
 		return
 	}
-	d.setRT(st.rt+1, "max_auto_priority (woke "+lag.Round(time.Microsecond).String()+" late)")
-}
-
-// resetSched gives the thread back as it was, before the loop unlocks it.
-func (d *Daemon) resetSched() {
-	if !d.sched.changed {
-		return
-	}
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: 0} // SCHED_OTHER
-	_ = unix.SchedSetAttr(0, &attr, 0)
-	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), 0)
-	d.sched = schedState{}
+	st.rt++
+	st.niceSet = false
+	d.log.Warn("max_auto_priority: the event loop woke late; vigil's threads now run SCHED_RR", "late", lag.String(), "priority", st.rt)
+	d.reapplySched()
 }

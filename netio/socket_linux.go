@@ -205,7 +205,10 @@ func (s *Socket) recv(buf []byte) (Packet, error) {
 	s.rmsg.Namelen = uint32(unsafe.Sizeof(s.rname))
 	s.rmsg.SetControllen(len(s.rcm))
 	s.rmsg.Flags = 0
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
+	// RawSyscall: MSG_DONTWAIT never blocks, and a Syscall's
+	// entersyscall wakes the runtime's sysmon thread, one more wake-up
+	// per advert (bench/footprint.sh).
+	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
 	if e != 0 {
 		if e == unix.EAGAIN || e == unix.EINTR {
 			return Packet{}, ErrWouldBlock
@@ -355,7 +358,8 @@ func (s *Socket) send(payload []byte, src, dst netip.Addr) error {
 		s.smsg.SetControllen(unix.CmsgSpace(unix.SizeofInet6Pktinfo))
 	}
 	s.smsg.Control = &s.scm[0]
-	_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.smsg)), unix.MSG_DONTWAIT)
+	// RawSyscall: non-blocking, see recv.
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.smsg)), unix.MSG_DONTWAIT)
 	if e != 0 {
 		return e
 	}

@@ -173,6 +173,9 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	if umask >= 0 {
 		syscall.Umask(umask)
 	}
+	if err := setMemoryLimit(o.memoryLimit, log); err != nil {
+		return fatal(2, "--memory-limit: "+err.Error())
+	}
 	if o.coreDump {
 		enableCoreDumps(log)
 	}
@@ -257,6 +260,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
 		NoBFD:       o.noBFD,
 		OnReady:     ready,
+		NoRealtime:  o.noRealtime,
 	})
 	if err != nil {
 		return fatal(2, err.Error())

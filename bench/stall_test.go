@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"vigil/control"
+	"vigil/internal/inet"
+	"vigil/internal/netlab"
+	"vigil/netio"
+	"vigil/vrrp/wire"
+)
+
+// TestStallFalseFailovers is issue #8's host-stall run: a vigil pair and a
+// keepalived pair (VRRPv3, advert_int 10 ms, priorities 150 and 100) share
+// one segment while 6 busy loops (`sh -c 'while :; do :; done'`, nice 0)
+// saturate the machine's CPUs for 60 s. A false failover is the backup
+// starting to advertise while its master is alive, counted on the wire by
+// a sniffer in a third namespace (the same count for both
+// implementations): each run of adverts from the backup with gaps under
+// 200 ms is one. Runs: VIGIL_BENCH_STALL_RUNS (default 5); seconds per run:
+// VIGIL_BENCH_STALL_SECONDS (default 60); busy loops: VIGIL_BENCH_STALL_HOGS
+// (default 6).
+func TestStallFalseFailovers(t *testing.T) {
+	requireBench(t)
+	runs, secs, hogs := envInt("VIGIL_BENCH_STALL_RUNS", 5), envInt("VIGIL_BENCH_STALL_SECONDS", 60), envInt("VIGIL_BENCH_STALL_HOGS", 6)
+	type pair struct {
+		impl string
+		vrid uint8
+	}
+	pairs := []pair{{"vigil", 81}, {"keepalived", 82}}
+	results := map[string][]int{}
+	for run := 0; run < runs; run++ {
+		l, err := netlab.New("bst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.AddSegment("lan"); err != nil {
+			t.Fatal(err)
+		}
+		sniff, err := l.AddHost("sniff")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Connect(sniff, "eth0", "lan", "192.0.2.250/24"); err != nil {
+			t.Fatal(err)
+		}
+		var procs []*exec.Cmd
+		backups := map[uint8]netip.Addr{}
+		for pi, p := range pairs {
+			for i := 0; i < 2; i++ {
+				h, err := l.AddHost(fmt.Sprintf("%s%d", p.impl[:1], i+1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr := fmt.Sprintf("192.0.2.%d", 1+2*pi+i)
+				if _, err := l.Connect(h, "eth0", "lan", addr+"/24"); err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 {
+					backups[p.vrid] = netip.MustParseAddr(addr)
+				}
+				conf := fmt.Sprintf(pairConf, 150-50*i, "0.01")
+				conf = strings.NewReplacer("192.0.2.100", fmt.Sprintf("192.0.2.%d", 100+pi), "virtual_router_id 77", fmt.Sprintf("virtual_router_id %d", p.vrid)).Replace(conf)
+				procs = append(procs, start(t, p.impl, h, conf))
+				if i == 0 {
+					time.Sleep(300 * time.Millisecond) // the master first: no election race in the count
+				}
+			}
+		}
+		time.Sleep(2 * time.Second) // elected and settled
+		var conn *netio.Conn
+		if err := sniff.Do(func() (e error) {
+			conn, e = netio.Listen("eth0", inet.IPv4, netio.Options{Multicast: true, ReadBuffer: 4 << 20})
+			return e
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
+		var hogCmds []*exec.Cmd
+		for range hogs {
+			c := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			hogCmds = append(hogCmds, c)
+		}
+		episodes := map[uint8]int{}
+		last := map[uint8]time.Time{}
+		var mu sync.Mutex
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 65536)
+			for {
+				_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				pkt, err := conn.ReadPacket(buf)
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					continue
+				}
+				a, err := wire.Parse(pkt.Data, inet.IPv4)
+				if err != nil || a.Priority == 0 || backups[a.VRID] != pkt.Src {
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				if now.Sub(last[a.VRID]) > 200*time.Millisecond {
+					episodes[a.VRID]++
+				}
+				last[a.VRID] = now
+				mu.Unlock()
+			}
+		}()
+		<-ctx.Done()
+		<-done
+		cancel()
+		for _, c := range hogCmds {
+			_ = c.Wait()
+		}
+		_ = conn.Close()
+		for _, c := range procs {
+			if ctl, ok := controls.Load(c); ok {
+				cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
+				r, err := control.Call(cctx, ctl.(string), control.Request{Cmd: "status"})
+				if err != nil {
+					t.Logf("vigil status: %v", err)
+				} else if len(r.Status.Instances) == 1 {
+					in := r.Status.Instances[0]
+					t.Logf("vigil %s: state %s, became_master %d, loop lag max %v, adverts sent %d received %d", in.MasterAddr, in.State,
+						in.Counters["became_master"], time.Duration(r.Status.LoopLag.Max), in.Counters["adverts_sent"], in.Counters["adverts_received"])
+				}
+				ccancel()
+			}
+			_ = c.Process.Signal(os.Interrupt)
+			_ = c.Wait()
+		}
+		_ = l.Close()
+		for _, p := range pairs {
+			results[p.impl] = append(results[p.impl], episodes[p.vrid])
+		}
+		t.Logf("run %d: false failovers vigil %d, keepalived %d", run+1, episodes[81], episodes[82])
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nfalse failovers under CPU saturation (%d busy loops on %d CPUs, %d s per run, VRRPv3 advert_int 10 ms, both pairs at once)\n", hogs, runtime.NumCPU(), secs)
+	fmt.Fprintln(tw, "impl\truns\ttotal\tper run")
+	for _, p := range pairs {
+		total := 0
+		var all []string
+		for _, n := range results[p.impl] {
+			total += n
+			all = append(all, strconv.Itoa(n))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.impl, runs, total, strings.Join(all, " "))
+	}
+	tw.Flush()
+	for _, n := range results["vigil"] {
+		if n != 0 {
+			t.Errorf("vigil had false failovers under saturation: %v", results["vigil"])
+			break
+		}
+	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// defaultMemoryLimit is the Go runtime's soft memory limit for `vigil run`
+// unless --memory-limit or GOMEMLIMIT says otherwise. With it, and GOGC at
+// defaultGOGC, the heap of a daemon that allocates nothing in its steady
+// state stays small; a configuration that needs more still gets it (the
+// limit is soft: the runtime collects harder near it, it never fails an
+// allocation). Measured with bench/footprint.sh (docs/benchmarks.md).
+const defaultMemoryLimit = 16 << 20
+
+// defaultGOGC is the collector's target unless GOGC is set: a collection
+// when the heap has grown by half of what was live (Go's default is 100),
+// which keeps the peak heap of a load or reload lower at a cost in CPU
+// that only those moments pay.
+const defaultGOGC = 50
+
+// setMemoryLimit applies --memory-limit (or the defaults) to the runtime.
+func setMemoryLimit(v string, log *slog.Logger) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
+	if v == "" {
+		if os.Getenv("GOMEMLIMIT") != "" {
+			return nil // the runtime read it
+		}
+		debug.SetMemoryLimit(defaultMemoryLimit)
+		return nil
+	}
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(n)
+	log.Debug("memory limit", "bytes", n)
+	return nil
+}
+
+// parseSize reads "off", a byte count, or a number with B, KiB, MiB, GiB
+// (or K, M, G, as powers of 1024).
+func parseSize(v string) (int64, error) {
+	if v == "off" {
+		return math.MaxInt64, nil
+	}
+	mult := int64(1)
+	num := v
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q: expected a size such as 16MiB, 65536 or off", v)
+	}
+	return n * mult, nil
+}
