@@ -125,6 +125,7 @@ func serviceReal(n *node, svc, rs string) (control.RealStatus, bool) {
 // each real server's health in `vigil status`.
 func TestCheckersSMTPFileRegex(t *testing.T) {
 	requireLBLab(t)
+	t.Parallel()
 	_, hosts, _ := labtest.LAN(t, "chk", map[string][]string{
 		"dir": {"198.51.100.1/24"}, "r1": {"198.51.100.11/24"},
 	}, "dir", "r1")
