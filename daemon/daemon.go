@@ -105,6 +105,8 @@ type Daemon struct {
 	sched    schedState // the loop thread's scheduling (sched.go)
 	bfd      bfdState   // BFD sessions (daemon/bfd.go)
 	bgp      *bgpState  // nil without a bgp_instance
+	// traffic caches the load balancer's counters; it is not the loop's.
+	traffic trafficCache
 }
 
 type instance struct {
@@ -456,6 +458,14 @@ func (d *Daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
 // balancer's traffic counters, read afterwards off the loop (an nft call
 // must not hold up adverts).
 func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
+	return d.status(ctx, 0)
+}
+
+// status is Status with traffic counters up to maxAge old: the control
+// socket's clients may poll it (tests, `watch vigil status`) and need not
+// start an nft process per call, while a Prometheus scrape reads them
+// fresh.
+func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Status, error) {
 	var s control.Status
 	var dp *nft.Dataplane
 	err := d.call(ctx, func(now time.Time) {
@@ -465,13 +475,39 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 		}
 	})
 	if err == nil && dp != nil && len(s.Services) > 0 {
-		if st, serr := dp.Stats(ctx); serr != nil {
+		if st, serr := d.traffic.read(ctx, dp, maxAge); serr != nil {
 			d.log.Debug("traffic counters not read", "err", serr)
 		} else {
 			addTraffic(s.Services, st)
 		}
 	}
 	return s, err
+}
+
+// trafficCache keeps the data plane's counters last read.
+type trafficCache struct {
+	mu sync.Mutex
+	dp *nft.Dataplane
+	at time.Time
+	v  map[string]map[netip.AddrPort]nft.Stats
+}
+
+// controlTrafficAge is how old the counters in the control socket's status
+// may be.
+const controlTrafficAge = time.Second
+
+func (c *trafficCache) read(ctx context.Context, dp *nft.Dataplane, maxAge time.Duration) (map[string]map[netip.AddrPort]nft.Stats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dp == dp && c.v != nil && time.Since(c.at) < maxAge {
+		return c.v, nil
+	}
+	v, err := dp.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.dp, c.at, c.v = dp, time.Now(), v
+	return v, nil
 }
 
 // Alive reports whether the loop answers: nil once it has run a call.

@@ -248,6 +248,10 @@ func TestMetricsLB(t *testing.T) {
 				t.Errorf("vigil_virtual_server_connections_total grew by %v for %d connections", d, n)
 			}
 			t.Logf("%s: %v; director's counters:\n%s", tc.kind, got, grepLines(after, "vigil_real_server_", "_total"))
+			if t.Failed() {
+				out, _ := x.dirs[0].Run("nft", "list", "ruleset")
+				t.Logf("director's ruleset:\n%s", out)
+			}
 		})
 	}
 }

@@ -79,7 +79,7 @@ var (
 	mVSQuorum         = def("vigil_virtual_server_quorum", Gauge, "1 when the virtual server has its quorum of healthy real servers.", vsLabels...)
 	mRSUp             = def("vigil_real_server_up", Gauge, "1 when the real server passes its health checks.", rsLabels...)
 	mRSWeight         = def("vigil_real_server_weight", Gauge, "Weight the scheduler gives the real server.", rsLabels...)
-	mVSConns          = def("vigil_virtual_server_connections_total", Counter, "Connections the virtual server has scheduled (DR: TCP SYNs forwarded), from nft counters.", vsLabels...)
+	mVSConns          = def("vigil_virtual_server_connections_total", Counter, "Connections the virtual server has scheduled (DR: TCP SYNs forwarded).", vsLabels...)
 	mVSPackets        = def("vigil_virtual_server_packets_total", Counter, "Packets of the virtual server's connections, by direction: in (client to real server) and out (replies; NAT and FNAT only, DR replies bypass the director).", append(vsLabels, "direction")...)
 	mVSBytes          = def("vigil_virtual_server_bytes_total", Counter, "Bytes of the virtual server's connections, by direction, as vigil_virtual_server_packets_total.", append(vsLabels, "direction")...)
 	mRSConns          = def("vigil_real_server_connections_total", Counter, "Connections scheduled to the real server, counted since it last joined the pool.", rsLabels...)

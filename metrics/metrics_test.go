@@ -106,7 +106,7 @@ vigil_info{config_file="/k.conf",version="1.2.3"} 1
 # TYPE vigil_real_server_bytes_total counter
 vigil_real_server_bytes_total{direction="in",real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 1700
 vigil_real_server_bytes_total{direction="out",real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 9000
-# HELP vigil_virtual_server_connections_total Connections the virtual server has scheduled (DR: TCP SYNs forwarded), from nft counters.
+# HELP vigil_virtual_server_connections_total Connections the virtual server has scheduled (DR: TCP SYNs forwarded).
 # TYPE vigil_virtual_server_connections_total counter
 vigil_virtual_server_connections_total{virtual_server="192.0.2.100:80/tcp"} 5
 # HELP vigil_bfd_session_state 1 for the RFC 5880 state the BFD session is in, 0 for the others.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +60,12 @@ func TestBenchBlast(t *testing.T) {
 	if len(load[0]) == 0 || len(load[1]) == 0 {
 		t.Fatal("VIGIL_BLAST_A and VIGIL_BLAST_B: the commands that load each ruleset")
 	}
+	// The sender's own CPU time (user and system, the forwarding it does
+	// inline included) is far less disturbed by other load on a shared
+	// machine than its wall time or the machine's busy time: it needs the
+	// goroutine on one OS thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b := newBlaster(t, netip.MustParseAddr(dst), netip.MustParsePrefix(os.Getenv("VIGIL_BLAST_SRCNET")))
 	defer unix.Close(b.fd)
 
@@ -66,20 +73,24 @@ func TestBenchBlast(t *testing.T) {
 	var wall [2][]float64
 	var busy [2]int64
 	var pairs []float64 // B - A within each pair, wall ns per packet
+	var cpu [2][]float64
+	var cpuPairs []float64 // the same for the sender thread's CPU ns per packet
 	for i := range segments {
 		v := (i + i/2) % 2 // 0 1 1 0 0 1 1 0 ...
 		if out, err := exec.Command(load[v][0], load[v][1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", load[v], err, out)
 		}
 		time.Sleep(20 * time.Millisecond)
-		b0, start := int64(cpustat.Busy()), time.Now()
+		b0, start, c0 := int64(cpustat.Busy()), time.Now(), threadCPU(t)
 		b.send(t, n)
 		w := float64(time.Since(start).Nanoseconds()) / float64(n)
+		cpu[v] = append(cpu[v], float64(threadCPU(t)-c0)/float64(n))
 		busy[v] += int64(cpustat.Busy()) - b0
 		wall[v] = append(wall[v], w)
 		if i%2 == 1 {
 			a, bb := wall[0][len(wall[0])-1], wall[1][len(wall[1])-1]
 			pairs = append(pairs, bb-a)
+			cpuPairs = append(cpuPairs, cpu[1][len(cpu[1])-1]-cpu[0][len(cpu[0])-1])
 		}
 	}
 	med := func(xs []float64) float64 {
@@ -92,6 +103,17 @@ func TestBenchBlast(t *testing.T) {
 	fmt.Printf("blast %d %.1f %.1f %.1f %.1f %.1f %.1f %.1f\n", n*segments/2,
 		med(wall[0]), med(wall[1]), float64(busy[0])/per, float64(busy[1])/per,
 		med(pairs), lo, hi)
+	clo, chi := medianCI(cpuPairs)
+	fmt.Printf("blastcpu %.1f %.1f %.1f %.1f %.1f\n", med(cpu[0]), med(cpu[1]), med(cpuPairs), clo, chi)
+}
+
+// threadCPU is the calling OS thread's user and system CPU time in ns.
+func threadCPU(t *testing.T) int64 {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // medianCI is a 95% confidence interval for the median of xs: the order

@@ -44,7 +44,7 @@ type Dataplane struct {
 	cur      *ruleset
 	drOwners map[string][]netip.AddrPort
 	services []lb.Service
-	// counters says what each named counter of the applied rules counts.
+	// counters says what each element of the applied statistics sets counts.
 	counters map[string]counterRef
 	// txs counts transactions sent, for tests of idempotence.
 	txs int

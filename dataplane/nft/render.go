@@ -53,7 +53,8 @@ type env struct {
 type rendered struct {
 	rs       *ruleset
 	drOwners map[string][]netip.AddrPort
-	// counters says what each named counter counts (stats.go).
+	// counters says what each element of the statistics sets counts
+	// (stats.go), by refKey.
 	counters map[string]counterRef
 }
 
@@ -81,7 +82,7 @@ func render(desired lb.Desired, e env) (rendered, error) {
 		}
 	}
 	if t := out.rs.tables[knftables.InetFamily]; t != nil {
-		sortStats(t)
+		statsChains(t)
 	}
 	return out, errors.Join(errs...)
 }

@@ -24,9 +24,6 @@ type table struct {
 	family knftables.Family
 	chains map[string]*chain
 	sets   map[string]*set
-	// counters are the named counters (nft counter objects) the traffic
-	// statistics rules count into; see stats.go.
-	counters map[string]bool
 }
 
 type chain struct {
@@ -49,9 +46,13 @@ type set struct {
 	name  string
 	isMap bool
 	// typeOf is the nft "typeof" of the set; typ, when set, its "type"
-	// instead (nft 1.0.6 has no typeof for counter maps).
-	typeOf  string
-	typ     string
+	// instead (the statistics sets, whose declaration also carries
+	// "counter").
+	typeOf string
+	typ    string
+	// counted marks a statistics set (stats.go): its elements carry
+	// counters and no value, so it is changed in bulk.
+	counted bool
 	flags   []knftables.SetFlag
 	timeout time.Duration
 	size    uint64
@@ -64,7 +65,7 @@ func newRuleset() *ruleset { return &ruleset{tables: map[knftables.Family]*table
 func (r *ruleset) table(f knftables.Family) *table {
 	t := r.tables[f]
 	if t == nil {
-		t = &table{family: f, chains: map[string]*chain{}, sets: map[string]*set{}, counters: map[string]bool{}}
+		t = &table{family: f, chains: map[string]*chain{}, sets: map[string]*set{}}
 		r.tables[f] = t
 	}
 	return t
@@ -156,10 +157,6 @@ func (t *table) setObj(s *set) knftables.Object {
 	return &knftables.Set{Family: t.family, Table: TableName, Name: s.name, TypeOf: s.typeOf, Type: s.typ, Flags: s.flags, Timeout: timeout, Size: size}
 }
 
-func (t *table) counterObj(name string) *knftables.Counter {
-	return &knftables.Counter{Family: t.family, Table: TableName, Name: name}
-}
-
 func (t *table) elemObj(s *set, key, value string) *knftables.Element {
 	e := &knftables.Element{Family: t.family, Table: TableName, Key: []string{key}}
 	if s.isMap {
@@ -169,6 +166,44 @@ func (t *table) elemObj(s *set, key, value string) *knftables.Element {
 		e.Set = s.name
 	}
 	return e
+}
+
+// bulkElems is how many elements of a statistics set one command adds or
+// deletes: nft parses and evaluates a command line far slower than an
+// element within it, and 1,000 real servers are 3,000 such elements.
+const bulkElems = 256
+
+// addElems queues the addition of keys to s: one command per element, or
+// per bulkElems elements for a counted set (whose elements have no value).
+func (t *table) addElems(tx *knftables.Transaction, s *set, keys []string) {
+	for _, e := range t.elemObjs(s, keys) {
+		tx.Add(e)
+	}
+}
+
+// deleteElems queues the deletion of keys from s, as addElems.
+func (t *table) deleteElems(tx *knftables.Transaction, s *set, keys []string) {
+	for _, e := range t.elemObjs(s, keys) {
+		tx.Delete(e)
+	}
+}
+
+func (t *table) elemObjs(s *set, keys []string) []*knftables.Element {
+	var out []*knftables.Element
+	if !s.counted || s.isMap {
+		for _, k := range keys {
+			out = append(out, t.elemObj(s, k, s.elems[k]))
+		}
+		return out
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), bulkElems)
+		// knftables writes Key as the text between the braces: a list
+		// of keys is one "{ k1, k2, ... }".
+		out = append(out, t.elemObj(s, strings.Join(keys[:n], ", "), ""))
+		keys = keys[n:]
+	}
+	return out
 }
 
 func (t *table) ruleObj(c *chain, rule string) *knftables.Rule {
@@ -183,17 +218,11 @@ func addTable(tx *knftables.Transaction, t *table) {
 	for _, c := range t.sortedChains() {
 		tx.Add(t.chainObj(c))
 	}
-	// Counters before the maps whose elements name them.
-	for _, c := range slices.Sorted(maps.Keys(t.counters)) {
-		tx.Add(t.counterObj(c))
-	}
 	for _, s := range t.sortedSets() {
 		tx.Add(t.setObj(s))
 	}
 	for _, s := range t.sortedSets() {
-		for _, k := range sortedKeys(s.elems) {
-			tx.Add(t.elemObj(s, k, s.elems[k]))
-		}
+		t.addElems(tx, s, sortedKeys(s.elems))
 	}
 	for _, c := range t.sortedChains() {
 		for _, r := range c.rules {
@@ -277,12 +306,6 @@ func diffTable(tx *knftables.Transaction, ot, nt *table) {
 			tx.Add(nt.chainObj(c))
 		}
 	}
-	// New counters only: a counter that stays keeps its count.
-	for _, c := range slices.Sorted(maps.Keys(nt.counters)) {
-		if !ot.counters[c] {
-			tx.Add(nt.counterObj(c))
-		}
-	}
 	for _, s := range nt.sortedSets() {
 		if ot.sets[s.name] == nil {
 			tx.Add(nt.setObj(s))
@@ -309,22 +332,22 @@ func diffTable(tx *knftables.Transaction, ot, nt *table) {
 			tx.Flush(ot.setObj(s))
 			continue
 		}
-		for _, k := range stale {
-			// A map element whose value changes is deleted and
-			// added again: nft refuses to overwrite a value.
-			tx.Delete(ot.elemObj(s, k, ""))
-		}
+		// A map element whose value changes is deleted and added again:
+		// nft refuses to overwrite a value.
+		ot.deleteElems(tx, s, stale)
 	}
 	for _, s := range nt.sortedSets() {
 		o := ot.sets[s.name]
+		var add []string
 		for _, k := range sortedKeys(s.elems) {
 			if o != nil && !flushed[s.name] {
 				if v, ok := o.elems[k]; ok && v == s.elems[k] {
 					continue
 				}
 			}
-			tx.Add(nt.elemObj(s, k, s.elems[k]))
+			add = append(add, k)
 		}
+		nt.addElems(tx, s, add)
 	}
 	for _, c := range nt.sortedChains() {
 		o := ot.chains[c.name]
@@ -354,12 +377,6 @@ func diffTable(tx *knftables.Transaction, ot, nt *table) {
 			} else {
 				tx.Delete(&knftables.Set{Family: ot.family, Table: TableName, Name: s.name})
 			}
-		}
-	}
-	// Counters once no map element names them any more.
-	for _, c := range slices.Sorted(maps.Keys(ot.counters)) {
-		if !nt.counters[c] {
-			tx.Delete(ot.counterObj(c))
 		}
 	}
 	// Chains last: a deleted verdict map lets go of them only once it is
@@ -402,9 +419,6 @@ func (r *ruleset) String() string {
 	for _, f := range familyOrder(r) {
 		t := r.tables[f]
 		fmt.Fprintf(&b, "table %s %s\n", f, TableName)
-		for _, c := range slices.Sorted(maps.Keys(t.counters)) {
-			fmt.Fprintf(&b, "  counter %s\n", c)
-		}
 		for _, s := range t.sortedSets() {
 			kind := "set"
 			if s.isMap {

@@ -1,11 +1,9 @@
 package nft
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"sigs.k8s.io/knftables"
 
@@ -14,39 +12,45 @@ import (
 )
 
 // Traffic statistics, what `ipvsadm --stats` shows per virtual and real
-// server: connections, and packets and bytes in each direction, counted by
-// named nft counters so that reading them costs the packet path nothing.
+// server: connections, and packets and bytes in each direction. They are
+// the per-element counters of sets declared with "counter": a rule that
+// looks a packet's key up in such a set counts the packet into the
+// element it finds, and a lookup that misses ends the rule. Elements are
+// keyed by the service and the real server, so rendering adds and removes
+// elements only, in bulk, as it does for the scheduling maps, and an Apply
+// that keeps a real server keeps its counts (unless most of a set changes
+// at once: the set is then flushed and refilled, like the maps, and every
+// count in it starts again).
 //
-// NAT and FNAT: a filter chain right after DNAT (priority dstnat+1, at
+// NAT and FNAT: base chains right after DNAT (priority dstnat+1, at
 // prerouting for traffic through the director and at output for clients on
-// it) sends packets of flows vigil DNATed ("ct status dnat") to the
-// service's statistics chain through a verdict map keyed by the flow's
-// original destination address, then one rule per service of that address
-// (protocol and original destination port). There the real server is the
-// packet's destination (original direction, after DNAT) or its source
-// (reply direction), and one counter map lookup finds its counter:
+// it) look up the packets of flows vigil DNATed ("ct status dnat") by the
+// flow's original destination address, the protocol, and the real server's
+// address and port: the packet's destination in the original direction
+// (after DNAT), its source in the reply direction. Per family (4, 6; "a"
+// for services that forward every port, keyed without the port):
 //
-//	<id>_cin   packets and bytes client → real server ("in")
-//	<id>_cout  packets and bytes real server → client ("out")
-//	<id>_cnew  first packets of flows (ct state new): connections
+//	stats4_in   packets and bytes client → real server ("in")
+//	stats4_out  packets and bytes real server → client ("out")
+//	stats4_new  first packets of flows (ct state new): connections
 //
-// A packet that is not load-balanced costs one rule (ct status). fwmark
-// services are not counted: nothing in a reply packet says which service
-// its flow went through.
+// A packet that is not load-balanced costs three rules that stop at "ct
+// status". fwmark services are not counted: nothing in a reply packet says
+// which service its flow went through. Two services of one address and
+// protocol that send to the same real server and port share one element
+// (the first service's): their packets look the same.
 //
-// DR: the service's ingress chain already sees every packet, and the rule
-// that rewrites the destination MAC counts into <id>_cin by that MAC in
-// the same rule; a rule before it takes TCP SYNs (new connections) and
-// counts them into <id>_cnew too. Replies do not cross the director, so
-// DR has no "out". The counter maps hold every MAC the forwarding maps
-// can produce, so a counter lookup never fails where forwarding would
-// succeed. Real servers that share a MAC share one counter, which the
-// first of them (in address order) reports.
+// DR: the service's ingress chain already sees every packet; the rule that
+// rewrites the destination MAC looks the packet up in stats4dr_in by
+// (VIP, protocol, port, real server MAC) in the same rule, and a rule
+// before it takes TCP SYNs (new connections) and also looks them up in
+// stats4dr_new. Replies do not cross the director, so DR has no "out".
+// Since a miss would end the forwarding rule, the sets hold every MAC the
+// forwarding maps can produce. Real servers of one service that share a
+// MAC share one element, reported by the first of them.
 //
-// Counters are created with their real server and deleted with it; an
-// Apply that keeps a real server keeps its counts. A full rewrite of the
-// tables (first Apply, or after someone edited them) starts them at zero,
-// which Prometheus reads as a counter reset.
+// A full rewrite of the tables (first Apply, or after someone edited them)
+// starts the counts at zero, which Prometheus reads as a counter reset.
 
 // Stats are a virtual or real server's traffic counts.
 type Stats struct {
@@ -75,7 +79,7 @@ const (
 	countOut
 )
 
-// counterRef is what a named counter counts.
+// counterRef is what an element of a statistics set counts.
 type counterRef struct {
 	family  knftables.Family
 	service string // lb.Service.Name
@@ -87,10 +91,19 @@ type counterRef struct {
 // output: packets carry the real server's address by then.
 const statsPriority = knftables.BaseChainPriority("-99")
 
-func counterName(s *lb.Service, kind counterKind, b lb.Backend) string {
-	k := [...]string{"n", "i", "o"}[kind]
-	return s.ID + "_c" + k + "_" + keyName(b.AddrPort())
+// statsSet returns the table's statistics set name, creating it with its
+// key type: a set whose every element carries a counter. (knftables has
+// no field for a set's element statement; the declaration rides on the
+// type, which it writes as "type T ;".)
+func statsSet(t *table, name, keyType string) *set {
+	if st := t.sets[name]; st != nil {
+		return st
+	}
+	return t.addSet(&set{name: name, typ: keyType + " ; counter", counted: true})
 }
+
+// refKey names one element of one statistics set in rendered.counters.
+func refKey(set, elem string) string { return set + " " + elem }
 
 // counted lists the backends whose traffic is counted: the eligible ones
 // and the draining ones (whose established flows still flow), sorted.
@@ -100,59 +113,26 @@ func counted(s *lb.Service) []lb.Backend {
 	return slices.CompactFunc(all, func(a, b lb.Backend) bool { return a.AddrPort() == b.AddrPort() })
 }
 
-// statsNAT renders the statistics of a NAT or FNAT service.
+// statsNAT renders the statistics of a NAT or FNAT service: its real
+// servers' elements in the table's statistics sets.
 func statsNAT(t *table, s *lb.Service, refs map[string]counterRef) {
 	if s.FwMark != 0 || !s.VIP.IsValid() {
 		return
 	}
-	f := fam(s)
-	addrType, vipMap := "ipv4_addr", "stats_vip4"
-	if s.Family == inet.IPv6 {
-		addrType, vipMap = "ipv6_addr", "stats_vip6"
-	}
-	if t.chains["stats"] == nil {
-		t.chain("stats_in").base = &baseChain{typ: knftables.FilterType, hook: knftables.PreroutingHook, priority: statsPriority}
-		t.chain("stats_in").add("jump stats")
-		t.chain("stats_out").base = &baseChain{typ: knftables.FilterType, hook: knftables.OutputHook, priority: statsPriority}
-		t.chain("stats_out").add("jump stats")
-		t.chain("stats")
-	}
-	if t.sets[vipMap] == nil {
-		t.addSet(&set{name: vipMap, isMap: true, typ: addrType + " : verdict"})
-		t.chain("stats").add("meta nfproto", nfproto(s), "ct status dnat ct original", f, "daddr vmap @"+vipMap)
-		// Keep the two families' rules in a fixed order.
-		slices.Sort(t.chain("stats").rules)
-	}
-	vc := "stats_" + lb.NameOf(s.VIP)
-	t.sets[vipMap].elems[s.VIP.String()] = "goto " + vc
-	sc := s.ID + "_st"
-	match := "meta l4proto " + s.Proto.String()
-	if s.Port != 0 {
-		match += fmt.Sprintf(" ct original proto-dst %d", s.Port)
-	}
-	t.chain(vc).add(match, "goto", sc)
-
 	port := withPort(s)
-	keyType, in, out := addrType, f+" daddr", f+" saddr"
-	if port {
-		p := s.Proto.String()
-		keyType += " . inet_service"
-		in += " . " + p + " dport"
-		out += " . " + p + " sport"
+	v := "4"
+	if s.Family == inet.IPv6 {
+		v = "6"
 	}
-	maps := map[counterKind]*set{}
-	for _, k := range []struct {
-		kind counterKind
-		name string
-	}{{countNew, "_cnew"}, {countIn, "_cin"}, {countOut, "_cout"}} {
-		maps[k.kind] = t.addSet(&set{name: s.ID + k.name, isMap: true, typ: keyType + " : counter"})
+	if !port {
+		v += "a"
 	}
-	c := t.chain(sc)
-	c.add("ct direction reply counter name", out, "map @"+maps[countOut].name, "return")
-	c.add("ct state new counter name", in, "map @"+maps[countNew].name)
-	c.add("counter name", in, "map @"+maps[countIn].name)
+	sets := map[counterKind]*set{}
+	for kind, suffix := range [...]string{countNew: "_new", countIn: "_in", countOut: "_out"} {
+		sets[counterKind(kind)] = statsSet(t, "stats"+v+suffix, statsKeyType(s.Family, port))
+	}
 	for _, b := range counted(s) {
-		key := b.Addr.String()
+		key := s.VIP.String() + " . " + s.Proto.String() + " . " + b.Addr.String()
 		if port {
 			p := b.Port
 			if p == 0 {
@@ -160,67 +140,120 @@ func statsNAT(t *table, s *lb.Service, refs map[string]counterRef) {
 			}
 			key += fmt.Sprintf(" . %d", p)
 		}
-		for kind, m := range maps {
-			name := counterName(s, kind, b)
-			t.counters[name] = true
-			m.elems[key] = name
-			refs[name] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: kind}
-		}
-	}
-}
-
-// sortStats puts, in every per-address statistics chain, the rules of
-// services with a port before those of all-ports services of the same
-// address, which would otherwise take their packets.
-func sortStats(t *table) {
-	for name, c := range t.chains {
-		if !strings.HasPrefix(name, "stats_") || c.base != nil {
+		if _, taken := sets[countIn].elems[key]; taken {
+			// Another service of this address and protocol sends to the
+			// same real server and port: packets cannot tell the two
+			// apart, and the first one's element counts both.
 			continue
 		}
-		slices.SortStableFunc(c.rules, func(a, b string) int {
-			return cmp.Compare(b2i(!strings.Contains(a, "proto-dst")), b2i(!strings.Contains(b, "proto-dst")))
-		})
+		for kind, st := range sets {
+			st.elems[key] = ""
+			refs[refKey(st.name, key)] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: kind}
+		}
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+// statsKeyType is the type of a counter map's key: the virtual address
+// (the flow's original destination), the protocol, and the real server's
+// address and, unless the service forwards every port, its port.
+func statsKeyType(f inet.Family, port bool) string {
+	a := "ipv4_addr"
+	if f == inet.IPv6 {
+		a = "ipv6_addr"
 	}
-	return 0
+	k := a + " . inet_proto . " + a
+	if port {
+		k += " . inet_service"
+	}
+	return k
 }
 
-// drCounters creates the counter maps of a DR service, keyed by real
-// server MAC, and returns the statements that count a forwarded packet
-// (in) and a new connection (new).
+// statsChains renders the two base chains that count NAT and FNAT
+// traffic, one rule per statistics set: a packet whose flow vigil DNATed
+// is looked up by the flow's original destination address, the protocol
+// and the real server (the packet's destination in the original
+// direction, after DNAT; its source in the reply direction), which counts
+// it into the element found. Called once every service is rendered.
+func statsChains(t *table) {
+	var rules []string
+	for _, v := range []string{"4", "4a", "6", "6a"} {
+		if t.sets["stats"+v+"_in"] == nil {
+			continue
+		}
+		ip := "ip"
+		if v[0] == '6' {
+			ip = "ip6"
+		}
+		in, out := "ct original "+ip+" daddr . meta l4proto . "+ip+" daddr", "ct original "+ip+" daddr . meta l4proto . "+ip+" saddr"
+		if len(v) == 1 {
+			in += " . th dport"
+			out += " . th sport"
+		}
+		rules = append(rules,
+			"ct status dnat ct direction original "+in+" @stats"+v+"_in",
+			"ct status dnat ct state new "+in+" @stats"+v+"_new",
+			"ct status dnat ct direction reply "+out+" @stats"+v+"_out")
+	}
+	if len(rules) == 0 {
+		return
+	}
+	// After DNAT (dstnat, -100): at prerouting for traffic through the
+	// director, at output for clients on it. The same rules in both, rather
+	// than a jump to a shared chain, which would cost every packet a hop.
+	for _, c := range []struct {
+		name string
+		hook knftables.BaseChainHook
+	}{{"stats_in", knftables.PreroutingHook}, {"stats_out", knftables.OutputHook}} {
+		ch := t.chain(c.name)
+		ch.base = &baseChain{typ: knftables.FilterType, hook: c.hook, priority: statsPriority}
+		for _, r := range rules {
+			ch.add(r)
+		}
+	}
+}
+
+// drCounters adds a DR service's real servers to the statistics sets of
+// the netdev table and returns the lookups that count a forwarded packet
+// (in) and a new connection (nw, TCP only), to be placed in the rules
+// after the destination MAC is set.
 func drCounters(t *table, s *lb.Service, refs map[string]counterRef) (in, nw string) {
-	cin := t.addSet(&set{name: s.ID + "_cin", isMap: true, typ: "ether_addr : counter"})
-	var cnew *set
+	f := fam(s)
+	a := "ipv4_addr"
+	v := "4dr"
+	if s.Family == inet.IPv6 {
+		a, v = "ipv6_addr", "6dr"
+	}
+	keyType, key := a+" . inet_proto . inet_service . ether_addr", f+" daddr . meta l4proto . th dport . ether daddr"
+	if s.Port == 0 {
+		keyType, key, v = a+" . inet_proto . ether_addr", f+" daddr . meta l4proto . ether daddr", v+"a"
+	}
+	sin := statsSet(t, "stats"+v+"_in", keyType)
+	var snew *set
 	if s.Proto == lb.TCP {
-		cnew = t.addSet(&set{name: s.ID + "_cnew", isMap: true, typ: "ether_addr : counter"})
+		snew = statsSet(t, "stats"+v+"_new", keyType)
 	}
 	for _, b := range counted(s) {
 		if b.MAC.IsZero() {
 			continue
 		}
-		mac := b.MAC.String()
-		if _, dup := cin.elems[mac]; dup {
+		k := s.VIP.String() + " . " + s.Proto.String()
+		if s.Port != 0 {
+			k += fmt.Sprintf(" . %d", s.Port)
+		}
+		k += " . " + b.MAC.String()
+		if _, dup := sin.elems[k]; dup {
 			continue
 		}
-		name := counterName(s, countIn, b)
-		t.counters[name] = true
-		cin.elems[mac] = name
-		refs[name] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: countIn}
-		if cnew != nil {
-			name := counterName(s, countNew, b)
-			t.counters[name] = true
-			cnew.elems[mac] = name
-			refs[name] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: countNew}
+		sin.elems[k] = ""
+		refs[refKey(sin.name, k)] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: countIn}
+		if snew != nil {
+			snew.elems[k] = ""
+			refs[refKey(snew.name, k)] = counterRef{family: t.family, service: s.Name, backend: b.AddrPort(), kind: countNew}
 		}
 	}
-	in = "counter name ether daddr map @" + cin.name
-	if cnew != nil {
-		nw = "counter name ether daddr map @" + cnew.name
+	in = key + " @" + sin.name
+	if snew != nil {
+		nw = key + " @" + snew.name
 	}
 	return in, nw
 }

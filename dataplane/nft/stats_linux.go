@@ -3,9 +3,12 @@ package nft
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
+	"strings"
 
 	"sigs.k8s.io/knftables"
 )
@@ -13,41 +16,46 @@ import (
 // Stats reads the traffic counters of the services last applied: per
 // service name, per real server (sorry server included). Services the
 // data plane does not count (fwmark) are absent. It runs one `nft list
-// counters` per table and never touches the rules.
+// set` per statistics set and never touches the rules.
 func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil, errClosed
 	}
-	out := map[string]map[netip.AddrPort]Stats{}
-	families := map[knftables.Family]bool{}
-	for _, r := range d.counters {
-		families[r.family] = true
+	type setID struct {
+		family knftables.Family
+		name   string
 	}
-	for _, f := range []knftables.Family{knftables.InetFamily, knftables.NetDevFamily} {
-		if !families[f] {
-			continue
+	var sets []setID
+	for k, r := range d.counters {
+		id := setID{r.family, k[:strings.IndexByte(k, ' ')]}
+		if !slices.Contains(sets, id) {
+			sets = append(sets, id)
 		}
+	}
+	out := map[string]map[netip.AddrPort]Stats{}
+	for _, id := range sets {
 		var raw []byte
 		err := d.inNS(func() error {
 			var err error
-			raw, err = exec.CommandContext(ctx, "nft", "-j", "list", "counters", "table", string(f), TableName).Output()
+			raw, err = exec.CommandContext(ctx, "nft", "-j", "list", "set", string(id.family), TableName, id.name).Output()
 			return err
 		})
 		if err != nil {
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
 				err = fmt.Errorf("%v: %s", err, ee.Stderr)
 			}
-			return nil, fmt.Errorf("nft: list counters of table %s %s: %w", f, TableName, err)
+			return nil, fmt.Errorf("nft: list set %s %s %s: %w", id.family, TableName, id.name, err)
 		}
-		counts, err := parseCounters(raw)
+		counts, err := parseSetCounters(raw)
 		if err != nil {
-			return nil, fmt.Errorf("nft: list counters of table %s %s: %w", f, TableName, err)
+			return nil, fmt.Errorf("nft: list set %s %s %s: %w", id.family, TableName, id.name, err)
 		}
-		for name, c := range counts {
-			ref, ok := d.counters[name]
-			if !ok || ref.family != f {
+		for key, c := range counts {
+			ref, ok := d.counters[refKey(id.name, key)]
+			if !ok || ref.family != id.family {
 				continue
 			}
 			m := out[ref.service]
@@ -72,15 +80,15 @@ func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]St
 
 type count struct{ packets, bytes uint64 }
 
-// parseCounters reads `nft -j list counters` output.
-func parseCounters(raw []byte) (map[string]count, error) {
+// parseSetCounters reads `nft -j list set` output: each element's key,
+// in the text form render gives it ("192.0.2.10 . tcp . 198.51.100.11 .
+// 80"), and its counter.
+func parseSetCounters(raw []byte) (map[string]count, error) {
 	var doc struct {
 		Nftables []struct {
-			Counter *struct {
-				Name    string `json:"name"`
-				Packets uint64 `json:"packets"`
-				Bytes   uint64 `json:"bytes"`
-			} `json:"counter"`
+			Set *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"set"`
 		} `json:"nftables"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -88,9 +96,56 @@ func parseCounters(raw []byte) (map[string]count, error) {
 	}
 	out := map[string]count{}
 	for _, o := range doc.Nftables {
-		if o.Counter != nil {
-			out[o.Counter.Name] = count{o.Counter.Packets, o.Counter.Bytes}
+		if o.Set == nil {
+			continue
+		}
+		for _, e := range o.Set.Elem {
+			var el struct {
+				Elem *struct {
+					Val     json.RawMessage `json:"val"`
+					Counter *struct {
+						Packets uint64 `json:"packets"`
+						Bytes   uint64 `json:"bytes"`
+					} `json:"counter"`
+				} `json:"elem"`
+			}
+			if err := json.Unmarshal(e, &el); err != nil || el.Elem == nil || el.Elem.Counter == nil {
+				continue // an element without a counter: nothing to report
+			}
+			key, err := elemKey(el.Elem.Val)
+			if err != nil {
+				return nil, err
+			}
+			out[key] = count{el.Elem.Counter.Packets, el.Elem.Counter.Bytes}
 		}
 	}
 	return out, nil
+}
+
+// elemKey turns an element's JSON value (a string, a number, or
+// {"concat": [...]}) into the text form render writes.
+func elemKey(v json.RawMessage) (string, error) {
+	var c struct {
+		Concat []json.RawMessage `json:"concat"`
+	}
+	if json.Unmarshal(v, &c) == nil && c.Concat != nil {
+		parts := make([]string, len(c.Concat))
+		for i, p := range c.Concat {
+			k, err := elemKey(p)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = k
+		}
+		return strings.Join(parts, " . "), nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s, nil
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String(), nil
+	}
+	return "", fmt.Errorf("set element %s: not a value vigil writes", v)
 }
