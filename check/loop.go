@@ -1,0 +1,446 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is one Run of a Runner: the scheduler's state, owned by Run's
+// goroutine, and the methods that step it. Its invariants (checkInvariants)
+// hold between any two steps:
+//
+//   - every check the Runner has taken from the heap and not yet observed
+//     is counted once in inFlight: running on a worker, in tcpBatch, in a
+//     batch queued or started by a TCP worker, or pending on the connWatch;
+//   - inFlight never exceeds MaxInFlight, and checks wait in waiting only
+//     while it is reached;
+//   - every pending connect has its connect_timeout job in the heap.
+type loop struct {
+	r      *Runner
+	ctx    context.Context // Run's: its end stops the loop
+	checks context.Context // the checks': cancelled when the loop stops
+	cancel context.CancelFunc
+
+	// base is time zero of due times (nanoseconds on the monotonic clock).
+	base time.Time
+	h    jobHeap
+
+	inFlight int
+	waiting  []job // due, but over MaxInFlight
+
+	// Non-TCP checks run on a pool of workers that take jobs from work and
+	// put results in results (buffered for MaxInFlight: never blocks).
+	// Workers outlive a check: a goroutine started per check would grow
+	// its stack from scratch every time, which at 10,000 checks a second
+	// costs more than the scheduling itself. The pool grows to the peak
+	// concurrency (at most MaxInFlight) and ends with Run.
+	work    chan job
+	results chan done
+	workers int
+	wg      sync.WaitGroup
+
+	// The Runner drives TCP_CHECKs itself: TCP workers start them in
+	// batches (a non-blocking connect never blocks, so one hand-off per
+	// batch rather than per check, and the syscalls still spread over the
+	// CPUs), watch reports the connects still under way (connwatch.go),
+	// and the loop finishes them or times them out.
+	watch      *connWatch
+	watchReady <-chan []uint64
+	tcpBatch   []job // due TCP checks not yet handed out, counted in inFlight
+	tcpWork    chan []job
+	tcpDone    chan []tcpOutcome // sends never block
+	tcpWorkers int
+	// Sockets go back to the pool after a check that connected (see
+	// sockpool.go); the pool closes what it holds when Run ends, after the
+	// workers have stopped using it.
+	pool      *sockPool
+	pending   map[uint64]pendingConn
+	lastToken uint64
+
+	timer *time.Timer
+	armed int64 // when the timer fires; -1 when idle
+}
+
+type pendingConn struct {
+	fd    int
+	s, i  int32
+	start time.Time
+}
+
+// loopStepped, when set (by tests), is called after every step of the loop
+// with its state.
+var loopStepped func(*loop)
+
+func (r *Runner) newLoop(ctx context.Context) (*loop, error) {
+	l := &loop{r: r, ctx: ctx, results: make(chan done, r.opt.MaxInFlight), work: make(chan job),
+		tcpWork: make(chan []job, tcpQueue), tcpDone: make(chan []tcpOutcome, tcpQueue+maxTCPWorkers),
+		pool: newSockPool(), pending: make(map[uint64]pendingConn), armed: -1}
+	l.checks, l.cancel = context.WithCancel(ctx)
+	if r.hasTCP {
+		var err error
+		if l.watch, err = newConnWatch(); err != nil {
+			l.cancel()
+			l.pool.close()
+			return nil, err
+		}
+		go l.watch.run()
+		l.watchReady = l.watch.ready
+	}
+	l.timer = time.NewTimer(time.Hour)
+	return l, nil
+}
+
+// close releases what the loop holds once it has stopped.
+func (l *loop) close() {
+	l.timer.Stop()
+	l.pool.close()
+	if l.watch != nil {
+		l.watch.stop()
+	}
+	l.cancel()
+}
+
+// at converts a time to the loop's due time.
+func (l *loop) at(t time.Time) int64 { return int64(t.Sub(l.base)) }
+
+func (l *loop) run() error {
+	l.base = time.Now()
+	for si, st := range l.r.states {
+		due, ev := st.Start(l.base, l.r.opt.Rand)
+		l.r.emit(ev)
+		for i, d := range due {
+			l.h.push(job{due: l.at(d), s: int32(si), i: int32(i)})
+		}
+	}
+	for {
+		now := l.at(time.Now())
+		l.startDue(now)
+		l.flushTCP()
+		l.arm(now)
+		if stop := l.wait(); stop {
+			l.stop()
+			return nil
+		}
+		l.refill()
+		l.flushTCP()
+		if loopStepped != nil {
+			loopStepped(l)
+		}
+	}
+}
+
+// startDue starts every job due by now (plus coalesce), or times out its
+// connect, or queues it behind the in-flight limit.
+func (l *loop) startDue(now int64) {
+	for len(l.h) > 0 && l.h[0].due <= now+int64(coalesce) {
+		j := l.h.pop()
+		switch {
+		case j.token != 0:
+			l.finishTCP(j.token, true)
+		case l.inFlight >= l.r.opt.MaxInFlight:
+			if len(l.waiting) == 0 {
+				l.r.log.Warn("health checks queue behind the in-flight limit", "limit", l.r.opt.MaxInFlight)
+			}
+			l.waiting = append(l.waiting, j)
+		default:
+			l.start(j)
+		}
+	}
+}
+
+// refill starts waiting jobs while the in-flight limit allows.
+func (l *loop) refill() {
+	for len(l.waiting) > 0 && l.inFlight < l.r.opt.MaxInFlight {
+		j := l.waiting[0]
+		l.waiting = l.waiting[1:]
+		l.start(j)
+	}
+}
+
+// start counts j in flight and hands it to the TCP batch or a worker.
+func (l *loop) start(j job) {
+	if l.r.tcp[j.s][j.i] != nil {
+		l.inFlight++
+		l.tcpBatch = append(l.tcpBatch, j)
+		return
+	}
+	l.launch(j)
+}
+
+// arm sets the timer for the earliest job, if that is earlier than it is
+// set for.
+func (l *loop) arm(now int64) {
+	if len(l.h) > 0 && (l.armed < 0 || l.h[0].due < l.armed) {
+		l.armed = l.h[0].due
+		l.timer.Reset(time.Duration(l.armed - now))
+	}
+}
+
+// wait takes one event (results, TCP batches, connects, the timer) and
+// reports whether Run's context ended.
+func (l *loop) wait() (stop bool) {
+	select {
+	case <-l.ctx.Done():
+		return true
+	case out := <-l.tcpDone:
+		l.startedTCP(out)
+	case batch := <-l.watchReady:
+		for _, t := range batch {
+			l.finishTCP(t, false)
+		}
+	case d := <-l.results:
+		l.inFlight--
+		l.h.push(l.r.observe(d, l.at))
+		// Take whatever else has finished before looking at the clock.
+		for more := true; more; {
+			select {
+			case d := <-l.results:
+				l.inFlight--
+				l.h.push(l.r.observe(d, l.at))
+			default:
+				more = false
+			}
+		}
+	case <-l.timer.C:
+		l.armed = -1
+	}
+	return false
+}
+
+// stop cancels the checks, waits for every one in flight, and delivers the
+// servers' shutdown events.
+func (l *loop) stop() {
+	l.cancel()
+	for _, p := range l.pending {
+		resetClose(p.fd)
+	}
+	l.inFlight -= len(l.pending) + len(l.tcpBatch)
+	for queued := true; queued; {
+		select {
+		case b := <-l.tcpWork: // not started, and no worker will now
+			l.inFlight -= len(b)
+		default:
+			queued = false
+		}
+	}
+	for l.inFlight > 0 {
+		select {
+		case <-l.results:
+			l.inFlight--
+		case out := <-l.tcpDone:
+			for _, o := range out {
+				if o.fd >= 0 {
+					resetClose(o.fd)
+				}
+			}
+			l.inFlight -= len(out)
+		}
+	}
+	l.wg.Wait()
+	end := time.Now()
+	for _, st := range l.r.states {
+		for _, ev := range st.Shutdown(end) {
+			l.r.emit(ev)
+		}
+	}
+}
+
+// worker runs non-TCP checks until the loop stops, starting with j.
+func (l *loop) worker(j job) {
+	defer l.wg.Done()
+	for {
+		res := l.r.servers[j.s].Checks[j.i].Checker.Check(l.checks)
+		at := time.Now()
+		// Never blocks: the buffer holds MaxInFlight results.
+		l.results <- done{j.s, j.i, res, at}
+		select {
+		case j = <-l.work:
+		case <-l.checks.Done():
+			return
+		}
+	}
+}
+
+// launch hands a non-TCP check to an idle worker, or a new one.
+func (l *loop) launch(j job) {
+	l.inFlight++
+	select {
+	case l.work <- j: // an idle worker takes it
+		return
+	default:
+	}
+	if l.workers < l.r.opt.MaxInFlight {
+		l.workers++
+		l.wg.Add(1)
+		go l.worker(j)
+		return
+	}
+	// Every worker exists and inFlight < MaxInFlight: one of them is
+	// between its result and its next job, and takes this one soon,
+	// unless the workers are leaving because Run is stopping.
+	select {
+	case l.work <- j:
+	case <-l.checks.Done():
+		l.inFlight--
+	}
+}
+
+// tcpWorker starts batches of TCP checks until the loop stops.
+func (l *loop) tcpWorker() {
+	defer l.wg.Done()
+	for {
+		var batch []job
+		select {
+		case batch = <-l.tcpWork:
+		case <-l.checks.Done():
+			return
+		}
+		out := make([]tcpOutcome, len(batch))
+		for k, j := range batch {
+			c := l.r.tcp[j.s][j.i]
+			start := time.Now()
+			var (
+				fd            int
+				watched, over bool
+				err           error
+			)
+			if c.pooled {
+				fd, watched, over, err = c.startPooled(l.pool)
+			} else {
+				fd, over, err = c.start()
+			}
+			out[k] = tcpOutcome{j: j, fd: fd, watched: watched, start: start}
+			if over {
+				out[k].fd = -1
+				out[k].res = c.result(err, start)
+				out[k].at = time.Now()
+			}
+		}
+		l.tcpDone <- out
+	}
+}
+
+// flushTCP queues tcpBatch for the TCP workers, never blocking, and starts
+// another worker while batches wait. What does not fit the queue waits for
+// the next step, when a batch has come back.
+func (l *loop) flushTCP() {
+	for len(l.tcpBatch) > 0 {
+		n := min(len(l.tcpBatch), maxTCPBatch)
+		select {
+		case l.tcpWork <- l.tcpBatch[:n:n]:
+			l.tcpBatch = l.tcpBatch[n:]
+		default:
+			return
+		}
+		if len(l.tcpWork) > 0 && l.tcpWorkers < maxTCPWorkers {
+			l.tcpWorkers++
+			l.wg.Add(1)
+			go l.tcpWorker()
+		}
+	}
+	l.tcpBatch = nil
+}
+
+// startedTCP takes a batch back: results, and connects to watch.
+func (l *loop) startedTCP(out []tcpOutcome) {
+	for _, o := range out {
+		if o.fd < 0 {
+			l.inFlight--
+			l.h.push(l.r.observe(done{o.j.s, o.j.i, o.res, o.at}, l.at))
+			continue
+		}
+		l.lastToken++
+		arm := l.watch.watch
+		if o.watched {
+			arm = l.watch.rearm
+		}
+		if err := arm(o.fd, l.lastToken); err != nil {
+			unix.Close(o.fd)
+			l.inFlight--
+			l.h.push(l.r.observe(done{o.j.s, o.j.i, l.r.tcp[o.j.s][o.j.i].result(err, o.start), time.Now()}, l.at))
+			continue
+		}
+		l.pending[l.lastToken] = pendingConn{o.fd, o.j.s, o.j.i, o.start}
+		// Plus coalesce: the loop starts jobs up to that much early, and a
+		// connect must get all of connect_timeout.
+		timeout := l.r.tcp[o.j.s][o.j.i].cfg.Timeout + coalesce
+		l.h.push(job{due: l.at(o.start) + int64(timeout), s: o.j.s, i: o.j.i, token: l.lastToken})
+	}
+}
+
+// finishTCP ends the pending connect token: connected or refused (from the
+// connWatch), or timed out.
+func (l *loop) finishTCP(token uint64, timedOut bool) {
+	p, ok := l.pending[token]
+	if !ok {
+		return // finished before its timeout, or a stale readiness
+	}
+	var err error
+	if timedOut {
+		err = errTimeout
+		resetClose(p.fd) // it may have connected just now: no FIN
+	} else {
+		var still bool
+		if still, err = finish(p.fd); still {
+			if err = l.watch.rearm(p.fd, token); err == nil {
+				return // a spurious wake-up: keep waiting
+			}
+		}
+		switch c := l.r.tcp[p.s][p.i]; {
+		case err != nil:
+			unix.Close(p.fd)
+		case c.pooled:
+			l.pool.release(c.key, pooledSock{p.fd, true})
+		default:
+			resetClose(p.fd)
+		}
+	}
+	delete(l.pending, token)
+	l.inFlight--
+	c := l.r.tcp[p.s][p.i]
+	l.h.push(l.r.observe(done{p.s, p.i, c.result(err, p.start), time.Now()}, l.at))
+}
+
+// checkInvariants reports the first broken invariant of the loop's state
+// (see loop), for tests.
+func (l *loop) checkInvariants() error {
+	max := l.r.opt.MaxInFlight
+	switch {
+	case l.inFlight < 0 || l.inFlight > max:
+		return fmt.Errorf("inFlight %d outside 0..%d", l.inFlight, max)
+	case len(l.waiting) > 0 && l.inFlight < max:
+		return fmt.Errorf("%d checks wait with only %d of %d in flight", len(l.waiting), l.inFlight, max)
+	case l.inFlight < len(l.pending)+len(l.tcpBatch):
+		return fmt.Errorf("inFlight %d, but %d connects pending and %d in the TCP batch", l.inFlight, len(l.pending), len(l.tcpBatch))
+	}
+	timeouts := map[uint64]bool{}
+	for _, j := range l.h {
+		if j.token != 0 {
+			timeouts[j.token] = true
+		}
+	}
+	for t := range l.pending {
+		if !timeouts[t] {
+			return fmt.Errorf("pending connect %d has no timeout in the heap", t)
+		}
+	}
+	// Every check is either in the heap, waiting or in flight, once.
+	scheduled := 0
+	for _, j := range l.h {
+		if j.token == 0 {
+			scheduled++
+		}
+	}
+	total := 0
+	for _, s := range l.r.servers {
+		total += len(s.Checks)
+	}
+	if got := scheduled + len(l.waiting) + l.inFlight; got != total {
+		return fmt.Errorf("%d checks scheduled, %d waiting, %d in flight: %d, want every one of %d once", scheduled, len(l.waiting), l.inFlight, got, total)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package check
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestLoopInvariants runs a Runner over TCP checks (open, refused and
+// hanging targets) and slow non-TCP checks behind a small in-flight limit,
+// and checks the loop's invariants (see loop) after every step.
+func TestLoopInvariants(t *testing.T) {
+	open, closed, hang := tcpServer(t), closedPort(t), fullBacklog(t)
+	mk := func(ap netip.AddrPort) *TCP {
+		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 30 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	servers := []Server{
+		{ID: "open", Checks: []Watch{{mk(open), fast(0)}, {&fakeChecker{name: "slow", results: []Result{ok("fine")}, hold: 3 * time.Millisecond}, fast(0)}}},
+		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
+		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
+	}
+	for i := range 6 {
+		servers = append(servers, Server{ID: string(rune('a' + i)), Checks: []Watch{{&fakeChecker{name: "f", results: []Result{ok("fine"), {Detail: "bad"}}, hold: 2 * time.Millisecond}, fast(1)}}})
+	}
+	r, err := NewRunner(servers, RunnerOptions{MaxInFlight: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, waited := 0, 0
+	var broken error
+	loopStepped = func(l *loop) {
+		if l.r != r {
+			return // another test's Runner
+		}
+		steps++
+		if len(l.waiting) > 0 {
+			waited++
+		}
+		if err := l.checkInvariants(); err != nil && broken == nil {
+			broken = err
+		}
+	}
+	defer func() { loopStepped = nil }()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if broken != nil {
+		t.Fatal(broken)
+	}
+	if steps < 20 || waited == 0 {
+		t.Fatalf("%d steps, %d with checks waiting: the test did not exercise the limit", steps, waited)
+	}
+}
+
+// TestLoopInvariantsCatch: checkInvariants finds each kind of broken
+// state, so that TestLoopInvariants can fail.
+func TestLoopInvariantsCatch(t *testing.T) {
+	r, err := NewRunner([]Server{{ID: "a", Checks: []Watch{{&fakeChecker{name: "f", results: []Result{ok("")}}, fast(0)}}}}, RunnerOptions{MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func() *loop { return &loop{r: r, pending: map[uint64]pendingConn{}} }
+	l := fresh()
+	l.h.push(job{due: 1})
+	if err := l.checkInvariants(); err != nil {
+		t.Fatalf("a sound state: %v", err)
+	}
+	for name, broken := range map[string]func(*loop){
+		"over the limit":     func(l *loop) { l.inFlight = 2 },
+		"waiting needlessly": func(l *loop) { l.waiting = []job{{}}; l.h = nil },
+		"pending uncounted":  func(l *loop) { l.pending[7] = pendingConn{}; l.h.push(job{token: 7}) },
+		"no connect timeout": func(l *loop) { l.pending[7] = pendingConn{}; l.inFlight = 1; l.h = nil },
+		"a check lost":       func(l *loop) { l.h = nil },
+		"a check twice":      func(l *loop) { l.h.push(job{due: 2}) },
+		"in flight and heap": func(l *loop) { l.inFlight = 1 },
+		"negative in flight": func(l *loop) { l.inFlight = -1 },
+	} {
+		l := fresh()
+		l.h.push(job{due: 1})
+		broken(l)
+		if l.checkInvariants() == nil {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+}
