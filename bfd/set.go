@@ -56,6 +56,10 @@ type Set struct {
 	sessions []*Session
 	byDisc   map[uint32]*Session
 	drops    map[string]uint64
+	// out and trs are Ready's results, reused: a steady session sends
+	// every few milliseconds without allocating.
+	out []Outgoing
+	trs []Transition
 }
 
 // NewSet returns an empty set drawing randomness from rnd (nil: no jitter,
@@ -203,16 +207,29 @@ func (s *Set) Next() time.Time {
 }
 
 // Ready collects what the sessions ask for since the last call: packets
-// to send and state changes, in session order.
+// to send and state changes, in session order. The slices are valid until
+// the next call.
 func (s *Set) Ready() ([]Outgoing, []Transition) {
-	var out []Outgoing
-	var trs []Transition
+	out, trs := s.out[:0], s.trs[:0]
 	for _, ss := range s.sessions {
 		for _, p := range ss.ready.Send {
 			out = append(out, Outgoing{Session: ss.cfg.Name, Src: ss.cfg.Local, Peer: ss.cfg.Peer, Packet: p})
 		}
 		trs = append(trs, ss.ready.Transitions...)
-		ss.ready = Ready{}
+		ss.ready.Send, ss.ready.Transitions = ss.ready.Send[:0], ss.ready.Transitions[:0]
 	}
+	s.out, s.trs = out, trs
 	return out, trs
+}
+
+// MinTxInterval is the shortest negotiated transmit interval of the Up
+// sessions (0: none Up), for measuring how late a caller's timer fires.
+func (s *Set) MinTxInterval() time.Duration {
+	var m time.Duration
+	for _, ss := range s.sessions {
+		if iv := ss.txInterval(); ss.state == wire.Up && (m == 0 || iv < m) {
+			m = iv
+		}
+	}
+	return m
 }

@@ -34,6 +34,12 @@ type bfdState struct {
 	checkerUp map[string]bool
 }
 
+// bfdNice is the BFD thread's nice value: above everything else on the
+// host by default, since a transmit that waits for a CPU is a false Down
+// at the peer (keepalived leaves its BFD process at 0 unless bfd_priority
+// says otherwise; benchmarks.md compares both).
+const bfdNice = -10
+
 // bfdSessions maps the bfd_instance blocks onto the Runner's sessions.
 func bfdSessions(cfg *config.Config) []link.Session {
 	var out []link.Session
@@ -62,6 +68,7 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 			return
 		}
 		b.runner = link.New(d.log)
+		b.runner.Nice = bfdNice
 		// The Runner's goroutine only posts: the loop may be busy, BFD
 		// must not wait for it.
 		b.runner.Subscribe("", func(ev link.Event) {

@@ -21,10 +21,12 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"vigil/bfd"
 	"vigil/bfd/wire"
@@ -52,8 +54,8 @@ type Lateness struct {
 	// Over counts transmits later than the session's transmit interval:
 	// the peer may have missed one.
 	Over uint64
-	// RxOverflow counts packets dropped because the Runner was a thousand
-	// packets behind.
+	// RxOverflow is kept for the status document; the Runner reads its
+	// sockets itself and drops nothing on the way.
 	RxOverflow uint64
 }
 
@@ -61,6 +63,10 @@ type Lateness struct {
 // concurrent use; Run is its one goroutine.
 type Runner struct {
 	log *slog.Logger
+	// Nice is the nice value of the Runner's thread (set before Run; 0
+	// leaves it). A BFD packet that waits for a CPU behind busy processes
+	// is a false Down at the peer, as keepalived's bfd_priority knows.
+	Nice int
 
 	mu      sync.Mutex
 	set     *bfd.Set
@@ -72,9 +78,10 @@ type Runner struct {
 	nextSub int
 	late    Lateness
 	sendErr map[string]string
-	wake    chan struct{}
-	rx      chan received
-	readers sync.WaitGroup
+	poll    *poller
+	pollErr error
+	buf     []byte // receive buffer
+	txbuf   []byte // transmit buffer
 	closed  bool
 	// pending are state changes made under Configure, delivered by Run.
 	pending []Event
@@ -88,8 +95,10 @@ func New(log *slog.Logger) *Runner {
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	rnd := mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	return &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
-		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, wake: make(chan struct{}, 1), rx: make(chan received, 1024)}
+	r := &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
+		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, buf: make([]byte, 512), txbuf: make([]byte, 255)}
+	r.poll, r.pollErr = newPoller()
+	return r
 }
 
 // Configure makes the running sessions those of list: new ones start
@@ -134,14 +143,19 @@ func (r *Runner) startLocked(now time.Time, s Session) error {
 	if s.Peer.Is6() {
 		fam = 1
 	}
+	if r.poll == nil {
+		return fmt.Errorf("bfd_instance %s: the BFD runner is stopped or has no poller: %v", s.Name, r.pollErr)
+	}
 	if r.lis[fam] == nil {
 		l, err := listen(fam == 1)
 		if err != nil {
 			return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
 		}
+		if err := r.poll.add(l.fd, l.fd); err != nil {
+			l.Close()
+			return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
+		}
 		r.lis[fam] = l
-		r.readers.Add(1)
-		go r.read(l)
 	}
 	snd, err := openSender(s.Local, s.Peer, s.TTL, r.rnd)
 	if err != nil {
@@ -183,6 +197,7 @@ func (r *Runner) closeIdleListenersLocked() {
 			}
 		}
 		if !used {
+			r.poll.del(l.fd)
 			l.Close()
 			r.lis[fam] = nil
 		}
@@ -190,9 +205,8 @@ func (r *Runner) closeIdleListenersLocked() {
 }
 
 func (r *Runner) kick() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
+	if r.poll != nil {
+		r.poll.wake()
 	}
 }
 
@@ -251,54 +265,93 @@ func (r *Runner) SendErrors() map[string]string {
 }
 
 // Run steps the sessions until ctx ends; then it sends AdminDown to every
-// peer, closes the sockets and returns.
+// peer, closes the sockets and returns. It runs on its own locked thread,
+// blocked in epoll_wait (see poller).
 func (r *Runner) Run(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		r.mu.Lock()
-		next := r.set.Next()
-		r.mu.Unlock()
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = max(time.Until(next), 0)
+	if r.pollErr != nil {
+		return r.pollErr
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if r.Nice != 0 {
+		// Only this thread (a TID): the rest of the process keeps its
+		// priority. Failing (no CAP_SYS_NICE) is not fatal.
+		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), r.Nice); err != nil {
+			r.log.Warn("bfd: thread priority not raised", "nice", r.Nice, "err", err)
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+	}
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		r.kick()
+		r.mu.Unlock()
+	})
+	defer func() {
+		stop()
+		r.mu.Lock()
+		r.poll.close()
+		r.poll = nil
+		r.mu.Unlock()
+	}()
+	for {
+		if ctx.Err() != nil {
 			r.shutdown()
 			return nil
-		case p := <-r.rx:
-			now := time.Now()
-			r.mu.Lock()
-			if err := r.set.Receive(now, bfd.Packet{Data: p.data, Src: p.src, Dst: p.dst, TTL: p.ttl}); err != nil {
-				r.log.Debug("bfd packet dropped", "from", p.src.String(), "err", err)
-			}
-			// Answer a Poll at once, and send on a state change.
-			r.set.Advance(now)
-			evs := r.flushLocked(now)
-			r.mu.Unlock()
-			r.deliver(evs)
-		case <-timer.C:
-			now := time.Now()
-			r.mu.Lock()
-			if !next.IsZero() {
-				r.measureLocked(now, next)
-			}
-			r.set.Advance(now)
-			evs := r.flushLocked(now)
-			r.mu.Unlock()
-			r.deliver(evs)
-		case <-r.wake:
-			now := time.Now()
-			r.mu.Lock()
-			r.set.Advance(now)
-			evs := append(r.pending, r.flushLocked(now)...)
-			r.pending = nil
-			r.mu.Unlock()
-			r.deliver(evs)
 		}
-		timer.Stop()
+		r.mu.Lock()
+		next := r.set.Next()
+		p := r.poll
+		r.mu.Unlock()
+		p.arm(next)
+		evs, err := p.wait()
+		if err != nil {
+			r.shutdown()
+			return fmt.Errorf("bfd: epoll_wait: %w", err)
+		}
+		now := time.Now()
+		r.mu.Lock()
+		for _, ev := range evs {
+			switch fd := int(ev.Fd); fd {
+			case tagTimer:
+				if !p.armed.IsZero() {
+					r.measureLocked(now, p.armed)
+				}
+				p.timerFired()
+			case tagWake:
+				p.drainWake()
+			default:
+				r.readLocked(now, fd)
+			}
+		}
+		r.set.Advance(now)
+		out := append(r.pending, r.flushLocked(now)...)
+		r.pending = nil
+		r.mu.Unlock()
+		r.deliver(out)
+	}
+}
+
+// readLocked drains one listener.
+func (r *Runner) readLocked(now time.Time, fd int) {
+	var l *listener
+	for _, x := range r.lis {
+		if x != nil && x.fd == fd {
+			l = x
+		}
+	}
+	if l == nil {
+		return
+	}
+	for i := 0; i < 256; i++ {
+		p, err := l.read(r.buf)
+		if err != nil {
+			return
+		}
+		if err := r.set.Receive(now, bfd.Packet{Data: p.data, Src: p.src, Dst: p.dst, TTL: p.ttl}); err != nil {
+			r.log.Debug("bfd packet dropped", "from", p.src.String(), "err", err)
+		}
+		// Answer a Poll at once, and send on a state change.
+		r.set.Advance(now)
+		r.pending = append(r.pending, r.flushLocked(now)...)
 	}
 }
 
@@ -309,11 +362,8 @@ func (r *Runner) measureLocked(now, due time.Time) {
 	if late > r.late.Max {
 		r.late.Max = late
 	}
-	for _, s := range r.set.Sessions() {
-		if st := s.Status(); st.TxInterval > 0 && late > st.TxInterval && s.Up() {
-			r.late.Over++
-			break
-		}
+	if iv := r.set.MinTxInterval(); iv > 0 && late > iv {
+		r.late.Over++
 	}
 }
 
@@ -344,7 +394,7 @@ func (r *Runner) deliver(evs []Event) {
 func (r *Runner) flushLocked(now time.Time) []Event {
 	var evs []Event
 	out, trs := r.set.Ready()
-	buf := make([]byte, 0, wire.HeaderLen)
+	buf := r.txbuf[:0]
 	for _, o := range out {
 		snd := r.senders[o.Session]
 		if snd == nil {
@@ -359,7 +409,7 @@ func (r *Runner) flushLocked(now time.Time) []Event {
 				r.log.Warn("bfd send", "session", o.Session, "err", err)
 			}
 			r.sendErr[o.Session] = err.Error()
-		} else {
+		} else if len(r.sendErr) > 0 {
 			delete(r.sendErr, o.Session)
 		}
 	}
@@ -379,37 +429,14 @@ func (r *Runner) shutdown() {
 	}
 	for i, l := range r.lis {
 		if l != nil {
+			r.poll.del(l.fd)
 			l.Close()
 			r.lis[i] = nil
 		}
 	}
 	r.closed = true
+	r.pending = nil
 	r.mu.Unlock()
-	r.readers.Wait()
-}
-
-func (r *Runner) read(l *listener) {
-	defer r.readers.Done()
-	buf := make([]byte, 512)
-	for {
-		p, err := l.read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		p.data = slices.Clone(p.data)
-		select {
-		case r.rx <- p:
-		default:
-			// The Runner is behind by a thousand packets: dropping is
-			// better than blocking the socket.
-			r.mu.Lock()
-			r.late.RxOverflow++
-			r.mu.Unlock()
-		}
-	}
 }
 
 // Port is the local port the named session sends from.

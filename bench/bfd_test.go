@@ -1,0 +1,460 @@
+package bench
+
+// BFD benchmarks (issue #11), vigil against keepalived 2.2.7 in the same
+// run on the same lab: the outage bfd_takeover gives at advert_int 1 s,
+// false BFD downs under CPU saturation, the CPU of one 10 ms session, and
+// how late BFD's timer fires while the daemon loop is busy with reloads
+// and nft applies. Run as root: bash bench/bfd.sh
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"vigil/control"
+	"vigil/internal/netlab"
+	"vigil/internal/probe"
+)
+
+// startBFD runs vigil (with a control socket) or keepalived with its BFD
+// child on conf; it returns the command, the control socket (vigil) and
+// the BFD child's pid file (keepalived).
+func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd, string, string, *strings.Builder) {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock, bfdPid := filepath.Join(dir, "s"), filepath.Join(dir, "bfd.pid")
+	var cmd *exec.Cmd
+	if impl == "vigil" {
+		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", sock, "-log-level", "warn")
+	} else {
+		cmd = h.Command(context.Background(), "keepalived", "-n", "-l", "-D", "-f", f, "-p", filepath.Join(dir, "k.pid"),
+			"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"), "-b", bfdPid)
+	}
+	out := &strings.Builder{}
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := h.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	done := make(chan struct{})
+	var buf lockedBuf
+	go func() {
+		defer close(done)
+		b := make([]byte, 4096)
+		for {
+			n, err := pr.Read(b)
+			buf.write(b[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		w := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(w) }()
+		select {
+		case <-w:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		<-done
+	})
+	logs[cmd] = &buf
+	return cmd, sock, bfdPid, out
+}
+
+var logs = map[*exec.Cmd]*lockedBuf{}
+
+type lockedBuf struct {
+	mu chan struct{}
+	b  []byte
+}
+
+func (l *lockedBuf) write(p []byte) {
+	if l.mu == nil {
+		l.mu = make(chan struct{}, 1)
+	}
+	l.mu <- struct{}{}
+	l.b = append(l.b, p...)
+	<-l.mu
+}
+
+func (l *lockedBuf) String() string {
+	if l.mu == nil {
+		return ""
+	}
+	l.mu <- struct{}{}
+	defer func() { <-l.mu }()
+	return string(l.b)
+}
+
+func vigilStatus(sock string) (control.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := control.Call(ctx, sock, control.Request{Cmd: "status"})
+	if err != nil {
+		return control.Status{}, err
+	}
+	if r.Status == nil {
+		return control.Status{}, fmt.Errorf("no status: %s", r.Error)
+	}
+	return *r.Status, nil
+}
+
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const takeoverPair = `global_defs { vrrp_version 3 }
+@BFD@
+vrrp_instance VI_B {
+  interface eth0
+  state BACKUP
+  virtual_router_id @VRID@
+  priority @PRIO@
+  advert_int @ADV@
+  unicast_src_ip @SRC@
+  unicast_peer { @PEER@ }
+  virtual_ipaddress { @VIP@/24 }
+  @TAKEOVER@
+}
+`
+
+const bfdBlock = `bfd_instance peer {
+  neighbor_ip @PEER@
+  source_ip @SRC@
+  min_rx 10
+  min_tx 10
+  multiplier 3
+}`
+
+// TestBFDOutage: the client-visible outage when the master's link is cut:
+// vigil at advert_int 1 s with BFD 10 ms x 3 and bfd_takeover, vigil at
+// advert_int 1 s without BFD, keepalived at advert_int 0.1 s. Priorities
+// 254 and 250 (Skew_Time 23 ms at 1 s); all three pairs cut at once.
+func TestBFDOutage(t *testing.T) {
+	requireBench(t)
+	trials := 5
+	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	l, err := netlab.New("bbo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	client, err := l.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Connect(client, "eth0", "lan", "192.0.2.10/24"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type pair struct {
+		name, impl, adv string
+		bfd             bool
+		vip             string
+		ports           [2]string
+		prober          *probe.Prober
+	}
+	pairs := []*pair{
+		{name: "vigil, advert_int 1 s, BFD 10 ms x 3, bfd_takeover", impl: "vigil", adv: "1", bfd: true, vip: "192.0.2.100"},
+		{name: "vigil, advert_int 1 s, no BFD", impl: "vigil", adv: "1", vip: "192.0.2.101"},
+		{name: "keepalived 2.2.7, advert_int 0.1 s", impl: "keepalived", adv: "0.1", vip: "192.0.2.102"},
+	}
+	for pi, p := range pairs {
+		addr := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
+		for i := 0; i < 2; i++ {
+			h, err := l.AddHost(fmt.Sprintf("p%dn%d", pi, i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ports[i], err = l.Connect(h, "eth0", "lan", addr(i)+"/24"); err != nil {
+				t.Fatal(err)
+			}
+			var ln net.Listener
+			if err := h.Do(func() error {
+				var e error
+				ln, e = net.Listen("tcp", ":8080")
+				return e
+			}); err != nil {
+				t.Fatal(err)
+			}
+			go probe.Serve(ctx, ln, fmt.Sprintf("n%d", i+1))
+			bfd, takeover := "", ""
+			if p.bfd {
+				bfd, takeover = bfdBlock, "bfd_takeover peer"
+			}
+			conf := strings.NewReplacer("@BFD@", bfd, "@TAKEOVER@", takeover).Replace(takeoverPair)
+			conf = strings.NewReplacer("@VRID@", strconv.Itoa(80+pi), "@PRIO@", strconv.Itoa(254-4*i), "@ADV@", p.adv,
+				"@SRC@", addr(i), "@PEER@", addr(1-i), "@VIP@", p.vip).Replace(conf)
+			start(t, p.impl, h, conf)
+		}
+		p.prober = &probe.Prober{Addr: p.vip + ":8080", Period: 5 * time.Millisecond, Timeout: 20 * time.Millisecond}
+		go func() { _ = client.Do(func() error { p.prober.Run(ctx); return nil }) }()
+	}
+	results := map[string][]time.Duration{}
+	for trial := 0; trial < trials; trial++ {
+		for _, p := range pairs {
+			waitAnswer(t, p.prober, "n1", 20*time.Second)
+		}
+		time.Sleep(1500 * time.Millisecond) // BFD Up again and at 10 ms
+		cut := time.Now()
+		for _, p := range pairs {
+			if err := l.Cut(p.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, p := range pairs {
+			waitAnswer(t, p.prober, "n2", 10*time.Second)
+			o, err := probe.OutageAfter(p.prober.Samples(), cut)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results[p.name] = append(results[p.name], o.SinceEvent)
+		}
+		for _, p := range pairs {
+			if err := l.Heal(p.ports[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, priorities 254/250, dial every 5 ms, %d trials, all pairs cut at once)\n", trials)
+	fmt.Fprintln(tw, "setup\tmedian\tmin\tmax\tall")
+	for _, p := range pairs {
+		d := append([]time.Duration(nil), results[p.name]...)
+		var all []string
+		for _, x := range d {
+			all = append(all, x.Round(time.Millisecond).String())
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%s\n", p.name, d[len(d)/2].Round(time.Millisecond), d[0].Round(time.Millisecond),
+			d[len(d)-1].Round(time.Millisecond), strings.Join(all, " "))
+	}
+	tw.Flush()
+	if m := median(results[pairs[0].name]); m >= 100*time.Millisecond {
+		t.Errorf("median outage with bfd_takeover %v, target under 100 ms", m)
+	}
+}
+
+const bfdOnly = `bfd_instance peer {
+  neighbor_ip @PEER@
+  source_ip @SRC@
+  min_rx @MS@
+  min_tx @MS@
+  multiplier 3
+}
+`
+
+var kaDown = regexp.MustCompile(`(?i)Entering down state`)
+
+// TestBFDFalseDowns: a vigil pair and a keepalived pair run one BFD session
+// each, first idle (CPU of one session over 10 s: vigil's process, against
+// keepalived's BFD child), then for VIGIL_BENCH_BUSY seconds (60) with 6
+// busy loops on the machine's 2 CPUs; false downs are counted on all four
+// ends, at 50 ms x 3 and at 10 ms x 3.
+func TestBFDFalseDowns(t *testing.T) {
+	requireBench(t)
+	busy := 60 * time.Second
+	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_BUSY")); err == nil && n > 0 {
+		busy = time.Duration(n) * time.Second
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nBFD sessions under load: false downs (Up->Down on either end) while 6 busy loops run for %v; CPU of one idle session over 10 s\n", busy)
+	fmt.Fprintln(tw, "interval\timpl\tfalse downs\tCPU, one session (% of a core)")
+	for _, ms := range []int{50, 10} {
+		l, err := netlab.New(fmt.Sprintf("bbf%d", ms))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.AddSegment("lan"); err != nil {
+			t.Fatal(err)
+		}
+		type end struct {
+			cmd          *exec.Cmd
+			sock, bfdPid string
+		}
+		ends := map[string][]end{}
+		for pi, impl := range []string{"vigil", "keepalived"} {
+			for i := 0; i < 2; i++ {
+				h, err := l.AddHost(fmt.Sprintf("%s%d", impl[:1], i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
+				if _, err := l.Connect(h, "eth0", "lan", a(i)+"/24"); err != nil {
+					t.Fatal(err)
+				}
+				conf := strings.NewReplacer("@PEER@", a(1-i), "@SRC@", a(i), "@MS@", strconv.Itoa(ms)).Replace(bfdOnly)
+				cmd, sock, pid, _ := startBFD(t, impl, h, conf)
+				ends[impl] = append(ends[impl], end{cmd, sock, pid})
+			}
+		}
+		// Up first.
+		waitUntil(t, 10*time.Second, "vigil's session Up", func() bool {
+			st, err := vigilStatus(ends["vigil"][0].sock)
+			return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
+		})
+		time.Sleep(3 * time.Second)
+		kaDowns := func() int {
+			n := 0
+			for _, e := range ends["keepalived"] {
+				n += len(kaDown.FindAllString(logs[e.cmd].String(), -1))
+			}
+			return n
+		}
+		vFlaps := func() uint64 {
+			var n uint64
+			for _, e := range ends["vigil"] {
+				if st, err := vigilStatus(e.sock); err == nil && len(st.BFD) == 1 {
+					n += st.BFD[0].Flaps
+				}
+			}
+			return n
+		}
+		// CPU of one idle session.
+		vPids := procTree(ends["vigil"][0].cmd.Process.Pid)
+		kPid := 0
+		if b, err := os.ReadFile(ends["keepalived"][0].bfdPid); err == nil {
+			kPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		v0, k0 := cpuTicks(vPids), cpuTicks([]int{kPid})
+		time.Sleep(10 * time.Second)
+		vCPU, kCPU := float64(cpuTicks(vPids)-v0)/10, float64(cpuTicks([]int{kPid})-k0)/10
+		// Then saturate.
+		vBefore, kBefore := vFlaps(), kaDowns()
+		ctx, cancel := context.WithTimeout(context.Background(), busy)
+		var loops []*exec.Cmd
+		for i := 0; i < 6; i++ {
+			c := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			loops = append(loops, c)
+		}
+		<-ctx.Done()
+		cancel()
+		for _, c := range loops {
+			_ = c.Wait()
+		}
+		time.Sleep(2 * time.Second)
+		vd, kd := vFlaps()-vBefore, kaDowns()-kBefore
+		fmt.Fprintf(tw, "%d ms x 3\tvigil\t%d\t%.1f%% (whole process)\n", ms, vd, vCPU)
+		fmt.Fprintf(tw, "%d ms x 3\tkeepalived 2.2.7\t%d\t%.1f%% (BFD child)\n", ms, kd, kCPU)
+		if st, err := vigilStatus(ends["vigil"][0].sock); err == nil && st.BFDRunner != nil {
+			fmt.Fprintf(tw, "%d ms x 3\tvigil's BFD timer\tlate at most %v\t%d wakes later than the interval\n", ms,
+				time.Duration(st.BFDRunner.WakeLateMax).Round(time.Microsecond), st.BFDRunner.LateOverInterval)
+		}
+		if ms == 50 && vd != 0 {
+			t.Errorf("vigil had %d false downs at 50 ms x 3, target 0", vd)
+		}
+		_ = l.Close()
+	}
+	tw.Flush()
+}
+
+// TestBFDLoopLoad: vigil runs a 10 ms x 3 session beside 200 virtual
+// servers (an nft apply each reload) and is reloaded 30 times in a row
+// with a changed real server weight each time; BFD's timer lateness is
+// compared with the daemon loop's own lag.
+func TestBFDLoopLoad(t *testing.T) {
+	requireBench(t)
+	l, err := netlab.New("bbl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	if err := l.AddSegment("lan"); err != nil {
+		t.Fatal(err)
+	}
+	var socks []string
+	var confs []string
+	for i := 0; i < 2; i++ {
+		h, err := l.AddHost(fmt.Sprintf("n%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", i+1)); err != nil {
+			t.Fatal(err)
+		}
+		conf := strings.NewReplacer("@PEER@", fmt.Sprintf("192.0.2.%d", 2-i), "@SRC@", fmt.Sprintf("192.0.2.%d", i+1), "@MS@", "10").Replace(bfdOnly)
+		if i == 0 {
+			conf += virtualServers(200, 1)
+		}
+		_, sock, _, _ := startBFD(t, "vigil", h, conf)
+		socks, confs = append(socks, sock), append(confs, conf)
+	}
+	waitUntil(t, 10*time.Second, "the session Up", func() bool {
+		st, err := vigilStatus(socks[0])
+		return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
+	})
+	time.Sleep(2 * time.Second)
+	st0, _ := vigilStatus(socks[0])
+	confFile := filepath.Join(filepath.Dir(socks[0]), "keepalived.conf")
+	start := time.Now()
+	const reloads = 30
+	for i := 0; i < reloads; i++ {
+		if err := os.WriteFile(confFile, []byte(strings.Replace(confs[0], virtualServers(200, 1), virtualServers(200, 2+i%5), 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := control.Call(ctx, socks[0], control.Request{Cmd: "reload"}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+	took := time.Since(start)
+	st, _ := vigilStatus(socks[0])
+	peer, _ := vigilStatus(socks[1])
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nBFD 10 ms x 3 while vigil reloads %d times (200 virtual servers, nft apply each) in %v\n", reloads, took.Round(time.Millisecond))
+	fmt.Fprintln(tw, "measure\tvalue")
+	fmt.Fprintf(tw, "daemon loop lag, max\t%v\n", time.Duration(st.LoopLag.Max).Round(time.Microsecond))
+	if r := st.BFDRunner; r != nil {
+		fmt.Fprintf(tw, "BFD timer late, max (whole run)\t%v\n", time.Duration(r.WakeLateMax).Round(time.Microsecond))
+		fmt.Fprintf(tw, "BFD wakes later than the 10 ms interval\t%d of %d\n", r.LateOverInterval-st0.BFDRunner.LateOverInterval, r.Wakes-st0.BFDRunner.Wakes)
+	}
+	fmt.Fprintf(tw, "session flaps on this end / the peer\t%d / %d\n", st.BFD[0].Flaps-st0.BFD[0].Flaps, peer.BFD[0].Flaps)
+	tw.Flush()
+	if st.BFD[0].Flaps != st0.BFD[0].Flaps {
+		t.Errorf("the session flapped while the daemon reloaded")
+	}
+}
+
+// virtualServers is n NAT virtual servers of one real server each, weight w.
+func virtualServers(n, w int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "virtual_server 198.51.100.%d %d {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  real_server 203.0.113.1 80 {\n    weight %d\n  }\n}\n", 1+i/200, 1000+i, w)
+	}
+	return b.String()
+}
