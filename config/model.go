@@ -875,6 +875,15 @@ const (
 
 var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "DR_PATH_CHECK"}
 
+// CheckerTypes lists every checker type.
+func CheckerTypes() []CheckerType {
+	ts := make([]CheckerType, len(checkerNames))
+	for i := range ts {
+		ts[i] = CheckerType(i)
+	}
+	return ts
+}
+
 func (t CheckerType) String() string {
 	if int(t) < len(checkerNames) {
 		return checkerNames[t]

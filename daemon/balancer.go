@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -41,9 +40,11 @@ type balancer struct {
 	// per address, all sharing the real servers' health.
 	targets map[string][]rsTarget
 	rs      map[string]*rsInfo
-	// checks is the checker configuration, for telling whether a reload
-	// changed it.
-	checks string
+	// checks are the checker blocks of each real server (by check.Server
+	// ID), compared by value to tell whether a reload leaves the health
+	// checks as they are (positions included: a moved block restarts its
+	// checks, which keeps the servers' health).
+	checks map[string][]*config.Checker
 	quorum map[string]*config.VirtualServer // service name -> its block
 	// owned maps a VIP to the instance that owns it.
 	owned map[netip.Addr]string
@@ -81,7 +82,7 @@ func buildBalancer(cfg *config.Config) (*balancer, error) {
 	if len(cfg.VirtualServers) == 0 {
 		return nil, nil
 	}
-	b := &balancer{targets: map[string][]rsTarget{}, rs: map[string]*rsInfo{}, quorum: map[string]*config.VirtualServer{}, owned: map[netip.Addr]string{}}
+	b := &balancer{targets: map[string][]rsTarget{}, rs: map[string]*rsInfo{}, checks: map[string][]*config.Checker{}, quorum: map[string]*config.VirtualServer{}, owned: map[netip.Addr]string{}}
 	for _, in := range cfg.Instances {
 		for _, v := range in.VIPs {
 			b.owned[v.Prefix.Addr()] = in.Name
@@ -246,17 +247,13 @@ func (b *balancer) addVirtualServer(cfg *config.Config, vs *config.VirtualServer
 				if err != nil {
 					return fmt.Errorf("%s: %s: %w", c.Pos, c.Type, err)
 				}
-				if w != nil {
-					srv.Checks = append(srv.Checks, *w)
-				}
+				srv.Checks = append(srv.Checks, *w)
 			}
 		}
 		b.servers = append(b.servers, srv)
 		// The checkers themselves hold no comparable config, so a reload
-		// compares the blocks they were built from (positions included: a
-		// moved block restarts its checks, which keeps the servers' health).
-		sig, _ := json.Marshal(r.Checkers)
-		b.checks += id + "=" + string(sig) + "\n"
+		// compares the blocks they were built from.
+		b.checks[id] = r.Checkers
 		b.rs[id] = &rsInfo{cfg: r, up: !(r.Alpha || vs.Alpha), weight: r.Weight}
 	}
 	return nil
@@ -273,6 +270,10 @@ func instanceIface(cfg *config.Config, name string) string {
 	}
 	return ""
 }
+
+// errNoChecker: a checker type config accepts but nothing here maps onto
+// package check. TestEveryCheckerTypeIsMapped fails before a run does.
+var errNoChecker = errors.New("no health checker for this checker type")
 
 // watch maps one checker block onto package check; rsWeight is the real
 // server's configured weight (FILE_CHECK's base). BFD_CHECK has no checker:
@@ -375,7 +376,9 @@ func watch(cfg *config.Config, c *config.Checker, rsWeight int) (*check.Watch, e
 		}
 		ck, err = check.NewFile(fc)
 	default:
-		return nil, nil
+		// BFD_CHECK never gets here (config reads it into
+		// RealServer.BFDChecks); anything else is a checker nobody mapped.
+		return nil, fmt.Errorf("%w: %v", errNoChecker, c.Type)
 	}
 	if err != nil {
 		return nil, err
@@ -850,5 +853,5 @@ func sameBalancer(a, b *balancer) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return reflect.DeepEqual(a.specs, b.specs) && reflect.DeepEqual(a.targets, b.targets) && a.checks == b.checks
+	return reflect.DeepEqual(a.specs, b.specs) && reflect.DeepEqual(a.targets, b.targets) && reflect.DeepEqual(a.checks, b.checks)
 }
