@@ -68,6 +68,10 @@ type Diagnostic struct {
 	// tell apart; the rest have none and are read by people.
 	Code Code
 	Msg  string
+	// Repeats counts the further times the same finding (place, severity,
+	// code and message) was made, as when a ~SEQ repeats a bad line: it
+	// is reported once, with the count.
+	Repeats int
 }
 
 // Code names a kind of Diagnostic, stably, for programs. Adding one means
@@ -97,7 +101,39 @@ func Codes() []Code {
 }
 
 func (d Diagnostic) String() string {
+	if d.Repeats > 0 {
+		return fmt.Sprintf("%s: %s: %s (found %d times)", d.Pos, d.Severity, d.Msg, d.Repeats+1)
+	}
 	return fmt.Sprintf("%s: %s: %s", d.Pos, d.Severity, d.Msg)
+}
+
+// diagKey is what makes two diagnostics the same finding.
+type diagKey struct {
+	pos  Pos
+	sev  Severity
+	code Code
+	msg  string
+}
+
+func (d Diagnostic) key() diagKey { return diagKey{d.Pos, d.Severity, d.Code, d.Msg} }
+
+// compact merges identical diagnostics into the first of them, counting
+// the others in Repeats; the order is kept.
+func (ds Diagnostics) compact() Diagnostics {
+	if len(ds) < 2 {
+		return ds
+	}
+	first := make(map[diagKey]int, len(ds))
+	out := ds[:0]
+	for _, d := range ds {
+		if i, ok := first[d.key()]; ok {
+			out[i].Repeats += d.Repeats + 1
+			continue
+		}
+		first[d.key()] = len(out)
+		out = append(out, d)
+	}
+	return out
 }
 
 // Diagnostics is every finding of one load, in file order.

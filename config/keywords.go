@@ -226,5 +226,6 @@ func GenerateDocs() string {
 	for _, r := range Rules {
 		fmt.Fprintf(&s, "- **%s**: %s\n", r.Severity, r.Rule)
 	}
+	s.WriteString(readingDocs())
 	return s.String()
 }

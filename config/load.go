@@ -28,7 +28,7 @@ func finish(nodes []*Node, diags Diagnostics, env Env) (*Config, Diagnostics) {
 		}
 	}
 	cfg, more := Build(nodes, env)
-	return cfg, sortDiags(append(diags, more...))
+	return cfg, sortDiags(append(diags, more...)).compact()
 }
 
 // sortDiags puts diagnostics in file order: files in the order they were

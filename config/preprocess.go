@@ -60,7 +60,7 @@ var defaultLimits = ppLimits{
 	lineLen:       1023,
 	expandLen:     1 << 20,
 	substitutions: 10000,
-	substCost:     16 << 20,
+	substCost:     4 << 20,
 	nesting:       64,
 	genLines:      1 << 17, // the man page's 8×32×254 example fits
 	blockDepth:    256,
@@ -136,6 +136,12 @@ type preprocessor struct {
 	files    []*srcFile
 	deferred []deferredInclude // includes made by the current line, run after it
 	cycles   map[string]bool   // include cycles reported, by include line and file
+	seen     map[diagKey]int   // index in diags of each finding, for repeats
+	// aborted stops the expansion of the current source line: once one
+	// branch of it ran into a limit (a parameter defined in terms of
+	// itself), every other branch would too, each with its own report;
+	// the budget is the source line's, across all nesting levels.
+	aborted bool
 	nFiles   int
 	nGlobs   int
 	pieces   int
@@ -204,6 +210,7 @@ func parseTree(name string, data []byte, env Env, lim ppLimits) ([]*Node, Diagno
 		id:     env.ID,
 		params: map[string]string{},
 		cycles: map[string]bool{},
+		seen:   map[diagKey]int{},
 		rng:    rand.New(rand.NewPCG(0, 0)),
 	}
 	if p.id == "" {
@@ -229,8 +236,17 @@ func parseTree(name string, data []byte, env Env, lim ppLimits) ([]*Node, Diagno
 	return p.root, p.diags
 }
 
+// report records a diagnostic once: a repeat of the same finding (a bad
+// line that a ~SEQ or a parameter repeats a million times) only counts,
+// so that the diagnostics of one parse stay small whatever the input.
 func (p *preprocessor) report(pos Pos, sev Severity, format string, args ...any) {
-	p.diags = append(p.diags, Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)})
+	d := Diagnostic{Pos: pos, Severity: sev, Msg: fmt.Sprintf(format, args...)}
+	if i, ok := p.seen[d.key()]; ok {
+		p.diags[i].Repeats++
+		return
+	}
+	p.seen[d.key()] = len(p.diags)
+	p.diags = append(p.diags, d)
 }
 
 // charge counts work against the per-parse budget and stops the parse, once,
@@ -354,6 +370,7 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 			}
 			sp = newSpan(b.String(), 1)
 		}
+		p.aborted = false
 		p.line(sp, pos, 0)
 		for len(p.deferred) > 0 && !p.stopped {
 			d := p.deferred[len(p.deferred)-1]
@@ -437,8 +454,12 @@ func isDefinition(s string) bool {
 // include, and finally splitting at braces into keyword lines. The text
 // after a brace goes round again, as keepalived reads it as a new line.
 func (p *preprocessor) line(sp span, pos Pos, depth int) {
+	if depth > 0 && p.aborted {
+		return
+	}
 	if depth > p.lim.nesting {
-		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels: line skipped", p.lim.nesting)
+		p.report(pos, Error, "parameters and ~SEQ/~LST nest deeper than %d levels (is a parameter defined in terms of itself?): the expansion of this line stops here", p.lim.nesting)
+		p.aborted = true
 		return
 	}
 	// The text after a brace has no comment left and was substituted with

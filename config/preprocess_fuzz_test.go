@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -118,16 +119,32 @@ global_defs { include_check +brace_match -readable }
 }
 
 func FuzzParseTree(f *testing.F) {
+	// The seeds run in every `go test`, with those in
+	// testdata/fuzz/FuzzParseTree (inputs the fuzzer found or that hurt
+	// before: self-referring parameters, includes of special files).
 	for _, s := range fuzzSeeds {
 		f.Add(s)
 	}
+	for _, s := range hostileSmall {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, src string) {
-		env := ppEnv(map[string]string{
+		// Includes reach files of every kind: the FIFO, the device and
+		// the executable file must be skipped without being read.
+		env := statEnv(t, map[string]string{
 			"/f/main.conf":  src,
 			"/f/inc.conf":   "kw_inc $X\n",
 			"/f/sub/a.conf": "a {\n",
 			"/f/sub/b.conf": "}\ninclude ../main.conf\n",
-		}, "main")
+			"/f/sub/fifo":   "",
+			"/f/exec.conf":  "kw_exec\n",
+			"/dev/null":     "",
+		}, map[string]fs.FileMode{
+			"/f/sub/fifo":  fs.ModeNamedPipe | 0o644,
+			"/f/exec.conf": 0o755,
+			"/dev/null":    fs.ModeDevice | fs.ModeCharDevice | 0o666,
+		}, nil)
+		env.Hostname = "main"
 		nodes, diags := parseTree("/f/main.conf", []byte(src), env, fuzzLimits)
 		for _, d := range diags {
 			if d.Pos.File == "" || d.Pos.Line < 0 || d.Msg == "" {
@@ -142,6 +159,9 @@ func FuzzParseTree(f *testing.F) {
 			}
 			for _, n := range ns {
 				count++
+				if n.Key.Text == "kw_exec" {
+					t.Fatalf("the executable include was read")
+				}
 				for _, w := range append([]Word{n.Key}, n.Args...) {
 					if w.Pos.File == "" || w.Pos.Line < 1 || w.Pos.Col < 1 {
 						t.Fatalf("word %q without a place: %v", w.Text, w.Pos)

@@ -48,9 +48,11 @@ func (p *preprocessor) substitute(sp span, pos Pos) (out span, changed, ok bool)
 		switch {
 		case count > p.lim.substitutions || cost > p.lim.substCost:
 			p.report(at, Error, "parameter substitution does not end after %d replacements (is $%s defined in terms of itself?): line skipped", count-1, name)
+			p.aborted = true
 			return span{}, false, false
 		case len(done)+j+len(val)+len(rem)-end > p.lim.expandLen:
 			p.report(at, Error, "substituting $%s makes the line longer than %d bytes: line skipped", name, p.lim.expandLen)
+			p.aborted = true
 			return span{}, false, false
 		case !p.charge(pos, len(val)+len(rem)-end):
 			return span{}, false, false
