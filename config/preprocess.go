@@ -142,12 +142,12 @@ type preprocessor struct {
 	// itself), every other branch would too, each with its own report;
 	// the budget is the source line's, across all nesting levels.
 	aborted bool
-	nFiles   int
-	nGlobs   int
-	pieces   int
-	nodes    int
-	bytes    int
-	stopped  bool
+	nFiles  int
+	nGlobs  int
+	pieces  int
+	nodes   int
+	bytes   int
+	stopped bool
 
 	root []*Node
 	open []openBlock
