@@ -223,8 +223,9 @@ blastcmp() {
 	clear_rules; vigil_apply $m $2
 	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-vigil.nft"
 	if [ "$BASE" = nocount ]; then
-		sed -e '/ct status dnat ct .* counter name /d' -e 's/ counter name ether daddr map @[a-z0-9_]*//g' "$WORK/$m-vigil.nft" >"$WORK/$m-hand.nft"
-		! grep -q 'counter name' "$WORK/$m-hand.nft" || { echo "nocount: counting left in $m" >&2; exit 1; }
+		sed -e '/ct status dnat .*@stats/d' -e 's/ ip6\{0,1\} daddr \. meta l4proto[^@]*@stats[0-9a-z_]*//g' "$WORK/$m-vigil.nft" >"$WORK/$m-hand.nft"
+		grep -q '@stats' "$WORK/$m-vigil.nft" || { echo "nocount: no counting in vigil's $m rules" >&2; exit 1; }
+		! grep -q '@stats' "$WORK/$m-hand.nft" || { echo "nocount: counting left in $m" >&2; exit 1; }
 	fi
 	sleep 1.2 # the wrk runs' flows expire
 	BLAST[$m]=$(nsx $CL ${PIN_CL:-taskset -c 0} env GOMAXPROCS=1 VIGIL_BLAST_DST=$VIP VIGIL_BLAST_SRCNET=192.0.2.0/24 \
