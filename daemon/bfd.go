@@ -134,6 +134,9 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 			}
 		}
 	}
+	if was != ev.Up {
+		d.bgpFollowBFD(ev.Session, ev.Up, ev.Reason)
+	}
 	if bi.ToChecker() && was != ev.Up {
 		d.bfdCheck(ev.Session, ev.Reason)
 	}

@@ -47,6 +47,8 @@ type bgpRun struct {
 	sp     *speaker.Speaker
 	cancel context.CancelFunc
 	done   chan struct{}
+	// disabled are the neighbors held down by their BFD session.
+	disabled map[netip.Addr]bool
 }
 
 // startBGP starts a speaker per bgp_instance; none without one.
@@ -108,16 +110,56 @@ func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
 		cancel()
 		return fmt.Errorf("%s: %w", bi.Pos, err)
 	}
-	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{})}
+	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]bool{}}
 	go func() {
 		defer close(r.done)
 		sp.Run(ctx)
 	}()
 	d.bgp.runs[bi.Name] = r
+	d.gateAll(r)
 	d.bgp.last = bgpKey{} // recompute
 	d.bgp.cfgGen++
 	d.log.Info("bgp instance started", "bgp_instance", bi.Name, "local_as", bi.LocalAS, "router_id", sp.Config().RouterID.String(), "neighbors", len(bi.Neighbors))
 	return nil
+}
+
+// gateAll holds down the neighbors whose BFD session is not up, and lets
+// the others run (after a start or a reload).
+func (d *Daemon) gateAll(r *bgpRun) {
+	for _, n := range r.cfg.Neighbors {
+		up := n.BFD == "" || d.bfd.up[n.BFD]
+		d.gateNeighbor(r, n, up, "BFD session "+n.BFD+" is not up")
+	}
+}
+
+// gateNeighbor tears a neighbor's session down or lets it run again.
+func (d *Daemon) gateNeighbor(r *bgpRun, n *config.BGPNeighbor, enabled bool, reason string) {
+	if r.disabled[n.Addr] == !enabled {
+		return
+	}
+	r.disabled[n.Addr] = !enabled
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.sp.SetEnabled(ctx, n.Addr, enabled, reason); err != nil {
+		d.log.Error("bgp neighbor follows BFD", "bgp_instance", r.cfg.Name, "neighbor", n.Addr.String(), "err", err)
+		return
+	}
+	d.log.Info("bgp neighbor follows BFD", "bgp_instance", r.cfg.Name, "neighbor", n.Addr.String(), "enabled", enabled, "reason", reason)
+}
+
+// bgpFollowBFD runs on the loop when BFD session name changes: the BGP
+// sessions it guards go down with it and come back with it.
+func (d *Daemon) bgpFollowBFD(name string, up bool, reason string) {
+	if d.bgp == nil {
+		return
+	}
+	for _, r := range d.bgp.runs {
+		for _, n := range r.cfg.Neighbors {
+			if n.BFD == name {
+				d.gateNeighbor(r, n, up, "BFD session "+name+": "+reason)
+			}
+		}
+	}
 }
 
 func (r *bgpRun) stop() {
@@ -211,8 +253,12 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 					errs = append(errs, err.Error())
 				}
 				cancel()
+				for a := range r.disabled {
+					delete(r.disabled, a) // replaced neighbors start enabled
+				}
 			}
 			r.cfg = bi
+			d.gateAll(r)
 			continue
 		}
 		if err := d.startSpeaker(bi); err != nil {

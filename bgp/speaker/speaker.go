@@ -189,6 +189,23 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 	return errors.Join(errs...)
 }
 
+// SetEnabled starts or tears down the session to neighbor addr: a BFD
+// session that goes down takes the BGP session with it (the router drops
+// our routes at once instead of after the hold time), and while it stays
+// down the speaker does not reconnect.
+func (s *Speaker) SetEnabled(ctx context.Context, addr netip.Addr, enabled bool, reason string) error {
+	var err error
+	if enabled {
+		err = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
+	} else {
+		err = s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: reason})
+	}
+	if err == nil && !enabled {
+		s.noteError(addr.String(), "disabled: "+reason, time.Now())
+	}
+	return err
+}
+
 // Set hands the speaker the routes it should announce; the latest call
 // wins and is applied by Run, off the caller's goroutine.
 func (s *Speaker) Set(routes []bgp.Route) {

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# BGP (issue #13): route withdrawal and announcement latency, quorum change
+# to the router's FIB (FRR in a namespace), with 1 and 1,000 virtual
+# servers; RSS and CPU of a director with 1,000 announced prefixes beside
+# the same director without BGP.
+# Run as root from the repository root: bash bench/bgp.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VIGIL_BENCH=1 go test -count=1 -v -timeout 20m -run 'TestBGPLatency|TestBGPResources' ./bench/ 2>&1 |
+	grep -v '^=== RUN\|^--- PASS\|^PASS$'
