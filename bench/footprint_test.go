@@ -76,7 +76,7 @@ func TestFootprint(t *testing.T) {
 		return b.String()
 	}
 	type result struct {
-		rssKiB        int
+		rssKiB, anon  int
 		cpu, wakeups  float64
 		threads, pids int
 	}
@@ -101,7 +101,7 @@ func TestFootprint(t *testing.T) {
 			c0, w0 := cpuTicks(pids), switches(pids)
 			time.Sleep(window)
 			pids = procTree(cmd.Process.Pid)
-			r := result{rssKiB: rssKiB(pids), pids: len(pids), threads: len(tasks(pids))}
+			r := result{rssKiB: rssKiB(pids), anon: statusKiB(pids, "RssAnon:"), pids: len(pids), threads: len(tasks(pids))}
 			r.cpu = float64(cpuTicks(pids)-c0) / window.Seconds()
 			r.wakeups = float64(switches(pids)-w0) / window.Seconds()
 			res[c.name][impl] = r
@@ -112,11 +112,11 @@ func TestFootprint(t *testing.T) {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nfootprint, vigil beside keepalived 2.2.7 (all processes), %v windows, VRRPv3\n", window)
-	fmt.Fprintln(tw, "configuration\timpl\tRSS\tCPU (% of a core)\twake-ups/s\tprocesses/threads")
+	fmt.Fprintln(tw, "configuration\timpl\tRSS\tof which anonymous\tCPU (% of a core)\twake-ups/s\tprocesses/threads")
 	for _, c := range cases {
 		for _, impl := range []string{"vigil", "keepalived"} {
 			r := res[c.name][impl]
-			fmt.Fprintf(tw, "%s\t%s\t%d KiB\t%.2f%%\t%.1f\t%d/%d\n", c.name, impl, r.rssKiB, r.cpu, r.wakeups, r.pids, r.threads)
+			fmt.Fprintf(tw, "%s\t%s\t%d KiB\t%d KiB\t%.2f%%\t%.1f\t%d/%d\n", c.name, impl, r.rssKiB, r.anon, r.cpu, r.wakeups, r.pids, r.threads)
 		}
 	}
 	tw.Flush()
@@ -146,6 +146,24 @@ func switches(pids []int) int {
 		if len(f) == 3 {
 			n, _ := strconv.Atoi(f[2])
 			total += n
+		}
+	}
+	return total
+}
+
+// statusKiB sums a /proc/PID/status field (in kB) over pids.
+func statusKiB(pids []int, field string) int {
+	total := 0
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, field) {
+				n, _ := strconv.Atoi(strings.Fields(l)[1])
+				total += n
+			}
 		}
 	}
 	return total

@@ -203,7 +203,7 @@ func init() {
 		optBoolKW("vrrp_higher_prio_send_advert", "As master, send an advert before yielding to a higher priority.", func(g *Global) *OptBool { return &g.VRRPHigherPrioSendAdv }),
 		boolKW("vrrp_notify_priority_changes", "Send priority changes to the notify FIFOs.", func(g *Global) *bool { return &g.VRRPNotifyPriority }, 0),
 		durKW("vrrp_startup_delay", "Delay before instances start, for slow links at boot.", 0, 3600*time.Second, func(g *Global) *time.Duration { return &g.VRRPStartupDelay }, 0),
-		{Name: "max_auto_priority", Status: Supported, Doc: "Highest SCHED_RR priority (1..99; no value: 99; 0 or -1: off) the thread that sends and receives adverts raises itself to, one step at a time, each time it wakes min_auto_priority_delay late.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "max_auto_priority", Status: Supported, Doc: "Highest SCHED_RR priority (1..99; no value: 99; 0 or -1: off) vigil's threads (keepalived: the VRRP process) are raised to, one step at a time, each time the event loop wakes min_auto_priority_delay late.", Parse: func(b *builder, n *Node, g *Global) {
 			if len(n.Args) == 0 {
 				g.MaxAutoPriority = 99
 				return
@@ -282,13 +282,13 @@ func init() {
 		ignoredWith[Global]("vrrp_process_name", "Name of the VRRP child process.", checkArg("a name")),
 		ignoredWith[Global]("checker_process_name", "Name of the checker child process.", checkArg("a name")),
 		ignoredWith[Global]("bfd_process_name", "Name of the BFD child process.", checkArg("a name")),
-		{Name: "min_auto_priority_delay", Status: Supported, Doc: "Lateness in microseconds (default 1000000) that makes max_auto_priority raise the advert thread's priority.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "min_auto_priority_delay", Status: Supported, Doc: "Lateness in microseconds (default 1000000) that makes max_auto_priority raise the priority.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, 1, 10000000); ok {
 				g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
 			}
 		}},
-		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of the thread that sends and receives adverts (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of vigil's threads (keepalived: of the VRRP process); turns off vigil's default SCHED_RR 1.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, -20, 19); ok {
 				g.VRRPPriority, g.VRRPPrioritySet = v, true
@@ -305,7 +305,7 @@ func init() {
 		ignoredWith[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process.", checkInts(0, 4095)),
 		ignoredWith[Global]("checker_cpu_affinity", "CPUs of the checker process.", checkInts(0, 4095)),
 		ignoredWith[Global]("bfd_cpu_affinity", "CPUs of the BFD process.", checkInts(0, 4095)),
-		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of the thread that sends and receives adverts (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of vigil's threads, not of the programs it runs (keepalived: of the VRRP process). vigil's default is 1 (run --no-realtime: none).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, 1, 99); ok {
 				g.VRRPRTPriority = v
