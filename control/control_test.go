@@ -70,3 +70,28 @@ func TestWriteStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStatusBGP: the BGP tables show each session with its last
+// error and each prefix with whether it is announced and why.
+func TestWriteStatusBGP(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	med := uint32(10)
+	s := Status{Version: "1", PID: 7, ConfigFile: "/etc/k.conf", Started: t0,
+		BGPInstances: []BGPStatus{{Name: "EDGE", LocalAS: 65001, RouterID: "192.0.2.11",
+			Sessions: []BGPPeerStatus{{Peer: "192.0.2.1", RemoteAS: 65000, State: "Active", Since: t0, LastError: "notification received: OPEN message error: bad peer AS", LastErrorAt: t0.Add(time.Minute)}},
+			Routes: []BGPRoute{
+				{Prefix: "192.0.2.100/32", Announced: true, Communities: []string{"65000:100"}, MED: &med, Reasons: []string{"virtual_server [192.0.2.100]:tcp:80: quorum, rules in place"}},
+				{Prefix: "192.0.2.101/32", Reasons: []string{"virtual_server [192.0.2.101]:tcp:80: quorum lost"}},
+			}}}}
+	var b strings.Builder
+	if err := WriteStatus(&b, s, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"EDGE (AS 65001, id 192.0.2.11)", "192.0.2.1", "Active", "bad peer AS (1m0s ago)",
+		"192.0.2.100/32  yes", "65000:100 med 10", "quorum, rules in place", "192.0.2.101/32  no", "quorum lost"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -588,6 +588,29 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		x.sameTables()
 	})
 
+	t.Run("reload", func(t *testing.T) {
+		// The announce line goes away on reload: the route is withdrawn,
+		// the virtual server keeps forwarding; it comes back with the line.
+		n := x.nodes[0]
+		orig := n.confText()
+		reload := func(conf string) {
+			if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reload(strings.Replace(orig, "  bgp_announce EDGE community 65000:100\n", "", 1))
+		took := x.waitNexthops(10*time.Second, 2, 3)
+		t.Logf("bgp_announce removed by a reload: withdrawn within %v", took.Round(time.Millisecond))
+		if b := bgpOf(t, n); len(b.Routes) != 0 {
+			t.Errorf("dir1 still decides about routes after the reload: %+v", b.Routes)
+		}
+		reload(orig)
+		x.waitNexthops(10*time.Second, 1, 2, 3)
+	})
+
 	t.Run("sigterm drains", func(t *testing.T) {
 		k := startKeepAlive(t, c, 60, 50*time.Millisecond)
 		s := startStream(c, x.url(), 10*time.Millisecond)
