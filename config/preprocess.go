@@ -285,6 +285,7 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 	}
 	lineNo := 0
 	inLong := false // text continues a physical line longer than lineLen
+	col := 1        // the column of the piece next returns: a long line's later pieces keep theirs
 	next := func() (string, bool) {
 		if text == "" {
 			return "", false
@@ -295,7 +296,11 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 		}
 		if !inLong {
 			lineNo++
+			col = 1
+		} else {
+			col += p.lim.lineLen
 		}
+		var l string
 		if i > p.lim.lineLen {
 			// keepalived reads lines into a 1024-byte buffer: a longer
 			// line is read as several lines of 1023 bytes.
@@ -304,12 +309,19 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 					"line is %d bytes long: keepalived reads it as %d lines of at most %d bytes, and so does vigil",
 					i, (i+p.lim.lineLen-1)/p.lim.lineLen, p.lim.lineLen)
 			}
-			l := text[:p.lim.lineLen]
+			l = text[:p.lim.lineLen]
 			text, inLong = text[p.lim.lineLen:], true
-			return l, true
+		} else {
+			l = text[:i]
+			text, inLong = text[min(i+1, len(text)):], false
 		}
-		l := text[:i]
-		text, inLong = text[min(i+1, len(text)):], false
+		if z := strings.IndexByte(l, 0); z >= 0 {
+			// keepalived keeps lines as C strings: a NUL byte ends the
+			// line (of each 1023-byte piece of a long one).
+			p.report(Pos{File: name, Line: lineNo, Col: col + z}, Warning,
+				"NUL byte (\\0) in the line: keepalived ends the line there and ignores the rest, and so does vigil; a text file has no NUL bytes (is this a binary or UTF-16 file?)")
+			l = l[:z]
+		}
 		return l, true
 	}
 	for !p.stopped {
@@ -317,8 +329,8 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 		if !ok {
 			return
 		}
-		pos := Pos{File: name, Line: lineNo, Col: 1}
-		sp, cont, marked := readLine(l)
+		pos := Pos{File: name, Line: lineNo, Col: col}
+		sp, cont, marked := readLine(l, col)
 		if cont && isDefinition(sp.s) && p.holds(sp.s) {
 			// A multi-line parameter: every line but the last ends with
 			// '\'. A whole-line comment ends it, as in keepalived (the
@@ -358,7 +370,7 @@ func (p *preprocessor) file(name string, data []byte, check includeCheck) {
 					}
 					break
 				}
-				more, c2, m2 := readLine(c)
+				more, c2, m2 := readLine(c, col)
 				cont = c2
 				p.quotesClosed(more, Pos{File: name, Line: lineNo})
 				b.WriteByte('\n')
@@ -392,14 +404,14 @@ func isCommentLine(l string) bool {
 // asks for a continuation: it had that '\', or it ends with '\' once the
 // comment is gone (so "$A=x\\#c" continues). marked says a '\' was taken
 // off, which an ordinary line gets back as text: "kw \" is the word `kw\`.
-func readLine(l string) (sp span, cont, marked bool) {
+func readLine(l string, col int) (sp span, cont, marked bool) {
 	t := strings.TrimSuffix(l, "\r") // a blank after the '\' makes it text
 	if n := len(t) - len(strings.TrimRight(t, `\`)); n%2 == 1 {
-		sp = stripComment(newSpan(t[:len(t)-1], 1)).trim()
+		sp = stripComment(newSpan(t[:len(t)-1], col)).trim()
 		sp.mark = true
 		return sp, true, true
 	}
-	sp = stripComment(newSpan(l, 1))
+	sp = stripComment(newSpan(l, col))
 	return sp, strings.HasSuffix(strings.TrimRight(sp.s, " \t\v\f\r"), `\`), false
 }
 

@@ -147,3 +147,26 @@ func TestEscapedQuotes(t *testing.T) {
 		}
 	}
 }
+
+// The pieces keepalived reads a long line as keep their real columns.
+func TestLongLineColumns(t *testing.T) {
+	src := "kw " + strings.Repeat("x", 1020) + "abc def\n"
+	nodes, _ := ParseTreeBytes("/k/main.conf", []byte(src), Env{})
+	if len(nodes) != 2 || nodes[1].Key.Text != "abc" || nodes[1].Key.Pos.Col != 1024 || nodes[1].Args[0].Pos.Col != 1028 {
+		t.Fatalf("second piece:\n%s %+v", ppFormat(nodes), nodes[len(nodes)-1])
+	}
+}
+
+// A NUL byte ends the line, as it ends keepalived's C string, and is
+// named in the diagnostic at its place.
+func TestNULByte(t *testing.T) {
+	src := "kw1 5\x001\n\x00 kw2\nkw3 " + strings.Repeat("y", 1030) + "\x00z\n"
+	nodes, diags := ParseTreeBytes("/k/main.conf", []byte(src), Env{})
+	if got := ppFormat(nodes); got != "kw1 5\nkw3 "+strings.Repeat("y", 1019)+"\n"+strings.Repeat("y", 11)+"\n" {
+		t.Errorf("tree:\n%q", got)
+	}
+	want := "/k/main.conf:1:6 warning\n/k/main.conf:2:1 warning\n/k/main.conf:3:1024 warning\n/k/main.conf:3:1035 warning\n"
+	if ppDiags(diags) != want || !strings.Contains(diags[0].Msg, "NUL byte") {
+		t.Errorf("diagnostics:\n%s", diags)
+	}
+}

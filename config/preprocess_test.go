@@ -639,7 +639,7 @@ func TestParseTreeLimits(t *testing.T) {
 			strings.Repeat("e", 1000) + " \"" + strings.Repeat("f", 100) + "\"\nb\n"},
 			tree: "a\n" + strings.Repeat("x", 1023) + "\n" + strings.Repeat("x", 1023) + "\n" + strings.Repeat("x", 954) + "\n" + strings.Repeat("c", 1023) + "\n" +
 				strings.Repeat("e", 1000) + "\n" + strings.Repeat("f", 79) + "\nb\n",
-			diags: ppK + "2:1024 warning\n" + ppK + "4:1024 warning\n" + ppK + "4:1002 error\n" + ppK + "4:80 error\n",
+			diags: ppK + "2:1024 warning\n" + ppK + "4:1024 warning\n" + ppK + "4:1002 error\n" + ppK + "4:1103 error\n",
 			msgs:  []string{"3 lines of at most 1023 bytes", "2 lines", "unterminated", "unterminated"}},
 		{name: "an expansion past keepalived's buffer", files: map[string]string{"main": "$A=" + strings.Repeat("x", 600) + "\nk ${A}${A}\n"},
 			tree: "k " + strings.Repeat("x", 1200) + "\n", diags: ppK + "2:1 warning\n", msgs: []string{"1202 bytes long: keepalived 2.2.7 substitutes only within 1023 bytes"}},
