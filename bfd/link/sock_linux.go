@@ -4,12 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
-	"syscall"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // Port is the destination port of single-hop BFD Control packets (RFC
@@ -29,53 +26,71 @@ type received struct {
 
 // sender is a session's transmit socket: bound to its source address and
 // a port from 49152-65535 (RFC 5881 section 4), sending with the TTL /
-// hop limit configured (255 for single hop).
+// hop limit configured (255 for single hop). A raw socket the Runner's
+// thread writes with sendto: no runtime poller in the way of a packet.
 type sender struct {
-	c    *net.UDPConn
-	peer *net.UDPAddr
+	fd   int
+	peer unix.Sockaddr
 	port uint16
 }
 
 func openSender(local, peer netip.Addr, ttl int, rnd *rand.Rand) (*sender, error) {
-	network := "udp4"
+	fam := unix.AF_INET
 	if peer.Is6() {
-		network = "udp6"
-		if !local.IsValid() {
-			local = netip.IPv6Unspecified()
-		}
-	} else if !local.IsValid() {
-		local = netip.IPv4Unspecified()
+		fam = unix.AF_INET6
 	}
-	var c *net.UDPConn
+	fd, err := unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("bfd: socket: %w", err)
+	}
+	if peer.Is6() {
+		err = errors.Join(unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, ttl),
+			unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, tosNetworkControl))
+	} else {
+		err = errors.Join(unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, ttl),
+			unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TOS, tosNetworkControl))
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bfd: set TTL %d: %w", ttl, err)
+	}
 	var port uint16
-	var err error
 	for try := 0; try < 64; try++ {
 		port = uint16(49152 + rnd.IntN(65536-49152))
-		c, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, port)))
-		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		err = unix.Bind(fd, sockaddr(local, peer.Is6(), port))
+		if err == nil || !errors.Is(err, unix.EADDRINUSE) {
 			break
 		}
 	}
 	if err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("bfd: bind %v to a source port in 49152-65535: %w", local, err)
 	}
-	if peer.Is6() {
-		p := ipv6.NewConn(c)
-		err = errors.Join(p.SetHopLimit(ttl), p.SetTrafficClass(tosNetworkControl))
-	} else {
-		p := ipv4.NewConn(c)
-		err = errors.Join(p.SetTTL(ttl), p.SetTOS(tosNetworkControl))
+	return &sender{fd: fd, port: port, peer: sockaddr(peer, peer.Is6(), Port)}, nil
+}
+
+// sockaddr is a for family v6 (the unspecified address when a is invalid).
+func sockaddr(a netip.Addr, v6 bool, port uint16) unix.Sockaddr {
+	if v6 {
+		sa := &unix.SockaddrInet6{Port: int(port)}
+		if a.IsValid() {
+			sa.Addr = a.As16()
+		}
+		return sa
 	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("bfd: set TTL %d: %w", ttl, err)
+	sa := &unix.SockaddrInet4{Port: int(port)}
+	if a.IsValid() {
+		sa.Addr = a.Unmap().As4()
 	}
-	return &sender{c: c, port: port, peer: net.UDPAddrFromAddrPort(netip.AddrPortFrom(peer, Port))}, nil
+	return sa
 }
 
 func (s *sender) send(b []byte) error {
-	_, err := s.c.WriteToUDP(b, s.peer)
-	return err
+	err := unix.Sendto(s.fd, b, 0, s.peer)
+	if err != nil {
+		return fmt.Errorf("sendto %v: %w", s.peer, err)
+	}
+	return nil
 }
 
-func (s *sender) Close() error { return s.c.Close() }
+func (s *sender) Close() error { return unix.Close(s.fd) }
