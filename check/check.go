@@ -113,17 +113,19 @@ func (t *Target) dialer(network string) *net.Dialer {
 }
 
 // dialUDP connects a UDP socket to the target (bound and marked as
-// configured) whose reads and writes fail once ctx is done. The returned
-// release ends that and closes the socket.
+// configured) whose reads and writes fail after connect_timeout or once ctx
+// is done. The returned release ends that and closes the socket.
 func (t *Target) dialUDP(ctx context.Context) (conn net.Conn, release func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	conn, err = t.dialer("udp").DialContext(ctx, "udp", t.dialAddr())
 	if err != nil {
+		cancel()
 		return nil, nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	return conn, func() { stop(); conn.Close() }, nil
+	return conn, func() { stop(); conn.Close(); cancel() }, nil
 }
 
 // dialAddr is the address string for net.Dial, with the zone of bind_if

@@ -135,8 +135,6 @@ var errWrongID = errors.New("reply to another query")
 func (c *DNS) Check(ctx context.Context) Result {
 	start := time.Now()
 	what := "query " + c.cfg.Type + " " + c.cfg.Name + " at " + c.cfg.Addr.String()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
 	conn, release, err := c.cfg.dialUDP(ctx)
 	if err != nil {
 		return down(what+": "+describe(err), start)

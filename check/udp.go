@@ -70,8 +70,6 @@ func (c *UDP) String() string { return "UDP_CHECK " + c.cfg.Addr.String() }
 func (c *UDP) Check(ctx context.Context) Result {
 	start := time.Now()
 	what := "udp " + c.cfg.Addr.String()
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
 	conn, release, err := c.cfg.dialUDP(ctx)
 	if err != nil {
 		return down(what+": "+describe(err), start)
