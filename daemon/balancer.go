@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"vigil/check"
 	"vigil/config"
@@ -716,46 +713,37 @@ func (d *Daemon) refreshMACs() {
 	if b == nil {
 		return
 	}
-	want := map[netip.Addr]bool{}
-	for _, s := range b.specs {
-		if s.Method != lb.DR {
-			continue
-		}
-		for _, r := range s.RealServers {
-			want[r.Addr] = true
-		}
-	}
+	want := drReals(b.specs)
 	if len(want) == 0 {
 		return
 	}
-	neighs, err := netlink.NeighList(0, netlink.FAMILY_ALL)
+	macs, err := d.neighbours(want)
 	if err != nil {
 		d.log.Warn("neighbour table", "err", err)
 		return
 	}
-	known := map[netip.Addr]bool{}
-	for _, n := range neighs {
-		a, ok := netip.AddrFromSlice(n.IP)
-		if !ok || !want[a.Unmap()] || len(n.HardwareAddr) != 6 || n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) == 0 {
-			continue
-		}
-		var mac lb.MAC
-		copy(mac[:], n.HardwareAddr)
-		known[a.Unmap()] = true
-		if b.model.SetMAC(a.Unmap(), mac) {
+	for a, mac := range macs {
+		if b.model.SetMAC(a, lb.MAC(mac)) {
 			b.dirty = true
 		}
 	}
-	for a := range want {
-		if !known[a] {
-			// A datagram to the discard port makes the kernel resolve the
-			// address; the reply, if any, does not matter.
-			if c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 9))); err == nil {
-				_, _ = c.Write([]byte{0})
-				c.Close()
+}
+
+// drReals lists the real servers of DR services, whose MACs the data plane
+// needs, once each.
+func drReals(specs []lb.ServiceConfig) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range specs {
+		if s.Method != lb.DR {
+			continue
+		}
+		for _, r := range s.RealServers {
+			if !slices.Contains(out, r.Addr.Unmap()) {
+				out = append(out, r.Addr.Unmap())
 			}
 		}
 	}
+	return out
 }
 
 // stopBalancer stops the checks and removes vigil's tables.

@@ -73,6 +73,9 @@ type Daemon struct {
 	log     *slog.Logger
 	calls   chan func(now time.Time)
 	started time.Time
+	// neighbours looks up (and starts resolving) the MACs of DR real
+	// servers: addr.Neighbours, or a fake in tests.
+	neighbours func([]netip.Addr) (map[netip.Addr][6]byte, error)
 
 	// Everything below is owned by the loop goroutine.
 	cfg        *config.Config
@@ -164,6 +167,7 @@ func New(opts Options) (*Daemon, error) {
 		byFd:       map[int]*sock{},
 		rebind:     make(chan struct{}, 1),
 		linkUp:     map[string]bool{},
+		neighbours: addr.Neighbours,
 	}, nil
 }
 
