@@ -490,7 +490,10 @@ func TestBFDTakeover(t *testing.T) {
 	in, _ := instState(b)
 	took := in.Since.Sub(cut)
 	t.Logf("backup MASTER %v after the cut (detection %v + Skew_Time %v): %s", took, detect, skew, in.Reason)
-	if limit := detect + skew + 100*time.Millisecond; took > limit {
+	// The reason proves the mechanism; the bound only that it beats the
+	// VRRP timer by far on a shared, loaded machine (bench/bfd.sh measures
+	// the outage: 79 ms median).
+	if limit := detect + skew + 500*time.Millisecond; took > limit {
 		t.Errorf("takeover %v after the cut, want within %v (Master_Down_Interval would be about 3 s)", took, limit)
 	}
 	if !strings.Contains(in.Reason, "BFD session peer") {
