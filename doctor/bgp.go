@@ -76,9 +76,12 @@ func checkBGP(in *Input) []Finding {
 					f.Code, f.Severity = "VDA00", Ok
 					f.Summary = fmt.Sprintf("BGP session %s to %s is Established; %d of %d prefixes announced.", b.Name, s.Peer, announced, len(b.Routes))
 				}
-			case strings.Contains(e, "bad peer as"):
+			case strings.Contains(e, "bad peer as") || strings.Contains(e, "refused our open"):
 				f.Code, f.Severity = "VDA01", Crit
 				f.Summary = fmt.Sprintf("The router %s refuses the session for its AS numbers: our local_as is %d, and we expect it to be AS %d.", s.Peer, b.LocalAS, s.RemoteAS)
+				if !strings.Contains(e, "bad peer as") {
+					f.Summary = fmt.Sprintf("The router %s refuses our OPEN: most often our local_as %d is not the AS it expects for this director (or it refuses the router ID or the hold time).", s.Peer, b.LocalAS)
+				}
 				f.Fix = "Make local_as here equal the router's `neighbor ... remote-as` for this address, and remote_as here equal the router's own AS."
 			case strings.Contains(e, "connection refused"):
 				f.Code, f.Severity = "VDA04", Crit

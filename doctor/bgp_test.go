@@ -31,6 +31,7 @@ func TestCheckBGP(t *testing.T) {
 	}{
 		{"up", up, nil, Firewall{}, "VDA00", Ok},
 		{"wrong AS", down("notification received: OPEN message error: bad peer AS"), nil, Firewall{}, "VDA01", Crit},
+		{"router refuses our OPEN", down("the router refused our OPEN (a NOTIFICATION right after it; most often local_as is not the AS it expects for us)"), nil, Firewall{}, "VDA01", Crit},
 		{"we refuse their AS", down("notification sent: OPEN message error: bad peer AS"), nil, Firewall{}, "VDA01", Crit},
 		{"filtered", down("connect: dial tcp 192.0.2.1:179: i/o timeout"), nil, Firewall{}, "VDA02", Crit},
 		{"filtered here", down(""), nil, nftDrop, "VDA02", Crit},

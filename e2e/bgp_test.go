@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/doctor"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
@@ -662,6 +663,27 @@ func (x *bgpLab) waitAllUp(n *node) {
 		}
 		return true
 	})
+}
+
+// TestBGPDoctorWrongAS: a director configured with an AS the router does
+// not expect: FRR refuses its OPEN (Bad Peer AS), vigil status shows the
+// NOTIFICATION as the session's last error, and vigil doctor names it
+// (VDA01). (gobgp drops the NOTIFICATION that arrives in OpenConfirm, so
+// the speaker can only say that the router refused its OPEN.)
+func TestBGPDoctorWrongAS(t *testing.T) {
+	requireBGPLab(t, "frr")
+	testenv.Short(t)
+	x := newBGPLab(t, "bgpas", "frr", 1)
+	conf := strings.Replace(x.conf("mh", []int{1, 1, 1}, ""), fmt.Sprintf("local_as %d", bgpDirAS), "local_as 65099", 1)
+	n := x.start(0, conf)
+	waitFor(t, 20*time.Second, "the session's last error to name the AS", func() bool {
+		s, err := n.status()
+		return err == nil && len(s.BGP) == 1 && (strings.Contains(s.BGP[0].LastError, "bad peer AS") || strings.Contains(s.BGP[0].LastError, "refused our OPEN"))
+	})
+	rep, code := runDoctorOn(t, n)
+	if len(findings(rep, "VDA01", doctor.Crit)) != 1 || code != 1 {
+		t.Errorf("vigil doctor: exit %d, want VDA01 crit", code)
+	}
 }
 
 // confText is the configuration n was started with.

@@ -499,7 +499,7 @@ type logHook struct {
 func (h *logHook) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h *logHook) Handle(ctx context.Context, r slog.Record) error {
-	var key string
+	var key, oldState, newState, reason string
 	var code, sub int
 	var errText string
 	look := func(a slog.Attr) bool {
@@ -512,6 +512,12 @@ func (h *logHook) Handle(ctx context.Context, r slog.Record) error {
 			sub = int(a.Value.Int64())
 		case "Error":
 			errText = a.Value.String()
+		case "old":
+			oldState = a.Value.String()
+		case "new":
+			newState = a.Value.String()
+		case "reason":
+			reason = a.Value.String()
 		}
 		return true
 	}
@@ -528,6 +534,12 @@ func (h *logHook) Handle(ctx context.Context, r slog.Record) error {
 		}
 	case "failed to connect":
 		h.sp.noteError(key, "connect: "+errText, r.Time)
+	case "state changed":
+		// gobgp drops a NOTIFICATION that arrives in OpenConfirm without
+		// logging it: the router refused our OPEN.
+		if oldState == "BGP_FSM_OPENCONFIRM" && newState == "BGP_FSM_IDLE" && reason == "invalid-msg" {
+			h.sp.noteError(key, "the router refused our OPEN (a NOTIFICATION right after it; most often local_as is not the AS it expects for us)", r.Time)
+		}
 	}
 	lvl := r.Level
 	if lvl < slog.LevelWarn {

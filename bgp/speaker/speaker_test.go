@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,10 @@ func TestLogHookRecordsErrors(t *testing.T) {
 	l.Info("sent notification", "Code", 6, "Subcode", 3)
 	if s := sp.Sessions()[0]; s.LastError != "notification received: OPEN message error: bad peer AS" {
 		t.Errorf("our own Cease replaced the last error: %q", s.LastError)
+	}
+	l.Debug("state changed", "old", "BGP_FSM_OPENCONFIRM", "new", "BGP_FSM_IDLE", "reason", "invalid-msg")
+	if s := sp.Sessions()[0]; !strings.Contains(s.LastError, "refused our OPEN") {
+		t.Errorf("last error after a refused OPEN = %q", s.LastError)
 	}
 	_ = h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, "something", 0))
 	if buf.String() == "" {
