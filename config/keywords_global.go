@@ -213,7 +213,11 @@ func init() {
 			}
 		}},
 		strKW("default_interface", "Interface for static addresses without dev (default eth0).", "an interface name", func(g *Global) *string { return &g.DefaultInterface }, 0),
-		{Name: "dynamic_interfaces", Status: Supported, Doc: "Allow interfaces that do not exist yet.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "dynamic_interfaces", Status: Supported, Doc: "Allow interfaces that do not exist yet; the only option is allow_if_changes (keepalived refuses any other).", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if len(n.Args) > 0 && n.Args[0].Text != "allow_if_changes" {
+				b.errorf(n.Args[0].Pos, "dynamic_interfaces %q: expected no option or allow_if_changes", n.Args[0].Text)
+			}
 			g.DynamicInterfaces = true
 		}},
 		strKW("vmac_prefix", "Prefix of generated VMAC interface names (default vrrp).", "a name", func(g *Global) *string { return &g.VmacPrefix }, 0),

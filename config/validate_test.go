@@ -332,6 +332,8 @@ var snippetCases = []struct {
 	{"fail/garp-interval-0", "global_defs {\n vrrp_garp_interval 0\n vrrp_gna_interval 0\n}\n", []wantDiag{{2, Error, `vrrp_garp_interval "0"`}, {3, Error, `vrrp_gna_interval "0"`}}},
 	{"fail/vsg-mixed-families", "virtual_server_group G {\n 192.0.2.100 80\n 2001:db8::100 80\n fwmark 5\n}\nvirtual_server group G {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 192.0.2.20 80 {\n }\n}\n", []wantDiag{{6, Error, "mixes IPv4, IPv6 and fwmark"}}},
 	{"fail/vsg-mixed-families-inet6", "virtual_server_group G {\n 192.0.2.100 80\n 2001:db8::100 80\n fwmark 5\n}\nvirtual_server group G {\n ip_family inet6\n lb_algo rr\n lb_kind NAT\n protocol TCP\n real_server 2001:db8::20 80 {\n }\n}\n", []wantDiag{{6, Error, "mixes IPv4, IPv6 and fwmark"}}},
+	{"fail/dynamic-interfaces-option", "global_defs {\n dynamic_interfaces x\n}\n", []wantDiag{{2, Error, `dynamic_interfaces "x"`}}},
+	{"ok/dynamic-interfaces-allow", "global_defs {\n dynamic_interfaces allow_if_changes\n}\n", nil},
 	{"fail/vsg-extra-word", "virtual_server_group G x {\n 192.0.2.100 80\n}\n", []wantDiag{{1, Error, `unexpected "x" after the name`}}},
 }
 
