@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"vigil/internal/digit"
 )
 
 // DefaultMaxReply is max_reply_length's default.
@@ -149,13 +150,9 @@ func ParseHexPattern(s string, wildcards bool) (data, mask []byte, err error) {
 }
 
 func hexNibble(ch byte, wildcards bool) (v, mask byte, ok bool) {
-	switch {
-	case ch >= '0' && ch <= '9':
-		return ch - '0', 0xf, true
-	case ch >= 'a' && ch <= 'f':
-		return ch - 'a' + 10, 0xf, true
-	case ch >= 'A' && ch <= 'F':
-		return ch - 'A' + 10, 0xf, true
+	switch v := digit.Value(ch); {
+	case v < 16:
+		return byte(v), 0xf, true
 	case wildcards && (ch == 'x' || ch == 'X'):
 		return 0, 0, true
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"vigil/internal/digit"
 )
 
 // ErrUnterminatedQuote is returned (wrapped) by SplitCommand and ScriptFields
@@ -139,8 +140,8 @@ func unescape(s string) (string, int) {
 		return "\v", 1
 	case 'x':
 		v, n := 0, 1
-		for n < len(s) && hexVal(s[n]) >= 0 {
-			v = (v<<4 | hexVal(s[n])) & 0xff
+		for n < len(s) && digit.Value(s[n]) < 16 {
+			v = (v<<4 | digit.Value(s[n])) & 0xff
 			n++
 		}
 		if n == 1 {
@@ -163,16 +164,4 @@ func unescape(s string) (string, int) {
 		}
 		return s[:1], 1
 	}
-}
-
-func hexVal(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+	"vigil/internal/digit"
 
 	"golang.org/x/sys/unix"
 )
@@ -345,7 +346,7 @@ func ParseValue(b []byte) (v int, inRange bool) {
 		i++
 	}
 	base := int64(10)
-	if i+1 < len(b) && b[i] == '0' && (b[i+1] == 'x' || b[i+1] == 'X') && i+2 < len(b) && digitVal(b[i+2]) < 16 {
+	if i+1 < len(b) && b[i] == '0' && (b[i+1] == 'x' || b[i+1] == 'X') && i+2 < len(b) && digit.Value(b[i+2]) < 16 {
 		base = 16
 		i += 2
 	} else if i < len(b) && b[i] == '0' {
@@ -353,7 +354,7 @@ func ParseValue(b []byte) (v int, inRange bool) {
 	}
 	var n int64
 	for ; i < len(b); i++ {
-		d := int64(digitVal(b[i]))
+		d := int64(digit.Value(b[i]))
 		if d >= base {
 			break
 		}
@@ -373,19 +374,6 @@ func ParseValue(b []byte) (v int, inRange bool) {
 
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
-}
-
-// digitVal is the value of a digit in any base up to 16, or 99.
-func digitVal(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c-'a') + 10
-	case 'A' <= c && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return 99
 }
 
 // initFile applies init_file: write the value if the file is missing, or
