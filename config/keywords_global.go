@@ -292,7 +292,7 @@ func init() {
 				g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
 			}
 		}},
-		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of vigil's threads (keepalived: of the VRRP process); turns off vigil's default SCHED_RR 1.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of vigil's threads (keepalived: of the VRRP process);", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, -20, 19); ok {
 				g.VRRPPriority, g.VRRPPrioritySet = v, true
@@ -309,7 +309,7 @@ func init() {
 		ignoredWith[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process.", checkInts(0, 4095)),
 		ignoredWith[Global]("checker_cpu_affinity", "CPUs of the checker process.", checkInts(0, 4095)),
 		ignoredWith[Global]("bfd_cpu_affinity", "CPUs of the BFD process.", checkInts(0, 4095)),
-		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of vigil's threads, not of the programs it runs (keepalived: of the VRRP process). vigil's default is 1 (run --no-realtime: none).", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of vigil's threads, not of the programs it runs (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, 1, 99); ok {
 				g.VRRPRTPriority = v

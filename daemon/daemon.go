@@ -50,9 +50,6 @@ type Options struct {
 	Version     string
 	// OnReady, if set, is called once the instances run (sd_notify READY).
 	OnReady func()
-	// NoRealtime keeps the advert thread in normal scheduling when
-	// vrrp_rt_priority is not configured (see daemon/sched.go).
-	NoRealtime bool
 	// NoVRRP runs the virtual servers and health checks only (keepalived
 	// -C): no VRRP instance starts, and every virtual server is active, as
 	// keepalived's checker process sets up IPVS whatever VRRP does.

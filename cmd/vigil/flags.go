@@ -17,7 +17,6 @@ type runOpts struct {
 	metrics string // --metrics
 	level   string // --log-level; "" means info (debug with -D)
 
-	noRealtime  bool   // --no-realtime
 	memoryLimit string // --memory-limit; "" means the default
 
 	console  bool   // -l
@@ -123,7 +122,6 @@ var options = []optSpec{
 	{long: "control", kind: reqArg, own: true, set: func(o *runOpts, v string) error { o.control, o.ctlSet = v, true; return nil }},
 	{long: "metrics", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.metrics })},
 	{long: "log-level", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.level })},
-	{long: "no-realtime", own: true, set: flagTrue(func(o *runOpts) *bool { return &o.noRealtime })},
 	{long: "memory-limit", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.memoryLimit })},
 }
 
@@ -315,6 +313,5 @@ vigil's own, with one or two dashes:
   --control=PATH               control socket (default /run/vigil/vigil.sock; empty: none)
   --metrics=ADDR               serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9650)
   --log-level=LEVEL            debug, info, warn or error
-  --no-realtime                keep the advert thread out of SCHED_RR when vrrp_rt_priority is not set
   --memory-limit=SIZE          Go heap soft limit (e.g. 16MiB; off: none; default 16MiB, or GOMEMLIMIT)
 `

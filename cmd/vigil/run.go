@@ -260,7 +260,6 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
 		NoBFD:       o.noBFD,
 		OnReady:     ready,
-		NoRealtime:  o.noRealtime,
 	})
 	if err != nil {
 		return fatal(2, err.Error())
