@@ -45,19 +45,12 @@ deb:
 	$(GO) run ./packaging/mangen -version "$(VERSION)" | gzip -9n > $(DEB_STAGE)/vigil.conf.5.gz
 	VERSION="$(VERSION)" DEB_ARCH="$(DEB_ARCH)" DEB_STAGE="$(DEB_STAGE)" $(NFPM) pkg --packager deb --config packaging/nfpm.yaml --target $(DEB_OUT)/
 
-# Installs only what is missing, so a machine that has everything does not
-# need the network. It installs packages and nothing else: no service on the
-# host is stopped, started or reconfigured (the tests run keepalived in their
-# own namespaces with their own pid files, beside any keepalived the host
-# runs).
+# Installs only what is missing (packaging/install-missing.sh): no service on
+# the host is stopped, started, enabled or reconfigured (the tests run
+# keepalived, FRR, BIRD and nginx in their own namespaces with their own pid
+# files, beside any the host runs).
 define install_missing
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run as root to install them)"; exit 1; fi; \
-		echo "installing:$$missing"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	@bash packaging/install-missing.sh $(1)
 endef
 
 deps:
