@@ -313,5 +313,5 @@ vigil's own, with one or two dashes:
   --control=PATH               control socket (default /run/vigil/vigil.sock; empty: none)
   --metrics=ADDR               serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9650)
   --log-level=LEVEL            debug, info, warn or error
-  --memory-limit=SIZE          Go heap soft limit (e.g. 16MiB; off: none; default 16MiB, or GOMEMLIMIT)
+  --memory-limit=SIZE          Go heap soft limit (e.g. 64MiB; off: none; default 64MiB, or GOMEMLIMIT)
 `

@@ -11,12 +11,15 @@ import (
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit for `vigil run`
-// unless --memory-limit or GOMEMLIMIT says otherwise. With it, and GOGC at
-// defaultGOGC, the heap of a daemon that allocates nothing in its steady
-// state stays small; a configuration that needs more still gets it (the
-// limit is soft: the runtime collects harder near it, it never fails an
-// allocation). Measured with bench/footprint.sh (docs/benchmarks.md).
-const defaultMemoryLimit = 16 << 20
+// unless --memory-limit or GOMEMLIMIT says otherwise. It bounds the peaks of
+// a load or reload; the steady heap of a small configuration is kept small
+// by defaultGOGC, far below it. It is not lower because a soft limit under
+// the live heap makes the collector run without pause (the runtime lets it
+// take up to half the CPU): 16 MiB, the first default, is under the live
+// heap of a director with 1,000 virtual servers announced over BGP
+// (64-77 MB RSS in docs/benchmarks.md), where it would have starved BFD and
+// the VRRP loop. The limit is soft: it never fails an allocation.
+const defaultMemoryLimit = 64 << 20
 
 // defaultGOGC is the collector's target unless GOGC is set: a collection
 // when the heap has grown by half of what was live (Go's default is 100),
