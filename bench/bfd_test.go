@@ -9,12 +9,10 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,58 +155,31 @@ const bfdBlock = `bfd_instance peer {
 // 254 and 250 (Skew_Time 23 ms at 1 s); all three pairs cut at once.
 func TestBFDOutage(t *testing.T) {
 	requireBench(t)
-	trials := 5
-	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TRIALS")); err == nil && n > 0 {
-		trials = n
-	}
-	l, err := netlab.New("bbo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	client, err := l.AddHost("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(client, "eth0", "lan", "192.0.2.10/24"); err != nil {
-		t.Fatal(err)
-	}
+	trials := envInt("VIGIL_BENCH_TRIALS", 5)
+	l := newLAN(t, "bbo")
+	client, _ := addNode(t, l, "client", "192.0.2.10/24")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type pair struct {
 		name, impl, adv string
 		bfd             bool
 		vip             string
-		ports           [2]string
-		prober          *probe.Prober
 	}
 	pairs := []*pair{
 		{name: "vigil, advert_int 1 s, BFD 10 ms x 3, bfd_takeover", impl: "vigil", adv: "1", bfd: true, vip: "192.0.2.100"},
 		{name: "vigil, advert_int 1 s, no BFD", impl: "vigil", adv: "1", vip: "192.0.2.101"},
 		{name: "keepalived 2.2.7, advert_int 0.1 s", impl: "keepalived", adv: "0.1", vip: "192.0.2.102"},
 	}
+	var masters []string
+	var probers []*probe.Prober
 	for pi, p := range pairs {
 		addr := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
 		for i := 0; i < 2; i++ {
-			h, err := l.AddHost(fmt.Sprintf("p%dn%d", pi, i+1))
-			if err != nil {
-				t.Fatal(err)
+			h, port := addNode(t, l, fmt.Sprintf("p%dn%d", pi, i+1), addr(i)+"/24")
+			if i == 0 {
+				masters = append(masters, port)
 			}
-			if p.ports[i], err = l.Connect(h, "eth0", "lan", addr(i)+"/24"); err != nil {
-				t.Fatal(err)
-			}
-			var ln net.Listener
-			if err := h.Do(func() error {
-				var e error
-				ln, e = net.Listen("tcp", ":8080")
-				return e
-			}); err != nil {
-				t.Fatal(err)
-			}
-			go probe.Serve(ctx, ln, fmt.Sprintf("n%d", i+1))
+			serveName(t, ctx, h, fmt.Sprintf("n%d", i+1))
 			bfd, takeover := "", ""
 			if p.bfd {
 				bfd, takeover = bfdBlock, "bfd_takeover peer"
@@ -218,50 +189,18 @@ func TestBFDOutage(t *testing.T) {
 				"@SRC@", addr(i), "@PEER@", addr(1-i), "@VIP@", p.vip).Replace(conf)
 			start(t, p.impl, h, conf)
 		}
-		p.prober = &probe.Prober{Addr: p.vip + ":8080", Period: 5 * time.Millisecond, Timeout: 20 * time.Millisecond}
-		go func() { _ = client.Do(func() error { p.prober.Run(ctx); return nil }) }()
+		probers = append(probers, runProber(ctx, client, p.vip))
 	}
-	results := map[string][]time.Duration{}
-	for trial := 0; trial < trials; trial++ {
-		for _, p := range pairs {
-			waitAnswer(t, p.prober, "n1", 20*time.Second)
-		}
-		time.Sleep(1500 * time.Millisecond) // BFD Up again and at 10 ms
-		cut := time.Now()
-		for _, p := range pairs {
-			if err := l.Cut(p.ports[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, p := range pairs {
-			waitAnswer(t, p.prober, "n2", 10*time.Second)
-			o, err := probe.OutageAfter(p.prober.Samples(), cut)
-			if err != nil {
-				t.Fatal(err)
-			}
-			results[p.name] = append(results[p.name], o.SinceEvent)
-		}
-		for _, p := range pairs {
-			if err := l.Heal(p.ports[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	// 1.5 s settling: BFD Up again and at 10 ms.
+	results := outageTrials(t, l, trials, 20*time.Second, 1500*time.Millisecond, masters, probers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, priorities 254/250, dial every 5 ms, %d trials, all pairs cut at once)\n", trials)
 	fmt.Fprintln(tw, "setup\tmedian\tmin\tmax\tall")
-	for _, p := range pairs {
-		d := append([]time.Duration(nil), results[p.name]...)
-		var all []string
-		for _, x := range d {
-			all = append(all, x.Round(time.Millisecond).String())
-		}
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%s\n", p.name, d[len(d)/2].Round(time.Millisecond), d[0].Round(time.Millisecond),
-			d[len(d)-1].Round(time.Millisecond), strings.Join(all, " "))
+	for i, p := range pairs {
+		outageRow(tw, p.name, results[i])
 	}
 	tw.Flush()
-	if m := median(results[pairs[0].name]); m >= 100*time.Millisecond {
+	if m := median(results[0]); m >= 100*time.Millisecond {
 		t.Errorf("median outage with bfd_takeover %v, target under 100 ms", m)
 	}
 }
@@ -284,21 +223,12 @@ var kaDown = regexp.MustCompile(`(?i)Entering down state`)
 // ends, at 50 ms x 3 and at 10 ms x 3.
 func TestBFDFalseDowns(t *testing.T) {
 	requireBench(t)
-	busy := 60 * time.Second
-	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_BUSY")); err == nil && n > 0 {
-		busy = time.Duration(n) * time.Second
-	}
+	busy := time.Duration(envInt("VIGIL_BENCH_BUSY", 60)) * time.Second
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nBFD sessions under load: false downs (Up->Down on either end) while 6 busy loops run for %v; CPU of one idle session over 10 s\n", busy)
 	fmt.Fprintln(tw, "interval\timpl\tfalse downs\tCPU, one session (% of a core)")
 	for _, ms := range []int{50, 10} {
-		l, err := netlab.New(fmt.Sprintf("bbf%d", ms))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.AddSegment("lan"); err != nil {
-			t.Fatal(err)
-		}
+		l := newLAN(t, fmt.Sprintf("bbf%d", ms))
 		type end struct {
 			cmd          *exec.Cmd
 			sock, bfdPid string
@@ -306,14 +236,8 @@ func TestBFDFalseDowns(t *testing.T) {
 		ends := map[string][]end{}
 		for pi, impl := range []string{"vigil", "keepalived"} {
 			for i := 0; i < 2; i++ {
-				h, err := l.AddHost(fmt.Sprintf("%s%d", impl[:1], i))
-				if err != nil {
-					t.Fatal(err)
-				}
 				a := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
-				if _, err := l.Connect(h, "eth0", "lan", a(i)+"/24"); err != nil {
-					t.Fatal(err)
-				}
+				h, _ := addNode(t, l, fmt.Sprintf("%s%d", impl[:1], i), a(i)+"/24")
 				conf := strings.NewReplacer("@PEER@", a(1-i), "@SRC@", a(i), "@MS@", strconv.Itoa(ms)).Replace(bfdOnly)
 				cmd, sock, pid, _ := startBFD(t, impl, h, conf)
 				ends[impl] = append(ends[impl], end{cmd, sock, pid})
@@ -388,24 +312,11 @@ func TestBFDFalseDowns(t *testing.T) {
 // compared with the daemon loop's own lag.
 func TestBFDLoopLoad(t *testing.T) {
 	requireBench(t)
-	l, err := netlab.New("bbl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
+	l := newLAN(t, "bbl")
 	var socks []string
 	var confs []string
 	for i := 0; i < 2; i++ {
-		h, err := l.AddHost(fmt.Sprintf("n%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", i+1)); err != nil {
-			t.Fatal(err)
-		}
+		h, _ := addNode(t, l, fmt.Sprintf("n%d", i), fmt.Sprintf("192.0.2.%d/24", i+1))
 		conf := strings.NewReplacer("@PEER@", fmt.Sprintf("192.0.2.%d", 2-i), "@SRC@", fmt.Sprintf("192.0.2.%d", i+1), "@MS@", "10").Replace(bfdOnly)
 		if i == 0 {
 			conf += virtualServers(200, 1)

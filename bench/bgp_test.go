@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -40,11 +41,7 @@ type bgpBench struct {
 func newBGPBench(t *testing.T) *bgpBench {
 	t.Helper()
 	testenv.RequireTool(t, "vtysh", "nft")
-	l, err := netlab.New("bgpbench")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.New(t, "bgpbench")
 	if err := l.AddSegment("back"); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"vigil/control"
 	"vigil/internal/inet"
-	"vigil/internal/netlab"
 	"vigil/netio"
 	"vigil/vrrp/wire"
 )
@@ -41,32 +40,14 @@ func TestStallFalseFailovers(t *testing.T) {
 	pairs := []pair{{"vigil", 81}, {"keepalived", 82}}
 	results := map[string][]int{}
 	for run := 0; run < runs; run++ {
-		l, err := netlab.New("bst")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := l.AddSegment("lan"); err != nil {
-			t.Fatal(err)
-		}
-		sniff, err := l.AddHost("sniff")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Connect(sniff, "eth0", "lan", "192.0.2.250/24"); err != nil {
-			t.Fatal(err)
-		}
+		l := newLAN(t, "bst")
+		sniff, _ := addNode(t, l, "sniff", "192.0.2.250/24")
 		var procs []*exec.Cmd
 		backups := map[uint8]netip.Addr{}
 		for pi, p := range pairs {
 			for i := 0; i < 2; i++ {
-				h, err := l.AddHost(fmt.Sprintf("%s%d", p.impl[:1], i+1))
-				if err != nil {
-					t.Fatal(err)
-				}
 				addr := fmt.Sprintf("192.0.2.%d", 1+2*pi+i)
-				if _, err := l.Connect(h, "eth0", "lan", addr+"/24"); err != nil {
-					t.Fatal(err)
-				}
+				h, _ := addNode(t, l, fmt.Sprintf("%s%d", p.impl[:1], i+1), addr+"/24")
 				if i == 1 {
 					backups[p.vrid] = netip.MustParseAddr(addr)
 				}

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,22 +116,7 @@ func procTree(pid int) []int {
 	return out
 }
 
-func rssKiB(pids []int) int {
-	total := 0
-	for _, p := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				n, _ := strconv.Atoi(strings.Fields(l)[1])
-				total += n
-			}
-		}
-	}
-	return total
-}
+func rssKiB(pids []int) int { return statusKiB(pids, "VmRSS:") }
 
 // cpuTicks is utime+stime of pids, in clock ticks (1/100 s).
 func cpuTicks(pids []int) int {
@@ -173,31 +157,11 @@ type pairLab struct {
 
 func newPairLab(t *testing.T, prefix string) *pairLab {
 	t.Helper()
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	p := &pairLab{lab: l}
+	p := &pairLab{lab: newLAN(t, prefix)}
 	for i, name := range []string{"n1", "n2"} {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.ports[i], err = l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", i+1)); err != nil {
-			t.Fatal(err)
-		}
-		p.nodes[i] = h
+		p.nodes[i], p.ports[i] = addNode(t, p.lab, name, fmt.Sprintf("192.0.2.%d/24", i+1))
 	}
-	if p.client, err = l.AddHost("client"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(p.client, "eth0", "lan", "192.0.2.10/24"); err != nil {
-		t.Fatal(err)
-	}
+	p.client, _ = addNode(t, p.lab, "client", "192.0.2.10/24")
 	return p
 }
 
@@ -209,103 +173,41 @@ func newPairLab(t *testing.T, prefix string) *pairLab {
 // medians side by side.
 func TestFailoverOutage(t *testing.T) {
 	requireBench(t)
-	trials := 7
-	if n, err := strconv.Atoi(os.Getenv("VIGIL_BENCH_TRIALS")); err == nil && n > 0 {
-		trials = n
-	}
-	l, err := netlab.New("bfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	client, err := l.AddHost("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(client, "eth0", "lan", "192.0.2.10/24"); err != nil {
-		t.Fatal(err)
-	}
+	trials := envInt("VIGIL_BENCH_TRIALS", 7)
+	l := newLAN(t, "bfo")
+	client, _ := addNode(t, l, "client", "192.0.2.10/24")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type pair struct {
-		impl   string
-		vip    string
-		ports  [2]string
-		prober *probe.Prober
+		impl string
+		vip  string
 	}
 	pairs := []*pair{{impl: "vigil", vip: "192.0.2.100"}, {impl: "keepalived", vip: "192.0.2.101"}}
+	var masters []string
+	var probers []*probe.Prober
 	for pi, p := range pairs {
 		for i := 0; i < 2; i++ {
-			name := fmt.Sprintf("%s%d", p.impl[:1], i+1)
-			h, err := l.AddHost(name)
-			if err != nil {
-				t.Fatal(err)
+			h, port := addNode(t, l, fmt.Sprintf("%s%d", p.impl[:1], i+1), fmt.Sprintf("192.0.2.%d/24", 1+2*pi+i))
+			if i == 0 {
+				masters = append(masters, port)
 			}
-			if p.ports[i], err = l.Connect(h, "eth0", "lan", fmt.Sprintf("192.0.2.%d/24", 1+2*pi+i)); err != nil {
-				t.Fatal(err)
-			}
-			var ln net.Listener
-			if err := h.Do(func() error {
-				var e error
-				ln, e = net.Listen("tcp", ":8080")
-				return e
-			}); err != nil {
-				t.Fatal(err)
-			}
-			go probe.Serve(ctx, ln, fmt.Sprintf("n%d", i+1))
+			serveName(t, ctx, h, fmt.Sprintf("n%d", i+1))
 			conf := fmt.Sprintf(pairConf, 150-50*i, "0.1")
 			conf = strings.NewReplacer("192.0.2.100", p.vip, "virtual_router_id 77", fmt.Sprintf("virtual_router_id %d", 77+pi)).Replace(conf)
 			start(t, p.impl, h, conf)
 		}
-		p.prober = &probe.Prober{Addr: p.vip + ":8080", Period: 5 * time.Millisecond, Timeout: 20 * time.Millisecond}
-		go func() { _ = client.Do(func() error { p.prober.Run(ctx); return nil }) }()
+		probers = append(probers, runProber(ctx, client, p.vip))
 	}
-	results := map[string][]time.Duration{}
-	for trial := 0; trial < trials; trial++ {
-		for _, p := range pairs {
-			waitAnswer(t, p.prober, "n1", 15*time.Second)
-		}
-		time.Sleep(500 * time.Millisecond)
-		cut := time.Now()
-		for _, p := range pairs {
-			if err := l.Cut(p.ports[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, p := range pairs {
-			waitAnswer(t, p.prober, "n2", 10*time.Second)
-			o, err := probe.OutageAfter(p.prober.Samples(), cut)
-			if err != nil {
-				t.Fatal(err)
-			}
-			results[p.impl] = append(results[p.impl], o.SinceEvent)
-		}
-		for _, p := range pairs {
-			if err := l.Heal(p.ports[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	results := outageTrials(t, l, trials, 15*time.Second, 500*time.Millisecond, masters, probers)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, advert_int 0.1 s, dial every 5 ms, %d trials, both pairs cut at once)\n", trials)
 	fmt.Fprintln(tw, "impl\tmedian\tmin\tmax\tall")
-	for _, impl := range []string{"vigil", "keepalived"} {
-		d := results[impl]
-		sorted := append([]time.Duration(nil), d...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		var all []string
-		for _, x := range d {
-			all = append(all, x.Round(time.Millisecond).String())
-		}
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%s\n", impl, sorted[len(sorted)/2].Round(time.Millisecond),
-			sorted[0].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), strings.Join(all, " "))
+	for i, p := range pairs {
+		outageRow(tw, p.impl, results[i])
 	}
 	fmt.Fprintf(tw, "protocol floor (Master_Down_Interval, priority 100)\t%v\n", 300*time.Millisecond+156*100*time.Millisecond/256)
 	tw.Flush()
-	vm, km := median(results["vigil"]), median(results["keepalived"])
+	vm, km := median(results[0]), median(results[1])
 	if vm > km+25*time.Millisecond {
 		t.Errorf("vigil's median outage %v is slower than keepalived's %v", vm, km)
 	}

@@ -1,5 +1,5 @@
 // Package labtest is what the namespace-lab tests of several packages share:
-// a one-segment lab built and removed around a test, and a buffer that
+// a lab (or a one-segment lab) built and removed around a test, and a buffer that
 // collects a child process's output while the test reads it.
 package labtest
 
@@ -12,15 +12,10 @@ import (
 	"vigil/internal/testenv"
 )
 
-// LAN builds the lab prefix with one segment "lan" and the named hosts, in
-// order, each with eth0 on the segment addressed from addrs[name]. It
-// returns the lab, the hosts and their switch-side ports (for Cut and
-// Isolate), and deletes everything when the test ends. It needs root and
-// ip (skipping for users, failing under CI=true without them).
-func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
+// New builds the empty lab prefix and deletes it, and every process
+// started in it, when the test ends; a failed cleanup fails the test.
+func New(t testing.TB, prefix string) *netlab.Lab {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip")
 	l, err := netlab.New(prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +25,19 @@ func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string
 			t.Errorf("lab cleanup: %v", err)
 		}
 	})
+	return l
+}
+
+// LAN builds the lab prefix with one segment "lan" and the named hosts, in
+// order, each with eth0 on the segment addressed from addrs[name]. It
+// returns the lab, the hosts and their switch-side ports (for Cut and
+// Isolate), and deletes everything when the test ends. It needs root and
+// ip (skipping for users, failing under CI=true without them).
+func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip")
+	l := New(t, prefix)
 	if err := l.AddSegment("lan"); err != nil {
 		t.Fatal(err)
 	}
