@@ -45,12 +45,7 @@ func neighMAC(t *testing.T, h *netlabHost, ip netip.Addr) string {
 // section 7.1.2), and keeps the old address without the Override flag.
 func TestAnnouncerUpdatesNeighbours(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "nioan")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	a, b := twoHosts(t, "nioan")
 	ifA, _ := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
 	// Linux creates entries from gratuitous ARP only with arp_accept; the

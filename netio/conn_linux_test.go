@@ -225,12 +225,7 @@ func TestConnCloseAndDeadline(t *testing.T) {
 // after it is not lost.
 func TestConnSurvivesLinkFlap(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "niocf")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	a, b := twoHosts(t, "niocf")
 	_, llA := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
 	src4 := netip.MustParseAddr("192.0.2.1")
@@ -264,12 +259,7 @@ func TestConnSurvivesLinkFlap(t *testing.T) {
 // the link, and an Announcer on it announces the VMAC.
 func TestConnOnVMAC(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "niocv")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	a, b := twoHosts(t, "niocv")
 	const vmac = "00:00:5e:00:01:33"
 	must[string](t)(a.Run("ip", "link", "add", "link", "eth0", "name", "vrrp.51", "address", vmac, "type", "macvlan", "mode", "private"))
 	must[string](t)(a.Run("ip", "link", "set", "vrrp.51", "up"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
@@ -22,16 +23,20 @@ type netlabHost = netlab.Host
 func newLab(t *testing.T, prefix string) *netlab.Lab {
 	t.Helper()
 	testenv.RequireRoot(t)
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("close lab: %v", err)
-		}
-	})
-	return l
+	return labtest.New(t, prefix)
+}
+
+// twoHosts returns hosts a (192.0.2.1, 2001:db8::1) and b (192.0.2.2,
+// 2001:db8::2), each with eth0 on segment "lan" of a lab with prefix.
+func twoHosts(t *testing.T, prefix string) (a, b *netlabHost) {
+	t.Helper()
+	l := newLab(t, prefix)
+	check(t, l.AddSegment("lan"))
+	a = must[*netlabHost](t)(l.AddHost("a"))
+	b = must[*netlabHost](t)(l.AddHost("b"))
+	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
+	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	return a, b
 }
 
 func must[T any](t *testing.T) func(T, error) T {

@@ -49,12 +49,7 @@ func recvWait(t *testing.T, s *Socket, buf []byte) (Packet, bool) {
 // same receive information, both ways, for each family and cast; and the
 // Socket's steady-state Send and Recv allocate nothing.
 func TestSocketAgainstConn(t *testing.T) { // not parallel: AllocsPerRun
-	l := newLab(t, "niosk")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	a, b := twoHosts(t, "niosk")
 	ifA, llA := ifaceIn(t, a, "eth0")
 	ifB, llB := ifaceIn(t, b, "eth0")
 	v4a, v4b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
