@@ -1,8 +1,6 @@
 package doctor
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -116,32 +114,7 @@ func checkBFD(in *Input) []Finding {
 }
 
 // bfdFirewallRules returns the firewall rules that mention port 3784 and
-// drop or reject: a textual look (the rule analysis of firewall.go is
-// VRRP's), good enough to point at the line.
+// drop or reject.
 func bfdFirewallRules(in *Input) []string {
-	if in.Facts == nil {
-		return nil
-	}
-	fw, err := in.Facts.Firewall()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, dump := range []struct {
-		tool string
-		b    []byte
-	}{{"nft", fw.NftText}, {"iptables", fw.IptablesSave}, {"ip6tables", fw.Ip6tablesSave}} {
-		sc := bufio.NewScanner(bytes.NewReader(dump.b))
-		for sc.Scan() {
-			l := strings.TrimSpace(sc.Text())
-			if !strings.Contains(l, "3784") {
-				continue
-			}
-			lo := strings.ToLower(l)
-			if strings.Contains(lo, "drop") || strings.Contains(lo, "reject") {
-				out = append(out, dump.tool+": "+l)
-			}
-		}
-	}
-	return out
+	return droppingRules(in, func(l, _ string) bool { return strings.Contains(l, "3784") })
 }

@@ -1,8 +1,6 @@
 package doctor
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -115,30 +113,10 @@ func checkBGP(in *Input) []Finding {
 	return out
 }
 
-// bgpFirewallRules returns the firewall rules that mention port 179 and
-// drop or reject (a textual look, as for BFD).
+// bgpFirewallRules returns the firewall rules that mention port 179 (or
+// the bgp service name) and drop or reject.
 func bgpFirewallRules(in *Input) []string {
-	if in.Facts == nil {
-		return nil
-	}
-	fw, err := in.Facts.Firewall()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, dump := range []struct {
-		tool string
-		b    []byte
-	}{{"nft", fw.NftText}, {"iptables", fw.IptablesSave}, {"ip6tables", fw.Ip6tablesSave}} {
-		sc := bufio.NewScanner(bytes.NewReader(dump.b))
-		for sc.Scan() {
-			l := strings.TrimSpace(sc.Text())
-			lo := strings.ToLower(l)
-			if (strings.Contains(l, " 179 ") || strings.HasSuffix(l, " 179") || strings.Contains(lo, " bgp ")) &&
-				(strings.Contains(lo, "drop") || strings.Contains(lo, "reject")) {
-				out = append(out, dump.tool+": "+l)
-			}
-		}
-	}
-	return out
+	return droppingRules(in, func(l, lo string) bool {
+		return strings.Contains(l, " 179 ") || strings.HasSuffix(l, " 179") || strings.Contains(lo, " bgp ")
+	})
 }

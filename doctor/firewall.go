@@ -791,3 +791,32 @@ func (rs *ruleset) walk(c *fwChain, p vrrpPacket, depth int, sure bool) ([]block
 	}
 	return out, false
 }
+
+// droppingRules returns the host's firewall rules, as "tool: rule", that
+// drop or reject and that mentions says are about the protocol (it gets the
+// rule and the rule in lower case): a textual look, not the rule analysis
+// above (which is VRRP's), good enough to point at the line for BFD and BGP.
+func droppingRules(in *Input, mentions func(rule, lower string) bool) []string {
+	if in.Facts == nil {
+		return nil
+	}
+	fw, err := in.Facts.Firewall()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, dump := range []struct {
+		tool string
+		b    []byte
+	}{{"nft", fw.NftText}, {"iptables", fw.IptablesSave}, {"ip6tables", fw.Ip6tablesSave}} {
+		sc := bufio.NewScanner(bytes.NewReader(dump.b))
+		for sc.Scan() {
+			l := strings.TrimSpace(sc.Text())
+			lo := strings.ToLower(l)
+			if mentions(l, lo) && (strings.Contains(lo, "drop") || strings.Contains(lo, "reject")) {
+				out = append(out, dump.tool+": "+l)
+			}
+		}
+	}
+	return out
+}
