@@ -112,20 +112,45 @@ func (t *Target) dialer(network string) *net.Dialer {
 	return d
 }
 
-// dialUDP connects a UDP socket to the target (bound and marked as
-// configured) whose reads and writes fail after connect_timeout or once ctx
-// is done. The returned release ends that and closes the socket.
-func (t *Target) dialUDP(ctx context.Context) (conn net.Conn, release func(), err error) {
-	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
-	conn, err = t.dialer("udp").DialContext(ctx, "udp", t.dialAddr())
+// dial connects to the target (bound and marked as configured) within ctx
+// and ties the connection's deadline to ctx: its reads and writes fail
+// once ctx's time is spent, and at once when ctx is cancelled (shutdown).
+// The returned release ends that and closes the connection.
+func (t *Target) dial(ctx context.Context, network string) (conn net.Conn, release func(), err error) {
+	conn, err = t.dialer(network).DialContext(ctx, network, t.dialAddr())
 	if err != nil {
-		cancel()
 		return nil, nil, err
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	return conn, func() { stop(); conn.Close(); cancel() }, nil
+	return conn, func() { stop(); conn.Close() }, nil
+}
+
+// dialUDP connects a UDP socket to the target (bound and marked as
+// configured) whose reads and writes fail after connect_timeout or once ctx
+// is done. The returned release ends that and closes the socket.
+func (t *Target) dialUDP(ctx context.Context) (conn net.Conn, release func(), err error) {
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	conn, rel, err := t.dial(ctx, "udp")
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return conn, func() { rel(); cancel() }, nil
+}
+
+// stepError words why a step of a check failed, for its message: cancelled
+// (shutdown), timed out after connect_timeout (ctx carries it), or err as
+// describe trims it.
+func (t *Target) stepError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return errors.New("cancelled")
+	case ctx.Err() != nil || isTimeout(err):
+		return fmt.Errorf("timed out after %v", t.Timeout)
+	}
+	return errors.New(describe(err))
 }
 
 // dialAddr is the address string for net.Dial, with the zone of bind_if

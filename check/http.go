@@ -256,27 +256,16 @@ func (c *HTTP) Get(ctx context.Context, u URL) (*Response, error) {
 	defer cancel()
 	what := c.describeURL(u)
 	fail := func(step string, err error) (*Response, error) {
-		switch {
-		case errors.Is(ctx.Err(), context.Canceled):
-			err = errors.New("cancelled")
-		case ctx.Err() != nil || isTimeout(err):
-			err = fmt.Errorf("timed out after %v", c.cfg.Timeout)
-		default:
-			err = errors.New(describe(err))
-		}
-		return nil, fmt.Errorf("%s: %s: %w", what, step, err)
+		return nil, fmt.Errorf("%s: %s: %w", what, step, c.cfg.stepError(ctx, err))
 	}
-	conn, err := c.cfg.dialer("tcp").DialContext(ctx, "tcp", c.cfg.dialAddr())
+	// dial ties the connection's deadline to ctx: every read and write
+	// below gives up when the request's time is spent, and ctx
+	// cancellation (shutdown) ends them early.
+	conn, release, err := c.cfg.dial(ctx, "tcp")
 	if err != nil {
 		return fail("connect", err)
 	}
-	defer conn.Close()
-	// The deadline makes every read and write below give up when the
-	// request's time is spent; ctx cancellation (shutdown) closes it early.
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer release()
 
 	var rw io.ReadWriter = conn
 	if c.cfg.TLS {

@@ -68,25 +68,13 @@ func (c *SMTP) Check(ctx context.Context) Result {
 	defer cancel()
 	where := c.cfg.Addr.String()
 	fail := func(step string, err error) Result {
-		switch {
-		case errors.Is(ctx.Err(), context.Canceled):
-			err = errors.New("cancelled")
-		case ctx.Err() != nil || isTimeout(err):
-			err = fmt.Errorf("timed out after %v", c.cfg.Timeout)
-		default:
-			err = errors.New(describe(err))
-		}
-		return down(fmt.Sprintf("SMTP %s: %s: %v", where, step, err), start)
+		return down(fmt.Sprintf("SMTP %s: %s: %v", where, step, c.cfg.stepError(ctx, err)), start)
 	}
-	conn, err := c.cfg.dialer("tcp").DialContext(ctx, "tcp", c.cfg.dialAddr())
+	conn, release, err := c.cfg.dial(ctx, "tcp")
 	if err != nil {
 		return fail("connect", err)
 	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer release()
 
 	br := bufio.NewReaderSize(conn, 1024)
 	code, text, err := readSMTPReply(br)
