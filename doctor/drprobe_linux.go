@@ -167,11 +167,7 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 	}
 	if len(ask) > 0 {
 		for _, t := range ask {
-			req := netio.ARP{EthDst: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, EthSrc: ifi.HardwareAddr, Op: netio.ARPRequest,
-				SenderMAC: ifi.HardwareAddr, SenderIP: t.own.Addr(), TargetMAC: make(net.HardwareAddr, 6), TargetIP: t.real}
-			if b, err := req.MarshalBinary(); err == nil {
-				_, _ = conn.WriteTo(b, &packet.Addr{HardwareAddr: req.EthDst})
-			}
+			_ = drpath.Link{Ifi: ifi, Own: t.own}.SendARP(conn, t.own.Addr(), t.real)
 		}
 		readUntil(conn, time.Now().Add(500*time.Millisecond), func(b []byte) bool {
 			a, err := netio.ParseARP(b)

@@ -66,7 +66,9 @@ func (l Link) Open() (*packet.Conn, error) {
 
 var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
-func (l Link) sendARP(conn *packet.Conn, sender, target netip.Addr) error {
+// SendARP broadcasts an ARP request from sender (this host's address, or
+// 0.0.0.0 for an RFC 5227 probe) for target on the link.
+func (l Link) SendARP(conn *packet.Conn, sender, target netip.Addr) error {
 	req := netio.ARP{EthDst: broadcast, EthSrc: l.Ifi.HardwareAddr, Op: netio.ARPRequest,
 		SenderMAC: l.Ifi.HardwareAddr, SenderIP: sender, TargetMAC: make(net.HardwareAddr, 6), TargetIP: target}
 	b, err := req.MarshalBinary()
@@ -83,7 +85,7 @@ func (l Link) Resolve(ctx context.Context, conn *packet.Conn, real netip.Addr, w
 	if mac := Neighbours()[real.String()+" "+l.Ifi.Name]; mac != nil {
 		return mac, nil
 	}
-	if err := l.sendARP(conn, l.Own.Addr(), real); err != nil {
+	if err := l.SendARP(conn, l.Own.Addr(), real); err != nil {
 		return nil, fmt.Errorf("ARP request for %s on %s: %w", real, l.Ifi.Name, err)
 	}
 	var mac net.HardwareAddr
@@ -104,7 +106,7 @@ func (l Link) Resolve(ctx context.Context, conn *packet.Conn, real netip.Addr, w
 // for wait. It returns the zero Addr when every candidate is taken.
 func (l Link) Unused(ctx context.Context, conn *packet.Conn, cands []netip.Addr, wait time.Duration) netip.Addr {
 	for _, c := range cands {
-		if err := l.sendARP(conn, netip.IPv4Unspecified(), c); err != nil {
+		if err := l.SendARP(conn, netip.IPv4Unspecified(), c); err != nil {
 			return netip.Addr{}
 		}
 		taken := false
