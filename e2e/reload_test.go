@@ -8,8 +8,64 @@ import (
 	"testing"
 	"time"
 
+	"vigil/control"
 	"vigil/internal/labtest"
 )
+
+// reloadMaster is one vigil node of confV2MulticastPass at priority 150
+// in its own lab, MASTER with the VIP 192.0.2.100, for reload tests.
+type reloadMaster struct {
+	*node
+	text   string                 // the configuration it started with
+	vip    netip.Addr             // 192.0.2.100
+	before control.InstanceStatus // its instance once MASTER
+}
+
+func startReloadMaster(t *testing.T, prefix string) *reloadMaster {
+	t.Helper()
+	_, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	r := &reloadMaster{text: confFor(confV2MulticastPass, 150, "192.0.2.1", ""), vip: netip.MustParseAddr("192.0.2.100")}
+	r.node = startNode(t, "vigil", hosts["a"], r.text)
+	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return r.hasAddr(r.vip) })
+	r.before = instStatus(t, r.node)
+	return r
+}
+
+// lastReload is the outcome of the node's last reload (zero before one).
+func (r *reloadMaster) lastReload() (ok bool, at time.Time, errs []string) {
+	s, err := r.status()
+	if err != nil || s.LastReload == nil {
+		return false, time.Time{}, nil
+	}
+	return s.LastReload.OK, s.LastReload.At, s.LastReload.Errors
+}
+
+// reload writes text to the node's file, sends SIGHUP and waits (up to
+// timeout) until a reload newer than the last one is reported; it returns
+// that reload's outcome and how long after the signal it was reported.
+func (r *reloadMaster) reload(t *testing.T, text, what string, timeout time.Duration) (ok bool, errs []string, took time.Duration) {
+	t.Helper()
+	if err := os.WriteFile(r.node.conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, prev, _ := r.lastReload()
+	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	took = waitFor(t, timeout, what, func() bool { _, at, _ := r.lastReload(); return at.After(prev) })
+	ok, _, errs = r.lastReload()
+	return ok, errs, took
+}
+
+// requireKept fails the test unless the instance is still MASTER with no
+// transition since it started, holding the VIP.
+func (r *reloadMaster) requireKept(t *testing.T) {
+	t.Helper()
+	now := instStatus(t, r.node)
+	if now.State != "MASTER" || !now.Since.Equal(r.before.Since) || !r.hasAddr(r.vip) {
+		t.Fatalf("after a rejected reload: %s since %v (was %v), VIP held %v", now.State, now.Since, r.before.Since, r.hasAddr(r.vip))
+	}
+}
 
 // TestReload: SIGHUP with a broken file keeps the running configuration and
 // its VIPs (keepalived only does so with reload_check_config); SIGHUP with a
@@ -18,53 +74,24 @@ import (
 func TestReload(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
-	_, hosts, _ := labtest.LAN(t, "rld", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	conf := confFor(confV2MulticastPass, 150, "192.0.2.1", "")
-	a := startNode(t, "vigil", hosts["a"], conf)
-	vip, extra := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")
-	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return a.hasAddr(vip) })
-	before := instStatus(t, a)
+	a := startReloadMaster(t, "rld")
+	extra := netip.MustParseAddr("192.0.2.101")
 
-	hup := func() {
-		t.Helper()
-		if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-	}
-	lastReload := func() (ok bool, at time.Time, errs []string) {
-		s, err := a.status()
-		if err != nil || s.LastReload == nil {
-			return false, time.Time{}, nil
-		}
-		return s.LastReload.OK, s.LastReload.At, s.LastReload.Errors
-	}
-
-	broken := strings.Replace(conf, "priority 150", "priority 150;", 1)
-	if err := os.WriteFile(a.conf, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hup()
-	waitFor(t, 5*time.Second, "the rejected reload to be reported", func() bool { _, at, _ := lastReload(); return !at.IsZero() })
-	ok, _, errs := lastReload()
+	broken := strings.Replace(a.text, "priority 150", "priority 150;", 1)
+	ok, errs, _ := a.reload(t, broken, "the rejected reload to be reported", 5*time.Second)
 	if ok || len(errs) == 0 || !strings.Contains(strings.Join(errs, "\n"), "priority") {
 		t.Fatalf("broken reload: ok=%v errors=%q; want it rejected, naming the priority line", ok, errs)
 	}
-	now := instStatus(t, a)
-	if now.State != "MASTER" || !now.Since.Equal(before.Since) || !a.hasAddr(vip) {
-		t.Fatalf("after a rejected reload: %s since %v (was %v), VIP held %v", now.State, now.Since, before.Since, a.hasAddr(vip))
-	}
+	a.requireKept(t)
 
-	changed := strings.Replace(conf, "priority 150", "priority 120", 1)
+	changed := strings.Replace(a.text, "priority 150", "priority 120", 1)
 	changed = strings.Replace(changed, "192.0.2.100/24\n", "192.0.2.100/24\n    192.0.2.101/24\n", 1)
-	if err := os.WriteFile(a.conf, []byte(changed), 0o644); err != nil {
-		t.Fatal(err)
+	if ok, errs, _ := a.reload(t, changed, "the second reload", 5*time.Second); !ok {
+		t.Fatalf("good reload rejected: %q", errs)
 	}
-	_, firstAt, _ := lastReload()
-	hup()
-	waitFor(t, 5*time.Second, "the second reload", func() bool { ok, at, _ := lastReload(); return ok && at.After(firstAt) })
 	waitFor(t, 2*time.Second, "the added VIP", func() bool { return a.hasAddr(extra) })
-	now = instStatus(t, a)
-	if now.State != "MASTER" || !now.Since.Equal(before.Since) || now.Priority != 120 || !a.hasAddr(vip) {
-		t.Fatalf("after a good reload: %s priority %d since %v (was %v); want MASTER 120 with no transition", now.State, now.Priority, now.Since, before.Since)
+	now := instStatus(t, a.node)
+	if now.State != "MASTER" || !now.Since.Equal(a.before.Since) || now.Priority != 120 || !a.hasAddr(a.vip) {
+		t.Fatalf("after a good reload: %s priority %d since %v (was %v); want MASTER 120 with no transition", now.State, now.Priority, now.Since, a.before.Since)
 	}
 }
