@@ -32,6 +32,7 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/dataplane/nft"
+	"vigil/internal/epoll"
 	"vigil/internal/inet"
 	"vigil/netio"
 	"vigil/notify"
@@ -211,7 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.poll, err = newPoller(); err != nil {
 		return fmt.Errorf("daemon: event loop: %w", err)
 	}
-	defer d.poll.close()
+	defer d.poll.Close()
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -289,8 +290,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.pushDesired()
 		d.pushBGP()
 		due = d.next()
-		d.poll.arm(due)
-		evs, err := d.poll.wait()
+		d.poll.Arm(due)
+		evs, err := d.poll.Wait()
 		if err != nil {
 			d.log.Error("event loop: epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -312,9 +313,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		for _, ev := range evs {
 			switch ev.Fd {
-			case tagTimer:
-				d.poll.timerFired()
-			case tagWake:
+			case epoll.TagTimer:
+				d.poll.TimerFired()
+			case epoll.TagWake:
 				for {
 					fs := d.poll.take()
 					if len(fs) == 0 {
@@ -697,7 +698,7 @@ func (d *Daemon) attach(in *instance) error {
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
 		}
-		if err := d.poll.add(conn.Fd(), conn.Fd()); err != nil {
+		if err := d.poll.Add(conn.Fd(), conn.Fd()); err != nil {
 			_ = conn.Close()
 			return fmt.Errorf("vrrp_instance %s: watch the socket: %w", in.spec.cfg.Name, err)
 		}
@@ -737,7 +738,7 @@ func (d *Daemon) detach(in *instance) {
 	delete(s.byVRID, in.spec.engine.VRID)
 	in.sock = nil
 	if len(s.byVRID) == 0 {
-		d.poll.del(s.conn.Fd())
+		d.poll.Del(s.conn.Fd())
 		delete(d.byFd, s.conn.Fd())
 		_ = s.conn.Close()
 		delete(d.socks, s.key)

@@ -30,6 +30,7 @@ import (
 
 	"vigil/bfd"
 	"vigil/bfd/wire"
+	"vigil/internal/epoll"
 )
 
 // Session is one session to run: the engine's configuration and the TTL
@@ -78,7 +79,7 @@ type Runner struct {
 	nextSub int
 	late    Lateness
 	sendErr map[string]string
-	poll    *poller
+	poll    *epoll.Set
 	pollErr error
 	buf     []byte // receive buffer
 	txbuf   []byte // transmit buffer
@@ -97,7 +98,7 @@ func New(log *slog.Logger) *Runner {
 	rnd := mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 	r := &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
 		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, buf: make([]byte, 512), txbuf: make([]byte, 255)}
-	r.poll, r.pollErr = newPoller()
+	r.poll, r.pollErr = epoll.New()
 	return r
 }
 
@@ -151,7 +152,7 @@ func (r *Runner) startLocked(now time.Time, s Session) error {
 		if err != nil {
 			return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
 		}
-		if err := r.poll.add(l.fd, l.fd); err != nil {
+		if err := r.poll.Add(l.fd, l.fd); err != nil {
 			l.Close()
 			return fmt.Errorf("bfd_instance %s: %w", s.Name, err)
 		}
@@ -197,7 +198,7 @@ func (r *Runner) closeIdleListenersLocked() {
 			}
 		}
 		if !used {
-			r.poll.del(l.fd)
+			r.poll.Del(l.fd)
 			l.Close()
 			r.lis[fam] = nil
 		}
@@ -206,7 +207,7 @@ func (r *Runner) closeIdleListenersLocked() {
 
 func (r *Runner) kick() {
 	if r.poll != nil {
-		r.poll.wake()
+		r.poll.Wake()
 	}
 }
 
@@ -266,7 +267,7 @@ func (r *Runner) SendErrors() map[string]string {
 
 // Run steps the sessions until ctx ends; then it sends AdminDown to every
 // peer, closes the sockets and returns. It runs on its own locked thread,
-// blocked in epoll_wait (see poller).
+// blocked in epoll_wait (see package internal/epoll).
 func (r *Runner) Run(ctx context.Context) error {
 	if r.pollErr != nil {
 		return r.pollErr
@@ -288,7 +289,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer func() {
 		stop()
 		r.mu.Lock()
-		r.poll.close()
+		r.poll.Close()
 		r.poll = nil
 		r.mu.Unlock()
 	}()
@@ -301,8 +302,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		next := r.set.Next()
 		p := r.poll
 		r.mu.Unlock()
-		p.arm(next)
-		evs, err := p.wait()
+		p.Arm(next)
+		evs, err := p.Wait()
 		if err != nil {
 			r.shutdown()
 			return fmt.Errorf("bfd: epoll_wait: %w", err)
@@ -311,13 +312,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		for _, ev := range evs {
 			switch fd := int(ev.Fd); fd {
-			case tagTimer:
-				if !p.armed.IsZero() {
-					r.measureLocked(now, p.armed)
+			case epoll.TagTimer:
+				if armed := p.Armed(); !armed.IsZero() {
+					r.measureLocked(now, armed)
 				}
-				p.timerFired()
-			case tagWake:
-				p.drainWake()
+				p.TimerFired()
+			case epoll.TagWake:
+				p.DrainWake()
 			default:
 				r.readLocked(now, fd)
 			}
@@ -429,7 +430,7 @@ func (r *Runner) shutdown() {
 	}
 	for i, l := range r.lis {
 		if l != nil {
-			r.poll.del(l.fd)
+			r.poll.Del(l.fd)
 			l.Close()
 			r.lis[i] = nil
 		}

@@ -1,0 +1,214 @@
+// Package epoll is what vigil's two event loops wait on, the daemon's VRRP
+// loop and the BFD runner: one epoll(7) instance holding the loop's
+// sockets, one timerfd for the loop's next deadline and one eventfd that
+// other goroutines write when they queued work for the loop.
+//
+// The loop's own thread is the one the kernel wakes for a packet or a
+// deadline: no reader goroutine, channel or Go timer is in the path. Against
+// a select loop (a reader goroutine per socket handing each packet over a
+// channel, and a Go timer) that is one thread wake-up per packet instead of
+// three, and under CPU saturation each extra wake-up is another wait for a
+// CPU: a VRRP backup or a BFD session that waits too long declares its peer
+// dead (docs/benchmarks.md, host stalls).
+package epoll
+
+import (
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The tags Wait returns for the timerfd and the eventfd; a socket's tag is
+// what Add was given (its descriptor, which is never negative).
+const (
+	TagTimer = -1
+	TagWake  = -2
+)
+
+// Set is one epoll instance with its timerfd and eventfd. Wake may be
+// called from any goroutine; everything else belongs to the loop.
+type Set struct {
+	ep, tfd, efd int
+	file         *os.File        // ep, registered with the runtime's poller (NewParked)
+	rc           syscall.RawConn // file's
+	readFn       func(uintptr) bool
+	n            int
+	werr         error
+	events       [32]unix.EpollEvent
+	armed        time.Time // the deadline the timerfd holds; zero: none
+	spec         unix.ItimerSpec
+	one          [8]byte
+	buf          [8]byte // the loop's reads of the timerfd and eventfd
+}
+
+// New returns a Set whose Wait blocks the calling thread in epoll_wait: for
+// a loop locked to a thread of its own (the BFD runner), which is then the
+// thread the kernel wakes.
+func New() (*Set, error) { return newSet(false) }
+
+// NewParked returns a Set whose Wait parks the calling goroutine in the Go
+// runtime's poller (the epoll instance is readable when any descriptor in
+// it is): the goroutine's P goes idle, so an idle process's threads all
+// sleep until the next deadline. Blocking in epoll_wait as a system call
+// instead keeps a P busy, which keeps the runtime's sysmon thread polling
+// and handing the P around: 46 wake-ups a second for a daemon with one
+// deadline a second, and 1,028 (CPU 4.0%) for one VRRP master at 10 ms
+// (bench/footprint.sh). The daemon's loop uses it.
+func NewParked() (*Set, error) { return newSet(true) }
+
+func newSet(parked bool) (*Set, error) {
+	s := &Set{ep: -1, tfd: -1, efd: -1}
+	var err error
+	if s.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, err
+	}
+	if s.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if parked {
+		if err := unix.SetNonblock(s.ep, true); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.file = os.NewFile(uintptr(s.ep), "epoll")
+		if s.rc, err = s.file.SyscallConn(); err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.readFn = s.readEvents
+	}
+	if err := s.Add(s.tfd, TagTimer); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Add(s.efd, TagWake); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.one[0] = 1 // eventfd counts in host order; any non-zero value wakes
+	return s, nil
+}
+
+// Add watches fd for input; tag comes back from Wait (a socket's fd, never
+// TagTimer or TagWake).
+func (s *Set) Add(fd, tag int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tag)}
+	return unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, fd, &ev)
+}
+
+// Del stops watching fd.
+func (s *Set) Del(fd int) {
+	_ = unix.EpollCtl(s.ep, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// Arm sets the timerfd to fire at next (zero: never); a deadline already
+// armed costs no system call.
+func (s *Set) Arm(next time.Time) {
+	if next.Equal(s.armed) {
+		return
+	}
+	s.armed = next
+	s.spec = unix.ItimerSpec{}
+	if !next.IsZero() {
+		d := time.Until(next)
+		if d <= 0 {
+			d = 1 // a zero value would disarm it
+		}
+		s.spec.Value = unix.NsecToTimespec(int64(d))
+	}
+	rawCall(unix.SYS_TIMERFD_SETTIME, uintptr(s.tfd), 0, uintptr(unsafe.Pointer(&s.spec)), 0)
+}
+
+// Armed is the deadline the timerfd holds (zero: none); after TagTimer it
+// is the deadline that fired, until TimerFired.
+func (s *Set) Armed() time.Time { return s.armed }
+
+// Wait blocks until something is ready and returns the events, whose Fd
+// is the tag: TagTimer, TagWake or what Add was given. The slice is reused
+// by the next Wait.
+func (s *Set) Wait() ([]unix.EpollEvent, error) {
+	if s.rc == nil {
+		for {
+			n, err := unix.EpollWait(s.ep, s.events[:], -1)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return s.events[:n], nil
+		}
+	}
+	s.n, s.werr = 0, nil
+	err := s.rc.Read(s.readFn) // a method value made once: no allocation per wait
+	if err == nil {
+		err = s.werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.events[:s.n], nil
+}
+
+// readEvents is what rc.Read calls: take what is ready without blocking;
+// false sends the goroutine to wait in the runtime's poller.
+func (s *Set) readEvents(fd uintptr) bool {
+	for {
+		r, e := rawCall(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			s.werr = e
+			return true
+		}
+		s.n = int(r)
+		return s.n > 0
+	}
+}
+
+// rawCall makes a system call that never blocks (timeout 0, non-blocking
+// descriptors) without telling the runtime: Syscall's entersyscall wakes
+// the runtime's sysmon thread each time, an extra wake-up per packet
+// (bench/footprint.sh).
+func rawCall(trap, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
+	r, _, e := unix.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
+	return r, e
+}
+
+// TimerFired consumes the timerfd's expiry; the deadline is then spent.
+func (s *Set) TimerFired() {
+	rawCall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
+	s.armed = time.Time{}
+}
+
+// DrainWake consumes the Wakes so far, before the loop takes what they
+// announced.
+func (s *Set) DrainWake() {
+	rawCall(unix.SYS_READ, uintptr(s.efd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
+}
+
+// Wake makes Wait return TagWake; any goroutine.
+func (s *Set) Wake() { _, _ = unix.Write(s.efd, s.one[:]) }
+
+// Close closes the epoll instance, the timerfd and the eventfd.
+func (s *Set) Close() {
+	if s.file != nil {
+		_ = s.file.Close() // closes ep
+		s.file, s.ep = nil, -1
+	}
+	for _, fd := range []int{s.ep, s.tfd, s.efd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	s.ep, s.tfd, s.efd = -1, -1, -1
+}
