@@ -1,0 +1,73 @@
+package epoll
+
+import (
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestWait runs both kinds of Set through what the loops rely on: an armed
+// deadline comes back as TagTimer, a Wake from another goroutine as
+// TagWake, and a readable socket with the tag it was added with.
+func TestWait(t *testing.T) {
+	for name, mk := range map[string]func() (*Set, error){"New": New, "NewParked": NewParked} {
+		t.Run(name, func(t *testing.T) {
+			s, err := mk()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			tags := func() []int32 {
+				evs, err := s.Wait()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []int32
+				for _, ev := range evs {
+					out = append(out, ev.Fd)
+				}
+				return out
+			}
+
+			due := time.Now().Add(20 * time.Millisecond)
+			s.Arm(due)
+			if got := tags(); len(got) != 1 || got[0] != TagTimer {
+				t.Fatalf("after Arm: tags %v, want [%d]", got, TagTimer)
+			}
+			if time.Now().Before(due) {
+				t.Fatalf("timer fired before its deadline")
+			}
+			if !s.Armed().Equal(due) {
+				t.Fatalf("Armed() = %v, want %v", s.Armed(), due)
+			}
+			s.TimerFired()
+			if !s.Armed().IsZero() {
+				t.Fatalf("Armed() after TimerFired = %v, want zero", s.Armed())
+			}
+
+			go s.Wake()
+			if got := tags(); len(got) != 1 || got[0] != TagWake {
+				t.Fatalf("after Wake: tags %v, want [%d]", got, TagWake)
+			}
+			s.DrainWake()
+
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fds[0])
+			defer unix.Close(fds[1])
+			if err := s.Add(fds[0], fds[0]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if got := tags(); len(got) != 1 || got[0] != int32(fds[0]) {
+				t.Fatalf("after a datagram: tags %v, want [%d]", got, fds[0])
+			}
+			s.Del(fds[0])
+		})
+	}
+}
