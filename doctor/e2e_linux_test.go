@@ -1,10 +1,7 @@
 package doctor_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +14,7 @@ import (
 
 	"vigil/control"
 	"vigil/doctor"
+	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
@@ -156,36 +154,7 @@ func runDoctor(t *testing.T, r *router, sniff string) (doctor.Report, int) {
 
 func runDoctorArgs(t *testing.T, r *router, args ...string) (doctor.Report, int) {
 	t.Helper()
-	cmd := r.host.Command(context.Background(), vigilBinary(t), append(append([]string{"doctor"}, args...), "-json")...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("vigil doctor: %v\n%s", err, stderr.String())
-	}
-	var rep doctor.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("vigil doctor -json: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
-	var text bytes.Buffer
-	_ = doctor.WriteText(&text, rep)
-	t.Logf("vigil doctor in %s (exit %d):\n%s", r.host.Name, code, text.String())
-	return rep, code
-}
-
-// find returns the findings with code and severity.
-func find(rep doctor.Report, code string, sev doctor.Severity) []doctor.Finding {
-	var out []doctor.Finding
-	for _, f := range rep.Findings {
-		if f.Code == code && f.Severity == sev {
-			out = append(out, f)
-		}
-	}
-	return out
+	return doctortest.Run(t, r.host, vigilBinary(t), args...)
 }
 
 func mentions(fs []doctor.Finding, s string) bool {
@@ -241,13 +210,13 @@ func TestFirewallSplitBrain(t *testing.T) {
 	if code != 1 {
 		t.Errorf("doctor on b exited %d, want 1", code)
 	}
-	if fw := find(rep, "VD101", doctor.Crit); !mentions(fw, "ip protocol vrrp drop") {
+	if fw := doctortest.Find(rep, "VD101", doctor.Crit); !mentions(fw, "ip protocol vrrp drop") {
 		t.Errorf("doctor on b does not quote the firewall rule: %+v", fw)
 	}
-	if sb := find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.1") {
+	if sb := doctortest.Find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.1") {
 		t.Errorf("doctor on b does not report the split brain with 192.0.2.1: %+v", sb)
 	}
-	if d := find(rep, "VD102", doctor.Crit); !mentions(d, "192.0.2.1") {
+	if d := doctortest.Find(rep, "VD102", doctor.Crit); !mentions(d, "192.0.2.1") {
 		t.Errorf("doctor on b does not say the host drops 192.0.2.1's adverts: %+v", d)
 	}
 
@@ -255,7 +224,7 @@ func TestFirewallSplitBrain(t *testing.T) {
 	if code != 1 {
 		t.Errorf("doctor on a exited %d, want 1", code)
 	}
-	if sb := find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.2") || !mentions(sb, "does not hear this node") {
+	if sb := doctortest.Find(rep, "VD301", doctor.Crit); !mentions(sb, "192.0.2.2") || !mentions(sb, "does not hear this node") {
 		t.Errorf("doctor on a does not report the split brain with 192.0.2.2, deaf to a: %+v", sb)
 	}
 }
@@ -315,14 +284,14 @@ func testVRIDClash(t *testing.T, prefix, kind string) {
 		if code != 1 {
 			t.Errorf("doctor on %s exited %d, want 1", r.host.Name, code)
 		}
-		cl := find(rep, "VD201", doctor.Crit)
+		cl := doctortest.Find(rep, "VD201", doctor.Crit)
 		if !mentions(cl, "192.0.2.9") || !mentions(cl, "VRID clash") {
 			t.Errorf("doctor on %s does not report the VRID clash with 192.0.2.9: %+v", r.host.Name, cl)
 		}
 		if !mentions(cl, "auth_pass") || !mentions(cl, "192.0.2.200") {
 			t.Errorf("doctor on %s does not say what differs (password, VIPs): %+v", r.host.Name, cl)
 		}
-		if len(find(rep, "VD301", doctor.Crit)) > 0 {
+		if len(doctortest.Find(rep, "VD301", doctor.Crit)) > 0 {
 			t.Errorf("doctor on %s calls the foreign router a split brain", r.host.Name)
 		}
 	}
@@ -343,7 +312,7 @@ func TestHealthyPair(t *testing.T) {
 				t.Errorf("doctor on %s cries wolf: %s %s: %s %v", r.host.Name, f.Code, f.Severity, f.Summary, f.Evidence)
 			}
 		}
-		if len(find(rep, "VD101", doctor.Ok)) == 0 || len(find(rep, "VD201", doctor.Ok)) == 0 {
+		if len(doctortest.Find(rep, "VD101", doctor.Ok)) == 0 || len(doctortest.Find(rep, "VD201", doctor.Ok)) == 0 {
 			t.Errorf("doctor on %s did not run the firewall and clash checks", r.host.Name)
 		}
 	}
@@ -354,7 +323,7 @@ func TestHealthyPair(t *testing.T) {
 		if code != 0 || Problems(rep) > 0 {
 			t.Errorf("doctor without daemon on %s exited %d with %d problem(s)", r.host.Name, code, Problems(rep))
 		}
-		if len(find(rep, "VD001", doctor.Info)) == 0 {
+		if len(doctortest.Find(rep, "VD001", doctor.Info)) == 0 {
 			t.Errorf("doctor without daemon on %s does not say it ran without one", r.host.Name)
 		}
 	}
@@ -394,7 +363,7 @@ func TestStalledMaster(t *testing.T) {
 	if code != 0 {
 		t.Errorf("doctor on b exited %d, want 0 (the pair is healthy again)", code)
 	}
-	if f := find(rep, "VD602", doctor.Info); !mentions(f, "handed back") || !mentions(f, "192.0.2.1") {
+	if f := doctortest.Find(rep, "VD602", doctor.Info); !mentions(f, "handed back") || !mentions(f, "192.0.2.1") {
 		t.Errorf("doctor on b does not explain the takeover and handback: %+v", f)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"vigil/control"
 	"vigil/doctor"
+	"vigil/internal/doctortest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -91,7 +92,7 @@ func TestForwardingOffNAT(t *testing.T) {
 	// One finding per family; both services are active (the IPv4 one as
 	// its instance is master, the IPv6 one because no vrrp_instance holds
 	// its VIP), so both are crit.
-	fs := find(rep, "VD703", doctor.Crit)
+	fs := doctortest.Find(rep, "VD703", doctor.Crit)
 	if len(fs) != 2 || !mentions(fs, "net.ipv4.ip_forward = 0") || !mentions(fs, "[192.0.2.100]:tcp:80") ||
 		!mentions(fs, "net.ipv6.conf.all.forwarding = 0") || !mentions(fs, "[2001:db8::100]:tcp:80") {
 		t.Errorf("doctor: two VD703 crit naming the services and the sysctls expected, got %+v", rep.Findings)
@@ -167,16 +168,16 @@ func TestDRRealServerWithoutVRRP(t *testing.T) {
 		"net.ipv4.conf.all.arp_announce=0", "net.ipv4.conf.eth0.arp_announce=0")
 
 	rep := doctorHere()
-	if fs := find(rep, "VD704", doctor.Warn); !mentions(fs, "does not have the VIP 198.51.100.100") {
+	if fs := doctortest.Find(rep, "VD704", doctor.Warn); !mentions(fs, "does not have the VIP 198.51.100.100") {
 		t.Errorf("no VD704 for the missing VIP: %+v", rep.Findings)
 	}
 
 	run("ip", "addr", "add", "198.51.100.100/32", "dev", "lo")
 	rep = doctorHere()
-	if fs := find(rep, "VD702", doctor.Warn); !mentions(fs, "answers ARP for the VIP 198.51.100.100 on eth0") {
+	if fs := doctortest.Find(rep, "VD702", doctor.Warn); !mentions(fs, "answers ARP for the VIP 198.51.100.100 on eth0") {
 		t.Errorf("no VD702 on a real server without vrrp_instance: %+v", rep.Findings)
 	}
-	if fs := find(rep, "VD704", doctor.Warn); len(fs) > 0 {
+	if fs := doctortest.Find(rep, "VD704", doctor.Warn); len(fs) > 0 {
 		t.Errorf("VD704 with the VIP on lo: %+v", fs)
 	}
 

@@ -48,7 +48,11 @@ func (n *node) killAll() {
 	n.stop(syscall.SIGKILL)
 }
 
-const bfdVigilConf = `
+// bfdTrackConf is one node of TestBFDKeepalivedInterop: a BFD session
+// "peer" at 50 ms x 3 and a VRRP instance (its own name, VRID and VIP per
+// implementation) that tracks it unweighted.
+func bfdTrackConf(inst string, vrid int, vip string) string {
+	return fmt.Sprintf(`
 global_defs { vrrp_version 3 }
 bfd_instance peer {
   neighbor_ip @PEER@
@@ -57,36 +61,17 @@ bfd_instance peer {
   min_tx 50
   multiplier 3
 }
-vrrp_instance VI_A {
+vrrp_instance %s {
   interface eth0
   state BACKUP
-  virtual_router_id 61
+  virtual_router_id %d
   priority 100
   advert_int 0.1
-  virtual_ipaddress { 192.0.2.161/24 }
+  virtual_ipaddress { %s/24 }
   track_bfd { peer }
 }
-`
-
-const bfdKeepalivedConf = `
-global_defs { vrrp_version 3 }
-bfd_instance peer {
-  neighbor_ip @PEER@
-  source_ip @SRC@
-  min_rx 50
-  min_tx 50
-  multiplier 3
+`, inst, vrid, vip)
 }
-vrrp_instance VI_B {
-  interface eth0
-  state BACKUP
-  virtual_router_id 62
-  priority 100
-  advert_int 0.1
-  virtual_ipaddress { 192.0.2.162/24 }
-  track_bfd { peer }
-}
-`
 
 // TestBFDKeepalivedInterop: vigil and keepalived 2.2.7 run a BFD session
 // to each other, each with a VRRP instance that tracks it unweighted. The
@@ -96,8 +81,8 @@ vrrp_instance VI_B {
 func TestBFDKeepalivedInterop(t *testing.T) {
 	requireVRRPLab(t, "keepalived")
 	_, hosts, _ := labtest.LAN(t, "bfdk", map[string][]string{"v": {"192.0.2.1/24"}, "k": {"192.0.2.2/24"}}, "v", "k")
-	vconf := confFor(bfdVigilConf, 100, "192.0.2.1", "192.0.2.2")
-	kconf := confFor(bfdKeepalivedConf, 100, "192.0.2.2", "192.0.2.1")
+	vconf := confFor(bfdTrackConf("VI_A", 61, "192.0.2.161"), 100, "192.0.2.1", "192.0.2.2")
+	kconf := confFor(bfdTrackConf("VI_B", 62, "192.0.2.162"), 100, "192.0.2.2", "192.0.2.1")
 	v := startNode(t, "vigil", hosts["v"], vconf)
 	waitFor(t, 5*time.Second, "vigil's instance in FAULT while the session is down", func() bool {
 		b, in, ok := bfdOf(v, "peer")

@@ -18,6 +18,7 @@ import (
 
 	"vigil/control"
 	"vigil/doctor"
+	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
@@ -81,37 +82,17 @@ func newBGPLab(t *testing.T, prefix, kind string, ndirs int) *bgpLab {
 // 10 ms x 3 sessions to the directors and bgpd following them.
 func newBGPLabBFD(t *testing.T, prefix, kind string, ndirs int, bfd bool) *bgpLab {
 	t.Helper()
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := &bgpLab{t: t, lab: l, kind: kind, bfd: bfd}
+	x := &bgpLab{t: t, kind: kind, bfd: bfd}
+	// Registered first, so it runs after the lab (and its routers) is gone.
 	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
 		if x.rdir != "" {
 			_ = os.RemoveAll(x.rdir)
 		}
 	})
-	for _, s := range []string{"front", "back"} {
-		if err := l.AddSegment(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add := func(name string) *netlab.Host {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	x.client = add("client")
-	caddrs := []string{lbClientAddr + "/24"}
-	for i := 1; i <= lbClientAliases; i++ {
-		caddrs = append(caddrs, fmt.Sprintf("192.0.2.%d/24", 10+i))
-	}
-	lbConnect(t, l, x.client, "eth0", "front", caddrs...)
+	l := labtest.New(t, prefix)
+	x.lab = l
+	var add func(string) *netlab.Host
+	x.client, add = lbFrontBack(t, l)
 	mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 	x.router = add("router")
 	lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
@@ -372,6 +353,27 @@ func bgpOf(t *testing.T, n *node) control.BGPStatus {
 	return s.BGPInstances[0]
 }
 
+// spreadECMP opens n new connections as spreadNew does and fails the test
+// if a director handled fewer than a tenth of them (ECMP does not spread);
+// it returns how many each real server served.
+func (x *bgpLab) spreadECMP(t *testing.T, c *lbClient, n int) map[string]int {
+	t.Helper()
+	var before []int
+	for _, d := range x.dirs {
+		before = append(before, counter(t, d, "netdev"))
+	}
+	got := x.spreadNew(c, n)
+	var per []int
+	for i, d := range x.dirs {
+		per = append(per, counter(t, d, "netdev")-before[i])
+		if per[i] < n/10 {
+			t.Errorf("director %d got %d of %d new connections: ECMP does not spread", i+1, per[i], n)
+		}
+	}
+	t.Logf("new connections per director: %v; per real server: %v", per, got)
+	return got
+}
+
 // spreadNew opens n new connections (a request each) from the client's
 // addresses and counts them per real server.
 func (x *bgpLab) spreadNew(c *lbClient, n int) map[string]int {
@@ -464,6 +466,22 @@ func (k *kaRun) stop() (ok, total, reqs int, sample string) {
 	return k.opened - len(k.broken), k.opened, k.reqs, sample
 }
 
+// startActiveActive starts three directors on one mh configuration with
+// the real servers' weights under router ("frr" or "bird") and waits until
+// the router has all three as next hops; it returns the lab and how long
+// that took.
+func startActiveActive(t *testing.T, prefix, router string, weights []int) (*bgpLab, time.Duration) {
+	t.Helper()
+	requireBGPLab(t, router)
+	testenv.Short(t)
+	x := newBGPLab(t, prefix, router, 3)
+	conf := x.conf("mh", weights, "  mh-port\n")
+	for i := range x.dirs {
+		x.start(i, conf)
+	}
+	return x, x.waitNexthops(30*time.Second, 1, 2, 3)
+}
+
 // TestBGPActiveActiveFRR is issue #13's proof with FRR as the router:
 // three directors announce the VIP only once their rules are in; the
 // router installs three ECMP next hops; new flows spread over all three
@@ -473,15 +491,8 @@ func (k *kaRun) stop() (ok, total, reqs int, sample string) {
 // director whose real servers all fail withdraws; SIGTERM drains with no
 // failed request.
 func TestBGPActiveActiveFRR(t *testing.T) {
-	requireBGPLab(t, "frr")
-	testenv.Short(t)
-	x := newBGPLab(t, "bgpfrr", "frr", 3)
 	weights := []int{1, 2, 3}
-	conf := x.conf("mh", weights, "  mh-port\n")
-	for i := range x.dirs {
-		x.start(i, conf)
-	}
-	took := x.waitNexthops(30*time.Second, 1, 2, 3)
+	x, took := startActiveActive(t, "bgpfrr", "frr", weights)
 	t.Logf("router FIB has three next hops %v after the directors started", took.Round(time.Millisecond))
 	b := bgpOf(t, x.nodes[0])
 	if len(b.Sessions) != 1 || b.Sessions[0].State != "Established" || len(b.Routes) != 1 || !b.Routes[0].Announced ||
@@ -491,22 +502,8 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 	c := newLBClient(x.client, 2*time.Second)
 
 	t.Run("spread", func(t *testing.T) {
-		var before []int
-		for _, d := range x.dirs {
-			before = append(before, counter(t, d, "netdev"))
-		}
 		const n = 600
-		got := x.spreadNew(c, n)
-		var per []int
-		for i, d := range x.dirs {
-			per = append(per, counter(t, d, "netdev")-before[i])
-		}
-		t.Logf("new connections per director: %v; per real server (weights %v): %v", per, weights, got)
-		for i, p := range per {
-			if p < n/10 {
-				t.Errorf("director %d got %d of %d new connections: ECMP does not spread", i+1, p, n)
-			}
-		}
+		got := x.spreadECMP(t, c, n)
 		for i, r := range x.rs {
 			want := float64(n) * float64(weights[i]) / 6
 			if g := float64(got[r.name]); g < want*0.6 || g > want*1.4 {
@@ -653,15 +650,7 @@ func (x *bgpLab) waitAllUp(n *node) {
 	x.t.Helper()
 	waitFor(x.t, 20*time.Second, n.host.Name+" to see every real server up", func() bool {
 		s, err := n.status()
-		if err != nil || len(s.Services) != 1 {
-			return false
-		}
-		for _, r := range s.Services[0].RealServers {
-			if !r.Up {
-				return false
-			}
-		}
-		return true
+		return err == nil && oneServiceUp(s)
 	})
 }
 
@@ -681,7 +670,7 @@ func TestBGPDoctorWrongAS(t *testing.T) {
 		return err == nil && len(s.BGP) == 1 && (strings.Contains(s.BGP[0].LastError, "bad peer AS") || strings.Contains(s.BGP[0].LastError, "refused our OPEN"))
 	})
 	rep, code := runDoctorOn(t, n)
-	if len(findings(rep, "VDA01", doctor.Crit)) != 1 || code != 1 {
+	if len(doctortest.Find(rep, "VDA01", doctor.Crit)) != 1 || code != 1 {
 		t.Errorf("vigil doctor: exit %d, want VDA01 crit", code)
 	}
 }
@@ -699,31 +688,11 @@ func (n *node) confText() string {
 // router: three ECMP next hops, new flows over every director, a killed
 // director's route gone, SIGTERM draining without a failed request.
 func TestBGPActiveActiveBIRD(t *testing.T) {
-	requireBGPLab(t, "bird")
-	testenv.Short(t)
-	x := newBGPLab(t, "bgpbird", "bird", 3)
 	weights := []int{1, 1, 1}
-	conf := x.conf("mh", weights, "  mh-port\n")
-	for i := range x.dirs {
-		x.start(i, conf)
-	}
-	took := x.waitNexthops(30*time.Second, 1, 2, 3)
+	x, took := startActiveActive(t, "bgpbird", "bird", weights)
 	t.Logf("BIRD's kernel route has three next hops %v after the directors started", took.Round(time.Millisecond))
 	c := newLBClient(x.client, 2*time.Second)
-	var before []int
-	for _, d := range x.dirs {
-		before = append(before, counter(t, d, "netdev"))
-	}
-	const n = 300
-	got := x.spreadNew(c, n)
-	var per []int
-	for i, d := range x.dirs {
-		per = append(per, counter(t, d, "netdev")-before[i])
-		if per[i] < n/10 {
-			t.Errorf("director %d got %d of %d new connections", i+1, per[i], n)
-		}
-	}
-	t.Logf("new connections per director: %v; per real server: %v", per, got)
+	x.spreadECMP(t, c, 300)
 
 	k := startKeepAlive(t, c, 100, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)

@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +10,7 @@ import (
 
 	"vigil/control"
 	"vigil/doctor"
+	"vigil/internal/doctortest"
 )
 
 // runDoctorOn runs `vigil doctor -json` next to vigil node n and returns
@@ -23,35 +21,7 @@ func runDoctorOn(t *testing.T, n *node) (doctor.Report, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := n.host.Command(context.Background(), bin, "doctor", "-f", n.conf, "-control", n.ctl, "-sniff", "300ms", "-json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("vigil doctor: %v\n%s", err, stderr.String())
-	}
-	var rep doctor.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("vigil doctor -json: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
-	var text bytes.Buffer
-	_ = doctor.WriteText(&text, rep)
-	t.Logf("vigil doctor on %s (exit %d):\n%s", n.host.Name, code, text.String())
-	return rep, code
-}
-
-func findings(rep doctor.Report, code string, sev doctor.Severity) []doctor.Finding {
-	var out []doctor.Finding
-	for _, f := range rep.Findings {
-		if f.Code == code && f.Severity == sev {
-			out = append(out, f)
-		}
-	}
-	return out
+	return doctortest.Run(t, n.host, bin, "-f", n.conf, "-control", n.ctl, "-sniff", "300ms")
 }
 
 // TestDRAntiSpoofing is the seed scenario of a DR director in a VM behind
@@ -75,7 +45,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 	x.waitServing(d, c)
 
 	rep, code := runDoctorOn(t, d)
-	if ok := findings(rep, "VD705", doctor.Ok); len(ok) != len(x.rs) {
+	if ok := doctortest.Find(rep, "VD705", doctor.Ok); len(ok) != len(x.rs) {
 		t.Errorf("without the filter: %d VD705 ok findings, want one per real server (%d): %+v", len(ok), len(x.rs), rep.Findings)
 	}
 	for _, f := range rep.Findings {
@@ -119,7 +89,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 	}
 
 	rep, code = runDoctorOn(t, d)
-	crit := findings(rep, "VD705", doctor.Crit)
+	crit := doctortest.Find(rep, "VD705", doctor.Crit)
 	if len(crit) != len(x.rs) {
 		t.Errorf("with the filter: %d VD705 crit findings, want one per real server (%d): %+v", len(crit), len(x.rs), rep.Findings)
 	}

@@ -268,16 +268,8 @@ func waitDirector(t *testing.T, n *node, state string, timeout time.Duration) ti
 	t.Helper()
 	return waitFor(t, timeout, n.host.Name+" to be "+state+" with every real server up", func() bool {
 		s, err := n.status()
-		if err != nil || len(s.Instances) != 1 || s.Instances[0].State != state || len(s.Services) != 1 ||
-			s.Services[0].Active != (state == "MASTER") {
-			return false
-		}
-		for _, r := range s.Services[0].RealServers {
-			if !r.Up {
-				return false
-			}
-		}
-		return true
+		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == state && oneServiceUp(s) &&
+			s.Services[0].Active == (state == "MASTER")
 	})
 }
 

@@ -109,38 +109,54 @@ func lbConnect(t *testing.T, l *netlab.Lab, h *netlab.Host, ifname, seg string, 
 	return port
 }
 
-// newLBLab builds the lab for kind with ndirs directors and starts the
-// three real servers.
-func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
+// lbFrontBack adds the segments front and back to l and the client on
+// front (lbClientAddr and its aliases); it returns the client and a
+// function that adds a host.
+func lbFrontBack(t *testing.T, l *netlab.Lab) (client *netlab.Host, add func(string) *netlab.Host) {
 	t.Helper()
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("lab cleanup: %v", err)
-		}
-	})
-	x := &lbLab{t: t, lab: l, kind: kind}
 	for _, s := range []string{"front", "back"} {
 		if err := l.AddSegment(s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	add := func(name string) *netlab.Host {
+	add = func(name string) *netlab.Host {
 		h, err := l.AddHost(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h
 	}
-	x.client = add("client")
+	client = add("client")
 	caddrs := []string{lbClientAddr + "/24"}
 	for i := 1; i <= lbClientAliases; i++ {
 		caddrs = append(caddrs, fmt.Sprintf("192.0.2.%d/24", 10+i))
 	}
-	lbConnect(t, l, x.client, "eth0", "front", caddrs...)
+	lbConnect(t, l, client, "eth0", "front", caddrs...)
+	return client, add
+}
+
+// oneServiceUp reports whether s has exactly one virtual server and every
+// one of its real servers is up.
+func oneServiceUp(s control.Status) bool {
+	if len(s.Services) != 1 {
+		return false
+	}
+	for _, r := range s.Services[0].RealServers {
+		if !r.Up {
+			return false
+		}
+	}
+	return true
+}
+
+// newLBLab builds the lab for kind with ndirs directors and starts the
+// three real servers.
+func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
+	t.Helper()
+	l := labtest.New(t, prefix)
+	x := &lbLab{t: t, lab: l, kind: kind}
+	var add func(string) *netlab.Host
+	x.client, add = lbFrontBack(t, l)
 	for i := 1; i <= ndirs; i++ {
 		x.dirs = append(x.dirs, add(fmt.Sprintf("dir%d", i)))
 	}
@@ -257,15 +273,7 @@ func (x *lbLab) waitServing(n *node, c *lbClient) {
 	x.t.Helper()
 	waitFor(x.t, 15*time.Second, n.host.Name+" to be MASTER with all real servers up", func() bool {
 		s, err := n.status()
-		if err != nil || len(s.Instances) != 1 || s.Instances[0].State != "MASTER" || len(s.Services) != 1 || !s.Services[0].Active {
-			return false
-		}
-		for _, r := range s.Services[0].RealServers {
-			if !r.Up {
-				return false
-			}
-		}
-		return true
+		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == "MASTER" && oneServiceUp(s) && s.Services[0].Active
 	})
 	x.waitAllAnswer(c, 15*time.Second)
 }
