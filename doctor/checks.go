@@ -685,6 +685,7 @@ var causeKinds = map[vrrp.Cause]causeKind{
 	vrrp.CauseStartup:    otherCause, vrrp.CauseAddressOwner: otherCause,
 	vrrp.CauseInterfaceDown: otherCause, vrrp.CauseInterfaceUp: otherCause,
 	vrrp.CauseTracking: otherCause, vrrp.CauseShutdown: otherCause, vrrp.CauseSyncGroup: otherCause,
+	vrrp.CauseBFDTakeover: bfdTakeover,
 }
 
 type causeKind int
@@ -693,6 +694,9 @@ const (
 	otherCause causeKind = iota
 	preempted
 	silentMaster
+	// bfdTakeover: it took over because a BFD session to the master went
+	// down (bfd_takeover), before the master down timer.
+	bfdTakeover
 )
 
 func checkStall(in *Input) []Finding {
@@ -723,6 +727,13 @@ func checkStall(in *Input) []Finding {
 				Summary:  fmt.Sprintf("This node took over as master and later handed back (%s): the master was silent for longer than the master down interval and then came back, which is what a stalled master (SIGSTOP, VM pause, CPU starvation) or a burst of lost adverts looks like.", reason),
 				Evidence: []string{fmt.Sprintf("became_master = %d, released_master = %d, back to BACKUP %s ago", became, released, ago(in.Now, t.st.Since))},
 				Fix:      "If the master did not restart on purpose, look at its logs and load around that time (journalctl -u vigil, /proc/pressure/cpu); run `vigil doctor` there.",
+			})
+		case t.st.State == "MASTER" && kind == bfdTakeover:
+			tookOver = true
+			out = append(out, Finding{Code: "VD602", Severity: Info, Instance: t.name, Interface: t.iface,
+				Summary:  fmt.Sprintf("This node took over as master %s ago, before the master down interval, because a BFD session to the master went down (bfd_takeover): the master's host or its link failed, or BFD alone failed while the master's adverts did not reach this node either.", ago(in.Now, t.st.Since)),
+				Evidence: []string{fmt.Sprintf("state MASTER since %s ago: %s", ago(in.Now, t.st.Since), reason)},
+				Fix:      "Check the old master (the BFD session's neighbor in the reason) and the link to it: is vigil or keepalived running there, and is its BFD session Up again (`vigil status` there)?",
 			})
 		case t.st.State == "MASTER" && kind == silentMaster && t.st.MasterAddr != "" &&
 			!in.local(t, parseAddr(t.st.MasterAddr)):

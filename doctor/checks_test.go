@@ -302,6 +302,11 @@ func TestChecks(t *testing.T) {
 			f.proc = map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0"}
 			return &Input{Now: now, Config: cfg, Status: status(is), Facts: f}
 		}, []string{"VD602/info", "VD603/warn"}, "fell silent"},
+		{"stall/took over on a BFD session down", checkStall, func() *Input {
+			is := inst("MASTER", nil)
+			is.Reason, is.Cause = "takeover: BFD session peer to 192.0.2.2 went down (Control Detection Time Expired)", vrrp.CauseBFDTakeover.String()
+			return &Input{Now: now, Config: cfg, Status: status(is)}
+		}, []string{"VD602/info"}, "BFD session to the master went down"},
 		{"stall/busy host alone is information", checkStall, func() *Input {
 			f := hostFacts()
 			f.proc = map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1"}

@@ -15,6 +15,7 @@ import (
 	"vigil/control"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
+	"vigil/vrrp"
 )
 
 // bfdOf returns the named BFD session of a vigil node's status.
@@ -481,8 +482,8 @@ func TestBFDTakeover(t *testing.T) {
 	if limit := detect + skew + 500*time.Millisecond; took > limit {
 		t.Errorf("takeover %v after the cut, want within %v (Master_Down_Interval would be about 3 s)", took, limit)
 	}
-	if !strings.Contains(in.Reason, "BFD session peer") {
-		t.Errorf("reason %q does not name the BFD session", in.Reason)
+	if !strings.Contains(in.Reason, "BFD session peer") || in.Cause != vrrp.CauseBFDTakeover.String() {
+		t.Errorf("reason %q, cause %q: want the BFD session named and cause %v", in.Reason, in.Cause, vrrp.CauseBFDTakeover)
 	}
 	// 2. The master returns and preempts (priority 254 > 250).
 	if err := l.Heal(ports["m"]); err != nil {

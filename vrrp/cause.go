@@ -43,6 +43,10 @@ const (
 	// CauseSyncGroup: another member of the sync group moved this one, or
 	// the group's own state changed.
 	CauseSyncGroup
+	// CauseBFDTakeover: a backup took over before its Master_Down_Timer
+	// because a BFD session to the master went down (vigil's bfd_takeover,
+	// the PeerDown event), one Skew_Time after the session's detection.
+	CauseBFDTakeover
 	numCauses
 )
 
@@ -50,7 +54,7 @@ var causeNames = [numCauses]string{
 	CauseStartup: "startup", CauseAddressOwner: "address_owner", CauseMasterDown: "master_down",
 	CauseHigherPriority: "higher_priority", CauseHigherAddress: "higher_address",
 	CauseInterfaceDown: "interface_down", CauseInterfaceUp: "interface_up", CauseTracking: "tracking",
-	CauseShutdown: "shutdown", CauseSyncGroup: "sync_group",
+	CauseShutdown: "shutdown", CauseSyncGroup: "sync_group", CauseBFDTakeover: "bfd_takeover",
 }
 
 // String returns the cause's stable name ("master_down"), or "Cause(n)".

@@ -393,7 +393,7 @@ func (i *Instance) advance(now time.Time) {
 			why := fixed(CauseMasterDown)
 			if i.takeover != "" {
 				// bfd_takeover: the timer was brought forward (PeerDown).
-				why = because{CauseMasterDown, i.takeover}
+				why = because{CauseBFDTakeover, i.takeover}
 			}
 			i.tryMaster(why)
 		}
@@ -444,6 +444,7 @@ func (i *Instance) tryMaster(reason because) {
 		// keepalived prefers BACKUP to thrashing: wait for the others,
 		// checking again a Master_Down_Interval later.
 		i.downAt = i.now.Add(i.downInterval())
+		i.takeover = "" // the next expiry is the ordinary timer's
 		return
 	}
 	i.becomeMaster(reason)

@@ -36,7 +36,8 @@ func TestPeerDownTakesOverAfterSkew(t *testing.T) {
 	in.Advance(down.Add(skew))
 	wantState(t, in, vrrp.StateMaster)
 	rd := in.Ready()
-	if len(rd.Transitions) != 1 || !strings.Contains(rd.Transitions[0].Reason, "BFD session m") {
+	if len(rd.Transitions) != 1 || !strings.Contains(rd.Transitions[0].Reason, "BFD session m") ||
+		rd.Transitions[0].Cause != vrrp.CauseBFDTakeover || in.Status().Cause != vrrp.CauseBFDTakeover {
 		t.Errorf("transitions %+v", rd.Transitions)
 	}
 	if in.Config().AdvertInterval != time.Second {
@@ -75,8 +76,16 @@ func TestPeerDownCancelledByAdvert(t *testing.T) {
 	mustStep(t, in, at(105*time.Millisecond), packet(t, c, "192.0.2.1", 254, 100))
 	in.Advance(at(2 * time.Second))
 	wantState(t, in, vrrp.StateBackup)
-	if n := in.Next(); !n.Equal(at(105 * time.Millisecond).Add(vrrp.MasterDownInterval(3, 250, time.Second))) {
+	down := at(105 * time.Millisecond).Add(vrrp.MasterDownInterval(3, 250, time.Second))
+	if n := in.Next(); !n.Equal(down) {
 		t.Errorf("down timer at %v", n.Sub(t0))
+	}
+	// The ordinary timer, when it fires, is no BFD takeover.
+	in.Ready()
+	in.Advance(down)
+	wantState(t, in, vrrp.StateMaster)
+	if c := in.Status().Cause; c != vrrp.CauseMasterDown {
+		t.Errorf("cause %v after the ordinary down timer, want master_down", c)
 	}
 }
 
