@@ -241,7 +241,40 @@ func init() {
 		ignoredWith[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups.", checkFlag),
 
 		// LVS globals
-		ignoredWith[Global]("lvs_sync_daemon", "IPVS connection synchronisation daemon; there is no IPVS here.", checkSyncDaemon),
+		{Name: "lvs_sync_daemon", Status: Supported, Doc: "INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]: sync NAT and FNAT connections between directors over INTERFACE; the MASTER of VRRP_INSTANCE sends, the others keep a copy they install when they take over (defaults: id = the instance's VRID, port 8848, ttl 1, maxlen from the MTU; the packets go to the instance's unicast peers if it has any, else to group, default 224.0.0.81). See docs/operations.md, \"Connection sync\".", Parse: parseSyncDaemon},
+		{Name: "lvs_sync_auth_key", Status: Supported, Doc: "Vigil extension: KEY (at least 16 characters) authenticating every lvs_sync_daemon packet with HMAC-SHA256; a packet without the right MAC is counted and dropped. Both directors need the same key. Without it the sync is confined to its interface only.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			if s, ok := b.strArg(n, "a key of at least 16 characters"); ok {
+				b.setSyncAuth(n, g, []byte(s), "")
+			}
+		}},
+		{Name: "lvs_sync_auth_key_file", Status: Supported, Doc: "Vigil extension: PATH of a file holding the lvs_sync_auth_key (one line; a trailing newline is dropped), so that the key stays out of keepalived.conf; it is read at every (re)load and should be readable by root only.", Parse: func(b *builder, n *Node, g *Global) {
+			b.noBlock(n)
+			path, ok := b.strArg(n, "a file name")
+			if !ok {
+				return
+			}
+			if b.env.ReadFile == nil {
+				b.setSyncAuth(n, g, nil, path)
+				return
+			}
+			data, err := b.env.ReadFile(path)
+			if err != nil {
+				b.errorf(n.Args[0].Pos, "lvs_sync_auth_key_file %s: %v", path, err)
+				return
+			}
+			key := strings.TrimRight(string(data), "\r\n")
+			if strings.ContainsAny(key, "\r\n") {
+				b.errorf(n.Args[0].Pos, "lvs_sync_auth_key_file %s: expected the key on one line", path)
+				return
+			}
+			if b.env.Stat != nil {
+				if fi, err := b.env.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+					b.warnf(n.Args[0].Pos, "lvs_sync_auth_key_file %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+				}
+			}
+			b.setSyncAuth(n, g, []byte(key), path)
+		}},
 		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection tracking timeouts: tcp SECS, tcpfin SECS, udp SECS.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if len(n.Args) == 0 {
@@ -414,45 +447,95 @@ func checkUmask(b *builder, n *Node) {
 	}
 }
 
-// checkSyncDaemon reads `IF [[inst] NAME] [SYNCID] [id N] [maxlen N]
-// [port N] [ttl N] [group IP]` as keepalived does.
-func checkSyncDaemon(b *builder, n *Node) {
+// parseSyncDaemon reads `IF [[inst] NAME] [id N] [maxlen N] [port N]
+// [ttl N] [group IP]` as keepalived 2.2.7 does: the interface is required,
+// the instance is the second word (or follows inst), every other word is an
+// option with a value; a bare number after the instance is the old SYNCID
+// form keepalived refuses ("use id"). What keepalived -t accepts but
+// cannot run (no instance, an unknown one) is judged by validateSync.
+func parseSyncDaemon(b *builder, n *Node, g *Global) {
 	b.noBlock(n)
-	if _, ok := b.arg(n, "an interface name"); !ok {
+	w0, ok := b.arg(n, "an interface name")
+	if !ok {
 		return
 	}
-	inst, id := false, false
+	sd := &SyncDaemon{Pos: n.Key.Pos, Interface: w0.Text, ID: -1}
+	bad := false
 	args := n.Args[1:]
+	limits := map[string][2]int64{"id": {0, 255}, "maxlen": {1, 65507}, "port": {1, 65535}, "ttl": {1, 255}}
 	for k := 0; k < len(args); k++ {
 		w := args[k]
-		limits := map[string][2]int64{"id": {0, 255}, "maxlen": {1, 65507}, "port": {1, 65535}, "ttl": {1, 255}}
 		switch w.Text {
 		case "inst", "id", "maxlen", "port", "ttl", "group":
 			if k+1 >= len(args) {
 				b.errorf(w.Pos, "lvs_sync_daemon %s: missing value", w.Text)
-				return
+				bad = true
+				continue
 			}
 			k++
+			v := args[k]
 			switch w.Text {
 			case "inst":
-				inst = true
+				sd.Instance = v.Text
 			case "group":
-				b.addrWord("lvs_sync_daemon group", args[k])
+				a, ok := b.addrWord("lvs_sync_daemon group", v)
+				switch {
+				case !ok:
+					bad = true
+				case !a.IsMulticast():
+					b.errorf(v.Pos, "lvs_sync_daemon group %s: expected a multicast address", a)
+					bad = true
+				default:
+					sd.Group = a
+				}
 			default:
 				l := limits[w.Text]
-				b.intWord("lvs_sync_daemon "+w.Text, args[k], l[0], l[1])
-				id = id || w.Text == "id"
+				x, ok := b.intWord("lvs_sync_daemon "+w.Text, v, l[0], l[1])
+				if !ok {
+					bad = true
+					continue
+				}
+				switch w.Text {
+				case "id":
+					sd.ID = int(x)
+				case "maxlen":
+					sd.MaxLen = int(x)
+				case "port":
+					sd.Port = int(x)
+				case "ttl":
+					sd.TTL = int(x)
+				}
 			}
 		default:
-			switch {
-			case !inst:
-				inst = true
-			case !id:
-				id = true
-				b.intWord("lvs_sync_daemon syncid", w, 0, 255)
-			default:
-				b.errorf(w.Pos, "lvs_sync_daemon: unexpected %q", w.Text)
+			if k == 0 && sd.Instance == "" {
+				sd.Instance = w.Text
+				continue
+			}
+			bad = true
+			if _, isNum := parseInt(w.Text); isNum && k == 1 {
+				b.errorf(w.Pos, "lvs_sync_daemon: unexpected %q: write the sync id as id %s", w.Text, w.Text)
+			} else {
+				b.errorf(w.Pos, "lvs_sync_daemon: unexpected %q: expected id, maxlen, port, ttl or group", w.Text)
 			}
 		}
 	}
+	if bad {
+		return
+	}
+	if g.LVSSyncDaemon != nil {
+		b.warnf(n.Key.Pos, "lvs_sync_daemon is already set at %s: this one replaces it", g.LVSSyncDaemon.Pos)
+	}
+	g.LVSSyncDaemon = sd
+}
+
+// setSyncAuth records the sync key; validateSync folds it in.
+func (b *builder) setSyncAuth(n *Node, g *Global, key []byte, file string) {
+	if g.lvsSyncAuth.set {
+		b.warnf(n.Key.Pos, "%s: the sync key is already set at %s: this one replaces it", n.Key.Text, g.lvsSyncAuth.pos)
+	}
+	if key != nil && len(key) < MinSyncAuthKey {
+		b.errorf(n.Args[0].Pos, "%s: the key is %d characters: expected at least %d", n.Key.Text, len(key), MinSyncAuthKey)
+		return
+	}
+	g.lvsSyncAuth = syncAuth{pos: n.Key.Pos, key: key, file: file, set: true}
 }

@@ -305,8 +305,57 @@ type Global struct {
 	LVSFlush       bool
 	LVSFlushOnStop bool
 	LVSTimeouts    LVSTimeouts
+	// LVSSyncDaemon is lvs_sync_daemon, with the vigil extension
+	// lvs_sync_auth_key(_file) folded in; nil when connection sync is off.
+	LVSSyncDaemon *SyncDaemon
+	// lvsSyncAuth is lvs_sync_auth_key or lvs_sync_auth_key_file as read,
+	// folded into LVSSyncDaemon by validation (either keyword may come
+	// first).
+	lvsSyncAuth    syncAuth
 	RSInitNotifies bool
 	NoCheckerEmail bool
+}
+
+// SyncDaemon is lvs_sync_daemon: the NAT and FNAT connections of this
+// director are synced to its peers (package ctsync), sent by whichever
+// director is MASTER of Instance and received by the others, so that a new
+// master forwards established flows as the old one did. Defaults are
+// applied by validation.
+type SyncDaemon struct {
+	Pos       Pos
+	Interface string // the sync packets' interface
+	Instance  string // the vrrp_instance whose MASTER sends
+	// ID is the sync id 0..255 carried in every packet (keepalived's
+	// default: the instance's VRID); a receiver drops other ids.
+	ID     int
+	MaxLen int // largest UDP payload; 0: from the interface's MTU
+	Port   int // UDP port, default 8848 (IPVS's)
+	TTL    int // default 1
+	// Group is the multicast group; unset: IPVS's 224.0.0.81 (ff02::81
+	// from an IPv6 source), or none when the instance has unicast peers,
+	// which the sync then uses too.
+	Group netip.Addr
+	// AuthKey (vigil extension lvs_sync_auth_key or lvs_sync_auth_key_file)
+	// authenticates every sync packet with HMAC-SHA256; empty: none.
+	AuthKey []byte
+	// AuthKeyFile is where AuthKey was read from, if from a file.
+	AuthKeyFile string
+	AuthPos     Pos // the auth keyword, when set
+}
+
+// Sync defaults, as IPVS's sync daemon has them.
+const (
+	DefaultSyncPort = 8848
+	DefaultSyncTTL  = 1
+	// MinSyncAuthKey is the shortest lvs_sync_auth_key accepted, in bytes.
+	MinSyncAuthKey = 16
+)
+
+type syncAuth struct {
+	pos  Pos
+	key  []byte
+	file string
+	set  bool
 }
 
 // LVSTimeouts are connection-tracking timeouts for services; zero means

@@ -39,6 +39,7 @@ func (b *builder) validate() {
 	b.validateVRIDs()
 	b.validateSyncGroups()
 	b.validateVirtualServers()
+	b.validateSync()
 	b.validateBGP()
 	b.validateStatic()
 	b.validateScriptSecurity()

@@ -62,11 +62,13 @@ const secure = "global_defs {\n enable_script_security\n script_user root\n}\n"
 // Each case records keepalived 2.2.7's `keepalived -t` exit code (run in a
 // namespace with eth0 and eth1) in its name: ok = 0, fail = 5 or 6. The
 // Errors must be exactly the listed ones; listed warnings must be present.
-var snippetCases = []struct {
+type snippetCase struct {
 	name string
 	conf string
 	want []wantDiag
-}{
+}
+
+var snippetCases = []snippetCase{
 	{"ok/minimal", vi(""), nil},
 	{"fail/vrid-semicolon", vi(" virtual_router_id 51;"), []wantDiag{
 		{3, Error, `virtual_router_id "51;": expected an integer 1..255`},
@@ -255,9 +257,8 @@ var snippetCases = []struct {
 	{"fail/static-rule-no-preference", "static_rules {\n from 203.0.113.0/24 table 100\n}\n", []wantDiag{{2, Error, "has no preference"}}},
 	{"ok/static", "static_ipaddress {\n 192.0.2.9/24 dev eth1\n}\nstatic_rules {\n from 203.0.113.0/24 table 100 preference 100\n}\nstatic_routes {\n 203.0.113.0/24 via 192.0.2.254 dev eth0\n}\n", nil},
 	{"fail/vrrp-iptables", "global_defs {\n vrrp_iptables KA_IN KA_OUT\n}\n", []wantDiag{{2, Error, "vrrp_iptables is rejected"}}},
-	{"ok/ignored-globals", "global_defs {\n enable_snmp_vrrp\n enable_dbus\n lvs_sync_daemon eth0 VI_1\n}\n", []wantDiag{
+	{"ok/ignored-globals", "global_defs {\n enable_snmp_vrrp\n enable_dbus\n}\n", []wantDiag{
 		{2, Warning, "enable_snmp_vrrp is not implemented by vigil: ignored"},
-		{4, Warning, "lvs_sync_daemon is not implemented"},
 	}},
 	{"fail/smtp-alert-not-bool", vi(" smtp_alert maybe"), []wantDiag{{3, Error, `smtp_alert "maybe": expected on|off|true|false|yes|no`}}},
 	{"fail/mcast-group-not-multicast", "global_defs {\n vrrp_mcast_group4 192.0.2.1\n}\n", []wantDiag{{2, Error, "expected an IPv4 multicast address"}}},
@@ -337,8 +338,11 @@ var snippetCases = []struct {
 	{"fail/vsg-extra-word", "virtual_server_group G x {\n 192.0.2.100 80\n}\n", []wantDiag{{1, Error, `unexpected "x" after the name`}}},
 }
 
-func TestSnippets(t *testing.T) {
-	for _, tc := range snippetCases {
+func TestSnippets(t *testing.T) { runSnippets(t, snippetCases) }
+
+func runSnippets(t *testing.T, cases []snippetCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, diags := LoadBytes("-", []byte(tc.conf), testEnv())
 			if cfg == nil {
