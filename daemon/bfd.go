@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"vigil/check"
 	"vigil/config"
 	"vigil/control"
+	"vigil/internal/inet"
 	"vigil/track"
 	"vigil/vrrp"
 )
@@ -32,6 +34,12 @@ type bfdState struct {
 	// checkerUp is what a real server's other checkers last said (id ->
 	// up); BFD_CHECK is ANDed with it.
 	checkerUp map[string]bool
+	// lladdr are the link-layer addresses of IPv6 bfd_takeover's masters
+	// (link-local, zoned with the instance's interface) and BFD neighbors
+	// (global), learned from the neighbour table while all is well; see
+	// takeoverAddr.
+	lladdr  map[netip.Addr][6]byte
+	relearn bool // the last look scheduled a second one soon
 }
 
 // bfdNice is the BFD thread's nice value: above everything else on the
@@ -128,10 +136,13 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 		if ev.From == wire.Up && !ev.Up {
 			for _, in := range d.insts {
 				if slices.Contains(in.spec.cfg.BFDTakeover, ev.Session) {
-					_ = in.e.Step(now, vrrp.PeerDown{Addr: bi.Neighbor,
+					_ = in.e.Step(now, vrrp.PeerDown{Addr: d.takeoverAddr(in, bi),
 						Reason: fmt.Sprintf("BFD session %s to %v went down (%s)", ev.Session, bi.Neighbor, ev.Diag)})
 				}
 			}
+		}
+		if ev.Up {
+			d.learnTakeoverLLAddrs()
 		}
 	}
 	if was != ev.Up {
@@ -247,4 +258,91 @@ func (d *Daemon) bfdSnapshot(s *control.Status) {
 	}
 	s.BFDRunner = &control.BFDRunnerStatus{Drops: drops, WakeLateMax: control.Duration(late.Max), Wakes: late.Sends,
 		LateOverInterval: late.Over, RxOverflow: late.RxOverflow}
+}
+
+// takeoverAddr is the router a bfd_takeover session's Down is about, as
+// the instance in knows its master. It is the session's neighbor_ip,
+// except that an IPv6 instance knows its master by the link-local address
+// its adverts come from (RFC 5798 section 5.1.2.1) while the session's
+// neighbor is usually a global address: the neighbor is that master when
+// the neighbour table gave both the same link-layer address on the
+// instance's interface (learnTakeoverLLAddrs, before the failure: after
+// it the entries may be gone). Then the master's address is returned, and
+// the engine's PeerDown matches it.
+func (d *Daemon) takeoverAddr(in *instance, bi *config.BFDInstance) netip.Addr {
+	peer := bi.Neighbor.Unmap()
+	m := in.e.Status().MasterAddr
+	if in.spec.fam != inet.IPv6 || !peer.Is6() || !m.IsLinkLocalUnicast() || m == peer {
+		return peer
+	}
+	mm, ok1 := d.bfd.lladdr[m.WithZone(in.spec.ifname)]
+	pm, ok2 := d.bfd.lladdr[peer]
+	if ok1 && ok2 && mm == pm {
+		return m
+	}
+	return peer
+}
+
+// takeoverLLWant lists the addresses whose link-layer addresses
+// takeoverAddr needs: each IPv6 bfd_takeover instance's current master
+// (link-local, zoned) and its sessions' neighbors.
+func (d *Daemon) takeoverLLWant() []netip.Addr {
+	var want []netip.Addr
+	for _, in := range d.insts {
+		if len(in.spec.cfg.BFDTakeover) == 0 || in.spec.fam != inet.IPv6 {
+			continue
+		}
+		m := in.e.Status().MasterAddr
+		if !m.IsLinkLocalUnicast() || m == in.spec.engine.SrcAddr {
+			continue // no master known, or this node is it
+		}
+		want = append(want, m.WithZone(in.spec.ifname))
+		for _, name := range in.spec.cfg.BFDTakeover {
+			if bi := d.cfg.BFDInstance(name); bi != nil && bi.Neighbor.Is6() && !bi.Neighbor.IsLinkLocalUnicast() {
+				want = append(want, bi.Neighbor.Unmap())
+			}
+		}
+	}
+	return want
+}
+
+// learnTakeoverLLAddrs reads (and starts resolving, see addr.Neighbours)
+// the link-layer addresses takeoverAddr needs. It runs on the loop every
+// 2 s and when a session comes Up, so a new master is learned within 2 s.
+// An address still wanted keeps its last known link-layer address when
+// the table no longer has it (a failed entry after a cut).
+func (d *Daemon) learnTakeoverLLAddrs() {
+	want := d.takeoverLLWant()
+	if len(want) == 0 {
+		d.bfd.lladdr = nil
+		return
+	}
+	got, err := d.neighbours(want)
+	if err != nil {
+		d.log.Warn("neighbour table", "err", err)
+		return
+	}
+	next := make(map[netip.Addr][6]byte, len(want))
+	missing := false
+	for _, a := range want {
+		if mac, ok := got[a]; ok {
+			next[a] = mac
+		} else if mac, ok := d.bfd.lladdr[a]; ok {
+			next[a] = mac
+		} else {
+			missing = true
+		}
+	}
+	d.bfd.lladdr = next
+	if missing && !d.bfd.relearn {
+		// Neighbour discovery answers within milliseconds on a LAN: look
+		// again soon rather than at the next tick (once: an address that
+		// stays unresolved waits for the tick).
+		d.bfd.relearn = true
+		time.AfterFunc(200*time.Millisecond, func() {
+			d.poll.post(func(time.Time) { d.learnTakeoverLLAddrs() })
+		})
+	} else {
+		d.bfd.relearn = false
+	}
 }

@@ -398,6 +398,7 @@ func (d *Daemon) bridge(ctx context.Context, links <-chan netlink.LinkUpdate, ma
 		case <-macs:
 			d.poll.post(func(time.Time) {
 				d.refreshMACs()
+				d.learnTakeoverLLAddrs()
 				d.countConns(ctx)
 				d.reapplySched() // threads the runtime started since
 			})

@@ -535,6 +535,69 @@ func TestBFDTakeover(t *testing.T) {
 	soleOwner(t, vip, m, time.Second, 3*time.Second, m, b)
 }
 
+const takeoverConf6 = `
+global_defs { vrrp_version 3 }
+bfd_instance peer {
+  neighbor_ip @PEER@
+  source_ip @SRC@
+  min_rx 20
+  min_tx 20
+  multiplier 3
+}
+vrrp_instance VI_T6 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 64
+  priority @PRIO@
+  advert_int 1
+  virtual_ipaddress { 2001:db8::163/64 }
+  bfd_takeover peer
+}
+`
+
+// TestBFDTakeoverIPv6: an IPv6 instance knows its master by the link-local
+// address of its multicast adverts, the BFD session by the master's global
+// address; the backup matches the two by their link-layer address
+// (docs/configuration.md, bfd_takeover) and takes over a cut master within
+// the detection time plus Skew_Time, with cause bfd_takeover.
+func TestBFDTakeoverIPv6(t *testing.T) {
+	requireVRRPLab(t, "nft")
+	l, hosts, ports := labtest.LAN(t, "bfd6", map[string][]string{"m": {"2001:db8::1/64"}, "b": {"2001:db8::2/64"}}, "m", "b")
+	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf6, 254, "2001:db8::1", "2001:db8::2"))
+	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf6, 250, "2001:db8::2", "2001:db8::1"))
+	vip := netip.MustParseAddr("2001:db8::163")
+	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	waitFor(t, 5*time.Second, "the session Up on the backup and its master known by a link-local address", func() bool {
+		s, in, ok := bfdOf(b, "peer")
+		return ok && s.State == "Up" && strings.HasPrefix(in.MasterAddr, "fe80:")
+	})
+	// The backup learns the master's link-layer address at its next look
+	// at the neighbour table (every 2 s).
+	time.Sleep(2500 * time.Millisecond)
+	s, in, _ := bfdOf(b, "peer")
+	detect := time.Duration(s.DetectTime)
+	skew := time.Duration(float64(time.Second) * float64(256-250) / 256)
+	t.Logf("backup: master %s, BFD neighbor %s", in.MasterAddr, s.Peer)
+
+	cut := time.Now()
+	if err := l.Cut(ports["m"]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 4*time.Second, "the backup MASTER", func() bool {
+		in, _ := instState(b)
+		return in.State == "MASTER"
+	})
+	in, _ = instState(b)
+	took := in.Since.Sub(cut)
+	t.Logf("backup MASTER %v after the cut (detection %v + Skew_Time %v): %s (%s)", took, detect, skew, in.Reason, in.Cause)
+	if in.Cause != vrrp.CauseBFDTakeover.String() || !strings.Contains(in.Reason, "BFD session peer") {
+		t.Errorf("cause %q, reason %q: want a bfd_takeover naming the session (not the master down timer)", in.Cause, in.Reason)
+	}
+	if limit := detect + skew + 500*time.Millisecond; took > limit {
+		t.Errorf("takeover %v after the cut, want within %v (Master_Down_Interval would be about 3 s)", took, limit)
+	}
+}
+
 const bfdCheckDirector = `
 bfd_instance rs1 {
   neighbor_ip 192.0.2.2
