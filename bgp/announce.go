@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"vigil/config"
 )
@@ -32,7 +33,11 @@ type Service struct {
 	// last applied state had the service active, with its quorum and a
 	// real server it can forward to. An announcement waits for it, so the
 	// router never sends traffic that finds no rule.
-	Ready    bool
+	Ready bool
+	// Since is when the service last became ready or its applied real
+	// servers (and so its table) last changed: an announcement held by
+	// a bgp_instance's announce_delay waits until that long after it.
+	Since    time.Time
 	Announce []*config.BGPAnnounce
 }
 
@@ -50,6 +55,13 @@ type Input struct {
 	Instances []Instance
 	// Stopping withdraws everything (shutdown drains before the rules go).
 	Stopping bool
+	// Now, Hold and Previous make announce_delay: a virtual server's
+	// prefix that was not announced (in Previous, the last decisions) is
+	// announced only once its table has been unchanged for Hold[the
+	// bgp_instance] (Service.Since). A prefix already announced stays.
+	Now      time.Time
+	Hold     map[string]time.Duration
+	Previous []Decision
 }
 
 // Route is one announced host route of one bgp_instance.
@@ -83,6 +95,10 @@ type Decision struct {
 	// Reasons lists, per source that names the prefix, why it does or
 	// does not count ("virtual_server [192.0.2.100]:tcp:80: quorum, rules in place").
 	Reasons []string
+	// HoldUntil is, for a prefix held back by announce_delay, when the
+	// decision changes if nothing else does (the caller decides again
+	// then); zero otherwise.
+	HoldUntil time.Time
 }
 
 type key struct {
@@ -121,6 +137,12 @@ func Decide(in Input) []Decision {
 			d.MED, d.HasMED = a.MED, true
 		}
 	}
+	was := map[key]bool{}
+	for _, d := range in.Previous {
+		if d.Announced {
+			was[key{d.Instance, d.Prefix}] = true
+		}
+	}
 	for _, s := range in.Services {
 		if !s.VIP.IsValid() {
 			continue
@@ -135,7 +157,17 @@ func Decide(in Input) []Decision {
 			why = "waiting for the forwarding rules"
 		}
 		for _, a := range s.Announce {
-			add(get(a, s.VIP.Unmap()), a, ok, "virtual_server "+s.Source+": "+why)
+			d := get(a, s.VIP.Unmap())
+			ok, why := ok, why
+			if hold := in.Hold[a.Instance]; ok && hold > 0 && !was[key{d.Instance, d.Prefix}] {
+				if until := s.Since.Add(hold); in.Now.Before(until) {
+					ok, why = false, fmt.Sprintf("quorum, rules in place; holding until the real servers have not changed for announce_delay %v", hold)
+					if d.HoldUntil.IsZero() || until.Before(d.HoldUntil) {
+						d.HoldUntil = until
+					}
+				}
+			}
+			add(d, a, ok, "virtual_server "+s.Source+": "+why)
 		}
 	}
 	for _, i := range in.Instances {
@@ -155,6 +187,7 @@ func Decide(in Input) []Decision {
 	out := make([]Decision, 0, len(m))
 	for _, d := range m {
 		if d.Announced {
+			d.HoldUntil = time.Time{}
 			slices.Sort(d.Communities)
 			d.Communities = slices.Compact(d.Communities)
 		} else {

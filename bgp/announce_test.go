@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -101,5 +102,42 @@ func TestRoutesAndDiff(t *testing.T) {
 	}
 	if a, w := Diff(want, want); len(a)+len(w) != 0 {
 		t.Errorf("no change should send nothing, got %v %v", a, w)
+	}
+}
+
+// announce_delay: a prefix not yet announced waits until its service's
+// real servers have been unchanged for the hold; one already announced
+// stays; losing quorum withdraws at once; other bgp_instances are not held.
+func TestDecideHold(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	svc := Service{Source: "s80", VIP: vip, Quorum: true, Ready: true, Since: t0, Announce: []*config.BGPAnnounce{edge, core}}
+	hold := map[string]time.Duration{"EDGE": time.Second}
+	ds := Decide(Input{Services: []Service{svc}, Now: t0.Add(300 * time.Millisecond), Hold: hold})
+	if got, want := print(ds), "+ CORE 192.0.2.100/32 (virtual_server s80: quorum, rules in place)\n- EDGE 192.0.2.100/32 (virtual_server s80: quorum, rules in place; holding until the real servers have not changed for announce_delay 1s)\n"; got != want {
+		t.Fatalf("within the hold:\n%s\nwant:\n%s", got, want)
+	}
+	if ds[1].HoldUntil != t0.Add(time.Second) || !ds[0].HoldUntil.IsZero() {
+		t.Errorf("HoldUntil %v, %v", ds[0].HoldUntil, ds[1].HoldUntil)
+	}
+	ds = Decide(Input{Services: []Service{svc}, Now: t0.Add(time.Second), Hold: hold, Previous: ds})
+	if !ds[1].Announced || !ds[1].HoldUntil.IsZero() {
+		t.Fatalf("after the hold: %s", print(ds))
+	}
+	// The table changes while announced: it stays announced.
+	svc.Since = t0.Add(2 * time.Second)
+	ds = Decide(Input{Services: []Service{svc}, Now: t0.Add(2100 * time.Millisecond), Hold: hold, Previous: ds})
+	if !ds[1].Announced {
+		t.Fatalf("an announced prefix was held back by a change: %s", print(ds))
+	}
+	// Quorum lost: withdrawn; back: held again.
+	svc.Quorum = false
+	ds = Decide(Input{Services: []Service{svc}, Now: t0.Add(3 * time.Second), Hold: hold, Previous: ds})
+	if ds[1].Announced {
+		t.Fatalf("quorum lost but announced: %s", print(ds))
+	}
+	svc.Quorum, svc.Since = true, t0.Add(4*time.Second)
+	ds = Decide(Input{Services: []Service{svc}, Now: t0.Add(4500 * time.Millisecond), Hold: hold, Previous: ds})
+	if ds[1].Announced || ds[1].HoldUntil != t0.Add(5*time.Second) {
+		t.Fatalf("quorum back: want held until %v: %s (until %v)", t0.Add(5*time.Second), print(ds), ds[1].HoldUntil)
 	}
 }

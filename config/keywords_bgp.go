@@ -27,7 +27,14 @@ type BGPInstance struct {
 	// packets already on their way (and the router's switch-over) still
 	// find them. Default 2s.
 	DrainTime time.Duration
-	Neighbors []*BGPNeighbor
+	// AnnounceDelay holds back a virtual server's address, after it
+	// gains its quorum (or its real servers change while it is not
+	// announced), until its real servers have been unchanged this long:
+	// the director that comes back then announces with the same table
+	// as the others instead of one built from its first real server up.
+	// Default 0 (announce at once).
+	AnnounceDelay time.Duration
+	Neighbors     []*BGPNeighbor
 }
 
 // BGPNeighbor is a neighbor block inside a bgp_instance.
@@ -135,6 +142,7 @@ func init() {
 			bi.RouterID = a
 		}},
 		durKW("drain_time", "Seconds a stopping director keeps forwarding after withdrawing its routes (default 2).", 0, time.Hour, func(bi *BGPInstance) *time.Duration { return &bi.DrainTime }, 0),
+		durKW("announce_delay", "Seconds a virtual server's address waits, once it has its quorum and rules, until its real servers have stopped changing, before it is announced (default 0): a director that comes back then announces with the same Maglev table as the others, not one built from its first real server up. Withdrawal is never delayed.", 0, time.Hour, func(bi *BGPInstance) *time.Duration { return &bi.AnnounceDelay }, 0),
 		{Name: "neighbor", Status: Supported, Doc: "A neighbor block: IP { remote_as ... }.", Parse: func(b *builder, n *Node, bi *BGPInstance) {
 			if len(n.Args) == 0 {
 				b.errorf(n.Key.Pos, "neighbor: missing address: expected neighbor IP {")

@@ -35,13 +35,14 @@ type bgpSummary struct {
 	AS       uint32
 	ID       netip.Addr
 	Drain    time.Duration
+	Hold     time.Duration
 	Nbrs     []BGPNeighbor
 	VSAnn    BGPAnnounce
 	InstName string
 }
 
 func TestBGPParse(t *testing.T) {
-	conf := bgpEdge + drVS("bgp_announce EDGE community 65000:100 community 1:2 med 50") +
+	conf := strings.Replace(bgpEdge, " drain_time 1.5\n", " drain_time 1.5\n announce_delay 0.5\n", 1) + drVS("bgp_announce EDGE community 65000:100 community 1:2 med 50") +
 		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n bgp_announce EDGE\n virtual_ipaddress {\n  192.0.2.200/32\n }\n}\n"
 	cfg, diags := LoadBytes("k.conf", []byte(conf), testEnv())
 	if diags.HasErrors() {
@@ -51,14 +52,14 @@ func TestBGPParse(t *testing.T) {
 		t.Fatalf("got %d bgp_instances, want 1", len(cfg.BGPInstances))
 	}
 	bi := cfg.BGPInstances[0]
-	got := bgpSummary{bi.LocalAS, bi.RouterID, bi.DrainTime, nil, *cfg.VirtualServers[0].BGPAnnounce[0], cfg.Instances[0].BGPAnnounce[0].Instance}
+	got := bgpSummary{bi.LocalAS, bi.RouterID, bi.DrainTime, bi.AnnounceDelay, nil, *cfg.VirtualServers[0].BGPAnnounce[0], cfg.Instances[0].BGPAnnounce[0].Instance}
 	for _, n := range bi.Neighbors {
 		c := *n
 		c.Pos, c.hasRemoteAS = Pos{}, false
 		got.Nbrs = append(got.Nbrs, c)
 	}
 	got.VSAnn.Pos = Pos{}
-	want := bgpSummary{65001, netip.MustParseAddr("192.0.2.11"), 1500 * time.Millisecond, []BGPNeighbor{
+	want := bgpSummary{65001, netip.MustParseAddr("192.0.2.11"), 1500 * time.Millisecond, 500 * time.Millisecond, []BGPNeighbor{
 		{Addr: netip.MustParseAddr("192.0.2.1"), RemoteAS: 65000, HoldTime: 9 * time.Second, Password: "s3cret", Port: 179},
 		{Addr: netip.MustParseAddr("2001:db8::1"), RemoteAS: 65000, HoldTime: 90 * time.Second, Port: 1179},
 	}, BGPAnnounce{Instance: "EDGE", Communities: []uint32{65000<<16 | 100, 1<<16 | 2}, MED: 50, HasMED: true}, "EDGE"}

@@ -229,6 +229,11 @@ type ServiceStatus struct {
 	Active      bool         `json:"active"`
 	Quorum      bool         `json:"quorum"`
 	RealServers []RealStatus `json:"real_servers"`
+	// TableDigest fingerprints how the rules in the kernel pick a new
+	// flow's real server (lb.Service.TableDigest): directors that share a
+	// virtual server over ECMP must show the same one. Empty before the
+	// first apply and while no real server can take flows.
+	TableDigest string `json:"table_digest,omitempty"`
 	// Stats sums the traffic of every real server (and sorry server);
 	// nil when the data plane does not count the service (fwmark).
 	Stats *Traffic `json:"stats,omitempty"`

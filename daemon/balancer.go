@@ -479,7 +479,30 @@ type applyState struct {
 	// announces an address only once its rules are in); wake wakes the
 	// loop after each apply.
 	served map[string]bool
+	// tables are, per service, its applied backends and weights: what
+	// its table is built from (BGP's announce_delay waits for them to
+	// settle).
+	tables map[string]string
 	wake   func()
+	// des is the applied state; digests its services' TableDigest, made
+	// when first asked (status, metrics), per generation. Under dmu, not
+	// mu, which an apply holds for as long as nft takes.
+	dmu     sync.Mutex
+	des     lb.Desired
+	digests map[string]string
+}
+
+// tableDigests returns the TableDigest of each applied service.
+func (st *applyState) tableDigests() map[string]string {
+	st.dmu.Lock()
+	defer st.dmu.Unlock()
+	if st.digests == nil {
+		st.digests = make(map[string]string, len(st.des.Services))
+		for i := range st.des.Services {
+			st.digests[st.des.Services[i].Name] = st.des.Services[i].TableDigest()
+		}
+	}
+	return st.digests
 }
 
 // applyNow applies req unless something newer is already in place.
@@ -496,7 +519,10 @@ func (d *Daemon) applyNow(dp *nft.Dataplane, st *applyState, req applyReq) error
 		return err
 	}
 	st.gen = req.gen
-	st.served = servedServices(req.des)
+	st.served, st.tables = servedServices(req.des), tableKeys(req.des)
+	st.dmu.Lock()
+	st.des, st.digests = req.des, nil
+	st.dmu.Unlock()
 	if st.wake != nil {
 		st.wake()
 	}
@@ -789,9 +815,10 @@ func (d *Daemon) serviceStatus() []control.ServiceStatus {
 		return nil
 	}
 	des := b.model.Desired()
+	digests := b.state.tableDigests()
 	var out []control.ServiceStatus
 	for _, s := range des.Services {
-		ss := control.ServiceStatus{Name: s.Name, Scheduler: s.Scheduler, Kind: s.Method.String(), Active: s.Active, Quorum: !s.Sorry}
+		ss := control.ServiceStatus{Name: s.Name, Scheduler: s.Scheduler, Kind: s.Method.String(), Active: s.Active, Quorum: !s.Sorry, TableDigest: digests[s.Name]}
 		weights := map[netip.AddrPort]int{}
 		for _, be := range s.Backends {
 			weights[netip.AddrPortFrom(be.Addr, be.Port)] = be.Weight

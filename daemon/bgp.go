@@ -34,6 +34,16 @@ type bgpState struct {
 	decisions []bgp.Decision
 	stopping  bool
 	cfgGen    uint64
+	// since is, per service, what its announcement waits on (ready,
+	// quorum, applied backends) and when that last changed; holdUntil is
+	// when a prefix held by announce_delay is due (the loop wakes then).
+	since     map[string]bgpSince
+	holdUntil time.Time
+}
+
+type bgpSince struct {
+	key string
+	at  time.Time
 }
 
 type bgpKey struct {
@@ -56,7 +66,7 @@ func (d *Daemon) startBGP(cfg *config.Config) error {
 	if len(cfg.BGPInstances) == 0 {
 		return nil
 	}
-	d.bgp = &bgpState{runs: map[string]*bgpRun{}}
+	d.bgp = &bgpState{runs: map[string]*bgpRun{}, since: map[string]bgpSince{}}
 	for _, bi := range cfg.BGPInstances {
 		if err := d.startSpeaker(bi); err != nil {
 			d.stopBGP()
@@ -181,6 +191,16 @@ func (d *Daemon) stopBGP() {
 	d.bgp = nil
 }
 
+// withdrawBGP hands every speaker an empty set of routes (shutdown): the
+// withdrawals go out off the loop.
+func (d *Daemon) withdrawBGP() {
+	if d.bgp == nil || d.bgp.stopping {
+		return
+	}
+	d.bgp.stopping = true
+	d.pushBGP()
+}
+
 // drainBGP runs first at shutdown: withdraw every route, keep forwarding
 // for the longest drain_time so that packets the routers already sent,
 // and flows they move to the other directors, still find this director's
@@ -189,8 +209,7 @@ func (d *Daemon) drainBGP() {
 	if d.bgp == nil {
 		return
 	}
-	d.bgp.stopping = true
-	d.pushBGP()
+	d.withdrawBGP()
 	var drain time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	for _, r := range d.bgp.runs {
@@ -275,12 +294,17 @@ func (d *Daemon) pushBGP() {
 	if st == nil {
 		return
 	}
+	now := time.Now()
+	if !st.holdUntil.IsZero() && !now.Before(st.holdUntil) {
+		st.last = bgpKey{} // a held announcement is due
+	}
 	k := bgpKey{cfgGen: st.cfgGen, stopping: st.stopping}
 	var served map[string]bool
+	var tables map[string]string
 	if b := d.bal; b != nil {
 		k.modelGen = b.model.Generation()
 		b.state.mu.Lock()
-		k.appliedGen, served = b.state.gen, b.state.served
+		k.appliedGen, served, tables = b.state.gen, b.state.served, b.state.tables
 		b.state.mu.Unlock()
 	}
 	var masters strings.Builder
@@ -294,7 +318,11 @@ func (d *Daemon) pushBGP() {
 		return
 	}
 	st.last = k
-	in := bgp.Input{Stopping: st.stopping}
+	in := bgp.Input{Stopping: st.stopping, Now: now, Previous: st.decisions, Hold: map[string]time.Duration{}}
+	for _, bi := range d.cfg.BGPInstances {
+		in.Hold[bi.Name] = bi.AnnounceDelay
+	}
+	seen := map[string]bool{}
 	if b := d.bal; b != nil {
 		// The announce lines come from the running configuration: a
 		// reload that changes only them keeps the balancer as it is.
@@ -311,7 +339,19 @@ func (d *Daemon) pushBGP() {
 				continue
 			}
 			q, _ := b.model.QuorumUp(s.Name())
-			in.Services = append(in.Services, bgp.Service{Source: vs.Key(), VIP: s.VIP, Quorum: q, Ready: served[s.Name()], Announce: vs.BGPAnnounce})
+			key := fmt.Sprint(q, served[s.Name()], tables[s.Name()])
+			since, ok := st.since[s.Name()]
+			if !ok || since.key != key {
+				since = bgpSince{key: key, at: now}
+				st.since[s.Name()] = since
+			}
+			seen[s.Name()] = true
+			in.Services = append(in.Services, bgp.Service{Source: vs.Key(), VIP: s.VIP, Quorum: q, Ready: served[s.Name()], Since: since.at, Announce: vs.BGPAnnounce})
+		}
+	}
+	for name := range st.since {
+		if !seen[name] {
+			delete(st.since, name)
 		}
 	}
 	for _, i := range d.insts {
@@ -326,10 +366,30 @@ func (d *Daemon) pushBGP() {
 		in.Instances = append(in.Instances, bi)
 	}
 	st.decisions = bgp.Decide(in)
+	st.holdUntil = time.Time{}
+	for _, dc := range st.decisions {
+		if !dc.HoldUntil.IsZero() && (st.holdUntil.IsZero() || dc.HoldUntil.Before(st.holdUntil)) {
+			st.holdUntil = dc.HoldUntil
+		}
+	}
 	routes := bgp.Routes(st.decisions)
 	for name, r := range st.runs {
 		r.sp.Set(routes[name])
 	}
+}
+
+// tableKeys says, per service of des, what its table is built from: its
+// backends and their weights.
+func tableKeys(des lb.Desired) map[string]string {
+	out := make(map[string]string, len(des.Services))
+	for _, s := range des.Services {
+		var b strings.Builder
+		for _, be := range s.Backends {
+			fmt.Fprintf(&b, "%s/%d ", be.AddrPort(), be.Weight)
+		}
+		out[s.Name] = b.String()
+	}
+	return out
 }
 
 // servedServices lists the services the rules of des serve: active, with

@@ -334,7 +334,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		if d.stopping {
-			d.drainBGP() // withdraw and drain while the rules still forward
+			// BGP withdrawals go out (off the loop) and the VRRP instances
+			// resign (priority 0) at once, so a backup takes over now, not
+			// after the drain; then the rules keep forwarding for
+			// drain_time while the routers move the flows away.
+			d.withdrawBGP()
+			d.resignAll(time.Now())
+			d.drainBGP()
 			d.stopAll(time.Now())
 			cancel()
 			d.stopTracking()
@@ -802,6 +808,9 @@ func (d *Daemon) linkChanged(now time.Time, u netlink.LinkUpdate) {
 // next is the earliest deadline of any engine.
 func (d *Daemon) next() time.Time {
 	t := d.drops.next()
+	if d.bgp != nil && !d.bgp.holdUntil.IsZero() && (t.IsZero() || d.bgp.holdUntil.Before(t)) {
+		t = d.bgp.holdUntil // an announcement held by announce_delay
+	}
 	for _, in := range d.insts {
 		if n := in.e.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
 			t = n
@@ -1050,8 +1059,9 @@ func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
 	}
 }
 
-// stopAll shuts every instance down: priority 0 adverts, VIPs released.
-func (d *Daemon) stopAll(now time.Time) {
+// resignAll stops every VRRP instance as on exit: priority 0 adverts,
+// VIPs released, sockets closed.
+func (d *Daemon) resignAll(now time.Time) {
 	d.work.setInline(true)
 	for _, in := range d.insts {
 		_ = in.e.Step(now, vrrp.Shutdown{})
@@ -1062,6 +1072,12 @@ func (d *Daemon) stopAll(now time.Time) {
 		d.removeVMAC(in)
 	}
 	d.insts = nil
+}
+
+// stopAll shuts everything down: the VRRP instances (resignAll), BGP, the
+// balancer's rules.
+func (d *Daemon) stopAll(now time.Time) {
+	d.resignAll(now)
 	d.stopNoAccept()
 	d.stopBGP()
 	d.stopBalancer(true)

@@ -42,6 +42,7 @@ func Checks() []Check {
 		{"config", []string{"VD801", "VD802", "VD803", "VD804", "VD805"}, checkConfig},
 		{"bfd", []string{"VD901", "VD902", "VD903", "VD904", "VD905"}, checkBFD},
 		{"bgp", []string{"VDA00", "VDA01", "VDA02", "VDA03", "VDA04", "VDA05", "VDA06"}, checkBGP},
+		{"director tables", []string{"VDA07", "VDA08"}, checkTables},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -40,6 +41,9 @@ type Options struct {
 	// DRProbe sends probes through the DR path to every real server of
 	// the DR services whose VIP this host holds (VD705, VD706).
 	DRProbe bool
+	// Peers are the metrics endpoints (host:port) of the other directors
+	// of the same virtual servers, whose tables VDA07 compares.
+	Peers []string
 }
 
 // Gather collects the Input on this host: the configuration, the daemon's
@@ -99,6 +103,16 @@ func Gather(ctx context.Context, o Options) *Input {
 			mu.Unlock()
 		}()
 	}
+	for _, addr := range o.Peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := fetchPeer(ctx, addr)
+			mu.Lock()
+			in.Peers = append(in.Peers, p)
+			mu.Unlock()
+		}()
+	}
 	for iface, fs := range fams {
 		wg.Add(1)
 		go func() {
@@ -121,8 +135,29 @@ func Gather(ctx context.Context, o Options) *Input {
 			in.StatusErr, in.StatusTimeout = errText, timeout
 		}
 	}
+	slices.SortFunc(in.Peers, func(a, b PeerTables) int { return strings.Compare(a.Addr, b.Addr) })
 	in.Now = time.Now()
 	return in
+}
+
+// fetchPeer reads another director's metrics (tables.go).
+func fetchPeer(ctx context.Context, addr string) PeerTables {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	fail := func(err error) PeerTables { return PeerTables{Addr: addr, Err: err.Error()} }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return fail(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fail(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fail(fmt.Errorf("GET /metrics: %s", resp.Status))
+	}
+	return ParsePeerMetrics(addr, resp.Body)
 }
 
 func askStatus(ctx context.Context, path string) (*control.Status, string, bool) {

@@ -39,6 +39,10 @@ type Input struct {
 	// DRProbes are the probes of the DR path to each real server of the
 	// DR services this host directs (drprobe.go).
 	DRProbes []DRProbe
+
+	// Peers are the other directors' tables, read from their metrics
+	// (`vigil doctor --peer`; tables.go).
+	Peers []PeerTables
 }
 
 // Facts are the host facts a check may ask for. Gather implements them on

@@ -244,3 +244,36 @@ func (c *maglevCache) get(bs []Backend, m int) []int {
 	c.size, c.backends, c.table = m, slices.Clone(bs), t
 	return t
 }
+
+// TableDigest is a short fingerprint of how s picks the backend of a new
+// flow: its selection, hash and persistence mask, its backends with their
+// weights, and for a Maglev service the backend of every table slot. Two
+// directors whose digests of a service are equal send every new flow of
+// it to the same real server (given the same packet); active-active
+// directors behind a router's ECMP rely on that (vigil doctor compares
+// them, VDA07). MAC addresses are left out: each director learns them.
+// The empty string is a service with no backend.
+func (s *Service) TableDigest() string {
+	if len(s.Backends) == 0 {
+		return ""
+	}
+	h := fnv.New128a()
+	var b []byte
+	b = fmt.Appendf(b, "%d %d %d %d\n", s.Selection, s.Hash, s.PersistenceMask, len(s.Maglev))
+	for _, be := range s.Backends {
+		b = fmt.Appendf(b, "%s %d %t\n", be.AddrPort(), be.Weight, be.Sorry)
+	}
+	h.Write(b)
+	// The slots as backend indices: Backends is sorted, so an index names
+	// the same backend on every director whose list above is the same.
+	buf := make([]byte, 0, 4096)
+	for _, i := range s.Maglev {
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(i))
+		if len(buf) == cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	h.Write(buf)
+	return fmt.Sprintf("%x", h.Sum(nil)[:8])
+}

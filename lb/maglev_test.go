@@ -213,6 +213,9 @@ func TestMaglevDirectorsAgree(t *testing.T) {
 		if fmt.Sprintf("%#v", d1) != fmt.Sprintf("%#v", d2) {
 			t.Fatalf("directors disagree:\n%#v\n%#v", d1, d2)
 		}
+		if a, b := d1.Services[0].TableDigest(), d2.Services[0].TableDigest(); a != b || a == "" {
+			t.Fatalf("equal tables, digests %q and %q", a, b)
+		}
 		again, _ := MaglevTable(d1.Services[0].Backends, len(d1.Services[0].Maglev))
 		if !slices.Equal(again, d1.Services[0].Maglev) {
 			t.Fatal("rebuilding the table gave another one")
@@ -311,6 +314,53 @@ func BenchmarkMaglevTable1000(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TableDigest tells apart what makes two directors pick differently: a
+// weight, the set of real servers, the hash (mh-port), one server down.
+func TestTableDigest(t *testing.T) {
+	base := func() ServiceConfig {
+		c := ServiceConfig{Proto: TCP, VIP: netip.MustParseAddr("192.0.2.1"), Port: 80, Scheduler: "mh", Method: DR, Interface: "eth0"}
+		for i := 1; i <= 3; i++ {
+			c.RealServers = append(c.RealServers, RealServerConfig{Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + i)}), Port: 80, Weight: i})
+		}
+		return c
+	}
+	digest := func(c ServiceConfig, down ...int) string {
+		t.Helper()
+		m, err := New([]ServiceConfig{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range down {
+			r := c.RealServers[i]
+			if _, err := m.SetHealth(m.Desired().Services[0].Name, netip.AddrPortFrom(r.Addr, r.Port), false, r.Weight); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m.Desired().Services[0].TableDigest()
+	}
+	ref := digest(base())
+	if len(ref) != 16 {
+		t.Fatalf("digest %q: want 16 hex digits", ref)
+	}
+	reordered := base()
+	slices.Reverse(reordered.RealServers)
+	if d := digest(reordered); d != ref {
+		t.Errorf("real servers listed in another order: digest %s, want %s (the same table)", d, ref)
+	}
+	weight := base()
+	weight.RealServers[0].Weight = 5
+	fewer := base()
+	fewer.RealServers = fewer.RealServers[:2]
+	port := base()
+	port.SchedFlags = []string{"mh-port"}
+	for name, d := range map[string]string{"another weight": digest(weight), "a real server fewer": digest(fewer),
+		"mh-port": digest(port), "a real server down": digest(base(), 1)} {
+		if d == ref {
+			t.Errorf("%s: the digest did not change (%s)", name, d)
 		}
 	}
 }

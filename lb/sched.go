@@ -253,3 +253,37 @@ func fitTotal(bs []Backend) {
 		bs[i].Weight = max(1, int(q))
 	}
 }
+
+// DRNote says where a DR service departs from what its scheduler means
+// under IPVS, or "" where it does not (mh, sh, dh, lblc, lblcr, fo). DR
+// keeps no state per flow (the rule runs at netdev ingress and forwards
+// the frame; no conntrack), so each packet must find its real server from
+// its headers alone: every DR service picks through a Maglev table keyed
+// by the scheduler's own hash when it has one, else by the client address
+// when persistent, else by the whole flow (addresses, ports, protocol).
+// That is also what makes DR directors interchangeable behind ECMP: the
+// same configuration and health give the same table on every director,
+// whatever the scheduler. What is lost is a scheduler's per-connection
+// behaviour: taking turns (rr, wrr) and following connection counts (lc,
+// wlc, sed, nq, twos, ovf).
+func DRNote(name string, flags []string, persistent bool) string {
+	sc, err := schedFor(name, flags)
+	if err != nil || sc.hash != HashNone {
+		return ""
+	}
+	key := "a hash of the whole flow (addresses, ports, protocol)"
+	if persistent {
+		key = "a hash of the client address (persistence)"
+	}
+	switch sc.kind {
+	case kindRR:
+		return "new flows go by a Maglev table over " + key + ", not in turn, and every real server counts with weight 1 (its weight is ignored)"
+	case kindWeighted:
+		return "new flows go by a Maglev table over " + key + " in proportion to the weights, not in turn"
+	case kindLC:
+		return "DR sees no connections to count: new flows go by a Maglev table over " + key + ", every real server with weight 1"
+	case kindWLC, kindNQ, kindOVF:
+		return "DR sees no connections to count: new flows go by a Maglev table over " + key + " in proportion to the configured weights"
+	}
+	return ""
+}

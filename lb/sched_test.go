@@ -229,3 +229,24 @@ func TestFitTotal(t *testing.T) {
 }
 
 func fmtDesired(d Desired) string { return fmt.Sprintf("%#v", d) }
+
+// DRNote names the schedulers whose IPVS meaning DR cannot keep, and only
+// those.
+func TestDRNote(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"mh", nil, ""}, {"mh", []string{"mh-port"}, ""}, {"sh", nil, ""}, {"dh", nil, ""}, {"fo", nil, ""},
+		{"rr", nil, "weight 1"}, {"wrr", nil, "not in turn"}, {"wlc", nil, "no connections"}, {"lc", nil, "weight 1"},
+	} {
+		got := DRNote(c.name, c.flags, false)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("DRNote(%s, %v) = %q, want one with %q", c.name, c.flags, got, c.want)
+		}
+	}
+	if got := DRNote("rr", nil, true); !strings.Contains(got, "client address") {
+		t.Errorf("persistent rr: %q", got)
+	}
+}

@@ -77,6 +77,7 @@ var (
 	mTrackerValue     = def("vigil_tracker_file_value", Gauge, "The number a vrrp_track_file currently holds.", "name")
 	mVSActive         = def("vigil_virtual_server_active", Gauge, "1 when this director serves the virtual server (its VRRP instance is MASTER).", vsLabels...)
 	mVSQuorum         = def("vigil_virtual_server_quorum", Gauge, "1 when the virtual server has its quorum of healthy real servers.", vsLabels...)
+	mVSTable          = def("vigil_virtual_server_table_info", Gauge, "1, labelled with the digest of how the applied rules pick a new flow's real server (selection, hash, weights, Maglev table); directors sharing the virtual server over ECMP must show the same digest (vigil doctor --peer compares them).", append(vsLabels, "digest")...)
 	mRSUp             = def("vigil_real_server_up", Gauge, "1 when the real server passes its health checks.", rsLabels...)
 	mRSWeight         = def("vigil_real_server_weight", Gauge, "Weight the scheduler gives the real server.", rsLabels...)
 	mVSConns          = def("vigil_virtual_server_connections_total", Counter, "Connections the virtual server has scheduled (DR: TCP SYNs forwarded).", vsLabels...)
@@ -273,6 +274,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, vs := range s.Services {
 		emit(ch, mVSActive, b2f(vs.Active), vs.Name)
 		emit(ch, mVSQuorum, b2f(vs.Quorum), vs.Name)
+		if vs.TableDigest != "" {
+			emit(ch, mVSTable, 1, vs.Name, vs.TableDigest)
+		}
 		traffic(ch, vs.Stats, mVSConns, mVSPackets, mVSBytes, vs.Name)
 		for _, r := range vs.RealServers {
 			emit(ch, mRSUp, b2f(r.Up), vs.Name, r.Addr)

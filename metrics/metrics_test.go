@@ -47,7 +47,7 @@ func fullStatus() control.Status {
 			{Kind: "file", Name: "tf", Known: true, OK: true, Value: -20},
 			{Kind: "process", Name: "nginx"}, // no result yet
 		},
-		Services: []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Active: true, Quorum: true,
+		Services: []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Active: true, Quorum: true, TableDigest: "0123456789abcdef",
 			Stats: &control.Traffic{Conns: 5, InPackets: 30, InBytes: 1700, OutPackets: 20, OutBytes: 9000},
 			RealServers: []control.RealStatus{{Addr: "198.51.100.1:80", Weight: 2, Up: true,
 				Stats: &control.Traffic{Conns: 5, InPackets: 30, InBytes: 1700, OutPackets: 20, OutBytes: 9000}}}},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"vigil/config"
 	"vigil/internal/hostenv"
+	"vigil/lb"
 )
 
 // Exit codes of `vigil check`, matching keepalived -t where they overlap.
@@ -76,6 +78,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitInterrupted
 	}
 	cfg, diags := res.cfg, res.diags
+	if cfg != nil {
+		diags = append(diags, drSchedulerNotes(cfg)...)
+	}
 	for _, d := range diags {
 		if *quiet && d.Severity < config.Error {
 			continue
@@ -95,4 +100,24 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "%s: OK (%d warnings): %s\n", *file, warns, cfg.Summary())
 	}
 	return 0
+}
+
+// drSchedulerNotes warns, for each DR virtual server announced over BGP,
+// where DR departs from its lb_algo (lb.DRNote): DR picks every flow by a
+// Maglev table, the same on every director, so the directors behind the
+// router's ECMP stay interchangeable whatever lb_algo says; lb_algo mh
+// says what happens.
+func drSchedulerNotes(cfg *config.Config) config.Diagnostics {
+	var out config.Diagnostics
+	for _, vs := range cfg.VirtualServers {
+		if vs.Method != config.DR || len(vs.BGPAnnounce) == 0 {
+			continue
+		}
+		name := cmp.Or(vs.Scheduler, lb.DefaultScheduler)
+		if note := lb.DRNote(name, vs.SchedFlags, vs.PersistenceTimeout > 0); note != "" {
+			out = append(out, config.Diagnostic{Pos: vs.BGPAnnounce[0].Pos, Severity: config.Warning,
+				Msg: fmt.Sprintf("virtual_server %s: lb_algo %s with lb_kind DR behind BGP: %s; every director still picks the same real server for a flow (DR is stateless), and lb_algo mh says so", vs.Key(), name, note)})
+		}
+	}
+	return out
 }

@@ -76,3 +76,27 @@ func TestCheckFIFOInclude(t *testing.T) {
 		t.Errorf("a FIFO as the configuration: exit %d: %s", code, errb.String())
 	}
 }
+
+// A DR virtual server announced over BGP with a scheduler DR cannot honour
+// (rr takes turns and has weights ignored under DR) gets a warning on its
+// bgp_announce line saying what DR does instead; with mh there is none.
+func TestCheckDRSchedulerBehindBGP(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "k.conf")
+	for _, c := range []struct{ algo, want string }{{"rr", "k.conf:9:2:"}, {"mh", ""}} {
+		text := "bgp_instance EDGE {\n local_as 65001\n router_id 192.0.2.11\n neighbor 192.0.2.1 {\n  remote_as 65000\n }\n}\n" +
+			"virtual_server 192.0.2.100 80 {\n bgp_announce EDGE\n lb_algo " + c.algo + "\n lb_kind DR\n protocol TCP\n real_server 192.0.2.20 80 {\n  weight 2\n }\n}\n"
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		code := dispatch(context.Background(), []string{"check", "-no-host-checks", conf}, &out, &errb)
+		warned := strings.Contains(errb.String(), "lb_algo "+c.algo+" with lb_kind DR behind BGP")
+		if code != 0 || warned != (c.want != "") {
+			t.Errorf("lb_algo %s: exit %d, stderr:\n%s", c.algo, code, errb.String())
+		}
+		if c.want != "" && !strings.Contains(errb.String(), c.want) {
+			t.Errorf("lb_algo %s: the warning does not point at the bgp_announce line (%s):\n%s", c.algo, c.want, errb.String())
+		}
+	}
+}

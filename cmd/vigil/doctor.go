@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"time"
@@ -26,6 +27,14 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	sniff := fs.Duration("sniff", 3*time.Second, "how long to listen to the VRRP traffic on each interface")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
 	drProbe := fs.Bool("dr-probe", true, "probe the DR path to each real server of the DR services this host directs, with a TCP SYN from its own address and one from an unused address of the subnet (VD705)")
+	var peers []string
+	fs.Func("peer", "metrics `address` (host:port of its --metrics) of another director of the same virtual servers, whose tables to compare with this one's (VDA07); repeatable", func(v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("expected host:port: %w", err)
+		}
+		peers = append(peers, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,7 +52,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if !*asJSON {
 		fmt.Fprintf(stderr, "vigil doctor: listening to VRRP traffic for %v...\n", *sniff)
 	}
-	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, DefaultConfig: "/etc/keepalived/keepalived.conf", ConfigID: *id, ControlPath: *ctl, Sniff: *sniff, DRProbe: *drProbe})
+	in := doctor.Gather(ctx, doctor.Options{ConfigFile: *file, DefaultConfig: "/etc/keepalived/keepalived.conf", ConfigID: *id, ControlPath: *ctl, Sniff: *sniff, DRProbe: *drProbe, Peers: peers})
 	rep := doctor.Report{Findings: doctor.Diagnose(in)}
 	switch {
 	case in.Status != nil:
