@@ -52,7 +52,8 @@ func buildVigil(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(dir, "vigil")
-		if out, err := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput(); err != nil {
+		// vigil-bgp beside vigil: the daemon starts it for bgp_instance blocks.
+		if out, err := exec.Command("go", "build", "-o", dir+"/", "vigil/cmd/vigil", "vigil/cmd/vigil-bgp").CombinedOutput(); err != nil {
 			vigilBin.err = fmt.Errorf("build vigil: %v\n%s", err, out)
 			return
 		}

@@ -45,9 +45,10 @@ func vigilBinary() (string, error) {
 		}
 		vigilBuild.dir = dir
 		bin := filepath.Join(dir, "vigil")
-		out, err := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput()
+		// vigil-bgp beside vigil: the daemon starts it for bgp_instance blocks.
+		out, err := exec.Command("go", "build", "-o", dir+"/", "vigil/cmd/vigil", "vigil/cmd/vigil-bgp").CombinedOutput()
 		if err != nil {
-			vigilBuild.err = fmt.Errorf("go build -o %s vigil/cmd/vigil: %v\n%s", bin, err, out)
+			vigilBuild.err = fmt.Errorf("go build -o %s/ vigil/cmd/vigil vigil/cmd/vigil-bgp: %v\n%s", dir, err, out)
 			return
 		}
 		vigilBuild.path = bin

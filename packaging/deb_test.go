@@ -69,6 +69,7 @@ func TestDebianPackage(t *testing.T) {
 		mode      os.FileMode
 	}{
 		{"usr/sbin/vigil", "", 0o755},
+		{"usr/lib/vigil/vigil-bgp", "", 0o755},
 		{"usr/lib/systemd/system/vigil.service", "Type=notify", 0o644},
 		{"etc/default/vigil", `DAEMON_ARGS=""`, 0o644},
 		{"usr/share/man/man8/vigil.8.gz", "vigil " + version, 0o644},

@@ -1,34 +1,43 @@
-// Package speaker runs one bgp_instance's BGP sessions (RFC 4271; RFC 4760
-// for IPv6 routes; RFC 2385 TCP MD5) on gobgp, used as a library, and
-// keeps the routes announced equal to what the daemon last asked for.
+// Package speaker is the daemon's handle on one bgp_instance's BGP
+// sessions (RFC 4271; RFC 4760 for IPv6 routes; RFC 2385 TCP MD5): it
+// keeps the routes announced equal to what the daemon last asked for and
+// reports the sessions for status, metrics and doctor.
 //
-// vigil is an announcer, not a router: the speaker originates host routes
-// with next hop self, installs nothing it learns into the kernel (gobgp
-// keeps what neighbors send in its RIB only; a global import policy would
-// reject our own paths too, gobgp applies it to local routes), and never
-// listens on TCP 179 (it dials its neighbors, so it can share a
-// host with a routing daemon). IPv4 routes go to IPv4 neighbors and IPv6
-// routes to IPv6 neighbors.
+// The sessions run in a helper process, vigil-bgp (cmd/vigil-bgp, which
+// runs Serve with the gobgp engine of bgp/speaker/gobgp), one per
+// bgp_instance, talking to the Speaker over a socketpair (proto.go). gobgp,
+// gRPC, protobuf and viper are linked into that binary only: their package
+// initialisation alone made every vigil process 13.5 MB larger in RSS,
+// with or without BGP (docs/benchmarks.md). A Speaker is created only for
+// a bgp_instance block, so a configuration without one starts no BGP
+// process, goroutine, socket or table.
 //
-// A Speaker is created only for a bgp_instance block: a configuration
-// without one starts no BGP goroutine, socket or table.
+// The helper exits when the daemon's end of the socket closes, so a kill -9
+// of the daemon closes the BGP sessions' TCP connections at once and the
+// routers drop its routes, as when the sessions lived in the daemon. If
+// the helper dies on its own, the Speaker reports it in the sessions'
+// last error and starts it again a second later with the same neighbors,
+// disabled neighbors and routes.
 package speaker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/osrg/gobgp/v4/api"
-	"github.com/osrg/gobgp/v4/pkg/apiutil"
-	bgppkt "github.com/osrg/gobgp/v4/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v4/pkg/server"
+	"golang.org/x/sys/unix"
 
 	"vigil/bgp"
 )
@@ -73,21 +82,40 @@ type Session struct {
 	Announced int `json:"announced"`
 }
 
-// Speaker is a running bgp_instance.
+// HelperEnv names the environment variable that overrides where vigil-bgp is.
+const HelperEnv = "VIGIL_BGP_HELPER"
+
+// HelperInstalled is where the Debian package installs vigil-bgp.
+const HelperInstalled = "/usr/lib/vigil/vigil-bgp"
+
+// restartDelay is how long a Speaker waits before starting a helper that
+// died again.
+const restartDelay = time.Second
+
+// Speaker is a running bgp_instance, as the daemon sees it.
 type Speaker struct {
 	cfg Config
 	log *slog.Logger
-	srv *server.BgpServer
 
-	want chan []bgp.Route // the latest desired routes (capacity 1)
+	want chan routesBody // the latest desired routes and their generation (capacity 1)
 
 	mu       sync.Mutex
-	sessions map[netip.Addr]*Session
-	routes   []bgp.Route // announced, as last reconciled
+	ctx      context.Context
+	h        *helper // the running helper; nil before Start, after Stop, between restarts
+	stopped  bool
+	sessions []Session
+	routes   []bgp.Route // announced, as the helper last reported
 	// applied is signalled after a reconcile, for Sync.
 	applied chan struct{}
 	gen     uint64 // generation of the routes in want
 	done    uint64 // generation reconciled
+	// sent and sentGen are the routes last handed to a helper, and
+	// disabled the neighbors held down: both are replayed to a restarted
+	// helper.
+	sent     []bgp.Route
+	sentGen  uint64
+	disabled map[netip.Addr]string
+	exited   chan struct{} // closed when the supervisor ends (after Stop)
 }
 
 // New returns a speaker for cfg; it starts nothing.
@@ -95,98 +123,348 @@ func New(cfg Config, log *slog.Logger) *Speaker {
 	if cfg.ConnectRetry == 0 {
 		cfg.ConnectRetry = 5 * time.Second
 	}
-	s := &Speaker{cfg: cfg, log: log.With("bgp_instance", cfg.Name), want: make(chan []bgp.Route, 1),
-		sessions: map[netip.Addr]*Session{}, applied: make(chan struct{})}
-	for _, n := range cfg.Neighbors {
-		s.sessions[n.Addr] = &Session{Neighbor: n.Addr.String(), RemoteAS: n.RemoteAS, State: "Idle"}
-	}
+	s := &Speaker{cfg: cfg, log: log.With("bgp_instance", cfg.Name), want: make(chan routesBody, 1),
+		applied: make(chan struct{}), disabled: map[netip.Addr]string{}, exited: make(chan struct{})}
+	s.markIdle("")
 	return s
+}
+
+// markIdle sets every configured neighbor's session Idle (keeping its
+// flaps and last error, unless lastErr replaces it); s.mu held.
+func (s *Speaker) markIdle(lastErr string) {
+	had := map[string]Session{}
+	for _, ss := range s.sessions {
+		had[ss.Neighbor] = ss
+	}
+	now := time.Now()
+	out := make([]Session, 0, len(s.cfg.Neighbors))
+	for _, n := range s.cfg.Neighbors {
+		ss, ok := had[n.Addr.String()]
+		if !ok {
+			ss = Session{Neighbor: n.Addr.String(), RemoteAS: n.RemoteAS}
+		}
+		if ss.State != "Idle" {
+			ss.State, ss.Since = "Idle", now
+		}
+		ss.Announced = 0
+		if lastErr != "" {
+			ss.LastError, ss.LastErrorAt = lastErr, now
+		}
+		out = append(out, ss)
+	}
+	s.sessions = out
 }
 
 // Config returns the configuration the speaker runs.
 func (s *Speaker) Config() Config { return s.cfg }
 
-// Start starts gobgp and the neighbors. The speaker runs until ctx ends
-// or Stop; Run reconciles routes.
+// Start starts the helper and its sessions. The speaker runs until ctx
+// ends or Stop; Run hands it the routes.
 func (s *Speaker) Start(ctx context.Context) error {
-	h := &logHook{next: s.log.Handler(), sp: s}
-	lvl := &slog.LevelVar{}
-	lvl.Set(slog.LevelDebug) // the hook wants connection errors; it forwards Info and up
-	s.srv = server.NewBgpServer(server.LoggerOption(slog.New(h), lvl))
-	go s.srv.Serve()
-	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
-		Asn: s.cfg.LocalAS, RouterId: s.cfg.RouterID.String(), ListenPort: -1,
-	}}); err != nil {
-		s.srv.Stop()
-		return fmt.Errorf("bgp_instance %s: start: %w", s.cfg.Name, err)
+	h, err := s.spawn()
+	if err != nil {
+		return fmt.Errorf("bgp_instance %s: %w", s.cfg.Name, err)
 	}
-	if err := s.srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{OnPeerUpdate: s.peerEvent}, server.WatchPeer()); err != nil {
-		s.srv.Stop()
-		return fmt.Errorf("bgp_instance %s: watch peers: %w", s.cfg.Name, err)
+	s.mu.Lock()
+	s.ctx = ctx
+	s.h = h
+	s.mu.Unlock()
+	go s.supervise(h)
+	return nil
+}
+
+// helper is one vigil-bgp process and the daemon's end of its socket.
+type helper struct {
+	conn    net.Conn
+	proc    *os.Process
+	wmu     sync.Mutex
+	enc     *json.Encoder
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan msg
+	gone    chan struct{} // closed when the connection failed
+	waited  chan struct{} // closed when the process was reaped
+}
+
+// helperPath finds vigil-bgp: $VIGIL_BGP_HELPER, beside this executable,
+// or where the package installs it.
+func helperPath() (string, error) {
+	if p := os.Getenv(HelperEnv); p != "" {
+		return p, nil
 	}
-	for _, n := range s.cfg.Neighbors {
-		if err := s.addPeer(ctx, n); err != nil {
-			s.srv.Stop()
+	var tried []string
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "vigil-bgp")
+		if unix.Access(p, unix.X_OK) == nil {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	if unix.Access(HelperInstalled, unix.X_OK) == nil {
+		return HelperInstalled, nil
+	}
+	tried = append(tried, HelperInstalled)
+	return "", fmt.Errorf("the BGP speaker vigil-bgp is not installed (looked for %s; %s overrides)", strings.Join(tried, " and "), HelperEnv)
+}
+
+// spawn starts a helper and sends it the start request; it returns once
+// the helper has started its sessions (or failed to).
+func (s *Speaker) spawn() (*helper, error) {
+	path, err := helperPath()
+	if err != nil {
+		return nil, err
+	}
+	// Close-on-exec on both ends: only the helper gets its end (as fd 3),
+	// and no script the daemon runs inherits either, so the helper sees
+	// EOF the moment the daemon is gone.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "vigil-bgp"), os.NewFile(uintptr(fds[1]), "daemon")
+	defer theirs.Close()
+	cmd := exec.Command(path)
+	cmd.ExtraFiles = []*os.File{theirs}
+	cmd.Stderr = os.Stderr // a panic's trace reaches the daemon's log
+	// Its own process group: a Ctrl-C at the daemon's terminal reaches
+	// the daemon, which withdraws and drains before it stops the helper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		ours.Close()
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, err
+	}
+	h := &helper{conn: conn, proc: cmd.Process, enc: json.NewEncoder(conn), pending: map[uint64]chan msg{},
+		gone: make(chan struct{}), waited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(h.waited)
+	}()
+	go s.read(h)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := h.call(ctx, opStart, startBody{Config: s.cfg, Debug: s.log.Enabled(ctx, slog.LevelDebug)}); err != nil {
+		h.kill()
+		return nil, err
+	}
+	return h, nil
+}
+
+// kill ends the helper at once and waits for it.
+func (h *helper) kill() {
+	_ = h.proc.Kill()
+	_ = h.conn.Close()
+	<-h.waited
+}
+
+func (h *helper) send(m msg) error {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	// A helper that stopped reading must not block the daemon's loop.
+	_ = h.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return h.enc.Encode(m)
+}
+
+// call sends a request and waits for its reply.
+func (h *helper) call(ctx context.Context, op string, body any) error {
+	h.mu.Lock()
+	h.nextID++
+	id := h.nextID
+	ch := make(chan msg, 1)
+	h.pending[id] = ch
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.pending, id)
+		h.mu.Unlock()
+	}()
+	m, err := newMsg(id, op, body)
+	if err != nil {
+		return err
+	}
+	if err := h.send(m); err != nil {
+		return fmt.Errorf("vigil-bgp: %w", err)
+	}
+	select {
+	case r := <-ch:
+		if r.Err != "" {
+			return errors.New(r.Err)
+		}
+		return nil
+	case <-h.gone:
+		return errors.New("vigil-bgp exited")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// read receives replies and events from h until its connection ends.
+func (s *Speaker) read(h *helper) {
+	defer close(h.gone)
+	dec := json.NewDecoder(h.conn)
+	for {
+		var m msg
+		if err := dec.Decode(&m); err != nil {
+			return
+		}
+		if m.ID != 0 {
+			h.mu.Lock()
+			ch := h.pending[m.ID]
+			h.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+			continue
+		}
+		switch m.Op {
+		case opSessions:
+			var ss []Session
+			if json.Unmarshal(m.Body, &ss) == nil {
+				s.mu.Lock()
+				s.sessions = ss
+				s.mu.Unlock()
+			}
+		case opApplied:
+			var rb routesBody
+			if json.Unmarshal(m.Body, &rb) == nil {
+				s.mu.Lock()
+				s.routes = rb.Routes
+				s.done = max(s.done, rb.Gen)
+				close(s.applied)
+				s.applied = make(chan struct{})
+				s.mu.Unlock()
+			}
+		case opLog:
+			var lb logBody
+			if json.Unmarshal(m.Body, &lb) == nil {
+				args := make([]any, 0, len(lb.Attrs))
+				for _, a := range lb.Attrs {
+					args = append(args, slog.String(a[0], a[1]))
+				}
+				s.log.Log(context.Background(), lb.Level, lb.Msg, args...)
+			}
+		}
+	}
+}
+
+// supervise waits for the helper to end; one that ends without Stop is
+// started again, with what the daemon had asked of the one before.
+func (s *Speaker) supervise(h *helper) {
+	defer close(s.exited)
+	for {
+		<-h.gone
+		_ = h.proc.Kill() // a helper that closed its socket is of no use
+		<-h.waited
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		s.h = nil
+		s.routes = nil
+		s.markIdle("vigil-bgp exited; restarting it")
+		ctx := s.ctx
+		s.mu.Unlock()
+		s.log.Error("bgp speaker process exited; restarting it", "in", restartDelay)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(restartDelay):
+			}
+			nh, err := s.spawn()
+			if err == nil {
+				err = s.replay(ctx, nh)
+				if err != nil {
+					nh.kill()
+				}
+			}
+			if err == nil {
+				h = nh
+				break
+			}
+			s.log.Error("bgp speaker process restart", "err", err)
+			s.mu.Lock()
+			stopped := s.stopped
+			s.mu.Unlock()
+			if stopped {
+				return
+			}
+		}
+	}
+}
+
+// replay gives a restarted helper the disabled neighbors and the routes.
+func (s *Speaker) replay(ctx context.Context, h *helper) error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return errors.New("stopped")
+	}
+	disabled := make(map[netip.Addr]string, len(s.disabled))
+	for a, r := range s.disabled {
+		disabled[a] = r
+	}
+	rb := routesBody{Gen: s.sentGen, Routes: s.sent}
+	s.mu.Unlock()
+	for a, reason := range disabled {
+		if err := h.call(ctx, opSetEnabled, enabledBody{Addr: a, Reason: reason}); err != nil {
 			return err
+		}
+	}
+	m, err := newMsg(0, opSet, rb)
+	if err == nil {
+		err = h.send(m)
+	}
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("stopped")
+	}
+	s.h = h
+	if s.sentGen != rb.Gen {
+		// Run took a newer set meanwhile and had no helper to give it to.
+		// A failed send fails the connection: supervise sees it.
+		if m, err := newMsg(0, opSet, routesBody{Gen: s.sentGen, Routes: s.sent}); err == nil {
+			_ = h.send(m)
 		}
 	}
 	return nil
 }
 
-func (s *Speaker) addPeer(ctx context.Context, n Neighbor) error {
-	hold := uint64(n.HoldTime / time.Second)
-	p := &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.RemoteAS, AuthPassword: n.Password},
-		Timers: &api.Timers{Config: &api.TimersConfig{HoldTime: hold, KeepaliveInterval: max(hold/3, 1),
-			ConnectRetry: uint64(max(s.cfg.ConnectRetry/time.Second, 1)), IdleHoldTimeAfterReset: 1}},
-		Transport: &api.Transport{RemotePort: uint32(n.Port)},
+// current returns the running helper, or an error saying why there is none.
+func (s *Speaker) current() (*helper, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.h == nil {
+		return nil, errors.New("vigil-bgp is not running")
 	}
-	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
-		return fmt.Errorf("bgp_instance %s: neighbor %s: %w", s.cfg.Name, n.Addr, err)
-	}
-	return nil
+	return s.h, nil
 }
 
 // SetNeighbors adds and removes neighbors to match ns (a reload); a
 // neighbor whose settings changed is replaced.
 func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
-	old := map[netip.Addr]Neighbor{}
-	for _, n := range s.cfg.Neighbors {
-		old[n.Addr] = n
-	}
-	var errs []error
-	keep := map[netip.Addr]bool{}
-	for _, n := range ns {
-		keep[n.Addr] = true
-		o, had := old[n.Addr]
-		if had && o == n {
-			continue
-		}
-		if had {
-			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Addr.String()}); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := s.addPeer(ctx, n); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		s.mu.Lock()
-		s.sessions[n.Addr] = &Session{Neighbor: n.Addr.String(), RemoteAS: n.RemoteAS, State: "Idle"}
-		s.mu.Unlock()
-	}
-	for a := range old {
-		if !keep[a] {
-			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
-				errs = append(errs, err)
-			}
-			s.mu.Lock()
-			delete(s.sessions, a)
-			s.mu.Unlock()
-		}
-	}
+	s.mu.Lock()
 	s.cfg.Neighbors = slices.Clone(ns)
-	return errors.Join(errs...)
+	for a := range s.disabled {
+		delete(s.disabled, a) // replaced neighbors start enabled
+	}
+	s.mu.Unlock()
+	h, err := s.current()
+	if err != nil {
+		return err // a restarted helper starts with the new neighbors
+	}
+	return h.call(ctx, opSetNeighbors, ns)
 }
 
 // SetEnabled starts or tears down the session to neighbor addr: a BFD
@@ -194,47 +472,57 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 // our routes at once instead of after the hold time), and while it stays
 // down the speaker does not reconnect.
 func (s *Speaker) SetEnabled(ctx context.Context, addr netip.Addr, enabled bool, reason string) error {
-	var err error
+	s.mu.Lock()
 	if enabled {
-		err = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
+		delete(s.disabled, addr)
 	} else {
-		err = s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: reason})
+		s.disabled[addr] = reason
 	}
-	if err == nil && !enabled {
-		s.noteError(addr.String(), "disabled: "+reason, time.Now())
+	s.mu.Unlock()
+	h, err := s.current()
+	if err != nil {
+		return err
 	}
-	return err
+	return h.call(ctx, opSetEnabled, enabledBody{Addr: addr, Enabled: enabled, Reason: reason})
 }
 
 // Set hands the speaker the routes it should announce; the latest call
 // wins and is applied by Run, off the caller's goroutine.
 func (s *Speaker) Set(routes []bgp.Route) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.gen++
-	s.mu.Unlock()
+	// Under the lock, so that the generation Run sends is the one of
+	// these routes (a Sync must not return on an older set).
 	select {
 	case <-s.want:
 	default:
 	}
-	s.want <- routes
+	s.want <- routesBody{Gen: s.gen, Routes: routes}
 }
 
-// Run reconciles the announced routes with the latest Set until ctx ends.
+// Run hands the latest Set to the helper until ctx ends; the helper
+// reconciles the newest routes it has and reports what it announces.
 func (s *Speaker) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case want := <-s.want:
+		case rb := <-s.want:
 			s.mu.Lock()
-			gen := s.gen
+			s.sent, s.sentGen = rb.Routes, rb.Gen
+			h := s.h
 			s.mu.Unlock()
-			s.reconcile(want)
-			s.mu.Lock()
-			s.done = gen
-			close(s.applied)
-			s.applied = make(chan struct{})
-			s.mu.Unlock()
+			if h == nil {
+				continue // replayed when the helper is back
+			}
+			m, err := newMsg(0, opSet, rb)
+			if err == nil {
+				err = h.send(m)
+			}
+			if err != nil {
+				s.log.Error("bgp routes to vigil-bgp", "err", err)
+			}
 		}
 	}
 }
@@ -257,94 +545,6 @@ func (s *Speaker) Sync(ctx context.Context) error {
 	}
 }
 
-func (s *Speaker) reconcile(want []bgp.Route) {
-	s.mu.Lock()
-	old := s.routes
-	s.mu.Unlock()
-	ann, wd := bgp.Diff(old, want)
-	kept := map[netip.Prefix]bgp.Route{}
-	for _, r := range old {
-		kept[r.Prefix] = r
-	}
-	if len(wd) > 0 {
-		paths := make([]*apiutil.Path, 0, len(wd))
-		for _, r := range wd {
-			if p, err := path(r, true); err == nil {
-				paths = append(paths, p)
-			}
-		}
-		if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: paths}); err != nil {
-			s.log.Error("bgp withdraw", "err", err)
-		} else {
-			for _, r := range wd {
-				delete(kept, r.Prefix)
-				s.log.Info("bgp withdrawn", "prefix", r.Prefix.String())
-			}
-		}
-	}
-	if len(ann) > 0 {
-		paths := make([]*apiutil.Path, 0, len(ann))
-		for _, r := range ann {
-			p, err := path(r, false)
-			if err != nil {
-				s.log.Error("bgp announce", "prefix", r.Prefix.String(), "err", err)
-				continue
-			}
-			paths = append(paths, p)
-		}
-		resps, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: paths})
-		for i, r := range ann {
-			if err != nil && (i >= len(resps) || resps[i].Error != nil) {
-				continue
-			}
-			kept[r.Prefix] = r
-			s.log.Info("bgp announced", "route", r.String())
-		}
-		if err != nil {
-			s.log.Error("bgp announce", "err", err)
-		}
-	}
-	routes := make([]bgp.Route, 0, len(kept))
-	for _, r := range kept {
-		routes = append(routes, r)
-	}
-	s.mu.Lock()
-	s.routes = routes
-	s.mu.Unlock()
-}
-
-// path builds a host route with next hop self: 0.0.0.0 or :: is replaced
-// by the session's local address.
-func path(r bgp.Route, withdraw bool) (*apiutil.Path, error) {
-	nlri, err := bgppkt.NewIPAddrPrefix(r.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	attrs := []bgppkt.PathAttributeInterface{bgppkt.NewPathAttributeOrigin(bgppkt.BGP_ORIGIN_ATTR_TYPE_IGP)}
-	fam := bgppkt.RF_IPv4_UC
-	if r.Prefix.Addr().Is4() {
-		nh, err := bgppkt.NewPathAttributeNextHop(netip.IPv4Unspecified())
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, nh)
-	} else {
-		fam = bgppkt.RF_IPv6_UC
-		mp, err := bgppkt.NewPathAttributeMpReachNLRI(fam, []bgppkt.PathNLRI{{NLRI: nlri}}, netip.IPv6Unspecified())
-		if err != nil {
-			return nil, err
-		}
-		attrs = append(attrs, mp)
-	}
-	if r.HasMED {
-		attrs = append(attrs, bgppkt.NewPathAttributeMultiExitDisc(r.MED))
-	}
-	if len(r.Communities) > 0 {
-		attrs = append(attrs, bgppkt.NewPathAttributeCommunities(r.Communities))
-	}
-	return &apiutil.Path{Family: fam, Nlri: nlri, Attrs: attrs, Withdrawal: withdraw}, nil
-}
-
 // Routes returns the routes announced now.
 func (s *Speaker) Routes() []bgp.Route {
 	s.mu.Lock()
@@ -356,205 +556,37 @@ func (s *Speaker) Routes() []bgp.Route {
 func (s *Speaker) Sessions() []Session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v4, v6 := 0, 0
-	for _, r := range s.routes {
-		if r.Prefix.Addr().Is4() {
-			v4++
-		} else {
-			v6++
-		}
-	}
-	out := make([]Session, 0, len(s.cfg.Neighbors))
-	for _, n := range s.cfg.Neighbors {
-		if ss := s.sessions[n.Addr]; ss != nil {
-			c := *ss
-			if c.State == "Established" {
-				c.Announced = v4
-				if n.Addr.Is6() {
-					c.Announced = v6
-				}
-			}
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func stateName(st bgppkt.FSMState) string {
-	switch st {
-	case bgppkt.BGP_FSM_IDLE:
-		return "Idle"
-	case bgppkt.BGP_FSM_CONNECT:
-		return "Connect"
-	case bgppkt.BGP_FSM_ACTIVE:
-		return "Active"
-	case bgppkt.BGP_FSM_OPENSENT:
-		return "OpenSent"
-	case bgppkt.BGP_FSM_OPENCONFIRM:
-		return "OpenConfirm"
-	case bgppkt.BGP_FSM_ESTABLISHED:
-		return "Established"
-	}
-	return "unknown"
-}
-
-func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
-	if ev.Type != apiutil.PEER_EVENT_STATE {
-		return
-	}
-	st := stateName(ev.Peer.State.SessionState)
-	s.mu.Lock()
-	ss := s.sessions[ev.Peer.State.NeighborAddress]
-	if ss == nil || ss.State == st {
-		s.mu.Unlock()
-		return
-	}
-	was := ss.State
-	ss.State, ss.Since = st, at
-	if was == "Established" {
-		ss.Flaps++
-		if r := ev.Peer.State.DisconnectReason; r != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-			ss.LastError, ss.LastErrorAt = disconnectText(r, ev.Peer.State.DisconnectMessage), at
-		}
-	}
-	s.mu.Unlock()
-	if st == "Established" || was == "Established" {
-		s.log.Info("bgp session", "neighbor", ss.Neighbor, "from", was, "to", st)
-	} else {
-		s.log.Debug("bgp session", "neighbor", ss.Neighbor, "from", was, "to", st)
-	}
-}
-
-func disconnectText(r api.PeerState_DisconnectReason, msg string) string {
-	name := r.String()
-	const p = "DISCONNECT_REASON_"
-	if len(name) > len(p) && name[:len(p)] == p {
-		name = name[len(p):]
-	}
-	if msg != "" {
-		return name + ": " + msg
-	}
-	return name
-}
-
-// noteError records why a neighbor's session failed, from gobgp's log.
-func (s *Speaker) noteError(neighbor, text string, at time.Time) {
-	a, err := netip.ParseAddr(neighbor)
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ss := s.sessions[a]; ss != nil {
-		ss.LastError, ss.LastErrorAt = text, at
-	}
+	return slices.Clone(s.sessions)
 }
 
 // Stop withdraws every route (a NOTIFICATION Cease to each neighbor, so
-// the routers drop our routes at once) and stops gobgp.
+// the routers drop our routes at once), stops the helper and waits for it.
 func (s *Speaker) Stop() {
-	if s.srv == nil {
+	s.mu.Lock()
+	if s.stopped || s.ctx == nil {
+		s.stopped = true
+		s.mu.Unlock()
 		return
 	}
-	s.srv.Stop()
+	s.stopped = true
+	h := s.h
+	s.mu.Unlock()
+	if h != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := h.call(ctx, opStop, nil); err != nil {
+			s.log.Warn("bgp speaker process did not stop cleanly", "err", err)
+		}
+		cancel()
+		// The helper exits after its reply; one that does not is killed.
+		select {
+		case <-h.waited:
+		case <-time.After(2 * time.Second):
+		}
+		h.kill()
+	}
+	<-s.exited
 	s.mu.Lock()
 	s.routes = nil
-	for _, ss := range s.sessions {
-		ss.State = "Idle"
-	}
+	s.markIdle("")
 	s.mu.Unlock()
 }
-
-// notificationText names an RFC 4271 6.x NOTIFICATION code and subcode.
-func notificationText(code, sub int) string {
-	codes := map[int]string{1: "message header error", 2: "OPEN message error", 3: "UPDATE message error", 4: "hold timer expired",
-		5: "finite state machine error", 6: "cease"}
-	subs := map[[2]int]string{{2, 1}: "unsupported version number", {2, 2}: "bad peer AS", {2, 3}: "bad BGP identifier",
-		{2, 4}: "unsupported optional parameter", {2, 6}: "unacceptable hold time", {2, 7}: "unsupported capability",
-		{6, 1}: "maximum number of prefixes reached", {6, 2}: "administrative shutdown", {6, 3}: "peer de-configured",
-		{6, 4}: "administrative reset", {6, 5}: "connection rejected", {6, 6}: "other configuration change",
-		{6, 7}: "connection collision resolution", {6, 8}: "out of resources"}
-	t := codes[code]
-	if t == "" {
-		t = "code " + strconv.Itoa(code)
-	}
-	if st, ok := subs[[2]int{code, sub}]; ok {
-		t += ": " + st
-	} else if sub != 0 {
-		t += ", subcode " + strconv.Itoa(sub)
-	}
-	return t
-}
-
-// logHook forwards gobgp's log to the daemon's (Info as Debug: the
-// speaker logs session changes itself) and notes the errors a session
-// hits, which gobgp's API does not report: connection failures and
-// NOTIFICATIONs.
-type logHook struct {
-	next  slog.Handler
-	sp    *Speaker
-	attrs []slog.Attr
-}
-
-func (h *logHook) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *logHook) Handle(ctx context.Context, r slog.Record) error {
-	var key, oldState, newState, reason string
-	var code, sub int
-	var errText string
-	look := func(a slog.Attr) bool {
-		switch a.Key {
-		case "Key":
-			key = a.Value.String()
-		case "Code":
-			code = int(a.Value.Int64())
-		case "Subcode":
-			sub = int(a.Value.Int64())
-		case "Error":
-			errText = a.Value.String()
-		case "old":
-			oldState = a.Value.String()
-		case "new":
-			newState = a.Value.String()
-		case "reason":
-			reason = a.Value.String()
-		}
-		return true
-	}
-	for _, a := range h.attrs {
-		look(a)
-	}
-	r.Attrs(look)
-	switch r.Message {
-	case "received notification":
-		h.sp.noteError(key, "notification received: "+notificationText(code, sub), r.Time)
-	case "sent notification":
-		if code != 6 { // a Cease we send is our own doing
-			h.sp.noteError(key, "notification sent: "+notificationText(code, sub), r.Time)
-		}
-	case "failed to connect":
-		h.sp.noteError(key, "connect: "+errText, r.Time)
-	case "state changed":
-		// gobgp drops a NOTIFICATION that arrives in OpenConfirm without
-		// logging it: the router refused our OPEN.
-		if oldState == "BGP_FSM_OPENCONFIRM" && newState == "BGP_FSM_IDLE" && reason == "invalid-msg" {
-			h.sp.noteError(key, "the router refused our OPEN (a NOTIFICATION right after it; most often local_as is not the AS it expects for us)", r.Time)
-		}
-	}
-	lvl := r.Level
-	if lvl < slog.LevelWarn {
-		lvl = slog.LevelDebug
-		if !h.next.Enabled(ctx, lvl) {
-			return nil
-		}
-	}
-	nr := slog.NewRecord(r.Time, lvl, "gobgp: "+r.Message, r.PC)
-	r.Attrs(func(a slog.Attr) bool { nr.AddAttrs(a); return true })
-	return h.next.WithAttrs(h.attrs).Handle(ctx, nr)
-}
-
-func (h *logHook) WithAttrs(as []slog.Attr) slog.Handler {
-	return &logHook{next: h.next, sp: h.sp, attrs: append(slices.Clone(h.attrs), as...)}
-}
-
-func (h *logHook) WithGroup(string) slog.Handler { return h }

@@ -1,0 +1,216 @@
+package speaker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"vigil/bgp"
+)
+
+// Engine is the BGP implementation vigil-bgp runs for one bgp_instance
+// (bgp/speaker/gobgp). Serve drives it from the daemon's requests; its
+// methods are called from one goroutine, except Reconcile, which has its
+// own, and Sessions.
+type Engine interface {
+	Start(ctx context.Context) error
+	SetNeighbors(ctx context.Context, ns []Neighbor) error
+	SetEnabled(ctx context.Context, addr netip.Addr, enabled bool, reason string) error
+	// Reconcile makes the announced routes equal want as far as it can
+	// and returns what is announced.
+	Reconcile(want []bgp.Route) []bgp.Route
+	Sessions() []Session
+	Stop()
+}
+
+// NewEngine makes an Engine; it calls changed whenever Sessions would
+// return something new.
+type NewEngine func(cfg Config, log *slog.Logger, changed func()) Engine
+
+// Serve is vigil-bgp's main loop on conn, the daemon's end of the
+// socketpair: it reads the start request, starts the engine, then serves
+// requests until a stop request (nil) or until the daemon's end closes
+// (an error: the daemon is gone, and the caller exits at once so that the
+// kernel closes the BGP sessions, as it would have in the daemon).
+func Serve(conn net.Conn, newEngine NewEngine) error {
+	w := &writer{enc: json.NewEncoder(conn)}
+	dec := json.NewDecoder(conn)
+	var m msg
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("read start: %w", err)
+	}
+	var sb startBody
+	if m.Op != opStart || json.Unmarshal(m.Body, &sb) != nil {
+		return fmt.Errorf("first request is %q, want %q", m.Op, opStart)
+	}
+	level := slog.LevelInfo
+	if sb.Debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(&logForward{w: w, level: level})
+
+	// Session changes are coalesced: one snapshot per burst.
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	e := newEngine(sb.Config, log, notify)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.Start(ctx); err != nil {
+		w.reply(m.ID, err)
+		return err
+	}
+	w.reply(m.ID, nil)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				w.send(opSessions, e.Sessions())
+			}
+		}
+	}()
+	notify()
+
+	// Reconciles run on their own goroutine, latest wanted set first: a
+	// thousand prefixes never hold up a BFD-driven disable.
+	want := make(chan routesBody, 1)
+	reconciled := make(chan struct{})
+	go func() {
+		defer close(reconciled)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case rb := <-want:
+				got := e.Reconcile(rb.Routes)
+				w.send(opApplied, routesBody{Gen: rb.Gen, Routes: got})
+				notify() // the announced counts changed
+			}
+		}
+	}()
+
+	for {
+		m = msg{}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("the daemon closed the connection")
+			}
+			return err
+		}
+		switch m.Op {
+		case opSet:
+			var rb routesBody
+			if err := json.Unmarshal(m.Body, &rb); err != nil {
+				return fmt.Errorf("set: %w", err)
+			}
+			select {
+			case <-want:
+			default:
+			}
+			want <- rb
+		case opSetNeighbors:
+			var ns []Neighbor
+			err := json.Unmarshal(m.Body, &ns)
+			if err == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				err = e.SetNeighbors(rctx, ns)
+				rcancel()
+			}
+			w.reply(m.ID, err)
+		case opSetEnabled:
+			var eb enabledBody
+			err := json.Unmarshal(m.Body, &eb)
+			if err == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				err = e.SetEnabled(rctx, eb.Addr, eb.Enabled, eb.Reason)
+				rcancel()
+			}
+			w.reply(m.ID, err)
+		case opStop:
+			e.Stop()
+			cancel()
+			<-reconciled
+			w.reply(m.ID, nil)
+			return nil
+		default:
+			w.reply(m.ID, fmt.Errorf("unknown request %q", m.Op))
+		}
+	}
+}
+
+// writer serialises the messages of Serve's goroutines onto the socket.
+type writer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (w *writer) write(m msg) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.enc.Encode(m); err != nil {
+		// The daemon is gone; Serve's read fails too and the helper exits.
+		fmt.Fprintln(os.Stderr, "vigil-bgp: write to the daemon:", err)
+	}
+}
+
+func (w *writer) send(op string, body any) {
+	m, err := newMsg(0, op, body)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vigil-bgp: encode", op+":", err)
+		return
+	}
+	w.write(m)
+}
+
+func (w *writer) reply(id uint64, err error) {
+	m := msg{ID: id}
+	if err != nil {
+		m.Err = err.Error()
+	}
+	w.write(m)
+}
+
+// logForward sends the helper's log records to the daemon.
+type logForward struct {
+	w     *writer
+	level slog.Level
+	attrs [][2]string
+}
+
+func (h *logForward) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *logForward) Handle(_ context.Context, r slog.Record) error {
+	lb := logBody{Level: r.Level, Msg: r.Message, Attrs: slices.Clone(h.attrs)}
+	r.Attrs(func(a slog.Attr) bool {
+		lb.Attrs = append(lb.Attrs, [2]string{a.Key, a.Value.String()})
+		return true
+	})
+	h.w.send(opLog, lb)
+	return nil
+}
+
+func (h *logForward) WithAttrs(as []slog.Attr) slog.Handler {
+	n := *h
+	n.attrs = slices.Clone(h.attrs)
+	for _, a := range as {
+		n.attrs = append(n.attrs, [2]string{a.Key, a.Value.String()})
+	}
+	return &n
+}
+
+func (h *logForward) WithGroup(string) slog.Handler { return h }
