@@ -113,3 +113,31 @@ func TestBFDErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBFDScheduling: keepalived's global bfd_* process keywords set BFD's
+// thread scheduling, name and memory locking, without warnings, and their
+// ranges are checked.
+func TestBFDScheduling(t *testing.T) {
+	cfg, diags := LoadBytes("bfd.conf", []byte("global_defs {\n bfd_rt_priority 40\n bfd_priority -15\n bfd_no_swap\n bfd_process_name bfd_x\n}\n"), testEnv())
+	if diags.HasErrors() || diags.Count(Warning) > 0 {
+		t.Fatalf("unexpected diagnostics:\n%s", diags)
+	}
+	g := cfg.Global
+	if g.BFDRTPriority != 40 || g.BFDPriority != -15 || !g.BFDPrioritySet || !g.BFDNoSwap || g.BFDProcessName != "bfd_x" {
+		t.Errorf("global: rt %d nice %d (set %v) no_swap %v name %q", g.BFDRTPriority, g.BFDPriority, g.BFDPrioritySet, g.BFDNoSwap, g.BFDProcessName)
+	}
+	cfg, _ = LoadBytes("bfd.conf", []byte("global_defs {\n bfd_priority 0\n}\n"), testEnv())
+	if !cfg.Global.BFDPrioritySet || cfg.Global.BFDPriority != 0 || cfg.Global.BFDRTPriority != 0 {
+		t.Errorf("bfd_priority 0 is a setting (nice 0), not its absence: %+v", cfg.Global)
+	}
+	for _, c := range []struct{ conf, want string }{
+		{"global_defs {\n bfd_rt_priority 0\n}\n", "bfd_rt_priority"},
+		{"global_defs {\n bfd_priority 20\n}\n", "bfd_priority"},
+		{"global_defs {\n bfd_process_name\n}\n", "bfd_process_name"},
+	} {
+		_, diags := LoadBytes("bfd.conf", []byte(c.conf), testEnv())
+		if !diags.HasErrors() || !strings.Contains(diags.String(), c.want) {
+			t.Errorf("%q: want an error naming %q, got:\n%s", c.conf, c.want, diags)
+		}
+	}
+}

@@ -294,6 +294,16 @@ type Global struct {
 	VRRPPriority         int
 	VRRPPrioritySet      bool
 	VRRPNoSwap           bool
+	// The same for BFD's own thread (bfd/link's Runner), as keepalived
+	// applies them to its BFD process: BFDRTPriority SCHED_RR 1..99 (0
+	// none), BFDPriority a nice value when BFDPrioritySet (else vigil's
+	// default, -10), BFDNoSwap locks the process's memory, BFDProcessName
+	// names the thread (default vigil_bfd).
+	BFDRTPriority  int
+	BFDPriority    int
+	BFDPrioritySet bool
+	BFDNoSwap      bool
+	BFDProcessName string
 
 	// Nftables is the table name keepalived would use; vigil owns its own
 	// tables and keeps this only to report it.

@@ -40,13 +40,27 @@ type bfdState struct {
 	// takeoverAddr.
 	lladdr  map[netip.Addr][6]byte
 	relearn bool // the last look scheduled a second one soon
+	// sched is the Runner's thread scheduling last set.
+	sched link.Scheduling
 }
 
-// bfdNice is the BFD thread's nice value: above everything else on the
-// host by default, since a transmit that waits for a CPU is a false Down
-// at the peer (keepalived leaves its BFD process at 0 unless bfd_priority
-// says otherwise; benchmarks.md compares both).
+// bfdNice is the BFD thread's nice value without bfd_priority: above
+// everything else on the host by default, since a transmit that waits for
+// a CPU is a false Down at the peer (keepalived leaves its BFD process at
+// 0 unless bfd_priority says otherwise; benchmarks.md compares both).
 const bfdNice = -10
+
+// bfdScheduling is global_defs' scheduling of BFD's thread.
+func bfdScheduling(g *config.Global) link.Scheduling {
+	s := link.Scheduling{RTPriority: g.BFDRTPriority, Nice: bfdNice, Name: g.BFDProcessName}
+	if g.BFDPrioritySet {
+		s.Nice = g.BFDPriority
+	}
+	if s.Name == "" {
+		s.Name = "vigil_bfd"
+	}
+	return s
+}
 
 // bfdSessions maps the bfd_instance blocks onto the Runner's sessions.
 func bfdSessions(cfg *config.Config) []link.Session {
@@ -76,7 +90,6 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 			return
 		}
 		b.runner = link.New(d.log)
-		b.runner.Nice = bfdNice
 		// The Runner's goroutine only posts: the loop may be busy, BFD
 		// must not wait for it.
 		b.runner.Subscribe("", func(ev link.Event) {
@@ -90,6 +103,12 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 				d.log.Error("bfd", "err", err)
 			}
 		}()
+	}
+	if sch := bfdScheduling(&cfg.Global); sch != b.sched {
+		b.sched = sch
+		if err := b.runner.SetScheduling(sch); err != nil {
+			d.log.Warn("bfd_rt_priority/bfd_priority: BFD's thread keeps its scheduling (needs CAP_SYS_NICE)", "err", err)
+		}
 	}
 	if err := b.runner.Configure(sessions); err != nil {
 		d.log.Error("bfd sessions not started", "err", err)
@@ -118,6 +137,7 @@ func (d *Daemon) stopBFD() {
 		d.bfd.cancel()
 		<-d.bfd.done
 		d.bfd.cancel, d.bfd.runner = nil, nil
+		d.bfd.sched = link.Scheduling{}
 	}
 }
 

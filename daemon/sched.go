@@ -35,7 +35,8 @@ type schedState struct {
 }
 
 // applySched sets the scheduling from global_defs; the loop goroutine is
-// locked to its thread when this runs.
+// locked to its thread when this runs. BFD's thread is left out: the
+// Runner schedules it (bfd_rt_priority, bfd_priority; see bfdScheduling).
 func (d *Daemon) applySched() {
 	g := d.cfg.Global
 	st := &d.sched
@@ -44,14 +45,14 @@ func (d *Daemon) applySched() {
 	if st.minDelay <= 0 {
 		st.minDelay = time.Second // keepalived's default
 	}
-	if g.VRRPNoSwap {
+	if g.VRRPNoSwap || g.BFDNoSwap {
 		// MCL_ONFAULT locks pages as they are touched instead of
 		// populating every mapping (the Go heap reserves far more address
 		// space than it uses).
 		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT); err != nil {
-			d.log.Warn("vrrp_no_swap: lock memory", "err", err)
+			d.log.Warn("vrrp_no_swap/bfd_no_swap: lock memory", "err", err)
 		} else {
-			d.log.Info("vrrp_no_swap: memory locked")
+			d.log.Info("vrrp_no_swap/bfd_no_swap: memory locked")
 		}
 	}
 	switch {
@@ -87,9 +88,13 @@ func (d *Daemon) reapplySched() {
 		return
 	}
 	seen := map[int]bool{}
+	bfdTID := 0
+	if d.bfd.runner != nil {
+		bfdTID = d.bfd.runner.TID() // scheduled by bfd_rt_priority / bfd_priority
+	}
 	for _, e := range ents {
 		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || tid == bfdTID {
 			continue
 		}
 		seen[tid] = true
@@ -115,6 +120,13 @@ func (d *Daemon) reapplySched() {
 	for tid := range st.applied {
 		if !seen[tid] {
 			delete(st.applied, tid)
+		}
+	}
+	if _, ok := st.applied[bfdTID]; ok && bfdTID != 0 {
+		// Given our setting before it became BFD's: give it BFD's again.
+		delete(st.applied, bfdTID)
+		if err := d.bfd.runner.SetScheduling(d.bfd.sched); err != nil {
+			d.log.Debug("bfd thread scheduling", "err", err)
 		}
 	}
 }

@@ -662,3 +662,117 @@ func TestBFDCheck(t *testing.T) {
 		t.Errorf("the director does not log BFD_CHECK as the cause:\n%s", out)
 	}
 }
+
+const bfdSchedConf = `
+global_defs {
+  vrrp_rt_priority 3
+  @BFDSCHED@
+}
+bfd_instance p {
+  neighbor_ip 192.0.2.2
+  source_ip 192.0.2.1
+}
+vrrp_instance VI_S {
+  interface eth0
+  state BACKUP
+  virtual_router_id 70
+  priority 100
+  virtual_ipaddress { 192.0.2.170/24 }
+}
+`
+
+// threadSched is one thread's name and scheduling from /proc.
+type threadSched struct {
+	tid           int
+	comm          string
+	nice, rt, pol int
+}
+
+func threadsOf(t *testing.T, pid int) []threadSched {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []threadSched
+	for _, e := range ents {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, e.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		// "tid (comm) state ...": fields after the comm's closing paren;
+		// nice is field 19, rt_priority 40, policy 41 (proc(5)).
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+2:])
+		ts := threadSched{comm: s[strings.IndexByte(s, '(')+1 : i]}
+		ts.tid, _ = strconv.Atoi(e.Name())
+		ts.nice, _ = strconv.Atoi(f[19-3])
+		ts.rt, _ = strconv.Atoi(f[40-3])
+		ts.pol, _ = strconv.Atoi(f[41-3])
+		out = append(out, ts)
+	}
+	return out
+}
+
+// TestBFDThreadScheduling: bfd_rt_priority and bfd_process_name schedule
+// and name BFD's thread, and vrrp_rt_priority, applied to every other
+// thread every 2 s, leaves it alone; a reload to bfd_priority makes it a
+// normal thread at that nice value.
+func TestBFDThreadScheduling(t *testing.T) {
+	requireVRRPLab(t)
+	_, hosts, _ := labtest.LAN(t, "bfds", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	conf := func(s string) string { return strings.Replace(bfdSchedConf, "@BFDSCHED@", s, 1) }
+	n := startNode(t, "vigil", hosts["a"], conf("bfd_rt_priority 7\n  bfd_process_name bfdthr"))
+	bfdThread := func() (threadSched, []threadSched) {
+		var b threadSched
+		var others []threadSched
+		for _, ts := range threadsOf(t, n.cmd.Process.Pid) {
+			if ts.comm == "bfdthr" {
+				b = ts
+			} else {
+				others = append(others, ts)
+			}
+		}
+		return b, others
+	}
+	waitFor(t, 5*time.Second, "a thread named bfdthr in SCHED_RR 7, the others in SCHED_RR 3", func() bool {
+		b, others := bfdThread()
+		rr3 := 0
+		for _, o := range others {
+			if o.pol == 2 && o.rt == 3 {
+				rr3++
+			}
+		}
+		return b.pol == 2 && b.rt == 7 && rr3 > 0
+	})
+	// The daemon reapplies vrrp_rt_priority every 2 s: BFD's stays.
+	time.Sleep(4500 * time.Millisecond)
+	b, others := bfdThread()
+	if b.pol != 2 || b.rt != 7 {
+		t.Fatalf("BFD's thread after 4.5 s: %+v, want SCHED_RR (2) priority 7", b)
+	}
+	for _, o := range others {
+		if o.rt == 7 {
+			t.Errorf("thread %+v has BFD's priority", o)
+		}
+	}
+
+	// Reload: bfd_priority -4, no bfd_rt_priority, default name.
+	_, prev, _ := (&reloadMaster{node: n}).lastReload()
+	if err := os.WriteFile(n.conf, []byte(conf("bfd_priority -4")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the reload", func() bool { _, at, _ := (&reloadMaster{node: n}).lastReload(); return at.After(prev) })
+	waitFor(t, 5*time.Second, "BFD's thread named vigil_bfd, SCHED_OTHER at nice -4", func() bool {
+		for _, ts := range threadsOf(t, n.cmd.Process.Pid) {
+			if ts.comm == "vigil_bfd" {
+				return ts.pol == 0 && ts.rt == 0 && ts.nice == -4
+			}
+		}
+		return false
+	})
+}

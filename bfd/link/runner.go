@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -64,10 +65,6 @@ type Lateness struct {
 // concurrent use; Run is its one goroutine.
 type Runner struct {
 	log *slog.Logger
-	// Nice is the nice value of the Runner's thread (set before Run; 0
-	// leaves it). A BFD packet that waits for a CPU behind busy processes
-	// is a false Down at the peer, as keepalived's bfd_priority knows.
-	Nice int
 
 	mu      sync.Mutex
 	set     *bfd.Set
@@ -86,6 +83,67 @@ type Runner struct {
 	closed  bool
 	// pending are state changes made under Configure, delivered by Run.
 	pending []Event
+	// sched is the scheduling of Run's thread, tid that thread (0 while
+	// Run is not running).
+	sched Scheduling
+	tid   int
+}
+
+// Scheduling is how the Runner's thread is scheduled: keepalived's
+// bfd_rt_priority, bfd_priority and bfd_process_name, which keepalived
+// applies to its BFD process. A BFD packet that waits for a CPU behind
+// busy processes is a false Down at the peer.
+type Scheduling struct {
+	// RTPriority is a SCHED_RR priority 1..99 (reset on fork); 0 means
+	// SCHED_OTHER at Nice.
+	RTPriority int
+	Nice       int
+	// Name is the thread's name (comm, 15 bytes kept); empty leaves it.
+	Name string
+}
+
+// SetScheduling sets the scheduling of the Runner's thread: at once if
+// Run is running, else when it starts. Errors (no CAP_SYS_NICE) are
+// returned, and the Runner runs on as it is.
+func (r *Runner) SetScheduling(s Scheduling) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sched = s
+	if r.tid == 0 {
+		return nil
+	}
+	return applyScheduling(r.tid, s)
+}
+
+// TID is the thread id of Run's thread, 0 while Run is not running. The
+// daemon leaves that thread out when it schedules its own threads.
+func (r *Runner) TID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tid
+}
+
+// applyScheduling schedules the thread tid, which may be any thread of the
+// process.
+func applyScheduling(tid int, s Scheduling) error {
+	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(s.Nice), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	if s.RTPriority > 0 {
+		attr.Policy, attr.Priority, attr.Nice = unix.SCHED_RR, uint32(s.RTPriority), 0
+	}
+	var errs []error
+	if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
+		errs = append(errs, fmt.Errorf("bfd: thread scheduling (rt priority %d, nice %d): %w", s.RTPriority, s.Nice, err))
+	}
+	if s.Name != "" {
+		name := s.Name
+		if len(name) > 15 {
+			name = name[:15]
+		}
+		if err := os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", tid), []byte(name), 0); err != nil {
+			errs = append(errs, fmt.Errorf("bfd: thread name: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // New returns a Runner with no sessions; it starts nothing.
@@ -272,15 +330,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.pollErr != nil {
 		return r.pollErr
 	}
+	// The thread stays locked after Run returns: its scheduling is not
+	// for the goroutines that would run on it next, and the runtime ends
+	// a thread still locked when its goroutine exits.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if r.Nice != 0 {
-		// Only this thread (a TID): the rest of the process keeps its
-		// priority. Failing (no CAP_SYS_NICE) is not fatal.
-		if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), r.Nice); err != nil {
-			r.log.Warn("bfd: thread priority not raised", "nice", r.Nice, "err", err)
-		}
+	r.mu.Lock()
+	r.tid = unix.Gettid()
+	// Only this thread: the rest of the process keeps its scheduling.
+	// Failing (no CAP_SYS_NICE) is not fatal.
+	if err := applyScheduling(r.tid, r.sched); err != nil {
+		r.log.Warn("bfd: thread scheduling not applied", "err", err)
 	}
+	r.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
 		r.kick()
@@ -291,6 +352,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		r.poll.Close()
 		r.poll = nil
+		r.tid = 0
 		r.mu.Unlock()
 	}()
 	for {
