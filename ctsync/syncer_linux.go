@@ -2,43 +2,967 @@ package ctsync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"vigil/ctsync/wire"
+)
+
+// Timing of the Syncer (see docs/architecture.md, "Connection sync").
+const (
+	helloEvery = time.Second
+	// flushDelay lets a burst of conntrack events share datagrams.
+	flushDelay = time.Millisecond
+	// answerWait bounds how long Synced waits for a full table to begin
+	// after RequestFull; fullWait how long it waits for one to end.
+	answerWait = 3 * time.Second
+	fullWait   = 30 * time.Second
+	// fullMinGap rate-limits full dumps asked for by peers and gaps.
+	fullMinGap = time.Second
+	// requestEvery repeats a full-table request while none began.
+	requestEvery = 500 * time.Millisecond
+	expireEvery  = 10 * time.Second
 )
 
 // Syncer is one lvs_sync_daemon: its sockets, the backup's copy, counters.
 //
-// STILL MISSING (being built on branch ctsync): everything behind these
-// signatures; New returns an error until then.
+// It runs three goroutines after Start, each blocked on one thing:
+// receive (the UDP socket: decode, check, apply to the copy), events (the
+// ctnetlink event socket: filter and queue for sending; it is joined to the
+// conntrack groups only while master) and send (a timer and a wake-up
+// channel: flush queued entries into datagrams, full dumps, hellos, the
+// Synced bound, expiry). Sends happen on the send goroutine only (and
+// RequestFull's single datagram under the same lock), so sequence numbers
+// go out in order.
 type Syncer struct {
+	cfg     Config
+	is6     bool
+	ifindex int
+	nets    []netip.Prefix // the interface's subnets (multicast senders)
+	own     []netip.Addr
+	dsts    []*net.UDPAddr
+	maxLen  int
+	epoch   uint64
+
+	udp  *net.UDPConn
+	p4   *ipv4.PacketConn
+	p6   *ipv6.PacketConn
+	ev   *netlink.Conn   // conntrack events
+	dump *conntrack.Conn // full dumps, and the rare get/update in Install
+	nlw  *nlWriter       // Install's batched creates
+
+	kick   chan struct{}
 	synced chan struct{}
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+
+	sendMu sync.Mutex // one datagram at a time, in sequence order
+	seq    uint32
+	out    []byte
+
+	instMu sync.Mutex // one Install at a time (nlw)
+
+	mu       sync.Mutex
+	services []Service
+	master   bool
+	joined   bool
+	pend     map[wire.Key]int // index into queue
+	queue    []op
+	wantFull bool
+	lastFull time.Time
+	table    *table
+	peers    map[netip.Addr]*peerState
+	waitFrom time.Time // RequestFull armed the Synced bound at this time
+	beganAt  time.Time // a full table began at this time (Synced bound)
+	isSynced bool
+	lastReq  time.Time
+	st       Status
+	lastExp  time.Time
 }
 
-var errNotYet = errors.New("ctsync: not implemented yet")
+type op struct {
+	del bool
+	e   wire.Entry
+}
 
-// New opens the Syncer's sockets in the caller's network namespace; it
-// starts no goroutine.
-func New(cfg Config) (*Syncer, error) { return nil, errNotYet }
+type peerState struct {
+	w      window
+	master bool
+	seen   time.Time
+}
 
-// Start starts the Syncer's goroutines; they end with ctx or Close.
-func (s *Syncer) Start(ctx context.Context) error { return errNotYet }
+// New opens the Syncer's sockets in the caller's network namespace: the
+// UDP socket bound to Interface (joined to Group), the ctnetlink event
+// socket (joined to the conntrack groups only while master), a ctnetlink
+// socket for dumps and one for Install. It starts no goroutine.
+func New(cfg Config) (s *Syncer, err error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("ctsync: no interface")
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("ctsync: interface %s: %w", cfg.Interface, err)
+	}
+	if cfg.Port == 0 {
+		cfg.Port = DefaultPort
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.FullInterval <= 0 {
+		cfg.FullInterval = DefaultFullInterval
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	s = &Syncer{cfg: cfg, ifindex: ifi.Index,
+		kick: make(chan struct{}, 1), synced: make(chan struct{}), stop: make(chan struct{}),
+		pend: map[wire.Key]int{}, table: newTable(cfg.MaxEntries), peers: map[netip.Addr]*peerState{}}
+	s.st.Dropped = map[string]uint64{}
+	switch {
+	case len(cfg.Peers) > 0:
+		if cfg.Group.IsValid() {
+			return nil, errors.New("ctsync: both a multicast group and unicast peers")
+		}
+		s.is6 = cfg.Peers[0].Is6()
+		for _, p := range cfg.Peers {
+			if p.Is6() != s.is6 || p.Is4In6() {
+				return nil, fmt.Errorf("ctsync: peer %s: all peers must be of one address family", p)
+			}
+			s.dsts = append(s.dsts, &net.UDPAddr{IP: p.AsSlice(), Port: int(cfg.Port), Zone: zoneOf(p, cfg.Interface)})
+		}
+	default:
+		if !cfg.Group.IsValid() {
+			cfg.Group = DefaultGroup4
+			if cfg.Source.Is6() {
+				cfg.Group = DefaultGroup6
+			}
+		}
+		if !cfg.Group.IsMulticast() {
+			return nil, fmt.Errorf("ctsync: group %s is not a multicast address", cfg.Group)
+		}
+		s.is6 = cfg.Group.Is6()
+		s.dsts = []*net.UDPAddr{{IP: cfg.Group.AsSlice(), Port: int(cfg.Port), Zone: zoneOf(cfg.Group, cfg.Interface)}}
+	}
+	if cfg.Source.IsValid() && cfg.Source.Is6() != s.is6 {
+		return nil, fmt.Errorf("ctsync: source %s is not of the peers' or group's address family", cfg.Source)
+	}
+	s.cfg = cfg
+	hdr := 28
+	if s.is6 {
+		hdr = 48
+	}
+	s.maxLen = cfg.MaxLen
+	if s.maxLen <= 0 {
+		s.maxLen = ifi.MTU - hdr
+	}
+	s.maxLen = min(s.maxLen, 65507)
+	if s.maxLen < wire.HeaderLen+wire.TagLen+wire.EntryLen(true) {
+		return nil, fmt.Errorf("ctsync: maxlen %d is too small for one IPv6 entry (%d)", s.maxLen, wire.HeaderLen+wire.TagLen+wire.EntryLen(true))
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, fmt.Errorf("ctsync: addresses of %s: %w", cfg.Interface, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if p, err := netip.ParsePrefix(n.String()); err == nil {
+				s.nets = append(s.nets, p.Masked())
+				s.own = append(s.own, p.Addr())
+			}
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:4])
+	// The epoch increases across restarts (the start time), its low bits
+	// random so that two starts in one clock tick still differ.
+	s.epoch = uint64(time.Now().UnixNano())&^0xffff | uint64(binary.BigEndian.Uint16(b[:]))
 
-// SetServices sets the virtual servers whose flows are synced.
-func (s *Syncer) SetServices([]Service) {}
+	defer func() {
+		if err != nil {
+			s.closeSockets()
+		}
+	}()
+	if err := s.openUDP(ifi); err != nil {
+		return nil, err
+	}
+	if s.ev, err = netlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
+		return nil, fmt.Errorf("ctsync: conntrack event socket: %w", err)
+	}
+	_ = s.ev.SetReadBuffer(8 << 20)
+	if s.dump, err = conntrack.Dial(nil); err != nil {
+		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
+	}
+	if s.nlw, err = newNLWriter(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
 
-// SetMaster switches between sending (master) and receiving (backup).
-func (s *Syncer) SetMaster(bool) {}
+func zoneOf(a netip.Addr, ifname string) string {
+	if a.Is6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()) {
+		return ifname
+	}
+	return ""
+}
 
-// Install writes the copy into the kernel's conntrack table.
-func (s *Syncer) Install(ctx context.Context) (int, error) { return 0, errNotYet }
+func (s *Syncer) openUDP(ifi *net.Interface) error {
+	network, laddr := "udp4", fmt.Sprintf("0.0.0.0:%d", s.cfg.Port)
+	if s.is6 {
+		network, laddr = "udp6", fmt.Sprintf("[::]:%d", s.cfg.Port)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, s.cfg.Interface); serr != nil {
+				return
+			}
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			// A full table arrives as a burst of datagrams.
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<20)
+			}
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), network, laddr)
+	if err != nil {
+		return fmt.Errorf("ctsync: listen %s on %s: %w", laddr, s.cfg.Interface, err)
+	}
+	s.udp = pc.(*net.UDPConn)
+	ttl := int(s.cfg.TTL)
+	if s.is6 {
+		s.p6 = ipv6.NewPacketConn(s.udp)
+		if err := s.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
+			return fmt.Errorf("ctsync: %w", err)
+		}
+		_ = s.p6.SetHopLimit(ttl)
+		_ = s.p6.SetMulticastHopLimit(ttl)
+		_ = s.p6.SetMulticastLoopback(false)
+		if s.cfg.Group.IsValid() {
+			if err := s.p6.SetMulticastInterface(ifi); err != nil {
+				return fmt.Errorf("ctsync: multicast interface: %w", err)
+			}
+			if err := s.p6.JoinGroup(ifi, &net.UDPAddr{IP: s.cfg.Group.AsSlice()}); err != nil {
+				return fmt.Errorf("ctsync: join %s on %s: %w", s.cfg.Group, ifi.Name, err)
+			}
+		}
+		return nil
+	}
+	s.p4 = ipv4.NewPacketConn(s.udp)
+	if err := s.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagInterface, true); err != nil {
+		return fmt.Errorf("ctsync: %w", err)
+	}
+	_ = s.p4.SetTTL(ttl)
+	_ = s.p4.SetMulticastTTL(ttl)
+	_ = s.p4.SetMulticastLoopback(false)
+	if s.cfg.Group.IsValid() {
+		if err := s.p4.SetMulticastInterface(ifi); err != nil {
+			return fmt.Errorf("ctsync: multicast interface: %w", err)
+		}
+		if err := s.p4.JoinGroup(ifi, &net.UDPAddr{IP: s.cfg.Group.AsSlice()}); err != nil {
+			return fmt.Errorf("ctsync: join %s on %s: %w", s.cfg.Group, ifi.Name, err)
+		}
+	}
+	return nil
+}
 
-// RequestFull asks the peers for their whole table.
-func (s *Syncer) RequestFull() {}
+func (s *Syncer) closeSockets() {
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	if s.ev != nil {
+		s.ev.Close()
+	}
+	if s.dump != nil {
+		s.dump.Close()
+	}
+	if s.nlw != nil {
+		s.nlw.close()
+	}
+}
 
-// Synced is closed once a full table was received or no peer answered.
+// Start starts the receive, events and send goroutines; they end when ctx
+// ends or Close is called.
+func (s *Syncer) Start(ctx context.Context) error {
+	s.wg.Add(3)
+	go s.receive()
+	go s.events()
+	go s.sender()
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.stop:
+		}
+	}()
+	return nil
+}
+
+// Close closes the sockets and waits for the goroutines.
+func (s *Syncer) Close() error {
+	s.closed.Do(func() {
+		close(s.stop)
+		s.closeSockets()
+	})
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Syncer) logf(format string, args ...any) { s.cfg.Logf("ctsync: "+format, args...) }
+
+func (s *Syncer) setErr(err error) {
+	s.mu.Lock()
+	s.st.LastError = err.Error()
+	s.mu.Unlock()
+	s.logf("%v", err)
+}
+
+func (s *Syncer) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetServices sets the virtual servers whose flows are synced. A master
+// sends a full table of the new set.
+func (s *Syncer) SetServices(svcs []Service) {
+	s.mu.Lock()
+	s.services = slices.Clone(svcs)
+	if s.master {
+		s.wantFull = true
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// SetMaster switches roles. A master listens to its kernel's conntrack
+// events, sends them, sends a full table now and every FullInterval and
+// answers full-table requests; a backup only keeps the copy. Both receive
+// (a new master's full table also cleans the old master's copy) and send
+// hellos.
+func (s *Syncer) SetMaster(m bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.master == m {
+		return
+	}
+	s.master = m
+	s.st.Master = m
+	groups := []uint32{groupNew, groupUpdate, groupDestroy}
+	for _, g := range groups {
+		var err error
+		if m {
+			err = s.ev.JoinGroup(g)
+		} else {
+			err = s.ev.LeaveGroup(g)
+		}
+		if err != nil {
+			s.st.LastError = fmt.Sprintf("ctsync: conntrack event group %d: %v", g, err)
+		}
+	}
+	s.joined = m
+	if m {
+		s.wantFull = true
+		s.markSynced()
+	} else {
+		s.queue, s.pend = s.queue[:0], map[wire.Key]int{}
+	}
+	s.wake()
+}
+
+// markSynced closes Synced once; s.mu held.
+func (s *Syncer) markSynced() {
+	if !s.isSynced {
+		s.isSynced = true
+		close(s.synced)
+	}
+}
+
+// Synced is closed once a complete full table was received, or when no
+// peer began one within 3 s of RequestFull (or did not end it within 30 s
+// of its beginning), or when this Syncer became master.
 func (s *Syncer) Synced() <-chan struct{} { return s.synced }
 
-// Status returns a snapshot.
-func (s *Syncer) Status() Status { return Status{} }
+// RequestFull asks the peers for their whole table (repeated every 500 ms
+// until one begins) and arms the Synced bound.
+func (s *Syncer) RequestFull() {
+	s.mu.Lock()
+	if s.waitFrom.IsZero() && !s.isSynced {
+		s.waitFrom = time.Now()
+	}
+	s.lastReq = time.Time{}
+	s.mu.Unlock()
+	s.sendRequest()
+}
 
-// Close closes the sockets and stops the goroutines.
-func (s *Syncer) Close() error { return nil }
+func (s *Syncer) sendRequest() {
+	s.mu.Lock()
+	now := time.Now()
+	if now.Sub(s.lastReq) < requestEvery/2 {
+		s.mu.Unlock()
+		return
+	}
+	s.lastReq = now
+	s.mu.Unlock()
+	s.send(wire.Header{Type: wire.TypeFullRequest}, nil)
+}
+
+// Status returns a snapshot.
+func (s *Syncer) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.Dropped = make(map[string]uint64, len(s.st.Dropped))
+	for k, v := range s.st.Dropped {
+		st.Dropped[k] = v
+	}
+	st.Entries = len(s.table.m)
+	st.Overflow = s.table.overflow
+	st.Peers = nil
+	for a, p := range s.peers {
+		st.Peers = append(st.Peers, PeerStatus{Addr: a, Master: p.master, LastSeen: p.seen, Epoch: p.w.epoch})
+	}
+	slices.SortFunc(st.Peers, func(a, b PeerStatus) int { return a.Addr.Compare(b.Addr) })
+	return st
+}
+
+// send sends one datagram of type h.Type with payload to every
+// destination; count is in h.
+func (s *Syncer) send(h wire.Header, payload []byte) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.mu.Lock()
+	if s.master {
+		h.Flags |= wire.FlagMaster
+	}
+	s.mu.Unlock()
+	s.seq++
+	h.SyncID, h.Epoch, h.Seq, h.SentNS = s.cfg.SyncID, s.epoch, s.seq, time.Now().UnixNano()
+	b := wire.AppendHeader(s.out[:0], h)
+	b = append(b, payload...)
+	b = wire.Seal(b, s.cfg.Key)
+	s.out = b
+	for _, d := range s.dsts {
+		var err error
+		if s.is6 {
+			var cm *ipv6.ControlMessage
+			if s.cfg.Source.IsValid() {
+				cm = &ipv6.ControlMessage{Src: s.cfg.Source.AsSlice(), IfIndex: s.ifindex}
+			}
+			_, err = s.p6.WriteTo(b, cm, d)
+		} else {
+			var cm *ipv4.ControlMessage
+			if s.cfg.Source.IsValid() {
+				cm = &ipv4.ControlMessage{Src: s.cfg.Source.AsSlice(), IfIndex: s.ifindex}
+			}
+			_, err = s.p4.WriteTo(b, cm, d)
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.setErr(fmt.Errorf("send to %s: %w", d, err))
+			continue
+		}
+	}
+	s.mu.Lock()
+	s.st.SentPackets++
+	if h.Type == wire.TypeUpdate {
+		s.st.Sent += uint64(h.Count)
+	}
+	s.mu.Unlock()
+}
+
+// packer fills datagrams with entries or deletes and sends each when full.
+type packer struct {
+	s    *Syncer
+	typ  wire.Type
+	buf  []byte
+	n    int
+	room int
+}
+
+func (s *Syncer) packer(typ wire.Type) *packer {
+	return &packer{s: s, typ: typ, room: s.maxLen - wire.HeaderLen - wire.TagLen}
+}
+
+func (p *packer) add(e *wire.Entry) {
+	l := wire.EntryLen(e.Is6())
+	if p.typ == wire.TypeDelete {
+		l = wire.DeleteLen(e.Is6())
+	}
+	if len(p.buf)+l > p.room || p.n == 0xffff {
+		p.flush()
+	}
+	if p.typ == wire.TypeDelete {
+		p.buf = wire.AppendDelete(p.buf, &e.Key)
+	} else {
+		p.buf = wire.AppendEntry(p.buf, e)
+	}
+	p.n++
+}
+
+func (p *packer) flush() {
+	if p.n == 0 {
+		return
+	}
+	p.s.send(wire.Header{Type: p.typ, Count: uint16(p.n)}, p.buf)
+	p.buf, p.n = p.buf[:0], 0
+}
+
+// sender is the send goroutine.
+func (s *Syncer) sender() {
+	defer s.wg.Done()
+	tick := time.NewTicker(helloEvery / 4)
+	defer tick.Stop()
+	var lastHello time.Time
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+			time.Sleep(flushDelay)
+		case <-tick.C:
+		}
+		now := time.Now()
+		s.flushQueue()
+		s.mu.Lock()
+		master := s.master
+		full := master && (s.wantFull && now.Sub(s.lastFull) >= fullMinGap || now.Sub(s.lastFull) >= s.cfg.FullInterval)
+		var request bool
+		switch {
+		case s.isSynced:
+		case !s.beganAt.IsZero() && now.Sub(s.beganAt) > fullWait:
+			s.logf("the full table begun %v ago did not end: going on without it", now.Sub(s.beganAt).Round(time.Millisecond))
+			s.markSynced()
+		case s.beganAt.IsZero() && !s.waitFrom.IsZero() && now.Sub(s.waitFrom) > answerWait:
+			s.logf("no peer answered the full-table request within %v: going on without it", answerWait)
+			s.markSynced()
+		case s.beganAt.IsZero() && !s.waitFrom.IsZero():
+			request = true
+		}
+		if now.Sub(s.lastExp) >= expireEvery {
+			s.lastExp = now
+			s.table.expire(now)
+		}
+		s.mu.Unlock()
+		if request {
+			s.sendRequest()
+		}
+		if full {
+			s.fullTable()
+		}
+		if now.Sub(lastHello) >= helloEvery {
+			lastHello = now
+			s.send(wire.Header{Type: wire.TypeHello}, nil)
+		}
+	}
+}
+
+// flushQueue sends the queued events.
+func (s *Syncer) flushQueue() {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	clear(s.pend)
+	s.mu.Unlock()
+	if len(q) == 0 {
+		return
+	}
+	up, del := s.packer(wire.TypeUpdate), s.packer(wire.TypeDelete)
+	for i := range q {
+		if q[i].del {
+			del.add(&q[i].e)
+		} else {
+			up.add(&q[i].e)
+		}
+	}
+	up.flush()
+	del.flush()
+}
+
+// fullTable dumps the kernel's conntrack table and sends the flows of the
+// services between a full-begin and a full-end.
+func (s *Syncer) fullTable() {
+	s.mu.Lock()
+	s.wantFull = false
+	s.lastFull = time.Now()
+	svcs := s.services
+	s.mu.Unlock()
+	flows, err := s.dump.Dump(nil)
+	if err != nil {
+		s.setErr(fmt.Errorf("conntrack dump: %w", err))
+		return
+	}
+	s.send(wire.Header{Type: wire.TypeFullBegin}, nil)
+	p := s.packer(wire.TypeUpdate)
+	var n uint32
+	for i := range flows {
+		e, ok := entryOf(&flows[i])
+		if !ok || !matches(svcs, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
+			continue
+		}
+		p.add(&e)
+		n++
+	}
+	p.flush()
+	s.send(wire.Header{Type: wire.TypeFullEnd}, wire.AppendUint32(nil, n))
+	s.mu.Lock()
+	s.st.FullSent++
+	s.mu.Unlock()
+}
+
+// events is the events goroutine: it reads the conntrack event socket.
+func (s *Syncer) events() {
+	defer s.wg.Done()
+	for {
+		msgs, err := s.ev.Receive()
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				// Events were lost: the table is sent whole instead.
+				s.mu.Lock()
+				s.st.Resyncs++
+				s.wantFull = true
+				s.mu.Unlock()
+				s.wake()
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EBADF) {
+				return
+			}
+			s.setErr(fmt.Errorf("conntrack events: %w", err))
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		queued := 0
+		s.mu.Lock()
+		for _, m := range msgs {
+			var ev conntrack.Event
+			if ev.Unmarshal(m) != nil || ev.Flow == nil || !s.joined {
+				continue
+			}
+			e, ok := entryOf(ev.Flow)
+			if !ok || !matches(s.services, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
+				continue
+			}
+			o := op{del: ev.Type == conntrack.EventDestroy, e: e}
+			if i, ok := s.pend[e.Key]; ok {
+				s.queue[i] = o
+			} else {
+				s.pend[e.Key] = len(s.queue)
+				s.queue = append(s.queue, o)
+			}
+			queued++
+		}
+		s.mu.Unlock()
+		if queued > 0 {
+			s.wake()
+		}
+	}
+}
+
+// receive is the receive goroutine.
+func (s *Syncer) receive() {
+	defer s.wg.Done()
+	buf := make([]byte, 65536)
+	var d wire.Datagram
+	for {
+		var (
+			n       int
+			src     net.Addr
+			ttl, ix int
+			err     error
+		)
+		if s.is6 {
+			var cm *ipv6.ControlMessage
+			n, cm, src, err = s.p6.ReadFrom(buf)
+			if cm != nil {
+				ttl, ix = cm.HopLimit, cm.IfIndex
+			}
+		} else {
+			var cm *ipv4.ControlMessage
+			n, cm, src, err = s.p4.ReadFrom(buf)
+			if cm != nil {
+				ttl, ix = cm.TTL, cm.IfIndex
+			}
+		}
+		if err != nil {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.setErr(fmt.Errorf("receive: %w", err))
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		ua, _ := src.(*net.UDPAddr)
+		var from netip.Addr
+		if ua != nil {
+			from, _ = netip.AddrFromSlice(ua.IP)
+			from = from.Unmap()
+		}
+		s.handle(buf[:n], from, ttl, ix, &d, time.Now())
+	}
+}
+
+func (s *Syncer) drop(r wire.Reason) {
+	s.mu.Lock()
+	s.st.Dropped[string(r)]++
+	s.mu.Unlock()
+}
+
+// handle checks and applies one datagram.
+func (s *Syncer) handle(b []byte, from netip.Addr, ttl, ifindex int, d *wire.Datagram, now time.Time) {
+	switch {
+	case ifindex != s.ifindex:
+		s.drop(wire.ReasonInterface)
+		return
+	case ttl != int(s.cfg.TTL):
+		s.drop(wire.ReasonTTL)
+		return
+	case !s.fromPeer(from):
+		s.drop(wire.ReasonSource)
+		return
+	}
+	if err := wire.Decode(d, b, s.cfg.Key); err != nil {
+		r := wire.ReasonOf(err)
+		if r == "" {
+			r = wire.ReasonShort
+		}
+		s.drop(r)
+		return
+	}
+	if d.SyncID != s.cfg.SyncID {
+		s.drop(wire.ReasonSyncID)
+		return
+	}
+	if d.Epoch == s.epoch {
+		s.drop(wire.ReasonSelf)
+		return
+	}
+	s.mu.Lock()
+	p := s.peers[from]
+	if p == nil {
+		p = &peerState{}
+		s.peers[from] = p
+	}
+	ok, gap := p.w.accept(d.Epoch, d.Seq)
+	if !ok {
+		s.st.Dropped[string(wire.ReasonReplay)]++
+		s.mu.Unlock()
+		return
+	}
+	p.master, p.seen = d.Flags&wire.FlagMaster != 0, now
+	s.st.ReceivedPackets++
+	wantReq, answer := false, false
+	fromMaster := d.Flags&wire.FlagMaster != 0
+	if gap {
+		s.st.Gaps++
+		s.table.lost()
+		wantReq = fromMaster
+	}
+	switch d.Type {
+	case wire.TypeUpdate:
+		s.st.Lag = now.Sub(time.Unix(0, d.SentNS))
+		for i := range d.Entries {
+			s.st.Received++
+			s.table.update(&d.Entries[i], now)
+		}
+	case wire.TypeDelete:
+		s.st.Lag = now.Sub(time.Unix(0, d.SentNS))
+		for i := range d.Deletes {
+			if s.table.remove(d.Deletes[i]) {
+				s.st.Deleted++
+			}
+		}
+	case wire.TypeFullBegin:
+		s.table.beginFull()
+		wantReq = false // this full table repairs the gap
+		if s.beganAt.IsZero() {
+			s.beganAt = now
+		}
+	case wire.TypeFullEnd:
+		if removed, ok := s.table.endFull(); ok {
+			s.st.Deleted += uint64(removed)
+			s.st.FullSyncs++
+			s.st.LastFullSync = now
+			s.markSynced()
+		} else {
+			wantReq = fromMaster
+			if !s.isSynced && !s.waitFrom.IsZero() {
+				s.waitFrom = now // wait for the next one
+			}
+		}
+		s.beganAt = time.Time{}
+	case wire.TypeFullRequest:
+		if s.master {
+			s.wantFull, answer = true, true
+		}
+	}
+	if s.master {
+		wantReq = false
+	}
+	s.mu.Unlock()
+	if wantReq {
+		s.sendRequest()
+	}
+	if answer {
+		s.wake()
+	}
+}
+
+// fromPeer: with unicast peers only they are accepted; with a multicast
+// group any address on the interface's subnets.
+func (s *Syncer) fromPeer(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	if len(s.cfg.Peers) > 0 {
+		return slices.Contains(s.cfg.Peers, a)
+	}
+	if a.Is6() && a.IsLinkLocalUnicast() {
+		return true
+	}
+	for _, p := range s.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Install writes the copy into the kernel's conntrack table: every entry
+// is created with its NAT bindings; one that exists already is updated
+// when its tuples are the same, or replaced when they differ (a flow the
+// backup picked up mid-stream with another translation). It returns how
+// many entries are in the kernel as synced.
+func (s *Syncer) Install(ctx context.Context) (int, error) {
+	s.instMu.Lock()
+	defer s.instMu.Unlock()
+	s.mu.Lock()
+	entries := s.table.snapshot(time.Now())
+	s.mu.Unlock()
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	res, err := s.nlw.do(entries, (*nlmsg).appendCreate)
+	if err != nil {
+		s.setErr(err)
+		return 0, err
+	}
+	installed := 0
+	var exist []wire.Entry
+	var firstErr error
+	for i, e := range res {
+		switch e {
+		case 0:
+			installed++
+		case unix.EEXIST:
+			exist = append(exist, entries[i])
+		default:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("ctsync: install %s %s:%d -> %s:%d: %w", protoName(entries[i].Proto),
+					entries[i].Orig.Src, entries[i].Orig.SrcPort, entries[i].Orig.Dst, entries[i].Orig.DstPort, e)
+			}
+		}
+	}
+	if ctx.Err() == nil && len(exist) > 0 {
+		var replace []wire.Entry
+		for i := range exist {
+			e := &exist[i]
+			cur, err := s.dump.Get(conntrack.Flow{TupleOrig: ctTuple(e.Proto, e.Orig), Zone: e.Zone})
+			if err == nil && cur.TupleReply.IP.SourceAddress == e.Reply.Src && cur.TupleReply.IP.DestinationAddress == e.Reply.Dst &&
+				cur.TupleReply.Proto.SourcePort == e.Reply.SrcPort && cur.TupleReply.Proto.DestinationPort == e.Reply.DstPort {
+				upd := conntrack.Flow{TupleOrig: ctTuple(e.Proto, e.Orig), Timeout: max(e.Timeout, 1), Zone: e.Zone, Mark: e.Mark}
+				if e.Proto == unix.IPPROTO_TCP {
+					upd.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: e.TCPState}
+				}
+				if err := s.dump.Update(upd); err == nil {
+					installed++
+					continue
+				}
+			}
+			replace = append(replace, *e)
+		}
+		if len(replace) > 0 {
+			if _, err := s.nlw.do(replace, (*nlmsg).appendDelete); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			res, err := s.nlw.do(replace, (*nlmsg).appendCreate)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			for i, e := range res {
+				if e == 0 {
+					installed++
+				} else if firstErr == nil {
+					firstErr = fmt.Errorf("ctsync: replace %s:%d -> %s:%d: %w", replace[i].Orig.Src, replace[i].Orig.SrcPort, replace[i].Orig.Dst, replace[i].Orig.DstPort, e)
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	s.st.Installed += uint64(installed)
+	if firstErr != nil {
+		s.st.LastError = firstErr.Error()
+	}
+	s.mu.Unlock()
+	if firstErr != nil {
+		s.logf("installed %d of %d entries: %v", installed, len(entries), firstErr)
+	}
+	return installed, firstErr
+}
+
+func ctTuple(proto uint8, t wire.Tuple) conntrack.Tuple {
+	return conntrack.Tuple{
+		IP:    conntrack.IPTuple{SourceAddress: t.Src, DestinationAddress: t.Dst},
+		Proto: conntrack.ProtoTuple{Protocol: proto, SourcePort: t.SrcPort, DestinationPort: t.DstPort},
+	}
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case unix.IPPROTO_TCP:
+		return "tcp"
+	case unix.IPPROTO_UDP:
+		return "udp"
+	case unix.IPPROTO_SCTP:
+		return "sctp"
+	}
+	return fmt.Sprintf("proto %d", p)
+}

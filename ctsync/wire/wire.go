@@ -399,6 +399,9 @@ func decodeEntry(e *Entry, p []byte) ([]byte, error) {
 	if len(p) < entryFixed+4*n {
 		return nil, errf(ReasonShort, "%d bytes, IPv%d entry needs %d", len(p), p[0], entryFixed+4*n)
 	}
+	if p[7] != 0 {
+		return nil, errf(ReasonFlags, "reserved entry byte %#02x", p[7])
+	}
 	e.Proto, e.TCPState, e.WScaleOrig, e.WScaleReply, e.FlagsOrig, e.FlagsReply = p[1], p[2], p[3], p[4], p[5], p[6]
 	e.Status = binary.BigEndian.Uint32(p[8:])
 	e.Timeout = binary.BigEndian.Uint32(p[12:])
