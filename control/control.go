@@ -65,6 +65,8 @@ type Status struct {
 	// BGPInstances are the bgp_instances (a vigil extension) with what
 	// each announces and why; BGP above lists their sessions flat.
 	BGPInstances []BGPStatus `json:"bgp_instances,omitempty"`
+	// Sync is lvs_sync_daemon's connection sync; nil when not configured.
+	Sync *SyncStatus `json:"connection_sync,omitempty"`
 }
 
 // BFDSessionStatus is one BFD session (RFC 5880; keepalived's

@@ -87,6 +87,7 @@ func WriteStatus(w io.Writer, s Status, now time.Time) error {
 		}
 	}
 	writeBGP(tw, s.BGPInstances, now)
+	writeSync(tw, s.Sync, now)
 	return tw.Flush()
 }
 

@@ -106,6 +106,7 @@ type Daemon struct {
 	sched    schedState // the loop thread's scheduling (sched.go)
 	bfd      bfdState   // BFD sessions (daemon/bfd.go)
 	bgp      *bgpState  // nil without a bgp_instance
+	sync     syncState  // lvs_sync_daemon (daemon/ctsync.go)
 	// traffic caches the load balancer's counters; it is not the loop's.
 	traffic trafficCache
 }
@@ -258,6 +259,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.stopAll(time.Now())
 		return fmt.Errorf("bgp: %w", err)
 	}
+	d.startSync(loopCtx, time.Now(), cfg)
+	defer d.stopSync()
 	macs := time.NewTicker(2 * time.Second)
 	defer macs.Stop()
 
@@ -899,6 +902,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	}
 	name := in.spec.cfg.Name
 	spec := in.spec
+	syncJob := d.syncTransitions(in, rd.Transitions) // before the claim: the synced copy goes in first
 	var noAccept func()
 	if len(rd.Transitions) > 0 {
 		noAccept = d.prepareNoAccept() // before a new master's VIPs go in
@@ -933,6 +937,9 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	firstAdvert := in.firstAdvert
 	add, del, announce, notes := rd.AddAddrs, rd.DelAddrs, rd.Announce, rd.Notes
 	d.work.do(func() {
+		if syncJob != nil {
+			syncJob()
+		}
 		if noAccept != nil {
 			noAccept()
 		}

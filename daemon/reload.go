@@ -135,6 +135,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	}
 	bc, be := d.reloadBGP(cfg)
 	res.Changes, errs = append(res.Changes, bc...), append(errs, be...)
+	res.Changes = append(res.Changes, d.reloadSync(now, cfg)...)
 	// Trackers may have changed: restart the watchers (their results are
 	// kept, so priorities do not flap) and re-evaluate every instance.
 	d.stopTracking()

@@ -64,6 +64,7 @@ func (d *Daemon) snapshot() control.Status {
 		s.Instances = append(s.Instances, is)
 	}
 	s.Services = d.serviceStatus()
+	s.Sync = d.syncStatus(time.Now())
 	d.bfdSnapshot(&s)
 	s.BGPInstances = d.bgpStatus()
 	for _, b := range s.BGPInstances {

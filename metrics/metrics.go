@@ -100,6 +100,24 @@ var (
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
+	mSyncUp           = def("vigil_conn_sync_up", Gauge, "1 while lvs_sync_daemon's connection sync runs, 0 when it is configured but could not start.", "intf", "iname")
+	mSyncMaster       = def("vigil_conn_sync_master", Gauge, "1 while this director sends its connections (MASTER of the sync instance), 0 while it keeps a copy.", "intf", "iname")
+	mSyncSynced       = def("vigil_conn_sync_synced", Gauge, "1 once the copy is complete after the sync started (or the hold bound passed); 0 while the instance is held from preempting.", "intf", "iname")
+	mSyncEntries      = def("vigil_conn_sync_entries", Gauge, "Connection entries held: the copy on a backup, the flows tracked on the master.", "intf", "iname")
+	mSyncSent         = def("vigil_conn_sync_entries_sent_total", Counter, "Connection entries sent to the peers.", "intf", "iname")
+	mSyncReceived     = def("vigil_conn_sync_entries_received_total", Counter, "Connection entries received from the master.", "intf", "iname")
+	mSyncInstalled    = def("vigil_conn_sync_entries_installed_total", Counter, "Connection entries written into the kernel's conntrack table at takeovers.", "intf", "iname")
+	mSyncPktSent      = def("vigil_conn_sync_packets_sent_total", Counter, "Sync datagrams sent.", "intf", "iname")
+	mSyncPktReceived  = def("vigil_conn_sync_packets_received_total", Counter, "Sync datagrams received and accepted.", "intf", "iname")
+	mSyncDropped      = def("vigil_conn_sync_packets_dropped_total", Counter, "Sync datagrams dropped, by reason (auth, sync id, ttl, malformed and so on).", "intf", "iname", "reason")
+	mSyncFull         = def("vigil_conn_sync_full_tables_received_total", Counter, "Complete tables received from the master (requests at start, gaps, periodic dumps).", "intf", "iname")
+	mSyncGaps         = def("vigil_conn_sync_gaps_total", Counter, "Sequence gaps seen in the master's datagrams (each asks for the full table).", "intf", "iname")
+	mSyncOverflow     = def("vigil_conn_sync_overflow_total", Counter, "Connection entries refused because the copy was full.", "intf", "iname")
+	mSyncLag          = def("vigil_conn_sync_lag_seconds", Gauge, "Receipt time less send time of the latest entry datagram (the directors' clocks are assumed NTP-close).", "intf", "iname")
+	mSyncPeerAge      = def("vigil_conn_sync_peer_last_seen_seconds", Gauge, "Seconds since a datagram of the sync peer was last accepted (every director sends one each second).", "intf", "iname", "peer")
+	mSyncInstalls     = def("vigil_conn_sync_takeover_installs_total", Counter, "Takeovers that installed the synced copy before claiming the VIPs.", "intf", "iname")
+	mSyncInstallFail  = def("vigil_conn_sync_takeover_install_failures_total", Counter, "Takeovers whose install of the synced copy failed (the VIPs were claimed anyway).", "intf", "iname")
+	mSyncInstallTook  = def("vigil_conn_sync_takeover_install_seconds", Gauge, "How long the last takeover's install took (it delays the VIPs).", "intf", "iname")
 	instanceCounters  = map[string]*metric{control.CounterAdvertsSent: mAdvSent, control.CounterAdvertsReceived: mAdvRcvd, control.CounterPriority0Sent: mPrio0Sent, control.CounterPriority0Received: mPrio0Rcvd, control.CounterBecameMaster: mBecameMaster, control.CounterReleasedMaster: mReleasedMaster}
 	ignoredCounterKey = map[string]bool{
 		control.CounterLoopLagMaxMs: true, // exported as vigil_loop_lag_max_seconds
@@ -271,6 +289,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, mBGPAdvertised, float64(p.Advertised), p.Peer, as)
 		emit(ch, mBGPFlaps, float64(p.Flaps), p.Peer, as)
 	}
+	syncMetrics(ch, s.Sync)
 	for _, vs := range s.Services {
 		emit(ch, mVSActive, b2f(vs.Active), vs.Name)
 		emit(ch, mVSQuorum, b2f(vs.Quorum), vs.Name)
@@ -284,6 +303,38 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			traffic(ch, r.Stats, mRSConns, mRSPackets, mRSBytes, vs.Name, r.Addr)
 		}
 	}
+}
+
+// syncMetrics exports lvs_sync_daemon's connection sync, if configured.
+func syncMetrics(ch chan<- prometheus.Metric, y *control.SyncStatus) {
+	if y == nil {
+		return
+	}
+	l := []string{y.Interface, y.Instance}
+	emit(ch, mSyncUp, b2f(y.Running), l...)
+	emit(ch, mSyncMaster, b2f(y.Master), l...)
+	emit(ch, mSyncSynced, b2f(y.Synced), l...)
+	emit(ch, mSyncEntries, float64(y.Entries), l...)
+	emit(ch, mSyncSent, float64(y.Sent), l...)
+	emit(ch, mSyncReceived, float64(y.Received), l...)
+	emit(ch, mSyncInstalled, float64(y.Installed), l...)
+	emit(ch, mSyncPktSent, float64(y.SentPackets), l...)
+	emit(ch, mSyncPktReceived, float64(y.ReceivedPackets), l...)
+	for r, n := range y.Dropped {
+		emit(ch, mSyncDropped, float64(n), append(l, r)...)
+	}
+	emit(ch, mSyncFull, float64(y.FullSyncs), l...)
+	emit(ch, mSyncGaps, float64(y.Gaps), l...)
+	emit(ch, mSyncOverflow, float64(y.Overflow), l...)
+	emit(ch, mSyncLag, time.Duration(y.Lag).Seconds(), l...)
+	for _, p := range y.Peers {
+		if !p.LastSeen.IsZero() {
+			emit(ch, mSyncPeerAge, time.Duration(p.Age).Seconds(), append(l, p.Addr)...)
+		}
+	}
+	emit(ch, mSyncInstalls, float64(y.Installs), l...)
+	emit(ch, mSyncInstallFail, float64(y.InstallFailures), l...)
+	emit(ch, mSyncInstallTook, time.Duration(y.LastInstall.Took).Seconds(), l...)
 }
 
 // traffic exports one virtual or real server's counts, if it has any.

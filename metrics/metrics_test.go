@@ -42,6 +42,11 @@ func fullStatus() control.Status {
 			TxInterval: control.Duration(10 * time.Millisecond), RxInterval: control.Duration(10 * time.Millisecond)}},
 		BFDRunner: &control.BFDRunnerStatus{Drops: map[string]uint64{"ttl": 2, "version": 3}, WakeLateMax: control.Duration(2 * time.Millisecond)},
 		BGP:       []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2}},
+		Sync: &control.SyncStatus{Interface: "eth1", Instance: "VI_1", Running: true, Synced: true, Entries: 300,
+			Sent: 1, Received: 2, Installed: 3, SentPackets: 4, ReceivedPackets: 5, Dropped: map[string]uint64{"auth": 6},
+			FullSyncs: 1, Gaps: 1, Overflow: 1, Lag: control.Duration(2 * time.Millisecond),
+			Peers:    []control.SyncPeer{{Addr: "198.51.100.2", LastSeen: time.Unix(1700000000, 0), Age: control.Duration(time.Second)}},
+			Installs: 1, LastInstall: control.SyncInstall{Entries: 300, Took: control.Duration(20 * time.Millisecond)}},
 		Trackers: []control.TrackerStatus{
 			{Kind: "script", Name: "chk_web", Known: true, OK: false},
 			{Kind: "file", Name: "tf", Known: true, OK: true, Value: -20},

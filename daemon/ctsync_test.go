@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"vigil/config"
+	"vigil/ctsync"
+	"vigil/lb"
+	"vigil/vrrp"
+)
+
+func TestSyncServices(t *testing.T) {
+	vip := netip.MustParseAddr("192.0.2.100")
+	vip6 := netip.MustParseAddr("2001:db8::100")
+	got := syncServices([]lb.ServiceConfig{
+		{Proto: lb.TCP, VIP: vip, Port: 80, Method: lb.NAT},
+		{Proto: lb.UDP, VIP: vip, Port: 53, Method: lb.FNAT},
+		{Proto: lb.SCTP, VIP: vip6, Port: 9, Method: lb.FNAT},
+		{Proto: lb.TCP, VIP: vip, Port: 443, Method: lb.DR}, // stateless: not synced
+		{Proto: lb.TCP, FwMark: 7, Method: lb.NAT},          // no address to match
+	})
+	want := []ctsync.Service{{VIP: vip, Proto: 6, Port: 80}, {VIP: vip, Proto: 17, Port: 53}, {VIP: vip6, Proto: 132, Port: 9}}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("syncServices (-want +got):\n%s", diff)
+	}
+}
+
+func TestSyncConfig(t *testing.T) {
+	sd := &config.SyncDaemon{Interface: "eth1", Instance: "VI_1", ID: 7, Port: 9000, TTL: 2, MaxLen: 1400,
+		Group: netip.MustParseAddr("239.1.1.1"), AuthKey: []byte("0123456789abcdef")}
+	multicast := syncConfig(sd, &config.Instance{Name: "VI_1"}, nil, nil)
+	if multicast.Group != sd.Group || multicast.Peers != nil || multicast.SyncID != 7 || multicast.Port != 9000 ||
+		multicast.TTL != 2 || multicast.MaxLen != 1400 || string(multicast.Key) != "0123456789abcdef" || multicast.Interface != "eth1" {
+		t.Errorf("multicast: %+v", multicast)
+	}
+	src := netip.MustParseAddr("198.51.100.1")
+	peer := netip.MustParseAddr("198.51.100.2")
+	in := &config.Instance{Name: "VI_1", UnicastPeers: []*config.UnicastPeer{{Addr: peer}}}
+	uni := syncConfig(sd, in, &instanceSpec{engine: vrrp.Config{SrcAddr: src}}, nil)
+	if uni.Group.IsValid() || len(uni.Peers) != 1 || uni.Peers[0] != peer || uni.Source != src {
+		t.Errorf("unicast: %+v", uni)
+	}
+}
+
+func TestSameSync(t *testing.T) {
+	a := &config.SyncDaemon{Pos: config.Pos{Line: 2}, Interface: "eth1", Instance: "VI_1", ID: 1}
+	b := *a
+	b.Pos.Line = 9
+	if !sameSync(a, &b) {
+		t.Error("a move in the file is a change")
+	}
+	b.AuthKey = []byte("0123456789abcdef")
+	if sameSync(a, &b) || sameSync(a, nil) || !sameSync(nil, nil) {
+		t.Error("a new key, or a removed sync, is not a change")
+	}
+}
