@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"sync"
 	"time"
@@ -93,6 +94,34 @@ func syncConfig(sd *config.SyncDaemon, in *config.Instance, spec *instanceSpec, 
 	return c
 }
 
+// syncSource is the director's own address on the sync interface: its
+// first address of the group's family (IPv4 by default) that no instance
+// floats. Left to the kernel, the source of a datagram could be a VIP
+// or an FNAT local address the master holds on that interface, which the
+// peers do not know as a director; invalid when there is none (the
+// engine then lets the kernel choose).
+func (d *Daemon) syncSource(ifname string, group netip.Addr, lookup addrLookup) netip.Addr {
+	v6 := group.IsValid() && group.Is6()
+	floating := map[netip.Addr]bool{}
+	for _, in := range d.insts {
+		for p := range in.spec.vips {
+			floating[p.Addr()] = true
+		}
+	}
+	addrs, err := lookup(ifname)
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, p := range addrs {
+		a := p.Addr()
+		if a.Is6() != v6 || floating[a] || a.IsLoopback() || (v6 && a.IsLinkLocalUnicast()) {
+			continue
+		}
+		return a
+	}
+	return netip.Addr{}
+}
+
 // syncServices lists the NAT and FNAT services of the LB model, whose
 // flows are synced. A fwmark service has no address to match a flow on,
 // and DR needs no sync (Maglev: every director picks the same server).
@@ -145,7 +174,11 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 		return
 	}
 	log := d.log.With("sync", st.cfg.Interface)
-	s, err := ctsync.New(syncConfig(st.cfg, in.spec.cfg, in.spec, func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) }))
+	scfg := syncConfig(st.cfg, in.spec.cfg, in.spec, func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) })
+	if !scfg.Source.IsValid() {
+		scfg.Source = d.syncSource(st.cfg.Interface, scfg.Group, hostAddrs)
+	}
+	s, err := ctsync.New(scfg)
 	if err == nil {
 		sctx, cancel := context.WithCancel(ctx)
 		if err = s.Start(sctx); err != nil {
@@ -163,13 +196,15 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	d.syncSetServices()
 	st.master = in.e.State() == vrrp.StateMaster
 	s.SetMaster(st.master)
+	// Every director asks: a backup for the master's table, and the
+	// request arms the Syncer's own bound on Synced.
+	s.RequestFull()
 	d.log.Info("connection sync started", "interface", st.cfg.Interface, "instance", st.cfg.Instance, "id", st.cfg.ID,
 		"master", st.master, "authenticated", len(st.cfg.AuthKey) > 0, "services", len(st.services))
 	if st.master {
 		st.synced, st.syncedAt = true, now
 		return
 	}
-	s.RequestFull()
 	d.syncHold(now, in, true)
 	gen, synced := st.gen, s.Synced()
 	go func() {

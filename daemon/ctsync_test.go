@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"vigil/addr"
 	"vigil/config"
 	"vigil/ctsync"
 	"vigil/lb"
@@ -55,5 +56,21 @@ func TestSameSync(t *testing.T) {
 	b.AuthKey = []byte("0123456789abcdef")
 	if sameSync(a, &b) || sameSync(a, nil) || !sameSync(nil, nil) {
 		t.Error("a new key, or a removed sync, is not a change")
+	}
+}
+
+// The sync's source is the director's own address on the interface, never
+// an address an instance floats there.
+func TestSyncSource(t *testing.T) {
+	vip := netip.MustParsePrefix("198.51.100.254/24")
+	d := &Daemon{insts: []*instance{{spec: &instanceSpec{vips: map[netip.Prefix]addr.VIP{vip: {}}}}}}
+	lookup := func(string) ([]netip.Prefix, error) {
+		return []netip.Prefix{vip, netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:b::1/64"), netip.MustParsePrefix("198.51.100.1/24")}, nil
+	}
+	if got := d.syncSource("eth1", netip.Addr{}, lookup); got != netip.MustParseAddr("198.51.100.1") {
+		t.Errorf("IPv4 source = %v, want 198.51.100.1", got)
+	}
+	if got := d.syncSource("eth1", netip.MustParseAddr("ff02::81"), lookup); got != netip.MustParseAddr("2001:db8:b::1") {
+		t.Errorf("IPv6 source = %v, want 2001:db8:b::1", got)
 	}
 }
