@@ -236,15 +236,22 @@ func (d *Daemon) syncDone(now time.Time, gen int, why string) {
 }
 
 // syncHold makes the sync instance's engine run with NoPreempt (on) or
-// with its configured preemption (off).
+// with its configured preemption (off), and with it every other member of
+// its vrrp_sync_group: a member that preempted would take the whole group,
+// the sync instance included, to MASTER.
 func (d *Daemon) syncHold(now time.Time, in *instance, on bool) {
 	d.sync.holding = on
-	c := in.spec.engine
-	if on {
-		c.NoPreempt = true
-	}
-	if err := in.e.Reload(c, now); err != nil {
-		d.log.Warn("connection sync: hold preemption", "instance", in.spec.cfg.Name, "on", on, "err", err)
+	for _, m := range d.insts {
+		if m != in && (in.group == nil || m.group != in.group) {
+			continue
+		}
+		c := m.spec.engine
+		if on {
+			c.NoPreempt = true
+		}
+		if err := m.e.Reload(c, now); err != nil {
+			d.log.Warn("connection sync: hold preemption", "instance", m.spec.cfg.Name, "on", on, "err", err)
+		}
 	}
 }
 
@@ -304,7 +311,7 @@ func (d *Daemon) syncTransitions(in *instance, ts []vrrp.Transition) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), syncInstallTimeout)
 		start := time.Now()
-		n, err := s.Install(ctx)
+		n, err := boundedInstall(ctx, s)
 		cancel()
 		took := time.Since(start)
 		s.SetMaster(true)
@@ -322,6 +329,27 @@ func (d *Daemon) syncTransitions(in *instance, ts []vrrp.Transition) func() {
 			return
 		}
 		d.log.Info("connection sync: synced connections installed before claiming the VIPs", "instance", name, "installed", n, "took", took.String())
+	}
+}
+
+// boundedInstall runs s.Install and returns when it does or when ctx ends,
+// whichever is first: the VIPs wait for the install, but never longer
+// than the bound, even if the install itself does not honour ctx.
+func boundedInstall(ctx context.Context, s *ctsync.Syncer) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.Install(ctx)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("install not done after %v: claiming the VIPs anyway: %w", syncInstallTimeout, ctx.Err())
 	}
 }
 
