@@ -103,10 +103,11 @@ type Daemon struct {
 	// read (a reload replaces the balancer).
 	balChans atomic.Pointer[balChans]
 	rebind   chan struct{}
-	sched    schedState // the loop thread's scheduling (sched.go)
-	bfd      bfdState   // BFD sessions (daemon/bfd.go)
-	bgp      *bgpState  // nil without a bgp_instance
-	sync     syncState  // lvs_sync_daemon (daemon/ctsync.go)
+	sched    schedState   // the loop thread's scheduling (sched.go)
+	periodic periodicTick // the 2 s tick, running only while it has work (periodic.go)
+	bfd      bfdState     // BFD sessions (daemon/bfd.go)
+	bgp      *bgpState    // nil without a bgp_instance
+	sync     syncState    // lvs_sync_daemon (daemon/ctsync.go)
 	// traffic caches the load balancer's counters; it is not the loop's.
 	traffic trafficCache
 }
@@ -261,8 +262,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.startSync(loopCtx, time.Now(), cfg)
 	defer d.stopSync()
-	macs := time.NewTicker(2 * time.Second)
+	macs := time.NewTicker(periodicInterval)
 	defer macs.Stop()
+	d.periodic = periodicTick{t: macs, on: true}
 
 	if d.opts.ControlPath != "" {
 		srv := &control.Server{Path: d.opts.ControlPath, Handler: d.handle, Log: d.log}
@@ -283,6 +285,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// runs the loop at once (a locked thread would be a second wake-up).
 	// The scheduling settings apply to every thread (daemon/sched.go).
 	d.applySched()
+	d.setPeriodic()
 	trackEvents := d.tracking.events
 	go d.bridge(loopCtx, links, macs.C, trackEvents)
 

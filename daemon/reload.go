@@ -23,6 +23,7 @@ import (
 func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	res := control.ReloadResult{At: now}
 	defer func() { d.lastReload = &res }()
+	defer d.setPeriodic() // the new configuration may give the tick work, or take it away
 	// A reload touches what queued work reads (specs, the data plane):
 	// finish that work and do this reload's own at once.
 	d.work.setInline(true)

@@ -141,6 +141,7 @@ func (d *Daemon) autoPriority(lag time.Duration) {
 	}
 	st.rt++
 	st.niceSet = false
+	defer d.setPeriodic() // new threads need the setting too
 	d.log.Warn("max_auto_priority: the event loop woke late; vigil's threads now run SCHED_RR", "late", lag.String(), "priority", st.rt)
 	d.reapplySched()
 }
