@@ -29,7 +29,7 @@ import (
 // only while that instance is MASTER.
 type balancer struct {
 	model   *lb.Model
-	dp      *nft.Dataplane
+	dp      dataplane
 	specs   []lb.ServiceConfig
 	servers []check.Server
 	// targets maps a checked real server (check.Server.ID) to every
@@ -423,7 +423,7 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 		if b.model, err = lb.New(b.specs); err != nil {
 			return err
 		}
-		if b.dp, err = nft.New(nft.Config{Logger: d.log}); err != nil {
+		if b.dp, err = d.host.openDataplane(d.log); err != nil {
 			return fmt.Errorf("nftables data plane: %w (is the nftables package installed?)", err)
 		}
 	}
@@ -436,7 +436,7 @@ func (d *Daemon) startBalancer(ctx context.Context, b *balancer) error {
 	}
 	b.events = make(chan check.Event, 1024)
 	b.counts = make(chan map[string]map[netip.AddrPort]int, 1)
-	runner, err := check.NewRunner(b.servers, check.RunnerOptions{Logger: d.log, OnEvent: func(e check.Event) {
+	runner, err := d.host.newChecks(b.servers, check.RunnerOptions{Logger: d.log, OnEvent: func(e check.Event) {
 		select {
 		case b.events <- e:
 		case <-ctx.Done():
@@ -506,7 +506,7 @@ func (st *applyState) tableDigests() map[string]string {
 }
 
 // applyNow applies req unless something newer is already in place.
-func (d *Daemon) applyNow(dp *nft.Dataplane, st *applyState, req applyReq) error {
+func (d *Daemon) applyNow(dp dataplane, st *applyState, req applyReq) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.gen != 0 && req.gen <= st.gen {
@@ -532,7 +532,7 @@ func (d *Daemon) applyNow(dp *nft.Dataplane, st *applyState, req applyReq) error
 
 // applier applies the latest desired state: a burst of health changes
 // costs one nft transaction, and the VRRP loop never waits for nft.
-func (d *Daemon) applier(dp *nft.Dataplane, st *applyState, ch <-chan applyReq, done chan<- struct{}) {
+func (d *Daemon) applier(dp dataplane, st *applyState, ch <-chan applyReq, done chan<- struct{}) {
 	defer close(done)
 	for req := range ch {
 		if err := d.applyNow(dp, st, req); err != nil {
@@ -743,7 +743,7 @@ func (d *Daemon) refreshMACs() {
 	if len(want) == 0 {
 		return
 	}
-	macs, err := d.neighbours(want)
+	macs, err := d.host.neighbours(want)
 	if err != nil {
 		d.log.Warn("neighbour table", "err", err)
 		return
@@ -839,7 +839,7 @@ func (d *Daemon) serviceStatus() []control.ServiceStatus {
 }
 
 // connsFrom lists the load-balanced connections, like `ipvsadm -lnc`.
-func (d *Daemon) connsFrom(ctx context.Context, dp *nft.Dataplane) ([]control.Conn, error) {
+func (d *Daemon) connsFrom(ctx context.Context, dp dataplane) ([]control.Conn, error) {
 	cs, err := dp.Conns(ctx)
 	if err != nil {
 		return nil, err

@@ -72,7 +72,7 @@ func TestWatchSchedule(t *testing.T) {
 }
 
 // TestRefreshMACsAsksOnlyForDRReals: the neighbour lookup (host I/O behind
-// Daemon.neighbours) is asked for the DR real servers once each, and what
+// Daemon.host.neighbours) is asked for the DR real servers once each, and what
 // it finds reaches the model.
 func TestRefreshMACsAsksOnlyForDRReals(t *testing.T) {
 	rs := func(a string) lb.RealServerConfig {
@@ -89,10 +89,10 @@ func TestRefreshMACsAsksOnlyForDRReals(t *testing.T) {
 	}
 	mac := [6]byte{2, 0, 0, 0, 0, 1}
 	var asked []netip.Addr
-	d := &Daemon{bal: &balancer{specs: specs, model: m}, neighbours: func(want []netip.Addr) (map[netip.Addr][6]byte, error) {
+	d := &Daemon{bal: &balancer{specs: specs, model: m}, host: edges{neighbours: func(want []netip.Addr) (map[netip.Addr][6]byte, error) {
 		asked = want
 		return map[netip.Addr][6]byte{netip.MustParseAddr("198.51.100.1"): mac}, nil
-	}}
+	}}}
 	d.refreshMACs()
 	slices.SortFunc(asked, netip.Addr.Compare)
 	if want := []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")}; !slices.Equal(asked, want) {

@@ -337,7 +337,7 @@ func (d *Daemon) learnTakeoverLLAddrs() {
 		d.bfd.lladdr = nil
 		return
 	}
-	got, err := d.neighbours(want)
+	got, err := d.host.neighbours(want)
 	if err != nil {
 		d.log.Warn("neighbour table", "err", err)
 		return

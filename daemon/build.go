@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 
 	"vigil/addr"
@@ -37,29 +36,6 @@ type instanceSpec struct {
 // unicast_src_ip or mcast_src_ip when set, else the interface's primary
 // IPv4 address, or its IPv6 link-local address.
 type addrLookup func(ifname string) ([]netip.Prefix, error)
-
-func hostAddrs(ifname string) ([]netip.Prefix, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return nil, err
-	}
-	as, err := ifi.Addrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if ipn, ok := a.(*net.IPNet); ok {
-			ip, ok := netip.AddrFromSlice(ipn.IP)
-			if !ok {
-				continue
-			}
-			ones, _ := ipn.Mask.Size()
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-		}
-	}
-	return out, nil
-}
 
 func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup, vips map[netip.Prefix]addr.VIP) (netip.Addr, error) {
 	if in.Unicast() && in.UnicastSrcIP.IsValid() {

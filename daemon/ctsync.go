@@ -176,7 +176,7 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	log := d.log.With("sync", st.cfg.Interface)
 	scfg := syncConfig(st.cfg, in.spec.cfg, in.spec, func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) })
 	if !scfg.Source.IsValid() {
-		scfg.Source = d.syncSource(st.cfg.Interface, scfg.Group, hostAddrs)
+		scfg.Source = d.syncSource(st.cfg.Interface, scfg.Group, d.host.ifaceAddrs)
 	}
 	s, err := ctsync.New(scfg)
 	if err == nil {

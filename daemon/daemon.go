@@ -1,9 +1,11 @@
 // Package daemon is vigil's event loop: the one place that owns time,
 // goroutines and sockets. It loads keepalived.conf, steps one pure
 // vrrp.Instance per vrrp_instance with received adverts, link changes and
-// the clock, and carries out what the engines ask for through the I/O
-// edges: adverts (netio.Conn), gratuitous ARP / unsolicited NA
-// (netio.Announcer) and virtual addresses (addr.Manager).
+// the clock, and carries out what the engines ask for through its OS
+// edges (edges.go): adverts (netio.Socket), gratuitous ARP / unsolicited
+// NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
+// filter (acceptmode), the load balancer's rules (dataplane/nft) and link
+// changes, each behind a small interface that the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and
@@ -23,10 +25,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
-	"vigil/acceptmode"
 	"vigil/addr"
 	"vigil/check"
 	"vigil/config"
@@ -71,18 +69,17 @@ type Daemon struct {
 	log     *slog.Logger
 	calls   chan func(now time.Time)
 	started time.Time
-	// neighbours looks up (and starts resolving) the MACs of DR real
-	// servers: addr.Neighbours, or a fake in tests.
-	neighbours func([]netip.Addr) (map[netip.Addr][6]byte, error)
+	// host is the way onto the OS: hostEdges, or a fake in tests.
+	host edges
 
 	// Everything below is owned by the loop goroutine.
 	cfg        *config.Config
 	insts      []*instance
 	groups     []*vrrp.Group
 	socks      map[sockKey]*sock
-	announcers map[string]*netio.Announcer
-	addrs      *addr.Manager
-	noAccept   *acceptmode.Filter // nil without nft
+	announcers map[string]announcer
+	addrs      addrManager
+	noAccept   acceptFilter // nil without nft
 	lastReload *control.ReloadResult
 	linkUp     map[string]bool
 	tracking   tracking
@@ -142,7 +139,7 @@ type sockKey struct {
 
 type sock struct {
 	key    sockKey
-	conn   *netio.Socket
+	conn   advertConn
 	byVRID map[uint8]*instance
 	// foreign counts adverts for VRIDs we do not run on this link: another
 	// router sharing the segment, which doctor reports.
@@ -163,11 +160,11 @@ func New(opts Options) (*Daemon, error) {
 		log:        opts.Log,
 		calls:      make(chan func(time.Time)),
 		socks:      map[sockKey]*sock{},
-		announcers: map[string]*netio.Announcer{},
+		announcers: map[string]announcer{},
 		byFd:       map[int]*sock{},
 		rebind:     make(chan struct{}, 1),
 		linkUp:     map[string]bool{},
-		neighbours: addr.Neighbours,
+		host:       hostEdges(),
 	}, nil
 }
 
@@ -189,26 +186,11 @@ func (e *ConfigError) Error() string {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
 	d.configLoaded = d.started
-	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
-	for _, dg := range diags {
-		switch {
-		case dg.Severity >= config.Error:
-			d.log.Error("config", "diagnostic", dg.String())
-		case dg.Severity == config.Warning:
-			d.log.Warn("config", "diagnostic", dg.String())
-		}
-	}
-	if diags.HasErrors() {
-		return &ConfigError{File: d.opts.ConfigFile, Diags: diags}
-	}
-	d.addrs = addr.New(nil)
-	specs, err := d.buildSpecs(cfg)
+	cfg, specs, err := d.load()
 	if err != nil {
 		return err
 	}
-	d.cfg = cfg
-	d.removeStale(specs)
-	d.startNoAccept(specs)
+	d.prepare(cfg, specs)
 	d.work = newSlowWork()
 	defer d.work.close()
 	if d.poll, err = newPoller(); err != nil {
@@ -219,14 +201,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loopCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.runCtx = loopCtx
-	links := make(chan netlink.LinkUpdate, 64)
-	if err := netlink.LinkSubscribeWithOptions(links, loopCtx.Done(), netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) {
-			if loopCtx.Err() == nil {
-				d.log.Error("link monitor", "err", err)
-			}
-		},
-	}); err != nil {
+	links, err := d.host.watchLinks(loopCtx, func(err error) {
+		if loopCtx.Err() == nil {
+			d.log.Error("link monitor", "err", err)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("daemon: watch interfaces: %w", err)
 	}
 	var bg sync.WaitGroup
@@ -238,27 +218,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		bg.Wait()
 	}()
 	d.startNotifier(notifyCtx, &bg)
-	d.startTracking(loopCtx, cfg)
 	defer d.stopTracking()
-	d.startBFD(loopCtx, cfg)
 	defer d.stopBFD()
 
-	now := time.Now()
-	if err := d.start(now, specs); err != nil {
+	if err := d.startEngines(loopCtx, time.Now(), specs); err != nil {
 		d.stopAll(time.Now())
 		return err
-	}
-	bal, err := d.balancerFor(cfg)
-	if err == nil {
-		err = d.startBalancer(loopCtx, bal)
-	}
-	if err != nil {
-		d.stopAll(time.Now())
-		return fmt.Errorf("virtual servers: %w", err)
-	}
-	if err := d.startBGP(cfg); err != nil {
-		d.stopAll(time.Now())
-		return fmt.Errorf("bgp: %w", err)
 	}
 	d.startSync(loopCtx, time.Now(), cfg)
 	defer d.stopSync()
@@ -292,9 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var buf [65536]byte // every advert is read into it and stepped in place
 	var due time.Time   // the deadline the loop last waited for
 	for {
-		d.flush()
-		d.pushDesired()
-		d.pushBGP()
+		d.turn()
 		due = d.next()
 		d.poll.Arm(due)
 		evs, err := d.poll.Wait()
@@ -365,6 +328,69 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// load reads the configuration file and derives the instances from it;
+// a configuration with errors is a *ConfigError.
+func (d *Daemon) load() (*config.Config, []*instanceSpec, error) {
+	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
+	for _, dg := range diags {
+		switch {
+		case dg.Severity >= config.Error:
+			d.log.Error("config", "diagnostic", dg.String())
+		case dg.Severity == config.Warning:
+			d.log.Warn("config", "diagnostic", dg.String())
+		}
+	}
+	if diags.HasErrors() {
+		return nil, nil, &ConfigError{File: d.opts.ConfigFile, Diags: diags}
+	}
+	specs, err := d.buildSpecs(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, specs, nil
+}
+
+// prepare cleans the host of what an earlier run left (VIPs, the
+// no_accept drop list) before any instance starts.
+func (d *Daemon) prepare(cfg *config.Config, specs []*instanceSpec) {
+	d.cfg = cfg
+	d.addrs = d.host.addrs()
+	d.removeStale(specs)
+	d.startNoAccept(specs)
+}
+
+// startEngines starts the trackers and BFD sessions, the instances that
+// follow them, then the virtual servers and the BGP speakers, which follow
+// the instances' states. On an error the caller stops what started
+// (stopAll, stopTracking, stopBFD).
+func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*instanceSpec) error {
+	d.startTracking(ctx, d.cfg)
+	d.startBFD(ctx, d.cfg)
+	if err := d.start(now, specs); err != nil {
+		return err
+	}
+	bal, err := d.balancerFor(d.cfg)
+	if err == nil {
+		err = d.startBalancer(ctx, bal)
+	}
+	if err != nil {
+		return fmt.Errorf("virtual servers: %w", err)
+	}
+	if err := d.startBGP(d.cfg); err != nil {
+		return fmt.Errorf("bgp: %w", err)
+	}
+	return nil
+}
+
+// turn carries out, after every event, what the engines and the models
+// ask for: adverts first, then the slow work of each Ready (flush), the
+// load balancer's desired state and the BGP routes.
+func (d *Daemon) turn() {
+	d.flush()
+	d.pushDesired()
+	d.pushBGP()
+}
+
 // readAll steps the engines with every advert queued on s.
 func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) {
 	for range 1024 { // bounded: a flood on one link does not starve the rest
@@ -385,7 +411,7 @@ func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) {
 // the 2 s MAC refresh, control calls, and the end of ctx. These are rare
 // next to adverts; one goroutine hop for them keeps the loop's own wait a
 // single epoll_wait.
-func (d *Daemon) bridge(ctx context.Context, links <-chan netlink.LinkUpdate, macs <-chan time.Time, tracked <-chan track.Event) {
+func (d *Daemon) bridge(ctx context.Context, links <-chan addr.LinkState, macs <-chan time.Time, tracked <-chan track.Event) {
 	for {
 		var checks <-chan check.Event
 		var counts <-chan map[string]map[netip.AddrPort]int
@@ -482,7 +508,7 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 // fresh.
 func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Status, error) {
 	var s control.Status
-	var dp *nft.Dataplane
+	var dp dataplane
 	err := d.call(ctx, func(now time.Time) {
 		s = d.snapshot()
 		if d.bal != nil {
@@ -502,7 +528,7 @@ func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Stat
 // trafficCache keeps the data plane's counters last read.
 type trafficCache struct {
 	mu sync.Mutex
-	dp *nft.Dataplane
+	dp dataplane
 	at time.Time
 	v  map[string]map[netip.AddrPort]nft.Stats
 }
@@ -511,7 +537,7 @@ type trafficCache struct {
 // may be.
 const controlTrafficAge = time.Second
 
-func (c *trafficCache) read(ctx context.Context, dp *nft.Dataplane, maxAge time.Duration) (map[string]map[netip.AddrPort]nft.Stats, error) {
+func (c *trafficCache) read(ctx context.Context, dp dataplane, maxAge time.Duration) (map[string]map[netip.AddrPort]nft.Stats, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dp == dp && c.v != nil && time.Since(c.at) < maxAge {
@@ -543,7 +569,7 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 	case "conns":
 		// Listing conntrack can take a while: only the data plane handle is
 		// fetched on the loop (it is safe for concurrent use).
-		var dp *nft.Dataplane
+		var dp dataplane
 		if err := d.call(ctx, func(time.Time) {
 			if d.bal != nil {
 				dp = d.bal.dp
@@ -580,7 +606,7 @@ func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
 	var specs []*instanceSpec
 	var errs []error
 	for _, in := range cfg.Instances {
-		s, err := buildSpec(cfg, in, hostAddrs)
+		s, err := buildSpec(cfg, in, d.host.ifaceAddrs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: vrrp_instance %s: %w", in.Pos, in.Name, err))
 			continue
@@ -661,7 +687,7 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 		return nil, err
 	}
 	d.insts = append(d.insts, in)
-	if up, err := linkIsUp(s.ifname); err != nil || !up {
+	if up, err := d.host.linkUp(s.ifname); err != nil || !up {
 		d.linkUp[s.ifname] = false
 		_ = e.Step(now, vrrp.InterfaceDown{})
 	} else {
@@ -707,7 +733,7 @@ func (d *Daemon) attach(in *instance) error {
 	multicast := len(in.spec.engine.Peers) == 0
 	s := d.socks[key]
 	if s == nil {
-		conn, err := netio.OpenSocket(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
+		conn, err := d.host.openSocket(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
 		if err != nil {
 			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
 		}
@@ -778,21 +804,8 @@ func (d *Daemon) receive(now time.Time, s *sock, p netio.Packet) {
 	}
 }
 
-func linkIsUp(ifname string) (bool, error) {
-	l, err := netlink.LinkByName(ifname)
-	if err != nil {
-		return false, err
-	}
-	return linkAttrsUp(l.Attrs()), nil
-}
-
-func linkAttrsUp(a *netlink.LinkAttrs) bool {
-	return a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_RUNNING != 0
-}
-
-func (d *Daemon) linkChanged(now time.Time, u netlink.LinkUpdate) {
-	name := u.Attrs().Name
-	up := linkAttrsUp(u.Attrs()) && u.Header.Type != unix.RTM_DELLINK
+func (d *Daemon) linkChanged(now time.Time, u addr.LinkState) {
+	name, up := u.Name, u.Up
 	was, known := d.linkUp[name]
 	if !known || was == up {
 		return
@@ -1049,7 +1062,7 @@ func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
 	a := d.announcers[dev]
 	if a == nil {
 		var err error
-		a, err = netio.OpenAnnouncer(dev, netio.AnnouncerConfig{})
+		a, err = d.host.openAnnouncer(dev)
 		if err != nil {
 			in.announceErrs.Add(1)
 			d.log.Error("gratuitous ARP / NA", "interface", dev, "err", err)

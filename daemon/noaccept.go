@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"time"
-
-	"vigil/acceptmode"
 )
 
 // Accept mode (RFC 5798 6.4.3, keepalived's no_accept and vrrp_strict): a
@@ -18,7 +16,7 @@ import (
 // it could) and keeps the filter for later. Without nft the filter is
 // missing: reported only if an instance needs it.
 func (d *Daemon) startNoAccept(specs []*instanceSpec) {
-	f, err := acceptmode.New()
+	f, err := d.host.openAcceptFilter()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = f.Clear(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
+	"vigil/addr"
 	"vigil/config"
 	"vigil/control"
 	"vigil/internal/hostenv"
@@ -330,28 +331,7 @@ func (h *HostFacts) Proc(path string) (string, error) {
 
 // Addrs lists interface addresses.
 func (h *HostFacts) Addrs(ifname string) ([]netip.Prefix, error) {
-	var as []net.Addr
-	var err error
-	if ifname == "" {
-		as, err = net.InterfaceAddrs()
-	} else {
-		var ifi *net.Interface
-		if ifi, err = net.InterfaceByName(ifname); err == nil {
-			as, err = ifi.Addrs()
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			ip, _ := netip.AddrFromSlice(n.IP)
-			ones, _ := n.Mask.Size()
-			out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-		}
-	}
-	return out, nil
+	return addr.InterfaceAddrs(ifname)
 }
 
 // Holders sends ARP probes (RFC 5227: sender address 0.0.0.0, so no

@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+
+	"vigil/acceptmode"
+	"vigil/addr"
+	"vigil/check"
+	"vigil/dataplane/nft"
+	"vigil/internal/inet"
+	"vigil/lb"
+	"vigil/netio"
+)
+
+// The daemon's OS edges. Everything the loop and its worker do to the host
+// goes through one of the small interfaces below, held in Daemon.host:
+// New puts the real ones there (hostEdges), and the daemon's unit tests a
+// fake (fakeHost in edges_test.go) that records every call in order, so
+// the loop's ordering rules are tested in plain `go test`, without root or
+// namespaces, as doctor.Facts does for vigil doctor. A new OS edge is one
+// more interface (or function) here, its real implementation in hostEdges
+// (the code itself lives in netio, addr, nft or acceptmode) and its fake in
+// fakeHost.
+
+// advertConn is one VRRP socket per (interface, family): netio.Socket.
+type advertConn interface {
+	Fd() int
+	Recv(buf []byte) (netio.Packet, error)
+	Send(payload []byte, src, dst netip.Addr) error
+	JoinGroup() error
+	Close() error
+}
+
+// addrManager owns the VIPs, virtual routes and rules and the VMAC
+// interfaces: addr.Manager.
+type addrManager interface {
+	Add(addr.VIP) error
+	Remove(addr.VIP) error
+	RemoveStale([]addr.VIP) ([]addr.VIP, error)
+	AddRoute(addr.Route) error
+	RemoveRoute(addr.Route) error
+	AddRule(addr.Rule) error
+	RemoveRule(addr.Rule) error
+	EnsureVMAC(parent string, vrid uint8, fam inet.Family, name string) (string, error)
+	RemoveVMAC(name string) error
+	RestoreSysctls() error
+}
+
+// announcer sends gratuitous ARPs and unsolicited NAs on one interface:
+// netio.Announcer.
+type announcer interface {
+	Announce(ip netip.Addr) error
+	Close() error
+}
+
+// dataplane holds the load balancer's rules: nft.Dataplane.
+type dataplane interface {
+	Apply(ctx context.Context, desired lb.Desired) error
+	Flush(ctx context.Context) error
+	Close() error
+	Conns(ctx context.Context) ([]nft.Conn, error)
+	Stats(ctx context.Context) (map[string]map[netip.AddrPort]nft.Stats, error)
+}
+
+// acceptFilter is no_accept's drop list: acceptmode.Filter.
+type acceptFilter interface {
+	Set(ctx context.Context, addrs []netip.Addr) error
+	Clear(ctx context.Context) error
+	String() string
+}
+
+// checkRunner runs the health checks: check.Runner.
+type checkRunner interface {
+	Run(ctx context.Context) error
+}
+
+// edges are the daemon's ways onto the host.
+type edges struct {
+	openSocket    func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error)
+	openAnnouncer func(ifname string) (announcer, error)
+	addrs         func() addrManager
+	openDataplane func(log *slog.Logger) (dataplane, error)
+	// openAcceptFilter fails where nft is missing; no_accept is then
+	// reported, not enforced.
+	openAcceptFilter func() (acceptFilter, error)
+	newChecks        func(servers []check.Server, opts check.RunnerOptions) (checkRunner, error)
+	// linkUp tells whether an interface is up and running; watchLinks
+	// reports changes until ctx ends.
+	linkUp     func(ifname string) (bool, error)
+	watchLinks func(ctx context.Context, onErr func(error)) (<-chan addr.LinkState, error)
+	// neighbours looks up (and starts resolving) the MACs of DR real
+	// servers; ifaceAddrs lists an interface's addresses (the advert
+	// source when none is configured).
+	neighbours func([]netip.Addr) (map[netip.Addr][6]byte, error)
+	ifaceAddrs addrLookup
+}
+
+// hostEdges are the real edges.
+func hostEdges() edges {
+	return edges{
+		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
+			return opened[advertConn](netio.OpenSocket(ifname, fam, opts))
+		},
+		openAnnouncer: func(ifname string) (announcer, error) {
+			return opened[announcer](netio.OpenAnnouncer(ifname, netio.AnnouncerConfig{}))
+		},
+		addrs: func() addrManager { return addr.New(nil) },
+		openDataplane: func(log *slog.Logger) (dataplane, error) {
+			return opened[dataplane](nft.New(nft.Config{Logger: log}))
+		},
+		openAcceptFilter: func() (acceptFilter, error) { return opened[acceptFilter](acceptmode.New()) },
+		newChecks: func(servers []check.Server, opts check.RunnerOptions) (checkRunner, error) {
+			return opened[checkRunner](check.NewRunner(servers, opts))
+		},
+		linkUp:     addr.LinkUp,
+		watchLinks: addr.WatchLinks,
+		neighbours: addr.Neighbours,
+		ifaceAddrs: addr.InterfaceAddrs,
+	}
+}
+
+// opened returns v as the interface I, and a nil I (not a nil *T inside a
+// non-nil I) with an error, so that the daemon's nil checks stay true.
+func opened[I any, T any](v *T, err error) (I, error) {
+	var zero I
+	if err != nil || v == nil {
+		return zero, err
+	}
+	return any(v).(I), nil
+}

@@ -1,0 +1,322 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vigil/addr"
+	"vigil/check"
+	"vigil/config"
+	"vigil/dataplane/nft"
+	"vigil/internal/inet"
+	"vigil/lb"
+	"vigil/netio"
+)
+
+// fakeHost stands for the OS behind every edge of edges.go. It records
+// each call that changes the host, in order, as one line ("advert VI_1
+// prio 100", "add 192.0.2.100/24", "nft apply ...", "noaccept ..."), so a
+// test reads the order the daemon did things in. It needs neither root nor
+// a namespace: the only kernel objects are the eventfds that stand for the
+// advert sockets in the loop's epoll set.
+type fakeHost struct {
+	t  *testing.T
+	mu sync.Mutex
+	// ops is every host-changing call, in order.
+	ops []string
+	// hold, if set, is called (outside mu) before each call that changes
+	// the host, with that call's line; it may block to hold the worker.
+	hold func(op string)
+	// links are the interfaces and whether they are up; any other name is
+	// down.
+	links map[string]bool
+	socks []*fakeConn
+	// servers are what the health-check runner was last started with.
+	servers []check.Server
+}
+
+func newFakeHost(t *testing.T) *fakeHost {
+	return &fakeHost{t: t, links: map[string]bool{"eth0": true, "eth1": true}}
+}
+
+// do records op after hold let it through.
+func (h *fakeHost) do(format string, args ...any) {
+	op := fmt.Sprintf(format, args...)
+	h.mu.Lock()
+	hold := h.hold
+	h.mu.Unlock()
+	if hold != nil {
+		hold(op)
+	}
+	h.mu.Lock()
+	h.ops = append(h.ops, op)
+	h.mu.Unlock()
+}
+
+// took returns the calls recorded from index from on.
+func (h *fakeHost) took(from int) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops[from:])
+}
+
+func (h *fakeHost) mark() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ops)
+}
+
+func (h *fakeHost) edges() edges {
+	return edges{
+		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
+			fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+			if err != nil {
+				return nil, err
+			}
+			c := &fakeConn{h: h, fd: fd, name: ifname}
+			h.mu.Lock()
+			h.socks = append(h.socks, c)
+			h.mu.Unlock()
+			return c, nil
+		},
+		openAnnouncer: func(ifname string) (announcer, error) { return fakeAnnouncer{h}, nil },
+		addrs:         func() addrManager { return fakeAddrs{h} },
+		openDataplane: func(*slog.Logger) (dataplane, error) { return fakeDataplane{h}, nil },
+		openAcceptFilter: func() (acceptFilter, error) {
+			return &fakeFilter{h: h}, nil
+		},
+		newChecks: func(servers []check.Server, _ check.RunnerOptions) (checkRunner, error) {
+			h.mu.Lock()
+			h.servers = servers
+			h.mu.Unlock()
+			return fakeChecks{}, nil
+		},
+		linkUp: func(ifname string) (bool, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.links[ifname], nil
+		},
+		watchLinks: func(ctx context.Context, _ func(error)) (<-chan addr.LinkState, error) {
+			return make(chan addr.LinkState), nil
+		},
+		neighbours: func([]netip.Addr) (map[netip.Addr][6]byte, error) { return nil, nil },
+		ifaceAddrs: func(string) ([]netip.Prefix, error) {
+			return []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("fe80::1/64")}, nil
+		},
+	}
+}
+
+// fakeConn is an advert socket; its descriptor is an eventfd that never
+// becomes readable (tests hand adverts to Daemon.receive).
+type fakeConn struct {
+	h    *fakeHost
+	fd   int
+	name string
+}
+
+func (c *fakeConn) Fd() int                           { return c.fd }
+func (c *fakeConn) Recv([]byte) (netio.Packet, error) { return netio.Packet{}, netio.ErrWouldBlock }
+func (c *fakeConn) JoinGroup() error                  { return nil }
+func (c *fakeConn) Close() error                      { return unix.Close(c.fd) }
+func (c *fakeConn) Send(p []byte, src, dst netip.Addr) error {
+	// A VRRP header: version and type, VRID, priority.
+	c.h.do("advert vrid %d prio %d", p[1], p[2])
+	return nil
+}
+
+type fakeAddrs struct{ h *fakeHost }
+
+func (a fakeAddrs) Add(v addr.VIP) error    { a.h.do("add %s", v.Prefix); return nil }
+func (a fakeAddrs) Remove(v addr.VIP) error { a.h.do("del %s", v.Prefix); return nil }
+func (a fakeAddrs) RemoveStale([]addr.VIP) ([]addr.VIP, error) {
+	a.h.do("remove stale")
+	return nil, nil
+}
+func (a fakeAddrs) AddRoute(r addr.Route) error    { a.h.do("add route %s", r.Dst); return nil }
+func (a fakeAddrs) RemoveRoute(r addr.Route) error { a.h.do("del route %s", r.Dst); return nil }
+func (a fakeAddrs) AddRule(addr.Rule) error        { a.h.do("add rule"); return nil }
+func (a fakeAddrs) RemoveRule(addr.Rule) error     { a.h.do("del rule"); return nil }
+func (a fakeAddrs) EnsureVMAC(parent string, vrid uint8, fam inet.Family, name string) (string, error) {
+	a.h.do("vmac %s", name)
+	return name, nil
+}
+func (a fakeAddrs) RemoveVMAC(name string) error { a.h.do("del vmac %s", name); return nil }
+func (a fakeAddrs) RestoreSysctls() error        { return nil }
+
+type fakeAnnouncer struct{ h *fakeHost }
+
+func (a fakeAnnouncer) Announce(ip netip.Addr) error { a.h.do("garp %s", ip); return nil }
+func (a fakeAnnouncer) Close() error                 { return nil }
+
+// fakeDataplane records an apply as the services it makes active:
+// "nft apply [TCP:192.0.2.100:80]".
+type fakeDataplane struct{ h *fakeHost }
+
+func (d fakeDataplane) Apply(_ context.Context, des lb.Desired) error {
+	var active []string
+	for _, s := range des.Services {
+		if s.Active {
+			active = append(active, s.Name)
+		}
+	}
+	d.h.do("nft apply %v", active)
+	return nil
+}
+func (d fakeDataplane) Flush(context.Context) error { d.h.do("nft flush"); return nil }
+func (d fakeDataplane) Close() error                { return nil }
+func (d fakeDataplane) Conns(context.Context) ([]nft.Conn, error) {
+	return nil, nil
+}
+func (d fakeDataplane) Stats(context.Context) (map[string]map[netip.AddrPort]nft.Stats, error) {
+	return nil, nil
+}
+
+type fakeFilter struct {
+	h    *fakeHost
+	mu   sync.Mutex
+	drop []netip.Addr
+}
+
+func (f *fakeFilter) Set(_ context.Context, addrs []netip.Addr) error {
+	f.h.do("noaccept %v", addrs)
+	f.mu.Lock()
+	f.drop = addrs
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeFilter) Clear(context.Context) error { f.h.do("noaccept clear"); return nil }
+func (f *fakeFilter) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprint(f.drop)
+}
+
+// fakeChecks runs no check: a test sends the results (Daemon.checked).
+type fakeChecks struct{}
+
+func (fakeChecks) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+// lab is a Daemon on a fakeHost, driven by the test as its loop would be,
+// in virtual time: no root, no namespace, no sleeping.
+type lab struct {
+	t    *testing.T
+	d    *Daemon
+	h    *fakeHost
+	now  time.Time
+	path string
+}
+
+// newLab starts the daemon on conf as Run would, up to its loop, with the
+// slow work done in line (d.work nil) so that the recorded order is exact.
+func newLab(t *testing.T, conf string) *lab {
+	t.Helper()
+	path := t.TempDir() + "/keepalived.conf"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{ConfigFile: path, Env: func() config.Env { return config.Env{ReadFile: os.ReadFile} },
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHost(t)
+	d.host = h.edges()
+	l := &lab{t: t, d: d, h: h, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), path: path}
+	cfg, specs, err := d.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.prepare(cfg, specs)
+	if d.poll, err = newPoller(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.runCtx = ctx
+	if err := d.startEngines(ctx, l.now, specs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.insts != nil || d.bal != nil {
+			d.stopAll(l.now)
+		}
+		cancel()
+		d.stopTracking()
+		d.stopBFD()
+		d.poll.Close()
+	})
+	l.turn()
+	return l
+}
+
+// turn runs one turn of the loop and waits until the load balancer's
+// applier has put what the turn pushed into the (fake) kernel.
+func (l *lab) turn() {
+	l.t.Helper()
+	l.d.turn()
+	b := l.d.bal
+	if b == nil {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.state.mu.Lock()
+		gen := b.state.gen
+		b.state.mu.Unlock()
+		if gen >= b.lastGen {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("the applier did not apply generation %d (at %d)", b.lastGen, gen)
+		}
+	}
+}
+
+// advance moves virtual time by dt, in steps of at most 100 ms, running the
+// engines' timers and a loop turn at each.
+func (l *lab) advance(dt time.Duration) {
+	l.t.Helper()
+	for end := l.now.Add(dt); l.now.Before(end); {
+		l.now = l.now.Add(min(100*time.Millisecond, end.Sub(l.now)))
+		for _, in := range l.d.insts {
+			in.e.Advance(l.now)
+		}
+		l.turn()
+	}
+}
+
+// rewrite replaces the configuration file, for a reload.
+func (l *lab) rewrite(conf string) {
+	l.t.Helper()
+	if err := os.WriteFile(l.path, []byte(conf), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// before fails the test unless the first op starting with first comes
+// before the first op starting with then, both present.
+func before(t *testing.T, ops []string, first, then string) {
+	t.Helper()
+	i := slices.IndexFunc(ops, func(op string) bool { return strings.HasPrefix(op, first) })
+	j := slices.IndexFunc(ops, func(op string) bool { return strings.HasPrefix(op, then) })
+	switch {
+	case i < 0:
+		t.Errorf("no %q in\n\t%s", first, strings.Join(ops, "\n\t"))
+	case j < 0:
+		t.Errorf("no %q in\n\t%s", then, strings.Join(ops, "\n\t"))
+	case i > j:
+		t.Errorf("%q came after %q:\n\t%s", first, then, strings.Join(ops, "\n\t"))
+	}
+}

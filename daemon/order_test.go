@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/check"
+	"vigil/track"
+	"vigil/vrrp"
+)
+
+// The ordering rules of the daemon loop (docs/architecture.md, "The daemon
+// loop"), each held by a test on the fakeHost of edges_test.go.
+
+// instanceConf is VI_1, VRID 51 on eth0 with the VIP 192.0.2.100/24, and
+// the extra lines.
+func instanceConf(extra string) string {
+	return `
+vrrp_instance VI_1 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+` + extra + `  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+}
+
+// orderConf is a no_accept instance, lbConf an instance and a virtual
+// server on its VIP with two real servers.
+var orderConf, lbConf = instanceConf("  no_accept\n"), instanceConf("") + `
+virtual_server 192.0.2.100 80 {
+  lb_kind NAT
+  lb_algo rr
+  protocol TCP
+  real_server 198.51.100.1 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+  real_server 198.51.100.2 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`
+
+// becomeMaster advances until the instance is MASTER (no peer: its
+// Master_Down_Timer fires) and returns what the host saw meanwhile.
+func becomeMaster(l *lab) []string {
+	l.t.Helper()
+	from := l.h.mark()
+	for range 100 {
+		if l.d.insts[0].e.State() == vrrp.StateMaster {
+			return l.h.took(from)
+		}
+		l.advance(100 * time.Millisecond)
+	}
+	l.t.Fatal("the instance never became MASTER")
+	return nil
+}
+
+// TestNoAcceptBeforeVIPs: a no_accept master's VIPs are in the drop list
+// before they are on the interface, so no packet to them is accepted in
+// between (RFC 5798 6.4.3).
+func TestNoAcceptBeforeVIPs(t *testing.T) {
+	l := newLab(t, orderConf)
+	ops := becomeMaster(l)
+	before(t, ops, "noaccept [192.0.2.100]", "add 192.0.2.100/24")
+}
+
+// TestRulesBeforeClaim: a new master's load-balancing rules are in the
+// kernel before its VIPs are added and announced: a client's first packet
+// to the VIP must meet the dispatch rule, not the host's TCP stack.
+func TestRulesBeforeClaim(t *testing.T) {
+	l := newLab(t, lbConf)
+	ops := becomeMaster(l)
+	before(t, ops, "nft apply [192.0.2.100:80/tcp]", "add 192.0.2.100/24")
+	before(t, ops, "nft apply [192.0.2.100:80/tcp]", "garp 192.0.2.100")
+}
+
+// TestFirstAdvertBeforeSlowWork: in the turn a node becomes MASTER, its
+// first advert goes out before any of the slow work (no_accept, nft,
+// addresses, GARP), and the loop never waits for that work: with the
+// worker held in its first job, the loop's turn returns and the adverts
+// keep going.
+func TestFirstAdvertBeforeSlowWork(t *testing.T) {
+	t.Run("order", func(t *testing.T) {
+		l := newLab(t, lbConf)
+		ops := becomeMaster(l)
+		i := 0
+		for i < len(ops) && !strings.HasPrefix(ops[i], "advert") {
+			i++
+		}
+		for _, op := range ops[:i] {
+			// Only the startup's own work (INIT → BACKUP) may come first.
+			if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "garp") || op == "nft apply [192.0.2.100:80/tcp]" {
+				t.Fatalf("%q before the first advert:\n\t%s", op, strings.Join(ops, "\n\t"))
+			}
+		}
+		before(t, ops, "advert vrid 51 prio 100", "nft apply [192.0.2.100:80/tcp]")
+	})
+	t.Run("the loop does not wait", func(t *testing.T) {
+		l := newLab(t, orderConf)
+		l.d.work = newSlowWork()
+		release := make(chan struct{})
+		held := make(chan string, 1)
+		l.h.mu.Lock()
+		l.h.hold = func(op string) {
+			if strings.HasPrefix(op, "advert") {
+				return
+			}
+			select {
+			case held <- op:
+			default:
+			}
+			<-release
+		}
+		l.h.mu.Unlock()
+		turned := make(chan []string, 1)
+		go func() { turned <- becomeMaster(l) }()
+		var ops []string
+		select {
+		case ops = <-turned:
+		case <-time.After(10 * time.Second):
+			t.Error("the loop waited for the slow work")
+			close(release)
+			<-turned
+			return
+		}
+		defer func() {
+			close(release)
+			l.d.work.close()
+			l.d.work = nil
+		}()
+		select {
+		case op := <-held:
+			t.Logf("held %q", op)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no slow work was queued")
+		}
+		if !strings.HasPrefix(ops[len(ops)-1], "advert vrid 51 prio 100") {
+			t.Errorf("the new master sent no advert while its slow work was held:\n\t%s", strings.Join(ops, "\n\t"))
+		}
+		from := l.h.mark()
+		l.advance(2500 * time.Millisecond)
+		if n := len(l.h.took(from)); n < 2 {
+			t.Errorf("%d adverts in 2.5 s of a held worker, want 2 or more", n)
+		}
+	})
+}
+
+// TestPriorityZeroBeforeRelease: on shutdown, and when a reload removes an
+// instance, the master's priority 0 advert goes out before its VIPs are
+// released, so a backup takes over within Skew_Time (RFC 5798 6.4.3).
+func TestPriorityZeroBeforeRelease(t *testing.T) {
+	t.Run("shutdown", func(t *testing.T) {
+		l := newLab(t, orderConf)
+		becomeMaster(l)
+		from := l.h.mark()
+		l.d.stopAll(l.now)
+		before(t, l.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
+	})
+	t.Run("reload", func(t *testing.T) {
+		l := newLab(t, orderConf)
+		becomeMaster(l)
+		l.rewrite(strings.Replace(strings.Replace(orderConf, "VI_1", "VI_2", 1), "virtual_router_id 51", "virtual_router_id 52", 1))
+		from := l.h.mark()
+		if res := l.d.reload(l.now); !res.OK {
+			t.Fatalf("reload: %+v", res)
+		}
+		before(t, l.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
+	})
+}
+
+// TestReloadKeepsHealthAndTracking: a reload that changes the virtual
+// servers and the trackers keeps what the health checks and the trackers
+// found: a real server that was down stays down (its checks start failed)
+// and an instance keeps the priority its failed tracker gave it.
+func TestReloadKeepsHealthAndTracking(t *testing.T) {
+	conf := `
+vrrp_track_file tf {
+  file /nonexistent/vigil-test
+  weight -30
+}
+vrrp_track_file other {
+  file /nonexistent/vigil-test-2
+}
+` + lbConf
+	conf = strings.Replace(conf, "  advert_int 1\n", "  advert_int 1\n  track_file {\n    tf\n  }\n", 1)
+	l := newLab(t, conf)
+	becomeMaster(l)
+	var down string
+	for id := range l.d.bal.rs {
+		if strings.HasSuffix(id, " 198.51.100.2:80") {
+			down = id
+		}
+	}
+	if down == "" {
+		t.Fatalf("no real server 198.51.100.2:80 in %v", l.d.bal.rs)
+	}
+	l.d.checked(check.Event{Server: down, Kind: check.ServerDown, Weight: 1, Detail: "refused"})
+	l.d.tracked(l.now, track.Event{Kind: track.KindFile, Name: "tf", OK: true, Value: 2}) // -60
+	l.turn()
+	in := l.d.insts[0]
+	prio := in.e.Status().Priority
+	if prio != 40 {
+		t.Fatalf("priority %d after the tracker, want 40", prio)
+	}
+
+	// Another virtual server, and the instance follows a second track
+	// file: both halves reload.
+	l.rewrite(strings.Replace(conf, "    tf\n", "    tf\n    other\n", 1) + `
+virtual_server 192.0.2.100 443 {
+  lb_kind NAT
+  lb_algo rr
+  protocol TCP
+  real_server 198.51.100.1 443 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}`)
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	l.turn()
+	if got := l.d.insts[0].e.Status().Priority; got != prio {
+		t.Errorf("priority %d after the reload, want %d (the tracker's result kept)", got, prio)
+	}
+	if info := l.d.bal.rs[down]; info == nil || info.up {
+		t.Errorf("real server %s up after the reload, want down as its checks found", down)
+	}
+	for _, s := range l.h.servers {
+		if s.ID != down {
+			continue
+		}
+		for _, w := range s.Checks {
+			if !w.Schedule.Alpha {
+				t.Errorf("%s: its checks restart as up (no alpha), want failed until one succeeds", s.ID)
+			}
+		}
+	}
+	for _, s := range l.d.serviceStatus() {
+		for _, r := range s.RealServers {
+			if r.Addr == "198.51.100.2:80" && r.Up {
+				t.Errorf("%s: %s up in status after the reload", s.Name, r.Addr)
+			}
+		}
+	}
+}
