@@ -29,7 +29,7 @@ const syncFullTableWait = 15 * time.Second
 //   - VDB07: the last takeover's install of the copy failed.
 //
 // Drop counts are problems when they grew during the capture (or, without
-// an earlier snapshot, when there are any).
+// an earlier snapshot, when there are any), or when a backup hears no peer.
 func checkSync(in *Input) []Finding {
 	if in.Status == nil || in.Status.Sync == nil {
 		return nil
@@ -89,6 +89,10 @@ func checkSync(in *Input) []Finding {
 			})
 		}
 	}
+	// A drop count is a finding when it grew during the capture, or when
+	// it is the likely reason a backup hears nothing (the hellos come once
+	// a second, so a short capture may see no new drop).
+	silent := !s.Master && !slices.ContainsFunc(s.Peers, fresh)
 	grew := func(reasons ...wire.Reason) (uint64, bool) {
 		var now, was uint64
 		for _, r := range reasons {
@@ -97,7 +101,7 @@ func checkSync(in *Input) []Finding {
 				was += before.Dropped[string(r)]
 			}
 		}
-		return now, now > was
+		return now, now > was || (now > 0 && silent)
 	}
 	if n, ok := grew(wire.ReasonAuth, wire.ReasonNoAuth); ok {
 		add(Finding{Code: "VDB04", Severity: Crit,

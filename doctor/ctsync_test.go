@@ -41,6 +41,9 @@ func TestCheckSync(t *testing.T) {
 			map[string]Severity{"VDB04": Crit}},
 		{"auth, old", with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"auth": 12} }),
 			with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"auth": 12} }), map[string]Severity{"VDB00": Ok}},
+		{"auth, old, nothing heard", with(func(s *control.SyncStatus) {
+			s.Dropped, s.Peers = map[string]uint64{"auth": 12}, nil
+		}), with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"auth": 12} }), map[string]Severity{"VDB02": Crit, "VDB04": Crit}},
 		{"sync id", with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"sync-id": 3} }), nil,
 			map[string]Severity{"VDB05": Crit}},
 		{"ttl", with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"ttl": 3} }), nil,
