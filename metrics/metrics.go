@@ -12,6 +12,13 @@
 //
 // Every metric vigil exports is listed in Defs; docs/operations.md
 // documents each one, and a test holds the two together.
+//
+// The exposition (Prometheus' text format 0.0.4, written by text.go) is
+// written here rather than with client_golang: linked into vigil, the
+// client library with protobuf and procfs made every vigil process 3 MB
+// larger in RSS, metrics or not (their package initialisation runs at
+// every start; docs/benchmarks.md, footprint). The tests still parse and
+// lint the output with client_golang and promtool.
 package metrics
 
 import (
@@ -19,8 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/control"
 	"vigil/vrrp"
@@ -129,14 +134,13 @@ var (
 
 type metric struct {
 	Def
-	desc *prometheus.Desc
+	index int // in all
 }
 
 var all []*metric
 
 func def(name string, k Kind, help string, labels ...string) *metric {
-	m := &metric{Def: Def{Name: name, Kind: k, Labels: labels, Help: help}}
-	m.desc = prometheus.NewDesc(name, help, labels, nil)
+	m := &metric{Def: Def{Name: name, Kind: k, Labels: labels, Help: help}, index: len(all)}
 	all = append(all, m)
 	return m
 }
@@ -178,57 +182,43 @@ func New(snapshot func() (control.Status, bool)) *Collector {
 	return &Collector{snapshot: snapshot}
 }
 
-// Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range all {
-		ch <- m.desc
-	}
-}
-
-func emit(ch chan<- prometheus.Metric, m *metric, v float64, labels ...string) {
-	t := prometheus.GaugeValue
-	if m.Kind == Counter {
-		t = prometheus.CounterValue
-	}
-	ch <- prometheus.MustNewConstMetric(m.desc, t, v, labels...)
-}
-
-// Collect implements prometheus.Collector.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+// Collect writes the vigil_ families of one snapshot to ch (nothing when
+// the daemon did not answer).
+func (c *Collector) Collect(ch *Families) {
 	s, ok := c.snapshot()
 	if !ok {
 		return
 	}
-	emit(ch, mInfo, 1, s.Version, s.ConfigFile)
+	ch.emit(mInfo, 1, s.Version, s.ConfigFile)
 	reloadOK := s.LastReload == nil || s.LastReload.OK
-	emit(ch, mReloadOK, b2f(reloadOK))
+	ch.emit(mReloadOK, b2f(reloadOK))
 	if !s.ConfigLoaded.IsZero() {
-		emit(ch, mReloadTime, unixSeconds(s.ConfigLoaded))
+		ch.emit(mReloadTime, unixSeconds(s.ConfigLoaded))
 	}
-	emit(ch, mLoopLag, time.Duration(s.LoopLag.Recent).Seconds())
-	emit(ch, mLoopLagMax, time.Duration(s.LoopLag.Max).Seconds())
+	ch.emit(mLoopLag, time.Duration(s.LoopLag.Recent).Seconds())
+	ch.emit(mLoopLagMax, time.Duration(s.LoopLag.Max).Seconds())
 	type sockKey struct{ intf, fam, vrid string }
 	foreign := map[sockKey]uint64{}
 	for _, in := range s.Instances {
 		labels := []string{in.Name, in.Interface, itoa(in.VRID)}
 		for _, st := range States {
-			emit(ch, mState, b2f(strings.EqualFold(in.State, st)), append(labels, st)...)
+			ch.emit(mState, b2f(strings.EqualFold(in.State, st)), append(labels, st)...)
 		}
-		emit(ch, mPrio, float64(in.Priority), labels...)
-		emit(ch, mBasePrio, float64(in.BasePriority), labels...)
-		emit(ch, mMasterPrio, float64(in.MasterPriority), labels...)
-		emit(ch, mVIPs, float64(len(in.VIPs)), labels...)
-		emit(ch, mGARP, float64(in.GARPSent), labels...)
-		emit(ch, mNA, float64(in.NASent), labels...)
-		emit(ch, mAnnounceErr, float64(in.AnnounceErrors), labels...)
+		ch.emit(mPrio, float64(in.Priority), labels...)
+		ch.emit(mBasePrio, float64(in.BasePriority), labels...)
+		ch.emit(mMasterPrio, float64(in.MasterPriority), labels...)
+		ch.emit(mVIPs, float64(len(in.VIPs)), labels...)
+		ch.emit(mGARP, float64(in.GARPSent), labels...)
+		ch.emit(mNA, float64(in.NASent), labels...)
+		ch.emit(mAnnounceErr, float64(in.AnnounceErrors), labels...)
 		for key, v := range in.Counters {
 			if m := instanceCounters[key]; m != nil {
-				emit(ch, m, float64(v), labels...)
+				ch.emit(m, float64(v), labels...)
 			}
 		}
 		for _, r := range vrrp.DropReasons() {
 			if v, ok := in.Counters[control.DropCounter(r)]; ok {
-				emit(ch, mDropped, float64(v), append(labels, control.DropLabel(r))...)
+				ch.emit(mDropped, float64(v), append(labels, control.DropLabel(r))...)
 			}
 		}
 		for vrid, v := range in.ForeignVRIDs {
@@ -238,36 +228,36 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for k, v := range foreign {
-		emit(ch, mForeign, float64(v), k.intf, k.fam, k.vrid)
+		ch.emit(mForeign, float64(v), k.intf, k.fam, k.vrid)
 	}
 	for _, g := range s.Groups {
 		for _, st := range States {
-			emit(ch, mGroupState, b2f(strings.EqualFold(g.State, st)), g.Name, st)
+			ch.emit(mGroupState, b2f(strings.EqualFold(g.State, st)), g.Name, st)
 		}
 	}
 	for _, t := range s.Trackers {
 		if !t.Known {
 			continue
 		}
-		emit(ch, mTrackerUp, b2f(t.OK), t.Kind, t.Name)
+		ch.emit(mTrackerUp, b2f(t.OK), t.Kind, t.Name)
 		if t.Kind == "file" {
-			emit(ch, mTrackerValue, float64(t.Value), t.Name)
+			ch.emit(mTrackerValue, float64(t.Value), t.Name)
 		}
 	}
 	for _, b := range s.BFD {
-		emit(ch, mBFDUp, b2f(b.State == "Up"), b.Name, b.Peer)
+		ch.emit(mBFDUp, b2f(b.State == "Up"), b.Name, b.Peer)
 		for _, st := range BFDStates {
-			emit(ch, mBFDState, b2f(strings.EqualFold(b.State, st)), b.Name, b.Peer, st)
+			ch.emit(mBFDState, b2f(strings.EqualFold(b.State, st)), b.Name, b.Peer, st)
 		}
-		emit(ch, mBFDFlaps, float64(b.Flaps), b.Name, b.Peer)
-		emit(ch, mBFDSent, float64(b.Sent), b.Name, b.Peer)
-		emit(ch, mBFDRcvd, float64(b.Received), b.Name, b.Peer)
+		ch.emit(mBFDFlaps, float64(b.Flaps), b.Name, b.Peer)
+		ch.emit(mBFDSent, float64(b.Sent), b.Name, b.Peer)
+		ch.emit(mBFDRcvd, float64(b.Received), b.Name, b.Peer)
 		for r, n := range b.Drops {
-			emit(ch, mBFDDropped, float64(n), b.Name, b.Peer, r)
+			ch.emit(mBFDDropped, float64(n), b.Name, b.Peer, r)
 		}
-		emit(ch, mBFDDetect, time.Duration(b.DetectTime).Seconds(), b.Name, b.Peer)
-		emit(ch, mBFDTx, time.Duration(b.TxInterval).Seconds(), b.Name, b.Peer)
-		emit(ch, mBFDRx, time.Duration(b.RxInterval).Seconds(), b.Name, b.Peer)
+		ch.emit(mBFDDetect, time.Duration(b.DetectTime).Seconds(), b.Name, b.Peer)
+		ch.emit(mBFDTx, time.Duration(b.TxInterval).Seconds(), b.Name, b.Peer)
+		ch.emit(mBFDRx, time.Duration(b.RxInterval).Seconds(), b.Name, b.Peer)
 	}
 	if r := s.BFDRunner; r != nil {
 		perSession := map[string]uint64{}
@@ -278,75 +268,75 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for k, n := range r.Drops {
 			if n > perSession[k] {
-				emit(ch, mBFDUnmatched, float64(n-perSession[k]), k)
+				ch.emit(mBFDUnmatched, float64(n-perSession[k]), k)
 			}
 		}
-		emit(ch, mBFDLateMax, time.Duration(r.WakeLateMax).Seconds())
+		ch.emit(mBFDLateMax, time.Duration(r.WakeLateMax).Seconds())
 	}
 	for _, p := range s.BGP {
 		as := strconv.FormatUint(uint64(p.RemoteAS), 10)
-		emit(ch, mBGPUp, b2f(p.State == "Established"), p.Peer, as)
-		emit(ch, mBGPAdvertised, float64(p.Advertised), p.Peer, as)
-		emit(ch, mBGPFlaps, float64(p.Flaps), p.Peer, as)
+		ch.emit(mBGPUp, b2f(p.State == "Established"), p.Peer, as)
+		ch.emit(mBGPAdvertised, float64(p.Advertised), p.Peer, as)
+		ch.emit(mBGPFlaps, float64(p.Flaps), p.Peer, as)
 	}
 	syncMetrics(ch, s.Sync)
 	for _, vs := range s.Services {
-		emit(ch, mVSActive, b2f(vs.Active), vs.Name)
-		emit(ch, mVSQuorum, b2f(vs.Quorum), vs.Name)
+		ch.emit(mVSActive, b2f(vs.Active), vs.Name)
+		ch.emit(mVSQuorum, b2f(vs.Quorum), vs.Name)
 		if vs.TableDigest != "" {
-			emit(ch, mVSTable, 1, vs.Name, vs.TableDigest)
+			ch.emit(mVSTable, 1, vs.Name, vs.TableDigest)
 		}
 		traffic(ch, vs.Stats, mVSConns, mVSPackets, mVSBytes, vs.Name)
 		for _, r := range vs.RealServers {
-			emit(ch, mRSUp, b2f(r.Up), vs.Name, r.Addr)
-			emit(ch, mRSWeight, float64(r.Weight), vs.Name, r.Addr)
+			ch.emit(mRSUp, b2f(r.Up), vs.Name, r.Addr)
+			ch.emit(mRSWeight, float64(r.Weight), vs.Name, r.Addr)
 			traffic(ch, r.Stats, mRSConns, mRSPackets, mRSBytes, vs.Name, r.Addr)
 		}
 	}
 }
 
 // syncMetrics exports lvs_sync_daemon's connection sync, if configured.
-func syncMetrics(ch chan<- prometheus.Metric, y *control.SyncStatus) {
+func syncMetrics(ch *Families, y *control.SyncStatus) {
 	if y == nil {
 		return
 	}
 	l := []string{y.Interface, y.Instance}
-	emit(ch, mSyncUp, b2f(y.Running), l...)
-	emit(ch, mSyncMaster, b2f(y.Master), l...)
-	emit(ch, mSyncSynced, b2f(y.Synced), l...)
-	emit(ch, mSyncEntries, float64(y.Entries), l...)
-	emit(ch, mSyncSent, float64(y.Sent), l...)
-	emit(ch, mSyncReceived, float64(y.Received), l...)
-	emit(ch, mSyncInstalled, float64(y.Installed), l...)
-	emit(ch, mSyncPktSent, float64(y.SentPackets), l...)
-	emit(ch, mSyncPktReceived, float64(y.ReceivedPackets), l...)
+	ch.emit(mSyncUp, b2f(y.Running), l...)
+	ch.emit(mSyncMaster, b2f(y.Master), l...)
+	ch.emit(mSyncSynced, b2f(y.Synced), l...)
+	ch.emit(mSyncEntries, float64(y.Entries), l...)
+	ch.emit(mSyncSent, float64(y.Sent), l...)
+	ch.emit(mSyncReceived, float64(y.Received), l...)
+	ch.emit(mSyncInstalled, float64(y.Installed), l...)
+	ch.emit(mSyncPktSent, float64(y.SentPackets), l...)
+	ch.emit(mSyncPktReceived, float64(y.ReceivedPackets), l...)
 	for r, n := range y.Dropped {
-		emit(ch, mSyncDropped, float64(n), append(l, r)...)
+		ch.emit(mSyncDropped, float64(n), append(l, r)...)
 	}
-	emit(ch, mSyncFull, float64(y.FullSyncs), l...)
-	emit(ch, mSyncGaps, float64(y.Gaps), l...)
-	emit(ch, mSyncOverflow, float64(y.Overflow), l...)
-	emit(ch, mSyncLag, time.Duration(y.Lag).Seconds(), l...)
+	ch.emit(mSyncFull, float64(y.FullSyncs), l...)
+	ch.emit(mSyncGaps, float64(y.Gaps), l...)
+	ch.emit(mSyncOverflow, float64(y.Overflow), l...)
+	ch.emit(mSyncLag, time.Duration(y.Lag).Seconds(), l...)
 	for _, p := range y.Peers {
 		if !p.LastSeen.IsZero() {
-			emit(ch, mSyncPeerAge, time.Duration(p.Age).Seconds(), append(l, p.Addr)...)
+			ch.emit(mSyncPeerAge, time.Duration(p.Age).Seconds(), append(l, p.Addr)...)
 		}
 	}
-	emit(ch, mSyncInstalls, float64(y.Installs), l...)
-	emit(ch, mSyncInstallFail, float64(y.InstallFailures), l...)
-	emit(ch, mSyncInstallTook, time.Duration(y.LastInstall.Took).Seconds(), l...)
+	ch.emit(mSyncInstalls, float64(y.Installs), l...)
+	ch.emit(mSyncInstallFail, float64(y.InstallFailures), l...)
+	ch.emit(mSyncInstallTook, time.Duration(y.LastInstall.Took).Seconds(), l...)
 }
 
 // traffic exports one virtual or real server's counts, if it has any.
-func traffic(ch chan<- prometheus.Metric, t *control.Traffic, conns, packets, bytes *metric, labels ...string) {
+func traffic(ch *Families, t *control.Traffic, conns, packets, bytes *metric, labels ...string) {
 	if t == nil {
 		return
 	}
-	emit(ch, conns, float64(t.Conns), labels...)
-	emit(ch, packets, float64(t.InPackets), append(labels, "in")...)
-	emit(ch, packets, float64(t.OutPackets), append(labels, "out")...)
-	emit(ch, bytes, float64(t.InBytes), append(labels, "in")...)
-	emit(ch, bytes, float64(t.OutBytes), append(labels, "out")...)
+	ch.emit(conns, float64(t.Conns), labels...)
+	ch.emit(packets, float64(t.InPackets), append(labels, "in")...)
+	ch.emit(packets, float64(t.OutPackets), append(labels, "out")...)
+	ch.emit(bytes, float64(t.InBytes), append(labels, "in")...)
+	ch.emit(bytes, float64(t.OutBytes), append(labels, "out")...)
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

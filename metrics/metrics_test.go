@@ -1,8 +1,11 @@
 package metrics
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"vigil/control"
 	"vigil/internal/testenv"
@@ -60,10 +66,51 @@ func fullStatus() control.Status {
 	}
 }
 
-func registry(s control.Status) *prometheus.Registry {
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(New(func() (control.Status, bool) { return s, true }))
-	return reg
+// registry is a scrape of s (vigil's families only) as client_golang's
+// text parser reads it, with the consistency checks of its pedantic
+// registry that matter for hand-written exposition: one HELP and TYPE per
+// family, no sample twice, the declared labels on every sample.
+func registry(s control.Status) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		var f Families
+		New(func() (control.Status, bool) { return s, true }).Collect(&f)
+		var b bytes.Buffer
+		w := bufio.NewWriter(&b)
+		f.write(w, all)
+		w.Flush()
+		return parse(b.String())
+	})
+}
+
+func parse(text string) ([]*dto.MetricFamily, error) {
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	byName, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("%w in\n%s", err, text)
+	}
+	var out []*dto.MetricFamily
+	for name, mf := range byName {
+		seen := map[string]bool{}
+		for _, m := range mf.GetMetric() {
+			// As a registry gathers them: label pairs sorted by name.
+			slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+			var key []string
+			for _, lp := range m.GetLabel() {
+				key = append(key, lp.GetName()+"="+lp.GetValue())
+			}
+			k := strings.Join(key, ",")
+			if seen[k] {
+				return nil, fmt.Errorf("%s{%s} exported twice", name, k)
+			}
+			seen[k] = true
+			if d := slices.IndexFunc(all, func(m *metric) bool { return m.Name == name }); d >= 0 && len(key) != len(all[d].Labels) {
+				return nil, fmt.Errorf("%s{%s}: labels %v declared", name, k, all[d].Labels)
+			}
+		}
+		out = append(out, mf)
+	}
+	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out, nil
 }
 
 func TestCollectorExportsSnapshot(t *testing.T) {
