@@ -142,7 +142,7 @@ func init() {
 			bi.RouterID = a
 		}},
 		durKW("drain_time", "Seconds a stopping director keeps forwarding after withdrawing its routes (default 2).", 0, time.Hour, func(bi *BGPInstance) *time.Duration { return &bi.DrainTime }, 0),
-		durKW("announce_delay", "Seconds a virtual server's address waits, once it has its quorum and rules, until its real servers have stopped changing, before it is announced (default 0): a director that comes back then announces with the same Maglev table as the others, not one built from its first real server up. Withdrawal is never delayed.", 0, time.Hour, func(bi *BGPInstance) *time.Duration { return &bi.AnnounceDelay }, 0),
+		durKW("announce_delay", "Seconds a virtual server's address waits, once it has its quorum and rules, until its real servers have stopped changing, before it is announced (default 0): a director that comes back then announces with the same Maglev table as the others, not one built from its first real server up; above delay_loop plus connect_timeout, every health check has had its turn. Withdrawal is never delayed.", 0, time.Hour, func(bi *BGPInstance) *time.Duration { return &bi.AnnounceDelay }, 0),
 		{Name: "neighbor", Status: Supported, Doc: "A neighbor block: IP { remote_as ... }.", Parse: func(b *builder, n *Node, bi *BGPInstance) {
 			if len(n.Args) == 0 {
 				b.errorf(n.Key.Pos, "neighbor: missing address: expected neighbor IP {")

@@ -284,7 +284,7 @@ func (x *bgpLab) conf(algo string, weights []int, extra string) string {
 	fmt.Fprintf(&b, `bgp_instance EDGE {
   local_as %d
   drain_time 1
-  announce_delay 1
+  announce_delay 2
   neighbor %s {
     remote_as %d
     hold_time 3
@@ -697,10 +697,27 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		got := x.spreadNew(c, 60)
 		t.Logf("while dir3 is withdrawn: %v", got)
 		mustRun(t, x.dirs[2], "nft", "delete", "table", "inet", "bgpblock")
-		x.waitNexthops(20*time.Second, 1, 2, 3)
-		// dir3 announces again with its quorum (one real server); until it
-		// sees every real server up its Maglev table differs from the
-		// others', and a flow moved to it would reach another server.
+		// dir3's checks pass again one real server after the other; with
+		// its quorum alone it would announce with the first one back, a
+		// table unlike the others'. announce_delay holds the announcement
+		// (its status says so) until its real servers stop changing: when
+		// the router sends it flows again, its table is the others'.
+		held := ""
+		waitFor(t, 20*time.Second, "the router to send flows to dir3 again", func() bool {
+			if s, err := x.nodes[2].status(); err == nil && len(s.BGPInstances) == 1 && len(s.BGPInstances[0].Routes) == 1 {
+				if r := strings.Join(s.BGPInstances[0].Routes[0].Reasons, ";"); strings.Contains(r, "holding") {
+					held = r
+				}
+			}
+			return len(x.nexthops(bgpVIP)) == 3
+		})
+		if held == "" {
+			t.Errorf("dir3's route was never held by announce_delay after its quorum came back")
+		}
+		if d1, d3 := x.digest(0), x.digest(2); d1 != d3 {
+			t.Errorf("dir3 announced again with table %s, the others have %s (announce_delay did not hold it)", d3, d1)
+		}
+		t.Logf("dir3 back; while it was held its status said: %s", held)
 		x.waitAllUp(x.nodes[2])
 		x.sameTables()
 	})
