@@ -284,6 +284,33 @@ func (m *nlmsg) appendCreate(e *wire.Entry, seq uint32) {
 	m.end()
 }
 
+// appendUpdate appends a request refreshing an existing entry with e's
+// timeout, TCP state and mark. Status is left alone: the kernel refuses
+// to clear SEEN_REPLY or ASSURED, and the NAT bits cannot change.
+func (m *nlmsg) appendUpdate(e *wire.Entry, seq uint32) {
+	fam := uint8(unix.AF_INET)
+	if e.Is6() {
+		fam = unix.AF_INET6
+	}
+	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTNew, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq, fam)
+	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	m.be32(ctaTimeout, max(e.Timeout, 1))
+	if e.Mark != 0 {
+		m.be32(ctaMark, e.Mark)
+	}
+	if e.Zone != 0 {
+		m.be16(ctaZone, e.Zone)
+	}
+	if e.Proto == unix.IPPROTO_TCP {
+		m.push(ctaProtoinfo)
+		m.push(ctaProtoinfoTCP)
+		m.u8(ctaProtoinfoTCPState, e.TCPState)
+		m.pop()
+		m.pop()
+	}
+	m.end()
+}
+
 // appendDelete appends a request deleting the flow with e's tuples.
 func (m *nlmsg) appendDelete(e *wire.Entry, seq uint32) {
 	fam := uint8(unix.AF_INET)

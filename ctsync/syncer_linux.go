@@ -207,7 +207,15 @@ func New(cfg Config) (s *Syncer, err error) {
 	if s.ev, err = netlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
 		return nil, fmt.Errorf("ctsync: conntrack event socket: %w", err)
 	}
-	_ = s.ev.SetReadBuffer(8 << 20)
+	// A burst of new flows must not overflow the event socket (it would
+	// cost a full dump): 8 MB, beyond rmem_max when privileged.
+	if rc, err := s.ev.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, s.evBuf()) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, s.evBuf())
+			}
+		})
+	}
 	if s.dump, err = conntrack.Dial(nil); err != nil {
 		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
 	}
@@ -216,6 +224,12 @@ func New(cfg Config) (s *Syncer, err error) {
 	}
 	return s, nil
 }
+
+// evBufSize is the event socket's receive buffer; tests shrink it to
+// provoke ENOBUFS.
+var evBufSize = 8 << 20
+
+func (s *Syncer) evBuf() int { return evBufSize }
 
 func zoneOf(a netip.Addr, ifname string) string {
 	if a.Is6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast()) {
@@ -902,22 +916,35 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 		}
 	}
 	if ctx.Err() == nil && len(exist) > 0 {
-		var replace []wire.Entry
-		for i := range exist {
-			e := &exist[i]
-			cur, err := s.dump.Get(conntrack.Flow{TupleOrig: ctTuple(e.Proto, e.Orig), Zone: e.Zone})
-			if err == nil && cur.TupleReply.IP.SourceAddress == e.Reply.Src && cur.TupleReply.IP.DestinationAddress == e.Reply.Dst &&
-				cur.TupleReply.Proto.SourcePort == e.Reply.SrcPort && cur.TupleReply.Proto.DestinationPort == e.Reply.DstPort {
-				upd := conntrack.Flow{TupleOrig: ctTuple(e.Proto, e.Orig), Timeout: max(e.Timeout, 1), Zone: e.Zone, Mark: e.Mark}
-				if e.Proto == unix.IPPROTO_TCP {
-					upd.ProtoInfo.TCP = &conntrack.ProtoInfoTCP{State: e.TCPState}
-				}
-				if err := s.dump.Update(upd); err == nil {
-					installed++
-					continue
+		// One dump tells which existing entries carry the synced
+		// translation (updated in place) and which the backup made itself,
+		// from a packet picked up mid-stream (replaced).
+		cur := map[wire.Key]wire.Tuple{}
+		if flows, err := s.dump.Dump(nil); err == nil {
+			for i := range flows {
+				if e, ok := entryOf(&flows[i]); ok {
+					cur[e.Key] = e.Reply
 				}
 			}
-			replace = append(replace, *e)
+		}
+		var update, replace []wire.Entry
+		for _, e := range exist {
+			if r, ok := cur[e.Key]; ok && r == e.Reply {
+				update = append(update, e)
+			} else {
+				replace = append(replace, e)
+			}
+		}
+		res, err := s.nlw.do(update, (*nlmsg).appendUpdate)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		for i, e := range res {
+			if e == 0 {
+				installed++
+			} else {
+				replace = append(replace, update[i])
+			}
 		}
 		if len(replace) > 0 {
 			if _, err := s.nlw.do(replace, (*nlmsg).appendDelete); err != nil && firstErr == nil {
@@ -946,13 +973,6 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 		s.logf("installed %d of %d entries: %v", installed, len(entries), firstErr)
 	}
 	return installed, firstErr
-}
-
-func ctTuple(proto uint8, t wire.Tuple) conntrack.Tuple {
-	return conntrack.Tuple{
-		IP:    conntrack.IPTuple{SourceAddress: t.Src, DestinationAddress: t.Dst},
-		Proto: conntrack.ProtoTuple{Protocol: proto, SourcePort: t.SrcPort, DestinationPort: t.DstPort},
-	}
 }
 
 func protoName(p uint8) string {

@@ -1,0 +1,256 @@
+package ctsync
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"vigil/ctsync/wire"
+	"vigil/internal/labtest"
+	"vigil/internal/netlab"
+)
+
+var (
+	synthVIP   = netip.MustParseAddr("198.51.100.100")
+	synthOther = netip.MustParseAddr("198.51.100.200")
+	synthRS    = netip.MustParseAddr("203.0.113.10")
+	synthLocal = netip.MustParseAddr("203.0.113.200")
+)
+
+// synthFlows returns n established FNAT flows from distinct clients to vip
+// (DNAT to the real server's 8080, SNAT to the local address, port 10000+i).
+func synthFlows(n int, vip netip.Addr, base int) []wire.Entry {
+	out := make([]wire.Entry, n)
+	for i := range out {
+		j := base + i
+		cl := netip.AddrFrom4([4]byte{192, 0, 2, byte(j % 250)})
+		cport := uint16(1024 + j/250)
+		lport := uint16(10000 + j%50000)
+		out[i] = wire.Entry{
+			Key:      wire.Key{Proto: 6, Orig: wire.Tuple{Src: cl, Dst: vip, SrcPort: cport, DstPort: 80}},
+			Reply:    wire.Tuple{Src: synthRS, Dst: synthLocal, SrcPort: 8080, DstPort: lport},
+			TCPState: 3, Status: ipsSeenReply | ipsAssured, Timeout: 600,
+		}
+	}
+	return out
+}
+
+// create writes flows into the kernel of s's namespace as a master's
+// traffic would have; it fails the test on any refusal.
+func create(t testing.TB, s *Syncer, flows []wire.Entry, build func(*nlmsg, *wire.Entry, uint32)) {
+	t.Helper()
+	s.instMu.Lock()
+	defer s.instMu.Unlock()
+	res, err := s.nlw.do(flows, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range res {
+		if e != 0 {
+			t.Fatalf("flow %d %v: %v", i, flows[i].Orig, e)
+		}
+	}
+}
+
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func syncLAN(t testing.TB, names ...string) map[string]*netlab.Host {
+	addrs := map[string][]string{"dira": {"203.0.113.2/24"}, "dirb": {"203.0.113.3/24"}, "evil": {"203.0.113.9/24"}}
+	_, hosts, _ := labtest.LAN(t, "ctsy", addrs, names...)
+	return hosts
+}
+
+// Events, their loss (a tiny event socket buffer: ENOBUFS falls back to
+// full dumps), deletes, the service filter, and Install twice (the second
+// time every entry exists: the update path).
+func TestSyncEventsDeletesAndInstall(t *testing.T) {
+	hosts := syncLAN(t, "dira", "dirb")
+	old := evBufSize
+	evBufSize = 4096
+	sa := newSyncer(t, hosts["dira"], Config{Interface: "eth0", SyncID: 3})
+	evBufSize = old
+	sb := newSyncer(t, hosts["dirb"], Config{Interface: "eth0", SyncID: 3})
+	svcs := []Service{{VIP: synthVIP, Proto: 6, Port: 80}}
+	sa.SetServices(svcs)
+	sb.SetServices(svcs)
+	sb.RequestFull()
+	sa.SetMaster(true)
+	select {
+	case <-sb.Synced():
+	case <-time.After(10 * time.Second):
+		t.Fatal("never synced")
+	}
+
+	const n = 5000
+	flows := synthFlows(n, synthVIP, 0)
+	create(t, sa, flows, (*nlmsg).appendCreate)
+	create(t, sa, synthFlows(100, synthOther, 20000), (*nlmsg).appendCreate)
+	waitFor(t, "the backup's copy to hold the flows", 20*time.Second, func() bool { return sb.Status().Entries >= n })
+	if st := sb.Status(); st.Entries != n {
+		t.Fatalf("backup holds %d entries, want %d (flows of other services must not be synced)", st.Entries, n)
+	}
+	if st := sa.Status(); st.Resyncs == 0 {
+		t.Errorf("a 4 kB event buffer never overflowed: the ENOBUFS fallback is untested (status %+v)", st)
+	}
+
+	create(t, sa, flows[:1000], (*nlmsg).appendDelete)
+	waitFor(t, "deletes to reach the backup", 40*time.Second, func() bool { return sb.Status().Entries == n-1000 })
+	sb.mu.Lock()
+	for _, e := range flows[:1000] {
+		if _, ok := sb.table.m[e.Key]; ok {
+			t.Errorf("deleted flow %v still in the copy", e.Orig)
+			break
+		}
+	}
+	sb.mu.Unlock()
+
+	for round := range 2 {
+		got, err := sb.Install(context.Background())
+		if err != nil || got != n-1000 {
+			t.Fatalf("install round %d: %d, %v; want %d", round, got, err, n-1000)
+		}
+	}
+	kflows, err := sb.dump.Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[wire.Key]wire.Entry{}
+	for _, e := range flows[1000:] {
+		want[e.Key] = e
+	}
+	for i := range kflows {
+		e, ok := entryOf(&kflows[i])
+		if !ok || e.Orig.Dst != synthVIP {
+			continue
+		}
+		w, ok := want[e.Key]
+		if !ok {
+			t.Errorf("unexpected flow in dirb's kernel: %v", e.Orig)
+			continue
+		}
+		delete(want, e.Key)
+		if e.Reply != w.Reply || e.TCPState != 3 || e.Status&(ipsSeenReply|ipsAssured) != ipsSeenReply|ipsAssured {
+			t.Errorf("flow %v: reply %v state %d status %#x; want reply %v, established, assured", e.Orig, e.Reply, e.TCPState, e.Status, w.Reply)
+		}
+		if e.Status&(1<<4|1<<5) != 1<<4|1<<5 {
+			t.Errorf("flow %v: status %#x lacks SRC_NAT|DST_NAT: the kernel would not translate it", e.Orig, e.Status)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("%d synced flows missing from dirb's kernel", len(want))
+	}
+}
+
+// A live receiver under thousands of bad datagrams: each is dropped and
+// counted by reason, none is applied, and good datagrams still pass.
+func TestReceiverDropsBadDatagrams(t *testing.T) {
+	hosts := syncLAN(t, "dirb", "evil")
+	key := []byte("secret")
+	sb := newSyncer(t, hosts["dirb"], Config{Interface: "eth0", SyncID: 9, Key: key})
+	if _, err := hosts["evil"].Run("ip", "addr", "add", "192.0.2.9/32", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(src string, ttl int) *net.UDPConn {
+		var c *net.UDPConn
+		err := hosts["evil"].Do(func() (err error) {
+			c, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(src)}, &net.UDPAddr{IP: net.ParseIP("203.0.113.3"), Port: DefaultPort})
+			if err != nil {
+				return err
+			}
+			return ipv4.NewConn(c).SetTTL(ttl)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	good, ttl5, outsider := dial("203.0.113.9", 1), dial("203.0.113.9", 5), dial("192.0.2.9", 1)
+	r := rand.New(rand.NewPCG(1, 2))
+	var seq uint32
+	datagram := func(id uint8, k []byte, base int) []byte {
+		seq++
+		b := wire.AppendHeader(nil, wire.Header{Type: wire.TypeUpdate, SyncID: id, Flags: wire.FlagMaster, Count: 2, Epoch: 77, Seq: seq, SentNS: time.Now().UnixNano()})
+		for _, e := range synthFlows(2, synthVIP, base) {
+			b = wire.AppendEntry(b, &e)
+		}
+		return wire.Seal(b, k)
+	}
+	const each = 500
+	want := map[wire.Reason]uint64{}
+	var sent []byte
+	send := func(c *net.UDPConn, b []byte, why wire.Reason) {
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if why != "" {
+			want[why]++
+		}
+		time.Sleep(20 * time.Microsecond) // stay inside the socket buffer
+	}
+	// One good datagram first: its entries are in, its sequence number seen.
+	sent = datagram(9, key, 0)
+	send(good, sent, "")
+	for i := range each {
+		// Random bytes, mostly not ours at all.
+		junk := make([]byte, r.IntN(600))
+		for j := range junk {
+			junk[j] = byte(r.Uint32())
+		}
+		if len(junk) >= 2 && i%2 == 0 {
+			junk[0], junk[1] = 'V', 'C'
+		}
+		var d wire.Datagram
+		reason := wire.ReasonOf(wire.Decode(&d, junk, key))
+		if reason == "" {
+			t.Fatalf("random bytes decoded: %x", junk)
+		}
+		send(good, junk, reason)
+		// A good datagram with one byte changed: the tag fails.
+		m := datagram(9, key, 10+i)
+		m[r.IntN(len(m))] ^= byte(1 + r.IntN(255))
+		d = wire.Datagram{}
+		send(good, m, wire.ReasonOf(wire.Decode(&d, m, key)))
+		send(good, datagram(9, []byte("other key"), 10+i), wire.ReasonAuth)
+		send(good, datagram(9, nil, 10+i), wire.ReasonAuth)
+		send(good, datagram(8, key, 10+i), wire.ReasonSyncID)
+		send(ttl5, datagram(9, key, 10+i), wire.ReasonTTL)
+		send(outsider, datagram(9, key, 10+i), wire.ReasonSource)
+		send(good, sent, wire.ReasonReplay)
+	}
+	waitFor(t, "every datagram to be counted", 10*time.Second, func() bool {
+		st := sb.Status()
+		var total uint64
+		for _, v := range st.Dropped {
+			total += v
+		}
+		return total+st.ReceivedPackets >= 8*each+1
+	})
+	st := sb.Status()
+	for r, n := range want {
+		if st.Dropped[string(r)] != n {
+			t.Errorf("dropped for %s: %d, want %d", r, st.Dropped[string(r)], n)
+		}
+	}
+	if st.ReceivedPackets != 1 || st.Entries != 2 {
+		t.Errorf("accepted %d datagrams holding %d entries, want the one good datagram with 2", st.ReceivedPackets, st.Entries)
+	}
+	// Still alive and accepting.
+	send(good, datagram(9, key, 100000), "")
+	waitFor(t, "a good datagram after the flood", 5*time.Second, func() bool { return sb.Status().Entries == 4 })
+	t.Logf("drops: %v", st.Dropped)
+}
