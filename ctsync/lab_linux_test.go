@@ -219,7 +219,7 @@ func (lc *labConn) echo(msg string, wait time.Duration) error {
 	return nil
 }
 
-func newSyncer(t *testing.T, h *netlab.Host, cfg Config) *Syncer {
+func newSyncer(t testing.TB, h *netlab.Host, cfg Config) *Syncer {
 	t.Helper()
 	cfg.Logf = func(format string, args ...any) { t.Logf("["+h.Name+"] "+format, args...) }
 	var s *Syncer

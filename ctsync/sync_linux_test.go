@@ -23,7 +23,8 @@ var (
 )
 
 // synthFlows returns n established FNAT flows from distinct clients to vip
-// (DNAT to the real server's 8080, SNAT to the local address, port 10000+i).
+// (DNAT to the real server's 8080, SNAT to a local address .200 and up,
+// ports 10000-59999), numbered from base.
 func synthFlows(n int, vip netip.Addr, base int) []wire.Entry {
 	out := make([]wire.Entry, n)
 	for i := range out {
@@ -31,9 +32,11 @@ func synthFlows(n int, vip netip.Addr, base int) []wire.Entry {
 		cl := netip.AddrFrom4([4]byte{192, 0, 2, byte(j % 250)})
 		cport := uint16(1024 + j/250)
 		lport := uint16(10000 + j%50000)
+		local := synthLocal.As4()
+		local[3] += byte(j / 50000)
 		out[i] = wire.Entry{
 			Key:      wire.Key{Proto: 6, Orig: wire.Tuple{Src: cl, Dst: vip, SrcPort: cport, DstPort: 80}},
-			Reply:    wire.Tuple{Src: synthRS, Dst: synthLocal, SrcPort: 8080, DstPort: lport},
+			Reply:    wire.Tuple{Src: synthRS, Dst: netip.AddrFrom4(local), SrcPort: 8080, DstPort: lport},
 			TCPState: 3, Status: ipsSeenReply | ipsAssured, Timeout: 600,
 		}
 	}

@@ -327,13 +327,8 @@ func (s *Syncer) Start(ctx context.Context) error {
 	go s.receive()
 	go s.events()
 	go s.sender()
-	go func() {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.stop:
-		}
-	}()
+	// No goroutine waits for ctx: the context calls Close when it ends.
+	context.AfterFunc(ctx, func() { s.Close() })
 	return nil
 }
 
@@ -349,11 +344,16 @@ func (s *Syncer) Close() error {
 
 func (s *Syncer) logf(format string, args ...any) { s.cfg.Logf("ctsync: "+format, args...) }
 
+// setErr records err for Status and logs it, once per distinct error (a
+// gone peer would otherwise log every hello).
 func (s *Syncer) setErr(err error) {
 	s.mu.Lock()
+	same := s.st.LastError == err.Error()
 	s.st.LastError = err.Error()
 	s.mu.Unlock()
-	s.logf("%v", err)
+	if !same {
+		s.logf("%v", err)
+	}
 }
 
 func (s *Syncer) wake() {
