@@ -977,8 +977,6 @@ func (x *bgpLab) addIPv6() {
 	}
 }
 
-var nftPackets6 = regexp.MustCompile(`counter packets (\d+)`)
-
 // TestBGPIPv6: the IPv6 VIP over MP-BGP. Three directors announce
 // 2001:db8:ffff::100/128 to FRR over IPv6 sessions (RFC 4760); the router
 // installs it with three ECMP next hops; new IPv6 connections from the
@@ -1008,7 +1006,7 @@ func TestBGPIPv6(t *testing.T) {
 	x.waitAllAnswerURL(c, url)
 	count := func(d *netlab.Host) int {
 		out := mustRun(t, d, "nft", "list", "chain", "netdev", "bgpcount6", "c")
-		m := nftPackets6.FindStringSubmatch(out)
+		m := nftPackets.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("[%s] no counter in:\n%s", d.Name, out)
 		}
