@@ -1,6 +1,7 @@
 package ctsync
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -135,6 +136,8 @@ func newNLWriter() (*nlWriter, error) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
+	// An answer the kernel never sends must not hang Install.
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
 	return &nlWriter{fd: fd, rbuf: make([]byte, 1<<16)}, nil
 }
 
@@ -327,10 +330,13 @@ func (m *nlmsg) appendDelete(e *wire.Entry, seq uint32) {
 
 // do sends one request per entry, built by build, in batches, and returns
 // the kernel's answer (0 or a negative errno) for each.
-func (w *nlWriter) do(entries []wire.Entry, build func(*nlmsg, *wire.Entry, uint32)) ([]syscall.Errno, error) {
+func (w *nlWriter) do(ctx context.Context, entries []wire.Entry, build func(*nlmsg, *wire.Entry, uint32)) ([]syscall.Errno, error) {
 	res := make([]syscall.Errno, len(entries))
 	m := nlmsg{b: w.buf[:0]}
 	for i := 0; i < len(entries); {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("ctsync: %d of %d requests sent: %w", i, len(entries), err)
+		}
 		m.b = m.b[:0]
 		first := w.seq + 1
 		j := i

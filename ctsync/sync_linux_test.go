@@ -49,7 +49,7 @@ func create(t testing.TB, s *Syncer, flows []wire.Entry, build func(*nlmsg, *wir
 	t.Helper()
 	s.instMu.Lock()
 	defer s.instMu.Unlock()
-	res, err := s.nlw.do(flows, build)
+	res, err := s.nlw.do(context.Background(), flows, build)
 	if err != nil {
 		t.Fatal(err)
 	}

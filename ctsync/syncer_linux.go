@@ -58,12 +58,13 @@ type Syncer struct {
 	maxLen  int
 	epoch   uint64
 
-	udp  *net.UDPConn
-	p4   *ipv4.PacketConn
-	p6   *ipv6.PacketConn
-	ev   *netlink.Conn   // conntrack events
-	dump *conntrack.Conn // full dumps, and the rare get/update in Install
-	nlw  *nlWriter       // Install's batched creates
+	udp   *net.UDPConn
+	p4    *ipv4.PacketConn
+	p6    *ipv6.PacketConn
+	ev    *netlink.Conn   // conntrack events
+	dump  *conntrack.Conn // the master's full dumps (send goroutine)
+	idump *conntrack.Conn // Install's dump of existing entries: never waits behind a full dump
+	nlw   *nlWriter       // Install's batched creates
 
 	kick   chan struct{}
 	synced chan struct{}
@@ -219,6 +220,9 @@ func New(cfg Config) (s *Syncer, err error) {
 	if s.dump, err = conntrack.Dial(nil); err != nil {
 		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
 	}
+	if s.idump, err = conntrack.Dial(nil); err != nil {
+		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
+	}
 	if s.nlw, err = newNLWriter(); err != nil {
 		return nil, err
 	}
@@ -314,6 +318,9 @@ func (s *Syncer) closeSockets() {
 	}
 	if s.dump != nil {
 		s.dump.Close()
+	}
+	if s.idump != nil {
+		s.idump.Close()
 	}
 	if s.nlw != nil {
 		s.nlw.close()
@@ -894,7 +901,7 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
-	res, err := s.nlw.do(entries, (*nlmsg).appendCreate)
+	res, err := s.nlw.do(ctx, entries, (*nlmsg).appendCreate)
 	if err != nil {
 		s.setErr(err)
 		return 0, err
@@ -920,7 +927,7 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 		// translation (updated in place) and which the backup made itself,
 		// from a packet picked up mid-stream (replaced).
 		cur := map[wire.Key]wire.Tuple{}
-		if flows, err := s.dump.Dump(nil); err == nil {
+		if flows, err := s.idump.Dump(nil); err == nil {
 			for i := range flows {
 				if e, ok := entryOf(&flows[i]); ok {
 					cur[e.Key] = e.Reply
@@ -935,7 +942,7 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 				replace = append(replace, e)
 			}
 		}
-		res, err := s.nlw.do(update, (*nlmsg).appendUpdate)
+		res, err := s.nlw.do(ctx, update, (*nlmsg).appendUpdate)
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -947,10 +954,10 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 			}
 		}
 		if len(replace) > 0 {
-			if _, err := s.nlw.do(replace, (*nlmsg).appendDelete); err != nil && firstErr == nil {
+			if _, err := s.nlw.do(ctx, replace, (*nlmsg).appendDelete); err != nil && firstErr == nil {
 				firstErr = err
 			}
-			res, err := s.nlw.do(replace, (*nlmsg).appendCreate)
+			res, err := s.nlw.do(ctx, replace, (*nlmsg).appendCreate)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
