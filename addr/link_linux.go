@@ -2,6 +2,7 @@ package addr
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 
@@ -87,4 +88,42 @@ func InterfaceAddrs(ifname string) ([]netip.Prefix, error) {
 		}
 	}
 	return out, nil
+}
+
+// route is the kernel's route to dst.
+func route(dst netip.Addr) (netlink.Route, error) {
+	rs, err := netlink.RouteGet(dst.AsSlice())
+	if err != nil {
+		return netlink.Route{}, err
+	}
+	if len(rs) == 0 {
+		return netlink.Route{}, fmt.Errorf("no route to %v", dst)
+	}
+	return rs[0], nil
+}
+
+// RouteDevice is the interface the kernel's route to dst leaves by.
+func RouteDevice(dst netip.Addr) (string, error) {
+	r, err := route(dst)
+	if err != nil {
+		return "", err
+	}
+	l, err := netlink.LinkByIndex(r.LinkIndex)
+	if err != nil {
+		return "", err
+	}
+	return l.Attrs().Name, nil
+}
+
+// RouteSource is the source address the kernel picks for dst.
+func RouteSource(dst netip.Addr) (netip.Addr, error) {
+	r, err := route(dst)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, ok := netip.AddrFromSlice(r.Src)
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("no source address towards %v", dst)
+	}
+	return a.Unmap(), nil
 }

@@ -3,14 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
+	"vigil/addr"
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/config"
@@ -94,18 +92,14 @@ func defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 		if !n.Addr.Is4() {
 			continue
 		}
-		if rs, err := netlink.RouteGet(n.Addr.AsSlice()); err == nil && len(rs) > 0 {
-			if a, ok := netip.AddrFromSlice(rs[0].Src); ok && a.Unmap().Is4() {
-				return a.Unmap()
-			}
+		if a, err := addr.RouteSource(n.Addr); err == nil && a.Is4() {
+			return a
 		}
 	}
-	as, _ := net.InterfaceAddrs()
-	for _, a := range as {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap().Is4() && !ip.IsLoopback() {
-				return ip.Unmap()
-			}
+	as, _ := addr.InterfaceAddrs("")
+	for _, p := range as {
+		if ip := p.Addr(); ip.Is4() && !ip.IsLoopback() {
+			return ip
 		}
 	}
 	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
@@ -416,22 +410,6 @@ func (d *Daemon) wakeLoop() {
 	if d.poll != nil {
 		d.poll.post(func(time.Time) {})
 	}
-}
-
-// bgpInterface is, for a DR virtual server announced over BGP and owned
-// by no VRRP instance, the interface its traffic arrives on: the one its
-// real servers are reached through (DR forwards on the same link).
-func bgpInterface(vs *config.VirtualServer) string {
-	for _, r := range vs.RealServers {
-		rs, err := netlink.RouteGet(r.Addr.AsSlice())
-		if err != nil || len(rs) == 0 {
-			continue
-		}
-		if l, err := netlink.LinkByIndex(rs[0].LinkIndex); err == nil {
-			return l.Attrs().Name
-		}
-	}
-	return ""
 }
 
 // bgpStatus reports the speakers for `vigil status`.

@@ -369,9 +369,9 @@ func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*insta
 	if err := d.start(now, specs); err != nil {
 		return err
 	}
-	bal, err := d.balancerFor(d.cfg)
+	lbc, err := d.balancerFor(d.cfg)
 	if err == nil {
-		err = d.startBalancer(ctx, bal)
+		err = d.reconfigure(ctx, lbc)
 	}
 	if err != nil {
 		return fmt.Errorf("virtual servers: %w", err)
@@ -618,11 +618,11 @@ func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
 
 // balancerFor maps the virtual servers of cfg, unless the daemon runs VRRP
 // only.
-func (d *Daemon) balancerFor(cfg *config.Config) (*balancer, error) {
+func (d *Daemon) balancerFor(cfg *config.Config) (*lbConfig, error) {
 	if d.opts.NoCheckers {
 		return nil, nil
 	}
-	b, err := buildBalancer(cfg)
+	b, err := lbConfigFor(cfg, lbLookups{routeDevice: d.host.routeDevice, credential: d.host.credential})
 	if b != nil && d.opts.NoVRRP {
 		for i := range b.specs {
 			b.specs[i].Inactive = false
@@ -1103,7 +1103,7 @@ func (d *Daemon) stopAll(now time.Time) {
 	d.resignAll(now)
 	d.stopNoAccept()
 	d.stopBGP()
-	d.stopBalancer(true)
+	_ = d.reconfigure(context.Background(), nil)
 	if err := d.addrs.RestoreSysctls(); err != nil {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)
 	}

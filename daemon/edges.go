@@ -95,6 +95,11 @@ type edges struct {
 	// source when none is configured).
 	neighbours func([]netip.Addr) (map[netip.Addr][6]byte, error)
 	ifaceAddrs addrLookup
+	// routeDevice is the interface the route to an address leaves by;
+	// credential a user's (and group's) ids. The translation of the
+	// virtual servers asks them (lbLookups).
+	routeDevice func(netip.Addr) (string, error)
+	credential  func(user, group string) (*check.Credential, error)
 }
 
 // hostEdges are the real edges.
@@ -114,10 +119,12 @@ func hostEdges() edges {
 		newChecks: func(servers []check.Server, opts check.RunnerOptions) (checkRunner, error) {
 			return opened[checkRunner](check.NewRunner(servers, opts))
 		},
-		linkUp:     addr.LinkUp,
-		watchLinks: addr.WatchLinks,
-		neighbours: addr.Neighbours,
-		ifaceAddrs: addr.InterfaceAddrs,
+		linkUp:      addr.LinkUp,
+		watchLinks:  addr.WatchLinks,
+		neighbours:  addr.Neighbours,
+		ifaceAddrs:  addr.InterfaceAddrs,
+		routeDevice: addr.RouteDevice,
+		credential:  lookupCredential,
 	}
 }
 

@@ -114,6 +114,8 @@ func (h *fakeHost) edges() edges {
 		ifaceAddrs: func(string) ([]netip.Prefix, error) {
 			return []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("fe80::1/64")}, nil
 		},
+		routeDevice: testLookups.routeDevice,
+		credential:  testLookups.credential,
 	}
 }
 

@@ -32,7 +32,7 @@ func TestPeriodicTickOnlyWithWork(t *testing.T) {
 		t.Fatal("VRRP only: the tick still runs")
 	}
 	nat := lb.ServiceConfig{Proto: lb.TCP, VIP: netip.MustParseAddr("192.0.2.10"), Port: 80, Method: lb.NAT, Scheduler: "rr"}
-	d.bal = &balancer{specs: []lb.ServiceConfig{nat}}
+	d.bal = &balancer{lbConfig: lbConfig{specs: []lb.ServiceConfig{nat}}}
 	d.setPeriodic()
 	if d.periodic.on {
 		t.Fatal("a NAT service with rr gives the tick work")

@@ -123,15 +123,10 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	}
 	if nb, err := d.balancerFor(cfg); err != nil {
 		errs = append(errs, err.Error())
-	} else if !sameBalancer(d.bal, nb) {
+	} else if !sameLB(d.lbRunning(), nb) {
 		res.Changes = append(res.Changes, "virtual servers reconfigured")
-		if nb == nil {
-			d.stopBalancer(true)
-		} else {
-			d.stopBalancer(false)
-			if err := d.startBalancer(d.runCtx, nb); err != nil {
-				errs = append(errs, err.Error())
-			}
+		if err := d.reconfigure(d.runCtx, nb); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	bc, be := d.reloadBGP(cfg)
