@@ -1,6 +1,8 @@
 package epoll
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,10 +48,12 @@ func TestWait(t *testing.T) {
 				t.Fatalf("Armed() after TimerFired = %v, want zero", s.Armed())
 			}
 
-			go s.Wake()
+			woke := make(chan struct{})
+			go func() { defer close(woke); s.Wake() }()
 			if got := tags(); len(got) != 1 || got[0] != TagWake {
 				t.Fatalf("after Wake: tags %v, want [%d]", got, TagWake)
 			}
+			<-woke // before Close: Wake reads the descriptor Close clears
 			s.DrainWake()
 
 			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -68,6 +72,50 @@ func TestWait(t *testing.T) {
 				t.Fatalf("after a datagram: tags %v, want [%d]", got, fds[0])
 			}
 			s.Del(fds[0])
+		})
+	}
+}
+
+// TestTimerFiredNeedsNoRead: TimerFired leaves the expiry unread; the
+// next Arm clears it (no second TagTimer before the new deadline), and a
+// Wait without an Arm reads it itself (no busy loop on a stale expiry).
+func TestTimerFiredNeedsNoRead(t *testing.T) {
+	for name, mk := range map[string]func() (*Set, error){"New": New, "NewParked": NewParked} {
+		t.Run(name, func(t *testing.T) {
+			s, err := mk()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wakers sync.WaitGroup
+			defer s.Close()
+			defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
+			wakeSoon := func() {
+				wakers.Go(func() { time.Sleep(10 * time.Millisecond); s.Wake() })
+			}
+			wait := func(stage string, want int32) {
+				t.Helper()
+				evs, err := s.Wait()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(evs) != 1 || evs[0].Fd != want {
+					t.Fatalf("%s: events %v, want one tagged %d", stage, evs, want)
+				}
+			}
+			for i := range 5 {
+				s.Arm(time.Now().Add(2 * time.Millisecond))
+				wait(fmt.Sprint(i, ": the deadline"), TagTimer)
+				s.TimerFired()
+			}
+			s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
+			wakeSoon()
+			wait("armed an hour ahead", TagWake)
+			s.DrainWake()
+			s.Arm(time.Now().Add(time.Millisecond))
+			wait("the last deadline", TagTimer)
+			s.TimerFired()
+			wakeSoon()
+			wait("not armed again", TagWake)
 		})
 	}
 }
