@@ -288,7 +288,7 @@ func (m *nlmsg) appendCreate(e *wire.Entry, seq uint32) {
 }
 
 // appendUpdate appends a request refreshing an existing entry with e's
-// timeout, TCP state and mark. Status is left alone: the kernel refuses
+// timeout, TCP state (with liberal window tracking) and mark. Status is left alone: the kernel refuses
 // to clear SEEN_REPLY or ASSURED, and the NAT bits cannot change.
 func (m *nlmsg) appendUpdate(e *wire.Entry, seq uint32) {
 	fam := uint8(unix.AF_INET)
@@ -308,9 +308,38 @@ func (m *nlmsg) appendUpdate(e *wire.Entry, seq uint32) {
 		m.push(ctaProtoinfo)
 		m.push(ctaProtoinfoTCP)
 		m.u8(ctaProtoinfoTCPState, e.TCPState)
+		liberalFlags(m)
 		m.pop()
 		m.pop()
 	}
+	m.end()
+}
+
+// liberalFlags sets BE_LIBERAL in both directions, leaving the other
+// flags: the flow's window edges are stale after its packets went through
+// another director.
+func liberalFlags(m *nlmsg) {
+	m.attr(ctaProtoinfoTCPFlagsO, []byte{tcpFlagBeLiberal, tcpFlagBeLiberal})
+	m.attr(ctaProtoinfoTCPFlagsR, []byte{tcpFlagBeLiberal, tcpFlagBeLiberal})
+}
+
+// appendLiberal appends a request making an existing TCP flow's window
+// tracking liberal (see liberalFlags).
+func (m *nlmsg) appendLiberal(e *wire.Entry, seq uint32) {
+	fam := uint8(unix.AF_INET)
+	if e.Is6() {
+		fam = unix.AF_INET6
+	}
+	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTNew, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq, fam)
+	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	if e.Zone != 0 {
+		m.be16(ctaZone, e.Zone)
+	}
+	m.push(ctaProtoinfo)
+	m.push(ctaProtoinfoTCP)
+	liberalFlags(m)
+	m.pop()
+	m.pop()
 	m.end()
 }
 

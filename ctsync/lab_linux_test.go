@@ -102,7 +102,8 @@ func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 	run(t, f.rs, "ip", "route", "add", "default", "via", "203.0.113.1")
 	run(t, f.rs, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
 	for _, d := range []*netlab.Host{f.a, f.b} {
-		run(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+		run(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+			"net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.eth0.keep_addr_on_down=1", "net.ipv6.conf.eth1.keep_addr_on_down=1")
 		cmd := d.Command(context.Background(), "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(labRules)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -135,15 +136,16 @@ func (f *failoverLab) float(t *testing.T, h *netlab.Host, verb string) {
 	}
 }
 
-// move moves the floating addresses from dira to dirb and cuts dira off,
-// as a failed master; the client and real server forget the old MACs (in a
-// real failover, gratuitous ARP and unsolicited NA do this).
-func (f *failoverLab) move(t *testing.T) {
+// move moves the floating addresses from one director to the other and
+// cuts the first off, as a failed master (and brings the second's links
+// up, if it was cut off before); the client and real server forget the old
+// MACs (in a real failover, gratuitous ARP and unsolicited NA do this).
+func (f *failoverLab) move(t *testing.T, from, to *netlab.Host) {
 	t.Helper()
-	f.float(t, f.a, "del")
-	run(t, f.a, "ip", "link", "set", "eth0", "down")
-	run(t, f.a, "ip", "link", "set", "eth1", "down")
-	f.float(t, f.b, "add")
+	f.float(t, from, "del")
+	run(t, from, "ip", "link", "set", "eth0", "down")
+	run(t, from, "ip", "link", "set", "eth1", "down")
+	f.float(t, to, "add")
 	for _, h := range []*netlab.Host{f.client, f.rs} {
 		run(t, h, "ip", "neigh", "flush", "dev", "eth0")
 		run(t, h, "ip", "-6", "neigh", "flush", "dev", "eth0")
@@ -322,7 +324,7 @@ func TestFailoverKeepsConnections(t *testing.T) {
 				}
 			}
 
-			f.move(t)
+			f.move(t, f.a, f.b)
 			if tc.install {
 				start := time.Now()
 				n, err := sb.Install(context.Background())
@@ -350,17 +352,45 @@ func TestFailoverKeepsConnections(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			if tc.install {
-				for vip, errs := range broken {
-					t.Errorf("%s: %d of %d connections broke after the failover: %v", vip, len(errs), perVS, errs)
+			if !tc.install {
+				for _, vip := range []string{"198.51.100.100", "198.51.100.101", "2001:db8:1::100", "2001:db8:1::101"} {
+					if len(broken[vip]) != perVS {
+						t.Errorf("without Install %d of %d connections to %s broke, want all: the test cannot tell a working sync from none", len(broken[vip]), perVS, vip)
+					}
 				}
 				return
 			}
-			for _, vip := range []string{"198.51.100.100", "198.51.100.101", "2001:db8:1::100", "2001:db8:1::101"} {
-				if len(broken[vip]) != perVS {
-					t.Errorf("without Install %d of %d connections to %s broke, want all: the test cannot tell a working sync from none", len(broken[vip]), perVS, vip)
+			for vip, errs := range broken {
+				t.Errorf("%s: %d of %d connections broke after the failover: %v", vip, len(errs), perVS, errs)
+			}
+			if t.Failed() {
+				return
+			}
+
+			// Fail back: dira returns (its kernel still holds the flows,
+			// with the sequence numbers of before: the traffic since went
+			// through dirb), gets dirb's table and takes over again.
+			for _, lc := range conns {
+				if err := lc.echo("on dirb "+lc.name, 2*time.Second); err != nil {
+					t.Fatalf("%s through dirb: %v", lc.name, err)
 				}
 			}
+			sb.SetMaster(true)
+			sa.SetMaster(false)
+			run(t, f.a, "ip", "link", "set", "eth0", "up")
+			run(t, f.a, "ip", "link", "set", "eth1", "up")
+			waitFor(t, "dira's copy of dirb's table", 15*time.Second, func() bool { return sa.established() == len(conns) })
+			f.move(t, f.b, f.a)
+			n, err := sa.Install(context.Background())
+			if err != nil || n != len(conns) {
+				t.Fatalf("install on dira: %d, %v; want %d", n, err, len(conns))
+			}
+			for _, lc := range conns {
+				if err := lc.echo("back on dira "+lc.name, 2*time.Second); err != nil {
+					t.Errorf("%s after the fail-back: %v", lc.name, err)
+				}
+			}
+			return
 		})
 	}
 }

@@ -121,6 +121,11 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	}
 	sb.mu.Unlock()
 
+	// A stale flow in dirb's kernel holds the reply tuple (real server,
+	// local address and port) a synced flow needs: Install must replace it.
+	stale := flows[1500]
+	stale.Orig.Src = netip.MustParseAddr("192.0.2.251")
+	create(t, sb, []wire.Entry{stale}, (*nlmsg).appendCreate)
 	for round := range 2 {
 		got, err := sb.Install(context.Background())
 		if err != nil || got != n-1000 {

@@ -887,20 +887,26 @@ func (s *Syncer) fromPeer(a netip.Addr) bool {
 	return false
 }
 
-// Install writes the copy into the kernel's conntrack table: every entry
-// is created with its NAT bindings; one that exists already is updated
-// when its tuples are the same, or replaced when they differ (a flow the
-// backup picked up mid-stream with another translation). It returns how
-// many entries are in the kernel as synced.
+// Install writes the copy into the kernel's conntrack table and returns
+// how many of its entries the kernel now holds as synced.
+//
+// Every entry is created with its NAT bindings. Where the kernel already
+// has a flow (this director carried it before, or picked it up mid-stream)
+// one dump of the table decides: a flow with the synced translation is
+// updated in place; a flow with another translation, or a stale flow whose
+// reply tuple the synced one needs (an FNAT local port reused since), is
+// deleted and the synced entry created. Every other flow of a synced
+// service left in the kernel gets liberal TCP window tracking: the
+// director's view of its sequence numbers is stale when the traffic went
+// through another director meanwhile, and a strict check would make its
+// next packet invalid (untranslated, answered with a reset).
 func (s *Syncer) Install(ctx context.Context) (int, error) {
 	s.instMu.Lock()
 	defer s.instMu.Unlock()
 	s.mu.Lock()
 	entries := s.table.snapshot(time.Now())
+	svcs := s.services
 	s.mu.Unlock()
-	if len(entries) == 0 {
-		return 0, nil
-	}
 	res, err := s.nlw.do(ctx, entries, (*nlmsg).appendCreate)
 	if err != nil {
 		s.setErr(err)
@@ -922,52 +928,11 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	if ctx.Err() == nil && len(exist) > 0 {
-		// One dump tells which existing entries carry the synced
-		// translation (updated in place) and which the backup made itself,
-		// from a packet picked up mid-stream (replaced).
-		cur := map[wire.Key]wire.Tuple{}
-		if flows, err := s.idump.Dump(nil); err == nil {
-			for i := range flows {
-				if e, ok := entryOf(&flows[i]); ok {
-					cur[e.Key] = e.Reply
-				}
-			}
-		}
-		var update, replace []wire.Entry
-		for _, e := range exist {
-			if r, ok := cur[e.Key]; ok && r == e.Reply {
-				update = append(update, e)
-			} else {
-				replace = append(replace, e)
-			}
-		}
-		res, err := s.nlw.do(ctx, update, (*nlmsg).appendUpdate)
+	if ctx.Err() == nil {
+		n, err := s.reconcile(ctx, entries, exist, svcs)
+		installed += n
 		if err != nil && firstErr == nil {
 			firstErr = err
-		}
-		for i, e := range res {
-			if e == 0 {
-				installed++
-			} else {
-				replace = append(replace, update[i])
-			}
-		}
-		if len(replace) > 0 {
-			if _, err := s.nlw.do(ctx, replace, (*nlmsg).appendDelete); err != nil && firstErr == nil {
-				firstErr = err
-			}
-			res, err := s.nlw.do(ctx, replace, (*nlmsg).appendCreate)
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-			for i, e := range res {
-				if e == 0 {
-					installed++
-				} else if firstErr == nil {
-					firstErr = fmt.Errorf("ctsync: replace %s:%d -> %s:%d: %w", replace[i].Orig.Src, replace[i].Orig.SrcPort, replace[i].Orig.Dst, replace[i].Orig.DstPort, e)
-				}
-			}
 		}
 	}
 	s.mu.Lock()
@@ -979,6 +944,89 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 	if firstErr != nil {
 		s.logf("installed %d of %d entries: %v", installed, len(entries), firstErr)
 	}
+	return installed, firstErr
+}
+
+// replyKey finds a flow by its reply tuple.
+type replyKey struct {
+	proto uint8
+	zone  uint16
+	reply wire.Tuple
+}
+
+// reconcile handles the entries the kernel refused as existing and makes
+// the synced services' other flows liberal; it returns how many of exist
+// it installed.
+func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []Service) (int, error) {
+	flows, err := s.idump.Dump(nil)
+	if err != nil {
+		return 0, fmt.Errorf("ctsync: conntrack dump: %w", err)
+	}
+	byOrig := make(map[wire.Key]wire.Tuple, len(flows))
+	byReply := make(map[replyKey]wire.Key, len(flows))
+	for i := range flows {
+		if e, ok := entryOf(&flows[i]); ok {
+			byOrig[e.Key] = e.Reply
+			byReply[replyKey{e.Proto, e.Zone, e.Reply}] = e.Key
+		}
+	}
+	synced := make(map[wire.Key]bool, len(all))
+	for i := range all {
+		synced[all[i].Key] = true
+	}
+	var update, replace, stale []wire.Entry
+	for _, e := range exist {
+		r, ok := byOrig[e.Key]
+		if ok && r == e.Reply {
+			update = append(update, e)
+			continue
+		}
+		if ok {
+			stale = append(stale, wire.Entry{Key: e.Key})
+		}
+		if k, ok := byReply[replyKey{e.Proto, e.Zone, e.Reply}]; ok && k != e.Key {
+			stale = append(stale, wire.Entry{Key: k})
+		}
+		replace = append(replace, e)
+	}
+	var liberal []wire.Entry
+	for k := range byOrig {
+		if k.Proto == unix.IPPROTO_TCP && !synced[k] && matches(svcs, k.Proto, k.Orig.Dst, k.Orig.DstPort) {
+			liberal = append(liberal, wire.Entry{Key: k})
+		}
+	}
+	installed := 0
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	res, err := s.nlw.do(ctx, update, (*nlmsg).appendUpdate)
+	keep(err)
+	for i, e := range res {
+		if e == 0 {
+			installed++
+		} else {
+			replace = append(replace, update[i])
+			stale = append(stale, wire.Entry{Key: update[i].Key})
+		}
+	}
+	if len(replace) > 0 {
+		_, err := s.nlw.do(ctx, stale, (*nlmsg).appendDelete)
+		keep(err)
+		res, err := s.nlw.do(ctx, replace, (*nlmsg).appendCreate)
+		keep(err)
+		for i, e := range res {
+			if e == 0 {
+				installed++
+			} else {
+				keep(fmt.Errorf("ctsync: replace %s:%d -> %s:%d: %w", replace[i].Orig.Src, replace[i].Orig.SrcPort, replace[i].Orig.Dst, replace[i].Orig.DstPort, e))
+			}
+		}
+	}
+	_, err = s.nlw.do(ctx, liberal, (*nlmsg).appendLiberal)
+	keep(err)
 	return installed, firstErr
 }
 
