@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 	"vigil/internal/inet"
+	"vigil/vrrp"
 )
 
 // Config is a whole keepalived.conf as typed values. Slices keep file order
@@ -202,34 +203,18 @@ type Fifo struct {
 }
 
 // Garp holds the gratuitous ARP / unsolicited NA timing of an instance
-// (or the global default).
+// (or the global default): the engine's schedule of bursts (vrrp.GARP,
+// whose fields it promotes: vrrp_garp_master_delay and the rest) and the
+// pacing of the messages within a burst, which is the announcer's.
 type Garp struct {
-	// MasterDelay is the delay of the second burst after becoming master;
-	// 0 means no second burst.
-	MasterDelay time.Duration
-	// MasterRepeat is how many messages one burst sends.
-	MasterRepeat int
-	// MasterRefresh is the period of refreshes while master; 0 is none.
-	MasterRefresh time.Duration
-	// MasterRefreshRepeat is how many messages a refresh sends.
-	MasterRefreshRepeat int
-	// LowerPrioDelay and LowerPrioRepeat apply when a master hears a lower
-	// priority advert (a healed split brain).
-	LowerPrioDelay  time.Duration
-	LowerPrioRepeat int
+	vrrp.GARP
 	// Interval is the gap between two ARPs, NAInterval between two NAs.
 	Interval   time.Duration
 	NAInterval time.Duration
 }
 
 // DefaultGarp is keepalived's default announcement timing.
-var DefaultGarp = Garp{
-	MasterDelay:         5 * time.Second,
-	MasterRepeat:        5,
-	MasterRefreshRepeat: 1,
-	LowerPrioDelay:      5 * time.Second,
-	LowerPrioRepeat:     5,
-}
+var DefaultGarp = Garp{GARP: vrrp.DefaultGARP()}
 
 // Global is the global_defs block.
 type Global struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 	"vigil/internal/inet"
+	"vigil/vrrp"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -24,7 +25,7 @@ func TestFullConfigDefaults(t *testing.T) {
 	if g.RouterID != "lb1" || len(g.NotificationEmail) != 2 || g.SMTPServer != "192.0.2.25" || g.SMTPPort != 2525 || g.SMTPConnectTimeout != 15*time.Second {
 		t.Errorf("global: %+v", g)
 	}
-	wantGarp := Garp{MasterDelay: 2 * time.Second, MasterRepeat: 5, MasterRefresh: time.Minute, MasterRefreshRepeat: 1, LowerPrioDelay: 2 * time.Second, LowerPrioRepeat: 5}
+	wantGarp := Garp{GARP: vrrp.GARP{MasterDelay: 2 * time.Second, MasterRepeat: 5, MasterRefresh: time.Minute, MasterRefreshRepeat: 1, LowerPrioDelay: 2 * time.Second, LowerPrioRepeat: 5}}
 	if diff := cmp.Diff(wantGarp, g.Garp); diff != "" {
 		t.Errorf("global garp (-want +got):\n%s", diff)
 	}

@@ -29,7 +29,6 @@ type instanceSpec struct {
 	// vmac is the use_vmac interface to create on parent; empty without
 	// use_vmac.
 	vmac, parent string
-	garpGap      config.Garp
 }
 
 // sourceAddr picks the address adverts are sent from, as keepalived does:
@@ -170,31 +169,23 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 	for _, p := range in.UnicastPeers {
 		peers = append(peers, p.Addr)
 	}
-	g := in.Garp
 	e := vrrp.Config{
-		Name:            in.Name,
-		VRID:            uint8(in.VRID),
-		Version:         in.Version,
-		Family:          fam,
-		Priority:        uint8(in.Priority),
-		AdvertInterval:  in.AdvertInt,
-		NoPreempt:       in.Nopreempt,
-		PreemptDelay:    in.PreemptDelay,
-		NoAccept:        in.Accept.Set && !in.Accept.Value,
-		VIPs:            vips,
-		ExcludedVIPs:    excluded,
-		SrcAddr:         src,
-		Peers:           peers,
-		CheckUnicastSrc: in.CheckUnicastSrc || c.Global.VRRPCheckUnicastSrc,
-		ChecksumMode:    wire.ChecksumPseudoHeader,
-		GARP: vrrp.GARP{
-			MasterDelay:         g.MasterDelay,
-			MasterRepeat:        g.MasterRepeat,
-			MasterRefresh:       g.MasterRefresh,
-			MasterRefreshRepeat: g.MasterRefreshRepeat,
-			LowerPrioDelay:      g.LowerPrioDelay,
-			LowerPrioRepeat:     g.LowerPrioRepeat,
-		},
+		Name:                 in.Name,
+		VRID:                 uint8(in.VRID),
+		Version:              in.Version,
+		Family:               fam,
+		Priority:             uint8(in.Priority),
+		AdvertInterval:       in.AdvertInt,
+		NoPreempt:            in.Nopreempt,
+		PreemptDelay:         in.PreemptDelay,
+		NoAccept:             in.Accept.Set && !in.Accept.Value,
+		VIPs:                 vips,
+		ExcludedVIPs:         excluded,
+		SrcAddr:              src,
+		Peers:                peers,
+		CheckUnicastSrc:      in.CheckUnicastSrc || c.Global.VRRPCheckUnicastSrc,
+		ChecksumMode:         wire.ChecksumPseudoHeader,
+		GARP:                 in.Garp.GARP,
 		LowerPrioNoAdvert:    in.LowerPrioNoAdvert,
 		HigherPrioSendAdvert: in.HigherPrioSendAdvert,
 	}
@@ -207,6 +198,5 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 		e.AuthType, e.AuthPass = wire.AuthPass, in.Auth.Pass
 	}
 	s.engine = e
-	s.garpGap = g
 	return s, nil
 }
