@@ -78,22 +78,23 @@ type Syncer struct {
 
 	instMu sync.Mutex // one Install at a time (nlw)
 
-	mu       sync.Mutex
-	services []Service
-	master   bool
-	joined   bool
-	pend     map[wire.Key]int // index into queue
-	queue    []op
-	wantFull bool
-	lastFull time.Time
-	table    *table
-	peers    map[netip.Addr]*peerState
-	waitFrom time.Time // RequestFull armed the Synced bound at this time
-	beganAt  time.Time // a full table began at this time (Synced bound)
-	isSynced bool
-	lastReq  time.Time
-	st       Status
-	lastExp  time.Time
+	mu          sync.Mutex
+	services    []Service
+	servicesSet bool // SetServices was called
+	master      bool
+	joined      bool
+	pend        map[wire.Key]int // index into queue
+	queue       []op
+	wantFull    bool
+	lastFull    time.Time
+	table       *table
+	peers       map[netip.Addr]*peerState
+	waitFrom    time.Time // RequestFull armed the Synced bound at this time
+	beganAt     time.Time // a full table began at this time (Synced bound)
+	isSynced    bool
+	lastReq     time.Time
+	st          Status
+	lastExp     time.Time
 }
 
 type op struct {
@@ -371,10 +372,25 @@ func (s *Syncer) wake() {
 }
 
 // SetServices sets the virtual servers whose flows are synced. A master
-// sends a full table of the new set.
+// sends a full table when the set changed. Until the first call a master
+// sends no full table: an empty one would empty the backups' copies.
 func (s *Syncer) SetServices(svcs []Service) {
+	svcs = slices.Clone(svcs)
+	slices.SortFunc(svcs, func(a, b Service) int {
+		if c := a.VIP.Compare(b.VIP); c != 0 {
+			return c
+		}
+		if a.Proto != b.Proto {
+			return int(a.Proto) - int(b.Proto)
+		}
+		return int(a.Port) - int(b.Port)
+	})
 	s.mu.Lock()
-	s.services = slices.Clone(svcs)
+	if s.servicesSet && slices.Equal(s.services, svcs) {
+		s.mu.Unlock()
+		return
+	}
+	s.services, s.servicesSet = svcs, true
 	if s.master {
 		s.wantFull = true
 	}
@@ -575,7 +591,7 @@ func (s *Syncer) sender() {
 		s.flushQueue()
 		s.mu.Lock()
 		master := s.master
-		full := master && (s.wantFull && now.Sub(s.lastFull) >= fullMinGap || now.Sub(s.lastFull) >= s.cfg.FullInterval)
+		full := master && s.servicesSet && (s.wantFull && now.Sub(s.lastFull) >= fullMinGap || now.Sub(s.lastFull) >= s.cfg.FullInterval)
 		var request bool
 		switch {
 		case s.isSynced:
