@@ -1026,27 +1026,19 @@ func groupTransitionLine(name string, to vrrp.State) string {
 // setRoutes installs or removes the instance's virtual_routes and
 // virtual_rules, which follow the VIPs: present only on the master.
 func (d *Daemon) setRoutes(spec *instanceSpec, on bool) {
-	name := spec.cfg.Name
-	for _, r := range spec.routes {
-		var err error
-		if on {
-			err = d.addrs.AddRoute(r)
-		} else {
-			err = d.addrs.RemoveRoute(r)
-		}
-		if err != nil {
-			d.log.Error("virtual route", "instance", name, "add", on, "err", err)
-		}
+	follow(d, spec.cfg.Name, "virtual route", on, spec.routes, d.addrs.AddRoute, d.addrs.RemoveRoute)
+	follow(d, spec.cfg.Name, "virtual rule", on, spec.rules, d.addrs.AddRule, d.addrs.RemoveRule)
+}
+
+// follow adds (on) or removes each of items, logging what fails.
+func follow[T any](d *Daemon, instance, what string, on bool, items []T, add, remove func(T) error) {
+	change := remove
+	if on {
+		change = add
 	}
-	for _, r := range spec.rules {
-		var err error
-		if on {
-			err = d.addrs.AddRule(r)
-		} else {
-			err = d.addrs.RemoveRule(r)
-		}
-		if err != nil {
-			d.log.Error("virtual rule", "instance", name, "add", on, "err", err)
+	for _, it := range items {
+		if err := change(it); err != nil {
+			d.log.Error(what, "instance", instance, "add", on, "err", err)
 		}
 	}
 }

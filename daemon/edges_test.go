@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -320,5 +321,19 @@ func before(t *testing.T, ops []string, first, then string) {
 		t.Errorf("no %q in\n\t%s", then, strings.Join(ops, "\n\t"))
 	case i > j:
 		t.Errorf("%q came after %q:\n\t%s", first, then, strings.Join(ops, "\n\t"))
+	}
+}
+
+// TestEveryEdgeIsSet: hostEdges and the fake fill in every edge, so a new
+// one forgotten on either side fails here rather than as a nil call in a
+// run or a test.
+func TestEveryEdgeIsSet(t *testing.T) {
+	for name, e := range map[string]edges{"hostEdges": hostEdges(), "fakeHost": newFakeHost(t).edges()} {
+		v := reflect.ValueOf(e)
+		for i := range v.NumField() {
+			if v.Field(i).IsNil() {
+				t.Errorf("%s: the edge %s is not set", name, v.Type().Field(i).Name)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/addr"
 	"vigil/check"
 	"vigil/track"
 	"vigil/vrrp"
@@ -253,4 +254,22 @@ virtual_server 192.0.2.100 443 {
 			}
 		}
 	}
+}
+
+// TestLinkDownReleasesVIPs: the link watcher's news reach the engine: a
+// master whose interface goes down gives up its VIPs (FAULT), and takes
+// them again once the link is back and nobody else is master.
+func TestLinkDownReleasesVIPs(t *testing.T) {
+	conf := strings.Replace(instanceConf(""), "  virtual_ipaddress {", "  virtual_routes {\n    203.0.113.0/24 via 192.0.2.254 dev eth0\n  }\n  virtual_ipaddress {", 1)
+	l := newLab(t, conf)
+	before(t, becomeMaster(l), "add 192.0.2.100/24", "add route 203.0.113.0/24")
+	from := l.h.mark()
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	before(t, l.h.took(from), "del 192.0.2.100/24", "del route 203.0.113.0/24")
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: true})
+	before(t, becomeMaster(l), "add 192.0.2.100/24", "add route 203.0.113.0/24")
 }
