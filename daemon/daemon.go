@@ -4,8 +4,9 @@
 // the clock, and carries out what the engines ask for through its OS
 // edges (edges.go): adverts (netio.Socket), gratuitous ARP / unsolicited
 // NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
-// filter (acceptmode), the load balancer's rules (dataplane/nft) and link
-// changes, each behind a small interface that the unit tests fake.
+// filter (acceptmode), the load balancer's rules (dataplane/nft), the
+// health checks and trackers, and link changes, each behind a small
+// interface that the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and

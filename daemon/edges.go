@@ -12,6 +12,7 @@ import (
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
+	"vigil/track"
 )
 
 // The daemon's OS edges. Everything the loop and its worker do to the host
@@ -71,8 +72,9 @@ type acceptFilter interface {
 	String() string
 }
 
-// checkRunner runs the health checks: check.Runner.
-type checkRunner interface {
+// runner runs until ctx ends: the health checks (check.Runner), the
+// trackers (track.Tracker).
+type runner interface {
 	Run(ctx context.Context) error
 }
 
@@ -85,7 +87,10 @@ type edges struct {
 	// openAcceptFilter fails where nft is missing; no_accept is then
 	// reported, not enforced.
 	openAcceptFilter func() (acceptFilter, error)
-	newChecks        func(servers []check.Server, opts check.RunnerOptions) (checkRunner, error)
+	newChecks        func(servers []check.Server, opts check.RunnerOptions) (runner, error)
+	// newTrackers watches the vrrp_script, track_file, track_process and
+	// track_interface trackers.
+	newTrackers func(cfg track.Config, report func(track.Event)) (runner, error)
 	// linkUp tells whether an interface is up and running; watchLinks
 	// reports changes until ctx ends.
 	linkUp     func(ifname string) (bool, error)
@@ -116,8 +121,11 @@ func hostEdges() edges {
 			return opened[dataplane](nft.New(nft.Config{Logger: log}))
 		},
 		openAcceptFilter: func() (acceptFilter, error) { return opened[acceptFilter](acceptmode.New()) },
-		newChecks: func(servers []check.Server, opts check.RunnerOptions) (checkRunner, error) {
-			return opened[checkRunner](check.NewRunner(servers, opts))
+		newChecks: func(servers []check.Server, opts check.RunnerOptions) (runner, error) {
+			return opened[runner](check.NewRunner(servers, opts))
+		},
+		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
+			return opened[runner](track.New(cfg, report))
 		},
 		linkUp:      addr.LinkUp,
 		watchLinks:  addr.WatchLinks,

@@ -23,6 +23,7 @@ import (
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
+	"vigil/track"
 )
 
 // fakeHost stands for the OS behind every edge of edges.go. It records
@@ -97,12 +98,13 @@ func (h *fakeHost) edges() edges {
 		openAcceptFilter: func() (acceptFilter, error) {
 			return &fakeFilter{h: h}, nil
 		},
-		newChecks: func(servers []check.Server, _ check.RunnerOptions) (checkRunner, error) {
+		newChecks: func(servers []check.Server, _ check.RunnerOptions) (runner, error) {
 			h.mu.Lock()
 			h.servers = servers
 			h.mu.Unlock()
-			return fakeChecks{}, nil
+			return idle{}, nil
 		},
+		newTrackers: func(track.Config, func(track.Event)) (runner, error) { return idle{}, nil },
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -205,10 +207,11 @@ func (f *fakeFilter) String() string {
 	return fmt.Sprint(f.drop)
 }
 
-// fakeChecks runs no check: a test sends the results (Daemon.checked).
-type fakeChecks struct{}
+// idle runs no check and no tracker: a test hands the daemon their
+// results (Daemon.checked, Daemon.tracked).
+type idle struct{}
 
-func (fakeChecks) Run(ctx context.Context) error {
+func (idle) Run(ctx context.Context) error {
 	<-ctx.Done()
 	return nil
 }

@@ -179,7 +179,7 @@ func (d *Daemon) startTracking(ctx context.Context, cfg *config.Config) {
 		return
 	}
 	events := d.tracking.events
-	t, err := track.New(tc, func(e track.Event) {
+	t, err := d.host.newTrackers(tc, func(e track.Event) {
 		select {
 		case events <- e:
 		case <-ctx.Done():
