@@ -48,7 +48,9 @@ func BenchmarkInstall(b *testing.B) {
 // master's kernel gets 10,000 new flows in a burst (ctnetlink creates, each
 // a NEW event as a new connection would make); the time until the backup's
 // copy holds them gives the entries per second sender and receiver keep up
-// with. Resyncs counts full dumps forced by a lost event (ENOBUFS).
+// with; create-ms is the part spent creating the burst (the generator),
+// drain-ms the time from its end until the backup held it all. Resyncs
+// counts full dumps forced by a lost event (ENOBUFS).
 //
 //	VIGIL_LAB_TAG=cs go test -run '^$' -bench EventThroughput -benchtime 3x ./ctsync/
 func BenchmarkEventThroughput(b *testing.B) {
@@ -66,17 +68,20 @@ func BenchmarkEventThroughput(b *testing.B) {
 			create(b, sa, synthFlows(established, synthVIP, 0), (*nlmsg).appendCreate)
 			waitFor(b, "the established flows to sync", 60*time.Second, func() bool { return sb.Status().Entries == established })
 			next := established
-			var total time.Duration
+			var total, creating time.Duration
 			b.ResetTimer()
 			for b.Loop() {
 				want := sb.Status().Entries + burst
 				start := time.Now()
 				create(b, sa, synthFlows(burst, synthVIP, next), (*nlmsg).appendCreate)
+				creating += time.Since(start)
 				waitFor(b, "the burst to sync", 60*time.Second, func() bool { return sb.Status().Entries >= want })
 				total += time.Since(start)
 				next += burst
 			}
 			b.ReportMetric(float64(burst*b.N)/total.Seconds(), "entries/s")
+			b.ReportMetric(float64(creating.Milliseconds())/float64(b.N), "create-ms/op")
+			b.ReportMetric(float64((total-creating).Milliseconds())/float64(b.N), "drain-ms/op")
 			b.ReportMetric(float64(sa.Status().Resyncs), "resyncs")
 			b.ReportMetric(float64(sb.Status().Lag.Microseconds()), "last-lag-µs")
 			b.ReportMetric(float64(sb.Status().Gaps), "gaps")

@@ -206,7 +206,9 @@ func New(cfg Config) (s *Syncer, err error) {
 	if err := s.openUDP(ifi); err != nil {
 		return nil, err
 	}
-	if s.ev, err = netlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
+	// A fixed receive buffer: one recvmsg per event, not a peek and a read
+	// (an event is far smaller than 64 kB).
+	if s.ev, err = netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{MessageBufferSize: 64 << 10}); err != nil {
 		return nil, fmt.Errorf("ctsync: conntrack event socket: %w", err)
 	}
 	// A burst of new flows must not overflow the event socket (it would
