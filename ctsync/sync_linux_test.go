@@ -292,3 +292,24 @@ func TestReceiverDropsBadDatagrams(t *testing.T) {
 	waitFor(t, "a good datagram after the flood", 5*time.Second, func() bool { return sb.Status().Entries == 4 })
 	t.Logf("drops: %v", st.Dropped)
 }
+
+// SetServices: the same set in another order costs no full dump; a
+// changed one does (on a master).
+func TestSetServicesChangesOnly(t *testing.T) {
+	s := &Syncer{kick: make(chan struct{}, 1), master: true}
+	a := Service{VIP: synthVIP, Proto: 6, Port: 80}
+	b := Service{VIP: synthOther, Proto: 17, Port: 53}
+	s.SetServices([]Service{a, b})
+	if !s.wantFull || !s.servicesSet {
+		t.Fatal("the first set did not ask for a full table")
+	}
+	s.wantFull = false
+	s.SetServices([]Service{b, a})
+	if s.wantFull {
+		t.Error("the same set in another order asked for a full table")
+	}
+	s.SetServices([]Service{a})
+	if !s.wantFull {
+		t.Error("a changed set did not ask for a full table")
+	}
+}
