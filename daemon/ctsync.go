@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +51,12 @@ type syncState struct {
 	master   bool // what the Syncer was last told
 
 	// holding: the sync instance runs with NoPreempt until synced.
-	holding  bool
+	holding bool
+	// preHold names the instances that start held (syncPrepare): the
+	// hold must be in the engine from its first step, or a backup whose
+	// Master_Down_Timer ran out while the daemon was still starting would
+	// preempt before the sync even began.
+	preHold  map[string]bool
 	synced   bool
 	syncedAt time.Time
 	gen      int // start generation: posts from an older start are ignored
@@ -156,6 +162,39 @@ func (d *Daemon) syncInst() *instance {
 	return nil
 }
 
+// syncPrepare, before the instances start, names those that start held:
+// the sync instance and the other members of its vrrp_sync_group.
+func (d *Daemon) syncPrepare(cfg *config.Config) {
+	d.sync.preHold = syncHeld(cfg)
+}
+
+// syncHeld names the instances the hold applies to.
+func syncHeld(cfg *config.Config) map[string]bool {
+	sd := cfg.Global.LVSSyncDaemon
+	if sd == nil {
+		return nil
+	}
+	held := map[string]bool{sd.Instance: true}
+	for _, g := range cfg.SyncGroups {
+		if slices.Contains(g.Members, sd.Instance) {
+			for _, m := range g.Members {
+				held[m] = true
+			}
+		}
+	}
+	return held
+}
+
+// syncEngineConfig is the configuration an instance's engine starts with:
+// its own, with NoPreempt while the sync holds it.
+func (d *Daemon) syncEngineConfig(s *instanceSpec) vrrp.Config {
+	c := s.engine
+	if d.sync.preHold[s.cfg.Name] {
+		c.NoPreempt = true
+	}
+	return c
+}
+
 // startSync starts the sync cfg configures, if any. A sync that cannot
 // start is logged and reported (status, doctor), never fatal: VRRP and the
 // load balancer run without it.
@@ -164,6 +203,9 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	st.cfg = cfg.Global.LVSSyncDaemon
 	st.gen++
 	st.err, st.synced, st.syncedAt, st.started, st.master = "", false, time.Time{}, now, false
+	// Engines started held (syncPrepare) are released below unless the
+	// sync runs as a backup.
+	st.holding, st.preHold = len(st.preHold) > 0, nil
 	if st.cfg == nil {
 		return
 	}
@@ -173,6 +215,11 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 		d.log.Error("connection sync not started", "instance", st.cfg.Instance, "err", st.err)
 		return
 	}
+	defer func() {
+		if st.holding && (st.s == nil || st.master) {
+			d.syncHold(now, in, false) // nothing to wait for
+		}
+	}()
 	log := d.log.With("sync", st.cfg.Interface)
 	scfg := syncConfig(st.cfg, in.spec.cfg, in.spec, func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) })
 	if !scfg.Source.IsValid() {
@@ -199,10 +246,12 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	// Every director asks: a backup for the master's table, and the
 	// request arms the Syncer's own bound on Synced.
 	s.RequestFull()
+	if st.master {
+		st.synced, st.syncedAt = true, now
+	}
 	d.log.Info("connection sync started", "interface", st.cfg.Interface, "instance", st.cfg.Instance, "id", st.cfg.ID,
 		"master", st.master, "authenticated", len(st.cfg.AuthKey) > 0, "services", len(st.services))
 	if st.master {
-		st.synced, st.syncedAt = true, now
 		return
 	}
 	d.syncHold(now, in, true)
@@ -241,8 +290,9 @@ func (d *Daemon) syncDone(now time.Time, gen int, why string) {
 // the sync instance included, to MASTER.
 func (d *Daemon) syncHold(now time.Time, in *instance, on bool) {
 	d.sync.holding = on
+	held := syncHeld(d.cfg)
 	for _, m := range d.insts {
-		if m != in && (in.group == nil || m.group != in.group) {
+		if m != in && !held[m.spec.cfg.Name] {
 			continue
 		}
 		c := m.spec.engine

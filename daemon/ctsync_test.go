@@ -74,3 +74,27 @@ func TestSyncSource(t *testing.T) {
 		t.Errorf("IPv6 source = %v, want 2001:db8:b::1", got)
 	}
 }
+
+// The hold covers the sync instance and its sync group's other members,
+// from the engine's first step.
+func TestSyncHeld(t *testing.T) {
+	cfg := &config.Config{
+		Global:     config.Global{LVSSyncDaemon: &config.SyncDaemon{Instance: "VI_LB"}},
+		SyncGroups: []*config.SyncGroup{{Name: "G", Members: []string{"VI_LB", "VI_LB6"}}, {Name: "H", Members: []string{"VI_X"}}},
+	}
+	held := syncHeld(cfg)
+	if !held["VI_LB"] || !held["VI_LB6"] || held["VI_X"] || len(held) != 2 {
+		t.Errorf("held = %v, want VI_LB and VI_LB6", held)
+	}
+	d := &Daemon{}
+	d.syncPrepare(cfg)
+	if c := d.syncEngineConfig(&instanceSpec{cfg: &config.Instance{Name: "VI_LB6"}}); !c.NoPreempt {
+		t.Error("a held instance starts preempting")
+	}
+	if c := d.syncEngineConfig(&instanceSpec{cfg: &config.Instance{Name: "VI_X"}}); c.NoPreempt {
+		t.Error("an instance the sync does not follow starts held")
+	}
+	if syncHeld(&config.Config{}) != nil {
+		t.Error("no lvs_sync_daemon holds something")
+	}
+}

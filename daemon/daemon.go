@@ -367,6 +367,7 @@ func (d *Daemon) prepare(cfg *config.Config, specs []*instanceSpec) {
 func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*instanceSpec) error {
 	d.startTracking(ctx, d.cfg)
 	d.startBFD(ctx, d.cfg)
+	d.syncPrepare(d.cfg)
 	if err := d.start(now, specs); err != nil {
 		return err
 	}
@@ -665,7 +666,7 @@ func (d *Daemon) start(now time.Time, specs []*instanceSpec) error {
 }
 
 func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error) {
-	e, err := vrrp.New(s.engine, now)
+	e, err := vrrp.New(d.syncEngineConfig(s), now) // held from its first step while the sync starts
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.cfg.Pos, err)
 	}

@@ -331,6 +331,52 @@ func TestConnSyncFailover(t *testing.T) {
 			phases = append(phases, syncPhase{name, from, time.Now()})
 			return m
 		}
+		restart := func(name string) *node {
+			t.Helper()
+			var started time.Time
+			d := phase(name, func() *node {
+				// The director's conntrack table goes (as at a reboot;
+				// the traffic left it at the takeover): what it takes
+				// back must come from the sync.
+				mustRun(t, x.dirs[0], "conntrack", "-F")
+				started = time.Now()
+				return x.director(0, syncConf(150, true))
+			})
+			// It held its instances back until it had the master's
+			// whole table.
+			s, err := d.status()
+			if err != nil || s.Sync == nil {
+				t.Fatalf("dir1 status: %v", err)
+			}
+			masterSince := s.Instances[0].Since
+			t.Logf("%s: synced %v after its start, MASTER %v after it; %d full tables, %d entries received, last install %d entries in %v",
+				name, s.Sync.SyncedAt.Sub(started).Round(time.Millisecond), masterSince.Sub(started).Round(time.Millisecond),
+				s.Sync.FullSyncs, s.Sync.Received, s.Sync.LastInstall.Entries, time.Duration(s.Sync.LastInstall.Took))
+			if s.Sync.FullSyncs == 0 || !s.Sync.Synced || s.Sync.SyncedAt.After(masterSince) {
+				t.Errorf("%s: dir1 became MASTER at %v without the full table first (synced %v at %v, %d full tables)",
+					name, masterSince, s.Sync.Synced, s.Sync.SyncedAt, s.Sync.FullSyncs)
+			}
+			if s.Sync.LastInstall.Entries < syncConns {
+				t.Errorf("%s: dir1 installed %d entries at its takeover, want the %d connections", name, s.Sync.LastInstall.Entries, syncConns)
+			}
+			return d
+		}
+		// (b) kill -9 of the master: its VIPs, rules and conntrack stay,
+		// as after a crash, until the backup's announcements move the
+		// traffic.
+		phase("kill -9", func() *node {
+			d1.stop(syscall.SIGKILL)
+			return d2
+		})
+		d1 = restart("restart, dir1 preempts")
+		// (c) a planned hand-over.
+		phase("SIGTERM", func() *node {
+			d1.stop(syscall.SIGTERM)
+			return d2
+		})
+		d1 = restart("second restart, dir1 preempts")
+		// (a) the master's link cut, and its return: dir1 preempts with
+		// the entries it had before the cut, now out of date.
 		phase("link cut", func() *node {
 			if err := x.lab.Cut(x.ports[0]); err != nil {
 				t.Fatal(err)
@@ -342,40 +388,6 @@ func TestConnSyncFailover(t *testing.T) {
 				t.Fatal(err)
 			}
 			return d1
-		})
-		phase("kill -9", func() *node {
-			d1.stop(syscall.SIGKILL) // its VIPs, rules and conntrack stay, as after a crash
-			return d2
-		})
-		var started time.Time
-		d1b := phase("restart, dir1 preempts", func() *node {
-			// The killed director's conntrack table goes (as at a reboot;
-			// the traffic left it at the takeover): what it takes back
-			// must come from the sync.
-			mustRun(t, x.dirs[0], "conntrack", "-F")
-			started = time.Now()
-			return x.director(0, syncConf(150, true))
-		})
-		// The restarted director held its instances back until it had the
-		// master's whole table.
-		s, err := d1b.status()
-		if err != nil || s.Sync == nil {
-			t.Fatalf("dir1 status: %v", err)
-		}
-		masterSince := s.Instances[0].Since
-		t.Logf("restarted dir1: synced %v after its start, MASTER %v after it; %d full tables, %d entries received, last install %d entries in %v",
-			s.Sync.SyncedAt.Sub(started).Round(time.Millisecond), masterSince.Sub(started).Round(time.Millisecond),
-			s.Sync.FullSyncs, s.Sync.Received, s.Sync.LastInstall.Entries, time.Duration(s.Sync.LastInstall.Took))
-		if s.Sync.FullSyncs == 0 || !s.Sync.Synced || s.Sync.SyncedAt.After(masterSince) {
-			t.Errorf("restarted dir1 became MASTER at %v without the full table first (synced %v at %v, %d full tables)",
-				masterSince, s.Sync.Synced, s.Sync.SyncedAt, s.Sync.FullSyncs)
-		}
-		if s.Sync.LastInstall.Entries < syncConns {
-			t.Errorf("restarted dir1 installed %d entries at its takeover, want the %d connections", s.Sync.LastInstall.Entries, syncConns)
-		}
-		phase("SIGTERM", func() *node {
-			d1b.stop(syscall.SIGTERM)
-			return d2
 		})
 		tr.stop()
 
