@@ -6,9 +6,10 @@
 #   bash bench/footprint.sh            (VIGIL_BENCH_WINDOW=30 for longer windows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$(mktemp -d)/vigil
-go build -o "$bin" ./cmd/vigil
-echo "vigil binary: $(stat -c %s "$bin") bytes ($(go version | awk '{print $3}'), default build); keepalived: $(stat -c %s "$(command -v keepalived)") bytes (dynamically linked)"
-rm -rf "$(dirname "$bin")"
+dir=$(mktemp -d)
+# As `make deb` builds the binaries it ships, and as the benchmark runs them.
+CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/vigil ./cmd/vigil-bgp
+echo "vigil binary: $(stat -c %s "$dir/vigil") bytes, vigil-bgp (started only for bgp_instance blocks): $(stat -c %s "$dir/vigil-bgp") bytes ($(go version | awk '{print $3}'), CGO_ENABLED=0 -trimpath, as packaged); keepalived: $(stat -c %s "$(command -v keepalived)") bytes (dynamically linked)"
+rm -rf "$dir"
 VIGIL_BENCH=1 go test -count=1 -v -timeout 30m -run 'TestFootprint' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$\|^ok '
