@@ -13,16 +13,24 @@
 // address is listed or the filter closes. vigil's load-balancing rules
 // are unaffected: NAT and FNAT rewrite the destination in prerouting and
 // DR forwards at ingress, so that traffic never reaches input.
+//
+// The nft command runs only when there is something to write: a daemon
+// whose instances never need the filter looks for a leftover table over
+// netlink at start and at exit and starts no nft process (it ran four,
+// two at start, one to clear and one at exit; knftables.New alone runs
+// `nft --version` and `nft --check`).
 package acceptmode
 
 import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/google/nftables"
 	"sigs.k8s.io/knftables"
 )
 
@@ -32,19 +40,35 @@ const Table = "vigil_noaccept"
 // Filter keeps the kernel's drop list equal to the last Set.
 type Filter struct {
 	mu  sync.Mutex
-	nft knftables.Interface
-	cur []netip.Addr // what the kernel holds; nil when unknown or empty
-	ok  bool         // cur is known
+	nft knftables.Interface // nil until the first change to write
+	cur []netip.Addr        // what the kernel holds; nil when unknown or empty
+	ok  bool                // cur is known
+	// present says whether the table exists, asked without nft; a
+	// variable for tests.
+	present func() (bool, error)
 }
 
 // New returns a filter; it changes nothing in the kernel until Set or
-// Clear. It fails when the nft command is missing.
+// Clear, and starts no nft process until it has a table to write or
+// remove. It fails when the nft command is missing.
 func New() (*Filter, error) {
-	nft, err := knftables.New(knftables.InetFamily, Table)
-	if err != nil {
+	if _, err := exec.LookPath("nft"); err != nil {
 		return nil, fmt.Errorf("acceptmode: %w", err)
 	}
-	return &Filter{nft: nft}, nil
+	return &Filter{present: present}, nil
+}
+
+// present reports whether the kernel has the table, over netlink.
+func present() (bool, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return false, err
+	}
+	ts, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(ts, func(t *nftables.Table) bool { return t.Name == Table }), nil
 }
 
 // Set drops packets addressed to addrs from now on, and to nothing else.
@@ -55,6 +79,19 @@ func (f *Filter) Set(ctx context.Context, addrs []netip.Addr) error {
 	defer f.mu.Unlock()
 	if f.ok && slices.Equal(f.cur, want) {
 		return nil
+	}
+	if f.nft == nil {
+		if len(want) == 0 && f.present != nil {
+			if has, err := f.present(); err == nil && !has {
+				f.cur, f.ok = nil, true // nothing to remove
+				return nil
+			}
+		}
+		nft, err := knftables.New(knftables.InetFamily, Table)
+		if err != nil {
+			return fmt.Errorf("acceptmode: %w", err)
+		}
+		f.nft = nft
 	}
 	tx := f.nft.NewTransaction()
 	build(tx, want)

@@ -97,3 +97,40 @@ func TestFilterDropsVIPTraffic(t *testing.T) {
 		t.Errorf("table left after Clear: %q %v", out, err)
 	}
 }
+
+// TestClearRunsNoNftWithoutTable: a fresh filter's Clear removes a table
+// an earlier run left, and without one it asks netlink only: no nft
+// process (knftables is not even opened).
+func TestClearRunsNoNftWithoutTable(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft")
+	_, hosts, _ := labtest.LAN(t, "acclazy", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	a := hosts["a"]
+	ctx := context.Background()
+	clear := func() *Filter {
+		t.Helper()
+		var f *Filter
+		if err := a.Do(func() error {
+			var err error
+			if f, err = New(); err != nil {
+				return err
+			}
+			return f.Clear(ctx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := clear(); f.nft != nil {
+		t.Error("Clear without a table opened knftables (runs nft)")
+	}
+	if _, err := a.Run("nft", "add", "table", "inet", Table); err != nil {
+		t.Fatal(err)
+	}
+	if f := clear(); f.nft == nil {
+		t.Error("Clear with a leftover table did not run nft")
+	}
+	if out, _ := a.Run("nft", "list", "tables"); strings.Contains(out, Table) {
+		t.Errorf("the leftover table is still there:\n%s", out)
+	}
+}
