@@ -1,11 +1,11 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -561,9 +561,9 @@ func (d *Daemon) connsFrom(ctx context.Context, dp dataplane) ([]control.Conn, e
 	}
 	slices.SortFunc(out, func(a, b control.Conn) int {
 		if a.Virtual != b.Virtual {
-			return strings.Compare(a.Virtual, b.Virtual)
+			return cmp.Compare(a.Virtual, b.Virtual)
 		}
-		return strings.Compare(a.Client, b.Client)
+		return cmp.Compare(a.Client, b.Client)
 	})
 	return out, nil
 }

@@ -44,8 +44,10 @@ type fakeHost struct {
 	// down.
 	links map[string]bool
 	socks []*fakeConn
-	// servers are what the health-check runner was last started with.
-	servers []check.Server
+	// servers are what the health-check runner was last started with,
+	// checkStarts how many times it was started.
+	servers     []check.Server
+	checkStarts int
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -101,6 +103,7 @@ func (h *fakeHost) edges() edges {
 		newChecks: func(servers []check.Server, _ check.RunnerOptions) (runner, error) {
 			h.mu.Lock()
 			h.servers = servers
+			h.checkStarts++
 			h.mu.Unlock()
 			return idle{}, nil
 		},

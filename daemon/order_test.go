@@ -214,6 +214,14 @@ vrrp_track_file other {
 		t.Fatalf("priority %d after the tracker, want 40", prio)
 	}
 
+	// The same file again: the checks keep running as they are.
+	if res := l.d.reload(l.now); !res.OK || len(res.Changes) != 0 {
+		t.Fatalf("reload of the same file: %+v", res)
+	}
+	if l.h.checkStarts != 1 {
+		t.Errorf("the health checks started %d times, want once: a reload of the same virtual servers restarted them", l.h.checkStarts)
+	}
+
 	// Another virtual server, and the instance follows a second track
 	// file: both halves reload.
 	l.rewrite(strings.Replace(conf, "    tf\n", "    tf\n    other\n", 1) + `
