@@ -925,44 +925,17 @@ func (s *Syncer) Install(ctx context.Context) (int, error) {
 	entries := s.table.snapshot(time.Now())
 	svcs := s.services
 	s.mu.Unlock()
-	res, err := s.nlw.do(ctx, entries, (*nlmsg).appendCreate)
-	if err != nil {
-		s.setErr(err)
-		return 0, err
-	}
-	installed := 0
-	var exist []wire.Entry
-	var firstErr error
-	for i, e := range res {
-		switch e {
-		case 0:
-			installed++
-		case unix.EEXIST:
-			exist = append(exist, entries[i])
-		default:
-			if firstErr == nil {
-				firstErr = fmt.Errorf("ctsync: install %s %s:%d -> %s:%d: %w", protoName(entries[i].Proto),
-					entries[i].Orig.Src, entries[i].Orig.SrcPort, entries[i].Orig.Dst, entries[i].Orig.DstPort, e)
-			}
-		}
-	}
-	if ctx.Err() == nil {
-		n, err := s.reconcile(ctx, entries, exist, svcs)
-		installed += n
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
+	n, err := s.install(ctx, entries, svcs)
 	s.mu.Lock()
-	s.st.Installed += uint64(installed)
-	if firstErr != nil {
-		s.st.LastError = firstErr.Error()
+	s.st.Installed += uint64(n)
+	if err != nil {
+		s.st.LastError = err.Error()
 	}
 	s.mu.Unlock()
-	if firstErr != nil {
-		s.logf("installed %d of %d entries: %v", installed, len(entries), firstErr)
+	if err != nil {
+		s.logf("installed %d of %d entries: %v", n, len(entries), err)
 	}
-	return installed, firstErr
+	return n, err
 }
 
 // replyKey finds a flow by its reply tuple.
@@ -972,10 +945,11 @@ type replyKey struct {
 	reply wire.Tuple
 }
 
-// reconcile handles the entries the kernel refused as existing and makes
-// the synced services' other flows liberal; it returns how many of exist
-// it installed.
-func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []Service) (int, error) {
+func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Service) (int, error) {
+	// One dump of the kernel's flows first: which synced entries are there
+	// already, which collide with a stale flow, and which other flows need
+	// liberal tracking. It costs little on a backup whose table is nearly
+	// empty, the usual case.
 	flows, err := s.idump.Dump(nil)
 	if err != nil {
 		return 0, fmt.Errorf("ctsync: conntrack dump: %w", err)
@@ -988,12 +962,10 @@ func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []
 			byReply[replyKey{e.Proto, e.Zone, e.Reply}] = e.Key
 		}
 	}
-	synced := make(map[wire.Key]bool, len(all))
-	for i := range all {
-		synced[all[i].Key] = true
-	}
-	var update, replace, stale []wire.Entry
-	for _, e := range exist {
+	synced := make(map[wire.Key]bool, len(entries))
+	var create, update, stale []wire.Entry
+	for _, e := range entries {
+		synced[e.Key] = true
 		r, ok := byOrig[e.Key]
 		if ok && r == e.Reply {
 			update = append(update, e)
@@ -1005,7 +977,7 @@ func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []
 		if k, ok := byReply[replyKey{e.Proto, e.Zone, e.Reply}]; ok && k != e.Key {
 			stale = append(stale, wire.Entry{Key: k})
 		}
-		replace = append(replace, e)
+		create = append(create, e)
 	}
 	var liberal []wire.Entry
 	for k := range byOrig {
@@ -1013,6 +985,7 @@ func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []
 			liberal = append(liberal, wire.Entry{Key: k})
 		}
 	}
+
 	installed := 0
 	var firstErr error
 	keep := func(err error) {
@@ -1020,26 +993,49 @@ func (s *Syncer) reconcile(ctx context.Context, all, exist []wire.Entry, svcs []
 			firstErr = err
 		}
 	}
+	if _, err := s.nlw.do(ctx, stale, (*nlmsg).appendDelete); err != nil {
+		return 0, err
+	}
 	res, err := s.nlw.do(ctx, update, (*nlmsg).appendUpdate)
-	keep(err)
+	if err != nil {
+		return 0, err
+	}
 	for i, e := range res {
 		if e == 0 {
 			installed++
 		} else {
-			replace = append(replace, update[i])
-			stale = append(stale, wire.Entry{Key: update[i].Key})
+			// Gone or changed since the dump: created afresh.
+			create = append(create, update[i])
 		}
 	}
-	if len(replace) > 0 {
-		_, err := s.nlw.do(ctx, stale, (*nlmsg).appendDelete)
+	res, err = s.nlw.do(ctx, create, (*nlmsg).appendCreate)
+	if err != nil {
+		return installed, err
+	}
+	var retry []wire.Entry
+	for i, e := range res {
+		switch e {
+		case 0:
+			installed++
+		case unix.EEXIST:
+			// A flow created since the dump (a packet picked up
+			// mid-stream): the synced translation replaces it.
+			retry = append(retry, create[i])
+		default:
+			keep(fmt.Errorf("ctsync: install %s %s:%d -> %s:%d: %w", protoName(create[i].Proto),
+				create[i].Orig.Src, create[i].Orig.SrcPort, create[i].Orig.Dst, create[i].Orig.DstPort, e))
+		}
+	}
+	if len(retry) > 0 {
+		_, err := s.nlw.do(ctx, retry, (*nlmsg).appendDelete)
 		keep(err)
-		res, err := s.nlw.do(ctx, replace, (*nlmsg).appendCreate)
+		res, err := s.nlw.do(ctx, retry, (*nlmsg).appendCreate)
 		keep(err)
 		for i, e := range res {
 			if e == 0 {
 				installed++
 			} else {
-				keep(fmt.Errorf("ctsync: replace %s:%d -> %s:%d: %w", replace[i].Orig.Src, replace[i].Orig.SrcPort, replace[i].Orig.Dst, replace[i].Orig.DstPort, e))
+				keep(fmt.Errorf("ctsync: replace %s:%d -> %s:%d: %w", retry[i].Orig.Src, retry[i].Orig.SrcPort, retry[i].Orig.Dst, retry[i].Orig.DstPort, e))
 			}
 		}
 	}
