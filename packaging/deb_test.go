@@ -7,6 +7,7 @@ package packaging
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -121,6 +122,13 @@ func TestDebianPackage(t *testing.T) {
 		t.Fatalf("chroot ... vigil --version: %v: %q, want %q", err, b, "vigil "+version)
 	}
 
+	// vigil-bgp (the BGP speaker the daemon starts from /usr/lib/vigil) is
+	// static too and runs there; by hand it only says what it is.
+	b, err = exec.Command("chroot", root, "/usr/lib/vigil/vigil-bgp", "--help").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(b), "not run by hand") {
+		t.Errorf("chroot ... vigil-bgp --help: exit %d %q, want exit 2 and its usage", code, b)
+	}
+
 	// systemd-analyze verify the unit, pointed at the unpacked binary (the
 	// host's units supply the targets it refers to). It exits 0 on
 	// warnings, so any output fails too.
@@ -160,4 +168,15 @@ func readMaybeGzip(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
