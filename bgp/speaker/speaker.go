@@ -186,10 +186,13 @@ type helper struct {
 	waited  chan struct{} // closed when the process was reaped
 }
 
-// helperPath finds vigil-bgp: $VIGIL_BGP_HELPER, beside this executable,
-// or where the package installs it.
-func helperPath() (string, error) {
+// HelperPath finds vigil-bgp: $VIGIL_BGP_HELPER, beside this executable,
+// or where the package installs it; the error names where it looked.
+func HelperPath() (string, error) {
 	if p := os.Getenv(HelperEnv); p != "" {
+		if err := unix.Access(p, unix.X_OK); err != nil {
+			return "", fmt.Errorf("the BGP speaker %s (%s) cannot be run: %w", p, HelperEnv, err)
+		}
 		return p, nil
 	}
 	var tried []string
@@ -210,7 +213,7 @@ func helperPath() (string, error) {
 // spawn starts a helper and sends it the start request; it returns once
 // the helper has started its sessions (or failed to).
 func (s *Speaker) spawn() (*helper, error) {
-	path, err := helperPath()
+	path, err := HelperPath()
 	if err != nil {
 		return nil, err
 	}

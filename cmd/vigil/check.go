@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"vigil/bgp/speaker"
 	"vigil/config"
 	"vigil/internal/hostenv"
 	"vigil/lb"
@@ -80,6 +81,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg, diags := res.cfg, res.diags
 	if cfg != nil {
 		diags = append(diags, drSchedulerNotes(cfg)...)
+		if !*noHost {
+			diags = append(diags, bgpHelperNotes(cfg, speaker.HelperPath)...)
+		}
 	}
 	for _, d := range diags {
 		if *quiet && d.Severity < config.Error {
@@ -120,4 +124,18 @@ func drSchedulerNotes(cfg *config.Config) config.Diagnostics {
 		}
 	}
 	return out
+}
+
+// bgpHelperNotes warns when the configuration has bgp_instance blocks and
+// vigil-bgp, the BGP speaker the daemon starts for them (bgp/speaker), is
+// not where the daemon looks: `vigil run` would refuse the configuration.
+func bgpHelperNotes(cfg *config.Config, find func() (string, error)) config.Diagnostics {
+	if len(cfg.BGPInstances) == 0 {
+		return nil
+	}
+	if _, err := find(); err != nil {
+		return config.Diagnostics{{Pos: cfg.BGPInstances[0].Pos, Severity: config.Warning,
+			Msg: "bgp_instance " + cfg.BGPInstances[0].Name + ": " + err.Error() + "; vigil run cannot start BGP without it"}}
+	}
+	return nil
 }

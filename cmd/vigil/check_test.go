@@ -100,3 +100,25 @@ func TestCheckDRSchedulerBehindBGP(t *testing.T) {
 		}
 	}
 }
+
+// A configuration with a bgp_instance is checked for vigil-bgp, which the
+// daemon starts for it: missing, `vigil check` warns at the block.
+func TestCheckBGPHelperMissing(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "k.conf")
+	text := "bgp_instance EDGE {\n local_as 65001\n router_id 192.0.2.11\n neighbor 192.0.2.1 {\n  remote_as 65000\n }\n}\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		helper string
+		warn   bool
+	}{{"/nonexistent/vigil-bgp", true}, {"/bin/true", false}} {
+		t.Setenv("VIGIL_BGP_HELPER", c.helper)
+		var out, errb bytes.Buffer
+		code := dispatch(context.Background(), []string{"check", conf}, &out, &errb)
+		warned := strings.Contains(errb.String(), "k.conf:1:1: warning: bgp_instance EDGE: the BGP speaker /nonexistent/vigil-bgp")
+		if code != 0 || warned != c.warn {
+			t.Errorf("helper %s: exit %d, stderr:\n%s", c.helper, code, errb.String())
+		}
+	}
+}
