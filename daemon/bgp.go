@@ -52,7 +52,7 @@ type bgpKey struct {
 
 type bgpRun struct {
 	cfg    *config.BGPInstance
-	sp     *speaker.Speaker
+	sp     bgpSpeaker
 	cancel context.CancelFunc
 	done   chan struct{}
 	// disabled are the neighbors held down by their BFD session.
@@ -106,7 +106,7 @@ func defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 }
 
 func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
-	sp := speaker.New(speakerConfig(bi), d.log)
+	sp := d.host.newSpeaker(speakerConfig(bi), d.log)
 	// The speakers outlive the loop's context: at shutdown they withdraw
 	// first and stop last (drainBGP).
 	ctx, cancel := context.WithCancel(context.Background())

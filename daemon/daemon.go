@@ -5,8 +5,8 @@
 // edges (edges.go): adverts (netio.Socket), gratuitous ARP / unsolicited
 // NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
 // filter (acceptmode), the load balancer's rules (dataplane/nft), the
-// health checks and trackers, and link changes, each behind a small
-// interface that the unit tests fake.
+// health checks and trackers, the BGP speakers and link changes, each
+// behind a small interface that the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and
@@ -304,14 +304,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		if d.stopping {
-			// BGP withdrawals go out (off the loop) and the VRRP instances
-			// resign (priority 0) at once, so a backup takes over now, not
-			// after the drain; then the rules keep forwarding for
-			// drain_time while the routers move the flows away.
-			d.withdrawBGP()
-			d.resignAll(time.Now())
-			d.drainBGP()
-			d.stopAll(time.Now())
+			d.terminate(time.Now())
 			cancel()
 			d.stopTracking()
 			d.log.Info("vigil stopped")
@@ -1089,6 +1082,18 @@ func (d *Daemon) resignAll(now time.Time) {
 		d.removeVMAC(in)
 	}
 	d.insts = nil
+}
+
+// terminate is the end of a run (SIGTERM). BGP withdrawals go out (off
+// the loop) and the VRRP instances resign (priority 0) at once, so a
+// backup takes over now, not after the drain; then the rules keep
+// forwarding for drain_time while the routers move the flows away; then
+// everything stops and the rules go.
+func (d *Daemon) terminate(now time.Time) {
+	d.withdrawBGP()
+	d.resignAll(now)
+	d.drainBGP()
+	d.stopAll(time.Now())
 }
 
 // stopAll shuts everything down: the VRRP instances (resignAll), BGP, the

@@ -7,6 +7,8 @@ import (
 
 	"vigil/acceptmode"
 	"vigil/addr"
+	"vigil/bgp"
+	"vigil/bgp/speaker"
 	"vigil/check"
 	"vigil/dataplane/nft"
 	"vigil/internal/inet"
@@ -72,6 +74,20 @@ type acceptFilter interface {
 	String() string
 }
 
+// bgpSpeaker is one bgp_instance's speaker: speaker.Speaker (the
+// vigil-bgp helper process and its sessions).
+type bgpSpeaker interface {
+	Config() speaker.Config
+	Start(ctx context.Context) error
+	Run(ctx context.Context)
+	Set(routes []bgp.Route)
+	Sync(ctx context.Context) error
+	SetNeighbors(ctx context.Context, ns []speaker.Neighbor) error
+	SetEnabled(ctx context.Context, addr netip.Addr, enabled bool, reason string) error
+	Sessions() []speaker.Session
+	Stop()
+}
+
 // runner runs until ctx ends: the health checks (check.Runner), the
 // trackers (track.Tracker).
 type runner interface {
@@ -88,6 +104,7 @@ type edges struct {
 	// reported, not enforced.
 	openAcceptFilter func() (acceptFilter, error)
 	newChecks        func(servers []check.Server, opts check.RunnerOptions) (runner, error)
+	newSpeaker       func(cfg speaker.Config, log *slog.Logger) bgpSpeaker
 	// newTrackers watches the vrrp_script, track_file, track_process and
 	// track_interface trackers.
 	newTrackers func(cfg track.Config, report func(track.Event)) (runner, error)
@@ -123,6 +140,9 @@ func hostEdges() edges {
 		openAcceptFilter: func() (acceptFilter, error) { return opened[acceptFilter](acceptmode.New()) },
 		newChecks: func(servers []check.Server, opts check.RunnerOptions) (runner, error) {
 			return opened[runner](check.NewRunner(servers, opts))
+		},
+		newSpeaker: func(cfg speaker.Config, log *slog.Logger) bgpSpeaker {
+			return speaker.New(cfg, log)
 		},
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))

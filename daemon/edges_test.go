@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/addr"
+	"vigil/bgp"
+	"vigil/bgp/speaker"
 	"vigil/check"
 	"vigil/config"
 	"vigil/dataplane/nft"
@@ -108,6 +110,9 @@ func (h *fakeHost) edges() edges {
 			return idle{}, nil
 		},
 		newTrackers: func(track.Config, func(track.Event)) (runner, error) { return idle{}, nil },
+		newSpeaker: func(cfg speaker.Config, _ *slog.Logger) bgpSpeaker {
+			return &fakeSpeaker{h: h, cfg: cfg}
+		},
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -208,6 +213,32 @@ func (f *fakeFilter) String() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return fmt.Sprint(f.drop)
+}
+
+// fakeSpeaker is a bgp_instance's speaker without the helper process or
+// sessions; it records the routes it is given ("bgp EDGE set
+// [192.0.2.10/32]"), its syncs and its stop.
+type fakeSpeaker struct {
+	h   *fakeHost
+	cfg speaker.Config
+}
+
+func (s *fakeSpeaker) Config() speaker.Config         { return s.cfg }
+func (s *fakeSpeaker) Start(context.Context) error    { return nil }
+func (s *fakeSpeaker) Run(ctx context.Context)        { <-ctx.Done() }
+func (s *fakeSpeaker) Sessions() []speaker.Session    { return nil }
+func (s *fakeSpeaker) Stop()                          { s.h.do("bgp %s stop", s.cfg.Name) }
+func (s *fakeSpeaker) Sync(ctx context.Context) error { s.h.do("bgp %s sync", s.cfg.Name); return nil }
+func (s *fakeSpeaker) Set(routes []bgp.Route) {
+	var ps []string
+	for _, r := range routes {
+		ps = append(ps, r.Prefix.String())
+	}
+	s.h.do("bgp %s set %v", s.cfg.Name, ps)
+}
+func (s *fakeSpeaker) SetNeighbors(context.Context, []speaker.Neighbor) error { return nil }
+func (s *fakeSpeaker) SetEnabled(context.Context, netip.Addr, bool, string) error {
+	return nil
 }
 
 // idle runs no check and no tracker: a test hands the daemon their

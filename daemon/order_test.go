@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,4 +281,45 @@ func TestLinkDownReleasesVIPs(t *testing.T) {
 	before(t, l.h.took(from), "del 192.0.2.100/24", "del route 203.0.113.0/24")
 	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: true})
 	before(t, becomeMaster(l), "add 192.0.2.100/24", "add route 203.0.113.0/24")
+}
+
+// TestTerminateWithdrawsBeforeRules: SIGTERM on a director that announces
+// over BGP withdraws its routes and resigns VRRP (priority 0) first, then
+// stops the speakers after the drain, and only then removes the rules, so
+// flows the routers still send are forwarded until they move away.
+func TestTerminateWithdrawsBeforeRules(t *testing.T) {
+	conf := `
+bgp_instance EDGE {
+  local_as 65001
+  router_id 192.0.2.1
+  drain_time 0
+  neighbor 198.51.100.254 {
+    remote_as 65000
+  }
+}
+` + lbConf + `
+virtual_server 192.0.2.10 80 {
+  lb_kind NAT
+  lb_algo rr
+  protocol TCP
+  bgp_announce EDGE
+  real_server 198.51.100.1 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`
+	l := newLab(t, conf)
+	becomeMaster(l)
+	if !slices.Contains(l.h.took(0), "bgp EDGE set [192.0.2.10/32]") {
+		t.Fatalf("192.0.2.10/32 never announced:\n\t%s", strings.Join(l.h.took(0), "\n\t"))
+	}
+	from := l.h.mark()
+	l.d.terminate(l.now)
+	ops := l.h.took(from)
+	before(t, ops, "bgp EDGE set []", "bgp EDGE stop")
+	before(t, ops, "advert vrid 51 prio 0", "bgp EDGE stop")
+	before(t, ops, "bgp EDGE sync", "nft flush")
+	before(t, ops, "bgp EDGE stop", "nft flush")
 }
