@@ -120,9 +120,17 @@ func (f *ctFiller) create(n int) (int, error) {
 	return ok, nil
 }
 
+// slowStatus counts status calls that did not answer within vigilStatus's
+// 3 s (the machine is shared and loaded; see docs/benchmarks.md).
+var slowStatus int
+
 func syncState(t *testing.T, sock string) control.SyncStatus {
 	t.Helper()
 	s, err := vigilStatus(sock)
+	for try := 0; err != nil && try < 5; try++ {
+		slowStatus++
+		s, err = vigilStatus(sock)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +162,7 @@ func TestConnSyncLoad(t *testing.T) {
 
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "established\toffered new/s\tcreated new/s\tbackup has after 1 s\tkept up\tlag\tmaster CPU\tbackup CPU\t")
+	fmt.Fprintln(tw, "established\toffered new/s\tcreated new/s\tbackup has after 1 s\tkept up\tall there after the burst\tgaps\tlag\tmaster CPU\tbackup CPU\t")
 	for _, size := range sizes {
 		l := newLAN(t, fmt.Sprintf("bcs%d", size/1000))
 		n1, _ := addNode(t, l, "n1", "192.0.2.1/24")
@@ -182,6 +190,7 @@ func TestConnSyncLoad(t *testing.T) {
 		t.Logf("%d flows created in %v; the backup held them all after %v", size, preload.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
 		total := size
 		for _, rate := range rates {
+			gaps0 := syncState(t, s2).Gaps
 			p1, p2 := procTree(c1.Process.Pid), procTree(c2.Process.Pid)
 			t1, t2 := cpuTicks(p1), cpuTicks(p2)
 			begin := time.Now()
@@ -207,18 +216,34 @@ func TestConnSyncLoad(t *testing.T) {
 			cpu2 := float64(cpuTicks(p2)-t2) / 100 / time.Since(begin).Seconds() * 100
 			st := syncState(t, s2)
 			kept := st.Entries >= total
-			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%d of %d\t%v\t%v\t%.0f%%\t%.0f%%\t\n", size, rate, float64(created)/took.Seconds(),
-				st.Entries, total, kept, time.Duration(st.Lag).Round(100*time.Microsecond), cpu1, cpu2)
+			// How long until the backup has them all (a lost datagram is
+			// a gap, repaired by a full table).
+			all := time.Since(begin)
+			for !kept && time.Since(begin) < 40*time.Second {
+				time.Sleep(50 * time.Millisecond)
+				if syncState(t, s2).Entries >= total {
+					all = time.Since(begin)
+					break
+				}
+			}
+			allText := "≤ 1 s"
+			switch {
+			case syncState(t, s2).Entries < total:
+				allText = "> 40 s"
+			case !kept:
+				allText = fmt.Sprintf("%.1f s", (all - took).Seconds())
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%d of %d\t%v\t%s\t%d\t%v\t%.0f%%\t%.0f%%\t\n", size, rate, float64(created)/took.Seconds(),
+				st.Entries, total, kept, allText, syncState(t, s2).Gaps-gaps0, time.Duration(st.Lag).Round(100*time.Microsecond), cpu1, cpu2)
 			if err != nil {
 				t.Logf("rate %d: creating flows failed after %d: %v", rate, created, err)
 				break
 			}
 			if !kept {
-				// Let it catch up before the next size; a higher rate would not keep up either.
-				break
+				break // a higher rate would not keep up either
 			}
 		}
 	}
 	tw.Flush()
-	t.Logf("connection sync, end to end (two vigil directors, one LAN, HMAC on; new flows for %v per rate):\n%s", burst, b.String())
+	t.Logf("connection sync, end to end (two vigil directors, one LAN, HMAC on; new flows for %v per rate; %d status calls slower than 3 s):\n%s", burst, slowStatus, b.String())
 }

@@ -441,7 +441,8 @@ func sameSync(a, b *config.SyncDaemon) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// syncStatus is the sync's part of a status snapshot.
+// syncStatus is the sync's part of a status snapshot, as the loop holds
+// it; Daemon.status adds the engine's counters (addSyncEngine).
 func (d *Daemon) syncStatus(now time.Time) *control.SyncStatus {
 	st := &d.sync
 	if st.cfg == nil {
@@ -460,6 +461,7 @@ func (d *Daemon) syncStatus(now time.Time) *control.SyncStatus {
 		Holding:       st.holding && !st.synced,
 		Synced:        st.synced,
 		SyncedAt:      st.syncedAt,
+		Master:        st.master, // the engine's own view replaces it (addSyncEngine)
 	}
 	if in := d.syncInst(); in != nil && in.spec.cfg.Unicast() {
 		for _, p := range in.spec.cfg.UnicastPeers {
@@ -472,10 +474,14 @@ func (d *Daemon) syncStatus(now time.Time) *control.SyncStatus {
 	out.Installs, out.InstallFailures = st.inst.count, st.inst.failures
 	out.LastInstall = control.SyncInstall{At: st.inst.at, Entries: st.inst.entries, Took: control.Duration(st.inst.took), Error: st.inst.err}
 	st.inst.mu.Unlock()
-	if st.s == nil {
-		return out
-	}
-	es := st.s.Status()
+	return out
+}
+
+// addSyncEngine adds the Syncer's own counters and peers to out. It runs
+// off the loop (Daemon.status): Syncer.Status takes the engine's lock,
+// which its receive path may hold while it takes in a large table, and
+// the loop must never wait for it.
+func addSyncEngine(out *control.SyncStatus, es ctsync.Status, now time.Time) {
 	out.Master = es.Master
 	out.Entries = es.Entries
 	out.Sent, out.Received, out.Installed, out.Deleted = es.Sent, es.Received, es.Installed, es.Deleted
@@ -505,5 +511,4 @@ func (d *Daemon) syncStatus(now time.Time) *control.SyncStatus {
 			out.Peers = append(out.Peers, ps)
 		}
 	}
-	return out
 }

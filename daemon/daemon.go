@@ -30,6 +30,7 @@ import (
 	"vigil/check"
 	"vigil/config"
 	"vigil/control"
+	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/epoll"
 	"vigil/internal/inet"
@@ -504,12 +505,17 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Status, error) {
 	var s control.Status
 	var dp dataplane
+	var syncer *ctsync.Syncer
 	err := d.call(ctx, func(now time.Time) {
 		s = d.snapshot()
 		if d.bal != nil {
 			dp = d.bal.dp
 		}
+		syncer = d.sync.s
 	})
+	if err == nil && s.Sync != nil && syncer != nil {
+		addSyncEngine(s.Sync, syncer.Status(), time.Now()) // off the loop
+	}
 	if err == nil && dp != nil && len(s.Services) > 0 {
 		if st, serr := d.traffic.read(ctx, dp, maxAge); serr != nil {
 			d.log.Debug("traffic counters not read", "err", serr)
