@@ -28,6 +28,7 @@ func BenchmarkInstall(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				hosts := syncLAN(b, "dirb")
 				s := newSyncer(b, hosts["dirb"], Config{Interface: "eth0"})
+				ct := ctConn(b, hosts["dirb"])
 				now := time.Now()
 				s.mu.Lock()
 				for _, e := range synthFlows(n, synthVIP, 0) {
@@ -48,7 +49,7 @@ func BenchmarkInstall(b *testing.B) {
 					}
 					if !again {
 						b.StopTimer()
-						if err := s.dump.Flush(); err != nil {
+						if err := ct.Flush(); err != nil {
 							b.Fatal(err)
 						}
 						b.StartTimer()

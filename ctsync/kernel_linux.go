@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"syscall"
 
-	"github.com/ti-mo/conntrack"
 	"golang.org/x/sys/unix"
 
 	"vigil/ctsync/wire"
@@ -16,9 +15,10 @@ import (
 
 // The ctnetlink constants vigil writes itself (linux/netfilter/
 // nfnetlink_conntrack.h, nf_conntrack_common.h, nf_conntrack_tcp.h):
-// github.com/ti-mo/conntrack reads flows and events but cannot create a
-// flow with NAT bindings (CTA_NAT_SRC, CTA_NAT_DST), and it waits for
-// each request's answer, which is too slow for 100,000 flows.
+// github.com/ti-mo/conntrack cannot create a flow with NAT bindings
+// (CTA_NAT_SRC, CTA_NAT_DST), waits for each request's answer (too slow
+// for 100,000 flows) and allocates heavily to read a dump; the tests use
+// it as an independent reader of the kernel's table.
 const (
 	nfnlSubsysCTNetlink = 1
 	ipctnlMsgCTNew      = 0
@@ -75,33 +75,6 @@ const (
 	groupUpdate  = 2
 	groupDestroy = 3
 )
-
-// entryOf converts a kernel flow into a wire entry; false for flows that
-// are not IPv4/IPv6 with ports (ICMP and others are not synced).
-func entryOf(f *conntrack.Flow) (wire.Entry, bool) {
-	var e wire.Entry
-	o, r := f.TupleOrig, f.TupleReply
-	if o.Proto.ICMPv4 || o.Proto.ICMPv6 {
-		return e, false
-	}
-	e.Proto = o.Proto.Protocol
-	e.Zone = f.Zone
-	e.Orig = wire.Tuple{Src: o.IP.SourceAddress, Dst: o.IP.DestinationAddress, SrcPort: o.Proto.SourcePort, DstPort: o.Proto.DestinationPort}
-	e.Reply = wire.Tuple{Src: r.IP.SourceAddress, Dst: r.IP.DestinationAddress, SrcPort: r.Proto.SourcePort, DstPort: r.Proto.DestinationPort}
-	if t := f.ProtoInfo.TCP; t != nil {
-		e.TCPState = t.State
-		e.WScaleOrig, e.WScaleReply = t.OriginalWindowScale, t.ReplyWindowScale
-		// struct nf_ct_tcp_flags { flags; mask }, big-endian in the uint16.
-		e.FlagsOrig, e.FlagsReply = uint8(t.OriginalFlags>>8), uint8(t.ReplyFlags>>8)
-	}
-	e.Status = uint32(f.Status)
-	e.Timeout = f.Timeout
-	e.Mark = f.Mark
-	if !e.Valid() {
-		return e, false
-	}
-	return e, true
-}
 
 // matches reports whether a flow's original direction is to one of svcs.
 func matches(svcs []Service, proto uint8, dst netip.Addr, dport uint16) bool {
@@ -414,4 +387,63 @@ func (w *nlWriter) acks(first uint32, res []syscall.Errno) error {
 		}
 	}
 	return nil
+}
+
+// ipctnlMsgCTGet with NLM_F_DUMP lists the table.
+const ipctnlMsgCTGet = 1
+
+// dump lists the kernel's conntrack table (both families), calling fn
+// with each flow vigil can sync; fn must copy what it keeps.
+func (w *nlWriter) dump(fn func(*wire.Entry)) error {
+	w.seq++
+	seq := w.seq
+	m := nlmsg{b: w.buf[:0]}
+	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTGet, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, seq, unix.AF_UNSPEC)
+	m.end()
+	w.buf = m.b
+	if err := unix.Sendto(w.fd, m.b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("ctsync: conntrack dump: %w", err)
+	}
+	var e wire.Entry
+	for {
+		n, _, err := unix.Recvfrom(w.fd, w.rbuf, 0)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("ctsync: conntrack dump: %w", err)
+		}
+		b := w.rbuf[:n]
+		for len(b) >= unix.NLMSG_HDRLEN {
+			l := int(binary.NativeEndian.Uint32(b))
+			typ := binary.NativeEndian.Uint16(b[4:])
+			mseq := binary.NativeEndian.Uint32(b[8:])
+			if l < unix.NLMSG_HDRLEN || l > len(b) {
+				return errors.New("ctsync: conntrack dump: malformed answer")
+			}
+			body := b[unix.NLMSG_HDRLEN:l]
+			if al := (l + 3) &^ 3; al < len(b) {
+				b = b[al:]
+			} else {
+				b = nil
+			}
+			if mseq != seq {
+				continue // a late answer to an earlier request
+			}
+			switch typ {
+			case unix.NLMSG_DONE:
+				return nil
+			case unix.NLMSG_ERROR:
+				if len(body) >= 4 {
+					if errno := syscall.Errno(-int32(binary.NativeEndian.Uint32(body))); errno != 0 {
+						return fmt.Errorf("ctsync: conntrack dump: %w", errno)
+					}
+				}
+				return nil
+			}
+			if len(body) > 4 && parseFlow(body[4:], &e) {
+				fn(&e)
+			}
+		}
+	}
 }

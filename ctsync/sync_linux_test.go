@@ -2,6 +2,7 @@ package ctsync
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ti-mo/conntrack"
 	"golang.org/x/net/ipv4"
 
 	"vigil/ctsync/wire"
@@ -162,9 +164,30 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 			t.Fatalf("install round %d: %d, %v; want %d", round, got, err, n-1000)
 		}
 	}
-	kflows, err := sb.dump.Dump(nil)
+	kflows, err := ctConn(t, hosts["dirb"]).Dump(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// vigil's own dump reader against ti-mo/conntrack's, over the same table.
+	mine, theirs := map[wire.Key]wire.Entry{}, map[wire.Key]wire.Entry{}
+	sb.instMu.Lock()
+	err = sb.nlw.dump(func(e *wire.Entry) { mine[e.Key] = *e })
+	sb.instMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range kflows {
+		if e, ok := entryOf(&kflows[i]); ok {
+			e.Timeout = 0
+			theirs[e.Key] = e
+		}
+	}
+	for k, e := range mine {
+		e.Timeout = 0 // ticks between the two dumps
+		mine[k] = e
+	}
+	if !maps.Equal(mine, theirs) || len(mine) < n-1000 {
+		t.Errorf("vigil's dump reader read %d flows, ti-mo/conntrack %d, or they differ", len(mine), len(theirs))
 	}
 	want := map[wire.Key]wire.Entry{}
 	for _, e := range flows[1000:] {
@@ -312,4 +335,43 @@ func TestSetServicesChangesOnly(t *testing.T) {
 	if !s.wantFull {
 		t.Error("a changed set did not ask for a full table")
 	}
+}
+
+// entryOf converts a flow read by github.com/ti-mo/conntrack (the tests'
+// independent reader of the kernel's table) into a wire entry; false for flows that
+// are not IPv4/IPv6 with ports (ICMP and others are not synced).
+func entryOf(f *conntrack.Flow) (wire.Entry, bool) {
+	var e wire.Entry
+	o, r := f.TupleOrig, f.TupleReply
+	if o.Proto.ICMPv4 || o.Proto.ICMPv6 {
+		return e, false
+	}
+	e.Proto = o.Proto.Protocol
+	e.Zone = f.Zone
+	e.Orig = wire.Tuple{Src: o.IP.SourceAddress, Dst: o.IP.DestinationAddress, SrcPort: o.Proto.SourcePort, DstPort: o.Proto.DestinationPort}
+	e.Reply = wire.Tuple{Src: r.IP.SourceAddress, Dst: r.IP.DestinationAddress, SrcPort: r.Proto.SourcePort, DstPort: r.Proto.DestinationPort}
+	if t := f.ProtoInfo.TCP; t != nil {
+		e.TCPState = t.State
+		e.WScaleOrig, e.WScaleReply = t.OriginalWindowScale, t.ReplyWindowScale
+		// struct nf_ct_tcp_flags { flags; mask }, big-endian in the uint16.
+		e.FlagsOrig, e.FlagsReply = uint8(t.OriginalFlags>>8), uint8(t.ReplyFlags>>8)
+	}
+	e.Status = uint32(f.Status)
+	e.Timeout = f.Timeout
+	e.Mark = f.Mark
+	if !e.Valid() {
+		return e, false
+	}
+	return e, true
+}
+
+// ctConn opens a github.com/ti-mo/conntrack connection in h's namespace.
+func ctConn(t testing.TB, h *netlab.Host) *conntrack.Conn {
+	t.Helper()
+	var c *conntrack.Conn
+	if err := h.Do(func() (err error) { c, err = conntrack.Dial(nil); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

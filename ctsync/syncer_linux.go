@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/conntrack"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -61,10 +60,9 @@ type Syncer struct {
 	udp   *net.UDPConn
 	p4    *ipv4.PacketConn
 	p6    *ipv6.PacketConn
-	ev    *netlink.Conn   // conntrack events
-	dump  *conntrack.Conn // the master's full dumps (send goroutine)
-	idump *conntrack.Conn // Install's dump of existing entries: never waits behind a full dump
-	nlw   *nlWriter       // Install's batched creates
+	ev    *netlink.Conn // conntrack events
+	dumpw *nlWriter     // the master's full dumps (send goroutine); Install dumps on nlw
+	nlw   *nlWriter     // Install's batched creates
 
 	kick   chan struct{}
 	synced chan struct{}
@@ -220,11 +218,8 @@ func New(cfg Config) (s *Syncer, err error) {
 			}
 		})
 	}
-	if s.dump, err = conntrack.Dial(nil); err != nil {
-		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
-	}
-	if s.idump, err = conntrack.Dial(nil); err != nil {
-		return nil, fmt.Errorf("ctsync: conntrack socket: %w", err)
+	if s.dumpw, err = newNLWriter(); err != nil {
+		return nil, err
 	}
 	if s.nlw, err = newNLWriter(); err != nil {
 		return nil, err
@@ -319,11 +314,8 @@ func (s *Syncer) closeSockets() {
 	if s.ev != nil {
 		s.ev.Close()
 	}
-	if s.dump != nil {
-		s.dump.Close()
-	}
-	if s.idump != nil {
-		s.idump.Close()
+	if s.dumpw != nil {
+		s.dumpw.close()
 	}
 	if s.nlw != nil {
 		s.nlw.close()
@@ -654,21 +646,22 @@ func (s *Syncer) fullTable() {
 	s.lastFull = time.Now()
 	svcs := s.services
 	s.mu.Unlock()
-	flows, err := s.dump.Dump(nil)
-	if err != nil {
-		s.setErr(fmt.Errorf("conntrack dump: %w", err))
-		return
-	}
+	// The full table goes out as it is read: the dump's answers are
+	// already flow by flow.
 	s.send(wire.Header{Type: wire.TypeFullBegin}, nil)
 	p := s.packer(wire.TypeUpdate)
 	var n uint32
-	for i := range flows {
-		e, ok := entryOf(&flows[i])
-		if !ok || !matches(svcs, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
-			continue
+	err := s.dumpw.dump(func(e *wire.Entry) {
+		if matches(svcs, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
+			p.add(e)
+			n++
 		}
-		p.add(&e)
-		n++
+	})
+	if err != nil {
+		// The backups see a full table without its end and keep their copy.
+		s.setErr(err)
+		p.flush()
+		return
 	}
 	p.flush()
 	s.send(wire.Header{Type: wire.TypeFullEnd}, wire.AppendUint32(nil, n))
@@ -707,15 +700,16 @@ func (s *Syncer) events() {
 		queued := 0
 		s.mu.Lock()
 		for _, m := range msgs {
-			var ev conntrack.Event
-			if ev.Unmarshal(m) != nil || ev.Flow == nil || !s.joined {
+			// NEW and UPDATE are both IPCTNL_MSG_CT_NEW; DESTROY is _DELETE.
+			typ := uint16(m.Header.Type)
+			if typ>>8 != nfnlSubsysCTNetlink || len(m.Data) < 4 || !s.joined {
 				continue
 			}
-			e, ok := entryOf(ev.Flow)
-			if !ok || !matches(s.services, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
+			var e wire.Entry
+			if !parseFlow(m.Data[4:], &e) || !matches(s.services, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
 				continue
 			}
-			o := op{del: ev.Type == conntrack.EventDestroy, e: e}
+			o := op{del: typ&0xff == ipctnlMsgCTDelete, e: e}
 			if i, ok := s.pend[e.Key]; ok {
 				s.queue[i] = o
 			} else {
@@ -950,17 +944,14 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 	// already, which collide with a stale flow, and which other flows need
 	// liberal tracking. It costs little on a backup whose table is nearly
 	// empty, the usual case.
-	flows, err := s.idump.Dump(nil)
+	byOrig := map[wire.Key]wire.Tuple{}
+	byReply := map[replyKey]wire.Key{}
+	err := s.nlw.dump(func(e *wire.Entry) {
+		byOrig[e.Key] = e.Reply
+		byReply[replyKey{e.Proto, e.Zone, e.Reply}] = e.Key
+	})
 	if err != nil {
-		return 0, fmt.Errorf("ctsync: conntrack dump: %w", err)
-	}
-	byOrig := make(map[wire.Key]wire.Tuple, len(flows))
-	byReply := make(map[replyKey]wire.Key, len(flows))
-	for i := range flows {
-		if e, ok := entryOf(&flows[i]); ok {
-			byOrig[e.Key] = e.Reply
-			byReply[replyKey{e.Proto, e.Zone, e.Reply}] = e.Key
-		}
+		return 0, err
 	}
 	synced := make(map[wire.Key]bool, len(entries))
 	var create, update, stale []wire.Entry
