@@ -241,7 +241,7 @@ func init() {
 		ignoredWith[Global]("disable_local_igmp", "Turn off IGMP reports for link-local groups.", checkFlag),
 
 		// LVS globals
-		{Name: "lvs_sync_daemon", Status: Supported, Doc: "INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]: sync NAT and FNAT connections between directors over INTERFACE; the MASTER of VRRP_INSTANCE sends, the others keep a copy they install when they take over (defaults: id = the instance's VRID, port 8848, ttl 1, maxlen from the MTU; the packets go to the instance's unicast peers if it has any, else to group, default 224.0.0.81). See docs/operations.md, \"Connection sync\".", Parse: parseSyncDaemon},
+		{Name: "lvs_sync_daemon", Status: Supported, Doc: "INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]: sync NAT and FNAT connections between directors over INTERFACE; the MASTER of VRRP_INSTANCE sends, the others keep a copy they install when they take over (defaults: id = the instance's VRID, port 8848, ttl 1, maxlen from the MTU; the packets go to the instance's unicast peers if it has them on INTERFACE, else to group, default 224.0.0.81). See docs/operations.md, \"Connection sync\".", Parse: parseSyncDaemon},
 		{Name: "lvs_sync_auth_key", Status: Supported, Doc: "Vigil extension: KEY (at least 16 characters) authenticating every lvs_sync_daemon packet with HMAC-SHA256; a packet without the right MAC is counted and dropped. Both directors need the same key. Without it the sync is confined to its interface only.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if s, ok := b.strArg(n, "a key of at least 16 characters"); ok {

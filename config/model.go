@@ -327,8 +327,8 @@ type SyncDaemon struct {
 	Port   int // UDP port, default 8848 (IPVS's)
 	TTL    int // default 1
 	// Group is the multicast group; unset: IPVS's 224.0.0.81 (ff02::81
-	// from an IPv6 source), or none when the instance has unicast peers,
-	// which the sync then uses too.
+	// from an IPv6 source), or none when the instance has unicast peers
+	// on the sync interface, which the sync then uses too.
 	Group netip.Addr
 	// AuthKey (vigil extension lvs_sync_auth_key or lvs_sync_auth_key_file)
 	// authenticates every sync packet with HMAC-SHA256; empty: none.

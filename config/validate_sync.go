@@ -44,7 +44,7 @@ func (b *builder) validateSync() {
 	if sd.TTL == 0 {
 		sd.TTL = DefaultSyncTTL
 	}
-	if in.Unicast() && sd.Group.IsValid() {
+	if in.Unicast() && in.Interface == sd.Interface && sd.Group.IsValid() {
 		b.warnf(sd.Pos, "lvs_sync_daemon group %s: vrrp_instance %s has unicast peers, so the sync goes to them: group ignored", sd.Group, in.Name)
 		sd.Group = netip.Addr{}
 	}

@@ -76,7 +76,8 @@ type syncInstall struct {
 }
 
 // syncConfig maps lvs_sync_daemon to the engine's Config: the instance's
-// unicast peers (and its advert source) when it has them, else multicast.
+// unicast peers (and its advert source) when it has them on the sync
+// interface, else multicast.
 func syncConfig(sd *config.SyncDaemon, in *config.Instance, spec *instanceSpec, logf func(string, ...any)) ctsync.Config {
 	c := ctsync.Config{
 		Interface: sd.Interface,
@@ -87,7 +88,11 @@ func syncConfig(sd *config.SyncDaemon, in *config.Instance, spec *instanceSpec, 
 		Key:       sd.AuthKey,
 		Logf:      logf,
 	}
-	if in != nil && in.Unicast() {
+	// keepalived's IPVS sync daemon always multicasts on INTERFACE; vigil
+	// uses the instance's unicast peers instead where multicast is
+	// likely unwelcome: when the instance is unicast on that very
+	// interface (its peers are reached through it).
+	if in != nil && in.Unicast() && in.Interface == sd.Interface {
 		for _, p := range in.UnicastPeers {
 			c.Peers = append(c.Peers, p.Addr)
 		}

@@ -39,10 +39,16 @@ func TestSyncConfig(t *testing.T) {
 	}
 	src := netip.MustParseAddr("198.51.100.1")
 	peer := netip.MustParseAddr("198.51.100.2")
-	in := &config.Instance{Name: "VI_1", UnicastPeers: []*config.UnicastPeer{{Addr: peer}}}
+	in := &config.Instance{Name: "VI_1", Interface: "eth1", UnicastPeers: []*config.UnicastPeer{{Addr: peer}}}
 	uni := syncConfig(sd, in, &instanceSpec{engine: vrrp.Config{SrcAddr: src}}, nil)
 	if uni.Group.IsValid() || len(uni.Peers) != 1 || uni.Peers[0] != peer || uni.Source != src {
 		t.Errorf("unicast: %+v", uni)
+	}
+	// Unicast peers on another interface are not reached through the
+	// sync interface: multicast there, as keepalived does.
+	in.Interface = "eth0"
+	if other := syncConfig(sd, in, &instanceSpec{engine: vrrp.Config{SrcAddr: src}}, nil); other.Peers != nil || other.Group != sd.Group || other.Source.IsValid() {
+		t.Errorf("unicast instance on another interface: %+v", other)
 	}
 }
 
