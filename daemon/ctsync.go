@@ -43,7 +43,7 @@ const syncInstallTimeout = 5 * time.Second
 // the install record, which d.work writes.
 type syncState struct {
 	cfg      *config.SyncDaemon // as running; nil: off
-	s        *ctsync.Syncer     // nil when off or when it failed to start
+	s        syncer             // nil when off or when it failed to start
 	cancel   context.CancelFunc
 	started  time.Time
 	err      string // why the configured sync is not running
@@ -230,7 +230,7 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	if !scfg.Source.IsValid() {
 		scfg.Source = d.syncSource(st.cfg.Interface, scfg.Group, d.host.ifaceAddrs)
 	}
-	s, err := ctsync.New(scfg)
+	s, err := d.host.newSyncer(scfg)
 	if err == nil {
 		sctx, cancel := context.WithCancel(ctx)
 		if err = s.Start(sctx); err != nil {
@@ -390,7 +390,7 @@ func (d *Daemon) syncTransitions(in *instance, ts []vrrp.Transition) func() {
 // boundedInstall runs s.Install and returns when it does or when ctx ends,
 // whichever is first: the VIPs wait for the install, but never longer
 // than the bound, even if the install itself does not honour ctx.
-func boundedInstall(ctx context.Context, s *ctsync.Syncer) (int, error) {
+func boundedInstall(ctx context.Context, s syncer) (int, error) {
 	type result struct {
 		n   int
 		err error

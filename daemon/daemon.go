@@ -5,8 +5,8 @@
 // edges (edges.go): adverts (netio.Socket), gratuitous ARP / unsolicited
 // NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
 // filter (acceptmode), the load balancer's rules (dataplane/nft), the
-// health checks and trackers, the BGP speakers and link changes, each
-// behind a small interface that the unit tests fake.
+// health checks and trackers, the BGP speakers, connection sync and link
+// changes, each behind a small interface that the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and
@@ -30,7 +30,6 @@ import (
 	"vigil/check"
 	"vigil/config"
 	"vigil/control"
-	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/epoll"
 	"vigil/internal/inet"
@@ -222,13 +221,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startNotifier(notifyCtx, &bg)
 	defer d.stopTracking()
 	defer d.stopBFD()
+	defer d.stopSync()
 
 	if err := d.startEngines(loopCtx, time.Now(), specs); err != nil {
 		d.stopAll(time.Now())
 		return err
 	}
-	d.startSync(loopCtx, time.Now(), cfg)
-	defer d.stopSync()
 	macs := time.NewTicker(periodicInterval)
 	defer macs.Stop()
 	d.periodic = periodicTick{t: macs, on: true}
@@ -355,9 +353,9 @@ func (d *Daemon) prepare(cfg *config.Config, specs []*instanceSpec) {
 }
 
 // startEngines starts the trackers and BFD sessions, the instances that
-// follow them, then the virtual servers and the BGP speakers, which follow
-// the instances' states. On an error the caller stops what started
-// (stopAll, stopTracking, stopBFD).
+// follow them, then the virtual servers, the BGP speakers and the
+// connection sync, which follow the instances' states. On an error the
+// caller stops what started (stopAll, stopTracking, stopBFD, stopSync).
 func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*instanceSpec) error {
 	d.startTracking(ctx, d.cfg)
 	d.startBFD(ctx, d.cfg)
@@ -375,6 +373,7 @@ func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*insta
 	if err := d.startBGP(d.cfg); err != nil {
 		return fmt.Errorf("bgp: %w", err)
 	}
+	d.startSync(ctx, now, d.cfg)
 	return nil
 }
 
@@ -505,16 +504,16 @@ func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
 func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Status, error) {
 	var s control.Status
 	var dp dataplane
-	var syncer *ctsync.Syncer
+	var sy syncer
 	err := d.call(ctx, func(now time.Time) {
 		s = d.snapshot()
 		if d.bal != nil {
 			dp = d.bal.dp
 		}
-		syncer = d.sync.s
+		sy = d.sync.s
 	})
-	if err == nil && s.Sync != nil && syncer != nil {
-		addSyncEngine(s.Sync, syncer.Status(), time.Now()) // off the loop
+	if err == nil && s.Sync != nil && sy != nil {
+		addSyncEngine(s.Sync, sy.Status(), time.Now()) // off the loop
 	}
 	if err == nil && dp != nil && len(s.Services) > 0 {
 		if st, serr := d.traffic.read(ctx, dp, maxAge); serr != nil {

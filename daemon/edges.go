@@ -10,6 +10,7 @@ import (
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/check"
+	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -88,6 +89,19 @@ type bgpSpeaker interface {
 	Stop()
 }
 
+// syncer is connection sync's (lvs_sync_daemon) sender and receiver:
+// ctsync.Syncer.
+type syncer interface {
+	Start(ctx context.Context) error
+	Close() error
+	SetServices(svcs []ctsync.Service)
+	SetMaster(m bool)
+	Synced() <-chan struct{}
+	RequestFull()
+	Status() ctsync.Status
+	Install(ctx context.Context) (int, error)
+}
+
 // runner runs until ctx ends: the health checks (check.Runner), the
 // trackers (track.Tracker).
 type runner interface {
@@ -105,6 +119,7 @@ type edges struct {
 	openAcceptFilter func() (acceptFilter, error)
 	newChecks        func(servers []check.Server, opts check.RunnerOptions) (runner, error)
 	newSpeaker       func(cfg speaker.Config, log *slog.Logger) bgpSpeaker
+	newSyncer        func(cfg ctsync.Config) (syncer, error)
 	// newTrackers watches the vrrp_script, track_file, track_process and
 	// track_interface trackers.
 	newTrackers func(cfg track.Config, report func(track.Event)) (runner, error)
@@ -143,6 +158,9 @@ func hostEdges() edges {
 		},
 		newSpeaker: func(cfg speaker.Config, log *slog.Logger) bgpSpeaker {
 			return speaker.New(cfg, log)
+		},
+		newSyncer: func(cfg ctsync.Config) (syncer, error) {
+			return opened[syncer](ctsync.New(cfg))
 		},
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))

@@ -21,6 +21,7 @@ import (
 	"vigil/bgp/speaker"
 	"vigil/check"
 	"vigil/config"
+	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -113,6 +114,7 @@ func (h *fakeHost) edges() edges {
 		newSpeaker: func(cfg speaker.Config, _ *slog.Logger) bgpSpeaker {
 			return &fakeSpeaker{h: h, cfg: cfg}
 		},
+		newSyncer: func(ctsync.Config) (syncer, error) { return fakeSyncer{h}, nil },
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -241,6 +243,22 @@ func (s *fakeSpeaker) SetEnabled(context.Context, netip.Addr, bool, string) erro
 	return nil
 }
 
+// fakeSyncer is connection sync without sockets or conntrack: it records
+// the installs of the synced copy and the switches to sending.
+type fakeSyncer struct{ h *fakeHost }
+
+func (s fakeSyncer) Start(context.Context) error  { return nil }
+func (s fakeSyncer) Close() error                 { return nil }
+func (s fakeSyncer) SetServices([]ctsync.Service) {}
+func (s fakeSyncer) SetMaster(m bool)             { s.h.do("ctsync master %v", m) }
+func (s fakeSyncer) Synced() <-chan struct{}      { return make(chan struct{}) }
+func (s fakeSyncer) RequestFull()                 {}
+func (s fakeSyncer) Status() ctsync.Status        { return ctsync.Status{} }
+func (s fakeSyncer) Install(context.Context) (int, error) {
+	s.h.do("ctsync install")
+	return 0, nil
+}
+
 // idle runs no check and no tracker: a test hands the daemon their
 // results (Daemon.checked, Daemon.tracked).
 type idle struct{}
@@ -296,6 +314,7 @@ func newLab(t *testing.T, conf string) *lab {
 		cancel()
 		d.stopTracking()
 		d.stopBFD()
+		d.stopSync()
 		d.poll.Close()
 	})
 	l.turn()

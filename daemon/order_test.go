@@ -323,3 +323,17 @@ virtual_server 192.0.2.10 80 {
 	before(t, ops, "bgp EDGE sync", "nft flush")
 	before(t, ops, "bgp EDGE stop", "nft flush")
 }
+
+// TestSyncInstallBeforeClaim: with connection sync, a new master installs
+// the synced connections before anything else of its takeover (no_accept,
+// the LB rules, the VIPs), and sends only after that, so the flows it
+// takes over find their NAT bindings.
+func TestSyncInstallBeforeClaim(t *testing.T) {
+	conf := "global_defs {\n  lvs_sync_daemon eth1 VI_1 id 60\n}\n" + strings.Replace(lbConf, "  advert_int 1\n", "  advert_int 1\n  no_accept\n", 1)
+	l := newLab(t, conf)
+	ops := becomeMaster(l)
+	before(t, ops, "ctsync install", "noaccept [192.0.2.100]")
+	before(t, ops, "ctsync install", "nft apply [192.0.2.100:80/tcp]")
+	before(t, ops, "ctsync install", "add 192.0.2.100/24")
+	before(t, ops, "ctsync install", "ctsync master true")
+}
