@@ -320,7 +320,10 @@ func (d *Daemon) stopSync() {
 			d.log.Warn("connection sync: close", "err", err)
 		}
 	}
-	st.s, st.cancel, st.cfg, st.holding = nil, nil, nil, false
+	// A new Syncer starts without services: the next one must be told
+	// them even if they did not change (a master without services sends
+	// nothing).
+	st.s, st.cancel, st.cfg, st.holding, st.services = nil, nil, nil, false, nil
 }
 
 // syncSetServices hands the Syncer the LB model's NAT and FNAT services.

@@ -453,6 +453,26 @@ func TestConnSyncFailover(t *testing.T) {
 		if len(doctortest.Find(rep, "VDB00", doctor.Ok)) != 1 {
 			t.Errorf("same sync keys: doctor on dir2 did not report VDB00 ok:\n%+v", rep.Findings)
 		}
+		// The sync over IPv6 (multicast ff02::81 from the directors' own
+		// global addresses on eth1) carries the table as well; both
+		// Syncers restart, the master's must be given its services again.
+		v6 := func(prio int) string {
+			return strings.Replace(syncConf(prio, true), "lvs_sync_daemon eth1 VI_LB id 60", "lvs_sync_daemon eth1 VI_LB id 60 group ff02::81", 1)
+		}
+		reloadSync(t, d1, v6(150), "connection sync restarted")
+		reloadSync(t, d2, v6(100), "connection sync restarted")
+		defer func() {
+			if t.Failed() {
+				st1, st2 := syncStatus(t, d1), syncStatus(t, d2)
+				t.Logf("IPv6 sync: dir1 %+v\ndir2 %+v", st1, st2)
+			}
+		}()
+		waitFor(t, 10*time.Second, "dir2 to get dir1's table over IPv6", func() bool {
+			st := syncStatus(t, d2)
+			return st.Synced && st.FullSyncs > 0 && slices.ContainsFunc(st.Peers, func(p control.SyncPeer) bool {
+				return p.Master && strings.HasPrefix(p.Addr, "2001:db8:b::")
+			})
+		})
 		reloadSync(t, d2, syncConf(100, false), "connection sync stopped")
 		if s, err := d2.status(); err != nil || s.Sync != nil {
 			t.Errorf("lvs_sync_daemon removed by a reload: status still has connection_sync %+v (%v)", s.Sync, err)
