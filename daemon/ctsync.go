@@ -264,7 +264,7 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 	go func() {
 		t := time.NewTimer(syncHoldMax)
 		defer t.Stop()
-		why := "the full table arrived"
+		why := "the Syncer is synced (a full table arrived, or no peer answered the request)"
 		select {
 		case <-synced:
 		case <-t.C:
