@@ -282,6 +282,15 @@ const frrBFDConf = `bfd
 // 2 s, FRR reports the session up with the negotiated intervals, and a cut
 // link is detected by both within the detection time + 20 ms. 50 ms x 3:
 // the machine that runs CI is shared, and the point here is agreement.
+//
+// Why no 10 ms x 3 interop case (issue #11 asks detection within the
+// detection time + 20 ms): its detection time is 30 ms, and on the shared
+// 2-CPU machine a 10 ms session has false downs without any cut (two idle
+// vigils flapped 17 to 43 times in 14 s while other tests ran; keepalived's
+// BFD has them too, docs/benchmarks.md): such a test would fail on the
+// machine's load, not on interoperability, or need a bound so generous it
+// proves nothing. Detection at 10 ms x 3 is measured in bench/bfd.sh (the
+// bfd_takeover outage, with its median of 5) instead.
 func TestBFDFRRInterop(t *testing.T) {
 	requireVRRPLab(t, "vtysh", "/usr/lib/frr/bfdd", "/usr/lib/frr/zebra")
 	l, hosts, ports := labtest.LAN(t, "bfdf", map[string][]string{

@@ -1,10 +1,12 @@
 package link
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +34,10 @@ type sender struct {
 	fd   int
 	peer unix.Sockaddr
 	port uint16
+	// to is peer as the kernel takes it, for sendto as a raw system call
+	// (no allocation, no runtime bookkeeping per packet: see listener).
+	to    unix.RawSockaddrInet6 // large enough for either family
+	tolen uintptr
 }
 
 func openSender(local, peer netip.Addr, ttl int, rnd *rand.Rand) (*sender, error) {
@@ -66,7 +72,18 @@ func openSender(local, peer netip.Addr, ttl int, rnd *rand.Rand) (*sender, error
 		unix.Close(fd)
 		return nil, fmt.Errorf("bfd: bind %v to a source port in 49152-65535: %w", local, err)
 	}
-	return &sender{fd: fd, port: port, peer: sockaddr(peer, peer.Is6(), Port)}, nil
+	snd := &sender{fd: fd, port: port, peer: sockaddr(peer, peer.Is6(), Port)}
+	if peer.Is6() {
+		snd.to = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: peer.As16()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&snd.to.Port))[:], Port)
+		snd.tolen = unix.SizeofSockaddrInet6
+	} else {
+		to := (*unix.RawSockaddrInet4)(unsafe.Pointer(&snd.to))
+		to.Family, to.Addr = unix.AF_INET, peer.Unmap().As4()
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&to.Port))[:], Port)
+		snd.tolen = unix.SizeofSockaddrInet4
+	}
+	return snd, nil
 }
 
 // sockaddr is a for family v6 (the unspecified address when a is invalid).
@@ -85,10 +102,14 @@ func sockaddr(a netip.Addr, v6 bool, port uint16) unix.Sockaddr {
 	return sa
 }
 
+// send sends one packet. The socket is non-blocking: a full send buffer
+// is an error (EAGAIN), and the next transmit is the retry, as for a lost
+// packet.
 func (s *sender) send(b []byte) error {
-	err := unix.Sendto(s.fd, b, 0, s.peer)
-	if err != nil {
-		return fmt.Errorf("sendto %v: %w", s.peer, err)
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0,
+		uintptr(unsafe.Pointer(&s.to)), s.tolen)
+	if e != 0 {
+		return fmt.Errorf("sendto %v: %w", s.peer, e)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ package epoll
 
 import (
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -43,11 +44,17 @@ type Set struct {
 	spec         unix.ItimerSpec
 	one          [8]byte
 	buf          [8]byte // the loop's reads of the timerfd and eventfd
+
+	// Raw (New only) makes Wait block in raw system calls, keeping its P;
+	// see blockSliceMs.
+	Raw bool
 }
 
 // New returns a Set whose Wait blocks the calling thread in epoll_wait: for
 // a loop locked to a thread of its own (the BFD runner), which is then the
-// thread the kernel wakes.
+// thread the kernel wakes. Its goroutine keeps its P while it waits (see
+// blockSliceMs): one P fewer for the process's other goroutines, which
+// the caller may give back with runtime.GOMAXPROCS.
 func New() (*Set, error) { return newSet(false) }
 
 // NewParked returns a Set whose Wait parks the calling goroutine in the Go
@@ -132,6 +139,26 @@ func (s *Set) Arm(next time.Time) {
 // is the deadline that fired, until TimerFired.
 func (s *Set) Armed() time.Time { return s.armed }
 
+// blockSliceMs bounds each raw epoll_wait (Raw). A locked goroutine
+// that waits through the runtime's Syscall, as Wait does otherwise, never
+// gets a new scheduling tick; the runtime's sysmon thread takes the P from
+// a goroutine that has been on one tick for 10 ms and hands it off, and
+// the thread that wakes finds its P gone and wakes others to get one,
+// while sysmon, woken, polls every 20 µs for a while. Waits of a few
+// milliseconds at a time pay that on every wake-up: measured for one
+// 10 ms BFD session about 1,000 context switches a second, the runtime's
+// threads using more CPU than BFD's own (docs/benchmarks.md). A raw wait
+// keeps the P and leaves sysmon one preemption request each 10 ms, a
+// signal that ends the wait (EINTR), after which Wait yields
+// (runtime.Gosched), as it does for a stop-the-world of the garbage
+// collector. Only for a loop that wakes every few milliseconds anyway:
+// otherwise that request, its yield and sysmon's own 10 ms polling (it
+// never sleeps while a P is held) cost more than the hand-off once per
+// wake-up (measured: 1.8% of a core for a 300 ms BFD session against
+// 0.2-0.3%, and switching between both kinds of wait by the distance of
+// the next deadline was worse still at 50 ms).
+const blockSliceMs = 8
+
 // Wait blocks until something is ready and returns the events, whose Fd
 // is the tag: TagTimer, TagWake or what Add was given. The slice is reused
 // by the next Wait.
@@ -144,6 +171,22 @@ func (s *Set) Wait() ([]unix.EpollEvent, error) {
 	}
 	if s.rc == nil {
 		for {
+			if s.Raw {
+				r, e := rawCall(unix.SYS_EPOLL_PWAIT, uintptr(s.ep), uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), blockSliceMs)
+				switch {
+				case e == unix.EINTR:
+					// A signal: most often the runtime's request to
+					// preempt this goroutine (sysmon's, or a
+					// stop-the-world's), which a loop of raw system calls
+					// would never honour.
+					runtime.Gosched()
+				case e != 0:
+					return nil, e
+				case r > 0:
+					return s.events[:r], nil
+				}
+				continue // the slice ended
+			}
 			n, err := unix.EpollWait(s.ep, s.events[:], -1)
 			if err == unix.EINTR {
 				continue

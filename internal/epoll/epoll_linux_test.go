@@ -2,6 +2,7 @@ package epoll
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,44 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 			wakeSoon()
 			wait("not armed again", TagWake)
 		})
+	}
+}
+
+// TestWaitLetsTheWorldStop: New's raw Wait (Raw) keeps its P in a raw system call,
+// yet a stop-the-world (here a garbage collection) does not wait for the
+// next event: the preemption request's signal ends the wait and the loop
+// passes a preemption point.
+func TestWaitLetsTheWorldStop(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Raw = true
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		_, err := s.Wait()
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // in Wait, holding its P
+	gc := make(chan struct{})
+	go func() { runtime.GC(); close(gc) }()
+	select {
+	case <-gc:
+	case <-time.After(2 * time.Second):
+		s.Wake() // unblock the world, then fail
+		<-gc
+		t.Fatal("runtime.GC waited more than 2 s for Wait, blocked with nothing ready")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Wait returned (%v) with nothing ready", err)
+	default:
+	}
+	s.Wake()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
