@@ -25,7 +25,7 @@ import (
 // (never waiting for it) and become track_bfd results, BFD_CHECK verdicts and bfd_takeover
 // events (vrrp.PeerDown).
 type bfdState struct {
-	runner *link.Runner
+	runner bfdRunner
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -89,7 +89,7 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 		if len(sessions) == 0 {
 			return
 		}
-		b.runner = link.New(d.log)
+		b.runner = d.host.newBFD(d.log)
 		// The Runner's goroutine only posts: the loop may be busy, BFD
 		// must not wait for it.
 		b.runner.Subscribe("", func(ev link.Event) {
@@ -228,10 +228,8 @@ func (d *Daemon) bfdStatus() ([]bfd.Status, map[string]uint64, link.Lateness) {
 	return d.bfd.runner.Status()
 }
 
-// BFD returns the Runner of the BFD sessions (nil without bfd_instance), for
-// parts that follow a session by name (BGP neighbours): Subscribe and Up
-// are safe from any goroutine.
-func (d *Daemon) BFD() *link.Runner { return d.bfd.runner }
+// RunsBFD reports whether BFD sessions run (bfd_instance blocks).
+func (d *Daemon) RunsBFD() bool { return d.bfd.runner != nil }
 
 // bfdRefs drops track_bfd lines of sessions whose events go to checkers
 // only (bfd_instance's `checker`).

@@ -5,8 +5,9 @@
 // edges (edges.go): adverts (netio.Socket), gratuitous ARP / unsolicited
 // NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
 // filter (acceptmode), the load balancer's rules (dataplane/nft), the
-// health checks and trackers, the BGP speakers, connection sync and link
-// changes, each behind a small interface that the unit tests fake.
+// health checks and trackers, the BFD runner, the BGP speakers,
+// connection sync and link changes, each behind a small interface that
+// the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and

@@ -7,6 +7,8 @@ import (
 
 	"vigil/acceptmode"
 	"vigil/addr"
+	"vigil/bfd"
+	"vigil/bfd/link"
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/check"
@@ -102,6 +104,19 @@ type syncer interface {
 	Install(ctx context.Context) (int, error)
 }
 
+// bfdRunner holds the BFD sessions on their own thread: link.Runner.
+type bfdRunner interface {
+	Run(ctx context.Context) error
+	Configure(sessions []link.Session) error
+	SetScheduling(s link.Scheduling) error
+	Subscribe(name string, fn func(link.Event)) (cancel func())
+	Up(name string) (up, ok bool)
+	Status() ([]bfd.Status, map[string]uint64, link.Lateness)
+	SendErrors() map[string]string
+	Port(name string) (uint16, bool)
+	TID() int
+}
+
 // runner runs until ctx ends: the health checks (check.Runner), the
 // trackers (track.Tracker).
 type runner interface {
@@ -120,6 +135,7 @@ type edges struct {
 	newChecks        func(servers []check.Server, opts check.RunnerOptions) (runner, error)
 	newSpeaker       func(cfg speaker.Config, log *slog.Logger) bgpSpeaker
 	newSyncer        func(cfg ctsync.Config) (syncer, error)
+	newBFD           func(log *slog.Logger) bfdRunner
 	// newTrackers watches the vrrp_script, track_file, track_process and
 	// track_interface trackers.
 	newTrackers func(cfg track.Config, report func(track.Event)) (runner, error)
@@ -162,6 +178,7 @@ func hostEdges() edges {
 		newSyncer: func(cfg ctsync.Config) (syncer, error) {
 			return opened[syncer](ctsync.New(cfg))
 		},
+		newBFD: func(log *slog.Logger) bfdRunner { return link.New(log) },
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))
 		},

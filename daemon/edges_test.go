@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/addr"
+	"vigil/bfd"
+	"vigil/bfd/link"
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/check"
@@ -115,6 +117,7 @@ func (h *fakeHost) edges() edges {
 			return &fakeSpeaker{h: h, cfg: cfg}
 		},
 		newSyncer: func(ctsync.Config) (syncer, error) { return fakeSyncer{h}, nil },
+		newBFD:    func(*slog.Logger) bfdRunner { return &fakeBFD{up: map[string]bool{}} },
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -257,6 +260,30 @@ func (s fakeSyncer) Status() ctsync.Status        { return ctsync.Status{} }
 func (s fakeSyncer) Install(context.Context) (int, error) {
 	s.h.do("ctsync install")
 	return 0, nil
+}
+
+// fakeBFD holds sessions without sockets: a test sets up and posts the
+// changes (Daemon.bfdChanged).
+type fakeBFD struct {
+	mu sync.Mutex
+	up map[string]bool
+}
+
+func (b *fakeBFD) Run(ctx context.Context) error             { <-ctx.Done(); return nil }
+func (b *fakeBFD) Configure([]link.Session) error            { return nil }
+func (b *fakeBFD) SetScheduling(link.Scheduling) error       { return nil }
+func (b *fakeBFD) Subscribe(string, func(link.Event)) func() { return func() {} }
+func (b *fakeBFD) SendErrors() map[string]string             { return nil }
+func (b *fakeBFD) TID() int                                  { return 0 }
+func (b *fakeBFD) Port(string) (uint16, bool)                { return 0, false }
+func (b *fakeBFD) Status() ([]bfd.Status, map[string]uint64, link.Lateness) {
+	return nil, nil, link.Lateness{}
+}
+func (b *fakeBFD) Up(name string) (up, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	up, ok = b.up[name]
+	return up, ok
 }
 
 // idle runs no check and no tracker: a test hands the daemon their

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vigil/addr"
+	"vigil/bfd/link"
 	"vigil/check"
 	"vigil/track"
 	"vigil/vrrp"
@@ -336,4 +337,26 @@ func TestSyncInstallBeforeClaim(t *testing.T) {
 	before(t, ops, "ctsync install", "nft apply [192.0.2.100:80/tcp]")
 	before(t, ops, "ctsync install", "add 192.0.2.100/24")
 	before(t, ops, "ctsync install", "ctsync master true")
+}
+
+// TestBFDDownReleasesVIPs: a track_bfd session (the BFD runner is an edge
+// too) holds its instance in FAULT until the peer answers, lets it claim
+// its VIPs once up, and takes them away when it goes down.
+func TestBFDDownReleasesVIPs(t *testing.T) {
+	conf := "bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n" +
+		strings.Replace(instanceConf(""), "  advert_int 1\n", "  advert_int 1\n  track_bfd {\n    peer\n  }\n", 1)
+	l := newLab(t, conf)
+	l.advance(5 * time.Second)
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v while the session was never up, want FAULT", st)
+	}
+	l.d.bfdChanged(l.now, link.Event{Session: "peer", Up: true})
+	becomeMaster(l)
+	from := l.h.mark()
+	l.d.bfdChanged(l.now, link.Event{Session: "peer", Up: false})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the session went down, want FAULT", st)
+	}
+	before(t, l.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
 }

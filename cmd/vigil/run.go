@@ -223,7 +223,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		if o.checkPid != "" && d.Checking() && !slices.Contains(pids, o.checkPid) {
 			late = append(late, o.checkPid)
 		}
-		if o.bfdPid != "" && d.BFD() != nil && !slices.Contains(pids, o.bfdPid) {
+		if o.bfdPid != "" && d.RunsBFD() && !slices.Contains(pids, o.bfdPid) {
 			late = append(late, o.bfdPid)
 		}
 		if len(late) > 0 {
