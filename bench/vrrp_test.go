@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/probe"
 	"vigil/internal/testenv"
@@ -27,46 +28,25 @@ func requireBench(t *testing.T) {
 	testenv.RequireTool(t, "ip", "keepalived")
 }
 
-var vigilBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if vigilBin.path != "" {
-		os.RemoveAll(filepath.Dir(vigilBin.path))
-	}
+	vigilBin.Remove()
 	os.Exit(code)
 }
 
-// buildVigil builds vigil once per run, into a directory TestMain removes
-// (not a test's TempDir, which would vanish before the next test).
+// vigilBin is built once per run as `make deb` builds what it ships (static,
+// -trimpath): the benchmarks measure the binary operators run. vigil-bgp
+// beside vigil: the daemon starts it for bgp_instance blocks.
+var vigilBin = labtest.Binary{
+	Pattern: "vigil-bench-",
+	Pkgs:    []string{"vigil/cmd/vigil", "vigil/cmd/vigil-bgp"},
+	Flags:   []string{"-trimpath"},
+	Env:     []string{"CGO_ENABLED=0"},
+}
+
 func buildVigil(t *testing.T) string {
 	t.Helper()
-	vigilBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-bench-")
-		if err != nil {
-			vigilBin.err = err
-			return
-		}
-		bin := filepath.Join(dir, "vigil")
-		// Built as `make deb` builds what it ships (static, -trimpath): the
-		// benchmarks measure the binary operators run. vigil-bgp beside
-		// vigil: the daemon starts it for bgp_instance blocks.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "vigil/cmd/vigil", "vigil/cmd/vigil-bgp")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			vigilBin.err = fmt.Errorf("build vigil: %v\n%s", err, out)
-			return
-		}
-		vigilBin.path = bin
-	})
-	if vigilBin.err != nil {
-		t.Fatal(vigilBin.err)
-	}
-	return vigilBin.path
+	return vigilBin.MustPath(t)
 }
 
 // controls maps a vigil started by start to its control socket.

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,41 +21,17 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if vigilBin.dir != "" {
-		_ = os.RemoveAll(vigilBin.dir)
-	}
+	vigilBin.Remove()
 	os.Exit(code)
 }
 
 // vigilBin is the vigil binary, built once per test binary, only by the
 // tests that passed their skip checks.
-var vigilBin struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+var vigilBin = labtest.Binary{Pattern: "vigil-doctor-bin-", Pkgs: []string{"vigil/cmd/vigil"}}
 
 func vigilBinary(t *testing.T) string {
 	t.Helper()
-	vigilBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "vigil-doctor-bin-")
-		if err != nil {
-			vigilBin.err = err
-			return
-		}
-		vigilBin.dir = dir
-		bin := filepath.Join(dir, "vigil")
-		if out, err := exec.Command("go", "build", "-o", bin, "vigil/cmd/vigil").CombinedOutput(); err != nil {
-			vigilBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		vigilBin.path = bin
-	})
-	if vigilBin.err != nil {
-		t.Fatal(vigilBin.err)
-	}
-	return vigilBin.path
+	return vigilBin.MustPath(t)
 }
 
 // router is one VRRP process (vigil or keepalived) in a lab host.

@@ -703,15 +703,8 @@ func TestLBFNATIPv6(t *testing.T) {
 	}
 	d := x.director(0, confFNAT6)
 	c := newLBClient6(x.client, 2*time.Second)
-	waitDirector(t, d, "MASTER", 15*time.Second)
 	const url = "http://[2001:db8:f::100]/"
-	seen := map[string]bool{}
-	waitFor(t, 15*time.Second, "every real server to answer through the IPv6 VIP", func() bool {
-		if srv, err := c.get(url); err == nil {
-			seen[srv] = true
-		}
-		return len(seen) == len(x.rs)
-	})
+	x.waitServing6(d, c, url)
 
 	const n = 300
 	got := c.spread(t, url, n)
@@ -1193,15 +1186,8 @@ func TestLBDRIPv6(t *testing.T) {
 	}
 	d := x.director(0, confDR6)
 	c := newLBClient6(x.client, 2*time.Second)
-	waitDirector(t, d, "MASTER", 15*time.Second)
 	const url = "http://[2001:db8:b::100]/"
-	seen := map[string]bool{}
-	waitFor(t, 15*time.Second, "every real server to answer through the IPv6 VIP", func() bool {
-		if srv, err := c.get(url); err == nil {
-			seen[srv] = true
-		}
-		return len(seen) == len(x.rs)
-	})
+	x.waitServing6(d, c, url)
 	const n = 300
 	got := c.spread(t, url, n)
 	t.Logf("IPv6 DR rr: %d requests through the VIP, one connection each: %v", n, got)

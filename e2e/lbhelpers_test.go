@@ -293,6 +293,20 @@ func (x *lbLab) waitAllAnswer(c *lbClient, timeout time.Duration) {
 	})
 }
 
+// waitServing6 waits for n to be MASTER and every real server to answer
+// through the IPv6 url (one client address: the IPv6 labs have no aliases).
+func (x *lbLab) waitServing6(n *node, c *lbClient, url string) {
+	x.t.Helper()
+	waitDirector(x.t, n, "MASTER", 15*time.Second)
+	seen := map[string]bool{}
+	waitFor(x.t, 15*time.Second, "every real server to answer through the IPv6 VIP", func() bool {
+		if srv, err := c.get(url); err == nil {
+			seen[srv] = true
+		}
+		return len(seen) == len(x.rs)
+	})
+}
+
 func (x *lbLab) url() string { return "http://" + x.vip.String() + "/" }
 
 // tables lists the nft tables in host h.
