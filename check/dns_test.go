@@ -3,10 +3,8 @@ package check
 import (
 	"context"
 	"encoding/binary"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,54 +22,37 @@ import (
 //	wrongq.test    an answer to a different question
 func dnsResponder(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
+	return udpReplies(t, func(q []byte) [][]byte {
+		name, qend := decodeTestName(q, 12)
+		question := q[12 : qend+4]
+		reply := func(id []byte, rcode uint16, answers int, question []byte) []byte {
+			r := append([]byte(nil), id...)
+			r = binary.BigEndian.AppendUint16(r, 0x8180|rcode) // QR RD RA
+			r = binary.BigEndian.AppendUint16(r, 1)
+			r = binary.BigEndian.AppendUint16(r, uint16(answers))
+			r = append(r, 0, 0, 0, 0)
+			r = append(r, question...)
+			for i := 0; i < answers; i++ {
+				r = append(r, 0xc0, 12) // pointer to the question name
+				r = append(r, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)
 			}
-			q := append([]byte(nil), buf[:n]...)
-			name, qend := decodeTestName(q, 12)
-			question := q[12 : qend+4]
-			reply := func(id []byte, rcode uint16, answers int, question []byte) []byte {
-				r := append([]byte(nil), id...)
-				r = binary.BigEndian.AppendUint16(r, 0x8180|rcode) // QR RD RA
-				r = binary.BigEndian.AppendUint16(r, 1)
-				r = binary.BigEndian.AppendUint16(r, uint16(answers))
-				r = append(r, 0, 0, 0, 0)
-				r = append(r, question...)
-				for i := 0; i < answers; i++ {
-					r = append(r, 0xc0, 12) // pointer to the question name
-					r = append(r, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)
-				}
-				return r
-			}
-			switch name {
-			case "ok.test", "":
-				pc.WriteTo(reply(q[:2], 0, 1, question), from)
-			case "empty.test":
-				pc.WriteTo(reply(q[:2], 0, 0, question), from)
-			case "nx.test":
-				pc.WriteTo(reply(q[:2], 3, 0, question), from)
-			case "stray.test":
-				pc.WriteTo(reply([]byte{q[0] ^ 0xff, q[1]}, 3, 0, question), from)
-				pc.WriteTo(reply(q[:2], 0, 2, question), from)
-			case "wrongq.test":
-				other, _ := encodeName("other.test")
-				pc.WriteTo(reply(q[:2], 0, 1, append(other, 0, 1, 0, 1)), from)
-			}
+			return r
 		}
-	}()
-	t.Cleanup(func() { pc.Close(); wg.Wait() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
+		switch name {
+		case "ok.test", "":
+			return [][]byte{reply(q[:2], 0, 1, question)}
+		case "empty.test":
+			return [][]byte{reply(q[:2], 0, 0, question)}
+		case "nx.test":
+			return [][]byte{reply(q[:2], 3, 0, question)}
+		case "stray.test":
+			return [][]byte{reply([]byte{q[0] ^ 0xff, q[1]}, 3, 0, question), reply(q[:2], 0, 2, question)}
+		case "wrongq.test":
+			other, _ := encodeName("other.test")
+			return [][]byte{reply(q[:2], 0, 1, append(other, 0, 1, 0, 1))}
+		}
+		return nil
+	})
 }
 
 func decodeTestName(b []byte, off int) (string, int) {

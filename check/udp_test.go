@@ -16,6 +16,18 @@ import (
 // reply(datagram), or not at all when reply returns nil.
 func udpServer(t *testing.T, reply func([]byte) []byte) netip.AddrPort {
 	t.Helper()
+	return udpReplies(t, func(q []byte) [][]byte {
+		if r := reply(q); r != nil {
+			return [][]byte{r}
+		}
+		return nil
+	})
+}
+
+// udpReplies listens on a loopback UDP port and answers each datagram with
+// the datagrams replies(datagram) returns, in order.
+func udpReplies(t *testing.T, replies func([]byte) [][]byte) netip.AddrPort {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +42,7 @@ func udpServer(t *testing.T, reply func([]byte) []byte) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			if r := reply(append([]byte(nil), buf[:n]...)); r != nil {
+			for _, r := range replies(append([]byte(nil), buf[:n]...)) {
 				pc.WriteTo(r, from)
 			}
 		}
@@ -52,12 +64,13 @@ func TestUDP(t *testing.T) {
 		return d, m
 	}
 	short := 200 * time.Millisecond
-	tests := []struct {
+	type udpCase struct {
 		name   string
 		cfg    UDPConfig
 		up     bool
 		detail string
-	}{
+	}
+	tests := []udpCase{
 		{"echo with require_reply", UDPConfig{Target: Target{Addr: echo}, Payload: []byte("ping"), RequireReply: true}, true, "reply of 4 bytes"},
 		{"random payload echoed", UDPConfig{Target: Target{Addr: echo}, RequireReply: true}, true, "reply of 8 bytes"},
 		{"pattern match", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true}, true, "reply of 4 bytes"},
@@ -69,33 +82,13 @@ func TestUDP(t *testing.T) {
 		{"reply too long", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, MaxReplyLength: 3}, false, "reply of 4 bytes, want 0-3"},
 	}
 	d, m := pat("Ab12 34")
-	tests = append(tests, struct {
-		name   string
-		cfg    UDPConfig
-		up     bool
-		detail string
-	}{"hex pattern", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply of 4 bytes"})
+	tests = append(tests, udpCase{"hex pattern", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply of 4 bytes"})
 	d, m = pat("aX 1x 3x")
-	tests = append(tests, struct {
-		name   string
-		cfg    UDPConfig
-		up     bool
-		detail string
-	}{"wildcard nibbles", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply"})
+	tests = append(tests, udpCase{"wildcard nibbles", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply"})
 	d, m = pat("ab 13")
-	tests = append(tests, struct {
-		name   string
-		cfg    UDPConfig
-		up     bool
-		detail string
-	}{"pattern mismatch", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, false, "reply byte 1 is 12, want 13"})
+	tests = append(tests, udpCase{"pattern mismatch", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, false, "reply byte 1 is 12, want 13"})
 	d, m = pat("ab 12 34 56 78 9a")
-	tests = append(tests, struct {
-		name   string
-		cfg    UDPConfig
-		up     bool
-		detail string
-	}{"pattern longer than reply compares the reply's length", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply"})
+	tests = append(tests, udpCase{"pattern longer than reply compares the reply's length", UDPConfig{Target: Target{Addr: fixed}, RequireReply: true, ReplyPattern: d, ReplyMask: m}, true, "reply"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := NewUDP(tt.cfg)
