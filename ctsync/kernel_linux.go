@@ -209,18 +209,24 @@ func (m *nlmsg) nat(typ uint16, a netip.Addr, port uint16) {
 	m.pop()
 }
 
+// beginEntry begins a ctnetlink request (NLM_F_REQUEST|NLM_F_ACK and
+// flags) of message type typ about e's flow: its address family and its
+// original tuple.
+func (m *nlmsg) beginEntry(typ, flags uint16, seq uint32, e *wire.Entry) {
+	fam := uint8(unix.AF_INET)
+	if e.Is6() {
+		fam = unix.AF_INET6
+	}
+	m.begin(nfnlSubsysCTNetlink<<8|typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK|flags, seq, fam)
+	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+}
+
 // appendCreate appends a request creating e (NLM_F_CREATE|NLM_F_EXCL)
 // with its NAT bindings, TCP state and liberal window tracking (the
 // kernel's own choice for a flow picked up mid-stream: the window edges
 // are not synced), SEEN_REPLY/ASSURED, mark and timeout.
 func (m *nlmsg) appendCreate(e *wire.Entry, seq uint32) {
-	fam := uint8(unix.AF_INET)
-	if e.Is6() {
-		fam = unix.AF_INET6
-	}
-	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTNew,
-		unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, fam)
-	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	m.beginEntry(ipctnlMsgCTNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, e)
 	// The reply tuple of an untranslated flow: the kernel applies the NAT
 	// bindings below to it, which sets the DNAT/SNAT status bits the NAT
 	// hooks translate by. (Given the translated reply tuple, it would see
@@ -264,12 +270,7 @@ func (m *nlmsg) appendCreate(e *wire.Entry, seq uint32) {
 // timeout, TCP state (with liberal window tracking) and mark. Status is left alone: the kernel refuses
 // to clear SEEN_REPLY or ASSURED, and the NAT bits cannot change.
 func (m *nlmsg) appendUpdate(e *wire.Entry, seq uint32) {
-	fam := uint8(unix.AF_INET)
-	if e.Is6() {
-		fam = unix.AF_INET6
-	}
-	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTNew, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq, fam)
-	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	m.beginEntry(ipctnlMsgCTNew, 0, seq, e)
 	m.be32(ctaTimeout, max(e.Timeout, 1))
 	if e.Mark != 0 {
 		m.be32(ctaMark, e.Mark)
@@ -299,12 +300,7 @@ func liberalFlags(m *nlmsg) {
 // appendLiberal appends a request making an existing TCP flow's window
 // tracking liberal (see liberalFlags).
 func (m *nlmsg) appendLiberal(e *wire.Entry, seq uint32) {
-	fam := uint8(unix.AF_INET)
-	if e.Is6() {
-		fam = unix.AF_INET6
-	}
-	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTNew, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq, fam)
-	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	m.beginEntry(ipctnlMsgCTNew, 0, seq, e)
 	if e.Zone != 0 {
 		m.be16(ctaZone, e.Zone)
 	}
@@ -318,12 +314,7 @@ func (m *nlmsg) appendLiberal(e *wire.Entry, seq uint32) {
 
 // appendDelete appends a request deleting the flow with e's tuples.
 func (m *nlmsg) appendDelete(e *wire.Entry, seq uint32) {
-	fam := uint8(unix.AF_INET)
-	if e.Is6() {
-		fam = unix.AF_INET6
-	}
-	m.begin(nfnlSubsysCTNetlink<<8|ipctnlMsgCTDelete, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq, fam)
-	m.tuple(ctaTupleOrig, e.Proto, e.Zone, e.Orig)
+	m.beginEntry(ipctnlMsgCTDelete, 0, seq, e)
 	if e.Zone != 0 {
 		m.be16(ctaZone, e.Zone)
 	}

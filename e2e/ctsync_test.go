@@ -175,6 +175,18 @@ var syncTargets = []string{
 
 var syncTargetNames = []string{"NAT/IPv4", "FNAT/IPv4", "NAT/IPv6", "FNAT/IPv6"}
 
+// startSyncPair starts dir1 (priority 150) and dir2 (100) of x with the
+// connection sync on or off, waits for dir1 to be MASTER and dir2 BACKUP,
+// and starts the client's traffic.
+func startSyncPair(t *testing.T, x *lbLab, on bool) (d1, d2 *node, tr *syncTraffic) {
+	t.Helper()
+	d1 = x.director(0, syncConf(150, on))
+	d2 = x.director(1, syncConf(100, on))
+	waitSyncDirector(t, d1, "MASTER", 20*time.Second)
+	waitSyncDirector(t, d2, "BACKUP", 10*time.Second)
+	return d1, d2, startSyncTraffic(t, newLBClient(x.client, syncReqTimeout))
+}
+
 // startSyncTraffic opens the connections (connection i to service i%4) and
 // keeps each sending; a failed connection is recorded and reopened.
 func startSyncTraffic(t *testing.T, c *lbClient) *syncTraffic {
@@ -310,11 +322,7 @@ func TestConnSyncFailover(t *testing.T) {
 	t.Run("sync", func(t *testing.T) {
 		t.Parallel()
 		x := newSyncLab(t, "cso")
-		d1 := x.director(0, syncConf(150, true))
-		d2 := x.director(1, syncConf(100, true))
-		waitSyncDirector(t, d1, "MASTER", 20*time.Second)
-		waitSyncDirector(t, d2, "BACKUP", 10*time.Second)
-		tr := startSyncTraffic(t, newLBClient(x.client, syncReqTimeout))
+		d1, d2, tr := startSyncPair(t, x, true)
 		waitFor(t, 10*time.Second, "dir2 to hold a copy of every connection", func() bool {
 			s := syncStatus(t, d2)
 			return s.Running && !s.Master && s.Entries >= syncConns
@@ -404,11 +412,7 @@ func TestConnSyncFailover(t *testing.T) {
 	t.Run("no sync", func(t *testing.T) {
 		t.Parallel()
 		x := newSyncLab(t, "csf")
-		d1 := x.director(0, syncConf(150, false))
-		d2 := x.director(1, syncConf(100, false))
-		waitSyncDirector(t, d1, "MASTER", 20*time.Second)
-		waitSyncDirector(t, d2, "BACKUP", 10*time.Second)
-		tr := startSyncTraffic(t, newLBClient(x.client, syncReqTimeout))
+		d1, d2, tr := startSyncPair(t, x, false)
 		time.Sleep(500 * time.Millisecond)
 		from := time.Now()
 		if err := x.lab.Cut(x.ports[0]); err != nil {
