@@ -180,8 +180,8 @@ func init() {
 		garpIntKW("vrrp_garp_lower_prio_repeat", "GARPs per burst after a lower priority advert (default vrrp_garp_master_repeat; 0 sends none).", func(g *Garp) *int { return &g.LowerPrioRepeat }, 0),
 		wholeSecondsKW("vrrp_garp_master_refresh", "Period of GARP refreshes while master, whole seconds (default 0, none).", func(g *Global) *time.Duration { return &g.Garp.MasterRefresh }, 0),
 		garpIntKW("vrrp_garp_master_refresh_repeat", "GARPs per refresh (default 1).", func(g *Garp) *int { return &g.MasterRefreshRepeat }, 1),
-		garpDurKW("vrrp_garp_interval", "Gap between two GARPs on an interface, 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived).", func(g *Garp) *time.Duration { return &g.Interval }, maxGarp),
-		garpDurKW("vrrp_gna_interval", "Gap between two unsolicited NAs on an interface, 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived).", func(g *Garp) *time.Duration { return &g.NAInterval }, maxGarp),
+		garpDurKW("vrrp_garp_interval", "Minimum gap between two gratuitous ARPs on an interface, shared by every instance announcing there, 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived). The paced ARPs are queued, so they delay no other work; those still queued when the instance leaves MASTER are dropped.", func(g *Garp) *time.Duration { return &g.Interval }, maxGarp),
+		garpDurKW("vrrp_gna_interval", "Minimum gap between two unsolicited NAs on an interface, as vrrp_garp_interval is for ARPs (the two are paced independently), 0.000001 seconds or more (default: no gap; 0 is an error, as in keepalived).", func(g *Garp) *time.Duration { return &g.NAInterval }, maxGarp),
 		boolKW("vrrp_min_garp", "Send one GARP/NA on becoming master and no second burst.", func(g *Global) *bool { return &g.VRRPMinGarp }, 0),
 		{Name: "vrrp_garp_extra_if", Status: Supported, Doc: "Period of GARPs on VIP interfaces other than the instance's (`all` for every interface).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)

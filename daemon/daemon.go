@@ -80,6 +80,10 @@ type Daemon struct {
 	groups     []*vrrp.Group
 	socks      map[sockKey]*sock
 	announcers map[string]announcer
+	// pacers space out the announcements on an interface whose
+	// vrrp_garp_interval / vrrp_gna_interval is set (garppace.go); like
+	// announcers, d.work's.
+	pacers     map[string]*pacer
 	addrs      addrManager
 	noAccept   acceptFilter // nil without nft
 	lastReload *control.ReloadResult
@@ -132,6 +136,9 @@ type instance struct {
 	// claimed is written by d.work.
 	firstAdvert time.Duration
 	claimed     atomic.Int64
+	// mastership counts the instance's departures from MASTER (d.work
+	// bumps it): a paced announcement queued before one is dropped.
+	mastership atomic.Uint64
 }
 
 type sockKey struct {
@@ -163,6 +170,7 @@ func New(opts Options) (*Daemon, error) {
 		calls:      make(chan func(time.Time)),
 		socks:      map[sockKey]*sock{},
 		announcers: map[string]announcer{},
+		pacers:     map[string]*pacer{},
 		byFd:       map[int]*sock{},
 		rebind:     make(chan struct{}, 1),
 		linkUp:     map[string]bool{},
@@ -954,6 +962,11 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	firstAdvert := in.firstAdvert
 	add, del, announce, notes := rd.AddAddrs, rd.DelAddrs, rd.Announce, rd.Notes
 	d.work.do(func() {
+		for _, n := range trans {
+			if n.t.From == vrrp.StateMaster {
+				in.mastership.Add(1) // cancels paced announcements still queued
+			}
+		}
 		if syncJob != nil {
 			syncJob()
 		}
@@ -1063,14 +1076,35 @@ func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
 		}
 		d.announcers[dev] = a
 	}
-	if err := a.Announce(ip); err != nil {
-		in.announceErrs.Add(1)
-		d.log.Warn("announce", "vip", ip.String(), "err", err)
+	gap := spec.cfg.Garp.Interval
+	if !ip.Is4() {
+		gap = spec.cfg.Garp.NAInterval
+	}
+	done := func(err error) { d.announced(in, ip, err) }
+	p := d.pacers[dev]
+	if p == nil && gap > 0 {
+		p = newPacer(a)
+		d.pacers[dev] = p
+	}
+	if p == nil {
+		done(a.Announce(ip))
 		return
 	}
-	if ip.Is4() {
+	// Once paced, every announcement on dev goes through the queue, so
+	// that they keep their order.
+	epoch := in.mastership.Load()
+	p.enqueue(paced{ip: ip, gap: gap, done: done, live: func() bool { return in.mastership.Load() == epoch }})
+}
+
+// announced counts an announcement sent (or failed) for in.
+func (d *Daemon) announced(in *instance, ip netip.Addr, err error) {
+	switch {
+	case err != nil:
+		in.announceErrs.Add(1)
+		d.log.Warn("announce", "vip", ip.String(), "err", err)
+	case ip.Is4():
 		in.garps.Add(1)
-	} else {
+	default:
 		in.nas.Add(1)
 	}
 }
@@ -1113,7 +1147,12 @@ func (d *Daemon) stopAll(now time.Time) {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)
 	}
 	for name, a := range d.announcers {
-		_ = a.Close()
+		if p := d.pacers[name]; p != nil {
+			_ = p.close() // drops what is queued, closes a
+			delete(d.pacers, name)
+		} else {
+			_ = a.Close()
+		}
 		delete(d.announcers, name)
 	}
 }
