@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,26 +77,8 @@ vrrp_instance VI_2 {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	cmd := h.Command(t.Context(), "keepalived", "-P", "-n", "-l", "-D", "-f", confPath,
-		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := h.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
+	lines, stopLines := labtest.FIFOLines(t, fifo)
+	cmd, out := labtest.StartKeepalived(t, h, dir, confPath)
 	// BACKUP at start, MASTER after the down timer (3 × 1 s + skew).
 	var fifoLines []string
 	deadline := time.After(10 * time.Second)
@@ -114,18 +95,8 @@ collect:
 		}
 	}
 	time.Sleep(300 * time.Millisecond) // the scripts of the last transition
-	cmd.Process.Signal(unix.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
-	r.SetReadDeadline(time.Now())
-	for range lines {
-	}
+	labtest.Stop(cmd)
+	stopLines()
 	kaArgv := readLines(t, logf)
 	// Drop what notify_stop and the STOP generic added while stopping.
 	kaArgv = slices.DeleteFunc(kaArgv, func(s string) bool { return strings.Contains(s, "|STOP|") })

@@ -1,10 +1,8 @@
 package track
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -172,27 +170,9 @@ type kaState struct {
 // state its notify FIFO reported for each instance.
 func runKeepalived(t *testing.T, h *netlab.Host, dir, fifo, confPath string) map[string]kaState {
 	t.Helper()
-	r, err := os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cmd := h.Command(t.Context(), "keepalived", "-P", "-n", "-l", "-D", "-f", confPath,
-		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := h.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
+	lines, stopLines := labtest.FIFOLines(t, fifo)
+	cmd, out := labtest.StartKeepalived(t, h, dir, confPath)
 	got := map[string]kaState{}
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	deadline := time.After(3 * time.Second)
 read:
 	for {
@@ -212,26 +192,12 @@ read:
 			break read
 		}
 	}
-	cmd.Process.Signal(unix.SIGTERM)
-	r.SetReadDeadline(time.Now()) // unblock the reader
-	waitExit(cmd)
-	for range lines {
-	}
+	labtest.Stop(cmd)
+	stopLines()
 	if len(got) == 0 {
 		t.Fatalf("keepalived reported nothing:\n%s", out.String())
 	}
 	return got
-}
-
-func waitExit(cmd *exec.Cmd) {
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
 }
 
 // TestEffectiveMatchesKeepalived checks Effective + Aggregate against
