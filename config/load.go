@@ -60,6 +60,7 @@ func Build(nodes []*Node, env Env) (*Config, Diagnostics) {
 	b := &builder{env: env, cfg: newConfig()}
 	topTable.run(b, nodes, b.cfg)
 	b.validate()
+	b.cfg.dropKeyPositions()
 	b.cfg.reindex()
 	return b.cfg, sortDiags(b.diags)
 }

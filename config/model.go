@@ -664,8 +664,8 @@ type Instance struct {
 	BGPAnnounce []*BGPAnnounce
 
 	ipvlan, ipvlanAddr bool
-	dropped            bool // unusable: removed at the end of validation
-	kw                 keyPositions
+	dropped            bool          // unusable: removed at the end of validation
+	kw                 *keyPositions // for validation's messages; dropped when Build returns
 
 	has fieldSet
 }
@@ -820,7 +820,7 @@ type VirtualServer struct {
 
 	has    fieldSet
 	timers checkTimers
-	kw     keyPositions
+	kw     *keyPositions // for validation's messages; dropped when Build returns
 }
 
 // Key is a short human name, keepalived style: [IP]:proto:port, FWM n,

@@ -263,8 +263,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	trackEvents := d.tracking.events
 	go d.bridge(loopCtx, links, macs.C, trackEvents)
 
-	var buf [65536]byte // every advert is read into it and stepped in place
-	var due time.Time   // the deadline the loop last waited for
+	// Every advert is read into buf and stepped in place. It is on the
+	// heap, not an array on this goroutine's stack: a 64 KiB frame makes
+	// the runtime give the loop a 128 KiB stack, copied at each growth
+	// during the load, where the heap holds exactly 64 KiB.
+	buf := make([]byte, 65536)
+	var due time.Time // the deadline the loop last waited for
 	for {
 		d.turn()
 		due = d.next()
@@ -307,7 +311,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 			default:
 				if s := d.byFd[int(ev.Fd)]; s != nil {
-					d.readAll(now, s, buf[:])
+					d.readAll(now, s, buf)
 				}
 			}
 		}
