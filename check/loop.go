@@ -299,35 +299,56 @@ func (l *loop) tcpWorker() {
 		case <-l.checks.Done():
 			return
 		}
-		out := make([]tcpOutcome, len(batch))
-		for k, j := range batch {
-			c := l.r.tcp[j.s][j.i]
-			start := time.Now()
-			var (
-				fd            int
-				watched, over bool
-				err           error
-			)
-			if c.pooled {
-				fd, watched, over, err = c.startPooled(l.pool)
-			} else {
-				fd, over, err = c.start()
-			}
-			out[k] = tcpOutcome{j: j, fd: fd, watched: watched, start: start}
-			if over {
-				out[k].fd = -1
-				out[k].res = c.result(err, start)
-				out[k].at = time.Now()
-			}
-		}
-		l.tcpDone <- out
+		l.tcpDone <- l.startTCP(batch)
 	}
+}
+
+// startTCP starts the connects of batch, on a TCP worker or, for a small
+// batch, on the loop itself.
+func (l *loop) startTCP(batch []job) []tcpOutcome {
+	out := make([]tcpOutcome, len(batch))
+	for k, j := range batch {
+		c := l.r.tcp[j.s][j.i]
+		start := time.Now()
+		var (
+			fd            int
+			watched, over bool
+			err           error
+		)
+		if c.pooled {
+			fd, watched, over, err = c.startPooled(l.pool)
+		} else {
+			fd, over, err = c.start()
+		}
+		out[k] = tcpOutcome{j: j, fd: fd, watched: watched, start: start}
+		if over {
+			out[k].fd = -1
+			out[k].res = c.result(err, start)
+			out[k].at = time.Now()
+		}
+	}
+	return out
 }
 
 // flushTCP queues tcpBatch for the TCP workers, never blocking, and starts
 // another worker while batches wait. What does not fit the queue waits for
 // the next step, when a batch has come back.
 func (l *loop) flushTCP() {
+	for n := len(l.tcpBatch); n > 0 && n <= inlineTCP && len(l.tcpWork) == 0; n = len(l.tcpBatch) {
+		// A few connects are started here: handing them to a worker and
+		// taking the outcome back costs two goroutine switches, each
+		// often a thread woken, for a few non-blocking system calls. With
+		// 3 TCP_CHECKs at delay_loop 1 that was 46 wake-ups a second
+		// (docs/benchmarks.md); the workers are for the large batches of
+		// a big director, where spreading the system calls over the CPUs
+		// pays.
+		out := l.startTCP(l.tcpBatch)
+		l.tcpBatch = nil
+		l.startedTCP(out)
+		// Connects that ended at once (refused, or an error) left room
+		// under the in-flight limit: waiting checks take it now.
+		l.refill()
+	}
 	for len(l.tcpBatch) > 0 {
 		n := min(len(l.tcpBatch), maxTCPBatch)
 		select {

@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -88,5 +89,59 @@ func TestLoopInvariantsCatch(t *testing.T) {
 		if l.checkInvariants() == nil {
 			t.Errorf("%s: not caught", name)
 		}
+	}
+}
+
+// TestFewTCPChecksStartOnTheLoop: a handful of TCP_CHECKs start their
+// connects on the loop itself, with no TCP worker (issue #7: the hand-off
+// to a worker and back cost two goroutine switches per check, each often a
+// thread woken), and still see open, refused and timed-out targets.
+func TestFewTCPChecksStartOnTheLoop(t *testing.T) {
+	open, closed, hang := tcpServer(t), closedPort(t), fullBacklog(t)
+	mk := func(ap netip.AddrPort) *TCP {
+		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 30 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	servers := []Server{
+		{ID: "open", Checks: []Watch{{mk(open), fast(0)}}},
+		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
+		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
+	}
+	events := newEventLog()
+	r, err := NewRunner(servers, RunnerOptions{MaxInFlight: 3, OnEvent: events.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers, steps := 0, 0
+	loopStepped = func(l *loop) {
+		if l.r != r {
+			return
+		}
+		steps++
+		workers = max(workers, l.tcpWorkers)
+	}
+	defer func() { loopStepped = nil }()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if steps < 10 {
+		t.Fatalf("only %d steps of the loop", steps)
+	}
+	if workers != 0 {
+		t.Errorf("%d TCP workers started for 3 TCP_CHECKs, want none", workers)
+	}
+	got := strings.Join(events.strings(), "\n")
+	for _, want := range []string{"closed server down: TCP_CHECK", "connection refused", "hang server down: TCP_CHECK", "timed out"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in the events:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "open server down") {
+		t.Errorf("the open target went down:\n%s", got)
 	}
 }

@@ -222,6 +222,7 @@ type tcpOutcome struct {
 
 const (
 	maxTCPWorkers = 4   // enough to use every CPU of a small director
+	inlineTCP     = 4   // batches up to this size start on the loop (flushTCP)
 	maxTCPBatch   = 128 // bounds how long a check waits behind its batch
 	tcpQueue      = 64  // batches queued for the workers
 )
