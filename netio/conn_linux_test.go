@@ -20,12 +20,8 @@ import (
 // destination they were sent with, over every family and version.
 func TestConnMulticastAndUnicast(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "niocm")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "192.0.2.11/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
+	h := lanHosts(t, "niocm", []string{"192.0.2.1/24", "192.0.2.11/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
+	a, b := h[0], h[1]
 	_, llA := ifaceIn(t, a, "eth0")
 	ifB, llB := ifaceIn(t, b, "eth0")
 
@@ -184,10 +180,7 @@ func TestConnIsolation(t *testing.T) {
 // expired deadline is reported as such without counting as an error.
 func TestConnCloseAndDeadline(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "niocc")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24"))
+	a := lanHosts(t, "niocc", []string{"192.0.2.1/24"})[0]
 	for _, fam := range []inet.Family{inet.IPv4, inet.IPv6} {
 		c := listenIn(t, a, "eth0", fam, Options{Multicast: true})
 		check(t, c.SetReadDeadline(time.Now().Add(-time.Second)))

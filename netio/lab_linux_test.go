@@ -30,13 +30,23 @@ func newLab(t *testing.T, prefix string) *netlab.Lab {
 // 2001:db8::2), each with eth0 on segment "lan" of a lab with prefix.
 func twoHosts(t *testing.T, prefix string) (a, b *netlabHost) {
 	t.Helper()
+	h := lanHosts(t, prefix, []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
+	return h[0], h[1]
+}
+
+// lanHosts returns one host per address list, named a, b, c, ..., each
+// with eth0 and those addresses on segment "lan" of a lab with prefix.
+func lanHosts(t *testing.T, prefix string, addrs ...[]string) []*netlabHost {
+	t.Helper()
 	l := newLab(t, prefix)
 	check(t, l.AddSegment("lan"))
-	a = must[*netlabHost](t)(l.AddHost("a"))
-	b = must[*netlabHost](t)(l.AddHost("b"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
-	return a, b
+	var hosts []*netlabHost
+	for i, a := range addrs {
+		h := must[*netlabHost](t)(l.AddHost(string(rune('a' + i))))
+		must[string](t)(l.Connect(h, "eth0", "lan", a...))
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 func must[T any](t *testing.T) func(T, error) T {

@@ -19,14 +19,8 @@ import (
 // a learning switch, as with any capture.)
 func TestSnifferCountsEveryAdvert(t *testing.T) {
 	t.Parallel()
-	l := newLab(t, "niosn")
-	check(t, l.AddSegment("lan"))
-	a := must[*netlabHost](t)(l.AddHost("a"))
-	b := must[*netlabHost](t)(l.AddHost("b"))
-	c := must[*netlabHost](t)(l.AddHost("c"))
-	must[string](t)(l.Connect(a, "eth0", "lan", "192.0.2.1/24", "2001:db8::1/64"))
-	must[string](t)(l.Connect(b, "eth0", "lan", "192.0.2.2/24", "2001:db8::2/64"))
-	must[string](t)(l.Connect(c, "eth0", "lan", "192.0.2.3/24", "2001:db8::3/64"))
+	h := lanHosts(t, "niosn", []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"}, []string{"192.0.2.3/24", "2001:db8::3/64"})
+	a, b, c := h[0], h[1], h[2]
 	ifA, llA := ifaceIn(t, a, "eth0")
 	ifB, _ := ifaceIn(t, b, "eth0")
 	ifC, _ := ifaceIn(t, c, "eth0")
