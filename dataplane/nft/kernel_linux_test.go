@@ -11,7 +11,6 @@ import (
 
 	"vigil/internal/inet"
 	"vigil/internal/netlab"
-	"vigil/internal/testenv"
 	"vigil/lb"
 )
 
@@ -119,25 +118,7 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 
 	// Draining: an established keep-alive connection stays, no new flow.
 	apply(t, dp, natService(method, "203.0.113.10", b1, b2, b3))
-	c, err := x.dial(vip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	first, err := c.get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live []lb.Backend
-	var drained lb.Backend
-	for i, b := range []lb.Backend{b1, b2, b3} {
-		if fmt.Sprintf("rs%d", i+1) == first {
-			drained = b
-			drained.Weight = 0
-		} else {
-			live = append(live, b)
-		}
-	}
+	c, first, drained, live := x.keepAlive(t, vip, []lb.Backend{b1, b2, b3})
 	s = natService(method, "203.0.113.10", live...)
 	s.Draining = []lb.Backend{drained}
 	apply(t, dp, s)
@@ -297,25 +278,7 @@ func TestDR(t *testing.T) {
 	checkIdempotent(t, x, d)
 
 	// Draining: the established connection stays on its real server.
-	c, err := x.dial(vip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	first, err := c.get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live []lb.Backend
-	var drained lb.Backend
-	for i, b := range bs {
-		if fmt.Sprintf("rs%d", i+1) == first {
-			drained = b
-			drained.Weight = 0
-		} else {
-			live = append(live, b)
-		}
-	}
+	c, first, drained, live := x.keepAlive(t, vip, bs)
 	s := svc(live, table(2))
 	s.Draining = []lb.Backend{drained}
 	d = apply(t, dp, s)
@@ -349,17 +312,7 @@ func TestDR(t *testing.T) {
 // Apply: the rendered text is valid nft for nft and the kernel, not only
 // plausible text.
 func TestGoldenLoad(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
-	l, err := netlab.New("nftgold")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	h, err := l.AddHost("h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := oneHost(t, "nftgold")
 	mustRun(t, h, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
 	dp, err := New(Config{NetNS: h.NS})
 	if err != nil {
@@ -396,17 +349,7 @@ func TestGoldenLoad(t *testing.T) {
 // TestScale1000 applies 1,000 real servers, then changes all 1,000, and
 // requires each transaction to take under a second.
 func TestScale1000(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
-	l, err := netlab.New("nftscale")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	h, err := l.AddHost("h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := oneHost(t, "nftscale")
 	dp, err := New(Config{NetNS: h.NS})
 	if err != nil {
 		t.Fatal(err)
@@ -448,17 +391,7 @@ func TestScale1000(t *testing.T) {
 // back, the next Apply still converges (the incremental transaction fails
 // and Apply rewrites the tables whole), and a hand-made table survives.
 func TestResync(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
-	l, err := netlab.New("nftresync")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	h, err := l.AddHost("h")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := oneHost(t, "nftresync")
 	operatorTable(t, h)
 	dp, err := New(Config{NetNS: h.NS})
 	if err != nil {

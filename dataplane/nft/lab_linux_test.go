@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 	"vigil/lb"
@@ -137,6 +138,44 @@ func (x *lab) dataplane(t *testing.T) *Dataplane {
 type conn struct {
 	c net.Conn
 	r *bufio.Reader
+}
+
+// oneHost returns the host "h" of a new lab with prefix, removed when the
+// test ends.
+func oneHost(t *testing.T, prefix string) *netlab.Host {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "ip", "nft")
+	h, err := labtest.New(t, prefix).AddHost("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// keepAlive opens a keep-alive connection to vip (closed when the test
+// ends) and returns it with the real server that answered its first
+// request, the backend of bs (named rs1, rs2, ... in order) that is, with
+// weight 0 for draining, and the others.
+func (x *lab) keepAlive(t *testing.T, vip string, bs []lb.Backend) (c *conn, first string, drained lb.Backend, live []lb.Backend) {
+	t.Helper()
+	c, err := x.dial(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if first, err = c.get(); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range bs {
+		if fmt.Sprintf("rs%d", i+1) == first {
+			drained = b
+			drained.Weight = 0
+		} else {
+			live = append(live, b)
+		}
+	}
+	return c, first, drained, live
 }
 
 func (x *lab) dial(vip string) (*conn, error) {
