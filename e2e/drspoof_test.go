@@ -39,10 +39,7 @@ func runDoctorOn(t *testing.T, n *node) (doctor.Report, int) {
 func TestDRAntiSpoofing(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
-	x := newLBLab(t, "dsp", "DR", 1)
-	d := x.director(0, x.conf("rr", 150, nil))
-	c := newLBClient(x.client, time.Second)
-	x.waitServing(d, c)
+	x, d, c := startLB(t, "dsp", "DR", time.Second, nil)
 
 	rep, code := runDoctorOn(t, d)
 	if ok := doctortest.Find(rep, "VD705", doctor.Ok); len(ok) != len(x.rs) {

@@ -55,10 +55,7 @@ func TestLBSpread(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
-			d := x.director(0, x.conf(tc.algo, 150, tc.weights))
-			c := newLBClient(x.client, 2*time.Second)
-			x.waitServing(d, c)
+			x, d, c := startLB(t, tc.prefix, tc.kind, 2*time.Second, func(x *lbLab) string { return x.conf(tc.algo, 150, tc.weights) })
 
 			const n = 300
 			got := c.spread(t, x.url(), n)
@@ -165,10 +162,7 @@ func TestLBKilledRealServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
-			d := x.director(0, x.conf("rr", 150, nil))
-			c := newLBClient(x.client, 500*time.Millisecond)
-			x.waitServing(d, c)
+			x, d, c := startLB(t, tc.prefix, tc.kind, 500*time.Millisecond, nil)
 			victim := x.rs[1]
 			removal := lbRemovalBound
 			fail, recover := victim.kill, func() { victim.start(t) }
@@ -477,10 +471,7 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 func TestLBFNATConns(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
-	x := newLBLab(t, "lbconn", "FNAT", 1)
-	d := x.director(0, x.conf("rr", 150, nil))
-	c := newLBClient(x.client, 2*time.Second)
-	x.waitServing(d, c)
+	x, d, c := startLB(t, "lbconn", "FNAT", 2*time.Second, nil)
 
 	k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
 	if err != nil {
@@ -747,11 +738,8 @@ func TestLBInhibitOnFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
 			flags := t.TempDir()
-			d := x.director(0, x.confInhibit("rr", 150, flags))
-			c := newLBClient(x.client, time.Second)
-			x.waitServing(d, c)
+			x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string { return x.confInhibit("rr", 150, flags) })
 
 			// Keep-alive connections from every client address until
 			// each real server holds at least two of them.
@@ -836,10 +824,7 @@ func TestLBInhibitOnFailure(t *testing.T) {
 func TestLBReload(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
-	x := newLBLab(t, "lbrld", "FNAT", 1)
-	d := x.director(0, x.conf("rr", 150, nil))
-	c := newLBClient(x.client, 500*time.Millisecond)
-	x.waitServing(d, c)
+	x, d, c := startLB(t, "lbrld", "FNAT", 500*time.Millisecond, nil)
 	victim := x.rs[1]
 	victim.kill()
 	waitFor(t, 2*lbRemovalBound, victim.name+" to be down", func() bool {
@@ -926,11 +911,9 @@ func TestLBPersistence(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
-			conf := strings.Replace(x.conf("rr", 150, nil), "  protocol TCP\n", "  protocol TCP\n  persistence_timeout 30\n", 1)
-			d := x.director(0, conf)
-			c := newLBClient(x.client, time.Second)
-			x.waitServing(d, c)
+			x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string {
+				return strings.Replace(x.conf("rr", 150, nil), "  protocol TCP\n", "  protocol TCP\n  persistence_timeout 30\n", 1)
+			})
 
 			// Each client address makes 10 connections, round after
 			// round, so that the first connections of the 9 clients come
@@ -1228,10 +1211,7 @@ func TestLBNoStaleFlowToDeadServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
-			d := x.director(0, x.conf("rr", 150, nil))
-			c := newLBClient(x.client, 300*time.Millisecond)
-			x.waitServing(d, c)
+			x, d, c := startLB(t, tc.prefix, tc.kind, 300*time.Millisecond, nil)
 			victim := x.rs[1]
 			if err := x.lab.Cut(victim.port); err != nil {
 				t.Fatal(err)

@@ -15,10 +15,7 @@ import (
 func TestLBWeightedLeastConnection(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
-	x := newLBLab(t, "lbwlc", "FNAT", 1)
-	d := x.director(0, x.conf("wlc", 150, nil))
-	c := newLBClient(x.client, 2*time.Second)
-	x.waitServing(d, c)
+	x, d, c := startLB(t, "lbwlc", "FNAT", 2*time.Second, func(x *lbLab) string { return x.conf("wlc", 150, nil) })
 	x.rs[1].kill()
 	x.rs[2].kill()
 	waitFor(t, 10*time.Second, "r2 and r3 to be marked down", func() bool {

@@ -293,6 +293,22 @@ func (x *lbLab) waitAllAnswer(c *lbClient, timeout time.Duration) {
 	})
 }
 
+// startLB builds the LB lab of kind with one director, starts vigil on it
+// with conf(x) (nil: round robin, x.conf("rr", 150, nil)), and waits until
+// it is MASTER and every real server answers a client whose requests time
+// out after timeout.
+func startLB(t *testing.T, prefix, kind string, timeout time.Duration, conf func(x *lbLab) string) (*lbLab, *node, *lbClient) {
+	t.Helper()
+	x := newLBLab(t, prefix, kind, 1)
+	if conf == nil {
+		conf = func(x *lbLab) string { return x.conf("rr", 150, nil) }
+	}
+	d := x.director(0, conf(x))
+	c := newLBClient(x.client, timeout)
+	x.waitServing(d, c)
+	return x, d, c
+}
+
 // waitServing6 waits for n to be MASTER and every real server to answer
 // through the IPv6 url (one client address: the IPv6 labs have no aliases).
 func (x *lbLab) waitServing6(n *node, c *lbClient, url string) {
