@@ -84,7 +84,7 @@ func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, h, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
+		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
 		return h
 	}
 	f.client, f.a, f.b, f.rs = host("client"), host("dira"), host("dirb"), host("rs")
@@ -99,10 +99,10 @@ func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 	connect(f.a, "eth1", "back", "203.0.113.2/24", "2001:db8:2::2/64")
 	connect(f.b, "eth1", "back", "203.0.113.3/24", "2001:db8:2::3/64")
 	connect(f.rs, "eth0", "back", "203.0.113.10/24", "2001:db8:2::10/64")
-	run(t, f.rs, "ip", "route", "add", "default", "via", "203.0.113.1")
-	run(t, f.rs, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
+	labtest.MustRun(t, f.rs, "ip", "route", "add", "default", "via", "203.0.113.1")
+	labtest.MustRun(t, f.rs, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
 	for _, d := range []*netlab.Host{f.a, f.b} {
-		run(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+		labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 			"net.ipv6.conf.all.keep_addr_on_down=1", "net.ipv6.conf.eth0.keep_addr_on_down=1", "net.ipv6.conf.eth1.keep_addr_on_down=1")
 		cmd := d.Command(context.Background(), "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(labRules)
@@ -110,19 +110,10 @@ func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 			t.Fatalf("[%s] nft: %v: %s", d.Name, err, out)
 		}
 		// The conntrack sysctls exist once the rules loaded conntrack.
-		run(t, d, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
+		labtest.MustRun(t, d, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0")
 	}
 	f.float(t, f.a, "add")
 	return f
-}
-
-func run(t *testing.T, h *netlab.Host, name string, args ...string) string {
-	t.Helper()
-	out, err := h.Run(name, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func (f *failoverLab) float(t *testing.T, h *netlab.Host, verb string) {
@@ -132,7 +123,7 @@ func (f *failoverLab) float(t *testing.T, h *netlab.Host, verb string) {
 		if verb == "add" && strings.Contains(fl[1], ":") {
 			args = append(args, "nodad")
 		}
-		run(t, h, "ip", args...)
+		labtest.MustRun(t, h, "ip", args...)
 	}
 }
 
@@ -143,12 +134,12 @@ func (f *failoverLab) float(t *testing.T, h *netlab.Host, verb string) {
 func (f *failoverLab) move(t *testing.T, from, to *netlab.Host) {
 	t.Helper()
 	f.float(t, from, "del")
-	run(t, from, "ip", "link", "set", "eth0", "down")
-	run(t, from, "ip", "link", "set", "eth1", "down")
+	labtest.MustRun(t, from, "ip", "link", "set", "eth0", "down")
+	labtest.MustRun(t, from, "ip", "link", "set", "eth1", "down")
 	f.float(t, to, "add")
 	for _, h := range []*netlab.Host{f.client, f.rs} {
-		run(t, h, "ip", "neigh", "flush", "dev", "eth0")
-		run(t, h, "ip", "-6", "neigh", "flush", "dev", "eth0")
+		labtest.MustRun(t, h, "ip", "neigh", "flush", "dev", "eth0")
+		labtest.MustRun(t, h, "ip", "-6", "neigh", "flush", "dev", "eth0")
 	}
 }
 
@@ -377,8 +368,8 @@ func TestFailoverKeepsConnections(t *testing.T) {
 			}
 			sb.SetMaster(true)
 			sa.SetMaster(false)
-			run(t, f.a, "ip", "link", "set", "eth0", "up")
-			run(t, f.a, "ip", "link", "set", "eth1", "up")
+			labtest.MustRun(t, f.a, "ip", "link", "set", "eth0", "up")
+			labtest.MustRun(t, f.a, "ip", "link", "set", "eth1", "up")
 			waitFor(t, "dira's copy of dirb's table", 15*time.Second, func() bool { return sa.established() == len(conns) })
 			f.move(t, f.b, f.a)
 			n, err := sa.Install(context.Background())

@@ -97,15 +97,15 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 	x.lab = l
 	var add func(string) *netlab.Host
 	x.client, add = lbFrontBack(t, l)
-	mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
+	labtest.MustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 	x.router = add("router")
 	lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
 	lbConnect(t, l, x.router, "eth1", "back", bgpRouterIP+"/24")
-	mustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
+	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
 	for i := 1; i <= ndirs; i++ {
 		d := add(fmt.Sprintf("dir%d", i))
 		x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i)))
-		mustRun(t, d, "ip", "route", "add", "default", "via", bgpRouterIP)
+		labtest.MustRun(t, d, "ip", "route", "add", "default", "via", bgpRouterIP)
 		// Counts the new flows the router sends this director (the SYNs
 		// addressed to it), before vigil's own ingress chain.
 		mustNft(t, d, fmt.Sprintf(`table netdev bgpcount {
@@ -121,9 +121,9 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 		h := add(name)
 		addr := fmt.Sprintf("198.51.100.%d", 10+i)
 		lbConnect(t, l, h, "eth0", "back", addr+"/24")
-		mustRun(t, h, "ip", "addr", "add", bgpVIP+"/32", "dev", "lo")
-		mustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
-		mustRun(t, h, "ip", "route", "add", "default", "via", bgpRouterIP)
+		labtest.MustRun(t, h, "ip", "addr", "add", bgpVIP+"/32", "dev", "lo")
+		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+		labtest.MustRun(t, h, "ip", "route", "add", "default", "via", bgpRouterIP)
 		// Counts every SYN reaching the real server, duplicates included.
 		mustNft(t, h, fmt.Sprintf(`table inet bgpcount {
   chain c {
@@ -164,7 +164,7 @@ var nftPackets = regexp.MustCompile(`counter packets (\d+)`)
 // counter reads the bgpcount counter of h.
 func counter(t *testing.T, h *netlab.Host, fam string) int {
 	t.Helper()
-	out := mustRun(t, h, "nft", "list", "chain", fam, "bgpcount", "c")
+	out := labtest.MustRun(t, h, "nft", "list", "chain", fam, "bgpcount", "c")
 	m := nftPackets.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("[%s] no counter in:\n%s", h.Name, out)
@@ -696,7 +696,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		}
 		got := x.spreadNew(c, 60)
 		t.Logf("while dir3 is withdrawn: %v", got)
-		mustRun(t, x.dirs[2], "nft", "delete", "table", "inet", "bgpblock")
+		labtest.MustRun(t, x.dirs[2], "nft", "delete", "table", "inet", "bgpblock")
 		// dir3's checks pass again one real server after the other; with
 		// its quorum alone it would announce with the first one back, a
 		// table unlike the others'. announce_delay holds the announcement
@@ -955,14 +955,14 @@ func dirAddr6(i int) string { return fmt.Sprintf("2001:db8:2::%d", i) }
 // SYNs the router sends them, and the router ECMP hashing on the ports.
 func (x *bgpLab) addIPv6() {
 	t := x.t
-	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad")
-	mustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::254")
-	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:1::254/64", "dev", "eth0", "nodad")
-	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:2::254/64", "dev", "eth1", "nodad")
-	mustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1")
+	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::254")
+	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:1::254/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:2::254/64", "dev", "eth1", "nodad")
+	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1")
 	for i, d := range x.dirs {
-		mustRun(t, d, "ip", "-6", "addr", "add", dirAddr6(i+1)+"/64", "dev", "eth0", "nodad")
-		mustRun(t, d, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
+		labtest.MustRun(t, d, "ip", "-6", "addr", "add", dirAddr6(i+1)+"/64", "dev", "eth0", "nodad")
+		labtest.MustRun(t, d, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
 		mustNft(t, d, fmt.Sprintf(`table netdev bgpcount6 {
   chain c {
     type filter hook ingress device "eth0" priority -500;
@@ -971,9 +971,9 @@ func (x *bgpLab) addIPv6() {
 }`, bgpVIP6))
 	}
 	for i, r := range x.rs {
-		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:2::%d/64", 11+i), "dev", "eth0", "nodad")
-		mustRun(t, r.host, "ip", "-6", "addr", "add", bgpVIP6+"/128", "dev", "lo")
-		mustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:2::%d/64", 11+i), "dev", "eth0", "nodad")
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", bgpVIP6+"/128", "dev", "lo")
+		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
 	}
 }
 
@@ -1005,7 +1005,7 @@ func TestBGPIPv6(t *testing.T) {
 	url := "http://[" + bgpVIP6 + "]/"
 	x.waitAllAnswerURL(c, url)
 	count := func(d *netlab.Host) int {
-		out := mustRun(t, d, "nft", "list", "chain", "netdev", "bgpcount6", "c")
+		out := labtest.MustRun(t, d, "nft", "list", "chain", "netdev", "bgpcount6", "c")
 		m := nftPackets.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("[%s] no counter in:\n%s", d.Name, out)
@@ -1122,7 +1122,7 @@ vrrp_instance VI_1 {
 	if r := routeOf(0); !r.Announced || !strings.Contains(strings.Join(r.Reasons, ";"), "MASTER") {
 		t.Errorf("dir1 (MASTER) route: %+v", r)
 	}
-	mustRun(t, x.client, "ping", "-c", "1", "-W", "2", vip)
+	labtest.MustRun(t, x.client, "ping", "-c", "1", "-W", "2", vip)
 
 	setFault(1, "1")
 	took := x.waitNexthopsFor(vip, 15*time.Second, 2)
@@ -1131,7 +1131,7 @@ vrrp_instance VI_1 {
 	if r := routeOf(0); r.Announced {
 		t.Errorf("dir1 in FAULT still announces: %+v", r)
 	}
-	mustRun(t, x.client, "ping", "-c", "1", "-W", "2", vip)
+	labtest.MustRun(t, x.client, "ping", "-c", "1", "-W", "2", vip)
 	setFault(1, "0")
 	took = x.waitNexthopsFor(vip, 15*time.Second, 1)
 	t.Logf("dir1 back (preempts): the router sends %s to dir1 after %v", vip, took.Round(time.Millisecond))

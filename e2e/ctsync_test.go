@@ -16,6 +16,7 @@ import (
 	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -109,15 +110,15 @@ vrrp_instance VI_LB6 {
 func newSyncLab(t *testing.T, prefix string) *lbLab {
 	t.Helper()
 	x := newLBLab(t, prefix, "NAT", 2)
-	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
 	for i, d := range x.dirs {
-		mustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:f::%d/64", i+1), "dev", "eth0", "nodad")
-		mustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", i+1), "dev", "eth1", "nodad")
-		mustRun(t, d, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+		labtest.MustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:f::%d/64", i+1), "dev", "eth0", "nodad")
+		labtest.MustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", i+1), "dev", "eth1", "nodad")
+		labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	}
 	for i, r := range x.rs {
-		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::1%d/64", i+1), "dev", "eth0", "nodad")
-		mustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", syncLocal6)
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::1%d/64", i+1), "dev", "eth0", "nodad")
+		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", syncLocal6)
 	}
 	return x
 }
@@ -348,7 +349,7 @@ func TestConnSyncFailover(t *testing.T) {
 				// The director's conntrack table goes (as at a reboot;
 				// the traffic left it at the takeover): what it takes
 				// back must come from the sync.
-				mustRun(t, x.dirs[0], "conntrack", "-F")
+				labtest.MustRun(t, x.dirs[0], "conntrack", "-F")
 				started = time.Now()
 				return x.director(0, syncConf(150, true))
 			})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 )
 
 // TestLBSpread sends 300 requests, each on a new connection, through one
@@ -114,7 +115,7 @@ func wrkSpread(t *testing.T, x *lbLab) {
 		before[i] = r.accessLines()
 	}
 	const conns = 4
-	out := mustRun(t, x.client, "wrk", "-t", "1", "-c", strconv.Itoa(conns), "-d", "2s", "-H", "Connection: close", x.url())
+	out := labtest.MustRun(t, x.client, "wrk", "-t", "1", "-c", strconv.Itoa(conns), "-d", "2s", "-H", "Connection: close", x.url())
 	m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("wrk output without a request count:\n%s", out)
@@ -685,12 +686,12 @@ func TestLBFNATIPv6(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
 	x := newLBLab(t, "lbsf6", "FNAT", 1)
-	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
-	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:f::1/64", "dev", "eth0", "nodad")
-	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth1", "nodad")
-	mustRun(t, x.dirs[0], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:f::1/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth1", "nodad")
+	labtest.MustRun(t, x.dirs[0], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	for i, r := range x.rs {
-		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
 	}
 	d := x.director(0, confFNAT6)
 	c := newLBClient6(x.client, 2*time.Second)
@@ -1156,16 +1157,16 @@ func TestLBDRIPv6(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
 	x := newLBLab(t, "lbsd6", "DR", 1)
-	mustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:c::10/64", "dev", "eth0", "nodad")
-	mustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:c::fe")
-	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:c::fe/64", "dev", "eth0", "nodad")
-	mustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:b::fe/64", "dev", "eth1", "nodad")
-	mustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	mustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:c::10/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:c::fe")
+	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:c::fe/64", "dev", "eth0", "nodad")
+	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:b::fe/64", "dev", "eth1", "nodad")
+	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	labtest.MustRun(t, x.dirs[0], "ip", "-6", "addr", "add", "2001:db8:b::1/64", "dev", "eth0", "nodad")
 	for i, r := range x.rs {
-		mustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
-		mustRun(t, r.host, "ip", "-6", "addr", "add", "2001:db8:b::100/128", "dev", "lo", "nodad")
-		mustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::fe")
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", 11+i), "dev", "eth0", "nodad")
+		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", "2001:db8:b::100/128", "dev", "lo", "nodad")
+		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::fe")
 	}
 	d := x.director(0, confDR6)
 	c := newLBClient6(x.client, 2*time.Second)

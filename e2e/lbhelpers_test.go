@@ -89,16 +89,6 @@ type lbLab struct {
 	rs     []*realServer
 }
 
-// mustRun runs a command in h and fails the test if it fails.
-func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
-	t.Helper()
-	out, err := h.Run(name, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // lbConnect is netlab's Connect that fails the test on error.
 func lbConnect(t *testing.T, l *netlab.Lab, h *netlab.Host, ifname, seg string, addrs ...string) string {
 	t.Helper()
@@ -166,20 +156,20 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 		for i, d := range x.dirs {
 			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "front", fmt.Sprintf("192.0.2.%d/24", i+1)))
 			lbConnect(t, l, d, "eth1", "back", fmt.Sprintf("198.51.100.%d/24", i+1))
-			mustRun(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+			labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		}
 	case "DR":
 		x.vip = netip.MustParseAddr(lbVIPDR)
 		x.router = add("router")
 		lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
 		lbConnect(t, l, x.router, "eth1", "back", "198.51.100.254/24")
-		mustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-		mustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
+		labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		labtest.MustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 		for i, d := range x.dirs {
 			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i+1)))
 			// A director is a host like any other: it reaches the world
 			// through the router (and so could answer a client itself).
-			mustRun(t, d, "ip", "route", "add", "default", "via", "198.51.100.254")
+			labtest.MustRun(t, d, "ip", "route", "add", "default", "via", "198.51.100.254")
 		}
 	default:
 		t.Fatalf("unknown lb kind %q", kind)
@@ -191,11 +181,11 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 		port := lbConnect(t, l, h, "eth0", "back", addr+"/24")
 		switch kind {
 		case "NAT":
-			mustRun(t, h, "ip", "route", "add", "default", "via", lbLocalAddr)
+			labtest.MustRun(t, h, "ip", "route", "add", "default", "via", lbLocalAddr)
 		case "DR":
-			mustRun(t, h, "ip", "addr", "add", lbVIPDR+"/32", "dev", "lo")
-			mustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
-			mustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.254")
+			labtest.MustRun(t, h, "ip", "addr", "add", lbVIPDR+"/32", "dev", "lo")
+			labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+			labtest.MustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.254")
 		}
 		r := newRealServer(t, h, name, netip.MustParseAddr(addr))
 		r.port = port
@@ -328,7 +318,7 @@ func (x *lbLab) url() string { return "http://" + x.vip.String() + "/" }
 // tables lists the nft tables in host h.
 func tables(t *testing.T, h *netlab.Host) string {
 	t.Helper()
-	return mustRun(t, h, "nft", "list", "tables")
+	return labtest.MustRun(t, h, "nft", "list", "tables")
 }
 
 // stopAndCheckTables requires vigil's tables (want, e.g. "table inet
@@ -732,7 +722,7 @@ var maglevSelector = regexp.MustCompile(`ether daddr set (jhash .*? seed \S+) ma
 // FNAT scheduling slots), whitespace normalized.
 func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) string {
 	t.Helper()
-	out := mustRun(t, h, "nft", "list", "table", fam, "vigil")
+	out := labtest.MustRun(t, h, "nft", "list", "table", fam, "vigil")
 	m := regexp.MustCompile(`map \S+` + suffix + ` \{[^}]*?elements = \{([^}]*)\}`).FindStringSubmatch(out)
 	if m == nil {
 		return ""
@@ -746,7 +736,7 @@ func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) string {
 func maglevTable(t *testing.T, h *netlab.Host) (elems, selector string) {
 	t.Helper()
 	elems = mapElems(t, h, "netdev", "_mh")
-	out := mustRun(t, h, "nft", "list", "table", "netdev", "vigil")
+	out := labtest.MustRun(t, h, "nft", "list", "table", "netdev", "vigil")
 	if m := maglevSelector.FindStringSubmatch(out); m != nil {
 		selector = m[1]
 	}
@@ -758,7 +748,7 @@ func maglevTable(t *testing.T, h *netlab.Host) (elems, selector string) {
 func (x *lbLab) slotKey(t *testing.T, r *realServer) (fam, suffix, key string) {
 	t.Helper()
 	if x.kind == "DR" {
-		return "netdev", "_mh", strings.TrimSpace(mustRun(t, r.host, "cat", "/sys/class/net/eth0/address"))
+		return "netdev", "_mh", strings.TrimSpace(labtest.MustRun(t, r.host, "cat", "/sys/class/net/eth0/address"))
 	}
 	return "inet", "_rs", r.addr.String() + " . 80"
 }

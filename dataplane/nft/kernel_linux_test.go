@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/lb"
 )
@@ -53,8 +54,8 @@ func natLab(t *testing.T, prefix string, gateway bool) *lab {
 	for i, h := range x.rs {
 		conn(h, "back", fmt.Sprintf("198.51.100.%d/24", 11+i), fmt.Sprintf("2001:db8:b::%d/64", 11+i))
 		if gateway {
-			mustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.1")
-			mustRun(t, h, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::1")
+			labtest.MustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.1")
+			labtest.MustRun(t, h, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::1")
 		}
 	}
 	operatorTable(t, x.director)
@@ -229,7 +230,7 @@ func TestDR(t *testing.T) {
 			t.Fatal(err)
 		}
 		sysctl(t, h, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
-		mustRun(t, h, "ip", "addr", "add", "192.0.2.100/32", "dev", "lo")
+		labtest.MustRun(t, h, "ip", "addr", "add", "192.0.2.100/32", "dev", "lo")
 		var mac net.HardwareAddr
 		if err := h.Do(func() error {
 			i, err := net.InterfaceByName("eth0")
@@ -313,7 +314,7 @@ func TestDR(t *testing.T) {
 // plausible text.
 func TestGoldenLoad(t *testing.T) {
 	h := oneHost(t, "nftgold")
-	mustRun(t, h, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
+	labtest.MustRun(t, h, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p")
 	dp, err := New(Config{NetNS: h.NS})
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +382,7 @@ func TestScale1000(t *testing.T) {
 			t.Errorf("%s took %v, want well under 10s", step.name, took)
 		}
 	}
-	out := mustRun(t, h, "nft", "list", "map", "inet", "vigil", "vs_203_0_113_10_80_tcp_rs")
+	out := labtest.MustRun(t, h, "nft", "list", "map", "inet", "vigil", "vs_203_0_113_10_80_tcp_rs")
 	if !strings.Contains(out, "198.51.100.250 . 9003") || strings.Contains(out, " . 8000") {
 		t.Errorf("map after the change does not hold the new real servers:\n%.500s", out)
 	}
@@ -401,9 +402,9 @@ func TestResync(t *testing.T) {
 	a := natService(lb.NAT, "203.0.113.10", backend("198.51.100.11:80", 1))
 	b := natService(lb.NAT, "203.0.113.10", backend("198.51.100.12:80", 1))
 	apply(t, dp, a)
-	mustRun(t, h, "nft", "delete", "table", "inet", "vigil")
+	labtest.MustRun(t, h, "nft", "delete", "table", "inet", "vigil")
 	apply(t, dp, b)
-	out := mustRun(t, h, "nft", "list", "ruleset")
+	out := labtest.MustRun(t, h, "nft", "list", "ruleset")
 	if !strings.Contains(out, "198.51.100.12 . 80") || !strings.Contains(out, "table inet operator") {
 		t.Errorf("after an external delete, Apply did not converge:\n%s", out)
 	}

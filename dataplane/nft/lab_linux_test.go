@@ -50,15 +50,6 @@ type lab struct {
 	dp       *Dataplane
 }
 
-func mustRun(t *testing.T, h *netlab.Host, name string, args ...string) string {
-	t.Helper()
-	out, err := h.Run(name, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func newLab(t *testing.T, prefix string) *lab {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -242,7 +233,7 @@ var expiry = regexp.MustCompile(` expires [0-9hms]+`)
 
 func listRuleset(t *testing.T, h *netlab.Host) string {
 	t.Helper()
-	return expiry.ReplaceAllString(mustRun(t, h, "nft", "list", "ruleset"), "")
+	return expiry.ReplaceAllString(labtest.MustRun(t, h, "nft", "list", "ruleset"), "")
 }
 
 // counts are the packet and byte counts nft prints for counters and set
@@ -287,7 +278,7 @@ func checkClosed(t *testing.T, x *lab) {
 	if err := x.dp.Apply(context.Background(), lb.Desired{}); err == nil {
 		t.Error("Apply after Close: no error")
 	}
-	out := mustRun(t, x.director, "nft", "list", "tables")
+	out := labtest.MustRun(t, x.director, "nft", "list", "tables")
 	if strings.Contains(out, TableName) {
 		t.Errorf("tables left after Close:\n%s", out)
 	}
@@ -300,12 +291,12 @@ func checkClosed(t *testing.T, x *lab) {
 // touch.
 func operatorTable(t *testing.T, h *netlab.Host) {
 	t.Helper()
-	mustRun(t, h, "nft", "add table inet operator; add chain inet operator c { type filter hook forward priority 0 ; }; add rule inet operator c counter")
+	labtest.MustRun(t, h, "nft", "add table inet operator; add chain inet operator c { type filter hook forward priority 0 ; }; add rule inet operator c counter")
 }
 
 func sysctl(t *testing.T, h *netlab.Host, kv ...string) {
 	t.Helper()
 	for _, x := range kv {
-		mustRun(t, h, "sysctl", "-qw", x)
+		labtest.MustRun(t, h, "sysctl", "-qw", x)
 	}
 }

@@ -56,6 +56,17 @@ func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string
 	return l, hosts, ports
 }
 
+// MustRun runs a command in h and returns its output; a failure fails the
+// test.
+func MustRun(t testing.TB, h *netlab.Host, name string, args ...string) string {
+	t.Helper()
+	out, err := h.Run(name, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // Buffer is a bytes.Buffer safe for a process writing while a test reads.
 type Buffer struct {
 	mu sync.Mutex
