@@ -142,33 +142,23 @@ func rawServer(t *testing.T, response string) (netip.AddrPort, <-chan string) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 16)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	serveTCP(t, l, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		var req strings.Builder
 		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+			line, err := br.ReadString('\n')
+			req.WriteString(line)
+			if err != nil || line == "\r\n" {
+				break
 			}
-			br := bufio.NewReader(c)
-			var req strings.Builder
-			for {
-				line, err := br.ReadString('\n')
-				req.WriteString(line)
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			select {
-			case got <- req.String():
-			default:
-			}
-			io.WriteString(c, response)
-			c.Close()
 		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
+		select {
+		case got <- req.String():
+		default:
+		}
+		io.WriteString(c, response)
+		c.Close()
+	})
 	return netip.MustParseAddrPort(l.Addr().String()), got
 }
 

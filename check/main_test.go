@@ -32,12 +32,20 @@ func closedPort(t *testing.T) netip.AddrPort {
 }
 
 // tcpServer listens on 127.0.0.1, accepts and closes every connection.
-func tcpServer(t *testing.T) netip.AddrPort {
-	t.Helper()
+func tcpServer(tb testing.TB) netip.AddrPort {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	serveTCP(tb, l, func(c net.Conn) { c.Close() })
+	return netip.MustParseAddrPort(l.Addr().String())
+}
+
+// serveTCP hands each connection l accepts to handle, in the accepting
+// goroutine, until the test ends: then it closes l and waits for that
+// goroutine.
+func serveTCP(tb testing.TB, l net.Listener, handle func(net.Conn)) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -46,9 +54,8 @@ func tcpServer(t *testing.T) netip.AddrPort {
 			if err != nil {
 				return
 			}
-			c.Close()
+			handle(c)
 		}
 	}()
-	t.Cleanup(func() { l.Close(); <-done })
-	return netip.MustParseAddrPort(l.Addr().String())
+	tb.Cleanup(func() { l.Close(); <-done })
 }

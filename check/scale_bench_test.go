@@ -338,24 +338,7 @@ func connectFloor(t *testing.T, addrs []netip.AddrPort, d time.Duration, rate in
 // BenchmarkTCPCheck is the cost of one TCP_CHECK against a loopback
 // listener in this process (server side included).
 func BenchmarkTCPCheck(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	defer func() { l.Close(); wg.Wait() }()
-	c, _ := NewTCP(TCPConfig{Target{Addr: netip.MustParseAddrPort(l.Addr().String())}})
+	c, _ := NewTCP(TCPConfig{Target{Addr: tcpServer(b)}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -36,30 +36,22 @@ func newResetCounterOn(t *testing.T, addr string) *resetCounter {
 	}
 	rc := &resetCounter{ap: netip.MustParseAddrPort(l.Addr().String())}
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
+	t.Cleanup(wg.Wait) // after serveTCP's cleanup has closed l
+	serveTCP(t, l, func(c net.Conn) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := io.Copy(io.Discard, c)
+			switch {
+			case errors.Is(err, syscall.ECONNRESET):
+				rc.resets.Add(1)
+			case err == nil:
+				rc.fins.Add(1)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				_, err := io.Copy(io.Discard, c)
-				switch {
-				case errors.Is(err, syscall.ECONNRESET):
-					rc.resets.Add(1)
-				case err == nil:
-					rc.fins.Add(1)
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); wg.Wait() })
+		}()
+	})
 	return rc
 }
 
