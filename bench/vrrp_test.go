@@ -28,11 +28,7 @@ func requireBench(t *testing.T) {
 	testenv.RequireTool(t, "ip", "keepalived")
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	vigilBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { vigilBin.Main(m) }
 
 // vigilBin is built once per run as `make deb` builds what it ships (static,
 // -trimpath): the benchmarks measure the binary operators run. vigil-bgp

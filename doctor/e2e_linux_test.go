@@ -19,11 +19,7 @@ import (
 	"vigil/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	vigilBin.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { vigilBin.Main(m) }
 
 // vigilBin is the vigil binary, built once per test binary, only by the
 // tests that passed their skip checks.

@@ -10,11 +10,7 @@ import (
 	"vigil/internal/labtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	vigilBuild.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { vigilBuild.Main(m) }
 
 // vigilBuild is the vigil binary, built at most once per test run; vigil-bgp
 // beside vigil: the daemon starts it for bgp_instance blocks.

@@ -23,7 +23,7 @@ import (
 // tests ask for it only after their skip checks, so an unprivileged
 // `go test ./...` builds nothing. It lives in a temporary directory, not a
 // test's TempDir (which would vanish before the next test); the package's
-// TestMain calls Remove after m.Run.
+// TestMain is Main, or calls Remove after m.Run.
 type Binary struct {
 	Pattern string   // os.MkdirTemp pattern of the directory
 	Pkgs    []string // packages built into it; Path returns the first's binary
@@ -68,6 +68,13 @@ func (b *Binary) MustPath(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Main is a TestMain that runs the tests and then removes the binaries.
+func (b *Binary) Main(m *testing.M) {
+	code := m.Run()
+	b.Remove()
+	os.Exit(code)
 }
 
 // Remove deletes the directory, if Path made one.
