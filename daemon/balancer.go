@@ -38,6 +38,11 @@ type balancer struct {
 	state   *applyState
 	dirty   bool
 	lastGen uint64
+	// released, while not closed, is the release of a stepping-down
+	// master's VIPs on the ordered worker (closed once they are gone): the
+	// applier waits for it before putting in rules that no longer serve
+	// them (pushDesired).
+	released chan struct{}
 	// counting is set while a conntrack count for the lc/wlc/sed/nq
 	// approximations is under way off the loop.
 	counting bool
@@ -193,10 +198,12 @@ func (d *Daemon) closeBalancer(b *balancer) {
 	d.rebindBridge()
 }
 
-// applyReq is one desired state and the model generation it came from.
+// applyReq is one desired state and the model generation it came from;
+// after, if not nil, is closed once the VIPs released before it are gone.
 type applyReq struct {
-	gen uint64
-	des lb.Desired
+	gen   uint64
+	des   lb.Desired
+	after <-chan struct{}
 }
 
 // applyState records the newest generation in the kernel, so that a state
@@ -273,10 +280,15 @@ func (d *Daemon) applyNow(dp dataplane, st *applyState, req applyReq) error {
 }
 
 // applier applies the latest desired state: a burst of health changes
-// costs one nft transaction, and the VRRP loop never waits for nft.
+// costs one nft transaction, and the VRRP loop never waits for nft. A state
+// that follows a master's step-down waits until the ordered worker has
+// removed its VIPs (req.after).
 func (d *Daemon) applier(dp dataplane, st *applyState, ch <-chan applyReq, done chan<- struct{}) {
 	defer close(done)
 	for req := range ch {
+		if req.after != nil {
+			<-req.after
+		}
 		if err := d.applyNow(dp, st, req); err != nil {
 			d.log.Error("nftables apply failed; the previous rules stay", "err", err)
 		}
@@ -297,6 +309,16 @@ func (d *Daemon) pushDesired() {
 	}
 	b.lastGen = g
 	req := applyReq{gen: g, des: b.model.Desired()}
+	if b.released != nil {
+		// The worker runs in order, so the newest release is the last
+		// one to wait for.
+		select {
+		case <-b.released:
+			b.released = nil
+		default:
+			req.after = b.released
+		}
+	}
 	select {
 	case <-b.applyCh: // drop the stale one
 	default:
@@ -391,17 +413,33 @@ func (d *Daemon) quorumEvents(evs []lb.Event) {
 	}
 }
 
-// vrrpChanged makes the services of an instance's VIPs follow its state.
-func (d *Daemon) vrrpChanged(in *instance, master bool) {
+// vrrpChanged makes the services of an instance's VIPs follow its state,
+// and reports whether that changed the model.
+func (d *Daemon) vrrpChanged(in *instance, master bool) bool {
 	b := d.bal
 	if b == nil {
-		return
+		return false
 	}
+	changed := false
 	for p := range in.spec.vips {
 		if b.model.SetActive(p.Addr(), master) > 0 {
 			b.dirty = true // the loop pushes it after this step
+			changed = true
 		}
 	}
+	return changed
+}
+
+// releasing returns the channel the ordered worker closes once a
+// stepping-down master's VIPs are gone; the applier waits for it before
+// the rules that served them go (pushDesired). Claim is the other way
+// round (claimVIPs: rules first, on the worker), so that a client's
+// packet to a VIP this node holds always meets the dispatch rule, never
+// the host's own stack.
+func (d *Daemon) releasing() chan struct{} {
+	ch := make(chan struct{})
+	d.bal.released = ch
+	return ch
 }
 
 // needsCounts lists the services whose weights or thresholds follow

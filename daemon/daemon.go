@@ -949,13 +949,16 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		scripts notify.Scripts
 	}
 	var trans []noted
+	var released chan struct{} // closed once the VIPs are gone: the rules wait (pushDesired)
 	for _, t := range rd.Transitions {
 		in.since, in.reason, in.cause = t.At, t.Reason, t.Cause
 		switch {
 		case t.To == vrrp.StateMaster:
 			d.vrrpChanged(in, true)
 		case t.From == vrrp.StateMaster:
-			d.vrrpChanged(in, false)
+			if d.vrrpChanged(in, false) && released == nil {
+				released = d.releasing()
+			}
 		}
 		n := noted{t: t}
 		if d.notifier != nil {
@@ -1001,6 +1004,9 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
+		}
+		if released != nil {
+			close(released)
 		}
 		for _, n := range trans {
 			t := n.t

@@ -360,3 +360,58 @@ func TestBFDDownReleasesVIPs(t *testing.T) {
 	}
 	before(t, l.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
 }
+
+// TestReleaseBeforeRules: a master that steps down (FAULT here) removes
+// its VIPs before the rules of the services behind them go: the other way
+// round, a client's packet to a VIP the director still holds reaches the
+// host's own stack without forwarding (a reset, seen in e2e
+// TestLBFailoverNoReset/fnat). The slow work runs on the real worker, held
+// in the VIP's removal, while the applier is free to run.
+func TestReleaseBeforeRules(t *testing.T) {
+	l := newLab(t, lbConf)
+	becomeMaster(l)
+	l.d.work = newSlowWork()
+	release := make(chan struct{})
+	held := make(chan struct{})
+	l.h.mu.Lock()
+	l.h.hold = func(op string) {
+		if op == "del 192.0.2.100/24" {
+			close(held)
+			<-release
+		}
+	}
+	l.h.mu.Unlock()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+		l.d.work.close()
+		l.d.work = nil
+	}()
+	from := l.h.mark()
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
+	l.d.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the VIP's removal never started")
+	}
+	// Give the applier time to run if nothing holds it back.
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if slices.Contains(l.h.took(from), "nft apply []") {
+			break
+		}
+	}
+	if ops := l.h.took(from); slices.Contains(ops, "nft apply []") {
+		t.Fatalf("the rules went while the VIP was still on the interface:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+	close(release)
+	released = true
+	l.d.work.wait()
+	l.turn() // waits for the applier
+	before(t, l.h.took(from), "del 192.0.2.100/24", "nft apply []")
+}
