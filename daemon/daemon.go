@@ -933,8 +933,17 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	spec := in.spec
 	syncJob := d.syncTransitions(in, rd.Transitions) // before the claim: the synced copy goes in first
 	var noAccept func()
+	// The drop list changes with a transition. A list that gains VIPs
+	// (a new master, or addresses added) is written before they go on
+	// the interface; a list that only loses them (a master stepping
+	// down) after they are gone: either way no packet to a VIP this node
+	// holds is accepted while no_accept applies to it.
+	noAcceptFirst := len(rd.AddAddrs) > 0
 	if len(rd.Transitions) > 0 {
-		noAccept = d.prepareNoAccept() // before a new master's VIPs go in
+		noAccept = d.prepareNoAccept()
+		for _, t := range rd.Transitions {
+			noAcceptFirst = noAcceptFirst || t.To == vrrp.StateMaster
+		}
 	}
 	var claims []func()
 	for _, t := range rd.Transitions {
@@ -977,7 +986,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		if syncJob != nil {
 			syncJob()
 		}
-		if noAccept != nil {
+		if noAccept != nil && noAcceptFirst {
 			noAccept()
 		}
 		for _, c := range claims {
@@ -1004,6 +1013,9 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
+		}
+		if noAccept != nil && !noAcceptFirst {
+			noAccept()
 		}
 		if released != nil {
 			close(released)

@@ -77,6 +77,21 @@ func TestNoAcceptBeforeVIPs(t *testing.T) {
 	before(t, ops, "noaccept [192.0.2.100]", "add 192.0.2.100/24")
 }
 
+// TestNoAcceptAfterRelease: a no_accept master that steps down keeps its
+// VIPs in the drop list until they are off the interface, so the host does
+// not accept packets to a VIP it still holds in between.
+func TestNoAcceptAfterRelease(t *testing.T) {
+	l := newLab(t, orderConf)
+	becomeMaster(l)
+	from := l.h.mark()
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	before(t, l.h.took(from), "del 192.0.2.100/24", "noaccept []")
+}
+
 // TestRulesBeforeClaim: a new master's load-balancing rules are in the
 // kernel before its VIPs are added and announced: a client's first packet
 // to the VIP must meet the dispatch rule, not the host's TCP stack.
