@@ -84,13 +84,18 @@ func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 func procTree(pid int) []int {
 	out := []int{pid}
 	for i := 0; i < len(out); i++ {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", out[i], out[i]))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
+		// Every thread's list: a Go program forks from whichever thread
+		// runs the goroutine (vigil-bgp is not the main thread's child).
+		lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
+		for _, l := range lists {
+			b, err := os.ReadFile(l)
+			if err != nil {
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+				}
 			}
 		}
 	}
