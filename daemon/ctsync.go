@@ -512,7 +512,10 @@ func addSyncEngine(out *control.SyncStatus, es ctsync.Status, now time.Time) {
 		merged := false
 		for k := range out.Peers {
 			if out.Peers[k].Addr == ps.Addr {
-				ps.Configured, out.Peers[k], merged = true, ps, true
+				// Two statements: in one tuple assignment ps would be
+				// stored before its Configured was set.
+				ps.Configured = true
+				out.Peers[k], merged = ps, true
 			}
 		}
 		if !merged {

@@ -3,11 +3,13 @@ package daemon
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"vigil/addr"
 	"vigil/config"
+	"vigil/control"
 	"vigil/ctsync"
 	"vigil/lb"
 	"vigil/vrrp"
@@ -102,5 +104,26 @@ func TestSyncHeld(t *testing.T) {
 	}
 	if syncHeld(&config.Config{}) != nil {
 		t.Error("no lvs_sync_daemon holds something")
+	}
+}
+
+// TestAddSyncEnginePeers: a configured unicast peer the engine has heard
+// keeps Configured (it was lost: the tuple assignment stored the peer
+// before setting the flag), and a peer only the engine knows is added.
+func TestAddSyncEnginePeers(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	seen := now.Add(-time.Second)
+	out := control.SyncStatus{Peers: []control.SyncPeer{{Addr: "192.0.2.1", Configured: true}, {Addr: "192.0.2.3", Configured: true}}}
+	addSyncEngine(&out, ctsync.Status{Peers: []ctsync.PeerStatus{
+		{Addr: netip.MustParseAddr("192.0.2.1"), Master: true, LastSeen: seen, Epoch: 7},
+		{Addr: netip.MustParseAddr("192.0.2.9"), LastSeen: seen},
+	}}, now)
+	want := []control.SyncPeer{
+		{Addr: "192.0.2.1", Configured: true, Master: true, LastSeen: seen, Age: control.Duration(time.Second), Epoch: 7},
+		{Addr: "192.0.2.3", Configured: true},
+		{Addr: "192.0.2.9", LastSeen: seen, Age: control.Duration(time.Second)},
+	}
+	if diff := cmp.Diff(want, out.Peers); diff != "" {
+		t.Errorf("peers (-want +got):\n%s", diff)
 	}
 }
