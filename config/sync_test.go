@@ -90,6 +90,11 @@ var syncSnippets = []snippetCase{
 	{"ok/sync-no-key", syncConf("eth0 VI_1", "", "198.51.100.10"), []wantDiag{{2, Warning, "not authenticated"}}},
 	{"ok/sync-laddr-not-vip", syncConf("eth0 VI_1", goodKey, "198.51.100.10-11"), []wantDiag{{16, Warning, "local_address_group LG has 198.51.100.10, not among the virtual_ipaddress of vrrp_instance VI_1"}}},
 	{"ok/sync-group-with-unicast", strings.Replace(syncConf("eth0 VI_1 group 224.0.0.81", goodKey, "198.51.100.10"), " virtual_router_id 51\n", " virtual_router_id 51\n unicast_peer {\n  192.0.2.2\n }\n", 1), []wantDiag{{2, Warning, "has unicast peers, so the sync goes to them: group ignored"}}},
+	// A local address among the VIPs of another member of the sync
+	// instance's vrrp_sync_group moves with it: no warning. One of an
+	// instance outside the group still warns.
+	{"ok/sync-laddr-sync-group", syncConf("eth0 VI_1", goodKey, "203.0.113.7") + "vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n virtual_ipaddress {\n  203.0.113.7/24\n }\n}\nvrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n}\n", nil},
+	{"ok/sync-laddr-other-instance", syncConf("eth0 VI_1", goodKey, "203.0.113.7") + "vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n virtual_ipaddress {\n  203.0.113.7/24\n }\n}\n", []wantDiag{{16, Warning, "do not move with the master"}}},
 	{"ok/sync-laddr-other", syncConf("eth0 VI_1", goodKey, "203.0.113.7"), []wantDiag{{16, Warning, "do not move with the master"}}},
 	// The vigil extension.
 	{"fail/sync-key-short", syncConf("eth0 VI_1", " lvs_sync_auth_key short\n", "198.51.100.10"), []wantDiag{{3, Error, "the key is 5 characters: expected at least 16"}}},

@@ -59,10 +59,31 @@ func (b *builder) validateSync() {
 // the local address, so after a takeover the synced entries would point
 // at an address the new master does not own.
 func (b *builder) checkSyncedLocalAddresses(in *Instance) {
+	// The members of the sync instance's vrrp_sync_group change state
+	// with it, so a local address among a sibling's VIPs moves with the
+	// master too (an IPv4 and an IPv6 instance in one group is the usual
+	// dual-stack shape).
+	movers := []*Instance{in}
+	if in.SyncGroup != "" {
+		for _, g := range b.cfg.SyncGroups {
+			if g.Name != in.SyncGroup {
+				continue
+			}
+			for _, m := range g.Members {
+				for _, other := range b.cfg.Instances {
+					if other.Name == m && other != in {
+						movers = append(movers, other)
+					}
+				}
+			}
+		}
+	}
 	vips := map[netip.Addr]bool{}
-	for _, list := range [][]*VIP{in.VIPs, in.ExcludedVIPs} {
-		for _, v := range list {
-			vips[v.Addr()] = true
+	for _, mv := range movers {
+		for _, list := range [][]*VIP{mv.VIPs, mv.ExcludedVIPs} {
+			for _, v := range list {
+				vips[v.Addr()] = true
+			}
 		}
 	}
 	// owned: every address of e is a VIP (a range of more than 256 is
@@ -97,7 +118,7 @@ func (b *builder) checkSyncedLocalAddresses(in *Instance) {
 			}
 		}
 		if len(missing) > 0 {
-			b.warnf(vs.Pos, "virtual_server %s: local_address_group %s has %s, not among the virtual_ipaddress of vrrp_instance %s (lvs_sync_daemon): the local addresses do not move with the master, so its synced connections break at a takeover",
+			b.warnf(vs.Pos, "virtual_server %s: local_address_group %s has %s, not among the virtual_ipaddress of vrrp_instance %s (lvs_sync_daemon) or of its vrrp_sync_group: the local addresses do not move with the master, so its synced connections break at a takeover",
 				vs.Key(), lg.Name, strings.Join(missing, ", "), in.Name)
 		}
 	}
