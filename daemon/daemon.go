@@ -89,7 +89,7 @@ type Daemon struct {
 	lastReload *control.ReloadResult
 	linkUp     map[string]bool
 	tracking   tracking
-	notifier   *notify.Notifier
+	notifier   notifier
 	runCtx     context.Context // ends when Run stops; parents the trackers
 	bal        *balancer       // nil without virtual servers
 	loopLag    lagWindow       // how late the loop has woken for its deadlines
@@ -884,7 +884,11 @@ func (d *Daemon) flush() {
 			}
 			for _, gc := range d.cfg.SyncGroups {
 				if gc.Name == g.Name() {
-					d.notifier.Notify(notify.Event{Scope: notify.Group, Name: g.Name(), State: notifyState(t.To)}, d.notifyScripts(gc.Notify))
+					// On the worker, after the jobs of its instances'
+					// transitions: the group's notify_master runs once
+					// their VIPs are set, as an instance's does.
+					ev, scripts := notify.Event{Scope: notify.Group, Name: g.Name(), State: notifyState(t.To)}, d.notifyScripts(gc.Notify)
+					d.work.do(func() { d.notifier.Notify(ev, scripts) })
 				}
 			}
 		}

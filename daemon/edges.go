@@ -17,6 +17,7 @@ import (
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
+	"vigil/notify"
 	"vigil/track"
 )
 
@@ -117,6 +118,15 @@ type bfdRunner interface {
 	TID() int
 }
 
+// notifier runs the notify scripts (notify_master, notify, notify_up,
+// ...) in order per instance and writes the notify FIFOs:
+// notify.Notifier with the notify.Fifos it feeds (hostNotifier).
+type notifier interface {
+	Notify(ev notify.Event, s notify.Scripts)
+	Exec(orderKey, keyword string, c notify.Command)
+	Run(ctx context.Context) error
+}
+
 // runner runs until ctx ends: the health checks (check.Runner), the
 // trackers (track.Tracker).
 type runner interface {
@@ -136,6 +146,9 @@ type edges struct {
 	newSpeaker       func(cfg speaker.Config, log *slog.Logger) bgpSpeaker
 	newSyncer        func(cfg ctsync.Config) (syncer, error)
 	newBFD           func(log *slog.Logger) bfdRunner
+	// newNotifier opens the notify FIFOs (notify_fifo, vrrp_notify_fifo);
+	// one that cannot be opened is logged and left out.
+	newNotifier func(fifos []notify.FifoConfig, log *slog.Logger, onResult func(notify.Result)) notifier
 	// newTrackers watches the vrrp_script, track_file, track_process and
 	// track_interface trackers.
 	newTrackers func(cfg track.Config, report func(track.Event)) (runner, error)
@@ -178,7 +191,8 @@ func hostEdges() edges {
 		newSyncer: func(cfg ctsync.Config) (syncer, error) {
 			return opened[syncer](ctsync.New(cfg))
 		},
-		newBFD: func(log *slog.Logger) bfdRunner { return link.New(log) },
+		newBFD:      func(log *slog.Logger) bfdRunner { return link.New(log) },
+		newNotifier: newHostNotifier,
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))
 		},

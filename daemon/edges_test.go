@@ -28,6 +28,7 @@ import (
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
+	"vigil/notify"
 	"vigil/track"
 )
 
@@ -118,6 +119,9 @@ func (h *fakeHost) edges() edges {
 		},
 		newSyncer: func(ctsync.Config) (syncer, error) { return fakeSyncer{h}, nil },
 		newBFD:    func(*slog.Logger) bfdRunner { return &fakeBFD{up: map[string]bool{}} },
+		newNotifier: func([]notify.FifoConfig, *slog.Logger, func(notify.Result)) notifier {
+			return fakeNotifier{h}
+		},
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -286,6 +290,23 @@ func (b *fakeBFD) Up(name string) (up, ok bool) {
 	return up, ok
 }
 
+// fakeNotifier runs no script and writes no FIFO: it records each event
+// ("notify VI_1 MASTER", "notify group G1 MASTER") when the daemon hands
+// it over, and each other script ("exec 198.51.100.1:80 notify_up").
+type fakeNotifier struct{ h *fakeHost }
+
+func (n fakeNotifier) Notify(ev notify.Event, _ notify.Scripts) {
+	if ev.Scope == notify.Group {
+		n.h.do("notify group %s %s", ev.Name, ev.State)
+		return
+	}
+	n.h.do("notify %s %s", ev.Name, ev.State)
+}
+func (n fakeNotifier) Exec(orderKey, keyword string, _ notify.Command) {
+	n.h.do("exec %s %s", orderKey, keyword)
+}
+func (n fakeNotifier) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
 // idle runs no check and no tracker: a test hands the daemon their
 // results (Daemon.checked, Daemon.tracked).
 type idle struct{}
@@ -331,10 +352,13 @@ func newLab(t *testing.T, conf string) *lab {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.runCtx = ctx
+	var bg sync.WaitGroup
+	d.startNotifier(ctx, &bg)
 	if err := d.startEngines(ctx, l.now, specs); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		defer bg.Wait()
 		if d.insts != nil || d.bal != nil {
 			d.stopAll(l.now)
 		}

@@ -430,3 +430,68 @@ func TestReleaseBeforeRules(t *testing.T) {
 	l.turn() // waits for the applier
 	before(t, l.h.took(from), "del 192.0.2.100/24", "nft apply []")
 }
+
+// scriptConf names the scripts' user (the fake notifier runs none).
+const scriptConf = "global_defs {\n  script_user nobody\n}\n"
+
+// TestNotifyMasterAfterClaim: a new master's notify_master (and notify)
+// are handed to the notifier once its VIPs are added and announced, as
+// keepalived runs them after setting the addresses: a script that uses
+// the VIP (starts a service bound to it, checks it) finds it there.
+func TestNotifyMasterAfterClaim(t *testing.T) {
+	l := newLab(t, scriptConf+instanceConf("  notify_master /bin/true\n"))
+	ops := becomeMaster(l)
+	before(t, ops, "add 192.0.2.100/24", "notify VI_1 MASTER")
+	before(t, ops, "garp 192.0.2.100", "notify VI_1 MASTER")
+}
+
+// TestNotifyFaultAfterRelease: a master that steps down hands its
+// notify_fault (notify_backup) to the notifier after its VIPs are gone, so
+// a script that takes over elsewhere does not race the release.
+func TestNotifyFaultAfterRelease(t *testing.T) {
+	l := newLab(t, scriptConf+instanceConf("  notify_fault /bin/true\n"))
+	becomeMaster(l)
+	from := l.h.mark()
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	before(t, l.h.took(from), "del 192.0.2.100/24", "notify VI_1 FAULT")
+}
+
+// TestGroupNotifyAfterClaim: a sync group's notify_master waits for its
+// instances' VIPs too, though the group's transition is seen by the loop
+// while the worker is still adding them: with the worker held in the
+// address change, the group's event must not reach the notifier.
+func TestGroupNotifyAfterClaim(t *testing.T) {
+	vi2 := strings.NewReplacer("VI_1", "VI_2", "virtual_router_id 51", "virtual_router_id 52", "192.0.2.100", "192.0.2.101").Replace(instanceConf(""))
+	l := newLab(t, scriptConf+instanceConf("")+vi2+`
+vrrp_sync_group G1 {
+  group {
+    VI_1
+    VI_2
+  }
+  notify_master /bin/true
+}
+`)
+	l.d.work = newSlowWork()
+	release := make(chan struct{})
+	l.h.mu.Lock()
+	l.h.hold = func(op string) {
+		if strings.HasPrefix(op, "add 192.0.2.100") {
+			<-release
+		}
+	}
+	l.h.mu.Unlock()
+	from := l.h.mark()
+	becomeMaster(l)
+	l.advance(time.Second) // turns of the loop while the worker is held
+	close(release)
+	l.d.work.wait()
+	l.d.work.close()
+	l.d.work = nil
+	ops := l.h.took(from)
+	before(t, ops, "add 192.0.2.100/24", "notify group G1 MASTER")
+	before(t, ops, "add 192.0.2.101/24", "notify group G1 MASTER")
+}

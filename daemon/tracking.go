@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -256,9 +257,10 @@ func notifyState(s vrrp.State) string {
 }
 
 // startNotifier runs notify scripts and opens the notify FIFOs of the
-// global configuration (notify_fifo, vrrp_notify_fifo).
+// global configuration (notify_fifo, vrrp_notify_fifo), through the
+// notifier edge.
 func (d *Daemon) startNotifier(ctx context.Context, bg *sync.WaitGroup) {
-	var fifos []*notify.Fifo
+	var fifos []notify.FifoConfig
 	for _, fc := range []*config.Fifo{d.cfg.Global.NotifyFifo, d.cfg.Global.VRRPNotifyFifo} {
 		if fc == nil || fc.Path == "" {
 			continue
@@ -274,26 +276,14 @@ func (d *Daemon) startNotifier(ctx context.Context, bg *sync.WaitGroup) {
 		if fc.Script != nil && len(fc.Script.Args) > 0 {
 			nc.Script = &notify.Command{Argv: fc.Script.Args}
 		}
-		f, err := notify.OpenFifo(nc, d.log)
-		if err != nil {
-			d.log.Error("notify FIFO not opened", "fifo", fc.Path, "err", err)
-			continue
-		}
-		fifos = append(fifos, f)
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			if err := f.Run(ctx); err != nil {
-				d.log.Error("notify FIFO", "fifo", fc.Path, "err", err)
-			}
-		}()
+		fifos = append(fifos, nc)
 	}
-	d.notifier = notify.New(notify.Options{Logger: d.log, Fifos: fifos, OnResult: func(r notify.Result) {
+	d.notifier = d.host.newNotifier(fifos, d.log, func(r notify.Result) {
 		if !r.OK() {
 			d.log.Warn("notify script failed", "event", r.Event.String(), "argv", fmt.Sprint(r.Argv), "code", r.Code,
 				"timed_out", r.TimedOut, "detail", r.Detail)
 		}
-	}})
+	})
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
@@ -301,4 +291,44 @@ func (d *Daemon) startNotifier(ctx context.Context, bg *sync.WaitGroup) {
 			d.log.Error("notify", "err", err)
 		}
 	}()
+}
+
+// hostNotifier is the real notifier edge: a notify.Notifier and the FIFOs
+// it writes, run together.
+type hostNotifier struct {
+	*notify.Notifier
+	fifos []*notify.Fifo
+	log   *slog.Logger
+}
+
+func newHostNotifier(fifos []notify.FifoConfig, log *slog.Logger, onResult func(notify.Result)) notifier {
+	n := &hostNotifier{log: log}
+	for _, fc := range fifos {
+		f, err := notify.OpenFifo(fc, log)
+		if err != nil {
+			log.Error("notify FIFO not opened", "fifo", fc.Path, "err", err)
+			continue
+		}
+		n.fifos = append(n.fifos, f)
+	}
+	n.Notifier = notify.New(notify.Options{Logger: log, Fifos: n.fifos, OnResult: onResult})
+	return n
+}
+
+// Run runs the FIFOs' writers and the scripts until ctx ends (and the
+// scripts' stop grace is over).
+func (n *hostNotifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, f := range n.fifos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.Run(ctx); err != nil {
+				n.log.Error("notify FIFO", "fifo", f.Path(), "err", err)
+			}
+		}()
+	}
+	err := n.Notifier.Run(ctx)
+	wg.Wait()
+	return err
 }
