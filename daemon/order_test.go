@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -9,8 +10,10 @@ import (
 	"vigil/addr"
 	"vigil/bfd/link"
 	"vigil/check"
+	"vigil/netio"
 	"vigil/track"
 	"vigil/vrrp"
+	"vigil/vrrp/wire"
 )
 
 // The ordering rules of the daemon loop (docs/architecture.md, "The daemon
@@ -494,4 +497,28 @@ vrrp_sync_group G1 {
 	ops := l.h.took(from)
 	before(t, ops, "add 192.0.2.100/24", "notify group G1 MASTER")
 	before(t, ops, "add 192.0.2.101/24", "notify group G1 MASTER")
+}
+
+// TestNotifyBackupAfterRelease: a master that hears a higher priority
+// steps down to BACKUP and hands its notify_backup to the notifier after
+// its VIPs are gone.
+func TestNotifyBackupAfterRelease(t *testing.T) {
+	l := newLab(t, scriptConf+instanceConf("  notify_backup /bin/true\n"))
+	becomeMaster(l)
+	a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: 51, Priority: 200, Interval: 1,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
+	data, err := a.Marshal(src, dst, wire.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := l.h.mark()
+	for _, s := range l.d.socks {
+		l.d.receive(l.now, s, netio.Packet{Data: data, Src: src, Dst: dst, TTL: 255})
+	}
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateBackup {
+		t.Fatalf("state %v after a priority 200 advert, want BACKUP", st)
+	}
+	before(t, l.h.took(from), "del 192.0.2.100/24", "notify VI_1 BACKUP")
 }
