@@ -27,7 +27,7 @@ type rig struct {
 }
 
 // newRig builds the lab "prefix" with a's eth0 at aAddrs and b's at bAddrs.
-func newRig(t *testing.T, prefix string, aAddrs, bAddrs []string) *rig {
+func newRig(t testing.TB, prefix string, aAddrs, bAddrs []string) *rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "ping")
@@ -662,5 +662,76 @@ func TestVMAC(t *testing.T) {
 	}
 	if _, err := os.Stat("/proc/sys/net/ipv4/conf/vrrp.51"); err == nil {
 		t.Error("vrrp.51 appeared in the test's own namespace")
+	}
+}
+
+// TestVIPRecreatedInterface checks the Manager's cache of interface indexes:
+// a VIP added after its interface was deleted and created again (a new
+// index) lands on the new interface, and after ForgetLinks a name that now
+// belongs to another interface (a rename) is looked up again.
+func TestVIPRecreatedInterface(t *testing.T) {
+	r := newRig(t, "adrre", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := r.a.Run("ip", args...); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("link", "add", "d0", "type", "veth", "peer", "name", "p0")
+	v := vip("192.0.2.50/32", "d0")
+	if err := r.m.Add(v); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := addrsOf(t, r.a, "d0")["192.0.2.50/32"]; !ok {
+		t.Fatal("192.0.2.50/32 is not on d0")
+	}
+
+	ip("link", "del", "d0")
+	ip("link", "add", "d0", "type", "veth", "peer", "name", "p0")
+	if err := r.m.Add(v); err != nil {
+		t.Fatalf("Add after d0 was recreated: %v", err)
+	}
+	if _, ok := addrsOf(t, r.a, "d0")["192.0.2.50/32"]; !ok {
+		t.Fatal("after d0 was recreated, 192.0.2.50/32 is not on the new d0")
+	}
+	if err := r.m.Remove(v); err != nil {
+		t.Fatal(err)
+	}
+	mustHave(t, r.m, v, false)
+
+	// A rename keeps the index: only ForgetLinks (the daemon calls it on
+	// every link event) makes the name resolve to the new d0.
+	if err := r.m.Add(v); err != nil {
+		t.Fatal(err)
+	}
+	ip("link", "set", "d0", "name", "d1")
+	ip("link", "add", "d0", "type", "veth", "peer", "name", "p1")
+	r.m.ForgetLinks()
+	w := vip("192.0.2.51/32", "d0")
+	if err := r.m.Add(w); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := addrsOf(t, r.a, "d0")["192.0.2.51/32"]; !ok {
+		t.Error("after the rename and ForgetLinks, 192.0.2.51/32 is not on the new d0")
+	}
+	if _, ok := addrsOf(t, r.a, "d1")["192.0.2.51/32"]; ok {
+		t.Error("192.0.2.51/32 went to the renamed interface d1")
+	}
+}
+
+// BenchmarkAddRemove measures what putting a VIP on and taking it off costs
+// (the work of an instance becoming master and leaving it); B/op is the
+// number the interface-index cache is for (see docs/benchmarks.md).
+func BenchmarkAddRemove(b *testing.B) {
+	r := newRig(b, "adrbn", []string{"192.0.2.1/24"}, []string{"192.0.2.2/24"})
+	v := vip("192.0.2.60/32", "eth0")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.m.Add(v); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.m.Remove(v); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

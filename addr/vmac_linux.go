@@ -105,6 +105,7 @@ func (m *Manager) EnsureVMACWithMAC(parent string, vrid uint8, fam inet.Family, 
 			LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: pl.Attrs().Index, HardwareAddr: mac},
 			Mode:      netlink.MACVLAN_MODE_PRIVATE,
 		}
+		m.forgetLink(name)
 		if err := m.h.LinkAdd(mv); err != nil {
 			return fail("create macvlan", err)
 		}
@@ -200,6 +201,7 @@ func (m *Manager) RemoveVMAC(name string) error {
 	if mv, ok := l.(*netlink.Macvlan); !ok || mv.Mode != netlink.MACVLAN_MODE_PRIVATE {
 		return fmt.Errorf("addr: remove vmac %s: refusing: it is a %s with MAC %s, not a VMAC (a private-mode macvlan)", name, l.Type(), l.Attrs().HardwareAddr)
 	}
+	m.forgetLink(name)
 	if err := m.h.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("addr: remove vmac %s: %w", name, err)
 	}

@@ -818,6 +818,9 @@ func (d *Daemon) receive(now time.Time, s *sock, p netio.Packet) {
 }
 
 func (d *Daemon) linkChanged(now time.Time, u addr.LinkState) {
+	if f, ok := d.addrs.(interface{ ForgetLinks() }); ok {
+		f.ForgetLinks() // a rename or a recreated interface: look names up again
+	}
 	name, up := u.Name, u.Up
 	was, known := d.linkUp[name]
 	if !known || was == up {
