@@ -112,6 +112,7 @@ type Session struct {
 
 	now      time.Time // of the latest step
 	nextTx   time.Time
+	lastTx   time.Time // of the latest periodic packet (zero: none yet)
 	detectAt time.Time // zero while no detection timer runs
 
 	// statistics, for status, metrics and doctor
@@ -158,13 +159,19 @@ func (s *Session) DetectTime() time.Duration {
 	return time.Duration(s.remoteMult) * max(s.cfg.MinRx, s.remoteDesiredTx)
 }
 
-// jitter applies 6.8.7's random reduction: 0-25%, or 10-25% with a
+// jitterRange is 6.8.7's bounds on a periodic transmit's gap, as
+// fractions of the interval: reduced by 0-25%, or 10-25% with a
 // multiplier of 1.
-func (s *Session) jitter(d time.Duration) time.Duration {
-	lo, hi := 0.75, 1.0
+func (s *Session) jitterRange() (lo, hi float64) {
 	if s.cfg.Multiplier == 1 {
-		hi = 0.9
+		return 0.75, 0.9
 	}
+	return 0.75, 1.0
+}
+
+// jitter applies 6.8.7's random reduction to d.
+func (s *Session) jitter(d time.Duration) time.Duration {
+	lo, hi := s.jitterRange()
 	f := hi
 	if s.rnd != nil {
 		f = lo + (hi-lo)*s.rnd.Float64()
@@ -251,6 +258,7 @@ func (s *Session) receive(now time.Time, p *wire.Packet) {
 		s.nextTx = now.Add(s.jitter(iv))
 	}
 	s.detectAt = now.Add(s.DetectTime())
+	s.coalesceTx(now)
 
 	if s.state == wire.AdminDown {
 		return
@@ -280,6 +288,24 @@ func (s *Session) receive(now time.Time, p *wire.Packet) {
 	}
 }
 
+// coalesceTx moves a periodic transmit that is due soon to now, the
+// moment of a receive, when the gap since the last one is already inside
+// 6.8.7's jitter window: the caller is awake for the receive anyway, so
+// one wake-up serves both and the timer is not woken for the transmit.
+// The gap stays between the window's lower bound and the jittered
+// deadline already drawn (never longer), and the moment is as random as
+// the peer's own jittered transmits. The peer's detection time depends
+// only on the longest gap, which does not grow.
+func (s *Session) coalesceTx(now time.Time) {
+	if s.lastTx.IsZero() || !s.mayTransmit() || !now.Before(s.nextTx) {
+		return
+	}
+	lo, _ := s.jitterRange()
+	if earliest := s.lastTx.Add(time.Duration(float64(s.txInterval()) * lo)); !now.Before(earliest) {
+		s.nextTx = now
+	}
+}
+
 // advance fires the timers due at now.
 func (s *Session) advance(now time.Time) {
 	s.now = now
@@ -302,6 +328,7 @@ func (s *Session) advance(now time.Time) {
 	if s.mayTransmit() && (s.sendNow || !now.Before(s.nextTx)) {
 		s.emit(s.polling, false)
 		s.sendNow = false
+		s.lastTx = now
 		s.nextTx = now.Add(s.jitter(s.txInterval()))
 	} else if s.sendNow && !s.mayTransmit() {
 		s.sendNow = false

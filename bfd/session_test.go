@@ -26,6 +26,9 @@ type pair struct {
 	flight []inflight
 	trs    []Transition
 	sent   map[string][]sentPkt
+	// timerWakes counts the steps a set was advanced with nothing
+	// received: the wake-ups its caller's timer costs.
+	timerWakes map[*Set]int
 }
 
 type inflight struct {
@@ -40,7 +43,7 @@ type sentPkt struct {
 }
 
 func newPair(t *testing.T, ca, cb Config, seed uint64) *pair {
-	p := &pair{t: t, now: t0, delay: 100 * time.Microsecond, sent: map[string][]sentPkt{}}
+	p := &pair{t: t, now: t0, delay: 100 * time.Microsecond, sent: map[string][]sentPkt{}, timerWakes: map[*Set]int{}}
 	p.a = NewSet(rand.New(rand.NewPCG(seed, 1)))
 	p.b = NewSet(rand.New(rand.NewPCG(seed, 2)))
 	if ca.Name == "" {
@@ -81,17 +84,22 @@ func (p *pair) run(d time.Duration) {
 	for p.now.Before(end) {
 		p.now = p.now.Add(100 * time.Microsecond)
 		var keep []inflight
+		got := map[*Set]bool{}
 		for _, f := range p.flight {
 			if f.at.After(p.now) {
 				keep = append(keep, f)
 				continue
 			}
 			_ = f.to.Receive(p.now, f.pkt)
+			got[f.to] = true
 		}
 		p.flight = keep
 		for _, s := range []*Set{p.a, p.b} {
 			if n := s.Next(); !n.IsZero() && !n.After(p.now) {
 				s.Advance(p.now)
+				if !got[s] {
+					p.timerWakes[s]++
+				}
 			}
 		}
 		p.collect(p.a, p.b, addrA, addrB)
@@ -282,6 +290,48 @@ func TestMultiplierOneJitter(t *testing.T) {
 		gap := sent[i].at.Sub(sent[i-1].at)
 		if gap > 9*time.Millisecond+100*time.Microsecond || gap < 7500*time.Microsecond-100*time.Microsecond {
 			t.Errorf("gap %v outside 75-90%% of 10 ms", gap)
+		}
+	}
+}
+
+// TestReceiveCarriesDueTransmit: a transmit whose jitter window (6.8.7)
+// has opened goes out at a receive's wake-up instead of at a wake-up of
+// its own, so two 10 ms peers wake their timers for fewer than two thirds of
+// their packets; every gap stays inside 75-100% of the interval (75-90%
+// with a multiplier of 1) and the detection time is unchanged.
+func TestReceiveCarriesDueTransmit(t *testing.T) {
+	for _, mult := range []uint8{3, 1} {
+		one := fast()
+		one.Multiplier = mult
+		p := newPair(t, one, one, 9)
+		p.run(time.Second)
+		sent0 := map[string]int{"a": len(p.sent["a"]), "b": len(p.sent["b"])}
+		w0 := p.timerWakes[p.a] + p.timerWakes[p.b]
+		p.run(5 * time.Second)
+		hi := 10 * time.Millisecond
+		if mult == 1 {
+			hi = 9 * time.Millisecond
+		}
+		slack := 100 * time.Microsecond // the harness's step
+		packets := 0
+		for _, name := range []string{"a", "b"} {
+			sent := p.sent[name][sent0[name]:]
+			packets += len(sent)
+			for i := 1; i < len(sent); i++ {
+				if gap := sent[i].at.Sub(sent[i-1].at); gap > hi+slack || gap < 7500*time.Microsecond-slack {
+					t.Errorf("multiplier %d: %s's gap %v outside 7.5 ms-%v", mult, name, gap, hi)
+				}
+			}
+		}
+		wakes := p.timerWakes[p.a] + p.timerWakes[p.b] - w0
+		if wakes*3 > packets*2 {
+			t.Errorf("multiplier %d: %d timer wake-ups for %d packets, want fewer than two thirds", mult, wakes, packets)
+		}
+		for _, s := range []*Set{p.a, p.b} {
+			st := s.Sessions()[0].Status()
+			if st.State != wire.Up || st.Flaps != 0 || st.DetectTime != time.Duration(mult)*10*time.Millisecond {
+				t.Errorf("multiplier %d: %s %v, %d flaps, detection time %v", mult, st.Name, st.State, st.Flaps, st.DetectTime)
+			}
 		}
 	}
 }
