@@ -4,10 +4,11 @@ GO ?= go
 BIN := bin/vigil
 
 # The version comes from the nearest v* tag (`git describe`), so a build of
-# tag v1.2.0 says 1.2.0 and a build three commits later 1.2.0-3-gabc1234.
+# tag v1.2.0 says 1.2.0 and a build three commits later 1.2.0+3.gabc1234 (Debian orders it after 1.2.0;
+# the shell escape of make 4.3 made the old ${v#v} fail, so every build said 0.0.0~git).
 # Before the first tag, or outside a git checkout, it is 0.0.0~ plus the
 # commit, which Debian orders before any release.
-VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$${v\#v}" || \
+VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null) && echo "$$v" | sed 's/^v//; s/-/+/; s/-/./g' || \
 	echo "0.0.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD 2>/dev/null || echo .dirty)")
 LDFLAGS := -X vigil/internal/version.Version=$(VERSION)
 
