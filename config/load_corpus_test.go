@@ -73,41 +73,34 @@ func TestCorpusVerdicts(t *testing.T) {
 		name := strings.Trim(strings.TrimSpace(f[1]), "`")
 		want[name] = strings.TrimSpace(f[2]) != "0"
 	}
-	// Deliberate divergences: vigil refuses features it would otherwise
-	// run wrongly (see docs/configuration.md).
-	diverge := map[string]bool{
-		"valid-vs-tun.conf":            true, // TUN is rejected until built
-		"valid-auth-ah.conf":           true, // AH is not implemented
-		"broken-dpvs-fnat-laddr.conf":  true, // FNAT is a vigil feature keepalived lacks
-		"valid-lvs-sync-auth-key.conf": true, // a vigil extension keepalived lacks
-	}
-	// Verdicts decided by the preprocessor (lex*/preprocess*), not here.
-	preprocessor := map[string]bool{
-		"tricky-include-cycle-plain.conf":     true,
-		"tricky-param-multiline-comment.conf": true,
-		"broken-nested-conditionals.conf":     true,
-	}
 	for name, fails := range want {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(dir, name)
-			id := ""
+			// "# vigil-differs: WHY" marks a deliberate divergence (the
+			// same header e2e's live comparison reads): vigil refuses
+			// what it would otherwise run wrongly, or reads a vigil
+			// extension keepalived lacks (docs/configuration.md).
+			id, differs := "", ""
 			if f, err := os.Open(path); err == nil {
 				s := bufio.NewScanner(f)
 				for s.Scan() {
 					if v, ok := strings.CutPrefix(s.Text(), "# id: "); ok {
 						id = strings.TrimSpace(v)
 					}
+					if v, ok := strings.CutPrefix(s.Text(), "# vigil-differs:"); ok {
+						differs = strings.TrimSpace(v)
+					}
 				}
 				f.Close()
 			}
 			_, diags := Load(path, corpusEnv(dir, id))
-			if got := diags.HasErrors(); got != fails {
-				if preprocessor[name] {
-					t.Skipf("preprocessor verdict differs: %s", diags)
-				}
-				if diverge[name] {
-					t.Skipf("known divergence: vigil fails=%v, keepalived fails=%v", got, fails)
-				}
+			got := diags.HasErrors()
+			switch {
+			case differs != "" && got == fails:
+				t.Errorf("marked vigil-differs (%s), but vigil and keepalived now agree (fails=%v): remove the mark\n%s", differs, got, diags)
+			case differs != "":
+				t.Logf("deliberate divergence (%s): vigil fails=%v, keepalived fails=%v", differs, got, fails)
+			case got != fails:
 				t.Errorf("vigil fails=%v, keepalived fails=%v\n%s", got, fails, diags)
 			}
 		})
