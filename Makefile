@@ -68,6 +68,7 @@ demo: demo-deps build
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags vigil_bench ./bench ./check ./config
 
 # The full test suite. Run as root: privileged tests (namespaces, raw
 # sockets, nftables, the keepalived interop tests) skip without root, and

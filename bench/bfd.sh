@@ -7,5 +7,5 @@
 #   bash bench/bfd.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VIGIL_BENCH=1 go test -count=1 -v -timeout 30m -run 'TestBFDOutage|TestBFDFalseDowns|TestBFDLoopLoad' ./bench/ 2>&1 |
+go test -tags vigil_bench -count=1 -v -timeout 30m -run 'TestBFDOutage|TestBFDFalseDowns|TestBFDLoopLoad' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$'

@@ -1,3 +1,5 @@
+//go:build vigil_bench
+
 package bench
 
 // BFD benchmarks (issue #11), vigil against keepalived 2.2.7 in the same

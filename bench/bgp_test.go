@@ -1,3 +1,5 @@
+//go:build vigil_bench
+
 package bench
 
 import (

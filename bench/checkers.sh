@@ -39,9 +39,9 @@ trap cleanup EXIT INT TERM
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 WORK=$(mktemp -d /tmp/vchk.XXXXXX)
-go test -c -o "$WORK/check.test" ./check
+go test -tags vigil_bench -c -o "$WORK/check.test" ./check
 run() { "$@" -test.count=1 -test.v -test.timeout 10m -test.run '^TestScale$' | grep -v -e '^ok' -e '^PASS' -e '^=== RUN' -e '^--- PASS'; }
-export VIGIL_BENCH=1 VIGIL_BENCH_DURATION="${DURATION:-20s}" VIGIL_BENCH_STRICT="${STRICT:-0}"
+export VIGIL_BENCH_DURATION="${DURATION:-20s}" VIGIL_BENCH_STRICT="${STRICT:-0}"
 
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 	dellab # leftovers of a killed run

@@ -11,7 +11,7 @@ ns=vcfgbench
 cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 go build -o "$tmp/vigil" ./cmd/vigil
-VIGIL_WRITE_BIG_CONFIG="$tmp/raw.conf" go test -count=1 -run TestWriteBigConfig ./config >/dev/null
+VIGIL_WRITE_BIG_CONFIG="$tmp/raw.conf" go test -tags vigil_bench -count=1 -run TestWriteBigConfig ./config >/dev/null
 printf '#!/bin/sh\nexit 0\n' > "$tmp/check.sh"
 chmod 755 "$tmp/check.sh" "$tmp"
 sed "s#/ok/check.sh#$tmp/check.sh#" "$tmp/raw.conf" > "$tmp/big.conf"

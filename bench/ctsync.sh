@@ -8,5 +8,5 @@
 #   bash bench/ctsync.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VIGIL_BENCH=1 go test -count=1 -v -timeout 20m -run 'TestConnSyncLoad' ./bench/ 2>&1 |
+go test -tags vigil_bench -count=1 -v -timeout 20m -run 'TestConnSyncLoad' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$\|level='

@@ -1,3 +1,5 @@
+//go:build vigil_bench
+
 package bench
 
 import (
@@ -141,9 +143,6 @@ func syncState(t *testing.T, sock string) control.SyncStatus {
 }
 
 func TestConnSyncLoad(t *testing.T) {
-	if os.Getenv("VIGIL_BENCH") != "1" {
-		t.Skip("benchmark: run with VIGIL_BENCH=1 (see bench/ctsync.sh)")
-	}
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "conntrack")
 	sizes := []int{10000, 100000}

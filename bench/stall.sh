@@ -8,5 +8,5 @@
 # change the runs, their length and the number of busy loops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VIGIL_BENCH=1 go test -count=1 -v -timeout 60m -run 'TestStallFalseFailovers' ./bench/ 2>&1 |
+go test -tags vigil_bench -count=1 -v -timeout 60m -run 'TestStallFalseFailovers' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$\|^ok '

@@ -4,5 +4,5 @@
 # Run as root from the repository root: bash bench/vrrp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VIGIL_BENCH=1 go test -count=1 -v -timeout 20m -run 'TestFailoverOutage|TestResources' ./bench/ 2>&1 |
+go test -tags vigil_bench -count=1 -v -timeout 20m -run 'TestFailoverOutage|TestResources' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$'

@@ -1,3 +1,5 @@
+//go:build vigil_bench
+
 package bench
 
 import (
@@ -21,9 +23,6 @@ import (
 )
 
 func requireBench(t *testing.T) {
-	if os.Getenv("VIGIL_BENCH") != "1" {
-		t.Skip("comparison benchmark: run with VIGIL_BENCH=1 (see bench/vrrp.sh)")
-	}
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
 }

@@ -9,11 +9,18 @@ import (
 	"go.uber.org/goleak"
 )
 
+// listenerEnv makes the test binary the scale benchmark's listener child;
+// scaleChild is that child, set only when the benchmark is built
+// (scale_bench_test.go, build tag vigil_bench).
+const listenerEnv = "VIGIL_BENCH_LISTENERS"
+
+var scaleChild func()
+
 // Every test must leave no goroutine behind: the Runner, the checkers and
 // the in-test servers all stop when their owner says so.
 func TestMain(m *testing.M) {
-	if os.Getenv(listenerEnv) != "" {
-		serveListeners() // the scale benchmark's child process
+	if scaleChild != nil && os.Getenv(listenerEnv) != "" {
+		scaleChild() // the scale benchmark's child process
 	}
 	goleak.VerifyTestMain(m)
 }

@@ -1,3 +1,5 @@
+//go:build vigil_bench
+
 package check
 
 import (
@@ -39,9 +41,9 @@ import (
 //     be: VIGIL_BENCH_LISTEN_ADDRS names their addresses and
 //     VIGIL_BENCH_CHILD_PREFIX the command that enters their namespace.
 //
-//	VIGIL_BENCH=1 go test -run TestScale -v ./check/   (or bench/checkers.sh)
+//	go test -tags vigil_bench -run TestScale -v ./check/   (or bench/checkers.sh)
 
-const listenerEnv = "VIGIL_BENCH_LISTENERS"
+func init() { scaleChild = serveListeners }
 
 // serveListeners is the child: it listens, prints its addresses, accepts
 // and closes until stdin closes.
@@ -94,9 +96,6 @@ func cpuTime() (user, sys time.Duration) {
 }
 
 func TestScale(t *testing.T) {
-	if os.Getenv("VIGIL_BENCH") != "1" {
-		t.Skip("scale benchmark: set VIGIL_BENCH=1 (bench/checkers.sh)")
-	}
 	const perListener = 100
 	measure := 20 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("VIGIL_BENCH_DURATION")); err == nil {
