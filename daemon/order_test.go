@@ -56,6 +56,20 @@ virtual_server 192.0.2.100 80 {
 }
 `
 
+// linkDown takes eth0 down, turns the loop once (waiting for the worker
+// and the applier), checks that the instance went to FAULT, and returns
+// what the host saw meanwhile.
+func linkDown(l *lab) []string {
+	l.t.Helper()
+	from := l.h.mark()
+	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		l.t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	return l.h.took(from)
+}
+
 // becomeMaster advances until the instance is MASTER (no peer: its
 // Master_Down_Timer fires) and returns what the host saw meanwhile.
 func becomeMaster(l *lab) []string {
@@ -86,13 +100,7 @@ func TestNoAcceptBeforeVIPs(t *testing.T) {
 func TestNoAcceptAfterRelease(t *testing.T) {
 	l := newLab(t, orderConf)
 	becomeMaster(l)
-	from := l.h.mark()
-	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
-	l.turn()
-	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
-		t.Fatalf("state %v after the link went down, want FAULT", st)
-	}
-	before(t, l.h.took(from), "del 192.0.2.100/24", "noaccept []")
+	before(t, linkDown(l), "del 192.0.2.100/24", "noaccept []")
 }
 
 // TestRulesBeforeClaim: a new master's load-balancing rules are in the
@@ -291,13 +299,7 @@ func TestLinkDownReleasesVIPs(t *testing.T) {
 	conf := strings.Replace(instanceConf(""), "  virtual_ipaddress {", "  virtual_routes {\n    203.0.113.0/24 via 192.0.2.254 dev eth0\n  }\n  virtual_ipaddress {", 1)
 	l := newLab(t, conf)
 	before(t, becomeMaster(l), "add 192.0.2.100/24", "add route 203.0.113.0/24")
-	from := l.h.mark()
-	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
-	l.turn()
-	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
-		t.Fatalf("state %v after the link went down, want FAULT", st)
-	}
-	before(t, l.h.took(from), "del 192.0.2.100/24", "del route 203.0.113.0/24")
+	before(t, linkDown(l), "del 192.0.2.100/24", "del route 203.0.113.0/24")
 	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: true})
 	before(t, becomeMaster(l), "add 192.0.2.100/24", "add route 203.0.113.0/24")
 }
@@ -454,13 +456,7 @@ func TestNotifyMasterAfterClaim(t *testing.T) {
 func TestNotifyFaultAfterRelease(t *testing.T) {
 	l := newLab(t, scriptConf+instanceConf("  notify_fault /bin/true\n"))
 	becomeMaster(l)
-	from := l.h.mark()
-	l.d.linkChanged(l.now, addr.LinkState{Name: "eth0", Up: false})
-	l.turn()
-	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
-		t.Fatalf("state %v after the link went down, want FAULT", st)
-	}
-	before(t, l.h.took(from), "del 192.0.2.100/24", "notify VI_1 FAULT")
+	before(t, linkDown(l), "del 192.0.2.100/24", "notify VI_1 FAULT")
 }
 
 // TestGroupNotifyAfterClaim: a sync group's notify_master waits for its
