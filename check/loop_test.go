@@ -12,18 +12,11 @@ import (
 // hanging targets) and slow non-TCP checks behind a small in-flight limit,
 // and checks the loop's invariants (see loop) after every step.
 func TestLoopInvariants(t *testing.T) {
-	open, closed, hang := tcpServer(t), closedPort(t), fullBacklog(t)
-	mk := func(ap netip.AddrPort) *TCP {
-		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 30 * time.Millisecond}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	open, closed, hang := tcpTargets(t)
 	servers := []Server{
-		{ID: "open", Checks: []Watch{{mk(open), fast(0)}, {&fakeChecker{name: "slow", results: []Result{ok("fine")}, hold: 3 * time.Millisecond}, fast(0)}}},
-		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
-		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
+		{ID: "open", Checks: []Watch{{open, fast(0)}, {&fakeChecker{name: "slow", results: []Result{ok("fine")}, hold: 3 * time.Millisecond}, fast(0)}}},
+		{ID: "closed", Checks: []Watch{{closed, fast(0)}}},
+		{ID: "hang", Checks: []Watch{{hang, fast(0)}}},
 	}
 	for i := range 6 {
 		servers = append(servers, Server{ID: string(rune('a' + i)), Checks: []Watch{{&fakeChecker{name: "f", results: []Result{ok("fine"), {Detail: "bad"}}, hold: 2 * time.Millisecond}, fast(1)}}})
@@ -67,6 +60,19 @@ func TestLoopInvariants(t *testing.T) {
 	}
 }
 
+// tcpTargets returns TCP checks with a 30 ms connect timeout of an open,
+// a refused and a hanging (full backlog) target.
+func tcpTargets(t *testing.T) (open, closed, hang *TCP) {
+	mk := func(ap netip.AddrPort) *TCP {
+		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 30 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	return mk(tcpServer(t)), mk(closedPort(t)), mk(fullBacklog(t))
+}
+
 // TestLoopInvariantsCatch: checkInvariants finds each kind of broken
 // state, so that TestLoopInvariants can fail.
 func TestLoopInvariantsCatch(t *testing.T) {
@@ -104,18 +110,11 @@ func TestLoopInvariantsCatch(t *testing.T) {
 // to a worker and back cost two goroutine switches per check, each often a
 // thread woken), and still see open, refused and timed-out targets.
 func TestFewTCPChecksStartOnTheLoop(t *testing.T) {
-	open, closed, hang := tcpServer(t), closedPort(t), fullBacklog(t)
-	mk := func(ap netip.AddrPort) *TCP {
-		c, err := NewTCP(TCPConfig{Target{Addr: ap, Timeout: 30 * time.Millisecond}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	open, closed, hang := tcpTargets(t)
 	servers := []Server{
-		{ID: "open", Checks: []Watch{{mk(open), fast(0)}}},
-		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
-		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
+		{ID: "open", Checks: []Watch{{open, fast(0)}}},
+		{ID: "closed", Checks: []Watch{{closed, fast(0)}}},
+		{ID: "hang", Checks: []Watch{{hang, fast(0)}}},
 	}
 	events := newEventLog()
 	r, err := NewRunner(servers, RunnerOptions{MaxInFlight: 3, OnEvent: events.add})
