@@ -474,26 +474,7 @@ func TestBFDTakeover(t *testing.T) {
 	skew := time.Duration(float64(time.Second) * float64(256-250) / 256)
 
 	// 1. The master's link is cut.
-	cut := time.Now()
-	if err := l.Cut(ports["m"]); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 2*time.Second, "the backup MASTER", func() bool {
-		in, _ := instState(b)
-		return in.State == "MASTER"
-	})
-	in, _ := instState(b)
-	took := in.Since.Sub(cut)
-	t.Logf("backup MASTER %v after the cut (detection %v + Skew_Time %v): %s", took, detect, skew, in.Reason)
-	// The reason proves the mechanism; the bound only that it beats the
-	// VRRP timer by far on a shared, loaded machine (bench/bfd.sh measures
-	// the outage: 79 ms median).
-	if limit := detect + skew + 500*time.Millisecond; took > limit {
-		t.Errorf("takeover %v after the cut, want within %v (Master_Down_Interval would be about 3 s)", took, limit)
-	}
-	if !strings.Contains(in.Reason, "BFD session peer") || in.Cause != vrrp.CauseBFDTakeover.String() {
-		t.Errorf("reason %q, cause %q: want the BFD session named and cause %v", in.Reason, in.Cause, vrrp.CauseBFDTakeover)
-	}
+	takeoverAfterCut(t, l, ports["m"], b, detect, skew, 2*time.Second)
 	// 2. The master returns and preempts (priority 254 > 250).
 	if err := l.Heal(ports["m"]); err != nil {
 		t.Fatal(err)
@@ -527,7 +508,7 @@ func TestBFDTakeover(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	in, _ = instState(b)
+	in, _ := instState(b)
 	mm, _ := instState(m)
 	t.Logf("BFD blocked: backup %s since %v after the block (%s); master %s since %v", in.State, in.Since.Sub(blocked), in.Reason, mm.State, mm.Since.Sub(blocked))
 	if in.State != "BACKUP" {
@@ -588,15 +569,25 @@ func TestBFDTakeoverIPv6(t *testing.T) {
 	skew := time.Duration(float64(time.Second) * float64(256-250) / 256)
 	t.Logf("backup: master %s, BFD neighbor %s", in.MasterAddr, s.Peer)
 
+	takeoverAfterCut(t, l, ports["m"], b, detect, skew, 4*time.Second)
+}
+
+// takeoverAfterCut cuts the master's port and checks that the backup b
+// becomes MASTER by bfd_takeover, naming the session, within the detection
+// time plus Skew_Time plus a margin. The cause proves the mechanism; the
+// bound only that it beats the VRRP timer by far on a shared, loaded
+// machine (bench/bfd.sh measures the outage).
+func takeoverAfterCut(t *testing.T, l *netlab.Lab, port string, b *node, detect, skew, wait time.Duration) {
+	t.Helper()
 	cut := time.Now()
-	if err := l.Cut(ports["m"]); err != nil {
+	if err := l.Cut(port); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 4*time.Second, "the backup MASTER", func() bool {
+	waitFor(t, wait, "the backup MASTER", func() bool {
 		in, _ := instState(b)
 		return in.State == "MASTER"
 	})
-	in, _ = instState(b)
+	in, _ := instState(b)
 	took := in.Since.Sub(cut)
 	t.Logf("backup MASTER %v after the cut (detection %v + Skew_Time %v): %s (%s)", took, detect, skew, in.Reason, in.Cause)
 	if in.Cause != vrrp.CauseBFDTakeover.String() || !strings.Contains(in.Reason, "BFD session peer") {
