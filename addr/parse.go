@@ -77,10 +77,6 @@ func (w *words) errorf(format string, args ...any) error {
 	return fmt.Errorf("%s %q: %s", w.what, strings.Join(w.ws, " "), fmt.Sprintf(format, args...))
 }
 
-var routeTypeNames = map[string]RouteType{
-	"unicast": Unicast, "blackhole": Blackhole, "unreachable": Unreachable, "prohibit": Prohibit, "throw": Throw,
-}
-
 // ParseRoute reads one line of virtual_routes (or static_routes) given as
 // words, e.g. `src 192.0.2.1 to 198.51.100.0/24 via 192.0.2.254 dev eth0
 // table 100`. It understands the common subset of `ip route add`: a type
@@ -138,7 +134,7 @@ func ParseRoute(ws []string) (Route, error) {
 		case "to":
 			dst = val
 		default:
-			if t, ok := routeTypeNames[key]; ok && dst == "" && r.Type == Unicast {
+			if t, ok := byName(routeTypeNames, key); ok && dst == "" && r.Type == Unicast {
 				r.Type = t
 				continue
 			}

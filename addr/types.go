@@ -32,10 +32,8 @@ var scopeNames = map[Scope]string{
 // ParseScope parses the scope names keepalived accepts (global, site, link,
 // host, nowhere) or a number 0..255.
 func ParseScope(s string) (Scope, error) {
-	for sc, name := range scopeNames {
-		if s == name {
-			return sc, nil
-		}
+	if sc, ok := byName(scopeNames, s); ok {
+		return sc, nil
 	}
 	if s == "universe" {
 		return ScopeGlobal, nil
@@ -45,6 +43,17 @@ func ParseScope(s string) (Scope, error) {
 		return 0, fmt.Errorf("scope %q: expected global, site, link, host, nowhere or a number 0..255", s)
 	}
 	return Scope(n), nil
+}
+
+// byName is the value names maps to s.
+func byName[T comparable](names map[T]string, s string) (T, bool) {
+	for v, name := range names {
+		if name == s {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
 }
 
 func (s Scope) String() string {
@@ -174,18 +183,15 @@ const (
 	Throw       RouteType = 9
 )
 
+// routeTypeNames are the `ip route add` words of the route types vigil
+// supports, for ParseRoute and String.
+var routeTypeNames = map[RouteType]string{
+	Unicast: "unicast", Blackhole: "blackhole", Unreachable: "unreachable", Prohibit: "prohibit", Throw: "throw",
+}
+
 func (t RouteType) String() string {
-	switch t {
-	case Unicast:
-		return "unicast"
-	case Blackhole:
-		return "blackhole"
-	case Unreachable:
-		return "unreachable"
-	case Prohibit:
-		return "prohibit"
-	case Throw:
-		return "throw"
+	if n, ok := routeTypeNames[t]; ok {
+		return n
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }

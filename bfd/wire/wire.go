@@ -37,16 +37,11 @@ const (
 	Up        State = 3
 )
 
+var stateNames = [...]string{AdminDown: "AdminDown", Down: "Down", Init: "Init", Up: "Up"}
+
 func (s State) String() string {
-	switch s {
-	case AdminDown:
-		return "AdminDown"
-	case Down:
-		return "Down"
-	case Init:
-		return "Init"
-	case Up:
-		return "Up"
+	if int(s) < len(stateNames) {
+		return stateNames[s]
 	}
 	return fmt.Sprintf("State(%d)", uint8(s))
 }

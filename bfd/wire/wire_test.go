@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -175,4 +176,18 @@ func FuzzRoundTrip(f *testing.F) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", b[:n], out)
 		}
 	})
+}
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		v    fmt.Stringer
+		want string
+	}{
+		{AdminDown, "AdminDown"}, {Up, "Up"}, {State(4), "State(4)"},
+		{DiagNone, "no diagnostic"}, {DiagRevConcatPathDwn, "reverse concatenated path down"}, {Diag(9), "diagnostic 9"},
+	} {
+		if got := tc.v.String(); got != tc.want {
+			t.Errorf("%#v: got %q, want %q", tc.v, got, tc.want)
+		}
+	}
 }

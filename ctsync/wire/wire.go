@@ -53,20 +53,14 @@ const (
 	TypeHello Type = 6
 )
 
+var typeNames = [...]string{
+	TypeUpdate: "update", TypeDelete: "delete", TypeFullRequest: "full-request",
+	TypeFullBegin: "full-begin", TypeFullEnd: "full-end", TypeHello: "hello",
+}
+
 func (t Type) String() string {
-	switch t {
-	case TypeUpdate:
-		return "update"
-	case TypeDelete:
-		return "delete"
-	case TypeFullRequest:
-		return "full-request"
-	case TypeFullBegin:
-		return "full-begin"
-	case TypeFullEnd:
-		return "full-end"
-	case TypeHello:
-		return "hello"
+	if int(t) < len(typeNames) && typeNames[t] != "" {
+		return typeNames[t]
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }

@@ -197,3 +197,11 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestTypeNames(t *testing.T) {
+	for typ, want := range map[Type]string{0: "type(0)", TypeUpdate: "update", TypeHello: "hello", 7: "type(7)"} {
+		if got := typ.String(); got != want {
+			t.Errorf("Type(%d): got %q, want %q", uint8(typ), got, want)
+		}
+	}
+}
