@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/nsthread"
 )
 
 // ErrNoInterface is wrapped by errors about an interface that does not exist.
@@ -321,28 +322,5 @@ func (m *Manager) inNS(fn func() error) error {
 	if !m.ns.IsOpen() {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread is unlocked only after a successful return to its
-		// original namespace; otherwise it dies with this goroutine.
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(m.ns); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", m.ns, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("leave namespace %s: %w", m.ns, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return nsthread.Run(m.ns, m.ns.String(), fn)
 }

@@ -23,12 +23,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netns"
+
+	"vigil/internal/nsthread"
 )
 
 var validName = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
@@ -304,36 +305,12 @@ func (h *Host) Start(cmd *exec.Cmd) error {
 // namespace. Sockets fn opens stay in that namespace after it returns;
 // goroutines fn starts do not inherit the namespace.
 func (h *Host) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread is not unlocked: if switching back fails it must die
-		// with the goroutine rather than serve others in the wrong namespace.
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- fmt.Errorf("netlab: current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(h.NS)
-		if err != nil {
-			errc <- fmt.Errorf("netlab: namespace %s: %w", h.NS, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- fmt.Errorf("netlab: enter %s: %w", h.NS, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("netlab: leave %s: %w", h.NS, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	target, err := netns.GetFromName(h.NS)
+	if err != nil {
+		return fmt.Errorf("netlab: namespace %s: %w", h.NS, err)
+	}
+	defer target.Close()
+	return nsthread.Run(target, h.NS, fn)
 }
 
 // Close kills the processes the lab started and deletes all its namespaces.
