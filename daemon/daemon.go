@@ -194,7 +194,7 @@ func (e *ConfigError) Error() string {
 // ends; then it shuts the instances down (priority 0 adverts, VIPs
 // released) and returns.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.started = time.Now()
+	d.started = d.now()
 	d.configLoaded = d.started
 	cfg, specs, err := d.load()
 	if err != nil {
@@ -203,7 +203,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.prepare(cfg, specs)
 	d.work = newSlowWork()
 	defer d.work.close()
-	if d.poll, err = newPoller(); err != nil {
+	if d.poll, err = newPoller(d.host.newWait); err != nil {
 		return fmt.Errorf("daemon: event loop: %w", err)
 	}
 	defer d.poll.Close()
@@ -232,11 +232,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.stopBFD()
 	defer d.stopSync()
 
-	if err := d.startEngines(loopCtx, time.Now(), specs); err != nil {
-		d.stopAll(time.Now())
+	if err := d.startEngines(loopCtx, d.now(), specs); err != nil {
+		d.stopAll(d.now())
 		return err
 	}
-	macs := time.NewTicker(periodicInterval)
+	macs := d.host.newTicker(periodicInterval)
 	defer macs.Stop()
 	d.periodic = periodicTick{t: macs, on: true}
 
@@ -261,7 +261,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.applySched()
 	d.setPeriodic()
 	trackEvents := d.tracking.events
-	go d.bridge(loopCtx, links, macs.C, trackEvents)
+	go d.bridge(loopCtx, links, macs.C(), trackEvents)
 
 	// Every advert is read into buf and stepped in place. It is on the
 	// heap, not an array on this goroutine's stack: a 64 KiB frame makes
@@ -279,7 +279,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		now := time.Now()
+		now := d.now()
 		// How late the loop woke for that deadline, whatever woke it: a
 		// host that stalls (CPU starvation, a VM pause, SIGSTOP) shows here
 		// before the peers notice, and vigil doctor reads it.
@@ -305,7 +305,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 						break
 					}
 					for _, f := range fs {
-						f(time.Now())
+						f(d.now())
 					}
 					d.poll.recycle(fs)
 				}
@@ -316,7 +316,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 		if d.stopping {
-			d.terminate(time.Now())
+			d.terminate(d.now())
 			cancel()
 			d.stopTracking()
 			d.log.Info("vigil stopped")
@@ -333,6 +333,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// now is the loop's clock (virtual in the tests).
+func (d *Daemon) now() time.Time { return d.host.now() }
 
 // load reads the configuration file and derives the instances from it;
 // a configuration with errors is a *ConfigError.
@@ -922,7 +925,7 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 	}
 	for _, t := range rd.Transitions {
 		if t.To == vrrp.StateMaster {
-			in.firstAdvert = time.Since(t.At)
+			in.firstAdvert = d.now().Sub(t.At)
 		}
 	}
 }
@@ -1032,7 +1035,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			attrs := []any{"instance", name, "from", t.From.String(), "to", t.To.String(), "reason", t.Reason, "priority", t.Priority}
 			switch {
 			case t.To == vrrp.StateMaster:
-				claimed := time.Since(t.At)
+				claimed := d.now().Sub(t.At)
 				in.claimed.Store(int64(claimed))
 				d.setRoutes(spec, true)
 				attrs = append(attrs, "first_advert_after", firstAdvert.String(), "vips_claimed_after", claimed.String())
@@ -1162,7 +1165,7 @@ func (d *Daemon) terminate(now time.Time) {
 	d.withdrawBGP()
 	d.resignAll(now)
 	d.drainBGP()
-	d.stopAll(time.Now())
+	d.stopAll(d.now())
 }
 
 // stopAll shuts everything down: the VRRP instances (resignAll), BGP, the

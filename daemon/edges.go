@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"vigil/acceptmode"
 	"vigil/addr"
@@ -14,6 +17,7 @@ import (
 	"vigil/check"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
+	"vigil/internal/epoll"
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
@@ -133,8 +137,43 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
+// loopWait is what the loop blocks in: the advert sockets, a timer armed
+// for the loop's next deadline and a wake-up the bridge goroutine writes
+// (epoll.Set, parked in the runtime's poller; poll_linux.go). Wait returns
+// the ready tags: a socket's descriptor, epoll.TagTimer or epoll.TagWake.
+// The fake in the tests returns them in virtual time.
+type loopWait interface {
+	Add(fd, tag int) error
+	Del(fd int)
+	Arm(due time.Time)
+	Wait() ([]unix.EpollEvent, error)
+	TimerFired()
+	Wake()
+	DrainWake()
+	Close()
+}
+
+// ticker is the loop's 2 s housekeeping tick (periodic.go): a
+// time.Ticker, or one fired by virtual time in the tests.
+type ticker interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+// realTicker is a time.Ticker as a ticker.
+type realTicker struct{ *time.Ticker }
+
+func (t realTicker) C() <-chan time.Time { return t.Ticker.C }
+
 // edges are the daemon's ways onto the host.
 type edges struct {
+	// now is the loop's clock, newTicker its housekeeping tick and
+	// newWait what it waits in: with fakes, a test runs Run itself in
+	// virtual time.
+	now           func() time.Time
+	newTicker     func(d time.Duration) ticker
+	newWait       func() (loopWait, error)
 	openSocket    func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error)
 	openAnnouncer func(ifname string) (announcer, error)
 	addrs         func() addrManager
@@ -171,6 +210,9 @@ type edges struct {
 // hostEdges are the real edges.
 func hostEdges() edges {
 	return edges{
+		now:       time.Now,
+		newTicker: func(d time.Duration) ticker { return realTicker{time.NewTicker(d)} },
+		newWait:   func() (loopWait, error) { return opened[loopWait](epoll.NewParked()) },
 		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
 			return opened[advertConn](netio.OpenSocket(ifname, fam, opts))
 		},

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"vigil/config"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
+	"vigil/internal/epoll"
 	"vigil/internal/inet"
 	"vigil/lb"
 	"vigil/netio"
@@ -36,11 +38,20 @@ import (
 // each call that changes the host, in order, as one line ("advert VI_1
 // prio 100", "add 192.0.2.100/24", "nft apply ...", "noaccept ..."), so a
 // test reads the order the daemon did things in. It needs neither root nor
-// a namespace: the only kernel objects are the eventfds that stand for the
-// advert sockets in the loop's epoll set.
+// a namespace, and opens no kernel object: its clock is virtual, its wait
+// (fakeWait) returns the loop's events in that time, and its advert
+// sockets are queues a test fills (queue).
 type fakeHost struct {
 	t  *testing.T
 	mu sync.Mutex
+	// changed is signalled (on mu) whenever the clock moves, an advert is
+	// queued, the loop is woken or it starts waiting: fakeWait and the
+	// tests that wait for the loop to be idle block on it.
+	changed *sync.Cond
+	clock   time.Time
+	wait    fakeWait
+	tickers []*fakeTicker
+	nextFd  int
 	// ops is every host-changing call, in order.
 	ops []string
 	// hold, if set, is called (outside mu) before each call that changes
@@ -49,7 +60,9 @@ type fakeHost struct {
 	// links are the interfaces and whether they are up; any other name is
 	// down.
 	links map[string]bool
-	socks []*fakeConn
+	// linkCh is what watchLinks reports: a test sends a change on it.
+	linkCh chan addr.LinkState
+	socks  []*fakeConn
 	// servers are what the health-check runner was last started with,
 	// checkStarts how many times it was started.
 	servers     []check.Server
@@ -57,7 +70,52 @@ type fakeHost struct {
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
-	return &fakeHost{t: t, links: map[string]bool{"eth0": true, "eth1": true}}
+	h := &fakeHost{t: t, links: map[string]bool{"eth0": true, "eth1": true}, linkCh: make(chan addr.LinkState),
+		clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nextFd: 100}
+	h.changed = sync.NewCond(&h.mu)
+	h.wait.h = h
+	return h
+}
+
+// now is the virtual clock.
+func (h *fakeHost) now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.clock
+}
+
+// setNow moves the virtual clock to t, firing the tickers it passes.
+func (h *fakeHost) setNow(t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clock = t
+	for _, tk := range h.tickers {
+		for tk.on && !tk.next.After(t) {
+			select {
+			case tk.c <- tk.next:
+			default: // a time.Ticker drops ticks a slow reader missed
+			}
+			tk.next = tk.next.Add(tk.period)
+		}
+	}
+	h.changed.Broadcast()
+}
+
+// nextEvent is the earliest time after the clock at which something is
+// due: the loop's armed deadline or a running ticker's tick; zero if none.
+func (h *fakeHost) nextEvent() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.wait.armed
+	if !t.After(h.clock) {
+		t = time.Time{}
+	}
+	for _, tk := range h.tickers {
+		if tk.on && (t.IsZero() || tk.next.Before(t)) {
+			t = tk.next
+		}
+	}
+	return t
 }
 
 // do records op after hold let it through.
@@ -89,15 +147,26 @@ func (h *fakeHost) mark() int {
 
 func (h *fakeHost) edges() edges {
 	return edges{
-		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
-			fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-			if err != nil {
-				return nil, err
-			}
-			c := &fakeConn{h: h, fd: fd, name: ifname}
+		now: h.now,
+		newTicker: func(d time.Duration) ticker {
 			h.mu.Lock()
+			defer h.mu.Unlock()
+			tk := &fakeTicker{h: h, c: make(chan time.Time, 1), period: d, next: h.clock.Add(d), on: true}
+			h.tickers = append(h.tickers, tk)
+			return tk
+		},
+		newWait: func() (loopWait, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.wait = fakeWait{h: h, fds: map[int]bool{}}
+			return &h.wait, nil
+		},
+		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.nextFd++
+			c := &fakeConn{h: h, fd: h.nextFd, name: ifname, fam: fam}
 			h.socks = append(h.socks, c)
-			h.mu.Unlock()
 			return c, nil
 		},
 		openAnnouncer: func(ifname string) (announcer, error) { return fakeAnnouncer{h}, nil },
@@ -128,7 +197,7 @@ func (h *fakeHost) edges() edges {
 			return h.links[ifname], nil
 		},
 		watchLinks: func(ctx context.Context, _ func(error)) (<-chan addr.LinkState, error) {
-			return make(chan addr.LinkState), nil
+			return h.linkCh, nil
 		},
 		neighbours: func([]netip.Addr) (map[netip.Addr][6]byte, error) { return nil, nil },
 		ifaceAddrs: func(string) ([]netip.Prefix, error) {
@@ -139,22 +208,162 @@ func (h *fakeHost) edges() edges {
 	}
 }
 
-// fakeConn is an advert socket; its descriptor is an eventfd that never
-// becomes readable (tests hand adverts to Daemon.receive).
+// fakeConn is an advert socket: Recv takes what the test queued
+// (fakeHost.queue), and fakeWait reports it readable meanwhile. Its
+// descriptor is a number no kernel object has.
 type fakeConn struct {
 	h    *fakeHost
 	fd   int
 	name string
+	fam  inet.Family
+	in   []netio.Packet // on h.mu
 }
 
-func (c *fakeConn) Fd() int                           { return c.fd }
-func (c *fakeConn) Recv([]byte) (netio.Packet, error) { return netio.Packet{}, netio.ErrWouldBlock }
-func (c *fakeConn) JoinGroup() error                  { return nil }
-func (c *fakeConn) Close() error                      { return unix.Close(c.fd) }
+func (c *fakeConn) Fd() int          { return c.fd }
+func (c *fakeConn) JoinGroup() error { return nil }
+func (c *fakeConn) Close() error     { return nil }
+func (c *fakeConn) Recv(buf []byte) (netio.Packet, error) {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	if len(c.in) == 0 {
+		return netio.Packet{}, netio.ErrWouldBlock
+	}
+	p := c.in[0]
+	c.in = c.in[1:]
+	p.Data = buf[:copy(buf, p.Data)]
+	return p, nil
+}
 func (c *fakeConn) Send(p []byte, src, dst netip.Addr) error {
 	// A VRRP header: version and type, VRID, priority.
 	c.h.do("advert vrid %d prio %d", p[1], p[2])
 	return nil
+}
+
+// queue hands p to the advert socket of ifname and fam, as the kernel
+// would; the loop reads it when fakeWait reports the socket ready.
+func (h *fakeHost) queue(ifname string, fam inet.Family, p netio.Packet) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.socks {
+		if c.name == ifname && c.fam == fam && h.wait.fds[c.fd] {
+			c.in = append(c.in, p)
+			h.changed.Broadcast()
+			return
+		}
+	}
+	h.t.Fatalf("no advert socket on %s %v", ifname, fam)
+}
+
+// fakeWait is the loop's wait (loopWait) in virtual time: Wait returns
+// the wake-up once something was posted, the timer once the virtual clock
+// reached the armed deadline, and the sockets with queued adverts; with
+// none of them it blocks until the clock moves, an advert is queued or the
+// bridge posts. Its state is on fakeHost.mu.
+type fakeWait struct {
+	h      *fakeHost
+	fds    map[int]bool
+	armed  time.Time
+	woken  bool
+	closed bool
+	// idle: the loop is blocked in Wait with nothing to return.
+	idle bool
+	evs  []unix.EpollEvent
+}
+
+func (w *fakeWait) Add(fd, tag int) error {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.fds[fd] = true
+	return nil
+}
+
+func (w *fakeWait) Del(fd int) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	delete(w.fds, fd)
+}
+
+func (w *fakeWait) Arm(due time.Time) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.armed = due
+}
+
+func (w *fakeWait) TimerFired() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.armed = time.Time{}
+}
+
+func (w *fakeWait) Wake() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.woken = true
+	w.h.changed.Broadcast()
+}
+
+func (w *fakeWait) DrainWake() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.woken = false
+}
+
+func (w *fakeWait) Close() {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.closed = true
+	w.h.changed.Broadcast()
+}
+
+func (w *fakeWait) Wait() ([]unix.EpollEvent, error) {
+	h := w.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		w.evs = w.evs[:0]
+		if w.closed {
+			return nil, errors.New("fakeWait: closed")
+		}
+		if !w.armed.IsZero() && !h.clock.Before(w.armed) {
+			w.evs = append(w.evs, unix.EpollEvent{Fd: epoll.TagTimer})
+		}
+		if w.woken {
+			w.evs = append(w.evs, unix.EpollEvent{Fd: epoll.TagWake})
+		}
+		for _, c := range h.socks {
+			if len(c.in) > 0 && w.fds[c.fd] {
+				w.evs = append(w.evs, unix.EpollEvent{Fd: int32(c.fd)})
+			}
+		}
+		if len(w.evs) > 0 {
+			w.idle = false
+			return w.evs, nil
+		}
+		w.idle = true
+		h.changed.Broadcast()
+		h.changed.Wait()
+	}
+}
+
+// fakeTicker is the housekeeping tick in virtual time: setNow fires it.
+type fakeTicker struct {
+	h      *fakeHost
+	c      chan time.Time
+	period time.Duration
+	next   time.Time
+	on     bool
+}
+
+func (t *fakeTicker) C() <-chan time.Time { return t.c }
+func (t *fakeTicker) Stop() {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	t.on = false
+}
+func (t *fakeTicker) Reset(d time.Duration) {
+	t.h.mu.Lock()
+	defer t.h.mu.Unlock()
+	t.on, t.period, t.next = true, d, t.h.clock.Add(d)
 }
 
 type fakeAddrs struct{ h *fakeHost }
@@ -341,13 +550,13 @@ func newLab(t *testing.T, conf string) *lab {
 	}
 	h := newFakeHost(t)
 	d.host = h.edges()
-	l := &lab{t: t, d: d, h: h, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), path: path}
+	l := &lab{t: t, d: d, h: h, now: h.now(), path: path}
 	cfg, specs, err := d.load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.prepare(cfg, specs)
-	if d.poll, err = newPoller(); err != nil {
+	if d.poll, err = newPoller(d.host.newWait); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -400,6 +609,7 @@ func (l *lab) advance(dt time.Duration) {
 	l.t.Helper()
 	for end := l.now.Add(dt); l.now.Before(end); {
 		l.now = l.now.Add(min(100*time.Millisecond, end.Sub(l.now)))
+		l.h.setNow(l.now)
 		for _, in := range l.d.insts {
 			in.e.Advance(l.now)
 		}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -10,10 +9,8 @@ import (
 	"vigil/addr"
 	"vigil/bfd/link"
 	"vigil/check"
-	"vigil/netio"
 	"vigil/track"
 	"vigil/vrrp"
-	"vigil/vrrp/wire"
 )
 
 // The ordering rules of the daemon loop (docs/architecture.md, "The daemon
@@ -501,16 +498,10 @@ vrrp_sync_group G1 {
 func TestNotifyBackupAfterRelease(t *testing.T) {
 	l := newLab(t, scriptConf+instanceConf("  notify_backup /bin/true\n"))
 	becomeMaster(l)
-	a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: 51, Priority: 200, Interval: 1,
-		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
-	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
-	data, err := a.Marshal(src, dst, wire.ChecksumPseudoHeader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := peerAdvert(t, 200)
 	from := l.h.mark()
 	for _, s := range l.d.socks {
-		l.d.receive(l.now, s, netio.Packet{Data: data, Src: src, Dst: dst, TTL: 255})
+		l.d.receive(l.now, s, p)
 	}
 	l.turn()
 	if st := l.d.insts[0].e.State(); st != vrrp.StateBackup {

@@ -16,7 +16,7 @@ const periodicInterval = 2 * time.Second
 
 // periodicTick is the housekeeping ticker and whether it runs.
 type periodicTick struct {
-	t  *time.Ticker
+	t  ticker
 	on bool
 }
 

@@ -14,7 +14,7 @@ import (
 func TestPeriodicTickOnlyWithWork(t *testing.T) {
 	tk := time.NewTicker(time.Millisecond)
 	defer tk.Stop()
-	d := &Daemon{periodic: periodicTick{t: tk, on: true}}
+	d := &Daemon{periodic: periodicTick{t: realTicker{tk}, on: true}}
 	fired := func() bool {
 		select {
 		case <-tk.C: // drop a tick already queued

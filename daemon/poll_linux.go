@@ -3,12 +3,10 @@ package daemon
 import (
 	"sync"
 	"time"
-
-	"vigil/internal/epoll"
 )
 
-// poller is what the loop waits on: an epoll.Set (parked in the runtime's
-// poller) holding the VRRP sockets, whose timerfd holds the loop's next
+// poller is what the loop waits on: a loopWait (edges.go; an epoll.Set
+// parked in the runtime's poller) holding the VRRP sockets, whose timerfd holds the loop's next
 // deadline and whose eventfd the bridge goroutine writes when it queued
 // other work. The loop's own thread is the thread the kernel wakes for an
 // advert or a deadline; no other goroutine or thread is in that path.
@@ -21,19 +19,19 @@ import (
 // is another wait for a CPU, and a backup that waits too long declares the
 // master dead (issue #8, host stalls).
 type poller struct {
-	*epoll.Set
+	loopWait
 
 	mu    sync.Mutex
 	inbox []func(now time.Time) // queued by the bridge
 	spare []func(now time.Time)
 }
 
-func newPoller() (*poller, error) {
-	s, err := epoll.NewParked()
+func newPoller(open func() (loopWait, error)) (*poller, error) {
+	w, err := open()
 	if err != nil {
 		return nil, err
 	}
-	return &poller{Set: s}, nil
+	return &poller{loopWait: w}, nil
 }
 
 // post queues f for the loop and wakes it; any goroutine.

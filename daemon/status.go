@@ -21,7 +21,7 @@ func (d *Daemon) snapshot() control.Status {
 		ConfigFile:   d.opts.ConfigFile,
 		LastReload:   d.lastReload,
 		ConfigLoaded: d.configLoaded,
-		LoopLag:      d.loopLag.status(time.Now()),
+		LoopLag:      d.loopLag.status(d.now()),
 	}
 	for _, in := range d.insts {
 		st := in.e.Status()
@@ -64,7 +64,7 @@ func (d *Daemon) snapshot() control.Status {
 		s.Instances = append(s.Instances, is)
 	}
 	s.Services = d.serviceStatus()
-	s.Sync = d.syncStatus(time.Now())
+	s.Sync = d.syncStatus(d.now())
 	d.bfdSnapshot(&s)
 	s.BGPInstances = d.bgpStatus()
 	for _, b := range s.BGPInstances {

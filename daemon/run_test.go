@@ -1,0 +1,309 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/addr"
+	"vigil/config"
+	"vigil/internal/inet"
+	"vigil/netio"
+	"vigil/vrrp"
+	"vigil/vrrp/wire"
+)
+
+// runLab is Daemon.Run itself on a fakeHost, in virtual time: the loop
+// waits in fakeWait, and the bridge goroutine, the ordered worker, the
+// applier and the housekeeping tick all run as in production. The test
+// moves the clock (advance), queues adverts (fakeHost.queue), reports link
+// changes and ends the context (stop), and reads the host's calls in order.
+type runLab struct {
+	t      *testing.T
+	d      *Daemon
+	h      *fakeHost
+	path   string
+	cancel context.CancelFunc
+	done   chan error
+	// goroutines is how many ran before Run started: stop checks that
+	// Run leaves none behind.
+	goroutines int
+}
+
+// startRun starts Run on conf and waits until its loop is idle.
+func startRun(t *testing.T, conf string, opts Options) *runLab {
+	t.Helper()
+	path := t.TempDir() + "/keepalived.conf"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts.ConfigFile = path
+	opts.Env = func() config.Env { return config.Env{ReadFile: os.ReadFile} }
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newFakeHost(t)
+	d.host = h.edges()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runLab{t: t, d: d, h: h, path: path, cancel: cancel, done: make(chan error, 1), goroutines: runtime.NumGoroutine()}
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Run did not return 10 s after its context ended:\n%s", stacks())
+		}
+	})
+	r.settle()
+	return r
+}
+
+// call runs f on the loop, failing the test if the loop does not take it.
+func (r *runLab) call(f func(now time.Time)) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.d.call(ctx, f); err != nil {
+		r.t.Fatalf("the loop did not answer: %v\n%s", err, stacks())
+	}
+}
+
+// idle waits until the loop is blocked in its wait with nothing to do.
+func (r *runLab) idle() {
+	r.t.Helper()
+	h := r.h
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+		h.mu.Lock()
+		w := &h.wait
+		ok := w.idle && !w.woken && (w.armed.IsZero() || h.clock.Before(w.armed))
+		for _, c := range h.socks {
+			ok = ok && len(c.in) == 0
+		}
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the loop is not idle after 5 s:\n%s", stacks())
+		}
+	}
+}
+
+// settle waits until everything the loop was handed has run: the loop is
+// idle, the worker's queue is empty and the applier has applied what the
+// loop pushed.
+func (r *runLab) settle() {
+	r.t.Helper()
+	for range 2 {
+		r.call(func(time.Time) {}) // after what the bridge took before it
+		r.idle()
+		var w *slowWork
+		var b *balancer
+		var gen uint64
+		r.call(func(time.Time) {
+			w, b = r.d.work, r.d.bal
+			if b != nil {
+				gen = b.lastGen
+			}
+		})
+		w.wait()
+		for deadline := time.Now().Add(5 * time.Second); b != nil; time.Sleep(time.Millisecond) {
+			b.state.mu.Lock()
+			applied := b.state.gen
+			b.state.mu.Unlock()
+			if applied >= gen {
+				break
+			}
+			if time.Now().After(deadline) {
+				r.t.Fatalf("the applier did not apply generation %d (at %d)", gen, applied)
+			}
+		}
+		r.idle()
+	}
+}
+
+// advance moves the virtual clock by dt, stopping at every deadline the
+// loop armed and every tick on the way (so the loop wakes on time, as the
+// kernel would wake it) and letting the loop settle at each.
+func (r *runLab) advance(dt time.Duration) {
+	r.t.Helper()
+	end := r.h.now().Add(dt)
+	for {
+		r.settle()
+		next := r.h.nextEvent()
+		if next.IsZero() || next.After(end) {
+			r.h.setNow(end)
+			r.settle()
+			return
+		}
+		r.h.setNow(next)
+	}
+}
+
+// state is the first instance's state, read on the loop.
+func (r *runLab) state() vrrp.State {
+	r.t.Helper()
+	var st vrrp.State
+	r.call(func(time.Time) { st = r.d.insts[0].e.State() })
+	return st
+}
+
+// link reports a link change as the netlink watcher would.
+func (r *runLab) link(name string, up bool) {
+	r.t.Helper()
+	r.h.mu.Lock()
+	r.h.links[name] = up
+	r.h.mu.Unlock()
+	select {
+	case r.h.linkCh <- addr.LinkState{Name: name, Up: up}:
+	case <-time.After(5 * time.Second):
+		r.t.Fatal("the bridge did not take the link change")
+	}
+	r.settle()
+}
+
+// stop ends Run's context and checks that Run returns nil and leaves no
+// goroutine behind.
+func (r *runLab) stop() {
+	r.t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Fatalf("Run did not return 10 s after its context ended:\n%s", stacks())
+	}
+	r.done <- nil // for the cleanup
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > r.goroutines; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d goroutines 5 s after Run returned, %d before it started:\n%s", runtime.NumGoroutine(), r.goroutines, stacks())
+		}
+	}
+}
+
+// stacks is every goroutine's stack, for a failure's message.
+func stacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// peerAdvert is a VRRPv2 advert for VRID 51 with the VIP 192.0.2.100 from
+// another router, 192.0.2.2, at prio.
+func peerAdvert(t *testing.T, prio uint8) netio.Packet {
+	t.Helper()
+	a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: 51, Priority: prio, Interval: 1,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
+	data, err := a.Marshal(src, dst, wire.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return netio.Packet{Data: data, Src: src, Dst: dst, TTL: 255}
+}
+
+// TestRun drives Daemon.Run itself, not its steps: the adverts it reads
+// from the socket, its deadlines, a link change and a reload that reach
+// it through the bridge goroutine, and the end of its context, in that
+// order, with the ordering rules holding through the real wait, bridge,
+// worker and applier, and Run returning cleanly with no goroutine left.
+func TestRun(t *testing.T) {
+	r := startRun(t, lbConf, Options{})
+	if st := r.state(); st != vrrp.StateBackup {
+		t.Fatalf("state %v after the start, want BACKUP", st)
+	}
+
+	// A master at priority 200 advertises every second: no takeover.
+	from := r.h.mark()
+	for range 5 {
+		r.h.queue("eth0", inet.IPv4, peerAdvert(t, 200))
+		r.advance(time.Second)
+	}
+	if st := r.state(); st != vrrp.StateBackup {
+		t.Fatalf("state %v while a priority 200 master advertises, want BACKUP", st)
+	}
+	for _, op := range r.h.took(from) {
+		if strings.HasPrefix(op, "advert") || strings.HasPrefix(op, "add") {
+			t.Fatalf("%q while a priority 200 master advertises", op)
+		}
+	}
+
+	// It falls silent: Master_Down_Timer (3 * 1 s + skew) fires.
+	from = r.h.mark()
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v 4 s after the master fell silent, want MASTER", st)
+	}
+	ops := r.h.took(from)
+	before(t, ops, "advert vrid 51 prio 100", "nft apply [192.0.2.100:80/tcp]")
+	before(t, ops, "nft apply [192.0.2.100:80/tcp]", "add 192.0.2.100/24")
+	before(t, ops, "add 192.0.2.100/24", "garp 192.0.2.100")
+
+	// The link goes down (through the bridge), then comes back.
+	from = r.h.mark()
+	r.link("eth0", false)
+	if st := r.state(); st != vrrp.StateFault {
+		t.Fatalf("state %v after the link went down, want FAULT", st)
+	}
+	before(t, r.h.took(from), "del 192.0.2.100/24", "nft apply []")
+	r.link("eth0", true)
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v 4 s after the link came back, want MASTER", st)
+	}
+
+	// A reload (what SIGHUP and the control socket call) of a higher
+	// priority keeps the instance MASTER and its VIPs in place.
+	if err := os.WriteFile(r.path, []byte(strings.Replace(lbConf, "priority 100", "priority 150", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from = r.h.mark()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	res, err := r.d.Reload(ctx)
+	cancel()
+	if err != nil || !res.OK {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	r.advance(time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v after the reload, want MASTER", st)
+	}
+	for _, op := range r.h.took(from) {
+		if strings.HasPrefix(op, "del") {
+			t.Errorf("%q after a reload that changed only the priority", op)
+		}
+	}
+	if ops := r.h.took(from); !contains(ops, "advert vrid 51 prio 150") {
+		t.Errorf("no advert at the new priority after the reload:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+
+	// The end of the context: priority 0 before the VIPs go, and the
+	// rules after them.
+	from = r.h.mark()
+	r.stop()
+	ops = r.h.took(from)
+	before(t, ops, "advert vrid 51 prio 0", "del 192.0.2.100/24")
+	before(t, ops, "del 192.0.2.100/24", "nft flush")
+}
+
+// contains reports whether one of ops starts with prefix.
+func contains(ops []string, prefix string) bool {
+	for _, op := range ops {
+		if strings.HasPrefix(op, prefix) {
+			return true
+		}
+	}
+	return false
+}
