@@ -39,17 +39,9 @@ const (
 	DR
 )
 
-func (m Method) String() string {
-	switch m {
-	case NAT:
-		return "NAT"
-	case FNAT:
-		return "FNAT"
-	case DR:
-		return "DR"
-	}
-	return "Method(" + strconv.Itoa(int(m)) + ")"
-}
+var methodNames = []string{NAT: "NAT", FNAT: "FNAT", DR: "DR"}
+
+func (m Method) String() string { return enumName(methodNames, m, "Method") }
 
 // Proto is the L4 protocol of a service.
 type Proto int
@@ -60,17 +52,9 @@ const (
 	SCTP
 )
 
-func (p Proto) String() string {
-	switch p {
-	case TCP:
-		return "tcp"
-	case UDP:
-		return "udp"
-	case SCTP:
-		return "sctp"
-	}
-	return "Proto(" + strconv.Itoa(int(p)) + ")"
-}
+var protoNames = []string{TCP: "tcp", UDP: "udp", SCTP: "sctp"}
+
+func (p Proto) String() string { return enumName(protoNames, p, "Proto") }
 
 // Selection is how the data plane picks the backend of a NEW flow: the
 // scheduler turned into something nftables can do without counting
@@ -98,19 +82,9 @@ const (
 	SelectRandom
 )
 
-func (s Selection) String() string {
-	switch s {
-	case SelectNumgen:
-		return "numgen"
-	case SelectHash:
-		return "hash"
-	case SelectMaglev:
-		return "maglev"
-	case SelectRandom:
-		return "random"
-	}
-	return "Selection(" + strconv.Itoa(int(s)) + ")"
-}
+var selectionNames = []string{SelectNumgen: "numgen", SelectHash: "hash", SelectMaglev: "maglev", SelectRandom: "random"}
+
+func (s Selection) String() string { return enumName(selectionNames, s, "Selection") }
 
 // Hash is what SelectHash and SelectMaglev hash.
 type Hash int
@@ -130,20 +104,17 @@ const (
 	HashFlow
 )
 
-func (h Hash) String() string {
-	switch h {
-	case HashNone:
-		return "none"
-	case HashSourceAddr:
-		return "saddr"
-	case HashSourceAddrPort:
-		return "saddr.sport"
-	case HashDestAddr:
-		return "daddr"
-	case HashFlow:
-		return "flow"
+var hashNames = []string{HashNone: "none", HashSourceAddr: "saddr", HashSourceAddrPort: "saddr.sport", HashDestAddr: "daddr", HashFlow: "flow"}
+
+func (h Hash) String() string { return enumName(hashNames, h, "Hash") }
+
+// enumName is the String method of lb's enums: names[v], or "Type(v)" for
+// a value the table does not name, so that a bad value shows as itself.
+func enumName[T ~int](names []string, v T, typ string) string {
+	if v >= 0 && int(v) < len(names) && names[v] != "" {
+		return names[v]
 	}
-	return "Hash(" + strconv.Itoa(int(h)) + ")"
+	return typ + "(" + strconv.Itoa(int(v)) + ")"
 }
 
 // Service is one virtual service as the data plane must serve it.

@@ -145,15 +145,9 @@ const (
 	QuorumDown
 )
 
-func (k EventKind) String() string {
-	switch k {
-	case QuorumUp:
-		return "quorum up"
-	case QuorumDown:
-		return "quorum down"
-	}
-	return "EventKind(" + strconv.Itoa(int(k)) + ")"
-}
+var eventKindNames = []string{QuorumUp: "quorum up", QuorumDown: "quorum down"}
+
+func (k EventKind) String() string { return enumName(eventKindNames, k, "EventKind") }
 
 // Event is a quorum transition of a service for the daemon to act on
 // (quorum_up / quorum_down scripts, logs, SMTP alerts).

@@ -494,3 +494,19 @@ func TestConnectionThresholds(t *testing.T) {
 		t.Error("overload touched the quorum")
 	}
 }
+
+// TestEnumNames: every enum value prints its name, and a value the table
+// does not name prints as Type(N) rather than "" (enumName).
+func TestEnumNames(t *testing.T) {
+	for _, c := range []struct {
+		v    fmt.Stringer
+		want string
+	}{
+		{FNAT, "FNAT"}, {SCTP, "sctp"}, {SelectRandom, "random"}, {HashSourceAddrPort, "saddr.sport"},
+		{QuorumDown, "quorum down"}, {Method(7), "Method(7)"}, {Hash(-1), "Hash(-1)"}, {EventKind(0), "EventKind(0)"},
+	} {
+		if got := c.v.String(); got != c.want {
+			t.Errorf("%#v.String() = %q, want %q", c.v, got, c.want)
+		}
+	}
+}
