@@ -412,6 +412,22 @@ func (b *builder) stringList(n *Node) ([]string, []Pos) {
 
 var scopes = map[string]bool{"site": true, "link": true, "host": true, "nowhere": true, "global": true}
 
+// vipValued are the virtual_ipaddress options that take a value.
+var vipValued = map[string]bool{"brd": true, "broadcast": true, "dev": true, "scope": true, "label": true,
+	"peer": true, "preferred_lft": true, "track_group": true}
+
+// optionValue returns the value of option ws[*i] (the next word) and steps
+// *i over it; when the line ends first, it reports the missing value under
+// where (the block and item) and returns false.
+func (b *builder) optionValue(where string, ws []Word, i *int) (Word, bool) {
+	if *i+1 >= len(ws) {
+		b.errorf(ws[*i].Pos, "%s: missing value after %q", where, ws[*i].Text)
+		return Word{}, false
+	}
+	*i++
+	return ws[*i], true
+}
+
 // vipList parses a virtual_ipaddress-like block.
 func (b *builder) vipList(n *Node, static bool) []*VIP {
 	if !b.needListBlock(n) {
@@ -434,22 +450,16 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 	}
 	v := &VIP{Pos: it.Key.Pos, Prefix: p}
 	args := it.Args
-	val := func(i int) (Word, bool) {
-		if i+1 >= len(args) {
-			b.errorf(args[i].Pos, "%s %s: missing value after %q", block, it.Key.Text, args[i].Text)
-			return Word{}, false
-		}
-		return args[i+1], true
-	}
 	for i := 0; i < len(args); i++ {
 		w := args[i]
-		switch w.Text {
-		case "brd", "broadcast":
-			x, ok := val(i)
-			if !ok {
+		var x Word // the option's value, for those that take one
+		if vipValued[w.Text] {
+			if x, ok = b.optionValue(block+" "+it.Key.Text, args, &i); !ok {
 				return v
 			}
-			i++
+		}
+		switch w.Text {
+		case "brd", "broadcast":
 			switch x.Text {
 			case "+":
 				v.BrdSet = true
@@ -464,40 +474,20 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 				v.Brd = a
 			}
 		case "dev":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			v.Dev = x.Text
 		case "scope":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			if _, isNum := parseInt(x.Text); !scopes[x.Text] && !isNum {
 				b.errorf(x.Pos, "%s %s: invalid scope %q: expected site|link|host|nowhere|global", block, it.Key.Text, x.Text)
 				continue
 			}
 			v.Scope = x.Text
 		case "label":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			if len(x.Text) > 15 {
 				b.errorf(x.Pos, "%s %s: label %q is longer than 15 characters: address dropped", block, it.Key.Text, x.Text)
 				return nil
 			}
 			v.Label = x.Text
 		case "peer":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			pa, ok := parseAddr(x.Text)
 			if !ok || pa.Is4() != p.Addr().Is4() {
 				b.errorf(x.Pos, "%s %s: invalid peer address %q: expected an address of the same family (no prefix length)", block, it.Key.Text, x.Text)
@@ -505,22 +495,12 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 			}
 			v.Peer = netip.PrefixFrom(pa, pa.BitLen())
 		case "preferred_lft":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			if _, isNum := parseInt(x.Text); x.Text != "forever" && !isNum {
 				b.errorf(x.Pos, "%s %s: invalid preferred_lft %q: expected seconds or forever", block, it.Key.Text, x.Text)
 				continue
 			}
 			v.PreferredLft = x.Text
 		case "track_group":
-			x, ok := val(i)
-			if !ok {
-				return v
-			}
-			i++
 			if !static {
 				b.warnf(w.Pos, "%s: track_group only applies to static addresses: ignored", block)
 			}
@@ -571,14 +551,10 @@ func (b *builder) routeList(n *Node) []*Route {
 		ok := true
 		for i := 0; i < len(ws) && ok; i++ {
 			w := ws[i]
-			next := func() (Word, bool) {
-				if i+1 >= len(ws) {
-					b.errorf(w.Pos, "%s: missing value after %q", n.Key.Text, w.Text)
-					ok = false
-					return Word{}, false
-				}
-				i++
-				return ws[i], true
+			next := func() (x Word, good bool) {
+				x, good = b.optionValue(n.Key.Text, ws, &i)
+				ok = ok && good
+				return x, good
 			}
 			switch w.Text {
 			case "src":
@@ -673,13 +649,11 @@ func (b *builder) ruleList(n *Node) []*Rule {
 			case "inet", "inet6", "not", "l3mdev":
 				continue
 			}
-			if i+1 >= len(ws) {
-				b.errorf(w.Pos, "%s: missing value after %q", n.Key.Text, w.Text)
+			x, good := b.optionValue(n.Key.Text, ws, &i)
+			if !good {
 				ok = false
 				break
 			}
-			i++
-			x := ws[i]
 			r.Words = append(r.Words, x.Text)
 			switch w.Text {
 			case "from", "to":

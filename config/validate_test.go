@@ -220,6 +220,12 @@ var snippetCases = []snippetCase{
 	{"fail/nopreempt-owner", vi(" priority 255\n nopreempt"), []wantDiag{{4, Error, "nopreempt is meaningless for the address owner"}}},
 	{"ok/auth-pass-only", vi(" authentication {\n  auth_pass abc\n }"), []wantDiag{{3, Warning, "no authentication is used"}}},
 	{"fail/vip-label-too-long", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 label eth0:averyverylonglabel\n }"), []wantDiag{{4, Error, "longer than 15 characters"}}},
+	{"fail/vip-option-values", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 scope bogus brd 2001:db8::1 preferred_lft soon dev\n }"), []wantDiag{
+		{4, Error, `invalid scope "bogus"`}, {4, Error, `invalid broadcast address "2001:db8::1"`}, {4, Error, `invalid preferred_lft "soon"`}, {4, Error, `missing value after "dev"`},
+	}},
+	{"fail/route-rule-missing-value", vi(" virtual_routes {\n  203.0.113.0/24 dev\n }\n virtual_rules {\n  from 192.0.2.0/24 table\n }"), []wantDiag{
+		{4, Error, `virtual_routes: missing value after "dev"`}, {7, Error, `virtual_rules: missing value after "table"`},
+	}},
 	{"fail/vip-peer-prefix", vi(" virtual_ipaddress_excluded {\n  192.0.2.5 peer 192.0.2.6/32\n }"), []wantDiag{{4, Error, "invalid peer address"}}},
 	{"fail/vmac-rfc-mac", vi(" use_vmac vrrp51 00:00:5e:00:01:33"), []wantDiag{{3, Error, "VRRP MAC"}}},
 	{"fail/strict-ipv6-not-link-local", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  2001:db8::1/64\n }\n}\n", []wantDiag{{8, Error, "first IPv6 VIP must be link-local"}}},
