@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -108,6 +109,25 @@ func cmdKW[T any](name, doc string, field func(*T) **Command) keyword[T] {
 // the verdicts must agree.
 func ignoredWith[T any](name, doc string, check func(b *builder, n *Node)) keyword[T] {
 	return keyword[T]{Name: name, Status: Ignored, Doc: doc, Parse: func(b *builder, n *Node, _ *T) { check(b, n) }}
+}
+
+// choiceArg reads n's value as one of the words of choices (in any case
+// when fold is set: keepalived upper-cases some keywords' values and not
+// others), reporting any other word as `KEY "WORD": expected EXPECTED`.
+func choiceArg[V any](b *builder, n *Node, expected string, fold bool, choices map[string]V) (V, bool) {
+	var v V
+	w, ok := b.arg(n, expected)
+	if !ok {
+		return v, false
+	}
+	key := w.Text
+	if fold {
+		key = strings.ToUpper(key)
+	}
+	if v, ok = choices[key]; !ok {
+		b.errorf(w.Pos, "%s %q: expected %s", n.Key.Text, w.Text, expected)
+	}
+	return v, ok
 }
 
 func checkInt(min, max int64) func(*builder, *Node) {

@@ -132,22 +132,10 @@ func init() {
 		methodKW("lvs_method", "Same as lb_kind.", func(v *VirtualServer) *Method { return &v.Method }),
 		{Name: "protocol", Status: Supported, Doc: "TCP, UDP or SCTP (keepalived reports a missing protocol as an error and uses UDP).", Parse: func(b *builder, n *Node, vs *VirtualServer) {
 			b.noBlock(n)
-			w, ok := b.arg(n, "TCP, UDP or SCTP")
-			if !ok {
-				return
+			if p, ok := choiceArg(b, n, "TCP, UDP or SCTP", true, map[string]Protocol{"TCP": TCP, "UDP": UDP, "SCTP": SCTP}); ok {
+				vs.Protocol = p
+				vs.has |= fProtocol
 			}
-			switch strings.ToUpper(w.Text) {
-			case "TCP":
-				vs.Protocol = TCP
-			case "UDP":
-				vs.Protocol = UDP
-			case "SCTP":
-				vs.Protocol = SCTP
-			default:
-				b.errorf(w.Pos, "protocol %q: expected TCP, UDP or SCTP", w.Text)
-				return
-			}
-			vs.has |= fProtocol
 		}},
 		{Name: "persistence_timeout", Status: Supported, Doc: "Seconds a client sticks to its real server (bare: 360).", Parse: func(b *builder, n *Node, vs *VirtualServer) {
 			b.noBlock(n)
@@ -234,20 +222,10 @@ func init() {
 		strKW("laddr_group_name", "DPVS: local_address_group used as SNAT sources of an FNAT service.", "a group name", func(v *VirtualServer) *string { return &v.LaddrGroupName }, 0),
 		{Name: "ip_family", Status: Supported, Doc: "inet or inet6, for fwmark services.", Parse: func(b *builder, n *Node, vs *VirtualServer) {
 			b.noBlock(n)
-			w, ok := b.arg(n, "inet or inet6")
-			if !ok {
-				return
+			if f, ok := choiceArg(b, n, "inet or inet6", false, map[string]inet.Family{"inet": inet.IPv4, "inet6": inet.IPv6}); ok {
+				vs.Family = f
+				vs.has |= fIPFamily
 			}
-			switch w.Text {
-			case "inet":
-				vs.Family = inet.IPv4
-			case "inet6":
-				vs.Family = inet.IPv6
-			default:
-				b.errorf(w.Pos, "ip_family %q: expected inet or inet6", w.Text)
-				return
-			}
-			vs.has |= fIPFamily
 		}},
 		schedFlagKW("flag-1"), schedFlagKW("flag-2"), schedFlagKW("flag-3"),
 		schedFlagKW("sh-port"), schedFlagKW("sh-fallback"), schedFlagKW("mh-port"), schedFlagKW("mh-fallback"),
@@ -418,15 +396,8 @@ func init() {
 		}},
 		{Name: "http_protocol", Status: Supported, Doc: "1.0 (default), 1.0C or 1.1.", Parse: func(b *builder, n *Node, c *Checker) {
 			b.noBlock(n)
-			w, ok := b.arg(n, "1.0, 1.0C or 1.1")
-			if !ok {
-				return
-			}
-			switch w.Text {
-			case "1.0", "1.0C", "1.1", "1.0c":
-				c.HTTP.Protocol = strings.ToUpper(w.Text)
-			default:
-				b.errorf(w.Pos, "http_protocol %q: expected 1.0, 1.0C or 1.1", w.Text)
+			if p, ok := choiceArg(b, n, "1.0, 1.0C or 1.1", true, map[string]string{"1.0": "1.0", "1.0C": "1.0C", "1.1": "1.1"}); ok {
+				c.HTTP.Protocol = p
 			}
 		}},
 		strKW("virtualhost", "Host header (default: the real or virtual server's).", "a host name", func(c *Checker) *string { return &c.HTTP.Virtualhost }, 0),

@@ -189,18 +189,13 @@ func init() {
 	authTable = newTable("authentication { } (in vrrp_instance)", "VRRPv2 authentication (removed from the protocol by RFC 3768; avoid it).", []keyword[Auth]{
 		{Name: "auth_type", Status: Supported, Doc: "PASS (a clear-text password). AH is rejected: vigil does not implement IPsec AH.", Parse: func(b *builder, n *Node, a *Auth) {
 			b.noBlock(n)
-			w, ok := b.arg(n, "PASS or AH")
+			t, ok := choiceArg(b, n, "PASS or AH", false, map[string]AuthType{"PASS": AuthPass, "AH": AuthAH})
 			if !ok {
 				return
 			}
-			switch w.Text {
-			case "PASS":
-				a.Type = AuthPass
-			case "AH":
-				a.Type = AuthAH
-				b.errorf(w.Pos, unsupportedMark+"auth_type AH (keepalived accepts it): IPsec AH is not implemented; use PASS or no authentication")
-			default:
-				b.errorf(w.Pos, "auth_type %q: expected PASS or AH", w.Text)
+			a.Type = t
+			if t == AuthAH {
+				b.errorf(n.Args[0].Pos, unsupportedMark+"auth_type AH (keepalived accepts it): IPsec AH is not implemented; use PASS or no authentication")
 			}
 		}},
 		{Name: "auth_pass", Status: Supported, Doc: "The password; only 8 characters are used (longer ones are an error, as in keepalived).", Parse: func(b *builder, n *Node, a *Auth) {
@@ -221,20 +216,10 @@ func init() {
 	instRows := []keyword[Instance]{
 		{Name: "state", Status: Supported, Doc: "Initial state, MASTER or BACKUP (default BACKUP); MASTER without a priority makes the instance the address owner (priority 255), which takes over at once.", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
-			w, ok := b.arg(n, "MASTER or BACKUP")
-			if !ok {
-				return
+			if s, ok := choiceArg(b, n, "MASTER or BACKUP (upper case)", false, map[string]State{"MASTER": StateMaster, "BACKUP": StateBackup}); ok {
+				i.State = s
+				i.has |= fState
 			}
-			switch w.Text {
-			case "MASTER":
-				i.State = StateMaster
-			case "BACKUP":
-				i.State = StateBackup
-			default:
-				b.errorf(w.Pos, "state %q: expected MASTER or BACKUP (upper case)", w.Text)
-				return
-			}
-			i.has |= fState
 		}},
 		strKW("interface", "Interface the instance runs on (required, also for unicast).", "an interface name", func(i *Instance) *string { return &i.Interface }, 0),
 		intKW("virtual_router_id", "VRID, 1..255, unique per interface and address family (required).", 1, 255, func(i *Instance) *int { return &i.VRID }, 0),
