@@ -126,13 +126,7 @@ func init() {
 			}
 		})},
 		{Name: "linkbeat_interfaces", Status: Ignored, Doc: "Interfaces to poll for link state: IFNAME [MII|ETHTOOL|IOCTL] per line; vigil uses netlink link state.", Parse: func(b *builder, n *Node, c *Config) {
-			if !b.needBlock(n) {
-				return
-			}
-			for _, it := range n.Block {
-				if !b.ifExists(it.Key.Text) {
-					b.errorf(it.Key.Pos, "linkbeat_interfaces: interface %s does not exist", it.Key.Text)
-				}
+			b.interfaceLines(n, func(it *Node) {
 				if len(it.Args) > 0 {
 					switch it.Args[0].Text {
 					case "MII", "ETHTOOL", "IOCTL":
@@ -140,7 +134,7 @@ func init() {
 						b.errorf(it.Args[0].Pos, "linkbeat_interfaces %s: unexpected %q: expected MII, ETHTOOL or IOCTL", it.Key.Text, it.Args[0].Text)
 					}
 				}
-			}
+			})
 		}},
 		{Name: "track_group", Status: Ignored, Doc: "NAME { group { INSTANCE... } }: instances that go to FAULT when a static address, route or rule naming the group disappears.", Parse: func(b *builder, n *Node, c *Config) {
 			name, ok := b.named(n)
@@ -160,17 +154,11 @@ func init() {
 			}
 		}},
 		{Name: "interface_up_down_delays", Status: Ignored, Doc: "Debounce of interface state changes: IFNAME DOWN_DELAY [UP_DELAY] per line, seconds 0..255.", Parse: func(b *builder, n *Node, c *Config) {
-			if !b.needBlock(n) {
-				return
-			}
-			for _, it := range n.Block {
-				if !b.ifExists(it.Key.Text) {
-					b.errorf(it.Key.Pos, "interface_up_down_delays: interface %s does not exist", it.Key.Text)
-				}
+			b.interfaceLines(n, func(it *Node) {
 				for _, w := range it.Args {
 					b.durWord("interface_up_down_delays "+it.Key.Text, w, 0, 255*time.Second)
 				}
-			}
+			})
 		}},
 		{Name: "bfd_instance", Status: Supported, Doc: "A BFD session (RFC 5880, 5881): see its block.", Parse: parseBFDInstance},
 		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
@@ -307,6 +295,20 @@ func (b *builder) vsgEntry(it *Node) *VSGroupEntry {
 }
 
 // virtualServer parses `virtual_server IP [PORT] | fwmark N | group NAME {`.
+// interfaceLines checks a block of `IFNAME ...` lines: each must name an
+// interface of this host, and check reads the words after it.
+func (b *builder) interfaceLines(n *Node, check func(it *Node)) {
+	if !b.needBlock(n) {
+		return
+	}
+	for _, it := range n.Block {
+		if !b.ifExists(it.Key.Text) {
+			b.errorf(it.Key.Pos, "%s: interface %s does not exist", n.Key.Text, it.Key.Text)
+		}
+		check(it)
+	}
+}
+
 func (b *builder) virtualServer(n *Node) *VirtualServer {
 	vs := &VirtualServer{Pos: n.Key.Pos, Family: inet.IPv4}
 	if len(n.Args) == 0 {
