@@ -221,13 +221,7 @@ func checkDelivery(in *Input) []Finding {
 				if h.Adverts < steady(c, h) {
 					continue
 				}
-				got := uint64(0)
-				for _, d := range c.Delivered {
-					if d.Src == h.Src && int(d.VRID) == t.vrid {
-						got += d.Adverts
-					}
-				}
-				if got > 0 {
+				if deliveredFrom(c, t, h.Src) > 0 {
 					continue
 				}
 				out = append(out, Finding{Code: "VD102", Severity: Crit, Instance: t.name, Interface: t.iface,
@@ -315,6 +309,27 @@ func sameAddrs(a, b []netip.Addr) bool {
 	slices.SortFunc(x, netip.Addr.Compare)
 	slices.SortFunc(y, netip.Addr.Compare)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+// deliveredFrom counts the adverts for t's VRID from src that reached a
+// VRRP socket on this host.
+func deliveredFrom(c *Capture, t *target, src netip.Addr) uint64 {
+	n := uint64(0)
+	for _, d := range c.Delivered {
+		if d.Src == src && int(d.VRID) == t.vrid {
+			n += d.Adverts
+		}
+	}
+	return n
+}
+
+// sources are the senders of hs.
+func sources(hs []Heard) []netip.Addr {
+	out := make([]netip.Addr, len(hs))
+	for i, h := range hs {
+		out[i] = h.Src
+	}
+	return out
 }
 
 // decodedFrom returns what was delivered from src for t's VRID, if
@@ -446,12 +461,7 @@ func checkSplitBrain(in *Input) []Finding {
 		var ev []string
 		if c != nil {
 			for _, h := range masters {
-				got := uint64(0)
-				for _, d := range c.Delivered {
-					if d.Src == h.Src && int(d.VRID) == t.vrid {
-						got += d.Adverts
-					}
-				}
+				got := deliveredFrom(c, t, h.Src)
 				line := fmt.Sprintf("%d adverts for VRID %d from %s (MAC %s, priority %d) in %v", h.Adverts, t.vrid, h.Src, h.MAC, h.Priority, c.Duration)
 				if c.DeliveredErr == "" && got == 0 {
 					line += "; none of them got past this host's firewall"
@@ -468,24 +478,16 @@ func checkSplitBrain(in *Input) []Finding {
 				state = fmt.Sprintf("is MASTER (since %s ago: %s)", ago(in.Now, t.st.Since), t.st.Reason)
 			}
 			ev = append([]string{"this node " + state}, ev...)
-			srcs := make([]netip.Addr, len(masters))
-			for i, h := range masters {
-				srcs[i] = h.Src
-			}
 			out = append(out, Finding{Code: "VD301", Severity: Crit, Instance: t.name, Interface: t.iface,
-				Summary:  fmt.Sprintf("Split brain: this node and %s are both master of VRID %d on %s, so both answer for the VIPs.", addrList(srcs), t.vrid, t.iface),
+				Summary:  fmt.Sprintf("Split brain: this node and %s are both master of VRID %d on %s, so both answer for the VIPs.", addrList(sources(masters)), t.vrid, t.iface),
 				Evidence: ev,
 				Fix: "Each node must hear the other's adverts: look for a firewall dropping IP protocol 112 or the VRRP group on either node (VD101/VD102 here; run `vigil doctor` on the other node too), " +
 					"and for multicast that the network does not deliver (use unicast_peer then).",
 			})
 			continue
 		case !me && len(masters) >= 2:
-			srcs := make([]netip.Addr, len(masters))
-			for i, h := range masters {
-				srcs[i] = h.Src
-			}
 			out = append(out, Finding{Code: "VD301", Severity: Crit, Instance: t.name, Interface: t.iface,
-				Summary:  fmt.Sprintf("Split brain between other nodes: %s all advertise as master of VRID %d on %s.", addrList(srcs), t.vrid, t.iface),
+				Summary:  fmt.Sprintf("Split brain between other nodes: %s all advertise as master of VRID %d on %s.", addrList(sources(masters)), t.vrid, t.iface),
 				Evidence: ev,
 				Fix:      "Run `vigil doctor` on those nodes: one of them does not hear the others (firewall on protocol 112, multicast loss).",
 			})
@@ -889,7 +891,8 @@ func checkSysctl(in *Input) []Finding {
 	return out
 }
 
-// holdsOn reports whether address a is on interface iface.
+// holdsOn reports whether address a is on interface iface (on any
+// interface when iface is "").
 func (in *Input) holdsOn(a netip.Addr, iface string) bool {
 	ps, err := in.Facts.Addrs(iface)
 	return err == nil && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
@@ -925,10 +928,7 @@ func checkForwarding(in *Input) []Finding {
 		active              bool
 	}
 	byFam := map[int][]svc{}
-	local := func(a netip.Addr) bool {
-		ps, err := in.Facts.Addrs("")
-		return err == nil && slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr() == a })
-	}
+	local := func(a netip.Addr) bool { return in.holdsOn(a, "") }
 	if in.Config != nil {
 		for _, vs := range in.Config.VirtualServers {
 			if !vs.NeedsForwarding() {
