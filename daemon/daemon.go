@@ -6,8 +6,9 @@
 // NA (netio.Announcer), virtual addresses (addr.Manager), the no_accept
 // filter (acceptmode), the load balancer's rules (dataplane/nft), the
 // health checks and trackers, the BFD runner, the BGP speakers,
-// connection sync and link changes, each behind a small interface that
-// the unit tests fake.
+// connection sync, link changes, thread scheduling, keepalived's signals
+// and dump files, the control socket, and the loop's own wait and clock,
+// each behind a small interface that the unit tests fake.
 //
 // It behaves as `keepalived --vrrp` does on the same file: stale VIPs are
 // removed at startup, SIGHUP reloads (a config with errors is rejected and
@@ -51,6 +52,12 @@ type Options struct {
 	Version     string
 	// OnReady, if set, is called once the instances run (sd_notify READY).
 	OnReady func()
+	// OnReloading, if set, is called before (false) and after (true) a
+	// reload SIGHUP asked for (sd_notify RELOADING and READY).
+	OnReloading func(done bool)
+	// DumpDir is where the dump signals write keepalived.data, .stats
+	// and .json; empty: DefaultDumpDir, keepalived's /tmp.
+	DumpDir string
 	// NoVRRP runs the virtual servers and health checks only (keepalived
 	// -C): no VRRP instance starts, and every virtual server is active, as
 	// keepalived's checker process sets up IPVS whatever VRRP does.
@@ -196,6 +203,10 @@ func (e *ConfigError) Error() string {
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = d.now()
 	d.configLoaded = d.started
+	// keepalived's signals (signals.go), taken from the start: SIGHUP's
+	// default action would end the process.
+	sigs, stopSignals := d.host.signals(SigReload, SigData, SigStats, SigJSON)
+	defer stopSignals()
 	cfg, specs, err := d.load()
 	if err != nil {
 		return err
@@ -241,15 +252,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.periodic = periodicTick{t: macs, on: true}
 
 	if d.opts.ControlPath != "" {
-		srv := &control.Server{Path: d.opts.ControlPath, Handler: d.handle, Log: d.log}
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			if err := srv.Run(loopCtx); err != nil {
+			if err := d.host.serveControl(loopCtx, d.opts.ControlPath, d.handle, d.log); err != nil {
 				d.log.Error("control socket", "err", err)
 			}
 		}()
 	}
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		d.serveSignals(loopCtx, sigs)
+	}()
 	if d.opts.OnReady != nil {
 		d.opts.OnReady()
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -115,22 +114,11 @@ func (d *Daemon) WriteDump(ctx context.Context, kind DumpKind, w io.Writer) erro
 // Dump writes a dump of kind to its keepalived file in dir (DefaultDumpDir
 // when empty) and returns the path. The file is written beside and renamed
 // over the old one, mode 0600 as keepalived's: /tmp is shared, so a
-// symlink planted at the path is replaced, never followed.
+// symlink planted at the path is replaced, never followed (the writeFile
+// edge).
 func (d *Daemon) Dump(ctx context.Context, kind DumpKind, dir string) (string, error) {
 	path := DumpPath(dir, kind)
-	f, err := os.CreateTemp(filepath.Dir(path), ".keepalived."+string(kind)+".*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(f.Name())
-	if err := d.WriteDump(ctx, kind, f); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := d.host.writeFile(path, func(w io.Writer) error { return d.WriteDump(ctx, kind, w) }); err != nil {
 		return "", err
 	}
 	return path, nil

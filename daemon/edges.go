@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +17,7 @@ import (
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/check"
+	"vigil/control"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/epoll"
@@ -166,14 +169,36 @@ type realTicker struct{ *time.Ticker }
 
 func (t realTicker) C() <-chan time.Time { return t.Ticker.C }
 
+// threads sets the scheduling of vigil's own threads (sched.go:
+// vrrp_rt_priority, vrrp_priority, max_auto_priority, vrrp_no_swap):
+// hostThreads.
+type threads interface {
+	// LockMemory locks the process's pages in memory.
+	LockMemory() error
+	// List returns the ids of the process's threads.
+	List() ([]int, error)
+	// SetRT puts a thread in SCHED_RR at prio (reset on fork); SetNice
+	// gives it a nice value.
+	SetRT(tid, prio int) error
+	SetNice(tid, nice int) error
+}
+
 // edges are the daemon's ways onto the host.
 type edges struct {
 	// now is the loop's clock, newTicker its housekeeping tick and
 	// newWait what it waits in: with fakes, a test runs Run itself in
 	// virtual time.
-	now           func() time.Time
-	newTicker     func(d time.Duration) ticker
-	newWait       func() (loopWait, error)
+	now       func() time.Time
+	newTicker func(d time.Duration) ticker
+	newWait   func() (loopWait, error)
+	threads   threads
+	// signals delivers the signals named until stop (signal.Notify).
+	signals func(sigs ...os.Signal) (c <-chan os.Signal, stop func())
+	// writeFile writes a file whole (the dumps): beside it, then renamed
+	// over it.
+	writeFile func(path string, write func(io.Writer) error) error
+	// serveControl serves the control socket at path until ctx ends.
+	serveControl  func(ctx context.Context, path string, h control.Handler, log *slog.Logger) error
 	openSocket    func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error)
 	openAnnouncer func(ifname string) (announcer, error)
 	addrs         func() addrManager
@@ -210,9 +235,13 @@ type edges struct {
 // hostEdges are the real edges.
 func hostEdges() edges {
 	return edges{
-		now:       time.Now,
-		newTicker: func(d time.Duration) ticker { return realTicker{time.NewTicker(d)} },
-		newWait:   func() (loopWait, error) { return opened[loopWait](epoll.NewParked()) },
+		now:          time.Now,
+		newTicker:    func(d time.Duration) ticker { return realTicker{time.NewTicker(d)} },
+		newWait:      func() (loopWait, error) { return opened[loopWait](epoll.NewParked()) },
+		threads:      hostThreads{},
+		signals:      notifySignals,
+		writeFile:    writeFileAtomic,
+		serveControl: serveControl,
 		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
 			return opened[advertConn](netio.OpenSocket(ifname, fam, opts))
 		},

@@ -24,6 +24,7 @@ import (
 	"vigil/bgp/speaker"
 	"vigil/check"
 	"vigil/config"
+	"vigil/control"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
 	"vigil/internal/epoll"
@@ -52,6 +53,14 @@ type fakeHost struct {
 	wait    fakeWait
 	tickers []*fakeTicker
 	nextFd  int
+	// tids are the process's threads fakeThreads lists.
+	tids []int
+	// sigs is what signals delivers: a test sends a signal on it.
+	sigs chan os.Signal
+	// files are what writeFile wrote, by path.
+	files map[string]string
+	// control is the control socket's handler once Run serves it.
+	control control.Handler
 	// ops is every host-changing call, in order.
 	ops []string
 	// hold, if set, is called (outside mu) before each call that changes
@@ -71,7 +80,8 @@ type fakeHost struct {
 
 func newFakeHost(t *testing.T) *fakeHost {
 	h := &fakeHost{t: t, links: map[string]bool{"eth0": true, "eth1": true}, linkCh: make(chan addr.LinkState),
-		clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nextFd: 100}
+		clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nextFd: 100, tids: []int{1, 2},
+		sigs: make(chan os.Signal, 4), files: map[string]string{}}
 	h.changed = sync.NewCond(&h.mu)
 	h.wait.h = h
 	return h
@@ -154,6 +164,26 @@ func (h *fakeHost) edges() edges {
 			tk := &fakeTicker{h: h, c: make(chan time.Time, 1), period: d, next: h.clock.Add(d), on: true}
 			h.tickers = append(h.tickers, tk)
 			return tk
+		},
+		threads: fakeThreads{h},
+		signals: func(...os.Signal) (<-chan os.Signal, func()) { return h.sigs, func() {} },
+		writeFile: func(path string, write func(io.Writer) error) error {
+			var b strings.Builder
+			if err := write(&b); err != nil {
+				return err
+			}
+			h.do("write %s", path)
+			h.mu.Lock()
+			h.files[path] = b.String()
+			h.mu.Unlock()
+			return nil
+		},
+		serveControl: func(ctx context.Context, _ string, handler control.Handler, _ *slog.Logger) error {
+			h.mu.Lock()
+			h.control = handler
+			h.mu.Unlock()
+			<-ctx.Done()
+			return nil
 		},
 		newWait: func() (loopWait, error) {
 			h.mu.Lock()
@@ -364,6 +394,25 @@ func (t *fakeTicker) Reset(d time.Duration) {
 	t.h.mu.Lock()
 	defer t.h.mu.Unlock()
 	t.on, t.period, t.next = true, d, t.h.clock.Add(d)
+}
+
+// fakeThreads are the threads in h.tids; it records the scheduling given
+// to each ("sched rr 10 tid 1", "sched nice -5 tid 2", "sched mlock").
+type fakeThreads struct{ h *fakeHost }
+
+func (f fakeThreads) LockMemory() error { f.h.do("sched mlock"); return nil }
+func (f fakeThreads) List() ([]int, error) {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	return slices.Clone(f.h.tids), nil
+}
+func (f fakeThreads) SetRT(tid, prio int) error {
+	f.h.do("sched rr %d tid %d", prio, tid)
+	return nil
+}
+func (f fakeThreads) SetNice(tid, nice int) error {
+	f.h.do("sched nice %d tid %d", nice, tid)
+	return nil
 }
 
 type fakeAddrs struct{ h *fakeHost }

@@ -2,17 +2,21 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"vigil/addr"
+	"vigil/check"
 	"vigil/config"
+	"vigil/control"
 	"vigil/internal/inet"
 	"vigil/netio"
 	"vigil/vrrp"
@@ -306,4 +310,235 @@ func contains(ops []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// TestSchedulingBeforeFirstAdvert: vrrp_rt_priority and vrrp_no_swap
+// are in force on every thread before Run sends its first advert, and a
+// thread the runtime starts later gets the setting on the housekeeping
+// tick, once.
+func TestSchedulingBeforeFirstAdvert(t *testing.T) {
+	conf := "global_defs {\n  vrrp_rt_priority 10\n  vrrp_no_swap\n}\n" + instanceConf("")
+	r := startRun(t, conf, Options{})
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v, want MASTER", st)
+	}
+	ops := r.h.took(0)
+	before(t, ops, "sched mlock", "advert vrid 51 prio 100")
+	before(t, ops, "sched rr 10 tid 1", "advert vrid 51 prio 100")
+	before(t, ops, "sched rr 10 tid 2", "advert vrid 51 prio 100")
+
+	from := r.h.mark()
+	r.h.mu.Lock()
+	r.h.tids = append(r.h.tids, 3)
+	r.h.mu.Unlock()
+	r.advance(periodicInterval)
+	var sched []string
+	for _, op := range r.h.took(from) {
+		if strings.HasPrefix(op, "sched") {
+			sched = append(sched, op)
+		}
+	}
+	if !slices.Equal(sched, []string{"sched rr 10 tid 3"}) {
+		t.Errorf("after a new thread and a tick: %q, want only the new thread scheduled", sched)
+	}
+	r.stop()
+}
+
+// TestMaxAutoPriority: a loop that wakes later than
+// min_auto_priority_delay (1 s) for its deadline puts vigil's threads in
+// SCHED_RR, one priority higher at each further late wake-up; a wake-up
+// less late changes nothing.
+func TestMaxAutoPriority(t *testing.T) {
+	r := startRun(t, "global_defs {\n  max_auto_priority 20\n}\n"+instanceConf(""), Options{})
+	late := func(by time.Duration) []string {
+		t.Helper()
+		r.h.mu.Lock()
+		due := r.h.wait.armed
+		r.h.mu.Unlock()
+		if due.IsZero() {
+			t.Fatal("the loop armed no deadline")
+		}
+		from := r.h.mark()
+		r.h.setNow(due.Add(by))
+		r.settle()
+		var sched []string
+		for _, op := range r.h.took(from) {
+			if strings.HasPrefix(op, "sched") {
+				sched = append(sched, op)
+			}
+		}
+		return sched
+	}
+	if got := late(500 * time.Millisecond); len(got) != 0 {
+		t.Errorf("woken 0.5 s late: %q, want no change", got)
+	}
+	if got := late(1500 * time.Millisecond); !slices.Equal(got, []string{"sched rr 1 tid 1", "sched rr 1 tid 2"}) {
+		t.Errorf("woken 1.5 s late: %q, want SCHED_RR 1 on both threads", got)
+	}
+	if got := late(1500 * time.Millisecond); !slices.Equal(got, []string{"sched rr 2 tid 1", "sched rr 2 tid 2"}) {
+		t.Errorf("woken 1.5 s late again: %q, want SCHED_RR 2", got)
+	}
+	r.stop()
+}
+
+// file waits for the fake host to have written path, and returns it.
+func (r *runLab) file(path string) string {
+	r.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.h.mu.Lock()
+		f, ok := r.h.files[path]
+		delete(r.h.files, path)
+		r.h.mu.Unlock()
+		if ok {
+			return f
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s not written 5 s after the signal", path)
+		}
+	}
+}
+
+// TestSignals: keepalived's dump signals write keepalived.data, .stats
+// and .json in the dump directory with the running state, and SIGHUP
+// reloads, announced before and after (sd_notify RELOADING, READY).
+func TestSignals(t *testing.T) {
+	reloading := make(chan bool, 2)
+	r := startRun(t, lbConf, Options{DumpDir: "/dumps", OnReloading: func(done bool) { reloading <- done }})
+	r.advance(4 * time.Second)
+
+	r.h.sigs <- SigData
+	data := r.file("/dumps/keepalived.data")
+	for _, want := range []string{" VRRP Instance = VI_1\n", "   State = MASTER\n", "192.0.2.100/24 dev eth0 scope global set"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("keepalived.data lacks %q:\n%s", want, data)
+		}
+	}
+	r.h.sigs <- SigStats
+	if stats := r.file("/dumps/keepalived.stats"); !strings.Contains(stats, "VRRP Instance: VI_1\n") || !strings.Contains(stats, "  Became master: 1\n") {
+		t.Errorf("keepalived.stats:\n%s", stats)
+	}
+	r.h.sigs <- SigJSON
+	var js []struct {
+		Data struct {
+			Iname string `json:"iname"`
+			State int    `json:"state"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(r.file("/dumps/keepalived.json")), &js); err != nil || len(js) != 1 || js[0].Data.Iname != "VI_1" || js[0].Data.State != 2 {
+		t.Errorf("keepalived.json: %+v, %v; want VI_1 in state 2 (MASTER)", js, err)
+	}
+
+	if err := os.WriteFile(r.path, []byte(strings.Replace(lbConf, "priority 100", "priority 150", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from := r.h.mark()
+	r.h.sigs <- SigReload
+	for _, want := range []bool{false, true} {
+		select {
+		case got := <-reloading:
+			if got != want {
+				t.Fatalf("OnReloading(%v), want OnReloading(%v)", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no OnReloading(%v) 5 s after SIGHUP", want)
+		}
+	}
+	r.advance(time.Second)
+	if ops := r.h.took(from); !contains(ops, "advert vrid 51 prio 150") {
+		t.Errorf("no advert at the reloaded priority after SIGHUP:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+	r.stop()
+}
+
+// TestControlSocket: the control socket's commands answered by the
+// running loop: status, conns, an unknown command, and reload, which
+// keeps what the health checks found and rejects a broken file without
+// touching the running configuration.
+func TestControlSocket(t *testing.T) {
+	r := startRun(t, lbConf, Options{ControlPath: "/run/vigil/test.sock"})
+	var handle control.Handler
+	for deadline := time.Now().Add(5 * time.Second); handle == nil; time.Sleep(time.Millisecond) {
+		r.h.mu.Lock()
+		handle = r.h.control
+		r.h.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("Run serves no control socket")
+		}
+	}
+	ask := func(cmd string) control.Response {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return handle(ctx, control.Request{Cmd: cmd})
+	}
+	// realDown reports whether status shows 198.51.100.2:80 down.
+	realDown := func() bool {
+		t.Helper()
+		resp := ask("status")
+		if resp.Status == nil {
+			t.Fatalf("status: %+v", resp)
+		}
+		for _, s := range resp.Status.Services {
+			for _, rs := range s.RealServers {
+				if rs.Addr == "198.51.100.2:80" {
+					return !rs.Up
+				}
+			}
+		}
+		t.Fatalf("no 198.51.100.2:80 in status %+v", resp.Status.Services)
+		return false
+	}
+
+	r.advance(4 * time.Second)
+	if resp := ask("status"); resp.Status == nil || len(resp.Status.Instances) != 1 || resp.Status.Instances[0].State != "MASTER" {
+		t.Fatalf("status: %+v, want VI_1 MASTER", resp)
+	}
+	r.call(func(time.Time) {
+		for id := range r.d.bal.rs {
+			if strings.HasSuffix(id, " 198.51.100.2:80") {
+				r.d.checked(check.Event{Server: id, Kind: check.ServerDown, Weight: 1, Detail: "refused"})
+			}
+		}
+	})
+	r.settle()
+	if !realDown() {
+		t.Fatal("198.51.100.2:80 up in status after its check failed")
+	}
+
+	if resp := ask("conns"); resp.Error != "" || resp.Conns == nil {
+		t.Errorf("conns: %+v, want an empty list", resp)
+	}
+	if resp := ask("restart"); !strings.Contains(resp.Error, `unknown command "restart"`) {
+		t.Errorf("an unknown command: %+v", resp)
+	}
+
+	// A reload that adds a virtual server keeps the failed real server
+	// down and the VIPs in place.
+	if err := os.WriteFile(r.path, []byte(lbConf+strings.Replace(lbConf[strings.Index(lbConf, "virtual_server"):], " 80 {", " 8080 {", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from := r.h.mark()
+	if resp := ask("reload"); resp.Reload == nil || !resp.Reload.OK {
+		t.Fatalf("reload: %+v", resp)
+	}
+	r.advance(time.Second)
+	if !realDown() {
+		t.Error("198.51.100.2:80 up after a reload: the reload lost what its checks found")
+	}
+	if ops := r.h.took(from); contains(ops, "del 192.0.2.100") {
+		t.Errorf("a reload that added a virtual server released the VIP:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+
+	// A broken file is rejected, the running configuration kept.
+	if err := os.WriteFile(r.path, []byte("vrrp_instance VI_1 {\n  virtual_router_id 300\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if resp := ask("reload"); resp.Reload == nil || resp.Reload.OK || len(resp.Reload.Errors) == 0 {
+		t.Fatalf("reload of a broken file: %+v, want rejected with errors", resp)
+	}
+	if resp := ask("status"); resp.Status == nil || resp.Status.Instances[0].State != "MASTER" || resp.Status.LastReload == nil || resp.Status.LastReload.OK {
+		t.Errorf("status after a rejected reload: %+v", resp)
+	}
+	r.stop()
 }

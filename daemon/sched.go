@@ -1,11 +1,7 @@
 package daemon
 
 import (
-	"os"
-	"strconv"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // schedState is the scheduling vigil gives the threads that carry adverts.
@@ -46,10 +42,7 @@ func (d *Daemon) applySched() {
 		st.minDelay = time.Second // keepalived's default
 	}
 	if g.VRRPNoSwap || g.BFDNoSwap {
-		// MCL_ONFAULT locks pages as they are touched instead of
-		// populating every mapping (the Go heap reserves far more address
-		// space than it uses).
-		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT); err != nil {
+		if err := d.host.threads.LockMemory(); err != nil {
 			d.log.Warn("vrrp_no_swap/bfd_no_swap: lock memory", "err", err)
 		} else {
 			d.log.Info("vrrp_no_swap/bfd_no_swap: memory locked")
@@ -83,7 +76,7 @@ func (d *Daemon) reapplySched() {
 	if st.applied == nil {
 		st.applied = map[int]int{}
 	}
-	ents, err := os.ReadDir("/proc/self/task")
+	tids, err := d.host.threads.List()
 	if err != nil {
 		return
 	}
@@ -92,9 +85,8 @@ func (d *Daemon) reapplySched() {
 	if d.bfd.runner != nil {
 		bfdTID = d.bfd.runner.TID() // scheduled by bfd_rt_priority / bfd_priority
 	}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil || tid == bfdTID {
+	for _, tid := range tids {
+		if tid == bfdTID {
 			continue
 		}
 		seen[tid] = true
@@ -103,10 +95,9 @@ func (d *Daemon) reapplySched() {
 		}
 		var serr error
 		if st.rt > 0 {
-			attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_RR, Priority: uint32(st.rt), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
-			serr = unix.SchedSetAttr(tid, &attr, 0)
+			serr = d.host.threads.SetRT(tid, st.rt)
 		} else {
-			serr = unix.Setpriority(unix.PRIO_PROCESS, tid, st.nice)
+			serr = d.host.threads.SetNice(tid, st.nice)
 		}
 		if serr != nil {
 			if !st.warned {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
+
+	"vigil/daemon"
 )
 
 // runOpts is the command line of `vigil run` and of the keepalived-style
@@ -266,12 +269,12 @@ func findLong(name string) (*optSpec, error) {
 	return nil, usageError(fmt.Sprintf("option --%s is ambiguous: %s", name, strings.Join(names, ", ")))
 }
 
-// signums are the signals vigil acts on, by keepalived's --signum names.
-// JSON is keepalived's SIGRTMIN+2 (36 with glibc), so tools that ask
-// keepalived for the number get the same one.
-var signums = map[string]int{"STOP": 15, "RELOAD": 1, "DATA": 10, "STATS": 12, "JSON": sigJSON}
-
-const sigJSON = 36
+// signums are the signals vigil acts on, by keepalived's --signum names:
+// the daemon's own (daemon/signals.go). JSON is keepalived's SIGRTMIN+2
+// (36 with glibc), so tools that ask keepalived for the number get the
+// same one.
+var signums = map[string]int{"STOP": int(syscall.SIGTERM), "RELOAD": int(daemon.SigReload),
+	"DATA": int(daemon.SigData), "STATS": int(daemon.SigStats), "JSON": int(daemon.SigJSON)}
 
 // parseUmask reads -u as keepalived does: a number in C notation (a
 // leading 0 is octal).

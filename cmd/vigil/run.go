@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
@@ -260,53 +259,19 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
 		NoBFD:       o.noBFD,
 		OnReady:     ready,
+		// SIGHUP's reload, as the unit's Type=notify expects.
+		OnReloading: func(done bool) {
+			if done {
+				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+			} else {
+				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReloading)
+			}
+		},
 	})
 	if err != nil {
 		return fatal(2, err.Error())
 	}
 	log.Info("starting vigil", "version", version.Version, "config", file, "command_line", strings.Join(os.Args, " "))
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	// keepalived's dump signals: USR1 data, USR2 stats, its JSON signal the
-	// JSON, each written where keepalived writes it.
-	dumps := make(chan os.Signal, 4)
-	signal.Notify(dumps, syscall.SIGUSR1, syscall.SIGUSR2, syscall.Signal(sigJSON))
-	defer signal.Stop(dumps)
-	go func() {
-		kinds := map[os.Signal]daemon.DumpKind{syscall.SIGUSR1: daemon.DumpData, syscall.SIGUSR2: daemon.DumpStats, syscall.Signal(sigJSON): daemon.DumpJSON}
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case sig := <-dumps:
-				dctx, dcancel := context.WithTimeout(runCtx, 10*time.Second)
-				path, err := d.Dump(dctx, kinds[sig], daemon.DefaultDumpDir)
-				dcancel()
-				if err != nil {
-					log.Error("dump", "signal", sig.String(), "err", err)
-				} else {
-					log.Info("dump written", "signal", sig.String(), "file", path)
-				}
-			}
-		}
-	}()
-	go func() {
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-hup:
-				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReloading)
-				rctx, rcancel := context.WithTimeout(runCtx, 30*time.Second)
-				if _, err := d.Reload(rctx); err != nil {
-					log.Error("reload", "err", err)
-				}
-				rcancel()
-				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
-			}
-		}
-	}()
 	if o.metrics != "" {
 		ln, err := net.Listen("tcp", o.metrics)
 		if err != nil {
