@@ -53,6 +53,10 @@ type fakeHost struct {
 	wait    fakeWait
 	tickers []*fakeTicker
 	nextFd  int
+	// sent counts the adverts sent; with quiet they are not recorded in
+	// ops (which allocates: TestRunSteadyStateAllocations).
+	sent  int
+	quiet bool
 	// tids are the process's threads fakeThreads lists.
 	tids []int
 	// sigs is what signals delivers: a test sends a signal on it.
@@ -264,8 +268,14 @@ func (c *fakeConn) Recv(buf []byte) (netio.Packet, error) {
 	return p, nil
 }
 func (c *fakeConn) Send(p []byte, src, dst netip.Addr) error {
-	// A VRRP header: version and type, VRID, priority.
-	c.h.do("advert vrid %d prio %d", p[1], p[2])
+	c.h.mu.Lock()
+	c.h.sent++
+	quiet := c.h.quiet
+	c.h.mu.Unlock()
+	if !quiet {
+		// A VRRP header: version and type, VRID, priority.
+		c.h.do("advert vrid %d prio %d", p[1], p[2])
+	}
 	return nil
 }
 

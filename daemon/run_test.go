@@ -542,3 +542,102 @@ func TestControlSocket(t *testing.T) {
 	}
 	r.stop()
 }
+
+// TestRunSteadyStateAllocations: Run's loop allocates nothing per advert
+// in the steady state, received (a backup hearing its master, each advert
+// its own wake-up) or sent (a master's advert timer), so the
+// allocation-free socket and engine (TestSocketAgainstConn,
+// TestSteadyStateAllocations in vrrp) are not undone by the loop around
+// them: its wait, clock, bridge hand-offs and Ready handling.
+func TestRunSteadyStateAllocations(t *testing.T) {
+	r := startRun(t, instanceConf(""), Options{})
+	h := r.h
+	const n = 200
+	// quiesced spins (without allocating, unlike settle) until the loop
+	// is blocked with nothing to do.
+	quiesced := func() {
+		for i := 0; ; i++ {
+			h.mu.Lock()
+			w := &h.wait
+			ok := w.idle && !w.woken && (w.armed.IsZero() || h.clock.Before(w.armed))
+			for _, c := range h.socks {
+				ok = ok && len(c.in) == 0
+			}
+			h.mu.Unlock()
+			if ok {
+				return
+			}
+			if i > 50_000_000 {
+				panic("the loop never went idle")
+			}
+			runtime.Gosched()
+		}
+	}
+	allocs := func(f func()) float64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return float64(after.Mallocs-before.Mallocs) / n
+	}
+
+	// Backup: a priority 200 master's adverts every second.
+	p := peerAdvert(t, 200)
+	conn := h.socks[0]
+	h.mu.Lock()
+	conn.in = make([]netio.Packet, 0, n)
+	h.mu.Unlock()
+	step := func() {
+		h.mu.Lock()
+		conn.in = append(conn.in[:0], p) // in the capacity made above
+		h.mu.Unlock()
+		h.setNow(h.now().Add(time.Second))
+		quiesced()
+	}
+	step() // warm up
+	if got := allocs(func() {
+		for range n {
+			step()
+		}
+	}); got > 0.05 {
+		t.Errorf("%.2f allocations per advert received, want 0", got)
+	}
+	if st := r.state(); st != vrrp.StateBackup {
+		t.Fatalf("state %v while the master advertises, want BACKUP", st)
+	}
+
+	// Master: its advert timer, once a second.
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v, want MASTER", st)
+	}
+	r.advance(6 * time.Second) // the GARP refresh and the start's one-off work
+	h.mu.Lock()
+	h.quiet = true
+	sent := h.sent
+	h.mu.Unlock()
+	tick := func() {
+		h.mu.Lock()
+		due := h.wait.armed
+		h.mu.Unlock()
+		h.setNow(due)
+		quiesced()
+	}
+	tick()
+	if got := allocs(func() {
+		for range n {
+			tick()
+		}
+	}); got > 0.05 {
+		t.Errorf("%.2f allocations per advert sent, want 0", got)
+	}
+	h.mu.Lock()
+	sent = h.sent - sent
+	h.quiet = false
+	h.mu.Unlock()
+	if sent < n {
+		t.Errorf("%d adverts sent in %d deadlines, want one each", sent, n+1)
+	}
+	r.stop()
+}
