@@ -86,6 +86,12 @@ func (s *Script) router(name string) (*Router, error) {
 	return r, nil
 }
 
+// minArgs is how many arguments the commands that need some take at least
+// (those acting on one router need its name, checked where they run).
+var minArgs = map[string]int{
+	"add-router": 1, "add-instance": 1, "sync-group": 2, "advance": 1, "block": 2, "loss": 3, "delay": 3,
+}
+
 func (s *Script) exec(cmd string, args []string) error {
 	need := func(n int) error {
 		if len(args) < n {
@@ -93,11 +99,11 @@ func (s *Script) exec(cmd string, args []string) error {
 		}
 		return nil
 	}
+	if err := need(minArgs[cmd]); err != nil {
+		return err
+	}
 	switch cmd {
 	case "add-router":
-		if err := need(1); err != nil {
-			return err
-		}
 		cfg, err := s.config(args[0], len(s.Net.routers)+1, nil, args[1:])
 		if err != nil {
 			return err
@@ -105,9 +111,6 @@ func (s *Script) exec(cmd string, args []string) error {
 		_, err = s.Net.Add(args[0], cfg)
 		return err
 	case "add-instance":
-		if err := need(1); err != nil {
-			return err
-		}
 		r, err := s.router(args[0])
 		if err != nil {
 			return err
@@ -118,18 +121,12 @@ func (s *Script) exec(cmd string, args []string) error {
 		}
 		return s.Net.AddInstance(r, cfg)
 	case "sync-group":
-		if err := need(2); err != nil {
-			return err
-		}
 		r, err := s.router(args[0])
 		if err != nil {
 			return err
 		}
 		return s.Net.SyncGroup(r, args[1])
 	case "advance":
-		if err := need(1); err != nil {
-			return err
-		}
 		d, err := time.ParseDuration(args[0])
 		if err != nil {
 			return err
@@ -158,9 +155,6 @@ func (s *Script) exec(cmd string, args []string) error {
 		s.Net.logf("partition %s", strings.Join(args, " "))
 		return nil
 	case "block":
-		if err := need(2); err != nil {
-			return err
-		}
 		s.Net.Block(args[0], args[1])
 		s.Net.logf("block %s -> %s", args[0], args[1])
 		return nil
@@ -169,9 +163,6 @@ func (s *Script) exec(cmd string, args []string) error {
 		s.Net.logf("healed")
 		return nil
 	case "loss":
-		if err := need(3); err != nil {
-			return err
-		}
 		p, err := strconv.ParseFloat(args[2], 64)
 		if err != nil {
 			return err
@@ -179,9 +170,6 @@ func (s *Script) exec(cmd string, args []string) error {
 		s.Net.SetLoss(args[0], args[1], p)
 		return nil
 	case "delay":
-		if err := need(3); err != nil {
-			return err
-		}
 		d, err := time.ParseDuration(args[2])
 		if err != nil {
 			return err
@@ -515,28 +503,12 @@ func (s *Script) config(name string, k int, r *Router, args []string) (vrrp.Conf
 			if c.GARP == (vrrp.GARP{}) {
 				c.GARP = vrrp.DefaultGARP()
 			}
-			if strings.HasSuffix(key, "repeat") {
-				var n int
-				n, err = strconv.Atoi(v)
-				switch key {
-				case "garp-repeat":
-					c.GARP.MasterRepeat = n
-				case "garp-refresh-repeat":
-					c.GARP.MasterRefreshRepeat = n
-				default:
-					c.GARP.LowerPrioRepeat = n
-				}
+			counts := map[string]*int{"garp-repeat": &c.GARP.MasterRepeat, "garp-refresh-repeat": &c.GARP.MasterRefreshRepeat, "garp-lower-repeat": &c.GARP.LowerPrioRepeat}
+			delays := map[string]*time.Duration{"garp-delay": &c.GARP.MasterDelay, "garp-refresh": &c.GARP.MasterRefresh, "garp-lower-delay": &c.GARP.LowerPrioDelay}
+			if n, ok := counts[key]; ok {
+				*n, err = strconv.Atoi(v)
 			} else {
-				var d time.Duration
-				d, err = time.ParseDuration(v)
-				switch key {
-				case "garp-delay":
-					c.GARP.MasterDelay = d
-				case "garp-refresh":
-					c.GARP.MasterRefresh = d
-				default:
-					c.GARP.LowerPrioDelay = d
-				}
+				*delays[key], err = time.ParseDuration(v)
 			}
 		default:
 			err = fmt.Errorf("unknown option %q", key)
