@@ -22,20 +22,17 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
-	"vigil/internal/probe"
 )
 
 // startBFD runs vigil (with a control socket) or keepalived with its BFD
-// child on conf; it returns the command, the control socket (vigil) and
-// the BFD child's pid file (keepalived).
-func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd, string, string, *strings.Builder) {
+// child on conf; it returns the command, the control socket (vigil), the
+// BFD child's pid file (keepalived) and the process's output.
+func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd, string, string, *labtest.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	f := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := writeConf(t, dir, conf)
 	sock, bfdPid := filepath.Join(dir, "s"), filepath.Join(dir, "bfd.pid")
 	var cmd *exec.Cmd
 	if impl == "vigil" {
@@ -44,64 +41,13 @@ func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd
 		cmd = h.Command(context.Background(), "keepalived", "-n", "-l", "-D", "-f", f, "-p", filepath.Join(dir, "k.pid"),
 			"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"), "-b", bfdPid)
 	}
-	out := &strings.Builder{}
-	pr, pw, _ := os.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := h.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	done := make(chan struct{})
-	var buf lockedBuf
-	go func() {
-		defer close(done)
-		b := make([]byte, 4096)
-		for {
-			n, err := pr.Read(b)
-			buf.write(b[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		w := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(w) }()
-		select {
-		case <-w:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		<-done
-	})
-	logs[cmd] = &buf
+	out := &labtest.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	// keepalived's children share its output: do not wait for them to
+	// close it once keepalived itself has exited.
+	cmd.WaitDelay = time.Second
+	run(t, h, cmd)
 	return cmd, sock, bfdPid, out
-}
-
-var logs = map[*exec.Cmd]*lockedBuf{}
-
-type lockedBuf struct {
-	mu chan struct{}
-	b  []byte
-}
-
-func (l *lockedBuf) write(p []byte) {
-	if l.mu == nil {
-		l.mu = make(chan struct{}, 1)
-	}
-	l.mu <- struct{}{}
-	l.b = append(l.b, p...)
-	<-l.mu
-}
-
-func (l *lockedBuf) String() string {
-	if l.mu == nil {
-		return ""
-	}
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
-	return string(l.b)
 }
 
 func vigilStatus(sock string) (control.Status, error) {
@@ -158,50 +104,26 @@ const bfdBlock = `bfd_instance peer {
 func TestBFDOutage(t *testing.T) {
 	requireBench(t)
 	trials := envInt("VIGIL_BENCH_TRIALS", 5)
-	l := newLAN(t, "bbo")
-	client, _ := addNode(t, l, "client", "192.0.2.10/24")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type pair struct {
-		name, impl, adv string
-		bfd             bool
-		vip             string
-	}
-	pairs := []*pair{
-		{name: "vigil, advert_int 1 s, BFD 10 ms x 3, bfd_takeover", impl: "vigil", adv: "1", bfd: true, vip: "192.0.2.100"},
-		{name: "vigil, advert_int 1 s, no BFD", impl: "vigil", adv: "1", vip: "192.0.2.101"},
-		{name: "keepalived 2.2.7, advert_int 0.1 s", impl: "keepalived", adv: "0.1", vip: "192.0.2.102"},
-	}
-	var masters []string
-	var probers []*probe.Prober
-	for pi, p := range pairs {
-		addr := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
-		for i := 0; i < 2; i++ {
-			h, port := addNode(t, l, fmt.Sprintf("p%dn%d", pi, i+1), addr(i)+"/24")
-			if i == 0 {
-				masters = append(masters, port)
+	conf := func(vrid int, adv string, bfd bool) func(i int, self, peer, vip string) string {
+		return func(i int, self, peer, vip string) string {
+			block, takeover := "", ""
+			if bfd {
+				block, takeover = bfdBlock, "bfd_takeover peer"
 			}
-			serveName(t, ctx, h, fmt.Sprintf("n%d", i+1))
-			bfd, takeover := "", ""
-			if p.bfd {
-				bfd, takeover = bfdBlock, "bfd_takeover peer"
-			}
-			conf := strings.NewReplacer("@BFD@", bfd, "@TAKEOVER@", takeover).Replace(takeoverPair)
-			conf = strings.NewReplacer("@VRID@", strconv.Itoa(80+pi), "@PRIO@", strconv.Itoa(254-4*i), "@ADV@", p.adv,
-				"@SRC@", addr(i), "@PEER@", addr(1-i), "@VIP@", p.vip).Replace(conf)
-			start(t, p.impl, h, conf)
+			conf := strings.NewReplacer("@BFD@", block, "@TAKEOVER@", takeover).Replace(takeoverPair)
+			return strings.NewReplacer("@VRID@", strconv.Itoa(vrid), "@PRIO@", strconv.Itoa(254-4*i), "@ADV@", adv,
+				"@SRC@", self, "@PEER@", peer, "@VIP@", vip).Replace(conf)
 		}
-		probers = append(probers, runProber(ctx, client, p.vip))
+	}
+	pairs := []outagePair{
+		{name: "vigil, advert_int 1 s, BFD 10 ms x 3, bfd_takeover", impl: "vigil", vip: "192.0.2.100", conf: conf(80, "1", true)},
+		{name: "vigil, advert_int 1 s, no BFD", impl: "vigil", vip: "192.0.2.101", conf: conf(81, "1", false)},
+		{name: "keepalived 2.2.7, advert_int 0.1 s", impl: "keepalived", vip: "192.0.2.102", conf: conf(82, "0.1", false)},
 	}
 	// 1.5 s settling: BFD Up again and at 10 ms.
-	results := outageTrials(t, l, trials, 20*time.Second, 1500*time.Millisecond, masters, probers)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, priorities 254/250, dial every 5 ms, %d trials, all pairs cut at once)\n", trials)
-	fmt.Fprintln(tw, "setup\tmedian\tmin\tmax\tall")
-	for i, p := range pairs {
-		outageRow(tw, p.name, results[i])
-	}
-	tw.Flush()
+	results := outageTrials(t, "bbo", pairs, trials, 20*time.Second, 1500*time.Millisecond)
+	printOutages(fmt.Sprintf("client-visible outage after cutting the master's link (VRRPv3, priorities 254/250, dial every 5 ms, %d trials, all pairs cut at once)", trials),
+		"setup", pairs, results)
 	if m := median(results[0]); m >= 100*time.Millisecond {
 		t.Errorf("median outage with bfd_takeover %v, target under 100 ms", m)
 	}
@@ -234,6 +156,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		type end struct {
 			cmd          *exec.Cmd
 			sock, bfdPid string
+			out          *labtest.Buffer
 		}
 		ends := map[string][]end{}
 		for pi, impl := range []string{"vigil", "keepalived"} {
@@ -241,8 +164,8 @@ func TestBFDFalseDowns(t *testing.T) {
 				a := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
 				h, _ := addNode(t, l, fmt.Sprintf("%s%d", impl[:1], i), a(i)+"/24")
 				conf := strings.NewReplacer("@PEER@", a(1-i), "@SRC@", a(i), "@MS@", strconv.Itoa(ms)).Replace(bfdOnly)
-				cmd, sock, pid, _ := startBFD(t, impl, h, conf)
-				ends[impl] = append(ends[impl], end{cmd, sock, pid})
+				cmd, sock, pid, out := startBFD(t, impl, h, conf)
+				ends[impl] = append(ends[impl], end{cmd, sock, pid, out})
 			}
 		}
 		// Up first.
@@ -254,7 +177,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		kaDowns := func() int {
 			n := 0
 			for _, e := range ends["keepalived"] {
-				n += len(kaDown.FindAllString(logs[e.cmd].String(), -1))
+				n += len(kaDown.FindAllString(e.out.String(), -1))
 			}
 			return n
 		}
@@ -279,19 +202,8 @@ func TestBFDFalseDowns(t *testing.T) {
 		// Then saturate.
 		vBefore, kBefore := vFlaps(), kaDowns()
 		ctx, cancel := context.WithTimeout(context.Background(), busy)
-		var loops []*exec.Cmd
-		for i := 0; i < 6; i++ {
-			c := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			loops = append(loops, c)
-		}
-		<-ctx.Done()
+		busyLoops(t, ctx, 6)
 		cancel()
-		for _, c := range loops {
-			_ = c.Wait()
-		}
 		time.Sleep(2 * time.Second)
 		vd, kd := vFlaps()-vBefore, kaDowns()-kBefore
 		fmt.Fprintf(tw, "%d ms x 3\tvigil\t%d\t%.1f%% (whole process)\n", ms, vd, vCPU)

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -64,12 +66,56 @@ func runProber(ctx context.Context, client *netlab.Host, vip string) *probe.Prob
 	return p
 }
 
-// outageTrials runs trials trials of: wait until every prober is
-// answered by n1 (the masters), let them settle, cut every master port at
-// once, wait for n2 to answer each prober, heal. It returns each prober's
-// client-visible outages since the cut, in trial order.
-func outageTrials(t *testing.T, l *netlab.Lab, trials int, up, settle time.Duration, masters []string, probers []*probe.Prober) [][]time.Duration {
+// outagePair is one master/backup pair of an outage benchmark: impl runs
+// conf(i, self, peer, vip) on node i (0 the master, 1 the backup; self and
+// peer are the two nodes' addresses), which serve vip.
+type outagePair struct {
+	name, impl, vip string
+	conf            func(i int, self, peer, vip string) string
+}
+
+// printOutages prints title, one outageRow per pair (the column of their
+// names headed what) and the rows of more.
+func printOutages(title, what string, pairs []outagePair, results [][]time.Duration, more ...string) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\n%s\n", title)
+	fmt.Fprintf(tw, "%s\tmedian\tmin\tmax\tall\n", what)
+	for i, p := range pairs {
+		outageRow(tw, p.name, results[i])
+	}
+	for _, row := range more {
+		fmt.Fprintln(tw, row)
+	}
+	tw.Flush()
+}
+
+// outageTrials builds lab prefix with the two nodes of each pair (pair p
+// at 192.0.2.2p+1 and 192.0.2.2p+2), each answering probes as "n1" (the
+// master) or "n2", and a client (192.0.2.10) dialling each pair's VIP. It
+// then runs trials trials of: wait until every prober is answered by n1
+// (within up), let them settle, cut every master port at once, wait for
+// n2 to answer each prober, heal. It returns each pair's client-visible
+// outages since the cut, in trial order.
+func outageTrials(t *testing.T, prefix string, pairs []outagePair, trials int, up, settle time.Duration) [][]time.Duration {
 	t.Helper()
+	l := newLAN(t, prefix)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client, _ := addNode(t, l, "client", "192.0.2.10/24")
+	var masters []string
+	var probers []*probe.Prober
+	for pi, p := range pairs {
+		addr := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
+		for i := 0; i < 2; i++ {
+			h, port := addNode(t, l, fmt.Sprintf("p%dn%d", pi, i+1), addr(i)+"/24")
+			if i == 0 {
+				masters = append(masters, port)
+			}
+			serveName(t, ctx, h, fmt.Sprintf("n%d", i+1))
+			start(t, p.impl, h, p.conf(i, addr(i), addr(1-i), p.vip))
+		}
+		probers = append(probers, runProber(ctx, client, p.vip))
+	}
 	out := make([][]time.Duration, len(probers))
 	for trial := 0; trial < trials; trial++ {
 		for _, p := range probers {
@@ -97,6 +143,24 @@ func outageTrials(t *testing.T, l *netlab.Lab, trials int, up, settle time.Durat
 		}
 	}
 	return out
+}
+
+// busyLoops runs n shell busy loops (nice 0) until ctx ends and returns
+// once they have all exited.
+func busyLoops(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	var loops []*exec.Cmd
+	for range n {
+		c := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		loops = append(loops, c)
+	}
+	<-ctx.Done()
+	for _, c := range loops {
+		_ = c.Wait()
+	}
 }
 
 // outageRow prints name, the median, min and max of d and all of d in

@@ -53,8 +53,7 @@ func TestStallFalseFailovers(t *testing.T) {
 				if i == 1 {
 					backups[p.vrid] = netip.MustParseAddr(addr)
 				}
-				conf := fmt.Sprintf(pairConf, 150-50*i, "0.01")
-				conf = strings.NewReplacer("192.0.2.100", fmt.Sprintf("192.0.2.%d", 100+pi), "virtual_router_id 77", fmt.Sprintf("virtual_router_id %d", p.vrid)).Replace(conf)
+				conf := pairConf(int(p.vrid), 150-50*i, "0.01", fmt.Sprintf("192.0.2.%d", 100+pi))
 				procs = append(procs, start(t, p.impl, h, conf))
 				if i == 0 {
 					time.Sleep(300 * time.Millisecond) // the master first: no election race in the count
@@ -70,14 +69,6 @@ func TestStallFalseFailovers(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
-		var hogCmds []*exec.Cmd
-		for range hogs {
-			c := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			hogCmds = append(hogCmds, c)
-		}
 		episodes := map[uint8]int{}
 		last := map[uint8]time.Time{}
 		var mu sync.Mutex
@@ -107,12 +98,9 @@ func TestStallFalseFailovers(t *testing.T) {
 				mu.Unlock()
 			}
 		}()
-		<-ctx.Done()
+		busyLoops(t, ctx, hogs)
 		<-done
 		cancel()
-		for _, c := range hogCmds {
-			_ = c.Wait()
-		}
 		_ = conn.Close()
 		for _, c := range procs {
 			if ctl, ok := controls.Load(c); ok {

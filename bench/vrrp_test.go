@@ -52,10 +52,7 @@ var controls sync.Map
 func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 	t.Helper()
 	dir := t.TempDir()
-	f := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := writeConf(t, dir, conf)
 	var cmd *exec.Cmd
 	if impl == "vigil" {
 		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "warn")
@@ -63,6 +60,24 @@ func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 	} else {
 		cmd = h.Command(context.Background(), "keepalived", "-n", "-P", "-f", f, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
 	}
+	run(t, h, cmd)
+	return cmd
+}
+
+// writeConf writes conf to dir/keepalived.conf and returns that path.
+func writeConf(t *testing.T, dir, conf string) string {
+	t.Helper()
+	f := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// run starts cmd in h and stops it when the test ends: SIGINT, then
+// SIGKILL if it has not exited within 5 seconds.
+func run(t *testing.T, h *netlab.Host, cmd *exec.Cmd) {
+	t.Helper()
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +89,9 @@ func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			_ = cmd.Process.Kill()
+			<-done
 		}
 	})
-	return cmd
 }
 
 // procTree returns pid and its descendants.
@@ -120,18 +135,21 @@ func cpuTicks(pids []int) int {
 	return total
 }
 
-const pairConf = `vrrp_instance VI_B {
+// pairConf is one VRRPv3 instance on eth0, started as BACKUP.
+func pairConf(vrid, prio int, advert, vip string) string {
+	return fmt.Sprintf(`vrrp_instance VI_B {
   interface eth0
   state BACKUP
-  virtual_router_id 77
+  virtual_router_id %d
   version 3
   priority %d
   advert_int %s
   virtual_ipaddress {
-    192.0.2.100/24
+    %s/24
   }
 }
-`
+`, vrid, prio, advert, vip)
+}
 
 type pairLab struct {
 	lab    *netlab.Lab
@@ -159,39 +177,16 @@ func newPairLab(t *testing.T, prefix string) *pairLab {
 func TestFailoverOutage(t *testing.T) {
 	requireBench(t)
 	trials := envInt("VIGIL_BENCH_TRIALS", 7)
-	l := newLAN(t, "bfo")
-	client, _ := addNode(t, l, "client", "192.0.2.10/24")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	type pair struct {
-		impl string
-		vip  string
+	conf := func(vrid int) func(i int, _, _, vip string) string {
+		return func(i int, _, _, vip string) string { return pairConf(vrid, 150-50*i, "0.1", vip) }
 	}
-	pairs := []*pair{{impl: "vigil", vip: "192.0.2.100"}, {impl: "keepalived", vip: "192.0.2.101"}}
-	var masters []string
-	var probers []*probe.Prober
-	for pi, p := range pairs {
-		for i := 0; i < 2; i++ {
-			h, port := addNode(t, l, fmt.Sprintf("%s%d", p.impl[:1], i+1), fmt.Sprintf("192.0.2.%d/24", 1+2*pi+i))
-			if i == 0 {
-				masters = append(masters, port)
-			}
-			serveName(t, ctx, h, fmt.Sprintf("n%d", i+1))
-			conf := fmt.Sprintf(pairConf, 150-50*i, "0.1")
-			conf = strings.NewReplacer("192.0.2.100", p.vip, "virtual_router_id 77", fmt.Sprintf("virtual_router_id %d", 77+pi)).Replace(conf)
-			start(t, p.impl, h, conf)
-		}
-		probers = append(probers, runProber(ctx, client, p.vip))
+	pairs := []outagePair{
+		{name: "vigil", impl: "vigil", vip: "192.0.2.100", conf: conf(77)},
+		{name: "keepalived", impl: "keepalived", vip: "192.0.2.101", conf: conf(78)},
 	}
-	results := outageTrials(t, l, trials, 15*time.Second, 500*time.Millisecond, masters, probers)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nclient-visible outage after cutting the master's link (VRRPv3, advert_int 0.1 s, dial every 5 ms, %d trials, both pairs cut at once)\n", trials)
-	fmt.Fprintln(tw, "impl\tmedian\tmin\tmax\tall")
-	for i, p := range pairs {
-		outageRow(tw, p.impl, results[i])
-	}
-	fmt.Fprintf(tw, "protocol floor (Master_Down_Interval, priority 100)\t%v\n", 300*time.Millisecond+156*100*time.Millisecond/256)
-	tw.Flush()
+	results := outageTrials(t, "bfo", pairs, trials, 15*time.Second, 500*time.Millisecond)
+	printOutages(fmt.Sprintf("client-visible outage after cutting the master's link (VRRPv3, advert_int 0.1 s, dial every 5 ms, %d trials, both pairs cut at once)", trials),
+		"impl", pairs, results, fmt.Sprintf("protocol floor (Master_Down_Interval, priority 100)\t%v", 300*time.Millisecond+156*100*time.Millisecond/256))
 	vm, km := median(results[0]), median(results[1])
 	if vm > km+25*time.Millisecond {
 		t.Errorf("vigil's median outage %v is slower than keepalived's %v", vm, km)
@@ -257,8 +252,8 @@ func TestResources(t *testing.T) {
 		_ = c.Process.Signal(os.Interrupt)
 		_ = c.Wait()
 
-		m := start(t, impl, p.nodes[0], fmt.Sprintf(pairConf, 150, "0.01"))
-		b := start(t, impl, p.nodes[1], fmt.Sprintf(pairConf, 100, "0.01"))
+		m := start(t, impl, p.nodes[0], pairConf(77, 150, "0.01", "192.0.2.100"))
+		b := start(t, impl, p.nodes[1], pairConf(77, 100, "0.01", "192.0.2.100"))
 		time.Sleep(2 * time.Second)
 		mp, bp := procTree(m.Process.Pid), procTree(b.Process.Pid)
 		m0, b0 := cpuTicks(mp), cpuTicks(bp)
