@@ -357,10 +357,7 @@ func (x *bgpLab) digest(i int) string {
 // peers.
 func (x *bgpLab) doctor() doctor.Report {
 	x.t.Helper()
-	bin, err := vigilBinary()
-	if err != nil {
-		x.t.Fatal(err)
-	}
+	bin := mustVigilBinary(x.t)
 	n := x.nodes[0]
 	args := []string{"-f", n.conf, "-control", n.ctl, "-sniff", "100ms", "-dr-probe=false"}
 	for i := 1; i < len(x.dirs); i++ {

@@ -27,10 +27,7 @@ func syncUnicastConf(prio, self, peer int, sync bool) string {
 // statusJSON runs `vigil status --json` against n and decodes it.
 func statusJSON(t *testing.T, n *node) control.Status {
 	t.Helper()
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := mustVigilBinary(t)
 	out, err := exec.Command(bin, "status", "--json", "-control", n.ctl).Output()
 	if err != nil {
 		t.Fatalf("vigil status --json: %v\n%s", err, out)

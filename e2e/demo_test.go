@@ -14,10 +14,7 @@ import (
 // and left no namespace behind.
 func TestDemo(t *testing.T) {
 	requireVRRPLab(t)
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := mustVigilBinary(t)
 	out, err := exec.Command(bin, "demo").CombinedOutput()
 	if err != nil {
 		t.Fatalf("vigil demo: %v\n%s", err, out)

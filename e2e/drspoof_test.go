@@ -17,10 +17,7 @@ import (
 // the report and the exit status.
 func runDoctorOn(t *testing.T, n *node) (doctor.Report, int) {
 	t.Helper()
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := mustVigilBinary(t)
 	return doctortest.Run(t, n.host, bin, "-f", n.conf, "-control", n.ctl, "-sniff", "300ms")
 }
 

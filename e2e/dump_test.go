@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"vigil/internal/labtest"
 )
 
 // dumpConf is VRRPv2 with a password, so that the auth fields appear.
@@ -57,8 +55,7 @@ func TestDumpsMatchKeepalived(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, b := range bins {
-		_, hosts, _ := labtest.LAN(t, "kdm"+strconv.Itoa(i), map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-		h := hosts["a"]
+		h := lanHost(t, "kdm"+strconv.Itoa(i))
 		// The daemon sees a tmpfs at /tmp: keep its files elsewhere.
 		dir, err := os.MkdirTemp("/var/tmp", "vigil-dump-")
 		if err != nil {

@@ -48,10 +48,7 @@ type kbin struct {
 func flagBinaries(t *testing.T) []kbin {
 	t.Helper()
 	requireVRRPLab(t, "keepalived")
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := mustVigilBinary(t)
 	return []kbin{{"keepalived", "keepalived"}, {"vigil", bin}}
 }
 
@@ -76,8 +73,7 @@ func (b kbin) argv(dir string, args ...string) []string {
 func TestKeepalivedCommandLines(t *testing.T) {
 	t.Parallel()
 	bins := flagBinaries(t)
-	_, hosts, _ := labtest.LAN(t, "kfl", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	h := lanHost(t, "kfl")
 
 	t.Run("oneshot", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -302,13 +298,10 @@ func hostHas(h *netlab.Host, a netip.Addr) bool {
 func TestReloadCommand(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t)
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hosts, _ := labtest.LAN(t, "krl", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	n := startNode(t, "vigil", hosts["a"], flagsConf)
-	waitFor(t, 10*time.Second, "vigil to take the VIP", func() bool { return hostHas(hosts["a"], flagsVIP) })
+	bin := mustVigilBinary(t)
+	h := lanHost(t, "krl")
+	n := startNode(t, "vigil", h, flagsConf)
+	waitFor(t, 10*time.Second, "vigil to take the VIP", func() bool { return hostHas(h, flagsVIP) })
 	reload := func() (int, string, string) {
 		cmd := exec.Command(bin, "reload", "-nlD", "--control", n.ctl)
 		var stdout, stderr strings.Builder
@@ -350,12 +343,8 @@ func TestReloadCommand(t *testing.T) {
 func TestVigilHalves(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t, "nft")
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hosts, _ := labtest.LAN(t, "khv", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	bin := mustVigilBinary(t)
+	h := lanHost(t, "khv")
 	conf := flagsConf + `virtual_server 192.0.2.61 80 {
   lb_algo rr
   lb_kind NAT
@@ -412,12 +401,8 @@ func TestVigilHalves(t *testing.T) {
 func TestBFDFlags(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t)
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, hosts, _ := labtest.LAN(t, "kbf", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	bin := mustVigilBinary(t)
+	h := lanHost(t, "kbf")
 	dir := t.TempDir()
 	conf := flagsConf + "bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n"
 	if err := os.WriteFile(filepath.Join(dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {

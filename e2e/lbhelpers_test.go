@@ -638,10 +638,7 @@ func summarize(res []result, from, to time.Time) summary {
 // conns runs `vigil conns` (with -json when asJSON, parsed) against n.
 func conns(t *testing.T, n *node, asJSON bool) (string, []control.Conn) {
 	t.Helper()
-	bin, err := vigilBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := mustVigilBinary(t)
 	args := []string{"conns", "-control", n.ctl}
 	if asJSON {
 		args = append(args, "-json")

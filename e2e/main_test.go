@@ -26,3 +26,13 @@ func vigilBinary() (string, error) {
 	}
 	return vigilBuild.Path()
 }
+
+// mustVigilBinary is vigilBinary for a test that cannot go on without it.
+func mustVigilBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := vigilBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}

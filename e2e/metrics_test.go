@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -105,8 +104,8 @@ func TestMetrics(t *testing.T) {
 	requireVRRPLab(t)
 	testenv.RequireTool(t, "promtool")
 	t.Parallel()
-	_, hosts, _ := labtest.LAN(t, "met", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	a := startNode(t, "vigil", hosts["a"], confMetrics, "-metrics", metricsAddr)
+	h := lanHost(t, "met")
+	a := startNode(t, "vigil", h, confMetrics, "-metrics", metricsAddr)
 	vip := netip.MustParseAddr("192.0.2.100")
 	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return a.hasAddr(vip) })
 
@@ -124,7 +123,7 @@ func TestMetrics(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var code int
-		code, body = scrape(t, hosts["a"], "/metrics")
+		code, body = scrape(t, h, "/metrics")
 		missing = ""
 		for _, w := range want {
 			if code != 200 || !hasSeries(body, w) {
@@ -149,10 +148,10 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(body, `vigil_vrrp_garp_sent_total{`+inst+`} 0`) {
 		t.Errorf("a master that claimed an IPv4 VIP sent no gratuitous ARP, says /metrics")
 	}
-	if code, b := scrape(t, hosts["a"], "/healthz"); code != 200 || b != "ok\n" {
+	if code, b := scrape(t, h, "/healthz"); code != 200 || b != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, b)
 	}
-	if code, _ := scrape(t, hosts["a"], "/"); code != 404 {
+	if code, _ := scrape(t, h, "/"); code != 404 {
 		t.Errorf("/: %d, want 404", code)
 	}
 
@@ -165,10 +164,10 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the rejected reload in /metrics", func() bool {
-		_, b := scrape(t, hosts["a"], "/metrics")
+		_, b := scrape(t, h, "/metrics")
 		return hasSeries(b, "vigil_config_last_reload_successful 0")
 	})
-	_, after := scrape(t, hosts["a"], "/metrics")
+	_, after := scrape(t, h, "/metrics")
 	if ts := seriesValue(body, "vigil_config_last_reload_success_timestamp_seconds"); ts == "" || ts != seriesValue(after, "vigil_config_last_reload_success_timestamp_seconds") {
 		t.Errorf("the success timestamp moved on a rejected reload: %q then %q", ts, seriesValue(after, "vigil_config_last_reload_success_timestamp_seconds"))
 	}

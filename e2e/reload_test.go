@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"vigil/control"
-	"vigil/internal/labtest"
 )
 
 // reloadMaster is one vigil node of confV2MulticastPass at priority 150
@@ -23,9 +22,9 @@ type reloadMaster struct {
 
 func startReloadMaster(t *testing.T, prefix string) *reloadMaster {
 	t.Helper()
-	_, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := lanHost(t, prefix)
 	r := &reloadMaster{text: confFor(confV2MulticastPass, 150, "192.0.2.1", ""), vip: netip.MustParseAddr("192.0.2.100")}
-	r.node = startNode(t, "vigil", hosts["a"], r.text)
+	r.node = startNode(t, "vigil", h, r.text)
 	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return r.hasAddr(r.vip) })
 	r.before = instStatus(t, r.node)
 	return r
