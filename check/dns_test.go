@@ -1,7 +1,6 @@
 package check
 
 import (
-	"context"
 	"encoding/binary"
 	"net/netip"
 	"strings"
@@ -90,13 +89,7 @@ func TestDNS(t *testing.T) {
 				tt.cfg.Addr = srv
 			}
 			c, err := NewDNS(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := c.Check(context.Background())
-			if r.Up != tt.up || !strings.Contains(r.Detail, tt.detail) {
-				t.Errorf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, tt.up, tt.detail)
-			}
+			checkWant(t, c, err, tt.up, tt.detail)
 		})
 	}
 }

@@ -117,15 +117,9 @@ func TestHTTP(t *testing.T) {
 			if !tt.cfg.Addr.IsValid() {
 				tt.cfg.Addr = addr
 			}
-			c, err := NewHTTP(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Now()
-			r := c.Check(context.Background())
-			if r.Up != tt.up || !strings.Contains(r.Detail, tt.detail) {
-				t.Errorf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, tt.up, tt.detail)
-			}
+			c, err := NewHTTP(tt.cfg)
+			checkWant(t, c, err, tt.up, tt.detail)
 			if time.Since(start) > 3*time.Second {
 				t.Errorf("check took %v", time.Since(start))
 			}
@@ -137,10 +131,7 @@ func TestHTTP(t *testing.T) {
 // hands each request it read to got.
 func rawServer(t *testing.T, response string) (netip.AddrPort, <-chan string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenTCP(t)
 	got := make(chan string, 16)
 	serveTCP(t, l, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -159,7 +150,7 @@ func rawServer(t *testing.T, response string) (netip.AddrPort, <-chan string) {
 		io.WriteString(c, response)
 		c.Close()
 	})
-	return netip.MustParseAddrPort(l.Addr().String()), got
+	return listenAddr(l), got
 }
 
 // The digest covers the raw bytes after the header, chunk framing

@@ -1,9 +1,11 @@
 package check
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -25,28 +27,48 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// closedPort returns a loopback address where nothing listens: a port the
-// kernel just handed out and that was released again.
-func closedPort(t *testing.T) netip.AddrPort {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := netip.MustParseAddrPort(l.Addr().String())
-	l.Close()
-	return ap
-}
-
-// tcpServer listens on 127.0.0.1, accepts and closes every connection.
-func tcpServer(tb testing.TB) netip.AddrPort {
+// listenTCP listens on a free loopback port.
+func listenTCP(tb testing.TB) net.Listener {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return l
+}
+
+// listenAddr is where l listens.
+func listenAddr(l net.Listener) netip.AddrPort { return netip.MustParseAddrPort(l.Addr().String()) }
+
+// closedPort returns a loopback address where nothing listens: a port the
+// kernel just handed out and that was released again.
+func closedPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	l := listenTCP(t)
+	l.Close()
+	return listenAddr(l)
+}
+
+// checkWant runs checker c (c and err as its constructor returned them)
+// once and wants it up or down with a detail containing detail.
+func checkWant(t *testing.T, c Checker, err error, up bool, detail string) Result {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Check(context.Background())
+	if r.Up != up || !strings.Contains(r.Detail, detail) {
+		t.Errorf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, up, detail)
+	}
+	return r
+}
+
+// tcpServer listens on 127.0.0.1, accepts and closes every connection.
+func tcpServer(tb testing.TB) netip.AddrPort {
+	tb.Helper()
+	l := listenTCP(tb)
 	serveTCP(tb, l, func(c net.Conn) { c.Close() })
-	return netip.MustParseAddrPort(l.Addr().String())
+	return listenAddr(l)
 }
 
 // serveTCP hands each connection l accepts to handle, in the accepting

@@ -91,6 +91,28 @@ func (l *eventLog) waitFor(t *testing.T, n int) {
 	}
 }
 
+// runRunner starts a Runner of servers and returns it and stop, which cancels it
+// and fails the test unless Run then returns nil. A test that ends before
+// calling stop stops the Runner in its cleanup.
+func runRunner(t *testing.T, servers []Server, opt RunnerOptions) (r *Runner, stop func()) {
+	t.Helper()
+	r, err := NewRunner(servers, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return r, stop
+}
+
 func fast(retry int) Schedule {
 	return Schedule{DelayLoop: 5 * time.Millisecond, Retry: retry, DelayBeforeRetry: 2 * time.Millisecond, Rise: 1}
 }
@@ -102,21 +124,12 @@ func TestRunnerEvents(t *testing.T) {
 	a := &fakeChecker{name: "TCP_CHECK a", results: []Result{ok("up"), fail("refused"), fail("refused"), ok("back")}}
 	b := &fakeChecker{name: "MISC_CHECK b", results: []Result{{Up: true, Weight: 9, Detail: "exited 11"}}}
 	log := newEventLog()
-	r, err := NewRunner([]Server{
+	_, stop := runRunner(t, []Server{
 		{ID: "rs-a", Weight: 1, Checks: []Watch{{a, fast(1)}}},
 		{ID: "rs-b", Weight: 1, Omega: true, Checks: []Watch{{b, fast(0)}}},
 	}, RunnerOptions{OnEvent: log.add, Rand: func(time.Duration) time.Duration { return 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { errc <- r.Run(ctx) }()
 	log.waitFor(t, 5)
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	stop()
 	got := log.strings()
 	want := map[string][]string{
 		"rs-a": {"rs-a server up (initial)", "rs-a server down: TCP_CHECK a: refused", "rs-a server up: TCP_CHECK a: back"},
@@ -226,16 +239,10 @@ func TestRunnerStopCancelsChecks(t *testing.T) {
 		}
 		return fail("cancelled")
 	})
-	r, _ := NewRunner([]Server{{ID: "x", Checks: []Watch{{slow, fast(0)}}}}, RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { errc <- r.Run(ctx) }()
+	r, stop := runRunner(t, []Server{{ID: "x", Checks: []Watch{{slow, fast(0)}}}}, RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 	<-started
 	start := time.Now()
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Run took %v to stop", d)
 	}
@@ -313,7 +320,7 @@ func TestRunnerTCP(t *testing.T) {
 	log := newEventLog()
 	var mu sync.Mutex
 	results := map[string][]Result{}
-	r, err := NewRunner([]Server{
+	_, stop := runRunner(t, []Server{
 		{ID: "open", Checks: []Watch{{mk(open), fast(0)}}},
 		{ID: "closed", Checks: []Watch{{mk(closed), fast(0)}}},
 		{ID: "hang", Checks: []Watch{{mk(hang), fast(0)}}},
@@ -322,18 +329,9 @@ func TestRunnerTCP(t *testing.T) {
 		results[rep.Server] = append(results[rep.Server], rep.Result)
 		mu.Unlock()
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { errc <- r.Run(ctx) }()
 	log.waitFor(t, 5)
 	time.Sleep(50 * time.Millisecond) // let the open server collect a few checks
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	got := strings.Join(log.strings(), "\n")
 	for _, want := range []string{
 		"closed server down: TCP_CHECK " + closed.String() + ": connect " + closed.String() + ": connection refused",

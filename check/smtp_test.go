@@ -15,43 +15,30 @@ import (
 // reads until the client closes. An empty helo leaves the HELO unanswered.
 func smtpServer(t *testing.T, greeting, helo string) (netip.AddrPort, <-chan string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenTCP(t)
 	got := make(chan string, 16)
-	done := make(chan struct{})
 	stop := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			func() {
-				defer c.Close()
-				go func() { <-stop; c.Close() }()
-				c.Write([]byte(greeting))
-				br := bufio.NewReader(c)
-				line, err := br.ReadString('\n')
-				if err != nil {
-					return
-				}
-				got <- line
-				if helo == "" {
-					<-stop
-					return
-				}
-				c.Write([]byte(helo))
-				if line, err := br.ReadString('\n'); err == nil {
-					got <- line
-				}
-			}()
+	serveTCP(t, l, func(c net.Conn) {
+		defer c.Close()
+		go func() { <-stop; c.Close() }()
+		c.Write([]byte(greeting))
+		br := bufio.NewReader(c)
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
 		}
-	}()
-	t.Cleanup(func() { close(stop); l.Close(); <-done })
-	return netip.MustParseAddrPort(l.Addr().String()), got
+		got <- line
+		if helo == "" {
+			<-stop
+			return
+		}
+		c.Write([]byte(helo))
+		if line, err := br.ReadString('\n'); err == nil {
+			got <- line
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // runs before serveTCP's: unblocks a handler waiting on stop
+	return listenAddr(l), got
 }
 
 func TestSMTP(t *testing.T) {
@@ -82,12 +69,9 @@ func TestSMTP(t *testing.T) {
 				addr, got = smtpServer(t, greeting, tt.helo)
 			}
 			c, err := NewSMTP(SMTPConfig{Target: Target{Addr: addr, Timeout: 2 * time.Second}, HeloName: "checker.example.test"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := c.Check(context.Background())
-			if r.Up != tt.up || !strings.Contains(r.Detail, tt.detail) {
-				t.Fatalf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, tt.up, tt.detail)
+			checkWant(t, c, err, tt.up, tt.detail)
+			if t.Failed() {
+				return
 			}
 			for _, want := range []string{tt.heloLine, tt.quit} {
 				if want == "" {

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -184,7 +183,7 @@ func TestRunnerReusesSockets(t *testing.T) {
 	}
 	var ups, downs, refused atomic.Int64
 	var maxFDs atomic.Int64
-	r, err := NewRunner(servers, RunnerOptions{OnResult: func(rep Report) {
+	_, stop := runRunner(t, servers, RunnerOptions{OnResult: func(rep Report) {
 		switch {
 		case rep.Result.Up:
 			ups.Add(1)
@@ -195,21 +194,12 @@ func TestRunnerReusesSockets(t *testing.T) {
 			t.Errorf("%s: %s", rep.Server, rep.Result.Detail)
 		}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error)
-	go func() { errc <- r.Run(ctx) }()
 	for end := time.Now().Add(400 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		if n := int64(openFDs(t)); n > maxFDs.Load() {
 			maxFDs.Store(n)
 		}
 	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	for _, c := range checkers {
 		if c.syncDone.Load() {
 			t.Fatalf("a checker took the synchronous path; the test means the epoll one")

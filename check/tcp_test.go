@@ -58,15 +58,9 @@ func TestTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewTCP(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Now()
-			r := c.Check(context.Background())
-			if r.Up != tt.up || !strings.Contains(r.Detail, tt.detail) {
-				t.Errorf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, tt.up, tt.detail)
-			}
+			c, err := NewTCP(tt.cfg)
+			r := checkWant(t, c, err, tt.up, tt.detail)
 			if r.Weight != -1 {
 				t.Errorf("Weight = %d, want -1 (unchanged)", r.Weight)
 			}
@@ -79,13 +73,10 @@ func TestTCP(t *testing.T) {
 
 // The source address and port of the check are the configured ones.
 func TestTCPBindSource(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenTCP(t)
 	defer l.Close()
 	port := closedPort(t).Port()
-	c, err := NewTCP(TCPConfig{Target{Addr: netip.MustParseAddrPort(l.Addr().String()), BindAddr: netip.MustParseAddr("127.0.0.5"), BindPort: port}})
+	c, err := NewTCP(TCPConfig{Target{Addr: listenAddr(l), BindAddr: netip.MustParseAddr("127.0.0.5"), BindPort: port}})
 	if err != nil {
 		t.Fatal(err)
 	}
