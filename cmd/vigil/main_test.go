@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"vigil/control"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -77,5 +80,53 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if code, out, _ := run(t, "version"); code != 0 || !strings.HasPrefix(out, "vigil ") {
 		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+// `vigil status` and `vigil conns` ask a running daemon's control socket
+// and print its answer as text or, with -json, as JSON; without a daemon
+// they say why and exit 1.
+func TestStatusAndConnsQueryTheDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vigil.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &control.Server{Path: sock, Handler: func(_ context.Context, req control.Request) control.Response {
+		switch req.Cmd {
+		case "status":
+			return control.Response{Status: &control.Status{Version: "9.9-test", Instances: []control.InstanceStatus{{Name: "VI_T", State: "MASTER"}}}}
+		case "conns":
+			return control.Response{Conns: []control.Conn{{Proto: "tcp", State: "ESTABLISHED", Client: "192.0.2.10:40000", Virtual: "192.0.2.100:80", Real: "198.51.100.11:80"}}}
+		}
+		return control.Response{Error: "unknown command"}
+	}}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		} else if i == 200 {
+			t.Fatal("control socket did not appear")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "VI_T"},
+		{[]string{"status", "-json"}, `"version": "9.9-test"`},
+		{[]string{"conns"}, "198.51.100.11:80"},
+		{[]string{"conns", "-json"}, `"real": "198.51.100.11:80"`},
+	} {
+		code, out, errs := run(t, append(c.args, "-control", sock)...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("vigil %s = %d, %q (stderr %q), want 0 and %q", strings.Join(c.args, " "), code, out, errs, c.want)
+		}
+	}
+	for _, cmd := range []string{"status", "conns"} {
+		code, _, errs := run(t, cmd, "-control", filepath.Join(t.TempDir(), "none.sock"))
+		if code != 1 || !strings.HasPrefix(errs, "vigil "+cmd+": ") {
+			t.Errorf("vigil %s without a daemon = %d, stderr %q, want 1 and the reason", cmd, code, errs)
+		}
 	}
 }

@@ -363,56 +363,51 @@ func enableCoreDumps(log *slog.Logger) {
 }
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ctl := fs.String("control", control.DefaultPath, "control socket `path`")
-	asJSON := fs.Bool("json", false, "print the status document as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := control.Call(cctx, *ctl, control.Request{Cmd: "status"})
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil status:", err)
-		return 1
-	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(resp.Status)
-		return 0
-	}
-	if err := control.WriteStatus(stdout, *resp.Status, time.Now()); err != nil {
-		fmt.Fprintln(stderr, "vigil status:", err)
-		return 1
-	}
-	return 0
+	return query{cmd: "status", timeout: 5 * time.Second, jsonHelp: "print the status document as JSON",
+		payload: func(r control.Response) any { return r.Status },
+		text:    func(w io.Writer, r control.Response) error { return control.WriteStatus(w, *r.Status, time.Now()) },
+	}.run(ctx, args, stdout, stderr)
 }
 
 func cmdConns(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("conns", flag.ContinueOnError)
+	return query{cmd: "conns", timeout: 10 * time.Second, jsonHelp: "print the connections as JSON",
+		payload: func(r control.Response) any { return r.Conns },
+		text:    func(w io.Writer, r control.Response) error { return control.WriteConns(w, r.Conns) },
+	}.run(ctx, args, stdout, stderr)
+}
+
+// query is a command that asks the running daemon one control command and
+// prints the answer: `vigil status` and `vigil conns`.
+type query struct {
+	cmd      string
+	timeout  time.Duration
+	jsonHelp string
+	payload  func(control.Response) any              // what -json prints
+	text     func(io.Writer, control.Response) error // what it prints otherwise
+}
+
+func (q query) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(q.cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ctl := fs.String("control", control.DefaultPath, "control socket `path`")
-	asJSON := fs.Bool("json", false, "print the connections as JSON")
+	asJSON := fs.Bool("json", false, q.jsonHelp)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
-	resp, err := control.Call(cctx, *ctl, control.Request{Cmd: "conns"})
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil conns:", err)
-		return 1
-	}
-	if *asJSON {
+	resp, err := control.Call(cctx, *ctl, control.Request{Cmd: q.cmd})
+	if err == nil && *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(resp.Conns)
+		_ = enc.Encode(q.payload(resp))
 		return 0
 	}
-	if err := control.WriteConns(stdout, resp.Conns); err != nil {
-		fmt.Fprintln(stderr, "vigil conns:", err)
+	if err == nil {
+		err = q.text(stdout, resp)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil %s: %v\n", q.cmd, err)
 		return 1
 	}
 	return 0
