@@ -67,26 +67,16 @@ func NewFileWatcher(files []File, report func(Event), log *slog.Logger) (*FileWa
 	if report == nil {
 		return nil, errors.New("track: file watcher needs a report function")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	seen := map[string]bool{}
-	var errs []error
-	for _, f := range files {
-		switch {
-		case f.Name == "":
-			errs = append(errs, errors.New("track: track_file without a name"))
-		case seen[f.Name]:
-			errs = append(errs, fmt.Errorf("track: track_file %s defined twice", f.Name))
-		case f.Path == "":
-			errs = append(errs, fmt.Errorf("track: track_file %s has no file", f.Name))
+	err := checkTrackers("track_file", files, func(f File) string { return f.Name }, func(f File) error {
+		if f.Path == "" {
+			return fmt.Errorf("track: track_file %s has no file", f.Name)
 		}
-		seen[f.Name] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &FileWatcher{files: append([]File(nil), files...), report: report, log: log}, nil
+	return &FileWatcher{files: append([]File(nil), files...), report: report, log: orDiscard(log)}, nil
 }
 
 // fileState is what was last reported for a file.

@@ -38,9 +38,6 @@ func NewInterfaceWatcher(names []string, ns *netns.NsHandle, report func(Event),
 	if report == nil {
 		return nil, errors.New("track: interface watcher needs a report function")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	set := map[string]bool{}
 	for _, n := range names {
 		if n == "" || len(n) > unix.IFNAMSIZ-1 {
@@ -48,7 +45,7 @@ func NewInterfaceWatcher(names []string, ns *netns.NsHandle, report func(Event),
 		}
 		set[n] = true
 	}
-	return &InterfaceWatcher{names: set, ns: ns, report: report, log: log}, nil
+	return &InterfaceWatcher{names: set, ns: ns, report: report, log: orDiscard(log)}, nil
 }
 
 // linkState is an interface's state as reported.

@@ -177,28 +177,19 @@ func NewProcessWatcher(procs []Process, report func(Event), log *slog.Logger) (*
 	if report == nil {
 		return nil, errors.New("track: process watcher needs a report function")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	seen := map[string]bool{}
-	var errs []error
-	for _, p := range procs {
+	err := checkTrackers("vrrp_track_process", procs, func(p Process) string { return p.Name }, func(p Process) error {
 		switch {
-		case p.Name == "":
-			errs = append(errs, errors.New("track: vrrp_track_process without a name"))
-		case seen[p.Name]:
-			errs = append(errs, fmt.Errorf("track: vrrp_track_process %s defined twice", p.Name))
 		case len(p.Argv) == 0 || p.Argv[0] == "":
-			errs = append(errs, fmt.Errorf("track: vrrp_track_process %s has no process", p.Name))
+			return fmt.Errorf("track: vrrp_track_process %s has no process", p.Name)
 		case p.ParamMatch != "" && p.ParamMatch != "partial" && p.ParamMatch != "initial":
-			errs = append(errs, fmt.Errorf("track: vrrp_track_process %s: param_match %q: expected partial or initial", p.Name, p.ParamMatch))
+			return fmt.Errorf("track: vrrp_track_process %s: param_match %q: expected partial or initial", p.Name, p.ParamMatch)
 		}
-		seen[p.Name] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &ProcessWatcher{procs: append([]Process(nil), procs...), report: report, log: log}, nil
+	return &ProcessWatcher{procs: append([]Process(nil), procs...), report: report, log: orDiscard(log)}, nil
 }
 
 // Run scans at once, then every Scan until ctx ends.

@@ -113,33 +113,22 @@ func NewScriptRunner(scripts []Script, report func(Event), log *slog.Logger) (*S
 	if report == nil {
 		return nil, errors.New("track: script runner needs a report function")
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	seen := map[string]bool{}
-	out := make([]Script, 0, len(scripts))
-	var errs []error
-	for _, s := range scripts {
-		switch {
-		case s.Name == "":
-			errs = append(errs, errors.New("track: vrrp_script without a name"))
-			continue
-		case seen[s.Name]:
-			errs = append(errs, fmt.Errorf("track: vrrp_script %s defined twice", s.Name))
-			continue
-		case len(s.Argv) == 0 || s.Argv[0] == "":
-			errs = append(errs, fmt.Errorf("track: vrrp_script %s has no script", s.Name))
-			continue
+	err := checkTrackers("vrrp_script", scripts, func(s Script) string { return s.Name }, func(s Script) error {
+		if len(s.Argv) == 0 || s.Argv[0] == "" {
+			return fmt.Errorf("track: vrrp_script %s has no script", s.Name)
 		}
-		seen[s.Name] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Script, 0, len(scripts))
+	for _, s := range scripts {
 		s.Argv = append([]string(nil), s.Argv...)
 		s.withDefaults()
 		out = append(out, s)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &ScriptRunner{scripts: out, report: report, log: log}, nil
+	return &ScriptRunner{scripts: out, report: report, log: orDiscard(log)}, nil
 }
 
 // Run runs every script until ctx ends, then kills the runs in progress,

@@ -3,6 +3,7 @@ package track
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -30,15 +31,44 @@ type Tracker struct {
 	log     *slog.Logger
 }
 
+// checkTrackers is the validation every watcher's constructor shares: each
+// tracker of kind (vrrp_script, track_file...) has a name, used once, and
+// no problem its kind's own check finds (problem returns nil when none).
+// The errors are joined.
+func checkTrackers[T any](kind string, trackers []T, name func(T) string, problem func(T) error) error {
+	seen := map[string]bool{}
+	var errs []error
+	for _, t := range trackers {
+		n := name(t)
+		switch {
+		case n == "":
+			errs = append(errs, fmt.Errorf("track: %s without a name", kind))
+		case seen[n]:
+			errs = append(errs, fmt.Errorf("track: %s %s defined twice", kind, n))
+		default:
+			if err := problem(t); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		seen[n] = true
+	}
+	return errors.Join(errs...)
+}
+
+// orDiscard is log, or when nil a logger that drops everything.
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
 // New validates cfg and builds the watchers; it starts nothing. report
 // receives every Event, from the watchers' goroutines, possibly
 // concurrently: it must be safe for that and must not block for long
 // (hand the event to the daemon's loop, which keeps Results).
 func New(cfg Config, report func(Event)) (*Tracker, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := orDiscard(cfg.Logger)
 	t := &Tracker{log: log}
 	var errs []error
 	var err error

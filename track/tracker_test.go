@@ -36,11 +36,16 @@ func TestTrackerFeedsAggregate(t *testing.T) {
 }
 
 func TestNewTrackerJoinsErrors(t *testing.T) {
-	_, err := New(Config{Scripts: []Script{{Name: "a"}}, Files: []File{{Name: "f"}}}, func(Event) {})
+	_, err := New(Config{
+		Scripts:   []Script{{Name: "a"}, {Name: "b", Argv: []string{"/bin/true"}}, {Name: "b", Argv: []string{"/bin/true"}}},
+		Files:     []File{{Name: "f"}, {Path: "/tmp/x"}},
+		Processes: []Process{{Name: "p", Argv: []string{"sshd"}, ParamMatch: "exact"}},
+	}, func(Event) {})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"vrrp_script a has no script", "track_file f has no file"} {
+	for _, want := range []string{"vrrp_script a has no script", "vrrp_script b defined twice", "track_file f has no file", "track_file without a name",
+		`vrrp_track_process p: param_match "exact": expected partial or initial`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
