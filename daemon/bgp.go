@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"vigil/addr"
 	"vigil/bgp"
 	"vigil/bgp/speaker"
 	"vigil/config"
@@ -74,29 +73,29 @@ func (d *Daemon) startBGP(cfg *config.Config) error {
 	return nil
 }
 
-func speakerConfig(bi *config.BGPInstance) speaker.Config {
+func (d *Daemon) speakerConfig(bi *config.BGPInstance) speaker.Config {
 	sc := speaker.Config{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: bi.RouterID}
 	for _, n := range bi.Neighbors {
 		sc.Neighbors = append(sc.Neighbors, speaker.Neighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, HoldTime: n.HoldTime, Password: n.Password, Port: n.Port})
 	}
 	if !sc.RouterID.IsValid() {
-		sc.RouterID = defaultRouterID(sc.Neighbors)
+		sc.RouterID = d.defaultRouterID(sc.Neighbors)
 	}
 	return sc
 }
 
 // defaultRouterID is the IPv4 source address towards the first IPv4
 // neighbor, else the first global IPv4 address of the host.
-func defaultRouterID(ns []speaker.Neighbor) netip.Addr {
+func (d *Daemon) defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 	for _, n := range ns {
 		if !n.Addr.Is4() {
 			continue
 		}
-		if a, err := addr.RouteSource(n.Addr); err == nil && a.Is4() {
+		if a, err := d.host.routeSource(n.Addr); err == nil && a.Is4() {
 			return a
 		}
 	}
-	as, _ := addr.InterfaceAddrs("")
+	as, _ := d.host.ifaceAddrs("")
 	for _, p := range as {
 		if ip := p.Addr(); ip.Is4() && !ip.IsLoopback() {
 			return ip
@@ -106,7 +105,7 @@ func defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 }
 
 func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
-	sp := d.host.newSpeaker(speakerConfig(bi), d.log)
+	sp := d.host.newSpeaker(d.speakerConfig(bi), d.log)
 	// The speakers outlive the loop's context: at shutdown they withdraw
 	// first and stop last (drainBGP).
 	ctx, cancel := context.WithCancel(context.Background())
@@ -250,7 +249,7 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 	}
 	for _, bi := range cfg.BGPInstances {
 		r := d.bgp.runs[bi.Name]
-		nc := speakerConfig(bi)
+		nc := d.speakerConfig(bi)
 		switch {
 		case r == nil:
 			changes = append(changes, "bgp_instance "+bi.Name+" added")

@@ -230,6 +230,9 @@ type edges struct {
 	// virtual servers asks them (lbLookups).
 	routeDevice func(netip.Addr) (string, error)
 	credential  func(user, group string) (*check.Credential, error)
+	// routeSource is the source address of the route to an address (a
+	// bgp_instance's default router ID).
+	routeSource func(netip.Addr) (netip.Addr, error)
 }
 
 // hostEdges are the real edges.
@@ -273,6 +276,7 @@ func hostEdges() edges {
 		ifaceAddrs:  addr.InterfaceAddrs,
 		routeDevice: addr.RouteDevice,
 		credential:  lookupCredential,
+		routeSource: addr.RouteSource,
 	}
 }
 

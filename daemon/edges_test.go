@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +244,7 @@ func (h *fakeHost) edges() edges {
 		},
 		routeDevice: testLookups.routeDevice,
 		credential:  testLookups.credential,
+		routeSource: func(netip.Addr) (netip.Addr, error) { return netip.MustParseAddr("192.0.2.1"), nil },
 	}
 }
 
@@ -711,5 +717,73 @@ func TestEveryEdgeIsSet(t *testing.T) {
 				t.Errorf("%s: the edge %s is not set", name, v.Type().Field(i).Name)
 			}
 		}
+	}
+}
+
+// TestHostOnlyThroughEdges: outside edges.go and host_linux.go, the
+// daemon calls nothing that reaches the host (the OS packages, vigil's
+// packages that own sockets, netlink, nft or processes, and the
+// constructors of notify, track and check that start them), so that every
+// OS edge is one the fakeHost stands for. A call found here goes behind
+// an edge (edges.go) instead; a pure function of those packages goes in
+// pure below.
+func TestHostOnlyThroughEdges(t *testing.T) {
+	host := map[string]bool{
+		"os": true, "os/signal": true, "os/exec": true, "syscall": true, "golang.org/x/sys/unix": true, "net": true,
+		"vigil/addr": true, "vigil/netio": true, "vigil/acceptmode": true, "vigil/dataplane/nft": true,
+		"vigil/internal/epoll": true, "vigil/ctsync": true, "vigil/bfd/link": true, "vigil/bgp/speaker": true,
+		"vigil/internal/drpath": true, "vigil/internal/proc": true, "vigil/internal/hostenv": true,
+	}
+	// Functions of other packages that start host work.
+	starts := map[string]bool{
+		"vigil/notify.New": true, "vigil/notify.OpenFifo": true, "vigil/notify.LookupCredential": true,
+		"vigil/track.New": true, "vigil/check.NewRunner": true,
+	}
+	// Pure functions (and conversions) of the host packages.
+	pure := map[string]bool{
+		"vigil/addr.ParseScope": true, "vigil/addr.ParseRoute": true, "vigil/addr.ParseRule": true,
+		"vigil/dataplane/nft.ConnCounts": true, "os.Getpid": true, "syscall.Signal": true,
+	}
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no source files: %v", err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "edges.go" || f == "host_linux.go" {
+			continue
+		}
+		fset := token.NewFileSet()
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imports := map[string]string{} // local name → path
+		for _, im := range af.Imports {
+			path, _ := strconv.Unquote(im.Path.Value)
+			name := path[strings.LastIndex(path, "/")+1:]
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			imports[name] = path
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			pkg, ok := sel.X.(*ast.Ident)
+			if !ok || imports[pkg.Name] == "" {
+				return true
+			}
+			fn := imports[pkg.Name] + "." + sel.Sel.Name
+			if (host[imports[pkg.Name]] && !pure[fn]) || starts[fn] {
+				t.Errorf("%s: calls %s: the host only through an edge (edges.go)", fset.Position(call.Pos()), fn)
+			}
+			return true
+		})
 	}
 }

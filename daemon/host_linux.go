@@ -8,15 +8,20 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
+	"vigil/check"
 	"vigil/control"
+	"vigil/notify"
 )
 
 // The real edges whose code has no package of its own (edges.go): the
 // scheduling of vigil's threads, signals, the dump files, the control
-// socket's server (package control).
+// socket's server (package control), the notifier (package notify's
+// scripts and FIFOs together) and the user lookup. The rest of the daemon
+// reaches the host only through edges (TestHostOnlyThroughEdges).
 
 // hostThreads are the process's own threads, from /proc/self/task.
 type hostThreads struct{}
@@ -85,4 +90,53 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 // serveControl serves the control socket (package control) at path.
 func serveControl(ctx context.Context, path string, h control.Handler, log *slog.Logger) error {
 	return (&control.Server{Path: path, Handler: h, Log: log}).Run(ctx)
+}
+
+// lookupCredential is a user's (and group's) ids on this host.
+func lookupCredential(user, group string) (*check.Credential, error) {
+	c, err := notify.LookupCredential(user, group)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// hostNotifier is the real notifier edge: a notify.Notifier and the FIFOs
+// it writes, run together.
+type hostNotifier struct {
+	*notify.Notifier
+	fifos []*notify.Fifo
+	log   *slog.Logger
+}
+
+func newHostNotifier(fifos []notify.FifoConfig, log *slog.Logger, onResult func(notify.Result)) notifier {
+	n := &hostNotifier{log: log}
+	for _, fc := range fifos {
+		f, err := notify.OpenFifo(fc, log)
+		if err != nil {
+			log.Error("notify FIFO not opened", "fifo", fc.Path, "err", err)
+			continue
+		}
+		n.fifos = append(n.fifos, f)
+	}
+	n.Notifier = notify.New(notify.Options{Logger: log, Fifos: n.fifos, OnResult: onResult})
+	return n
+}
+
+// Run runs the FIFOs' writers and the scripts until ctx ends (and the
+// scripts' stop grace is over).
+func (n *hostNotifier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, f := range n.fifos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.Run(ctx); err != nil {
+				n.log.Error("notify FIFO", "fifo", f.Path(), "err", err)
+			}
+		}()
+	}
+	err := n.Notifier.Run(ctx)
+	wg.Wait()
+	return err
 }

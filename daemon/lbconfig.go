@@ -11,7 +11,6 @@ import (
 	"vigil/config"
 	"vigil/internal/inet"
 	"vigil/lb"
-	"vigil/notify"
 )
 
 // lbConfig is what the virtual_server half of a configuration becomes:
@@ -56,15 +55,6 @@ type realServer struct {
 type lbLookups struct {
 	routeDevice func(netip.Addr) (string, error)
 	credential  func(user, group string) (*check.Credential, error)
-}
-
-// lookupCredential is lbLookups.credential on this host.
-func lookupCredential(user, group string) (*check.Credential, error) {
-	c, err := notify.LookupCredential(user, group)
-	if err != nil {
-		return nil, err
-	}
-	return &check.Credential{UID: c.UID, GID: c.GID}, nil
 }
 
 // lbConfigFor maps the virtual servers of cfg. It returns nil when there

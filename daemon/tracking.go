@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -97,11 +96,7 @@ func (d *Daemon) credential(cfg *config.Config, names ...string) (*notify.Creden
 	if user == "" {
 		return nil, nil
 	}
-	c, err := notify.LookupCredential(user, group)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return d.host.credential(user, group)
 }
 
 // refsFor lists the trackers instance in follows, with keepalived's rules
@@ -267,8 +262,8 @@ func (d *Daemon) startNotifier(ctx context.Context, bg *sync.WaitGroup) {
 		}
 		nc := notify.FifoConfig{Path: fc.Path}
 		if fc.User != "" {
-			if cred, err := notify.LookupCredential(fc.User, fc.Group); err == nil {
-				nc.Owner = &cred
+			if cred, err := d.host.credential(fc.User, fc.Group); err == nil {
+				nc.Owner = cred
 			} else {
 				d.log.Warn("notify FIFO owner", "fifo", fc.Path, "err", err)
 			}
@@ -291,44 +286,4 @@ func (d *Daemon) startNotifier(ctx context.Context, bg *sync.WaitGroup) {
 			d.log.Error("notify", "err", err)
 		}
 	}()
-}
-
-// hostNotifier is the real notifier edge: a notify.Notifier and the FIFOs
-// it writes, run together.
-type hostNotifier struct {
-	*notify.Notifier
-	fifos []*notify.Fifo
-	log   *slog.Logger
-}
-
-func newHostNotifier(fifos []notify.FifoConfig, log *slog.Logger, onResult func(notify.Result)) notifier {
-	n := &hostNotifier{log: log}
-	for _, fc := range fifos {
-		f, err := notify.OpenFifo(fc, log)
-		if err != nil {
-			log.Error("notify FIFO not opened", "fifo", fc.Path, "err", err)
-			continue
-		}
-		n.fifos = append(n.fifos, f)
-	}
-	n.Notifier = notify.New(notify.Options{Logger: log, Fifos: n.fifos, OnResult: onResult})
-	return n
-}
-
-// Run runs the FIFOs' writers and the scripts until ctx ends (and the
-// scripts' stop grace is over).
-func (n *hostNotifier) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, f := range n.fifos {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f.Run(ctx); err != nil {
-				n.log.Error("notify FIFO", "fifo", f.Path(), "err", err)
-			}
-		}()
-	}
-	err := n.Notifier.Run(ctx)
-	wg.Wait()
-	return err
 }
