@@ -11,13 +11,7 @@ import (
 // openAnnouncerIn opens an Announcer in h's namespace, closed when t ends.
 func openAnnouncerIn(t *testing.T, h *netlabHost, ifname string, cfg AnnouncerConfig) *Announcer {
 	t.Helper()
-	var a *Announcer
-	check(t, h.Do(func() (err error) {
-		a, err = OpenAnnouncer(ifname, cfg)
-		return err
-	}))
-	t.Cleanup(func() { _ = a.Close() })
-	return a
+	return openInHost(t, h, func() (*Announcer, error) { return OpenAnnouncer(ifname, cfg) })
 }
 
 // neighMAC returns the link-layer address h's neighbour table holds for ip

@@ -149,14 +149,27 @@ func sockopts(rc syscall.RawConn, ifname string, fam inet.Family, opts Options) 
 	return errors.Join(err, serr)
 }
 
+// step is one socket option set, named in its error.
+type step struct {
+	what string
+	err  error
+}
+
+// firstFailed returns the error of the first step that failed, naming it.
+func firstFailed(steps []step) error {
+	for _, s := range steps {
+		if s.err != nil {
+			return fmt.Errorf("%s: %w", s.what, s.err)
+		}
+	}
+	return nil
+}
+
 func (c *Conn) setup(opts Options) error {
 	if c.fam == inet.IPv4 {
 		p := ipv4.NewPacketConn(c.ipc)
 		c.p4 = p
-		steps := []struct {
-			what string
-			err  error
-		}{
+		if err := firstFailed([]step{
 			{"TOS", p.SetTOS(tosNetworkControl)},
 			{"TTL", p.SetTTL(hopLimit)},
 			{"multicast TTL", p.SetMulticastTTL(hopLimit)},
@@ -165,32 +178,23 @@ func (c *Conn) setup(opts Options) error {
 			// The TTL comes from the IP header, which a raw IPv4 socket
 			// returns; the destination and interface from IP_PKTINFO.
 			{"control messages", p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)},
-		}
-		for _, s := range steps {
-			if s.err != nil {
-				return fmt.Errorf("%s: %w", s.what, s.err)
-			}
+		}); err != nil {
+			return err
 		}
 		c.oob = ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface)
 	} else {
 		p := ipv6.NewPacketConn(c.ipc)
 		c.p6 = p
 		cf := ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
-		steps := []struct {
-			what string
-			err  error
-		}{
+		if err := firstFailed([]step{
 			{"traffic class", p.SetTrafficClass(tosNetworkControl)},
 			{"hop limit", p.SetHopLimit(hopLimit)},
 			{"multicast hop limit", p.SetMulticastHopLimit(hopLimit)},
 			{"multicast loop", p.SetMulticastLoopback(false)},
 			{"multicast interface", p.SetMulticastInterface(c.ifi)},
 			{"control messages", p.SetControlMessage(cf, true)},
-		}
-		for _, s := range steps {
-			if s.err != nil {
-				return fmt.Errorf("%s: %w", s.what, s.err)
-			}
+		}); err != nil {
+			return err
 		}
 		c.oob = ipv6.NewControlMessage(cf)
 	}
@@ -203,41 +207,35 @@ func (c *Conn) setup(opts Options) error {
 // JoinGroup joins the VRRP multicast group on the Conn's interface, for an
 // instance that starts using multicast after a reload. Joining twice is
 // not an error.
-func (c *Conn) JoinGroup() error {
-	if c.joined.Load() {
-		return nil
-	}
-	g := &net.IPAddr{IP: group(c.fam).AsSlice()}
-	var err error
-	if c.p4 != nil {
-		err = c.p4.JoinGroup(c.ifi, g)
-	} else {
-		err = c.p6.JoinGroup(c.ifi, g)
-	}
-	if err != nil {
-		return fmt.Errorf("netio: join %v on %s: %w", g, c.ifi.Name, err)
-	}
-	c.joined.Store(true)
-	return nil
-}
+func (c *Conn) JoinGroup() error { return c.membership(true) }
 
 // LeaveGroup leaves the VRRP multicast group, when no instance on the
 // interface uses multicast any more.
-func (c *Conn) LeaveGroup() error {
-	if !c.joined.Load() {
+func (c *Conn) LeaveGroup() error { return c.membership(false) }
+
+// membership joins (join) or leaves the VRRP group unless the Conn already
+// has.
+func (c *Conn) membership(join bool) error {
+	if c.joined.Load() == join {
 		return nil
 	}
 	g := &net.IPAddr{IP: group(c.fam).AsSlice()}
 	var err error
-	if c.p4 != nil {
+	switch {
+	case c.p4 != nil && join:
+		err = c.p4.JoinGroup(c.ifi, g)
+	case c.p4 != nil:
 		err = c.p4.LeaveGroup(c.ifi, g)
-	} else {
+	case join:
+		err = c.p6.JoinGroup(c.ifi, g)
+	default:
 		err = c.p6.LeaveGroup(c.ifi, g)
 	}
 	if err != nil {
-		return fmt.Errorf("netio: leave %v on %s: %w", g, c.ifi.Name, err)
+		verb := map[bool]string{true: "join", false: "leave"}[join]
+		return fmt.Errorf("netio: %s %v on %s: %w", verb, g, c.ifi.Name, err)
 	}
-	c.joined.Store(false)
+	c.joined.Store(join)
 	return nil
 }
 

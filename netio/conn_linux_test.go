@@ -263,12 +263,7 @@ func TestConnOnVMAC(t *testing.T) {
 		t.Fatalf("macvlan MAC %v", ifV.HardwareAddr)
 	}
 
-	var s *Sniffer
-	check(t, b.Do(func() (err error) {
-		s, err = OpenSniffer("eth0")
-		return err
-	}))
-	t.Cleanup(func() { _ = s.Close() })
+	s := openInHost(t, b, func() (*Sniffer, error) { return OpenSniffer("eth0") })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }() // owned here: ends with cancel
@@ -322,5 +317,42 @@ func TestConnOnVMAC(t *testing.T) {
 	}
 	if got != vmac {
 		t.Errorf("peer maps the VIP to %q, want the VMAC", got)
+	}
+}
+
+// TestConnLeaveAndJoinGroup: after LeaveGroup a Conn no longer receives the
+// VRRP group's adverts, over either family, and after JoinGroup it does
+// again; leaving or joining twice is no error.
+func TestConnLeaveAndJoinGroup(t *testing.T) {
+	t.Parallel()
+	a, b := twoHosts(t, "niolj")
+	_, llA := ifaceIn(t, a, "eth0")
+	ifaceIn(t, b, "eth0")
+	for _, tc := range []struct {
+		fam             inet.Family
+		src, group, vip netip.Addr
+	}{
+		{inet.IPv4, netip.MustParseAddr("192.0.2.1"), wire.GroupV4, netip.MustParseAddr("192.0.2.100")},
+		{inet.IPv6, llA, wire.GroupV6, netip.MustParseAddr("2001:db8::100")},
+	} {
+		t.Run(tc.fam.String(), func(t *testing.T) {
+			ca := listenIn(t, a, "eth0", tc.fam, Options{})
+			cb := listenIn(t, b, "eth0", tc.fam, Options{Multicast: true})
+			send := func(vrid uint8) {
+				check(t, ca.Send(advert(t, 3, vrid, 100, tc.vip, tc.src, tc.group), tc.src, tc.group))
+			}
+			check(t, cb.LeaveGroup())
+			check(t, cb.LeaveGroup())
+			send(51)
+			if got := drain(t, cb, 0); len(got) != 0 {
+				t.Errorf("after LeaveGroup: received VRIDs %v, want none", vrids(got))
+			}
+			check(t, cb.JoinGroup())
+			check(t, cb.JoinGroup())
+			send(52)
+			if got := drain(t, cb, 1); !slices.Equal(vrids(got), []uint8{52}) {
+				t.Errorf("after JoinGroup: received VRIDs %v, want [52]", vrids(got))
+			}
+		})
 	}
 }

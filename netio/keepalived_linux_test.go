@@ -82,12 +82,7 @@ func TestKeepalivedInterop(t *testing.T) {
 	// Listen before keepalived starts, so that nothing is missed.
 	b4 := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true})
 	b6 := listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
-	var frames *packet.Conn
-	check(t, b.Do(func() (err error) {
-		frames, err = packet.Listen(&ifB, packet.Raw, unix.ETH_P_ALL, nil)
-		return err
-	}))
-	t.Cleanup(func() { _ = frames.Close() })
+	frames := openInHost(t, b, func() (*packet.Conn, error) { return packet.Listen(&ifB, packet.Raw, unix.ETH_P_ALL, nil) })
 
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "keepalived.conf")
@@ -121,17 +116,7 @@ func TestKeepalivedInterop(t *testing.T) {
 			return
 		}
 		check(t, err)
-		fam := inet.IPv4
-		if c.Family() == inet.IPv6 {
-			fam = inet.IPv6
-		}
-		adv, err := wire.Parse(p.Data, fam)
-		if err != nil {
-			t.Fatalf("keepalived's advert % x: %v", p.Data, err)
-		}
-		if !wire.VerifyChecksum(p.Data, p.Src, p.Dst, wire.ChecksumPseudoHeader) {
-			t.Errorf("keepalived's advert %v from %v to %v: checksum does not verify", adv, p.Src, p.Dst)
-		}
+		adv := parseChecked(t, c, p)
 		if _, dup := adverts[adv.VRID]; !dup {
 			t.Logf("received %v from %v to %v TTL %d", adv, p.Src, p.Dst, p.TTL)
 			p.Data = nil

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -101,16 +102,23 @@ func ifaceIn(t *testing.T, h *netlab.Host, ifname string) (net.Interface, netip.
 	return ifi, ll
 }
 
+// openInHost runs open in h's namespace (where what it opens stays) and
+// closes what it opened when t ends.
+func openInHost[T io.Closer](t *testing.T, h *netlab.Host, open func() (T, error)) T {
+	t.Helper()
+	var v T
+	check(t, h.Do(func() (err error) {
+		v, err = open()
+		return err
+	}))
+	t.Cleanup(func() { _ = v.Close() })
+	return v
+}
+
 // listenIn opens a Conn in h's namespace, closed when t ends.
 func listenIn(t *testing.T, h *netlab.Host, ifname string, fam inet.Family, opts Options) *Conn {
 	t.Helper()
-	var c *Conn
-	check(t, h.Do(func() (err error) {
-		c, err = Listen(ifname, fam, opts)
-		return err
-	}))
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return openInHost(t, h, func() (*Conn, error) { return Listen(ifname, fam, opts) })
 }
 
 // advert marshals a VRRP advert with one address from src to dst.
@@ -154,20 +162,24 @@ func drain(t *testing.T, c *Conn, want int) []received {
 		if err != nil {
 			t.Fatalf("ReadPacket: %v", err)
 		}
-		fam := inet.IPv4
-		if c.Family() == inet.IPv6 {
-			fam = inet.IPv6
-		}
-		a, err := wire.Parse(p.Data, fam)
-		if err != nil {
-			t.Fatalf("received % x: %v", p.Data, err)
-		}
-		if !wire.VerifyChecksum(p.Data, p.Src, p.Dst, wire.ChecksumPseudoHeader) {
-			t.Errorf("received %v from %v to %v with a bad checksum", a, p.Src, p.Dst)
-		}
+		a := parseChecked(t, c, p)
 		p.Data = slices.Clone(p.Data)
 		out = append(out, received{p, a})
 	}
+}
+
+// parseChecked parses p, read from c, as a VRRP message of c's family,
+// failing t if it is malformed or its checksum does not verify.
+func parseChecked(t *testing.T, c *Conn, p Packet) wire.Advert {
+	t.Helper()
+	a, err := wire.Parse(p.Data, c.Family())
+	if err != nil {
+		t.Fatalf("received % x from %v: %v", p.Data, p.Src, err)
+	}
+	if !wire.VerifyChecksum(p.Data, p.Src, p.Dst, wire.ChecksumPseudoHeader) {
+		t.Errorf("received %v from %v to %v with a bad checksum", a, p.Src, p.Dst)
+	}
+	return a
 }
 
 // vrids lists the VRIDs of packets, in order.

@@ -25,12 +25,7 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	ifB, _ := ifaceIn(t, b, "eth0")
 	ifC, _ := ifaceIn(t, c, "eth0")
 
-	var s *Sniffer
-	check(t, c.Do(func() (err error) {
-		s, err = OpenSniffer("eth0")
-		return err
-	}))
-	t.Cleanup(func() { _ = s.Close() })
+	s := openInHost(t, c, func() (*Sniffer, error) { return OpenSniffer("eth0") })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

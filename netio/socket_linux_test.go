@@ -15,13 +15,7 @@ import (
 // openIn opens a Socket in h's namespace, closed when t ends.
 func openIn(t *testing.T, h *netlabHost, ifname string, fam inet.Family, opts Options) *Socket {
 	t.Helper()
-	var s *Socket
-	check(t, h.Do(func() (err error) {
-		s, err = OpenSocket(ifname, fam, opts)
-		return err
-	}))
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	return openInHost(t, h, func() (*Socket, error) { return OpenSocket(ifname, fam, opts) })
 }
 
 // recvWait polls s until a packet arrives or 3 s pass.
