@@ -14,6 +14,7 @@ import (
 
 	"vigil/addr"
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -31,33 +32,8 @@ func newRig(t testing.TB, prefix string, aAddrs, bAddrs []string) *rig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "ping")
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("close lab: %v", err)
-		}
-	})
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{lab: l}
-	for _, h := range []struct {
-		name  string
-		addrs []string
-		dst   **netlab.Host
-	}{{"a", aAddrs, &r.a}, {"b", bAddrs, &r.b}} {
-		host, err := l.AddHost(h.name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Connect(host, "eth0", "lan", h.addrs...); err != nil {
-			t.Fatal(err)
-		}
-		*h.dst = host
-	}
+	l, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": aAddrs, "b": bAddrs}, "a", "b")
+	r := &rig{lab: l, a: hosts["a"], b: hosts["b"]}
 	ns, err := netns.GetFromName(r.a.NS)
 	if err != nil {
 		t.Fatal(err)
@@ -123,14 +99,30 @@ func vip(s, dev string) addr.VIP {
 	return addr.VIP{Prefix: netip.MustParsePrefix(s), Dev: dev}
 }
 
-func mustHave(t *testing.T, m *addr.Manager, v addr.VIP, want bool) {
+// twice runs op twice on each item: the second run finds the work done,
+// which must be success too.
+func twice[T any](t *testing.T, name string, op func(T) error, items ...T) {
 	t.Helper()
-	has, err := m.Has(v)
-	if err != nil {
-		t.Fatal(err)
+	for _, it := range items {
+		for range 2 {
+			if err := op(it); err != nil {
+				t.Fatalf("%s(%v): %v", name, it, err)
+			}
+		}
 	}
-	if has != want {
-		t.Errorf("Has(%s) = %v, want %v", v, has, want)
+}
+
+// haveAll checks that has reports each item present (want) or absent.
+func haveAll[T any](t *testing.T, name string, has func(T) (bool, error), want bool, items ...T) {
+	t.Helper()
+	for _, it := range items {
+		got, err := has(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s(%v) = %v, want %v", name, it, got, want)
+		}
 	}
 }
 
@@ -141,14 +133,8 @@ func TestVIPv4(t *testing.T) {
 		vip("192.0.2.101/32", "eth0"),
 		{Prefix: netip.MustParsePrefix("198.51.100.5/32"), Dev: "eth0", Peer: netip.MustParsePrefix("198.51.100.6/32")},
 	}
-	for _, v := range vips {
-		for range 2 { // the second Add finds it present: still success
-			if err := r.m.Add(v); err != nil {
-				t.Fatalf("Add(%s): %v", v, err)
-			}
-		}
-		mustHave(t, r.m, v, true)
-	}
+	twice(t, "Add", r.m.Add, vips...)
+	haveAll(t, "Has", r.m.Has, true, vips...)
 	got := addrsOf(t, r.a, "eth0")
 	if a := got["192.0.2.100/24"]; a.Broadcast != "192.0.2.255" || a.Label != "eth0:vip" || a.Scope != "global" {
 		t.Errorf("192.0.2.100/24 is %+v, want brd 192.0.2.255 label eth0:vip scope global", a)
@@ -163,16 +149,10 @@ func TestVIPv4(t *testing.T) {
 		t.Errorf("the primary address 192.0.2.1/24 is gone: %v", got)
 	}
 	// Has matches IPv4 addresses by prefix length too, as the kernel does.
-	mustHave(t, r.m, vip("192.0.2.100/32", "eth0"), false)
+	haveAll(t, "Has", r.m.Has, false, vip("192.0.2.100/32", "eth0"))
 
-	for _, v := range vips {
-		for range 2 {
-			if err := r.m.Remove(v); err != nil {
-				t.Fatalf("Remove(%s): %v", v, err)
-			}
-		}
-		mustHave(t, r.m, v, false)
-	}
+	twice(t, "Remove", r.m.Remove, vips...)
+	haveAll(t, "Has", r.m.Has, false, vips...)
 	got = addrsOf(t, r.a, "eth0")
 	if len(got) != 2 { // 192.0.2.1/24 and the IPv6 link-local
 		t.Errorf("after Remove, eth0 has %v; want only 192.0.2.1/24 and its link-local", got)
@@ -194,15 +174,12 @@ func TestVIPv6Flags(t *testing.T) {
 		{v: addr.VIP{Prefix: netip.MustParsePrefix("2001:db8:7::103/64"), Dev: "eth0", Home: true, NoPrefixRoute: true},
 			key: "2001:db8:7::103/64", home: true, noprefix: true},
 	}
+	var vips []addr.VIP
 	for _, c := range cases {
-		if err := r.m.Add(c.v); err != nil {
-			t.Fatalf("Add(%s): %v", c.v, err)
-		}
-		if err := r.m.Add(c.v); err != nil {
-			t.Fatalf("second Add(%s): %v", c.v, err)
-		}
-		mustHave(t, r.m, c.v, true)
+		vips = append(vips, c.v)
 	}
+	twice(t, "Add", r.m.Add, vips...)
+	haveAll(t, "Has", r.m.Has, true, vips...)
 	got := addrsOf(t, r.a, "eth0")
 	for _, c := range cases {
 		a, ok := got[c.key]
@@ -222,15 +199,8 @@ func TestVIPv6Flags(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("route for a noprefixroute VIP: %q, %v; want none", out, err)
 	}
-	for _, c := range cases {
-		if err := r.m.Remove(c.v); err != nil {
-			t.Fatalf("Remove(%s): %v", c.v, err)
-		}
-		if err := r.m.Remove(c.v); err != nil {
-			t.Fatalf("second Remove(%s): %v", c.v, err)
-		}
-		mustHave(t, r.m, c.v, false)
-	}
+	twice(t, "Remove", r.m.Remove, vips...)
+	haveAll(t, "Has", r.m.Has, false, vips...)
 }
 
 func TestRemoveStale(t *testing.T) {
@@ -390,16 +360,8 @@ func TestRoutes(t *testing.T) {
 		{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.254"), Table: 100},
 		{Dst: netip.MustParsePrefix("2001:db8:99::/48"), Via: netip.MustParseAddr("2001:db8:9::fe"), Dev: "eth0", Table: 100},
 	}
-	for _, rt := range routes {
-		for range 2 {
-			if err := r.m.AddRoute(rt); err != nil {
-				t.Fatalf("AddRoute(%s): %v", rt, err)
-			}
-		}
-		if has, err := r.m.HasRoute(rt); err != nil || !has {
-			t.Errorf("HasRoute(%s) = %v, %v; want true", rt, has, err)
-		}
-	}
+	twice(t, "AddRoute", r.m.AddRoute, routes...)
+	haveAll(t, "HasRoute", r.m.HasRoute, true, routes...)
 	want4 := []ipRoute{
 		{Dst: "default", Gateway: "192.0.2.254", Dev: "eth0"},
 		{Dst: "198.51.100.0/24", Gateway: "192.0.2.254", Dev: "eth0", Metric: 5},
@@ -420,13 +382,7 @@ func TestRoutes(t *testing.T) {
 		t.Errorf("AddRoute over a different route: %v, want an error", err)
 	}
 
-	for _, rt := range routes {
-		for range 2 {
-			if err := r.m.RemoveRoute(rt); err != nil {
-				t.Fatalf("RemoveRoute(%s): %v", rt, err)
-			}
-		}
-	}
+	twice(t, "RemoveRoute", r.m.RemoveRoute, routes...)
 	if got := routesIn(t, r.a, "-4", "100"); len(got) != 0 {
 		t.Errorf("table 100 after RemoveRoute: %+v", got)
 	}
@@ -467,16 +423,8 @@ func TestRules(t *testing.T) {
 		{To: netip.MustParsePrefix("203.0.113.0/24"), Table: 101}, // no priority: the kernel picks one
 		{From: netip.MustParsePrefix("2001:db8:a::/48"), Table: 102, OIF: "eth0", Priority: 200},
 	}
-	for _, ru := range rules {
-		for range 2 {
-			if err := r.m.AddRule(ru); err != nil {
-				t.Fatalf("AddRule(%s): %v", ru, err)
-			}
-		}
-		if has, err := r.m.HasRule(ru); err != nil || !has {
-			t.Errorf("HasRule(%s) = %v, %v", ru, has, err)
-		}
-	}
+	twice(t, "AddRule", r.m.AddRule, rules...)
+	haveAll(t, "HasRule", r.m.HasRule, true, rules...)
 	if got, want := rulesWithTable(t, r.a, "-4", "100"), []ipRule{{Priority: 100, Src: "198.51.100.0", SrcLen: 24, Dst: "203.0.113.0", DstLen: 24, FwMark: "0x10", FwMask: "0xff", IIF: "eth0", Table: "100"}}; !slices.Equal(got, want) {
 		t.Errorf("rules for table 100:\n got %+v\nwant %+v", got, want)
 	}
@@ -486,13 +434,7 @@ func TestRules(t *testing.T) {
 	if got := rulesWithTable(t, r.a, "-6", "102"); len(got) != 1 || got[0].Src != "2001:db8:a::" || got[0].OIF != "eth0" || got[0].Priority != 200 {
 		t.Errorf("IPv6 rules for table 102: %+v", got)
 	}
-	for _, ru := range rules {
-		for range 2 {
-			if err := r.m.RemoveRule(ru); err != nil {
-				t.Fatalf("RemoveRule(%s): %v", ru, err)
-			}
-		}
-	}
+	twice(t, "RemoveRule", r.m.RemoveRule, rules...)
 	for _, tc := range []struct{ fam, table string }{{"-4", "100"}, {"-4", "101"}, {"-6", "102"}} {
 		if got := rulesWithTable(t, r.a, tc.fam, tc.table); len(got) != 0 {
 			t.Errorf("rules for table %s after RemoveRule: %+v", tc.table, got)
@@ -643,11 +585,7 @@ func TestVMAC(t *testing.T) {
 	}
 
 	for _, n := range []string{"vrrp.51", name6} {
-		for range 2 {
-			if err := r.m.RemoveVMAC(n); err != nil {
-				t.Fatalf("RemoveVMAC(%s): %v", n, err)
-			}
-		}
+		twice(t, "RemoveVMAC", r.m.RemoveVMAC, n)
 		if out, err := r.a.Run("ip", "link", "show", "dev", n); err == nil {
 			t.Errorf("%s still exists: %s", n, out)
 		}
@@ -697,7 +635,7 @@ func TestVIPRecreatedInterface(t *testing.T) {
 	if err := r.m.Remove(v); err != nil {
 		t.Fatal(err)
 	}
-	mustHave(t, r.m, v, false)
+	haveAll(t, "Has", r.m.Has, false, v)
 
 	// A rename keeps the index: only ForgetLinks (the daemon calls it on
 	// every link event) makes the name resolve to the new d0.

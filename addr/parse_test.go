@@ -46,19 +46,25 @@ func TestParseRoute(t *testing.T) {
 		{line: "via 192.0.2.1", err: "no destination"},
 		{line: "198.51.100.0/24 via", err: "via needs a value"},
 	} {
-		got, err := ParseRoute(strings.Fields(tc.line))
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseRoute(%q) = %v, %v; want error containing %q", tc.line, got, err, tc.err)
-			}
-			continue
+		checkParse(t, "ParseRoute", ParseRoute, tc.line, tc.want, tc.err)
+	}
+}
+
+// checkParse checks that parse reads line as want, or, when wantErr is
+// not empty, fails with an error containing it.
+func checkParse[T any](t *testing.T, name string, parse func([]string) (T, error), line string, want T, wantErr string) {
+	t.Helper()
+	got, err := parse(strings.Fields(line))
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s(%q) = %+v, %v; want error containing %q", name, line, got, err, wantErr)
 		}
-		if err != nil {
-			t.Errorf("ParseRoute(%q): %v", tc.line, err)
-			continue
-		}
-		if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
-			t.Errorf("ParseRoute(%q) (-want +got):\n%s", tc.line, diff)
+	case err != nil:
+		t.Errorf("%s(%q): %v", name, line, err)
+	default:
+		if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
+			t.Errorf("%s(%q) (-want +got):\n%s", name, line, diff)
 		}
 	}
 }
@@ -81,19 +87,6 @@ func TestParseRule(t *testing.T) {
 		{line: "from 192.0.2.0/24", err: "no table"},
 		{line: "from 192.0.2.0/24 table 1 fwmark x", err: "fwmark"},
 	} {
-		got, err := ParseRule(strings.Fields(tc.line))
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseRule(%q) = %v, %v; want error containing %q", tc.line, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("ParseRule(%q): %v", tc.line, err)
-			continue
-		}
-		if got != tc.want {
-			t.Errorf("ParseRule(%q) = %+v, want %+v", tc.line, got, tc.want)
-		}
+		checkParse(t, "ParseRule", ParseRule, tc.line, tc.want, tc.err)
 	}
 }
