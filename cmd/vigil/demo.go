@@ -192,12 +192,8 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	for _, r := range reals {
 		// Each real server answers every connection on port 80 with its
 		// name: the client sees where the director sent it.
-		var ln net.Listener
-		if err := r.host.Do(func() error {
-			var e error
-			ln, e = net.Listen("tcp", fmt.Sprintf(":%d", demoLBPort))
-			return e
-		}); err != nil {
+		ln, err := listenIn(r.host, demoLBPort)
+		if err != nil {
 			return err
 		}
 		var rctx context.Context
@@ -207,12 +203,8 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	for _, n := range nodes {
 		// Each node runs a tiny service on every address, the VIP included,
 		// that answers with the node's name: the client sees who serves.
-		var ln net.Listener
-		if err := n.host.Do(func() error {
-			var e error
-			ln, e = net.Listen("tcp", fmt.Sprintf(":%d", demoPort))
-			return e
-		}); err != nil {
+		ln, err := listenIn(n.host, demoPort)
+		if err != nil {
 			return err
 		}
 		go probe.Serve(runCtx, ln, n.name)
@@ -323,6 +315,17 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 
 	step(9, "clean up")
 	return nil
+}
+
+// listenIn listens on TCP port on every address of host, in its namespace.
+func listenIn(h *netlab.Host, port int) (net.Listener, error) {
+	var ln net.Listener
+	err := h.Do(func() error {
+		var e error
+		ln, e = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return e
+	})
+	return ln, err
 }
 
 // demoBalance is the load-balancing act: traffic through the VIP's port
