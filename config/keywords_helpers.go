@@ -17,6 +17,14 @@ func (v *VirtualServer) fields() *fieldSet { return &v.has }
 func (r *RealServer) fields() *fieldSet    { return &r.has }
 func (c *Checker) fields() *fieldSet       { return &c.has }
 
+// orDefault sets *field to def unless the block set it itself (bit in
+// has): the outer block's or the global value fills what it left out.
+func orDefault[T any](has, bit fieldSet, field *T, def T) {
+	if has&bit == 0 {
+		*field = def
+	}
+}
+
 func markSet(v any, bit fieldSet) {
 	if bit == 0 {
 		return

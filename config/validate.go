@@ -106,15 +106,11 @@ func (b *builder) resolveGarp(i *Instance) {
 	i.Garp = g
 	if i.has&fGarpMasterDelay != 0 {
 		i.Garp.MasterDelay = own.MasterDelay
-		if i.has&fGarpLowerPrioDelay == 0 {
-			i.Garp.LowerPrioDelay = own.MasterDelay
-		}
+		orDefault(i.has, fGarpLowerPrioDelay, &i.Garp.LowerPrioDelay, own.MasterDelay)
 	}
 	if i.has&fGarpMasterRepeat != 0 {
 		i.Garp.MasterRepeat = own.MasterRepeat
-		if i.has&fGarpLowerPrioRepeat == 0 {
-			i.Garp.LowerPrioRepeat = own.MasterRepeat
-		}
+		orDefault(i.has, fGarpLowerPrioRepeat, &i.Garp.LowerPrioRepeat, own.MasterRepeat)
 	}
 	if i.has&fGarpLowerPrioDelay != 0 {
 		i.Garp.LowerPrioDelay = own.LowerPrioDelay
@@ -152,24 +148,12 @@ func (b *builder) ifExists(name string) bool {
 func (b *builder) validateInstance(i *Instance) {
 	g := &b.cfg.Global
 	b.resolveGarp(i)
-	if i.has&fStrict == 0 {
-		i.StrictMode = g.VRRPStrict
-	}
-	if i.has&fCheckUnicastSrc == 0 {
-		i.CheckUnicastSrc = g.VRRPCheckUnicastSrc
-	}
-	if i.has&fSkipCheckAdv == 0 {
-		i.SkipCheckAdvAddr = g.VRRPSkipCheckAdvAddr
-	}
-	if i.has&fDownTimerAdverts == 0 {
-		i.DownTimerAdverts = g.VRRPDownTimerAdverts
-	}
-	if i.has&fLowerPrioNoAdvert == 0 {
-		i.LowerPrioNoAdvert = g.VRRPLowerPrioNoAdvert.Or(i.StrictMode)
-	}
-	if i.has&fHigherPrioSendAdvert == 0 {
-		i.HigherPrioSendAdvert = g.VRRPHigherPrioSendAdv.Or(false)
-	}
+	orDefault(i.has, fStrict, &i.StrictMode, g.VRRPStrict)
+	orDefault(i.has, fCheckUnicastSrc, &i.CheckUnicastSrc, g.VRRPCheckUnicastSrc)
+	orDefault(i.has, fSkipCheckAdv, &i.SkipCheckAdvAddr, g.VRRPSkipCheckAdvAddr)
+	orDefault(i.has, fDownTimerAdverts, &i.DownTimerAdverts, g.VRRPDownTimerAdverts)
+	orDefault(i.has, fLowerPrioNoAdvert, &i.LowerPrioNoAdvert, g.VRRPLowerPrioNoAdvert.Or(i.StrictMode))
+	orDefault(i.has, fHigherPrioSendAdvert, &i.HigherPrioSendAdvert, g.VRRPHigherPrioSendAdv.Or(false))
 
 	if i.State == StateMaster && i.has&fPriority == 0 {
 		// keepalived makes an instance configured MASTER without a
@@ -235,9 +219,7 @@ func (b *builder) validateInstance(i *Instance) {
 	}
 
 	// Version and advert interval.
-	if i.has&fVersion == 0 {
-		i.Version = g.VRRPVersion
-	}
+	orDefault(i.has, fVersion, &i.Version, g.VRRPVersion)
 	if i.Family == inet.IPv6 {
 		if i.StrictMode && i.has&fVersion != 0 && i.Version == 2 {
 			b.errorf(i.kw.at(i.Pos, "version"), "vrrp_instance %s: strict mode: IPv6 cannot use VRRP version 2: using version 3", i.Name)

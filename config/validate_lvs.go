@@ -175,14 +175,10 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 
 	// Inherited checker settings: virtual server → real server → checker.
 	t := &vs.timers
-	if vs.has&fDelayLoop == 0 {
-		t.DelayLoop = defaultDelayLoop
-	}
+	orDefault(vs.has, fDelayLoop, &t.DelayLoop, defaultDelayLoop)
 	vs.DelayLoop, vs.ConnectTimeout, vs.DelayBeforeRetry, vs.Warmup = t.DelayLoop, t.ConnectTimeout, t.DelayBeforeRetry, t.Warmup
 	vs.Retry = t.Retry
-	if vs.has&fQuorum == 0 {
-		vs.Quorum = 1
-	}
+	orDefault(vs.has, fQuorum, &vs.Quorum, 1)
 
 	type rsKey struct {
 		addr netip.Addr
@@ -219,21 +215,13 @@ func (b *builder) validateVS(vs *VirtualServer) bool {
 			continue
 		}
 		seen[k] = true
-		if rs.has&fMethod == 0 {
-			rs.Method = vs.Method
-		}
+		orDefault(rs.has, fMethod, &rs.Method, vs.Method)
 		if rs.Method == FNAT && vs.Method != FNAT {
 			b.errorf(rs.Pos, "virtual_server %s: real server %s uses FNAT but the service does not", vs.Key(), rs.Addr)
 		}
-		if rs.has&fInhibit == 0 {
-			rs.InhibitOnFailure = vs.InhibitOnFailure
-		}
-		if rs.has&fAlpha == 0 {
-			rs.Alpha = vs.Alpha
-		}
-		if rs.has&fVirtualhost == 0 {
-			rs.Virtualhost = vs.Virtualhost
-		}
+		orDefault(rs.has, fInhibit, &rs.InhibitOnFailure, vs.InhibitOnFailure)
+		orDefault(rs.has, fAlpha, &rs.Alpha, vs.Alpha)
+		orDefault(rs.has, fVirtualhost, &rs.Virtualhost, vs.Virtualhost)
 		inherit(&rs.timers, rs.has, t, vs.has)
 		rs.ConnectTimeout, rs.Retry, rs.DelayBeforeRetry, rs.Warmup, rs.DelayLoop =
 			rs.timers.ConnectTimeout, rs.timers.Retry, rs.timers.DelayBeforeRetry, rs.timers.Warmup, rs.timers.DelayLoop
@@ -336,13 +324,9 @@ func (b *builder) resolveChecker(vs *VirtualServer, rs *RealServer, c *Checker) 
 	if set&fWarmup == 0 {
 		t.Warmup = t.DelayLoop
 	}
-	if c.has&fAlpha == 0 {
-		c.Alpha = rs.Alpha
-	}
+	orDefault(c.has, fAlpha, &c.Alpha, rs.Alpha)
 	c.ConnectTimeout, c.Retry, c.DelayBeforeRetry, c.Warmup, c.DelayLoop = t.ConnectTimeout, t.Retry, t.DelayBeforeRetry, t.Warmup, t.DelayLoop
-	if c.has&fConnectIP == 0 {
-		c.ConnectIP = rs.Addr
-	}
+	orDefault(c.has, fConnectIP, &c.ConnectIP, rs.Addr)
 	if c.has&fConnectPort == 0 {
 		c.ConnectPort = rs.Port
 		if rs.Port == 0 && vs.Kind == VSAddr {
