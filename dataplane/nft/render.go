@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -262,28 +263,22 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 	natChains(t)
 	c := t.chain(s.ID)
 	port := withPort(s)
+	// A backend without a port of its own takes the service's.
+	backendPort := func(b lb.Backend) uint16 { return cmp.Or(b.Port, s.Port) }
 	target := func(b lb.Backend) string {
-		if !port {
+		switch {
+		case !port:
 			return b.Addr.String()
+		case s.Family == inet.IPv6:
+			return fmt.Sprintf("[%s]:%d", b.Addr, backendPort(b))
 		}
-		p := b.Port
-		if p == 0 {
-			p = s.Port
-		}
-		if s.Family == inet.IPv6 {
-			return fmt.Sprintf("[%s]:%d", b.Addr, p)
-		}
-		return fmt.Sprintf("%s:%d", b.Addr, p)
+		return fmt.Sprintf("%s:%d", b.Addr, backendPort(b))
 	}
 	value := func(b lb.Backend) string {
 		if !port {
 			return b.Addr.String()
 		}
-		p := b.Port
-		if p == 0 {
-			p = s.Port
-		}
-		return fmt.Sprintf("%s . %d", b.Addr, p)
+		return fmt.Sprintf("%s . %d", b.Addr, backendPort(b))
 	}
 	f := fam(s)
 	// nft needs the protocol in the rule that rewrites a port.
