@@ -15,25 +15,15 @@ const DefaultScriptUser = "keepalived_script"
 // primary group. Numeric ids are accepted. track.Credential has the same
 // fields, so a value converts with track.Credential(c).
 func LookupCredential(name, group string) (Credential, error) {
-	u, err := user.Lookup(name)
+	u, err := byNameOrID(name, user.Lookup, user.LookupId)
 	if err != nil {
-		if _, nerr := strconv.ParseUint(name, 10, 32); nerr == nil {
-			u, err = user.LookupId(name)
-		}
-		if err != nil {
-			return Credential{}, fmt.Errorf("script user %q: %w", name, err)
-		}
+		return Credential{}, fmt.Errorf("script user %q: %w", name, err)
 	}
 	gid := u.Gid
 	if group != "" {
-		g, err := user.LookupGroup(group)
+		g, err := byNameOrID(group, user.LookupGroup, user.LookupGroupId)
 		if err != nil {
-			if _, nerr := strconv.ParseUint(group, 10, 32); nerr == nil {
-				g, err = user.LookupGroupId(group)
-			}
-			if err != nil {
-				return Credential{}, fmt.Errorf("script group %q: %w", group, err)
-			}
+			return Credential{}, fmt.Errorf("script group %q: %w", group, err)
 		}
 		gid = g.Gid
 	}
@@ -46,4 +36,16 @@ func LookupCredential(name, group string) (Credential, error) {
 		return Credential{}, fmt.Errorf("script user %q: gid %q: %w", name, gid, err)
 	}
 	return Credential{UID: uint32(uid), GID: uint32(g)}, nil
+}
+
+// byNameOrID looks a user or group up by name and, when that fails and
+// the name is a number, by id: keepalived accepts both.
+func byNameOrID[T any](name string, byName, byID func(string) (T, error)) (T, error) {
+	v, err := byName(name)
+	if err != nil {
+		if _, nerr := strconv.ParseUint(name, 10, 32); nerr == nil {
+			v, err = byID(name)
+		}
+	}
+	return v, err
 }
