@@ -67,12 +67,7 @@ type BGPAnnounce struct {
 
 // BGPInstance returns the bgp_instance called name, or nil.
 func (c *Config) BGPInstance(name string) *BGPInstance {
-	for _, b := range c.BGPInstances {
-		if b.Name == name {
-			return b
-		}
-	}
-	return nil
+	return find(c.BGPInstances, func(x *BGPInstance) bool { return x.Name == name })
 }
 
 var (

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 	"vigil/internal/inet"
@@ -80,80 +81,50 @@ func (c *Config) reindex() {
 
 // Script returns the vrrp_script called name, or nil.
 func (c *Config) Script(name string) *VRRPScript {
-	if c.idx != nil {
-		if x := c.idx.scripts[name]; x != nil {
-			return x
-		}
+	if c.idx != nil && c.idx.scripts[name] != nil {
+		return c.idx.scripts[name]
 	}
-	for _, s := range c.Scripts {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(c.Scripts, func(x *VRRPScript) bool { return x.Name == name })
 }
 
 // TrackFile returns the track_file called name, or nil.
 func (c *Config) TrackFile(name string) *TrackFile {
-	if c.idx != nil {
-		if x := c.idx.trackFiles[name]; x != nil {
-			return x
-		}
+	if c.idx != nil && c.idx.trackFiles[name] != nil {
+		return c.idx.trackFiles[name]
 	}
-	for _, s := range c.TrackFiles {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(c.TrackFiles, func(x *TrackFile) bool { return x.Name == name })
 }
 
 // TrackProcess returns the vrrp_track_process called name, or nil.
 func (c *Config) TrackProcess(name string) *TrackProcess {
-	if c.idx != nil {
-		if x := c.idx.trackProcs[name]; x != nil {
-			return x
-		}
+	if c.idx != nil && c.idx.trackProcs[name] != nil {
+		return c.idx.trackProcs[name]
 	}
-	for _, s := range c.TrackProcesses {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(c.TrackProcesses, func(x *TrackProcess) bool { return x.Name == name })
 }
 
 // Instance returns the vrrp_instance called name, or nil.
 func (c *Config) Instance(name string) *Instance {
-	if c.idx != nil {
-		if x := c.idx.instances[name]; x != nil {
-			return x
-		}
+	if c.idx != nil && c.idx.instances[name] != nil {
+		return c.idx.instances[name]
 	}
-	for _, s := range c.Instances {
-		if s.Name == name {
-			return s
-		}
-	}
-	return nil
+	return find(c.Instances, func(x *Instance) bool { return x.Name == name })
 }
 
 // VirtualServerGroup returns the virtual_server_group called name, or nil.
 func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
-	for _, g := range c.VirtualServerGroups {
-		if g.Name == name {
-			return g
-		}
-	}
-	return nil
+	return find(c.VirtualServerGroups, func(x *VirtualServerGroup) bool { return x.Name == name })
 }
 
 // LocalAddressGroup returns the local_address_group called name, or nil.
 func (c *Config) LocalAddressGroup(name string) *LocalAddressGroup {
-	for _, g := range c.LocalAddressGroups {
-		if g.Name == name {
-			return g
-		}
+	return find(c.LocalAddressGroups, func(x *LocalAddressGroup) bool { return x.Name == name })
+}
+
+// find returns the first item of list that matches, or nil.
+func find[T any](list []*T, match func(*T) bool) *T {
+	if i := slices.IndexFunc(list, match); i >= 0 {
+		return list[i]
 	}
 	return nil
 }
@@ -545,12 +516,7 @@ func (b *BFDInstance) ToChecker() bool { return b.Checker || !b.VRRP }
 
 // BFDInstance returns the named bfd_instance, or nil.
 func (c *Config) BFDInstance(name string) *BFDInstance {
-	for _, b := range c.BFDInstances {
-		if b.Name == name {
-			return b
-		}
-	}
-	return nil
+	return find(c.BFDInstances, func(x *BFDInstance) bool { return x.Name == name })
 }
 
 // TrackRef is one line of a track_interface/track_script/track_file/
