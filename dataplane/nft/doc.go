@@ -26,7 +26,12 @@
 //     servers reply to the director from anywhere. A contiguous pool is one
 //     address range with an explicit port range (FNATPorts ports each);
 //     otherwise numgen spreads flows over the addresses. Capacity per real
-//     server is addresses × FNATPorts: see FNATCapacity.
+//     server is addresses × FNATPorts: see FNATCapacity. Chain local_in
+//     (input hook) drops TCP to a local address (sets laddr4, laddr6) that
+//     conntrack finds invalid or new without a SYN: a stray reply the
+//     director cannot de-NAT, which its own stack would answer with a reset
+//     that kills the real server's end of a flow another director carries
+//     now (localGuardChain; docs/architecture.md, "Connection sync").
 //   - DR: table netdev vigil, a base chain on the ingress hook of
 //     lb.Service.Interface rewrites the source MAC (to the director's, so
 //     that switches do not relearn the client's MAC on our port) and the

@@ -84,6 +84,7 @@ func render(desired lb.Desired, e env) (rendered, error) {
 	}
 	if t := out.rs.tables[knftables.InetFamily]; t != nil {
 		statsChains(t)
+		localGuardChain(t)
 	}
 	return out, errors.Join(errs...)
 }
@@ -261,6 +262,9 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 	}
 	t := rs.table(knftables.InetFamily)
 	natChains(t)
+	if s.Method == lb.FNAT {
+		guardLocal(t, s)
+	}
 	c := t.chain(s.ID)
 	port := withPort(s)
 	// A backend without a port of its own takes the service's.
@@ -344,6 +348,67 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 		t.chain("postrouting").add(orig, "snat", f, "to", pool(t, s))
 	}
 	return nil
+}
+
+// localSet names the set of FNAT local addresses of a family (4 or 6).
+func localSet(s *lb.Service) string {
+	if s.Family == inet.IPv6 {
+		return "laddr6"
+	}
+	return "laddr4"
+}
+
+// guardLocal adds s's local addresses to its family's set of FNAT local
+// addresses, which localGuardChain keeps stray replies away from the
+// director's own stack for. Every FNAT service, active or not: the rule
+// matters most on a director that is no longer master but still holds the
+// addresses (kill -9 leaves them, its rules and its conntrack table).
+func guardLocal(t *table, s *lb.Service) {
+	typ := "ipv4_addr"
+	if s.Family == inet.IPv6 {
+		typ = "ipv6_addr"
+	}
+	ls := t.sets[localSet(s)]
+	if ls == nil {
+		ls = t.addSet(&set{name: localSet(s), typ: typ})
+	}
+	for _, a := range s.LocalAddrs {
+		ls.elems[a.String()] = ""
+	}
+}
+
+// localGuardChain drops, at the input hook, the TCP packets addressed to an
+// FNAT local address that can only be a real server's reply the director's
+// conntrack does not translate: "ct state invalid" (its entry saw only the
+// other half of the flow: the new master carries the client's side since
+// the takeover, and a reply that still reaches this director acknowledges
+// data its entry never saw) and new flows that do not start with a SYN
+// (no entry at all). Without the drop such a packet is not de-NATed, is
+// delivered to the director's own stack, which has no socket for it and
+// answers with a reset to the real server; the real server closes the
+// connection and the client's next request gets a reset from it through
+// the new master (e2e TestConnSyncUnicast; docs/architecture.md,
+// "Connection sync"). Dropped, the real server retransmits, and reaches
+// the new master once its neighbour entry moves. A SYN to a local address
+// and every packet of a flow conntrack knows pass as before.
+func localGuardChain(t *table) {
+	var rules []string
+	for _, f := range []struct{ set, ip string }{{"laddr4", "ip"}, {"laddr6", "ip6"}} {
+		if t.sets[f.set] == nil {
+			continue
+		}
+		rules = append(rules,
+			f.ip+" daddr @"+f.set+" meta l4proto tcp ct state invalid drop",
+			f.ip+" daddr @"+f.set+" tcp flags & (fin | syn | rst | ack) != syn ct state new drop")
+	}
+	if len(rules) == 0 {
+		return
+	}
+	c := t.chain("local_in")
+	c.base = &baseChain{typ: knftables.FilterType, hook: knftables.InputHook, priority: knftables.FilterPriority}
+	for _, r := range rules {
+		c.add(r)
+	}
 }
 
 // pool is the "snat to" argument of an FNAT service: an address range
