@@ -39,6 +39,8 @@ import (
 	"vigil/notify"
 	"vigil/track"
 	"vigil/vrrp"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options configure a Daemon.
@@ -284,16 +286,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// during the load, where the heap holds exactly 64 KiB.
 	buf := make([]byte, 65536)
 	var due time.Time // the deadline the loop last waited for
-	for {
-		d.turn()
-		due = d.next()
-		d.poll.Arm(due)
-		evs, err := d.poll.Wait()
-		if err != nil {
-			d.log.Error("event loop: epoll_wait", "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
+	// pass handles one batch of ready events, then what they asked for,
+	// and arms the next deadline. It is made once: the loop calls it, it
+	// does not allocate per batch.
+	pass := func(evs []unix.EpollEvent) (quiet, stop bool) {
 		now := d.now()
 		// How late the loop woke for that deadline, whatever woke it: a
 		// host that stalls (CPU starvation, a VM pause, SIGSTOP) shows here
@@ -308,10 +304,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.reapplySched()
 			}
 		}
+		// quiet: everything the events announced is consumed (see
+		// epoll.Set.Run), so the wait needs no empty epoll_wait first.
+		quiet = true
 		for _, ev := range evs {
 			switch ev.Fd {
 			case epoll.TagTimer:
-				d.poll.TimerFired()
+				d.poll.TimerFired() // d.poll.Arm below clears it
 			case epoll.TagWake:
 				for {
 					fs := d.poll.take()
@@ -326,16 +325,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 			default:
 				if s := d.byFd[int(ev.Fd)]; s != nil {
-					d.readAll(now, s, buf)
+					quiet = d.readAll(now, s, buf) && quiet
+				} else {
+					quiet = false
 				}
 			}
 		}
 		if d.stopping {
-			d.terminate(d.now())
-			cancel()
-			d.stopTracking()
-			d.log.Info("vigil stopped")
-			return nil
+			return false, true
 		}
 		// Timers are run after every wake-up, not only the timerfd's: a
 		// deadline that passed while adverts were being read is not left
@@ -346,6 +343,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.drops.flush(now)
 		}
+		d.turn()
+		due = d.next()
+		d.poll.Arm(due)
+		return quiet, false
+	}
+	d.turn()
+	due = d.next()
+	d.poll.Arm(due)
+	for {
+		if err := d.poll.Run(pass); err != nil {
+			d.log.Error("event loop: epoll_wait", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		d.terminate(d.now())
+		cancel()
+		d.stopTracking()
+		d.log.Info("vigil stopped")
+		return nil
 	}
 }
 
@@ -417,19 +433,22 @@ func (d *Daemon) turn() {
 	d.pushBGP()
 }
 
-// readAll steps the engines with every advert queued on s.
-func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) {
+// readAll steps the engines with every advert queued on s; false if it
+// stopped before s would block (the bound, or an error), so s may still
+// be readable.
+func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) (drained bool) {
 	for range 1024 { // bounded: a flood on one link does not starve the rest
 		p, err := s.conn.Recv(buf)
 		if err == netio.ErrWouldBlock {
-			return
+			return true
 		}
 		if err != nil {
 			d.log.Debug("read advert", "interface", s.key.ifname, "err", err)
-			return
+			return false
 		}
 		d.receive(now, s, p)
 	}
+	return false
 }
 
 // bridge hands the loop, through its eventfd, everything that is not an

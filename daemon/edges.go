@@ -142,14 +142,15 @@ type runner interface {
 
 // loopWait is what the loop blocks in: the advert sockets, a timer armed
 // for the loop's next deadline and a wake-up the bridge goroutine writes
-// (epoll.Set, parked in the runtime's poller; poll_linux.go). Wait returns
-// the ready tags: a socket's descriptor, epoll.TagTimer or epoll.TagWake.
-// The fake in the tests returns them in virtual time.
+// (epoll.Set, parked in the runtime's poller; poll_linux.go). Run calls
+// the loop's pass with the ready tags (a socket's descriptor,
+// epoll.TagTimer or epoll.TagWake) until it stops (epoll.Set.Run). The
+// fake in the tests returns them in virtual time.
 type loopWait interface {
 	Add(fd, tag int) error
 	Del(fd int)
 	Arm(due time.Time)
-	Wait() ([]unix.EpollEvent, error)
+	Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error
 	TimerFired()
 	Wake()
 	DrainWake()

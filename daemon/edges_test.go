@@ -361,6 +361,20 @@ func (w *fakeWait) Close() {
 	w.h.changed.Broadcast()
 }
 
+// Run is epoll.Set.Run's contract in virtual time: every pass waits
+// (quiet changes nothing here).
+func (w *fakeWait) Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error {
+	for {
+		evs, err := w.Wait()
+		if err != nil {
+			return err
+		}
+		if _, stop := pass(evs); stop {
+			return nil
+		}
+	}
+}
+
 func (w *fakeWait) Wait() ([]unix.EpollEvent, error) {
 	h := w.h
 	h.mu.Lock()

@@ -44,6 +44,7 @@ type Set struct {
 	spec         unix.ItimerSpec
 	one          [8]byte
 	buf          [8]byte // the loop's reads of the timerfd and eventfd
+	empty        int     // epoll_waits of Run that found nothing (tests)
 
 	// Raw (New only) makes Wait block in raw system calls, keeping its P;
 	// see blockSliceMs.
@@ -206,6 +207,67 @@ func (s *Set) Wait() ([]unix.EpollEvent, error) {
 		return nil, err
 	}
 	return s.events[:s.n], nil
+}
+
+// Run waits and calls body with each batch of ready events (as Wait
+// returns them) until body returns stop, or a wait fails (its error). The
+// loop's own work, Arm included, belongs in body.
+//
+// body returns quiet when it consumed everything the events announced:
+// every socket read until it would block, DrainWake called for TagWake,
+// and Arm called after TimerFired. Then a NewParked Set parks the
+// goroutine at once, without the epoll_wait that would only find the
+// Set empty: what became ready since the last epoll_wait woke the
+// runtime's poller (a nested epoll instance signals its waiters each time
+// one of its descriptors becomes ready), and the poller keeps that
+// notice for a goroutine that has not parked yet, as long as it stays in
+// one rc.Read, which Run does and a Wait per turn cannot (each Read starts
+// by clearing it). Saves one of the six system calls per advert of a
+// master at advert_int 10 ms (docs/benchmarks.md, footprint). A batch
+// that filled the event array is never quiet: more may be ready.
+func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
+	if s.rc == nil {
+		for {
+			evs, err := s.Wait()
+			if err != nil {
+				return err
+			}
+			if _, stop := body(evs); stop {
+				return nil
+			}
+		}
+	}
+	park, stopped := false, false
+	s.werr = nil
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			if park {
+				park = false
+				return false
+			}
+			if s.fired {
+				rawCall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
+				s.fired = false
+			}
+			if !s.readEvents(fd) {
+				if s.werr != nil {
+					return true
+				}
+				s.empty++
+				return false // nothing ready: park
+			}
+			quiet, stop := body(s.events[:s.n])
+			if stop {
+				stopped = true
+				return true
+			}
+			park = quiet && s.n < len(s.events)
+		}
+	})
+	if err == nil && !stopped {
+		err = s.werr
+	}
+	return err
 }
 
 // readEvents is what rc.Read calls: take what is ready without blocking;
