@@ -881,13 +881,17 @@ const (
 	// foreign IP source, as the director forwards them, reach the real
 	// server (package internal/drpath).
 	CheckDRPath
+
+	numCheckerTypes // not a type: how many there are (a new one goes above)
 )
 
-var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "DR_PATH_CHECK"}
+// checkerNames are the block keywords of the checker types;
+// TestEveryCheckerTypeIsAKeyword fails on a type without one.
+var checkerNames = [numCheckerTypes]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK", "PING_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK", "DR_PATH_CHECK"}
 
 // CheckerTypes lists every checker type.
 func CheckerTypes() []CheckerType {
-	ts := make([]CheckerType, len(checkerNames))
+	ts := make([]CheckerType, numCheckerTypes)
 	for i := range ts {
 		ts[i] = CheckerType(i)
 	}

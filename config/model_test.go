@@ -175,3 +175,24 @@ func TestUnusableItemsDropped(t *testing.T) {
 		t.Errorf("virtual servers: %s", cfg.Summary())
 	}
 }
+
+// TestEveryCheckerTypeIsAKeyword: each checker type has its name and is a
+// block keyword of real_server (keywords_lvs.go), which also documents it;
+// with TestEveryCheckerTypeIsMapped (daemon) a new checker type fails a
+// test until config parses it and the daemon runs it.
+func TestEveryCheckerTypeIsAKeyword(t *testing.T) {
+	seen := map[string]bool{}
+	for _, ct := range CheckerTypes() {
+		name := ct.String()
+		switch {
+		case name == "":
+			t.Errorf("checker type %d has no name in checkerNames", int(ct))
+		case seen[name]:
+			t.Errorf("two checker types are named %s", name)
+		}
+		seen[name] = true
+		if _, ok := rsTable.lookup(name); !ok {
+			t.Errorf("%s is not a real_server keyword: add its block to keywords_lvs.go", name)
+		}
+	}
+}
