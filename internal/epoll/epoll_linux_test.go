@@ -10,10 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestWait runs both kinds of Set through what the loops rely on: an armed
-// deadline comes back as TagTimer, a Wake from another goroutine as
-// TagWake, and a readable socket with the tag it was added with.
-func TestWait(t *testing.T) {
+// eachKind runs test on a Set of each kind (New, NewParked), closed once
+// test returns.
+func eachKind(t *testing.T, test func(t *testing.T, s *Set)) {
 	for name, mk := range map[string]func() (*Set, error){"New": New, "NewParked": NewParked} {
 		t.Run(name, func(t *testing.T) {
 			s, err := mk()
@@ -21,104 +20,106 @@ func TestWait(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			tags := func() []int32 {
-				evs, err := s.Wait()
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out []int32
-				for _, ev := range evs {
-					out = append(out, ev.Fd)
-				}
-				return out
-			}
+			test(t, s)
+		})
+	}
+}
 
-			due := time.Now().Add(20 * time.Millisecond)
-			s.Arm(due)
-			if got := tags(); len(got) != 1 || got[0] != TagTimer {
-				t.Fatalf("after Arm: tags %v, want [%d]", got, TagTimer)
-			}
-			if time.Now().Before(due) {
-				t.Fatalf("timer fired before its deadline")
-			}
-			if !s.Armed().Equal(due) {
-				t.Fatalf("Armed() = %v, want %v", s.Armed(), due)
-			}
-			s.TimerFired()
-			if !s.Armed().IsZero() {
-				t.Fatalf("Armed() after TimerFired = %v, want zero", s.Armed())
-			}
-
-			woke := make(chan struct{})
-			go func() { defer close(woke); s.Wake() }()
-			if got := tags(); len(got) != 1 || got[0] != TagWake {
-				t.Fatalf("after Wake: tags %v, want [%d]", got, TagWake)
-			}
-			<-woke // before Close: Wake reads the descriptor Close clears
-			s.DrainWake()
-
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+// TestWait runs both kinds of Set through what the loops rely on: an armed
+// deadline comes back as TagTimer, a Wake from another goroutine as
+// TagWake, and a readable socket with the tag it was added with.
+func TestWait(t *testing.T) {
+	eachKind(t, func(t *testing.T, s *Set) {
+		tags := func() []int32 {
+			evs, err := s.Wait()
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer unix.Close(fds[0])
-			defer unix.Close(fds[1])
-			if err := s.Add(fds[0], fds[0]); err != nil {
-				t.Fatal(err)
+			var out []int32
+			for _, ev := range evs {
+				out = append(out, ev.Fd)
 			}
-			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
-				t.Fatal(err)
-			}
-			if got := tags(); len(got) != 1 || got[0] != int32(fds[0]) {
-				t.Fatalf("after a datagram: tags %v, want [%d]", got, fds[0])
-			}
-			s.Del(fds[0])
-		})
-	}
+			return out
+		}
+
+		due := time.Now().Add(20 * time.Millisecond)
+		s.Arm(due)
+		if got := tags(); len(got) != 1 || got[0] != TagTimer {
+			t.Fatalf("after Arm: tags %v, want [%d]", got, TagTimer)
+		}
+		if time.Now().Before(due) {
+			t.Fatalf("timer fired before its deadline")
+		}
+		if !s.Armed().Equal(due) {
+			t.Fatalf("Armed() = %v, want %v", s.Armed(), due)
+		}
+		s.TimerFired()
+		if !s.Armed().IsZero() {
+			t.Fatalf("Armed() after TimerFired = %v, want zero", s.Armed())
+		}
+
+		woke := make(chan struct{})
+		go func() { defer close(woke); s.Wake() }()
+		if got := tags(); len(got) != 1 || got[0] != TagWake {
+			t.Fatalf("after Wake: tags %v, want [%d]", got, TagWake)
+		}
+		<-woke // before Close: Wake reads the descriptor Close clears
+		s.DrainWake()
+
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fds[0])
+		defer unix.Close(fds[1])
+		if err := s.Add(fds[0], fds[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if got := tags(); len(got) != 1 || got[0] != int32(fds[0]) {
+			t.Fatalf("after a datagram: tags %v, want [%d]", got, fds[0])
+		}
+		s.Del(fds[0])
+	})
 }
 
 // TestTimerFiredNeedsNoRead: TimerFired leaves the expiry unread; the
 // next Arm clears it (no second TagTimer before the new deadline), and a
 // Wait without an Arm reads it itself (no busy loop on a stale expiry).
 func TestTimerFiredNeedsNoRead(t *testing.T) {
-	for name, mk := range map[string]func() (*Set, error){"New": New, "NewParked": NewParked} {
-		t.Run(name, func(t *testing.T) {
-			s, err := mk()
+	eachKind(t, func(t *testing.T, s *Set) {
+		var wakers sync.WaitGroup
+		defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
+		wakeSoon := func() {
+			wakers.Go(func() { time.Sleep(10 * time.Millisecond); s.Wake() })
+		}
+		wait := func(stage string, want int32) {
+			t.Helper()
+			evs, err := s.Wait()
 			if err != nil {
 				t.Fatal(err)
 			}
-			var wakers sync.WaitGroup
-			defer s.Close()
-			defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
-			wakeSoon := func() {
-				wakers.Go(func() { time.Sleep(10 * time.Millisecond); s.Wake() })
+			if len(evs) != 1 || evs[0].Fd != want {
+				t.Fatalf("%s: events %v, want one tagged %d", stage, evs, want)
 			}
-			wait := func(stage string, want int32) {
-				t.Helper()
-				evs, err := s.Wait()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(evs) != 1 || evs[0].Fd != want {
-					t.Fatalf("%s: events %v, want one tagged %d", stage, evs, want)
-				}
-			}
-			for i := range 5 {
-				s.Arm(time.Now().Add(2 * time.Millisecond))
-				wait(fmt.Sprint(i, ": the deadline"), TagTimer)
-				s.TimerFired()
-			}
-			s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
-			wakeSoon()
-			wait("armed an hour ahead", TagWake)
-			s.DrainWake()
-			s.Arm(time.Now().Add(time.Millisecond))
-			wait("the last deadline", TagTimer)
+		}
+		for i := range 5 {
+			s.Arm(time.Now().Add(2 * time.Millisecond))
+			wait(fmt.Sprint(i, ": the deadline"), TagTimer)
 			s.TimerFired()
-			wakeSoon()
-			wait("not armed again", TagWake)
-		})
-	}
+		}
+		s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
+		wakeSoon()
+		wait("armed an hour ahead", TagWake)
+		s.DrainWake()
+		s.Arm(time.Now().Add(time.Millisecond))
+		wait("the last deadline", TagTimer)
+		s.TimerFired()
+		wakeSoon()
+		wait("not armed again", TagWake)
+	})
 }
 
 // TestWaitLetsTheWorldStop: New's raw Wait (Raw) keeps its P in a raw system call,

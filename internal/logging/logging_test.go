@@ -62,17 +62,42 @@ func TestJournalPrefixes(t *testing.T) {
 	}
 }
 
-// The syslog form reaches a real datagram socket with the facility given by
-// -S, the severity of the record, the ident and the message first.
-func TestSyslogDatagrams(t *testing.T) {
+// fakeSyslog is a datagram socket standing in for /dev/log.
+type fakeSyslog struct {
+	t    *testing.T
+	path string
+	ln   *net.UnixConn
+}
+
+// listenSyslog opens a fakeSyslog, closed when the test ends.
+func listenSyslog(t *testing.T) *fakeSyslog {
 	path := filepath.Join(t.TempDir(), "log")
 	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
+	return &fakeSyslog{t, path, ln}
+}
+
+// read returns the next datagram, failing the test if none comes within 2 s.
+func (s *fakeSyslog) read() string {
+	s.t.Helper()
+	_ = s.ln.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := s.ln.Read(buf)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(buf[:n])
+}
+
+// The syslog form reaches a real datagram socket with the facility given by
+// -S, the severity of the record, the ident and the message first.
+func TestSyslogDatagrams(t *testing.T) {
+	sl := listenSyslog(t)
 	fac, _ := ParseFacility("6")
-	log, closeLog, err := New(Options{Dest: Syslog, Facility: fac, Network: "unixgram", Addr: path}, os.Stderr)
+	log, closeLog, err := New(Options{Dest: Syslog, Facility: fac, Network: "unixgram", Addr: sl.path}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,25 +105,16 @@ func TestSyslogDatagrams(t *testing.T) {
 	log.Info("(VI_1) Entering MASTER STATE", "from", "BACKUP")
 	log.Error("reload rejected", "errors", 2)
 	log.Debug("not at info level")
-	read := func() string {
-		_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 4096)
-		n, err := ln.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(buf[:n])
-	}
 	tag := "vigil[" + strconv.Itoa(os.Getpid()) + "]: "
 	// local6 is facility 22: info is 22*8+6, err 22*8+3.
-	if m := read(); !strings.HasPrefix(m, "<182>") || !strings.Contains(m, tag+"(VI_1) Entering MASTER STATE from=BACKUP") {
+	if m := sl.read(); !strings.HasPrefix(m, "<182>") || !strings.Contains(m, tag+"(VI_1) Entering MASTER STATE from=BACKUP") {
 		t.Errorf("first datagram %q", m)
 	}
-	if m := read(); !strings.HasPrefix(m, "<179>") || !strings.Contains(m, tag+"reload rejected errors=2") {
+	if m := sl.read(); !strings.HasPrefix(m, "<179>") || !strings.Contains(m, tag+"reload rejected errors=2") {
 		t.Errorf("second datagram %q", m)
 	}
-	_ = ln.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if n, _ := ln.Read(make([]byte, 10)); n > 0 {
+	_ = sl.ln.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := sl.ln.Read(make([]byte, 10)); n > 0 {
 		t.Error("a debug record was sent at info level")
 	}
 }
@@ -148,24 +164,16 @@ func TestUnderJournal(t *testing.T) {
 
 // keepalived -l without -G logs to the console and to syslog.
 func TestBothDestinations(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log")
-	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	sl := listenSyslog(t)
 	var b bytes.Buffer
-	log, closeLog, err := New(Options{Dest: Both, Network: "unixgram", Addr: path}, &b)
+	log, closeLog, err := New(Options{Dest: Both, Network: "unixgram", Addr: sl.path}, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeLog()
 	log.Info("(VI_1) Entering MASTER STATE")
-	_ = ln.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 4096)
-	n, err := ln.Read(buf)
-	if err != nil || !strings.Contains(string(buf[:n]), "(VI_1) Entering MASTER STATE") {
-		t.Errorf("syslog got %q, %v", buf[:n], err)
+	if m := sl.read(); !strings.Contains(m, "(VI_1) Entering MASTER STATE") {
+		t.Errorf("syslog got %q", m)
 	}
 	if !strings.Contains(b.String(), `msg="(VI_1) Entering MASTER STATE"`) {
 		t.Errorf("console got %q", b.String())
