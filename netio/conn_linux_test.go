@@ -82,7 +82,7 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 			big.Addrs = append(big.Addrs, netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + i)}))
 		}
 		check(t, ca.Send(must[[]byte](t)(big.Marshal(src, wire.GroupV4, wire.ChecksumPseudoHeader)), src, wire.GroupV4))
-		check(t, ca.Send(advert(t, 3, 2, 100, netip.MustParseAddr("192.0.2.100"), src, wire.GroupV4), src, wire.GroupV4))
+		sendAdvert(t, ca, 2, 100, netip.MustParseAddr("192.0.2.100"), src, wire.GroupV4)
 		// 40 bytes hold the IPv4 header and a one-address advert, not ten.
 		check(t, cb.SetReadDeadline(time.Now().Add(3*time.Second)))
 		p, err := cb.ReadPacket(make([]byte, 40))
@@ -98,17 +98,7 @@ func TestConnMulticastAndUnicast(t *testing.T) {
 	})
 
 	t.Run("send errors", func(t *testing.T) {
-		ca := listenIn(t, a, "eth0", inet.IPv4, Options{})
-		msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
-		if err := ca.Send(msg, netip.MustParseAddr("203.0.113.9"), wire.GroupV4); err == nil {
-			t.Error("Send from an address the host does not have succeeded")
-		}
-		if err := ca.Send(msg, netip.MustParseAddr("192.0.2.1"), wire.GroupV6); err == nil {
-			t.Error("Send to an IPv6 group on an IPv4 socket succeeded")
-		}
-		if s := ca.Stats(); s != (Stats{SendErrors: 2}) {
-			t.Errorf("stats %+v, want 2 send errors", s)
-		}
+		checkSendErrors(t, listenIn(t, a, "eth0", inet.IPv4, Options{}), netip.MustParseAddr("192.0.2.1"))
 	})
 }
 
@@ -148,9 +138,9 @@ func TestConnIsolation(t *testing.T) {
 
 			// VRID 1: a to the group on lan; VRID 2: c to the group on
 			// lan2; VRID 3: a to b's address on lan.
-			check(t, sa.Send(advert(t, 3, 1, 100, vip, srcA, group), srcA, group))
-			check(t, sc.Send(advert(t, 3, 2, 100, vip, srcC, group), srcC, group))
-			check(t, sa.Send(advert(t, 3, 3, 100, vip, srcA, peerB), srcA, peerB))
+			sendAdvert(t, sa, 1, 100, vip, srcA, group)
+			sendAdvert(t, sc, 2, 100, vip, srcC, group)
+			sendAdvert(t, sa, 3, 100, vip, srcA, peerB)
 
 			for _, r := range []struct {
 				name  string
@@ -236,14 +226,10 @@ func TestConnSurvivesLinkFlap(t *testing.T) {
 	}
 
 	check(t, an.Announce(netip.MustParseAddr("192.0.2.100")))
-	check(t, a4.Send(advert(t, 3, 51, 100, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4), src4, wire.GroupV4))
-	check(t, a6.Send(advert(t, 3, 52, 100, netip.MustParseAddr("2001:db8::100"), llA, wire.GroupV6), llA, wire.GroupV6))
-	if got := drain(t, b4, 1); !slices.Equal(vrids(got), []uint8{51}) {
-		t.Errorf("IPv4 after the flap: received VRIDs %v, want [51]", vrids(got))
-	}
-	if got := drain(t, b6, 1); !slices.Equal(vrids(got), []uint8{52}) {
-		t.Errorf("IPv6 after the flap: received VRIDs %v, want [52]", vrids(got))
-	}
+	sendAdvert(t, a4, 51, 100, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4)
+	sendAdvert(t, a6, 52, 100, netip.MustParseAddr("2001:db8::100"), llA, wire.GroupV6)
+	expectVRIDs(t, b4, "IPv4 after the flap", 51)
+	expectVRIDs(t, b6, "IPv6 after the flap", 52)
 }
 
 // TestConnOnVMAC: with use_vmac, keepalived's layout, a Conn on a macvlan
@@ -272,8 +258,8 @@ func TestConnOnVMAC(t *testing.T) {
 	src4 := netip.MustParseAddr("192.0.2.1")
 	va4, va6 := listenIn(t, a, "vrrp.51", inet.IPv4, Options{Multicast: true}), listenIn(t, a, "vrrp.51", inet.IPv6, Options{Multicast: true})
 	b4, b6 := listenIn(t, b, "eth0", inet.IPv4, Options{Multicast: true}), listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
-	check(t, va4.Send(advert(t, 3, 51, 200, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4), src4, wire.GroupV4))
-	check(t, va6.Send(advert(t, 3, 51, 200, netip.MustParseAddr("2001:db8::100"), llV, wire.GroupV6), llV, wire.GroupV6))
+	sendAdvert(t, va4, 51, 200, netip.MustParseAddr("192.0.2.100"), src4, wire.GroupV4)
+	sendAdvert(t, va6, 51, 200, netip.MustParseAddr("2001:db8::100"), llV, wire.GroupV6)
 	if got := drain(t, b4, 1); len(got) != 1 || got[0].Src != src4 {
 		t.Errorf("b received over IPv4 %v, want one advert from %v", got, src4)
 	}
@@ -294,14 +280,10 @@ func TestConnOnVMAC(t *testing.T) {
 
 	// The other direction: the group reaches the macvlan.
 	src4b := netip.MustParseAddr("192.0.2.2")
-	check(t, b4.Send(advert(t, 3, 52, 100, netip.MustParseAddr("192.0.2.100"), src4b, wire.GroupV4), src4b, wire.GroupV4))
-	check(t, b6.Send(advert(t, 3, 52, 100, netip.MustParseAddr("2001:db8::100"), llB, wire.GroupV6), llB, wire.GroupV6))
-	if got := drain(t, va4, 1); !slices.Equal(vrids(got), []uint8{52}) {
-		t.Errorf("VMAC Conn received over IPv4 VRIDs %v, want [52]", vrids(got))
-	}
-	if got := drain(t, va6, 1); !slices.Equal(vrids(got), []uint8{52}) {
-		t.Errorf("VMAC Conn received over IPv6 VRIDs %v, want [52]", vrids(got))
-	}
+	sendAdvert(t, b4, 52, 100, netip.MustParseAddr("192.0.2.100"), src4b, wire.GroupV4)
+	sendAdvert(t, b6, 52, 100, netip.MustParseAddr("2001:db8::100"), llB, wire.GroupV6)
+	expectVRIDs(t, va4, "VMAC Conn over IPv4", 52)
+	expectVRIDs(t, va6, "VMAC Conn over IPv6", 52)
 
 	an := openAnnouncerIn(t, a, "vrrp.51", AnnouncerConfig{})
 	if an.MAC().String() != vmac {
@@ -338,21 +320,14 @@ func TestConnLeaveAndJoinGroup(t *testing.T) {
 		t.Run(tc.fam.String(), func(t *testing.T) {
 			ca := listenIn(t, a, "eth0", tc.fam, Options{})
 			cb := listenIn(t, b, "eth0", tc.fam, Options{Multicast: true})
-			send := func(vrid uint8) {
-				check(t, ca.Send(advert(t, 3, vrid, 100, tc.vip, tc.src, tc.group), tc.src, tc.group))
-			}
 			check(t, cb.LeaveGroup())
 			check(t, cb.LeaveGroup())
-			send(51)
-			if got := drain(t, cb, 0); len(got) != 0 {
-				t.Errorf("after LeaveGroup: received VRIDs %v, want none", vrids(got))
-			}
+			sendAdvert(t, ca, 51, 100, tc.vip, tc.src, tc.group)
+			expectVRIDs(t, cb, "after LeaveGroup")
 			check(t, cb.JoinGroup())
 			check(t, cb.JoinGroup())
-			send(52)
-			if got := drain(t, cb, 1); !slices.Equal(vrids(got), []uint8{52}) {
-				t.Errorf("after JoinGroup: received VRIDs %v, want [52]", vrids(got))
-			}
+			sendAdvert(t, ca, 52, 100, tc.vip, tc.src, tc.group)
+			expectVRIDs(t, cb, "after JoinGroup", 52)
 		})
 	}
 }

@@ -135,6 +135,45 @@ func advert(t *testing.T, version, vrid, prio uint8, vip, src, dst netip.Addr) [
 	return b
 }
 
+// sender is what a Conn and a Socket share for sending.
+type sender interface {
+	Send(msg []byte, src, dst netip.Addr) error
+	Stats() Stats
+}
+
+// checkSendErrors checks that s, an IPv4 sender on a host whose address is
+// own, fails to send from an address the host does not have and to an IPv6
+// group, and counts both failures.
+func checkSendErrors(t *testing.T, s sender, own netip.Addr) {
+	t.Helper()
+	msg := advert(t, 3, 51, 150, netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("203.0.113.9"), wire.GroupV4)
+	if err := s.Send(msg, netip.MustParseAddr("203.0.113.9"), wire.GroupV4); err == nil {
+		t.Error("Send from an address the host does not have succeeded")
+	}
+	if err := s.Send(msg, own, wire.GroupV6); err == nil {
+		t.Error("Send to an IPv6 group on an IPv4 socket succeeded")
+	}
+	if st := s.Stats(); st != (Stats{SendErrors: 2}) {
+		t.Errorf("stats %+v, want 2 send errors", st)
+	}
+}
+
+// sendAdvert sends over s a VRRPv3 advert of vrid at prio, claiming vip,
+// from src to dst.
+func sendAdvert(t *testing.T, s sender, vrid, prio uint8, vip, src, dst netip.Addr) {
+	t.Helper()
+	check(t, s.Send(advert(t, 3, vrid, prio, vip, src, dst), src, dst))
+}
+
+// expectVRIDs drains c and checks that it received adverts of the VRIDs
+// want, in that order (none if want is empty).
+func expectVRIDs(t *testing.T, c *Conn, what string, want ...uint8) {
+	t.Helper()
+	if got := vrids(drain(t, c, len(want))); !slices.Equal(got, want) {
+		t.Errorf("%s: received VRIDs %v, want %v", what, got, want)
+	}
+}
+
 // received is what a test keeps of a packet.
 type received struct {
 	Packet

@@ -36,14 +36,14 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	srcA, srcB, srcC := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
 	vip, vip6 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")
 	for range 3 {
-		check(t, a4.Send(advert(t, 3, 51, 200, vip, srcA, wire.GroupV4), srcA, wire.GroupV4))
+		sendAdvert(t, a4, 51, 200, vip, srcA, wire.GroupV4)
 	}
 	for range 2 {
-		check(t, b4.Send(advert(t, 3, 51, 100, vip, srcB, wire.GroupV4), srcB, wire.GroupV4))
+		sendAdvert(t, b4, 51, 100, vip, srcB, wire.GroupV4)
 	}
 	check(t, b4.Send(advert(t, 2, 7, 100, vip, srcB, srcC), srcB, srcC)) // unicast to the sniffer's host
-	check(t, a6.Send(advert(t, 3, 51, 150, vip6, llA, wire.GroupV6), llA, wire.GroupV6))
-	check(t, c4.Send(advert(t, 3, 9, 50, vip, srcC, wire.GroupV4), srcC, wire.GroupV4)) // the sniffer's own host
+	sendAdvert(t, a6, 51, 150, vip6, llA, wire.GroupV6)
+	sendAdvert(t, c4, 9, 50, vip, srcC, wire.GroupV4) // the sniffer's own host
 	// Other traffic is filtered out in the kernel.
 	must[string](t)(a.Run("ping", "-c", "2", "-i", "0.2", "192.0.2.3"))
 	must[string](t)(a.Run("ping", "-c", "1", "2001:db8::3"))
