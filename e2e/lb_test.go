@@ -280,65 +280,58 @@ func waitDirector(t *testing.T, n *node, state string, timeout time.Duration) ti
 // rules (0.3 s allowed, ~0.1 s measured), and a request that started just
 // before the new master answered and times out (0.3 s).
 func TestLBDirectorFailover(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbff", "FNAT"},
-		{"dr", "lbfd", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 2)
-			d1 := x.director(0, x.conf("rr", 150, nil))
-			d2 := x.director(1, x.conf("rr", 100, nil))
-			const timeout = 300 * time.Millisecond
-			c := newLBClient(x.client, timeout)
-			x.waitServing(d1, c)
-			waitDirector(t, d2, "BACKUP", 10*time.Second)
+	fnatAndDR(t, "lbf", func(t *testing.T, tc lbCase) {
+		x := newLBLab(t, tc.prefix, tc.kind, 2)
+		d1 := x.director(0, x.conf("rr", 150, nil))
+		d2 := x.director(1, x.conf("rr", 100, nil))
+		const timeout = 300 * time.Millisecond
+		c := newLBClient(x.client, timeout)
+		x.waitServing(d1, c)
+		waitDirector(t, d2, "BACKUP", 10*time.Second)
 
-			s := startStream(c, x.url(), 10*time.Millisecond)
-			defer s.stop()
-			time.Sleep(time.Second)
-			cut := time.Now()
-			if err := x.lab.Cut(x.ports[0]); err != nil {
-				t.Fatal(err)
+		s := startStream(c, x.url(), 10*time.Millisecond)
+		defer s.stop()
+		time.Sleep(time.Second)
+		cut := time.Now()
+		if err := x.lab.Cut(x.ports[0]); err != nil {
+			t.Fatal(err)
+		}
+		takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+		// RFC 5798 section 6.4.2: the new master's first advert goes
+		// out before the slow work of the takeover (the nft apply
+		// before the VIPs). The daemon measures both from the
+		// transition; the order holds however loaded the host is.
+		for _, n := range []*node{d1, d2} {
+			waitFor(t, 5*time.Second, n.host.Name+"'s VIPs claimed", func() bool { return instStatus(t, n).Counters["vips_claimed_us"] > 0 })
+			c := instStatus(t, n).Counters
+			t.Logf("%s: first advert %dus after becoming MASTER, VIPs in after %dus", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
+			if c["first_advert_us"] > c["vips_claimed_us"] {
+				t.Errorf("%s: first advert %dus after the transition, VIPs claimed after %dus: want the advert first", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
 			}
-			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
-			// RFC 5798 section 6.4.2: the new master's first advert goes
-			// out before the slow work of the takeover (the nft apply
-			// before the VIPs). The daemon measures both from the
-			// transition; the order holds however loaded the host is.
-			for _, n := range []*node{d1, d2} {
-				waitFor(t, 5*time.Second, n.host.Name+"'s VIPs claimed", func() bool { return instStatus(t, n).Counters["vips_claimed_us"] > 0 })
-				c := instStatus(t, n).Counters
-				t.Logf("%s: first advert %dus after becoming MASTER, VIPs in after %dus", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
-				if c["first_advert_us"] > c["vips_claimed_us"] {
-					t.Errorf("%s: first advert %dus after the transition, VIPs claimed after %dus: want the advert first", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
-				}
-			}
-			time.Sleep(3 * time.Second)
-			res := s.stop()
-			pre := endedBefore(res, cut)
-			post := summarize(res, cut, time.Now())
-			var window time.Duration
-			if post.failed > 0 {
-				window = post.lastFail.Sub(cut)
-			}
-			after := summarize(res, cut.Add(window), time.Now())
-			bound := masterDown(3, 100, lbAdvert) + lbAdvert + 300*time.Millisecond + timeout
-			t.Logf("%s: master's link cut; dir2 MASTER and serving after %v; requests before the cut %d (failed %d), after it %d, failed %d in a window of %v (bound %v); "+
-				"after the window %d requests, none failed: %v",
-				tc.name, takeover.Round(time.Millisecond), pre.total, pre.failed, post.total, post.failed, window.Round(time.Millisecond), bound, after.total, after.byServer)
-			if pre.failed > 0 {
-				t.Errorf("%d requests failed before the cut (last: %v)", pre.failed, pre.lastErr)
-			}
-			if window > bound {
-				t.Errorf("requests failed until %v after the cut, more than %v (last: %v)", window, bound, post.lastErr)
-			}
-			if after.total < 150 || len(after.byServer) != len(x.rs) {
-				t.Errorf("after the failover window: %d requests answered by %v, want ≥ 150 spread over all three real servers", after.total, after.byServer)
-			}
-		})
-	}
+		}
+		time.Sleep(3 * time.Second)
+		res := s.stop()
+		pre := endedBefore(res, cut)
+		post := summarize(res, cut, time.Now())
+		var window time.Duration
+		if post.failed > 0 {
+			window = post.lastFail.Sub(cut)
+		}
+		after := summarize(res, cut.Add(window), time.Now())
+		bound := masterDown(3, 100, lbAdvert) + lbAdvert + 300*time.Millisecond + timeout
+		t.Logf("%s: master's link cut; dir2 MASTER and serving after %v; requests before the cut %d (failed %d), after it %d, failed %d in a window of %v (bound %v); "+
+			"after the window %d requests, none failed: %v",
+			tc.name, takeover.Round(time.Millisecond), pre.total, pre.failed, post.total, post.failed, window.Round(time.Millisecond), bound, after.total, after.byServer)
+		if pre.failed > 0 {
+			t.Errorf("%d requests failed before the cut (last: %v)", pre.failed, pre.lastErr)
+		}
+		if window > bound {
+			t.Errorf("requests failed until %v after the cut, more than %v (last: %v)", window, bound, post.lastErr)
+		}
+		if after.total < 150 || len(after.byServer) != len(x.rs) {
+			t.Errorf("after the failover window: %d requests answered by %v, want ≥ 150 spread over all three real servers", after.total, after.byServer)
+		}
+	})
 }
 
 // TestLBDRMaglevKeepsConnections opens keep-alive HTTP/1.1 connections
@@ -542,92 +535,85 @@ func TestLBFNATConns(t *testing.T) {
 // forward the service from the moment it owns the VIP, as a keepalived
 // backup does with its IPVS services in place before it takes the VIP.
 func TestLBFailoverNoReset(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbrf", "FNAT"},
-		{"dr", "lbrd", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 2)
-			d1 := x.director(0, x.conf("rr", 150, nil))
-			d2 := x.director(1, x.conf("rr", 100, nil))
-			c := newLBClient(x.client, 50*time.Millisecond)
-			x.waitServing(d1, c)
-			waitDirector(t, d2, "BACKUP", 10*time.Second)
+	fnatAndDR(t, "lbr", func(t *testing.T, tc lbCase) {
+		x := newLBLab(t, tc.prefix, tc.kind, 2)
+		d1 := x.director(0, x.conf("rr", 150, nil))
+		d2 := x.director(1, x.conf("rr", 100, nil))
+		c := newLBClient(x.client, 50*time.Millisecond)
+		x.waitServing(d1, c)
+		waitDirector(t, d2, "BACKUP", 10*time.Second)
 
-			var mu sync.Mutex
-			var refused []time.Time
-			var answered, lost int
-			ctx, cancel := context.WithCancel(context.Background())
-			var wg sync.WaitGroup
-			src := netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), 0)
-			vip := netip.AddrPortFrom(x.vip, 80).String()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tick := time.NewTicker(2 * time.Millisecond)
-				defer tick.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick.C:
+		var mu sync.Mutex
+		var refused []time.Time
+		var answered, lost int
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		src := netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), 0)
+		vip := netip.AddrPortFrom(x.vip, 80).String()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(2 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					at := time.Now()
+					conn, err := c.dial(context.Background(), src, vip)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						answered++
+						conn.Close()
+					case errors.Is(err, syscall.ECONNREFUSED):
+						refused = append(refused, at)
+					default:
+						lost++
 					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						at := time.Now()
-						conn, err := c.dial(context.Background(), src, vip)
-						mu.Lock()
-						defer mu.Unlock()
-						switch {
-						case err == nil:
-							answered++
-							conn.Close()
-						case errors.Is(err, syscall.ECONNREFUSED):
-							refused = append(refused, at)
-						default:
-							lost++
-						}
-					}()
-				}
-			}()
-			time.Sleep(300 * time.Millisecond)
-			cut := time.Now()
-			if err := x.lab.Cut(x.ports[0]); err != nil {
-				t.Fatal(err)
+				}()
 			}
-			takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
-			time.Sleep(time.Second)
-			// And back: dir1 (priority 150) preempts once its link heals,
-			// and dir2 hands over.
-			heal := time.Now()
-			if err := x.lab.Heal(x.ports[0]); err != nil {
-				t.Fatal(err)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		cut := time.Now()
+		if err := x.lab.Cut(x.ports[0]); err != nil {
+			t.Fatal(err)
+		}
+		takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
+		time.Sleep(time.Second)
+		// And back: dir1 (priority 150) preempts once its link heals,
+		// and dir2 hands over.
+		heal := time.Now()
+		if err := x.lab.Heal(x.ports[0]); err != nil {
+			t.Fatal(err)
+		}
+		preempt := waitDirector(t, d1, "MASTER", 10*time.Second)
+		time.Sleep(time.Second)
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		var at []string
+		for _, r := range refused {
+			if r.Before(heal) {
+				at = append(at, "cut+"+r.Sub(cut).Round(time.Millisecond).String())
+			} else {
+				at = append(at, "heal+"+r.Sub(heal).Round(time.Millisecond).String())
 			}
-			preempt := waitDirector(t, d1, "MASTER", 10*time.Second)
-			time.Sleep(time.Second)
-			cancel()
-			wg.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			var at []string
-			for _, r := range refused {
-				if r.Before(heal) {
-					at = append(at, "cut+"+r.Sub(cut).Round(time.Millisecond).String())
-				} else {
-					at = append(at, "heal+"+r.Sub(heal).Round(time.Millisecond).String())
-				}
-			}
-			t.Logf("%s: dials every 2 ms across the cut and the heal: %d answered, %d lost (timed out), %d reset; dir2 MASTER %v after the cut, dir1 MASTER again %v after the heal; resets at %v",
-				tc.name, answered, lost, len(refused), takeover.Round(time.Millisecond), preempt.Round(time.Millisecond), at)
-			if len(refused) > 0 {
-				t.Errorf("%d dials to the VIP were reset (connection refused) while the VIP moved, at %v: a director answered for the VIP without forwarding its port",
-					len(refused), at)
-			}
-		})
-	}
+		}
+		t.Logf("%s: dials every 2 ms across the cut and the heal: %d answered, %d lost (timed out), %d reset; dir2 MASTER %v after the cut, dir1 MASTER again %v after the heal; resets at %v",
+			tc.name, answered, lost, len(refused), takeover.Round(time.Millisecond), preempt.Round(time.Millisecond), at)
+		if len(refused) > 0 {
+			t.Errorf("%d dials to the VIP were reset (connection refused) while the VIP moved, at %v: a director answered for the VIP without forwarding its port",
+				len(refused), at)
+		}
+	})
 }
 
 // realServers6 are the three IPv6 real servers of the IPv6 labs, each with
@@ -732,87 +718,80 @@ func TestLBFNATIPv6(t *testing.T) {
 // handful (7 of 16381 for these three real servers, so the test's few
 // connections all stay with probability above 99.5%).
 func TestLBInhibitOnFailure(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbif", "FNAT"},
-		{"dr", "lbid", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			flags := t.TempDir()
-			x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string { return x.confInhibit("rr", 150, flags) })
+	fnatAndDR(t, "lbi", func(t *testing.T, tc lbCase) {
+		flags := t.TempDir()
+		x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string { return x.confInhibit("rr", 150, flags) })
 
-			// Keep-alive connections from every client address until
-			// each real server holds at least two of them.
-			type kept struct {
-				k            *kaConn
-				server, peer string
-			}
-			var ka []kept
-			held := map[string]int{}
-			for i := 0; len(ka) < 60 && (held["r1"] < 2 || held["r2"] < 2 || held["r3"] < 2); i++ {
-				k, err := c.dialKeepAlive(i%(lbClientAliases+1), netip.AddrPortFrom(x.vip, 80).String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer k.Close()
-				srv, peer, err := k.get(2 * time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ka = append(ka, kept{k, srv, peer})
-				held[srv]++
-			}
-			t.Logf("%d keep-alive connections, by real server: %v", len(ka), held)
-
-			victim := x.rs[1]
-			if err := os.WriteFile(filepath.Join(flags, victim.name+".down"), nil, 0o644); err != nil {
+		// Keep-alive connections from every client address until
+		// each real server holds at least two of them.
+		type kept struct {
+			k            *kaConn
+			server, peer string
+		}
+		var ka []kept
+		held := map[string]int{}
+		for i := 0; len(ka) < 60 && (held["r1"] < 2 || held["r2"] < 2 || held["r3"] < 2); i++ {
+			k, err := c.dialKeepAlive(i%(lbClientAliases+1), netip.AddrPortFrom(x.vip, 80).String())
+			if err != nil {
 				t.Fatal(err)
 			}
-			took := waitFor(t, 5*time.Second, victim.name+" to be down with weight 0", func() bool {
-				r, ok := realStatus(d, victim.addr)
-				return ok && !r.Up && r.Weight == 0
-			})
-			lag := x.waitScheduled(t, d, victim, false)
-			newConns := c.spread(t, x.url(), 150)
-			var moved []string
-			for round := 0; round < 3; round++ {
-				for i, kc := range ka {
-					srv, peer, err := kc.k.get(2 * time.Second)
-					switch {
-					case err != nil && kc.server == victim.name:
-						t.Errorf("keep-alive connection %d to the draining %s failed: %v", i, victim.name, err)
-					case err != nil:
-						moved = append(moved, fmt.Sprintf("%d (%s): %v", i, kc.server, err))
-					case srv != kc.server || peer != kc.peer:
-						t.Errorf("keep-alive connection %d: answered by %s seeing %s, first by %s seeing %s", i, srv, peer, kc.server, kc.peer)
-					}
-				}
-			}
-			t.Logf("%s: %s down (weight 0) in status %v after its check failed, seen gone from the nft scheduling map %v later (polling included); 150 new connections went to %v; its %d keep-alive connections still answered by it",
-				tc.name, victim.name, took.Round(time.Millisecond), lag.Round(time.Millisecond), newConns, held[victim.name])
-			if newConns[victim.name] > 0 {
-				t.Errorf("%d new connections reached %s while its weight was 0", newConns[victim.name], victim.name)
-			}
-			if len(moved) > 0 {
-				t.Errorf("keep-alive connections to the real servers that stayed up broke when %s drained: %v", victim.name, moved)
-			}
-
-			if err := os.Remove(filepath.Join(flags, victim.name+".down")); err != nil {
+			defer k.Close()
+			srv, peer, err := k.get(2 * time.Second)
+			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 5*time.Second, victim.name+" to be up again", func() bool {
-				r, ok := realStatus(d, victim.addr)
-				return ok && r.Up && r.Weight == 1
-			})
-			x.waitScheduled(t, d, victim, true)
-			again := c.spread(t, x.url(), 150)
-			t.Logf("%s: %s up again; 150 new connections went to %v", tc.name, victim.name, again)
-			if again[victim.name] == 0 {
-				t.Errorf("no new connection reached %s after it was up again: %v", victim.name, again)
-			}
+			ka = append(ka, kept{k, srv, peer})
+			held[srv]++
+		}
+		t.Logf("%d keep-alive connections, by real server: %v", len(ka), held)
+
+		victim := x.rs[1]
+		if err := os.WriteFile(filepath.Join(flags, victim.name+".down"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		took := waitFor(t, 5*time.Second, victim.name+" to be down with weight 0", func() bool {
+			r, ok := realStatus(d, victim.addr)
+			return ok && !r.Up && r.Weight == 0
 		})
-	}
+		lag := x.waitScheduled(t, d, victim, false)
+		newConns := c.spread(t, x.url(), 150)
+		var moved []string
+		for round := 0; round < 3; round++ {
+			for i, kc := range ka {
+				srv, peer, err := kc.k.get(2 * time.Second)
+				switch {
+				case err != nil && kc.server == victim.name:
+					t.Errorf("keep-alive connection %d to the draining %s failed: %v", i, victim.name, err)
+				case err != nil:
+					moved = append(moved, fmt.Sprintf("%d (%s): %v", i, kc.server, err))
+				case srv != kc.server || peer != kc.peer:
+					t.Errorf("keep-alive connection %d: answered by %s seeing %s, first by %s seeing %s", i, srv, peer, kc.server, kc.peer)
+				}
+			}
+		}
+		t.Logf("%s: %s down (weight 0) in status %v after its check failed, seen gone from the nft scheduling map %v later (polling included); 150 new connections went to %v; its %d keep-alive connections still answered by it",
+			tc.name, victim.name, took.Round(time.Millisecond), lag.Round(time.Millisecond), newConns, held[victim.name])
+		if newConns[victim.name] > 0 {
+			t.Errorf("%d new connections reached %s while its weight was 0", newConns[victim.name], victim.name)
+		}
+		if len(moved) > 0 {
+			t.Errorf("keep-alive connections to the real servers that stayed up broke when %s drained: %v", victim.name, moved)
+		}
+
+		if err := os.Remove(filepath.Join(flags, victim.name+".down")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, victim.name+" to be up again", func() bool {
+			r, ok := realStatus(d, victim.addr)
+			return ok && r.Up && r.Weight == 1
+		})
+		x.waitScheduled(t, d, victim, true)
+		again := c.spread(t, x.url(), 150)
+		t.Logf("%s: %s up again; 150 new connections went to %v", tc.name, victim.name, again)
+		if again[victim.name] == 0 {
+			t.Errorf("no new connection reached %s after it was up again: %v", victim.name, again)
+		}
+	})
 }
 
 // TestLBReload changes the virtual server under traffic (SIGHUP: rr to
@@ -905,85 +884,78 @@ func TestLBReload(t *testing.T) {
 // table). When a client's real server dies, the client moves, once, to
 // another one and sticks to it.
 func TestLBPersistence(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbpf", "FNAT"},
-		{"dr", "lbpd", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string {
-				return strings.Replace(x.conf("rr", 150, nil), "  protocol TCP\n", "  protocol TCP\n  persistence_timeout 30\n", 1)
-			})
-
-			// Each client address makes 10 connections, round after
-			// round, so that the first connections of the 9 clients come
-			// one after the other.
-			owner := func() (map[int]string, map[string]int) {
-				t.Helper()
-				seen := map[int]map[string]int{}
-				for round := 0; round < 10; round++ {
-					for i := 0; i <= lbClientAliases; i++ {
-						srv, err := c.getFrom(i, x.url())
-						if err != nil {
-							t.Fatalf("client 192.0.2.%d: %v", 10+i, err)
-						}
-						if seen[i] == nil {
-							seen[i] = map[string]int{}
-						}
-						seen[i][srv]++
-					}
-				}
-				own, per := map[int]string{}, map[string]int{}
-				for i, m := range seen {
-					if len(m) != 1 {
-						t.Errorf("client 192.0.2.%d was not kept on one real server: %v", 10+i, m)
-					}
-					for srv := range m {
-						own[i] = srv
-						per[srv]++
-					}
-				}
-				return own, per
-			}
-			// The warm-up pinned a few clients already, in turn too: the
-			// numgen counter only moves for clients not pinned yet.
-			own, per := owner()
-			t.Logf("%s: 9 clients × 10 connections, clients per real server: %v", tc.name, per)
-			if tc.kind == "FNAT" {
-				for _, r := range x.rs {
-					if per[r.name] != 3 {
-						t.Errorf("clients per real server %v: rr should give each 3 of the 9", per)
-					}
-				}
-			} else if len(per) < 2 {
-				t.Errorf("all 9 clients hashed to one real server: %v", per)
-			}
-
-			victim := x.rs[0]
-			for _, r := range x.rs {
-				if r.name == own[0] {
-					victim = r
-				}
-			}
-			victim.kill()
-			waitFor(t, 2*lbRemovalBound, victim.name+" to be down", func() bool {
-				r, ok := realStatus(d, victim.addr)
-				return ok && !r.Up
-			})
-			x.waitScheduled(t, d, victim, false)
-			own2, per2 := owner()
-			t.Logf("%s: %s (client 192.0.2.10's) killed; clients per real server now: %v", tc.name, victim.name, per2)
-			for i, srv := range own {
-				switch {
-				case own2[i] == victim.name:
-					t.Errorf("client 192.0.2.%d still sent to the dead %s", 10+i, victim.name)
-				case srv != victim.name && own2[i] != srv:
-					t.Errorf("client 192.0.2.%d moved from %s to %s though its real server is alive", 10+i, srv, own2[i])
-				}
-			}
+	fnatAndDR(t, "lbp", func(t *testing.T, tc lbCase) {
+		x, d, c := startLB(t, tc.prefix, tc.kind, time.Second, func(x *lbLab) string {
+			return strings.Replace(x.conf("rr", 150, nil), "  protocol TCP\n", "  protocol TCP\n  persistence_timeout 30\n", 1)
 		})
-	}
+
+		// Each client address makes 10 connections, round after
+		// round, so that the first connections of the 9 clients come
+		// one after the other.
+		owner := func() (map[int]string, map[string]int) {
+			t.Helper()
+			seen := map[int]map[string]int{}
+			for round := 0; round < 10; round++ {
+				for i := 0; i <= lbClientAliases; i++ {
+					srv, err := c.getFrom(i, x.url())
+					if err != nil {
+						t.Fatalf("client 192.0.2.%d: %v", 10+i, err)
+					}
+					if seen[i] == nil {
+						seen[i] = map[string]int{}
+					}
+					seen[i][srv]++
+				}
+			}
+			own, per := map[int]string{}, map[string]int{}
+			for i, m := range seen {
+				if len(m) != 1 {
+					t.Errorf("client 192.0.2.%d was not kept on one real server: %v", 10+i, m)
+				}
+				for srv := range m {
+					own[i] = srv
+					per[srv]++
+				}
+			}
+			return own, per
+		}
+		// The warm-up pinned a few clients already, in turn too: the
+		// numgen counter only moves for clients not pinned yet.
+		own, per := owner()
+		t.Logf("%s: 9 clients × 10 connections, clients per real server: %v", tc.name, per)
+		if tc.kind == "FNAT" {
+			for _, r := range x.rs {
+				if per[r.name] != 3 {
+					t.Errorf("clients per real server %v: rr should give each 3 of the 9", per)
+				}
+			}
+		} else if len(per) < 2 {
+			t.Errorf("all 9 clients hashed to one real server: %v", per)
+		}
+
+		victim := x.rs[0]
+		for _, r := range x.rs {
+			if r.name == own[0] {
+				victim = r
+			}
+		}
+		victim.kill()
+		waitFor(t, 2*lbRemovalBound, victim.name+" to be down", func() bool {
+			r, ok := realStatus(d, victim.addr)
+			return ok && !r.Up
+		})
+		x.waitScheduled(t, d, victim, false)
+		own2, per2 := owner()
+		t.Logf("%s: %s (client 192.0.2.10's) killed; clients per real server now: %v", tc.name, victim.name, per2)
+		for i, srv := range own {
+			switch {
+			case own2[i] == victim.name:
+				t.Errorf("client 192.0.2.%d still sent to the dead %s", 10+i, victim.name)
+			case srv != victim.name && own2[i] != srv:
+				t.Errorf("client 192.0.2.%d moved from %s to %s though its real server is alive", 10+i, srv, own2[i])
+			}
+		}
+	})
 }
 
 // TestLBSorryServer: r3 is the sorry_server of a virtual server whose real
@@ -1061,70 +1033,63 @@ func TestLBSorryServer(t *testing.T) {
 // for FNAT (numgen over conntrack's new flows, listed by `vigil conns` with
 // the local address) and within 4σ for DR (flow hash, as for TCP).
 func TestLBUDP(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbuf", "FNAT"},
-		{"dr", "lbud", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			x := newLBLab(t, tc.prefix, tc.kind, 1)
-			for _, r := range x.rs {
-				bind := ":53"
-				if tc.kind == "DR" {
-					bind = lbVIPDR + ":53"
-				}
-				serveUDP(t, r, bind)
-			}
-			conf := x.conf("rr", 150, nil)
-			conf = strings.Replace(conf, fmt.Sprintf("virtual_server %s 80 {", x.vip), fmt.Sprintf("virtual_server %s 53 {", x.vip), 1)
-			conf = strings.Replace(conf, "  protocol TCP\n", "  protocol UDP\n", 1)
-			conf = strings.ReplaceAll(conf, " 80 {\n    weight", " 53 {\n    weight")
-			conf = strings.ReplaceAll(conf, "    TCP_CHECK {\n", "    TCP_CHECK {\n      connect_port 80\n")
-			d := x.director(0, conf)
-			c := newLBClient(x.client, 300*time.Millisecond)
-			waitDirector(t, d, "MASTER", 15*time.Second)
-			vip := netip.AddrPortFrom(x.vip, 53).String()
-			seen := map[string]bool{}
-			waitFor(t, 15*time.Second, "every real server to answer through the VIP", func() bool {
-				if ans, err := c.query(vip); err == nil {
-					seen[ans] = true
-				}
-				return len(seen) == len(x.rs)
-			})
-			const n = 300
-			got := map[string]int{}
-			for i := 0; i < n; i++ {
-				ans, err := c.queryFrom(vip, 20000+i)
-				if err != nil {
-					t.Fatalf("query %d: %v", i+1, err)
-				}
-				got[ans]++
-			}
-			t.Logf("%s UDP: %d queries, one flow each: %v", tc.name, n, got)
-			tol := 0
+	fnatAndDR(t, "lbu", func(t *testing.T, tc lbCase) {
+		x := newLBLab(t, tc.prefix, tc.kind, 1)
+		for _, r := range x.rs {
+			bind := ":53"
 			if tc.kind == "DR" {
-				tol = 33 // 4σ of binomial(300, ⅓), as in TestLBSpread
+				bind = lbVIPDR + ":53"
 			}
-			for _, r := range x.rs {
-				if g := got[r.name]; g < n/3-tol || g > n/3+tol {
-					t.Errorf("%s answered %d of %d queries, want %d ± %d (%v)", r.name, g, n, n/3, tol, got)
-				}
+			serveUDP(t, r, bind)
+		}
+		conf := x.conf("rr", 150, nil)
+		conf = strings.Replace(conf, fmt.Sprintf("virtual_server %s 80 {", x.vip), fmt.Sprintf("virtual_server %s 53 {", x.vip), 1)
+		conf = strings.Replace(conf, "  protocol TCP\n", "  protocol UDP\n", 1)
+		conf = strings.ReplaceAll(conf, " 80 {\n    weight", " 53 {\n    weight")
+		conf = strings.ReplaceAll(conf, "    TCP_CHECK {\n", "    TCP_CHECK {\n      connect_port 80\n")
+		d := x.director(0, conf)
+		c := newLBClient(x.client, 300*time.Millisecond)
+		waitDirector(t, d, "MASTER", 15*time.Second)
+		vip := netip.AddrPortFrom(x.vip, 53).String()
+		seen := map[string]bool{}
+		waitFor(t, 15*time.Second, "every real server to answer through the VIP", func() bool {
+			if ans, err := c.query(vip); err == nil {
+				seen[ans] = true
 			}
-			if tc.kind == "FNAT" {
-				_, cs := conns(t, d, true)
-				var udp int
-				for _, cn := range cs {
-					if cn.Proto == "udp" && cn.Virtual == vip && strings.HasPrefix(cn.Local, lbLocalAddr+":") {
-						udp++
-					}
-				}
-				if udp < n {
-					t.Errorf("vigil conns lists %d UDP flows through the local address, want the %d just made", udp, n)
-				}
-			}
+			return len(seen) == len(x.rs)
 		})
-	}
+		const n = 300
+		got := map[string]int{}
+		for i := 0; i < n; i++ {
+			ans, err := c.queryFrom(vip, 20000+i)
+			if err != nil {
+				t.Fatalf("query %d: %v", i+1, err)
+			}
+			got[ans]++
+		}
+		t.Logf("%s UDP: %d queries, one flow each: %v", tc.name, n, got)
+		tol := 0
+		if tc.kind == "DR" {
+			tol = 33 // 4σ of binomial(300, ⅓), as in TestLBSpread
+		}
+		for _, r := range x.rs {
+			if g := got[r.name]; g < n/3-tol || g > n/3+tol {
+				t.Errorf("%s answered %d of %d queries, want %d ± %d (%v)", r.name, g, n, n/3, tol, got)
+			}
+		}
+		if tc.kind == "FNAT" {
+			_, cs := conns(t, d, true)
+			var udp int
+			for _, cn := range cs {
+				if cn.Proto == "udp" && cn.Virtual == vip && strings.HasPrefix(cn.Local, lbLocalAddr+":") {
+					udp++
+				}
+			}
+			if udp < n {
+				t.Errorf("vigil conns lists %d UDP flows through the local address, want the %d just made", udp, n)
+			}
+		}
+	})
 }
 
 // confDR6 is an IPv6 DR virtual server behind its own VRRPv3 instance.
@@ -1205,56 +1170,49 @@ func TestLBDRIPv6(t *testing.T) {
 // that left the pool, as IPVS does (expire_nodest_conn). DR keeps no
 // state and is the control case.
 func TestLBNoStaleFlowToDeadServer(t *testing.T) {
-	requireLBLab(t)
-	for _, tc := range []struct{ name, prefix, kind string }{
-		{"fnat", "lbstf", "FNAT"},
-		{"dr", "lbstd", "DR"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			x, d, c := startLB(t, tc.prefix, tc.kind, 300*time.Millisecond, nil)
-			victim := x.rs[1]
-			if err := x.lab.Cut(victim.port); err != nil {
-				t.Fatal(err)
+	fnatAndDR(t, "lbst", func(t *testing.T, tc lbCase) {
+		x, d, c := startLB(t, tc.prefix, tc.kind, 300*time.Millisecond, nil)
+		victim := x.rs[1]
+		if err := x.lab.Cut(victim.port); err != nil {
+			t.Fatal(err)
+		}
+		vip := netip.AddrPortFrom(x.vip, 80).String()
+		from := func(port uint16) netip.AddrPort {
+			return netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), port)
+		}
+		var lost []uint16
+		for p := uint16(40000); p < 40030; p++ {
+			conn, err := c.dial(context.Background(), from(p), vip)
+			if err != nil {
+				lost = append(lost, p)
+				continue
 			}
-			vip := netip.AddrPortFrom(x.vip, 80).String()
-			from := func(port uint16) netip.AddrPort {
-				return netip.AddrPortFrom(netip.MustParseAddr(lbClientAddr), port)
-			}
-			var lost []uint16
-			for p := uint16(40000); p < 40030; p++ {
-				conn, err := c.dial(context.Background(), from(p), vip)
-				if err != nil {
-					lost = append(lost, p)
-					continue
-				}
-				conn.Close()
-			}
-			if len(lost) == 0 {
-				t.Fatalf("no connection went to the unplugged %s", victim.name)
-			}
-			waitFor(t, 3*lbRemovalBound, victim.name+" to be down", func() bool {
-				r, ok := realStatus(d, victim.addr)
-				return ok && !r.Up
-			})
-			x.waitScheduled(t, d, victim, false)
-			// The data plane deletes the stale flows right after it swaps
-			// the rules, in the same Apply: give it that moment.
-			time.Sleep(200 * time.Millisecond)
-			var stuck []uint16
-			for _, p := range lost {
-				conn, err := c.dial(context.Background(), from(p), vip)
-				if err != nil {
-					stuck = append(stuck, p)
-					continue
-				}
-				conn.Close()
-			}
-			t.Logf("%s: %d of 30 fixed client ports lost their connection to the unplugged %s; after its removal, %d of them still fail: %v",
-				tc.name, len(lost), victim.name, len(stuck), stuck)
-			if len(stuck) > 0 {
-				t.Errorf("%d of %d client ports still cannot connect after %s left the pool: their new SYNs follow the stale flow to it", len(stuck), len(lost), victim.name)
-			}
+			conn.Close()
+		}
+		if len(lost) == 0 {
+			t.Fatalf("no connection went to the unplugged %s", victim.name)
+		}
+		waitFor(t, 3*lbRemovalBound, victim.name+" to be down", func() bool {
+			r, ok := realStatus(d, victim.addr)
+			return ok && !r.Up
 		})
-	}
+		x.waitScheduled(t, d, victim, false)
+		// The data plane deletes the stale flows right after it swaps
+		// the rules, in the same Apply: give it that moment.
+		time.Sleep(200 * time.Millisecond)
+		var stuck []uint16
+		for _, p := range lost {
+			conn, err := c.dial(context.Background(), from(p), vip)
+			if err != nil {
+				stuck = append(stuck, p)
+				continue
+			}
+			conn.Close()
+		}
+		t.Logf("%s: %d of 30 fixed client ports lost their connection to the unplugged %s; after its removal, %d of them still fail: %v",
+			tc.name, len(lost), victim.name, len(stuck), stuck)
+		if len(stuck) > 0 {
+			t.Errorf("%d of %d client ports still cannot connect after %s left the pool: their new SYNs follow the stale flow to it", len(stuck), len(lost), victim.name)
+		}
+	})
 }

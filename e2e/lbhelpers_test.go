@@ -76,6 +76,23 @@ func requireLBLab(t *testing.T) {
 	testenv.RequireTool(t, "ip", "nft", "sysctl", "nginx", "wrk")
 }
 
+// lbCase is one forwarding method a test runs with: its subtest name, the
+// lab prefix and the lb_kind.
+type lbCase struct{ name, prefix, kind string }
+
+// fnatAndDR runs test as two parallel subtests, "fnat" and "dr", in labs
+// prefix+"f" and prefix+"d": for behaviour that must hold whether the
+// director keeps flow state (FNAT) or not (DR).
+func fnatAndDR(t *testing.T, prefix string, test func(t *testing.T, tc lbCase)) {
+	requireLBLab(t)
+	for _, tc := range []lbCase{{"fnat", prefix + "f", "FNAT"}, {"dr", prefix + "d", "DR"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, tc)
+		})
+	}
+}
+
 // lbLab is a client, one or two directors and three nginx real servers.
 type lbLab struct {
 	t      *testing.T
