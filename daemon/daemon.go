@@ -642,7 +642,7 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 		}
 		return control.Response{Reload: &r}
 	}
-	return control.Response{Error: fmt.Sprintf("unknown command %q (expected status or reload)", req.Cmd)}
+	return control.Response{Error: fmt.Sprintf("unknown command %q (expected status, conns or reload)", req.Cmd)}
 }
 
 func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
