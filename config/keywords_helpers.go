@@ -102,6 +102,14 @@ func addrKW[T any](name, doc string, field func(*T) *netip.Addr, bit fieldSet) k
 	}}
 }
 
+// listKW is a block keyword whose lines parse into items added to a list
+// (virtual_ipaddress, static_routes...).
+func listKW[T, I any](name, doc string, parse func(*builder, *Node) []I, field func(*T) *[]I) keyword[T] {
+	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
+		*field(v) = append(*field(v), parse(b, n)...)
+	}}
+}
+
 // cmdKW is a `SCRIPT [username [groupname]]` keyword.
 func cmdKW[T any](name, doc string, field func(*T) **Command) keyword[T] {
 	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {

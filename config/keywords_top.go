@@ -161,15 +161,9 @@ func init() {
 			})
 		}},
 		{Name: "bfd_instance", Status: Supported, Doc: "A BFD session (RFC 5880, 5881): see its block.", Parse: parseBFDInstance},
-		{Name: "static_ipaddress", Status: Supported, Doc: "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", Parse: func(b *builder, n *Node, c *Config) {
-			c.StaticAddresses = append(c.StaticAddresses, b.vipList(n, true)...)
-		}},
-		{Name: "static_routes", Status: Supported, Doc: "Routes set at startup (ip route syntax).", Parse: func(b *builder, n *Node, c *Config) {
-			c.StaticRoutes = append(c.StaticRoutes, b.routeList(n)...)
-		}},
-		{Name: "static_rules", Status: Supported, Doc: "Policy rules set at startup (ip rule syntax).", Parse: func(b *builder, n *Node, c *Config) {
-			c.StaticRules = append(c.StaticRules, b.ruleList(n)...)
-		}},
+		listKW("static_ipaddress", "Addresses set at startup whatever the VRRP state (same syntax as virtual_ipaddress, plus track_group).", (*builder).staticVIPs, func(c *Config) *[]*VIP { return &c.StaticAddresses }),
+		listKW("static_routes", "Routes set at startup (ip route syntax).", (*builder).routeList, func(c *Config) *[]*Route { return &c.StaticRoutes }),
+		listKW("static_rules", "Policy rules set at startup (ip rule syntax).", (*builder).ruleList, func(c *Config) *[]*Rule { return &c.StaticRules }),
 		{Name: "virtual_server_group", Status: Supported, Doc: "Named set of addresses, ranges (A-B, A/len) with ports, and fwmarks.", Parse: func(b *builder, n *Node, c *Config) {
 			name, ok := b.namedOnly(n)
 			if !ok {

@@ -262,18 +262,10 @@ func init() {
 				i.Auth = a
 			}
 		}},
-		{Name: "virtual_ipaddress", Status: Supported, Doc: "Block of VIPs sent in adverts: IP[/LEN] [brd IP] [dev IF] [scope S] [label L] [peer IP] [home] [-nodad] [mngtmpaddr] [noprefixroute] [autojoin] [no_track] [use_vmac] [preferred_lft N|forever].", Parse: func(b *builder, n *Node, i *Instance) {
-			i.VIPs = append(i.VIPs, b.vipList(n, false)...)
-		}},
-		{Name: "virtual_ipaddress_excluded", Status: Supported, Doc: "Block of addresses moved with the VIPs but not sent in adverts (may mix families); same options.", Parse: func(b *builder, n *Node, i *Instance) {
-			i.ExcludedVIPs = append(i.ExcludedVIPs, b.vipList(n, false)...)
-		}},
-		{Name: "virtual_routes", Status: Supported, Doc: "Block of routes added when MASTER, in `ip route` syntax, plus no_track.", Parse: func(b *builder, n *Node, i *Instance) {
-			i.Routes = append(i.Routes, b.routeList(n)...)
-		}},
-		{Name: "virtual_rules", Status: Supported, Doc: "Block of policy rules added when MASTER, in `ip rule` syntax, plus no_track.", Parse: func(b *builder, n *Node, i *Instance) {
-			i.Rules = append(i.Rules, b.ruleList(n)...)
-		}},
+		listKW("virtual_ipaddress", "Block of VIPs sent in adverts: IP[/LEN] [brd IP] [dev IF] [scope S] [label L] [peer IP] [home] [-nodad] [mngtmpaddr] [noprefixroute] [autojoin] [no_track] [use_vmac] [preferred_lft N|forever].", (*builder).vrrpVIPs, func(i *Instance) *[]*VIP { return &i.VIPs }),
+		listKW("virtual_ipaddress_excluded", "Block of addresses moved with the VIPs but not sent in adverts (may mix families); same options.", (*builder).vrrpVIPs, func(i *Instance) *[]*VIP { return &i.ExcludedVIPs }),
+		listKW("virtual_routes", "Block of routes added when MASTER, in `ip route` syntax, plus no_track.", (*builder).routeList, func(i *Instance) *[]*Route { return &i.Routes }),
+		listKW("virtual_rules", "Block of policy rules added when MASTER, in `ip rule` syntax, plus no_track.", (*builder).ruleList, func(i *Instance) *[]*Rule { return &i.Rules }),
 		{Name: "unicast_src_ip", Status: Supported, Doc: "Source address of unicast adverts.", Parse: func(b *builder, n *Node, i *Instance) {
 			b.noBlock(n)
 			i.has |= fUnicastKeyword

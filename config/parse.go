@@ -442,6 +442,11 @@ func (b *builder) vipList(n *Node, static bool) []*VIP {
 	return out
 }
 
+// vrrpVIPs and staticVIPs parse the addresses of a vrrp_instance and of
+// static_ipaddress (where track_group applies).
+func (b *builder) vrrpVIPs(n *Node) []*VIP   { return b.vipList(n, false) }
+func (b *builder) staticVIPs(n *Node) []*VIP { return b.vipList(n, true) }
+
 func (b *builder) vip(block string, it *Node, static bool) *VIP {
 	p, ok := parsePrefix(it.Key.Text)
 	if !ok {
