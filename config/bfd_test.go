@@ -107,10 +107,17 @@ func TestBFDErrors(t *testing.T) {
 		{"vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 192.0.2.100 }\n track_bfd { nope }\n}\n", "bfd_instance nope is not defined"},
 		{"vrrp_instance VI {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress { 192.0.2.100 }\n bfd_takeover nope\n}\n", "bfd_takeover: bfd_instance nope is not defined"},
 	} {
-		_, diags := LoadBytes("bfd.conf", []byte(c.conf), testEnv())
-		if !diags.HasErrors() || !strings.Contains(diags.String(), c.want) {
-			t.Errorf("%q: want an error containing %q, got:\n%s", c.conf, c.want, diags)
-		}
+		wantLoadError(t, c.conf, c.want)
+	}
+}
+
+// wantLoadError loads conf and wants an error among its diagnostics that
+// contains want.
+func wantLoadError(t *testing.T, conf, want string) {
+	t.Helper()
+	_, diags := LoadBytes("bfd.conf", []byte(conf), testEnv())
+	if !diags.HasErrors() || !strings.Contains(diags.String(), want) {
+		t.Errorf("%q: want an error containing %q, got:\n%s", conf, want, diags)
 	}
 }
 
@@ -135,9 +142,6 @@ func TestBFDScheduling(t *testing.T) {
 		{"global_defs {\n bfd_priority 20\n}\n", "bfd_priority"},
 		{"global_defs {\n bfd_process_name\n}\n", "bfd_process_name"},
 	} {
-		_, diags := LoadBytes("bfd.conf", []byte(c.conf), testEnv())
-		if !diags.HasErrors() || !strings.Contains(diags.String(), c.want) {
-			t.Errorf("%q: want an error naming %q, got:\n%s", c.conf, c.want, diags)
-		}
+		wantLoadError(t, c.conf, c.want)
 	}
 }

@@ -22,16 +22,20 @@ func syncConf(args, extra, laddrs string) string {
 
 const goodKey = " lvs_sync_auth_key 0123456789abcdef\n"
 
+// syncDirector is syncConf with an authentication key and the local
+// address 198.51.100.10, a VIP of VI_1: what most cases vary only in args.
+func syncDirector(args string) string { return syncConf(args, goodKey, "198.51.100.10") }
+
 func TestSyncDaemonModel(t *testing.T) {
 	cases := []struct {
 		name, conf string
 		want       *SyncDaemon // Pos and AuthPos ignored
 	}{
-		{"defaults", syncConf("eth0 VI_1", goodKey, "198.51.100.10"), &SyncDaemon{
+		{"defaults", syncDirector("eth0 VI_1"), &SyncDaemon{
 			Interface: "eth0", Instance: "VI_1", ID: 51, Port: 8848, TTL: 1,
 			AuthKey: []byte("0123456789abcdef"),
 		}},
-		{"every option", syncConf("eth1 inst VI_1 id 0 maxlen 1400 port 9000 ttl 2 group ff02::1:2", goodKey, "198.51.100.10"), &SyncDaemon{
+		{"every option", syncDirector("eth1 inst VI_1 id 0 maxlen 1400 port 9000 ttl 2 group ff02::1:2"), &SyncDaemon{
 			Interface: "eth1", Instance: "VI_1", ID: 0, MaxLen: 1400, Port: 9000, TTL: 2,
 			Group: netip.MustParseAddr("ff02::1:2"), AuthKey: []byte("0123456789abcdef"),
 		}},
@@ -39,8 +43,8 @@ func TestSyncDaemonModel(t *testing.T) {
 			Interface: "eth0", Instance: "VI_1", ID: 51, Port: 8848, TTL: 1,
 			AuthKey: []byte("0123456789abcdef"),
 		}},
-		{"unknown instance turns it off", syncConf("eth0 VI_9", goodKey, "198.51.100.10"), nil},
-		{"no instance turns it off", syncConf("eth0", goodKey, "198.51.100.10"), nil},
+		{"unknown instance turns it off", syncDirector("eth0 VI_9"), nil},
+		{"no instance turns it off", syncDirector("eth0"), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,31 +69,31 @@ func TestSyncDaemonModel(t *testing.T) {
 // on each form, and vigil's warnings where keepalived accepts what cannot
 // run.
 var syncSnippets = []snippetCase{
-	{"ok/sync", syncConf("eth0 VI_1 id 5 port 8848 ttl 1 group 224.0.0.81 maxlen 1400", goodKey, "198.51.100.10"), nil},
-	{"ok/sync-inst-keyword", syncConf("eth0 inst VI_1", goodKey, "198.51.100.10"), nil},
-	{"ok/sync-group-v6", syncConf("eth0 VI_1 group ff02::1", goodKey, "198.51.100.10"), nil},
-	{"fail/sync-no-interface", syncConf("", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "lvs_sync_daemon: missing value: expected an interface name"}}},
-	{"fail/sync-id-256", syncConf("eth0 VI_1 id 256", goodKey, "198.51.100.10"), []wantDiag{{2, Error, `lvs_sync_daemon id "256": expected an integer 0..255`}}},
-	{"fail/sync-bare-syncid", syncConf("eth0 VI_1 5", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "write the sync id as id 5"}}},
-	{"fail/sync-third-word", syncConf("eth0 VI_1 VI_2", goodKey, "198.51.100.10"), []wantDiag{{2, Error, `unexpected "VI_2"`}}},
-	{"fail/sync-extra-after-id", syncConf("eth0 VI_1 id 5 7", goodKey, "198.51.100.10"), []wantDiag{{2, Error, `unexpected "7"`}}},
-	{"fail/sync-maxlen-0", syncConf("eth0 VI_1 maxlen 0", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "maxlen"}}},
-	{"fail/sync-maxlen-65508", syncConf("eth0 VI_1 maxlen 65508", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "maxlen"}}},
-	{"fail/sync-port-0", syncConf("eth0 VI_1 port 0", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "port"}}},
-	{"fail/sync-port-70000", syncConf("eth0 VI_1 port 70000", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "port"}}},
-	{"fail/sync-ttl-0", syncConf("eth0 VI_1 ttl 0", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "ttl"}}},
-	{"fail/sync-ttl-256", syncConf("eth0 VI_1 ttl 256", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "ttl"}}},
-	{"fail/sync-group-unicast", syncConf("eth0 VI_1 group 192.0.2.5", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "expected a multicast address"}}},
-	{"fail/sync-group-word", syncConf("eth0 VI_1 group foo", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "expected an IPv4 or IPv6 address"}}},
-	{"fail/sync-group-missing", syncConf("eth0 VI_1 group", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "group: missing value"}}},
-	{"fail/sync-id-missing", syncConf("eth0 VI_1 id", goodKey, "198.51.100.10"), []wantDiag{{2, Error, "id: missing value"}}},
+	{"ok/sync", syncDirector("eth0 VI_1 id 5 port 8848 ttl 1 group 224.0.0.81 maxlen 1400"), nil},
+	{"ok/sync-inst-keyword", syncDirector("eth0 inst VI_1"), nil},
+	{"ok/sync-group-v6", syncDirector("eth0 VI_1 group ff02::1"), nil},
+	{"fail/sync-no-interface", syncDirector(""), []wantDiag{{2, Error, "lvs_sync_daemon: missing value: expected an interface name"}}},
+	{"fail/sync-id-256", syncDirector("eth0 VI_1 id 256"), []wantDiag{{2, Error, `lvs_sync_daemon id "256": expected an integer 0..255`}}},
+	{"fail/sync-bare-syncid", syncDirector("eth0 VI_1 5"), []wantDiag{{2, Error, "write the sync id as id 5"}}},
+	{"fail/sync-third-word", syncDirector("eth0 VI_1 VI_2"), []wantDiag{{2, Error, `unexpected "VI_2"`}}},
+	{"fail/sync-extra-after-id", syncDirector("eth0 VI_1 id 5 7"), []wantDiag{{2, Error, `unexpected "7"`}}},
+	{"fail/sync-maxlen-0", syncDirector("eth0 VI_1 maxlen 0"), []wantDiag{{2, Error, "maxlen"}}},
+	{"fail/sync-maxlen-65508", syncDirector("eth0 VI_1 maxlen 65508"), []wantDiag{{2, Error, "maxlen"}}},
+	{"fail/sync-port-0", syncDirector("eth0 VI_1 port 0"), []wantDiag{{2, Error, "port"}}},
+	{"fail/sync-port-70000", syncDirector("eth0 VI_1 port 70000"), []wantDiag{{2, Error, "port"}}},
+	{"fail/sync-ttl-0", syncDirector("eth0 VI_1 ttl 0"), []wantDiag{{2, Error, "ttl"}}},
+	{"fail/sync-ttl-256", syncDirector("eth0 VI_1 ttl 256"), []wantDiag{{2, Error, "ttl"}}},
+	{"fail/sync-group-unicast", syncDirector("eth0 VI_1 group 192.0.2.5"), []wantDiag{{2, Error, "expected a multicast address"}}},
+	{"fail/sync-group-word", syncDirector("eth0 VI_1 group foo"), []wantDiag{{2, Error, "expected an IPv4 or IPv6 address"}}},
+	{"fail/sync-group-missing", syncDirector("eth0 VI_1 group"), []wantDiag{{2, Error, "group: missing value"}}},
+	{"fail/sync-id-missing", syncDirector("eth0 VI_1 id"), []wantDiag{{2, Error, "id: missing value"}}},
 	// keepalived -t accepts these; vigil warns (the first two turn the sync off).
-	{"ok/sync-unknown-instance", syncConf("eth0 VI_9", goodKey, "198.51.100.10"), []wantDiag{{2, Warning, "vrrp_instance VI_9 does not exist: connection sync is off"}}},
-	{"ok/sync-no-instance", syncConf("eth0", goodKey, "198.51.100.10"), []wantDiag{{2, Warning, "no vrrp_instance named"}}},
-	{"ok/sync-unknown-interface", syncConf("eth9 VI_1", goodKey, "198.51.100.10"), []wantDiag{{2, Warning, "interface eth9 does not exist"}}},
+	{"ok/sync-unknown-instance", syncDirector("eth0 VI_9"), []wantDiag{{2, Warning, "vrrp_instance VI_9 does not exist: connection sync is off"}}},
+	{"ok/sync-no-instance", syncDirector("eth0"), []wantDiag{{2, Warning, "no vrrp_instance named"}}},
+	{"ok/sync-unknown-interface", syncDirector("eth9 VI_1"), []wantDiag{{2, Warning, "interface eth9 does not exist"}}},
 	{"ok/sync-no-key", syncConf("eth0 VI_1", "", "198.51.100.10"), []wantDiag{{2, Warning, "not authenticated"}}},
 	{"ok/sync-laddr-not-vip", syncConf("eth0 VI_1", goodKey, "198.51.100.10-11"), []wantDiag{{16, Warning, "local_address_group LG has 198.51.100.10, not among the virtual_ipaddress of vrrp_instance VI_1"}}},
-	{"ok/sync-group-with-unicast", strings.Replace(syncConf("eth0 VI_1 group 224.0.0.81", goodKey, "198.51.100.10"), " virtual_router_id 51\n", " virtual_router_id 51\n unicast_peer {\n  192.0.2.2\n }\n", 1), []wantDiag{{2, Warning, "has unicast peers, so the sync goes to them: group ignored"}}},
+	{"ok/sync-group-with-unicast", strings.Replace(syncDirector("eth0 VI_1 group 224.0.0.81"), " virtual_router_id 51\n", " virtual_router_id 51\n unicast_peer {\n  192.0.2.2\n }\n", 1), []wantDiag{{2, Warning, "has unicast peers, so the sync goes to them: group ignored"}}},
 	// A local address among the VIPs of another member of the sync
 	// instance's vrrp_sync_group moves with it: no warning. One of an
 	// instance outside the group still warns.
