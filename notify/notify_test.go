@@ -111,6 +111,16 @@ func start(t *testing.T, run func(context.Context) error) context.CancelFunc {
 	return stop
 }
 
+// runNotifier runs a Notifier with opt until the test ends, collecting its
+// results; cancel ends it early.
+func runNotifier(t *testing.T, opt Options) (n *Notifier, rs *results, cancel context.CancelFunc) {
+	t.Helper()
+	rs = newResults()
+	opt.OnResult = rs.add
+	n = New(opt)
+	return n, rs, start(t, n.Run)
+}
+
 func cmd(argv ...string) *Command { return &Command{Argv: argv} }
 
 func TestEventFormats(t *testing.T) {
@@ -217,9 +227,7 @@ func TestFailureAndTimeoutAreReportedAndDoNotBlock(t *testing.T) {
 	fail := l.script("fail.sh", "echo cannot reach the router >&2; exit 3")
 	hang := l.script("hang.sh", "sleep 30")
 	ok := l.script("ok.sh", "")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add, Timeout: 300 * time.Millisecond})
-	start(t, n.Run)
+	n, rs, _ := runNotifier(t, Options{Timeout: 300 * time.Millisecond})
 	t0 := time.Now()
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: cmd(hang, "m")})
 	n.Notify(Event{Instance, "VI_1", StateBackup, 100}, Scripts{Backup: cmd(fail, "b")})
@@ -248,9 +256,7 @@ func TestInstancesRunConcurrently(t *testing.T) {
 	l := newLab(t)
 	hang := l.script("hang.sh", "sleep 30")
 	ok := l.script("ok.sh", "")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add, Timeout: 5 * time.Second, StopGrace: 100 * time.Millisecond})
-	start(t, n.Run)
+	n, rs, _ := runNotifier(t, Options{Timeout: 5 * time.Second, StopGrace: 100 * time.Millisecond})
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: cmd(hang)})
 	n.Notify(Event{Instance, "VI_2", StateMaster, 100}, Scripts{Master: cmd(ok, "vi2")})
 	r := rs.next(t)
@@ -265,9 +271,7 @@ func TestShutdownRunsQueuedThenKills(t *testing.T) {
 	l := newLab(t)
 	stop := l.script("stop.sh", "")
 	hang := l.script("hang.sh", "sleep 30")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add, Timeout: time.Minute, StopGrace: 500 * time.Millisecond})
-	cancel := start(t, n.Run)
+	n, rs, cancel := runNotifier(t, Options{Timeout: time.Minute, StopGrace: 500 * time.Millisecond})
 	n.Notify(Event{Instance, "VI_1", StateStop, 100}, Scripts{Stop: cmd(stop, "vi1")})
 	n.Notify(Event{Instance, "VI_2", StateStop, 100}, Scripts{Stop: cmd(hang, "vi2"), Any: cmd(stop, "never")})
 	l.waitLines(3) // vi1 start/end and vi2 start
@@ -311,9 +315,7 @@ func TestRunsAsUser(t *testing.T) {
 	if err := os.WriteFile(p, []byte("#!/bin/sh\ntest \"$(id -u):$(id -g)\" = 65534:65534\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rs := newResults()
-	n := New(Options{OnResult: rs.add})
-	start(t, n.Run)
+	n, rs, _ := runNotifier(t, Options{})
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: &Command{Argv: []string{p}, User: &Credential{UID: 65534, GID: 65534}}})
 	if r := rs.next(t); !r.OK() {
 		t.Errorf("as uid 65534: %+v", r)
@@ -362,9 +364,7 @@ func TestExecOrdersByKey(t *testing.T) {
 	l := newLab(t)
 	slow := l.script("slow.sh", "sleep 0.2")
 	fast := l.script("fast.sh", "")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add})
-	start(t, n.Run)
+	n, rs, _ := runNotifier(t, Options{})
 	n.Exec("RS 192.0.2.10:80", "notify_down", Command{Argv: []string{slow, "down"}})
 	n.Exec("RS 192.0.2.10:80", "notify_up", Command{Argv: []string{fast, "up"}})
 	n.Exec("RS 192.0.2.11:80", "notify_up", Command{Argv: []string{fast, "other"}})
