@@ -167,15 +167,10 @@ func (f *Fifo) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(f.cfg.ScriptStopGrace)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
+	waitOrKill(exited, f.cfg.ScriptStopGrace, func() {
 		f.log.Warn("notify fifo script ignored SIGTERM: killing it", "grace", f.cfg.ScriptStopGrace)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
+	})
 	return nil
 }
 

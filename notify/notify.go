@@ -362,16 +362,24 @@ func (n *Notifier) Run(ctx context.Context) error {
 	dispatch() // events queued just before ctx ended
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
-	grace := time.NewTimer(n.opt.StopGrace)
-	defer grace.Stop()
-	select {
-	case <-finished:
-	case <-grace.C:
+	waitOrKill(finished, n.opt.StopGrace, func() {
 		n.log.Warn("notify scripts still running at shutdown: killing them", "grace", n.opt.StopGrace)
 		cancelRuns()
-		<-finished
-	}
+	})
 	return nil
+}
+
+// waitOrKill waits for done; when grace passes first, it calls kill and
+// waits on: how the notifier and the FIFO script stop what they started.
+func waitOrKill[T any](done <-chan T, grace time.Duration, kill func()) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		kill()
+		<-done
+	}
 }
 
 // drain runs k's queued scripts one at a time until the queue is empty.
