@@ -62,8 +62,10 @@ type fakeHost struct {
 	// ops (which allocates: TestRunSteadyStateAllocations).
 	sent  int
 	quiet bool
-	// tids are the process's threads fakeThreads lists.
-	tids []int
+	// tids are the process's threads fakeThreads lists; bfdTID is the
+	// one the BFD runner says is its own (0: none).
+	tids   []int
+	bfdTID int
 	// sigs is what signals delivers: a test sends a signal on it.
 	sigs chan os.Signal
 	// files are what writeFile wrote, by path.
@@ -226,7 +228,7 @@ func (h *fakeHost) edges() edges {
 			return &fakeSpeaker{h: h, cfg: cfg}
 		},
 		newSyncer: func(ctsync.Config) (syncer, error) { return fakeSyncer{h}, nil },
-		newBFD:    func(*slog.Logger) bfdRunner { return &fakeBFD{up: map[string]bool{}} },
+		newBFD:    func(*slog.Logger) bfdRunner { return &fakeBFD{h: h, up: map[string]bool{}} },
 		newNotifier: func([]notify.FifoConfig, *slog.Logger, func(notify.Result)) notifier {
 			return fakeNotifier{h}
 		},
@@ -557,16 +559,24 @@ func (s fakeSyncer) Install(context.Context) (int, error) {
 // fakeBFD holds sessions without sockets: a test sets up and posts the
 // changes (Daemon.bfdChanged).
 type fakeBFD struct {
+	h  *fakeHost
 	mu sync.Mutex
 	up map[string]bool
 }
 
 func (b *fakeBFD) Run(ctx context.Context) error             { <-ctx.Done(); return nil }
 func (b *fakeBFD) Configure([]link.Session) error            { return nil }
-func (b *fakeBFD) SetScheduling(link.Scheduling) error       { return nil }
+func (b *fakeBFD) SetScheduling(s link.Scheduling) error {
+	b.h.do("bfd sched rr %d nice %d", s.RTPriority, s.Nice)
+	return nil
+}
 func (b *fakeBFD) Subscribe(string, func(link.Event)) func() { return func() {} }
 func (b *fakeBFD) SendErrors() map[string]string             { return nil }
-func (b *fakeBFD) TID() int                                  { return 0 }
+func (b *fakeBFD) TID() int {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	return b.h.bfdTID
+}
 func (b *fakeBFD) Port(string) (uint16, bool)                { return 0, false }
 func (b *fakeBFD) Status() ([]bfd.Status, map[string]uint64, link.Lateness) {
 	return nil, nil, link.Lateness{}

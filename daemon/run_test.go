@@ -40,8 +40,9 @@ type runLab struct {
 	goroutines int
 }
 
-// startRun starts Run on conf and waits until its loop is idle.
-func startRun(t *testing.T, conf string, opts Options) *runLab {
+// startRun starts Run on conf and waits until its loop is idle; setup,
+// if any, prepares the fake host first.
+func startRun(t *testing.T, conf string, opts Options, setup ...func(*fakeHost)) *runLab {
 	t.Helper()
 	path := t.TempDir() + "/keepalived.conf"
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
@@ -57,6 +58,9 @@ func startRun(t *testing.T, conf string, opts Options) *runLab {
 		t.Fatal(err)
 	}
 	h := newFakeHost(t)
+	for _, f := range setup {
+		f(h)
+	}
 	d.host = h.edges()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runLab{t: t, d: d, h: h, path: path, cancel: cancel, done: make(chan error, 1), goroutines: runtime.NumGoroutine()}
@@ -341,6 +345,30 @@ func TestSchedulingBeforeFirstAdvert(t *testing.T) {
 	}
 	if !slices.Equal(sched, []string{"sched rr 10 tid 3"}) {
 		t.Errorf("after a new thread and a tick: %q, want only the new thread scheduled", sched)
+	}
+	r.stop()
+}
+
+// TestBFDThreadKeepsItsScheduling: vrrp_rt_priority leaves the BFD
+// runner's thread to bfd_rt_priority, and a thread that had vigil's
+// setting before it became BFD's (the runner's goroutine moved to it) gets
+// BFD's again on the next tick.
+func TestBFDThreadKeepsItsScheduling(t *testing.T) {
+	conf := "global_defs {\n  vrrp_rt_priority 10\n  bfd_rt_priority 20\n}\n" +
+		"bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n" + instanceConf("")
+	r := startRun(t, conf, Options{}, func(h *fakeHost) { h.bfdTID = 2 })
+	ops := r.h.took(0)
+	if !contains(ops, "bfd sched rr 20 nice -10") || !contains(ops, "sched rr 10 tid 1") || contains(ops, "sched rr 10 tid 2") {
+		t.Fatalf("at the start, want BFD's thread (2) at bfd_rt_priority and only the others at vrrp_rt_priority:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+	r.h.mu.Lock()
+	r.h.bfdTID = 1
+	r.h.mu.Unlock()
+	from := r.h.mark()
+	r.advance(periodicInterval)
+	ops = r.h.took(from)
+	if !slices.Equal(ops, []string{"sched rr 10 tid 2", "bfd sched rr 20 nice -10"}) {
+		t.Errorf("after the BFD runner moved to thread 1: %q, want thread 2 given vigil's setting and BFD's set again", ops)
 	}
 	r.stop()
 }

@@ -86,10 +86,12 @@ func (d *Daemon) reapplySched() {
 		bfdTID = d.bfd.runner.TID() // scheduled by bfd_rt_priority / bfd_priority
 	}
 	for _, tid := range tids {
+		// Seen even when it is BFD's: an entry for it must survive to
+		// the check below, which gives BFD's setting back.
+		seen[tid] = true
 		if tid == bfdTID {
 			continue
 		}
-		seen[tid] = true
 		if p, ok := st.applied[tid]; ok && p == st.rt {
 			continue
 		}
