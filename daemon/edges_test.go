@@ -564,8 +564,8 @@ type fakeBFD struct {
 	up map[string]bool
 }
 
-func (b *fakeBFD) Run(ctx context.Context) error             { <-ctx.Done(); return nil }
-func (b *fakeBFD) Configure([]link.Session) error            { return nil }
+func (b *fakeBFD) Run(ctx context.Context) error  { <-ctx.Done(); return nil }
+func (b *fakeBFD) Configure([]link.Session) error { return nil }
 func (b *fakeBFD) SetScheduling(s link.Scheduling) error {
 	b.h.do("bfd sched rr %d nice %d", s.RTPriority, s.Nice)
 	return nil
@@ -577,7 +577,7 @@ func (b *fakeBFD) TID() int {
 	defer b.h.mu.Unlock()
 	return b.h.bfdTID
 }
-func (b *fakeBFD) Port(string) (uint16, bool)                { return 0, false }
+func (b *fakeBFD) Port(string) (uint16, bool) { return 0, false }
 func (b *fakeBFD) Status() ([]bfd.Status, map[string]uint64, link.Lateness) {
 	return nil, nil, link.Lateness{}
 }
