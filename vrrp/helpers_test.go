@@ -104,6 +104,15 @@ func mustStep(t *testing.T, in *vrrp.Instance, now time.Time, ev vrrp.Event) {
 	}
 }
 
+// wantOneAdvert checks that rd sends exactly one IPv4 advert, with
+// priority prio.
+func wantOneAdvert(t *testing.T, rd vrrp.Ready, prio uint8) {
+	t.Helper()
+	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != prio {
+		t.Errorf("adverts %v, want one with priority %d", as, prio)
+	}
+}
+
 func wantState(t *testing.T, in *vrrp.Instance, want vrrp.State) {
 	t.Helper()
 	if got := in.State(); got != want {

@@ -175,9 +175,7 @@ func TestRFC5798_6_4_2_MasterDownTimerFires(t *testing.T) {
 	in.Advance(t0.Add(down))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 100 {
-		t.Errorf("adverts %v, want one with priority 100", as)
-	}
+	wantOneAdvert(t, rd, 100)
 	if len(rd.Announce) == 0 || len(rd.AddAddrs) != 1 {
 		t.Errorf("announced %v, added %v; want the VIP both", rd.Announce, rd.AddAddrs)
 	}
@@ -280,9 +278,7 @@ func TestRFC5798_6_4_3_MasterShutdownSendsPriorityZero(t *testing.T) {
 	mustStep(t, in, at(500*time.Millisecond), vrrp.Shutdown{})
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateInit)
-	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 0 {
-		t.Errorf("adverts %v, want one with priority 0", as)
-	}
+	wantOneAdvert(t, rd, 0)
 	if !slices.Equal(rd.DelAddrs, []netip.Prefix{vip}) || !rd.Next.IsZero() {
 		t.Errorf("deleted %v, next %v; want the VIP and no timer", rd.DelAddrs, rd.Next)
 	}
@@ -320,9 +316,7 @@ func TestRFC5798_6_4_3_MasterAnswersPriorityZero(t *testing.T) {
 	mustStep(t, in, at(400*time.Millisecond), packet(t, v3(0), "192.0.2.20", 0, 100))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 255 {
-		t.Errorf("adverts %v, want one with priority 255", as)
-	}
+	wantOneAdvert(t, rd, 255)
 	if !rd.Next.Equal(at(1400 * time.Millisecond)) {
 		t.Errorf("Adver_Timer %v, want 1.4s", rd.Next.Sub(t0))
 	}
@@ -393,9 +387,7 @@ func TestRFC5798_6_4_3_MasterKeepsLowerPriority(t *testing.T) {
 	mustStep(t, in, at(5500*time.Millisecond), packet(t, v3(0), "192.0.2.99", 100, 100))
 	rd := in.Ready()
 	wantState(t, in, vrrp.StateMaster)
-	if as := adverts(t, rd, inet.IPv4); len(as) != 1 || as[0].Priority != 200 {
-		t.Errorf("adverts %v, want one answer with priority 200", as)
-	}
+	wantOneAdvert(t, rd, 200)
 	if len(rd.Announce) != 1 || len(rd.DelAddrs) != 0 {
 		t.Errorf("announced %v, deleted %v; want one burst, nothing deleted", rd.Announce, rd.DelAddrs)
 	}
