@@ -63,17 +63,6 @@ func vigilStatus(sock string) (control.Status, error) {
 	return *r.Status, nil
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 const takeoverPair = `global_defs { vrrp_version 3 }
 @BFD@
 vrrp_instance VI_B {
@@ -169,7 +158,7 @@ func TestBFDFalseDowns(t *testing.T) {
 			}
 		}
 		// Up first.
-		waitUntil(t, 10*time.Second, "vigil's session Up", func() bool {
+		labtest.WaitFor(t, 10*time.Second, "vigil's session Up", func() bool {
 			st, err := vigilStatus(ends["vigil"][0].sock)
 			return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 		})
@@ -238,7 +227,7 @@ func TestBFDLoopLoad(t *testing.T) {
 		_, sock, _, _ := startBFD(t, "vigil", h, conf)
 		socks, confs = append(socks, sock), append(confs, conf)
 	}
-	waitUntil(t, 10*time.Second, "the session Up", func() bool {
+	labtest.WaitFor(t, 10*time.Second, "the session Up", func() bool {
 		st, err := vigilStatus(socks[0])
 		return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/ti-mo/conntrack"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -171,7 +172,7 @@ func TestConnSyncLoad(t *testing.T) {
 		s1v, _ := controls.Load(c1)
 		s2v, _ := controls.Load(c2)
 		s1, s2 := s1v.(string), s2v.(string)
-		waitUntil(t, 20*time.Second, "n1 master and n2 synced", func() bool {
+		labtest.WaitFor(t, 20*time.Second, "n1 master and n2 synced", func() bool {
 			a, err1 := vigilStatus(s1)
 			bb, err2 := vigilStatus(s2)
 			return err1 == nil && err2 == nil && a.Sync != nil && bb.Sync != nil && a.Sync.Master && !bb.Sync.Master && bb.Sync.Synced &&
@@ -183,7 +184,7 @@ func TestConnSyncLoad(t *testing.T) {
 			t.Fatalf("preload: %d flows, then %v", got, err)
 		}
 		preload := time.Since(t0)
-		waitUntil(t, 60*time.Second, fmt.Sprintf("n2 to hold the %d preloaded flows", size), func() bool {
+		labtest.WaitFor(t, 60*time.Second, fmt.Sprintf("n2 to hold the %d preloaded flows", size), func() bool {
 			return syncState(t, s2).Entries >= size
 		})
 		t.Logf("%d flows created in %v; the backup held them all after %v", size, preload.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))

@@ -145,20 +145,11 @@ func (n *node) status() (control.Status, error) {
 	return *r.Status, nil
 }
 
-// waitFor polls cond every 5 ms until it holds or timeout passes, and
-// returns how long it took.
+// waitFor is labtest.WaitFor: it polls cond every 5 ms until it holds or
+// timeout passes, and returns how long it took.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		if cond() {
-			return time.Since(start)
-		}
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return labtest.WaitFor(t, timeout, what, cond)
 }
 
 // soleOwner waits until exactly want holds vip among nodes, and checks that

@@ -147,21 +147,10 @@ func startFake(t *testing.T, log *slog.Logger) *Speaker {
 	return s
 }
 
-// eventually polls cond for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestSpeakerThroughHelper(t *testing.T) {
 	buf := &labtest.Buffer{}
 	s := startFake(t, slog.New(slog.NewTextHandler(buf, nil)))
-	eventually(t, "sessions established", func() bool {
+	labtest.WaitFor(t, 10*time.Second, "sessions established", func() bool {
 		ss := s.Sessions()
 		return len(ss) == 2 && ss[0].State == "Established" && ss[1].State == "Established"
 	})
@@ -177,12 +166,12 @@ func TestSpeakerThroughHelper(t *testing.T) {
 	if len(got) != 2 || got[0].Prefix.String() != "203.0.113.1/32" || got[1].Prefix.String() != "203.0.113.2/32" {
 		t.Errorf("announced after Sync = %v, want the two the engine took", got)
 	}
-	eventually(t, "announced counts", func() bool { return s.Sessions()[0].Announced == 2 })
+	labtest.WaitFor(t, 10*time.Second, "announced counts", func() bool { return s.Sessions()[0].Announced == 2 })
 
 	if err := s.SetEnabled(ctx, n2.Addr, false, "BFD session B is not up"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "neighbor 2 disabled", func() bool { return s.Sessions()[1].State == "Idle" })
+	labtest.WaitFor(t, 10*time.Second, "neighbor 2 disabled", func() bool { return s.Sessions()[1].State == "Idle" })
 	if err := s.SetEnabled(ctx, netip.MustParseAddr("192.0.2.99"), false, "x"); err == nil || !strings.Contains(err.Error(), "no neighbor 192.0.2.99") {
 		t.Errorf("the engine's error did not come back: %v", err)
 	}
@@ -232,17 +221,17 @@ func TestSpeakerRestartsHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := fmt.Sprintf("pid %d", h.proc.Pid)
-	eventually(t, "the helper's sessions", func() bool { return s.Sessions()[1].LastError == old })
+	labtest.WaitFor(t, 10*time.Second, "the helper's sessions", func() bool { return s.Sessions()[1].LastError == old })
 	if err := h.proc.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the exit reported", func() bool { return strings.Contains(s.Sessions()[0].LastError, "vigil-bgp exited") })
-	eventually(t, "a new helper", func() bool {
+	labtest.WaitFor(t, 10*time.Second, "the exit reported", func() bool { return strings.Contains(s.Sessions()[0].LastError, "vigil-bgp exited") })
+	labtest.WaitFor(t, 10*time.Second, "a new helper", func() bool {
 		ss := s.Sessions()
 		return ss[1].State == "Established" && ss[1].LastError != old && strings.HasPrefix(ss[1].LastError, "pid ")
 	})
-	eventually(t, "the disabled neighbor held down again", func() bool { return s.Sessions()[0].State == "Idle" })
-	eventually(t, "routes replayed", func() bool { return len(s.Routes()) == 1 })
+	labtest.WaitFor(t, 10*time.Second, "the disabled neighbor held down again", func() bool { return s.Sessions()[0].State == "Idle" })
+	labtest.WaitFor(t, 10*time.Second, "routes replayed", func() bool { return len(s.Routes()) == 1 })
 	if !strings.Contains(buf.String(), "restarting") {
 		t.Errorf("the restart is not logged:\n%s", buf)
 	}

@@ -1,12 +1,14 @@
 // Package labtest is what the namespace-lab tests of several packages share:
-// a lab (or a one-segment lab) built and removed around a test, and a buffer that
-// collects a child process's output while the test reads it.
+// a lab (or a one-segment lab) built and removed around a test, a buffer that
+// collects a child process's output while the test reads it, and the wait
+// for a condition.
 package labtest
 
 import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
@@ -83,4 +85,19 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// WaitFor polls cond every 5 ms until it holds, and returns how long that
+// took; if timeout passes first it fails the test, naming what it waited
+// for.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
 }
