@@ -24,7 +24,6 @@ package metrics
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"vigil/control"
@@ -201,9 +200,7 @@ func (c *Collector) Collect(ch *Families) {
 	foreign := map[sockKey]uint64{}
 	for _, in := range s.Instances {
 		labels := []string{in.Name, in.Interface, itoa(in.VRID)}
-		for _, st := range States {
-			ch.emit(mState, b2f(strings.EqualFold(in.State, st)), append(labels, st)...)
-		}
+		ch.oneHot(mState, in.State, States, labels...)
 		ch.emit(mPrio, float64(in.Priority), labels...)
 		ch.emit(mBasePrio, float64(in.BasePriority), labels...)
 		ch.emit(mMasterPrio, float64(in.MasterPriority), labels...)
@@ -231,9 +228,7 @@ func (c *Collector) Collect(ch *Families) {
 		ch.emit(mForeign, float64(v), k.intf, k.fam, k.vrid)
 	}
 	for _, g := range s.Groups {
-		for _, st := range States {
-			ch.emit(mGroupState, b2f(strings.EqualFold(g.State, st)), g.Name, st)
-		}
+		ch.oneHot(mGroupState, g.State, States, g.Name)
 	}
 	for _, t := range s.Trackers {
 		if !t.Known {
@@ -246,9 +241,7 @@ func (c *Collector) Collect(ch *Families) {
 	}
 	for _, b := range s.BFD {
 		ch.emit(mBFDUp, b2f(b.State == "Up"), b.Name, b.Peer)
-		for _, st := range BFDStates {
-			ch.emit(mBFDState, b2f(strings.EqualFold(b.State, st)), b.Name, b.Peer, st)
-		}
+		ch.oneHot(mBFDState, b.State, BFDStates, b.Name, b.Peer)
 		ch.emit(mBFDFlaps, float64(b.Flaps), b.Name, b.Peer)
 		ch.emit(mBFDSent, float64(b.Sent), b.Name, b.Peer)
 		ch.emit(mBFDRcvd, float64(b.Received), b.Name, b.Peer)

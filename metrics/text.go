@@ -31,6 +31,15 @@ func (f *Families) emit(m *metric, v float64, labels ...string) {
 	f.samples[m] = append(f.samples[m], sample{labels: slices.Clone(labels), value: v})
 }
 
+// oneHot emits a series per state of states, the state its last label: 1
+// for the one state (in any case) is in, 0 for the others, so that alerts
+// can match on state="MASTER".
+func (f *Families) oneHot(m *metric, state string, states []string, labels ...string) {
+	for _, st := range states {
+		f.emit(m, b2f(strings.EqualFold(state, st)), append(labels, st)...)
+	}
+}
+
 // write writes the families in the order of fams, in the text format
 // (https://prometheus.io/docs/instrumenting/exposition_formats/): HELP and
 // TYPE, then the samples. As client_golang writes them, labels are in the
