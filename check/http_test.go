@@ -318,14 +318,7 @@ func TestParseStatusCodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := ParseStatusCodes(tt.in...)
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("ParseStatusCodes(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("ParseStatusCodes(%q): %v", tt.in, err)
+		if wantErr(t, fmt.Sprintf("ParseStatusCodes(%q)", tt.in), err, tt.wantErr) {
 			continue
 		}
 		if diff := cmp.Diff(tt.want, got); diff != "" {

@@ -49,6 +49,20 @@ func closedPort(t *testing.T) netip.AddrPort {
 	return listenAddr(l)
 }
 
+// wantErr checks the error of a parse, what, against want: one containing
+// want, or none when want is "". It reports whether the case ends there
+// (an error was wanted, or came).
+func wantErr(t *testing.T, what string, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s error = %v, want %q", what, err, want)
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", what, err)
+	}
+	return want != "" || err != nil
+}
+
 // checkWant runs checker c (c and err as its constructor returned them)
 // once and wants it up or down with a detail containing detail.
 func checkWant(t *testing.T, c Checker, err error, up bool, detail string) Result {

@@ -1,7 +1,7 @@
 package check
 
 import (
-	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -92,13 +92,7 @@ func TestUDP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := NewUDP(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := c.Check(context.Background())
-			if r.Up != tt.up || !strings.Contains(r.Detail, tt.detail) {
-				t.Errorf("Check() = up %v %q, want up %v containing %q", r.Up, r.Detail, tt.up, tt.detail)
-			}
+			checkWant(t, c, err, tt.up, tt.detail)
 		})
 	}
 }
@@ -122,14 +116,7 @@ func TestParseHexPattern(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d, m, err := ParseHexPattern(tt.in, tt.wildcards)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("ParseHexPattern(%q) error = %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("ParseHexPattern(%q): %v", tt.in, err)
+		if wantErr(t, fmt.Sprintf("ParseHexPattern(%q)", tt.in), err, tt.err) {
 			continue
 		}
 		if diff := cmp.Diff(tt.data, d); diff != "" {
