@@ -616,6 +616,21 @@ func (s *Syncer) sender() {
 	}
 }
 
+// eventCheckEvery is how many flows a full dump reads between two looks
+// at the event queue (a quarter to a few milliseconds of reading).
+const eventCheckEvery = 256
+
+// fullTableHook, when set (tests), is called after each flow a full dump
+// reads, with the number read so far.
+var fullTableHook func(read int)
+
+// queued reports whether events wait in the queue.
+func (s *Syncer) queued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0
+}
+
 // flushQueue sends the queued events.
 func (s *Syncer) flushQueue() {
 	s.mu.Lock()
@@ -650,11 +665,26 @@ func (s *Syncer) fullTable() {
 	// already flow by flow.
 	s.send(wire.Header{Type: wire.TypeFullBegin}, nil)
 	p := s.packer(wire.TypeUpdate)
-	var n uint32
+	var n, read uint32
 	err := s.dumpw.dump(func(e *wire.Entry) {
 		if matches(svcs, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
 			p.add(e)
 			n++
+		}
+		read++
+		if fullTableHook != nil {
+			fullTableHook(int(read))
+		}
+		// Events do not wait for the end of the table: a full table of
+		// 100,000 flows takes a loaded host seconds, and a burst of new
+		// flows meanwhile would reach the backups only after it. What
+		// the dump read so far goes first, so an event (newer than the
+		// flows already read) is never overtaken by the dump's older copy
+		// of its flow; the backup counts entries an event carries during
+		// a full table as carried by it (table.gen).
+		if read%eventCheckEvery == 0 && s.queued() {
+			p.flush()
+			s.flushQueue()
 		}
 	})
 	if err != nil {
