@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit for `vigil run`
@@ -74,4 +76,57 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q: expected a size such as 16MiB, 65536 or off", v)
 	}
 	return n * mult, nil
+}
+
+// settleRelease is how long after a start or reload the daemon hands the
+// heap's free pages back to the kernel, once: long enough for the
+// instances' first transitions (Master_Down_Interval, about 3.6 s at
+// advert_int 1) and the delayed gratuitous ARPs after them
+// (vrrp_garp_master_delay, 5 s), which allocate more than the load itself.
+const settleRelease = 10 * time.Second
+
+// releaser returns the heap's free pages to the kernel settleRelease after
+// each call of its schedule. The runtime's background scavenger does not:
+// it leaves alone the 4 MiB chunks of the heap that were nearly full at
+// the last collection (so as not to break up huge pages), and a small
+// daemon's whole heap is two or three such chunks, so the pages the load
+// and the transitions freed stay resident until something forces them
+// out. debug.FreeOSMemory does (a collection and a full scavenge, a few
+// milliseconds at 1,000 instances). Measured with bench/footprint.sh's
+// configurations, /proc/PID/smaps_rollup 15-20 s after start, A/B in
+// alternating runs: see docs/benchmarks.md, issue #7.
+//
+// The zero value waits settleRelease and calls debug.FreeOSMemory; tests
+// set delay and release.
+type releaser struct {
+	delay   time.Duration
+	release func()
+
+	mu sync.Mutex
+	t  *time.Timer
+}
+
+// schedule (re)starts the wait: a reload during it pushes the release back.
+func (r *releaser) schedule() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.t != nil {
+		r.t.Reset(r.delay)
+		return
+	}
+	if r.delay == 0 {
+		r.delay = settleRelease
+	}
+	if r.release == nil {
+		r.release = debug.FreeOSMemory
+	}
+	r.t = time.AfterFunc(r.delay, r.release)
+}
+
+func (r *releaser) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.t != nil {
+		r.t.Stop()
+	}
 }

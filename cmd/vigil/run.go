@@ -212,8 +212,11 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 			releaseLate()
 		}
 	}()
+	var free releaser
+	defer free.stop()
 	ready := func() {
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+		free.schedule()
 		// -c and -b are written once the health checks and BFD run, as
 		// keepalived's checker and BFD children write theirs: only when
 		// the configuration has virtual servers or bfd_instance blocks.
@@ -263,6 +266,7 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 		OnReloading: func(done bool) {
 			if done {
 				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+				free.schedule()
 			} else {
 				_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReloading)
 			}
