@@ -337,7 +337,8 @@ func (d *Daemon) claimVIPs(in *instance) func() {
 		return nil
 	}
 	serves := false
-	for p := range in.spec.vips {
+	for _, v := range in.spec.vips {
+		p := v.Prefix
 		if b.model.SetActive(p.Addr(), true) > 0 {
 			serves = true
 		}
@@ -421,8 +422,8 @@ func (d *Daemon) vrrpChanged(in *instance, master bool) bool {
 		return false
 	}
 	changed := false
-	for p := range in.spec.vips {
-		if b.model.SetActive(p.Addr(), master) > 0 {
+	for _, v := range in.spec.vips {
+		if b.model.SetActive(v.Addr(), master) > 0 {
 			b.dirty = true // the loop pushes it after this step
 			changed = true
 		}

@@ -352,8 +352,8 @@ func (d *Daemon) pushBGP() {
 			continue
 		}
 		bi := bgp.Instance{Name: i.spec.cfg.Name, Master: i.e.State() == vrrp.StateMaster, Announce: i.spec.cfg.BGPAnnounce}
-		for p := range i.spec.vips {
-			bi.VIPs = append(bi.VIPs, p.Addr())
+		for _, v := range i.spec.vips {
+			bi.VIPs = append(bi.VIPs, v.Addr())
 		}
 		slices.SortFunc(bi.VIPs, netip.Addr.Compare)
 		in.Instances = append(in.Instances, bi)

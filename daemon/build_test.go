@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/addr"
 	"vigil/config"
 	"vigil/internal/inet"
 	"vigil/vrrp"
@@ -78,12 +80,12 @@ vrrp_instance VI_1 {
 	if len(e.VIPs) != 2 || len(e.ExcludedVIPs) != 1 {
 		t.Errorf("VIPs %v excluded %v", e.VIPs, e.ExcludedVIPs)
 	}
-	v := s.vips[netip.MustParsePrefix("192.0.2.100/24")]
+	v, _ := s.vips.get(netip.MustParsePrefix("192.0.2.100/24"))
 	if v.Dev != "eth1" || v.Label != "eth1:vip" {
 		t.Errorf("VIP options lost: %+v", v)
 	}
-	if d := s.vips[netip.MustParsePrefix("192.0.2.101/32")].Dev; d != "eth0" {
-		t.Errorf("VIP without dev is on %q, want the instance interface", d)
+	if v, _ := s.vips.get(netip.MustParsePrefix("192.0.2.101/32")); v.Dev != "eth0" {
+		t.Errorf("VIP without dev is on %q, want the instance interface", v.Dev)
 	}
 	if len(s.routes) != 1 || s.routes[0].Via != netip.MustParseAddr("192.0.2.254") {
 		t.Errorf("routes %+v", s.routes)
@@ -134,7 +136,37 @@ func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.fam != inet.IPv6 || s.engine.Version != 3 {
 		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.fam, s.engine.Version)
 	}
-	if v := s.vips[netip.MustParsePrefix("2001:db8::100/64")]; v.Family() != inet.IPv6 {
+	if v, _ := s.vips.get(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
 		t.Errorf("vip %+v", v)
+	}
+}
+
+// TestVIPSet: the set stays sorted, a prefix is in it once (the last put
+// wins, as the config's last mention did in the map it replaced), and get
+// finds every prefix put and nothing else.
+func TestVIPSet(t *testing.T) {
+	var s vipSet
+	in := []string{"192.0.2.9/32", "2001:db8::1/64", "192.0.2.1/24", "192.0.2.1/32", "198.51.100.7/32", "192.0.2.9/32"}
+	for i, p := range in {
+		s.put(addr.VIP{Prefix: netip.MustParsePrefix(p), Label: fmt.Sprint(i)})
+	}
+	if len(s) != 5 {
+		t.Fatalf("%d entries, want 5: %v", len(s), s)
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i-1].Prefix.Compare(s[i].Prefix) >= 0 {
+			t.Errorf("not sorted: %v before %v", s[i-1].Prefix, s[i].Prefix)
+		}
+	}
+	if v, ok := s.get(netip.MustParsePrefix("192.0.2.9/32")); !ok || v.Label != "5" {
+		t.Errorf("192.0.2.9/32: %+v %v, want the last put (label 5)", v, ok)
+	}
+	for _, p := range in {
+		if _, ok := s.get(netip.MustParsePrefix(p)); !ok {
+			t.Errorf("%s not found", p)
+		}
+	}
+	if _, ok := s.get(netip.MustParsePrefix("192.0.2.9/31")); ok {
+		t.Error("found a prefix never put")
 	}
 }

@@ -115,8 +115,8 @@ func (d *Daemon) syncSource(ifname string, group netip.Addr, lookup addrLookup) 
 	v6 := group.IsValid() && group.Is6()
 	floating := map[netip.Addr]bool{}
 	for _, in := range d.insts {
-		for p := range in.spec.vips {
-			floating[p.Addr()] = true
+		for _, v := range in.spec.vips {
+			floating[v.Addr()] = true
 		}
 	}
 	addrs, err := lookup(ifname)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"vigil/addr"
 	"vigil/config"
 	"vigil/control"
 	"vigil/ctsync"
@@ -71,7 +70,7 @@ func TestSameSync(t *testing.T) {
 // an address an instance floats there.
 func TestSyncSource(t *testing.T) {
 	vip := netip.MustParsePrefix("198.51.100.254/24")
-	d := &Daemon{insts: []*instance{{spec: &instanceSpec{vips: map[netip.Prefix]addr.VIP{vip: {}}}}}}
+	d := &Daemon{insts: []*instance{{spec: &instanceSpec{vips: vipSet{{Prefix: vip}}}}}}
 	lookup := func(string) ([]netip.Prefix, error) {
 		return []netip.Prefix{vip, netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:b::1/64"), netip.MustParsePrefix("198.51.100.1/24")}, nil
 	}

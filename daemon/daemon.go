@@ -1037,7 +1037,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			c()
 		}
 		for _, p := range add {
-			v := spec.vips[p]
+			v, _ := spec.vips.get(p)
 			if err := d.addrs.Add(v); err != nil {
 				d.log.Error("add virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
@@ -1050,9 +1050,9 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			}
 		}
 		for _, p := range del {
-			v, ok := spec.vips[p]
+			v, ok := spec.vips.get(p)
 			if !ok {
-				v = spec.retired[p]
+				v, _ = spec.retired.get(p)
 			}
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
@@ -1125,8 +1125,8 @@ func follow[T any](d *Daemon, instance, what string, on bool, items []T, add, re
 
 func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
 	dev := spec.ifname
-	for p, v := range spec.vips {
-		if p.Addr() == ip {
+	for _, v := range spec.vips {
+		if v.Addr() == ip {
 			dev = v.Dev
 			break
 		}

@@ -73,8 +73,8 @@ func (d *Daemon) dumpSnapshot(ctx context.Context) (dumpSnapshot, error) {
 			for _, v := range in.spec.cfg.ExcludedVIPs {
 				excluded[v.Prefix.String()] = true
 			}
-			for p, v := range in.spec.vips {
-				if excluded[p.String()] {
+			for _, v := range in.spec.vips {
+				if excluded[v.Prefix.String()] {
 					di.excluded = append(di.excluded, v)
 				} else {
 					di.vips = append(di.vips, v)

@@ -52,8 +52,8 @@ func (d *Daemon) prepareNoAccept() func() {
 	var drop []netip.Addr
 	for _, in := range d.insts {
 		if st := in.e.Status(); st.OwnsVIPs && !st.AcceptTraffic {
-			for p := range in.spec.vips {
-				drop = append(drop, p.Addr())
+			for _, v := range in.spec.vips {
+				drop = append(drop, v.Addr())
 			}
 		}
 	}

@@ -2,12 +2,10 @@ package daemon
 
 import (
 	"fmt"
-	"net/netip"
 	"reflect"
 	"slices"
 	"time"
 
-	"vigil/addr"
 	"vigil/config"
 	"vigil/control"
 	"vigil/vrrp"
@@ -82,10 +80,10 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// VIPs; addresses that left the config are still looked up
 			// for their removal.
 			res.Changes = append(res.Changes, "updated "+s.cfg.Name)
-			s.retired = map[netip.Prefix]addr.VIP{}
-			for p, v := range o.spec.vips {
-				if _, still := s.vips[p]; !still {
-					s.retired[p] = v
+			s.retired = nil
+			for _, v := range o.spec.vips {
+				if _, still := s.vips.search(v.Prefix); !still {
+					s.retired.put(v)
 				}
 			}
 			o.spec = s

@@ -51,8 +51,8 @@ func (d *Daemon) snapshot() control.Status {
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}
-		for p := range in.spec.vips {
-			is.VIPs = append(is.VIPs, p.String())
+		for _, v := range in.spec.vips {
+			is.VIPs = append(is.VIPs, v.Prefix.String())
 		}
 		slices.Sort(is.VIPs)
 		if in.sock != nil && len(in.sock.foreign) > 0 {
