@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // dumpConf is VRRPv2 with a password, so that the auth fields appear.
@@ -55,7 +57,7 @@ func TestDumpsMatchKeepalived(t *testing.T) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i, b := range bins {
-		h := lanHost(t, "kdm"+strconv.Itoa(i))
+		h := labtest.OneHost(t, "kdm"+strconv.Itoa(i))
 		// The daemon sees a tmpfs at /tmp: keep its files elsewhere.
 		dir, err := os.MkdirTemp("/var/tmp", "vigil-dump-")
 		if err != nil {

@@ -73,7 +73,7 @@ func (b kbin) argv(dir string, args ...string) []string {
 func TestKeepalivedCommandLines(t *testing.T) {
 	t.Parallel()
 	bins := flagBinaries(t)
-	h := lanHost(t, "kfl")
+	h := labtest.OneHost(t, "kfl")
 
 	t.Run("oneshot", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -299,7 +299,7 @@ func TestReloadCommand(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t)
 	bin := mustVigilBinary(t)
-	h := lanHost(t, "krl")
+	h := labtest.OneHost(t, "krl")
 	n := startNode(t, "vigil", h, flagsConf)
 	waitFor(t, 10*time.Second, "vigil to take the VIP", func() bool { return hostHas(h, flagsVIP) })
 	reload := func() (int, string, string) {
@@ -344,7 +344,7 @@ func TestVigilHalves(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t, "nft")
 	bin := mustVigilBinary(t)
-	h := lanHost(t, "khv")
+	h := labtest.OneHost(t, "khv")
 	conf := flagsConf + `virtual_server 192.0.2.61 80 {
   lb_algo rr
   lb_kind NAT
@@ -402,7 +402,7 @@ func TestBFDFlags(t *testing.T) {
 	t.Parallel()
 	requireVRRPLab(t)
 	bin := mustVigilBinary(t)
-	h := lanHost(t, "kbf")
+	h := labtest.OneHost(t, "kbf")
 	dir := t.TempDir()
 	conf := flagsConf + "bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n"
 	if err := os.WriteFile(filepath.Join(dir, "keepalived.conf"), []byte(conf), 0o644); err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -104,7 +105,7 @@ func TestMetrics(t *testing.T) {
 	requireVRRPLab(t)
 	testenv.RequireTool(t, "promtool")
 	t.Parallel()
-	h := lanHost(t, "met")
+	h := labtest.OneHost(t, "met")
 	a := startNode(t, "vigil", h, confMetrics, "-metrics", metricsAddr)
 	vip := netip.MustParseAddr("192.0.2.100")
 	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return a.hasAddr(vip) })

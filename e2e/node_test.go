@@ -43,14 +43,6 @@ func requireVRRPLab(t *testing.T, tools ...string) {
 	testenv.RequireTool(t, append([]string{"ip"}, tools...)...)
 }
 
-// lanHost returns the one host ("a", 192.0.2.1/24 on eth0) of a lab with
-// prefix, removed when the test ends.
-func lanHost(t *testing.T, prefix string) *netlab.Host {
-	t.Helper()
-	_, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	return hosts["a"]
-}
-
 // startNode writes conf into a temporary directory and starts kind on it in
 // host h, vigil with the extra arguments given. The process is stopped
 // (SIGTERM, then SIGKILL) when the test ends.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 )
 
 // reloadMaster is one vigil node of confV2MulticastPass at priority 150
@@ -22,7 +23,7 @@ type reloadMaster struct {
 
 func startReloadMaster(t *testing.T, prefix string) *reloadMaster {
 	t.Helper()
-	h := lanHost(t, prefix)
+	h := labtest.OneHost(t, prefix)
 	r := &reloadMaster{text: confFor(confV2MulticastPass, 150, "192.0.2.1", ""), vip: netip.MustParseAddr("192.0.2.100")}
 	r.node = startNode(t, "vigil", h, r.text)
 	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return r.hasAddr(r.vip) })

@@ -18,8 +18,7 @@ import (
 func TestScriptSecurityMatchesKeepalived(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	_, hosts, _ := labtest.LAN(t, "hostenvka", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	h := labtest.OneHost(t, "hostenvka")
 	base := t.TempDir()
 	for _, tc := range securityCases(t, base) {
 		conf := filepath.Join(base, "keepalived.conf")

@@ -58,6 +58,14 @@ func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string
 	return l, hosts, ports
 }
 
+// OneHost builds the lab prefix with one host, "a", whose eth0 has
+// 192.0.2.1/24 on segment "lan", as LAN does, and returns the host.
+func OneHost(t testing.TB, prefix string) *netlab.Host {
+	t.Helper()
+	_, hosts, _ := LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	return hosts["a"]
+}
+
 // MustRun runs a command in h and returns its output; a failure fails the
 // test.
 func MustRun(t testing.TB, h *netlab.Host, name string, args ...string) string {
