@@ -8,7 +8,6 @@ import (
 
 	"vigil/control"
 	"vigil/metrics"
-	"vigil/vrrp"
 )
 
 func TestLagWindowForgetsOldStalls(t *testing.T) {
@@ -37,17 +36,29 @@ func TestLagWindowForgetsOldStalls(t *testing.T) {
 	}
 }
 
-// TestEveryCounterExported: a counter the daemon adds to the status must be
-// one of control.Counters (which docs/operations.md lists) and have a metric
-// (metrics.CounterKnown), or it would silently go unexported.
+// TestEveryCounterExported: every counter the daemon's status carries
+// (read from a snapshot of a running instance, so a counter added anywhere
+// in the snapshot counts) is one of control.Counters, which
+// docs/operations.md lists, and has a metric (metrics.CounterKnown), or it
+// would silently go unexported; and every one of control.Counters is in
+// the status.
 func TestEveryCounterExported(t *testing.T) {
+	l := newLab(t, instanceConf(""))
+	s := l.d.snapshot()
+	if len(s.Instances) != 1 {
+		t.Fatalf("%d instances in the status, want 1", len(s.Instances))
+	}
+	got := s.Instances[0].Counters
 	known := control.Counters()
-	for k := range maps.Keys(counters(vrrp.Counters{})) {
+	for k := range maps.Keys(got) {
 		if !slices.Contains(known, k) {
 			t.Errorf("status counter %q is not in control.Counters", k)
 		}
 	}
 	for _, k := range known {
+		if _, ok := got[k]; !ok {
+			t.Errorf("control.Counters has %q, which the status never carries", k)
+		}
 		if !metrics.CounterKnown(k) {
 			t.Errorf("status counter %q has no metric in package metrics", k)
 		}
