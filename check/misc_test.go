@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"vigil/internal/labtest"
 	"vigil/internal/proc"
 
 	"vigil/internal/testenv"
@@ -111,13 +112,7 @@ func TestMiscTimeoutKillsGroup(t *testing.T) {
 		_, rest, _ := strings.Cut(string(st), ") ")
 		return !strings.HasPrefix(rest, "Z")
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for alive() {
-		if time.Now().After(deadline) {
-			t.Fatalf("background child %d of the timed-out script still exists", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	labtest.WaitFor(t, 3*time.Second, "background child "+strconv.Itoa(pid)+" of the timed-out script to go", func() bool { return !alive() })
 	assertNoChildren(t)
 }
 

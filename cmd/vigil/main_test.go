@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/control"
+	"vigil/internal/labtest"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -101,14 +102,7 @@ func TestStatusAndConnsQueryTheDaemon(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		} else if i == 200 {
-			t.Fatal("control socket did not appear")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	labtest.WaitFor(t, 2*time.Second, "the control socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	for _, c := range []struct {
 		args []string
 		want string
