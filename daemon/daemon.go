@@ -447,6 +447,9 @@ func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) (drained bool) {
 			return false
 		}
 		d.receive(now, s, p)
+		if s.conn.Drained() {
+			return true // no Recv for the EAGAIN (netio.Socket.Drained)
+		}
 	}
 	return false
 }

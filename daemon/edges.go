@@ -42,6 +42,8 @@ import (
 type advertConn interface {
 	Fd() int
 	Recv(buf []byte) (netio.Packet, error)
+	// Drained: the last Recv emptied the queue (netio.Socket.Drained).
+	Drained() bool
 	Send(payload []byte, src, dst netip.Addr) error
 	JoinGroup() error
 	Close() error

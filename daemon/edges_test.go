@@ -264,6 +264,11 @@ type fakeConn struct {
 func (c *fakeConn) Fd() int          { return c.fd }
 func (c *fakeConn) JoinGroup() error { return nil }
 func (c *fakeConn) Close() error     { return nil }
+func (c *fakeConn) Drained() bool {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	return len(c.in) == 0
+}
 func (c *fakeConn) Recv(buf []byte) (netio.Packet, error) {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()

@@ -35,12 +35,21 @@ type Socket struct {
 	ifi    net.Interface
 	joined bool
 
-	// Receive scratch, reused: the header, the source address and the
-	// control messages.
-	rmsg  unix.Msghdr
-	riov  unix.Iovec
-	rname unix.RawSockaddrInet6 // large enough for either family
-	rcm   [128]byte
+	// Receive scratch, reused: one recvmmsg(2) reads up to two packets,
+	// the first into Recv's buffer, the second into spare, where the next
+	// Recv takes it (pending). Two, because a batch that comes back with
+	// one packet says the queue is empty (Drained): the loop then skips
+	// the recvmsg that would only return EAGAIN, one of the six system
+	// calls per advert a backup received at advert_int 10 ms
+	// (docs/benchmarks.md, footprint). Per slot: the header and its
+	// length, the source address and the control messages.
+	rmm     [2]mmsghdr
+	riov    [2]unix.Iovec
+	rname   [2]unix.RawSockaddrInet6 // large enough for either family
+	rcm     [2][128]byte
+	spare   [spareLen]byte
+	got     int  // packets the last recvmmsg read
+	pending bool // rmm[1]'s packet, in spare, is not returned yet
 
 	// Send scratch, reused: the destination and the IP_PKTINFO /
 	// IPV6_PKTINFO control message that carries the source.
@@ -52,6 +61,20 @@ type Socket struct {
 
 	sent, received, sendErrs, recvErrs, ignored atomic.Uint64
 }
+
+// mmsghdr is struct mmsghdr of recvmmsg(2): a message header and the
+// length the kernel received into it.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// spareLen bounds the second packet of a batch: the largest VRRP packet
+// (IPv6: 8 + 255 × 16 bytes of VRRP, without the IP header, which a raw
+// IPv6 socket does not return; IPv4: a 60-byte header with options, 8 +
+// 255 × 4 + 8) fits; a larger one is truncated, counted and skipped, as it
+// cannot be a valid advert.
+const spareLen = 4160
 
 // ErrWouldBlock is returned by Socket.Recv when no packet is queued.
 var ErrWouldBlock = errors.New("netio: no packet queued")
@@ -80,10 +103,15 @@ func OpenSocket(ifname string, fam inet.Family, opts Options) (*Socket, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netio: open %s for %v: %w", ifname, fam, err)
 	}
-	s.rmsg.Name = (*byte)(unsafe.Pointer(&s.rname))
-	s.rmsg.Iov = &s.riov
-	s.rmsg.SetIovlen(1)
-	s.rmsg.Control = &s.rcm[0]
+	for i := range s.rmm {
+		h := &s.rmm[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&s.rname[i]))
+		h.Iov = &s.riov[i]
+		h.SetIovlen(1)
+		h.Control = &s.rcm[i][0]
+	}
+	s.riov[1].Base = &s.spare[0]
+	s.riov[1].SetLen(len(s.spare))
 	s.smsg.Iov = &s.siov
 	s.smsg.SetIovlen(1)
 	return s, nil
@@ -196,19 +224,39 @@ func (s *Socket) Recv(buf []byte) (Packet, error) {
 	}
 }
 
+// Drained reports that the Recv before it emptied the socket's queue: its
+// batch came back with fewer packets than it had room for, and none of it
+// is left. A Recv now would return ErrWouldBlock, unless a packet came
+// since, which makes the socket readable again for epoll. The loop uses it
+// to save that Recv's system call.
+func (s *Socket) Drained() bool { return !s.pending && s.got == 1 }
+
 func (s *Socket) recv(buf []byte) (Packet, error) {
 	if len(buf) == 0 {
 		return Packet{}, errors.New("netio: empty receive buffer")
 	}
-	s.riov.Base = &buf[0]
-	s.riov.SetLen(len(buf))
-	s.rmsg.Namelen = uint32(unsafe.Sizeof(s.rname))
-	s.rmsg.SetControllen(len(s.rcm))
-	s.rmsg.Flags = 0
+	if s.pending {
+		s.pending = false
+		m := &s.rmm[1]
+		if int(m.n) > len(buf) {
+			return Packet{}, errBadPacket
+		}
+		copy(buf, s.spare[:m.n])
+		return s.parse(buf, int(m.n), &m.hdr, &s.rname[1], s.rcm[1][:])
+	}
+	s.got = 0
+	s.riov[0].Base = &buf[0]
+	s.riov[0].SetLen(len(buf))
+	for i := range s.rmm {
+		h := &s.rmm[i].hdr
+		h.Namelen = uint32(unsafe.Sizeof(s.rname[i]))
+		h.SetControllen(len(s.rcm[i]))
+		h.Flags = 0
+	}
 	// RawSyscall: MSG_DONTWAIT never blocks, and a Syscall's
 	// entersyscall wakes the runtime's sysmon thread, one more wake-up
 	// per advert (bench/footprint.sh).
-	r, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmsg)), unix.MSG_DONTWAIT)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.rmm[0])), uintptr(len(s.rmm)), unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		if e == unix.EAGAIN || e == unix.EINTR {
 			return Packet{}, ErrWouldBlock
@@ -218,14 +266,22 @@ func (s *Socket) recv(buf []byte) (Packet, error) {
 		}
 		return Packet{}, e
 	}
-	n := int(r)
-	if s.rmsg.Flags&unix.MSG_TRUNC != 0 {
+	s.got = int(r)
+	s.pending = s.got > 1
+	m := &s.rmm[0]
+	return s.parse(buf, int(m.n), &m.hdr, &s.rname[0], s.rcm[0][:])
+}
+
+// parse makes a Packet of the n bytes in buf that the message h received,
+// from address name, with control messages in cm.
+func (s *Socket) parse(buf []byte, n int, h *unix.Msghdr, name *unix.RawSockaddrInet6, cm []byte) (Packet, error) {
+	if h.Flags&unix.MSG_TRUNC != 0 {
 		return Packet{}, errBadPacket
 	}
 	var p Packet
-	cm := s.rcm[:s.rmsg.Controllen]
+	cm = cm[:h.Controllen]
 	if s.fam == inet.IPv4 {
-		p.Src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&s.rname)).Addr)
+		p.Src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(name)).Addr)
 		b := buf[:n]
 		if n < 20 || b[0]>>4 != 4 {
 			return Packet{}, errBadPacket
@@ -248,7 +304,7 @@ func (s *Socket) recv(buf []byte) (Packet, error) {
 		})
 		return p, nil
 	}
-	p.Src = netip.AddrFrom16(s.rname.Addr).Unmap()
+	p.Src = netip.AddrFrom16(name.Addr).Unmap()
 	p.Data = buf[:n]
 	p.TTL = -1
 	forEachCmsg(cm, func(level, typ int32, data []byte) {

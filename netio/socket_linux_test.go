@@ -84,8 +84,37 @@ func TestSocketAgainstConn(t *testing.T) { // not parallel: AllocsPerRun
 				t.Errorf("Socket received % x from %v to %v TTL %d on %d, want % x from %v to %v TTL 255 on %d",
 					p.Data, p.Src, p.Dst, p.TTL, p.IfIndex, msg, tc.srcB, tc.dstA, ifA.Index)
 			}
+			if !s.Drained() {
+				t.Error("Drained after the only packet: false")
+			}
 			if _, err := s.Recv(buf); err != ErrWouldBlock {
 				t.Errorf("Recv on an empty queue: %v, want ErrWouldBlock", err)
+			}
+
+			// Three queued: a batch of two (the second from spare), then
+			// one, which says the queue is empty.
+			var msgs [][]byte
+			for prio := range 3 {
+				m := advert(t, 3, 52, uint8(101+prio), tc.vip, tc.srcB, tc.dstA)
+				msgs = append(msgs, m)
+				check(t, c.Send(m, tc.srcB, tc.dstA))
+			}
+			time.Sleep(100 * time.Millisecond)
+			for i, m := range msgs {
+				p, err := s.Recv(buf)
+				if err != nil {
+					t.Fatalf("packet %d of 3: %v", i, err)
+				}
+				if !bytes.Equal(p.Data, m) || p.TTL != 255 || p.Src != tc.srcB || p.Dst != tc.dstA || p.IfIndex != ifA.Index {
+					t.Errorf("packet %d of 3: % x from %v to %v TTL %d on %d, want % x from %v to %v TTL 255 on %d",
+						i, p.Data, p.Src, p.Dst, p.TTL, p.IfIndex, m, tc.srcB, tc.dstA, ifA.Index)
+				}
+				if want := i == 2; s.Drained() != want {
+					t.Errorf("Drained after packet %d of 3: %v, want %v", i, s.Drained(), want)
+				}
+			}
+			if _, err := s.Recv(buf); err != ErrWouldBlock {
+				t.Errorf("Recv after the three: %v, want ErrWouldBlock", err)
 			}
 
 			// Zero allocations: the steady-state advert path of the daemon.
