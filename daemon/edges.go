@@ -35,8 +35,10 @@ import (
 // the loop's ordering rules are tested in plain `go test`, without root or
 // namespaces, as doctor.Facts does for vigil doctor. A new OS edge is one
 // more interface (or function) here, its real implementation in hostEdges
-// (the code itself lives in netio, addr, nft or acceptmode) and its fake in
-// fakeHost.
+// (the code itself lives in netio, addr, nft or acceptmode, or in
+// host_linux.go when it has no package of its own) and its fake in
+// fakeHost; TestEveryEdgeIsSet holds both sides to the list, and
+// TestHostOnlyThroughEdges the rest of the package to the edges.
 
 // advertConn is one VRRP socket per (interface, family): netio.Socket.
 type advertConn interface {
