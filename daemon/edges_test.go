@@ -254,16 +254,22 @@ func (h *fakeHost) edges() edges {
 // (fakeHost.queue), and fakeWait reports it readable meanwhile. Its
 // descriptor is a number no kernel object has.
 type fakeConn struct {
-	h    *fakeHost
-	fd   int
-	name string
-	fam  inet.Family
-	in   []netio.Packet // on h.mu
+	h      *fakeHost
+	fd     int
+	name   string
+	fam    inet.Family
+	in     []netio.Packet // on h.mu
+	closed bool           // on h.mu
 }
 
 func (c *fakeConn) Fd() int          { return c.fd }
 func (c *fakeConn) JoinGroup() error { return nil }
-func (c *fakeConn) Close() error     { return nil }
+func (c *fakeConn) Close() error {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	c.closed = true
+	return nil
+}
 func (c *fakeConn) Drained() bool {
 	c.h.mu.Lock()
 	defer c.h.mu.Unlock()

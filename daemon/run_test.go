@@ -306,6 +306,53 @@ func TestRun(t *testing.T) {
 	before(t, ops, "del 192.0.2.100/24", "nft flush")
 }
 
+// TestRunReloadMovesSocket: a reload that moves an instance to another
+// interface restarts it on a socket there: the old socket leaves the
+// loop's wait and is closed, and the loop reads the new one's adverts.
+func TestRunReloadMovesSocket(t *testing.T) {
+	r := startRun(t, instanceConf(""), Options{})
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v, want MASTER", st)
+	}
+	if err := os.WriteFile(r.path, []byte(strings.Replace(instanceConf(""), "interface eth0", "interface eth1", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	from := r.h.mark()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	res, err := r.d.Reload(ctx)
+	cancel()
+	if err != nil || !res.OK {
+		t.Fatalf("reload: %+v, %v", res, err)
+	}
+	r.settle()
+	before(t, r.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
+	r.h.mu.Lock()
+	var open []string
+	for _, c := range r.h.socks {
+		if r.h.wait.fds[c.fd] != !c.closed {
+			t.Errorf("socket on %s: in the wait %v, closed %v", c.name, r.h.wait.fds[c.fd], c.closed)
+		}
+		if !c.closed {
+			open = append(open, c.name)
+		}
+	}
+	r.h.mu.Unlock()
+	if !slices.Equal(open, []string{"eth1"}) {
+		t.Fatalf("open sockets on %v after the move, want [eth1]", open)
+	}
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v on eth1, want MASTER", st)
+	}
+	r.h.queue("eth1", inet.IPv4, peerAdvert(t, 200))
+	r.settle()
+	if st := r.state(); st != vrrp.StateBackup {
+		t.Fatalf("state %v after a priority 200 advert on eth1, want BACKUP: the loop did not read the new socket", st)
+	}
+	r.stop()
+}
+
 // contains reports whether one of ops starts with prefix.
 func contains(ops []string, prefix string) bool {
 	for _, op := range ops {
