@@ -37,7 +37,6 @@ type router struct {
 	ctl  string
 	cmd  *exec.Cmd
 	out  *labtest.Buffer
-	done chan struct{}
 }
 
 // newLab builds a lab with one segment and hosts on it, addressed as given
@@ -60,7 +59,7 @@ func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*ne
 func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
 	t.Helper()
 	dir := t.TempDir()
-	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &labtest.Buffer{}, done: make(chan struct{})}
+	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &labtest.Buffer{}}
 	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -76,15 +75,8 @@ func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
 	if err := h.Start(r.cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
 	t.Cleanup(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-r.done:
-		case <-time.After(5 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
+		labtest.Stop(r.cmd)
 		if t.Failed() {
 			t.Logf("--- %s in %s ---\n%s", kind, h.Name, r.out.String())
 		}
