@@ -93,12 +93,9 @@ type Conn struct {
 // and asks the kernel for the TTL / hop limit, destination and interface of
 // every packet. With opts.Multicast it joins the group on ifname.
 func Listen(ifname string, fam inet.Family, opts Options) (*Conn, error) {
-	if fam != inet.IPv4 && fam != inet.IPv6 {
-		return nil, fmt.Errorf("netio: listen on %s: %v, want IPv4 or IPv6", ifname, fam)
-	}
-	ifi, err := net.InterfaceByName(ifname)
+	ifi, err := vrrpIface("netio: listen on "+ifname, ifname, fam)
 	if err != nil {
-		return nil, fmt.Errorf("netio: listen on %s: %w", ifname, err)
+		return nil, err
 	}
 	network, laddr := "ip4:"+strconv.Itoa(Protocol), "0.0.0.0"
 	if fam == inet.IPv6 {
@@ -147,6 +144,19 @@ func sockopts(rc syscall.RawConn, ifname string, fam inet.Family, opts Options) 
 		}
 	})
 	return errors.Join(err, serr)
+}
+
+// vrrpIface checks that fam is one VRRP runs over and looks up ifname, for
+// Listen and OpenSocket; what begins its errors.
+func vrrpIface(what, ifname string, fam inet.Family) (*net.Interface, error) {
+	if fam != inet.IPv4 && fam != inet.IPv6 {
+		return nil, fmt.Errorf("%s: %v, want IPv4 or IPv6", what, fam)
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return ifi, nil
 }
 
 // step is one socket option set, named in its error.

@@ -118,16 +118,26 @@ func (a *ARP) MarshalBinary() ([]byte, error) {
 	return b, nil
 }
 
+// checkEthernet checks that b holds an Ethernet header of EtherType et; the
+// errors begin with what and wrap ErrTruncated, or notIt for another
+// EtherType.
+func checkEthernet(b []byte, what string, et uint16, notIt error) error {
+	if len(b) < ethHeaderLen {
+		return fmt.Errorf("%s: %w: %d bytes, the Ethernet header needs %d", what, ErrTruncated, len(b), ethHeaderLen)
+	}
+	if got := binary.BigEndian.Uint16(b[12:14]); got != et {
+		return fmt.Errorf("%s: %w: EtherType %#04x, want %#04x", what, notIt, got, et)
+	}
+	return nil
+}
+
 // ParseARP decodes an Ethernet frame holding an Ethernet/IPv4 ARP packet.
 // Bytes after the ARP packet (Ethernet padding) are ignored. The errors
 // wrap ErrTruncated (and io.ErrUnexpectedEOF) or ErrNotARP. The ARP
 // returned shares no memory with b.
 func ParseARP(b []byte) (ARP, error) {
-	if len(b) < ethHeaderLen {
-		return ARP{}, fmt.Errorf("parse ARP: %w: %d bytes, the Ethernet header needs %d", ErrTruncated, len(b), ethHeaderLen)
-	}
-	if et := binary.BigEndian.Uint16(b[12:14]); et != EtherTypeARP {
-		return ARP{}, fmt.Errorf("parse ARP: %w: EtherType %#04x, want %#04x", ErrNotARP, et, EtherTypeARP)
+	if err := checkEthernet(b, "parse ARP", EtherTypeARP, ErrNotARP); err != nil {
+		return ARP{}, err
 	}
 	if len(b) < ethHeaderLen+arpLen {
 		return ARP{}, fmt.Errorf("parse ARP: %w: %d bytes, Ethernet and ARP need %d", ErrTruncated, len(b), ethHeaderLen+arpLen)
@@ -273,11 +283,8 @@ func (n *NA) MarshalBinary() ([]byte, error) {
 // errors wrap ErrTruncated (and io.ErrUnexpectedEOF), ErrNotNA,
 // ErrMalformed or ErrChecksum. The NA returned shares no memory with b.
 func ParseNA(b []byte) (NA, error) {
-	if len(b) < ethHeaderLen {
-		return NA{}, fmt.Errorf("parse NA: %w: %d bytes, the Ethernet header needs %d", ErrTruncated, len(b), ethHeaderLen)
-	}
-	if et := binary.BigEndian.Uint16(b[12:14]); et != EtherTypeIPv6 {
-		return NA{}, fmt.Errorf("parse NA: %w: EtherType %#04x, want %#04x", ErrNotNA, et, EtherTypeIPv6)
+	if err := checkEthernet(b, "parse NA", EtherTypeIPv6, ErrNotNA); err != nil {
+		return NA{}, err
 	}
 	ip := b[ethHeaderLen:]
 	if len(ip) < ipv6HdrLen {

@@ -83,12 +83,9 @@ var ErrWouldBlock = errors.New("netio: no packet queued")
 // for fam, set up exactly as Listen sets up a Conn, in the network
 // namespace of the calling thread.
 func OpenSocket(ifname string, fam inet.Family, opts Options) (*Socket, error) {
-	if fam != inet.IPv4 && fam != inet.IPv6 {
-		return nil, fmt.Errorf("netio: open %s: %v, want IPv4 or IPv6", ifname, fam)
-	}
-	ifi, err := net.InterfaceByName(ifname)
+	ifi, err := vrrpIface("netio: open "+ifname, ifname, fam)
 	if err != nil {
-		return nil, fmt.Errorf("netio: open %s: %w", ifname, err)
+		return nil, err
 	}
 	domain := unix.AF_INET
 	if fam == inet.IPv6 {
