@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -215,8 +215,7 @@ func (w *logWatch) reset() {
 func (b *bgpBench) startVigil(conf string, w *logWatch) *exec.Cmd {
 	b.t.Helper()
 	dir := b.t.TempDir()
-	f := filepath.Join(dir, "keepalived.conf")
-	os.WriteFile(f, []byte(conf), 0o644)
+	f := writeConf(b.t, dir, conf)
 	cmd := b.dir.Command(context.Background(), buildVigil(b.t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "info")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -225,14 +224,8 @@ func (b *bgpBench) startVigil(conf string, w *logWatch) *exec.Cmd {
 	} else {
 		go w.run(pr)
 	}
-	if err := b.dir.Start(cmd); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		pw.Close()
-	})
+	b.t.Cleanup(func() { pw.Close() }) // after run's: the process has exited
+	run(b.t, b.dir, cmd)
 	return cmd
 }
 
@@ -295,11 +288,7 @@ func TestBGPLatency(t *testing.T) {
 	tw.Flush()
 }
 
-func worst(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)-1]
-}
+func worst(d []time.Duration) time.Duration { return slices.Max(d) }
 
 func TestBGPResources(t *testing.T) {
 	requireBench(t)

@@ -8,7 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -166,8 +166,7 @@ func busyLoops(t *testing.T, ctx context.Context, n int) {
 // outageRow prints name, the median, min and max of d and all of d in
 // trial order, tab-separated.
 func outageRow(tw *tabwriter.Writer, name string, d []time.Duration) {
-	sorted := append([]time.Duration(nil), d...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	sorted := slices.Sorted(slices.Values(d))
 	var all []string
 	for _, x := range d {
 		all = append(all, x.Round(time.Millisecond).String())
