@@ -56,6 +56,7 @@ type Syncer struct {
 	dsts    []*net.UDPAddr
 	maxLen  int
 	epoch   uint64
+	started time.Time // New's time: see wire.ClockSlack
 
 	udp   *net.UDPConn
 	p4    *ipv4.PacketConn
@@ -194,7 +195,8 @@ func New(cfg Config) (s *Syncer, err error) {
 	_, _ = rand.Read(b[:4])
 	// The epoch increases across restarts (the start time), its low bits
 	// random so that two starts in one clock tick still differ.
-	s.epoch = uint64(time.Now().UnixNano())&^0xffff | uint64(binary.BigEndian.Uint16(b[:]))
+	s.started = time.Now()
+	s.epoch = uint64(s.started.UnixNano())&^0xffff | uint64(binary.BigEndian.Uint16(b[:]))
 
 	defer func() {
 		if err != nil {
@@ -840,6 +842,15 @@ func (s *Syncer) handle(b []byte, from netip.Addr, ttl, ifindex int, d *wire.Dat
 	}
 	s.mu.Lock()
 	p := s.peers[from]
+	if (p == nil || d.Epoch > p.w.epoch) && time.Unix(0, d.SentNS).Before(s.started.Add(-wire.ClockSlack)) {
+		// The anti-replay window knows nothing of an epoch it has not
+		// heard: a datagram captured long before this receiver started,
+		// replayed before the sender speaks, would be taken (a replayed
+		// old full table would even end the restart hold).
+		s.st.Dropped[string(wire.ReasonStale)]++
+		s.mu.Unlock()
+		return
+	}
 	if p == nil {
 		p = &peerState{}
 		s.peers[from] = p

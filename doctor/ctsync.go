@@ -26,7 +26,9 @@ const syncFullTableWait = 15 * time.Second
 //   - VDB05: datagrams dropped for their sync id (the ids differ);
 //   - VDB06: datagrams dropped for their TTL (the ttl settings differ, or
 //     a router sits between);
-//   - VDB07: the last takeover's install of the copy failed.
+//   - VDB07: the last takeover's install of the copy failed;
+//   - VDB08: datagrams dropped as stale (sent long before this director's
+//     sync started: the master's clock is behind, or a replay).
 //
 // Drop counts are problems when they grew during the capture (or, without
 // an earlier snapshot, when there are any), or when a backup hears no peer.
@@ -122,6 +124,13 @@ func checkSync(in *Input) []Finding {
 			Summary:  "Sync datagrams arrive with another TTL (hop limit) than this director sends: the directors' `ttl` differ, or a router sits between them.",
 			Evidence: []string{fmt.Sprintf("dropped for TTL: %d", n)},
 			Fix:      "Use the same lvs_sync_daemon `ttl N` on every director; directors on one link need no router between them.",
+		})
+	}
+	if n, ok := grew(wire.ReasonStale); ok {
+		add(Finding{Code: "VDB08", Severity: Warn,
+			Summary:  fmt.Sprintf("Sync datagrams are refused as stale: a peer's first datagrams were sent more than %s before this director's sync started, by their send time. Either the master's clock is behind this director's, or someone replays captured datagrams.", wire.ClockSlack),
+			Evidence: []string{fmt.Sprintf("dropped as stale: %d", n)},
+			Fix:      "Keep the directors' clocks in step (NTP): until the master's clock passes this director's start, its datagrams are refused and this director gets no copy.",
 		})
 	}
 	if li := s.LastInstall; s.Installs > 0 && li.Error != "" {

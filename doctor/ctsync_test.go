@@ -48,6 +48,8 @@ func TestCheckSync(t *testing.T) {
 			map[string]Severity{"VDB05": Crit}},
 		{"ttl", with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"ttl": 3} }), nil,
 			map[string]Severity{"VDB06": Warn}},
+		{"stale", with(func(s *control.SyncStatus) { s.Dropped = map[string]uint64{"stale": 5} }), nil,
+			map[string]Severity{"VDB08": Warn}},
 		{"install failed", with(func(s *control.SyncStatus) {
 			s.Installs, s.LastInstall = 1, control.SyncInstall{At: now.Add(-time.Minute), Entries: 10, Error: "file exists"}
 		}), nil, map[string]Severity{"VDB07": Warn}},

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Version is the only version this codec speaks.
@@ -83,6 +84,16 @@ type Header struct {
 	SentNS int64  // send time, unix ns, for the receiver's lag
 }
 
+// ClockSlack is how much older than the receiver's start the first
+// datagram it takes from a sender (or from a sender's new epoch) may have
+// been sent, by the header's send time (which the HMAC covers): it bounds
+// how old a replayed datagram a restarted receiver can be made to take,
+// since its anti-replay window knows nothing of an epoch it has not heard.
+// Both directors' clocks must agree within it, or a receiver refuses
+// (ReasonStale) a sender whose clock is behind, for the difference after
+// its own start.
+const ClockSlack = 30 * time.Second
+
 // Reason names why a datagram was refused; the receiver counts by it.
 type Reason string
 
@@ -103,13 +114,14 @@ const (
 	ReasonSource    Reason = "source"          // from an address that is not a peer (receiver)
 	ReasonTTL       Reason = "ttl"             // arrived with another TTL or hop limit (receiver)
 	ReasonSelf      Reason = "self"            // our own datagram looped back (receiver)
+	ReasonStale     Reason = "stale"           // a sender's first datagram (of an epoch) sent long before the receiver started (receiver)
 )
 
 // Reasons lists every Reason, for status and metrics.
 func Reasons() []Reason {
 	return []Reason{ReasonShort, ReasonMagic, ReasonVersion, ReasonType, ReasonFlags, ReasonFamily,
 		ReasonTrailing, ReasonCount, ReasonAuth, ReasonNoAuth, ReasonSyncID, ReasonReplay,
-		ReasonInterface, ReasonSource, ReasonTTL, ReasonSelf}
+		ReasonInterface, ReasonSource, ReasonTTL, ReasonSelf, ReasonStale}
 }
 
 // Error is a decoding error with its Reason.
