@@ -9,7 +9,6 @@ import (
 )
 
 func TestCheckBFD(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	ms := func(n int) control.Duration { return control.Duration(time.Duration(n) * time.Millisecond) }
 	up := control.BFDSessionStatus{Name: "gw", Peer: "192.0.2.254", State: "Up", RemoteState: "Up", Sent: 900, Received: 900,
 		MinRx: ms(10), MinTx: ms(10), Multiplier: 3, RemoteMinRx: ms(10), RemoteMinTx: ms(10), RemoteMultiplier: 3,

@@ -11,7 +11,6 @@ import (
 )
 
 func TestCheckBGP(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	up := control.BGPPeerStatus{Peer: "192.0.2.1", Instance: "EDGE", RemoteAS: 65000, State: "Established", Since: now.Add(-time.Hour)}
 	with := func(f func(*control.BGPPeerStatus)) control.BGPPeerStatus { s := up; f(&s); return s }
 	down := func(e string) control.BGPPeerStatus {

@@ -78,7 +78,7 @@ vrrp_instance VI_1 {
 `
 
 var (
-	now   = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now   = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) // the clock of every unit test
 	me    = netip.MustParseAddr("192.0.2.1")
 	peer  = netip.MustParseAddr("192.0.2.2")
 	alien = netip.MustParseAddr("192.0.2.66")

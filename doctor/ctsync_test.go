@@ -9,7 +9,6 @@ import (
 )
 
 func TestCheckSync(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	backup := control.SyncStatus{Interface: "eth1", Instance: "VI_1", ID: 51, Port: 8848, Running: true, Synced: true,
 		Started: now.Add(-time.Hour), Entries: 300, Received: 900, FullSyncs: 2,
 		Peers: []control.SyncPeer{{Addr: "198.51.100.1", Master: true, LastSeen: now.Add(-500 * time.Millisecond)}}}
