@@ -56,8 +56,9 @@ func (i *Instance) receive(p Packet) error {
 			// The auth data follows the addresses the count announces;
 			// a message too long for its count still has it there.
 			off := wire.HeaderLen + count*4
+			pw := i.authData()
 			if off+wire.AuthDataLen > len(b) ||
-				subtle.ConstantTimeCompare(b[off:off+wire.AuthDataLen], i.authData[:]) != 1 {
+				subtle.ConstantTimeCompare(b[off:off+wire.AuthDataLen], pw[:]) != 1 {
 				return drop(DropAuth, "wrong password")
 			}
 		}
@@ -72,8 +73,8 @@ func (i *Instance) receive(p Packet) error {
 		return drop(DropAddrCount, "%v", perr)
 	}
 	skipAddrs := i.cfg.SkipCheckAdvAddr && src == i.masterAddr && src != i.cfg.SrcAddr
-	if count != len(i.vipAddrs) && !skipAddrs {
-		return drop(DropAddrCount, "%d addresses, want %d", count, len(i.vipAddrs))
+	if count != len(i.cfg.VIPs) && !skipAddrs {
+		return drop(DropAddrCount, "%d addresses, want %d", count, len(i.cfg.VIPs))
 	}
 	oldSum := false
 	if !wire.VerifyChecksum(b, src, dst, i.cfg.ChecksumMode) {
@@ -90,7 +91,7 @@ func (i *Instance) receive(p Packet) error {
 		}
 		return drop(DropCast, "unicast to %v, but the instance is multicast", dst)
 	}
-	for _, v := range i.vipAddrs {
+	for _, v := range i.vipAddrs() {
 		if !slices.Contains(a.Addrs, v) && !skipAddrs {
 			return drop(DropVIPs, "our address %v is not in the advert's %v", v, a.Addrs)
 		}
