@@ -60,13 +60,29 @@ type Packet struct {
 	IfIndex  int        // the interface it arrived on
 }
 
-// Stats are a Conn's counters since Listen.
+// Stats are a Conn's (or a Socket's) counters since Listen (OpenSocket).
 type Stats struct {
 	Sent          uint64 // packets handed to the kernel
 	Received      uint64 // packets returned by ReadPacket
 	SendErrors    uint64 // Send calls that failed
 	ReceiveErrors uint64 // reads that failed, and packets skipped as too large for the buffer or malformed
 	Ignored       uint64 // multicast packets dropped because the Conn did not join the group
+}
+
+// counters are the Stats of a Conn or a Socket, counted without a lock.
+type counters struct {
+	sent, received, sendErrs, recvErrs, ignored atomic.Uint64
+}
+
+// Stats returns the counters. It takes no lock.
+func (c *counters) Stats() Stats {
+	return Stats{
+		Sent:          c.sent.Load(),
+		Received:      c.received.Load(),
+		SendErrors:    c.sendErrs.Load(),
+		ReceiveErrors: c.recvErrs.Load(),
+		Ignored:       c.ignored.Load(),
+	}
 }
 
 // Conn is a raw VRRP socket on one interface for one address family. Send
@@ -80,8 +96,7 @@ type Conn struct {
 	p6     *ipv6.PacketConn // set for IPv6
 	oob    []byte           // control message buffer, used by ReadPacket only
 	joined atomic.Bool
-
-	sent, received, sendErrs, recvErrs, ignored atomic.Uint64
+	counters
 }
 
 // Listen opens a raw socket for IP protocol 112 on interface ifname for
@@ -391,17 +406,6 @@ func (c *Conn) send(payload []byte, src, dst netip.Addr) error {
 // SetReadDeadline sets the deadline for ReadPacket; the zero time means
 // none.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.ipc.SetReadDeadline(t) }
-
-// Stats returns the counters. It takes no lock.
-func (c *Conn) Stats() Stats {
-	return Stats{
-		Sent:          c.sent.Load(),
-		Received:      c.received.Load(),
-		SendErrors:    c.sendErrs.Load(),
-		ReceiveErrors: c.recvErrs.Load(),
-		Ignored:       c.ignored.Load(),
-	}
-}
 
 // Close closes the socket, leaving the group, and unblocks a ReadPacket in
 // progress, which returns net.ErrClosed.

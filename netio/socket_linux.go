@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -59,7 +58,7 @@ type Socket struct {
 	sname6 unix.RawSockaddrInet6
 	scm    [64]byte
 
-	sent, received, sendErrs, recvErrs, ignored atomic.Uint64
+	counters
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2): a message header and the
@@ -417,17 +416,6 @@ func (s *Socket) send(payload []byte, src, dst netip.Addr) error {
 		return e
 	}
 	return nil
-}
-
-// Stats returns the counters.
-func (s *Socket) Stats() Stats {
-	return Stats{
-		Sent:          s.sent.Load(),
-		Received:      s.received.Load(),
-		SendErrors:    s.sendErrs.Load(),
-		ReceiveErrors: s.recvErrs.Load(),
-		Ignored:       s.ignored.Load(),
-	}
 }
 
 // Close closes the socket. The caller stops waiting on Fd first.
