@@ -3,8 +3,13 @@
 package bench
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,10 +22,22 @@ import (
 
 // TestFootprint is issue #7's side-by-side run: for each configuration,
 // vigil and keepalived 2.2.7 (all of its processes) run in turn on the
-// same lab and the table gives RSS, CPU (% of one core) and wake-ups per
-// second (context switches in, summed over every thread, from
-// /proc/PID/task/TID/schedstat). VIGIL_BENCH_WINDOW sets the measuring
-// window in seconds (default 10).
+// same lab and the table gives RSS, CPU (% of one core, from the run
+// time in /proc/PID/task/TID/schedstat, nanoseconds, not clock ticks:
+// 0.1% of a core is one tick in a 10 s window), wake-ups per second
+// (context switches in, summed over every thread, same file) and system
+// calls per second (perf's raw_syscalls:sys_enter tracepoint over a
+// second, shorter window, when perf is installed: deterministic where CPU
+// shares a loaded machine). VIGIL_BENCH_WINDOW sets the measuring window
+// in seconds (default 10); VIGIL_BENCH_ONLY=text runs only the rows whose
+// name contains text.
+//
+// The health-check rows check real servers, a Go HTTP server in another
+// namespace. keepalived's checker process needs IPVS: where the kernel
+// has it (/proc/net/ip_vs), keepalived runs whole (checker and VRRP
+// processes) for those rows; where it has not, its checker exits at
+// start and takes keepalived down, so only its VRRP process runs (-P),
+// and the row says so.
 func TestFootprint(t *testing.T) {
 	requireBench(t)
 	window := time.Duration(envInt("VIGIL_BENCH_WINDOW", 10)) * time.Second
@@ -47,12 +64,38 @@ func TestFootprint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// peer runs the master of the backup row; rs the real servers.
+	peer, err := l.AddHost("peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Connect(peer, "eth0", "s0", "203.0.113.253/24"); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := l.AddHost("rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reals := []string{"203.0.113.11", "203.0.113.12", "203.0.113.13"}
+	if _, err := l.Connect(rs, "eth0", "s0", reals[0]+"/24", reals[1]+"/24", reals[2]+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := rs.Do(func() error {
+		var e error
+		ln, e = net.Listen("tcp", ":80")
+		return e
+	}); err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 	time.Sleep(2 * time.Second) // IPv6 link-local addresses (DAD)
 
-	// instances returns n masters (priority 150, nobody else on the
-	// links), VRRPv3 at advert_int ival: 250 per interface, eth0-eth2
-	// IPv4, eth3 IPv6.
-	instances := func(n int, ival string) string {
+	// instances returns n instances (priority prio, VRRPv3 at advert_int
+	// ival): 250 per interface, eth0-eth2 IPv4, eth3 IPv6.
+	instances := func(n int, ival string, prio int) string {
 		var b strings.Builder
 		for k := 0; k < n; k++ {
 			ifi, vrid := k/250, k%250+1
@@ -60,68 +103,176 @@ func TestFootprint(t *testing.T) {
 			if ifi == 3 {
 				vip = fmt.Sprintf("2001:db8:0:3::%x/64", vrid)
 			}
-			fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  interface eth%d\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int %s\n  virtual_ipaddress {\n    %s\n  }\n}\n", k, ifi, vrid, ival, vip)
+			fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  interface eth%d\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority %d\n  advert_int %s\n  virtual_ipaddress {\n    %s\n  }\n}\n", k, ifi, vrid, prio, ival, vip)
 		}
 		return b.String()
 	}
-	checks := func() string {
-		// One virtual server with 3 real servers health-checked every
-		// second on the host's own addresses (TCP_CHECK to a closed port
-		// on loopback answers at once).
+	masters := func(n int, ival string) string { return instances(n, ival, 150) }
+	// checks is one master and a virtual server whose three real servers
+	// are checked every second by the checker block check.
+	checks := func(check string) string {
 		var b strings.Builder
-		b.WriteString(instances(1, "1"))
+		b.WriteString(masters(1, "1"))
 		b.WriteString("virtual_server 203.0.113.1 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n")
-		for _, rs := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
-			fmt.Fprintf(&b, "  real_server %s 8080 {\n    weight 1\n    TCP_CHECK {\n      connect_timeout 1\n    }\n  }\n", rs)
+		for _, r := range reals {
+			fmt.Fprintf(&b, "  real_server %s 80 {\n    weight 1\n    %s\n  }\n", r, check)
 		}
 		b.WriteString("}\n")
 		return b.String()
 	}
+	_, ipvsErr := os.Stat("/proc/net/ip_vs")
+	ipvs := ipvsErr == nil
+	perf := perfWorks()
 	type result struct {
 		rssKiB, anon  int
 		cpu, wakeups  float64
+		syscalls      float64 // per second; -1 without perf
 		threads, pids int
 	}
 	cases := []struct {
 		name   string
 		conf   string
 		settle time.Duration
+		peer   string // the configuration keepalived runs on peer meanwhile
+		checks bool   // keepalived needs its checker (IPVS) for the same work
 	}{
-		{"1 master, advert_int 10 ms", instances(1, "0.01"), 3 * time.Second},
-		{"1 master, advert_int 1 s (idle: 1 deadline/s)", instances(1, "1"), 5 * time.Second},
-		{"100 masters, advert_int 1 s", instances(100, "1"), 6 * time.Second},
-		{"1,000 masters, advert_int 1 s", instances(1000, "1"), 10 * time.Second},
-		{"1 master + virtual server, 3 TCP_CHECKs at 1 s", checks(), 5 * time.Second},
+		{name: "1 master, advert_int 10 ms", conf: masters(1, "0.01"), settle: 3 * time.Second},
+		{name: "1 backup, advert_int 10 ms (keepalived master on the link)", conf: masters(1, "0.01"), settle: 4 * time.Second,
+			peer: instances(1, "0.01", 200)},
+		{name: "1 master, advert_int 1 s (idle: 1 deadline/s)", conf: masters(1, "1"), settle: 5 * time.Second},
+		{name: "100 masters, advert_int 1 s", conf: masters(100, "1"), settle: 6 * time.Second},
+		{name: "1,000 masters, advert_int 1 s", conf: masters(1000, "1"), settle: 10 * time.Second},
+		{name: "1 master + virtual server, 3 TCP_CHECKs at 1 s", conf: checks("TCP_CHECK {\n      connect_timeout 1\n    }"), settle: 5 * time.Second, checks: true},
+		{name: "1 master + virtual server, 3 HTTP_GETs at 1 s", conf: checks("HTTP_GET {\n      url {\n        path /\n        status_code 200\n      }\n      connect_timeout 1\n    }"), settle: 5 * time.Second, checks: true},
+	}
+	// VIGIL_BENCH_ONLY=text runs only the rows whose name contains it.
+	if only := os.Getenv("VIGIL_BENCH_ONLY"); only != "" {
+		kept := cases[:0]
+		for _, c := range cases {
+			if strings.Contains(c.name, only) {
+				kept = append(kept, c)
+			}
+		}
+		cases = kept
 	}
 	res := map[string]map[string]result{}
 	for _, c := range cases {
 		res[c.name] = map[string]result{}
 		for _, impl := range []string{"vigil", "keepalived"} {
-			cmd := start(t, impl, h, c.conf)
+			var peerCmd *exec.Cmd
+			if c.peer != "" {
+				peerCmd = start(t, "keepalived", peer, c.peer)
+				time.Sleep(time.Second)
+			}
+			var cmd *exec.Cmd
+			if impl == "keepalived" && c.checks && ipvs {
+				cmd = startKeepalivedWhole(t, h, c.conf)
+			} else {
+				cmd = start(t, impl, h, c.conf)
+			}
 			time.Sleep(c.settle)
 			pids := procTree(cmd.Process.Pid)
-			c0, w0 := cpuTicks(pids), switches(pids)
+			c0, w0 := cpuNs(pids), switches(pids)
 			time.Sleep(window)
 			pids = procTree(cmd.Process.Pid)
-			r := result{rssKiB: rssKiB(pids), anon: statusKiB(pids, "RssAnon:"), pids: len(pids), threads: len(tasks(pids))}
-			r.cpu = float64(cpuTicks(pids)-c0) / window.Seconds()
+			r := result{rssKiB: rssKiB(pids), anon: statusKiB(pids, "RssAnon:"), pids: len(pids), threads: len(tasks(pids)), syscalls: -1}
+			r.cpu = float64(cpuNs(pids)-c0) / float64(window) * 100
 			r.wakeups = float64(switches(pids)-w0) / window.Seconds()
+			if perf {
+				r.syscalls = syscallRate(t, pids, 5*time.Second)
+			}
 			res[c.name][impl] = r
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
+			for _, p := range []*exec.Cmd{cmd, peerCmd} {
+				if p != nil {
+					_ = p.Process.Signal(os.Interrupt)
+					_ = p.Wait()
+				}
+			}
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nfootprint, vigil beside keepalived 2.2.7 (all processes), %v windows, VRRPv3\n", window)
-	fmt.Fprintln(tw, "configuration\timpl\tRSS\tof which anonymous\tCPU (% of a core)\twake-ups/s\tprocesses/threads")
+	fmt.Fprintln(tw, "configuration\timpl\tRSS\tof which anonymous\tCPU (% of a core)\twake-ups/s\tsystem calls/s\tprocesses/threads")
 	for _, c := range cases {
 		for _, impl := range []string{"vigil", "keepalived"} {
 			r := res[c.name][impl]
-			fmt.Fprintf(tw, "%s\t%s\t%d KiB\t%d KiB\t%.2f%%\t%.1f\t%d/%d\n", c.name, impl, r.rssKiB, r.anon, r.cpu, r.wakeups, r.pids, r.threads)
+			sys := "(no perf)"
+			if r.syscalls >= 0 {
+				sys = fmt.Sprintf("%.1f", r.syscalls)
+			}
+			name := impl
+			if impl == "keepalived" && c.checks && !ipvs {
+				name = "keepalived -P (no IPVS here: its checker cannot run)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d KiB\t%d KiB\t%.2f%%\t%.1f\t%s\t%d/%d\n", c.name, name, r.rssKiB, r.anon, r.cpu, r.wakeups, sys, r.pids, r.threads)
 		}
 	}
 	tw.Flush()
+	fmt.Println("(at advert_int 10 ms, system calls/s divided by 100 is system calls per advert)")
+}
+
+// startKeepalivedWhole runs keepalived with its checker process (no -P),
+// for the health-check rows where the kernel has IPVS.
+func startKeepalivedWhole(t *testing.T, h *netlab.Host, conf string) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	f := writeConf(t, dir, conf)
+	cmd := h.Command(context.Background(), "keepalived", "-n", "-f", f, "-p", filepath.Join(dir, "k.pid"),
+		"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
+	run(t, h, cmd)
+	return cmd
+}
+
+// cpuNs is the time the threads of pids ran, in nanoseconds (the first
+// field of /proc/PID/task/TID/schedstat).
+func cpuNs(pids []int) int64 {
+	var total int64
+	for _, task := range tasks(pids) {
+		b, err := os.ReadFile(task + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) == 3 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			total += n
+		}
+	}
+	return total
+}
+
+// perfWorks reports whether perf can count system call tracepoints here.
+func perfWorks() bool {
+	if _, err := exec.LookPath("perf"); err != nil {
+		return false
+	}
+	return exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "--", "true").Run() == nil
+}
+
+// syscallRate counts the system calls the threads of pids make over d
+// (perf stat on the raw_syscalls:sys_enter tracepoint), per second.
+func syscallRate(t *testing.T, pids []int, d time.Duration) float64 {
+	var ps []string
+	for _, p := range pids {
+		ps = append(ps, strconv.Itoa(p))
+	}
+	out, err := exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", strings.Join(ps, ","),
+		"--", "sleep", strconv.FormatFloat(d.Seconds(), 'f', -1, 64)).CombinedOutput()
+	if err != nil {
+		t.Logf("perf stat: %v: %s", err, out)
+		return -1
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) > 2 && strings.Contains(f[2], "raw_syscalls:sys_enter") {
+			n, err := strconv.ParseFloat(f[0], 64)
+			if err == nil {
+				return n / d.Seconds()
+			}
+		}
+	}
+	t.Logf("perf stat: no count in %q", out)
+	return -1
 }
 
 // tasks lists the threads of pids.
