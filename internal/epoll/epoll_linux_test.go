@@ -25,6 +25,22 @@ func eachKind(t *testing.T, test func(t *testing.T, s *Set)) {
 	}
 }
 
+// addPair adds to s, tagged with its descriptor, one end (fds[0]) of a
+// datagram socket pair; writing to fds[1] makes it readable. Both are
+// closed when the test ends.
+func addPair(t *testing.T, s *Set) [2]int {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	if err := s.Add(fds[0], fds[0]); err != nil {
+		t.Fatal(err)
+	}
+	return [2]int(fds)
+}
+
 // TestWait runs both kinds of Set through what the loops rely on: an armed
 // deadline comes back as TagTimer, a Wake from another goroutine as
 // TagWake, and a readable socket with the tag it was added with.
@@ -66,15 +82,7 @@ func TestWait(t *testing.T) {
 		<-woke // before Close: Wake reads the descriptor Close clears
 		s.DrainWake()
 
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fds[0])
-		defer unix.Close(fds[1])
-		if err := s.Add(fds[0], fds[0]); err != nil {
-			t.Fatal(err)
-		}
+		fds := addPair(t, s)
 		if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -176,15 +184,7 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer unix.Close(fds[0])
-			defer unix.Close(fds[1])
-			if err := s.Add(fds[0], fds[0]); err != nil {
-				t.Fatal(err)
-			}
+			fds := addPair(t, s)
 			const turns = 20
 			var got []int32
 			var wakers sync.WaitGroup
