@@ -86,7 +86,9 @@ func (d *Daemon) reconfigure(ctx context.Context, next *lbConfig) error {
 		if cerr != nil {
 			return cerr
 		}
-		d.quorumEvents(evs)
+		// The events are the new configuration's verdicts: its scripts
+		// run, not those of cur (still d.bal here).
+		d.quorumEvents(b, evs)
 	} else {
 		if b.model, err = lb.New(b.specs); err != nil {
 			return err
@@ -95,13 +97,7 @@ func (d *Daemon) reconfigure(ctx context.Context, next *lbConfig) error {
 			return fmt.Errorf("nftables data plane: %w (is the nftables package installed?)", err)
 		}
 	}
-	for vip, owner := range b.owned {
-		for _, in := range d.insts {
-			if in.spec.cfg.Name == owner {
-				b.model.SetActive(vip, in.e.State() == vrrp.StateMaster)
-			}
-		}
-	}
+	d.followOwners(b)
 	if err := d.startChecks(ctx, b); err != nil {
 		return err
 	}
@@ -113,6 +109,39 @@ func (d *Daemon) reconfigure(ctx context.Context, next *lbConfig) error {
 	d.bal = b
 	d.rebindBridge()
 	return nil
+}
+
+// followOwners makes the services of each instance-owned VIP active
+// while that instance is MASTER, and reports whether that changed the
+// model.
+func (d *Daemon) followOwners(b *balancer) bool {
+	changed := false
+	for vip, owner := range b.owned {
+		for _, in := range d.insts {
+			if in.spec.cfg.Name == owner && b.model.SetActive(vip, in.e.State() == vrrp.StateMaster) > 0 {
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// adopt takes on what a reload changed in the running virtual servers
+// that neither the model nor the checks hold (sameLB(d.bal, next)): the
+// quorum_up / quorum_down and notify_up / notify_down scripts, and which
+// instance owns a VIP. The checks and the health they found keep going;
+// the next notification runs the scripts of next, as keepalived does.
+func (d *Daemon) adopt(next *lbConfig) {
+	b := d.bal
+	b.quorum, b.reals, b.owned = next.quorum, next.reals, next.owned
+	for id, r := range next.reals {
+		if info := b.rs[id]; info != nil {
+			info.cfg = r.cfg
+		}
+	}
+	if d.followOwners(b) {
+		b.dirty = true
+	}
 }
 
 // lbRunning is the configuration of the running virtual servers; nil
@@ -185,7 +214,7 @@ func (d *Daemon) stopChecks(b *balancer) {
 // closeBalancer ends the load balancer: quorum-down notifications, the
 // applier's last state, vigil's tables removed.
 func (d *Daemon) closeBalancer(b *balancer) {
-	d.quorumEvents(b.model.Shutdown())
+	d.quorumEvents(b, b.model.Shutdown())
 	close(b.applyCh)
 	<-b.applied
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -392,15 +421,17 @@ func (d *Daemon) checked(e check.Event) {
 			d.log.Error("load balancer model", "err", err)
 			continue
 		}
-		d.quorumEvents(evs)
+		d.quorumEvents(b, evs)
 	}
 	b.dirty = true
 }
 
-func (d *Daemon) quorumEvents(evs []lb.Event) {
+// quorumEvents logs the quorum changes of b's model and runs the
+// quorum_up / quorum_down scripts b's configuration gives them.
+func (d *Daemon) quorumEvents(b *balancer, evs []lb.Event) {
 	for _, ev := range evs {
 		d.log.Warn("virtual server "+ev.Kind.String(), "service", ev.Service, "weight", ev.Weight, "quorum", ev.Quorum)
-		vs := d.bal.quorum[ev.Service]
+		vs := b.quorum[ev.Service]
 		if vs == nil || d.notifier == nil {
 			continue
 		}

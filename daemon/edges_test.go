@@ -601,7 +601,8 @@ func (b *fakeBFD) Up(name string) (up, ok bool) {
 
 // fakeNotifier runs no script and writes no FIFO: it records each event
 // ("notify VI_1 MASTER", "notify group G1 MASTER") when the daemon hands
-// it over, and each other script ("exec 198.51.100.1:80 notify_up").
+// it over, and each other script with its command line ("exec
+// 198.51.100.1:80 notify_up /bin/up arg").
 type fakeNotifier struct{ h *fakeHost }
 
 func (n fakeNotifier) Notify(ev notify.Event, _ notify.Scripts) {
@@ -611,8 +612,8 @@ func (n fakeNotifier) Notify(ev notify.Event, _ notify.Scripts) {
 	}
 	n.h.do("notify %s %s", ev.Name, ev.State)
 }
-func (n fakeNotifier) Exec(orderKey, keyword string, _ notify.Command) {
-	n.h.do("exec %s %s", orderKey, keyword)
+func (n fakeNotifier) Exec(orderKey, keyword string, c notify.Command) {
+	n.h.do("exec %s %s %s", orderKey, keyword, strings.Join(c.Argv, " "))
 }
 func (n fakeNotifier) Run(ctx context.Context) error { <-ctx.Done(); return nil }
 

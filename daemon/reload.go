@@ -126,6 +126,8 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 		if err := d.reconfigure(d.runCtx, nb); err != nil {
 			errs = append(errs, err.Error())
 		}
+	} else if d.bal != nil {
+		d.adopt(nb)
 	}
 	bc, be := d.reloadBGP(cfg)
 	res.Changes, errs = append(res.Changes, bc...), append(errs, be...)
