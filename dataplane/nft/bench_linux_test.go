@@ -22,10 +22,7 @@ import (
 //	VIGIL_BENCH_DEV     DR device; VIGIL_BENCH_RSMAC the real server's MAC
 //	VIGIL_BENCH_PROTO   tcp (default) or udp
 func TestBenchApply(t *testing.T) {
-	ns := os.Getenv("VIGIL_BENCH_NS")
-	if ns == "" {
-		t.Skip("helper for bench/dataplane.sh")
-	}
+	ns := helperEnv(t, "VIGIL_BENCH_NS", "bench/dataplane.sh")
 	rs := lb.Backend{Addr: netip.MustParseAddr(os.Getenv("VIGIL_BENCH_RS")), Port: 80, Weight: 1}
 	proto := lb.TCP
 	if os.Getenv("VIGIL_BENCH_PROTO") == "udp" {

@@ -44,10 +44,7 @@ import (
 // differences B - A within each adjacent pair of segments with its 95%
 // confidence interval (distribution-free, from order statistics).
 func TestBenchBlast(t *testing.T) {
-	dst := os.Getenv("VIGIL_BLAST_DST")
-	if dst == "" {
-		t.Skip("helper for bench/dataplane.sh")
-	}
+	dst := helperEnv(t, "VIGIL_BLAST_DST", "bench/dataplane.sh")
 	n, err := strconv.Atoi(os.Getenv("VIGIL_BLAST_N"))
 	if err != nil || n <= 0 {
 		t.Fatalf("VIGIL_BLAST_N=%q", os.Getenv("VIGIL_BLAST_N"))

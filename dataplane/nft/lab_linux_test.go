@@ -24,10 +24,7 @@ import (
 // with it as a real server inside a namespace. It answers every HTTP
 // request with its name (body and X-Server header), keep-alive included.
 func TestHelperServer(t *testing.T) {
-	name := os.Getenv("VIGIL_NFT_HELPER")
-	if name == "" {
-		t.Skip("helper process for the lab tests")
-	}
+	name := helperEnv(t, "VIGIL_NFT_HELPER", "the lab tests")
 	ln, err := net.Listen("tcp", os.Getenv("VIGIL_NFT_LISTEN"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -39,6 +36,17 @@ func TestHelperServer(t *testing.T) {
 	})
 	_ = http.Serve(ln, h)
 	os.Exit(0)
+}
+
+// helperEnv returns the environment variable key that makes this test
+// binary a helper process (a lab's real server, bench/dataplane.sh's
+// tools) rather than a test; without it the "test" skips.
+func helperEnv(t *testing.T, key, of string) string {
+	v := os.Getenv(key)
+	if v == "" {
+		t.Skip("helper process for " + of)
+	}
+	return v
 }
 
 // lab is a client, a director and three real servers.
