@@ -17,7 +17,6 @@ import (
 
 	"vigil/internal/inet"
 	"vigil/internal/labtest"
-	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
 )
 
@@ -73,9 +72,7 @@ vrrp_instance V6 {
 // GratuitousARP and UnsolicitedNA build.
 func TestKeepalivedInterop(t *testing.T) {
 	t.Parallel()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "keepalived")
-	a, b := twoHosts(t, "niokv")
+	a, b := twoHosts(t, "niokv", "keepalived")
 	ifA, llA := ifaceIn(t, a, "eth0")
 	ifB, _ := ifaceIn(t, b, "eth0")
 
@@ -194,9 +191,7 @@ func TestKeepalivedInterop(t *testing.T) {
 // it would become master within its Master_Down_Interval.
 func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 	t.Parallel()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "keepalived")
-	a, b := twoHosts(t, "niokb")
+	a, b := twoHosts(t, "niokb", "keepalived")
 	_, llA := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
 	a4, a6 := listenIn(t, a, "eth0", inet.IPv4, Options{}), listenIn(t, a, "eth0", inet.IPv6, Options{})

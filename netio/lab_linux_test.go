@@ -28,9 +28,12 @@ func newLab(t *testing.T, prefix string) *netlab.Lab {
 }
 
 // twoHosts returns hosts a (192.0.2.1, 2001:db8::1) and b (192.0.2.2,
-// 2001:db8::2), each with eth0 on segment "lan" of a lab with prefix.
-func twoHosts(t *testing.T, prefix string) (a, b *netlabHost) {
+// 2001:db8::2), each with eth0 on segment "lan" of a lab with prefix. It
+// skips (fails under CI) unless the test runs as root with tools.
+func twoHosts(t *testing.T, prefix string, tools ...string) (a, b *netlabHost) {
 	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, tools...)
 	h := lanHosts(t, prefix, []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
 	return h[0], h[1]
 }

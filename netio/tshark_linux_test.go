@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"vigil/internal/inet"
-	"vigil/internal/testenv"
 	"vigil/vrrp/wire"
 )
 
@@ -24,9 +23,7 @@ import (
 // checksums.
 func TestTsharkDecodes(t *testing.T) {
 	t.Parallel()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "tshark")
-	a, b := twoHosts(t, "niots")
+	a, b := twoHosts(t, "niots", "tshark")
 	ifA, llA := ifaceIn(t, a, "eth0")
 	ifaceIn(t, b, "eth0")
 	macA := ifA.HardwareAddr.String()
