@@ -40,7 +40,7 @@ func init() {
 		}
 		v.Neighbor = a
 	}
-	bfdTable = newTable("bfd_instance NAME { }", "A BFD session (RFC 5880 asynchronous mode, RFC 5881 single hop over UDP 3784). vigil runs it on its own goroutine; track_bfd, BFD_CHECK and bfd_takeover follow it. No authentication, demand mode or echo function (keepalived has none either).", []keyword[BFDInstance]{
+	bfdTable = newTable("bfd_instance NAME { }", "A BFD session (RFC 5880 asynchronous mode, RFC 5881 single hop over UDP 3784). vigil runs every session in its BFD process (a child of the daemon, `vigil _bfd`, as keepalived's BFD child); track_bfd, BFD_CHECK and bfd_takeover follow it. No authentication, demand mode or echo function (keepalived has none either).", []keyword[BFDInstance]{
 		{Name: "neighbor_ip", Status: Supported, Doc: "Address of the BFD peer (required).", Parse: neighbor},
 		{Name: "neighbour_ip", Status: Supported, Doc: "Same as neighbor_ip.", Parse: neighbor},
 		addrKW("source_ip", "Local address of the session (default: the kernel's choice).", func(v *BFDInstance) *netip.Addr { return &v.Source }, 0),

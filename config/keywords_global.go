@@ -318,7 +318,7 @@ func init() {
 		ignoredWith[Global]("process_name", "Name of the parent process.", checkArg("a name")),
 		ignoredWith[Global]("vrrp_process_name", "Name of the VRRP child process.", checkArg("a name")),
 		ignoredWith[Global]("checker_process_name", "Name of the checker child process.", checkArg("a name")),
-		{Name: "bfd_process_name", Status: Supported, Doc: "Name of BFD's thread (keepalived: of the BFD child process) as ps -L, top -H and /proc/PID/task/TID/comm show it; the kernel keeps its first 15 bytes. Default vigil_bfd.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "bfd_process_name", Status: Supported, Doc: "Name of the BFD process (a child of the daemon) and of each of its threads, as ps, top and /proc/PID/comm show it, as keepalived names its BFD child; the kernel keeps its first 15 bytes. Default vigil_bfd.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if w, ok := b.arg(n, "a name"); ok {
 				g.BFDProcessName = w.Text
@@ -330,14 +330,14 @@ func init() {
 				g.MinAutoPriorityDelay = time.Duration(v) * time.Microsecond
 			}
 		}},
-		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of vigil's threads but BFD's (keepalived: of the VRRP process); see bfd_priority.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_priority", Status: Supported, Doc: "Nice value (-20..19) of the daemon's threads (keepalived: of the VRRP process); the BFD process has bfd_priority.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, -20, 19); ok {
 				g.VRRPPriority, g.VRRPPrioritySet = v, true
 			}
 		}},
 		ignoredWith[Global]("checker_priority", "Nice value of the checker process.", checkInt(-20, 19)),
-		{Name: "bfd_priority", Status: Supported, Doc: "Nice value (-20..19) of BFD's thread (keepalived: of the BFD process); vigil's default is -10, not 0, since a BFD packet that waits for a CPU is a false Down at the peer. vrrp_priority and vrrp_rt_priority leave BFD's thread alone.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "bfd_priority", Status: Supported, Doc: "Nice value (-20..19) of the BFD process, every thread of it (as keepalived's BFD process); vigil's default is -10, not 0, since a BFD packet that waits for a CPU is a false Down at the peer. vrrp_priority and vrrp_rt_priority apply to the daemon only.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, -20, 19); ok {
 				g.BFDPriority, g.BFDPrioritySet = v, true
@@ -355,14 +355,14 @@ func init() {
 		ignoredWith[Global]("vrrp_cpu_affinity", "CPUs of the VRRP process.", checkInts(0, 4095)),
 		ignoredWith[Global]("checker_cpu_affinity", "CPUs of the checker process.", checkInts(0, 4095)),
 		ignoredWith[Global]("bfd_cpu_affinity", "CPUs of the BFD process.", checkInts(0, 4095)),
-		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of vigil's threads but BFD's (see bfd_rt_priority), not of the programs it runs (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "vrrp_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of the daemon's threads (the BFD process has bfd_rt_priority), not of the programs it runs (keepalived: of the VRRP process).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, 1, 99); ok {
 				g.VRRPRTPriority = v
 			}
 		}},
 		ignoredWith[Global]("checker_rt_priority", "Real-time priority of the checker process.", checkInt(1, 99)),
-		{Name: "bfd_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of BFD's thread (keepalived: of the BFD process); it takes precedence over bfd_priority. Not inherited by the programs vigil runs.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "bfd_rt_priority", Status: Supported, Doc: "SCHED_RR priority (1..99) of the BFD process, every thread of it (as keepalived's BFD process); it takes precedence over bfd_priority. The BFD process runs no programs.", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
 			if v, ok := b.intArg(n, 1, 99); ok {
 				g.BFDRTPriority = v

@@ -162,6 +162,13 @@ type BFDRunnerStatus struct {
 	Wakes            uint64            `json:"wakes"`
 	LateOverInterval uint64            `json:"late_over_interval"`
 	RxOverflow       uint64            `json:"rx_overflow"`
+	// PID is the BFD process's (0 while none runs), Restarts counts the
+	// ones that died and were started again, and HandoffMax is the
+	// longest a session's state change took from the BFD process's step
+	// to the daemon.
+	PID        int      `json:"pid,omitempty"`
+	Restarts   uint64   `json:"restarts,omitempty"`
+	HandoffMax Duration `json:"handoff_max"`
 }
 
 // BGPStatus is one bgp_instance (a vigil extension): its sessions and

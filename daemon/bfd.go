@@ -20,10 +20,11 @@ import (
 )
 
 // bfdState is the daemon's side of keepalived's bfd_instance: the sessions
-// run in a link.Runner on its own goroutine and timer (never behind the
-// loop's nft applies or reloads); their changes are posted to the loop
-// (never waiting for it) and become track_bfd results, BFD_CHECK verdicts and bfd_takeover
-// events (vrrp.PeerDown).
+// run in the BFD process (link.Process: a child running a link.Runner,
+// never behind the loop's nft applies, reloads or garbage collections);
+// their changes are posted to the loop (never waiting for it) and become
+// track_bfd results, BFD_CHECK verdicts and bfd_takeover events
+// (vrrp.PeerDown).
 type bfdState struct {
 	runner bfdRunner
 	cancel context.CancelFunc
@@ -44,13 +45,13 @@ type bfdState struct {
 	sched link.Scheduling
 }
 
-// bfdNice is the BFD thread's nice value without bfd_priority: above
+// bfdNice is the BFD process's nice value without bfd_priority: above
 // everything else on the host by default, since a transmit that waits for
 // a CPU is a false Down at the peer (keepalived leaves its BFD process at
 // 0 unless bfd_priority says otherwise; benchmarks.md compares both).
 const bfdNice = -10
 
-// bfdScheduling is global_defs' scheduling of BFD's thread.
+// bfdScheduling is global_defs' scheduling of the BFD process.
 func bfdScheduling(g *config.Global) link.Scheduling {
 	s := link.Scheduling{RTPriority: g.BFDRTPriority, Nice: bfdNice, Name: g.BFDProcessName}
 	if g.BFDPrioritySet {
@@ -90,8 +91,8 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 			return
 		}
 		b.runner = d.host.newBFD(d.log)
-		// The Runner's goroutine only posts: the loop may be busy, BFD
-		// must not wait for it.
+		// The subscriber only posts: the loop may be busy, BFD must not
+		// wait for it.
 		b.runner.Subscribe("", func(ev link.Event) {
 			d.poll.post(func(now time.Time) { d.bfdChanged(now, ev) })
 		})
@@ -107,7 +108,7 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 	if sch := bfdScheduling(&cfg.Global); sch != b.sched {
 		b.sched = sch
 		if err := b.runner.SetScheduling(sch); err != nil {
-			d.log.Warn("bfd_rt_priority/bfd_priority: BFD's thread keeps its scheduling (needs CAP_SYS_NICE)", "err", err)
+			d.log.Warn("bfd_rt_priority/bfd_priority: the BFD process keeps its scheduling (needs CAP_SYS_NICE)", "err", err)
 		}
 	}
 	if err := b.runner.Configure(sessions); err != nil {
@@ -153,7 +154,10 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 		if was != ev.Up {
 			d.tracked(now, track.Event{Kind: track.KindBFD, Name: ev.Session, OK: ev.Up, Detail: ev.Reason})
 		}
-		if ev.From == wire.Up && !ev.Up {
+		// The peer is gone only when the session fell to Down: a local
+		// AdminDown (a removed session, the BFD process restarting) is
+		// no sign of it.
+		if ev.From == wire.Up && ev.To == wire.Down {
 			for _, in := range d.insts {
 				if slices.Contains(in.spec.cfg.BFDTakeover, ev.Session) {
 					_ = in.e.Step(now, vrrp.PeerDown{Addr: d.takeoverAddr(in, bi),
@@ -243,13 +247,15 @@ func bfdRefs(cfg *config.Config, refs []*config.TrackRef) []*config.TrackRef {
 	return out
 }
 
-// bfdSnapshot fills the BFD part of a status document.
-func (d *Daemon) bfdSnapshot(s *control.Status) {
-	if d.bfd.runner == nil {
+// bfdSnapshot fills the BFD part of a status document from runner (the
+// daemon's, taken on the loop). It runs off the loop: the sessions'
+// status is a request to the BFD process.
+func bfdSnapshot(runner bfdRunner, s *control.Status) {
+	if runner == nil {
 		return
 	}
-	sts, drops, late := d.bfd.runner.Status()
-	errs := d.bfd.runner.SendErrors()
+	sts, drops, late := runner.Status()
+	errs := runner.SendErrors()
 	for _, st := range sts {
 		bs := control.BFDSessionStatus{Name: st.Name, Peer: st.Peer.String(), State: st.State.String(), RemoteState: st.RemoteState.String(),
 			LocalDisc: st.LocalDisc, RemoteDisc: st.RemoteDisc, TxInterval: control.Duration(st.TxInterval),
@@ -261,7 +267,7 @@ func (d *Daemon) bfdSnapshot(s *control.Status) {
 		if st.Local.IsValid() {
 			bs.Local = st.Local.String()
 		}
-		if p, ok := d.bfd.runner.Port(st.Name); ok {
+		if p, ok := runner.Port(st.Name); ok {
 			bs.Port = int(p)
 		}
 		if !st.LastDown.At.IsZero() {
@@ -275,7 +281,7 @@ func (d *Daemon) bfdSnapshot(s *control.Status) {
 		s.BFD = append(s.BFD, bs)
 	}
 	s.BFDRunner = &control.BFDRunnerStatus{Drops: drops, WakeLateMax: control.Duration(late.Max), Wakes: late.Sends,
-		LateOverInterval: late.Over, RxOverflow: late.RxOverflow}
+		LateOverInterval: late.Over, RxOverflow: late.RxOverflow, HandoffMax: control.Duration(late.Handoff), Restarts: late.Restarts, PID: late.PID}
 }
 
 // takeoverAddr is the router a bfd_takeover session's Down is about, as

@@ -558,15 +558,20 @@ func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Stat
 	var s control.Status
 	var dp dataplane
 	var sy syncer
+	var br bfdRunner
 	err := d.call(ctx, func(now time.Time) {
 		s = d.snapshot()
 		if d.bal != nil {
 			dp = d.bal.dp
 		}
 		sy = d.sync.s
+		br = d.bfd.runner
 	})
 	if err == nil && s.Sync != nil && sy != nil {
 		addSyncEngine(s.Sync, sy.Status(), time.Now()) // off the loop
+	}
+	if err == nil {
+		bfdSnapshot(br, &s) // off the loop too
 	}
 	if err == nil && dp != nil && len(s.Services) > 0 {
 		if st, serr := d.traffic.read(ctx, dp, maxAge); serr != nil {

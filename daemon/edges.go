@@ -270,7 +270,7 @@ func hostEdges() edges {
 		newSyncer: func(cfg ctsync.Config) (syncer, error) {
 			return opened[syncer](ctsync.New(cfg))
 		},
-		newBFD:      func(log *slog.Logger) bfdRunner { return link.New(log) },
+		newBFD:      func(log *slog.Logger) bfdRunner { return link.NewProcess(log) },
 		newNotifier: newHostNotifier,
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))

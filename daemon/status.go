@@ -65,7 +65,6 @@ func (d *Daemon) snapshot() control.Status {
 	}
 	s.Services = d.serviceStatus()
 	s.Sync = d.syncStatus(d.now())
-	d.bfdSnapshot(&s)
 	s.BGPInstances = d.bgpStatus()
 	for _, b := range s.BGPInstances {
 		s.BGP = append(s.BGP, b.Sessions...)

@@ -715,46 +715,56 @@ func threadsOf(t *testing.T, pid int) []threadSched {
 	return out
 }
 
-// TestBFDThreadScheduling: bfd_rt_priority and bfd_process_name schedule
-// and name BFD's thread, and vrrp_rt_priority, applied to every other
-// thread every 2 s, leaves it alone; a reload to bfd_priority makes it a
-// normal thread at that nice value.
-func TestBFDThreadScheduling(t *testing.T) {
+// bfdPID is the BFD process of a vigil node, from its status (0: none).
+func bfdPID(n *node) int {
+	st, err := n.status()
+	if err != nil || st.BFDRunner == nil {
+		return 0
+	}
+	return st.BFDRunner.PID
+}
+
+// TestBFDProcessScheduling: bfd_rt_priority and bfd_process_name schedule
+// and name every thread of the BFD process, and vrrp_rt_priority applies
+// to the daemon's threads only; a reload to bfd_priority makes the BFD
+// process a normal one at that nice value, named vigil_bfd again.
+func TestBFDProcessScheduling(t *testing.T) {
 	requireVRRPLab(t)
 	_, hosts, _ := labtest.LAN(t, "bfds", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
 	conf := func(s string) string { return strings.Replace(bfdSchedConf, "@BFDSCHED@", s, 1) }
-	n := startNode(t, "vigil", hosts["a"], conf("bfd_rt_priority 7\n  bfd_process_name bfdthr"))
-	bfdThread := func() (threadSched, []threadSched) {
-		var b threadSched
-		var others []threadSched
-		for _, ts := range threadsOf(t, n.cmd.Process.Pid) {
-			if ts.comm == "bfdthr" {
-				b = ts
-			} else {
-				others = append(others, ts)
+	n := startNode(t, "vigil", hosts["a"], conf("bfd_rt_priority 7\n  bfd_process_name bfdproc"))
+	// every thread of the BFD process, and how many have want
+	all := func(want threadSched) (bool, []threadSched) {
+		pid := bfdPID(n)
+		if pid == 0 {
+			return false, nil
+		}
+		ts := threadsOf(t, pid)
+		for _, x := range ts {
+			if x.comm != want.comm || x.pol != want.pol || x.rt != want.rt || x.nice != want.nice {
+				return false, ts
 			}
 		}
-		return b, others
+		return len(ts) > 0, ts
 	}
-	waitFor(t, 5*time.Second, "a thread named bfdthr in SCHED_RR 7, the others in SCHED_RR 3", func() bool {
-		b, others := bfdThread()
+	waitFor(t, 5*time.Second, "every thread of the BFD process named bfdproc in SCHED_RR 7, the daemon's in SCHED_RR 3", func() bool {
+		ok, _ := all(threadSched{comm: "bfdproc", pol: 2, rt: 7})
 		rr3 := 0
-		for _, o := range others {
+		for _, o := range threadsOf(t, n.cmd.Process.Pid) {
 			if o.pol == 2 && o.rt == 3 {
 				rr3++
 			}
 		}
-		return b.pol == 2 && b.rt == 7 && rr3 > 0
+		return ok && rr3 > 0
 	})
-	// The daemon reapplies vrrp_rt_priority every 2 s: BFD's stays.
+	// The daemon reapplies vrrp_rt_priority every 2 s, to its own threads.
 	time.Sleep(4500 * time.Millisecond)
-	b, others := bfdThread()
-	if b.pol != 2 || b.rt != 7 {
-		t.Fatalf("BFD's thread after 4.5 s: %+v, want SCHED_RR (2) priority 7", b)
+	if ok, ts := all(threadSched{comm: "bfdproc", pol: 2, rt: 7}); !ok {
+		t.Fatalf("the BFD process's threads after 4.5 s: %+v, want SCHED_RR (2) priority 7", ts)
 	}
-	for _, o := range others {
-		if o.rt == 7 {
-			t.Errorf("thread %+v has BFD's priority", o)
+	for _, o := range threadsOf(t, n.cmd.Process.Pid) {
+		if o.rt == 7 || o.comm == "bfdproc" {
+			t.Errorf("the daemon's thread %+v has BFD's scheduling or name", o)
 		}
 	}
 
@@ -767,12 +777,61 @@ func TestBFDThreadScheduling(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the reload", func() bool { _, at, _ := (&reloadMaster{node: n}).lastReload(); return at.After(prev) })
-	waitFor(t, 5*time.Second, "BFD's thread named vigil_bfd, SCHED_OTHER at nice -4", func() bool {
-		for _, ts := range threadsOf(t, n.cmd.Process.Pid) {
-			if ts.comm == "vigil_bfd" {
-				return ts.pol == 0 && ts.rt == 0 && ts.nice == -4
-			}
-		}
-		return false
+	waitFor(t, 5*time.Second, "the BFD process's threads named vigil_bfd, SCHED_OTHER at nice -4", func() bool {
+		ok, _ := all(threadSched{comm: "vigil_bfd", nice: -4})
+		return ok
+	})
+}
+
+// TestBFDProcessLifecycle: the BFD process is a child of the daemon. Killed,
+// it is started again with the sessions, which come Up again, and the
+// backup whose bfd_takeover names the session does not take over (its
+// sessions went AdminDown locally, which says nothing of the master);
+// when the daemon is killed, the BFD process dies with it (PDEATHSIG) and
+// the peer sees the session Down.
+func TestBFDProcessLifecycle(t *testing.T) {
+	requireVRRPLab(t, "nft")
+	_, hosts, _ := labtest.LAN(t, "bfdl", map[string][]string{"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "m", "b")
+	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf, 254, "192.0.2.1", "192.0.2.2"))
+	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf, 250, "192.0.2.2", "192.0.2.1"))
+	vip := netip.MustParseAddr("192.0.2.163")
+	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	up := func(n *node) func() bool {
+		return func() bool { s, _, ok := bfdOf(n, "peer"); return ok && s.State == "Up" }
+	}
+	waitFor(t, 5*time.Second, "the session Up on both", func() bool { return up(m)() && up(b)() })
+	pid := bfdPID(b)
+	if pid == 0 {
+		t.Fatal("no BFD process pid in the backup's status")
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+		t.Fatal(err)
+	} else if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:])); f[1] != strconv.Itoa(b.cmd.Process.Pid) {
+		t.Errorf("the BFD process's parent is %s, want the daemon %d", f[1], b.cmd.Process.Pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	waitFor(t, 5*time.Second, "a new BFD process on the backup", func() bool {
+		st, err := b.status()
+		return err == nil && st.BFDRunner != nil && st.BFDRunner.Restarts == 1 && st.BFDRunner.PID != 0 && st.BFDRunner.PID != pid
+	})
+	waitFor(t, 5*time.Second, "the session Up again", up(b))
+	t.Logf("the backup's session Up again %v after its BFD process was killed", time.Since(killed))
+	if in, _ := instState(b); in.State != "BACKUP" || in.Since.After(killed) {
+		t.Errorf("the backup is %s since %v after its BFD process was killed (%s), want BACKUP throughout", in.State, in.Since.Sub(killed), in.Reason)
+	}
+	soleOwner(t, vip, m, 300*time.Millisecond, 3*time.Second, m, b)
+
+	// The daemon killed: its BFD process goes with it.
+	mpid := bfdPID(m)
+	m.stop(syscall.SIGKILL)
+	waitFor(t, 2*time.Second, "the master's BFD process gone with its daemon", func() bool {
+		return syscall.Kill(mpid, 0) != nil
+	})
+	waitFor(t, 2*time.Second, "the backup's session Down", func() bool {
+		s, _, ok := bfdOf(b, "peer")
+		return ok && s.State == "Down"
 	})
 }

@@ -100,7 +100,7 @@ var (
 	mBFDTx            = def("vigil_bfd_tx_interval_seconds", Gauge, "The negotiated interval between the packets vigil sends (before jitter).", "session", "peer")
 	mBFDRx            = def("vigil_bfd_rx_interval_seconds", Gauge, "The negotiated interval between the packets the peer sends.", "session", "peer")
 	mBFDUnmatched     = def("vigil_bfd_unmatched_packets_dropped_total", Counter, "BFD Control packets dropped before a session could be named (malformed, unknown discriminator), by reason.", "reason")
-	mBFDLateMax       = def("vigil_bfd_timer_late_max_seconds", Gauge, "The latest the BFD goroutine's timer has fired for a deadline (transmit or detection) since the daemon started.")
+	mBFDLateMax       = def("vigil_bfd_timer_late_max_seconds", Gauge, "The latest the BFD process's timer has fired for a deadline (transmit or detection) since that process started.")
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")

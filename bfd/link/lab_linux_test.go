@@ -45,9 +45,27 @@ func runIn(t *testing.T, h *netlab.Host, sessions ...Session) (*Runner, *events)
 type events struct {
 	mu  sync.Mutex
 	all []Event
+	at  []time.Time // when each arrived
 }
 
-func (e *events) add(ev Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+func (e *events) add(ev Event) {
+	now := time.Now()
+	e.mu.Lock()
+	e.all, e.at = append(e.all, ev), append(e.at, now)
+	e.mu.Unlock()
+}
+
+// lastAt is the named session's last event and when it arrived.
+func (e *events) lastAt(name string) (Event, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := len(e.all) - 1; i >= 0; i-- {
+		if e.all[i].Session == name {
+			return e.all[i], e.at[i]
+		}
+	}
+	return Event{}, time.Time{}
+}
 
 func (e *events) last(name string) (Event, bool) {
 	e.mu.Lock()
@@ -60,7 +78,12 @@ func (e *events) last(name string) (Event, bool) {
 	return Event{}, false
 }
 
-func waitState(t *testing.T, r *Runner, name string, want wire.State, timeout time.Duration) time.Duration {
+// statuser is a Runner or a Process.
+type statuser interface {
+	Status() ([]bfd.Status, map[string]uint64, Lateness)
+}
+
+func waitState(t *testing.T, r statuser, name string, want wire.State, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {

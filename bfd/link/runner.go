@@ -9,8 +9,13 @@
 // The Runner measures how late each transmit went out (Lateness).
 //
 // Other parts follow sessions by name through Subscribe (track_bfd,
-// BFD_CHECK and bfd_takeover in the daemon, BGP neighbours later); none of
-// them sees the protocol.
+// BFD_CHECK and bfd_takeover in the daemon, BGP neighbours); none of them
+// sees the protocol.
+//
+// The daemon does not run a Runner itself: Process starts the BFD process
+// (`vigil _bfd`, Serve), a child that runs one Runner and nothing else, as
+// keepalived runs BFD in its BFD child, and offers the Runner's methods
+// over a socketpair (proto.go). docs/architecture.md says why.
 package link
 
 import (
@@ -59,6 +64,14 @@ type Lateness struct {
 	// RxOverflow is kept for the status document; the Runner reads its
 	// sockets itself and drops nothing on the way.
 	RxOverflow uint64
+	// Handoff is the longest a state change took from the BFD process's
+	// step to the daemon (Process only): the cost of running BFD apart,
+	// paid by bfd_takeover and track_bfd.
+	Handoff time.Duration
+	// Restarts counts BFD processes that died and were started again,
+	// and PID is the running one's (Process only).
+	Restarts uint64
+	PID      int
 }
 
 // Runner drives a bfd.Set over real sockets. Its methods are safe for
@@ -87,6 +100,8 @@ type Runner struct {
 	// Run is not running).
 	sched Scheduling
 	tid   int
+	// parked: Run parks in the Go runtime's poller (NewParked).
+	parked bool
 }
 
 // Scheduling is how the Runner's thread is scheduled: keepalived's
@@ -157,6 +172,20 @@ func New(log *slog.Logger) *Runner {
 	r := &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
 		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, buf: make([]byte, 512), txbuf: make([]byte, 255)}
 	r.poll, r.pollErr = epoll.New()
+	return r
+}
+
+// NewParked returns a Runner whose Run parks its goroutine in the Go
+// runtime's poller instead of holding a locked thread: for the BFD
+// process (Serve), which runs nothing else and schedules all of its
+// threads (ScheduleProcess); SetScheduling and TID do not apply to it.
+func NewParked(log *slog.Logger) *Runner {
+	r := New(log)
+	if r.poll != nil {
+		r.poll.Close()
+	}
+	r.poll, r.pollErr = epoll.NewParked()
+	r.parked = true
 	return r
 }
 
@@ -333,19 +362,23 @@ func (r *Runner) Run(ctx context.Context) error {
 	// The thread stays locked after Run returns: its scheduling is not
 	// for the goroutines that would run on it next, and the runtime ends
 	// a thread still locked when its goroutine exits.
-	runtime.LockOSThread()
-	// The Runner's goroutine keeps its P while it waits (internal/epoll's
-	// New): the process's other goroutines get one more.
-	addProcs(1)
-	defer addProcs(-1)
-	r.mu.Lock()
-	r.tid = unix.Gettid()
-	// Only this thread: the rest of the process keeps its scheduling.
-	// Failing (no CAP_SYS_NICE) is not fatal.
-	if err := applyScheduling(r.tid, r.sched); err != nil {
-		r.log.Warn("bfd: thread scheduling not applied", "err", err)
+	if !r.parked {
+		runtime.LockOSThread()
+		// The Runner's goroutine keeps its P while it waits (internal/epoll's
+		// New): the process's other goroutines get one more.
+		addProcs(1)
+		defer addProcs(-1)
 	}
-	r.mu.Unlock()
+	if !r.parked {
+		r.mu.Lock()
+		r.tid = unix.Gettid()
+		// Only this thread: the rest of the process keeps its scheduling.
+		// Failing (no CAP_SYS_NICE) is not fatal.
+		if err := applyScheduling(r.tid, r.sched); err != nil {
+			r.log.Warn("bfd: thread scheduling not applied", "err", err)
+		}
+		r.mu.Unlock()
+	}
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
 		r.kick()

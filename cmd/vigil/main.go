@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"vigil/bfd/link"
 	"vigil/internal/version"
 )
 
@@ -43,6 +44,9 @@ func commands() []command {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == link.ChildArg {
+		os.Exit(bfdProcess(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

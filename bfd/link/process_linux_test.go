@@ -1,0 +1,165 @@
+package link
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/bfd/wire"
+	"vigil/internal/labtest"
+	"vigil/internal/netlab"
+)
+
+// processIn starts a Process whose BFD process (this test binary, see
+// TestMain) lives in h's namespace.
+func processIn(t *testing.T, h *netlab.Host, sched Scheduling, sessions ...Session) (*Process, *events, context.CancelFunc, chan struct{}) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProcessCommand(nil, func() *exec.Cmd {
+		cmd := h.Command(context.Background(), exe)
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		return cmd
+	})
+	ev := &events{}
+	p.Subscribe("", ev.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := p.SetScheduling(sched); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Configure(sessions); err != nil {
+		t.Fatal(err)
+	}
+	return p, ev, cancel, done
+}
+
+// TestProcess runs the sessions in BFD processes: they come Up; the state
+// changes reach the daemon's side within a few milliseconds of the step
+// that made them; the process has the asked scheduling and name; a BFD
+// process that is killed is reported as a local AdminDown (not a Down,
+// which would start a bfd_takeover), started again with its scheduling
+// and sessions, and Up again; a cut link is a Down; stopping sends the
+// peer AdminDown and ends the process.
+func TestProcess(t *testing.T) {
+	l, hosts, ports := labtest.LAN(t, "bfp", labAddrs, "a", "b")
+	sched := Scheduling{Nice: -5, Name: "bfd_test_proc"}
+	pa, eva, _, _ := processIn(t, hosts["a"], sched, fastCfg("v4", "192.0.2.2"), fastCfg("v6", "2001:db8::2"))
+	pb, evb, stopB, doneB := processIn(t, hosts["b"], Scheduling{}, fastCfg("v4", "192.0.2.1"), fastCfg("v6", "2001:db8::1"))
+	for _, n := range []string{"v4", "v6"} {
+		waitState(t, pa, n, wire.Up, 5*time.Second)
+		waitState(t, pb, n, wire.Up, 5*time.Second)
+		if up, ok := pa.Up(n); !up || !ok {
+			t.Errorf("Up(%s) = %v, %v after the status said Up", n, up, ok)
+		}
+	}
+	if ev, ok := eva.last("v4"); !ok || !ev.Up {
+		t.Fatalf("a's last v4 event %+v", ev)
+	}
+	if _, ok := pa.Port("v4"); !ok {
+		t.Error("no port for v4")
+	}
+
+	pid := pa.PID()
+	comm, _ := os.ReadFile("/proc/" + itoa(pid) + "/comm")
+	if string(comm) != "bfd_test_proc\n" {
+		t.Errorf("the BFD process is named %q, want bfd_test_proc", comm)
+	}
+	if prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, pid); err != nil || 20-prio != -5 {
+		t.Errorf("the BFD process's nice is %d (%v), want -5", 20-prio, err)
+	}
+
+	// Killed: AdminDown on this side, then a new process and Up again.
+	eva.mu.Lock()
+	before := len(eva.all)
+	eva.mu.Unlock()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, late := pa.Status()
+		if late.Restarts == 1 && late.PID != 0 && late.PID != pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not restarted: %+v", late)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var sawAdminDown bool
+	eva.mu.Lock()
+	for _, ev := range eva.all[before:] {
+		if ev.Session == "v4" && !ev.Up && !sawAdminDown {
+			if ev.To != wire.AdminDown || ev.Diag != wire.DiagAdminDown {
+				t.Errorf("the killed process's session went %v (%v), want AdminDown", ev.To, ev.Diag)
+			}
+			sawAdminDown = true
+		}
+	}
+	eva.mu.Unlock()
+	if !sawAdminDown {
+		t.Error("no event for the killed process's sessions")
+	}
+	for _, n := range []string{"v4", "v6"} {
+		waitState(t, pa, n, wire.Up, 5*time.Second)
+	}
+	comm, _ = os.ReadFile("/proc/" + itoa(pa.PID()) + "/comm")
+	if string(comm) != "bfd_test_proc\n" {
+		t.Errorf("the restarted BFD process is named %q", comm)
+	}
+
+	// Cut: Down with the detection time's diagnostic, seen by the
+	// daemon's side within milliseconds of the step.
+	time.Sleep(200 * time.Millisecond)
+	if err := l.Cut(ports["b"]); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pa, "v4", wire.Down, time.Second)
+	ev, got := eva.lastAt("v4")
+	if ev.To != wire.Down || ev.Diag != wire.DiagDetectExpired {
+		t.Errorf("a's last v4 event %+v", ev)
+	}
+	_, _, late := pa.Status()
+	// Measured by the benchmarks; here only bounded for a loaded machine.
+	t.Logf("the Down reached the daemon's side %v after the step that made it; longest hand-off so far %v", got.Sub(ev.At), late.Handoff)
+	if d := got.Sub(ev.At); d < 0 || d > 100*time.Millisecond || late.Handoff <= 0 {
+		t.Errorf("hand-off %v (longest %v)", d, late.Handoff)
+	}
+	if err := l.Heal(ports["b"]); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, pa, "v4", wire.Up, 3*time.Second)
+
+	// Stop b: a hears AdminDown (Down, the neighbor signalled it), and
+	// b's process is gone.
+	bpid := pb.PID()
+	stopB()
+	<-doneB
+	waitState(t, pa, "v4", wire.Down, time.Second)
+	if ev, _ := eva.last("v4"); ev.Diag != wire.DiagNeighborDown {
+		t.Errorf("after b stopped, a's last v4 event %+v", ev)
+	}
+	if err := syscall.Kill(bpid, 0); err == nil {
+		t.Errorf("b's BFD process %d still runs", bpid)
+	}
+	if ev, _ := evb.last("v4"); ev.Session == "" {
+		t.Error("b saw no event")
+	}
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for n > 0 || len(b) == 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
