@@ -74,11 +74,11 @@ func eventToken(ev *unix.EpollEvent) uint64 {
 // watch reports fd once when it becomes writable (or fails). The
 // registration is one-shot; rearm asks again for a spurious wake-up.
 func (w *connWatch) watch(fd int, token uint64) error {
-	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
+	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
 }
 
 func (w *connWatch) rearm(fd int, token uint64) error {
-	return unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
+	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
 }
 
 // run waits until stop is called, sending batches of ready tokens. Its
@@ -90,7 +90,7 @@ func (w *connWatch) run() {
 		var n int
 		var werr error
 		err := w.rc.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), events, 0)
+			n, werr = rawEpollPoll(int(fd), events)
 			if werr == unix.EINTR {
 				werr = nil
 				return false

@@ -93,7 +93,8 @@ func (p *sockPool) close() {
 // has no Sockaddr for. On a connected TCP socket it sends a reset.
 func disconnect(fd int) error {
 	var sa [unix.SizeofSockaddrInet6]byte // sa_family 0: AF_UNSPEC
-	_, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+	// Raw: non-blocking, see rawsys_linux.go.
+	_, _, errno := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
 	if errno != 0 {
 		return errno
 	}

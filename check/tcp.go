@@ -28,6 +28,7 @@ type TCPConfig struct {
 type TCP struct {
 	cfg  TCPConfig
 	sa   unix.Sockaddr // the target, ready for connect(2)
+	raw  rawSockaddr   // the same, for rawConnect
 	bind unix.Sockaddr // bindto/bind_port, or nil
 	fam  int
 	// The words of every Result, made once: at 10,000 checks a second
@@ -53,6 +54,7 @@ func NewTCP(cfg TCPConfig) (*TCP, error) {
 	if c.fam, c.sa, err = sockaddr(cfg.Addr.Addr(), cfg.Addr.Port(), cfg.BindIf); err != nil {
 		return nil, fmt.Errorf("TCP_CHECK: %w", err)
 	}
+	c.raw = toRawSockaddr(c.sa)
 	if cfg.BindAddr.IsValid() || cfg.BindPort != 0 {
 		b := cfg.BindAddr
 		if !b.IsValid() {
@@ -154,12 +156,12 @@ func (c *TCP) socket() (int, error) {
 // that call only fails, so it is made only while this checker's connects
 // complete synchronously.
 func (c *TCP) dial(fd int) (pending bool, err error) {
-	err = unix.Connect(fd, c.sa)
+	err = rawConnect(fd, &c.raw)
 	if err == unix.EINPROGRESS {
 		if !c.syncDone.Load() {
 			return true, nil
 		}
-		if _, perr := unix.Getpeername(fd); perr != nil {
+		if perr := rawGetpeername(fd); perr != nil {
 			c.syncDone.Store(false)
 			return true, nil
 		}
@@ -175,10 +177,10 @@ func (c *TCP) dial(fd int) (pending bool, err error) {
 // any wake-up): pending while the handshake is still under way. It does
 // not close the socket.
 func finish(fd int) (pending bool, err error) {
-	if _, err := unix.Getpeername(fd); err == nil {
+	if err := rawGetpeername(fd); err == nil {
 		return false, nil
 	}
-	soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	soerr, err := rawSoError(fd)
 	switch {
 	case err != nil:
 		return false, err
