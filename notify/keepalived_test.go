@@ -25,8 +25,7 @@ func TestMatchesKeepalived(t *testing.T) {
 	testenv.Short(t)
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	_, hosts, _ := labtest.LAN(t, "ntfka", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	h := labtest.OneHost(t, "ntfka")
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "argv.log")
 	sh := filepath.Join(dir, "log.sh")

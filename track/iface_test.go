@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -69,12 +70,7 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 			t.Fatalf("after %s: %+v, want %s ok=%v detail containing %q", what, e, name, ok, detail)
 		}
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if _, err := h.Run("ip", args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	run := func(args ...string) { t.Helper(); labtest.MustRun(t, h, "ip", args...) }
 	if err := lab.Cut(port); err != nil {
 		t.Fatal(err)
 	}

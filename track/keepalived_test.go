@@ -139,21 +139,14 @@ func kaLab(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "ip", "keepalived")
-	_, hosts, _ := labtest.LAN(t, prefix, map[string][]string{"a": {"192.0.2.1/24"}}, "a")
-	h := hosts["a"]
+	h := labtest.OneHost(t, prefix)
 	// nocar is up without carrier: its peer stays down.
-	if _, err := h.Run("ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.MustRun(t, h, "ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp")
 	// up0 is up with carrier (both ends up). Not eth0: keepalived ignores
 	// a track_interface naming the instance's own interface.
-	if _, err := h.Run("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.MustRun(t, h, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p")
 	for _, ifname := range []string{"nocar", "up0", "up0p"} {
-		if _, err := h.Run("ip", "link", "set", ifname, "up"); err != nil {
-			t.Fatal(err)
-		}
+		labtest.MustRun(t, h, "ip", "link", "set", ifname, "up")
 	}
 
 	return h
