@@ -108,12 +108,7 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 		labtest.MustRun(t, d, "ip", "route", "add", "default", "via", bgpRouterIP)
 		// Counts the new flows the router sends this director (the SYNs
 		// addressed to it), before vigil's own ingress chain.
-		mustNft(t, d, fmt.Sprintf(`table netdev bgpcount {
-  chain c {
-    type filter hook ingress device "eth0" priority -500;
-    meta pkttype host ip daddr %s tcp flags & (syn | ack) == syn counter
-  }
-}`, bgpVIP))
+		countSYNs(t, d, "netdev", "bgpcount", `ingress device "eth0"`, "meta pkttype host ip daddr "+bgpVIP)
 		x.dirs = append(x.dirs, d)
 	}
 	for i := 1; i <= 3; i++ {
@@ -125,12 +120,7 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
 		labtest.MustRun(t, h, "ip", "route", "add", "default", "via", bgpRouterIP)
 		// Counts every SYN reaching the real server, duplicates included.
-		mustNft(t, h, fmt.Sprintf(`table inet bgpcount {
-  chain c {
-    type filter hook prerouting priority -500;
-    ip daddr %s tcp dport 80 tcp flags & (syn | ack) == syn counter
-  }
-}`, bgpVIP))
+		countSYNs(t, h, "inet", "bgpcount", "prerouting", "ip daddr "+bgpVIP+" tcp dport 80")
 		r := newRealServer(t, h, name, netip.MustParseAddr(addr))
 		x.rs = append(x.rs, r)
 	}
@@ -161,10 +151,18 @@ func mustNft(t *testing.T, h *netlab.Host, ruleset string) {
 
 var nftPackets = regexp.MustCompile(`counter packets (\d+)`)
 
-// counter reads the bgpcount counter of h.
-func counter(t *testing.T, h *netlab.Host, fam string) int {
+// countSYNs makes h count, in chain c of table fam name (read with
+// counter), the TCP SYNs without ACK that match, at hook, before anything
+// else there (priority -500).
+func countSYNs(t *testing.T, h *netlab.Host, fam, name, hook, match string) {
 	t.Helper()
-	out := labtest.MustRun(t, h, "nft", "list", "chain", fam, "bgpcount", "c")
+	mustNft(t, h, fmt.Sprintf("table %s %s {\n  chain c {\n    type filter hook %s priority -500;\n    %s tcp flags & (syn | ack) == syn counter\n  }\n}", fam, name, hook, match))
+}
+
+// counter reads the counter countSYNs set up in table fam name of h.
+func counter(t *testing.T, h *netlab.Host, fam, name string) int {
+	t.Helper()
+	out := labtest.MustRun(t, h, "nft", "list", "chain", fam, name, "c")
 	m := nftPackets.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("[%s] no counter in:\n%s", h.Name, out)
@@ -445,12 +443,12 @@ func (x *bgpLab) spreadECMP(t *testing.T, c *lbClient, n int) map[string]int {
 	t.Helper()
 	var before []int
 	for _, d := range x.dirs {
-		before = append(before, counter(t, d, "netdev"))
+		before = append(before, counter(t, d, "netdev", "bgpcount"))
 	}
 	got := x.spreadNew(c, n)
 	var per []int
 	for i, d := range x.dirs {
-		per = append(per, counter(t, d, "netdev")-before[i])
+		per = append(per, counter(t, d, "netdev", "bgpcount")-before[i])
 		if per[i] < n/10 {
 			t.Errorf("director %d got %d of %d new connections: ECMP does not spread", i+1, per[i], n)
 		}
@@ -610,12 +608,12 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		syns := 0
 		for _, r := range x.rs {
-			syns -= counter(t, r.host, "inet")
+			syns -= counter(t, r.host, "inet", "bgpcount")
 		}
 		const n = 90
 		x.spreadNew(c, n)
 		for _, r := range x.rs {
-			syns += counter(t, r.host, "inet")
+			syns += counter(t, r.host, "inet", "bgpcount")
 		}
 		t.Logf("with every frame flooded, %d new connections brought %d SYNs to the real servers", n, syns)
 		if syns < n || syns > n+n/20 {
@@ -960,12 +958,7 @@ func (x *bgpLab) addIPv6() {
 	for i, d := range x.dirs {
 		labtest.MustRun(t, d, "ip", "-6", "addr", "add", dirAddr6(i+1)+"/64", "dev", "eth0", "nodad")
 		labtest.MustRun(t, d, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
-		mustNft(t, d, fmt.Sprintf(`table netdev bgpcount6 {
-  chain c {
-    type filter hook ingress device "eth0" priority -500;
-    meta pkttype host ip6 daddr %s tcp flags & (syn | ack) == syn counter
-  }
-}`, bgpVIP6))
+		countSYNs(t, d, "netdev", "bgpcount6", `ingress device "eth0"`, "meta pkttype host ip6 daddr "+bgpVIP6)
 	}
 	for i, r := range x.rs {
 		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:2::%d/64", 11+i), "dev", "eth0", "nodad")
@@ -1001,15 +994,7 @@ func TestBGPIPv6(t *testing.T) {
 	c := newLBClient6(x.client, 2*time.Second)
 	url := "http://[" + bgpVIP6 + "]/"
 	x.waitAllAnswerURL(c, url)
-	count := func(d *netlab.Host) int {
-		out := labtest.MustRun(t, d, "nft", "list", "chain", "netdev", "bgpcount6", "c")
-		m := nftPackets.FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("[%s] no counter in:\n%s", d.Name, out)
-		}
-		n, _ := strconv.Atoi(m[1])
-		return n
-	}
+	count := func(d *netlab.Host) int { return counter(t, d, "netdev", "bgpcount6") }
 	var before []int
 	for _, d := range x.dirs {
 		before = append(before, count(d))
