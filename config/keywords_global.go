@@ -121,7 +121,7 @@ func init() {
 					return
 				}
 			}
-			g.SMTPServer, g.SMTPPort = w.Text, 25
+			g.SMTPServer, g.SMTPPort = keep(w.Text), 25
 			if len(n.Args) > 1 {
 				if p, ok := b.portWord("smtp_server port", n.Args[1]); ok {
 					g.SMTPPort = p
@@ -145,9 +145,9 @@ func init() {
 				if b.env.UserExists != nil && !b.env.UserExists(s) {
 					b.errorf(n.Args[0].Pos, "script_user %s does not exist", s)
 				}
-				g.ScriptUser = s
+				g.ScriptUser = keep(s)
 				if len(n.Args) > 1 {
-					g.ScriptGroup = n.Args[1].Text
+					g.ScriptGroup = keep(n.Args[1].Text)
 					if b.env.GroupExists != nil && !b.env.GroupExists(g.ScriptGroup) {
 						b.errorf(n.Args[1].Pos, "script_user group %s does not exist", g.ScriptGroup)
 					}

@@ -58,11 +58,18 @@ func strKW[T any](name, doc, what string, field func(*T) *string, bit fieldSet) 
 	return keyword[T]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, v *T) {
 		b.noBlock(n)
 		if s, ok := b.strArg(n, what); ok {
-			*field(v) = s
+			*field(v) = keep(s)
 			markSet(v, bit)
 		}
 	}}
 }
+
+// keep copies a word the loaded Config keeps. Words are slices of the
+// file's text, and one kept word keeps the whole text alive: 168 bytes per
+// instance of bench/footprint.sh's 1,000-instance file (issue #7), for
+// the block names and string values (interface, ...) that outlive the
+// load.
+func keep(s string) string { return strings.Clone(s) }
 
 // flagKW is a keyword without a value.
 func flagKW[T any](name, doc string, field func(*T) *bool, bit fieldSet) keyword[T] {

@@ -78,7 +78,7 @@ func schedKW(name string) keyword[VirtualServer] {
 			b.errorf(w.Pos, "%s %q: expected one of %s", n.Key.Text, w.Text, strings.Join(Schedulers, " "))
 			return
 		}
-		vs.Scheduler = w.Text
+		vs.Scheduler = keep(w.Text)
 		vs.has |= fScheduler
 	}}
 }
@@ -332,7 +332,7 @@ func init() {
 				b.errorf(w.Pos, "digest %q: expected 32 hexadecimal digits", w.Text)
 				return
 			}
-			u.Digest = strings.ToLower(w.Text)
+			u.Digest = keep(strings.ToLower(w.Text))
 		}},
 		{Name: "status_code", Status: Supported, Doc: "Accepted statuses: codes and ranges, e.g. `200-299 404` (default 200-299).", Parse: func(b *builder, n *Node, u *URLCheck) {
 			b.noBlock(n)

@@ -14,7 +14,7 @@ func (b *builder) named(n *Node) (string, bool) {
 		return "", false
 	}
 	b.extra(n, 1)
-	return n.Args[0].Text, b.needBlock(n)
+	return keep(n.Args[0].Text), b.needBlock(n)
 }
 
 // namedOnly is named for the blocks whose name keepalived 2.2.7 refuses to
@@ -201,7 +201,7 @@ func init() {
 				}
 				e := &LocalAddress{Pos: it.Key.Pos, First: first, Last: last}
 				if len(it.Args) > 0 {
-					e.Dev = it.Args[0].Text
+					e.Dev = keep(it.Args[0].Text)
 				}
 				if len(it.Args) > 1 {
 					b.warnf(it.Args[1].Pos, "local_address_group %s: unexpected %q: ignored", name, it.Args[1].Text)

@@ -204,7 +204,7 @@ func init() {
 			if !ok {
 				return
 			}
-			a.Pass = w.Text
+			a.Pass = keep(w.Text)
 			if len(a.Pass) > 8 {
 				a.Pass = a.Pass[:8]
 				b.errorf(w.Pos, "auth_pass is longer than 8 characters: truncated to %q (keepalived reports this as an error)", a.Pass)

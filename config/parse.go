@@ -400,7 +400,7 @@ func (b *builder) stringList(n *Node) ([]string, []Pos) {
 	var pos []Pos
 	for _, it := range n.Block {
 		for _, w := range itemWords(it) {
-			out = append(out, w.Text)
+			out = append(out, keep(w.Text))
 			pos = append(pos, w.Pos)
 		}
 		if it.HasBlock {
@@ -479,19 +479,19 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 				v.Brd = a
 			}
 		case "dev":
-			v.Dev = x.Text
+			v.Dev = keep(x.Text)
 		case "scope":
 			if _, isNum := parseInt(x.Text); !scopes[x.Text] && !isNum {
 				b.errorf(x.Pos, "%s %s: invalid scope %q: expected site|link|host|nowhere|global", block, it.Key.Text, x.Text)
 				continue
 			}
-			v.Scope = x.Text
+			v.Scope = keep(x.Text)
 		case "label":
 			if len(x.Text) > 15 {
 				b.errorf(x.Pos, "%s %s: label %q is longer than 15 characters: address dropped", block, it.Key.Text, x.Text)
 				return nil
 			}
-			v.Label = x.Text
+			v.Label = keep(x.Text)
 		case "peer":
 			pa, ok := parseAddr(x.Text)
 			if !ok || pa.Is4() != p.Addr().Is4() {
@@ -504,12 +504,12 @@ func (b *builder) vip(block string, it *Node, static bool) *VIP {
 				b.errorf(x.Pos, "%s %s: invalid preferred_lft %q: expected seconds or forever", block, it.Key.Text, x.Text)
 				continue
 			}
-			v.PreferredLft = x.Text
+			v.PreferredLft = keep(x.Text)
 		case "track_group":
 			if !static {
 				b.warnf(w.Pos, "%s: track_group only applies to static addresses: ignored", block)
 			}
-			v.TrackGroup = x.Text
+			v.TrackGroup = keep(x.Text)
 		case "home":
 			v.Home = true
 		case "-nodad", "nodad":
@@ -551,7 +551,7 @@ func (b *builder) routeList(n *Node) []*Route {
 		ws := itemWords(it)
 		r := &Route{Pos: it.Key.Pos}
 		for _, w := range ws {
-			r.Words = append(r.Words, w.Text)
+			r.Words = append(r.Words, keep(w.Text))
 		}
 		ok := true
 		for i := 0; i < len(ws) && ok; i++ {
@@ -581,7 +581,7 @@ func (b *builder) routeList(n *Node) []*Route {
 				}
 			case "dev", "oif":
 				if x, good := next(); good {
-					r.Dev = x.Text
+					r.Dev = keep(x.Text)
 				}
 			case "table":
 				if x, good := next(); good {
@@ -646,7 +646,7 @@ func (b *builder) ruleList(n *Node) []*Rule {
 		ok := true
 		for i := 0; i < len(ws); i++ {
 			w := ws[i]
-			r.Words = append(r.Words, w.Text)
+			r.Words = append(r.Words, keep(w.Text))
 			switch w.Text {
 			case "no_track":
 				r.NoTrack = true
@@ -659,7 +659,7 @@ func (b *builder) ruleList(n *Node) []*Rule {
 				ok = false
 				break
 			}
-			r.Words = append(r.Words, x.Text)
+			r.Words = append(r.Words, keep(x.Text))
 			switch w.Text {
 			case "from", "to":
 				p, good := parsePrefix(x.Text)
@@ -702,7 +702,7 @@ func (b *builder) trackList(n *Node, min, max int64) []*TrackRef {
 	}
 	out := make([]*TrackRef, 0, len(n.Block))
 	for _, it := range n.Block {
-		r := &TrackRef{Pos: it.Key.Pos, Name: it.Key.Text}
+		r := &TrackRef{Pos: it.Key.Pos, Name: keep(it.Key.Text)}
 		ok := true
 		for i := 0; i < len(it.Args); i++ {
 			w := it.Args[i]
