@@ -19,7 +19,11 @@
 // lb_kind (lvs_method):
 //   - NAT: "dnat to" the chosen real server in the service chain. Real servers
 //     route their replies through the director, where conntrack undoes the
-//     DNAT; there is no masquerade.
+//     DNAT; there is no masquerade. Chain real_fwd (forward hook) drops TCP
+//     from a real server's address and port (sets natrs4, natrs6) that
+//     conntrack finds invalid or new without a SYN: a stray reply it cannot
+//     translate, which would reach the client from the real server's own
+//     address (realGuardChain).
 //   - FNAT (DPVS full NAT, laddr_group_name): the same DNAT, plus "snat to"
 //     a local address of the pool in postrouting for flows whose original
 //     destination is the service (ct original daddr/proto-dst), so real

@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"vigil/internal/inet"
+	"vigil/internal/netlab"
 	"vigil/lb"
 )
+
+const tcpACK, tcpPSH, tcpRST, tcpSYN = 0x10, 0x08, 0x04, 0x02
 
 // TestLocalGuard: a TCP segment without SYN from a real server to an FNAT
 // local address, for a flow the director's conntrack does not know, is
@@ -21,90 +24,140 @@ import (
 func TestLocalGuard(t *testing.T) {
 	x := natLab(t, "nftguard", false)
 	dp := x.dataplane(t)
-	rs := x.rs[0]
-	local := netip.MustParseAddr("198.51.100.200")
+	rs, local := x.rs[0], netip.MustParseAddr("198.51.100.200")
 	port := uint16(40000)
-	probe := func(flags byte) bool {
+	// reset sends a segment with flags from the real server's port 4444 to
+	// the local address and reports whether a reset came back.
+	reset := func(flags byte) bool {
 		t.Helper()
 		port++
-		var got bool
-		err := rs.Do(func() error {
-			var err error
-			got, err = resetFor(local, port, flags)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got
+		fd := rawListener(t, rs)
+		segment(t, rs, netip.MustParseAddr("198.51.100.11"), local, 4444, port, flags)
+		return arrives(fd, local, port, 4444, tcpRST)
 	}
-	const ack, syn = 0x10, 0x02
-	if !probe(ack) {
+	if !reset(tcpACK) {
 		t.Fatal("without vigil's rules: no reset to a stray ACK at the local address; the probe cannot see what the guard removes")
 	}
 	s := natService(lb.FNAT, "203.0.113.10", backend("198.51.100.11:80", 1))
 	apply(t, dp, s)
-	if probe(ack) {
+	if reset(tcpACK) {
 		t.Error("FNAT service applied: the director answered a stray ACK at its local address with a reset")
 	}
-	if probe(ack | 0x08) { // ACK+PSH: a reply carrying data
+	if reset(tcpACK | tcpPSH) {
 		t.Error("FNAT service applied: the director answered a stray data segment at its local address with a reset")
 	}
-	if !probe(syn) {
+	if !reset(tcpSYN) {
 		t.Error("FNAT service applied: a SYN to the local address (no listener) got no reset: the guard drops more than stray replies")
 	}
 	s.Active = false
 	apply(t, dp, s)
-	if probe(ack) {
+	if reset(tcpACK) {
 		t.Error("inactive FNAT service: the director answered a stray ACK at its local address with a reset")
 	}
 }
 
-// resetFor sends, from the calling thread's namespace, a TCP segment with
-// flags from port 4444 to dst:port over a raw socket, and reports whether
-// a reset from dst:port came back within 300 ms.
-func resetFor(dst netip.Addr, port uint16, flags byte) (bool, error) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_TCP)
-	if err != nil {
-		return false, err
+// TestRealGuard: a NAT real server's reply that the director's conntrack
+// does not know (no SYN) is forwarded to the client untranslated, from the
+// real server's own address, without vigil's rules; with a NAT service of
+// that real server and port, chain real_fwd drops it. The real server's
+// other traffic (a SYN from that port, anything from another port) is
+// forwarded as before.
+func TestRealGuard(t *testing.T) {
+	x := natLab(t, "nftrguard", true)
+	dp := x.dataplane(t)
+	rs, rsAddr, client := x.rs[0], netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("203.0.113.2")
+	port := uint16(40000)
+	// forwarded sends a segment with flags from the real server's sport to
+	// the client and reports whether the client received it.
+	forwarded := func(sport uint16, flags byte) bool {
+		t.Helper()
+		port++
+		fd := rawListener(t, x.client)
+		segment(t, rs, rsAddr, client, sport, port, flags)
+		return arrives(fd, rsAddr, sport, port, flags)
 	}
-	defer syscall.Close(fd)
+	if !forwarded(80, tcpACK|tcpPSH) {
+		t.Fatal("without vigil's rules: a real server's stray reply did not reach the client; the probe cannot see what the guard removes")
+	}
+	apply(t, dp, natService(lb.NAT, "203.0.113.10", backend("198.51.100.11:80", 1)))
+	if forwarded(80, tcpACK|tcpPSH) {
+		t.Error("NAT service applied: a real server's stray reply was forwarded to the client untranslated")
+	}
+	if forwarded(80, tcpACK) {
+		t.Error("NAT service applied: a real server's stray ACK was forwarded to the client untranslated")
+	}
+	if !forwarded(80, tcpSYN) {
+		t.Error("NAT service applied: a SYN from the real server's port was not forwarded: the guard drops more than stray replies")
+	}
+	if !forwarded(81, tcpACK) {
+		t.Error("NAT service applied: a segment from another port of the real server was not forwarded: the guard drops more than stray replies")
+	}
+}
+
+// rawListener opens a raw TCP socket in h's namespace that receives a copy
+// of every TCP packet h receives; it is closed with the test.
+func rawListener(t *testing.T, h *netlab.Host) int {
+	t.Helper()
+	var fd int
+	err := h.Do(func() (err error) {
+		fd, err = syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_TCP)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
 	tv := syscall.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
 	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
-		return false, err
+		t.Fatal(err)
 	}
-	// The source is the real server's only address: the route's.
-	src := netip.MustParseAddr("198.51.100.11")
+	return fd
+}
+
+// segment sends, from h's namespace over a raw socket, a bare TCP segment
+// (sequence 1000, acknowledging 500000) from src:sport to dst:dport.
+func segment(t *testing.T, h *netlab.Host, src, dst netip.Addr, sport, dport uint16, flags byte) {
+	t.Helper()
 	seg := make([]byte, 20)
-	binary.BigEndian.PutUint16(seg[0:], 4444)
-	binary.BigEndian.PutUint16(seg[2:], port)
-	binary.BigEndian.PutUint32(seg[4:], 1000)   // seq
-	binary.BigEndian.PutUint32(seg[8:], 500000) // ack
+	binary.BigEndian.PutUint16(seg[0:], sport)
+	binary.BigEndian.PutUint16(seg[2:], dport)
+	binary.BigEndian.PutUint32(seg[4:], 1000)
+	binary.BigEndian.PutUint32(seg[8:], 500000)
 	seg[12] = 5 << 4
 	seg[13] = flags
 	binary.BigEndian.PutUint16(seg[14:], 64240)
 	binary.BigEndian.PutUint16(seg[16:], ^inet.Fold(inet.Sum(inet.PseudoHeaderSum(0, src, dst, syscall.IPPROTO_TCP, len(seg)), seg)))
-	if err := syscall.Sendto(fd, seg, 0, &syscall.SockaddrInet4{Addr: dst.As4()}); err != nil {
-		return false, err
+	err := h.Do(func() error {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_TCP)
+		if err != nil {
+			return err
+		}
+		defer syscall.Close(fd)
+		return syscall.Sendto(fd, seg, 0, &syscall.SockaddrInet4{Addr: dst.As4()})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+}
+
+// arrives reports whether a TCP segment from from:sport to dport with all
+// of flags set arrives on the raw socket fd within 300 ms.
+func arrives(fd int, from netip.Addr, sport, dport uint16, flags byte) bool {
 	buf := make([]byte, 1500)
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
 		n, _, err := syscall.Recvfrom(fd, buf, 0)
-		if err != nil {
+		if err != nil || n < 20 {
 			continue // the receive timeout
 		}
 		p := buf[:n]
-		if n < 20 || p[9] != syscall.IPPROTO_TCP {
-			continue
-		}
 		ihl := int(p[0]&0x0f) * 4
-		if from, _ := netip.AddrFromSlice(p[12:16]); from != dst || n < ihl+14 {
+		if src, _ := netip.AddrFromSlice(p[12:16]); src != from || p[9] != syscall.IPPROTO_TCP || n < ihl+14 {
 			continue
 		}
 		tcp := p[ihl:]
-		if binary.BigEndian.Uint16(tcp[0:]) == port && binary.BigEndian.Uint16(tcp[2:]) == 4444 && tcp[13]&0x04 != 0 {
-			return true, nil
+		if binary.BigEndian.Uint16(tcp[0:]) == sport && binary.BigEndian.Uint16(tcp[2:]) == dport && tcp[13]&flags == flags {
+			return true
 		}
 	}
-	return false, nil
+	return false
 }

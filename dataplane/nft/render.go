@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,7 @@ func render(desired lb.Desired, e env) (rendered, error) {
 	if t := out.rs.tables[knftables.InetFamily]; t != nil {
 		statsChains(t)
 		localGuardChain(t)
+		realGuardChain(t)
 	}
 	return out, errors.Join(errs...)
 }
@@ -264,6 +266,8 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 	natChains(t)
 	if s.Method == lb.FNAT {
 		guardLocal(t, s)
+	} else {
+		guardReal(t, s)
 	}
 	c := t.chain(s.ID)
 	port := withPort(s)
@@ -406,6 +410,61 @@ func localGuardChain(t *table) {
 	}
 	c := t.chain("local_in")
 	c.base = &baseChain{typ: knftables.FilterType, hook: knftables.InputHook, priority: knftables.FilterPriority}
+	for _, r := range rules {
+		c.add(r)
+	}
+}
+
+// guardReal adds a NAT service's real servers (address and port, draining
+// ones too: their flows go on) to its family's set, which realGuardChain
+// keeps stray replies from being forwarded untranslated for. TCP services
+// that forward to real server ports only: without the port a real server's
+// reply cannot be told from its own traffic.
+func guardReal(t *table, s *lb.Service) {
+	if s.Proto != lb.TCP || !withPort(s) {
+		return
+	}
+	name, typ := "natrs4", "ipv4_addr . inet_service"
+	if s.Family == inet.IPv6 {
+		name, typ = "natrs6", "ipv6_addr . inet_service"
+	}
+	rs := t.sets[name]
+	if rs == nil {
+		rs = t.addSet(&set{name: name, typ: typ})
+	}
+	for _, b := range append(slices.Clone(s.Backends), s.Draining...) {
+		p := b.Port
+		if p == 0 {
+			p = s.Port
+		}
+		rs.elems[fmt.Sprintf("%s . %d", b.Addr, p)] = ""
+	}
+}
+
+// realGuardChain is localGuardChain's NAT side, at the forward hook: a
+// NAT real server's reply that the director's conntrack finds invalid, or
+// new without a SYN, is dropped rather than forwarded to the client
+// untranslated (from the real server's own address). A killed master gets
+// such replies while the real servers still send to it (the reply
+// acknowledges requests its entry never saw), and a client that can route
+// to the real server's address answers the untranslated packet with a
+// reset, which reaches the real server through the new master and ends
+// the connection there.
+func realGuardChain(t *table) {
+	var rules []string
+	for _, f := range []struct{ set, ip string }{{"natrs4", "ip"}, {"natrs6", "ip6"}} {
+		if t.sets[f.set] == nil {
+			continue
+		}
+		rules = append(rules,
+			f.ip+" saddr . tcp sport @"+f.set+" ct state invalid drop",
+			f.ip+" saddr . tcp sport @"+f.set+" tcp flags & (fin | syn | rst | ack) != syn ct state new drop")
+	}
+	if len(rules) == 0 {
+		return
+	}
+	c := t.chain("real_fwd")
+	c.base = &baseChain{typ: knftables.FilterType, hook: knftables.ForwardHook, priority: knftables.FilterPriority}
 	for _, r := range rules {
 		c.add(r)
 	}
