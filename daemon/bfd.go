@@ -296,7 +296,7 @@ func bfdSnapshot(runner bfdRunner, s *control.Status) {
 func (d *Daemon) takeoverAddr(in *instance, bi *config.BFDInstance) netip.Addr {
 	peer := bi.Neighbor.Unmap()
 	m := in.e.Status().MasterAddr
-	if in.spec.fam != inet.IPv6 || !peer.Is6() || !m.IsLinkLocalUnicast() || m == peer {
+	if in.spec.engine.Family != inet.IPv6 || !peer.Is6() || !m.IsLinkLocalUnicast() || m == peer {
 		return peer
 	}
 	mm, ok1 := d.bfd.lladdr[m.WithZone(in.spec.ifname)]
@@ -313,7 +313,7 @@ func (d *Daemon) takeoverAddr(in *instance, bi *config.BFDInstance) netip.Addr {
 func (d *Daemon) takeoverLLWant() []netip.Addr {
 	var want []netip.Addr
 	for _, in := range d.insts {
-		if len(in.spec.cfg.BFDTakeover) == 0 || in.spec.fam != inet.IPv6 {
+		if len(in.spec.cfg.BFDTakeover) == 0 || in.spec.engine.Family != inet.IPv6 {
 			continue
 		}
 		m := in.e.Status().MasterAddr

@@ -17,8 +17,10 @@ import (
 type instanceSpec struct {
 	cfg    *config.Instance
 	engine vrrp.Config
-	ifname string // where adverts are sent and received
-	fam    inet.Family
+	// ifname is where adverts are sent and received. The family is
+	// engine.Family: a copy here put the spec in the 416-byte size class
+	// instead of 384 (issue #7).
+	ifname string
 	vips   vipSet // every VIP and excluded VIP, with its options
 	// retired are VIPs a reload removed from the config, kept so that
 	// their removal from the interface finds their options.
@@ -147,7 +149,7 @@ func toVIP(v *config.VIP, defDev string) (addr.VIP, error) {
 // buildSpec maps one vrrp_instance onto the engine's configuration.
 func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*instanceSpec, error) {
 	fam := in.Family
-	s := &instanceSpec{cfg: in, ifname: in.Interface, fam: fam}
+	s := &instanceSpec{cfg: in, ifname: in.Interface}
 	vipDev := in.Interface
 	if in.UseVMAC {
 		// keepalived's use_vmac: the VIPs live on a macvlan with the

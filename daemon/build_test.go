@@ -133,8 +133,8 @@ func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.fam != inet.IPv6 || s.engine.Version != 3 {
-		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.fam, s.engine.Version)
+	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.engine.Family != inet.IPv6 || s.engine.Version != 3 {
+		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.engine.Family, s.engine.Version)
 	}
 	if v, _ := s.vips.get(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
 		t.Errorf("vip %+v", v)

@@ -728,7 +728,7 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 	}
 	if s.vmac != "" {
 		fam := inet.IPv4
-		if s.fam == inet.IPv6 {
+		if s.engine.Family == inet.IPv6 {
 			fam = inet.IPv6
 		}
 		if _, err := d.addrs.EnsureVMAC(s.parent, s.engine.VRID, fam, s.vmac); err != nil {
@@ -787,7 +787,7 @@ func (d *Daemon) buildGroups(byName map[string]*instance) error {
 // attach gives in a socket on its interface and family, opening one if
 // needed; adverts are demultiplexed by VRID.
 func (d *Daemon) attach(in *instance) error {
-	key := sockKey{in.spec.ifname, in.spec.fam}
+	key := sockKey{in.spec.ifname, in.spec.engine.Family}
 	multicast := len(in.spec.engine.Peers) == 0
 	s := d.socks[key]
 	if s == nil {

@@ -70,7 +70,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// things the engine does not see (notify scripts).
 			o.spec.cfg = s.cfg
 			kept = append(kept, o)
-		case o.spec.ifname == s.ifname && o.spec.fam == s.fam && o.spec.vmac == s.vmac && o.e.Reload(s.engine, now) == nil:
+		case o.spec.ifname == s.ifname && o.spec.engine.Family == s.engine.Family && o.spec.vmac == s.vmac && o.e.Reload(s.engine, now) == nil:
 			if o.e.State() == vrrp.StateMaster {
 				// Swap the routes and rules the master holds.
 				d.setRoutes(o.spec, false)
@@ -163,7 +163,7 @@ func (d *Daemon) shutdown(now time.Time, in *instance) {
 }
 
 func sameSpec(a, b *instanceSpec) bool {
-	return a.ifname == b.ifname && a.fam == b.fam && a.vmac == b.vmac &&
+	return a.ifname == b.ifname && a.engine.Family == b.engine.Family && a.vmac == b.vmac &&
 		reflect.DeepEqual(a.routes, b.routes) && reflect.DeepEqual(a.rules, b.rules) &&
 		reflect.DeepEqual(a.engine, b.engine) && reflect.DeepEqual(a.vips, b.vips)
 }

@@ -41,7 +41,7 @@ func (d *Daemon) snapshot() control.Status {
 			Cause:          causeName(in.cause),
 			Counters:       counters(st.Counters),
 		}
-		if in.spec.fam == inet.IPv6 {
+		if in.spec.engine.Family == inet.IPv6 {
 			is.Family = "ipv6"
 		}
 		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps.Load(), in.nas.Load(), in.announceErrs.Load()
