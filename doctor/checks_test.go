@@ -122,6 +122,14 @@ func hostFacts() *fakeFacts {
 	return &fakeFacts{addrs: map[string][]string{"eth0": {"192.0.2.1/24"}, "lo": {"127.0.0.1/8"}}}
 }
 
+// procFacts is hostFacts whose /proc holds proc (path below /proc ->
+// content).
+func procFacts(proc map[string]string) *fakeFacts {
+	f := hostFacts()
+	f.proc = proc
+	return f
+}
+
 // inst is a status instance with counters.
 func inst(state string, counters map[string]uint64) control.InstanceStatus {
 	return control.InstanceStatus{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 2, Family: "ipv4", State: state,
@@ -298,9 +306,7 @@ func TestChecks(t *testing.T) {
 		{"stall/took over from a silent master on a starved host", checkStall, func() *Input {
 			is := inst("MASTER", nil)
 			is.MasterAddr = "192.0.2.2"
-			f := hostFacts()
-			f.proc = map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0"}
-			return &Input{Now: now, Config: cfg, Status: status(is), Facts: f}
+			return &Input{Now: now, Config: cfg, Status: status(is), Facts: procFacts(map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0"})}
 		}, []string{"VD602/info", "VD603/warn"}, "fell silent"},
 		{"stall/took over on a BFD session down", checkStall, func() *Input {
 			is := inst("MASTER", nil)
@@ -308,9 +314,7 @@ func TestChecks(t *testing.T) {
 			return &Input{Now: now, Config: cfg, Status: status(is)}
 		}, []string{"VD602/info"}, "BFD session to the master went down"},
 		{"stall/busy host alone is information", checkStall, func() *Input {
-			f := hostFacts()
-			f.proc = map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1"}
-			return &Input{Now: now, Config: cfg, Status: status(inst("MASTER", nil)), Facts: f}
+			return &Input{Now: now, Config: cfg, Status: status(inst("MASTER", nil)), Facts: procFacts(map[string]string{"pressure/cpu": "some avg10=75.00 avg60=50.00 avg300=10.00 total=1"})}
 		}, []string{"VD603/info"}, "avg10=75.00"},
 		{"stall/loop lag exposed", checkStall, func() *Input {
 			return &Input{Now: now, Config: cfg, Status: status(inst("MASTER", map[string]uint64{LoopLagCounter: 3100}))}
@@ -318,12 +322,10 @@ func TestChecks(t *testing.T) {
 
 		{"sysctl/vmac rp_filter", checkSysctl, func() *Input {
 			c, _ := loadConf(t, strings.Replace(confPair, "interface eth0", "interface eth0\n  use_vmac", 1))
-			f := hostFacts()
-			f.proc = map[string]string{
+			return &Input{Config: c, Facts: procFacts(map[string]string{
 				"sys/net/ipv4/conf/all/rp_filter": "1", "sys/net/ipv4/conf/vrrp.51/rp_filter": "0",
 				"sys/net/ipv4/conf/all/arp_ignore": "0", "sys/net/ipv4/conf/eth0/arp_ignore": "1",
-			}
-			return &Input{Config: c, Facts: f}
+			})}
 		}, []string{"VD701/warn"}, "net.ipv4.conf.all.rp_filter = 1"},
 		{"sysctl/dr real server answers ARP", checkSysctl, func() *Input {
 			c, _ := loadConf(t, confPair+`
@@ -363,29 +365,21 @@ virtual_server 192.0.2.100 80 {
 		}, []string{"VD704/warn"}, "does not have the VIP 198.51.100.100 on any interface"},
 		{"forwarding/NAT with ip_forward 0", checkForwarding, func() *Input {
 			c, _ := loadConf(t, natOnly)
-			f := hostFacts()
-			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"}
-			return &Input{Config: c, Facts: f}
+			return &Input{Config: c, Facts: procFacts(map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"})}
 		}, []string{"VD703/warn"}, "net.ipv4.ip_forward = 0"},
 		{"forwarding/NAT active with ip_forward 0", checkForwarding, func() *Input {
 			c, _ := loadConf(t, natOnly)
-			f := hostFacts()
-			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0"}
 			st := status()
 			st.Services = []control.ServiceStatus{{Name: "192.0.2.100:80/tcp", Kind: "NAT", Active: true}}
-			return &Input{Config: c, Facts: f, Status: st}
+			return &Input{Config: c, Facts: procFacts(map[string]string{"sys/net/ipv4/ip_forward": "0"}), Status: st}
 		}, []string{"VD703/crit"}, "every connection times out"},
 		{"forwarding/NAT with ip_forward 1", checkForwarding, func() *Input {
 			c, _ := loadConf(t, natOnly)
-			f := hostFacts()
-			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "1"}
-			return &Input{Config: c, Facts: f}
+			return &Input{Config: c, Facts: procFacts(map[string]string{"sys/net/ipv4/ip_forward": "1"})}
 		}, nil, ""},
 		{"forwarding/IPv6 NAT with v6 forwarding 0", checkForwarding, func() *Input {
 			c, _ := loadConf(t, strings.NewReplacer("192.0.2.100", "2001:db8::100", "198.51.100.11", "2001:db8::11").Replace(natOnly))
-			f := hostFacts()
-			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"}
-			return &Input{Config: c, Facts: f}
+			return &Input{Config: c, Facts: procFacts(map[string]string{"sys/net/ipv4/ip_forward": "0", "sys/net/ipv6/conf/all/forwarding": "0"})}
 		}, []string{"VD703/warn"}, "net.ipv6.conf.all.forwarding = 0"},
 		{"forwarding/not on a NAT real server", checkForwarding, func() *Input {
 			c, _ := loadConf(t, natOnly)
@@ -395,9 +389,7 @@ virtual_server 192.0.2.100 80 {
 		}, nil, ""},
 		{"forwarding/DR needs none", checkForwarding, func() *Input {
 			c, _ := loadConf(t, drOnly)
-			f := hostFacts()
-			f.proc = map[string]string{"sys/net/ipv4/ip_forward": "0"}
-			return &Input{Config: c, Facts: f}
+			return &Input{Config: c, Facts: procFacts(map[string]string{"sys/net/ipv4/ip_forward": "0"})}
 		}, nil, ""},
 		{"config/unicast_src_ip without peers", checkConfig, func() *Input {
 			c, d := loadConf(t, strings.Replace(confPair, "advert_int 1", "advert_int 1\n  unicast_src_ip 192.0.2.1", 1))
