@@ -105,33 +105,32 @@ func checkSync(in *Input) []Finding {
 		}
 		return now, now > was || (now > 0 && silent)
 	}
-	if n, ok := grew(wire.ReasonAuth, wire.ReasonNoAuth); ok {
-		add(Finding{Code: "VDB04", Severity: Crit,
-			Summary:  "Sync datagrams are dropped for their authentication: the directors' lvs_sync_auth_key differ (or one has none).",
-			Evidence: []string{fmt.Sprintf("dropped for auth: %d", n)},
-			Fix:      "Set the same lvs_sync_auth_key (or lvs_sync_auth_key_file contents) on every director and reload them. A host injecting datagrams would show here too.",
-		})
-	}
-	if n, ok := grew(wire.ReasonSyncID); ok {
-		add(Finding{Code: "VDB05", Severity: Crit,
-			Summary:  fmt.Sprintf("Sync datagrams arrive with another sync id than this director's (%d): the directors' lvs_sync_daemon id differ (the default is the instance's VRID).", s.ID),
-			Evidence: []string{fmt.Sprintf("dropped for sync id: %d", n)},
-			Fix:      "Give lvs_sync_daemon the same `id N` on every director of the pair (or the same VRID to the sync instance).",
-		})
-	}
-	if n, ok := grew(wire.ReasonTTL); ok {
-		add(Finding{Code: "VDB06", Severity: Warn,
-			Summary:  "Sync datagrams arrive with another TTL (hop limit) than this director sends: the directors' `ttl` differ, or a router sits between them.",
-			Evidence: []string{fmt.Sprintf("dropped for TTL: %d", n)},
-			Fix:      "Use the same lvs_sync_daemon `ttl N` on every director; directors on one link need no router between them.",
-		})
-	}
-	if n, ok := grew(wire.ReasonStale); ok {
-		add(Finding{Code: "VDB08", Severity: Warn,
-			Summary:  fmt.Sprintf("Sync datagrams are refused as stale: a peer's first datagrams were sent more than %s before this director's sync started, by their send time. Either the master's clock is behind this director's, or someone replays captured datagrams.", wire.ClockSlack),
-			Evidence: []string{fmt.Sprintf("dropped as stale: %d", n)},
-			Fix:      "Keep the directors' clocks in step (NTP): until the master's clock passes this director's start, its datagrams are refused and this director gets no copy.",
-		})
+	// The drop reasons that are a mismatch between the directors, each a
+	// finding of its own.
+	for _, d := range []struct {
+		reasons      []wire.Reason
+		code         string
+		severity     Severity
+		dropped      string // the evidence: "dropped for auth: N"
+		summary, fix string
+	}{
+		{[]wire.Reason{wire.ReasonAuth, wire.ReasonNoAuth}, "VDB04", Crit, "dropped for auth",
+			"Sync datagrams are dropped for their authentication: the directors' lvs_sync_auth_key differ (or one has none).",
+			"Set the same lvs_sync_auth_key (or lvs_sync_auth_key_file contents) on every director and reload them. A host injecting datagrams would show here too."},
+		{[]wire.Reason{wire.ReasonSyncID}, "VDB05", Crit, "dropped for sync id",
+			fmt.Sprintf("Sync datagrams arrive with another sync id than this director's (%d): the directors' lvs_sync_daemon id differ (the default is the instance's VRID).", s.ID),
+			"Give lvs_sync_daemon the same `id N` on every director of the pair (or the same VRID to the sync instance)."},
+		{[]wire.Reason{wire.ReasonTTL}, "VDB06", Warn, "dropped for TTL",
+			"Sync datagrams arrive with another TTL (hop limit) than this director sends: the directors' `ttl` differ, or a router sits between them.",
+			"Use the same lvs_sync_daemon `ttl N` on every director; directors on one link need no router between them."},
+		{[]wire.Reason{wire.ReasonStale}, "VDB08", Warn, "dropped as stale",
+			fmt.Sprintf("Sync datagrams are refused as stale: a peer's first datagrams were sent more than %s before this director's sync started, by their send time. Either the master's clock is behind this director's, or someone replays captured datagrams.", wire.ClockSlack),
+			"Keep the directors' clocks in step (NTP): until the master's clock passes this director's start, its datagrams are refused and this director gets no copy."},
+	} {
+		if n, ok := grew(d.reasons...); ok {
+			add(Finding{Code: d.code, Severity: d.severity, Summary: d.summary,
+				Evidence: []string{fmt.Sprintf("%s: %d", d.dropped, n)}, Fix: d.fix})
+		}
 	}
 	if li := s.LastInstall; s.Installs > 0 && li.Error != "" {
 		add(Finding{Code: "VDB07", Severity: Warn,

@@ -2,6 +2,8 @@ package doctor
 
 import (
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +71,19 @@ func TestCheckSync(t *testing.T) {
 				t.Errorf("findings %v, want %v", got, c.want)
 			}
 		})
+	}
+	// A mismatch drop's finding says how many and, for the sync id, ours.
+	drops := with(func(s *control.SyncStatus) {
+		s.Dropped = map[string]uint64{"sync-id": 3, "stale": 5, "auth": 1, "unexpected-auth": 1}
+	})
+	for _, f := range checkSync(&Input{Now: now, Status: &control.Status{Sync: drops}}) {
+		want := map[string]string{"VDB04": "dropped for auth: 2", "VDB05": "dropped for sync id: 3", "VDB08": "dropped as stale: 5"}[f.Code]
+		if want != "" && !slices.Contains(f.Evidence, want) {
+			t.Errorf("%s evidence %q, want %q", f.Code, f.Evidence, want)
+		}
+		if f.Code == "VDB05" && !strings.Contains(f.Summary, "this director's (51)") {
+			t.Errorf("VDB05 summary %q does not name our sync id", f.Summary)
+		}
 	}
 	if fs := checkSync(&Input{Now: now, Status: &control.Status{}}); len(fs) != 0 {
 		t.Errorf("no sync configured: %v, want no finding", fs)
