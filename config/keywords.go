@@ -121,11 +121,9 @@ func (t *table[T]) one(b *builder, n *Node, v *T) {
 	case kw.Status == Rejected && kw.Parse == nil:
 		b.errorf(n.Key.Pos, "%s is rejected: %s", n.Key.Text, kw.Doc)
 	case kw.Status == Ignored && kw.Parse == nil:
-		if !b.quiet {
-			b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
-		}
+		b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
 	default:
-		if kw.Status == Ignored && !b.quiet {
+		if kw.Status == Ignored {
 			b.warnf(n.Key.Pos, "%s is not implemented by vigil: ignored", n.Key.Text)
 		}
 		kw.Parse(b, n, v)

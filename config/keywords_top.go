@@ -120,11 +120,7 @@ func init() {
 		ignoredWith[Config]("use_pid_dir", "Put pid files in /run/keepalived.", checkFlag),
 		ignoredWith[Config]("linkbeat_use_polling", "Poll link state with MII/ethtool instead of netlink.", checkFlag),
 		ignoredWith[Config]("child_wait_time", "Time to wait for child processes at shutdown.", checkInt(0, 4294967295)),
-		{Name: "garp_group", Status: Ignored, Doc: "Per-interface GARP/NA pacing; the global vrrp_garp_interval / vrrp_gna_interval apply.", Parse: ignoredBlock(garpGroupTable, func(b *builder, n *Node, g *ignoredGarpGroup) {
-			if g.delays == 0 {
-				b.errorf(n.Key.Pos, "garp_group: no garp_interval or gna_interval: the group does nothing")
-			}
-		})},
+		{Name: "garp_group", Status: Supported, Doc: "Pacing of gratuitous ARPs and unsolicited NAs per interface or group of interfaces: see its block.", Parse: parseGarpGroup},
 		{Name: "linkbeat_interfaces", Status: Ignored, Doc: "Interfaces to poll for link state: IFNAME [MII|ETHTOOL|IOCTL] per line; vigil uses netlink link state.", Parse: func(b *builder, n *Node, c *Config) {
 			b.interfaceLines(n, func(it *Node) {
 				if len(it.Args) > 0 {

@@ -40,6 +40,9 @@ type Config struct {
 	// SSL is the top-level SSL block for SSL_GET checkers, or nil.
 	SSL *SSLConfig
 
+	// GarpGroups are the garp_group blocks (keywords_garp.go).
+	GarpGroups []*GarpGroup
+
 	// idx maps names to items; Build fills it, so lookups on a loaded
 	// Config are O(1); a miss falls back to a scan, so items appended
 	// later (or a Config built by hand) are still found.

@@ -22,9 +22,6 @@ type builder struct {
 	bfdNames map[string]bool
 	// dynMissing are interfaces reported missing under dynamic_interfaces.
 	dynMissing map[string]bool
-	// quiet is set inside a block vigil ignores as a whole: its keywords
-	// are checked but not each warned about.
-	quiet bool
 	// trackGroups are the track_group names seen so far.
 	trackGroups map[string]bool
 }

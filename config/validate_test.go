@@ -232,9 +232,12 @@ var snippetCases = []snippetCase{
 	{"fail/strict-v2-ipv6", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n version 2\n virtual_router_id 5\n virtual_ipaddress {\n  fe80::1/64\n }\n}\n", []wantDiag{{6, Error, "IPv6 cannot use VRRP version 2"}}},
 	{"fail/strict-vmac-xmit-base", vi(" strict_mode\n use_vmac\n vmac_xmit_base"), []wantDiag{{5, Error, "strict mode does not allow vmac_xmit_base"}}},
 	{"ok/ignored-blocks", "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n}\ngarp_group {\n garp_interval 0.01\n interface eth0\n}\ninterface_up_down_delays {\n eth0 2 3\n}\nbfd_instance B {\n neighbor_ip 192.0.2.5\n min_rx 10\n}\n", []wantDiag{
-		{1, Warning, "linkbeat_interfaces is not implemented"}, {5, Warning, "garp_group is not implemented"}, {9, Warning, "interface_up_down_delays is not implemented"},
+		{1, Warning, "linkbeat_interfaces is not implemented"}, {9, Warning, "interface_up_down_delays is not implemented"},
 	}},
 	{"fail/linkbeat-missing-interface", "linkbeat_interfaces {\n eth9\n eth0 FOO\n}\n", []wantDiag{{2, Error, "interface eth9 does not exist"}, {3, Error, `unexpected "FOO"`}}},
+	{"ok/garp-groups", "garp_group {\n garp_interval 0.01\n interface eth0\n}\ngarp_group {\n gna_interval 0\n interfaces {\n  eth1\n }\n}\n", nil},
+	{"fail/garp-group-interface-twice", "garp_group {\n garp_interval 0.01\n interface eth0\n}\ngarp_group {\n gna_interval 0.01\n interfaces {\n  eth1 eth0\n }\n}\n", []wantDiag{{8, Error, "interface eth0 is already in a garp_group"}}},
+	{"ok/garp-group-both-forms", "garp_group {\n garp_interval 0.01\n interface eth0\n interfaces {\n  eth1\n }\n}\n", []wantDiag{{5, Warning, "both interface and interfaces"}}},
 	{"fail/garp-group", "garp_group {\n foo 1\n interface eth9\n}\n", []wantDiag{{2, Error, `unknown keyword "foo" in garp_group`}, {3, Error, "interface eth9 does not exist"}, {1, Error, "no garp_interval or gna_interval"}}},
 	{"fail/up-down-delays", "interface_up_down_delays {\n eth9 2\n eth0 300\n}\n", []wantDiag{{2, Error, "interface eth9 does not exist"}, {3, Error, `"300": expected seconds 0..255`}}},
 	{"fail/bfd-instance", "bfd_instance A {\n min_rx 10\n}\nbfd_instance B {\n neighbor_ip 192.0.2.500\n}\nbfd_instance C {\n neighbor_ip 192.0.2.5\n foo 3\n}\n", []wantDiag{

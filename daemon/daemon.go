@@ -89,10 +89,12 @@ type Daemon struct {
 	groups     []*vrrp.Group
 	socks      map[sockKey]*sock
 	announcers map[string]announcer
-	// pacers space out the announcements on an interface whose
-	// vrrp_garp_interval / vrrp_gna_interval is set (garppace.go); like
-	// announcers, d.work's.
+	// pacers space out the announcements on a physical interface whose
+	// vrrp_garp_interval / vrrp_gna_interval or garp_group is set, by the
+	// key garpPacing.pace gives (garppace.go); like announcers, d.work's.
+	// pacing is the loop's, built with each configuration.
 	pacers     map[string]*pacer
+	pacing     *garpPacing
 	addrs      addrManager
 	noAccept   acceptFilter // nil without nft
 	lastReload *control.ReloadResult
@@ -393,7 +395,7 @@ func (d *Daemon) load() (*config.Config, []*instanceSpec, error) {
 // prepare cleans the host of what an earlier run left (VIPs, the
 // no_accept drop list) before any instance starts.
 func (d *Daemon) prepare(cfg *config.Config, specs []*instanceSpec) {
-	d.cfg = cfg
+	d.cfg, d.pacing = cfg, newGarpPacing(cfg)
 	d.addrs = d.host.addrs()
 	d.removeStale(specs)
 	d.startNoAccept(specs)
@@ -1029,6 +1031,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	}
 	firstAdvert := in.firstAdvert
 	add, del, announce, notes := rd.AddAddrs, rd.DelAddrs, rd.Announce, rd.Notes
+	pacing := d.pacing
 	d.work.do(func() {
 		for _, n := range trans {
 			if n.t.From == vrrp.StateMaster {
@@ -1053,7 +1056,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		for _, a := range announce {
 			for r := 0; r < a.Repeat; r++ {
 				for _, ip := range a.Addrs {
-					d.announce(in, spec, ip)
+					d.announce(in, spec, pacing, ip)
 				}
 			}
 		}
@@ -1131,7 +1134,10 @@ func follow[T any](d *Daemon, instance, what string, on bool, items []T, add, re
 	}
 }
 
-func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
+// announce sends a gratuitous ARP or unsolicited NA for ip on the
+// interface of its VIP, paced as pacing says for the physical interface
+// the frame leaves by: a VMAC's parent.
+func (d *Daemon) announce(in *instance, spec *instanceSpec, pacing *garpPacing, ip netip.Addr) {
 	dev := spec.ifname
 	for _, v := range spec.vips {
 		if v.Addr() == ip {
@@ -1150,24 +1156,29 @@ func (d *Daemon) announce(in *instance, spec *instanceSpec, ip netip.Addr) {
 		}
 		d.announcers[dev] = a
 	}
-	gap := spec.cfg.Garp.Interval
+	phys := dev
+	if spec.vmac != "" && dev == spec.vmac {
+		phys = spec.parent
+	}
+	key, gaps := pacing.pace(phys)
+	gap := gaps[0]
 	if !ip.Is4() {
-		gap = spec.cfg.Garp.NAInterval
+		gap = gaps[1]
 	}
 	done := func(err error) { d.announced(in, ip, err) }
-	p := d.pacers[dev]
+	p := d.pacers[key]
 	if p == nil && gap > 0 {
-		p = newPacer(a)
-		d.pacers[dev] = p
+		p = newPacer()
+		d.pacers[key] = p
 	}
 	if p == nil {
 		done(a.Announce(ip))
 		return
 	}
-	// Once paced, every announcement on dev goes through the queue, so
-	// that they keep their order.
+	// Once paced, every announcement under key goes through the queue,
+	// so that they keep their order.
 	epoch := in.mastership.Load()
-	p.enqueue(paced{ip: ip, gap: gap, done: done, live: func() bool { return in.mastership.Load() == epoch }})
+	p.enqueue(paced{a: a, ip: ip, gap: gap, done: done, live: func() bool { return in.mastership.Load() == epoch }})
 }
 
 // announced counts an announcement sent (or failed) for in.
@@ -1220,13 +1231,12 @@ func (d *Daemon) stopAll(now time.Time) {
 	if err := d.addrs.RestoreSysctls(); err != nil {
 		d.log.Warn("restore sysctls changed for VMACs", "err", err)
 	}
+	for key, p := range d.pacers {
+		p.close() // drops what is queued
+		delete(d.pacers, key)
+	}
 	for name, a := range d.announcers {
-		if p := d.pacers[name]; p != nil {
-			_ = p.close() // drops what is queued, closes a
-			delete(d.pacers, name)
-		} else {
-			_ = a.Close()
-		}
+		_ = a.Close()
 		delete(d.announcers, name)
 	}
 }

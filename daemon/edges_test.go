@@ -210,7 +210,7 @@ func (h *fakeHost) edges() edges {
 			h.socks = append(h.socks, c)
 			return c, nil
 		},
-		openAnnouncer: func(ifname string) (announcer, error) { return fakeAnnouncer{h}, nil },
+		openAnnouncer: func(ifname string) (announcer, error) { return fakeAnnouncer{h, ifname}, nil },
 		addrs:         func() addrManager { return fakeAddrs{h} },
 		openDataplane: func(*slog.Logger) (dataplane, error) { return fakeDataplane{h}, nil },
 		openAcceptFilter: func() (acceptFilter, error) {
@@ -472,14 +472,21 @@ func (a fakeAddrs) AddRule(addr.Rule) error        { a.h.do("add rule"); return 
 func (a fakeAddrs) RemoveRule(addr.Rule) error     { a.h.do("del rule"); return nil }
 func (a fakeAddrs) EnsureVMAC(parent string, vrid uint8, fam inet.Family, name string) (string, error) {
 	a.h.do("vmac %s", name)
+	a.h.mu.Lock()
+	a.h.links[name] = a.h.links[parent] // up with its parent, as addr sets it
+	a.h.mu.Unlock()
 	return name, nil
 }
 func (a fakeAddrs) RemoveVMAC(name string) error { a.h.do("del vmac %s", name); return nil }
 func (a fakeAddrs) RestoreSysctls() error        { return nil }
 
-type fakeAnnouncer struct{ h *fakeHost }
+// fakeAnnouncer records "garp 192.0.2.100 dev eth0".
+type fakeAnnouncer struct {
+	h   *fakeHost
+	dev string
+}
 
-func (a fakeAnnouncer) Announce(ip netip.Addr) error { a.h.do("garp %s", ip); return nil }
+func (a fakeAnnouncer) Announce(ip netip.Addr) error { a.h.do("garp %s dev %s", ip, a.dev); return nil }
 func (a fakeAnnouncer) Close() error                 { return nil }
 
 // fakeDataplane records an apply as the services it makes active:

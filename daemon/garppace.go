@@ -2,15 +2,21 @@ package daemon
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
+
+	"vigil/config"
 )
 
 // pacer spaces out the gratuitous ARPs and unsolicited NAs sent on one
-// interface: keepalived's vrrp_garp_interval and vrrp_gna_interval, the
-// minimum delay between two ARPs (two NAs) on an interface, for switches
-// that drop a flood of them. The delay is per interface, shared by every
-// instance announcing there, and ARPs and NAs are paced independently.
+// physical interface, or on the interfaces of one garp_group:
+// keepalived's vrrp_garp_interval and vrrp_gna_interval, or a
+// garp_group's garp_interval and gna_interval, the minimum delay between
+// two ARPs (two NAs), for switches that drop a flood of them. The delay
+// is shared by every instance announcing there, VMACs included (their
+// frames leave by the interface under them), and ARPs and NAs are paced
+// independently.
 //
 // Announcements are queued and sent by the pacer's own goroutine, so that
 // a long paced burst delays neither the loop nor the ordered slow worker
@@ -19,7 +25,6 @@ import (
 // claiming an address the router no longer holds would pull its traffic
 // away from the new master.
 type pacer struct {
-	a  announcer
 	mu sync.Mutex
 	c  *sync.Cond
 	q  []paced
@@ -32,18 +37,20 @@ type pacer struct {
 	now  func() time.Time
 }
 
-// paced is one queued announcement: gap is the minimum delay after the
-// previous message of its family on the interface, live says whether it
-// is still wanted and done gets the result of sending it.
+// paced is one queued announcement, sent by a (on the interface it
+// leaves from): gap is the minimum delay after the previous message of
+// its family under the pacer, live says whether it is still wanted and
+// done gets the result of sending it.
 type paced struct {
+	a    announcer
 	ip   netip.Addr
 	gap  time.Duration
 	live func() bool
 	done func(error)
 }
 
-func newPacer(a announcer) *pacer {
-	p := &pacer{a: a, done: make(chan struct{}), wake: make(chan struct{}), now: time.Now}
+func newPacer() *pacer {
+	p := &pacer{done: make(chan struct{}), wake: make(chan struct{}), now: time.Now}
 	p.c = sync.NewCond(&p.mu)
 	go p.run()
 	return p
@@ -93,7 +100,7 @@ func (p *pacer) run() {
 		if j.live != nil && !j.live() {
 			continue
 		}
-		err := p.a.Announce(j.ip)
+		err := j.a.Announce(j.ip)
 		p.last[fam] = p.now()
 		if j.done != nil {
 			j.done(err)
@@ -101,9 +108,9 @@ func (p *pacer) run() {
 	}
 }
 
-// close drops what is queued, waits for the goroutine and closes the
-// announcer.
-func (p *pacer) close() error {
+// close drops what is queued and waits for the goroutine; the
+// announcers stay open.
+func (p *pacer) close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
@@ -112,5 +119,36 @@ func (p *pacer) close() error {
 	p.mu.Unlock()
 	p.c.Broadcast()
 	<-p.done
-	return p.a.Close()
+}
+
+// garpPacing is how the announcements of one configuration are paced:
+// each garp_group's delays for its interfaces, the global ones for the
+// others. Built on the loop for each configuration and never changed, it
+// goes with the announcements to the worker.
+type garpPacing struct {
+	global [2]time.Duration // ARPs, NAs
+	groups map[string]*config.GarpGroup
+}
+
+func newGarpPacing(cfg *config.Config) *garpPacing {
+	p := &garpPacing{global: [2]time.Duration{cfg.Global.Garp.Interval, cfg.Global.Garp.NAInterval}}
+	for _, g := range cfg.GarpGroups {
+		for _, s := range g.Interfaces {
+			if p.groups == nil {
+				p.groups = map[string]*config.GarpGroup{}
+			}
+			p.groups[s] = g
+		}
+	}
+	return p
+}
+
+// pace is the pacer key and the gaps (ARP, NA) of the frames leaving by
+// the physical interface phys. The interfaces of a group share one key:
+// the delays hold across all of them.
+func (p *garpPacing) pace(phys string) (string, [2]time.Duration) {
+	if g := p.groups[phys]; g != nil {
+		return "garp_group " + strings.Join(g.Interfaces, " "), [2]time.Duration{g.Interval, g.NAInterval}
+	}
+	return phys, p.global
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vigil/config"
+	"vigil/vrrp"
 )
 
 // garpConf is instanceConf with two VIPs and vrrp_garp_interval 0.05:
@@ -92,10 +95,9 @@ func TestGarpIntervalReleaseCancels(t *testing.T) {
 
 // recAnnouncer records when each address was announced.
 type recAnnouncer struct {
-	mu     sync.Mutex
-	ips    []netip.Addr
-	at     []time.Time
-	closed bool
+	mu  sync.Mutex
+	ips []netip.Addr
+	at  []time.Time
 }
 
 func (r *recAnnouncer) Announce(ip netip.Addr) error {
@@ -105,22 +107,22 @@ func (r *recAnnouncer) Announce(ip netip.Addr) error {
 	return nil
 }
 
-func (r *recAnnouncer) Close() error { r.mu.Lock(); r.closed = true; r.mu.Unlock(); return nil }
+func (r *recAnnouncer) Close() error { return nil }
 
 // TestPacerFamilies: ARPs and NAs are paced each by their own interval,
 // an announcement no longer live is dropped, and close drops the queue.
 func TestPacerFamilies(t *testing.T) {
 	r := &recAnnouncer{}
-	p := newPacer(r)
+	p := newPacer()
 	v4, v6 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	var wg sync.WaitGroup
 	wg.Add(6)
 	done := func(error) { wg.Done() }
 	for range 3 {
-		p.enqueue(paced{ip: v4, gap: 60 * time.Millisecond, done: done})
-		p.enqueue(paced{ip: v6, gap: 20 * time.Millisecond, done: done})
+		p.enqueue(paced{a: r, ip: v4, gap: 60 * time.Millisecond, done: done})
+		p.enqueue(paced{a: r, ip: v6, gap: 20 * time.Millisecond, done: done})
 	}
-	p.enqueue(paced{ip: v4, live: func() bool { return false }, done: func(error) { t.Error("a dead announcement was sent") }})
+	p.enqueue(paced{a: r, ip: v4, live: func() bool { return false }, done: func(error) { t.Error("a dead announcement was sent") }})
 	wg.Wait()
 	r.mu.Lock()
 	var last4, last6 time.Time
@@ -140,14 +142,132 @@ func TestPacerFamilies(t *testing.T) {
 	}
 	r.mu.Unlock()
 	for range 5 {
-		p.enqueue(paced{ip: v4, gap: time.Hour})
+		p.enqueue(paced{a: r, ip: v4, gap: time.Hour})
 	}
-	if err := p.close(); err != nil {
-		t.Fatal(err)
-	}
+	p.close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.ips) > 6+1 || !r.closed {
-		t.Errorf("after close: %d sent (want at most 7), closed %v", len(r.ips), r.closed)
+	if len(r.ips) > 6+1 {
+		t.Errorf("after close: %d sent, want at most 7", len(r.ips))
 	}
+}
+
+// TestGarpPacingKeys: an interface a garp_group names is paced with the
+// other interfaces of its group by the group's delays (one it leaves out
+// is not paced); any other interface by the global delays, alone.
+func TestGarpPacingKeys(t *testing.T) {
+	conf := "global_defs {\n  vrrp_garp_interval 0.3\n  vrrp_gna_interval 0.4\n}\n" +
+		"garp_group {\n  garp_interval 0.05\n  interfaces {\n    eth0\n    eth1\n  }\n}\n" +
+		"garp_group {\n  gna_interval 0.02\n  interface eth2\n}\n" + instanceConf("")
+	cfg, diags := config.LoadBytes("keepalived.conf", []byte(conf), config.Env{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p := newGarpPacing(cfg)
+	ms := time.Millisecond
+	for _, c := range []struct {
+		phys, key string
+		gaps      [2]time.Duration
+	}{
+		{"eth0", "garp_group eth0 eth1", [2]time.Duration{50 * ms, 0}},
+		{"eth1", "garp_group eth0 eth1", [2]time.Duration{50 * ms, 0}},
+		{"eth2", "garp_group eth2", [2]time.Duration{0, 20 * ms}},
+		{"eth3", "eth3", [2]time.Duration{300 * ms, 400 * ms}},
+	} {
+		if key, gaps := p.pace(c.phys); key != c.key || gaps != c.gaps {
+			t.Errorf("pace(%s) = %q %v, want %q %v", c.phys, key, gaps, c.key, c.gaps)
+		}
+	}
+}
+
+// pacedARPs waits for n gratuitous ARPs and checks they reached the host
+// at least gap apart, whichever interface each left by; it returns the
+// recorded lines.
+func pacedARPs(t *testing.T, l *lab, n int, gap time.Duration) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var at []time.Time
+	var ops []string
+	l.h.hold = func(op string) {
+		if strings.HasPrefix(op, "garp ") {
+			mu.Lock()
+			at, ops = append(at, time.Now()), append(ops, op)
+			mu.Unlock()
+		}
+	}
+	for range 100 {
+		if slices.ContainsFunc(l.d.insts, func(in *instance) bool { return in.e.State() != vrrp.StateMaster }) {
+			l.advance(100 * time.Millisecond)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got := len(at)
+		mu.Unlock()
+		if got >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d gratuitous ARPs sent, want %d", got, n)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(at); i++ {
+		if d := at[i].Sub(at[i-1]); d < gap {
+			t.Errorf("%s went %v after %s, want at least %v", ops[i], d, ops[i-1], gap)
+		}
+	}
+	return slices.Clone(ops)
+}
+
+// pacerKeys are the keys of the daemon's pacers, sorted.
+func pacerKeys(d *Daemon) []string {
+	d.work.wait() // the lab's work runs inline; a worker's would be done
+	var keys []string
+	for k := range d.pacers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestGarpIntervalVMACsShareParent: two instances on VMACs over eth0 send
+// their ARPs from their VMACs, but the frames leave by eth0, so
+// vrrp_garp_interval spaces them all out together, as keepalived does.
+func TestGarpIntervalVMACsShareParent(t *testing.T) {
+	inst := func(vrid, vip string) string {
+		c := strings.Replace(instanceConf("  use_vmac\n"), "VI_1", "VI_"+vrid, 1)
+		c = strings.Replace(c, "virtual_router_id 51", "virtual_router_id "+vrid, 1)
+		return strings.Replace(c, "192.0.2.100/24", vip, 1)
+	}
+	l := newLab(t, "global_defs {\n  vrrp_garp_interval 0.05\n}\n"+inst("51", "192.0.2.100/24")+inst("52", "192.0.2.101/24"))
+	ops := pacedARPs(t, l, 10, 50*time.Millisecond)
+	for _, dev := range []string{"vrrp.51", "vrrp.52"} {
+		if !slices.ContainsFunc(ops, func(op string) bool { return strings.HasSuffix(op, " dev "+dev) }) {
+			t.Errorf("no ARP sent from %s:\n\t%s", dev, strings.Join(ops, "\n\t"))
+		}
+	}
+	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{"eth0"}) {
+		t.Errorf("pacers %q, want one for eth0", keys)
+	}
+	l.d.stopAll(l.now)
+}
+
+// TestGarpGroupShared: a garp_group of eth0 and eth1 spaces out the ARPs
+// of the instances on both interfaces together by its garp_interval,
+// with no global vrrp_garp_interval.
+func TestGarpGroupShared(t *testing.T) {
+	vi2 := strings.NewReplacer("VI_1", "VI_2", "eth0", "eth1", "virtual_router_id 51", "virtual_router_id 52", "192.0.2.100/24", "198.51.100.100/24").Replace(instanceConf(""))
+	l := newLab(t, "garp_group {\n  garp_interval 0.05\n  interfaces {\n    eth0\n    eth1\n  }\n}\n"+instanceConf("")+vi2)
+	ops := pacedARPs(t, l, 10, 50*time.Millisecond)
+	for _, dev := range []string{"eth0", "eth1"} {
+		if !slices.ContainsFunc(ops, func(op string) bool { return strings.HasSuffix(op, " dev "+dev) }) {
+			t.Errorf("no ARP sent on %s:\n\t%s", dev, strings.Join(ops, "\n\t"))
+		}
+	}
+	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{"garp_group eth0 eth1"}) {
+		t.Errorf("pacers %q, want one for the group", keys)
+	}
+	l.d.stopAll(l.now)
 }

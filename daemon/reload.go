@@ -100,7 +100,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 		d.shutdown(now, o)
 	}
 	d.insts = kept
-	d.cfg = cfg
+	d.cfg, d.pacing = cfg, newGarpPacing(cfg)
 	byName := map[string]*instance{}
 	for _, in := range kept {
 		byName[in.spec.cfg.Name] = in

@@ -35,15 +35,70 @@ vrrp_instance VI_G {
 }
 `
 
+// confGarpGroupVMACs is two masters on VMACs over eth0, one VIP each, and
+// a garp_group pacing eth0 by 0.1 s (no global vrrp_garp_interval): the
+// ARPs of both VMACs leave by eth0, so their 10 ARPs must reach the LAN
+// at least 100 ms apart all together.
+const confGarpGroupVMACs = `
+global_defs {
+  vrrp_garp_master_delay 60
+}
+garp_group {
+  garp_interval 0.1
+  interface eth0
+}
+vrrp_instance VI_G1 {
+  interface eth0
+  use_vmac
+  state BACKUP
+  virtual_router_id 74
+  version 3
+  priority 150
+  advert_int 0.1
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+vrrp_instance VI_G2 {
+  interface eth0
+  use_vmac
+  state BACKUP
+  virtual_router_id 75
+  version 3
+  priority 150
+  advert_int 0.1
+  virtual_ipaddress {
+    192.0.2.101/24
+  }
+}
+`
+
 // TestGarpInterval: a real vigil spaces the gratuitous ARPs of a new
-// master by vrrp_garp_interval, as captured on a peer (AF_PACKET).
+// master by vrrp_garp_interval, as captured on a peer (AF_PACKET); and by
+// a garp_group's garp_interval the ARPs of two instances on VMACs over
+// the group's interface, together.
 //
 // keepalived 2.2.7 is not run beside it: on this file it was seen to send
 // 3 of the 10 ARPs and then none for 20 s, so it gives no reference.
 func TestGarpInterval(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
-	_, hosts, _ := labtest.LAN(t, "garpiv", map[string][]string{"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "a", "b")
+	for _, c := range []struct{ name, lan, conf string }{
+		{"global", "garpiv", confGarpInterval},
+		{"group-vmacs", "garpgr", confGarpGroupVMACs},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			garpPaced(t, c.lan, c.conf)
+		})
+	}
+}
+
+// garpPaced starts vigil on conf on host a of a fresh LAN and checks that
+// the first 10 gratuitous ARPs for 192.0.2.100 and .101 captured on host
+// b are about 100 ms apart or more.
+func garpPaced(t *testing.T, lan, conf string) {
+	_, hosts, _ := labtest.LAN(t, lan, map[string][]string{"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "a", "b")
 	var c *packet.Conn
 	if err := hosts["b"].Do(func() (err error) {
 		ifi, err := net.InterfaceByName("eth0")
@@ -78,7 +133,7 @@ func TestGarpInterval(t *testing.T) {
 			}
 		}
 	}()
-	startNode(t, "vigil", hosts["a"], confGarpInterval)
+	startNode(t, "vigil", hosts["a"], conf)
 	var got []time.Time
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
