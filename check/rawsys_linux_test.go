@@ -20,15 +20,7 @@ func TestRawConnectBothFamilies(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s loopback: %v", network, err)
 			}
-			go func() {
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
+			serveTCP(t, l, func(c net.Conn) { c.Close() })
 			addr := listenAddr(l)
 			c, err := NewTCP(TCPConfig{Target{Addr: addr}})
 			checkWant(t, c, err, true, "connected to "+addr.String())
