@@ -8,14 +8,11 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"runtime/debug"
-	"syscall"
 
 	"vigil/bgp/speaker"
 	"vigil/bgp/speaker/gobgp"
+	"vigil/cmd/internal/helperproc"
 )
 
 func main() {
@@ -23,20 +20,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vigil-bgp: the BGP speaker vigil starts for a bgp_instance block; it takes no arguments and is not run by hand")
 		os.Exit(2)
 	}
-	// The daemon decides when the sessions end (withdraw, drain, Cease):
-	// a SIGTERM that systemd sends the whole unit, or a Ctrl-C, must not
-	// close them before the daemon has drained. The helper ends on the
-	// daemon's stop request, or when the daemon's end of the socket closes.
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	// The daemon's defaults (cmd/vigil/memlimit.go), unless the
-	// environment sets them.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(64 << 20)
-	}
-	conn, err := net.FileConn(os.NewFile(3, "daemon"))
+	// gobgp's peaks with many routes want the daemon's limit
+	// (cmd/vigil/memlimit.go).
+	conn, err := helperproc.Start(64 << 20)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vigil-bgp: fd 3 is not the daemon's socket:", err)
 		os.Exit(2)

@@ -2,14 +2,11 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
 	"runtime"
-	"runtime/debug"
-	"syscall"
 
 	"vigil/bfd/link"
+	"vigil/cmd/internal/helperproc"
 )
 
 // bfdProcess is the BFD process the daemon starts for bfd_instance blocks
@@ -19,19 +16,9 @@ func bfdProcess(args []string) int {
 	// One P: the sessions' one goroutine parks in the runtime's poller
 	// and nothing else runs, so the runtime never hands a P around.
 	runtime.GOMAXPROCS(1)
-	// The daemon decides when BFD stops (its AdminDowns come after
-	// VRRP's priority 0 adverts): a SIGTERM systemd sends the whole unit,
-	// or a Ctrl-C, must not end it first. It ends on the daemon's stop
-	// request, when the daemon's end of the socket closes, or by
-	// PDEATHSIG when the daemon dies.
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(16 << 20)
-	}
-	conn, err := net.FileConn(os.NewFile(3, "daemon"))
+	// It ends as every helper does (helperproc.Start), or by PDEATHSIG
+	// when the daemon dies.
+	conn, err := helperproc.Start(16 << 20)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vigil _bfd: the BFD process vigil starts for bfd_instance blocks; fd 3 is not the daemon's socket:", err)
 		return 2
