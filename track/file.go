@@ -92,13 +92,9 @@ type fileState struct {
 // reading inotify fails.
 func (w *FileWatcher) Run(ctx context.Context) error {
 	if len(w.files) == 0 {
-		<-ctx.Done()
-		return nil
+		return idle(ctx)
 	}
-	resync := w.Resync
-	if resync <= 0 {
-		resync = DefaultResync
-	}
+	resync := period(w.Resync, DefaultResync)
 	for _, f := range w.files {
 		w.initFile(f)
 	}

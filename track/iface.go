@@ -65,13 +65,9 @@ type ifaceState struct {
 // when ctx ends.
 func (w *InterfaceWatcher) Run(ctx context.Context) error {
 	if len(w.names) == 0 {
-		<-ctx.Done()
-		return nil
+		return idle(ctx)
 	}
-	retry := w.Retry
-	if retry <= 0 {
-		retry = time.Second
-	}
+	retry := period(w.Retry, time.Second)
 	st := &ifaceState{reported: map[string]linkState{}}
 	for {
 		err := w.session(ctx, st)

@@ -195,13 +195,9 @@ func NewProcessWatcher(procs []Process, report func(Event), log *slog.Logger) (*
 // Run scans at once, then every Scan until ctx ends.
 func (w *ProcessWatcher) Run(ctx context.Context) error {
 	if len(w.procs) == 0 {
-		<-ctx.Done()
-		return nil
+		return idle(ctx)
 	}
-	scan := w.Scan
-	if scan <= 0 {
-		scan = DefaultProcessScan
-	}
+	scan := period(w.Scan, DefaultProcessScan)
 	states := make([]QuorumState, len(w.procs))
 	tick := time.NewTicker(scan)
 	defer tick.Stop()

@@ -135,8 +135,7 @@ func NewScriptRunner(scripts []Script, report func(Event), log *slog.Logger) (*S
 // waits for all of them and returns nil.
 func (r *ScriptRunner) Run(ctx context.Context) error {
 	if len(r.scripts) == 0 {
-		<-ctx.Done()
-		return nil
+		return idle(ctx)
 	}
 	var wg sync.WaitGroup
 	for i := range r.scripts {

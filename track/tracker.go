@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -53,6 +54,22 @@ func checkTrackers[T any](kind string, trackers []T, name func(T) string, proble
 		seen[n] = true
 	}
 	return errors.Join(errs...)
+}
+
+// period is a watcher's configured period d, or def when d is zero (or
+// negative).
+func period(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// idle is the Run of a watcher with nothing to watch: it returns when ctx
+// ends.
+func idle(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
 }
 
 // orDiscard is log, or when nil a logger that drops everything.
