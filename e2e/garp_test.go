@@ -78,8 +78,14 @@ vrrp_instance VI_G2 {
 // a garp_group's garp_interval the ARPs of two instances on VMACs over
 // the group's interface, together.
 //
-// keepalived 2.2.7 is not run beside it: on this file it was seen to send
-// 3 of the 10 ARPs and then none for 20 s, so it gives no reference.
+// keepalived 2.2.7 is not run beside it: on the first file it was seen
+// to send 3 of the 10 ARPs and then none for 20 s, so it gives no
+// reference. On the second it sent 3 ARPs, 0.1 s apart although they
+// alternated between the two VMACs (so the VMACs share eth0's pacing, as
+// vigil's do), and then stalled the same way. With a garp_group setting
+// only garp_interval on eth0 and a global vrrp_gna_interval 0.5, it sent
+// all NAs of an IPv6 instance at once: the group's interfaces do not take
+// the global delays, which is what vigil does too.
 func TestGarpInterval(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
