@@ -271,3 +271,18 @@ func TestGarpGroupShared(t *testing.T) {
 	}
 	l.d.stopAll(l.now)
 }
+
+// TestGarpGroupReload: a reload that adds a garp_group paces the next
+// announcements by it.
+func TestGarpGroupReload(t *testing.T) {
+	l := newLab(t, instanceConf(""))
+	l.rewrite("garp_group {\n  garp_interval 0.05\n  interface eth0\n}\n" + garpConf[strings.Index(garpConf, "\nvrrp_instance"):])
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	pacedARPs(t, l, 10, 50*time.Millisecond)
+	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{"garp_group eth0"}) {
+		t.Errorf("pacers %q, want one for the group", keys)
+	}
+	l.d.stopAll(l.now)
+}
