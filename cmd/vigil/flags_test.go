@@ -165,14 +165,14 @@ func TestRunPositionalConfig(t *testing.T) {
 		t.Fatalf("vigil check -f A B: exit %d\n%s", code, errs)
 	}
 	code, _, errs = run(t, "run", "-f", "/etc/a.conf", missing)
-	if code != 2 || !strings.Contains(errs, "two configuration files given") {
+	if code != 2 || !strings.HasPrefix(errs, "vigil run: ") || !strings.Contains(errs, "two configuration files given") {
 		t.Fatalf("-f and a positional: exit %d\n%s", code, errs)
 	}
 	code, _, errs = run(t, "run", "a.conf", "b.conf")
 	if code != 2 || !strings.Contains(errs, "unexpected arguments") {
 		t.Fatalf("two positionals: exit %d\n%s", code, errs)
 	}
-	if code, _, errs := run(t, "-x", "-f", missing); code != 2 || !strings.Contains(errs, "not supported by vigil") {
+	if code, _, errs := run(t, "-x", "-f", missing); code != 2 || !strings.HasPrefix(errs, "vigil: ") || !strings.Contains(errs, "not supported by vigil") {
 		t.Fatalf("keepalived style -x: exit %d\n%s", code, errs)
 	}
 	if code, out, _ := run(t, "--signum=JSON"); code != 0 || strings.TrimSpace(out) != "36" {

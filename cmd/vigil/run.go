@@ -44,24 +44,14 @@ const defaultPidFile = "/run/vigil.pid"
 const detachedEnv = "VIGIL_DETACHED"
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseRunArgs(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil run:", err)
-		return 2
-	}
-	return runMain(ctx, o, false, args, stdout, stderr)
+	return runMain(ctx, false, args, stdout, stderr)
 }
 
 // keepalivedCompat runs keepalived's command line (no subcommand), so that
 // vigil can replace the binary under an unchanged unit file or init
 // script.
 func keepalivedCompat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, err := parseRunArgs(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "vigil:", err)
-		return 2
-	}
-	return runMain(ctx, o, true, args, stdout, stderr)
+	return runMain(ctx, true, args, stdout, stderr)
 }
 
 // runMain is `vigil run` (kstyle false) and the keepalived-style
@@ -69,7 +59,7 @@ func keepalivedCompat(ctx context.Context, args []string, stdout, stderr io.Writ
 // users rely on: keepalived style logs to syslog unless -l, writes
 // /run/vigil.pid and goes to the background unless -n; `vigil run` stays
 // in the foreground and logs to stderr (the journal under systemd).
-func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout, stderr io.Writer) int {
+func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.Writer) int {
 	name := "vigil run"
 	if kstyle {
 		name = "vigil"
@@ -77,6 +67,10 @@ func runMain(ctx context.Context, o *runOpts, kstyle bool, args []string, stdout
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, name+": "+format+"\n", a...)
 		return code
+	}
+	o, err := parseRunArgs(args)
+	if err != nil {
+		return fail(2, "%v", err)
 	}
 	switch {
 	case o.help:
