@@ -67,12 +67,7 @@ func decodeTestName(b []byte, off int) (string, int) {
 func TestDNS(t *testing.T) {
 	srv := dnsResponder(t)
 	closed := closedPort(t)
-	tests := []struct {
-		name   string
-		cfg    DNSConfig
-		up     bool
-		detail string
-	}{
+	tests := []checkCase[DNSConfig]{
 		{"default SOA for the root", DNSConfig{}, true, "query SOA . at " + srv.String() + ": 1 answer records"},
 		{"A with an answer", DNSConfig{Type: "A", Name: "ok.test"}, true, "query A ok.test"},
 		{"lower-case type", DNSConfig{Type: "aaaa", Name: "ok.test."}, true, "query AAAA ok.test."},

@@ -72,12 +72,7 @@ func TestHTTP(t *testing.T) {
 		}
 		return c
 	}
-	tests := []struct {
-		name   string
-		cfg    HTTPConfig
-		up     bool
-		detail string
-	}{
+	tests := []checkCase[HTTPConfig]{
 		{"2xx by default", HTTPConfig{URLs: []URL{{Path: "/ok"}}}, true, "GET /ok on " + addr.String() + ": ok"},
 		{"503 is down", HTTPConfig{URLs: []URL{{Path: "/unavailable"}}}, false, "status 503, want 200-299"},
 		{"503 in a list", HTTPConfig{URLs: []URL{{Path: "/unavailable", StatusCodes: codes("200-299 503")}}}, true, ": ok"},

@@ -63,6 +63,16 @@ func wantErr(t *testing.T, what string, err error, want string) bool {
 	return want != "" || err != nil
 }
 
+// checkCase is a row of a checker's table test: a configuration, and
+// whether one check is then up with a detail containing detail
+// (checkWant).
+type checkCase[C any] struct {
+	name   string
+	cfg    C
+	up     bool
+	detail string
+}
+
 // checkWant runs checker c (c and err as its constructor returned them)
 // once and wants it up or down with a detail containing detail.
 func checkWant(t *testing.T, c Checker, err error, up bool, detail string) Result {

@@ -44,12 +44,7 @@ func TestTCP(t *testing.T) {
 	open := tcpServer(t)
 	closed := closedPort(t)
 	hang := fullBacklog(t)
-	tests := []struct {
-		name   string
-		cfg    TCPConfig
-		up     bool
-		detail string
-	}{
+	tests := []checkCase[TCPConfig]{
 		{"listening", TCPConfig{Target{Addr: open}}, true, "connected to " + open.String()},
 		{"refused", TCPConfig{Target{Addr: closed}}, false, "connect " + closed.String() + ": connection refused"},
 		{"timeout", TCPConfig{Target{Addr: hang, Timeout: 300 * time.Millisecond}}, false, "connect " + hang.String() + ": timed out"},

@@ -64,12 +64,7 @@ func TestUDP(t *testing.T) {
 		return d, m
 	}
 	short := 200 * time.Millisecond
-	type udpCase struct {
-		name   string
-		cfg    UDPConfig
-		up     bool
-		detail string
-	}
+	type udpCase = checkCase[UDPConfig]
 	tests := []udpCase{
 		{"echo with require_reply", UDPConfig{Target: Target{Addr: echo}, Payload: []byte("ping"), RequireReply: true}, true, "reply of 4 bytes"},
 		{"random payload echoed", UDPConfig{Target: Target{Addr: echo}, RequireReply: true}, true, "reply of 8 bytes"},
