@@ -446,21 +446,23 @@ func (b *builder) validateScriptSecurity() {
 	if b.env.UserExists != nil && b.env.UserExists("keepalived_script") {
 		defaultUser = "keepalived_script"
 	}
-	if b.env.UserExists != nil {
-		bad := map[string]bool{}
-		for _, u := range uses {
-			if name := u.c.User; name != "" && !bad[name] && !b.env.UserExists(name) {
-				bad[name] = true
-				b.errorf(u.c.Pos, "script %q: user %s does not exist", u.c.Path(), name)
-			}
+	// Each user and group a script names must exist (reported once).
+	for _, who := range []struct {
+		what   string
+		exists func(string) bool
+		name   func(*Command) string
+	}{
+		{"user", b.env.UserExists, func(c *Command) string { return c.User }},
+		{"group", b.env.GroupExists, func(c *Command) string { return c.Group }},
+	} {
+		if who.exists == nil {
+			continue
 		}
-	}
-	if b.env.GroupExists != nil {
 		bad := map[string]bool{}
 		for _, u := range uses {
-			if name := u.c.Group; name != "" && !bad[name] && !b.env.GroupExists(name) {
+			if name := who.name(u.c); name != "" && !bad[name] && !who.exists(name) {
 				bad[name] = true
-				b.errorf(u.c.Pos, "script %q: group %s does not exist", u.c.Path(), name)
+				b.errorf(u.c.Pos, "script %q: %s %s does not exist", u.c.Path(), who.what, name)
 			}
 		}
 	}
