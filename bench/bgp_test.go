@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,13 +66,9 @@ func newBGPBench(t *testing.T) *bgpBench {
 		}
 	}
 	// The real server: a listener that accepts and closes, for TCP_CHECK.
-	var ln net.Listener
-	if err := b.rs.Do(func() error {
-		var err error
-		time.Sleep(300 * time.Millisecond) // the address leaves tentative state
-		ln, err = net.Listen("tcp", "[2001:db8:100::11]:80")
-		return err
-	}); err != nil {
+	time.Sleep(300 * time.Millisecond) // the address leaves tentative state
+	ln, err := b.rs.Listen("tcp", "[2001:db8:100::11]:80")
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })

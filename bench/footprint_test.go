@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -80,12 +79,8 @@ func TestFootprint(t *testing.T) {
 	if _, err := l.Connect(rs, "eth0", "s0", reals[0]+"/24", reals[1]+"/24", reals[2]+"/24"); err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	if err := rs.Do(func() error {
-		var e error
-		ln, e = net.Listen("tcp", ":80")
-		return e
-	}); err != nil {
+	ln, err := rs.Listen("tcp", ":80")
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })}

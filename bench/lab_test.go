@@ -5,7 +5,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -48,12 +47,8 @@ func addNode(t *testing.T, l *netlab.Lab, name, cidr string) (*netlab.Host, stri
 // serveName answers probes on h's :8080 with by until ctx ends.
 func serveName(t *testing.T, ctx context.Context, h *netlab.Host, by string) {
 	t.Helper()
-	var ln net.Listener
-	if err := h.Do(func() error {
-		var e error
-		ln, e = net.Listen("tcp", ":8080")
-		return e
-	}); err != nil {
+	ln, err := h.Listen("tcp", ":8080")
+	if err != nil {
 		t.Fatal(err)
 	}
 	go probe.Serve(ctx, ln, by)

@@ -31,11 +31,8 @@ type smtpListener struct {
 func startSMTP(t *testing.T, h *netlab.Host, addr string) *smtpListener {
 	t.Helper()
 	s := &smtpListener{greet: 220}
-	if err := h.Do(func() error {
-		var err error
-		s.l, err = net.Listen("tcp", addr)
-		return err
-	}); err != nil {
+	var err error
+	if s.l, err = h.Listen("tcp", addr); err != nil {
 		t.Fatal(err)
 	}
 	s.wg.Add(1)

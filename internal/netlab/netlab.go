@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -311,6 +312,17 @@ func (h *Host) Do(fn func() error) error {
 	}
 	defer target.Close()
 	return nsthread.Run(target, h.NS, fn)
+}
+
+// Listen listens on the TCP (or "tcp4", "tcp6") address addr inside h's
+// namespace, where the listener stays.
+func (h *Host) Listen(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := h.Do(func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
 }
 
 // Close kills the processes the lab started and deletes all its namespaces.

@@ -59,4 +59,18 @@ func TestLabPingAcrossSegmentAndCut(t *testing.T) {
 	if err != nil || !strings.Contains(inNS, "192.0.2.1") {
 		t.Fatalf("Do did not run inside the namespace: %v %q", err, inNS)
 	}
+	// Listen's socket is in the host: bound to its address, reached from b.
+	ln, err := a.Listen("tcp", "192.0.2.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	if out, err := b.Run("bash", "-c", "exec 3<>/dev/tcp/192.0.2.1/8080"); err != nil {
+		t.Errorf("connect from b to a's listener: %v\n%s", err, out)
+	}
 }
