@@ -730,9 +730,9 @@ func bfdPID(n *node) int {
 // process a normal one at that nice value, named vigil_bfd again.
 func TestBFDProcessScheduling(t *testing.T) {
 	requireVRRPLab(t)
-	_, hosts, _ := labtest.LAN(t, "bfds", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h := labtest.OneHost(t, "bfds")
 	conf := func(s string) string { return strings.Replace(bfdSchedConf, "@BFDSCHED@", s, 1) }
-	n := startNode(t, "vigil", hosts["a"], conf("bfd_rt_priority 7\n  bfd_process_name bfdproc"))
+	n := startNode(t, "vigil", h, conf("bfd_rt_priority 7\n  bfd_process_name bfdproc"))
 	// every thread of the BFD process, and how many have want
 	all := func(want threadSched) (bool, []threadSched) {
 		pid := bfdPID(n)

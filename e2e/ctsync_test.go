@@ -435,10 +435,7 @@ func TestConnSyncFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitSyncDirector(t, d1, "MASTER", 15*time.Second)
-		bin, err := vigilBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
+		bin := mustVigilBinary(t)
 		otherKey := strings.Replace(syncConf(100, true), syncKey, "another-key-0123456789", 1)
 		reloadSync(t, d1, syncConf(150, true), "connection sync started")
 		reloadSync(t, d2, otherKey, "connection sync started")
