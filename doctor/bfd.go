@@ -16,7 +16,8 @@ import (
 //   - VD902: the host firewall has a rule dropping UDP 3784;
 //   - VD903: packets dropped for a TTL below 255 (RFC 5881 single hop);
 //   - VD904: stuck in Init: we hear the neighbor, it does not hear us;
-//   - VD905: the session flaps, or the peer slows the negotiated intervals.
+//   - VD905: the session flaps, or the peer slows the negotiated intervals;
+//   - VD906: the BFD process died and was started again.
 func checkBFD(in *Input) []Finding {
 	if in.Status == nil || len(in.Status.BFD) == 0 {
 		return nil
@@ -109,6 +110,22 @@ func checkBFD(in *Input) []Finding {
 			out = append(out, Finding{Code: "VD901", Severity: Ok, Instance: s.Name,
 				Summary: fmt.Sprintf("BFD session %s to %s is %s.", s.Name, s.Peer, s.State)})
 		}
+	}
+	if r := in.Status.BFDRunner; r != nil && r.Restarts > 0 {
+		// While it restarts, every session is down (track_bfd FAULT,
+		// BFD_CHECK down) until its peer answers the new process.
+		sev := Info
+		if r.PID == 0 || (in.Before != nil && in.Before.BFDRunner != nil && r.Restarts > in.Before.BFDRunner.Restarts) {
+			sev = Warn
+		}
+		running := fmt.Sprintf("it runs as pid %d", r.PID)
+		if r.PID == 0 {
+			running = "none runs at the moment"
+		}
+		out = append(out, Finding{Code: "VD906", Severity: sev,
+			Summary:  fmt.Sprintf("The BFD process (vigil _bfd) died and was started again %d times since the daemon started; its sessions were down each time.", r.Restarts),
+			Evidence: []string{fmt.Sprintf("bfd_runner: restarts %d; %s", r.Restarts, running)},
+			Fix:      "Find why it ended: the daemon's log says \"the BFD process is not running\" with the reason, its stderr (a panic) follows it in the journal, and dmesg shows an OOM kill or a signal."})
 	}
 	return out
 }

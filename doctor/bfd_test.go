@@ -61,3 +61,43 @@ func TestCheckBFD(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckBFDProcessRestarts: a BFD process that was restarted is
+// reported, as a warning while it happens (during the capture, or none
+// running) and as history otherwise.
+func TestCheckBFDProcessRestarts(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		now, before    *control.BFDRunnerStatus
+		want           Severity
+		wantNoFindings bool
+	}{
+		{"never", &control.BFDRunnerStatus{PID: 10}, nil, Ok, true},
+		{"history", &control.BFDRunnerStatus{PID: 10, Restarts: 2}, &control.BFDRunnerStatus{PID: 10, Restarts: 2}, Info, false},
+		{"during the capture", &control.BFDRunnerStatus{PID: 11, Restarts: 3}, &control.BFDRunnerStatus{PID: 10, Restarts: 2}, Warn, false},
+		{"not running", &control.BFDRunnerStatus{Restarts: 1}, nil, Warn, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &control.Status{BFD: []control.BFDSessionStatus{{Name: "gw", Peer: "192.0.2.254", State: "Up", RemoteState: "Up"}}, BFDRunner: c.now}
+			in := &Input{Now: now, Status: st, Facts: &fakeFacts{}}
+			if c.before != nil {
+				in.Before = &control.Status{BFDRunner: c.before}
+			}
+			var got *Finding
+			for _, f := range checkBFD(in) {
+				if f.Code == "VD906" {
+					got = &f
+				}
+			}
+			if c.wantNoFindings {
+				if got != nil {
+					t.Fatalf("VD906 without a restart: %+v", got)
+				}
+				return
+			}
+			if got == nil || got.Severity != c.want || got.Fix == "" {
+				t.Fatalf("VD906 %+v, want severity %v", got, c.want)
+			}
+		})
+	}
+}

@@ -101,6 +101,7 @@ var (
 	mBFDRx            = def("vigil_bfd_rx_interval_seconds", Gauge, "The negotiated interval between the packets the peer sends.", "session", "peer")
 	mBFDUnmatched     = def("vigil_bfd_unmatched_packets_dropped_total", Counter, "BFD Control packets dropped before a session could be named (malformed, unknown discriminator), by reason.", "reason")
 	mBFDLateMax       = def("vigil_bfd_timer_late_max_seconds", Gauge, "The latest the BFD process's timer has fired for a deadline (transmit or detection) since that process started.")
+	mBFDRestarts      = def("vigil_bfd_process_restarts_total", Counter, "BFD processes (vigil _bfd) that died and were started again since the daemon started; each time its sessions went down.")
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
@@ -265,6 +266,7 @@ func (c *Collector) Collect(ch *Families) {
 			}
 		}
 		ch.emit(mBFDLateMax, time.Duration(r.WakeLateMax).Seconds())
+		ch.emit(mBFDRestarts, float64(r.Restarts))
 	}
 	for _, p := range s.BGP {
 		as := strconv.FormatUint(uint64(p.RemoteAS), 10)
