@@ -60,7 +60,7 @@ type Status struct {
 	// daemon puts here (vigil_bfd_*, vigil_bgp_*).
 	BFD []BFDSessionStatus `json:"bfd,omitempty"`
 	BGP []BGPPeerStatus    `json:"bgp,omitempty"`
-	// BFDRunner is the BFD goroutine's own health; nil without sessions.
+	// BFDRunner is the BFD process's own health; nil without sessions.
 	BFDRunner *BFDRunnerStatus `json:"bfd_runner,omitempty"`
 	// BGPInstances are the bgp_instances (a vigil extension) with what
 	// each announces and why; BGP above lists their sessions flat.
@@ -153,7 +153,7 @@ type TrackerStatus struct {
 	Value int `json:"value,omitempty"`
 }
 
-// BFDRunnerStatus is the BFD goroutine's record: packets dropped by reason
+// BFDRunnerStatus is the BFD process's record: packets dropped by reason
 // (all sessions, and those that matched none), and how late its timer
 // fired.
 type BFDRunnerStatus struct {

@@ -116,7 +116,8 @@ type syncer interface {
 	Install(ctx context.Context) (int, error)
 }
 
-// bfdRunner holds the BFD sessions on their own thread: link.Runner.
+// bfdRunner holds the BFD sessions: link.Process, which runs them in the
+// BFD process.
 type bfdRunner interface {
 	Run(ctx context.Context) error
 	Configure(sessions []link.Session) error
@@ -126,7 +127,6 @@ type bfdRunner interface {
 	Status() ([]bfd.Status, map[string]uint64, link.Lateness)
 	SendErrors() map[string]string
 	Port(name string) (uint16, bool)
-	TID() int
 }
 
 // notifier runs the notify scripts (notify_master, notify, notify_up,

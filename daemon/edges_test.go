@@ -62,10 +62,8 @@ type fakeHost struct {
 	// ops (which allocates: TestRunSteadyStateAllocations).
 	sent  int
 	quiet bool
-	// tids are the process's threads fakeThreads lists; bfdTID is the
-	// one the BFD runner says is its own (0: none).
-	tids   []int
-	bfdTID int
+	// tids are the process's threads fakeThreads lists.
+	tids []int
 	// sigs is what signals delivers: a test sends a signal on it.
 	sigs chan os.Signal
 	// files are what writeFile wrote, by path.
@@ -590,12 +588,7 @@ func (b *fakeBFD) SetScheduling(s link.Scheduling) error {
 }
 func (b *fakeBFD) Subscribe(string, func(link.Event)) func() { return func() {} }
 func (b *fakeBFD) SendErrors() map[string]string             { return nil }
-func (b *fakeBFD) TID() int {
-	b.h.mu.Lock()
-	defer b.h.mu.Unlock()
-	return b.h.bfdTID
-}
-func (b *fakeBFD) Port(string) (uint16, bool) { return 0, false }
+func (b *fakeBFD) Port(string) (uint16, bool)                { return 0, false }
 func (b *fakeBFD) Status() ([]bfd.Status, map[string]uint64, link.Lateness) {
 	return nil, nil, link.Lateness{}
 }

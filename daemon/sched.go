@@ -31,8 +31,8 @@ type schedState struct {
 }
 
 // applySched sets the scheduling from global_defs; the loop goroutine is
-// locked to its thread when this runs. BFD's thread is left out: the
-// Runner schedules it (bfd_rt_priority, bfd_priority; see bfdScheduling).
+// locked to its thread when this runs. BFD runs in its own process, which
+// bfd_rt_priority / bfd_priority schedule (see bfdScheduling).
 func (d *Daemon) applySched() {
 	g := d.cfg.Global
 	st := &d.sched
@@ -81,17 +81,8 @@ func (d *Daemon) reapplySched() {
 		return
 	}
 	seen := map[int]bool{}
-	bfdTID := 0
-	if d.bfd.runner != nil {
-		bfdTID = d.bfd.runner.TID() // scheduled by bfd_rt_priority / bfd_priority
-	}
 	for _, tid := range tids {
-		// Seen even when it is BFD's: an entry for it must survive to
-		// the check below, which gives BFD's setting back.
 		seen[tid] = true
-		if tid == bfdTID {
-			continue
-		}
 		if p, ok := st.applied[tid]; ok && p == st.rt {
 			continue
 		}
@@ -113,13 +104,6 @@ func (d *Daemon) reapplySched() {
 	for tid := range st.applied {
 		if !seen[tid] {
 			delete(st.applied, tid)
-		}
-	}
-	if _, ok := st.applied[bfdTID]; ok && bfdTID != 0 {
-		// Given our setting before it became BFD's: give it BFD's again.
-		delete(st.applied, bfdTID)
-		if err := d.bfd.runner.SetScheduling(d.bfd.sched); err != nil {
-			d.log.Debug("bfd thread scheduling", "err", err)
 		}
 	}
 }

@@ -535,9 +535,6 @@ func (p *Process) Port(name string) (uint16, bool) {
 	return port, ok
 }
 
-// TID is 0: no thread of the daemon's process runs BFD.
-func (p *Process) TID() int { return 0 }
-
 // PID is the BFD process's pid, 0 while none runs.
 func (p *Process) PID() int {
 	p.mu.Lock()
