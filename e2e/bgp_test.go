@@ -950,18 +950,18 @@ func dirAddr6(i int) string { return fmt.Sprintf("2001:db8:2::%d", i) }
 // SYNs the router sends them, and the router ECMP hashing on the ports.
 func (x *bgpLab) addIPv6() {
 	t := x.t
-	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad")
+	addAddr6(t, x.client, "eth0", "2001:db8:1::10/64")
 	labtest.MustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::254")
-	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:1::254/64", "dev", "eth0", "nodad")
-	labtest.MustRun(t, x.router, "ip", "-6", "addr", "add", "2001:db8:2::254/64", "dev", "eth1", "nodad")
+	addAddr6(t, x.router, "eth0", "2001:db8:1::254/64")
+	addAddr6(t, x.router, "eth1", "2001:db8:2::254/64")
 	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.fib_multipath_hash_policy=1")
 	for i, d := range x.dirs {
-		labtest.MustRun(t, d, "ip", "-6", "addr", "add", dirAddr6(i+1)+"/64", "dev", "eth0", "nodad")
+		addAddr6(t, d, "eth0", dirAddr6(i+1)+"/64")
 		labtest.MustRun(t, d, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
 		countSYNs(t, d, "netdev", "bgpcount6", `ingress device "eth0"`, "meta pkttype host ip6 daddr "+bgpVIP6)
 	}
 	for i, r := range x.rs {
-		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:2::%d/64", 11+i), "dev", "eth0", "nodad")
+		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:2::%d/64", 11+i))
 		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", bgpVIP6+"/128", "dev", "lo")
 		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::254")
 	}

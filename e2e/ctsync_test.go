@@ -110,14 +110,14 @@ vrrp_instance VI_LB6 {
 func newSyncLab(t *testing.T, prefix string) *lbLab {
 	t.Helper()
 	x := newLBLab(t, prefix, "NAT", 2)
-	labtest.MustRun(t, x.client, "ip", "-6", "addr", "add", "2001:db8:f::10/64", "dev", "eth0", "nodad")
+	addAddr6(t, x.client, "eth0", "2001:db8:f::10/64")
 	for i, d := range x.dirs {
-		labtest.MustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:f::%d/64", i+1), "dev", "eth0", "nodad")
-		labtest.MustRun(t, d, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::%d/64", i+1), "dev", "eth1", "nodad")
+		addAddr6(t, d, "eth0", fmt.Sprintf("2001:db8:f::%d/64", i+1))
+		addAddr6(t, d, "eth1", fmt.Sprintf("2001:db8:b::%d/64", i+1))
 		labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	}
 	for i, r := range x.rs {
-		labtest.MustRun(t, r.host, "ip", "-6", "addr", "add", fmt.Sprintf("2001:db8:b::1%d/64", i+1), "dev", "eth0", "nodad")
+		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:b::1%d/64", i+1))
 		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", syncLocal6)
 	}
 	return x

@@ -76,6 +76,14 @@ func requireLBLab(t *testing.T) {
 	testenv.RequireTool(t, "ip", "nft", "sysctl", "nginx", "wrk")
 }
 
+// addAddr6 adds the IPv6 address prefix to dev in h without duplicate
+// address detection: the labs' addresses are unique, and DAD would only
+// hold them back as tentative for a while.
+func addAddr6(t *testing.T, h *netlab.Host, dev, prefix string) {
+	t.Helper()
+	labtest.MustRun(t, h, "ip", "-6", "addr", "add", prefix, "dev", dev, "nodad")
+}
+
 // lbCase is one forwarding method a test runs with: its subtest name, the
 // lab prefix and the lb_kind.
 type lbCase struct{ name, prefix, kind string }
