@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -83,7 +84,7 @@ func BenchmarkEventThroughput(b *testing.B) {
 			sb.SetServices(svcs)
 			sa.SetMaster(true)
 			create(b, sa, synthFlows(established, synthVIP, 0), (*nlmsg).appendCreate)
-			waitFor(b, "the established flows to sync", 60*time.Second, func() bool { return sb.Status().Entries == established })
+			labtest.WaitFor(b, 60*time.Second, "the established flows to sync", func() bool { return sb.Status().Entries == established })
 			next := established
 			var total, creating time.Duration
 			b.ResetTimer()
@@ -92,7 +93,7 @@ func BenchmarkEventThroughput(b *testing.B) {
 				start := time.Now()
 				create(b, sa, synthFlows(burst, synthVIP, next), (*nlmsg).appendCreate)
 				creating += time.Since(start)
-				waitFor(b, "the burst to sync", 60*time.Second, func() bool { return sb.Status().Entries >= want })
+				labtest.WaitFor(b, 60*time.Second, "the burst to sync", func() bool { return sb.Status().Entries >= want })
 				total += time.Since(start)
 				next += burst
 			}

@@ -370,7 +370,7 @@ func TestFailoverKeepsConnections(t *testing.T) {
 			sa.SetMaster(false)
 			labtest.MustRun(t, f.a, "ip", "link", "set", "eth0", "up")
 			labtest.MustRun(t, f.a, "ip", "link", "set", "eth1", "up")
-			waitFor(t, "dira's copy of dirb's table", 15*time.Second, func() bool { return sa.established() == len(conns) })
+			labtest.WaitFor(t, 15*time.Second, "dira's copy of dirb's table", func() bool { return sa.established() == len(conns) })
 			f.move(t, f.b, f.a)
 			n, err := sa.Install(context.Background())
 			if err != nil || n != len(conns) {

@@ -72,17 +72,6 @@ func nftRun(t testing.TB, h *netlab.Host, script string) {
 	}
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func syncLAN(t testing.TB, names ...string) map[string]*netlab.Host {
 	addrs := map[string][]string{"dira": {"203.0.113.2/24"}, "dirb": {"203.0.113.3/24"}, "evil": {"203.0.113.9/24"}}
 	_, hosts, _ := labtest.LAN(t, "ctsy", addrs, names...)
@@ -118,7 +107,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	}
 	create(t, sa, flows, (*nlmsg).appendCreate)
 	create(t, sa, synthFlows(100, synthOther, 20000), (*nlmsg).appendCreate)
-	waitFor(t, "the backup's copy to hold the flows", 20*time.Second, func() bool { return sb.Status().Entries >= n })
+	labtest.WaitFor(t, 20*time.Second, "the backup's copy to hold the flows", func() bool { return sb.Status().Entries >= n })
 	if st := sb.Status(); st.Entries != n {
 		t.Fatalf("backup holds %d entries, want %d (flows of other services must not be synced)", st.Entries, n)
 	}
@@ -135,15 +124,15 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	gaps := sb.Status().Gaps
 	nftRun(t, hosts["dirb"], "delete table inet lossy")
-	waitFor(t, "the lost flows to reach the backup after a gap", 10*time.Second, func() bool { return sb.Status().Entries == n+300 })
+	labtest.WaitFor(t, 10*time.Second, "the lost flows to reach the backup after a gap", func() bool { return sb.Status().Entries == n+300 })
 	if st := sb.Status(); st.Gaps == gaps {
 		t.Errorf("no sequence gap counted (%d) after datagrams were dropped", st.Gaps)
 	}
 	create(t, sa, lost, (*nlmsg).appendDelete)
-	waitFor(t, "the lost flows' deletes", 10*time.Second, func() bool { return sb.Status().Entries == n })
+	labtest.WaitFor(t, 10*time.Second, "the lost flows' deletes", func() bool { return sb.Status().Entries == n })
 
 	create(t, sa, flows[:1000], (*nlmsg).appendDelete)
-	waitFor(t, "deletes to reach the backup", 40*time.Second, func() bool { return sb.Status().Entries == n-1000 })
+	labtest.WaitFor(t, 40*time.Second, "deletes to reach the backup", func() bool { return sb.Status().Entries == n-1000 })
 	sb.mu.Lock()
 	for _, e := range flows[:1000] {
 		if _, ok := sb.table.m[e.Key]; ok {
@@ -298,7 +287,7 @@ func TestReceiverDropsBadDatagrams(t *testing.T) {
 		send(outsider, datagram(9, key, 10+i), wire.ReasonSource)
 		send(good, sent, wire.ReasonReplay)
 	}
-	waitFor(t, "every datagram to be counted", 10*time.Second, func() bool {
+	labtest.WaitFor(t, 10*time.Second, "every datagram to be counted", func() bool {
 		st := sb.Status()
 		var total uint64
 		for _, v := range st.Dropped {
@@ -317,12 +306,12 @@ func TestReceiverDropsBadDatagrams(t *testing.T) {
 	}
 	// Still alive and accepting.
 	send(good, datagram(9, key, 100000), "")
-	waitFor(t, "a good datagram after the flood", 5*time.Second, func() bool { return sb.Status().Entries == 4 })
+	labtest.WaitFor(t, 5*time.Second, "a good datagram after the flood", func() bool { return sb.Status().Entries == 4 })
 	// A new epoch (the master restarted) must be recent too; within the
 	// slack it is taken.
 	send(good, datagramAt(78, time.Now().Add(-time.Hour), 9, key, 100010), wire.ReasonStale)
 	send(good, datagramAt(78, time.Now().Add(-wire.ClockSlack/2), 9, key, 100020), "")
-	waitFor(t, "the new epoch's datagram", 5*time.Second, func() bool { return sb.Status().Entries == 6 })
+	labtest.WaitFor(t, 5*time.Second, "the new epoch's datagram", func() bool { return sb.Status().Entries == 6 })
 	if st := sb.Status(); st.Dropped[string(wire.ReasonStale)] != want[wire.ReasonStale] {
 		t.Errorf("dropped as stale: %d, want %d", st.Dropped[string(wire.ReasonStale)], want[wire.ReasonStale])
 	}
@@ -414,7 +403,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 	const n = 20000
 	flows := synthFlows(n, synthVIP, 0)
 	create(t, sa, flows, (*nlmsg).appendCreate)
-	waitFor(t, "the backup to hold the flows", time.Minute, func() bool { return sb.Status().Entries >= n })
+	labtest.WaitFor(t, time.Minute, "the backup to hold the flows", func() bool { return sb.Status().Entries >= n })
 
 	gone := flows[n/2:][:1]
 	queued := make(chan struct{})
@@ -422,7 +411,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 		if read == 1 {
 			// Delete a flow and wait until its event is queued.
 			create(t, sa, gone, (*nlmsg).appendDelete)
-			waitFor(t, "the delete's event", 10*time.Second, sa.queued)
+			labtest.WaitFor(t, 10*time.Second, "the delete's event", sa.queued)
 			close(queued)
 		}
 		if read%100 == 0 {

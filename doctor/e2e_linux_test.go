@@ -99,15 +99,6 @@ func (r *router) state(name string) string {
 	return ""
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
-}
-
 // runDoctor runs `vigil doctor -json` next to r and returns its report and
 // exit code.
 func runDoctor(t *testing.T, r *router, sniff string) (doctor.Report, int) {
@@ -151,7 +142,7 @@ func pair(t *testing.T, prefix string, conf string) (a, b *router, hosts map[str
 	hosts = newLab(t, prefix, map[string]string{"a": "192.0.2.1/24", "b": "192.0.2.2/24"})
 	a = start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
 	b = start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
-	waitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
+	labtest.WaitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
 	})
 	return a, b, hosts
@@ -167,7 +158,7 @@ func TestFirewallSplitBrain(t *testing.T) {
 	if _, err := hosts["b"].Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input ip protocol vrrp drop"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b MASTER too", func() bool { return b.state("VI_1") == "MASTER" && a.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b MASTER too", func() bool { return b.state("VI_1") == "MASTER" && a.state("VI_1") == "MASTER" })
 
 	rep, code := runDoctor(t, b, "1500ms")
 	if code != 1 {
@@ -234,7 +225,7 @@ func testVRIDClash(t *testing.T, prefix, kind string) {
 	hosts := newLab(t, prefix, map[string]string{"a": "192.0.2.1/24", "b": "192.0.2.2/24", "k": "192.0.2.9/24"})
 	a := start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
 	b := start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
-	waitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
+	labtest.WaitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
 		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
 	})
 	start(t, kind, hosts["k"], fmt.Sprintf(confV2Pass, 50, 1, "intruder", "192.0.2.200/24"))
@@ -315,12 +306,12 @@ func TestStalledMaster(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b MASTER while a is stopped", func() bool { return b.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b MASTER while a is stopped", func() bool { return b.state("VI_1") == "MASTER" })
 	time.Sleep(2 * time.Second)
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b BACKUP again", func() bool { return b.state("VI_1") == "BACKUP" && a.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b BACKUP again", func() bool { return b.state("VI_1") == "BACKUP" && a.state("VI_1") == "MASTER" })
 
 	rep, code := runDoctor(t, b, "1s")
 	if code != 0 {

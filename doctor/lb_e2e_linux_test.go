@@ -10,6 +10,7 @@ import (
 	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -81,7 +82,7 @@ func TestForwardingOffNAT(t *testing.T) {
 	if out := vigilCheck(t, dir, r.conf); !strings.Contains(out, warning) || !strings.Contains(out, warning6) {
 		t.Errorf("vigil check does not warn about IPv4 and IPv6 forwarding:\n%s", out)
 	}
-	waitFor(t, 10*time.Second, "the director MASTER", func() bool { return r.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "the director MASTER", func() bool { return r.state("VI_1") == "MASTER" })
 	if n := strings.Count(r.out.String(), warning); n != 1 {
 		t.Errorf("the daemon's start log has the forwarding warning %d times, want 1", n)
 	}
@@ -106,7 +107,7 @@ func TestForwardingOffNAT(t *testing.T) {
 	if _, err := control.Call(ctx, r.ctl, control.Request{Cmd: "reload"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the warning again after the reload", func() bool {
+	labtest.WaitFor(t, 5*time.Second, "the warning again after the reload", func() bool {
 		return strings.Count(r.out.String(), warning) == 2
 	})
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/labtest"
 )
 
 // Lines reach a reader in Notify order, in keepalived's format.
@@ -27,7 +29,7 @@ func TestFifoLinesInOrder(t *testing.T) {
 	if fi.Mode().Type() != fs.ModeNamedPipe || fi.Mode().Perm() != 0o600 {
 		t.Errorf("created %v, want a FIFO with mode 0600", fi.Mode())
 	}
-	stop := start(t, f.Run)
+	stop := labtest.Run(t, f.Run)
 	n := New(Options{Fifos: []*Fifo{f}})
 	events := []Event{
 		{Instance, "VI_2", StateBackupPriority, 121},
@@ -87,7 +89,7 @@ wait
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := start(t, f.Run)
+	stop := labtest.Run(t, f.Run)
 	f.Send(`INSTANCE "VI_1" MASTER 100`)
 	f.Send(`INSTANCE "VI_1" BACKUP 90`)
 	want := []string{"argv first " + path, `line INSTANCE "VI_1" MASTER 100`, `line INSTANCE "VI_1" BACKUP 90`}

@@ -121,7 +121,7 @@ collect:
 		}
 		n.Notify(ev, s[ev.Scope.String()+" "+ev.Name])
 	}
-	stop := start(t, n.Run)
+	stop := labtest.Run(t, n.Run)
 	time.Sleep(500 * time.Millisecond)
 	stop()
 	ours := readLines(t, logf)

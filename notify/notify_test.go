@@ -6,11 +6,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"vigil/internal/labtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -63,62 +64,14 @@ func (l *lab) waitLines(n int) []string {
 	}
 }
 
-// results collects Results.
-type results struct {
-	mu sync.Mutex
-	rs []Result
-	ch chan Result
-}
-
-func newResults() *results { return &results{ch: make(chan Result, 100)} }
-
-func (r *results) add(x Result) {
-	r.mu.Lock()
-	r.rs = append(r.rs, x)
-	r.mu.Unlock()
-	r.ch <- x
-}
-
-func (r *results) next(t *testing.T) Result {
-	t.Helper()
-	select {
-	case x := <-r.ch:
-		return x
-	case <-time.After(10 * time.Second):
-		t.Fatal("no result within 10s")
-	}
-	return Result{}
-}
-
-// start runs n until the test ends and checks that Run returns.
-func start(t *testing.T, run func(context.Context) error) context.CancelFunc {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	stop := sync.OnceFunc(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("Run did not return")
-		}
-	})
-	t.Cleanup(stop)
-	return stop
-}
-
 // runNotifier runs a Notifier with opt until the test ends, collecting its
 // results; cancel ends it early.
-func runNotifier(t *testing.T, opt Options) (n *Notifier, rs *results, cancel context.CancelFunc) {
+func runNotifier(t *testing.T, opt Options) (n *Notifier, rs *labtest.Collector[Result], cancel func()) {
 	t.Helper()
-	rs = newResults()
-	opt.OnResult = rs.add
+	rs = labtest.NewCollector[Result]()
+	opt.OnResult = rs.Add
 	n = New(opt)
-	return n, rs, start(t, n.Run)
+	return n, rs, labtest.Run(t, n.Run)
 }
 
 func cmd(argv ...string) *Command { return &Command{Argv: argv} }
@@ -158,12 +111,12 @@ func TestScriptsRunInOrderPerInstance(t *testing.T) {
 		Fault:  cmd(slow, "to-fault"),
 		Any:    cmd(fast, "generic"),
 	}
-	rs := newResults()
-	n := New(Options{OnResult: rs.add})
+	rs := labtest.NewCollector[Result]()
+	n := New(Options{OnResult: rs.Add})
 	n.Notify(Event{Instance, "VI_1", StateBackup, 100}, s)
 	n.Notify(Event{Instance, "VI_1", StateMaster, 110}, s)
 	n.Notify(Event{Instance, "VI_1", StateFault, 110}, s)
-	start(t, n.Run)
+	labtest.Run(t, n.Run)
 	want := []string{
 		"start to-backup", "end to-backup",
 		"start generic INSTANCE VI_1 BACKUP 100", "end generic",
@@ -178,7 +131,7 @@ func TestScriptsRunInOrderPerInstance(t *testing.T) {
 	}
 	var kws []string
 	for range want[:6] {
-		r := rs.next(t)
+		r := rs.Next(t, 10*time.Second)
 		kws = append(kws, r.Keyword)
 		if !r.OK() {
 			t.Errorf("%s: %+v", r.Keyword, r)
@@ -195,7 +148,7 @@ func TestGroupAndStopScripts(t *testing.T) {
 	s := Scripts{Stop: cmd(sh, "stop"), Any: cmd(sh, "generic")}
 	n := New(Options{})
 	n.Notify(Event{Group, "G1", StateStop, 0}, s)
-	start(t, n.Run)
+	labtest.Run(t, n.Run)
 	got := l.waitLines(4)
 	want := "start stop|end stop|start generic GROUP G1 STOP 0|end generic"
 	if strings.Join(got, "|") != want {
@@ -206,20 +159,16 @@ func TestGroupAndStopScripts(t *testing.T) {
 func TestFifoOnlyStatesRunNoGenericScript(t *testing.T) {
 	l := newLab(t)
 	sh := l.script("s.sh", "")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add})
+	rs := labtest.NewCollector[Result]()
+	n := New(Options{OnResult: rs.Add})
 	s := Scripts{Any: cmd(sh, "generic"), MasterRxLowerPri: cmd(sh, "lower")}
 	n.Notify(Event{Instance, "VI_1", StateMasterPriority, 90}, s)
 	n.Notify(Event{Instance, "VI_1", StateMasterRxLowerPri, 90}, s)
-	start(t, n.Run)
-	if r := rs.next(t); r.Keyword != "notify_master_rx_lower_pri" || strings.Join(r.Argv, " ") != sh+" lower" {
+	labtest.Run(t, n.Run)
+	if r := rs.Next(t, 10*time.Second); r.Keyword != "notify_master_rx_lower_pri" || strings.Join(r.Argv, " ") != sh+" lower" {
 		t.Errorf("result %+v, want only notify_master_rx_lower_pri", r)
 	}
-	select {
-	case r := <-rs.ch:
-		t.Errorf("unexpected %+v", r)
-	case <-time.After(200 * time.Millisecond):
-	}
+	rs.None(t, 200*time.Millisecond)
 }
 
 func TestFailureAndTimeoutAreReportedAndDoNotBlock(t *testing.T) {
@@ -236,18 +185,18 @@ func TestFailureAndTimeoutAreReportedAndDoNotBlock(t *testing.T) {
 	if d := time.Since(t0); d > 100*time.Millisecond {
 		t.Errorf("Notify took %v: it must only queue", d)
 	}
-	r := rs.next(t)
+	r := rs.Next(t, 10*time.Second)
 	if !r.TimedOut || r.Code != -1 || !strings.Contains(r.Detail, "timed out after 300ms") {
 		t.Errorf("hanging script: %+v", r)
 	}
-	r = rs.next(t)
+	r = rs.Next(t, 10*time.Second)
 	if r.Code != 3 || r.Detail != fail+" exited 3: cannot reach the router" {
 		t.Errorf("failing script: %+v", r)
 	}
-	if r = rs.next(t); !r.OK() {
+	if r = rs.Next(t, 10*time.Second); !r.OK() {
 		t.Errorf("script after a failure: %+v", r)
 	}
-	if r = rs.next(t); r.Code != -1 || !strings.Contains(r.Detail, "cannot run") {
+	if r = rs.Next(t, 10*time.Second); r.Code != -1 || !strings.Contains(r.Detail, "cannot run") {
 		t.Errorf("missing script: %+v", r)
 	}
 }
@@ -259,7 +208,7 @@ func TestInstancesRunConcurrently(t *testing.T) {
 	n, rs, _ := runNotifier(t, Options{Timeout: 5 * time.Second, StopGrace: 100 * time.Millisecond})
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: cmd(hang)})
 	n.Notify(Event{Instance, "VI_2", StateMaster, 100}, Scripts{Master: cmd(ok, "vi2")})
-	r := rs.next(t)
+	r := rs.Next(t, 10*time.Second)
 	if r.Event.Name != "VI_2" || !r.OK() || r.Duration > 4*time.Second {
 		t.Errorf("first result %+v: VI_2 must not wait for VI_1's hung script", r)
 	}
@@ -282,7 +231,7 @@ func TestShutdownRunsQueuedThenKills(t *testing.T) {
 	}
 	byName := map[string][]Result{}
 	for range 3 {
-		r := rs.next(t)
+		r := rs.Next(t, 10*time.Second)
 		byName[r.Event.Name] = append(byName[r.Event.Name], r)
 	}
 	if v := byName["VI_1"]; len(v) != 1 || !v[0].OK() {
@@ -305,19 +254,14 @@ func TestRunsAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to change uid")
 	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := labtest.PublicTempDir(t)
 	p := filepath.Join(dir, "who.sh")
 	if err := os.WriteFile(p, []byte("#!/bin/sh\ntest \"$(id -u):$(id -g)\" = 65534:65534\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	n, rs, _ := runNotifier(t, Options{})
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: &Command{Argv: []string{p}, User: &Credential{UID: 65534, GID: 65534}}})
-	if r := rs.next(t); !r.OK() {
+	if r := rs.Next(t, 10*time.Second); !r.OK() {
 		t.Errorf("as uid 65534: %+v", r)
 	}
 }
@@ -325,20 +269,20 @@ func TestRunsAsUser(t *testing.T) {
 func TestQueueBoundDropsOldest(t *testing.T) {
 	l := newLab(t)
 	slow := l.script("slow.sh", "sleep 0.3")
-	rs := newResults()
-	n := New(Options{OnResult: rs.add, MaxQueue: 2})
+	rs := labtest.NewCollector[Result]()
+	n := New(Options{OnResult: rs.Add, MaxQueue: 2})
 	// Before Run, so all five queue up: the first three are dropped.
 	for i := range 5 {
 		n.Notify(Event{Instance, "VI_1", StateMaster, 100 + i}, Scripts{Master: cmd(slow, "m")})
 	}
-	start(t, n.Run)
+	labtest.Run(t, n.Run)
 	for i := range 3 {
-		if r := rs.next(t); r.Event.Priority != 100+i || !strings.Contains(r.Detail, "dropped") {
+		if r := rs.Next(t, 10*time.Second); r.Event.Priority != 100+i || !strings.Contains(r.Detail, "dropped") {
 			t.Errorf("result %d: %+v, want priority %d dropped", i, r, 100+i)
 		}
 	}
 	for i := 3; i < 5; i++ {
-		if r := rs.next(t); r.Event.Priority != 100+i || !r.OK() {
+		if r := rs.Next(t, 10*time.Second); r.Event.Priority != 100+i || !r.OK() {
 			t.Errorf("result %d: %+v, want priority %d run", i, r, 100+i)
 		}
 	}
@@ -371,7 +315,7 @@ func TestExecOrdersByKey(t *testing.T) {
 	n.Exec("RS 192.0.2.10:80", "notify_up", Command{}) // empty: ignored
 	got := map[string][]string{}
 	for range 3 {
-		r := rs.next(t)
+		r := rs.Next(t, 10*time.Second)
 		if !r.OK() || r.Event != (Event{}) {
 			t.Errorf("result %+v", r)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // The values keepalived 2.2.7 read from a tracked file (weight 3), seen in
@@ -80,15 +82,15 @@ func TestReadValueFile(t *testing.T) {
 	}
 }
 
-func startFileWatcher(t *testing.T, resync time.Duration, files []File) *collector {
+func startFileWatcher(t *testing.T, resync time.Duration, files []File) *labtest.Collector[Event] {
 	t.Helper()
-	c := newCollector()
-	w, err := NewFileWatcher(files, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	w, err := NewFileWatcher(files, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Resync = resync
-	startRunner(t, w.Run)
+	labtest.Run(t, w.Run)
 	return c
 }
 
@@ -113,7 +115,7 @@ func TestFileWatcherFollowsChanges(t *testing.T) {
 	c := startFileWatcher(t, time.Hour, []File{{Name: "fa", Path: a}, {Name: "fb", Path: b}})
 	first := map[string]Event{}
 	for range 2 {
-		e := c.next(t, 5*time.Second)
+		e := c.Next(t, 5*time.Second)
 		first[e.Name] = e
 	}
 	if e := first["fa"]; e.Kind != KindFile || !e.OK || e.Value != 3 {
@@ -136,7 +138,7 @@ func TestFileWatcherFollowsChanges(t *testing.T) {
 	}
 	for i, s := range steps {
 		s.do()
-		e := c.next(t, 5*time.Second)
+		e := c.Next(t, 5*time.Second)
 		if e.Name != s.name || e.OK != s.ok || e.Value != s.v {
 			t.Errorf("step %d: %+v, want %s ok=%v value %d", i, e, s.name, s.ok, s.v)
 		}
@@ -145,27 +147,27 @@ func TestFileWatcherFollowsChanges(t *testing.T) {
 	// reports nothing.
 	os.WriteFile(a, []byte("99999999999"), 0o644)
 	os.WriteFile(a, []byte("16"), 0o644)
-	c.none(t, 800*time.Millisecond)
+	c.None(t, 800*time.Millisecond)
 }
 
 func TestFileWatcherDirectoryCreatedLater(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "later")
 	p := filepath.Join(dir, "f")
 	c := startFileWatcher(t, 300*time.Millisecond, []File{{Name: "f", Path: p}})
-	if e := c.next(t, 5*time.Second); e.OK || e.Value != 0 {
+	if e := c.Next(t, 5*time.Second); e.OK || e.Value != 0 {
 		t.Fatalf("first: %+v", e)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(p, []byte("5"), 0o644)
-	if e := c.next(t, 5*time.Second); !e.OK || e.Value != 5 {
+	if e := c.Next(t, 5*time.Second); !e.OK || e.Value != 5 {
 		t.Fatalf("after the directory appeared: %+v", e)
 	}
 	// Once the resync has added a watch, changes are seen through inotify.
 	time.Sleep(400 * time.Millisecond)
 	os.WriteFile(p, []byte("6"), 0o644)
-	if e := c.next(t, 5*time.Second); e.Value != 6 {
+	if e := c.Next(t, 5*time.Second); e.Value != 6 {
 		t.Fatalf("after a rewrite: %+v", e)
 	}
 }
@@ -184,7 +186,7 @@ func TestFileWatcherInitFile(t *testing.T) {
 	})
 	got := map[string]int{}
 	for range 3 {
-		e := c.next(t, 5*time.Second)
+		e := c.Next(t, 5*time.Second)
 		got[e.Name] = e.Value
 	}
 	if got["missing"] != 4 || got["kept"] != 1 || got["over"] != -2 {
@@ -217,26 +219,26 @@ func TestFileWatcherDirectoryReplaced(t *testing.T) {
 	p := filepath.Join(dir, "f")
 	os.WriteFile(p, []byte("1"), 0o644)
 	c := startFileWatcher(t, 200*time.Millisecond, []File{{Name: "f", Path: p}})
-	if e := c.next(t, 5*time.Second); e.Value != 1 {
+	if e := c.Next(t, 5*time.Second); e.Value != 1 {
 		t.Fatalf("first: %+v", e)
 	}
 	if err := os.Rename(dir, filepath.Join(base, "old")); err != nil {
 		t.Fatal(err)
 	}
-	if e := c.next(t, 5*time.Second); e.OK || e.Value != 0 {
+	if e := c.Next(t, 5*time.Second); e.OK || e.Value != 0 {
 		t.Fatalf("after moving the directory away: %+v", e)
 	}
 	// Writes to the moved directory are not the tracked file.
 	os.WriteFile(filepath.Join(base, "old", "f"), []byte("9"), 0o644)
-	c.none(t, 500*time.Millisecond)
+	c.None(t, 500*time.Millisecond)
 	os.Mkdir(dir, 0o755)
 	os.WriteFile(p, []byte("3"), 0o644)
-	if e := c.next(t, 5*time.Second); !e.OK || e.Value != 3 {
+	if e := c.Next(t, 5*time.Second); !e.OK || e.Value != 3 {
 		t.Fatalf("after a new directory and file: %+v", e)
 	}
 	time.Sleep(300 * time.Millisecond) // watched again by now
 	os.WriteFile(p, []byte("4"), 0o644)
-	if e := c.next(t, 5*time.Second); e.Value != 4 {
+	if e := c.Next(t, 5*time.Second); e.Value != 4 {
 		t.Fatalf("after a rewrite: %+v", e)
 	}
 }

@@ -41,16 +41,16 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 	}
 	t.Cleanup(func() { ns.Close() })
 
-	c := newCollector()
-	w, err := NewInterfaceWatcher([]string{"eth1", "dum0", "ghost"}, &ns, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	w, err := NewInterfaceWatcher([]string{"eth1", "dum0", "ghost"}, &ns, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, w.Run)
+	labtest.Run(t, w.Run)
 
 	first := map[string]Event{}
 	for range 3 {
-		e := c.next(t, 5*time.Second)
+		e := c.Next(t, 5*time.Second)
 		first[e.Name] = e
 	}
 	// The veth's peer is up in the switch, so eth1 has carrier.
@@ -65,7 +65,7 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 
 	expect := func(what, name string, ok bool, detail string) {
 		t.Helper()
-		e := c.next(t, 5*time.Second)
+		e := c.Next(t, 5*time.Second)
 		if e.Name != name || e.OK != ok || !strings.Contains(e.Detail, detail) {
 			t.Fatalf("after %s: %+v, want %s ok=%v detail containing %q", what, e, name, ok, detail)
 		}
@@ -103,7 +103,7 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 	expect("dum1 renamed dum0 and up", "dum0", true, "is up")
 	run("link", "set", "dum0", "down")
 	expect("dum0 down", "dum0", false, "administratively down")
-	c.none(t, 300*time.Millisecond)
+	c.None(t, 300*time.Millisecond)
 }
 
 func TestNewInterfaceWatcherRejects(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // The cases keepalived 2.2.7 was run against, with these processes:
@@ -181,19 +183,19 @@ func TestProcessWatcherRealProcesses(t *testing.T) {
 			c.Wait()
 		}
 	})
-	c := newCollector()
-	w, err := NewProcessWatcher([]Process{{Name: "two", Argv: []string{"sleep", marker}, Quorum: 2, QuorumMax: -1}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	w, err := NewProcessWatcher([]Process{{Name: "two", Argv: []string{"sleep", marker}, Quorum: 2, QuorumMax: -1}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Scan = 50 * time.Millisecond
-	startRunner(t, w.Run)
-	if e := c.next(t, 5*time.Second); e.Kind != KindProcess || !e.OK || e.Value != 2 {
+	labtest.Run(t, w.Run)
+	if e := c.Next(t, 5*time.Second); e.Kind != KindProcess || !e.OK || e.Value != 2 {
 		t.Fatalf("first: %+v, want OK with 2 processes", e)
 	}
 	cmds[0].Process.Kill()
 	cmds[0].Wait()
-	if e := c.next(t, 5*time.Second); e.OK || e.Value != 1 {
+	if e := c.Next(t, 5*time.Second); e.OK || e.Value != 1 {
 		t.Fatalf("after a kill: %+v, want quorum lost with 1 process", e)
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 func TestScriptStateRiseFall(t *testing.T) {
@@ -77,98 +78,44 @@ func writeScript(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-// collector gathers events for tests.
-type collector struct {
-	mu     sync.Mutex
-	events []Event
-	ch     chan Event
-}
-
-func newCollector() *collector { return &collector{ch: make(chan Event, 100)} }
-
-func (c *collector) report(e Event) {
-	c.mu.Lock()
-	c.events = append(c.events, e)
-	c.mu.Unlock()
-	c.ch <- e
-}
-
-func (c *collector) next(t *testing.T, within time.Duration) Event {
-	t.Helper()
-	select {
-	case e := <-c.ch:
-		return e
-	case <-time.After(within):
-		t.Fatalf("no event within %v", within)
-	}
-	return Event{}
-}
-
-func (c *collector) none(t *testing.T, within time.Duration) {
-	t.Helper()
-	select {
-	case e := <-c.ch:
-		t.Fatalf("unexpected event %+v", e)
-	case <-time.After(within):
-	}
-}
-
-func startRunner(t *testing.T, run func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Run did not return after cancel")
-		}
-	})
-}
-
 func TestScriptRunnerReportsChanges(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "ok")
 	// Succeeds while the flag file exists.
 	chk := writeScript(t, dir, "chk.sh", `test -e "`+flag+`"`)
-	c := newCollector()
-	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: 50 * time.Millisecond}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: 50 * time.Millisecond}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, r.Run)
-	e := c.next(t, 5*time.Second)
+	labtest.Run(t, r.Run)
+	e := c.Next(t, 5*time.Second)
 	if e.Kind != KindScript || e.Name != "chk" || e.OK || e.Value != 1 {
 		t.Fatalf("first event %+v, want chk failed with exit 1", e)
 	}
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if e := c.next(t, 5*time.Second); !e.OK || e.Value != 0 {
+	if e := c.Next(t, 5*time.Second); !e.OK || e.Value != 0 {
 		t.Fatalf("after creating the flag: %+v, want OK", e)
 	}
 	// Unchanged verdicts are not reported again.
-	c.none(t, 300*time.Millisecond)
+	c.None(t, 300*time.Millisecond)
 }
 
 func TestScriptRunnerInitFail(t *testing.T) {
 	dir := t.TempDir()
 	chk := writeScript(t, dir, "chk.sh", "exit 0")
-	c := newCollector()
-	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: time.Second, Rise: 3, InitFail: true}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: time.Second, Rise: 3, InitFail: true}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, r.Run)
-	if e := c.next(t, 5*time.Second); e.OK || !strings.Contains(e.Detail, "init_fail") {
+	labtest.Run(t, r.Run)
+	if e := c.Next(t, 5*time.Second); e.OK || !strings.Contains(e.Detail, "init_fail") {
 		t.Fatalf("first event %+v, want the init_fail verdict", e)
 	}
-	if e := c.next(t, 5*time.Second); !e.OK {
+	if e := c.Next(t, 5*time.Second); !e.OK {
 		t.Fatalf("second event %+v, want OK after the first success", e)
 	}
 }
@@ -178,13 +125,13 @@ func TestScriptRunnerTimeoutKillsGroup(t *testing.T) {
 	pids := filepath.Join(dir, "pids")
 	// The script starts a background child in its group, then hangs.
 	chk := writeScript(t, dir, "hang.sh", `sleep 30 & echo $! > "`+pids+`"; echo $$ >> "`+pids+`"; echo going to hang >&2; sleep 30`)
-	c := newCollector()
-	r, err := NewScriptRunner([]Script{{Name: "hang", Argv: []string{chk}, Interval: 10 * time.Second, Timeout: 200 * time.Millisecond}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	r, err := NewScriptRunner([]Script{{Name: "hang", Argv: []string{chk}, Interval: 10 * time.Second, Timeout: 200 * time.Millisecond}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, r.Run)
-	e := c.next(t, 5*time.Second)
+	labtest.Run(t, r.Run)
+	e := c.Next(t, 5*time.Second)
 	if e.OK || e.Value != -1 || !strings.Contains(e.Detail, "timed out after 200ms") || !strings.Contains(e.Detail, "going to hang") {
 		t.Fatalf("event %+v, want a timeout with the stderr excerpt", e)
 	}
@@ -214,13 +161,13 @@ func waitGone(t *testing.T, pid string) {
 }
 
 func TestScriptRunnerMissingScriptIsReported(t *testing.T) {
-	c := newCollector()
-	r, err := NewScriptRunner([]Script{{Name: "gone", Argv: []string{filepath.Join(t.TempDir(), "nope.sh")}, Interval: time.Second}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	r, err := NewScriptRunner([]Script{{Name: "gone", Argv: []string{filepath.Join(t.TempDir(), "nope.sh")}, Interval: time.Second}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, r.Run)
-	e := c.next(t, 5*time.Second)
+	labtest.Run(t, r.Run)
+	e := c.Next(t, 5*time.Second)
 	if e.OK || e.Value != -1 || !strings.Contains(e.Detail, "cannot run") {
 		t.Fatalf("event %+v, want a failure saying it cannot run", e)
 	}
@@ -230,22 +177,16 @@ func TestScriptRunnerRunsAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to change uid")
 	}
-	dir := t.TempDir()
-	// t.TempDir's parent is private to root; the user must reach the script.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := labtest.PublicTempDir(t)
 	// Succeeds only when run as uid 65534 / gid 65534.
 	chk := writeScript(t, dir, "who.sh", `test "$(id -u):$(id -g)" = 65534:65534`)
-	c := newCollector()
-	r, err := NewScriptRunner([]Script{{Name: "who", Argv: []string{chk}, Interval: time.Second, User: &Credential{UID: 65534, GID: 65534}}}, c.report, nil)
+	c := labtest.NewCollector[Event]()
+	r, err := NewScriptRunner([]Script{{Name: "who", Argv: []string{chk}, Interval: time.Second, User: &Credential{UID: 65534, GID: 65534}}}, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, r.Run)
-	if e := c.next(t, 5*time.Second); !e.OK {
+	labtest.Run(t, r.Run)
+	if e := c.Next(t, 5*time.Second); !e.OK {
 		t.Fatalf("event %+v, want OK as uid 65534", e)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/internal/labtest"
 )
 
 // The daemon's use: run a Tracker, keep Results from its events, and
@@ -15,18 +17,18 @@ func TestTrackerFeedsAggregate(t *testing.T) {
 	chk := writeScript(t, dir, "chk.sh", "exit 1")
 	file := filepath.Join(dir, "prio")
 	os.WriteFile(file, []byte("5\n"), 0o644)
-	c := newCollector()
+	c := labtest.NewCollector[Event]()
 	tr, err := New(Config{
 		Scripts: []Script{{Name: "chk", Argv: []string{chk}, Interval: time.Second}},
 		Files:   []File{{Name: "prio", Path: file}},
-	}, c.report)
+	}, c.Add)
 	if err != nil {
 		t.Fatal(err)
 	}
-	startRunner(t, tr.Run)
+	labtest.Run(t, tr.Run)
 	results := Results{}
 	for range 2 {
-		results.Apply(c.next(t, 5*time.Second))
+		results.Apply(c.Next(t, 5*time.Second))
 	}
 	refs := []Ref{{Kind: KindScript, Name: "chk", Weight: -30}, {Kind: KindFile, Name: "prio", Weight: 2}}
 	d, f, r := Aggregate(refs, results)

@@ -87,16 +87,16 @@ func (b *Binary) Remove() {
 // StartKeepalived starts the real keepalived in h in the foreground on
 // confPath (VRRP only, logging to the console, its pid files in dir) and
 // returns it with the buffer its output goes to. Stop it with Stop.
-func StartKeepalived(t testing.TB, h *netlab.Host, dir, confPath string) (*exec.Cmd, *strings.Builder) {
+func StartKeepalived(t testing.TB, h *netlab.Host, dir, confPath string) (*exec.Cmd, *Buffer) {
 	t.Helper()
 	cmd := h.Command(t.Context(), "keepalived", "-P", "-n", "-l", "-D", "-f", confPath,
 		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, &out
+	return cmd, out
 }
 
 // Stop sends cmd SIGTERM and waits for it to exit, killing it if it has
