@@ -61,7 +61,7 @@ type loop struct {
 	pending   map[uint64]pendingConn
 	lastToken uint64
 
-	timer *time.Timer
+	timer *fdTimer
 	armed int64 // when the timer fires; -1 when idle
 }
 
@@ -90,7 +90,15 @@ func (r *Runner) newLoop(ctx context.Context) (*loop, error) {
 		go l.watch.run()
 		l.watchReady = l.watch.ready
 	}
-	l.timer = time.NewTimer(time.Hour)
+	var err error
+	if l.timer, err = newFDTimer(); err != nil {
+		l.cancel()
+		l.pool.close()
+		if l.watch != nil {
+			l.watch.stop()
+		}
+		return nil, err
+	}
 	return l, nil
 }
 
