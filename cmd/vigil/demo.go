@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,7 +191,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	for _, r := range reals {
 		// Each real server answers every connection on port 80 with its
 		// name: the client sees where the director sent it.
-		ln, err := listenIn(r.host, demoLBPort)
+		ln, err := r.host.Listen("tcp", fmt.Sprintf(":%d", demoLBPort))
 		if err != nil {
 			return err
 		}
@@ -203,7 +202,7 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	for _, n := range nodes {
 		// Each node runs a tiny service on every address, the VIP included,
 		// that answers with the node's name: the client sees who serves.
-		ln, err := listenIn(n.host, demoPort)
+		ln, err := n.host.Listen("tcp", fmt.Sprintf(":%d", demoPort))
 		if err != nil {
 			return err
 		}
@@ -315,17 +314,6 @@ func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 
 	step(9, "clean up")
 	return nil
-}
-
-// listenIn listens on TCP port on every address of host, in its namespace.
-func listenIn(h *netlab.Host, port int) (net.Listener, error) {
-	var ln net.Listener
-	err := h.Do(func() error {
-		var e error
-		ln, e = net.Listen("tcp", fmt.Sprintf(":%d", port))
-		return e
-	})
-	return ln, err
 }
 
 // demoBalance is the load-balancing act: traffic through the VIP's port

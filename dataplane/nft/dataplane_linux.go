@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/nsthread"
 	"vigil/lb"
 )
 
@@ -103,31 +103,7 @@ func (d *Dataplane) inNS(fn func() error) error {
 	if d.cfg.NetNS == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Unlocked only after a successful switch back: otherwise the
-		// thread dies with the goroutine instead of serving others in
-		// the wrong namespace.
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(d.ns); err != nil {
-			errc <- fmt.Errorf("enter namespace %s: %w", d.cfg.NetNS, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("leave namespace %s: %w", d.cfg.NetNS, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return nsthread.Run(d.ns, d.cfg.NetNS, fn)
 }
 
 // Apply makes vigil's tables implement desired, in one atomic nft
