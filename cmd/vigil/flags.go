@@ -291,13 +291,13 @@ const optionsHelp = `keepalived's options (keepalived 2.2.7 --help), as vigil ta
   -P, --vrrp                   run VRRP only (no virtual servers or health checks)
   -C, --check                  run virtual servers and health checks only (no VRRP)
   -B, --no_bfd                 do not run BFD (a configuration with bfd_instance blocks is refused)
-      --all                    accepted (vigil is one process)
+      --all                    accepted (the BFD process runs only for bfd_instance blocks)
   -l, --log-console            log to the console (stderr)
   -D, --log-detail             detailed log messages (log level debug)
   -S, --log-facility=FAC       syslog facility: 0-7 (local0-7), local0-7, user or daemon (default)
   -G, --no-syslog              do not log to syslog
   -u, --umask=MASK             umask for files vigil creates
-  -R, --dont-respawn           accepted (vigil forks no children)
+  -R, --dont-respawn           accepted (vigil restarts a BFD process that dies)
   -n, --dont-fork              stay in the foreground (vigil run always does)
   -d, --dump-conf              log the configuration at startup
   -p, --pid=FILE               pid file (keepalived style default /run/vigil.pid)

@@ -18,8 +18,9 @@ import (
 // pid files, before anything touches the network: two daemons on one
 // configuration would run VRRP twice. Each is held with an flock for the
 // life of the process, so a crashed daemon's leftovers never block a
-// restart. The pid files get this process's pid (vigil is one process, so
-// keepalived's parent, VRRP and checker pid files all name it) and are
+// restart. The pid files get this process's pid (the daemon runs VRRP and
+// the checks, so keepalived's parent, VRRP and checker pid files all name
+// it; the BFD pid file too, the BFD process being its child) and are
 // removed by release.
 func claimDaemon(ctl string, pids []string) (_ func(), err error) {
 	var held []*os.File
