@@ -1,18 +1,13 @@
 package speaker
 
 import (
-	"encoding/json"
-	"log/slog"
 	"net/netip"
 
 	"vigil/bgp"
 )
 
-// The protocol between a Speaker (in the daemon) and vigil-bgp (Serve):
-// one JSON object per line over a unix stream socketpair, fd 3 in the
-// helper. Requests carry an id and get exactly one reply with that id (err
-// empty on success); messages without an id are events. Both ends are this
-// package, built from the same tree, so there is no version negotiation.
+// The requests and events between a Speaker (in the daemon) and vigil-bgp
+// (Serve), in internal/childproc's line protocol:
 //
 //	daemon → helper                        helper → daemon
 //	{"id":1,"op":"start","body":Config}    {"id":1} or {"id":1,"err":"..."}
@@ -21,14 +16,7 @@ import (
 //	{"id":3,"op":"set_enabled",...}        {"id":3}
 //	{"id":4,"op":"stop"}                   {"id":4}, then the helper exits
 //	                                       {"op":"sessions","body":[Session]}
-//	                                       {"op":"log","body":logBody}
-type msg struct {
-	ID   uint64          `json:"id,omitempty"`
-	Op   string          `json:"op,omitempty"`
-	Err  string          `json:"err,omitempty"`
-	Body json.RawMessage `json:"body,omitempty"`
-}
-
+//	                                       {"op":"log","body":childproc.LogBody}
 const (
 	opStart        = "start"
 	opSet          = "set"
@@ -37,7 +25,6 @@ const (
 	opStop         = "stop"
 	opApplied      = "applied"
 	opSessions     = "sessions"
-	opLog          = "log"
 )
 
 // startBody configures the helper.
@@ -59,24 +46,4 @@ type enabledBody struct {
 	Addr    netip.Addr `json:"addr"`
 	Enabled bool       `json:"enabled"`
 	Reason  string     `json:"reason,omitempty"`
-}
-
-// logBody is one log record of the helper, re-emitted by the daemon's
-// logger (which adds bgp_instance).
-type logBody struct {
-	Level slog.Level  `json:"level"`
-	Msg   string      `json:"msg"`
-	Attrs [][2]string `json:"attrs,omitempty"`
-}
-
-func newMsg(id uint64, op string, body any) (msg, error) {
-	m := msg{ID: id, Op: op}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return m, err
-		}
-		m.Body = b
-	}
-	return m, nil
 }

@@ -10,11 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
-	"sync"
 	"time"
 
 	"vigil/bgp"
+	"vigil/internal/childproc"
 )
 
 // Engine is the BGP implementation vigil-bgp runs for one bgp_instance
@@ -42,10 +41,10 @@ type NewEngine func(cfg Config, log *slog.Logger, changed func()) Engine
 // (an error: the daemon is gone, and the caller exits at once so that the
 // kernel closes the BGP sessions, as it would have in the daemon).
 func Serve(conn net.Conn, newEngine NewEngine) error {
-	w := &writer{enc: json.NewEncoder(conn)}
-	dec := json.NewDecoder(conn)
-	var m msg
-	if err := dec.Decode(&m); err != nil {
+	w := writer{childproc.NewWriter(conn)}
+	dec := childproc.NewReader(conn)
+	m, err := dec.Next()
+	if err != nil {
 		return fmt.Errorf("read start: %w", err)
 	}
 	var sb startBody
@@ -56,7 +55,7 @@ func Serve(conn net.Conn, newEngine NewEngine) error {
 	if sb.Debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(&logForward{w: w, level: level})
+	log := w.Logger(level)
 
 	// Session changes are coalesced: one snapshot per burst.
 	changed := make(chan struct{}, 1)
@@ -105,8 +104,8 @@ func Serve(conn net.Conn, newEngine NewEngine) error {
 	}()
 
 	for {
-		m = msg{}
-		if err := dec.Decode(&m); err != nil {
+		m, err := dec.Next()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return errors.New("the daemon closed the connection")
 			}
@@ -153,64 +152,18 @@ func Serve(conn net.Conn, newEngine NewEngine) error {
 	}
 }
 
-// writer serialises the messages of Serve's goroutines onto the socket.
-type writer struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
+// writer is the socket to the daemon; a failed write is said on stderr
+// (the daemon is gone; Serve's read fails too and the helper exits).
+type writer struct{ *childproc.Writer }
 
-func (w *writer) write(m msg) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.enc.Encode(m); err != nil {
-		// The daemon is gone; Serve's read fails too and the helper exits.
+func (w writer) send(op string, body any) {
+	if err := w.Send(op, body); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil-bgp: write to the daemon:", err)
 	}
 }
 
-func (w *writer) send(op string, body any) {
-	m, err := newMsg(0, op, body)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vigil-bgp: encode", op+":", err)
-		return
+func (w writer) reply(id uint64, err error) {
+	if err := w.Reply(id, nil, err); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil-bgp: write to the daemon:", err)
 	}
-	w.write(m)
 }
-
-func (w *writer) reply(id uint64, err error) {
-	m := msg{ID: id}
-	if err != nil {
-		m.Err = err.Error()
-	}
-	w.write(m)
-}
-
-// logForward sends the helper's log records to the daemon.
-type logForward struct {
-	w     *writer
-	level slog.Level
-	attrs [][2]string
-}
-
-func (h *logForward) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h *logForward) Handle(_ context.Context, r slog.Record) error {
-	lb := logBody{Level: r.Level, Msg: r.Message, Attrs: slices.Clone(h.attrs)}
-	r.Attrs(func(a slog.Attr) bool {
-		lb.Attrs = append(lb.Attrs, [2]string{a.Key, a.Value.String()})
-		return true
-	})
-	h.w.send(opLog, lb)
-	return nil
-}
-
-func (h *logForward) WithAttrs(as []slog.Attr) slog.Handler {
-	n := *h
-	n.attrs = slices.Clone(h.attrs)
-	for _, a := range as {
-		n.attrs = append(n.attrs, [2]string{a.Key, a.Value.String()})
-	}
-	return &n
-}
-
-func (h *logForward) WithGroup(string) slog.Handler { return h }

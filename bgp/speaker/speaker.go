@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -34,12 +33,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"vigil/bgp"
+	"vigil/internal/childproc"
 )
 
 // Neighbor is one configured BGP neighbor.
@@ -101,7 +100,7 @@ type Speaker struct {
 
 	mu       sync.Mutex
 	ctx      context.Context
-	h        *helper // the running helper; nil before Start, after Stop, between restarts
+	h        *childproc.Child // the running helper; nil before Start, after Stop, between restarts
 	stopped  bool
 	sessions []Session
 	routes   []bgp.Route // announced, as the helper last reported
@@ -173,19 +172,6 @@ func (s *Speaker) Start(ctx context.Context) error {
 	return nil
 }
 
-// helper is one vigil-bgp process and the daemon's end of its socket.
-type helper struct {
-	conn    net.Conn
-	proc    *os.Process
-	wmu     sync.Mutex
-	enc     *json.Encoder
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan msg
-	gone    chan struct{} // closed when the connection failed
-	waited  chan struct{} // closed when the process was reaped
-}
-
 // HelperPath finds vigil-bgp: $VIGIL_BGP_HELPER, beside this executable,
 // or where the package installs it; the error names where it looked.
 func HelperPath() (string, error) {
@@ -212,158 +198,56 @@ func HelperPath() (string, error) {
 
 // spawn starts a helper and sends it the start request; it returns once
 // the helper has started its sessions (or failed to).
-func (s *Speaker) spawn() (*helper, error) {
+func (s *Speaker) spawn() (*childproc.Child, error) {
 	path, err := HelperPath()
 	if err != nil {
 		return nil, err
 	}
-	// Close-on-exec on both ends: only the helper gets its end (as fd 3),
-	// and no script the daemon runs inherits either, so the helper sees
-	// EOF the moment the daemon is gone.
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	// No Pdeathsig: the helper exits when the daemon's end of the socket
+	// closes; a daemon stopping normally withdraws and drains first.
+	h, err := childproc.Start(exec.Command(path), "vigil-bgp", s.log, s.event)
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "vigil-bgp"), os.NewFile(uintptr(fds[1]), "daemon")
-	defer theirs.Close()
-	cmd := exec.Command(path)
-	cmd.ExtraFiles = []*os.File{theirs}
-	cmd.Stderr = os.Stderr // a panic's trace reaches the daemon's log
-	// Its own process group: a Ctrl-C at the daemon's terminal reaches
-	// the daemon, which withdraws and drains before it stops the helper.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		ours.Close()
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	conn, err := net.FileConn(ours)
-	ours.Close()
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		return nil, err
 	}
-	h := &helper{conn: conn, proc: cmd.Process, enc: json.NewEncoder(conn), pending: map[uint64]chan msg{},
-		gone: make(chan struct{}), waited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(h.waited)
-	}()
-	go s.read(h)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := h.call(ctx, opStart, startBody{Config: s.cfg, Debug: s.log.Enabled(ctx, slog.LevelDebug)}); err != nil {
-		h.kill()
+	if err := h.Call(ctx, opStart, startBody{Config: s.cfg, Debug: s.log.Enabled(ctx, slog.LevelDebug)}, nil); err != nil {
+		h.Kill()
 		return nil, err
 	}
 	return h, nil
 }
 
-// kill ends the helper at once and waits for it.
-func (h *helper) kill() {
-	_ = h.proc.Kill()
-	_ = h.conn.Close()
-	<-h.waited
-}
-
-func (h *helper) send(m msg) error {
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	// A helper that stopped reading must not block the daemon's loop.
-	_ = h.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return h.enc.Encode(m)
-}
-
-// call sends a request and waits for its reply.
-func (h *helper) call(ctx context.Context, op string, body any) error {
-	h.mu.Lock()
-	h.nextID++
-	id := h.nextID
-	ch := make(chan msg, 1)
-	h.pending[id] = ch
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.pending, id)
-		h.mu.Unlock()
-	}()
-	m, err := newMsg(id, op, body)
-	if err != nil {
-		return err
-	}
-	if err := h.send(m); err != nil {
-		return fmt.Errorf("vigil-bgp: %w", err)
-	}
-	select {
-	case r := <-ch:
-		if r.Err != "" {
-			return errors.New(r.Err)
+// event takes in an event of the helper.
+func (s *Speaker) event(m childproc.Msg) {
+	switch m.Op {
+	case opSessions:
+		var ss []Session
+		if json.Unmarshal(m.Body, &ss) == nil {
+			s.mu.Lock()
+			s.sessions = ss
+			s.mu.Unlock()
 		}
-		return nil
-	case <-h.gone:
-		return errors.New("vigil-bgp exited")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// read receives replies and events from h until its connection ends.
-func (s *Speaker) read(h *helper) {
-	defer close(h.gone)
-	dec := json.NewDecoder(h.conn)
-	for {
-		var m msg
-		if err := dec.Decode(&m); err != nil {
-			return
-		}
-		if m.ID != 0 {
-			h.mu.Lock()
-			ch := h.pending[m.ID]
-			h.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
-			continue
-		}
-		switch m.Op {
-		case opSessions:
-			var ss []Session
-			if json.Unmarshal(m.Body, &ss) == nil {
-				s.mu.Lock()
-				s.sessions = ss
-				s.mu.Unlock()
-			}
-		case opApplied:
-			var rb routesBody
-			if json.Unmarshal(m.Body, &rb) == nil {
-				s.mu.Lock()
-				s.routes = rb.Routes
-				s.done = max(s.done, rb.Gen)
-				close(s.applied)
-				s.applied = make(chan struct{})
-				s.mu.Unlock()
-			}
-		case opLog:
-			var lb logBody
-			if json.Unmarshal(m.Body, &lb) == nil {
-				args := make([]any, 0, len(lb.Attrs))
-				for _, a := range lb.Attrs {
-					args = append(args, slog.String(a[0], a[1]))
-				}
-				s.log.Log(context.Background(), lb.Level, lb.Msg, args...)
-			}
+	case opApplied:
+		var rb routesBody
+		if json.Unmarshal(m.Body, &rb) == nil {
+			s.mu.Lock()
+			s.routes = rb.Routes
+			s.done = max(s.done, rb.Gen)
+			close(s.applied)
+			s.applied = make(chan struct{})
+			s.mu.Unlock()
 		}
 	}
 }
 
 // supervise waits for the helper to end; one that ends without Stop is
 // started again, with what the daemon had asked of the one before.
-func (s *Speaker) supervise(h *helper) {
+func (s *Speaker) supervise(h *childproc.Child) {
 	defer close(s.exited)
 	for {
-		<-h.gone
-		_ = h.proc.Kill() // a helper that closed its socket is of no use
-		<-h.waited
+		<-h.Gone()
+		h.Kill() // a helper that closed its socket is of no use
 		s.mu.Lock()
 		if s.stopped {
 			s.mu.Unlock()
@@ -385,7 +269,7 @@ func (s *Speaker) supervise(h *helper) {
 			if err == nil {
 				err = s.replay(ctx, nh)
 				if err != nil {
-					nh.kill()
+					nh.Kill()
 				}
 			}
 			if err == nil {
@@ -404,7 +288,7 @@ func (s *Speaker) supervise(h *helper) {
 }
 
 // replay gives a restarted helper the disabled neighbors and the routes.
-func (s *Speaker) replay(ctx context.Context, h *helper) error {
+func (s *Speaker) replay(ctx context.Context, h *childproc.Child) error {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -417,15 +301,11 @@ func (s *Speaker) replay(ctx context.Context, h *helper) error {
 	rb := routesBody{Gen: s.sentGen, Routes: s.sent}
 	s.mu.Unlock()
 	for a, reason := range disabled {
-		if err := h.call(ctx, opSetEnabled, enabledBody{Addr: a, Reason: reason}); err != nil {
+		if err := h.Call(ctx, opSetEnabled, enabledBody{Addr: a, Reason: reason}, nil); err != nil {
 			return err
 		}
 	}
-	m, err := newMsg(0, opSet, rb)
-	if err == nil {
-		err = h.send(m)
-	}
-	if err != nil {
+	if err := h.Send(opSet, rb); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -437,15 +317,13 @@ func (s *Speaker) replay(ctx context.Context, h *helper) error {
 	if s.sentGen != rb.Gen {
 		// Run took a newer set meanwhile and had no helper to give it to.
 		// A failed send fails the connection: supervise sees it.
-		if m, err := newMsg(0, opSet, routesBody{Gen: s.sentGen, Routes: s.sent}); err == nil {
-			_ = h.send(m)
-		}
+		_ = h.Send(opSet, routesBody{Gen: s.sentGen, Routes: s.sent})
 	}
 	return nil
 }
 
 // current returns the running helper, or an error saying why there is none.
-func (s *Speaker) current() (*helper, error) {
+func (s *Speaker) current() (*childproc.Child, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.h == nil {
@@ -467,7 +345,7 @@ func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 	if err != nil {
 		return err // a restarted helper starts with the new neighbors
 	}
-	return h.call(ctx, opSetNeighbors, ns)
+	return h.Call(ctx, opSetNeighbors, ns, nil)
 }
 
 // SetEnabled starts or tears down the session to neighbor addr: a BFD
@@ -486,7 +364,7 @@ func (s *Speaker) SetEnabled(ctx context.Context, addr netip.Addr, enabled bool,
 	if err != nil {
 		return err
 	}
-	return h.call(ctx, opSetEnabled, enabledBody{Addr: addr, Enabled: enabled, Reason: reason})
+	return h.Call(ctx, opSetEnabled, enabledBody{Addr: addr, Enabled: enabled, Reason: reason}, nil)
 }
 
 // Set hands the speaker the routes it should announce; the latest call
@@ -519,11 +397,7 @@ func (s *Speaker) Run(ctx context.Context) {
 			if h == nil {
 				continue // replayed when the helper is back
 			}
-			m, err := newMsg(0, opSet, rb)
-			if err == nil {
-				err = h.send(m)
-			}
-			if err != nil {
+			if err := h.Send(opSet, rb); err != nil {
 				s.log.Error("bgp routes to vigil-bgp", "err", err)
 			}
 		}
@@ -576,16 +450,16 @@ func (s *Speaker) Stop() {
 	s.mu.Unlock()
 	if h != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := h.call(ctx, opStop, nil); err != nil {
+		if err := h.Call(ctx, opStop, nil, nil); err != nil {
 			s.log.Warn("bgp speaker process did not stop cleanly", "err", err)
 		}
 		cancel()
 		// The helper exits after its reply; one that does not is killed.
 		select {
-		case <-h.waited:
+		case <-h.Exited():
 		case <-time.After(2 * time.Second):
 		}
-		h.kill()
+		h.Kill()
 	}
 	<-s.exited
 	s.mu.Lock()

@@ -220,9 +220,9 @@ func TestSpeakerRestartsHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := fmt.Sprintf("pid %d", h.proc.Pid)
+	old := fmt.Sprintf("pid %d", h.Pid())
 	labtest.WaitFor(t, 10*time.Second, "the helper's sessions", func() bool { return s.Sessions()[1].LastError == old })
-	if err := h.proc.Signal(syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(h.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	labtest.WaitFor(t, 10*time.Second, "the exit reported", func() bool { return strings.Contains(s.Sessions()[0].LastError, "vigil-bgp exited") })
