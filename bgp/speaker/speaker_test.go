@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vigil/bgp"
+	"vigil/internal/childproc"
 	"vigil/internal/labtest"
 )
 
@@ -25,17 +26,7 @@ import (
 const fakeHelperEnv = "VIGIL_SPEAKER_FAKE_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(fakeHelperEnv) != "" {
-		conn, err := net.FileConn(os.NewFile(3, "daemon"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		if err := Serve(conn, newFake); err != nil {
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	childproc.MainIfChild(fakeHelperEnv, func(conn net.Conn) error { return Serve(conn, newFake) })
 	os.Exit(m.Run())
 }
 

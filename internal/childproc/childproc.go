@@ -348,3 +348,25 @@ func (c *Child) Pid() int { return c.proc.Pid }
 
 // Malformed counts the lines from the child that were not a Msg.
 func (c *Child) Malformed() uint64 { return c.r.Malformed() }
+
+// Conn is a child's end of the socketpair: fd 3.
+func Conn() (net.Conn, error) { return net.FileConn(os.NewFile(3, "daemon")) }
+
+// MainIfChild is for a test binary that its tests also run as the child
+// (with the environment variable env set): then it serves Conn with serve
+// and exits, 0 when serve returned nil, 1 with the error on stderr
+// otherwise. Without env it returns, and the tests run.
+func MainIfChild(env string, serve func(net.Conn) error) {
+	if os.Getenv(env) == "" {
+		return
+	}
+	conn, err := Conn()
+	if err == nil {
+		err = serve(conn)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s child: %v\n", env, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}

@@ -3,7 +3,6 @@ package childproc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,13 +19,7 @@ import (
 const childEnv = "CHILDPROC_TEST_CHILD"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		if err := testChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(2)
-		}
-		os.Exit(0)
-	}
+	MainIfChild(childEnv, testChild)
 	os.Exit(m.Run())
 }
 
@@ -34,11 +27,7 @@ func TestMain(m *testing.M) {
 // error, "garbage" writes a line that is no Msg and then the event
 // "after", "log" logs its body, "die" exits at once, "stop" replies and
 // returns.
-func testChild() error {
-	conn, err := net.FileConn(os.NewFile(3, "daemon"))
-	if err != nil {
-		return err
-	}
+func testChild(conn net.Conn) error {
 	w, r := NewWriter(conn), NewReader(conn)
 	log := w.Logger(slog.LevelInfo)
 	for {

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"vigil/internal/childproc"
 )
 
 // GOGC is the helpers' collector target unless GOGC is set: a collection
@@ -35,5 +37,5 @@ func Start(memoryLimit int64) (net.Conn, error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	return net.FileConn(os.NewFile(3, "daemon"))
+	return childproc.Conn()
 }
