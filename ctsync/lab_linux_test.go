@@ -269,15 +269,7 @@ func TestFailoverKeepsConnections(t *testing.T) {
 			seen := echoServer(t, f.rs)
 			sa := newSyncer(t, f.a, tc.cfg(true))
 			sb := newSyncer(t, f.b, tc.cfg(false))
-			sb.RequestFull()
-			sa.SetServices(labServices)
-			sb.SetServices(labServices)
-			sa.SetMaster(true)
-			select {
-			case <-sb.Synced():
-			case <-time.After(10 * time.Second):
-				t.Fatal("dirb never synced")
-			}
+			syncPair(t, sa, sb, labServices)
 
 			const perVS = 5
 			var conns []*labConn

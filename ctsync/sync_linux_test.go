@@ -72,6 +72,21 @@ func nftRun(t testing.TB, h *netlab.Host, script string) {
 	}
 }
 
+// syncPair makes sa the master and sb its backup, both syncing the flows
+// of svcs, and waits until sb holds sa's full table.
+func syncPair(t testing.TB, sa, sb *Syncer, svcs []Service) {
+	t.Helper()
+	sa.SetServices(svcs)
+	sb.SetServices(svcs)
+	sb.RequestFull()
+	sa.SetMaster(true)
+	select {
+	case <-sb.Synced():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backup never synced")
+	}
+}
+
 func syncLAN(t testing.TB, names ...string) map[string]*netlab.Host {
 	addrs := map[string][]string{"dira": {"203.0.113.2/24"}, "dirb": {"203.0.113.3/24"}, "evil": {"203.0.113.9/24"}}
 	_, hosts, _ := labtest.LAN(t, "ctsy", addrs, names...)
@@ -88,16 +103,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	sa := newSyncer(t, hosts["dira"], Config{Interface: "eth0", SyncID: 3})
 	evBufSize = old
 	sb := newSyncer(t, hosts["dirb"], Config{Interface: "eth0", SyncID: 3})
-	svcs := []Service{{VIP: synthVIP, Proto: 6, Port: 80}, {VIP: synthVIP, Proto: 17, Port: 53}}
-	sa.SetServices(svcs)
-	sb.SetServices(svcs)
-	sb.RequestFull()
-	sa.SetMaster(true)
-	select {
-	case <-sb.Synced():
-	case <-time.After(10 * time.Second):
-		t.Fatal("never synced")
-	}
+	syncPair(t, sa, sb, []Service{{VIP: synthVIP, Proto: 6, Port: 80}, {VIP: synthVIP, Proto: 17, Port: 53}})
 
 	const n = 5000
 	flows := synthFlows(n, synthVIP, 0)
@@ -390,16 +396,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 	hosts := syncLAN(t, "dira", "dirb")
 	sa := newSyncer(t, hosts["dira"], Config{Interface: "eth0", SyncID: 4})
 	sb := newSyncer(t, hosts["dirb"], Config{Interface: "eth0", SyncID: 4})
-	svcs := []Service{{VIP: synthVIP, Proto: 6, Port: 80}}
-	sa.SetServices(svcs)
-	sb.SetServices(svcs)
-	sb.RequestFull()
-	sa.SetMaster(true)
-	select {
-	case <-sb.Synced():
-	case <-time.After(10 * time.Second):
-		t.Fatal("never synced")
-	}
+	syncPair(t, sa, sb, []Service{{VIP: synthVIP, Proto: 6, Port: 80}})
 	const n = 20000
 	flows := synthFlows(n, synthVIP, 0)
 	create(t, sa, flows, (*nlmsg).appendCreate)
