@@ -396,20 +396,29 @@ func guardLocal(t *table, s *lb.Service) {
 // the new master once its neighbour entry moves. A SYN to a local address
 // and every packet of a flow conntrack knows pass as before.
 func localGuardChain(t *table) {
+	guardChain(t, "local_in", knftables.InputHook, "laddr", "daddr %s meta l4proto tcp", "daddr %s")
+}
+
+// guardChain adds chain, at hook, with two drops per family whose set
+// (setPrefix with 4 or 6) the services made: the TCP packets tcp selects
+// that conntrack finds invalid, and the packets packets selects that are
+// new without a SYN (%s is the set in both). Without either set there is
+// no chain.
+func guardChain(t *table, chain string, hook knftables.BaseChainHook, setPrefix, tcp, packets string) {
 	var rules []string
-	for _, f := range []struct{ set, ip string }{{"laddr4", "ip"}, {"laddr6", "ip6"}} {
+	for _, f := range []struct{ set, ip string }{{setPrefix + "4", "ip"}, {setPrefix + "6", "ip6"}} {
 		if t.sets[f.set] == nil {
 			continue
 		}
 		rules = append(rules,
-			f.ip+" daddr @"+f.set+" meta l4proto tcp ct state invalid drop",
-			f.ip+" daddr @"+f.set+" tcp flags & (fin | syn | rst | ack) != syn ct state new drop")
+			f.ip+" "+fmt.Sprintf(tcp, "@"+f.set)+" ct state invalid drop",
+			f.ip+" "+fmt.Sprintf(packets, "@"+f.set)+" tcp flags & (fin | syn | rst | ack) != syn ct state new drop")
 	}
 	if len(rules) == 0 {
 		return
 	}
-	c := t.chain("local_in")
-	c.base = &baseChain{typ: knftables.FilterType, hook: knftables.InputHook, priority: knftables.FilterPriority}
+	c := t.chain(chain)
+	c.base = &baseChain{typ: knftables.FilterType, hook: hook, priority: knftables.FilterPriority}
 	for _, r := range rules {
 		c.add(r)
 	}
@@ -451,23 +460,7 @@ func guardReal(t *table, s *lb.Service) {
 // reset, which reaches the real server through the new master and ends
 // the connection there.
 func realGuardChain(t *table) {
-	var rules []string
-	for _, f := range []struct{ set, ip string }{{"natrs4", "ip"}, {"natrs6", "ip6"}} {
-		if t.sets[f.set] == nil {
-			continue
-		}
-		rules = append(rules,
-			f.ip+" saddr . tcp sport @"+f.set+" ct state invalid drop",
-			f.ip+" saddr . tcp sport @"+f.set+" tcp flags & (fin | syn | rst | ack) != syn ct state new drop")
-	}
-	if len(rules) == 0 {
-		return
-	}
-	c := t.chain("real_fwd")
-	c.base = &baseChain{typ: knftables.FilterType, hook: knftables.ForwardHook, priority: knftables.FilterPriority}
-	for _, r := range rules {
-		c.add(r)
-	}
+	guardChain(t, "real_fwd", knftables.ForwardHook, "natrs", "saddr . tcp sport %s", "saddr . tcp sport %s")
 }
 
 // pool is the "snat to" argument of an FNAT service: an address range
