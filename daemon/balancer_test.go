@@ -59,12 +59,7 @@ func TestReloadQuorumNotifyUsesNewConfig(t *testing.T) {
 	conf := quorumConf(2, "/bin/echo old-up", "/bin/echo old-down")
 	l := newLab(t, conf)
 	becomeMaster(l)
-	var down string
-	for id := range l.d.bal.rs {
-		if strings.HasSuffix(id, " 198.51.100.2:80") {
-			down = id
-		}
-	}
+	down := realServerID(l.d.bal, "198.51.100.2:80")
 	from := l.h.mark()
 	l.d.checked(check.Event{Server: down, Kind: check.ServerDown, Weight: 1, Detail: "refused"})
 	l.turn()
@@ -120,4 +115,15 @@ func TestReloadQuorumNotifyUsesNewConfig(t *testing.T) {
 	if got, want := execs(l.h.took(from)), []string{"exec " + down + " server up /bin/echo rs-new-up", "exec 192.0.2.100:80/tcp quorum up /bin/echo newest-up"}; !slices.Equal(got, want) {
 		t.Errorf("after a reload of the scripts only and the real server back up: %q, want %q", got, want)
 	}
+}
+
+// realServerID is the balancer's id (check.Server) of the real server at
+// addrPort, "" if it has none.
+func realServerID(b *balancer, addrPort string) string {
+	for id := range b.rs {
+		if strings.HasSuffix(id, " "+addrPort) {
+			return id
+		}
+	}
+	return ""
 }

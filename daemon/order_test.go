@@ -221,12 +221,7 @@ vrrp_track_file other {
 	conf = strings.Replace(conf, "  advert_int 1\n", "  advert_int 1\n  track_file {\n    tf\n  }\n", 1)
 	l := newLab(t, conf)
 	becomeMaster(l)
-	var down string
-	for id := range l.d.bal.rs {
-		if strings.HasSuffix(id, " 198.51.100.2:80") {
-			down = id
-		}
-	}
+	down := realServerID(l.d.bal, "198.51.100.2:80")
 	if down == "" {
 		t.Fatalf("no real server 198.51.100.2:80 in %v", l.d.bal.rs)
 	}

@@ -568,11 +568,7 @@ func TestControlSocket(t *testing.T) {
 		t.Fatalf("status: %+v, want VI_1 MASTER", resp)
 	}
 	r.call(func(time.Time) {
-		for id := range r.d.bal.rs {
-			if strings.HasSuffix(id, " 198.51.100.2:80") {
-				r.d.checked(check.Event{Server: id, Kind: check.ServerDown, Weight: 1, Detail: "refused"})
-			}
-		}
+		r.d.checked(check.Event{Server: realServerID(r.d.bal, "198.51.100.2:80"), Kind: check.ServerDown, Weight: 1, Detail: "refused"})
 	})
 	r.settle()
 	if !realDown() {
