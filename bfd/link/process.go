@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -15,10 +13,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"vigil/bfd"
 	"vigil/bfd/wire"
+	"vigil/internal/childproc"
 )
 
 // ChildArg is the hidden subcommand that makes the vigil binary the BFD
@@ -59,7 +56,7 @@ type Process struct {
 	cmu sync.Mutex
 
 	mu       sync.Mutex
-	h        *child // the running child; nil while none
+	h        *childproc.Child // the running child; nil while none
 	ready    chan struct{}
 	isReady  bool
 	want     []Session
@@ -89,19 +86,6 @@ func NewProcessCommand(log *slog.Logger, cmd func() *exec.Cmd) *Process {
 	return &Process{log: log, command: cmd, ready: make(chan struct{}), up: map[string]bool{}, subs: map[string]map[int]func(Event){}}
 }
 
-// child is one BFD process and the daemon's end of its socket.
-type child struct {
-	conn    net.Conn
-	proc    *os.Process
-	wmu     sync.Mutex
-	enc     *json.Encoder
-	mu      sync.Mutex
-	nextID  uint64
-	pending map[uint64]chan msg
-	gone    chan struct{} // closed when the connection ended
-	waited  chan struct{} // closed when the process was reaped
-}
-
 // Run starts the BFD process and keeps one running until ctx ends; then
 // it stops it (its peers get AdminDown) and returns.
 func (p *Process) Run(ctx context.Context) error {
@@ -115,7 +99,7 @@ func (p *Process) Run(ctx context.Context) error {
 		if err == nil {
 			err = p.replay(h)
 			if err != nil {
-				h.kill()
+				h.Kill()
 			}
 		}
 		p.markReady()
@@ -124,10 +108,9 @@ func (p *Process) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				p.stop(h)
 				return nil
-			case <-h.gone:
+			case <-h.Gone():
 			}
-			_ = h.proc.Kill() // one that closed its socket is of no use
-			<-h.waited
+			h.Kill() // one that closed its socket is of no use
 			err = errors.New("the BFD process exited")
 		}
 		p.lost(err)
@@ -149,13 +132,7 @@ func (p *Process) markReady() {
 }
 
 // spawn starts a child; its reader runs until the socket ends.
-func (p *Process) spawn() (*child, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "vigil-bfd"), os.NewFile(uintptr(fds[1]), "daemon")
-	defer theirs.Close()
+func (p *Process) spawn() (*childproc.Child, error) {
 	var cmd *exec.Cmd
 	if p.command != nil {
 		cmd = p.command()
@@ -169,44 +146,21 @@ func (p *Process) spawn() (*child, error) {
 		// Not the daemon's argv[0]: `pidof vigil` finds the daemon only.
 		cmd.Args[0] = "vigil_bfd"
 	}
-	cmd.ExtraFiles = []*os.File{theirs}
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr // a panic's trace reaches the daemon's log
-	}
-	// Its own process group (a Ctrl-C at the daemon's terminal is the
-	// daemon's to handle), and killed with the daemon.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		ours.Close()
-		return nil, fmt.Errorf("start the BFD process: %w", err)
-	}
-	conn, err := net.FileConn(ours)
-	ours.Close()
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, err
-	}
-	h := &child{conn: conn, proc: cmd.Process, enc: json.NewEncoder(conn), pending: map[uint64]chan msg{},
-		gone: make(chan struct{}), waited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(h.waited)
-	}()
-	go p.read(h)
-	return h, nil
+	// Killed with the daemon (childproc.Start adds its own process group).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return childproc.Start(cmd, "the BFD process", p.log, p.event)
 }
 
 // replay gives a new child the scheduling and sessions asked for so far,
 // then makes it the running one.
-func (p *Process) replay(h *child) error {
+func (p *Process) replay(h *childproc.Child) error {
 	p.cmu.Lock()
 	defer p.cmu.Unlock()
 	p.mu.Lock()
 	sched, schedSet, want, wantSet := p.sched, p.schedSet, p.want, p.wantSet
 	p.mu.Unlock()
 	if schedSet {
-		if err := h.call(opSched, sched, nil, callTimeout); err != nil && !errors.Is(err, errReply) {
+		if err := call(h, opSched, sched, nil, callTimeout); err != nil && !isReply(err) {
 			return err
 		} else if err != nil {
 			p.log.Warn("bfd_rt_priority/bfd_priority: the BFD process keeps its scheduling (needs CAP_SYS_NICE)", "err", err)
@@ -214,14 +168,14 @@ func (p *Process) replay(h *child) error {
 	}
 	if wantSet {
 		if err := p.configure(h, want); err != nil {
-			if !errors.Is(err, errReply) {
+			if !isReply(err) {
 				return err
 			}
 			p.log.Error("bfd sessions not started", "err", err)
 		}
 	}
 	p.mu.Lock()
-	p.h, p.pid = h, h.proc.Pid
+	p.h, p.pid = h, h.Pid()
 	p.mu.Unlock()
 	return nil
 }
@@ -256,117 +210,56 @@ func (p *Process) lost(why error) {
 }
 
 // stop asks the child to stop (AdminDown to its peers) and waits for it.
-func (p *Process) stop(h *child) {
+func (p *Process) stop(h *childproc.Child) {
 	p.cmu.Lock()
 	defer p.cmu.Unlock()
-	if err := h.call(opStop, nil, nil, stopTimeout); err != nil {
+	if err := call(h, opStop, nil, nil, stopTimeout); err != nil {
 		p.log.Warn("bfd: the BFD process did not stop cleanly", "err", err)
 	}
 	select {
-	case <-h.waited:
+	case <-h.Exited():
 	case <-time.After(stopTimeout):
 	}
-	h.kill()
+	h.Kill()
 	p.mu.Lock()
 	p.h, p.pid = nil, 0
 	p.mu.Unlock()
 }
 
-func (h *child) kill() {
-	_ = h.proc.Kill()
-	_ = h.conn.Close()
-	<-h.waited
-}
-
-// errReply wraps an error the child answered with (the transport worked).
-var errReply = errors.New("bfd process")
-
-// call sends a request and waits for its reply, decoded into out.
-func (h *child) call(op string, body, out any, timeout time.Duration) error {
-	h.mu.Lock()
-	h.nextID++
-	id := h.nextID
-	ch := make(chan msg, 1)
-	h.pending[id] = ch
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.pending, id)
-		h.mu.Unlock()
-	}()
-	m, err := newMsg(id, op, body)
-	if err != nil {
-		return err
-	}
-	h.wmu.Lock()
-	// A child that stopped reading must not block the daemon's loop.
-	_ = h.conn.SetWriteDeadline(time.Now().Add(timeout))
-	err = h.enc.Encode(m)
-	h.wmu.Unlock()
-	if err != nil {
+// call sends a request to the BFD process and waits for its reply,
+// decoded into out; an error the process answered with says so (isReply).
+func call(h *childproc.Child, op string, body, out any, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := h.Call(ctx, op, body, out)
+	if isReply(err) {
 		return fmt.Errorf("bfd process: %w", err)
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case r := <-ch:
-		if out != nil && len(r.Body) > 0 {
-			if err := json.Unmarshal(r.Body, out); err != nil {
-				return fmt.Errorf("bfd process: reply to %s: %w", op, err)
-			}
-		}
-		if r.Err != "" {
-			return fmt.Errorf("%w: %s", errReply, r.Err)
-		}
-		return nil
-	case <-h.gone:
-		return errors.New("the BFD process exited")
-	case <-t.C:
-		return fmt.Errorf("the BFD process did not answer %s within %v", op, timeout)
-	}
+	return err
 }
 
-// read receives replies and events from h until its connection ends.
-func (p *Process) read(h *child) {
-	defer close(h.gone)
-	dec := json.NewDecoder(h.conn)
-	for {
-		var m msg
-		if err := dec.Decode(&m); err != nil {
-			return
-		}
-		if m.ID != 0 {
-			h.mu.Lock()
-			ch := h.pending[m.ID]
-			h.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
-			continue
-		}
-		switch m.Op {
-		case opEvent:
-			var ev Event
-			if json.Unmarshal(m.Body, &ev) != nil {
-				continue
-			}
-			d := time.Since(ev.At)
-			p.mu.Lock()
-			p.up[ev.Session] = ev.Up
-			p.handoff = max(p.handoff, d)
-			p.mu.Unlock()
-			p.deliver(ev)
-		case opLog:
-			var lb logBody
-			if json.Unmarshal(m.Body, &lb) == nil {
-				args := make([]any, 0, len(lb.Attrs))
-				for _, a := range lb.Attrs {
-					args = append(args, slog.String(a[0], a[1]))
-				}
-				p.log.Log(context.Background(), lb.Level, lb.Msg, args...)
-			}
-		}
+// isReply reports whether err is one the BFD process answered with (the
+// transport worked).
+func isReply(err error) bool {
+	var re *childproc.ReplyError
+	return errors.As(err, &re)
+}
+
+// event takes in an event of the BFD process (on its reading goroutine).
+func (p *Process) event(m childproc.Msg) {
+	if m.Op != opEvent {
+		return
 	}
+	var ev Event
+	if json.Unmarshal(m.Body, &ev) != nil {
+		return
+	}
+	d := time.Since(ev.At)
+	p.mu.Lock()
+	p.up[ev.Session] = ev.Up
+	p.handoff = max(p.handoff, d)
+	p.mu.Unlock()
+	p.deliver(ev)
 }
 
 func (p *Process) deliver(ev Event) {
@@ -401,7 +294,7 @@ func (p *Process) waitReady() {
 }
 
 // current is the running child, nil if there is none.
-func (p *Process) current() *child {
+func (p *Process) current() *childproc.Child {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.h
@@ -424,10 +317,10 @@ func (p *Process) Configure(list []Session) error {
 	return p.configure(h, list)
 }
 
-func (p *Process) configure(h *child, list []Session) error {
+func (p *Process) configure(h *childproc.Child, list []Session) error {
 	var rep configureReply
-	err := h.call(opConfigure, list, &rep, callTimeout)
-	if err != nil && !errors.Is(err, errReply) {
+	err := call(h, opConfigure, list, &rep, callTimeout)
+	if err != nil && !isReply(err) {
 		return err
 	}
 	p.mu.Lock()
@@ -453,7 +346,7 @@ func (p *Process) SetScheduling(s Scheduling) error {
 	if h == nil {
 		return nil // given to the next one
 	}
-	return h.call(opSched, s, nil, callTimeout)
+	return call(h, opSched, s, nil, callTimeout)
 }
 
 // Subscribe calls fn with every change of the named session's state
@@ -493,7 +386,7 @@ func (p *Process) Status() ([]bfd.Status, map[string]uint64, Lateness) {
 	p.mu.Unlock()
 	if h != nil {
 		var sb statusBody
-		if err := h.call(opStatus, nil, &sb, callTimeout); err == nil {
+		if err := call(h, opStatus, nil, &sb, callTimeout); err == nil {
 			p.mu.Lock()
 			p.last = sb
 			p.mu.Unlock()

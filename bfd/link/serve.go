@@ -9,9 +9,10 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/internal/childproc"
 )
 
 // Serve is the BFD process's main loop on conn, its end of the socketpair
@@ -29,17 +30,13 @@ import (
 // retaking and handing off a P every few milliseconds (docs/architecture.md,
 // BFD).
 func Serve(conn net.Conn, debug bool) error {
-	w := &writer{enc: json.NewEncoder(conn)}
+	w := childproc.NewWriter(conn)
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
 	}
-	r := NewParked(slog.New(&logForward{w: w, level: level}))
-	r.Subscribe("", func(ev Event) {
-		if m, err := newMsg(0, opEvent, ev); err == nil {
-			_ = w.send(m)
-		}
-	})
+	r := NewParked(w.Logger(level))
+	r.Subscribe("", func(ev Event) { _ = w.Send(opEvent, ev) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runErr := make(chan error, 1)
@@ -51,10 +48,10 @@ func Serve(conn net.Conn, debug bool) error {
 			_ = conn.Close()
 		}
 	}()
-	dec := json.NewDecoder(conn)
+	dec := childproc.NewReader(conn)
 	for {
-		var m msg
-		if err := dec.Decode(&m); err != nil {
+		m, err := dec.Next()
+		if err != nil {
 			cancel()
 			if rerr := <-runErr; rerr != nil {
 				return rerr
@@ -68,11 +65,11 @@ func Serve(conn net.Conn, debug bool) error {
 			if err == nil {
 				err = ScheduleProcess(s)
 			}
-			w.reply(m.ID, nil, err)
+			w.Reply(m.ID, nil, err)
 		case opConfigure:
 			var list []Session
 			if err := json.Unmarshal(m.Body, &list); err != nil {
-				w.reply(m.ID, nil, err)
+				w.Reply(m.ID, nil, err)
 				continue
 			}
 			err := r.Configure(list)
@@ -82,7 +79,7 @@ func Serve(conn net.Conn, debug bool) error {
 					rep.Up[s.Name] = up
 				}
 			}
-			w.reply(m.ID, rep, err)
+			w.Reply(m.ID, rep, err)
 		case opStatus:
 			var sb statusBody
 			sb.Sessions, sb.Drops, sb.Late = r.Status()
@@ -93,14 +90,14 @@ func Serve(conn net.Conn, debug bool) error {
 					sb.Ports[s.Name] = p
 				}
 			}
-			w.reply(m.ID, sb, nil)
+			w.Reply(m.ID, sb, nil)
 		case opStop:
 			cancel()
 			err := <-runErr
-			w.reply(m.ID, nil, err)
+			w.Reply(m.ID, nil, err)
 			return nil
 		default:
-			w.reply(m.ID, nil, fmt.Errorf("unknown request %q", m.Op))
+			w.Reply(m.ID, nil, fmt.Errorf("unknown request %q", m.Op))
 		}
 	}
 }
@@ -150,60 +147,3 @@ func ScheduleProcess(s Scheduling) error {
 	}
 	return errors.Join(serr, nerr)
 }
-
-// writer serialises the lines the BFD process sends.
-type writer struct {
-	mu  sync.Mutex
-	enc *json.Encoder
-}
-
-func (w *writer) send(m msg) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.enc.Encode(m)
-}
-
-func (w *writer) reply(id uint64, body any, err error) {
-	m, merr := newMsg(id, "", body)
-	if merr != nil && err == nil {
-		err = merr
-	}
-	if err != nil {
-		m.Err = err.Error()
-	}
-	_ = w.send(m)
-}
-
-// logForward sends the Runner's log records to the daemon, whose logger
-// prints them (its format, level and destination).
-type logForward struct {
-	w     *writer
-	level slog.Level
-	attrs [][2]string
-}
-
-func (h *logForward) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-
-func (h *logForward) Handle(_ context.Context, r slog.Record) error {
-	b := logBody{Level: r.Level, Msg: r.Message, Attrs: append([][2]string(nil), h.attrs...)}
-	r.Attrs(func(a slog.Attr) bool {
-		b.Attrs = append(b.Attrs, [2]string{a.Key, a.Value.String()})
-		return true
-	})
-	m, err := newMsg(0, opLog, b)
-	if err != nil {
-		return err
-	}
-	return h.w.send(m)
-}
-
-func (h *logForward) WithAttrs(as []slog.Attr) slog.Handler {
-	n := *h
-	n.attrs = append([][2]string(nil), h.attrs...)
-	for _, a := range as {
-		n.attrs = append(n.attrs, [2]string{a.Key, a.Value.String()})
-	}
-	return &n
-}
-
-func (h *logForward) WithGroup(string) slog.Handler { return h }
