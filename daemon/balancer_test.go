@@ -76,26 +76,26 @@ func TestReloadQuorumNotifyUsesNewConfig(t *testing.T) {
 		t.Fatalf("after a real server went down: %q, want %q", got, want)
 	}
 
+	// reloadTo reloads conf and returns the scripts the reload ran.
+	reloadTo := func(conf string) []string {
+		t.Helper()
+		l.rewrite(conf)
+		from := l.h.mark()
+		if res := l.d.reload(l.now); !res.OK {
+			t.Fatalf("reload: %+v", res)
+		}
+		l.turn()
+		return execs(l.h.took(from))
+	}
+
 	// Quorum 1 and new scripts: the one live server is enough, and the
 	// new quorum_up runs.
-	l.rewrite(quorumConf(1, "/bin/echo new-up", "/bin/echo new-down"))
-	from = l.h.mark()
-	if res := l.d.reload(l.now); !res.OK {
-		t.Fatalf("reload: %+v", res)
-	}
-	l.turn()
-	if got, want := execs(l.h.took(from)), []string{"exec 192.0.2.100:80/tcp quorum up /bin/echo new-up"}; !slices.Equal(got, want) {
+	if got, want := reloadTo(quorumConf(1, "/bin/echo new-up", "/bin/echo new-down")), []string{"exec 192.0.2.100:80/tcp quorum up /bin/echo new-up"}; !slices.Equal(got, want) {
 		t.Errorf("after the reload to quorum 1: %q, want %q", got, want)
 	}
 
 	// Quorum 2 again and another quorum_down: the new one runs.
-	l.rewrite(quorumConf(2, "/bin/echo new-up", "/bin/echo newer-down"))
-	from = l.h.mark()
-	if res := l.d.reload(l.now); !res.OK {
-		t.Fatalf("reload: %+v", res)
-	}
-	l.turn()
-	if got, want := execs(l.h.took(from)), []string{"exec 192.0.2.100:80/tcp quorum down /bin/echo newer-down"}; !slices.Equal(got, want) {
+	if got, want := reloadTo(quorumConf(2, "/bin/echo new-up", "/bin/echo newer-down")), []string{"exec 192.0.2.100:80/tcp quorum down /bin/echo newer-down"}; !slices.Equal(got, want) {
 		t.Errorf("after the reload back to quorum 2: %q, want %q", got, want)
 	}
 
