@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/internal/labtest"
+	"vigil/internal/testenv"
 )
 
 // Lines reach a reader in Notify order, in keepalived's format.
@@ -153,9 +154,7 @@ func TestOpenFifoExisting(t *testing.T) {
 }
 
 func TestOpenFifoOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	testenv.RequireRoot(t) // to chown
 	p := filepath.Join(t.TempDir(), "fifo")
 	f, err := OpenFifo(FifoConfig{Path: p, Owner: &Credential{UID: 65534, GID: 65534}}, nil)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"vigil/internal/labtest"
+	"vigil/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -251,9 +252,7 @@ func TestShutdownRunsQueuedThenKills(t *testing.T) {
 }
 
 func TestRunsAsUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change uid")
-	}
+	testenv.RequireRoot(t) // to change uid
 	dir := labtest.PublicTempDir(t)
 	p := filepath.Join(dir, "who.sh")
 	if err := os.WriteFile(p, []byte("#!/bin/sh\ntest \"$(id -u):$(id -g)\" = 65534:65534\n"), 0o755); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vigil/internal/labtest"
+	"vigil/internal/testenv"
 )
 
 func TestScriptStateRiseFall(t *testing.T) {
@@ -174,9 +175,7 @@ func TestScriptRunnerMissingScriptIsReported(t *testing.T) {
 }
 
 func TestScriptRunnerRunsAsUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to change uid")
-	}
+	testenv.RequireRoot(t) // to change uid
 	dir := labtest.PublicTempDir(t)
 	// Succeeds only when run as uid 65534 / gid 65534.
 	chk := writeScript(t, dir, "who.sh", `test "$(id -u):$(id -g)" = 65534:65534`)
