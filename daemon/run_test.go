@@ -87,19 +87,25 @@ func (r *runLab) call(f func(now time.Time)) {
 	}
 }
 
+// loopIdle says whether the loop is blocked in its wait with nothing to
+// do: no wake-up pending, no deadline passed, no advert queued. It does not
+// allocate (TestRunSteadyStateAllocations spins on it).
+func (h *fakeHost) loopIdle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := &h.wait
+	ok := w.idle && !w.woken && (w.armed.IsZero() || h.clock.Before(w.armed))
+	for _, c := range h.socks {
+		ok = ok && len(c.in) == 0
+	}
+	return ok
+}
+
 // idle waits until the loop is blocked in its wait with nothing to do.
 func (r *runLab) idle() {
 	r.t.Helper()
-	h := r.h
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Microsecond) {
-		h.mu.Lock()
-		w := &h.wait
-		ok := w.idle && !w.woken && (w.armed.IsZero() || h.clock.Before(w.armed))
-		for _, c := range h.socks {
-			ok = ok && len(c.in) == 0
-		}
-		h.mu.Unlock()
-		if ok {
+		if r.h.loopIdle() {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -626,14 +632,7 @@ func TestRunSteadyStateAllocations(t *testing.T) {
 	// is blocked with nothing to do.
 	quiesced := func() {
 		for i := 0; ; i++ {
-			h.mu.Lock()
-			w := &h.wait
-			ok := w.idle && !w.woken && (w.armed.IsZero() || h.clock.Before(w.armed))
-			for _, c := range h.socks {
-				ok = ok && len(c.in) == 0
-			}
-			h.mu.Unlock()
-			if ok {
+			if h.loopIdle() {
 				return
 			}
 			if i > 50_000_000 {

@@ -459,11 +459,8 @@ func instState(n *node) (control.InstanceStatus, bool) {
 // advertising, wins back at once and keeps the VIP.
 func TestBFDTakeover(t *testing.T) {
 	requireVRRPLab(t, "nft")
-	l, hosts, ports := labtest.LAN(t, "bfdt", map[string][]string{"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "m", "b")
-	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf, 254, "192.0.2.1", "192.0.2.2"))
-	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf, 250, "192.0.2.2", "192.0.2.1"))
 	vip := netip.MustParseAddr("192.0.2.163")
-	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	l, hosts, ports, m, b := takeoverPair(t, "bfdt", takeoverConf, "192.0.2.1", "192.0.2.2", "/24", vip)
 	waitFor(t, 5*time.Second, "the session Up on the backup", func() bool {
 		s, _, ok := bfdOf(b, "peer")
 		return ok && s.State == "Up"
@@ -545,6 +542,19 @@ vrrp_instance VI_T6 {
 }
 `
 
+// takeoverPair is the lab of the bfd_takeover tests: on one LAN named
+// name, a master m at mAddr (priority 254) and a backup b at bAddr (250)
+// run conf (takeoverConf or takeoverConf6: a BFD session to each other,
+// bfd_takeover naming it), and m holds vip alone.
+func takeoverPair(t *testing.T, name, conf, mAddr, bAddr, plen string, vip netip.Addr) (*netlab.Lab, map[string]*netlab.Host, map[string]string, *node, *node) {
+	t.Helper()
+	l, hosts, ports := labtest.LAN(t, name, map[string][]string{"m": {mAddr + plen}, "b": {bAddr + plen}}, "m", "b")
+	m := startNode(t, "vigil", hosts["m"], confFor(conf, 254, mAddr, bAddr))
+	b := startNode(t, "vigil", hosts["b"], confFor(conf, 250, bAddr, mAddr))
+	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	return l, hosts, ports, m, b
+}
+
 // TestBFDTakeoverIPv6: an IPv6 instance knows its master by the link-local
 // address of its multicast adverts, the BFD session by the master's global
 // address; the backup matches the two by their link-layer address
@@ -552,11 +562,8 @@ vrrp_instance VI_T6 {
 // the detection time plus Skew_Time, with cause bfd_takeover.
 func TestBFDTakeoverIPv6(t *testing.T) {
 	requireVRRPLab(t, "nft")
-	l, hosts, ports := labtest.LAN(t, "bfd6", map[string][]string{"m": {"2001:db8::1/64"}, "b": {"2001:db8::2/64"}}, "m", "b")
-	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf6, 254, "2001:db8::1", "2001:db8::2"))
-	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf6, 250, "2001:db8::2", "2001:db8::1"))
 	vip := netip.MustParseAddr("2001:db8::163")
-	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	l, _, ports, _, b := takeoverPair(t, "bfd6", takeoverConf6, "2001:db8::1", "2001:db8::2", "/64", vip)
 	waitFor(t, 5*time.Second, "the session Up on the backup and its master known by a link-local address", func() bool {
 		s, in, ok := bfdOf(b, "peer")
 		return ok && s.State == "Up" && strings.HasPrefix(in.MasterAddr, "fe80:")
@@ -791,11 +798,8 @@ func TestBFDProcessScheduling(t *testing.T) {
 // the peer sees the session Down.
 func TestBFDProcessLifecycle(t *testing.T) {
 	requireVRRPLab(t, "nft")
-	_, hosts, _ := labtest.LAN(t, "bfdl", map[string][]string{"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "m", "b")
-	m := startNode(t, "vigil", hosts["m"], confFor(takeoverConf, 254, "192.0.2.1", "192.0.2.2"))
-	b := startNode(t, "vigil", hosts["b"], confFor(takeoverConf, 250, "192.0.2.2", "192.0.2.1"))
 	vip := netip.MustParseAddr("192.0.2.163")
-	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	_, _, _, m, b := takeoverPair(t, "bfdl", takeoverConf, "192.0.2.1", "192.0.2.2", "/24", vip)
 	up := func(n *node) func() bool {
 		return func() bool { s, _, ok := bfdOf(n, "peer"); return ok && s.State == "Up" }
 	}
