@@ -205,6 +205,15 @@ func (s *Service) TotalWeight() int {
 	return t
 }
 
+// BackendPort is the port flows to b go to on a service with a port: b's
+// own, or the service's when the real server names none.
+func (s *Service) BackendPort(b Backend) uint16 {
+	if b.Port != 0 {
+		return b.Port
+	}
+	return s.Port
+}
+
 // Backend is one real server (or the sorry server) of a Service.
 type Backend struct {
 	// Addr and Port are where flows go. Port 0 (fwmark or all-ports

@@ -1,7 +1,6 @@
 package nft
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -271,22 +270,20 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 	}
 	c := t.chain(s.ID)
 	port := withPort(s)
-	// A backend without a port of its own takes the service's.
-	backendPort := func(b lb.Backend) uint16 { return cmp.Or(b.Port, s.Port) }
 	target := func(b lb.Backend) string {
 		switch {
 		case !port:
 			return b.Addr.String()
 		case s.Family == inet.IPv6:
-			return fmt.Sprintf("[%s]:%d", b.Addr, backendPort(b))
+			return fmt.Sprintf("[%s]:%d", b.Addr, s.BackendPort(b))
 		}
-		return fmt.Sprintf("%s:%d", b.Addr, backendPort(b))
+		return fmt.Sprintf("%s:%d", b.Addr, s.BackendPort(b))
 	}
 	value := func(b lb.Backend) string {
 		if !port {
 			return b.Addr.String()
 		}
-		return fmt.Sprintf("%s . %d", b.Addr, backendPort(b))
+		return fmt.Sprintf("%s . %d", b.Addr, s.BackendPort(b))
 	}
 	f := fam(s)
 	// nft needs the protocol in the rule that rewrites a port.
@@ -442,11 +439,7 @@ func guardReal(t *table, s *lb.Service) {
 		rs = t.addSet(&set{name: name, typ: typ})
 	}
 	for _, b := range append(slices.Clone(s.Backends), s.Draining...) {
-		p := b.Port
-		if p == 0 {
-			p = s.Port
-		}
-		rs.elems[fmt.Sprintf("%s . %d", b.Addr, p)] = ""
+		rs.elems[fmt.Sprintf("%s . %d", b.Addr, s.BackendPort(b))] = ""
 	}
 }
 

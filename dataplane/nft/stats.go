@@ -134,11 +134,7 @@ func statsNAT(t *table, s *lb.Service, refs map[string]counterRef) {
 	for _, b := range counted(s) {
 		key := s.VIP.String() + " . " + s.Proto.String() + " . " + b.Addr.String()
 		if port {
-			p := b.Port
-			if p == 0 {
-				p = s.Port
-			}
-			key += fmt.Sprintf(" . %d", p)
+			key += fmt.Sprintf(" . %d", s.BackendPort(b))
 		}
 		if _, taken := sets[countIn].elems[key]; taken {
 			// Another service of this address and protocol sends to the
