@@ -41,7 +41,7 @@ type bfdState struct {
 	// takeoverAddr.
 	lladdr  map[netip.Addr][6]byte
 	relearn bool // the last look scheduled a second one soon
-	// sched is the Runner's thread scheduling last set.
+	// sched is the BFD process's scheduling last set.
 	sched link.Scheduling
 }
 

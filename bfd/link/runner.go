@@ -26,13 +26,9 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"vigil/bfd"
 	"vigil/bfd/wire"
@@ -96,17 +92,11 @@ type Runner struct {
 	closed  bool
 	// pending are state changes made under Configure, delivered by Run.
 	pending []Event
-	// sched is the scheduling of Run's thread, tid that thread (0 while
-	// Run is not running).
-	sched Scheduling
-	tid   int
-	// parked: Run parks in the Go runtime's poller (NewParked).
-	parked bool
 }
 
-// Scheduling is how the Runner's thread is scheduled: keepalived's
-// bfd_rt_priority, bfd_priority and bfd_process_name, which keepalived
-// applies to its BFD process. A BFD packet that waits for a CPU behind
+// Scheduling is how the BFD process's threads are scheduled
+// (ScheduleProcess): keepalived's bfd_rt_priority, bfd_priority and
+// bfd_process_name, which keepalived applies to its BFD process. A BFD packet that waits for a CPU behind
 // busy processes is a false Down at the peer.
 type Scheduling struct {
 	// RTPriority is a SCHED_RR priority 1..99 (reset on fork); 0 means
@@ -115,50 +105,6 @@ type Scheduling struct {
 	Nice       int
 	// Name is the thread's name (comm, 15 bytes kept); empty leaves it.
 	Name string
-}
-
-// SetScheduling sets the scheduling of the Runner's thread: at once if
-// Run is running, else when it starts. Errors (no CAP_SYS_NICE) are
-// returned, and the Runner runs on as it is.
-func (r *Runner) SetScheduling(s Scheduling) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sched = s
-	if r.tid == 0 {
-		return nil
-	}
-	return applyScheduling(r.tid, s)
-}
-
-// TID is the thread id of Run's thread, 0 while Run is not running. The
-// daemon leaves that thread out when it schedules its own threads.
-func (r *Runner) TID() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tid
-}
-
-// applyScheduling schedules the thread tid, which may be any thread of the
-// process.
-func applyScheduling(tid int, s Scheduling) error {
-	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(s.Nice), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
-	if s.RTPriority > 0 {
-		attr.Policy, attr.Priority, attr.Nice = unix.SCHED_RR, uint32(s.RTPriority), 0
-	}
-	var errs []error
-	if err := unix.SchedSetAttr(tid, &attr, 0); err != nil {
-		errs = append(errs, fmt.Errorf("bfd: thread scheduling (rt priority %d, nice %d): %w", s.RTPriority, s.Nice, err))
-	}
-	if s.Name != "" {
-		name := s.Name
-		if len(name) > 15 {
-			name = name[:15]
-		}
-		if err := os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", tid), []byte(name), 0); err != nil {
-			errs = append(errs, fmt.Errorf("bfd: thread name: %w", err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // New returns a Runner with no sessions; it starts nothing.
@@ -171,21 +117,7 @@ func New(log *slog.Logger) *Runner {
 	rnd := mrand.New(mrand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 	r := &Runner{log: log, set: bfd.NewSet(rnd), rnd: rnd, cfgs: map[string]Session{}, senders: map[string]*sender{},
 		subs: map[string]map[int]func(Event){}, sendErr: map[string]string{}, buf: make([]byte, 512), txbuf: make([]byte, 255)}
-	r.poll, r.pollErr = epoll.New()
-	return r
-}
-
-// NewParked returns a Runner whose Run parks its goroutine in the Go
-// runtime's poller instead of holding a locked thread: for the BFD
-// process (Serve), which runs nothing else and schedules all of its
-// threads (ScheduleProcess); SetScheduling and TID do not apply to it.
-func NewParked(log *slog.Logger) *Runner {
-	r := New(log)
-	if r.poll != nil {
-		r.poll.Close()
-	}
 	r.poll, r.pollErr = epoll.NewParked()
-	r.parked = true
 	return r
 }
 
@@ -353,31 +285,12 @@ func (r *Runner) SendErrors() map[string]string {
 }
 
 // Run steps the sessions until ctx ends; then it sends AdminDown to every
-// peer, closes the sockets and returns. It runs on its own locked thread,
-// blocked in epoll_wait (see package internal/epoll).
+// peer, closes the sockets and returns. Its goroutine parks in the Go
+// runtime's poller between wake-ups (internal/epoll's NewParked): the BFD
+// process runs nothing else, so nothing runs ahead of it.
 func (r *Runner) Run(ctx context.Context) error {
 	if r.pollErr != nil {
 		return r.pollErr
-	}
-	// The thread stays locked after Run returns: its scheduling is not
-	// for the goroutines that would run on it next, and the runtime ends
-	// a thread still locked when its goroutine exits.
-	if !r.parked {
-		runtime.LockOSThread()
-		// The Runner's goroutine keeps its P while it waits (internal/epoll's
-		// New): the process's other goroutines get one more.
-		addProcs(1)
-		defer addProcs(-1)
-	}
-	if !r.parked {
-		r.mu.Lock()
-		r.tid = unix.Gettid()
-		// Only this thread: the rest of the process keeps its scheduling.
-		// Failing (no CAP_SYS_NICE) is not fatal.
-		if err := applyScheduling(r.tid, r.sched); err != nil {
-			r.log.Warn("bfd: thread scheduling not applied", "err", err)
-		}
-		r.mu.Unlock()
 	}
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
@@ -389,7 +302,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		r.poll.Close()
 		r.poll = nil
-		r.tid = 0
 		r.mu.Unlock()
 	}()
 	for {
@@ -399,10 +311,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		next := r.set.Next()
-		iv := r.set.MinTxInterval()
 		p := r.poll
 		r.mu.Unlock()
-		p.Raw = iv > 0 && iv <= rawTxInterval
 		p.Arm(next)
 		evs, err := p.Wait()
 		if err != nil {
@@ -549,23 +459,4 @@ func (r *Runner) Port(name string) (uint16, bool) {
 		return s.port, true
 	}
 	return 0, false
-}
-
-// rawTxInterval: the Runner waits for its sockets and timer in raw system
-// calls, keeping its P (internal/epoll's Set.Raw), while an Up session
-// transmits this often or more, and through the runtime otherwise.
-// Measured with one session between two vigils on the loaded 2-CPU
-// machine, runtime / raw (CPU of the whole process, context switches a
-// second): 10 ms 3.1-3.9% / 2.6-2.8%, 1,100-1,200 / 670; at 50 ms and
-// 300 ms raw waits cost more (2.3-2.8% against 0.9-1.3% at 50 ms).
-const rawTxInterval = 20 * time.Millisecond
-
-// procsMu serialises addProcs.
-var procsMu sync.Mutex
-
-// addProcs changes GOMAXPROCS by n: a running Runner holds one P.
-func addProcs(n int) {
-	procsMu.Lock()
-	defer procsMu.Unlock()
-	runtime.GOMAXPROCS(max(1, runtime.GOMAXPROCS(0)+n))
 }

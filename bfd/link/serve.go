@@ -17,7 +17,7 @@ import (
 
 // Serve is the BFD process's main loop on conn, its end of the socketpair
 // to the daemon (see Process): a Runner parked in the Go runtime's poller
-// (NewParked) steps the sessions, and Serve answers the daemon's requests
+// (New) steps the sessions, and Serve answers the daemon's requests
 // and sends it every state change as it happens. It returns nil after a
 // stop request (the peers told AdminDown), or an error when the daemon's
 // end closed (the daemon is gone; the sessions stop too) or the Runner
@@ -35,7 +35,7 @@ func Serve(conn net.Conn, debug bool) error {
 	if debug {
 		level = slog.LevelDebug
 	}
-	r := NewParked(w.Logger(level))
+	r := New(w.Logger(level))
 	r.Subscribe("", func(ev Event) { _ = w.Send(opEvent, ev) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -3,8 +3,9 @@
 // sockets, one timerfd for the loop's next deadline and one eventfd that
 // other goroutines write when they queued work for the loop.
 //
-// The loop's own thread is the one the kernel wakes for a packet or a
-// deadline: no reader goroutine, channel or Go timer is in the path. Against
+// The loop's goroutine parks in the Go runtime's poller on the epoll
+// instance itself, which is readable when any of its descriptors is: no
+// reader goroutine, channel or Go timer is in the path. Against
 // a select loop (a reader goroutine per socket handing each packet over a
 // channel, and a Go timer) that is one thread wake-up per packet instead of
 // three, and under CPU saturation each extra wake-up is another wait for a
@@ -14,7 +15,6 @@ package epoll
 
 import (
 	"os"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -45,18 +45,7 @@ type Set struct {
 	one          [8]byte
 	buf          [8]byte // the loop's reads of the timerfd and eventfd
 	empty        int     // epoll_waits of Run that found nothing (tests)
-
-	// Raw (New only) makes Wait block in raw system calls, keeping its P;
-	// see blockSliceMs.
-	Raw bool
 }
-
-// New returns a Set whose Wait blocks the calling thread in epoll_wait: for
-// a loop locked to a thread of its own (the BFD runner), which is then the
-// thread the kernel wakes. Its goroutine keeps its P while it waits (see
-// blockSliceMs): one P fewer for the process's other goroutines, which
-// the caller may give back with runtime.GOMAXPROCS.
-func New() (*Set, error) { return newSet(false) }
 
 // NewParked returns a Set whose Wait parks the calling goroutine in the Go
 // runtime's poller (the epoll instance is readable when any descriptor in
@@ -65,10 +54,8 @@ func New() (*Set, error) { return newSet(false) }
 // instead keeps a P busy, which keeps the runtime's sysmon thread polling
 // and handing the P around: 46 wake-ups a second for a daemon with one
 // deadline a second, and 1,028 (CPU 4.0%) for one VRRP master at 10 ms
-// (bench/footprint.sh). The daemon's loop uses it.
-func NewParked() (*Set, error) { return newSet(true) }
-
-func newSet(parked bool) (*Set, error) {
+// (bench/footprint.sh). The daemon's loop and the BFD process use it.
+func NewParked() (*Set, error) {
 	s := &Set{ep: -1, tfd: -1, efd: -1}
 	var err error
 	if s.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -82,18 +69,16 @@ func newSet(parked bool) (*Set, error) {
 		s.Close()
 		return nil, err
 	}
-	if parked {
-		if err := unix.SetNonblock(s.ep, true); err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.file = os.NewFile(uintptr(s.ep), "epoll")
-		if s.rc, err = s.file.SyscallConn(); err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.readFn = s.readEvents
+	if err := unix.SetNonblock(s.ep, true); err != nil {
+		s.Close()
+		return nil, err
 	}
+	s.file = os.NewFile(uintptr(s.ep), "epoll")
+	if s.rc, err = s.file.SyscallConn(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.readFn = s.readEvents
 	if err := s.Add(s.tfd, TagTimer); err != nil {
 		s.Close()
 		return nil, err
@@ -140,26 +125,6 @@ func (s *Set) Arm(next time.Time) {
 // is the deadline that fired, until TimerFired.
 func (s *Set) Armed() time.Time { return s.armed }
 
-// blockSliceMs bounds each raw epoll_wait (Raw). A locked goroutine
-// that waits through the runtime's Syscall, as Wait does otherwise, never
-// gets a new scheduling tick; the runtime's sysmon thread takes the P from
-// a goroutine that has been on one tick for 10 ms and hands it off, and
-// the thread that wakes finds its P gone and wakes others to get one,
-// while sysmon, woken, polls every 20 µs for a while. Waits of a few
-// milliseconds at a time pay that on every wake-up: measured for one
-// 10 ms BFD session about 1,000 context switches a second, the runtime's
-// threads using more CPU than BFD's own (docs/benchmarks.md). A raw wait
-// keeps the P and leaves sysmon one preemption request each 10 ms, a
-// signal that ends the wait (EINTR), after which Wait yields
-// (runtime.Gosched), as it does for a stop-the-world of the garbage
-// collector. Only for a loop that wakes every few milliseconds anyway:
-// otherwise that request, its yield and sysmon's own 10 ms polling (it
-// never sleeps while a P is held) cost more than the hand-off once per
-// wake-up (measured: 1.8% of a core for a 300 ms BFD session against
-// 0.2-0.3%, and switching between both kinds of wait by the distance of
-// the next deadline was worse still at 50 ms).
-const blockSliceMs = 8
-
 // Wait blocks until something is ready and returns the events, whose Fd
 // is the tag: TagTimer, TagWake or what Add was given. The slice is reused
 // by the next Wait.
@@ -169,34 +134,6 @@ func (s *Set) Wait() ([]unix.EpollEvent, error) {
 		// it reads ready for ever.
 		rawCall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
 		s.fired = false
-	}
-	if s.rc == nil {
-		for {
-			if s.Raw {
-				r, e := rawCall(unix.SYS_EPOLL_PWAIT, uintptr(s.ep), uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), blockSliceMs)
-				switch {
-				case e == unix.EINTR:
-					// A signal: most often the runtime's request to
-					// preempt this goroutine (sysmon's, or a
-					// stop-the-world's), which a loop of raw system calls
-					// would never honour.
-					runtime.Gosched()
-				case e != 0:
-					return nil, e
-				case r > 0:
-					return s.events[:r], nil
-				}
-				continue // the slice ended
-			}
-			n, err := unix.EpollWait(s.ep, s.events[:], -1)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			return s.events[:n], nil
-		}
 	}
 	s.n, s.werr = 0, nil
 	err := s.rc.Read(s.readFn) // a method value made once: no allocation per wait
@@ -215,7 +152,7 @@ func (s *Set) Wait() ([]unix.EpollEvent, error) {
 //
 // body returns quiet when it consumed everything the events announced:
 // every socket read until it would block, DrainWake called for TagWake,
-// and Arm called after TimerFired. Then a NewParked Set parks the
+// and Arm called after TimerFired. Then the Set parks the
 // goroutine at once, without the epoll_wait that would only find the
 // Set empty: what became ready since the last epoll_wait woke the
 // runtime's poller (a nested epoll instance signals its waiters each time
@@ -226,17 +163,6 @@ func (s *Set) Wait() ([]unix.EpollEvent, error) {
 // master at advert_int 10 ms (docs/benchmarks.md, footprint). A batch
 // that filled the event array is never quiet: more may be ready.
 func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
-	if s.rc == nil {
-		for {
-			evs, err := s.Wait()
-			if err != nil {
-				return err
-			}
-			if _, stop := body(evs); stop {
-				return nil
-			}
-		}
-	}
 	park, stopped := false, false
 	s.werr = nil
 	err := s.rc.Read(func(fd uintptr) bool {

@@ -2,7 +2,6 @@ package epoll
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -10,19 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// eachKind runs test on a Set of each kind (New, NewParked), closed once
-// test returns.
-func eachKind(t *testing.T, test func(t *testing.T, s *Set)) {
-	for name, mk := range map[string]func() (*Set, error){"New": New, "NewParked": NewParked} {
-		t.Run(name, func(t *testing.T) {
-			s, err := mk()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			test(t, s)
-		})
+// withSet runs test on a new Set, closed once test returns.
+func withSet(t *testing.T, test func(t *testing.T, s *Set)) {
+	s, err := NewParked()
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer s.Close()
+	test(t, s)
 }
 
 // addPair adds to s, tagged with its descriptor, one end (fds[0]) of a
@@ -41,11 +35,11 @@ func addPair(t *testing.T, s *Set) [2]int {
 	return [2]int(fds)
 }
 
-// TestWait runs both kinds of Set through what the loops rely on: an armed
+// TestWait runs a Set through what the loops rely on: an armed
 // deadline comes back as TagTimer, a Wake from another goroutine as
 // TagWake, and a readable socket with the tag it was added with.
 func TestWait(t *testing.T) {
-	eachKind(t, func(t *testing.T, s *Set) {
+	withSet(t, func(t *testing.T, s *Set) {
 		tags := func() []int32 {
 			evs, err := s.Wait()
 			if err != nil {
@@ -97,7 +91,7 @@ func TestWait(t *testing.T) {
 // next Arm clears it (no second TagTimer before the new deadline), and a
 // Wait without an Arm reads it itself (no busy loop on a stale expiry).
 func TestTimerFiredNeedsNoRead(t *testing.T) {
-	eachKind(t, func(t *testing.T, s *Set) {
+	withSet(t, func(t *testing.T, s *Set) {
 		var wakers sync.WaitGroup
 		defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
 		wakeSoon := func() {
@@ -128,45 +122,6 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 		wakeSoon()
 		wait("not armed again", TagWake)
 	})
-}
-
-// TestWaitLetsTheWorldStop: New's raw Wait (Raw) keeps its P in a raw system call,
-// yet a stop-the-world (here a garbage collection) does not wait for the
-// next event: the preemption request's signal ends the wait and the loop
-// passes a preemption point.
-func TestWaitLetsTheWorldStop(t *testing.T) {
-	s, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.Raw = true
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		_, err := s.Wait()
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // in Wait, holding its P
-	gc := make(chan struct{})
-	go func() { runtime.GC(); close(gc) }()
-	select {
-	case <-gc:
-	case <-time.After(2 * time.Second):
-		s.Wake() // unblock the world, then fail
-		<-gc
-		t.Fatal("runtime.GC waited more than 2 s for Wait, blocked with nothing ready")
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("Wait returned (%v) with nothing ready", err)
-	default:
-	}
-	s.Wake()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestRunParksWithoutAnEmptyWait: a quiet pass parks Run without another
