@@ -26,12 +26,15 @@ import (
 // away from the new master.
 type pacer struct {
 	mu sync.Mutex
-	c  *sync.Cond
 	q  []paced
-	// closed stops the goroutine; done closes when it has returned.
-	closed bool
-	done   chan struct{}
-	wake   chan struct{} // interrupts a wait when closing
+	// running says a goroutine is sending the queue. It exits when the
+	// queue is empty, so an interface announced on once (a takeover, or a
+	// key a reload stopped using) holds no goroutine and its stack for
+	// the rest of the daemon's life; last keeps the gaps across goroutines.
+	running bool
+	closed  bool
+	wg      sync.WaitGroup
+	wake    chan struct{} // interrupts a wait when closing
 	// last is when the previous ARP (last[0]) and NA (last[1]) went out.
 	last [2]time.Time
 	now  func() time.Time
@@ -50,38 +53,49 @@ type paced struct {
 }
 
 func newPacer() *pacer {
-	p := &pacer{done: make(chan struct{}), wake: make(chan struct{}), now: time.Now}
-	p.c = sync.NewCond(&p.mu)
-	go p.run()
-	return p
+	return &pacer{wake: make(chan struct{}), now: time.Now}
 }
 
-// enqueue queues an announcement; it never blocks.
+// enqueue queues an announcement and starts the sending goroutine if none
+// runs; it never blocks.
 func (p *pacer) enqueue(j paced) {
 	p.mu.Lock()
-	if !p.closed {
-		p.q = append(p.q, j)
+	defer p.mu.Unlock()
+	if p.closed {
+		return
 	}
-	p.mu.Unlock()
-	p.c.Signal()
+	p.q = append(p.q, j)
+	if !p.running {
+		p.running = true
+		p.wg.Add(1)
+		go p.run()
+	}
+}
+
+// next takes the queue's head; false when the queue is empty or the pacer
+// closed, and then the goroutine must return (running is cleared under the
+// same lock, so an enqueue after it starts a new one).
+func (p *pacer) next() (paced, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.q) == 0 {
+		p.running = false
+		p.q = nil
+		return paced{}, false
+	}
+	j := p.q[0]
+	p.q[0] = paced{}
+	p.q = p.q[1:]
+	return j, true
 }
 
 func (p *pacer) run() {
-	defer close(p.done)
+	defer p.wg.Done()
 	for {
-		p.mu.Lock()
-		for len(p.q) == 0 && !p.closed {
-			p.c.Wait()
-		}
-		if p.closed {
-			p.mu.Unlock()
+		j, ok := p.next()
+		if !ok {
 			return
 		}
-		j := p.q[0]
-		p.q[0] = paced{}
-		p.q = p.q[1:]
-		p.mu.Unlock()
-
 		fam := 0
 		if !j.ip.Is4() {
 			fam = 1
@@ -93,6 +107,7 @@ func (p *pacer) run() {
 				case <-t.C:
 				case <-p.wake:
 					t.Stop()
+					p.next() // closed: clears running
 					return
 				}
 			}
@@ -108,6 +123,13 @@ func (p *pacer) run() {
 	}
 }
 
+// idle says no goroutine is sending (tests).
+func (p *pacer) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.running
+}
+
 // close drops what is queued and waits for the goroutine; the
 // announcers stay open.
 func (p *pacer) close() {
@@ -117,8 +139,7 @@ func (p *pacer) close() {
 		close(p.wake)
 	}
 	p.mu.Unlock()
-	p.c.Broadcast()
-	<-p.done
+	p.wg.Wait()
 }
 
 // garpPacing is how the announcements of one configuration are paced:

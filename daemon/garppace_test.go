@@ -152,6 +152,38 @@ func TestPacerFamilies(t *testing.T) {
 	}
 }
 
+// TestPacerGoroutineEnds: the sending goroutine returns once the queue is
+// empty (an interface announced on once holds no goroutine for the rest of
+// the daemon's life), and the next announcement still keeps its gap from
+// the last one, sent by the goroutine before.
+func TestPacerGoroutineEnds(t *testing.T) {
+	r := &recAnnouncer{}
+	p := newPacer()
+	defer p.close()
+	v4 := netip.MustParseAddr("192.0.2.1")
+	sent := make(chan struct{}, 2)
+	done := func(error) { sent <- struct{}{} }
+	p.enqueue(paced{a: r, ip: v4, gap: 80 * time.Millisecond, done: done})
+	<-sent
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.idle() {
+		if time.Now().After(deadline) {
+			t.Fatal("the pacer's goroutine still runs with nothing queued")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.enqueue(paced{a: r, ip: v4, gap: 80 * time.Millisecond, done: done})
+	<-sent
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.at) != 2 {
+		t.Fatalf("%d sent, want 2", len(r.at))
+	}
+	if gap := r.at[1].Sub(r.at[0]); gap < 80*time.Millisecond {
+		t.Errorf("second ARP %v after the first, want at least 80ms", gap)
+	}
+}
+
 // TestGarpPacingKeys: an interface a garp_group names is paced with the
 // other interfaces of its group by the group's delays (one it leaves out
 // is not paced); any other interface by the global delays, alone.
