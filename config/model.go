@@ -82,6 +82,18 @@ func (c *Config) reindex() {
 	}
 }
 
+// DropInstances forgets the vrrp_instance blocks (Instances and their
+// index). A daemon calls it once it has built its instances from them and
+// keeps what it still reads elsewhere: a block and its VIPs are about
+// 1 KB each, and a loaded Config is otherwise kept for the daemon's life
+// (issue #7). Instance then finds nothing.
+func (c *Config) DropInstances() {
+	c.Instances = nil
+	if c.idx != nil {
+		c.idx.instances = map[string]*Instance{}
+	}
+}
+
 // Script returns the vrrp_script called name, or nil.
 func (c *Config) Script(name string) *VRRPScript {
 	if c.idx != nil && c.idx.scripts[name] != nil {

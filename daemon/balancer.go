@@ -118,7 +118,7 @@ func (d *Daemon) followOwners(b *balancer) bool {
 	changed := false
 	for vip, owner := range b.owned {
 		for _, in := range d.insts {
-			if in.spec.cfg.Name == owner && b.model.SetActive(vip, in.e.State() == vrrp.StateMaster) > 0 {
+			if in.spec.name == owner && b.model.SetActive(vip, in.e.State() == vrrp.StateMaster) > 0 {
 				changed = true
 			}
 		}
@@ -383,7 +383,7 @@ func (d *Daemon) claimVIPs(in *instance) func() {
 	// yet: applyNow skips the work if it has.
 	g := b.model.Generation()
 	b.lastGen, b.dirty = g, false
-	dp, st, req, name := b.dp, b.state, applyReq{gen: g, des: b.model.Desired()}, in.spec.cfg.Name
+	dp, st, req, name := b.dp, b.state, applyReq{gen: g, des: b.model.Desired()}, in.spec.name
 	return func() {
 		if err := d.applyNow(dp, st, req); err != nil {
 			d.log.Error("nftables apply before claiming the VIPs failed; claiming them anyway", "instance", name, "err", err)

@@ -159,7 +159,7 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 		// no sign of it.
 		if ev.From == wire.Up && ev.To == wire.Down {
 			for _, in := range d.insts {
-				if slices.Contains(in.spec.cfg.BFDTakeover, ev.Session) {
+				if slices.Contains(in.spec.m().bfdTakeover, ev.Session) {
 					_ = in.e.Step(now, vrrp.PeerDown{Addr: d.takeoverAddr(in, bi),
 						Reason: fmt.Sprintf("BFD session %s to %v went down (%s)", ev.Session, bi.Neighbor, ev.Diag)})
 				}
@@ -296,7 +296,7 @@ func bfdSnapshot(runner bfdRunner, s *control.Status) {
 func (d *Daemon) takeoverAddr(in *instance, bi *config.BFDInstance) netip.Addr {
 	peer := bi.Neighbor.Unmap()
 	m := in.e.Status().MasterAddr
-	if in.spec.engine.Family != inet.IPv6 || !peer.Is6() || !m.IsLinkLocalUnicast() || m == peer {
+	if in.e.Config().Family != inet.IPv6 || !peer.Is6() || !m.IsLinkLocalUnicast() || m == peer {
 		return peer
 	}
 	mm, ok1 := d.bfd.lladdr[m.WithZone(in.spec.ifname)]
@@ -313,15 +313,15 @@ func (d *Daemon) takeoverAddr(in *instance, bi *config.BFDInstance) netip.Addr {
 func (d *Daemon) takeoverLLWant() []netip.Addr {
 	var want []netip.Addr
 	for _, in := range d.insts {
-		if len(in.spec.cfg.BFDTakeover) == 0 || in.spec.engine.Family != inet.IPv6 {
+		if len(in.spec.m().bfdTakeover) == 0 || in.e.Config().Family != inet.IPv6 {
 			continue
 		}
 		m := in.e.Status().MasterAddr
-		if !m.IsLinkLocalUnicast() || m == in.spec.engine.SrcAddr {
+		if !m.IsLinkLocalUnicast() || m == in.e.Config().SrcAddr {
 			continue // no master known, or this node is it
 		}
 		want = append(want, m.WithZone(in.spec.ifname))
-		for _, name := range in.spec.cfg.BFDTakeover {
+		for _, name := range in.spec.m().bfdTakeover {
 			if bi := d.cfg.BFDInstance(name); bi != nil && bi.Neighbor.Is6() && !bi.Neighbor.IsLinkLocalUnicast() {
 				want = append(want, bi.Neighbor.Unmap())
 			}

@@ -302,8 +302,8 @@ func (d *Daemon) pushBGP() {
 	}
 	var masters strings.Builder
 	for _, in := range d.insts {
-		if len(in.spec.cfg.BGPAnnounce) > 0 && in.e.State() == vrrp.StateMaster {
-			masters.WriteString(in.spec.cfg.Name + "\n")
+		if len(in.spec.m().bgpAnnounce) > 0 && in.e.State() == vrrp.StateMaster {
+			masters.WriteString(in.spec.name + "\n")
 		}
 	}
 	k.masters = masters.String()
@@ -348,10 +348,10 @@ func (d *Daemon) pushBGP() {
 		}
 	}
 	for _, i := range d.insts {
-		if len(i.spec.cfg.BGPAnnounce) == 0 {
+		if len(i.spec.m().bgpAnnounce) == 0 {
 			continue
 		}
-		bi := bgp.Instance{Name: i.spec.cfg.Name, Master: i.e.State() == vrrp.StateMaster, Announce: i.spec.cfg.BGPAnnounce}
+		bi := bgp.Instance{Name: i.spec.name, Master: i.e.State() == vrrp.StateMaster, Announce: i.spec.m().bgpAnnounce}
 		for _, v := range i.spec.vips {
 			bi.VIPs = append(bi.VIPs, v.Addr())
 		}

@@ -12,16 +12,48 @@ import (
 	"vigil/vrrp/wire"
 )
 
-// instanceSpec is everything the daemon derives from one vrrp_instance
-// block: the engine's configuration and what the I/O edges need.
+// instanceSpec is what the daemon keeps of one vrrp_instance block while
+// the instance runs, beside its engine: what the I/O edges, status, the
+// dumps and a reload read. It is not the block itself, nor the engine's
+// configuration:
+//
+//   - The engine's Config (in.e.Config(), normalized) is the one copy of
+//     the VRRP settings. A reload compares the new block's against it
+//     (sameSpec), the connection sync reads its peers and source from it,
+//     and only the configured nopreempt is kept here, since the sync's
+//     hold changes the engine's. The spec held a second, unnormalized
+//     copy: 232 bytes an instance (issue #7).
+//   - The block (config.Instance, 768 bytes with its index entry, and its
+//     VIPs' 224 each) is read while an instance is built (built) and then
+//     dropped with the rest of the running Config's instances
+//     (Config.DropInstances). What the daemon reads of it later is here.
+//
+// Settings most instances do not have live in more, allocated only for an
+// instance that has one: the spec of an instance with one VIP and none of
+// them is 80 bytes where it was 384 plus the 992 of its block (measured:
+// TestHeapPerInstance).
 type instanceSpec struct {
-	cfg    *config.Instance
-	engine vrrp.Config
-	// ifname is where adverts are sent and received. The family is
-	// engine.Family: a copy here put the spec in the 416-byte size class
-	// instead of 384 (issue #7).
+	name string
+	// ifname is where adverts are sent and received (a use_vmac
+	// interface unless vmac_xmit_base).
 	ifname string
 	vips   vipSet // every VIP and excluded VIP, with its options
+	more   *specMore
+	// noPreempt is the configured nopreempt: the engine runs with
+	// NoPreempt while the connection sync holds it (ctsync.go).
+	noPreempt bool
+	// What only the data dumps print (keepalived's fields).
+	dontTrackPrimary, strict, promoteSecondaries, smtpAlert bool
+}
+
+// specMore is the part of a spec that most instances leave empty.
+type specMore struct {
+	syncGroup string
+	notify    config.Notify
+	// bfdTakeover and bgpAnnounce are the vigil extensions of those
+	// names.
+	bfdTakeover []string
+	bgpAnnounce []*config.BGPAnnounce
 	// retired are VIPs a reload removed from the config, kept so that
 	// their removal from the interface finds their options.
 	retired vipSet
@@ -32,6 +64,70 @@ type instanceSpec struct {
 	// vmac is the use_vmac interface to create on parent; empty without
 	// use_vmac.
 	vmac, parent string
+	// excluded are virtual_ipaddress_excluded as configured (the engine
+	// also excludes VIPs of the other family); the dumps list them.
+	excluded []netip.Prefix
+	// mcastDst is mcast_dst_ip when it is not the family's VRRP group,
+	// which the dumps print otherwise (mcastDstSet).
+	mcastDst    netip.Addr
+	mcastDstSet bool
+}
+
+// noMore is what an instance without any of specMore's settings reads.
+var noMore specMore
+
+// m is the spec's specMore, shared and empty when it has none: read only.
+func (s *instanceSpec) m() *specMore {
+	if s.more == nil {
+		return &noMore
+	}
+	return s.more
+}
+
+// setMore gives the spec its own specMore to write.
+func (s *instanceSpec) setMore() *specMore {
+	if s.more == nil {
+		s.more = &specMore{}
+	}
+	return s.more
+}
+
+func (s *instanceSpec) vmac() string   { return s.m().vmac }
+func (s *instanceSpec) parent() string { return s.m().parent }
+
+// iface is the block's interface: the use_vmac interface's parent.
+func (s *instanceSpec) iface() string {
+	if p := s.m().parent; p != "" {
+		return p
+	}
+	return s.ifname
+}
+
+// mcastDst is the multicast group the dumps print for the instance.
+func (s *instanceSpec) mcastDst(fam inet.Family) netip.Addr {
+	if m := s.m(); m.mcastDstSet {
+		return m.mcastDst
+	}
+	if fam == inet.IPv6 {
+		return wire.GroupV6
+	}
+	return wire.GroupV4
+}
+
+// setRetired replaces the VIPs a reload removed.
+func (s *instanceSpec) setRetired(r vipSet) {
+	if len(r) > 0 || s.more != nil {
+		s.setMore().retired = r
+	}
+}
+
+// built is one vrrp_instance as a start or a reload uses it: the spec
+// the daemon keeps, and the block and the engine's configuration, which
+// it does not keep once the instance runs (see instanceSpec).
+type built struct {
+	spec   *instanceSpec
+	cfg    *config.Instance // for errors (its position) and its trackers
+	engine vrrp.Config      // normalized: what New or Reload takes
 }
 
 // vipSet is an instance's VIPs with their options, sorted by prefix, one
@@ -146,34 +242,60 @@ func toVIP(v *config.VIP, defDev string) (addr.VIP, error) {
 	return out, out.Validate()
 }
 
-// buildSpec maps one vrrp_instance onto the engine's configuration.
-func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*instanceSpec, error) {
+// buildSpec maps one vrrp_instance onto the engine's configuration and
+// the spec the daemon keeps.
+func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (built, error) {
 	fam := in.Family
-	s := &instanceSpec{cfg: in, ifname: in.Interface}
+	s := &instanceSpec{
+		name: in.Name, ifname: in.Interface, noPreempt: in.Nopreempt,
+		dontTrackPrimary: in.DontTrackPrimary, strict: in.StrictMode,
+		promoteSecondaries: in.PromoteSecondaries, smtpAlert: in.SMTPAlert.Or(false),
+	}
+	b := built{spec: s, cfg: in}
 	vipDev := in.Interface
 	if in.UseVMAC {
 		// keepalived's use_vmac: the VIPs live on a macvlan with the
 		// virtual MAC 00:00:5e:00:01:VRID, and adverts leave through it
 		// (so their source MAC is the virtual one) unless vmac_xmit_base.
-		s.parent, s.vmac = in.Interface, in.VMACIfname()
-		vipDev = s.vmac
+		m := s.setMore()
+		m.parent, m.vmac = in.Interface, in.VMACIfname()
+		vipDev = m.vmac
 		if !in.VMACXmitBase {
-			s.ifname = s.vmac
+			s.ifname = m.vmac
 		}
 	}
 	for _, r := range in.Routes {
 		rt, err := addr.ParseRoute(r.Words)
 		if err != nil {
-			return nil, fmt.Errorf("%s: virtual_routes: %w", r.Pos, err)
+			return b, fmt.Errorf("%s: virtual_routes: %w", r.Pos, err)
 		}
-		s.routes = append(s.routes, rt)
+		s.setMore().routes = append(s.setMore().routes, rt)
 	}
 	for _, r := range in.Rules {
 		ru, err := addr.ParseRule(r.Words)
 		if err != nil {
-			return nil, fmt.Errorf("%s: virtual_rules: %w", r.Pos, err)
+			return b, fmt.Errorf("%s: virtual_rules: %w", r.Pos, err)
 		}
-		s.rules = append(s.rules, ru)
+		s.setMore().rules = append(s.setMore().rules, ru)
+	}
+	if in.SyncGroup != "" {
+		s.setMore().syncGroup = in.SyncGroup
+	}
+	if in.Notify != (config.Notify{}) {
+		s.setMore().notify = in.Notify
+	}
+	if len(in.BFDTakeover) > 0 {
+		s.setMore().bfdTakeover = in.BFDTakeover
+	}
+	if len(in.BGPAnnounce) > 0 {
+		s.setMore().bgpAnnounce = in.BGPAnnounce
+	}
+	for _, v := range in.ExcludedVIPs {
+		s.setMore().excluded = append(s.setMore().excluded, v.Prefix)
+	}
+	if in.McastDstIP != s.mcastDst(fam) {
+		m := s.setMore()
+		m.mcastDst, m.mcastDstSet = in.McastDstIP, true
 	}
 	var vips, excluded []netip.Prefix
 	for _, list := range []struct {
@@ -183,7 +305,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 		for _, v := range list.in {
 			av, err := toVIP(v, vipDev)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", v.Pos, err)
+				return b, fmt.Errorf("%s: %w", v.Pos, err)
 			}
 			s.vips.put(av)
 			if inet.Of(v.Prefix.Addr()) == fam {
@@ -197,7 +319,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 	}
 	src, err := sourceAddr(in, fam, lookup, s.vips)
 	if err != nil {
-		return nil, err
+		return b, err
 	}
 	var peers []netip.Addr
 	for _, p := range in.UnicastPeers {
@@ -231,6 +353,10 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (*insta
 	if in.Auth != nil && in.Auth.Type == config.AuthPass {
 		e.AuthType, e.AuthPass = wire.AuthPass, in.Auth.Pass
 	}
-	s.engine = e
-	return s, nil
+	// Normalized here, where the block's position is at hand for an
+	// error, and so that a reload compares like with like (sameSpec).
+	if b.engine, err = e.Normalized(); err != nil {
+		return b, err
+	}
+	return b, nil
 }

@@ -63,11 +63,11 @@ vrrp_instance VI_1 {
 `)
 	// The interface's own addresses: a leftover VIP must never be chosen as
 	// the advert source.
-	s, err := buildSpec(cfg, in, lookupFrom("192.0.2.100/24", "192.0.2.1/24", "fe80::1/64"))
+	b, err := buildSpec(cfg, in, lookupFrom("192.0.2.100/24", "192.0.2.1/24", "fe80::1/64"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := s.engine
+	e, s := b.engine, b.spec
 	if e.SrcAddr != netip.MustParseAddr("192.0.2.1") {
 		t.Errorf("source %v, want the primary address 192.0.2.1, not the VIP", e.SrcAddr)
 	}
@@ -87,8 +87,11 @@ vrrp_instance VI_1 {
 	if v, _ := s.vips.get(netip.MustParsePrefix("192.0.2.101/32")); v.Dev != "eth0" {
 		t.Errorf("VIP without dev is on %q, want the instance interface", v.Dev)
 	}
-	if len(s.routes) != 1 || s.routes[0].Via != netip.MustParseAddr("192.0.2.254") {
-		t.Errorf("routes %+v", s.routes)
+	if rs := s.m().routes; len(rs) != 1 || rs[0].Via != netip.MustParseAddr("192.0.2.254") {
+		t.Errorf("routes %+v", rs)
+	}
+	if ex := s.m().excluded; len(ex) != 1 || ex[0] != netip.MustParsePrefix("2001:db8::100/64") {
+		t.Errorf("configured excluded VIPs %v", ex)
 	}
 	if _, err := vrrp.New(e, time.Unix(0, 0)); err != nil {
 		t.Errorf("the engine refuses the mapped config: %v", err)
@@ -110,7 +113,7 @@ func TestBuildSpecSourceAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, in := loadOne(t, "vrrp_instance V {\n  interface eth0\n  virtual_router_id 9\n  "+tc.conf+"\n  virtual_ipaddress {\n    192.0.2.100\n  }\n}\n")
-			s, err := buildSpec(cfg, in, lookupFrom(tc.host...))
+			b, err := buildSpec(cfg, in, lookupFrom(tc.host...))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -120,7 +123,7 @@ func TestBuildSpecSourceAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := s.engine.SrcAddr.String(); got != tc.want {
+			if got := b.engine.SrcAddr.String(); got != tc.want {
 				t.Errorf("source %s, want %s", got, tc.want)
 			}
 		})
@@ -129,14 +132,14 @@ func TestBuildSpecSourceAddress(t *testing.T) {
 
 func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 	cfg, in := loadOne(t, "vrrp_instance V6 {\n  interface eth0\n  virtual_router_id 6\n  virtual_ipaddress {\n    2001:db8::100/64\n  }\n}\n")
-	s, err := buildSpec(cfg, in, lookupFrom("2001:db8::1/64", "fe80::abcd/64"))
+	b, err := buildSpec(cfg, in, lookupFrom("2001:db8::1/64", "fe80::abcd/64"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.engine.SrcAddr != netip.MustParseAddr("fe80::abcd") || s.engine.Family != inet.IPv6 || s.engine.Version != 3 {
-		t.Errorf("src %v fam %v version %d", s.engine.SrcAddr, s.engine.Family, s.engine.Version)
+	if e := b.engine; e.SrcAddr != netip.MustParseAddr("fe80::abcd") || e.Family != inet.IPv6 || e.Version != 3 {
+		t.Errorf("src %v fam %v version %d", e.SrcAddr, e.Family, e.Version)
 	}
-	if v, _ := s.vips.get(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
+	if v, _ := b.spec.vips.get(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
 		t.Errorf("vip %+v", v)
 	}
 }

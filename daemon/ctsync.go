@@ -77,8 +77,10 @@ type syncInstall struct {
 
 // syncConfig maps lvs_sync_daemon to the engine's Config: the instance's
 // unicast peers (and its advert source) when it has them on the sync
-// interface, else multicast.
-func syncConfig(sd *config.SyncDaemon, in *config.Instance, spec *instanceSpec, logf func(string, ...any)) ctsync.Config {
+// interface, else multicast. iface is the instance's interface (its
+// block's, a use_vmac interface's parent) and eng its engine's
+// configuration; both are empty without a running instance.
+func syncConfig(sd *config.SyncDaemon, iface string, eng vrrp.Config, logf func(string, ...any)) ctsync.Config {
 	c := ctsync.Config{
 		Interface: sd.Interface,
 		Port:      uint16(sd.Port),
@@ -92,13 +94,9 @@ func syncConfig(sd *config.SyncDaemon, in *config.Instance, spec *instanceSpec, 
 	// uses the instance's unicast peers instead where multicast is
 	// likely unwelcome: when the instance is unicast on that very
 	// interface (its peers are reached through it).
-	if in != nil && in.Unicast() && in.Interface == sd.Interface {
-		for _, p := range in.UnicastPeers {
-			c.Peers = append(c.Peers, p.Addr)
-		}
-		if spec != nil {
-			c.Source = spec.engine.SrcAddr
-		}
+	if len(eng.Peers) > 0 && iface == sd.Interface {
+		c.Peers = slices.Clone(eng.Peers)
+		c.Source = eng.SrcAddr
 	} else {
 		c.Group = sd.Group
 	}
@@ -160,7 +158,7 @@ func (d *Daemon) syncInst() *instance {
 		return nil
 	}
 	for _, in := range d.insts {
-		if in.spec.cfg.Name == d.sync.cfg.Instance {
+		if in.spec.name == d.sync.cfg.Instance {
 			return in
 		}
 	}
@@ -192,9 +190,9 @@ func syncHeld(cfg *config.Config) map[string]bool {
 
 // syncEngineConfig is the configuration an instance's engine starts with:
 // its own, with NoPreempt while the sync holds it.
-func (d *Daemon) syncEngineConfig(s *instanceSpec) vrrp.Config {
-	c := s.engine
-	if d.sync.preHold[s.cfg.Name] {
+func (d *Daemon) syncEngineConfig(b built) vrrp.Config {
+	c := b.engine
+	if d.sync.preHold[b.spec.name] {
 		c.NoPreempt = true
 	}
 	return c
@@ -226,7 +224,7 @@ func (d *Daemon) startSync(ctx context.Context, now time.Time, cfg *config.Confi
 		}
 	}()
 	log := d.log.With("sync", st.cfg.Interface)
-	scfg := syncConfig(st.cfg, in.spec.cfg, in.spec, func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) })
+	scfg := syncConfig(st.cfg, in.spec.iface(), in.e.Config(), func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) })
 	if !scfg.Source.IsValid() {
 		scfg.Source = d.syncSource(st.cfg.Interface, scfg.Group, d.host.ifaceAddrs)
 	}
@@ -297,15 +295,16 @@ func (d *Daemon) syncHold(now time.Time, in *instance, on bool) {
 	d.sync.holding = on
 	held := syncHeld(d.cfg)
 	for _, m := range d.insts {
-		if m != in && !held[m.spec.cfg.Name] {
+		if m != in && !held[m.spec.name] {
 			continue
 		}
-		c := m.spec.engine
-		if on {
-			c.NoPreempt = true
-		}
+		// The engine's configuration is the only copy kept (instanceSpec):
+		// the hold sets its NoPreempt, and its release puts back the
+		// configured one.
+		c := m.e.Config()
+		c.NoPreempt = on || m.spec.noPreempt
 		if err := m.e.Reload(c, now); err != nil {
-			d.log.Warn("connection sync: hold preemption", "instance", m.spec.cfg.Name, "on", on, "err", err)
+			d.log.Warn("connection sync: hold preemption", "instance", m.spec.name, "on", on, "err", err)
 		}
 	}
 }
@@ -351,7 +350,7 @@ func (d *Daemon) syncSetServices() {
 // back to receiving.
 func (d *Daemon) syncTransitions(in *instance, ts []vrrp.Transition) func() {
 	st := &d.sync
-	if st.s == nil || st.cfg == nil || in.spec.cfg.Name != st.cfg.Instance || len(ts) == 0 {
+	if st.s == nil || st.cfg == nil || in.spec.name != st.cfg.Instance || len(ts) == 0 {
 		return nil
 	}
 	master := ts[len(ts)-1].To == vrrp.StateMaster
@@ -359,7 +358,7 @@ func (d *Daemon) syncTransitions(in *instance, ts []vrrp.Transition) func() {
 		return nil
 	}
 	st.master = master
-	s, rec, name := st.s, &st.inst, in.spec.cfg.Name
+	s, rec, name := st.s, &st.inst, in.spec.name
 	if !master {
 		return func() {
 			s.SetMaster(false)
@@ -471,9 +470,9 @@ func (d *Daemon) syncStatus(now time.Time) *control.SyncStatus {
 		SyncedAt:      st.syncedAt,
 		Master:        st.master, // the engine's own view replaces it (addSyncEngine)
 	}
-	if in := d.syncInst(); in != nil && in.spec.cfg.Unicast() {
-		for _, p := range in.spec.cfg.UnicastPeers {
-			out.Peers = append(out.Peers, control.SyncPeer{Addr: p.Addr.String(), Configured: true})
+	if in := d.syncInst(); in != nil && len(in.e.Config().Peers) > 0 {
+		for _, p := range in.e.Config().Peers {
+			out.Peers = append(out.Peers, control.SyncPeer{Addr: p.String(), Configured: true})
 		}
 	} else if st.cfg.Group.IsValid() {
 		out.Group = st.cfg.Group.String()

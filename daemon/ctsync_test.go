@@ -33,22 +33,21 @@ func TestSyncServices(t *testing.T) {
 func TestSyncConfig(t *testing.T) {
 	sd := &config.SyncDaemon{Interface: "eth1", Instance: "VI_1", ID: 7, Port: 9000, TTL: 2, MaxLen: 1400,
 		Group: netip.MustParseAddr("239.1.1.1"), AuthKey: []byte("0123456789abcdef")}
-	multicast := syncConfig(sd, &config.Instance{Name: "VI_1"}, nil, nil)
+	multicast := syncConfig(sd, "", vrrp.Config{}, nil)
 	if multicast.Group != sd.Group || multicast.Peers != nil || multicast.SyncID != 7 || multicast.Port != 9000 ||
 		multicast.TTL != 2 || multicast.MaxLen != 1400 || string(multicast.Key) != "0123456789abcdef" || multicast.Interface != "eth1" {
 		t.Errorf("multicast: %+v", multicast)
 	}
 	src := netip.MustParseAddr("198.51.100.1")
 	peer := netip.MustParseAddr("198.51.100.2")
-	in := &config.Instance{Name: "VI_1", Interface: "eth1", UnicastPeers: []*config.UnicastPeer{{Addr: peer}}}
-	uni := syncConfig(sd, in, &instanceSpec{engine: vrrp.Config{SrcAddr: src}}, nil)
+	eng := vrrp.Config{Name: "VI_1", SrcAddr: src, Peers: []netip.Addr{peer}}
+	uni := syncConfig(sd, "eth1", eng, nil)
 	if uni.Group.IsValid() || len(uni.Peers) != 1 || uni.Peers[0] != peer || uni.Source != src {
 		t.Errorf("unicast: %+v", uni)
 	}
 	// Unicast peers on another interface are not reached through the
 	// sync interface: multicast there, as keepalived does.
-	in.Interface = "eth0"
-	if other := syncConfig(sd, in, &instanceSpec{engine: vrrp.Config{SrcAddr: src}}, nil); other.Peers != nil || other.Group != sd.Group || other.Source.IsValid() {
+	if other := syncConfig(sd, "eth0", eng, nil); other.Peers != nil || other.Group != sd.Group || other.Source.IsValid() {
 		t.Errorf("unicast instance on another interface: %+v", other)
 	}
 }
@@ -95,10 +94,10 @@ func TestSyncHeld(t *testing.T) {
 	}
 	d := &Daemon{}
 	d.syncPrepare(cfg)
-	if c := d.syncEngineConfig(&instanceSpec{cfg: &config.Instance{Name: "VI_LB6"}}); !c.NoPreempt {
+	if c := d.syncEngineConfig(built{spec: &instanceSpec{name: "VI_LB6"}}); !c.NoPreempt {
 		t.Error("a held instance starts preempting")
 	}
-	if c := d.syncEngineConfig(&instanceSpec{cfg: &config.Instance{Name: "VI_X"}}); c.NoPreempt {
+	if c := d.syncEngineConfig(built{spec: &instanceSpec{name: "VI_X"}}); c.NoPreempt {
 		t.Error("an instance the sync does not follow starts held")
 	}
 	if syncHeld(&config.Config{}) != nil {

@@ -84,11 +84,14 @@ type Daemon struct {
 	host edges
 
 	// Everything below is owned by the loop goroutine.
-	cfg        *config.Config
-	insts      []*instance
-	groups     []*vrrp.Group
-	socks      map[sockKey]*sock
-	announcers map[string]announcer
+	// cfg is the running configuration without its vrrp_instance blocks
+	// (keepConfig); trackIfaces are the interfaces those blocks track.
+	cfg         *config.Config
+	trackIfaces []string
+	insts       []*instance
+	groups      []*vrrp.Group
+	socks       map[sockKey]*sock
+	announcers  map[string]announcer
 	// pacers space out the announcements on a physical interface whose
 	// vrrp_garp_interval / vrrp_gna_interval or garp_group is set, by the
 	// key garpPacing.pace gives (garppace.go); like announcers, d.work's.
@@ -372,7 +375,7 @@ func (d *Daemon) now() time.Time { return d.host.now() }
 
 // load reads the configuration file and derives the instances from it;
 // a configuration with errors is a *ConfigError.
-func (d *Daemon) load() (*config.Config, []*instanceSpec, error) {
+func (d *Daemon) load() (*config.Config, []built, error) {
 	cfg, diags := config.Load(d.opts.ConfigFile, d.opts.Env())
 	for _, dg := range diags {
 		switch {
@@ -394,22 +397,41 @@ func (d *Daemon) load() (*config.Config, []*instanceSpec, error) {
 
 // prepare cleans the host of what an earlier run left (VIPs, the
 // no_accept drop list) before any instance starts.
-func (d *Daemon) prepare(cfg *config.Config, specs []*instanceSpec) {
+func (d *Daemon) prepare(cfg *config.Config, bs []built) {
 	d.cfg, d.pacing = cfg, newGarpPacing(cfg)
 	d.addrs = d.host.addrs()
-	d.removeStale(specs)
-	d.startNoAccept(specs)
+	d.removeStale(bs)
+	d.startNoAccept(bs)
+}
+
+// keepConfig makes cfg the running configuration once the instances are
+// built from it: its vrrp_instance blocks are dropped (each instance's
+// spec and engine keep what is read of them later; instanceSpec), and the
+// interfaces their track_interface name are noted for status.
+func (d *Daemon) keepConfig(cfg *config.Config) {
+	d.trackIfaces = nil
+	seen := map[string]bool{}
+	for _, in := range cfg.Instances {
+		for _, r := range in.TrackInterfaces {
+			if !seen[r.Name] {
+				seen[r.Name] = true
+				d.trackIfaces = append(d.trackIfaces, r.Name)
+			}
+		}
+	}
+	cfg.DropInstances()
+	d.cfg, d.pacing = cfg, newGarpPacing(cfg)
 }
 
 // startEngines starts the trackers and BFD sessions, the instances that
 // follow them, then the virtual servers, the BGP speakers and the
 // connection sync, which follow the instances' states. On an error the
 // caller stops what started (stopAll, stopTracking, stopBFD, stopSync).
-func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*instanceSpec) error {
+func (d *Daemon) startEngines(ctx context.Context, now time.Time, bs []built) error {
 	d.startTracking(ctx, d.cfg)
 	d.startBFD(ctx, d.cfg)
 	d.syncPrepare(d.cfg)
-	if err := d.start(now, specs); err != nil {
+	if err := d.start(now, bs); err != nil {
 		return err
 	}
 	lbc, err := d.balancerFor(d.cfg)
@@ -423,6 +445,7 @@ func (d *Daemon) startEngines(ctx context.Context, now time.Time, specs []*insta
 		return fmt.Errorf("bgp: %w", err)
 	}
 	d.startSync(ctx, now, d.cfg)
+	d.keepConfig(d.cfg)
 	return nil
 }
 
@@ -655,7 +678,7 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 	return control.Response{Error: fmt.Sprintf("unknown command %q (expected status, conns or reload)", req.Cmd)}
 }
 
-func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
+func (d *Daemon) buildSpecs(cfg *config.Config) ([]built, error) {
 	if d.opts.NoBFD && len(cfg.BFDInstances) > 0 {
 		return nil, fmt.Errorf("-B/--no_bfd, but the configuration has %d bfd_instance blocks (%s at %s), which track_bfd and BFD_CHECK follow: remove them, or run without -B",
 			len(cfg.BFDInstances), cfg.BFDInstances[0].Name, cfg.BFDInstances[0].Pos)
@@ -663,17 +686,17 @@ func (d *Daemon) buildSpecs(cfg *config.Config) ([]*instanceSpec, error) {
 	if d.opts.NoVRRP {
 		return nil, nil
 	}
-	var specs []*instanceSpec
+	var bs []built
 	var errs []error
 	for _, in := range cfg.Instances {
-		s, err := buildSpec(cfg, in, d.host.ifaceAddrs)
+		b, err := buildSpec(cfg, in, d.host.ifaceAddrs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: vrrp_instance %s: %w", in.Pos, in.Name, err))
 			continue
 		}
-		specs = append(specs, s)
+		bs = append(bs, b)
 	}
-	return specs, errors.Join(errs...)
+	return bs, errors.Join(errs...)
 }
 
 // balancerFor maps the virtual servers of cfg, unless the daemon runs VRRP
@@ -694,10 +717,10 @@ func (d *Daemon) balancerFor(cfg *config.Config) (*lbConfig, error) {
 // removeStale removes VIPs a previous run left behind (a crash, kill -9),
 // so that this node does not answer for them while it is a backup. Only
 // addresses the configuration names are touched.
-func (d *Daemon) removeStale(specs []*instanceSpec) {
+func (d *Daemon) removeStale(bs []built) {
 	var all []addr.VIP
-	for _, s := range specs {
-		for _, v := range s.vips {
+	for _, b := range bs {
+		for _, v := range b.spec.vips {
 			all = append(all, v)
 		}
 	}
@@ -710,36 +733,33 @@ func (d *Daemon) removeStale(specs []*instanceSpec) {
 	}
 }
 
-// start creates engines for specs and the sockets they need.
-func (d *Daemon) start(now time.Time, specs []*instanceSpec) error {
+// start creates engines for bs and the sockets they need.
+func (d *Daemon) start(now time.Time, bs []built) error {
 	byName := map[string]*instance{}
-	for _, s := range specs {
-		in, err := d.startInstance(now, s)
+	for _, b := range bs {
+		in, err := d.startInstance(now, b)
 		if err != nil {
 			return err
 		}
-		byName[s.cfg.Name] = in
+		byName[b.spec.name] = in
 	}
 	return d.buildGroups(byName)
 }
 
-func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error) {
-	e, err := vrrp.New(d.syncEngineConfig(s), now) // held from its first step while the sync starts
+func (d *Daemon) startInstance(now time.Time, b built) (*instance, error) {
+	s := b.spec
+	e, err := vrrp.New(d.syncEngineConfig(b), now) // held from its first step while the sync starts
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.cfg.Pos, err)
+		return nil, fmt.Errorf("%s: %w", b.cfg.Pos, err)
 	}
-	if s.vmac != "" {
-		fam := inet.IPv4
-		if s.engine.Family == inet.IPv6 {
-			fam = inet.IPv6
-		}
-		if _, err := d.addrs.EnsureVMAC(s.parent, s.engine.VRID, fam, s.vmac); err != nil {
-			return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac: %w", s.cfg.Pos, s.cfg.Name, err)
+	if s.vmac() != "" {
+		if _, err := d.addrs.EnsureVMAC(s.parent(), b.engine.VRID, b.engine.Family, s.vmac()); err != nil {
+			return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac: %w", b.cfg.Pos, s.name, err)
 		}
 	}
 	in := &instance{spec: s, e: e, since: now, reason: "startup"}
 	var ignored []string
-	in.refs, ignored = refsFor(d.cfg, s.cfg)
+	in.refs, ignored = refsFor(d.cfg, b.cfg)
 	for _, msg := range ignored {
 		d.log.Info("tracking", "ignored", msg)
 	}
@@ -754,9 +774,9 @@ func (d *Daemon) startInstance(now time.Time, s *instanceSpec) (*instance, error
 		d.linkUp[s.ifname] = true
 	}
 	d.retrack(now, in)
-	d.log.Info("instance started", "instance", s.cfg.Name, "interface", s.ifname, "vrid", s.engine.VRID,
-		"version", e.Config().Version, "priority", s.engine.Priority, "src", s.engine.SrcAddr.String(),
-		"unicast", len(s.engine.Peers) > 0)
+	d.log.Info("instance started", "instance", s.name, "interface", s.ifname, "vrid", b.engine.VRID,
+		"version", b.engine.Version, "priority", b.engine.Priority, "src", b.engine.SrcAddr.String(),
+		"unicast", len(b.engine.Peers) > 0)
 	return in, nil
 }
 
@@ -789,30 +809,31 @@ func (d *Daemon) buildGroups(byName map[string]*instance) error {
 // attach gives in a socket on its interface and family, opening one if
 // needed; adverts are demultiplexed by VRID.
 func (d *Daemon) attach(in *instance) error {
-	key := sockKey{in.spec.ifname, in.spec.engine.Family}
-	multicast := len(in.spec.engine.Peers) == 0
+	ec := in.e.Config()
+	key := sockKey{in.spec.ifname, ec.Family}
+	multicast := len(ec.Peers) == 0
 	s := d.socks[key]
 	if s == nil {
 		conn, err := d.host.openSocket(key.ifname, key.fam, netio.Options{Multicast: multicast, ReadBuffer: 1 << 20})
 		if err != nil {
-			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
+			return fmt.Errorf("vrrp_instance %s: %w", in.spec.name, err)
 		}
 		if err := d.poll.Add(conn.Fd(), conn.Fd()); err != nil {
 			_ = conn.Close()
-			return fmt.Errorf("vrrp_instance %s: watch the socket: %w", in.spec.cfg.Name, err)
+			return fmt.Errorf("vrrp_instance %s: watch the socket: %w", in.spec.name, err)
 		}
 		s = &sock{key: key, conn: conn, byVRID: map[uint8]*instance{}, foreign: map[uint8]uint64{}}
 		d.socks[key] = s
 		d.byFd[conn.Fd()] = s
 	} else if multicast {
 		if err := s.conn.JoinGroup(); err != nil {
-			return fmt.Errorf("vrrp_instance %s: %w", in.spec.cfg.Name, err)
+			return fmt.Errorf("vrrp_instance %s: %w", in.spec.name, err)
 		}
 	}
-	if other := s.byVRID[in.spec.engine.VRID]; other != nil {
-		return fmt.Errorf("vrrp_instance %s: VRID %d is already used by %s on %s", in.spec.cfg.Name, in.spec.engine.VRID, other.spec.cfg.Name, key.ifname)
+	if other := s.byVRID[ec.VRID]; other != nil {
+		return fmt.Errorf("vrrp_instance %s: VRID %d is already used by %s on %s", in.spec.name, ec.VRID, other.spec.name, key.ifname)
 	}
-	s.byVRID[in.spec.engine.VRID] = in
+	s.byVRID[ec.VRID] = in
 	in.sock = s
 	return nil
 }
@@ -820,11 +841,11 @@ func (d *Daemon) attach(in *instance) error {
 // removeVMAC deletes the instance's use_vmac interface, as keepalived does
 // when an instance stops.
 func (d *Daemon) removeVMAC(in *instance) {
-	if in.spec.vmac == "" {
+	if in.spec.vmac() == "" {
 		return
 	}
-	if err := d.addrs.RemoveVMAC(in.spec.vmac); err != nil {
-		d.log.Warn("remove VMAC", "instance", in.spec.cfg.Name, "interface", in.spec.vmac, "err", err)
+	if err := d.addrs.RemoveVMAC(in.spec.vmac()); err != nil {
+		d.log.Warn("remove VMAC", "instance", in.spec.name, "interface", in.spec.vmac(), "err", err)
 	}
 }
 
@@ -834,7 +855,7 @@ func (d *Daemon) detach(in *instance) {
 	if s == nil {
 		return
 	}
-	delete(s.byVRID, in.spec.engine.VRID)
+	delete(s.byVRID, in.e.Config().VRID)
 	in.sock = nil
 	if len(s.byVRID) == 0 {
 		d.poll.Del(s.conn.Fd())
@@ -860,7 +881,7 @@ func (d *Daemon) receive(now time.Time, s *sock, p netio.Packet) {
 	}
 	err := in.e.Step(now, vrrp.Packet{Data: p.Data, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
 	if err != nil {
-		d.drops.note(now, in.spec.cfg.Name, err)
+		d.drops.note(now, in.spec.name, err)
 	}
 }
 
@@ -960,8 +981,8 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 		if in.sock == nil {
 			break
 		}
-		if err := in.sock.conn.Send(o.Data, in.spec.engine.SrcAddr, o.Dst); err != nil {
-			d.log.Warn("send advert", "instance", in.spec.cfg.Name, "err", err)
+		if err := in.sock.conn.Send(o.Data, in.e.Config().SrcAddr, o.Dst); err != nil {
+			d.log.Warn("send advert", "instance", in.spec.name, "err", err)
 		}
 	}
 	if len(rd.Adverts) == 0 {
@@ -983,7 +1004,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	if len(rd.Transitions) == 0 && len(rd.AddAddrs) == 0 && len(rd.DelAddrs) == 0 && len(rd.Announce) == 0 && len(rd.Notes) == 0 {
 		return // a steady-state advert: nothing for the worker (and no closure to allocate)
 	}
-	name := in.spec.cfg.Name
+	name := in.spec.name
 	spec := in.spec
 	syncJob := d.syncTransitions(in, rd.Transitions) // before the claim: the synced copy goes in first
 	var noAccept func()
@@ -1025,7 +1046,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		}
 		n := noted{t: t}
 		if d.notifier != nil {
-			n.scripts = d.notifyScripts(spec.cfg.Notify)
+			n.scripts = d.notifyScripts(spec.m().notify)
 		}
 		trans = append(trans, n)
 	}
@@ -1063,7 +1084,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		for _, p := range del {
 			v, ok := spec.vips.get(p)
 			if !ok {
-				v, _ = spec.retired.get(p)
+				v, _ = spec.m().retired.get(p)
 			}
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
@@ -1117,8 +1138,8 @@ func groupTransitionLine(name string, to vrrp.State) string {
 // setRoutes installs or removes the instance's virtual_routes and
 // virtual_rules, which follow the VIPs: present only on the master.
 func (d *Daemon) setRoutes(spec *instanceSpec, on bool) {
-	follow(d, spec.cfg.Name, "virtual route", on, spec.routes, d.addrs.AddRoute, d.addrs.RemoveRoute)
-	follow(d, spec.cfg.Name, "virtual rule", on, spec.rules, d.addrs.AddRule, d.addrs.RemoveRule)
+	follow(d, spec.name, "virtual route", on, spec.m().routes, d.addrs.AddRoute, d.addrs.RemoveRoute)
+	follow(d, spec.name, "virtual rule", on, spec.m().rules, d.addrs.AddRule, d.addrs.RemoveRule)
 }
 
 // follow adds (on) or removes each of items, logging what fails.
@@ -1157,8 +1178,8 @@ func (d *Daemon) announce(in *instance, spec *instanceSpec, pacing *garpPacing, 
 		d.announcers[dev] = a
 	}
 	phys := dev
-	if spec.vmac != "" && dev == spec.vmac {
-		phys = spec.parent
+	if vmac := spec.vmac(); vmac != "" && dev == vmac {
+		phys = spec.parent()
 	}
 	key, gaps := pacing.pace(phys)
 	gap := gaps[0]

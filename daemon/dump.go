@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"vigil/addr"
-	"vigil/config"
 	"vigil/vrrp"
 )
 
@@ -46,7 +45,9 @@ func DumpPath(dir string, kind DumpKind) string {
 
 // dumpInstance is what a dump shows of one instance, copied on the loop.
 type dumpInstance struct {
-	cfg      *config.Instance
+	// spec is read for the settings only the dumps print; a running
+	// spec does not change (a reload replaces it).
+	spec     *instanceSpec
 	eng      vrrp.Config
 	st       vrrp.Status
 	ifname   string
@@ -63,30 +64,39 @@ type dumpSnapshot struct {
 
 func (d *Daemon) dumpSnapshot(ctx context.Context) (dumpSnapshot, error) {
 	var s dumpSnapshot
-	err := d.call(ctx, func(time.Time) {
-		if d.cfg != nil {
-			s.routerID = d.cfg.Global.RouterID
-		}
-		for _, in := range d.insts {
-			di := dumpInstance{cfg: in.spec.cfg, eng: in.spec.engine, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac, since: in.since}
-			excluded := map[string]bool{}
-			for _, v := range in.spec.cfg.ExcludedVIPs {
-				excluded[v.Prefix.String()] = true
-			}
-			for _, v := range in.spec.vips {
-				if excluded[v.Prefix.String()] {
-					di.excluded = append(di.excluded, v)
-				} else {
-					di.vips = append(di.vips, v)
-				}
-			}
-			byAddr := func(a, b addr.VIP) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) }
-			slices.SortFunc(di.vips, byAddr)
-			slices.SortFunc(di.excluded, byAddr)
-			s.insts = append(s.insts, di)
-		}
-	})
+	err := d.call(ctx, func(time.Time) { s = d.dumpCopy() })
 	return s, err
+}
+
+// dumpCopy copies what a dump shows; on the loop.
+func (d *Daemon) dumpCopy() dumpSnapshot {
+	var s dumpSnapshot
+	if d.cfg != nil {
+		s.routerID = d.cfg.Global.RouterID
+	}
+	for _, in := range d.insts {
+		// The engine's configuration with the configured preemption
+		// (the connection sync's hold is not configuration).
+		eng := in.e.Config()
+		eng.NoPreempt = in.spec.noPreempt
+		di := dumpInstance{spec: in.spec, eng: eng, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since}
+		excluded := map[string]bool{}
+		for _, p := range in.spec.m().excluded {
+			excluded[p.String()] = true
+		}
+		for _, v := range in.spec.vips {
+			if excluded[v.Prefix.String()] {
+				di.excluded = append(di.excluded, v)
+			} else {
+				di.vips = append(di.vips, v)
+			}
+		}
+		byAddr := func(a, b addr.VIP) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) }
+		slices.SortFunc(di.vips, byAddr)
+		slices.SortFunc(di.excluded, byAddr)
+		s.insts = append(s.insts, di)
+	}
+	return s
 }
 
 // Checking reports whether virtual servers and their health checks run
@@ -250,11 +260,11 @@ func jsonFor(in dumpInstance) jsonInstance {
 	set := st.OwnsVIPs
 	j := jsonData{
 		Iname:                st.Name,
-		DontTrackPrimary:     b2i(in.cfg.DontTrackPrimary),
+		DontTrackPrimary:     b2i(in.spec.dontTrackPrimary),
 		SkipCheckAdvAddr:     b2i(in.eng.SkipCheckAdvAddr),
-		StrictMode:           b2i(in.cfg.StrictMode),
+		StrictMode:           b2i(in.spec.strict),
 		VmacIfname:           in.vmac,
-		IfpIfname:            in.cfg.Interface,
+		IfpIfname:            in.spec.iface(),
 		MasterPriority:       int(st.MasterPriority),
 		GarpDelay:            seconds(g.MasterDelay),
 		GarpRefresh:          seconds(g.MasterRefresh),
@@ -268,7 +278,7 @@ func jsonFor(in dumpInstance) jsonInstance {
 		BasePriority:         int(st.BasePriority),
 		EffectivePriority:    int(st.Priority),
 		Vipset:               set,
-		PromoteSecondaries:   in.cfg.PromoteSecondaries,
+		PromoteSecondaries:   in.spec.promoteSecondaries,
 		AdverInt:             seconds(st.AdvertInterval),
 		MasterAdverInt:       seconds(st.MasterAdverInterval),
 		Accept:               b2i(!in.eng.NoAccept),
@@ -277,7 +287,7 @@ func jsonFor(in dumpInstance) jsonInstance {
 		State:                stateNumber(st.State),
 		Wantstate:            stateNumber(st.State),
 		Version:              st.Version,
-		SMTPAlert:            in.cfg.SMTPAlert.Or(false),
+		SMTPAlert:            in.spec.smtpAlert,
 		Vips:                 []string{},
 	}
 	if !in.since.IsZero() {
@@ -372,7 +382,7 @@ func writeData(w io.Writer, s dumpSnapshot) error {
 		if st.Reason != "" {
 			fmt.Fprintf(&b, "   Last transition reason = %s\n", st.Reason)
 		}
-		fmt.Fprintf(&b, "   Interface = %s\n", in.cfg.Interface)
+		fmt.Fprintf(&b, "   Interface = %s\n", in.spec.iface())
 		if in.vmac != "" {
 			fmt.Fprintf(&b, "   VMAC interface = %s\n", in.vmac)
 		}
@@ -382,8 +392,8 @@ func writeData(w io.Writer, s dumpSnapshot) error {
 			for _, p := range e.Peers {
 				fmt.Fprintf(&b, "     %s\n", p)
 			}
-		} else if in.cfg.McastDstIP.IsValid() {
-			fmt.Fprintf(&b, "   Multicast address %s\n", in.cfg.McastDstIP)
+		} else if g := in.spec.mcastDst(e.Family); g.IsValid() {
+			fmt.Fprintf(&b, "   Multicast address %s\n", g)
 		}
 		fmt.Fprintf(&b, "   Gratuitous ARP delay = %g\n", e.GARP.MasterDelay.Seconds())
 		fmt.Fprintf(&b, "   Gratuitous ARP repeat = %d\n", e.GARP.MasterRepeat)
@@ -403,7 +413,7 @@ func writeData(w io.Writer, s dumpSnapshot) error {
 		if e.PreemptDelay > 0 {
 			fmt.Fprintf(&b, "   Preempt delay = %g secs\n", e.PreemptDelay.Seconds())
 		}
-		fmt.Fprintf(&b, "   Promote_secondaries = %s\n", onOff(in.cfg.PromoteSecondaries))
+		fmt.Fprintf(&b, "   Promote_secondaries = %s\n", onOff(in.spec.promoteSecondaries))
 		if st.Version == 2 {
 			switch e.AuthType {
 			case 1:
@@ -412,8 +422,8 @@ func writeData(w io.Writer, s dumpSnapshot) error {
 				b.WriteString("   Authentication type = none\n")
 			}
 		}
-		if in.cfg.SyncGroup != "" {
-			fmt.Fprintf(&b, "   Sync group = %s\n", in.cfg.SyncGroup)
+		if g := in.spec.m().syncGroup; g != "" {
+			fmt.Fprintf(&b, "   Sync group = %s\n", g)
 		}
 		fmt.Fprintf(&b, "   Virtual IP (%d):\n", len(in.vips))
 		for _, v := range in.vips {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,9 +37,12 @@ func footprintConfig(n int) string {
 // vrrp.Instance's one-byte fields grouped (Instance in the 1,024-byte
 // size class instead of 1,152), 3,247-3,267 with the config's words
 // copied out of the file's text (config.keep), 3,216-3,234 without the
-// spec's copy of the family (392 -> 384 bytes, a size class down); the
-// bound is there so that a change that
-// adds per-instance memory shows here rather than in bench/footprint.sh.
+// spec's copy of the family (392 -> 384 bytes, a size class down),
+// 1,826-1,835 with the vrrp_instance blocks dropped once built and the
+// spec cut to what the daemon reads (instanceSpec: no copy of the
+// engine's configuration, rare settings in specMore; 384 -> 80 bytes);
+// the bound is there so that a change that adds per-instance memory
+// shows here rather than in bench/footprint.sh.
 func TestHeapPerInstance(t *testing.T) {
 	const n = 1000
 	conf := footprintConfig(n)
@@ -64,7 +68,109 @@ func TestHeapPerInstance(t *testing.T) {
 	runtime.KeepAlive(l)
 	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
 	t.Logf("%d bytes of live heap per instance (%d instances)", per, n)
-	if per > 3400 {
-		t.Errorf("the daemon keeps %d bytes of heap per VRRP instance, want at most 3400", per)
+	if per > 1900 {
+		t.Errorf("the daemon keeps %d bytes of heap per VRRP instance, want at most 1900", per)
+	}
+}
+
+// TestSpecKeepsWhatTheDaemonReads: once the instances run, the daemon
+// keeps no vrrp_instance block (its Config's are dropped and the specs
+// hold none), yet the data dump, status and a reload still see every
+// setting they read from the block.
+func TestSpecKeepsWhatTheDaemonReads(t *testing.T) {
+	conf := `
+global_defs {
+  script_user nobody
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  state BACKUP
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  nopreempt
+  promote_secondaries
+  dont_track_primary
+  mcast_dst_ip 224.0.0.99
+  use_vmac
+  track_interface {
+    eth1
+  }
+  notify_master /bin/true
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+  virtual_ipaddress_excluded {
+    192.0.2.200/24
+  }
+}
+vrrp_instance VI_2 {
+  interface eth1
+  virtual_router_id 52
+  virtual_ipaddress {
+    192.0.2.101/24
+  }
+}
+vrrp_instance VI_3 {
+  interface eth1
+  virtual_router_id 53
+  virtual_ipaddress {
+    192.0.2.102/24
+  }
+}
+`
+	l := newLab(t, conf)
+	if len(l.d.cfg.Instances) != 0 || l.d.cfg.Instance("VI_1") != nil {
+		t.Errorf("the running Config keeps %d vrrp_instance blocks, want none", len(l.d.cfg.Instances))
+	}
+	if l.d.insts[2].spec.more != nil {
+		t.Errorf("VI_3 has none of specMore's settings but a specMore: %+v", l.d.insts[2].spec.more)
+	}
+	var b strings.Builder
+	if err := writeData(&b, l.d.dumpCopy()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Interface = eth0\n", "VMAC interface = vrrp.51\n", "Multicast address 224.0.0.99\n",
+		"Preempt = disabled\n", "Promote_secondaries = enabled\n", "Sync group = G\n",
+		"Virtual IP (1):\n", "Virtual IP Excluded (1):\n",
+		// VI_2 and VI_3: the family's group without mcast_dst_ip
+		"Multicast address 224.0.0.18\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the data dump has no %q:\n%s", want, b.String())
+		}
+	}
+	found := false
+	for _, ts := range l.d.trackerStatus() {
+		found = found || ts.Kind == "interface" && ts.Name == "eth1"
+	}
+	if !found {
+		t.Errorf("status does not list track_interface eth1: %+v", l.d.trackerStatus())
+	}
+	if spec := l.d.insts[0].spec; spec.m().notify.Master == nil || !spec.noPreempt {
+		t.Errorf("VI_1's spec lost notify_master or nopreempt: %+v %+v", spec, spec.more)
+	}
+	// The same file again changes nothing, and a changed priority is an
+	// update of the running engine, compared against its configuration.
+	if res := l.d.reload(l.now); !res.OK || len(res.Changes) != 0 {
+		t.Errorf("reload of the same file: %+v", res)
+	}
+	l.rewrite(strings.Replace(conf, "priority 100", "priority 110", 1))
+	e := l.d.insts[0].e
+	if res := l.d.reload(l.now); !res.OK || !slices.Equal(res.Changes, []string{"updated VI_1"}) {
+		t.Errorf("reload with a new priority: %+v", res)
+	}
+	if l.d.insts[0].e != e || e.Config().Priority != 110 || !e.Config().NoPreempt {
+		t.Errorf("VI_1 after the reload: same engine %v, config %+v", l.d.insts[0].e == e, e.Config())
+	}
+	if len(l.d.cfg.Instances) != 0 {
+		t.Errorf("the reloaded Config keeps %d vrrp_instance blocks", len(l.d.cfg.Instances))
 	}
 }

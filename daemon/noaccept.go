@@ -15,7 +15,7 @@ import (
 // startNoAccept removes a drop list left by an earlier run (killed before
 // it could) and keeps the filter for later. Without nft the filter is
 // missing: reported only if an instance needs it.
-func (d *Daemon) startNoAccept(specs []*instanceSpec) {
+func (d *Daemon) startNoAccept(bs []built) {
 	f, err := d.host.openAcceptFilter()
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -24,9 +24,9 @@ func (d *Daemon) startNoAccept(specs []*instanceSpec) {
 	}
 	if err != nil {
 		d.log.Debug("accept-mode filter unavailable", "err", err)
-		for _, s := range specs {
-			if s.engine.NoAccept {
-				d.log.Error("no_accept cannot be enforced: packets to the VIPs will be accepted", "instance", s.cfg.Name, "err", err)
+		for _, b := range bs {
+			if b.engine.NoAccept {
+				d.log.Error("no_accept cannot be enforced: packets to the VIPs will be accepted", "instance", b.spec.name, "err", err)
 				break
 			}
 		}

@@ -35,7 +35,7 @@ func (d *Daemon) periodicWork() bool {
 		}
 	}
 	for _, in := range d.insts {
-		if len(in.spec.cfg.BFDTakeover) > 0 && in.spec.engine.Family == inet.IPv6 {
+		if len(in.spec.m().bfdTakeover) > 0 && in.e.Config().Family == inet.IPv6 {
 			return true
 		}
 	}

@@ -45,7 +45,7 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			d.log.Warn("config", "diagnostic", dg.String())
 		}
 	}
-	specs, err := d.buildSpecs(cfg)
+	bs, err := d.buildSpecs(cfg)
 	if err != nil {
 		res.Errors = []string{err.Error()}
 		d.log.Error("reload rejected; the running configuration is kept", "err", err)
@@ -54,23 +54,28 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	groupsChanged := !reflect.DeepEqual(groupShape(d.cfg), groupShape(cfg))
 	old := map[string]*instance{}
 	for _, in := range d.insts {
-		old[in.spec.cfg.Name] = in
+		old[in.spec.name] = in
 	}
 	var kept []*instance
-	var toStart []*instanceSpec
-	for _, s := range specs {
-		o := old[s.cfg.Name]
+	var toStart []built
+	blocks := map[*instance]*config.Instance{} // the new block of each kept instance, for its trackers
+	for _, b := range bs {
+		s := b.spec
+		o := old[s.name]
 		switch {
 		case o == nil:
-			res.Changes = append(res.Changes, "added "+s.cfg.Name)
-			toStart = append(toStart, s)
+			res.Changes = append(res.Changes, "added "+s.name)
+			toStart = append(toStart, b)
 			continue
-		case sameSpec(o.spec, s) && !(groupsChanged && (o.group != nil || s.cfg.SyncGroup != "")):
+		case sameSpec(o, b) && !(groupsChanged && (o.group != nil || s.m().syncGroup != "")):
 			// Keep the engine; the new block may differ in positions or in
-			// things the engine does not see (notify scripts).
-			o.spec.cfg = s.cfg
+			// things the engine does not see (notify scripts), which the
+			// new spec carries. VIPs an earlier reload retired stay known.
+			s.setRetired(o.spec.m().retired)
+			o.spec = s
 			kept = append(kept, o)
-		case o.spec.ifname == s.ifname && o.spec.engine.Family == s.engine.Family && o.spec.vmac == s.vmac && o.e.Reload(s.engine, now) == nil:
+			blocks[o] = b.cfg
+		case o.spec.ifname == s.ifname && o.e.Config().Family == b.engine.Family && o.spec.vmac() == s.vmac() && o.e.Reload(b.engine, now) == nil:
 			if o.e.State() == vrrp.StateMaster {
 				// Swap the routes and rules the master holds.
 				d.setRoutes(o.spec, false)
@@ -79,21 +84,23 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// The engine keeps its state and timers and diffs a master's
 			// VIPs; addresses that left the config are still looked up
 			// for their removal.
-			res.Changes = append(res.Changes, "updated "+s.cfg.Name)
-			s.retired = nil
+			res.Changes = append(res.Changes, "updated "+s.name)
+			var retired vipSet
 			for _, v := range o.spec.vips {
 				if _, still := s.vips.search(v.Prefix); !still {
-					s.retired.put(v)
+					retired.put(v)
 				}
 			}
+			s.setRetired(retired)
 			o.spec = s
 			kept = append(kept, o)
+			blocks[o] = b.cfg
 		default:
-			res.Changes = append(res.Changes, "restarted "+s.cfg.Name+": its interface, family, VRID or version changed")
+			res.Changes = append(res.Changes, "restarted "+s.name+": its interface, family, VRID or version changed")
 			d.shutdown(now, o)
-			toStart = append(toStart, s)
+			toStart = append(toStart, b)
 		}
-		delete(old, s.cfg.Name)
+		delete(old, s.name)
 	}
 	for name, o := range old {
 		res.Changes = append(res.Changes, "removed "+name)
@@ -103,16 +110,16 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	d.cfg, d.pacing = cfg, newGarpPacing(cfg)
 	byName := map[string]*instance{}
 	for _, in := range kept {
-		byName[in.spec.cfg.Name] = in
+		byName[in.spec.name] = in
 	}
 	var errs []string
-	for _, s := range toStart {
-		in, err := d.startInstance(now, s)
+	for _, b := range toStart {
+		in, err := d.startInstance(now, b)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
-		byName[s.cfg.Name] = in
+		byName[b.spec.name] = in
 	}
 	if groupsChanged {
 		if err := d.buildGroups(byName); err != nil {
@@ -138,9 +145,12 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	d.startTracking(d.runCtx, cfg)
 	d.startBFD(d.runCtx, cfg)
 	for _, in := range d.insts {
-		in.refs, _ = refsFor(cfg, in.spec.cfg)
+		if blk := blocks[in]; blk != nil { // started ones have theirs already
+			in.refs, _ = refsFor(cfg, blk)
+		}
 		d.retrack(now, in)
 	}
+	d.keepConfig(cfg)
 	d.syncNoAccept() // accept or no_accept may have changed
 	res.OK = len(errs) == 0
 	if res.OK {
@@ -162,10 +172,18 @@ func (d *Daemon) shutdown(now time.Time, in *instance) {
 	d.removeVMAC(in)
 }
 
-func sameSpec(a, b *instanceSpec) bool {
-	return a.ifname == b.ifname && a.engine.Family == b.engine.Family && a.vmac == b.vmac &&
-		reflect.DeepEqual(a.routes, b.routes) && reflect.DeepEqual(a.rules, b.rules) &&
-		reflect.DeepEqual(a.engine, b.engine) && reflect.DeepEqual(a.vips, b.vips)
+// sameSpec reports whether the new block b asks nothing of the running
+// instance in that its engine and its VIPs, routes and rules do not
+// already do. The engine's configuration is compared with b's, both
+// normalized, with the configured preemption in place of the connection
+// sync's hold (the engine's is the only copy kept: instanceSpec).
+func sameSpec(in *instance, b built) bool {
+	a, n := in.spec, b.spec
+	running := in.e.Config()
+	running.NoPreempt = a.noPreempt
+	return a.ifname == n.ifname && a.vmac() == n.vmac() &&
+		reflect.DeepEqual(a.m().routes, n.m().routes) && reflect.DeepEqual(a.m().rules, n.m().rules) &&
+		reflect.DeepEqual(running, b.engine) && reflect.DeepEqual(a.vips, n.vips)
 }
 
 func groupShape(c *config.Config) map[string][]string {

@@ -41,7 +41,7 @@ func (d *Daemon) snapshot() control.Status {
 			Cause:          causeName(in.cause),
 			Counters:       counters(st.Counters),
 		}
-		if in.spec.engine.Family == inet.IPv6 {
+		if in.e.Config().Family == inet.IPv6 {
 			is.Family = "ipv6"
 		}
 		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps.Load(), in.nas.Load(), in.announceErrs.Load()
@@ -103,10 +103,8 @@ func (d *Daemon) trackerStatus() []control.TrackerStatus {
 	for _, p := range d.cfg.TrackProcesses {
 		add(track.Key{Kind: track.KindProcess, Name: p.Name})
 	}
-	for _, in := range d.cfg.Instances {
-		for _, r := range in.TrackInterfaces {
-			add(track.Key{Kind: track.KindInterface, Name: r.Name})
-		}
+	for _, name := range d.trackIfaces {
+		add(track.Key{Kind: track.KindInterface, Name: name})
 	}
 	for _, g := range d.cfg.SyncGroups {
 		for _, r := range g.TrackInterfaces {

@@ -15,10 +15,9 @@ import (
 // default where keepalived has one; New reports what it cannot accept.
 //
 // The one-byte fields are grouped at the start and the end: 232 bytes
-// instead of 280 with them between the 8-byte ones. A running instance
-// holds the Config twice (the daemon's spec and the engine's copy), and
-// the 48 bytes put the engine's Instance in a smaller size class (issue
-// #7).
+// instead of 280 with them between the 8-byte ones, which put the
+// engine's Instance in a smaller size class (issue #7). The engine's copy
+// (Instance.Config) is the only one a running daemon keeps.
 type Config struct {
 	Name string // the instance name, for transitions and notify scripts
 	VRID uint8  // 1..255
@@ -129,6 +128,12 @@ func DefaultGARP() GARP {
 
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("invalid vrrp instance")
+
+// Normalized is c with its defaults filled in, as New and Reload take it
+// and Instance.Config returns it, or the error New would return. A caller
+// that keeps no copy of its own compares a new configuration with a
+// running instance's through it.
+func (c Config) Normalized() (Config, error) { return c.normalize() }
 
 // normalize fills in defaults and checks c.
 func (c Config) normalize() (Config, error) {
