@@ -26,17 +26,11 @@ func parseFlow(b []byte, e *wire.Entry) bool {
 		case ctaTupleReply:
 			ok = ok && parseTuple(p, &e.Reply, &replyProto)
 		case ctaStatus:
-			if len(p) >= 4 {
-				e.Status = binary.BigEndian.Uint32(p)
-			}
+			e.Status = be32(p, e.Status)
 		case ctaTimeout:
-			if len(p) >= 4 {
-				e.Timeout = binary.BigEndian.Uint32(p)
-			}
+			e.Timeout = be32(p, e.Timeout)
 		case ctaMark:
-			if len(p) >= 4 {
-				e.Mark = binary.BigEndian.Uint32(p)
-			}
+			e.Mark = be32(p, e.Mark)
 		case ctaZone:
 			if len(p) >= 2 {
 				e.Zone = binary.BigEndian.Uint16(p)
@@ -86,6 +80,15 @@ func eachAttr(b []byte, fn func(typ uint16, p []byte)) {
 	}
 }
 
+// be32 is the 32-bit big-endian value of attribute p, or old when p is too
+// short (a malformed attribute changes nothing).
+func be32(p []byte, old uint32) uint32 {
+	if len(p) < 4 {
+		return old
+	}
+	return binary.BigEndian.Uint32(p)
+}
+
 // parseTuple decodes CTA_TUPLE_ORIG or _REPLY: addresses, protocol, ports.
 func parseTuple(b []byte, t *wire.Tuple, proto *uint8) bool {
 	var havePorts bool
@@ -93,21 +96,15 @@ func parseTuple(b []byte, t *wire.Tuple, proto *uint8) bool {
 		switch typ {
 		case ctaTupleIP:
 			eachAttr(p, func(typ uint16, p []byte) {
+				// 4 bytes for the IPv4 attributes, 16 for the IPv6 ones.
+				a, ok := netip.AddrFromSlice(p)
+				v4 := ok && a.Is4()
+				v6 := ok && a.Is6()
 				switch {
-				case (typ == ctaIPv4Src || typ == ctaIPv4Dst) && len(p) == 4:
-					a := netip.AddrFrom4([4]byte(p))
-					if typ == ctaIPv4Src {
-						t.Src = a
-					} else {
-						t.Dst = a
-					}
-				case (typ == ctaIPv6Src || typ == ctaIPv6Dst) && len(p) == 16:
-					a := netip.AddrFrom16([16]byte(p))
-					if typ == ctaIPv6Src {
-						t.Src = a
-					} else {
-						t.Dst = a
-					}
+				case typ == ctaIPv4Src && v4, typ == ctaIPv6Src && v6:
+					t.Src = a
+				case typ == ctaIPv4Dst && v4, typ == ctaIPv6Dst && v6:
+					t.Dst = a
 				}
 			})
 		case ctaTupleProto:

@@ -1,6 +1,7 @@
 package ctsync
 
 import (
+	"net/netip"
 	"testing"
 
 	"vigil/ctsync/wire"
@@ -10,7 +11,12 @@ import (
 // writes is the untranslated one); the kernel's own messages are checked
 // against github.com/ti-mo/conntrack in the lab tests.
 func TestParseFlowRoundTrip(t *testing.T) {
-	for _, e := range append(synthFlows(3, synthVIP, 0), testEntry(7, 50)) {
+	v6 := wire.Entry{
+		Key:   wire.Key{Proto: 6, Zone: 3, Orig: wire.Tuple{Src: netip.MustParseAddr("2001:db8::7"), Dst: netip.MustParseAddr("2001:db8:1::100"), SrcPort: 40000, DstPort: 443}},
+		Reply: wire.Tuple{Src: netip.MustParseAddr("2001:db8:2::10"), Dst: netip.MustParseAddr("2001:db8::7"), SrcPort: 8443, DstPort: 40000},
+		Mark:  0x2a, TCPState: 3, Status: ipsSeenReply, Timeout: 120,
+	}
+	for _, e := range append(synthFlows(3, synthVIP, 0), testEntry(7, 50), v6) {
 		var m nlmsg
 		m.appendCreate(&e, 1)
 		var got wire.Entry

@@ -273,36 +273,34 @@ func (s *Syncer) openUDP(ifi *net.Interface) error {
 	}
 	s.udp = pc.(*net.UDPConn)
 	ttl := int(s.cfg.TTL)
+	// What the two families' packet connections share, for the group.
+	var mc interface {
+		SetMulticastLoopback(bool) error
+		SetMulticastInterface(*net.Interface) error
+		JoinGroup(*net.Interface, net.Addr) error
+	}
 	if s.is6 {
 		s.p6 = ipv6.NewPacketConn(s.udp)
-		if err := s.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
-			return fmt.Errorf("ctsync: %w", err)
-		}
+		err = s.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true)
 		_ = s.p6.SetHopLimit(ttl)
 		_ = s.p6.SetMulticastHopLimit(ttl)
-		_ = s.p6.SetMulticastLoopback(false)
-		if s.cfg.Group.IsValid() {
-			if err := s.p6.SetMulticastInterface(ifi); err != nil {
-				return fmt.Errorf("ctsync: multicast interface: %w", err)
-			}
-			if err := s.p6.JoinGroup(ifi, &net.UDPAddr{IP: s.cfg.Group.AsSlice()}); err != nil {
-				return fmt.Errorf("ctsync: join %s on %s: %w", s.cfg.Group, ifi.Name, err)
-			}
-		}
-		return nil
+		mc = s.p6
+	} else {
+		s.p4 = ipv4.NewPacketConn(s.udp)
+		err = s.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagInterface, true)
+		_ = s.p4.SetTTL(ttl)
+		_ = s.p4.SetMulticastTTL(ttl)
+		mc = s.p4
 	}
-	s.p4 = ipv4.NewPacketConn(s.udp)
-	if err := s.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagInterface, true); err != nil {
+	if err != nil { // the control messages, without which nothing is received
 		return fmt.Errorf("ctsync: %w", err)
 	}
-	_ = s.p4.SetTTL(ttl)
-	_ = s.p4.SetMulticastTTL(ttl)
-	_ = s.p4.SetMulticastLoopback(false)
+	_ = mc.SetMulticastLoopback(false)
 	if s.cfg.Group.IsValid() {
-		if err := s.p4.SetMulticastInterface(ifi); err != nil {
+		if err := mc.SetMulticastInterface(ifi); err != nil {
 			return fmt.Errorf("ctsync: multicast interface: %w", err)
 		}
-		if err := s.p4.JoinGroup(ifi, &net.UDPAddr{IP: s.cfg.Group.AsSlice()}); err != nil {
+		if err := mc.JoinGroup(ifi, &net.UDPAddr{IP: s.cfg.Group.AsSlice()}); err != nil {
 			return fmt.Errorf("ctsync: join %s on %s: %w", s.cfg.Group, ifi.Name, err)
 		}
 	}

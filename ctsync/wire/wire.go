@@ -336,24 +336,15 @@ func Decode(d *Datagram, b []byte, key []byte) error {
 		b = b[:n]
 	}
 	p := b[HeaderLen:]
+	var err error
 	switch d.Type {
 	case TypeUpdate:
-		for i := 0; i < int(d.Count); i++ {
-			var e Entry
-			var err error
-			if p, err = decodeEntry(&e, p); err != nil {
-				return fmt.Errorf("entry %d: %w", i, err)
-			}
-			d.Entries = append(d.Entries, e)
+		if p, err = decodeEach(&d.Entries, p, d.Count, "entry", decodeEntry); err != nil {
+			return err
 		}
 	case TypeDelete:
-		for i := 0; i < int(d.Count); i++ {
-			var k Key
-			var err error
-			if p, err = decodeDelete(&k, p); err != nil {
-				return fmt.Errorf("delete %d: %w", i, err)
-			}
-			d.Deletes = append(d.Deletes, k)
+		if p, err = decodeEach(&d.Deletes, p, d.Count, "delete", decodeDelete); err != nil {
+			return err
 		}
 	case TypeFullEnd:
 		if d.Count != 0 {
@@ -394,16 +385,41 @@ func getAddr(b []byte, n int) netip.Addr {
 	return netip.AddrFrom16([16]byte(b))
 }
 
-func decodeEntry(e *Entry, p []byte) ([]byte, error) {
-	if len(p) < entryFixed {
-		return nil, errf(ReasonShort, "%d bytes, entry needs %d", len(p), entryFixed)
+// decodeEach decodes count items off p with dec, appends them to out, and
+// returns what follows them; what names an item in the error.
+func decodeEach[T any](out *[]T, p []byte, count uint16, what string, dec func(*T, []byte) ([]byte, error)) ([]byte, error) {
+	for i := range int(count) {
+		var x T
+		var err error
+		if p, err = dec(&x, p); err != nil {
+			return nil, fmt.Errorf("%s %d: %w", what, i, err)
+		}
+		*out = append(*out, x)
+	}
+	return p, nil
+}
+
+// itemAddrLen checks that p holds an item (what: entry or delete) of
+// fixed bytes and addrs addresses of the family its first byte names, and
+// returns the length of those addresses.
+func itemAddrLen(p []byte, what string, fixed, addrs int) (int, error) {
+	if len(p) < fixed {
+		return 0, errf(ReasonShort, "%d bytes, %s needs %d", len(p), what, fixed)
 	}
 	n, err := addrLen(p[0])
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if len(p) < entryFixed+4*n {
-		return nil, errf(ReasonShort, "%d bytes, IPv%d entry needs %d", len(p), p[0], entryFixed+4*n)
+	if len(p) < fixed+addrs*n {
+		return 0, errf(ReasonShort, "%d bytes, IPv%d %s needs %d", len(p), p[0], what, fixed+addrs*n)
+	}
+	return n, nil
+}
+
+func decodeEntry(e *Entry, p []byte) ([]byte, error) {
+	n, err := itemAddrLen(p, "entry", entryFixed, 4)
+	if err != nil {
+		return nil, err
 	}
 	if p[7] != 0 {
 		return nil, errf(ReasonFlags, "reserved entry byte %#02x", p[7])
@@ -424,15 +440,9 @@ func decodeEntry(e *Entry, p []byte) ([]byte, error) {
 }
 
 func decodeDelete(k *Key, p []byte) ([]byte, error) {
-	if len(p) < deleteFixed {
-		return nil, errf(ReasonShort, "%d bytes, delete needs %d", len(p), deleteFixed)
-	}
-	n, err := addrLen(p[0])
+	n, err := itemAddrLen(p, "delete", deleteFixed, 2)
 	if err != nil {
 		return nil, err
-	}
-	if len(p) < deleteFixed+2*n {
-		return nil, errf(ReasonShort, "%d bytes, IPv%d delete needs %d", len(p), p[0], deleteFixed+2*n)
 	}
 	k.Proto = p[1]
 	k.Zone = binary.BigEndian.Uint16(p[2:])

@@ -107,6 +107,7 @@ func TestGoldenDeleteAndAuth(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	good := AppendEntry(AppendHeader(nil, Header{Type: TypeUpdate, Count: 1}), &entry4)
 	set := func(i int, v byte) []byte { b := bytes.Clone(good); b[i] = v; return b }
+	del := AppendDelete(AppendHeader(nil, Header{Type: TypeDelete, Count: 1}), &entry6.Key)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -126,6 +127,10 @@ func TestMalformed(t *testing.T) {
 		{"family 5", set(HeaderLen, 5), ReasonFamily},
 		{"entry reserved byte", set(HeaderLen+7, 1), ReasonFlags},
 		{"family 6 with v4 length", set(HeaderLen, 6), ReasonShort},
+		{"delete cut", del[:len(del)-1], ReasonShort},
+		{"delete fixed part cut", del[:HeaderLen+3], ReasonShort},
+		{"delete family 5", append(bytes.Clone(del[:HeaderLen]), append([]byte{5}, del[HeaderLen+1:]...)...), ReasonFamily},
+		{"delete trailing", append(bytes.Clone(del), 0), ReasonTrailing},
 		{"hello with count", AppendHeader(nil, Header{Type: TypeHello, Count: 1}), ReasonCount},
 		{"full-end without total", AppendHeader(nil, Header{Type: TypeFullEnd}), ReasonShort},
 		{"full-request with payload", append(AppendHeader(nil, Header{Type: TypeFullRequest}), 1), ReasonTrailing},
