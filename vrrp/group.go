@@ -146,21 +146,29 @@ func (g *Group) refresh(reason because) {
 		if !m.ownFault() && faulty != nil {
 			why = because{CauseSyncGroup, fmt.Sprintf("sync group %s: %s in FAULT", g.name, faulty.cfg.Name)}
 		}
-		switch {
-		case m.state == StateInit:
-		case m.faulty() && m.state != StateFault:
-			m.becomeFault(why)
-		case !m.faulty() && m.state == StateFault:
-			m.startup(why, false)
-			if m.state == StateMaster && master == nil {
-				master = m
-			}
+		if m.settleFault(why) && m.state == StateMaster && master == nil {
+			master = m
 		}
 	}
 	if master != nil {
 		g.follow(master, StateMaster)
 	}
 	g.check()
+}
+
+// settleFault moves i into FAULT while it has a cause of fault (its own or
+// its sync group's), and out of it through startup once it has none; it
+// reports whether i left FAULT. An instance in INIT stays there.
+func (i *Instance) settleFault(reason because) (left bool) {
+	switch {
+	case i.state == StateInit:
+	case i.faulty() && i.state != StateFault:
+		i.becomeFault(reason)
+	case !i.faulty() && i.state == StateFault:
+		i.startup(reason, false)
+		return true
+	}
+	return false
 }
 
 // allWantMaster reports whether every member other than m is MASTER or a

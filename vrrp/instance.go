@@ -511,13 +511,7 @@ func (i *Instance) checkFault(reason because) {
 		i.group.refresh(reason)
 		return
 	}
-	switch {
-	case i.state == StateInit:
-	case i.faulty() && i.state != StateFault:
-		i.becomeFault(reason)
-	case !i.faulty() && i.state == StateFault:
-		i.startup(reason, false)
-	}
+	i.settleFault(reason)
 }
 
 func (i *Instance) track(ev Tracking) {
