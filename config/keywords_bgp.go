@@ -67,7 +67,7 @@ type BGPAnnounce struct {
 
 // BGPInstance returns the bgp_instance called name, or nil.
 func (c *Config) BGPInstance(name string) *BGPInstance {
-	return find(c.BGPInstances, func(x *BGPInstance) bool { return x.Name == name })
+	return lookup(nil, c.BGPInstances, name, func(x *BGPInstance) string { return x.Name })
 }
 
 var (

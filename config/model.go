@@ -96,49 +96,51 @@ func (c *Config) DropInstances() {
 
 // Script returns the vrrp_script called name, or nil.
 func (c *Config) Script(name string) *VRRPScript {
-	if c.idx != nil && c.idx.scripts[name] != nil {
-		return c.idx.scripts[name]
-	}
-	return find(c.Scripts, func(x *VRRPScript) bool { return x.Name == name })
+	return lookup(c.index().scripts, c.Scripts, name, func(x *VRRPScript) string { return x.Name })
 }
 
 // TrackFile returns the track_file called name, or nil.
 func (c *Config) TrackFile(name string) *TrackFile {
-	if c.idx != nil && c.idx.trackFiles[name] != nil {
-		return c.idx.trackFiles[name]
-	}
-	return find(c.TrackFiles, func(x *TrackFile) bool { return x.Name == name })
+	return lookup(c.index().trackFiles, c.TrackFiles, name, func(x *TrackFile) string { return x.Name })
 }
 
 // TrackProcess returns the vrrp_track_process called name, or nil.
 func (c *Config) TrackProcess(name string) *TrackProcess {
-	if c.idx != nil && c.idx.trackProcs[name] != nil {
-		return c.idx.trackProcs[name]
-	}
-	return find(c.TrackProcesses, func(x *TrackProcess) bool { return x.Name == name })
+	return lookup(c.index().trackProcs, c.TrackProcesses, name, func(x *TrackProcess) string { return x.Name })
 }
 
 // Instance returns the vrrp_instance called name, or nil.
 func (c *Config) Instance(name string) *Instance {
-	if c.idx != nil && c.idx.instances[name] != nil {
-		return c.idx.instances[name]
-	}
-	return find(c.Instances, func(x *Instance) bool { return x.Name == name })
+	return lookup(c.index().instances, c.Instances, name, func(x *Instance) string { return x.Name })
 }
 
 // VirtualServerGroup returns the virtual_server_group called name, or nil.
 func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
-	return find(c.VirtualServerGroups, func(x *VirtualServerGroup) bool { return x.Name == name })
+	return lookup(nil, c.VirtualServerGroups, name, func(x *VirtualServerGroup) string { return x.Name })
 }
 
 // LocalAddressGroup returns the local_address_group called name, or nil.
 func (c *Config) LocalAddressGroup(name string) *LocalAddressGroup {
-	return find(c.LocalAddressGroups, func(x *LocalAddressGroup) bool { return x.Name == name })
+	return lookup(nil, c.LocalAddressGroups, name, func(x *LocalAddressGroup) string { return x.Name })
 }
 
-// find returns the first item of list that matches, or nil.
-func find[T any](list []*T, match func(*T) bool) *T {
-	if i := slices.IndexFunc(list, match); i >= 0 {
+// noIndex is the index of a Config built by hand: every lookup scans.
+var noIndex index
+
+func (c *Config) index() *index {
+	if c.idx == nil {
+		return &noIndex
+	}
+	return c.idx
+}
+
+// lookup returns the item called name: the one idx maps it to, else the
+// first of list whose nameOf is name, else nil.
+func lookup[T any](idx map[string]*T, list []*T, name string, nameOf func(*T) string) *T {
+	if x := idx[name]; x != nil {
+		return x
+	}
+	if i := slices.IndexFunc(list, func(x *T) bool { return nameOf(x) == name }); i >= 0 {
 		return list[i]
 	}
 	return nil
@@ -531,7 +533,7 @@ func (b *BFDInstance) ToChecker() bool { return b.Checker || !b.VRRP }
 
 // BFDInstance returns the named bfd_instance, or nil.
 func (c *Config) BFDInstance(name string) *BFDInstance {
-	return find(c.BFDInstances, func(x *BFDInstance) bool { return x.Name == name })
+	return lookup(nil, c.BFDInstances, name, func(x *BFDInstance) string { return x.Name })
 }
 
 // TrackRef is one line of a track_interface/track_script/track_file/
