@@ -273,17 +273,8 @@ func TestGarpIntervalVMACsShareParent(t *testing.T) {
 		c = strings.Replace(c, "virtual_router_id 51", "virtual_router_id "+vrid, 1)
 		return strings.Replace(c, "192.0.2.100/24", vip, 1)
 	}
-	l := newLab(t, "global_defs {\n  vrrp_garp_interval 0.05\n}\n"+inst("51", "192.0.2.100/24")+inst("52", "192.0.2.101/24"))
-	ops := pacedARPs(t, l, 10, 50*time.Millisecond)
-	for _, dev := range []string{"vrrp.51", "vrrp.52"} {
-		if !slices.ContainsFunc(ops, func(op string) bool { return strings.HasSuffix(op, " dev "+dev) }) {
-			t.Errorf("no ARP sent from %s:\n\t%s", dev, strings.Join(ops, "\n\t"))
-		}
-	}
-	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{"eth0"}) {
-		t.Errorf("pacers %q, want one for eth0", keys)
-	}
-	l.d.stopAll(l.now)
+	conf := "global_defs {\n  vrrp_garp_interval 0.05\n}\n" + inst("51", "192.0.2.100/24") + inst("52", "192.0.2.101/24")
+	onePacer(t, conf, []string{"vrrp.51", "vrrp.52"}, "eth0")
 }
 
 // TestGarpGroupShared: a garp_group of eth0 and eth1 spaces out the ARPs
@@ -291,15 +282,24 @@ func TestGarpIntervalVMACsShareParent(t *testing.T) {
 // with no global vrrp_garp_interval.
 func TestGarpGroupShared(t *testing.T) {
 	vi2 := strings.NewReplacer("VI_1", "VI_2", "eth0", "eth1", "virtual_router_id 51", "virtual_router_id 52", "192.0.2.100/24", "198.51.100.100/24").Replace(instanceConf(""))
-	l := newLab(t, "garp_group {\n  garp_interval 0.05\n  interfaces {\n    eth0\n    eth1\n  }\n}\n"+instanceConf("")+vi2)
+	conf := "garp_group {\n  garp_interval 0.05\n  interfaces {\n    eth0\n    eth1\n  }\n}\n" + instanceConf("") + vi2
+	onePacer(t, conf, []string{"eth0", "eth1"}, "garp_group eth0 eth1")
+}
+
+// onePacer runs conf (paced at 0.05 s) until its instances are MASTER and
+// checks that their gratuitous ARPs go out 50 ms apart (pacedARPs), that
+// each of devs sent some, and that one pacer, called pacer, sent them all.
+func onePacer(t *testing.T, conf string, devs []string, pacer string) {
+	t.Helper()
+	l := newLab(t, conf)
 	ops := pacedARPs(t, l, 10, 50*time.Millisecond)
-	for _, dev := range []string{"eth0", "eth1"} {
+	for _, dev := range devs {
 		if !slices.ContainsFunc(ops, func(op string) bool { return strings.HasSuffix(op, " dev "+dev) }) {
-			t.Errorf("no ARP sent on %s:\n\t%s", dev, strings.Join(ops, "\n\t"))
+			t.Errorf("no ARP sent from %s:\n\t%s", dev, strings.Join(ops, "\n\t"))
 		}
 	}
-	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{"garp_group eth0 eth1"}) {
-		t.Errorf("pacers %q, want one for the group", keys)
+	if keys := pacerKeys(l.d); !slices.Equal(keys, []string{pacer}) {
+		t.Errorf("pacers %q, want only %q", keys, pacer)
 	}
 	l.d.stopAll(l.now)
 }
