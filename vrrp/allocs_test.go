@@ -57,11 +57,15 @@ func TestSteadyStateAllocations(t *testing.T) {
 	wantState(t, b, vrrp.StateBackup)
 }
 
-// TestInstanceSize keeps an Instance in the runtime's 1,024-byte size
-// class (issue #7): one byte over puts it in the 1,152 class, 128 bytes
-// more per instance.
+// TestInstanceSize keeps an Instance in the runtime's 768-byte size
+// class (issue #7; 1,024 before the pending output, the drop counters and
+// the fault words shrank): the runtime puts an 8-byte header before an
+// object of more than 512 bytes with pointers, so one byte over 760 puts
+// it in the 896 class, 128 bytes more per instance.
 func TestInstanceSize(t *testing.T) {
-	if n := unsafe.Sizeof(vrrp.Instance{}); n > 1024 {
-		t.Errorf("an Instance is %d bytes, want at most 1024 (see its comment)", n)
+	n := unsafe.Sizeof(vrrp.Instance{})
+	t.Logf("an Instance is %d bytes", n)
+	if n > 760 {
+		t.Errorf("an Instance is %d bytes, want at most 760 (see its comment)", n)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // Config is one vrrp_instance. The zero value of each field is keepalived's
 // default where keepalived has one; New reports what it cannot accept.
 //
-// The one-byte fields are grouped at the start and the end: 232 bytes
+// The one-byte fields are grouped at the start and the end: 224 bytes
 // instead of 280 with them between the 8-byte ones, which put the
 // engine's Instance in a smaller size class (issue #7). The engine's copy
 // (Instance.Config) is the only one a running daemon keeps.
@@ -61,8 +61,6 @@ type Config struct {
 	// Peers are unicast_peer; empty means multicast to wire.GroupV4 or
 	// wire.GroupV6.
 	Peers []netip.Addr
-	// InitialState is `state MASTER|BACKUP`; see the package documentation.
-	InitialState State
 	// ChecksumMode is how version 3 IPv4 checksums are computed and
 	// checked (v3_checksum_as_v2 is wire.ChecksumNoPseudoHeader).
 	ChecksumMode wire.ChecksumMode
@@ -91,6 +89,8 @@ type Config struct {
 	// sends one more advert of its own before it becomes backup
 	// (higher_prio_send_advert).
 	HigherPrioSendAdvert bool
+	// InitialState is `state MASTER|BACKUP`; see the package documentation.
+	InitialState State
 }
 
 // GARP is the announcement schedule: gratuitous ARPs for IPv4 VIPs and

@@ -15,38 +15,27 @@ import (
 //
 // The one-byte fields are kept together, and the advertised addresses,
 // the advert destinations and the password are derived when used rather
-// than kept beside what they derive from: an Instance is 992 bytes, in
+// than kept beside what they derive from: an Instance was 992 bytes, in
 // the runtime's 1,024-byte size class, where it was 1,112 in the 1,152
 // class (issue #7: 128 bytes and two small allocations less per
-// instance; TestInstanceSize).
+// instance). The pending output keeps only what the engine queues
+// (output: 96 bytes, not a whole Ready's 168), the drop counters and the
+// words of a tracking fault or a bfd_takeover are allocated when there is
+// one (drops, rare), and the one-byte fields (State is one byte) share
+// two words with delta: 752 bytes, 760 with the 8-byte header the runtime
+// puts before an object of more than 512 bytes with pointers, in the
+// 768-byte class (256 bytes less per instance; TestInstanceSize).
 type Instance struct {
-	cfg   Config
-	state State
-	now   time.Time
+	cfg Config
+	now time.Time
 
-	delta int   // tracking weights
-	prio  uint8 // effective priority
-
+	state      State
+	prio       uint8 // effective priority
+	masterPrio uint8
 	// Causes of FAULT; the instance is in FAULT while any holds.
 	ifDown     bool
 	trackFault bool
 	groupFault bool
-	trackWhy   string
-
-	masterPrio     uint8
-	masterAdverInt time.Duration // what the down timer uses
-	masterAddr     netip.Addr
-
-	// Timers; a zero time is a timer that does not run.
-	downAt    time.Time // BACKUP: Master_Down_Timer
-	advertAt  time.Time // MASTER: Adver_Timer
-	refreshAt time.Time // MASTER: periodic GARP refresh
-	bursts    []burst   // MASTER: delayed GARP bursts
-	preemptAt time.Time // BACKUP: when a pending preempt delay ends (not a timer)
-
-	// takeover is why the down timer was brought forward by PeerDown;
-	// empty when it runs its ordinary course.
-	takeover string
 	// wantMaster: the down timer expired but a sync group holds us back.
 	wantMaster bool
 	// ivalMismatch: the last advert had a version 3 interval other than
@@ -57,17 +46,38 @@ type Instance struct {
 	oldUnicastSum bool
 	// wantVIPs: see out.
 	wantVIPs bool
+	delta    int32 // tracking weights (Tracking.Delta)
+
+	masterAdverInt time.Duration // what the down timer uses
+	masterAddr     netip.Addr
+
+	// Timers; a zero time is a timer that does not run.
+	downAt    time.Time // BACKUP: Master_Down_Timer
+	advertAt  time.Time // MASTER: Adver_Timer
+	refreshAt time.Time // MASTER: periodic GARP refresh
+	bursts    []burst   // MASTER: delayed GARP bursts
+	preemptAt time.Time // BACKUP: when a pending preempt delay ends (not a timer)
+
+	// rare holds the words of a tracking fault and of a bfd_takeover, nil
+	// until there is one: two strings kept in every instance took it
+	// over the 768-byte size class.
+	rare *rareWhy
 
 	since time.Time
 	why   because
 
-	counters Counters
-	group    *Group
+	counters counts
+	// drops are Counters.Dropped, nil until the first drop: a dropped
+	// advert is rare and allocates its DropError anyway, and the 112
+	// bytes of an array kept in every instance took it over a size
+	// class.
+	drops *[numDropReasons]uint64
+	group *Group
 
 	// Output pending for Ready. Addresses are declarative: wantVIPs is
 	// what the state calls for, installed what the caller was last told
 	// to have, and Ready hands over the difference.
-	out       Ready
+	out       output
 	installed []netip.Prefix
 
 	// spare are advert buffers handed back by Recycle, reused by
@@ -107,6 +117,73 @@ func (i *Instance) authData() [8]byte {
 		return [8]byte{}
 	}
 	return wire.Password(i.cfg.AuthPass)
+}
+
+// rareWhy is Instance.rare.
+type rareWhy struct {
+	// trackWhy is what holds the instance in FAULT by tracking, while
+	// trackFault.
+	trackWhy string
+	// takeover is why the down timer was brought forward by PeerDown;
+	// empty when it runs its ordinary course.
+	takeover string
+}
+
+// setTakeover and setTrackWhy set a rareWhy word; clearing one allocates
+// nothing.
+func (i *Instance) setTakeover(w string) {
+	if i.rare == nil && w == "" {
+		return
+	}
+	if i.rare == nil {
+		i.rare = &rareWhy{}
+	}
+	i.rare.takeover = w
+}
+
+func (i *Instance) setTrackWhy(w string) {
+	if i.rare == nil && w == "" {
+		return
+	}
+	if i.rare == nil {
+		i.rare = &rareWhy{}
+	}
+	i.rare.trackWhy = w
+}
+
+func (i *Instance) takeover() string {
+	if i.rare == nil {
+		return ""
+	}
+	return i.rare.takeover
+}
+
+// output is what the engine queues for Ready; Ready adds the address
+// changes and the next deadline.
+type output struct {
+	Adverts     []Outbound
+	Announce    []Announcement
+	Transitions []Transition
+	Notes       []string
+}
+
+func (o *output) empty() bool {
+	return len(o.Adverts) == 0 && len(o.Announce) == 0 && len(o.Transitions) == 0 && len(o.Notes) == 0
+}
+
+// counts are Counters but the drops (Instance.drops).
+type counts struct {
+	Received, Sent                     uint64
+	PriorityZeroRcvd, PriorityZeroSent uint64
+	BecameMaster, ReleasedMaster       uint64
+}
+
+// countDrop counts a packet dropped for r.
+func (i *Instance) countDrop(r DropReason) {
+	if i.drops == nil {
+		i.drops = new([numDropReasons]uint64)
+	}
+	i.drops[r]++
 }
 
 type burst struct {
@@ -176,7 +253,7 @@ func (i *Instance) Reload(cfg Config, now time.Time) error {
 	if err := i.setConfig(cfg); err != nil {
 		return err
 	}
-	i.prio = EffectivePriority(cfg.Priority, i.delta)
+	i.prio = EffectivePriority(cfg.Priority, int(i.delta))
 	switch i.state {
 	case StateBackup:
 		if cfg.Version == 2 {
@@ -264,8 +341,8 @@ func (i *Instance) Advance(now time.Time) {
 
 // Ready returns what to do and forgets it.
 func (i *Instance) Ready() Ready {
-	rd := i.out
-	i.out = Ready{}
+	rd := Ready{Adverts: i.out.Adverts, Announce: i.out.Announce, Transitions: i.out.Transitions, Notes: i.out.Notes}
+	i.out = output{}
 	if !i.addrsSettled() {
 		rd.AddAddrs, rd.DelAddrs = i.addrDiff()
 		if i.wantVIPs {
@@ -296,7 +373,7 @@ func (i *Instance) Recycle(rd Ready) {
 
 // HasReady reports whether Ready has anything to do.
 func (i *Instance) HasReady() bool {
-	return !i.out.Empty() || !i.addrsSettled()
+	return !i.out.empty() || !i.addrsSettled()
 }
 
 // addrsSettled reports, without allocating, whether the installed
@@ -367,13 +444,20 @@ func (i *Instance) Status() Status {
 		MasterDownAt:        i.downAt,
 		NextAdvertAt:        i.advertAt,
 		PreemptAt:           i.preemptAt,
-		Counters:            i.counters,
+		Counters: Counters{
+			Received: i.counters.Received, Sent: i.counters.Sent,
+			PriorityZeroRcvd: i.counters.PriorityZeroRcvd, PriorityZeroSent: i.counters.PriorityZeroSent,
+			BecameMaster: i.counters.BecameMaster, ReleasedMaster: i.counters.ReleasedMaster,
+		},
+	}
+	if i.drops != nil {
+		s.Counters.Dropped = *i.drops
 	}
 	if i.ifDown {
 		s.Faults = append(s.Faults, "interface down")
 	}
 	if i.trackFault {
-		s.Faults = append(s.Faults, i.trackWhy)
+		s.Faults = append(s.Faults, i.rare.trackWhy)
 	}
 	if i.groupFault {
 		s.Faults = append(s.Faults, "sync group "+i.group.name)
@@ -418,9 +502,9 @@ func (i *Instance) advance(now time.Time) {
 	case StateBackup:
 		if due(i.downAt, now) {
 			why := fixed(CauseMasterDown)
-			if i.takeover != "" {
+			if w := i.takeover(); w != "" {
 				// bfd_takeover: the timer was brought forward (PeerDown).
-				why = because{CauseBFDTakeover, i.takeover}
+				why = because{CauseBFDTakeover, w}
 			}
 			i.tryMaster(why)
 		}
@@ -457,10 +541,11 @@ func (i *Instance) peerDown(ev PeerDown) {
 	at := i.now.Add(i.skew())
 	if i.downAt.IsZero() || at.Before(i.downAt) {
 		i.downAt = at
-		i.takeover = "takeover: " + ev.Reason
+		w := "takeover: " + ev.Reason
 		if ev.Reason == "" {
-			i.takeover = fmt.Sprintf("takeover: master %v unreachable", a)
+			w = fmt.Sprintf("takeover: master %v unreachable", a)
 		}
+		i.setTakeover(w)
 	}
 }
 
@@ -471,7 +556,7 @@ func (i *Instance) tryMaster(reason because) {
 		// keepalived prefers BACKUP to thrashing: wait for the others,
 		// checking again a Master_Down_Interval later.
 		i.downAt = i.now.Add(i.downInterval())
-		i.takeover = "" // the next expiry is the ordinary timer's
+		i.setTakeover("") // the next expiry is the ordinary timer's
 		return
 	}
 	i.becomeMaster(reason)
@@ -520,8 +605,12 @@ func (i *Instance) track(ev Tracking) {
 		reason.text = "tracking"
 	}
 	i.trackFault = ev.Fault
-	i.trackWhy = reason.text
-	i.delta = ev.Delta
+	if ev.Fault {
+		i.setTrackWhy(reason.text)
+	} else {
+		i.setTrackWhy("") // read only while trackFault
+	}
+	i.delta = int32(ev.Delta)
 	i.prio = EffectivePriority(i.cfg.Priority, ev.Delta)
 	i.checkFault(reason)
 }
@@ -539,7 +628,7 @@ func (i *Instance) shutdown() {
 }
 
 func (i *Instance) stopTimers() {
-	i.takeover = ""
+	i.setTakeover("")
 	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	i.bursts = nil
 	i.wantMaster = false

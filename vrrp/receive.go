@@ -18,7 +18,7 @@ func (i *Instance) receive(p Packet) error {
 	b := p.Data
 	src, dst := p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
 	drop := func(r DropReason, format string, args ...any) error {
-		i.counters.Dropped[r]++
+		i.countDrop(r)
 		return &DropError{Reason: r, Src: src, Detail: fmt.Sprintf(format, args...)}
 	}
 
@@ -144,7 +144,7 @@ func (i *Instance) onBackup(a wire.Advert, src netip.Addr) {
 	i.adopt(a)
 	// Whatever this advert does to the down timer, a takeover brought
 	// forward by PeerDown no longer stands: the master is heard.
-	i.takeover = ""
+	i.setTakeover("")
 	if a.Priority == 0 {
 		// The master is leaving: take over after Skew_Time, so that the
 		// highest priority backup answers first.

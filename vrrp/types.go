@@ -9,8 +9,9 @@ import (
 )
 
 // State is the state of an instance: RFC 5798 section 6.4's Initialize,
-// Backup and Master, and keepalived's FAULT.
-type State int
+// Backup and Master, and keepalived's FAULT. One byte, so that it packs
+// with the other one-byte fields of Config and Instance (issue #7).
+type State uint8
 
 // The states. StateInit is also the zero value of Config.InitialState,
 // meaning BACKUP.
