@@ -932,19 +932,34 @@ func (d *Daemon) next() time.Time {
 // milliseconds, which let `vigil demo` end up with two masters at
 // election), its address changes or its GARP bursts. The second pass
 // does the rest of each Ready in the engine's order.
+//
+// Only Readies with slow work wait for the second pass: a steady-state
+// advert's is done once sent. Kept for every instance with output, the
+// buffer of pending Readies held 176 bytes per instance for the daemon's
+// life (240 with its growth), since every master's advert falls due in
+// the same turn; and a buffer grown by a burst of transitions (all
+// instances becoming master at start) is let go rather than kept (issue
+// #7: TestHeapPerInstance).
 func (d *Daemon) flush() {
 	pend := d.pending[:0]
 	for _, in := range d.insts {
 		if in.e.HasReady() {
 			rd := in.e.Ready()
 			d.sendAdverts(in, &rd)
+			if !hasSlowWork(&rd) {
+				in.e.Recycle(rd) // the advert buffers serve the next adverts
+				continue
+			}
 			pend = append(pend, pendingReady{in: in, rd: rd})
 		}
 	}
 	for k := range pend {
 		d.apply(pend[k].in, &pend[k].rd)
-		pend[k].in.e.Recycle(pend[k].rd) // the advert buffers serve the next adverts
-		pend[k] = pendingReady{}         // drop the references
+		pend[k].in.e.Recycle(pend[k].rd)
+		pend[k] = pendingReady{} // drop the references
+	}
+	if cap(pend) > maxPending {
+		pend = nil
 	}
 	d.pending = pend[:0]
 	for _, g := range d.groups {
@@ -964,6 +979,15 @@ func (d *Daemon) flush() {
 			}
 		}
 	}
+}
+
+// maxPending is the most pending Readies whose buffer flush keeps.
+const maxPending = 16
+
+// hasSlowWork reports whether rd asks for more than its adverts: what apply
+// does.
+func hasSlowWork(rd *vrrp.Ready) bool {
+	return len(rd.Transitions) > 0 || len(rd.AddAddrs) > 0 || len(rd.DelAddrs) > 0 || len(rd.Announce) > 0 || len(rd.Notes) > 0
 }
 
 // pendingReady is a Ready whose adverts are sent and whose slow part is
@@ -1001,7 +1025,7 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 // the LB model) is read here; the I/O runs on d.work, in order, so the
 // loop goes on sending adverts while nft and netlink take their time.
 func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
-	if len(rd.Transitions) == 0 && len(rd.AddAddrs) == 0 && len(rd.DelAddrs) == 0 && len(rd.Announce) == 0 && len(rd.Notes) == 0 {
+	if !hasSlowWork(rd) {
 		return // a steady-state advert: nothing for the worker (and no closure to allocate)
 	}
 	name := in.spec.name
