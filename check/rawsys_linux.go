@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,21 +29,21 @@ func toRawSockaddr(sa unix.Sockaddr) rawSockaddr {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
 		raw := (*unix.RawSockaddrInet4)(unsafe.Pointer(&r.b[0]))
-		raw.Family = unix.AF_INET
-		p := (*[2]byte)(unsafe.Pointer(&raw.Port))
-		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
-		raw.Addr = sa.Addr
+		raw.Family, raw.Port, raw.Addr = unix.AF_INET, netPort(sa.Port), sa.Addr
 		r.n = unix.SizeofSockaddrInet4
 	case *unix.SockaddrInet6:
 		raw := (*unix.RawSockaddrInet6)(unsafe.Pointer(&r.b[0]))
-		raw.Family = unix.AF_INET6
-		p := (*[2]byte)(unsafe.Pointer(&raw.Port))
-		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
-		raw.Scope_id = sa.ZoneId
-		raw.Addr = sa.Addr
+		raw.Family, raw.Port, raw.Addr, raw.Scope_id = unix.AF_INET6, netPort(sa.Port), sa.Addr, sa.ZoneId
 		r.n = unix.SizeofSockaddrInet6
 	}
 	return r
+}
+
+// netPort is port as sin_port and sin6_port hold it: in network byte order.
+func netPort(port int) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], uint16(port))
+	return binary.NativeEndian.Uint16(b[:])
 }
 
 func errnoErr(e unix.Errno) error {

@@ -463,20 +463,15 @@ func demoSleep(ctx context.Context, d time.Duration) error {
 
 // demoServices prints n's virtual servers as `vigil status` does.
 func demoServices(out io.Writer, n *demoNode) {
-	s, err := demoCall(context.Background(), n)
-	if err != nil {
-		fmt.Fprintf(out, "   [%s] status: %v\n", n.name, err)
-		return
-	}
-	var b strings.Builder
-	_ = control.WriteStatus(&b, s, time.Now())
-	text := b.String()
-	if i := strings.Index(text, "VIRTUAL SERVER"); i >= 0 {
-		text = text[i:]
-	}
-	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(out, "   [%s] %s\n", n.name, line)
-	}
+	demoPrint(out, n, func(s control.Status) []string {
+		var b strings.Builder
+		_ = control.WriteStatus(&b, s, time.Now())
+		text := b.String()
+		if i := strings.Index(text, "VIRTUAL SERVER"); i >= 0 {
+			text = text[i:]
+		}
+		return strings.Split(strings.TrimRight(text, "\n"), "\n")
+	})
 }
 
 func demoMasterDown(prio int) time.Duration {
@@ -535,15 +530,26 @@ func demoCall(ctx context.Context, n *demoNode) (control.Status, error) {
 }
 
 func demoStatus(out io.Writer, n *demoNode) {
+	demoPrint(out, n, func(s control.Status) (lines []string) {
+		for _, in := range s.Instances {
+			lines = append(lines, fmt.Sprintf("%s %s prio %d, master %s, VIPs %s, since %s: %s", in.Name, in.State, in.Priority,
+				in.MasterAddr, strings.Join(in.VIPs, ","), in.Since.Format("15:04:05.000"), in.Reason))
+		}
+		return lines
+	})
+}
+
+// demoPrint prints, in one write, the lines format makes of n's status,
+// each after n's name, or why there is no status.
+func demoPrint(out io.Writer, n *demoNode, format func(control.Status) []string) {
 	s, err := demoCall(context.Background(), n)
 	if err != nil {
 		fmt.Fprintf(out, "   [%s] status: %v\n", n.name, err)
 		return
 	}
 	var b strings.Builder
-	for _, in := range s.Instances {
-		fmt.Fprintf(&b, "   [%s] %s %s prio %d, master %s, VIPs %s, since %s: %s\n", n.name, in.Name, in.State, in.Priority,
-			in.MasterAddr, strings.Join(in.VIPs, ","), in.Since.Format("15:04:05.000"), in.Reason)
+	for _, line := range format(s) {
+		fmt.Fprintf(&b, "   [%s] %s\n", n.name, line)
 	}
 	fmt.Fprint(out, b.String())
 }
