@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"vigil/internal/enum"
 )
 
 // This file is the pure part: keepalived's per-real-server health logic as
@@ -122,17 +124,9 @@ const (
 	ServerWeight
 )
 
-func (k EventKind) String() string {
-	switch k {
-	case ServerUp:
-		return "server up"
-	case ServerDown:
-		return "server down"
-	case ServerWeight:
-		return "server weight"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
+var eventKindNames = []string{ServerUp: "server up", ServerDown: "server down", ServerWeight: "server weight"}
+
+func (k EventKind) String() string { return enum.Name(eventKindNames, k, "EventKind") }
 
 // Event is a transition of a real server for the daemon: run notify_up or
 // notify_down and update the load-balancing model.

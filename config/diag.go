@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"vigil/internal/enum"
 	"vigil/internal/inet"
 )
 
@@ -44,19 +45,9 @@ const (
 	Fatal
 )
 
-func (s Severity) String() string {
-	switch s {
-	case Info:
-		return "info"
-	case Warning:
-		return "warning"
-	case Error:
-		return "error"
-	case Fatal:
-		return "fatal"
-	}
-	return fmt.Sprintf("severity(%d)", int(s))
-}
+var severityNames = []string{Info: "info", Warning: "warning", Error: "error", Fatal: "fatal"}
+
+func (s Severity) String() string { return enum.Name(severityNames, s, "severity") }
 
 // Diagnostic is one finding about a configuration, tied to its place.
 // Msg says what is wrong and what was expected, e.g.

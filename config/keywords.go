@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"vigil/internal/enum"
 )
 
 // Status is what vigil does with a keepalived keyword.
@@ -20,17 +22,9 @@ const (
 	Rejected
 )
 
-func (s Status) String() string {
-	switch s {
-	case Supported:
-		return "supported"
-	case Ignored:
-		return "warned and ignored"
-	case Rejected:
-		return "rejected"
-	}
-	return fmt.Sprintf("status(%d)", int(s))
-}
+var statusNames = []string{Supported: "supported", Ignored: "warned and ignored", Rejected: "rejected"}
+
+func (s Status) String() string { return enum.Name(statusNames, s, "status") }
 
 // keyword is one row of a block's keyword table.
 type keyword[T any] struct {

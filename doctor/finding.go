@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"vigil/internal/enum"
 )
 
 // Severity grades a Finding. Ok records a check that ran and found nothing,
@@ -25,12 +27,7 @@ const (
 var severityNames = [...]string{"ok", "info", "warn", "crit"}
 
 // String returns "ok", "info", "warn" or "crit".
-func (s Severity) String() string {
-	if s < 0 || int(s) >= len(severityNames) {
-		return fmt.Sprintf("Severity(%d)", int(s))
-	}
-	return severityNames[s]
-}
+func (s Severity) String() string { return enum.Name(severityNames[:], s, "Severity") }
 
 // MarshalText makes JSON show the name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -3,8 +3,8 @@ package lb
 import (
 	"encoding/hex"
 	"net/netip"
-	"strconv"
 	"time"
+	"vigil/internal/enum"
 	"vigil/internal/inet"
 )
 
@@ -41,7 +41,7 @@ const (
 
 var methodNames = []string{NAT: "NAT", FNAT: "FNAT", DR: "DR"}
 
-func (m Method) String() string { return enumName(methodNames, m, "Method") }
+func (m Method) String() string { return enum.Name(methodNames, m, "Method") }
 
 // Proto is the L4 protocol of a service.
 type Proto int
@@ -54,7 +54,7 @@ const (
 
 var protoNames = []string{TCP: "tcp", UDP: "udp", SCTP: "sctp"}
 
-func (p Proto) String() string { return enumName(protoNames, p, "Proto") }
+func (p Proto) String() string { return enum.Name(protoNames, p, "Proto") }
 
 // Selection is how the data plane picks the backend of a NEW flow: the
 // scheduler turned into something nftables can do without counting
@@ -84,7 +84,7 @@ const (
 
 var selectionNames = []string{SelectNumgen: "numgen", SelectHash: "hash", SelectMaglev: "maglev", SelectRandom: "random"}
 
-func (s Selection) String() string { return enumName(selectionNames, s, "Selection") }
+func (s Selection) String() string { return enum.Name(selectionNames, s, "Selection") }
 
 // Hash is what SelectHash and SelectMaglev hash.
 type Hash int
@@ -106,16 +106,7 @@ const (
 
 var hashNames = []string{HashNone: "none", HashSourceAddr: "saddr", HashSourceAddrPort: "saddr.sport", HashDestAddr: "daddr", HashFlow: "flow"}
 
-func (h Hash) String() string { return enumName(hashNames, h, "Hash") }
-
-// enumName is the String method of lb's enums: names[v], or "Type(v)" for
-// a value the table does not name, so that a bad value shows as itself.
-func enumName[T ~int](names []string, v T, typ string) string {
-	if v >= 0 && int(v) < len(names) && names[v] != "" {
-		return names[v]
-	}
-	return typ + "(" + strconv.Itoa(int(v)) + ")"
-}
+func (h Hash) String() string { return enum.Name(hashNames, h, "Hash") }
 
 // Service is one virtual service as the data plane must serve it.
 type Service struct {

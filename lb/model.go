@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vigil/internal/enum"
 	"vigil/internal/inet"
 )
 
@@ -147,7 +148,7 @@ const (
 
 var eventKindNames = []string{QuorumUp: "quorum up", QuorumDown: "quorum down"}
 
-func (k EventKind) String() string { return enumName(eventKindNames, k, "EventKind") }
+func (k EventKind) String() string { return enum.Name(eventKindNames, k, "EventKind") }
 
 // Event is a quorum transition of a service for the daemon to act on
 // (quorum_up / quorum_down scripts, logs, SMTP alerts).

@@ -496,7 +496,7 @@ func TestConnectionThresholds(t *testing.T) {
 }
 
 // TestEnumNames: every enum value prints its name, and a value the table
-// does not name prints as Type(N) rather than "" (enumName).
+// does not name prints as Type(N) rather than "" (enum.Name).
 func TestEnumNames(t *testing.T) {
 	for _, c := range []struct {
 		v    fmt.Stringer

@@ -2,8 +2,9 @@ package track
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"vigil/internal/enum"
 )
 
 // Kind is the kind of a tracker.
@@ -19,21 +20,9 @@ const (
 )
 
 // String returns the word used in reasons and logs.
-func (k Kind) String() string {
-	switch k {
-	case KindScript:
-		return "script"
-	case KindInterface:
-		return "interface"
-	case KindFile:
-		return "file"
-	case KindProcess:
-		return "process"
-	case KindBFD:
-		return "bfd"
-	}
-	return "Kind(" + strconv.Itoa(int(k)) + ")"
-}
+var kindNames = []string{KindScript: "script", KindInterface: "interface", KindFile: "file", KindProcess: "process", KindBFD: "bfd"}
+
+func (k Kind) String() string { return enum.Name(kindNames, k, "Kind") }
 
 // Key names one tracker.
 type Key struct {

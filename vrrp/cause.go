@@ -1,8 +1,9 @@
 package vrrp
 
 import (
-	"strconv"
 	"strings"
+
+	"vigil/internal/enum"
 )
 
 // Cause is why an instance (or a sync group) changed state: the typed half
@@ -58,12 +59,7 @@ var causeNames = [numCauses]string{
 }
 
 // String returns the cause's stable name ("master_down"), or "Cause(n)".
-func (c Cause) String() string {
-	if c <= 0 || c >= numCauses {
-		return "Cause(" + strconv.Itoa(int(c)) + ")"
-	}
-	return causeNames[c]
-}
+func (c Cause) String() string { return enum.Name(causeNames[:], c, "Cause") }
 
 // Causes lists every cause.
 func Causes() []Cause {

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
+
+	"vigil/internal/enum"
 )
 
 // State is the state of an instance: RFC 5798 section 6.4's Initialize,
@@ -23,19 +24,9 @@ const (
 )
 
 // String returns the name keepalived uses in logs and notify scripts.
-func (s State) String() string {
-	switch s {
-	case StateInit:
-		return "INIT"
-	case StateBackup:
-		return "BACKUP"
-	case StateMaster:
-		return "MASTER"
-	case StateFault:
-		return "FAULT"
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
+var stateNames = []string{StateInit: "INIT", StateBackup: "BACKUP", StateMaster: "MASTER", StateFault: "FAULT"}
+
+func (s State) String() string { return enum.Name(stateNames, s, "State") }
 
 // Event is something Step reacts to: Packet, InterfaceUp, InterfaceDown,
 // Tracking, Shutdown or Startup.
@@ -194,12 +185,7 @@ var dropNames = [numDropReasons]string{
 }
 
 // String returns a short name such as "ttl" or "checksum".
-func (r DropReason) String() string {
-	if r < 0 || r >= numDropReasons {
-		return "DropReason(" + strconv.Itoa(int(r)) + ")"
-	}
-	return dropNames[r]
-}
+func (r DropReason) String() string { return enum.Name(dropNames[:], r, "DropReason") }
 
 // DropReasons lists every reason, in check order.
 func DropReasons() []DropReason {

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"vigil/internal/enum"
 )
 
 // Version is the only version this codec speaks.
@@ -59,12 +61,7 @@ var typeNames = [...]string{
 	TypeFullBegin: "full-begin", TypeFullEnd: "full-end", TypeHello: "hello",
 }
 
-func (t Type) String() string {
-	if int(t) < len(typeNames) && typeNames[t] != "" {
-		return typeNames[t]
-	}
-	return fmt.Sprintf("type(%d)", uint8(t))
-}
+func (t Type) String() string { return enum.Name(typeNames[:], t, "type") }
 
 // Header flags.
 const (

@@ -6,7 +6,8 @@ package inet
 
 import (
 	"net/netip"
-	"strconv"
+
+	"vigil/internal/enum"
 )
 
 // Family is an IP version. Its values are the version numbers, so the zero
@@ -33,15 +34,9 @@ func Of(a netip.Addr) Family {
 }
 
 // String returns "IPv4", "IPv6", or "Family(n)" for anything else.
-func (f Family) String() string {
-	switch f {
-	case IPv4:
-		return "IPv4"
-	case IPv6:
-		return "IPv6"
-	}
-	return "Family(" + strconv.Itoa(int(f)) + ")"
-}
+func (f Family) String() string { return enum.Name(familyNames, f, "Family") }
+
+var familyNames = []string{IPv4: "IPv4", IPv6: "IPv6"}
 
 // AddrLen returns the size of an address of family f: 4, 16, or 0 when f is
 // neither IPv4 nor IPv6.

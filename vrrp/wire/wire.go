@@ -66,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vigil/internal/enum"
 	"vigil/internal/inet"
 )
 
@@ -114,15 +115,9 @@ const (
 )
 
 // String returns the mode's name.
-func (m ChecksumMode) String() string {
-	switch m {
-	case ChecksumPseudoHeader:
-		return "pseudo-header"
-	case ChecksumNoPseudoHeader:
-		return "no-pseudo-header"
-	}
-	return "ChecksumMode(" + strconv.Itoa(int(m)) + ")"
-}
+func (m ChecksumMode) String() string { return enum.Name(checksumModeNames, m, "ChecksumMode") }
+
+var checksumModeNames = []string{ChecksumPseudoHeader: "pseudo-header", ChecksumNoPseudoHeader: "no-pseudo-header"}
 
 // Errors, for errors.Is. The errors returned wrap one of these and say what
 // was expected and what was found.
