@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"vigil/control"
@@ -38,8 +37,8 @@ func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd
 	if impl == "vigil" {
 		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", sock, "-log-level", "warn")
 	} else {
-		cmd = h.Command(context.Background(), "keepalived", "-n", "-l", "-D", "-f", f, "-p", filepath.Join(dir, "k.pid"),
-			"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"), "-b", bfdPid)
+		argv := labtest.KeepalivedArgv(dir, f, "-l", "-D")
+		cmd = h.Command(context.Background(), argv[0], argv[1:]...)
 	}
 	out := &labtest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -48,19 +47,6 @@ func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd
 	cmd.WaitDelay = time.Second
 	run(t, h, cmd)
 	return cmd, sock, bfdPid, out
-}
-
-func vigilStatus(sock string) (control.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	r, err := control.Call(ctx, sock, control.Request{Cmd: "status"})
-	if err != nil {
-		return control.Status{}, err
-	}
-	if r.Status == nil {
-		return control.Status{}, fmt.Errorf("no status: %s", r.Error)
-	}
-	return *r.Status, nil
 }
 
 const takeoverPair = `global_defs { vrrp_version 3 }
@@ -137,7 +123,7 @@ var kaDown = regexp.MustCompile(`(?i)Entering down state`)
 func TestBFDFalseDowns(t *testing.T) {
 	requireBench(t)
 	busy := time.Duration(envInt("VIGIL_BENCH_BUSY", 60)) * time.Second
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintf(tw, "\nBFD sessions under load: false downs (Up->Down on either end) while 6 busy loops run for %v; CPU of one idle session over 10 s\n", busy)
 	fmt.Fprintln(tw, "interval\timpl\tfalse downs\tCPU, one session (% of a core)")
 	for _, ms := range []int{50, 10} {
@@ -159,7 +145,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		}
 		// Up first.
 		labtest.WaitFor(t, 10*time.Second, "vigil's session Up", func() bool {
-			st, err := vigilStatus(ends["vigil"][0].sock)
+			st, err := labtest.VigilStatus(ends["vigil"][0].sock)
 			return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 		})
 		time.Sleep(3 * time.Second)
@@ -173,7 +159,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		vFlaps := func() uint64 {
 			var n uint64
 			for _, e := range ends["vigil"] {
-				if st, err := vigilStatus(e.sock); err == nil && len(st.BFD) == 1 {
+				if st, err := labtest.VigilStatus(e.sock); err == nil && len(st.BFD) == 1 {
 					n += st.BFD[0].Flaps
 				}
 			}
@@ -200,7 +186,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		vd, kd := vFlaps()-vBefore, kaDowns()-kBefore
 		fmt.Fprintf(tw, "%d ms x 3\tvigil\t%d\t%.1f%% (BFD process; the daemon %.1f%%)\n", ms, vd, vCPU, dCPU)
 		fmt.Fprintf(tw, "%d ms x 3\tkeepalived 2.2.7\t%d\t%.1f%% (BFD child)\n", ms, kd, kCPU)
-		if st, err := vigilStatus(ends["vigil"][0].sock); err == nil && st.BFDRunner != nil {
+		if st, err := labtest.VigilStatus(ends["vigil"][0].sock); err == nil && st.BFDRunner != nil {
 			fmt.Fprintf(tw, "%d ms x 3\tvigil's BFD timer\tlate at most %v\t%d wakes later than the interval\n", ms,
 				time.Duration(st.BFDRunner.WakeLateMax).Round(time.Microsecond), st.BFDRunner.LateOverInterval)
 		}
@@ -231,11 +217,11 @@ func TestBFDLoopLoad(t *testing.T) {
 		socks, confs = append(socks, sock), append(confs, conf)
 	}
 	labtest.WaitFor(t, 10*time.Second, "the session Up", func() bool {
-		st, err := vigilStatus(socks[0])
+		st, err := labtest.VigilStatus(socks[0])
 		return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 	})
 	time.Sleep(2 * time.Second)
-	st0, _ := vigilStatus(socks[0])
+	st0, _ := labtest.VigilStatus(socks[0])
 	confFile := filepath.Join(filepath.Dir(socks[0]), "keepalived.conf")
 	start := time.Now()
 	const reloads = 30
@@ -250,9 +236,9 @@ func TestBFDLoopLoad(t *testing.T) {
 		cancel()
 	}
 	took := time.Since(start)
-	st, _ := vigilStatus(socks[0])
-	peer, _ := vigilStatus(socks[1])
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	st, _ := labtest.VigilStatus(socks[0])
+	peer, _ := labtest.VigilStatus(socks[1])
+	tw := newTable()
 	fmt.Fprintf(tw, "\nBFD 10 ms x 3 while vigil reloads %d times (200 virtual servers, nft apply each) in %v\n", reloads, took.Round(time.Millisecond))
 	fmt.Fprintln(tw, "measure\tvalue")
 	fmt.Fprintf(tw, "daemon loop lag, max\t%v\n", time.Duration(st.LoopLag.Max).Round(time.Microsecond))

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"vigil/internal/labtest"
@@ -269,11 +268,10 @@ func TestBGPLatency(t *testing.T) {
 			r.announce = append(r.announce, t3.Sub(t2))
 		}
 		rows = append(rows, r)
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		labtest.Stop(cmd)
 		b.waitFIB(0, 30*time.Second)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintln(tw, "\nBGP: quorum change (daemon log) → router FIB (FRR, MP-BGP over IPv6), median and worst of 5")
 	fmt.Fprintln(tw, "virtual servers\twithdraw median\twithdraw worst\tannounce median\tannounce worst")
 	for _, r := range rows {
@@ -289,7 +287,7 @@ func TestBGPResources(t *testing.T) {
 	requireBench(t)
 	b := newBGPBench(t)
 	const window = 10 * time.Second
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintln(tw, "\nBGP: one director, 1,000 virtual servers (RSS after settling; CPU in % of one core over 10 s idle)")
 	fmt.Fprintln(tw, "director\tRSS\tCPU")
 	for _, bgp := range []bool{false, true} {
@@ -308,8 +306,7 @@ func TestBGPResources(t *testing.T) {
 			name = "with BGP, 1,000 prefixes announced"
 		}
 		fmt.Fprintf(tw, "%s\t%d KiB\t%.1f%%\n", name, rss, cpu)
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		labtest.Stop(cmd)
 	}
 	tw.Flush()
 }

@@ -125,16 +125,16 @@ func (f *ctFiller) create(n int) (int, error) {
 	return ok, nil
 }
 
-// slowStatus counts status calls that did not answer within vigilStatus's
+// slowStatus counts status calls that did not answer within labtest.VigilStatus's
 // 3 s (the machine is shared and loaded; see docs/benchmarks.md).
 var slowStatus int
 
 func syncState(t *testing.T, sock string) control.SyncStatus {
 	t.Helper()
-	s, err := vigilStatus(sock)
+	s, err := labtest.VigilStatus(sock)
 	for try := 0; err != nil && try < 5; try++ {
 		slowStatus++
-		s, err = vigilStatus(sock)
+		s, err = labtest.VigilStatus(sock)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -146,8 +146,7 @@ func syncState(t *testing.T, sock string) control.SyncStatus {
 }
 
 func TestConnSyncLoad(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "conntrack")
+	testenv.RequireLab(t, "conntrack")
 	sizes := []int{10000, 100000}
 	if s := os.Getenv("VIGIL_BENCH_SYNC_SIZES"); s != "" {
 		sizes = nil
@@ -175,8 +174,8 @@ func TestConnSyncLoad(t *testing.T) {
 		s2v, _ := controls.Load(c2)
 		s1, s2 := s1v.(string), s2v.(string)
 		labtest.WaitFor(t, 20*time.Second, "n1 master and n2 synced", func() bool {
-			a, err1 := vigilStatus(s1)
-			bb, err2 := vigilStatus(s2)
+			a, err1 := labtest.VigilStatus(s1)
+			bb, err2 := labtest.VigilStatus(s2)
 			return err1 == nil && err2 == nil && a.Sync != nil && bb.Sync != nil && a.Sync.Master && !bb.Sync.Master && bb.Sync.Synced &&
 				len(a.Instances) == 1 && a.Instances[0].State == "MASTER"
 		})

@@ -262,16 +262,20 @@ nsx $RS ip addr del $VIP/32 dev lo
 
 # NAT: the real server moves to its own subnet behind the director and
 # routes back through it.
-hand_nat() {
+# hand_dnat table [chain]: the hand-written DNAT of the VIP to the real
+# server in table ip "table", with the nft text "chain" beside it.
+hand_dnat() {
 	nsx $DIR nft -f - <<EOF
-table ip handnat {
+table ip $1 {
 	chain prerouting {
 		type nat hook prerouting priority dstnat;
 		ip daddr $VIP $PROTO dport 80 dnat to $RSBACK:80
 	}
+	${2:-}
 }
 EOF
 }
+hand_nat() { hand_dnat handnat; }
 nsx $RS ip addr del $RSDIRECT/24 dev eth0
 nsx $RS ip addr add $RSBACK/24 dev eth0
 nsx $DIR ip addr add $DIRBACK/24 dev eth0
@@ -281,18 +285,10 @@ blastcmp nat $RSBACK
 
 # FNAT: no route back; the real server answers the director's local address.
 hand_fnat() {
-	nsx $DIR nft -f - <<EOF
-table ip handfnat {
-	chain prerouting {
-		type nat hook prerouting priority dstnat;
-		ip daddr $VIP $PROTO dport 80 dnat to $RSBACK:80
-	}
-	chain postrouting {
+	hand_dnat handfnat "chain postrouting {
 		type nat hook postrouting priority srcnat;
 		meta l4proto $PROTO ct original ip daddr $VIP ct original proto-dst 80 snat to $LADDR:1024-65535
-	}
-}
-EOF
+	}"
 }
 nsx $RS ip route del default
 nsx $DIR ip addr add $LADDR/32 dev eth0

@@ -13,9 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"text/tabwriter"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 )
 
@@ -179,14 +179,13 @@ func TestFootprint(t *testing.T) {
 			res[c.name][impl] = r
 			for _, p := range []*exec.Cmd{cmd, peerCmd} {
 				if p != nil {
-					_ = p.Process.Signal(os.Interrupt)
-					_ = p.Wait()
+					labtest.Stop(p)
 				}
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintf(tw, "\nfootprint, vigil beside keepalived 2.2.7 (all processes), %v windows, VRRPv3\n", window)
 	fmt.Fprintln(tw, "configuration\timpl\tRSS\tof which anonymous\tCPU (% of a core)\twake-ups/s\tsystem calls/s\tprocesses/threads")
 	for _, c := range cases {
@@ -213,8 +212,8 @@ func startKeepalivedWhole(t *testing.T, h *netlab.Host, conf string) *exec.Cmd {
 	t.Helper()
 	dir := t.TempDir()
 	f := writeConf(t, dir, conf)
-	cmd := h.Command(context.Background(), "keepalived", "-n", "-f", f, "-p", filepath.Join(dir, "k.pid"),
-		"-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
+	argv := labtest.KeepalivedArgv(dir, f)
+	cmd := h.Command(context.Background(), argv[0], argv[1:]...)
 	run(t, h, cmd)
 	return cmd
 }

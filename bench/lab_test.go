@@ -69,10 +69,15 @@ type outagePair struct {
 	conf            func(i int, self, peer, vip string) string
 }
 
+// newTable is the writer of a benchmark's comparison table on standard
+// output, where bench/*.sh read it: tab-separated columns aligned two
+// spaces apart. Flush it at the end.
+func newTable() *tabwriter.Writer { return tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0) }
+
 // printOutages prints title, one outageRow per pair (the column of their
 // names headed what) and the rows of more.
 func printOutages(title, what string, pairs []outagePair, results [][]time.Duration, more ...string) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintf(tw, "\n%s\n", title)
 	fmt.Fprintf(tw, "%s\tmedian\tmin\tmax\tall\n", what)
 	for i, p := range pairs {

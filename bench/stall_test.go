@@ -13,11 +13,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
-	"vigil/control"
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/netio"
 	"vigil/vrrp/wire"
 )
@@ -104,19 +103,16 @@ func TestStallFalseFailovers(t *testing.T) {
 		_ = conn.Close()
 		for _, c := range procs {
 			if ctl, ok := controls.Load(c); ok {
-				cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
-				r, err := control.Call(cctx, ctl.(string), control.Request{Cmd: "status"})
+				st, err := labtest.VigilStatus(ctl.(string))
 				if err != nil {
 					t.Logf("vigil status: %v", err)
-				} else if len(r.Status.Instances) == 1 {
-					in := r.Status.Instances[0]
+				} else if len(st.Instances) == 1 {
+					in := st.Instances[0]
 					t.Logf("vigil %s: state %s, became_master %d, loop lag max %v, adverts sent %d received %d", in.MasterAddr, in.State,
-						in.Counters["became_master"], time.Duration(r.Status.LoopLag.Max), in.Counters["adverts_sent"], in.Counters["adverts_received"])
+						in.Counters["became_master"], time.Duration(st.LoopLag.Max), in.Counters["adverts_sent"], in.Counters["adverts_received"])
 				}
-				ccancel()
 			}
-			_ = c.Process.Signal(os.Interrupt)
-			_ = c.Wait()
+			labtest.Stop(c)
 		}
 		_ = l.Close()
 		for _, p := range pairs {
@@ -124,7 +120,7 @@ func TestStallFalseFailovers(t *testing.T) {
 		}
 		t.Logf("run %d: false failovers vigil %d, keepalived %d", run+1, episodes[81], episodes[82])
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintf(tw, "\nfalse failovers under CPU saturation (%d busy loops on %d CPUs, %d s per run, VRRPv3 advert_int 10 ms, both pairs at once)\n", hogs, runtime.NumCPU(), secs)
 	fmt.Fprintln(tw, "impl\truns\ttotal\tper run")
 	for _, p := range pairs {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"vigil/internal/labtest"
@@ -23,8 +22,7 @@ import (
 )
 
 func requireBench(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "keepalived")
+	testenv.RequireLab(t, "keepalived")
 }
 
 func TestMain(m *testing.M) { vigilBin.Main(m) }
@@ -58,7 +56,8 @@ func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
 		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "warn")
 		controls.Store(cmd, filepath.Join(dir, "s"))
 	} else {
-		cmd = h.Command(context.Background(), "keepalived", "-n", "-P", "-f", f, "-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+		argv := labtest.KeepalivedArgv(dir, f, "-P")
+		cmd = h.Command(context.Background(), argv[0], argv[1:]...)
 	}
 	run(t, h, cmd)
 	return cmd
@@ -74,24 +73,13 @@ func writeConf(t *testing.T, dir, conf string) string {
 	return f
 }
 
-// run starts cmd in h and stops it when the test ends: SIGINT, then
-// SIGKILL if it has not exited within 5 seconds.
+// run starts cmd in h and stops it (labtest.Stop) when the test ends.
 func run(t *testing.T, h *netlab.Host, cmd *exec.Cmd) {
 	t.Helper()
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(func() { labtest.Stop(cmd) })
 }
 
 // procTree returns pid and its descendants.
@@ -245,8 +233,7 @@ func TestResources(t *testing.T) {
 		t0 := cpuTicks(pids)
 		time.Sleep(window)
 		r.cpu100Instance = float64(cpuTicks(pids)-t0) / window.Seconds()
-		_ = c.Process.Signal(os.Interrupt)
-		_ = c.Wait()
+		labtest.Stop(c)
 
 		m := start(t, impl, p.nodes[0], pairConf(77, 150, "0.01", "192.0.2.100"))
 		b := start(t, impl, p.nodes[1], pairConf(77, 100, "0.01", "192.0.2.100"))
@@ -258,7 +245,7 @@ func TestResources(t *testing.T) {
 		r.cpuBackup10ms = float64(cpuTicks(bp)-b0) / window.Seconds()
 		rows = append(rows, r)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := newTable()
 	fmt.Fprintln(tw, "\nresources (CPU in % of one core over 10 s; RSS summed over the process tree)")
 	fmt.Fprintln(tw, "impl\tRSS, 100 instances\tCPU, 100 instances at 1 s\tCPU master at 10 ms\tCPU backup at 10 ms")
 	for _, r := range rows {

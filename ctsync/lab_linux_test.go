@@ -70,8 +70,7 @@ type failoverLab struct {
 
 func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft", "sysctl")
+	testenv.RequireLab(t, "nft", "sysctl")
 	l := labtest.New(t, prefix)
 	for _, seg := range []string{"front", "back"} {
 		if err := l.AddSegment(seg); err != nil {

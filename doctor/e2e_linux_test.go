@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
@@ -67,8 +66,7 @@ func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
 	if kind == "vigil" {
 		argv = []string{vigilBinary(t), "run", "-f", r.conf, "-control", r.ctl}
 	} else {
-		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", r.conf,
-			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}
+		argv = labtest.KeepalivedArgv(dir, r.conf, "-l", "-D", "-P")
 	}
 	r.cmd = h.Command(context.Background(), argv[0], argv[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
@@ -85,13 +83,11 @@ func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
 }
 
 func (r *router) state(name string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	resp, err := control.Call(ctx, r.ctl, control.Request{Cmd: "status"})
-	if err != nil || resp.Status == nil {
+	st, err := labtest.VigilStatus(r.ctl)
+	if err != nil {
 		return ""
 	}
-	for _, in := range resp.Status.Instances {
+	for _, in := range st.Instances {
 		if in.Name == name {
 			return in.State
 		}

@@ -776,14 +776,7 @@ func TestBFDProcessScheduling(t *testing.T) {
 	}
 
 	// Reload: bfd_priority -4, no bfd_rt_priority, default name.
-	_, prev, _ := (&reloadMaster{node: n}).lastReload()
-	if err := os.WriteFile(n.conf, []byte(conf("bfd_priority -4")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "the reload", func() bool { _, at, _ := (&reloadMaster{node: n}).lastReload(); return at.After(prev) })
+	n.reload(t, conf("bfd_priority -4"), "the reload", 10*time.Second)
 	waitFor(t, 5*time.Second, "the BFD process's threads named vigil_bfd, SCHED_OTHER at nice -4", func() bool {
 		ok, _ := all(threadSched{comm: "vigil_bfd", nice: -4})
 		return ok

@@ -326,20 +326,10 @@ func dirMetrics(i int) string { return fmt.Sprintf("198.51.100.%d:9650", i+1) }
 func (x *bgpLab) reload(i int, conf string) {
 	x.t.Helper()
 	n := x.nodes[i]
-	before, err := n.status()
-	if err != nil {
+	if _, err := n.status(); err != nil {
 		x.t.Fatal(err)
 	}
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		x.t.Fatal(err)
-	}
-	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		x.t.Fatal(err)
-	}
-	waitFor(x.t, 10*time.Second, n.host.Name+" to reload", func() bool {
-		s, err := n.status()
-		return err == nil && s.LastReload != nil && (before.LastReload == nil || s.LastReload.At.After(before.LastReload.At))
-	})
+	n.reload(x.t, conf, n.host.Name+" to reload", 10*time.Second)
 }
 
 // digest is director i's table digest of the lab's one virtual server.
@@ -355,13 +345,11 @@ func (x *bgpLab) digest(i int) string {
 // peers.
 func (x *bgpLab) doctor() doctor.Report {
 	x.t.Helper()
-	bin := mustVigilBinary(x.t)
-	n := x.nodes[0]
-	args := []string{"-f", n.conf, "-control", n.ctl, "-sniff", "100ms", "-dr-probe=false"}
+	args := []string{"-dr-probe=false"}
 	for i := 1; i < len(x.dirs); i++ {
 		args = append(args, "-peer", dirMetrics(i))
 	}
-	rep, _ := doctortest.Run(x.t, n.host, bin, args...)
+	rep, _ := x.nodes[0].doctor(x.t, "100ms", args...)
 	return rep
 }
 
@@ -722,14 +710,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		// the virtual server keeps forwarding; it comes back with the line.
 		n := x.nodes[0]
 		orig := n.confText()
-		reload := func(conf string) {
-			if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reload := func(conf string) { n.hup(t, conf) }
 		reload(strings.Replace(orig, "  bgp_announce EDGE community 65000:100\n", "", 1))
 		took := x.waitNexthops(10*time.Second, 2, 3)
 		t.Logf("bgp_announce removed by a reload: withdrawn within %v", took.Round(time.Millisecond))
@@ -800,7 +781,7 @@ func TestBGPDoctorWrongAS(t *testing.T) {
 		s, err := n.status()
 		return err == nil && len(s.BGP) == 1 && (strings.Contains(s.BGP[0].LastError, "bad peer AS") || strings.Contains(s.BGP[0].LastError, "refused our OPEN"))
 	})
-	rep, code := runDoctorOn(t, n)
+	rep, code := n.doctor(t, "300ms")
 	if len(doctortest.Find(rep, "VDA01", doctor.Crit)) != 1 || code != 1 {
 		t.Errorf("vigil doctor: exit %d, want VDA01 crit", code)
 	}

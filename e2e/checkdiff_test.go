@@ -133,8 +133,7 @@ type corpusConfig struct {
 // VERDICTS.md, which catches a changed environment; -update rewrites that
 // file instead.
 func TestCheckMatchesKeepalived(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "keepalived", "ip")
+	testenv.RequireLab(t, "keepalived")
 
 	configs := loadCorpus(t)
 	if len(configs) < minCorpus {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +38,6 @@ const (
 	syncVIPFNAT    = "192.0.2.101"
 	syncVIPNAT6    = "2001:db8:f::100"
 	syncVIPFNAT6   = "2001:db8:f::101"
-	syncLocal6     = "2001:db8:b::fe" // FNAT IPv6 local address, NAT IPv6 gateway
 )
 
 // syncConf is both directors' keepalived.conf, by priority.
@@ -48,45 +46,19 @@ func syncConf(prio int, sync bool) string {
 	if sync {
 		fmt.Fprintf(&b, "global_defs {\n  lvs_sync_daemon eth1 VI_LB id 60\n  lvs_sync_auth_key %s\n}\n", syncKey)
 	}
-	fmt.Fprintf(&b, `local_address_group laddr {
-  %[2]s
-}
-local_address_group laddr6 {
-  %[3]s
-}
-vrrp_sync_group G {
-  group {
-    VI_LB
-    VI_LB6
-  }
-}
-vrrp_instance VI_LB {
-  interface eth0
-  state BACKUP
-  virtual_router_id 60
-  version 3
-  priority %[1]d
-  advert_int 0.1
-  virtual_ipaddress {
-    %[4]s/24 dev eth0
-    %[5]s/24 dev eth0
-    %[2]s/24 dev eth1
-  }
-}
-vrrp_instance VI_LB6 {
-  interface eth0
-  state BACKUP
-  virtual_router_id 61
-  version 3
-  priority %[1]d
-  advert_int 0.1
-  virtual_ipaddress {
-    %[6]s/64 dev eth0
-    %[7]s/64 dev eth0
-    %[3]s/64 dev eth1
-  }
-}
-`, prio, lbLocalAddr, syncLocal6, syncVIPNAT, syncVIPFNAT, syncVIPNAT6, syncVIPFNAT6)
+	fmt.Fprintf(&b, "local_address_group laddr {\n  %s\n}\nlocal_address_group laddr6 {\n  %s\n}\n", lbLocalAddr, lbLocal6)
+	b.WriteString("vrrp_sync_group G {\n  group {\n    VI_LB\n    VI_LB6\n  }\n}\n")
+	// One instance per family, each with the NAT and FNAT VIPs and the
+	// local address / gateway of that family.
+	for _, in := range []struct {
+		name          string
+		vrid          int
+		nat, fnat, gw string
+		plen          int
+	}{{"VI_LB", 60, syncVIPNAT, syncVIPFNAT, lbLocalAddr, 24}, {"VI_LB6", 61, syncVIPNAT6, syncVIPFNAT6, lbLocal6, 64}} {
+		fmt.Fprintf(&b, "vrrp_instance %s {\n  interface eth0\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority %d\n  advert_int 0.1\n", in.name, in.vrid, prio)
+		fmt.Fprintf(&b, "  virtual_ipaddress {\n    %[1]s/%[4]d dev eth0\n    %[2]s/%[4]d dev eth0\n    %[3]s/%[4]d dev eth1\n  }\n}\n", in.nat, in.fnat, in.gw, in.plen)
+	}
 	for _, vs := range []struct{ vip, kind, laddr, rsNet string }{
 		{syncVIPNAT, "NAT", "", "198.51.100.1"},
 		{syncVIPFNAT, "FNAT", "laddr", "198.51.100.1"},
@@ -110,16 +82,7 @@ vrrp_instance VI_LB6 {
 func newSyncLab(t *testing.T, prefix string) *lbLab {
 	t.Helper()
 	x := newLBLab(t, prefix, "NAT", 2)
-	addAddr6(t, x.client, "eth0", "2001:db8:f::10/64")
-	for i, d := range x.dirs {
-		addAddr6(t, d, "eth0", fmt.Sprintf("2001:db8:f::%d/64", i+1))
-		addAddr6(t, d, "eth1", fmt.Sprintf("2001:db8:b::%d/64", i+1))
-		labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	}
-	for i, r := range x.rs {
-		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:b::1%d/64", i+1))
-		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", syncLocal6)
-	}
+	x.addIPv6()
 	return x
 }
 
@@ -435,14 +398,13 @@ func TestConnSyncFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitSyncDirector(t, d1, "MASTER", 15*time.Second)
-		bin := mustVigilBinary(t)
 		otherKey := strings.Replace(syncConf(100, true), syncKey, "another-key-0123456789", 1)
 		reloadSync(t, d1, syncConf(150, true), "connection sync started")
 		reloadSync(t, d2, otherKey, "connection sync started")
 		waitFor(t, 10*time.Second, "dir2 to drop dir1's datagrams for their HMAC", func() bool {
 			return syncStatus(t, d2).Dropped["auth"] > 0
 		})
-		rep, _ := doctortest.Run(t, d2.host, bin, "-f", d2.conf, "-control", d2.ctl, "-sniff", "300ms")
+		rep, _ := d2.doctor(t, "300ms")
 		if len(doctortest.Find(rep, "VDB04", doctor.Crit)) != 1 {
 			t.Errorf("different sync keys: doctor on dir2 did not report VDB04 crit:\n%+v", rep.Findings)
 		}
@@ -451,7 +413,7 @@ func TestConnSyncFailover(t *testing.T) {
 			st := syncStatus(t, d2)
 			return st.Synced && !st.Master && st.FullSyncs > 0
 		})
-		rep, _ = doctortest.Run(t, d2.host, bin, "-f", d2.conf, "-control", d2.ctl, "-sniff", "300ms")
+		rep, _ = d2.doctor(t, "300ms")
 		if len(doctortest.Find(rep, "VDB00", doctor.Ok)) != 1 {
 			t.Errorf("same sync keys: doctor on dir2 did not report VDB00 ok:\n%+v", rep.Findings)
 		}
@@ -486,9 +448,7 @@ func TestConnSyncFailover(t *testing.T) {
 // checks that the reload succeeded with the change want.
 func reloadSync(t *testing.T, n *node, conf, want string) {
 	t.Helper()
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n.write(t, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := control.Call(ctx, n.ctl, control.Request{Cmd: "reload"})

@@ -3,10 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,21 +30,6 @@ func syncUnicastConf(prio, self, peer int, sync bool) string {
 // syncGARPRepeat is the number of announcements in a burst
 // (vrrp_garp_master_repeat) in TestConnSyncUnicast.
 const syncGARPRepeat = 5
-
-// statusJSON runs `vigil status --json` against n and decodes it.
-func statusJSON(t *testing.T, n *node) control.Status {
-	t.Helper()
-	bin := mustVigilBinary(t)
-	out, err := exec.Command(bin, "status", "--json", "-control", n.ctl).Output()
-	if err != nil {
-		t.Fatalf("vigil status --json: %v\n%s", err, out)
-	}
-	var s control.Status
-	if err := json.Unmarshal(out, &s); err != nil {
-		t.Fatalf("vigil status --json: %v\n%s", err, out)
-	}
-	return s
-}
 
 // TestConnSyncUnicast: the connection sync over the VRRP instance's
 // unicast peers (no multicast at all) carries the master's table, and a
@@ -95,7 +78,8 @@ func TestConnSyncUnicast(t *testing.T) {
 		return s.Running && !s.Master && s.Entries >= syncConns
 	})
 
-	s := statusJSON(t, d2)
+	var s control.Status
+	d2.vigilJSON(t, &s, "status", "--json")
 	if s.Sync == nil {
 		t.Fatal("dir2: vigil status --json has no connection_sync")
 	}
@@ -118,7 +102,7 @@ func TestConnSyncUnicast(t *testing.T) {
 	live := linkMAC(t, x.dirs[1], "eth1")
 	movedAll := func() bool {
 		for _, r := range x.rs {
-			if neighMAC(t, r.host, lbLocalAddr) != live || neighMAC(t, r.host, syncLocal6) != live {
+			if neighMAC(t, r.host, lbLocalAddr) != live || neighMAC(t, r.host, lbLocal6) != live {
 				return false
 			}
 		}
@@ -167,7 +151,7 @@ func TestConnSyncUnicast(t *testing.T) {
 // missFirstBurst makes x's real servers drop the first burst of
 // announcements for the floating local address (the NAT gateway): the
 // first syncGARPRepeat gratuitous ARPs and the first syncGARPRepeat
-// unsolicited neighbour advertisements for syncLocal6 (a token bucket of
+// unsolicited neighbour advertisements for lbLocal6 (a token bucket of
 // that many, refilled once an hour). Each table counts what it dropped in
 // counter "dropped". Counted, not timed: the second burst follows the
 // first by the delay less however long the claim took, which a loaded
@@ -186,7 +170,7 @@ table ip6 vigil_test {
 	counter dropped { }
 	chain in {
 		type filter hook input priority 0;
-		icmpv6 type nd-neighbor-advert @th,64,128 ` + hexAddr(syncLocal6) + ` ` + limit + ` counter name "dropped" drop
+		icmpv6 type nd-neighbor-advert @th,64,128 ` + hexAddr(lbLocal6) + ` ` + limit + ` counter name "dropped" drop
 	}
 }
 `

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,14 +11,6 @@ import (
 	"vigil/doctor"
 	"vigil/internal/doctortest"
 )
-
-// runDoctorOn runs `vigil doctor -json` next to vigil node n and returns
-// the report and the exit status.
-func runDoctorOn(t *testing.T, n *node) (doctor.Report, int) {
-	t.Helper()
-	bin := mustVigilBinary(t)
-	return doctortest.Run(t, n.host, bin, "-f", n.conf, "-control", n.ctl, "-sniff", "300ms")
-}
 
 // TestDRAntiSpoofing is the seed scenario of a DR director in a VM behind
 // the hypervisor's anti-spoofing filter: nft on the lab's bridge drops
@@ -38,7 +29,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 	t.Parallel()
 	x, d, c := startLB(t, "dsp", "DR", time.Second, nil)
 
-	rep, code := runDoctorOn(t, d)
+	rep, code := d.doctor(t, "300ms")
 	if ok := doctortest.Find(rep, "VD705", doctor.Ok); len(ok) != len(x.rs) {
 		t.Errorf("without the filter: %d VD705 ok findings, want one per real server (%d): %+v", len(ok), len(x.rs), rep.Findings)
 	}
@@ -82,7 +73,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 		}
 	}
 
-	rep, code = runDoctorOn(t, d)
+	rep, code = d.doctor(t, "300ms")
 	crit := doctortest.Find(rep, "VD705", doctor.Crit)
 	if len(crit) != len(x.rs) {
 		t.Errorf("with the filter: %d VD705 crit findings, want one per real server (%d): %+v", len(crit), len(x.rs), rep.Findings)
@@ -110,9 +101,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 	// The vigil extension DR_PATH_CHECK makes the health checks see it:
 	// each real server goes down, saying why, while its TCP_CHECK passes.
 	conf := strings.ReplaceAll(x.conf("rr", 150, nil), "    TCP_CHECK {", "    DR_PATH_CHECK {\n      connect_timeout 1\n      retry 0\n    }\n    TCP_CHECK {")
-	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d.write(t, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := control.Call(ctx, d.ctl, control.Request{Cmd: "reload"}); err != nil {

@@ -316,15 +316,11 @@ func TestReloadCommand(t *testing.T) {
 		}
 		return 0, stdout.String(), stderr.String()
 	}
-	if err := os.WriteFile(n.conf, []byte(strings.Replace(flagsConf, "priority 150", "priority 160", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n.write(t, strings.Replace(flagsConf, "priority 150", "priority 160", 1))
 	if code, out, errs := reload(); code != 0 || !strings.Contains(out, "updated VI_1") {
 		t.Fatalf("good reload: exit %d\n%s%s", code, out, errs)
 	}
-	if err := os.WriteFile(n.conf, []byte(strings.Replace(flagsConf, "61\n", "61;\n", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n.write(t, strings.Replace(flagsConf, "61\n", "61;\n", 1))
 	code, out, errs := reload()
 	if code != 1 || !strings.Contains(errs, "keepalived.conf:8:21: error: virtual_router_id") || !strings.Contains(errs, "rejected") {
 		t.Fatalf("bad reload: exit %d, want 1 with the diagnostic\n%s%s", code, out, errs)

@@ -83,10 +83,7 @@ func TestLBSpread(t *testing.T) {
 			}
 			// Who the real server sees: the FNAT local address, or, for NAT
 			// and DR, the client itself.
-			k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			k := x.keepAlive(t, c, 0)
 			_, peer, err := k.get(2 * time.Second)
 			k.Close()
 			wantPeer := lbClientAddr + ":"
@@ -380,11 +377,7 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
-		k, err := c.dialKeepAlive(i, netip.AddrPortFrom(x.vip, 80).String())
-		if err != nil {
-			t.Fatalf("keep-alive connection %d: %v", i, err)
-		}
-		defer k.Close()
+		k := x.keepAlive(t, c, i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -467,11 +460,7 @@ func TestLBFNATConns(t *testing.T) {
 	t.Parallel()
 	x, d, c := startLB(t, "lbconn", "FNAT", 2*time.Second, nil)
 
-	k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := x.keepAlive(t, c, 0)
 	if _, err := io.WriteString(k.c, "GET / HTTP/1.1\r\nHost: vigil-e2e\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -616,74 +605,12 @@ func TestLBFailoverNoReset(t *testing.T) {
 	})
 }
 
-// realServers6 are the three IPv6 real servers of the IPv6 labs, each with
-// a TCP_CHECK.
-const realServers6 = `  real_server 2001:db8:b::11 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::12 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-  real_server 2001:db8:b::13 80 {
-    TCP_CHECK {
-      connect_timeout 1
-      retry 1
-    }
-  }
-`
-
-// confFNAT6 is an IPv6 FNAT virtual server behind its own VRRPv3
-// instance; the IPv6 lab addresses are added to the FNAT lab's links.
-const confFNAT6 = `local_address_group laddr6 {
-  2001:db8:b::fe
-}
-vrrp_instance VI_LB6 {
-  interface eth0
-  state BACKUP
-  virtual_router_id 61
-  version 3
-  priority 150
-  advert_int 0.1
-  virtual_ipaddress {
-    2001:db8:f::100/64 dev eth0
-    2001:db8:b::fe/64 dev eth1
-  }
-}
-virtual_server 2001:db8:f::100 80 {
-  delay_loop 1
-  lb_algo rr
-  lb_kind FNAT
-  laddr_group_name laddr6
-  protocol TCP
-` + realServers6 + `}
-`
-
 // TestLBFNATIPv6 is the rr spread over IPv6: 300 requests to
 // [2001:db8:f::100]:80, each on a new connection, exactly 100 per real
 // server (numgen, as over IPv4), each real server seeing the IPv6 local
 // address, and `vigil conns` listing them.
 func TestLBFNATIPv6(t *testing.T) {
-	requireLBLab(t)
-	t.Parallel()
-	x := newLBLab(t, "lbsf6", "FNAT", 1)
-	addAddr6(t, x.client, "eth0", "2001:db8:f::10/64")
-	addAddr6(t, x.dirs[0], "eth0", "2001:db8:f::1/64")
-	addAddr6(t, x.dirs[0], "eth1", "2001:db8:b::1/64")
-	labtest.MustRun(t, x.dirs[0], "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	for i, r := range x.rs {
-		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:b::%d/64", 11+i))
-	}
-	d := x.director(0, confFNAT6)
-	c := newLBClient6(x.client, 2*time.Second)
-	const url = "http://[2001:db8:f::100]/"
-	x.waitServing6(d, c, url)
-
+	x, d, c, url := startLB6(t, "lbsf6", "FNAT")
 	const n = 300
 	got := c.spread(t, url, n)
 	t.Logf("IPv6 FNAT rr: %d requests through the VIP, one connection each: %v", n, got)
@@ -695,8 +622,8 @@ func TestLBFNATIPv6(t *testing.T) {
 	_, cs := conns(t, d, true)
 	var local int
 	for _, cn := range cs {
-		if ap, err := netip.ParseAddrPort(cn.Local); err == nil && ap.Addr() == netip.MustParseAddr("2001:db8:b::fe") &&
-			cn.Virtual == "[2001:db8:f::100]:80" && strings.HasPrefix(cn.Client, "[2001:db8:f::10]:") {
+		if ap, err := netip.ParseAddrPort(cn.Local); err == nil && ap.Addr() == netip.MustParseAddr(lbLocal6) &&
+			cn.Virtual == "["+lbVIP6Front+"]:80" && strings.HasPrefix(cn.Client, "[2001:db8:f::10]:") {
 			local++
 		}
 	}
@@ -731,11 +658,7 @@ func TestLBInhibitOnFailure(t *testing.T) {
 		var ka []kept
 		held := map[string]int{}
 		for i := 0; len(ka) < 60 && (held["r1"] < 2 || held["r2"] < 2 || held["r3"] < 2); i++ {
-			k, err := c.dialKeepAlive(i%(lbClientAliases+1), netip.AddrPortFrom(x.vip, 80).String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer k.Close()
+			k := x.keepAlive(t, c, i%(lbClientAliases+1))
 			srv, peer, err := k.get(2 * time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -812,11 +735,7 @@ func TestLBReload(t *testing.T) {
 		return ok && !r.Up
 	})
 	x.waitScheduled(t, d, victim, false)
-	k, err := c.dialKeepAlive(0, netip.AddrPortFrom(x.vip, 80).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k := x.keepAlive(t, c, 0)
 	first, _, err := k.get(2 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -825,21 +744,13 @@ func TestLBReload(t *testing.T) {
 	s := startStream(c, x.url(), 10*time.Millisecond)
 	defer s.stop()
 	time.Sleep(500 * time.Millisecond)
-	if err := os.WriteFile(d.conf, []byte(x.conf("wrr", 150, []int{1, 2, 3})), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	hup := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	if ok, errs, _ := d.reload(t, x.conf("wrr", 150, []int{1, 2, 3}), "the reload to be reported", 5*time.Second); !ok {
+		t.Fatalf("reload rejected: %v", errs)
 	}
-	var st control.Status
-	waitFor(t, 5*time.Second, "the reload to be reported", func() bool {
-		var err error
-		st, err = d.status()
-		return err == nil && st.LastReload != nil && st.LastReload.At.After(hup.Add(-time.Second))
-	})
-	if !st.LastReload.OK {
-		t.Fatalf("reload rejected: %v", st.LastReload.Errors)
+	st, err := d.status()
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(st.Services) != 1 || st.Services[0].Scheduler != "wrr" {
 		t.Fatalf("after the reload: %+v, want the wrr virtual server", st.Services)
@@ -1092,26 +1003,6 @@ func TestLBUDP(t *testing.T) {
 	})
 }
 
-// confDR6 is an IPv6 DR virtual server behind its own VRRPv3 instance.
-const confDR6 = `vrrp_instance VI_LB6 {
-  interface eth0
-  state BACKUP
-  virtual_router_id 62
-  version 3
-  priority 150
-  advert_int 0.1
-  virtual_ipaddress {
-    2001:db8:b::100/64 dev eth0
-  }
-}
-virtual_server 2001:db8:b::100 80 {
-  delay_loop 1
-  lb_algo rr
-  lb_kind DR
-  protocol TCP
-` + realServers6 + `}
-`
-
 // TestLBDRIPv6 is DR over IPv6: the DR lab gets IPv6 addresses (client
 // 2001:db8:c::10 behind the router, the rest on 2001:db8:b::/64, the VIP
 // 2001:db8:b::100 on the real servers' lo, where they do not answer
@@ -1119,24 +1010,7 @@ virtual_server 2001:db8:b::100 80 {
 // MACs from its IPv6 neighbour table, and 300 new connections spread
 // within 4σ, each real server seeing the client's own address.
 func TestLBDRIPv6(t *testing.T) {
-	requireLBLab(t)
-	t.Parallel()
-	x := newLBLab(t, "lbsd6", "DR", 1)
-	addAddr6(t, x.client, "eth0", "2001:db8:c::10/64")
-	labtest.MustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:c::fe")
-	addAddr6(t, x.router, "eth0", "2001:db8:c::fe/64")
-	addAddr6(t, x.router, "eth1", "2001:db8:b::fe/64")
-	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	addAddr6(t, x.dirs[0], "eth0", "2001:db8:b::1/64")
-	for i, r := range x.rs {
-		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:b::%d/64", 11+i))
-		addAddr6(t, r.host, "lo", "2001:db8:b::100/128")
-		labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::fe")
-	}
-	d := x.director(0, confDR6)
-	c := newLBClient6(x.client, 2*time.Second)
-	const url = "http://[2001:db8:b::100]/"
-	x.waitServing6(d, c, url)
+	x, d, c, url := startLB6(t, "lbsd6", "DR")
 	const n = 300
 	got := c.spread(t, url, n)
 	t.Logf("IPv6 DR rr: %d requests through the VIP, one connection each: %v", n, got)
@@ -1146,7 +1020,7 @@ func TestLBDRIPv6(t *testing.T) {
 		}
 	}
 	var peer string
-	k, err := c.dialKeepAlive6("[2001:db8:b::100]:80")
+	k, err := c.dialKeepAlive6("[" + lbVIP6DR + "]:80")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -72,8 +71,7 @@ const (
 // requireLBLab skips or, under CI, fails unless the LB labs can run.
 func requireLBLab(t *testing.T) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft", "sysctl", "nginx", "wrk")
+	testenv.RequireLab(t, "nft", "sysctl", "nginx", "wrk")
 }
 
 // addAddr6 adds the IPv6 address prefix to dev in h without duplicate
@@ -100,6 +98,20 @@ func fnatAndDR(t *testing.T, prefix string, test func(t *testing.T, tc lbCase)) 
 		})
 	}
 }
+
+// The IPv6 half of the labs (addIPv6) follows the IPv4 one. FNAT and NAT:
+// the client 2001:db8:f::10 and the directors' eth0 (2001:db8:f::1, ::2)
+// on front, the directors' eth1 (2001:db8:b::1, ::2) and the real servers
+// (2001:db8:b::11-13) on back; lbLocal6 is the FNAT local address and the
+// NAT real servers' gateway. DR: the client 2001:db8:c::10 behind the
+// router (2001:db8:c::fe, 2001:db8:b::fe), the directors (2001:db8:b::1,
+// ::2) and the real servers on back, the VIP lbVIP6DR on the real servers'
+// lo and their default route the router.
+const (
+	lbLocal6    = "2001:db8:b::fe"
+	lbVIP6Front = "2001:db8:f::100" // FNAT (conf6)
+	lbVIP6DR    = "2001:db8:b::100" // DR (conf6)
+)
 
 // lbLab is a client, one or two directors and three nginx real servers.
 type lbLab struct {
@@ -339,6 +351,103 @@ func (x *lbLab) waitServing6(n *node, c *lbClient, url string) {
 }
 
 func (x *lbLab) url() string { return "http://" + x.vip.String() + "/" }
+
+// addIPv6 adds the lab's IPv6 addresses and routes (see lbLocal6).
+func (x *lbLab) addIPv6() {
+	t := x.t
+	t.Helper()
+	switch x.kind {
+	case "FNAT", "NAT":
+		addAddr6(t, x.client, "eth0", "2001:db8:f::10/64")
+		for i, d := range x.dirs {
+			addAddr6(t, d, "eth0", fmt.Sprintf("2001:db8:f::%d/64", i+1))
+			addAddr6(t, d, "eth1", fmt.Sprintf("2001:db8:b::%d/64", i+1))
+			labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+		}
+	case "DR":
+		addAddr6(t, x.client, "eth0", "2001:db8:c::10/64")
+		labtest.MustRun(t, x.client, "ip", "-6", "route", "add", "default", "via", "2001:db8:c::fe")
+		addAddr6(t, x.router, "eth0", "2001:db8:c::fe/64")
+		addAddr6(t, x.router, "eth1", "2001:db8:b::fe/64")
+		labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+		for i, d := range x.dirs {
+			addAddr6(t, d, "eth0", fmt.Sprintf("2001:db8:b::%d/64", i+1))
+		}
+	}
+	for i, r := range x.rs {
+		addAddr6(t, r.host, "eth0", fmt.Sprintf("2001:db8:b::%d/64", 11+i))
+		switch x.kind {
+		case "NAT":
+			labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", lbLocal6)
+		case "DR":
+			addAddr6(t, r.host, "lo", lbVIP6DR+"/128")
+			labtest.MustRun(t, r.host, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::fe")
+		}
+	}
+}
+
+// realServers6 are the three IPv6 real servers of the IPv6 labs, each with
+// a TCP_CHECK.
+const realServers6 = `  real_server 2001:db8:b::11 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::12 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+  real_server 2001:db8:b::13 80 {
+    TCP_CHECK {
+      connect_timeout 1
+      retry 1
+    }
+  }
+`
+
+// conf6 is the IPv6 virtual server of an FNAT or DR lab (lbVIP6Front or
+// lbVIP6DR, round robin) behind its own VRRPv3 instance.
+func (x *lbLab) conf6() string {
+	vip, vrid, fnat := lbVIP6DR, 62, x.kind == "FNAT"
+	var b strings.Builder
+	if fnat {
+		vip, vrid = lbVIP6Front, 61
+		fmt.Fprintf(&b, "local_address_group laddr6 {\n  %s\n}\n", lbLocal6)
+	}
+	fmt.Fprintf(&b, "vrrp_instance VI_LB6 {\n  interface eth0\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int 0.1\n  virtual_ipaddress {\n    %s/64 dev eth0\n", vrid, vip)
+	if fnat {
+		fmt.Fprintf(&b, "    %s/64 dev eth1\n", lbLocal6)
+	}
+	fmt.Fprintf(&b, "  }\n}\nvirtual_server %s 80 {\n  delay_loop 1\n  lb_algo rr\n  lb_kind %s\n", vip, x.kind)
+	if fnat {
+		b.WriteString("  laddr_group_name laddr6\n")
+	}
+	b.WriteString("  protocol TCP\n" + realServers6 + "}\n")
+	return b.String()
+}
+
+// startLB6 builds the lab of kind (FNAT or DR) with one director and its
+// IPv6 addresses, starts vigil on it with conf6, and waits until it is
+// MASTER and every real server answers through the IPv6 VIP's url, which
+// it returns with a client whose requests time out after 2 s.
+func startLB6(t *testing.T, prefix, kind string) (*lbLab, *node, *lbClient, string) {
+	t.Helper()
+	requireLBLab(t)
+	t.Parallel()
+	x := newLBLab(t, prefix, kind, 1)
+	x.addIPv6()
+	d := x.director(0, x.conf6())
+	c := newLBClient6(x.client, 2*time.Second)
+	url := "http://[" + lbVIP6DR + "]/"
+	if kind == "FNAT" {
+		url = "http://[" + lbVIP6Front + "]/"
+	}
+	x.waitServing6(d, c, url)
+	return x, d, c, url
+}
 
 // tables lists the nft tables in host h.
 func tables(t *testing.T, h *netlab.Host) string {
@@ -663,22 +772,12 @@ func summarize(res []result, from, to time.Time) summary {
 // conns runs `vigil conns` (with -json when asJSON, parsed) against n.
 func conns(t *testing.T, n *node, asJSON bool) (string, []control.Conn) {
 	t.Helper()
-	bin := mustVigilBinary(t)
-	args := []string{"conns", "-control", n.ctl}
-	if asJSON {
-		args = append(args, "-json")
-	}
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("vigil %s: %v\n%s", strings.Join(args, " "), err, out)
+	if !asJSON {
+		return string(n.vigil(t, "conns")), nil
 	}
 	var cs []control.Conn
-	if asJSON {
-		if err := json.Unmarshal(out, &cs); err != nil {
-			t.Fatalf("vigil conns -json: %v\n%s", err, out)
-		}
-	}
-	return string(out), cs
+	n.vigilJSON(t, &cs, "conns", "-json")
+	return "", cs
 }
 
 // realStatus returns the status of real server addr in n's only virtual
@@ -711,6 +810,18 @@ func (c *lbClient) dialKeepAlive(i int, addr string) (*kaConn, error) {
 		return nil, err
 	}
 	return &kaConn{c: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// keepAlive opens a keep-alive connection from client address i to the
+// VIP's port 80, closed when the test ends; a failure fails the test.
+func (x *lbLab) keepAlive(t *testing.T, c *lbClient, i int) *kaConn {
+	t.Helper()
+	k, err := c.dialKeepAlive(i, netip.AddrPortFrom(x.vip, 80).String())
+	if err != nil {
+		t.Fatalf("keep-alive connection from client address %d: %v", i, err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
 }
 
 // get makes one request on the connection and returns who answered and

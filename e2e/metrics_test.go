@@ -6,11 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -158,12 +156,7 @@ func TestMetrics(t *testing.T) {
 
 	// A rejected reload shows in vigil_config_last_reload_successful; the
 	// success timestamp stays the start's.
-	if err := os.WriteFile(a.conf, []byte(strings.Replace(confMetrics, "priority 150", "priority 150;", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	a.hup(t, strings.Replace(confMetrics, "priority 150", "priority 150;", 1))
 	waitFor(t, 5*time.Second, "the rejected reload in /metrics", func() bool {
 		_, b := scrape(t, h, "/metrics")
 		return hasSeries(b, "vigil_config_last_reload_successful 0")

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -79,12 +78,7 @@ func TestNoAccept(t *testing.T) {
 	}
 
 	// Reload to accept: the VIPs answer.
-	if err := os.WriteFile(a.conf, []byte(strings.Replace(confNoAccept, "no_accept", "accept", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	a.hup(t, strings.Replace(confNoAccept, "no_accept", "accept", 1))
 	for _, v := range vips {
 		waitFor(t, 5*time.Second, v+" to answer after the reload to accept", func() bool { return pings(v) })
 	}
@@ -94,10 +88,7 @@ func TestNoAccept(t *testing.T) {
 
 	// Back to no_accept, then kill -9: the drop list stays behind (the
 	// kernel state of a killed process), and a new start clears it.
-	if err := os.WriteFile(a.conf, []byte(confNoAccept), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a.cmd.Process.Signal(syscall.SIGHUP)
+	a.hup(t, confNoAccept)
 	waitFor(t, 5*time.Second, "the drop list after the reload to no_accept", func() bool { return strings.Contains(table(), acceptmode.Table) })
 	a.stop(syscall.SIGKILL)
 	// An nft child the killed vigil had started may still be writing.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vigil/control"
+	"vigil/doctor"
+	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
@@ -39,8 +42,7 @@ type node struct {
 // requireVRRPLab skips or, under CI, fails unless the lab can run.
 func requireVRRPLab(t *testing.T, tools ...string) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, append([]string{"ip"}, tools...)...)
+	testenv.RequireLab(t, tools...)
 }
 
 // startNode writes conf into a temporary directory and starts kind on it in
@@ -50,9 +52,7 @@ func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &labtest.Buffer{}, done: make(chan struct{})}
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n.write(t, conf)
 	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +69,10 @@ func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...
 		n.ctl = filepath.Join(dir, "vigil.sock")
 		argv = append([]string{bin, "run", "-f", n.conf, "-control", n.ctl, "-log-level", "debug"}, extra...)
 	case "keepalived":
-		argv = []string{"keepalived", "-n", "-l", "-D", "-P", "-f", n.conf,
-			"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid")}
+		argv = labtest.KeepalivedArgv(dir, n.conf, "-l", "-D", "-P")
 	case "keepalived-bfd":
 		// VRRP and BFD children (bfd_instance needs the BFD process).
-		argv = []string{"keepalived", "-n", "-l", "-D", "-f", n.conf, "-p", filepath.Join(dir, "keepalived.pid"),
-			"-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"), "-b", filepath.Join(dir, "bfd.pid")}
+		argv = labtest.KeepalivedArgv(dir, n.conf, "-l", "-D")
 	default:
 		t.Fatalf("unknown node kind %q", kind)
 	}
@@ -112,6 +110,79 @@ func (n *node) stop(sig syscall.Signal) {
 	}
 }
 
+// write replaces the node's configuration file with conf.
+func (n *node) write(t *testing.T, conf string) {
+	t.Helper()
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// hup writes conf as the node's configuration and sends it SIGHUP (both
+// vigil and keepalived reload on it); it does not wait for the reload.
+func (n *node) hup(t *testing.T, conf string) {
+	t.Helper()
+	n.write(t, conf)
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lastReload is the outcome of a vigil node's last reload (zero before
+// one).
+func (n *node) lastReload() (ok bool, at time.Time, errs []string) {
+	s, err := n.status()
+	if err != nil || s.LastReload == nil {
+		return false, time.Time{}, nil
+	}
+	return s.LastReload.OK, s.LastReload.At, s.LastReload.Errors
+}
+
+// reload is hup on a vigil node, then waits (up to timeout, naming what)
+// until a reload newer than the last one is reported; it returns that
+// reload's outcome and how long after the signal it was reported.
+func (n *node) reload(t *testing.T, conf, what string, timeout time.Duration) (ok bool, errs []string, took time.Duration) {
+	t.Helper()
+	_, prev, _ := n.lastReload()
+	n.hup(t, conf)
+	took = waitFor(t, timeout, what, func() bool { _, at, _ := n.lastReload(); return at.After(prev) })
+	ok, _, errs = n.lastReload()
+	return ok, errs, took
+}
+
+// vigil runs the vigil command args against n's control socket and
+// returns its standard output; a failure fails the test.
+func (n *node) vigil(t *testing.T, args ...string) []byte {
+	t.Helper()
+	args = append(args, "-control", n.ctl)
+	out, err := exec.Command(mustVigilBinary(t), args...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("vigil %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+	}
+	return out
+}
+
+// vigilJSON is vigil, decoding the output into v.
+func (n *node) vigilJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out := n.vigil(t, args...)
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("vigil %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// doctor runs `vigil doctor -json` next to vigil node n, capturing each
+// VRRP interface for sniff, and returns the report and the exit status.
+func (n *node) doctor(t *testing.T, sniff string, extra ...string) (doctor.Report, int) {
+	t.Helper()
+	args := append([]string{"-f", n.conf, "-control", n.ctl, "-sniff", sniff}, extra...)
+	return doctortest.Run(t, n.host, mustVigilBinary(t), args...)
+}
+
 // hasAddr reports whether the node's host has address a on any interface.
 func (n *node) hasAddr(a netip.Addr) bool {
 	addrs, err := n.nl.AddrList(nil, netlink.FAMILY_ALL)
@@ -128,13 +199,7 @@ func (n *node) hasAddr(a netip.Addr) bool {
 
 // status asks a vigil node for its status.
 func (n *node) status() (control.Status, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	r, err := control.Call(ctx, n.ctl, control.Request{Cmd: "status"})
-	if err != nil {
-		return control.Status{}, err
-	}
-	return *r.Status, nil
+	return labtest.VigilStatus(n.ctl)
 }
 
 // waitFor is labtest.WaitFor: it polls cond every 5 ms until it holds or

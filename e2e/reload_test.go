@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"net/netip"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,32 +27,6 @@ func startReloadMaster(t *testing.T, prefix string) *reloadMaster {
 	waitFor(t, 10*time.Second, "vigil to become master", func() bool { return r.hasAddr(r.vip) })
 	r.before = instStatus(t, r.node)
 	return r
-}
-
-// lastReload is the outcome of the node's last reload (zero before one).
-func (r *reloadMaster) lastReload() (ok bool, at time.Time, errs []string) {
-	s, err := r.status()
-	if err != nil || s.LastReload == nil {
-		return false, time.Time{}, nil
-	}
-	return s.LastReload.OK, s.LastReload.At, s.LastReload.Errors
-}
-
-// reload writes text to the node's file, sends SIGHUP and waits (up to
-// timeout) until a reload newer than the last one is reported; it returns
-// that reload's outcome and how long after the signal it was reported.
-func (r *reloadMaster) reload(t *testing.T, text, what string, timeout time.Duration) (ok bool, errs []string, took time.Duration) {
-	t.Helper()
-	if err := os.WriteFile(r.node.conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, prev, _ := r.lastReload()
-	if err := r.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	took = waitFor(t, timeout, what, func() bool { _, at, _ := r.lastReload(); return at.After(prev) })
-	ok, _, errs = r.lastReload()
-	return ok, errs, took
 }
 
 // requireKept fails the test unless the instance is still MASTER with no

@@ -87,8 +87,8 @@ func TestKeepalivedInterop(t *testing.T) {
 	var logs bytes.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := a.Command(ctx, "keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", conf,
-		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+	argv := labtest.KeepalivedArgv(dir, conf, "--log-console", "--vrrp")
+	cmd := a.Command(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	// TERM lets keepalived stop its VRRP child too; KILL only after 5 s.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -222,8 +222,8 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 	logs := &labtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cmd := b.Command(ctx, "keepalived", "--dont-fork", "--log-console", "--vrrp", "-f", conf,
-		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+	argv := labtest.KeepalivedArgv(dir, conf, "--log-console", "--vrrp")
+	cmd := b.Command(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second

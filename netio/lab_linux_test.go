@@ -32,8 +32,7 @@ func newLab(t *testing.T, prefix string) *netlab.Lab {
 // skips (fails under CI) unless the test runs as root with tools.
 func twoHosts(t *testing.T, prefix string, tools ...string) (a, b *netlabHost) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, tools...)
+	testenv.RequireLab(t, tools...)
 	h := lanHosts(t, prefix, []string{"192.0.2.1/24", "2001:db8::1/64"}, []string{"192.0.2.2/24", "2001:db8::2/64"})
 	return h[0], h[1]
 }

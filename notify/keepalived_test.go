@@ -23,8 +23,7 @@ import (
 // scripts must give the same argv lines.
 func TestMatchesKeepalived(t *testing.T) {
 	testenv.Short(t)
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "keepalived")
+	testenv.RequireLab(t, "keepalived")
 	h := labtest.OneHost(t, "ntfka")
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "argv.log")

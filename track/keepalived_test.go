@@ -137,8 +137,7 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 // carrier) and nocar (up, no carrier).
 func kaLab(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "keepalived")
+	testenv.RequireLab(t, "keepalived")
 	h := labtest.OneHost(t, prefix)
 	// nocar is up without carrier: its peer stays down.
 	labtest.MustRun(t, h, "ip", "link", "add", "nocar", "type", "veth", "peer", "name", "nocarp")

@@ -60,8 +60,7 @@ type lab struct {
 
 func newLab(t *testing.T, prefix string) *lab {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
+	testenv.RequireLab(t, "nft")
 	l, err := netlab.New(prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +142,7 @@ type conn struct {
 // test ends.
 func oneHost(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "nft")
+	testenv.RequireLab(t, "nft")
 	h, err := labtest.New(t, prefix).AddHost("h")
 	if err != nil {
 		t.Fatal(err)

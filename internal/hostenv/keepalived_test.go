@@ -16,8 +16,7 @@ import (
 // the instance's interface) about every layout of securityCases and checks
 // that CheckScript accepts exactly what keepalived accepts.
 func TestScriptSecurityMatchesKeepalived(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "keepalived")
+	testenv.RequireLab(t, "keepalived")
 	h := labtest.OneHost(t, "hostenvka")
 	base := t.TempDir()
 	for _, tc := range securityCases(t, base) {

@@ -38,8 +38,7 @@ func New(t testing.TB, prefix string) *netlab.Lab {
 // ip (skipping for users, failing under CI=true without them).
 func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string) (*netlab.Lab, map[string]*netlab.Host, map[string]string) {
 	t.Helper()
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip")
+	testenv.RequireLab(t)
 	l := New(t, prefix)
 	if err := l.AddSegment("lan"); err != nil {
 		t.Fatal(err)

@@ -1,10 +1,11 @@
-// The processes the lab tests run: vigil built from this tree, and the real
-// keepalived they are compared with.
+// The processes the lab tests run: vigil built from this tree (and its
+// status), and the real keepalived they are compared with.
 
 package labtest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"vigil/control"
 	"vigil/internal/netlab"
 )
 
@@ -84,19 +86,47 @@ func (b *Binary) Remove() {
 	}
 }
 
+// KeepalivedArgv is the command line of the real keepalived in the
+// foreground on confPath with flags (-P: VRRP only; -l -D: log to the
+// console, in detail), the pid file of each of its processes in dir
+// (keepalived.pid, vrrp.pid, checkers.pid, bfd.pid), so that a lab's
+// keepalived never shares the host's or another lab's.
+func KeepalivedArgv(dir, confPath string, flags ...string) []string {
+	argv := []string{"keepalived", "-n", "-f", confPath}
+	for _, p := range []struct{ flag, name string }{{"-p", "keepalived"}, {"-r", "vrrp"}, {"-c", "checkers"}, {"-b", "bfd"}} {
+		argv = append(argv, p.flag, filepath.Join(dir, p.name+".pid"))
+	}
+	return append(argv, flags...)
+}
+
 // StartKeepalived starts the real keepalived in h in the foreground on
 // confPath (VRRP only, logging to the console, its pid files in dir) and
 // returns it with the buffer its output goes to. Stop it with Stop.
 func StartKeepalived(t testing.TB, h *netlab.Host, dir, confPath string) (*exec.Cmd, *Buffer) {
 	t.Helper()
-	cmd := h.Command(t.Context(), "keepalived", "-P", "-n", "-l", "-D", "-f", confPath,
-		"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"))
+	argv := KeepalivedArgv(dir, confPath, "-P", "-l", "-D")
+	cmd := h.Command(t.Context(), argv[0], argv[1:]...)
 	out := &Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := h.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	return cmd, out
+}
+
+// VigilStatus asks the vigil whose control socket is sock for its status,
+// waiting at most 3 seconds.
+func VigilStatus(sock string) (control.Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r, err := control.Call(ctx, sock, control.Request{Cmd: "status"})
+	if err != nil {
+		return control.Status{}, err
+	}
+	if r.Status == nil {
+		return control.Status{}, fmt.Errorf("vigil status: no status: %s", r.Error)
+	}
+	return *r.Status, nil
 }
 
 // Stop sends cmd SIGTERM and waits for it to exit, killing it if it has

@@ -8,8 +8,7 @@ import (
 )
 
 func TestLabPingAcrossSegmentAndCut(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "ping")
+	testenv.RequireLab(t, "ping")
 	l, err := New("nlt")
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,14 @@ func RequireTool(t testing.TB, names ...string) {
 	}
 }
 
+// RequireLab skips (or fails under CI) unless a namespace lab can run:
+// root, ip, and every other program named on PATH.
+func RequireLab(t testing.TB, tools ...string) {
+	t.Helper()
+	RequireRoot(t)
+	RequireTool(t, append([]string{"ip"}, tools...)...)
+}
+
 // Short skips a slow test under -short, except in CI.
 func Short(t testing.TB) {
 	t.Helper()
