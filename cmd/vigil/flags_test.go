@@ -8,8 +8,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+
+	"vigil/internal/logging"
 )
 
 func TestParseRunArgs(t *testing.T) {
@@ -263,11 +264,11 @@ func TestRunLogsForTheJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		t.Fatal(err)
+	id, ok := logging.StreamID(f)
+	if !ok {
+		t.Fatal("cannot stat the stderr file")
 	}
-	t.Setenv("JOURNAL_STREAM", strconv.FormatUint(st.Dev, 10)+":"+strconv.FormatUint(st.Ino, 10))
+	t.Setenv("JOURNAL_STREAM", id)
 	var out bytes.Buffer
 	code := dispatch(context.Background(), []string{"run", "--control", "", conf}, &out, f)
 	if code != 1 {

@@ -67,16 +67,21 @@ func ParseFacility(s string) (syslog.Priority, error) {
 // for this service (JOURNAL_STREAM is "device:inode" of that stream, and a
 // child whose stderr was redirected must not use the prefixes).
 func UnderJournal(stderr *os.File) bool {
-	v := os.Getenv("JOURNAL_STREAM")
-	dev, ino, ok := strings.Cut(v, ":")
-	if !ok || stderr == nil {
-		return false
+	id, ok := StreamID(stderr)
+	return ok && os.Getenv("JOURNAL_STREAM") == id
+}
+
+// StreamID is f's "device:inode", as JOURNAL_STREAM names a stream; false
+// when f is nil or cannot be stat'ed.
+func StreamID(f *os.File) (string, bool) {
+	if f == nil {
+		return "", false
 	}
 	var st syscall.Stat_t
-	if err := syscall.Fstat(int(stderr.Fd()), &st); err != nil {
-		return false
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return "", false
 	}
-	return strconv.FormatUint(st.Dev, 10) == dev && strconv.FormatUint(st.Ino, 10) == ino
+	return strconv.FormatUint(st.Dev, 10) + ":" + strconv.FormatUint(st.Ino, 10), true
 }
 
 // New returns the logger and a Close for its resources. A syslog that
