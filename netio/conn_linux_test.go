@@ -2,7 +2,6 @@ package netio
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/vrrp/wire"
 )
 
@@ -250,10 +250,7 @@ func TestConnOnVMAC(t *testing.T) {
 	}
 
 	s := openInHost(t, b, func() (*Sniffer, error) { return OpenSniffer("eth0") })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }() // owned here: ends with cancel
-	defer func() { cancel(); <-done }()
+	labtest.Run(t, s.Run)
 
 	src4 := netip.MustParseAddr("192.0.2.1")
 	va4, va6 := listenIn(t, a, "vrrp.51", inet.IPv4, Options{Multicast: true}), listenIn(t, a, "vrrp.51", inet.IPv6, Options{Multicast: true})

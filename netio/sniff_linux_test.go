@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"vigil/internal/inet"
+	"vigil/internal/labtest"
 	"vigil/vrrp/wire"
 )
 
@@ -26,10 +26,7 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	ifC, _ := ifaceIn(t, c, "eth0")
 
 	s := openInHost(t, c, func() (*Sniffer, error) { return OpenSniffer("eth0") })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }() // owned here: ends with cancel
+	stop := labtest.Run(t, s.Run)
 
 	a4, b4, c4 := listenIn(t, a, "eth0", inet.IPv4, Options{}), listenIn(t, b, "eth0", inet.IPv4, Options{}), listenIn(t, c, "eth0", inet.IPv4, Options{})
 	a6 := listenIn(t, a, "eth0", inet.IPv6, Options{})
@@ -72,16 +69,7 @@ func TestSnifferCountsEveryAdvert(t *testing.T) {
 	if diff := cmp.Diff(wantClash, s.Clashes(), cmpAddr); diff != "" {
 		t.Errorf("Clashes (-want +got):\n%s", diff)
 	}
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return after cancel")
-	}
+	stop() // Run returns, without an error, once cancelled
 }
 
 // FuzzDecodeAdvert: the sniffer's decoder never panics on a captured frame,

@@ -89,7 +89,6 @@ func TestUnknownCommand(t *testing.T) {
 // they say why and exit 1.
 func TestStatusAndConnsQueryTheDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "vigil.sock")
-	ctx, cancel := context.WithCancel(context.Background())
 	srv := &control.Server{Path: sock, Handler: func(_ context.Context, req control.Request) control.Response {
 		switch req.Cmd {
 		case "status":
@@ -99,9 +98,7 @@ func TestStatusAndConnsQueryTheDaemon(t *testing.T) {
 		}
 		return control.Response{Error: "unknown command"}
 	}}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	labtest.Run(t, srv.Run)
 	labtest.WaitFor(t, 2*time.Second, "the control socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	for _, c := range []struct {
 		args []string
