@@ -13,18 +13,40 @@ import (
 // listener receives on UDP 3784 for one family, with the TTL (hop limit)
 // and destination address of each packet, which RFC 5881 section 5 and
 // demultiplexing need. It is a raw non-blocking socket the Runner's
-// thread reads itself, with recvmsg as a raw system call on a message
-// header built once: no allocation per packet, and none of the Go
+// thread reads itself, with recvmmsg as a raw system call on message
+// headers built once: no allocation per packet, and none of the Go
 // runtime's system call bookkeeping (entering a Syscall can wake the
 // runtime's sysmon thread; x/sys's Recvmsg also asks the socket its
 // protocol with a getsockopt each time).
+//
+// One recvmmsg reads up to rxBatch datagrams. A batch that comes back
+// short says the queue is empty, so the drain that follows every wake-up
+// needs no second call that would only return EAGAIN: one system call
+// per received packet instead of two (docs/benchmarks.md, "the BFD
+// process's late wake-ups").
 type listener struct {
 	fd   int
 	v6   bool
-	msg  unix.Msghdr
-	iov  unix.Iovec
-	name unix.RawSockaddrInet6 // large enough for either family
-	oob  [128]byte
+	mm   [rxBatch]mmsghdr
+	iov  [rxBatch]unix.Iovec
+	name [rxBatch]unix.RawSockaddrInet6 // large enough for either family
+	oob  [rxBatch][128]byte
+	buf  [rxBatch][rxLen]byte
+}
+
+// rxBatch is how many datagrams one recvmmsg reads; rxLen bounds one (a
+// BFD Control packet is 24 bytes plus at most 28 of authentication; the
+// codec ignores what follows its Length field, as it does UDP padding).
+const (
+	rxBatch = 4
+	rxLen   = 512
+)
+
+// mmsghdr is struct mmsghdr of recvmmsg(2): a message header and the
+// length the kernel received into it.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
 }
 
 func listen(v6 bool) (*listener, error) {
@@ -56,32 +78,45 @@ func listen(v6 bool) (*listener, error) {
 		return nil, fmt.Errorf("bfd: listen on UDP %d: %w", Port, err)
 	}
 	l := &listener{fd: fd, v6: v6}
-	l.msg.Name = (*byte)(unsafe.Pointer(&l.name))
-	l.msg.Iov = &l.iov
-	l.msg.SetIovlen(1)
-	l.msg.Control = &l.oob[0]
+	for i := range l.mm {
+		h := &l.mm[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&l.name[i]))
+		h.Iov = &l.iov[i]
+		h.SetIovlen(1)
+		h.Control = &l.oob[i][0]
+		l.iov[i].Base = &l.buf[i][0]
+		l.iov[i].SetLen(rxLen)
+	}
 	return l, nil
 }
 
-// read returns the next datagram, or unix.EAGAIN when there is none. The
-// datagram's data is buf's.
-func (l *listener) read(buf []byte) (received, error) {
-	l.iov.Base = &buf[0]
-	l.iov.SetLen(len(buf))
-	l.msg.Namelen = uint32(unsafe.Sizeof(l.name))
-	l.msg.SetControllen(len(l.oob))
-	l.msg.Flags = 0
-	n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&l.msg)), unix.MSG_DONTWAIT)
+// readBatch reads the datagrams queued, up to rxBatch; fewer than
+// rxBatch means the queue is now empty. None queued is unix.EAGAIN.
+// packet(i) is the i-th, valid until the next readBatch.
+func (l *listener) readBatch() (int, error) {
+	for i := range l.mm {
+		h := &l.mm[i].hdr
+		h.Namelen = uint32(unsafe.Sizeof(l.name[i]))
+		h.SetControllen(len(l.oob[i]))
+		h.Flags = 0
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(l.fd), uintptr(unsafe.Pointer(&l.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
-		return received{}, e
+		return 0, e
 	}
-	r := received{data: buf[:n], ttl: -1}
+	return int(n), nil
+}
+
+// packet is the i-th datagram of the last batch.
+func (l *listener) packet(i int) received {
+	m := &l.mm[i]
+	r := received{data: l.buf[i][:min(int(m.n), rxLen)], ttl: -1}
 	if l.v6 {
-		r.src = netip.AddrFrom16(l.name.Addr).Unmap()
+		r.src = netip.AddrFrom16(l.name[i].Addr).Unmap()
 	} else {
-		r.src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&l.name)).Addr)
+		r.src = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&l.name[i])).Addr)
 	}
-	b := l.oob[:l.msg.Controllen]
+	b := l.oob[i][:m.hdr.Controllen]
 	for len(b) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
 		hl := int(h.Len)
@@ -104,7 +139,7 @@ func (l *listener) read(buf []byte) (received, error) {
 		}
 		b = b[adv:]
 	}
-	return r, nil
+	return r
 }
 
 func (l *listener) Close() error { return unix.Close(l.fd) }

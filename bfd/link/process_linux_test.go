@@ -163,3 +163,46 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestProcessOwnStallNotBlamedOnPeer: the BFD process is stopped
+// (SIGSTOP) for three times its detection time while the peer keeps
+// sending; when it runs again its timer is long overdue, and it must read
+// the packets queued meanwhile before it checks the detection time: a
+// stall of our own process is not the peer's failure. The peer detects
+// us only after 50 intervals (our multiplier), so it stays Up and keeps
+// sending throughout.
+func TestProcessOwnStallNotBlamedOnPeer(t *testing.T) {
+	_, hosts, _ := labtest.LAN(t, "bfs", labAddrs, "a", "b")
+	ours := fastCfg("v4", "192.0.2.2")
+	ours.Multiplier = 50 // the peer's detection time: 1.5 s
+	pa, eva, _, _ := processIn(t, hosts["a"], Scheduling{}, ours)
+	rb, _ := runIn(t, hosts["b"], fastCfg("v4", "192.0.2.1")) // ours: 90 ms
+	waitState(t, pa, "v4", wire.Up, 5*time.Second)
+	waitState(t, rb, "v4", wire.Up, 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // past the Poll Sequence
+	eva.mu.Lock()
+	before := len(eva.all)
+	eva.mu.Unlock()
+	pid := pa.PID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	sts, _, late := pa.Status()
+	eva.mu.Lock()
+	evs := eva.all[before:]
+	eva.mu.Unlock()
+	if len(sts) != 1 || sts[0].State != wire.Up || len(evs) != 0 {
+		t.Fatalf("after its own stall the session is %+v, events %+v; want Up with no change", sts, evs)
+	}
+	if late.Max < 150*time.Millisecond {
+		t.Fatalf("the timer was late at most %v: the stall did not happen as meant", late.Max)
+	}
+	if sts, _, _ := rb.Status(); sts[0].Flaps != 0 {
+		t.Errorf("the peer flapped %d times", sts[0].Flaps)
+	}
+}
