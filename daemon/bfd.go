@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -90,7 +91,7 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 		if len(sessions) == 0 {
 			return
 		}
-		b.runner = d.host.newBFD(d.log)
+		b.runner = d.host.newBFD(d.log, d.opts.DontRespawn)
 		// The subscriber only posts: the loop may be busy, BFD must not
 		// wait for it.
 		b.runner.Subscribe("", func(ev link.Event) {
@@ -102,6 +103,11 @@ func (d *Daemon) startBFD(ctx context.Context, cfg *config.Config) {
 			defer close(b.done)
 			if err := b.runner.Run(rctx); err != nil {
 				d.log.Error("bfd", "err", err)
+				if errors.Is(err, link.ErrNotRespawned) {
+					// keepalived -R: a child that died ends the daemon.
+					d.log.Error("stopping: the BFD process died and --dont-respawn is set")
+					d.poll.post(func(time.Time) { d.stopping = true })
+				}
 			}
 		}()
 	}

@@ -72,6 +72,10 @@ type Options struct {
 	// track_bfd and BFD_CHECK would follow sessions that never come up):
 	// such a configuration is refused, at start and at reload.
 	NoBFD bool
+	// DontRespawn is keepalived -R (--dont-respawn): a BFD process that
+	// dies is not started again, and the daemon stops as on SIGTERM, as
+	// keepalived stops when a child it must not respawn exits.
+	DontRespawn bool
 }
 
 // Daemon runs the VRRP instances of one keepalived.conf.

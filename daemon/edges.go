@@ -117,7 +117,8 @@ type syncer interface {
 }
 
 // bfdRunner holds the BFD sessions: link.Process, which runs them in the
-// BFD process.
+// BFD process. Run returns link.ErrNotRespawned when the BFD process died
+// and --dont-respawn forbids starting another.
 type bfdRunner interface {
 	Run(ctx context.Context) error
 	Configure(sessions []link.Session) error
@@ -214,7 +215,7 @@ type edges struct {
 	newChecks        func(servers []check.Server, opts check.RunnerOptions) (runner, error)
 	newSpeaker       func(cfg speaker.Config, log *slog.Logger) bgpSpeaker
 	newSyncer        func(cfg ctsync.Config) (syncer, error)
-	newBFD           func(log *slog.Logger) bfdRunner
+	newBFD           func(log *slog.Logger, noRespawn bool) bfdRunner
 	// newNotifier opens the notify FIFOs (notify_fifo, vrrp_notify_fifo);
 	// one that cannot be opened is logged and left out.
 	newNotifier func(fifos []notify.FifoConfig, log *slog.Logger, onResult func(notify.Result)) notifier
@@ -270,7 +271,11 @@ func hostEdges() edges {
 		newSyncer: func(cfg ctsync.Config) (syncer, error) {
 			return opened[syncer](ctsync.New(cfg))
 		},
-		newBFD:      func(log *slog.Logger) bfdRunner { return link.NewProcess(log) },
+		newBFD: func(log *slog.Logger, noRespawn bool) bfdRunner {
+			p := link.NewProcess(log)
+			p.NoRespawn = noRespawn
+			return p
+		},
 		newNotifier: newHostNotifier,
 		newTrackers: func(cfg track.Config, report func(track.Event)) (runner, error) {
 			return opened[runner](track.New(cfg, report))

@@ -50,6 +50,8 @@ import (
 type fakeHost struct {
 	t  *testing.T
 	mu sync.Mutex
+	// bfd is the BFD runner the daemon made last (nil: none).
+	bfd *fakeBFD
 	// changed is signalled (on mu) whenever the clock moves, an advert is
 	// queued, the loop is woken or it starts waiting: fakeWait and the
 	// tests that wait for the loop to be idle block on it.
@@ -226,7 +228,13 @@ func (h *fakeHost) edges() edges {
 			return &fakeSpeaker{h: h, cfg: cfg}
 		},
 		newSyncer: func(ctsync.Config) (syncer, error) { return fakeSyncer{h}, nil },
-		newBFD:    func(*slog.Logger) bfdRunner { return &fakeBFD{h: h, up: map[string]bool{}} },
+		newBFD: func(_ *slog.Logger, noRespawn bool) bfdRunner {
+			b := &fakeBFD{h: h, up: map[string]bool{}, noRespawn: noRespawn, exit: make(chan error, 1)}
+			h.mu.Lock()
+			h.bfd = b
+			h.mu.Unlock()
+			return b
+		},
 		newNotifier: func([]notify.FifoConfig, *slog.Logger, func(notify.Result)) notifier {
 			return fakeNotifier{h}
 		},
@@ -578,9 +586,20 @@ type fakeBFD struct {
 	h  *fakeHost
 	mu sync.Mutex
 	up map[string]bool
+	// noRespawn is what the daemon asked for; a test ends Run with exit
+	// (link.ErrNotRespawned: the BFD process died under --dont-respawn).
+	noRespawn bool
+	exit      chan error
 }
 
-func (b *fakeBFD) Run(ctx context.Context) error  { <-ctx.Done(); return nil }
+func (b *fakeBFD) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-b.exit:
+		return err
+	}
+}
 func (b *fakeBFD) Configure([]link.Session) error { return nil }
 func (b *fakeBFD) SetScheduling(s link.Scheduling) error {
 	b.h.do("bfd sched rr %d nice %d", s.RTPriority, s.Nice)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"vigil/addr"
+	"vigil/bfd/link"
 	"vigil/check"
 	"vigil/config"
 	"vigil/control"
@@ -708,4 +710,45 @@ func TestRunSteadyStateAllocations(t *testing.T) {
 		t.Errorf("%d adverts sent in %d deadlines, want one each", sent, n+1)
 	}
 	r.stop()
+}
+
+// TestBFDDontRespawn: keepalived -R (--dont-respawn) reaches the BFD
+// runner (link.Process then does not start a dead BFD process again), and
+// when the runner reports the BFD process gone for good
+// (link.ErrNotRespawned) the daemon stops as on SIGTERM: its master
+// resigns with a priority 0 advert and releases its VIPs, and Run returns,
+// as keepalived stops when its BFD child dies under -R. Without -R the
+// runner restarts the process itself.
+func TestBFDDontRespawn(t *testing.T) {
+	conf := "bfd_instance peer {\n  neighbor_ip 192.0.2.2\n  source_ip 192.0.2.1\n}\n" +
+		strings.Replace(instanceConf(""), "state BACKUP", "state MASTER", 1)
+	bfdOf := func(r *runLab) *fakeBFD {
+		r.h.mu.Lock()
+		defer r.h.mu.Unlock()
+		return r.h.bfd
+	}
+	r := startRun(t, conf, Options{})
+	if b := bfdOf(r); b == nil || b.noRespawn {
+		t.Fatalf("without -R the BFD runner is %+v, want one that respawns", b)
+	}
+	r.stop()
+
+	r = startRun(t, conf, Options{DontRespawn: true})
+	b := bfdOf(r)
+	if b == nil || !b.noRespawn {
+		t.Fatalf("with -R the BFD runner is %+v, want one that does not respawn", b)
+	}
+	r.advance(4 * time.Second) // MASTER
+	from := r.h.mark()
+	b.exit <- fmt.Errorf("%w: the BFD process exited", link.ErrNotRespawned)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the daemon runs on after its BFD process died under --dont-respawn:\n%s", stacks())
+	}
+	before(t, r.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
 }

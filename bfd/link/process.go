@@ -26,6 +26,10 @@ const (
 	ChildDebugArg = "debug"
 )
 
+// ErrNotRespawned is what Run returns when the BFD process died and
+// NoRespawn forbids starting it again.
+var ErrNotRespawned = errors.New("the BFD process exited and --dont-respawn forbids starting it again")
+
 // restartDelay is how long a Process waits before starting a BFD process
 // that died (or failed to start) again.
 const restartDelay = 500 * time.Millisecond
@@ -44,8 +48,14 @@ const restartDelay = 500 * time.Millisecond
 // The child dies with the daemon (PDEATHSIG, and it exits when the
 // daemon's end of the socket closes); a child that dies on its own is
 // reported (its sessions Down, as a local AdminDown: no bfd_takeover) and
-// started again after restartDelay with the same scheduling and sessions.
+// started again after restartDelay with the same scheduling and sessions,
+// unless NoRespawn is set.
 type Process struct {
+	// NoRespawn is keepalived's --dont-respawn: a BFD process that dies
+	// is not started again, and Run returns ErrNotRespawned (keepalived
+	// then stops, and so does vigil's daemon). Set before Run.
+	NoRespawn bool
+
 	log *slog.Logger
 	// command makes the child's command (fd 3 is added); nil runs this
 	// executable with ChildArg.
@@ -87,7 +97,8 @@ func NewProcessCommand(log *slog.Logger, cmd func() *exec.Cmd) *Process {
 }
 
 // Run starts the BFD process and keeps one running until ctx ends; then
-// it stops it (its peers get AdminDown) and returns.
+// it stops it (its peers get AdminDown) and returns nil. With NoRespawn it
+// returns ErrNotRespawned as soon as the BFD process is gone.
 func (p *Process) Run(ctx context.Context) error {
 	// PDEATHSIG is sent when the thread that started the child ends, not
 	// the process: start every child from this thread, kept until Run
@@ -113,7 +124,10 @@ func (p *Process) Run(ctx context.Context) error {
 			h.Kill() // one that closed its socket is of no use
 			err = errors.New("the BFD process exited")
 		}
-		p.lost(err)
+		p.lost(err, !p.NoRespawn)
+		if p.NoRespawn {
+			return fmt.Errorf("%w: %v", ErrNotRespawned, err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -183,16 +197,20 @@ func (p *Process) replay(h *childproc.Child) error {
 // lost records that the child is gone: its sessions are reported Down as
 // a local AdminDown (nothing says the peers failed, so no bfd_takeover),
 // and the status keeps the last counters.
-func (p *Process) lost(why error) {
+func (p *Process) lost(why error, restart bool) {
 	p.mu.Lock()
 	p.h, p.pid = nil, 0
 	p.restarts++
 	now := time.Now()
+	reason := "the BFD process exited; restarting it"
+	if !restart {
+		reason = "the BFD process exited (--dont-respawn)"
+	}
 	var evs []Event
 	for _, s := range p.want {
 		if p.up[s.Name] {
 			evs = append(evs, Event{Session: s.Name, Transition: bfd.Transition{Session: s.Name, From: wire.Up, To: wire.AdminDown,
-				Diag: wire.DiagAdminDown, At: now, Reason: "the BFD process exited; restarting it"}})
+				Diag: wire.DiagAdminDown, At: now, Reason: reason}})
 		}
 		p.up[s.Name] = false
 	}
@@ -203,7 +221,11 @@ func (p *Process) lost(why error) {
 		}
 	}
 	p.mu.Unlock()
-	p.log.Error("bfd: the BFD process is not running; starting it again", "err", why, "in", restartDelay)
+	if restart {
+		p.log.Error("bfd: the BFD process is not running; starting it again", "err", why, "in", restartDelay)
+	} else {
+		p.log.Error("bfd: the BFD process is not running and --dont-respawn is set: not starting it again", "err", why)
+	}
 	for _, ev := range evs {
 		p.deliver(ev)
 	}

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"syscall"
@@ -204,5 +205,52 @@ func TestProcessOwnStallNotBlamedOnPeer(t *testing.T) {
 	}
 	if sts, _, _ := rb.Status(); sts[0].Flaps != 0 {
 		t.Errorf("the peer flapped %d times", sts[0].Flaps)
+	}
+}
+
+// TestProcessNoRespawn: with NoRespawn (keepalived's --dont-respawn) a
+// BFD process that dies is reported (its Up session as a local AdminDown)
+// and not started again: Run returns ErrNotRespawned.
+func TestProcessNoRespawn(t *testing.T) {
+	_, hosts, _ := labtest.LAN(t, "bfr", labAddrs, "a", "b")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewProcessCommand(nil, func() *exec.Cmd {
+		cmd := hosts["a"].Command(context.Background(), exe)
+		cmd.Env = append(os.Environ(), childEnv+"=1")
+		return cmd
+	})
+	p.NoRespawn = true
+	ev := &events{}
+	p.Subscribe("", ev.add)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	if err := p.Configure([]Session{fastCfg("v4", "192.0.2.2")}); err != nil {
+		t.Fatal(err)
+	}
+	runIn(t, hosts["b"], fastCfg("v4", "192.0.2.1"))
+	waitState(t, p, "v4", wire.Up, 5*time.Second)
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRespawned) {
+			t.Fatalf("Run returned %v, want ErrNotRespawned", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run goes on after the BFD process died under NoRespawn")
+	}
+	_, _, late := p.Status()
+	if late.PID != 0 {
+		t.Errorf("a BFD process %d runs after the first died under NoRespawn", late.PID)
+	}
+	if e, ok := ev.last("v4"); !ok || e.To != wire.AdminDown {
+		t.Errorf("the dead process's session's last event %+v, want a local AdminDown", e)
 	}
 }

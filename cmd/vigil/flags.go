@@ -34,6 +34,7 @@ type runOpts struct {
 	pidFile, vrrpPid, checkPid string // -p, -r, -c
 	bfdPid                     string // -b
 	noBFD                      bool   // -B
+	dontRespawn                bool   // -R
 
 	dumpConf bool   // -d
 	umask    string // -u
@@ -79,8 +80,8 @@ func flagString(p func(o *runOpts) *string) func(*runOpts, string) error {
 	return func(o *runOpts, v string) error { *p(o) = v; return nil }
 }
 
-// noop is for options whose effect vigil has by construction: it never
-// forks children, so none are respawned and all of them run.
+// noop is for options whose effect vigil has by construction (--all: the
+// BFD process runs whenever the configuration has bfd_instance blocks).
 func noop(*runOpts, string) error { return nil }
 
 // options is keepalived 2.2.7's `keepalived --help`, every line, plus
@@ -99,7 +100,7 @@ var options = []optSpec{
 	{short: 'X', long: "release-vips", unsupported: "vigil has no signal that forces a transition, so there is nothing to drop VIPs on"},
 	{short: 'V', long: "dont-release-vrrp", unsupported: "vigil always sends a priority 0 advert and removes its VIPs and virtual routes when it stops, so a backup takes over at once"},
 	{short: 'I', long: "dont-release-ipvs", unsupported: "vigil always removes its nftables load-balancing tables when it stops"},
-	{short: 'R', long: "dont-respawn", set: noop},
+	{short: 'R', long: "dont-respawn", set: flagTrue(func(o *runOpts) *bool { return &o.dontRespawn })},
 	{short: 'n', long: "dont-fork", set: flagTrue(func(o *runOpts) *bool { return &o.dontFork })},
 	{short: 'd', long: "dump-conf", set: flagTrue(func(o *runOpts) *bool { return &o.dumpConf })},
 	{short: 'p', long: "pid", kind: reqArg, set: flagString(func(o *runOpts) *string { return &o.pidFile })},
@@ -297,7 +298,7 @@ const optionsHelp = `keepalived's options (keepalived 2.2.7 --help), as vigil ta
   -S, --log-facility=FAC       syslog facility: 0-7 (local0-7), local0-7, user or daemon (default)
   -G, --no-syslog              do not log to syslog
   -u, --umask=MASK             umask for files vigil creates
-  -R, --dont-respawn           accepted (vigil restarts a BFD process that dies)
+  -R, --dont-respawn           do not restart a BFD process that dies: stop instead
   -n, --dont-fork              stay in the foreground (vigil run always does)
   -d, --dump-conf              log the configuration at startup
   -p, --pid=FILE               pid file (keepalived style default /run/vigil.pid)

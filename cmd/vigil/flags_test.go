@@ -38,7 +38,7 @@ func TestParseRunArgs(t *testing.T) {
 		{[]string{"conf", "-n"}, runOpts{dontFork: true, args: []string{"conf"}}},
 		{[]string{"-n", "--", "-f"}, runOpts{dontFork: true, args: []string{"-f"}}},
 		{[]string{"--signum=JSON"}, runOpts{signum: "JSON"}},
-		{[]string{"-B", "--all", "-R", "-b", "/run/bfd.pid", "-m"}, runOpts{noBFD: true, bfdPid: "/run/bfd.pid", coreDump: true}},
+		{[]string{"-B", "--all", "-R", "-b", "/run/bfd.pid", "-m"}, runOpts{noBFD: true, dontRespawn: true, bfdPid: "/run/bfd.pid", coreDump: true}},
 		{[]string{"-u", "0027"}, runOpts{umask: "0027"}},
 		{[]string{"-T", "-s", "host", "-p", "80"}, runOpts{genhash: true, rest: []string{"-s", "host", "-p", "80"}}},
 	} {

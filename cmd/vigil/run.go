@@ -255,6 +255,7 @@ func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.
 		NoVRRP:      o.checkOnly && !o.vrrpOnly,
 		NoCheckers:  o.vrrpOnly && !o.checkOnly,
 		NoBFD:       o.noBFD,
+		DontRespawn: o.dontRespawn,
 		OnReady:     ready,
 		// SIGHUP's reload, as the unit's Type=notify expects.
 		OnReloading: func(done bool) {
