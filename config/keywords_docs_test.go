@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"vigil/internal/goldenfile"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md from the keyword tables")
@@ -14,20 +16,7 @@ const docsPath = "../docs/configuration.md"
 // TestDocs fails when docs/configuration.md is not what the keyword tables
 // generate; `go test ./config -run TestDocs -update` rewrites it.
 func TestDocs(t *testing.T) {
-	want := GenerateDocs()
-	if *update {
-		if err := os.WriteFile(docsPath, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got, err := os.ReadFile(docsPath)
-	if err != nil {
-		t.Fatalf("%v: run go test ./config -run TestDocs -update", err)
-	}
-	if string(got) != want {
-		t.Errorf("%s is out of date with the keyword tables: run go test ./config -run TestDocs -update", docsPath)
-	}
+	goldenfile.Check(t, docsPath, GenerateDocs(), *update, "go test ./config -run TestDocs -update")
 }
 
 // tableByName finds a documented table by the first word of its block.

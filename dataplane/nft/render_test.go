@@ -3,15 +3,14 @@ package nft
 import (
 	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/goldenfile"
 	"vigil/internal/inet"
 	"vigil/lb"
 )
@@ -147,20 +146,7 @@ var testEnv = env{devMAC: map[string]lb.MAC{"eth0": {0x02, 0, 0, 0, 0, 0xd1}}}
 
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", name+".golden"), got, *update, "go test ./dataplane/nft -update")
 }
 
 // TestRenderGolden pins the nft text of each method and scheduler, and
