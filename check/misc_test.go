@@ -16,16 +16,6 @@ import (
 	"vigil/internal/testenv"
 )
 
-// script writes an executable shell script into dir and returns its path.
-func script(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestMisc(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
@@ -50,7 +40,7 @@ func TestMisc(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := script(t, dir, "s"+strconv.Itoa(i), tt.body)
+			p := labtest.Script(t, dir, "s"+strconv.Itoa(i), tt.body)
 			c, err := NewMisc(MiscConfig{Argv: []string{p}, Dynamic: tt.dynamic, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -66,7 +56,7 @@ func TestMisc(t *testing.T) {
 
 // The arguments split by the caller reach the program unchanged.
 func TestMiscArgv(t *testing.T) {
-	p := script(t, t.TempDir(), "args", `[ "$1" = "a b" ] && [ "$2" = "c" ] && [ $# -eq 2 ]`)
+	p := labtest.Script(t, t.TempDir(), "args", `[ "$1" = "a b" ] && [ "$2" = "c" ] && [ $# -eq 2 ]`)
 	c, err := NewMisc(MiscConfig{Argv: []string{p, "a b", "c"}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +74,7 @@ func TestMiscArgv(t *testing.T) {
 func TestMiscTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child.pid")
-	p := script(t, dir, "hang", "sleep 30 &\necho $! > "+pidFile+"\necho waiting >&2\nsleep 30\nexit 0")
+	p := labtest.Script(t, dir, "hang", "sleep 30 &\necho $! > "+pidFile+"\necho waiting >&2\nsleep 30\nexit 0")
 	c, err := NewMisc(MiscConfig{Argv: []string{p}, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +108,7 @@ func TestMiscTimeoutKillsGroup(t *testing.T) {
 
 // A cancelled context (vigil stopping) ends a running script at once.
 func TestMiscCancel(t *testing.T) {
-	p := script(t, t.TempDir(), "hang", "sleep 30")
+	p := labtest.Script(t, t.TempDir(), "hang", "sleep 30")
 	c, _ := NewMisc(MiscConfig{Argv: []string{p}, Timeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -133,7 +123,7 @@ func TestMiscCancel(t *testing.T) {
 // A script that exits but leaves a child holding stderr is judged by its
 // own exit code, without waiting for the child.
 func TestMiscLingeringChild(t *testing.T) {
-	p := script(t, t.TempDir(), "bg", "sleep 3 >&2 &\nexit 0")
+	p := labtest.Script(t, t.TempDir(), "bg", "sleep 3 >&2 &\nexit 0")
 	c, _ := NewMisc(MiscConfig{Argv: []string{p}, Timeout: 10 * time.Second})
 	start := time.Now()
 	if r := c.Check(context.Background()); !r.Up {
@@ -159,7 +149,7 @@ func TestMiscUser(t *testing.T) {
 	// MkdirTemp makes 0700 directories; nobody must reach the script.
 	os.Chmod(dir, 0o755)
 	os.Chmod(filepath.Dir(dir), 0o755)
-	p := script(t, dir, "whoami", `echo "uid=$(id -u) gid=$(id -g)" >&2; exit 1`)
+	p := labtest.Script(t, dir, "whoami", `echo "uid=$(id -u) gid=$(id -g)" >&2; exit 1`)
 	c, err := NewMisc(MiscConfig{Argv: []string{p}, User: &Credential{UID: 65534, GID: 65533}})
 	if err != nil {
 		t.Fatal(err)

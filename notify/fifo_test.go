@@ -76,16 +76,10 @@ func TestFifoScript(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fifo")
 	out := filepath.Join(dir, "out")
-	script := filepath.Join(dir, "reader.sh")
-	src := `#!/bin/sh
-echo "argv $*" >> ` + out + `
-trap 'echo TERM >> ` + out + `; exit 0' TERM
-while read -r line; do echo "line $line" >> ` + out + `; done < "$2" &
-wait
-`
-	if err := os.WriteFile(script, []byte(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script := labtest.Script(t, dir, "reader.sh", `echo "argv $*" >> `+out+`
+trap 'echo TERM >> `+out+`; exit 0' TERM
+while read -r line; do echo "line $line" >> `+out+`; done < "$2" &
+wait`)
 	f, err := OpenFifo(FifoConfig{Path: path, Script: &Command{Argv: []string{script, "first"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -105,10 +99,7 @@ wait
 // A script that ignores SIGTERM is killed after the grace period.
 func TestFifoScriptIgnoringTerm(t *testing.T) {
 	dir := t.TempDir()
-	script := filepath.Join(dir, "stubborn.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\ntrap '' TERM\nsleep 30\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	script := labtest.Script(t, dir, "stubborn.sh", "trap '' TERM\nsleep 30")
 	f, err := OpenFifo(FifoConfig{Path: filepath.Join(dir, "fifo"), Script: &Command{Argv: []string{script}}, ScriptStopGrace: 200 * time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)

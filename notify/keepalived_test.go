@@ -27,12 +27,8 @@ func TestMatchesKeepalived(t *testing.T) {
 	h := labtest.OneHost(t, "ntfka")
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "argv.log")
-	sh := filepath.Join(dir, "log.sh")
 	// One line per run: the arguments joined by '|'.
-	src := "#!/bin/sh\nIFS='|'\necho \"$*\" >> " + logf + "\n"
-	if err := os.WriteFile(sh, []byte(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	sh := labtest.Script(t, dir, "log.sh", "IFS='|'\necho \"$*\" >> "+logf)
 	fifo := filepath.Join(dir, "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)

@@ -33,12 +33,7 @@ func newLab(t *testing.T) *lab {
 // log, runs body, then appends "end <first arg>".
 func (l *lab) script(name, body string) string {
 	l.t.Helper()
-	p := filepath.Join(l.dir, name)
-	src := "#!/bin/sh\necho \"start $*\" >> " + l.log + "\n" + body + "\necho \"end $1\" >> " + l.log + "\n"
-	if err := os.WriteFile(p, []byte(src), 0o755); err != nil {
-		l.t.Fatal(err)
-	}
-	return p
+	return labtest.Script(l.t, l.dir, name, "echo \"start $*\" >> "+l.log+"\n"+body+"\necho \"end $1\" >> "+l.log)
 }
 
 func (l *lab) lines() []string {
@@ -254,10 +249,7 @@ func TestShutdownRunsQueuedThenKills(t *testing.T) {
 func TestRunsAsUser(t *testing.T) {
 	testenv.RequireRoot(t) // to change uid
 	dir := labtest.PublicTempDir(t)
-	p := filepath.Join(dir, "who.sh")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\ntest \"$(id -u):$(id -g)\" = 65534:65534\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	p := labtest.Script(t, dir, "who.sh", `test "$(id -u):$(id -g)" = 65534:65534`)
 	n, rs, _ := runNotifier(t, Options{})
 	n.Notify(Event{Instance, "VI_1", StateMaster, 100}, Scripts{Master: &Command{Argv: []string{p}, User: &Credential{UID: 65534, GID: 65534}}})
 	if r := rs.Next(t, 10*time.Second); !r.OK() {

@@ -35,8 +35,8 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 	t.Parallel()
 	h := kaLab(t, "trkka")
 	dir := t.TempDir()
-	ok := writeScript(t, dir, "ok.sh", "exit 0")
-	bad := writeScript(t, dir, "bad.sh", "exit 1")
+	ok := labtest.Script(t, dir, "ok.sh", "exit 0")
+	bad := labtest.Script(t, dir, "bad.sh", "exit 1")
 	var cases []kaCase
 	script := func(pass bool, weight int, rev bool) {
 		path, name := bad, "bad"
@@ -202,7 +202,7 @@ func TestEffectiveMatchesKeepalived(t *testing.T) {
 	t.Parallel()
 	h := kaLab(t, "trkkb")
 	dir := t.TempDir()
-	bad := writeScript(t, dir, "bad.sh", "exit 1")
+	bad := labtest.Script(t, dir, "bad.sh", "exit 1")
 	file := filepath.Join(dir, "fone")
 	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -69,21 +69,11 @@ func TestScriptStateRiseFall(t *testing.T) {
 	}
 }
 
-// writeScript writes an executable shell script into dir.
-func writeScript(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestScriptRunnerReportsChanges(t *testing.T) {
 	dir := t.TempDir()
 	flag := filepath.Join(dir, "ok")
 	// Succeeds while the flag file exists.
-	chk := writeScript(t, dir, "chk.sh", `test -e "`+flag+`"`)
+	chk := labtest.Script(t, dir, "chk.sh", `test -e "`+flag+`"`)
 	c := labtest.NewCollector[Event]()
 	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: 50 * time.Millisecond}}, c.Add, nil)
 	if err != nil {
@@ -106,7 +96,7 @@ func TestScriptRunnerReportsChanges(t *testing.T) {
 
 func TestScriptRunnerInitFail(t *testing.T) {
 	dir := t.TempDir()
-	chk := writeScript(t, dir, "chk.sh", "exit 0")
+	chk := labtest.Script(t, dir, "chk.sh", "exit 0")
 	c := labtest.NewCollector[Event]()
 	r, err := NewScriptRunner([]Script{{Name: "chk", Argv: []string{chk}, Interval: time.Second, Rise: 3, InitFail: true}}, c.Add, nil)
 	if err != nil {
@@ -125,7 +115,7 @@ func TestScriptRunnerTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	// The script starts a background child in its group, then hangs.
-	chk := writeScript(t, dir, "hang.sh", `sleep 30 & echo $! > "`+pids+`"; echo $$ >> "`+pids+`"; echo going to hang >&2; sleep 30`)
+	chk := labtest.Script(t, dir, "hang.sh", `sleep 30 & echo $! > "`+pids+`"; echo $$ >> "`+pids+`"; echo going to hang >&2; sleep 30`)
 	c := labtest.NewCollector[Event]()
 	r, err := NewScriptRunner([]Script{{Name: "hang", Argv: []string{chk}, Interval: 10 * time.Second, Timeout: 200 * time.Millisecond}}, c.Add, nil)
 	if err != nil {
@@ -178,7 +168,7 @@ func TestScriptRunnerRunsAsUser(t *testing.T) {
 	testenv.RequireRoot(t) // to change uid
 	dir := labtest.PublicTempDir(t)
 	// Succeeds only when run as uid 65534 / gid 65534.
-	chk := writeScript(t, dir, "who.sh", `test "$(id -u):$(id -g)" = 65534:65534`)
+	chk := labtest.Script(t, dir, "who.sh", `test "$(id -u):$(id -g)" = 65534:65534`)
 	c := labtest.NewCollector[Event]()
 	r, err := NewScriptRunner([]Script{{Name: "who", Argv: []string{chk}, Interval: time.Second, User: &Credential{UID: 65534, GID: 65534}}}, c.Add, nil)
 	if err != nil {
@@ -208,7 +198,7 @@ func TestNewScriptRunnerRejects(t *testing.T) {
 
 func TestScriptRunnerStopsPromptly(t *testing.T) {
 	dir := t.TempDir()
-	chk := writeScript(t, dir, "slow.sh", "sleep 30")
+	chk := labtest.Script(t, dir, "slow.sh", "sleep 30")
 	r, err := NewScriptRunner([]Script{{Name: "slow", Argv: []string{chk}, Interval: time.Minute, Timeout: time.Minute}}, func(Event) {}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 // compute each instance's tracking with Aggregate.
 func TestTrackerFeedsAggregate(t *testing.T) {
 	dir := t.TempDir()
-	chk := writeScript(t, dir, "chk.sh", "exit 1")
+	chk := labtest.Script(t, dir, "chk.sh", "exit 1")
 	file := filepath.Join(dir, "prio")
 	os.WriteFile(file, []byte("5\n"), 0o644)
 	c := labtest.NewCollector[Event]()
