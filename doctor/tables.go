@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Active-active directors (BGP and ECMP, or VRRP pairs in DR) keep a flow
@@ -38,8 +39,14 @@ type PeerTables struct {
 	Real map[string][]string
 }
 
-var promLine = regexp.MustCompile(`^(vigil_virtual_server_table_info|vigil_real_server_up|vigil_real_server_weight)\{([^}]*)\} (\S+)`)
-var promLabel = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
+// promLine and promLabel are compiled by the first `vigil doctor` that
+// reads the tables, not at every start of the binary (issue #7).
+var (
+	promLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(vigil_virtual_server_table_info|vigil_real_server_up|vigil_real_server_weight)\{([^}]*)\} (\S+)`)
+	})
+	promLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`) })
+)
 
 // ParsePeerMetrics reads a Prometheus text exposition from a vigil
 // director.
@@ -50,12 +57,12 @@ func ParsePeerMetrics(addr string, r io.Reader) PeerTables {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		m := promLine.FindStringSubmatch(sc.Text())
+		m := promLine().FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
 		}
 		labels := map[string]string{}
-		for _, l := range promLabel.FindAllStringSubmatch(m[2], -1) {
+		for _, l := range promLabel().FindAllStringSubmatch(m[2], -1) {
 			labels[l[1]], _ = strconv.Unquote(`"` + l[2] + `"`)
 		}
 		vs, rs := labels["virtual_server"], labels["real_server"]

@@ -6,6 +6,7 @@ import (
 	"hash/crc64"
 	"hash/fnv"
 	"slices"
+	"sync"
 )
 
 // This file implements the lookup table of Maglev (Eisenbud et al., "Maglev:
@@ -191,7 +192,11 @@ func backendKey(buf *[18]byte, b Backend) []byte {
 	return buf[:n+2]
 }
 
-var crcTable = crc64.MakeTable(crc64.ECMA)
+// crcTable is made at the first Maglev table, not at start: making it
+// builds hash/crc64's slicing tables, 33 KB of heap kept for the
+// process's life, which every vigil process paid at start (issue #7:
+// GODEBUG=inittrace=1, vigil/lb 33,560 bytes at init, 0 after).
+var crcTable = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(crc64.ECMA) })
 
 // maglevHashes are two independent hashes of a backend key: FNV-1a and
 // CRC-64, different algorithms (and both fixed, unlike hash/maphash, so
@@ -200,7 +205,7 @@ var crcTable = crc64.MakeTable(crc64.ECMA)
 func maglevHashes(k []byte) (uint64, uint64) {
 	f := fnv.New64a()
 	f.Write(k)
-	return mix64(f.Sum64()), mix64(crc64.Checksum(k, crcTable))
+	return mix64(f.Sum64()), mix64(crc64.Checksum(k, crcTable()))
 }
 
 // mix64 is the splitmix64 finaliser.

@@ -33,7 +33,10 @@ import (
 	"vigil/internal/nsthread"
 )
 
-var validName = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
+// validName and validTag are compiled when a lab is made, not when a
+// binary that links netlab for `vigil demo` starts (issue #7: 14 KB of
+// heap at init, kept for the daemon's life).
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`) })
 
 // TagEnv names the environment variable whose value (1-4 lowercase letters
 // or digits) is put in front of every lab prefix, so that several developers
@@ -41,7 +44,7 @@ var validName = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
 // each other's namespaces. Unset, prefixes are used as given.
 const TagEnv = "VIGIL_LAB_TAG"
 
-var validTag = regexp.MustCompile(`^[a-z0-9]{1,4}$`)
+var validTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]{1,4}$`) })
 
 // tagged returns prefix with the VIGIL_LAB_TAG in front, when one is set.
 func tagged(prefix string) (string, error) {
@@ -49,7 +52,7 @@ func tagged(prefix string) (string, error) {
 	if tag == "" {
 		return prefix, nil
 	}
-	if !validTag.MatchString(tag) {
+	if !validTag().MatchString(tag) {
 		return "", fmt.Errorf("netlab: %s=%q: expected 1-4 lowercase letters or digits", TagEnv, tag)
 	}
 	return tag + prefix, nil
@@ -82,7 +85,7 @@ type Host struct {
 // prefix must be short lowercase letters and digits (it becomes part of
 // interface-independent names only), unique per concurrently running lab.
 func New(prefix string) (*Lab, error) {
-	if !validName.MatchString(prefix) {
+	if !validName().MatchString(prefix) {
 		return nil, fmt.Errorf("netlab: prefix %q: expected 1-10 lowercase letters or digits, starting with a letter", prefix)
 	}
 	prefix, err := tagged(prefix)
@@ -174,7 +177,7 @@ func (l *Lab) Prefix() string { return l.prefix }
 func (l *Lab) AddSegment(name string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return fmt.Errorf("netlab: segment %q: expected 1-10 lowercase letters or digits", name)
 	}
 	if l.segments[name] {
@@ -194,7 +197,7 @@ func (l *Lab) AddSegment(name string) error {
 func (l *Lab) AddHost(name string) (*Host, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !validName.MatchString(name) || name == "sw" {
+	if !validName().MatchString(name) || name == "sw" {
 		return nil, fmt.Errorf("netlab: host %q: expected 1-10 lowercase letters or digits (not \"sw\")", name)
 	}
 	if l.hosts[name] != nil {
