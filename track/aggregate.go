@@ -19,9 +19,9 @@ const (
 	KindBFD                       // bfd_instance, followed with track_bfd (OK: the session is Up)
 )
 
-// String returns the word used in reasons and logs.
 var kindNames = []string{KindScript: "script", KindInterface: "interface", KindFile: "file", KindProcess: "process", KindBFD: "bfd"}
 
+// String returns the word used in reasons and logs.
 func (k Kind) String() string { return enum.Name(kindNames, k, "Kind") }
 
 // Key names one tracker.

@@ -23,9 +23,9 @@ const (
 	StateFault
 )
 
-// String returns the name keepalived uses in logs and notify scripts.
 var stateNames = []string{StateInit: "INIT", StateBackup: "BACKUP", StateMaster: "MASTER", StateFault: "FAULT"}
 
+// String returns the name keepalived uses in logs and notify scripts.
 func (s State) String() string { return enum.Name(stateNames, s, "State") }
 
 // Event is something Step reacts to: Packet, InterfaceUp, InterfaceDown,
