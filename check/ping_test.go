@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/netlab"
+	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
 
@@ -56,24 +56,14 @@ func TestNewPingErrors(t *testing.T) {
 // admits group 0 gives an unprivileged ICMP socket, and one that admits no
 // group makes root fall back to a raw socket.
 func TestPingSocketKinds(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip", "sysctl")
-	lab, err := netlab.New("vchkping")
+	testenv.RequireLab(t, "sysctl")
+	h, err := labtest.New(t, "vchkping").AddHost("h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lab.Close()
-	h, err := lab.AddHost("h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := h.Run("ip", "link", "set", "lo", "up"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	labtest.MustRun(t, h, "ip", "link", "set", "lo", "up")
 	for _, tt := range []struct{ groups, kind string }{{"0 0", "(ICMP socket)"}, {"1 0", "(raw socket)"}} {
-		if out, err := h.Run("sysctl", "-qw", "net.ipv4.ping_group_range="+tt.groups); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
+		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv4.ping_group_range="+tt.groups)
 		for _, a := range []string{"127.0.0.1", "::1"} {
 			c, err := NewPing(PingConfig{Target{Addr: netip.AddrPortFrom(netip.MustParseAddr(a), 0), Timeout: 2 * time.Second}})
 			if err != nil {
@@ -89,9 +79,7 @@ func TestPingSocketKinds(t *testing.T) {
 		}
 	}
 	// With lo down nothing answers: down, with the reason.
-	if out, err := h.Run("ip", "link", "set", "lo", "down"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	labtest.MustRun(t, h, "ip", "link", "set", "lo", "down")
 	c, _ := NewPing(PingConfig{Target{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Timeout: 300 * time.Millisecond}})
 	var r Result
 	h.Do(func() error { r = c.Check(context.Background()); return nil })

@@ -8,33 +8,11 @@ import (
 	"github.com/vishvananda/netns"
 
 	"vigil/internal/labtest"
-	"vigil/internal/netlab"
-	"vigil/internal/testenv"
 )
 
 func TestInterfaceWatcherInLab(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireTool(t, "ip")
-	lab, err := netlab.New("trkif")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	if err := lab.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.AddHost("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := lab.Connect(h, "eth1", "lan", "192.0.2.1/24")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lab, hosts, ports := labtest.LAN(t, "trkif", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
+	h, port := hosts["a"], ports["a"]
 	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +20,7 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 	t.Cleanup(func() { ns.Close() })
 
 	c := labtest.NewCollector[Event]()
-	w, err := NewInterfaceWatcher([]string{"eth1", "dum0", "ghost"}, &ns, c.Add, nil)
+	w, err := NewInterfaceWatcher([]string{"eth0", "dum0", "ghost"}, &ns, c.Add, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +31,9 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 		e := c.Next(t, 5*time.Second)
 		first[e.Name] = e
 	}
-	// The veth's peer is up in the switch, so eth1 has carrier.
-	if e := first["eth1"]; e.Kind != KindInterface || !e.OK {
-		t.Errorf("eth1 first: %+v", e)
+	// The veth's peer is up in the switch, so eth0 has carrier.
+	if e := first["eth0"]; e.Kind != KindInterface || !e.OK {
+		t.Errorf("eth0 first: %+v", e)
 	}
 	for _, n := range []string{"dum0", "ghost"} {
 		if e := first[n]; e.OK || !strings.Contains(e.Detail, "does not exist") {
@@ -74,15 +52,15 @@ func TestInterfaceWatcherInLab(t *testing.T) {
 	if err := lab.Cut(port); err != nil {
 		t.Fatal(err)
 	}
-	expect("cut", "eth1", false, "no carrier")
+	expect("cut", "eth0", false, "no carrier")
 	if err := lab.Heal(port); err != nil {
 		t.Fatal(err)
 	}
-	expect("heal", "eth1", true, "is up")
-	run("link", "set", "eth1", "down")
-	expect("admin down", "eth1", false, "administratively down")
-	run("link", "set", "eth1", "up")
-	expect("admin up", "eth1", true, "is up")
+	expect("heal", "eth0", true, "is up")
+	run("link", "set", "eth0", "down")
+	expect("admin down", "eth0", false, "administratively down")
+	run("link", "set", "eth0", "up")
+	expect("admin up", "eth0", true, "is up")
 
 	// A veth pair inside the host (the kernel here has no dummy driver):
 	// both ends up gives carrier.

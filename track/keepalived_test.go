@@ -31,7 +31,6 @@ type kaCase struct {
 // its notify FIFO, and checks that Aggregate, given the result vigil's
 // watchers would report, says the same.
 func TestAggregateMatchesKeepalived(t *testing.T) {
-	testenv.Short(t)
 	t.Parallel()
 	h := kaLab(t, "trkka")
 	dir := t.TempDir()
@@ -134,9 +133,11 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 }
 
 // kaLab is a lab host for keepalived with eth0 on a LAN, up0 (up with
-// carrier) and nocar (up, no carrier).
+// carrier) and nocar (up, no carrier). Its tests run keepalived for
+// seconds: they skip under -short.
 func kaLab(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
+	testenv.Short(t)
 	testenv.RequireLab(t, "keepalived")
 	h := labtest.OneHost(t, prefix)
 	// nocar is up without carrier: its peer stays down.
@@ -198,7 +199,6 @@ read:
 // with failing weighted scripts, a weighted file and an interface without
 // carrier.
 func TestEffectiveMatchesKeepalived(t *testing.T) {
-	testenv.Short(t)
 	t.Parallel()
 	h := kaLab(t, "trkkb")
 	dir := t.TempDir()

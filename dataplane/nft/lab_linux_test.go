@@ -61,16 +61,9 @@ type lab struct {
 func newLab(t *testing.T, prefix string) *lab {
 	t.Helper()
 	testenv.RequireLab(t, "nft")
-	l, err := netlab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	l := labtest.New(t, prefix)
 	x := &lab{l: l}
+	var err error
 	if x.client, err = l.AddHost("client"); err != nil {
 		t.Fatal(err)
 	}
