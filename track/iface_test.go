@@ -13,6 +13,12 @@ import (
 func TestInterfaceWatcherInLab(t *testing.T) {
 	lab, hosts, ports := labtest.LAN(t, "trkif", map[string][]string{"a": {"192.0.2.1/24"}}, "a")
 	h, port := hosts["a"], ports["a"]
+	// The veth's carrier comes up a moment after the link: wait for it, so
+	// that the watcher's first report is the steady state.
+	labtest.WaitFor(t, 5*time.Second, "carrier on eth0", func() bool {
+		out, _ := h.Run("ip", "-o", "link", "show", "eth0")
+		return strings.Contains(out, "LOWER_UP")
+	})
 	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
