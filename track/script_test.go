@@ -1,7 +1,6 @@
 package track
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,18 +202,5 @@ func TestScriptRunnerStopsPromptly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	time.Sleep(200 * time.Millisecond)
-	start := time.Now()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run still running 5s after cancel")
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Run took %v to stop", d)
-	}
+	labtest.StopsWithin(t, r.Run, 3*time.Second)
 }

@@ -72,6 +72,20 @@ func Run(t testing.TB, run func(context.Context) error) (stop func()) {
 	return stop
 }
 
+// StopsWithin runs run as Run does, lets it work for 200 ms (long enough to
+// start what it runs, such as a script), then stops it and fails the test
+// unless it returned within d of the cancel.
+func StopsWithin(t testing.TB, run func(context.Context) error, d time.Duration) {
+	t.Helper()
+	stop := Run(t, run)
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	stop()
+	if took := time.Since(start); took > d {
+		t.Errorf("Run took %v to return after its context was cancelled, want at most %v", took, d)
+	}
+}
+
 // PublicTempDir is a t.TempDir that users other than root can reach, for a
 // script run as another user (t.TempDir's parent is private to root).
 func PublicTempDir(t testing.TB) string {
