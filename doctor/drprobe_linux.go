@@ -152,8 +152,6 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 		return
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 
 	// The real servers' MACs: the neighbour table, else ask by ARP from
 	// this host's own address, as the kernel would.
@@ -169,7 +167,7 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 		for _, t := range ask {
 			_ = drpath.Link{Ifi: ifi, Own: t.own}.SendARP(conn, t.own.Addr(), t.real)
 		}
-		readUntil(conn, time.Now().Add(500*time.Millisecond), func(b []byte) bool {
+		drpath.ReadFrames(ctx, conn, time.Now().Add(500*time.Millisecond), func(b []byte) bool {
 			a, err := netio.ParseARP(b)
 			if err != nil || a.Op != netio.ARPReply {
 				return false
@@ -239,7 +237,7 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 	for _, t := range live {
 		t.p.Wait = DRProbeWait.String()
 	}
-	readUntil(conn, time.Now().Add(DRProbeWait), func(b []byte) bool {
+	drpath.ReadFrames(ctx, conn, time.Now().Add(DRProbeWait), func(b []byte) bool {
 		if a, err := netio.ParseARP(b); err == nil {
 			for _, t := range live {
 				if a.Op == netio.ARPRequest && a.TargetIP == t.spoofed && slices.Equal(a.SenderMAC, t.mac) && !t.p.SpoofAnswered {
@@ -266,20 +264,4 @@ func probeLink(ctx context.Context, ts []*drTarget, locals map[netip.Addr]bool, 
 		}
 		return !slices.ContainsFunc(live, func(t *drTarget) bool { return !t.p.ControlAnswered || !t.p.SpoofAnswered })
 	})
-}
-
-// readUntil hands every frame read before deadline to seen, until it
-// returns true.
-func readUntil(conn *packet.Conn, deadline time.Time, seen func([]byte) bool) {
-	_ = conn.SetReadDeadline(deadline)
-	buf := make([]byte, 2048)
-	for {
-		n, _, err := conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if seen(buf[:n]) {
-			return
-		}
-	}
 }

@@ -155,19 +155,25 @@ func (l Link) Reaches(ctx context.Context, conn *packet.Conn, mac net.HardwareAd
 // readARP hands every ARP packet read before deadline (or ctx's end) to
 // seen, until it returns true.
 func readARP(ctx context.Context, conn *packet.Conn, deadline time.Time, seen func(netio.ARP) bool) {
+	ReadFrames(ctx, conn, deadline, func(b []byte) bool {
+		a, err := netio.ParseARP(b)
+		return err == nil && seen(a)
+	})
+}
+
+// ReadFrames hands every frame conn reads before deadline (or ctx's end)
+// to seen, until it returns true.
+func ReadFrames(ctx context.Context, conn *packet.Conn, deadline time.Time, seen func([]byte) bool) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = conn.SetReadDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	buf := make([]byte, 1514)
+	buf := make([]byte, 2048)
 	for {
 		n, _, err := conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if a, err := netio.ParseARP(buf[:n]); err == nil && seen(a) {
+		if err != nil || seen(buf[:n]) {
 			return
 		}
 	}
