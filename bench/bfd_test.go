@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,28 +24,14 @@ import (
 	"vigil/internal/netlab"
 )
 
-// startBFD runs vigil (with a control socket) or keepalived with its BFD
-// child on conf; it returns the command, the control socket (vigil), the
-// BFD child's pid file (keepalived) and the process's output.
-func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) (*exec.Cmd, string, string, *labtest.Buffer) {
+// startBFD runs vigil or keepalived with its BFD child (logging to the
+// console, where the test counts its downs) on conf in h.
+func startBFD(t *testing.T, impl string, h *netlab.Host, conf string) *labtest.Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	f := writeConf(t, dir, conf)
-	sock, bfdPid := filepath.Join(dir, "s"), filepath.Join(dir, "bfd.pid")
-	var cmd *exec.Cmd
 	if impl == "vigil" {
-		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", sock, "-log-level", "warn")
-	} else {
-		argv := labtest.KeepalivedArgv(dir, f, "-l", "-D")
-		cmd = h.Command(context.Background(), argv[0], argv[1:]...)
+		return labtest.StartVigil(t, h, buildVigil(t), conf, "-log-level", "warn")
 	}
-	out := &labtest.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	// keepalived's children share its output: do not wait for them to
-	// close it once keepalived itself has exited.
-	cmd.WaitDelay = time.Second
-	run(t, h, cmd)
-	return cmd, sock, bfdPid, out
+	return labtest.StartKeepalived(t, h, conf, "-l", "-D")
 }
 
 const takeoverPair = `global_defs { vrrp_version 3 }
@@ -128,38 +113,32 @@ func TestBFDFalseDowns(t *testing.T) {
 	fmt.Fprintln(tw, "interval\timpl\tfalse downs\tCPU, one session (% of a core)")
 	for _, ms := range []int{50, 10} {
 		l := newLAN(t, fmt.Sprintf("bbf%d", ms))
-		type end struct {
-			cmd          *exec.Cmd
-			sock, bfdPid string
-			out          *labtest.Buffer
-		}
-		ends := map[string][]end{}
+		ends := map[string][]*labtest.Daemon{}
 		for pi, impl := range []string{"vigil", "keepalived"} {
 			for i := 0; i < 2; i++ {
 				a := func(i int) string { return fmt.Sprintf("192.0.2.%d", 1+2*pi+i) }
 				h, _ := addNode(t, l, fmt.Sprintf("%s%d", impl[:1], i), a(i)+"/24")
 				conf := strings.NewReplacer("@PEER@", a(1-i), "@SRC@", a(i), "@MS@", strconv.Itoa(ms)).Replace(bfdOnly)
-				cmd, sock, pid, out := startBFD(t, impl, h, conf)
-				ends[impl] = append(ends[impl], end{cmd, sock, pid, out})
+				ends[impl] = append(ends[impl], startBFD(t, impl, h, conf))
 			}
 		}
 		// Up first.
 		labtest.WaitFor(t, 10*time.Second, "vigil's session Up", func() bool {
-			st, err := labtest.VigilStatus(ends["vigil"][0].sock)
+			st, err := ends["vigil"][0].Status()
 			return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 		})
 		time.Sleep(3 * time.Second)
 		kaDowns := func() int {
 			n := 0
 			for _, e := range ends["keepalived"] {
-				n += len(kaDown.FindAllString(e.out.String(), -1))
+				n += len(kaDown.FindAllString(e.Out.String(), -1))
 			}
 			return n
 		}
 		vFlaps := func() uint64 {
 			var n uint64
 			for _, e := range ends["vigil"] {
-				if st, err := labtest.VigilStatus(e.sock); err == nil && len(st.BFD) == 1 {
+				if st, err := e.Status(); err == nil && len(st.BFD) == 1 {
 					n += st.BFD[0].Flaps
 				}
 			}
@@ -168,10 +147,10 @@ func TestBFDFalseDowns(t *testing.T) {
 		// CPU of one idle session.
 		// vigil's daemon and its BFD process (its child, `vigil _bfd`)
 		// apart, against keepalived's BFD child.
-		vPids := procTree(ends["vigil"][0].cmd.Process.Pid)
+		vPids := procTree(ends["vigil"][0].Cmd.Process.Pid)
 		vDaemon, vBFD := vPids[:1], vPids[1:]
 		kPid := 0
-		if b, err := os.ReadFile(ends["keepalived"][0].bfdPid); err == nil {
+		if b, err := os.ReadFile(filepath.Join(ends["keepalived"][0].Dir, "bfd.pid")); err == nil {
 			kPid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		}
 		d0, v0, k0 := cpuTicks(vDaemon), cpuTicks(vBFD), cpuTicks([]int{kPid})
@@ -186,7 +165,7 @@ func TestBFDFalseDowns(t *testing.T) {
 		vd, kd := vFlaps()-vBefore, kaDowns()-kBefore
 		fmt.Fprintf(tw, "%d ms x 3\tvigil\t%d\t%.1f%% (BFD process; the daemon %.1f%%)\n", ms, vd, vCPU, dCPU)
 		fmt.Fprintf(tw, "%d ms x 3\tkeepalived 2.2.7\t%d\t%.1f%% (BFD child)\n", ms, kd, kCPU)
-		if st, err := labtest.VigilStatus(ends["vigil"][0].sock); err == nil && st.BFDRunner != nil {
+		if st, err := ends["vigil"][0].Status(); err == nil && st.BFDRunner != nil {
 			fmt.Fprintf(tw, "%d ms x 3\tvigil's BFD timer\tlate at most %v\t%d wakes later than the interval\n", ms,
 				time.Duration(st.BFDRunner.WakeLateMax).Round(time.Microsecond), st.BFDRunner.LateOverInterval)
 		}
@@ -205,7 +184,7 @@ func TestBFDFalseDowns(t *testing.T) {
 func TestBFDLoopLoad(t *testing.T) {
 	requireBench(t)
 	l := newLAN(t, "bbl")
-	var socks []string
+	var ds []*labtest.Daemon
 	var confs []string
 	for i := 0; i < 2; i++ {
 		h, _ := addNode(t, l, fmt.Sprintf("n%d", i), fmt.Sprintf("192.0.2.%d/24", i+1))
@@ -213,31 +192,27 @@ func TestBFDLoopLoad(t *testing.T) {
 		if i == 0 {
 			conf += virtualServers(200, 1)
 		}
-		_, sock, _, _ := startBFD(t, "vigil", h, conf)
-		socks, confs = append(socks, sock), append(confs, conf)
+		ds, confs = append(ds, startBFD(t, "vigil", h, conf)), append(confs, conf)
 	}
 	labtest.WaitFor(t, 10*time.Second, "the session Up", func() bool {
-		st, err := labtest.VigilStatus(socks[0])
+		st, err := ds[0].Status()
 		return err == nil && len(st.BFD) == 1 && st.BFD[0].State == "Up"
 	})
 	time.Sleep(2 * time.Second)
-	st0, _ := labtest.VigilStatus(socks[0])
-	confFile := filepath.Join(filepath.Dir(socks[0]), "keepalived.conf")
+	st0, _ := ds[0].Status()
 	start := time.Now()
 	const reloads = 30
 	for i := 0; i < reloads; i++ {
-		if err := os.WriteFile(confFile, []byte(strings.Replace(confs[0], virtualServers(200, 1), virtualServers(200, 2+i%5), 1)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		ds[0].Write(t, strings.Replace(confs[0], virtualServers(200, 1), virtualServers(200, 2+i%5), 1))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := control.Call(ctx, socks[0], control.Request{Cmd: "reload"}); err != nil {
+		if _, err := control.Call(ctx, ds[0].Ctl, control.Request{Cmd: "reload"}); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
 	}
 	took := time.Since(start)
-	st, _ := labtest.VigilStatus(socks[0])
-	peer, _ := labtest.VigilStatus(socks[1])
+	st, _ := ds[0].Status()
+	peer, _ := ds[1].Status()
 	tw := newTable()
 	fmt.Fprintf(tw, "\nBFD 10 ms x 3 while vigil reloads %d times (200 virtual servers, nft apply each) in %v\n", reloads, took.Round(time.Millisecond))
 	fmt.Fprintln(tw, "measure\tvalue")

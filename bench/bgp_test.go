@@ -218,8 +218,11 @@ func (b *bgpBench) startVigil(conf string, w *logWatch) *exec.Cmd {
 	} else {
 		go w.run(pr)
 	}
-	b.t.Cleanup(func() { pw.Close() }) // after run's: the process has exited
-	run(b.t, b.dir, cmd)
+	b.t.Cleanup(func() { pw.Close() }) // after Stop: the process has exited
+	if err := b.dir.Start(cmd); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { labtest.Stop(cmd) })
 	return cmd
 }
 

@@ -170,9 +170,7 @@ func TestConnSyncLoad(t *testing.T) {
 		n2, _ := addNode(t, l, "n2", "192.0.2.2/24")
 		c1 := start(t, "vigil", n1, strings.ReplaceAll(syncBenchConf, "@PRIO@", "150"))
 		c2 := start(t, "vigil", n2, strings.ReplaceAll(syncBenchConf, "@PRIO@", "100"))
-		s1v, _ := controls.Load(c1)
-		s2v, _ := controls.Load(c2)
-		s1, s2 := s1v.(string), s2v.(string)
+		s1, s2 := c1.Ctl, c2.Ctl
 		labtest.WaitFor(t, 20*time.Second, "n1 master and n2 synced", func() bool {
 			a, err1 := labtest.VigilStatus(s1)
 			bb, err2 := labtest.VigilStatus(s2)
@@ -192,7 +190,7 @@ func TestConnSyncLoad(t *testing.T) {
 		total := size
 		for _, rate := range rates {
 			gaps0, fulls0 := syncState(t, s2).Gaps, syncState(t, s1).FullSent
-			p1, p2 := procTree(c1.Process.Pid), procTree(c2.Process.Pid)
+			p1, p2 := procTree(c1.Cmd.Process.Pid), procTree(c2.Cmd.Process.Pid)
 			t1, t2 := cpuTicks(p1), cpuTicks(p2)
 			begin := time.Now()
 			created := 0

@@ -3,7 +3,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -154,22 +153,24 @@ func TestFootprint(t *testing.T) {
 	for _, c := range cases {
 		res[c.name] = map[string]result{}
 		for _, impl := range []string{"vigil", "keepalived"} {
-			var peerCmd *exec.Cmd
+			var peerD *labtest.Daemon
 			if c.peer != "" {
-				peerCmd = start(t, "keepalived", peer, c.peer)
+				peerD = start(t, "keepalived", peer, c.peer)
 				time.Sleep(time.Second)
 			}
-			var cmd *exec.Cmd
+			var d *labtest.Daemon
 			if impl == "keepalived" && c.checks && ipvs {
-				cmd = startKeepalivedWhole(t, h, c.conf)
+				// keepalived whole: VRRP and the checkers, for the
+				// health-check rows where the kernel has IPVS.
+				d = labtest.StartKeepalived(t, h, c.conf)
 			} else {
-				cmd = start(t, impl, h, c.conf)
+				d = start(t, impl, h, c.conf)
 			}
 			time.Sleep(c.settle)
-			pids := procTree(cmd.Process.Pid)
+			pids := procTree(d.Cmd.Process.Pid)
 			c0, w0 := cpuNs(pids), switches(pids)
 			time.Sleep(window)
-			pids = procTree(cmd.Process.Pid)
+			pids = procTree(d.Cmd.Process.Pid)
 			r := result{rssKiB: rssKiB(pids), anon: statusKiB(pids, "RssAnon:"), pids: len(pids), threads: len(tasks(pids)), syscalls: -1}
 			r.cpu = float64(cpuNs(pids)-c0) / float64(window) * 100
 			r.wakeups = float64(switches(pids)-w0) / window.Seconds()
@@ -177,9 +178,9 @@ func TestFootprint(t *testing.T) {
 				r.syscalls = syscallRate(t, pids, 5*time.Second)
 			}
 			res[c.name][impl] = r
-			for _, p := range []*exec.Cmd{cmd, peerCmd} {
+			for _, p := range []*labtest.Daemon{d, peerD} {
 				if p != nil {
-					labtest.Stop(p)
+					p.Stop()
 				}
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -204,18 +205,6 @@ func TestFootprint(t *testing.T) {
 	}
 	tw.Flush()
 	fmt.Println("(at advert_int 10 ms, system calls/s divided by 100 is system calls per advert)")
-}
-
-// startKeepalivedWhole runs keepalived with its checker process (no -P),
-// for the health-check rows where the kernel has IPVS.
-func startKeepalivedWhole(t *testing.T, h *netlab.Host, conf string) *exec.Cmd {
-	t.Helper()
-	dir := t.TempDir()
-	f := writeConf(t, dir, conf)
-	argv := labtest.KeepalivedArgv(dir, f)
-	cmd := h.Command(context.Background(), argv[0], argv[1:]...)
-	run(t, h, cmd)
-	return cmd
 }
 
 // cpuNs is the time the threads of pids ran, in nanoseconds (the first

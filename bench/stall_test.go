@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -43,7 +42,7 @@ func TestStallFalseFailovers(t *testing.T) {
 	for run := 0; run < runs; run++ {
 		l := newLAN(t, "bst")
 		sniff, _ := addNode(t, l, "sniff", "192.0.2.250/24")
-		var procs []*exec.Cmd
+		var procs []*labtest.Daemon
 		backups := map[uint8]netip.Addr{}
 		for pi, p := range pairs {
 			for i := 0; i < 2; i++ {
@@ -102,8 +101,8 @@ func TestStallFalseFailovers(t *testing.T) {
 		cancel()
 		_ = conn.Close()
 		for _, c := range procs {
-			if ctl, ok := controls.Load(c); ok {
-				st, err := labtest.VigilStatus(ctl.(string))
+			if c.Kind == "vigil" {
+				st, err := c.Status()
 				if err != nil {
 					t.Logf("vigil status: %v", err)
 				} else if len(st.Instances) == 1 {
@@ -112,7 +111,7 @@ func TestStallFalseFailovers(t *testing.T) {
 						in.Counters["became_master"], time.Duration(st.LoopLag.Max), in.Counters["adverts_sent"], in.Counters["adverts_received"])
 				}
 			}
-			labtest.Stop(c)
+			c.Stop()
 		}
 		_ = l.Close()
 		for _, p := range pairs {

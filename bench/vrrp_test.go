@@ -3,15 +3,12 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,25 +39,15 @@ func buildVigil(t *testing.T) string {
 	return vigilBin.MustPath(t)
 }
 
-// controls maps a vigil started by start to its control socket.
-var controls sync.Map
-
-// start runs impl ("vigil" or "keepalived") on conf in h and returns the
-// pids whose resources count (keepalived forks a VRRP child).
-func start(t *testing.T, impl string, h *netlab.Host, conf string) *exec.Cmd {
+// start runs impl ("vigil" or keepalived, VRRP only) on conf in h until
+// the test ends. vigil logs only warnings, keepalived not to the console: the
+// benchmarks measure the daemons, not their logging.
+func start(t *testing.T, impl string, h *netlab.Host, conf string) *labtest.Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	f := writeConf(t, dir, conf)
-	var cmd *exec.Cmd
 	if impl == "vigil" {
-		cmd = h.Command(context.Background(), buildVigil(t), "run", "-f", f, "-control", filepath.Join(dir, "s"), "-log-level", "warn")
-		controls.Store(cmd, filepath.Join(dir, "s"))
-	} else {
-		argv := labtest.KeepalivedArgv(dir, f, "-P")
-		cmd = h.Command(context.Background(), argv[0], argv[1:]...)
+		return labtest.StartVigil(t, h, buildVigil(t), conf, "-log-level", "warn")
 	}
-	run(t, h, cmd)
-	return cmd
+	return labtest.StartKeepalived(t, h, conf, "-P")
 }
 
 // writeConf writes conf to dir/keepalived.conf and returns that path.
@@ -71,15 +58,6 @@ func writeConf(t *testing.T, dir, conf string) string {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// run starts cmd in h and stops it (labtest.Stop) when the test ends.
-func run(t *testing.T, h *netlab.Host, cmd *exec.Cmd) {
-	t.Helper()
-	if err := h.Start(cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { labtest.Stop(cmd) })
 }
 
 // procTree returns pid and its descendants.
@@ -228,17 +206,17 @@ func TestResources(t *testing.T) {
 		p := newPairLab(t, "brs"+impl[:1])
 		c := start(t, impl, p.nodes[0], many.String())
 		time.Sleep(5 * time.Second) // every instance has become master and settled
-		pids := procTree(c.Process.Pid)
+		pids := procTree(c.Cmd.Process.Pid)
 		r.rss100 = rssKiB(pids)
 		t0 := cpuTicks(pids)
 		time.Sleep(window)
 		r.cpu100Instance = float64(cpuTicks(pids)-t0) / window.Seconds()
-		labtest.Stop(c)
+		c.Stop()
 
 		m := start(t, impl, p.nodes[0], pairConf(77, 150, "0.01", "192.0.2.100"))
 		b := start(t, impl, p.nodes[1], pairConf(77, 100, "0.01", "192.0.2.100"))
 		time.Sleep(2 * time.Second)
-		mp, bp := procTree(m.Process.Pid), procTree(b.Process.Pid)
+		mp, bp := procTree(m.Cmd.Process.Pid), procTree(b.Cmd.Process.Pid)
 		m0, b0 := cpuTicks(mp), cpuTicks(bp)
 		time.Sleep(window)
 		r.cpuMaster10ms = float64(cpuTicks(mp)-m0) / window.Seconds()

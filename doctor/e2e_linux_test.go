@@ -1,11 +1,7 @@
 package doctor_test
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,15 +25,6 @@ func vigilBinary(t *testing.T) string {
 	return vigilBin.MustPath(t)
 }
 
-// router is one VRRP process (vigil or keepalived) in a lab host.
-type router struct {
-	host *netlab.Host
-	conf string
-	ctl  string
-	cmd  *exec.Cmd
-	out  *labtest.Buffer
-}
-
 // newLab builds a lab with one segment and hosts on it, addressed as given
 // (host -> CIDR on eth0); it is deleted when the test ends.
 func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*netlab.Host {
@@ -55,35 +42,17 @@ func newLab(t *testing.T, prefix string, hosts map[string]string) map[string]*ne
 
 // start runs kind ("vigil" or "keepalived") on conf in h until the test
 // ends.
-func start(t *testing.T, kind string, h *netlab.Host, conf string) *router {
+func start(t *testing.T, kind string, h *netlab.Host, conf string) *labtest.Daemon {
 	t.Helper()
-	dir := t.TempDir()
-	r := &router{host: h, conf: filepath.Join(dir, "keepalived.conf"), ctl: filepath.Join(dir, "vigil.sock"), out: &labtest.Buffer{}}
-	if err := os.WriteFile(r.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var argv []string
 	if kind == "vigil" {
-		argv = []string{vigilBinary(t), "run", "-f", r.conf, "-control", r.ctl}
-	} else {
-		argv = labtest.KeepalivedArgv(dir, r.conf, "-l", "-D", "-P")
+		return labtest.StartVigil(t, h, vigilBinary(t), conf)
 	}
-	r.cmd = h.Command(context.Background(), argv[0], argv[1:]...)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := h.Start(r.cmd); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		labtest.Stop(r.cmd)
-		if t.Failed() {
-			t.Logf("--- %s in %s ---\n%s", kind, h.Name, r.out.String())
-		}
-	})
-	return r
+	return labtest.StartKeepalived(t, h, conf, "-l", "-D", "-P")
 }
 
-func (r *router) state(name string) string {
-	st, err := labtest.VigilStatus(r.ctl)
+// state is the state of vigil d's instance name ("" when unknown).
+func state(d *labtest.Daemon, name string) string {
+	st, err := d.Status()
 	if err != nil {
 		return ""
 	}
@@ -97,14 +66,15 @@ func (r *router) state(name string) string {
 
 // runDoctor runs `vigil doctor -json` next to r and returns its report and
 // exit code.
-func runDoctor(t *testing.T, r *router, sniff string) (doctor.Report, int) {
+func runDoctor(t *testing.T, r *labtest.Daemon, sniff string) (doctor.Report, int) {
 	t.Helper()
-	return runDoctorArgs(t, r, "-f", r.conf, "-control", r.ctl, "-sniff", sniff)
+	return runDoctorArgs(t, r.Host, "-f", r.Conf, "-control", r.Ctl, "-sniff", sniff)
 }
 
-func runDoctorArgs(t *testing.T, r *router, args ...string) (doctor.Report, int) {
+// runDoctorArgs runs `vigil doctor args... -json` in h.
+func runDoctorArgs(t *testing.T, h *netlab.Host, args ...string) (doctor.Report, int) {
 	t.Helper()
-	return doctortest.Run(t, r.host, vigilBinary(t), args...)
+	return doctortest.Run(t, h, vigilBinary(t), args...)
 }
 
 func mentions(fs []doctor.Finding, s string) bool {
@@ -134,12 +104,12 @@ vrrp_instance VI_1 {
 
 // pair starts two vigil nodes, a (priority 150) and b (100), and waits for
 // a to be master and b backup.
-func pair(t *testing.T, prefix string, conf string) (a, b *router, hosts map[string]*netlab.Host) {
+func pair(t *testing.T, prefix string, conf string) (a, b *labtest.Daemon, hosts map[string]*netlab.Host) {
 	hosts = newLab(t, prefix, map[string]string{"a": "192.0.2.1/24", "b": "192.0.2.2/24"})
 	a = start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
 	b = start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
 	labtest.WaitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
-		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
+		return state(a, "VI_1") == "MASTER" && state(b, "VI_1") == "BACKUP"
 	})
 	return a, b, hosts
 }
@@ -154,7 +124,7 @@ func TestFirewallSplitBrain(t *testing.T) {
 	if _, err := hosts["b"].Run("nft", "add table inet filter; add chain inet filter input { type filter hook input priority 0; }; add rule inet filter input ip protocol vrrp drop"); err != nil {
 		t.Fatal(err)
 	}
-	labtest.WaitFor(t, 10*time.Second, "b MASTER too", func() bool { return b.state("VI_1") == "MASTER" && a.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b MASTER too", func() bool { return state(b, "VI_1") == "MASTER" && state(a, "VI_1") == "MASTER" })
 
 	rep, code := runDoctor(t, b, "1500ms")
 	if code != 1 {
@@ -222,27 +192,27 @@ func testVRIDClash(t *testing.T, prefix, kind string) {
 	a := start(t, "vigil", hosts["a"], fmt.Sprintf(conf, 150))
 	b := start(t, "vigil", hosts["b"], fmt.Sprintf(conf, 100))
 	labtest.WaitFor(t, 20*time.Second, "a MASTER and b BACKUP", func() bool {
-		return a.state("VI_1") == "MASTER" && b.state("VI_1") == "BACKUP"
+		return state(a, "VI_1") == "MASTER" && state(b, "VI_1") == "BACKUP"
 	})
 	start(t, kind, hosts["k"], fmt.Sprintf(confV2Pass, 50, 1, "intruder", "192.0.2.200/24"))
 	// The intruder drops the pair's adverts (wrong password) and becomes
 	// master after its Master_Down_Interval, about 4 s.
 	time.Sleep(5 * time.Second)
 
-	for _, r := range []*router{b, a} {
+	for _, r := range []*labtest.Daemon{b, a} {
 		rep, code := runDoctor(t, r, "3500ms")
 		if code != 1 {
-			t.Errorf("doctor on %s exited %d, want 1", r.host.Name, code)
+			t.Errorf("doctor on %s exited %d, want 1", r.Host.Name, code)
 		}
 		cl := doctortest.Find(rep, "VD201", doctor.Crit)
 		if !mentions(cl, "192.0.2.9") || !mentions(cl, "VRID clash") {
-			t.Errorf("doctor on %s does not report the VRID clash with 192.0.2.9: %+v", r.host.Name, cl)
+			t.Errorf("doctor on %s does not report the VRID clash with 192.0.2.9: %+v", r.Host.Name, cl)
 		}
 		if !mentions(cl, "auth_pass") || !mentions(cl, "192.0.2.200") {
-			t.Errorf("doctor on %s does not say what differs (password, VIPs): %+v", r.host.Name, cl)
+			t.Errorf("doctor on %s does not say what differs (password, VIPs): %+v", r.Host.Name, cl)
 		}
 		if len(doctortest.Find(rep, "VD301", doctor.Crit)) > 0 {
-			t.Errorf("doctor on %s calls the foreign router a split brain", r.host.Name)
+			t.Errorf("doctor on %s calls the foreign router a split brain", r.Host.Name)
 		}
 	}
 }
@@ -252,29 +222,29 @@ func testVRIDClash(t *testing.T, prefix, kind string) {
 func TestHealthyPair(t *testing.T) {
 	t.Parallel()
 	a, b, _ := pair(t, "drc", confV3)
-	for _, r := range []*router{a, b} {
+	for _, r := range []*labtest.Daemon{a, b} {
 		rep, code := runDoctor(t, r, "1500ms")
 		if code != 0 {
-			t.Errorf("doctor on %s exited %d, want 0", r.host.Name, code)
+			t.Errorf("doctor on %s exited %d, want 0", r.Host.Name, code)
 		}
 		for _, f := range rep.Findings {
 			if f.Problem() {
-				t.Errorf("doctor on %s cries wolf: %s %s: %s %v", r.host.Name, f.Code, f.Severity, f.Summary, f.Evidence)
+				t.Errorf("doctor on %s cries wolf: %s %s: %s %v", r.Host.Name, f.Code, f.Severity, f.Summary, f.Evidence)
 			}
 		}
 		if len(doctortest.Find(rep, "VD101", doctor.Ok)) == 0 || len(doctortest.Find(rep, "VD201", doctor.Ok)) == 0 {
-			t.Errorf("doctor on %s did not run the firewall and clash checks", r.host.Name)
+			t.Errorf("doctor on %s did not run the firewall and clash checks", r.Host.Name)
 		}
 	}
 	// Without the daemon's word (another socket), from the configuration,
 	// the host and the capture alone: still healthy, and it says so.
-	for _, r := range []*router{a, b} {
-		rep, code := runDoctorArgs(t, r, "-f", r.conf, "-control", r.ctl+".none", "-sniff", "1s")
+	for _, r := range []*labtest.Daemon{a, b} {
+		rep, code := runDoctorArgs(t, r.Host, "-f", r.Conf, "-control", r.Ctl+".none", "-sniff", "1s")
 		if code != 0 || Problems(rep) > 0 {
-			t.Errorf("doctor without daemon on %s exited %d with %d problem(s)", r.host.Name, code, Problems(rep))
+			t.Errorf("doctor without daemon on %s exited %d with %d problem(s)", r.Host.Name, code, Problems(rep))
 		}
 		if len(doctortest.Find(rep, "VD001", doctor.Info)) == 0 {
-			t.Errorf("doctor without daemon on %s does not say it ran without one", r.host.Name)
+			t.Errorf("doctor without daemon on %s does not say it ran without one", r.Host.Name)
 		}
 	}
 }
@@ -299,15 +269,15 @@ func TestStalledMaster(t *testing.T) {
 	// Past the first seconds, where a handover is the ordinary election
 	// of nodes started together.
 	time.Sleep(6 * time.Second)
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	labtest.WaitFor(t, 10*time.Second, "b MASTER while a is stopped", func() bool { return b.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b MASTER while a is stopped", func() bool { return state(b, "VI_1") == "MASTER" })
 	time.Sleep(2 * time.Second)
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	labtest.WaitFor(t, 10*time.Second, "b BACKUP again", func() bool { return b.state("VI_1") == "BACKUP" && a.state("VI_1") == "MASTER" })
+	labtest.WaitFor(t, 10*time.Second, "b BACKUP again", func() bool { return state(b, "VI_1") == "BACKUP" && state(a, "VI_1") == "MASTER" })
 
 	rep, code := runDoctor(t, b, "1s")
 	if code != 0 {

@@ -79,14 +79,14 @@ func TestForwardingOffNAT(t *testing.T) {
 	const warning = "uses lb_kind NAT but net.ipv4.ip_forward is 0 on this host"
 	const warning6 = "virtual_server [2001:db8::100]:tcp:80 uses lb_kind NAT but net.ipv6.conf.all.forwarding is 0"
 	r := start(t, "vigil", dir, confNAT)
-	if out := vigilCheck(t, dir, r.conf); !strings.Contains(out, warning) || !strings.Contains(out, warning6) {
+	if out := vigilCheck(t, dir, r.Conf); !strings.Contains(out, warning) || !strings.Contains(out, warning6) {
 		t.Errorf("vigil check does not warn about IPv4 and IPv6 forwarding:\n%s", out)
 	}
-	labtest.WaitFor(t, 10*time.Second, "the director MASTER", func() bool { return r.state("VI_1") == "MASTER" })
-	if n := strings.Count(r.out.String(), warning); n != 1 {
+	labtest.WaitFor(t, 10*time.Second, "the director MASTER", func() bool { return state(r, "VI_1") == "MASTER" })
+	if n := strings.Count(r.Out.String(), warning); n != 1 {
 		t.Errorf("the daemon's start log has the forwarding warning %d times, want 1", n)
 	}
-	if !strings.Contains(r.out.String(), warning6) {
+	if !strings.Contains(r.Out.String(), warning6) {
 		t.Errorf("the daemon's start log does not warn about IPv6 forwarding")
 	}
 	rep, code := runDoctor(t, r, "300ms")
@@ -104,18 +104,18 @@ func TestForwardingOffNAT(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := control.Call(ctx, r.ctl, control.Request{Cmd: "reload"}); err != nil {
+	if _, err := control.Call(ctx, r.Ctl, control.Request{Cmd: "reload"}); err != nil {
 		t.Fatal(err)
 	}
 	labtest.WaitFor(t, 5*time.Second, "the warning again after the reload", func() bool {
-		return strings.Count(r.out.String(), warning) == 2
+		return strings.Count(r.Out.String(), warning) == 2
 	})
 
 	// Forwarding on: nothing to say.
 	if _, err := dir.Run("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 		t.Fatal(err)
 	}
-	if out := vigilCheck(t, dir, r.conf); strings.Contains(out, "forward") {
+	if out := vigilCheck(t, dir, r.Conf); strings.Contains(out, "forward") {
 		t.Errorf("vigil check warns with forwarding on:\n%s", out)
 	}
 	rep, _ = runDoctor(t, r, "300ms")
@@ -150,8 +150,8 @@ func TestDRRealServerWithoutVRRP(t *testing.T) {
 	hosts := newLab(t, "dvr", map[string]string{"rs": "198.51.100.11/24"})
 	rs := hosts["rs"]
 	tmp := t.TempDir()
-	r := &router{host: rs, conf: tmp + "/director.conf"}
-	if err := os.WriteFile(r.conf, []byte(confDRDirector), 0o644); err != nil {
+	conf := tmp + "/director.conf"
+	if err := os.WriteFile(conf, []byte(confDRDirector), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	run := func(args ...string) {
@@ -162,7 +162,7 @@ func TestDRRealServerWithoutVRRP(t *testing.T) {
 	}
 	doctorHere := func() doctor.Report {
 		t.Helper()
-		rep, _ := runDoctorArgs(t, r, "-f", r.conf, "-control", tmp+"/none.sock", "-sniff", "100ms")
+		rep, _ := runDoctorArgs(t, rs, "-f", conf, "-control", tmp+"/none.sock", "-sniff", "100ms")
 		return rep
 	}
 	run("sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.eth0.arp_ignore=0",

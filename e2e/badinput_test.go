@@ -114,25 +114,25 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 		now := instStatus(t, n)
 		was := before[n]
 		if now.State != was.State || !now.Since.Equal(was.Since) {
-			t.Errorf("%s: state %s since %v became %s since %v (%s)", n.host.Name, was.State, was.Since, now.State, now.Since, now.Reason)
+			t.Errorf("%s: state %s since %v became %s since %v (%s)", n.Host.Name, was.State, was.Since, now.State, now.Since, now.Reason)
 		}
 		for _, k := range kinds {
 			if k.reason == "" {
 				continue
 			}
 			if got := now.Counters[k.reason] - was.Counters[k.reason]; got < 2*rounds {
-				t.Errorf("%s: %s: counter %s grew by %d, want at least %d", n.host.Name, k.name, k.reason, got, 2*rounds)
+				t.Errorf("%s: %s: counter %s grew by %d, want at least %d", n.Host.Name, k.name, k.reason, got, 2*rounds)
 			}
 		}
 		if got := now.ForeignVRIDs[99]; got < 2*rounds {
-			t.Errorf("%s: foreign VRID adverts counted %d, want at least %d", n.host.Name, got, 2*rounds)
+			t.Errorf("%s: foreign VRID adverts counted %d, want at least %d", n.Host.Name, got, 2*rounds)
 		}
-		t.Logf("%s (%s): counters after the flood: %v", n.host.Name, now.State, now.Counters)
+		t.Logf("%s (%s): counters after the flood: %v", n.Host.Name, now.State, now.Counters)
 		// The operator hears of it: one line per reason at once, the rest
 		// counted into one line per reason per 10 s (the flood is shorter),
 		// not a line per packet.
 		logged := map[string]int{}
-		for _, l := range strings.Split(n.out.String(), "\n") {
+		for _, l := range strings.Split(n.Out.String(), "\n") {
 			if strings.Contains(l, `msg="VRRP advert`) {
 				if i := strings.Index(l, " reason="); i >= 0 {
 					logged[strings.Fields(l[i+len(" reason="):])[0]]++
@@ -141,7 +141,7 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 		}
 		for _, r := range []string{"length", "ttl", "version", "auth", "auth-type", "interval", "type", "checksum"} {
 			if logged[r] < 1 || logged[r] > 2 {
-				t.Errorf("%s: %d log lines for dropped adverts with reason %s, want 1 (or 2 across a 10 s boundary): %v", n.host.Name, logged[r], r, logged)
+				t.Errorf("%s: %d log lines for dropped adverts with reason %s, want 1 (or 2 across a 10 s boundary): %v", n.Host.Name, logged[r], r, logged)
 			}
 		}
 	}
@@ -149,12 +149,12 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 
 func instStatus(t *testing.T, n *node) control.InstanceStatus {
 	t.Helper()
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Instances) != 1 {
-		t.Fatalf("%s: %d instances, want 1", n.host.Name, len(s.Instances))
+		t.Fatalf("%s: %d instances, want 1", n.Host.Name, len(s.Instances))
 	}
 	return s.Instances[0]
 }

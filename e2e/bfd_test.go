@@ -20,7 +20,7 @@ import (
 
 // bfdOf returns the named BFD session of a vigil node's status.
 func bfdOf(n *node, name string) (control.BFDSessionStatus, control.InstanceStatus, bool) {
-	st, err := n.status()
+	st, err := n.Status()
 	if err != nil {
 		return control.BFDSessionStatus{}, control.InstanceStatus{}, false
 	}
@@ -40,13 +40,13 @@ func bfdOf(n *node, name string) (control.BFDSessionStatus, control.InstanceStat
 // that nothing says goodbye: the peer must detect the silence.
 func (n *node) killAll() {
 	for _, f := range []string{"bfd.pid", "vrrp.pid", "checkers.pid"} {
-		if b, err := os.ReadFile(filepath.Join(n.dir, f)); err == nil {
+		if b, err := os.ReadFile(filepath.Join(n.Dir, f)); err == nil {
 			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 	}
-	n.stop(syscall.SIGKILL)
+	n.StopWith(syscall.SIGKILL)
 }
 
 // bfdTrackConf is one node of TestBFDKeepalivedInterop: a BFD session
@@ -141,11 +141,11 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 
 	// The other direction: kill vigil, keepalived's instance goes FAULT.
 	vKilled := time.Now()
-	v.stop(syscall.SIGKILL)
+	v.StopWith(syscall.SIGKILL)
 	waitFor(t, 2*time.Second, "keepalived's VIP to go (its track_bfd FAULT)", func() bool { return !k.hasAddr(vip) })
 	t.Logf("keepalived released its VIP %v after vigil was killed", time.Since(vKilled))
-	if !strings.Contains(k.out.String(), "FAULT") {
-		t.Errorf("keepalived did not log FAULT:\n%s", k.out.String())
+	if !strings.Contains(k.Out.String(), "FAULT") {
+		t.Errorf("keepalived did not log FAULT:\n%s", k.Out.String())
 	}
 }
 
@@ -421,7 +421,9 @@ func TestBFDFRRInterop(t *testing.T) {
 	}
 }
 
-const takeoverConf = `
+// takeoverBFD is the BFD session of the bfd_takeover tests, 20 ms x 3 to
+// the peer.
+const takeoverBFD = `
 global_defs { vrrp_version 3 }
 bfd_instance peer {
   neighbor_ip @PEER@
@@ -430,7 +432,9 @@ bfd_instance peer {
   min_tx 20
   multiplier 3
 }
-vrrp_instance VI_T {
+`
+
+const takeoverConf = takeoverBFD + `vrrp_instance VI_T {
   interface eth0
   state BACKUP
   virtual_router_id 63
@@ -444,7 +448,7 @@ vrrp_instance VI_T {
 `
 
 func instState(n *node) (control.InstanceStatus, bool) {
-	st, err := n.status()
+	st, err := n.Status()
 	if err != nil || len(st.Instances) == 0 {
 		return control.InstanceStatus{}, false
 	}
@@ -522,16 +526,7 @@ func TestBFDTakeover(t *testing.T) {
 	soleOwner(t, vip, m, time.Second, 3*time.Second, m, b)
 }
 
-const takeoverConf6 = `
-global_defs { vrrp_version 3 }
-bfd_instance peer {
-  neighbor_ip @PEER@
-  source_ip @SRC@
-  min_rx 20
-  min_tx 20
-  multiplier 3
-}
-vrrp_instance VI_T6 {
+const takeoverConf6 = takeoverBFD + `vrrp_instance VI_T6 {
   interface eth0
   state BACKUP
   virtual_router_id 64
@@ -641,7 +636,7 @@ func TestBFDCheck(t *testing.T) {
 	_, hosts, _ := labtest.LAN(t, "bfdc", map[string][]string{"d": {"192.0.2.1/24"}, "r": {"192.0.2.2/24"}}, "d", "r")
 	d := startNode(t, "vigil", hosts["d"], bfdCheckDirector)
 	rsUp := func() (bool, bool) {
-		st, err := d.status()
+		st, err := d.Status()
 		if err != nil || len(st.Services) == 0 || len(st.Services[0].RealServers) == 0 {
 			return false, false
 		}
@@ -659,13 +654,13 @@ func TestBFDCheck(t *testing.T) {
 	t.Logf("real server up %v after its BFD peer started", took)
 	time.Sleep(300 * time.Millisecond)
 	killed := time.Now()
-	r.stop(syscall.SIGKILL)
+	r.StopWith(syscall.SIGKILL)
 	waitFor(t, 2*time.Second, "the real server down again", func() bool {
 		up, _ := rsUp()
 		return !up
 	})
 	t.Logf("real server down %v after its BFD peer was killed (detection time 150 ms)", time.Since(killed))
-	if out := d.out.String(); !strings.Contains(out, "BFD_CHECK rs1") {
+	if out := d.Out.String(); !strings.Contains(out, "BFD_CHECK rs1") {
 		t.Errorf("the director does not log BFD_CHECK as the cause:\n%s", out)
 	}
 }
@@ -724,7 +719,7 @@ func threadsOf(t *testing.T, pid int) []threadSched {
 
 // bfdPID is the BFD process of a vigil node, from its status (0: none).
 func bfdPID(n *node) int {
-	st, err := n.status()
+	st, err := n.Status()
 	if err != nil || st.BFDRunner == nil {
 		return 0
 	}
@@ -757,7 +752,7 @@ func TestBFDProcessScheduling(t *testing.T) {
 	waitFor(t, 5*time.Second, "every thread of the BFD process named bfdproc in SCHED_RR 7, the daemon's in SCHED_RR 3", func() bool {
 		ok, _ := all(threadSched{comm: "bfdproc", pol: 2, rt: 7})
 		rr3 := 0
-		for _, o := range threadsOf(t, n.cmd.Process.Pid) {
+		for _, o := range threadsOf(t, n.Cmd.Process.Pid) {
 			if o.pol == 2 && o.rt == 3 {
 				rr3++
 			}
@@ -769,7 +764,7 @@ func TestBFDProcessScheduling(t *testing.T) {
 	if ok, ts := all(threadSched{comm: "bfdproc", pol: 2, rt: 7}); !ok {
 		t.Fatalf("the BFD process's threads after 4.5 s: %+v, want SCHED_RR (2) priority 7", ts)
 	}
-	for _, o := range threadsOf(t, n.cmd.Process.Pid) {
+	for _, o := range threadsOf(t, n.Cmd.Process.Pid) {
 		if o.rt == 7 || o.comm == "bfdproc" {
 			t.Errorf("the daemon's thread %+v has BFD's scheduling or name", o)
 		}
@@ -803,15 +798,15 @@ func TestBFDProcessLifecycle(t *testing.T) {
 	}
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
 		t.Fatal(err)
-	} else if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:])); f[1] != strconv.Itoa(b.cmd.Process.Pid) {
-		t.Errorf("the BFD process's parent is %s, want the daemon %d", f[1], b.cmd.Process.Pid)
+	} else if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:])); f[1] != strconv.Itoa(b.Cmd.Process.Pid) {
+		t.Errorf("the BFD process's parent is %s, want the daemon %d", f[1], b.Cmd.Process.Pid)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	waitFor(t, 5*time.Second, "a new BFD process on the backup", func() bool {
-		st, err := b.status()
+		st, err := b.Status()
 		return err == nil && st.BFDRunner != nil && st.BFDRunner.Restarts == 1 && st.BFDRunner.PID != 0 && st.BFDRunner.PID != pid
 	})
 	waitFor(t, 5*time.Second, "the session Up again", up(b))
@@ -823,7 +818,7 @@ func TestBFDProcessLifecycle(t *testing.T) {
 
 	// The daemon killed: its BFD process goes with it.
 	mpid := bfdPID(m)
-	m.stop(syscall.SIGKILL)
+	m.StopWith(syscall.SIGKILL)
 	waitFor(t, 2*time.Second, "the master's BFD process gone with its daemon", func() bool {
 		return syscall.Kill(mpid, 0) != nil
 	})

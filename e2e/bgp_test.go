@@ -326,15 +326,15 @@ func dirMetrics(i int) string { return fmt.Sprintf("198.51.100.%d:9650", i+1) }
 func (x *bgpLab) reload(i int, conf string) {
 	x.t.Helper()
 	n := x.nodes[i]
-	if _, err := n.status(); err != nil {
+	if _, err := n.Status(); err != nil {
 		x.t.Fatal(err)
 	}
-	n.reload(x.t, conf, n.host.Name+" to reload", 10*time.Second)
+	n.reload(x.t, conf, n.Host.Name+" to reload", 10*time.Second)
 }
 
 // digest is director i's table digest of the lab's one virtual server.
 func (x *bgpLab) digest(i int) string {
-	s, err := x.nodes[i].status()
+	s, err := x.nodes[i].Status()
 	if err != nil || len(s.Services) != 1 {
 		return ""
 	}
@@ -417,9 +417,9 @@ func (x *bgpLab) url() string { return "http://" + bgpVIP + "/" }
 // bgpOf returns n's only bgp_instance status.
 func bgpOf(t *testing.T, n *node) control.BGPStatus {
 	t.Helper()
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil || len(s.BGPInstances) != 1 {
-		t.Fatalf("%s: status: %v, bgp %v", n.host.Name, err, s.BGPInstances)
+		t.Fatalf("%s: status: %v, bgp %v", n.Host.Name, err, s.BGPInstances)
 	}
 	return s.BGPInstances[0]
 }
@@ -622,7 +622,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 			confs [3]string
 		}{{"mh", [3]string{mh, mh, mh}}, {"rr", [3]string{rr, rr, rr}}, {"mh, dir3's weights differ", [3]string{mh, mh, other}}} {
 			for i := range x.dirs {
-				if x.nodes[i].confText() != run.confs[i] {
+				if x.nodes[i].confText(t) != run.confs[i] {
 					x.reload(i, run.confs[i])
 				}
 			}
@@ -643,7 +643,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 			}
 			k := startKeepAlive(t, c, 300, 50*time.Millisecond)
 			time.Sleep(time.Second)
-			x.nodes[0].stop(syscall.SIGKILL)
+			x.nodes[0].StopWith(syscall.SIGKILL)
 			down := x.waitNexthops(15*time.Second, 2, 3)
 			time.Sleep(time.Second)
 			x.start(0, run.confs[0])
@@ -660,7 +660,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 			}
 		}
 		for i := range x.dirs {
-			if x.nodes[i].confText() != mh {
+			if x.nodes[i].confText(t) != mh {
 				x.reload(i, mh)
 			}
 		}
@@ -687,7 +687,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		// the router sends it flows again, its table is the others'.
 		held := ""
 		waitFor(t, 20*time.Second, "the router to send flows to dir3 again", func() bool {
-			if s, err := x.nodes[2].status(); err == nil && len(s.BGPInstances) == 1 && len(s.BGPInstances[0].Routes) == 1 {
+			if s, err := x.nodes[2].Status(); err == nil && len(s.BGPInstances) == 1 && len(s.BGPInstances[0].Routes) == 1 {
 				if r := strings.Join(s.BGPInstances[0].Routes[0].Reasons, ";"); strings.Contains(r, "holding") {
 					held = r
 				}
@@ -709,7 +709,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		// The announce line goes away on reload: the route is withdrawn,
 		// the virtual server keeps forwarding; it comes back with the line.
 		n := x.nodes[0]
-		orig := n.confText()
+		orig := n.confText(t)
 		reload := func(conf string) { n.hup(t, conf) }
 		reload(strings.Replace(orig, "  bgp_announce EDGE community 65000:100\n", "", 1))
 		took := x.waitNexthops(10*time.Second, 2, 3)
@@ -725,7 +725,7 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		k := startKeepAlive(t, c, 60, 50*time.Millisecond)
 		s := startStream(c, x.url(), 10*time.Millisecond)
 		time.Sleep(500 * time.Millisecond)
-		x.nodes[1].stop(syscall.SIGTERM)
+		x.nodes[1].Stop()
 		x.waitNexthops(5*time.Second, 1, 3)
 		time.Sleep(500 * time.Millisecond)
 		res := s.stop()
@@ -760,8 +760,8 @@ func (x *bgpLab) sameTables() {
 // waitAllUp waits until n sees every real server up.
 func (x *bgpLab) waitAllUp(n *node) {
 	x.t.Helper()
-	waitFor(x.t, 20*time.Second, n.host.Name+" to see every real server up", func() bool {
-		s, err := n.status()
+	waitFor(x.t, 20*time.Second, n.Host.Name+" to see every real server up", func() bool {
+		s, err := n.Status()
 		return err == nil && oneServiceUp(s)
 	})
 }
@@ -778,7 +778,7 @@ func TestBGPDoctorWrongAS(t *testing.T) {
 	conf := strings.Replace(x.conf("mh", []int{1, 1, 1}, ""), fmt.Sprintf("local_as %d", bgpDirAS), "local_as 65099", 1)
 	n := x.start(0, conf)
 	waitFor(t, 20*time.Second, "the session's last error to name the AS", func() bool {
-		s, err := n.status()
+		s, err := n.Status()
 		return err == nil && len(s.BGP) == 1 && (strings.Contains(s.BGP[0].LastError, "bad peer AS") || strings.Contains(s.BGP[0].LastError, "refused our OPEN"))
 	})
 	rep, code := n.doctor(t, "300ms")
@@ -788,10 +788,10 @@ func TestBGPDoctorWrongAS(t *testing.T) {
 }
 
 // confText is the configuration n was started with.
-func (n *node) confText() string {
-	b, err := os.ReadFile(n.conf)
+func (n *node) confText(t *testing.T) string {
+	b, err := os.ReadFile(n.Conf)
 	if err != nil {
-		n.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return string(b)
 }
@@ -808,7 +808,7 @@ func TestBGPActiveActiveBIRD(t *testing.T) {
 
 	k := startKeepAlive(t, c, 100, 50*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
-	x.nodes[0].stop(syscall.SIGKILL)
+	x.nodes[0].StopWith(syscall.SIGKILL)
 	down := x.waitNexthops(15*time.Second, 2, 3)
 	time.Sleep(500 * time.Millisecond)
 	ok, total, _, sample := k.stop()
@@ -819,7 +819,7 @@ func TestBGPActiveActiveBIRD(t *testing.T) {
 
 	s := startStream(c, x.url(), 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	x.nodes[1].stop(syscall.SIGTERM)
+	x.nodes[1].Stop()
 	x.waitNexthops(5*time.Second, 3)
 	time.Sleep(300 * time.Millisecond)
 	sum := summarize(s.stop(), time.Time{}, time.Now())
@@ -868,7 +868,7 @@ func TestBGPBFDCut(t *testing.T) {
 			x.waitNexthops(60*time.Second, 1, 2)
 			if withBFD {
 				waitFor(t, 10*time.Second, "vigil's BFD session to the router", func() bool {
-					s, err := x.nodes[0].status()
+					s, err := x.nodes[0].Status()
 					return err == nil && len(s.BFD) == 1 && s.BFD[0].State == "Up"
 				})
 			}
@@ -1103,7 +1103,7 @@ vrrp_instance VI_1 {
 	// ends (and before dir2's master-down timer would fire, 3.6 s).
 	start := time.Now()
 	stopped := make(chan struct{})
-	go func() { x.nodes[0].stop(syscall.SIGTERM); close(stopped) }()
+	go func() { x.nodes[0].Stop(); close(stopped) }()
 	took = x.waitNexthopsFor(vip, 15*time.Second, 2)
 	t.Logf("SIGTERM of dir1 (drain_time %v): the router sends %s to dir2 after %v", drain, vip, took.Round(time.Millisecond))
 	if took > 2500*time.Millisecond {
@@ -1118,8 +1118,8 @@ vrrp_instance VI_1 {
 // waitVRRPState waits until n's only vrrp_instance is in state.
 func waitVRRPState(t *testing.T, n *node, state string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, n.host.Name+" to be "+state, func() bool {
-		s, err := n.status()
+	waitFor(t, timeout, n.Host.Name+" to be "+state, func() bool {
+		s, err := n.Status()
 		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == state
 	})
 }

@@ -99,7 +99,7 @@ func (s *smtpListener) heloLines() []string {
 
 // serviceReal finds real server rs of service svc in n's status.
 func serviceReal(n *node, svc, rs string) (control.RealStatus, bool) {
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil {
 		return control.RealStatus{}, false
 	}
@@ -226,7 +226,7 @@ virtual_server 192.0.2.100 25 {
 	if _, _, d := state("192.0.2.100:8006/tcp", "198.51.100.11:80"); !strings.Contains(d, "regex cannot be used") {
 		t.Errorf("look-ahead regex: detail %q, want it to say the regex cannot be used", d)
 	}
-	if !strings.Contains(n.out.String(), "vigil uses Go's RE2 syntax") {
+	if !strings.Contains(n.Out.String(), "vigil uses Go's RE2 syntax") {
 		t.Errorf("the daemon did not warn about the look-ahead regex")
 	}
 
@@ -259,7 +259,7 @@ virtual_server 192.0.2.100 25 {
 	// kernel weight to show: the daemon's log carries the new weight.
 	waitFor(t, 5*time.Second, "dynamic FILE_CHECK weight 13", func() bool {
 		u, _, _ := state(smtpSvc, dynRS)
-		return u && strings.Contains(n.out.String(), `event="server weight" server="[192.0.2.100]:tcp:25 198.51.100.13:25" weight=13`)
+		return u && strings.Contains(n.Out.String(), `event="server weight" server="[192.0.2.100]:tcp:25 198.51.100.13:25" weight=13`)
 	})
 	os.WriteFile(dyn, []byte("-2\n"), 0o644)
 	waitState(smtpSvc, dynRS, false, "3 + -2×2 is negative")

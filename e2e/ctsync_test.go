@@ -91,8 +91,8 @@ func newSyncLab(t *testing.T, prefix string) *lbLab {
 // MASTER.
 func waitSyncDirector(t *testing.T, n *node, state string, timeout time.Duration) time.Duration {
 	t.Helper()
-	return waitFor(t, timeout, n.host.Name+" to be "+state+" with every real server up", func() bool {
-		s, err := n.status()
+	return waitFor(t, timeout, n.Host.Name+" to be "+state+" with every real server up", func() bool {
+		s, err := n.Status()
 		if err != nil || len(s.Instances) != 2 || len(s.Services) != 4 {
 			return false
 		}
@@ -260,12 +260,12 @@ type syncPhase struct {
 // syncStatus returns n's connection sync status (it must be configured).
 func syncStatus(t *testing.T, n *node) control.SyncStatus {
 	t.Helper()
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil {
-		t.Fatalf("%s: status: %v", n.host.Name, err)
+		t.Fatalf("%s: status: %v", n.Host.Name, err)
 	}
 	if s.Sync == nil {
-		t.Fatalf("%s: status has no connection_sync", n.host.Name)
+		t.Fatalf("%s: status has no connection_sync", n.Host.Name)
 	}
 	return *s.Sync
 }
@@ -300,7 +300,7 @@ func TestConnSyncFailover(t *testing.T) {
 			from := time.Now()
 			m := event()
 			took := waitSyncDirector(t, m, "MASTER", 15*time.Second)
-			t.Logf("%s: %s MASTER after %v", name, m.host.Name, took.Round(time.Millisecond))
+			t.Logf("%s: %s MASTER after %v", name, m.Host.Name, took.Round(time.Millisecond))
 			time.Sleep(syncSettle)
 			phases = append(phases, syncPhase{name, from, time.Now()})
 			return m
@@ -318,7 +318,7 @@ func TestConnSyncFailover(t *testing.T) {
 			})
 			// It held its instances back until it had the master's
 			// whole table.
-			s, err := d.status()
+			s, err := d.Status()
 			if err != nil || s.Sync == nil {
 				t.Fatalf("dir1 status: %v", err)
 			}
@@ -354,13 +354,13 @@ func TestConnSyncFailover(t *testing.T) {
 		// as after a crash, until the backup's announcements move the
 		// traffic.
 		phase("kill -9", func() *node {
-			d1.stop(syscall.SIGKILL)
+			d1.StopWith(syscall.SIGKILL)
 			return d2
 		})
 		d1 = restart("restart, dir1 preempts")
 		// (c) a planned hand-over.
 		phase("SIGTERM", func() *node {
-			d1.stop(syscall.SIGTERM)
+			d1.Stop()
 			return d2
 		})
 		tr.stop()
@@ -438,7 +438,7 @@ func TestConnSyncFailover(t *testing.T) {
 			})
 		})
 		reloadSync(t, d2, syncConf(100, false), "connection sync stopped")
-		if s, err := d2.status(); err != nil || s.Sync != nil {
+		if s, err := d2.Status(); err != nil || s.Sync != nil {
 			t.Errorf("lvs_sync_daemon removed by a reload: status still has connection_sync %+v (%v)", s.Sync, err)
 		}
 	})
@@ -448,14 +448,14 @@ func TestConnSyncFailover(t *testing.T) {
 // checks that the reload succeeded with the change want.
 func reloadSync(t *testing.T, n *node, conf, want string) {
 	t.Helper()
-	n.write(t, conf)
+	n.Write(t, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := control.Call(ctx, n.ctl, control.Request{Cmd: "reload"})
+	r, err := control.Call(ctx, n.Ctl, control.Request{Cmd: "reload"})
 	if err != nil || r.Reload == nil {
-		t.Fatalf("%s: reload: %v %+v", n.host.Name, err, r)
+		t.Fatalf("%s: reload: %v %+v", n.Host.Name, err, r)
 	}
 	if !r.Reload.OK || !slices.Contains(r.Reload.Changes, want) {
-		t.Fatalf("%s: reload: ok %v, changes %v, errors %v: want the change %q", n.host.Name, r.Reload.OK, r.Reload.Changes, r.Reload.Errors, want)
+		t.Fatalf("%s: reload: ok %v, changes %v, errors %v: want the change %q", n.Host.Name, r.Reload.OK, r.Reload.Changes, r.Reload.Errors, want)
 	}
 }

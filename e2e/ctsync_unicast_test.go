@@ -97,7 +97,7 @@ func TestConnSyncUnicast(t *testing.T) {
 
 	missFirstBurst(t, x)
 	from := time.Now()
-	d1.stop(syscall.SIGKILL)
+	d1.StopWith(syscall.SIGKILL)
 	took := waitSyncDirector(t, d2, "MASTER", 15*time.Second)
 	live := linkMAC(t, x.dirs[1], "eth1")
 	movedAll := func() bool {

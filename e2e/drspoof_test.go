@@ -101,10 +101,10 @@ func TestDRAntiSpoofing(t *testing.T) {
 	// The vigil extension DR_PATH_CHECK makes the health checks see it:
 	// each real server goes down, saying why, while its TCP_CHECK passes.
 	conf := strings.ReplaceAll(x.conf("rr", 150, nil), "    TCP_CHECK {", "    DR_PATH_CHECK {\n      connect_timeout 1\n      retry 0\n    }\n    TCP_CHECK {")
-	d.write(t, conf)
+	d.Write(t, conf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := control.Call(ctx, d.ctl, control.Request{Cmd: "reload"}); err != nil {
+	if _, err := control.Call(ctx, d.Ctl, control.Request{Cmd: "reload"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range x.rs {

@@ -40,7 +40,7 @@ func TestFaultsKillAndStall(t *testing.T) {
 
 	// kill -9: no priority 0 advert, the VIP stays on a.
 	bound := masterDown(3, 100, 100*time.Millisecond) + 100*time.Millisecond
-	a.stop(syscall.SIGKILL)
+	a.StopWith(syscall.SIGKILL)
 	took := waitFor(t, 5*time.Second, "b to take over after kill -9", func() bool { return b.hasAddr(vip) })
 	t.Logf("takeover after kill -9: %v (bound %v)", took.Round(time.Millisecond), bound)
 	if took > bound {
@@ -53,12 +53,12 @@ func TestFaultsKillAndStall(t *testing.T) {
 	soleOwner(t, vip, a, 500*time.Millisecond, 10*time.Second, a, b)
 
 	// SIGSTOP for 3 s: b takes over; after SIGCONT a single holder remains.
-	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 3*time.Second, "b to take over from the stalled master", func() bool { return b.hasAddr(vip) })
 	time.Sleep(3 * time.Second)
-	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := a.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	soleOwner(t, vip, a, time.Second, 5*time.Second, a, b)

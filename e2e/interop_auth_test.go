@@ -61,8 +61,8 @@ func TestInteropEscapedHashPassword(t *testing.T) {
 				master = k
 			}
 			soleOwner(t, vip, master, hold, 15*time.Second, v, k)
-			v.stop(15)
-			k.stop(15)
+			v.Stop()
+			k.Stop()
 		})
 	}
 	t.Run("control-different-passwords", func(t *testing.T) {
@@ -71,7 +71,7 @@ func TestInteropEscapedHashPassword(t *testing.T) {
 		waitFor(t, 20*time.Second, "both nodes to hold the VIP (they cannot authenticate each other)", func() bool {
 			return v.hasAddr(vip) && k.hasAddr(vip)
 		})
-		v.stop(15)
-		k.stop(15)
+		v.Stop()
+		k.Stop()
 	})
 }

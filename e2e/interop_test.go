@@ -145,7 +145,7 @@ func TestInteropWithKeepalived(t *testing.T) {
 						t.Fatal(err)
 					}
 					took := waitFor(t, 10*bound, "the backup to take the VIP after the master's link was cut", func() bool { return backup.hasAddr(tc.vip) })
-					t.Logf("%s: takeover by %s %v after the cut (bound %v)", tc.name, backup.kind, took.Round(time.Millisecond), bound)
+					t.Logf("%s: takeover by %s %v after the cut (bound %v)", tc.name, backup.Kind, took.Round(time.Millisecond), bound)
 					if took > bound {
 						t.Errorf("takeover took %v, more than Master_Down_Interval + advert interval = %v", took, bound)
 					}
@@ -154,8 +154,8 @@ func TestInteropWithKeepalived(t *testing.T) {
 						t.Fatal(err)
 					}
 					soleOwner(t, tc.vip, master, 5*tc.interval, 10*time.Second+10*tc.interval, v, k)
-					v.stop(15)
-					k.stop(15)
+					v.Stop()
+					k.Stop()
 				})
 			}
 		})

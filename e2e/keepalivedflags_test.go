@@ -303,7 +303,7 @@ func TestReloadCommand(t *testing.T) {
 	n := startNode(t, "vigil", h, flagsConf)
 	waitFor(t, 10*time.Second, "vigil to take the VIP", func() bool { return hostHas(h, flagsVIP) })
 	reload := func() (int, string, string) {
-		cmd := exec.Command(bin, "reload", "-nlD", "--control", n.ctl)
+		cmd := exec.Command(bin, "reload", "-nlD", "--control", n.Ctl)
 		var stdout, stderr strings.Builder
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -316,19 +316,19 @@ func TestReloadCommand(t *testing.T) {
 		}
 		return 0, stdout.String(), stderr.String()
 	}
-	n.write(t, strings.Replace(flagsConf, "priority 150", "priority 160", 1))
+	n.Write(t, strings.Replace(flagsConf, "priority 150", "priority 160", 1))
 	if code, out, errs := reload(); code != 0 || !strings.Contains(out, "updated VI_1") {
 		t.Fatalf("good reload: exit %d\n%s%s", code, out, errs)
 	}
-	n.write(t, strings.Replace(flagsConf, "61\n", "61;\n", 1))
+	n.Write(t, strings.Replace(flagsConf, "61\n", "61;\n", 1))
 	code, out, errs := reload()
 	if code != 1 || !strings.Contains(errs, "keepalived.conf:8:21: error: virtual_router_id") || !strings.Contains(errs, "rejected") {
 		t.Fatalf("bad reload: exit %d, want 1 with the diagnostic\n%s%s", code, out, errs)
 	}
-	if s, err := n.status(); err != nil || len(s.Instances) != 1 || s.Instances[0].Priority != 160 || s.Instances[0].State != "MASTER" {
+	if s, err := n.Status(); err != nil || len(s.Instances) != 1 || s.Instances[0].Priority != 160 || s.Instances[0].State != "MASTER" {
 		t.Fatalf("after the rejected reload: %+v, %v", s, err)
 	}
-	n.stop(syscall.SIGTERM)
+	n.Stop()
 	if code, _, errs := reload(); code != 1 || !strings.Contains(errs, "no vigil is running") {
 		t.Fatalf("reload with no daemon: exit %d: %s", code, errs)
 	}

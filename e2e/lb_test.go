@@ -258,8 +258,8 @@ func TestLBKilledRealServer(t *testing.T) {
 // server is active exactly when it is MASTER, with every real server up.
 func waitDirector(t *testing.T, n *node, state string, timeout time.Duration) time.Duration {
 	t.Helper()
-	return waitFor(t, timeout, n.host.Name+" to be "+state+" with every real server up", func() bool {
-		s, err := n.status()
+	return waitFor(t, timeout, n.Host.Name+" to be "+state+" with every real server up", func() bool {
+		s, err := n.Status()
 		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == state && oneServiceUp(s) &&
 			s.Services[0].Active == (state == "MASTER")
 	})
@@ -299,11 +299,11 @@ func TestLBDirectorFailover(t *testing.T) {
 		// before the VIPs). The daemon measures both from the
 		// transition; the order holds however loaded the host is.
 		for _, n := range []*node{d1, d2} {
-			waitFor(t, 5*time.Second, n.host.Name+"'s VIPs claimed", func() bool { return instStatus(t, n).Counters["vips_claimed_us"] > 0 })
+			waitFor(t, 5*time.Second, n.Host.Name+"'s VIPs claimed", func() bool { return instStatus(t, n).Counters["vips_claimed_us"] > 0 })
 			c := instStatus(t, n).Counters
-			t.Logf("%s: first advert %dus after becoming MASTER, VIPs in after %dus", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
+			t.Logf("%s: first advert %dus after becoming MASTER, VIPs in after %dus", n.Host.Name, c["first_advert_us"], c["vips_claimed_us"])
 			if c["first_advert_us"] > c["vips_claimed_us"] {
-				t.Errorf("%s: first advert %dus after the transition, VIPs claimed after %dus: want the advert first", n.host.Name, c["first_advert_us"], c["vips_claimed_us"])
+				t.Errorf("%s: first advert %dus after the transition, VIPs claimed after %dus: want the advert first", n.Host.Name, c["first_advert_us"], c["vips_claimed_us"])
 			}
 		}
 		time.Sleep(3 * time.Second)
@@ -748,7 +748,7 @@ func TestLBReload(t *testing.T) {
 	if ok, errs, _ := d.reload(t, x.conf("wrr", 150, []int{1, 2, 3}), "the reload to be reported", 5*time.Second); !ok {
 		t.Fatalf("reload rejected: %v", errs)
 	}
-	st, err := d.status()
+	st, err := d.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -906,7 +906,7 @@ func TestLBSorryServer(t *testing.T) {
 	x.rs[0].kill()
 	x.rs[1].kill()
 	waitFor(t, 2*lbRemovalBound, "quorum to be lost", func() bool {
-		st, err := d.status()
+		st, err := d.Status()
 		return err == nil && len(st.Services) == 1 && !st.Services[0].Quorum
 	})
 	lost := time.Since(kill)
@@ -921,7 +921,7 @@ func TestLBSorryServer(t *testing.T) {
 	x.rs[0].start(t)
 	back := time.Now()
 	waitFor(t, 5*time.Second, "quorum to be back", func() bool {
-		st, err := d.status()
+		st, err := d.Status()
 		return err == nil && len(st.Services) == 1 && st.Services[0].Quorum
 	})
 	x.waitScheduled(t, d, x.rs[0], true)

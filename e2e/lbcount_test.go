@@ -55,7 +55,7 @@ func TestLBWeightedLeastConnection(t *testing.T) {
 		return ok2 && ok3 && s2.Up && s3.Up
 	})
 	time.Sleep(3 * time.Second) // one conntrack count, then one nft apply
-	if s, err := d.status(); err == nil {
+	if s, err := d.Status(); err == nil {
 		t.Logf("status before the requests: %+v", s.Services)
 	}
 	got := c.spread(t, x.url(), 90)

@@ -298,8 +298,8 @@ func (x *lbLab) director(i int, conf string) *node {
 // reads from the neighbour table every 2 s).
 func (x *lbLab) waitServing(n *node, c *lbClient) {
 	x.t.Helper()
-	waitFor(x.t, 15*time.Second, n.host.Name+" to be MASTER with all real servers up", func() bool {
-		s, err := n.status()
+	waitFor(x.t, 15*time.Second, n.Host.Name+" to be MASTER with all real servers up", func() bool {
+		s, err := n.Status()
 		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == "MASTER" && oneServiceUp(s) && s.Services[0].Active
 	})
 	x.waitAllAnswer(c, 15*time.Second)
@@ -460,15 +460,15 @@ func tables(t *testing.T, h *netlab.Host) string {
 // table is left.
 func stopAndCheckTables(t *testing.T, n *node, want ...string) {
 	t.Helper()
-	before := tables(t, n.host)
+	before := tables(t, n.Host)
 	for _, w := range want {
 		if !strings.Contains(before, w) {
-			t.Errorf("%s while vigil runs: nft list tables lacks %q:\n%s", n.host.Name, w, before)
+			t.Errorf("%s while vigil runs: nft list tables lacks %q:\n%s", n.Host.Name, w, before)
 		}
 	}
-	n.stop(syscall.SIGTERM)
-	if after := tables(t, n.host); strings.Contains(after, " vigil") {
-		t.Errorf("%s: vigil's tables left after it stopped:\n%s", n.host.Name, after)
+	n.Stop()
+	if after := tables(t, n.Host); strings.Contains(after, " vigil") {
+		t.Errorf("%s: vigil's tables left after it stopped:\n%s", n.Host.Name, after)
 	}
 }
 
@@ -783,7 +783,7 @@ func conns(t *testing.T, n *node, asJSON bool) (string, []control.Conn) {
 // realStatus returns the status of real server addr in n's only virtual
 // server.
 func realStatus(n *node, addr netip.Addr) (control.RealStatus, bool) {
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil || len(s.Services) != 1 {
 		return control.RealStatus{}, false
 	}
@@ -892,12 +892,12 @@ func (x *lbLab) slotKey(t *testing.T, r *realServer) (fam, suffix, key string) {
 func (x *lbLab) waitScheduled(t *testing.T, n *node, r *realServer, in bool) time.Duration {
 	t.Helper()
 	fam, suffix, key := x.slotKey(t, r)
-	what := fmt.Sprintf("the nft rules of %s to schedule %s (%s)", n.host.Name, r.name, key)
+	what := fmt.Sprintf("the nft rules of %s to schedule %s (%s)", n.Host.Name, r.name, key)
 	if !in {
-		what = fmt.Sprintf("the nft rules of %s to stop scheduling %s (%s)", n.host.Name, r.name, key)
+		what = fmt.Sprintf("the nft rules of %s to stop scheduling %s (%s)", n.Host.Name, r.name, key)
 	}
 	return waitFor(t, 10*time.Second, what, func() bool {
-		return strings.Contains(mapElems(t, n.host, fam, suffix), key) == in
+		return strings.Contains(mapElems(t, n.Host, fam, suffix), key) == in
 	})
 }
 

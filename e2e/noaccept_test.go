@@ -90,7 +90,7 @@ func TestNoAccept(t *testing.T) {
 	// kernel state of a killed process), and a new start clears it.
 	a.hup(t, confNoAccept)
 	waitFor(t, 5*time.Second, "the drop list after the reload to no_accept", func() bool { return strings.Contains(table(), acceptmode.Table) })
-	a.stop(syscall.SIGKILL)
+	a.StopWith(syscall.SIGKILL)
 	// An nft child the killed vigil had started may still be writing.
 	waitFor(t, 5*time.Second, "the killed vigil's children to finish", func() bool {
 		out, err := exec.Command("ip", "netns", "pids", hosts["a"].NS).Output()
@@ -103,7 +103,7 @@ func TestNoAccept(t *testing.T) {
 	// (The killed run's VIPs are still on the interface until the new run
 	// removes them: ask the new run itself.)
 	waitFor(t, 10*time.Second, "the restarted vigil to become master", func() bool {
-		s, err := b.status()
+		s, err := b.Status()
 		return err == nil && len(s.Instances) == 1 && s.Instances[0].State == "MASTER"
 	})
 	if strings.Contains(table(), acceptmode.Table) {
@@ -114,7 +114,7 @@ func TestNoAccept(t *testing.T) {
 			t.Errorf("%s unreachable after the restart with accept", v)
 		}
 	}
-	b.stop(syscall.SIGTERM)
+	b.Stop()
 	if strings.Contains(table(), acceptmode.Table) {
 		t.Errorf("drop list left after SIGTERM:\n%s", table())
 	}

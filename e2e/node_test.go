@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +13,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
@@ -25,18 +21,11 @@ import (
 )
 
 // node is one VRRP router process in a lab host: vigil or the real
-// keepalived, run on a keepalived.conf written for it.
+// keepalived, run on a keepalived.conf written for it, with a netlink
+// handle in its host.
 type node struct {
-	t    *testing.T
-	kind string // "vigil" or "keepalived"
-	host *netlab.Host
-	dir  string
-	conf string
-	cmd  *exec.Cmd
-	out  *labtest.Buffer
-	nl   *netlink.Handle
-	ctl  string // vigil's control socket
-	done chan struct{}
+	*labtest.Daemon
+	nl *netlink.Handle
 }
 
 // requireVRRPLab skips or, under CI, fails unless the lab can run.
@@ -46,13 +35,13 @@ func requireVRRPLab(t *testing.T, tools ...string) {
 }
 
 // startNode writes conf into a temporary directory and starts kind on it in
-// host h, vigil with the extra arguments given. The process is stopped
-// (SIGTERM, then SIGKILL) when the test ends.
+// host h: vigil (logging in detail, with the extra arguments), keepalived
+// (VRRP only) or keepalived-bfd (VRRP and BFD: bfd_instance needs the BFD
+// process). The process is stopped (SIGTERM, then SIGKILL) when the test
+// ends.
 func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...string) *node {
 	t.Helper()
-	dir := t.TempDir()
-	n := &node{t: t, kind: kind, host: h, dir: dir, conf: filepath.Join(dir, "keepalived.conf"), out: &labtest.Buffer{}, done: make(chan struct{})}
-	n.write(t, conf)
+	n := &node{}
 	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
@@ -62,68 +51,26 @@ func startNode(t *testing.T, kind string, h *netlab.Host, conf string, extra ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	var argv []string
+	t.Cleanup(func() { n.nl.Close() }) // after the daemon's stop (cleanups run last first)
 	switch kind {
 	case "vigil":
-		bin := mustVigilBinary(t)
-		n.ctl = filepath.Join(dir, "vigil.sock")
-		argv = append([]string{bin, "run", "-f", n.conf, "-control", n.ctl, "-log-level", "debug"}, extra...)
+		n.Daemon = labtest.StartVigil(t, h, mustVigilBinary(t), conf, append([]string{"-log-level", "debug"}, extra...)...)
 	case "keepalived":
-		argv = labtest.KeepalivedArgv(dir, n.conf, "-l", "-D", "-P")
+		n.Daemon = labtest.StartKeepalived(t, h, conf, "-l", "-D", "-P")
 	case "keepalived-bfd":
-		// VRRP and BFD children (bfd_instance needs the BFD process).
-		argv = labtest.KeepalivedArgv(dir, n.conf, "-l", "-D")
+		n.Daemon = labtest.StartKeepalived(t, h, conf, "-l", "-D")
 	default:
 		t.Fatalf("unknown node kind %q", kind)
 	}
-	n.cmd = h.Command(context.Background(), argv[0], argv[1:]...)
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := h.Start(n.cmd); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(func() {
-		n.stop(syscall.SIGTERM)
-		n.nl.Close()
-		if t.Failed() {
-			t.Logf("--- %s in %s ---\n%s", kind, h.Name, n.out.String())
-		}
-	})
 	return n
-}
-
-// stop signals the process and waits up to 5 s for it to exit.
-func (n *node) stop(sig syscall.Signal) {
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	// `ip netns exec` replaces itself with the program, so the pid is the
-	// router's own.
-	_ = n.cmd.Process.Signal(sig)
-	select {
-	case <-n.done:
-	case <-time.After(5 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
-}
-
-// write replaces the node's configuration file with conf.
-func (n *node) write(t *testing.T, conf string) {
-	t.Helper()
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // hup writes conf as the node's configuration and sends it SIGHUP (both
 // vigil and keepalived reload on it); it does not wait for the reload.
 func (n *node) hup(t *testing.T, conf string) {
 	t.Helper()
-	n.write(t, conf)
-	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	n.Write(t, conf)
+	if err := n.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -131,7 +78,7 @@ func (n *node) hup(t *testing.T, conf string) {
 // lastReload is the outcome of a vigil node's last reload (zero before
 // one).
 func (n *node) lastReload() (ok bool, at time.Time, errs []string) {
-	s, err := n.status()
+	s, err := n.Status()
 	if err != nil || s.LastReload == nil {
 		return false, time.Time{}, nil
 	}
@@ -154,7 +101,7 @@ func (n *node) reload(t *testing.T, conf, what string, timeout time.Duration) (o
 // returns its standard output; a failure fails the test.
 func (n *node) vigil(t *testing.T, args ...string) []byte {
 	t.Helper()
-	args = append(args, "-control", n.ctl)
+	args = append(args, "-control", n.Ctl)
 	out, err := exec.Command(mustVigilBinary(t), args...).Output()
 	if err != nil {
 		var stderr []byte
@@ -179,8 +126,8 @@ func (n *node) vigilJSON(t *testing.T, v any, args ...string) {
 // VRRP interface for sniff, and returns the report and the exit status.
 func (n *node) doctor(t *testing.T, sniff string, extra ...string) (doctor.Report, int) {
 	t.Helper()
-	args := append([]string{"-f", n.conf, "-control", n.ctl, "-sniff", sniff}, extra...)
-	return doctortest.Run(t, n.host, mustVigilBinary(t), args...)
+	args := append([]string{"-f", n.Conf, "-control", n.Ctl, "-sniff", sniff}, extra...)
+	return doctortest.Run(t, n.Host, mustVigilBinary(t), args...)
 }
 
 // hasAddr reports whether the node's host has address a on any interface.
@@ -195,11 +142,6 @@ func (n *node) hasAddr(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// status asks a vigil node for its status.
-func (n *node) status() (control.Status, error) {
-	return labtest.VigilStatus(n.ctl)
 }
 
 // waitFor is labtest.WaitFor: it polls cond every 5 ms until it holds or
@@ -217,19 +159,19 @@ func soleOwner(t *testing.T, vip netip.Addr, want *node, hold, timeout time.Dura
 		var o []string
 		for _, n := range nodes {
 			if n.hasAddr(vip) {
-				o = append(o, n.kind+"@"+n.host.Name)
+				o = append(o, n.Kind+"@"+n.Host.Name)
 			}
 		}
 		return o
 	}
-	waitFor(t, timeout, fmt.Sprintf("%s@%s to be the only holder of %v", want.kind, want.host.Name, vip), func() bool {
+	waitFor(t, timeout, fmt.Sprintf("%s@%s to be the only holder of %v", want.Kind, want.Host.Name, vip), func() bool {
 		o := owners()
-		return len(o) == 1 && o[0] == want.kind+"@"+want.host.Name
+		return len(o) == 1 && o[0] == want.Kind+"@"+want.Host.Name
 	})
 	deadline := time.Now().Add(hold)
 	for time.Now().Before(deadline) {
-		if o := owners(); len(o) != 1 || o[0] != want.kind+"@"+want.host.Name {
-			t.Fatalf("%v: holders became %v while %s@%s should hold it alone", vip, o, want.kind, want.host.Name)
+		if o := owners(); len(o) != 1 || o[0] != want.Kind+"@"+want.Host.Name {
+			t.Fatalf("%v: holders became %v while %s@%s should hold it alone", vip, o, want.Kind, want.Host.Name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

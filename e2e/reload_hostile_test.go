@@ -18,7 +18,7 @@ func TestReloadHostileConfig(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
 	a := startReloadMaster(t, "rldh")
-	fifo := filepath.Join(filepath.Dir(a.node.conf), "fifo.conf")
+	fifo := filepath.Join(filepath.Dir(a.node.Conf), "fifo.conf")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestTrackScriptAndNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	soleOwner(t, vip, v, time.Second, 10*time.Second, v, k)
-	v.stop(15)
+	v.Stop()
 	waitFor(t, 5*time.Second, "the STOP notification", func() bool {
 		b, _ := os.ReadFile(log)
 		return strings.Contains(string(b), "INSTANCE VI_T STOP")
@@ -97,7 +97,7 @@ func TestTrackScriptAndNotify(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("notify calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	k.stop(15)
+	k.Stop()
 	kb, _ := os.ReadFile(klog)
 	kwant := "INSTANCE VI_T BACKUP 100|INSTANCE VI_T MASTER 100|INSTANCE VI_T BACKUP 100|INSTANCE VI_T STOP 100"
 	if kgot := strings.Join(strings.Split(strings.TrimSpace(string(kb)), "\n"), "|"); kgot != kwant {

@@ -43,11 +43,11 @@ func TestVMACAndVirtualRoutes(t *testing.T) {
 	soleOwner(t, vip, a, 500*time.Millisecond, 10*time.Second, a, b)
 
 	hasRoute := func(n *node) bool {
-		out, _ := n.host.Run("ip", "route", "show", "203.0.113.0/24")
+		out, _ := n.Host.Run("ip", "route", "show", "203.0.113.0/24")
 		return strings.Contains(out, "via 192.0.2.254")
 	}
 	vmacOf := func(n *node) string {
-		out, _ := n.host.Run("ip", "-br", "link", "show", "vrrp.51")
+		out, _ := n.Host.Run("ip", "-br", "link", "show", "vrrp.51")
 		return out
 	}
 	if !hasRoute(a) || hasRoute(b) {
@@ -55,7 +55,7 @@ func TestVMACAndVirtualRoutes(t *testing.T) {
 	}
 	for _, n := range []*node{a, b} {
 		if out := vmacOf(n); !strings.Contains(out, "00:00:5e:00:01:33") {
-			t.Fatalf("%s: vrrp.51 is %q, want a macvlan with 00:00:5e:00:01:33", n.host.Name, out)
+			t.Fatalf("%s: vrrp.51 is %q, want a macvlan with 00:00:5e:00:01:33", n.Host.Name, out)
 		}
 	}
 	neigh := func() string {
@@ -76,11 +76,11 @@ func TestVMACAndVirtualRoutes(t *testing.T) {
 	if out := neigh(); !strings.Contains(out, "00:00:5e:00:01:33") || !strings.Contains(out, "REACHABLE") {
 		t.Fatalf("after failover the client resolves the VIP to %q, want the same virtual MAC, reachable", out)
 	}
-	b.stop(15)
-	a.stop(15)
+	b.Stop()
+	a.Stop()
 	for _, n := range []*node{a, b} {
-		if out, _ := n.host.Run("ip", "-br", "link"); strings.Contains(out, "vrrp.51") {
-			t.Errorf("%s: vrrp.51 left after shutdown: %q", n.host.Name, out)
+		if out, _ := n.Host.Run("ip", "-br", "link"); strings.Contains(out, "vrrp.51") {
+			t.Errorf("%s: vrrp.51 left after shutdown: %q", n.Host.Name, out)
 		}
 	}
 }

@@ -67,12 +67,8 @@ vrrp_instance VI_2 {
   }
 }
 `, sh, fifo)
-	confPath := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	lines, stopLines := labtest.FIFOLines(t, fifo)
-	cmd, out := labtest.StartKeepalived(t, h, dir, confPath)
+	ka := labtest.StartKeepalived(t, h, conf, "-P", "-l", "-D")
 	// BACKUP at start, MASTER after the down timer (3 × 1 s + skew).
 	var fifoLines []string
 	deadline := time.After(10 * time.Second)
@@ -89,13 +85,13 @@ collect:
 		}
 	}
 	time.Sleep(300 * time.Millisecond) // the scripts of the last transition
-	labtest.Stop(cmd)
+	ka.Stop()
 	stopLines()
 	kaArgv := readLines(t, logf)
 	// Drop what notify_stop and the STOP generic added while stopping.
 	kaArgv = slices.DeleteFunc(kaArgv, func(s string) bool { return strings.Contains(s, "|STOP|") })
 	if len(fifoLines) != 6 {
-		t.Fatalf("FIFO lines %q, want 6 (3 BACKUP, 3 MASTER)\nkeepalived said:\n%s", fifoLines, out.String())
+		t.Fatalf("FIFO lines %q, want 6 (3 BACKUP, 3 MASTER)\nkeepalived said:\n%s", fifoLines, ka.Out.String())
 	}
 
 	s := map[string]Scripts{

@@ -31,9 +31,7 @@ type kaCase struct {
 // its notify FIFO, and checks that Aggregate, given the result vigil's
 // watchers would report, says the same.
 func TestAggregateMatchesKeepalived(t *testing.T) {
-	t.Parallel()
-	h := kaLab(t, "trkka")
-	dir := t.TempDir()
+	h, dir := kaLab(t, "trkka")
 	ok := labtest.Script(t, dir, "ok.sh", "exit 0")
 	bad := labtest.Script(t, dir, "bad.sh", "exit 1")
 	var cases []kaCase
@@ -111,12 +109,8 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 		fmt.Fprintf(&conf, "vrrp_instance C%d {\n  interface eth0\n  virtual_router_id %d\n  priority 100\n  virtual_ipaddress {\n    192.0.2.%d/24\n  }\n  %s {\n    %s weight %d%s\n  }\n}\n",
 			i, i+1, i+10, kw, c.ref.Name, c.ref.Weight, rev)
 	}
-	confPath := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
 
-	got := runKeepalived(t, h, dir, fifo, confPath)
+	got := runKeepalived(t, h, fifo, conf.String())
 	for i, c := range cases {
 		delta, fault, reason := Aggregate([]Ref{c.ref}, Results{{c.ref.Kind, c.ref.Name}: c.result})
 		want := kaState{fault: fault, prio: min(max(100+delta, 1), 254)}
@@ -133,11 +127,13 @@ func TestAggregateMatchesKeepalived(t *testing.T) {
 }
 
 // kaLab is a lab host for keepalived with eth0 on a LAN, up0 (up with
-// carrier) and nocar (up, no carrier). Its tests run keepalived for
-// seconds: they skip under -short.
-func kaLab(t *testing.T, prefix string) *netlab.Host {
+// carrier) and nocar (up, no carrier), and a directory for the test's
+// files. Its tests run keepalived for seconds: they skip under -short, and
+// run in parallel.
+func kaLab(t *testing.T, prefix string) (*netlab.Host, string) {
 	t.Helper()
 	testenv.Short(t)
+	t.Parallel()
 	testenv.RequireLab(t, "keepalived")
 	h := labtest.OneHost(t, prefix)
 	// nocar is up without carrier: its peer stays down.
@@ -148,8 +144,7 @@ func kaLab(t *testing.T, prefix string) *netlab.Host {
 	for _, ifname := range []string{"nocar", "up0", "up0p"} {
 		labtest.MustRun(t, h, "ip", "link", "set", ifname, "up")
 	}
-
-	return h
+	return h, t.TempDir()
 }
 
 // kaState is what keepalived reported last for an instance.
@@ -161,10 +156,10 @@ type kaState struct {
 // runKeepalived runs keepalived with conf in h for 3 seconds (every script
 // has run once by then and priorities have settled) and returns the last
 // state its notify FIFO reported for each instance.
-func runKeepalived(t *testing.T, h *netlab.Host, dir, fifo, confPath string) map[string]kaState {
+func runKeepalived(t *testing.T, h *netlab.Host, fifo, conf string) map[string]kaState {
 	t.Helper()
 	lines, stopLines := labtest.FIFOLines(t, fifo)
-	cmd, out := labtest.StartKeepalived(t, h, dir, confPath)
+	ka := labtest.StartKeepalived(t, h, conf, "-P", "-l", "-D")
 	got := map[string]kaState{}
 	deadline := time.After(3 * time.Second)
 read:
@@ -185,10 +180,10 @@ read:
 			break read
 		}
 	}
-	labtest.Stop(cmd)
+	ka.Stop()
 	stopLines()
 	if len(got) == 0 {
-		t.Fatalf("keepalived reported nothing:\n%s", out.String())
+		t.Fatalf("keepalived reported nothing:\n%s", ka.Out.String())
 	}
 	return got
 }
@@ -199,9 +194,7 @@ read:
 // with failing weighted scripts, a weighted file and an interface without
 // carrier.
 func TestEffectiveMatchesKeepalived(t *testing.T) {
-	t.Parallel()
-	h := kaLab(t, "trkkb")
-	dir := t.TempDir()
+	h, dir := kaLab(t, "trkkb")
 	bad := labtest.Script(t, dir, "bad.sh", "exit 1")
 	file := filepath.Join(dir, "fone")
 	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
@@ -273,11 +266,7 @@ func TestEffectiveMatchesKeepalived(t *testing.T) {
 		fmt.Fprintf(&conf, "vrrp_instance %s {\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  virtual_ipaddress {\n    192.0.2.%d/24\n  }\n%s}\n",
 			in.name, i+1, in.prio, i+10, trackBlock(in.own))
 	}
-	confPath := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got := runKeepalived(t, h, dir, fifo, confPath)
+	got := runKeepalived(t, h, fifo, conf.String())
 	for _, in := range insts {
 		refs, ignored := Effective(in.own, in.groupRefs, in.inGroup, in.trackWeight, in.own255, in.name)
 		delta, fault, reason := Aggregate(refs, results)

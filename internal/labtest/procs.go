@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,20 +100,106 @@ func KeepalivedArgv(dir, confPath string, flags ...string) []string {
 	return append(argv, flags...)
 }
 
-// StartKeepalived starts the real keepalived in h in the foreground on
-// confPath (VRRP only, logging to the console, its pid files in dir) and
-// returns it with the buffer its output goes to. Stop it with Stop.
-func StartKeepalived(t testing.TB, h *netlab.Host, dir, confPath string) (*exec.Cmd, *Buffer) {
+// Daemon is vigil or the real keepalived running in a lab host on a
+// keepalived.conf written for it (StartVigil, StartKeepalived).
+type Daemon struct {
+	Kind string // "vigil" or "keepalived"
+	Host *netlab.Host
+	Dir  string // its own directory: configuration, pid files, control socket
+	Conf string // its configuration file, in Dir
+	Ctl  string // vigil's control socket, in Dir
+	Cmd  *exec.Cmd
+	Out  *Buffer // its standard output and error
+	done chan struct{}
+}
+
+// StartVigil writes conf into a temporary directory and runs `bin run` on
+// it in h, with a control socket and the extra arguments, until the test
+// ends (see start).
+func StartVigil(t testing.TB, h *netlab.Host, bin, conf string, extra ...string) *Daemon {
 	t.Helper()
-	argv := KeepalivedArgv(dir, confPath, "-P", "-l", "-D")
-	cmd := h.Command(t.Context(), argv[0], argv[1:]...)
-	out := &Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := h.Start(cmd); err != nil {
+	d := newDaemon(t, "vigil", h, conf)
+	d.Ctl = filepath.Join(d.Dir, "vigil.sock")
+	d.start(t, append([]string{bin, "run", "-f", d.Conf, "-control", d.Ctl}, extra...))
+	return d
+}
+
+// StartKeepalived writes conf into a temporary directory and runs the
+// real keepalived on it in h with flags (KeepalivedArgv) until the test
+// ends (see start).
+func StartKeepalived(t testing.TB, h *netlab.Host, conf string, flags ...string) *Daemon {
+	t.Helper()
+	d := newDaemon(t, "keepalived", h, conf)
+	d.start(t, KeepalivedArgv(d.Dir, d.Conf, flags...))
+	return d
+}
+
+func newDaemon(t testing.TB, kind string, h *netlab.Host, conf string) *Daemon {
+	t.Helper()
+	dir := t.TempDir()
+	d := &Daemon{Kind: kind, Host: h, Dir: dir, Conf: filepath.Join(dir, "keepalived.conf"), Out: &Buffer{}, done: make(chan struct{})}
+	d.Write(t, conf)
+	return d
+}
+
+// start runs argv in d's host; when the test ends it stops it (SIGTERM,
+// then SIGKILL) and, if the test failed, logs its output.
+func (d *Daemon) start(t testing.TB, argv []string) {
+	t.Helper()
+	d.Cmd = d.Host.Command(context.Background(), argv[0], argv[1:]...)
+	d.Cmd.Stdout, d.Cmd.Stderr = d.Out, d.Out
+	if d.Kind == "keepalived" {
+		// Its children share its output: do not wait for them to close
+		// it once keepalived itself has exited.
+		d.Cmd.WaitDelay = time.Second
+	}
+	if err := d.Host.Start(d.Cmd); err != nil {
 		t.Fatal(err)
 	}
-	return cmd, out
+	go func() { _ = d.Cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("--- %s in %s ---\n%s", d.Kind, d.Host.Name, d.Out.String())
+		}
+	})
 }
+
+// Write replaces d's configuration file with conf (a reload reads it).
+func (d *Daemon) Write(t testing.TB, conf string) {
+	t.Helper()
+	if err := os.WriteFile(d.Conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Stop stops d as an operator would (SIGTERM) and waits for it to exit,
+// killing it if it has not within 5 seconds.
+func (d *Daemon) Stop() { d.StopWith(syscall.SIGTERM) }
+
+// StopWith sends d sig, unless it has exited, and waits for it to exit,
+// killing it if it has not within 5 seconds. (`ip netns exec` replaces
+// itself with the program, so the signal reaches the daemon itself.)
+func (d *Daemon) StopWith(sig syscall.Signal) {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = d.Cmd.Process.Signal(sig)
+	select {
+	case <-d.done:
+	case <-time.After(5 * time.Second):
+		_ = d.Cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// Exited is closed once d's process has exited.
+func (d *Daemon) Exited() <-chan struct{} { return d.done }
+
+// Status asks a vigil daemon for its status (VigilStatus).
+func (d *Daemon) Status() (control.Status, error) { return VigilStatus(d.Ctl) }
 
 // VigilStatus asks the vigil whose control socket is sock for its status,
 // waiting at most 3 seconds.
