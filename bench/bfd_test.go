@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"vigil/control"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 )
@@ -204,11 +203,9 @@ func TestBFDLoopLoad(t *testing.T) {
 	const reloads = 30
 	for i := 0; i < reloads; i++ {
 		ds[0].Write(t, strings.Replace(confs[0], virtualServers(200, 1), virtualServers(200, 2+i%5), 1))
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := control.Call(ctx, ds[0].Ctl, control.Request{Cmd: "reload"}); err != nil {
+		if _, err := ds[0].ControlReload(30 * time.Second); err != nil {
 			t.Fatal(err)
 		}
-		cancel()
 	}
 	took := time.Since(start)
 	st, _ := ds[0].Status()

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
 	"vigil/internal/labtest"
@@ -102,9 +101,7 @@ func TestForwardingOffNAT(t *testing.T) {
 		t.Errorf("doctor exited %d, want 1", code)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := control.Call(ctx, r.Ctl, control.Request{Cmd: "reload"}); err != nil {
+	if _, err := r.ControlReload(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	labtest.WaitFor(t, 5*time.Second, "the warning again after the reload", func() bool {

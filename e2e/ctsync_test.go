@@ -449,13 +449,11 @@ func TestConnSyncFailover(t *testing.T) {
 func reloadSync(t *testing.T, n *node, conf, want string) {
 	t.Helper()
 	n.Write(t, conf)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r, err := control.Call(ctx, n.Ctl, control.Request{Cmd: "reload"})
-	if err != nil || r.Reload == nil {
-		t.Fatalf("%s: reload: %v %+v", n.Host.Name, err, r)
+	r, err := n.ControlReload(10 * time.Second)
+	if err != nil {
+		t.Fatalf("%s: reload: %v", n.Host.Name, err)
 	}
-	if !r.Reload.OK || !slices.Contains(r.Reload.Changes, want) {
-		t.Fatalf("%s: reload: ok %v, changes %v, errors %v: want the change %q", n.Host.Name, r.Reload.OK, r.Reload.Changes, r.Reload.Errors, want)
+	if !r.OK || !slices.Contains(r.Changes, want) {
+		t.Fatalf("%s: reload: ok %v, changes %v, errors %v: want the change %q", n.Host.Name, r.OK, r.Changes, r.Errors, want)
 	}
 }

@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"vigil/control"
 	"vigil/doctor"
 	"vigil/internal/doctortest"
 )
@@ -102,9 +100,7 @@ func TestDRAntiSpoofing(t *testing.T) {
 	// each real server goes down, saying why, while its TCP_CHECK passes.
 	conf := strings.ReplaceAll(x.conf("rr", 150, nil), "    TCP_CHECK {", "    DR_PATH_CHECK {\n      connect_timeout 1\n      retry 0\n    }\n    TCP_CHECK {")
 	d.Write(t, conf)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := control.Call(ctx, d.Ctl, control.Request{Cmd: "reload"}); err != nil {
+	if _, err := d.ControlReload(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range x.rs {

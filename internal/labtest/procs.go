@@ -201,6 +201,22 @@ func (d *Daemon) Exited() <-chan struct{} { return d.done }
 // Status asks a vigil daemon for its status (VigilStatus).
 func (d *Daemon) Status() (control.Status, error) { return VigilStatus(d.Ctl) }
 
+// ControlReload asks a vigil daemon to reload its configuration file over
+// its control socket, as `vigil reload` does, and returns the outcome; it
+// waits at most timeout for the answer.
+func (d *Daemon) ControlReload(timeout time.Duration) (*control.ReloadResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	r, err := control.Call(ctx, d.Ctl, control.Request{Cmd: "reload"})
+	if err != nil {
+		return nil, err
+	}
+	if r.Reload == nil {
+		return nil, fmt.Errorf("vigil reload: no outcome: %s", r.Error)
+	}
+	return r.Reload, nil
+}
+
 // VigilStatus asks the vigil whose control socket is sock for its status,
 // waiting at most 3 seconds.
 func VigilStatus(sock string) (control.Status, error) {
