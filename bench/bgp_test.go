@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -30,12 +29,12 @@ import (
 // prefixes, polled every 5 ms.
 
 type bgpBench struct {
-	t        *testing.T
-	lab      *netlab.Lab
-	router   *netlab.Host
-	dir      *netlab.Host
-	rs       *netlab.Host
-	routeDir string
+	t      *testing.T
+	lab    *netlab.Lab
+	router *netlab.Host
+	dir    *netlab.Host
+	rs     *netlab.Host
+	frr    *labtest.FRR
 }
 
 func newBGPBench(t *testing.T) *bgpBench {
@@ -85,13 +84,6 @@ func newBGPBench(t *testing.T) *bgpBench {
 }
 
 func (b *bgpBench) startFRR() {
-	dir, err := os.MkdirTemp("", "vigil-bgpbench-")
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	os.Chmod(dir, 0o777)
-	b.routeDir = dir
-	b.t.Cleanup(func() { os.RemoveAll(dir) })
 	conf := `router bgp 65000
  bgp router-id 198.51.100.254
  no bgp ebgp-requires-policy
@@ -103,25 +95,7 @@ func (b *bgpBench) startFRR() {
   maximum-paths 8
  exit-address-family
 `
-	os.WriteFile(filepath.Join(dir, "zebra.conf"), []byte("hostname router\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "bgpd.conf"), []byte(conf), 0o644)
-	zserv := filepath.Join(dir, "zserv.api")
-	for _, d := range []string{"zebra", "bgpd"} {
-		cmd := b.router.Command(context.Background(), "/usr/lib/frr/"+d, "-i", filepath.Join(dir, d+".pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, d+".conf"))
-		if err := b.router.Start(cmd); err != nil {
-			b.t.Fatal(err)
-		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, err := os.Stat(filepath.Join(dir, d+".vty")); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.t.Fatalf("%s did not start", d)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	labtest.StartFRR(b.t, b.router, map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": conf}, "bgpd")
 }
 
 // conf is the director's keepalived.conf: n virtual servers

@@ -149,62 +149,13 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 	}
 }
 
-// frr is FRR's zebra and bfdd run in a lab host with their own files.
-type frr struct {
-	t    *testing.T
-	host *netlab.Host
-	dir  string
-}
+// frr is FRR's bfdd (and zebra) in a lab host.
+type frr struct{ *labtest.FRR }
 
+// startFRR runs FRR's bfdd on bfdConf in h, logging its peers' events.
 func startFRR(t *testing.T, h *netlab.Host, bfdConf string) *frr {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vigil-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The daemons drop to user frr: it must reach the directory.
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	f := &frr{t: t, host: h, dir: dir}
-	log := filepath.Join(dir, "bfdd.log")
-	conf := "debug bfd peer\n" + bfdConf
-	for name, c := range map[string]string{"zebra.conf": "", "bfdd.conf": conf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(log, nil, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"zebra", "bfdd"} {
-		out, err := h.Run("/usr/lib/frr/"+d, "-d", "-i", filepath.Join(dir, d+".pid"), "-z", filepath.Join(dir, "zserv.api"),
-			"--vty_socket", dir, "-f", filepath.Join(dir, d+".conf"), "--log", "file:"+filepath.Join(dir, d+".log"), "--log-level", "debug")
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", d, err, out)
-		}
-		if d == "zebra" {
-			waitFor(t, 5*time.Second, "zebra's socket", func() bool {
-				_, err := os.Stat(filepath.Join(dir, "zserv.api"))
-				return err == nil
-			})
-		}
-	}
-	t.Cleanup(func() {
-		for _, d := range []string{"bfdd", "zebra"} {
-			if b, err := os.ReadFile(filepath.Join(dir, d+".pid")); err == nil {
-				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "bfdd.log"))
-			t.Logf("--- bfdd log ---\n%s", b)
-		}
-		_ = os.RemoveAll(dir)
-	})
-	return f
+	return &frr{labtest.StartFRR(t, h, map[string]string{"bfdd.conf": "debug bfd peer\n" + bfdConf}, "bfdd")}
 }
 
 // frrPeer is the part of `show bfd peers json` the tests read.
@@ -223,7 +174,7 @@ type frrPeer struct {
 }
 
 func (f *frr) peers() ([]frrPeer, error) {
-	out, err := f.host.Run("vtysh", "--vty_socket", f.dir, "-c", "show bfd peers json")
+	out, err := f.Vtysh("show bfd peers json")
 	if err != nil {
 		return nil, fmt.Errorf("%v: %s", err, out)
 	}

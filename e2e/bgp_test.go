@@ -56,7 +56,8 @@ type bgpLab struct {
 	v6     bool   // IPv6 too: addresses, routes, FRR's IPv6 neighbors
 	bfdMS  int    // the BFD interval both ends use (ms; 0: 50)
 	kind   string // frr or bird
-	rdir   string // the router's files
+	rdir   string // BIRD's files
+	frr    *labtest.FRR
 	nodes  []*node
 }
 
@@ -171,8 +172,7 @@ func counter(t *testing.T, h *netlab.Host, fam, name string) int {
 	return n
 }
 
-// routerDir is a directory the router daemons (FRR runs as user frr) can
-// write to.
+// routerDir is a directory for BIRD's files.
 func (x *bgpLab) routerDir() string {
 	dir, err := os.MkdirTemp("", "vigil-bgp-router-")
 	if err != nil {
@@ -204,7 +204,6 @@ func (x *bgpLab) startProc(name string, argv ...string) {
 // files, peering with every director (AS 65001) and installing up to 8
 // equal paths.
 func (x *bgpLab) startFRR(ndirs int) {
-	dir := x.routerDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %s\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n", bgpRouterAS, bgpRouterIP)
 	for i := 1; i <= ndirs; i++ {
@@ -237,20 +236,11 @@ func (x *bgpLab) startFRR(ndirs int) {
 		bfdConf += fmt.Sprintf(" peer 198.51.100.%d local-address %s\n  profile fast\n !\n", i, bgpRouterIP)
 	}
 	bfdConf += "!\n"
-	for name, conf := range map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": b.String(), "bfdd.conf": bfdConf} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(conf), 0o644); err != nil {
-			x.t.Fatal(err)
-		}
-	}
-	zserv := filepath.Join(dir, "zserv.api")
-	x.startProc("zebra", "/usr/lib/frr/zebra", "-i", filepath.Join(dir, "zebra.pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, "zebra.conf"))
-	waitFor(x.t, 10*time.Second, "zebra's socket", func() bool { _, err := os.Stat(zserv); return err == nil })
+	daemons := []string{"bgpd"}
 	if x.bfd {
-		x.startProc("bfdd", "/usr/lib/frr/bfdd", "-i", filepath.Join(dir, "bfdd.pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, "bfdd.conf"))
-		waitFor(x.t, 10*time.Second, "bfdd's vty", func() bool { _, err := os.Stat(filepath.Join(dir, "bfdd.vty")); return err == nil })
+		daemons = []string{"bfdd", "bgpd"}
 	}
-	x.startProc("bgpd", "/usr/lib/frr/bgpd", "-i", filepath.Join(dir, "bgpd.pid"), "-z", zserv, "--vty_socket", dir, "-f", filepath.Join(dir, "bgpd.conf"))
-	waitFor(x.t, 10*time.Second, "bgpd's vty", func() bool { _, err := os.Stat(filepath.Join(dir, "bgpd.vty")); return err == nil })
+	x.frr = labtest.StartFRR(x.t, x.router, map[string]string{"zebra.conf": "hostname router\n", "bgpd.conf": b.String(), "bfdd.conf": bfdConf}, daemons...)
 }
 
 // startBIRD runs BIRD 2 in the router's namespace; the kernel protocol
@@ -400,7 +390,7 @@ func (x *bgpLab) waitNexthopsFor(vip string, timeout time.Duration, want ...int)
 			out6, _ := x.router.Run("ip", "-6", "route", "show")
 			x.t.Logf("router routes:\n%s\n%s", out, out6)
 			if x.kind == "frr" {
-				out, _ = x.router.Run("vtysh", "--vty_socket", x.rdir, "-c", "show ip bgp", "-c", "show bgp ipv6 unicast", "-c", "show bgp summary")
+				out, _ = x.frr.Vtysh("show ip bgp", "show bgp ipv6 unicast", "show bgp summary")
 			} else {
 				out, _ = x.router.Run("birdc", "-s", filepath.Join(x.rdir, "bird.ctl"), "show", "route", "all")
 			}
