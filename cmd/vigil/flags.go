@@ -317,5 +317,7 @@ vigil's own, with one or two dashes:
   --control=PATH               control socket (default /run/vigil/vigil.sock; empty: none)
   --metrics=ADDR               serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9650)
   --log-level=LEVEL            debug, info, warn or error
-  --memory-limit=SIZE          Go heap soft limit (e.g. 64MiB; off: none; default 64MiB, or GOMEMLIMIT)
+  --memory-limit=SIZE          cap of the Go runtime's soft memory limit, which follows the live heap
+                               while the daemon is idle unless GOGC is set (e.g. 64MiB; off: no cap;
+                               default 64MiB, or GOMEMLIMIT)
 `

@@ -5,53 +5,211 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// defaultMemoryLimit is the Go runtime's soft memory limit for `vigil run`
-// unless --memory-limit or GOMEMLIMIT says otherwise. It bounds the peaks of
-// a load or reload; the steady heap of a small configuration is kept small
-// by defaultGOGC, far below it. It is not lower because a soft limit under
-// the live heap makes the collector run without pause (the runtime lets it
-// take up to half the CPU): 16 MiB, the first default, is under the live
-// heap of a director with 1,000 virtual servers announced over BGP
-// (64-77 MB RSS in docs/benchmarks.md), where it would have starved BFD and
-// the VRRP loop. The limit is soft: it never fails an allocation.
+// defaultMemoryLimit caps the Go runtime's soft memory limit for `vigil
+// run` unless --memory-limit or GOMEMLIMIT says otherwise. It bounds the
+// peaks of a load or reload; the steady heap of a small configuration is
+// kept far below it by the collector's target (gcTuner, or GOGC). A cap
+// under the live heap makes the collector run without pause (the runtime
+// lets it take up to half the CPU): 16 MiB, the first default, is under
+// the live heap of a director with 1,000 virtual servers announced over
+// BGP (64-77 MB RSS in docs/benchmarks.md), where it would have starved
+// BFD and the VRRP loop. The limit is soft: it never fails an allocation.
 const defaultMemoryLimit = 64 << 20
 
-// defaultGOGC is the collector's target unless GOGC is set: a collection
-// when the heap has grown by a quarter of what was live (Go's default is
-// 100). The runtime keeps about 1.1 times the heap goal resident, so the
-// goal is the daemon's RSS: with 1,000 instances 25 holds 0.5-1.1 MiB less
-// anonymous memory than 50 (10.0-10.6 against 11.1-11.2 MiB,
-// docs/benchmarks.md), for the same CPU over the start (1.1-1.2 s either
-// way): the advert path allocates nothing, so only a load, a reload and
-// the transitions' slow work pay for the extra collections.
+// defaultGOGC is the collector's target while the heap moves: a
+// collection when the heap has grown by a quarter of what was live (Go's
+// default is 100). The runtime keeps about 1.1 times the heap goal
+// resident, so the goal is the daemon's RSS: with 1,000 instances 25 holds
+// 0.5-1.1 MiB less anonymous memory than 50 (10.0-10.6 against 11.1-11.2
+// MiB, docs/benchmarks.md), for the same CPU over the start (1.1-1.2 s
+// either way): the advert path allocates nothing, so only a load, a reload
+// and the transitions' slow work pay for the extra collections.
 const defaultGOGC = 25
 
-// setMemoryLimit applies --memory-limit (or the defaults) to the runtime.
+// heapMinimum is the smallest heap goal gcLimit gives: the runtime's own
+// floor for GOGC 25 (4 MiB × 25/100).
+const heapMinimum = 1 << 20
+
+// gcQuiet is how long the tuner waits without a collection before it
+// turns GOGC off.
+const gcQuiet = 10 * time.Second
+
+// setMemoryLimit applies --memory-limit (or the defaults) to the runtime
+// and, unless GOGC is set, starts the gcTuner under that limit as its cap.
 func setMemoryLimit(v string, log *slog.Logger) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGOGC)
-	}
-	if v == "" {
-		if os.Getenv("GOMEMLIMIT") != "" {
-			return nil // the runtime read it
+	limit := int64(defaultMemoryLimit)
+	switch {
+	case v != "":
+		n, err := parseSize(v)
+		if err != nil {
+			return err
 		}
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		limit = n
+		log.Debug("memory limit", "bytes", n)
+	case os.Getenv("GOMEMLIMIT") != "":
+		limit = debug.SetMemoryLimit(-1) // what the runtime read
+	}
+	debug.SetMemoryLimit(limit)
+	if os.Getenv("GOGC") != "" {
+		// The operator chose the collector's pacing: GOGC as the runtime
+		// read it, and its forced collection every two minutes (unless
+		// GOGC=off).
 		return nil
 	}
-	n, err := parseSize(v)
-	if err != nil {
-		return err
-	}
-	debug.SetMemoryLimit(n)
-	log.Debug("memory limit", "bytes", n)
+	startGCTuner(limit, gcQuiet, nil)
 	return nil
+}
+
+// gcTuner paces the collector in two modes. While the heap moves (the
+// start, a reload, status requests, health checks that allocate) it is
+// GOGC 25 (defaultGOGC) under the soft memory limit --memory-limit sets.
+// Once no collection has run for gcQuiet, it turns GOGC off and sets the
+// limit to what the runtime holds besides heap objects plus the heap goal
+// GOGC 25 would give over the live heap (gcLimit); the first collection
+// after that (the heap grew to that goal) hands the pacing back to GOGC 25.
+//
+// What it saves: with a GOGC the runtime forces a collection when none ran
+// for two minutes (runtime.forcegcperiod), and a daemon whose steady state
+// allocates nothing (the advert paths, TestRunSteadyStateAllocations)
+// never reaches its heap goal, so every two minutes it was woken for
+// nothing: about 50 thread wake-ups each time (the collection's workers on
+// both Ps, its stop-the-world, sysmon, the scavenger), 0.4 a second
+// averaged, against an idle master's one deadline a second
+// (docs/benchmarks.md, issue #7). The runtime skips that collection only
+// when GOGC is off; then the memory limit is the collector's only trigger.
+//
+// Why not GOGC off all the time, the limit re-set after every collection:
+// measured, a heap that grows (1,000 instances loading) outruns it. The
+// limit follows only after the collection that found the heap larger (and
+// a finalizer made during a collection's mark survives it: every other
+// collection), the free pages the load leaves push the runtime over the
+// limit, and it collects and scavenges without pause: 179 collections and
+// 1.8 s for a load that takes 56 and 0.18 s with GOGC 25.
+//
+// Collections are seen by a finalizer, which the runtime runs after the
+// collection that found its object unreachable; each run arms the next.
+type gcTuner struct {
+	cap   int64 // --memory-limit, GOMEMLIMIT or defaultMemoryLimit
+	quiet time.Duration
+
+	mu      sync.Mutex
+	off     bool // GOGC off, the limit from gcLimit
+	timer   *time.Timer
+	stopped bool
+	samples [5]metrics.Sample
+	onTune  func(off bool, limit int64) // tests: each change of mode
+}
+
+// gcSentinel is the object whose finalizer tells the tuner a collection
+// ran. It holds a pointer so that it is never batched with other small
+// objects by the tiny allocator, whose blocks may outlive it.
+type gcSentinel struct{ t *gcTuner }
+
+// startGCTuner sets GOGC 25 under limit and turns GOGC off after quiet
+// without a collection; onTune (tests; nil) sees each change of mode.
+func startGCTuner(limit int64, quiet time.Duration, onTune func(off bool, limit int64)) *gcTuner {
+	t := &gcTuner{cap: limit, quiet: quiet, onTune: onTune}
+	for k, name := range []string{
+		"/gc/heap/live:bytes",
+		"/memory/classes/total:bytes",
+		"/memory/classes/heap/released:bytes",
+		"/memory/classes/heap/free:bytes",
+		"/memory/classes/heap/objects:bytes",
+	} {
+		t.samples[k].Name = name
+	}
+	debug.SetMemoryLimit(limit)
+	debug.SetGCPercent(defaultGOGC)
+	t.mu.Lock()
+	t.timer = time.AfterFunc(quiet, t.calm)
+	t.mu.Unlock()
+	t.arm()
+	return t
+}
+
+// arm makes a sentinel for the next collection to find.
+func (t *gcTuner) arm() {
+	runtime.SetFinalizer(&gcSentinel{t: t}, func(s *gcSentinel) {
+		if s.t.collected() {
+			s.t.arm()
+		}
+	})
+}
+
+// collected is told that a collection ran: the heap moves, so GOGC 25
+// paces it until it is quiet again. False once stopped.
+func (t *gcTuner) collected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return false
+	}
+	if t.off {
+		t.off = false
+		debug.SetGCPercent(defaultGOGC)
+		debug.SetMemoryLimit(t.cap)
+		if t.onTune != nil {
+			t.onTune(false, t.cap)
+		}
+	}
+	t.timer.Reset(t.quiet) // a reset wakes nobody; only the quiet's end does
+	return true
+}
+
+// calm runs when no collection ran for quiet: GOGC off, the limit set
+// from the heap the last collection left.
+func (t *gcTuner) calm() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped || t.off {
+		return
+	}
+	metrics.Read(t.samples[:])
+	val := func(k int) int64 {
+		if t.samples[k].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(t.samples[k].Value.Uint64())
+	}
+	live, total, released, free, objects := val(0), val(1), val(2), val(3), val(4)
+	limit := gcLimit(max(live, objects), total-released-free-objects, t.cap)
+	debug.SetMemoryLimit(limit) // first: GOGC off under the cap would let the heap grow to it
+	debug.SetGCPercent(-1)
+	t.off = true
+	if t.onTune != nil {
+		t.onTune(true, limit)
+	}
+}
+
+// stop leaves the collector's settings as they are and changes them no
+// more.
+func (t *gcTuner) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	t.timer.Stop()
+}
+
+// gcLimit is the memory limit that gives a heap goal of GOGC 25 over live
+// bytes of live heap (at least heapMinimum), for a runtime holding nonHeap
+// bytes besides heap objects and their free pages (stacks, the collector's
+// and the allocator's metadata, the binary's data), capped by limit. The
+// runtime derives its heap goal from the limit as limit - nonHeap -
+// headroom, where the headroom is 3% of that, at least 1 MiB
+// (runtime/mgcpacer.go, memoryLimitHeapGoal), which the limit adds back.
+func gcLimit(live, nonHeap, limit int64) int64 {
+	goal := max(live+live*defaultGOGC/100, heapMinimum)
+	headroom := max(goal*3/97, 1<<20)
+	return min(max(nonHeap, 0)+goal+headroom, limit)
 }
 
 // parseSize reads "off", a byte count, or a number with B, KiB, MiB, GiB

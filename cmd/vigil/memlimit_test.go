@@ -1,6 +1,9 @@
 package main
 
 import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,4 +32,150 @@ func TestReleaserWaitsForTheLastSchedule(t *testing.T) {
 	if n.Load() != 1 {
 		t.Errorf("released %d times, want 1", n.Load())
 	}
+}
+
+// TestGCLimit: the limit gives GOGC 25's heap goal over the live heap
+// (at least 1 MiB) plus the runtime's headroom, on top of what the runtime
+// holds besides the heap, and never more than the cap.
+func TestGCLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		live, nonHeap, limit, want int64
+	}{
+		{0, 4 * mib, 64 * mib, 4*mib + mib + mib},         // floor goal, minimum headroom
+		{512 << 10, 4 * mib, 64 * mib, 4*mib + mib + mib}, // 1.25 × 0.5 MiB is under the floor
+		{40 * mib, 4 * mib, 1 << 40, 4*mib + 50*mib + 50*mib*3/97},
+		{40 * mib, 4 * mib, 16 * mib, 16 * mib}, // the cap
+		{8 * mib, -1, 64 * mib, 10*mib + mib},   // a torn read of the metrics
+	} {
+		if got := gcLimit(c.live, c.nonHeap, c.limit); got != c.want {
+			t.Errorf("gcLimit(%d, %d, %d) = %d, want %d", c.live, c.nonHeap, c.limit, got, c.want)
+		}
+	}
+}
+
+// gcState saves the collector's settings and returns their restore, for
+// the tests that start a tuner (the settings are the process's).
+func gcState(t *testing.T) {
+	pct := debug.SetGCPercent(100)
+	debug.SetGCPercent(pct)
+	lim := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() {
+		debug.SetGCPercent(pct)
+		debug.SetMemoryLimit(lim)
+	})
+}
+
+// tuned starts a tuner with a short quiet; its changes of mode arrive on
+// the returned channel.
+func tuned(t *testing.T, cap int64) <-chan tune {
+	gcState(t)
+	ch := make(chan tune, 1024)
+	tu := startGCTuner(cap, 200*time.Millisecond, func(off bool, l int64) {
+		// What the runtime holds as the change is made (the tuner's lock
+		// is held: a collection cannot change it back meanwhile).
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+		metrics.Read(s)
+		select {
+		case ch <- tune{off, l, int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())}:
+		default:
+		}
+	})
+	t.Cleanup(tu.stop)
+	return ch
+}
+
+type tune struct {
+	off   bool
+	limit int64
+	// the runtime's GOGC (-1: off) and memory limit after the change
+	gogc, memLimit int64
+}
+
+// waitTune waits for a change of mode that satisfies ok.
+func waitTune(t *testing.T, ch <-chan tune, what string, ok func(tune) bool) tune {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case c := <-ch:
+			if ok(c) {
+				return c
+			}
+		case <-deadline:
+			t.Fatalf("no %s in 10 s", what)
+		}
+	}
+}
+
+var sink []byte
+
+// TestGCTunerFollowsLiveHeap: quiet, the tuner turns GOGC off with a limit
+// a quarter over the live heap plus the runtime's own; a collection hands
+// the pacing back to GOGC 25 under the cap; quiet again, the limit follows
+// the heap that collection left, up and down.
+func TestGCTunerFollowsLiveHeap(t *testing.T) {
+	const mib = 1 << 20
+	ch := tuned(t, 1<<40)
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	if metrics.Read(s); s[0].Value.Uint64() != defaultGOGC {
+		t.Fatalf("GOGC %d at the start, want %d", int64(s[0].Value.Uint64()), defaultGOGC)
+	}
+	idle := waitTune(t, ch, "GOGC off when quiet", func(c tune) bool { return c.off })
+	if idle.gogc != -1 || idle.memLimit != idle.limit || idle.limit > 32*mib {
+		t.Fatalf("quiet: GOGC %d, limit %d (tuner's %d), want off and the tuner's, a few MiB", idle.gogc, idle.memLimit, idle.limit)
+	}
+	keep := make([]byte, 64*mib)
+	for k := range keep {
+		keep[k] = 1
+	}
+	runtime.GC()
+	back := waitTune(t, ch, "GOGC 25 after a collection", func(c tune) bool { return !c.off })
+	if back.gogc != defaultGOGC || back.memLimit != 1<<40 {
+		t.Fatalf("after a collection: GOGC %d, limit %d, want %d under the cap", back.gogc, back.memLimit, defaultGOGC)
+	}
+	up := waitTune(t, ch, "GOGC off when quiet again", func(c tune) bool { return c.off })
+	if up.limit < 80*mib || up.limit > 100*mib {
+		t.Errorf("limit %d MiB for a 64 MiB live heap, want about 80 plus the runtime's own", up.limit/mib)
+	}
+	runtime.KeepAlive(keep)
+	keep = nil
+	runtime.GC()
+	down := waitTune(t, ch, "GOGC off with the 64 MiB freed", func(c tune) bool { return c.off })
+	if down.limit > 32*mib {
+		t.Errorf("limit %d MiB once the 64 MiB are free, want a few", down.limit/mib)
+	}
+	t.Logf("limit quiet %d KiB, %d MiB with 64 MiB live, %d KiB after", idle.limit>>10, up.limit/mib, down.limit>>10)
+}
+
+// TestGCTunerCollectsABurst: an allocating burst while GOGC is off (a
+// flood of status requests, a reload) is collected: the first collection
+// hands the pacing back to GOGC 25, and 512 MiB of garbage leave the
+// runtime holding a few MiB.
+func TestGCTunerCollectsABurst(t *testing.T) {
+	const mib = 1 << 20
+	ch := tuned(t, 64*mib)
+	waitTune(t, ch, "GOGC off when quiet", func(c tune) bool { return c.off })
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	cycles := s[0].Value.Uint64()
+	var peak uint64
+	for k := range 8192 { // 512 MiB in 64 KiB pieces, each garbage at once
+		sink = make([]byte, 64<<10)
+		if k%64 == 0 {
+			metrics.Read(s)
+			peak = max(peak, s[1].Value.Uint64()-s[2].Value.Uint64())
+		}
+	}
+	sink = nil
+	metrics.Read(s)
+	n := s[0].Value.Uint64() - cycles
+	if n < 10 {
+		t.Errorf("%d collections during 512 MiB of garbage, want many", n)
+	}
+	if peak > 48*mib {
+		t.Errorf("the runtime held up to %d MiB during the burst, want a few", peak/mib)
+	}
+	waitTune(t, ch, "GOGC 25 during the burst", func(c tune) bool { return !c.off })
+	t.Logf("%d collections, peak %d KiB held", n, peak>>10)
 }
