@@ -165,9 +165,15 @@ type sockKey struct {
 }
 
 type sock struct {
-	key    sockKey
-	conn   advertConn
-	byVRID map[uint8]*instance
+	key  sockKey
+	conn advertConn
+	// byVRID are the instances by VRID, n of them. An array, not a map:
+	// every advert received is looked up here, and a map with a one-byte
+	// key takes the runtime's generic lookup (hashing, memequal), 2-4% of
+	// a backup's CPU at advert_int 10 ms (perf, docs/benchmarks.md).
+	byVRID [256]*instance
+	n      int
+	closed bool // detached and closed: a stale event's adverts are not read
 	// foreign counts adverts for VRIDs we do not run on this link: another
 	// router sharing the segment, which doctor reports.
 	foreign map[uint8]uint64
@@ -826,7 +832,7 @@ func (d *Daemon) attach(in *instance) error {
 			_ = conn.Close()
 			return fmt.Errorf("vrrp_instance %s: watch the socket: %w", in.spec.name, err)
 		}
-		s = &sock{key: key, conn: conn, byVRID: map[uint8]*instance{}, foreign: map[uint8]uint64{}}
+		s = &sock{key: key, conn: conn, foreign: map[uint8]uint64{}}
 		d.socks[key] = s
 		d.byFd[conn.Fd()] = s
 	} else if multicast {
@@ -838,6 +844,7 @@ func (d *Daemon) attach(in *instance) error {
 		return fmt.Errorf("vrrp_instance %s: VRID %d is already used by %s on %s", in.spec.name, ec.VRID, other.spec.name, key.ifname)
 	}
 	s.byVRID[ec.VRID] = in
+	s.n++
 	in.sock = s
 	return nil
 }
@@ -859,18 +866,20 @@ func (d *Daemon) detach(in *instance) {
 	if s == nil {
 		return
 	}
-	delete(s.byVRID, in.e.Config().VRID)
+	s.byVRID[in.e.Config().VRID] = nil
+	s.n--
 	in.sock = nil
-	if len(s.byVRID) == 0 {
+	if s.n == 0 {
 		d.poll.Del(s.conn.Fd())
 		delete(d.byFd, s.conn.Fd())
 		_ = s.conn.Close()
+		s.closed = true
 		delete(d.socks, s.key)
 	}
 }
 
 func (d *Daemon) receive(now time.Time, s *sock, p netio.Packet) {
-	if d.socks[s.key] != s || len(p.Data) < 2 {
+	if s.closed || len(p.Data) < 2 {
 		return
 	}
 	vrid := p.Data[1]
