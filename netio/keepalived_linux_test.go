@@ -1,14 +1,10 @@
 package netio
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,26 +77,7 @@ func TestKeepalivedInterop(t *testing.T) {
 	b6 := listenIn(t, b, "eth0", inet.IPv6, Options{Multicast: true})
 	frames := openInHost(t, b, func() (*packet.Conn, error) { return packet.Listen(&ifB, packet.Raw, unix.ETH_P_ALL, nil) })
 
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
-	check(t, os.WriteFile(conf, []byte(keepalivedConf), 0o644))
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	argv := labtest.KeepalivedArgv(dir, conf, "--log-console", "--vrrp")
-	cmd := a.Command(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	// TERM lets keepalived stop its VRRP child too; KILL only after 5 s.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
-	check(t, a.Start(cmd))
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("keepalived:\n%s", logs.String())
-		}
-	}()
+	labtest.StartKeepalived(t, a, keepalivedConf, "--log-console", "--vrrp")
 
 	adverts := map[uint8]received{}
 	var garp *ARP
@@ -216,31 +193,20 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 		check(t, a6.Send(v6, llA, wire.GroupV6))
 	}
 
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
-	check(t, os.WriteFile(conf, []byte(strings.ReplaceAll(keepalivedConf, "  priority ", "  state BACKUP\n  priority 100 # ")), 0o644))
-	logs := &labtest.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	argv := labtest.KeepalivedArgv(dir, conf, "--log-console", "--vrrp")
-	cmd := b.Command(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 5 * time.Second
+	conf := strings.ReplaceAll(keepalivedConf, "  priority ", "  state BACKUP\n  priority 100 # ")
 
 	// The master is there first, as in a running cluster, and keeps
 	// advertising at its intervals (1 s for v2, 100 ms for v3) for longer
 	// than the backups' Master_Down_Interval (about 3.6 s and 0.36 s).
 	send(true)
-	check(t, b.Start(cmd))
+	ka := labtest.StartKeepalived(t, b, conf, "--log-console", "--vrrp")
 	start := time.Now()
 	for i := 1; time.Since(start) < 5*time.Second; i++ {
 		time.Sleep(100 * time.Millisecond)
 		send(i%10 == 0)
 	}
-	cancel()
-	_ = cmd.Wait()
-	out := logs.String()
+	ka.Stop()
+	out := ka.Out.String()
 	for _, inst := range []string{"V2", "V3", "V6"} {
 		if !strings.Contains(out, "("+inst+") Entering BACKUP STATE") {
 			t.Errorf("keepalived instance %s never entered BACKUP", inst)
@@ -248,8 +214,5 @@ func TestKeepalivedAcceptsVigilAdverts(t *testing.T) {
 		if strings.Contains(out, "("+inst+") Entering MASTER STATE") {
 			t.Errorf("keepalived instance %s took over: it did not accept vigil's adverts", inst)
 		}
-	}
-	if t.Failed() {
-		t.Logf("keepalived:\n%s", out)
 	}
 }
