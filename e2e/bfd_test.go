@@ -416,10 +416,6 @@ func TestBFDTakeover(t *testing.T) {
 	requireVRRPLab(t, "nft")
 	vip := netip.MustParseAddr("192.0.2.163")
 	l, hosts, ports, m, b := takeoverPair(t, "bfdt", takeoverConf, "192.0.2.1", "192.0.2.2", "/24", vip)
-	waitFor(t, 5*time.Second, "the session Up on the backup", func() bool {
-		s, _, ok := bfdOf(b, "peer")
-		return ok && s.State == "Up"
-	})
 	time.Sleep(300 * time.Millisecond)
 	s, _, _ := bfdOf(b, "peer")
 	detect := time.Duration(s.DetectTime)
@@ -432,10 +428,7 @@ func TestBFDTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
-	waitFor(t, 5*time.Second, "the session Up again", func() bool {
-		s, _, ok := bfdOf(b, "peer")
-		return ok && s.State == "Up"
-	})
+	waitFor(t, 5*time.Second, "the session Up again", func() bool { return bfdUp(b) })
 	before, _ := instState(m)
 
 	// 3. BFD alone fails: the backup drops BFD packets, adverts still flow.
@@ -491,14 +484,22 @@ const takeoverConf6 = takeoverBFD + `vrrp_instance VI_T6 {
 // takeoverPair is the lab of the bfd_takeover tests: on one LAN named
 // name, a master m at mAddr (priority 254) and a backup b at bAddr (250)
 // run conf (takeoverConf or takeoverConf6: a BFD session to each other,
-// bfd_takeover naming it), and m holds vip alone.
+// bfd_takeover naming it), and m holds vip alone with the session Up on
+// both.
 func takeoverPair(t *testing.T, name, conf, mAddr, bAddr, plen string, vip netip.Addr) (*netlab.Lab, map[string]*netlab.Host, map[string]string, *node, *node) {
 	t.Helper()
 	l, hosts, ports := labtest.LAN(t, name, map[string][]string{"m": {mAddr + plen}, "b": {bAddr + plen}}, "m", "b")
 	m := startNode(t, "vigil", hosts["m"], confFor(conf, 254, mAddr, bAddr))
 	b := startNode(t, "vigil", hosts["b"], confFor(conf, 250, bAddr, mAddr))
 	soleOwner(t, vip, m, 500*time.Millisecond, 10*time.Second, m, b)
+	waitFor(t, 5*time.Second, "the session Up on both", func() bool { return bfdUp(m) && bfdUp(b) })
 	return l, hosts, ports, m, b
+}
+
+// bfdUp reports whether n's BFD session "peer" is Up.
+func bfdUp(n *node) bool {
+	s, _, ok := bfdOf(n, "peer")
+	return ok && s.State == "Up"
 }
 
 // TestBFDTakeoverIPv6: an IPv6 instance knows its master by the link-local
@@ -510,9 +511,9 @@ func TestBFDTakeoverIPv6(t *testing.T) {
 	requireVRRPLab(t, "nft")
 	vip := netip.MustParseAddr("2001:db8::163")
 	l, _, ports, _, b := takeoverPair(t, "bfd6", takeoverConf6, "2001:db8::1", "2001:db8::2", "/64", vip)
-	waitFor(t, 5*time.Second, "the session Up on the backup and its master known by a link-local address", func() bool {
-		s, in, ok := bfdOf(b, "peer")
-		return ok && s.State == "Up" && strings.HasPrefix(in.MasterAddr, "fe80:")
+	waitFor(t, 5*time.Second, "the backup to know its master by a link-local address", func() bool {
+		_, in, ok := bfdOf(b, "peer")
+		return ok && strings.HasPrefix(in.MasterAddr, "fe80:")
 	})
 	// The backup learns the master's link-layer address at its next look
 	// at the neighbour table (every 2 s).
@@ -739,10 +740,6 @@ func TestBFDProcessLifecycle(t *testing.T) {
 	requireVRRPLab(t, "nft")
 	vip := netip.MustParseAddr("192.0.2.163")
 	_, _, _, m, b := takeoverPair(t, "bfdl", takeoverConf, "192.0.2.1", "192.0.2.2", "/24", vip)
-	up := func(n *node) func() bool {
-		return func() bool { s, _, ok := bfdOf(n, "peer"); return ok && s.State == "Up" }
-	}
-	waitFor(t, 5*time.Second, "the session Up on both", func() bool { return up(m)() && up(b)() })
 	pid := bfdPID(b)
 	if pid == 0 {
 		t.Fatal("no BFD process pid in the backup's status")
@@ -760,7 +757,7 @@ func TestBFDProcessLifecycle(t *testing.T) {
 		st, err := b.Status()
 		return err == nil && st.BFDRunner != nil && st.BFDRunner.Restarts == 1 && st.BFDRunner.PID != 0 && st.BFDRunner.PID != pid
 	})
-	waitFor(t, 5*time.Second, "the session Up again", up(b))
+	waitFor(t, 5*time.Second, "the session Up again", func() bool { return bfdUp(b) })
 	t.Logf("the backup's session Up again %v after its BFD process was killed", time.Since(killed))
 	if in, _ := instState(b); in.State != "BACKUP" || in.Since.After(killed) {
 		t.Errorf("the backup is %s since %v after its BFD process was killed (%s), want BACKUP throughout", in.State, in.Since.Sub(killed), in.Reason)
