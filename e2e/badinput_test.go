@@ -28,10 +28,8 @@ func TestBadPacketsNeverChangeState(t *testing.T) {
 	_, hosts, _ := labtest.LAN(t, "bad", map[string][]string{
 		"m": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}, "x": {"192.0.2.66/24"},
 	}, "m", "b", "x")
-	m := startNode(t, "vigil", hosts["m"], confFor(confV2MulticastPass, 150, "192.0.2.1", ""))
-	b := startNode(t, "vigil", hosts["b"], confFor(confV2MulticastPass, 100, "192.0.2.2", ""))
-	vip := netip.MustParseAddr("192.0.2.100")
-	soleOwner(t, vip, m, 2*time.Second, 15*time.Second, m, b)
+	m, b := vigilPair(t, confV2MulticastPass, hosts["m"], hosts["b"], 2*time.Second, "192.0.2.1", "192.0.2.2")
+	vip := pairVIP
 	before := map[*node]control.InstanceStatus{m: instStatus(t, m), b: instStatus(t, b)}
 
 	src, group := netip.MustParseAddr("192.0.2.66"), wire.GroupV4

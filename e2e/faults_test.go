@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/netip"
 	"syscall"
 	"testing"
 	"time"
@@ -33,10 +32,8 @@ func TestFaultsKillAndStall(t *testing.T) {
 	requireVRRPLab(t)
 	t.Parallel()
 	_, hosts, _ := labtest.LAN(t, "flt", map[string][]string{"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}}, "a", "b")
-	vip := netip.MustParseAddr("192.0.2.100")
-	a := startNode(t, "vigil", hosts["a"], confFor(confFaults, 150, "", ""))
-	b := startNode(t, "vigil", hosts["b"], confFor(confFaults, 100, "", ""))
-	soleOwner(t, vip, a, 500*time.Millisecond, 10*time.Second, a, b)
+	a, b := vigilPair(t, confFaults, hosts["a"], hosts["b"], 500*time.Millisecond)
+	vip := pairVIP
 
 	// kill -9: no priority 0 advert, the VIP stays on a.
 	bound := masterDown(3, 100, 100*time.Millisecond) + 100*time.Millisecond

@@ -177,6 +177,26 @@ func soleOwner(t *testing.T, vip netip.Addr, want *node, hold, timeout time.Dura
 	}
 }
 
+// pairVIP is the VIP of the two-router labs of vigilPair.
+var pairVIP = netip.MustParseAddr("192.0.2.100")
+
+// vigilPair starts vigil on the template conf (confFor) in hosts m and b
+// at priorities 150 and 100, srcs (if given) as their @SRC@, and waits
+// until m alone holds pairVIP for hold.
+func vigilPair(t *testing.T, conf string, m, b *netlab.Host, hold time.Duration, srcs ...string) (*node, *node) {
+	t.Helper()
+	src := func(i int) string {
+		if i < len(srcs) {
+			return srcs[i]
+		}
+		return ""
+	}
+	mn := startNode(t, "vigil", m, confFor(conf, 150, src(0), ""))
+	bn := startNode(t, "vigil", b, confFor(conf, 100, src(1), ""))
+	soleOwner(t, pairVIP, mn, hold, 15*time.Second, mn, bn)
+	return mn, bn
+}
+
 // confFor fills a keepalived.conf template: @PRIO@, @SRC@, @PEER@.
 func confFor(tmpl string, prio int, src, peer string) string {
 	r := strings.NewReplacer("@PRIO@", fmt.Sprint(prio), "@SRC@", src, "@PEER@", peer)

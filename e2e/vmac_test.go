@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +36,8 @@ func TestVMACAndVirtualRoutes(t *testing.T) {
 	lab, hosts, ports := labtest.LAN(t, "vmc", map[string][]string{
 		"a": {"192.0.2.1/24"}, "b": {"192.0.2.2/24"}, "c": {"192.0.2.10/24"},
 	}, "a", "b", "c")
-	a := startNode(t, "vigil", hosts["a"], confFor(confVMACRoutes, 150, "", ""))
-	b := startNode(t, "vigil", hosts["b"], confFor(confVMACRoutes, 100, "", ""))
-	vip := netip.MustParseAddr("192.0.2.100")
-	soleOwner(t, vip, a, 500*time.Millisecond, 10*time.Second, a, b)
+	a, b := vigilPair(t, confVMACRoutes, hosts["a"], hosts["b"], 500*time.Millisecond)
+	vip := pairVIP
 
 	hasRoute := func(n *node) bool {
 		out, _ := n.Host.Run("ip", "route", "show", "203.0.113.0/24")
