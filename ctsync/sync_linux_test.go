@@ -404,7 +404,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 
 	gone := flows[n/2:][:1]
 	queued := make(chan struct{})
-	fullTableHook = func(read int) {
+	hook := func(read int) {
 		if read == 1 {
 			// Delete a flow and wait until its event is queued.
 			create(t, sa, gone, (*nlmsg).appendDelete)
@@ -415,7 +415,8 @@ func TestEventsDuringFullTable(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	defer func() { fullTableHook = nil }()
+	fullTableHook.Store(&hook)
+	defer fullTableHook.Store(nil)
 	full0 := sb.Status().FullSyncs
 	sb.RequestFull()
 	select {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -621,8 +622,10 @@ func (s *Syncer) sender() {
 const eventCheckEvery = 256
 
 // fullTableHook, when set (tests), is called after each flow a full dump
-// reads, with the number read so far.
-var fullTableHook func(read int)
+// reads, with the number read so far. Atomic because a test sets and
+// clears it while the sender goroutine of a syncer it started may be
+// dumping.
+var fullTableHook atomic.Pointer[func(read int)]
 
 // queued reports whether events wait in the queue.
 func (s *Syncer) queued() bool {
@@ -672,8 +675,8 @@ func (s *Syncer) fullTable() {
 			n++
 		}
 		read++
-		if fullTableHook != nil {
-			fullTableHook(int(read))
+		if hook := fullTableHook.Load(); hook != nil {
+			(*hook)(int(read))
 		}
 		// Events do not wait for the end of the table: a full table of
 		// 100,000 flows takes a loaded host seconds, and a burst of new
