@@ -1,10 +1,11 @@
 // Package labtest is what the tests of several packages share: a
 // namespace lab (or a one-segment lab) built and removed around a test,
 // the daemons they run in it (vigil built from this tree, the real
-// keepalived) and vigil's status, a buffer that collects a child process's
-// output while the test reads it, the wait for a condition, a collector of
-// what a component reports from its goroutines, and running a component
-// until the test ends.
+// keepalived, FRR) and vigil's status, a buffer that collects a child
+// process's output while the test reads it, the wait for a condition, a
+// collector of what a component reports from its goroutines, running a
+// component until the test ends (and checking that it stops promptly),
+// and the /bin/sh scripts tests run.
 package labtest
 
 import (
