@@ -462,14 +462,14 @@ func runIn(h *netlab.Host, dir, name string, args ...string) (verdict, error) {
 
 // lingering describes the processes still running in h's namespace.
 func lingering(h *netlab.Host) string {
-	out, err := exec.Command("ip", "netns", "pids", h.NS).Output()
+	pids, err := h.Pids()
 	if err != nil {
 		return "cannot list: " + err.Error()
 	}
 	var procs []string
-	for _, pid := range strings.Fields(string(out)) {
-		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-		procs = append(procs, pid+" "+strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	for _, pid := range pids {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		procs = append(procs, fmt.Sprintf("%d %s", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))))
 	}
 	return strings.Join(procs, "; ")
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"net/netip"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,8 +92,8 @@ func TestNoAccept(t *testing.T) {
 	a.StopWith(syscall.SIGKILL)
 	// An nft child the killed vigil had started may still be writing.
 	waitFor(t, 5*time.Second, "the killed vigil's children to finish", func() bool {
-		out, err := exec.Command("ip", "netns", "pids", hosts["a"].NS).Output()
-		return err == nil && strings.TrimSpace(string(out)) == ""
+		pids, err := hosts["a"].Pids()
+		return err == nil && len(pids) == 0
 	})
 	if !strings.Contains(table(), acceptmode.Table) {
 		t.Fatalf("no drop list after kill -9; the test below would prove nothing")

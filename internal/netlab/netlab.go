@@ -129,13 +129,28 @@ func Cleanup(prefix string) error {
 // killNS kills every process still running in namespace ns, so that deleting
 // it really releases its interfaces.
 func killNS(ns string) {
-	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
-	for _, f := range strings.Fields(string(out)) {
-		var pid int
-		if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 {
+	pids, _ := nsPids(ns)
+	for _, pid := range pids {
+		if pid > 1 {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// nsPids lists the processes running in namespace ns.
+func nsPids(ns string) ([]int, error) {
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
+	if err != nil {
+		return nil, fmt.Errorf("netlab: ip netns pids %s: %w", ns, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		var pid int
+		if _, err := fmt.Sscan(f, &pid); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
 }
 
 func (l *Lab) logf(format string, args ...any) {
@@ -304,6 +319,10 @@ func (h *Host) Start(cmd *exec.Cmd) error {
 	h.lab.procs = append(h.lab.procs, cmd)
 	return nil
 }
+
+// Pids lists the processes running in h's namespace (those a lab started
+// there, and their children).
+func (h *Host) Pids() ([]int, error) { return nsPids(h.NS) }
 
 // Do runs fn on a goroutine locked to an OS thread that has entered h's
 // namespace. Sockets fn opens stay in that namespace after it returns;
