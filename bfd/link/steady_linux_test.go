@@ -39,28 +39,41 @@ func TestRunnerStepAllocatesNothing(t *testing.T) {
 		r.step(time.Now(), evs)
 		steps++
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for up, _ := r.Up("v4"); !up; up, _ = r.Up("v4") {
-		if turn(); werr != nil || time.Now().After(deadline) {
-			t.Fatalf("not Up: %v", werr)
+	// A flap (the peer's 90 ms detection time missed on a loaded machine)
+	// during a measurement makes it measure something else: measure
+	// again, but fail rather than skip if it never settles, so that a
+	// Runner that flaps in its steady state cannot pass as skipped.
+	const attempts = 3
+	var allocs float64
+	var sent, recv uint64
+	for attempt := 1; ; attempt++ {
+		deadline := time.Now().Add(5 * time.Second)
+		for up, _ := r.Up("v4"); !up; up, _ = r.Up("v4") {
+			if turn(); werr != nil || time.Now().After(deadline) {
+				t.Fatalf("not Up: %v", werr)
+			}
 		}
+		// Past the Poll Sequence that follows Up.
+		for i := 0; i < 50; i++ {
+			turn()
+		}
+		sts, _, _ := r.Status()
+		sent0, recv0, flaps0 := sts[0].Sent, sts[0].Received, sts[0].Flaps
+		allocs = testing.AllocsPerRun(200, turn)
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		sts, _, late := r.Status()
+		sent, recv = sts[0].Sent-sent0, sts[0].Received-recv0
+		t.Logf("%.0f allocations per wake-up over %d wake-ups: %d sent, %d received; timer late at most %v", allocs, steps, sent, recv, late.Max)
+		if sts[0].State == wire.Up && sts[0].Flaps == flaps0 {
+			break
+		}
+		if attempt == attempts {
+			t.Fatalf("the session flapped during each of %d measurements: %+v", attempts, sts[0])
+		}
+		t.Logf("the session flapped while measured (a loaded machine?): %+v; measuring again", sts[0])
 	}
-	// Past the Poll Sequence that follows Up.
-	for i := 0; i < 50; i++ {
-		turn()
-	}
-	sts, _, _ := r.Status()
-	sent0, recv0 := sts[0].Sent, sts[0].Received
-	allocs := testing.AllocsPerRun(200, turn)
-	if werr != nil {
-		t.Fatal(werr)
-	}
-	sts, _, late := r.Status()
-	if sts[0].State != wire.Up || sts[0].Flaps != 0 {
-		t.Skipf("the session flapped while measured (a loaded machine): %+v", sts[0])
-	}
-	sent, recv := sts[0].Sent-sent0, sts[0].Received-recv0
-	t.Logf("%.0f allocations per wake-up over %d wake-ups: %d sent, %d received; timer late at most %v", allocs, steps, sent, recv, late.Max)
 	if sent == 0 || recv == 0 {
 		t.Fatalf("the measured wake-ups sent %d and received %d packets", sent, recv)
 	}
