@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -60,24 +59,7 @@ func TestLBSpread(t *testing.T) {
 
 			const n = 300
 			got := c.spread(t, x.url(), n)
-			t.Logf("%s: %d requests through the VIP, one connection each: %v", tc.name, n, got)
-			total := 0
-			for _, w := range tc.weights {
-				total += w
-			}
-			for i, r := range x.rs {
-				want, tol := n/len(x.rs), 0
-				if tc.weights != nil {
-					want = n * tc.weights[i] / total
-				}
-				if tc.kind == "DR" {
-					p := float64(want) / n
-					tol = int(math.Ceil(4 * math.Sqrt(n*p*(1-p))))
-				}
-				if g := got[r.name]; g < want-tol || g > want+tol {
-					t.Errorf("%s answered %d of %d requests, want %d ± %d (spread %v)", r.name, g, n, want, tol, got)
-				}
-			}
+			x.checkSpread(t, got, n, tc.weights)
 			if len(got) != len(x.rs) {
 				t.Errorf("answers from %v, want only the three real servers", got)
 			}
@@ -612,13 +594,7 @@ func TestLBFailoverNoReset(t *testing.T) {
 func TestLBFNATIPv6(t *testing.T) {
 	x, d, c, url := startLB6(t, "lbsf6", "FNAT")
 	const n = 300
-	got := c.spread(t, url, n)
-	t.Logf("IPv6 FNAT rr: %d requests through the VIP, one connection each: %v", n, got)
-	for _, r := range x.rs {
-		if got[r.name] != n/len(x.rs) {
-			t.Errorf("%s answered %d of %d requests, want exactly %d (spread %v)", r.name, got[r.name], n, n/len(x.rs), got)
-		}
-	}
+	x.checkSpread(t, c.spread(t, url, n), n, nil)
 	_, cs := conns(t, d, true)
 	var local int
 	for _, cn := range cs {
@@ -978,16 +954,7 @@ func TestLBUDP(t *testing.T) {
 			}
 			got[ans]++
 		}
-		t.Logf("%s UDP: %d queries, one flow each: %v", tc.name, n, got)
-		tol := 0
-		if tc.kind == "DR" {
-			tol = 33 // 4σ of binomial(300, ⅓), as in TestLBSpread
-		}
-		for _, r := range x.rs {
-			if g := got[r.name]; g < n/3-tol || g > n/3+tol {
-				t.Errorf("%s answered %d of %d queries, want %d ± %d (%v)", r.name, g, n, n/3, tol, got)
-			}
-		}
+		x.checkSpread(t, got, n, nil)
 		if tc.kind == "FNAT" {
 			_, cs := conns(t, d, true)
 			var udp int
@@ -1012,13 +979,7 @@ func TestLBUDP(t *testing.T) {
 func TestLBDRIPv6(t *testing.T) {
 	x, d, c, url := startLB6(t, "lbsd6", "DR")
 	const n = 300
-	got := c.spread(t, url, n)
-	t.Logf("IPv6 DR rr: %d requests through the VIP, one connection each: %v", n, got)
-	for _, r := range x.rs {
-		if g := got[r.name]; g < n/3-33 || g > n/3+33 {
-			t.Errorf("%s answered %d of %d requests, want 100 ± 33 (4σ, as in TestLBSpread; %v)", r.name, g, n, got)
-		}
-	}
+	x.checkSpread(t, c.spread(t, url, n), n, nil)
 	var peer string
 	k, err := c.dialKeepAlive6("[" + lbVIP6DR + "]:80")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -672,6 +673,33 @@ func (c *lbClient) spread(t *testing.T, url string, n int) map[string]int {
 		got[srv]++
 	}
 	return got
+}
+
+// checkSpread fails the test unless got, the real servers' answers to n
+// new flows (connections or UDP queries) through the VIP, follows their
+// weights (nil: equal): exactly for FNAT and NAT, whose counted
+// schedulers take turns (numgen), and within 4σ of the binomial for DR,
+// whose Maglev table hashes each flow (see TestLBSpread).
+func (x *lbLab) checkSpread(t *testing.T, got map[string]int, n int, weights []int) {
+	t.Helper()
+	t.Logf("%s: %d flows through the VIP, one request each: %v", x.kind, n, got)
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	for i, r := range x.rs {
+		want, tol := n/len(x.rs), 0
+		if weights != nil {
+			want = n * weights[i] / total
+		}
+		if x.kind == "DR" {
+			p := float64(want) / float64(n)
+			tol = int(math.Ceil(4 * math.Sqrt(float64(n)*p*(1-p))))
+		}
+		if g := got[r.name]; g < want-tol || g > want+tol {
+			t.Errorf("%s answered %d of %d, want %d ± %d (spread %v)", r.name, g, n, want, tol, got)
+		}
+	}
 }
 
 // result is one request of a stream.
