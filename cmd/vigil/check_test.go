@@ -18,15 +18,26 @@ import (
 // `vigil check` stops when SIGINT or SIGTERM cancels its context, even
 // while the configuration is still loading.
 func TestCheckStopsOnSignal(t *testing.T) {
-	release := make(chan struct{})
+	release, loading := make(chan struct{}), make(chan struct{})
 	defer close(release)
 	loadConfig = func(string, config.Env) (*config.Config, config.Diagnostics) {
+		close(loading)
 		<-release // a load that would never end
 		return nil, nil
 	}
 	defer func() { loadConfig = config.Load }()
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	// Cancelled once the load has begun: then the check is stopped while
+	// it loads, and its goroutine has read loadConfig before the deferred
+	// restore writes it (go test -race found the two unordered when the
+	// cancel came after a fixed sleep).
+	go func() {
+		select {
+		case <-loading:
+		case <-time.After(10 * time.Second):
+		}
+		cancel()
+	}()
 	var out, errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() { done <- dispatch(ctx, []string{"check", "-f", "/nonexistent.conf"}, &out, &errb) }()
