@@ -25,16 +25,17 @@ DEMO_PKGS := iproute2 iputils-ping procps nftables
 
 all: build
 
-# vigil-bgp, the BGP speaker the daemon starts for bgp_instance blocks, is
-# built beside vigil, where the daemon looks for it first.
+# vigil-bgp, the BGP speaker the daemon starts for bgp_instance blocks, and
+# vigil-tools, which `vigil doctor` and `vigil demo` execute, are built
+# beside vigil, where it looks for them first.
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(dir $(BIN)) ./cmd/vigil ./cmd/vigil-bgp
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(dir $(BIN)) ./cmd/vigil ./cmd/vigil-bgp ./cmd/vigil-tools
 
 version:
 	@echo $(VERSION)
 
 # The Debian package, built with nfpm from the Go module proxy (no other
-# download): static binaries (vigil, and vigil-bgp in /usr/lib/vigil), the
+# download): static binaries (vigil; vigil-bgp and vigil-tools in /usr/lib/vigil), the
 # systemd unit, /etc/default/vigil, the man pages vigil(8) and vigil.conf(5)
 # (generated from the keyword tables), a sample keepalived.conf and bash
 # completion. Written to bin/.
@@ -44,7 +45,7 @@ DEB_STAGE ?= bin/deb
 DEB_OUT ?= bin
 deb:
 	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE) $(DEB_OUT)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DEB_STAGE)/ ./cmd/vigil ./cmd/vigil-bgp
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DEB_STAGE)/ ./cmd/vigil ./cmd/vigil-bgp ./cmd/vigil-tools
 	sed 's/^\.TH VIGIL 8 "" "vigil"/.TH VIGIL 8 "" "vigil $(VERSION)"/' packaging/vigil.8 | gzip -9n > $(DEB_STAGE)/vigil.8.gz
 	$(GO) run ./packaging/mangen -version "$(VERSION)" | gzip -9n > $(DEB_STAGE)/vigil.conf.5.gz
 	VERSION="$(VERSION)" DEB_ARCH="$(DEB_ARCH)" DEB_STAGE="$(DEB_STAGE)" $(NFPM) pkg --packager deb --config packaging/nfpm.yaml --target $(DEB_OUT)/

@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
 # As `make deb` builds the binaries it ships, and as the benchmark runs them.
-CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/vigil ./cmd/vigil-bgp
-echo "vigil binary: $(stat -c %s "$dir/vigil") bytes, vigil-bgp (started only for bgp_instance blocks): $(stat -c %s "$dir/vigil-bgp") bytes ($(go version | awk '{print $3}'), CGO_ENABLED=0 -trimpath, as packaged); keepalived: $(stat -c %s "$(command -v keepalived)") bytes (dynamically linked)"
+CGO_ENABLED=0 go build -trimpath -o "$dir/" ./cmd/vigil ./cmd/vigil-bgp ./cmd/vigil-tools
+echo "vigil binary: $(stat -c %s "$dir/vigil") bytes, vigil-bgp (started only for bgp_instance blocks): $(stat -c %s "$dir/vigil-bgp") bytes, vigil-tools (vigil doctor and demo): $(stat -c %s "$dir/vigil-tools") bytes ($(go version | awk '{print $3}'), CGO_ENABLED=0 -trimpath, as packaged); keepalived: $(stat -c %s "$(command -v keepalived)") bytes (dynamically linked)"
 rm -rf "$dir"
 go test -tags vigil_bench -count=1 -v -timeout 30m -run 'TestFootprint' ./bench/ 2>&1 |
 	grep -v '^=== RUN\|^--- PASS\|^PASS$\|^ok '

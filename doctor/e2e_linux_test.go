@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { vigilBin.Main(m) }
 
 // vigilBin is the vigil binary, built once per test binary, only by the
 // tests that passed their skip checks.
-var vigilBin = labtest.Binary{Pattern: "vigil-doctor-bin-", Pkgs: []string{"vigil/cmd/vigil"}}
+var vigilBin = labtest.Binary{Pattern: "vigil-doctor-bin-", Pkgs: []string{"vigil/cmd/vigil", "vigil/cmd/vigil-tools"}}
 
 func vigilBinary(t *testing.T) string {
 	t.Helper()

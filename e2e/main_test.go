@@ -14,7 +14,7 @@ func TestMain(m *testing.M) { vigilBuild.Main(m) }
 
 // vigilBuild is the vigil binary, built at most once per test run; vigil-bgp
 // beside vigil: the daemon starts it for bgp_instance blocks.
-var vigilBuild = labtest.Binary{Pattern: "vigil-e2e-bin-", Pkgs: []string{"vigil/cmd/vigil", "vigil/cmd/vigil-bgp"}}
+var vigilBuild = labtest.Binary{Pattern: "vigil-e2e-bin-", Pkgs: []string{"vigil/cmd/vigil", "vigil/cmd/vigil-bgp", "vigil/cmd/vigil-tools"}}
 
 // vigilBinary returns the path of a vigil binary built from this tree (or
 // $VIGIL_BIN when set), building it on first use. Tests that need it call it

@@ -71,6 +71,7 @@ func TestDebianPackage(t *testing.T) {
 	}{
 		{"usr/sbin/vigil", "", 0o755},
 		{"usr/lib/vigil/vigil-bgp", "", 0o755},
+		{"usr/lib/vigil/vigil-tools", "", 0o755},
 		{"usr/lib/systemd/system/vigil.service", "Type=notify", 0o644},
 		{"etc/default/vigil", `DAEMON_ARGS=""`, 0o644},
 		{"usr/share/man/man8/vigil.8.gz", "vigil " + version, 0o644},
@@ -127,6 +128,14 @@ func TestDebianPackage(t *testing.T) {
 	b, err = exec.Command("chroot", root, "/usr/lib/vigil/vigil-bgp", "--help").CombinedOutput()
 	if code := exitCode(err); code != 2 || !strings.Contains(string(b), "not run by hand") {
 		t.Errorf("chroot ... vigil-bgp --help: exit %d %q, want exit 2 and its usage", code, b)
+	}
+
+	// `vigil doctor` executes the installed vigil-tools (there is none
+	// beside /usr/sbin/vigil): its usage, not an error about a missing
+	// binary.
+	b, err = exec.Command("chroot", root, "/usr/sbin/vigil", "doctor", "-h").CombinedOutput()
+	if code := exitCode(err); code != 2 || !strings.Contains(string(b), "Usage of doctor") {
+		t.Errorf("chroot ... vigil doctor -h: exit %d %q, want exit 2 and doctor's usage", code, b)
 	}
 
 	// systemd-analyze verify the unit, pointed at the unpacked binary (the

@@ -115,9 +115,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func runDemo(ctx context.Context, out io.Writer, keep bool) (err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	step := func(n int, title string) { say("\n== %d. %s", n, title) }
-	exe, err := os.Executable()
-	if err != nil {
-		return err
+	// The vigil binary that executed this one runs the demo's daemons.
+	exe := os.Getenv("VIGIL_EXE")
+	if exe == "" {
+		return errors.New("run it as `vigil demo`: VIGIL_EXE, the vigil binary, is not set")
 	}
 	dir, err := os.MkdirTemp("", "vigil-demo-")
 	if err != nil {
