@@ -3,7 +3,7 @@
 // /usr/lib/vigil/vigil-tools (or from beside itself). They live in a binary
 // of their own so that the daemon's process does not link and initialise
 // them: in one binary, their code and the packages only they use (doctor's
-// checks and capture, netlab, the probes) kept 0.45-0.85 MB more of the
+// checks and capture, netlab, the probes) kept 0.3-0.6 MB more of the
 // binary resident in every daemon (issue #7, docs/benchmarks.md).
 package main
 
