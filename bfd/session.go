@@ -114,6 +114,9 @@ type Session struct {
 	nextTx   time.Time
 	lastTx   time.Time // of the latest periodic packet (zero: none yet)
 	detectAt time.Time // zero while no detection timer runs
+	// graced: the detection time was already extended once for a stall
+	// of the caller (Set.Resumed) since the last packet received.
+	graced bool
 
 	// statistics, for status, metrics and doctor
 	since          time.Time
@@ -258,6 +261,7 @@ func (s *Session) receive(now time.Time, p *wire.Packet) {
 		s.nextTx = now.Add(s.jitter(iv))
 	}
 	s.detectAt = now.Add(s.DetectTime())
+	s.graced = false
 	s.coalesceTx(now)
 
 	if s.state == wire.AdminDown {
@@ -304,6 +308,19 @@ func (s *Session) coalesceTx(now time.Time) {
 	if earliest := s.lastTx.Add(time.Duration(float64(s.txInterval()) * lo)); !now.Before(earliest) {
 		s.nextTx = now
 	}
+}
+
+// resumed gives the peer a detection time from now when the detection
+// timer ran out while the caller could not run (from..now, a stall longer
+// than the peer's transmit interval): see Set.Resumed. Once per silence.
+func (s *Session) resumed(now, from time.Time) {
+	if s.detectAt.IsZero() || now.Before(s.detectAt) || s.graced || s.remoteMult == 0 {
+		return
+	}
+	if now.Sub(from) <= max(s.cfg.MinRx, s.remoteDesiredTx) {
+		return // late by less than one of the peer's packets: nothing it sent can be in flight
+	}
+	s.detectAt, s.graced = now.Add(s.DetectTime()), true
 }
 
 // advance fires the timers due at now.

@@ -358,3 +358,77 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("a second session to the same neighbor accepted")
 	}
 }
+
+// pause stops both nodes for d, as a paused VM or a stopped host stops
+// every process on it, and tells them on waking when they should have
+// woken (Set.Resumed) unless tell is false.
+func (p *pair) pause(d time.Duration, tell bool) time.Time {
+	dueA, dueB := p.a.Next(), p.b.Next()
+	p.now = p.now.Add(d)
+	if tell {
+		p.a.Resumed(p.now, dueA)
+		p.b.Resumed(p.now, dueB)
+	}
+	return p.now
+}
+
+// TestResumedAfterAStall: a pause of both ends longer than the detection
+// time (one host running both, paused) is not a Down when the caller says
+// it was stalled: each end sends its overdue packet on waking and hears
+// the other's within the detection time it is given. Told nothing, both
+// declare the other Down. A peer that really failed during the stall is
+// Down one detection time after the wake-up; the grace is given once per
+// silence, and not for a wake-up late by less than the peer's interval.
+func TestResumedAfterAStall(t *testing.T) {
+	for _, tell := range []bool{false, true} {
+		p := newPair(t, fast(), fast(), 4)
+		p.run(time.Second)
+		p.pause(100*time.Millisecond, tell)
+		p.run(300 * time.Millisecond)
+		flaps := p.a.Sessions()[0].Status().Flaps + p.b.Sessions()[0].Status().Flaps
+		if tell && (p.state(p.a) != wire.Up || p.state(p.b) != wire.Up || flaps != 0) {
+			t.Errorf("after a 100 ms pause, told: %v %v, %d flaps; want Up, none", p.state(p.a), p.state(p.b), flaps)
+		}
+		if !tell && flaps == 0 {
+			t.Errorf("after a 100 ms pause, not told: no flap; the test pauses too little")
+		}
+	}
+
+	// The peer dies in the stall: Down a detection time after waking.
+	p := newPair(t, fast(), fast(), 5)
+	p.run(time.Second)
+	p.cut = true
+	woke := p.pause(100*time.Millisecond, true)
+	p.run(200 * time.Millisecond)
+	tr := p.lastTransition("a")
+	if p.state(p.a) != wire.Down || tr.Diag != wire.DiagDetectExpired {
+		t.Fatalf("a peer cut during the stall: %v, %+v", p.state(p.a), tr)
+	}
+	if got := tr.At.Sub(woke); got < 30*time.Millisecond || got > 30*time.Millisecond+200*time.Microsecond {
+		t.Errorf("down %v after waking, want the 30 ms detection time", got)
+	}
+
+	// Once per silence: a second stall before anything is heard is not
+	// graced again.
+	p = newPair(t, fast(), fast(), 6)
+	p.run(time.Second)
+	p.cut = true
+	p.pause(100*time.Millisecond, true)
+	p.run(10 * time.Millisecond)
+	woke = p.pause(100*time.Millisecond, true)
+	p.run(time.Millisecond)
+	if tr := p.lastTransition("a"); p.state(p.a) != wire.Down || tr.At.Sub(woke) > time.Millisecond {
+		t.Errorf("a second stall in the same silence: %v at %v after waking, want Down at once", p.state(p.a), tr.At.Sub(woke))
+	}
+
+	// Late by less than the peer's interval: no grace.
+	p = newPair(t, fast(), fast(), 7)
+	p.run(time.Second)
+	p.cut = true
+	p.pause(5*time.Millisecond, true)
+	p.run(100 * time.Millisecond)
+	lastRx := p.a.Sessions()[0].Status().LastRx
+	if tr := p.lastTransition("a"); tr.At.Sub(lastRx) > 30*time.Millisecond+200*time.Microsecond {
+		t.Errorf("a 5 ms late wake-up delayed the detection to %v after the last packet", tr.At.Sub(lastRx))
+	}
+}

@@ -188,6 +188,23 @@ func (s *Set) Receive(now time.Time, rp Packet) error {
 	return nil
 }
 
+// Resumed tells the sessions that the caller could not run from from
+// (the deadline it should have woken at) until now: its host or process
+// stalled. A detection time that ran out in that stall is not evidence
+// against the peer when the stall was longer than the peer's transmit
+// interval: the peer's packets of that time may still be on their way
+// (a paused VM gets its timer interrupt and its queued packets back in
+// no set order), or the peer stalled with us (the same host). Such a
+// session gets one more detection time from now, once until a packet is
+// received: a live peer is heard within it, a dead one is declared Down
+// one detection time later than it would have been. Call it before
+// Advance; the caller's packets that are due go out at the Advance.
+func (s *Set) Resumed(now, from time.Time) {
+	for _, ss := range s.sessions {
+		ss.resumed(now, from)
+	}
+}
+
 // Advance fires every timer due at now.
 func (s *Set) Advance(now time.Time) {
 	for _, ss := range s.sessions {

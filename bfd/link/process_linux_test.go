@@ -254,3 +254,51 @@ func TestProcessNoRespawn(t *testing.T) {
 		t.Errorf("the dead process's session's last event %+v, want a local AdminDown", e)
 	}
 }
+
+// TestProcessPairPauseNotADown: both BFD processes of a pair are stopped
+// at once for twice their detection time (one host running both, paused,
+// as a VM is) and continued: each wakes with its detection time run out
+// and nothing queued, and must not declare the other Down, because it
+// knows it was stalled (bfd.Set.Resumed): each sends its overdue packet
+// and hears the other's.
+func TestProcessPairPauseNotADown(t *testing.T) {
+	_, hosts, _ := labtest.LAN(t, "bfq", labAddrs, "a", "b")
+	pa, eva, _, _ := processIn(t, hosts["a"], Scheduling{}, fastCfg("v4", "192.0.2.2"))
+	pb, evb, _, _ := processIn(t, hosts["b"], Scheduling{}, fastCfg("v4", "192.0.2.1"))
+	waitState(t, pa, "v4", wire.Up, 5*time.Second)
+	waitState(t, pb, "v4", wire.Up, 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // past the Poll Sequence
+	count := func(e *events) int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.all)
+	}
+	na, nb := count(eva), count(evb)
+	for i := 0; i < 3; i++ {
+		pids := []int{pa.PID(), pb.PID()}
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	_, _, late := pa.Status()
+	if late.Max < 150*time.Millisecond {
+		t.Fatalf("the timer was late at most %v: the pauses did not happen as meant", late.Max)
+	}
+	for _, p := range []*Process{pa, pb} {
+		if sts, _, _ := p.Status(); len(sts) != 1 || sts[0].State != wire.Up || sts[0].Flaps != 0 {
+			t.Errorf("after three pauses of the pair: %+v; want Up, no flap", sts)
+		}
+	}
+	if count(eva) != na || count(evb) != nb {
+		t.Errorf("state changes during the pauses: %d and %d", count(eva)-na, count(evb)-nb)
+	}
+}

@@ -338,11 +338,13 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained bool) {
 	drained = true
 	r.mu.Lock()
 	p := r.poll
+	var due time.Time // the deadline the timer fired for, if it did
 	for _, ev := range evs {
 		switch fd := int(ev.Fd); fd {
 		case epoll.TagTimer:
 			if armed := p.Armed(); !armed.IsZero() {
 				r.measureLocked(now, armed)
+				due = armed
 			}
 			p.TimerFired()
 		case epoll.TagWake:
@@ -352,6 +354,11 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained bool) {
 				drained = false
 			}
 		}
+	}
+	if !due.IsZero() {
+		// Woken late: a detection time that ran out while this process
+		// could not run is not the peer's failure (bfd.Set.Resumed).
+		r.set.Resumed(now, due)
 	}
 	r.set.Advance(now)
 	out := append(r.pending, r.flushLocked(now)...)
