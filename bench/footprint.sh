@@ -2,7 +2,9 @@
 # Footprint of vigil beside keepalived 2.2.7 (issue #7): RSS, CPU and
 # wake-ups per second for 1 master at 10 ms, an idle master at 1 s, 100 and
 # 1,000 masters at 1 s, and a virtual server with health checks; prints one
-# table. Also the binary's size. Run as root from the repository root:
+# table. Also the binary's size. Each configuration runs 25 s before its
+# window (past vigil's start), so a run takes about 10 minutes. Run as
+# root from the repository root:
 #   bash bench/footprint.sh            (VIGIL_BENCH_WINDOW=30 for longer windows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
