@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,9 +161,12 @@ func collectRuntime(f *Families) {
 	f.emit(mSys, float64(ms.Sys))
 	f.emit(mNextGC, float64(ms.NextGC))
 	f.emit(mGCCycles, float64(ms.NumGC))
-	gogc := debug.SetGCPercent(-1)
-	debug.SetGCPercent(gogc)
-	f.emit(mGOGC, float64(gogc))
+	// Read, not set and restored: vigil's collector tuner switches GOGC
+	// between 25 and off (cmd/vigil/memlimit.go), and a restore racing
+	// with it could leave GOGC off under the cap's limit.
+	gogc := []rtmetrics.Sample{{Name: "/gc/gogc:percent"}}
+	rtmetrics.Read(gogc)
+	f.emit(mGOGC, float64(int64(gogc[0].Value.Uint64())))
 	f.emit(mMemLimit, float64(debug.SetMemoryLimit(-1)))
 	f.emit(mMaxProcs, float64(runtime.GOMAXPROCS(0)))
 	f.emit(mStart, float64(processStart.UnixNano())/1e9)
