@@ -19,4 +19,13 @@
 // (6.8.7); passive sessions (6.1). Not implemented: demand mode, the echo
 // function and authentication (a packet with the A bit is dropped, as
 // 6.8.6 says for a session without authentication; keepalived has none).
+//
+// One departure from 6.8.4, which declares a session Down as soon as a
+// detection time passes without a packet: when the caller says it could
+// not run for longer than the peer's transmit interval (Set.Resumed: a
+// paused VM, a stopped process), a detection time that ran out in that
+// stall is extended once by one detection time from the wake-up, because
+// the peer's packets of that time may still be on their way or the peer
+// stalled with us. A dead peer is then declared Down one detection time
+// later than the RFC's rule would.
 package bfd
