@@ -93,7 +93,7 @@ func exported(t *testing.T) map[string]bool {
 	for _, d := range Defs() {
 		names[d.Name] = true
 	}
-	_, body := get(t, Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil }), "/metrics")
+	_, body := get(t, NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil }), "/metrics")
 	for _, l := range strings.Split(body, "\n") {
 		if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
 			names[f[2]] = true

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"slices"
 	"strings"
@@ -236,11 +236,24 @@ vigil_config_last_reload_successful 1
 	}
 }
 
-func get(t *testing.T, h http.Handler, path string) (int, string) {
+func get(t *testing.T, s *Server, path string) (int, string) {
 	t.Helper()
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	resp, err := http.Get(srv.URL + path)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	defer func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+		s.mu.Lock()
+		s.closed = false // the tests reuse a server
+		s.mu.Unlock()
+	}()
+	resp, err := http.Get("http://" + ln.Addr().String() + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +266,7 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestHandlerPaths(t *testing.T) {
-	up := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
+	up := NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
 	if code, body := get(t, up, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
@@ -266,7 +279,7 @@ func TestHandlerPaths(t *testing.T) {
 	if code, _ := get(t, up, "/"); code != 404 {
 		t.Errorf("/: %d, want 404: metrics are served on /metrics only", code)
 	}
-	down := Handler(func(context.Context) (control.Status, error) { return control.Status{}, errors.New("stuck") },
+	down := NewServer(func(context.Context) (control.Status, error) { return control.Status{}, errors.New("stuck") },
 		func(context.Context) error { return errors.New("stuck") })
 	if code, body := get(t, down, "/healthz"); code != 503 || !strings.Contains(body, "stuck") {
 		t.Errorf("/healthz of a stuck daemon: %d %q", code, body)
@@ -280,11 +293,62 @@ func TestHandlerPaths(t *testing.T) {
 // test on any problem it reports. The e2e test uses it on a real daemon.
 func TestPromtoolCheckMetrics(t *testing.T) {
 	testenv.RequireTool(t, "promtool")
-	h := Handler(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
+	h := NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
 	_, body := get(t, h, "/metrics")
 	cmd := exec.Command("promtool", "check", "metrics")
 	cmd.Stdin = strings.NewReader(body)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestServerRequests: the server answers HEAD without a body, refuses
+// other methods, malformed request lines and oversized heads with their
+// status, and drops a client that sends nothing within its timeout.
+func TestServerRequests(t *testing.T) {
+	s := NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
+	s.timeout = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	defer s.Close()
+	raw := func(req string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	for _, c := range []struct{ req, status, not string }{
+		{"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\n", "vigil_info"},
+		{"GET /healthz?x=1 HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n", ""},
+		{"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 Method Not Allowed\r\n", "vigil_info"},
+		{"GET /metrics\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", "vigil_info"},
+		{"GET /metrics HTTP/1.1\r\nX: " + strings.Repeat("a", maxHead) + "\r\n\r\n", "HTTP/1.1 431 ", "vigil_info"},
+		{"GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found\r\n", ""},
+	} {
+		got := raw(c.req)
+		if !strings.HasPrefix(got, c.status) || c.not != "" && strings.Contains(got, c.not) {
+			t.Errorf("%.40q: %.200q, want %q without %q", c.req, got, c.status, c.not)
+		}
+	}
+	// A client that sends nothing is dropped after the timeout.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil || time.Since(start) > 4*time.Second {
+		t.Errorf("an idle client: read %d bytes, %v after %v; want the connection closed after the timeout", n, err, time.Since(start))
 	}
 }

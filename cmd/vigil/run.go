@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,7 +275,7 @@ func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.
 		if err != nil {
 			return fatal(2, "--metrics "+o.metrics+": "+err.Error())
 		}
-		srv := &http.Server{Handler: metrics.Handler(d.Status, d.Alive), ReadHeaderTimeout: 5 * time.Second}
+		srv := metrics.NewServer(d.Status, d.Alive)
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
