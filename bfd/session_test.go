@@ -421,14 +421,22 @@ func TestResumedAfterAStall(t *testing.T) {
 		t.Errorf("a second stall in the same silence: %v at %v after waking, want Down at once", p.state(p.a), tr.At.Sub(woke))
 	}
 
-	// Late by less than the peer's interval: no grace.
+	// Late by less than the peer's interval: no grace. The stall must end
+	// after the detection time ran out, or Resumed has nothing to grace
+	// whatever the rule: the peer is cut, a runs until 3 ms before its
+	// detection time ends, then stalls 6 ms (under the 10 ms interval).
 	p = newPair(t, fast(), fast(), 7)
 	p.run(time.Second)
 	p.cut = true
-	p.pause(5*time.Millisecond, true)
-	p.run(100 * time.Millisecond)
 	lastRx := p.a.Sessions()[0].Status().LastRx
-	if tr := p.lastTransition("a"); tr.At.Sub(lastRx) > 30*time.Millisecond+200*time.Microsecond {
-		t.Errorf("a 5 ms late wake-up delayed the detection to %v after the last packet", tr.At.Sub(lastRx))
+	p.run(lastRx.Add(27 * time.Millisecond).Sub(p.now))
+	if p.state(p.a) != wire.Up {
+		t.Fatalf("a is %v before its detection time ran out", p.state(p.a))
+	}
+	woke = p.pause(6*time.Millisecond, true)
+	p.run(time.Millisecond)
+	tr = p.lastTransition("a")
+	if p.state(p.a) != wire.Down || tr.Diag != wire.DiagDetectExpired || tr.At.Sub(woke) > time.Millisecond {
+		t.Errorf("a 6 ms late wake-up past the detection time: %v, %+v (%v after waking), want Down at once", p.state(p.a), tr, tr.At.Sub(woke))
 	}
 }
