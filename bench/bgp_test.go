@@ -41,18 +41,11 @@ func newBGPBench(t *testing.T) *bgpBench {
 	t.Helper()
 	testenv.RequireTool(t, "vtysh", "nft")
 	l := labtest.New(t, "bgpbench")
-	if err := l.AddSegment("back"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.AddSegments(t, l, "back")
 	b := &bgpBench{t: t, lab: l}
 	add := func(name string, addrs ...string) *netlab.Host {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Connect(h, "eth0", "back", addrs...); err != nil {
-			t.Fatal(err)
-		}
+		h := labtest.AddHost(t, l, name)
+		labtest.Connect(t, l, h, "eth0", "back", addrs...)
 		return h
 	}
 	b.router = add("router", "198.51.100.254/24", "2001:db8:100::254/64")

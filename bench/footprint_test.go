@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"vigil/internal/labtest"
-	"vigil/internal/netlab"
 )
 
 // TestFootprint is issue #7's side-by-side run: for each configuration,
@@ -39,45 +38,24 @@ import (
 func TestFootprint(t *testing.T) {
 	requireBench(t)
 	window := time.Duration(envInt("VIGIL_BENCH_WINDOW", 10)) * time.Second
-	l, err := netlab.New("bfp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = l.Close() })
+	l := labtest.New(t, "bfp")
 	subnets := []string{"203.0.113", "198.51.100", "192.0.2"}
-	h, err := l.AddHost("n1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := labtest.AddHost(t, l, "n1")
 	for i := 0; i < 4; i++ {
 		seg := fmt.Sprintf("s%d", i)
-		if err := l.AddSegment(seg); err != nil {
-			t.Fatal(err)
-		}
+		labtest.AddSegments(t, l, seg)
 		addrs := []string{"2001:db8:0:" + strconv.Itoa(i) + "::254/64"}
 		if i < 3 {
 			addrs = append(addrs, subnets[i]+".254/24")
 		}
-		if _, err := l.Connect(h, fmt.Sprintf("eth%d", i), seg, addrs...); err != nil {
-			t.Fatal(err)
-		}
+		labtest.Connect(t, l, h, fmt.Sprintf("eth%d", i), seg, addrs...)
 	}
 	// peer runs the master of the backup row; rs the real servers.
-	peer, err := l.AddHost("peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Connect(peer, "eth0", "s0", "203.0.113.253/24"); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := l.AddHost("rs")
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer := labtest.AddHost(t, l, "peer")
+	labtest.Connect(t, l, peer, "eth0", "s0", "203.0.113.253/24")
+	rs := labtest.AddHost(t, l, "rs")
 	reals := []string{"203.0.113.11", "203.0.113.12", "203.0.113.13"}
-	if _, err := l.Connect(rs, "eth0", "s0", reals[0]+"/24", reals[1]+"/24", reals[2]+"/24"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.Connect(t, l, rs, "eth0", "s0", reals[0]+"/24", reals[1]+"/24", reals[2]+"/24")
 	ln, err := rs.Listen("tcp", ":80")
 	if err != nil {
 		t.Fatal(err)

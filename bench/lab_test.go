@@ -23,9 +23,7 @@ import (
 func newLAN(t *testing.T, prefix string) *netlab.Lab {
 	t.Helper()
 	l := labtest.New(t, prefix)
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.AddSegments(t, l, "lan")
 	return l
 }
 
@@ -33,15 +31,8 @@ func newLAN(t *testing.T, prefix string) *netlab.Lab {
 // returns the host and its switch-side port (for Cut and Heal).
 func addNode(t *testing.T, l *netlab.Lab, name, cidr string) (*netlab.Host, string) {
 	t.Helper()
-	h, err := l.AddHost(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := l.Connect(h, "eth0", "lan", cidr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, port
+	h := labtest.AddHost(t, l, name)
+	return h, labtest.Connect(t, l, h, "eth0", "lan", cidr)
 }
 
 // serveName answers probes on h's :8080 with by until ctx ends.

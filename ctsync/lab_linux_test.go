@@ -72,32 +72,20 @@ func newFailoverLab(t *testing.T, prefix string) *failoverLab {
 	t.Helper()
 	testenv.RequireLab(t, "nft", "sysctl")
 	l := labtest.New(t, prefix)
-	for _, seg := range []string{"front", "back"} {
-		if err := l.AddSegment(seg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	labtest.AddSegments(t, l, "front", "back")
 	f := &failoverLab{lab: l}
 	host := func(name string) *netlab.Host {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := labtest.AddHost(t, l, name)
 		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
 		return h
 	}
 	f.client, f.a, f.b, f.rs = host("client"), host("dira"), host("dirb"), host("rs")
-	connect := func(h *netlab.Host, ifname, seg string, addrs ...string) {
-		if _, err := l.Connect(h, ifname, seg, addrs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	connect(f.client, "eth0", "front", "198.51.100.10/24", "2001:db8:1::10/64")
-	connect(f.a, "eth0", "front", "198.51.100.2/24", "2001:db8:1::2/64")
-	connect(f.b, "eth0", "front", "198.51.100.3/24", "2001:db8:1::3/64")
-	connect(f.a, "eth1", "back", "203.0.113.2/24", "2001:db8:2::2/64")
-	connect(f.b, "eth1", "back", "203.0.113.3/24", "2001:db8:2::3/64")
-	connect(f.rs, "eth0", "back", "203.0.113.10/24", "2001:db8:2::10/64")
+	labtest.Connect(t, l, f.client, "eth0", "front", "198.51.100.10/24", "2001:db8:1::10/64")
+	labtest.Connect(t, l, f.a, "eth0", "front", "198.51.100.2/24", "2001:db8:1::2/64")
+	labtest.Connect(t, l, f.b, "eth0", "front", "198.51.100.3/24", "2001:db8:1::3/64")
+	labtest.Connect(t, l, f.a, "eth1", "back", "203.0.113.2/24", "2001:db8:2::2/64")
+	labtest.Connect(t, l, f.b, "eth1", "back", "203.0.113.3/24", "2001:db8:2::3/64")
+	labtest.Connect(t, l, f.rs, "eth0", "back", "203.0.113.10/24", "2001:db8:2::10/64")
 	labtest.MustRun(t, f.rs, "ip", "route", "add", "default", "via", "203.0.113.1")
 	labtest.MustRun(t, f.rs, "ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
 	for _, d := range []*netlab.Host{f.a, f.b} {

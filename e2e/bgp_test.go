@@ -100,12 +100,12 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 	x.client, add = lbFrontBack(t, l)
 	labtest.MustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 	x.router = add("router")
-	lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
-	lbConnect(t, l, x.router, "eth1", "back", bgpRouterIP+"/24")
+	labtest.Connect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
+	labtest.Connect(t, l, x.router, "eth1", "back", bgpRouterIP+"/24")
 	labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1")
 	for i := 1; i <= ndirs; i++ {
 		d := add(fmt.Sprintf("dir%d", i))
-		x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i)))
+		x.ports = append(x.ports, labtest.Connect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i)))
 		labtest.MustRun(t, d, "ip", "route", "add", "default", "via", bgpRouterIP)
 		// Counts the new flows the router sends this director (the SYNs
 		// addressed to it), before vigil's own ingress chain.
@@ -116,7 +116,7 @@ func newBGPLabWith(t *testing.T, prefix, kind string, ndirs int, x *bgpLab) *bgp
 		name := fmt.Sprintf("r%d", i)
 		h := add(name)
 		addr := fmt.Sprintf("198.51.100.%d", 10+i)
-		lbConnect(t, l, h, "eth0", "back", addr+"/24")
+		labtest.Connect(t, l, h, "eth0", "back", addr+"/24")
 		labtest.MustRun(t, h, "ip", "addr", "add", bgpVIP+"/32", "dev", "lo")
 		labtest.MustRun(t, h, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
 		labtest.MustRun(t, h, "ip", "route", "add", "default", "via", bgpRouterIP)

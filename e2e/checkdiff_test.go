@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
 )
@@ -375,30 +376,11 @@ func copyCorpus(t *testing.T) string {
 // eth0 and eth1 on two segments, documentation addresses only.
 func checkLab(t *testing.T) *netlab.Host {
 	t.Helper()
-	lab, err := netlab.New(labPrefix())
-	if err != nil {
-		t.Fatalf("netlab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("netlab close: %v", err)
-		}
-	})
-	for _, seg := range []string{"lan0", "lan1"} {
-		if err := lab.AddSegment(seg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := lab.AddHost("node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Connect(h, "eth0", "lan0", "192.0.2.1/24", "2001:db8:1::1/64"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Connect(h, "eth1", "lan1", "198.51.100.1/24", "203.0.113.1/24", "2001:db8:2::1/64"); err != nil {
-		t.Fatal(err)
-	}
+	lab := labtest.New(t, labPrefix())
+	labtest.AddSegments(t, lab, "lan0", "lan1")
+	h := labtest.AddHost(t, lab, "node")
+	labtest.Connect(t, lab, h, "eth0", "lan0", "192.0.2.1/24", "2001:db8:1::1/64")
+	labtest.Connect(t, lab, h, "eth1", "lan1", "198.51.100.1/24", "203.0.113.1/24", "2001:db8:2::1/64")
 	return h
 }
 

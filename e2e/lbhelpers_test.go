@@ -127,39 +127,19 @@ type lbLab struct {
 	rs     []*realServer
 }
 
-// lbConnect is netlab's Connect that fails the test on error.
-func lbConnect(t *testing.T, l *netlab.Lab, h *netlab.Host, ifname, seg string, addrs ...string) string {
-	t.Helper()
-	port, err := l.Connect(h, ifname, seg, addrs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // lbFrontBack adds the segments front and back to l and the client on
 // front (lbClientAddr and its aliases); it returns the client and a
 // function that adds a host.
 func lbFrontBack(t *testing.T, l *netlab.Lab) (client *netlab.Host, add func(string) *netlab.Host) {
 	t.Helper()
-	for _, s := range []string{"front", "back"} {
-		if err := l.AddSegment(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	add = func(name string) *netlab.Host {
-		h, err := l.AddHost(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	labtest.AddSegments(t, l, "front", "back")
+	add = func(name string) *netlab.Host { return labtest.AddHost(t, l, name) }
 	client = add("client")
 	caddrs := []string{lbClientAddr + "/24"}
 	for i := 1; i <= lbClientAliases; i++ {
 		caddrs = append(caddrs, fmt.Sprintf("192.0.2.%d/24", 10+i))
 	}
-	lbConnect(t, l, client, "eth0", "front", caddrs...)
+	labtest.Connect(t, l, client, "eth0", "front", caddrs...)
 	return client, add
 }
 
@@ -192,19 +172,19 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 	case "FNAT", "NAT":
 		x.vip = netip.MustParseAddr(lbVIPFront)
 		for i, d := range x.dirs {
-			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "front", fmt.Sprintf("192.0.2.%d/24", i+1)))
-			lbConnect(t, l, d, "eth1", "back", fmt.Sprintf("198.51.100.%d/24", i+1))
+			x.ports = append(x.ports, labtest.Connect(t, l, d, "eth0", "front", fmt.Sprintf("192.0.2.%d/24", i+1)))
+			labtest.Connect(t, l, d, "eth1", "back", fmt.Sprintf("198.51.100.%d/24", i+1))
 			labtest.MustRun(t, d, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		}
 	case "DR":
 		x.vip = netip.MustParseAddr(lbVIPDR)
 		x.router = add("router")
-		lbConnect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
-		lbConnect(t, l, x.router, "eth1", "back", "198.51.100.254/24")
+		labtest.Connect(t, l, x.router, "eth0", "front", "192.0.2.254/24")
+		labtest.Connect(t, l, x.router, "eth1", "back", "198.51.100.254/24")
 		labtest.MustRun(t, x.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 		labtest.MustRun(t, x.client, "ip", "route", "add", "default", "via", "192.0.2.254")
 		for i, d := range x.dirs {
-			x.ports = append(x.ports, lbConnect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i+1)))
+			x.ports = append(x.ports, labtest.Connect(t, l, d, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", i+1)))
 			// A director is a host like any other: it reaches the world
 			// through the router (and so could answer a client itself).
 			labtest.MustRun(t, d, "ip", "route", "add", "default", "via", "198.51.100.254")
@@ -216,7 +196,7 @@ func newLBLab(t *testing.T, prefix, kind string, ndirs int) *lbLab {
 		name := fmt.Sprintf("r%d", i)
 		h := add(name)
 		addr := fmt.Sprintf("198.51.100.%d", 10+i)
-		port := lbConnect(t, l, h, "eth0", "back", addr+"/24")
+		port := labtest.Connect(t, l, h, "eth0", "back", addr+"/24")
 		switch kind {
 		case "NAT":
 			labtest.MustRun(t, h, "ip", "route", "add", "default", "via", lbLocalAddr)

@@ -11,7 +11,6 @@ import (
 
 	"vigil/internal/inet"
 	"vigil/internal/labtest"
-	"vigil/internal/netlab"
 	"vigil/lb"
 )
 
@@ -33,26 +32,13 @@ func apply(t *testing.T, dp *Dataplane, ss ...lb.Service) lb.Desired {
 // own link (FNAT, whose local addresses 198.51.100.200-201 are on it).
 func natLab(t *testing.T, prefix string, gateway bool) *lab {
 	x := newLab(t, prefix)
-	for _, s := range []string{"front", "back"} {
-		if err := x.l.AddSegment(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn := func(h *netlab.Host, seg string, addrs ...string) {
-		if _, err := x.l.Connect(h, "eth0", seg, addrs...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	conn(x.client, "front", "203.0.113.2/24", "2001:db8:f::2/64")
-	if _, err := x.l.Connect(x.director, "eth0", "front", "203.0.113.1/24", "203.0.113.10/32", "2001:db8:f::1/64", "2001:db8:f::10/128"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := x.l.Connect(x.director, "eth1", "back", "198.51.100.1/24", "198.51.100.200/32", "198.51.100.201/32", "2001:db8:b::1/64"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.AddSegments(t, x.l, "front", "back")
+	labtest.Connect(t, x.l, x.client, "eth0", "front", "203.0.113.2/24", "2001:db8:f::2/64")
+	labtest.Connect(t, x.l, x.director, "eth0", "front", "203.0.113.1/24", "203.0.113.10/32", "2001:db8:f::1/64", "2001:db8:f::10/128")
+	labtest.Connect(t, x.l, x.director, "eth1", "back", "198.51.100.1/24", "198.51.100.200/32", "198.51.100.201/32", "2001:db8:b::1/64")
 	sysctl(t, x.director, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	for i, h := range x.rs {
-		conn(h, "back", fmt.Sprintf("198.51.100.%d/24", 11+i), fmt.Sprintf("2001:db8:b::%d/64", 11+i))
+		labtest.Connect(t, x.l, h, "eth0", "back", fmt.Sprintf("198.51.100.%d/24", 11+i), fmt.Sprintf("2001:db8:b::%d/64", 11+i))
 		if gateway {
 			labtest.MustRun(t, h, "ip", "route", "add", "default", "via", "198.51.100.1")
 			labtest.MustRun(t, h, "ip", "-6", "route", "add", "default", "via", "2001:db8:b::1")
@@ -214,21 +200,13 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 // idempotence for DR.
 func TestDR(t *testing.T) {
 	x := newLab(t, "nftdr")
-	if err := x.l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := x.l.Connect(x.client, "eth0", "lan", "192.0.2.2/24"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := x.l.Connect(x.director, "eth0", "lan", "192.0.2.1/24", "192.0.2.100/32"); err != nil {
-		t.Fatal(err)
-	}
+	labtest.AddSegments(t, x.l, "lan")
+	labtest.Connect(t, x.l, x.client, "eth0", "lan", "192.0.2.2/24")
+	labtest.Connect(t, x.l, x.director, "eth0", "lan", "192.0.2.1/24", "192.0.2.100/32")
 	var bs []lb.Backend
 	for i, h := range x.rs {
 		addr := fmt.Sprintf("192.0.2.%d", 11+i)
-		if _, err := x.l.Connect(h, "eth0", "lan", addr+"/24"); err != nil {
-			t.Fatal(err)
-		}
+		labtest.Connect(t, x.l, h, "eth0", "lan", addr+"/24")
 		sysctl(t, h, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
 		labtest.MustRun(t, h, "ip", "addr", "add", "192.0.2.100/32", "dev", "lo")
 		var mac net.HardwareAddr

@@ -63,19 +63,9 @@ func newLab(t *testing.T, prefix string) *lab {
 	testenv.RequireLab(t, "nft")
 	l := labtest.New(t, prefix)
 	x := &lab{l: l}
-	var err error
-	if x.client, err = l.AddHost("client"); err != nil {
-		t.Fatal(err)
-	}
-	if x.director, err = l.AddHost("dir"); err != nil {
-		t.Fatal(err)
-	}
+	x.client, x.director = labtest.AddHost(t, l, "client"), labtest.AddHost(t, l, "dir")
 	for i := 1; i <= 3; i++ {
-		h, err := l.AddHost(fmt.Sprintf("rs%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		x.rs = append(x.rs, h)
+		x.rs = append(x.rs, labtest.AddHost(t, l, fmt.Sprintf("rs%d", i)))
 	}
 	return x
 }
@@ -136,11 +126,7 @@ type conn struct {
 func oneHost(t *testing.T, prefix string) *netlab.Host {
 	t.Helper()
 	testenv.RequireLab(t, "nft")
-	h, err := labtest.New(t, prefix).AddHost("h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return labtest.AddHost(t, labtest.New(t, prefix), "h")
 }
 
 // keepAlive opens a keep-alive connection to vip (closed when the test

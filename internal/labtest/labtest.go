@@ -34,6 +34,39 @@ func New(t testing.TB, prefix string) *netlab.Lab {
 	return l
 }
 
+// AddSegments adds the named segments (bridges) to l; an error fails the
+// test.
+func AddSegments(t testing.TB, l *netlab.Lab, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := l.AddSegment(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// AddHost adds the host name to l; an error fails the test.
+func AddHost(t testing.TB, l *netlab.Lab, name string) *netlab.Host {
+	t.Helper()
+	h, err := l.AddHost(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Connect plugs h into segment seg as ifname with the addresses (see
+// netlab's Connect) and returns the switch-side port; an error fails the
+// test.
+func Connect(t testing.TB, l *netlab.Lab, h *netlab.Host, ifname, seg string, addrs ...string) string {
+	t.Helper()
+	port, err := l.Connect(h, ifname, seg, addrs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
 // LAN builds the lab prefix with one segment "lan" and the named hosts, in
 // order, each with eth0 on the segment addressed from addrs[name]. It
 // returns the lab, the hosts and their switch-side ports (for Cut and
@@ -43,20 +76,11 @@ func LAN(t testing.TB, prefix string, addrs map[string][]string, names ...string
 	t.Helper()
 	testenv.RequireLab(t)
 	l := New(t, prefix)
-	if err := l.AddSegment("lan"); err != nil {
-		t.Fatal(err)
-	}
+	AddSegments(t, l, "lan")
 	hosts, ports := map[string]*netlab.Host{}, map[string]string{}
 	for _, n := range names {
-		h, err := l.AddHost(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port, err := l.Connect(h, "eth0", "lan", addrs[n]...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hosts[n], ports[n] = h, port
+		h := AddHost(t, l, n)
+		hosts[n], ports[n] = h, Connect(t, l, h, "eth0", "lan", addrs[n]...)
 	}
 	return l, hosts, ports
 }
