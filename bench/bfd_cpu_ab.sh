@@ -17,22 +17,10 @@ BINS=("$A" "$B" ${VIGIL_AB_MORE:-})
 BUSY=${VIGIL_AB_BUSY:-0}
 tag=${VIGIL_LAB_TAG:-x}
 n0=vbcpu0$tag n1=vbcpu1$tag
-dir=$(mktemp -d)
-cleanup() {
-	for p in $(cat "$dir"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	ip netns del "$n0" 2>/dev/null || true
-	ip netns del "$n1" 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-ip netns add "$n0"
-ip netns add "$n1"
-ip link add vbc0 netns "$n0" type veth peer name vbc1 netns "$n1"
+. "$(dirname "$0")/pairlab.sh"
+pairlab_init
+pairlab_add "$n0" "$n1" vbc
 for i in 0 1; do
-	ns=$n0; [ $i = 1 ] && ns=$n1
-	ip -n "$ns" addr add 192.0.2.$((i + 1))/24 dev vbc$i
-	ip -n "$ns" link set vbc$i up
-	ip -n "$ns" link set lo up
 	cat >"$dir/k$i.conf" <<CONF
 bfd_instance peer {
   neighbor_ip 192.0.2.$((2 - i))
@@ -62,13 +50,7 @@ for r in $(seq "$ROUNDS"); do
 		pids=()
 		for i in 0 1; do
 			ns=$n0; [ $i = 1 ] && ns=$n1
-			if [ "$bin" = keepalived ]; then
-				ip netns exec "$ns" keepalived -n -l -D -f "$dir/k$i.conf" -p "$dir/k$i.kpid" -r "$dir/r$i.kpid" \
-					-c "$dir/c$i.kpid" -b "$dir/b$i.kpid" >"$dir/log$i" 2>&1 &
-			else
-				ip netns exec "$ns" "$bin" run -f "$dir/k$i.conf" -control "$dir/s$i" -log-level warn >"$dir/log$i" 2>&1 &
-			fi
-			echo $! >"$dir/v$i.pid"
+			pairlab_run "$bin" "$ns" $i
 			pids+=($!)
 		done
 		sleep 5

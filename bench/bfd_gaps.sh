@@ -20,37 +20,18 @@ shift
 BUSY=${VIGIL_GAPS_BUSY:-6}
 [ -z "${VIGIL_GAPS_GROUP_NICE:-}" ] || echo "$VIGIL_GAPS_GROUP_NICE" >/proc/self/autogroup
 tag=${VIGIL_LAB_TAG:-x}
-dir=$(mktemp -d)
-nss=()
-cleanup() {
-	for p in $(cat "$dir"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	sleep 1
-	for n in "${nss[@]}"; do ip netns del "$n" 2>/dev/null || true; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/pairlab.sh"
+pairlab_init
 k=0
 for bin in "$@"; do
 	n0=vg${k}a$tag n1=vg${k}b$tag
-	nss+=("$n0" "$n1")
-	ip netns add "$n0"
-	ip netns add "$n1"
-	ip link add vg0 netns "$n0" type veth peer name vg1 netns "$n1"
+	pairlab_add "$n0" "$n1" vg
 	for i in 0 1; do
 		ns=$n0
 		[ $i = 1 ] && ns=$n1
-		ip -n "$ns" addr add 192.0.2.$((i + 1))/24 dev vg$i
-		ip -n "$ns" link set vg$i up
-		ip -n "$ns" link set lo up
 		printf 'bfd_instance peer {\n  neighbor_ip 192.0.2.%d\n  source_ip 192.0.2.%d\n  min_rx 10\n  min_tx 10\n  multiplier 3\n}\n' \
 			$((2 - i)) $((i + 1)) >"$dir/k$k$i.conf"
-		if [ "$bin" = keepalived ]; then
-			ip netns exec "$ns" keepalived -n -l -D -f "$dir/k$k$i.conf" -p "$dir/p$k$i.kp" -r "$dir/r$k$i.kp" \
-				-c "$dir/c$k$i.kp" -b "$dir/b$k$i.kp" >"$dir/log$k$i" 2>&1 &
-		else
-			ip netns exec "$ns" "$bin" run -f "$dir/k$k$i.conf" -control "$dir/s$k$i" -log-level warn >"$dir/log$k$i" 2>&1 &
-		fi
-		echo $! >"$dir/v$k$i.pid"
+		pairlab_run "$bin" "$ns" $k$i
 	done
 	ip netns exec "$n0" tcpdump -i vg0 -n -s 96 -w "$dir/cap$k.pcap" udp port 3784 2>/dev/null &
 	echo $! >"$dir/t$k.pid"

@@ -31,22 +31,10 @@ esac
 settle=${VIGIL_AB_SETTLE:-$settle}
 tag=${VIGIL_LAB_TAG:-x}
 n0=vfab0$tag n1=vfab1$tag
-dir=$(mktemp -d)
-cleanup() {
-	for p in $(cat "$dir"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	ip netns del "$n0" 2>/dev/null || true
-	ip netns del "$n1" 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-ip netns add "$n0"
-ip netns add "$n1"
-ip link add vfa0 netns "$n0" type veth peer name vfa1 netns "$n1"
+. "$(dirname "$0")/pairlab.sh"
+pairlab_init
+pairlab_add "$n0" "$n1" vfa
 for i in 0 1; do
-	ns=$n0; [ $i = 1 ] && ns=$n1
-	ip -n "$ns" addr add 192.0.2.$((i + 1))/24 dev vfa$i
-	ip -n "$ns" link set vfa$i up
-	ip -n "$ns" link set lo up
 	prio=150; [ $i = 1 ] && prio=200
 	cat >"$dir/k$i.conf" <<CONF
 vrrp_instance VI_1 {
