@@ -15,11 +15,8 @@ BINS=("$A" "$B" ${VIGIL_AB_MORE:-})
 # VIGIL_AB_BUSY=N runs N busy loops while measuring: the flaps (keepalived:
 # "Entering Down state" lines of end 1) then compare false downs.
 BUSY=${VIGIL_AB_BUSY:-0}
-tag=${VIGIL_LAB_TAG:-x}
-n0=vbcpu0$tag n1=vbcpu1$tag
 . "$(dirname "$0")/pairlab.sh"
-pairlab_init
-pairlab_add "$n0" "$n1" vbc
+pairlab_pair vbc
 for i in 0 1; do
 	cat >"$dir/k$i.conf" <<CONF
 bfd_instance peer {

@@ -9,26 +9,9 @@
 # Run as root:   bash bench/bfd_pause.sh BIN [BIN|keepalived]... ; PAUSES=N MS=M to change
 set -euo pipefail
 PAUSES=${PAUSES:-10} MS=${MS:-100}
-tag=${VIGIL_LAB_TAG:-x}
-n0=vbs0$tag n1=vbs1$tag
-dir=$(mktemp -d)
-cleanup() {
-	for p in $(cat "$dir"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-	sleep 1
-	ip netns del "$n0" 2>/dev/null || true
-	ip netns del "$n1" 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-ip netns add "$n0"
-ip netns add "$n1"
-ip link add vbs0 netns "$n0" type veth peer name vbs1 netns "$n1"
+. "$(dirname "$0")/pairlab.sh"
+pairlab_pair vbs
 for i in 0 1; do
-	ns=$n0
-	[ $i = 1 ] && ns=$n1
-	ip -n "$ns" addr add 192.0.2.$((i + 1))/24 dev vbs$i
-	ip -n "$ns" link set vbs$i up
-	ip -n "$ns" link set lo up
 	printf 'bfd_instance peer {\n  neighbor_ip 192.0.2.%d\n  source_ip 192.0.2.%d\n  min_rx 10\n  min_tx 10\n  multiplier 3\n}\n' \
 		$((2 - i)) $((i + 1)) >"$dir/k$i.conf"
 done
@@ -46,19 +29,13 @@ for bin in "$@"; do
 	for i in 0 1; do
 		ns=$n0
 		[ $i = 1 ] && ns=$n1
-		if [ "$bin" = keepalived ]; then
-			ip netns exec "$ns" keepalived -n -l -D -f "$dir/k$i.conf" -p "$dir/p$i.kp" -r "$dir/r$i.kp" \
-				-c "$dir/c$i.kp" -b "$dir/b$i.kp" >"$dir/log$i" 2>&1 &
-		else
-			ip netns exec "$ns" "$bin" run -f "$dir/k$i.conf" -control "$dir/s$i" -log-level warn >"$dir/log$i" 2>&1 &
-		fi
-		echo $! >"$dir/v$i.pid"
+		pairlab_run "$bin" "$ns" $i
 		pids+=($!)
 	done
 	sleep 5
 	bfd=()
 	for i in 0 1; do
-		if [ "$bin" = keepalived ]; then bfd+=("$(cat "$dir/b$i.kp")"); else bfd+=("$(pgrep -P "${pids[$i]}" | head -1)"); fi
+		if [ "$bin" = keepalived ]; then bfd+=("$(cat "$dir/b$i.kpid")"); else bfd+=("$(pgrep -P "${pids[$i]}" | head -1)"); fi
 	done
 	before=$(downs "$bin")
 	for _ in $(seq "$PAUSES"); do
@@ -70,5 +47,5 @@ for bin in "$@"; do
 	printf '%s\t%d x %d ms\t%d\n' "$bin" "$PAUSES" "$MS" $(($(downs "$bin") - before))
 	for p in "${pids[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
 	sleep 1
-	rm -f "$dir"/*.pid "$dir"/*.kp "$dir"/s0 "$dir"/s1
+	rm -f "$dir"/*.pid "$dir"/*.kpid "$dir"/s0 "$dir"/s1
 done

@@ -29,11 +29,8 @@ idle) ival=1 peer=0 settle=5 ;;
 *) echo "mode: master10, backup10 or idle" >&2; exit 2 ;;
 esac
 settle=${VIGIL_AB_SETTLE:-$settle}
-tag=${VIGIL_LAB_TAG:-x}
-n0=vfab0$tag n1=vfab1$tag
 . "$(dirname "$0")/pairlab.sh"
-pairlab_init
-pairlab_add "$n0" "$n1" vfa
+pairlab_pair vfa
 for i in 0 1; do
 	prio=150; [ $i = 1 ] && prio=200
 	cat >"$dir/k$i.conf" <<CONF

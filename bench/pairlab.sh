@@ -1,11 +1,15 @@
 # Sourced by the benchmarks that run a pair of daemons on one veth between
-# two network namespaces (bfd_cpu_ab.sh, footprint_ab.sh, bfd_gaps.sh).
+# two network namespaces (bfd_cpu_ab.sh, footprint_ab.sh, bfd_gaps.sh,
+# bfd_pause.sh).
 #
 # pairlab_init makes the work directory $dir and, for the script's exit,
 # kills the processes whose pid files (*.pid) are in it, deletes the
 # namespaces pairlab_add made and removes the directory.
 # pairlab_add N0 N1 IF joins namespaces N0 and N1 by a veth, IF0 in N0 with
 # 192.0.2.1/24 and IF1 in N1 with 192.0.2.2/24, both up, lo up in each.
+# pairlab_pair P is both for a script's one pair: namespaces $n0 (P0 and
+# $VIGIL_LAB_TAG, so that two developers' runs never meet) and $n1 (P1...)
+# joined by IF P.
 pairlab_ns=()
 pairlab_init() {
 	dir=$(mktemp -d)
@@ -17,6 +21,12 @@ pairlab_cleanup() {
 	sleep 1 # the killed daemons leave their namespaces
 	for n in "${pairlab_ns[@]}"; do ip netns del "$n" 2>/dev/null || true; done
 	rm -rf "$dir"
+}
+pairlab_pair() {
+	local tag=${VIGIL_LAB_TAG:-x}
+	n0=${1}0$tag n1=${1}1$tag
+	pairlab_init
+	pairlab_add "$n0" "$n1" "$1"
 }
 pairlab_add() {
 	local n0=$1 n1=$2 ifp=$3 i ns
