@@ -97,28 +97,7 @@ func (a *turn) before(b *turn) bool {
 
 func maglevFill(backends []Backend, m int) []int {
 	mm := uint64(m)
-	all := make([]turn, len(backends))
-	var key [18]byte
-	skips := make(map[uint64]bool, len(backends))
-	for i, b := range backends {
-		k := backendKey(&key, b)
-		h1, h2 := maglevHashes(k)
-		all[i] = turn{idx: i, weight: uint64(b.Weight), pos: h1 % mm}
-		if mm > 1 {
-			// Two backends with the same skip walk the same cycle of slots
-			// and keep colliding: with such a pair, removing any third
-			// backend was seen to move 24% of the others' entries. The
-			// later one (in Backends order) rehashes until its skip is its
-			// own; that makes its permutation depend on the other's
-			// presence, a rarer and smaller cost.
-			skip := h2%(mm-1) + 1
-			for try := uint64(1); skips[skip] && try <= 64; try++ {
-				skip = mix64(h2+try*0x9e3779b97f4a7c15)%(mm-1) + 1
-			}
-			skips[skip] = true
-			all[i].skip = skip
-		}
-	}
+	all := maglevTurns(backends, mm)
 	// A binary min-heap of turns, hand-written: the fill pops and pushes
 	// once per slot, and container/heap's interface calls were a third of
 	// the time for 1,000 backends.
@@ -178,6 +157,36 @@ func maglevFill(backends []Backend, m int) []int {
 		}
 	}
 	return table
+}
+
+// maglevTurns is each backend's permutation: its first slot and its skip.
+func maglevTurns(backends []Backend, mm uint64) []turn {
+	all := make([]turn, len(backends))
+	var key [18]byte
+	skips := make(map[uint64]bool, len(backends))
+	for i, b := range backends {
+		k := backendKey(&key, b)
+		h1, h2 := maglevHashes(k)
+		all[i] = turn{idx: i, weight: uint64(b.Weight), pos: h1 % mm}
+		if mm > 1 {
+			// Two backends with the same skip walk the same cycle of slots
+			// and keep colliding: with such a pair, removing any third
+			// backend was seen to move 24% of the others' entries. The
+			// later one (in Backends order) rehashes until its skip is its
+			// own; that makes its permutation depend on the other's
+			// presence: adding or removing a backend that sorts before it
+			// with the same skip moves most of its entries (about 1/N of
+			// the table, once in several thousand changes at N = 7; the
+			// disruption tests allow for it), a rarer and smaller cost.
+			skip := h2%(mm-1) + 1
+			for try := uint64(1); skips[skip] && try <= 64; try++ {
+				skip = mix64(h2+try*0x9e3779b97f4a7c15)%(mm-1) + 1
+			}
+			skips[skip] = true
+			all[i].skip = skip
+		}
+	}
+	return all
 }
 
 // forceHeap makes maglevFill take the weighted path always (tests).

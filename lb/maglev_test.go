@@ -34,6 +34,43 @@ func genBackends(t *rapid.T, n, maxW int) []Backend {
 	return bs
 }
 
+// reskipped is the set of backends (by address:port) present in both a and
+// b whose skip differs between the two tables: the partner of a skip
+// collision that the change made or unmade (maglevTurns). Their entries
+// move by design; the disruption bounds are about everyone else's.
+func reskipped(t *rapid.T, a, b []Backend, m int) map[netip.AddrPort]bool {
+	skip := func(bs []Backend) map[netip.AddrPort]uint64 {
+		out := map[netip.AddrPort]uint64{}
+		for i, tr := range maglevTurns(bs, uint64(m)) {
+			out[bs[i].AddrPort()] = tr.skip
+		}
+		return out
+	}
+	sa, sb := skip(a), skip(b)
+	out := map[netip.AddrPort]bool{}
+	for k, v := range sa {
+		if w, ok := sb[k]; ok && w != v {
+			out[k] = true
+		}
+	}
+	if len(out) > 1 {
+		t.Fatalf("one change re-made the skips of %d backends: %v", len(out), out)
+	}
+	return out
+}
+
+// shareOf is the part of the weight of bs that the backends in set hold.
+func shareOf(bs []Backend, set map[netip.AddrPort]bool) float64 {
+	w, in := 0, 0
+	for _, b := range bs {
+		w += b.Weight
+		if set[b.AddrPort()] {
+			in += b.Weight
+		}
+	}
+	return float64(in) / float64(w)
+}
+
 func counts(table []int, n int) []int {
 	c := make([]int, n)
 	for _, i := range table {
@@ -77,7 +114,11 @@ func TestMaglevSharesFollowWeights(t *testing.T) {
 // searching 3,000 draws, found 6.1% (34 backends); at M = 4093 it found
 // 12.7% with 8 backends, hence the ladder's floor, and before skips were
 // made distinct 24% with 5. TestMaglevMeanDisruption bounds the typical
-// case.
+// case. A backend whose skip the removal re-made (it collided with the
+// removed one's, see maglevTurns) changes its whole permutation by design, a
+// removal and an addition in one: its entries are not counted among the
+// others', and its share is added to both bounds (rapid found such a pair:
+// 13.3% of the others' entries with 7 backends).
 func TestMaglevRemovalDisruptsLittle(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 60).Draw(t, "n")
@@ -87,6 +128,7 @@ func TestMaglevRemovalDisruptsLittle(t *testing.T) {
 		before, _ := MaglevTable(bs, m)
 		rest := slices.Delete(slices.Clone(bs), r, r+1)
 		after, _ := MaglevTable(rest, m)
+		re := reskipped(t, bs, rest, m)
 		moved, stayed, total := 0, 0, 0
 		for i := range before {
 			old := bs[before[i]].AddrPort()
@@ -97,19 +139,19 @@ func TestMaglevRemovalDisruptsLittle(t *testing.T) {
 			if before[i] == r {
 				continue
 			}
+			if re[old] {
+				continue
+			}
 			stayed++
 			if old != now {
 				moved++
 			}
 		}
-		if f := float64(moved) / float64(stayed); f > 0.10 {
-			t.Fatalf("removing %v of %d moved %d of %d other entries (%.2f%%)", bs[r].AddrPort(), n, moved, stayed, 100*f)
+		reShare := shareOf(bs, re)
+		if f := float64(moved) / float64(stayed); f > 0.10+reShare {
+			t.Fatalf("removing %v of %d moved %d of %d other entries (%.2f%%; re-skipped %v)", bs[r].AddrPort(), n, moved, stayed, 100*f, re)
 		}
-		W := 0
-		for _, b := range bs {
-			W += b.Weight
-		}
-		share := float64(bs[r].Weight) / float64(W)
+		share := shareOf(bs, map[netip.AddrPort]bool{bs[r].AddrPort(): true}) + reShare
 		if f := float64(total) / float64(m); f > share+0.10 {
 			t.Fatalf("removing one of %d (share %.3f) changed %.3f of the table", n, share, f)
 		}
@@ -117,7 +159,9 @@ func TestMaglevRemovalDisruptsLittle(t *testing.T) {
 }
 
 // Adding a backend is the mirror image: existing backends keep their slots
-// except the ones the newcomer takes and at most 10% more.
+// except the ones the newcomer takes and at most 10% more; a backend whose
+// skip the newcomer's re-made (maglevTurns) is not counted, and its share is
+// added to the bound (rapid found such a pair: 19.7% with 7 backends).
 func TestMaglevAdditionDisruptsLittle(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(2, 60).Draw(t, "n")
@@ -127,14 +171,19 @@ func TestMaglevAdditionDisruptsLittle(t *testing.T) {
 		without := slices.Delete(slices.Clone(bs), a, a+1)
 		before, _ := MaglevTable(without, m)
 		after, _ := MaglevTable(bs, m)
+		re := reskipped(t, without, bs, m)
 		moved := 0
 		for i := range before {
-			if now := bs[after[i]]; now.AddrPort() != bs[a].AddrPort() && now.AddrPort() != without[before[i]].AddrPort() {
+			old := without[before[i]].AddrPort()
+			if re[old] {
+				continue
+			}
+			if now := bs[after[i]]; now.AddrPort() != bs[a].AddrPort() && now.AddrPort() != old {
 				moved++
 			}
 		}
-		if f := float64(moved) / float64(m); f > 0.10 {
-			t.Fatalf("adding %v to %d moved %.2f%% of entries between old backends", bs[a].AddrPort(), n-1, 100*f)
+		if f := float64(moved) / float64(m); f > 0.10+shareOf(bs, re) {
+			t.Fatalf("adding %v to %d moved %.2f%% of entries between old backends (re-skipped %v)", bs[a].AddrPort(), n-1, 100*f, re)
 		}
 	})
 }
