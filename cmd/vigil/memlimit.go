@@ -45,13 +45,15 @@ const gcQuiet = 10 * time.Second
 
 // setMemoryLimit applies --memory-limit (or the defaults) to the runtime
 // and, unless GOGC is set, starts the gcTuner under that limit as its cap.
-func setMemoryLimit(v string, log *slog.Logger) error {
+// stop ends the tuner: a run that returns (in tests, the process goes on)
+// must not leave it changing the collector's settings.
+func setMemoryLimit(v string, log *slog.Logger) (stop func(), err error) {
 	limit := int64(defaultMemoryLimit)
 	switch {
 	case v != "":
 		n, err := parseSize(v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		limit = n
 		log.Debug("memory limit", "bytes", n)
@@ -63,10 +65,9 @@ func setMemoryLimit(v string, log *slog.Logger) error {
 		// The operator chose the collector's pacing: GOGC as the runtime
 		// read it, and its forced collection every two minutes (unless
 		// GOGC=off).
-		return nil
+		return func() {}, nil
 	}
-	startGCTuner(limit, gcQuiet, nil)
-	return nil
+	return startGCTuner(limit, gcQuiet, nil).stop, nil
 }
 
 // gcTuner paces the collector in two modes. While the heap moves (the

@@ -165,9 +165,11 @@ func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.
 	if umask >= 0 {
 		syscall.Umask(umask)
 	}
-	if err := setMemoryLimit(o.memoryLimit, log); err != nil {
+	stopTuner, err := setMemoryLimit(o.memoryLimit, log)
+	if err != nil {
 		return fatal(2, "--memory-limit: "+err.Error())
 	}
+	defer stopTuner()
 	if o.coreDump {
 		enableCoreDumps(log)
 	}
