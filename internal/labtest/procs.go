@@ -6,6 +6,7 @@ package labtest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,6 +112,9 @@ type Daemon struct {
 	Cmd  *exec.Cmd
 	Out  *Buffer // its standard output and error
 	done chan struct{}
+	// heldOutput says Wait gave up on the output (WaitDelay); read
+	// after done is closed.
+	heldOutput bool
 }
 
 // StartVigil writes conf into a temporary directory and runs `bin run` on
@@ -148,17 +152,25 @@ func (d *Daemon) start(t testing.TB, argv []string) {
 	t.Helper()
 	d.Cmd = d.Host.Command(context.Background(), argv[0], argv[1:]...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Out, d.Out
-	if d.Kind == "keepalived" {
-		// Its children share its output: do not wait for them to close
-		// it once keepalived itself has exited.
-		d.Cmd.WaitDelay = time.Second
-	}
+	// Its children share its output (keepalived's VRRP, checker and BFD
+	// children; vigil's BFD process and scripts): once the daemon itself
+	// has exited, do not wait more than this for them to close it. Without
+	// it one benchmark run hung for 15 minutes in a vigil pair's cleanup.
+	d.Cmd.WaitDelay = 2 * time.Second
 	if err := d.Host.Start(d.Cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = d.Cmd.Wait(); close(d.done) }()
+	go func() {
+		if err := d.Cmd.Wait(); errors.Is(err, exec.ErrWaitDelay) {
+			d.heldOutput = true
+		}
+		close(d.done)
+	}()
 	t.Cleanup(func() {
 		d.Stop()
+		if d.heldOutput {
+			t.Logf("%s in %s exited, but a process it started still held its output %v later", d.Kind, d.Host.Name, d.Cmd.WaitDelay)
+		}
 		if t.Failed() {
 			t.Logf("--- %s in %s ---\n%s", d.Kind, d.Host.Name, d.Out.String())
 		}
