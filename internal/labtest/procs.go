@@ -157,7 +157,7 @@ func (d *Daemon) start(t testing.TB, argv []string) {
 	// has exited, do not wait more than this for them to close it. Without
 	// it one benchmark run hung for 15 minutes in a vigil pair's cleanup.
 	d.Cmd.WaitDelay = 2 * time.Second
-	if err := d.Host.Start(d.Cmd); err != nil {
+	if err := d.Host.StartWaited(d.Cmd, d.done); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

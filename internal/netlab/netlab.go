@@ -68,6 +68,7 @@ type Lab struct {
 	segments map[string]bool
 	nveth    int
 	procs    []*exec.Cmd
+	waited   map[*exec.Cmd]<-chan struct{} // StartWaited: its caller Waits
 	closed   bool
 
 	// Log, when set, receives every command the lab runs.
@@ -320,6 +321,23 @@ func (h *Host) Start(cmd *exec.Cmd) error {
 	return nil
 }
 
+// StartWaited is Start for a command whose caller calls Wait itself and
+// closes exited when Wait has returned: Close kills it and waits for
+// exited instead of calling Wait a second time (two Waits on one Cmd race,
+// and the loser blocked forever in a benchmark's Close).
+func (h *Host) StartWaited(cmd *exec.Cmd, exited <-chan struct{}) error {
+	if err := h.Start(cmd); err != nil {
+		return err
+	}
+	h.lab.mu.Lock()
+	if h.lab.waited == nil {
+		h.lab.waited = map[*exec.Cmd]<-chan struct{}{}
+	}
+	h.lab.waited[cmd] = exited
+	h.lab.mu.Unlock()
+	return nil
+}
+
 // Pids lists the processes running in h's namespace (those a lab started
 // there, and their children).
 func (h *Host) Pids() ([]int, error) { return nsPids(h.NS) }
@@ -352,16 +370,24 @@ func (h *Host) Listen(network, addr string) (net.Listener, error) {
 func (l *Lab) Close() error {
 	l.mu.Lock()
 	l.closed = true
-	procs := l.procs
-	l.procs = nil
+	procs, waited := l.procs, l.waited
+	l.procs, l.waited = nil, nil
 	l.mu.Unlock()
 	for _, p := range procs {
-		if p.Process != nil && p.ProcessState == nil {
+		if ch := waited[p]; ch != nil {
+			select {
+			case <-ch:
+			default:
+				_ = p.Process.Kill()
+			}
+		} else if p.Process != nil && p.ProcessState == nil {
 			_ = p.Process.Kill()
 		}
 	}
 	for _, p := range procs {
-		if p.ProcessState == nil {
+		if ch := waited[p]; ch != nil {
+			<-ch
+		} else if p.ProcessState == nil {
 			_ = p.Wait()
 		}
 	}
