@@ -132,23 +132,24 @@ type rareWhy struct {
 // setTakeover and setTrackWhy set a rareWhy word; clearing one allocates
 // nothing.
 func (i *Instance) setTakeover(w string) {
-	if i.rare == nil && w == "" {
-		return
+	if r := i.rareFor(w); r != nil {
+		r.takeover = w
 	}
-	if i.rare == nil {
-		i.rare = &rareWhy{}
-	}
-	i.rare.takeover = w
 }
 
 func (i *Instance) setTrackWhy(w string) {
-	if i.rare == nil && w == "" {
-		return
+	if r := i.rareFor(w); r != nil {
+		r.trackWhy = w
 	}
-	if i.rare == nil {
+}
+
+// rareFor is the rareWhy to write w into: made when w is the first
+// non-empty word, nil when there is none and w is empty.
+func (i *Instance) rareFor(w string) *rareWhy {
+	if i.rare == nil && w != "" {
 		i.rare = &rareWhy{}
 	}
-	i.rare.trackWhy = w
+	return i.rare
 }
 
 func (i *Instance) takeover() string {
