@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"vigil/control"
@@ -32,24 +34,66 @@ const snapshotTimeout = 2 * time.Second
 // binary linked net/http (with HTTP/2, its header tables and their
 // initialisation) for these two paths alone, and every daemon process
 // held 0.4-0.8 MB more of the binary resident for it (issue #7,
-// docs/benchmarks.md). What a scraper or a probe sends is small; the
-// server reads at most maxHead bytes of request head, answers within
-// timeout, and serves at most maxConns connections at once.
+// docs/benchmarks.md).
+//
+// What a scraper or a probe sends is a small head right after it
+// connects, so the server is built to keep answering them whatever else
+// connects: it serves at most maxConns connections at once (one
+// goroutine each), gives a client headTimeout from its connection to the
+// end of its request head and, separately, answerTimeout to take its
+// answer; and when a connection arrives at the cap it closes one that
+// has had its answer already or else the oldest that has not sent a
+// complete head, instead of turning the newcomer away, so idle or
+// slow-loris clients cannot lock a scrape out (see admit). Every answer says
+// Connection: close; keeping connections open between scrapes would tie
+// up a slot and a goroutine per scraper for nothing.
 type Server struct {
-	c       *Collector
-	alive   func(ctx context.Context) error
-	timeout time.Duration // for the whole exchange on one connection
+	c     *Collector
+	alive func(ctx context.Context) error
+
+	headTimeout   time.Duration // from the accept to the end of the request head
+	answerTimeout time.Duration // from the end of the head to the end of the answer
+	lingerTimeout time.Duration // for the client to close after its answer (see linger)
 
 	mu     sync.Mutex
+	slot   sync.Cond // on mu: a connection ended or was evicted, or Close was called
 	ln     net.Listener
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]*connState
 	closed bool
+	done   chan struct{} // closed by Close: ends Serve's back-off
 	wg     sync.WaitGroup
 }
 
 const (
 	maxHead  = 8 << 10
 	maxConns = 16
+
+	// headTimeout: a real client sends its head in the packet after the
+	// handshake, within a round trip; two seconds leave room for a slow
+	// network while an idle client is dropped soon (and earlier still
+	// when its slot is wanted).
+	headTimeout = 2 * time.Second
+	// answerTimeout: the snapshot waits at most snapshotTimeout for the
+	// daemon's loop; the rest is for the client to take the text.
+	answerTimeout = 10 * time.Second
+	// lingerTimeout and maxLinger bound the lingering close (see linger),
+	// as net/http's 500 ms does.
+	lingerTimeout = 500 * time.Millisecond
+	maxLinger     = 256 << 10
+)
+
+// connState is a connection's phase, for choosing one to evict.
+type connState struct {
+	since time.Time // accepted, or entered its phase
+	phase phase
+}
+
+type phase uint8
+
+const (
+	reading   phase = iota // no complete request head yet: evictable
+	answering              // head read, the answer is being made or written
+	lingering              // answered, waiting for the client's close: evictable
 )
 
 // NewServer returns a Server of status and alive; Serve starts it.
@@ -60,82 +104,192 @@ func NewServer(status StatusFunc, alive func(ctx context.Context) error) *Server
 		s, err := status(ctx)
 		return s, err == nil
 	}
-	return &Server{c: New(snap), alive: alive, timeout: 10 * time.Second, conns: map[net.Conn]struct{}{}}
+	s := &Server{c: New(snap), alive: alive, headTimeout: headTimeout, answerTimeout: answerTimeout,
+		lingerTimeout: lingerTimeout, conns: map[net.Conn]*connState{}, done: make(chan struct{})}
+	s.slot.L = &s.mu
+	return s
 }
 
 // ErrServerClosed is what Serve returns after Close.
 var ErrServerClosed = errors.New("metrics: server closed")
 
-// Serve accepts connections on ln until Close; it closes ln.
+// Serve accepts connections on ln until Close or a permanent error of
+// Accept, which it returns; it closes ln when it returns. A temporary
+// error of Accept (EMFILE, ENFILE, ENOBUFS, ENOMEM, a timeout) is waited
+// out, from 5 ms doubling to 1 s between tries as net/http does: a daemon
+// short of descriptors for a moment keeps its metrics endpoint and does
+// not spin on Accept.
 func (s *Server) Serve(ln net.Listener) error {
+	defer ln.Close()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		ln.Close()
 		return ErrServerClosed
 	}
 	s.ln = ln
 	s.mu.Unlock()
+	var delay time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
+			if s.isClosed() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !temporary(err) {
+				return err
 			}
-			return err
-		}
-		s.mu.Lock()
-		if s.closed || len(s.conns) >= maxConns {
-			s.mu.Unlock()
-			conn.Close()
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done: // the next Accept fails on the closed listener
+				t.Stop()
+			}
 			continue
 		}
-		s.conns[conn] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
+		delay = 0
+		st, ok := s.admit(conn)
+		if !ok {
+			conn.Close()
+			return ErrServerClosed
+		}
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(conn)
+			s.serveConn(conn, st)
 			s.mu.Lock()
 			delete(s.conns, conn)
+			s.slot.Signal()
 			s.mu.Unlock()
 		}()
 	}
 }
 
+// temporary reports whether an Accept error passes: a timeout, or a lack
+// of descriptors or memory that a closing connection elsewhere may end.
+// Anything else (a closed or broken listener) would fail again.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// admit makes room for conn and registers it; false if the server closed.
+//
+// At the cap it closes, in this order of preference, the connection that
+// has waited longest for its client's close after its answer, or the one
+// that has waited longest for a complete request head: either costs its
+// client nothing it was owed (the first has its answer; the second had
+// the time sixteen later connections took to arrive, where a real
+// scraper sends its head at once), and a new scrape or probe is served
+// at once rather than refused or queued behind idle clients. Only when
+// every connection is being answered does conn wait (in the accept
+// loop, with later connections in the listen backlog) for one to end,
+// which answerTimeout bounds.
+func (s *Server) admit(conn net.Conn) (*connState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !s.closed && len(s.conns) >= maxConns && !s.evictLocked() {
+		s.slot.Wait()
+	}
+	if s.closed {
+		return nil, false
+	}
+	st := &connState{since: time.Now()}
+	s.conns[conn] = st
+	s.wg.Add(1)
+	return st, true
+}
+
+// evictLocked closes the connection admit prefers to lose, if any. The
+// connection leaves s.conns here, so its goroutine, whose next read or
+// write fails, no longer counts against the cap while it ends.
+func (s *Server) evictLocked() bool {
+	var victim net.Conn
+	var vs *connState
+	for c, st := range s.conns {
+		if st.phase == answering {
+			continue
+		}
+		if vs == nil || st.phase > vs.phase || st.phase == vs.phase && st.since.Before(vs.since) {
+			victim, vs = c, st
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	delete(s.conns, victim)
+	victim.Close()
+	return true
+}
+
+// enter moves conn to phase p; false if it was evicted or the server closed.
+func (s *Server) enter(conn net.Conn, st *connState, p phase) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[conn] != st {
+		return false
+	}
+	st.phase, st.since = p, time.Now()
+	return true
+}
+
 // Close stops Serve and ends the connections being served.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	s.closed = true
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		if s.ln != nil {
+			err = s.ln.Close()
+		}
 	}
 	for c := range s.conns {
 		c.Close()
 	}
+	s.slot.Broadcast()
 	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
 
 // serveConn answers one request on conn and closes it.
-func (s *Server) serveConn(conn net.Conn) {
+func (s *Server) serveConn(conn net.Conn, st *connState) {
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(s.timeout))
-	method, path, err := readHead(bufio.NewReaderSize(conn, 4096))
+	// A deadline from the accept, not per read: a client trickling a
+	// byte at a time gets no longer than one that sends nothing.
+	_ = conn.SetDeadline(st.since.Add(s.headTimeout))
+	br := bufio.NewReaderSize(conn, 4096)
+	method, path, err := readHead(br)
+	if errors.Is(err, errNoRequest) || !s.enter(conn, st, answering) {
+		return // nothing to answer, or evicted meanwhile
+	}
+	_ = conn.SetDeadline(time.Now().Add(s.answerTimeout))
+	s.answer(conn, method, path, err)
+	if s.enter(conn, st, lingering) {
+		s.linger(conn, br)
+	}
+}
+
+// answer writes the response to a request head (or to its error).
+func (s *Server) answer(conn net.Conn, method, path string, err error) {
 	if err != nil {
 		if errors.Is(err, errHeadTooLarge) {
 			writeResponse(conn, 431, "text/plain; charset=utf-8", []byte("request header too large\n"), true)
-		} else if !errors.Is(err, errNoRequest) {
+		} else {
 			writeResponse(conn, 400, "text/plain; charset=utf-8", []byte("bad request: "+err.Error()+"\n"), true)
 		}
 		return
@@ -164,57 +318,115 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 }
 
+// linger ends the connection the way net/http does: a FIN after the
+// answer, then reading (and dropping) what the client still sends until
+// it closes too. Closing a socket with unread input (a request body, a
+// head longer than maxHead, a pipelined request) makes the kernel send a
+// reset instead of a FIN, and a client that gets the reset before it has
+// read the answer loses the answer ("connection reset by peer" where a
+// 405 or 431 was due). A client that answers the FIN with its own, as
+// HTTP clients told Connection: close do, ends this at once; others get
+// lingerTimeout, and their slot can be taken meanwhile (admit).
+func (s *Server) linger(conn net.Conn, br *bufio.Reader) {
+	// The concrete type and SetDeadline rather than an interface with
+	// CloseWrite and SetReadDeadline: a method named through an interface
+	// is linked for every type that has it (9 KB of binary here).
+	tc, ok := conn.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	_ = conn.SetDeadline(time.Now().Add(s.lingerTimeout))
+	_, _ = br.Discard(maxLinger)
+}
+
 var (
 	errHeadTooLarge = errors.New("request head too large")
-	errNoRequest    = errors.New("connection closed before a request")
+	errNoRequest    = errors.New("connection closed or timed out before a request")
 )
 
 // readHead reads an HTTP/1.x request line and its header lines (at most
-// maxHead bytes in all) and returns the method and the target's path.
+// maxHead bytes in all, the line ends included) and returns the method
+// and the target's path. Headers are read past, not parsed: the answer
+// depends on the method and the path alone, and the connection ends
+// after it, so neither a body nor a second request is ever read as one.
+//
+// A read error before the head ends (the client reset the connection or
+// stayed silent past headTimeout) is errNoRequest, which gets no answer,
+// as net/http gives none; an end of input after part of a head is a bad
+// request.
 func readHead(r *bufio.Reader) (method, path string, err error) {
 	n := 0
 	line := func() (string, error) {
 		var b []byte
 		for {
-			frag, isPrefix, err := r.ReadLine()
-			n += len(frag) + 2
+			frag, err := r.ReadSlice('\n')
+			n += len(frag)
 			if n > maxHead {
 				return "", errHeadTooLarge
 			}
-			if err != nil {
-				return "", err
-			}
 			b = append(b, frag...)
-			if !isPrefix {
+			switch {
+			case err == nil:
+				b = bytes.TrimSuffix(b[:len(b)-1], []byte("\r"))
 				return string(b), nil
+			case errors.Is(err, bufio.ErrBufferFull):
+				continue
+			case errors.Is(err, io.EOF) && n > 0:
+				return "", errors.New("the request head ends before its empty line")
+			default:
+				return "", errNoRequest
 			}
 		}
 	}
-	first, err := line()
-	if err != nil {
-		if errors.Is(err, errHeadTooLarge) {
+	var first string
+	// RFC 9112, section 2.2: empty lines before the request line are
+	// ignored (maxHead still counts them).
+	for first == "" {
+		if first, err = line(); err != nil {
 			return "", "", err
 		}
-		return "", "", errNoRequest
 	}
-	parts := strings.Split(first, " ")
-	if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[1], "/") || !strings.HasPrefix(parts[2], "HTTP/1.") {
+	method, target, version, ok := splitRequestLine(first)
+	if !ok {
+		return "", "", fmt.Errorf("request line %q: want METHOD /path HTTP/1.x", first)
+	}
+	if len(version) != len("HTTP/1.1") || !strings.HasPrefix(version, "HTTP/1.") || version[7] < '0' || version[7] > '9' {
+		return "", "", fmt.Errorf("request line %q: vigil serves HTTP/1.x", first)
+	}
+	switch {
+	case strings.HasPrefix(target, "/"), target == "*":
+		path = target
+	case len(target) > len("http://") && strings.EqualFold(target[:len("http://")], "http://"),
+		len(target) > len("https://") && strings.EqualFold(target[:len("https://")], "https://"):
+		// The absolute form, which RFC 9112 (section 3.2.2) has servers
+		// accept: the path follows the authority.
+		_, rest, _ := strings.Cut(target, "://")
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			path = rest[i:]
+		} else {
+			path = "/"
+		}
+	default:
 		return "", "", fmt.Errorf("request line %q: want METHOD /path HTTP/1.x", first)
 	}
 	for {
 		h, err := line()
 		if err != nil {
-			if errors.Is(err, errHeadTooLarge) {
-				return "", "", err
-			}
-			return "", "", errors.New("the request head does not end")
+			return "", "", err
 		}
 		if h == "" {
 			break
 		}
 	}
-	path, _, _ = strings.Cut(parts[1], "?")
-	return parts[0], path, nil
+	path, _, _ = strings.Cut(path, "?")
+	return method, path, nil
+}
+
+// splitRequestLine splits "METHOD TARGET VERSION" at its two spaces.
+func splitRequestLine(l string) (method, target, version string, ok bool) {
+	method, rest, ok1 := strings.Cut(l, " ")
+	target, version, ok2 := strings.Cut(rest, " ")
+	return method, target, version, ok1 && ok2 && method != "" && target != "" && !strings.Contains(version, " ")
 }
 
 var statusText = map[int]string{200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
@@ -222,7 +434,9 @@ var statusText = map[int]string{200: "OK", 400: "Bad Request", 404: "Not Found",
 // writeResponse writes a complete response and says the connection ends.
 func writeResponse(conn net.Conn, code int, ctype string, body []byte, withBody bool) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n", code, statusText[code], ctype, len(body))
+	// Date: RFC 9110 (section 6.6.1) has a server with a clock send it.
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n",
+		code, statusText[code], time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT"), ctype, len(body))
 	if code == 405 {
 		b.WriteString("Allow: GET, HEAD\r\n")
 	}

@@ -19,6 +19,12 @@
 // larger in RSS, metrics or not (their package initialisation runs at
 // every start; docs/benchmarks.md, footprint). The tests still parse and
 // lint the output with client_golang and promtool.
+//
+// Server serves /metrics and /healthz for `vigil run --metrics` on the
+// net package (net/http is not linked into the daemon, for memory), built
+// so that idle or slow clients cannot hold a scrape or a probe off: a
+// deadline for the request head apart from the answer's, and at the
+// connection cap a newcomer displaces an idle connection (http.go).
 package metrics
 
 import (

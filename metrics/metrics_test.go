@@ -251,6 +251,7 @@ func get(t *testing.T, s *Server, path string) (int, string) {
 		}
 		s.mu.Lock()
 		s.closed = false // the tests reuse a server
+		s.done = make(chan struct{})
 		s.mu.Unlock()
 	}()
 	resp, err := http.Get("http://" + ln.Addr().String() + path)
@@ -303,11 +304,13 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 }
 
 // TestServerRequests: the server answers HEAD without a body, refuses
-// other methods, malformed request lines and oversized heads with their
-// status, and drops a client that sends nothing within its timeout.
+// other methods, malformed request lines, other HTTP versions and
+// oversized heads with their status, takes the request forms RFC 9112
+// has a server take, says so when a head's input ends early, and drops a
+// client whose head does not come within its timeout without an answer.
 func TestServerRequests(t *testing.T) {
 	s := NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, func(context.Context) error { return nil })
-	s.timeout = 300 * time.Millisecond
+	s.headTimeout = 300 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -334,14 +337,43 @@ func TestServerRequests(t *testing.T) {
 		{"GET /metrics\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", "vigil_info"},
 		{"GET /metrics HTTP/1.1\r\nX: " + strings.Repeat("a", maxHead) + "\r\n\r\n", "HTTP/1.1 431 ", "vigil_info"},
 		{"GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found\r\n", ""},
+		// RFC 9112: an empty line before the request is ignored, and the
+		// absolute form of the target is accepted.
+		{"\r\nGET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n", ""},
+		{"GET http://127.0.0.1:9650/healthz?x HTTP/1.1\r\nHost: 127.0.0.1:9650\r\n\r\n", "HTTP/1.1 200 OK\r\n", ""},
+		{"GET HTTP://vigil HTTP/1.1\r\n\r\n", "HTTP/1.1 404 Not Found\r\n", ""},
+		{"OPTIONS * HTTP/1.1\r\n\r\n", "HTTP/1.1 405 Method Not Allowed\r\n", ""},
+		{"GET /metrics HTTP/2.0\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", "vigil_info"},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", ""},
+		{"GET /metrics HTTP/1.1 x\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", "vigil_info"},
+		{"GET metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n", "vigil_info"},
+		{"GET /metrics HTTP/1.1\r\n" + strings.Repeat("\r\n", maxHead), "HTTP/1.1 200 OK\r\n", ""}, // the head ends at the first
+		{strings.Repeat("\r\n", maxHead/2+1) + "GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 431 ", ""},
+		// A head that does not end before the head timeout gets no
+		// answer (nor does one cut by a reset), as from net/http.
+		{"GET /metrics HTTP/1.1\r\nHost: x\r\n", "", ""},
+		{"GET /metr", "", ""},
 	} {
 		got := raw(c.req)
-		if !strings.HasPrefix(got, c.status) || c.not != "" && strings.Contains(got, c.not) {
+		if c.status == "" && got != "" || !strings.HasPrefix(got, c.status) || c.not != "" && strings.Contains(got, c.not) {
 			t.Errorf("%.40q: %.200q, want %q without %q", c.req, got, c.status, c.not)
 		}
 	}
-	// A client that sends nothing is dropped after the timeout.
+	// A client that ends its input in the middle of a head is told.
 	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	if b, _ := io.ReadAll(c); !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(string(b), "empty line") {
+		t.Errorf("a head cut by the end of input: %q, want 400 saying so", b)
+	}
+	c.Close()
+	// A client that sends nothing is dropped after the timeout.
+	c, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

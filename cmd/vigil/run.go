@@ -278,7 +278,13 @@ func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.
 			return fatal(2, "--metrics "+o.metrics+": "+err.Error())
 		}
 		srv := metrics.NewServer(d.Status, d.Alive)
-		go func() { _ = srv.Serve(ln) }()
+		go func() {
+			// Serve waits out a lack of descriptors; an error here means
+			// the listener is gone, and scrapes with it: say so.
+			if err := srv.Serve(ln); !errors.Is(err, metrics.ErrServerClosed) {
+				log.Error("--metrics "+o.metrics+": the metrics server stopped", "err", err)
+			}
+		}()
 		defer srv.Close()
 	}
 	if path := os.Getenv("VIGIL_CPUPROFILE"); path != "" {

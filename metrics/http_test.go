@@ -1,0 +1,465 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/control"
+	"vigil/internal/testenv"
+)
+
+// startServer serves s on a loopback listener until the test ends.
+func startServer(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func newTestServer(alive func(context.Context) error) *Server {
+	if alive == nil {
+		alive = func(context.Context) error { return nil }
+	}
+	return NewServer(func(context.Context) (control.Status, error) { return fullStatus(), nil }, alive)
+}
+
+// phases counts the server's connections by phase.
+func (s *Server) phases() map[phase]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[phase]int{}
+	for _, st := range s.conns {
+		n[st.phase]++
+	}
+	return n
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 10 s", what)
+		}
+	}
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// httpGet is a scrape as Prometheus makes one: Go's client with
+// keep-alive on (its default), bounded by timeout.
+func httpGet(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestServerIdleClientsDoNotLockOut: with more idle clients than the
+// server takes connections (some silent, some trickling a head that never
+// ends), a scrape and a health probe are still answered at once: the
+// server drops the oldest idle connection for each newcomer. The head
+// timeout is set far beyond the test's patience, so only that eviction
+// can serve them.
+func TestServerIdleClientsDoNotLockOut(t *testing.T) {
+	s := newTestServer(nil)
+	s.headTimeout = time.Minute
+	addr := startServer(t, s)
+	var idle []net.Conn
+	for i := 0; i < maxConns+4; i++ {
+		c := dial(t, addr)
+		if i%2 == 1 {
+			if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nX-Slow: "); err != nil {
+				t.Fatal(err)
+			}
+		}
+		idle = append(idle, c)
+		// Each is accepted before the next connects, so "oldest" is
+		// the order of this slice.
+		waitUntil(t, "connection accepted", func() bool { return s.phases()[reading] == min(i+1, maxConns) })
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	for _, path := range []string{"/metrics", "/healthz", "/metrics"} {
+		start := time.Now()
+		code, body, err := httpGet(client, "http://"+addr+path)
+		if err != nil || code != 200 || path == "/metrics" && !strings.Contains(body, "vigil_info{") || path == "/healthz" && body != "ok\n" {
+			t.Fatalf("GET %s with %d idle clients: %d %.80q %v after %v", path, len(idle), code, body, err, time.Since(start))
+		}
+		// Its connection ends before the next request, which then
+		// takes its slot (the count below depends on it).
+		waitUntil(t, "the end of the request's connection", func() bool { p := s.phases(); return p[answering]+p[lingering] == 0 })
+	}
+	// The first clients were the ones dropped: four for the idle
+	// clients beyond the cap, one for the first request (after it, its
+	// own connection's slot is free for the next).
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for i, c := range idle {
+		_ = c.SetReadDeadline(deadline)
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		timedOut := errors.As(err, &ne) && ne.Timeout()
+		if i < 5 && timedOut {
+			t.Errorf("idle client %d still connected; want the 5 oldest dropped", i)
+		}
+		if i >= 5 && !timedOut {
+			t.Errorf("idle client %d dropped (%v); want only the 5 oldest dropped", i, err)
+		}
+	}
+	if n := len(s.phases()); n > maxConns {
+		t.Errorf("%d connections held, more than %d", n, maxConns)
+	}
+}
+
+// TestServerWaitsForBusyConnections: when every connection is being
+// answered (here, health probes of a loop that answers late) a new scrape
+// waits for one of them to end instead of being turned away.
+func TestServerWaitsForBusyConnections(t *testing.T) {
+	release := make(chan struct{})
+	s := newTestServer(func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	addr := startServer(t, s)
+	client := &http.Client{Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for i := 0; i < maxConns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, body, err := httpGet(client, "http://"+addr+"/healthz"); code != 200 || err != nil {
+				t.Errorf("/healthz: %d %q %v", code, body, err)
+			}
+		}()
+	}
+	defer wg.Wait()
+	waitUntil(t, "16 probes being answered", func() bool { return s.phases()[answering] == maxConns })
+	got := make(chan error, 1)
+	go func() {
+		code, body, err := httpGet(client, "http://"+addr+"/metrics")
+		if err == nil && (code != 200 || !strings.Contains(body, "vigil_info{")) {
+			err = errors.New("not the metrics")
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-got; err != nil {
+		t.Errorf("a scrape while %d probes were answered: %v", maxConns, err)
+	}
+}
+
+// TestServerHeadAndAnswerTimeouts: the head timeout counts from the
+// accept (a trickling client is dropped on time however it paces its
+// bytes), and the answer has its own time after it, so a request whose
+// head came late is still answered when its answer takes a while.
+func TestServerHeadAndAnswerTimeouts(t *testing.T) {
+	s := newTestServer(func(ctx context.Context) error { time.Sleep(1200 * time.Millisecond); return nil })
+	s.headTimeout = 1500 * time.Millisecond
+	addr := startServer(t, s)
+
+	// A head sent 0.6 s after the connection, answered 1.2 s later: the
+	// exchange outlasts the head timeout.
+	c := dial(t, addr)
+	if _, err := io.WriteString(c, "GET /heal"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := io.WriteString(c, "thz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(string(b), "\r\n\r\nok\n") || err != nil {
+		t.Errorf("a late head with a slow answer: %q %v", b, err)
+	}
+
+	// A client trickling a byte every 50 ms is dropped at the head
+	// timeout, without an answer.
+	s = newTestServer(nil)
+	s.headTimeout = 300 * time.Millisecond
+	c = dial(t, startServer(t, s))
+	start := time.Now()
+	var closed time.Duration
+	for i := 0; closed == 0 && i < 100; i++ {
+		if _, err := c.Write([]byte{"GET /metrics HTTP/1.1\r\nX: "[i%25]}); err != nil {
+			closed = time.Since(start)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := c.Read(make([]byte, 64))
+		if n > 0 {
+			t.Fatalf("the server answered a trickling client")
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			closed = time.Since(start)
+		}
+	}
+	if closed < 250*time.Millisecond || closed > 3*time.Second {
+		t.Errorf("a trickling client was dropped after %v; want the head timeout, 300 ms", closed)
+	}
+}
+
+// TestServerLingeringClose: a client whose request carries more than the
+// server reads (a body, an oversized head) still gets its answer and an
+// orderly end of the connection, not a reset.
+func TestServerLingeringClose(t *testing.T) {
+	addr := startServer(t, newTestServer(nil))
+	for _, c := range []struct{ req, status string }{
+		{"POST /metrics HTTP/1.1\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("x", 200000), "HTTP/1.1 405 "},
+		{"GET /metrics HTTP/1.1\r\nX: " + strings.Repeat("a", 3*maxHead) + "\r\n\r\n", "HTTP/1.1 431 "},
+		{"GET /healthz HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n" + strings.Repeat("GET / HTTP/1.1\r\n\r\n", 2000), "HTTP/1.1 200 OK"},
+	} {
+		conn := dial(t, addr)
+		go func() { _, _ = io.WriteString(conn, c.req) }()
+		time.Sleep(50 * time.Millisecond) // the answer is in before the client reads
+		b, err := io.ReadAll(conn)
+		if !strings.HasPrefix(string(b), c.status) || err != nil {
+			t.Errorf("%.40q: %.80q, %v; want %q and the connection's end", c.req, b, err, c.status)
+		}
+	}
+}
+
+// TestServerKeepAliveClients: Prometheus' client keeps connections
+// alive; the server answers Connection: close and ends each one, and the
+// client makes a new one for its next scrape.
+func TestServerKeepAliveClients(t *testing.T) {
+	addr := startServer(t, newTestServer(nil))
+	client := &http.Client{Timeout: 5 * time.Second} // keep-alive on
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+		req.Header.Set("Connection", "keep-alive")
+		req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1")
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("scrape %d: %v", i, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !resp.Close || resp.Header.Get("Content-Encoding") != "" ||
+			resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" || resp.Header.Get("Date") == "" ||
+			resp.ContentLength != int64(len(b)) || !strings.Contains(string(b), "vigil_info{") {
+			t.Fatalf("scrape %d: %d %v %v (close %v), %d bytes", i, resp.StatusCode, err, resp.Header, resp.Close, len(b))
+		}
+	}
+	// HTTP/1.0 with keep-alive asked for: the same answer, then the end.
+	c := dial(t, addr)
+	if _, err := io.WriteString(c, "HEAD /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200 OK\r\n") || !strings.Contains(string(b), "\r\nConnection: close\r\n") ||
+		!strings.Contains(string(b), "\r\nContent-Length: 3\r\n") || !strings.HasSuffix(string(b), "\r\n\r\n") {
+		t.Errorf("HEAD with keep-alive: %q %v; want the head of 200 ok and the connection closed", b, err)
+	}
+}
+
+// fakeListener returns the scripted Accept results, then blocks until
+// Close.
+type fakeListener struct {
+	mu      sync.Mutex
+	script  []error // nil: a connection
+	times   []time.Time
+	closed  chan struct{}
+	nclosed int
+}
+
+func newFakeListener(script ...error) *fakeListener {
+	return &fakeListener{script: script, closed: make(chan struct{})}
+}
+
+func (l *fakeListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	l.times = append(l.times, time.Now())
+	if len(l.script) == 0 {
+		l.mu.Unlock()
+		<-l.closed
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed}
+	}
+	err := l.script[0]
+	if len(l.script) > 1 || err == nil {
+		l.script = l.script[1:]
+	} // the last error repeats
+	l.mu.Unlock()
+	if err == nil {
+		a, b := net.Pipe()
+		go func() { _, _ = io.WriteString(b, "GET /healthz HTTP/1.1\r\n\r\n"); _, _ = io.ReadAll(b); b.Close() }()
+		return a, nil
+	}
+	return nil, err
+}
+
+func (l *fakeListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.nclosed == 0 {
+		close(l.closed)
+	}
+	l.nclosed++
+	return nil
+}
+
+func (l *fakeListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+func acceptErr(errno syscall.Errno) error {
+	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestServeAcceptErrors: a temporary Accept error (out of descriptors, a
+// timeout) is waited out with a doubling delay and serving goes on; a
+// permanent one ends Serve with that error; either way, and on Close,
+// the listener is closed when Serve returns.
+func TestServeAcceptErrors(t *testing.T) {
+	t.Run("temporary then permanent", func(t *testing.T) {
+		permanent := acceptErr(syscall.EBADF)
+		ln := newFakeListener(acceptErr(syscall.EMFILE), acceptErr(syscall.ENFILE), timeoutErr{}, acceptErr(syscall.EMFILE), nil, acceptErr(syscall.ENOBUFS), permanent)
+		s := newTestServer(nil)
+		defer s.Close()
+		if err := s.Serve(ln); !errors.Is(err, syscall.EBADF) {
+			t.Errorf("Serve returned %v, want the permanent %v", err, permanent)
+		}
+		if ln.nclosed == 0 {
+			t.Errorf("Serve returned and left its listener open")
+		}
+		if len(ln.times) != 7 {
+			t.Fatalf("%d Accepts, want 7: Serve stops at the permanent error", len(ln.times))
+		}
+		// Lower bounds only: a loaded machine stretches the waits.
+		for i, want := range []time.Duration{5, 10, 20, 40, 0, 5} {
+			if got := ln.times[i+1].Sub(ln.times[i]); got < want*time.Millisecond {
+				t.Errorf("Accept %d came %v after the error before it, want at least %d ms", i+2, got, want)
+			}
+		}
+	})
+	t.Run("closed listener", func(t *testing.T) {
+		ln := newFakeListener(&net.OpError{Op: "accept", Net: "tcp", Err: net.ErrClosed})
+		if err := newTestServer(nil).Serve(ln); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve on a listener closed elsewhere returned %v, want net.ErrClosed", err)
+		}
+	})
+	t.Run("Close during the back-off", func(t *testing.T) {
+		ln := newFakeListener(acceptErr(syscall.EMFILE)) // for ever
+		s := newTestServer(nil)
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ln) }()
+		time.Sleep(400 * time.Millisecond) // the wait is up to 320 ms
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v after Close, want ErrServerClosed", err)
+		}
+		if ln.nclosed == 0 {
+			t.Errorf("Serve returned and left its listener open")
+		}
+	})
+}
+
+// TestPrometheusScrapes: a real Prometheus server scrapes the server
+// (with its own client, headers and keep-alive) and stores the series.
+func TestPrometheusScrapes(t *testing.T) {
+	testenv.RequireTool(t, "prometheus")
+	t.Parallel() // most of its time is Prometheus starting
+	addr := startServer(t, newTestServer(nil))
+	// A free port for Prometheus' own API, found as the kernel hands one
+	// out; it is free again a moment later.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(conf, []byte(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: vigil
+    static_configs:
+      - targets: ["`+addr+`"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command("prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+web, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	query := func(q string) string {
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got = query(`up{job="vigil"} == 1 and on() scrape_samples_scraped{job="vigil"} > 50 and on() count(vigil_info) == 1`)
+		if strings.Contains(got, `"result":[{`) {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("prometheus exited:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			up := query(`up`)
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("after 30 s Prometheus has not scraped vigil_info from the server: %s\nup: %s\n%s", got, up, out.String())
+		}
+	}
+}
