@@ -207,7 +207,7 @@ func TestRemoveStale(t *testing.T) {
 	r := newRig(t, "adrst", []string{"192.0.2.1/24", "2001:db8:5::1/64"}, []string{"192.0.2.2/24"})
 	// What a crashed run left behind, plus an address someone else added to
 	// the same interface in the same subnet.
-	for _, a := range []string{"192.0.2.100/24", "2001:db8:5::100/64", "192.0.2.50/24"} {
+	for _, a := range []string{"192.0.2.100/24", "2001:db8:5::100/64", "192.0.2.50/24", "192.0.2.103/24"} {
 		if _, err := r.a.Run("ip", "addr", "add", a, "dev", "eth0"); err != nil {
 			t.Fatal(err)
 		}
@@ -217,12 +217,14 @@ func TestRemoveStale(t *testing.T) {
 		vip("192.0.2.101/24", "eth0"), // not present
 		vip("2001:db8:5::100/64", "eth0"),
 		vip("192.0.2.102/32", "nosuchif"), // interface gone
+		// a second one on an interface already listed, after a removal
+		vip("192.0.2.103/24", "eth0"),
 	}
 	removed, err := r.m.RemoveStale(ours)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []addr.VIP{ours[0], ours[2]}; !slices.Equal(removed, want) {
+	if want := []addr.VIP{ours[0], ours[2], ours[4]}; !slices.Equal(removed, want) {
 		t.Errorf("RemoveStale removed %v, want %v", removed, want)
 	}
 	got := addrsOf(t, r.a, "eth0")
@@ -231,7 +233,7 @@ func TestRemoveStale(t *testing.T) {
 			t.Errorf("RemoveStale removed %s, which is not ours: left %v", k, got)
 		}
 	}
-	for _, k := range []string{"192.0.2.100/24", "2001:db8:5::100/64"} {
+	for _, k := range []string{"192.0.2.100/24", "2001:db8:5::100/64", "192.0.2.103/24"} {
 		if _, ok := got[k]; ok {
 			t.Errorf("RemoveStale left our stale %s", k)
 		}

@@ -258,12 +258,22 @@ func (m *Manager) Has(vip VIP) (bool, error) {
 	if err := vip.Validate(); err != nil {
 		return false, fmt.Errorf("addr: has: %w", err)
 	}
+	as, err := m.addrsOf(vip)
+	if err != nil {
+		return false, err
+	}
+	return holds(as, vip), nil
+}
+
+// addrsOf lists the addresses of vip's family on vip's interface; nil for
+// a missing interface.
+func (m *Manager) addrsOf(vip VIP) ([]netlink.Addr, error) {
 	l, err := m.link(vip.Dev)
 	if errors.Is(err, ErrNoInterface) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("addr: look for %s on %s: %w", vip.Prefix, vip.Dev, err)
+		return nil, fmt.Errorf("addr: look for %s on %s: %w", vip.Prefix, vip.Dev, err)
 	}
 	fam := netlink.FAMILY_V4
 	if vip.Prefix.Addr().Is6() {
@@ -271,8 +281,13 @@ func (m *Manager) Has(vip VIP) (bool, error) {
 	}
 	as, err := m.h.AddrList(l, fam)
 	if err != nil {
-		return false, fmt.Errorf("addr: list addresses of %s: %w", vip.Dev, err)
+		return nil, fmt.Errorf("addr: list addresses of %s: %w", vip.Dev, err)
 	}
+	return as, nil
+}
+
+// holds tells whether as, an interface's addresses, include vip.
+func holds(as []netlink.Addr, vip VIP) bool {
 	for _, a := range as {
 		p := toPrefix(a.IPNet)
 		if p.Addr() != vip.Prefix.Addr() {
@@ -284,10 +299,10 @@ func (m *Manager) Has(vip VIP) (bool, error) {
 			bits = vip.Peer.Bits()
 		}
 		if vip.Prefix.Addr().Is6() || p.Bits() == bits {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // RemoveStale removes those of vips that are present: at startup, the VIPs a
@@ -295,14 +310,32 @@ func (m *Manager) Has(vip VIP) (bool, error) {
 // is not in vips. It carries on past failures and returns every VIP it
 // removed with the joined errors.
 func (m *Manager) RemoveStale(vips []VIP) (removed []VIP, err error) {
+	// One listing per interface and family, not per VIP: a start with
+	// 1,000 VIPs listed their interfaces 1,000 times (12 MB of garbage,
+	// docs/benchmarks.md, issue #7). A removal does not change whether
+	// the listing holds the other VIPs.
+	type key struct {
+		dev string
+		v6  bool
+	}
+	listed := map[key][]netlink.Addr{}
 	var errs []error
 	for _, v := range vips {
-		has, err := m.Has(v)
-		if err != nil {
-			errs = append(errs, err)
+		if err := v.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("addr: has: %w", err))
 			continue
 		}
-		if !has {
+		k := key{v.Dev, v.Prefix.Addr().Is6()}
+		as, ok := listed[k]
+		if !ok {
+			var err error
+			if as, err = m.addrsOf(v); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			listed[k] = as
+		}
+		if !holds(as, v) {
 			continue
 		}
 		if err := m.Remove(v); err != nil {

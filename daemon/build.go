@@ -166,6 +166,27 @@ func (s *vipSet) put(v addr.VIP) {
 // IPv4 address, or its IPv6 link-local address.
 type addrLookup func(ifname string) ([]netip.Prefix, error)
 
+// memoLookup asks lookup once per interface name. A load or reload builds
+// every instance in one go: asked per instance, the kernel's whole
+// interface table was dumped twice per instance (net.InterfaceByName, then
+// its addresses), 43 MB of garbage for 1,000 instances on four interfaces
+// and most of the collections of their start (docs/benchmarks.md, issue #7).
+func memoLookup(lookup addrLookup) addrLookup {
+	type answer struct {
+		as  []netip.Prefix
+		err error
+	}
+	seen := map[string]answer{}
+	return func(ifname string) ([]netip.Prefix, error) {
+		a, ok := seen[ifname]
+		if !ok {
+			a.as, a.err = lookup(ifname)
+			seen[ifname] = a
+		}
+		return a.as, a.err
+	}
+}
+
 func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup, vips vipSet) (netip.Addr, error) {
 	if in.Unicast() && in.UnicastSrcIP.IsValid() {
 		return in.UnicastSrcIP, nil

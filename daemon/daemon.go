@@ -698,8 +698,9 @@ func (d *Daemon) buildSpecs(cfg *config.Config) ([]built, error) {
 	}
 	var bs []built
 	var errs []error
+	lookup := memoLookup(d.host.ifaceAddrs)
 	for _, in := range cfg.Instances {
-		b, err := buildSpec(cfg, in, d.host.ifaceAddrs)
+		b, err := buildSpec(cfg, in, lookup)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: vrrp_instance %s: %w", in.Pos, in.Name, err))
 			continue
@@ -746,8 +747,9 @@ func (d *Daemon) removeStale(bs []built) {
 // start creates engines for bs and the sockets they need.
 func (d *Daemon) start(now time.Time, bs []built) error {
 	byName := map[string]*instance{}
+	ups := map[string]bool{} // one link request per interface, not per instance
 	for _, b := range bs {
-		in, err := d.startInstance(now, b)
+		in, err := d.startInstance(now, b, ups)
 		if err != nil {
 			return err
 		}
@@ -756,7 +758,10 @@ func (d *Daemon) start(now time.Time, bs []built) error {
 	return d.buildGroups(byName)
 }
 
-func (d *Daemon) startInstance(now time.Time, b built) (*instance, error) {
+// startInstance makes and starts the engine of b. ups holds what the
+// interfaces' states were found to be during this start or reload (nil:
+// ask the kernel).
+func (d *Daemon) startInstance(now time.Time, b built, ups map[string]bool) (*instance, error) {
 	s := b.spec
 	e, err := vrrp.New(d.syncEngineConfig(b), now) // held from its first step while the sync starts
 	if err != nil {
@@ -777,7 +782,16 @@ func (d *Daemon) startInstance(now time.Time, b built) (*instance, error) {
 		return nil, err
 	}
 	d.insts = append(d.insts, in)
-	if up, err := d.host.linkUp(s.ifname); err != nil || !up {
+	up, known := ups[s.ifname]
+	if !known {
+		var err error
+		up, err = d.host.linkUp(s.ifname)
+		up = up && err == nil
+		if ups != nil {
+			ups[s.ifname] = up
+		}
+	}
+	if !up {
 		d.linkUp[s.ifname] = false
 		_ = e.Step(now, vrrp.InterfaceDown{})
 	} else {

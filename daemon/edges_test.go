@@ -87,12 +87,15 @@ type fakeHost struct {
 	// checkStarts how many times it was started.
 	servers     []check.Server
 	checkStarts int
+	// asked counts the kernel lookups a load and a start make, by
+	// "linkUp IFNAME" and "ifaceAddrs IFNAME".
+	asked map[string]int
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
 	h := &fakeHost{t: t, links: map[string]bool{"eth0": true, "eth1": true}, linkCh: make(chan addr.LinkState),
 		clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nextFd: 100, tids: []int{1, 2},
-		sigs: make(chan os.Signal, 4), files: map[string]string{}}
+		sigs: make(chan os.Signal, 4), files: map[string]string{}, asked: map[string]int{}}
 	h.changed = sync.NewCond(&h.mu)
 	h.wait.h = h
 	return h
@@ -241,13 +244,17 @@ func (h *fakeHost) edges() edges {
 		linkUp: func(ifname string) (bool, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
+			h.asked["linkUp "+ifname]++
 			return h.links[ifname], nil
 		},
 		watchLinks: func(ctx context.Context, _ func(error)) (<-chan addr.LinkState, error) {
 			return h.linkCh, nil
 		},
 		neighbours: func([]netip.Addr) (map[netip.Addr][6]byte, error) { return nil, nil },
-		ifaceAddrs: func(string) ([]netip.Prefix, error) {
+		ifaceAddrs: func(ifname string) ([]netip.Prefix, error) {
+			h.mu.Lock()
+			h.asked["ifaceAddrs "+ifname]++
+			h.mu.Unlock()
 			return []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("fe80::1/64")}, nil
 		},
 		routeDevice: testLookups.routeDevice,

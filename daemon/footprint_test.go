@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -72,6 +73,21 @@ func TestHeapPerInstance(t *testing.T) {
 	t.Logf("%d bytes of live heap per instance (%d instances)", per, n)
 	if per > 1400 {
 		t.Errorf("the daemon keeps %d bytes of heap per VRRP instance, want at most 1400", per)
+	}
+}
+
+// TestStartAsksOncePerInterface: a load and a start ask the kernel about
+// each interface once, not once per instance. Asked per instance, 1,000
+// instances dumped the interface table 2,000 times and listed addresses
+// 1,000 times: 63 MB of garbage and most of the start's collections
+// (issue #7, docs/benchmarks.md).
+func TestStartAsksOncePerInterface(t *testing.T) {
+	l := newLab(t, footprintConfig(1000)) // 500 instances on each of eth0 and eth1
+	l.h.mu.Lock()
+	defer l.h.mu.Unlock()
+	want := map[string]int{"linkUp eth0": 1, "linkUp eth1": 1, "ifaceAddrs eth0": 1, "ifaceAddrs eth1": 1}
+	if !maps.Equal(l.h.asked, want) {
+		t.Errorf("the start asked the kernel %v, want %v", l.h.asked, want)
 	}
 }
 

@@ -113,8 +113,9 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 		byName[in.spec.name] = in
 	}
 	var errs []string
+	ups := map[string]bool{}
 	for _, b := range toStart {
-		in, err := d.startInstance(now, b)
+		in, err := d.startInstance(now, b, ups)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Memory of N VRRPv3 masters (advert_int 1 s) for two or more vigil
+# binaries, A/B, alternating in rounds so that each sees the same machine
+# (issue #7's 100- and 1,000-instance rows, where one bench/footprint.sh run
+# cannot tell two builds apart: RSS moves by 100-300 KiB between runs of
+# the same binary). The configuration is bench/footprint.sh's: 250 VRIDs on
+# each of eth0-eth3 (eth0-eth2 IPv4, eth3 IPv6), in one namespace whose
+# veths end in a second, silent one. The word `keepalived` in place of a
+# binary runs keepalived 2.2.7 (-P: its parent and VRRP processes) in the
+# same place.
+# Per run, SETTLE seconds after the start (default 30: past vigil's release
+# of the start's garbage, 10 s after it is ready, cmd/vigil/memlimit.go):
+# RSS, its anonymous and file-backed parts, summed over the process and its
+# children (/proc/PID/smaps_rollup).
+# Run as root:
+#   bash bench/rss_ab.sh N BINARY... [keepalived]
+# ROUNDS=R (default 3) rounds; SETTLE=S; VIGIL_RSS_SMAPS=PREFIX keeps each
+# vigil run's /proc/PID/smaps as PREFIX.ROUND.INDEX.
+set -euo pipefail
+N=$1
+shift
+ROUNDS=${ROUNDS:-3} SETTLE=${SETTLE:-30}
+. "$(dirname "$0")/pairlab.sh"
+tag=${VIGIL_LAB_TAG:-x}
+n0=rss0$tag n1=rss1$tag
+pairlab_init
+pairlab_ns+=("$n0" "$n1")
+ip netns add "$n0"
+ip netns add "$n1"
+subs=(203.0.113 198.51.100 192.0.2)
+for i in 0 1 2 3; do
+	ip link add "eth$i" netns "$n0" type veth peer name "p$i" netns "$n1"
+	ip -n "$n0" link set "eth$i" up
+	ip -n "$n1" link set "p$i" up
+	[ "$i" -lt 3 ] && ip -n "$n0" addr add "${subs[$i]}.254/24" dev "eth$i"
+	ip -n "$n0" addr add "2001:db8:0:$i::254/64" dev "eth$i" nodad
+done
+ip -n "$n0" link set lo up
+for ((k = 0; k < N; k++)); do
+	ifi=$((k / 250)) vrid=$((k % 250 + 1))
+	if [ "$ifi" -lt 3 ]; then vip="${subs[$ifi]}.$vrid/24"; else vip=$(printf '2001:db8:0:3::%x/64' "$vrid"); fi
+	printf 'vrrp_instance VI_%d {\n  interface eth%d\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int 1\n  virtual_ipaddress {\n    %s\n  }\n}\n' \
+		"$k" "$((ifi < 3 ? ifi : 3))" "$vrid" "$vip"
+done >"$dir/k.conf"
+sleep 2 # IPv6 link-local addresses
+# kib PID...: RSS and anonymous KiB summed over the pids
+kib() {
+	local p
+	for p in "$@"; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done |
+		awk '/^Rss:/ {r += $2} /^Anonymous:/ {a += $2} END {print r + 0, a + 0}'
+}
+printf 'round\tbinary\tRSS KiB\tanonymous KiB\tfile-backed KiB\n'
+declare -A sum
+for r in $(seq "$ROUNDS"); do
+	idx=0
+	for bin in "$@"; do
+		idx=$((idx + 1))
+		if [ "$bin" = keepalived ]; then
+			ip netns exec "$n0" keepalived -n -l -P -f "$dir/k.conf" -p "$dir/k.kpid" -r "$dir/v.kpid" >"$dir/log" 2>&1 &
+		else
+			ip netns exec "$n0" "$bin" run -f "$dir/k.conf" -control "$dir/s" -log-level warn >"$dir/log" 2>&1 &
+		fi
+		pid=$!
+		echo "$pid" >"$dir/d.pid"
+		sleep "$SETTLE"
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$bin exited early:" >&2
+			cat "$dir/log" >&2
+			exit 1
+		fi
+		# shellcheck disable=SC2046
+		read -r rss anon < <(kib "$pid" $(pgrep -P "$pid" || true))
+		if [ -n "${VIGIL_RSS_SMAPS:-}" ] && [ "$bin" != keepalived ]; then
+			cp "/proc/$pid/smaps" "$VIGIL_RSS_SMAPS.$r.$idx"
+		fi
+		printf '%d\t%s\t%d\t%d\t%d\n' "$r" "$bin" "$rss" "$anon" "$((rss - anon))"
+		sum[$idx]="${sum[$idx]:-} $rss"
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+		sleep 1
+	done
+done
+idx=0
+for bin in "$@"; do
+	idx=$((idx + 1))
+	echo "${sum[$idx]}" | tr ' ' '\n' | sort -n | awk -v b="$bin" 'NF {v[++n] = $1} END {printf "median RSS %s: %d KiB (%d-%d, %d runs)\n", b, v[int((n + 1) / 2)], v[1], v[n], n}'
+done
