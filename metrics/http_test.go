@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -28,6 +29,10 @@ func startServer(t *testing.T, s *Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, s, ln)
+}
+
+func serveOn(t *testing.T, s *Server, ln net.Listener) string {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -120,7 +125,7 @@ func TestServerIdleClientsDoNotLockOut(t *testing.T) {
 		}
 		// Its connection ends before the next request, which then
 		// takes its slot (the count below depends on it).
-		waitUntil(t, "the end of the request's connection", func() bool { p := s.phases(); return p[answering]+p[lingering] == 0 })
+		waitUntil(t, "the end of the request's connection", func() bool { p := s.phases(); return p[answering]+p[writing]+p[lingering] == 0 })
 	}
 	// The first clients were the ones dropped: four for the idle
 	// clients beyond the cap, one for the first request (after it, its
@@ -183,6 +188,50 @@ func TestServerWaitsForBusyConnections(t *testing.T) {
 	if err := <-got; err != nil {
 		t.Errorf("a scrape while %d probes were answered: %v", maxConns, err)
 	}
+}
+
+// TestServerSlowReadersDoNotLockOut: clients that ask for the metrics
+// and do not read them (socket buffers too small for the answer, so the
+// server's writes block) hold their connections no longer than slowWrite
+// once a scrape wants a slot, although the answer timeout is far off.
+func TestServerSlowReadersDoNotLockOut(t *testing.T) {
+	s := newTestServer(nil)
+	s.slowWrite = 300 * time.Millisecond
+	s.answerTimeout = time.Minute
+	bufSize := func(opt int) func(string, string, syscall.RawConn) error {
+		return func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, 2048) })
+			return errors.Join(err, serr)
+		}
+	}
+	// Accepted sockets inherit the listener's send buffer.
+	ln, err := (&net.ListenConfig{Control: bufSize(syscall.SO_SNDBUF)}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveOn(t, s, ln)
+	slow := &net.Dialer{Control: bufSize(syscall.SO_RCVBUF)}
+	for i := 0; i < maxConns; i++ {
+		c, err := slow.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "16 answers stuck in their writes", func() bool { return s.phases()[writing] == maxConns })
+	client := &http.Client{Timeout: 5 * time.Second}
+	start := time.Now()
+	code, body, err := httpGet(client, "http://"+addr+"/metrics")
+	if err != nil || code != 200 || !strings.Contains(body, "vigil_info{") {
+		t.Fatalf("a scrape with %d clients not reading their answers: %d %.80q %v after %v", maxConns, code, body, err, time.Since(start))
+	}
+	// The scrape's own connection may still be writing for a moment
+	// after its client has it all.
+	waitUntil(t, "one slow reader cut for the scrape", func() bool { return s.phases()[writing] == maxConns-1 })
 }
 
 // TestServerHeadAndAnswerTimeouts: the head timeout counts from the
@@ -462,4 +511,48 @@ scrape_configs:
 			t.Fatalf("after 30 s Prometheus has not scraped vigil_info from the server: %s\nup: %s\n%s", got, up, out.String())
 		}
 	}
+}
+
+// BenchmarkScrape1000: a whole scrape over loopback of a daemon with
+// 1,000 VRRP instances; B/op is the server's allocations (the client
+// reads into one reused buffer).
+func BenchmarkScrape1000(b *testing.B) {
+	st := fullStatus()
+	one := st.Instances[0]
+	st.Instances = nil
+	for i := 0; i < 1000; i++ {
+		in := one
+		in.Name, in.VRID = fmt.Sprintf("VI_%d", i), 1+i%255
+		st.Instances = append(st.Instances, in)
+	}
+	s := NewServer(func(context.Context) (control.Status, error) { return st, nil }, func(context.Context) error { return nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	defer s.Close()
+	buf := make([]byte, 64<<10)
+	var size int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\n\r\n"); err != nil {
+			b.Fatal(err)
+		}
+		size = 0
+		for {
+			n, err := c.Read(buf)
+			size += n
+			if err != nil {
+				break
+			}
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
 }
