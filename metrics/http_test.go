@@ -234,6 +234,44 @@ func TestServerSlowReadersDoNotLockOut(t *testing.T) {
 	waitUntil(t, "one slow reader cut for the scrape", func() bool { return s.phases()[writing] == maxConns-1 })
 }
 
+// TestServerWakesWhenAnAnswerIsDone: a scrape waiting at the cap behind
+// connections being answered is admitted as soon as one of them has its
+// answer (and so becomes evictable), not when a connection ends. Here the
+// clients never close, and the linger and slow-write times are far beyond
+// the scrape's patience: only the wake-up on the phase change serves it.
+func TestServerWakesWhenAnAnswerIsDone(t *testing.T) {
+	release := make(chan struct{})
+	s := newTestServer(func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	s.lingerTimeout, s.slowWrite = time.Minute, time.Minute
+	addr := startServer(t, s)
+	for i := 0; i < maxConns; i++ {
+		if _, err := io.WriteString(dial(t, addr), "GET /healthz HTTP/1.1\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "16 probes being answered", func() bool { return s.phases()[answering] == maxConns })
+	got := make(chan error, 1)
+	go func() {
+		code, body, err := httpGet(&http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
+		if err == nil && (code != 200 || !strings.Contains(body, "vigil_info{")) {
+			err = errors.New("not the metrics")
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the scrape waits in admit
+	close(release)
+	if err := <-got; err != nil {
+		t.Errorf("a scrape at the cap once the probes were answered: %v", err)
+	}
+}
+
 // TestServerHeadAndAnswerTimeouts: the head timeout counts from the
 // accept (a trickling client is dropped on time however it paces its
 // bytes), and the answer has its own time after it, so a request whose
