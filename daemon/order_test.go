@@ -504,3 +504,63 @@ func TestNotifyBackupAfterRelease(t *testing.T) {
 	}
 	before(t, l.h.took(from), "del 192.0.2.100/24", "notify VI_1 BACKUP")
 }
+
+// TestSyncGroupTakeoverOneClaim: the members of a vrrp_sync_group that
+// become MASTER in one turn, the connection sync's instance among them,
+// have the synced connections installed before any member's rules or VIPs
+// (even when the sync instance is not the first member), and all their
+// services put in by one nft transaction before the first of their VIPs.
+// One transaction per member, run one after the other, held the second
+// member's VIPs back by a whole nft run: 0.75 s on a loaded host, which
+// made the IPv6 half of e2e TestConnSyncFailover's connections time out.
+func TestSyncGroupTakeoverOneClaim(t *testing.T) {
+	vs := func(vip string) string {
+		return "virtual_server " + vip + ` 80 {
+  lb_kind NAT
+  lb_algo rr
+  protocol TCP
+  real_server 198.51.100.1 80 {
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+`
+	}
+	inst := func(name, vrid, vip string) string {
+		return strings.NewReplacer("VI_1", name, "virtual_router_id 51", "virtual_router_id "+vrid, "192.0.2.100/24", vip+"/24").Replace(instanceConf(""))
+	}
+	conf := "global_defs {\n  lvs_sync_daemon eth1 VI_1 id 60\n}\nvrrp_sync_group G {\n  group {\n    VI_2\n    VI_1\n  }\n}\n" +
+		inst("VI_2", "52", "192.0.2.101") + inst("VI_1", "51", "192.0.2.100") + vs("192.0.2.100") + vs("192.0.2.101")
+	l := newLab(t, conf)
+	if l.d.insts[0].spec.name != "VI_2" {
+		t.Fatalf("instances in the order %s, %s: want the sync instance VI_1 second", l.d.insts[0].spec.name, l.d.insts[1].spec.name)
+	}
+	from := l.h.mark()
+	for range 100 {
+		if l.d.insts[0].e.State() == vrrp.StateMaster && l.d.insts[1].e.State() == vrrp.StateMaster {
+			break
+		}
+		l.advance(100 * time.Millisecond)
+	}
+	if l.d.insts[0].e.State() != vrrp.StateMaster || l.d.insts[1].e.State() != vrrp.StateMaster {
+		t.Fatal("the group never became MASTER")
+	}
+	ops := l.h.took(from)
+	for _, op := range []string{"nft apply", "add 192.0.2.100/24", "add 192.0.2.101/24", "ctsync master true"} {
+		before(t, ops, "ctsync install", op)
+	}
+	both := "nft apply [192.0.2.100:80/tcp 192.0.2.101:80/tcp]"
+	before(t, ops, both, "add 192.0.2.100/24")
+	before(t, ops, both, "add 192.0.2.101/24")
+	last := max(slices.Index(ops, "add 192.0.2.100/24"), slices.Index(ops, "add 192.0.2.101/24"))
+	applies := 0
+	for _, op := range ops[:last] {
+		if strings.HasPrefix(op, "nft apply") {
+			applies++
+		}
+	}
+	if applies != 1 {
+		t.Errorf("%d nft transactions before the group's VIPs were all in, want 1:\n\t%s", applies, strings.Join(ops, "\n\t"))
+	}
+}
