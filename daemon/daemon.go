@@ -654,7 +654,9 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 	defer cancel()
 	switch req.Cmd {
 	case "status":
-		s, err := d.Status(ctx)
+		// Counters up to a second old: a client polling the status must
+		// not run nft processes back to back.
+		s, err := d.status(ctx, controlTrafficAge)
 		if err != nil {
 			return control.Response{Error: err.Error()}
 		}

@@ -522,7 +522,8 @@ func (d fakeDataplane) Conns(context.Context) ([]nft.Conn, error) {
 	return nil, nil
 }
 func (d fakeDataplane) Stats(context.Context) (map[string]map[netip.AddrPort]nft.Stats, error) {
-	return nil, nil
+	d.h.do("nft stats")
+	return map[string]map[netip.AddrPort]nft.Stats{}, nil
 }
 
 type fakeFilter struct {

@@ -371,6 +371,17 @@ func contains(ops []string, prefix string) bool {
 	return false
 }
 
+// count returns how many of ops start with prefix.
+func count(ops []string, prefix string) int {
+	n := 0
+	for _, op := range ops {
+		if strings.HasPrefix(op, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestSchedulingBeforeFirstAdvert: vrrp_rt_priority and vrrp_no_swap
 // are in force on every thread before Run sends its first advert, and a
 // thread the runtime starts later gets the setting on the housekeeping
@@ -572,8 +583,16 @@ func TestControlSocket(t *testing.T) {
 	}
 
 	r.advance(4 * time.Second)
+	from := r.h.mark()
 	if resp := ask("status"); resp.Status == nil || len(resp.Status.Instances) != 1 || resp.Status.Instances[0].State != "MASTER" {
 		t.Fatalf("status: %+v, want VI_1 MASTER", resp)
+	}
+	// A client polling the status (a test, `watch vigil status`, doctor)
+	// reads the traffic counters at most once a second: each read is an
+	// nft process per counted set.
+	ask("status")
+	if n := count(r.h.took(from), "nft stats"); n != 1 {
+		t.Errorf("two status calls in a row read the counters %d times, want once", n)
 	}
 	r.call(func(time.Time) {
 		r.d.checked(check.Event{Server: realServerID(r.d.bal, "198.51.100.2:80"), Kind: check.ServerDown, Weight: 1, Detail: "refused"})
@@ -595,7 +614,7 @@ func TestControlSocket(t *testing.T) {
 	if err := os.WriteFile(r.path, []byte(lbConf+strings.Replace(lbConf[strings.Index(lbConf, "virtual_server"):], " 80 {", " 8080 {", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	from := r.h.mark()
+	from = r.h.mark()
 	if resp := ask("reload"); resp.Reload == nil || !resp.Reload.OK {
 		t.Fatalf("reload: %+v", resp)
 	}

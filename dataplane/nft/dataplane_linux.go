@@ -38,6 +38,10 @@ type Dataplane struct {
 	nft knftables.Interface
 
 	mu sync.Mutex
+	// nsMu is held for reading by Stats's nft processes, which run
+	// without mu, and for writing (after mu) by Close to release the
+	// namespace: a handle closed under a running read could be reused.
+	nsMu sync.RWMutex
 	// cur is what the kernel holds, as last applied; nil when unknown
 	// (before the first Apply, after a failed one), and the next Apply
 	// then replaces the tables whole.
@@ -220,7 +224,9 @@ func (d *Dataplane) Close() error {
 	}
 	err := d.Flush(context.Background())
 	d.mu.Lock()
+	d.nsMu.Lock()
 	d.closeNS()
+	d.nsMu.Unlock()
 	d.mu.Unlock()
 	return err
 }

@@ -418,3 +418,72 @@ func checkStats(t *testing.T, dp *Dataplane, name string, conns map[netip.AddrPo
 		}
 	}
 }
+
+// TestApplyDoesNotWaitForStats: an Apply (a takeover's claim, which holds
+// the new master's VIPs back until its rules are in) goes through while
+// Stats is reading the counters: the status a monitor or `vigil doctor`
+// polls runs six nft processes for NAT and FNAT services of both
+// families, a second or more on a loaded host, and the claim used to wait
+// behind them. Close still waits for the read it would pull the
+// namespace from under.
+func TestApplyDoesNotWaitForStats(t *testing.T) {
+	h := oneHost(t, "nftstatsw")
+	dp, err := New(Config{NetNS: h.NS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	apply(t, dp, natService(lb.NAT, "203.0.113.10", backend("198.51.100.11:80", 1)), natService(lb.NAT, "2001:db8:f::10", backend("[2001:db8:b::11]:80", 1)))
+
+	reading, release := make(chan struct{}, 16), make(chan struct{})
+	hook := func() {
+		reading <- struct{}{}
+		<-release
+	}
+	listSetHook.Store(&hook)
+	defer listSetHook.Store(nil)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	statsDone := make(chan error, 1)
+	go func() {
+		_, err := dp.Stats(ctx)
+		statsDone <- err
+	}()
+	<-reading // Stats is in its first nft read
+
+	applied := make(chan error, 1)
+	go func() {
+		applied <- dp.Apply(ctx, lb.Desired{Services: []lb.Service{natService(lb.NAT, "203.0.113.10", backend("198.51.100.12:80", 1))}})
+	}()
+	select {
+	case err := <-applied:
+		if err != nil {
+			t.Fatalf("Apply during Stats: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Apply waited for a Stats read of the counters")
+	}
+	if out := labtest.MustRun(t, h, "nft", "list", "table", "inet", TableName); !strings.Contains(out, "198.51.100.12") {
+		t.Errorf("the Apply made during Stats is not in the kernel:\n%.600s", out)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- dp.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a Stats read was still running in the namespace")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	released = true
+	if err := <-statsDone; err != nil {
+		t.Logf("Stats across the Apply and Close: %v", err) // its sets may be gone: only the lock order is tested
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}

@@ -9,33 +9,53 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"sigs.k8s.io/knftables"
 )
+
+// listSetHook, when set (tests), is called before each `nft list set`
+// Stats runs.
+var listSetHook atomic.Pointer[func()]
 
 // Stats reads the traffic counters of the services last applied: per
 // service name, per real server (sorry server included). Services the
 // data plane does not count (fwmark) are absent. It runs one `nft list
 // set` per statistics set and never touches the rules.
+//
+// The nft processes run without the lock Apply takes: six of them (the
+// counted sets of NAT/FNAT services of both families) take a loaded host
+// a second or more, and a takeover's claim, which must put the rules in
+// before the VIPs, waited for a status poll's counters that long. Apply
+// replaces d.counters whole, never edits it, so the map read here stays
+// what it was; nsMu keeps the namespace open until the reads are done.
 func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]Stats, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed {
+		d.mu.Unlock()
 		return nil, errClosed
 	}
+	counters := d.counters
+	d.nsMu.RLock()
+	d.mu.Unlock()
+	defer d.nsMu.RUnlock()
 	type setID struct {
 		family knftables.Family
 		name   string
 	}
 	var sets []setID
-	for k, r := range d.counters {
+	for k, r := range counters {
 		id := setID{r.family, k[:strings.IndexByte(k, ' ')]}
 		if !slices.Contains(sets, id) {
 			sets = append(sets, id)
 		}
 	}
+	slices.SortFunc(sets, func(a, b setID) int { return strings.Compare(string(a.family)+a.name, string(b.family)+b.name) })
 	out := map[string]map[netip.AddrPort]Stats{}
 	for _, id := range sets {
+		if h := listSetHook.Load(); h != nil {
+			(*h)()
+		}
 		var raw []byte
 		err := d.inNS(func() error {
 			var err error
@@ -54,7 +74,7 @@ func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]St
 			return nil, fmt.Errorf("nft: list set %s %s %s: %w", id.family, TableName, id.name, err)
 		}
 		for key, c := range counts {
-			ref, ok := d.counters[refKey(id.name, key)]
+			ref, ok := counters[refKey(id.name, key)]
 			if !ok || ref.family != id.family {
 				continue
 			}
