@@ -103,8 +103,8 @@ func (g *Group) check() {
 	}
 	var at time.Time
 	for _, m := range g.members {
-		if m.now.After(at) {
-			at = m.now
+		if t := m.timeOf(m.now); t.After(at) {
+			at = t
 		}
 	}
 	g.pending = append(g.pending, Transition{At: at, From: g.reported, To: s, Cause: CauseSyncGroup, Reason: "members " + g.describe()})
@@ -193,9 +193,7 @@ func (g *Group) follow(m *Instance, to State) {
 		if o == m {
 			continue
 		}
-		if m.now.After(o.now) {
-			o.now = m.now
-		}
+		o.setNow(m.timeOf(m.now))
 		switch {
 		case to == StateMaster && o.state == StateBackup:
 			o.becomeMaster(why)

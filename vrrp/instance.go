@@ -13,21 +13,24 @@ import (
 // Instance is one virtual router. It is not safe for concurrent use: the
 // daemon's event loop owns it.
 //
-// The one-byte fields are kept together, and the advertised addresses,
-// the advert destinations and the password are derived when used rather
-// than kept beside what they derive from: an Instance was 992 bytes, in
-// the runtime's 1,024-byte size class, where it was 1,112 in the 1,152
-// class (issue #7: 128 bytes and two small allocations less per
-// instance). The pending output keeps only what the engine queues
-// (output: 96 bytes, not a whole Ready's 168), the drop counters and the
-// words of a tracking fault or a bfd_takeover are allocated when there is
-// one (drops, rare), and the one-byte fields (State is one byte) share
-// two words with delta: 752 bytes, 760 with the 8-byte header the runtime
-// puts before an object of more than 512 bytes with pointers, in the
-// 768-byte class (256 bytes less per instance; TestInstanceSize).
+// Its size is kept in check (issue #7; TestInstanceSize): 1,112 bytes
+// once, in the runtime's 1,152-byte size class, 568 now, in the 576 class
+// (with the 8-byte header the runtime puts before an object of more than
+// 512 bytes with pointers). What did it: the one-byte fields kept
+// together (State is one byte) and sharing two words with delta; the
+// advert destinations and the password derived when used; the pending
+// output is the adverts and a pointer to the rest, allocated when there is
+// some (output); the drop counters and the words of a tracking fault or a
+// bfd_takeover allocated when there are some (drops, rare); the times
+// kept as 8-byte instants on the instance's clock, not 24-byte time.Times
+// (clock.go); no receive scratch (wire.ParseHeader reads the header,
+// wire.HasAddr the addresses where they are).
 type Instance struct {
 	cfg Config
-	now time.Time
+	// origin is the instance's clock (see instant); now is the latest
+	// time the engine has been given.
+	origin time.Time
+	now    instant
 
 	state      State
 	prio       uint8 // effective priority
@@ -51,19 +54,19 @@ type Instance struct {
 	masterAdverInt time.Duration // what the down timer uses
 	masterAddr     netip.Addr
 
-	// Timers; a zero time is a timer that does not run.
-	downAt    time.Time // BACKUP: Master_Down_Timer
-	advertAt  time.Time // MASTER: Adver_Timer
-	refreshAt time.Time // MASTER: periodic GARP refresh
-	bursts    []burst   // MASTER: delayed GARP bursts
-	preemptAt time.Time // BACKUP: when a pending preempt delay ends (not a timer)
+	// Timers; 0 is a timer that does not run.
+	downAt    instant // BACKUP: Master_Down_Timer
+	advertAt  instant // MASTER: Adver_Timer
+	refreshAt instant // MASTER: periodic GARP refresh
+	bursts    []burst // MASTER: delayed GARP bursts
+	preemptAt instant // BACKUP: when a pending preempt delay ends (not a timer)
 
 	// rare holds the words of a tracking fault and of a bfd_takeover, nil
 	// until there is one: two strings kept in every instance took it
 	// over the 768-byte size class.
 	rare *rareWhy
 
-	since time.Time
+	since instant
 	why   because
 
 	counters counts
@@ -79,22 +82,25 @@ type Instance struct {
 	// to have, and Ready hands over the difference.
 	out       output
 	installed []netip.Prefix
+	// own are the addresses a master holds, the VIPs then the excluded
+	// VIPs: one array, of which cfg.VIPs and cfg.ExcludedVIPs are the two
+	// parts. installed is own (or an earlier configuration's own, until
+	// Ready) rather than a copy: one allocation per instance instead of
+	// three (the two lists and the copy; 56 bytes less per instance with
+	// one VIP).
+	own []netip.Prefix
 
-	// spare are advert buffers handed back by Recycle, reused by
-	// sendAdvert; rx is the receive path's scratch advert. With them a
-	// steady-state advert sent or received allocates nothing (issue #7;
-	// 6 allocations per advert sent and 2 per advert received before).
-	spare [][]byte
-	rx    wire.Advert
-	// allAddrs are the addresses announced: the VIPs (advertised, see
-	// vipAddrs), then the excluded VIPs.
-	allAddrs []netip.Addr
-}
-
-// vipAddrs are the addresses advertised: the first of allAddrs.
-func (i *Instance) vipAddrs() []netip.Addr {
-	n := len(i.cfg.VIPs)
-	return i.allAddrs[:n:n]
+	// adverts are the last adverts built, one per destination, shared
+	// read only with the caller: a master sends the same bytes every
+	// Adver_Timer while its priority and configuration stay (RFC 5798
+	// section 5.2 and RFC 3768 section 5.3: an advert's fields are the
+	// configuration's and the priority, its checksum is over them and
+	// the addresses it goes from and to). Nil but while MASTER. With
+	// them a steady-state advert sent allocates nothing, and the caller
+	// hands nothing back (Recycle); before, every master kept a spare
+	// buffer, the slice that held it and the Outbound slice handed back
+	// (104-112 bytes) beside the 80-88 these take.
+	adverts []Outbound
 }
 
 // The multicast destinations, shared by every instance (read only).
@@ -117,6 +123,15 @@ func (i *Instance) authData() [8]byte {
 		return [8]byte{}
 	}
 	return wire.Password(i.cfg.AuthPass)
+}
+
+// addrsOf are the addresses of prefixes.
+func addrsOf(prefixes []netip.Prefix) []netip.Addr {
+	a := make([]netip.Addr, len(prefixes))
+	for k, p := range prefixes {
+		a[k] = p.Addr()
+	}
+	return a
 }
 
 // rareWhy is Instance.rare.
@@ -160,17 +175,30 @@ func (i *Instance) takeover() string {
 }
 
 // output is what the engine queues for Ready; Ready adds the address
-// changes and the next deadline.
+// changes and the next deadline. A steady-state master queues adverts
+// and nothing else, so the rest is allocated when there is some: 24 bytes
+// of an Instance instead of 96 (issue #7), for an allocation per
+// transition, announcement or note, which allocate their contents anyway.
 type output struct {
-	Adverts     []Outbound
+	Adverts []Outbound
+	more    *outputMore
+}
+
+type outputMore struct {
 	Announce    []Announcement
 	Transitions []Transition
 	Notes       []string
 }
 
-func (o *output) empty() bool {
-	return len(o.Adverts) == 0 && len(o.Announce) == 0 && len(o.Transitions) == 0 && len(o.Notes) == 0
+// rest is the output other than adverts, made when first needed.
+func (o *output) rest() *outputMore {
+	if o.more == nil {
+		o.more = new(outputMore)
+	}
+	return o.more
 }
+
+func (o *output) empty() bool { return len(o.Adverts) == 0 && o.more == nil }
 
 // counts are Counters but the drops (Instance.drops).
 type counts struct {
@@ -188,7 +216,7 @@ func (i *Instance) countDrop(r DropReason) {
 }
 
 type burst struct {
-	at        time.Time
+	at        instant
 	repeat    int
 	reason    string
 	lowerPrio bool
@@ -203,7 +231,9 @@ func New(cfg Config, now time.Time) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := &Instance{now: now, since: now, prio: cfg.Priority}
+	i := &Instance{origin: now.Add(-1), prio: cfg.Priority}
+	i.now = i.instantOf(now)
+	i.since = i.now
 	if err := i.setConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -213,23 +243,25 @@ func New(cfg Config, now time.Time) (*Instance, error) {
 
 // setConfig installs a normalized cfg and what derives from it.
 func (i *Instance) setConfig(cfg Config) error {
-	n := &Instance{cfg: cfg}
-	if k := len(cfg.VIPs) + len(cfg.ExcludedVIPs); k > 0 {
-		n.allAddrs = make([]netip.Addr, 0, k)
+	// An empty list stays as it was (nil or not): a reload compares
+	// configurations with reflect.DeepEqual.
+	nv := len(cfg.VIPs)
+	own := slices.Concat(cfg.VIPs, cfg.ExcludedVIPs)
+	if nv > 0 {
+		cfg.VIPs = own[:nv:nv]
 	}
-	for _, p := range cfg.VIPs {
-		n.allAddrs = append(n.allAddrs, p.Addr())
-	}
-	for _, p := range cfg.ExcludedVIPs {
-		n.allAddrs = append(n.allAddrs, p.Addr())
+	if len(own) > nv {
+		cfg.ExcludedVIPs = own[nv:]
 	}
 	// An advert that cannot be marshalled would make a silent master;
 	// find out now rather than at the first transition.
+	n := &Instance{cfg: cfg}
 	if _, err := n.marshal(255, n.advertDsts()[0]); err != nil {
 		return fmt.Errorf("%w %q: %w", ErrConfig, cfg.Name, err)
 	}
-	i.cfg, i.allAddrs = n.cfg, n.allAddrs
+	i.cfg, i.own = cfg, own
 	i.oldUnicastSum = i.oldUnicastSum || cfg.OldUnicastChecksum
+	i.adverts = nil // built for the old configuration
 	return nil
 }
 
@@ -250,7 +282,7 @@ func (i *Instance) Reload(cfg Config, now time.Time) error {
 		return fmt.Errorf("%w %q: a reload cannot change the vrid, family or version (%d %v v%d to %d %v v%d); replace the instance",
 			ErrConfig, cfg.Name, i.cfg.VRID, i.cfg.Family, i.cfg.Version, cfg.VRID, cfg.Family, cfg.Version)
 	}
-	oldAddrs := i.allAddrs
+	old := i.own
 	if err := i.setConfig(cfg); err != nil {
 		return err
 	}
@@ -263,21 +295,22 @@ func (i *Instance) Reload(cfg Config, now time.Time) error {
 	case StateMaster:
 		i.masterPrio = i.prio
 		var fresh []netip.Addr
-		for _, a := range i.allAddrs {
-			if !slices.Contains(oldAddrs, a) {
-				fresh = append(fresh, a)
+		for _, p := range i.own {
+			if !slices.ContainsFunc(old, func(o netip.Prefix) bool { return o.Addr() == p.Addr() }) {
+				fresh = append(fresh, p.Addr())
 			}
 		}
 		if len(fresh) > 0 && cfg.GARP.MasterRepeat > 0 {
-			i.out.Announce = append(i.out.Announce, Announcement{Addrs: fresh, Repeat: cfg.GARP.MasterRepeat, Reason: "reload"})
+			r := i.out.rest()
+			r.Announce = append(r.Announce, Announcement{Addrs: fresh, Repeat: cfg.GARP.MasterRepeat, Reason: "reload"})
 		}
 		i.sendAdvert(i.prio)
-		i.advertAt = i.now.Add(cfg.AdvertInterval)
+		i.advertAt = i.after(cfg.AdvertInterval)
 		switch {
 		case cfg.GARP.MasterRefresh <= 0:
-			i.refreshAt = time.Time{}
-		case i.refreshAt.IsZero():
-			i.refreshAt = i.now.Add(cfg.GARP.MasterRefresh)
+			i.refreshAt = 0
+		case i.refreshAt == 0:
+			i.refreshAt = i.after(cfg.GARP.MasterRefresh)
 		}
 	}
 	return nil
@@ -340,14 +373,19 @@ func (i *Instance) Advance(now time.Time) {
 	i.advance(now)
 }
 
-// Ready returns what to do and forgets it.
+// Ready returns what to do and forgets it. Its Adverts, and their Data,
+// are shared with the engine, which hands the same ones out again while
+// they stay right: read only.
 func (i *Instance) Ready() Ready {
-	rd := Ready{Adverts: i.out.Adverts, Announce: i.out.Announce, Transitions: i.out.Transitions, Notes: i.out.Notes}
+	rd := Ready{Adverts: i.out.Adverts}
+	if m := i.out.more; m != nil {
+		rd.Announce, rd.Transitions, rd.Notes = m.Announce, m.Transitions, m.Notes
+	}
 	i.out = output{}
 	if !i.addrsSettled() {
 		rd.AddAddrs, rd.DelAddrs = i.addrDiff()
 		if i.wantVIPs {
-			i.installed = i.ownAddrs()
+			i.installed = i.own
 		} else {
 			i.installed = nil
 		}
@@ -356,21 +394,12 @@ func (i *Instance) Ready() Ready {
 	return rd
 }
 
-// Recycle hands back a Ready the caller has carried out, so that its
-// advert buffers serve the next adverts instead of new ones. Optional:
-// without it every advert is a new allocation, and a caller that keeps
-// Outbound.Data (a simulator delivering it later) must not recycle.
-func (i *Instance) Recycle(rd Ready) {
-	for k := range rd.Adverts {
-		if len(i.spare) < 16 {
-			i.spare = append(i.spare, rd.Adverts[k].Data[:0])
-		}
-		rd.Adverts[k] = Outbound{}
-	}
-	if i.out.Adverts == nil && cap(rd.Adverts) > 0 {
-		i.out.Adverts = rd.Adverts[:0]
-	}
-}
+// Recycle hands back a Ready the caller has carried out. There is nothing
+// to take back any more: the engine builds a master's adverts once and
+// hands the same read-only bytes out while they stay right, where it
+// used to build each advert into a buffer handed back here. It stays for
+// callers written for that, and does nothing.
+func (i *Instance) Recycle(Ready) {}
 
 // HasReady reports whether Ready has anything to do.
 func (i *Instance) HasReady() bool {
@@ -383,21 +412,7 @@ func (i *Instance) addrsSettled() bool {
 	if !i.wantVIPs {
 		return len(i.installed) == 0
 	}
-	nv := len(i.cfg.VIPs)
-	if len(i.installed) != nv+len(i.cfg.ExcludedVIPs) {
-		return false
-	}
-	for k, p := range i.installed {
-		if k < nv && p != i.cfg.VIPs[k] || k >= nv && p != i.cfg.ExcludedVIPs[k-nv] {
-			return false
-		}
-	}
-	return true
-}
-
-// ownAddrs are the addresses a master holds: VIPs and excluded VIPs.
-func (i *Instance) ownAddrs() []netip.Prefix {
-	return append(slices.Clone(i.cfg.VIPs), i.cfg.ExcludedVIPs...)
+	return slices.Equal(i.installed, i.own)
 }
 
 // addrDiff is what the caller must add and delete to go from installed to
@@ -405,7 +420,7 @@ func (i *Instance) ownAddrs() []netip.Prefix {
 func (i *Instance) addrDiff() (add, del []netip.Prefix) {
 	var want []netip.Prefix
 	if i.wantVIPs {
-		want = i.ownAddrs()
+		want = i.own
 	}
 	for _, p := range want {
 		if !slices.Contains(i.installed, p) {
@@ -430,7 +445,7 @@ func (i *Instance) Status() Status {
 		VRID:                i.cfg.VRID,
 		Version:             i.cfg.Version,
 		State:               i.state,
-		Since:               i.since,
+		Since:               i.timeOf(i.since),
 		Reason:              i.why.text,
 		Cause:               i.why.cause,
 		Priority:            i.prio,
@@ -442,9 +457,9 @@ func (i *Instance) Status() Status {
 		AdvertInterval:      i.cfg.AdvertInterval,
 		MasterAdverInterval: i.masterAdverInt,
 		MasterDownInterval:  i.downInterval(),
-		MasterDownAt:        i.downAt,
-		NextAdvertAt:        i.advertAt,
-		PreemptAt:           i.preemptAt,
+		MasterDownAt:        i.timeOf(i.downAt),
+		NextAdvertAt:        i.timeOf(i.advertAt),
+		PreemptAt:           i.timeOf(i.preemptAt),
 		Counters: Counters{
 			Received: i.counters.Received, Sent: i.counters.Sent,
 			PriorityZeroRcvd: i.counters.PriorityZeroRcvd, PriorityZeroSent: i.counters.PriorityZeroSent,
@@ -475,9 +490,9 @@ func (i *Instance) skew() time.Duration {
 }
 
 func (i *Instance) next() time.Time {
-	var n time.Time
-	earlier := func(t time.Time) {
-		if !t.IsZero() && (n.IsZero() || t.Before(n)) {
+	var n instant
+	earlier := func(t instant) {
+		if t != 0 && (n == 0 || t < n) {
 			n = t
 		}
 	}
@@ -487,18 +502,14 @@ func (i *Instance) next() time.Time {
 	for _, b := range i.bursts {
 		earlier(b.at)
 	}
-	return n
+	return i.timeOf(n)
 }
-
-func due(t, now time.Time) bool { return !t.IsZero() && !t.After(now) }
 
 // advance runs the timers due by now. Time never goes backwards for the
 // engine: an earlier now is taken as the last one seen.
-func (i *Instance) advance(now time.Time) {
-	if now.After(i.now) {
-		i.now = now
-	}
-	now = i.now
+func (i *Instance) advance(t time.Time) {
+	i.setNow(t)
+	now := i.now
 	switch i.state {
 	case StateBackup:
 		if due(i.downAt, now) {
@@ -514,20 +525,28 @@ func (i *Instance) advance(now time.Time) {
 		// must not burst (RFC 5798 section 6.4.3 restarts the timer).
 		if due(i.advertAt, now) {
 			i.sendAdvert(i.prio)
-			i.advertAt = now.Add(i.cfg.AdvertInterval)
+			i.advertAt = i.after(i.cfg.AdvertInterval)
 		}
-		kept := i.bursts[:0]
-		for _, b := range i.bursts {
-			if due(b.at, now) {
-				i.announce(b.repeat, b.reason)
-			} else {
-				kept = append(kept, b)
+		if len(i.bursts) > 0 {
+			kept := i.bursts[:0]
+			for _, b := range i.bursts {
+				if due(b.at, now) {
+					i.announce(b.repeat, b.reason)
+				} else {
+					kept = append(kept, b)
+				}
+			}
+			i.bursts = kept
+			if len(kept) == 0 {
+				// Every master has one delayed burst after it takes
+				// over: let its array go rather than keep 64 bytes per
+				// instance.
+				i.bursts = nil
 			}
 		}
-		i.bursts = kept
 		if due(i.refreshAt, now) {
 			i.announce(i.cfg.GARP.MasterRefreshRepeat, "refresh")
-			i.refreshAt = now.Add(i.cfg.GARP.MasterRefresh)
+			i.refreshAt = i.after(i.cfg.GARP.MasterRefresh)
 		}
 	}
 }
@@ -539,8 +558,8 @@ func (i *Instance) peerDown(ev PeerDown) {
 	if i.state != StateBackup || !a.IsValid() || a != i.masterAddr || i.masterPrio == 0 {
 		return
 	}
-	at := i.now.Add(i.skew())
-	if i.downAt.IsZero() || at.Before(i.downAt) {
+	at := i.after(i.skew())
+	if i.downAt == 0 || at < i.downAt {
 		i.downAt = at
 		w := "takeover: " + ev.Reason
 		if ev.Reason == "" {
@@ -556,7 +575,7 @@ func (i *Instance) tryMaster(reason because) {
 	if i.group != nil && !i.group.allWantMaster(i) {
 		// keepalived prefers BACKUP to thrashing: wait for the others,
 		// checking again a Master_Down_Interval later.
-		i.downAt = i.now.Add(i.downInterval())
+		i.downAt = i.after(i.downInterval())
 		i.setTakeover("") // the next expiry is the ordinary timer's
 		return
 	}
@@ -573,7 +592,7 @@ func (i *Instance) tryMaster(reason because) {
 // Master_Down_Timer like everyone else).
 func (i *Instance) startup(reason because, initial bool) {
 	i.masterAdverInt = i.cfg.AdvertInterval
-	i.preemptAt = time.Time{}
+	i.preemptAt = 0
 	i.masterAddr, i.masterPrio = netip.Addr{}, 0
 	if i.faulty() {
 		i.transition(StateFault, reason)
@@ -630,7 +649,7 @@ func (i *Instance) shutdown() {
 
 func (i *Instance) stopTimers() {
 	i.setTakeover("")
-	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = 0, 0, 0, 0
 	i.bursts = nil
 	i.wantMaster = false
 }
@@ -645,12 +664,12 @@ func (i *Instance) becomeMaster(reason because) {
 	// Adver_Timer.
 	i.announce(i.cfg.GARP.MasterRepeat, "became master")
 	i.sendAdvert(i.prio)
-	i.advertAt = i.now.Add(i.cfg.AdvertInterval)
+	i.advertAt = i.after(i.cfg.AdvertInterval)
 	if i.cfg.GARP.MasterDelay > 0 {
-		i.bursts = append(i.bursts, burst{at: i.now.Add(i.cfg.GARP.MasterDelay), repeat: i.cfg.GARP.MasterRepeat, reason: "became master, delayed"})
+		i.bursts = append(i.bursts, burst{at: i.after(i.cfg.GARP.MasterDelay), repeat: i.cfg.GARP.MasterRepeat, reason: "became master, delayed"})
 	}
 	if i.cfg.GARP.MasterRefresh > 0 {
-		i.refreshAt = i.now.Add(i.cfg.GARP.MasterRefresh)
+		i.refreshAt = i.after(i.cfg.GARP.MasterRefresh)
 	}
 }
 
@@ -661,7 +680,7 @@ func (i *Instance) becomeBackup(reason because) {
 	i.stopTimers()
 	i.wantVIPs = false
 	i.transition(StateBackup, reason)
-	i.downAt = i.now.Add(i.downInterval())
+	i.downAt = i.after(i.downInterval())
 }
 
 func (i *Instance) becomeFault(reason because) {
@@ -680,22 +699,23 @@ func (i *Instance) transition(to State, reason because) {
 	if to == i.state {
 		return
 	}
-	i.out.Transitions = append(i.out.Transitions, Transition{At: i.now, From: i.state, To: to, Cause: reason.cause, Reason: reason.text, Priority: i.prio})
+	r := i.out.rest()
+	r.Transitions = append(r.Transitions, Transition{At: i.timeOf(i.now), From: i.state, To: to, Cause: reason.cause, Reason: reason.text, Priority: i.prio})
+	if i.state == StateMaster {
+		i.adverts = nil // a backup keeps no adverts
+	}
 	i.state, i.since, i.why = to, i.now, reason
 }
 
 func (i *Instance) announce(repeat int, reason string) {
-	if repeat <= 0 || len(i.allAddrs) == 0 {
+	if repeat <= 0 || len(i.own) == 0 {
 		return
 	}
-	i.out.Announce = append(i.out.Announce, Announcement{Addrs: slices.Clone(i.allAddrs), Repeat: repeat, Reason: reason})
+	r := i.out.rest()
+	r.Announce = append(r.Announce, Announcement{Addrs: addrsOf(i.own), Repeat: repeat, Reason: reason})
 }
 
 func (i *Instance) marshal(prio uint8, dst netip.Addr) ([]byte, error) {
-	return i.marshalAppend(nil, prio, dst)
-}
-
-func (i *Instance) marshalAppend(buf []byte, prio uint8, dst netip.Addr) ([]byte, error) {
 	ival, err := wire.EncodeInterval(uint8(i.cfg.Version), i.cfg.AdvertInterval)
 	if err != nil {
 		return nil, err
@@ -706,7 +726,7 @@ func (i *Instance) marshalAppend(buf []byte, prio uint8, dst netip.Addr) ([]byte
 		VRID:     i.cfg.VRID,
 		Priority: prio,
 		Interval: ival,
-		Addrs:    i.vipAddrs(),
+		Addrs:    addrsOf(i.cfg.VIPs),
 	}
 	if i.cfg.Version == 2 {
 		a.AuthType = i.cfg.AuthType
@@ -716,24 +736,35 @@ func (i *Instance) marshalAppend(buf []byte, prio uint8, dst netip.Addr) ([]byte
 	if i.oldUnicastSum && a.Version == 3 && dst.Is4() && !dst.IsMulticast() {
 		sumDst = wire.GroupV4
 	}
-	return a.MarshalAppend(buf, i.cfg.SrcAddr, sumDst, i.cfg.ChecksumMode)
+	return a.Marshal(i.cfg.SrcAddr, sumDst, i.cfg.ChecksumMode)
 }
 
+// sendAdvert queues an advert with priority prio to each destination:
+// the ones built last time if they have that priority, or new ones.
 func (i *Instance) sendAdvert(prio uint8) {
-	for _, dst := range i.advertDsts() {
-		var buf []byte
-		if n := len(i.spare); n > 0 {
-			buf, i.spare = i.spare[n-1], i.spare[:n-1]
+	if len(i.adverts) == 0 || i.adverts[0].Priority != prio {
+		dsts := i.advertDsts()
+		i.adverts = make([]Outbound, len(dsts))
+		for k, dst := range dsts {
+			b, err := i.marshal(prio, dst)
+			if err != nil {
+				// New marshalled the same fields successfully.
+				panic(fmt.Sprintf("vrrp %s: marshal advert: %v", i.cfg.Name, err))
+			}
+			i.adverts[k] = Outbound{Dst: dst, Data: b, Priority: prio}
 		}
-		b, err := i.marshalAppend(buf, prio, dst)
-		if err != nil {
-			// New marshalled the same fields successfully.
-			panic(fmt.Sprintf("vrrp %s: marshal advert: %v", i.cfg.Name, err))
-		}
-		i.out.Adverts = append(i.out.Adverts, Outbound{Dst: dst, Data: b, Priority: prio})
-		i.counters.Sent++
-		if prio == 0 {
-			i.counters.PriorityZeroSent++
-		}
+	}
+	if i.out.Adverts == nil {
+		// The full slice expression: an append to Adverts (a second
+		// advert in the same turn) copies rather than writes into
+		// i.adverts.
+		i.out.Adverts = i.adverts[:len(i.adverts):len(i.adverts)]
+	} else {
+		i.out.Adverts = append(i.out.Adverts, i.adverts...)
+	}
+	n := uint64(len(i.adverts))
+	i.counters.Sent += n
+	if prio == 0 {
+		i.counters.PriorityZeroSent += n
 	}
 }

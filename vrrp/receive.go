@@ -25,8 +25,7 @@ func (i *Instance) receive(p Packet) error {
 	if inet.Of(src) != i.cfg.Family || inet.Of(dst) != i.cfg.Family {
 		return drop(DropLength, "from %v to %v, want %v", src, dst, i.cfg.Family)
 	}
-	perr := wire.ParseInto(&i.rx, b, i.cfg.Family)
-	a := i.rx
+	a, perr := wire.ParseHeader(b, i.cfg.Family)
 	badVersion := errors.Is(perr, wire.ErrVersion)
 	badCount := errors.Is(perr, wire.ErrAddrCount)
 	if perr != nil && !badVersion && !badCount {
@@ -91,9 +90,10 @@ func (i *Instance) receive(p Packet) error {
 		}
 		return drop(DropCast, "unicast to %v, but the instance is multicast", dst)
 	}
-	for _, v := range i.vipAddrs() {
-		if !slices.Contains(a.Addrs, v) && !skipAddrs {
-			return drop(DropVIPs, "our address %v is not in the advert's %v", v, a.Addrs)
+	for _, v := range i.cfg.VIPs {
+		if !skipAddrs && !wire.HasAddr(b, i.cfg.Family, v.Addr()) {
+			all, _ := wire.Parse(b, i.cfg.Family)
+			return drop(DropVIPs, "our address %v is not in the advert's %v", v.Addr(), all.Addrs)
 		}
 	}
 	if !multicast && i.cfg.CheckUnicastSrc && !slices.Contains(i.cfg.Peers, src) {
@@ -108,12 +108,15 @@ func (i *Instance) receive(p Packet) error {
 
 	if oldSum && !i.oldUnicastSum {
 		i.oldUnicastSum = true
-		i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v uses the old unicast checksum; sending it too", src))
+		i.adverts = nil // checksummed the new way
+		r := i.out.rest()
+		r.Notes = append(r.Notes, fmt.Sprintf("advert from %v uses the old unicast checksum; sending it too", src))
 	}
 	if a.Version == 3 {
 		differs := a.AdverInterval() != i.cfg.AdvertInterval
 		if differs && !i.ivalMismatch {
-			i.out.Notes = append(i.out.Notes, fmt.Sprintf("advert from %v has interval %v, ours is %v", src, a.AdverInterval(), i.cfg.AdvertInterval))
+			r := i.out.rest()
+			r.Notes = append(r.Notes, fmt.Sprintf("advert from %v has interval %v, ours is %v", src, a.AdverInterval(), i.cfg.AdvertInterval))
 		}
 		i.ivalMismatch = differs
 	}
@@ -149,23 +152,23 @@ func (i *Instance) onBackup(a wire.Advert, src netip.Addr) {
 		// The master is leaving: take over after Skew_Time, so that the
 		// highest priority backup answers first.
 		i.masterAddr, i.masterPrio = src, 0
-		i.downAt = i.now.Add(i.skew())
+		i.downAt = i.after(i.skew())
 		return
 	}
 	lower := a.Priority < i.prio
 	if !lower {
-		i.preemptAt = time.Time{} // a master at least as good: a later lower one starts the delay afresh
+		i.preemptAt = 0 // a master at least as good: a later lower one starts the delay afresh
 	}
 	delaying := false
 	if lower && !i.cfg.NoPreempt && i.cfg.PreemptDelay > 0 {
-		if i.preemptAt.IsZero() {
-			i.preemptAt = i.now.Add(i.cfg.PreemptDelay)
+		if i.preemptAt == 0 {
+			i.preemptAt = i.after(i.cfg.PreemptDelay)
 		}
-		delaying = i.now.Before(i.preemptAt)
+		delaying = i.now < i.preemptAt
 	}
 	if i.cfg.NoPreempt || !lower || delaying {
 		i.masterAddr, i.masterPrio = src, a.Priority
-		i.downAt = i.now.Add(i.downInterval())
+		i.downAt = i.after(i.downInterval())
 		i.wantMaster = false
 		return
 	}
@@ -179,7 +182,7 @@ func (i *Instance) onMaster(a wire.Advert, src netip.Addr) {
 		// Another master is leaving; assert ourselves at once so its
 		// backups do not take over after Skew_Time.
 		i.sendAdvert(i.prio)
-		i.advertAt = i.now.Add(i.cfg.AdvertInterval)
+		i.advertAt = i.after(i.cfg.AdvertInterval)
 		return
 	}
 	var reason because
@@ -206,11 +209,11 @@ func (i *Instance) onMaster(a wire.Advert, src netip.Addr) {
 	// announcements may have spoiled (keepalived's garp_lower_prio).
 	if !i.cfg.LowerPrioNoAdvert {
 		i.sendAdvert(i.prio)
-		i.advertAt = i.now.Add(i.cfg.AdvertInterval)
+		i.advertAt = i.after(i.cfg.AdvertInterval)
 	}
 	why := fmt.Sprintf("lower priority %d from %v", a.Priority, src)
 	i.announce(i.cfg.GARP.LowerPrioRepeat, why)
 	if i.cfg.GARP.LowerPrioDelay > 0 && !slices.ContainsFunc(i.bursts, func(b burst) bool { return b.lowerPrio }) {
-		i.bursts = append(i.bursts, burst{at: i.now.Add(i.cfg.GARP.LowerPrioDelay), repeat: i.cfg.GARP.LowerPrioRepeat, reason: why + ", delayed", lowerPrio: true})
+		i.bursts = append(i.bursts, burst{at: i.after(i.cfg.GARP.LowerPrioDelay), repeat: i.cfg.GARP.LowerPrioRepeat, reason: why + ", delayed", lowerPrio: true})
 	}
 }

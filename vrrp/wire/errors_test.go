@@ -440,3 +440,39 @@ func TestMarshalIgnoresZones(t *testing.T) {
 		t.Errorf("VerifyChecksum with a zoned source = false, want true")
 	}
 }
+
+// TestHasAddr: HasAddr finds each address of a golden advert where it is,
+// and nothing in a message of another family or shorter than its count
+// says (FuzzParse checks it against Parse on every input).
+func TestHasAddr(t *testing.T) {
+	v4 := unhex(t, "31016402 00640000 c0000201 c0000264")
+	v6 := unhex(t, "31016401 0fff0000 20010db8 00000000 00000000 00000001")
+	for _, tt := range []struct {
+		b    []byte
+		fam  inet.Family
+		addr string
+		want bool
+	}{
+		{v4, inet.IPv4, "192.0.2.1", true},
+		{v4, inet.IPv4, "192.0.2.100", true},
+		{v4, inet.IPv4, "192.0.2.2", false},
+		{v4, inet.IPv4, "::ffff:192.0.2.1", false},
+		{v4, inet.IPv6, "192.0.2.1", false},
+		{v4[:15], inet.IPv4, "192.0.2.1", false},
+		{v6, inet.IPv6, "2001:db8::1", true},
+		{v6, inet.IPv6, "2001:db8::2", false},
+		{v6, inet.IPv4, "2001:db8::1", false},
+		{v6, 0, "2001:db8::1", false},
+	} {
+		if got := HasAddr(tt.b, tt.fam, netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("HasAddr(%x, %v, %s) = %t, want %t", tt.b, tt.fam, tt.addr, got, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := ParseHeader(v4, inet.IPv4); err != nil || !HasAddr(v4, inet.IPv4, netip.MustParseAddr("192.0.2.100")) {
+			t.Fatal("ParseHeader or HasAddr failed")
+		}
+	}); n != 0 {
+		t.Errorf("ParseHeader and HasAddr: %v allocations, want 0", n)
+	}
+}

@@ -3,8 +3,10 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"testing"
 	"vigil/internal/inet"
 
@@ -44,6 +46,29 @@ func FuzzParse(f *testing.F) {
 		inputOK := VerifyChecksum(b, src, dst, mode)
 
 		a, err := Parse(b, fam)
+		h, herr := ParseHeader(b, fam)
+		if fmt.Sprint(herr) != fmt.Sprint(err) {
+			t.Fatalf("ParseHeader: error %v, Parse: %v", herr, err)
+		}
+		if h.Addrs != nil {
+			t.Fatalf("ParseHeader returned addresses %v", h.Addrs)
+		}
+		if h.Addrs = a.Addrs; !cmp.Equal(a, h, cmpAddr) {
+			t.Fatalf("ParseHeader = %v, Parse = %v", h, a)
+		}
+		for _, addr := range a.Addrs {
+			if !HasAddr(b, fam, addr) {
+				t.Fatalf("HasAddr(%v) = false, Parse found it in %v", addr, a.Addrs)
+			}
+			// The same address with its last bit flipped, unless
+			// the advert has that one too.
+			s := addr.AsSlice()
+			s[len(s)-1] ^= 1
+			other, _ := netip.AddrFromSlice(s)
+			if HasAddr(b, fam, other) != slices.Contains(a.Addrs, other) {
+				t.Fatalf("HasAddr(%v) = %t, Parse found %v", other, !slices.Contains(a.Addrs, other), a.Addrs)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrAddrCount) {
 				t.Fatalf("Parse: error %v wraps no sentinel", err)

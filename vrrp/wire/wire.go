@@ -164,24 +164,46 @@ type Advert struct {
 //
 // The Advert returned shares no memory with b.
 func Parse(b []byte, fam inet.Family) (Advert, error) {
-	var a Advert
-	if err := ParseInto(&a, b, fam); err != nil {
-		return Advert{}, err
+	return parse(b, fam, true)
+}
+
+// ParseHeader is Parse without the addresses: the same checks and errors,
+// but Addrs is left nil, so it allocates nothing; HasAddr reads the
+// addresses where they are. A receive path that needs only to look an
+// address up keeps no scratch Advert for them (the daemon's steady state
+// allocates nothing per advert, and a VRRP instance keeps no 48-byte
+// scratch: issue #7).
+func ParseHeader(b []byte, fam inet.Family) (Advert, error) {
+	return parse(b, fam, false)
+}
+
+// HasAddr reports whether the address list of b, a message of family fam
+// that Parse or ParseHeader accepted, holds addr.
+func HasAddr(b []byte, fam inet.Family, addr netip.Addr) bool {
+	alen := fam.AddrLen()
+	if alen == 0 || len(b) < HeaderLen || len(b) < HeaderLen+int(b[3])*alen || addr.BitLen() != alen*8 {
+		return false
 	}
-	return a, nil
+	p := b[HeaderLen : HeaderLen+int(b[3])*alen]
+	if alen == 4 {
+		a := addr.As4()
+		for ; len(p) > 0; p = p[4:] {
+			if [4]byte(p[:4]) == a {
+				return true
+			}
+		}
+		return false
+	}
+	a := addr.As16()
+	for ; len(p) > 0; p = p[16:] {
+		if [16]byte(p[:16]) == a {
+			return true
+		}
+	}
+	return false
 }
 
-// ParseInto is Parse into *dst, reusing the capacity of dst.Addrs: a
-// receive loop that keeps one Advert allocates nothing per message (the
-// daemon's steady state, issue #7). On error *dst is unspecified.
-func ParseInto(dst *Advert, b []byte, fam inet.Family) error {
-	addrs := dst.Addrs[:0]
-	a, err := parseInto(addrs, b, fam)
-	*dst = a
-	return err
-}
-
-func parseInto(addrs []netip.Addr, b []byte, fam inet.Family) (Advert, error) {
+func parse(b []byte, fam inet.Family, addrs bool) (Advert, error) {
 	alen := fam.AddrLen()
 	if alen == 0 {
 		return Advert{}, fmt.Errorf("parse VRRP: %w: %v, want IPv4 or IPv6", ErrFamily, fam)
@@ -220,12 +242,8 @@ func parseInto(addrs []netip.Addr, b []byte, fam inet.Family) (Advert, error) {
 		return Advert{}, fmt.Errorf("parse VRRP: %w: %d bytes, but version %d with address count %d (%v) is %d bytes",
 			ErrAddrCount, len(b), a.Version, n, fam, want)
 	}
-	if n > 0 {
-		if cap(addrs) >= n {
-			a.Addrs = addrs[:n]
-		} else {
-			a.Addrs = make([]netip.Addr, n)
-		}
+	if n > 0 && addrs {
+		a.Addrs = make([]netip.Addr, n)
 		p := b[HeaderLen:]
 		for i := range a.Addrs {
 			if fam == inet.IPv4 {
