@@ -11,7 +11,8 @@
 # Per run, SETTLE seconds after the start (default 30: past vigil's release
 # of the start's garbage, 10 s after it is ready, cmd/vigil/memlimit.go):
 # RSS, its anonymous and file-backed parts, summed over the process and its
-# children (/proc/PID/smaps_rollup).
+# children (/proc/PID/smaps_rollup), and the CPU they used since the start
+# (utime+stime, /proc/PID/stat; SETTLE=8 gives what the start costs).
 # Run as root:
 #   bash bench/rss_ab.sh N BINARY... [keepalived]
 # ROUNDS=R (default 3) rounds; SETTLE=S; VIGIL_RSS_SMAPS=PREFIX keeps each
@@ -49,7 +50,13 @@ kib() {
 	for p in "$@"; do cat "/proc/$p/smaps_rollup" 2>/dev/null || true; done |
 		awk '/^Rss:/ {r += $2} /^Anonymous:/ {a += $2} END {print r + 0, a + 0}'
 }
-printf 'round\tbinary\tRSS KiB\tanonymous KiB\tfile-backed KiB\n'
+# cpums PID...: CPU milliseconds used by the pids
+cpums() {
+	local p
+	for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || true; done |
+		awk -v hz="$(getconf CLK_TCK)" '{t += $1} END {print int(t * 1000 / hz)}'
+}
+printf 'round\tbinary\tRSS KiB\tanonymous KiB\tfile-backed KiB\tCPU ms since the start\n'
 declare -A sum
 for r in $(seq "$ROUNDS"); do
 	idx=0
@@ -68,12 +75,15 @@ for r in $(seq "$ROUNDS"); do
 			cat "$dir/log" >&2
 			exit 1
 		fi
-		# shellcheck disable=SC2046
-		read -r rss anon < <(kib "$pid" $(pgrep -P "$pid" || true))
+		kids=$(pgrep -P "$pid" || true)
+		# shellcheck disable=SC2086
+		read -r rss anon < <(kib "$pid" $kids)
+		# shellcheck disable=SC2086
+		cpu=$(cpums "$pid" $kids)
 		if [ -n "${VIGIL_RSS_SMAPS:-}" ] && [ "$bin" != keepalived ]; then
 			cp "/proc/$pid/smaps" "$VIGIL_RSS_SMAPS.$r.$idx"
 		fi
-		printf '%d\t%s\t%d\t%d\t%d\n' "$r" "$bin" "$rss" "$anon" "$((rss - anon))"
+		printf '%d\t%s\t%d\t%d\t%d\t%d\n' "$r" "$bin" "$rss" "$anon" "$((rss - anon))" "$cpu"
 		sum[$idx]="${sum[$idx]:-} $rss"
 		kill "$pid"
 		wait "$pid" 2>/dev/null || true
