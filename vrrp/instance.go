@@ -14,17 +14,20 @@ import (
 // daemon's event loop owns it.
 //
 // Its size is kept in check (issue #7; TestInstanceSize): 1,112 bytes
-// once, in the runtime's 1,152-byte size class, 568 now, in the 576 class
-// (with the 8-byte header the runtime puts before an object of more than
-// 512 bytes with pointers). What did it: the one-byte fields kept
-// together (State is one byte) and sharing two words with delta; the
+// once, in the runtime's 1,152-byte size class, 512 now, in the 512
+// class: up to 512 bytes an object has no header, one byte more puts it
+// in the 576 class with the 8-byte header the runtime puts before a larger
+// object with pointers. What did it: the one-byte fields kept together
+// (State is one byte) and sharing two words with the two-byte ones; the
 // advert destinations and the password derived when used; the pending
 // output is the adverts and a pointer to the rest, allocated when there is
-// some (output); the drop counters and the words of a tracking fault or a
-// bfd_takeover allocated when there are some (drops, rare); the times
-// kept as 8-byte instants on the instance's clock, not 24-byte time.Times
-// (clock.go); no receive scratch (wire.ParseHeader reads the header,
-// wire.HasAddr the addresses where they are).
+// some (output); what only some instances have, and most only for a while
+// (the drop counters, the words of a tracking fault or a bfd_takeover,
+// the delayed GARP bursts), allocated when there is some (drops, rare);
+// the times kept as 8-byte instants on the instance's clock, not 24-byte
+// time.Times (clock.go); no receive scratch (wire.ParseHeader reads the
+// header, wire.HasAddr the addresses where they are); the addresses the
+// caller holds as a flag, not a slice (held).
 type Instance struct {
 	cfg Config
 	// origin is the instance's clock (see instant); now is the latest
@@ -47,24 +50,30 @@ type Instance struct {
 	// oldUnicastSum: send pre-1.3.6 keepalived unicast checksums
 	// (configured, or detected in a peer's advert).
 	oldUnicastSum bool
-	// wantVIPs: see out.
-	wantVIPs bool
-	delta    int32 // tracking weights (Tracking.Delta)
+	// wantVIPs and holdsVIPs: see out.
+	wantVIPs  bool
+	holdsVIPs bool
+	// masterAdverCs is the Master_Adver_Interval the down timer uses, in
+	// centiseconds (masterAdverInt): a version 3 advert carries
+	// centiseconds, a version 2 instance's is its own whole seconds. Two
+	// bytes rather than a Duration's eight fit beside the one-byte fields.
+	masterAdverCs uint16
+	// delta is the tracking weights (Tracking.Delta), kept within ±255:
+	// EffectivePriority is the same beyond.
+	delta int16
 
-	masterAdverInt time.Duration // what the down timer uses
-	masterAddr     netip.Addr
+	masterAddr netip.Addr
 
-	// Timers; 0 is a timer that does not run.
+	// Timers; 0 is a timer that does not run. The delayed GARP bursts
+	// are in rare.
 	downAt    instant // BACKUP: Master_Down_Timer
 	advertAt  instant // MASTER: Adver_Timer
 	refreshAt instant // MASTER: periodic GARP refresh
-	bursts    []burst // MASTER: delayed GARP bursts
 	preemptAt instant // BACKUP: when a pending preempt delay ends (not a timer)
 
-	// rare holds the words of a tracking fault and of a bfd_takeover, nil
-	// until there is one: two strings kept in every instance took it
-	// over the 768-byte size class.
-	rare *rareWhy
+	// rare holds what only some instances have, most of them for a
+	// while: nil when there is none of it (rareFields).
+	rare *rareFields
 
 	since instant
 	why   because
@@ -78,16 +87,15 @@ type Instance struct {
 	group *Group
 
 	// Output pending for Ready. Addresses are declarative: wantVIPs is
-	// what the state calls for, installed what the caller was last told
-	// to have, and Ready hands over the difference.
-	out       output
-	installed []netip.Prefix
+	// whether the state calls for own, holdsVIPs whether the caller was
+	// last told to have it (or, after a reload, out.more.held what it
+	// has), and Ready hands over the difference (held, wanted).
+	out output
 	// own are the addresses a master holds, the VIPs then the excluded
 	// VIPs: one array, of which cfg.VIPs and cfg.ExcludedVIPs are the two
-	// parts. installed is own (or an earlier configuration's own, until
-	// Ready) rather than a copy: one allocation per instance instead of
-	// three (the two lists and the copy; 56 bytes less per instance with
-	// one VIP).
+	// parts. One allocation per instance where there were three (the two
+	// lists and a copy of both as the addresses installed; 56 bytes less
+	// per instance with one VIP).
 	own []netip.Prefix
 
 	// adverts are the last adverts built, one per destination, shared
@@ -134,37 +142,57 @@ func addrsOf(prefixes []netip.Prefix) []netip.Addr {
 	return a
 }
 
-// rareWhy is Instance.rare.
-type rareWhy struct {
+// rareFields is Instance.rare: the words of a tracking fault and of a
+// bfd_takeover, and a master's delayed GARP bursts (every new master has
+// one, for vrrp_garp_master_delay, 5 s by default). Kept in every
+// instance they took 64 bytes of it (issue #7: two strings took it over
+// the 768-byte size class once, the bursts' slice over the 512 one);
+// here they cost an allocation when the first of them comes, and none
+// once they are all gone (tidyRare).
+type rareFields struct {
 	// trackWhy is what holds the instance in FAULT by tracking, while
 	// trackFault.
 	trackWhy string
 	// takeover is why the down timer was brought forward by PeerDown;
 	// empty when it runs its ordinary course.
 	takeover string
+	// bursts are MASTER's delayed GARP bursts.
+	bursts []burst
 }
 
-// setTakeover and setTrackWhy set a rareWhy word; clearing one allocates
-// nothing.
+// more is i.rare, made if there is none.
+func (i *Instance) more() *rareFields {
+	if i.rare == nil {
+		i.rare = new(rareFields)
+	}
+	return i.rare
+}
+
+// tidyRare lets i.rare go once it holds nothing.
+func (i *Instance) tidyRare() {
+	if r := i.rare; r != nil && r.trackWhy == "" && r.takeover == "" && len(r.bursts) == 0 {
+		i.rare = nil
+	}
+}
+
+// setTakeover and setTrackWhy set a rareFields word; clearing one
+// allocates nothing.
 func (i *Instance) setTakeover(w string) {
-	if r := i.rareFor(w); r != nil {
-		r.takeover = w
+	if w != "" {
+		i.more().takeover = w
+	} else if i.rare != nil {
+		i.rare.takeover = ""
+		i.tidyRare()
 	}
 }
 
 func (i *Instance) setTrackWhy(w string) {
-	if r := i.rareFor(w); r != nil {
-		r.trackWhy = w
+	if w != "" {
+		i.more().trackWhy = w
+	} else if i.rare != nil {
+		i.rare.trackWhy = ""
+		i.tidyRare()
 	}
-}
-
-// rareFor is the rareWhy to write w into: made when w is the first
-// non-empty word, nil when there is none and w is empty.
-func (i *Instance) rareFor(w string) *rareWhy {
-	if i.rare == nil && w != "" {
-		i.rare = &rareWhy{}
-	}
-	return i.rare
 }
 
 func (i *Instance) takeover() string {
@@ -172,6 +200,37 @@ func (i *Instance) takeover() string {
 		return ""
 	}
 	return i.rare.takeover
+}
+
+// bursts are the delayed GARP bursts pending.
+func (i *Instance) bursts() []burst {
+	if i.rare == nil {
+		return nil
+	}
+	return i.rare.bursts
+}
+
+func (i *Instance) addBurst(b burst) {
+	r := i.more()
+	r.bursts = append(r.bursts, b)
+}
+
+func (i *Instance) stopBursts() {
+	if i.rare != nil {
+		i.rare.bursts = nil
+		i.tidyRare()
+	}
+}
+
+// masterAdverInt is the Master_Adver_Interval the down timer uses.
+func (i *Instance) masterAdverInt() time.Duration {
+	return time.Duration(i.masterAdverCs) * 10 * time.Millisecond
+}
+
+// setMasterAdverInt sets it to d, a whole number of centiseconds (a
+// validated advert_int, or a version 3 advert's interval).
+func (i *Instance) setMasterAdverInt(d time.Duration) {
+	i.masterAdverCs = uint16(d / (10 * time.Millisecond))
 }
 
 // output is what the engine queues for Ready; Ready adds the address
@@ -188,6 +247,10 @@ type outputMore struct {
 	Announce    []Announcement
 	Transitions []Transition
 	Notes       []string
+	// held is what the caller has when a reload changed own: the own
+	// of the configuration before (or nothing), until Ready.
+	held     []netip.Prefix
+	reloaded bool
 }
 
 // rest is the output other than adverts, made when first needed.
@@ -282,15 +345,20 @@ func (i *Instance) Reload(cfg Config, now time.Time) error {
 		return fmt.Errorf("%w %q: a reload cannot change the vrid, family or version (%d %v v%d to %d %v v%d); replace the instance",
 			ErrConfig, cfg.Name, i.cfg.VRID, i.cfg.Family, i.cfg.Version, cfg.VRID, cfg.Family, cfg.Version)
 	}
-	old := i.own
+	old, held := i.own, i.held()
 	if err := i.setConfig(cfg); err != nil {
 		return err
+	}
+	if m := i.out.more; i.holdsVIPs && (m == nil || !m.reloaded) {
+		// The caller holds the old own until Ready tells it otherwise.
+		r := i.out.rest()
+		r.held, r.reloaded = held, true
 	}
 	i.prio = EffectivePriority(cfg.Priority, int(i.delta))
 	switch i.state {
 	case StateBackup:
 		if cfg.Version == 2 {
-			i.masterAdverInt = cfg.AdvertInterval
+			i.setMasterAdverInt(cfg.AdvertInterval)
 		}
 	case StateMaster:
 		i.masterPrio = i.prio
@@ -378,18 +446,14 @@ func (i *Instance) Advance(now time.Time) {
 // they stay right: read only.
 func (i *Instance) Ready() Ready {
 	rd := Ready{Adverts: i.out.Adverts}
+	if !i.addrsSettled() {
+		rd.AddAddrs, rd.DelAddrs = i.addrDiff()
+	}
 	if m := i.out.more; m != nil {
 		rd.Announce, rd.Transitions, rd.Notes = m.Announce, m.Transitions, m.Notes
 	}
 	i.out = output{}
-	if !i.addrsSettled() {
-		rd.AddAddrs, rd.DelAddrs = i.addrDiff()
-		if i.wantVIPs {
-			i.installed = i.own
-		} else {
-			i.installed = nil
-		}
-	}
+	i.holdsVIPs = i.wantVIPs
 	rd.Next = i.next()
 	return rd
 }
@@ -406,28 +470,41 @@ func (i *Instance) HasReady() bool {
 	return !i.out.empty() || !i.addrsSettled()
 }
 
-// addrsSettled reports, without allocating, whether the installed
-// addresses are what the state calls for (addrDiff would be empty).
-func (i *Instance) addrsSettled() bool {
-	if !i.wantVIPs {
-		return len(i.installed) == 0
+// held are the addresses the caller was last told to have.
+func (i *Instance) held() []netip.Prefix {
+	if m := i.out.more; m != nil && m.reloaded {
+		return m.held
 	}
-	return slices.Equal(i.installed, i.own)
+	if i.holdsVIPs {
+		return i.own
+	}
+	return nil
 }
 
-// addrDiff is what the caller must add and delete to go from installed to
-// what the state calls for.
-func (i *Instance) addrDiff() (add, del []netip.Prefix) {
-	var want []netip.Prefix
+// wanted are the addresses the state calls for.
+func (i *Instance) wanted() []netip.Prefix {
 	if i.wantVIPs {
-		want = i.own
+		return i.own
 	}
+	return nil
+}
+
+// addrsSettled reports, without allocating, whether the addresses held
+// are what the state calls for (addrDiff would be empty).
+func (i *Instance) addrsSettled() bool {
+	return slices.Equal(i.held(), i.wanted())
+}
+
+// addrDiff is what the caller must add and delete to go from the
+// addresses held to what the state calls for.
+func (i *Instance) addrDiff() (add, del []netip.Prefix) {
+	held, want := i.held(), i.wanted()
 	for _, p := range want {
-		if !slices.Contains(i.installed, p) {
+		if !slices.Contains(held, p) {
 			add = append(add, p)
 		}
 	}
-	for _, p := range i.installed {
+	for _, p := range held {
 		if !slices.Contains(want, p) {
 			del = append(del, p)
 		}
@@ -455,7 +532,7 @@ func (i *Instance) Status() Status {
 		MasterAddr:          i.masterAddr,
 		MasterPriority:      i.masterPrio,
 		AdvertInterval:      i.cfg.AdvertInterval,
-		MasterAdverInterval: i.masterAdverInt,
+		MasterAdverInterval: i.masterAdverInt(),
 		MasterDownInterval:  i.downInterval(),
 		MasterDownAt:        i.timeOf(i.downAt),
 		NextAdvertAt:        i.timeOf(i.advertAt),
@@ -482,11 +559,11 @@ func (i *Instance) Status() Status {
 }
 
 func (i *Instance) downInterval() time.Duration {
-	return MasterDownInterval(i.cfg.Version, i.prio, i.masterAdverInt)
+	return MasterDownInterval(i.cfg.Version, i.prio, i.masterAdverInt())
 }
 
 func (i *Instance) skew() time.Duration {
-	return SkewTime(i.cfg.Version, i.prio, i.masterAdverInt)
+	return SkewTime(i.cfg.Version, i.prio, i.masterAdverInt())
 }
 
 func (i *Instance) next() time.Time {
@@ -499,7 +576,7 @@ func (i *Instance) next() time.Time {
 	earlier(i.downAt)
 	earlier(i.advertAt)
 	earlier(i.refreshAt)
-	for _, b := range i.bursts {
+	for _, b := range i.bursts() {
 		earlier(b.at)
 	}
 	return i.timeOf(n)
@@ -527,21 +604,19 @@ func (i *Instance) advance(t time.Time) {
 			i.sendAdvert(i.prio)
 			i.advertAt = i.after(i.cfg.AdvertInterval)
 		}
-		if len(i.bursts) > 0 {
-			kept := i.bursts[:0]
-			for _, b := range i.bursts {
+		if bs := i.bursts(); len(bs) > 0 {
+			kept := bs[:0]
+			for _, b := range bs {
 				if due(b.at, now) {
 					i.announce(b.repeat, b.reason)
 				} else {
 					kept = append(kept, b)
 				}
 			}
-			i.bursts = kept
 			if len(kept) == 0 {
-				// Every master has one delayed burst after it takes
-				// over: let its array go rather than keep 64 bytes per
-				// instance.
-				i.bursts = nil
+				i.stopBursts() // let the array go too
+			} else {
+				i.rare.bursts = kept
 			}
 		}
 		if due(i.refreshAt, now) {
@@ -591,7 +666,7 @@ func (i *Instance) tryMaster(reason because) {
 // 255 with state BACKUP, and any owner leaving FAULT, wait for the
 // Master_Down_Timer like everyone else).
 func (i *Instance) startup(reason because, initial bool) {
-	i.masterAdverInt = i.cfg.AdvertInterval
+	i.setMasterAdverInt(i.cfg.AdvertInterval)
 	i.preemptAt = 0
 	i.masterAddr, i.masterPrio = netip.Addr{}, 0
 	if i.faulty() {
@@ -630,7 +705,7 @@ func (i *Instance) track(ev Tracking) {
 	} else {
 		i.setTrackWhy("") // read only while trackFault
 	}
-	i.delta = int32(ev.Delta)
+	i.delta = int16(max(-255, min(255, ev.Delta)))
 	i.prio = EffectivePriority(i.cfg.Priority, ev.Delta)
 	i.checkFault(reason)
 }
@@ -650,7 +725,7 @@ func (i *Instance) shutdown() {
 func (i *Instance) stopTimers() {
 	i.setTakeover("")
 	i.downAt, i.advertAt, i.refreshAt, i.preemptAt = 0, 0, 0, 0
-	i.bursts = nil
+	i.stopBursts()
 	i.wantMaster = false
 }
 
@@ -666,7 +741,7 @@ func (i *Instance) becomeMaster(reason because) {
 	i.sendAdvert(i.prio)
 	i.advertAt = i.after(i.cfg.AdvertInterval)
 	if i.cfg.GARP.MasterDelay > 0 {
-		i.bursts = append(i.bursts, burst{at: i.after(i.cfg.GARP.MasterDelay), repeat: i.cfg.GARP.MasterRepeat, reason: "became master, delayed"})
+		i.addBurst(burst{at: i.after(i.cfg.GARP.MasterDelay), repeat: i.cfg.GARP.MasterRepeat, reason: "became master, delayed"})
 	}
 	if i.cfg.GARP.MasterRefresh > 0 {
 		i.refreshAt = i.after(i.cfg.GARP.MasterRefresh)

@@ -138,7 +138,7 @@ func (i *Instance) receive(p Packet) error {
 // make the down timer fire at once; it is not adopted.
 func (i *Instance) adopt(a wire.Advert) {
 	if a.Version == 3 && a.Interval > 0 {
-		i.masterAdverInt = a.AdverInterval()
+		i.setMasterAdverInt(a.AdverInterval())
 	}
 }
 
@@ -213,7 +213,7 @@ func (i *Instance) onMaster(a wire.Advert, src netip.Addr) {
 	}
 	why := fmt.Sprintf("lower priority %d from %v", a.Priority, src)
 	i.announce(i.cfg.GARP.LowerPrioRepeat, why)
-	if i.cfg.GARP.LowerPrioDelay > 0 && !slices.ContainsFunc(i.bursts, func(b burst) bool { return b.lowerPrio }) {
-		i.bursts = append(i.bursts, burst{at: i.after(i.cfg.GARP.LowerPrioDelay), repeat: i.cfg.GARP.LowerPrioRepeat, reason: why + ", delayed", lowerPrio: true})
+	if i.cfg.GARP.LowerPrioDelay > 0 && !slices.ContainsFunc(i.bursts(), func(b burst) bool { return b.lowerPrio }) {
+		i.addBurst(burst{at: i.after(i.cfg.GARP.LowerPrioDelay), repeat: i.cfg.GARP.LowerPrioRepeat, reason: why + ", delayed", lowerPrio: true})
 	}
 }

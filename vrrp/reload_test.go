@@ -77,3 +77,42 @@ func TestReloadBackupKeepsTimers(t *testing.T) {
 		t.Errorf("backup reload: ready %+v, down timer %v -> %v, priority %d", rd, before.MasterDownAt, after.MasterDownAt, after.Priority)
 	}
 }
+
+// Two reloads and a shutdown before the caller asks for Ready: it is told
+// to delete what it holds, the first configuration's addresses, and
+// nothing of the two configurations it never installed. A tracking delta
+// beyond what a priority can move keeps its effect across the reloads.
+func TestReloadsBeforeReady(t *testing.T) {
+	a, b, c3 := netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("198.51.100.2/32"), netip.MustParsePrefix("198.51.100.3/32")
+	c := v3(100)
+	c.VIPs = []netip.Prefix{vip, a}
+	in := start(t, c, t0)
+	mustStep(t, in, t0, vrrp.Tracking{Delta: 1000})
+	in.Advance(at(5 * time.Second))
+	if rd := in.Ready(); !slices.Equal(rd.AddAddrs, []netip.Prefix{vip, a}) {
+		t.Fatalf("became master adding %v", rd.AddAddrs)
+	}
+	c.VIPs = []netip.Prefix{vip, b}
+	c.Priority = 10
+	if err := in.Reload(c, at(6*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.VIPs = []netip.Prefix{vip, c3}
+	if err := in.Reload(c, at(7*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if p := in.Priority(); p != 254 {
+		t.Errorf("priority %d after the reloads, want 10+1000 clamped to 254", p)
+	}
+	if !in.HasReady() {
+		t.Fatal("nothing ready after two reloads")
+	}
+	mustStep(t, in, at(7*time.Second), vrrp.Shutdown{})
+	rd := in.Ready()
+	if len(rd.AddAddrs) != 0 || !slices.Equal(rd.DelAddrs, []netip.Prefix{vip, a}) {
+		t.Errorf("added %v, deleted %v; want nothing added and %v deleted", rd.AddAddrs, rd.DelAddrs, []netip.Prefix{vip, a})
+	}
+	if rd := in.Ready(); len(rd.AddAddrs)+len(rd.DelAddrs) != 0 || in.HasReady() {
+		t.Errorf("a second Ready changes addresses again: %+v", rd)
+	}
+}
