@@ -16,7 +16,9 @@
 # Run as root:
 #   bash bench/rss_ab.sh N BINARY... [keepalived]
 # ROUNDS=R (default 3) rounds; SETTLE=S; VIGIL_RSS_SMAPS=PREFIX keeps each
-# vigil run's /proc/PID/smaps as PREFIX.ROUND.INDEX.
+# vigil run's /proc/PID/smaps as PREFIX.ROUND.INDEX; SCRAPE=S runs vigil
+# with --metrics and scrapes /metrics with curl every S seconds while it
+# settles (as Prometheus would), from 5 s after the start.
 set -euo pipefail
 N=$1
 shift
@@ -65,10 +67,22 @@ for r in $(seq "$ROUNDS"); do
 		if [ "$bin" = keepalived ]; then
 			ip netns exec "$n0" keepalived -n -l -P -f "$dir/k.conf" -p "$dir/k.kpid" -r "$dir/v.kpid" >"$dir/log" 2>&1 &
 		else
-			ip netns exec "$n0" "$bin" run -f "$dir/k.conf" -control "$dir/s" -log-level warn >"$dir/log" 2>&1 &
+			ip netns exec "$n0" "$bin" run -f "$dir/k.conf" -control "$dir/s" -log-level warn \
+				${SCRAPE:+-metrics 127.0.0.1:9650} >"$dir/log" 2>&1 &
 		fi
 		pid=$!
 		echo "$pid" >"$dir/d.pid"
+		scraper=
+		if [ -n "${SCRAPE:-}" ] && [ "$bin" != keepalived ]; then
+			(
+				sleep 5
+				while :; do
+					ip netns exec "$n0" curl -sf -o /dev/null http://127.0.0.1:9650/metrics || echo "scrape failed" >&2
+					sleep "$SCRAPE"
+				done
+			) &
+			scraper=$!
+		fi
 		sleep "$SETTLE"
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "$bin exited early:" >&2
@@ -80,6 +94,10 @@ for r in $(seq "$ROUNDS"); do
 		read -r rss anon < <(kib "$pid" $kids)
 		# shellcheck disable=SC2086
 		cpu=$(cpums "$pid" $kids)
+		if [ -n "$scraper" ]; then
+			kill "$scraper"
+			wait "$scraper" 2>/dev/null || true
+		fi
 		if [ -n "${VIGIL_RSS_SMAPS:-}" ] && [ "$bin" != keepalived ]; then
 			cp "/proc/$pid/smaps" "$VIGIL_RSS_SMAPS.$r.$idx"
 		fi

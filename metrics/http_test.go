@@ -1,17 +1,21 @@
 package metrics
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -361,8 +365,9 @@ func TestServerKeepAliveClients(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 || !resp.Close || resp.Header.Get("Content-Encoding") != "" ||
 			resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" || resp.Header.Get("Date") == "" ||
-			resp.ContentLength != int64(len(b)) || !strings.Contains(string(b), "vigil_info{") {
-			t.Fatalf("scrape %d: %d %v %v (close %v), %d bytes", i, resp.StatusCode, err, resp.Header, resp.Close, len(b))
+			!slices.Equal(resp.TransferEncoding, []string{"chunked"}) || !strings.Contains(string(b), "vigil_info{") ||
+			!strings.HasSuffix(string(b), "\n") || strings.Count(string(b), "# TYPE go_goroutines ") != 1 {
+			t.Fatalf("scrape %d: %d %v %v %v (close %v), %d bytes", i, resp.StatusCode, err, resp.Header, resp.TransferEncoding, resp.Close, len(b))
 		}
 	}
 	// HTTP/1.0 with keep-alive asked for: the same answer, then the end.
@@ -375,6 +380,78 @@ func TestServerKeepAliveClients(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200 OK\r\n") || !strings.Contains(string(b), "\r\nConnection: close\r\n") ||
 		!strings.Contains(string(b), "\r\nContent-Length: 3\r\n") || !strings.HasSuffix(string(b), "\r\n\r\n") {
 		t.Errorf("HEAD with keep-alive: %q %v; want the head of 200 ok and the connection closed", b, err)
+	}
+}
+
+// TestServerScrapeFraming: a scrape is sent in chunks to an HTTP/1.1
+// client, whole up to the connection's end to an HTTP/1.0 one, and as
+// its head alone for HEAD; the text is the same as WriteText's.
+func TestServerScrapeFraming(t *testing.T) {
+	s := newTestServer(nil)
+	addr := startServer(t, s)
+	var want bytes.Buffer
+	if err := s.c.WriteText(&want); err != nil {
+		t.Fatal(err)
+	}
+	// Runtime series (goroutines, memory) move between two scrapes.
+	vigilOnly := func(text string) string {
+		var keep []string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.HasPrefix(l, "vigil_") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	raw := func(req string) (head, body string) {
+		t.Helper()
+		c := dial(t, addr)
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		head, body, _ = strings.Cut(string(b), "\r\n\r\n")
+		return head + "\r\n", body
+	}
+
+	head, body := raw("GET /metrics HTTP/1.1\r\n\r\n")
+	if !strings.Contains(head, "\r\nTransfer-Encoding: chunked\r\n") || strings.Contains(head, "Content-Length") {
+		t.Errorf("HTTP/1.1 scrape's head:\n%s", head)
+	}
+	var text strings.Builder
+	chunks := 0
+	for {
+		size, rest, ok := strings.Cut(body, "\r\n")
+		n, err := strconv.ParseUint(size, 16, 32)
+		if !ok || err != nil || uint64(len(rest)) < n+2 || rest[n:n+2] != "\r\n" {
+			t.Fatalf("chunk %d does not parse: %.40q", chunks, body)
+		}
+		if n == 0 {
+			if rest != "\r\n" {
+				t.Errorf("after the last chunk: %q, want the empty line alone", rest)
+			}
+			break
+		}
+		chunks++
+		text.WriteString(rest[:n])
+		body = rest[n+2:]
+	}
+	if chunks < 2 || vigilOnly(text.String()) != vigilOnly(want.String()) || !strings.Contains(text.String(), "\ngo_goroutines ") {
+		t.Errorf("%d chunks of %d bytes, vigil's series differ from WriteText's:\n%s", chunks, text.Len(), text.String())
+	}
+
+	head, body = raw("GET /metrics HTTP/1.0\r\n\r\n")
+	if strings.Contains(head, "Transfer-Encoding") || strings.Contains(head, "Content-Length") ||
+		vigilOnly(body) != vigilOnly(want.String()) || !strings.Contains(body, "\ngo_goroutines ") {
+		t.Errorf("HTTP/1.0 scrape:\n%s\n%.200s", head, body)
+	}
+
+	head, body = raw("HEAD /metrics HTTP/1.1\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 200 OK\r\n") || !strings.Contains(head, "\r\nTransfer-Encoding: chunked\r\n") || body != "" {
+		t.Errorf("HEAD /metrics: %q then %q, want the head of a scrape alone", head, body)
 	}
 }
 
@@ -593,4 +670,32 @@ func BenchmarkScrape1000(b *testing.B) {
 		c.Close()
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// TestTextEscapes: label values with quotes, backslashes and newlines,
+// and values that are not finite, read back as written.
+func TestTextEscapes(t *testing.T) {
+	m := &metric{Def: Def{Name: "vigil_test_value", Kind: Gauge, Help: `a \ and a` + "\nnewline", Labels: []string{"b", "a"}}}
+	var f Families
+	odd := "q\"uote b\\ackslash new\nline"
+	f.emit(m, math.Inf(1), odd, "1")
+	f.emit(m, math.Inf(-1), "x", "2")
+	f.emit(m, math.NaN(), "x", "3")
+	f.emit(m, 0.25, "x", "4")
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	f.write(w, []*metric{m})
+	w.Flush()
+	mfs, err := parse(b.String())
+	if err != nil || len(mfs) != 1 || len(mfs[0].GetMetric()) != 4 {
+		t.Fatalf("%v %v\n%s", err, mfs, b.String())
+	}
+	got := map[string]string{}
+	for _, s := range mfs[0].GetMetric() {
+		got[s.GetLabel()[0].GetValue()+"|"+s.GetLabel()[1].GetValue()] = fmt.Sprint(s.GetGauge().GetValue())
+	}
+	want := map[string]string{"1|" + odd: "+Inf", "2|x": "-Inf", "3|x": "NaN", "4|x": "0.25"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || mfs[0].GetHelp() != m.Help {
+		t.Errorf("read back %v (help %q), want %v (help %q)\n%s", got, mfs[0].GetHelp(), want, m.Help, b.String())
+	}
 }

@@ -68,6 +68,10 @@ func (f *Families) write(w *bufio.Writer, fams []*metric) {
 		slices.SortFunc(rows, func(a, b sample) int { return slices.Compare(a.labels, b.labels) })
 		w.WriteString("# HELP " + m.Name + " " + escapeHelp(m.Help) + "\n")
 		w.WriteString("# TYPE " + m.Name + " " + string(m.Kind) + "\n")
+		// Piece by piece into w rather than concatenated: a string per
+		// label and value was 2 of a scrape's 5 MB of allocations at
+		// 1,000 instances (BenchmarkScrape1000).
+		var num [32]byte
 		for _, s := range rows {
 			w.WriteString(m.Name)
 			if len(m.Labels) > 0 {
@@ -76,12 +80,15 @@ func (f *Families) write(w *bufio.Writer, fams []*metric) {
 					if i > 0 {
 						w.WriteByte(',')
 					}
-					w.WriteString(m.Labels[j] + `="` + escapeLabel(s.labels[i]) + `"`)
+					w.WriteString(m.Labels[j])
+					w.WriteString(`="`)
+					_, _ = labelEscaper.WriteString(w, s.labels[i])
+					w.WriteByte('"')
 				}
 				w.WriteByte('}')
 			}
 			w.WriteByte(' ')
-			w.WriteString(formatFloat(s.value))
+			w.Write(appendFloat(num[:0], s.value))
 			w.WriteByte('\n')
 		}
 	}
@@ -92,31 +99,40 @@ var (
 	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
 )
 
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
+func escapeHelp(s string) string { return helpEscaper.Replace(s) }
 
-func formatFloat(v float64) string {
+func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsInf(v, 1):
-		return "+Inf"
+		return append(b, "+Inf"...)
 	case math.IsInf(v, -1):
-		return "-Inf"
+		return append(b, "-Inf"...)
 	case math.IsNaN(v):
-		return "NaN"
+		return append(b, "NaN"...)
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // WriteText writes one scrape: the vigil_ families of a snapshot (none if
 // the daemon did not answer), then the Go runtime's and the process'.
 func (c *Collector) WriteText(out io.Writer) error {
+	w := bufio.NewWriter(out)
+	c.gather().writeText(w)
+	return w.Flush()
+}
+
+// gather takes one scrape's samples: the snapshot's, then the runtime's.
+func (c *Collector) gather() *Families {
 	var f Families
 	c.Collect(&f)
 	collectRuntime(&f)
-	w := bufio.NewWriter(out)
+	return &f
+}
+
+// writeText writes a scrape that gather took.
+func (f *Families) writeText(w *bufio.Writer) {
 	f.write(w, all)
 	f.write(w, runtimeFams)
-	return w.Flush()
 }
 
 // The standard go_* and process_* families that dashboards and alerts
