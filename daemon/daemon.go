@@ -582,14 +582,14 @@ func (d *Daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
 // balancer's traffic counters, read afterwards off the loop (an nft call
 // must not hold up adverts).
 func (d *Daemon) Status(ctx context.Context) (control.Status, error) {
-	return d.status(ctx, 0)
+	return d.status(ctx, 0, 0)
 }
 
 // status is Status with traffic counters up to maxAge old: the control
-// socket's clients may poll it (tests, `watch vigil status`) and need not
-// start an nft process per call, while a Prometheus scrape reads them
-// fresh.
-func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Status, error) {
+// socket's clients may poll it (tests, `watch vigil status`, doctor) and
+// need not start nft processes per call, nor wait long for them (wait),
+// while a Prometheus scrape reads them fresh (maxAge and wait 0).
+func (d *Daemon) status(ctx context.Context, maxAge, wait time.Duration) (control.Status, error) {
 	var s control.Status
 	var dp dataplane
 	var sy syncer
@@ -609,7 +609,7 @@ func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Stat
 		bfdSnapshot(br, &s) // off the loop too
 	}
 	if err == nil && dp != nil && len(s.Services) > 0 {
-		if st, serr := d.traffic.read(ctx, dp, maxAge); serr != nil {
+		if st, serr := d.traffic.read(ctx, dp, maxAge, wait); serr != nil {
 			d.log.Debug("traffic counters not read", "err", serr)
 		} else {
 			addTraffic(s.Services, st)
@@ -618,30 +618,98 @@ func (d *Daemon) status(ctx context.Context, maxAge time.Duration) (control.Stat
 	return s, err
 }
 
-// trafficCache keeps the data plane's counters last read.
+// trafficCache keeps the data plane's counters last read, and the read in
+// progress.
 type trafficCache struct {
 	mu sync.Mutex
 	dp dataplane
 	at time.Time
 	v  map[string]map[netip.AddrPort]nft.Stats
+	// reading is closed when the read in progress (of readingDP) ends;
+	// nil when none runs. Callers share it.
+	reading   chan struct{}
+	readingDP dataplane
+	err       error // the last read's
 }
 
 // controlTrafficAge is how old the counters in the control socket's status
-// may be.
-const controlTrafficAge = time.Second
+// may be; controlTrafficWait how long its status waits for a read of
+// them. The read runs one nft process per counted set (six for NAT/FNAT
+// services of both families), which a loaded host takes seconds over:
+// `vigil doctor` (2 s) and the e2e tests (3 s) gave up on such a status
+// and reported the daemon stalled, though its loop had answered at once.
+const (
+	controlTrafficAge  = time.Second
+	controlTrafficWait = 500 * time.Millisecond
+)
 
-func (c *trafficCache) read(ctx context.Context, dp dataplane, maxAge time.Duration) (map[string]map[netip.AddrPort]nft.Stats, error) {
+// trafficReadTimeout bounds one read of the counters, which a caller that
+// stopped waiting leaves running for the next one.
+const trafficReadTimeout = 30 * time.Second
+
+// read returns dp's counters, at most maxAge old. A read it has to make
+// (or one already running) that takes longer than wait (0: as long as
+// ctx allows) goes on without the caller, who gets the counters the cache
+// holds, older than maxAge, or an error when it holds none of dp.
+func (c *trafficCache) read(ctx context.Context, dp dataplane, maxAge, wait time.Duration) (map[string]map[netip.AddrPort]nft.Stats, error) {
+	c.mu.Lock()
+	if c.dp == dp && c.v != nil && time.Since(c.at) < maxAge {
+		v := c.v
+		c.mu.Unlock()
+		return v, nil
+	}
+	done := c.reading
+	if done == nil || c.readingDP != dp {
+		done = make(chan struct{})
+		c.reading, c.readingDP = done, dp
+		go c.fetch(dp, done)
+	}
+	c.mu.Unlock()
+	var late <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		late = t.C
+	}
+	select {
+	case <-done:
+	case <-late:
+	case <-ctx.Done():
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dp == dp && c.v != nil && time.Since(c.at) < maxAge {
+	select {
+	case <-done:
+		if c.err != nil {
+			return nil, c.err
+		}
 		return c.v, nil
+	default:
 	}
+	if c.dp == dp && c.v != nil {
+		return c.v, nil // the last counters read: nft is slow to give newer ones
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("no counters yet: nft has not answered in %v", wait)
+}
+
+// fetch reads dp's counters into the cache and closes done.
+func (c *trafficCache) fetch(dp dataplane, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), trafficReadTimeout)
 	v, err := dp.Stats(ctx)
-	if err != nil {
-		return nil, err
+	cancel()
+	c.mu.Lock()
+	if err == nil {
+		c.dp, c.at, c.v = dp, time.Now(), v
 	}
-	c.dp, c.at, c.v = dp, time.Now(), v
-	return v, nil
+	c.err = err
+	if c.reading == done {
+		c.reading, c.readingDP = nil, nil
+	}
+	c.mu.Unlock()
+	close(done)
 }
 
 // Alive reports whether the loop answers: nil once it has run a call.
@@ -656,7 +724,7 @@ func (d *Daemon) handle(ctx context.Context, req control.Request) control.Respon
 	case "status":
 		// Counters up to a second old: a client polling the status must
 		// not run nft processes back to back.
-		s, err := d.status(ctx, controlTrafficAge)
+		s, err := d.status(ctx, controlTrafficAge, controlTrafficWait)
 		if err != nil {
 			return control.Response{Error: err.Error()}
 		}

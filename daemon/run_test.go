@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -593,6 +594,35 @@ func TestControlSocket(t *testing.T) {
 	ask("status")
 	if n := count(r.h.took(from), "nft stats"); n != 1 {
 		t.Errorf("two status calls in a row read the counters %d times, want once", n)
+	}
+	// Nor does it wait long for them: with nft slow to list the counters
+	// (held here), a status answers after controlTrafficWait with the last
+	// ones read, and the read goes on for the next call. Waiting for it,
+	// doctor (2 s) and the e2e tests (3 s) took a loaded host's daemon
+	// for stalled.
+	reading, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.h.mu.Lock()
+	r.h.hold = func(op string) {
+		if op == "nft stats" {
+			once.Do(func() { close(reading) })
+			<-release
+		}
+	}
+	r.h.mu.Unlock()
+	r.d.traffic.mu.Lock()
+	r.d.traffic.at = time.Time{} // the counters are stale
+	r.d.traffic.mu.Unlock()
+	start := time.Now()
+	resp := ask("status")
+	took := time.Since(start)
+	<-reading
+	close(release)
+	r.h.mu.Lock()
+	r.h.hold = nil
+	r.h.mu.Unlock()
+	if resp.Status == nil || len(resp.Status.Services) == 0 || took > 3*time.Second {
+		t.Errorf("status with the counters' read held: %v after %v, want the status within %v", resp.Error, took, controlTrafficWait)
 	}
 	r.call(func(time.Time) {
 		r.d.checked(check.Event{Server: realServerID(r.d.bal, "198.51.100.2:80"), Kind: check.ServerDown, Weight: 1, Detail: "refused"})
