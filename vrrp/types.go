@@ -96,7 +96,11 @@ func (PeerDown) event()      {}
 // time), it owns its VIPs before it announces them, and a leaving master's
 // priority 0 advert goes out before its VIPs disappear.
 type Ready struct {
-	Adverts     []Outbound     // adverts to send, in order
+	// Adverts to send, in order. They and their Data are shared with the
+	// engine, which hands the same ones out while they stay right (a
+	// master's adverts between changes of priority): read only. The
+	// engine never writes into them either, so they may be kept.
+	Adverts     []Outbound
 	AddAddrs    []netip.Prefix // VIPs and excluded VIPs to add
 	DelAddrs    []netip.Prefix // VIPs and excluded VIPs to remove
 	Announce    []Announcement // gratuitous ARP (IPv4) / unsolicited NA (IPv6)
