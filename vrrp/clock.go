@@ -15,8 +15,10 @@ import "time"
 // what time.Time's Sub and Add do: with the daemon's times (time.Now) on
 // the monotonic clock, a step of the wall clock moves no timer, as before.
 // The times the engine hands out (Ready.Next, Transition.At, Status) are
-// the origin plus an instant: exactly the times it was given, but for the
-// wall clock reading after a step of the wall clock.
+// the origin plus an instant; setNow gives the origin the wall clock
+// reading of the latest time, so that they read as the caller's clock
+// after a step of the wall clock too (a router whose clock is set by NTP
+// after boot), as when the engine kept the caller's time.Time.
 type instant int64
 
 // instantOf is t on i's clock.
@@ -34,10 +36,12 @@ func (i *Instance) timeOf(x instant) time.Time {
 func (i *Instance) after(d time.Duration) instant { return i.now + instant(d) }
 
 // setNow moves the engine's now to t, if t is later: time never goes
-// backwards for the engine.
+// backwards for the engine. The origin moves to t less now: the same
+// monotonic reading (the same instants), t's wall clock.
 func (i *Instance) setNow(t time.Time) {
 	if x := i.instantOf(t); x > i.now {
 		i.now = x
+		i.origin = t.Add(-time.Duration(x))
 	}
 }
 
