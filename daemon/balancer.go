@@ -366,7 +366,7 @@ func (d *Daemon) claimVIPs(in *instance) func() {
 		return nil
 	}
 	serves := false
-	for _, v := range in.spec.vips {
+	for v := range in.vips() {
 		p := v.Prefix
 		if b.model.SetActive(p.Addr(), true) > 0 {
 			serves = true
@@ -453,7 +453,7 @@ func (d *Daemon) vrrpChanged(in *instance, master bool) bool {
 		return false
 	}
 	changed := false
-	for _, v := range in.spec.vips {
+	for v := range in.vips() {
 		if b.model.SetActive(v.Addr(), master) > 0 {
 			b.dirty = true // the loop pushes it after this step
 			changed = true

@@ -352,7 +352,7 @@ func (d *Daemon) pushBGP() {
 			continue
 		}
 		bi := bgp.Instance{Name: i.spec.name, Master: i.e.State() == vrrp.StateMaster, Announce: i.spec.m().bgpAnnounce}
-		for _, v := range i.spec.vips {
+		for v := range i.vips() {
 			bi.VIPs = append(bi.VIPs, v.Addr())
 		}
 		slices.SortFunc(bi.VIPs, netip.Addr.Compare)

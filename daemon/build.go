@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 
@@ -37,8 +38,13 @@ type instanceSpec struct {
 	// ifname is where adverts are sent and received (a use_vmac
 	// interface unless vmac_xmit_base).
 	ifname string
-	vips   vipSet // every VIP and excluded VIP, with its options
-	more   *specMore
+	// The VIPs are the engine's prefixes (vrrp.Config's VIPs and
+	// ExcludedVIPs): a VIP with no option but its interface, which is
+	// the instance's (vipDev), is not kept here at all, and one with
+	// options has them in more.vipOpts (vips, vip). Kept whole beside the
+	// engine's prefixes, every instance's VIPs took a second, 144-byte
+	// addr.VIP each (issue #7: 1,000 one-VIP instances, 140 KB of heap).
+	more *specMore
 	// noPreempt is the configured nopreempt: the engine runs with
 	// NoPreempt while the connection sync holds it (ctsync.go).
 	noPreempt bool
@@ -57,6 +63,11 @@ type specMore struct {
 	// retired are VIPs a reload removed from the config, kept so that
 	// their removal from the interface finds their options.
 	retired vipSet
+	// vipOpts are the VIPs (and excluded VIPs) that have an option other
+	// than their prefix and the instance's VIP interface (label, scope,
+	// peer, brd, dev, flags, preferred_lft): the few that need more than
+	// the engine's prefix to be added (see instanceSpec).
+	vipOpts vipSet
 	// routes and rules are virtual_routes and virtual_rules: installed
 	// while MASTER, like the VIPs.
 	routes []addr.Route
@@ -90,6 +101,84 @@ func (s *instanceSpec) setMore() *specMore {
 		s.more = &specMore{}
 	}
 	return s.more
+}
+
+// vipDev is the interface a VIP goes on unless it names another: the
+// use_vmac interface, else the instance's own.
+func (s *instanceSpec) vipDev() string {
+	if v := s.m().vmac; v != "" {
+		return v
+	}
+	return s.ifname
+}
+
+// putVIP records v, a VIP or excluded VIP of the block: its options if it
+// has any (the block's last mention of a prefix wins).
+func (s *instanceSpec) putVIP(v addr.VIP) {
+	if v == (addr.VIP{Prefix: v.Prefix, Dev: s.vipDev()}) {
+		if s.more != nil {
+			s.more.vipOpts.remove(v.Prefix)
+		}
+		return
+	}
+	s.setMore().vipOpts.put(v)
+}
+
+// vip is the VIP of prefix p, a prefix of the engine's configuration or
+// one a reload retired, with its options.
+func (s *instanceSpec) vip(p netip.Prefix) addr.VIP {
+	m := s.m()
+	if v, ok := m.vipOpts.get(p); ok {
+		return v
+	}
+	if v, ok := m.retired.get(p); ok {
+		return v
+	}
+	return addr.VIP{Prefix: p, Dev: s.vipDev()}
+}
+
+// vipsOf yields the VIPs of an instance whose engine has vips and
+// excluded (its vrrp.Config's VIPs and ExcludedVIPs): every VIP and
+// excluded VIP of the block, each prefix once, with its options.
+func (s *instanceSpec) vipsOf(vips, excluded []netip.Prefix) iter.Seq[addr.VIP] {
+	return func(yield func(addr.VIP) bool) {
+		n := len(vips) + len(excluded)
+		at := func(k int) netip.Prefix {
+			if k < len(vips) {
+				return vips[k]
+			}
+			return excluded[k-len(vips)]
+		}
+	next:
+		for k := 0; k < n; k++ {
+			p := at(k)
+			for j := 0; j < k; j++ {
+				if at(j) == p {
+					continue next // the block named it twice
+				}
+			}
+			if !yield(s.vip(p)) {
+				return
+			}
+		}
+	}
+}
+
+// vips yields the instance's VIPs and excluded VIPs with their options:
+// on the loop, which owns the engine.
+func (in *instance) vips() iter.Seq[addr.VIP] {
+	c := in.e.Config()
+	return in.spec.vipsOf(c.VIPs, c.ExcludedVIPs)
+}
+
+// vipDevOf is the interface of the VIP with address a.
+func (s *instanceSpec) vipDevOf(a netip.Addr) string {
+	for _, v := range s.m().vipOpts {
+		if v.Addr() == a {
+			return v.Dev
+		}
+	}
+	return s.vipDev()
 }
 
 func (s *instanceSpec) vmac() string   { return s.m().vmac }
@@ -130,7 +219,7 @@ type built struct {
 	engine vrrp.Config      // normalized: what New or Reload takes
 }
 
-// vipSet is an instance's VIPs with their options, sorted by prefix, one
+// vipSet is VIPs with their options, sorted by prefix, one
 // entry a prefix. A sorted slice rather than a map because nearly every
 // instance has one VIP or a few: a one-entry map[netip.Prefix]addr.VIP
 // took 480 bytes of heap and the one-entry slice takes 144 (0.34 MB
@@ -161,6 +250,13 @@ func (s *vipSet) put(v addr.VIP) {
 	*s = slices.Insert(*s, i, v)
 }
 
+// remove drops the VIP of prefix p.
+func (s *vipSet) remove(p netip.Prefix) {
+	if i, ok := s.search(p); ok {
+		*s = slices.Delete(*s, i, i+1)
+	}
+}
+
 // sourceAddr picks the address adverts are sent from, as keepalived does:
 // unicast_src_ip or mcast_src_ip when set, else the interface's primary
 // IPv4 address, or its IPv6 link-local address.
@@ -187,7 +283,7 @@ func memoLookup(lookup addrLookup) addrLookup {
 	}
 }
 
-func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup, vips vipSet) (netip.Addr, error) {
+func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup) (netip.Addr, error) {
 	if in.Unicast() && in.UnicastSrcIP.IsValid() {
 		return in.UnicastSrcIP, nil
 	}
@@ -199,9 +295,11 @@ func sourceAddr(in *config.Instance, fam inet.Family, lookup addrLookup, vips vi
 		return netip.Addr{}, fmt.Errorf("interface %s: %w", in.Interface, err)
 	}
 	isVIP := func(a netip.Addr) bool {
-		for _, v := range vips {
-			if v.Addr() == a {
-				return true
+		for _, list := range [][]*config.VIP{in.VIPs, in.ExcludedVIPs} {
+			for _, v := range list {
+				if v.Prefix.Addr() == a {
+					return true
+				}
 			}
 		}
 		return false
@@ -328,7 +426,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (built,
 			if err != nil {
 				return b, fmt.Errorf("%s: %w", v.Pos, err)
 			}
-			s.vips.put(av)
+			s.putVIP(av)
 			if inet.Of(v.Prefix.Addr()) == fam {
 				*list.out = append(*list.out, v.Prefix)
 			} else {
@@ -338,7 +436,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (built,
 			}
 		}
 	}
-	src, err := sourceAddr(in, fam, lookup, s.vips)
+	src, err := sourceAddr(in, fam, lookup)
 	if err != nil {
 		return b, err
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,11 +81,11 @@ vrrp_instance VI_1 {
 	if len(e.VIPs) != 2 || len(e.ExcludedVIPs) != 1 {
 		t.Errorf("VIPs %v excluded %v", e.VIPs, e.ExcludedVIPs)
 	}
-	v, _ := s.vips.get(netip.MustParsePrefix("192.0.2.100/24"))
+	v := s.vip(netip.MustParsePrefix("192.0.2.100/24"))
 	if v.Dev != "eth1" || v.Label != "eth1:vip" {
 		t.Errorf("VIP options lost: %+v", v)
 	}
-	if v, _ := s.vips.get(netip.MustParsePrefix("192.0.2.101/32")); v.Dev != "eth0" {
+	if v := s.vip(netip.MustParsePrefix("192.0.2.101/32")); v.Dev != "eth0" {
 		t.Errorf("VIP without dev is on %q, want the instance interface", v.Dev)
 	}
 	if rs := s.m().routes; len(rs) != 1 || rs[0].Via != netip.MustParseAddr("192.0.2.254") {
@@ -139,7 +140,7 @@ func TestBuildSpecIPv6UsesLinkLocal(t *testing.T) {
 	if e := b.engine; e.SrcAddr != netip.MustParseAddr("fe80::abcd") || e.Family != inet.IPv6 || e.Version != 3 {
 		t.Errorf("src %v fam %v version %d", e.SrcAddr, e.Family, e.Version)
 	}
-	if v, _ := b.spec.vips.get(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
+	if v := b.spec.vip(netip.MustParsePrefix("2001:db8::100/64")); v.Family() != inet.IPv6 {
 		t.Errorf("vip %+v", v)
 	}
 }
@@ -171,5 +172,58 @@ func TestVIPSet(t *testing.T) {
 	}
 	if _, ok := s.get(netip.MustParsePrefix("192.0.2.9/31")); ok {
 		t.Error("found a prefix never put")
+	}
+}
+
+// TestSpecVIPs: the spec keeps an addr.VIP only for a VIP with options;
+// the others are the engine's prefixes on the instance's VIP interface
+// (the use_vmac interface here). Every VIP and excluded VIP is yielded
+// once, a prefix named twice with its last mention's options.
+func TestSpecVIPs(t *testing.T) {
+	cfg, in := loadOne(t, `
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  use_vmac
+  vmac_xmit_base
+  virtual_ipaddress {
+    192.0.2.100/24 label vrrp.51:a
+    192.0.2.101
+    192.0.2.102 dev vrrp.51
+    192.0.2.100/24
+    192.0.2.103 label vrrp.51:b
+    192.0.2.103
+    192.0.2.103 scope link
+  }
+  virtual_ipaddress_excluded {
+    2001:db8::100/64
+  }
+}
+`)
+	b, err := buildSpec(cfg, in, lookupFrom("192.0.2.1/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := b.spec
+	if s.ifname != "eth0" || s.vipDev() != "vrrp.51" {
+		t.Fatalf("adverts on %q, VIPs on %q; want eth0 and vrrp.51", s.ifname, s.vipDev())
+	}
+	want := []addr.VIP{
+		{Prefix: netip.MustParsePrefix("192.0.2.100/24"), Dev: "vrrp.51"},
+		{Prefix: netip.MustParsePrefix("192.0.2.101/32"), Dev: "vrrp.51"},
+		{Prefix: netip.MustParsePrefix("192.0.2.102/32"), Dev: "vrrp.51"},
+		{Prefix: netip.MustParsePrefix("192.0.2.103/32"), Dev: "vrrp.51", Scope: addr.ScopeLink},
+		{Prefix: netip.MustParsePrefix("2001:db8::100/64"), Dev: "vrrp.51"},
+	}
+	got := slices.Collect(s.vipsOf(b.engine.VIPs, b.engine.ExcludedVIPs))
+	slices.SortFunc(got, func(a, b addr.VIP) int { return a.Prefix.Compare(b.Prefix) })
+	if !slices.Equal(got, want) {
+		t.Errorf("VIPs\n%+v\nwant\n%+v", got, want)
+	}
+	if len(s.m().vipOpts) != 1 || s.m().vipOpts[0] != want[3] {
+		t.Errorf("the spec keeps %+v, want only the VIP with options (%+v)", s.m().vipOpts, want[3])
+	}
+	if dev := s.vipDevOf(netip.MustParseAddr("192.0.2.101")); dev != "vrrp.51" {
+		t.Errorf("192.0.2.101 is announced on %q, want vrrp.51", dev)
 	}
 }

@@ -113,7 +113,7 @@ func (d *Daemon) syncSource(ifname string, group netip.Addr, lookup addrLookup) 
 	v6 := group.IsValid() && group.Is6()
 	floating := map[netip.Addr]bool{}
 	for _, in := range d.insts {
-		for _, v := range in.spec.vips {
+		for v := range in.vips() {
 			floating[v.Addr()] = true
 		}
 	}

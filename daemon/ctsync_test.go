@@ -69,7 +69,11 @@ func TestSameSync(t *testing.T) {
 // an address an instance floats there.
 func TestSyncSource(t *testing.T) {
 	vip := netip.MustParsePrefix("198.51.100.254/24")
-	d := &Daemon{insts: []*instance{{spec: &instanceSpec{vips: vipSet{{Prefix: vip}}}}}}
+	e, err := vrrp.New(vrrp.Config{VRID: 1, SrcAddr: netip.MustParseAddr("198.51.100.1"), VIPs: []netip.Prefix{vip}}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{insts: []*instance{{spec: &instanceSpec{ifname: "eth1"}, e: e}}}
 	lookup := func(string) ([]netip.Prefix, error) {
 		return []netip.Prefix{vip, netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("2001:db8:b::1/64"), netip.MustParsePrefix("198.51.100.1/24")}, nil
 	}

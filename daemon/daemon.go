@@ -801,7 +801,7 @@ func (d *Daemon) balancerFor(cfg *config.Config) (*lbConfig, error) {
 func (d *Daemon) removeStale(bs []built) {
 	var all []addr.VIP
 	for _, b := range bs {
-		for _, v := range b.spec.vips {
+		for v := range b.spec.vipsOf(b.engine.VIPs, b.engine.ExcludedVIPs) {
 			all = append(all, v)
 		}
 	}
@@ -1228,7 +1228,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			c()
 		}
 		for _, p := range add {
-			v, _ := spec.vips.get(p)
+			v := spec.vip(p)
 			if err := d.addrs.Add(v); err != nil {
 				d.log.Error("add virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
@@ -1241,10 +1241,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			}
 		}
 		for _, p := range del {
-			v, ok := spec.vips.get(p)
-			if !ok {
-				v, _ = spec.m().retired.get(p)
-			}
+			v := spec.vip(p)
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
@@ -1318,13 +1315,7 @@ func follow[T any](d *Daemon, instance, what string, on bool, items []T, add, re
 // interface of its VIP, paced as pacing says for the physical interface
 // the frame leaves by: a VMAC's parent.
 func (d *Daemon) announce(in *instance, spec *instanceSpec, pacing *garpPacing, ip netip.Addr) {
-	dev := spec.ifname
-	for _, v := range spec.vips {
-		if v.Addr() == ip {
-			dev = v.Dev
-			break
-		}
-	}
+	dev := spec.vipDevOf(ip)
 	a := d.announcers[dev]
 	if a == nil {
 		var err error

@@ -84,7 +84,7 @@ func (d *Daemon) dumpCopy() dumpSnapshot {
 		for _, p := range in.spec.m().excluded {
 			excluded[p.String()] = true
 		}
-		for _, v := range in.spec.vips {
+		for v := range in.vips() {
 			if excluded[v.Prefix.String()] {
 				di.excluded = append(di.excluded, v)
 			} else {

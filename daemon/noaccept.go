@@ -52,7 +52,7 @@ func (d *Daemon) prepareNoAccept() func() {
 	var drop []netip.Addr
 	for _, in := range d.insts {
 		if st := in.e.Status(); st.OwnsVIPs && !st.AcceptTraffic {
-			for _, v := range in.spec.vips {
+			for v := range in.vips() {
 				drop = append(drop, v.Addr())
 			}
 		}

@@ -62,6 +62,10 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	for _, b := range bs {
 		s := b.spec
 		o := old[s.name]
+		var was vrrp.Config // o's engine configuration before a Reload
+		if o != nil {
+			was = o.e.Config()
+		}
 		switch {
 		case o == nil:
 			res.Changes = append(res.Changes, "added "+s.name)
@@ -86,8 +90,8 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 			// for their removal.
 			res.Changes = append(res.Changes, "updated "+s.name)
 			var retired vipSet
-			for _, v := range o.spec.vips {
-				if _, still := s.vips.search(v.Prefix); !still {
+			for v := range o.spec.vipsOf(was.VIPs, was.ExcludedVIPs) {
+				if !slices.Contains(b.engine.VIPs, v.Prefix) && !slices.Contains(b.engine.ExcludedVIPs, v.Prefix) {
 					retired.put(v)
 				}
 			}
@@ -184,7 +188,7 @@ func sameSpec(in *instance, b built) bool {
 	running.NoPreempt = a.noPreempt
 	return a.ifname == n.ifname && a.vmac() == n.vmac() &&
 		reflect.DeepEqual(a.m().routes, n.m().routes) && reflect.DeepEqual(a.m().rules, n.m().rules) &&
-		reflect.DeepEqual(running, b.engine) && reflect.DeepEqual(a.vips, n.vips)
+		reflect.DeepEqual(running, b.engine) && slices.Equal(a.m().vipOpts, n.m().vipOpts)
 }
 
 func groupShape(c *config.Config) map[string][]string {

@@ -51,7 +51,7 @@ func (d *Daemon) snapshot() control.Status {
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}
-		for _, v := range in.spec.vips {
+		for v := range in.vips() {
 			is.VIPs = append(is.VIPs, v.Prefix.String())
 		}
 		slices.Sort(is.VIPs)
