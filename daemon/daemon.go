@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"sync"
@@ -134,29 +135,68 @@ type Daemon struct {
 }
 
 type instance struct {
-	spec   *instanceSpec
-	e      *vrrp.Instance
-	sock   *sock
-	group  *vrrp.Group
-	since  time.Time
-	reason string
-	cause  vrrp.Cause
-	// refs are the trackers the instance follows; lastTracking is what
-	// the engine was last told about them.
-	refs         []track.Ref
-	lastTracking vrrp.Tracking
+	spec  *instanceSpec
+	e     *vrrp.Instance
+	sock  *sock
+	group *vrrp.Group
+	// sinceUs is the time of the latest transition in Unix microseconds,
+	// all the dumps print of it: 16 bytes less than a time.Time, which
+	// with tracking moved out puts instance in the 112-byte size class
+	// instead of 128 (issue #7).
+	sinceUs int64
+	reason  string
+	cause   vrrp.Cause
+	// tracking is nil for an instance that follows no tracker and was
+	// never told about one: most instances. Its 56 bytes inline put the
+	// struct in the 192-byte size class instead of 128 (issue #7).
+	tracking *instTracking
 	// garps, nas and announceErrs count the announcements of the VIPs;
 	// d.work counts them, the loop reads them.
 	garps, nas, announceErrs atomic.Uint64
 	// firstAdvert and claimed are, for the latest transition to MASTER,
 	// how long after it the first advert went to the kernel and the VIPs
 	// were in (status counters first_advert_us and vips_claimed_us).
-	// claimed is written by d.work.
-	firstAdvert time.Duration
-	claimed     atomic.Int64
+	// claimed is written by d.work. Microseconds (what status reports)
+	// in 32 bits, saturated at 71 minutes: 8 bytes less, the last ones
+	// keeping instance in the 112-byte size class (issue #7).
+	firstAdvert uint32
+	claimed     atomic.Uint32
 	// mastership counts the instance's departures from MASTER (d.work
 	// bumps it): a paced announcement queued before one is dropped.
 	mastership atomic.Uint64
+}
+
+// micros is d in whole microseconds, 0 if negative, saturated at the
+// largest uint32.
+func micros(d time.Duration) uint32 {
+	return uint32(min(max(d.Microseconds(), 0), math.MaxUint32))
+}
+
+// since is the time of the latest transition (or of the start).
+func (in *instance) since() time.Time {
+	if in.sinceUs == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(in.sinceUs)
+}
+
+// instTracking is what an instance follows of the trackers.
+type instTracking struct {
+	// refs are the trackers the instance follows; last is what the
+	// engine was last told about them.
+	refs []track.Ref
+	last vrrp.Tracking
+}
+
+// setRefs makes in follow refs.
+func (in *instance) setRefs(refs []track.Ref) {
+	if in.tracking == nil {
+		if len(refs) == 0 {
+			return
+		}
+		in.tracking = &instTracking{}
+	}
+	in.tracking.refs = refs
 }
 
 type sockKey struct {
@@ -842,9 +882,9 @@ func (d *Daemon) startInstance(now time.Time, b built, ups map[string]bool) (*in
 			return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac: %w", b.cfg.Pos, s.name, err)
 		}
 	}
-	in := &instance{spec: s, e: e, since: now, reason: "startup"}
-	var ignored []string
-	in.refs, ignored = refsFor(d.cfg, b.cfg)
+	in := &instance{spec: s, e: e, sinceUs: now.UnixMicro(), reason: "startup"}
+	refs, ignored := refsFor(d.cfg, b.cfg)
+	in.setRefs(refs)
 	for _, msg := range ignored {
 		d.log.Info("tracking", "ignored", msg)
 	}
@@ -1149,7 +1189,7 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 	}
 	for _, t := range rd.Transitions {
 		if t.To == vrrp.StateMaster {
-			in.firstAdvert = d.now().Sub(t.At)
+			in.firstAdvert = micros(d.now().Sub(t.At))
 		}
 	}
 }
@@ -1194,7 +1234,7 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	var trans []noted
 	var released chan struct{} // closed once the VIPs are gone: the rules wait (pushDesired)
 	for _, t := range rd.Transitions {
-		in.since, in.reason, in.cause = t.At, t.Reason, t.Cause
+		in.sinceUs, in.reason, in.cause = t.At.UnixMicro(), t.Reason, t.Cause
 		switch {
 		case t.To == vrrp.StateMaster:
 			d.vrrpChanged(in, true)
@@ -1258,9 +1298,9 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			switch {
 			case t.To == vrrp.StateMaster:
 				claimed := d.now().Sub(t.At)
-				in.claimed.Store(int64(claimed))
+				in.claimed.Store(micros(claimed))
 				d.setRoutes(spec, true)
-				attrs = append(attrs, "first_advert_after", firstAdvert.String(), "vips_claimed_after", claimed.String())
+				attrs = append(attrs, "first_advert_after", (time.Duration(firstAdvert) * time.Microsecond).String(), "vips_claimed_after", claimed.String())
 			case t.From == vrrp.StateMaster:
 				d.setRoutes(spec, false)
 			}

@@ -79,7 +79,7 @@ func (d *Daemon) dumpCopy() dumpSnapshot {
 		// (the connection sync's hold is not configuration).
 		eng := in.e.Config()
 		eng.NoPreempt = in.spec.noPreempt
-		di := dumpInstance{spec: in.spec, eng: eng, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since}
+		di := dumpInstance{spec: in.spec, eng: eng, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since()}
 		excluded := map[string]bool{}
 		for _, p := range in.spec.m().excluded {
 			excluded[p.String()] = true

@@ -151,7 +151,8 @@ func (d *Daemon) reload(now time.Time) control.ReloadResult {
 	d.startBFD(d.runCtx, cfg)
 	for _, in := range d.insts {
 		if blk := blocks[in]; blk != nil { // started ones have theirs already
-			in.refs, _ = refsFor(cfg, blk)
+			refs, _ := refsFor(cfg, blk)
+			in.setRefs(refs)
 		}
 		d.retrack(now, in)
 	}

@@ -36,7 +36,7 @@ func (d *Daemon) snapshot() control.Status {
 			BasePriority:   int(st.BasePriority),
 			AdvertInterval: control.Duration(st.AdvertInterval),
 			MasterPriority: int(st.MasterPriority),
-			Since:          in.since,
+			Since:          in.since(),
 			Reason:         in.reason,
 			Cause:          causeName(in.cause),
 			Counters:       counters(st.Counters),
@@ -46,8 +46,8 @@ func (d *Daemon) snapshot() control.Status {
 		}
 		is.GARPSent, is.NASent, is.AnnounceErrors = in.garps.Load(), in.nas.Load(), in.announceErrs.Load()
 		is.Counters[control.CounterLoopLagMaxMs] = uint64(time.Duration(s.LoopLag.Max).Milliseconds())
-		is.Counters[control.CounterFirstAdvertUs] = uint64(in.firstAdvert.Microseconds())
-		is.Counters[control.CounterVIPsClaimedUs] = uint64(time.Duration(in.claimed.Load()).Microseconds())
+		is.Counters[control.CounterFirstAdvertUs] = uint64(in.firstAdvert)
+		is.Counters[control.CounterVIPsClaimedUs] = uint64(in.claimed.Load())
 		if st.MasterAddr.IsValid() {
 			is.MasterAddr = st.MasterAddr.String()
 		}

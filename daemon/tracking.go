@@ -215,12 +215,20 @@ func (d *Daemon) tracked(now time.Time, e track.Event) {
 
 // retrack steps in with its current tracking result if it changed.
 func (d *Daemon) retrack(now time.Time, in *instance) {
-	delta, fault, reason := track.Aggregate(in.refs, d.tracking.results)
+	var refs []track.Ref
+	var last vrrp.Tracking
+	if in.tracking != nil {
+		refs, last = in.tracking.refs, in.tracking.last
+	}
+	delta, fault, reason := track.Aggregate(refs, d.tracking.results)
 	tr := vrrp.Tracking{Delta: delta, Fault: fault, Reason: reason}
-	if tr == in.lastTracking {
+	if tr == last {
 		return
 	}
-	in.lastTracking = tr
+	if in.tracking == nil {
+		in.tracking = &instTracking{}
+	}
+	in.tracking.last = tr
 	_ = in.e.Step(now, tr)
 }
 
