@@ -1,15 +1,16 @@
 package netio
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
+	"unsafe"
 
-	"github.com/mdlayher/packet"
-	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,22 +43,36 @@ type AnnouncerStats struct {
 }
 
 // Announcer sends gratuitous ARP and unsolicited Neighbor Advertisements on
-// one interface through AF_PACKET sockets. It is safe for concurrent use.
+// one interface through an AF_PACKET socket. It is safe for concurrent use.
+//
+// A send allocates nothing: the frame is built in the Announcer's buffer
+// and goes out by a raw sendto to a socket address made at open, as the
+// advert Socket's do. Through mdlayher/packet's Conn.WriteTo, each frame
+// cost about 590 bytes of garbage (the socket address, the poller's
+// closures), 6 MB for the takeover of 1,000 masters (issue #7,
+// docs/benchmarks.md; TestAnnouncerSendsWithoutAllocating).
 type Announcer struct {
-	ifi       net.Interface
-	mu        sync.Mutex // guards cfg.LinkLocal, found late on a link that was down
-	cfg       AnnouncerConfig
-	arp, nd   *packet.Conn // send-only: their filter drops everything inbound
-	arps, nas atomic.Uint64
-	errs      atomic.Uint64
+	ifi net.Interface
+	// mu guards cfg.LinkLocal (found late on a link that was down), buf
+	// and fd: a send holds it, so Close does not close a socket under one.
+	mu  sync.Mutex
+	cfg AnnouncerConfig
+	// fd is an AF_PACKET socket of protocol 0, not bound: it receives
+	// nothing (no filter to run on every ARP and IPv6 frame of the link,
+	// as the two bound sockets with a drop-all filter it replaces did),
+	// and each frame's EtherType, interface and destination are in its
+	// socket address. -1 once closed.
+	fd          int
+	arpTo, ndTo unix.RawSockaddrLinklayer
+	buf         []byte // the frame being sent
+	arps, nas   atomic.Uint64
+	errs        atomic.Uint64
 }
 
-// dropAll is a classic BPF program that accepts nothing: the Announcer
-// only sends, and without it the kernel would queue every ARP or IPv6
-// frame of the link on the sockets.
-func dropAll() ([]bpf.RawInstruction, error) {
-	return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-}
+// sendTimeout bounds a send that waits for room in the socket's buffer (a
+// link whose queue does not drain): an announcement is then dropped and
+// counted rather than the caller held.
+const sendTimeout = time.Second
 
 // OpenAnnouncer opens an Announcer on interface ifname in the network
 // namespace of the calling thread, resolving the interface's MAC and
@@ -78,21 +93,30 @@ func OpenAnnouncer(ifname string, cfg AnnouncerConfig) (*Announcer, error) {
 		// Not there yet on an interface that is down: Announce looks again.
 		cfg.LinkLocal, _ = linkLocal(ifi)
 	}
-	filter, err := dropAll()
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("netio: announcer on %s: %w", ifname, err)
+		return nil, fmt.Errorf("netio: announcer on %s: socket: %w", ifname, err)
 	}
-	a := &Announcer{ifi: *ifi, cfg: cfg}
-	// The socket protocol is the EtherType the kernel gives the frames it
-	// sends (skb->protocol), which local taps and qdiscs rely on.
-	if a.arp, err = packet.Listen(ifi, packet.Raw, EtherTypeARP, &packet.Config{Filter: filter}); err != nil {
-		return nil, fmt.Errorf("netio: announcer on %s: ARP socket: %w", ifname, err)
+	tv := unix.NsecToTimeval(int64(sendTimeout))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("netio: announcer on %s: SO_SNDTIMEO: %w", ifname, err)
 	}
-	if a.nd, err = packet.Listen(ifi, packet.Raw, EtherTypeIPv6, &packet.Config{Filter: filter}); err != nil {
-		_ = a.arp.Close()
-		return nil, fmt.Errorf("netio: announcer on %s: IPv6 socket: %w", ifname, err)
-	}
+	a := &Announcer{ifi: *ifi, cfg: cfg, fd: fd, buf: make([]byte, 0, 128)}
+	// The address's protocol is the EtherType the kernel gives the frame
+	// (skb->protocol), which local taps and qdiscs rely on.
+	a.arpTo = linkAddr(ifi.Index, EtherTypeARP, broadcast)
+	a.ndTo = linkAddr(ifi.Index, EtherTypeIPv6, allNodesEth)
 	return a, nil
+}
+
+// linkAddr is the sockaddr_ll of a frame of EtherType et to dst on
+// interface index.
+func linkAddr(index int, et uint16, dst [6]byte) unix.RawSockaddrLinklayer {
+	sa := unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Ifindex: int32(index), Halen: 6}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Protocol))[:], et) // network order
+	copy(sa.Addr[:], dst[:])
+	return sa
 }
 
 // Announce tells the link that ip is at the Announcer's MAC: a gratuitous
@@ -108,13 +132,15 @@ func (a *Announcer) Announce(ip netip.Addr) error {
 }
 
 func (a *Announcer) announce(ip netip.Addr) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var err error
 	switch {
 	case ip.Is4():
-		f, err := GratuitousARP(a.cfg.MAC, ip, a.cfg.ARPReply)
-		if err != nil {
+		if a.buf, err = appendGratuitousARP(a.buf[:0], a.cfg.MAC, ip, a.cfg.ARPReply); err != nil {
 			return err
 		}
-		if err := write(a.arp, f, broadcastMAC()); err != nil {
+		if err := a.send(&a.arpTo); err != nil {
 			return err
 		}
 		a.arps.Add(1)
@@ -123,11 +149,10 @@ func (a *Announcer) announce(ip netip.Addr) error {
 		if err != nil {
 			return err
 		}
-		f, err := UnsolicitedNA(a.cfg.MAC, ip.WithZone(""), src, a.cfg.Router)
-		if err != nil {
+		if a.buf, err = appendUnsolicitedNA(a.buf[:0], a.cfg.MAC, ip.WithZone(""), src, a.cfg.Router); err != nil {
 			return err
 		}
-		if err := write(a.nd, f, allNodesMAC()); err != nil {
+		if err := a.send(&a.ndTo); err != nil {
 			return err
 		}
 		a.nas.Add(1)
@@ -137,26 +162,29 @@ func (a *Announcer) announce(ip netip.Addr) error {
 	return nil
 }
 
-// write sends frame f to dst on c. An AF_PACKET socket keeps a pending
-// ENETDOWN from the last time its interface was down (or from being opened
-// while it was), and returns it, once, from the next send, which it drops;
-// so ENETDOWN is retried once, and only a second one means the interface
-// is down now. Without this the first gratuitous ARP after a link flap,
-// the one that matters most, would be lost.
-func write(c *packet.Conn, f []byte, dst net.HardwareAddr) error {
-	_, err := c.WriteTo(f, &packet.Addr{HardwareAddr: dst})
-	if errors.Is(err, unix.ENETDOWN) {
-		_, err = c.WriteTo(f, &packet.Addr{HardwareAddr: dst})
+// send sends a.buf to the address to; a.mu is held. The socket is
+// blocking: a full send buffer (a burst on a slow link) waits for room,
+// at most sendTimeout, so Syscall, which lets the runtime run other
+// goroutines meanwhile, not RawSyscall. The socket is not bound, so it
+// keeps no pending ENETDOWN from a link flap to fail a later send with
+// (a bound one did, and the send after it was retried).
+func (a *Announcer) send(to *unix.RawSockaddrLinklayer) error {
+	if a.fd < 0 {
+		return net.ErrClosed
 	}
-	return err
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(a.fd), uintptr(unsafe.Pointer(unsafe.SliceData(a.buf))), uintptr(len(a.buf)),
+		0, uintptr(unsafe.Pointer(to)), unix.SizeofSockaddrLinklayer)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // source returns the IPv6 source of Neighbor Advertisements: the
 // configured one, or the interface's link-local address, looked up again
 // (in the network namespace of the calling thread) while there is none.
+// a.mu is held.
 func (a *Announcer) source() (netip.Addr, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if !a.cfg.LinkLocal.IsValid() {
 		ll, err := linkLocal(&a.ifi)
 		if err != nil {
@@ -191,5 +219,14 @@ func (a *Announcer) Stats() AnnouncerStats {
 	return AnnouncerStats{ARPs: a.arps.Load(), NAs: a.nas.Load(), Errors: a.errs.Load()}
 }
 
-// Close closes the sockets.
-func (a *Announcer) Close() error { return errors.Join(a.arp.Close(), a.nd.Close()) }
+// Close closes the socket.
+func (a *Announcer) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fd < 0 {
+		return net.ErrClosed
+	}
+	err := unix.Close(a.fd)
+	a.fd = -1
+	return err
+}

@@ -1,11 +1,14 @@
 package netio
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/packet"
 )
 
 // openAnnouncerIn opens an Announcer in h's namespace, closed when t ends.
@@ -119,4 +122,64 @@ func TestAnnouncerUpdatesNeighbours(t *testing.T) {
 			t.Error("OpenAnnouncer with a 3-byte MAC succeeded")
 		}
 	})
+}
+
+// TestAnnouncerSendsWithoutAllocating: Announce allocates nothing, for
+// gratuitous ARP and NA alike, and each call puts on the wire the frame
+// GratuitousARP or UnsolicitedNA builds (a peer's packet socket reads
+// them). Through mdlayher/packet's Conn.WriteTo a frame cost about 590
+// bytes (issue #7).
+func TestAnnouncerSendsWithoutAllocating(t *testing.T) { // not parallel: AllocsPerRun
+	a, b := twoHosts(t, "niana")
+	ifA, llA := ifaceIn(t, a, "eth0")
+	ifB, _ := ifaceIn(t, b, "eth0")
+	for _, tc := range []struct {
+		name string
+		ip   netip.Addr
+		et   uint16
+		want func() ([]byte, error)
+	}{
+		{"GARP", netip.MustParseAddr("192.0.2.100"), EtherTypeARP, func() ([]byte, error) {
+			return GratuitousARP(ifA.HardwareAddr, netip.MustParseAddr("192.0.2.100"), false)
+		}},
+		{"NA", netip.MustParseAddr("2001:db8::100"), EtherTypeIPv6, func() ([]byte, error) {
+			return UnsolicitedNA(ifA.HardwareAddr, netip.MustParseAddr("2001:db8::100"), llA, false)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := must[[]byte](t)(tc.want())
+			c := openInHost(t, b, func() (*packet.Conn, error) { return packet.Listen(&ifB, packet.Raw, int(tc.et), nil) })
+			an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
+			check(t, an.Announce(tc.ip)) // the link-local lookup, once
+			const runs = 50
+			if n := testing.AllocsPerRun(runs, func() {
+				if err := an.Announce(tc.ip); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("Announce(%v) allocates %v times, want 0", tc.ip, n)
+			}
+			// AllocsPerRun runs the function once more than runs.
+			sent := 1 + runs + 1
+			if s := an.Stats(); s.ARPs+s.NAs != uint64(sent) || s.Errors != 0 {
+				t.Errorf("stats %+v, want %d sent", s, sent)
+			}
+			buf := make([]byte, 1500)
+			got := 0
+			check(t, c.SetReadDeadline(time.Now().Add(2*time.Second)))
+			for got < sent {
+				n, _, err := c.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("the peer read %d frames of %d: %v", got, sent, err)
+				}
+				if tc.et == EtherTypeIPv6 && (n < len(want) || buf[ethHeaderLen+6] != icmpv6Proto) {
+					continue // the peer's own traffic (MLD, DAD)
+				}
+				if !bytes.Equal(buf[:n], want) {
+					t.Fatalf("frame % x, want % x", buf[:n], want)
+				}
+				got++
+			}
+		})
+	}
 }

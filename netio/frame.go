@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"vigil/internal/inet"
 )
 
@@ -58,6 +59,13 @@ var (
 
 // broadcastMAC is the Ethernet broadcast address, where ARP announcements
 // go (RFC 5227 section 3: "broadcast on the local link").
+// broadcast and allNodesEth are broadcastMAC and allNodesMAC for the
+// frames Announcer builds in place, which must not allocate: read only.
+var (
+	broadcast   = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	allNodesEth = [6]byte{0x33, 0x33, 0, 0, 0, 1}
+)
+
 func broadcastMAC() net.HardwareAddr { return net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }
 
 // allNodesMAC is the Ethernet address of ff02::1 (RFC 2464 section 7:
@@ -85,7 +93,11 @@ func (a *ARP) Gratuitous() bool { return a.SenderIP.IsValid() && a.SenderIP == a
 
 // MarshalBinary encodes a as an Ethernet frame, padded with zeros to the
 // 60-byte Ethernet minimum.
-func (a *ARP) MarshalBinary() ([]byte, error) {
+func (a *ARP) MarshalBinary() ([]byte, error) { return a.MarshalAppend(nil) }
+
+// MarshalAppend appends a's frame (MarshalBinary) to b; with room in b it
+// allocates nothing (Announcer's send path).
+func (a *ARP) MarshalAppend(b []byte) ([]byte, error) {
 	for _, m := range []struct {
 		name string
 		mac  net.HardwareAddr
@@ -101,7 +113,7 @@ func (a *ARP) MarshalBinary() ([]byte, error) {
 	if !sip.Is4() || !tip.Is4() {
 		return nil, fmt.Errorf("marshal ARP: %w: sender %v and target %v, want IPv4 addresses", ErrMalformed, a.SenderIP, a.TargetIP)
 	}
-	b := make([]byte, minFrameLen)
+	out, b := grow(b, minFrameLen)
 	copy(b[0:6], a.EthDst)
 	copy(b[6:12], a.EthSrc)
 	binary.BigEndian.PutUint16(b[12:14], EtherTypeARP)
@@ -115,7 +127,15 @@ func (a *ARP) MarshalBinary() ([]byte, error) {
 	copy(p[14:18], s4[:])
 	copy(p[18:24], a.TargetMAC)
 	copy(p[24:28], t4[:])
-	return b, nil
+	return out, nil
+}
+
+// grow extends b by n zero bytes: the whole slice, and the n new bytes.
+func grow(b []byte, n int) (out, tail []byte) {
+	out = slices.Grow(b, n)[:len(b)+n]
+	tail = out[len(b):]
+	clear(tail)
+	return out, tail
 }
 
 // checkEthernet checks that b holds an Ethernet header of EtherType et; the
@@ -174,20 +194,25 @@ func ParseARP(b []byte) (ARP, error) {
 // treats a reply as gratuitous, and so overrides a recently updated entry,
 // only in that form.
 func GratuitousARP(mac net.HardwareAddr, ip netip.Addr, reply bool) ([]byte, error) {
+	return appendGratuitousARP(nil, mac, ip, reply)
+}
+
+// appendGratuitousARP appends GratuitousARP's frame to b.
+func appendGratuitousARP(b []byte, mac net.HardwareAddr, ip netip.Addr, reply bool) ([]byte, error) {
 	a := ARP{
-		EthDst:    broadcastMAC(),
+		EthDst:    broadcast[:],
 		EthSrc:    mac,
 		Op:        ARPRequest,
 		SenderMAC: mac,
 		SenderIP:  ip,
-		TargetMAC: make(net.HardwareAddr, 6),
+		TargetMAC: nil, // zeros
 		TargetIP:  ip,
 	}
 	if reply {
 		a.Op = ARPReply
 		a.TargetMAC = mac
 	}
-	b, err := a.MarshalBinary()
+	b, err := a.MarshalAppend(b)
 	if err != nil {
 		return nil, fmt.Errorf("gratuitous ARP for %v at %v: %w", ip, mac, err)
 	}
@@ -225,7 +250,11 @@ type NA struct {
 // MarshalBinary encodes n as an Ethernet frame, computing the ICMPv6
 // checksum over the IPv6 pseudo-header (RFC 8200 section 8.1, RFC 4443
 // section 2.3) and storing it in n.Checksum.
-func (n *NA) MarshalBinary() ([]byte, error) {
+func (n *NA) MarshalBinary() ([]byte, error) { return n.MarshalAppend(nil) }
+
+// MarshalAppend appends n's frame (MarshalBinary) to b; with room in b it
+// allocates nothing (Announcer's send path).
+func (n *NA) MarshalAppend(b []byte) ([]byte, error) {
 	if len(n.EthDst) != 6 || len(n.EthSrc) != 6 {
 		return nil, fmt.Errorf("marshal NA: %w: Ethernet addresses %q and %q, want 6 bytes each", ErrMalformed, n.EthDst, n.EthSrc)
 	}
@@ -241,7 +270,7 @@ func (n *NA) MarshalBinary() ([]byte, error) {
 	if n.TargetLL != nil {
 		plen += tllaOptLen
 	}
-	b := make([]byte, ethHeaderLen+ipv6HdrLen+plen)
+	out, b := grow(b, ethHeaderLen+ipv6HdrLen+plen)
 	copy(b[0:6], n.EthDst)
 	copy(b[6:12], n.EthSrc)
 	binary.BigEndian.PutUint16(b[12:14], EtherTypeIPv6)
@@ -271,7 +300,7 @@ func (n *NA) MarshalBinary() ([]byte, error) {
 	}
 	n.Checksum = ^inet.Fold(inet.Sum(inet.PseudoHeaderSum(0, n.Src, n.Dst, icmpv6Proto, len(m)), m))
 	binary.BigEndian.PutUint16(m[2:4], n.Checksum)
-	return b, nil
+	return out, nil
 }
 
 // ParseNA decodes an Ethernet frame holding an IPv6 packet whose next
@@ -357,8 +386,13 @@ func ParseNA(b []byte) (NA, error) {
 // Solicited flag clear, the Router flag as given, a Target Link-Layer
 // Address option holding mac, and hop limit 255.
 func UnsolicitedNA(mac net.HardwareAddr, target, src netip.Addr, router bool) ([]byte, error) {
+	return appendUnsolicitedNA(nil, mac, target, src, router)
+}
+
+// appendUnsolicitedNA appends UnsolicitedNA's frame to b.
+func appendUnsolicitedNA(b []byte, mac net.HardwareAddr, target, src netip.Addr, router bool) ([]byte, error) {
 	n := NA{
-		EthDst:   allNodesMAC(),
+		EthDst:   allNodesEth[:],
 		EthSrc:   mac,
 		Src:      src,
 		Dst:      allNodes(),
@@ -372,7 +406,7 @@ func UnsolicitedNA(mac net.HardwareAddr, target, src netip.Addr, router bool) ([
 		// RFC 4861 section 7.1.2: a multicast target is invalid.
 		return nil, fmt.Errorf("unsolicited NA for %v: %w: multicast target", target, ErrMalformed)
 	}
-	b, err := n.MarshalBinary()
+	b, err := n.MarshalAppend(b)
 	if err != nil {
 		return nil, fmt.Errorf("unsolicited NA for %v at %v: %w", target, mac, err)
 	}
