@@ -25,6 +25,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -1079,13 +1080,26 @@ func (d *Daemon) next() time.Time {
 // #7: TestHeapPerInstance).
 func (d *Daemon) flush() {
 	pend := d.pending[:0]
-	for _, in := range d.insts {
+	for k, in := range d.insts {
 		if in.e.HasReady() {
 			rd := in.e.Ready()
 			d.sendAdverts(in, &rd)
 			if !hasSlowWork(&rd) {
 				in.e.Recycle(rd) // the advert buffers serve the next adverts
 				continue
+			}
+			if len(pend) == cap(pend) {
+				// A burst (every master's takeover): grow once to what
+				// the rest of the instances can add. Doubled by append,
+				// the buffer of 1,000 takeovers was 1.7 MB of garbage
+				// (a pendingReady is 800-odd bytes); grown once, 0.85.
+				more := 1
+				for _, o := range d.insts[k+1:] {
+					if o.e.HasReady() {
+						more++
+					}
+				}
+				pend = slices.Grow(pend, more)
 			}
 			pend = append(pend, pendingReady{in: in, rd: rd})
 		}
