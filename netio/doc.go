@@ -22,8 +22,9 @@
 //     section 4.6), and an unsolicited Neighbor Advertisement with the
 //     Override flag (RFC 4861 sections 4.4 and 7.2.6). ParseARP and ParseNA
 //     decode such frames; they never panic on any input and are fuzzed.
-//     Announcer sends the frames on AF_PACKET sockets, and survives the
-//     interface going down and up.
+//     Announcer sends the frames on an AF_PACKET socket without allocating
+//     (built in place, a raw sendto), and survives the interface going
+//     down and up.
 //   - Sniffer counts every VRRP advert seen on a link by (version, VRID,
 //     source), our own and foreign ones alike, so that `vigil doctor` can
 //     spot two virtual routers sharing a VRID.
