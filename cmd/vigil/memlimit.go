@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,7 +105,6 @@ type gcTuner struct {
 	off     bool // GOGC off, the limit from gcLimit
 	timer   *time.Timer
 	stopped bool
-	samples [5]metrics.Sample
 	onTune  func(off bool, limit int64) // tests: each change of mode
 }
 
@@ -119,15 +117,6 @@ type gcSentinel struct{ t *gcTuner }
 // without a collection; onTune (tests; nil) sees each change of mode.
 func startGCTuner(limit int64, quiet time.Duration, onTune func(off bool, limit int64)) *gcTuner {
 	t := &gcTuner{cap: limit, quiet: quiet, onTune: onTune}
-	for k, name := range []string{
-		"/gc/heap/live:bytes",
-		"/memory/classes/total:bytes",
-		"/memory/classes/heap/released:bytes",
-		"/memory/classes/heap/free:bytes",
-		"/memory/classes/heap/objects:bytes",
-	} {
-		t.samples[k].Name = name
-	}
 	debug.SetMemoryLimit(limit)
 	debug.SetGCPercent(defaultGOGC)
 	t.mu.Lock()
@@ -174,15 +163,18 @@ func (t *gcTuner) calm() {
 	if t.stopped || t.off {
 		return
 	}
-	metrics.Read(t.samples[:])
-	val := func(k int) int64 {
-		if t.samples[k].Value.Kind() != metrics.KindUint64 {
-			return 0
-		}
-		return int64(t.samples[k].Value.Uint64())
-	}
-	live, total, released, free, objects := val(0), val(1), val(2), val(3), val(4)
-	limit := gcLimit(max(live, objects), total-released-free-objects, t.cap)
+	// runtime.ReadMemStats, not runtime/metrics: the first metrics.Read
+	// builds the runtime's table of every metric, which it keeps (37 KB in
+	// a heap profile of a one-master daemon, after the collector's last
+	// run), for five numbers read once per quiet spell. ReadMemStats stops
+	// the world for microseconds, once per quiet spell. The metrics server
+	// still reads runtime/metrics, when it is scraped.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	objects := int64(ms.HeapAlloc) // heap objects, live or not yet collected
+	free := int64(ms.HeapIdle - ms.HeapReleased)
+	nonHeap := int64(ms.Sys) - int64(ms.HeapReleased) - free - objects
+	limit := gcLimit(objects, nonHeap, t.cap)
 	debug.SetMemoryLimit(limit) // first: GOGC off under the cap would let the heap grow to it
 	debug.SetGCPercent(-1)
 	t.off = true
