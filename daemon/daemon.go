@@ -102,17 +102,25 @@ type Daemon struct {
 	// vrrp_garp_interval / vrrp_gna_interval or garp_group is set, by the
 	// key garpPacing.pace gives (garppace.go); like announcers, d.work's.
 	// pacing is the loop's, built with each configuration.
-	pacers     map[string]*pacer
-	pacing     *garpPacing
-	addrs      addrManager
-	noAccept   acceptFilter // nil without nft
-	lastReload *control.ReloadResult
-	linkUp     map[string]bool
-	tracking   tracking
-	notifier   notifier
-	runCtx     context.Context // ends when Run stops; parents the trackers
-	bal        *balancer       // nil without virtual servers
-	loopLag    lagWindow       // how late the loop has woken for its deadlines
+	pacers   map[string]*pacer
+	pacing   *garpPacing
+	addrs    addrManager
+	noAccept acceptFilter // nil without nft
+	// noAcceptUsers counts the instances whose engine runs with
+	// no_accept (never fewer: recounted by syncNoAccept), noAcceptHeld
+	// says the last drop list handed to the worker was not empty, and
+	// noAcceptFailed that the worker's last change of it failed: while
+	// none holds, a transition has no drop list to compute (prepareNoAccept).
+	noAcceptUsers  int
+	noAcceptHeld   bool
+	noAcceptFailed atomic.Bool
+	lastReload     *control.ReloadResult
+	linkUp         map[string]bool
+	tracking       tracking
+	notifier       notifier
+	runCtx         context.Context // ends when Run stops; parents the trackers
+	bal            *balancer       // nil without virtual servers
+	loopLag        lagWindow       // how late the loop has woken for its deadlines
 	// configLoaded is when the running configuration was loaded (start,
 	// or the last reload that succeeded).
 	configLoaded time.Time
@@ -893,6 +901,9 @@ func (d *Daemon) startInstance(now time.Time, b built, ups map[string]bool) (*in
 		return nil, err
 	}
 	d.insts = append(d.insts, in)
+	if e.Config().NoAccept {
+		d.noAcceptUsers++
+	}
 	up, known := ups[s.ifname]
 	if !known {
 		var err error

@@ -564,3 +564,36 @@ func TestSyncGroupTakeoverOneClaim(t *testing.T) {
 		t.Errorf("%d nft transactions before the group's VIPs were all in, want 1:\n\t%s", applies, strings.Join(ops, "\n\t"))
 	}
 }
+
+// TestNoAcceptIdleWithoutUsers: while no instance runs with no_accept,
+// a transition hands the filter no drop list (computing one read every
+// instance's status on every transition: quadratic at 1,000 masters);
+// a reload that adds no_accept still fills it, and one that removes it
+// empties it.
+func TestNoAcceptIdleWithoutUsers(t *testing.T) {
+	plain := instanceConf("")
+	l := newLab(t, plain)
+	for _, op := range becomeMaster(l) {
+		if strings.HasPrefix(op, "noaccept [") {
+			t.Errorf("a takeover without no_accept set the drop list: %q", op)
+		}
+	}
+	from := l.h.mark()
+	l.rewrite(orderConf)
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	l.advance(time.Second)
+	if ops := l.h.took(from); !slices.Contains(ops, "noaccept [192.0.2.100]") {
+		t.Errorf("a reload that adds no_accept to the master: %q, want noaccept [192.0.2.100]", ops)
+	}
+	from = l.h.mark()
+	l.rewrite(plain)
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	l.advance(time.Second)
+	if ops := l.h.took(from); !slices.Contains(ops, "noaccept []") {
+		t.Errorf("a reload that removes no_accept: %q, want noaccept []", ops)
+	}
+}
