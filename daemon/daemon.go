@@ -1099,11 +1099,17 @@ func (d *Daemon) flush() {
 				in.e.Recycle(rd) // the advert buffers serve the next adverts
 				continue
 			}
-			if len(pend) == cap(pend) {
-				// A burst (every master's takeover): grow once to what
-				// the rest of the instances can add. Doubled by append,
-				// the buffer of 1,000 takeovers was 1.7 MB of garbage
-				// (a pendingReady is 800-odd bytes); grown once, 0.85.
+			if len(pend) == cap(pend) && len(pend) >= maxPending {
+				// A burst (every master's takeover): past what the
+				// buffer keeps, grow once to what the rest of the
+				// instances can add rather than doubling, whose copies
+				// of 176-byte pendingReadys came to several times the
+				// final buffer (2.4 MB against 0.7 over the start of
+				// 1,000 masters on the fake host). Not before: the
+				// count takes in every master whose advert is due in
+				// this turn (all of them at once, started together),
+				// and made a single transition among them take a
+				// buffer for 1,000 (TestFlushBufferForOneTransition).
 				more := 1
 				for _, o := range d.insts[k+1:] {
 					if o.e.HasReady() {
