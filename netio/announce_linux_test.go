@@ -93,8 +93,9 @@ func TestAnnouncerUpdatesNeighbours(t *testing.T) {
 		an := openAnnouncerIn(t, a, "dum0", AnnouncerConfig{})
 		vip := netip.MustParseAddr("2001:db8::100")
 		// Announce looks the address up in the calling thread's namespace.
-		// The first send after the link comes up must not be lost to the
-		// ENETDOWN the socket kept from being opened on a down link.
+		// The first send after the link comes up must not be lost to an
+		// ENETDOWN kept from the Announcer's opening on a down link (a
+		// bound packet socket kept one; the unbound one must not fail).
 		if err := a.Do(func() error { return an.Announce(vip) }); err == nil {
 			t.Error("NA from a down interface without a link-local address succeeded")
 		}

@@ -57,8 +57,6 @@ var (
 	ErrChecksum = errors.New("bad ICMPv6 checksum")
 )
 
-// broadcastMAC is the Ethernet broadcast address, where ARP announcements
-// go (RFC 5227 section 3: "broadcast on the local link").
 // broadcast and allNodesEth are broadcastMAC and allNodesMAC for the
 // frames Announcer builds in place, which must not allocate: read only.
 var (
@@ -66,6 +64,8 @@ var (
 	allNodesEth = [6]byte{0x33, 0x33, 0, 0, 0, 1}
 )
 
+// broadcastMAC is the Ethernet broadcast address, where ARP announcements
+// go (RFC 5227 section 3: "broadcast on the local link").
 func broadcastMAC() net.HardwareAddr { return net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }
 
 // allNodesMAC is the Ethernet address of ff02::1 (RFC 2464 section 7:
