@@ -24,6 +24,7 @@ import (
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 	"vigil/internal/testenv"
+	"vigil/lb"
 )
 
 // The load-balancing labs. Documentation addresses only:
@@ -904,8 +905,18 @@ func (x *lbLab) waitScheduled(t *testing.T, n *node, r *realServer, in bool) tim
 	if !in {
 		what = fmt.Sprintf("the nft rules of %s to stop scheduling %s (%s)", n.Host.Name, r.name, key)
 	}
+	// A persistent service's map sends each slot to its real server's
+	// own chain (vs_..._rs_198_51_100_11_80), not to its address: matching
+	// only the address, the wait for a removal passed at once, before the
+	// rules had changed (TestLBPersistence then met the killed server).
+	chain := "_rs_" + lb.NameOf(r.addr) + "_80"
 	return waitFor(t, 10*time.Second, what, func() bool {
-		return strings.Contains(mapElems(t, n.Host, fam, suffix), key) == in
+		has := false
+		for _, e := range strings.Split(mapElems(t, n.Host, fam, suffix), ",") {
+			e = strings.TrimSpace(e)
+			has = has || strings.HasSuffix(e, key) || (x.kind != "DR" && strings.HasSuffix(e, chain))
+		}
+		return has == in
 	})
 }
 
