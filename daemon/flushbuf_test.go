@@ -58,3 +58,29 @@ func TestFlushBufferForOneTransition(t *testing.T) {
 		t.Errorf("the instance told of a tracking fault is %v, want FAULT", st)
 	}
 }
+
+// TestTakeoverAllocations: what the start and takeover of 1,000 masters
+// allocate on the fake host (its own records of the adverts, addresses
+// and announcements included), per instance: TotalAlloc across the first
+// 10 s, the instances becoming BACKUP, then MASTER, then sending their
+// delayed gratuitous ARPs. docs/benchmarks.md quotes it; the bound is
+// there so that a change that adds garbage to every transition shows here.
+func TestTakeoverAllocations(t *testing.T) {
+	const n = 1000
+	l := newLab(t, footprintConfig(n))
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	l.advance(10 * time.Second)
+	runtime.ReadMemStats(&b)
+	for _, in := range l.d.insts {
+		if in.e.State() != vrrp.StateMaster {
+			t.Fatalf("%s is %v after 10 s, want MASTER", in.spec.name, in.e.State())
+		}
+	}
+	per := (b.TotalAlloc - a.TotalAlloc) / n
+	t.Logf("%d bytes allocated per instance by the start and takeover of %d masters", per, n)
+	if per > 8000 {
+		t.Errorf("the takeover allocates %d bytes per instance, want at most 8,000", per)
+	}
+}
