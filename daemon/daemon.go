@@ -107,12 +107,12 @@ type Daemon struct {
 	addrs    addrManager
 	noAccept acceptFilter // nil without nft
 	// noAcceptUsers counts the instances whose engine runs with
-	// no_accept (never fewer: recounted by syncNoAccept), noAcceptHeld
-	// says the last drop list handed to the worker was not empty, and
-	// noAcceptFailed that the worker's last change of it failed: while
-	// none holds, a transition has no drop list to compute (prepareNoAccept).
+	// no_accept (never fewer: recounted by syncNoAccept), noAcceptCur is
+	// the drop list last handed to the worker, and noAcceptFailed says
+	// the worker's last change of it failed: while none holds, a turn's
+	// transitions have no drop list to compute (noAcceptTurn).
 	noAcceptUsers  int
-	noAcceptHeld   bool
+	noAcceptCur    []netip.Addr
 	noAcceptFailed atomic.Bool
 	lastReload     *control.ReloadResult
 	linkUp         map[string]bool
@@ -1096,7 +1096,6 @@ func (d *Daemon) flush() {
 			rd := in.e.Ready()
 			d.sendAdverts(in, &rd)
 			if !hasSlowWork(&rd) {
-				in.e.Recycle(rd) // the advert buffers serve the next adverts
 				continue
 			}
 			if len(pend) == cap(pend) && len(pend) >= maxPending {
@@ -1121,11 +1120,28 @@ func (d *Daemon) flush() {
 			pend = append(pend, pendingReady{in: in, rd: rd})
 		}
 	}
-	d.takeovers(pend)
+	// The no_accept drop list changes with transitions: a list that gains
+	// VIPs (new masters) is written before any of them go on the
+	// interface, one that loses them (masters stepping down) after they
+	// are gone; either way no packet to a VIP this node holds is accepted
+	// while no_accept applies to it (RFC 5798 6.4.3).
+	var grow, settle func()
+	for k := range pend {
+		if len(pend[k].rd.Transitions) > 0 {
+			grow, settle = d.noAcceptTurn()
+			break
+		}
+	}
+	d.takeovers(pend) // the synced connections go in first
+	if grow != nil {
+		d.work.do(grow)
+	}
 	for k := range pend {
 		d.apply(pend[k].in, &pend[k].rd)
-		pend[k].in.e.Recycle(pend[k].rd)
 		pend[k] = pendingReady{} // drop the references
+	}
+	if settle != nil {
+		d.work.do(settle)
 	}
 	if cap(pend) > maxPending {
 		pend = nil
@@ -1237,19 +1253,6 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 	name := in.spec.name
 	spec := in.spec
 	syncJob := d.syncTransitions(in, rd.Transitions) // before the claim: the synced copy goes in first
-	var noAccept func()
-	// The drop list changes with a transition. A list that gains VIPs
-	// (a new master, or addresses added) is written before they go on
-	// the interface; a list that only loses them (a master stepping
-	// down) after they are gone: either way no packet to a VIP this node
-	// holds is accepted while no_accept applies to it.
-	noAcceptFirst := len(rd.AddAddrs) > 0
-	if len(rd.Transitions) > 0 {
-		noAccept = d.prepareNoAccept()
-		for _, t := range rd.Transitions {
-			noAcceptFirst = noAcceptFirst || t.To == vrrp.StateMaster
-		}
-	}
 	var claims []func()
 	for _, t := range rd.Transitions {
 		if t.To == vrrp.StateMaster {
@@ -1292,9 +1295,6 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 		if syncJob != nil {
 			syncJob()
 		}
-		if noAccept != nil && noAcceptFirst {
-			noAccept()
-		}
 		for _, c := range claims {
 			c()
 		}
@@ -1316,9 +1316,6 @@ func (d *Daemon) apply(in *instance, rd *vrrp.Ready) {
 			if err := d.addrs.Remove(v); err != nil {
 				d.log.Error("remove virtual address", "instance", name, "vip", v.String(), "err", err)
 			}
-		}
-		if noAccept != nil && !noAcceptFirst {
-			noAccept()
 		}
 		if released != nil {
 			close(released)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -45,24 +46,59 @@ func (d *Daemon) syncNoAccept() {
 			d.noAcceptUsers++
 		}
 	}
-	if f := d.prepareNoAccept(); f != nil {
-		f()
+	if d.noAccept == nil {
+		return
 	}
+	d.noAcceptCur = d.noAcceptList()
+	d.setNoAccept(d.noAcceptCur)()
 }
 
-// prepareNoAccept reads the drop list on the loop and returns the nft
-// change to run (on d.work or at once); nil without the filter, or when
-// no instance runs with no_accept and the list is already empty. Every
-// transition asks: computed each time, 1,000 masters' takeover read
-// every instance's status 1,000 times and sent the worker 1,000 empty
-// lists (about 700 bytes of garbage each, issue #7).
-func (d *Daemon) prepareNoAccept() func() {
+// noAcceptTurn computes the drop list once for a turn whose Readies have
+// transitions and returns the changes of it to run on the worker around
+// the turn's jobs: grow before the first (the list with every VIP it held
+// and every VIP it gains, in before any new master's VIPs go on the
+// interface) and settle after the last (the list without the VIPs of
+// masters that stepped down, once those are off the interface). Either
+// is nil when it has nothing to do; both are without the filter, or while
+// no instance runs with no_accept and the list is empty.
+//
+// Once per turn, not per transition: 1,000 no_accept masters taking over
+// together read every instance's status 1,000 times on the loop and ran
+// nft 1,000 times in a row on the worker, each run before its master's
+// VIPs, so the last master's VIPs waited for all of them (issue #7).
+func (d *Daemon) noAcceptTurn() (grow, settle func()) {
 	if d.noAccept == nil {
-		return nil
+		return nil, nil
 	}
-	if d.noAcceptUsers == 0 && !d.noAcceptHeld && !d.noAcceptFailed.Load() {
-		return nil
+	failed := d.noAcceptFailed.Load()
+	if d.noAcceptUsers == 0 && len(d.noAcceptCur) == 0 && !failed {
+		return nil, nil
 	}
+	want := d.noAcceptList()
+	in := make(map[netip.Addr]bool, len(d.noAcceptCur))
+	for _, a := range d.noAcceptCur {
+		in[a] = true
+	}
+	union := slices.Clone(d.noAcceptCur)
+	for _, a := range want {
+		if !in[a] {
+			union = append(union, a)
+		}
+	}
+	if len(union) > len(d.noAcceptCur) || failed {
+		// A failed change left the kernel's list unknown: set it again.
+		grow = d.setNoAccept(union)
+	}
+	if len(union) > len(want) {
+		settle = d.setNoAccept(want)
+	}
+	d.noAcceptCur = want
+	return grow, settle
+}
+
+// noAcceptList is the drop list the engines call for: the VIPs of every
+// master that must not accept traffic.
+func (d *Daemon) noAcceptList() []netip.Addr {
 	var drop []netip.Addr
 	for _, in := range d.insts {
 		if st := in.e.Status(); st.OwnsVIPs && !st.AcceptTraffic {
@@ -71,8 +107,13 @@ func (d *Daemon) prepareNoAccept() func() {
 			}
 		}
 	}
+	return drop
+}
+
+// setNoAccept is the worker's job that sets the kernel's drop list to
+// drop (read only from here on).
+func (d *Daemon) setNoAccept(drop []netip.Addr) func() {
 	f := d.noAccept
-	d.noAcceptHeld = len(drop) > 0
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -595,5 +596,50 @@ func TestNoAcceptIdleWithoutUsers(t *testing.T) {
 	l.advance(time.Second)
 	if ops := l.h.took(from); !slices.Contains(ops, "noaccept []") {
 		t.Errorf("a reload that removes no_accept: %q, want noaccept []", ops)
+	}
+}
+
+// TestNoAcceptOncePerTurn: no_accept masters that take over in the same
+// turn get one change of the drop list, holding all their VIPs, before the
+// first of those VIPs goes on an interface. Set once per transition, 1,000
+// masters' takeover ran nft 1,000 times in a row on the worker, each
+// before its master's VIPs (issue #7).
+func TestNoAcceptOncePerTurn(t *testing.T) {
+	const n = 40
+	var b strings.Builder
+	for k := 0; k < n; k++ {
+		fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  interface eth0\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int 1\n  no_accept\n  virtual_ipaddress {\n    198.51.100.%d/24\n  }\n}\n", k, k+1, k+1)
+	}
+	l := newLab(t, b.String())
+	from := l.h.mark()
+	for range 100 {
+		masters := 0
+		for _, in := range l.d.insts {
+			if in.e.State() == vrrp.StateMaster {
+				masters++
+			}
+		}
+		if masters == n {
+			break
+		}
+		l.advance(100 * time.Millisecond)
+	}
+	l.advance(time.Second)
+	ops := l.h.took(from)
+	var sets []string
+	firstAdd := -1
+	for i, op := range ops {
+		if strings.HasPrefix(op, "noaccept [") {
+			sets = append(sets, op)
+			if firstAdd >= 0 {
+				t.Errorf("the drop list changed after a VIP went on: %q", op)
+			}
+		}
+		if strings.HasPrefix(op, "add ") && firstAdd < 0 {
+			firstAdd = i
+		}
+	}
+	if len(sets) != 1 || strings.Count(sets[0], "198.51.100.") != n {
+		t.Fatalf("%d changes of the drop list for %d masters taking over together, want one with their %d VIPs: %q", len(sets), n, n, sets)
 	}
 }

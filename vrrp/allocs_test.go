@@ -13,7 +13,7 @@ import (
 // The daemon's steady state allocates nothing per advert (issue #7): a
 // master's Advance, HasReady and Ready, and a backup's Step with a valid
 // advert from its master. Measured before: 6 allocations per advert sent,
-// 2 per advert received. Nothing is handed back (Recycle): a master sends
+// 2 per advert received. Nothing is handed back: a master sends
 // the adverts it built while they stay right.
 func TestSteadyStateAllocations(t *testing.T) {
 	c := v3(100)

@@ -105,7 +105,7 @@ type Instance struct {
 	// configuration's and the priority, its checksum is over them and
 	// the addresses it goes from and to). Nil but while MASTER. With
 	// them a steady-state advert sent allocates nothing, and the caller
-	// hands nothing back (Recycle); before, every master kept a spare
+	// hands nothing back; before, every master kept a spare
 	// buffer, the slice that held it and the Outbound slice handed back
 	// (104-112 bytes) beside the 80-88 these take.
 	adverts []Outbound
@@ -457,13 +457,6 @@ func (i *Instance) Ready() Ready {
 	rd.Next = i.next()
 	return rd
 }
-
-// Recycle hands back a Ready the caller has carried out. There is nothing
-// to take back any more: the engine builds a master's adverts once and
-// hands the same read-only bytes out while they stay right, where it
-// used to build each advert into a buffer handed back here. It stays for
-// callers written for that, and does nothing.
-func (i *Instance) Recycle(Ready) {}
 
 // HasReady reports whether Ready has anything to do.
 func (i *Instance) HasReady() bool {
