@@ -42,6 +42,9 @@ sleep 2 # IPv6 link-local addresses
 # vips: how many of the configured VIPs are on the interfaces (the lab's
 # own addresses end in ::254 and .254)
 vips() { ip -n "$n0" -o addr show | grep -v '\.254/\|::254/\|fe80\|127.0.0.1\| ::1/' | grep -c ' inet' || true; }
+# since T0 NOW: seconds between two `date +%s.%N` readings (awk: bc is not
+# in a minimal Debian, nor in the Makefile's TEST_PKGS)
+since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 printf 'round\tbinary\tfirst VIP (s after start)\tall %d VIPs (s after start)\n' "$N"
 for r in $(seq "$ROUNDS"); do
 	for bin in "$@"; do
@@ -53,9 +56,9 @@ for r in $(seq "$ROUNDS"); do
 		while [ -z "$all" ]; do
 			c=$(vips)
 			now=$(date +%s.%N)
-			[ -z "$first" ] && [ "$c" -gt 0 ] && first=$(echo "$now - $t0" | bc)
-			[ "$c" -ge "$N" ] && all=$(printf '%.2f' "$(echo "$now - $t0" | bc)")
-			if [ "$(echo "$now - $t0 > 120" | bc)" = 1 ]; then all="(over 120 s: $c)"; fi
+			[ -z "$first" ] && [ "$c" -gt 0 ] && first=$(since "$t0" "$now")
+			[ "$c" -ge "$N" ] && all=$(since "$t0" "$now")
+			if [ -z "$all" ] && awk -v a="$t0" -v b="$now" 'BEGIN { exit !(b - a > 120) }'; then all="(over 120 s: $c)"; fi
 			sleep 0.05
 		done
 		printf '%d\t%s\t%.2f\t%s\n' "$r" "$bin" "$first" "$all"
