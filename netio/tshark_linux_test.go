@@ -60,7 +60,10 @@ func TestTsharkDecodes(t *testing.T) {
 	stderr, err := capture.StderrPipe()
 	check(t, err)
 	check(t, b.Start(capture))
-	// dumpcap says "Capturing on" once the capture is live.
+	// Frames are sent once dumpcap says "Capture started": tshark prints
+	// "Capturing on" itself before dumpcap, which it starts, has the
+	// interface open, and under load (a CI run) frames sent at that line
+	// were missed and the capture waited for its seven to its timeout.
 	started := make(chan bool, 1)
 	stderrDone := make(chan struct{})
 	go func() { // owned here: it ends when tshark exits, before Wait
@@ -69,7 +72,7 @@ func TestTsharkDecodes(t *testing.T) {
 		ok := false
 		for sc.Scan() {
 			t.Logf("tshark: %s", sc.Text())
-			if !ok && strings.Contains(sc.Text(), "Capturing on") {
+			if !ok && strings.Contains(sc.Text(), "Capture started") {
 				ok = true
 				started <- true
 			}
