@@ -17,8 +17,9 @@ LDFLAGS := -X vigil/internal/version.Version=$(VERSION)
 # labs, tcpdump/tshark to decode what vigil sends, nginx and wrk as real
 # servers and clients; prometheus for promtool, which checks the metrics and
 # the alert rules in contrib/; systemd for systemd-analyze, which verifies
-# the packaged unit; FRR and BIRD as the routers BGP announces to.
-TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus systemd frr bird2 conntrack linux-perf
+# the packaged unit; FRR and BIRD as the routers BGP announces to; curl,
+# the scraper of bench/rss_ab.sh SCRAPE=S.
+TEST_PKGS := keepalived nftables iproute2 iputils-ping procps tcpdump tshark nginx-light wrk ca-certificates prometheus systemd frr bird2 conntrack linux-perf curl
 DEMO_PKGS := iproute2 iputils-ping procps nftables
 
 .PHONY: all build version deb demo test test-short deps demo-deps bench fuzz vet clean

@@ -23,6 +23,10 @@ set -euo pipefail
 N=$1
 shift
 ROUNDS=${ROUNDS:-3} SETTLE=${SETTLE:-30}
+if [ -n "${SCRAPE:-}" ] && ! command -v curl >/dev/null; then
+	echo "SCRAPE needs curl (make deps installs it)" >&2 # else every scrape fails and the daemon is measured unscraped
+	exit 1
+fi
 . "$(dirname "$0")/pairlab.sh"
 tag=${VIGIL_LAB_TAG:-x}
 n0=rss0$tag n1=rss1$tag
