@@ -50,6 +50,10 @@ const snapshotTimeout = 2 * time.Second
 // answer says Connection: close; keeping connections open between
 // scrapes would tie up a slot and a goroutine per scraper for nothing.
 type Server struct {
+	// Scraped, if set before Serve, is called after each /metrics
+	// answer with a body is written (from the connection's goroutine).
+	Scraped func()
+
 	c     *Collector
 	alive func(ctx context.Context) error
 
@@ -329,6 +333,9 @@ func (s *Server) serveConn(conn net.Conn, st *connState) {
 		return
 	}
 	r.write(conn)
+	if r.fams != nil && s.Scraped != nil {
+		s.Scraped()
+	}
 	if s.enter(conn, st, lingering) {
 		s.linger(conn, br)
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -731,5 +732,45 @@ func TestTextEscapes(t *testing.T) {
 	want := map[string]string{"1|" + odd: "+Inf", "2|x": "-Inf", "3|x": "NaN", "4|x": "0.25"}
 	if fmt.Sprint(got) != fmt.Sprint(want) || mfs[0].GetHelp() != m.Help {
 		t.Errorf("read back %v (help %q), want %v (help %q)\n%s", got, mfs[0].GetHelp(), want, m.Help, b.String())
+	}
+}
+
+// TestServerScrapedHook: Scraped runs after each scrape's answer is
+// written (the daemon hands the scrape's garbage back to the kernel after
+// it), and only then: not for HEAD, /healthz or an error.
+func TestServerScrapedHook(t *testing.T) {
+	s := newTestServer(nil)
+	var n atomic.Int32
+	s.Scraped = func() { n.Add(1) }
+	addr := startServer(t, s)
+	ask := func(req string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	for _, req := range []string{
+		"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+		"GET /nope HTTP/1.1\r\n\r\n",
+	} {
+		ask(req)
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("Scraped ran %d times without a scrape", got)
+	}
+	for k := 1; k <= 2; k++ {
+		if out := ask("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.Contains(out, "vigil_info") {
+			t.Fatalf("scrape %d: %.200q", k, out)
+		}
+		waitUntil(t, "Scraped after the scrape", func() bool { return n.Load() == int32(k) })
 	}
 }

@@ -236,6 +236,10 @@ func parseSize(v string) (int64, error) {
 // (vrrp_garp_master_delay, 5 s), which allocate more than the load itself.
 const settleRelease = 10 * time.Second
 
+// scrapeRelease is how long after a Prometheus scrape (the last of a burst
+// of them) vigil run hands the scrape's garbage back to the kernel.
+const scrapeRelease = 2 * time.Second
+
 // releaser returns the heap's free pages to the kernel settleRelease after
 // each call of its schedule. The runtime's background scavenger does not:
 // it leaves alone the 4 MiB chunks of the heap that were nearly full at
