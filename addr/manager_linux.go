@@ -312,8 +312,10 @@ func holds(as []netlink.Addr, vip VIP) bool {
 func (m *Manager) RemoveStale(vips []VIP) (removed []VIP, err error) {
 	// One listing per interface and family, not per VIP: a start with
 	// 1,000 VIPs listed their interfaces 1,000 times (12 MB of garbage,
-	// docs/benchmarks.md, issue #7). A removal does not change whether
-	// the listing holds the other VIPs.
+	// docs/benchmarks.md, issue #7). A removal can take others with it
+	// (the kernel drops an interface's secondary addresses with its
+	// primary unless promote_secondaries is set): the listing may then
+	// hold a VIP already gone, whose removal Remove tolerates.
 	type key struct {
 		dev string
 		v6  bool

@@ -97,13 +97,18 @@ func (d *Daemon) noAcceptTurn() (grow, settle func()) {
 }
 
 // noAcceptList is the drop list the engines call for: the VIPs of every
-// master that must not accept traffic.
+// master that must not accept traffic, each once (two instances may
+// share a VIP: noAcceptTurn compares the lists by their lengths).
 func (d *Daemon) noAcceptList() []netip.Addr {
 	var drop []netip.Addr
+	seen := map[netip.Addr]bool{}
 	for _, in := range d.insts {
 		if st := in.e.Status(); st.OwnsVIPs && !st.AcceptTraffic {
 			for v := range in.vips() {
-				drop = append(drop, v.Addr())
+				if a := v.Addr(); !seen[a] {
+					seen[a] = true
+					drop = append(drop, a)
+				}
 			}
 		}
 	}
