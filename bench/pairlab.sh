@@ -1,6 +1,7 @@
 # Sourced by the benchmarks that run a pair of daemons on one veth between
 # two network namespaces (bfd_cpu_ab.sh, footprint_ab.sh, bfd_gaps.sh,
-# bfd_pause.sh).
+# bfd_pause.sh), and of those that run many masters in one (rss_ab.sh,
+# takeover_ab.sh: pairlab_masters).
 #
 # pairlab_init makes the work directory $dir and, for the script's exit,
 # kills the processes whose pid files (*.pid) are in it, deletes the
@@ -57,4 +58,38 @@ pairlab_run() {
 		ip netns exec "$ns" "$bin" run -f "$dir/k$id.conf" -control "$dir/s$id" -log-level warn >"$dir/log$id" 2>&1 &
 	fi
 	echo $! >"$dir/v$id.pid"
+}
+
+# pairlab_masters P N [LINE] is the lab of bench/footprint.sh's masters
+# rows, for the scripts that measure N VRRPv3 masters (rss_ab.sh,
+# takeover_ab.sh): namespace $n0 (P0 and the tag) with eth0-eth3, veths
+# whose other ends (p0-p3) are in a silent $n1 (P1...), eth0-eth2 with
+# IPv4 and every one with IPv6 addresses ending in .254 and ::254; and
+# $dir/k.conf with N instances at advert_int 1 s, priority 150, 250 VRIDs
+# on each interface, one VIP each (eth3's IPv6), LINE (e.g. "  no_accept")
+# added to each. It waits 2 s for the IPv6 link-local addresses.
+pairlab_masters() {
+	local tag=${VIGIL_LAB_TAG:-x} n=$2 line=${3:-} i k ifi vrid vip
+	local subs=(203.0.113 198.51.100 192.0.2)
+	n0=${1}0$tag n1=${1}1$tag
+	pairlab_init
+	pairlab_ns+=("$n0" "$n1")
+	ip netns add "$n0"
+	ip netns add "$n1"
+	for i in 0 1 2 3; do
+		ip link add "eth$i" netns "$n0" type veth peer name "p$i" netns "$n1"
+		ip -n "$n0" link set "eth$i" up
+		ip -n "$n1" link set "p$i" up
+		[ "$i" -lt 3 ] && ip -n "$n0" addr add "${subs[$i]}.254/24" dev "eth$i"
+		ip -n "$n0" addr add "2001:db8:0:$i::254/64" dev "eth$i" nodad
+	done
+	ip -n "$n0" link set lo up
+	for ((k = 0; k < n; k++)); do
+		ifi=$((k / 250)) vrid=$((k % 250 + 1))
+		if [ "$ifi" -lt 3 ]; then vip="${subs[$ifi]}.$vrid/24"; else vip=$(printf '2001:db8:0:3::%x/64' "$vrid"); fi
+		printf 'vrrp_instance VI_%d {\n  interface eth%d\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int 1\n%s  virtual_ipaddress {\n    %s\n  }\n}\n' \
+			"$k" "$((ifi < 3 ? ifi : 3))" "$vrid" "${line:+$line
+}" "$vip"
+	done >"$dir/k.conf"
+	sleep 2
 }

@@ -28,28 +28,7 @@ if [ -n "${SCRAPE:-}" ] && ! command -v curl >/dev/null; then
 	exit 1
 fi
 . "$(dirname "$0")/pairlab.sh"
-tag=${VIGIL_LAB_TAG:-x}
-n0=rss0$tag n1=rss1$tag
-pairlab_init
-pairlab_ns+=("$n0" "$n1")
-ip netns add "$n0"
-ip netns add "$n1"
-subs=(203.0.113 198.51.100 192.0.2)
-for i in 0 1 2 3; do
-	ip link add "eth$i" netns "$n0" type veth peer name "p$i" netns "$n1"
-	ip -n "$n0" link set "eth$i" up
-	ip -n "$n1" link set "p$i" up
-	[ "$i" -lt 3 ] && ip -n "$n0" addr add "${subs[$i]}.254/24" dev "eth$i"
-	ip -n "$n0" addr add "2001:db8:0:$i::254/64" dev "eth$i" nodad
-done
-ip -n "$n0" link set lo up
-for ((k = 0; k < N; k++)); do
-	ifi=$((k / 250)) vrid=$((k % 250 + 1))
-	if [ "$ifi" -lt 3 ]; then vip="${subs[$ifi]}.$vrid/24"; else vip=$(printf '2001:db8:0:3::%x/64' "$vrid"); fi
-	printf 'vrrp_instance VI_%d {\n  interface eth%d\n  state BACKUP\n  virtual_router_id %d\n  version 3\n  priority 150\n  advert_int 1\n  virtual_ipaddress {\n    %s\n  }\n}\n' \
-		"$k" "$((ifi < 3 ? ifi : 3))" "$vrid" "$vip"
-done >"$dir/k.conf"
-sleep 2 # IPv6 link-local addresses
+pairlab_masters rss "$N"
 # kib PID...: RSS and anonymous KiB summed over the pids
 kib() {
 	local p
