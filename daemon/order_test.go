@@ -579,22 +579,20 @@ func TestNoAcceptIdleWithoutUsers(t *testing.T) {
 			t.Errorf("a takeover without no_accept set the drop list: %q", op)
 		}
 	}
-	from := l.h.mark()
-	l.rewrite(orderConf)
-	if res := l.d.reload(l.now); !res.OK {
-		t.Fatalf("reload: %+v", res)
+	// reloadTo reloads conf and returns the calls of the second after it.
+	reloadTo := func(conf string) []string {
+		from := l.h.mark()
+		l.rewrite(conf)
+		if res := l.d.reload(l.now); !res.OK {
+			t.Fatalf("reload: %+v", res)
+		}
+		l.advance(time.Second)
+		return l.h.took(from)
 	}
-	l.advance(time.Second)
-	if ops := l.h.took(from); !slices.Contains(ops, "noaccept [192.0.2.100]") {
+	if ops := reloadTo(orderConf); !slices.Contains(ops, "noaccept [192.0.2.100]") {
 		t.Errorf("a reload that adds no_accept to the master: %q, want noaccept [192.0.2.100]", ops)
 	}
-	from = l.h.mark()
-	l.rewrite(plain)
-	if res := l.d.reload(l.now); !res.OK {
-		t.Fatalf("reload: %+v", res)
-	}
-	l.advance(time.Second)
-	if ops := l.h.took(from); !slices.Contains(ops, "noaccept []") {
+	if ops := reloadTo(plain); !slices.Contains(ops, "noaccept []") {
 		t.Errorf("a reload that removes no_accept: %q, want noaccept []", ops)
 	}
 }
