@@ -78,6 +78,19 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// heldUntil is a health check that answers when release is closed (or
+// its context ends), to hold connections in the answering phase.
+func heldUntil(release <-chan struct{}) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -160,14 +173,7 @@ func TestServerIdleClientsDoNotLockOut(t *testing.T) {
 // waits for one of them to end instead of being turned away.
 func TestServerWaitsForBusyConnections(t *testing.T) {
 	release := make(chan struct{})
-	s := newTestServer(func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	s := newTestServer(heldUntil(release))
 	addr := startServer(t, s)
 	client := &http.Client{Timeout: 10 * time.Second}
 	var wg sync.WaitGroup
@@ -248,14 +254,7 @@ func TestServerSlowReadersDoNotLockOut(t *testing.T) {
 // the scrape's patience: only the wake-up on the phase change serves it.
 func TestServerWakesWhenAnAnswerIsDone(t *testing.T) {
 	release := make(chan struct{})
-	s := newTestServer(func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	s := newTestServer(heldUntil(release))
 	s.lingerTimeout, s.slowWrite = time.Minute, time.Minute
 	addr := startServer(t, s)
 	for i := 0; i < maxConns; i++ {
