@@ -101,6 +101,22 @@ func dial(t *testing.T, addr string) net.Conn {
 	return c
 }
 
+// rawRequest writes req on a new connection to addr and returns all the
+// server sends back until it closes the connection.
+func rawRequest(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
 // httpGet is a scrape as Prometheus makes one: Go's client with
 // keep-alive on (its default), bounded by timeout.
 func httpGet(client *http.Client, url string) (int, string, error) {
@@ -742,32 +758,19 @@ func TestServerScrapedHook(t *testing.T) {
 	var n atomic.Int32
 	s.Scraped = func() { n.Add(1) }
 	addr := startServer(t, s)
-	ask := func(req string) string {
-		t.Helper()
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(c)
-		return string(b)
-	}
 	for _, req := range []string{
 		"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
 		"GET /nope HTTP/1.1\r\n\r\n",
 	} {
-		ask(req)
+		rawRequest(t, addr, req)
 	}
 	if got := n.Load(); got != 0 {
 		t.Fatalf("Scraped ran %d times without a scrape", got)
 	}
 	for k := 1; k <= 2; k++ {
-		if out := ask("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.Contains(out, "vigil_info") {
+		if out := rawRequest(t, addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); !strings.Contains(out, "vigil_info") {
 			t.Fatalf("scrape %d: %.200q", k, out)
 		}
 		waitUntil(t, "Scraped after the scrape", func() bool { return n.Load() == int32(k) })

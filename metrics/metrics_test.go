@@ -317,19 +317,6 @@ func TestServerRequests(t *testing.T) {
 	}
 	go func() { _ = s.Serve(ln) }()
 	defer s.Close()
-	raw := func(req string) string {
-		t.Helper()
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(c)
-		return string(b)
-	}
 	for _, c := range []struct{ req, status, not string }{
 		{"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\n", "vigil_info"},
 		{"GET /healthz?x=1 HTTP/1.0\r\n\r\n", "HTTP/1.1 200 OK\r\n", ""},
@@ -354,7 +341,7 @@ func TestServerRequests(t *testing.T) {
 		{"GET /metrics HTTP/1.1\r\nHost: x\r\n", "", ""},
 		{"GET /metr", "", ""},
 	} {
-		got := raw(c.req)
+		got := rawRequest(t, ln.Addr().String(), c.req)
 		if c.status == "" && got != "" || !strings.HasPrefix(got, c.status) || c.not != "" && strings.Contains(got, c.not) {
 			t.Errorf("%.40q: %.200q, want %q without %q", c.req, got, c.status, c.not)
 		}
