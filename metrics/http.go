@@ -421,9 +421,10 @@ type request struct {
 
 // readHead reads an HTTP/1.x request line and its header lines (at most
 // maxHead bytes in all, the line ends included) and returns the method,
-// the target's path and whether the client speaks HTTP/1.0. Headers are read past, not parsed: the answer
-// depends on the method and the path alone, and the connection ends
-// after it, so neither a body nor a second request is ever read as one.
+// the target's path and whether the client speaks HTTP/1.0. Headers are
+// read past, not parsed: the answer depends on the method and the path
+// alone, and the connection ends after it, so neither a body nor a second
+// request is ever read as one.
 //
 // A read error before the head ends (the client reset the connection or
 // stayed silent past headTimeout) is errNoRequest, which gets no answer,
@@ -515,9 +516,10 @@ var statusText = map[int]string{200: "OK", 400: "Bad Request", 404: "Not Found",
 // buffer it was made in grew to it by doubling, 4 MB of garbage a
 // scrape (BenchmarkScrape1000) that the daemon's small heap target
 // turned into resident memory: 1,000 instances scraped every second held
-// 32.8 MB against 22.3 streamed (bench/rss_ab.sh, docs/benchmarks.md). The chunks also tell
-// a client an answer cut short (by answerTimeout or an eviction) from a
-// whole one, which a body ended by the connection's close cannot.
+// 32.8 MB against 22.3 streamed (bench/rss_ab.sh, docs/benchmarks.md).
+// The chunks also tell a client an answer cut short (by answerTimeout or
+// an eviction) from a whole one, which a body ended by the connection's
+// close cannot.
 func (r response) write(conn net.Conn) {
 	var b bytes.Buffer
 	// Date: RFC 9110 (section 6.6.1) has a server with a clock send it.
