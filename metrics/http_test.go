@@ -129,6 +129,20 @@ func httpGet(client *http.Client, url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// scrapeLater scrapes addr in the background and sends nil once it has
+// the metrics, or why not.
+func scrapeLater(client *http.Client, addr string) <-chan error {
+	got := make(chan error, 1)
+	go func() {
+		code, body, err := httpGet(client, "http://"+addr+"/metrics")
+		if err == nil && (code != 200 || !strings.Contains(body, "vigil_info{")) {
+			err = errors.New("not the metrics")
+		}
+		got <- err
+	}()
+	return got
+}
+
 // TestServerIdleClientsDoNotLockOut: with more idle clients than the
 // server takes connections (some silent, some trickling a head that never
 // ends), a scrape and a health probe are still answered at once: the
@@ -204,14 +218,7 @@ func TestServerWaitsForBusyConnections(t *testing.T) {
 	}
 	defer wg.Wait()
 	waitUntil(t, "16 probes being answered", func() bool { return s.phases()[answering] == maxConns })
-	got := make(chan error, 1)
-	go func() {
-		code, body, err := httpGet(client, "http://"+addr+"/metrics")
-		if err == nil && (code != 200 || !strings.Contains(body, "vigil_info{")) {
-			err = errors.New("not the metrics")
-		}
-		got <- err
-	}()
+	got := scrapeLater(client, addr)
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	if err := <-got; err != nil {
@@ -279,14 +286,7 @@ func TestServerWakesWhenAnAnswerIsDone(t *testing.T) {
 		}
 	}
 	waitUntil(t, "16 probes being answered", func() bool { return s.phases()[answering] == maxConns })
-	got := make(chan error, 1)
-	go func() {
-		code, body, err := httpGet(&http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/metrics")
-		if err == nil && (code != 200 || !strings.Contains(body, "vigil_info{")) {
-			err = errors.New("not the metrics")
-		}
-		got <- err
-	}()
+	got := scrapeLater(&http.Client{Timeout: 5 * time.Second}, addr)
 	time.Sleep(100 * time.Millisecond) // the scrape waits in admit
 	close(release)
 	if err := <-got; err != nil {
