@@ -57,20 +57,15 @@ var (
 	ErrChecksum = errors.New("bad ICMPv6 checksum")
 )
 
-// broadcast and allNodesEth are broadcastMAC and allNodesMAC for the
-// frames Announcer builds in place, which must not allocate: read only.
+// broadcast is the Ethernet broadcast address, where ARP announcements go
+// (RFC 5227 section 3: "broadcast on the local link"), and allNodesEth the
+// Ethernet address of ff02::1 (RFC 2464 section 7: 33:33 followed by the
+// last 32 bits of the group). Arrays, so that the frames Announcer builds
+// in place allocate nothing for them: read only.
 var (
 	broadcast   = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	allNodesEth = [6]byte{0x33, 0x33, 0, 0, 0, 1}
 )
-
-// broadcastMAC is the Ethernet broadcast address, where ARP announcements
-// go (RFC 5227 section 3: "broadcast on the local link").
-func broadcastMAC() net.HardwareAddr { return net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} }
-
-// allNodesMAC is the Ethernet address of ff02::1 (RFC 2464 section 7:
-// 33:33 followed by the last 32 bits of the group).
-func allNodesMAC() net.HardwareAddr { return net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1} }
 
 // allNodes is ff02::1, the destination of an unsolicited Neighbor
 // Advertisement (RFC 4861 section 7.2.6).

@@ -111,7 +111,7 @@ func TestGratuitousARPGolden(t *testing.T) {
 			if diff := cmp.Diff(wantARP, gotARP); diff != "" {
 				t.Errorf("gopacket ARP (-want +got):\n%s", diff)
 			}
-			if eth.EthernetType != layers.EthernetTypeARP || !bytes.Equal(eth.DstMAC, broadcastMAC()) || !bytes.Equal(eth.SrcMAC, vmac4) {
+			if eth.EthernetType != layers.EthernetTypeARP || !bytes.Equal(eth.DstMAC, broadcast[:]) || !bytes.Equal(eth.SrcMAC, vmac4) {
 				t.Errorf("gopacket Ethernet: %v -> %v type %v", eth.SrcMAC, eth.DstMAC, eth.EthernetType)
 			}
 
@@ -176,7 +176,7 @@ func TestUnsolicitedNAGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantNA := NA{
-			EthDst: allNodesMAC(), EthSrc: vmac6, Src: ll6, Dst: allNodes(), HopLimit: 255,
+			EthDst: allNodesEth[:], EthSrc: vmac6, Src: ll6, Dst: allNodes(), HopLimit: 255,
 			Router: router, Override: true, Target: vip6, TargetLL: vmac6, Checksum: n.Checksum,
 		}
 		if diff := cmp.Diff(wantNA, n, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
