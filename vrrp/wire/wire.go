@@ -287,13 +287,6 @@ func (a Advert) Len(fam inet.Family) int {
 // within 12 bits, and no authentication in version 3. The errors wrap
 // ErrVersion, ErrFamily or ErrRange.
 func (a *Advert) Marshal(src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
-	return a.MarshalAppend(nil, src, dst, mode)
-}
-
-// MarshalAppend is Marshal appending the message to buf: a sender that
-// reuses its buffer allocates nothing per advert (the daemon's steady
-// state, issue #7).
-func (a *Advert) MarshalAppend(buf []byte, src, dst netip.Addr, mode ChecksumMode) ([]byte, error) {
 	src, dst = src.Unmap(), dst.Unmap()
 	fam := inet.Of(dst)
 	if fam == 0 || inet.Of(src) != fam {
@@ -330,16 +323,7 @@ func (a *Advert) MarshalAppend(buf []byte, src, dst netip.Addr, mode ChecksumMod
 		}
 	}
 
-	n := a.Len(fam)
-	start := len(buf)
-	if cap(buf)-start < n {
-		nb := make([]byte, start, start+n)
-		copy(nb, buf)
-		buf = nb
-	}
-	buf = buf[:start+n]
-	b := buf[start:]
-	clear(b)
+	b := make([]byte, a.Len(fam))
 	b[0] = a.Version<<4 | a.Type
 	b[1] = a.VRID
 	b[2] = a.Priority
@@ -365,7 +349,7 @@ func (a *Advert) MarshalAppend(buf []byte, src, dst netip.Addr, mode ChecksumMod
 	}
 	a.Checksum = ^inet.Fold(checksumSum(b, src, dst, mode))
 	binary.BigEndian.PutUint16(b[6:8], a.Checksum)
-	return buf, nil
+	return b, nil
 }
 
 // VerifyChecksum reports whether b, a whole VRRP message as received from
