@@ -140,6 +140,14 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 	waitFor(t, 5*time.Second, "keepalived's instance MASTER again", func() bool { return k.hasAddr(vip) })
 
 	// The other direction: kill vigil, keepalived's instance goes FAULT.
+	// First the restarted keepalived's session must be at the configured
+	// rate: it comes Up at its slow-start 1 s interval (3 s detection)
+	// and moves to 50 ms by a poll sequence sent at that interval, which a
+	// kill right after its instance became MASTER again could precede
+	// (seen in CI: keepalived still at 3 s when vigil died).
+	waitFor(t, 5*time.Second, "keepalived's restarted session at 150 ms detection", func() bool {
+		return strings.Contains(k.Out.String(), "Detection time is 150000 us")
+	})
 	vKilled := time.Now()
 	v.StopWith(syscall.SIGKILL)
 	waitFor(t, 2*time.Second, "keepalived's VIP to go (its track_bfd FAULT)", func() bool { return !k.hasAddr(vip) })
