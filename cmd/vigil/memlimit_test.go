@@ -151,20 +151,26 @@ func TestGCTunerFollowsLiveHeap(t *testing.T) {
 // TestGCTunerCollectsABurst: an allocating burst while GOGC is off (a
 // flood of status requests, a reload) is collected: the first collection
 // hands the pacing back to GOGC 25, and 512 MiB of garbage leave the
-// runtime holding a few MiB.
+// runtime aiming at a few MiB. What it checks is the collector's heap goal,
+// which the settings decide: what the runtime holds also depends on its
+// mark workers and scavenger getting a CPU, and on a loaded machine (CI
+// runs the packages side by side) it went to 70 MiB under the goal of a
+// few. A tuner that handed back the cap without GOGC (the failure this
+// guards against) aims at the 64 MiB cap.
 func TestGCTunerCollectsABurst(t *testing.T) {
 	const mib = 1 << 20
 	ch := tuned(t, 64*mib)
 	waitTune(t, ch, "GOGC off when quiet", func(c tune) bool { return c.off })
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	cycles := s[0].Value.Uint64()
-	var peak uint64
+	var goal, peak uint64
 	for k := range 8192 { // 512 MiB in 64 KiB pieces, each garbage at once
 		sink = make([]byte, 64<<10)
 		if k%64 == 0 {
 			metrics.Read(s)
-			peak = max(peak, s[1].Value.Uint64()-s[2].Value.Uint64())
+			goal = max(goal, s[1].Value.Uint64())
+			peak = max(peak, s[2].Value.Uint64()-s[3].Value.Uint64())
 		}
 	}
 	sink = nil
@@ -173,9 +179,12 @@ func TestGCTunerCollectsABurst(t *testing.T) {
 	if n < 10 {
 		t.Errorf("%d collections during 512 MiB of garbage, want many", n)
 	}
-	if peak > 48*mib {
-		t.Errorf("the runtime held up to %d MiB during the burst, want a few", peak/mib)
+	if goal > 32*mib {
+		t.Errorf("the collector aimed at up to %d MiB of heap during the burst, want a few", goal/mib)
+	}
+	if peak > 2*64*mib {
+		t.Errorf("the runtime held up to %d MiB during the burst, twice its 64 MiB cap", peak/mib)
 	}
 	waitTune(t, ch, "GOGC 25 during the burst", func(c tune) bool { return !c.off })
-	t.Logf("%d collections, peak %d KiB held", n, peak>>10)
+	t.Logf("%d collections, heap goal up to %d KiB, peak %d KiB held", n, goal>>10, peak>>10)
 }
