@@ -140,9 +140,10 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 		e.devMAC[s.Interface] = m
 	}
 	r, rerr := render(desired, e)
-	// Unanswered flows to real servers that leave are deleted once the new
-	// rules are in (deleting them before would let a retry in between be
-	// scheduled under the old rules and pinned by persistence).
+	// Unanswered and reset flows to real servers that leave are deleted
+	// once the new rules are in (deleting them before would let a retry
+	// in between be scheduled under the old rules and pinned by
+	// persistence).
 	gone := removedBackends(d.services, desired.Services)
 	incremental := d.cur != nil
 	err := d.send(ctx, r.rs)

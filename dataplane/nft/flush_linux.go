@@ -45,17 +45,31 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 	return out
 }
 
-// unansweredTo matches the conntrack entries of a removed backend that
-// would otherwise keep steering a client's retried connection to it: TCP
-// flows the backend never answered (SYN_SENT) and UDP flows. Established
-// TCP connections are left alone, as IPVS leaves them (expire_nodest_conn
-// 0): a backend removed by a failed check may still be serving them.
-type unansweredTo struct{ gone []goneBackend }
+// staleTo matches the conntrack entries of a removed backend that
+// would otherwise keep steering a client's new connection from the same
+// address and port to it: UDP flows, TCP flows the backend never answered
+// (SYN_SENT), and TCP flows the backend reset (CLOSE: it died, or aborted
+// them, with requests in flight). The kernel reopens a CLOSE entry on a new
+// SYN only when the client sent the reset or a FIN was seen; otherwise the
+// SYN follows the entry's NAT binding to the removed backend for
+// nf_conntrack_tcp_timeout_close (10 s after its last packet).
+// TIME_WAIT and FIN-closed entries need nothing: a new SYN reopens them.
+// Established TCP connections are left alone, as IPVS leaves them
+// (expire_nodest_conn 0): a backend removed by a failed check may still be
+// serving them.
+type staleTo struct{ gone []goneBackend }
 
-func (f unansweredTo) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
+// Conntrack's TCP states (enum tcp_conntrack).
+const (
+	ctSynSent  = 1
+	ctClose    = 8
+	ctSynSent2 = 9
+)
+
+func (f staleTo) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
 	if fl.Forward.Protocol == unix.IPPROTO_TCP {
 		p, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP)
-		if !ok || (p.State != 1 && p.State != 9) { // SYN_SENT, SYN_SENT2
+		if !ok || (p.State != ctSynSent && p.State != ctSynSent2 && p.State != ctClose) {
 			return false
 		}
 	}
@@ -67,15 +81,15 @@ func (f unansweredTo) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
 	return false
 }
 
-// flushGone deletes the unanswered flows to backends that left, so that a
-// client retrying from the same address and port is scheduled afresh
-// instead of following a stale translation to a dead server for as long as
-// it keeps retrying. Called with d.mu held.
+// flushGone deletes the unanswered and reset flows to backends that left,
+// so that a client retrying, or reusing a port, from the same address and
+// port is scheduled afresh instead of following a stale translation to a
+// dead server. Called with d.mu held.
 func (d *Dataplane) flushGone(gone []goneBackend) {
 	if len(gone) == 0 {
 		return
 	}
-	f := unansweredTo{gone: gone}
+	f := staleTo{gone: gone}
 	for _, fam := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
 		n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, fam, f)
 		if err != nil {

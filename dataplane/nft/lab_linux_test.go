@@ -22,7 +22,9 @@ import (
 
 // TestHelperServer is not a test: the lab re-executes the test binary
 // with it as a real server inside a namespace. It answers every HTTP
-// request with its name (body and X-Server header), keep-alive included.
+// request with its name (body and X-Server header), keep-alive included,
+// except /reset, which it answers by resetting the connection (a real
+// server that dies or aborts with the request in flight).
 func TestHelperServer(t *testing.T) {
 	name := helperEnv(t, "VIGIL_NFT_HELPER", "the lab tests")
 	ln, err := net.Listen("tcp", os.Getenv("VIGIL_NFT_LISTEN"))
@@ -31,6 +33,14 @@ func TestHelperServer(t *testing.T) {
 		os.Exit(1)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/reset" {
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				// Linger 0: close sends a reset, not a FIN.
+				_ = c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}
+			return
+		}
 		w.Header().Set("X-Server", name)
 		io.WriteString(w, name)
 	})
@@ -164,12 +174,17 @@ func (x *lab) dial(vip string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{c: c, r: bufio.NewReader(c)}, nil
+	return newConn(c), nil
 }
 
-func (c *conn) get() (string, error) {
+func newConn(c net.Conn) *conn { return &conn{c: c, r: bufio.NewReader(c)} }
+
+// get requests / and returns the real server that answered.
+func (c *conn) get() (string, error) { return c.request("/") }
+
+func (c *conn) request(path string) (string, error) {
 	c.c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c.c, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c.c, "GET "+path+" HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
 		return "", err
 	}
 	resp, err := http.ReadResponse(c.r, nil)
