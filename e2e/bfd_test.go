@@ -78,7 +78,10 @@ vrrp_instance %s {
 // to each other, each with a VRRP instance that tracks it unweighted. The
 // session comes Up within 2 s; killing keepalived puts vigil's instance in
 // FAULT within the detection time + 20 ms; restarting it brings it back;
-// killing vigil puts keepalived's instance in FAULT (its VIP goes).
+// killing vigil puts keepalived's instance in FAULT (its VIP goes: vigil's
+// BFD process falls silent, it sends no AdminDown); an orderly stop of
+// vigil sends AdminDown, which keepalived's instance does not take for a
+// failure (RFC 5882 3.2: it keeps its VIP).
 func TestBFDKeepalivedInterop(t *testing.T) {
 	requireVRRPLab(t, "keepalived")
 	_, hosts, _ := labtest.LAN(t, "bfdk", map[string][]string{"v": {"192.0.2.1/24"}, "k": {"192.0.2.2/24"}}, "v", "k")
@@ -148,12 +151,37 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 	waitFor(t, 5*time.Second, "keepalived's restarted session at 150 ms detection", func() bool {
 		return strings.Contains(k.Out.String(), "Detection time is 150000 us")
 	})
+	// Killed, vigil says nothing (its BFD process goes silent, no
+	// AdminDown, which keepalived would not take for a failure): keepalived
+	// detects the silence and its instance goes FAULT.
+	mark := len(k.Out.String())
 	vKilled := time.Now()
 	v.StopWith(syscall.SIGKILL)
 	waitFor(t, 2*time.Second, "keepalived's VIP to go (its track_bfd FAULT)", func() bool { return !k.hasAddr(vip) })
 	t.Logf("keepalived released its VIP %v after vigil was killed", time.Since(vKilled))
-	if !strings.Contains(k.Out.String(), "FAULT") {
-		t.Errorf("keepalived did not log FAULT:\n%s", k.Out.String())
+	if out := k.Out.String()[mark:]; !strings.Contains(out, "FAULT") || !strings.Contains(out, "Control Detection Time Expired") ||
+		strings.Contains(out, "Neighbor Signaled Session Down") {
+		t.Errorf("keepalived did not log its session's detection time expired and FAULT (and no AdminDown from the killed vigil):\n%s", out)
+	}
+
+	// An orderly stop (SIGTERM) is a goodbye: vigil's BFD process sends
+	// AdminDown after VRRP's priority 0 adverts, and keepalived takes the
+	// session Down with "Neighbor Signaled Session Down" but, as RFC 5882
+	// 3.2 has it, not as a path failure: its instance keeps its VIP.
+	v = startNode(t, "vigil", hosts["v"], vconf)
+	waitFor(t, 10*time.Second, "vigil's instance MASTER after its restart", func() bool {
+		_, in, _ := bfdOf(v, "peer")
+		return in.State == "MASTER"
+	})
+	waitFor(t, 5*time.Second, "keepalived's instance MASTER again", func() bool { return k.hasAddr(vip) })
+	mark = len(k.Out.String())
+	v.Stop()
+	waitFor(t, 2*time.Second, "keepalived's session Down by vigil's AdminDown", func() bool {
+		return strings.Contains(k.Out.String()[mark:], "Neighbor Signaled Session Down")
+	})
+	time.Sleep(500 * time.Millisecond) // more than its 150 ms detection time
+	if out := k.Out.String()[mark:]; !k.hasAddr(vip) || strings.Contains(out, "FAULT") {
+		t.Errorf("after vigil's orderly stop keepalived holds its VIP: %v, want true (AdminDown is no failure); its log since:\n%s", k.hasAddr(vip), out)
 	}
 }
 

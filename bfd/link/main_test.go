@@ -2,6 +2,7 @@ package link
 
 import (
 	"net"
+	"os"
 	"runtime"
 	"testing"
 
@@ -20,5 +21,8 @@ func TestMain(m *testing.M) {
 		runtime.GOMAXPROCS(1)
 		return Serve(conn, false)
 	})
+	if peer := os.Getenv(daemonEnv); peer != "" {
+		os.Exit(testDaemon(peer))
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -46,7 +46,9 @@ const restartDelay = 500 * time.Millisecond
 // the measurements that chose it).
 //
 // The child dies with the daemon (PDEATHSIG, and it exits when the
-// daemon's end of the socket closes); a child that dies on its own is
+// daemon's end of the socket closes), silently: its peers get AdminDown
+// only when Run's ctx ends (stop) or Configure removes their session,
+// never when the daemon died (Serve); a child that dies on its own is
 // reported (its sessions Down, as a local AdminDown: no bfd_takeover) and
 // started again after restartDelay with the same scheduling and sessions,
 // unless NoRespawn is set.

@@ -91,6 +91,8 @@ type Runner struct {
 	pollErr error
 	txbuf   []byte // transmit buffer
 	closed  bool
+	// abandoned is set by Abandon: Run ends without a word to the peers.
+	abandoned bool
 	// pending are state changes made under Configure, delivered by Run.
 	pending []Event
 }
@@ -164,7 +166,7 @@ func (r *Runner) startLocked(now time.Time, s Session) error {
 	if s.Peer.Is6() {
 		fam = 1
 	}
-	if r.poll == nil {
+	if r.poll == nil || r.abandoned {
 		return fmt.Errorf("bfd_instance %s: the BFD runner is stopped or has no poller: %v", s.Name, r.pollErr)
 	}
 	if r.lis[fam] == nil {
@@ -285,8 +287,10 @@ func (r *Runner) SendErrors() map[string]string {
 	return out
 }
 
-// Run steps the sessions until ctx ends; then it sends AdminDown to every
-// peer, closes the sockets and returns. Its goroutine parks in the Go
+// Run steps the sessions until ctx ends or Abandon is called. When ctx
+// ends it sends AdminDown to every peer (an orderly stop: RFC 5880 6.8.16,
+// the peers must not take it for a failure, RFC 5882 3.2), closes the
+// sockets and returns; after Abandon it sends nothing more. Its goroutine parks in the Go
 // runtime's poller between wake-ups (internal/epoll's NewParked): the BFD
 // process runs nothing else, so nothing runs ahead of it. It stays in one
 // epoll.Set.Run for its life, so a wake-up that consumed everything it
@@ -316,7 +320,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return false, true
 		}
-		return r.step(time.Now(), evs), false
+		return r.step(time.Now(), evs)
 	})
 	r.shutdown()
 	if err != nil {
@@ -332,11 +336,16 @@ func (r *Runner) Run(ctx context.Context) error {
 // process is not blamed on the peer. Then it sends what the sessions ask
 // for, arms the timer for the next deadline and delivers state changes.
 // It reports whether it consumed everything the events announced
-// (epoll.Set.Run's quiet). The steady state (packets sent and received,
+// (epoll.Set.Run's quiet), and stop once Abandon was called (then it
+// does nothing). The steady state (packets sent and received,
 // no state change) allocates nothing (TestRunnerStepAllocatesNothing).
-func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained bool) {
+func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool) {
 	drained = true
 	r.mu.Lock()
+	if r.abandoned {
+		r.mu.Unlock()
+		return false, true
+	}
 	p := r.poll
 	var due time.Time // the deadline the timer fired for, if it did
 	for _, ev := range evs {
@@ -366,7 +375,7 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained bool) {
 	p.Arm(r.set.Next())
 	r.mu.Unlock()
 	r.deliver(out)
-	return drained
+	return drained, false
 }
 
 // readLocked reads one listener until its queue is empty (true) or a
@@ -468,10 +477,40 @@ func (r *Runner) flushLocked(now time.Time) []Event {
 	return evs
 }
 
+// Abandon makes Run end without a word to the peers: every socket closes
+// at once, no AdminDown goes out, and Run returns. It is for a BFD process
+// whose daemon is gone (it crashed or was killed): the daemon did not ask
+// for the sessions to stop, so the peers must see them fail, and they do
+// only if the packets just stop (they detect Down after their detection
+// time, diagnostic 1). An AdminDown would tell them the opposite: RFC 5882
+// 3.2 has a peer that hears AdminDown not treat it as a path failure, so
+// keepalived's track_bfd and FRR's clients keep their state and nothing
+// takes over. The sessions' subscribers hear nothing either.
+func (r *Runner) Abandon() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.abandoned {
+		return
+	}
+	r.abandoned = true
+	for name, s := range r.senders {
+		s.Close()
+		delete(r.senders, name)
+	}
+	r.pending = nil
+	r.kick()
+}
+
 func (r *Runner) shutdown() {
 	r.mu.Lock()
 	now := time.Now()
 	for name := range r.cfgs {
+		if r.abandoned {
+			r.set.Remove(name)
+			delete(r.cfgs, name)
+			delete(r.sendErr, name)
+			continue
+		}
 		r.stopLocked(now, name)
 	}
 	for i, l := range r.lis {

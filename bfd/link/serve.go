@@ -19,9 +19,12 @@ import (
 // to the daemon (see Process): a Runner parked in the Go runtime's poller
 // (New) steps the sessions, and Serve answers the daemon's requests
 // and sends it every state change as it happens. It returns nil after a
-// stop request (the peers told AdminDown), or an error when the daemon's
-// end closed (the daemon is gone; the sessions stop too) or the Runner
-// failed. debug forwards the Runner's debug records too (a dropped
+// stop request (the peers told AdminDown: the daemon stops, an orderly
+// end), or an error when the Runner failed or the daemon's end closed
+// without a stop request: the daemon is gone (killed, crashed), and the
+// sessions go silent at once (Runner.Abandon), with no AdminDown, so that
+// their peers detect the failure after their detection time as BFD
+// means them to (an AdminDown is no failure to them, RFC 5882 3.2). debug forwards the Runner's debug records too (a dropped
 // packet each), which the daemon would otherwise discard.
 //
 // The caller runs it with GOMAXPROCS 1 and nothing else in the process:
@@ -52,6 +55,9 @@ func Serve(conn net.Conn, debug bool) error {
 	for {
 		m, err := dec.Next()
 		if err != nil {
+			// Silent before anything else: the PDEATHSIG that ends this
+			// process with the daemon may come after the EOF.
+			r.Abandon()
 			cancel()
 			if rerr := <-runErr; rerr != nil {
 				return rerr
