@@ -771,7 +771,7 @@ func TestBFDProcessScheduling(t *testing.T) {
 // backup whose bfd_takeover names the session does not take over (its
 // sessions went AdminDown locally, which says nothing of the master);
 // when the daemon is killed, the BFD process dies with it (PDEATHSIG) and
-// the peer sees the session Down.
+// the peer sees the session Down by its detection time (no AdminDown).
 func TestBFDProcessLifecycle(t *testing.T) {
 	requireVRRPLab(t, "nft")
 	vip := netip.MustParseAddr("192.0.2.163")
@@ -810,4 +810,9 @@ func TestBFDProcessLifecycle(t *testing.T) {
 		s, _, ok := bfdOf(b, "peer")
 		return ok && s.State == "Down"
 	})
+	// By its detection time: the dying daemon's BFD process sent no
+	// AdminDown (which would be diagnostic 3 and no failure to the peer).
+	if s, _, _ := bfdOf(b, "peer"); s.LastDownDiag != 1 {
+		t.Errorf("the backup's session went Down with diagnostic %d (%s), want 1 (detection time expired)", s.LastDownDiag, s.LastDown)
+	}
 }
