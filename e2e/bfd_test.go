@@ -168,20 +168,36 @@ func TestBFDKeepalivedInterop(t *testing.T) {
 	// AdminDown after VRRP's priority 0 adverts, and keepalived takes the
 	// session Down with "Neighbor Signaled Session Down" but, as RFC 5882
 	// 3.2 has it, not as a path failure: its instance keeps its VIP.
-	v = startNode(t, "vigil", hosts["v"], vconf)
-	waitFor(t, 10*time.Second, "vigil's instance MASTER after its restart", func() bool {
-		_, in, _ := bfdOf(v, "peer")
-		return in.State == "MASTER"
-	})
-	waitFor(t, 5*time.Second, "keepalived's instance MASTER again", func() bool { return k.hasAddr(vip) })
-	mark = len(k.Out.String())
-	v.Stop()
-	waitFor(t, 2*time.Second, "keepalived's session Down by vigil's AdminDown", func() bool {
-		return strings.Contains(k.Out.String()[mark:], "Neighbor Signaled Session Down")
-	})
-	time.Sleep(500 * time.Millisecond) // more than its 150 ms detection time
-	if out := k.Out.String()[mark:]; !k.hasAddr(vip) || strings.Contains(out, "FAULT") {
-		t.Errorf("after vigil's orderly stop keepalived holds its VIP: %v, want true (AdminDown is no failure); its log since:\n%s", k.hasAddr(vip), out)
+	// keepalived's session times out if vigil's BFD process cannot run
+	// for 150 ms before its AdminDown (seen once on the shared machine:
+	// the stop took 0.9 s instead of 15 ms): that stall is not what this
+	// checks, so it is tried again, twice at most.
+	for attempt := 1; ; attempt++ {
+		v = startNode(t, "vigil", hosts["v"], vconf)
+		waitFor(t, 10*time.Second, "vigil's instance MASTER after its restart", func() bool {
+			_, in, _ := bfdOf(v, "peer")
+			return in.State == "MASTER"
+		})
+		waitFor(t, 5*time.Second, "keepalived's instance MASTER again", func() bool { return k.hasAddr(vip) })
+		mark = len(k.Out.String())
+		v.Stop()
+		waitFor(t, 2*time.Second, "keepalived's session Down", func() bool {
+			out := k.Out.String()[mark:]
+			return strings.Contains(out, "Neighbor Signaled Session Down") || strings.Contains(out, "Control Detection Time Expired")
+		})
+		time.Sleep(500 * time.Millisecond) // more than its 150 ms detection time
+		out := k.Out.String()[mark:]
+		if strings.Contains(out, "Control Detection Time Expired") && attempt < 3 {
+			t.Logf("keepalived's session timed out before vigil's AdminDown (a stall of vigil's BFD process; attempt %d), again:\n%s", attempt, out)
+			continue
+		}
+		if !strings.Contains(out, "Neighbor Signaled Session Down") || strings.Contains(out, "Control Detection Time Expired") {
+			t.Errorf("keepalived's session did not go Down by vigil's AdminDown at its orderly stop; its log since:\n%s", out)
+		}
+		if !k.hasAddr(vip) || strings.Contains(out, "FAULT") {
+			t.Errorf("after vigil's orderly stop keepalived holds its VIP: %v, want true (AdminDown is no failure); its log since:\n%s", k.hasAddr(vip), out)
+		}
+		break
 	}
 }
 
