@@ -1,12 +1,13 @@
 // Package epoll is what vigil's two event loops wait on, the daemon's VRRP
 // loop and the BFD runner: one epoll(7) instance holding the loop's
-// sockets, one timerfd for the loop's next deadline and one eventfd that
-// other goroutines write when they queued work for the loop.
+// sockets and one eventfd that other goroutines write when they queued
+// work for the loop, and one timerfd for the loop's next deadline.
 //
-// The loop's goroutine parks in the Go runtime's poller on the epoll
-// instance itself, which is readable when any of its descriptors is: no
-// reader goroutine, channel or Go timer is in the path. Against
-// a select loop (a reader goroutine per socket handing each packet over a
+// The loop's goroutines park in the Go runtime's poller: one on the epoll
+// instance itself, which is readable when any of its descriptors is, one
+// on the timerfd; they take turns running the loop's body. No reader
+// goroutine per socket, channel or Go timer is in the path. Against a
+// select loop (a reader goroutine per socket handing each packet over a
 // channel, and a Go timer) that is one thread wake-up per packet instead of
 // three, and under CPU saturation each extra wake-up is another wait for a
 // CPU: a VRRP backup or a BFD session that waits too long declares its peer
@@ -14,7 +15,9 @@
 package epoll
 
 import (
+	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -22,34 +25,42 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The tags Wait returns for the timerfd and the eventfd; a socket's tag is
+// The tags Run passes for the timerfd and the eventfd; a socket's tag is
 // what Add was given (its descriptor, which is never negative).
 const (
 	TagTimer = -1
 	TagWake  = -2
 )
 
-// Set is one epoll instance with its timerfd and eventfd. Wake may be
-// called from any goroutine; everything else belongs to the loop.
+// Set is one epoll instance with its eventfd, and a timerfd. Wake may be
+// called from any goroutine; everything else belongs to the loop (its
+// body, in Run).
 type Set struct {
 	ep, tfd, efd int
 	file         *os.File        // ep, registered with the runtime's poller (NewParked)
 	rc           syscall.RawConn // file's
-	readFn       func(uintptr) bool
+	tfile        *os.File        // tfd, registered with the runtime's poller
+	trc          syscall.RawConn // tfile's
 	n            int
 	werr         error
 	events       [32]unix.EpollEvent
-	armed        time.Time // the deadline the timerfd holds; zero: none
-	fired        bool      // the timerfd expired and has not been set since: it reads ready until then
+	timerEv      [1]unix.EpollEvent // what Run passes when the deadline passed
+	armed        time.Time          // the deadline the timerfd holds; zero: none
+	fired        bool               // the timerfd expired and has not been set since
 	spec         unix.ItimerSpec
 	one          [8]byte
-	buf          [8]byte // the loop's reads of the timerfd and eventfd
+	buf          [8]byte // the loop's reads of the eventfd
 	empty        int     // epoll_waits of Run that found nothing (tests)
+
+	// mu is held while the body runs (Run): the socket side and the
+	// timer side take turns. stopped ends both.
+	mu      sync.Mutex
+	stopped bool
 }
 
-// NewParked returns a Set whose Wait parks the calling goroutine in the Go
+// NewParked returns a Set whose Run parks its goroutines in the Go
 // runtime's poller (the epoll instance is readable when any descriptor in
-// it is): the goroutine's P goes idle, so an idle process's threads all
+// it is): their P goes idle, so an idle process's threads all
 // sleep until the next deadline. Blocking in epoll_wait as a system call
 // instead keeps a P busy, which keeps the runtime's sysmon thread polling
 // and handing the P around: 46 wake-ups a second for a daemon with one
@@ -78,11 +89,14 @@ func NewParked() (*Set, error) {
 		s.Close()
 		return nil, err
 	}
-	s.readFn = s.readEvents
-	if err := s.Add(s.tfd, TagTimer); err != nil {
+	// The timerfd is not in the epoll instance: its goroutine parks on it
+	// alone, so a deadline needs no epoll_wait to say what woke it.
+	s.tfile = os.NewFile(uintptr(s.tfd), "timerfd")
+	if s.trc, err = s.tfile.SyscallConn(); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.timerEv[0].Fd = TagTimer
 	if err := s.Add(s.efd, TagWake); err != nil {
 		s.Close()
 		return nil, err
@@ -91,7 +105,7 @@ func NewParked() (*Set, error) {
 	return s, nil
 }
 
-// Add watches fd for input; tag comes back from Wait (a socket's fd, never
+// Add watches fd for input; tag comes back from Run (a socket's fd, never
 // TagTimer or TagWake).
 func (s *Set) Add(fd, tag int) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tag)}
@@ -125,55 +139,78 @@ func (s *Set) Arm(next time.Time) {
 // is the deadline that fired, until TimerFired.
 func (s *Set) Armed() time.Time { return s.armed }
 
-// Wait blocks until something is ready and returns the events, whose Fd
-// is the tag: TagTimer, TagWake or what Add was given. The slice is reused
-// by the next Wait.
-func (s *Set) Wait() ([]unix.EpollEvent, error) {
-	if s.fired {
-		// Not set again since it fired (no Arm): consume the expiry, or
-		// it reads ready for ever.
-		rawCall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
-		s.fired = false
-	}
-	s.n, s.werr = 0, nil
-	err := s.rc.Read(s.readFn) // a method value made once: no allocation per wait
-	if err == nil {
-		err = s.werr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s.events[:s.n], nil
-}
-
-// Run waits and calls body with each batch of ready events (as Wait
-// returns them) until body returns stop, or a wait fails (its error). The
-// loop's own work, Arm included, belongs in body.
+// Run calls body with each batch of ready events until body returns stop,
+// or a wait fails (its error). The tags are a socket's (what Add was
+// given), TagWake, and TagTimer once the armed deadline has passed (then
+// alone). body runs on one of two goroutines, never on both at once: the
+// caller's, parked on the epoll instance (sockets and Wakes), and one
+// parked on the timerfd. The loop's own work, Arm included, belongs in
+// body.
+//
+// Why two: a VRRP master at advert_int 10 ms wakes only for its deadline.
+// Parked on the epoll instance with the timerfd in it, each wake-up took an
+// epoll_wait to learn that it was the timer, a fifth system call per advert
+// where keepalived makes four (the runtime's two polls, sendmsg and
+// timerfd_settime); parked on the timerfd itself, the wake-up says so
+// (docs/benchmarks.md, footprint). The timer side checks the clock against
+// the deadline before calling body, so a wake-up that is not the
+// deadline's (a stale expiry) costs nothing but the check.
 //
 // body returns quiet when it consumed everything the events announced:
-// every socket read until it would block, DrainWake called for TagWake,
-// and Arm called after TimerFired. Then the Set parks the
-// goroutine at once, without the epoll_wait that would only find the
-// Set empty: what became ready since the last epoll_wait woke the
-// runtime's poller (a nested epoll instance signals its waiters each time
-// one of its descriptors becomes ready), and the poller keeps that
+// every socket read until it would block, DrainWake called for TagWake.
+// Then the socket side parks at once, without the epoll_wait that would
+// only find the set empty: what became ready since the last epoll_wait woke
+// the runtime's poller (a nested epoll instance signals its waiters each
+// time one of its descriptors becomes ready), and the poller keeps that
 // notice for a goroutine that has not parked yet, as long as it stays in
-// one rc.Read, which Run does and a Wait per turn cannot (each Read starts
-// by clearing it). Saves one of the six system calls per advert of a
-// master at advert_int 10 ms (docs/benchmarks.md, footprint). A batch
-// that filled the event array is never quiet: more may be ready.
+// one rc.Read, which Run does and a wait per turn cannot (each Read starts
+// by clearing it). A batch that filled the event array is never quiet:
+// more may be ready.
 func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
+	s.mu.Lock()
+	s.stopped, s.werr = false, nil
+	s.mu.Unlock()
+	var terr error
+	tdone := make(chan struct{})
+	go func() {
+		defer close(tdone)
+		terr = s.runTimer(body)
+	}()
+	err := s.runSockets(body)
+	s.stop(s.tfile)
+	<-tdone
+	_ = s.file.SetReadDeadline(time.Time{})
+	_ = s.tfile.SetReadDeadline(time.Time{})
+	if err == nil {
+		err = terr
+	}
+	return err
+}
+
+// stop ends Run: the other side, parked in f, wakes for a deadline in the
+// past and sees stopped.
+func (s *Set) stop(f *os.File) {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	_ = f.SetReadDeadline(time.Unix(1, 0))
+}
+
+// ended reports whether a wait's error is only stop's deadline.
+func (s *Set) ended(err error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// runSockets is Run's side on the epoll instance.
+func (s *Set) runSockets(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
 	park, stopped := false, false
-	s.werr = nil
 	err := s.rc.Read(func(fd uintptr) bool {
 		for {
 			if park {
 				park = false
 				return false
-			}
-			if s.fired {
-				rawCall(unix.SYS_READ, uintptr(s.tfd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
-				s.fired = false
 			}
 			if !s.readEvents(fd) {
 				if s.werr != nil {
@@ -182,7 +219,14 @@ func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
 				s.empty++
 				return false // nothing ready: park
 			}
+			s.mu.Lock()
+			if s.stopped {
+				s.mu.Unlock()
+				stopped = true
+				return true
+			}
 			quiet, stop := body(s.events[:s.n])
+			s.mu.Unlock()
 			if stop {
 				stopped = true
 				return true
@@ -190,14 +234,46 @@ func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
 			park = quiet && s.n < len(s.events)
 		}
 	})
-	if err == nil && !stopped {
+	if stopped || s.ended(err) {
+		return nil
+	}
+	if err == nil {
 		err = s.werr
 	}
 	return err
 }
 
-// readEvents is what rc.Read calls: take what is ready without blocking;
-// false sends the goroutine to wait in the runtime's poller.
+// runTimer is Run's side on the timerfd: body with TagTimer each time the
+// armed deadline has passed.
+func (s *Set) runTimer(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
+	err := s.trc.Read(func(uintptr) bool {
+		for {
+			s.mu.Lock()
+			if s.stopped {
+				s.mu.Unlock()
+				return true
+			}
+			if s.armed.IsZero() || time.Now().Before(s.armed) {
+				s.mu.Unlock()
+				return false // not yet (or a stale expiry): park
+			}
+			_, stop := body(s.timerEv[:])
+			s.mu.Unlock()
+			if stop {
+				s.stop(s.file)
+				return true
+			}
+		}
+	})
+	if err != nil && !s.ended(err) {
+		s.stop(s.file) // the socket side ends too
+		return err
+	}
+	return nil
+}
+
+// readEvents takes what is ready without blocking; false sends the
+// goroutine to wait in the runtime's poller.
 func (s *Set) readEvents(fd uintptr) bool {
 	for {
 		r, e := rawCall(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0)
@@ -223,10 +299,11 @@ func rawCall(trap, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
 }
 
 // TimerFired records the timerfd's expiry; the deadline is then spent.
-// The expiry is not read: the next Arm sets the timerfd, which clears it
-// (timerfd_settime resets the expiry count), so a read per deadline is
-// saved (one of the seven system calls per advert at advert_int 10 ms;
-// docs/benchmarks.md, footprint). A Wait without an Arm before it reads it.
+// The expiry is never read: the runtime's poller watches the timerfd
+// edge-triggered, so an unread expiry wakes nobody again, and the next Arm
+// sets the timerfd, which clears it (timerfd_settime resets the expiry
+// count) and lets its next expiry wake Run's timer side: a read per
+// deadline saved (docs/benchmarks.md, footprint).
 func (s *Set) TimerFired() {
 	s.armed, s.fired = time.Time{}, true
 }
@@ -237,7 +314,7 @@ func (s *Set) DrainWake() {
 	rawCall(unix.SYS_READ, uintptr(s.efd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
 }
 
-// Wake makes Wait return TagWake; any goroutine.
+// Wake makes Run pass TagWake; any goroutine.
 func (s *Set) Wake() { _, _ = unix.Write(s.efd, s.one[:]) }
 
 // Close closes the epoll instance, the timerfd and the eventfd.
@@ -245,6 +322,10 @@ func (s *Set) Close() {
 	if s.file != nil {
 		_ = s.file.Close() // closes ep
 		s.file, s.ep = nil, -1
+	}
+	if s.tfile != nil {
+		_ = s.tfile.Close() // closes tfd
+		s.tfile, s.tfd = nil, -1
 	}
 	for _, fd := range []int{s.ep, s.tfd, s.efd} {
 		if fd >= 0 {

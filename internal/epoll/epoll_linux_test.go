@@ -35,61 +35,88 @@ func addPair(t *testing.T, s *Set) [2]int {
 	return [2]int(fds)
 }
 
-// TestWait runs a Set through what the loops rely on: an armed
-// deadline comes back as TagTimer, a Wake from another goroutine as
-// TagWake, and a readable socket with the tag it was added with.
-func TestWait(t *testing.T) {
-	withSet(t, func(t *testing.T, s *Set) {
-		tags := func() []int32 {
-			evs, err := s.Wait()
-			if err != nil {
-				t.Fatal(err)
+// runSteps runs s with steps[i] as the body of pass i: the events it is
+// given, and it returns stop. Fails the test if Run outlives 5 s (an event
+// that never came).
+func runSteps(t *testing.T, s *Set, steps ...func(evs []unix.EpollEvent) bool) {
+	t.Helper()
+	done := make(chan error, 1)
+	pass := 0
+	go func() {
+		done <- s.Run(func(evs []unix.EpollEvent) (bool, bool) {
+			if pass >= len(steps) {
+				t.Errorf("pass %d beyond the %d steps: events %v", pass, len(steps), evs)
+				return true, true
 			}
-			var out []int32
-			for _, ev := range evs {
-				out = append(out, ev.Fd)
-			}
-			return out
-		}
-
-		due := time.Now().Add(20 * time.Millisecond)
-		s.Arm(due)
-		if got := tags(); len(got) != 1 || got[0] != TagTimer {
-			t.Fatalf("after Arm: tags %v, want [%d]", got, TagTimer)
-		}
-		if time.Now().Before(due) {
-			t.Fatalf("timer fired before its deadline")
-		}
-		if !s.Armed().Equal(due) {
-			t.Fatalf("Armed() = %v, want %v", s.Armed(), due)
-		}
-		s.TimerFired()
-		if !s.Armed().IsZero() {
-			t.Fatalf("Armed() after TimerFired = %v, want zero", s.Armed())
-		}
-
-		woke := make(chan struct{})
-		go func() { defer close(woke); s.Wake() }()
-		if got := tags(); len(got) != 1 || got[0] != TagWake {
-			t.Fatalf("after Wake: tags %v, want [%d]", got, TagWake)
-		}
-		<-woke // before Close: Wake reads the descriptor Close clears
-		s.DrainWake()
-
-		fds := addPair(t, s)
-		if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+			pass++
+			return true, steps[pass-1](evs)
+		})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got := tags(); len(got) != 1 || got[0] != int32(fds[0]) {
-			t.Fatalf("after a datagram: tags %v, want [%d]", got, fds[0])
-		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Run still waiting after 5 s, at pass %d of %d", pass, len(steps))
+	}
+}
+
+// one fails unless evs is the single event tag.
+func one(t *testing.T, stage string, evs []unix.EpollEvent, tag int32) {
+	t.Helper()
+	if len(evs) != 1 || evs[0].Fd != tag {
+		t.Errorf("%s: events %v, want one tagged %d", stage, evs, tag)
+	}
+}
+
+// TestRunTags runs a Set through what the loops rely on: an armed
+// deadline comes back as TagTimer, not before it, a Wake from another
+// goroutine as TagWake, and a readable socket with the tag it was added
+// with.
+func TestRunTags(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		var wakers sync.WaitGroup
+		defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
+		fds := addPair(t, s)
+		due := time.Now().Add(20 * time.Millisecond)
+		s.Arm(due)
+		runSteps(t, s,
+			func(evs []unix.EpollEvent) bool {
+				one(t, "after Arm", evs, TagTimer)
+				if time.Now().Before(due) {
+					t.Errorf("timer fired before its deadline")
+				}
+				if !s.Armed().Equal(due) {
+					t.Errorf("Armed() = %v, want %v", s.Armed(), due)
+				}
+				s.TimerFired()
+				if !s.Armed().IsZero() {
+					t.Errorf("Armed() after TimerFired = %v, want zero", s.Armed())
+				}
+				wakers.Go(s.Wake)
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "after Wake", evs, TagWake)
+				s.DrainWake()
+				if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+					t.Error(err)
+				}
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "after a datagram", evs, int32(fds[0]))
+				return true
+			})
 		s.Del(fds[0])
 	})
 }
 
 // TestTimerFiredNeedsNoRead: TimerFired leaves the expiry unread; the
 // next Arm clears it (no second TagTimer before the new deadline), and a
-// Wait without an Arm reads it itself (no busy loop on a stale expiry).
+// deadline spent and not armed again passes no TagTimer (no busy loop on
+// a stale expiry) however long Run goes on.
 func TestTimerFiredNeedsNoRead(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		var wakers sync.WaitGroup
@@ -97,30 +124,61 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 		wakeSoon := func() {
 			wakers.Go(func() { time.Sleep(10 * time.Millisecond); s.Wake() })
 		}
-		wait := func(stage string, want int32) {
-			t.Helper()
-			evs, err := s.Wait()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(evs) != 1 || evs[0].Fd != want {
-				t.Fatalf("%s: events %v, want one tagged %d", stage, evs, want)
-			}
-		}
+		var steps []func([]unix.EpollEvent) bool
 		for i := range 5 {
-			s.Arm(time.Now().Add(2 * time.Millisecond))
-			wait(fmt.Sprint(i, ": the deadline"), TagTimer)
-			s.TimerFired()
+			steps = append(steps, func(evs []unix.EpollEvent) bool {
+				one(t, fmt.Sprint(i, ": the deadline"), evs, TagTimer)
+				s.TimerFired()
+				if i < 4 {
+					s.Arm(time.Now().Add(2 * time.Millisecond))
+				} else {
+					s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
+					wakeSoon()
+				}
+				return false
+			})
 		}
-		s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
-		wakeSoon()
-		wait("armed an hour ahead", TagWake)
-		s.DrainWake()
+		steps = append(steps,
+			func(evs []unix.EpollEvent) bool {
+				one(t, "armed an hour ahead", evs, TagWake)
+				s.DrainWake()
+				s.Arm(time.Now().Add(time.Millisecond))
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "the last deadline", evs, TagTimer)
+				s.TimerFired()
+				wakers.Go(func() { time.Sleep(50 * time.Millisecond); s.Wake() })
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "not armed again, 50 ms later", evs, TagWake)
+				s.DrainWake()
+				return true
+			})
+		s.Arm(time.Now().Add(2 * time.Millisecond))
+		runSteps(t, s, steps...)
+	})
+}
+
+// TestRunStopsFromEitherSide: body's stop ends Run whichever side it ran
+// on, the timer's or the sockets', and Run can run again after.
+func TestRunStopsFromEitherSide(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		var wakers sync.WaitGroup
+		defer wakers.Wait()
 		s.Arm(time.Now().Add(time.Millisecond))
-		wait("the last deadline", TagTimer)
-		s.TimerFired()
-		wakeSoon()
-		wait("not armed again", TagWake)
+		runSteps(t, s, func(evs []unix.EpollEvent) bool {
+			one(t, "timer side", evs, TagTimer)
+			s.TimerFired()
+			return true
+		})
+		wakers.Go(s.Wake)
+		runSteps(t, s, func(evs []unix.EpollEvent) bool {
+			one(t, "socket side", evs, TagWake)
+			s.DrainWake()
+			return true
+		})
 	})
 }
 
@@ -210,21 +268,25 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 				t.Fatal(err)
 			}
 			var socks, wakes int
+			timers := 0
 			for _, tag := range got {
 				switch tag {
 				case int32(fds[0]):
 					socks++
 				case TagWake:
 					wakes++
+				case TagTimer:
+					timers++
 				}
 			}
 			if socks != 1 || wakes != 1 {
 				t.Fatalf("events %v: %d for the socket, %d wakes; want one of each", got, socks, wakes)
 			}
 			// Quiet: no empty epoll_wait but for a race (an event seen by
-			// the runtime's poller and by the pass's epoll_wait both).
-			if quiet && s.empty > 2 || !quiet && s.empty < pass-2 {
-				t.Fatalf("quiet=%v: %d empty epoll_waits in %d passes", quiet, s.empty, pass)
+			// the runtime's poller and by the pass's epoll_wait both). The
+			// timer's passes make none (its side waits on the timerfd).
+			if quiet && s.empty > 2 || !quiet && s.empty < pass-timers-2 {
+				t.Fatalf("quiet=%v: %d empty epoll_waits in %d passes (%d the timer's)", quiet, s.empty, pass, timers)
 			}
 		})
 	}
