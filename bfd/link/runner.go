@@ -347,14 +347,17 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 		return false, true
 	}
 	p := r.poll
-	var due time.Time // the deadline the timer fired for, if it did
+	// The deadline that passed, whichever of the Set's sides runs this
+	// step: after a stall the sockets' side may run first and re-arm, and
+	// the timer's then finds nothing due.
+	var due time.Time
+	if armed := p.Armed(); !armed.IsZero() && !now.Before(armed) {
+		r.measureLocked(now, armed)
+		due = armed
+	}
 	for _, ev := range evs {
 		switch fd := int(ev.Fd); fd {
 		case epoll.TagTimer:
-			if armed := p.Armed(); !armed.IsZero() {
-				r.measureLocked(now, armed)
-				due = armed
-			}
 			p.TimerFired()
 		case epoll.TagWake:
 			p.DrainWake()

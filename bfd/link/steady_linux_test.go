@@ -37,7 +37,7 @@ func TestRunnerStepAllocatesNothing(t *testing.T) {
 	// until until says stop.
 	run := func(until func() bool) {
 		werr = p.Run(func(evs []unix.EpollEvent) (bool, bool) {
-			drained := r.step(time.Now(), evs)
+			drained, _ := r.step(time.Now(), evs)
 			steps++
 			return drained, until()
 		})

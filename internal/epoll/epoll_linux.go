@@ -44,9 +44,9 @@ type Set struct {
 	n            int
 	werr         error
 	events       [32]unix.EpollEvent
-	timerEv      [1]unix.EpollEvent // what Run passes when the deadline passed
-	armed        time.Time          // the deadline the timerfd holds; zero: none
-	fired        bool               // the timerfd expired and has not been set since
+	late         [33]unix.EpollEvent // the timer side's batch when it woke late: sockets, then TagTimer
+	armed        time.Time           // the deadline the timerfd holds; zero: none
+	fired        bool                // the timerfd expired and has not been set since
 	spec         unix.ItimerSpec
 	one          [8]byte
 	buf          [8]byte // the loop's reads of the eventfd
@@ -96,7 +96,6 @@ func NewParked() (*Set, error) {
 		s.Close()
 		return nil, err
 	}
-	s.timerEv[0].Fd = TagTimer
 	if err := s.Add(s.efd, TagWake); err != nil {
 		s.Close()
 		return nil, err
@@ -244,7 +243,14 @@ func (s *Set) runSockets(body func(evs []unix.EpollEvent) (quiet, stop bool)) er
 }
 
 // runTimer is Run's side on the timerfd: body with TagTimer each time the
-// armed deadline has passed.
+// armed deadline has passed. Woken more than lateWake after the deadline
+// (the process stalled: CPU starvation, a VM pause, SIGSTOP), it first
+// takes what the sockets have, in the same batch: the loops read every
+// packet that queued meanwhile before they run the timers, so a backup's
+// master-down timer or a BFD detection time that ran out during the stall
+// is checked against the adverts that did arrive (a stall of our own is
+// not the peer's failure). On time, it does not ask: the epoll_wait that
+// would is the system call this side saves.
 func (s *Set) runTimer(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
 	err := s.trc.Read(func(uintptr) bool {
 		for {
@@ -253,11 +259,17 @@ func (s *Set) runTimer(body func(evs []unix.EpollEvent) (quiet, stop bool)) erro
 				s.mu.Unlock()
 				return true
 			}
-			if s.armed.IsZero() || time.Now().Before(s.armed) {
+			now := time.Now()
+			if s.armed.IsZero() || now.Before(s.armed) {
 				s.mu.Unlock()
 				return false // not yet (or a stale expiry): park
 			}
-			_, stop := body(s.timerEv[:])
+			n := 0
+			if now.Sub(s.armed) > lateWake {
+				n = s.readLate()
+			}
+			s.late[n].Fd = TagTimer
+			_, stop := body(s.late[:n+1])
 			s.mu.Unlock()
 			if stop {
 				s.stop(s.file)
@@ -270,6 +282,36 @@ func (s *Set) runTimer(body func(evs []unix.EpollEvent) (quiet, stop bool)) erro
 		return err
 	}
 	return nil
+}
+
+// lateWake is how late after its deadline the timer side may wake before
+// it reads the sockets first: above the timerfd's slack and a wake-up's
+// latency on a busy host (tens to hundreds of microseconds), below any
+// advert interval.
+const lateWake = time.Millisecond
+
+// readLate puts what the sockets have ready (not the eventfd: a Wake is
+// the socket side's) at the head of s.late, without blocking, and returns
+// how many. The socket side may read the same sockets after; it then finds
+// them empty.
+func (s *Set) readLate() int {
+	for {
+		r, e := rawCall(unix.SYS_EPOLL_PWAIT, uintptr(s.ep), uintptr(unsafe.Pointer(&s.late[0])), uintptr(len(s.late)-1), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0 // the socket side's own epoll_wait reports it
+		}
+		n := 0
+		for _, ev := range s.late[:r] {
+			if ev.Fd != TagWake {
+				s.late[n] = ev
+				n++
+			}
+		}
+		return n
+	}
 }
 
 // readEvents takes what is ready without blocking; false sends the

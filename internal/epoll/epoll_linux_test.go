@@ -291,3 +291,49 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 		})
 	}
 }
+
+// TestLateTimerReadsSocketsFirst: the timer's side, woken long after its
+// deadline (the process stalled) while a datagram waited, passes the
+// socket in the same batch as TagTimer: the loops read packets before
+// they run timers, so a stall is not taken for the peer's silence. Woken
+// on time it passes TagTimer alone (no epoll_wait). The timer's side runs
+// alone here: with the socket's side, that one may take the datagram
+// first, which is as good.
+func TestLateTimerReadsSocketsFirst(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		fds := addPair(t, s)
+		for _, late := range []bool{true, false} {
+			due := time.Now().Add(time.Millisecond)
+			if !late {
+				due = time.Now().Add(20 * time.Millisecond)
+			}
+			s.Arm(due)
+			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if late {
+				time.Sleep(10 * time.Millisecond) // the stall
+			}
+			var got []int32
+			s.stopped = false
+			err := s.runTimer(func(evs []unix.EpollEvent) (bool, bool) {
+				for _, ev := range evs {
+					got = append(got, ev.Fd)
+				}
+				s.TimerFired()
+				return true, true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = s.file.SetReadDeadline(time.Time{})
+			want := []int32{int32(fds[0]), TagTimer}
+			if !late {
+				want = want[1:]
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("late=%v: the timer's batch %v, want %v", late, got, want)
+			}
+		}
+	})
+}
