@@ -108,12 +108,16 @@ type Daemon struct {
 	noAccept acceptFilter // nil without nft
 	// noAcceptUsers counts the instances whose engine runs with
 	// no_accept (never fewer: recounted by syncNoAccept), noAcceptCur is
-	// the drop list last handed to the worker, and noAcceptFailed says
-	// the worker's last change of it failed: while none holds, a turn's
-	// transitions have no drop list to compute (noAcceptTurn).
+	// the drop list last handed to the worker (only noAcceptTurn hands it
+	// one, so the changes run in the order they were decided), and
+	// noAcceptFailed says the worker's last change of it failed: while
+	// none holds, a turn's transitions have no drop list to compute
+	// (noAcceptTurn). noAcceptStale says a reload changed what the list
+	// may hold: the next turn computes it with or without transitions.
 	noAcceptUsers  int
 	noAcceptCur    []netip.Addr
 	noAcceptFailed atomic.Bool
+	noAcceptStale  bool
 	lastReload     *control.ReloadResult
 	linkUp         map[string]bool
 	tracking       tracking
@@ -1120,16 +1124,21 @@ func (d *Daemon) flush() {
 			pend = append(pend, pendingReady{in: in, rd: rd})
 		}
 	}
-	// The no_accept drop list changes with transitions: a list that gains
+	// The no_accept drop list changes with transitions, and after a
+	// reload (which may also have changed a master's VIPs): a list that gains
 	// VIPs (new masters) is written before any of them go on the
 	// interface, one that loses them (masters stepping down) after they
 	// are gone; either way no packet to a VIP this node holds is accepted
 	// while no_accept applies to it (RFC 5798 6.4.3).
 	var grow, settle func()
-	for k := range pend {
-		if len(pend[k].rd.Transitions) > 0 {
-			grow, settle = d.noAcceptTurn()
-			break
+	if d.noAcceptStale {
+		grow, settle = d.noAcceptTurn()
+	} else {
+		for k := range pend {
+			if len(pend[k].rd.Transitions) > 0 {
+				grow, settle = d.noAcceptTurn()
+				break
+			}
 		}
 	}
 	d.takeovers(pend) // the synced connections go in first

@@ -36,9 +36,14 @@ func (d *Daemon) startNoAccept(bs []built) {
 	d.noAcceptFailed.Store(err != nil)
 }
 
-// syncNoAccept sets the drop list to the VIPs of every master that must
-// not accept traffic. The daemon calls it before a new master adds its
-// VIPs, so no packet to them is accepted in between.
+// syncNoAccept recounts the instances that run with no_accept after a
+// reload and marks the drop list for the loop's next turn, which computes
+// it (noAcceptTurn) and queues the change on the worker like any turn's:
+// a reload may turn no_accept on or off, add or remove a master's VIPs
+// (their changes are in the engines' Readies, applied in that turn) or
+// put a master into FAULT. Set here, on the loop and at once, the list ran
+// nft on the loop, and lost VIPs that were still on the interface until
+// that turn released them (TestNoAcceptReloadOnWorker).
 func (d *Daemon) syncNoAccept() {
 	d.noAcceptUsers = 0
 	for _, in := range d.insts {
@@ -46,15 +51,11 @@ func (d *Daemon) syncNoAccept() {
 			d.noAcceptUsers++
 		}
 	}
-	if d.noAccept == nil {
-		return
-	}
-	d.noAcceptCur = d.noAcceptList()
-	d.setNoAccept(d.noAcceptCur)()
+	d.noAcceptStale = d.noAccept != nil
 }
 
 // noAcceptTurn computes the drop list once for a turn whose Readies have
-// transitions and returns the changes of it to run on the worker around
+// transitions, or that follows a reload (noAcceptStale), and returns the changes of it to run on the worker around
 // the turn's jobs: grow before the first (the list with every VIP it held
 // and every VIP it gains, in before any new master's VIPs go on the
 // interface) and settle after the last (the list without the VIPs of
@@ -67,6 +68,7 @@ func (d *Daemon) syncNoAccept() {
 // nft 1,000 times in a row on the worker, each run before its master's
 // VIPs, so the last master's VIPs waited for all of them (issue #7).
 func (d *Daemon) noAcceptTurn() (grow, settle func()) {
+	d.noAcceptStale = false
 	if d.noAccept == nil {
 		return nil, nil
 	}
