@@ -24,7 +24,10 @@ func holdNoAccept(l *lab) (held chan string, release chan struct{}) {
 	l.h.mu.Lock()
 	l.h.hold = func(op string) {
 		if strings.HasPrefix(op, "noaccept ") {
-			held <- op
+			select {
+			case held <- op:
+			default: // not waited for
+			}
 			<-release
 		}
 	}
