@@ -737,6 +737,9 @@ func (x *bgpLab) sameTables() {
 		first = ""
 		for _, d := range x.dirs {
 			elems, sel := maglevTable(x.t, d)
+			if elems == "" {
+				return false // no table yet: an empty one would pass for the same
+			}
 			if first == "" {
 				first = sel + elems
 			} else if sel+elems != first {

@@ -861,15 +861,20 @@ var maglevSelector = regexp.MustCompile(`ether daddr set (jhash .*? seed \S+) ma
 
 // mapElems returns the elements of the map of vigil's table in family fam
 // whose name ends in suffix ("_mh": DR's Maglev slots, "_rs": the NAT and
-// FNAT scheduling slots), whitespace normalized.
-func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) string {
+// FNAT scheduling slots), whitespace normalized, and whether the table has
+// such a map at all (an empty map has no elements; a table without the
+// map, or a wrong suffix, is not an empty map). reject reports whether
+// the table refuses new flows of a service with no real server (it then
+// has no map to schedule them).
+func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) (elems string, found, reject bool) {
 	t.Helper()
 	out := labtest.MustRun(t, h, "nft", "list", "table", fam, "vigil")
-	m := regexp.MustCompile(`map \S+` + suffix + ` \{[^}]*?elements = \{([^}]*)\}`).FindStringSubmatch(out)
-	if m == nil {
-		return ""
+	reject = strings.Contains(out, " reject")
+	block := regexp.MustCompile(`map \S+` + suffix + ` \{[^}]*?(elements = \{([^}]*)\})?[^{}]*\}`).FindStringSubmatch(out)
+	if block == nil {
+		return "", false, reject
 	}
-	return strings.Join(strings.Fields(m[1]), " ")
+	return strings.Join(strings.Fields(block[2]), " "), true, reject
 }
 
 // maglevTable returns the DR Maglev table in h's netdev vigil table (slot
@@ -877,7 +882,7 @@ func mapElems(t *testing.T, h *netlab.Host, fam, suffix string) string {
 // and seed).
 func maglevTable(t *testing.T, h *netlab.Host) (elems, selector string) {
 	t.Helper()
-	elems = mapElems(t, h, "netdev", "_mh")
+	elems, _, _ = mapElems(t, h, "netdev", "_mh") // "": no table yet, which no caller takes for one
 	out := labtest.MustRun(t, h, "nft", "list", "table", "netdev", "vigil")
 	if m := maglevSelector.FindStringSubmatch(out); m != nil {
 		selector = m[1]
@@ -911,8 +916,15 @@ func (x *lbLab) waitScheduled(t *testing.T, n *node, r *realServer, in bool) tim
 	// rules had changed (TestLBPersistence then met the killed server).
 	chain := "_rs_" + lb.NameOf(r.addr) + "_80"
 	return waitFor(t, 10*time.Second, what, func() bool {
+		elems, found, reject := mapElems(t, n.Host, fam, suffix)
+		if !found {
+			// No map: not scheduled only if the service refuses new
+			// flows (no real server left); otherwise the rules are not
+			// there yet, or the suffix is wrong: keep waiting, and fail.
+			return !in && reject
+		}
 		has := false
-		for _, e := range strings.Split(mapElems(t, n.Host, fam, suffix), ",") {
+		for _, e := range strings.Split(elems, ",") {
 			e = strings.TrimSpace(e)
 			has = has || strings.HasSuffix(e, key) || (x.kind != "DR" && strings.HasSuffix(e, chain))
 		}

@@ -90,7 +90,6 @@ type Runner struct {
 	poll    *epoll.Set
 	pollErr error
 	txbuf   []byte // transmit buffer
-	closed  bool
 	// abandoned is set by Abandon: Run ends without a word to the peers.
 	abandoned bool
 	// pending are state changes made under Configure, delivered by Run.
@@ -523,7 +522,6 @@ func (r *Runner) shutdown() {
 			r.lis[i] = nil
 		}
 	}
-	r.closed = true
 	r.pending = nil
 	r.mu.Unlock()
 }
