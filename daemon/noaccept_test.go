@@ -57,14 +57,7 @@ func TestNoAcceptReloadOnWorker(t *testing.T) {
 		l := newLab(t, orderConf)
 		held, release := holdNoAccept(l)
 		becomeMaster(l)
-		select {
-		case op := <-held:
-			if op != "noaccept [192.0.2.100]" {
-				t.Fatalf("held %q, want the takeover's noaccept [192.0.2.100]", op)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the takeover queued no change of the drop list")
-		}
+		expectHeld(t, held, "the takeover", "noaccept [192.0.2.100]")
 		l.rewrite(instanceConf(""))
 		done := make(chan bool)
 		go func() {
@@ -103,14 +96,7 @@ func TestNoAcceptReloadOnWorker(t *testing.T) {
 			<-done
 			t.Fatal("the reload did not return while the drop list's change was held: the loop ran nft")
 		}
-		select {
-		case op := <-held:
-			if op != "noaccept []" {
-				t.Errorf("held %q, want noaccept []", op)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the reload queued no change of the drop list")
-		}
+		expectHeld(t, held, "the reload", "noaccept []")
 		if got := filterList(l); !slices.Equal(got, []netip.Addr{netip.MustParseAddr("192.0.2.100")}) {
 			t.Errorf("drop list %v while the change is held, want the takeover's [192.0.2.100]", got)
 		}
@@ -144,5 +130,19 @@ func TestNoAcceptReloadRetiresVIP(t *testing.T) {
 	before(t, ops, "del 192.0.2.101/24", "noaccept [192.0.2.100]")
 	if got := filterList(l); !slices.Equal(got, []netip.Addr{netip.MustParseAddr("192.0.2.100")}) {
 		t.Errorf("drop list %v, want [192.0.2.100]", got)
+	}
+}
+
+// expectHeld waits up to 5 s for the change of the drop list that who
+// queued on the worker (holdNoAccept) and fails unless it is want.
+func expectHeld(t *testing.T, held <-chan string, who, want string) {
+	t.Helper()
+	select {
+	case op := <-held:
+		if op != want {
+			t.Fatalf("held %q, want %s's %s", op, who, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s queued no change of the drop list", who)
 	}
 }
