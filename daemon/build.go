@@ -371,14 +371,12 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (built,
 		promoteSecondaries: in.PromoteSecondaries, smtpAlert: in.SMTPAlert.Or(false),
 	}
 	b := built{spec: s, cfg: in}
-	vipDev := in.Interface
 	if in.UseVMAC {
 		// keepalived's use_vmac: the VIPs live on a macvlan with the
 		// virtual MAC 00:00:5e:00:01:VRID, and adverts leave through it
 		// (so their source MAC is the virtual one) unless vmac_xmit_base.
 		m := s.setMore()
 		m.parent, m.vmac = in.Interface, in.VMACIfname()
-		vipDev = m.vmac
 		if !in.VMACXmitBase {
 			s.ifname = m.vmac
 		}
@@ -422,7 +420,7 @@ func buildSpec(c *config.Config, in *config.Instance, lookup addrLookup) (built,
 		out *[]netip.Prefix
 	}{{in.VIPs, &vips}, {in.ExcludedVIPs, &excluded}} {
 		for _, v := range list.in {
-			av, err := toVIP(v, vipDev)
+			av, err := toVIP(v, s.vipDev()) // the default putVIP and vip take: a VIP on it keeps no options
 			if err != nil {
 				return b, fmt.Errorf("%s: %w", v.Pos, err)
 			}
