@@ -142,22 +142,14 @@ func (s *instanceSpec) vip(p netip.Prefix) addr.VIP {
 // excluded VIP of the block, each prefix once, with its options.
 func (s *instanceSpec) vipsOf(vips, excluded []netip.Prefix) iter.Seq[addr.VIP] {
 	return func(yield func(addr.VIP) bool) {
-		n := len(vips) + len(excluded)
-		at := func(k int) netip.Prefix {
-			if k < len(vips) {
-				return vips[k]
+		// A prefix the block named twice is yielded once: at its first.
+		for k, p := range vips {
+			if !slices.Contains(vips[:k], p) && !yield(s.vip(p)) {
+				return
 			}
-			return excluded[k-len(vips)]
 		}
-	next:
-		for k := 0; k < n; k++ {
-			p := at(k)
-			for j := 0; j < k; j++ {
-				if at(j) == p {
-					continue next // the block named it twice
-				}
-			}
-			if !yield(s.vip(p)) {
+		for k, p := range excluded {
+			if !slices.Contains(vips, p) && !slices.Contains(excluded[:k], p) && !yield(s.vip(p)) {
 				return
 			}
 		}
