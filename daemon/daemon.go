@@ -854,9 +854,7 @@ func (d *Daemon) balancerFor(cfg *config.Config) (*lbConfig, error) {
 func (d *Daemon) removeStale(bs []built) {
 	var all []addr.VIP
 	for _, b := range bs {
-		for v := range b.spec.vipsOf(b.engine.VIPs, b.engine.ExcludedVIPs) {
-			all = append(all, v)
-		}
+		all = slices.AppendSeq(all, b.spec.vipsOf(b.engine.VIPs, b.engine.ExcludedVIPs))
 	}
 	removed, err := d.addrs.RemoveStale(all)
 	for _, v := range removed {
