@@ -14,7 +14,16 @@ import (
 	"vigil/lb"
 )
 
-var tcpStates = [...]string{"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2"}
+// Conntrack's TCP states (enum tcp_conntrack) that flushGone matches, and
+// the names of all of them (Conns): the keys make the compiler check that
+// the names and the constants agree on the numbering.
+const (
+	ctSynSent  = 1
+	ctClose    = 8
+	ctSynSent2 = 9
+)
+
+var tcpStates = [...]string{"NONE", ctSynSent: "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", ctClose: "CLOSE", ctSynSent2: "SYN_SENT2"}
 
 var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO_UDP, lb.SCTP: unix.IPPROTO_SCTP}
 

@@ -48,7 +48,7 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 // staleTo matches the conntrack entries of a removed backend that
 // would otherwise keep steering a client's new connection from the same
 // address and port to it: UDP flows, TCP flows the backend never answered
-// (SYN_SENT), and TCP flows the backend reset (CLOSE: it died, or aborted
+// (SYN_SENT, SYN_SENT2), and TCP flows the backend reset (CLOSE: it died, or aborted
 // them, with requests in flight). The kernel reopens a CLOSE entry on a new
 // SYN only when the client sent the reset or a FIN was seen; otherwise the
 // SYN follows the entry's NAT binding to the removed backend for
@@ -58,13 +58,6 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 // (expire_nodest_conn 0): a backend removed by a failed check may still be
 // serving them.
 type staleTo struct{ gone []goneBackend }
-
-// Conntrack's TCP states (enum tcp_conntrack).
-const (
-	ctSynSent  = 1
-	ctClose    = 8
-	ctSynSent2 = 9
-)
 
 func (f staleTo) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
 	if fl.Forward.Protocol == unix.IPPROTO_TCP {
