@@ -240,8 +240,9 @@ const settleRelease = 10 * time.Second
 // of them) vigil run hands the scrape's garbage back to the kernel.
 const scrapeRelease = 2 * time.Second
 
-// releaser returns the heap's free pages to the kernel settleRelease after
-// each call of its schedule. The runtime's background scavenger does not:
+// releaser returns the heap's free pages to the kernel delay after each
+// call of its schedule (settleRelease after a start or reload,
+// scrapeRelease after a scrape). The runtime's background scavenger does not:
 // it leaves alone the 4 MiB chunks of the heap that were nearly full at
 // the last collection (so as not to break up huge pages), and a small
 // daemon's whole heap is two or three such chunks, so the pages the load
@@ -252,7 +253,7 @@ const scrapeRelease = 2 * time.Second
 // alternating runs: see docs/benchmarks.md, issue #7.
 //
 // The zero value waits settleRelease and calls debug.FreeOSMemory; tests
-// set delay and release.
+// set release.
 type releaser struct {
 	delay   time.Duration
 	release func()
