@@ -138,17 +138,17 @@ func TestAnnouncerSendsWithoutAllocating(t *testing.T) { // not parallel: Allocs
 		name string
 		ip   netip.Addr
 		et   uint16
-		want func() ([]byte, error)
+		want func(ip netip.Addr) ([]byte, error)
 	}{
-		{"GARP", netip.MustParseAddr("192.0.2.100"), EtherTypeARP, func() ([]byte, error) {
-			return GratuitousARP(ifA.HardwareAddr, netip.MustParseAddr("192.0.2.100"), false)
+		{"GARP", netip.MustParseAddr("192.0.2.100"), EtherTypeARP, func(ip netip.Addr) ([]byte, error) {
+			return GratuitousARP(ifA.HardwareAddr, ip, false)
 		}},
-		{"NA", netip.MustParseAddr("2001:db8::100"), EtherTypeIPv6, func() ([]byte, error) {
-			return UnsolicitedNA(ifA.HardwareAddr, netip.MustParseAddr("2001:db8::100"), llA, false)
+		{"NA", netip.MustParseAddr("2001:db8::100"), EtherTypeIPv6, func(ip netip.Addr) ([]byte, error) {
+			return UnsolicitedNA(ifA.HardwareAddr, ip, llA, false)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := must[[]byte](t)(tc.want())
+			want := must[[]byte](t)(tc.want(tc.ip))
 			c := openInHost(t, b, func() (*packet.Conn, error) { return packet.Listen(&ifB, packet.Raw, int(tc.et), nil) })
 			an := openAnnouncerIn(t, a, "eth0", AnnouncerConfig{})
 			check(t, an.Announce(tc.ip)) // the link-local lookup, once
