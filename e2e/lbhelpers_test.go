@@ -923,11 +923,10 @@ func (x *lbLab) waitScheduled(t *testing.T, n *node, r *realServer, in bool) tim
 			// there yet, or the suffix is wrong: keep waiting, and fail.
 			return !in && reject
 		}
-		has := false
-		for _, e := range strings.Split(elems, ",") {
+		has := slices.ContainsFunc(strings.Split(elems, ","), func(e string) bool {
 			e = strings.TrimSpace(e)
-			has = has || strings.HasSuffix(e, key) || (x.kind != "DR" && strings.HasSuffix(e, chain))
-		}
+			return strings.HasSuffix(e, key) || (x.kind != "DR" && strings.HasSuffix(e, chain))
+		})
 		return has == in
 	})
 }
