@@ -3,7 +3,8 @@
 # until every VIP is on its interface, for two or more vigil binaries A/B,
 # alternating in rounds; with NOACCEPT=1 every instance runs with
 # no_accept (RFC 5798 accept mode off: its VIPs go into the nft drop list
-# before they go on the interface). The lab is bench/rss_ab.sh's: 250
+# before they go on the interface). The lab is bench/rss_ab.sh's
+# (pairlab_masters, bench/pairlab.sh): 250
 # VRIDs on each of eth0-eth3 (eth0-eth2 IPv4, eth3 IPv6) in one namespace
 # whose veths end in a second, silent one, so every instance becomes
 # master after its Master_Down_Interval (3 x 1 s + skew).
