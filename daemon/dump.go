@@ -80,12 +80,10 @@ func (d *Daemon) dumpCopy() dumpSnapshot {
 		eng := in.e.Config()
 		eng.NoPreempt = in.spec.noPreempt
 		di := dumpInstance{spec: in.spec, eng: eng, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since()}
-		excluded := map[string]bool{}
-		for _, p := range in.spec.m().excluded {
-			excluded[p.String()] = true
-		}
 		for v := range in.vips() {
-			if excluded[v.Prefix.String()] {
+			// As configured: the engine also excludes the VIPs of the
+			// other family, which the dumps list as VIPs.
+			if slices.Contains(in.spec.m().excluded, v.Prefix) {
 				di.excluded = append(di.excluded, v)
 			} else {
 				di.vips = append(di.vips, v)
