@@ -55,13 +55,14 @@ func (d *Daemon) syncNoAccept() {
 }
 
 // noAcceptTurn computes the drop list once for a turn whose Readies have
-// transitions, or that follows a reload (noAcceptStale), and returns the changes of it to run on the worker around
-// the turn's jobs: grow before the first (the list with every VIP it held
-// and every VIP it gains, in before any new master's VIPs go on the
-// interface) and settle after the last (the list without the VIPs of
-// masters that stepped down, once those are off the interface). Either
-// is nil when it has nothing to do; both are without the filter, or while
-// no instance runs with no_accept and the list is empty.
+// transitions, or that follows a reload (noAcceptStale), and returns the
+// changes of it to run on the worker around the turn's jobs: grow before
+// the first (the list with every VIP it held and every VIP it gains, in
+// before any new master's VIPs go on the interface) and settle after the
+// last (the list without the VIPs of masters that stepped down, once
+// those are off the interface). Either is nil when it has nothing to do;
+// both are without the filter, or while no instance runs with no_accept
+// and the list is empty.
 //
 // Once per turn, not per transition: 1,000 no_accept masters taking over
 // together read every instance's status 1,000 times on the loop and ran
