@@ -201,15 +201,32 @@ type instTracking struct {
 	last vrrp.Tracking
 }
 
-// setRefs makes in follow refs.
-func (in *instance) setRefs(refs []track.Ref) {
+// noTracking is what an instance without an instTracking reads.
+var noTracking instTracking
+
+// tracks is in's instTracking, shared and empty when it has none (as
+// instanceSpec.m): read only.
+func (in *instance) tracks() *instTracking {
 	if in.tracking == nil {
-		if len(refs) == 0 {
-			return
-		}
+		return &noTracking
+	}
+	return in.tracking
+}
+
+// ownTracking gives in its own instTracking to write.
+func (in *instance) ownTracking() *instTracking {
+	if in.tracking == nil {
 		in.tracking = &instTracking{}
 	}
-	in.tracking.refs = refs
+	return in.tracking
+}
+
+// setRefs makes in follow refs.
+func (in *instance) setRefs(refs []track.Ref) {
+	if in.tracking == nil && len(refs) == 0 {
+		return
+	}
+	in.ownTracking().refs = refs
 }
 
 type sockKey struct {

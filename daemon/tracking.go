@@ -215,20 +215,13 @@ func (d *Daemon) tracked(now time.Time, e track.Event) {
 
 // retrack steps in with its current tracking result if it changed.
 func (d *Daemon) retrack(now time.Time, in *instance) {
-	var refs []track.Ref
-	var last vrrp.Tracking
-	if in.tracking != nil {
-		refs, last = in.tracking.refs, in.tracking.last
-	}
-	delta, fault, reason := track.Aggregate(refs, d.tracking.results)
+	t := in.tracks()
+	delta, fault, reason := track.Aggregate(t.refs, d.tracking.results)
 	tr := vrrp.Tracking{Delta: delta, Fault: fault, Reason: reason}
-	if tr == last {
+	if tr == t.last {
 		return
 	}
-	if in.tracking == nil {
-		in.tracking = &instTracking{}
-	}
-	in.tracking.last = tr
+	in.ownTracking().last = tr
 	_ = in.e.Step(now, tr)
 }
 
