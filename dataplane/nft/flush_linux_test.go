@@ -3,12 +3,10 @@ package nft
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"vigil/lb"
 )
@@ -96,18 +94,4 @@ func noStaleResetFlow(t *testing.T, method lb.Method) {
 		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
 			len(stale), len(reset), stale)
 	}
-}
-
-// dialFrom connects from the client's address and port port to vip.
-func (x *lab) dialFrom(port uint16, vip string) (*conn, error) {
-	var c *conn
-	err := x.client.Do(func() error {
-		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{Port: int(port)}}
-		nc, err := d.Dial("tcp", vip)
-		if err == nil {
-			c = newConn(nc)
-		}
-		return err
-	})
-	return c, err
 }

@@ -164,17 +164,25 @@ func (x *lab) keepAlive(t *testing.T, vip string, bs []lb.Backend) (c *conn, fir
 	return c, first, drained, live
 }
 
-func (x *lab) dial(vip string) (*conn, error) {
-	var c net.Conn
+// dial connects from the client to vip, from a port the kernel picks.
+func (x *lab) dial(vip string) (*conn, error) { return x.dialFrom(0, vip) }
+
+// dialFrom connects from the client's address and port port to vip; port
+// 0 leaves the port to the kernel at connect, without binding first.
+func (x *lab) dialFrom(port uint16, vip string) (*conn, error) {
+	var c *conn
 	err := x.client.Do(func() error {
-		var err error
-		c, err = net.DialTimeout("tcp", vip, 2*time.Second)
+		d := net.Dialer{Timeout: 2 * time.Second}
+		if port != 0 {
+			d.LocalAddr = &net.TCPAddr{Port: int(port)}
+		}
+		nc, err := d.Dial("tcp", vip)
+		if err == nil {
+			c = newConn(nc)
+		}
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return newConn(c), nil
+	return c, err
 }
 
 func newConn(c net.Conn) *conn { return &conn{c: c, r: bufio.NewReader(c)} }
