@@ -104,10 +104,10 @@ type Instance struct {
 	// section 5.2 and RFC 3768 section 5.3: an advert's fields are the
 	// configuration's and the priority, its checksum is over them and
 	// the addresses it goes from and to). Nil but while MASTER. With
-	// them a steady-state advert sent allocates nothing, and the caller
-	// hands nothing back; before, every master kept a spare
-	// buffer, the slice that held it and the Outbound slice handed back
-	// (104-112 bytes) beside the 80-88 these take.
+	// them a steady-state advert sent allocates nothing; before, every
+	// master kept a spare buffer, the slice that held it and the
+	// Outbound slice the caller handed back to be refilled (104-112
+	// bytes) beside the 80-88 these take.
 	adverts []Outbound
 }
 
