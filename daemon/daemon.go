@@ -1140,21 +1140,14 @@ func (d *Daemon) flush() {
 		}
 	}
 	// The no_accept drop list changes with transitions, and after a
-	// reload (which may also have changed a master's VIPs): a list that gains
-	// VIPs (new masters) is written before any of them go on the
+	// reload (which may also have changed a master's VIPs): a list that
+	// gains VIPs (new masters) is written before any of them go on the
 	// interface, one that loses them (masters stepping down) after they
 	// are gone; either way no packet to a VIP this node holds is accepted
 	// while no_accept applies to it (RFC 5798 6.4.3).
 	var grow, settle func()
-	if d.noAcceptStale {
+	if d.noAcceptStale || slices.ContainsFunc(pend, func(p pendingReady) bool { return len(p.rd.Transitions) > 0 }) {
 		grow, settle = d.noAcceptTurn()
-	} else {
-		for k := range pend {
-			if len(pend[k].rd.Transitions) > 0 {
-				grow, settle = d.noAcceptTurn()
-				break
-			}
-		}
 	}
 	d.takeovers(pend) // the synced connections go in first
 	if grow != nil {
