@@ -46,7 +46,6 @@ type Set struct {
 	events       [32]unix.EpollEvent
 	late         [33]unix.EpollEvent // the timer side's batch when it woke late: sockets, then TagTimer
 	armed        time.Time           // the deadline the timerfd holds; zero: none
-	fired        bool                // the timerfd expired and has not been set since
 	spec         unix.ItimerSpec
 	one          [8]byte
 	buf          [8]byte // the loop's reads of the eventfd
@@ -117,12 +116,14 @@ func (s *Set) Del(fd int) {
 }
 
 // Arm sets the timerfd to fire at next (zero: never); a deadline already
-// armed costs no system call.
+// armed costs no system call, and neither does zero after TimerFired: the
+// one-shot timerfd is spent (or, the clock having passed the deadline
+// first, about to be, and its expiry finds Armed zero).
 func (s *Set) Arm(next time.Time) {
-	if next.Equal(s.armed) && !s.fired {
+	if next.Equal(s.armed) {
 		return
 	}
-	s.armed, s.fired = next, false
+	s.armed = next
 	s.spec = unix.ItimerSpec{}
 	if !next.IsZero() {
 		d := time.Until(next)
@@ -343,11 +344,11 @@ func rawCall(trap, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
 // TimerFired records the timerfd's expiry; the deadline is then spent.
 // The expiry is never read: the runtime's poller watches the timerfd
 // edge-triggered, so an unread expiry wakes nobody again, and the next Arm
-// sets the timerfd, which clears it (timerfd_settime resets the expiry
-// count) and lets its next expiry wake Run's timer side: a read per
-// deadline saved (docs/benchmarks.md, footprint).
+// to a deadline sets the timerfd, which clears it (timerfd_settime resets
+// the expiry count) and lets its next expiry wake Run's timer side: a read
+// per deadline saved (docs/benchmarks.md, footprint).
 func (s *Set) TimerFired() {
-	s.armed, s.fired = time.Time{}, true
+	s.armed = time.Time{}
 }
 
 // DrainWake consumes the Wakes so far, before the loop takes what they
