@@ -198,6 +198,11 @@ func (r *Runner) stopLocked(now time.Time, name string) {
 	r.set.AdminDown(now, name, true)
 	r.set.Advance(now)
 	r.pending = append(r.pending, r.flushLocked(now)...)
+	r.forgetLocked(name)
+}
+
+// forgetLocked drops the named session without a word to its peer.
+func (r *Runner) forgetLocked(name string) {
 	r.set.Remove(name)
 	if s := r.senders[name]; s != nil {
 		s.Close()
@@ -508,9 +513,7 @@ func (r *Runner) shutdown() {
 	now := time.Now()
 	for name := range r.cfgs {
 		if r.abandoned {
-			r.set.Remove(name)
-			delete(r.cfgs, name)
-			delete(r.sendErr, name)
+			r.forgetLocked(name) // its sender already closed by Abandon
 			continue
 		}
 		r.stopLocked(now, name)
