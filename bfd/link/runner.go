@@ -294,12 +294,13 @@ func (r *Runner) SendErrors() map[string]string {
 // Run steps the sessions until ctx ends or Abandon is called. When ctx
 // ends it sends AdminDown to every peer (an orderly stop: RFC 5880 6.8.16,
 // the peers must not take it for a failure, RFC 5882 3.2), closes the
-// sockets and returns; after Abandon it sends nothing more. Its goroutine parks in the Go
-// runtime's poller between wake-ups (internal/epoll's NewParked): the BFD
-// process runs nothing else, so nothing runs ahead of it. It stays in one
-// epoll.Set.Run for its life, so a wake-up that consumed everything it
-// was told about parks again without the epoll_wait that would only find
-// the set empty.
+// sockets and returns; after Abandon it sends nothing more. Its goroutines
+// (epoll.Set.Run's two, one on the sockets and one on the timer) park in
+// the Go runtime's poller between wake-ups (internal/epoll's NewParked):
+// the BFD process runs nothing else, so nothing runs ahead of them. It
+// stays in one epoll.Set.Run for its life, so a wake-up that consumed
+// everything it was told about parks again without the epoll_wait that
+// would only find the set empty.
 func (r *Runner) Run(ctx context.Context) error {
 	if r.pollErr != nil {
 		return r.pollErr

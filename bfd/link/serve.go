@@ -24,8 +24,9 @@ import (
 // without a stop request: the daemon is gone (killed, crashed), and the
 // sessions go silent at once (Runner.Abandon), with no AdminDown, so that
 // their peers detect the failure after their detection time as BFD
-// means them to (an AdminDown is no failure to them, RFC 5882 3.2). debug forwards the Runner's debug records too (a dropped
-// packet each), which the daemon would otherwise discard.
+// means them to (an AdminDown is no failure to them, RFC 5882 3.2).
+// debug forwards the Runner's debug records too (a dropped packet each),
+// which the daemon would otherwise discard.
 //
 // The caller runs it with GOMAXPROCS 1 and nothing else in the process:
 // the Runner's goroutine then waits in the one thread's epoll_wait with
