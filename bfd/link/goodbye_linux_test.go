@@ -117,13 +117,9 @@ func TestDaemonKilledNoAdminDown(t *testing.T) {
 	if e.Diag != wire.DiagDetectExpired {
 		t.Errorf("the peer's session went Down with %v, want %v: the BFD process of a killed daemon said goodbye", e.Diag, wire.DiagDetectExpired)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(bfdPID, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the BFD process %d outlived its daemon by 5 s", bfdPID)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	labtest.WaitFor(t, 5*time.Second, fmt.Sprintf("the BFD process %d gone with its daemon", bfdPID), func() bool {
+		return syscall.Kill(bfdPID, 0) != nil
+	})
 }
 
 // TestDaemonGoneNoAdminDown: a BFD process whose daemon's end of the
