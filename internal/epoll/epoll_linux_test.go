@@ -188,7 +188,7 @@ func TestRunStopsFromEitherSide(t *testing.T) {
 // pass sleeps past 10 ms after the send so that the runtime's sysmon
 // polls the network first (it does when nobody has for 10 ms) and the
 // notice waits in the poller for a goroutine that has not parked yet,
-// the notice a Wait per turn would clear.
+// the notice a new rc.Read per turn would clear.
 func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 	for _, quiet := range []bool{true, false} {
 		t.Run(fmt.Sprint("quiet=", quiet), func(t *testing.T) {
