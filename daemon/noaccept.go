@@ -78,13 +78,13 @@ func (d *Daemon) noAcceptTurn() (grow, settle func()) {
 		return nil, nil
 	}
 	want := d.noAcceptList()
-	in := make(map[netip.Addr]bool, len(d.noAcceptCur))
+	held := make(map[netip.Addr]bool, len(d.noAcceptCur))
 	for _, a := range d.noAcceptCur {
-		in[a] = true
+		held[a] = true
 	}
 	union := slices.Clone(d.noAcceptCur)
 	for _, a := range want {
-		if !in[a] {
+		if !held[a] {
 			union = append(union, a)
 		}
 	}
