@@ -395,7 +395,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for _, ev := range evs {
 			switch ev.Fd {
 			case epoll.TagTimer:
-				d.poll.TimerFired() // d.poll.Arm below clears it
+				d.poll.TimerFired() // spent; d.poll.Arm below sets the next
 			case epoll.TagWake:
 				for {
 					fs := d.poll.take()
