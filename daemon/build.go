@@ -88,19 +88,28 @@ type specMore struct {
 var noMore specMore
 
 // m is the spec's specMore, shared and empty when it has none: read only.
-func (s *instanceSpec) m() *specMore {
-	if s.more == nil {
-		return &noMore
-	}
-	return s.more
-}
+func (s *instanceSpec) m() *specMore { return readPart(s.more, &noMore) }
 
 // setMore gives the spec its own specMore to write.
-func (s *instanceSpec) setMore() *specMore {
-	if s.more == nil {
-		s.more = &specMore{}
+func (s *instanceSpec) setMore() *specMore { return ownPart(&s.more) }
+
+// readPart and ownPart are how an instance's rarely set parts (specMore,
+// instTracking) are kept: a pointer that stays nil while the part is
+// empty, so that the common instance pays 8 bytes for it. readPart reads
+// p, or the shared empty value when p is nil (never written through);
+// ownPart allocates the part on the first write.
+func readPart[T any](p, empty *T) *T {
+	if p == nil {
+		return empty
 	}
-	return s.more
+	return p
+}
+
+func ownPart[T any](p **T) *T {
+	if *p == nil {
+		*p = new(T)
+	}
+	return *p
 }
 
 // vipDev is the interface a VIP goes on unless it names another: the

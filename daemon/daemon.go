@@ -206,20 +206,10 @@ var noTracking instTracking
 
 // tracks is in's instTracking, shared and empty when it has none (as
 // instanceSpec.m): read only.
-func (in *instance) tracks() *instTracking {
-	if in.tracking == nil {
-		return &noTracking
-	}
-	return in.tracking
-}
+func (in *instance) tracks() *instTracking { return readPart(in.tracking, &noTracking) }
 
 // ownTracking gives in its own instTracking to write.
-func (in *instance) ownTracking() *instTracking {
-	if in.tracking == nil {
-		in.tracking = &instTracking{}
-	}
-	return in.tracking
-}
+func (in *instance) ownTracking() *instTracking { return ownPart(&in.tracking) }
 
 // setRefs makes in follow refs.
 func (in *instance) setRefs(refs []track.Ref) {
