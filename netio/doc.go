@@ -15,7 +15,12 @@
 //     chooses (IP_PKTINFO / IPV6_PKTINFO), does not loop its own multicast
 //     back, and reports for every packet received the TTL / hop limit,
 //     destination and interface the receive checks of RFC 5798 section 7.1
-//     need.
+//     need. Socket, the daemon's, sends the same packets; once the kernel
+//     has accepted a source on a kernel-built IPv4 send, it writes the
+//     IPv4 header itself for that source for up to a second (an
+//     IPPROTO_RAW socket beside it), the kernel's work of building the
+//     header and checking the source saved on every other advert, as
+//     keepalived writes its headers.
 //   - GratuitousARP and UnsolicitedNA build the frames that move the
 //     neighbours' caches to the new master: an ARP Announcement (RFC 5227
 //     section 3, on the RFC 826 packet format) or its reply form (RFC 2002

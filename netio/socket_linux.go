@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -58,8 +59,28 @@ type Socket struct {
 	sname6 unix.RawSockaddrInet6
 	scm    [64]byte
 
+	// IPv4 adverts whose header vigil writes (sendOwn): a send-only
+	// IPPROTO_RAW socket on the same interface (-1: none), the header and
+	// payload vectors, the source the kernel last accepted on a
+	// kernel-built send and when, and the identification counter.
+	own     int
+	omsg    unix.Msghdr
+	oiov    [2]unix.Iovec
+	ohdr    [20]byte
+	okSrc   netip.Addr
+	okAt    time.Time
+	ownID   uint16
+	ownSent uint64 // adverts sent with vigil's header (tests)
+
 	counters
 }
+
+// verifyEvery is how long a source the kernel accepted on a kernel-built
+// send is trusted for adverts with vigil's own header (sendOwn): at least
+// one advert a second goes through the kernel's source check, so a
+// source address removed from the host stops adverts within a second
+// (send errors, counted and logged) rather than going out spoofed.
+const verifyEvery = time.Second
 
 // mmsghdr is struct mmsghdr of recvmmsg(2): a message header and the
 // length the kernel received into it.
@@ -94,10 +115,13 @@ func OpenSocket(ifname string, fam inet.Family, opts Options) (*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: open %s for %v: %w", ifname, fam, err)
 	}
-	s := &Socket{fd: fd, fam: fam, ifi: *ifi}
+	s := &Socket{fd: fd, fam: fam, ifi: *ifi, own: -1}
 	if err := s.setup(ifname, opts); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netio: open %s for %v: %w", ifname, fam, err)
+	}
+	if fam == inet.IPv4 {
+		s.openOwn(ifname)
 	}
 	for i := range s.rmm {
 		h := &s.rmm[i].hdr
@@ -373,6 +397,91 @@ func (s *Socket) send(payload []byte, src, dst netip.Addr) error {
 	if (s.fam == inet.IPv4) != dst.Is4() || (src.IsValid() && src.Is4() != dst.Is4()) || len(payload) == 0 {
 		return errFamily
 	}
+	if s.own >= 0 && src.IsValid() {
+		if src == s.okSrc && time.Since(s.okAt) < verifyEvery {
+			return s.sendOwn(payload, src, dst)
+		}
+		if err := s.sendKernel(payload, src, dst); err != nil {
+			s.okSrc = netip.Addr{}
+			return err
+		}
+		s.okSrc, s.okAt = src, time.Now()
+		return nil
+	}
+	return s.sendKernel(payload, src, dst)
+}
+
+// openOwn opens the send-only socket of sendOwn. Without it (it cannot
+// fail where the VRRP socket opened, but if it does) every advert takes
+// the kernel-built path.
+func (s *Socket) openOwn(ifname string) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return
+	}
+	if unix.BindToDevice(fd, ifname) != nil ||
+		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0) != nil ||
+		unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(s.ifi.Index)}) != nil {
+		unix.Close(fd)
+		return
+	}
+	s.own = fd
+	s.omsg.Iov = &s.oiov[0]
+	s.omsg.SetIovlen(2)
+	s.omsg.Name = (*byte)(unsafe.Pointer(&s.sname4))
+	s.omsg.Namelen = unix.SizeofSockaddrInet4
+	s.oiov[0].Base = &s.ohdr[0]
+	s.oiov[0].SetLen(len(s.ohdr))
+	var seed [2]byte
+	_, _ = unix.Getrandom(seed[:], 0)
+	s.ownID = binary.NativeEndian.Uint16(seed[:])
+}
+
+// sendOwn sends an IPv4 advert with the header written here (IPPROTO_RAW
+// implies IP_HDRINCL), the header the kernel builds on the other path:
+// TOS network control, TTL 255, don't fragment, protocol 112. The kernel
+// still routes it, runs the host's netfilter OUTPUT and POSTROUTING hooks
+// on it and fills in its length and checksum; what it skips is the work
+// of building the header (the identification hash, the append and copy of
+// the data, the checksum over it) and of the IP_PKTINFO control message
+// (the interface lookup and the source check: verifyEvery). keepalived
+// writes its headers the same way. Measured at advert_int 10 ms
+// (docs/benchmarks.md, footprint).
+func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
+	h := &s.ohdr
+	h[0] = 0x45 // version 4, 5 words: no options
+	h[1] = tosNetworkControl
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(h)+len(payload)))
+	// Non-zero, so the kernel keeps it: an atomic datagram's
+	// identification need not be unique (RFC 6864 section 4.1).
+	s.ownID++
+	if s.ownID == 0 {
+		s.ownID = 1
+	}
+	binary.BigEndian.PutUint16(h[4:6], s.ownID)
+	binary.BigEndian.PutUint16(h[6:8], 0x4000) // DF
+	h[8] = hopLimit
+	h[9] = Protocol
+	h[10], h[11] = 0, 0 // the kernel computes the checksum
+	a, b := src.As4(), dst.As4()
+	copy(h[12:16], a[:])
+	copy(h[16:20], b[:])
+	s.oiov[1].Base = &payload[0]
+	s.oiov[1].SetLen(len(payload))
+	s.sname4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: b}
+	// RawSyscall: non-blocking, see recv.
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.own), uintptr(unsafe.Pointer(&s.omsg)), unix.MSG_DONTWAIT)
+	if e != 0 {
+		return e
+	}
+	s.ownSent++
+	return nil
+}
+
+// sendKernel sends payload with the IP header the kernel builds, from src
+// (the kernel refuses one the host does not have) out of the socket's
+// interface.
+func (s *Socket) sendKernel(payload []byte, src, dst netip.Addr) error {
 	s.siov.Base = &payload[0]
 	s.siov.SetLen(len(payload))
 	clear(s.scm[:])
@@ -425,5 +534,9 @@ func (s *Socket) Close() error {
 	}
 	err := unix.Close(s.fd)
 	s.fd = -1
+	if s.own >= 0 {
+		unix.Close(s.own)
+		s.own = -1
+	}
 	return err
 }

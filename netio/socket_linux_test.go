@@ -167,3 +167,107 @@ func TestSocketAgainstConn(t *testing.T) { // not parallel: AllocsPerRun
 		checkSendErrors(t, openIn(t, a, "eth0", inet.IPv4, Options{}), v4a)
 	})
 }
+
+// rawFd is a file descriptor closed by Close (openInHost).
+type rawFd int
+
+func (f rawFd) Close() error { return unix.Close(int(f)) }
+
+// recvIPv4 waits up to 3 s for a VRRP packet on the raw socket fd and
+// returns it with its IPv4 header.
+func recvIPv4(t *testing.T, fd rawFd) []byte {
+	t.Helper()
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		check(t, err)
+		return buf[:n]
+	}
+	t.Fatal("no packet within 3 s")
+	return nil
+}
+
+// TestOwnHeader: once the kernel has accepted a source on a kernel-built
+// send, IPv4 adverts go with vigil's own header (Socket.sendOwn), and
+// that header is the kernel's in every field the receiver reads (TOS, TTL,
+// don't fragment, protocol, addresses, length; the identification and
+// checksum vary), for multicast and unicast. A source removed from the
+// host is trusted for verifyEvery at most: the next kernel-built send
+// fails, and so does every send after it.
+func TestOwnHeader(t *testing.T) { // not parallel: TestSocketAgainstConn's AllocsPerRun
+	a, b := twoHosts(t, "nioown")
+	ifB, _ := ifaceIn(t, b, "eth0")
+	v4a, v4b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	vip := netip.MustParseAddr("192.0.2.100")
+	for _, dst := range []netip.Addr{wire.GroupV4, v4b} {
+		t.Run(dst.String(), func(t *testing.T) {
+			s := openIn(t, a, "eth0", inet.IPv4, Options{})
+			if s.own < 0 {
+				t.Fatal("no IPPROTO_RAW socket")
+			}
+			r := openInHost(t, b, func() (rawFd, error) {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, Protocol)
+				if err == nil && dst.IsMulticast() {
+					err = unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, &unix.IPMreqn{Multiaddr: dst.As4(), Ifindex: int32(ifB.Index)})
+				}
+				return rawFd(fd), err
+			})
+			msg := advert(t, 3, 51, 150, vip, v4a, dst)
+			check(t, s.Send(msg, v4a, dst))
+			kernel := recvIPv4(t, r)
+			if s.ownSent != 0 {
+				t.Fatalf("first send went with vigil's header (%d)", s.ownSent)
+			}
+			check(t, s.Send(msg, v4a, dst))
+			own := recvIPv4(t, r)
+			if s.ownSent != 1 {
+				t.Fatalf("%d sends with vigil's header after a kernel-built one, want 1", s.ownSent)
+			}
+			if len(own) != len(kernel) || len(own) != 20+len(msg) || !bytes.Equal(own[20:], msg) {
+				t.Fatalf("vigil's header: % x, kernel's: % x", own, kernel)
+			}
+			for _, f := range []struct {
+				what     string
+				from, to int
+			}{{"version, length, TOS, total length", 0, 4}, {"flags, TTL, protocol", 6, 10}, {"addresses", 12, 20}} {
+				if !bytes.Equal(own[f.from:f.to], kernel[f.from:f.to]) {
+					t.Errorf("%s: vigil's % x, kernel's % x", f.what, own[f.from:f.to], kernel[f.from:f.to])
+				}
+			}
+			if own[6]&0x40 == 0 || own[1] != tosNetworkControl || own[8] != hopLimit {
+				t.Errorf("header % x: want DF, TOS 0x%x, TTL %d", own[:20], tosNetworkControl, hopLimit)
+			}
+		})
+	}
+
+	t.Run("source removed", func(t *testing.T) {
+		s := openIn(t, a, "eth0", inet.IPv4, Options{})
+		extra := netip.MustParseAddr("192.0.2.9")
+		if out, err := a.Run("ip", "addr", "add", extra.String()+"/24", "dev", "eth0"); err != nil {
+			t.Fatalf("ip addr add: %v: %s", err, out)
+		}
+		msg := advert(t, 3, 51, 150, vip, extra, wire.GroupV4)
+		check(t, s.Send(msg, extra, wire.GroupV4))
+		check(t, s.Send(msg, extra, wire.GroupV4))
+		if s.ownSent != 1 {
+			t.Fatalf("%d sends with vigil's header, want 1", s.ownSent)
+		}
+		if out, err := a.Run("ip", "addr", "del", extra.String()+"/24", "dev", "eth0"); err != nil {
+			t.Fatalf("ip addr del: %v: %s", err, out)
+		}
+		s.okAt = s.okAt.Add(-verifyEvery) // a second later
+		for i := range 3 {
+			if err := s.Send(msg, extra, wire.GroupV4); err == nil {
+				t.Errorf("send %d from a removed address succeeded", i)
+			}
+		}
+		if st := s.Stats(); s.ownSent != 1 || st.SendErrors != 3 || st.Sent != 2 {
+			t.Errorf("stats %+v, %d with vigil's header; want 2 sent, 3 errors, 1 with vigil's header", st, s.ownSent)
+		}
+	})
+}
