@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/track"
+	"vigil/vrrp"
 )
 
 // filterList is the drop list the fake filter holds.
@@ -144,5 +147,34 @@ func expectHeld(t *testing.T, held <-chan string, who, want string) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s queued no change of the drop list", who)
+	}
+}
+
+// TestNoAcceptReloadIntoFault: a reload that puts a no_accept master into
+// FAULT (a new track_interface, whose tracker reports it down before the
+// loop's next turn) takes its VIP off the interface before the drop list
+// lets it go, though the reload queued its own change of the list in the
+// same turn: no packet to the VIP is accepted while this node still holds
+// it.
+func TestNoAcceptReloadIntoFault(t *testing.T) {
+	l := newLab(t, orderConf)
+	becomeMaster(l)
+	if got := filterList(l); len(got) != 1 {
+		t.Fatalf("drop list %v, want the VIP", got)
+	}
+	from := l.h.mark()
+	l.rewrite(instanceConf("  no_accept\n  track_interface {\n    eth1\n  }\n"))
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	l.d.tracked(l.now, track.Event{Kind: track.KindInterface, Name: "eth1", OK: false, Detail: "down"})
+	l.turn()
+	if st := l.d.insts[0].e.State(); st != vrrp.StateFault {
+		t.Fatalf("state %v after a reload tracking a down interface, want FAULT", st)
+	}
+	ops := l.h.took(from)
+	before(t, ops, "del 192.0.2.100/24", "noaccept []")
+	if got := filterList(l); len(got) != 0 {
+		t.Errorf("drop list %v in FAULT, want empty", got)
 	}
 }

@@ -283,8 +283,10 @@ const frrBFDConf = `bfd
 
 // TestBFDFRRInterop: vigil and FRR 8.4's bfdd, IPv4 and IPv6: Up within
 // 2 s, FRR reports the session up with the negotiated intervals, and a cut
-// link is detected by both within the detection time + 20 ms. 50 ms x 3:
-// the machine that runs CI is shared, and the point here is agreement.
+// link is detected by both within the detection time + 20 ms; FRR takes a
+// killed vigil for a failure (detection time expired) and an orderly stop
+// for its AdminDown. 50 ms x 3: the machine that runs CI is shared, and
+// the point here is agreement.
 //
 // Why no 10 ms x 3 interop case (issue #11 asks detection within the
 // detection time + 20 ms): its detection time is 30 ms, and on the shared
@@ -421,6 +423,48 @@ func TestBFDFRRInterop(t *testing.T) {
 	}
 	for _, f := range failures {
 		t.Error(f)
+	}
+
+	// A dead daemon is a failure to FRR, an orderly stop is not. Killed,
+	// vigil's BFD process falls silent: FRR declares both sessions down
+	// when their detection time runs out ("control detection time
+	// expired"). Stopped, vigil sends AdminDown, which FRR takes as the
+	// neighbour signalling the session down (RFC 5882 section 3.2: not a
+	// failure of the path): the diagnostic tells the two apart.
+	downs := func(what string) map[string]frrPeer {
+		out := map[string]frrPeer{}
+		for _, s := range peers {
+			var p frrPeer
+			waitFor(t, 3*time.Second, s.frrPeer+" down in FRR after vigil "+what, func() bool {
+				var ok bool
+				p, ok = f.peer(s.frrPeer)
+				return ok && p.Status != "up"
+			})
+			out[s.frrPeer] = p
+		}
+		return out
+	}
+	killed := time.Now()
+	v.StopWith(syscall.SIGKILL)
+	for peer, p := range downs("was killed") {
+		t.Logf("FRR %s %v after vigil was killed: status %s, diagnostic %q", peer, time.Since(killed), p.Status, p.Diagnostic)
+		if p.Diagnostic != "control detection time expired" {
+			t.Errorf("FRR's %s went %s with diagnostic %q after vigil was killed, want control detection time expired (a dead daemon sends no AdminDown)", peer, p.Status, p.Diagnostic)
+		}
+	}
+	v = startNode(t, "vigil", hosts["v"], frrVigilConf)
+	for _, s := range peers {
+		waitFor(t, 5*time.Second, s.frrPeer+" up in FRR again", func() bool {
+			p, ok := f.peer(s.frrPeer)
+			return ok && p.Status == "up"
+		})
+	}
+	v.Stop()
+	for peer, p := range downs("stopped") {
+		t.Logf("FRR %s after vigil's orderly stop: status %s, diagnostic %q", peer, p.Status, p.Diagnostic)
+		if p.Diagnostic != "neighbor signaled session down" {
+			t.Errorf("FRR's %s went %s with diagnostic %q at vigil's orderly stop, want neighbor signaled session down (its AdminDown)", peer, p.Status, p.Diagnostic)
+		}
 	}
 }
 
