@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/check"
@@ -47,6 +48,9 @@ type balancer struct {
 	// approximations is under way off the loop.
 	counting bool
 	counts   chan map[string]map[netip.AddrPort]int
+	// sweeping is set while a sweep of the data plane's flows runs off
+	// the loop (sweepFlows).
+	sweeping atomic.Bool
 }
 
 type rsInfo struct {
@@ -258,6 +262,18 @@ type applyState struct {
 	dmu        sync.Mutex
 	digests    map[string]string
 	digestKeys map[string]string
+	// lingering is how many removed real servers the data plane watches
+	// for reset flows (nft's Sweep); the loop's tick runs while there are
+	// any (periodicWork).
+	lingering atomic.Int32
+}
+
+// setLingering records the data plane's count of watched real servers and,
+// when it changed, has the loop start or stop its tick.
+func (d *Daemon) setLingering(st *applyState, n int) {
+	if st.lingering.Swap(int32(n)) != int32(n) && d.poll != nil {
+		d.poll.post(func(time.Time) { d.setPeriodic() })
+	}
 }
 
 // tableDigests returns the TableDigest of each applied service.
@@ -299,6 +315,7 @@ func (d *Daemon) applyNow(dp dataplane, st *applyState, req applyReq) error {
 		return err
 	}
 	st.gen = req.gen
+	d.setLingering(st, dp.Lingering())
 	st.served, st.tables = servedServices(req.des), tableKeys(req.des)
 	st.digest(req.des, st.tables)
 	if st.wake != nil {
@@ -507,6 +524,31 @@ func (d *Daemon) countConns(ctx context.Context) {
 		select {
 		case ch <- counts:
 		case <-ctx.Done():
+		}
+	}()
+}
+
+// sweepFlows has the data plane delete the reset flows of real servers
+// that left while connections to them were established (nft's Sweep: a
+// conntrack dump while such a server lingers, nothing otherwise), off the
+// loop, one sweep at a time. Called on the 2 s tick, which runs while
+// the data plane watches any such server (periodicWork).
+func (d *Daemon) sweepFlows(ctx context.Context) {
+	b := d.bal
+	if b == nil || !b.sweeping.CompareAndSwap(false, true) {
+		return
+	}
+	dp, st := b.dp, b.state
+	go func() {
+		defer b.sweeping.Store(false)
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		n, err := dp.Sweep(cctx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("conntrack sweep of removed real servers", "err", err)
+		}
+		if st != nil {
+			d.setLingering(st, n)
 		}
 	}()
 }

@@ -581,6 +581,7 @@ func (d *Daemon) bridge(ctx context.Context, links <-chan addr.LinkState, macs <
 				d.refreshMACs()
 				d.learnTakeoverLLAddrs()
 				d.countConns(ctx)
+				d.sweepFlows(ctx)
 				d.reapplySched() // threads the runtime started since
 			})
 		case c := <-counts:

@@ -80,6 +80,8 @@ type dataplane interface {
 	Close() error
 	Conns(ctx context.Context) ([]nft.Conn, error)
 	Stats(ctx context.Context) (map[string]map[netip.AddrPort]nft.Stats, error)
+	Sweep(ctx context.Context) (lingering int, err error)
+	Lingering() int
 }
 
 // acceptFilter is no_accept's drop list: acceptmode.Filter.

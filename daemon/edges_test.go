@@ -59,7 +59,10 @@ type fakeHost struct {
 	clock   time.Time
 	wait    fakeWait
 	tickers []*fakeTicker
-	nextFd  int
+	// lingering is the fake data plane's count of removed real servers
+	// it watches; each Sweep lowers it by one.
+	lingering int
+	nextFd    int
 	// sent counts the adverts sent; with quiet they are not recorded in
 	// ops (which allocates: TestRunSteadyStateAllocations).
 	sent  int
@@ -520,6 +523,18 @@ func (d fakeDataplane) Flush(context.Context) error { d.h.do("nft flush"); retur
 func (d fakeDataplane) Close() error                { return nil }
 func (d fakeDataplane) Conns(context.Context) ([]nft.Conn, error) {
 	return nil, nil
+}
+func (d fakeDataplane) Sweep(context.Context) (int, error) {
+	d.h.mu.Lock()
+	defer d.h.mu.Unlock()
+	d.h.asked["nft sweep"]++
+	d.h.lingering = max(d.h.lingering-1, 0)
+	return d.h.lingering, nil
+}
+func (d fakeDataplane) Lingering() int {
+	d.h.mu.Lock()
+	defer d.h.mu.Unlock()
+	return d.h.lingering
 }
 func (d fakeDataplane) Stats(context.Context) (map[string]map[netip.AddrPort]nft.Stats, error) {
 	d.h.do("nft stats")

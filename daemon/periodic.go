@@ -10,8 +10,10 @@ import (
 // periodicInterval is the period of the loop's housekeeping tick: the
 // MACs of DR real servers (refreshMACs), the link-layer addresses IPv6
 // bfd_takeover needs (learnTakeoverLLAddrs), the connection counts of
-// lc/wlc/sed/nq services (countConns) and the scheduling setting of
-// runtime threads started since the last look (reapplySched).
+// lc/wlc/sed/nq services (countConns), the reset flows of real servers
+// that left while connections to them were established (sweepFlows) and
+// the scheduling setting of runtime threads started since the last look
+// (reapplySched).
 const periodicInterval = 2 * time.Second
 
 // periodicTick is the housekeeping ticker and whether it runs.
@@ -28,6 +30,9 @@ type periodicTick struct {
 // (keepalived: 1.1; docs/benchmarks.md, footprint).
 func (d *Daemon) periodicWork() bool {
 	if b := d.bal; b != nil {
+		if b.state != nil && b.state.lingering.Load() > 0 {
+			return true // sweepFlows
+		}
 		for _, s := range b.specs {
 			if s.Method == lb.DR || s.NeedsConnCounts() {
 				return true

@@ -801,3 +801,56 @@ func TestBFDDontRespawn(t *testing.T) {
 	}
 	before(t, r.h.took(from), "advert vrid 51 prio 0", "del 192.0.2.100/24")
 }
+
+// TestTickSweepsFlows: the 2 s tick runs while the data plane watches
+// real servers that left their service with connections established (the
+// count an apply and each sweep report), and each tick has it sweep their
+// reset flows off the loop (nft's Sweep); once none is left, the tick
+// stops, and with it the sweeps.
+func TestTickSweepsFlows(t *testing.T) {
+	r := startRun(t, lbConf, Options{})
+	sweeps := func() int {
+		r.h.mu.Lock()
+		defer r.h.mu.Unlock()
+		return r.h.asked["nft sweep"]
+	}
+	tickOn := func() bool {
+		var on bool
+		r.call(func(time.Time) { on = r.d.periodic.on })
+		return on
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 s", what)
+			}
+		}
+	}
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v, want MASTER", st)
+	}
+	r.advance(2 * periodicInterval)
+	if tickOn() || sweeps() != 0 {
+		t.Fatalf("tick %v and %d sweeps with no real server removed, want no tick", tickOn(), sweeps())
+	}
+
+	r.h.mu.Lock()
+	r.h.lingering = 2 // the next apply reports two servers watched
+	r.h.mu.Unlock()
+	r.call(func(time.Time) {
+		r.d.checked(check.Event{Server: realServerID(r.d.bal, "198.51.100.2:80"), Kind: check.ServerDown, Weight: 1, Detail: "refused"})
+	})
+	waitFor("the tick started after an apply left servers watched", tickOn)
+	for want := 1; want <= 2; want++ {
+		r.advance(periodicInterval)
+		waitFor(fmt.Sprintf("sweep %d", want), func() bool { return sweeps() == want })
+	}
+	waitFor("the tick stopped once no server was watched", func() bool { return !tickOn() })
+	r.advance(2 * periodicInterval)
+	if n := sweeps(); n != 2 {
+		t.Errorf("%d sweeps, want 2 (none once nothing is watched)", n)
+	}
+	r.stop()
+}

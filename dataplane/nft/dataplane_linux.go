@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -54,7 +55,10 @@ type Dataplane struct {
 	txs int
 	// lastTx is the text of the last transaction sent.
 	lastTx string
-	closed bool
+	// lingering are the real servers that left while flows to them were
+	// established, which Sweep watches.
+	lingering []goneBackend
+	closed    bool
 }
 
 // New binds a Dataplane to cfg.NetNS. It checks that nft works there but
@@ -161,6 +165,7 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	d.services = desired.Services
 	d.counters = r.counters
 	d.flushGone(gone)
+	d.lingering = linger(d.lingering, gone, desired.Services, time.Now())
 	return rerr
 }
 

@@ -1,7 +1,12 @@
 package nft
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -12,8 +17,9 @@ import (
 // goneBackend is a real server a service no longer has, neither for new
 // flows nor draining.
 type goneBackend struct {
-	svc lb.Service // the service as it was, for matching its flows
-	rs  netip.AddrPort
+	svc  lb.Service // the service as it was, for matching its flows
+	rs   netip.AddrPort
+	left time.Time // when it left (lingering backends)
 }
 
 // removedBackends lists the NAT and FNAT backends that old had and next
@@ -60,18 +66,151 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 type staleTo struct{ gone []goneBackend }
 
 func (f staleTo) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
-	if fl.Forward.Protocol == unix.IPPROTO_TCP {
-		p, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP)
-		if !ok || (p.State != ctSynSent && p.State != ctSynSent2 && p.State != ctClose) {
-			return false
-		}
+	return stale(fl) && f.of(fl) >= 0
+}
+
+// stale reports whether fl is in a state staleTo deletes: any UDP flow,
+// an unanswered or reset TCP flow.
+func stale(fl *netlink.ConntrackFlow) bool {
+	if fl.Forward.Protocol != unix.IPPROTO_TCP {
+		return true
 	}
-	for _, g := range f.gone {
+	p, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP)
+	return ok && (p.State == ctSynSent || p.State == ctSynSent2 || p.State == ctClose)
+}
+
+// of is the index in f.gone of the backend fl is bound to, or -1.
+func (f staleTo) of(fl *netlink.ConntrackFlow) int {
+	for k, g := range f.gone {
 		if c, ok := connOf([]lb.Service{g.svc}, fl); ok && c.Real == g.rs {
-			return true
+			return k
 		}
 	}
+	return -1
+}
+
+// sweepFilter is staleTo for the lingering backends (Sweep), and notes
+// which of them still have a flow that stays.
+type sweepFilter struct {
+	staleTo
+	live []bool
+}
+
+func (f *sweepFilter) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
+	k := f.of(fl)
+	if k < 0 {
+		return false
+	}
+	if stale(fl) {
+		return true
+	}
+	f.live[k] = true
 	return false
+}
+
+// lingerMax bounds how long Sweep watches a real server after it left: a
+// dump of the conntrack table every 2 s costs a director with 100,000
+// flows tens of milliseconds of CPU each time, and established
+// connections can outlive the server's removal by hours. Ten minutes
+// covers a server that fails its checks and then dies or is restarted.
+const lingerMax = 10 * time.Minute
+
+// linger is the backends Sweep watches after an Apply at now that removed
+// gone: those it watched and those that left now, but not one that is back
+// in its service (next), each once. flushGone leaves a removed backend's
+// established flows alone; until they are gone, the backend may still
+// reset them.
+func linger(cur, gone []goneBackend, next []lb.Service, now time.Time) []goneBackend {
+	back := func(g goneBackend) bool {
+		for _, s := range next {
+			if s.Name != g.svc.Name {
+				continue
+			}
+			for _, list := range [][]lb.Backend{s.Backends, s.Draining} {
+				for _, b := range list {
+					if b.AddrPort() == g.rs {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	var out []goneBackend
+	for _, g := range cur {
+		if !back(g) {
+			out = append(out, g)
+		}
+	}
+	for _, g := range gone {
+		dup := slices.ContainsFunc(out, func(o goneBackend) bool { return o.svc.Name == g.svc.Name && o.rs == g.rs })
+		if !dup && !back(g) {
+			g.left = now
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Sweep deletes the reset and unanswered flows of real servers that left
+// their service while connections to them were established. flushGone
+// keeps those connections, as IPVS keeps them (expire_nodest_conn 0): the
+// server, removed by a failed check, may still be serving them. If it
+// dies later, or aborts them, each becomes a CLOSE entry bound to it for
+// nf_conntrack_tcp_timeout_close (10 s), and a client that reuses one of
+// those ports in that time follows the binding to the dead server instead
+// of being scheduled afresh (staleTo). A server is forgotten once no flow
+// to it is left, when it is back in its service, or lingerMax after it
+// left. The daemon calls it
+// every 2 s (with its MAC refresh): one conntrack dump while a server
+// lingers, nothing otherwise.
+//
+// It returns how many servers it still watches.
+func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || len(d.lingering) == 0 {
+		return len(d.lingering), nil
+	}
+	f := &sweepFilter{staleTo: staleTo{gone: d.lingering}, live: make([]bool, len(d.lingering))}
+	var errs error
+	for _, fam := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
+		if err := ctx.Err(); err != nil {
+			return len(d.lingering), err
+		}
+		n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, fam, f)
+		if err != nil {
+			errs = errors.Join(errs, fmt.Errorf("nft: sweep flows of removed real servers: %w", err))
+			continue
+		}
+		if n > 0 {
+			d.log.Info("nft: flushed reset flows of removed real servers", "flows", n)
+		}
+	}
+	if errs != nil {
+		return len(d.lingering), errs // a dump that failed proves no server flowless
+	}
+	var keep []goneBackend
+	now := time.Now()
+	for k, g := range d.lingering {
+		switch {
+		case !f.live[k]:
+		case now.Sub(g.left) >= lingerMax:
+			d.log.Info("nft: no longer watching the flows of a removed real server for resets", "service", g.svc.Name, "real_server", g.rs.String(), "left", g.left)
+		default:
+			keep = append(keep, g)
+		}
+	}
+	d.lingering = keep
+	return len(keep), nil
+}
+
+// Lingering is how many removed real servers Sweep watches: the daemon
+// runs its tick while there are any.
+func (d *Dataplane) Lingering() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.lingering)
 }
 
 // flushGone deletes the unanswered and reset flows to backends that left,

@@ -3,10 +3,12 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"vigil/lb"
 )
@@ -93,5 +95,132 @@ func noStaleResetFlow(t *testing.T, method lb.Method) {
 	if len(stale) > 0 {
 		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
 			len(stale), len(reset), stale)
+	}
+}
+
+// TestSweepResetAfterLeaving: a real server leaves the pool while
+// connections to it are established (a failed check: flushGone keeps
+// them, as IPVS does), and resets them later (it dies, or aborts them).
+// Each becomes a CLOSE entry bound to it, which a client reusing the port
+// within 10 s would follow; Sweep deletes them, and forgets the server
+// once no flow to it is left.
+func TestSweepResetAfterLeaving(t *testing.T) {
+	for _, m := range []lb.Method{lb.NAT, lb.FNAT} {
+		t.Run(m.String(), func(t *testing.T) { sweepResetAfterLeaving(t, m) })
+	}
+}
+
+func sweepResetAfterLeaving(t *testing.T, method lb.Method) {
+	x := natLab(t, "nftswp"+strings.ToLower(method.String())[:1], method == lb.NAT)
+	dp := x.dataplane(t)
+	b1, b2, b3 := backend("198.51.100.11:80", 1), backend("198.51.100.12:80", 1), backend("198.51.100.13:80", 1)
+	vip := "203.0.113.10:80"
+	apply(t, dp, natService(method, "203.0.113.10", b1, b2, b3))
+
+	// 30 connections from fixed client ports; rs2's ten stay open.
+	type open struct {
+		port uint16
+		c    *conn
+	}
+	var kept []open
+	for p := uint16(42000); p < 42030; p++ {
+		c, err := x.dialFrom(p, vip)
+		if err != nil {
+			t.Fatalf("port %d: %v", p, err)
+		}
+		srv, err := c.get()
+		if err != nil {
+			t.Fatalf("port %d: %v", p, err)
+		}
+		if srv != "rs2" {
+			c.Close()
+			continue
+		}
+		kept = append(kept, open{p, c})
+	}
+	if len(kept) != 10 {
+		t.Fatalf("rr gave rs2 %d of 30 connections, want 10", len(kept))
+	}
+	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
+	if n := dp.Lingering(); n != 1 {
+		t.Fatalf("%d removed real servers watched, want rs2", n)
+	}
+	var reset []uint16
+	for _, o := range kept {
+		if _, err := o.c.request("/reset"); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("port %d: rs2 was asked to reset the connection; the client got %v, want a reset", o.port, err)
+		}
+		o.c.Close()
+		reset = append(reset, o.port)
+	}
+	conns, err := dp.Conns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := 0
+	for _, cn := range conns {
+		if cn.Real == b2.AddrPort() && cn.State == "CLOSE" && slices.Contains(reset, cn.Client.Port()) {
+			closed++
+		}
+	}
+	if closed != len(reset) {
+		t.Fatalf("conntrack holds %d of the %d flows rs2 reset in CLOSE bound to it, the case under test: %+v", closed, len(reset), conns)
+	}
+
+	if _, err := dp.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stale []string
+	for _, p := range reset {
+		c, err := x.dialFrom(p, vip)
+		if err != nil {
+			stale = append(stale, fmt.Sprintf("%d: %v", p, err))
+			continue
+		}
+		srv, err := c.get()
+		c.Close()
+		if err != nil || srv == "rs2" {
+			stale = append(stale, fmt.Sprintf("%d: %q %v", p, srv, err))
+		}
+	}
+	if len(stale) > 0 {
+		t.Errorf("%d of %d client ports whose flow rs2 reset after it left were not scheduled among rs1 and rs3 after a sweep (port: answered by, error): %v",
+			len(stale), len(reset), stale)
+	}
+	if n, err := dp.Sweep(ctx); err != nil || n != 0 {
+		t.Errorf("second sweep: %d servers still watched, %v; want none left (no flow to rs2)", n, err)
+	}
+	if n := dp.Lingering(); n != 0 {
+		t.Errorf("%d removed real servers still watched with no flow left to rs2, want 0", n)
+	}
+}
+
+// TestLinger: the servers Sweep watches are those it watched and those
+// that left now, each once, less any back in its service; one that left
+// before keeps when it left.
+func TestLinger(t *testing.T) {
+	svc := func(name string, backends ...string) lb.Service {
+		s := lb.Service{Name: name, Method: lb.NAT}
+		for _, b := range backends {
+			s.Backends = append(s.Backends, backend(b, 1))
+		}
+		return s
+	}
+	a, b := svc("a", "198.51.100.1:80"), svc("b", "198.51.100.2:80")
+	then, now := time.Unix(100, 0), time.Unix(200, 0)
+	rs1, rs2, rs3 := netip.MustParseAddrPort("198.51.100.1:80"), netip.MustParseAddrPort("198.51.100.2:80"), netip.MustParseAddrPort("198.51.100.3:80")
+	cur := []goneBackend{{svc: a, rs: rs2, left: then}, {svc: b, rs: rs3, left: then}}
+	gone := []goneBackend{{svc: a, rs: rs2}, {svc: a, rs: rs3}, {svc: b, rs: rs1}}
+	// rs3 came back to b; rs1 left b now; rs2 left a before and is gone again.
+	next := []lb.Service{svc("a", "198.51.100.1:80"), svc("b", "198.51.100.2:80", "198.51.100.3:80")}
+	got := linger(cur, gone, next, now)
+	want := []goneBackend{{svc: a, rs: rs2, left: then}, {svc: a, rs: rs3, left: now}, {svc: b, rs: rs1, left: now}}
+	if len(got) != len(want) {
+		t.Fatalf("linger: %d servers %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i].svc.Name != want[i].svc.Name || got[i].rs != want[i].rs || !got[i].left.Equal(want[i].left) {
+			t.Errorf("server %d: %s %v left %v, want %s %v left %v", i, got[i].svc.Name, got[i].rs, got[i].left, want[i].svc.Name, want[i].rs, want[i].left)
+		}
 	}
 }
