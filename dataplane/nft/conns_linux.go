@@ -25,24 +25,33 @@ const (
 
 var tcpStates = [...]string{"NONE", ctSynSent: "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", ctClose: "CLOSE", ctSynSent2: "SYN_SENT2"}
 
+// dumpHook, when set (tests), runs in Conns and Sweep before their dump,
+// with dumpMu held and mu not.
+var dumpHook func()
+
 var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO_UDP, lb.SCTP: unix.IPPROTO_SCTP}
 
 // Conns lists the connections of the NAT and FNAT services last applied,
 // sorted by service, client.
 func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
-	// The lock also serialises use of the netlink handle with Apply.
+	// On the dump handle, outside mu: an Apply does not wait for it.
+	d.dumpMu.Lock()
+	defer d.dumpMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	closed, services := d.closed, d.services // Apply replaces services, never edits them
+	d.mu.Unlock()
+	if closed {
 		return nil, errClosed
 	}
-	services := d.services
+	if dumpHook != nil {
+		dumpHook()
+	}
 	var out []Conn
 	for _, f := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		flows, err := d.nl.ConntrackTableList(netlink.ConntrackTable, f)
+		flows, err := d.dump.ConntrackTableList(netlink.ConntrackTable, f)
 		if err != nil {
 			return nil, fmt.Errorf("nft: conntrack: %w", err)
 		}

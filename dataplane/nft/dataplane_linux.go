@@ -38,6 +38,14 @@ type Dataplane struct {
 	nl  *netlink.Handle
 	nft knftables.Interface
 
+	// dump is a second netlink handle for the conntrack dumps of Conns
+	// and Sweep, which run under dumpMu and take mu only to read and
+	// record: a dump of a large table takes tens of milliseconds, and an
+	// Apply (a new master's claim) does not wait for it. Lock order:
+	// dumpMu, then mu.
+	dumpMu sync.Mutex
+	dump   *netlink.Handle
+
 	mu sync.Mutex
 	// nsMu is held for reading by Stats's nft processes, which run
 	// without mu, and for writing (after mu) by Close to release the
@@ -73,9 +81,11 @@ func New(cfg Config) (*Dataplane, error) {
 		if d.ns, err = netns.GetFromName(cfg.NetNS); err != nil {
 			return nil, fmt.Errorf("nft: namespace %s: %w", cfg.NetNS, err)
 		}
-		d.nl, err = netlink.NewHandleAt(d.ns)
-	} else {
-		d.nl, err = netlink.NewHandle()
+		if d.nl, err = netlink.NewHandleAt(d.ns); err == nil {
+			d.dump, err = netlink.NewHandleAt(d.ns)
+		}
+	} else if d.nl, err = netlink.NewHandle(); err == nil {
+		d.dump, err = netlink.NewHandle()
 	}
 	if err != nil {
 		d.closeNS()
@@ -98,6 +108,9 @@ func New(cfg Config) (*Dataplane, error) {
 func (d *Dataplane) closeNS() {
 	if d.nl != nil {
 		d.nl.Close()
+	}
+	if d.dump != nil {
+		d.dump.Close()
 	}
 	if d.ns >= 0 {
 		d.ns.Close()
@@ -229,10 +242,12 @@ func (d *Dataplane) Close() error {
 		return nil
 	}
 	err := d.Flush(context.Background())
+	d.dumpMu.Lock() // no dump in progress on the handle closed here
 	d.mu.Lock()
 	d.nsMu.Lock()
 	d.closeNS()
 	d.nsMu.Unlock()
 	d.mu.Unlock()
+	d.dumpMu.Unlock()
 	return err
 }

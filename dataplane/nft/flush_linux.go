@@ -167,18 +167,29 @@ func linger(cur, gone []goneBackend, next []lb.Service, now time.Time) []goneBac
 //
 // It returns how many servers it still watches.
 func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
+	// On the dump handle, outside mu (Conns): an Apply does not wait for
+	// the dump, and may change the watched servers meanwhile.
+	d.dumpMu.Lock()
+	defer d.dumpMu.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.closed || len(d.lingering) == 0 {
-		return len(d.lingering), nil
+		n := len(d.lingering)
+		d.mu.Unlock()
+		return n, nil
 	}
-	f := &sweepFilter{staleTo: staleTo{gone: d.lingering}, live: make([]bool, len(d.lingering))}
+	watch := slices.Clone(d.lingering)
+	d.mu.Unlock()
+	if dumpHook != nil {
+		dumpHook()
+	}
+	f := &sweepFilter{staleTo: staleTo{gone: watch}, live: make([]bool, len(watch))}
 	var errs error
 	for _, fam := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
 		if err := ctx.Err(); err != nil {
-			return len(d.lingering), err
+			errs = err
+			break
 		}
-		n, err := d.nl.ConntrackDeleteFilters(netlink.ConntrackTable, fam, f)
+		n, err := d.dump.ConntrackDeleteFilters(netlink.ConntrackTable, fam, f)
 		if err != nil {
 			errs = errors.Join(errs, fmt.Errorf("nft: sweep flows of removed real servers: %w", err))
 			continue
@@ -187,22 +198,30 @@ func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
 			d.log.Info("nft: flushed reset flows of removed real servers", "flows", n)
 		}
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if errs != nil {
 		return len(d.lingering), errs // a dump that failed proves no server flowless
 	}
-	var keep []goneBackend
+	// Forget what this sweep watched and found without flows, or past
+	// lingerMax; what an Apply added or brought back meanwhile is its own.
 	now := time.Now()
-	for k, g := range d.lingering {
+	d.lingering = slices.DeleteFunc(d.lingering, func(g goneBackend) bool {
+		k := slices.IndexFunc(watch, func(w goneBackend) bool {
+			return w.svc.Name == g.svc.Name && w.rs == g.rs && w.left.Equal(g.left)
+		})
 		switch {
+		case k < 0:
+			return false
 		case !f.live[k]:
+			return true
 		case now.Sub(g.left) >= lingerMax:
 			d.log.Info("nft: no longer watching the flows of a removed real server for resets", "service", g.svc.Name, "real_server", g.rs.String(), "left", g.left)
-		default:
-			keep = append(keep, g)
+			return true
 		}
-	}
-	d.lingering = keep
-	return len(keep), nil
+		return false
+	})
+	return len(d.lingering), nil
 }
 
 // Lingering is how many removed real servers Sweep watches: the daemon

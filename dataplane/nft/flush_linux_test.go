@@ -224,3 +224,58 @@ func TestLinger(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyDoesNotWaitForADump: Conns and Sweep dump the conntrack table
+// on a handle of their own, outside the lock Apply takes. An Apply (a new
+// master's claim) made while a dump is under way, held here by dumpHook,
+// completes without waiting for it; the dump then completes too.
+func TestApplyDoesNotWaitForADump(t *testing.T) {
+	x := natLab(t, "nftdmp", true)
+	dp := x.dataplane(t)
+	b1, b2 := backend("198.51.100.11:80", 1), backend("198.51.100.12:80", 1)
+	both := lb.Desired{Services: []lb.Service{natService(lb.NAT, "203.0.113.10", b1, b2)}}
+	apply(t, dp, both.Services...)
+	apply(t, dp, natService(lb.NAT, "203.0.113.10", b1)) // rs2 left: Sweep has one to watch
+	for _, tc := range []struct {
+		name string
+		dump func() error
+	}{
+		{"Sweep", func() error { _, err := dp.Sweep(ctx); return err }},
+		{"Conns", func() error { _, err := dp.Conns(ctx); return err }},
+	} {
+		entered, release := make(chan struct{}), make(chan struct{})
+		dumpHook = func() {
+			close(entered)
+			<-release
+		}
+		dumped := make(chan error, 1)
+		go func() { dumped <- tc.dump() }()
+		select {
+		case <-entered:
+		case <-time.After(5 * time.Second):
+			dumpHook = nil
+			t.Fatalf("%s never reached its dump", tc.name)
+		}
+		applied := make(chan error, 1)
+		go func() { applied <- dp.Apply(ctx, both) }()
+		waited := false
+		select {
+		case err := <-applied:
+			if err != nil {
+				t.Errorf("Apply during %s's dump: %v", tc.name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("Apply waited for %s's dump", tc.name)
+			waited = true
+		}
+		close(release)
+		if err := <-dumped; err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		dumpHook = nil
+		if waited {
+			<-applied
+		}
+		apply(t, dp, natService(lb.NAT, "203.0.113.10", b1))
+	}
+}
