@@ -64,23 +64,40 @@ func noStaleResetFlow(t *testing.T, method lb.Method) {
 	if len(reset) != 10 {
 		t.Fatalf("rr gave rs2 %d of 30 connections, want 10", len(reset))
 	}
+	expectClosed(t, dp, b2, reset)
+
+	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
+	stale := reachRS2(x, vip, reset)
+	if len(stale) > 0 {
+		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
+			len(stale), len(reset), stale)
+	}
+}
+
+// expectClosed fails the test unless conntrack holds the flow of every
+// client port in reset in CLOSE, bound to rs: the case under test.
+func expectClosed(t *testing.T, dp *Dataplane, rs lb.Backend, reset []uint16) {
+	t.Helper()
 	conns, err := dp.Conns(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := 0
 	for _, cn := range conns {
-		if cn.Real == b2.AddrPort() && cn.State == "CLOSE" && slices.Contains(reset, cn.Client.Port()) {
+		if cn.Real == rs.AddrPort() && cn.State == "CLOSE" && slices.Contains(reset, cn.Client.Port()) {
 			closed++
 		}
 	}
 	if closed != len(reset) {
 		t.Fatalf("conntrack holds %d of the %d flows rs2 reset in CLOSE bound to it, the case under test: %+v", closed, len(reset), conns)
 	}
+}
 
-	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
+// reachRS2 connects to vip from each client port in ports and lists those
+// that failed or were answered by rs2 ("port: answered by, error").
+func reachRS2(x *lab, vip string, ports []uint16) []string {
 	var stale []string
-	for _, p := range reset {
+	for _, p := range ports {
 		c, err := x.dialFrom(p, vip)
 		if err != nil {
 			stale = append(stale, fmt.Sprintf("%d: %v", p, err))
@@ -92,10 +109,7 @@ func noStaleResetFlow(t *testing.T, method lb.Method) {
 			stale = append(stale, fmt.Sprintf("%d: %q %v", p, srv, err))
 		}
 	}
-	if len(stale) > 0 {
-		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
-			len(stale), len(reset), stale)
-	}
+	return stale
 }
 
 // TestSweepResetAfterLeaving: a real server leaves the pool while
@@ -153,36 +167,12 @@ func sweepResetAfterLeaving(t *testing.T, method lb.Method) {
 		o.c.Close()
 		reset = append(reset, o.port)
 	}
-	conns, err := dp.Conns(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := 0
-	for _, cn := range conns {
-		if cn.Real == b2.AddrPort() && cn.State == "CLOSE" && slices.Contains(reset, cn.Client.Port()) {
-			closed++
-		}
-	}
-	if closed != len(reset) {
-		t.Fatalf("conntrack holds %d of the %d flows rs2 reset in CLOSE bound to it, the case under test: %+v", closed, len(reset), conns)
-	}
+	expectClosed(t, dp, b2, reset)
 
 	if _, err := dp.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var stale []string
-	for _, p := range reset {
-		c, err := x.dialFrom(p, vip)
-		if err != nil {
-			stale = append(stale, fmt.Sprintf("%d: %v", p, err))
-			continue
-		}
-		srv, err := c.get()
-		c.Close()
-		if err != nil || srv == "rs2" {
-			stale = append(stale, fmt.Sprintf("%d: %q %v", p, srv, err))
-		}
-	}
+	stale := reachRS2(x, vip, reset)
 	if len(stale) > 0 {
 		t.Errorf("%d of %d client ports whose flow rs2 reset after it left were not scheduled among rs1 and rs3 after a sweep (port: answered by, error): %v",
 			len(stale), len(reset), stale)
