@@ -26,23 +26,49 @@ import (
 // a new connection from each of those ports must be scheduled among the
 // real servers in the pool. The removed real server stays up here, so a
 // stale binding shows as its answer rather than as a refusal.
-func TestNoStaleResetFlow(t *testing.T) {
+func TestNoStaleResetFlow(t *testing.T) { forNATs(t, "nftrst", noStaleResetFlow) }
+
+// forNATs runs test for NAT and FNAT, each in its natLab (prefix and the
+// method's initial) with rr over rs1-rs3 behind 203.0.113.10:80.
+func forNATs(t *testing.T, prefix string, test func(t *testing.T, method lb.Method, x *lab, dp *Dataplane, b1, b2, b3 lb.Backend)) {
 	for _, m := range []lb.Method{lb.NAT, lb.FNAT} {
-		t.Run(m.String(), func(t *testing.T) { noStaleResetFlow(t, m) })
+		t.Run(m.String(), func(t *testing.T) {
+			x := natLab(t, prefix+strings.ToLower(m.String())[:1], m == lb.NAT)
+			dp := x.dataplane(t)
+			b1, b2, b3 := backend("198.51.100.11:80", 1), backend("198.51.100.12:80", 1), backend("198.51.100.13:80", 1)
+			apply(t, dp, natService(m, "203.0.113.10", b1, b2, b3))
+			test(t, m, x, dp, b1, b2, b3)
+		})
 	}
 }
 
-func noStaleResetFlow(t *testing.T, method lb.Method) {
-	x := natLab(t, "nftrst"+strings.ToLower(method.String())[:1], method == lb.NAT)
-	dp := x.dataplane(t)
-	b1, b2, b3 := backend("198.51.100.11:80", 1), backend("198.51.100.12:80", 1), backend("198.51.100.13:80", 1)
+func noStaleResetFlow(t *testing.T, method lb.Method, x *lab, dp *Dataplane, b1, b2, b3 lb.Backend) {
 	vip := "203.0.113.10:80"
-	apply(t, dp, natService(method, "203.0.113.10", b1, b2, b3))
 
-	// 30 connections from fixed client ports, one request each: rr gives
-	// rs2 ten, which it then resets.
-	var reset []uint16
-	for p := uint16(41000); p < 41030; p++ {
+	// rs2's ten connections of 30, which it then resets.
+	reset := resetByRS2(t, rs2Conns(t, x, vip, 41000))
+	expectClosed(t, dp, b2, reset)
+
+	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
+	stale := reachRS2(x, vip, reset)
+	if len(stale) > 0 {
+		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
+			len(stale), len(reset), stale)
+	}
+}
+
+// rs2Conn is a client's connection to rs2 and its port.
+type rs2Conn struct {
+	port uint16
+	c    *conn
+}
+
+// rs2Conns opens 30 connections to vip from the client ports from to
+// from+29, one request each, and keeps open the ten rr gives rs2.
+func rs2Conns(t *testing.T, x *lab, vip string, from uint16) []rs2Conn {
+	t.Helper()
+	var kept []rs2Conn
+	for p := from; p < from+30; p++ {
 		c, err := x.dialFrom(p, vip)
 		if err != nil {
 			t.Fatalf("port %d: %v", p, err)
@@ -55,23 +81,27 @@ func noStaleResetFlow(t *testing.T, method lb.Method) {
 			c.Close()
 			continue
 		}
-		if _, err := c.request("/reset"); !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("port %d: rs2 was asked to reset the connection; the client got %v, want a reset", p, err)
-		}
-		c.Close()
-		reset = append(reset, p)
+		kept = append(kept, rs2Conn{p, c})
 	}
-	if len(reset) != 10 {
-		t.Fatalf("rr gave rs2 %d of 30 connections, want 10", len(reset))
+	if len(kept) != 10 {
+		t.Fatalf("rr gave rs2 %d of 30 connections, want 10", len(kept))
 	}
-	expectClosed(t, dp, b2, reset)
+	return kept
+}
 
-	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
-	stale := reachRS2(x, vip, reset)
-	if len(stale) > 0 {
-		t.Errorf("%d of %d client ports whose flow rs2 had reset were not scheduled among rs1 and rs3 after rs2 left (port: answered by, error): %v",
-			len(stale), len(reset), stale)
+// resetByRS2 has rs2 reset each connection of cs (a request it answers
+// with a reset) and returns their client ports.
+func resetByRS2(t *testing.T, cs []rs2Conn) []uint16 {
+	t.Helper()
+	var ports []uint16
+	for _, o := range cs {
+		if _, err := o.c.request("/reset"); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("port %d: rs2 was asked to reset the connection; the client got %v, want a reset", o.port, err)
+		}
+		o.c.Close()
+		ports = append(ports, o.port)
 	}
+	return ports
 }
 
 // expectClosed fails the test unless conntrack holds the flow of every
@@ -118,55 +148,18 @@ func reachRS2(x *lab, vip string, ports []uint16) []string {
 // Each becomes a CLOSE entry bound to it, which a client reusing the port
 // within 10 s would follow; Sweep deletes them, and forgets the server
 // once no flow to it is left.
-func TestSweepResetAfterLeaving(t *testing.T) {
-	for _, m := range []lb.Method{lb.NAT, lb.FNAT} {
-		t.Run(m.String(), func(t *testing.T) { sweepResetAfterLeaving(t, m) })
-	}
-}
+func TestSweepResetAfterLeaving(t *testing.T) { forNATs(t, "nftswp", sweepResetAfterLeaving) }
 
-func sweepResetAfterLeaving(t *testing.T, method lb.Method) {
-	x := natLab(t, "nftswp"+strings.ToLower(method.String())[:1], method == lb.NAT)
-	dp := x.dataplane(t)
-	b1, b2, b3 := backend("198.51.100.11:80", 1), backend("198.51.100.12:80", 1), backend("198.51.100.13:80", 1)
+func sweepResetAfterLeaving(t *testing.T, method lb.Method, x *lab, dp *Dataplane, b1, b2, b3 lb.Backend) {
 	vip := "203.0.113.10:80"
-	apply(t, dp, natService(method, "203.0.113.10", b1, b2, b3))
 
-	// 30 connections from fixed client ports; rs2's ten stay open.
-	type open struct {
-		port uint16
-		c    *conn
-	}
-	var kept []open
-	for p := uint16(42000); p < 42030; p++ {
-		c, err := x.dialFrom(p, vip)
-		if err != nil {
-			t.Fatalf("port %d: %v", p, err)
-		}
-		srv, err := c.get()
-		if err != nil {
-			t.Fatalf("port %d: %v", p, err)
-		}
-		if srv != "rs2" {
-			c.Close()
-			continue
-		}
-		kept = append(kept, open{p, c})
-	}
-	if len(kept) != 10 {
-		t.Fatalf("rr gave rs2 %d of 30 connections, want 10", len(kept))
-	}
+	// rs2's ten connections of 30 stay open.
+	kept := rs2Conns(t, x, vip, 42000)
 	apply(t, dp, natService(method, "203.0.113.10", b1, b3))
 	if n := dp.Lingering(); n != 1 {
 		t.Fatalf("%d removed real servers watched, want rs2", n)
 	}
-	var reset []uint16
-	for _, o := range kept {
-		if _, err := o.c.request("/reset"); !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("port %d: rs2 was asked to reset the connection; the client got %v, want a reset", o.port, err)
-		}
-		o.c.Close()
-		reset = append(reset, o.port)
-	}
+	reset := resetByRS2(t, kept)
 	expectClosed(t, dp, b2, reset)
 
 	if _, err := dp.Sweep(ctx); err != nil {
