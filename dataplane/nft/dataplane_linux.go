@@ -43,8 +43,9 @@ type Dataplane struct {
 	// record: a dump of a large table takes tens of milliseconds, and an
 	// Apply (a new master's claim) does not wait for it. Lock order:
 	// dumpMu, then mu.
-	dumpMu sync.Mutex
-	dump   *netlink.Handle
+	dumpMu    sync.Mutex
+	dump      *netlink.Handle
+	nextSweep time.Time // the earliest next sweep's dump (sweepShare); under dumpMu
 
 	mu sync.Mutex
 	// nsMu is held for reading by Stats's nft processes, which run
