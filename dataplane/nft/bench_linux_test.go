@@ -4,7 +4,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -56,4 +62,46 @@ func TestBenchApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("applied:\n%s", dp.lastTx)
+}
+
+// TestBenchSweepDump is not a test: it measures what one Sweep costs on a
+// director whose conntrack table holds VIGIL_BENCH_FLOWS established
+// flows (none of them a watched server's), the figure sweepShare rests on
+// (docs/benchmarks.md). Run as root:
+//
+//	VIGIL_BENCH_FLOWS=60000 go test -run TestBenchSweepDump -v ./dataplane/nft/
+func TestBenchSweepDump(t *testing.T) {
+	flows, err := strconv.Atoi(helperEnv(t, "VIGIL_BENCH_FLOWS", "the sweep's cost in docs/benchmarks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := natLab(t, "nftcb", true)
+	dp := x.dataplane(t)
+	for i := range flows {
+		client := net.IPv4(203, 0, 113, byte(100+i/50000)).To4()
+		fl := &netlink.ConntrackFlow{FamilyType: unix.AF_INET, TimeOut: 600, ProtoInfo: &netlink.ProtoInfoTCP{State: 3}}
+		fl.Forward = netlink.IPTuple{SrcIP: client, DstIP: net.IPv4(203, 0, 113, 10), Protocol: unix.IPPROTO_TCP, SrcPort: uint16(10000 + i%50000), DstPort: 80}
+		fl.Reverse = netlink.IPTuple{SrcIP: net.IPv4(198, 51, 100, 11), DstIP: client, Protocol: unix.IPPROTO_TCP, SrcPort: 80, DstPort: fl.Forward.SrcPort}
+		if err := dp.nl.ConntrackCreate(netlink.ConntrackTable, unix.AF_INET, fl); err != nil {
+			t.Fatalf("flow %d: %v (nf_conntrack_max?)", i, err)
+		}
+	}
+	gone := goneBackend{svc: natService(lb.NAT, "203.0.113.10", backend("198.51.100.12:80", 1)), rs: netip.MustParseAddrPort("198.51.100.12:80"), left: time.Now()}
+	var ru0, ru1 syscall.Rusage
+	for range 5 {
+		dp.mu.Lock()
+		dp.lingering = []goneBackend{gone}
+		dp.mu.Unlock()
+		dp.nextSweep = time.Time{}
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		start := time.Now()
+		if _, err := dp.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		t.Logf("sweep of %d flows: %v wall, %v CPU (%.1f µs a flow); next sweep %v later", flows, took.Round(time.Millisecond), cpu.Round(time.Millisecond),
+			float64(cpu.Microseconds())/float64(flows), dp.nextSweep.Sub(start).Round(time.Millisecond))
+	}
 }
