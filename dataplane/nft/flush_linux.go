@@ -115,12 +115,12 @@ func (f *sweepFilter) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
 const lingerMax = 10 * time.Minute
 
 // sweepShare bounds the CPU sweeps take: after a sweep whose dump took t,
-// the next one waits 1/sweepShare × t (a twentieth of a core at most). A
-// dump costs about 4 µs of CPU per flow in the table (60,000 flows: 220 to
-// 350 ms, measured 2026-12-06 with this package's netlink reader), so a
+// the next one starts no sooner than sweepShare × t after it began (a
+// twentieth of a core at most). A dump costs about 4 µs of CPU per flow
+// in the table (60,000 flows: 229 to 382 ms, TestBenchSweepDump), so a
 // table of 1,000 flows is swept at every 2 s tick and one of 100,000
-// about every 10 s: a client reusing a reset flow's port within 10 s may
-// still meet it there.
+// about every 8 s: a client reusing a reset flow's port within that time
+// may still meet it there.
 const sweepShare = 20
 
 // linger is the backends Sweep watches after an Apply at now that removed
