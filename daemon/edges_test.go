@@ -62,7 +62,9 @@ type fakeHost struct {
 	// lingering is the fake data plane's count of removed real servers
 	// it watches; each Sweep lowers it by one.
 	lingering int
-	nextFd    int
+	// connsDelay is how long the fake data plane's Conns takes.
+	connsDelay time.Duration
+	nextFd     int
 	// sent counts the adverts sent; with quiet they are not recorded in
 	// ops (which allocates: TestRunSteadyStateAllocations).
 	sent  int
@@ -522,6 +524,11 @@ func (d fakeDataplane) Apply(_ context.Context, des lb.Desired) error {
 func (d fakeDataplane) Flush(context.Context) error { d.h.do("nft flush"); return nil }
 func (d fakeDataplane) Close() error                { return nil }
 func (d fakeDataplane) Conns(context.Context) ([]nft.Conn, error) {
+	d.h.mu.Lock()
+	d.h.asked["nft conns"]++
+	delay := d.h.connsDelay
+	d.h.mu.Unlock()
+	time.Sleep(delay)
 	return nil, nil
 }
 func (d fakeDataplane) Sweep(context.Context) (int, error) {

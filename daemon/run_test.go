@@ -854,3 +854,55 @@ func TestTickSweepsFlows(t *testing.T) {
 	}
 	r.stop()
 }
+
+// TestCountSpacedByItsCost: the lc/wlc connection count, which reads the
+// whole conntrack table, runs at a tick once countShare × the last
+// count's duration has passed since it began, and not before: a count
+// that took 100 ms is not made again for 2 s.
+func TestCountSpacedByItsCost(t *testing.T) {
+	r := startRun(t, strings.Replace(lbConf, "lb_algo rr", "lb_algo wlc", 1), Options{})
+	counts := func() int {
+		r.h.mu.Lock()
+		defer r.h.mu.Unlock()
+		return r.h.asked["nft conns"]
+	}
+	last := func() (from time.Time, took time.Duration, counting bool) {
+		r.call(func(time.Time) { from, took, counting = r.d.bal.countFrom, r.d.bal.countTook, r.d.bal.counting })
+		return
+	}
+	r.h.mu.Lock()
+	r.h.connsDelay = 100 * time.Millisecond
+	r.h.mu.Unlock()
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("state %v, want MASTER", st)
+	}
+	// Ticks until a count of 100 ms is back.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, took, counting := last(); took >= 100*time.Millisecond && !counting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no count back within 10 s (%d made)", counts())
+		}
+		r.advance(periodicInterval)
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := counts()
+	began := time.Now()
+	for range 3 {
+		r.advance(periodicInterval)
+	}
+	if got := counts(); got != n && time.Since(began) < countShare*90*time.Millisecond {
+		t.Errorf("%d counts after three ticks right after a 100 ms count, want %d: the next waits %d times its duration", got, n, countShare)
+	}
+	from, took, _ := last()
+	time.Sleep(time.Until(from.Add(countShare*took + 5*time.Millisecond)))
+	r.advance(periodicInterval)
+	for deadline := time.Now().Add(5 * time.Second); counts() == n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no count at a tick %v after a count of %v", time.Since(from), took)
+		}
+	}
+	r.stop()
+}
