@@ -22,9 +22,13 @@ type goneBackend struct {
 	left time.Time // when it left (lingering backends)
 }
 
-// removedBackends lists the NAT and FNAT backends that old had and next
-// has not (in Backends or Draining). DR keeps no flow state.
-func removedBackends(old, next []lb.Service) []goneBackend {
+// same reports whether g and o are the same real server of the same
+// service.
+func (g goneBackend) same(o goneBackend) bool { return g.svc.Name == o.svc.Name && g.rs == o.rs }
+
+// keptIn is, by service name, the backends next has (in Backends or
+// Draining).
+func keptIn(next []lb.Service) map[string]map[netip.AddrPort]bool {
 	keep := map[string]map[netip.AddrPort]bool{}
 	for _, s := range next {
 		m := map[netip.AddrPort]bool{}
@@ -35,6 +39,13 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 		}
 		keep[s.Name] = m
 	}
+	return keep
+}
+
+// removedBackends lists the NAT and FNAT backends that old had and next
+// has not (in Backends or Draining). DR keeps no flow state.
+func removedBackends(old, next []lb.Service) []goneBackend {
+	keep := keptIn(next)
 	var out []goneBackend
 	for _, s := range old {
 		if s.Method == lb.DR {
@@ -129,21 +140,8 @@ const sweepShare = 20
 // established flows alone; until they are gone, the backend may still
 // reset them.
 func linger(cur, gone []goneBackend, next []lb.Service, now time.Time) []goneBackend {
-	back := func(g goneBackend) bool {
-		for _, s := range next {
-			if s.Name != g.svc.Name {
-				continue
-			}
-			for _, list := range [][]lb.Backend{s.Backends, s.Draining} {
-				for _, b := range list {
-					if b.AddrPort() == g.rs {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
+	keep := keptIn(next)
+	back := func(g goneBackend) bool { return keep[g.svc.Name][g.rs] }
 	var out []goneBackend
 	for _, g := range cur {
 		if !back(g) {
@@ -151,8 +149,7 @@ func linger(cur, gone []goneBackend, next []lb.Service, now time.Time) []goneBac
 		}
 	}
 	for _, g := range gone {
-		dup := slices.ContainsFunc(out, func(o goneBackend) bool { return o.svc.Name == g.svc.Name && o.rs == g.rs })
-		if !dup && !back(g) {
+		if !slices.ContainsFunc(out, g.same) && !back(g) {
 			g.left = now
 			out = append(out, g)
 		}
@@ -217,9 +214,7 @@ func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
 	// lingerMax; what an Apply added or brought back meanwhile is its own.
 	now := time.Now()
 	d.lingering = slices.DeleteFunc(d.lingering, func(g goneBackend) bool {
-		k := slices.IndexFunc(watch, func(w goneBackend) bool {
-			return w.svc.Name == g.svc.Name && w.rs == g.rs && w.left.Equal(g.left)
-		})
+		k := slices.IndexFunc(watch, func(w goneBackend) bool { return w.same(g) && w.left.Equal(g.left) })
 		switch {
 		case k < 0:
 			return false
