@@ -150,7 +150,6 @@ func (s *Socket) setup(ifname string, opts Options) error {
 			{"TOS", unix.IPPROTO_IP, unix.IP_TOS, tosNetworkControl},
 			{"TTL", unix.IPPROTO_IP, unix.IP_TTL, hopLimit},
 			{"multicast TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, hopLimit},
-			{"multicast loop", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0},
 			{"control messages", unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 		}
 	} else {
@@ -165,7 +164,11 @@ func (s *Socket) setup(ifname string, opts Options) error {
 			{"hop limit messages", unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1},
 		}
 	}
-	if err := unix.BindToDevice(fd, ifname); err != nil {
+	if s.fam == inet.IPv4 {
+		if err := sendVia(fd, ifname, s.ifi.Index); err != nil {
+			return err
+		}
+	} else if err := unix.BindToDevice(fd, ifname); err != nil {
 		return fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, err)
 	}
 	if opts.ReadBuffer > 0 {
@@ -176,13 +179,24 @@ func (s *Socket) setup(ifname string, opts Options) error {
 			return fmt.Errorf("%s: %w", o.what, err)
 		}
 	}
-	if s.fam == inet.IPv4 {
-		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(s.ifi.Index)}); err != nil {
-			return fmt.Errorf("multicast interface: %w", err)
-		}
-	}
 	if opts.Multicast {
 		return s.JoinGroup()
+	}
+	return nil
+}
+
+// sendVia makes the IPv4 socket fd send out of ifname (index) only, its
+// multicast included, and not loop its own multicast back: the VRRP
+// socket's setting and sendOwn's socket's alike.
+func sendVia(fd int, ifname string, index int) error {
+	if err := unix.BindToDevice(fd, ifname); err != nil {
+		return fmt.Errorf("SO_BINDTODEVICE %s: %w", ifname, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0); err != nil {
+		return fmt.Errorf("multicast loop: %w", err)
+	}
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(index)}); err != nil {
+		return fmt.Errorf("multicast interface: %w", err)
 	}
 	return nil
 }
@@ -419,9 +433,7 @@ func (s *Socket) openOwn(ifname string) {
 	if err != nil {
 		return
 	}
-	if unix.BindToDevice(fd, ifname) != nil ||
-		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0) != nil ||
-		unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(s.ifi.Index)}) != nil {
+	if sendVia(fd, ifname, s.ifi.Index) != nil {
 		unix.Close(fd)
 		return
 	}
@@ -432,14 +444,24 @@ func (s *Socket) openOwn(ifname string) {
 	s.omsg.Namelen = unix.SizeofSockaddrInet4
 	s.oiov[0].Base = &s.ohdr[0]
 	s.oiov[0].SetLen(len(s.ohdr))
+	// The fields every advert's header shares, written once: the
+	// kernel's header on the other path has them too (TOS network
+	// control, TTL 255, don't fragment, protocol 112). The checksum stays
+	// zero: the kernel computes it.
+	h := &s.ohdr
+	h[0] = 0x45 // version 4, 5 words: no options
+	h[1] = tosNetworkControl
+	binary.BigEndian.PutUint16(h[6:8], 0x4000) // DF
+	h[8] = hopLimit
+	h[9] = Protocol
 	var seed [2]byte
 	_, _ = unix.Getrandom(seed[:], 0)
 	s.ownID = binary.NativeEndian.Uint16(seed[:])
 }
 
 // sendOwn sends an IPv4 advert with the header written here (IPPROTO_RAW
-// implies IP_HDRINCL), the header the kernel builds on the other path:
-// TOS network control, TTL 255, don't fragment, protocol 112. The kernel
+// implies IP_HDRINCL): openOwn's fixed fields, the length, an
+// identification and the addresses. The kernel
 // still routes it, runs the host's netfilter OUTPUT and POSTROUTING hooks
 // on it and fills in its length and checksum; what it skips is the work
 // of building the header (the identification hash, the append and copy of
@@ -449,8 +471,6 @@ func (s *Socket) openOwn(ifname string) {
 // (docs/benchmarks.md, footprint).
 func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
 	h := &s.ohdr
-	h[0] = 0x45 // version 4, 5 words: no options
-	h[1] = tosNetworkControl
 	binary.BigEndian.PutUint16(h[2:4], uint16(len(h)+len(payload)))
 	// Non-zero, so the kernel keeps it: an atomic datagram's
 	// identification need not be unique (RFC 6864 section 4.1).
@@ -459,10 +479,6 @@ func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
 		s.ownID = 1
 	}
 	binary.BigEndian.PutUint16(h[4:6], s.ownID)
-	binary.BigEndian.PutUint16(h[6:8], 0x4000) // DF
-	h[8] = hopLimit
-	h[9] = Protocol
-	h[10], h[11] = 0, 0 // the kernel computes the checksum
 	a, b := src.As4(), dst.As4()
 	copy(h[12:16], a[:])
 	copy(h[16:20], b[:])

@@ -142,10 +142,10 @@ func (s *Set) Armed() time.Time { return s.armed }
 // Run calls body with each batch of ready events until body returns stop,
 // or a wait fails (its error). The tags are a socket's (what Add was
 // given), TagWake, and TagTimer once the armed deadline has passed (alone,
-// or after the sockets' events when its side woke late: runTimer). body runs on one of two goroutines, never on both at once: the
-// caller's, parked on the epoll instance (sockets and Wakes), and one
-// parked on the timerfd. The loop's own work, Arm included, belongs in
-// body.
+// or after the sockets' events when its side woke late: runTimer). body
+// runs on one of two goroutines, never on both at once: the caller's,
+// parked on the epoll instance (sockets and Wakes), and one parked on the
+// timerfd. The loop's own work, Arm included, belongs in body.
 //
 // Why two: a VRRP master at advert_int 10 ms wakes only for its deadline.
 // Parked on the epoll instance with the timerfd in it, each wake-up took an
