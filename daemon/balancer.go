@@ -14,6 +14,7 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/dataplane/nft"
+	"vigil/internal/pace"
 	"vigil/lb"
 	"vigil/notify"
 	"vigil/vrrp"
@@ -48,10 +49,9 @@ type balancer struct {
 	// approximations is under way off the loop.
 	counting bool
 	counts   chan map[string]map[netip.AddrPort]int
-	// countFrom is when the last count started and countTook how long it
-	// took to come back (countShare).
-	countFrom time.Time
-	countTook time.Duration
+	// countPace spaces the counts: each reads the whole conntrack table
+	// (package pace). Started by countConns, ended by counted.
+	countPace pace.Spacer
 	// sweeping is set while a sweep of the data plane's flows runs off
 	// the loop (sweepFlows).
 	sweeping atomic.Bool
@@ -507,14 +507,6 @@ func (b *balancer) needsCounts() []lb.ServiceConfig {
 	return out
 }
 
-// countShare bounds the CPU the lc/wlc/sed/nq counts take: after a count
-// that took t to come back, the next starts no sooner than countShare × t
-// after it (a twentieth of a core at most). A count reads the whole
-// conntrack table, about 4 µs of CPU a flow (docs/benchmarks.md: 60,000
-// flows, 229 to 382 ms), so a table of 1,000 flows is counted at every
-// 2 s tick and one of 100,000 about every 8 s.
-const countShare = 20
-
 // countConns starts a conntrack count off the loop (listing conntrack can
 // take a while on a busy director); the loop receives it on b.counts.
 func (d *Daemon) countConns(ctx context.Context) {
@@ -523,10 +515,11 @@ func (d *Daemon) countConns(ctx context.Context) {
 		return
 	}
 	now := time.Now() // the real clock: what a count costs is real time
-	if !b.countFrom.IsZero() && now.Sub(b.countFrom) < countShare*b.countTook {
+	if !b.countPace.Due(now) {
 		return
 	}
-	b.counting, b.countFrom = true, now
+	b.counting = true
+	b.countPace.Begin(now)
 	dp, ch := b.dp, b.counts
 	go func() {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -576,7 +569,7 @@ func (d *Daemon) counted(counts map[string]map[netip.AddrPort]int) {
 		return
 	}
 	b.counting = false
-	b.countTook = time.Since(b.countFrom)
+	b.countPace.End(time.Now())
 	for _, s := range b.needsCounts() {
 		m := counts[s.Name()]
 		if m == nil {

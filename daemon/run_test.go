@@ -21,6 +21,7 @@ import (
 	"vigil/config"
 	"vigil/control"
 	"vigil/internal/inet"
+	"vigil/internal/pace"
 	"vigil/netio"
 	"vigil/vrrp"
 	"vigil/vrrp/wire"
@@ -856,7 +857,7 @@ func TestTickSweepsFlows(t *testing.T) {
 }
 
 // TestCountSpacedByItsCost: the lc/wlc connection count, which reads the
-// whole conntrack table, runs at a tick once countShare × the last
+// whole conntrack table, runs at a tick once pace.Share × the last
 // count's duration has passed since it began, and not before: a count
 // that took 100 ms is not made again for 2 s.
 func TestCountSpacedByItsCost(t *testing.T) {
@@ -866,8 +867,10 @@ func TestCountSpacedByItsCost(t *testing.T) {
 		defer r.h.mu.Unlock()
 		return r.h.asked["nft conns"]
 	}
-	last := func() (from time.Time, took time.Duration, counting bool) {
-		r.call(func(time.Time) { from, took, counting = r.d.bal.countFrom, r.d.bal.countTook, r.d.bal.counting })
+	last := func() (next time.Time, took time.Duration, counting bool) {
+		r.call(func(time.Time) {
+			next, took, counting = r.d.bal.countPace.Next(), r.d.bal.countPace.Took(), r.d.bal.counting
+		})
 		return
 	}
 	r.h.mu.Lock()
@@ -893,15 +896,15 @@ func TestCountSpacedByItsCost(t *testing.T) {
 	for range 3 {
 		r.advance(periodicInterval)
 	}
-	if got := counts(); got != n && time.Since(began) < countShare*90*time.Millisecond {
-		t.Errorf("%d counts after three ticks right after a 100 ms count, want %d: the next waits %d times its duration", got, n, countShare)
+	if got := counts(); got != n && time.Since(began) < pace.Share*90*time.Millisecond {
+		t.Errorf("%d counts after three ticks right after a 100 ms count, want %d: the next waits %d times its duration", got, n, pace.Share)
 	}
-	from, took, _ := last()
-	time.Sleep(time.Until(from.Add(countShare*took + 5*time.Millisecond)))
+	next, took, _ := last()
+	time.Sleep(time.Until(next.Add(5 * time.Millisecond)))
 	r.advance(periodicInterval)
 	for deadline := time.Now().Add(5 * time.Second); counts() == n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no count at a tick %v after a count of %v", time.Since(from), took)
+			t.Fatalf("no count at a tick %v after the next count was due (the last took %v)", time.Since(next), took)
 		}
 	}
 	r.stop()

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/internal/inet"
+	"vigil/internal/pace"
 	"vigil/lb"
 )
 
@@ -66,7 +67,7 @@ func TestBenchApply(t *testing.T) {
 
 // TestBenchSweepDump is not a test: it measures what one Sweep costs on a
 // director whose conntrack table holds VIGIL_BENCH_FLOWS established
-// flows (none of them a watched server's), the figure sweepShare rests on
+// flows (none of them a watched server's), the figure package pace rests on
 // (docs/benchmarks.md). Run as root:
 //
 //	VIGIL_BENCH_FLOWS=60000 go test -run TestBenchSweepDump -v ./dataplane/nft/
@@ -92,7 +93,7 @@ func TestBenchSweepDump(t *testing.T) {
 		dp.mu.Lock()
 		dp.lingering = []goneBackend{gone}
 		dp.mu.Unlock()
-		dp.nextSweep = time.Time{}
+		dp.sweepPace = pace.Spacer{}
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		start := time.Now()
 		if _, err := dp.Sweep(ctx); err != nil {
@@ -102,6 +103,6 @@ func TestBenchSweepDump(t *testing.T) {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 		t.Logf("sweep of %d flows: %v wall, %v CPU (%.1f µs a flow); next sweep %v later", flows, took.Round(time.Millisecond), cpu.Round(time.Millisecond),
-			float64(cpu.Microseconds())/float64(flows), dp.nextSweep.Sub(start).Round(time.Millisecond))
+			float64(cpu.Microseconds())/float64(flows), dp.sweepPace.Next().Sub(start).Round(time.Millisecond))
 	}
 }

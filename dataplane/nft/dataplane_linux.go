@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/knftables"
 
 	"vigil/internal/nsthread"
+	"vigil/internal/pace"
 	"vigil/lb"
 )
 
@@ -45,7 +46,7 @@ type Dataplane struct {
 	// dumpMu, then mu.
 	dumpMu    sync.Mutex
 	dump      *netlink.Handle
-	nextSweep time.Time // the earliest next sweep's dump (sweepShare); under dumpMu
+	sweepPace pace.Spacer // Sweep's dumps; under dumpMu
 
 	mu sync.Mutex
 	// nsMu is held for reading by Stats's nft processes, which run

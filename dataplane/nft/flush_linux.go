@@ -125,15 +125,6 @@ func (f *sweepFilter) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
 // that fails its checks and then dies or is restarted.
 const lingerMax = 10 * time.Minute
 
-// sweepShare bounds the CPU sweeps take: after a sweep whose dump took t,
-// the next one starts no sooner than sweepShare × t after it began (a
-// twentieth of a core at most). A dump costs about 4 µs of CPU per flow
-// in the table (60,000 flows: 229 to 382 ms, TestBenchSweepDump), so a
-// table of 1,000 flows is swept at every 2 s tick and one of 100,000
-// about every 8 s: a client reusing a reset flow's port within that time
-// may still meet it there.
-const sweepShare = 20
-
 // linger is the backends Sweep watches after an Apply at now that removed
 // gone: those it watched and those that left now, but not one that is back
 // in its service (next), each once. flushGone leaves a removed backend's
@@ -167,8 +158,10 @@ func linger(cur, gone []goneBackend, next []lb.Service, now time.Time) []goneBac
 // of being scheduled afresh (staleTo). A server is forgotten once no flow
 // to it is left, when it is back in its service, or lingerMax after it
 // left. The daemon calls it every 2 s (with its MAC refresh): a conntrack
-// dump while a server lingers, at most every 2 s and no more often than
-// sweepShare allows, nothing otherwise.
+// dump while a server lingers, at most every 2 s and paced to a twentieth
+// of a core (package pace: a table of 100,000 flows is swept about every
+// 8 s, and a client reusing a reset flow's port within that time may
+// still meet it there), nothing otherwise.
 //
 // It returns how many servers it still watches.
 func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
@@ -177,7 +170,7 @@ func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
 	d.dumpMu.Lock()
 	defer d.dumpMu.Unlock()
 	d.mu.Lock()
-	if d.closed || len(d.lingering) == 0 || time.Now().Before(d.nextSweep) {
+	if d.closed || len(d.lingering) == 0 || !d.sweepPace.Due(time.Now()) {
 		n := len(d.lingering)
 		d.mu.Unlock()
 		return n, nil
@@ -187,8 +180,8 @@ func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
 	if dumpHook != nil {
 		dumpHook()
 	}
-	start := time.Now()
-	defer func() { d.nextSweep = start.Add(sweepShare * time.Since(start)) }() // under dumpMu, as it is read
+	d.sweepPace.Begin(time.Now())
+	defer func() { d.sweepPace.End(time.Now()) }() // under dumpMu, as it is read
 	f := &sweepFilter{staleTo: staleTo{gone: watch}, live: make([]bool, len(watch))}
 	var errs error
 	for _, fam := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/pace"
 	"vigil/lb"
 )
 
@@ -160,7 +161,7 @@ func sweepResetAfterLeaving(t *testing.T, method lb.Method, x *lab, dp *Dataplan
 		t.Fatalf("%d removed real servers watched, want rs2", n)
 	}
 	// While its connections are established, rs2 stays watched; a sweep
-	// right after one does not read the table again (sweepShare).
+	// right after one does not read the table again (package pace).
 	if n, err := dp.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep with rs2's connections established: %d watched, %v; want rs2", n, err)
 	}
@@ -169,12 +170,12 @@ func sweepResetAfterLeaving(t *testing.T, method lb.Method, x *lab, dp *Dataplan
 	_, err := dp.Sweep(ctx)
 	dumpHook = nil
 	if err != nil || dumps != 0 {
-		t.Errorf("a sweep right after one: %d dumps, %v; want none (the next waits %d times the last dump)", dumps, err, sweepShare)
+		t.Errorf("a sweep right after one: %d dumps, %v; want none (the next waits %d times the last dump)", dumps, err, pace.Share)
 	}
 	reset := resetByRS2(t, kept)
 	expectClosed(t, dp, b2, reset)
 
-	dp.nextSweep = time.Time{} // the budget spent above
+	dp.sweepPace = pace.Spacer{} // the budget spent above
 	if _, err := dp.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func sweepResetAfterLeaving(t *testing.T, method lb.Method, x *lab, dp *Dataplan
 		t.Errorf("%d of %d client ports whose flow rs2 reset after it left were not scheduled among rs1 and rs3 after a sweep (port: answered by, error): %v",
 			len(stale), len(reset), stale)
 	}
-	dp.nextSweep = time.Time{} // the budget spent
+	dp.sweepPace = pace.Spacer{} // the budget spent
 	if n, err := dp.Sweep(ctx); err != nil || n != 0 {
 		t.Errorf("second sweep: %d servers still watched, %v; want none left (no flow to rs2)", n, err)
 	}
