@@ -12,7 +12,9 @@
 # `floor-go` or `floor-c`: the wake-up floors of bench/wakefloor, a 10 ms
 # timerfd deadline waited for as vigil's loop waits (Go, parked in the
 # runtime's poller) or as keepalived's does (C, epoll_wait), with nothing
-# else done (built here; floor-c needs cc). VIGIL_CONC_PIN=CPU pins every
+# else done (built here; floor-c needs cc); `uring-N` (bench/wakefloor/uring):
+# adverts queued N at a time in the kernel through io_uring, the design
+# measured and not taken (docs/benchmarks.md). VIGIL_CONC_PIN=CPU pins every
 # thread of every process to CPU (taskset) once started. The windows
 # start VIGIL_CONC_SETTLE seconds (default 30) after the starts: a vigil's
 # first seconds carry its start's one-off work (the forced collection,
@@ -50,6 +52,15 @@ for k in "${!IMPLS[@]}"; do
 	esac
 	n0=fc${k}0$tag n1=fc${k}1$tag
 	pairlab_add "$n0" "$n1" "fc$k"
+	case $impl in
+	uring-*)
+		[ -x "$dir/uring" ] || (cd "$root" && go build -o "$dir/uring" ./bench/wakefloor/uring)
+		ip netns exec "$n0" "$dir/uring" "fc${k}0" "${impl#uring-}" >"$dir/log$k" 2>&1 &
+		pids[$k]=$!
+		echo "${pids[$k]}" >"$dir/m$k.pid"
+		continue
+		;;
+	esac
 	cat >"$dir/k$k.conf" <<CONF
 vrrp_instance VI_1 {
   interface fc${k}0
