@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"vigil/internal/testenv"
 )
 
 // listenerEnv makes the test binary the scale benchmark's listener child;
@@ -19,8 +21,10 @@ const listenerEnv = "VIGIL_BENCH_LISTENERS"
 var scaleChild func()
 
 // Every test must leave no goroutine behind: the Runner, the checkers and
-// the in-test servers all stop when their owner says so.
+// the in-test servers all stop when their owner says so. The in-test
+// servers listen on a loopback of the tests' own (testenv.PrivateLoopback).
 func TestMain(m *testing.M) {
+	testenv.PrivateLoopback()
 	if scaleChild != nil && os.Getenv(listenerEnv) != "" {
 		scaleChild() // the scale benchmark's child process
 	}
