@@ -2,14 +2,10 @@ package testenv
 
 import (
 	"net"
-	"os"
 	"testing"
 )
 
-func TestMain(m *testing.M) {
-	PrivateLoopback()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { MainOnPrivateLoopback(m) }
 
 // TestPrivateLoopback: this package's tests run in a namespace of their
 // own whose only interface is lo, up, and a server listens on it.

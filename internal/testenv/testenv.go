@@ -58,3 +58,10 @@ func Short(t testing.TB) {
 		t.Skip("slow test skipped under -short")
 	}
 }
+
+// MainOnPrivateLoopback is a package's whole TestMain when all it needs
+// is PrivateLoopback: it runs the tests there and exits with their status.
+func MainOnPrivateLoopback(m *testing.M) {
+	PrivateLoopback()
+	os.Exit(m.Run())
+}
