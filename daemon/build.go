@@ -152,18 +152,49 @@ func (s *instanceSpec) vip(p netip.Prefix) addr.VIP {
 func (s *instanceSpec) vipsOf(vips, excluded []netip.Prefix) iter.Seq[addr.VIP] {
 	return func(yield func(addr.VIP) bool) {
 		// A prefix the block named twice is yielded once: at its first.
-		for k, p := range vips {
-			if !slices.Contains(vips[:k], p) && !yield(s.vip(p)) {
-				return
+		n := len(vips) + len(excluded)
+		at := func(k int) netip.Prefix {
+			if k < len(vips) {
+				return vips[k]
 			}
+			return excluded[k-len(vips)]
 		}
-		for k, p := range excluded {
-			if !slices.Contains(vips, p) && !slices.Contains(excluded[:k], p) && !yield(s.vip(p)) {
+		var seen map[netip.Prefix]bool
+		if n > seenScan {
+			seen = make(map[netip.Prefix]bool, n)
+		}
+		for k := range n {
+			p := at(k)
+			if seen != nil {
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+			} else if repeats(k, p, at) {
+				continue
+			}
+			if !yield(s.vip(p)) {
 				return
 			}
 		}
 	}
 }
+
+// repeats says whether p, the k-th prefix, is one of the k before it.
+func repeats(k int, p netip.Prefix, at func(int) netip.Prefix) bool {
+	for j := range k {
+		if at(j) == p {
+			return true
+		}
+	}
+	return false
+}
+
+// seenScan is the most prefixes vipsOf checks for repeats by scanning
+// the ones before: a block with hundreds of VIPs (configurations with
+// 1,000 exist) made that quadratic, a map for every call is garbage for
+// the usual few.
+const seenScan = 16
 
 // vips yields the instance's VIPs and excluded VIPs with their options:
 // on the loop, which owns the engine.

@@ -227,3 +227,43 @@ vrrp_instance VI_1 {
 		t.Errorf("192.0.2.101 is announced on %q, want vrrp.51", dev)
 	}
 }
+
+// TestVIPsOfOnce: vipsOf yields each prefix of the VIPs and excluded VIPs
+// once, at its first mention, in order, whether it scans (a few) or keeps
+// a set (more than seenScan); and stops when told.
+func TestVIPsOfOnce(t *testing.T) {
+	for _, n := range []int{3, seenScan, seenScan + 1, 1000} {
+		s := &instanceSpec{ifname: "eth0"}
+		var vips, excluded []netip.Prefix
+		var want []addr.VIP
+		pfx := func(i int) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 32)
+		}
+		// n VIPs counting up with every third named again at once, then
+		// excluded VIPs: the first VIP again and new ones.
+		for i := 0; len(vips)+len(excluded) < n; i++ {
+			if len(vips) < n/2 || len(vips) < 2 {
+				vips = append(vips, pfx(i%250))
+				if i < 250 {
+					want = append(want, addr.VIP{Prefix: pfx(i % 250), Dev: "eth0"})
+				}
+				if i%3 == 0 {
+					vips = append(vips, pfx(i%250))
+				}
+				continue
+			}
+			excluded = append(excluded, pfx(0), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 32))
+			want = append(want, addr.VIP{Prefix: excluded[len(excluded)-1], Dev: "eth0"})
+		}
+		got := slices.Collect(s.vipsOf(vips, excluded))
+		if !slices.Equal(got, want) {
+			t.Errorf("%d prefixes: got %d VIPs\n%v\nwant %d\n%v", n, len(got), got, len(want), want)
+		}
+		k := 0
+		for range s.vipsOf(vips, excluded) {
+			if k++; k == 2 {
+				break
+			}
+		}
+	}
+}
