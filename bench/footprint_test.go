@@ -30,11 +30,12 @@ import (
 // name contains text.
 //
 // The health-check rows check real servers, a Go HTTP server in another
-// namespace. keepalived's checker process needs IPVS: where the kernel
-// has it (/proc/net/ip_vs), keepalived runs whole (checker and VRRP
-// processes) for those rows; where it has not, its checker exits at
-// start and takes keepalived down, so only its VRRP process runs (-P),
-// and the row says so.
+// namespace, and keepalived runs whole (checker and VRRP processes) for
+// them. Its checker process needs IPVS: where the kernel has none
+// (/proc/net/ip_vs), it exits at start and takes keepalived down, so
+// keepalived runs with bench/ipvsshim preloaded, which answers the IPVS
+// socket options as an empty IPVS table would (built with cc; without
+// cc only its VRRP process runs, -P, and the row says so).
 func TestFootprint(t *testing.T) {
 	requireBench(t)
 	window := time.Duration(envInt("VIGIL_BENCH_WINDOW", 10)) * time.Second
@@ -94,6 +95,13 @@ func TestFootprint(t *testing.T) {
 	}
 	_, ipvsErr := os.Stat("/proc/net/ip_vs")
 	ipvs := ipvsErr == nil
+	var shimEnv []string // keepalived's environment for the checks' rows
+	if !ipvs {
+		if shim := buildIPVSShim(t); shim != "" {
+			shimEnv = []string{"LD_PRELOAD=" + shim}
+		}
+	}
+	whole := ipvs || shimEnv != nil // keepalived's checker can run
 	perf := perfWorks()
 	type result struct {
 		rssKiB, anon  int
@@ -137,10 +145,9 @@ func TestFootprint(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 			var d *labtest.Daemon
-			if impl == "keepalived" && c.checks && ipvs {
-				// keepalived whole: VRRP and the checkers, for the
-				// health-check rows where the kernel has IPVS.
-				d = labtest.StartKeepalived(t, h, c.conf)
+			if impl == "keepalived" && c.checks && whole {
+				// keepalived whole: VRRP and the checkers.
+				d = labtest.StartKeepalivedEnv(t, h, c.conf, shimEnv)
 			} else {
 				d = start(t, impl, h, c.conf)
 			}
@@ -175,8 +182,12 @@ func TestFootprint(t *testing.T) {
 				sys = fmt.Sprintf("%.1f", r.syscalls)
 			}
 			name := impl
-			if impl == "keepalived" && c.checks && !ipvs {
-				name = "keepalived -P (no IPVS here: its checker cannot run)"
+			switch {
+			case impl != "keepalived" || !c.checks:
+			case !whole:
+				name = "keepalived -P (no IPVS here and no cc for bench/ipvsshim: its checker cannot run)"
+			case !ipvs:
+				name = "keepalived (no IPVS here: bench/ipvsshim answers its IPVS calls)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d KiB\t%d KiB\t%.2f%%\t%.1f\t%s\t%d/%d\n", c.name, name, r.rssKiB, r.anon, r.cpu, r.wakeups, sys, r.pids, r.threads)
 		}
@@ -292,4 +303,19 @@ func statusKiB(pids []int, field string) int {
 		}
 	}
 	return total
+}
+
+// buildIPVSShim builds bench/ipvsshim for keepalived's checker on a kernel
+// without IPVS and returns the library's path, or "" (logged) without cc.
+func buildIPVSShim(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("cc"); err != nil {
+		t.Logf("no cc for bench/ipvsshim: keepalived's checker cannot run here (%v)", err)
+		return ""
+	}
+	so := filepath.Join(t.TempDir(), "ipvsshim.so")
+	if out, err := exec.Command("cc", "-O2", "-shared", "-fPIC", "-o", so, "ipvsshim/ipvsshim.c", "-ldl").CombinedOutput(); err != nil {
+		t.Fatalf("building bench/ipvsshim: %v\n%s", err, out)
+	}
+	return so
 }

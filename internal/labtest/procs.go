@@ -133,8 +133,20 @@ func StartVigil(t testing.TB, h *netlab.Host, bin, conf string, extra ...string)
 // ends (see start).
 func StartKeepalived(t testing.TB, h *netlab.Host, conf string, flags ...string) *Daemon {
 	t.Helper()
+	return StartKeepalivedEnv(t, h, conf, nil, flags...)
+}
+
+// StartKeepalivedEnv is StartKeepalived with env (NAME=VALUE) added to
+// keepalived's environment (through env(1), which execs it: the Daemon's
+// process is keepalived's).
+func StartKeepalivedEnv(t testing.TB, h *netlab.Host, conf string, env []string, flags ...string) *Daemon {
+	t.Helper()
 	d := newDaemon(t, "keepalived", h, conf)
-	d.start(t, KeepalivedArgv(d.Dir, d.Conf, flags...))
+	argv := KeepalivedArgv(d.Dir, d.Conf, flags...)
+	if len(env) > 0 {
+		argv = append(append([]string{"env"}, env...), argv...)
+	}
+	d.start(t, argv)
 	return d
 }
 
