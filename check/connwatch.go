@@ -78,7 +78,18 @@ func (w *connWatch) watch(fd int, token uint64) error {
 }
 
 func (w *connWatch) rearm(fd int, token uint64) error {
-	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
+	return w.rearmFor(fd, token, unix.EPOLLOUT)
+}
+
+// watchFor and rearmFor are watch and rearm for the readiness in events
+// (EPOLLOUT or EPOLLIN): an HTTP_GET waits to write its request, then to
+// read the response.
+func (w *connWatch) watchFor(fd int, token uint64, events uint32) error {
+	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, epollEvent(events|unix.EPOLLONESHOT, token))
+}
+
+func (w *connWatch) rearmFor(fd int, token uint64, events uint32) error {
+	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, epollEvent(events|unix.EPOLLONESHOT, token))
 }
 
 // run waits until stop is called, sending batches of ready tokens. Its

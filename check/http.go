@@ -97,6 +97,11 @@ type URL struct {
 type HTTP struct {
 	cfg  HTTPConfig
 	kind string
+	// For the Runner's own HTTP_GETs (httploop.go): conn opens and
+	// connects the sockets, reqs are the URLs' requests, made once. conn
+	// is nil for SSL_GET, which runs on a worker through Get.
+	conn *TCP
+	reqs [][]byte
 }
 
 // NewHTTP validates cfg and returns the checker; it opens nothing.
@@ -154,7 +159,16 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 		urls[i] = u
 	}
 	cfg.URLs = urls
-	return &HTTP{cfg: cfg, kind: kind}, nil
+	c := &HTTP{cfg: cfg, kind: kind}
+	if conn, err := NewTCP(TCPConfig{Target: cfg.Target}); err == nil && !cfg.TLS {
+		// A target NewTCP cannot take (none that validate does not
+		// refuse) keeps to Get, which says why at every check.
+		c.conn = conn
+		for _, u := range urls {
+			c.reqs = append(c.reqs, []byte(c.request(u)))
+		}
+	}
+	return c, nil
 }
 
 func (c *HTTP) String() string {
@@ -175,10 +189,7 @@ func (c *HTTP) Check(ctx context.Context) Result {
 			return down(c.describeURL(u)+": "+why, start)
 		}
 	}
-	if len(c.cfg.URLs) == 1 {
-		return up(c.describeURL(c.cfg.URLs[0])+": ok", start)
-	}
-	return up(fmt.Sprintf("%d urls ok", len(c.cfg.URLs)), start)
+	return c.passed(start)
 }
 
 func (c *HTTP) judge(u URL, r *Response) string {
@@ -284,8 +295,7 @@ func (c *HTTP) Get(ctx context.Context, u URL) (*Response, error) {
 		return fail("read response", err)
 	}
 	var src io.Reader = br
-	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil && n >= 0 &&
-		resp.Header.Get("Transfer-Encoding") == "" && n <= c.cfg.MaxBody {
+	if n, ok := c.contentLength(resp); ok {
 		// Stop at Content-Length rather than wait for a close that a
 		// server ignoring "Connection: close" might never send.
 		src = io.LimitReader(br, n)
@@ -294,12 +304,7 @@ func (c *HTTP) Get(ctx context.Context, u URL) (*Response, error) {
 	if _, err := io.Copy(&body, io.LimitReader(src, c.cfg.MaxBody+1)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fail("read body", err)
 	}
-	resp.Body = body.Bytes()
-	if int64(len(resp.Body)) > c.cfg.MaxBody {
-		resp.Body, resp.Truncated = resp.Body[:c.cfg.MaxBody], true
-	}
-	sum := md5.Sum(resp.Body)
-	resp.Digest = hex.EncodeToString(sum[:])
+	c.setBody(resp, body.Bytes())
 	resp.Latency = time.Since(start)
 	return resp, nil
 }
@@ -363,8 +368,8 @@ func readHead(br *bufio.Reader) (*Response, error) {
 			}
 			return nil, err
 		}
-		if raw.Len() > 64<<10 {
-			return nil, errors.New("response header longer than 64 KiB")
+		if raw.Len() > maxHead {
+			return nil, errHeadTooLong
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {

@@ -59,10 +59,25 @@ func webMux(block chan struct{}) *http.ServeMux {
 }
 
 func TestHTTP(t *testing.T) {
+	for _, tt := range httpCases(t) {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			c, err := NewHTTP(tt.cfg)
+			checkWant(t, c, err, tt.up, tt.detail)
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("check took %v", time.Since(start))
+			}
+		})
+	}
+}
+
+// httpCases are TestHTTP's cases, each with its target set, against a web
+// server (webMux) that lives as long as the test.
+func httpCases(t *testing.T) []checkCase[HTTPConfig] {
 	block := make(chan struct{})
 	srv := httptest.NewServer(webMux(block))
-	defer srv.Close()
-	defer close(block)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(block) })
 	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
 	closed := closedPort(t)
 	codes := func(s string) StatusCodes {
@@ -107,19 +122,12 @@ func TestHTTP(t *testing.T) {
 		{"timeout covers the request", HTTPConfig{Target: Target{Timeout: 300 * time.Millisecond}, URLs: []URL{{Path: "/slow"}}}, false, "read response: timed out after 300ms"},
 		{"refused", HTTPConfig{Target: Target{Addr: closed}, URLs: []URL{{Path: "/"}}}, false, "GET / on " + closed.String() + ": connect: connection refused"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if !tt.cfg.Addr.IsValid() {
-				tt.cfg.Addr = addr
-			}
-			start := time.Now()
-			c, err := NewHTTP(tt.cfg)
-			checkWant(t, c, err, tt.up, tt.detail)
-			if time.Since(start) > 3*time.Second {
-				t.Errorf("check took %v", time.Since(start))
-			}
-		})
+	for k := range tests {
+		if !tests[k].cfg.Addr.IsValid() {
+			tests[k].cfg.Addr = addr
+		}
 	}
+	return tests
 }
 
 // rawServer answers every connection with the given bytes and closes, and
@@ -177,15 +185,22 @@ func TestHTTPRawBodyAndRequest(t *testing.T) {
 	}
 }
 
+// brokenResponses are TestHTTPBrokenResponses' cases: what a server
+// answers and closes, and the words of the failure ("" for up).
+var brokenResponses = []struct {
+	name, response, detail string
+}{
+	{"closed at once", "", "connection closed before any response"},
+	{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", "malformed status line"},
+	{"cut header", "HTTP/1.0 200 OK\r\nServer: x", "connection closed inside the response header"},
+	{"short content", "HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc", ""},
+	{"LF line ends", "HTTP/1.0 200 OK\nContent-Length: 2\n\nok", ""},
+	{"empty header", "\r\n", "empty response header"},
+	{"header over 64 KiB", "HTTP/1.0 200 OK\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 1000)+"\r\n", 70) + "\r\n", "response header longer than 64 KiB"},
+}
+
 func TestHTTPBrokenResponses(t *testing.T) {
-	tests := []struct {
-		name, response, detail string
-	}{
-		{"closed at once", "", "connection closed before any response"},
-		{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", "malformed status line"},
-		{"cut header", "HTTP/1.0 200 OK\r\nServer: x", "connection closed inside the response header"},
-		{"short content", "HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc", ""},
-	}
+	tests := brokenResponses
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, _ := rawServer(t, tt.response)

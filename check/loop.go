@@ -63,12 +63,15 @@ type loop struct {
 
 	timer *fdTimer
 	armed int64 // when the timer fires; -1 when idle
+
+	httpBufs [][]byte // response buffers for the next HTTP_GETs (doneHTTP)
 }
 
 type pendingConn struct {
 	fd    int
 	s, i  int32
 	start time.Time
+	h     *httpConn // an HTTP_GET's, nil for a TCP_CHECK
 }
 
 // loopStepped, when set (by tests), is called after every step of the loop
@@ -176,8 +179,87 @@ func (l *loop) start(j job) {
 		l.tcpBatch = append(l.tcpBatch, j)
 		return
 	}
+	if c := l.r.http[j.s][j.i]; c != nil {
+		l.inFlight++
+		h := &httpConn{c: c, start: time.Now()}
+		if n := len(l.httpBufs); n > 0 {
+			h.buf, l.httpBufs = l.httpBufs[n-1], l.httpBufs[:n-1]
+		}
+		l.startHTTP(j.s, j.i, h)
+		return
+	}
 	l.launch(j)
 }
+
+// startHTTP opens the connection for URL h.url of an HTTP_GET in flight,
+// takes it as far as it goes at once, and watches it with its
+// connect_timeout in the heap.
+func (l *loop) startHTTP(s, i int32, h *httpConn) {
+	urlStart := time.Now()
+	fd, err := h.c.open(h)
+	if err != nil {
+		l.doneHTTP(s, i, h, -1, err)
+		return
+	}
+	wait, done, err := h.advance(fd)
+	if !done {
+		l.lastToken++
+		if err = l.watch.watchFor(fd, l.lastToken, wait); err == nil {
+			l.pending[l.lastToken] = pendingConn{fd, s, i, h.start, h}
+			timeout := h.c.cfg.Timeout + coalesce
+			l.h.push(job{due: l.at(urlStart) + int64(timeout), s: s, i: i, token: l.lastToken})
+			return
+		}
+	}
+	l.doneHTTP(s, i, h, fd, err)
+}
+
+// stepHTTP moves the pending HTTP_GET token on: readiness from the
+// connect watcher, or its connect_timeout.
+func (l *loop) stepHTTP(token uint64, p pendingConn, timedOut bool) {
+	var err error
+	if timedOut {
+		err = errTimeout
+	} else {
+		var wait uint32
+		var done bool
+		if wait, done, err = p.h.advance(p.fd); !done {
+			if err = l.watch.rearmFor(p.fd, token, wait); err == nil {
+				return
+			}
+		}
+	}
+	delete(l.pending, token)
+	l.doneHTTP(p.s, p.i, p.h, p.fd, err)
+}
+
+// doneHTTP closes the connection (fd, or -1) of an HTTP_GET's URL that
+// ended, with err or a response, and starts its next URL or delivers the
+// check's result.
+func (l *loop) doneHTTP(s, i int32, h *httpConn, fd int, err error) {
+	if fd >= 0 {
+		rawClose(fd)
+	}
+	res, more := h.c.conclude(h, err)
+	if more {
+		h.url++
+		l.startHTTP(s, i, h)
+		return
+	}
+	if cap(h.buf) <= httpBufKeep && len(l.httpBufs) < httpBufsKept {
+		l.httpBufs = append(l.httpBufs, h.buf[:0])
+	}
+	l.inFlight--
+	l.h.push(l.r.observe(done{s, i, res, time.Now()}, l.at))
+}
+
+// The loop keeps up to httpBufsKept response buffers of at most
+// httpBufKeep bytes for the next HTTP_GETs: a health page fits one, and a
+// check then allocates only its state and its parsed header.
+const (
+	httpBufKeep  = 16 << 10
+	httpBufsKept = 64
+)
 
 // arm sets the timer for the earliest job, if that is earlier than it is
 // set for.
@@ -393,7 +475,7 @@ func (l *loop) startedTCP(out []tcpOutcome) {
 			l.h.push(l.r.observe(done{o.j.s, o.j.i, l.r.tcp[o.j.s][o.j.i].result(err, o.start), time.Now()}, l.at))
 			continue
 		}
-		l.pending[l.lastToken] = pendingConn{o.fd, o.j.s, o.j.i, o.start}
+		l.pending[l.lastToken] = pendingConn{o.fd, o.j.s, o.j.i, o.start, nil}
 		// Plus coalesce: the loop starts jobs up to that much early, and a
 		// connect must get all of connect_timeout.
 		timeout := l.r.tcp[o.j.s][o.j.i].cfg.Timeout + coalesce
@@ -407,6 +489,10 @@ func (l *loop) finishTCP(token uint64, timedOut bool) {
 	p, ok := l.pending[token]
 	if !ok {
 		return // finished before its timeout, or a stale readiness
+	}
+	if p.h != nil {
+		l.stepHTTP(token, p, timedOut)
+		return
 	}
 	var err error
 	if timedOut {

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,14 +10,32 @@ import (
 )
 
 // TestLoopInvariants runs a Runner over TCP checks (open, refused and
-// hanging targets) and slow non-TCP checks behind a small in-flight limit,
-// and checks the loop's invariants (see loop) after every step.
+// hanging targets), HTTP_GETs (a page, two pages, a page that never comes)
+// and slow non-TCP checks behind a small in-flight limit, and checks the
+// loop's invariants (see loop) after every step.
 func TestLoopInvariants(t *testing.T) {
 	open, closed, hang := tcpTargets(t)
+	block := make(chan struct{})
+	web := httptest.NewServer(webMux(block))
+	defer web.Close()
+	defer close(block)
+	get := func(timeout time.Duration, paths ...string) *HTTP {
+		cfg := HTTPConfig{Target: Target{Addr: netip.MustParseAddrPort(web.Listener.Addr().String()), Timeout: timeout}}
+		for _, p := range paths {
+			cfg.URLs = append(cfg.URLs, URL{Path: p})
+		}
+		c, err := NewHTTP(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	servers := []Server{
 		{ID: "open", Checks: []Watch{{open, fast(0)}, {&fakeChecker{name: "slow", results: []Result{ok("fine")}, hold: 3 * time.Millisecond}, fast(0)}}},
 		{ID: "closed", Checks: []Watch{{closed, fast(0)}}},
 		{ID: "hang", Checks: []Watch{{hang, fast(0)}}},
+		{ID: "web", Checks: []Watch{{get(time.Second, "/ok"), fast(0)}, {get(time.Second, "/ok", "/moved", "/ok"), fast(0)}}},
+		{ID: "web-slow", Checks: []Watch{{get(30*time.Millisecond, "/ok", "/slow"), fast(0)}}},
 	}
 	for i := range 6 {
 		servers = append(servers, Server{ID: string(rune('a' + i)), Checks: []Watch{{&fakeChecker{name: "f", results: []Result{ok("fine"), {Detail: "bad"}}, hold: 2 * time.Millisecond}, fast(1)}}})

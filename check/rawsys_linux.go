@@ -7,9 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The system calls of a TCP_CHECK's steady state (connect, getpeername,
-// getsockopt SO_ERROR, the connect watcher's epoll_ctl and epoll_wait,
-// the pool's disconnect) are made without telling the Go runtime
+// The system calls of a TCP_CHECK's and an HTTP_GET's steady state
+// (connect, getpeername, getsockopt SO_ERROR, the connect watcher's
+// epoll_ctl and epoll_wait, the pool's disconnect, an HTTP_GET's read,
+// write and close) are made without telling the Go runtime
 // (RawSyscall): none of them blocks, on a non-blocking socket or with a
 // zero timeout. A Syscall's entersyscall wakes the runtime's sysmon
 // thread whenever it sleeps, and a woken sysmon polls every 20 µs until
@@ -85,4 +86,21 @@ func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
 func rawEpollPoll(epfd int, evs []unix.EpollEvent) (int, error) {
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
 	return int(r), errnoErr(e)
+}
+
+// rawRead is read(2) on a non-blocking socket.
+func rawRead(fd int, b []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(r), errnoErr(e)
+}
+
+// rawWrite is write(2) on a non-blocking socket.
+func rawWrite(fd int, b []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(r), errnoErr(e)
+}
+
+// rawClose is close(2) of a socket without SO_LINGER, which never blocks.
+func rawClose(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }

@@ -72,6 +72,9 @@ const coalesce = time.Millisecond
 //     blocks; connects still under way wait on one epoll instance
 //     (connwatch.go), and the Runner finishes them or times them out. A TCP
 //     check costs no goroutine of its own and no per-check hand-off.
+//   - Plain HTTP_GETs run on the Runner's goroutine the same way: a
+//     non-blocking socket on that epoll instance, the request written and
+//     the response read as it becomes ready (httploop.go).
 //   - Every other checker runs on a pool of worker goroutines that grows to
 //     the peak concurrency, at most MaxInFlight, and lives as long as Run.
 //
@@ -81,8 +84,9 @@ type Runner struct {
 	states  []*State
 	opt     RunnerOptions
 	log     *slog.Logger
-	tcp     [][]*TCP // the TCP_CHECKs, which the Runner drives itself
-	hasTCP  bool
+	tcp     [][]*TCP  // the TCP_CHECKs, which the Runner drives itself
+	http    [][]*HTTP // the HTTP_GETs it drives itself (httploop.go)
+	hasTCP  bool      // either: the loop needs its connect watcher
 	started bool
 	mu      sync.Mutex
 }
@@ -119,11 +123,16 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 			names[i], scheds[i] = w.Checker.String(), w.Schedule
 		}
 		tcp := make([]*TCP, len(s.Checks))
+		web := make([]*HTTP, len(s.Checks))
 		for i, w := range s.Checks {
 			tcp[i], _ = w.Checker.(*TCP)
-			r.hasTCP = r.hasTCP || tcp[i] != nil
+			if h, ok := w.Checker.(*HTTP); ok && h.conn != nil {
+				web[i] = h
+			}
+			r.hasTCP = r.hasTCP || tcp[i] != nil || web[i] != nil
 		}
 		r.tcp = append(r.tcp, tcp)
+		r.http = append(r.http, web)
 		st, err := NewState(s.ID, s.Weight, s.Omega, names, scheds)
 		if err != nil {
 			return nil, err
