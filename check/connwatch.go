@@ -6,52 +6,90 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// connWatch waits for the Runner's pending TCP connects on one epoll
-// instance, the way keepalived's single-threaded checker waits on all its
-// sockets at once. The Runner starts each TCP_CHECK itself (socket and a
-// non-blocking connect, which never block), so a TCP check costs no
-// goroutine and no hand-off: only a connect still under way is added here,
-// and one goroutine reports the sockets that became writable, in batches.
+// connWatch is the one thing the Runner's loop waits on: an epoll
+// instance holding the sockets of its pending TCP_CHECK connects and
+// HTTP_GETs, its timerfd (the next due check) and an eventfd that the
+// worker goroutines and the end of Run's context write to. The loop's
+// goroutine parks on it in the Go runtime's poller (an epoll instance is
+// readable while it has events) and collects each batch without waiting,
+// the way keepalived's single-threaded checker waits on all its sockets
+// and timers at once.
 //
-// That goroutine never blocks in epoll_wait: the epoll descriptor itself is
-// registered with the Go runtime's poller (an epoll instance is readable
-// while it has events), and each wake-up collects events without waiting.
-// A blocking epoll_wait would park an OS thread, and every batch would
-// then cost a thread hand-off; measured, a tenth of the checker's CPU.
+// One goroutine, one wake-up per event: the timerfd and the sockets had a
+// goroutine each (a timer reader and a connect watcher) that passed what
+// they saw to the loop over a channel, two goroutine wake-ups per event,
+// each often a thread woken; with 3 HTTP_GETs a second those hand-offs
+// were most of the Runner's own CPU (docs/benchmarks.md, footprint). A
+// blocking epoll_wait would park an OS thread, and every batch would then
+// cost a thread hand-off; measured, a tenth of the checker's CPU. The
+// timerfd is not a time.Timer for sysmon's sake (see rawsys_linux.go):
+// sysmon, asleep while the process is idle, sleeps only until the next Go
+// timer and then polls every 20 µs while the check it started runs, and
+// re-arming a Go timer earlier than the poller's sleep interrupts it.
 //
 // Sockets are named by a token, not their descriptor: a descriptor closed
 // on timeout may be reused before a stale readiness is delivered, a token
-// never is.
+// never is. Tokens count up from 1; the timerfd and the eventfd have the
+// two at the top.
 type connWatch struct {
-	epfd      int
-	file      *os.File // epfd, on the runtime's poller
-	rc        syscall.RawConn
-	ready     chan []uint64
-	done      chan struct{} // closed when the goroutine has returned
-	closeOnce sync.Once
+	epfd   int
+	file   *os.File // epfd, on the runtime's poller
+	rc     syscall.RawConn
+	tfd    int // the timerfd (tokTimer)
+	efd    int // the eventfd (tokWake)
+	spec   unix.ItimerSpec
+	events []unix.EpollEvent
+	tokens []uint64 // poll's, reused
+	one    [8]byte  // the eventfd's increment
+	// mu keeps wake off a closed (and maybe reused) eventfd: the end of
+	// Run's context may wake the loop while it closes.
+	mu     sync.Mutex
+	closed bool
 }
 
-func newConnWatch() (*connWatch, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
+const (
+	tokTimer = 1 << 63
+	tokWake  = tokTimer + 1
+)
+
+func newConnWatch() (w *connWatch, err error) {
+	w = &connWatch{tfd: -1, efd: -1, events: make([]unix.EpollEvent, 256)}
+	binary.NativeEndian.PutUint64(w.one[:], 1)
+	fail := func(what string, err error) (*connWatch, error) {
+		w.close()
+		return nil, fmt.Errorf("check: %s: %w", what, err)
+	}
+	if w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("check: epoll: %w", err)
 	}
 	// Non-blocking, so that os.NewFile puts it on the runtime's poller.
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
+	if err := unix.SetNonblock(w.epfd, true); err != nil {
+		unix.Close(w.epfd)
 		return nil, fmt.Errorf("check: epoll: %w", err)
 	}
-	f := os.NewFile(uintptr(epfd), "check-epoll")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("check: epoll: %w", err)
+	w.file = os.NewFile(uintptr(w.epfd), "check-epoll")
+	if w.rc, err = w.file.SyscallConn(); err != nil {
+		return fail("epoll", err)
 	}
-	return &connWatch{epfd: epfd, file: f, rc: rc, ready: make(chan []uint64, 64), done: make(chan struct{})}, nil
+	if w.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
+		return fail("timerfd", err)
+	}
+	if w.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fail("eventfd", err)
+	}
+	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, w.tfd, epollEvent(unix.EPOLLIN, tokTimer)); err != nil {
+		return fail("epoll", err)
+	}
+	if err := rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, w.efd, epollEvent(unix.EPOLLIN, tokWake)); err != nil {
+		return fail("epoll", err)
+	}
+	return w, nil
 }
 
 func epollEvent(events uint32, token uint64) *unix.EpollEvent {
@@ -74,7 +112,7 @@ func eventToken(ev *unix.EpollEvent) uint64 {
 // watch reports fd once when it becomes writable (or fails). The
 // registration is one-shot; rearm asks again for a spurious wake-up.
 func (w *connWatch) watch(fd int, token uint64) error {
-	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, epollEvent(unix.EPOLLOUT|unix.EPOLLONESHOT, token))
+	return w.watchFor(fd, token, unix.EPOLLOUT)
 }
 
 func (w *connWatch) rearm(fd int, token uint64) error {
@@ -92,46 +130,81 @@ func (w *connWatch) rearmFor(fd int, token uint64, events uint32) error {
 	return rawEpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, epollEvent(events|unix.EPOLLONESHOT, token))
 }
 
-// run waits until stop is called, sending batches of ready tokens. Its
-// owner is the Runner, which calls stop and then waits on done.
-func (w *connWatch) run() {
-	defer close(w.done)
-	events := make([]unix.EpollEvent, 256)
-	for {
-		var n int
-		var werr error
-		err := w.rc.Read(func(fd uintptr) bool {
-			n, werr = rawEpollPoll(int(fd), events)
-			if werr == unix.EINTR {
-				werr = nil
-				return false
-			}
-			return werr != nil || n > 0
-		})
-		if err != nil || werr != nil {
-			return // closed by stop
+// poll waits, parked in the runtime's poller, until something is ready
+// and returns the tokens, in a slice w reuses at the next poll: sockets'
+// tokens, tokTimer (the timer is then spent) and tokWake (the wake-ups so
+// far consumed). An error means w was closed.
+func (w *connWatch) poll() ([]uint64, error) {
+	var n int
+	var werr error
+	err := w.rc.Read(func(fd uintptr) bool {
+		// RawConn.Read forgets a readiness that came before it was
+		// called: each call asks the epoll instance first.
+		n, werr = rawEpollPoll(int(fd), w.events)
+		if werr == unix.EINTR {
+			werr = nil
+			return false
 		}
-		batch := make([]uint64, n)
-		for i := range events[:n] {
-			batch[i] = eventToken(&events[i])
+		return werr != nil || n > 0
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	tokens := w.tokens[:0]
+	var b [8]byte
+	for i := range w.events[:n] {
+		t := eventToken(&w.events[i])
+		switch t {
+		case tokTimer:
+			unix.RawSyscall(unix.SYS_READ, uintptr(w.tfd), uintptr(unsafe.Pointer(&b[0])), 8)
+		case tokWake:
+			unix.RawSyscall(unix.SYS_READ, uintptr(w.efd), uintptr(unsafe.Pointer(&b[0])), 8)
 		}
-		w.ready <- batch
+		tokens = append(tokens, t)
+	}
+	w.tokens = tokens
+	return tokens, nil
+}
+
+// reset arms the timer to fire d from now (d <= 0: at once), replacing
+// what it was armed for.
+func (w *connWatch) reset(d time.Duration) {
+	if d <= 0 {
+		d = 1 // a zero value would disarm it
+	}
+	w.spec.Value = unix.NsecToTimespec(int64(d))
+	unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(w.tfd), 0, uintptr(unsafe.Pointer(&w.spec)), 0, 0, 0)
+}
+
+// wake makes poll return tokWake; any goroutine, after it has put what
+// the loop is to take where the loop looks (the results channel).
+func (w *connWatch) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		unix.RawSyscall(unix.SYS_WRITE, uintptr(w.efd), uintptr(unsafe.Pointer(&w.one[0])), 8)
 	}
 }
 
-// stop ends run, draining ready so that run is never stuck sending, waits
-// for it to return and closes the epoll descriptor (closing the file wakes
-// run from the poller).
-func (w *connWatch) stop() {
-	w.closeOnce.Do(func() {
+// close closes the epoll instance (a poll under way returns an error),
+// the timerfd and the eventfd; the loop's, after the workers are gone.
+// Again, it does nothing.
+func (w *connWatch) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.closed = true
+	if w.file != nil {
 		w.file.Close()
-		for {
-			select {
-			case <-w.ready:
-				continue
-			case <-w.done:
-			}
-			break
+	}
+	for _, fd := range []int{w.tfd, w.efd} {
+		if fd >= 0 {
+			unix.Close(fd)
 		}
-	})
+	}
 }

@@ -295,7 +295,7 @@ func (c *HTTP) Get(ctx context.Context, u URL) (*Response, error) {
 		return fail("read response", err)
 	}
 	var src io.Reader = br
-	if n, ok := c.contentLength(resp); ok {
+	if n, ok := c.contentLength([]byte(resp.Header.Get("Content-Length")), resp.Header.Get("Transfer-Encoding") != ""); ok {
 		// Stop at Content-Length rather than wait for a close that a
 		// server ignoring "Connection: close" might never send.
 		src = io.LimitReader(br, n)
@@ -304,7 +304,7 @@ func (c *HTTP) Get(ctx context.Context, u URL) (*Response, error) {
 	if _, err := io.Copy(&body, io.LimitReader(src, c.cfg.MaxBody+1)); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return fail("read body", err)
 	}
-	c.setBody(resp, body.Bytes())
+	c.setBody(resp, body.Bytes(), true)
 	resp.Latency = time.Since(start)
 	return resp, nil
 }

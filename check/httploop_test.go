@@ -1,6 +1,8 @@
 package check
 
 import (
+	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"regexp"
@@ -163,4 +165,65 @@ func mustRegexp(t *testing.T, re string) *regexp.Regexp {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// fastHeadAgrees fails t unless fastHead, where it takes block, reads the
+// status, Content-Length and Transfer-Encoding that readHead does.
+func fastHeadAgrees(t *testing.T, block []byte) (taken bool) {
+	t.Helper()
+	status, cl, te, ok := fastHead(block)
+	if !ok {
+		return false
+	}
+	r, err := readHead(bufio.NewReader(bytes.NewReader(block)))
+	if err != nil {
+		t.Fatalf("fastHead took %q, readHead refused it: %v", block, err)
+	}
+	if status != r.Status || string(cl) != r.Header.Get("Content-Length") || te != (r.Header.Get("Transfer-Encoding") != "") {
+		t.Fatalf("%q: fastHead %d %q %v, readHead %d %q %q", block, status, cl, te, r.Status, r.Header.Get("Content-Length"), r.Header.Get("Transfer-Encoding"))
+	}
+	return true
+}
+
+// TestFastHead: the plain headers fastHead takes, it reads as readHead
+// does; the others it leaves to readHead.
+func TestFastHead(t *testing.T) {
+	for _, tt := range []struct {
+		block string
+		taken bool
+	}{
+		{"HTTP/1.0 200 OK\r\n\r\n", true},
+		{"HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nServer: x\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\nconTent-LENGTH:  7 \t\nContent-Length: 9\n\n", true},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n", true},
+		{"HTTP/1.1 200\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nX-Utf8: caf\xc3\xa9\r\n\r\n", true},
+		{"HTTP/1.1 +20 OK\r\n\r\n", false},
+		{"HTTP/1.1 2000 OK\r\n\r\n", false},
+		{"ICY 200 OK\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nBad Key: v\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nX: a\r\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\n\r\r\n", false},
+		{"\r\n", false},
+	} {
+		if got := fastHeadAgrees(t, []byte(tt.block)); got != tt.taken {
+			t.Errorf("fastHead(%q) took it: %v, want %v", tt.block, got, tt.taken)
+		}
+	}
+}
+
+// FuzzFastHead: fastHead never reads a header otherwise than readHead.
+func FuzzFastHead(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: x\r\n"))
+	f.Add([]byte("HTTP/1.0 503 Busy\nX: y\n"))
+	f.Fuzz(func(t *testing.T, head []byte) {
+		block := append(head, "\r\n\r\n"...)
+		if end := headEnd(block); end > 0 {
+			fastHeadAgrees(t, block[:end])
+		}
+	})
 }

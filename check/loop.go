@@ -47,10 +47,11 @@ type loop struct {
 	// batches (a non-blocking connect never blocks, so one hand-off per
 	// batch rather than per check, and the syscalls still spread over the
 	// CPUs), watch reports the connects still under way (connwatch.go),
-	// and the loop finishes them or times them out.
+	// and the loop finishes them or times them out. watch is also what the
+	// loop waits on: its timer, and the wake-ups of the workers' results.
 	watch      *connWatch
-	watchReady <-chan []uint64
-	tcpBatch   []job // due TCP checks not yet handed out, counted in inFlight
+	stopWake   func() bool // ends the wake-up at the end of ctx
+	tcpBatch   []job       // due TCP checks not yet handed out, counted in inFlight
 	tcpWork    chan []job
 	tcpDone    chan []tcpOutcome // sends never block
 	tcpWorkers int
@@ -61,8 +62,7 @@ type loop struct {
 	pending   map[uint64]pendingConn
 	lastToken uint64
 
-	timer *fdTimer
-	armed int64 // when the timer fires; -1 when idle
+	armed int64 // when watch's timer fires; -1 when idle
 
 	httpBufs [][]byte // response buffers for the next HTTP_GETs (doneHTTP)
 }
@@ -83,35 +83,21 @@ func (r *Runner) newLoop(ctx context.Context) (*loop, error) {
 		tcpWork: make(chan []job, tcpQueue), tcpDone: make(chan []tcpOutcome, tcpQueue+maxTCPWorkers),
 		pool: newSockPool(), pending: make(map[uint64]pendingConn), armed: -1}
 	l.checks, l.cancel = context.WithCancel(ctx)
-	if r.hasTCP {
-		var err error
-		if l.watch, err = newConnWatch(); err != nil {
-			l.cancel()
-			l.pool.close()
-			return nil, err
-		}
-		go l.watch.run()
-		l.watchReady = l.watch.ready
-	}
 	var err error
-	if l.timer, err = newFDTimer(); err != nil {
+	if l.watch, err = newConnWatch(); err != nil {
 		l.cancel()
 		l.pool.close()
-		if l.watch != nil {
-			l.watch.stop()
-		}
 		return nil, err
 	}
+	l.stopWake = context.AfterFunc(ctx, l.watch.wake)
 	return l, nil
 }
 
 // close releases what the loop holds once it has stopped.
 func (l *loop) close() {
-	l.timer.Stop()
+	l.stopWake()
 	l.pool.close()
-	if l.watch != nil {
-		l.watch.stop()
-	}
+	l.watch.close()
 	l.cancel()
 }
 
@@ -266,39 +252,42 @@ const (
 func (l *loop) arm(now int64) {
 	if len(l.h) > 0 && (l.armed < 0 || l.h[0].due < l.armed) {
 		l.armed = l.h[0].due
-		l.timer.Reset(time.Duration(l.armed - now))
+		l.watch.reset(time.Duration(l.armed - now))
 	}
 }
 
-// wait takes one event (results, TCP batches, connects, the timer) and
-// reports whether Run's context ended.
+// wait takes what is ready (sockets, the timer, the workers' results and
+// TCP batches, which wake it after they are sent) and reports whether
+// Run's context ended.
 func (l *loop) wait() (stop bool) {
-	select {
-	case <-l.ctx.Done():
+	tokens, err := l.watch.poll()
+	if err != nil {
 		return true
-	case out := <-l.tcpDone:
-		l.startedTCP(out)
-	case batch := <-l.watchReady:
-		for _, t := range batch {
+	}
+	for _, t := range tokens {
+		switch t {
+		case tokTimer:
+			l.armed = -1
+		case tokWake:
+		default:
 			l.finishTCP(t, false)
 		}
-	case d := <-l.results:
-		l.inFlight--
-		l.h.push(l.r.observe(d, l.at))
-		// Take whatever else has finished before looking at the clock.
-		for more := true; more; {
-			select {
-			case d := <-l.results:
-				l.inFlight--
-				l.h.push(l.r.observe(d, l.at))
-			default:
-				more = false
-			}
-		}
-	case <-l.timer.C:
-		l.armed = -1
 	}
-	return false
+	// Take whatever has finished before looking at the clock.
+	for {
+		select {
+		case out := <-l.tcpDone:
+			l.startedTCP(out)
+			continue
+		case d := <-l.results:
+			l.inFlight--
+			l.h.push(l.r.observe(d, l.at))
+			continue
+		default:
+		}
+		break
+	}
+	return l.ctx.Err() != nil
 }
 
 // stop cancels the checks, waits for every one in flight, and delivers the
@@ -347,6 +336,7 @@ func (l *loop) worker(j job) {
 		at := time.Now()
 		// Never blocks: the buffer holds MaxInFlight results.
 		l.results <- done{j.s, j.i, res, at}
+		l.watch.wake()
 		select {
 		case j = <-l.work:
 		case <-l.checks.Done():
@@ -390,6 +380,7 @@ func (l *loop) tcpWorker() {
 			return
 		}
 		l.tcpDone <- l.startTCP(batch)
+		l.watch.wake()
 	}
 }
 

@@ -65,8 +65,10 @@ const coalesce = time.Millisecond
 
 // Runner schedules the checkers of many real servers from one goroutine: a
 // min-heap of due times and one timer, results stepped through each
-// server's State in arrival order, events handed to OnEvent. Checks run
-// off that goroutine:
+// server's State in arrival order, events handed to OnEvent. That
+// goroutine waits on one epoll instance (connwatch.go) for everything: its
+// timer, its sockets, and the workers' results. Checks run off that
+// goroutine:
 //   - TCP_CHECKs (the common case, and the one that must scale) are started
 //     in batches by a few workers, since a non-blocking connect never
 //     blocks; connects still under way wait on one epoll instance
@@ -86,7 +88,6 @@ type Runner struct {
 	log     *slog.Logger
 	tcp     [][]*TCP  // the TCP_CHECKs, which the Runner drives itself
 	http    [][]*HTTP // the HTTP_GETs it drives itself (httploop.go)
-	hasTCP  bool      // either: the loop needs its connect watcher
 	started bool
 	mu      sync.Mutex
 }
@@ -129,7 +130,6 @@ func NewRunner(servers []Server, opt RunnerOptions) (*Runner, error) {
 			if h, ok := w.Checker.(*HTTP); ok && h.conn != nil {
 				web[i] = h
 			}
-			r.hasTCP = r.hasTCP || tcp[i] != nil || web[i] != nil
 		}
 		r.tcp = append(r.tcp, tcp)
 		r.http = append(r.http, web)

@@ -111,8 +111,7 @@ func TestSockPoolReuseWatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go w.run()
-	defer w.stop()
+	defer w.close()
 	p := newSockPool()
 	defer p.close()
 	for i := range 4 {
@@ -130,13 +129,8 @@ func TestSockPoolReuseWatched(t *testing.T) {
 		if err := arm(fd, uint64(i+1)); err != nil {
 			t.Fatalf("check %d: arming the watch: %v", i, err)
 		}
-		select {
-		case b := <-w.ready:
-			if len(b) != 1 || b[0] != uint64(i+1) {
-				t.Fatalf("check %d: ready %v", i, b)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("check %d: the connect was never reported", i)
+		if b := pollWithin(t, w, 2*time.Second); len(b) != 1 || b[0] != uint64(i+1) {
+			t.Fatalf("check %d: ready %v", i, b)
 		}
 		if pending, err := finish(fd); pending || err != nil {
 			t.Fatalf("check %d: pending %v err %v", i, pending, err)
