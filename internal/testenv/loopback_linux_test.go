@@ -1,7 +1,11 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +15,9 @@ func TestMain(m *testing.M) { MainOnPrivateLoopback(m) }
 // own whose only interface is lo, up, and a server listens on it.
 func TestPrivateLoopback(t *testing.T) {
 	RequireRoot(t)
+	if os.Getenv(privateEnv) == "" {
+		t.Fatal("the tests were not re-executed in a namespace of their own")
+	}
 	if self, host := netns("self"), netns("1"); self == "" || self == host {
 		t.Fatalf("the tests run in network namespace %q, the host's is %q", self, host)
 	}
@@ -33,4 +40,43 @@ func TestPrivateLoopback(t *testing.T) {
 		c.Close()
 		l.Close()
 	}
+}
+
+// TestPrivateLoopbackStaysInALab: a test binary that ip netns exec put in
+// a lab namespace stays there, where its lab is.
+func TestPrivateLoopbackStaysInALab(t *testing.T) {
+	RequireLab(t)
+	if os.Getenv(labProbeEnv) != "" {
+		return
+	}
+	const ns = "vigil-testenv-lab"
+	_ = exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probe prints the environment's marker: set only by a re-execution.
+	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run=^TestPrivateLoopbackProbe$", "-test.v")
+	cmd.Env = []string{labProbeEnv + "=1", "PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the probe in %s: %v\n%s", ns, err, out)
+	}
+	if !strings.Contains(string(out), "marker=\n") {
+		t.Fatalf("a test binary in lab namespace %s moved to a namespace of its own:\n%s", ns, out)
+	}
+}
+
+const labProbeEnv = "VIGIL_TESTENV_LAB_PROBE"
+
+// TestPrivateLoopbackProbe is TestPrivateLoopbackStaysInALab's probe.
+func TestPrivateLoopbackProbe(t *testing.T) {
+	if os.Getenv(labProbeEnv) == "" {
+		t.Skip("run by TestPrivateLoopbackStaysInALab")
+	}
+	fmt.Printf("marker=%s\n", os.Getenv(privateEnv))
 }
