@@ -160,9 +160,12 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	cfg.URLs = urls
 	c := &HTTP{cfg: cfg, kind: kind}
-	if conn, err := NewTCP(TCPConfig{Target: cfg.Target}); err == nil && !cfg.TLS {
-		// A target NewTCP cannot take (none that validate does not
-		// refuse) keeps to Get, which says why at every check.
+	if cfg.TLS {
+		return c, nil // SSL_GET runs on a worker, through Get
+	}
+	// A target NewTCP cannot take (none that validate does not refuse)
+	// keeps to Get, which says why at every check.
+	if conn, err := NewTCP(TCPConfig{Target: cfg.Target}); err == nil {
 		c.conn = conn
 		for _, u := range urls {
 			c.reqs = append(c.reqs, []byte(c.request(u)))

@@ -43,9 +43,8 @@ type httpConn struct {
 	// connect, send request, read response, read body.
 	step       string
 	connecting bool
-	req        []byte // the request's bytes not yet written
-	buf        []byte // the response as read so far
-	eof        bool
+	req        []byte   // the request's bytes not yet written
+	buf        []byte   // the response as read so far
 	head       int      // the header's length in buf, once parsed
 	parsed     bool     // the header is parsed: r.Status, cl and te hold it
 	r          Response // the response, as judge reads it
@@ -62,7 +61,8 @@ var errHeadTooLong = errors.New("response header longer than 64 KiB")
 // open starts connecting h to the target for URL h.url, on a socket with
 // the checker's options. On error no socket is left open.
 func (c *HTTP) open(h *httpConn) (fd int, err error) {
-	h.step, h.req, h.buf, h.eof, h.head, h.parsed, h.r, h.cl, h.te, h.headErr = "connect", c.reqs[h.url], h.buf[:0], false, 0, false, Response{}, nil, false, nil
+	// A fresh state for this URL; the check's and the buffer carry on.
+	*h = httpConn{c: h.c, url: h.url, start: h.start, step: "connect", req: c.reqs[h.url], buf: h.buf[:0]}
 	if fd, err = c.conn.socket(); err != nil {
 		return -1, err
 	}
@@ -118,8 +118,7 @@ func (h *httpConn) advance(fd int) (wait uint32, done bool, err error) {
 			return unix.EPOLLIN, false, nil
 		case err != nil:
 			return 0, true, err
-		case n == 0:
-			h.eof = true
+		case n == 0: // the server closed: the response is what came
 			return 0, true, nil
 		}
 		h.buf = h.buf[:len(h.buf)+n]
@@ -280,13 +279,9 @@ func (c *HTTP) contentLength(cl []byte, te bool) (int64, bool) {
 // would have failed with.
 func (h *httpConn) response(u URL) (*Response, error) {
 	if !h.parsed && h.headErr == nil {
-		// Closed, or over the limit, inside the header: readHead says
-		// which, from the bytes that came.
+		// Closed inside the header (complete parses a whole header as
+		// soon as it is in buf): readHead words what came, as Get would.
 		_, h.headErr = readHead(bufio.NewReaderSize(bytes.NewReader(h.buf), 4096))
-		if h.headErr == nil {
-			// A header of its own, as complete would have found it.
-			h.parse(h.buf[:headEnd(h.buf)])
-		}
 	}
 	if h.headErr != nil {
 		h.step = "read response"
