@@ -241,7 +241,8 @@ func (l *loop) doneHTTP(s, i int32, h *httpConn, fd int, err error) {
 
 // The loop keeps up to httpBufsKept response buffers of at most
 // httpBufKeep bytes for the next HTTP_GETs: a health page fits one, and a
-// check then allocates only its state and its parsed header.
+// check then allocates its state, and its parsed header only where
+// fastHead does not take it.
 const (
 	httpBufKeep  = 16 << 10
 	httpBufsKept = 64
