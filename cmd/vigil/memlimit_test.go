@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,13 +151,19 @@ func TestGCTunerFollowsLiveHeap(t *testing.T) {
 
 // TestGCTunerCollectsABurst: an allocating burst while GOGC is off (a
 // flood of status requests, a reload) is collected: the first collection
-// hands the pacing back to GOGC 25, and 512 MiB of garbage leave the
-// runtime aiming at a few MiB. What it checks is the collector's heap goal,
-// which the settings decide: what the runtime holds also depends on its
-// mark workers and scavenger getting a CPU, and on a loaded machine (CI
-// runs the packages side by side) it went to 70 MiB under the goal of a
-// few. A tuner that handed back the cap without GOGC (the failure this
-// guards against) aims at the 64 MiB cap.
+// hands the pacing back to GOGC 25, and from the collection after that the
+// runtime aims at a few MiB through 512 MiB of garbage. What it checks is
+// the collector's heap goal, which the settings decide: what the runtime
+// holds also depends on its mark workers and scavenger getting a CPU, and
+// on a loaded machine (CI runs the packages side by side) it went to 70 MiB
+// under the goal of a few. A tuner that handed back the cap without GOGC
+// (the failure this guards against) aims at the 64 MiB cap to the end.
+//
+// The goal is read only after a collection that ran under GOGC 25: on a
+// loaded machine the collection the quiet limit triggered spent most of
+// the burst marking, counted what was allocated meanwhile as live (48 MiB),
+// and the goal GOGC 25 first took from it was the cap's, 61 MiB (a CI
+// failure); the collections after it aimed at a few.
 func TestGCTunerCollectsABurst(t *testing.T) {
 	const mib = 1 << 20
 	// A quiet of a second, not 200 ms: on a loaded machine the finalizer
@@ -169,13 +176,33 @@ func TestGCTunerCollectsABurst(t *testing.T) {
 	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
 	cycles := s[0].Value.Uint64()
-	var goal, peak uint64
-	for k := range 8192 { // 512 MiB in 64 KiB pieces, each garbage at once
+	var (
+		peak       uint64
+		back       *tune  // the tuner's hand-back to GOGC 25
+		backCycles uint64 // the collections when it was seen
+		goals      []uint64
+		seen       []tune // the tuner's changes since it went quiet
+	)
+	deadline := time.Now().Add(10 * time.Second)
+	// 512 MiB in 64 KiB pieces, each garbage at once; more if the hand-back
+	// or 16 readings after it have not come by then (the finalizer that
+	// sees collections waits for a CPU like the rest).
+	for k := 0; k < 8192 || (len(goals) < 16 && time.Now().Before(deadline)); k++ {
 		sink = make([]byte, 64<<10)
-		if k%64 == 0 {
-			metrics.Read(s)
-			goal = max(goal, s[1].Value.Uint64())
-			peak = max(peak, s[2].Value.Uint64()-s[3].Value.Uint64())
+		if k%64 != 0 {
+			continue
+		}
+		metrics.Read(s)
+		peak = max(peak, s[2].Value.Uint64()-s[3].Value.Uint64())
+		for back == nil && len(ch) > 0 {
+			c := <-ch
+			seen = append(seen, c)
+			if !c.off {
+				back, backCycles = &c, s[0].Value.Uint64()
+			}
+		}
+		if back != nil && s[0].Value.Uint64() > backCycles {
+			goals = append(goals, s[1].Value.Uint64())
 		}
 	}
 	sink = nil
@@ -184,16 +211,21 @@ func TestGCTunerCollectsABurst(t *testing.T) {
 	if n < 10 {
 		t.Errorf("%d collections during 512 MiB of garbage, want many", n)
 	}
-	if goal > 32*mib {
-		var seen []tune
-		for len(ch) > 0 {
-			seen = append(seen, <-ch)
-		}
-		t.Errorf("the collector aimed at up to %d MiB of heap during the burst, want a few (the tuner's changes since it went quiet: %+v)", goal/mib, seen)
+	if back == nil {
+		t.Fatalf("no GOGC 25 during the burst in 10 s (quiet limit %d KiB, %d collections, the tuner's changes: %+v)", idle.limit>>10, n, seen)
+	}
+	if back.gogc != defaultGOGC || back.memLimit != 64*mib {
+		t.Errorf("the hand-back left GOGC %d and a limit of %d, want %d under the 64 MiB cap", back.gogc, back.memLimit, defaultGOGC)
+	}
+	if len(goals) == 0 {
+		t.Fatalf("no collection after the hand-back to GOGC 25 in 10 s of garbage (%d collections)", n)
+	}
+	low := slices.Min(goals)
+	if low > 32*mib {
+		t.Errorf("after the hand-back to GOGC 25 the collector aimed at %d MiB of heap at the least, want a few (quiet limit %d KiB; %d readings, the first: %v)", low/mib, idle.limit>>10, len(goals), goals[:min(len(goals), 8)])
 	}
 	if peak > 2*64*mib {
 		t.Errorf("the runtime held up to %d MiB during the burst, twice its 64 MiB cap", peak/mib)
 	}
-	waitTune(t, ch, "GOGC 25 during the burst", func(c tune) bool { return !c.off })
-	t.Logf("quiet limit %d KiB; %d collections, heap goal up to %d KiB, peak %d KiB held", idle.limit>>10, n, goal>>10, peak>>10)
+	t.Logf("quiet limit %d KiB; %d collections, heap goal after the hand-back %d-%d KiB, peak %d KiB held", idle.limit>>10, n, low>>10, slices.Max(goals)>>10, peak>>10)
 }
