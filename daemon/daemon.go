@@ -549,11 +549,11 @@ func (d *Daemon) readAll(now time.Time, s *sock, buf []byte) (drained bool) {
 	return false
 }
 
-// bridge hands the loop, through its eventfd, everything that is not an
-// advert or a deadline: link changes, tracker and health-check results,
-// the 2 s MAC refresh, control calls, and the end of ctx. These are rare
-// next to adverts; one goroutine hop for them keeps the loop's own wait a
-// single epoll_wait.
+// bridge hands the loop, through its poller's Wake, everything that is
+// not an advert or a deadline: link changes, tracker and health-check
+// results, the 2 s MAC refresh, control calls, and the end of ctx. These
+// are rare next to adverts; one goroutine hop for them keeps the loop's
+// own waits on its sockets and its timer alone.
 func (d *Daemon) bridge(ctx context.Context, links <-chan addr.LinkState, macs <-chan time.Time, tracked <-chan track.Event) {
 	for {
 		var checks <-chan check.Event

@@ -6,9 +6,9 @@ import (
 )
 
 // poller is what the loop waits on: a loopWait (edges.go; an epoll.Set
-// parked in the runtime's poller) holding the VRRP sockets, whose timerfd holds the loop's next
-// deadline and whose eventfd the bridge goroutine writes when it queued
-// other work. The loop's own thread is the thread the kernel wakes for an
+// parked in the runtime's poller) holding the VRRP sockets, whose timerfd
+// holds the loop's next deadline and which the bridge goroutine wakes when
+// it queued other work. The loop's own thread is the thread the kernel wakes for an
 // advert or a deadline; no other goroutine or thread is in that path.
 //
 // What it saves, against the select loop it replaced (a reader goroutine

@@ -82,7 +82,12 @@ type Runner struct {
 	rnd     *mrand.Rand
 	cfgs    map[string]Session
 	senders map[string]*sender
-	lis     [2]*listener // IPv4, IPv6
+	// lis are the UDP 3784 sockets (IPv4, IPv6), opened for the first
+	// session of their family and closed when Run ends, not when the last
+	// session of the family goes: internal/epoll closes its duplicate of a
+	// removed socket only as the goroutine parked on it leaves (Set.Del),
+	// and a session started right after could find the port still bound.
+	lis     [2]*listener
 	subs    map[string]map[int]func(Event)
 	nextSub int
 	late    Lateness
@@ -155,7 +160,6 @@ func (r *Runner) Configure(list []Session) error {
 			errs = append(errs, err)
 		}
 	}
-	r.closeIdleListenersLocked()
 	r.kick()
 	return errors.Join(errs...)
 }
@@ -210,25 +214,6 @@ func (r *Runner) forgetLocked(name string) {
 	delete(r.senders, name)
 	delete(r.cfgs, name)
 	delete(r.sendErr, name)
-}
-
-func (r *Runner) closeIdleListenersLocked() {
-	for fam, l := range r.lis {
-		if l == nil {
-			continue
-		}
-		used := false
-		for _, s := range r.cfgs {
-			if s.Peer.Is6() == (fam == 1) {
-				used = true
-			}
-		}
-		if !used {
-			r.poll.Del(l.fd)
-			l.Close()
-			r.lis[fam] = nil
-		}
-	}
 }
 
 func (r *Runner) kick() {
@@ -295,12 +280,12 @@ func (r *Runner) SendErrors() map[string]string {
 // ends it sends AdminDown to every peer (an orderly stop: RFC 5880 6.8.16,
 // the peers must not take it for a failure, RFC 5882 3.2), closes the
 // sockets and returns; after Abandon it sends nothing more. Its goroutines
-// (epoll.Set.Run's two, one on the sockets and one on the timer) park in
+// (epoll.Set.Run's, one on each listener and one on the timer) park in
 // the Go runtime's poller between wake-ups (internal/epoll's NewParked):
 // the BFD process runs nothing else, so nothing runs ahead of them. It
 // stays in one epoll.Set.Run for its life, so a wake-up that consumed
-// everything it was told about parks again without the epoll_wait that
-// would only find the set empty.
+// everything it was told about parks again without the read that would
+// only find the socket empty.
 func (r *Runner) Run(ctx context.Context) error {
 	if r.pollErr != nil {
 		return r.pollErr
@@ -352,8 +337,8 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 		return false, true
 	}
 	p := r.poll
-	// The deadline that passed, whichever of the Set's sides runs this
-	// step: after a stall the sockets' side may run first and re-arm, and
+	// The deadline that passed, whichever of the Set's goroutines runs
+	// this step: after a stall a socket's may run first and re-arm, and
 	// the timer's then finds nothing due.
 	var due time.Time
 	if armed := p.Armed(); !armed.IsZero() && !now.Before(armed) {

@@ -1,23 +1,33 @@
 // Package epoll is what vigil's two event loops wait on, the daemon's VRRP
-// loop and the BFD runner: one epoll(7) instance holding the loop's
-// sockets and one eventfd that other goroutines write when they queued
-// work for the loop, and one timerfd for the loop's next deadline.
+// loop and the BFD runner: the loop's sockets, a timerfd for its next
+// deadline, and a wake-up other goroutines give when they queued work for
+// it.
 //
-// The loop's goroutines park in the Go runtime's poller: one on the epoll
-// instance itself, which is readable when any of its descriptors is, one
-// on the timerfd; they take turns running the loop's body. No reader
-// goroutine per socket, channel or Go timer is in the path. Against a
-// select loop (a reader goroutine per socket handing each packet over a
-// channel, and a Go timer) that is one thread wake-up per packet instead of
-// three, and under CPU saturation each extra wake-up is another wait for a
-// CPU: a VRRP backup or a BFD session that waits too long declares its peer
-// dead (docs/benchmarks.md, host stalls).
+// The loop's goroutines park in the Go runtime's poller, each on its own
+// descriptor: one on each socket, one on the timerfd (which also takes the
+// Wakes); they take turns running the loop's body. No reader goroutine
+// per socket handing packets over a channel, and no Go timer, is in the
+// path: the goroutine the kernel's readiness wakes is the one that runs
+// the body. Against a select loop (a reader goroutine per socket handing
+// each packet over a channel, and a Go timer) that is one thread wake-up
+// per packet instead of three, and under CPU saturation each extra
+// wake-up is another wait for a CPU: a VRRP backup or a BFD session that
+// waits too long declares its peer dead (docs/benchmarks.md, host stalls).
+//
+// The name is what it replaced: an epoll(7) instance of the loop's own,
+// holding the sockets and an eventfd, on which one goroutine parked (the
+// runtime's poller watching the nested instance). Each packet then cost
+// an epoll_wait of the loop's to learn which socket was ready, on top of
+// the runtime's, and the nested instance's wake-up chain in the kernel:
+// a VRRP backup at advert_int 10 ms made five system calls per advert
+// where keepalived makes four (docs/benchmarks.md, footprint).
 package epoll
 
 import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -25,94 +35,120 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The tags Run passes for the timerfd and the eventfd; a socket's tag is
-// what Add was given (its descriptor, which is never negative).
+// The tags Run passes for the timer and for Wakes; a socket's tag is what
+// Add was given (its descriptor, which is never negative).
 const (
 	TagTimer = -1
 	TagWake  = -2
 )
 
-// Set is one epoll instance with its eventfd, and a timerfd. Wake may be
-// called from any goroutine; everything else belongs to the loop (its
-// body, in Run).
+// Set is a loop's sockets and its timerfd. Wake, Add and Del may be called
+// from any goroutine; everything else belongs to the loop (its body, in
+// Run).
 type Set struct {
-	ep, tfd, efd int
-	file         *os.File        // ep, registered with the runtime's poller (NewParked)
-	rc           syscall.RawConn // file's
-	tfile        *os.File        // tfd, registered with the runtime's poller
-	trc          syscall.RawConn // tfile's
-	n            int
-	werr         error
-	events       [32]unix.EpollEvent
-	late         [33]unix.EpollEvent // the timer side's batch when it woke late: sockets, then TagTimer
-	armed        time.Time           // the deadline the timerfd holds; zero: none
-	spec         unix.ItimerSpec
-	one          [8]byte
-	buf          [8]byte // the loop's reads of the eventfd
-	empty        int     // epoll_waits of Run that found nothing (tests)
+	tfd   int
+	tfile *os.File        // tfd, registered with the runtime's poller
+	trc   syscall.RawConn // tfile's
+	armed time.Time       // the deadline the timerfd holds; zero: none
+	spec  unix.ItimerSpec
+	late  []unix.EpollEvent // the timer side's batch: sockets when it woke late, TagWake, TagTimer
+	body  func(evs []unix.EpollEvent) (quiet, stop bool)
 
-	// mu is held while the body runs (Run): the socket side and the
-	// timer side take turns. stopped ends both.
+	// smu guards socks and running: the BFD runner adds and removes its
+	// listeners from its own goroutines while Run runs.
+	smu     sync.Mutex
+	socks   []*sock // Add order
+	running bool
+
+	// woken is a Wake the timer side has not passed yet.
+	woken atomic.Bool
+	// checks counts the readiness checks of the sockets' goroutines
+	// (tests: each is a system call the quiet path saves).
+	checks atomic.Int64
+
+	// mu is held while the body runs: the goroutines take turns.
 	mu      sync.Mutex
-	stopped bool
+	stopped atomic.Bool // Run is ending: every goroutine returns
+	wg      sync.WaitGroup
+	errMu   sync.Mutex
+	werr    error // the first failed wait
+}
+
+// sock is one socket of the Set and the goroutine parked on it.
+type sock struct {
+	fd   int
+	ev   [1]unix.EpollEvent // its tag, the batch its goroutine passes
+	file *os.File           // a duplicate of fd, registered with the runtime's poller
+	rc   syscall.RawConn    // file's
+	dead atomic.Bool        // Del: its goroutine closes file and returns
 }
 
 // NewParked returns a Set whose Run parks its goroutines in the Go
-// runtime's poller (the epoll instance is readable when any descriptor in
-// it is): their P goes idle, so an idle process's threads all
+// runtime's poller: their P goes idle, so an idle process's threads all
 // sleep until the next deadline. Blocking in epoll_wait as a system call
 // instead keeps a P busy, which keeps the runtime's sysmon thread polling
 // and handing the P around: 46 wake-ups a second for a daemon with one
 // deadline a second, and 1,028 (CPU 4.0%) for one VRRP master at 10 ms
 // (bench/footprint.sh). The daemon's loop and the BFD process use it.
 func NewParked() (*Set, error) {
-	s := &Set{ep: -1, tfd: -1, efd: -1}
+	s := &Set{tfd: -1}
 	var err error
-	if s.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return nil, err
-	}
 	if s.tfd, err = unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC); err != nil {
-		s.Close()
 		return nil, err
 	}
-	if s.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := unix.SetNonblock(s.ep, true); err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.file = os.NewFile(uintptr(s.ep), "epoll")
-	if s.rc, err = s.file.SyscallConn(); err != nil {
-		s.Close()
-		return nil, err
-	}
-	// The timerfd is not in the epoll instance: its goroutine parks on it
-	// alone, so a deadline needs no epoll_wait to say what woke it.
 	s.tfile = os.NewFile(uintptr(s.tfd), "timerfd")
 	if s.trc, err = s.tfile.SyscallConn(); err != nil {
-		s.Close()
+		s.tfile.Close()
 		return nil, err
 	}
-	if err := s.Add(s.efd, TagWake); err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.one[0] = 1 // eventfd counts in host order; any non-zero value wakes
 	return s, nil
 }
 
 // Add watches fd for input; tag comes back from Run (a socket's fd, never
-// TagTimer or TagWake).
+// TagTimer or TagWake). The Set parks a goroutine on a duplicate of fd
+// (the runtime's poller registers descriptors only through an *os.File,
+// which owns and closes what it holds); fd must be non-blocking.
 func (s *Set) Add(fd, tag int) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tag)}
-	return unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, fd, &ev)
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	k := &sock{fd: fd, file: os.NewFile(uintptr(dup), "socket")}
+	k.ev[0] = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(tag)}
+	if k.rc, err = k.file.SyscallConn(); err != nil {
+		k.file.Close()
+		return err
+	}
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.socks = append(s.socks, k)
+	if s.running {
+		s.wg.Add(1)
+		go s.runSocket(k)
+	}
+	return nil
 }
 
-// Del stops watching fd.
+// Del stops watching fd. Its goroutine closes the duplicate as it leaves
+// the runtime's poller, at once if it is parked, else when the body it
+// waits for or runs returns: the socket outlives Del by that long. A Set
+// that is not running closes it at once.
 func (s *Set) Del(fd int) {
-	_ = unix.EpollCtl(s.ep, unix.EPOLL_CTL_DEL, fd, nil)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	for i, k := range s.socks {
+		if k.fd != fd {
+			continue
+		}
+		s.socks = append(s.socks[:i], s.socks[i+1:]...)
+		if !s.running {
+			k.file.Close()
+			return
+		}
+		k.dead.Store(true)
+		_ = k.file.SetReadDeadline(time.Unix(1, 0)) // out of the poller
+		return
+	}
 }
 
 // Arm sets the timerfd to fire at next (zero: never); a deadline already
@@ -141,196 +177,220 @@ func (s *Set) Armed() time.Time { return s.armed }
 
 // Run calls body with each batch of ready events until body returns stop,
 // or a wait fails (its error). The tags are a socket's (what Add was
-// given), TagWake, and TagTimer once the armed deadline has passed (alone,
-// or after the sockets' events when its side woke late: runTimer). body
-// runs on one of two goroutines, never on both at once: the caller's,
-// parked on the epoll instance (sockets and Wakes), and one parked on the
-// timerfd. The loop's own work, Arm included, belongs in body.
+// given), TagWake, and TagTimer once the armed deadline has passed. body
+// runs on one goroutine at a time, never on two at once: the caller's,
+// parked on the timerfd (deadlines and Wakes), and one parked on each
+// socket. The loop's own work, Arm, Add and Del included, belongs in body.
 //
-// Why two: a VRRP master at advert_int 10 ms wakes only for its deadline.
-// Parked on the epoll instance with the timerfd in it, each wake-up took an
-// epoll_wait to learn that it was the timer, a fifth system call per advert
-// where keepalived makes four (the runtime's two polls, sendmsg and
-// timerfd_settime); parked on the timerfd itself, the wake-up says so
-// (docs/benchmarks.md, footprint). The timer side checks the clock against
-// the deadline before calling body, so a wake-up that is not the
-// deadline's (a stale expiry) costs nothing but the check.
+// Why a goroutine per descriptor: a wake-up then says what woke it. A
+// VRRP master at advert_int 10 ms wakes only for its deadline, a backup
+// only for the master's adverts; each would otherwise take an epoll_wait
+// to learn which descriptor it was, a fifth system call per advert where
+// keepalived makes four (docs/benchmarks.md, footprint). The timer side
+// checks the clock against the deadline before calling body, so a wake-up
+// that is not the deadline's (a stale expiry) costs nothing but the check.
 //
 // body returns quiet when it consumed everything the events announced:
-// every socket read until it would block, DrainWake called for TagWake.
-// Then the socket side parks at once, without the epoll_wait that would
-// only find the set empty: what became ready since the last epoll_wait woke
-// the runtime's poller (a nested epoll instance signals its waiters each
-// time one of its descriptors becomes ready), and the poller keeps that
-// notice for a goroutine that has not parked yet, as long as it stays in
-// one rc.Read, which Run does and a wait per turn cannot (each Read starts
-// by clearing it). A batch that filled the event array is never quiet:
-// more may be ready.
+// every socket read until it would block. A socket's goroutine then parks
+// at once, without a system call that would only find the socket empty:
+// what became ready since the body's last read woke the runtime's poller,
+// which keeps that notice for a goroutine that has not parked yet, as long
+// as it stays in one RawConn.Read. After a body that was not quiet, and on
+// entering a Read (which clears the notice: the first time, after a stale
+// deadline), it asks the kernel first (poll(2), timeout 0).
 func (s *Set) Run(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
-	s.mu.Lock()
-	s.stopped, s.werr = false, nil
-	s.mu.Unlock()
-	var terr error
-	tdone := make(chan struct{})
-	go func() {
-		defer close(tdone)
-		terr = s.runTimer(body)
-	}()
-	err := s.runSockets(body)
-	s.stop(s.tfile)
-	<-tdone
-	_ = s.file.SetReadDeadline(time.Time{})
-	_ = s.tfile.SetReadDeadline(time.Time{})
-	if err == nil {
-		err = terr
+	s.stopped.Store(false)
+	s.errMu.Lock()
+	s.werr = nil
+	s.errMu.Unlock()
+	s.body = body
+	s.smu.Lock()
+	s.running = true
+	for _, k := range s.socks {
+		_ = k.file.SetReadDeadline(time.Time{})
+		s.wg.Add(1)
+		go s.runSocket(k)
 	}
-	return err
+	s.smu.Unlock()
+	terr := s.runTimer()
+	s.stop()
+	s.wg.Wait()
+	s.smu.Lock()
+	s.running = false
+	for _, k := range s.socks {
+		_ = k.file.SetReadDeadline(time.Time{})
+	}
+	s.smu.Unlock()
+	_ = s.tfile.SetReadDeadline(time.Time{})
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if terr != nil {
+		return terr
+	}
+	return s.werr
 }
 
-// stop ends Run: the other side, parked in f, wakes for a deadline in the
-// past and sees stopped.
-func (s *Set) stop(f *os.File) {
-	s.mu.Lock()
-	s.stopped = true
-	s.mu.Unlock()
-	_ = f.SetReadDeadline(time.Unix(1, 0))
+// stop ends Run: every goroutine parked in the poller wakes for a deadline
+// in the past and sees stopped.
+func (s *Set) stop() {
+	s.stopped.Store(true)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	_ = s.tfile.SetReadDeadline(time.Unix(1, 0))
+	for _, k := range s.socks {
+		_ = k.file.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
-// ended reports whether a wait's error is only stop's deadline.
-func (s *Set) ended(err error) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopped && errors.Is(err, os.ErrDeadlineExceeded)
+// fail records a failed wait (the first) and ends Run.
+func (s *Set) fail(err error) {
+	s.errMu.Lock()
+	if s.werr == nil {
+		s.werr = err
+	}
+	s.errMu.Unlock()
+	s.stop()
 }
 
-// runSockets is Run's side on the epoll instance.
-func (s *Set) runSockets(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
-	park, stopped := false, false
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			if park {
-				park = false
-				return false
-			}
-			if !s.readEvents(fd) {
-				if s.werr != nil {
+// runSocket is k's goroutine: the body with k's tag each time the socket
+// is readable, until Run ends or Del.
+func (s *Set) runSocket(k *sock) {
+	defer s.wg.Done()
+	for {
+		check := true // entering the Read cleared the poller's notice
+		err := k.rc.Read(func(fd uintptr) bool {
+			for {
+				if k.dead.Load() || s.stopped.Load() {
 					return true
 				}
-				s.empty++
-				return false // nothing ready: park
-			}
-			s.mu.Lock()
-			if s.stopped {
+				if check {
+					check = false
+					if !s.readable(fd) {
+						return false
+					}
+				}
+				s.mu.Lock()
+				if k.dead.Load() || s.stopped.Load() {
+					s.mu.Unlock()
+					return true
+				}
+				quiet, stop := s.body(k.ev[:])
 				s.mu.Unlock()
-				stopped = true
-				return true
+				if stop {
+					s.stop()
+					return true
+				}
+				if quiet {
+					return false // park: the poller keeps what came since
+				}
+				check = true // more may be ready: ask before parking
 			}
-			quiet, stop := body(s.events[:s.n])
-			s.mu.Unlock()
-			if stop {
-				stopped = true
-				return true
-			}
-			park = quiet && s.n < len(s.events)
+		})
+		switch {
+		case k.dead.Load():
+			k.file.Close() // out of the Read: no reference is left to wait for
+			return
+		case s.stopped.Load():
+			return
+		case err == nil || errors.Is(err, os.ErrDeadlineExceeded):
+			// A deadline left from an earlier Run or Del's race with it:
+			// enter again (and check the socket first).
+			_ = k.file.SetReadDeadline(time.Time{})
+		default:
+			s.fail(err)
+			return
 		}
-	})
-	if stopped || s.ended(err) {
-		return nil
 	}
-	if err == nil {
-		err = s.werr
+}
+
+// readable asks the kernel whether fd has input, without blocking.
+func (s *Set) readable(fd uintptr) bool {
+	s.checks.Add(1)
+	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		var ts unix.Timespec
+		r, e := rawCall(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&ts)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		// An error reads as readable: the body's read reports it.
+		return e != 0 || r > 0
 	}
-	return err
 }
 
 // runTimer is Run's side on the timerfd: body with TagTimer each time the
-// armed deadline has passed. Woken more than lateWake after the deadline
-// (the process stalled: CPU starvation, a VM pause, SIGSTOP), it first
-// takes what the sockets have, in the same batch: the loops read every
-// packet that queued meanwhile before they run the timers, so a backup's
-// master-down timer or a BFD detection time that ran out during the stall
-// is checked against the adverts that did arrive (a stall of our own is
-// not the peer's failure). On time, it does not ask: the epoll_wait that
-// would is the system call this side saves.
-func (s *Set) runTimer(body func(evs []unix.EpollEvent) (quiet, stop bool)) error {
-	err := s.trc.Read(func(uintptr) bool {
-		for {
-			s.mu.Lock()
-			if s.stopped {
+// armed deadline has passed, and TagWake after Wake. Woken more than
+// lateWake after the deadline (the process stalled: CPU starvation, a VM
+// pause, SIGSTOP), it passes every socket first, in the same batch: the
+// loops read every packet that queued meanwhile before they run the
+// timers, so a backup's master-down timer or a BFD detection time that ran
+// out during the stall is checked against the adverts that did arrive (a
+// stall of our own is not the peer's failure). On time, it does not: the
+// socket's own goroutine takes what arrives.
+//
+// A Wake sets woken and a read deadline in the past on the timerfd, which
+// wakes this goroutine in the runtime without a system call on either
+// side (an eventfd cost a write and a read per Wake, and a descriptor in
+// the set). The deadline is cleared before woken is read, so a Wake that
+// comes meanwhile is seen now or wakes the next park.
+func (s *Set) runTimer() error {
+	for {
+		err := s.trc.Read(func(uintptr) bool {
+			for {
+				if s.stopped.Load() {
+					return true
+				}
+				s.mu.Lock()
+				if s.stopped.Load() {
+					s.mu.Unlock()
+					return true
+				}
+				now := time.Now()
+				due := !s.armed.IsZero() && !now.Before(s.armed)
+				wake := s.woken.Swap(false)
+				if !due && !wake {
+					s.mu.Unlock()
+					return false // not yet (or a stale expiry): park
+				}
+				s.late = s.late[:0]
+				if due && now.Sub(s.armed) > lateWake {
+					s.smu.Lock()
+					for _, k := range s.socks {
+						s.late = append(s.late, k.ev[0])
+					}
+					s.smu.Unlock()
+				}
+				if wake {
+					s.late = append(s.late, unix.EpollEvent{Fd: TagWake})
+				}
+				if due {
+					s.late = append(s.late, unix.EpollEvent{Fd: TagTimer})
+				}
+				_, stop := s.body(s.late)
 				s.mu.Unlock()
-				return true
+				if stop {
+					return true
+				}
 			}
-			now := time.Now()
-			if s.armed.IsZero() || now.Before(s.armed) {
-				s.mu.Unlock()
-				return false // not yet (or a stale expiry): park
-			}
-			n := 0
-			if now.Sub(s.armed) > lateWake {
-				n = s.readLate()
-			}
-			s.late[n].Fd = TagTimer
-			_, stop := body(s.late[:n+1])
-			s.mu.Unlock()
-			if stop {
-				s.stop(s.file)
-				return true
-			}
+		})
+		if s.stopped.Load() {
+			return nil
 		}
-	})
-	if err != nil && !s.ended(err) {
-		s.stop(s.file) // the socket side ends too
-		return err
+		if err == nil {
+			return nil // the body's stop
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		_ = s.tfile.SetReadDeadline(time.Time{}) // a Wake: then read woken
 	}
-	return nil
 }
 
 // lateWake is how late after its deadline the timer side may wake before
-// it reads the sockets first: above the timerfd's slack and a wake-up's
+// it passes the sockets first: above the timerfd's slack and a wake-up's
 // latency on a busy host (tens to hundreds of microseconds), below any
 // advert interval.
 const lateWake = time.Millisecond
-
-// readLate puts what the sockets have ready (not the eventfd: a Wake is
-// the socket side's) at the head of s.late, without blocking, and returns
-// how many. The socket side may read the same sockets after; it then finds
-// them empty.
-func (s *Set) readLate() int {
-	for {
-		r, e := rawCall(unix.SYS_EPOLL_PWAIT, uintptr(s.ep), uintptr(unsafe.Pointer(&s.late[0])), uintptr(len(s.late)-1), 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0 // the socket side's own epoll_wait reports it
-		}
-		n := 0
-		for _, ev := range s.late[:r] {
-			if ev.Fd != TagWake {
-				s.late[n] = ev
-				n++
-			}
-		}
-		return n
-	}
-}
-
-// readEvents takes what is ready without blocking; false sends the
-// goroutine to wait in the runtime's poller.
-func (s *Set) readEvents(fd uintptr) bool {
-	for {
-		r, e := rawCall(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&s.events[0])), uintptr(len(s.events)), 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			s.werr = e
-			return true
-		}
-		s.n = int(r)
-		return s.n > 0
-	}
-}
 
 // rawCall makes a system call that never blocks (timeout 0, non-blocking
 // descriptors) without telling the runtime: Syscall's entersyscall wakes
@@ -352,28 +412,24 @@ func (s *Set) TimerFired() {
 }
 
 // DrainWake consumes the Wakes so far, before the loop takes what they
-// announced.
-func (s *Set) DrainWake() {
-	rawCall(unix.SYS_READ, uintptr(s.efd), uintptr(unsafe.Pointer(&s.buf[0])), 8, 0)
-}
+// announced. Nothing is left to consume: the timer side took the Wake
+// as it passed TagWake; a Wake after that passes TagWake again.
+func (s *Set) DrainWake() {}
 
 // Wake makes Run pass TagWake; any goroutine.
-func (s *Set) Wake() { _, _ = unix.Write(s.efd, s.one[:]) }
+func (s *Set) Wake() {
+	s.woken.Store(true)
+	_ = s.tfile.SetReadDeadline(time.Unix(1, 0))
+}
 
-// Close closes the epoll instance, the timerfd and the eventfd.
+// Close closes the timerfd and the duplicates of the sockets; not while
+// Run runs. A Wake after it does nothing.
 func (s *Set) Close() {
-	if s.file != nil {
-		_ = s.file.Close() // closes ep
-		s.file, s.ep = nil, -1
+	s.smu.Lock()
+	for _, k := range s.socks {
+		k.file.Close()
 	}
-	if s.tfile != nil {
-		_ = s.tfile.Close() // closes tfd
-		s.tfile, s.tfd = nil, -1
-	}
-	for _, fd := range []int{s.ep, s.tfd, s.efd} {
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
-	s.ep, s.tfd, s.efd = -1, -1, -1
+	s.socks = nil
+	s.smu.Unlock()
+	_ = s.tfile.Close() // closes tfd; tfile stays for Wake, which then fails
 }

@@ -3,6 +3,7 @@ package epoll
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,34 +162,46 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 	})
 }
 
-// TestRunStopsFromEitherSide: body's stop ends Run whichever side it ran
-// on, the timer's or the sockets', and Run can run again after.
+// TestRunStopsFromEitherSide: body's stop ends Run whichever goroutine
+// ran it, the timer's or a socket's, and Run can run again after.
 func TestRunStopsFromEitherSide(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
-		var wakers sync.WaitGroup
-		defer wakers.Wait()
+		fds := addPair(t, s)
 		s.Arm(time.Now().Add(time.Millisecond))
 		runSteps(t, s, func(evs []unix.EpollEvent) bool {
 			one(t, "timer side", evs, TagTimer)
 			s.TimerFired()
 			return true
 		})
-		wakers.Go(s.Wake)
+		if _, err := unix.Write(fds[1], []byte("x")); err != nil {
+			t.Fatal(err)
+		}
 		runSteps(t, s, func(evs []unix.EpollEvent) bool {
-			one(t, "socket side", evs, TagWake)
-			s.DrainWake()
+			one(t, "socket side", evs, int32(fds[0]))
+			drain(fds[0])
 			return true
 		})
 	})
 }
 
-// TestRunParksWithoutAnEmptyWait: a quiet pass parks Run without another
-// epoll_wait, and loses nothing by it: a datagram sent while the pass
-// runs, and a Wake from another goroutine, come back as events. The
-// pass sleeps past 10 ms after the send so that the runtime's sysmon
-// polls the network first (it does when nobody has for 10 ms) and the
-// notice waits in the poller for a goroutine that has not parked yet,
-// the notice a new rc.Read per turn would clear.
+// drain reads fd until it would block.
+func drain(fd int) {
+	b := make([]byte, 16)
+	for {
+		if _, err := unix.Read(fd, b); err != nil {
+			return
+		}
+	}
+}
+
+// TestRunParksWithoutAnEmptyWait: a quiet pass parks the socket's
+// goroutine without asking the kernel whether more is ready, and loses
+// nothing by it: a datagram sent while a pass runs, and a Wake from
+// another goroutine, come back as events. The pass sleeps past 10 ms
+// after the send so that the runtime's sysmon polls the network first (it
+// does when nobody has for 10 ms) and the notice waits in the poller for
+// a goroutine that has not parked yet, the notice a new RawConn.Read per
+// turn would clear. A pass that is not quiet makes the goroutine ask.
 func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 	for _, quiet := range []bool{true, false} {
 		t.Run(fmt.Sprint("quiet=", quiet), func(t *testing.T) {
@@ -202,7 +215,6 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 			var got []int32
 			var wakers sync.WaitGroup
 			defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
-			b := make([]byte, 16)
 			pass := 0
 			// A lost notice would leave Run waiting for the hour-long
 			// deadline; after 5 s this fails the test and wakes Run
@@ -235,19 +247,15 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 					case TagWake:
 						s.DrainWake()
 					default:
-						for {
-							if _, err := unix.Read(fds[0], b); err != nil {
-								break
-							}
-						}
+						drain(fds[0])
 					}
 				}
 				switch {
 				case len(got) >= turns+2:
 					return quiet, true
 				case pass == 3:
-					// Ready after this pass's epoll_wait, and nothing
-					// else due: a lost notice hangs Run.
+					// Ready while this pass runs, and nothing else due:
+					// a lost notice hangs Run.
 					if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 						t.Error(err)
 					}
@@ -282,11 +290,10 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 			if socks != 1 || wakes != 1 {
 				t.Fatalf("events %v: %d for the socket, %d wakes; want one of each", got, socks, wakes)
 			}
-			// Quiet: no empty epoll_wait but for a race (an event seen by
-			// the runtime's poller and by the pass's epoll_wait both). The
-			// timer's passes make none (its side waits on the timerfd).
-			if quiet && s.empty > 2 || !quiet && s.empty < pass-timers-2 {
-				t.Fatalf("quiet=%v: %d empty epoll_waits in %d passes (%d the timer's)", quiet, s.empty, pass, timers)
+			// Quiet: one check, on entering the poller; not quiet, one
+			// more after the socket's pass.
+			if quiet && s.checks.Load() != 1 || !quiet && s.checks.Load() != 2 {
+				t.Fatalf("quiet=%v: %d readiness checks in %d passes (%d the timer's)", quiet, s.checks.Load(), pass, timers)
 			}
 		})
 	}
@@ -296,9 +303,9 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 // deadline (the process stalled) while a datagram waited, passes the
 // socket in the same batch as TagTimer: the loops read packets before
 // they run timers, so a stall is not taken for the peer's silence. Woken
-// on time it passes TagTimer alone (no epoll_wait). The timer's side runs
-// alone here: with the socket's side, that one may take the datagram
-// first, which is as good.
+// on time it passes TagTimer alone. The timer's side runs alone here:
+// with the socket's goroutine, that one may take the datagram first,
+// which is as good.
 func TestLateTimerReadsSocketsFirst(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		fds := addPair(t, s)
@@ -315,18 +322,18 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 				time.Sleep(10 * time.Millisecond) // the stall
 			}
 			var got []int32
-			s.stopped = false
-			err := s.runTimer(func(evs []unix.EpollEvent) (bool, bool) {
+			s.stopped.Store(false)
+			s.body = func(evs []unix.EpollEvent) (bool, bool) {
 				for _, ev := range evs {
 					got = append(got, ev.Fd)
 				}
 				s.TimerFired()
 				return true, true
-			})
-			if err != nil {
+			}
+			if err := s.runTimer(); err != nil {
 				t.Fatal(err)
 			}
-			_ = s.file.SetReadDeadline(time.Time{})
+			drain(fds[0])
 			want := []int32{int32(fds[0]), TagTimer}
 			if !late {
 				want = want[1:]
@@ -334,6 +341,151 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("late=%v: the timer's batch %v, want %v", late, got, want)
 			}
+		}
+	})
+}
+
+// TestAddDelWhileRunning: a socket added by the body, or by another
+// goroutine (the BFD runner's listeners), passes its tag while Run runs,
+// beside the others; one removed passes nothing more, and its duplicate
+// is closed within moments (the peer of a removed datagram socket can no
+// longer send to it), not when Run ends.
+func TestAddDelWhileRunning(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		a := addPair(t, s)
+		pair := func() [2]int {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+			return [2]int(fds)
+		}
+		b, c := pair(), pair()
+		send := func(fd int) {
+			if _, err := unix.Write(fd, []byte("x")); err != nil {
+				t.Error(err)
+			}
+		}
+		var outside sync.WaitGroup
+		defer outside.Wait()
+		send(a[1])
+		runSteps(t, s,
+			func(evs []unix.EpollEvent) bool {
+				one(t, "the first socket", evs, int32(a[0]))
+				drain(a[0])
+				if err := s.Add(b[0], b[0]); err != nil {
+					t.Error(err)
+				}
+				send(b[1])
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "a socket the body added", evs, int32(b[0]))
+				drain(b[0])
+				outside.Go(func() {
+					if err := s.Add(c[0], c[0]); err != nil {
+						t.Error(err)
+					}
+					send(c[1])
+				})
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "a socket another goroutine added", evs, int32(c[0]))
+				drain(c[0])
+				s.Del(b[0])
+				unix.Close(b[0])
+				send(a[1])
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "the first socket again", evs, int32(a[0]))
+				drain(a[0])
+				// Del from another goroutine, then a datagram to what is
+				// left: nothing from the removed socket comes first.
+				outside.Go(func() {
+					s.Del(c[0])
+					send(c[1])
+					time.Sleep(20 * time.Millisecond)
+					send(a[1])
+				})
+				return false
+			},
+			func(evs []unix.EpollEvent) bool {
+				one(t, "after two Dels", evs, int32(a[0]))
+				drain(a[0])
+				return true
+			})
+		// b's only descriptors now are its peer and, until its goroutine
+		// closed it, the Set's duplicate: a send fails once that is gone.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			_, err := unix.Write(b[1], []byte("x"))
+			if err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the removed socket is still open 2 s after Del")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+}
+
+// TestWakeAfterClose: the loops' bridges may Wake a Set that has closed;
+// it does nothing.
+func TestWakeAfterClose(t *testing.T) {
+	s, err := NewParked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Wake()
+}
+
+// TestNoWakeIsLost: Wakes from another goroutine while the body runs on
+// either side (a socket's datagrams keep its goroutine busy meanwhile):
+// a Wake given after the body last saw TagWake comes back as TagWake.
+func TestNoWakeIsLost(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		fds := addPair(t, s)
+		const n = 2000
+		var wakers sync.WaitGroup
+		defer wakers.Wait()
+		var last atomic.Bool // the last Wake has been given
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Run(func(evs []unix.EpollEvent) (bool, bool) {
+				stop := false
+				for _, ev := range evs {
+					switch ev.Fd {
+					case TagWake:
+						stop = last.Load()
+					case int32(fds[0]):
+						drain(fds[0])
+					}
+				}
+				return true, stop
+			})
+		}()
+		wakers.Go(func() {
+			for k := range n {
+				if k == n-1 {
+					last.Store(true)
+				}
+				s.Wake()
+				_, _ = unix.Write(fds[1], []byte("x"))
+			}
+		})
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			s.Wake()
+			t.Fatal("the last Wake did not come back in 5 s")
 		}
 	})
 }
