@@ -50,7 +50,7 @@ done
 perf=0
 perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 && perf=1
 # run time (ns) and time slices of every thread of pid
-sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {print t + 0, n + 0}'; }
+sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {printf "%.0f %.0f\n", t, n}'; }
 # time slices per thread of pid: "tid slices" lines
 perthread() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(awk '{print $3}' "$t/schedstat")"; done; }
 printf 'round\tbinary\tCPU %% of a core\twake-ups/s (per thread, in the window)\tsystem calls/s\n'

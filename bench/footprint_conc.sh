@@ -19,6 +19,9 @@
 # start VIGIL_CONC_SETTLE seconds (default 30) after the starts: a vigil's
 # first seconds carry its start's one-off work (the forced collection,
 # the first MAC refresh).
+# VIGIL_CONC_MODE=backup measures each one as the backup of a keepalived
+# master (priority 200, advert_int 10 ms) on the other end of its veth,
+# instead of as a master (the floors and uring-N do not take part).
 # Per window and implementation: CPU (% of a core, from the summed
 # /proc/PID/task/*/schedstat run time) and wake-ups (time slices) per
 # second; then each one's median and its median microseconds per advert.
@@ -74,6 +77,11 @@ vrrp_instance VI_1 {
   }
 }
 CONF
+	if [ "${VIGIL_CONC_MODE:-master}" = backup ]; then
+		sed -e "s/fc${k}0/fc${k}1/" -e 's/priority 150/priority 200/' "$dir/k$k.conf" >"$dir/p$k.conf"
+		ip netns exec "$n1" keepalived -n -l -P -f "$dir/p$k.conf" -p "$dir/p$k.kpid" -r "$dir/q$k.kpid" >"$dir/plog$k" 2>&1 &
+		echo $! >"$dir/p$k.pid"
+	fi
 	if [ "$impl" = keepalived ]; then
 		ip netns exec "$n0" keepalived -n -l -P -f "$dir/k$k.conf" -p "$dir/k$k.kpid" -r "$dir/r$k.kpid" >"$dir/log$k" 2>&1 &
 		echo $! >"$dir/m$k.pid"
@@ -92,7 +100,7 @@ for k in "${!IMPLS[@]}"; do
 		taskset -a -pc "$VIGIL_CONC_PIN" "${pids[$k]}" >/dev/null
 	fi
 done
-sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {print t + 0, n + 0}'; }
+sched() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{t += $1; n += $3} END {printf "%.0f %.0f\n", t, n}'; }
 printf 'window'
 printf '\t%s' "${IMPLS[@]}"
 printf '\n'
