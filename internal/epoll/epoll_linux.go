@@ -122,7 +122,10 @@ func (s *Set) Add(fd, tag int) error {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	s.socks = append(s.socks, k)
-	if s.running {
+	// Not once Run is ending: its WaitGroup may be at zero in Wait. stop
+	// sets stopped before it takes smu, so an Add that sees it unset
+	// counts its goroutine before Run waits; the next Run starts it.
+	if s.running && !s.stopped.Load() {
 		s.wg.Add(1)
 		go s.runSocket(k)
 	}
