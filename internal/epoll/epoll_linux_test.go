@@ -489,3 +489,60 @@ func TestNoWakeIsLost(t *testing.T) {
 		}
 	})
 }
+
+// TestAddWhileRunEnds: sockets added by another goroutine while Run ends
+// (the BFD runner's listeners) neither upset Run's wait for its
+// goroutines (a WaitGroup misuse panics) nor get lost: the next Run
+// passes what each one receives.
+func TestAddWhileRunEnds(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		var peers []int
+		want := map[int32]bool{}
+		for range 50 {
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+			var adder sync.WaitGroup
+			adder.Go(func() {
+				if err := s.Add(fds[0], fds[0]); err != nil {
+					t.Error(err)
+				}
+			})
+			s.Arm(time.Now().Add(100 * time.Microsecond))
+			runSteps(t, s, func(evs []unix.EpollEvent) bool {
+				s.TimerFired()
+				return true
+			})
+			adder.Wait()
+			peers = append(peers, fds[1])
+			want[int32(fds[0])] = true
+		}
+		for _, p := range peers {
+			if _, err := unix.Write(p, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Run(func(evs []unix.EpollEvent) (bool, bool) {
+				for _, ev := range evs {
+					if want[ev.Fd] {
+						drain(int(ev.Fd))
+						delete(want, ev.Fd)
+					}
+				}
+				return true, len(want) == 0
+			})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d sockets of 50 passed nothing in 5 s", len(want))
+		}
+	})
+}
