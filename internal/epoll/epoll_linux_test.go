@@ -20,20 +20,35 @@ func withSet(t *testing.T, test func(t *testing.T, s *Set)) {
 	test(t, s)
 }
 
-// addPair adds to s, tagged with its descriptor, one end (fds[0]) of a
-// datagram socket pair; writing to fds[1] makes it readable. Both are
-// closed when the test ends.
-func addPair(t *testing.T, s *Set) [2]int {
+// newPair returns a non-blocking datagram socket pair: writing to [1]
+// makes [0] readable. The test's end closes what is not -1 (a test that
+// closes one end sets it to -1: its number may be reused meanwhile).
+func newPair(t *testing.T) *[2]int {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	p := (*[2]int)(fds[:])
+	t.Cleanup(func() {
+		for _, fd := range p {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	})
+	return p
+}
+
+// addPair adds to s, tagged with its descriptor, one end (fds[0]) of a
+// new pair (newPair).
+func addPair(t *testing.T, s *Set) [2]int {
+	t.Helper()
+	fds := newPair(t)
 	if err := s.Add(fds[0], fds[0]); err != nil {
 		t.Fatal(err)
 	}
-	return [2]int(fds)
+	return *fds
 }
 
 // runSteps runs s with steps[i] as the body of pass i: the events it is
@@ -353,15 +368,7 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 func TestAddDelWhileRunning(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		a := addPair(t, s)
-		pair := func() [2]int {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-			return [2]int(fds)
-		}
-		b, c := pair(), pair()
+		b, c := newPair(t), newPair(t)
 		send := func(fd int) {
 			if _, err := unix.Write(fd, []byte("x")); err != nil {
 				t.Error(err)
@@ -396,6 +403,7 @@ func TestAddDelWhileRunning(t *testing.T) {
 				drain(c[0])
 				s.Del(b[0])
 				unix.Close(b[0])
+				b[0] = -1
 				send(a[1])
 				return false
 			},
@@ -499,11 +507,7 @@ func TestAddWhileRunEnds(t *testing.T) {
 		var peers []int
 		want := map[int32]bool{}
 		for range 50 {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+			fds := newPair(t)
 			var adder sync.WaitGroup
 			adder.Go(func() {
 				if err := s.Add(fds[0], fds[0]); err != nil {
