@@ -52,6 +52,7 @@ type Set struct {
 	armed time.Time       // the deadline the timerfd holds; zero: none
 	spec  unix.ItimerSpec
 	late  []unix.EpollEvent // the timer side's batch: sockets when it woke late, TagWake, TagTimer
+	pfds  []unix.PollFd     // the timer side's readiness check of the sockets when it woke late
 	body  func(evs []unix.EpollEvent) (quiet, stop bool)
 
 	// smu guards socks and running: the BFD runner adds and removes its
@@ -193,6 +194,11 @@ func (s *Set) Armed() time.Time { return s.armed }
 // checks the clock against the deadline before calling body, so a wake-up
 // that is not the deadline's (a stale expiry) costs nothing but the check.
 //
+// A socket's tag says it may have input, not that it has: a readiness
+// the poller saw may have been consumed already (by the pass that entered
+// the Read, or by the timer's goroutine after a stall), and the body's
+// read then finds the socket empty, as a spurious epoll event would.
+//
 // body returns quiet when it consumed everything the events announced:
 // every socket read until it would block. A socket's goroutine then parks
 // at once, without a system call that would only find the socket empty:
@@ -324,7 +330,8 @@ func (s *Set) readable(fd uintptr) bool {
 // runTimer is Run's side on the timerfd: body with TagTimer each time the
 // armed deadline has passed, and TagWake after Wake. Woken more than
 // lateWake after the deadline (the process stalled: CPU starvation, a VM
-// pause, SIGSTOP), it passes every socket first, in the same batch: the
+// pause, SIGSTOP), it first passes the sockets that have input
+// (readLate), in the same batch: the
 // loops read every packet that queued meanwhile before they run the
 // timers, so a backup's master-down timer or a BFD detection time that ran
 // out during the stall is checked against the adverts that did arrive (a
@@ -357,11 +364,7 @@ func (s *Set) runTimer() error {
 				}
 				s.late = s.late[:0]
 				if due && now.Sub(s.armed) > lateWake {
-					s.smu.Lock()
-					for _, k := range s.socks {
-						s.late = append(s.late, k.ev[0])
-					}
-					s.smu.Unlock()
+					s.readLate()
 				}
 				if wake {
 					s.late = append(s.late, unix.EpollEvent{Fd: TagWake})
@@ -386,6 +389,35 @@ func (s *Set) runTimer() error {
 			return err
 		}
 		_ = s.tfile.SetReadDeadline(time.Time{}) // a Wake: then read woken
+	}
+}
+
+// readLate puts the sockets that have input at the head of s.late, asked
+// of the kernel in one poll(2) (timeout 0): a socket's tag means it is
+// readable, as it does from the socket's own goroutine. An error passes
+// every socket: the bodies' reads report it.
+func (s *Set) readLate() {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	s.pfds = s.pfds[:0]
+	for _, k := range s.socks {
+		s.pfds = append(s.pfds, unix.PollFd{Fd: int32(k.fd), Events: unix.POLLIN})
+	}
+	if len(s.pfds) == 0 {
+		return
+	}
+	for {
+		var ts unix.Timespec
+		_, e := rawCall(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&s.pfds[0])), uintptr(len(s.pfds)), uintptr(unsafe.Pointer(&ts)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		for i, k := range s.socks {
+			if e != 0 || s.pfds[i].Revents != 0 {
+				s.late = append(s.late, k.ev[0])
+			}
+		}
+		return
 	}
 }
 

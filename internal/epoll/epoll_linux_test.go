@@ -52,14 +52,27 @@ func addPair(t *testing.T, s *Set) [2]int {
 }
 
 // runSteps runs s with steps[i] as the body of pass i: the events it is
-// given, and it returns stop. Fails the test if Run outlives 5 s (an event
+// given (a socket's only if it has input), and it returns stop. Fails the test if Run outlives 5 s (an event
 // that never came).
 func runSteps(t *testing.T, s *Set, steps ...func(evs []unix.EpollEvent) bool) {
 	t.Helper()
 	done := make(chan error, 1)
 	pass := 0
 	go func() {
+		var kept []unix.EpollEvent
 		done <- s.Run(func(evs []unix.EpollEvent) (bool, bool) {
+			// A socket's tag may come with nothing to read (Run's
+			// contract): the steps see only those that have input.
+			kept = kept[:0]
+			for _, ev := range evs {
+				if ev.Fd < 0 || readable(int(ev.Fd)) {
+					kept = append(kept, ev)
+				}
+			}
+			if len(kept) == 0 {
+				return true, false
+			}
+			evs = kept
 			if pass >= len(steps) {
 				t.Errorf("pass %d beyond the %d steps: events %v", pass, len(steps), evs)
 				return true, true
@@ -200,13 +213,24 @@ func TestRunStopsFromEitherSide(t *testing.T) {
 }
 
 // drain reads fd until it would block.
-func drain(fd int) {
+// drain reads fd until it would block and returns how many datagrams it
+// read.
+func drain(fd int) int {
 	b := make([]byte, 16)
+	n := 0
 	for {
 		if _, err := unix.Read(fd, b); err != nil {
-			return
+			return n
 		}
+		n++
 	}
+}
+
+// readable reports whether fd has input (poll(2), timeout 0).
+func readable(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(p, 0)
+	return err == nil && n > 0
 }
 
 // TestRunParksWithoutAnEmptyWait: a quiet pass parks the socket's
@@ -230,7 +254,7 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 			var got []int32
 			var wakers sync.WaitGroup
 			defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
-			pass := 0
+			pass, sockCalls := 0, 0
 			// A lost notice would leave Run waiting for the hour-long
 			// deadline; after 5 s this fails the test and wakes Run
 			// until it ends.
@@ -254,6 +278,9 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 			s.Arm(time.Now().Add(time.Millisecond))
 			err = s.Run(func(evs []unix.EpollEvent) (bool, bool) {
 				pass++
+				if len(evs) == 1 && evs[0].Fd == int32(fds[0]) {
+					sockCalls++ // the socket's own goroutine
+				}
 				for _, ev := range evs {
 					got = append(got, ev.Fd)
 					switch ev.Fd {
@@ -262,7 +289,11 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 					case TagWake:
 						s.DrainWake()
 					default:
-						drain(fds[0])
+						if drain(fds[0]) == 0 {
+							// A tag with nothing to read (Run's contract):
+							// not an event of the test's.
+							got = got[:len(got)-1]
+						}
 					}
 				}
 				switch {
@@ -306,9 +337,9 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 				t.Fatalf("events %v: %d for the socket, %d wakes; want one of each", got, socks, wakes)
 			}
 			// Quiet: one check, on entering the poller; not quiet, one
-			// more after the socket's pass.
-			if quiet && s.checks.Load() != 1 || !quiet && s.checks.Load() != 2 {
-				t.Fatalf("quiet=%v: %d readiness checks in %d passes (%d the timer's)", quiet, s.checks.Load(), pass, timers)
+			// more after each of the socket's passes.
+			if quiet && s.checks.Load() != 1 || !quiet && s.checks.Load() != int64(1+sockCalls) {
+				t.Fatalf("quiet=%v: %d readiness checks in %d passes (%d the timer's, %d the socket's)", quiet, s.checks.Load(), pass, timers, sockCalls)
 			}
 		})
 	}
@@ -318,7 +349,8 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 // deadline (the process stalled) while a datagram waited, passes the
 // socket in the same batch as TagTimer: the loops read packets before
 // they run timers, so a stall is not taken for the peer's silence. Woken
-// on time it passes TagTimer alone. The timer's side runs alone here:
+// on time it passes TagTimer alone (checked only when the machine let it
+// wake on time). The timer's side runs alone here:
 // with the socket's goroutine, that one may take the datagram first,
 // which is as good.
 func TestLateTimerReadsSocketsFirst(t *testing.T) {
@@ -337,8 +369,10 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 				time.Sleep(10 * time.Millisecond) // the stall
 			}
 			var got []int32
+			var woke time.Duration // after the deadline
 			s.stopped.Store(false)
 			s.body = func(evs []unix.EpollEvent) (bool, bool) {
+				woke = time.Since(due)
 				for _, ev := range evs {
 					got = append(got, ev.Fd)
 				}
@@ -350,6 +384,12 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			}
 			drain(fds[0])
 			want := []int32{int32(fds[0]), TagTimer}
+			if !late && woke > lateWake {
+				// Meant to be on time, but the machine kept the timer's
+				// goroutine from a CPU: late, and rightly treated so.
+				t.Logf("the on-time case woke %v after its deadline; its batch %v", woke, got)
+				continue
+			}
 			if !late {
 				want = want[1:]
 			}
