@@ -52,8 +52,13 @@ type Set struct {
 	armed time.Time       // the deadline the timerfd holds; zero: none
 	spec  unix.ItimerSpec
 	late  []unix.EpollEvent // the timer side's batch: sockets when it woke late, TagWake, TagTimer
-	pfds  []unix.PollFd     // the timer side's readiness check of the sockets when it woke late
-	body  func(evs []unix.EpollEvent) (quiet, stop bool)
+	// pfds is readLate's poll(2) array. Add grows it and nsocks, and the
+	// timer side grows late to nsocks+2 before a pass, so that a late
+	// wake-up in the steady state allocates nothing
+	// (bfd/link's TestRunnerStepAllocatesNothing).
+	pfds   []unix.PollFd
+	nsocks atomic.Int32
+	body   func(evs []unix.EpollEvent) (quiet, stop bool)
 
 	// smu guards socks and running: the BFD runner adds and removes its
 	// listeners from its own goroutines while Run runs.
@@ -123,6 +128,10 @@ func (s *Set) Add(fd, tag int) error {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	s.socks = append(s.socks, k)
+	if cap(s.pfds) < len(s.socks) {
+		s.pfds = make([]unix.PollFd, 0, 2*len(s.socks))
+	}
+	s.nsocks.Store(int32(len(s.socks)))
 	// Not once Run is ending: its WaitGroup may be at zero in Wait. stop
 	// sets stopped before it takes smu, so an Add that sees it unset
 	// counts its goroutine before Run waits; the next Run starts it.
@@ -145,6 +154,7 @@ func (s *Set) Del(fd int) {
 			continue
 		}
 		s.socks = append(s.socks[:i], s.socks[i+1:]...)
+		s.nsocks.Store(int32(len(s.socks)))
 		if !s.running {
 			k.file.Close()
 			return
@@ -361,6 +371,9 @@ func (s *Set) runTimer() error {
 				if !due && !wake {
 					s.mu.Unlock()
 					return false // not yet (or a stale expiry): park
+				}
+				if n := int(s.nsocks.Load()) + 2; cap(s.late) < n {
+					s.late = make([]unix.EpollEvent, 0, 2*n)
 				}
 				s.late = s.late[:0]
 				if due && now.Sub(s.armed) > lateWake {
