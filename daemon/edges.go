@@ -160,7 +160,6 @@ type loopWait interface {
 	Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error
 	TimerFired()
 	Wake()
-	DrainWake()
 	Close()
 }
 

@@ -379,12 +379,6 @@ func (w *fakeWait) Wake() {
 	w.h.changed.Broadcast()
 }
 
-func (w *fakeWait) DrainWake() {
-	w.h.mu.Lock()
-	defer w.h.mu.Unlock()
-	w.woken = false
-}
-
 func (w *fakeWait) Close() {
 	w.h.mu.Lock()
 	defer w.h.mu.Unlock()
@@ -420,6 +414,7 @@ func (w *fakeWait) Wait() ([]unix.EpollEvent, error) {
 		}
 		if w.woken {
 			w.evs = append(w.evs, unix.EpollEvent{Fd: epoll.TagWake})
+			w.woken = false // taken by the pass, as epoll.Set does
 		}
 		for _, c := range h.socks {
 			if len(c.in) > 0 && w.fds[c.fd] {

@@ -43,9 +43,9 @@ func (p *poller) post(f func(now time.Time)) {
 }
 
 // take returns what was posted; the loop runs it and calls it again until
-// it is empty.
+// it is empty. The pass that called it has taken the Wake (epoll.Set):
+// a post after this wakes the loop again.
 func (p *poller) take() []func(now time.Time) {
-	p.DrainWake()
 	p.mu.Lock()
 	fs := p.inbox
 	p.inbox = p.spare[:0]

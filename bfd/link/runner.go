@@ -350,7 +350,7 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 		case epoll.TagTimer:
 			p.TimerFired()
 		case epoll.TagWake:
-			p.DrainWake()
+			// what the Wake announced is in r's state, read below
 		default:
 			if !r.readLocked(now, fd) {
 				drained = false

@@ -322,18 +322,23 @@ func (s *Set) runSocket(k *sock) {
 	}
 }
 
-// readable asks the kernel whether fd has input, without blocking.
+// readable asks the kernel whether fd has input, without blocking. An
+// error reads as readable: the body's read reports it.
 func (s *Set) readable(fd uintptr) bool {
 	s.checks.Add(1)
 	pfd := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	r, e := pollNow(pfd[:])
+	return e != 0 || r > 0
+}
+
+// pollNow is poll(2) on p with a zero timeout, retried on EINTR.
+func pollNow(p []unix.PollFd) (uintptr, unix.Errno) {
 	for {
 		var ts unix.Timespec
-		r, e := rawCall(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd[0])), 1, uintptr(unsafe.Pointer(&ts)), 0)
-		if e == unix.EINTR {
-			continue
+		r, e := rawCall(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(unsafe.Pointer(&ts)), 0)
+		if e != unix.EINTR {
+			return r, e
 		}
-		// An error reads as readable: the body's read reports it.
-		return e != 0 || r > 0
 	}
 }
 
@@ -341,9 +346,8 @@ func (s *Set) readable(fd uintptr) bool {
 // armed deadline has passed, and TagWake after Wake. Woken more than
 // lateWake after the deadline (the process stalled: CPU starvation, a VM
 // pause, SIGSTOP), it first passes the sockets that have input
-// (readLate), in the same batch: the
-// loops read every packet that queued meanwhile before they run the
-// timers, so a backup's master-down timer or a BFD detection time that ran
+// (readLate), in the same batch: the loops read every packet that queued
+// meanwhile before they run the timers, so a backup's master-down timer or a BFD detection time that ran
 // out during the stall is checked against the adverts that did arrive (a
 // stall of our own is not the peer's failure). On time, it does not: the
 // socket's own goroutine takes what arrives.
@@ -419,18 +423,11 @@ func (s *Set) readLate() {
 	if len(s.pfds) == 0 {
 		return
 	}
-	for {
-		var ts unix.Timespec
-		_, e := rawCall(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&s.pfds[0])), uintptr(len(s.pfds)), uintptr(unsafe.Pointer(&ts)), 0)
-		if e == unix.EINTR {
-			continue
+	_, e := pollNow(s.pfds)
+	for i, k := range s.socks {
+		if e != 0 || s.pfds[i].Revents != 0 {
+			s.late = append(s.late, k.ev[0])
 		}
-		for i, k := range s.socks {
-			if e != 0 || s.pfds[i].Revents != 0 {
-				s.late = append(s.late, k.ev[0])
-			}
-		}
-		return
 	}
 }
 
@@ -458,11 +455,6 @@ func rawCall(trap, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
 func (s *Set) TimerFired() {
 	s.armed = time.Time{}
 }
-
-// DrainWake consumes the Wakes so far, before the loop takes what they
-// announced. Nothing is left to consume: the timer side took the Wake
-// as it passed TagWake; a Wake after that passes TagWake again.
-func (s *Set) DrainWake() {}
 
 // Wake makes Run pass TagWake; any goroutine.
 func (s *Set) Wake() {

@@ -129,7 +129,6 @@ func TestRunTags(t *testing.T) {
 			},
 			func(evs []unix.EpollEvent) bool {
 				one(t, "after Wake", evs, TagWake)
-				s.DrainWake()
 				if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 					t.Error(err)
 				}
@@ -171,7 +170,6 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 		steps = append(steps,
 			func(evs []unix.EpollEvent) bool {
 				one(t, "armed an hour ahead", evs, TagWake)
-				s.DrainWake()
 				s.Arm(time.Now().Add(time.Millisecond))
 				return false
 			},
@@ -183,7 +181,6 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 			},
 			func(evs []unix.EpollEvent) bool {
 				one(t, "not armed again, 50 ms later", evs, TagWake)
-				s.DrainWake()
 				return true
 			})
 		s.Arm(time.Now().Add(2 * time.Millisecond))
@@ -288,7 +285,6 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 					case TagTimer:
 						s.TimerFired()
 					case TagWake:
-						s.DrainWake()
 					default:
 						if drain(fds[0]) == 0 {
 							// A tag with nothing to read (Run's contract):
