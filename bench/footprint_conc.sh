@@ -12,7 +12,9 @@
 # `floor-go` or `floor-c`: the wake-up floors of bench/wakefloor, a 10 ms
 # timerfd deadline waited for as vigil's loop waits (Go, parked in the
 # runtime's poller) or as keepalived's does (C, epoll_wait), with nothing
-# else done (built here; floor-c needs cc); `uring-N` (bench/wakefloor/uring):
+# else done (built here; floor-c needs cc); `floor-goblock`: the Go floor
+# on a locked thread blocked in epoll_pwait (measured, not taken);
+# `uring-N` (bench/wakefloor/uring):
 # adverts queued N at a time in the kernel through io_uring, the design
 # measured and not taken (docs/benchmarks.md). VIGIL_CONC_PIN=CPU pins every
 # thread of every process to CPU (taskset) once started. The windows
@@ -41,6 +43,13 @@ for k in "${!IMPLS[@]}"; do
 	floor-go)
 		(cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
 		"$dir/floor-go" &
+		pids[$k]=$!
+		echo "${pids[$k]}" >"$dir/f$k.pid"
+		continue
+		;;
+	floor-goblock)
+		(cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
+		"$dir/floor-go" block &
 		pids[$k]=$!
 		echo "${pids[$k]}" >"$dir/f$k.pid"
 		continue

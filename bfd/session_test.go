@@ -440,3 +440,41 @@ func TestResumedAfterAStall(t *testing.T) {
 		t.Errorf("a 6 ms late wake-up past the detection time: %v, %+v (%v after waking), want Down at once", p.state(p.a), tr, tr.At.Sub(woke))
 	}
 }
+
+// TestDeadlineSaysDetection: Set.Deadline marks a detection time as one
+// (the runner reads its sockets before such a deadline's expiry,
+// epoll.Set.ReadFirst) and a transmit time as not one: after the link is
+// cut, the transmit deadlines come unmarked and the one that takes the
+// session down marked.
+func TestDeadlineSaysDetection(t *testing.T) {
+	p := newPair(t, fast(), fast(), 7)
+	p.run(time.Second)
+	if p.state(p.a) != wire.Up {
+		t.Fatalf("not Up: %v", p.state(p.a))
+	}
+	p.cut = true
+	var tx, detects int
+	for end := p.now.Add(time.Second); p.state(p.a) == wire.Up && p.now.Before(end); {
+		due, detect := p.a.Deadline()
+		sent := len(p.sent["a"])
+		p.run(100 * time.Microsecond)
+		if p.now.Before(due) {
+			continue
+		}
+		switch {
+		case p.state(p.a) != wire.Up:
+			detects++
+			if !detect {
+				t.Errorf("the deadline at %v that took the session down is not marked a detection time", due.Sub(t0))
+			}
+		case len(p.sent["a"]) > sent:
+			tx++
+			if detect {
+				t.Errorf("a transmit deadline at %v is marked a detection time", due.Sub(t0))
+			}
+		}
+	}
+	if detects != 1 || tx == 0 {
+		t.Errorf("%d detection deadlines and %d transmit deadlines passed after the cut, want 1 and some", detects, tx)
+	}
+}

@@ -214,13 +214,26 @@ func (s *Set) Advance(now time.Time) {
 
 // Next is the earliest deadline of any session (zero: none).
 func (s *Set) Next() time.Time {
-	var t time.Time
-	for _, ss := range s.sessions {
-		if n := ss.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
-			t = n
-		}
-	}
+	t, _ := s.Deadline()
 	return t
+}
+
+// Deadline is Next, and whether it is a session's detection time: its
+// expiry takes the session down unless a packet is waiting to be read, so
+// the runner's timer pass reads the sockets first even on time
+// (epoll.Set.ReadFirst). A transmit time is not one.
+func (s *Set) Deadline() (t time.Time, detect bool) {
+	for _, ss := range s.sessions {
+		n := ss.Next()
+		if n.IsZero() || (!t.IsZero() && t.Before(n)) {
+			continue
+		}
+		if t.IsZero() || n.Before(t) {
+			t, detect = n, false
+		}
+		detect = detect || ss.detectAt.Equal(n)
+	}
+	return t, detect
 }
 
 // Ready collects what the sessions ask for since the last call: packets

@@ -419,13 +419,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.drops.flush(now)
 		}
 		d.turn()
-		due = d.next()
+		var detect bool
+		due, detect = d.deadline()
 		d.poll.Arm(due)
+		d.poll.ReadFirst(detect)
 		return quiet, false
 	}
 	d.turn()
-	due = d.next()
+	due, detect := d.deadline()
 	d.poll.Arm(due)
+	d.poll.ReadFirst(detect)
 	for {
 		if err := d.poll.Run(pass); err != nil {
 			d.log.Error("event loop: epoll_wait", "err", err)
@@ -1069,16 +1072,31 @@ func (d *Daemon) linkChanged(now time.Time, u addr.LinkState) {
 
 // next is the earliest deadline of any engine.
 func (d *Daemon) next() time.Time {
-	t := d.drops.next()
+	t, _ := d.deadline()
+	return t
+}
+
+// deadline is next, and whether that deadline is an instance's that is not
+// MASTER: a backup's Master_Down_Timer, whose expiry is the master's
+// failure unless an advert is waiting to be read. The loop arms it with
+// epoll's ReadFirst, so the timer's pass reads the sockets first even when
+// it is on time (a false failover under CPU saturation otherwise).
+func (d *Daemon) deadline() (t time.Time, detect bool) {
+	t = d.drops.next()
 	if d.bgp != nil && !d.bgp.holdUntil.IsZero() && (t.IsZero() || d.bgp.holdUntil.Before(t)) {
 		t = d.bgp.holdUntil // an announcement held by announce_delay
 	}
 	for _, in := range d.insts {
-		if n := in.e.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
-			t = n
+		n := in.e.Next()
+		if n.IsZero() || (!t.IsZero() && t.Before(n)) {
+			continue
 		}
+		if t.IsZero() || n.Before(t) {
+			t, detect = n, false
+		}
+		detect = detect || in.e.State() != vrrp.StateMaster
 	}
-	return t
+	return t, detect
 }
 
 // flush carries out what the engines ask for. A step on one member of a

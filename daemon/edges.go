@@ -157,6 +157,7 @@ type loopWait interface {
 	Add(fd, tag int) error
 	Del(fd int)
 	Arm(due time.Time)
+	ReadFirst(detect bool)
 	Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error
 	TimerFired()
 	Wake()

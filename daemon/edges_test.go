@@ -340,6 +340,7 @@ type fakeWait struct {
 	h      *fakeHost
 	fds    map[int]bool
 	armed  time.Time
+	detect bool // ReadFirst's
 	woken  bool
 	closed bool
 	// idle: the loop is blocked in Wait with nothing to return.
@@ -364,6 +365,14 @@ func (w *fakeWait) Arm(due time.Time) {
 	w.h.mu.Lock()
 	defer w.h.mu.Unlock()
 	w.armed = due
+}
+
+// ReadFirst is recorded (TestBackupDeadlineReadsFirst); the fake always
+// passes the sockets with queued adverts beside the timer.
+func (w *fakeWait) ReadFirst(detect bool) {
+	w.h.mu.Lock()
+	defer w.h.mu.Unlock()
+	w.detect = detect
 }
 
 func (w *fakeWait) TimerFired() {

@@ -476,6 +476,34 @@ func TestMaxAutoPriority(t *testing.T) {
 	r.stop()
 }
 
+// TestBackupDeadlineReadsFirst: a backup's deadline (its Master_Down_Timer)
+// is armed as a detection time, so that the timer's pass reads an advert
+// still waiting in a socket before it decides the master is gone
+// (epoll.Set.ReadFirst); a master's advert deadline is not, and costs no
+// poll.
+func TestBackupDeadlineReadsFirst(t *testing.T) {
+	r := startRun(t, instanceConf(""), Options{})
+	detect := func() bool {
+		r.h.mu.Lock()
+		defer r.h.mu.Unlock()
+		return r.h.wait.detect
+	}
+	if st := r.state(); st != vrrp.StateBackup {
+		t.Fatalf("at the start: %v, want BACKUP", st)
+	}
+	if !detect() {
+		t.Error("a backup's Master_Down_Timer is not armed as a detection time")
+	}
+	r.advance(4 * time.Second)
+	if st := r.state(); st != vrrp.StateMaster {
+		t.Fatalf("4 s without adverts: %v, want MASTER", st)
+	}
+	if detect() {
+		t.Error("a master's advert deadline is armed as a detection time")
+	}
+	r.stop()
+}
+
 // file waits for the fake host to have written path, and returns it.
 func (r *runLab) file(path string) string {
 	r.t.Helper()

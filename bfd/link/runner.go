@@ -304,7 +304,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}()
 	r.mu.Lock()
 	p := r.poll
-	p.Arm(r.set.Next())
+	r.armLocked(p)
 	r.mu.Unlock()
 	err := p.Run(func(evs []unix.EpollEvent) (quiet, stop bool) {
 		if ctx.Err() != nil {
@@ -365,10 +365,18 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 	r.set.Advance(now)
 	out := append(r.pending, r.flushLocked(now)...)
 	r.pending = nil
-	p.Arm(r.set.Next())
+	r.armLocked(p)
 	r.mu.Unlock()
 	r.deliver(out)
 	return drained, false
+}
+
+// armLocked arms p for the sessions' next deadline, as a detection time
+// when it is one (epoll.Set.ReadFirst).
+func (r *Runner) armLocked(p *epoll.Set) {
+	next, detect := r.set.Deadline()
+	p.Arm(next)
+	p.ReadFirst(detect)
 }
 
 // readLocked reads one listener until its queue is empty (true) or a

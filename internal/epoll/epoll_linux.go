@@ -50,10 +50,15 @@ type Set struct {
 	tfile *os.File        // tfd, registered with the runtime's poller
 	trc   syscall.RawConn // tfile's
 	armed time.Time       // the deadline the timerfd holds; zero: none
-	spec  unix.ItimerSpec
-	late  []unix.EpollEvent // the timer side's batch: sockets when it woke late, TagWake, TagTimer
-	// pfds is readLate's poll(2) array. Add grows it and nsocks, and the
-	// timer side grows late to nsocks+2 before a pass, so that a late
+	// detect: the armed deadline is a detection time (ReadFirst).
+	detect bool
+	spec   unix.ItimerSpec
+	// late is a batch of several tags (the timer side's, a socket's after
+	// a detection time): the sockets with input first (readLate), then
+	// TagWake, TagTimer or the passing socket's tag.
+	late []unix.EpollEvent
+	// pfds is readLate's poll(2) array. Add grows it and nsocks, and
+	// resetBatch grows late to nsocks+2 before a pass, so that a late
 	// wake-up in the steady state allocates nothing
 	// (bfd/link's TestRunnerStepAllocatesNothing).
 	pfds   []unix.PollFd
@@ -185,6 +190,20 @@ func (s *Set) Arm(next time.Time) {
 	rawCall(unix.SYS_TIMERFD_SETTIME, uintptr(s.tfd), 0, uintptr(unsafe.Pointer(&s.spec)), 0)
 }
 
+// ReadFirst says whether the armed deadline, when it passes, declares a
+// peer dead (a VRRP backup's Master_Down_Timer, a BFD detection time):
+// the timer side then passes the sockets that have input before it even
+// when it wakes on time, as it always does when it wakes late. A packet
+// that arrived just before the deadline may still be waiting for its
+// socket's goroutine (readiness seen by the poller, the goroutine not yet
+// run: under CPU saturation, for milliseconds), and the timer's goroutine
+// would otherwise take the peer's silence for its failure: one false
+// failover in nine 60 s runs under 6 busy loops (bench/stall.sh,
+// docs/benchmarks.md). It costs a poll(2) (timeout 0) per such deadline
+// that passes; a master's advert deadlines, which tell nothing about a
+// peer, do not ask for it. It belongs to the body, as Arm does.
+func (s *Set) ReadFirst(on bool) { s.detect = on }
+
 // Armed is the deadline the timerfd holds (zero: none); after TagTimer it
 // is the deadline that fired, until TimerFired.
 func (s *Set) Armed() time.Time { return s.armed }
@@ -293,7 +312,7 @@ func (s *Set) runSocket(k *sock) {
 					s.mu.Unlock()
 					return true
 				}
-				quiet, stop := s.body(k.ev[:])
+				quiet, stop := s.body(s.socketBatch(k))
 				s.mu.Unlock()
 				if stop {
 					s.stop()
@@ -320,6 +339,35 @@ func (s *Set) runSocket(k *sock) {
 			return
 		}
 	}
+}
+
+// socketBatch is what k's goroutine passes: k's tag, and, once a deadline
+// marked a detection time (ReadFirst) has passed, first the other sockets
+// that have input (readLate). The pass runs the loop's timers whatever
+// woke it, so this one would otherwise decide the peer is gone with an
+// advert waiting on another socket, whose goroutine has not run yet; the
+// timer's goroutine reads them first for the same reason (runTimer).
+func (s *Set) socketBatch(k *sock) []unix.EpollEvent {
+	if !s.detect || s.nsocks.Load() < 2 || s.armed.IsZero() || time.Now().Before(s.armed) {
+		return k.ev[:]
+	}
+	s.resetBatch()
+	s.readLate()
+	for _, ev := range s.late {
+		if ev.Fd == k.ev[0].Fd {
+			return s.late
+		}
+	}
+	return append(s.late, k.ev[0])
+}
+
+// resetBatch empties s.late, grown to hold every socket, TagWake and
+// TagTimer, so that filling it allocates nothing.
+func (s *Set) resetBatch() {
+	if n := int(s.nsocks.Load()) + 2; cap(s.late) < n {
+		s.late = make([]unix.EpollEvent, 0, 2*n)
+	}
+	s.late = s.late[:0]
 }
 
 // readable asks the kernel whether fd has input, without blocking. An
@@ -349,8 +397,9 @@ func pollNow(p []unix.PollFd) (uintptr, unix.Errno) {
 // (readLate), in the same batch: the loops read every packet that queued
 // meanwhile before they run the timers, so a backup's master-down timer or a BFD detection time that ran
 // out during the stall is checked against the adverts that did arrive (a
-// stall of our own is not the peer's failure). On time, it does not: the
-// socket's own goroutine takes what arrives.
+// stall of our own is not the peer's failure). On time, it does so only
+// for a deadline the body marked a detection time (ReadFirst); otherwise
+// the socket's own goroutine takes what arrives.
 //
 // A Wake sets woken and a read deadline in the past on the timerfd, which
 // wakes this goroutine in the runtime without a system call on either
@@ -376,11 +425,8 @@ func (s *Set) runTimer() error {
 					s.mu.Unlock()
 					return false // not yet (or a stale expiry): park
 				}
-				if n := int(s.nsocks.Load()) + 2; cap(s.late) < n {
-					s.late = make([]unix.EpollEvent, 0, 2*n)
-				}
-				s.late = s.late[:0]
-				if due && now.Sub(s.armed) > lateWake {
+				s.resetBatch()
+				if due && (s.detect || now.Sub(s.armed) > lateWake) {
 					s.readLate()
 				}
 				if wake {

@@ -353,16 +353,23 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 func TestLateTimerReadsSocketsFirst(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		fds := addPair(t, s)
-		for _, late := range []bool{true, false} {
+		// Only the timer's side runs here: the socket's goroutine, which
+		// would take the datagram, has not run yet (as under CPU
+		// saturation, when the poller readied it but no thread ran it).
+		for _, c := range []struct {
+			name        string
+			late, first bool
+		}{{"late", true, false}, {"on time", false, false}, {"on time, a detection time", false, true}} {
 			due := time.Now().Add(time.Millisecond)
-			if !late {
+			if !c.late {
 				due = time.Now().Add(20 * time.Millisecond)
 			}
 			s.Arm(due)
+			s.ReadFirst(c.first)
 			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 				t.Fatal(err)
 			}
-			if late {
+			if c.late {
 				time.Sleep(10 * time.Millisecond) // the stall
 			}
 			var got []int32
@@ -381,19 +388,70 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			}
 			drain(fds[0])
 			want := []int32{int32(fds[0]), TagTimer}
-			if !late && woke > lateWake {
+			if !c.late && !c.first && woke > lateWake {
 				// Meant to be on time, but the machine kept the timer's
 				// goroutine from a CPU: late, and rightly treated so.
-				t.Logf("the on-time case woke %v after its deadline; its batch %v", woke, got)
+				t.Logf("%s: woke %v after its deadline; its batch %v", c.name, woke, got)
 				continue
 			}
-			if !late {
+			if !c.late && !c.first {
 				want = want[1:]
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("late=%v: the timer's batch %v, want %v", late, got, want)
+				t.Errorf("%s: the timer's batch %v, want %v", c.name, got, want)
 			}
 		}
+	})
+}
+
+// TestSocketPassAfterDetection: once a deadline marked a detection time
+// has passed, a socket's pass (which runs the loop's timers too) passes
+// the other sockets that have input beside its own tag, so that an advert
+// waiting on another socket counts before the deadline is acted on;
+// before the deadline, or for one not so marked, only its own tag.
+func TestSocketPassAfterDetection(t *testing.T) {
+	withSet(t, func(t *testing.T, s *Set) {
+		a, b := addPair(t, s), addPair(t, s)
+		for _, c := range []struct {
+			name          string
+			passed, first bool
+			want          []int32
+		}{
+			{"a detection time passed", true, true, []int32{int32(a[0]), int32(b[0])}},
+			{"a detection time not yet", false, true, []int32{int32(a[0])}},
+			{"an advert deadline passed", true, false, []int32{int32(a[0])}},
+		} {
+			due := time.Now().Add(time.Hour)
+			if c.passed {
+				due = time.Now().Add(-time.Millisecond)
+			}
+			s.Arm(due)
+			s.ReadFirst(c.first)
+			for _, fd := range []int{a[1], b[1]} {
+				if _, err := unix.Write(fd, []byte("x")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Only a's goroutine runs: b's has not yet.
+			var got []int32
+			s.stopped.Store(false)
+			s.body = func(evs []unix.EpollEvent) (bool, bool) {
+				for _, ev := range evs {
+					got = append(got, ev.Fd)
+				}
+				return true, true
+			}
+			k := s.socks[0]
+			_ = k.file.SetReadDeadline(time.Time{})
+			s.wg.Add(1)
+			s.runSocket(k)
+			drain(a[0])
+			drain(b[0])
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("%s: a's batch %v, want %v", c.name, got, c.want)
+			}
+		}
+		s.Arm(time.Time{})
 	})
 }
 
