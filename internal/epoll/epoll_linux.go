@@ -197,9 +197,9 @@ func (s *Set) Arm(next time.Time) {
 // that arrived just before the deadline may still be waiting for its
 // socket's goroutine (readiness seen by the poller, the goroutine not yet
 // run: under CPU saturation, for milliseconds), and the timer's goroutine
-// would otherwise take the peer's silence for its failure: one false
-// failover in nine 60 s runs under 6 busy loops (bench/stall.sh,
-// docs/benchmarks.md). It costs a poll(2) (timeout 0) per such deadline
+// would otherwise take the peer's silence for its failure: 3 false
+// failovers in 12 runs of 60 s under 6 busy loops, 0 in 18 with this
+// (bench/stall.sh, docs/benchmarks.md). It costs a poll(2) (timeout 0) per such deadline
 // that passes; a master's advert deadlines, which tell nothing about a
 // peer, do not ask for it. It belongs to the body, as Arm does.
 func (s *Set) ReadFirst(on bool) { s.detect = on }
