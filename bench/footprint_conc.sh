@@ -40,23 +40,16 @@ pids=()
 for k in "${!IMPLS[@]}"; do
 	impl=${IMPLS[$k]}
 	case $impl in
-	floor-go)
-		(cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
-		"$dir/floor-go" &
-		pids[$k]=$!
-		echo "${pids[$k]}" >"$dir/f$k.pid"
-		continue
-		;;
-	floor-goblock)
-		(cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
-		"$dir/floor-go" block &
-		pids[$k]=$!
-		echo "${pids[$k]}" >"$dir/f$k.pid"
-		continue
-		;;
-	floor-c)
-		cc -O2 -o "$dir/floor-c" "$root/bench/wakefloor/c/floor.c"
-		"$dir/floor-c" &
+	floor-go | floor-goblock | floor-c)
+		if [ "$impl" = floor-c ]; then
+			cc -O2 -o "$dir/floor-c" "$root/bench/wakefloor/c/floor.c"
+			"$dir/floor-c" &
+		else
+			[ -x "$dir/floor-go" ] || (cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
+			mode=()
+			[ "$impl" = floor-goblock ] && mode=(block)
+			"$dir/floor-go" "${mode[@]}" &
+		fi
 		pids[$k]=$!
 		echo "${pids[$k]}" >"$dir/f$k.pid"
 		continue

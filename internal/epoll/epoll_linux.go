@@ -199,9 +199,11 @@ func (s *Set) Arm(next time.Time) {
 // run: under CPU saturation, for milliseconds), and the timer's goroutine
 // would otherwise take the peer's silence for its failure: 3 false
 // failovers in 12 runs of 60 s under 6 busy loops, 0 in 18 with this
-// (bench/stall.sh, docs/benchmarks.md). It costs a poll(2) (timeout 0) per such deadline
-// that passes; a master's advert deadlines, which tell nothing about a
-// peer, do not ask for it. It belongs to the body, as Arm does.
+// (bench/stall.sh, docs/benchmarks.md). A socket's pass after such a
+// deadline does the same for the other sockets (socketBatch). It costs a
+// poll(2) (timeout 0) per such deadline that passes; a master's advert
+// deadlines, which tell nothing about a peer, do not ask for it. It
+// belongs to the body, as Arm does.
 func (s *Set) ReadFirst(on bool) { s.detect = on }
 
 // Armed is the deadline the timerfd holds (zero: none); after TagTimer it
@@ -395,9 +397,10 @@ func pollNow(p []unix.PollFd) (uintptr, unix.Errno) {
 // lateWake after the deadline (the process stalled: CPU starvation, a VM
 // pause, SIGSTOP), it first passes the sockets that have input
 // (readLate), in the same batch: the loops read every packet that queued
-// meanwhile before they run the timers, so a backup's master-down timer or a BFD detection time that ran
-// out during the stall is checked against the adverts that did arrive (a
-// stall of our own is not the peer's failure). On time, it does so only
+// meanwhile before they run the timers, so a backup's master-down timer
+// or a BFD detection time that ran out during the stall is checked
+// against the adverts that did arrive (a stall of our own is not the
+// peer's failure). On time, it does so only
 // for a deadline the body marked a detection time (ReadFirst); otherwise
 // the socket's own goroutine takes what arrives.
 //
@@ -456,9 +459,10 @@ func (s *Set) runTimer() error {
 }
 
 // readLate puts the sockets that have input at the head of s.late, asked
-// of the kernel in one poll(2) (timeout 0): a socket's tag means it is
-// readable, as it does from the socket's own goroutine. An error passes
-// every socket: the bodies' reads report it.
+// of the kernel in one poll(2) (timeout 0); by the time the body reads
+// one, its own goroutine may have emptied it (Run: a tag says a socket
+// may have input). An error passes every socket: the bodies' reads
+// report it.
 func (s *Set) readLate() {
 	s.smu.Lock()
 	defer s.smu.Unlock()
