@@ -441,11 +441,11 @@ func TestResumedAfterAStall(t *testing.T) {
 	}
 }
 
-// TestDeadlineSaysDetection: Set.Deadline marks a detection time as one
-// (the runner reads its sockets before such a deadline's expiry,
-// epoll.Set.ReadFirst) and a transmit time as not one: after the link is
-// cut, the transmit deadlines come unmarked and the one that takes the
-// session down marked.
+// TestDeadlineSaysDetection: Set.Deadline gives the detection time beside
+// the next deadline (the runner reads its sockets once it has passed,
+// epoll.Set.ReadFirst), later than a transmit deadline: after the link is
+// cut, the transmit deadlines come before it, and the one that takes the
+// session down is it.
 func TestDeadlineSaysDetection(t *testing.T) {
 	p := newPair(t, fast(), fast(), 7)
 	p.run(time.Second)
@@ -455,7 +455,8 @@ func TestDeadlineSaysDetection(t *testing.T) {
 	p.cut = true
 	var tx, detects int
 	for end := p.now.Add(time.Second); p.state(p.a) == wire.Up && p.now.Before(end); {
-		due, detect := p.a.Deadline()
+		due, detectAt := p.a.Deadline()
+		detect := !detectAt.IsZero() && !due.Before(detectAt)
 		sent := len(p.sent["a"])
 		p.run(100 * time.Microsecond)
 		if p.now.Before(due) {
@@ -471,6 +472,9 @@ func TestDeadlineSaysDetection(t *testing.T) {
 			tx++
 			if detect {
 				t.Errorf("a transmit deadline at %v is marked a detection time", due.Sub(t0))
+			}
+			if detectAt.IsZero() {
+				t.Errorf("a transmit deadline at %v came without the detection time that runs beside it", due.Sub(t0))
 			}
 		}
 	}

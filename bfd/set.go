@@ -218,20 +218,18 @@ func (s *Set) Next() time.Time {
 	return t
 }
 
-// Deadline is Next, and whether it is a session's detection time: its
-// expiry takes the session down unless a packet is waiting to be read, so
-// the runner's timer pass reads the sockets first even on time
-// (epoll.Set.ReadFirst). A transmit time is not one.
-func (s *Set) Deadline() (t time.Time, detect bool) {
+// Deadline is Next, and the earliest detection time of any session (zero:
+// none): its expiry takes the session down unless a packet is waiting to
+// be read, so the runner's passes after it read the sockets first even on
+// time (epoll.Set.ReadFirst). A transmit time is not one.
+func (s *Set) Deadline() (t, detect time.Time) {
 	for _, ss := range s.sessions {
-		n := ss.Next()
-		if n.IsZero() || (!t.IsZero() && t.Before(n)) {
-			continue
+		if n := ss.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {
+			t = n
 		}
-		if t.IsZero() || n.Before(t) {
-			t, detect = n, false
+		if d := ss.detectAt; !d.IsZero() && (detect.IsZero() || d.Before(detect)) {
+			detect = d
 		}
-		detect = detect || ss.detectAt.Equal(n)
 	}
 	return t, detect
 }

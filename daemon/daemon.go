@@ -419,7 +419,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.drops.flush(now)
 		}
 		d.turn()
-		var detect bool
+		var detect time.Time
 		due, detect = d.deadline()
 		d.poll.Arm(due)
 		d.poll.ReadFirst(detect)
@@ -1076,25 +1076,30 @@ func (d *Daemon) next() time.Time {
 	return t
 }
 
-// deadline is next, and whether that deadline is an instance's that is not
-// MASTER: a backup's Master_Down_Timer, whose expiry is the master's
-// failure unless an advert is waiting to be read. The loop arms it with
-// epoll's ReadFirst, so the timer's pass reads the sockets first even when
-// it is on time (a false failover under CPU saturation otherwise).
-func (d *Daemon) deadline() (t time.Time, detect bool) {
+// deadline is next, and the earliest deadline of an instance that is not
+// MASTER (zero: none): a backup's Master_Down_Timer, whose expiry is the
+// master's failure unless an advert is waiting to be read. The loop gives
+// it to epoll's ReadFirst, so a pass after it reads the sockets first
+// even when it is on time (a false failover under CPU saturation
+// otherwise). It is the backup's own deadline, not a mark on the earliest
+// one: a master's advert deadline just before it would hide it from a
+// pass that runs both.
+func (d *Daemon) deadline() (t, detect time.Time) {
 	t = d.drops.next()
 	if d.bgp != nil && !d.bgp.holdUntil.IsZero() && (t.IsZero() || d.bgp.holdUntil.Before(t)) {
 		t = d.bgp.holdUntil // an announcement held by announce_delay
 	}
 	for _, in := range d.insts {
 		n := in.e.Next()
-		if n.IsZero() || (!t.IsZero() && t.Before(n)) {
+		if n.IsZero() {
 			continue
 		}
 		if t.IsZero() || n.Before(t) {
-			t, detect = n, false
+			t = n
 		}
-		detect = detect || in.e.State() != vrrp.StateMaster
+		if in.e.State() != vrrp.StateMaster && (detect.IsZero() || n.Before(detect)) {
+			detect = n
+		}
 	}
 	return t, detect
 }

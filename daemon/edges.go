@@ -157,7 +157,7 @@ type loopWait interface {
 	Add(fd, tag int) error
 	Del(fd int)
 	Arm(due time.Time)
-	ReadFirst(detect bool)
+	ReadFirst(at time.Time)
 	Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error
 	TimerFired()
 	Wake()

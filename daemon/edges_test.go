@@ -340,7 +340,7 @@ type fakeWait struct {
 	h      *fakeHost
 	fds    map[int]bool
 	armed  time.Time
-	detect bool // ReadFirst's
+	detect time.Time // ReadFirst's
 	woken  bool
 	closed bool
 	// idle: the loop is blocked in Wait with nothing to return.
@@ -369,7 +369,7 @@ func (w *fakeWait) Arm(due time.Time) {
 
 // ReadFirst is recorded (TestBackupDeadlineReadsFirst); the fake always
 // passes the sockets with queued adverts beside the timer.
-func (w *fakeWait) ReadFirst(detect bool) {
+func (w *fakeWait) ReadFirst(detect time.Time) {
 	w.h.mu.Lock()
 	defer w.h.mu.Unlock()
 	w.detect = detect

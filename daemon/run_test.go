@@ -222,8 +222,14 @@ func stacks() string {
 // another router, 192.0.2.2, at prio.
 func peerAdvert(t *testing.T, prio uint8) netio.Packet {
 	t.Helper()
-	a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: 51, Priority: prio, Interval: 1,
-		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	return vridAdvert(t, 51, prio, "192.0.2.100")
+}
+
+// vridAdvert is peerAdvert for another VRID and its address.
+func vridAdvert(t *testing.T, vrid, prio uint8, vip string) netio.Packet {
+	t.Helper()
+	a := wire.Advert{Version: 2, Type: wire.TypeAdvertisement, VRID: vrid, Priority: prio, Interval: 1,
+		Addrs: []netip.Addr{netip.MustParseAddr(vip)}}
 	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("224.0.0.18")
 	data, err := a.Marshal(src, dst, wire.ChecksumPseudoHeader)
 	if err != nil {
@@ -477,31 +483,67 @@ func TestMaxAutoPriority(t *testing.T) {
 }
 
 // TestBackupDeadlineReadsFirst: a backup's deadline (its Master_Down_Timer)
-// is armed as a detection time, so that the timer's pass reads an advert
-// still waiting in a socket before it decides the master is gone
-// (epoll.Set.ReadFirst); a master's advert deadline is not, and costs no
-// poll.
+// is given to the wait as a detection time, so that a pass after it reads
+// an advert still waiting in a socket before it decides the master is
+// gone (epoll.Set.ReadFirst); a master's advert deadline is not, and
+// costs no poll. Beside a master whose advert deadline comes first, the
+// backup's is still given: a pass woken for the master's deadline that
+// runs the backup's too must read first.
 func TestBackupDeadlineReadsFirst(t *testing.T) {
-	r := startRun(t, instanceConf(""), Options{})
-	detect := func() bool {
+	second := strings.NewReplacer("VI_1", "VI_2", "virtual_router_id 51", "virtual_router_id 52", "192.0.2.100/24", "192.0.2.101/24").Replace(instanceConf(""))
+	r := startRun(t, instanceConf("")+second, Options{})
+	// wait is what the loop last gave the wait, and the instances' own
+	// deadlines, read on the loop.
+	wait := func() (armed, detect time.Time, next [2]time.Time, st [2]vrrp.State) {
+		r.call(func(time.Time) {
+			for i, in := range r.d.insts {
+				next[i], st[i] = in.e.Next(), in.e.State()
+			}
+		})
 		r.h.mu.Lock()
 		defer r.h.mu.Unlock()
-		return r.h.wait.detect
+		return r.h.wait.armed, r.h.wait.detect, next, st
 	}
-	if st := r.state(); st != vrrp.StateBackup {
-		t.Fatalf("at the start: %v, want BACKUP", st)
+	armed, detect, next, st := wait()
+	if st != [2]vrrp.State{vrrp.StateBackup, vrrp.StateBackup} {
+		t.Fatalf("at the start: %v, want BACKUP, BACKUP", st)
 	}
-	if !detect() {
-		t.Error("a backup's Master_Down_Timer is not armed as a detection time")
+	if want := minTime(next[0], next[1]); !detect.Equal(want) || !armed.Equal(want) {
+		t.Errorf("two backups: armed %v, detection time %v, want both %v", armed, detect, want)
 	}
-	r.advance(4 * time.Second)
-	if st := r.state(); st != vrrp.StateMaster {
-		t.Fatalf("4 s without adverts: %v, want MASTER", st)
+	// VI_2 hears a priority 200 master every second; VI_1 hears nobody.
+	adv := vridAdvert(t, 52, 200, "192.0.2.101")
+	for range 5 {
+		r.h.queue("eth0", inet.IPv4, adv)
+		r.advance(time.Second)
 	}
-	if detect() {
-		t.Error("a master's advert deadline is armed as a detection time")
+	r.h.queue("eth0", inet.IPv4, adv)
+	r.settle()
+	armed, detect, next, st = wait()
+	if st != [2]vrrp.State{vrrp.StateMaster, vrrp.StateBackup} {
+		t.Fatalf("after 5 s: %v, want MASTER, BACKUP", st)
+	}
+	if !next[0].Before(next[1]) {
+		t.Fatalf("the master's advert deadline %v is not before the backup's %v", next[0], next[1])
+	}
+	if !armed.Equal(next[0]) || !detect.Equal(next[1]) {
+		t.Errorf("a master beside a backup: armed %v, detection time %v, want %v and the backup's %v", armed, detect, next[0], next[1])
 	}
 	r.stop()
+
+	r = startRun(t, instanceConf(""), Options{})
+	r.advance(4 * time.Second)
+	if armed, detect, _, st := wait(); st[0] != vrrp.StateMaster || armed.IsZero() || !detect.IsZero() {
+		t.Errorf("a master alone (%v): armed %v, detection time %v, want none", st[0], armed, detect)
+	}
+	r.stop()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // file waits for the fake host to have written path, and returns it.

@@ -371,8 +371,8 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 	return drained, false
 }
 
-// armLocked arms p for the sessions' next deadline, as a detection time
-// when it is one (epoll.Set.ReadFirst).
+// armLocked arms p for the sessions' next deadline, and gives it their
+// earliest detection time (epoll.Set.ReadFirst).
 func (r *Runner) armLocked(p *epoll.Set) {
 	next, detect := r.set.Deadline()
 	p.Arm(next)

@@ -50,9 +50,10 @@ type Set struct {
 	tfile *os.File        // tfd, registered with the runtime's poller
 	trc   syscall.RawConn // tfile's
 	armed time.Time       // the deadline the timerfd holds; zero: none
-	// detect: the armed deadline is a detection time (ReadFirst).
-	detect bool
-	spec   unix.ItimerSpec
+	// detectAt is the earliest deadline that declares a peer dead
+	// (ReadFirst); zero: none.
+	detectAt time.Time
+	spec     unix.ItimerSpec
 	// late is a batch of several tags (the timer side's, a socket's after
 	// a detection time): the sockets with input first (readLate), then
 	// TagWake, TagTimer or the passing socket's tag.
@@ -190,21 +191,33 @@ func (s *Set) Arm(next time.Time) {
 	rawCall(unix.SYS_TIMERFD_SETTIME, uintptr(s.tfd), 0, uintptr(unsafe.Pointer(&s.spec)), 0)
 }
 
-// ReadFirst says whether the armed deadline, when it passes, declares a
-// peer dead (a VRRP backup's Master_Down_Timer, a BFD detection time):
-// the timer side then passes the sockets that have input before it even
-// when it wakes on time, as it always does when it wakes late. A packet
-// that arrived just before the deadline may still be waiting for its
-// socket's goroutine (readiness seen by the poller, the goroutine not yet
-// run: under CPU saturation, for milliseconds), and the timer's goroutine
-// would otherwise take the peer's silence for its failure: 3 false
-// failovers in 12 runs of 60 s under 6 busy loops, 0 in 18 with this
-// (bench/stall.sh, docs/benchmarks.md). A socket's pass after such a
-// deadline does the same for the other sockets (socketBatch). It costs a
-// poll(2) (timeout 0) per such deadline that passes; a master's advert
+// ReadFirst gives the earliest deadline that declares a peer dead (a VRRP
+// backup's Master_Down_Timer, a BFD detection time; zero: none), which
+// may be later than the armed one. Once it has passed, a pass reads the
+// sockets that have input before it runs, even when it wakes on time,
+// as it always does when it wakes late (readFirst). A packet that
+// arrived just before the deadline may still be waiting for its socket's
+// goroutine (readiness seen by the poller, the goroutine not yet run:
+// under CPU saturation, for milliseconds), and the pass would otherwise
+// take the peer's silence for its failure: 3 false failovers in 12 runs
+// of 60 s under 6 busy loops, 0 in 18 with this (bench/stall.sh,
+// docs/benchmarks.md). It is a time, not a mark on the armed deadline:
+// a detection time just after a master's advert deadline passes unseen
+// by a mark when the pass that runs both wakes for the first. It costs a
+// poll(2) (timeout 0) per pass after such a deadline; a master's advert
 // deadlines, which tell nothing about a peer, do not ask for it. It
 // belongs to the body, as Arm does.
-func (s *Set) ReadFirst(on bool) { s.detect = on }
+func (s *Set) ReadFirst(at time.Time) { s.detectAt = at }
+
+// readFirst says whether a pass at now reads the sockets that have input
+// before its own tags: a detection time has passed (ReadFirst), or the
+// armed deadline passed more than lateWake ago (the process stalled, and
+// the loop reads what queued meanwhile before it runs its timers). The
+// timer's side and the sockets' ask the same question.
+func (s *Set) readFirst(now time.Time) bool {
+	return (!s.detectAt.IsZero() && !now.Before(s.detectAt)) ||
+		(!s.armed.IsZero() && now.Sub(s.armed) > lateWake)
+}
 
 // Armed is the deadline the timerfd holds (zero: none); after TagTimer it
 // is the deadline that fired, until TimerFired.
@@ -343,14 +356,15 @@ func (s *Set) runSocket(k *sock) {
 	}
 }
 
-// socketBatch is what k's goroutine passes: k's tag, and, once a deadline
-// marked a detection time (ReadFirst) has passed, first the other sockets
-// that have input (readLate). The pass runs the loop's timers whatever
-// woke it, so this one would otherwise decide the peer is gone with an
-// advert waiting on another socket, whose goroutine has not run yet; the
-// timer's goroutine reads them first for the same reason (runTimer).
+// socketBatch is what k's goroutine passes: k's tag, and, when the pass
+// reads first (readFirst: a detection time passed, or the armed deadline
+// long ago), first the other sockets that have input (readLate). The
+// pass runs the loop's timers whatever woke it, so this one would
+// otherwise decide the peer is gone with an advert waiting on another
+// socket, whose goroutine has not run yet; the timer's goroutine reads
+// them first for the same reason (runTimer).
 func (s *Set) socketBatch(k *sock) []unix.EpollEvent {
-	if !s.detect || s.nsocks.Load() < 2 || s.armed.IsZero() || time.Now().Before(s.armed) {
+	if s.nsocks.Load() < 2 || (s.detectAt.IsZero() && s.armed.IsZero()) || !s.readFirst(time.Now()) {
 		return k.ev[:]
 	}
 	s.resetBatch()
@@ -400,9 +414,9 @@ func pollNow(p []unix.PollFd) (uintptr, unix.Errno) {
 // meanwhile before they run the timers, so a backup's master-down timer
 // or a BFD detection time that ran out during the stall is checked
 // against the adverts that did arrive (a stall of our own is not the
-// peer's failure). On time, it does so only
-// for a deadline the body marked a detection time (ReadFirst); otherwise
-// the socket's own goroutine takes what arrives.
+// peer's failure). On time, it does so only once a detection time has
+// passed (ReadFirst); otherwise the socket's own goroutine takes what
+// arrives.
 //
 // A Wake sets woken and a read deadline in the past on the timerfd, which
 // wakes this goroutine in the runtime without a system call on either
@@ -429,7 +443,7 @@ func (s *Set) runTimer() error {
 					return false // not yet (or a stale expiry): park
 				}
 				s.resetBatch()
-				if due && (s.detect || now.Sub(s.armed) > lateWake) {
+				if due && s.readFirst(now) {
 					s.readLate()
 				}
 				if wake {

@@ -345,11 +345,13 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 // TestLateTimerReadsSocketsFirst: the timer's side, woken long after its
 // deadline (the process stalled) while a datagram waited, passes the
 // socket in the same batch as TagTimer: the loops read packets before
-// they run timers, so a stall is not taken for the peer's silence. Woken
-// on time it passes TagTimer alone (checked only when the machine let it
-// wake on time). The timer's side runs alone here:
-// with the socket's goroutine, that one may take the datagram first,
-// which is as good.
+// they run timers, so a stall is not taken for the peer's silence. So it
+// does on time once a detection time has passed (ReadFirst), the armed
+// deadline's or a later one's that the pass also runs. Woken on time
+// with none passed, it passes TagTimer alone (checked only when the
+// machine let it wake on time). The timer's side runs alone here: with
+// the socket's goroutine, that one may take the datagram first, which is
+// as good.
 func TestLateTimerReadsSocketsFirst(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		fds := addPair(t, s)
@@ -357,15 +359,34 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 		// would take the datagram, has not run yet (as under CPU
 		// saturation, when the poller readied it but no thread ran it).
 		for _, c := range []struct {
-			name        string
-			late, first bool
-		}{{"late", true, false}, {"on time", false, false}, {"on time, a detection time", false, true}} {
-			due := time.Now().Add(time.Millisecond)
-			if !c.late {
-				due = time.Now().Add(20 * time.Millisecond)
+			name string
+			late bool
+			// detect is the detection time after the armed deadline
+			// (ReadFirst); negative: none.
+			detect time.Duration
+			// past: the deadlines have passed when the timer runs, by
+			// less than lateWake.
+			past bool
+			read bool
+		}{
+			{"late", true, -1, false, true},
+			{"on time", false, -1, false, false},
+			{"on time, a detection time", false, 0, false, true},
+			{"on time, a detection time not yet", false, 10 * time.Millisecond, false, false},
+			{"a detection time just after the armed deadline, both passed", false, 200 * time.Microsecond, true, true},
+		} {
+			due := time.Now().Add(20 * time.Millisecond)
+			switch {
+			case c.late:
+				due = time.Now().Add(time.Millisecond)
+			case c.past:
+				due = time.Now().Add(-500 * time.Microsecond)
 			}
 			s.Arm(due)
-			s.ReadFirst(c.first)
+			s.ReadFirst(time.Time{})
+			if c.detect >= 0 {
+				s.ReadFirst(due.Add(c.detect))
+			}
 			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 				t.Fatal(err)
 			}
@@ -388,45 +409,52 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			}
 			drain(fds[0])
 			want := []int32{int32(fds[0]), TagTimer}
-			if !c.late && !c.first && woke > lateWake {
+			if !c.late && !c.read && woke > lateWake {
 				// Meant to be on time, but the machine kept the timer's
 				// goroutine from a CPU: late, and rightly treated so.
 				t.Logf("%s: woke %v after its deadline; its batch %v", c.name, woke, got)
 				continue
 			}
-			if !c.late && !c.first {
+			if !c.read {
 				want = want[1:]
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Errorf("%s: the timer's batch %v, want %v", c.name, got, want)
+				t.Errorf("%s: the timer's batch %v, want %v (woke %v after the deadline)", c.name, got, want, woke)
 			}
 		}
 	})
 }
 
-// TestSocketPassAfterDetection: once a deadline marked a detection time
-// has passed, a socket's pass (which runs the loop's timers too) passes
-// the other sockets that have input beside its own tag, so that an advert
-// waiting on another socket counts before the deadline is acted on;
-// before the deadline, or for one not so marked, only its own tag.
+// TestSocketPassAfterDetection: once a detection time has passed
+// (ReadFirst), or the armed deadline long ago (a stall), a socket's pass
+// (which runs the loop's timers too) passes the other sockets that have
+// input beside its own tag, so that an advert waiting on another socket
+// counts before the deadline is acted on; otherwise only its own tag.
 func TestSocketPassAfterDetection(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		a, b := addPair(t, s), addPair(t, s)
+		both, own := []int32{int32(a[0]), int32(b[0])}, []int32{int32(a[0])}
+		const none = time.Duration(-1 << 62)
 		for _, c := range []struct {
-			name          string
-			passed, first bool
+			name string
+			// armed and detect are the deadlines, from now (detect:
+			// none for no ReadFirst).
+			armed, detect time.Duration
 			want          []int32
 		}{
-			{"a detection time passed", true, true, []int32{int32(a[0]), int32(b[0])}},
-			{"a detection time not yet", false, true, []int32{int32(a[0])}},
-			{"an advert deadline passed", true, false, []int32{int32(a[0])}},
+			{"a detection time passed", -100 * time.Microsecond, -100 * time.Microsecond, both},
+			{"a detection time not yet", time.Hour, time.Hour, own},
+			{"an advert deadline passed", -100 * time.Microsecond, none, own},
+			{"an advert deadline passed, then a detection time", -300 * time.Microsecond, -100 * time.Microsecond, both},
+			{"an advert deadline passed, a detection time not yet", -100 * time.Microsecond, time.Hour, own},
+			{"an advert deadline passed long ago (a stall)", -10 * time.Millisecond, none, both},
 		} {
-			due := time.Now().Add(time.Hour)
-			if c.passed {
-				due = time.Now().Add(-time.Millisecond)
+			now := time.Now()
+			s.Arm(now.Add(c.armed))
+			s.ReadFirst(time.Time{})
+			if c.detect != none {
+				s.ReadFirst(now.Add(c.detect))
 			}
-			s.Arm(due)
-			s.ReadFirst(c.first)
 			for _, fd := range []int{a[1], b[1]} {
 				if _, err := unix.Write(fd, []byte("x")); err != nil {
 					t.Fatal(err)
@@ -434,8 +462,10 @@ func TestSocketPassAfterDetection(t *testing.T) {
 			}
 			// Only a's goroutine runs: b's has not yet.
 			var got []int32
+			var late time.Duration // after the armed deadline
 			s.stopped.Store(false)
 			s.body = func(evs []unix.EpollEvent) (bool, bool) {
+				late = time.Since(now.Add(c.armed))
 				for _, ev := range evs {
 					got = append(got, ev.Fd)
 				}
@@ -447,11 +477,17 @@ func TestSocketPassAfterDetection(t *testing.T) {
 			s.runSocket(k)
 			drain(a[0])
 			drain(b[0])
+			if len(c.want) == 1 && c.armed < 0 && late > lateWake {
+				// The machine made the pass late: rightly a stall.
+				t.Logf("%s: the pass ran %v after the armed deadline; its batch %v", c.name, late, got)
+				continue
+			}
 			if fmt.Sprint(got) != fmt.Sprint(c.want) {
 				t.Errorf("%s: a's batch %v, want %v", c.name, got, c.want)
 			}
 		}
 		s.Arm(time.Time{})
+		s.ReadFirst(time.Time{})
 	})
 }
 
