@@ -196,7 +196,8 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 // TestDR: one segment; the director owns VIP 192.0.2.100 and forwards
 // frames to real servers that hold the VIP on lo (arp_ignore=1,
 // arp_announce=2) and answer the client directly. Proves the Maglev
-// spread, removal, draining of an established connection, inactive, and
+// spread, removal, draining of an established connection, established
+// connections kept when a real server comes back, inactive, and
 // idempotence for DR.
 func TestDR(t *testing.T) {
 	x := newLab(t, "nftdr")
@@ -277,6 +278,39 @@ func TestDR(t *testing.T) {
 	if got[first] != 0 {
 		t.Errorf("removed %s still gets flows: %v", first, got)
 	}
+
+	// It comes back: slots move to it from the two still in service, and
+	// the connections they already serve stay with them (IPVS keeps a
+	// connection on its real server; without the moved slots' old
+	// owners, most of these were reset by the returning one).
+	type held struct {
+		c   *conn
+		srv string
+	}
+	var hs []held
+	for range 12 {
+		c, err := x.dial(vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		srv, err := c.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, held{c, srv})
+	}
+	d = apply(t, dp, svc(bs, table(3)))
+	for i, h := range hs {
+		if again, err := h.c.get(); err != nil || again != h.srv {
+			t.Errorf("keep-alive connection %d to %s after %s came back: %q, %v", i, h.srv, first, again, err)
+		}
+	}
+	got = x.spread(t, vip, 60)
+	if len(got) != 3 || got[first] < 5 {
+		t.Errorf("new connections after %s came back: %v", first, got)
+	}
+	checkIdempotent(t, x, d)
 
 	s = svc(bs, table(3))
 	s.Active = false
