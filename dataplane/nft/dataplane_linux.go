@@ -58,8 +58,6 @@ type Dataplane struct {
 	// then replaces the tables whole.
 	cur      *ruleset
 	drOwners map[string][]netip.AddrPort
-	drSince  map[string][]time.Time
-	pinsEnd  map[string]time.Time
 	services []lb.Service
 	// counters says what each element of the applied statistics sets counts.
 	counters map[string]counterRef
@@ -144,7 +142,7 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	if d.closed {
 		return errClosed
 	}
-	e := env{devMAC: map[string]lb.MAC{}, drOwners: d.drOwners, drSince: d.drSince, drPinsEnd: d.pinsEnd, now: time.Now()}
+	e := env{devMAC: map[string]lb.MAC{}, drOwners: d.drOwners}
 	for _, s := range desired.Services {
 		if s.Method != lb.DR || s.Interface == "" {
 			continue
@@ -178,7 +176,7 @@ func (d *Dataplane) Apply(ctx context.Context, desired lb.Desired) error {
 	if err != nil {
 		return errors.Join(rerr, fmt.Errorf("nft: apply: %w", err))
 	}
-	d.drOwners, d.drSince, d.pinsEnd = r.drOwners, r.drSince, r.drPinsEnd
+	d.drOwners = r.drOwners
 	d.services = desired.Services
 	d.counters = r.counters
 	d.flushGone(gone)
@@ -226,7 +224,7 @@ func (d *Dataplane) Flush(ctx context.Context) error {
 	d.txs++
 	d.lastTx = tx.String()
 	d.cur = nil
-	d.drOwners, d.drSince, d.pinsEnd = nil, nil, nil
+	d.drOwners = nil
 	d.services = nil
 	d.counters = nil
 	if err != nil {

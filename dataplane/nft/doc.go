@@ -75,17 +75,12 @@
 // Weight 0 (inhibit_on_failure, lb.Service.Draining): NAT and FNAT flows
 // already established keep their conntrack NAT binding, so removing the
 // real server from the maps stops new flows only. DR has no conntrack:
-// vigil keeps the Maglev slots that a real server still in service owned
-// in the previous Apply, and that moved to another, in a second map that
-// non-SYN TCP packets use: a draining real server's for as long as it
-// drains, any other's (a real server added or back up, a weight changed)
-// for moveGrace after the move, as IPVS keeps a connection on its real
-// server. The new flows that hash to those slots are pinned (dynamic map,
-// client address and port to the MAC the table gave them), so that their
-// later packets reach that real server even if the table moves the slot
-// again; the pins stay for pinTimeout after the last moved slot, and a
-// SYN forgets an earlier connection's pin. UDP over DR cannot tell old
-// flows from new ones and follows the new table at once.
+// vigil keeps the Maglev slots a draining real server owned in the
+// previous Apply in a second map that non-SYN TCP packets use, and pins
+// (dynamic set, client address and port) the new flows that hash to those
+// slots after draining began, so that their later packets follow the new
+// table. UDP over DR cannot tell old flows from new ones and follows the
+// new table at once.
 //
 // A service with no Backends rejects new flows (TCP reset, ICMP port
 // unreachable) with NAT and FNAT and drops them with DR, rather than let

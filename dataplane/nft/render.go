@@ -31,21 +31,9 @@ const FNATPorts = 65535 - 1024 + 1
 // daemon compares it with Conns to warn in time.
 func FNATCapacity(s *lb.Service) int { return s.FNATCapacity(FNATPorts) }
 
-// pinTimeout bounds how long a DR flow that started on a moved slot (a real
-// server draining, or added or back up) stays pinned to its real server
-// after its last packet, and how long the pins outlive the last moved
-// slot.
+// pinTimeout bounds how long a DR flow that started while a real server was
+// draining stays pinned to the new Maglev table after its last packet.
 const pinTimeout = 15 * time.Minute
-
-// moveGrace is how long after a Maglev slot moved from one real server in
-// service to another (a real server added or back up, a weight changed)
-// the packets of flows that started before the move still go to the old
-// owner. IPVS keeps a connection on its real server for the connection's
-// life; DR here has no connection table, so the move is remembered per
-// slot instead, for as long as a pin lasts idle. Without it, a real
-// server that came back up reset the connections in flight on the slots
-// it took (e2e TestLBKilledRealServer, 1 request in 363).
-const moveGrace = pinTimeout
 
 // dynSetSize is the capacity of the sets the packet path fills
 // (persistence, DR pins): nft's default, stated so that it is visible.
@@ -57,24 +45,15 @@ type env struct {
 	// devMAC is the MAC address of each DR ingress device that exists.
 	devMAC map[string]lb.MAC
 	// drOwners is, per DR service ID, the real server each Maglev slot
-	// sent established flows to after the previous Apply; drSince, when
-	// that was not the slot's owner in the table, since when (zero: it
-	// was).
+	// sent established flows to after the previous Apply.
 	drOwners map[string][]netip.AddrPort
-	drSince  map[string][]time.Time
-	// drPinsEnd is, per DR service ID that has pins, when they may go.
-	drPinsEnd map[string]time.Time
-	// now is the time of the Apply (moveGrace, pinTimeout).
-	now time.Time
 }
 
 // rendered is the result of render: the ruleset, and the DR slot owners to
 // remember once it is applied.
 type rendered struct {
-	rs        *ruleset
-	drOwners  map[string][]netip.AddrPort
-	drSince   map[string][]time.Time
-	drPinsEnd map[string]time.Time
+	rs       *ruleset
+	drOwners map[string][]netip.AddrPort
 	// counters says what each element of the statistics sets counts
 	// (stats.go), by refKey.
 	counters map[string]counterRef
@@ -84,7 +63,7 @@ type rendered struct {
 // rendered (a DR device that does not exist, say) is left out and
 // reported, so that one bad service does not hold the others back.
 func render(desired lb.Desired, e env) (rendered, error) {
-	out := rendered{rs: newRuleset(), drOwners: map[string][]netip.AddrPort{}, drSince: map[string][]time.Time{}, drPinsEnd: map[string]time.Time{}, counters: map[string]counterRef{}}
+	out := rendered{rs: newRuleset(), drOwners: map[string][]netip.AddrPort{}, counters: map[string]counterRef{}}
 	var errs []error
 	for i := range desired.Services {
 		s := &desired.Services[i]
@@ -561,92 +540,42 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 				mh.elems[strconv.Itoa(i)] = m.String()
 			}
 		}
-		// Slots that a real server still in service owned in the
-		// kernel until now keep sending it the packets of flows it
-		// already serves: a draining one's for as long as it drains, one
-		// whose slot moved to another (a real server added or back up)
-		// for moveGrace after the move.
-		live := map[netip.AddrPort]lb.MAC{}
-		for _, b := range s.Backends {
-			if !b.MAC.IsZero() {
-				live[b.AddrPort()] = b.MAC
-			}
-		}
-		draining := map[netip.AddrPort]bool{}
+		// Slots a draining real server owned in the kernel until now
+		// keep sending it the packets of flows it already serves.
+		draining := map[netip.AddrPort]lb.MAC{}
 		for _, b := range s.Draining {
 			if !b.MAC.IsZero() {
-				live[b.AddrPort()] = b.MAC
-				draining[b.AddrPort()] = true
+				draining[b.AddrPort()] = b.MAC
 			}
 		}
 		drain := map[string]string{}
-		since := make([]time.Time, n)
 		if prev := e.drOwners[s.ID]; len(prev) == n && s.Proto == lb.TCP {
-			prevSince := e.drSince[s.ID]
 			for i, p := range prev {
-				m, ok := live[p]
-				if !ok || p == owners[i] {
-					continue
+				if m, ok := draining[p]; ok && p != owners[i] {
+					drain[strconv.Itoa(i)] = m.String()
+					owners[i] = p
 				}
-				at := e.now // it moves now
-				if len(prevSince) == n && !prevSince[i].IsZero() {
-					at = prevSince[i] // it moved at an earlier Apply
-				}
-				if !draining[p] && e.now.Sub(at) >= moveGrace {
-					continue
-				}
-				drain[strconv.Itoa(i)] = m.String()
-				owners[i], since[i] = p, at
 			}
 		}
-		out.drOwners[s.ID], out.drSince[s.ID] = owners, since
-		// Flows pinned on moved slots keep their pins for pinTimeout
-		// after the last Apply that had moved slots: the table may move
-		// their slot again meanwhile, and a pin names its real server.
-		var pinsEnd time.Time
-		if s.Proto == lb.TCP {
-			if len(drain) > 0 || slices.ContainsFunc(e.drSince[s.ID], func(t time.Time) bool { return !t.IsZero() }) {
-				pinsEnd = e.now.Add(pinTimeout)
-			} else if end := e.drPinsEnd[s.ID]; e.now.Before(end) {
-				pinsEnd = end
-			}
-		}
-		if !pinsEnd.IsZero() {
-			out.drPinsEnd[s.ID] = pinsEnd
-		}
+		out.drOwners[s.ID] = owners
 		in, syn := drCounters(t, s, out.counters)
-		if !pinsEnd.IsZero() {
+		if len(drain) > 0 {
+			ds := t.addSet(&set{name: s.ID + "_dslot", typeOf: "numgen inc mod 1"})
+			dm := t.addSet(&set{name: s.ID + "_drain", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
+			for k, m := range drain {
+				ds.elems[k] = ""
+				dm.elems[k] = m
+			}
+			pin := s.ID + "_pin"
 			flow := f + " saddr . th sport"
-			pin := t.addSet(&set{name: s.ID + "_pin", isMap: true, typeOf: flow + " : ether daddr",
-				flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: pinTimeout, size: dynSetSize})
-			learn := "update @" + pin.name + " { " + flow + " : ether daddr }"
-			// A new connection is not the old one that had its address
-			// and port: it forgets that one's pin. (The kernel takes no
-			// map operation from the packet path without a value; a
-			// delete matches the key alone.)
-			c.add("tcp flags & (syn | ack) == syn delete @"+pin.name, "{ "+flow+" : ether daddr }")
-			var ds, dm *set
-			if len(drain) > 0 {
-				ds = t.addSet(&set{name: s.ID + "_dslot", typeOf: "numgen inc mod 1"})
-				dm = t.addSet(&set{name: s.ID + "_drain", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
-				for k, m := range drain {
-					ds.elems[k] = ""
-					dm.elems[k] = m
-				}
-				// A new flow on a draining or moved slot belongs to the
-				// new table: pin it to the real server the table gives
-				// it (then counted and forwarded below).
-				c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "ether daddr set", sel, "map @"+mh.name, learn)
-			}
-			// A pinned flow goes where its pin says, which stays fresh
-			// while the flow lasts; a pin to a real server that has left
-			// is no longer counted, and the rule gives way to the table.
-			c.add("tcp flags & (syn | ack) != syn ether daddr set", flow, "map @"+pin.name, learn, in, fwd)
-			if dm != nil {
-				// Any other packet on such a slot belongs to a flow the
-				// slot's old owner already serves.
-				c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, in, fwd)
-			}
+			t.addSet(&set{name: pin, typeOf: flow, flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: pinTimeout, size: dynSetSize})
+			// A new flow on a draining slot belongs to the new table:
+			// pin it, and keep the pin fresh while the flow lasts.
+			c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "update @"+pin, "{ "+flow+" }")
+			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, in, fwd)
+			// Any other packet on a draining slot belongs to a flow the
+			// draining real server already serves.
+			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, in, fwd)
 		}
 		if syn != "" {
 			// A new connection: counted as one, then forwarded as below.

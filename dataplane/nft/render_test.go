@@ -2,7 +2,6 @@ package nft
 
 import (
 	"flag"
-	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -209,9 +208,8 @@ func TestDiffGolden(t *testing.T) {
 }
 
 // TestDRDraining: a DR real server that turns to draining keeps the slots
-// it owned for non-SYN packets, new flows there are pinned to their real
-// server, and once it is removed its slots go, and the pins pinTimeout
-// later.
+// it owned for non-SYN packets, new flows there are pinned to the new
+// table, and once it is removed the extra state goes.
 func TestDRDraining(t *testing.T) {
 	mk := func(bs []lb.Backend, draining []lb.Backend, mg []int) lb.Desired {
 		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, bs...)
@@ -224,113 +222,25 @@ func TestDRDraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.drOwners, e.drSince, e.drPinsEnd = r1.drOwners, r1.drSince, r1.drPinsEnd
+	e.drOwners = r1.drOwners
 	d2 := b2
 	d2.Weight = 0
 	r2, err := render(mk([]lb.Backend{b1, b3}, []lb.Backend{d2}, []int{0, 0, 1, 0, 1, 1, 1}), e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.drOwners, e.drSince, e.drPinsEnd = r2.drOwners, r2.drSince, r2.drPinsEnd
+	e.drOwners = r2.drOwners
 	// The next Apply with the same state keeps the drain slots.
 	r3, _ := render(mk([]lb.Backend{b1, b3}, []lb.Backend{d2}, []int{0, 0, 1, 0, 1, 1, 1}), e)
 	if r2.rs.String() != r3.rs.String() {
 		t.Errorf("draining state is not stable across applies:\n%s\n---\n%s", r2.rs, r3.rs)
 	}
-	e.drOwners, e.drSince, e.drPinsEnd = r3.drOwners, r3.drSince, r3.drPinsEnd
+	e.drOwners = r3.drOwners
 	r4, _ := render(mk([]lb.Backend{b1, b3}, nil, []int{0, 0, 1, 0, 1, 1, 1}), e)
-	if strings.Contains(r4.rs.String(), "_drain") || !strings.Contains(r4.rs.String(), "_pin") {
-		t.Errorf("after the removal, want the drain state gone and the pins kept:\n%s", r4.rs)
-	}
-	e.drOwners, e.drSince, e.drPinsEnd = r4.drOwners, r4.drSince, r4.drPinsEnd
-	e.now = e.now.Add(pinTimeout)
-	if r, _ := render(mk([]lb.Backend{b1, b3}, nil, []int{0, 0, 1, 0, 1, 1, 1}), e); strings.Contains(r.rs.String(), "_pin") {
-		t.Errorf("pins kept pinTimeout after the removal:\n%s", r.rs)
+	if strings.Contains(r4.rs.String(), "_pin") || strings.Contains(r4.rs.String(), "_drain") {
+		t.Errorf("removed real server left drain state:\n%s", r4.rs)
 	}
 	checkGolden(t, "dr_draining", r2.rs.String()+"# after removal\n"+r4.rs.String())
-}
-
-// TestDRSlotMoves: when a DR real server is added (or comes back up) and
-// Maglev slots move to it from real servers still in service, the packets
-// of flows those servers already serve keep going to them, and new flows
-// on the moved slots are pinned to the new table, as for draining; for
-// moveGrace after the move, across Applies, and not after.
-func TestDRSlotMoves(t *testing.T) {
-	mk := func(bs []lb.Backend, mg []int) lb.Desired {
-		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, bs...)
-		s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashFlow, mg
-		return lb.Desired{Services: []lb.Service{s}}
-	}
-	b1, b2, b3 := beMAC("192.0.2.11:80", 1, 0x11), beMAC("192.0.2.12:80", 1, 0x12), beMAC("192.0.2.13:80", 1, 0x13)
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	e := testEnv
-	e.now = t0
-	two, three := []int{0, 1, 0, 1, 0, 1, 0}, []int{0, 1, 2, 1, 0, 2, 2}
-	r1, err := render(mk([]lb.Backend{b1, b2}, two), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// drainMap is the slot -> old owner map of r's ruleset.
-	drainMap := func(r rendered) map[string]string {
-		if st := r.rs.tables["netdev"].sets["vs_192_0_2_100_tcp_drain"]; st != nil {
-			return st.elems
-		}
-		return nil
-	}
-	if m := drainMap(r1); m != nil {
-		t.Fatalf("the first Apply has moved slots: %v", m)
-	}
-	// b3 comes: slots 2, 5 and 6 move to it, from b1, b2 and b1.
-	e.drOwners, e.drSince, e.drPinsEnd = r1.drOwners, r1.drSince, r1.drPinsEnd
-	e.now = t0.Add(time.Second)
-	r2, err := render(mk([]lb.Backend{b1, b2, b3}, three), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"2": b1.MAC.String(), "5": b2.MAC.String(), "6": b1.MAC.String()}
-	if got := drainMap(r2); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("after b3 came: moved slots %v, want %v\n%s", got, want, r2.rs)
-	}
-	// The same state later, within the grace: the same rules.
-	e.drOwners, e.drSince, e.drPinsEnd = r2.drOwners, r2.drSince, r2.drPinsEnd
-	e.now = t0.Add(moveGrace)
-	r3, _ := render(mk([]lb.Backend{b1, b2, b3}, three), e)
-	if r2.rs.String() != r3.rs.String() {
-		t.Errorf("moved slots not stable across Applies within the grace:\n%s\n---\n%s", r2.rs, r3.rs)
-	}
-	// Once the grace has passed, the moved slots follow the table alone;
-	// the flows pinned meanwhile keep their pins for pinTimeout more.
-	e.drOwners, e.drSince, e.drPinsEnd = r3.drOwners, r3.drSince, r3.drPinsEnd
-	e.now = t0.Add(time.Second + moveGrace)
-	r4, _ := render(mk([]lb.Backend{b1, b2, b3}, three), e)
-	if m := drainMap(r4); m != nil || !strings.Contains(r4.rs.String(), "_pin") {
-		t.Errorf("after the grace: moved slots %v, want none, and the pins kept:\n%s", m, r4.rs)
-	}
-	e.drOwners, e.drSince, e.drPinsEnd = r4.drOwners, r4.drSince, r4.drPinsEnd
-	e.now = e.now.Add(pinTimeout - time.Second)
-	if r, _ := render(mk([]lb.Backend{b1, b2, b3}, three), e); !strings.Contains(r.rs.String(), "_pin") {
-		t.Errorf("pins gone before pinTimeout passed:\n%s", r.rs)
-	}
-	e.now = e.now.Add(time.Second)
-	r5, _ := render(mk([]lb.Backend{b1, b2, b3}, three), e)
-	if strings.Contains(r5.rs.String(), "_pin") {
-		t.Errorf("pins kept after pinTimeout:\n%s", r5.rs)
-	}
-	// A slot that moves away from a real server that left is not kept:
-	// b2 goes, its slots 1 and 3 move to b1 and b3.
-	e.drOwners, e.drSince, e.drPinsEnd = r5.drOwners, r5.drSince, r5.drPinsEnd
-	r6, _ := render(mk([]lb.Backend{b1, b3}, []int{0, 0, 1, 1, 0, 1, 1}), e)
-	if m := drainMap(r6); m != nil || strings.Contains(r6.rs.String(), "_pin") {
-		t.Errorf("slots kept for a real server that left: %v\n%s", m, r6.rs)
-	}
-	// Nor for UDP, which cannot tell old flows from new ones.
-	u := mk([]lb.Backend{b1, b2, b3}, three)
-	u.Services[0].Proto = lb.UDP
-	e.drOwners, e.drSince, e.drPinsEnd = r1.drOwners, r1.drSince, nil
-	e.now = t0.Add(time.Second)
-	if r, _ := render(u, e); drainMap(r) != nil || strings.Contains(r.rs.String(), "_pin") {
-		t.Errorf("UDP kept moved slots: %v\n%s", drainMap(r), r.rs)
-	}
 }
 
 func TestRenderErrors(t *testing.T) {
