@@ -122,7 +122,9 @@ func wrkSpread(t *testing.T, x *lbLab) {
 // requests (a new connection every 10 ms) and checks that it is out of the
 // pool, in vigil's status and in the data plane, within the bound of its
 // health check, that no request fails after that, and that the real server
-// is back in the pool once it is healthy again.
+// is back in the pool once it is healthy again (with DR, a request in
+// flight when the table takes it back may be reset: DR keeps no state per
+// flow).
 //
 // "kill": nginx is killed, so the check's connect is refused at once and
 // the bound is delay_loop + connect_timeout × (retry+1) = 3 s. "unplug":
@@ -226,7 +228,25 @@ func TestLBKilledRealServer(t *testing.T) {
 			back := summarize(res, bound, time.Now())
 			t.Logf("%s: healthy again; up in status %v and answering through the VIP %v after it; %d requests since the bound, %d failed (%v)",
 				tc.name, up.Round(time.Millisecond), serving.Round(time.Millisecond), back.total, back.failed, summarize(res, restart, time.Now()).byServer)
-			if back.failed > 0 {
+			// DR keeps no state per flow: the Maglev table that takes the
+			// real server back moves a third of its slots to it, and a
+			// connection in flight on one of them at that moment reaches
+			// a real server that never saw it, which resets it (IPVS
+			// would keep it; directors that share no state cannot,
+			// docs/architecture.md). The stream has one request in flight
+			// at a time, so at most one such reset, while the table
+			// changes: from the restart to the status saying up, plus the
+			// transaction (under 0.5 s here).
+			var inFlight int
+			if tc.kind == "DR" {
+				for _, r := range res {
+					if r.err != nil && errors.Is(r.err, syscall.ECONNRESET) && r.end.After(restart) && r.start.Before(restart.Add(up+time.Second)) {
+						inFlight++
+						t.Logf("a request in flight while the table took %s back was reset (DR): started %v after the restart, %v", victim.name, r.start.Sub(restart).Round(time.Millisecond), r.err)
+					}
+				}
+			}
+			if back.failed > min(inFlight, 1) {
 				t.Errorf("%d requests failed after the bound, across the recovery (last: %v)", back.failed, back.lastErr)
 			}
 			if comeback := lbDelayLoop + lbConnectTimeout + 250*time.Millisecond; up > comeback {
