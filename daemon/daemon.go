@@ -419,16 +419,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.drops.flush(now)
 		}
 		d.turn()
-		var detect time.Time
-		due, detect = d.deadline()
-		d.poll.Arm(due)
-		d.poll.ReadFirst(detect)
+		due = d.arm()
 		return quiet, false
 	}
 	d.turn()
-	due, detect := d.deadline()
-	d.poll.Arm(due)
-	d.poll.ReadFirst(detect)
+	due = d.arm()
 	for {
 		if err := d.poll.Run(pass); err != nil {
 			d.log.Error("event loop: epoll_wait", "err", err)
@@ -1074,6 +1069,15 @@ func (d *Daemon) linkChanged(now time.Time, u addr.LinkState) {
 func (d *Daemon) next() time.Time {
 	t, _ := d.deadline()
 	return t
+}
+
+// arm sets the loop's wait for the next deadline, with the earliest
+// detection time beside it (deadline), and returns that deadline.
+func (d *Daemon) arm() time.Time {
+	due, detect := d.deadline()
+	d.poll.Arm(due)
+	d.poll.ReadFirst(detect)
+	return due
 }
 
 // deadline is next, and the earliest deadline of an instance that is not

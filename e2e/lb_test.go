@@ -240,7 +240,7 @@ func TestLBKilledRealServer(t *testing.T) {
 			var inFlight int
 			if tc.kind == "DR" {
 				for _, r := range res {
-					if r.err != nil && errors.Is(r.err, syscall.ECONNRESET) && r.end.After(restart) && r.start.Before(restart.Add(up+time.Second)) {
+					if errors.Is(r.err, syscall.ECONNRESET) && r.end.After(restart) && r.start.Before(restart.Add(up+time.Second)) {
 						inFlight++
 						t.Logf("a request in flight while the table took %s back was reset (DR): started %v after the restart, %v", victim.name, r.start.Sub(restart).Round(time.Millisecond), r.err)
 					}

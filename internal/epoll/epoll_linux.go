@@ -364,7 +364,7 @@ func (s *Set) runSocket(k *sock) {
 // socket, whose goroutine has not run yet; the timer's goroutine reads
 // them first for the same reason (runTimer).
 func (s *Set) socketBatch(k *sock) []unix.EpollEvent {
-	if s.nsocks.Load() < 2 || (s.detectAt.IsZero() && s.armed.IsZero()) || !s.readFirst(time.Now()) {
+	if s.nsocks.Load() < 2 || !s.readFirst(time.Now()) {
 		return k.ev[:]
 	}
 	s.resetBatch()
