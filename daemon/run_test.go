@@ -508,7 +508,7 @@ func TestBackupDeadlineReadsFirst(t *testing.T) {
 	if st != [2]vrrp.State{vrrp.StateBackup, vrrp.StateBackup} {
 		t.Fatalf("at the start: %v, want BACKUP, BACKUP", st)
 	}
-	if want := minTime(next[0], next[1]); !detect.Equal(want) || !armed.Equal(want) {
+	if want := slices.MinFunc(next[:], time.Time.Compare); !detect.Equal(want) || !armed.Equal(want) {
 		t.Errorf("two backups: armed %v, detection time %v, want both %v", armed, detect, want)
 	}
 	// VI_2 hears a priority 200 master every second; VI_1 hears nobody.
@@ -537,13 +537,6 @@ func TestBackupDeadlineReadsFirst(t *testing.T) {
 		t.Errorf("a master alone (%v): armed %v, detection time %v, want none", st[0], armed, detect)
 	}
 	r.stop()
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }
 
 // file waits for the fake host to have written path, and returns it.
