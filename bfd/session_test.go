@@ -443,7 +443,7 @@ func TestResumedAfterAStall(t *testing.T) {
 
 // TestDeadlineSaysDetection: Set.Deadline gives the detection time beside
 // the next deadline (the runner reads its sockets once it has passed,
-// epoll.Set.ReadFirst), later than a transmit deadline: after the link is
+// epoll.Set.Arm's detectAt), later than a transmit deadline: after the link is
 // cut, the transmit deadlines come before it, and the one that takes the
 // session down is it.
 func TestDeadlineSaysDetection(t *testing.T) {

@@ -221,7 +221,7 @@ func (s *Set) Next() time.Time {
 // Deadline is Next, and the earliest detection time of any session (zero:
 // none): its expiry takes the session down unless a packet is waiting to
 // be read, so the runner's passes after it read the sockets first even on
-// time (epoll.Set.ReadFirst). A transmit time is not one.
+// time (epoll.Set.Arm's detectAt). A transmit time is not one.
 func (s *Set) Deadline() (t, detect time.Time) {
 	for _, ss := range s.sessions {
 		if n := ss.Next(); !n.IsZero() && (t.IsZero() || n.Before(t)) {

@@ -1075,15 +1075,14 @@ func (d *Daemon) next() time.Time {
 // detection time beside it (deadline), and returns that deadline.
 func (d *Daemon) arm() time.Time {
 	due, detect := d.deadline()
-	d.poll.Arm(due)
-	d.poll.ReadFirst(detect)
+	d.poll.Arm(due, detect)
 	return due
 }
 
 // deadline is next, and the earliest deadline of an instance that is not
 // MASTER (zero: none): a backup's Master_Down_Timer, whose expiry is the
 // master's failure unless an advert is waiting to be read. The loop gives
-// it to epoll's ReadFirst, so a pass after it reads the sockets first
+// it to epoll's Arm beside the deadline, so a pass after it reads the sockets first
 // even when it is on time (a false failover under CPU saturation
 // otherwise). It is the backup's own deadline, not a mark on the earliest
 // one: a master's advert deadline just before it would hide it from a

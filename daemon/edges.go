@@ -156,8 +156,7 @@ type runner interface {
 type loopWait interface {
 	Add(fd, tag int) error
 	Del(fd int)
-	Arm(due time.Time)
-	ReadFirst(at time.Time)
+	Arm(due, detect time.Time)
 	Run(pass func([]unix.EpollEvent) (quiet, stop bool)) error
 	TimerFired()
 	Wake()

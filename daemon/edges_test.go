@@ -340,7 +340,7 @@ type fakeWait struct {
 	h      *fakeHost
 	fds    map[int]bool
 	armed  time.Time
-	detect time.Time // ReadFirst's
+	detect time.Time // Arm's detection time
 	woken  bool
 	closed bool
 	// idle: the loop is blocked in Wait with nothing to return.
@@ -361,17 +361,12 @@ func (w *fakeWait) Del(fd int) {
 	delete(w.fds, fd)
 }
 
-func (w *fakeWait) Arm(due time.Time) {
+// Arm records the detection time too (TestBackupDeadlineReadsFirst); the
+// fake always passes the sockets with queued adverts beside the timer.
+func (w *fakeWait) Arm(due, detect time.Time) {
 	w.h.mu.Lock()
 	defer w.h.mu.Unlock()
 	w.armed = due
-}
-
-// ReadFirst is recorded (TestBackupDeadlineReadsFirst); the fake always
-// passes the sockets with queued adverts beside the timer.
-func (w *fakeWait) ReadFirst(detect time.Time) {
-	w.h.mu.Lock()
-	defer w.h.mu.Unlock()
 	w.detect = detect
 }
 

@@ -485,7 +485,7 @@ func TestMaxAutoPriority(t *testing.T) {
 // TestBackupDeadlineReadsFirst: a backup's deadline (its Master_Down_Timer)
 // is given to the wait as a detection time, so that a pass after it reads
 // an advert still waiting in a socket before it decides the master is
-// gone (epoll.Set.ReadFirst); a master's advert deadline is not, and
+// gone (epoll.Set.Arm's detection time); a master's advert deadline is not, and
 // costs no poll. Beside a master whose advert deadline comes first, the
 // backup's is still given: a pass woken for the master's deadline that
 // runs the backup's too must read first.

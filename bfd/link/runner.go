@@ -371,12 +371,11 @@ func (r *Runner) step(now time.Time, evs []unix.EpollEvent) (drained, stop bool)
 	return drained, false
 }
 
-// armLocked arms p for the sessions' next deadline, and gives it their
-// earliest detection time (epoll.Set.ReadFirst).
+// armLocked arms p for the sessions' next deadline, with their earliest
+// detection time beside it (epoll.Set.Arm).
 func (r *Runner) armLocked(p *epoll.Set) {
 	next, detect := r.set.Deadline()
-	p.Arm(next)
-	p.ReadFirst(detect)
+	p.Arm(next, detect)
 }
 
 // readLocked reads one listener until its queue is empty (true) or a

@@ -37,7 +37,7 @@ func TestRunnerStepAllocatesNothing(t *testing.T) {
 	}()
 	p := r.poll
 	r.mu.Lock()
-	p.Arm(r.set.Next())
+	p.Arm(r.set.Next(), time.Time{})
 	r.mu.Unlock()
 	var werr error
 	var steps int

@@ -51,7 +51,7 @@ type Set struct {
 	trc   syscall.RawConn // tfile's
 	armed time.Time       // the deadline the timerfd holds; zero: none
 	// detectAt is the earliest deadline that declares a peer dead
-	// (ReadFirst); zero: none.
+	// (given to Arm with the deadline); zero: none.
 	detectAt time.Time
 	spec     unix.ItimerSpec
 	// late is a batch of several tags (the timer side's, a socket's after
@@ -171,11 +171,33 @@ func (s *Set) Del(fd int) {
 	}
 }
 
-// Arm sets the timerfd to fire at next (zero: never); a deadline already
-// armed costs no system call, and neither does zero after TimerFired: the
-// one-shot timerfd is spent (or, the clock having passed the deadline
-// first, about to be, and its expiry finds Armed zero).
-func (s *Set) Arm(next time.Time) {
+// Arm sets the timerfd to fire at next (zero: never) and gives the
+// earliest deadline that declares a peer dead, detectAt (a VRRP backup's
+// Master_Down_Timer, a BFD detection time; zero: none), which may be later
+// than next. The two come together because every wait needs both: a
+// caller that armed a deadline and forgot the detection time would leave
+// the last one's in place.
+//
+// A deadline already armed costs no system call, and neither does zero
+// after TimerFired: the one-shot timerfd is spent (or, the clock having
+// passed the deadline first, about to be, and its expiry finds Armed
+// zero).
+//
+// Once detectAt has passed, a pass reads the sockets that have input
+// before it runs, even when it wakes on time, as it always does when it
+// wakes late (readFirst). A packet that arrived just before the deadline
+// may still be waiting for its socket's goroutine (readiness seen by the
+// poller, the goroutine not yet run: under CPU saturation, for
+// milliseconds), and the pass would otherwise take the peer's silence for
+// its failure: 3 false failovers in 12 runs of 60 s under 6 busy loops, 0
+// in 18 with this (bench/stall.sh, docs/benchmarks.md). It is a time, not
+// a mark on the armed deadline: a detection time just after a master's
+// advert deadline passes unseen by a mark when the pass that runs both
+// wakes for the first. It costs a poll(2) (timeout 0) per pass after such
+// a deadline; a master's advert deadlines, which tell nothing about a
+// peer, do not ask for it. Arm belongs to the body.
+func (s *Set) Arm(next, detectAt time.Time) {
+	s.detectAt = detectAt
 	if next.Equal(s.armed) {
 		return
 	}
@@ -191,26 +213,8 @@ func (s *Set) Arm(next time.Time) {
 	rawCall(unix.SYS_TIMERFD_SETTIME, uintptr(s.tfd), 0, uintptr(unsafe.Pointer(&s.spec)), 0)
 }
 
-// ReadFirst gives the earliest deadline that declares a peer dead (a VRRP
-// backup's Master_Down_Timer, a BFD detection time; zero: none), which
-// may be later than the armed one. Once it has passed, a pass reads the
-// sockets that have input before it runs, even when it wakes on time,
-// as it always does when it wakes late (readFirst). A packet that
-// arrived just before the deadline may still be waiting for its socket's
-// goroutine (readiness seen by the poller, the goroutine not yet run:
-// under CPU saturation, for milliseconds), and the pass would otherwise
-// take the peer's silence for its failure: 3 false failovers in 12 runs
-// of 60 s under 6 busy loops, 0 in 18 with this (bench/stall.sh,
-// docs/benchmarks.md). It is a time, not a mark on the armed deadline:
-// a detection time just after a master's advert deadline passes unseen
-// by a mark when the pass that runs both wakes for the first. It costs a
-// poll(2) (timeout 0) per pass after such a deadline; a master's advert
-// deadlines, which tell nothing about a peer, do not ask for it. It
-// belongs to the body, as Arm does.
-func (s *Set) ReadFirst(at time.Time) { s.detectAt = at }
-
 // readFirst says whether a pass at now reads the sockets that have input
-// before its own tags: a detection time has passed (ReadFirst), or the
+// before its own tags: a detection time has passed (Arm's detectAt), or the
 // armed deadline passed more than lateWake ago (the process stalled, and
 // the loop reads what queued meanwhile before it runs its timers). The
 // timer's side and the sockets' ask the same question.
@@ -415,7 +419,7 @@ func pollNow(p []unix.PollFd) (uintptr, unix.Errno) {
 // or a BFD detection time that ran out during the stall is checked
 // against the adverts that did arrive (a stall of our own is not the
 // peer's failure). On time, it does so only once a detection time has
-// passed (ReadFirst); otherwise the socket's own goroutine takes what
+// passed (Arm's detectAt); otherwise the socket's own goroutine takes what
 // arrives.
 //
 // A Wake sets woken and a read deadline in the past on the timerfd, which

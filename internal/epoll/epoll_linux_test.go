@@ -110,7 +110,7 @@ func TestRunTags(t *testing.T) {
 		defer wakers.Wait() // before Close: Wake reads the descriptor Close clears
 		fds := addPair(t, s)
 		due := time.Now().Add(20 * time.Millisecond)
-		s.Arm(due)
+		s.Arm(due, time.Time{})
 		runSteps(t, s,
 			func(evs []unix.EpollEvent) bool {
 				one(t, "after Arm", evs, TagTimer)
@@ -159,9 +159,9 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 				one(t, fmt.Sprint(i, ": the deadline"), evs, TagTimer)
 				s.TimerFired()
 				if i < 4 {
-					s.Arm(time.Now().Add(2 * time.Millisecond))
+					s.Arm(time.Now().Add(2*time.Millisecond), time.Time{})
 				} else {
-					s.Arm(time.Now().Add(time.Hour)) // clears the last expiry
+					s.Arm(time.Now().Add(time.Hour), time.Time{}) // clears the last expiry
 					wakeSoon()
 				}
 				return false
@@ -170,7 +170,7 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 		steps = append(steps,
 			func(evs []unix.EpollEvent) bool {
 				one(t, "armed an hour ahead", evs, TagWake)
-				s.Arm(time.Now().Add(time.Millisecond))
+				s.Arm(time.Now().Add(time.Millisecond), time.Time{})
 				return false
 			},
 			func(evs []unix.EpollEvent) bool {
@@ -183,7 +183,7 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 				one(t, "not armed again, 50 ms later", evs, TagWake)
 				return true
 			})
-		s.Arm(time.Now().Add(2 * time.Millisecond))
+		s.Arm(time.Now().Add(2*time.Millisecond), time.Time{})
 		runSteps(t, s, steps...)
 	})
 }
@@ -193,7 +193,7 @@ func TestTimerFiredNeedsNoRead(t *testing.T) {
 func TestRunStopsFromEitherSide(t *testing.T) {
 	withSet(t, func(t *testing.T, s *Set) {
 		fds := addPair(t, s)
-		s.Arm(time.Now().Add(time.Millisecond))
+		s.Arm(time.Now().Add(time.Millisecond), time.Time{})
 		runSteps(t, s, func(evs []unix.EpollEvent) bool {
 			one(t, "timer side", evs, TagTimer)
 			s.TimerFired()
@@ -273,7 +273,7 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 					}
 				}
 			})
-			s.Arm(time.Now().Add(time.Millisecond))
+			s.Arm(time.Now().Add(time.Millisecond), time.Time{})
 			err = s.Run(func(evs []unix.EpollEvent) (bool, bool) {
 				pass++
 				if len(evs) == 1 && evs[0].Fd == int32(fds[0]) {
@@ -303,15 +303,15 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 						t.Error(err)
 					}
 					time.Sleep(30 * time.Millisecond)
-					s.Arm(time.Now().Add(time.Hour))
+					s.Arm(time.Now().Add(time.Hour), time.Time{})
 					return quiet, false
 				case pass == 4:
-					s.Arm(time.Now().Add(time.Hour))
+					s.Arm(time.Now().Add(time.Hour), time.Time{})
 					wakers.Go(func() { time.Sleep(5 * time.Millisecond); s.Wake() })
 					time.Sleep(30 * time.Millisecond)
 					return quiet, false
 				}
-				s.Arm(time.Now().Add(time.Millisecond))
+				s.Arm(time.Now().Add(time.Millisecond), time.Time{})
 				return quiet, false
 			})
 			close(ended)
@@ -346,7 +346,7 @@ func TestRunParksWithoutAnEmptyWait(t *testing.T) {
 // deadline (the process stalled) while a datagram waited, passes the
 // socket in the same batch as TagTimer: the loops read packets before
 // they run timers, so a stall is not taken for the peer's silence. So it
-// does on time once a detection time has passed (ReadFirst), the armed
+// does on time once a detection time has passed (Arm's detectAt), the armed
 // deadline's or a later one's that the pass also runs. Woken on time
 // with none passed, it passes TagTimer alone (checked only when the
 // machine let it wake on time). The timer's side runs alone here: with
@@ -362,7 +362,7 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			name string
 			late bool
 			// detect is the detection time after the armed deadline
-			// (ReadFirst); negative: none.
+			// (Arm's detectAt); negative: none.
 			detect time.Duration
 			// past: the deadlines have passed when the timer runs, by
 			// less than lateWake.
@@ -382,11 +382,11 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 			case c.past:
 				due = time.Now().Add(-500 * time.Microsecond)
 			}
-			s.Arm(due)
-			s.ReadFirst(time.Time{})
+			var detect time.Time
 			if c.detect >= 0 {
-				s.ReadFirst(due.Add(c.detect))
+				detect = due.Add(c.detect)
 			}
+			s.Arm(due, detect)
 			if _, err := unix.Write(fds[1], []byte("x")); err != nil {
 				t.Fatal(err)
 			}
@@ -426,7 +426,7 @@ func TestLateTimerReadsSocketsFirst(t *testing.T) {
 }
 
 // TestSocketPassAfterDetection: once a detection time has passed
-// (ReadFirst), or the armed deadline long ago (a stall), a socket's pass
+// (Arm's detectAt), or the armed deadline long ago (a stall), a socket's pass
 // (which runs the loop's timers too) passes the other sockets that have
 // input beside its own tag, so that an advert waiting on another socket
 // counts before the deadline is acted on; otherwise only its own tag.
@@ -438,7 +438,7 @@ func TestSocketPassAfterDetection(t *testing.T) {
 		for _, c := range []struct {
 			name string
 			// armed and detect are the deadlines, from now (detect:
-			// none for no ReadFirst).
+			// none for no detection time).
 			armed, detect time.Duration
 			want          []int32
 		}{
@@ -450,11 +450,11 @@ func TestSocketPassAfterDetection(t *testing.T) {
 			{"an advert deadline passed long ago (a stall)", -10 * time.Millisecond, none, both},
 		} {
 			now := time.Now()
-			s.Arm(now.Add(c.armed))
-			s.ReadFirst(time.Time{})
+			var detect time.Time
 			if c.detect != none {
-				s.ReadFirst(now.Add(c.detect))
+				detect = now.Add(c.detect)
 			}
+			s.Arm(now.Add(c.armed), detect)
 			for _, fd := range []int{a[1], b[1]} {
 				if _, err := unix.Write(fd, []byte("x")); err != nil {
 					t.Fatal(err)
@@ -486,8 +486,7 @@ func TestSocketPassAfterDetection(t *testing.T) {
 				t.Errorf("%s: a's batch %v, want %v", c.name, got, c.want)
 			}
 		}
-		s.Arm(time.Time{})
-		s.ReadFirst(time.Time{})
+		s.Arm(time.Time{}, time.Time{})
 	})
 }
 
@@ -645,7 +644,7 @@ func TestAddWhileRunEnds(t *testing.T) {
 					t.Error(err)
 				}
 			})
-			s.Arm(time.Now().Add(100 * time.Microsecond))
+			s.Arm(time.Now().Add(100*time.Microsecond), time.Time{})
 			runSteps(t, s, func(evs []unix.EpollEvent) bool {
 				s.TimerFired()
 				return true
@@ -701,7 +700,7 @@ func TestLateWakeAllocatesNothing(t *testing.T) {
 		}
 		var m0, m1 runtime.MemStats
 		n, lates := 0, 0
-		s.Arm(time.Now().Add(-10 * time.Millisecond))
+		s.Arm(time.Now().Add(-10*time.Millisecond), time.Time{})
 		s.body = func(evs []unix.EpollEvent) (bool, bool) {
 			n++
 			if len(evs) == 3 {
@@ -721,7 +720,7 @@ func TestLateWakeAllocatesNothing(t *testing.T) {
 			// a late one that passes both sockets.
 			_, _ = unix.Write(a[1], x)
 			_, _ = unix.Write(b[1], x)
-			s.Arm(time.Now().Add(-10 * time.Millisecond))
+			s.Arm(time.Now().Add(-10*time.Millisecond), time.Time{})
 			return true, false
 		}
 		if err := s.runTimer(); err != nil {
