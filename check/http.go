@@ -102,6 +102,10 @@ type HTTP struct {
 	// is nil for SSL_GET, which runs on a worker through Get.
 	conn *TCP
 	reqs [][]byte
+	// okDetail is a passed check's Detail, the same every time: made once,
+	// not at each check (the check loop allocates nothing per check,
+	// TestLoopAllocatesNothing).
+	okDetail string
 }
 
 // NewHTTP validates cfg and returns the checker; it opens nothing.
@@ -160,6 +164,11 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	}
 	cfg.URLs = urls
 	c := &HTTP{cfg: cfg, kind: kind}
+	if len(urls) == 1 {
+		c.okDetail = c.describeURL(urls[0]) + ": ok"
+	} else {
+		c.okDetail = fmt.Sprintf("%d urls ok", len(urls))
+	}
 	if cfg.TLS {
 		return c, nil // SSL_GET runs on a worker, through Get
 	}

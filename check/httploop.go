@@ -313,16 +313,15 @@ func (c *HTTP) setBody(r *Response, body []byte, digest bool) {
 // fetched on a new connection; otherwise res is the check's result.
 func (c *HTTP) conclude(h *httpConn, err error) (res Result, more bool) {
 	u := c.cfg.URLs[h.url]
-	what := c.describeURL(u)
 	if err != nil {
-		return down(what+": "+h.step+": "+c.cfg.stepWords(err), h.start), false
+		return down(c.describeURL(u)+": "+h.step+": "+c.cfg.stepWords(err), h.start), false
 	}
 	r, err := h.response(u)
 	if err != nil {
-		return down(what+": "+h.step+": "+c.cfg.stepWords(err), h.start), false
+		return down(c.describeURL(u)+": "+h.step+": "+c.cfg.stepWords(err), h.start), false
 	}
 	if why := c.judge(u, r); why != "" {
-		return down(what+": "+why, h.start), false
+		return down(c.describeURL(u)+": "+why, h.start), false
 	}
 	if h.url+1 < len(c.cfg.URLs) {
 		return Result{}, true
@@ -331,12 +330,7 @@ func (c *HTTP) conclude(h *httpConn, err error) (res Result, more bool) {
 }
 
 // passed is the result of a check whose URLs all passed.
-func (c *HTTP) passed(start time.Time) Result {
-	if len(c.cfg.URLs) == 1 {
-		return up(c.describeURL(c.cfg.URLs[0])+": ok", start)
-	}
-	return up(fmt.Sprintf("%d urls ok", len(c.cfg.URLs)), start)
-}
+func (c *HTTP) passed(start time.Time) Result { return up(c.okDetail, start) }
 
 // stepWords is stepError for the loop, which has no context: a timeout
 // (errTimeout) in the words of connect_timeout.

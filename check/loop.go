@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,8 +51,9 @@ type loop struct {
 	// and the loop finishes them or times them out. watch is also what the
 	// loop waits on: its timer, and the wake-ups of the workers' results.
 	watch      *connWatch
-	stopWake   func() bool // ends the wake-up at the end of ctx
-	tcpBatch   []job       // due TCP checks not yet handed out, counted in inFlight
+	stopWake   func() bool  // ends the wake-up at the end of ctx
+	tcpBatch   []job        // due TCP checks not yet handed out, counted in inFlight
+	tcpOut     []tcpOutcome // the outcomes of the batches started on the loop, reused
 	tcpWork    chan []job
 	tcpDone    chan []tcpOutcome // sends never block
 	tcpWorkers int
@@ -64,7 +66,7 @@ type loop struct {
 
 	armed int64 // when watch's timer fires; -1 when idle
 
-	httpBufs [][]byte // response buffers for the next HTTP_GETs (doneHTTP)
+	httpFree []*httpConn // states, with their buffers, for the next HTTP_GETs (doneHTTP)
 }
 
 type pendingConn struct {
@@ -167,10 +169,13 @@ func (l *loop) start(j job) {
 	}
 	if c := l.r.http[j.s][j.i]; c != nil {
 		l.inFlight++
-		h := &httpConn{c: c, start: time.Now()}
-		if n := len(l.httpBufs); n > 0 {
-			h.buf, l.httpBufs = l.httpBufs[n-1], l.httpBufs[:n-1]
+		var h *httpConn
+		if n := len(l.httpFree); n > 0 {
+			h, l.httpFree = l.httpFree[n-1], l.httpFree[:n-1]
+		} else {
+			h = new(httpConn)
 		}
+		*h = httpConn{c: c, start: time.Now(), buf: h.buf[:0]}
 		l.startHTTP(j.s, j.i, h)
 		return
 	}
@@ -232,17 +237,19 @@ func (l *loop) doneHTTP(s, i int32, h *httpConn, fd int, err error) {
 		l.startHTTP(s, i, h)
 		return
 	}
-	if cap(h.buf) <= httpBufKeep && len(l.httpBufs) < httpBufsKept {
-		l.httpBufs = append(l.httpBufs, h.buf[:0])
+	if cap(h.buf) <= httpBufKeep && len(l.httpFree) < httpBufsKept {
+		// Nothing holds h now: its connection is closed and out of
+		// pending, and res holds none of its bytes.
+		l.httpFree = append(l.httpFree, h)
 	}
 	l.inFlight--
 	l.h.push(l.r.observe(done{s, i, res, time.Now()}, l.at))
 }
 
-// The loop keeps up to httpBufsKept response buffers of at most
-// httpBufKeep bytes for the next HTTP_GETs: a health page fits one, and a
-// check then allocates its state, and its parsed header only where
-// fastHead does not take it.
+// The loop keeps up to httpBufsKept HTTP_GET states whose response
+// buffers hold at most httpBufKeep bytes for the next HTTP_GETs: a health
+// page fits one, and a check then allocates nothing, and its parsed header
+// only where fastHead does not take it.
 const (
 	httpBufKeep  = 16 << 10
 	httpBufsKept = 64
@@ -380,15 +387,16 @@ func (l *loop) tcpWorker() {
 		case <-l.checks.Done():
 			return
 		}
-		l.tcpDone <- l.startTCP(batch)
+		l.tcpDone <- l.startTCP(batch, nil)
 		l.watch.wake()
 	}
 }
 
 // startTCP starts the connects of batch, on a TCP worker or, for a small
-// batch, on the loop itself.
-func (l *loop) startTCP(batch []job) []tcpOutcome {
-	out := make([]tcpOutcome, len(batch))
+// batch, on the loop itself, and returns their outcomes in out's array
+// (nil: a new one).
+func (l *loop) startTCP(batch []job, out []tcpOutcome) []tcpOutcome {
+	out = slices.Grow(out[:0], len(batch))[:len(batch)]
 	for k, j := range batch {
 		c := l.r.tcp[j.s][j.i]
 		start := time.Now()
@@ -424,9 +432,13 @@ func (l *loop) flushTCP() {
 		// (docs/benchmarks.md); the workers are for the large batches of
 		// a big director, where spreading the system calls over the CPUs
 		// pays.
-		out := l.startTCP(l.tcpBatch)
-		l.tcpBatch = nil
-		l.startedTCP(out)
+		// The batch's array and the outcomes' are the loop's to reuse:
+		// nothing else holds them once startedTCP has taken the outcomes
+		// (a batch handed to a worker below is cut with its capacity, so
+		// what is appended here never reaches it).
+		l.tcpOut = l.startTCP(l.tcpBatch, l.tcpOut)
+		l.tcpBatch = l.tcpBatch[:0]
+		l.startedTCP(l.tcpOut)
 		// Connects that ended at once (refused, or an error) left room
 		// under the in-flight limit: waiting checks take it now.
 		l.refill()
@@ -445,7 +457,8 @@ func (l *loop) flushTCP() {
 			go l.tcpWorker()
 		}
 	}
-	l.tcpBatch = nil
+	// tcpBatch is empty, and what is appended to it next lands past every
+	// batch handed out: each was cut with its capacity.
 }
 
 // startedTCP takes a batch back: results, and connects to watch.
