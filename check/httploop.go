@@ -27,7 +27,9 @@ import (
 // which wakes the sleeping sysmon thread to poll every 20 µs while the
 // check lasts, and textproto's maps and strings. Here each step is a raw
 // system call on the loop, and a plain header is read in place
-// (fastHead): 0.22% against keepalived's 0.14%.
+// (fastHead). Measured side by side with nothing allocated per check
+// either (loop.go), it is level with keepalived's checker: 0.128-0.132%
+// of a core against 0.125-0.141%.
 //
 // HTTP.Get remains the one-shot form (HTTP.Check, SSL_GET, genhash), and
 // an HTTP_GET's result is the same either way, word for word
