@@ -443,9 +443,9 @@ func TestResumedAfterAStall(t *testing.T) {
 
 // TestDeadlineSaysDetection: Set.Deadline gives the detection time beside
 // the next deadline (the runner reads its sockets once it has passed,
-// epoll.Set.Arm's detectAt), later than a transmit deadline: after the link is
-// cut, the transmit deadlines come before it, and the one that takes the
-// session down is it.
+// epoll.Set.Arm's detectAt), later than a transmit deadline: after the
+// link is cut, the transmit deadlines come before it, and the one that
+// takes the session down is it.
 func TestDeadlineSaysDetection(t *testing.T) {
 	p := newPair(t, fast(), fast(), 7)
 	p.run(time.Second)

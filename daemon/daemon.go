@@ -1082,11 +1082,11 @@ func (d *Daemon) arm() time.Time {
 // deadline is next, and the earliest deadline of an instance that is not
 // MASTER (zero: none): a backup's Master_Down_Timer, whose expiry is the
 // master's failure unless an advert is waiting to be read. The loop gives
-// it to epoll's Arm beside the deadline, so a pass after it reads the sockets first
-// even when it is on time (a false failover under CPU saturation
-// otherwise). It is the backup's own deadline, not a mark on the earliest
-// one: a master's advert deadline just before it would hide it from a
-// pass that runs both.
+// it to epoll's Arm beside the deadline, so a pass after it reads the
+// sockets first even when it is on time (a false failover under CPU
+// saturation otherwise). It is the backup's own deadline, not a mark on
+// the earliest one: a master's advert deadline just before it would hide
+// it from a pass that runs both.
 func (d *Daemon) deadline() (t, detect time.Time) {
 	t = d.drops.next()
 	if d.bgp != nil && !d.bgp.holdUntil.IsZero() && (t.IsZero() || d.bgp.holdUntil.Before(t)) {

@@ -482,13 +482,13 @@ func TestMaxAutoPriority(t *testing.T) {
 	r.stop()
 }
 
-// TestBackupDeadlineReadsFirst: a backup's deadline (its Master_Down_Timer)
-// is given to the wait as a detection time, so that a pass after it reads
-// an advert still waiting in a socket before it decides the master is
-// gone (epoll.Set.Arm's detection time); a master's advert deadline is not, and
-// costs no poll. Beside a master whose advert deadline comes first, the
-// backup's is still given: a pass woken for the master's deadline that
-// runs the backup's too must read first.
+// TestBackupDeadlineReadsFirst: a backup's deadline (its
+// Master_Down_Timer) is given to the wait as a detection time, so that a
+// pass after it reads an advert still waiting in a socket before it
+// decides the master is gone (epoll.Set.Arm's detection time); a master's
+// advert deadline is not, and costs no poll. Beside a master whose advert
+// deadline comes first, the backup's is still given: a pass woken for the
+// master's deadline that runs the backup's too must read first.
 func TestBackupDeadlineReadsFirst(t *testing.T) {
 	second := strings.NewReplacer("VI_1", "VI_2", "virtual_router_id 51", "virtual_router_id 52", "192.0.2.100/24", "192.0.2.101/24").Replace(instanceConf(""))
 	r := startRun(t, instanceConf("")+second, Options{})

@@ -235,8 +235,8 @@ func TestLBKilledRealServer(t *testing.T) {
 			// would keep it; directors that share no state cannot,
 			// docs/architecture.md). The stream has one request in flight
 			// at a time, so at most one such reset, while the table
-			// changes: from the restart to the status saying up, plus the
-			// transaction (under 0.5 s here).
+			// changes: from the restart to the status saying up, plus a
+			// second for the request itself (they take under 0.5 s here).
 			var inFlight int
 			if tc.kind == "DR" {
 				for _, r := range res {
