@@ -65,6 +65,15 @@ http) check='HTTP_GET {
 	exit 2
 	;;
 esac
+if [ -n "$check" ]; then
+	for impl in "${IMPLS[@]}"; do
+		case $impl in floor-* | uring-*)
+			echo "VIGIL_CONC_MODE=$mode runs vigil binaries and keepalived, not $impl" >&2
+			exit 2
+			;;
+		esac
+	done
+fi
 shim=()
 if [ -n "$check" ] && [ ! -e /proc/net/ip_vs ]; then
 	cc -O2 -shared -fPIC -o "$dir/ipvsshim.so" "$root/bench/ipvsshim/ipvsshim.c" -ldl
@@ -122,29 +131,20 @@ CONF
 			printf '  real_server 192.0.2.%s 80 {\n    weight 1\n    %s\n  }\n' "$r" "$check" >>"$dir/k$k.conf"
 		done
 		echo '}' >>"$dir/k$k.conf"
-		mkdir -p "$dir/ngx$k"
-		cat >"$dir/ngx$k/nginx.conf" <<NGX
+		cat >"$dir/ngx$k.conf" <<NGX
 worker_processes 1;
-pid $dir/ngx$k/nginx.pid;
-error_log $dir/ngx$k/error.log;
+pid $dir/ngx$k.nginxpid;
+error_log $dir/ngxlog$k;
 events {}
 http {
-  access_log off;
-  client_body_temp_path $dir/ngx$k;
-  proxy_temp_path $dir/ngx$k;
-  fastcgi_temp_path $dir/ngx$k;
-  uwsgi_temp_path $dir/ngx$k;
-  scgi_temp_path $dir/ngx$k;
-  server {
-    listen 80;
-    location / { return 200 "ok\n"; }
-  }
+	access_log off;
+	server { listen 80; location / { return 200 "ok\n"; } }
 }
 NGX
-		ip netns exec "$n1" nginx -p "$dir/ngx$k" -c "$dir/ngx$k/nginx.conf" -g 'daemon off;' >"$dir/ngxlog$k" 2>&1 &
+		ip netns exec "$n1" nginx -c "$dir/ngx$k.conf" -g 'daemon off;' >>"$dir/ngxlog$k" 2>&1 &
 		echo $! >"$dir/n$k.pid"
 	fi
-	if [ "${VIGIL_CONC_MODE:-master}" = backup ]; then
+	if [ "$mode" = backup ]; then
 		sed -e "s/fc${k}0/fc${k}1/" -e 's/priority 150/priority 200/' "$dir/k$k.conf" >"$dir/p$k.conf"
 		ip netns exec "$n1" keepalived -n -l -P -f "$dir/p$k.conf" -p "$dir/p$k.kpid" -r "$dir/q$k.kpid" >"$dir/plog$k" 2>&1 &
 		echo $! >"$dir/p$k.pid"
