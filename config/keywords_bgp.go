@@ -50,6 +50,12 @@ type BGPNeighbor struct {
 	// BFD names a bfd_instance whose session gates this neighbor.
 	BFD    string
 	BFDPos Pos
+	// BFDHolddown is how long the BGP session stays down after its BFD
+	// session comes back Up from its first flap, doubling with each
+	// further flap up to BFDHolddownMax (RFC 5882 3.1 hysteresis; see
+	// bgp.Holddown). Default 1s and 60s; 0 lets BGP follow BFD at once.
+	BFDHolddown, BFDHolddownMax time.Duration
+	holddownPos                 Pos
 	// Port is the neighbor's TCP port (default 179).
 	Port uint16
 
@@ -101,10 +107,28 @@ func init() {
 			nb.HoldTime = d
 		}},
 		strKW("password", "TCP MD5 signature key (RFC 2385), as the router's `neighbor password`.", "a password", func(nb *BGPNeighbor) *string { return &nb.Password }, 0),
-		{Name: "bfd_instance", Status: Supported, Doc: "A bfd_instance whose session must be up for this BGP session to run: the session is torn down while BFD is down.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
+		{Name: "bfd_instance", Status: Supported, Doc: "A bfd_instance whose session must be up for this BGP session to run: the session is torn down while BFD is down, and after BFD flapped it waits bfd_holddown before it reconnects.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
 			b.noBlock(n)
 			if s, ok := b.strArg(n, "a bfd_instance name"); ok {
 				nb.BFD, nb.BFDPos = s, n.Key.Pos
+			}
+		}},
+		{Name: "bfd_holddown", Status: Supported, Doc: "Seconds (fractions allowed) the BGP session stays down after its bfd_instance comes back Up from a flap (default 1; 0: it follows BFD at once). Each further flap doubles it, up to bfd_holddown_max; once the BGP session has run for bfd_holddown_max it is forgiven its flaps. The first Up after the start is never held. RFC 5882 3.1's hysteresis: a flapping BFD session does not reset the BGP session, and the routers' ECMP groups, on every flap.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
+			b.noBlock(n)
+			if d, ok := b.durArg(n, 0, time.Hour); ok {
+				nb.BFDHolddown = d
+				if nb.holddownPos.Line == 0 {
+					nb.holddownPos = n.Key.Pos
+				}
+			}
+		}},
+		{Name: "bfd_holddown_max", Status: Supported, Doc: "Seconds: the longest bfd_holddown may grow to with repeated flaps, and how long the BGP session must run for its flaps to be forgotten (default 60; at least bfd_holddown).", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
+			b.noBlock(n)
+			if d, ok := b.durArg(n, 0, 24*time.Hour); ok {
+				nb.BFDHolddownMax = d
+				if nb.holddownPos.Line == 0 {
+					nb.holddownPos = n.Key.Pos
+				}
 			}
 		}},
 		{Name: "port", Status: Supported, Doc: "The neighbor's TCP port (default 179).", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
@@ -148,8 +172,17 @@ func init() {
 			if !ok || !b.needBlock(n) {
 				return
 			}
-			nb := &BGPNeighbor{Pos: n.Key.Pos, Addr: a, HoldTime: 90 * time.Second, Port: 179}
+			nb := &BGPNeighbor{Pos: n.Key.Pos, Addr: a, HoldTime: 90 * time.Second, Port: 179, BFDHolddown: time.Second, BFDHolddownMax: time.Minute}
 			bgpNeighborTable.run(b, n.Block, nb)
+			if nb.holddownPos.Line > 0 {
+				switch {
+				case nb.BFD == "":
+					b.warnf(nb.holddownPos, "bgp_instance %s: neighbor %s: bfd_holddown has no effect without bfd_instance", bi.Name, a)
+				case nb.BFDHolddownMax < nb.BFDHolddown:
+					b.errorf(nb.holddownPos, "bgp_instance %s: neighbor %s: bfd_holddown_max %s is below bfd_holddown %s: expected at least bfd_holddown", bi.Name, a, fmtSeconds(nb.BFDHolddownMax), fmtSeconds(nb.BFDHolddown))
+					nb.BFDHolddownMax = nb.BFDHolddown
+				}
+			}
 			if !nb.hasRemoteAS {
 				b.errorf(n.Key.Pos, "bgp_instance %s: neighbor %s: remote_as is missing", bi.Name, a)
 				return

@@ -60,11 +60,30 @@ func TestBGPParse(t *testing.T) {
 	}
 	got.VSAnn.Pos = Pos{}
 	want := bgpSummary{65001, netip.MustParseAddr("192.0.2.11"), 1500 * time.Millisecond, 500 * time.Millisecond, []BGPNeighbor{
-		{Addr: netip.MustParseAddr("192.0.2.1"), RemoteAS: 65000, HoldTime: 9 * time.Second, Password: "s3cret", Port: 179},
-		{Addr: netip.MustParseAddr("2001:db8::1"), RemoteAS: 65000, HoldTime: 90 * time.Second, Port: 1179},
+		{Addr: netip.MustParseAddr("192.0.2.1"), RemoteAS: 65000, HoldTime: 9 * time.Second, Password: "s3cret", Port: 179, BFDHolddown: time.Second, BFDHolddownMax: time.Minute},
+		{Addr: netip.MustParseAddr("2001:db8::1"), RemoteAS: 65000, HoldTime: 90 * time.Second, Port: 1179, BFDHolddown: time.Second, BFDHolddownMax: time.Minute},
 	}, BGPAnnounce{Instance: "EDGE", Communities: []uint32{65000<<16 | 100, 1<<16 | 2}, MED: 50, HasMED: true}, "EDGE"}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(BGPNeighbor{}), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+const bfdB = "bfd_instance B {\n neighbor_ip 192.0.2.1\n}\n"
+
+// TestBGPHolddown: a neighbor's bfd_holddown and bfd_holddown_max, in
+// fractions of a second, and their defaults beside them.
+func TestBGPHolddown(t *testing.T) {
+	conf := bfdB + "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_instance B\n  bfd_holddown 0.25\n  bfd_holddown_max 30\n }\n" +
+		" neighbor 192.0.2.2 {\n  remote_as 1\n  bfd_instance B\n  bfd_holddown 0\n }\n neighbor 192.0.2.3 {\n  remote_as 1\n  bfd_instance B\n }\n}\n"
+	cfg, diags := LoadBytes("k.conf", []byte(conf), testEnv())
+	if len(diags) > 0 {
+		t.Fatalf("diagnostics:\n%s", diags)
+	}
+	want := [][2]time.Duration{{250 * time.Millisecond, 30 * time.Second}, {0, time.Minute}, {time.Second, time.Minute}}
+	for i, n := range cfg.BGPInstances[0].Neighbors {
+		if got := [2]time.Duration{n.BFDHolddown, n.BFDHolddownMax}; got != want[i] || n.BFD != "B" {
+			t.Errorf("neighbor %v: bfd %q, holddown %v, want B, %v", n.Addr, n.BFD, got, want[i])
+		}
 	}
 }
 
@@ -95,6 +114,10 @@ func TestBGPDiagnostics(t *testing.T) {
 		{"fwmark", bgpEdge + "virtual_server fwmark 5 {\n bgp_announce EDGE\n lb_algo mh\n lb_kind NAT\n real_server 192.0.2.20 {\n  TCP_CHECK {\n   connect_port 80\n  }\n }\n}\n", 16, Error, "fwmark"},
 		{"vrrp options", bgpEdge + vi(" bgp_announce EDGE med 5"), 17, Error, "expected nothing after the name"},
 		{"vrrp undefined", vi(" bgp_announce EDGE"), 3, Error, "bgp_instance EDGE is not defined"},
+		{"holddown without bfd", "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_holddown 2\n }\n}\n", 5, Warning, "bfd_holddown has no effect without bfd_instance"},
+		{"holddown max below", bfdB + "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_instance B\n  bfd_holddown_max 2\n  bfd_holddown 5\n }\n}\n", 9, Error, "bfd_holddown_max 2 is below bfd_holddown 5"},
+		{"holddown negative", bfdB + "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_instance B\n  bfd_holddown -1\n }\n}\n", 9, Error, `bfd_holddown "-1": expected seconds 0..3600`},
+		{"holddown max too long", bfdB + "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_instance B\n  bfd_holddown_max 90000\n }\n}\n", 9, Error, "bfd_holddown_max"},
 		{"bfd undefined", "bgp_instance E {\n local_as 1\n neighbor 192.0.2.1 {\n  remote_as 1\n  bfd_instance B\n }\n}\n", 5, Error, "bfd_instance B is not defined"},
 	}
 	for _, tc := range cases {

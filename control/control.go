@@ -125,6 +125,9 @@ type BGPPeerStatus struct {
 	// opened (a NOTIFICATION sent or received, a connection error).
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// HeldDown says why vigil keeps the session down, if it does: the
+	// neighbor's bfd_instance is not Up, or its bfd_holddown runs.
+	HeldDown string `json:"held_down,omitempty"`
 }
 
 // LoopLag is how late the daemon's event loop woke for its deadlines: a

@@ -78,7 +78,8 @@ func TestWriteStatusBGP(t *testing.T) {
 	med := uint32(10)
 	s := Status{Version: "1", PID: 7, ConfigFile: "/etc/k.conf", Started: t0,
 		BGPInstances: []BGPStatus{{Name: "EDGE", LocalAS: 65001, RouterID: "192.0.2.11",
-			Sessions: []BGPPeerStatus{{Peer: "192.0.2.1", RemoteAS: 65000, State: "Active", Since: t0, LastError: "notification received: OPEN message error: bad peer AS", LastErrorAt: t0.Add(time.Minute)}},
+			Sessions: []BGPPeerStatus{{Peer: "192.0.2.1", RemoteAS: 65000, State: "Active", Since: t0, LastError: "notification received: OPEN message error: bad peer AS", LastErrorAt: t0.Add(time.Minute)},
+				{Peer: "192.0.2.2", RemoteAS: 65000, State: "Idle", Since: t0, HeldDown: "bfd_holddown after 2 flaps of BFD session R: 1.5s more"}},
 			Routes: []BGPRoute{
 				{Prefix: "192.0.2.100/32", Announced: true, Communities: []string{"65000:100"}, MED: &med, Reasons: []string{"virtual_server [192.0.2.100]:tcp:80: quorum, rules in place"}},
 				{Prefix: "192.0.2.101/32", Reasons: []string{"virtual_server [192.0.2.101]:tcp:80: quorum lost"}},
@@ -89,7 +90,7 @@ func TestWriteStatusBGP(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{"EDGE (AS 65001, id 192.0.2.11)", "192.0.2.1", "Active", "bad peer AS (1m0s ago)",
-		"192.0.2.100/32  yes", "65000:100 med 10", "quorum, rules in place", "192.0.2.101/32  no", "quorum lost"} {
+		"Idle (held down: bfd_holddown after 2 flaps of BFD session R: 1.5s more)", "192.0.2.100/32  yes", "65000:100 med 10", "quorum, rules in place", "192.0.2.101/32  no", "quorum lost"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -114,7 +114,11 @@ func writeBGP(tw io.Writer, bs []BGPStatus, now time.Time) {
 			if !n.Since.IsZero() {
 				sinceText = since(now, n.Since)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", name, n.Peer, n.RemoteAS, n.State, sinceText, n.Flaps, n.Advertised, last)
+			state := n.State
+			if n.HeldDown != "" {
+				state += " (held down: " + n.HeldDown + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\n", name, n.Peer, n.RemoteAS, state, sinceText, n.Flaps, n.Advertised, last)
 		}
 	}
 	fmt.Fprintln(tw)

@@ -176,7 +176,7 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 		}
 	}
 	if was != ev.Up {
-		d.bgpFollowBFD(ev.Session, ev.Up, ev.Reason)
+		d.bgpFollowBFD(now, ev.Session, ev.Reason)
 	}
 	if bi.ToChecker() && was != ev.Up {
 		d.bfdCheck(ev.Session, ev.Reason)

@@ -36,6 +36,9 @@ type bgpState struct {
 	// when a prefix held by announce_delay is due (the loop wakes then).
 	since     map[string]bgpSince
 	holdUntil time.Time
+	// bfdRelease is the earliest end of a neighbor's bfd_holddown (the
+	// loop wakes then to let its BGP session run); zero: none pending.
+	bfdRelease time.Time
 }
 
 type bgpSince struct {
@@ -54,8 +57,12 @@ type bgpRun struct {
 	sp     bgpSpeaker
 	cancel context.CancelFunc
 	done   chan struct{}
-	// disabled are the neighbors held down by their BFD session.
-	disabled map[netip.Addr]bool
+	// disabled are the neighbors held down by their BFD session, with
+	// why (`vigil status`).
+	disabled map[netip.Addr]string
+	// holds damp each BFD-guarded neighbor's flaps (bfd_holddown); kept
+	// across reloads, since they are the BFD session's history.
+	holds map[netip.Addr]*bgp.Holddown
 }
 
 // startBGP starts a speaker per bgp_instance; none without one.
@@ -113,34 +120,95 @@ func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
 		cancel()
 		return fmt.Errorf("%s: %w", bi.Pos, err)
 	}
-	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]bool{}}
+	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{}}
 	go func() {
 		defer close(r.done)
 		sp.Run(ctx)
 	}()
 	d.bgp.runs[bi.Name] = r
-	d.gateAll(r)
+	d.gateAll(d.host.now(), r)
 	d.bgp.last = bgpKey{} // recompute
 	d.bgp.cfgGen++
 	d.log.Info("bgp instance started", "bgp_instance", bi.Name, "local_as", bi.LocalAS, "router_id", sp.Config().RouterID.String(), "neighbors", len(bi.Neighbors))
 	return nil
 }
 
-// gateAll holds down the neighbors whose BFD session is not up, and lets
-// the others run (after a start or a reload).
-func (d *Daemon) gateAll(r *bgpRun) {
-	for _, n := range r.cfg.Neighbors {
-		up := n.BFD == "" || d.bfd.up[n.BFD]
-		d.gateNeighbor(r, n, up, "BFD session "+n.BFD+" is not up")
+// gateAll holds down the neighbors whose BFD session is not up (or whose
+// flaps still hold them down), and lets the others run (after a start or
+// a reload).
+func (d *Daemon) gateAll(now time.Time, r *bgpRun) {
+	for a := range r.holds {
+		if r.bfdOf(a) == "" {
+			delete(r.holds, a) // a neighbor no longer guarded by BFD, or gone
+		}
 	}
+	for _, n := range r.cfg.Neighbors {
+		d.gateByBFD(now, r, n, "BFD session "+n.BFD+" is not up")
+	}
+	d.nextBFDRelease(now)
+}
+
+// gateByBFD lets neighbor n's BGP session run or holds it down: down while
+// its bfd_instance is not Up, and after the session comes back from a
+// flap until its bfd_holddown ends (bgp.Holddown), when the loop wakes
+// for it (bfdRelease). why says why BFD is down.
+func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why string) {
+	if n.BFD == "" {
+		d.gateNeighbor(r, n, true, "")
+		return
+	}
+	h := r.holds[n.Addr]
+	if h == nil {
+		h = &bgp.Holddown{}
+		r.holds[n.Addr] = h
+	}
+	p := bgp.HoldParams{Base: n.BFDHolddown, Max: n.BFDHolddownMax}
+	if !d.bfd.up[n.BFD] {
+		h.Down(now, p)
+		if hold := p.Hold(h.Flaps()); hold > 0 {
+			why = fmt.Sprintf("%s; flap %d: BGP waits %v once BFD is back up (bfd_holddown)", why, h.Flaps(), hold)
+		}
+		d.gateNeighbor(r, n, false, why)
+		return
+	}
+	wasUp := h.IsUp()
+	if rel := h.Up(now, p); now.Before(rel) {
+		if !wasUp {
+			d.log.Info("bgp neighbor held down after BFD flaps", "bgp_instance", r.cfg.Name, "neighbor", n.Addr.String(),
+				"bfd_instance", n.BFD, "flaps", h.Flaps(), "hold", rel.Sub(now).Round(time.Millisecond))
+		}
+		return
+	}
+	d.gateNeighbor(r, n, true, "BFD session "+n.BFD+" is up")
+}
+
+// nextBFDRelease finds the earliest pending bfd_holddown end.
+func (d *Daemon) nextBFDRelease(now time.Time) {
+	var t time.Time
+	for _, r := range d.bgp.runs {
+		for _, n := range r.cfg.Neighbors {
+			h := r.holds[n.Addr]
+			if n.BFD == "" || h == nil || !h.IsUp() || h.Allowed(now) {
+				continue
+			}
+			if rel := h.Release(); t.IsZero() || rel.Before(t) {
+				t = rel
+			}
+		}
+	}
+	d.bgp.bfdRelease = t
 }
 
 // gateNeighbor tears a neighbor's session down or lets it run again.
 func (d *Daemon) gateNeighbor(r *bgpRun, n *config.BGPNeighbor, enabled bool, reason string) {
-	if r.disabled[n.Addr] == !enabled {
+	if _, off := r.disabled[n.Addr]; off == !enabled {
 		return
 	}
-	r.disabled[n.Addr] = !enabled
+	if enabled {
+		delete(r.disabled, n.Addr)
+	} else {
+		r.disabled[n.Addr] = reason
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := r.sp.SetEnabled(ctx, n.Addr, enabled, reason); err != nil {
@@ -151,18 +219,66 @@ func (d *Daemon) gateNeighbor(r *bgpRun, n *config.BGPNeighbor, enabled bool, re
 }
 
 // bgpFollowBFD runs on the loop when BFD session name changes: the BGP
-// sessions it guards go down with it and come back with it.
-func (d *Daemon) bgpFollowBFD(name string, up bool, reason string) {
+// sessions it guards go down with it and come back with it, once their
+// bfd_holddown allows.
+func (d *Daemon) bgpFollowBFD(now time.Time, name string, reason string) {
 	if d.bgp == nil {
 		return
 	}
 	for _, r := range d.bgp.runs {
 		for _, n := range r.cfg.Neighbors {
 			if n.BFD == name {
-				d.gateNeighbor(r, n, up, "BFD session "+name+": "+reason)
+				d.gateByBFD(now, r, n, "BFD session "+name+": "+reason)
 			}
 		}
 	}
+	d.nextBFDRelease(now)
+}
+
+// bfdReleaseDue lets the neighbors whose bfd_holddown has ended run.
+func (d *Daemon) bfdReleaseDue(now time.Time) {
+	if d.bgp.bfdRelease.IsZero() || now.Before(d.bgp.bfdRelease) {
+		return
+	}
+	for _, r := range d.bgp.runs {
+		for _, n := range r.cfg.Neighbors {
+			if n.BFD != "" && d.bfd.up[n.BFD] {
+				d.gateByBFD(now, r, n, "")
+			}
+		}
+	}
+	d.nextBFDRelease(now)
+}
+
+// heldDown says why the daemon keeps neighbor addr's session down, for
+// `vigil status`: its BFD session down, or its bfd_holddown running.
+func (r *bgpRun) heldDown(now time.Time, addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return ""
+	}
+	why, off := r.disabled[a]
+	if !off {
+		return ""
+	}
+	if h := r.holds[a]; h != nil && h.IsUp() && !h.Allowed(now) {
+		flaps := "1 flap"
+		if h.Flaps() != 1 {
+			flaps = fmt.Sprintf("%d flaps", h.Flaps())
+		}
+		return fmt.Sprintf("bfd_holddown after %s of BFD session %s: %v more", flaps, r.bfdOf(a), h.Release().Sub(now).Round(time.Millisecond))
+	}
+	return why
+}
+
+// bfdOf is the bfd_instance guarding neighbor a.
+func (r *bgpRun) bfdOf(a netip.Addr) string {
+	for _, n := range r.cfg.Neighbors {
+		if n.Addr == a {
+			return n.BFD
+		}
+	}
+	return ""
 }
 
 func (r *bgpRun) stop() {
@@ -270,7 +386,7 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 				}
 			}
 			r.cfg = bi
-			d.gateAll(r)
+			d.gateAll(d.host.now(), r)
 			continue
 		}
 		if err := d.startSpeaker(bi); err != nil {
@@ -287,7 +403,8 @@ func (d *Daemon) pushBGP() {
 	if st == nil {
 		return
 	}
-	now := time.Now()
+	now := d.host.now()
+	d.bfdReleaseDue(now)
 	if !st.holdUntil.IsZero() && !now.Before(st.holdUntil) {
 		st.last = bgpKey{} // a held announcement is due
 	}
@@ -427,9 +544,10 @@ func (d *Daemon) bgpStatus() []control.BGPStatus {
 			continue
 		}
 		bs := control.BGPStatus{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: r.sp.Config().RouterID.String(), Sessions: []control.BGPPeerStatus{}, Routes: []control.BGPRoute{}}
+		now := d.host.now()
 		for _, s := range r.sp.Sessions() {
 			bs.Sessions = append(bs.Sessions, control.BGPPeerStatus{Peer: s.Neighbor, Instance: bi.Name, RemoteAS: s.RemoteAS, State: s.State, Since: s.Since,
-				Flaps: s.Flaps, LastError: s.LastError, LastErrorAt: s.LastErrorAt, Advertised: s.Announced})
+				Flaps: s.Flaps, LastError: s.LastError, LastErrorAt: s.LastErrorAt, Advertised: s.Announced, HeldDown: r.heldDown(now, s.Neighbor)})
 		}
 		for _, dc := range byInst[bi.Name] {
 			cr := control.BGPRoute{Prefix: dc.Prefix.String(), Announced: dc.Announced, Reasons: dc.Reasons}

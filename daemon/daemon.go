@@ -1092,6 +1092,9 @@ func (d *Daemon) deadline() (t, detect time.Time) {
 	if d.bgp != nil && !d.bgp.holdUntil.IsZero() && (t.IsZero() || d.bgp.holdUntil.Before(t)) {
 		t = d.bgp.holdUntil // an announcement held by announce_delay
 	}
+	if d.bgp != nil && !d.bgp.bfdRelease.IsZero() && (t.IsZero() || d.bgp.bfdRelease.Before(t)) {
+		t = d.bgp.bfdRelease // a BGP session held down by bfd_holddown
+	}
 	for _, in := range d.insts {
 		n := in.e.Next()
 		if n.IsZero() {

@@ -575,10 +575,16 @@ type fakeSpeaker struct {
 	cfg speaker.Config
 }
 
-func (s *fakeSpeaker) Config() speaker.Config         { return s.cfg }
-func (s *fakeSpeaker) Start(context.Context) error    { return nil }
-func (s *fakeSpeaker) Run(ctx context.Context)        { <-ctx.Done() }
-func (s *fakeSpeaker) Sessions() []speaker.Session    { return nil }
+func (s *fakeSpeaker) Config() speaker.Config      { return s.cfg }
+func (s *fakeSpeaker) Start(context.Context) error { return nil }
+func (s *fakeSpeaker) Run(ctx context.Context)     { <-ctx.Done() }
+func (s *fakeSpeaker) Sessions() []speaker.Session {
+	var out []speaker.Session
+	for _, n := range s.cfg.Neighbors {
+		out = append(out, speaker.Session{Neighbor: n.Addr.String(), RemoteAS: n.RemoteAS, State: "Idle"})
+	}
+	return out
+}
 func (s *fakeSpeaker) Stop()                          { s.h.do("bgp %s stop", s.cfg.Name) }
 func (s *fakeSpeaker) Sync(ctx context.Context) error { s.h.do("bgp %s sync", s.cfg.Name); return nil }
 func (s *fakeSpeaker) Set(routes []bgp.Route) {
@@ -589,7 +595,8 @@ func (s *fakeSpeaker) Set(routes []bgp.Route) {
 	s.h.do("bgp %s set %v", s.cfg.Name, ps)
 }
 func (s *fakeSpeaker) SetNeighbors(context.Context, []speaker.Neighbor) error { return nil }
-func (s *fakeSpeaker) SetEnabled(context.Context, netip.Addr, bool, string) error {
+func (s *fakeSpeaker) SetEnabled(_ context.Context, a netip.Addr, enabled bool, _ string) error {
+	s.h.do("bgp %s neighbor %v enabled %v", s.cfg.Name, a, enabled)
 	return nil
 }
 

@@ -52,13 +52,16 @@ type bgpLab struct {
 	dirs   []*netlab.Host
 	ports  []string // switch-side port of each director, for Cut
 	rs     []*realServer
-	bfd    bool   // FRR runs bfdd and its neighbors use BFD
-	v6     bool   // IPv6 too: addresses, routes, FRR's IPv6 neighbors
-	bfdMS  int    // the BFD interval both ends use (ms; 0: 50)
-	kind   string // frr or bird
-	rdir   string // BIRD's files
-	frr    *labtest.FRR
-	nodes  []*node
+	bfd    bool // FRR runs bfdd and its neighbors use BFD
+	v6     bool // IPv6 too: addresses, routes, FRR's IPv6 neighbors
+	bfdMS  int  // the BFD interval both ends use (ms; 0: 50)
+	// holddown is the neighbor's bfd_holddown line(s), with BFD; empty:
+	// vigil's default.
+	holddown string
+	kind     string // frr or bird
+	rdir     string // BIRD's files
+	frr      *labtest.FRR
+	nodes    []*node
 }
 
 func requireBGPLab(t *testing.T, kind string) {
@@ -266,7 +269,7 @@ func (x *bgpLab) conf(algo string, weights []int, extra string) string {
 	var b strings.Builder
 	bfdRef := ""
 	if x.bfd {
-		bfdRef = "    bfd_instance ROUTER\n"
+		bfdRef = "    bfd_instance ROUTER\n" + x.holddown
 		fmt.Fprintf(&b, "bfd_instance ROUTER {\n  neighbor_ip %s\n  min_rx %d\n  min_tx %d\n  multiplier 3\n}\n", bgpRouterIP, x.bfdInterval(), x.bfdInterval())
 	}
 	fmt.Fprintf(&b, `bgp_instance EDGE {
@@ -897,6 +900,93 @@ func TestBGPBFDCut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBGPBFDHolddown: a flapping BFD session does not flap BGP with it.
+// One director with BFD to FRR (bfdd and bgpd), bfd_holddown 2: the
+// director's port is cut until the router drops its route, then healed.
+// Once vigil's BFD session is Up again, vigil's status says the BGP
+// session is held down by bfd_holddown for 2 s doubled per flap so far
+// (the sessions may flap on their own while they come up: each counts),
+// and the router's route comes back no sooner than that; a flap cut
+// short during its hold adds up too. The BGP session reconnects within a
+// few seconds of the hold's end.
+func TestBGPBFDHolddown(t *testing.T) {
+	requireBGPLab(t, "frr")
+	testenv.Short(t)
+	if _, err := os.Stat("/usr/lib/frr/bfdd"); err != nil {
+		testenv.Unavailable(t, "needs FRR's bfdd")
+	}
+	const base, most = 2 * time.Second, 30 * time.Second
+	x := newBGPLabWith(t, "bgphold", "frr", 1, &bgpLab{bfd: true, holddown: fmt.Sprintf("    bfd_holddown %d\n    bfd_holddown_max %d\n", base/time.Second, most/time.Second)})
+	x.start(0, x.conf("mh", []int{1, 1, 1}, ""))
+	x.waitNexthops(60*time.Second, 1)
+	heldRE := regexp.MustCompile(`^bfd_holddown after (\d+) flaps? of BFD session ROUTER: (\S+) more$`)
+	// status is vigil's BFD session (Up, and its flaps so far) and why it
+	// holds the BGP session down.
+	status := func() (bfdUp bool, bfdFlaps uint64, held string) {
+		s, err := x.nodes[0].Status()
+		if err != nil || len(s.BFD) != 1 || len(s.BGP) != 1 {
+			return false, 0, ""
+		}
+		return s.BFD[0].State == "Up", s.BFD[0].Flaps, s.BGP[0].HeldDown
+	}
+	waitFor(t, 10*time.Second, "vigil's BFD session to the router", func() bool { up, _, _ := status(); return up })
+	lastFlaps := 0
+	// flap cuts the director off until BFD is down and heals it; once BFD
+	// is back Up it checks the hold against the flaps counted, and unless
+	// cutAgain waits for the route.
+	flap := func(what string, cutAgain bool) {
+		t.Helper()
+		if err := x.lab.Cut(x.ports[0]); err != nil {
+			t.Fatal(err)
+		}
+		x.waitNexthops(10 * time.Second)
+		waitFor(t, 5*time.Second, "vigil's BFD session to go down", func() bool { up, _, _ := status(); return !up })
+		if err := x.lab.Heal(x.ports[0]); err != nil {
+			t.Fatal(err)
+		}
+		var m []string
+		var bfdFlaps uint64
+		waitFor(t, 15*time.Second, "vigil's BFD session back Up and the BGP session held down by bfd_holddown", func() bool {
+			up, n, held := status()
+			m, bfdFlaps = heldRE.FindStringSubmatch(held), n
+			return up && m != nil
+		})
+		seen := time.Now()
+		flaps, _ := strconv.Atoi(m[1])
+		left, err := time.ParseDuration(m[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold := min(base<<(flaps-1), most)
+		t.Logf("%s: BFD back Up, BGP held down after %d flaps, %v of its %v hold left", what, flaps, left, hold)
+		if flaps <= lastFlaps {
+			t.Errorf("%s: %d flaps counted, %d before this one", what, flaps, lastFlaps)
+		}
+		if left > hold || left < hold-2*time.Second {
+			t.Errorf("%s: %v of the hold left just after BFD came back, want just under %v (%d flaps)", what, left, hold, flaps)
+		}
+		lastFlaps = flaps
+		if cutAgain {
+			return
+		}
+		x.waitNexthops(left+15*time.Second, 1)
+		back := time.Since(seen)
+		t.Logf("%s: the router's route back %v later", what, back.Round(time.Millisecond))
+		if back < left-200*time.Millisecond {
+			t.Errorf("%s: the route came back %v after the status said %v of hold were left", what, back, left)
+		}
+		// The session reconnects at the hold's end (a new gobgp peer,
+		// not one that waits out its idle hold), unless BFD flapped again
+		// meanwhile and the hold grew.
+		if _, n, _ := status(); n == bfdFlaps && back > left+5*time.Second {
+			t.Errorf("%s: the route came back %v after BFD, %v after the hold's end: the session did not reconnect at once", what, back, back-left)
+		}
+	}
+	flap("first flap", false)
+	flap("second flap, cut again during its hold", true)
+	flap("third flap", false)
 }
 
 // waitAllAnswerBGP waits until requests through the VIP succeed.

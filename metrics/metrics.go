@@ -111,6 +111,7 @@ var (
 	mBGPUp            = def("vigil_bgp_session_up", Gauge, "1 while the BGP session is Established, 0 otherwise.", "peer", "remote_as")
 	mBGPAdvertised    = def("vigil_bgp_prefixes_advertised", Gauge, "Prefixes currently announced to the BGP peer.", "peer", "remote_as")
 	mBGPFlaps         = def("vigil_bgp_session_flaps_total", Counter, "Transitions of the BGP session out of Established.", "peer", "remote_as")
+	mBGPHeld          = def("vigil_bgp_session_held_down", Gauge, "1 while vigil keeps the BGP session down: its bfd_instance is not Up, or bfd_holddown runs after a flap.", "peer", "remote_as")
 	mSyncUp           = def("vigil_conn_sync_up", Gauge, "1 while lvs_sync_daemon's connection sync runs, 0 when it is configured but could not start.", "intf", "iname")
 	mSyncMaster       = def("vigil_conn_sync_master", Gauge, "1 while this director sends its connections (MASTER of the sync instance), 0 while it keeps a copy.", "intf", "iname")
 	mSyncSynced       = def("vigil_conn_sync_synced", Gauge, "1 once the copy is complete after the sync started (or the hold bound passed); 0 while the instance is held from preempting.", "intf", "iname")
@@ -279,6 +280,7 @@ func (c *Collector) Collect(ch *Families) {
 		ch.emit(mBGPUp, b2f(p.State == "Established"), p.Peer, as)
 		ch.emit(mBGPAdvertised, float64(p.Advertised), p.Peer, as)
 		ch.emit(mBGPFlaps, float64(p.Flaps), p.Peer, as)
+		ch.emit(mBGPHeld, b2f(p.HeldDown != ""), p.Peer, as)
 	}
 	syncMetrics(ch, s.Sync)
 	for _, vs := range s.Services {

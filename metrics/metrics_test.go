@@ -47,7 +47,8 @@ func fullStatus() control.Status {
 			Drops: map[string]uint64{"ttl": 2}, DetectTime: control.Duration(30 * time.Millisecond),
 			TxInterval: control.Duration(10 * time.Millisecond), RxInterval: control.Duration(10 * time.Millisecond)}},
 		BFDRunner: &control.BFDRunnerStatus{Drops: map[string]uint64{"ttl": 2, "version": 3}, WakeLateMax: control.Duration(2 * time.Millisecond)},
-		BGP:       []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2}},
+		BGP: []control.BGPPeerStatus{{Peer: "192.0.2.254", RemoteAS: 64512, State: "Established", Advertised: 2},
+			{Peer: "192.0.2.253", RemoteAS: 64512, State: "Idle", HeldDown: "bfd_holddown after 1 flap of BFD session bfd_gw: 0.8s more"}},
 		Sync: &control.SyncStatus{Interface: "eth1", Instance: "VI_1", Running: true, Synced: true, Entries: 300,
 			Sent: 1, Received: 2, Installed: 3, SentPackets: 4, ReceivedPackets: 5, Dropped: map[string]uint64{"auth": 6},
 			FullSyncs: 1, Gaps: 1, Overflow: 1, Lag: control.Duration(2 * time.Millisecond),
@@ -169,7 +170,12 @@ vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="Init"} 0
 vigil_bfd_session_state{peer="192.0.2.254",session="bfd_gw",state="Up"} 1
 # HELP vigil_bgp_session_up 1 while the BGP session is Established, 0 otherwise.
 # TYPE vigil_bgp_session_up gauge
+vigil_bgp_session_up{peer="192.0.2.253",remote_as="64512"} 0
 vigil_bgp_session_up{peer="192.0.2.254",remote_as="64512"} 1
+# HELP vigil_bgp_session_held_down 1 while vigil keeps the BGP session down: its bfd_instance is not Up, or bfd_holddown runs after a flap.
+# TYPE vigil_bgp_session_held_down gauge
+vigil_bgp_session_held_down{peer="192.0.2.253",remote_as="64512"} 1
+vigil_bgp_session_held_down{peer="192.0.2.254",remote_as="64512"} 0
 # HELP vigil_real_server_weight Weight the scheduler gives the real server.
 # TYPE vigil_real_server_weight gauge
 vigil_real_server_weight{real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 2
@@ -178,7 +184,7 @@ vigil_real_server_weight{real_server="198.51.100.2:0",virtual_server="fwmark 1/t
 	names := []string{"vigil_vrrp_state", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
 		"vigil_config_last_reload_successful", "vigil_config_last_reload_success_timestamp_seconds", "vigil_loop_lag_seconds",
 		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight",
-		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total", "vigil_bfd_session_state", "vigil_bgp_session_up"}
+		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total", "vigil_bfd_session_state", "vigil_bgp_session_up", "vigil_bgp_session_held_down"}
 	if err := testutil.GatherAndCompare(registry(fullStatus()), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

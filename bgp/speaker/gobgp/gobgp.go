@@ -146,10 +146,22 @@ func (s *Engine) SetNeighbors(ctx context.Context, ns []speaker.Neighbor) error 
 // session that goes down takes the BGP session with it (the router drops
 // our routes at once instead of after the hold time), and while it stays
 // down the speaker does not reconnect.
+//
+// A neighbor enabled again is a new gobgp peer, not EnablePeer's: after an
+// administrative stop gobgp's peer waits its idle hold (5 s) before its
+// connect loop starts, so a session came back 7-9 s after its BFD session
+// did (e2e TestBGPBFDHolddown); a new peer connects within its first
+// connect retry (1.5-2 s). The damping is the daemon's (bfd_holddown).
 func (s *Engine) SetEnabled(ctx context.Context, addr netip.Addr, enabled bool, reason string) error {
 	var err error
 	if enabled {
-		err = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
+		i := slices.IndexFunc(s.cfg.Neighbors, func(n speaker.Neighbor) bool { return n.Addr == addr })
+		if i < 0 {
+			return fmt.Errorf("bgp_instance %s: no neighbor %s", s.cfg.Name, addr)
+		}
+		if err = s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err == nil {
+			err = s.addPeer(ctx, s.cfg.Neighbors[i])
+		}
 	} else {
 		err = s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: reason})
 	}

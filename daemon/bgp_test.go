@@ -1,0 +1,157 @@
+package daemon
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/bfd/link"
+)
+
+const holddownConf = `
+bfd_instance R {
+  neighbor_ip 198.51.100.254
+}
+bgp_instance EDGE {
+  local_as 65001
+  router_id 192.0.2.1
+  neighbor 198.51.100.254 {
+    remote_as 65000
+    bfd_instance R
+    bfd_holddown 1
+    bfd_holddown_max 4
+  }
+  neighbor 198.51.100.253 {
+    remote_as 65000
+    bfd_instance R
+    bfd_holddown 0
+  }
+}
+`
+
+const (
+	damped   = "bgp EDGE neighbor 198.51.100.254 enabled "
+	undamped = "bgp EDGE neighbor 198.51.100.253 enabled "
+)
+
+// TestBGPHolddown: a BGP neighbor follows its BFD session down at once
+// and, after a flap, comes back only when its bfd_holddown has passed:
+// 1 s after the first flap, 2 s after the second, capped at
+// bfd_holddown_max (4 s), a flap during a hold counting too. The loop's
+// deadline is the hold's end, and a reload in the middle of a hold keeps
+// it. bfd_holddown 0 follows BFD at once every time.
+func TestBGPHolddown(t *testing.T) {
+	l := newLab(t, holddownConf)
+	ops := l.h.took(0)
+	if !slices.Contains(ops, damped+"false") || !slices.Contains(ops, undamped+"false") {
+		t.Fatalf("neighbors not held down while BFD was never up:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+	heldDown := func() string {
+		for _, bs := range l.d.bgpStatus() {
+			for _, s := range bs.Sessions {
+				if s.Peer == "198.51.100.254" {
+					return s.HeldDown
+				}
+			}
+		}
+		return "(no session)"
+	}
+	bfd := func(up bool) []string {
+		t.Helper()
+		from := l.h.mark()
+		l.h.bfd.mu.Lock()
+		l.h.bfd.up["R"] = up // what the BFD process says at a reload
+		l.h.bfd.mu.Unlock()
+		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: up})
+		l.turn()
+		return l.h.took(from)
+	}
+	// wantBack checks that the damped neighbor comes back hold after
+	// BFD did (not a step before), with the loop's deadline at that time,
+	// while the undamped one came back at once.
+	wantBack := func(what string, hold time.Duration) {
+		t.Helper()
+		ops := bfd(true)
+		if !slices.Contains(ops, undamped+"true") {
+			t.Fatalf("%s: bfd_holddown 0 neighbor not back at once:\n\t%s", what, strings.Join(ops, "\n\t"))
+		}
+		if hold == 0 {
+			if !slices.Contains(ops, damped+"true") {
+				t.Fatalf("%s: neighbor not back at once:\n\t%s", what, strings.Join(ops, "\n\t"))
+			}
+			return
+		}
+		if slices.Contains(ops, damped+"true") {
+			t.Fatalf("%s: neighbor back at once, want after %v", what, hold)
+		}
+		if held := heldDown(); !strings.HasPrefix(held, "bfd_holddown after ") || !strings.HasSuffix(held, "of BFD session R: "+hold.String()+" more") {
+			t.Errorf("%s: status says the neighbor is held down for %q, want its bfd_holddown of %v", what, held, hold)
+		}
+		if due := l.d.next(); !due.Equal(l.now.Add(hold)) {
+			t.Fatalf("%s: loop deadline in %v, want the hold's end in %v", what, due.Sub(l.now), hold)
+		}
+		from := l.h.mark()
+		l.advance(hold - 100*time.Millisecond)
+		if slices.Contains(l.h.took(from), damped+"true") {
+			t.Fatalf("%s: neighbor back before its %v hold", what, hold)
+		}
+		l.advance(100 * time.Millisecond)
+		if !slices.Contains(l.h.took(from), damped+"true") {
+			t.Fatalf("%s: neighbor not back after its %v hold:\n\t%s", what, hold, strings.Join(l.h.took(from), "\n\t"))
+		}
+		if held := heldDown(); held != "" {
+			t.Errorf("%s: status still says held down (%q) after the hold", what, held)
+		}
+	}
+	down := func(what string) {
+		t.Helper()
+		ops := bfd(false)
+		if held := heldDown(); !strings.HasPrefix(held, "BFD session R: ") {
+			t.Errorf("%s: status says the neighbor is held down for %q, want its BFD session", what, held)
+		}
+		if !slices.Contains(ops, damped+"false") || !slices.Contains(ops, undamped+"false") {
+			t.Fatalf("%s: neighbors not taken down with BFD:\n\t%s", what, strings.Join(ops, "\n\t"))
+		}
+	}
+
+	wantBack("first Up", 0)
+	l.advance(500 * time.Millisecond)
+	down("first flap")
+	wantBack("after the first flap", time.Second)
+	down("second flap")
+	wantBack("after the second flap", 2*time.Second)
+
+	down("third flap")
+	bfd(true)
+	l.advance(time.Second)
+	// A reload in the middle of the hold (its 4 s) keeps it.
+	l.rewrite(holddownConf)
+	if res := l.d.reload(l.now); !res.OK {
+		t.Fatalf("reload: %+v", res)
+	}
+	from := l.h.mark()
+	l.advance(2900 * time.Millisecond)
+	if slices.Contains(l.h.took(from), damped+"true") {
+		t.Fatal("the reload ended the hold")
+	}
+	l.advance(100 * time.Millisecond)
+	if !slices.Contains(l.h.took(from), damped+"true") {
+		t.Fatal("neighbor not back after its 4 s hold across a reload")
+	}
+
+	// A flap during a hold is a flap too; bfd_holddown_max caps it.
+	down("fourth flap")
+	bfd(true)
+	l.advance(time.Second)
+	if ops := bfd(false); !slices.Contains(ops, undamped+"false") || slices.Contains(ops, damped+"true") {
+		t.Fatalf("fifth flap, during the hold:\n\t%s", strings.Join(ops, "\n\t"))
+	}
+	wantBack("after the fifth flap", 4*time.Second)
+
+	// Once the BGP session has run for bfd_holddown_max, its flaps are
+	// forgiven.
+	l.advance(4 * time.Second)
+	down("a flap after 4 s up")
+	wantBack("forgiven", time.Second)
+}
