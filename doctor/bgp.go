@@ -22,7 +22,10 @@ import (
 //   - VDA04: the router refuses the connection (RST): it has no neighbor
 //     for this address, or BGP does not run there;
 //   - VDA05: no route to the neighbor from this host;
-//   - VDA06: an established session flaps.
+//   - VDA06: an established session flaps;
+//   - VDA09: vigil holds the session down itself: its BFD session is
+//     not Up (crit), or bfd_holddown runs after the BFD session flapped
+//     (warn).
 //
 // VDA00 reports a healthy session, with what it announces.
 func checkBGP(in *Input) []Finding {
@@ -57,6 +60,19 @@ func checkBGP(in *Input) []Finding {
 			f := Finding{Instance: b.Name, Evidence: ev}
 			e := strings.ToLower(s.LastError)
 			switch {
+			case s.HeldDown != "":
+				// vigil itself keeps the session down: whatever its last
+				// error says (gobgp's "admin-down"), TCP 179 is not the cause.
+				f.Evidence = append(f.Evidence, "held down by vigil: "+s.HeldDown)
+				if strings.HasPrefix(s.HeldDown, "bfd_holddown") {
+					f.Code, f.Severity = "VDA09", Warn
+					f.Summary = fmt.Sprintf("vigil holds the BGP session to %s down because its BFD session flapped (%s); this director's routes stay withdrawn until then.", s.Peer, s.HeldDown)
+					f.Fix = "Find why the BFD session flaps (the VD9xx findings: packets lost on the path, a stalled host, a firewall). If the router must have this director back sooner after a flap, lower bfd_holddown or bfd_holddown_max on the neighbor."
+				} else {
+					f.Code, f.Severity = "VDA09", Crit
+					f.Summary = fmt.Sprintf("vigil keeps the BGP session to %s down because its BFD session is not Up (%s); this director's routes are withdrawn.", s.Peer, s.HeldDown)
+					f.Fix = "Bring the BFD session up (the VD9xx findings say why it is down): the BGP session follows it, after bfd_holddown if it flapped."
+				}
 			case s.State == "Established":
 				var before *control.BGPPeerStatus
 				if in.Before != nil {

@@ -39,6 +39,15 @@ func TestCheckBGP(t *testing.T) {
 		{"no route", down("connect: dial tcp 192.0.2.1:179: connect: network is unreachable"), nil, Firewall{}, "VDA05", Crit},
 		{"flaps", with(func(s *control.BGPPeerStatus) { s.Flaps, s.Since = 2, now.Add(-time.Minute) }), nil, Firewall{}, "VDA06", Warn},
 		{"long down", with(func(s *control.BGPPeerStatus) { s.State, s.Since = "Active", now.Add(-time.Minute) }), nil, Firewall{}, "VDA02", Warn},
+		// Held down by vigil: not a TCP 179 problem, however long it lasts.
+		{"BFD down", with(func(s *control.BGPPeerStatus) {
+			s.State, s.Since, s.LastError, s.LastErrorAt = "Idle", now.Add(-time.Hour), "ADMIN_DOWN: admin-down", now
+			s.HeldDown = "BFD session ROUTER: nothing received for 150ms (detection time)"
+		}), nil, nftDrop, "VDA09", Crit},
+		{"bfd_holddown", with(func(s *control.BGPPeerStatus) {
+			s.State, s.Since, s.Flaps = "Idle", now.Add(-time.Hour), 3
+			s.HeldDown = "bfd_holddown after 3 flaps of BFD session ROUTER: 7.9s more"
+		}), nil, Firewall{}, "VDA09", Warn},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := &control.Status{BGPInstances: []control.BGPStatus{{Name: "EDGE", LocalAS: 65001, Sessions: []control.BGPPeerStatus{c.s}}}}

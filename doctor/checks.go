@@ -41,7 +41,7 @@ func Checks() []Check {
 		{"dr path", []string{"VD705", "VD706"}, checkDRPath},
 		{"config", []string{"VD801", "VD802", "VD803", "VD804", "VD805"}, checkConfig},
 		{"bfd", []string{"VD901", "VD902", "VD903", "VD904", "VD905", "VD906"}, checkBFD},
-		{"bgp", []string{"VDA00", "VDA01", "VDA02", "VDA03", "VDA04", "VDA05", "VDA06"}, checkBGP},
+		{"bgp", []string{"VDA00", "VDA01", "VDA02", "VDA03", "VDA04", "VDA05", "VDA06", "VDA09"}, checkBGP},
 		{"director tables", []string{"VDA07", "VDA08"}, checkTables},
 		{"connection sync", []string{"VDB00", "VDB01", "VDB02", "VDB03", "VDB04", "VDB05", "VDB06", "VDB07", "VDB08"}, checkSync},
 	}

@@ -971,6 +971,13 @@ func TestBGPBFDHolddown(t *testing.T) {
 		if cutAgain {
 			return
 		}
+		if left > 6*time.Second {
+			// vigil doctor names the hold, not TCP 179, as the cause.
+			rep, _ := x.nodes[0].doctor(t, "300ms")
+			if len(doctortest.Find(rep, "VDA09", doctor.Warn)) != 1 || len(doctortest.Find(rep, "VDA02", doctor.Crit))+len(doctortest.Find(rep, "VDA02", doctor.Warn)) != 0 {
+				t.Errorf("%s: vigil doctor during the hold does not say VDA09 warn alone: %+v", what, rep.Findings)
+			}
+		}
 		x.waitNexthops(left+15*time.Second, 1)
 		back := time.Since(seen)
 		t.Logf("%s: the router's route back %v later", what, back.Round(time.Millisecond))
