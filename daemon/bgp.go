@@ -63,6 +63,11 @@ type bgpRun struct {
 	// holds damp each BFD-guarded neighbor's flaps (bfd_holddown); kept
 	// across reloads, since they are the BFD session's history.
 	holds map[netip.Addr]*bgp.Holddown
+	// gate carries out the neighbors' disables and enables in order, off
+	// the loop: each is a round trip to vigil-bgp (and gobgp's own
+	// queue), and the loop sends VRRP adverts (nil in the fake-host lab,
+	// which runs the daemon's slow work inline too: at once).
+	gate *slowWork
 }
 
 // startBGP starts a speaker per bgp_instance; none without one.
@@ -121,6 +126,9 @@ func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
 		return fmt.Errorf("%s: %w", bi.Pos, err)
 	}
 	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{}}
+	if d.work != nil {
+		r.gate = newSlowWork()
+	}
 	go func() {
 		defer close(r.done)
 		sp.Run(ctx)
@@ -209,13 +217,16 @@ func (d *Daemon) gateNeighbor(r *bgpRun, n *config.BGPNeighbor, enabled bool, re
 	} else {
 		r.disabled[n.Addr] = reason
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := r.sp.SetEnabled(ctx, n.Addr, enabled, reason); err != nil {
-		d.log.Error("bgp neighbor follows BFD", "bgp_instance", r.cfg.Name, "neighbor", n.Addr.String(), "err", err)
-		return
-	}
-	d.log.Info("bgp neighbor follows BFD", "bgp_instance", r.cfg.Name, "neighbor", n.Addr.String(), "enabled", enabled, "reason", reason)
+	sp, name, addr, log := r.sp, r.cfg.Name, n.Addr, d.log
+	r.gate.do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := sp.SetEnabled(ctx, addr, enabled, reason); err != nil {
+			log.Error("bgp neighbor follows BFD", "bgp_instance", name, "neighbor", addr.String(), "err", err)
+			return
+		}
+		log.Info("bgp neighbor follows BFD", "bgp_instance", name, "neighbor", addr.String(), "enabled", enabled, "reason", reason)
+	})
 }
 
 // bgpFollowBFD runs on the loop when BFD session name changes: the BGP
@@ -282,6 +293,7 @@ func (r *bgpRun) bfdOf(a netip.Addr) string {
 }
 
 func (r *bgpRun) stop() {
+	r.gate.close()
 	r.sp.Stop()
 	r.cancel()
 	<-r.done
@@ -376,6 +388,7 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 		default:
 			if !slices.Equal(r.sp.Config().Neighbors, nc.Neighbors) {
 				changes = append(changes, "bgp_instance "+bi.Name+" neighbors changed")
+				r.gate.wait() // a queued disable must not reach a replaced neighbor
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				if err := r.sp.SetNeighbors(ctx, nc.Neighbors); err != nil {
 					errs = append(errs, err.Error())

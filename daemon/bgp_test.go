@@ -155,3 +155,53 @@ func TestBGPHolddown(t *testing.T) {
 	down("a flap after 4 s up")
 	wantBack("forgiven", time.Second)
 }
+
+// TestBGPGateOffTheLoop: disabling and enabling a BFD-guarded neighbor is
+// a round trip to vigil-bgp; the loop hands it to the run's own worker
+// and goes on (it sends VRRP adverts), and the worker keeps the order.
+func TestBGPGateOffTheLoop(t *testing.T) {
+	l := newLab(t, holddownConf)
+	r := l.d.bgp.runs["EDGE"]
+	r.gate = newSlowWork() // the lab runs slow work inline; this run has a worker, as in Run
+	t.Cleanup(r.gate.close)
+	l.h.bfd.mu.Lock()
+	l.h.bfd.up["R"] = true
+	l.h.bfd.mu.Unlock()
+	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true}) // the first Up: at once
+	r.gate.wait()
+	release := make(chan struct{})
+	held := make(chan struct{}, 8)
+	l.h.mu.Lock()
+	l.h.hold = func(op string) {
+		if strings.HasPrefix(op, "bgp EDGE neighbor ") {
+			held <- struct{}{}
+			<-release // vigil-bgp (or gobgp) stuck
+		}
+	}
+	l.h.mu.Unlock()
+	from := l.h.mark()
+	returned := make(chan struct{})
+	go func() {
+		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: false})
+		l.d.bfdChanged(l.now.Add(10*time.Millisecond), link.Event{Session: "R", Up: true})
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop waited for the speaker's disable")
+	}
+	<-held
+	close(release)
+	r.gate.wait()
+	var ops []string
+	for _, op := range l.h.took(from) {
+		if strings.HasPrefix(op, "bgp EDGE neighbor ") {
+			ops = append(ops, op)
+		}
+	}
+	want := []string{damped + "false", undamped + "false", undamped + "true"}
+	if !slices.Equal(ops, want) {
+		t.Errorf("the worker ran\n\t%s\nwant\n\t%s", strings.Join(ops, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
