@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/internal/ctnl"
 	"vigil/internal/labtest"
 	"vigil/internal/testenv"
 )
@@ -83,7 +84,7 @@ func BenchmarkEventThroughput(b *testing.B) {
 			sa.SetServices(svcs)
 			sb.SetServices(svcs)
 			sa.SetMaster(true)
-			create(b, sa, synthFlows(established, synthVIP, 0), (*nlmsg).appendCreate)
+			create(b, sa, synthFlows(established, synthVIP, 0), (*ctnl.Msg).AppendCreate)
 			labtest.WaitFor(b, 60*time.Second, "the established flows to sync", func() bool { return sb.Status().Entries == established })
 			next := established
 			var total, creating time.Duration
@@ -91,7 +92,7 @@ func BenchmarkEventThroughput(b *testing.B) {
 			for b.Loop() {
 				want := sb.Status().Entries + burst
 				start := time.Now()
-				create(b, sa, synthFlows(burst, synthVIP, next), (*nlmsg).appendCreate)
+				create(b, sa, synthFlows(burst, synthVIP, next), (*ctnl.Msg).AppendCreate)
 				creating += time.Since(start)
 				labtest.WaitFor(b, 60*time.Second, "the burst to sync", func() bool { return sb.Status().Entries >= want })
 				total += time.Since(start)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"vigil/ctsync/wire"
+	"vigil/internal/ctnl"
 	"vigil/internal/labtest"
 	"vigil/internal/netlab"
 )
@@ -40,7 +41,7 @@ func synthFlows(n int, vip netip.Addr, base int) []wire.Entry {
 		out[i] = wire.Entry{
 			Key:      wire.Key{Proto: 6, Orig: wire.Tuple{Src: cl, Dst: vip, SrcPort: cport, DstPort: 80}},
 			Reply:    wire.Tuple{Src: synthRS, Dst: netip.AddrFrom4(local), SrcPort: 8080, DstPort: lport},
-			TCPState: 3, Status: ipsSeenReply | ipsAssured, Timeout: 600,
+			TCPState: 3, Status: ctnl.StatusSeenReply | ctnl.StatusAssured, Timeout: 600,
 		}
 	}
 	return out
@@ -48,11 +49,11 @@ func synthFlows(n int, vip netip.Addr, base int) []wire.Entry {
 
 // create writes flows into the kernel of s's namespace as a master's
 // traffic would have; it fails the test on any refusal.
-func create(t testing.TB, s *Syncer, flows []wire.Entry, build func(*nlmsg, *wire.Entry, uint32)) {
+func create(t testing.TB, s *Syncer, flows []wire.Entry, build func(*ctnl.Msg, *wire.Entry, uint32)) {
 	t.Helper()
 	s.instMu.Lock()
 	defer s.instMu.Unlock()
-	res, err := s.nlw.do(context.Background(), flows, build)
+	res, err := s.nlw.Do(context.Background(), flows, build)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +112,8 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	for i := n - 200; i < n; i++ {
 		flows[i].Proto, flows[i].TCPState, flows[i].Orig.DstPort = 17, 0, 53
 	}
-	create(t, sa, flows, (*nlmsg).appendCreate)
-	create(t, sa, synthFlows(100, synthOther, 20000), (*nlmsg).appendCreate)
+	create(t, sa, flows, (*ctnl.Msg).AppendCreate)
+	create(t, sa, synthFlows(100, synthOther, 20000), (*ctnl.Msg).AppendCreate)
 	labtest.WaitFor(t, 20*time.Second, "the backup's copy to hold the flows", func() bool { return sb.Status().Entries >= n })
 	if st := sb.Status(); st.Entries != n {
 		t.Fatalf("backup holds %d entries, want %d (flows of other services must not be synced)", st.Entries, n)
@@ -126,7 +127,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	// full table and has the lost flows long before the 30 s periodic dump.
 	nftRun(t, hosts["dirb"], "add table inet lossy; add chain inet lossy in { type filter hook input priority 0; }; add rule inet lossy in udp dport 8848 drop")
 	lost := synthFlows(300, synthVIP, 30000)
-	create(t, sa, lost, (*nlmsg).appendCreate)
+	create(t, sa, lost, (*ctnl.Msg).AppendCreate)
 	time.Sleep(200 * time.Millisecond)
 	gaps := sb.Status().Gaps
 	nftRun(t, hosts["dirb"], "delete table inet lossy")
@@ -134,10 +135,10 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	if st := sb.Status(); st.Gaps == gaps {
 		t.Errorf("no sequence gap counted (%d) after datagrams were dropped", st.Gaps)
 	}
-	create(t, sa, lost, (*nlmsg).appendDelete)
+	create(t, sa, lost, (*ctnl.Msg).AppendDelete)
 	labtest.WaitFor(t, 10*time.Second, "the lost flows' deletes", func() bool { return sb.Status().Entries == n })
 
-	create(t, sa, flows[:1000], (*nlmsg).appendDelete)
+	create(t, sa, flows[:1000], (*ctnl.Msg).AppendDelete)
 	labtest.WaitFor(t, 40*time.Second, "deletes to reach the backup", func() bool { return sb.Status().Entries == n-1000 })
 	sb.mu.Lock()
 	for _, e := range flows[:1000] {
@@ -152,7 +153,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	// local address and port) a synced flow needs: Install must replace it.
 	stale := flows[1500]
 	stale.Orig.Src = netip.MustParseAddr("192.0.2.251")
-	create(t, sb, []wire.Entry{stale}, (*nlmsg).appendCreate)
+	create(t, sb, []wire.Entry{stale}, (*ctnl.Msg).AppendCreate)
 	for round := range 2 {
 		got, err := sb.Install(context.Background())
 		if err != nil || got != n-1000 {
@@ -166,7 +167,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 	// vigil's own dump reader against ti-mo/conntrack's, over the same table.
 	mine, theirs := map[wire.Key]wire.Entry{}, map[wire.Key]wire.Entry{}
 	sb.instMu.Lock()
-	err = sb.nlw.dump(func(e *wire.Entry) { mine[e.Key] = *e })
+	err = sb.nlw.Dump(func(e *wire.Entry) { mine[e.Key] = *e })
 	sb.instMu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +200,7 @@ func TestSyncEventsDeletesAndInstall(t *testing.T) {
 			continue
 		}
 		delete(want, e.Key)
-		if e.Reply != w.Reply || e.TCPState != w.TCPState || e.Status&(ipsSeenReply|ipsAssured) != ipsSeenReply|ipsAssured {
+		if e.Reply != w.Reply || e.TCPState != w.TCPState || e.Status&(ctnl.StatusSeenReply|ctnl.StatusAssured) != ctnl.StatusSeenReply|ctnl.StatusAssured {
 			t.Errorf("flow %v: reply %v state %d status %#x; want reply %v, established, assured", e.Orig, e.Reply, e.TCPState, e.Status, w.Reply)
 		}
 		if e.Status&(1<<4|1<<5) != 1<<4|1<<5 {
@@ -399,7 +400,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 	syncPair(t, sa, sb, []Service{{VIP: synthVIP, Proto: 6, Port: 80}})
 	const n = 20000
 	flows := synthFlows(n, synthVIP, 0)
-	create(t, sa, flows, (*nlmsg).appendCreate)
+	create(t, sa, flows, (*ctnl.Msg).AppendCreate)
 	labtest.WaitFor(t, time.Minute, "the backup to hold the flows", func() bool { return sb.Status().Entries >= n })
 
 	gone := flows[n/2:][:1]
@@ -407,7 +408,7 @@ func TestEventsDuringFullTable(t *testing.T) {
 	hook := func(read int) {
 		if read == 1 {
 			// Delete a flow and wait until its event is queued.
-			create(t, sa, gone, (*nlmsg).appendDelete)
+			create(t, sa, gone, (*ctnl.Msg).AppendDelete)
 			labtest.WaitFor(t, 10*time.Second, "the delete's event", sa.queued)
 			close(queued)
 		}

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"vigil/ctsync/wire"
+	"vigil/internal/ctnl"
 )
 
 // Timing of the Syncer (see docs/architecture.md, "Connection sync").
@@ -63,8 +64,8 @@ type Syncer struct {
 	p4    *ipv4.PacketConn
 	p6    *ipv6.PacketConn
 	ev    *netlink.Conn // conntrack events
-	dumpw *nlWriter     // the master's full dumps (send goroutine); Install dumps on nlw
-	nlw   *nlWriter     // Install's batched creates
+	dumpw *ctnl.Conn    // the master's full dumps (send goroutine); Install dumps on nlw
+	nlw   *ctnl.Conn    // Install's batched creates
 
 	kick   chan struct{}
 	synced chan struct{}
@@ -221,10 +222,10 @@ func New(cfg Config) (s *Syncer, err error) {
 			}
 		})
 	}
-	if s.dumpw, err = newNLWriter(); err != nil {
+	if s.dumpw, err = ctnl.Open(); err != nil {
 		return nil, err
 	}
-	if s.nlw, err = newNLWriter(); err != nil {
+	if s.nlw, err = ctnl.Open(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -316,10 +317,10 @@ func (s *Syncer) closeSockets() {
 		s.ev.Close()
 	}
 	if s.dumpw != nil {
-		s.dumpw.close()
+		s.dumpw.Close()
 	}
 	if s.nlw != nil {
-		s.nlw.close()
+		s.nlw.Close()
 	}
 }
 
@@ -406,7 +407,7 @@ func (s *Syncer) SetMaster(m bool) {
 	}
 	s.master = m
 	s.st.Master = m
-	groups := []uint32{groupNew, groupUpdate, groupDestroy}
+	groups := []uint32{ctnl.GroupNew, ctnl.GroupUpdate, ctnl.GroupDestroy}
 	for _, g := range groups {
 		var err error
 		if m {
@@ -669,7 +670,7 @@ func (s *Syncer) fullTable() {
 	s.send(wire.Header{Type: wire.TypeFullBegin}, nil)
 	p := s.packer(wire.TypeUpdate)
 	var n, read uint32
-	err := s.dumpw.dump(func(e *wire.Entry) {
+	err := s.dumpw.Dump(func(e *wire.Entry) {
 		if matches(svcs, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
 			p.add(e)
 			n++
@@ -735,14 +736,14 @@ func (s *Syncer) events() {
 		for _, m := range msgs {
 			// NEW and UPDATE are both IPCTNL_MSG_CT_NEW; DESTROY is _DELETE.
 			typ := uint16(m.Header.Type)
-			if typ>>8 != nfnlSubsysCTNetlink || len(m.Data) < 4 || !s.joined {
+			if typ>>8 != ctnl.SubsysCTNetlink || len(m.Data) < 4 || !s.joined {
 				continue
 			}
 			var e wire.Entry
-			if !parseFlow(m.Data[4:], &e) || !matches(s.services, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
+			if !ctnl.ParseFlow(m.Data[4:], &e) || !matches(s.services, e.Proto, e.Orig.Dst, e.Orig.DstPort) {
 				continue
 			}
-			o := op{del: typ&0xff == ipctnlMsgCTDelete, e: e}
+			o := op{del: typ&0xff == ctnl.MsgDelete, e: e}
 			if i, ok := s.pend[e.Key]; ok {
 				s.queue[i] = o
 			} else {
@@ -988,7 +989,7 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 	// empty, the usual case.
 	byOrig := map[wire.Key]wire.Tuple{}
 	byReply := map[replyKey]wire.Key{}
-	err := s.nlw.dump(func(e *wire.Entry) {
+	err := s.nlw.Dump(func(e *wire.Entry) {
 		byOrig[e.Key] = e.Reply
 		byReply[replyKey{e.Proto, e.Zone, e.Reply}] = e.Key
 	})
@@ -1026,10 +1027,10 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 			firstErr = err
 		}
 	}
-	if _, err := s.nlw.do(ctx, stale, (*nlmsg).appendDelete); err != nil {
+	if _, err := s.nlw.Do(ctx, stale, (*ctnl.Msg).AppendDelete); err != nil {
 		return 0, err
 	}
-	res, err := s.nlw.do(ctx, update, (*nlmsg).appendUpdate)
+	res, err := s.nlw.Do(ctx, update, (*ctnl.Msg).AppendUpdate)
 	if err != nil {
 		return 0, err
 	}
@@ -1041,7 +1042,7 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 			create = append(create, update[i])
 		}
 	}
-	res, err = s.nlw.do(ctx, create, (*nlmsg).appendCreate)
+	res, err = s.nlw.Do(ctx, create, (*ctnl.Msg).AppendCreate)
 	if err != nil {
 		return installed, err
 	}
@@ -1060,9 +1061,9 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 		}
 	}
 	if len(retry) > 0 {
-		_, err := s.nlw.do(ctx, retry, (*nlmsg).appendDelete)
+		_, err := s.nlw.Do(ctx, retry, (*ctnl.Msg).AppendDelete)
 		keep(err)
-		res, err := s.nlw.do(ctx, retry, (*nlmsg).appendCreate)
+		res, err := s.nlw.Do(ctx, retry, (*ctnl.Msg).AppendCreate)
 		keep(err)
 		for i, e := range res {
 			if e == 0 {
@@ -1072,7 +1073,7 @@ func (s *Syncer) install(ctx context.Context, entries []wire.Entry, svcs []Servi
 			}
 		}
 	}
-	_, err = s.nlw.do(ctx, liberal, (*nlmsg).appendLiberal)
+	_, err = s.nlw.Do(ctx, liberal, (*ctnl.Msg).AppendLiberal)
 	keep(err)
 	return installed, firstErr
 }

@@ -1,4 +1,4 @@
-package ctsync
+package ctnl
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"vigil/ctsync/wire"
 )
 
-// parseFlow decodes the attributes of one ctnetlink flow message (an event
+// ParseFlow decodes the attributes of one ctnetlink flow message (an event
 // or a dump answer, after its nfgenmsg header) into e, without allocating:
 // a full dump of 100,000 flows through github.com/ti-mo/conntrack cost
 // 0.7 s of CPU, most of it building attribute decoders. It reports false
@@ -15,7 +15,7 @@ import (
 // ports, mixed families). Attribute layout: linux/netfilter/
 // nfnetlink_conntrack.h; lengths and types in host order, values
 // big-endian.
-func parseFlow(b []byte, e *wire.Entry) bool {
+func ParseFlow(b []byte, e *wire.Entry) bool {
 	*e = wire.Entry{}
 	var replyProto uint8
 	ok := true
