@@ -530,6 +530,10 @@ func (d fakeDataplane) Conns(context.Context) ([]nft.Conn, error) {
 	time.Sleep(delay)
 	return nil, nil
 }
+func (d fakeDataplane) CountConns(ctx context.Context) (map[string]map[netip.AddrPort]int, error) {
+	conns, err := d.Conns(ctx)
+	return nft.ConnCounts(conns), err
+}
 func (d fakeDataplane) Sweep(context.Context) (int, error) {
 	d.h.mu.Lock()
 	defer d.h.mu.Unlock()

@@ -33,16 +33,21 @@ type Conn struct {
 // sed and nq weights, and the number to hold against FNATCapacity.
 func ConnCounts(conns []Conn) map[string]map[netip.AddrPort]int {
 	out := map[string]map[netip.AddrPort]int{}
-	for _, c := range conns {
-		if c.Proto == "tcp" && c.State != "ESTABLISHED" {
-			continue
-		}
-		m := out[c.Service]
-		if m == nil {
-			m = map[netip.AddrPort]int{}
-			out[c.Service] = m
-		}
-		m[c.Real]++
+	for i := range conns {
+		countConn(out, &conns[i])
 	}
 	return out
+}
+
+// countConn adds c to ConnCounts' out if it is active.
+func countConn(out map[string]map[netip.AddrPort]int, c *Conn) {
+	if c.Proto == "tcp" && c.State != "ESTABLISHED" {
+		return
+	}
+	m := out[c.Service]
+	if m == nil {
+		m = map[netip.AddrPort]int{}
+		out[c.Service] = m
+	}
+	m[c.Real]++
 }

@@ -3,14 +3,13 @@ package nft
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"vigil/ctsync/wire"
 	"vigil/lb"
 )
 
@@ -34,32 +33,9 @@ var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO
 // Conns lists the connections of the NAT and FNAT services last applied,
 // sorted by service, client.
 func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
-	// On the dump handle, outside mu: an Apply does not wait for it.
-	d.dumpMu.Lock()
-	defer d.dumpMu.Unlock()
-	d.mu.Lock()
-	closed, services := d.closed, d.services // Apply replaces services, never edits them
-	d.mu.Unlock()
-	if closed {
-		return nil, errClosed
-	}
-	if dumpHook != nil {
-		dumpHook()
-	}
 	var out []Conn
-	for _, f := range []netlink.InetFamily{unix.AF_INET, unix.AF_INET6} {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		flows, err := d.dump.ConntrackTableList(netlink.ConntrackTable, f)
-		if err != nil {
-			return nil, fmt.Errorf("nft: conntrack: %w", err)
-		}
-		for _, fl := range flows {
-			if c, ok := connOf(services, fl); ok {
-				out = append(out, c)
-			}
-		}
+	if err := d.eachConn(ctx, func(c *Conn) { out = append(out, *c) }); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b Conn) int {
 		if a.Service != b.Service {
@@ -73,25 +49,59 @@ func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
 	return out, nil
 }
 
-func addrPort(ip net.IP, port uint16) netip.AddrPort {
-	a, _ := netip.AddrFromSlice(ip)
-	return netip.AddrPortFrom(a.Unmap(), port)
+// CountConns is ConnCounts of Conns, counted as the table is read: the
+// lc/wlc count (every 2 s, paced) allocates nothing per connection.
+func (d *Dataplane) CountConns(ctx context.Context) (map[string]map[netip.AddrPort]int, error) {
+	out := map[string]map[netip.AddrPort]int{}
+	err := d.eachConn(ctx, func(c *Conn) { countConn(out, c) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// connOf matches a conntrack flow to the service it went through: its
-// original destination is the VIP (and port), or, for fwmark services, its
-// reply comes from one of the service's real servers; and it was DNATed.
-func connOf(services []lb.Service, fl *netlink.ConntrackFlow) (Conn, bool) {
-	client := addrPort(fl.Forward.SrcIP, fl.Forward.SrcPort)
-	vip := addrPort(fl.Forward.DstIP, fl.Forward.DstPort)
-	real := addrPort(fl.Reverse.SrcIP, fl.Reverse.SrcPort)
-	local := addrPort(fl.Reverse.DstIP, fl.Reverse.DstPort)
+// eachConn calls fn with each connection of the NAT and FNAT services
+// last applied, in the kernel's order; fn must copy what it keeps.
+func (d *Dataplane) eachConn(ctx context.Context, fn func(*Conn)) error {
+	// On the dump socket, outside mu: an Apply does not wait for it.
+	d.dumpMu.Lock()
+	defer d.dumpMu.Unlock()
+	d.mu.Lock()
+	closed, services := d.closed, d.services // Apply replaces services, never edits them
+	d.mu.Unlock()
+	if closed {
+		return errClosed
+	}
+	if dumpHook != nil {
+		dumpHook()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var c Conn
+	err := d.ct.Dump(func(e *wire.Entry) {
+		var ok bool
+		if c, ok = connOf(services, e); ok {
+			fn(&c)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("nft: %w", err)
+	}
+	return nil
+}
+
+func connOf(services []lb.Service, e *wire.Entry) (Conn, bool) {
+	client := netip.AddrPortFrom(e.Orig.Src, e.Orig.SrcPort)
+	vip := netip.AddrPortFrom(e.Orig.Dst, e.Orig.DstPort)
+	real := netip.AddrPortFrom(e.Reply.Src, e.Reply.SrcPort)
+	local := netip.AddrPortFrom(e.Reply.Dst, e.Reply.DstPort)
 	if real == vip {
 		return Conn{}, false // not DNATed
 	}
 	for i := range services {
 		s := &services[i]
-		if s.Method == lb.DR || protoNum[s.Proto] != fl.Forward.Protocol {
+		if s.Method == lb.DR || protoNum[s.Proto] != e.Proto {
 			continue
 		}
 		if s.FwMark != 0 {
@@ -101,13 +111,13 @@ func connOf(services []lb.Service, fl *netlink.ConntrackFlow) (Conn, bool) {
 		} else if vip.Addr() != s.VIP || (s.Port != 0 && vip.Port() != s.Port) {
 			continue
 		}
-		c := Conn{Service: s.Name, Proto: s.Proto.String(), Expires: time.Duration(fl.TimeOut) * time.Second,
+		c := Conn{Service: s.Name, Proto: s.Proto.String(), Expires: time.Duration(e.Timeout) * time.Second,
 			Client: client, VIP: vip, Real: real}
 		if s.Method == lb.FNAT && local != client {
 			c.Local = local
 		}
-		if p, ok := fl.ProtoInfo.(*netlink.ProtoInfoTCP); ok && int(p.State) < len(tcpStates) {
-			c.State = tcpStates[p.State]
+		if e.Proto == unix.IPPROTO_TCP && int(e.TCPState) < len(tcpStates) {
+			c.State = tcpStates[e.TCPState]
 		}
 		return c, true
 	}

@@ -1,28 +1,26 @@
 package nft
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vishvananda/netlink"
 
+	"vigil/ctsync/wire"
 	"vigil/lb"
 )
 
-func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *netlink.ConntrackFlow {
-	tuple := func(a, b string) netlink.IPTuple {
+func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *wire.Entry {
+	tuple := func(a, b string) wire.Tuple {
 		x, y := netip.MustParseAddrPort(a), netip.MustParseAddrPort(b)
-		return netlink.IPTuple{Protocol: proto, SrcIP: net.IP(x.Addr().AsSlice()), SrcPort: x.Port(),
-			DstIP: net.IP(y.Addr().AsSlice()), DstPort: y.Port()}
+		return wire.Tuple{Src: x.Addr(), SrcPort: x.Port(), Dst: y.Addr(), DstPort: y.Port()}
 	}
-	f := &netlink.ConntrackFlow{Forward: tuple(src, dst), Reverse: tuple(rsrc, rdst), TimeOut: 300}
+	e := &wire.Entry{Key: wire.Key{Proto: proto, Orig: tuple(src, dst)}, Reply: tuple(rsrc, rdst), Timeout: 300}
 	if proto == 6 {
-		f.ProtoInfo = &netlink.ProtoInfoTCP{State: state}
+		e.TCPState = state
 	}
-	return f
+	return e
 }
 
 // TestConnOf: conntrack entries map to the service they went through, with
@@ -35,7 +33,7 @@ func TestConnOf(t *testing.T) {
 	fnat.Name, fnat.Method = "192.0.2.20:80/tcp", lb.FNAT
 	fwm := lb.Service{Name: "fwmark 7/udp", Proto: lb.UDP, FwMark: 7, Method: lb.NAT, Backends: []lb.Backend{be("198.51.100.13:0", 1)}}
 	services := []lb.Service{nat, fnat, fwm}
-	flows := []*netlink.ConntrackFlow{
+	flows := []*wire.Entry{
 		flow(6, "203.0.113.2:4000", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4000", 3),
 		flow(6, "203.0.113.2:4001", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4001", 7),
 		flow(6, "203.0.113.2:4002", "192.0.2.20:80", "198.51.100.12:80", "198.51.100.200:4002", 3),

@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 	"sigs.k8s.io/knftables"
 
+	"vigil/internal/ctnl"
 	"vigil/internal/nsthread"
 	"vigil/internal/pace"
 	"vigil/lb"
@@ -39,13 +40,14 @@ type Dataplane struct {
 	nl  *netlink.Handle
 	nft knftables.Interface
 
-	// dump is a second netlink handle for the conntrack dumps of Conns
-	// and Sweep, which run under dumpMu and take mu only to read and
-	// record: a dump of a large table takes tens of milliseconds, and an
-	// Apply (a new master's claim) does not wait for it. Lock order:
-	// dumpMu, then mu.
+	// ct is the ctnetlink socket of the conntrack dumps of Conns and
+	// Sweep, which run under dumpMu and take mu only to read and record:
+	// a dump of a large table takes tens of milliseconds, and an Apply
+	// (a new master's claim) does not wait for it. Lock order: dumpMu,
+	// then mu. ctApply is an Apply's own (flushGone, under mu).
 	dumpMu    sync.Mutex
-	dump      *netlink.Handle
+	ct        *ctnl.Conn
+	ctApply   *ctnl.Conn
 	sweepPace pace.Spacer // Sweep's dumps; under dumpMu
 
 	mu sync.Mutex
@@ -83,11 +85,17 @@ func New(cfg Config) (*Dataplane, error) {
 		if d.ns, err = netns.GetFromName(cfg.NetNS); err != nil {
 			return nil, fmt.Errorf("nft: namespace %s: %w", cfg.NetNS, err)
 		}
-		if d.nl, err = netlink.NewHandleAt(d.ns); err == nil {
-			d.dump, err = netlink.NewHandleAt(d.ns)
-		}
-	} else if d.nl, err = netlink.NewHandle(); err == nil {
-		d.dump, err = netlink.NewHandle()
+		d.nl, err = netlink.NewHandleAt(d.ns)
+	} else {
+		d.nl, err = netlink.NewHandle()
+	}
+	if err == nil {
+		err = d.inNS(func() (err error) {
+			if d.ct, err = ctnl.Open(); err == nil {
+				d.ctApply, err = ctnl.Open()
+			}
+			return err
+		})
 	}
 	if err != nil {
 		d.closeNS()
@@ -111,8 +119,10 @@ func (d *Dataplane) closeNS() {
 	if d.nl != nil {
 		d.nl.Close()
 	}
-	if d.dump != nil {
-		d.dump.Close()
+	for _, c := range []*ctnl.Conn{d.ct, d.ctApply} {
+		if c != nil {
+			c.Close()
+		}
 	}
 	if d.ns >= 0 {
 		d.ns.Close()

@@ -151,6 +151,16 @@ func reachRS2(x *lab, vip string, ports []uint16) []string {
 // once no flow to it is left.
 func TestSweepResetAfterLeaving(t *testing.T) { forNATs(t, "nftswp", sweepResetAfterLeaving) }
 
+// TestFlushWholeTable: the flush and the sweep read the whole table
+// instead of one filtered dump per real server when many servers left at
+// once (maxFilteredDumps), and find the same flows.
+func TestFlushWholeTable(t *testing.T) {
+	defer func(n int) { maxFilteredDumps = n }(maxFilteredDumps)
+	maxFilteredDumps = 0
+	t.Run("flush", func(t *testing.T) { forNATs(t, "nftwrs", noStaleResetFlow) })
+	t.Run("sweep", func(t *testing.T) { forNATs(t, "nftwsw", sweepResetAfterLeaving) })
+}
+
 func sweepResetAfterLeaving(t *testing.T, method lb.Method, x *lab, dp *Dataplane, b1, b2, b3 lb.Backend) {
 	vip := "203.0.113.10:80"
 

@@ -122,6 +122,10 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The lc/wlc count sees the drained server's keep-alive connection.
+	if counts, err := dp.CountConns(ctx); err != nil || counts[s.Name][drained.AddrPort()] < 1 {
+		t.Errorf("CountConns: %v, %v; want the keep-alive connection to %v", counts, err, drained.AddrPort())
+	}
 	local := c.c.LocalAddr().(*net.TCPAddr).AddrPort()
 	found := false
 	for _, cn := range conns {

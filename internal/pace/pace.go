@@ -2,10 +2,12 @@
 // (a dump of the whole conntrack table: the data plane's sweep of departed
 // real servers' flows, the daemon's lc/wlc connection count), so that it
 // takes at most a Share-th of a core: after a run that took t, the next
-// begins no sooner than Share × t after that run began. A conntrack dump
-// costs about 4 µs of CPU a flow (docs/benchmarks.md: 60,000 flows, 229 to
-// 382 ms), so a table of 1,000 flows keeps the daemon's 2 s tick and one
-// of 100,000 is read about every 8 s.
+// begins no sooner than Share × t after that run began. Reading the whole
+// conntrack table for the count costs about 1 µs of CPU a flow, and the
+// sweep's kernel-filtered dump about 0.2 µs for each flow of the table
+// (docs/benchmarks.md: 60,000 flows, 59-67 ms and 10-14 ms), so both keep
+// the daemon's 2 s tick up to about 100,000 flows; a count of 1,000,000
+// runs about every 20 s.
 package pace
 
 import "time"
