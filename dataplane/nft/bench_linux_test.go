@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -88,58 +89,58 @@ func TestBenchSweepDump(t *testing.T) {
 		}
 	}
 	gone := goneBackend{svc: natService(lb.NAT, "203.0.113.10", backend("198.51.100.12:80", 1)), rs: netip.MustParseAddrPort("198.51.100.12:80"), left: time.Now()}
-	var ru0, ru1 syscall.Rusage
+	// timed runs f and logs its wall and CPU time (the process's), per
+	// flow of the table, after what.
+	timed := func(f func() string) {
+		var ru0, ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		start := time.Now()
+		what := f()
+		took := time.Since(start)
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		t.Logf("%s: %v wall, %v CPU (%.1f µs a flow)", what, took.Round(time.Millisecond), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(flows))
+	}
 	for range 5 {
 		dp.mu.Lock()
 		dp.lingering = []goneBackend{gone}
 		dp.mu.Unlock()
 		dp.sweepPace = pace.Spacer{}
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		start := time.Now()
-		if _, err := dp.Sweep(ctx); err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-		t.Logf("sweep of %d flows: %v wall, %v CPU (%.1f µs a flow); next sweep %v later", flows, took.Round(time.Millisecond), cpu.Round(time.Millisecond),
-			float64(cpu.Microseconds())/float64(flows), dp.sweepPace.Next().Sub(start).Round(time.Millisecond))
+		timed(func() string {
+			start := time.Now()
+			if _, err := dp.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("sweep of %d flows (next sweep %v later)", flows, dp.sweepPace.Next().Sub(start).Round(time.Millisecond))
+		})
 	}
-	// Conns (the lc/wlc count) reads the whole table: no filter can pick
+	// Conns and the lc/wlc count read the whole table: no filter can pick
 	// a director's own flows out of it.
 	if err := dp.Apply(ctx, lb.Desired{Services: []lb.Service{natService(lb.NAT, "203.0.113.10", backend("198.51.100.11:80", 1))}}); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		start := time.Now()
-		conns, err := dp.Conns(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-		t.Logf("Conns of %d flows: %d connections, %v wall, %v CPU (%.1f µs a flow)", flows, len(conns), took.Round(time.Millisecond), cpu.Round(time.Millisecond),
-			float64(cpu.Microseconds())/float64(flows))
+		timed(func() string {
+			conns, err := dp.Conns(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("Conns of %d flows: %d connections", flows, len(conns))
+		})
 	}
 	for range 3 {
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		start := time.Now()
-		counts, err := dp.CountConns(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		took := time.Since(start)
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
-		n := 0
-		for _, m := range counts {
-			for _, c := range m {
-				n += c
+		timed(func() string {
+			counts, err := dp.CountConns(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		t.Logf("CountConns of %d flows: %d active, %v wall, %v CPU (%.1f µs a flow)", flows, n, took.Round(time.Millisecond), cpu.Round(time.Millisecond),
-			float64(cpu.Microseconds())/float64(flows))
+			n := 0
+			for _, m := range counts {
+				for _, c := range m {
+					n += c
+				}
+			}
+			return fmt.Sprintf("CountConns of %d flows: %d active", flows, n)
+		})
 	}
 }
