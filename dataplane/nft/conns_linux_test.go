@@ -2,12 +2,14 @@ package nft
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"vigil/ctsync/wire"
+	"vigil/internal/ctnl"
 	"vigil/lb"
 )
 
@@ -65,5 +67,42 @@ func TestConnOf(t *testing.T) {
 	}
 	if d := cmp.Diff(wantCounts, counts, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
 		t.Errorf("ConnCounts (-want +got):\n%s", d)
+	}
+}
+
+// TestStaleTo: the flush and the sweep pick the unanswered, reset and UDP
+// flows of the real servers that left, and no others; a real server of a
+// fwmark service (port 0) owns its flows on every port.
+func TestStaleTo(t *testing.T) {
+	nat := natSvc("192.0.2.10", 80, lb.SelectNumgen, be("198.51.100.11:80", 1), be("198.51.100.14:80", 1))
+	nat.Name = "192.0.2.10:80/tcp"
+	fwm := lb.Service{Name: "fwmark 7/tcp", Proto: lb.TCP, FwMark: 7, Method: lb.NAT, Backends: []lb.Backend{be("198.51.100.13:0", 1)}}
+	f := staleTo{gone: []goneBackend{
+		{svc: nat, rs: netip.MustParseAddrPort("198.51.100.11:80")},
+		{svc: fwm, rs: netip.MustParseAddrPort("198.51.100.13:0")},
+	}}
+	for _, c := range []struct {
+		name  string
+		e     *wire.Entry
+		of    int
+		stale bool
+	}{
+		{"reset, gone server", flow(6, "203.0.113.2:4000", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4000", ctClose), 0, true},
+		{"unanswered", flow(6, "203.0.113.2:4001", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4001", ctSynSent), 0, true},
+		{"established stays", flow(6, "203.0.113.2:4002", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4002", 3), 0, false},
+		{"server still there", flow(6, "203.0.113.2:4003", "192.0.2.10:80", "198.51.100.14:80", "203.0.113.2:4003", ctClose), -1, true},
+		{"fwmark server, port 8443", flow(6, "203.0.113.2:4004", "192.0.2.99:8443", "198.51.100.13:8443", "203.0.113.2:4004", ctClose), 1, true},
+		{"fwmark server, port 22", flow(6, "203.0.113.2:4005", "192.0.2.99:22", "198.51.100.13:22", "203.0.113.2:4005", ctSynSent2), 1, true},
+	} {
+		if got := f.of(c.e); got != c.of {
+			t.Errorf("%s: of = %d, want %d", c.name, got, c.of)
+		}
+		if got := stale(c.e); got != c.stale {
+			t.Errorf("%s: stale = %v, want %v", c.name, got, c.stale)
+		}
+	}
+	want := []ctnl.Filter{{Proto: 6, ReplySrc: netip.MustParseAddr("198.51.100.11"), ReplySrcPort: 80}, {Proto: 6, ReplySrc: netip.MustParseAddr("198.51.100.13")}}
+	if got := f.filters(); !slices.Equal(got, want) {
+		t.Errorf("filters %+v, want %+v", got, want)
 	}
 }

@@ -77,7 +77,7 @@ func removedBackends(old, next []lb.Service) []goneBackend {
 // serving them.
 type staleTo struct{ gone []goneBackend }
 
-// stale reports whether fl is in a state staleTo deletes: any UDP flow,
+// stale reports whether e is in a state staleTo deletes: any UDP flow,
 // an unanswered or reset TCP flow.
 func stale(e *wire.Entry) bool {
 	if e.Proto != unix.IPPROTO_TCP {
@@ -86,10 +86,11 @@ func stale(e *wire.Entry) bool {
 	return e.TCPState == ctSynSent || e.TCPState == ctSynSent2 || e.TCPState == ctClose
 }
 
-// of is the index in f.gone of the backend e is bound to, or -1.
+// of is the index in f.gone of the backend e is bound to, or -1. A real
+// server of a fwmark or all-ports service has port 0: any port is its.
 func (f staleTo) of(e *wire.Entry) int {
 	for k, g := range f.gone {
-		if c, ok := connOf([]lb.Service{g.svc}, e); ok && c.Real == g.rs {
+		if c, ok := connOf([]lb.Service{g.svc}, e); ok && (c.Real == g.rs || g.rs.Port() == 0 && c.Real.Addr() == g.rs.Addr()) {
 			return k
 		}
 	}
@@ -144,8 +145,8 @@ var maxFilteredDumps = 4 // a variable for TestFlushWholeTable
 
 // lingerMax bounds how long Sweep watches a real server after it left:
 // established connections can outlive the server's removal by hours, and
-// the kernel walks its whole conntrack table for each sweep. Ten minutes covers a server
-// that fails its checks and then dies or is restarted.
+// the kernel walks its whole conntrack table for each sweep. Ten minutes
+// covers a server that fails its checks and then dies or is restarted.
 const lingerMax = 10 * time.Minute
 
 // linger is the backends Sweep watches after an Apply at now that removed
