@@ -89,9 +89,9 @@ for k in "${!IMPLS[@]}"; do
 			"$dir/floor-c" &
 		else
 			[ -x "$dir/floor-go" ] || (cd "$root" && go build -o "$dir/floor-go" ./bench/wakefloor)
-			mode=()
-			[ "$impl" = floor-goblock ] && mode=(block)
-			"$dir/floor-go" "${mode[@]}" &
+			fgo=()
+			[ "$impl" = floor-goblock ] && fgo=(block)
+			"$dir/floor-go" "${fgo[@]}" &
 		fi
 		pids[$k]=$!
 		echo "${pids[$k]}" >"$dir/f$k.pid"
