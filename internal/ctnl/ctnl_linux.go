@@ -13,12 +13,14 @@ import (
 	"vigil/ctsync/wire"
 )
 
-// The ctnetlink constants vigil writes itself (linux/netfilter/
+// The ctnetlink constants vigil writes and reads itself (linux/netfilter/
 // nfnetlink_conntrack.h, nf_conntrack_common.h, nf_conntrack_tcp.h):
 // github.com/ti-mo/conntrack cannot create a flow with NAT bindings
 // (CTA_NAT_SRC, CTA_NAT_DST), waits for each request's answer (too slow
-// for 100,000 flows) and allocates heavily to read a dump; the tests use
-// it as an independent reader of the kernel's table.
+// for 100,000 flows) and allocates heavily to read a dump, as does
+// vishvananda/netlink's reader (4-10 µs of CPU a flow in the data plane's
+// count, 1 µs here: docs/benchmarks.md); ctsync's tests use ti-mo's as an
+// independent reader of the kernel's table.
 const (
 	SubsysCTNetlink = 1
 	MsgNew          = 0
@@ -76,9 +78,10 @@ const (
 	GroupDestroy = 3
 )
 
-// Conn writes conntrack entries through its own NETLINK_NETFILTER
-// socket, many requests per sendmsg, and reads one acknowledgement per
-// request: a round trip per batch instead of per entry.
+// Conn is one NETLINK_NETFILTER socket of its own. It writes conntrack
+// entries many requests per sendmsg, reading one acknowledgement per
+// request (a round trip per batch instead of per entry), and reads dumps.
+// It is not safe for concurrent use: each user keeps its own, or a lock.
 type Conn struct {
 	fd   int
 	seq  uint32
@@ -86,6 +89,7 @@ type Conn struct {
 	rbuf []byte
 }
 
+// Open opens a Conn in the calling thread's network namespace.
 func Open() (*Conn, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
 	if err != nil {
@@ -99,17 +103,20 @@ func Open() (*Conn, error) {
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
-	// An answer the kernel never sends must not hang Install.
+	// An answer the kernel never sends must not hang a caller.
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
 	return &Conn{fd: fd, rbuf: make([]byte, 1<<16)}, nil
 }
 
+// Close closes the socket.
 func (w *Conn) Close() error { return unix.Close(w.fd) }
 
 // batchBytes bounds one sendmsg; its acknowledgements (36 bytes each with
 // NETLINK_CAP_ACK) fit the receive buffer many times over.
 const batchBytes = 64 << 10
 
+// Msg builds ctnetlink requests into one buffer (Conn.Do hands its
+// builders a Msg to append to).
 type Msg struct {
 	b     []byte
 	start int
@@ -311,8 +318,9 @@ func (m *Msg) AppendDelete(e *wire.Entry, seq uint32) {
 	m.end()
 }
 
-// do sends one request per entry, built by build, in batches, and returns
-// the kernel's answer (0 or a negative errno) for each.
+// Do sends one request per entry, built by build (one of Msg's Append
+// methods), in batches, and returns the kernel's answer for each (0, or
+// the errno it refused the request with).
 func (w *Conn) Do(ctx context.Context, entries []wire.Entry, build func(*Msg, *wire.Entry, uint32)) ([]syscall.Errno, error) {
 	res := make([]syscall.Errno, len(entries))
 	m := Msg{b: w.buf[:0]}
