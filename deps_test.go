@@ -16,7 +16,7 @@ import (
 // The protocol engine, its codec, the config front end and the LB model are
 // pure values stepped by the daemon: they must not reach the host, or their
 // tests stop being deterministic.
-var purePackages = []string{"vrrp", "vrrp/wire", "config", "lb", "bfd", "bfd/wire", "internal/inet", "internal/digit", "internal/enum", "bgp", "ctsync/wire"}
+var purePackages = []string{"vrrp", "vrrp/wire", "config", "lb", "bfd", "bfd/wire", "internal/inet", "internal/digit", "internal/enum", "bgp", "ctsync/wire", "internal/ctflow"}
 
 var forbiddenImports = []string{
 	"os", "os/exec", "os/signal", "syscall", "net", "net/http", "io/ioutil",

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 	"vigil/lb"
 )
 
@@ -79,7 +79,7 @@ func (d *Dataplane) eachConn(ctx context.Context, fn func(*Conn)) error {
 		return err
 	}
 	var c Conn
-	err := d.ct.Dump(func(e *wire.Entry) {
+	err := d.ct.Dump(func(e *ctflow.Entry) {
 		var ok bool
 		if c, ok = connOf(services, e); ok {
 			fn(&c)
@@ -91,7 +91,7 @@ func (d *Dataplane) eachConn(ctx context.Context, fn func(*Conn)) error {
 	return nil
 }
 
-func connOf(services []lb.Service, e *wire.Entry) (Conn, bool) {
+func connOf(services []lb.Service, e *ctflow.Entry) (Conn, bool) {
 	client := netip.AddrPortFrom(e.Orig.Src, e.Orig.SrcPort)
 	vip := netip.AddrPortFrom(e.Orig.Dst, e.Orig.DstPort)
 	real := netip.AddrPortFrom(e.Reply.Src, e.Reply.SrcPort)

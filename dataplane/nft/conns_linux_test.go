@@ -8,17 +8,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 	"vigil/internal/ctnl"
 	"vigil/lb"
 )
 
-func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *wire.Entry {
-	tuple := func(a, b string) wire.Tuple {
+func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *ctflow.Entry {
+	tuple := func(a, b string) ctflow.Tuple {
 		x, y := netip.MustParseAddrPort(a), netip.MustParseAddrPort(b)
-		return wire.Tuple{Src: x.Addr(), SrcPort: x.Port(), Dst: y.Addr(), DstPort: y.Port()}
+		return ctflow.Tuple{Src: x.Addr(), SrcPort: x.Port(), Dst: y.Addr(), DstPort: y.Port()}
 	}
-	e := &wire.Entry{Key: wire.Key{Proto: proto, Orig: tuple(src, dst)}, Reply: tuple(rsrc, rdst), Timeout: 300}
+	e := &ctflow.Entry{Key: ctflow.Key{Proto: proto, Orig: tuple(src, dst)}, Reply: tuple(rsrc, rdst), Timeout: 300}
 	if proto == 6 {
 		e.TCPState = state
 	}
@@ -35,7 +35,7 @@ func TestConnOf(t *testing.T) {
 	fnat.Name, fnat.Method = "192.0.2.20:80/tcp", lb.FNAT
 	fwm := lb.Service{Name: "fwmark 7/udp", Proto: lb.UDP, FwMark: 7, Method: lb.NAT, Backends: []lb.Backend{be("198.51.100.13:0", 1)}}
 	services := []lb.Service{nat, fnat, fwm}
-	flows := []*wire.Entry{
+	flows := []*ctflow.Entry{
 		flow(6, "203.0.113.2:4000", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4000", 3),
 		flow(6, "203.0.113.2:4001", "192.0.2.10:80", "198.51.100.11:80", "203.0.113.2:4001", 7),
 		flow(6, "203.0.113.2:4002", "192.0.2.20:80", "198.51.100.12:80", "198.51.100.200:4002", 3),
@@ -83,7 +83,7 @@ func TestStaleTo(t *testing.T) {
 	}}
 	for _, c := range []struct {
 		name  string
-		e     *wire.Entry
+		e     *ctflow.Entry
 		of    int
 		stale bool
 	}{

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 	"vigil/internal/ctnl"
 	"vigil/lb"
 )
@@ -79,7 +79,7 @@ type staleTo struct{ gone []goneBackend }
 
 // stale reports whether e is in a state staleTo deletes: any UDP flow,
 // an unanswered or reset TCP flow.
-func stale(e *wire.Entry) bool {
+func stale(e *ctflow.Entry) bool {
 	if e.Proto != unix.IPPROTO_TCP {
 		return true
 	}
@@ -88,7 +88,7 @@ func stale(e *wire.Entry) bool {
 
 // of is the index in f.gone of the backend e is bound to, or -1. A real
 // server of a fwmark or all-ports service has port 0: any port is its.
-func (f staleTo) of(e *wire.Entry) int {
+func (f staleTo) of(e *ctflow.Entry) int {
 	for k, g := range f.gone {
 		if c, ok := connOf([]lb.Service{g.svc}, e); ok && (c.Real == g.rs || g.rs.Port() == 0 && c.Real.Addr() == g.rs.Addr()) {
 			return k
@@ -114,9 +114,9 @@ func (f staleTo) filters() []ctnl.Filter {
 // find lists the stale flows of f's backends, read through c one real
 // server at a time, and calls live with the index of each backend that
 // has a flow that stays.
-func (f staleTo) find(c *ctnl.Conn, live func(k int)) ([]wire.Entry, error) {
-	var out []wire.Entry
-	each := func(e *wire.Entry) {
+func (f staleTo) find(c *ctnl.Conn, live func(k int)) ([]ctflow.Entry, error) {
+	var out []ctflow.Entry
+	each := func(e *ctflow.Entry) {
 		k := f.of(e)
 		switch {
 		case k < 0:
@@ -273,7 +273,7 @@ func (d *Dataplane) flushGone(gone []goneBackend) {
 
 // deleteFlows deletes flows through c and says how many went; a flow gone
 // meanwhile (ENOENT: it ended, or another sweep took it) is no error.
-func (d *Dataplane) deleteFlows(ctx context.Context, c *ctnl.Conn, flows []wire.Entry) (int, error) {
+func (d *Dataplane) deleteFlows(ctx context.Context, c *ctnl.Conn, flows []ctflow.Entry) (int, error) {
 	if len(flows) == 0 {
 		return 0, nil
 	}

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 )
 
 // The ctnetlink constants vigil writes and reads itself (linux/netfilter/
@@ -164,7 +164,7 @@ func (m *Msg) pop() {
 
 func (m *Msg) addr(typ uint16, a netip.Addr) { m.attr(typ, a.AsSlice()) }
 
-func (m *Msg) tuple(typ uint16, proto uint8, zone uint16, t wire.Tuple) {
+func (m *Msg) tuple(typ uint16, proto uint8, zone uint16, t ctflow.Tuple) {
 	m.push(typ)
 	m.push(ctaTupleIP)
 	if t.Src.Is4() {
@@ -209,7 +209,7 @@ func (m *Msg) nat(typ uint16, a netip.Addr, port uint16) {
 // beginEntry begins a ctnetlink request (NLM_F_REQUEST|NLM_F_ACK and
 // flags) of message type typ about e's flow: its address family and its
 // original tuple.
-func (m *Msg) beginEntry(typ, flags uint16, seq uint32, e *wire.Entry) {
+func (m *Msg) beginEntry(typ, flags uint16, seq uint32, e *ctflow.Entry) {
 	fam := uint8(unix.AF_INET)
 	if e.Is6() {
 		fam = unix.AF_INET6
@@ -222,13 +222,13 @@ func (m *Msg) beginEntry(typ, flags uint16, seq uint32, e *wire.Entry) {
 // with its NAT bindings, TCP state and liberal window tracking (the
 // kernel's own choice for a flow picked up mid-stream: the window edges
 // are not synced), SEEN_REPLY/ASSURED, mark and timeout.
-func (m *Msg) AppendCreate(e *wire.Entry, seq uint32) {
+func (m *Msg) AppendCreate(e *ctflow.Entry, seq uint32) {
 	m.beginEntry(MsgNew, unix.NLM_F_CREATE|unix.NLM_F_EXCL, seq, e)
 	// The reply tuple of an untranslated flow: the kernel applies the NAT
 	// bindings below to it, which sets the DNAT/SNAT status bits the NAT
 	// hooks translate by. (Given the translated reply tuple, it would see
 	// nothing left to translate and leave the flow untranslated.)
-	m.tuple(ctaTupleReply, e.Proto, e.Zone, wire.Tuple{Src: e.Orig.Dst, Dst: e.Orig.Src, SrcPort: e.Orig.DstPort, DstPort: e.Orig.SrcPort})
+	m.tuple(ctaTupleReply, e.Proto, e.Zone, ctflow.Tuple{Src: e.Orig.Dst, Dst: e.Orig.Src, SrcPort: e.Orig.DstPort, DstPort: e.Orig.SrcPort})
 	m.be32(ctaTimeout, max(e.Timeout, 1))
 	if e.Mark != 0 {
 		m.be32(ctaMark, e.Mark)
@@ -236,7 +236,7 @@ func (m *Msg) AppendCreate(e *wire.Entry, seq uint32) {
 	if e.Zone != 0 {
 		m.be16(ctaZone, e.Zone)
 	}
-	n := wire.NATOf(e)
+	n := ctflow.NATOf(e)
 	if n.DNATAddr.IsValid() {
 		m.nat(ctaNATDst, n.DNATAddr, n.DNATPort)
 	}
@@ -266,7 +266,7 @@ func (m *Msg) AppendCreate(e *wire.Entry, seq uint32) {
 // AppendUpdate appends a request refreshing an existing entry with e's
 // timeout, TCP state (with liberal window tracking) and mark. Status is left alone: the kernel refuses
 // to clear SEEN_REPLY or ASSURED, and the NAT bits cannot change.
-func (m *Msg) AppendUpdate(e *wire.Entry, seq uint32) {
+func (m *Msg) AppendUpdate(e *ctflow.Entry, seq uint32) {
 	m.beginEntry(MsgNew, 0, seq, e)
 	m.be32(ctaTimeout, max(e.Timeout, 1))
 	if e.Mark != 0 {
@@ -296,7 +296,7 @@ func liberalFlags(m *Msg) {
 
 // AppendLiberal appends a request making an existing TCP flow's window
 // tracking liberal (see liberalFlags).
-func (m *Msg) AppendLiberal(e *wire.Entry, seq uint32) {
+func (m *Msg) AppendLiberal(e *ctflow.Entry, seq uint32) {
 	m.beginEntry(MsgNew, 0, seq, e)
 	if e.Zone != 0 {
 		m.be16(ctaZone, e.Zone)
@@ -310,7 +310,7 @@ func (m *Msg) AppendLiberal(e *wire.Entry, seq uint32) {
 }
 
 // AppendDelete appends a request deleting the flow with e's tuples.
-func (m *Msg) AppendDelete(e *wire.Entry, seq uint32) {
+func (m *Msg) AppendDelete(e *ctflow.Entry, seq uint32) {
 	m.beginEntry(MsgDelete, 0, seq, e)
 	if e.Zone != 0 {
 		m.be16(ctaZone, e.Zone)
@@ -321,7 +321,7 @@ func (m *Msg) AppendDelete(e *wire.Entry, seq uint32) {
 // Do sends one request per entry, built by build (one of Msg's Append
 // methods), in batches, and returns the kernel's answer for each (0, or
 // the errno it refused the request with).
-func (w *Conn) Do(ctx context.Context, entries []wire.Entry, build func(*Msg, *wire.Entry, uint32)) ([]syscall.Errno, error) {
+func (w *Conn) Do(ctx context.Context, entries []ctflow.Entry, build func(*Msg, *ctflow.Entry, uint32)) ([]syscall.Errno, error) {
 	res := make([]syscall.Errno, len(entries))
 	m := Msg{b: w.buf[:0]}
 	for i := 0; i < len(entries); {
@@ -383,7 +383,7 @@ const MsgGet = 1
 
 // Dump lists the kernel's conntrack table (both families), calling fn
 // with each flow ParseFlow accepts; fn must copy what it keeps.
-func (w *Conn) Dump(fn func(*wire.Entry)) error {
+func (w *Conn) Dump(fn func(*ctflow.Entry)) error {
 	return w.dump(nil, fn)
 }
 
@@ -410,11 +410,11 @@ const (
 
 // DumpFilter is Dump for the flows f selects; like Dump, fn sees only
 // flows ParseFlow accepts.
-func (w *Conn) DumpFilter(f Filter, fn func(*wire.Entry)) error {
+func (w *Conn) DumpFilter(f Filter, fn func(*ctflow.Entry)) error {
 	return w.dump(&f, fn)
 }
 
-func (w *Conn) dump(f *Filter, fn func(*wire.Entry)) error {
+func (w *Conn) dump(f *Filter, fn func(*ctflow.Entry)) error {
 	w.seq++
 	seq := w.seq
 	m := Msg{b: w.buf[:0]}
@@ -454,7 +454,7 @@ func (w *Conn) dump(f *Filter, fn func(*wire.Entry)) error {
 		// Whatever the kernel did with the filter (one without
 		// CTA_FILTER ignores it), fn sees only what f selects.
 		all := fn
-		fn = func(e *wire.Entry) {
+		fn = func(e *ctflow.Entry) {
 			if e.Proto == f.Proto && e.Reply.Src == f.ReplySrc && (f.ReplySrcPort == 0 || e.Reply.SrcPort == f.ReplySrcPort) {
 				all(e)
 			}
@@ -463,7 +463,7 @@ func (w *Conn) dump(f *Filter, fn func(*wire.Entry)) error {
 	if err := unix.Sendto(w.fd, m.b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("conntrack: dump: %w", err)
 	}
-	var e wire.Entry
+	var e ctflow.Entry
 	for {
 		n, _, err := unix.Recvfrom(w.fd, w.rbuf, 0)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 	"vigil/internal/nsthread"
 	"vigil/internal/testenv"
 )
@@ -47,20 +47,20 @@ func inNS(t *testing.T, fn func(c *Conn)) {
 func TestDumpFilter(t *testing.T) {
 	vip, vip6 := netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")
 	a, b, a6 := netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("198.51.100.11"), netip.MustParseAddr("2001:db8:1::10")
-	flow := func(i int, proto uint8, rs netip.Addr, port uint16) wire.Entry {
+	flow := func(i int, proto uint8, rs netip.Addr, port uint16) ctflow.Entry {
 		cl, local := netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), netip.MustParseAddr("198.51.100.200")
 		v := vip
 		if rs.Is6() {
 			cl, local, v = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}), netip.MustParseAddr("2001:db8:1::200"), vip6
 		}
-		e := wire.Entry{Key: wire.Key{Proto: proto, Orig: wire.Tuple{Src: cl, Dst: v, SrcPort: uint16(1024 + i), DstPort: 80}},
-			Reply: wire.Tuple{Src: rs, Dst: local, SrcPort: port, DstPort: uint16(10000 + i)}, Timeout: 600, Status: StatusSeenReply}
+		e := ctflow.Entry{Key: ctflow.Key{Proto: proto, Orig: ctflow.Tuple{Src: cl, Dst: v, SrcPort: uint16(1024 + i), DstPort: 80}},
+			Reply: ctflow.Tuple{Src: rs, Dst: local, SrcPort: port, DstPort: uint16(10000 + i)}, Timeout: 600, Status: StatusSeenReply}
 		if proto == 6 {
 			e.TCPState = 3
 		}
 		return e
 	}
-	flows := []wire.Entry{
+	flows := []ctflow.Entry{
 		flow(1, 6, a, 8080), flow(2, 6, a, 8080), flow(3, 6, a, 8080), // wanted
 		flow(4, 6, a, 9090), flow(5, 17, a, 8080), flow(6, 6, b, 8080), flow(7, 6, b, 8080), flow(8, 6, a6, 8080),
 	}
@@ -76,7 +76,7 @@ func TestDumpFilter(t *testing.T) {
 		}
 		dumped := func(f *Filter) (ports []uint16) {
 			t.Helper()
-			fn := func(e *wire.Entry) { ports = append(ports, e.Orig.SrcPort-1024) }
+			fn := func(e *ctflow.Entry) { ports = append(ports, e.Orig.SrcPort-1024) }
 			var err error
 			if f == nil {
 				err = c.Dump(fn)
@@ -107,8 +107,8 @@ func TestDumpFilter(t *testing.T) {
 			}
 		}
 		// A delete of what a filter found leaves the rest.
-		var gone []wire.Entry
-		if err := c.DumpFilter(Filter{Proto: 6, ReplySrc: a, ReplySrcPort: 8080}, func(e *wire.Entry) { gone = append(gone, *e) }); err != nil {
+		var gone []ctflow.Entry
+		if err := c.DumpFilter(Filter{Proto: 6, ReplySrc: a, ReplySrcPort: 8080}, func(e *ctflow.Entry) { gone = append(gone, *e) }); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.Do(context.Background(), gone, (*Msg).AppendDelete); err != nil {

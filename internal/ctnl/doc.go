@@ -5,5 +5,5 @@
 // sendmsg. Connection sync (ctsync: keepalived's lvs_sync_daemon) writes a
 // master's flows into a backup's table with it; the data plane (nft) reads
 // its NAT and FNAT flows and deletes the stale ones with it. Flows are
-// ctsync/wire Entries: the tuples, TCP state, status, timeout and mark.
+// ctflow Entries: the tuples, TCP state, status, timeout and mark.
 package ctnl

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
-	"vigil/ctsync/wire"
+	"vigil/internal/ctflow"
 )
 
 // ParseFlow decodes the attributes of one ctnetlink flow message (an event
@@ -15,8 +15,8 @@ import (
 // ports, mixed families). Attribute layout: linux/netfilter/
 // nfnetlink_conntrack.h; lengths and types in host order, values
 // big-endian.
-func ParseFlow(b []byte, e *wire.Entry) bool {
-	*e = wire.Entry{}
+func ParseFlow(b []byte, e *ctflow.Entry) bool {
+	*e = ctflow.Entry{}
 	var replyProto uint8
 	ok := true
 	eachAttr(b, func(typ uint16, p []byte) {
@@ -90,7 +90,7 @@ func be32(p []byte, old uint32) uint32 {
 }
 
 // parseTuple decodes CTA_TUPLE_ORIG or _REPLY: addresses, protocol, ports.
-func parseTuple(b []byte, t *wire.Tuple, proto *uint8) bool {
+func parseTuple(b []byte, t *ctflow.Tuple, proto *uint8) bool {
 	var havePorts bool
 	eachAttr(b, func(typ uint16, p []byte) {
 		switch typ {
