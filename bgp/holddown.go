@@ -20,6 +20,9 @@ type Holddown struct {
 	// flaps counts the falls from Up not yet forgiven.
 	flaps int
 	up    bool
+	// stopped is set by Stop: the next Up resumes, it is no return
+	// from a flap.
+	stopped bool
 	// release is when the BGP session may run again (meaningful while up).
 	release time.Time
 }
@@ -48,11 +51,22 @@ func (h *Holddown) Down(now time.Time, p HoldParams) {
 	if !h.up {
 		return
 	}
-	h.up = false
+	h.up, h.stopped = false, false
 	if now.Sub(h.release) >= max(p.Max, p.Base) {
 		h.flaps = 0
 	}
 	h.flaps++
+}
+
+// Stop records that the BFD session is not Up without a flap: it was
+// stopped here (a local AdminDown: the session removed, the BFD process
+// restarting), which says nothing of the path. When it is Up again, a
+// BGP session that ran runs again at once, and a hold under way goes on
+// to its end.
+func (h *Holddown) Stop() {
+	if h.up {
+		h.up, h.stopped = false, true
+	}
 }
 
 // Up records that the BFD session is Up and returns when the BGP session
@@ -61,7 +75,14 @@ func (h *Holddown) Down(now time.Time, p HoldParams) {
 func (h *Holddown) Up(now time.Time, p HoldParams) time.Time {
 	if !h.up {
 		h.up = true
-		h.release = now.Add(p.Hold(h.flaps))
+		if h.stopped {
+			h.stopped = false
+			if h.release.Before(now) {
+				h.release = now
+			}
+		} else {
+			h.release = now.Add(p.Hold(h.flaps))
+		}
 	}
 	return h.release
 }

@@ -82,6 +82,37 @@ func TestHolddownFlaps(t *testing.T) {
 	}
 }
 
+// TestHolddownStop: a session stopped here (local AdminDown) is no flap.
+func TestHolddownStop(t *testing.T) {
+	p := HoldParams{Base: time.Second, Max: time.Minute}
+	t0 := time.Unix(1000, 0)
+	var h Holddown
+	h.Up(t0, p)
+	h.Stop()
+	if h.Allowed(t0) {
+		t.Fatal("BGP allowed while BFD is stopped")
+	}
+	if rel := h.Up(t0.Add(time.Second), p); !rel.Equal(t0.Add(time.Second)) || h.Flaps() != 0 {
+		t.Fatalf("after a stop: release in %v, %d flaps; want at once, none", rel.Sub(t0.Add(time.Second)), h.Flaps())
+	}
+	// A flap, then a stop during its hold: the hold goes on to its end,
+	// and a session that ran before a stop runs again at once.
+	h.Down(t0.Add(2*time.Second), p)
+	end := h.Up(t0.Add(3*time.Second), p) // 1 s hold
+	h.Stop()
+	if rel := h.Up(t0.Add(3500*time.Millisecond), p); !rel.Equal(end) || h.Flaps() != 1 {
+		t.Fatalf("stopped during a hold: release %v, %d flaps; want %v, 1", rel.Sub(t0), h.Flaps(), end.Sub(t0))
+	}
+	h.Stop()
+	if rel := h.Up(t0.Add(10*time.Second), p); !rel.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("stopped while running: release %v, want at once", rel.Sub(t0))
+	}
+	h.Down(t0.Add(11*time.Second), p)
+	if got := h.Up(t0.Add(11*time.Second), p).Sub(t0.Add(11 * time.Second)); got != 2*time.Second {
+		t.Fatalf("a flap after the stops: hold %v, want 2 s (its second flap)", got)
+	}
+}
+
 func TestHolddownOff(t *testing.T) {
 	p := HoldParams{Max: time.Minute}
 	t0 := time.Unix(1000, 0)

@@ -113,7 +113,7 @@ func init() {
 				nb.BFD, nb.BFDPos = s, n.Key.Pos
 			}
 		}},
-		{Name: "bfd_holddown", Status: Supported, Doc: "Seconds (fractions allowed) the BGP session stays down after its bfd_instance comes back Up from a flap (default 1; 0: it follows BFD at once). Each further flap doubles it, up to bfd_holddown_max; once the BGP session has run for bfd_holddown_max it is forgiven its flaps. The first Up after the start is never held. RFC 5882 3.1's hysteresis: a flapping BFD session does not reset the BGP session, and the routers' ECMP groups, on every flap.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
+		{Name: "bfd_holddown", Status: Supported, Doc: "Seconds (fractions allowed) the BGP session stays down after its bfd_instance comes back Up from a flap (default 1; 0: it follows BFD at once). Each further flap doubles it, up to bfd_holddown_max; once the BGP session has run for bfd_holddown_max it is forgiven its flaps. The first Up after the start is never held, nor one after a local AdminDown (the BFD process restarting): a BGP session that ran runs again at once. RFC 5882 3.1's hysteresis: a flapping BFD session does not reset the BGP session, and the routers' ECMP groups, on every flap.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
 			b.noBlock(n)
 			if d, ok := b.durArg(n, 0, time.Hour); ok {
 				nb.BFDHolddown = d

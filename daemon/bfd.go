@@ -176,7 +176,9 @@ func (d *Daemon) bfdChanged(now time.Time, ev link.Event) {
 		}
 	}
 	if was != ev.Up {
-		d.bgpFollowBFD(now, ev.Session, ev.Reason)
+		// A local AdminDown (a removed session, the BFD process
+		// restarting) is no flap of the path for bfd_holddown.
+		d.bgpFollowBFD(now, ev.Session, ev.Reason, ev.To != wire.AdminDown)
 	}
 	if bi.ToChecker() && was != ev.Up {
 		d.bfdCheck(ev.Session, ev.Reason)

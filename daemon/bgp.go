@@ -151,7 +151,7 @@ func (d *Daemon) gateAll(now time.Time, r *bgpRun) {
 		}
 	}
 	for _, n := range r.cfg.Neighbors {
-		d.gateByBFD(now, r, n, "BFD session "+n.BFD+" is not up")
+		d.gateByBFD(now, r, n, "BFD session "+n.BFD+" is not up", false)
 	}
 	d.nextBFDRelease(now)
 }
@@ -159,8 +159,9 @@ func (d *Daemon) gateAll(now time.Time, r *bgpRun) {
 // gateByBFD lets neighbor n's BGP session run or holds it down: down while
 // its bfd_instance is not Up, and after the session comes back from a
 // flap until its bfd_holddown ends (bgp.Holddown), when the loop wakes
-// for it (bfdRelease). why says why BFD is down.
-func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why string) {
+// for it (bfdRelease). why says why BFD is down; flap, whether it fell
+// (a local AdminDown, or a state found at a start or reload, is none).
+func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why string, flap bool) {
 	if n.BFD == "" {
 		d.gateNeighbor(r, n, true, "")
 		return
@@ -172,7 +173,11 @@ func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why 
 	}
 	p := bgp.HoldParams{Base: n.BFDHolddown, Max: n.BFDHolddownMax}
 	if !d.bfd.up[n.BFD] {
-		h.Down(now, p)
+		if flap {
+			h.Down(now, p)
+		} else {
+			h.Stop()
+		}
 		if hold := p.Hold(h.Flaps()); hold > 0 {
 			why = fmt.Sprintf("%s; flap %d: BGP waits %v once BFD is back up (bfd_holddown)", why, h.Flaps(), hold)
 		}
@@ -231,15 +236,15 @@ func (d *Daemon) gateNeighbor(r *bgpRun, n *config.BGPNeighbor, enabled bool, re
 
 // bgpFollowBFD runs on the loop when BFD session name changes: the BGP
 // sessions it guards go down with it and come back with it, once their
-// bfd_holddown allows.
-func (d *Daemon) bgpFollowBFD(now time.Time, name string, reason string) {
+// bfd_holddown allows. flap is false for a local AdminDown.
+func (d *Daemon) bgpFollowBFD(now time.Time, name, reason string, flap bool) {
 	if d.bgp == nil {
 		return
 	}
 	for _, r := range d.bgp.runs {
 		for _, n := range r.cfg.Neighbors {
 			if n.BFD == name {
-				d.gateByBFD(now, r, n, "BFD session "+name+": "+reason)
+				d.gateByBFD(now, r, n, "BFD session "+name+": "+reason, flap)
 			}
 		}
 	}
@@ -254,7 +259,7 @@ func (d *Daemon) bfdReleaseDue(now time.Time) {
 	for _, r := range d.bgp.runs {
 		for _, n := range r.cfg.Neighbors {
 			if n.BFD != "" && d.bfd.up[n.BFD] {
-				d.gateByBFD(now, r, n, "")
+				d.gateByBFD(now, r, n, "", false)
 			}
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"vigil/bfd"
 	"vigil/bfd/link"
+	"vigil/bfd/wire"
 )
 
 const holddownConf = `
@@ -57,13 +59,17 @@ func TestBGPHolddown(t *testing.T) {
 		}
 		return "(no session)"
 	}
-	bfd := func(up bool) []string {
+	setBFD := func(up bool) []string {
 		t.Helper()
 		from := l.h.mark()
 		l.h.bfd.mu.Lock()
 		l.h.bfd.up["R"] = up // what the BFD process says at a reload
 		l.h.bfd.mu.Unlock()
-		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: up})
+		to := wire.Down
+		if up {
+			to = wire.Up
+		}
+		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: up, Transition: bfd.Transition{To: to}})
 		l.turn()
 		return l.h.took(from)
 	}
@@ -72,7 +78,7 @@ func TestBGPHolddown(t *testing.T) {
 	// while the undamped one came back at once.
 	wantBack := func(what string, hold time.Duration) {
 		t.Helper()
-		ops := bfd(true)
+		ops := setBFD(true)
 		if !slices.Contains(ops, undamped+"true") {
 			t.Fatalf("%s: bfd_holddown 0 neighbor not back at once:\n\t%s", what, strings.Join(ops, "\n\t"))
 		}
@@ -106,7 +112,7 @@ func TestBGPHolddown(t *testing.T) {
 	}
 	down := func(what string) {
 		t.Helper()
-		ops := bfd(false)
+		ops := setBFD(false)
 		if held := heldDown(); !strings.HasPrefix(held, "BFD session R: ") {
 			t.Errorf("%s: status says the neighbor is held down for %q, want its BFD session", what, held)
 		}
@@ -123,7 +129,7 @@ func TestBGPHolddown(t *testing.T) {
 	wantBack("after the second flap", 2*time.Second)
 
 	down("third flap")
-	bfd(true)
+	setBFD(true)
 	l.advance(time.Second)
 	// A reload in the middle of the hold (its 4 s) keeps it.
 	l.rewrite(holddownConf)
@@ -142,9 +148,9 @@ func TestBGPHolddown(t *testing.T) {
 
 	// A flap during a hold is a flap too; bfd_holddown_max caps it.
 	down("fourth flap")
-	bfd(true)
+	setBFD(true)
 	l.advance(time.Second)
-	if ops := bfd(false); !slices.Contains(ops, undamped+"false") || slices.Contains(ops, damped+"true") {
+	if ops := setBFD(false); !slices.Contains(ops, undamped+"false") || slices.Contains(ops, damped+"true") {
 		t.Fatalf("fifth flap, during the hold:\n\t%s", strings.Join(ops, "\n\t"))
 	}
 	wantBack("after the fifth flap", 4*time.Second)
@@ -154,6 +160,20 @@ func TestBGPHolddown(t *testing.T) {
 	l.advance(4 * time.Second)
 	down("a flap after 4 s up")
 	wantBack("forgiven", time.Second)
+
+	// A local AdminDown (the BFD process restarting) takes BGP down but
+	// is no flap: back at once, and the next flap holds 2 s, not 4.
+	if ops := l.h.took(l.h.mark()); len(ops) != 0 {
+		t.Fatal(ops)
+	}
+	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: false, Transition: bfd.Transition{From: wire.Up, To: wire.AdminDown}})
+	l.turn()
+	if held := heldDown(); !strings.HasPrefix(held, "BFD session R: ") {
+		t.Errorf("after a local AdminDown: held down for %q, want its BFD session", held)
+	}
+	wantBack("after a local AdminDown", 0)
+	down("a flap after the AdminDown")
+	wantBack("after the flap following the AdminDown", 2*time.Second)
 }
 
 // TestBGPGateOffTheLoop: disabling and enabling a BFD-guarded neighbor is
@@ -167,7 +187,7 @@ func TestBGPGateOffTheLoop(t *testing.T) {
 	l.h.bfd.mu.Lock()
 	l.h.bfd.up["R"] = true
 	l.h.bfd.mu.Unlock()
-	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true}) // the first Up: at once
+	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true, Transition: bfd.Transition{To: wire.Up}}) // the first Up: at once
 	r.gate.wait()
 	release := make(chan struct{})
 	held := make(chan struct{}, 8)
@@ -182,8 +202,8 @@ func TestBGPGateOffTheLoop(t *testing.T) {
 	from := l.h.mark()
 	returned := make(chan struct{})
 	go func() {
-		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: false})
-		l.d.bfdChanged(l.now.Add(10*time.Millisecond), link.Event{Session: "R", Up: true})
+		l.d.bfdChanged(l.now, link.Event{Session: "R", Up: false, Transition: bfd.Transition{From: wire.Up, To: wire.Down}})
+		l.d.bfdChanged(l.now.Add(10*time.Millisecond), link.Event{Session: "R", Up: true, Transition: bfd.Transition{To: wire.Up}})
 		close(returned)
 	}()
 	select {
