@@ -79,7 +79,8 @@ type dataplane interface {
 	Flush(ctx context.Context) error
 	Close() error
 	Conns(ctx context.Context) ([]nft.Conn, error)
-	// CountConns is nft.ConnCounts of Conns, without the list.
+	// CountConns counts Conns' active connections per service and real
+	// server, without the list.
 	CountConns(ctx context.Context) (map[string]map[netip.AddrPort]int, error)
 	Stats(ctx context.Context) (map[string]map[netip.AddrPort]nft.Stats, error)
 	Sweep(ctx context.Context) (lingering int, err error)

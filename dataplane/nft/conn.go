@@ -27,19 +27,10 @@ type Conn struct {
 	Real netip.AddrPort
 }
 
-// ConnCounts counts, per service name and real server, the connections
-// that are active in IPVS's sense (TCP ESTABLISHED; any UDP or SCTP
-// entry): the input lb.Model.SetConnCounts takes to re-derive lc, wlc,
-// sed and nq weights, and the number to hold against FNATCapacity.
-func ConnCounts(conns []Conn) map[string]map[netip.AddrPort]int {
-	out := map[string]map[netip.AddrPort]int{}
-	for i := range conns {
-		countConn(out, &conns[i])
-	}
-	return out
-}
-
-// countConn adds c to ConnCounts' out if it is active.
+// countConn adds c to out, per service name and real server, if it is
+// active in IPVS's sense (TCP ESTABLISHED; any UDP or SCTP entry): the
+// counts lb.Model.SetConnCounts takes to re-derive lc, wlc, sed and nq
+// weights, and the number to hold against FNATCapacity.
 func countConn(out map[string]map[netip.AddrPort]int, c *Conn) {
 	if c.Proto == "tcp" && c.State != "ESTABLISHED" {
 		return

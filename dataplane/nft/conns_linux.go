@@ -49,8 +49,9 @@ func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
 	return out, nil
 }
 
-// CountConns is ConnCounts of Conns, counted as the table is read: the
-// lc/wlc count (every 2 s, paced) allocates nothing per connection.
+// CountConns counts the active connections of Conns per service and real
+// server (countConn) as the table is read: the lc/wlc count (every 2 s,
+// paced) allocates nothing per connection.
 func (d *Dataplane) CountConns(ctx context.Context) (map[string]map[netip.AddrPort]int, error) {
 	out := map[string]map[netip.AddrPort]int{}
 	err := d.eachConn(ctx, func(c *Conn) { countConn(out, c) })

@@ -27,7 +27,7 @@ func flow(proto uint8, src, dst, rsrc, rdst string, state uint8) *ctflow.Entry {
 
 // TestConnOf: conntrack entries map to the service they went through, with
 // the FNAT local address, and the rest (not DNATed, other VIPs, DR) are
-// left out; ConnCounts counts the active ones per real server.
+// left out; countConn counts the active ones per real server.
 func TestConnOf(t *testing.T) {
 	nat := natSvc("192.0.2.10", 80, lb.SelectNumgen, be("198.51.100.11:80", 1))
 	nat.Name = "192.0.2.10:80/tcp"
@@ -59,14 +59,17 @@ func TestConnOf(t *testing.T) {
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
 		t.Errorf("connOf (-want +got):\n%s", d)
 	}
-	counts := ConnCounts(got)
+	counts := map[string]map[netip.AddrPort]int{}
+	for i := range got {
+		countConn(counts, &got[i])
+	}
 	wantCounts := map[string]map[netip.AddrPort]int{
 		nat.Name:  {ap("198.51.100.11:80"): 1},
 		fnat.Name: {ap("198.51.100.12:80"): 1},
 		fwm.Name:  {ap("198.51.100.13:53"): 1},
 	}
 	if d := cmp.Diff(wantCounts, counts, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); d != "" {
-		t.Errorf("ConnCounts (-want +got):\n%s", d)
+		t.Errorf("countConn (-want +got):\n%s", d)
 	}
 }
 
