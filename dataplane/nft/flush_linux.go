@@ -207,22 +207,19 @@ func (d *Dataplane) Sweep(ctx context.Context) (int, error) {
 	}
 	d.sweepPace.Begin(time.Now())
 	defer func() { d.sweepPace.End(time.Now()) }() // under dumpMu, as it is read
-	f := staleTo{gone: watch}
 	live := make([]bool, len(watch))
-	var errs error
-	if err := ctx.Err(); err != nil {
-		errs = err
-	} else if dead, err := f.find(d.ct, func(k int) { live[k] = true }); err != nil {
-		errs = fmt.Errorf("nft: sweep flows of removed real servers: %w", err)
-	} else if n, err := d.deleteFlows(ctx, d.ct, dead); err != nil {
-		errs = fmt.Errorf("nft: sweep flows of removed real servers: %w", err)
-	} else if n > 0 {
-		d.log.Info("nft: flushed reset flows of removed real servers", "flows", n)
+	err := ctx.Err()
+	if err == nil {
+		var n int
+		if n, err = deleteStale(ctx, d.ct, staleTo{gone: watch}, func(k int) { live[k] = true }); n > 0 {
+			d.log.Info("nft: flushed reset flows of removed real servers", "flows", n)
+		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if errs != nil {
-		return len(d.lingering), errs // a dump that failed proves no server flowless
+	if err != nil {
+		// A dump that failed proves no server flowless.
+		return len(d.lingering), fmt.Errorf("nft: sweep flows of removed real servers: %w", err)
 	}
 	// Forget what this sweep watched and found without flows, or past
 	// lingerMax; what an Apply added or brought back meanwhile is its own.
@@ -259,25 +256,27 @@ func (d *Dataplane) flushGone(gone []goneBackend) {
 	if len(gone) == 0 {
 		return
 	}
-	dead, err := staleTo{gone: gone}.find(d.ctApply, nil)
-	if err == nil {
-		var n int
-		if n, err = d.deleteFlows(context.Background(), d.ctApply, dead); n > 0 {
-			d.log.Info("nft: flushed flows of removed real servers", "flows", n)
-		}
+	n, err := deleteStale(context.Background(), d.ctApply, staleTo{gone: gone}, nil)
+	if n > 0 {
+		d.log.Info("nft: flushed flows of removed real servers", "flows", n)
 	}
 	if err != nil {
 		d.log.Warn("nft: flush flows of removed real servers", "err", err)
 	}
 }
 
-// deleteFlows deletes flows through c and says how many went; a flow gone
-// meanwhile (ENOENT: it ended, or another sweep took it) is no error.
-func (d *Dataplane) deleteFlows(ctx context.Context, c *ctnl.Conn, flows []ctflow.Entry) (int, error) {
-	if len(flows) == 0 {
-		return 0, nil
+// deleteStale deletes f's stale flows, read and deleted through c (live
+// as for find), and says how many went; a flow gone meanwhile (ENOENT: it
+// ended, or another sweep took it) is no error.
+func deleteStale(ctx context.Context, c *ctnl.Conn, f staleTo, live func(k int)) (int, error) {
+	dead, err := f.find(c, live)
+	if err != nil || len(dead) == 0 {
+		return 0, err
 	}
-	res, err := c.Do(ctx, flows, (*ctnl.Msg).AppendDelete)
+	res, err := c.Do(ctx, dead, (*ctnl.Msg).AppendDelete)
+	if err != nil {
+		return 0, err // the answers past the failed batch are not known
+	}
 	n := 0
 	for _, e := range res {
 		switch e {
