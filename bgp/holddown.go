@@ -42,8 +42,12 @@ func (p HoldParams) Hold(flaps int) time.Duration {
 	for i := 1; i < flaps && h < p.Max; i++ {
 		h *= 2
 	}
-	return min(h, max(p.Max, p.Base))
+	return min(h, p.ceiling())
 }
+
+// ceiling is Max, or Base when Max is below it (config refuses that; a
+// caller building HoldParams itself may not).
+func (p HoldParams) ceiling() time.Duration { return max(p.Max, p.Base) }
 
 // Down records that the BFD session is not Up. A fall from Up is a flap,
 // unless the BGP session had run for Max since its release.
@@ -51,8 +55,8 @@ func (h *Holddown) Down(now time.Time, p HoldParams) {
 	if !h.up {
 		return
 	}
-	h.up, h.stopped = false, false
-	if now.Sub(h.release) >= max(p.Max, p.Base) {
+	h.up = false // stopped is false while up
+	if now.Sub(h.release) >= p.ceiling() {
 		h.flaps = 0
 	}
 	h.flaps++
@@ -98,3 +102,7 @@ func (h *Holddown) Flaps() int { return h.flaps }
 
 // Allowed reports whether the BGP session may run at now.
 func (h *Holddown) Allowed(now time.Time) bool { return h.up && !now.Before(h.release) }
+
+// Holding reports whether the BFD session is Up and the BGP session still
+// waits, until Release.
+func (h *Holddown) Holding(now time.Time) bool { return h.up && now.Before(h.release) }

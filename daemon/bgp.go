@@ -178,7 +178,7 @@ func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why 
 		} else {
 			h.Stop()
 		}
-		if hold := p.Hold(h.Flaps()); hold > 0 {
+		if hold := p.Hold(h.Flaps()); flap && hold > 0 {
 			why = fmt.Sprintf("%s; flap %d: BGP waits %v once BFD is back up (bfd_holddown)", why, h.Flaps(), hold)
 		}
 		d.gateNeighbor(r, n, false, why)
@@ -199,13 +199,9 @@ func (d *Daemon) gateByBFD(now time.Time, r *bgpRun, n *config.BGPNeighbor, why 
 func (d *Daemon) nextBFDRelease(now time.Time) {
 	var t time.Time
 	for _, r := range d.bgp.runs {
-		for _, n := range r.cfg.Neighbors {
-			h := r.holds[n.Addr]
-			if n.BFD == "" || h == nil || !h.IsUp() || h.Allowed(now) {
-				continue
-			}
-			if rel := h.Release(); t.IsZero() || rel.Before(t) {
-				t = rel
+		for _, h := range r.holds { // only BFD-guarded neighbors have one (gateAll)
+			if h.Holding(now) && (t.IsZero() || h.Release().Before(t)) {
+				t = h.Release()
 			}
 		}
 	}
@@ -277,7 +273,7 @@ func (r *bgpRun) heldDown(now time.Time, addr string) string {
 	if !off {
 		return ""
 	}
-	if h := r.holds[a]; h != nil && h.IsUp() && !h.Allowed(now) {
+	if h := r.holds[a]; h != nil && h.Holding(now) {
 		flaps := "1 flap"
 		if h.Flaps() != 1 {
 			flaps = fmt.Sprintf("%d flaps", h.Flaps())
