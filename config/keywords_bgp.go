@@ -81,6 +81,20 @@ var (
 	bgpNeighborTable *table[BGPNeighbor]
 )
 
+// holddownKW is bfd_holddown or bfd_holddown_max: seconds 0..max, the
+// first of the two lines kept for the neighbor's checks of them.
+func holddownKW(name, doc string, max time.Duration, field func(*BGPNeighbor) *time.Duration) keyword[BGPNeighbor] {
+	return keyword[BGPNeighbor]{Name: name, Status: Supported, Doc: doc, Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
+		b.noBlock(n)
+		if d, ok := b.durArg(n, 0, max); ok {
+			*field(nb) = d
+			if nb.holddownPos.Line == 0 {
+				nb.holddownPos = n.Key.Pos
+			}
+		}
+	}}
+}
+
 func asnArg(b *builder, n *Node) (uint32, bool) {
 	b.noBlock(n)
 	v, ok := b.intArg(n, 1, 1<<32-1)
@@ -113,24 +127,8 @@ func init() {
 				nb.BFD, nb.BFDPos = s, n.Key.Pos
 			}
 		}},
-		{Name: "bfd_holddown", Status: Supported, Doc: "Seconds (fractions allowed) the BGP session stays down after its bfd_instance comes back Up from a flap (default 1; 0: it follows BFD at once). Each further flap doubles it, up to bfd_holddown_max; once the BGP session has run for bfd_holddown_max it is forgiven its flaps. The first Up after the start is never held, nor one after a local AdminDown (the BFD process restarting): a BGP session that ran runs again at once. RFC 5882 3.1's hysteresis: a flapping BFD session does not reset the BGP session, and the routers' ECMP groups, on every flap.", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
-			b.noBlock(n)
-			if d, ok := b.durArg(n, 0, time.Hour); ok {
-				nb.BFDHolddown = d
-				if nb.holddownPos.Line == 0 {
-					nb.holddownPos = n.Key.Pos
-				}
-			}
-		}},
-		{Name: "bfd_holddown_max", Status: Supported, Doc: "Seconds: the longest bfd_holddown may grow to with repeated flaps, and how long the BGP session must run for its flaps to be forgotten (default 60; at least bfd_holddown).", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
-			b.noBlock(n)
-			if d, ok := b.durArg(n, 0, 24*time.Hour); ok {
-				nb.BFDHolddownMax = d
-				if nb.holddownPos.Line == 0 {
-					nb.holddownPos = n.Key.Pos
-				}
-			}
-		}},
+		holddownKW("bfd_holddown", "Seconds (fractions allowed) the BGP session stays down after its bfd_instance comes back Up from a flap (default 1; 0: it follows BFD at once). Each further flap doubles it, up to bfd_holddown_max; once the BGP session has run for bfd_holddown_max it is forgiven its flaps. The first Up after the start is never held, nor one after a local AdminDown (the BFD process restarting): a BGP session that ran runs again at once. RFC 5882 3.1's hysteresis: a flapping BFD session does not reset the BGP session, and the routers' ECMP groups, on every flap.", time.Hour, func(nb *BGPNeighbor) *time.Duration { return &nb.BFDHolddown }),
+		holddownKW("bfd_holddown_max", "Seconds: the longest bfd_holddown may grow to with repeated flaps, and how long the BGP session must run for its flaps to be forgotten (default 60; at least bfd_holddown).", 24*time.Hour, func(nb *BGPNeighbor) *time.Duration { return &nb.BFDHolddownMax }),
 		{Name: "port", Status: Supported, Doc: "The neighbor's TCP port (default 179).", Parse: func(b *builder, n *Node, nb *BGPNeighbor) {
 			b.noBlock(n)
 			if w, ok := b.arg(n, "a port"); ok {
