@@ -25,6 +25,16 @@ type Service struct {
 	Port  uint16
 }
 
+// matches reports whether a flow's original direction is to one of svcs.
+func matches(svcs []Service, proto uint8, dst netip.Addr, dport uint16) bool {
+	for _, s := range svcs {
+		if s.VIP == dst && s.Proto == proto && (s.Port == 0 || s.Port == dport) {
+			return true
+		}
+	}
+	return false
+}
+
 // Config configures a Syncer; the zero value of each field is its default.
 type Config struct {
 	// Interface is lvs_sync_daemon's INTERFACE: datagrams are sent from it
