@@ -275,8 +275,9 @@ func init() {
 			}
 			b.setSyncAuth(n, g, []byte(key), path)
 		}},
-		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection tracking timeouts: tcp SECS, tcpfin SECS, udp SECS.", Parse: func(b *builder, n *Node, g *Global) {
+		{Name: "lvs_timeouts", Status: Supported, Doc: "Connection timeouts: tcp SECS, tcpfin SECS, udp SECS (IPVS's defaults 900, 120, 300). vigil applies them to how long a DR director remembers the real server of a flow it forwarded after the flow's last packet (tcpfin: after a FIN or RST), so that a change of the Maglev table does not move the flows in flight. NAT and FNAT connections live in conntrack and follow the host's net.netfilter.nf_conntrack_* timeouts (a warning says so).", Parse: func(b *builder, n *Node, g *Global) {
 			b.noBlock(n)
+			g.LVSTimeouts.Pos = n.Key.Pos
 			if len(n.Args) == 0 {
 				b.errorf(n.Key.Pos, "lvs_timeouts: expected tcp|tcpfin|udp SECONDS")
 			}

@@ -341,10 +341,13 @@ type syncAuth struct {
 	set  bool
 }
 
-// LVSTimeouts are connection-tracking timeouts for services; zero means
-// unchanged.
+// LVSTimeouts are IPVS's connection timeouts (keepalived's lvs_timeouts);
+// zero means unchanged. vigil applies them to what a DR director
+// remembers of each flow (lb.Service.FlowTimeout); NAT and FNAT flows
+// live in conntrack, whose timeouts are the host's.
 type LVSTimeouts struct {
 	TCP, TCPFin, UDP time.Duration
+	Pos              Pos // of the keyword; zero when it is absent
 }
 
 // VRRPScript is a vrrp_script block.

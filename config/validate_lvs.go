@@ -39,6 +39,24 @@ func (b *builder) validateVirtualServers() {
 		b.checkForwarding(vs)
 	}
 	b.cfg.VirtualServers = kept
+	b.checkLVSTimeouts()
+}
+
+// checkLVSTimeouts warns when lvs_timeouts is set beside a NAT or FNAT
+// service: keepalived's IPVS would time those connections out, vigil's
+// conntrack keeps them for the host's timeouts (an established TCP
+// connection: 5 days by default, against IPVS's 15 minutes).
+func (b *builder) checkLVSTimeouts() {
+	t := b.cfg.Global.LVSTimeouts
+	if t.Pos.Line == 0 {
+		return
+	}
+	for _, vs := range b.cfg.VirtualServers {
+		if vs.NeedsForwarding() {
+			b.warnf(t.Pos, "lvs_timeouts applies to lb_kind DR only (how long a director remembers a flow); the connections of virtual_server %s (lb_kind %s) live in conntrack and follow the host's net.netfilter.nf_conntrack_* timeouts", vs.Key(), vs.forwardingMethod())
+			return
+		}
+	}
 }
 
 // checkForwarding warns about a NAT or FNAT service on a host that does not

@@ -490,3 +490,31 @@ func TestDRPathCheckConfig(t *testing.T) {
 		}
 	}
 }
+
+// lvs_timeouts beside a NAT or FNAT service is a warning at the keyword:
+// vigil applies it to DR's flow memory only.
+func TestLVSTimeoutsWarning(t *testing.T) {
+	const g = "global_defs {\n lvs_timeouts tcp 600 udp 60\n}\n"
+	dr := strings.Replace(vs(""), "lb_kind NAT", "lb_kind DR", 1)
+	for _, tt := range []struct {
+		name, conf, want string
+	}{
+		{"NAT", g + vs(""), "lvs_timeouts applies to lb_kind DR only"},
+		{"DR", g + dr, ""},
+		{"NAT without lvs_timeouts", vs(""), ""},
+	} {
+		_, diags := LoadBytes("-", []byte(tt.conf), testEnv())
+		var got []string
+		for _, d := range diags {
+			if strings.Contains(d.Msg, "lvs_timeouts") {
+				got = append(got, d.String())
+				if d.Severity != Warning || d.Pos.Line != 2 {
+					t.Errorf("%s: %s: want a warning on line 2", tt.name, d)
+				}
+			}
+		}
+		if tt.want == "" && len(got) > 0 || tt.want != "" && (len(got) != 1 || !strings.Contains(got[0], tt.want)) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"regexp"
+	"time"
 
 	"vigil/check"
 	"vigil/config"
@@ -193,6 +194,9 @@ func (b *lbConfig) addVirtualServer(cfg *config.Config, vs *config.VirtualServer
 			Method: method, Scheduler: vs.Scheduler, SchedFlags: vs.SchedFlags, Persistence: vs.PersistenceTimeout,
 			Quorum: vs.Quorum, Hysteresis: vs.Hysteresis, Omega: vs.Omega, SorryInhibit: vs.SorryServerInhibit,
 			LocalAddrs: laddrs, RealServers: rscs}
+		if method == lb.DR {
+			sc.FlowTimeout, sc.FlowFinTimeout = flowTimeouts(cfg.Global.LVSTimeouts, sc.Proto)
+		}
 		if vs.PersistenceGranularity.IsValid() {
 			sc.PersistenceMask = vs.PersistenceGranularity.Bits()
 		}
@@ -393,4 +397,15 @@ func watch(cfg *config.Config, c *config.Checker, rsWeight int, credential func(
 		sched = check.Schedule{DelayLoop: check.FilePollInterval, Alpha: c.Alpha, Rise: 1, LogAllFailures: sched.LogAllFailures}
 	}
 	return &check.Watch{Checker: ck, Schedule: sched}, nil
+}
+
+// flowTimeouts is what lvs_timeouts sets for a DR service's flow memory
+// (lb.Service.FlowTimeout): udp for UDP, tcp and tcpfin for the others (as
+// IPVS, SCTP goes with TCP); zero leaves lb's default, IPVS's, as
+// keepalived leaves the kernel's.
+func flowTimeouts(t config.LVSTimeouts, p lb.Proto) (idle, fin time.Duration) {
+	if p == lb.UDP {
+		return t.UDP, 0
+	}
+	return t.TCP, t.TCPFin
 }

@@ -160,6 +160,17 @@ vrrp_instance VI_1 {
 					t.Errorf("interface %q, want the VMAC vrrp.51", c.specs[0].Interface)
 				}
 			}},
+		{name: "DR remembers flows for lvs_timeouts", conf: "global_defs {\n  lvs_timeouts tcp 600 tcpfin 30 udp 60\n}\n" + inst + vs("192.0.2.100 80", "  lb_kind DR\n"+real) +
+			"virtual_server 192.0.2.100 53 {\n  lb_algo rr\n  protocol UDP\n  lb_kind DR\n  real_server 198.51.100.1 53 {\n  }\n}\n" +
+			vs("192.0.2.100 443", "  lb_kind NAT\n"+real),
+			check: func(t *testing.T, c *lbConfig) {
+				want := map[uint16][2]time.Duration{80: {600 * time.Second, 30 * time.Second}, 53: {60 * time.Second, 0}, 443: {0, 0}}
+				for _, s := range c.specs {
+					if got := [2]time.Duration{s.FlowTimeout, s.FlowFinTimeout}; got != want[s.Port] {
+						t.Errorf("port %d: flow timeouts %v, want %v", s.Port, got, want[s.Port])
+					}
+				}
+			}},
 		{name: "DR on an address no instance owns", conf: vs("192.0.2.200 80", "  lb_kind DR\n"+real),
 			err: "lb_kind DR needs the interface the VIP 192.0.2.200 arrives on"},
 		{name: "a group is a service per address, sharing the real servers' health",

@@ -31,8 +31,8 @@ import (
 // own addresses). So the spread is exact: 100/100/100 for rr, 50/100/150
 // for wrr 1:2:3, no tolerance needed.
 //
-// DR keeps no per-flow state: every packet of a flow must find the same
-// real server from its headers, so rr becomes a Maglev table keyed by the
+// DR directors share no per-flow state: a flow's first packet must find
+// the same real server from its headers on any director, so rr becomes a Maglev table keyed by the
 // flow's jhash, in which each real server owns a share of the slots in
 // proportion to its weight (to well under 1% at this table size). With
 // ephemeral source ports the count of each real server is then binomial,
@@ -122,9 +122,9 @@ func wrkSpread(t *testing.T, x *lbLab) {
 // requests (a new connection every 10 ms) and checks that it is out of the
 // pool, in vigil's status and in the data plane, within the bound of its
 // health check, that no request fails after that, and that the real server
-// is back in the pool once it is healthy again (with DR, a request in
-// flight when the table takes it back may be reset: DR keeps no state per
-// flow).
+// is back in the pool once it is healthy again, with no request failing
+// when the table takes it back (with DR too: the director remembers the
+// flows in flight).
 //
 // "kill": nginx is killed, so the check's connect is refused at once and
 // the bound is delay_loop + connect_timeout × (retry+1) = 3 s. "unplug":
@@ -228,25 +228,12 @@ func TestLBKilledRealServer(t *testing.T) {
 			back := summarize(res, bound, time.Now())
 			t.Logf("%s: healthy again; up in status %v and answering through the VIP %v after it; %d requests since the bound, %d failed (%v)",
 				tc.name, up.Round(time.Millisecond), serving.Round(time.Millisecond), back.total, back.failed, summarize(res, restart, time.Now()).byServer)
-			// DR keeps no state per flow: the Maglev table that takes the
-			// real server back moves a third of its slots to it, and a
-			// connection in flight on one of them at that moment reaches
-			// a real server that never saw it, which resets it (IPVS
-			// would keep it; directors that share no state cannot,
-			// docs/architecture.md). The stream has one request in flight
-			// at a time, so at most one such reset, while the table
-			// changes: from the restart to the status saying up, plus a
-			// second for the request itself (they take under 0.5 s here).
-			var inFlight int
-			if tc.kind == "DR" {
-				for _, r := range res {
-					if errors.Is(r.err, syscall.ECONNRESET) && r.end.After(restart) && r.start.Before(restart.Add(up+time.Second)) {
-						inFlight++
-						t.Logf("a request in flight while the table took %s back was reset (DR): started %v after the restart, %v", victim.name, r.start.Sub(restart).Round(time.Millisecond), r.err)
-					}
-				}
-			}
-			if back.failed > min(inFlight, 1) {
+			// With DR the Maglev table that takes the real server back
+			// moves a third of its slots to it; a connection in flight on
+			// one of them keeps its real server because the director
+			// remembers the flow (IPVS keeps it too). Before the director
+			// remembered flows, that request was reset.
+			if back.failed > 0 {
 				t.Errorf("%d requests failed after the bound, across the recovery (last: %v)", back.failed, back.lastErr)
 			}
 			if comeback := lbDelayLoop + lbConnectTimeout + 250*time.Millisecond; up > comeback {
@@ -336,8 +323,8 @@ func TestLBDirectorFailover(t *testing.T) {
 // TestLBDRMaglevKeepsConnections opens keep-alive HTTP/1.1 connections
 // through a DR mh virtual server, one from each of nine client addresses
 // (mh hashes the client address), keeps a request going on each every
-// 50 ms, and cuts the master director's link. DR keeps no state on the
-// director and both directors build the same Maglev table with the same
+// 50 ms, and cuts the master director's link. The new master never saw
+// these flows (each director remembers only its own), and both directors build the same Maglev table with the same
 // jhash seed (the test compares the two nft maps slot by slot), so every
 // packet of every connection reaches the same real
 // server through the new master: no request fails, and each connection
@@ -1023,7 +1010,8 @@ func TestLBDRIPv6(t *testing.T) {
 // as SYNs keep coming (nf_conntrack_tcp_timeout_syn_sent, 120 s, renewed
 // by each retry): the data plane must forget the flows of a real server
 // that left the pool, as IPVS does (expire_nodest_conn). DR keeps no
-// state and is the control case.
+// conntrack state, and its memory of a flow is not followed to a real
+// server that left: it is the control case.
 func TestLBNoStaleFlowToDeadServer(t *testing.T) {
 	fnatAndDR(t, "lbst", func(t *testing.T, tc lbCase) {
 		x, d, c := startLB(t, tc.prefix, tc.kind, 300*time.Millisecond, nil)

@@ -35,7 +35,8 @@ const (
 	FNAT
 	// DR (direct routing) rewrites only the Ethernet addresses and forwards
 	// the frame to the real server on the same link; replies go straight to
-	// the client. Stateless: the backend is chosen from Service.Maglev.
+	// the client. A flow's first packet picks the backend from
+	// Service.Maglev; the director then remembers it (FlowTimeout).
 	DR
 )
 
@@ -70,8 +71,9 @@ const (
 	// weighted ranges (sh, dh).
 	SelectHash
 	// SelectMaglev: "jhash <Hash> mod len(Maglev)" gives i, and the backend
-	// is Backends[Maglev[i]] (mh, and every DR service, because DR keeps no
-	// state so each packet of a flow must pick the same backend).
+	// is Backends[Maglev[i]] (mh, and every DR service: a flow's first
+	// packet must pick the same backend on every director, which share no
+	// flow state).
 	SelectMaglev
 	// SelectRandom: "numgen random mod TotalWeight()" through the weighted
 	// ranges, for the connection-count approximations (lc, wlc, sed, nq,
@@ -151,9 +153,10 @@ type Service struct {
 	// keep going (do not flush their conntrack entries; keep their
 	// DNAT/SNAT mappings), no new flow goes to them. Sorted by (Addr,
 	// Port). Backends removed outright appear in neither list: the data
-	// plane may flush their connections. DR keeps no flow state, so for DR
-	// draining can only mean "out of the Maglev table": packets of its
-	// flows then follow the table to another backend.
+	// plane may flush their connections. For DR, the flows each director
+	// remembers (FlowTimeout) keep going to a draining real server; the
+	// flows it does not remember keep the slots the real server owned
+	// until then.
 	Draining []Backend
 	// Maglev is the lookup table when Selection is SelectMaglev: len is a
 	// prime (ServiceConfig.MaglevSize, by default MaglevSizeFor the number
@@ -177,6 +180,14 @@ type Service struct {
 	// Interface is, for DR, the device the VIP arrives on (netdev ingress
 	// hook) and from which frames are forwarded; "" for NAT and FNAT.
 	Interface string
+	// FlowTimeout and FlowFinTimeout are, for DR, how long a director
+	// remembers the real server of a flow it forwarded after the flow's
+	// last packet, and after a FIN or RST (TCP only): keepalived's
+	// lvs_timeouts, IPVS's connection timeouts. A flow remembered keeps
+	// its real server when the table moves its slot to another; the table
+	// decides only a flow's first packet (a SYN, or one this director has
+	// not seen). Zero for NAT and FNAT (conntrack keeps their flows).
+	FlowTimeout, FlowFinTimeout time.Duration
 	// Active is false when the VRRP instance owning VIP is not MASTER: no
 	// rule may answer for this service (keep the tables, skip the
 	// dispatch), so that a backup director never steals flows.

@@ -72,8 +72,10 @@
 //     so that two directors derive the same weights.
 //     Until counts arrive the configured weights are used (lc: equal).
 //
-// DR keeps no per-flow state in the kernel (netdev ingress, fwd), so every
-// DR service selects through a Maglev table, keyed by the scheduler's hash
+// DR directors share no per-flow state (each remembers only the flows it
+// forwarded, Service.FlowTimeout), so a flow's first packet must find the
+// same backend on any of them from its headers alone: every DR service
+// selects through a Maglev table, keyed by the scheduler's hash
 // when it has one, the client address when persistent, the whole flow
 // otherwise; the weights above decide each backend's share of the table.
 //

@@ -61,6 +61,9 @@ type ServiceConfig struct {
 	LocalAddrs []netip.Addr
 	// Interface is the DR device the VIP arrives on.
 	Interface string
+	// FlowTimeout and FlowFinTimeout are DR's flow memory (see
+	// Service.FlowTimeout); zero picks DefaultFlowTimeouts for Proto.
+	FlowTimeout, FlowFinTimeout time.Duration
 	// MaglevSize is the Maglev table size (a prime); 0 picks
 	// MaglevSizeFor(number of real servers + sorry server), which depends
 	// on the configuration only, so health changes never resize a table.
@@ -166,6 +169,17 @@ func (e Event) String() string {
 
 // MaxWeight is the largest real server weight, keepalived's.
 const MaxWeight = 1<<31 - 1
+
+// DefaultFlowTimeouts are IPVS's connection timeouts, which keepalived
+// leaves in place when lvs_timeouts does not set them: 900 s for an
+// established TCP connection (SCTP alike), 120 s once it closes, 300 s
+// for UDP (no close).
+func DefaultFlowTimeouts(p Proto) (idle, fin time.Duration) {
+	if p == UDP {
+		return 300 * time.Second, 0
+	}
+	return 900 * time.Second, 120 * time.Second
+}
 
 // ErrUnknown is wrapped by errors about a service or real server the model
 // does not have.
@@ -331,6 +345,8 @@ func newService(c ServiceConfig) (*service, error) {
 		return nil, bad("negative quorum %d or hysteresis %d", c.Quorum, c.Hysteresis)
 	case c.Persistence < 0:
 		return nil, bad("negative persistence_timeout %v", c.Persistence)
+	case c.FlowTimeout < 0 || c.FlowFinTimeout < 0:
+		return nil, bad("negative flow timeout %v or %v", c.FlowTimeout, c.FlowFinTimeout)
 	case c.Method == FNAT && len(c.LocalAddrs) == 0:
 		return nil, bad("FNAT needs local addresses (laddr_group_name)")
 	}
@@ -353,6 +369,15 @@ func newService(c ServiceConfig) (*service, error) {
 	}
 	if c.Quorum == 0 {
 		c.Quorum = 1
+	}
+	if c.Method == DR {
+		tcp, fin := DefaultFlowTimeouts(c.Proto)
+		c.FlowTimeout, c.FlowFinTimeout = cmp.Or(c.FlowTimeout, tcp), cmp.Or(c.FlowFinTimeout, fin)
+		if c.Proto == UDP {
+			c.FlowFinTimeout = 0
+		}
+	} else {
+		c.FlowTimeout, c.FlowFinTimeout = 0, 0
 	}
 	if c.Scheduler == "" {
 		c.Scheduler = DefaultScheduler
@@ -629,12 +654,14 @@ func (s *service) desired(macs map[netip.Addr]MAC) Service {
 		Scheduler: c.Scheduler, Selection: s.sched.sel, Hash: s.sched.hash,
 		Persistence: c.Persistence, PersistenceMask: c.PersistenceMask,
 		LocalAddrs: c.LocalAddrs, Interface: c.Interface, Active: s.active,
+		FlowTimeout: c.FlowTimeout, FlowFinTimeout: c.FlowFinTimeout,
 	}
 	if c.Method == DR {
-		// DR keeps no per-flow state, so every packet must find the same
-		// backend from its headers alone: a Maglev table, keyed by the
-		// scheduler's own hash when it has one, by the client when the
-		// service is persistent, by the whole flow otherwise.
+		// A flow's first packet must find the same backend on every
+		// director from its headers alone (the directors share no flow
+		// state): a Maglev table, keyed by the scheduler's own hash when
+		// it has one, by the client when the service is persistent, by
+		// the whole flow otherwise.
 		out.Selection = SelectMaglev
 		if out.Hash == HashNone {
 			out.Hash = HashFlow

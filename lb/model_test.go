@@ -510,3 +510,34 @@ func TestEnumNames(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowTimeouts: a DR service remembers its flows for lvs_timeouts, or
+// IPVS's defaults when they are not set; UDP has no close; NAT and FNAT
+// remember nothing here (conntrack does); a negative timeout is refused.
+func TestFlowTimeouts(t *testing.T) {
+	dr := func(p Proto, idle, fin time.Duration) func(*ServiceConfig) {
+		return func(c *ServiceConfig) {
+			c.Proto, c.Method, c.Interface, c.FlowTimeout, c.FlowFinTimeout = p, DR, "eth0", idle, fin
+		}
+	}
+	for _, tt := range []struct {
+		name      string
+		opt       func(*ServiceConfig)
+		idle, fin time.Duration
+	}{
+		{"DR TCP, defaults", dr(TCP, 0, 0), 900 * time.Second, 120 * time.Second},
+		{"DR TCP, set", dr(TCP, time.Minute, time.Second), time.Minute, time.Second},
+		{"DR UDP", dr(UDP, 0, time.Second), 300 * time.Second, 0},
+		{"DR SCTP", dr(SCTP, 0, 0), 900 * time.Second, 120 * time.Second},
+		{"NAT", func(c *ServiceConfig) { c.FlowTimeout = time.Minute }, 0, 0},
+	} {
+		m := mustNew(t, svc(2, tt.opt))
+		s := m.Desired().Services[0]
+		if s.FlowTimeout != tt.idle || s.FlowFinTimeout != tt.fin {
+			t.Errorf("%s: flow timeouts %v/%v, want %v/%v", tt.name, s.FlowTimeout, s.FlowFinTimeout, tt.idle, tt.fin)
+		}
+	}
+	if _, err := New([]ServiceConfig{svc(1, dr(TCP, -time.Second, 0))}); err == nil || !strings.Contains(err.Error(), "negative flow timeout") {
+		t.Errorf("negative flow timeout: %v", err)
+	}
+}

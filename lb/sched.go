@@ -256,8 +256,9 @@ func fitTotal(bs []Backend) {
 
 // DRNote says where a DR service departs from what its scheduler means
 // under IPVS, or "" where it does not (mh, sh, dh, lblc, lblcr, fo). DR
-// keeps no state per flow (the rule runs at netdev ingress and forwards
-// the frame; no conntrack), so each packet must find its real server from
+// directors share no state per flow (the rule runs at netdev ingress and
+// forwards the frame; no conntrack; each director remembers only the flows
+// it forwarded), so a flow's first packet must find its real server from
 // its headers alone: every DR service picks through a Maglev table keyed
 // by the scheduler's own hash when it has one, else by the client address
 // when persistent, else by the whole flow (addresses, ports, protocol).

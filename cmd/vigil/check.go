@@ -120,7 +120,7 @@ func drSchedulerNotes(cfg *config.Config) config.Diagnostics {
 		name := cmp.Or(vs.Scheduler, lb.DefaultScheduler)
 		if note := lb.DRNote(name, vs.SchedFlags, vs.PersistenceTimeout > 0); note != "" {
 			out = append(out, config.Diagnostic{Pos: vs.BGPAnnounce[0].Pos, Severity: config.Warning,
-				Msg: fmt.Sprintf("virtual_server %s: lb_algo %s with lb_kind DR behind BGP: %s; every director still picks the same real server for a flow (DR is stateless), and lb_algo mh says so", vs.Key(), name, note)})
+				Msg: fmt.Sprintf("virtual_server %s: lb_algo %s with lb_kind DR behind BGP: %s; every director still picks the same real server for a flow (directors share no flow state), and lb_algo mh says so", vs.Key(), name, note)})
 		}
 	}
 	return out

@@ -6,8 +6,8 @@ import (
 )
 
 // Conn is one connection through a NAT or FNAT service, as `ipvsadm -lnc`
-// shows it, read from conntrack. DR keeps no state on the director and has
-// no entries.
+// shows it, read from conntrack. DR has no conntrack entries (its
+// remembered flows are elements of an nft map, drFlows, not listed here).
 type Conn struct {
 	// Service is lb.Service.Name.
 	Service string

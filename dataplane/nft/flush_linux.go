@@ -44,7 +44,9 @@ func keptIn(next []lb.Service) map[string]map[netip.AddrPort]bool {
 }
 
 // removedBackends lists the NAT and FNAT backends that old had and next
-// has not (in Backends or Draining). DR keeps no flow state.
+// has not (in Backends or Draining). DR keeps no conntrack state: a
+// remembered flow of a departed real server is no longer followed
+// (drFlows) and expires from its map.
 func removedBackends(old, next []lb.Service) []goneBackend {
 	keep := keptIn(next)
 	var out []goneBackend

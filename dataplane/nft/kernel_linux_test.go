@@ -203,7 +203,188 @@ func testNATLike(t *testing.T, prefix string, method lb.Method) {
 // spread, removal, draining of an established connection, inactive, and
 // idempotence for DR.
 func TestDR(t *testing.T) {
-	x := newLab(t, "nftdr")
+	x, bs := drLab(t, "nftdr")
+	dp := x.dataplane(t)
+	vip := "192.0.2.100:80"
+	d := apply(t, dp, drSvc(bs, drTable(3)))
+	got := x.spread(t, vip, 60)
+	if len(got) != 3 || got["rs1"] < 5 || got["rs2"] < 5 || got["rs3"] < 5 {
+		t.Errorf("DR spread over 3: %v", got)
+	}
+	t.Logf("DR spread of 60 new connections: %v", got)
+	// DR counts SYNs as connections and the packets it forwards (replies
+	// bypass the director: no "out").
+	want := map[netip.AddrPort]uint64{}
+	for i, b := range bs {
+		want[b.AddrPort()] = uint64(got[fmt.Sprintf("rs%d", i+1)])
+	}
+	checkStats(t, dp, d.Services[0].Name, want, false)
+	checkIdempotent(t, x, d)
+
+	// Draining: the established connection stays on its real server.
+	c, first, drained, live := x.keepAlive(t, vip, bs)
+	s := drSvc(live, drTable(2))
+	s.Draining = []lb.Backend{drained}
+	d = apply(t, dp, s)
+	for i := 0; i < 3; i++ {
+		if again, err := c.get(); err != nil || again != first {
+			t.Fatalf("keep-alive request %d after draining %s: %q, %v\n%s", i, first, again, err, listRuleset(t, x.director))
+		}
+	}
+	got = x.spread(t, vip, 30)
+	if got[first] != 0 || len(got) != 2 {
+		t.Errorf("new connections after draining %s: %v", first, got)
+	}
+	checkIdempotent(t, x, d)
+	// Removed outright: no new flows either.
+	apply(t, dp, drSvc(live, drTable(2)))
+	got = x.spread(t, vip, 20)
+	if got[first] != 0 {
+		t.Errorf("removed %s still gets flows: %v", first, got)
+	}
+
+	s = drSvc(bs, drTable(3))
+	s.Active = false
+	apply(t, dp, s)
+	if srv, err := x.once(vip); err == nil {
+		t.Errorf("inactive DR service answered, from %s", srv)
+	}
+	checkClosed(t, x)
+}
+
+// TestDRRemembersFlows: a real server added to a DR service moves slots
+// of the table to it; the keep-alive connections on those slots stay on
+// their real servers while the director remembers their flows (drFlows),
+// and break without it (the same steps, nothing remembered, as the
+// control that shows the test can fail). A client port used again after
+// its connection was reset starts a new flow by the table, not by the
+// old flow's memory. A remembered flow of a real server removed outright
+// follows the table.
+func TestDRRemembersFlows(t *testing.T) {
+	x, bs := drLab(t, "nftdrf")
+	dp := x.dataplane(t)
+	vip := "192.0.2.100:80"
+	const n = 12
+	run := func(remember bool) (broken int) {
+		svc := func(bs []lb.Backend, maglev []int) lb.Service {
+			s := drSvc(bs, maglev)
+			if remember {
+				s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(s.Proto)
+			}
+			return s
+		}
+		apply(t, dp, svc(bs[:2], drTable(2)))
+		var cs []*conn
+		var first []string
+		for i := range n {
+			c, err := x.dial(vip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			srv, err := c.get()
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			cs, first = append(cs, c), append(first, srv)
+		}
+		apply(t, dp, svc(bs, drTable(3)))
+		for i, c := range cs {
+			if again, err := c.get(); err != nil || again != first[i] {
+				t.Logf("remember=%v: connection %d on %s after the table change: %q, %v", remember, i, first[i], again, err)
+				broken++
+			}
+		}
+		if got := x.spread(t, vip, 30); len(got) != 3 {
+			t.Errorf("remember=%v: new connections after rs3 was added: %v", remember, got)
+		}
+		return broken
+	}
+	if broken := run(false); broken == 0 {
+		t.Fatalf("without the flows remembered, none of %d connections broke when slots moved: the test proves nothing", n)
+	}
+	if broken := run(true); broken != 0 {
+		t.Errorf("%d of %d remembered connections broke when the table changed\n%s", broken, n, listRuleset(t, x.director))
+	}
+
+	// Ports used again: each first connection is remembered under the
+	// two-server table and reset by the client; the next, from the same
+	// port under the three-server table, must work wherever its SYN goes.
+	remembered := drSvc(bs[:2], drTable(2))
+	remembered.FlowTimeout, remembered.FlowFinTimeout = lb.DefaultFlowTimeouts(remembered.Proto)
+	all := drSvc(bs, drTable(3))
+	all.FlowTimeout, all.FlowFinTimeout = remembered.FlowTimeout, remembered.FlowFinTimeout
+	moved := 0
+	// Above the ephemeral range (32768-60999): no earlier connection
+	// of this test holds the port, in TIME_WAIT or open.
+	for p := uint16(61000); p < 61000+n; p++ {
+		apply(t, dp, remembered)
+		c, err := x.dialFrom(p, vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		was, err := c.get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.c.(*net.TCPConn).SetLinger(0) // RST: no TIME_WAIT on the client's port
+		c.Close()
+		apply(t, dp, all)
+		c, err = x.dialFrom(p, vip)
+		if err != nil {
+			t.Fatalf("port %d again: %v", p, err)
+		}
+		now, err := c.get()
+		if err == nil {
+			now2, err2 := c.get()
+			if err2 != nil || now2 != now {
+				now, err = now2, fmt.Errorf("second request: %q, %v", now2, err2)
+			}
+		}
+		if err != nil {
+			t.Errorf("port %d used again (first on %s): %v\n%s", p, was, err, listRuleset(t, x.director))
+		}
+		if now != was {
+			moved++
+		}
+		c.c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	if moved == 0 {
+		t.Errorf("no port of %d moved to another real server: the reuse was not tested", n)
+	}
+
+	// A full map: the flows it cannot remember still go by the table.
+	defer func(n uint64) { drFlowsSize = n }(drFlowsSize)
+	drFlowsSize = 2
+	apply(t, dp, all)
+	if got := x.spread(t, vip, 12); len(got) != 3 {
+		t.Errorf("new connections with the map of flows full: %v", got)
+	}
+	drFlowsSize = dynSetSize
+
+	// A remembered real server removed outright: its flows follow the
+	// table (to another real server, which resets them), and the memory
+	// is not kept for them.
+	apply(t, dp, all)
+	c, first, _, live := x.keepAlive(t, vip, bs)
+	rest := drSvc(live, drTable(2))
+	rest.FlowTimeout, rest.FlowFinTimeout = all.FlowTimeout, all.FlowFinTimeout
+	apply(t, dp, rest)
+	if srv, err := c.get(); err == nil && srv == first {
+		t.Errorf("a connection to %s, removed, still reached it", first)
+	}
+	if got := x.spread(t, vip, 20); got[first] != 0 {
+		t.Errorf("removed %s still gets flows: %v", first, got)
+	}
+	checkClosed(t, x)
+}
+
+// drLab is TestDR's lab: one segment; the director owns VIP 192.0.2.100 on
+// its eth0, and the real servers hold the VIP on lo (arp_ignore=1,
+// arp_announce=2) and answer the client directly.
+func drLab(t *testing.T, prefix string) (*lab, []lb.Backend) {
+	x := newLab(t, prefix)
 	labtest.AddSegments(t, x.l, "lan")
 	labtest.Connect(t, x.l, x.client, "eth0", "lan", "192.0.2.2/24")
 	labtest.Connect(t, x.l, x.director, "eth0", "lan", "192.0.2.1/24", "192.0.2.100/32")
@@ -229,66 +410,25 @@ func TestDR(t *testing.T) {
 	}
 	operatorTable(t, x.director)
 	x.serve(t)
-	dp := x.dataplane(t)
-	svc := func(bs []lb.Backend, maglev []int) lb.Service {
-		s := natService(lb.DR, "192.0.2.100", bs...)
-		s.Selection, s.Hash, s.Interface, s.Maglev = lb.SelectMaglev, lb.HashFlow, "eth0", maglev
-		return s
-	}
-	// A small prime table, slot i owned by backend i%n: enough to test
-	// the data path (lb builds the real Maglev permutation).
-	table := func(n int) []int {
-		m := make([]int, 251)
-		for i := range m {
-			m[i] = i % n
-		}
-		return m
-	}
-	vip := "192.0.2.100:80"
-	d := apply(t, dp, svc(bs, table(3)))
-	got := x.spread(t, vip, 60)
-	if len(got) != 3 || got["rs1"] < 5 || got["rs2"] < 5 || got["rs3"] < 5 {
-		t.Errorf("DR spread over 3: %v", got)
-	}
-	t.Logf("DR spread of 60 new connections: %v", got)
-	// DR counts SYNs as connections and the packets it forwards (replies
-	// bypass the director: no "out").
-	want := map[netip.AddrPort]uint64{}
-	for i, b := range bs {
-		want[b.AddrPort()] = uint64(got[fmt.Sprintf("rs%d", i+1)])
-	}
-	checkStats(t, dp, d.Services[0].Name, want, false)
-	checkIdempotent(t, x, d)
+	return x, bs
+}
 
-	// Draining: the established connection stays on its real server.
-	c, first, drained, live := x.keepAlive(t, vip, bs)
-	s := svc(live, table(2))
-	s.Draining = []lb.Backend{drained}
-	d = apply(t, dp, s)
-	for i := 0; i < 3; i++ {
-		if again, err := c.get(); err != nil || again != first {
-			t.Fatalf("keep-alive request %d after draining %s: %q, %v\n%s", i, first, again, err, listRuleset(t, x.director))
-		}
-	}
-	got = x.spread(t, vip, 30)
-	if got[first] != 0 || len(got) != 2 {
-		t.Errorf("new connections after draining %s: %v", first, got)
-	}
-	checkIdempotent(t, x, d)
-	// Removed outright: no new flows either.
-	apply(t, dp, svc(live, table(2)))
-	got = x.spread(t, vip, 20)
-	if got[first] != 0 {
-		t.Errorf("removed %s still gets flows: %v", first, got)
-	}
+// drSvc is the DR service of drLab over bs with Maglev table maglev,
+// remembering no flows (lb's default remembers them: drFlows).
+func drSvc(bs []lb.Backend, maglev []int) lb.Service {
+	s := natService(lb.DR, "192.0.2.100", bs...)
+	s.Selection, s.Hash, s.Interface, s.Maglev = lb.SelectMaglev, lb.HashFlow, "eth0", maglev
+	return s
+}
 
-	s = svc(bs, table(3))
-	s.Active = false
-	apply(t, dp, s)
-	if srv, err := x.once(vip); err == nil {
-		t.Errorf("inactive DR service answered, from %s", srv)
+// drTable is a small prime table, slot i owned by backend i%n: enough to
+// test the data path (lb builds the real Maglev permutation).
+func drTable(n int) []int {
+	m := make([]int, 251)
+	for i := range m {
+		m[i] = i % n
 	}
-	checkClosed(t, x)
+	return m
 }
 
 // TestGoldenLoad loads every golden ruleset into a real kernel through

@@ -505,6 +505,83 @@ func devChain(dev string) string {
 	return b.String()
 }
 
+// drFlows adds to c the rules that forward the packets of a flow this
+// director remembers (Service.FlowTimeout) to the real server it
+// remembers (in is drCounters' statistics lookup, fwd the forwarding),
+// and returns the statement that remembers the flow of a packet the
+// table's rules after them forward. "" when the service remembers
+// nothing.
+//
+// What it saves: the table decides a flow's real server, and a change of
+// the table (a real server added, back up, reweighted) moves about 1/N of
+// its slots; without a memory, the flows in flight on those slots went to
+// a real server that never saw them and were reset, as IPVS never does.
+// The memory is this director's own (learnt from the packets it forwards,
+// never made for flows it has not seen), so a flow that another director
+// or a VRRP takeover brings here is decided by the table, as before.
+//
+// The rules: a SYN always goes by the table (a new connection on a
+// recycled port must not follow the old one's memory); a FIN or RST
+// shortens the flow's memory to FlowFinTimeout; any other packet of a
+// remembered flow whose real server is still in the service (a backend or
+// draining) goes there and refreshes the memory. A packet that falls
+// through (a SYN, an unknown flow, a real server gone) first forgets its
+// flow, so that the table's choice replaces it: nft's add keeps an
+// existing element.
+func drFlows(t *table, c *chain, s *lb.Service, in, fwd string) (record string) {
+	if s.FlowTimeout <= 0 {
+		return ""
+	}
+	key := drFlowKey(s)
+	flows := t.addSet(&set{name: s.ID + "_flows", isMap: true, typeOf: key + " : ether daddr",
+		flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: s.FlowTimeout, size: drFlowsSize})
+	// in, the statistics lookup, is also what keeps a remembered flow
+	// from a real server no longer in the service (neither a backend nor
+	// draining): its set holds exactly those (drCounters), and a lookup
+	// that misses ends the rule.
+	known := "ether daddr set " + key + " map @" + flows.name + " " + in
+	refresh := "update @" + flows.name + " { " + key + " : ether daddr }"
+	if s.Proto == lb.TCP {
+		const notSYN = "tcp flags & (syn | ack) != syn"
+		if s.FlowFinTimeout > 0 {
+			closing := fmt.Sprintf("update @%s { %s timeout %ds : ether daddr }", flows.name, key, max(int64(s.FlowFinTimeout/time.Second), 1))
+			c.add(notSYN, "tcp flags & (fin | rst) != 0", known, closing, fwd)
+		}
+		c.add(notSYN, known, refresh, fwd)
+	} else {
+		c.add(known, refresh, fwd)
+	}
+	// nft needs the value in a map's delete, and ignores it.
+	c.add("delete @" + flows.name + " { " + key + " : ether daddr }")
+	return "add @" + flows.name + " { " + key + " : ether daddr }"
+}
+
+// drFlowsSize is the capacity of a DR service's map of remembered flows;
+// a variable so that a test can fill it.
+var drFlowsSize uint64 = dynSetSize
+
+// drFlowKey is what tells a DR service's flows apart: the client's
+// address and port, and the service port too when the service has none
+// (all ports). For IPv6, nft 1.0.6 (Debian 12) cannot build a rule that
+// adds to a map whose key is longer than 16 bytes (an assertion in its
+// netlink_linearize.c, which kills nft), and the address alone is 16: the
+// key keeps the address's low 96 bits, or its low 64 bits with both
+// ports. Two clients whose addresses differ only above those bits, with
+// the same source port at the same time, then share one memory: a SYN of
+// one replaces the other's, whose next packets follow the table.
+func drFlowKey(s *lb.Service) string {
+	switch {
+	case s.Family != inet.IPv6 && s.Port != 0:
+		return "ip saddr . th sport"
+	case s.Family != inet.IPv6:
+		return "ip saddr . th sport . th dport"
+	case s.Port != 0:
+		return "@nh,96,96 . th sport" // ip6 saddr is @nh,64,128
+	default:
+		return "@nh,128,64 . th sport . th dport"
+	}
+}
+
 func renderDR(out rendered, s *lb.Service, e env) error {
 	if s.FwMark != 0 || !s.VIP.IsValid() {
 		return errors.New("DR needs a virtual address (fwmark is set after ingress, where DR runs)")
@@ -528,6 +605,19 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 	c := t.chain(s.ID)
 	f := fam(s)
 	fwd := fmt.Sprintf("ether saddr set %s fwd to %q", dmac, s.Interface)
+	in, syn := drCounters(t, s, out.counters)
+	// tail ends each rule that has chosen the real server (ether daddr).
+	tail := in + " " + fwd
+	if record := drFlows(t, c, s, in, fwd); record != "" {
+		// Through a chain that remembers the flow in a rule of its own
+		// first: an add to a full map ends its rule, and must not end the
+		// forwarding too (the flow then goes by the table alone).
+		fc := t.chain(s.ID + "_fwd")
+		fc.add(record)
+		fc.add(in, fwd)
+		fc.add("drop")
+		tail = "goto " + fc.name
+	}
 	if len(s.Backends) == 0 || len(s.Maglev) == 0 {
 		c.add("drop")
 	} else {
@@ -558,7 +648,6 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 			}
 		}
 		out.drOwners[s.ID] = owners
-		in, syn := drCounters(t, s, out.counters)
 		if len(drain) > 0 {
 			ds := t.addSet(&set{name: s.ID + "_dslot", typeOf: "numgen inc mod 1"})
 			dm := t.addSet(&set{name: s.ID + "_drain", isMap: true, typeOf: "numgen inc mod 1 : ether daddr"})
@@ -572,16 +661,16 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 			// A new flow on a draining slot belongs to the new table:
 			// pin it, and keep the pin fresh while the flow lasts.
 			c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "update @"+pin, "{ "+flow+" }")
-			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, in, fwd)
+			c.add(flow, "@"+pin, "update @"+pin, "{ "+flow+" }", "ether daddr set", sel, "map @"+mh.name, tail)
 			// Any other packet on a draining slot belongs to a flow the
 			// draining real server already serves.
-			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, in, fwd)
+			c.add("tcp flags & (syn | ack) != syn ether daddr set", sel, "map @"+dm.name, tail)
 		}
 		if syn != "" {
 			// A new connection: counted as one, then forwarded as below.
-			c.add("tcp flags & (syn | ack) == syn ether daddr set", sel, "map @"+mh.name, syn, in, fwd)
+			c.add("tcp flags & (syn | ack) == syn ether daddr set", sel, "map @"+mh.name, syn, tail)
 		}
-		c.add("ether daddr set", sel, "map @"+mh.name, in, fwd)
+		c.add("ether daddr set", sel, "map @"+mh.name, tail)
 		// Slots of a real server whose MAC is not known yet: drop, the
 		// client retransmits once the daemon has it.
 		c.add("drop")

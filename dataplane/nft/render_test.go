@@ -125,6 +125,7 @@ var golden = []struct {
 			s := natSvc("2001:db8::100", 0, lb.SelectMaglev, beMAC("[2001:db8::11]:0", 1, 0x11), beMAC("[2001:db8::12]:0", 1, 0x12))
 			s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashSourceAddr, []int{0, 1, 1, 0, 1}
 			s.Persistence, s.PersistenceMask = time.Minute, 64
+			s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(s.Proto)
 			return s
 		}(),
 		func() lb.Service {
@@ -132,12 +133,14 @@ var golden = []struct {
 			s.Proto, s.ID = lb.UDP, "vs_192_0_2_100_53_udp"
 			s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashSourceAddr, []int{0, 0, 0}
 			s.Persistence, s.PersistenceMask = time.Minute, 24
+			s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(s.Proto)
 			return s
 		}(),
 	}}},
 	{"dr", lb.Desired{Services: []lb.Service{func() lb.Service {
 		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, beMAC("192.0.2.11:80", 1, 0x11), beMAC("192.0.2.12:80", 1, 0x12), be("192.0.2.13:80", 1))
 		s.Method, s.Interface, s.Hash, s.Maglev = lb.DR, "eth0", lb.HashFlow, []int{0, 1, 2, 0, 1, 2, 2}
+		s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(s.Proto)
 		return s
 	}()}}},
 }
@@ -214,6 +217,7 @@ func TestDRDraining(t *testing.T) {
 	mk := func(bs []lb.Backend, draining []lb.Backend, mg []int) lb.Desired {
 		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, bs...)
 		s.Method, s.Interface, s.Hash, s.Maglev, s.Draining = lb.DR, "eth0", lb.HashFlow, mg, draining
+		s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(s.Proto)
 		return lb.Desired{Services: []lb.Service{s}}
 	}
 	b1, b2, b3 := beMAC("192.0.2.11:80", 1, 0x11), beMAC("192.0.2.12:80", 1, 0x12), beMAC("192.0.2.13:80", 1, 0x13)

@@ -80,7 +80,10 @@ func (t *table) chain(name string) *chain {
 	return c
 }
 
-func (c *chain) add(rule ...string) { c.rules = append(c.rules, strings.Join(rule, " ")) }
+// add appends a rule of the statements given; an empty one is left out.
+func (c *chain) add(rule ...string) {
+	c.rules = append(c.rules, strings.Join(slices.DeleteFunc(rule, func(s string) bool { return s == "" }), " "))
+}
 
 func (t *table) addSet(s *set) *set {
 	if s.elems == nil {

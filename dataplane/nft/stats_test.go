@@ -3,6 +3,7 @@ package nft
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"vigil/lb"
 )
@@ -17,6 +18,7 @@ func TestDRCounterMapsCoverForwarding(t *testing.T) {
 	mk := func(bs, draining []lb.Backend, mg []int) lb.Desired {
 		s := natSvc("192.0.2.100", 80, lb.SelectMaglev, bs...)
 		s.Method, s.Interface, s.Hash, s.Maglev, s.Draining = lb.DR, "eth0", lb.HashFlow, mg, draining
+		s.FlowTimeout = time.Minute
 		return lb.Desired{Services: []lb.Service{s}}
 	}
 	e := testEnv
