@@ -508,9 +508,8 @@ func devChain(dev string) string {
 // drFlows adds to c the rules that forward the packets of a flow this
 // director remembers (Service.FlowTimeout) to the real server it
 // remembers (in is drCounters' statistics lookup, fwd the forwarding),
-// and returns the statement that remembers the flow of a packet the
-// table's rules after them forward. "" when the service remembers
-// nothing.
+// and returns the rules that remember the flow of a packet the table's
+// rules after them forward; none when the service remembers nothing.
 //
 // What it saves: the table decides a flow's real server, and a change of
 // the table (a real server added, back up, reweighted) moves about 1/N of
@@ -527,10 +526,12 @@ func devChain(dev string) string {
 // draining) goes there and refreshes the memory. A packet that falls
 // through (a SYN, an unknown flow, a real server gone) first forgets its
 // flow, so that the table's choice replaces it: nft's add keeps an
-// existing element.
-func drFlows(t *table, c *chain, s *lb.Service, in, fwd string) (record string) {
+// existing element. A SYN's flow is remembered for synTimeout only, until
+// its next packet (IPVS's SYN_RECV): a flood of SYNs from spoofed sources
+// holds the map for a minute, not for FlowTimeout.
+func drFlows(t *table, c *chain, s *lb.Service, in, fwd string) (remember []string) {
 	if s.FlowTimeout <= 0 {
-		return ""
+		return nil
 	}
 	key := drFlowKey(s)
 	flows := t.addSet(&set{name: s.ID + "_flows", isMap: true, typeOf: key + " : ether daddr",
@@ -553,8 +554,19 @@ func drFlows(t *table, c *chain, s *lb.Service, in, fwd string) (record string) 
 	}
 	// nft needs the value in a map's delete, and ignores it.
 	c.add("delete @" + flows.name + " { " + key + " : ether daddr }")
-	return "add @" + flows.name + " { " + key + " : ether daddr }"
+	add := "add @" + flows.name + " { " + key + " : ether daddr }"
+	if s.Proto != lb.TCP {
+		return []string{add}
+	}
+	return []string{
+		fmt.Sprintf("tcp flags & (syn | ack) == syn add @%s { %s timeout %ds : ether daddr }", flows.name, key, max(int64(min(synTimeout, s.FlowTimeout)/time.Second), 1)),
+		"tcp flags & (syn | ack) != syn " + add,
+	}
 }
+
+// synTimeout is how long a DR director remembers a flow it has seen only
+// the SYN of: IPVS's SYN_RECV timeout.
+const synTimeout = 60 * time.Second
 
 // drFlowsSize is the capacity of a DR service's map of remembered flows;
 // a variable so that a test can fill it.
@@ -608,12 +620,14 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 	in, syn := drCounters(t, s, out.counters)
 	// tail ends each rule that has chosen the real server (ether daddr).
 	tail := in + " " + fwd
-	if record := drFlows(t, c, s, in, fwd); record != "" {
-		// Through a chain that remembers the flow in a rule of its own
+	if remember := drFlows(t, c, s, in, fwd); len(remember) > 0 {
+		// Through a chain that remembers the flow in rules of their own
 		// first: an add to a full map ends its rule, and must not end the
 		// forwarding too (the flow then goes by the table alone).
 		fc := t.chain(s.ID + "_fwd")
-		fc.add(record)
+		for _, r := range remember {
+			fc.add(r)
+		}
 		fc.add(in, fwd)
 		fc.add("drop")
 		tail = "goto " + fc.name
