@@ -31,12 +31,27 @@ var dumpHook func()
 var protoNum = map[lb.Proto]uint8{lb.TCP: unix.IPPROTO_TCP, lb.UDP: unix.IPPROTO_UDP, lb.SCTP: unix.IPPROTO_SCTP}
 
 // Conns lists the connections of the NAT and FNAT services last applied,
-// sorted by service, client.
+// and the flows their IPv4 DR services remember (drConns), sorted by
+// service, client.
 func (d *Dataplane) Conns(ctx context.Context) ([]Conn, error) {
 	var out []Conn
 	if err := d.eachConn(ctx, func(c *Conn) { out = append(out, *c) }); err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, errClosed
+	}
+	services := d.services // Apply replaces services, never edits them
+	d.nsMu.RLock()         // the nft processes start in the namespace (Stats)
+	d.mu.Unlock()
+	defer d.nsMu.RUnlock()
+	dr, err := d.drConns(ctx, services)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, dr...)
 	slices.SortFunc(out, func(a, b Conn) int {
 		if a.Service != b.Service {
 			if a.Service < b.Service {

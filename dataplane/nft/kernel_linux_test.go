@@ -295,6 +295,25 @@ func TestDRRemembersFlows(t *testing.T) {
 				broken++
 			}
 		}
+		if remember {
+			// vigil conns lists them, like ipvsadm -lnc on a DR director.
+			conns, err := dp.Conns(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := map[netip.AddrPort]Conn{}
+			for _, c := range conns {
+				listed[c.Client] = c
+			}
+			for i, c := range cs {
+				client := c.c.LocalAddr().(*net.TCPAddr).AddrPort()
+				client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+				want := bs[first[i][len("rs")]-'1'].AddrPort()
+				if got, ok := listed[client]; !ok || got.Real != want || got.State != "ESTABLISHED" || got.Proto != "tcp" || got.VIP.String() != vip {
+					t.Errorf("connection %d from %v: listed %+v (%v), want to %v, ESTABLISHED", i, client, got, ok, want)
+				}
+			}
+		}
 		if got := x.spread(t, vip, 30); len(got) != 3 {
 			t.Errorf("remember=%v: new connections after rs3 was added: %v", remember, got)
 		}
