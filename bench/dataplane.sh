@@ -29,6 +29,9 @@
 #            counters (dataplane/nft/stats.go): "hand" is then vigil's own rules
 #            with the counting taken out (the rules of the statistics chains,
 #            and DR's counter statements), so the difference is the counting
+#        WRK=0 BASE=nomemory bench/dataplane.sh  the rule cost of DR's memory of
+#            flows (dataplane/nft drFlows): "hand" is then vigil's DR rules
+#            without it; NAT and FNAT are not run
 # Runs are bounded: DURATION seconds each, 14 per round (about two and a
 # half minutes with the defaults). Every namespace and the scratch directory
 # are removed on exit, failure or interrupt. Addresses are documentation
@@ -41,7 +44,7 @@ CONNS=${CONNS:-32}
 BLAST_N=${BLAST_N:-50000}
 BLAST_SEGMENTS=${BLAST_SEGMENTS:-160}
 WRK=${WRK:-1} # WRK=0: the rule cost only
-BASE=${BASE:-hand} # nocount: compare vigil with vigil without its counters
+BASE=${BASE:-hand} # nocount: compare vigil with vigil without its counters; nomemory: DR without its memory of flows
 PROTO=tcp
 P=${VIGIL_LAB_TAG:-}vbench # namespace prefix (VIGIL_LAB_TAG keeps concurrent runs apart)
 SW=$P-sw CL=$P-client DIR=$P-dir RS=$P-rs
@@ -183,8 +186,8 @@ pairratio() {
 }
 spread() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {printf "%.2f-%.2f", lo, hi}'; }
 
-vigil_apply() { # method real-server
-	VIGIL_BENCH_NS=$DIR VIGIL_BENCH_METHOD=$1 VIGIL_BENCH_VIP=$VIP VIGIL_BENCH_RS=$2 VIGIL_BENCH_PROTO=$PROTO \
+vigil_apply() { # method real-server [DR memory: 1 or 0]
+	VIGIL_BENCH_NS=$DIR VIGIL_BENCH_METHOD=$1 VIGIL_BENCH_VIP=$VIP VIGIL_BENCH_RS=$2 VIGIL_BENCH_PROTO=$PROTO VIGIL_BENCH_DR_MEMORY=${3:-1} \
 		VIGIL_BENCH_LADDR=$LADDR VIGIL_BENCH_DEV=eth0 VIGIL_BENCH_RSMAC=$RSMAC \
 		"$WORK/nft.test" -test.run '^TestBenchApply$' >"$WORK/apply.log" 2>&1 ||
 		{ cat "$WORK/apply.log" >&2; exit 1; }
@@ -215,10 +218,13 @@ compare() {
 # TestBenchBlast). Both rulesets go through the same `nft list ruleset`
 # and `nft -f` round trip, so only the rules differ.
 declare -A BLAST
+# blastcmp METHOD DEST [NAME FLOWS]: the rule cost of METHOD, as NAME (METHOD
+# by default), every packet a new flow, or going round FLOWS flows.
 blastcmp() {
-	local m=$1 f
+	local m=$1 f name=${3:-$1} flows=${4:-0}
 	PROTO=udp
-	clear_rules; hand_$m
+	clear_rules
+	if [ "$BASE" = nomemory ]; then vigil_apply $m $2 0; else hand_$m; fi
 	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-hand.nft"
 	clear_rules; vigil_apply $m $2
 	{ echo "flush ruleset"; nsx $DIR nft list ruleset; } >"$WORK/$m-vigil.nft"
@@ -227,14 +233,18 @@ blastcmp() {
 		grep -q '@stats' "$WORK/$m-vigil.nft" || { echo "nocount: no counting in vigil's $m rules" >&2; exit 1; }
 		! grep -q '@stats' "$WORK/$m-hand.nft" || { echo "nocount: counting left in $m" >&2; exit 1; }
 	fi
+	if [ "$BASE" = nomemory ]; then
+		grep -q '_flows' "$WORK/$m-vigil.nft" || { echo "nomemory: no memory of flows in vigil's $m rules" >&2; exit 1; }
+		! grep -q '_flows' "$WORK/$m-hand.nft" || { echo "nomemory: memory of flows left in $m" >&2; exit 1; }
+	fi
 	sleep 1.2 # the wrk runs' flows expire
-	BLAST[$m]=$(nsx $CL ${PIN_CL:-taskset -c 0} env GOMAXPROCS=1 VIGIL_BLAST_DST=$VIP VIGIL_BLAST_SRCNET=192.0.2.0/24 \
+	BLAST[$name]=$(nsx $CL ${PIN_CL:-taskset -c 0} env GOMAXPROCS=1 VIGIL_BLAST_DST=$VIP VIGIL_BLAST_SRCNET=192.0.2.0/24 VIGIL_BLAST_FLOWS=$flows \
 		VIGIL_BLAST_N=$BLAST_N VIGIL_BLAST_SEGMENTS=$BLAST_SEGMENTS \
 		VIGIL_BLAST_A="ip netns exec $DIR nft -f $WORK/$m-hand.nft" VIGIL_BLAST_B="ip netns exec $DIR nft -f $WORK/$m-vigil.nft" \
 		"$WORK/nft.test" -test.run '^TestBenchBlast$' -test.v 2>&1 | tee "$WORK/blast.out" | awk '$1 == "blast" {$1 = ""; print}')
-	[ -n "${BLAST[$m]}" ] || { echo "rule cost run for $m failed:" >&2; cat "$WORK/blast.out" >&2; exit 1; }
-	echo "$m rule cost: packets, wall ns/packet hand and vigil, busy ns/packet hand and vigil, vigil-hand median and its 95% interval:${BLAST[$m]}" >&2
-	echo "$m sender thread CPU ns/packet hand and vigil, vigil-hand median and its 95% interval:$(awk '$1 == "blastcpu" {$1 = ""; print}' "$WORK/blast.out")" >&2
+	[ -n "${BLAST[$name]}" ] || { echo "rule cost run for $name failed:" >&2; cat "$WORK/blast.out" >&2; exit 1; }
+	echo "$name rule cost: packets, wall ns/packet hand and vigil, busy ns/packet hand and vigil, vigil-hand median and its 95% interval:${BLAST[$name]}" >&2
+	echo "$name sender thread CPU ns/packet hand and vigil, vigil-hand median and its 95% interval:$(awk '$1 == "blastcpu" {$1 = ""; print}' "$WORK/blast.out")" >&2
 	clear_rules
 	PROTO=tcp
 }
@@ -258,6 +268,9 @@ nsx $RS ip addr add $VIP/32 dev lo
 nsx $RS sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 compare dr $RSDIRECT
 blastcmp dr $RSDIRECT
+# The packets of flows the director already forwarded: vigil's DR rules
+# forward them by the flow they remember (dataplane/nft drFlows).
+blastcmp dr $RSDIRECT dr-known 1024
 nsx $RS ip addr del $VIP/32 dev lo
 
 # NAT: the real server moves to its own subnet behind the director and
@@ -280,8 +293,10 @@ nsx $RS ip addr del $RSDIRECT/24 dev eth0
 nsx $RS ip addr add $RSBACK/24 dev eth0
 nsx $DIR ip addr add $DIRBACK/24 dev eth0
 nsx $RS ip route add default via $DIRBACK
+if [ "$BASE" != nomemory ]; then
 compare nat $RSBACK
 blastcmp nat $RSBACK
+fi
 
 # FNAT: no route back; the real server answers the director's local address.
 hand_fnat() {
@@ -292,8 +307,10 @@ hand_fnat() {
 }
 nsx $RS ip route del default
 nsx $DIR ip addr add $LADDR/32 dev eth0
+if [ "$BASE" != nomemory ]; then
 compare fnat $RSBACK
 blastcmp fnat $RSBACK
+fi
 
 # --- table ------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -322,21 +339,23 @@ echo "segments; the kernel forwards inline on its CPU), the machine's busy ns pe
 echo "minus hand within each pair of segments (median, and its 95% confidence interval). Per request: that"
 echo "difference times the packets (DR: every packet the director receives) or new connections (NAT, FNAT)"
 echo "per request, over the machine's busy ns per request in the wrk runs through vigil above: vigil's"
-echo "share of a request's cost by the median, and at most by the interval's upper end."
-printf "%-6s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" method hand vigil busy-h busy-v vigil-hand "(95% CI)" mode "per req" "CPU/req" share "at most"
-for m in dr nat fnat; do
+echo "share of a request's cost by the median, and at most by the interval's upper end. dr-known: the same"
+echo "packets going round 1,024 flows, which vigil's DR rules forward by the flow they remember."
+printf "%-8s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" method hand vigil busy-h busy-v vigil-hand "(95% CI)" mode "per req" "CPU/req" share "at most"
+for m in dr dr-known nat fnat; do
 	read -r _ wh wv bh bv d dlo dhi <<<"${BLAST[$m]:-0 0 0 0 0 0 0 0}"
+	cm=${m%-known} # the wrk runs of the method
 	for mode in keepalive new; do
-		cpu=$(median "$(field "${COST[$m-vigil,$mode]:-}" 1)")
-		if [ "$m" = dr ]; then
-			per=$(median "$(field "${COST[$m-vigil,$mode]:-}" 2)") # packets through the ingress rule
+		cpu=$(median "$(field "${COST[$cm-vigil,$mode]:-}" 1)")
+		if [ "$cm" = dr ]; then
+			per=$(median "$(field "${COST[$cm-vigil,$mode]:-}" 2)") # packets through the ingress rule
 		elif [ "$mode" = new ]; then
 			per=1 # one new connection, one walk of the nat chains
 		else
-			per=$(awk -v c="$CONNS" -v r="$(median "${RUNS[$m-vigil,keepalive]:-}")" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.5f", c / (r * t); else print 0 }')
+			per=$(awk -v c="$CONNS" -v r="$(median "${RUNS[$cm-vigil,keepalive]:-}")" -v t="$DURATION" 'BEGIN { if (r > 0) printf "%.5f", c / (r * t); else print 0 }')
 		fi
 		share=$(awk -v d="$d" -v p="$per" -v c="$cpu" 'BEGIN { if (c > 0) printf "%+.2f%%", 100 * d * p / c; else print "-" }')
 		most=$(awk -v d="$dhi" -v p="$per" -v c="$cpu" 'BEGIN { if (c > 0) printf "%+.2f%%", 100 * d * p / c; else print "-" }')
-		printf "%-6s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" "$m" "$wh" "$wv" "$bh" "$bv" "$d" "$dlo..$dhi" "$mode" "$per" "$cpu" "$share" "$most"
+		printf "%-8s %8s %8s %8s %8s %10s %18s %-10s %8s %10s %9s %9s\n" "$m" "$wh" "$wv" "$bh" "$bv" "$d" "$dlo..$dhi" "$mode" "$per" "$cpu" "$share" "$most"
 	done
 done

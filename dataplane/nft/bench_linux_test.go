@@ -29,6 +29,7 @@ import (
 //	VIGIL_BENCH_LADDR   FNAT local address
 //	VIGIL_BENCH_DEV     DR device; VIGIL_BENCH_RSMAC the real server's MAC
 //	VIGIL_BENCH_PROTO   tcp (default) or udp
+//	VIGIL_BENCH_DR_MEMORY=0  DR without its memory of flows (drFlows)
 func TestBenchApply(t *testing.T) {
 	ns := helperEnv(t, "VIGIL_BENCH_NS", "bench/dataplane.sh")
 	rs := lb.Backend{Addr: netip.MustParseAddr(os.Getenv("VIGIL_BENCH_RS")), Port: 80, Weight: 1}
@@ -53,6 +54,10 @@ func TestBenchApply(t *testing.T) {
 		}
 		copy(s.Backends[0].MAC[:], mac)
 		s.Maglev = make([]int, 251) // a prime; one real server owns every slot
+		if os.Getenv("VIGIL_BENCH_DR_MEMORY") != "0" {
+			// As lb sets it for every DR service (drFlows).
+			s.FlowTimeout, s.FlowFinTimeout = lb.DefaultFlowTimeouts(proto)
+		}
 	default:
 		t.Fatalf("VIGIL_BENCH_METHOD=%q", os.Getenv("VIGIL_BENCH_METHOD"))
 	}

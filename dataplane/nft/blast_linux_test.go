@@ -28,8 +28,9 @@ import (
 // socket, in sendmmsg batches, each from a new source (an address in
 // VIGIL_BLAST_SRCNET, a /24, hosts .128 to .247, and a port), so that every
 // packet is a new flow to conntrack and walks the director's nat chains as
-// the first packet of a connection does; the director's ingress hook (DR)
-// sees every packet alike.
+// the first packet of a connection does. With VIGIL_BLAST_FLOWS=N the
+// packets go round N flows instead: the packets of flows a DR director
+// remembers (its flow map, drFlows).
 //
 // The two rulesets under comparison take turns: VIGIL_BLAST_A and
 // VIGIL_BLAST_B are commands that load each, and the run is
@@ -64,6 +65,11 @@ func TestBenchBlast(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b := newBlaster(t, netip.MustParseAddr(dst), netip.MustParsePrefix(os.Getenv("VIGIL_BLAST_SRCNET")))
+	if v := os.Getenv("VIGIL_BLAST_FLOWS"); v != "" {
+		if b.cycle, err = strconv.Atoi(v); err != nil || b.cycle < 0 {
+			t.Fatalf("VIGIL_BLAST_FLOWS=%q", v)
+		}
+	}
 	defer unix.Close(b.fd)
 
 	b.send(t, n/4) // warm up: ARP, caches, conntrack's steady state
@@ -126,13 +132,17 @@ func medianCI(xs []float64) (lo, hi float64) {
 }
 
 type blaster struct {
-	fd   int
-	src  [4]byte
-	bufs [][46]byte // IPv4 20 + UDP 8 + 18 bytes: a minimum Ethernet frame
-	iovs []unix.Iovec
-	hdrs []unix.Mmsghdr
-	sa   unix.RawSockaddrInet4
-	flow int
+	fd  int
+	src [4]byte
+	// cycle, when above 0, is the number of flows the packets go round
+	// (VIGIL_BLAST_FLOWS): all but the first packet of each flow are then
+	// packets of a flow the director has seen.
+	cycle int
+	bufs  [][46]byte // IPv4 20 + UDP 8 + 18 bytes: a minimum Ethernet frame
+	iovs  []unix.Iovec
+	hdrs  []unix.Mmsghdr
+	sa    unix.RawSockaddrInet4
+	flow  int
 }
 
 func newBlaster(t *testing.T, dst netip.Addr, srcnet netip.Prefix) *blaster {
@@ -172,10 +182,14 @@ func (bl *blaster) send(t *testing.T, n int) {
 		k := min(len(bl.hdrs), n-sent)
 		for i := range k {
 			p := bl.bufs[i][:]
+			f := bl.flow
+			if bl.cycle > 0 {
+				f %= bl.cycle
+			}
 			src := bl.src
-			src[3] = byte(128 + (bl.flow/64512)%120)
+			src[3] = byte(128 + (f/64512)%120)
 			copy(p[12:16], src[:])
-			binary.BigEndian.PutUint16(p[20:], uint16(1024+bl.flow%64512))
+			binary.BigEndian.PutUint16(p[20:], uint16(1024+f%64512))
 			bl.flow++
 		}
 		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(bl.fd), uintptr(unsafe.Pointer(&bl.hdrs[0])), uintptr(k), 0, 0, 0)
