@@ -3,13 +3,13 @@ package nft
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"time"
+
+	"sigs.k8s.io/knftables"
 
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -34,18 +34,9 @@ func (d *Dataplane) drConns(ctx context.Context, services []lb.Service) ([]Conn,
 			continue
 		}
 		name := s.ID + "_flows"
-		var raw []byte
-		err := d.inNS(func() error {
-			var err error
-			raw, err = exec.CommandContext(ctx, "nft", "-j", "list", "map", "netdev", TableName, name).Output()
-			return err
-		})
+		raw, err := d.listJSON(ctx, "map", knftables.NetDevFamily, name)
 		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				err = fmt.Errorf("%v: %s", err, ee.Stderr)
-			}
-			return nil, fmt.Errorf("nft: list map netdev %s %s: %w", TableName, name, err)
+			return nil, err
 		}
 		flows, err := parseDRFlows(raw)
 		if err != nil {

@@ -56,18 +56,9 @@ func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]St
 		if h := listSetHook.Load(); h != nil {
 			(*h)()
 		}
-		var raw []byte
-		err := d.inNS(func() error {
-			var err error
-			raw, err = exec.CommandContext(ctx, "nft", "-j", "list", "set", string(id.family), TableName, id.name).Output()
-			return err
-		})
+		raw, err := d.listJSON(ctx, "set", id.family, id.name)
 		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				err = fmt.Errorf("%v: %s", err, ee.Stderr)
-			}
-			return nil, fmt.Errorf("nft: list set %s %s %s: %w", id.family, TableName, id.name, err)
+			return nil, err
 		}
 		counts, err := parseSetCounters(raw)
 		if err != nil {
@@ -96,6 +87,26 @@ func (d *Dataplane) Stats(ctx context.Context) (map[string]map[netip.AddrPort]St
 		}
 	}
 	return out, nil
+}
+
+// listJSON runs `nft -j list KIND FAMILY vigil NAME` in the data plane's
+// namespace (the caller holds nsMu): a set's counters (Stats), a map's
+// remembered flows (drConns).
+func (d *Dataplane) listJSON(ctx context.Context, kind string, family knftables.Family, name string) ([]byte, error) {
+	var raw []byte
+	err := d.inNS(func() error {
+		var err error
+		raw, err = exec.CommandContext(ctx, "nft", "-j", "list", kind, string(family), TableName, name).Output()
+		return err
+	})
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%v: %s", err, ee.Stderr)
+		}
+		return nil, fmt.Errorf("nft: list %s %s %s %s: %w", kind, family, TableName, name, err)
+	}
+	return raw, nil
 }
 
 type count struct{ packets, bytes uint64 }
