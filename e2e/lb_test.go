@@ -330,6 +330,9 @@ func TestLBDirectorFailover(t *testing.T) {
 // server through the new master: no request fails, and each connection
 // keeps being answered by the same real server, which keeps seeing the
 // same client address and port (the same TCP connection, never re-opened).
+// `vigil conns` lists every connection on the master before the cut, with
+// its real server, none on the backup, and every one on the new master
+// after its takeover (each director remembers the flows it forwards).
 func TestLBDRMaglevKeepsConnections(t *testing.T) {
 	requireLBLab(t)
 	t.Parallel()
@@ -365,8 +368,10 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
+	clients := make([]string, n)
 	for i := 0; i < n; i++ {
 		k := x.keepAlive(t, c, i)
+		clients[i] = k.c.LocalAddr().String()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -388,14 +393,48 @@ func TestLBDRMaglevKeepsConnections(t *testing.T) {
 		}()
 	}
 	time.Sleep(time.Second)
+	// Each director lists the flows it remembers, as ipvsadm -lnc does on
+	// a DR director: the master every connection, the backup none.
+	remembered := func(d *node) map[string]control.Conn {
+		_, cs := conns(t, d, true)
+		out := map[string]control.Conn{}
+		for _, cn := range cs {
+			out[cn.Client] = cn
+		}
+		return out
+	}
+	before, backup := remembered(d1), remembered(d2)
 	cut := time.Now()
 	if err := x.lab.Cut(x.ports[0]); err != nil {
 		t.Fatal(err)
 	}
 	takeover := waitDirector(t, d2, "MASTER", 10*time.Second)
 	time.Sleep(2 * time.Second)
+	after := remembered(d2)
 	cancel()
 	wg.Wait()
+	for i, client := range clients {
+		if len(answers[i]) == 0 {
+			continue
+		}
+		var real string
+		for _, r := range x.rs {
+			if r.name == answers[i][0].server {
+				real = netip.AddrPortFrom(r.addr, 80).String()
+			}
+		}
+		for _, l := range []struct {
+			who string
+			m   map[string]control.Conn
+		}{{"dir1 before the cut", before}, {"dir2 after its takeover", after}} {
+			if cn, ok := l.m[client]; !ok || cn.Real != real || cn.State != "ESTABLISHED" || cn.Virtual != netip.AddrPortFrom(x.vip, 80).String() {
+				t.Errorf("vigil conns on %s: connection %d from %s listed %+v (%v), want ESTABLISHED to %s", l.who, i, client, cn, ok, real)
+			}
+		}
+	}
+	if len(backup) != 0 {
+		t.Errorf("the backup lists %d flows it never forwarded: %v", len(backup), backup)
+	}
 
 	servers := map[string]int{}
 	var worst time.Duration
