@@ -66,8 +66,13 @@ type bgpRun struct {
 	// gate carries out the neighbors' disables and enables in order, off
 	// the loop: each is a round trip to vigil-bgp (and gobgp's own
 	// queue), and the loop sends VRRP adverts (nil in the fake-host lab,
-	// which runs the daemon's slow work inline too: at once).
+	// which runs the daemon's slow work inline too: at once). A reload's
+	// new neighbors go the same way, in order with them.
 	gate *slowWork
+	// neighbors are the speaker's neighbors as the loop last asked for
+	// them: a reload compares with these, not with what the worker has
+	// carried out so far.
+	neighbors []speaker.Neighbor
 }
 
 // startBGP starts a speaker per bgp_instance; none without one.
@@ -117,7 +122,8 @@ func (d *Daemon) defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 }
 
 func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
-	sp := d.host.newSpeaker(d.speakerConfig(bi), d.log)
+	sc := d.speakerConfig(bi)
+	sp := d.host.newSpeaker(sc, d.log)
 	// The speakers outlive the loop's context: at shutdown they withdraw
 	// first and stop last (drainBGP).
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,7 +131,8 @@ func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
 		cancel()
 		return fmt.Errorf("%s: %w", bi.Pos, err)
 	}
-	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{}}
+	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{},
+		neighbors: sc.Neighbors}
 	if d.work != nil {
 		r.gate = newSlowWork()
 	}
@@ -387,17 +394,31 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 			r.stop()
 			delete(d.bgp.runs, bi.Name)
 		default:
-			if !slices.Equal(r.sp.Config().Neighbors, nc.Neighbors) {
+			if !slices.Equal(r.neighbors, nc.Neighbors) {
 				changes = append(changes, "bgp_instance "+bi.Name+" neighbors changed")
-				r.gate.wait() // a queued disable must not reach a replaced neighbor
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				if err := r.sp.SetNeighbors(ctx, nc.Neighbors); err != nil {
-					errs = append(errs, err.Error())
-				}
-				cancel()
+				// A neighbor replaced or removed starts afresh (enabled);
+				// one unchanged keeps its state in the speaker, and its
+				// hold-down here: disabling it again would be a second
+				// DisablePeer, which flips gobgp's AdminDown flag.
 				for a := range r.disabled {
-					delete(r.disabled, a) // replaced neighbors start enabled
+					if !sameNeighbor(r.neighbors, nc.Neighbors, a) {
+						delete(r.disabled, a)
+					}
 				}
+				r.neighbors = nc.Neighbors
+				// On the worker, after the disables and enables queued
+				// before it (none reaches a replaced neighbor) and before
+				// gateAll's below: a round trip to vigil-bgp (up to 5 s)
+				// that the loop, sending VRRP adverts, must not wait for.
+				// An error is logged; the reload's answer is given already.
+				sp, name, ns, log := r.sp, bi.Name, nc.Neighbors, d.log
+				r.gate.do(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					if err := sp.SetNeighbors(ctx, ns); err != nil {
+						log.Error("bgp reload: neighbors not applied", "bgp_instance", name, "err", err)
+					}
+				})
 			}
 			r.cfg = bi
 			d.gateAll(d.host.now(), r)
@@ -409,6 +430,14 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 	}
 	d.bgp.cfgGen++
 	return changes, errs
+}
+
+// sameNeighbor reports whether neighbor a is in both lists with the same
+// settings: a reload leaves it as it is.
+func sameNeighbor(old, new []speaker.Neighbor, a netip.Addr) bool {
+	i := slices.IndexFunc(old, func(n speaker.Neighbor) bool { return n.Addr == a })
+	j := slices.IndexFunc(new, func(n speaker.Neighbor) bool { return n.Addr == a })
+	return i >= 0 && j >= 0 && old[i] == new[j]
 }
 
 // pushBGP decides what to announce and hands each speaker its routes.

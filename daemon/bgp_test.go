@@ -9,6 +9,7 @@ import (
 	"vigil/bfd"
 	"vigil/bfd/link"
 	"vigil/bfd/wire"
+	"vigil/control"
 )
 
 const holddownConf = `
@@ -179,6 +180,63 @@ func TestBGPHolddown(t *testing.T) {
 // TestBGPGateOffTheLoop: disabling and enabling a BFD-guarded neighbor is
 // a round trip to vigil-bgp; the loop hands it to the run's own worker
 // and goes on (it sends VRRP adverts), and the worker keeps the order.
+// TestBGPReloadOffTheLoop: a reload that changes a bgp_instance's
+// neighbors hands them to the speaker on the instance's worker, after the
+// disables queued before it and before the gating of the new neighbors,
+// and does not wait for it: vigil-bgp stuck does not stop the reload, nor
+// the loop and its VRRP adverts.
+func TestBGPReloadOffTheLoop(t *testing.T) {
+	l := newLab(t, holddownConf)
+	r := l.d.bgp.runs["EDGE"]
+	r.gate = newSlowWork() // the lab runs slow work inline; this run has a worker, as in Run
+	t.Cleanup(r.gate.close)
+	l.h.bfd.mu.Lock()
+	l.h.bfd.up["R"] = true
+	l.h.bfd.mu.Unlock()
+	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true, Transition: bfd.Transition{To: wire.Up}}) // the first Up: at once
+	r.gate.wait()
+	release := make(chan struct{})
+	l.h.mu.Lock()
+	l.h.hold = func(op string) {
+		if strings.HasPrefix(op, "bgp EDGE ") && !strings.HasPrefix(op, "bgp EDGE set") {
+			<-release // vigil-bgp (or gobgp) stuck
+		}
+	}
+	l.h.mu.Unlock()
+	from := l.h.mark()
+	l.h.bfd.mu.Lock()
+	l.h.bfd.up["R"] = false // what the BFD process says at the reload
+	l.h.bfd.mu.Unlock()
+	// BFD goes down (disables queued), then a reload drops a neighbor.
+	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: false, Transition: bfd.Transition{From: wire.Up, To: wire.Down}})
+	l.rewrite(strings.Replace(holddownConf, "neighbor 198.51.100.253 {\n    remote_as 65000\n    bfd_instance R\n    bfd_holddown 0\n  }", "", 1))
+	done := make(chan control.ReloadResult, 1)
+	go func() { done <- l.d.reload(l.now) }()
+	select {
+	case res := <-done:
+		if !res.OK || !slices.Contains(res.Changes, "bgp_instance EDGE neighbors changed") {
+			t.Errorf("reload: %+v", res)
+		}
+	case <-time.After(5 * time.Second):
+		close(release) // for the worker to finish at the cleanup
+		t.Fatal("the reload waited for the speaker")
+	}
+	close(release)
+	r.gate.wait()
+	var ops []string
+	for _, op := range l.h.took(from) {
+		if strings.HasPrefix(op, "bgp EDGE ") && !strings.HasPrefix(op, "bgp EDGE set") {
+			ops = append(ops, op)
+		}
+	}
+	// The disables first, then the neighbors; the one left is down with
+	// BFD and stays so (gateAll after the reload changes nothing).
+	want := []string{damped + "false", undamped + "false", "bgp EDGE neighbors [198.51.100.254]"}
+	if !slices.Equal(ops, want) {
+		t.Errorf("the worker ran\n\t%s\nwant\n\t%s", strings.Join(ops, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
+
 func TestBGPGateOffTheLoop(t *testing.T) {
 	l := newLab(t, holddownConf)
 	r := l.d.bgp.runs["EDGE"]

@@ -598,7 +598,14 @@ func (s *fakeSpeaker) Set(routes []bgp.Route) {
 	}
 	s.h.do("bgp %s set %v", s.cfg.Name, ps)
 }
-func (s *fakeSpeaker) SetNeighbors(context.Context, []speaker.Neighbor) error { return nil }
+func (s *fakeSpeaker) SetNeighbors(_ context.Context, ns []speaker.Neighbor) error {
+	var as []string
+	for _, n := range ns {
+		as = append(as, n.Addr.String())
+	}
+	s.h.do("bgp %s neighbors %v", s.cfg.Name, as)
+	return nil
+}
 func (s *fakeSpeaker) SetEnabled(_ context.Context, a netip.Addr, enabled bool, _ string) error {
 	s.h.do("bgp %s neighbor %v enabled %v", s.cfg.Name, a, enabled)
 	return nil

@@ -154,15 +154,21 @@ func (s *Speaker) markIdle(lastErr string) {
 	s.sessions = out
 }
 
-// Config returns the configuration the speaker runs.
-func (s *Speaker) Config() Config { return s.cfg }
+// Config returns the configuration the speaker runs. Any goroutine:
+// SetNeighbors replaces the neighbors (a reload, on the daemon's BGP
+// worker) while the daemon's loop reads the rest and a respawn reads all.
+func (s *Speaker) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg // SetNeighbors replaces the slice, never edits it
+}
 
 // Start starts the helper and its sessions. The speaker runs until ctx
 // ends or Stop; Run hands it the routes.
 func (s *Speaker) Start(ctx context.Context) error {
 	h, err := s.spawn()
 	if err != nil {
-		return fmt.Errorf("bgp_instance %s: %w", s.cfg.Name, err)
+		return fmt.Errorf("bgp_instance %s: %w", s.Config().Name, err)
 	}
 	s.mu.Lock()
 	s.ctx = ctx
@@ -211,7 +217,7 @@ func (s *Speaker) spawn() (*childproc.Child, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := h.Call(ctx, opStart, startBody{Config: s.cfg, Debug: s.log.Enabled(ctx, slog.LevelDebug)}, nil); err != nil {
+	if err := h.Call(ctx, opStart, startBody{Config: s.Config(), Debug: s.log.Enabled(ctx, slog.LevelDebug)}, nil); err != nil {
 		h.Kill()
 		return nil, err
 	}
@@ -336,9 +342,18 @@ func (s *Speaker) current() (*childproc.Child, error) {
 // neighbor whose settings changed is replaced.
 func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 	s.mu.Lock()
+	old := map[netip.Addr]Neighbor{}
+	for _, n := range s.cfg.Neighbors {
+		old[n.Addr] = n
+	}
 	s.cfg.Neighbors = slices.Clone(ns)
-	for a := range s.disabled {
-		delete(s.disabled, a) // replaced neighbors start enabled
+	for _, n := range ns {
+		if o, ok := old[n.Addr]; ok && o == n {
+			delete(old, n.Addr) // unchanged: it keeps its state
+		}
+	}
+	for a := range old {
+		delete(s.disabled, a) // replaced or removed: a new neighbor starts enabled
 	}
 	s.mu.Unlock()
 	h, err := s.current()
