@@ -712,6 +712,30 @@ func TestBGPActiveActiveFRR(t *testing.T) {
 		}
 		reload(orig)
 		x.waitNexthops(10*time.Second, 1, 2, 3)
+
+		// A reload that changes the neighbor (its hold time) replaces it
+		// in vigil-bgp, off the VRRP loop: the session comes back to
+		// Established with the new hold time and the route with it.
+		if !strings.Contains(orig, "    hold_time 3\n") {
+			t.Fatalf("dir1's configuration has no hold_time 3 to change:\n%s", orig)
+		}
+		before := bgpOf(t, n).Sessions[0].Since
+		ok, errs, _ := n.reload(t, strings.Replace(orig, "    hold_time 3\n", "    hold_time 9\n", 1), "dir1 to reload a changed neighbor", 10*time.Second)
+		if !ok || len(errs) > 0 {
+			t.Fatalf("reload with a changed neighbor: ok %v, errors %v", ok, errs)
+		}
+		var since time.Time
+		waitFor(t, 20*time.Second, "dir1's replaced session to be Established again", func() bool {
+			b := bgpOf(t, n)
+			if len(b.Sessions) != 1 || b.Sessions[0].State != "Established" {
+				return false
+			}
+			since = b.Sessions[0].Since
+			return since.After(before) && len(x.nexthops(bgpVIP)) == 3
+		})
+		t.Logf("neighbor replaced by a reload: Established again since %v, route at the router from all three", since.Format(time.TimeOnly))
+		reload(orig)
+		x.waitNexthops(20*time.Second, 1, 2, 3)
 	})
 
 	t.Run("sigterm drains", func(t *testing.T) {
