@@ -177,24 +177,13 @@ func TestBGPHolddown(t *testing.T) {
 	wantBack("after the flap following the AdminDown", 2*time.Second)
 }
 
-// TestBGPGateOffTheLoop: disabling and enabling a BFD-guarded neighbor is
-// a round trip to vigil-bgp; the loop hands it to the run's own worker
-// and goes on (it sends VRRP adverts), and the worker keeps the order.
 // TestBGPReloadOffTheLoop: a reload that changes a bgp_instance's
 // neighbors hands them to the speaker on the instance's worker, after the
 // disables queued before it and before the gating of the new neighbors,
 // and does not wait for it: vigil-bgp stuck does not stop the reload, nor
 // the loop and its VRRP adverts.
 func TestBGPReloadOffTheLoop(t *testing.T) {
-	l := newLab(t, holddownConf)
-	r := l.d.bgp.runs["EDGE"]
-	r.gate = newSlowWork() // the lab runs slow work inline; this run has a worker, as in Run
-	t.Cleanup(r.gate.close)
-	l.h.bfd.mu.Lock()
-	l.h.bfd.up["R"] = true
-	l.h.bfd.mu.Unlock()
-	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true, Transition: bfd.Transition{To: wire.Up}}) // the first Up: at once
-	r.gate.wait()
+	l, r := workerLab(t)
 	release := make(chan struct{})
 	l.h.mu.Lock()
 	l.h.hold = func(op string) {
@@ -237,16 +226,27 @@ func TestBGPReloadOffTheLoop(t *testing.T) {
 	}
 }
 
-func TestBGPGateOffTheLoop(t *testing.T) {
+// workerLab is a lab of holddownConf whose bgp_instance has a worker, as
+// in Run (the lab runs slow work inline), with BFD session R Up and the
+// worker idle.
+func workerLab(t *testing.T) (*lab, *bgpRun) {
 	l := newLab(t, holddownConf)
 	r := l.d.bgp.runs["EDGE"]
-	r.gate = newSlowWork() // the lab runs slow work inline; this run has a worker, as in Run
+	r.gate = newSlowWork()
 	t.Cleanup(r.gate.close)
 	l.h.bfd.mu.Lock()
 	l.h.bfd.up["R"] = true
 	l.h.bfd.mu.Unlock()
 	l.d.bfdChanged(l.now, link.Event{Session: "R", Up: true, Transition: bfd.Transition{To: wire.Up}}) // the first Up: at once
 	r.gate.wait()
+	return l, r
+}
+
+// TestBGPGateOffTheLoop: disabling and enabling a BFD-guarded neighbor is
+// a round trip to vigil-bgp; the loop hands it to the run's own worker
+// and goes on (it sends VRRP adverts), and the worker keeps the order.
+func TestBGPGateOffTheLoop(t *testing.T) {
+	l, r := workerLab(t)
 	release := make(chan struct{})
 	held := make(chan struct{}, 8)
 	l.h.mu.Lock()
