@@ -41,9 +41,13 @@
 //     that switches do not relearn the client's MAC on our port) and the
 //     destination MAC (to the real server's) and "fwd"s the frame back out
 //     of the same device. No conntrack exists at ingress, so the backend of
-//     every packet comes from a Maglev table indexed by a jhash of the flow:
-//     with a fixed seed, two directors with the same table pick the same
-//     real server and a failover breaks no connection.
+//     a flow's first packet comes from a Maglev table indexed by a jhash of
+//     the flow: with a fixed seed, two directors with the same table pick
+//     the same real server and a failover breaks no connection. Each
+//     director then remembers the flows it forwards in a dynamic map (flow
+//     to MAC, for lvs_timeouts; drFlows), so that a change of the table
+//     does not move them, as IPVS keeps its connections; `vigil conns`
+//     lists them (drConns).
 //   - TUN is rejected by lb before it reaches here.
 //
 // lb_algo (lvs_sched), as lb turns it into lb.Selection:
@@ -75,12 +79,14 @@
 // Weight 0 (inhibit_on_failure, lb.Service.Draining): NAT and FNAT flows
 // already established keep their conntrack NAT binding, so removing the
 // real server from the maps stops new flows only. DR has no conntrack:
-// vigil keeps the Maglev slots a draining real server owned in the
-// previous Apply in a second map that non-SYN TCP packets use, and pins
-// (dynamic set, client address and port) the new flows that hash to those
-// slots after draining began, so that their later packets follow the new
-// table. UDP over DR cannot tell old flows from new ones and follows the
-// new table at once.
+// the flows a director remembers keep going to a draining real server;
+// for those it does not remember, vigil keeps the Maglev slots a draining
+// real server owned in the previous Apply in a second map that non-SYN
+// TCP packets use, and pins (dynamic set, client address and port) the new
+// flows that hash to those slots after draining began, so that their later
+// packets follow the new table. UDP over DR that the director does not
+// remember cannot tell old flows from new ones and follows the new table
+// at once.
 //
 // A service with no Backends rejects new flows (TCP reset, ICMP port
 // unreachable) with NAT and FNAT and drops them with DR, rather than let
