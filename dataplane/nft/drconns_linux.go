@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"time"
 
 	"sigs.k8s.io/knftables"
@@ -43,7 +42,7 @@ func (d *Dataplane) drConns(ctx context.Context, services []lb.Service) ([]Conn,
 			return nil, fmt.Errorf("nft: list map netdev %s %s: %w", TableName, name, err)
 		}
 		real := map[lb.MAC]netip.Addr{}
-		for _, b := range slices.Concat(s.Backends, s.Draining) {
+		for _, b := range counted(s) { // the real servers the rules follow a memory to
 			if _, dup := real[b.MAC]; !dup && !b.MAC.IsZero() {
 				real[b.MAC] = b.Addr
 			}

@@ -306,7 +306,7 @@ func renderNAT(rs *ruleset, s *lb.Service) error {
 		for i, b := range s.Backends {
 			k := keyName(b.AddrPort())
 			aff, rc := s.ID+"_aff_"+k, s.ID+"_rs_"+k
-			t.addSet(&set{name: aff, typeOf: f + " saddr", flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: s.Persistence, size: dynSetSize})
+			t.addSet(&set{name: aff, typeOf: f + " saddr", flags: dynamicTimeout, timeout: s.Persistence, size: dynSetSize})
 			c.add(f+" saddr"+mask(s), "@"+aff, "goto", rc)
 			t.chain(rc).add("update @"+aff+" { "+f+" saddr"+mask(s)+" }", l4, "dnat", f, "to", target(b))
 			for _, key := range owned[i] {
@@ -535,38 +535,49 @@ func drFlows(t *table, c *chain, s *lb.Service, in, fwd string) (remember []stri
 	}
 	key := drFlowKey(s)
 	flows := t.addSet(&set{name: s.ID + "_flows", isMap: true, typeOf: key + " : ether daddr",
-		flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: s.FlowTimeout, size: drFlowsSize})
+		flags: dynamicTimeout, timeout: s.FlowTimeout, size: drFlowsSize})
+	// op is the statement that does verb (update, add, delete) to the
+	// packet's flow in the map, with the packet's real server, for timeout
+	// (0: the map's). nft needs the value in a map's delete too, and
+	// ignores it.
+	op := func(verb string, timeout time.Duration) string {
+		expiry := ""
+		if timeout > 0 {
+			expiry = fmt.Sprintf(" timeout %ds", max(int64(timeout/time.Second), 1))
+		}
+		return verb + " @" + flows.name + " { " + key + expiry + " : ether daddr }"
+	}
 	// in, the statistics lookup, is also what keeps a remembered flow
 	// from a real server no longer in the service (neither a backend nor
 	// draining): its set holds exactly those (drCounters), and a lookup
 	// that misses ends the rule.
 	known := "ether daddr set " + key + " map @" + flows.name + " " + in
-	refresh := "update @" + flows.name + " { " + key + " : ether daddr }"
 	if s.Proto == lb.TCP {
 		const notSYN = "tcp flags & (syn | ack) != syn"
 		if s.FlowFinTimeout > 0 {
-			closing := fmt.Sprintf("update @%s { %s timeout %ds : ether daddr }", flows.name, key, max(int64(s.FlowFinTimeout/time.Second), 1))
-			c.add(notSYN, "tcp flags & (fin | rst) != 0", known, closing, fwd)
+			c.add(notSYN, "tcp flags & (fin | rst) != 0", known, op("update", s.FlowFinTimeout), fwd)
 		}
-		c.add(notSYN, known, refresh, fwd)
+		c.add(notSYN, known, op("update", 0), fwd)
 	} else {
-		c.add(known, refresh, fwd)
+		c.add(known, op("update", 0), fwd)
 	}
-	// nft needs the value in a map's delete, and ignores it.
-	c.add("delete @" + flows.name + " { " + key + " : ether daddr }")
-	add := "add @" + flows.name + " { " + key + " : ether daddr }"
+	c.add(op("delete", 0))
 	if s.Proto != lb.TCP {
-		return []string{add}
+		return []string{op("add", 0)}
 	}
 	return []string{
-		fmt.Sprintf("tcp flags & (syn | ack) == syn add @%s { %s timeout %ds : ether daddr }", flows.name, key, max(int64(min(synTimeout, s.FlowTimeout)/time.Second), 1)),
-		"tcp flags & (syn | ack) != syn " + add,
+		"tcp flags & (syn | ack) == syn " + op("add", min(synTimeout, s.FlowTimeout)),
+		"tcp flags & (syn | ack) != syn " + op("add", 0),
 	}
 }
 
 // synTimeout is how long a DR director remembers a flow it has seen only
 // the SYN of: IPVS's SYN_RECV timeout.
 const synTimeout = 60 * time.Second
+
+// dynamicTimeout are the flags of the sets the packet path fills, whose
+// elements expire: persistence, DR's pins and its memory of flows.
+var dynamicTimeout = []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}
 
 // drFlowsSize is the capacity of a DR service's map of remembered flows;
 // a variable so that a test can fill it.
@@ -671,7 +682,7 @@ func renderDR(out rendered, s *lb.Service, e env) error {
 			}
 			pin := s.ID + "_pin"
 			flow := f + " saddr . th sport"
-			t.addSet(&set{name: pin, typeOf: flow, flags: []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag}, timeout: pinTimeout, size: dynSetSize})
+			t.addSet(&set{name: pin, typeOf: flow, flags: dynamicTimeout, timeout: pinTimeout, size: dynSetSize})
 			// A new flow on a draining slot belongs to the new table:
 			// pin it, and keep the pin fresh while the flow lasts.
 			c.add("tcp flags & (syn | ack) == syn", sel, "@"+ds.name, "update @"+pin, "{ "+flow+" }")
