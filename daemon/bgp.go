@@ -69,10 +69,6 @@ type bgpRun struct {
 	// which runs the daemon's slow work inline too: at once). A reload's
 	// new neighbors go the same way, in order with them.
 	gate *slowWork
-	// neighbors are the speaker's neighbors as the loop last asked for
-	// them: a reload compares with these, not with what the worker has
-	// carried out so far.
-	neighbors []speaker.Neighbor
 }
 
 // startBGP starts a speaker per bgp_instance; none without one.
@@ -91,14 +87,20 @@ func (d *Daemon) startBGP(cfg *config.Config) error {
 }
 
 func (d *Daemon) speakerConfig(bi *config.BGPInstance) speaker.Config {
-	sc := speaker.Config{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: bi.RouterID}
-	for _, n := range bi.Neighbors {
-		sc.Neighbors = append(sc.Neighbors, speaker.Neighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, HoldTime: n.HoldTime, Password: n.Password, Port: n.Port})
-	}
+	sc := speaker.Config{Name: bi.Name, LocalAS: bi.LocalAS, RouterID: bi.RouterID, Neighbors: speakerNeighbors(bi)}
 	if !sc.RouterID.IsValid() {
 		sc.RouterID = d.defaultRouterID(sc.Neighbors)
 	}
 	return sc
+}
+
+// speakerNeighbors are bi's neighbors as the speaker takes them.
+func speakerNeighbors(bi *config.BGPInstance) []speaker.Neighbor {
+	var out []speaker.Neighbor
+	for _, n := range bi.Neighbors {
+		out = append(out, speaker.Neighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, HoldTime: n.HoldTime, Password: n.Password, Port: n.Port})
+	}
+	return out
 }
 
 // defaultRouterID is the IPv4 source address towards the first IPv4
@@ -122,8 +124,7 @@ func (d *Daemon) defaultRouterID(ns []speaker.Neighbor) netip.Addr {
 }
 
 func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
-	sc := d.speakerConfig(bi)
-	sp := d.host.newSpeaker(sc, d.log)
+	sp := d.host.newSpeaker(d.speakerConfig(bi), d.log)
 	// The speakers outlive the loop's context: at shutdown they withdraw
 	// first and stop last (drainBGP).
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,8 +132,7 @@ func (d *Daemon) startSpeaker(bi *config.BGPInstance) error {
 		cancel()
 		return fmt.Errorf("%s: %w", bi.Pos, err)
 	}
-	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{},
-		neighbors: sc.Neighbors}
+	r := &bgpRun{cfg: bi, sp: sp, cancel: cancel, done: make(chan struct{}), disabled: map[netip.Addr]string{}, holds: map[netip.Addr]*bgp.Holddown{}}
 	if d.work != nil {
 		r.gate = newSlowWork()
 	}
@@ -394,18 +394,19 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 			r.stop()
 			delete(d.bgp.runs, bi.Name)
 		default:
-			if !slices.Equal(r.neighbors, nc.Neighbors) {
+			// r.cfg is what the loop last asked the speaker for, whatever
+			// its worker has carried out so far.
+			if old := speakerNeighbors(r.cfg); !slices.Equal(old, nc.Neighbors) {
 				changes = append(changes, "bgp_instance "+bi.Name+" neighbors changed")
 				// A neighbor replaced or removed starts afresh (enabled);
 				// one unchanged keeps its state in the speaker, and its
 				// hold-down here: disabling it again would be a second
 				// DisablePeer, which flips gobgp's AdminDown flag.
 				for a := range r.disabled {
-					if !sameNeighbor(r.neighbors, nc.Neighbors, a) {
+					if !speaker.Unchanged(old, nc.Neighbors, a) {
 						delete(r.disabled, a)
 					}
 				}
-				r.neighbors = nc.Neighbors
 				// On the worker, after the disables and enables queued
 				// before it (none reaches a replaced neighbor) and before
 				// gateAll's below: a round trip to vigil-bgp (up to 5 s)
@@ -430,14 +431,6 @@ func (d *Daemon) reloadBGP(cfg *config.Config) (changes, errs []string) {
 	}
 	d.bgp.cfgGen++
 	return changes, errs
-}
-
-// sameNeighbor reports whether neighbor a is in both lists with the same
-// settings: a reload leaves it as it is.
-func sameNeighbor(old, new []speaker.Neighbor, a netip.Addr) bool {
-	i := slices.IndexFunc(old, func(n speaker.Neighbor) bool { return n.Addr == a })
-	j := slices.IndexFunc(new, func(n speaker.Neighbor) bool { return n.Addr == a })
-	return i >= 0 && j >= 0 && old[i] == new[j]
 }
 
 // pushBGP decides what to announce and hands each speaker its routes.

@@ -50,6 +50,15 @@ type Neighbor struct {
 	Port     uint16
 }
 
+// Unchanged reports whether neighbor a is in old and in new with the same
+// settings: SetNeighbors leaves it, and its session, as they are. Any
+// other neighbor of new is a new one (it starts enabled).
+func Unchanged(old, new []Neighbor, a netip.Addr) bool {
+	i := slices.IndexFunc(old, func(n Neighbor) bool { return n.Addr == a })
+	j := slices.IndexFunc(new, func(n Neighbor) bool { return n.Addr == a })
+	return i >= 0 && j >= 0 && old[i] == new[j]
+}
+
 // Config is one bgp_instance.
 type Config struct {
 	Name      string
@@ -342,19 +351,12 @@ func (s *Speaker) current() (*childproc.Child, error) {
 // neighbor whose settings changed is replaced.
 func (s *Speaker) SetNeighbors(ctx context.Context, ns []Neighbor) error {
 	s.mu.Lock()
-	old := map[netip.Addr]Neighbor{}
-	for _, n := range s.cfg.Neighbors {
-		old[n.Addr] = n
-	}
-	s.cfg.Neighbors = slices.Clone(ns)
-	for _, n := range ns {
-		if o, ok := old[n.Addr]; ok && o == n {
-			delete(old, n.Addr) // unchanged: it keeps its state
+	for a := range s.disabled {
+		if !Unchanged(s.cfg.Neighbors, ns, a) {
+			delete(s.disabled, a) // replaced or removed: a new neighbor starts enabled
 		}
 	}
-	for a := range old {
-		delete(s.disabled, a) // replaced or removed: a new neighbor starts enabled
-	}
+	s.cfg.Neighbors = slices.Clone(ns)
 	s.mu.Unlock()
 	h, err := s.current()
 	if err != nil {

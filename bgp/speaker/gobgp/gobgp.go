@@ -110,10 +110,10 @@ func (s *Engine) SetNeighbors(ctx context.Context, ns []speaker.Neighbor) error 
 	keep := map[netip.Addr]bool{}
 	for _, n := range ns {
 		keep[n.Addr] = true
-		o, had := old[n.Addr]
-		if had && o == n {
+		if speaker.Unchanged(s.cfg.Neighbors, ns, n.Addr) {
 			continue
 		}
+		_, had := old[n.Addr]
 		if had {
 			if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: n.Addr.String()}); err != nil {
 				errs = append(errs, err)
