@@ -16,7 +16,9 @@
 # on a locked thread blocked in epoll_pwait (measured, not taken);
 # `uring-N` (bench/wakefloor/uring):
 # adverts queued N at a time in the kernel through io_uring, the design
-# measured and not taken (docs/benchmarks.md). VIGIL_CONC_PIN=CPU pins every
+# measured and not taken (docs/benchmarks.md); `raw-thread`
+# (bench/wakefloor/rawthread): vigil's advert thread alone (internal/beat),
+# and `raw-thread-hdr` the same writing its IPv4 header itself. VIGIL_CONC_PIN=CPU pins every
 # thread of every process to CPU (taskset) once started. The windows
 # start VIGIL_CONC_SETTLE seconds (default 30) after the starts: a vigil's
 # first seconds carry its start's one-off work (the forced collection,
@@ -67,7 +69,7 @@ http) check='HTTP_GET {
 esac
 if [ -n "$check" ]; then
 	for impl in "${IMPLS[@]}"; do
-		case $impl in floor-* | uring-*)
+		case $impl in floor-* | uring-* | raw-thread*)
 			echo "VIGIL_CONC_MODE=$mode runs vigil binaries and keepalived, not $impl" >&2
 			exit 2
 			;;
@@ -104,6 +106,15 @@ for k in "${!IMPLS[@]}"; do
 	uring-*)
 		[ -x "$dir/uring" ] || (cd "$root" && go build -o "$dir/uring" ./bench/wakefloor/uring)
 		ip netns exec "$n0" "$dir/uring" "fc${k}0" "${impl#uring-}" >"$dir/log$k" 2>&1 &
+		pids[$k]=$!
+		echo "${pids[$k]}" >"$dir/m$k.pid"
+		continue
+		;;
+	raw-thread | raw-thread-hdr)
+		[ -x "$dir/rawthread" ] || (cd "$root" && go build -o "$dir/rawthread" ./bench/wakefloor/rawthread)
+		rt=()
+		[ "$impl" = raw-thread-hdr ] && rt=(hdr)
+		ip netns exec "$n0" "$dir/rawthread" "fc${k}0" "${rt[@]}" >"$dir/log$k" 2>&1 &
 		pids[$k]=$!
 		echo "${pids[$k]}" >"$dir/m$k.pid"
 		continue
