@@ -158,6 +158,8 @@ type rareFields struct {
 	takeover string
 	// bursts are MASTER's delayed GARP bursts.
 	bursts []burst
+	// pace is MASTER's Adver_Timer while the caller runs it (Pace).
+	pace pacing
 }
 
 // more is i.rare, made if there is none.
@@ -170,7 +172,7 @@ func (i *Instance) more() *rareFields {
 
 // tidyRare lets i.rare go once it holds nothing.
 func (i *Instance) tidyRare() {
-	if r := i.rare; r != nil && r.trackWhy == "" && r.takeover == "" && len(r.bursts) == 0 {
+	if r := i.rare; r != nil && r.trackWhy == "" && r.takeover == "" && len(r.bursts) == 0 && !r.pace.on {
 		i.rare = nil
 	}
 }
@@ -381,6 +383,7 @@ func (i *Instance) Reload(cfg Config, now time.Time) error {
 			i.refreshAt = i.after(cfg.GARP.MasterRefresh)
 		}
 	}
+	i.checkPace()
 	return nil
 }
 
@@ -433,12 +436,14 @@ func (i *Instance) Step(now time.Time, ev Event) error {
 		// the heap (one allocation per advert).
 		return fmt.Errorf("vrrp %s: unknown event", i.cfg.Name)
 	}
+	i.checkPace()
 	return err
 }
 
 // Advance runs the timers due by now.
 func (i *Instance) Advance(now time.Time) {
 	i.advance(now)
+	i.checkPace()
 }
 
 // Ready returns what to do and forgets it. Its Adverts, and their Data,
@@ -529,12 +534,16 @@ func (i *Instance) Status() Status {
 		MasterDownInterval:  i.downInterval(),
 		MasterDownAt:        i.timeOf(i.downAt),
 		NextAdvertAt:        i.timeOf(i.advertAt),
+		Paced:               i.Pacing(),
 		PreemptAt:           i.timeOf(i.preemptAt),
 		Counters: Counters{
 			Received: i.counters.Received, Sent: i.counters.Sent,
 			PriorityZeroRcvd: i.counters.PriorityZeroRcvd, PriorityZeroSent: i.counters.PriorityZeroSent,
 			BecameMaster: i.counters.BecameMaster, ReleasedMaster: i.counters.ReleasedMaster,
 		},
+	}
+	if s.Paced {
+		s.NextAdvertAt = i.timeOf(i.paceTick(i.now))
 	}
 	if i.drops != nil {
 		s.Counters.Dropped = *i.drops

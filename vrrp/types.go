@@ -278,5 +278,8 @@ type Status struct {
 	MasterDownAt time.Time
 	NextAdvertAt time.Time
 	PreemptAt    time.Time
-	Counters     Counters
+	// Paced: the caller sends the periodic adverts (Instance.Pace), and
+	// Counters.Sent leaves them out.
+	Paced    bool
+	Counters Counters
 }
