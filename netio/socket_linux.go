@@ -72,6 +72,9 @@ type Socket struct {
 	ownID   uint16
 	ownSent uint64 // adverts sent with vigil's header (tests)
 
+	// beatFd is the socket the beats send on (Beat), -1 until the first.
+	beatFd int
+
 	counters
 }
 
@@ -115,7 +118,7 @@ func OpenSocket(ifname string, fam inet.Family, opts Options) (*Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netio: open %s for %v: %w", ifname, fam, err)
 	}
-	s := &Socket{fd: fd, fam: fam, ifi: *ifi, own: -1}
+	s := &Socket{fd: fd, fam: fam, ifi: *ifi, own: -1, beatFd: -1}
 	if err := s.setup(ifname, opts); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("netio: open %s for %v: %w", ifname, fam, err)
@@ -553,6 +556,10 @@ func (s *Socket) Close() error {
 	if s.own >= 0 {
 		unix.Close(s.own)
 		s.own = -1
+	}
+	if s.beatFd >= 0 {
+		unix.Close(s.beatFd) // the caller stopped its beats first
+		s.beatFd = -1
 	}
 	return err
 }
