@@ -195,15 +195,19 @@ type BGPRoute struct {
 
 // InstanceStatus is one vrrp_instance.
 type InstanceStatus struct {
-	Name           string    `json:"name"`
-	Interface      string    `json:"interface"`
-	VRID           int       `json:"vrid"`
-	Version        int       `json:"version"`
-	Family         string    `json:"family"` // "ipv4" or "ipv6"
-	State          string    `json:"state"`
-	Priority       int       `json:"priority"` // effective
-	BasePriority   int       `json:"base_priority"`
-	AdvertInterval Duration  `json:"advert_interval"`
+	Name           string   `json:"name"`
+	Interface      string   `json:"interface"`
+	VRID           int      `json:"vrid"`
+	Version        int      `json:"version"`
+	Family         string   `json:"family"` // "ipv4" or "ipv6"
+	State          string   `json:"state"`
+	Priority       int      `json:"priority"` // effective
+	BasePriority   int      `json:"base_priority"`
+	AdvertInterval Duration `json:"advert_interval"`
+	// AdvertThread: a thread outside the Go runtime sends the master's
+	// steady-state adverts (vigil's internal/beat; the counters include
+	// them).
+	AdvertThread   bool      `json:"advert_thread,omitempty"`
 	MasterAddr     string    `json:"master_addr,omitempty"`
 	MasterPriority int       `json:"master_priority,omitempty"`
 	VIPs           []string  `json:"vips"`

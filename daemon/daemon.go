@@ -74,6 +74,9 @@ type Options struct {
 	// track_bfd and BFD_CHECK would follow sessions that never come up):
 	// such a configuration is refused, at start and at reload.
 	NoBFD bool
+	// NoAdvertThread keeps every advert on the loop: no master's
+	// steady-state adverts go to a sender thread (daemon/beat.go).
+	NoAdvertThread bool
 	// DontRespawn is keepalived -R (--dont-respawn): a BFD process that
 	// dies is not started again, and the daemon stops as on SIGTERM, as
 	// keepalived stops when a child it must not respawn exits.
@@ -143,6 +146,7 @@ type Daemon struct {
 	bfd      bfdState     // BFD sessions (daemon/bfd.go)
 	bgp      *bgpState    // nil without a bgp_instance
 	sync     syncState    // lvs_sync_daemon (daemon/ctsync.go)
+	beats    beats        // masters whose adverts a thread sends (daemon/beat.go)
 	// traffic caches the load balancer's counters; it is not the loop's.
 	traffic trafficCache
 }
@@ -289,6 +293,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	d.prepare(cfg, specs)
+	d.beats.off = d.opts.NoAdvertThread
 	d.work = newSlowWork()
 	defer d.work.close()
 	if d.poll, err = newPoller(d.host.newWait); err != nil {
@@ -522,6 +527,7 @@ func (d *Daemon) startEngines(ctx context.Context, now time.Time, bs []built) er
 // load balancer's desired state and the BGP routes.
 func (d *Daemon) turn() {
 	d.flush()
+	d.beatTurn(d.now())
 	d.pushDesired()
 	d.pushBGP()
 }
@@ -1010,6 +1016,8 @@ func (d *Daemon) detach(in *instance) {
 	if s == nil {
 		return
 	}
+	d.stopBeat(in) // its thread sends on the socket
+
 	s.byVRID[in.e.Config().VRID] = nil
 	s.n--
 	in.sock = nil
@@ -1094,6 +1102,9 @@ func (d *Daemon) deadline() (t, detect time.Time) {
 	}
 	if d.bgp != nil && !d.bgp.bfdRelease.IsZero() && (t.IsZero() || d.bgp.bfdRelease.Before(t)) {
 		t = d.bgp.bfdRelease // a BGP session held down by bfd_holddown
+	}
+	if len(d.beats.runs) > 0 && (t.IsZero() || d.beats.renewAt.Before(t)) {
+		t = d.beats.renewAt // the advert threads' leases (daemon/beat.go)
 	}
 	for _, in := range d.insts {
 		n := in.e.Next()
@@ -1260,6 +1271,9 @@ type pendingReady struct {
 // how long after the transition the first advert was handed to the kernel
 // (status counter first_advert_us, and the transition's log line).
 func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
+	if len(d.beats.runs) > 0 && !in.e.Pacing() {
+		d.stopBeat(in) // its beat ended in this step: nothing of it may follow these
+	}
 	for _, o := range rd.Adverts {
 		if in.sock == nil {
 			break

@@ -79,7 +79,7 @@ func (d *Daemon) dumpCopy() dumpSnapshot {
 		// (the connection sync's hold is not configuration).
 		eng := in.e.Config()
 		eng.NoPreempt = in.spec.noPreempt
-		di := dumpInstance{spec: in.spec, eng: eng, st: in.e.Status(), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since()}
+		di := dumpInstance{spec: in.spec, eng: eng, st: d.instStatus(in), ifname: in.spec.ifname, vmac: in.spec.vmac(), since: in.since()}
 		for v := range in.vips() {
 			// As configured: the engine also excludes the VIPs of the
 			// other family, which the dumps list as VIPs.

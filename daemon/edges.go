@@ -20,6 +20,7 @@ import (
 	"vigil/control"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
+	"vigil/internal/beat"
 	"vigil/internal/epoll"
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -208,8 +209,11 @@ type edges struct {
 	// over it.
 	writeFile func(path string, write func(io.Writer) error) error
 	// serveControl serves the control socket at path until ctx ends.
-	serveControl  func(ctx context.Context, path string, h control.Handler, log *slog.Logger) error
-	openSocket    func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error)
+	serveControl func(ctx context.Context, path string, h control.Handler, log *slog.Logger) error
+	openSocket   func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error)
+	// startBeat starts a sender thread for a master's steady-state
+	// adverts on conn (netio.Socket.Beat); nil: none (daemon/beat.go).
+	startBeat     func(conn advertConn, payloads [][]byte, src netip.Addr, dsts []netip.Addr, interval time.Duration, first, lease time.Time) (advertBeat, error)
 	openAnnouncer func(ifname string) (announcer, error)
 	addrs         func() addrManager
 	openDataplane func(log *slog.Logger) (dataplane, error)
@@ -257,6 +261,13 @@ func hostEdges() edges {
 		serveControl: serveControl,
 		openSocket: func(ifname string, fam inet.Family, opts netio.Options) (advertConn, error) {
 			return opened[advertConn](netio.OpenSocket(ifname, fam, opts))
+		},
+		startBeat: func(conn advertConn, payloads [][]byte, src netip.Addr, dsts []netip.Addr, interval time.Duration, first, lease time.Time) (advertBeat, error) {
+			s, ok := conn.(*netio.Socket)
+			if !ok || !beat.Supported {
+				return nil, errNoBeat
+			}
+			return opened[advertBeat](s.Beat(payloads, src, dsts, interval, first, lease))
 		},
 		openAnnouncer: func(ifname string) (announcer, error) {
 			return opened[announcer](netio.OpenAnnouncer(ifname, netio.AnnouncerConfig{}))

@@ -32,6 +32,7 @@ import (
 	"vigil/control"
 	"vigil/ctsync"
 	"vigil/dataplane/nft"
+	"vigil/internal/beat"
 	"vigil/internal/epoll"
 	"vigil/internal/inet"
 	"vigil/lb"
@@ -50,6 +51,10 @@ import (
 type fakeHost struct {
 	t  *testing.T
 	mu sync.Mutex
+	// beatsOn lets the daemon start advert threads (fakeBeat); beats are
+	// the ones it started.
+	beatsOn bool
+	beats   []*fakeBeat
 	// bfd is the BFD runner the daemon made last (nil: none).
 	bfd *fakeBFD
 	// changed is signalled (on mu) whenever the clock moves, an advert is
@@ -217,6 +222,20 @@ func (h *fakeHost) edges() edges {
 			c := &fakeConn{h: h, fd: h.nextFd, name: ifname, fam: fam}
 			h.socks = append(h.socks, c)
 			return c, nil
+		},
+		startBeat: func(conn advertConn, payloads [][]byte, src netip.Addr, dsts []netip.Addr, interval time.Duration, first, lease time.Time) (advertBeat, error) {
+			h.mu.Lock()
+			on := h.beatsOn
+			h.mu.Unlock()
+			if !on {
+				return nil, errNoBeat
+			}
+			b := &fakeBeat{h: h, vrid: payloads[0][1], prio: payloads[0][2], first: first, every: interval, lease: lease}
+			h.mu.Lock()
+			h.beats = append(h.beats, b)
+			h.mu.Unlock()
+			h.do("beat start vrid %d prio %d every %v", b.vrid, b.prio, interval)
+			return b, nil
 		},
 		openAnnouncer: func(ifname string) (announcer, error) { return fakeAnnouncer{h, ifname}, nil },
 		addrs:         func() addrManager { return fakeAddrs{h} },
@@ -888,4 +907,68 @@ func TestHostOnlyThroughEdges(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// fakeBeat is an advert thread on the fake clock: it has sent one advert
+// at first and one every interval after, up to its lease or its Stop.
+type fakeBeat struct {
+	h          *fakeHost
+	vrid, prio byte
+	first      time.Time
+	every      time.Duration
+	lease      time.Time
+	stopped    time.Time // zero while it runs
+	dead       bool      // a test made it stop by itself
+	bad        bool      // a test made its source check fail
+}
+
+func (b *fakeBeat) Verify() error {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	if b.bad {
+		return errors.New("fake: the source is gone")
+	}
+	return nil
+}
+
+func (b *fakeBeat) Renew(until time.Time) {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	b.lease = until
+}
+
+func (b *fakeBeat) Running() bool {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	return b.stopped.IsZero() && !b.dead && !b.h.clock.After(b.lease)
+}
+
+func (b *fakeBeat) State() beat.State {
+	b.h.mu.Lock()
+	defer b.h.mu.Unlock()
+	end := b.h.clock
+	if !b.stopped.IsZero() {
+		end = b.stopped
+	}
+	if end.After(b.lease) {
+		end = b.lease
+	}
+	var n uint64
+	if !end.Before(b.first) {
+		n = uint64(end.Sub(b.first)/b.every) + 1
+	}
+	return beat.State{Sent: n, Lapsed: b.stopped.IsZero() && b.h.clock.After(b.lease)}
+}
+
+func (b *fakeBeat) Stop() error {
+	b.h.mu.Lock()
+	first := b.stopped.IsZero()
+	if first {
+		b.stopped = b.h.clock
+	}
+	b.h.mu.Unlock()
+	if first {
+		b.h.do("beat stop vrid %d", b.vrid)
+	}
+	return nil
 }

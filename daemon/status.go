@@ -24,7 +24,7 @@ func (d *Daemon) snapshot() control.Status {
 		LoopLag:      d.loopLag.status(d.now()),
 	}
 	for _, in := range d.insts {
-		st := in.e.Status()
+		st := d.instStatus(in)
 		is := control.InstanceStatus{
 			Name:           st.Name,
 			Interface:      in.spec.ifname,
@@ -40,6 +40,7 @@ func (d *Daemon) snapshot() control.Status {
 			Reason:         in.reason,
 			Cause:          causeName(in.cause),
 			Counters:       counters(st.Counters),
+			AdvertThread:   st.Paced,
 		}
 		if in.e.Config().Family == inet.IPv6 {
 			is.Family = "ipv6"

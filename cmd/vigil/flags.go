@@ -21,6 +21,8 @@ type runOpts struct {
 	level   string // --log-level; "" means info (debug with -D)
 
 	memoryLimit string // --memory-limit; "" means the default
+	// noAdvertThread is --no-advert-thread: the loop sends every advert.
+	noAdvertThread bool
 
 	console  bool   // -l
 	detail   bool   // -D
@@ -127,6 +129,7 @@ var options = []optSpec{
 	{long: "metrics", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.metrics })},
 	{long: "log-level", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.level })},
 	{long: "memory-limit", kind: reqArg, own: true, set: flagString(func(o *runOpts) *string { return &o.memoryLimit })},
+	{long: "no-advert-thread", own: true, set: flagTrue(func(o *runOpts) *bool { return &o.noAdvertThread })},
 }
 
 // usageError is a command line vigil cannot run; the message says why.
@@ -320,4 +323,6 @@ vigil's own, with one or two dashes:
   --memory-limit=SIZE          cap of the Go runtime's soft memory limit, which follows the live heap
                                while the daemon is idle unless GOGC is set (e.g. 64MiB; off: no cap;
                                default 64MiB, or GOMEMLIMIT)
+  --no-advert-thread           send every advert from the event loop, not from the thread that sends
+                               the steady-state adverts of masters below advert_int 1 s
 `

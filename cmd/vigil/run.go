@@ -248,16 +248,17 @@ func runMain(ctx context.Context, kstyle bool, args []string, stdout, stderr io.
 		}
 	}
 	d, err = daemon.New(daemon.Options{
-		ConfigFile:  file,
-		Env:         func() config.Env { return hostenv.New(o.id) },
-		Log:         log,
-		ControlPath: ctl,
-		Version:     version.Version,
-		NoVRRP:      o.checkOnly && !o.vrrpOnly,
-		NoCheckers:  o.vrrpOnly && !o.checkOnly,
-		NoBFD:       o.noBFD,
-		DontRespawn: o.dontRespawn,
-		OnReady:     ready,
+		ConfigFile:     file,
+		Env:            func() config.Env { return hostenv.New(o.id) },
+		Log:            log,
+		ControlPath:    ctl,
+		Version:        version.Version,
+		NoVRRP:         o.checkOnly && !o.vrrpOnly,
+		NoCheckers:     o.vrrpOnly && !o.checkOnly,
+		NoBFD:          o.noBFD,
+		NoAdvertThread: o.noAdvertThread,
+		DontRespawn:    o.dontRespawn,
+		OnReady:        ready,
 		// SIGHUP's reload, as the unit's Type=notify expects.
 		OnReloading: func(done bool) {
 			if done {

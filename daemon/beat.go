@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"vigil/internal/beat"
+	"vigil/vrrp"
+)
+
+// A master whose advert_int is below beatBelow has its steady-state
+// adverts sent by a thread outside the Go runtime (internal/beat) while
+// nothing changes: the loop then wakes every beatRenew instead of every
+// advert. At advert_int 10 ms that is what keeps one master's CPU at or
+// below keepalived's (docs/benchmarks.md, "The advert thread"); at 1 s a
+// thread saves nothing worth its 8 KiB and its clone, so it is not made.
+const (
+	beatBelow = time.Second
+	// beatMax bounds the threads: the masters paced at once.
+	beatMax = 16
+	// beatLease is how long a thread sends after the loop last renewed
+	// it: a loop that hangs (a deadlock; a stall of the whole process
+	// stops the thread too) stops its adverts within a second and the
+	// backups take over, as from a keepalived that hangs.
+	beatLease = time.Second
+	// beatRenew is how often the loop renews the leases, checks the
+	// adverts' source and reads the threads' counts: two wake-ups a second
+	// however short advert_int. Each costs the loop about 120 µs of CPU
+	// (a pass after half a second asleep: docs/benchmarks.md), 1.2 µs an
+	// advert at 10 ms; at 250 ms it was 4.8.
+	beatRenew = 500 * time.Millisecond
+)
+
+// advertBeat is a running sender thread (*netio.Beat).
+type advertBeat interface {
+	Renew(until time.Time)
+	Running() bool
+	State() beat.State
+	Stop() error
+	// Verify reports whether the adverts' source is still the host's
+	// (netio.Beat.Verify: an IPv4 thread writes its headers, and the
+	// kernel does not check them).
+	Verify() error
+}
+
+// beatRetry is how long after a thread's source check failed no thread
+// starts: the loop's own sends report the error meanwhile.
+const beatRetry = 10 * time.Second
+
+// errNoBeat: this connection, or this build, has no sender thread.
+var errNoBeat = errors.New("no advert thread for this socket")
+
+// beatRun is one paced master and its thread.
+type beatRun struct {
+	in     *instance
+	b      advertBeat
+	failed uint64 // the thread's failed sends already logged
+}
+
+// beats are the daemon's paced masters.
+type beats struct {
+	runs    []beatRun
+	renewAt time.Time
+	retryAt time.Time // no thread starts before (beatRetry)
+	// off: no threads (--advert-thread=false, a fake host, or one could
+	// not be started: the loop sends every advert, as without them).
+	off bool
+}
+
+// beatTurn runs after every turn: it lets go of the threads whose beat
+// ended, renews the others' leases, and starts threads for masters that
+// have come to a steady state.
+func (d *Daemon) beatTurn(now time.Time) {
+	bs := &d.beats
+	if len(bs.runs) == 0 && bs.off {
+		return
+	}
+	kept := bs.runs[:0]
+	for _, r := range bs.runs {
+		switch {
+		case !r.in.e.Pacing():
+			d.endBeat(r) // the engine took its timer back without an advert
+		case !r.b.Running():
+			st := r.b.State()
+			d.endBeat(r)
+			r.in.e.Unpace(now)
+			d.log.Warn("advert thread stopped; the loop sends the adverts", "instance", r.in.spec.name, "lease_ran_out", st.Lapsed)
+		default:
+			kept = append(kept, r)
+		}
+	}
+	clear(bs.runs[len(kept):])
+	bs.runs = kept
+	if len(kept) > 0 && !now.Before(bs.renewAt) {
+		bad := false
+		for k := range kept {
+			r := &kept[k]
+			if err := r.b.Verify(); err != nil {
+				d.log.Warn("advert thread stopped; the loop sends the adverts", "instance", r.in.spec.name, "err", err)
+				d.endBeat(*r)
+				r.in.e.Unpace(now)
+				r.b, bad = nil, true
+				continue
+			}
+			r.b.Renew(now.Add(beatLease))
+			d.beatFailures(r)
+		}
+		if bad {
+			bs.runs = slices.DeleteFunc(bs.runs, func(r beatRun) bool { return r.b == nil })
+			bs.retryAt = now.Add(beatRetry)
+		}
+		bs.renewAt = now.Add(beatRenew)
+	}
+	if bs.off || d.host.startBeat == nil {
+		bs.off = true
+		return
+	}
+	if now.Before(bs.retryAt) {
+		return
+	}
+	for _, in := range d.insts {
+		if len(bs.runs) >= beatMax {
+			return
+		}
+		if in.sock == nil || in.e.State() != vrrp.StateMaster || in.e.Pacing() {
+			continue
+		}
+		b, ok := in.e.Beat()
+		if !ok || b.Interval >= beatBelow {
+			continue
+		}
+		payloads, dsts := make([][]byte, len(b.Adverts)), make([]netip.Addr, len(b.Adverts))
+		for k, o := range b.Adverts {
+			payloads[k], dsts[k] = o.Data, o.Dst
+		}
+		t, err := d.host.startBeat(in.sock.conn, payloads, in.e.Config().SrcAddr, dsts, b.Interval, b.First, now.Add(beatLease))
+		if errors.Is(err, errNoBeat) {
+			bs.off = true
+			return
+		}
+		if err != nil {
+			// A source the host does not have (yet), a thread the system
+			// refuses: the loop sends, and tries again later.
+			d.log.Warn("advert thread", "instance", in.spec.name, "err", err, "then", "the loop sends the adverts")
+			bs.retryAt = now.Add(beatRetry)
+			return
+		}
+		in.e.Pace(b)
+		if !in.e.Pacing() { // cannot be: b is what Beat just returned
+			_ = t.Stop()
+			continue
+		}
+		if len(bs.runs) == 0 {
+			bs.renewAt = now.Add(beatRenew)
+		}
+		bs.runs = append(bs.runs, beatRun{in: in, b: t})
+	}
+}
+
+// endBeat stops r's thread and counts what it sent. Stop returns once the
+// thread is gone: whatever the caller sends next (a priority 0 advert, an
+// advert with a new priority) is not followed by one of the old beat's.
+func (d *Daemon) endBeat(r beatRun) {
+	if err := r.b.Stop(); err != nil {
+		d.log.Error("advert thread", "instance", r.in.spec.name, "err", err)
+	}
+	d.beatFailures(&r)
+	r.in.e.Sent(r.b.State().Sent)
+}
+
+// beatFailures logs the sends r's thread could not make since the last
+// look (at most one line per beatRenew, where the loop logs each).
+func (d *Daemon) beatFailures(r *beatRun) {
+	st := r.b.State()
+	if st.Failed > r.failed {
+		d.log.Warn("send advert", "instance", r.in.spec.name, "failed", st.Failed-r.failed, "err", st.Err, "by", "advert thread")
+		r.failed = st.Failed
+	}
+}
+
+// stopBeat ends in's thread, if it has one, at once: before the loop
+// sends an advert the engine made out of the beat's turn, and before in's
+// socket closes.
+func (d *Daemon) stopBeat(in *instance) {
+	for k, r := range d.beats.runs {
+		if r.in == in {
+			d.endBeat(r)
+			if in.e.Pacing() {
+				in.e.Unpace(d.now())
+			}
+			d.beats.runs = slices.Delete(d.beats.runs, k, k+1)
+			return
+		}
+	}
+}
+
+// instStatus is in's engine's status with the adverts its running thread
+// has sent so far counted (its earlier threads' are in the engine's
+// counters): what status, the metrics and the dumps report.
+func (d *Daemon) instStatus(in *instance) vrrp.Status {
+	st := in.e.Status()
+	for _, r := range d.beats.runs {
+		if r.in == in {
+			st.Counters.Sent += r.b.State().Sent
+		}
+	}
+	return st
+}
