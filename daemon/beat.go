@@ -128,8 +128,8 @@ func (d *Daemon) beatTurn(now time.Time) {
 			continue
 		}
 		b, ok := in.e.Beat()
-		if !ok || b.Interval >= beatBelow {
-			continue
+		if !ok || b.Interval >= beatBelow || len(b.Adverts) > beat.MaxMsgs {
+			continue // (more unicast peers than one sendmmsg takes: the loop sends)
 		}
 		payloads, dsts := make([][]byte, len(b.Adverts)), make([]netip.Addr, len(b.Adverts))
 		for k, o := range b.Adverts {
