@@ -1,7 +1,6 @@
 package netio
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -176,20 +175,10 @@ func (s *Socket) ownMsg(payload []byte, src, dst netip.Addr) (beat.Msg, error) {
 		return beat.Msg{}, errFamily
 	}
 	data := make([]byte, len(s.ohdr)+len(payload))
-	h := data[:len(s.ohdr)]
-	copy(h, s.ohdr[:])
-	binary.BigEndian.PutUint16(h[2:4], uint16(len(data)))
-	s.ownID++
-	if s.ownID == 0 {
-		s.ownID = 1
-	}
-	binary.BigEndian.PutUint16(h[4:6], s.ownID)
-	a, d := src.As4(), dst.As4()
-	copy(h[12:16], a[:])
-	copy(h[16:20], d[:])
-	copy(data[len(h):], payload)
-	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: d}
-	return beat.Msg{Name: append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)...), Data: data}, nil
+	copy(data, s.ohdr[:])
+	s.ownHeader(data, len(payload), src, dst)
+	copy(data[len(s.ohdr):], payload)
+	return beat.Msg{Name: name4(dst), Data: data}, nil
 }
 
 // openBeatSocket opens the socket the beats send on: set up as the VRRP
@@ -232,38 +221,20 @@ func (s *Socket) beatMsg(payload []byte, src, dst netip.Addr) (beat.Msg, error) 
 	if (s.fam == inet.IPv4) != dst.Is4() || (src.IsValid() && src.Is4() != dst.Is4()) || len(payload) == 0 {
 		return beat.Msg{}, errFamily
 	}
-	var m beat.Msg
-	var cm []byte
+	m := beat.Msg{Data: payload}
 	if s.fam == inet.IPv4 {
-		sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
-		m.Name = append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)...)
-		cm = make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&cm[0]))
-		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
-		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-		d := cm[unix.CmsgLen(0):]
-		binary.NativeEndian.PutUint32(d[0:4], uint32(s.ifi.Index))
-		if src.IsValid() {
-			a := src.As4()
-			copy(d[4:8], a[:])
-		}
+		m.Name = name4(dst)
 	} else {
-		sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
-		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
-			sa.Scope_id = uint32(s.ifi.Index)
-		}
+		sa := s.name6(dst)
 		m.Name = append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)...)
-		cm = make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&cm[0]))
-		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-		d := cm[unix.CmsgLen(0):]
-		if src.IsValid() {
-			a := src.As16()
-			copy(d[0:16], a[:])
-		}
-		binary.NativeEndian.PutUint32(d[16:20], uint32(s.ifi.Index))
 	}
-	m.Control, m.Data = cm, payload
+	var cm [64]byte
+	m.Control = append([]byte(nil), cm[:s.pktinfo(cm[:], src)]...)
 	return m, nil
+}
+
+// name4 is the IPv4 destination dst as a struct sockaddr_in's bytes.
+func name4(dst netip.Addr) []byte {
+	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet4)...)
 }

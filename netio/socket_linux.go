@@ -473,8 +473,23 @@ func (s *Socket) openOwn(ifname string) {
 // writes its headers the same way. Measured at advert_int 10 ms
 // (docs/benchmarks.md, footprint).
 func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
-	h := &s.ohdr
-	binary.BigEndian.PutUint16(h[2:4], uint16(len(h)+len(payload)))
+	s.ownHeader(s.ohdr[:], len(payload), src, dst)
+	s.oiov[1].Base = &payload[0]
+	s.oiov[1].SetLen(len(payload))
+	s.sname4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	// RawSyscall: non-blocking, see recv.
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.own), uintptr(unsafe.Pointer(&s.omsg)), unix.MSG_DONTWAIT)
+	if e != 0 {
+		return e
+	}
+	s.ownSent++
+	return nil
+}
+
+// ownHeader writes into h, a copy of ohdr, what changes from one sendOwn
+// to the next: the length, an identification and the addresses.
+func (s *Socket) ownHeader(h []byte, n int, src, dst netip.Addr) {
+	binary.BigEndian.PutUint16(h[2:4], uint16(len(s.ohdr)+n))
 	// Non-zero, so the kernel keeps it: an atomic datagram's
 	// identification need not be unique (RFC 6864 section 4.1).
 	s.ownID++
@@ -485,16 +500,6 @@ func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
 	a, b := src.As4(), dst.As4()
 	copy(h[12:16], a[:])
 	copy(h[16:20], b[:])
-	s.oiov[1].Base = &payload[0]
-	s.oiov[1].SetLen(len(payload))
-	s.sname4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: b}
-	// RawSyscall: non-blocking, see recv.
-	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.own), uintptr(unsafe.Pointer(&s.omsg)), unix.MSG_DONTWAIT)
-	if e != 0 {
-		return e
-	}
-	s.ownSent++
-	return nil
 }
 
 // sendKernel sends payload with the IP header the kernel builds, from src
@@ -503,40 +508,16 @@ func (s *Socket) sendOwn(payload []byte, src, dst netip.Addr) error {
 func (s *Socket) sendKernel(payload []byte, src, dst netip.Addr) error {
 	s.siov.Base = &payload[0]
 	s.siov.SetLen(len(payload))
-	clear(s.scm[:])
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&s.scm[0]))
 	if s.fam == inet.IPv4 {
 		s.sname4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
 		s.smsg.Name = (*byte)(unsafe.Pointer(&s.sname4))
 		s.smsg.Namelen = unix.SizeofSockaddrInet4
-		// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
-		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
-		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-		d := s.scm[unix.CmsgLen(0):]
-		binary.NativeEndian.PutUint32(d[0:4], uint32(s.ifi.Index))
-		if src.IsValid() {
-			a := src.As4()
-			copy(d[4:8], a[:])
-		}
-		s.smsg.SetControllen(unix.CmsgSpace(unix.SizeofInet4Pktinfo))
 	} else {
-		s.sname6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
-		if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
-			s.sname6.Scope_id = uint32(s.ifi.Index)
-		}
+		s.sname6 = s.name6(dst)
 		s.smsg.Name = (*byte)(unsafe.Pointer(&s.sname6))
 		s.smsg.Namelen = unix.SizeofSockaddrInet6
-		// struct in6_pktinfo { in6_addr addr; unsigned ifindex; }
-		h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
-		h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
-		d := s.scm[unix.CmsgLen(0):]
-		if src.IsValid() {
-			a := src.As16()
-			copy(d[0:16], a[:])
-		}
-		binary.NativeEndian.PutUint32(d[16:20], uint32(s.ifi.Index))
-		s.smsg.SetControllen(unix.CmsgSpace(unix.SizeofInet6Pktinfo))
 	}
+	s.smsg.SetControllen(s.pktinfo(s.scm[:], src))
 	s.smsg.Control = &s.scm[0]
 	// RawSyscall: non-blocking, see recv.
 	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.smsg)), unix.MSG_DONTWAIT)
@@ -544,6 +525,45 @@ func (s *Socket) sendKernel(payload []byte, src, dst netip.Addr) error {
 		return e
 	}
 	return nil
+}
+
+// name6 is the IPv6 destination dst, scoped to the socket's interface
+// where it must be.
+func (s *Socket) name6(dst netip.Addr) unix.RawSockaddrInet6 {
+	sa := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+	if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() || dst.IsInterfaceLocalMulticast() {
+		sa.Scope_id = uint32(s.ifi.Index)
+	}
+	return sa
+}
+
+// pktinfo writes into cm the control message that sends out of the
+// socket's interface from src (none: the kernel picks), IP_PKTINFO or
+// IPV6_PKTINFO, and returns its length.
+func (s *Socket) pktinfo(cm []byte, src netip.Addr) int {
+	clear(cm)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&cm[0]))
+	d := cm[unix.CmsgLen(0):]
+	if s.fam == inet.IPv4 {
+		// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		binary.NativeEndian.PutUint32(d[0:4], uint32(s.ifi.Index))
+		if src.IsValid() {
+			a := src.As4()
+			copy(d[4:8], a[:])
+		}
+		return unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+	}
+	// struct in6_pktinfo { in6_addr addr; unsigned ifindex; }
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	if src.IsValid() {
+		a := src.As16()
+		copy(d[0:16], a[:])
+	}
+	binary.NativeEndian.PutUint32(d[16:20], uint32(s.ifi.Index))
+	return unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 }
 
 // Close closes the socket. The caller stops waiting on Fd first.

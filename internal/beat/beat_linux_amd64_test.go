@@ -29,6 +29,7 @@ func TestBlockLayout(t *testing.T) {
 		{"lapsed", unsafe.Offsetof(b.lapsed), 80}, {"tid", unsafe.Offsetof(b.tid), 88},
 		{"wake", unsafe.Offsetof(b.wake), 96}, {"now", unsafe.Offsetof(b.now), 112},
 		{"allSigs", unsafe.Offsetof(b.allSigs), 128}, {"oldSigs", unsafe.Offsetof(b.oldSigs), 136},
+		{"vdso", unsafe.Offsetof(b.vdso), 144},
 	} {
 		if c.got != c.want {
 			t.Errorf("block.%s at %d, thread_amd64.s reads %d", c.name, c.got, c.want)
@@ -260,5 +261,14 @@ func TestStartRefuses(t *testing.T) {
 	}
 	if _, err := Start(a, []Msg{{Data: []byte("x")}}, 0, now, now); err == nil {
 		t.Error("interval 0: started")
+	}
+}
+
+// TestVDSOClockFound: the thread reads the clock through the vDSO, which
+// every linux/amd64 kernel maps (a parse that goes wrong would leave the
+// system call, silently).
+func TestVDSOClockFound(t *testing.T) {
+	if vdsoClock() == 0 {
+		t.Fatal("the vDSO's clock_gettime was not found")
 	}
 }
