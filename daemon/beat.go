@@ -22,15 +22,17 @@ const (
 	beatMax = 16
 	// beatLease is how long a thread sends after the loop last renewed
 	// it: a loop that hangs (a deadlock; a stall of the whole process
-	// stops the thread too) stops its adverts within a second and the
-	// backups take over, as from a keepalived that hangs.
-	beatLease = time.Second
+	// stops the thread too) stops its adverts within 1.5 s and the
+	// backups take over, as from a keepalived that hangs. A loop that is
+	// late by less than the half second beyond beatRenew keeps the beat.
+	beatLease = 1500 * time.Millisecond
 	// beatRenew is how often the loop renews the leases, checks the
-	// adverts' source and reads the threads' counts: two wake-ups a second
-	// however short advert_int. Each costs the loop about 120 µs of CPU
-	// (a pass after half a second asleep: docs/benchmarks.md), 1.2 µs an
-	// advert at 10 ms; at 250 ms it was 4.8.
-	beatRenew = 500 * time.Millisecond
+	// adverts' source and reads the threads' counts: one wake-up a second
+	// however short advert_int, as an idle keepalived. Each costs the loop
+	// about 120-150 µs of CPU (a pass after a long sleep, its cache lines
+	// cold: docs/benchmarks.md), 1.2-1.5 µs an advert at 10 ms; at 250 ms
+	// it was about 5.
+	beatRenew = time.Second
 )
 
 // advertBeat is a running sender thread (*netio.Beat).

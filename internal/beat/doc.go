@@ -6,8 +6,9 @@
 // A Sender is one thread made with a raw clone(2) that runs a few
 // instructions of assembly: sleep until an absolute CLOCK_MONOTONIC
 // deadline on a futex, send the prepared messages with one sendmmsg(2),
-// move the deadline one interval on. Three system calls per advert and no
-// scheduler: keepalived's VRRP process makes four (epoll_wait, a timerfd
+// move the deadline one interval on (the time read through the vDSO). Two
+// system calls per advert and no scheduler: keepalived's VRRP process
+// makes four (epoll_wait, a timerfd
 // read, sendmsg, timerfd_settime), and vigil's loop, parked in the Go
 // runtime's poller, four plus the runtime's park and wake-up, 10-15 µs of
 // CPU per advert above keepalived's (docs/benchmarks.md, footprint).
