@@ -122,6 +122,15 @@ func (d *Daemon) beatTurn(now time.Time) {
 	if now.Before(bs.retryAt) {
 		return
 	}
+	started := len(bs.runs)
+	defer func() {
+		if len(bs.runs) > started {
+			// vrrp_rt_priority / vrrp_priority for the new threads now,
+			// not at the next tick: a clone with SCHED_RESET_ON_FORK
+			// starts without it.
+			d.reapplySched()
+		}
+	}()
 	for _, in := range d.insts {
 		if len(bs.runs) >= beatMax {
 			return
