@@ -34,7 +34,7 @@ func fullStatus() control.Status {
 		LoopLag:      control.LoopLag{Recent: control.Duration(250 * time.Millisecond), Max: control.Duration(2 * time.Second)},
 		Instances: []control.InstanceStatus{{
 			Name: "VI_1", Interface: "eth0", VRID: 51, Family: "ipv4", State: "MASTER", Priority: 90, BasePriority: 100,
-			VIPs: []string{"192.0.2.100/32"}, GARPSent: 10, NASent: 2, AnnounceErrors: 1,
+			VIPs: []string{"192.0.2.100/32"}, GARPSent: 10, NASent: 2, AnnounceErrors: 1, AdvertThread: true,
 			Counters: map[string]uint64{"dropped_ttl": 3, "adverts_sent": 7, "adverts_received": 1, "priority0_sent": 1,
 				"priority0_received": 2, "became_master": 1, "released_master": 0, "loop_lag_max_ms": 2000},
 			ForeignVRIDs: map[int]uint64{7: 12},
@@ -126,6 +126,10 @@ vigil_vrrp_state{iname="VI_2",intf="eth0",state="BACKUP",vrid="52"} 1
 vigil_vrrp_state{iname="VI_2",intf="eth0",state="FAULT",vrid="52"} 0
 vigil_vrrp_state{iname="VI_2",intf="eth0",state="INIT",vrid="52"} 0
 vigil_vrrp_state{iname="VI_2",intf="eth0",state="MASTER",vrid="52"} 0
+# HELP vigil_vrrp_advert_thread 1 while the master's steady-state adverts go out from its advert thread, 0 otherwise.
+# TYPE vigil_vrrp_advert_thread gauge
+vigil_vrrp_advert_thread{iname="VI_1",intf="eth0",vrid="51"} 1
+vigil_vrrp_advert_thread{iname="VI_2",intf="eth0",vrid="52"} 0
 # HELP vigil_vrrp_adverts_dropped_total Advertisements dropped, by reason (ttl, checksum, auth, vrid list mismatch and so on).
 # TYPE vigil_vrrp_adverts_dropped_total counter
 vigil_vrrp_adverts_dropped_total{iname="VI_1",intf="eth0",reason="ttl",vrid="51"} 3
@@ -181,7 +185,7 @@ vigil_bgp_session_held_down{peer="192.0.2.254",remote_as="64512"} 0
 vigil_real_server_weight{real_server="198.51.100.1:80",virtual_server="192.0.2.100:80/tcp"} 2
 vigil_real_server_weight{real_server="198.51.100.2:0",virtual_server="fwmark 1/tcp"} 0
 `
-	names := []string{"vigil_vrrp_state", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
+	names := []string{"vigil_vrrp_state", "vigil_vrrp_advert_thread", "vigil_vrrp_adverts_dropped_total", "vigil_vrrp_foreign_adverts_total", "vigil_vrrp_garp_sent_total",
 		"vigil_config_last_reload_successful", "vigil_config_last_reload_success_timestamp_seconds", "vigil_loop_lag_seconds",
 		"vigil_tracker_up", "vigil_tracker_file_value", "vigil_info", "vigil_real_server_weight",
 		"vigil_real_server_bytes_total", "vigil_virtual_server_connections_total", "vigil_bfd_session_state", "vigil_bgp_session_up", "vigil_bgp_session_held_down"}
