@@ -66,8 +66,8 @@ type beats struct {
 	runs    []beatRun
 	renewAt time.Time
 	retryAt time.Time // no thread starts before (beatRetry)
-	// off: no threads (--advert-thread=false, a fake host, or one could
-	// not be started: the loop sends every advert, as without them).
+	// off: no threads (--no-advert-thread, no thread on this platform,
+	// or a fake host: the loop sends every advert, as without them).
 	off bool
 }
 

@@ -24,6 +24,7 @@ type Beat struct {
 	// Verify connects verify anew to dst.
 	own, verify int
 	dst         unix.RawSockaddrInet4
+	stuck       bool // a Stop found the thread still there: its socket stays open
 }
 
 // Beat starts a beat that sends payloads[k] to dsts[k] from src at first
@@ -111,11 +112,18 @@ func (b *Beat) Verify() error {
 	return nil
 }
 
-// Stop stops the thread (beat.Sender's Stop) and lets go of the beat's
-// check.
+// Stop stops the thread (beat.Sender's Stop) and closes the beat's
+// sockets, unless the thread did not go (beat.ErrStuck): a descriptor
+// closed under a thread that may still send could be reused for another
+// file, so they stay open, as the thread's memory does.
 func (b *Beat) Stop() error {
 	err := b.Sender.Stop()
-	b.close()
+	if err != nil {
+		b.stuck = true
+	}
+	if !b.stuck {
+		b.close()
+	}
 	return err
 }
 
