@@ -88,7 +88,18 @@ sender:
 	MOVQ $0xffffffff, R9
 	SYSCALL
 	CMPQ AX, $-110               // ETIMEDOUT: the deadline
-	JNE  sender                  // woken, EAGAIN, EINTR: look at stop again
+	JEQ  due
+	CMPQ AX, $0                  // woken
+	JEQ  sender
+	CMPQ AX, $-11                // EAGAIN: stop was set
+	JEQ  sender
+	CMPQ AX, $-4                 // EINTR
+	JEQ  sender
+	NEGQ AX                      // anything else would spin: give up, as at the lease's end
+	MOVQ AX, B_ERRNO(R12)
+	JMP  lapse
+
+due:
 	MOVL B_STOP(R12), AX
 	TESTL AX, AX
 	JNE  exit
