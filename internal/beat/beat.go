@@ -1,9 +1,16 @@
 package beat
 
 import (
+	"errors"
 	"syscall"
-	"time"
 )
+
+// MaxMsgs bounds the messages of one Sender (an advert to each unicast
+// peer), as the kernel bounds one sendmmsg (UIO_MAXIOV).
+const MaxMsgs = 1024
+
+// ErrStuck is Stop's error when the thread did not go.
+var ErrStuck = errors.New("beat: the sender thread did not stop")
 
 // Msg is one message of a beat, as sendmsg(2) takes it.
 type Msg struct {
@@ -16,6 +23,5 @@ type Msg struct {
 type State struct {
 	Sent, Failed uint64        // messages
 	Err          syscall.Errno // of the last failed sendmmsg, 0 if none
-	Next         time.Time     // the next send (or the one it would have made)
 	Lapsed       bool          // it stopped at the end of its lease
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -58,9 +57,6 @@ type mmsghdr struct {
 const (
 	headerLen = 256 // the block, rounded up
 	stackLen  = 4096
-	// MaxMsgs bounds the messages of one Sender (an advert to each
-	// unicast peer), as the kernel bounds one sendmmsg (UIO_MAXIOV).
-	MaxMsgs = 1024
 	// futex(2) operations: FUTEX_WAIT, and FUTEX_WAKE | FUTEX_PRIVATE_FLAG.
 	futexWait        = 0
 	futexWakePrivate = 1 | 128
@@ -73,7 +69,7 @@ type Sender struct {
 	mem []byte
 	b   *block
 	// wall and mono are one instant on the two clocks: a time.Time (its
-	// monotonic reading) maps onto CLOCK_MONOTONIC through them.
+	// monotonic reading) maps onto CLOCK_MONOTONIC through them (monoOf).
 	wall time.Time
 	mono int64
 	last State // once the thread is gone
@@ -86,8 +82,6 @@ func monoNow() int64 {
 }
 
 func (s *Sender) monoOf(t time.Time) int64 { return s.mono + int64(t.Sub(s.wall)) }
-
-func (s *Sender) timeOf(ns int64) time.Time { return s.wall.Add(time.Duration(ns - s.mono)) }
 
 // Start starts a thread that sends msgs on fd (a socket the caller keeps
 // open until Stop has returned) at first and every interval after it,
@@ -170,14 +164,9 @@ func (s *Sender) State() State {
 	return State{
 		Sent: atomic.LoadUint64(&b.sent), Failed: atomic.LoadUint64(&b.failed),
 		Err:    syscall.Errno(atomic.LoadInt64(&b.errno)),
-		Next:   s.timeOf(atomic.LoadInt64(&b.next)),
 		Lapsed: atomic.LoadInt32(&b.lapsed) != 0,
 	}
 }
-
-// ErrStuck is Stop's error when the thread did not go within stopWait:
-// its memory is left mapped rather than freed under it.
-var ErrStuck = errors.New("beat: the sender thread did not stop")
 
 // stopWait bounds Stop's wait. The thread leaves as soon as it runs (it
 // sleeps on the futex Stop wakes, or finishes one sendmmsg first), so the
@@ -185,7 +174,9 @@ var ErrStuck = errors.New("beat: the sender thread did not stop")
 const stopWait = time.Second
 
 // Stop stops the thread and returns once it is gone: nothing it sends can
-// follow what the caller sends next. State keeps its last value. Stop of a stopped Sender does nothing.
+// follow what the caller sends next. State keeps its last value. Stop of a
+// stopped Sender does nothing. A thread not gone within stopWait is
+// ErrStuck: its memory is left mapped rather than freed under it.
 func (s *Sender) Stop() error {
 	b := s.b
 	if b == nil {
