@@ -172,7 +172,7 @@ func (i *Instance) more() *rareFields {
 
 // tidyRare lets i.rare go once it holds nothing.
 func (i *Instance) tidyRare() {
-	if r := i.rare; r != nil && r.trackWhy == "" && r.takeover == "" && len(r.bursts) == 0 && !r.pace.on {
+	if r := i.rare; r != nil && r.trackWhy == "" && r.takeover == "" && len(r.bursts) == 0 && r.pace.adverts == nil {
 		i.rare = nil
 	}
 }

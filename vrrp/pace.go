@@ -16,9 +16,9 @@ type Beat struct {
 	First    time.Time
 }
 
-// pacing is a master's Adver_Timer while the caller runs it.
+// pacing is a master's Adver_Timer while the caller runs it; the zero
+// value (no adverts) is no pacing.
 type pacing struct {
-	on      bool
 	prio    uint8
 	first   instant
 	every   time.Duration
@@ -51,7 +51,7 @@ func (i *Instance) Pace(b Beat) {
 	if !ok || len(b.Adverts) == 0 || &b.Adverts[0] != &cur.Adverts[0] || b.Interval != cur.Interval || !b.First.Equal(cur.First) {
 		return
 	}
-	i.more().pace = pacing{on: true, prio: i.prio, first: i.advertAt, every: b.Interval, adverts: &i.adverts[0]}
+	i.more().pace = pacing{prio: i.prio, first: i.advertAt, every: b.Interval, adverts: &i.adverts[0]}
 	i.advertAt = 0
 }
 
@@ -70,7 +70,7 @@ func (i *Instance) Unpace(now time.Time) {
 }
 
 // Pacing reports whether the caller runs the Adver_Timer (Pace).
-func (i *Instance) Pacing() bool { return i.rare != nil && i.rare.pace.on }
+func (i *Instance) Pacing() bool { return i.rare != nil && i.rare.pace.adverts != nil }
 
 // checkPace ends the pacing when the beat is no longer what the engine
 // would send, after every event and timer.
@@ -79,7 +79,9 @@ func (i *Instance) checkPace() {
 		return
 	}
 	p := &i.rare.pace
-	if i.state != StateMaster || i.advertAt != 0 || i.prio != p.prio || i.cfg.AdvertInterval != p.every ||
+	// A reload's new interval comes with new adverts (setConfig drops
+	// them), so the adverts' identity covers the configuration.
+	if i.state != StateMaster || i.advertAt != 0 || i.prio != p.prio ||
 		len(i.adverts) == 0 || &i.adverts[0] != p.adverts || len(i.out.Adverts) > 0 {
 		i.endPace()
 	}
