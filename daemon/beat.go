@@ -66,6 +66,7 @@ type beats struct {
 	runs    []beatRun
 	renewAt time.Time
 	retryAt time.Time // no thread starts before (beatRetry)
+	scan    bool      // an advert went out since the last look for new beats
 	// off: no threads (--no-advert-thread, no thread on this platform,
 	// or a fake host: the loop sends every advert, as without them).
 	off bool
@@ -79,61 +80,49 @@ func (d *Daemon) beatTurn(now time.Time) {
 	if len(bs.runs) == 0 && bs.off {
 		return
 	}
+	renew := len(bs.runs) > 0 && !now.Before(bs.renewAt)
 	kept := bs.runs[:0]
 	for _, r := range bs.runs {
 		switch {
 		case !r.in.e.Pacing():
-			d.endBeat(r) // the engine took its timer back without an advert
+			d.endBeat(r, now) // the engine took its timer back without an advert
+			continue
 		case !r.b.Running():
-			st := r.b.State()
-			d.endBeat(r)
-			r.in.e.Unpace(now)
-			d.log.Warn("advert thread stopped; the loop sends the adverts", "instance", r.in.spec.name, "lease_ran_out", st.Lapsed)
-		default:
-			kept = append(kept, r)
+			d.log.Warn("advert thread stopped; the loop sends the adverts", "instance", r.in.spec.name, "lease_ran_out", r.b.State().Lapsed)
+			d.endBeat(r, now)
+			continue
 		}
-	}
-	clear(bs.runs[len(kept):])
-	bs.runs = kept
-	if len(kept) > 0 && !now.Before(bs.renewAt) {
-		bad := false
-		for k := range kept {
-			r := &kept[k]
+		if renew {
 			if err := r.b.Verify(); err != nil {
 				d.log.Warn("advert thread stopped; the loop sends the adverts", "instance", r.in.spec.name, "err", err)
-				d.endBeat(*r)
-				r.in.e.Unpace(now)
-				r.b, bad = nil, true
+				d.endBeat(r, now)
+				bs.retryAt = now.Add(beatRetry)
 				continue
 			}
 			r.b.Renew(now.Add(beatLease))
-			d.beatFailures(r)
+			d.beatFailures(&r)
 		}
-		if bad {
-			bs.runs = slices.DeleteFunc(bs.runs, func(r beatRun) bool { return r.b == nil })
-			bs.retryAt = now.Add(beatRetry)
-		}
+		kept = append(kept, r)
+	}
+	clear(bs.runs[len(kept):])
+	bs.runs = kept
+	if renew {
 		bs.renewAt = now.Add(beatRenew)
 	}
-	if bs.off || d.host.startBeat == nil {
+	if d.host.startBeat == nil {
 		bs.off = true
+	}
+	// A master comes to a steady state by sending an advert: only a turn
+	// that sent one (sendAdverts) looks for new beats, not every turn of
+	// a loop with many backups.
+	if bs.off || !bs.scan || now.Before(bs.retryAt) {
 		return
 	}
-	if now.Before(bs.retryAt) {
-		return
-	}
+	bs.scan = false
 	started := len(bs.runs)
-	defer func() {
-		if len(bs.runs) > started {
-			// vrrp_rt_priority / vrrp_priority for the new threads now,
-			// not at the next tick: a clone with SCHED_RESET_ON_FORK
-			// starts without it.
-			d.reapplySched()
-		}
-	}()
 	for _, in := range d.insts {
 		if len(bs.runs) >= beatMax {
-			return
+			break
 		}
 		if in.sock == nil || in.e.State() != vrrp.StateMaster || in.e.Pacing() {
 			continue
@@ -149,36 +138,40 @@ func (d *Daemon) beatTurn(now time.Time) {
 		t, err := d.host.startBeat(in.sock.conn, payloads, in.e.Config().SrcAddr, dsts, b.Interval, b.First, now.Add(beatLease))
 		if errors.Is(err, errNoBeat) {
 			bs.off = true
-			return
+			break
 		}
 		if err != nil {
 			// A source the host does not have (yet), a thread the system
 			// refuses: the loop sends, and tries again later.
 			d.log.Warn("advert thread", "instance", in.spec.name, "err", err, "then", "the loop sends the adverts")
 			bs.retryAt = now.Add(beatRetry)
-			return
+			break
 		}
-		in.e.Pace(b)
-		if !in.e.Pacing() { // cannot be: b is what Beat just returned
-			_ = t.Stop()
-			continue
-		}
+		in.e.Pace(b) // b is what Beat just returned: Pace takes it
 		if len(bs.runs) == 0 {
 			bs.renewAt = now.Add(beatRenew)
 		}
 		bs.runs = append(bs.runs, beatRun{in: in, b: t})
 	}
+	if len(bs.runs) > started {
+		// vrrp_rt_priority / vrrp_priority for the new threads now, not at
+		// the next tick: a clone with SCHED_RESET_ON_FORK starts without it.
+		d.reapplySched()
+	}
 }
 
-// endBeat stops r's thread and counts what it sent. Stop returns once the
-// thread is gone: whatever the caller sends next (a priority 0 advert, an
-// advert with a new priority) is not followed by one of the old beat's.
-func (d *Daemon) endBeat(r beatRun) {
+// endBeat stops r's thread, counts what it sent, and gives the engine its
+// Adver_Timer back if it still paces (an advert due at once). Stop returns
+// once the thread is gone: whatever the loop sends next (a priority 0
+// advert, an advert with a new priority) is not followed by one of the old
+// beat's.
+func (d *Daemon) endBeat(r beatRun, now time.Time) {
 	if err := r.b.Stop(); err != nil {
 		d.log.Error("advert thread", "instance", r.in.spec.name, "err", err)
 	}
 	d.beatFailures(&r)
 	r.in.e.Sent(r.b.State().Sent)
+	r.in.e.Unpace(now) // nothing if the engine took the timer back itself
 }
 
 // beatFailures logs the sends r's thread could not make since the last
@@ -195,15 +188,9 @@ func (d *Daemon) beatFailures(r *beatRun) {
 // sends an advert the engine made out of the beat's turn, and before in's
 // socket closes.
 func (d *Daemon) stopBeat(in *instance) {
-	for k, r := range d.beats.runs {
-		if r.in == in {
-			d.endBeat(r)
-			if in.e.Pacing() {
-				in.e.Unpace(d.now())
-			}
-			d.beats.runs = slices.Delete(d.beats.runs, k, k+1)
-			return
-		}
+	if k := slices.IndexFunc(d.beats.runs, func(r beatRun) bool { return r.in == in }); k >= 0 {
+		d.endBeat(d.beats.runs[k], d.now())
+		d.beats.runs = slices.Delete(d.beats.runs, k, k+1)
 	}
 }
 

@@ -1285,6 +1285,7 @@ func (d *Daemon) sendAdverts(in *instance, rd *vrrp.Ready) {
 	if len(rd.Adverts) == 0 {
 		return
 	}
+	d.beats.scan = true // a master may have come to a steady state (beatTurn)
 	for _, t := range rd.Transitions {
 		if t.To == vrrp.StateMaster {
 			in.firstAdvert = micros(d.now().Sub(t.At))
