@@ -17,7 +17,7 @@
 # `uring-N` (bench/wakefloor/uring):
 # adverts queued N at a time in the kernel through io_uring, the design
 # measured and not taken (docs/benchmarks.md); `raw-thread`
-# (bench/wakefloor/rawthread): vigil's advert thread alone (internal/beat),
+# (bench/wakefloor/rawthread): vigil's advert thread alone (netio.Socket.Beat),
 # and `raw-thread-hdr` the same writing its IPv4 header itself. VIGIL_CONC_PIN=CPU pins every
 # thread of every process to CPU (taskset) once started. The windows
 # start VIGIL_CONC_SETTLE seconds (default 30) after the starts: a vigil's
